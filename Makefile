@@ -1,0 +1,37 @@
+# edgebench: `make test` or `make export` on a fresh clone sets everything up first.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.stamp-setup
+ART    := artifacts
+
+.PHONY: help setup test test-fast lint export bench-harness clean
+
+help:  ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[export,report,dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install edgebench with all extras
+
+test: $(STAMP)  ## run the test suite
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)  ## tests without the slow ones
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP)  ## ruff
+	$(VENV)/bin/ruff check .
+
+export: $(STAMP)  ## the main job on the built-in default (ResNet-20, published weights)
+	$(VENV)/bin/edgebench export resnet20 -o $(ART)/resnet20 --force
+
+bench-harness: $(STAMP)  ## harness overhead vs a bare session.run loop, and --help start time
+	$(PY) scripts/bench_harness.py
+
+clean:  ## remove build outputs and results (keeps .venv)
+	rm -rf $(ART) results report .pytest_cache .ruff_cache build *.egg-info

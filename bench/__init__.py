@@ -1,0 +1,1 @@
+"""bench: the latency/memory/accuracy harness, machine fingerprint, result schema and the CLI."""

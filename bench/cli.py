@@ -1,0 +1,15 @@
+"""The `edgebench` console script. Commands live in `bench/cmd_*.py` and import heavy modules lazily."""
+
+from __future__ import annotations
+
+from bench import cmd_bench as _cmd_bench  # noqa: F401  (registers bench, sysinfo, runtimes)
+from bench.app import app
+
+COMMAND_MODULES = ("bench.cmd_bench",)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["COMMAND_MODULES", "app", "main"]

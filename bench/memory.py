@@ -1,0 +1,66 @@
+"""Resident-set-size readings: current RSS, the process high-water mark, a sampling thread."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+import threading
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def rss_mb() -> float:
+    """Current resident set size of this process in MiB (reads /proc/self/statm on Linux)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE / 2**20
+    except OSError:
+        import psutil
+
+        return float(psutil.Process().memory_info().rss) / 2**20
+
+
+def peak_rss_hwm_mb() -> float:
+    """High-water mark of RSS for the whole life of this process, in MiB."""
+    ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return ru / 2**20 if sys.platform == "darwin" else ru / 1024
+
+
+class RssSampler:
+    """Samples RSS every `interval_s` in a daemon thread; `peak_mb` is the largest reading.
+
+    Example::
+
+        with RssSampler() as s:
+            loop()
+        s.peak_mb
+    """
+
+    def __init__(self, interval_s: float = 0.02) -> None:
+        self.interval_s = interval_s
+        self.peak_mb = 0.0
+        self.n_samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.interval_s)
+
+    def _sample(self) -> None:
+        v = rss_mb()
+        self.n_samples += 1
+        if v > self.peak_mb:
+            self.peak_mb = v
+
+    def __enter__(self) -> RssSampler:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()

@@ -1,0 +1,213 @@
+"""One measurement job: load a model in a runtime, build inputs, time it, read memory.
+
+`run_job` runs in the current process; `run_job_isolated` runs it in a fresh Python process
+(the default) so that one model's memory does not leak into another's figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.harness import BenchConfig, measure
+from runtimes.errors import EdgebenchError, UserInputError
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a measurement needs; plain data so it can cross a process boundary as JSON."""
+
+    model: str
+    runtime: str = "ort-cpu"
+    batch: int | None = None
+    shape: tuple[int, ...] | None = None
+    inputs_npz: str | None = None
+    seed: int = 0
+    runtime_options: dict[str, Any] = field(default_factory=dict)
+    bench: dict[str, Any] = field(default_factory=dict)
+    progress: bool = False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, s: str) -> Job:
+        d = json.loads(s)
+        if d.get("shape") is not None:
+            d["shape"] = tuple(d["shape"])
+        return cls(**d)
+
+
+def _progress_printer(cfg: BenchConfig) -> Any:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    prog = Progress(TextColumn("timing"), BarColumn(), TextColumn("{task.completed} runs"),
+                    TimeElapsedColumn(), transient=True, auto_refresh=False)
+    task = prog.add_task("timing", total=max(cfg.min_iters, 1))
+    return prog, task
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Run `job` here; returns the measurement part of a result (no machine fingerprint)."""
+    from bench.inputs import npz_feeds, random_feeds
+    from bench.memory import RssSampler, peak_rss_hwm_mb, rss_mb
+    from bench.stats import summarize
+    from runtimes import RuntimeOptions, get_runtime
+
+    cfg = BenchConfig(**job.bench)
+    opts = RuntimeOptions(**{k: (tuple(tuple(x) for x in v) if k == "extra" else v)
+                             for k, v in job.runtime_options.items()})
+    rt = get_runtime(job.runtime)
+    rss0 = rss_mb()
+    sess = rt.load(Path(job.model), opts)
+    rss1 = rss_mb()
+    if len(sess.inputs) > 1 and job.shape is not None:
+        raise UserInputError("--shape applies to one-input models; this model has "
+                             f"{len(sess.inputs)} inputs ({', '.join(s.name for s in sess.inputs)})")
+    if job.inputs_npz:
+        feeds = npz_feeds(Path(job.inputs_npz), sess.inputs, job.batch)
+    else:
+        shapes = [s.resolve(job.batch, job.shape) for s in sess.inputs]
+        feeds = random_feeds(sess.inputs, shapes, job.seed)
+    batch = int(next(iter(feeds.values())).shape[0]) if feeds else 1
+
+    progress = None
+    prog = None
+    if job.progress:
+        prog, task = _progress_printer(cfg)
+        prog.start()
+
+        def progress(n: int, _elapsed: float) -> None:
+            prog.update(task, completed=n)
+            prog.refresh()
+
+    try:
+        with RssSampler() as sampler:
+            timing = measure(sess, feeds, cfg, progress=progress)
+    finally:
+        if prog is not None:
+            prog.stop()
+    lat = summarize(timing.samples_ns, items_per_run=batch)
+    lat.update({
+        "first_run_ms": timing.first_run_ns / 1e6,
+        "warmup_iters": timing.warmup_iters,
+        "wall_s": timing.wall_s,
+        "samples_ms": [s / 1e6 for s in timing.samples_ns],
+    })
+    return {
+        "inputs": [s.to_dict() | {"resolved_shape": list(feeds[s.name].shape)} for s in sess.inputs],
+        "outputs": [s.to_dict() for s in sess.outputs],
+        "batch": batch,
+        "runtime_version": rt.version(),
+        "runtime_options": opts.to_dict(),
+        "latency": lat,
+        "memory": {
+            "rss_before_load_mb": rss0,
+            "rss_after_load_mb": rss1,
+            "load_delta_mb": rss1 - rss0,
+            "peak_rss_mb": sampler.peak_mb,
+            "peak_rss_hwm_mb": peak_rss_hwm_mb(),
+            "rss_samples": sampler.n_samples,
+            "arena": opts.memory_arena,
+            "isolated_process": False,
+        },
+    }
+
+
+def run_job_isolated(job: Job) -> dict[str, Any]:
+    """Run `job` in a fresh interpreter (`python -m bench.worker`); errors come back as errors."""
+    env = dict(os.environ)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.worker"],
+        input=job.to_json(), stdout=subprocess.PIPE, stderr=None if job.progress else subprocess.PIPE,
+        text=True, env=env, check=False,
+    )
+    try:
+        reply = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else None
+    except json.JSONDecodeError:
+        reply = None
+    if reply is None:
+        tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
+        raise EdgebenchError(f"measurement process failed (exit {proc.returncode}): {tail[0][:300]}")
+    if "error" in reply:
+        err = reply["error"]
+        cls = UserInputError if err.get("exit_code") == 2 else EdgebenchError
+        raise cls(err["message"])
+    reply["memory"]["isolated_process"] = True
+    return reply
+
+
+def throttle_warnings(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """Warnings when a Raspberry Pi throttled or hit its soft temperature limit during a run."""
+    out: list[str] = []
+    b, a = before.get("throttled"), after.get("throttled")
+    if a:
+        for key in ("throttled", "freq_capped", "soft_temp_limit", "under_voltage"):
+            if a.get(key) or (a.get(f"{key}_occurred") and not (b or {}).get(f"{key}_occurred")):
+                out.append(f"the board reported '{key}' during the measurement; its latency is not reliable")
+    return out
+
+
+def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: dict[str, Any],
+                machine_after: dict[str, Any]) -> dict[str, Any]:
+    """Assemble a schema-conforming result from a job, its measurement and the fingerprints."""
+    from bench.schema import SCHEMA_VERSION, utc_now
+    from runtimes.manifest import find_manifest, sha256_file
+
+    manifest = find_manifest(model_path)
+    stem = model_path.stem
+    if manifest is not None:
+        base = manifest.get("name") or manifest.get("arch") or model_path.parent.name
+        name = f"{base}-{manifest.get('precision', stem)}"
+    else:
+        name = f"{model_path.parent.name}-{stem}" if stem.startswith("model.") else stem
+    ro = measured["runtime_options"]
+    warnings = throttle_warnings(machine, machine_after)
+    if measured["latency"]["noisy"]:
+        warnings.append("latency spread is high (noisy); close other programs or raise --min-seconds")
+    if machine.get("emulated"):
+        warnings.append("this machine runs under emulation; latency is not device speed")
+    size_mb = model_path.stat().st_size / 2**20
+    memory = dict(measured["memory"])
+    memory["model_file_size_mb"] = size_mb
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "bench",
+        "created_utc": utc_now(),
+        "model": {
+            "path": str(model_path),
+            "name": name,
+            "sha256": sha256_file(model_path),
+            "file_size_mb": size_mb,
+            "precision": manifest.get("precision") if manifest else None,
+            "arch": manifest.get("arch") if manifest else None,
+            "params": manifest.get("params") if manifest else None,
+            "macs": manifest.get("macs") if manifest else None,
+            "manifest": manifest is not None,
+            "inputs": measured["inputs"],
+            "outputs": measured["outputs"],
+        },
+        "runtime": {"name": job.runtime, "version": measured["runtime_version"], "options": ro},
+        "options": {
+            "batch": measured["batch"],
+            "threads": ro["intra_op_threads"],
+            "inter_op_threads": ro["inter_op_threads"],
+            "graph_optimization": ro["graph_optimization"],
+            "execution_mode": ro["execution_mode"],
+            "memory_arena": ro["memory_arena"],
+            "shape": list(job.shape) if job.shape else None,
+            "inputs": job.inputs_npz or "random",
+            "seed": job.seed,
+            **job.bench,
+        },
+        "latency": measured["latency"],
+        "memory": memory,
+        "machine": machine,
+        "machine_after": machine_after,
+        "warnings": warnings,
+    }

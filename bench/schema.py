@@ -1,0 +1,161 @@
+"""The result file: one JSON per measurement, `schema_version`, units in field names.
+
+Example of the fields most readers use::
+
+    r["latency"]["p50_ms"], r["latency"]["samples_ms"], r["memory"]["peak_rss_mb"],
+    r["model"]["sha256"], r["runtime"]["name"], r["machine"]["cpu"]["isa"]
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from runtimes.atomic import ensure_writable_dir, write_json, write_text
+from runtimes.errors import ResultSchemaError
+
+SCHEMA_VERSION = 1
+
+_NUM = (int, float)
+# dotted path -> allowed types; None allowed where listed with type(None).
+REQUIRED: dict[str, tuple[type, ...]] = {
+    "schema_version": (int,),
+    "kind": (str,),
+    "created_utc": (str,),
+    "model.path": (str,),
+    "model.name": (str,),
+    "model.sha256": (str,),
+    "model.file_size_mb": _NUM,
+    "model.inputs": (list,),
+    "runtime.name": (str,),
+    "runtime.version": (str,),
+    "options": (dict,),
+    "options.batch": (int,),
+    "options.threads": (int,),
+    "latency.first_run_ms": _NUM,
+    "latency.p50_ms": _NUM,
+    "latency.p90_ms": _NUM,
+    "latency.p95_ms": _NUM,
+    "latency.p99_ms": _NUM,
+    "latency.mean_ms": _NUM,
+    "latency.std_ms": _NUM,
+    "latency.min_ms": _NUM,
+    "latency.max_ms": _NUM,
+    "latency.p50_ci95_ms": (list,),
+    "latency.samples_ms": (list,),
+    "latency.noisy": (bool,),
+    "latency.throughput_items_per_s": _NUM,
+    "memory.rss_before_load_mb": _NUM,
+    "memory.rss_after_load_mb": _NUM,
+    "memory.peak_rss_mb": _NUM,
+    "machine": (dict,),
+    "machine.cpu.arch": (str,),
+    "machine.cpu.isa": (dict,),
+}
+
+
+def _get(d: Any, dotted: str) -> Any:
+    cur = d
+    for part in dotted.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            raise KeyError(dotted)
+        cur = cur[part]
+    return cur
+
+
+def validate_result(data: Any, source: str = "result") -> dict[str, Any]:
+    """Check a result dict against the schema; raise ResultSchemaError naming the bad field."""
+    if not isinstance(data, dict):
+        raise ResultSchemaError(f"{source}: not a JSON object; expected an edgebench result file")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ResultSchemaError(
+            f"{source}: schema_version {version!r} is not {SCHEMA_VERSION}, which this edgebench reads; "
+            "re-run the benchmark with this version or use the matching edgebench"
+        )
+    for path, types in REQUIRED.items():
+        try:
+            value = _get(data, path)
+        except KeyError:
+            raise ResultSchemaError(f"{source}: missing field '{path}'") from None
+        if isinstance(value, bool) and bool not in types:
+            raise ResultSchemaError(f"{source}: field '{path}' is a bool; expected {types[0].__name__}")
+        if not isinstance(value, types):
+            raise ResultSchemaError(
+                f"{source}: field '{path}' is {type(value).__name__}; expected {types[0].__name__}"
+            )
+    if not all(isinstance(x, _NUM) for x in data["latency"]["samples_ms"]):
+        raise ResultSchemaError(f"{source}: latency.samples_ms must hold numbers only")
+    return data
+
+
+def load_result(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultSchemaError(f"result file '{path}' does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ResultSchemaError(f"result file '{path}' is not valid JSON: {e}") from None
+    return validate_result(data, str(path))
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def result_filename(result: dict[str, Any]) -> str:
+    o = result["options"]
+    stamp = re.sub(r"[^0-9T]", "", result["created_utc"])
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", result["model"]["name"])
+    return f"{name}.{result['runtime']['name']}.b{o['batch']}.t{o['threads']}.{stamp}.json"
+
+
+def write_result(result: dict[str, Any], out_dir: Path) -> Path:
+    validate_result(result)
+    out_dir = ensure_writable_dir(Path(out_dir))
+    path = out_dir / result_filename(result)
+    i = 1
+    while path.exists():
+        path = out_dir / result_filename(result).replace(".json", f".{i}.json")
+        i += 1
+    return write_json(path, result)
+
+
+FLAT_FIELDS = (
+    "created_utc", "model.name", "model.precision", "model.sha256", "model.file_size_mb", "runtime.name",
+    "runtime.version", "options.batch", "options.threads", "options.inter_op_threads",
+    "options.graph_optimization", "latency.first_run_ms", "latency.p50_ms", "latency.p90_ms", "latency.p95_ms",
+    "latency.p99_ms", "latency.mean_ms", "latency.std_ms", "latency.n", "latency.noisy",
+    "latency.throughput_items_per_s", "memory.rss_after_load_mb", "memory.peak_rss_mb", "machine.id",
+    "machine.hostname", "machine.cpu.arch", "machine.cpu.model",
+)
+
+
+def flat_row(result: dict[str, Any]) -> dict[str, Any]:
+    row = {}
+    for f in FLAT_FIELDS:
+        try:
+            row[f] = _get(result, f)
+        except KeyError:
+            row[f] = None
+    return row
+
+
+def append_csv(path: Path, result: dict[str, Any]) -> Path:
+    """Append one flat row to `path` (header on a new file); the file is replaced atomically."""
+    path = Path(path)
+    existing = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if existing and existing.splitlines()[0].split(",") != list(FLAT_FIELDS):
+        raise ResultSchemaError(f"CSV '{path}' has other columns than this edgebench writes; use a new file")
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=FLAT_FIELDS, lineterminator="\n")
+    if not existing:
+        w.writeheader()
+    w.writerow(flat_row(result))
+    return write_text(path, existing + buf.getvalue())

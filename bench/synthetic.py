@@ -1,0 +1,49 @@
+"""Small ONNX models built in code, for tests and benchmark scripts (needs the `onnx` package)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def conv_net(path: Path, *, size: int = 16, channels: int = 8, n_convs: int = 2, classes: int = 10,
+             dynamic_batch: bool = True, seed: int = 0, opset: int = 17) -> Path:
+    """Write a Conv-ReLU stack + global pool + Gemm classifier to `path`.
+
+    Input 'input' [N,3,size,size] float32, output 'logits' [N,classes].
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    nodes, inits = [], []
+    prev, cin = "input", 3
+    for i in range(n_convs):
+        w = (rng.standard_normal((channels, cin, 3, 3)) * np.sqrt(2.0 / (cin * 9))).astype(np.float32)
+        b = (rng.standard_normal(channels) * 0.01).astype(np.float32)
+        inits += [numpy_helper.from_array(w, f"conv{i}.w"), numpy_helper.from_array(b, f"conv{i}.b")]
+        nodes.append(helper.make_node("Conv", [prev, f"conv{i}.w", f"conv{i}.b"], [f"conv{i}"], pads=[1, 1, 1, 1],
+                                      name=f"conv{i}"))
+        nodes.append(helper.make_node("Relu", [f"conv{i}"], [f"relu{i}"], name=f"relu{i}"))
+        prev, cin = f"relu{i}", channels
+    nodes.append(helper.make_node("GlobalAveragePool", [prev], ["pool"], name="pool"))
+    nodes.append(helper.make_node("Flatten", ["pool"], ["flat"], axis=1, name="flatten"))
+    fw = (rng.standard_normal((classes, channels)) * 0.1).astype(np.float32)
+    fb = np.zeros(classes, np.float32)
+    inits += [numpy_helper.from_array(fw, "fc.w"), numpy_helper.from_array(fb, "fc.b")]
+    nodes.append(helper.make_node("Gemm", ["flat", "fc.w", "fc.b"], ["logits"], transB=1, name="fc"))
+    batch: int | str = "batch" if dynamic_batch else 1
+    graph = helper.make_graph(
+        nodes, "edgebench_synthetic",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, size, size])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [batch, classes])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="edgebench")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, path)
+    return path

@@ -1,0 +1,27 @@
+"""Entry point of the measurement subprocess: a Job as JSON on stdin, one JSON line on stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from bench.runner import Job, run_job
+from runtimes.errors import EdgebenchError
+
+
+def main() -> int:
+    job = Job.from_json(sys.stdin.read())
+    out = sys.stdout
+    try:
+        reply = run_job(job)
+        code = 0
+    except EdgebenchError as e:
+        reply = {"error": {"message": str(e), "exit_code": e.exit_code, "type": type(e).__name__}}
+        code = e.exit_code
+    out.write(json.dumps(reply) + "\n")
+    out.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

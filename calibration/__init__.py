@@ -1,0 +1,1 @@
+"""calibration: datasets, preprocessing, calibration readers, INT8 recipes and quantization (no torch)."""

@@ -1,0 +1,191 @@
+"""Image datasets as uint8 HWC RGB arrays + int64 labels (no torch).
+
+Specs accepted by `load_dataset`:
+  - ``cifar10`` / ``cifar10:test`` / ``cifar10:train``: the official CIFAR-10 python archive
+    (downloaded with its published checksum when online, read from a local copy otherwise:
+    ``--data-dir`` / ``EDGEBENCH_DATA``), or the ``test_first1000.npz`` / ``train_first4000.npz``
+    subsets found in that folder;
+  - a path to an ``.npz`` holding ``images`` [N,H,W,C] uint8 and ``labels`` [N];
+  - a folder of class sub-folders of PNG/JPEG images (ImageFolder layout).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tarfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from runtimes.errors import CalibrationError, UserInputError
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"  # published with the archive (also torchvision's)
+CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
+# Subsets laid out for this project (pixel-exact copies of the first official images).
+CIFAR10_NPZ = {"test": "test_first1000.npz", "train": "train_first4000.npz"}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Images (uint8 [N,H,W,C], RGB) with labels (int64 [N]) and where they came from."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    name: str
+    class_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4 or self.images.dtype != np.uint8:
+            raise CalibrationError(
+                f"dataset '{self.name}' images have shape {list(self.images.shape)} and type {self.images.dtype}; "
+                "expected uint8 [N, H, W, C]"
+            )
+        if len(self.labels) != len(self.images):
+            raise CalibrationError(
+                f"dataset '{self.name}' has {len(self.images)} images but {len(self.labels)} labels"
+            )
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def subset(self, n: int | None, seed: int | None = None) -> Dataset:
+        """The first `n` items (seed None), or `n` items drawn without replacement with `seed`.
+
+        Deterministic: the same n and seed always give the same items.
+        """
+        if n is None or n >= len(self):
+            return self
+        if n < 1:
+            raise UserInputError(f"subset size {n} must be >= 1")
+        if seed is None:
+            idx = np.arange(n)
+        else:
+            idx = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
+        return Dataset(self.images[idx], self.labels[idx], f"{self.name}[{n}@{seed}]", self.class_names)
+
+    def fingerprint(self) -> str:
+        """sha256 over the pixels and labels: names a calibration set in a manifest."""
+        h = hashlib.sha256()
+        h.update(np.ascontiguousarray(self.images).tobytes())
+        h.update(np.ascontiguousarray(self.labels.astype(np.int64)).tobytes())
+        return h.hexdigest()
+
+
+def default_data_dirs(data_dir: Path | None = None) -> list[Path]:
+    """Where to look for data, in order: --data-dir, $EDGEBENCH_DATA, ../shared/data, ~/.cache/edgebench."""
+    dirs: list[Path] = []
+    if data_dir is not None:
+        dirs.append(Path(data_dir))
+    if os.environ.get("EDGEBENCH_DATA"):
+        dirs.append(Path(os.environ["EDGEBENCH_DATA"]))
+    here = Path(__file__).resolve().parent.parent
+    dirs += [here.parent / "shared" / "data", Path.home() / ".cache" / "edgebench"]
+    return dirs
+
+
+def load_npz(path: Path, name: str | None = None, class_names: tuple[str, ...] = ()) -> Dataset:
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "images" not in z or "labels" not in z:
+                raise CalibrationError(f"'{path}' has arrays {sorted(z.files)}; expected 'images' and 'labels'")
+            images, labels = z["images"], z["labels"].astype(np.int64)
+    except (OSError, ValueError) as e:
+        raise CalibrationError(f"'{path}' is not a readable .npz file ({e})") from None
+    if images.ndim == 3:
+        images = images[..., None]
+    return Dataset(images, labels, name or path.stem, class_names)
+
+
+def md5_file(path: Path) -> str:
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download_cifar10(cache_dir: Path, url: str = CIFAR10_URL) -> Path:
+    """Download the official archive into `cache_dir` and verify its published MD5."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    dest = cache_dir / CIFAR10_ARCHIVE
+    if dest.is_file() and md5_file(dest) == CIFAR10_MD5:
+        return dest
+    tmp = dest.with_suffix(".part")
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r, open(tmp, "wb") as f:
+            while block := r.read(1 << 20):
+                f.write(block)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise CalibrationError(
+            f"cannot download CIFAR-10 from {url} ({e}); put {CIFAR10_ARCHIVE} or the .npz subsets in a folder "
+            "and pass --data-dir or set EDGEBENCH_DATA"
+        ) from None
+    got = md5_file(tmp)
+    if got != CIFAR10_MD5:
+        tmp.unlink(missing_ok=True)
+        raise CalibrationError(f"CIFAR-10 archive checksum {got} is not the published {CIFAR10_MD5}; try again")
+    os.replace(tmp, dest)
+    return dest
+
+
+def read_cifar10_archive(archive: Path, split: str) -> Dataset:
+    names = ["test_batch"] if split == "test" else [f"data_batch_{i}" for i in range(1, 6)]
+    images, labels = [], []
+    with tarfile.open(archive, "r:gz") as tar:
+        for n in names:
+            member = tar.extractfile(f"cifar-10-batches-py/{n}")
+            if member is None:
+                raise CalibrationError(f"'{archive}' has no {n}; it is not the CIFAR-10 python archive")
+            # The official archive is a pickle of plain lists and bytes, verified by MD5 above.
+            d = pickle.load(member, encoding="bytes")
+            images.append(np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            labels.append(np.asarray(d[b"labels"], np.int64))
+    return Dataset(np.concatenate(images), np.concatenate(labels), f"cifar10-{split}", CIFAR10_CLASSES)
+
+
+def load_cifar10(split: str = "test", data_dir: Path | None = None, download: bool = False) -> Dataset:
+    """CIFAR-10 `split` from the first folder holding the archive or the .npz subset."""
+    if split not in ("test", "train"):
+        raise UserInputError(f"CIFAR-10 split '{split}' is not one of test, train")
+    dirs = default_data_dirs(data_dir)
+    for d in dirs:
+        for cand in (d / CIFAR10_ARCHIVE, d / "cifar10" / CIFAR10_ARCHIVE):
+            if cand.is_file():
+                return read_cifar10_archive(cand, split)
+        for cand in (d / CIFAR10_NPZ[split], d / "cifar10" / CIFAR10_NPZ[split]):
+            if cand.is_file():
+                return load_npz(cand, f"cifar10-{split}-{cand.stem}", CIFAR10_CLASSES)
+    if download:
+        return read_cifar10_archive(download_cifar10(Path.home() / ".cache" / "edgebench"), split)
+    looked = ", ".join(str(d) for d in dirs)
+    raise CalibrationError(
+        f"CIFAR-10 ({split}) not found in {looked}; pass --data-dir with {CIFAR10_ARCHIVE} or "
+        f"{CIFAR10_NPZ[split]}, or set EDGEBENCH_DATA"
+    )
+
+
+def load_dataset(spec: str, data_dir: Path | None = None, download: bool = False) -> Dataset:
+    """Load a dataset from a spec string (see the module docstring)."""
+    if spec.startswith("cifar10"):
+        _, _, split = spec.partition(":")
+        return load_cifar10(split or "test", data_dir, download)
+    path = Path(spec)
+    if path.suffix == ".npz":
+        if not path.is_file():
+            raise CalibrationError(f"dataset file '{path}' does not exist")
+        return load_npz(path)
+    if path.is_dir():
+        from calibration.imagefolder import load_image_folder
+
+        return load_image_folder(path)
+    raise UserInputError(
+        f"dataset '{spec}' is not cifar10[:test|:train], an existing .npz file or an image folder"
+    )

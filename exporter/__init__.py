@@ -1,0 +1,1 @@
+"""exporter: model zoo, checkpoints, pruning, training and torch -> ONNX export (needs the `export` extra)."""

@@ -1,0 +1,65 @@
+"""One error hierarchy for the whole project.
+
+`EdgebenchError` is the root. Errors caused by what the user typed or gave us also
+subclass `ValueError` (via `UserInputError`); the CLI prints them as one line and
+exits with code 2. Anything else that reaches the CLI is an internal failure (exit 1).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class EdgebenchError(Exception):
+    """Root of every error edgebench raises on purpose."""
+
+    exit_code: int = 1
+
+
+class UserInputError(EdgebenchError, ValueError):
+    """Bad input: a path, a name, an option value. Message says what, what is allowed, the fix."""
+
+    exit_code = 2
+
+
+class NotFoundError(UserInputError, LookupError):
+    """A name looked up in a registry (runtime, model, preset, importance) does not exist."""
+
+
+class ModelFileError(UserInputError):
+    """A model file is missing, not ONNX, truncated or otherwise unusable."""
+
+
+class BadCheckpoint(UserInputError):
+    """A weights file does not fit the architecture or cannot be loaded safely."""
+
+
+class CalibrationError(UserInputError):
+    """Calibration or evaluation data is empty, malformed or does not fit the model."""
+
+
+class ParityError(EdgebenchError):
+    """An exported or converted model does not match its source within tolerance."""
+
+
+class OutputExistsError(UserInputError):
+    """An output would overwrite an existing file and --force was not given."""
+
+
+class RuntimeUnavailable(UserInputError):
+    """A registered runtime whose packages are not installed here."""
+
+
+class ResultSchemaError(UserInputError):
+    """A result file that does not follow edgebench's result schema."""
+
+
+def suggest(name: str, choices: Iterable[str]) -> str:
+    """Return ' Did you mean 'x'?' for the closest choice, or '' when nothing is close.
+
+    >>> suggest("ort-cpx", ["ort-cpu", "torch"])
+    " Did you mean 'ort-cpu'?"
+    """
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
+    return f" Did you mean '{close[0]}'?" if close else ""

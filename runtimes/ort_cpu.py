@@ -1,0 +1,110 @@
+"""ONNX Runtime on the CPU (`ort-cpu`)."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from runtimes.base import RuntimeOptions, TensorSpec
+from runtimes.errors import ModelFileError
+from runtimes.registry_runtimes import RUNTIMES
+
+_ORT_TYPES = {
+    "tensor(float)": "float32",
+    "tensor(float16)": "float16",
+    "tensor(double)": "float64",
+    "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8",
+    "tensor(int32)": "int32",
+    "tensor(int64)": "int64",
+    "tensor(bool)": "bool",
+}
+
+_OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+               "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+
+def check_model_path(model: Path) -> Path:
+    """Fail with one clear line when `model` is not an existing, non-empty file."""
+    model = Path(model)
+    if not model.exists():
+        raise ModelFileError(f"model file '{model}' does not exist; check the path")
+    if not model.is_file():
+        raise ModelFileError(f"model path '{model}' is not a file; give the .onnx file itself")
+    if model.stat().st_size == 0:
+        raise ModelFileError(f"model file '{model}' is empty; re-export it")
+    return model
+
+
+def _spec(arg: Any) -> TensorSpec:
+    shape = tuple(d if isinstance(d, int) else (d or None) for d in arg.shape)
+    return TensorSpec(arg.name, shape, _ORT_TYPES.get(arg.type, arg.type))
+
+
+class OrtSession:
+    """A loaded ONNX Runtime InferenceSession."""
+
+    def __init__(self, sess: Any) -> None:
+        self.ort_session = sess
+        self.inputs = [_spec(a) for a in sess.get_inputs()]
+        self.outputs = [_spec(a) for a in sess.get_outputs()]
+        self._output_names = [o.name for o in self.outputs]
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        values = self.ort_session.run(self._output_names, dict(feeds))
+        return dict(zip(self._output_names, values, strict=True))
+
+
+@RUNTIMES.register("ort-cpu")
+class OrtCpuRuntime:
+    """ONNX Runtime, CPUExecutionProvider, with every session option set explicitly."""
+
+    name: ClassVar[str] = "ort-cpu"
+    install_hint: ClassVar[str] = "pip install onnxruntime"
+
+    def available(self) -> bool:
+        return importlib.util.find_spec("onnxruntime") is not None
+
+    def version(self) -> str:
+        import onnxruntime as ort
+
+        return str(ort.__version__)
+
+    def session_options(self, options: RuntimeOptions, profile_prefix: str | None = None) -> Any:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = options.intra_op_threads
+        so.inter_op_num_threads = options.inter_op_threads
+        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _OPT_LEVELS[options.graph_optimization])
+        so.execution_mode = (
+            ort.ExecutionMode.ORT_PARALLEL if options.execution_mode == "parallel"
+            else ort.ExecutionMode.ORT_SEQUENTIAL
+        )
+        so.enable_cpu_mem_arena = options.memory_arena
+        so.log_severity_level = 3
+        if options.enable_profiling:
+            so.enable_profiling = True
+            if profile_prefix:
+                so.profile_file_prefix = profile_prefix
+        for key, value in options.extra:
+            so.add_session_config_entry(key, value)
+        return so
+
+    def load(self, model: Path, options: RuntimeOptions, profile_prefix: str | None = None) -> OrtSession:
+        import onnxruntime as ort
+
+        model = check_model_path(model)
+        so = self.session_options(options, profile_prefix)
+        try:
+            sess = ort.InferenceSession(str(model), sess_options=so, providers=["CPUExecutionProvider"])
+        except Exception as e:  # ORT raises pybind11 classes (InvalidProtobuf, Fail, ...) with no common base
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ModelFileError(
+                f"'{model}' is not a loadable ONNX model (not ONNX, truncated or invalid): {first[:300]}"
+            ) from e
+        return OrtSession(sess)
