@@ -112,7 +112,7 @@ def _print_table(results: list[dict[str, Any]]) -> None:
                       f"{lat['p50_ms']:.3f}", f"{lo:.3f}-{hi:.3f}", f"{lat['p90_ms']:.3f}", f"{lat['p99_ms']:.3f}",
                       f"{lat['throughput_items_per_s']:.1f}", f"{mem['peak_rss_mb']:.1f}",
                       "yes" if lat["noisy"] else "no")
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
     for r in results:
         for w in r.get("warnings", []):

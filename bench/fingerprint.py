@@ -76,7 +76,6 @@ def cpu_info(root: Path = Path("/"), machine: str | None = None) -> dict[str, An
     blocks = parse_cpuinfo(text)
     procs = [b for b in blocks if "processor" in b]
     first = procs[0] if procs else {}
-    trailer = {k: v for b in blocks if "processor" not in b for k, v in b.items()}
     flags = set((first.get("flags") or first.get("Features") or "").split())
     is_arm = machine in ("aarch64", "arm64") or machine.startswith("arm") or "Features" in first
     names = ARM_FLAGS if is_arm else X86_FLAGS
@@ -84,11 +83,9 @@ def cpu_info(root: Path = Path("/"), machine: str | None = None) -> dict[str, An
     if is_arm and flags:
         isa["asimd"] = "asimd" in flags or "neon" in flags
     part = first.get("CPU part")
-    model = first.get("model name") or trailer.get("Model") or trailer.get("Hardware")
-    if is_arm and part:
-        core = ARM_PARTS.get(part.lower())
-        model = model if model and not model.startswith("ARMv") else None
-        model = model or core or f"ARM part {part}"
+    model = first.get("model name")
+    if is_arm and part:  # the core's name; the board's name is in board.model
+        model = ARM_PARTS.get(part.lower()) or model or f"ARM part {part}"
     cores = {(b.get("physical id", "0"), b.get("core id", b.get("processor"))) for b in procs}
     cpufreq = root / "sys/devices/system/cpu/cpu0/cpufreq"
     cur = _read_int(cpufreq / "scaling_cur_freq")

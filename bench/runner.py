@@ -105,6 +105,7 @@ def run_job(job: Job) -> dict[str, Any]:
         "batch": batch,
         "runtime_version": rt.version(),
         "runtime_options": opts.to_dict(),
+        "runtime_effective_options": sess.effective_options() if hasattr(sess, "effective_options") else None,
         "latency": lat,
         "memory": {
             "rss_before_load_mb": rss0,
@@ -192,7 +193,8 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
             "inputs": measured["inputs"],
             "outputs": measured["outputs"],
         },
-        "runtime": {"name": job.runtime, "version": measured["runtime_version"], "options": ro},
+        "runtime": {"name": job.runtime, "version": measured["runtime_version"], "options": ro,
+                    "effective_options": measured.get("runtime_effective_options")},
         "options": {
             "batch": measured["batch"],
             "threads": ro["intra_op_threads"],

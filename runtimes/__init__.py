@@ -5,38 +5,46 @@ Example::
     from runtimes import get_runtime, RuntimeOptions
     sess = get_runtime("ort-cpu").load(Path("model.onnx"), RuntimeOptions(intra_op_threads=2))
     out = sess.run({"input": x})
+
+Importing the package is cheap (no numpy): `bench.cli` imports `runtimes.errors` at start-up,
+so the names that need numpy are loaded on first use.
 """
 
 from __future__ import annotations
 
-from runtimes import ort_cpu as _ort_cpu  # noqa: F401  (registers ort-cpu)
-from runtimes.base import Runtime, RuntimeOptions, Session, TensorSpec
+from typing import TYPE_CHECKING, Any
+
 from runtimes.errors import EdgebenchError, RuntimeUnavailable, UserInputError
 from runtimes.registry_runtimes import RUNTIMES
 
-_PLUGINS_LOADED = False
+if TYPE_CHECKING:
+    from runtimes.base import Runtime, RuntimeOptions, Session, TensorSpec
+
+_BUILTIN_LOADED = False
 
 
-def _load_plugin_runtimes() -> None:
-    """Register runtimes declared by installed packages under the `edgebench.runtimes` entry point.
+def _load_runtimes() -> None:
+    """Register the built-in runtimes and those declared under the `edgebench.runtimes` entry point.
 
     The PyTorch runtimes live in `exporter` (the only package that may import torch); they are
     found this way so that `runtimes` never imports upward. Their modules import torch lazily.
     """
-    global _PLUGINS_LOADED
-    if _PLUGINS_LOADED:
+    global _BUILTIN_LOADED
+    if _BUILTIN_LOADED:
         return
     from importlib.metadata import entry_points
+
+    from runtimes import ort_cpu  # noqa: F401  (registers ort-cpu)
 
     for ep in entry_points(group="edgebench.runtimes"):
         if ep.name not in RUNTIMES:
             ep.load()
-    _PLUGINS_LOADED = True
+    _BUILTIN_LOADED = True
 
 
 def get_runtime(name: str) -> Runtime:
     """Instantiate the runtime `name`; unknown names get a suggestion, missing packages a hint."""
-    _load_plugin_runtimes()
+    _load_runtimes()
     cls = RUNTIMES.get(name)
     rt = cls()
     if not rt.available():
@@ -45,8 +53,16 @@ def get_runtime(name: str) -> Runtime:
 
 
 def runtime_names() -> list[str]:
-    _load_plugin_runtimes()
+    _load_runtimes()
     return RUNTIMES.names()
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Runtime", "RuntimeOptions", "Session", "TensorSpec"):
+        from runtimes import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'runtimes' has no attribute '{name}'")
 
 
 __all__ = [

@@ -54,6 +54,16 @@ class OrtSession:
         self.outputs = [_spec(a) for a in sess.get_outputs()]
         self._output_names = [o.name for o in self.outputs]
 
+    def effective_options(self) -> dict[str, object]:
+        """What ORT actually uses (it runs sequentially when parallel mode has one inter-op thread)."""
+        so = self.ort_session.get_session_options()
+        return {
+            "intra_op_threads": so.intra_op_num_threads,
+            "inter_op_threads": so.inter_op_num_threads,
+            "execution_mode": "parallel" if so.execution_mode.name == "ORT_PARALLEL" else "sequential",
+            "memory_arena": so.enable_cpu_mem_arena,
+        }
+
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         values = self.ort_session.run(self._output_names, dict(feeds))
         return dict(zip(self._output_names, values, strict=True))
