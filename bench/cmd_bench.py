@@ -102,15 +102,15 @@ def _print_table(results: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
     table = Table(title="edgebench results")
-    for col in ("model", "runtime", "batch", "threads", "p50 ms", "95% CI", "p90 ms", "p99 ms",
-                "items/s", "peak RSS MB", "noisy"):
-        table.add_column(col, justify="right" if col not in ("model", "runtime") else "left")
+    for col in ("model", "runtime", "b", "t", "p50 ms (95% CI)", "p99 ms", "items/s", "RSS MB", "noisy"):
+        left = col in ("model", "runtime")
+        table.add_column(col, justify="left" if left else "right", overflow="fold", no_wrap=col != "model")
     for r in results:
         lat, mem, o = r["latency"], r["memory"], r["options"]
         lo, hi = lat["p50_ci95_ms"]
         table.add_row(r["model"]["name"], r["runtime"]["name"], str(o["batch"]), str(o["threads"]),
-                      f"{lat['p50_ms']:.3f}", f"{lo:.3f}-{hi:.3f}", f"{lat['p90_ms']:.3f}", f"{lat['p99_ms']:.3f}",
-                      f"{lat['throughput_items_per_s']:.1f}", f"{mem['peak_rss_mb']:.1f}",
+                      f"{lat['p50_ms']:.3f} ({lo:.3f}-{hi:.3f})", f"{lat['p99_ms']:.3f}",
+                      f"{lat['throughput_items_per_s']:.1f}", f"{mem['peak_rss_mb']:.0f}",
                       "yes" if lat["noisy"] else "no")
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
