@@ -1,0 +1,329 @@
+"""The model zoo: every model edgebench can build, with its input spec and preprocessing.
+
+Each entry is a `ModelSpec` in the `MODELS` registry, filled by `@register_model`. Names:
+
+- ``resnet20``, ``resnet32``, ``resnet44``, ``resnet56``: CIFAR-10 ResNets (He et al. 2016,
+  option-A shortcuts) in akamaster's layout; ``resnet20``/``resnet56`` know their published weights;
+- ``resnet18_cifar``, ``vgg16_cifar``, ``vgg16_bn_cifar``, ``mobilenetv2_cifar``: CIFAR-10 variants
+  of the study's models;
+- ``tv:<name>``: any torchvision classification model with its ImageNet input spec (weights from
+  a file the user gives);
+- a user's own model: ``spec_from_model_file("path.py:factory")``.
+
+This module does not import torch at module level (factories import it when called), so listing
+names and input specs stays cheap.
+
+Example::
+
+    spec = get_spec("resnet20")
+    model = create_model("resnet20")              # an nn.Module, random weights
+    spec.input.preprocessing.mean                 # (0.485, 0.456, 0.406)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from calibration.datasets import CIFAR10_CLASSES
+from runtimes.errors import ModelFileError, NotFoundError, UserInputError, suggest
+from runtimes.manifest import IMAGENET_MEAN, IMAGENET_STD, InputInfo, Preprocessing
+from runtimes.registry import Registry
+
+if TYPE_CHECKING:
+    from torch import nn
+
+TV_PREFIX = "tv:"
+
+# akamaster trained the CIFAR ResNets on ImageNet statistics (see ../shared/data/README.md).
+CIFAR_INPUT_AKAMASTER = InputInfo(
+    name="input",
+    shape=("batch", 3, 32, 32),
+    preprocessing=Preprocessing(mean=IMAGENET_MEAN, std=IMAGENET_STD),
+    dataset="cifar10",
+    class_names=CIFAR10_CLASSES,
+)
+# The study's CIFAR models are trained by edgebench itself on CIFAR-10's own channel statistics.
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+CIFAR_INPUT = replace(CIFAR_INPUT_AKAMASTER, preprocessing=Preprocessing(mean=CIFAR10_MEAN, std=CIFAR10_STD))
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """A published checkpoint: where it comes from, its full sha256 and the accuracy it was published with."""
+
+    file_name: str
+    url: str
+    sha256: str
+    top1_pct: float | None = None
+    dataset: str | None = None
+    license: str = ""
+
+    def __post_init__(self) -> None:
+        if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
+            raise ValueError(f"weights {self.file_name}: sha256 must be 64 lowercase hex digits")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One zoo entry: how to build the model and what input it wants."""
+
+    name: str
+    factory: Callable[..., nn.Module]
+    input: InputInfo
+    family: str
+    description: str
+    weights: WeightsSource | None = None
+    takes_num_classes: bool = True  # factory(num_classes=...) works; False for a user's factory()
+
+    @property
+    def num_classes(self) -> int | None:
+        return len(self.input.class_names) or None
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        h, w = self.input.shape[-2:]
+        return int(h), int(w)
+
+    def build(self, num_classes: int | None = None) -> nn.Module:
+        """A fresh model in eval mode with random weights."""
+        from torch import nn
+
+        n = num_classes or self.num_classes
+        if n is None or (num_classes is None and not self.takes_num_classes):
+            model = self.factory()
+        else:
+            model = self.factory(num_classes=n)
+        if not isinstance(model, nn.Module):
+            raise ModelFileError(
+                f"factory of '{self.name}' returned {type(model).__name__}, not a torch.nn.Module; return the model"
+            )
+        return model.eval()
+
+    def for_classes(self, num_classes: int | None) -> ModelSpec:
+        """This spec for another number of classes (class names dropped when they no longer fit)."""
+        if num_classes is None or num_classes == self.num_classes:
+            return self
+        if num_classes < 1:
+            raise UserInputError(f"--num-classes {num_classes} must be >= 1")
+        return replace(self, input=replace(self.input, class_names=()), weights=None)
+
+
+MODELS: Registry[ModelSpec] = Registry("model")
+
+
+def register_model(
+    name: str,
+    *,
+    input: InputInfo,
+    family: str,
+    description: str,
+    weights: WeightsSource | None = None,
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: register a factory `f(num_classes=...) -> nn.Module` under `name`."""
+
+    def deco(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        MODELS.add(name, ModelSpec(name, factory, input, family, description, weights))
+        return factory
+
+    return deco
+
+
+_AKAMASTER = "https://github.com/akamaster/pytorch_resnet_cifar10/raw/master/pretrained_models/"
+RESNET20_WEIGHTS = WeightsSource(
+    file_name="resnet20-12fca82f.th",
+    url=_AKAMASTER + "resnet20-12fca82f.th",
+    sha256="12fca82f0bebc4135bf1f32f6e3710e61d5108578464b84fd6d7f5c1b04036c8",
+    top1_pct=91.73,
+    dataset="cifar10",
+    license="BSD-2-Clause (c) 2018 Yerlan Idelbayev",
+)
+RESNET56_WEIGHTS = WeightsSource(
+    file_name="resnet56-4bfd9763.th",
+    url=_AKAMASTER + "resnet56-4bfd9763.th",
+    sha256="4bfd97631478d6b638d2764fd2baff3edb1d7d82252d54439343b6596b9b5367",
+    top1_pct=93.39,
+    dataset="cifar10",
+    license="BSD-2-Clause (c) 2018 Yerlan Idelbayev",
+)
+
+
+def _cifar_resnet(depth: int, weights: WeightsSource | None) -> None:
+    def factory(num_classes: int = 10) -> nn.Module:
+        from exporter.cifar_resnet import resnet_cifar
+
+        return resnet_cifar(depth, num_classes)
+
+    factory.__name__ = f"resnet{depth}"
+    register_model(
+        f"resnet{depth}",
+        input=CIFAR_INPUT_AKAMASTER,
+        family="resnet_cifar",
+        description=f"ResNet-{depth} for CIFAR-10 (He et al. 2016, option-A shortcuts, akamaster layout)",
+        weights=weights,
+    )(factory)
+
+
+_cifar_resnet(20, RESNET20_WEIGHTS)
+_cifar_resnet(32, None)
+_cifar_resnet(44, None)
+_cifar_resnet(56, RESNET56_WEIGHTS)
+
+
+@register_model("resnet18_cifar", input=CIFAR_INPUT, family="resnet",
+                description="ResNet-18 for CIFAR-10: 3x3 stride-1 stem, no max-pool (torchvision keys)")
+def resnet18_cifar(num_classes: int = 10) -> nn.Module:
+    from exporter.cifar_models import resnet18_cifar as build
+
+    return build(num_classes)
+
+
+@register_model("vgg16_cifar", input=CIFAR_INPUT, family="vgg",
+                description="VGG-16 (13 conv layers, no BN) for CIFAR-10, one linear classifier")
+def vgg16_cifar(num_classes: int = 10) -> nn.Module:
+    from exporter.cifar_models import vgg16_cifar as build
+
+    return build(num_classes)
+
+
+@register_model("vgg16_bn_cifar", input=CIFAR_INPUT, family="vgg",
+                description="VGG-16 with batch norm for CIFAR-10, one linear classifier")
+def vgg16_bn_cifar(num_classes: int = 10) -> nn.Module:
+    from exporter.cifar_models import vgg16_bn_cifar as build
+
+    return build(num_classes)
+
+
+@register_model("mobilenetv2_cifar", input=CIFAR_INPUT, family="mobilenet",
+                description="MobileNetV2 for CIFAR-10: stem and second stage at stride 1")
+def mobilenetv2_cifar(num_classes: int = 10) -> nn.Module:
+    from exporter.cifar_models import mobilenetv2_cifar as build
+
+    return build(num_classes)
+
+
+# --- torchvision ---------------------------------------------------------------------------
+
+
+def torchvision_names() -> list[str]:
+    """Classification models torchvision can build (`tv:` + one of these)."""
+    import torchvision.models as tvm
+
+    return sorted(tvm.list_models(module=tvm))
+
+
+def torchvision_spec(tv_name: str) -> ModelSpec:
+    """The spec of torchvision's classification model `tv_name`, with its ImageNet input spec."""
+    import torchvision.models as tvm
+
+    names = torchvision_names()
+    if tv_name not in names:
+        hint = suggest(TV_PREFIX + tv_name, [TV_PREFIX + n for n in names])
+        raise NotFoundError(
+            f"unknown torchvision classification model '{tv_name}'; `edgebench models --torchvision` lists them.{hint}"
+        )
+    weights_enum = tvm.get_model_weights(tv_name)
+    default = weights_enum.DEFAULT  # type: ignore[attr-defined]
+    tr = default.transforms()
+    interp = str(getattr(tr.interpolation, "value", tr.interpolation)).lower()
+    crop = int(tr.crop_size[0])
+    resize = int(tr.resize_size[0])
+    inp = InputInfo(
+        name="input",
+        shape=("batch", 3, crop, crop),
+        preprocessing=Preprocessing(
+            crop=crop,
+            resize=resize,
+            mean=tuple(float(m) for m in tr.mean),
+            std=tuple(float(s) for s in tr.std),
+            interpolation=interp if interp in ("bilinear", "nearest", "bicubic") else "bilinear",  # type: ignore[arg-type]
+        ),
+        dataset="imagenet",
+        class_names=tuple(default.meta["categories"]),
+    )
+
+    def factory(num_classes: int = 1000) -> nn.Module:
+        return tvm.get_model(tv_name, weights=None, num_classes=num_classes)
+
+    factory.__name__ = tv_name
+    return ModelSpec(f"{TV_PREFIX}{tv_name}", factory, inp, "torchvision", f"torchvision {tv_name} (ImageNet)")
+
+
+# --- lookup --------------------------------------------------------------------------------
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The zoo entry `name`, or `tv:<torchvision name>`; unknown names suggest the closest."""
+    if name.startswith(TV_PREFIX):
+        return torchvision_spec(name[len(TV_PREFIX):])
+    return MODELS.get(name)
+
+
+def create_model(name: str, num_classes: int | None = None) -> nn.Module:
+    """Build zoo model `name` (random weights, eval mode)."""
+    return get_spec(name).build(num_classes)
+
+
+def model_names() -> list[str]:
+    return MODELS.names()
+
+
+# --- a user's own model --------------------------------------------------------------------
+
+
+def _load_module(path: Path) -> Any:
+    mod_name = f"edgebench_user_model_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(mod_name, path)
+    if spec is None or spec.loader is None:
+        raise ModelFileError(f"--model-file '{path}' is not a Python file; give path.py:factory")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[mod_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        del sys.modules[mod_name]
+        raise ModelFileError(f"--model-file '{path}' has a syntax error at line {e.lineno}: {e.msg}") from None
+    return module
+
+
+def spec_from_model_file(ref: str, input_like: str | None = None) -> ModelSpec:
+    """The spec of a user's model: `ref` is ``path.py:factory``.
+
+    The input spec comes from the file's ``EDGEBENCH_INPUT`` (an `InputInfo` or its dict) or from
+    the zoo entry named by `input_like` (e.g. ``resnet20`` for 32x32 CIFAR-10 inputs).
+    """
+    path_s, sep, func_name = ref.rpartition(":")
+    if not sep or not path_s or not func_name:
+        raise UserInputError(f"--model-file '{ref}' must be path.py:factory (e.g. models/net.py:build)")
+    path = Path(path_s)
+    if not path.is_file():
+        raise ModelFileError(f"--model-file '{path}' does not exist; check the path")
+    module = _load_module(path)
+    factory = getattr(module, func_name, None)
+    if factory is None or not callable(factory):
+        candidates = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
+        raise NotFoundError(
+            f"--model-file '{path}' has no factory '{func_name}'; callables there: "
+            f"{', '.join(sorted(candidates)) or '(none)'}.{suggest(func_name, candidates)}"
+        )
+    declared = getattr(module, "EDGEBENCH_INPUT", None)
+    if declared is not None:
+        try:
+            inp = declared if isinstance(declared, InputInfo) else InputInfo.from_dict(declared)
+        except (KeyError, TypeError, ValueError) as e:
+            raise UserInputError(
+                f"EDGEBENCH_INPUT in '{path}' is not a valid input spec ({e}); give an InputInfo or its dict"
+            ) from None
+    elif input_like is not None:
+        inp = get_spec(input_like).input
+    else:
+        raise UserInputError(
+            f"--model-file '{path}' does not say what input the model wants; define EDGEBENCH_INPUT in the file "
+            f"or pass --input-like NAME (a zoo model with the same input, e.g. resnet20 for CIFAR-10 32x32)"
+        )
+    return ModelSpec(f"{path.stem}:{func_name}", factory, inp, "user", f"user model {ref}", takes_num_classes=False)

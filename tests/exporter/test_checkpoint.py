@@ -1,0 +1,103 @@
+"""Checkpoint loading: weights_only, prefixes, clear mismatch errors; the published weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from runtimes.errors import BadCheckpoint
+
+pytestmark = pytest.mark.torch
+
+
+def test_raw_and_wrapped_state_dicts_load(tmp_path: Path) -> None:
+    import torch
+
+    from exporter.checkpoint import load_weights
+    from exporter.zoo import create_model
+
+    src = create_model("resnet20")
+    sd = src.state_dict()
+    for i, obj in enumerate([sd, {"state_dict": {f"module.{k}": v for k, v in sd.items()}, "best_prec1": 1.0},
+                             {"model_state_dict": sd, "epoch": 3}]):
+        p = tmp_path / f"w{i}.pt"
+        torch.save(obj, p)
+        dst = create_model("resnet20")
+        sha = load_weights(dst, p)
+        assert len(sha) == 64
+        assert torch.equal(dst.linear.weight, src.linear.weight)
+
+
+def test_other_architecture_lists_keys(tmp_path: Path) -> None:
+    import torch
+
+    from exporter.checkpoint import load_weights
+    from exporter.zoo import create_model
+
+    p = tmp_path / "r20.pt"
+    torch.save(create_model("resnet20").state_dict(), p)
+    with pytest.raises(BadCheckpoint, match=r"does not fit model 'resnet32': 60 missing keys \(layer1\.3"):
+        load_weights(create_model("resnet32"), p, "resnet32")
+    torch.save(create_model("resnet20", num_classes=100).state_dict(), p)
+    with pytest.raises(BadCheckpoint, match=r"shape differences \(linear\.weight \[100, 64\] vs model \[10, 64\]"):
+        load_weights(create_model("resnet20"), p)
+
+
+def test_pickled_code_is_refused(tmp_path: Path) -> None:
+    import torch
+
+    from exporter.checkpoint import load_weights
+    from exporter.zoo import create_model
+
+    p = tmp_path / "whole_model.pt"
+    torch.save(create_model("resnet20"), p)  # a whole module: needs the class to unpickle
+    msg = r"needs pickled code.*GLOBAL exporter\.cifar_resnet\.CifarResNet.*torch.save\(model.state_dict\(\)"
+    with pytest.raises(BadCheckpoint, match=msg):
+        load_weights(create_model("resnet20"), p)
+
+
+def test_not_a_checkpoint(tmp_path: Path) -> None:
+    from exporter.checkpoint import load_weights
+    from exporter.zoo import create_model
+
+    p = tmp_path / "junk.pt"
+    p.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(BadCheckpoint, match="not a readable PyTorch checkpoint"):
+        load_weights(create_model("resnet20"), p)
+    with pytest.raises(BadCheckpoint, match="does not exist"):
+        load_weights(create_model("resnet20"), tmp_path / "missing.pt")
+
+
+@pytest.mark.data
+@pytest.mark.parametrize(("name", "min_top1"), [("resnet20", 90.2), ("resnet56", 91.9)])
+def test_published_weights_load_and_classify(name: str, min_top1: float, shared_data: Path) -> None:
+    """Published weights in torch on the first 200 test images (the ONNX test uses all 1000)."""
+    import numpy as np
+    import torch
+
+    from calibration.datasets import load_npz
+    from calibration.preprocess import preprocess
+    from exporter.checkpoint import find_weights, load_weights
+    from exporter.zoo import get_spec
+
+    spec = get_spec(name)
+    assert spec.weights is not None
+    path = find_weights(spec.weights, shared_data, download=False)
+    model = spec.build()
+    assert load_weights(model, path, name) == spec.weights.sha256
+    ds = load_npz(shared_data / "cifar10" / "test_first1000.npz").subset(200)
+    x = torch.from_numpy(preprocess(ds.images, spec.input.preprocessing, spec.input_hw))
+    with torch.no_grad():
+        top1 = float(np.mean(model(x).argmax(1).numpy() == ds.labels) * 100)
+    assert top1 >= min_top1 - 5.0  # 200 images: +-2 points sampling error; a wrong layout gives ~10 %
+
+
+def test_local_copy_with_wrong_sha_is_refused(tmp_path: Path) -> None:
+    from exporter.checkpoint import find_weights
+    from exporter.zoo import RESNET20_WEIGHTS
+
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / RESNET20_WEIGHTS.file_name).write_bytes(b"tampered")
+    with pytest.raises(BadCheckpoint, match="not the published"):
+        find_weights(RESNET20_WEIGHTS, tmp_path, download=False)
