@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from runtimes.errors import CalibrationError, UserInputError
+from runtimes.manifest import Preprocessing
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -61,12 +62,7 @@ class Dataset:
         """
         if n is None or n >= len(self):
             return self
-        if n < 1:
-            raise UserInputError(f"subset size {n} must be >= 1")
-        if seed is None:
-            idx = np.arange(n)
-        else:
-            idx = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
+        idx = subset_indices(len(self), n, seed)
         return Dataset(self.images[idx], self.labels[idx], f"{self.name}[{n}@{seed}]", self.class_names)
 
     def fingerprint(self) -> str:
@@ -75,6 +71,23 @@ class Dataset:
         h.update(np.ascontiguousarray(self.images).tobytes())
         h.update(np.ascontiguousarray(self.labels.astype(np.int64)).tobytes())
         return h.hexdigest()
+
+
+def subset_indices(total: int, n: int | None, seed: int | None = None) -> np.ndarray:
+    """Sorted indices of a deterministic subset: the first `n` (seed None) or `n` drawn with `seed`.
+
+    The one rule behind `Dataset.subset` and the image-folder loader (which picks files before decoding).
+
+    >>> subset_indices(10, 3).tolist(), subset_indices(10, 3, seed=0).tolist() == subset_indices(10, 3, 0).tolist()
+    ([0, 1, 2], True)
+    """
+    if n is not None and n < 1:
+        raise UserInputError(f"subset size {n} must be >= 1 (e.g. --calib-size 500)")
+    if n is None or n >= total:
+        return np.arange(total)
+    if seed is None:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
 
 
 def default_data_dirs(data_dir: Path | None = None) -> list[Path]:
@@ -98,6 +111,18 @@ def load_npz(path: Path, name: str | None = None, class_names: tuple[str, ...] =
             images, labels = z["images"], z["labels"].astype(np.int64)
     except (OSError, ValueError) as e:
         raise CalibrationError(f"'{path}' is not a readable .npz file ({e})") from None
+    if images.dtype.kind in "fc":
+        bad = ~np.isfinite(images)
+        if bad.any():
+            first = int(np.argwhere(bad.reshape(len(images), -1).any(axis=1))[0][0])
+            raise CalibrationError(
+                f"'{path}' images hold {int(bad.sum())} NaN/Inf values (first in image {first}); "
+                "clean the data: images must be uint8 pixels 0..255"
+            )
+        raise CalibrationError(
+            f"'{path}' images are {images.dtype}; expected uint8 pixels 0..255 "
+            "(convert with (x * 255).round().astype('uint8') for floats in 0..1)"
+        )
     if images.ndim == 3:
         images = images[..., None]
     return Dataset(images, labels, name or path.stem, class_names)
@@ -172,20 +197,25 @@ def load_cifar10(split: str = "test", data_dir: Path | None = None, download: bo
     )
 
 
-def load_dataset(spec: str, data_dir: Path | None = None, download: bool = False) -> Dataset:
-    """Load a dataset from a spec string (see the module docstring)."""
+def load_dataset(spec: str, data_dir: Path | None = None, download: bool = False, *, size: int | None = None,
+                 seed: int | None = None, preprocessing: Preprocessing | None = None) -> Dataset:
+    """Load a dataset from a spec string (see the module docstring).
+
+    `size`/`seed` pick a deterministic subset (`subset_indices`); an image folder decodes only those
+    files. `preprocessing` lets an image folder of mixed sizes be resized/cropped while loading.
+    """
     if spec.startswith("cifar10"):
         _, _, split = spec.partition(":")
-        return load_cifar10(split or "test", data_dir, download)
+        return load_cifar10(split or "test", data_dir, download).subset(size, seed)
     path = Path(spec)
     if path.suffix == ".npz":
         if not path.is_file():
             raise CalibrationError(f"dataset file '{path}' does not exist")
-        return load_npz(path)
+        return load_npz(path).subset(size, seed)
     if path.is_dir():
         from calibration.imagefolder import load_image_folder
 
-        return load_image_folder(path)
+        return load_image_folder(path, size=size, seed=seed, preprocessing=preprocessing)
     raise UserInputError(
         f"dataset '{spec}' is not cifar10[:test|:train], an existing .npz file or an image folder"
     )

@@ -1,0 +1,422 @@
+"""Quantize an exported FP32 model: static INT8 (calibrated), dynamic INT8, or FP16.
+
+Writes `model.int8.onnx` (or `model.int8-dynamic.onnx`, `model.fp16.onnx`) + its manifest, both
+atomically and only after the result loaded and ran in ONNX Runtime. Needs `onnx` and
+`onnxruntime.quantization` (the `export` extra), imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from calibration.datasets import Dataset
+from calibration.reader import ImageCalibrationReader
+from calibration.recipes import PresetChoice
+from runtimes.atomic import atomic_path, write_json
+from runtimes.errors import CalibrationError, ModelFileError, OutputExistsError, RuntimeUnavailable, UserInputError
+from runtimes.manifest import InputInfo, find_manifest, manifest_path, new_manifest, sha256_file
+from runtimes.ort_cpu import check_model_path
+
+Mode = Literal["static", "dynamic", "fp16"]
+MODES = ("static", "dynamic", "fp16")
+OUTPUT_NAMES = {"static": "model.int8.onnx", "dynamic": "model.int8-dynamic.onnx", "fp16": "model.fp16.onnx"}
+PRECISIONS = {"static": "int8", "dynamic": "int8", "fp16": "fp16"}
+
+QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"})
+INTEGER_OPS = frozenset({"ConvInteger", "MatMulInteger", "QGemm", "MatMulIntegerToFloat", "DynamicQuantizeMatMul",
+                         "QAttention", "DynamicQuantizeLSTM", "QEmbedLayerNormalization", "QOrderedMatMul"})
+# Ops that only move or select data: run on int8 tensors when their input is int8 (QOperator format).
+DATA_MOVEMENT_OPS = frozenset({"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose", "MaxPool", "Identity",
+                               "Slice", "Split", "Concat", "Gather", "Pad", "Resize", "DepthToSpace", "SpaceToDepth"})
+# Max images per calibrator pass: histogram methods keep whole activations of a pass in memory.
+CHUNK_IMAGES = {"minmax": 1024, "entropy": 128, "percentile": 128}
+DEFAULT_CALIB_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class CalibrationSettings:
+    """Which calibration images and how they are batched."""
+
+    size: int | None = DEFAULT_CALIB_SIZE
+    seed: int | None = 0
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        if self.size is not None and self.size < 1:
+            raise UserInputError(f"--calib-size {self.size} must be >= 1 (e.g. 500)")
+        if self.batch_size < 1:
+            raise UserInputError(f"--batch-size {self.batch_size} must be >= 1")
+
+
+# ---- model checks -------------------------------------------------------------------------------------
+
+
+def _import_onnx() -> Any:
+    try:
+        import onnx
+        import onnxruntime.quantization  # noqa: F401
+    except ImportError as e:
+        raise RuntimeUnavailable(
+            f"quantization needs onnx and onnxruntime.quantization ({e.name} is missing); "
+            "pip install 'edgebench[export]' on the workstation"
+        ) from None
+    return onnx
+
+
+def load_onnx(path: Path) -> Any:
+    """The ModelProto at `path`, or one clear ModelFileError."""
+    onnx = _import_onnx()
+    check_model_path(path)
+    try:
+        model = onnx.load(str(path))
+    except Exception as e:  # protobuf DecodeError and friends have no common base
+        raise ModelFileError(f"'{path}' is not a readable ONNX model ({type(e).__name__}: {e})") from None
+    if not model.graph.node:
+        raise ModelFileError(f"'{path}' holds an empty ONNX graph; re-export it")
+    return model
+
+
+def quantized_ops(model: Any) -> list[str]:
+    """Op types showing that `model` is already quantized (empty for a float model)."""
+    found = sorted({n.op_type for n in model.graph.node
+                    if n.op_type in QDQ_OPS or n.op_type in INTEGER_OPS or n.op_type.startswith("QLinear")})
+    return found
+
+
+def check_float_model(model: Any, path: Path, manifest: dict[str, Any] | None) -> None:
+    """Refuse an already quantized (or FP16) model: quantizing twice only loses accuracy."""
+    from onnx import TensorProto
+
+    precision = (manifest or {}).get("precision")
+    ops = quantized_ops(model)
+    if ops or precision in ("int8", "fp16"):
+        what = f"holds {', '.join(ops)}" if ops else f"has precision '{precision}' in its manifest"
+        raise UserInputError(
+            f"'{path}' is already quantized ({what}); pass the FP32 parent (e.g. model.fp32.onnx) instead"
+        )
+    if any(i.data_type == TensorProto.FLOAT16 for i in model.graph.initializer):
+        raise UserInputError(f"'{path}' holds float16 weights; pass the FP32 model (e.g. model.fp32.onnx) instead")
+
+
+def graph_input(model: Any) -> tuple[str, list[int | str | None]]:
+    """Name and dims of the one real input (initializers listed as inputs are skipped)."""
+    inits = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    if len(inputs) != 1:
+        raise ModelFileError(
+            f"the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); "
+            "edgebench quantizes one-input image models"
+        )
+    dims: list[int | str | None] = []
+    for d in inputs[0].type.tensor_type.shape.dim:
+        dims.append(d.dim_value if d.HasField("dim_value") else (d.dim_param or None))
+    return inputs[0].name, dims
+
+
+def count_nodes(model: Any) -> dict[str, Any]:
+    """How many compute nodes run in INT8 vs floating point, by inspecting the quantized graph.
+
+    QDQ: a node runs INT8 when every float input comes from a DequantizeLinear (ORT fuses it into
+    QLinear*/QGemm); QOperator/dynamic: QLinear*, *Integer ops, and data movement on int8 tensors.
+    Q/DQ nodes themselves are counted apart.
+    """
+    from onnx import TensorProto
+
+    int_types = {TensorProto.INT8, TensorProto.UINT8, TensorProto.INT32, TensorProto.INT64}
+    init_types = {i.name: i.data_type for i in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    int8_tensors: set[str] = set()
+    int8_ops: dict[str, int] = {}
+    float_ops: dict[str, int] = {}
+    n_qdq = 0
+    for node in model.graph.node:
+        op = node.op_type
+        if op in QDQ_OPS:
+            n_qdq += 1
+            if op != "DequantizeLinear":
+                int8_tensors.update(node.output[:1])
+            continue
+        if op == "Constant":
+            continue
+        data_inputs = [i for i in node.input if i and init_types.get(i) not in int_types]
+        from_dq = bool(data_inputs) and all(
+            i in producer and producer[i].op_type == "DequantizeLinear" for i in data_inputs)
+        is_int8 = (op.startswith("QLinear") or op in INTEGER_OPS or from_dq
+                   or (op in DATA_MOVEMENT_OPS and bool(data_inputs) and all(i in int8_tensors for i in data_inputs)))
+        if is_int8:
+            int8_ops[op] = int8_ops.get(op, 0) + 1
+            if op.startswith("QLinear") or op in DATA_MOVEMENT_OPS:
+                int8_tensors.update(node.output)
+        else:
+            float_ops[op] = float_ops.get(op, 0) + 1
+    return {
+        "int8": sum(int8_ops.values()),
+        "float": sum(float_ops.values()),
+        "quantize_dequantize": n_qdq,
+        "int8_op_types": dict(sorted(int8_ops.items())),
+        "float_op_types": dict(sorted(float_ops.items())),
+    }
+
+
+# ---- helpers ------------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence ORT quantization's prints and logging warnings (they are not errors)."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        root.setLevel(level)
+
+
+def resolve_output(model: Path, output: Path | None, mode: Mode) -> Path:
+    """`-o`: an .onnx file, or a folder that gets the mode's default name; default: beside the model."""
+    name = OUTPUT_NAMES[mode]
+    if output is None:
+        out = Path(model).parent / name
+    elif Path(output).suffix == ".onnx":
+        out = Path(output)
+    else:
+        out = Path(output) / name
+    if out.resolve() == Path(model).resolve():
+        raise UserInputError(f"output '{out}' is the input model; choose another -o")
+    return out
+
+
+def _check_outputs_free(out: Path, force: bool) -> None:
+    for p in (out, manifest_path(out)):
+        if p.exists() and not force:
+            raise OutputExistsError(f"'{p}' already exists; pass --force to overwrite it")
+
+
+def _parent(model: Path) -> tuple[dict[str, Any], InputInfo]:
+    manifest = find_manifest(model)
+    if manifest is None or "input" not in manifest:
+        raise UserInputError(
+            f"'{model}' has no manifest ({manifest_path(model).name}) telling its input preprocessing; "
+            "export it with `edgebench export` (or write the manifest) before quantizing"
+        )
+    return manifest, InputInfo.from_dict(manifest["input"])
+
+
+def _spatial(info: InputInfo, dims: list[int | str | None]) -> tuple[int, int] | None:
+    shape = list(info.shape) if info.shape else dims
+    if len(shape) != 4:
+        return None
+    hw = shape[2:4] if info.preprocessing.layout == "NCHW" else shape[1:3]
+    return (hw[0], hw[1]) if all(isinstance(d, int) and d > 0 for d in hw) else None
+
+
+def _smoke_run(path: Path, input_name: str, x: np.ndarray) -> None:
+    """Load the written model and run one batch: a model that cannot run is never kept."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.intra_op_num_threads = 1
+    try:
+        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        out = sess.run(None, {input_name: x})
+    except Exception as e:  # ORT's pybind errors have no common base
+        raise ModelFileError(f"the quantized model does not run in ONNX Runtime ({str(e).splitlines()[0][:300]})"
+                             ) from e
+    if not all(np.isfinite(o).all() for o in out if np.issubdtype(np.asarray(o).dtype, np.floating)):
+        raise CalibrationError("the quantized model outputs NaN/Inf on the calibration data; check the data and recipe")
+
+
+def _divisor_at_most(n: int, cap: int) -> int:
+    return max(d for d in range(1, min(n, max(cap, 1)) + 1) if n % d == 0)
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    out: dict[str, str | None] = {}
+    for p in ("edgebench", "onnx", "onnxruntime"):
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            out[p] = None
+    return out
+
+
+def _manifest(parent: dict[str, Any], model: Path, out: Path, mode: Mode, **fields: Any) -> dict[str, Any]:
+    """The child's manifest: the parent's fields (input, arch, params, ...) plus what this step did."""
+    keep = {k: v for k, v in parent.items()
+            if k not in ("schema_version", "kind", "precision", "onnx_file", "onnx_sha256", "parity",
+                         "file_size_mb", "versions")}
+    return new_manifest(
+        **keep,
+        precision=PRECISIONS[mode],
+        quantization_mode=mode,
+        onnx_file=out.name,
+        parent_file=model.name,
+        parent_sha256=sha256_file(model),
+        parent_precision=parent.get("precision", "fp32"),
+        parent_file_size_mb=model.stat().st_size / 1e6,
+        **fields,
+        versions=_versions(),
+    )
+
+
+def _write_pair(out: Path, force: bool, write_model: Any, make_manifest: Any) -> dict[str, Any]:
+    """Write the model via `write_model(tmp_path)` and its manifest; both appear only if both succeed."""
+    with atomic_path(out, force=force) as tmp:
+        write_model(tmp)
+        manifest = make_manifest(tmp)
+        manifest["onnx_file"] = out.name
+        manifest["onnx_sha256"] = sha256_file(tmp)
+        manifest["file_size_mb"] = tmp.stat().st_size / 1e6
+        write_json(manifest_path(out), manifest, force=force)
+    return manifest
+
+
+# ---- the three modes ----------------------------------------------------------------------------------
+
+
+def quantize_static_model(model: Path, dataset: Dataset, choice: PresetChoice, *, output: Path | None = None,
+                          batch_size: int = 32, dataset_spec: str | None = None, seed: int | None = None,
+                          preprocess_model: bool = True, force: bool = False) -> dict[str, Any]:
+    """Calibrate on `dataset` and write static INT8 `model.int8.onnx` + manifest; return the manifest."""
+    model = Path(model)
+    onnx = _import_onnx()
+    from onnxruntime.quantization import quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    proto = load_onnx(model)
+    parent, info = _parent(model)
+    check_float_model(proto, model, parent)
+    out = resolve_output(model, output, "static")
+    _check_outputs_free(out, force)
+    input_name, dims = graph_input(proto)
+    fixed_batch = dims[0] if dims and isinstance(dims[0], int) and dims[0] > 0 else None
+    if fixed_batch is not None:
+        batch_size = fixed_batch
+    reader = ImageCalibrationReader(dataset, input_name, info.preprocessing, expected_hw=_spatial(info, dims),
+                                    batch_size=batch_size, drop_last=fixed_batch is not None)
+    channels = dims[1] if info.preprocessing.layout == "NCHW" and len(dims) == 4 else (dims[-1] if dims else None)
+    if isinstance(channels, int) and channels > 0 and dataset.images.shape[-1] != channels:
+        raise CalibrationError(f"calibration images have {dataset.images.shape[-1]} channels but the model input "
+                               f"'{input_name}' wants {channels}; convert the images")
+    for b in range(len(reader)):  # every batch checked (size, channels, NaN/Inf) before any work is done
+        reader.batch(b)
+    recipe = choice.recipe
+    kwargs = recipe.to_ort_kwargs()
+    chunk = max(1, CHUNK_IMAGES[recipe.method] // batch_size)
+    kwargs["extra_options"]["CalibStridedMinMax"] = _divisor_at_most(len(reader), chunk)
+    del proto
+
+    def write_model(tmp: Path) -> None:
+        with tempfile.TemporaryDirectory(prefix="edgebench-quant-") as td:
+            src = model
+            if preprocess_model:
+                src = Path(td) / "preprocessed.onnx"
+                try:
+                    with _quiet():
+                        quant_pre_process(str(model), str(src), skip_symbolic_shape=True)
+                except Exception as e:  # ORT/onnx raise many unrelated types here
+                    raise ModelFileError(f"quant_pre_process failed on '{model}' ({type(e).__name__}: {e}); "
+                                         "retry with --no-preprocess") from e
+            reader.set_range(0, len(reader))
+            with _quiet():
+                quantize_static(str(src), str(tmp), reader, **kwargs)
+        reader.set_range(0, len(reader))
+        _smoke_run(tmp, input_name, reader.batch(0))
+
+    def make_manifest(tmp: Path) -> dict[str, Any]:
+        return _manifest(
+            parent, model, tmp, "static",
+            recipe=recipe.to_dict(),
+            preset=choice.to_dict(),
+            calibration={
+                "dataset": dataset_spec or dataset.name,
+                "size": reader.num_images,
+                "seed": seed,
+                "batch_size": batch_size,
+                "sha256": dataset.subset(reader.num_images).fingerprint(),
+                "method": recipe.method,
+                "quant_pre_process": preprocess_model,
+            },
+            nodes=count_nodes(onnx.load(str(tmp))),
+        )
+
+    return _write_pair(out, force, write_model, make_manifest)
+
+
+def quantize_dynamic_model(model: Path, choice: PresetChoice, *, output: Path | None = None,
+                           preprocess_model: bool = True, force: bool = False) -> dict[str, Any]:
+    """Dynamic INT8 (weights quantized offline, activations at run time): no calibration data."""
+    model = Path(model)
+    onnx = _import_onnx()
+    from onnxruntime.quantization import quantize_dynamic
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    proto = load_onnx(model)
+    parent, _ = _parent(model)
+    check_float_model(proto, model, parent)
+    out = resolve_output(model, output, "dynamic")
+    _check_outputs_free(out, force)
+    input_name, dims = graph_input(proto)
+    del proto
+    kwargs = choice.recipe.to_ort_dynamic_kwargs()
+
+    def write_model(tmp: Path) -> None:
+        with tempfile.TemporaryDirectory(prefix="edgebench-quant-") as td:
+            src = model
+            if preprocess_model:
+                src = Path(td) / "preprocessed.onnx"
+                with _quiet():
+                    quant_pre_process(str(model), str(src), skip_symbolic_shape=True)
+            with _quiet():
+                quantize_dynamic(str(src), str(tmp), **kwargs)
+        _smoke_run(tmp, input_name, _zeros(dims))
+
+    def make_manifest(tmp: Path) -> dict[str, Any]:
+        return _manifest(parent, model, tmp, "dynamic", recipe=choice.recipe.to_dict(), preset=choice.to_dict(),
+                         nodes=count_nodes(onnx.load(str(tmp))))
+
+    return _write_pair(out, force, write_model, make_manifest)
+
+
+def convert_fp16_model(model: Path, *, output: Path | None = None, force: bool = False) -> dict[str, Any]:
+    """FP16 weights and compute, FP32 inputs/outputs kept (`keep_io_types`) so callers feed the same data."""
+    model = Path(model)
+    onnx = _import_onnx()
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    proto = load_onnx(model)
+    parent, _ = _parent(model)
+    check_float_model(proto, model, parent)
+    out = resolve_output(model, output, "fp16")
+    _check_outputs_free(out, force)
+    input_name, dims = graph_input(proto)
+
+    def write_model(tmp: Path) -> None:
+        with _quiet():
+            half = convert_float_to_float16(proto, keep_io_types=True)
+        onnx.save(half, str(tmp))
+        _smoke_run(tmp, input_name, _zeros(dims))
+
+    def make_manifest(tmp: Path) -> dict[str, Any]:
+        return _manifest(parent, model, tmp, "fp16", nodes=None)
+
+    return _write_pair(out, force, write_model, make_manifest)
+
+
+def _zeros(dims: list[int | str | None]) -> np.ndarray:
+    shape = [d if isinstance(d, int) and d > 0 else 1 for d in dims]
+    return np.zeros(shape, np.float32)

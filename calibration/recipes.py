@@ -1,0 +1,287 @@
+"""INT8 recipes: one frozen dataclass, CPU-aware presets, and the ONE translation to ORT's arguments.
+
+`QuantRecipe.to_ort_kwargs()` is the only place that knows `quantize_static`'s argument names.
+Presets live in `PRESETS` (a `Registry`), filled by the `@_preset` decorator on classmethods.
+`select_preset(arch, isa)` is a pure function from ISA flags to a preset name (tests feed it fake
+fingerprints); `resolve_preset` adds `auto`, `--target DEVICE` and the host fingerprint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+from runtimes.errors import NotFoundError, UserInputError, suggest
+from runtimes.registry import Registry
+
+QuantFormat = Literal["qdq", "qoperator"]
+IntType = Literal["uint8", "int8"]
+Method = Literal["minmax", "entropy", "percentile"]
+
+FORMATS = ("qdq", "qoperator")
+INT_TYPES = ("uint8", "int8")
+METHODS = ("minmax", "entropy", "percentile")
+
+PRESETS: Registry[Callable[..., QuantRecipe]] = Registry("preset")
+
+
+def _preset(name: str) -> Callable[[Callable[..., QuantRecipe]], classmethod]:
+    """Register a recipe factory under `name` and make it a classmethod of QuantRecipe."""
+
+    def deco(fn: Callable[..., QuantRecipe]) -> classmethod:
+        PRESETS.add(name, fn)
+        return classmethod(fn)
+
+    return deco
+
+
+@dataclass(frozen=True)
+class QuantRecipe:
+    """How to quantize: format, integer types, granularity, calibration method and what stays FP32."""
+
+    quant_format: QuantFormat = "qdq"
+    activation_type: IntType = "uint8"
+    weight_type: IntType = "int8"
+    per_channel: bool = True
+    reduce_range: bool = False
+    method: Method = "minmax"
+    percentile: float = 99.999
+    activation_symmetric: bool = False
+    nodes_to_exclude: tuple[str, ...] = ()
+    op_types_to_exclude: tuple[str, ...] = ()
+    name: str = "custom"
+    why: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        for attr, allowed in (("quant_format", FORMATS), ("activation_type", INT_TYPES),
+                              ("weight_type", INT_TYPES), ("method", METHODS)):
+            v = getattr(self, attr)
+            if v not in allowed:
+                raise UserInputError(f"recipe {attr} '{v}' is not one of {', '.join(allowed)}")
+        if not 0.0 < self.percentile <= 100.0:
+            raise UserInputError(f"recipe percentile {self.percentile} must be in (0, 100], e.g. 99.999")
+        for attr in ("nodes_to_exclude", "op_types_to_exclude"):
+            v = getattr(self, attr)
+            if not isinstance(v, tuple) or not all(isinstance(s, str) and s for s in v):
+                raise UserInputError(f"recipe {attr} must be a tuple of non-empty names, got {v!r}")
+
+    # ---- presets: each says why in one line -------------------------------------------------------
+
+    @_preset("x86-vnni")
+    def x86_vnni(cls) -> QuantRecipe:  # VNNI (vpdpbusd) sums u8*s8 in int32: no saturation, full 8-bit weights
+        return cls(name="x86-vnni", why="x86 with VNNI: U8S8 per-channel, 8-bit weights (int32 dot products)")
+
+    @_preset("x86-avx2")
+    def x86_avx2(cls) -> QuantRecipe:  # no VNNI: VPMADDUBSW's int16 pair sums saturate, so weights keep 7 bits
+        return cls(reduce_range=True, name="x86-avx2",
+                   why="x86 without VNNI: U8S8 per-channel with reduce_range (7-bit weights avoid int16 saturation)")
+
+    @_preset("arm64-dotprod")
+    def arm64_dotprod(cls) -> QuantRecipe:  # SDOT accumulates s8*s8 in int32; symmetric S8S8 is ORT's ARM advice
+        return cls(activation_type="int8", name="arm64-dotprod",
+                   why="ARM with dot product (asimddp, e.g. Cortex-A76/Pi 5): S8S8 per-channel via SDOT")
+
+    @_preset("arm64-neon")
+    def arm64_neon(cls) -> QuantRecipe:  # plain NEON widens u8 products to int16/32 (UMULL/UADALP): no saturation
+        return cls(name="arm64-neon",
+                   why="ARM without dot product (e.g. Cortex-A72/Pi 4): U8S8 per-channel, NEON widening kernels")
+
+    @_preset("qdq-s8s8-tensor")
+    def qdq_s8s8_tensor(cls) -> QuantRecipe:  # naive baseline: what ORT's docs suggest first (QDQ S8S8, per-tensor)
+        return cls(activation_type="int8", per_channel=False, name="qdq-s8s8-tensor",
+                   why="naive baseline: QDQ S8S8 per-tensor")
+
+    @_preset("u8s8-reduce-range")
+    def u8s8_reduce_range(cls) -> QuantRecipe:  # naive safe choice anywhere: the non-VNNI recipe, kept for tables
+        return cls(reduce_range=True, name="u8s8-reduce-range",
+                   why="naive baseline: U8S8 per-channel with reduce_range")
+
+    # ---- serialisation and the one translation into ORT's arguments ------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["nodes_to_exclude"] = list(self.nodes_to_exclude)
+        d["op_types_to_exclude"] = list(self.op_types_to_exclude)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> QuantRecipe:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise UserInputError(f"unknown recipe field(s) {unknown}; known: {', '.join(sorted(names))}")
+        kw = dict(d)
+        for k in ("nodes_to_exclude", "op_types_to_exclude"):
+            if k in kw:
+                kw[k] = tuple(kw[k])
+        return cls(**kw)
+
+    def with_overrides(self, **changes: Any) -> QuantRecipe:
+        """A copy with `changes` applied (None values ignored); the name gets a '+' when anything changed."""
+        from dataclasses import replace
+
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes or all(getattr(self, k) == v for k, v in changes.items()):
+            return self
+        return replace(self, **changes, name=self.name if self.name.endswith("+") else self.name + "+")
+
+    def to_ort_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for `onnxruntime.quantization.quantize_static` (without model paths/reader)."""
+        from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
+        from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+        qtype = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
+        extra: dict[str, Any] = {"ActivationSymmetric": self.activation_symmetric, "WeightSymmetric": True}
+        if self.method == "percentile":
+            extra["CalibPercentile"] = self.percentile
+        kwargs: dict[str, Any] = {
+            "quant_format": QuantFormat.QDQ if self.quant_format == "qdq" else QuantFormat.QOperator,
+            "activation_type": qtype[self.activation_type],
+            "weight_type": qtype[self.weight_type],
+            "per_channel": self.per_channel,
+            "reduce_range": self.reduce_range,
+            "calibrate_method": {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                                 "percentile": CalibrationMethod.Percentile}[self.method],
+            "nodes_to_exclude": list(self.nodes_to_exclude),
+            "op_types_to_quantize": None,
+            "extra_options": extra,
+        }
+        if self.op_types_to_exclude:
+            # quantize_static's own default is the union of both registries (QDQ falls back to a generic op)
+            supported = set(QDQRegistry) | set(QLinearOpsRegistry)
+            kwargs["op_types_to_quantize"] = sorted(supported - set(self.op_types_to_exclude))
+        return kwargs
+
+
+    def to_ort_dynamic_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for `onnxruntime.quantization.quantize_dynamic` (`--mode dynamic`).
+
+        Weights are always uint8: ORT's CPU ConvInteger kernel only takes u8 x u8, and activations are
+        quantized at run time (DynamicQuantizeLinear, always uint8), so the static activation type does not apply.
+        """
+        from onnxruntime.quantization import QuantType
+        from onnxruntime.quantization.registry import IntegerOpsRegistry
+
+        kwargs: dict[str, Any] = {
+            "weight_type": QuantType.QUInt8,
+            "per_channel": self.per_channel,
+            "reduce_range": self.reduce_range,
+            "nodes_to_exclude": list(self.nodes_to_exclude),
+            "op_types_to_quantize": None,
+            "extra_options": {},
+        }
+        if self.op_types_to_exclude:
+            kwargs["op_types_to_quantize"] = sorted(set(IntegerOpsRegistry) - set(self.op_types_to_exclude))
+        return kwargs
+
+
+def get_preset(name: str) -> QuantRecipe:
+    """The preset `name` (not `auto`; see `resolve_preset`). Unknown names get a suggestion."""
+    return PRESETS.get(name)(QuantRecipe)
+
+
+def preset_names() -> list[str]:
+    return [*PRESETS.names(), "auto"]
+
+
+# ---- choosing a preset from the CPU -----------------------------------------------------------------
+
+X86_VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def select_preset(arch: str, isa: Mapping[str, bool | None]) -> tuple[str, str]:
+    """(preset name, reason) for a CPU described by its architecture and ISA flags (pure function).
+
+    >>> select_preset("x86_64", {"avx2": True, "avx512_vnni": False})[0]
+    'x86-avx2'
+    >>> select_preset("aarch64", {"asimd": True, "asimddp": True})[0]
+    'arm64-dotprod'
+    """
+    a = arch.lower()
+    on = {k for k, v in isa.items() if v}
+    if a in ("x86_64", "amd64", "x86", "i686", "i386"):
+        vnni = [f for f in X86_VNNI_FLAGS if f in on]
+        if vnni:
+            return "x86-vnni", f"{arch} has {vnni[0]}: u8*s8 dot products accumulate in int32 without saturation"
+        have = "avx2" if "avx2" in on else "no avx2"
+        return "x86-avx2", (f"{arch} has no VNNI ({have}): u8*s8 pairs saturate int16 in VPMADDUBSW, "
+                            "so weights are reduced to 7 bits")
+    if a in ("aarch64", "arm64") or a.startswith("arm"):
+        if "asimddp" in on or "i8mm" in on:
+            return "arm64-dotprod", f"{arch} has asimddp: SDOT int8 dot products"
+        return "arm64-neon", f"{arch} has no asimddp (e.g. Cortex-A72): plain NEON int8 kernels"
+    raise UserInputError(
+        f"cannot choose an INT8 preset for CPU architecture '{arch}'; pass --preset "
+        f"({', '.join(PRESETS.names())}) or --target ({', '.join(TARGETS.names())})"
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    """A device named with --target: its architecture and the ISA flags that decide INT8 speed."""
+
+    arch: str
+    flags: tuple[str, ...]
+    description: str
+
+    def isa(self) -> dict[str, bool]:
+        return dict.fromkeys(self.flags, True)
+
+
+TARGETS: Registry[Target] = Registry("target device")
+for _name, _t in {
+    "pi5": Target("aarch64", ("asimd", "asimddp"), "Raspberry Pi 5, Cortex-A76"),
+    "cortex-a76": Target("aarch64", ("asimd", "asimddp"), "Cortex-A76"),
+    "pi4": Target("aarch64", ("asimd",), "Raspberry Pi 4, Cortex-A72"),
+    "cortex-a72": Target("aarch64", ("asimd",), "Cortex-A72"),
+    "pi3": Target("aarch64", ("asimd",), "Raspberry Pi 3, Cortex-A53"),
+    "cortex-a53": Target("aarch64", ("asimd",), "Cortex-A53"),
+    "graviton3": Target("aarch64", ("asimd", "asimddp", "i8mm", "sve"), "AWS Graviton3, Neoverse-V1"),
+    "zen3": Target("x86_64", ("avx2", "fma"), "AMD Zen3 (AVX2, no VNNI)"),
+    "zen4": Target("x86_64", ("avx2", "fma", "avx512f", "avx512_vnni"), "AMD Zen4 (AVX-512 VNNI)"),
+    "skylake": Target("x86_64", ("avx2", "fma"), "Intel Skylake client (AVX2, no VNNI)"),
+    "cascadelake": Target("x86_64", ("avx2", "fma", "avx512f", "avx512_vnni"), "Intel Cascade Lake"),
+    "alderlake": Target("x86_64", ("avx2", "fma", "avx_vnni"), "Intel Alder Lake (AVX-VNNI)"),
+}.items():
+    TARGETS.add(_name, _t)
+
+
+@dataclass(frozen=True)
+class PresetChoice:
+    """The recipe to use, the preset name it came from and why it was chosen."""
+
+    recipe: QuantRecipe
+    preset: str
+    reason: str
+    chosen_for: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"preset": self.preset, "reason": self.reason, "chosen_for": self.chosen_for}
+
+
+def resolve_preset(name: str = "auto", target: str | None = None,
+                   cpu: Mapping[str, Any] | None = None) -> PresetChoice:
+    """Turn `--preset`/`--target` into a recipe.
+
+    `auto` uses `target` when given, else `cpu` (the `cpu` section of `bench.fingerprint`: `arch`,
+    `model`, `isa`), which the caller reads from the host.
+    """
+    if name != "auto":
+        if target is not None:
+            raise UserInputError(f"--target {target} only applies to --preset auto, not --preset {name}")
+        if name not in PRESETS:
+            known = preset_names()
+            raise NotFoundError(f"unknown preset '{name}'; known: {', '.join(known)}.{suggest(name, known)}")
+        recipe = get_preset(name)
+        return PresetChoice(recipe, name, recipe.why, "explicit --preset")
+    if target is not None:
+        t = TARGETS.get(target)
+        preset, reason = select_preset(t.arch, t.isa())
+        return PresetChoice(get_preset(preset), preset, f"target {target} ({t.description}): {reason}",
+                            f"target {target}")
+    if cpu is None:
+        raise UserInputError("preset 'auto' needs the host CPU description or --target DEVICE")
+    preset, reason = select_preset(str(cpu.get("arch") or ""), cpu.get("isa") or {})
+    model = f" {cpu['model']}" if cpu.get("model") else ""
+    return PresetChoice(get_preset(preset), preset, f"host{model}: {reason}", "host")
