@@ -1,0 +1,42 @@
+"""`edgebench compare`: result files from one or more machines -> report.md, report.csv, report.html."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from bench.app import app
+
+
+@app.command()
+def compare(
+    results: list[Path] = typer.Argument(..., help="Result JSON files, or folders of them (from several machines)."),
+    output_dir: Path = typer.Option(Path("report"), "--output-dir", "-o", help="Folder for the report files."),
+    baseline: str | None = typer.Option(
+        None, "--baseline",
+        help="Speed-ups are relative to this variant/runtime (e.g. resnet20-fp32/ort-cpu, or a name that picks "
+             "one). Default: the FP32 ort-cpu result."),
+    title: str = typer.Option("edgebench report", "--title", help="Title of the report."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw the plots (needs the report extra)."),
+    force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing report in the folder."),
+) -> None:
+    """Merge result files (grouped by machine) into report.md, report.csv and a self-contained report.html."""
+    import importlib.util
+
+    from bench.report import build_report, load_entries, write_report
+    from runtimes.errors import RuntimeUnavailable
+
+    missing = [m for m in ("jinja2",) + (("matplotlib",) if plots else ()) if importlib.util.find_spec(m) is None]
+    if missing:
+        raise RuntimeUnavailable(f"edgebench compare needs {', '.join(missing)}; install the report extra: "
+                                 "pip install 'edgebench[report]'" + (" (or pass --no-plots)" if plots else ""))
+    entries, machines, profiles = load_entries(results)
+    rep = build_report(entries, machines, baseline=baseline, title=title, profiles=profiles)
+    written = write_report(rep, output_dir, force=force, plots=plots)
+    typer.echo(f"{len(rep.entries)} results from {len(rep.machines)} machine(s); baseline: {rep.baseline or 'none'}")
+    for n in rep.notes:
+        typer.echo(f"note: {n}")
+    for p in written:
+        if p.suffix != ".png":
+            typer.echo(f"wrote {p}")

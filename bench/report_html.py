@@ -1,0 +1,90 @@
+"""The self-contained report.html: one file, inline CSS, plots as base64 PNG data URIs, no external URL."""
+
+from __future__ import annotations
+
+import base64
+
+from bench.report import COLUMNS, Report, cross_machine_rows, machine_line, table_row
+
+TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>{{ title }}</title>
+<style>
+body { font-family: sans-serif; margin: 24px; color: #222; background: #fff; }
+h1 { font-size: 22px; } h2 { font-size: 18px; margin-top: 28px; } h3 { font-size: 15px; }
+table { border-collapse: collapse; font-size: 12px; margin: 8px 0; }
+th, td { border: 1px solid #bbb; padding: 3px 6px; text-align: right; }
+th { background: #e8eef7; }
+td.l, th.l { text-align: left; }
+tr.base td { background: #fdf1e6; }
+img { max-width: 100%; border: 1px solid #ddd; margin: 6px 0; }
+.notes li { margin: 3px 0; }
+code { background: #f3f3f3; padding: 0 3px; }
+</style>
+</head>
+<body>
+<h1>{{ title }}</h1>
+<p>{% if baseline %}Baseline for speed-ups: <code>{{ baseline }}</code> (same machine, batch and threads;
+ratio of p50, range from the 95% CIs).{% else %}No baseline: no speed-ups.{% endif %}</p>
+<h2>Machines</h2>
+<ul>{% for m in machines %}<li>{{ m }}</li>{% endfor %}</ul>
+{% for t in tables %}
+<h2>{{ t.title }}</h2>
+<table>
+<tr>{% for h in columns %}<th{% if loop.index <= 2 %} class="l"{% endif %}>{{ h }}</th>{% endfor %}</tr>
+{% for r in t.rows %}<tr{% if r.base %} class="base"{% endif %}>
+{%- for c in r.cells %}<td{% if loop.index <= 2 %} class="l"{% endif %}>{{ c }}</td>{% endfor %}</tr>
+{% endfor %}
+</table>
+{% endfor %}
+{% if cross_rows %}
+<h2>Across machines</h2>
+<table>
+<tr>{% for h in cross_header %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for r in cross_rows %}<tr>{% for c in r %}<td{% if loop.first %} class="l"{% endif %}>{{ c }}</td>{% endfor %}</tr>
+{% endfor %}
+</table>
+{% endif %}
+{% for p in profiles %}
+<h3>Per-operator profile: {{ p.label }} on {{ p.machine_id }}</h3>
+<table>
+<tr><th class="l">op type</th><th>ms per run</th><th>% of op time</th><th>nodes</th><th>int8 nodes</th></tr>
+{% for o in p.op_types %}<tr><td class="l">{{ o.op_type }}</td><td>{{ "%.4f"|format(o.ms_per_run) }}</td>
+<td>{{ "%.1f"|format(o.pct) }}</td><td>{{ o.nodes }}</td><td>{{ o.int8_nodes or 0 }}</td></tr>
+{% endfor %}
+</table>
+{% endfor %}
+{% if images %}<h2>Plots</h2>{% endif %}
+{% for name, uri in images %}
+<figure><img alt="{{ name }}" src="{{ uri }}"><figcaption>{{ name }}</figcaption></figure>
+{% endfor %}
+<h2>Notes</h2>
+<ul class="notes">{% for n in notes %}<li>{{ n }}</li>{% else %}<li>none</li>{% endfor %}</ul>
+<p>Efficiency = model MACs x batch / p50, as a fraction of the peak GMAC/s of the cores used (formula in
+<code>bench/efficiency.py</code>: an upper bound from ISA flags, cores and frequency).</p>
+</body>
+</html>
+"""
+
+
+def render_html(rep: Report, images: dict[str, bytes]) -> str:
+    """Render the report; every image is inlined, so the file opens anywhere without a network."""
+    import jinja2
+
+    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    tables = [
+        {"title": f"{rep.machines[mid].label} ({mid})",
+         "rows": [{"cells": table_row(e), "base": e.label == rep.baseline} for e in es]}
+        for mid, es in rep.by_machine().items()
+    ]
+    cross_header, cross_rows = cross_machine_rows(rep)
+    return env.from_string(TEMPLATE).render(
+        title=rep.title, baseline=rep.baseline,
+        machines=[machine_line(m, markdown=False) for m in rep.machines.values()],
+        columns=COLUMNS, tables=tables, cross_header=cross_header, cross_rows=cross_rows,
+        profiles=rep.profiles, notes=rep.notes,
+        images=[(name, "data:image/png;base64," + base64.b64encode(png).decode("ascii"))
+                for name, png in images.items()],
+    )
