@@ -42,6 +42,9 @@ def bench(
     output_dir: Path = typer.Option(Path("results"), "--output-dir", "-o", help="Folder for result JSON files."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Also append a flat row per result to this CSV."),
     as_json: bool = typer.Option(False, "--json", help="Print the result JSON instead of the table."),
+    cooldown: float | None = typer.Option(None, "--cooldown", metavar="CELSIUS",
+                                          help="Before each measurement, wait until the board is cooler than this."),
+    cooldown_timeout: float = typer.Option(300.0, "--cooldown-timeout", help="Longest wait for --cooldown, seconds."),
 ) -> None:
     """Measure latency and memory of a model (one result file per threads x batch combination)."""
     from bench.harness import BenchConfig
@@ -67,6 +70,9 @@ def bench(
     for t in thread_list:
         RuntimeOptions(intra_op_threads=t, inter_op_threads=inter_threads, graph_optimization=graph_opt,  # type: ignore[arg-type]
                        execution_mode=execution_mode)  # type: ignore[arg-type]
+    from bench.cooldown import Cooldown, cooldown_warnings, wait_until_cool
+
+    cool = Cooldown(cooldown, cooldown_timeout) if cooldown is not None else None
     ensure_writable_dir(output_dir)
 
     results: list[dict[str, Any]] = []
@@ -82,9 +88,16 @@ def bench(
                       bench=cfg.__dict__.copy(), progress=show_progress)
             from bench.fingerprint import dynamic_state, fingerprint
 
+            cooled = wait_until_cool(cool) if cool is not None else None
+            if cooled is not None and cooled["waited_s"] >= 1:
+                typer.echo(f"waited {cooled['waited_s']:.0f} s for the board to cool from {cooled['start_temp_c']:.1f} "
+                           f"to {cooled['end_temp_c']:.1f} C", err=True)
             machine = fingerprint()
             measured = run_job_isolated(job) if isolate else run_job(job)
             result = make_result(job, measured, model_path, machine, dynamic_state())
+            if cooled is not None:
+                result["cooldown"] = cooled
+                result["warnings"] += cooldown_warnings(cooled)
             path = write_result(result, output_dir)
             if csv_path is not None:
                 append_csv(csv_path, result)

@@ -139,6 +139,16 @@ def decode_throttled(value: int) -> dict[str, Any]:
     return out
 
 
+def _throttle_node(root: Path) -> Path | None:
+    """The firmware's get_throttled node: soc/soc:firmware on a Pi 4; the bus is named differently elsewhere."""
+    platform_dir = root / "sys/devices/platform"
+    known = platform_dir / "soc/soc:firmware/get_throttled"
+    if known.is_file():
+        return known
+    found = sorted(platform_dir.glob("*/*firmware/get_throttled")) if platform_dir.is_dir() else []
+    return found[0] if found else None
+
+
 def throttle_state(root: Path = Path("/")) -> dict[str, Any] | None:
     """Pi throttling: `vcgencmd get_throttled` when present, else the firmware's sysfs node."""
     raw: str | None = None
@@ -151,7 +161,8 @@ def throttle_state(root: Path = Path("/")) -> dict[str, Any] | None:
         except (OSError, subprocess.SubprocessError):
             raw = None
     if raw is None:
-        raw = _read(root / "sys/devices/platform/soc/soc:firmware/get_throttled")
+        node = _throttle_node(root)
+        raw = _read(node) if node is not None else None
         source = "sysfs" if raw is not None else None
     if raw is None:
         return None
@@ -163,7 +174,8 @@ def throttle_state(root: Path = Path("/")) -> dict[str, Any] | None:
 
 
 def board_info(root: Path = Path("/")) -> dict[str, Any]:
-    model = _read(root / "proc/device-tree/model")
+    # /proc/device-tree links to /sys/firmware/devicetree/base; a container or chroot may have only the latter.
+    model = _read(root / "proc/device-tree/model") or _read(root / "sys/firmware/devicetree/base/model")
     return {"model": model, "is_raspberry_pi": bool(model and "Raspberry Pi" in model)}
 
 

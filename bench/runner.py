@@ -149,7 +149,7 @@ def throttle_warnings(before: dict[str, Any], after: dict[str, Any]) -> list[str
     b, a = before.get("throttled"), after.get("throttled")
     if a:
         for key in ("throttled", "freq_capped", "soft_temp_limit", "under_voltage"):
-            if a.get(key) or (a.get(f"{key}_occurred") and not (b or {}).get(f"{key}_occurred")):
+            if a.get(key) or (b or {}).get(key) or (a.get(f"{key}_occurred") and not (b or {}).get(f"{key}_occurred")):
                 out.append(f"the board reported '{key}' during the measurement; its latency is not reliable")
     return out
 
