@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from bench import cmd_bench as _cmd_bench  # noqa: F401  (registers bench, sysinfo, runtimes)
+from bench import cmd_quantize as _cmd_quantize  # noqa: F401  (registers quantize)
 from bench import cmd_report as _cmd_report  # noqa: F401  (registers compare)
 from bench.app import app
 
-COMMAND_MODULES = ("bench.cmd_bench", "bench.cmd_report")
+COMMAND_MODULES = ("bench.cmd_bench", "bench.cmd_quantize", "bench.cmd_report")
 
 
 def main() -> None:

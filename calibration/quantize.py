@@ -37,8 +37,10 @@ INTEGER_OPS = frozenset({"ConvInteger", "MatMulInteger", "QGemm", "MatMulInteger
 # Ops that only move or select data: run on int8 tensors when their input is int8 (QOperator format).
 DATA_MOVEMENT_OPS = frozenset({"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose", "MaxPool", "Identity",
                                "Slice", "Split", "Concat", "Gather", "Pad", "Resize", "DepthToSpace", "SpaceToDepth"})
-# Max images per calibrator pass: histogram methods keep whole activations of a pass in memory.
-CHUNK_IMAGES = {"minmax": 1024, "entropy": 128, "percentile": 128}
+# Images per calibrator pass (ORT's strided calibration). MinMax keeps only per-batch min/max; histogram
+# methods keep whole activations of a pass and np.asarray() them, which also breaks on a short last batch,
+# so they get one batch per pass.
+CHUNK_IMAGES = {"minmax": 1024, "entropy": 1, "percentile": 1}
 DEFAULT_CALIB_SIZE = 1000
 
 
