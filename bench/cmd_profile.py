@@ -1,0 +1,98 @@
+"""`edgebench profile`: ONNX Runtime's per-operator profile, beside an unprofiled latency measurement."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from bench.app import app
+
+
+@app.command()
+def profile(
+    model: Path = typer.Argument(..., help="An .onnx file, or a model folder with its manifest."),
+    threads: int | None = typer.Option(None, "--threads", "-t", help="Intra-op threads. Default: usable cores."),
+    batch: int = typer.Option(1, "--batch", "-b", help="Batch size for a dynamic batch dimension."),
+    shape: str | None = typer.Option(None, "--shape", help="Full input shape, e.g. 1,3,32,32 (one-input models)."),
+    inputs: Path | None = typer.Option(None, "--inputs", help=".npz with real input samples."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
+    graph_opt: str = typer.Option("all", "--graph-opt", help="Graph optimization: disable|basic|extended|all."),
+    runs: int = typer.Option(100, "--runs", help="Profiled runs."),
+    warmup: int = typer.Option(10, "--warmup", help="Runs before the profiled ones (left out of the profile)."),
+    top: int = typer.Option(20, "--top", help="Nodes kept in the result, slowest first (0: all)."),
+    min_seconds: float = typer.Option(1.0, "--min-seconds", help="Minimum time of the unprofiled measurement."),
+    trace: Path | None = typer.Option(None, "--trace", help="Also keep ORT's raw trace JSON here."),
+    output_dir: Path = typer.Option(Path("results"), "--output-dir", "-o", help="Folder for the result JSON."),
+    as_json: bool = typer.Option(False, "--json", help="Print the profile JSON instead of the tables."),
+) -> None:
+    """Time per op type and per node (ORT profiler) and which nodes ran INT8 vs FP32; writes a result file."""
+    from bench.fingerprint import dynamic_state, fingerprint
+    from bench.harness import BenchConfig
+    from bench.op_profile import profile_model
+    from bench.options import parse_shape
+    from bench.runner import Job, make_result, run_job_isolated
+    from bench.schema import result_filename, validate_result
+    from runtimes import RuntimeOptions
+    from runtimes.atomic import ensure_writable_dir, write_json
+    from runtimes.errors import UserInputError
+    from runtimes.manifest import resolve_model_arg
+    from runtimes.ort_cpu import check_model_path
+
+    if batch < 1:
+        raise UserInputError(f"--batch {batch} must be >= 1")
+    if runs < 1 or warmup < 0:
+        raise UserInputError(f"--runs {runs} must be >= 1 and --warmup {warmup} >= 0")
+    n_threads = threads if threads is not None else len(os.sched_getaffinity(0))
+    opts = RuntimeOptions(intra_op_threads=n_threads, graph_optimization=graph_opt)  # type: ignore[arg-type]
+    shape_t = parse_shape(shape)
+    model_path = check_model_path(resolve_model_arg(model))
+    ensure_writable_dir(output_dir)
+    cfg = BenchConfig(min_seconds=min_seconds)
+    job = Job(model=str(model_path), runtime="ort-cpu", batch=None if shape_t else batch, shape=shape_t,
+              inputs_npz=str(inputs) if inputs else None, seed=seed,
+              runtime_options={k: v for k, v in opts.to_dict().items() if k != "extra"}, bench=cfg.__dict__.copy())
+    machine = fingerprint()
+    measured = run_job_isolated(job)
+    prof = profile_model(model_path, opts, batch=None if shape_t else batch, shape=shape_t, inputs_npz=inputs,
+                         seed=seed, runs=runs, warmup=warmup, top_nodes=top, keep_trace=trace)
+    result = make_result(job, measured, model_path, machine, dynamic_state())
+    result["kind"] = "profile"
+    result["profile"] = prof
+    validate_result(result)
+    path = write_json(output_dir / result_filename(result).replace(".json", ".profile.json"), result)
+    if as_json:
+        typer.echo(json.dumps(prof, indent=2))
+        return
+    _print(result, prof)
+    typer.echo(f"wrote {path}")
+
+
+def _print(result: dict[str, Any], prof: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"{result['model']['name']}: p50 {result['latency']['p50_ms']:.3f} ms unprofiled; "
+                  f"{prof['runs']} profiled runs, {prof['n_nodes']} nodes, {prof['node_ms_per_run']:.3f} ms in kernels")
+    t = Table(title="time per precision")
+    for c in ("precision", "nodes", "ms/run", "%"):
+        t.add_column(c, justify="left" if c == "precision" else "right")
+    for p, v in prof["precision"].items():
+        t.add_row(p, str(v["nodes"]), f"{v['ms_per_run']:.4f}", f"{v['pct']:.1f}")
+    console.print(t)
+    t = Table(title="time per op type")
+    for c in ("op type", "nodes", "int8", "ms/run", "%"):
+        t.add_column(c, justify="left" if c == "op type" else "right")
+    for o in prof["op_types"]:
+        t.add_row(o["op_type"], str(o["nodes"]), str(o["int8_nodes"]), f"{o['ms_per_run']:.4f}", f"{o['pct']:.1f}")
+    console.print(t)
+    t = Table(title=f"slowest nodes ({len(prof['nodes'])} of {prof['nodes_total']})")
+    for c in ("node", "op type", "precision", "ms/run", "%"):
+        t.add_column(c, justify="left" if c in ("node", "op type", "precision") else "right")
+    for n in prof["nodes"]:
+        t.add_row(n["node"], n["op_type"], n["precision"], f"{n['ms_per_run']:.4f}", f"{n['pct']:.1f}")
+    console.print(t)

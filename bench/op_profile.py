@@ -1,0 +1,150 @@
+"""Per-operator profile from ONNX Runtime's profiler: time per op type and per node, INT8 vs FP32 nodes.
+
+ORT writes a Chrome-trace JSON: one `cat: "Node"` event per kernel call (name `<node>_kernel_time`,
+`args.op_name`, `args.input_type_shape`) and one `cat: "Session"`, `name: "model_run"` event per run.
+Only node events inside the timed runs (after the warm-up runs) are counted.
+
+A node's precision is read from the type of its first (data) input as the kernel saw it after ORT's
+graph fusions: `int8` when it is int8/uint8 (QLinearConv, QGemm, MaxPool on uint8, ...), `convert` for
+QuantizeLinear / DequantizeLinear / DynamicQuantizeLinear, otherwise the float type (`fp32`, `fp16`).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from runtimes.base import RuntimeOptions
+from runtimes.errors import EdgebenchError, UserInputError
+
+CONVERT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"})
+INT8_TYPES = frozenset({"int8", "uint8"})
+FLOAT_TYPES = {"float": "fp32", "float16": "fp16", "double": "fp64", "bfloat16": "bf16"}
+
+
+def node_precision(op_type: str, input_types: list[str]) -> str:
+    """'int8', 'convert', 'fp32', 'fp16', ... from the op and its input types.
+
+    >>> node_precision("QLinearConv", ["uint8", "float", "uint8"]), node_precision("Conv", ["float"])
+    ('int8', 'fp32')
+    """
+    if op_type in CONVERT_OPS:
+        return "convert"
+    if not input_types:
+        return "other"
+    first = input_types[0]
+    if first in INT8_TYPES or op_type.startswith("QLinear") or op_type.endswith("Integer"):
+        return "int8"
+    return FLOAT_TYPES.get(first, first)
+
+
+def _types(shapes: Any) -> list[str]:
+    out: list[str] = []
+    for d in shapes or []:
+        if isinstance(d, dict) and d:
+            out.append(next(iter(d)))
+    return out
+
+
+def summarize_trace(events: list[dict[str, Any]], warmup_runs: int = 0, top_nodes: int = 20) -> dict[str, Any]:
+    """Aggregate ORT profiler events into per-op-type, per-node and per-precision figures (ms per run)."""
+    runs = sorted((e for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"),
+                  key=lambda e: e["ts"])
+    timed = runs[warmup_runs:]
+    if not timed:
+        raise EdgebenchError(f"the ONNX Runtime profile holds {len(runs)} runs, none after {warmup_runs} warm-up runs")
+    windows = [(e["ts"], e["ts"] + e["dur"]) for e in timed]
+
+    def in_timed(ts: float) -> bool:
+        return any(a <= ts <= b for a, b in windows)
+
+    nodes: dict[str, dict[str, Any]] = {}
+    for e in events:
+        if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time") or not in_timed(e["ts"]):
+            continue
+        args = e.get("args") or {}
+        name = str(e["name"])[: -len("_kernel_time")]
+        op = str(args.get("op_name") or "?")
+        n = nodes.get(name)
+        if n is None:
+            ins = _types(args.get("input_type_shape"))
+            n = nodes[name] = {"node": name, "op_type": op, "provider": args.get("provider"),
+                               "precision": node_precision(op, ins), "input_types": ins,
+                               "output_types": _types(args.get("output_type_shape")), "total_us": 0.0, "calls": 0}
+        n["total_us"] += float(e.get("dur", 0))
+        n["calls"] += 1
+    k = len(timed)
+    total_node_us = sum(n["total_us"] for n in nodes.values()) or 1.0
+    run_ms = [e["dur"] / 1000.0 for e in timed]
+    node_list = []
+    for n in sorted(nodes.values(), key=lambda n: -n["total_us"]):
+        node_list.append({**{x: n[x] for x in ("node", "op_type", "precision", "provider", "input_types")},
+                          "ms_per_run": n["total_us"] / 1000.0 / k, "pct": 100.0 * n["total_us"] / total_node_us})
+    by_op: dict[str, dict[str, Any]] = defaultdict(lambda: {"us": 0.0, "nodes": 0, "int8_nodes": 0})
+    by_prec: dict[str, dict[str, Any]] = defaultdict(lambda: {"us": 0.0, "nodes": 0})
+    for n in nodes.values():
+        o = by_op[n["op_type"]]
+        o["us"] += n["total_us"]
+        o["nodes"] += 1
+        o["int8_nodes"] += n["precision"] == "int8"
+        p = by_prec[n["precision"]]
+        p["us"] += n["total_us"]
+        p["nodes"] += 1
+    op_types = [{"op_type": op, "ms_per_run": v["us"] / 1000.0 / k, "pct": 100.0 * v["us"] / total_node_us,
+                 "nodes": v["nodes"], "int8_nodes": v["int8_nodes"]}
+                for op, v in sorted(by_op.items(), key=lambda kv: -kv[1]["us"])]
+    precision = {p: {"nodes": v["nodes"], "ms_per_run": v["us"] / 1000.0 / k, "pct": 100.0 * v["us"] / total_node_us}
+                 for p, v in sorted(by_prec.items(), key=lambda kv: -kv[1]["us"])}
+    return {
+        "runs": k,
+        "warmup_runs": warmup_runs,
+        "run_ms_p50": float(np.median(run_ms)),
+        "node_ms_per_run": total_node_us / 1000.0 / k,
+        "n_nodes": len(nodes),
+        "int8_nodes": [n["node"] for n in node_list if n["precision"] == "int8"],
+        "fp32_nodes": [n["node"] for n in node_list if n["precision"] == "fp32"],
+        "precision": precision,
+        "op_types": op_types,
+        "nodes": node_list[:top_nodes] if top_nodes > 0 else node_list,
+        "nodes_total": len(node_list),
+    }
+
+
+def profile_model(model: Path, options: RuntimeOptions, *, batch: int | None = None,
+                  shape: tuple[int, ...] | None = None, inputs_npz: Path | None = None, seed: int = 0,
+                  runs: int = 100, warmup: int = 10, top_nodes: int = 20,
+                  keep_trace: Path | None = None) -> dict[str, Any]:
+    """Run `model` `warmup + runs` times in ort-cpu with the profiler on and summarize the timed runs."""
+    from bench.inputs import npz_feeds, random_feeds
+    from runtimes.ort_cpu import OrtCpuRuntime
+
+    if runs < 1 or warmup < 0:
+        raise UserInputError(f"--runs {runs} must be >= 1 and --warmup {warmup} >= 0")
+    opts = replace(options, enable_profiling=True)
+    with tempfile.TemporaryDirectory(prefix="edgebench-profile-") as tmp:
+        sess = OrtCpuRuntime().load(model, opts, profile_prefix=str(Path(tmp) / "ort"))
+        if inputs_npz is not None:
+            feeds = npz_feeds(inputs_npz, sess.inputs, batch)
+        else:
+            feeds = random_feeds(sess.inputs, [s.resolve(batch, shape) for s in sess.inputs], seed)
+        t0 = time.perf_counter()
+        for _ in range(warmup + runs):
+            sess.run(feeds)
+        wall = time.perf_counter() - t0
+        trace = Path(sess.ort_session.end_profiling())
+        text = trace.read_text(encoding="utf-8")
+    if keep_trace is not None:
+        from runtimes.atomic import write_text
+
+        write_text(keep_trace, text)
+    summary = summarize_trace(json.loads(text), warmup_runs=warmup, top_nodes=top_nodes)
+    summary["wall_s"] = wall
+    summary["note"] = "profiling adds overhead; the result's latency block was measured without the profiler"
+    return summary
