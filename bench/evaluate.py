@@ -1,0 +1,135 @@
+"""Accuracy of an ONNX model on a labelled image dataset, with the preprocessing its manifest names.
+
+Torch-free: ONNX Runtime (or any registered runtime) + numpy. The per-image top-1 predictions are
+returned too, so two models (FP32 and INT8) can be compared image by image.
+
+Example::
+
+    r = evaluate(Path("artifacts/resnet20/model.fp32.onnx"), "cifar10", limit=1000)
+    r["top1_pct"], r["top5_pct"], r["n"]
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from runtimes.errors import CalibrationError, UserInputError
+
+if TYPE_CHECKING:
+    from calibration.datasets import Dataset
+
+DEFAULT_BATCH_SIZE = 100
+
+
+def _usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def topk_hits(logits: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Boolean [N]: is the label among the k highest logits (ties broken by argpartition)."""
+    k = min(k, logits.shape[1])
+    top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
+    return np.any(top == labels[:, None], axis=1)
+
+
+def _expected_hw(shape: tuple[Any, ...], layout: str) -> tuple[int, int] | None:
+    dims = shape[2:4] if layout == "NCHW" else shape[1:3]
+    if len(dims) == 2 and all(isinstance(d, int) and d > 0 for d in dims):
+        return int(dims[0]), int(dims[1])
+    return None
+
+
+def evaluate(
+    model_path: Path,
+    dataset: Dataset | str,
+    *,
+    runtime: str = "ort-cpu",
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    limit: int | None = None,
+    threads: int | None = None,
+    data_dir: Path | None = None,
+    download: bool = True,
+) -> dict[str, Any]:
+    """Top-1/top-5 of `model_path` on `dataset` (a Dataset or a spec such as ``cifar10``).
+
+    Returns ``top1_pct``, ``top5_pct``, ``n``, ``predictions`` (top-1 class per image, in dataset
+    order), ``labels``-free metadata (dataset name and fingerprint, runtime, threads, seconds).
+    """
+    from calibration.datasets import load_dataset
+    from calibration.preprocess import preprocess
+    from runtimes import RuntimeOptions, get_runtime
+    from runtimes.manifest import find_manifest, input_info, resolve_model_arg
+    from runtimes.ort_cpu import check_model_path
+
+    if batch_size < 1:
+        raise UserInputError(f"--batch-size {batch_size} must be >= 1")
+    if limit is not None and limit < 1:
+        raise UserInputError(f"--limit {limit} must be >= 1")
+    path = check_model_path(resolve_model_arg(Path(model_path)))
+    info = input_info(find_manifest(path))
+    if info is None:
+        raise CalibrationError(
+            f"'{path}' has no manifest ({path.with_suffix('.json').name}) saying how its images are preprocessed; "
+            "export it with `edgebench export` (or quantize an exported model) so evaluation does not guess"
+        )
+    ds = dataset if not isinstance(dataset, str) else load_dataset(dataset, data_dir, download)
+    ds = ds.subset(limit)
+    if info.class_names and ds.class_names and tuple(info.class_names) != tuple(ds.class_names):
+        raise CalibrationError(
+            f"dataset '{ds.name}' has classes {list(ds.class_names)[:4]}... but the model predicts "
+            f"{list(info.class_names)[:4]}...; evaluate on the dataset the model was trained for ({info.dataset})"
+        )
+    threads = threads or _usable_cores()
+    sess = get_runtime(runtime).load(path, RuntimeOptions(intra_op_threads=threads))
+    if len(sess.inputs) != 1:
+        raise CalibrationError(f"'{path}' has {len(sess.inputs)} inputs; evaluation handles one-input classifiers")
+    spec = sess.inputs[0]
+    fixed = spec.shape[0] if isinstance(spec.shape[0], int) and spec.shape[0] > 0 else None
+    step = fixed or batch_size
+    hw = _expected_hw(tuple(spec.shape), info.preprocessing.layout)
+    out_name = sess.outputs[0].name
+
+    t0 = time.perf_counter()
+    preds: list[np.ndarray] = []
+    top1 = top5 = 0
+    num_classes = None
+    for i in range(0, len(ds), step):
+        images, labels = ds.images[i:i + step], ds.labels[i:i + step]
+        x = preprocess(images, info.preprocessing, hw)
+        n = len(x)
+        if fixed is not None and n < fixed:
+            x = np.concatenate([x, np.repeat(x[-1:], fixed - n, axis=0)])
+        logits = np.asarray(sess.run({spec.name: x})[out_name])[:n]
+        if logits.ndim != 2:
+            raise CalibrationError(
+                f"'{path}' output '{out_name}' has shape {list(logits.shape)}; expected [N, classes]"
+            )
+        num_classes = logits.shape[1]
+        if int(labels.max()) >= num_classes:
+            raise CalibrationError(
+                f"dataset '{ds.name}' has label {int(labels.max())} but the model has {num_classes} outputs"
+            )
+        preds.append(logits.argmax(axis=1))
+        top1 += int(topk_hits(logits, labels, 1).sum())
+        top5 += int(topk_hits(logits, labels, 5).sum())
+    seconds = time.perf_counter() - t0
+    n_total = len(ds)
+    return {
+        "model": str(path),
+        "dataset": ds.name,
+        "dataset_sha256": ds.fingerprint(),
+        "n": n_total,
+        "top1_pct": 100.0 * top1 / n_total,
+        "top5_pct": 100.0 * top5 / n_total,
+        "num_classes": num_classes,
+        "runtime": runtime,
+        "threads": threads,
+        "batch_size": step,
+        "seconds": seconds,
+        "predictions": np.concatenate(preds).astype(int).tolist(),
+    }
