@@ -1,0 +1,262 @@
+"""`edgebench train`, `edgebench sensitivity`, `edgebench prune` (torch imported inside the commands)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from bench.app import app
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _parse_floats(text: str, option: str) -> list[float]:
+    from runtimes.errors import UserInputError
+
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserInputError(f"{option} '{text}' is not a comma-separated list of numbers") from None
+
+
+def _load_model(name: str, weights: Path | None, *, need_trained: bool, data_dir: Path | None,
+                download: bool) -> tuple[Any, Any, dict[str, Any] | None, dict[str, Any] | None]:
+    """(model, spec, weights info, structure or None): zoo model + its weights, a pruned checkpoint, or random."""
+    from exporter.checkpoint import find_weights, load_weights
+    from exporter.pruned import load_pruned, looks_pruned
+    from exporter.zoo import get_spec
+    from runtimes.errors import BadCheckpoint, UserInputError
+    spec = get_spec(name)
+    if weights is not None:
+        if looks_pruned(weights):
+            model, structure = load_pruned(weights)
+            if structure.get("arch") != spec.name:
+                raise BadCheckpoint(f"'{weights}' is a pruned '{structure.get('arch')}', not '{spec.name}'; "
+                                    f"give MODEL {structure.get('arch')}")
+            return model, spec, {"source": "pruned", "file": str(weights)}, structure
+        model = spec.build()
+        sha = load_weights(model, weights, spec.name)
+        return model, spec, {"source": "user", "file": Path(weights).name, "sha256": sha}, None
+    if spec.weights is not None:
+        model = spec.build()
+        path = find_weights(spec.weights, data_dir, download=download)
+        sha = load_weights(model, path, spec.name)
+        return model, spec, {"source": "published", "file": path.name, "sha256": sha}, None
+    if need_trained:
+        raise UserInputError(
+            f"'{spec.name}' has no published weights; train it first (edgebench train {spec.name} -o DIR) "
+            "and pass --weights DIR/best.pt"
+        )
+    return spec.build(), spec, None, None
+
+
+def _datasets(train_spec: str | None, test_spec: str, data_dir: Path | None, limit_train: int | None,
+              limit_test: int | None) -> tuple[Any, Any]:
+    from calibration.datasets import load_dataset
+
+    train = load_dataset(train_spec, data_dir).subset(limit_train) if train_spec else None
+    test = load_dataset(test_spec, data_dir).subset(limit_test)
+    return train, test
+
+
+@app.command("train")
+def train_cmd(
+    model: str = typer.Argument(..., help="Zoo name (see `edgebench models`)."),
+    weights: Path | None = typer.Option(None, "--weights", "-w",
+                                        help="Start from these weights (a state dict or a pruned round folder/.pt). "
+                                             "Default: the published weights if any, else random init."),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for last.pt, best.pt, train.json."),
+    epochs: int = typer.Option(200, "--epochs", "-e", help="Epochs."),
+    lr: float = typer.Option(0.1, "--lr", help="Initial learning rate (cosine decay to 0)."),
+    batch_size: int = typer.Option(128, "--batch-size", help="Mini-batch size."),
+    weight_decay: float = typer.Option(5e-4, "--weight-decay", help="SGD weight decay."),
+    augment: bool = typer.Option(True, "--augment/--no-augment", help="Random crop (pad 4) + horizontal flip."),
+    seed: int = typer.Option(0, "--seed", help="Seed of shuffling, augmentation and init."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+    train_data: str = typer.Option("cifar10:train", "--train-data", help="Training images (dataset spec)."),
+    data: str = typer.Option("cifar10", "--data", help="Test images evaluated after every epoch."),
+    limit_train: int | None = typer.Option(None, "--limit-train", help="Use only the first N training images."),
+    limit_test: int | None = typer.Option(None, "--limit-test", help="Use only the first N test images."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder with datasets and weights/."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in DIR from its last.pt."),
+    force: bool = typer.Option(False, "--force", help="Start over even if DIR holds a run."),
+) -> None:
+    """Train or fine-tune a model (SGD momentum 0.9, cosine lr, crop + flip), evaluating every epoch."""
+    from exporter.pruned import MARKER, STRUCTURE_FILE, describe_structure
+    from exporter.train import TrainConfig, train
+    from runtimes.atomic import ensure_writable_dir, write_json, write_text
+    from runtimes.errors import OutputExistsError
+
+    cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, augment=augment,
+                      seed=seed, device=device)
+    if (output_dir / "last.pt").exists() and not (resume or force):
+        raise OutputExistsError(f"'{output_dir / 'last.pt'}' exists: pass --resume to continue or --force")
+    net, spec, winfo, structure = _load_model(model, weights, need_trained=False, data_dir=data_dir, download=True)
+    train_ds, test_ds = _datasets(train_data, data, data_dir, limit_train, limit_test)
+    out = ensure_writable_dir(output_dir)
+    extra: dict[str, Any] = {}
+    if structure is not None:  # keep best.pt loadable: the structure file beside it
+        import hashlib
+
+        st = describe_structure(net, spec.name, structure.get("num_classes"),
+                                **{k: v for k, v in structure.items() if k in ("round", "importance", "scope")})
+        text = json.dumps(st, indent=2) + "\n"
+        write_text(out / STRUCTURE_FILE, text)
+        extra = {MARKER: {"arch": spec.name, "structure_file": STRUCTURE_FILE,
+                          "structure_sha256": hashlib.sha256(text.encode()).hexdigest()}}
+    _say(f"training {spec.name} on {train_ds.name} ({len(train_ds)} images), testing on {test_ds.name} "
+         f"({len(test_ds)}), {epochs} epochs, lr {lr}, device {device}")
+    summary = train(net, train_ds, test_ds, spec.input.preprocessing, cfg, out_dir=out, resume=resume, force=force,
+                    checkpoint_extra=extra, log=_say)
+    summary.update(arch=spec.name, weights=winfo or {"source": "random-init"}, config=cfg.__dict__,
+                   train_data={"name": train_ds.name, "n": len(train_ds)},
+                   test_data={"name": test_ds.name, "n": len(test_ds)})
+    write_json(out / "train.json", summary)
+    if summary.get("epochs"):
+        typer.echo(f"{spec.name}: best top-1 {summary['best_top1_pct']:.2f} % (epoch {summary['best_epoch']}), mean "
+                   f"of last {summary['mean_over_epochs']} {summary['mean_top1_pct']:.2f} %, final "
+                   f"{summary['final_top1_pct']:.2f} % -> {out / 'best.pt'}")
+
+
+@app.command()
+def sensitivity(
+    model: str = typer.Argument(..., help="Zoo name (see `edgebench models`)."),
+    weights: Path | None = typer.Option(None, "--weights", "-w", help="Trained weights (default: published)."),
+    data: str = typer.Option("cifar10", "--data", help="Images the pruned copies are evaluated on."),
+    limit: int | None = typer.Option(None, "--limit", help="Evaluate on the first N images only (faster)."),
+    grid: str = typer.Option("0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", "--grid", help="Ratios tried per layer."),
+    scope: str = typer.Option("internal", "--scope", help="internal (block-internal convs) or coupled."),
+    importance: str = typer.Option("l1", "--importance", help="Filter ranking: l1, l2, random, bn-scale."),
+    target_macs: float | None = typer.Option(None, "--target-macs",
+                                             help="Also derive per-layer ratios removing this fraction of MACs."),
+    acc_budget: float | None = typer.Option(None, "--acc-budget",
+                                            help="Also derive per-layer ratios losing at most this many points."),
+    from_table: Path | None = typer.Option(None, "--from-table", help="Reuse a sensitivity.json instead of "
+                                           "re-evaluating (with --target-macs / --acc-budget)."),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for sensitivity.{json,csv,png}."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder with datasets and weights/."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing sensitivity.json."),
+) -> None:
+    """Prune each layer alone at each ratio (no fine-tuning), evaluate: the table, plot and derived ratios."""
+    import torch
+
+    from exporter.importance import IMPORTANCES
+    from exporter.sensitivity import (
+        check_grid,
+        derive_ratios,
+        macs_with_ratios,
+        plot_sensitivity,
+        sensitivity_analysis,
+        table_csv,
+    )
+    from exporter.train import evaluate_model
+    from runtimes.atomic import ensure_writable_dir, write_json, write_text
+    from runtimes.errors import OutputExistsError, UserInputError
+
+    grid_v = check_grid(_parse_floats(grid, "--grid"))
+    IMPORTANCES.get(importance)
+    if target_macs is not None and acc_budget is not None:
+        raise UserInputError("give at most one of --target-macs and --acc-budget")
+    table_path = output_dir / "sensitivity.json"
+    if from_table is None and table_path.exists() and not force:
+        raise OutputExistsError(f"'{table_path}' already exists; pass --force, or --from-table to reuse it")
+    net, spec, winfo, _ = _load_model(model, weights, need_trained=True, data_dir=data_dir, download=True)
+    example = torch.zeros((1, *[int(d) for d in spec.input.shape[1:]]))
+    out = ensure_writable_dir(output_dir)
+    if from_table is not None:
+        try:
+            table = json.loads(Path(from_table).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise UserInputError(f"--from-table '{from_table}' cannot be read ({e})") from None
+        if table.get("kind") != "edgebench.sensitivity" or table.get("arch") not in (None, spec.name):
+            raise UserInputError(f"--from-table '{from_table}' is not a sensitivity table of '{spec.name}'")
+        scope = table.get("scope", scope)
+    else:
+        _, test = _datasets(None, data, data_dir, None, limit)
+        t0 = time.perf_counter()
+        table = sensitivity_analysis(
+            net, example, lambda m: evaluate_model(m, test, spec.input.preprocessing), grid=grid_v, scope=scope,
+            importance=importance, log=_say)
+        table.update(arch=spec.name, weights=winfo, data={"name": test.name, "n": len(test)},
+                     seconds=time.perf_counter() - t0)
+        write_json(table_path, table)
+        write_text(out / "sensitivity.csv", table_csv(table))
+        plot_sensitivity(table, out / "sensitivity.png")
+        typer.echo(f"{len(table['layers'])} layers x {len(grid_v)} ratios -> {table_path}, sensitivity.csv, "
+                   f"sensitivity.png ({table['seconds']:.0f} s)")
+    if target_macs is not None or acc_budget is not None:
+        derived = derive_ratios(table, acc_budget_pts=acc_budget, target_macs_reduction=target_macs,
+                                macs_of=lambda r: macs_with_ratios(net, example, r, scope))
+        derived.update(kind="edgebench.derived-ratios", arch=spec.name, scope=scope)
+        path = write_json(out / "ratios.json", derived)
+        typer.echo(f"derived ratios ({derived['criterion']}, drop threshold {derived['threshold_drop_pts']:.2f} "
+                   f"points): MACs -{derived['macs_reduction'] * 100:.1f} % -> {path} "
+                   f"(use: edgebench prune {spec.name} --ratios {path})")
+
+
+@app.command()
+def prune(
+    model: str = typer.Argument(..., help="Zoo name (see `edgebench models`)."),
+    weights: Path | None = typer.Option(None, "--weights", "-w",
+                                        help="Trained weights or a pruned round (default: published weights)."),
+    ratios: str = typer.Option(..., "--ratios", "-r",
+                               help="0.3 (uniform), 0.1,0.1,0.2 (one per block), layer1=0.2,layer3.8.conv1=0.5 "
+                                    "(by name; *=default), global:0.5, or a .json file (e.g. sensitivity's "
+                                    "ratios.json)."),
+    global_mode: bool = typer.Option(False, "--global", help="Treat a single ratio as a global budget."),
+    importance: str = typer.Option("l1", "--importance", help="Filter ranking: l1, l2, random, bn-scale."),
+    rounds: int = typer.Option(1, "--rounds", help="Iterative rounds (round k reaches k/R of the ratios)."),
+    finetune_epochs: int = typer.Option(0, "--finetune-epochs", "-e", help="Fine-tuning epochs after each round."),
+    lr: float = typer.Option(0.01, "--lr", help="Fine-tuning learning rate (cosine decay)."),
+    batch_size: int = typer.Option(128, "--batch-size", help="Fine-tuning mini-batch size."),
+    weight_decay: float = typer.Option(5e-4, "--weight-decay", help="Fine-tuning weight decay."),
+    scope: str = typer.Option("internal", "--scope",
+                              help="internal: block-internal convs only (Li et al.); coupled: also residual groups."),
+    seed: int = typer.Option(0, "--seed", help="Seed of random importance and fine-tuning."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto (fine-tuning)."),
+    train_data: str = typer.Option("cifar10:train", "--train-data", help="Fine-tuning images."),
+    data: str = typer.Option("cifar10", "--data", help="Test images."),
+    limit_train: int | None = typer.Option(None, "--limit-train", help="First N training images only."),
+    limit_test: int | None = typer.Option(None, "--limit-test", help="First N test images only."),
+    onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Export each round to ONNX (size, edge benchmarks)."),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for round0..roundR and the summary."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder with datasets and weights/."),
+    resume: bool = typer.Option(False, "--resume", help="Skip complete rounds, resume an interrupted fine-tune."),
+    force: bool = typer.Option(False, "--force", help="Overwrite a previous run in DIR."),
+) -> None:
+    """Structured filter pruning in rounds: prune -> fine-tune -> evaluate -> save, with per-round metrics."""
+    from exporter.prune_config import RatioConfig
+    from exporter.prune_run import PruneRunConfig, run_rounds
+    from exporter.train import TrainConfig
+    from runtimes.errors import OutputExistsError
+
+    ratio_cfg = RatioConfig.parse(ratios, global_mode=global_mode)
+    run = PruneRunConfig(importance=importance, rounds=rounds, scope=scope, seed=seed, export_onnx=onnx)
+    ft = TrainConfig(epochs=finetune_epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, seed=seed,
+                     device=device)
+    if (output_dir / "summary.json").exists() and not (force or resume):
+        raise OutputExistsError(f"'{output_dir}' holds a previous prune run; pass --resume or --force")
+    net, spec, winfo, structure = _load_model(model, weights, need_trained=True, data_dir=data_dir, download=True)
+    train_ds, test_ds = _datasets(train_data if finetune_epochs > 0 else None, data, data_dir, limit_train, limit_test)
+    if train_ds is None:
+        from calibration.datasets import Dataset
+
+        train_ds = Dataset(test_ds.images[:0], test_ds.labels[:0], "none")
+    summary = run_rounds(net, spec, ratio_cfg, run, ft, train_ds, test_ds, output_dir, arch=spec.name,
+                         num_classes=(structure or {}).get("num_classes", spec.num_classes), weights_info=winfo,
+                         force=force, resume=resume, log=_say)
+    typer.echo(f"{'round':>5} {'MACs M':>8} {'params M':>9} {'top-1 pre-ft':>12} {'best':>6} {'mean':>6} "
+               f"{'final':>6} {'onnx MB':>8}")
+    for r in summary["rounds"]:
+        onnx_mb = f"{r['onnx_size_mb']:.2f}" if r.get("onnx_size_mb") is not None else "-"
+        typer.echo(f"{r['round']:>5} {r['macs'] / 1e6:>8.1f} {r['params'] / 1e6:>9.3f} "
+                   f"{r['top1_before_finetune_pct']:>12.2f} {r['best_top1_pct']:>6.2f} {r['mean_top1_pct']:>6.2f} "
+                   f"{r['final_top1_pct']:>6.2f} {onnx_mb:>8}")
+    typer.echo(f"-> {output_dir}/summary.json, rounds.csv, filters.csv, accuracy.png, filters.png")

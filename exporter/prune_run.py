@@ -1,0 +1,288 @@
+"""Iterative pruning: prune -> fine-tune -> evaluate -> save, round after round, with per-round metrics.
+
+Round 0 is the unpruned model (evaluated, saved). Round k of R prunes every prunable layer to
+``k/R`` of its target ratio (filters ranked by the importance criterion on the current weights),
+fine-tunes it, evaluates it and writes ``DIR/roundK/``:
+
+- ``structure.json`` + ``roundK.pt``: the pruned model (`exporter.pruned.load_pruned` rebuilds it);
+- ``metrics.json``: params, MACs, state-dict and ONNX size, top-1/top-5 before fine-tuning, best, mean
+  (last epochs) and final top-1/top-5 of the fine-tune, filters per conv layer, architecture summary;
+- ``model.fp32.onnx`` + ``model.fp32.json`` when ONNX export is on.
+
+``DIR/summary.json``, ``DIR/rounds.csv`` (one row per round), ``DIR/filters.csv`` (one row per conv,
+one column per round), ``DIR/accuracy.png`` and ``DIR/filters.png`` are rewritten after every round.
+``resume=True`` skips the rounds already complete and resumes an interrupted fine-tune.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from calibration.datasets import Dataset
+from exporter.importance import IMPORTANCES
+from exporter.prune_config import SCOPES, RatioConfig
+from exporter.pruned import STRUCTURE_FILE, load_pruned, save_pruned
+from exporter.pruning import StructuredPruner, conv_filters, count_macs_params
+from exporter.train import TrainConfig, evaluate_model, train
+from runtimes.atomic import ensure_writable_dir, write_json, write_text
+from runtimes.errors import OutputExistsError, UserInputError, suggest
+
+SUMMARY_KIND = "edgebench.prune-run"
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PruneRunConfig:
+    """How to prune: criterion, rounds, which layers (scope), seed, whether to export ONNX each round."""
+
+    importance: str = "l1"
+    rounds: int = 1
+    scope: str = "internal"
+    seed: int = 0
+    export_onnx: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
+            raise UserInputError(f"--rounds {self.rounds} must be an integer >= 1")
+        if self.scope not in SCOPES:
+            raise UserInputError(
+                f"--scope '{self.scope}' is not one of {', '.join(SCOPES)}.{suggest(self.scope, SCOPES)}"
+            )
+        IMPORTANCES.get(self.importance)  # unknown names fail here, with a suggestion
+
+
+def architecture_summary(model: nn.Module) -> list[dict[str, Any]]:
+    """Every conv and linear layer: shape, kernel, stride, parameters."""
+    rows = []
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Conv2d):
+            rows.append({"layer": name, "type": "Conv2d", "in": m.in_channels, "out": m.out_channels,
+                         "kernel": list(m.kernel_size), "stride": list(m.stride), "groups": m.groups,
+                         "params": sum(p.numel() for p in m.parameters(recurse=False))})
+        elif isinstance(m, nn.Linear):
+            rows.append({"layer": name, "type": "Linear", "in": m.in_features, "out": m.out_features,
+                         "params": sum(p.numel() for p in m.parameters(recurse=False))})
+    return rows
+
+
+def _export(model: nn.Module, spec: Any, round_dir: Path, extra: dict[str, Any], log: Log) -> float | None:
+    """ONNX of this round (engineer A's exporter, parity on random inputs); returns its size in MB."""
+    from exporter.export import export_model
+
+    manifest = export_model(model, spec, round_dir, parity_dataset=None, force=True, extra_manifest=extra,
+                            weights={"source": "edgebench prune", "file": extra["pruned"]["weights_file"]})
+    return float(manifest["file_size_mb"])
+
+
+def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in columns})
+    return buf.getvalue()
+
+
+ROUND_COLUMNS = ["round", "target_fraction", "params", "macs", "params_reduction_pct", "macs_reduction_pct",
+                 "state_dict_size_mb", "onnx_size_mb", "top1_before_finetune_pct", "top5_before_finetune_pct",
+                 "best_top1_pct", "mean_top1_pct", "final_top1_pct", "best_top5_pct", "mean_top5_pct",
+                 "final_top5_pct", "finetune_epochs", "finetune_seconds"]
+
+
+def filters_csv(rounds: list[dict[str, Any]]) -> str:
+    names = list(rounds[0]["filters"]) if rounds else []
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["layer", *[f"round{r['round']}" for r in rounds]])
+    for n in names:
+        w.writerow([n, *[r["filters"].get(n, "") for r in rounds]])
+    return buf.getvalue()
+
+
+def plot_rounds(rounds: list[dict[str, Any]], out_dir: Path, title: str) -> list[Path]:
+    """accuracy.png (top-1 per round, MACs/params on a second axis) and filters.png (filters per conv)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from runtimes.atomic import atomic_path
+
+    xs = [r["round"] for r in rounds]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.plot(xs, [r["best_top1_pct"] for r in rounds], "o-", label="best top-1 (fine-tune)")
+    ax.plot(xs, [r["mean_top1_pct"] for r in rounds], "s--", label="mean top-1 (last epochs)")
+    ax.plot(xs, [r["top1_before_finetune_pct"] for r in rounds], "x:", label="top-1 right after pruning")
+    ax.set_xlabel("round")
+    ax.set_ylabel("top-1 (%)")
+    ax.set_xticks(xs)
+    ax.grid(alpha=0.3)
+    ax2 = ax.twinx()
+    ax2.plot(xs, [100 - r["macs_reduction_pct"] for r in rounds], "^-", color="grey", alpha=0.6,
+             label="MACs (% of orig.)")
+    ax2.plot(xs, [100 - r["params_reduction_pct"] for r in rounds], "v-", color="tan", alpha=0.8,
+             label="params (% of orig.)")
+    ax2.set_ylabel("% of the unpruned model")
+    ax2.set_ylim(0, 105)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="lower left")
+    ax.set_title(title)
+    fig.tight_layout()
+    paths = []
+    with atomic_path(out_dir / "accuracy.png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    paths.append(out_dir / "accuracy.png")
+    plt.close(fig)
+
+    names = list(rounds[0]["filters"])
+    fig, ax = plt.subplots(figsize=(max(7, 0.22 * len(names)), 4.2))
+    width = 0.8 / max(1, len(rounds))
+    for i, r in enumerate(rounds):
+        ax.bar([j + i * width for j in range(len(names))], [r["filters"].get(n, 0) for n in names], width,
+               label=f"round {r['round']}")
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))])
+    ax.set_xticklabels(names, rotation=90, fontsize=6)
+    ax.set_ylabel("filters (output channels)")
+    ax.set_title(f"{title}: filters per layer")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(out_dir / "filters.png") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    paths.append(out_dir / "filters.png")
+    plt.close(fig)
+    return paths
+
+
+def _round_metrics(model: nn.Module, example: torch.Tensor, k: int, fraction: float, base: dict[str, int] | None,
+                   before: dict[str, Any], ft: dict[str, Any], weights: Path) -> dict[str, Any]:
+    macs, params = count_macs_params(model, example)
+    base = base or {"macs": macs, "params": params}
+    final = {"top1_pct": ft.get("final_top1_pct", before["top1_pct"]),
+             "top5_pct": ft.get("final_top5_pct", before["top5_pct"])}
+    return {
+        "round": k,
+        "target_fraction": fraction,
+        "params": params,
+        "macs": macs,
+        "params_reduction_pct": 100.0 * (1 - params / base["params"]),
+        "macs_reduction_pct": 100.0 * (1 - macs / base["macs"]),
+        "state_dict_size_mb": weights.stat().st_size / 1e6,
+        "onnx_size_mb": None,
+        "top1_before_finetune_pct": before["top1_pct"],
+        "top5_before_finetune_pct": before["top5_pct"],
+        "best_top1_pct": ft.get("best_top1_pct", final["top1_pct"]),
+        "best_top5_pct": ft.get("best_top5_pct", final["top5_pct"]),
+        "mean_top1_pct": ft.get("mean_top1_pct", final["top1_pct"]),
+        "mean_top5_pct": ft.get("mean_top5_pct", final["top5_pct"]),
+        "final_top1_pct": final["top1_pct"],
+        "final_top5_pct": final["top5_pct"],
+        "finetune_epochs": ft.get("epochs", 0),
+        "finetune_seconds": ft.get("seconds", 0.0),
+        "finetune_history": ft.get("history", []),
+        "filters": conv_filters(model),
+        "architecture": architecture_summary(model),
+    }
+
+
+def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunConfig, finetune: TrainConfig,
+               train_data: Dataset, test_data: Dataset, out_dir: Path, *, arch: str, num_classes: int | None,
+               weights_info: dict[str, Any] | None = None, force: bool = False, resume: bool = False,
+               log: Log | None = None) -> dict[str, Any]:
+    """Run the rounds on `model` (modified in place) and write everything under `out_dir`; returns the summary."""
+    say = log or (lambda _msg: None)
+    out_dir = Path(out_dir)
+    if (out_dir / "summary.json").exists() and not (force or resume):
+        raise OutputExistsError(f"'{out_dir}' holds a previous prune run; pass --resume to continue it or --force")
+    out_dir = ensure_writable_dir(out_dir)
+    if force and not resume:
+        for old in sorted(out_dir.glob("round*")):
+            if old.is_dir() and (old / STRUCTURE_FILE).exists():
+                shutil.rmtree(old)
+    pp = spec.input.preprocessing
+    shape = tuple(int(d) for d in spec.input.shape[1:])
+    example = torch.zeros((1, *shape))
+    model.eval()
+    pruner = StructuredPruner(model, example, ratios, run.importance, scope=run.scope, seed=run.seed)
+    layer_ratios = pruner.layer_ratios
+    say(f"{len(pruner.layers)} prunable layers (scope {run.scope}); importance {run.importance}; "
+        f"{run.rounds} round(s) x {finetune.epochs} fine-tune epoch(s)")
+
+    summary: dict[str, Any] = {
+        "schema_version": 1, "kind": SUMMARY_KIND, "arch": arch, "num_classes": num_classes,
+        "weights": weights_info or {"source": "random-init"}, "ratios": ratios.to_dict(),
+        "layer_ratios": layer_ratios, "importance": run.importance, "scope": run.scope, "seed": run.seed,
+        "rounds_planned": run.rounds, "finetune": asdict(finetune),
+        "train_data": {"name": train_data.name, "n": len(train_data)},
+        "test_data": {"name": test_data.name, "n": len(test_data)},
+        "prunable_layers": [{"name": la.name, "block": la.block, "filters": la.channels, "members": list(la.members)}
+                            for la in pruner.layers],
+        "rounds": [],
+    }
+    base: dict[str, int] | None = None
+    structure_extra = {"importance": run.importance, "scope": run.scope}
+    for k in range(0, run.rounds + 1):
+        round_dir = out_dir / f"round{k}"
+        if resume and (round_dir / "metrics.json").exists():
+            metrics = json.loads((round_dir / "metrics.json").read_text(encoding="utf-8"))
+            loaded, _ = load_pruned(round_dir)
+            pruner.model = loaded
+            model = loaded
+            summary["rounds"].append(metrics)
+            base = base or {"macs": metrics["macs"], "params": metrics["params"]}
+            say(f"round {k}: already complete (top-1 {metrics['final_top1_pct']:.2f} %), skipped")
+            continue
+        t0 = time.perf_counter()
+        fraction = k / run.rounds
+        if k > 0:
+            report = pruner.step(k, run.rounds)
+            changed = {n: f"{r['before']}->{r['after']}" for n, r in report.items() if r["before"] != r["after"]}
+            say(f"round {k}: pruned {len(changed)} layers to {fraction:.0%} of the target")
+        before = evaluate_model(model, test_data, pp, batch_size=finetune.eval_batch_size,
+                                device=finetune.device if finetune.device != "auto" else "cpu")
+        say(f"round {k}: top-1 {before['top1_pct']:.2f} % before fine-tuning")
+        ft: dict[str, Any] = {}
+        if k > 0 and finetune.epochs > 0:
+            ft = train(model, train_data, test_data, pp, finetune, out_dir=round_dir / "finetune", resume=resume,
+                       force=True, log=lambda m, k=k: say(f"round {k}: {m}"))
+            model.cpu().eval()
+        stem = f"round{k}"
+        weights, _ = save_pruned(model, round_dir, arch=arch, num_classes=num_classes, stem=stem,
+                                 round=k, **structure_extra)
+        metrics = _round_metrics(model, example, k, fraction, base, before, ft, weights)
+        base = base or {"macs": metrics["macs"], "params": metrics["params"]}
+        if run.export_onnx:
+            extra = {"pruned": {"round": k, "structure_file": STRUCTURE_FILE, "weights_file": weights.name,
+                                "importance": run.importance, "scope": run.scope, "filters": metrics["filters"],
+                                "top1_pct_torch": metrics["final_top1_pct"]}}
+            metrics["onnx_size_mb"] = _export(model, spec, round_dir, extra, say)
+        metrics["seconds"] = time.perf_counter() - t0
+        write_json(round_dir / "metrics.json", metrics)
+        shutil.rmtree(round_dir / "finetune", ignore_errors=True)
+        summary["rounds"].append(metrics)
+        _write_summary(summary, out_dir, f"{arch} {run.importance}")
+        say(f"round {k}: MACs {metrics['macs'] / 1e6:.1f} M (-{metrics['macs_reduction_pct']:.1f} %), params "
+            f"{metrics['params'] / 1e6:.3f} M, top-1 best {metrics['best_top1_pct']:.2f} / mean "
+            f"{metrics['mean_top1_pct']:.2f} / final {metrics['final_top1_pct']:.2f} %")
+    _write_summary(summary, out_dir, f"{arch} {run.importance}")
+    return summary
+
+
+def _write_summary(summary: dict[str, Any], out_dir: Path, title: str) -> None:
+    rounds = summary["rounds"]
+    write_json(out_dir / "summary.json", summary)
+    write_text(out_dir / "rounds.csv", _csv(rounds, ROUND_COLUMNS))
+    write_text(out_dir / "filters.csv", filters_csv(rounds))
+    if rounds:
+        plot_rounds(rounds, out_dir, title)

@@ -1,0 +1,231 @@
+"""Structured filter pruning on torch-pruning's dependency graph: channels really removed.
+
+Which layers are prunable (``scope``):
+
+- ``internal`` (default, Li et al. 2017): only convs whose output channels reach nothing but the next
+  conv (through BN/ReLU), e.g. ``conv1`` of every residual block, every conv of VGG, the expansion
+  conv of MobileNetV2. The block outputs keep their width, so residual adds and the option-A
+  (zero-padding) shortcuts of the ResNet-20/56 family are untouched.
+- ``coupled``: also the groups torch-pruning couples through residual adds (a block's ``conv2`` with
+  its shortcut conv and the neighbouring blocks), pruned together. Refused when the coupled convs
+  differ in width: torch-pruning 1.6.1 treats ``F.pad`` on channels (option-A shortcuts) as an
+  element-wise op and would couple channel i of a 16-wide stage with channel i of a 32-wide one,
+  which is wrong (those shortcuts put stage-1 channel i at position i + 8 of stage 2).
+
+Example::
+
+    pruner = StructuredPruner(model, torch.zeros(1, 3, 32, 32), RatioConfig.uniform(0.5), "l1")
+    pruner.step(1, rounds=1)          # model now has half the filters in every prunable layer
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from exporter.importance import SeededRandomImportance, make_importance
+from exporter.prune_config import SCOPES, PrunableLayer, RatioConfig, kept_channels, plan, removed_count
+from runtimes.errors import UserInputError, suggest
+
+
+def is_depthwise(conv: nn.Module) -> bool:
+    return isinstance(conv, nn.Conv2d) and conv.groups > 1 and conv.groups == conv.in_channels
+
+
+def build_graph(model: nn.Module, example: torch.Tensor) -> tp.DependencyGraph:
+    """torch-pruning's dependency graph of `model` traced with `example` (model left in its mode)."""
+    was_training = model.training
+    model.eval()
+    try:
+        return tp.DependencyGraph().build_dependency(model, example_inputs=example)
+    finally:
+        model.train(was_training)
+
+
+def block_of(model: nn.Module, name: str) -> str:
+    """The nearest enclosing module that is not a Sequential/ModuleList (a residual block), else `name`."""
+    parts = name.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        parent = ".".join(parts[:i])
+        if not isinstance(model.get_submodule(parent), nn.Sequential | nn.ModuleList):
+            return parent
+    return name
+
+
+def _group_members(group: Any, names: dict[nn.Module, str]) -> tuple[list[str], bool]:
+    """(names of the non-depthwise convs whose outputs the group removes, whether it removes linear outputs)."""
+    members, linear_out = [], False
+    for dep, _ in group:
+        module = dep.target.module
+        if dep.handler == tp.prune_linear_out_channels:
+            linear_out = True
+        elif (dep.handler == tp.prune_conv_out_channels and not is_depthwise(module) and module in names
+              and names[module] not in members):
+            members.append(names[module])
+    return members, linear_out
+
+
+def prunable_layers(model: nn.Module, example: torch.Tensor, scope: str = "internal",
+                    graph: tp.DependencyGraph | None = None) -> list[PrunableLayer]:
+    """The model's prunable layers in module order, each named after its first conv."""
+    if scope not in SCOPES:
+        raise UserInputError(f"scope '{scope}' is not one of {', '.join(SCOPES)}.{suggest(scope, SCOPES)}")
+    dg = graph or build_graph(model, example)
+    names = {m: n for n, m in model.named_modules()}
+    seen: set[str] = set()
+    layers: list[PrunableLayer] = []
+    for name, conv in model.named_modules():
+        if not isinstance(conv, nn.Conv2d) or is_depthwise(conv) or name in seen:
+            continue
+        group = dg.get_pruning_group(conv, tp.prune_conv_out_channels, list(range(conv.out_channels)))
+        members, linear_out = _group_members(group, names)
+        seen.update(members)
+        if linear_out or conv.out_channels < 2:
+            continue
+        if len(members) > 1:
+            if scope == "internal":
+                continue
+            widths = {m: model.get_submodule(m).out_channels for m in members}
+            if len(set(widths.values())) > 1:
+                shown = ", ".join(f"{m} ({w})" for m, w in list(widths.items())[:4])
+                raise UserInputError(
+                    f"scope 'coupled' cannot prune '{name}': torch-pruning couples convs of different widths "
+                    f"({shown}, ...) through a channel zero-padding shortcut; use --scope internal"
+                )
+        layers.append(PrunableLayer(name, block_of(model, name), conv.out_channels, tuple(members)))
+    if not layers:
+        raise UserInputError(f"the model has no prunable conv layer in scope '{scope}'")
+    return layers
+
+
+def count_macs_params(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
+    """(multiply-accumulates at batch 1, parameters) of `model`.
+
+    MACs count convolutions, linear layers and matmuls (torch.utils.flop_counter, MAC = FLOP / 2), the
+    convention of the papers and of the export manifest; BN, ReLU, pooling and additions are not counted.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    try:
+        with FlopCounterMode(display=False) as fc, torch.inference_mode():
+            model(example[:1])
+    finally:
+        model.train(was_training)
+    return int(fc.get_total_flops() // 2), int(sum(p.numel() for p in model.parameters()))
+
+
+def conv_filters(model: nn.Module) -> dict[str, int]:
+    """Output channels (filters) of every conv layer, by module name."""
+    return {n: m.out_channels for n, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+
+
+def _scores(dg: tp.DependencyGraph, conv: nn.Conv2d, importance: Any, key: str) -> torch.Tensor:
+    if isinstance(importance, SeededRandomImportance):
+        importance.reseed(key)
+    group = dg.get_pruning_group(conv, tp.prune_conv_out_channels, list(range(conv.out_channels)))
+    scores = importance(group)
+    return scores.detach().float().cpu()
+
+
+def prune_layer(model: nn.Module, dg: tp.DependencyGraph, name: str, n_remove: int, importance: Any,
+                key: str | None = None) -> list[int]:
+    """Remove the `n_remove` lowest-scored filters of conv `name` and everything coupled; returns their indices."""
+    conv = model.get_submodule(name)
+    if n_remove <= 0:
+        return []
+    if n_remove >= conv.out_channels:
+        raise UserInputError(f"removing {n_remove} of {conv.out_channels} filters of '{name}' would leave none")
+    scores = _scores(dg, conv, importance, key or name)
+    idxs = sorted(torch.argsort(scores, stable=True)[:n_remove].tolist())
+    group = dg.get_pruning_group(conv, tp.prune_conv_out_channels, idxs)
+    if not dg.check_pruning_group(group):
+        raise UserInputError(f"torch-pruning refuses to remove {n_remove} filters of '{name}' (a layer would be empty)")
+    group.prune()
+    return idxs
+
+
+class StructuredPruner:
+    """Prunes a model towards its target ratios, in one or several rounds (round k of R reaches k/R of them)."""
+
+    def __init__(self, model: nn.Module, example: torch.Tensor, ratios: RatioConfig, importance: str = "l1", *,
+                 scope: str = "internal", seed: int = 0) -> None:
+        self.model = model
+        self.example = example
+        self.ratios = ratios
+        self.importance_name = importance
+        self.importance = make_importance(importance, seed)
+        self.scope = scope
+        self.seed = seed
+        self.layers = prunable_layers(model, example, scope)
+        self.original = {layer.name: layer.channels for layer in self.layers}
+        module_names = [n for n, _ in model.named_modules()]
+        self.layer_ratios: dict[str, float] | None = (
+            None if ratios.mode == "global" else ratios.resolve(self.layers, module_names)
+        )
+        if self.layer_ratios is not None:
+            plan(self.original, self.layer_ratios)  # refuses a ratio that empties a layer, before any work
+
+    def current(self) -> dict[str, int]:
+        return {layer.name: self.model.get_submodule(layer.name).out_channels for layer in self.layers}
+
+    def targets(self, fraction: float, dg: tp.DependencyGraph) -> dict[str, int]:
+        """Channels to keep per layer at `fraction` of the final ratios."""
+        if self.layer_ratios is not None:
+            return plan(self.original, self.layer_ratios, fraction)
+        return self._global_targets(fraction, dg)
+
+    def _global_targets(self, fraction: float, dg: tp.DependencyGraph) -> dict[str, int]:
+        current = self.current()
+        total0 = sum(self.original.values())
+        to_remove = removed_count(total0, self.ratios.ratio * fraction) - (total0 - sum(current.values()))
+        floor = {n: kept_channels(n, c, self.ratios.max_layer_ratio) for n, c in self.original.items()}
+        pool: list[tuple[float, str]] = []
+        for name in current:
+            s = _scores(dg, self.model.get_submodule(name), self.importance, f"{name}@global{fraction:.6f}")
+            s = s / s.mean().clamp_min(1e-12)  # comparable across layers (torch-pruning's 'mean' normaliser)
+            pool += [(float(v), name) for v in s]
+        pool.sort(key=lambda t: t[0])
+        keep = dict(current)
+        for _, name in pool:
+            if to_remove <= 0:
+                break
+            if keep[name] > floor[name]:
+                keep[name] -= 1
+                to_remove -= 1
+        return keep
+
+    def step(self, round_index: int, rounds: int) -> dict[str, dict[str, Any]]:
+        """Prune to `round_index / rounds` of the target; per layer: channels before, after, removed indices."""
+        if not 1 <= round_index <= rounds:
+            raise UserInputError(f"round {round_index} is outside 1..{rounds}")
+        dg = build_graph(self.model, self.example)
+        before = self.current()
+        targets = self.targets(round_index / rounds, dg)
+        report: dict[str, dict[str, Any]] = {}
+        for name, keep in targets.items():
+            idxs = prune_layer(self.model, dg, name, before[name] - keep, self.importance, f"{name}@round{round_index}")
+            report[name] = {"before": before[name], "after": self.model.get_submodule(name).out_channels,
+                            "removed": idxs}
+        return report
+
+    def final_ratios(self) -> dict[str, float]:
+        """Achieved ratio per layer relative to the original widths."""
+        return {n: 1 - c / self.original[n] for n, c in self.current().items()}
+
+
+def prune_once(model: nn.Module, example: torch.Tensor, ratios: RatioConfig, importance: str = "l1", *,
+               scope: str = "internal", seed: int = 0) -> StructuredPruner:
+    """Prune `model` in place to `ratios` in one step; returns the pruner (layers, original widths)."""
+    pruner = StructuredPruner(model, example, ratios, importance, scope=scope, seed=seed)
+    pruner.step(1, 1)
+    return pruner
+
+
+def layer_names(layers: Sequence[PrunableLayer]) -> list[str]:
+    return [layer.name for layer in layers]
