@@ -61,6 +61,11 @@ def load_model_and_weights(spec: Any, weights: Path | None, *, num_classes: int 
     if weights is not None and random_init:
         raise UserInputError("--weights and --random-init exclude each other")
     if weights is not None:
+        from exporter.pruned import load_pruned_for, looks_pruned
+
+        if looks_pruned(weights):  # a pruned round folder or its .pt: rebuilt from structure.json
+            pruned, info = load_pruned_for(spec.name, weights, num_classes)
+            return pruned, spec, info
         sha = load_weights(model, weights, spec.name)
         return model, spec, {"source": "user", "file": Path(weights).name, "sha256": sha}
     if random_init:
@@ -102,7 +107,8 @@ def summary_lines(manifest: dict[str, Any], onnx_path: Path, seconds: float) -> 
 def export(
     model: str | None = typer.Argument(None, help="Zoo name (see `edgebench models`) or tv:<torchvision name>."),
     weights: Path | None = typer.Option(None, "--weights", "-w",
-                                        help="Checkpoint (.pt/.pth/.th state dict). Default: published weights."),
+                                        help="Checkpoint (.pt/.pth/.th state dict) or a pruned round "
+                                             "(DIR/roundN or DIR/roundN/roundN.pt). Default: published weights."),
     model_file: str | None = typer.Option(None, "--model-file", help="Your own model: path.py:factory."),
     input_like: str | None = typer.Option(None, "--input-like",
                                           help="With --model-file: copy the input spec of this zoo model."),
