@@ -106,6 +106,7 @@ def run_job(job: Job) -> dict[str, Any]:
         "runtime_version": rt.version(),
         "runtime_options": opts.to_dict(),
         "runtime_effective_options": sess.effective_options() if hasattr(sess, "effective_options") else None,
+        "runtime_info": getattr(sess, "info", None),  # e.g. torch-int8: precision, engine, calibration
         "latency": lat,
         "memory": {
             "rss_before_load_mb": rss0,
@@ -154,6 +155,15 @@ def throttle_warnings(before: dict[str, Any], after: dict[str, Any]) -> list[str
     return out
 
 
+def _efficiency(manifest: dict[str, Any] | None, measured: dict[str, Any], machine: dict[str, Any]) -> dict[str, Any]:
+    """Achieved GMAC/s and fraction of the documented peak (bench/efficiency.py) of what actually ran."""
+    from bench.efficiency import efficiency
+
+    precision = (measured.get("runtime_info") or {}).get("precision") or (manifest or {}).get("precision")
+    return efficiency((manifest or {}).get("macs"), measured["batch"], measured["latency"]["p50_ms"],
+                      machine.get("cpu") or {}, precision, measured["runtime_options"]["intra_op_threads"])
+
+
 def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: dict[str, Any],
                 machine_after: dict[str, Any]) -> dict[str, Any]:
     """Assemble a schema-conforming result from a job, its measurement and the fingerprints."""
@@ -194,7 +204,10 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
             "outputs": measured["outputs"],
         },
         "runtime": {"name": job.runtime, "version": measured["runtime_version"], "options": ro,
-                    "effective_options": measured.get("runtime_effective_options")},
+                    "effective_options": measured.get("runtime_effective_options"),
+                    "precision": (measured.get("runtime_info") or {}).get("precision"),
+                    "info": measured.get("runtime_info")},
+        "efficiency": _efficiency(manifest, measured, machine),
         "options": {
             "batch": measured["batch"],
             "threads": ro["intra_op_threads"],

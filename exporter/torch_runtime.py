@@ -1,0 +1,324 @@
+"""PyTorch runtimes: `torch` (eager FP32) and `torch-int8` (PyTorch's own post-training static INT8).
+
+Both rebuild the model from the model folder: the manifest beside `model.fp32.onnx` names the zoo
+architecture (`arch`), the input spec and the weights (`weights_file`, else the published weights of
+`arch` whose sha256 equals `weights_sha256`). The ONNX file itself is not run.
+
+torch-int8 path (torch 2.14.1): FX graph mode, `torch.ao.quantization.quantize_fx.prepare_fx` /
+`convert_fx` with `get_default_qconfig_mapping(engine)`, engine `x86` (fbgemm + oneDNN kernels) on
+x86_64 and `qnnpack` on ARM. It runs real int8 kernels (`quantized::conv2d`, `quantized::add_relu`)
+in eager execution. `torch.ao.quantization` prints a deprecation notice in 2.14.1 but works; the PT2E
+flow (`quantize_pt2e`) is no longer in torch 2.14.1 (it moved to the separate `torchao` package) and
+its converted graphs only run int8 kernels under `torch.compile`, so it is not used. Eager mode
+(`torch.ao.quantization.prepare/convert`) would need QuantStub/FloatFunctional edits to every model.
+
+Calibration uses the same images as the ONNX Runtime INT8 model: the `calibration` block (dataset,
+size, seed) of the sibling `model.int8.json` when there is one, else `cifar10:train`, 1000 images,
+seed 0 (the `edgebench quantize` defaults). `RuntimeOptions.extra` may override it with the keys
+`calibration_data`, `calibration_size`, `calibration_seed` and `engine`.
+
+Example::
+
+    sess = get_runtime("torch-int8").load(Path("artifacts/resnet20/model.fp32.onnx"), RuntimeOptions())
+    logits = sess.run({"input": x})["logits"]
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import platform
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from runtimes.base import RuntimeOptions, TensorSpec
+from runtimes.errors import BadCheckpoint, CalibrationError, ModelFileError, UserInputError
+from runtimes.manifest import InputInfo, find_manifest, load_manifest, manifest_path
+from runtimes.ort_cpu import check_model_path
+from runtimes.registry_runtimes import RUNTIMES
+
+if TYPE_CHECKING:
+    from torch import nn
+
+INSTALL_HINT = "install the export extra: pip install 'edgebench[export]' (torch is not part of the device install)"
+DEFAULT_CALIBRATION = {"dataset": "cifar10:train", "size": 1000, "seed": 0}
+CALIB_BATCH = 32
+
+
+def default_engine(machine: str | None = None) -> str:
+    """`x86` (fbgemm/oneDNN) on x86_64, `qnnpack` on ARM."""
+    machine = machine or platform.machine()
+    return "qnnpack" if machine.lower() in ("aarch64", "arm64") or machine.startswith("arm") else "x86"
+
+
+def _torch_available() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def fp32_manifest(model: Path) -> tuple[Path, dict[str, Any], dict[str, Any] | None]:
+    """The FP32 manifest a torch runtime rebuilds from, and the INT8 manifest when `model` is the INT8 file.
+
+    `model` is the `.onnx` that `edgebench bench` resolved (a folder gives `model.fp32.onnx`).
+    """
+    model = check_model_path(Path(model))
+    manifest = find_manifest(model)
+    if manifest is None:
+        raise ModelFileError(
+            f"'{model}' has no manifest ({manifest_path(model).name}); the torch runtimes rebuild the PyTorch model "
+            "from the model folder that `edgebench export` writes; give that folder"
+        )
+    if manifest.get("precision", "fp32") == "fp32":
+        sibling = model.parent / "model.int8.json"
+        return model, manifest, load_manifest(sibling) if sibling.is_file() else None
+    parent_file = manifest.get("parent_file")
+    if not parent_file or not (model.parent / parent_file).is_file():
+        raise ModelFileError(
+            f"'{model}' is a {manifest.get('precision')} model whose FP32 parent is not beside it; the torch runtimes "
+            "rebuild from the FP32 model: give its folder or model.fp32.onnx"
+        )
+    parent = model.parent / parent_file
+    parent_manifest = find_manifest(parent)
+    if parent_manifest is None:
+        raise ModelFileError(f"the FP32 parent '{parent}' has no manifest; re-export the model")
+    return parent, parent_manifest, manifest
+
+
+def find_weights_file(manifest: dict[str, Any], folder: Path) -> Path:
+    """The checkpoint the model was exported from: `weights.file` of the manifest (absolute, or relative to
+    the model folder), else the published weights of `arch` whose sha256 is `weights_sha256`."""
+    recorded = (manifest.get("weights") or {}).get("file") or manifest.get("weights_file")
+    if recorded:
+        for p in (Path(recorded), folder / recorded, folder / Path(recorded).name):
+            if p.is_file():
+                return p
+    arch = manifest.get("arch")
+    sha = manifest.get("weights_sha256")
+    if not sha:
+        raise BadCheckpoint(
+            f"'{manifest.get('name', arch)}' was exported with random weights (no weights_sha256); the torch "
+            "runtimes rebuild from a checkpoint: export with trained weights"
+        )
+    from exporter.zoo import get_spec
+
+    spec = get_spec(str(arch))
+    if spec.weights is not None and sha == spec.weights.sha256:
+        from exporter.checkpoint import find_weights
+
+        return find_weights(spec.weights, download=False)
+    where = f"'{recorded}' (not found)" if recorded else "no weights file"
+    raise BadCheckpoint(
+        f"cannot find the weights of '{manifest.get('name', arch)}': the manifest records {where} and sha256 "
+        f"{str(sha)[:12]} is not published weights of '{arch}'; put the checkpoint back or re-export"
+    )
+
+
+def _pruned_loader(weights: Path) -> Any:
+    """`exporter.pruned.load_pruned` when `weights` is a pruned round checkpoint, else None."""
+    try:
+        from exporter.pruned import is_pruned_checkpoint, load_pruned
+    except ImportError:  # pruning support not installed in this tree
+        return None
+    return load_pruned if is_pruned_checkpoint(weights) else None
+
+
+def build_module(manifest: dict[str, Any], folder: Path) -> tuple[nn.Module, Path]:
+    """The FP32 nn.Module of a manifest, with its weights loaded, in eval mode."""
+    from exporter.checkpoint import load_weights
+    from exporter.zoo import get_spec
+
+    arch = manifest.get("arch")
+    if not arch:
+        raise ModelFileError("the manifest names no 'arch'; re-export the model with edgebench export")
+    weights = find_weights_file(manifest, folder)
+    pruned = _pruned_loader(weights)
+    if pruned is not None:
+        model, _ = pruned(weights)
+        return model.eval(), weights
+    info = InputInfo.from_dict(manifest["input"])
+    model = get_spec(str(arch)).build(manifest.get("num_classes") or len(info.class_names) or None)
+    load_weights(model, weights, str(arch))
+    return model.eval(), weights
+
+
+def _set_threads(options: RuntimeOptions) -> None:
+    import torch
+
+    torch.set_num_threads(options.intra_op_threads)
+    if torch.get_num_interop_threads() != options.inter_op_threads:
+        try:
+            torch.set_num_interop_threads(options.inter_op_threads)
+        except RuntimeError:  # only settable before the first parallel work in this process
+            warnings.warn(f"torch inter-op threads stay {torch.get_num_interop_threads()} (already in use)",
+                          stacklevel=2)
+
+
+def _specs(manifest: dict[str, Any]) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    info = InputInfo.from_dict(manifest["input"])
+    shape = tuple(d if isinstance(d, int) else str(d) for d in info.shape)
+    n_out = manifest.get("num_classes") or len(info.class_names) or "classes"
+    out_name = (manifest.get("output") or {}).get("name") or "logits"
+    return [TensorSpec(info.name, shape, "float32")], [TensorSpec(out_name, (shape[0], n_out), "float32")]
+
+
+class TorchSession:
+    """A PyTorch module behind the Session protocol: numpy in, numpy out, under `torch.inference_mode`."""
+
+    def __init__(self, module: Any, inputs: list[TensorSpec], outputs: list[TensorSpec],
+                 info: dict[str, Any]) -> None:
+        self.module = module
+        self.inputs = inputs
+        self.outputs = outputs
+        self.info = info
+        self.precision: str = info["precision"]
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import torch
+
+        name = self.inputs[0].name
+        if name not in feeds:
+            raise UserInputError(f"input '{name}' is missing; feeds hold {', '.join(feeds) or 'nothing'}")
+        with torch.inference_mode():
+            y = self.module(torch.from_numpy(np.ascontiguousarray(feeds[name], dtype=np.float32)))
+        return {self.outputs[0].name: y.float().numpy()}
+
+
+def _state_dict_mb(module: Any) -> float:
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(module.state_dict(), buf)
+    return buf.tell() / 2**20
+
+
+@RUNTIMES.register("torch")
+class TorchRuntime:
+    """PyTorch eager FP32 on the CPU, `torch.set_num_threads(intra_op_threads)`."""
+
+    name: ClassVar[str] = "torch"
+    install_hint: ClassVar[str] = INSTALL_HINT
+    precision: ClassVar[str | None] = "fp32"
+
+    def available(self) -> bool:
+        return _torch_available()
+
+    def version(self) -> str:
+        import torch
+
+        return str(torch.__version__).split("+")[0]
+
+    def load(self, model: Path, options: RuntimeOptions) -> TorchSession:
+        onnx_path, manifest, _ = fp32_manifest(model)
+        _set_threads(options)
+        module, weights = build_module(manifest, onnx_path.parent)
+        inputs, outputs = _specs(manifest)
+        info = {"precision": "fp32", "weights_file": str(weights), "file_size_mb": weights.stat().st_size / 2**20,
+                "built_from": onnx_path.name, "threads_note": "graph optimization options do not apply to torch"}
+        return TorchSession(module, inputs, outputs, info)
+
+
+def calibration_settings(int8_manifest: dict[str, Any] | None, options: RuntimeOptions) -> dict[str, Any]:
+    """The calibration set: RuntimeOptions.extra, else the ORT INT8 model's, else the quantize defaults."""
+    extra = dict(options.extra)
+    base = dict(DEFAULT_CALIBRATION)
+    source = "default (edgebench quantize's defaults)"
+    cal = (int8_manifest or {}).get("calibration")
+    if isinstance(cal, dict) and cal.get("dataset"):
+        base = {"dataset": cal["dataset"], "size": cal.get("size"), "seed": cal.get("seed")}
+        source = "model.int8.json (same images as the ONNX Runtime INT8 model)"
+    if "calibration_data" in extra:
+        base["dataset"] = extra["calibration_data"]
+        source = "runtime option"
+    try:
+        if "calibration_size" in extra:
+            base["size"] = int(extra["calibration_size"])
+        if "calibration_seed" in extra:
+            s = extra["calibration_seed"]
+            base["seed"] = None if s in ("", "none", "None") else int(s)
+    except ValueError as e:
+        raise UserInputError(f"calibration option is not an integer ({e}); give e.g. calibration_size=500") from None
+    return {**base, "source": source}
+
+
+@RUNTIMES.register("torch-int8")
+class TorchInt8Runtime:
+    """PyTorch post-training static INT8 (FX graph mode), x86/fbgemm engine on x86, qnnpack on ARM."""
+
+    name: ClassVar[str] = "torch-int8"
+    install_hint: ClassVar[str] = INSTALL_HINT
+    precision: ClassVar[str | None] = "int8"
+
+    def available(self) -> bool:
+        return _torch_available()
+
+    def version(self) -> str:
+        import torch
+
+        return str(torch.__version__).split("+")[0]
+
+    def load(self, model: Path, options: RuntimeOptions) -> TorchSession:
+        import torch
+
+        onnx_path, manifest, int8_manifest = fp32_manifest(model)
+        _set_threads(options)
+        engine = dict(options.extra).get("engine") or default_engine()
+        if engine not in torch.backends.quantized.supported_engines:
+            raise UserInputError(
+                f"quantized engine '{engine}' is not supported by this torch; supported: "
+                f"{', '.join(torch.backends.quantized.supported_engines)}"
+            )
+        torch.backends.quantized.engine = engine
+        module, weights = build_module(manifest, onnx_path.parent)
+        cal = calibration_settings(int8_manifest, options)
+        images = self._calibration_images(manifest, cal)
+        t0 = time.perf_counter()
+        qmodule = quantize_fx(module, images, engine)
+        inputs, outputs = _specs(manifest)
+        info = {
+            "precision": "int8", "engine": engine, "api": "torch.ao.quantization.quantize_fx (FX graph mode)",
+            "qconfig": f"get_default_qconfig_mapping('{engine}')", "calibration": {**cal, "images": len(images)},
+            "quantize_s": time.perf_counter() - t0, "weights_file": str(weights),
+            "file_size_mb": _state_dict_mb(qmodule), "built_from": onnx_path.name,
+        }
+        return TorchSession(qmodule, inputs, outputs, info)
+
+    @staticmethod
+    def _calibration_images(manifest: dict[str, Any], cal: dict[str, Any]) -> np.ndarray:
+        from calibration.datasets import load_dataset
+        from calibration.preprocess import preprocess
+
+        info = InputInfo.from_dict(manifest["input"])
+        ds = load_dataset(str(cal["dataset"]), size=cal.get("size"), seed=cal.get("seed"),
+                          preprocessing=info.preprocessing)
+        if len(ds) == 0:
+            raise CalibrationError(f"calibration set '{cal['dataset']}' is empty")
+        h, w = info.shape[-2:]
+        hw = (int(h), int(w)) if isinstance(h, int) and isinstance(w, int) else None
+        return preprocess(ds.images, info.preprocessing, hw)
+
+
+def quantize_fx(module: nn.Module, images: np.ndarray, engine: str) -> Any:
+    """Post-training static INT8 with PyTorch's default qconfig for `engine`, calibrated on `images` (NCHW)."""
+    import torch
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    example = (torch.from_numpy(images[:1]),)
+    with warnings.catch_warnings():
+        # torch 2.14.1 announces the removal of torch.ao.quantization and of observers' reduce_range
+        warnings.simplefilter("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*torch.ao.quantization is deprecated.*")
+        warnings.filterwarnings("ignore", message=".*reduce_range will be deprecated.*")
+        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
+        prepared = prepare_fx(module, get_default_qconfig_mapping(engine), example)
+        with torch.no_grad():
+            for i in range(0, len(images), CALIB_BATCH):
+                prepared(torch.from_numpy(images[i:i + CALIB_BATCH]))
+        converted = convert_fx(prepared).eval()
+        with torch.inference_mode():
+            converted(example[0])  # the deprecation notices of quantized tensors fire once, here
+    return converted

@@ -1,0 +1,120 @@
+"""The `torch` and `torch-int8` runtimes: rebuild from the model folder, agree with ONNX Runtime, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from runtimes import RuntimeOptions, get_runtime
+from runtimes.errors import BadCheckpoint, ModelFileError, RuntimeUnavailable
+
+pytestmark = pytest.mark.torch
+
+
+@pytest.fixture(scope="module")
+def random_resnet20(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ResNet-20 with seeded random weights saved to a .pt, exported with its manifest (no shared data)."""
+    import torch
+
+    from exporter.export import export_model
+    from exporter.zoo import get_spec
+    from runtimes.manifest import sha256_file
+
+    root = tmp_path_factory.mktemp("rn20")
+    spec = get_spec("resnet20")
+    torch.manual_seed(0)
+    model = spec.build()
+    weights = root / "weights.pt"
+    torch.save(model.state_dict(), weights)
+    folder = root / "model"
+    export_model(model, spec, folder, parity_images=8, simplify=False,
+                 weights={"sha256": sha256_file(weights), "file": str(weights), "source": "test"})
+    rng = np.random.default_rng(0)
+    np.savez(root / "calib.npz", images=rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8),
+             labels=rng.integers(0, 10, 64))
+    return folder
+
+
+def _x(n: int = 4) -> np.ndarray:
+    return np.random.default_rng(1).standard_normal((n, 3, 32, 32), dtype=np.float32)
+
+
+def test_torch_matches_onnx_runtime(random_resnet20: Path) -> None:
+    onnx_file = random_resnet20 / "model.fp32.onnx"
+    ort = get_runtime("ort-cpu").load(onnx_file, RuntimeOptions())
+    sess = get_runtime("torch").load(onnx_file, RuntimeOptions(intra_op_threads=1))
+    assert [s.name for s in sess.inputs] == [s.name for s in ort.inputs]
+    x = _x()
+    want = next(iter(ort.run({ort.inputs[0].name: x}).values()))
+    got = sess.run({sess.inputs[0].name: x})
+    assert list(got) == [o.name for o in ort.outputs]
+    np.testing.assert_allclose(next(iter(got.values())), want, rtol=1e-4, atol=1e-4)
+    assert sess.info["precision"] == "fp32" and sess.info["weights_file"].endswith("weights.pt")
+
+
+def test_torch_int8_quantizes_with_the_host_engine(random_resnet20: Path) -> None:
+    import platform
+
+    from exporter.torch_runtime import default_engine
+
+    calib = random_resnet20.parent / "calib.npz"
+    opts = RuntimeOptions(extra=(("calibration_data", str(calib)), ("calibration_size", "32")))
+    sess = get_runtime("torch-int8").load(random_resnet20 / "model.fp32.onnx", opts)
+    assert sess.info["engine"] == default_engine() == ("x86" if platform.machine() == "x86_64" else "qnnpack")
+    assert sess.info["calibration"]["images"] == 32 and sess.info["calibration"]["source"] == "runtime option"
+    kinds = {type(m).__module__ for m in sess.module.modules()}
+    assert any("quantized" in k for k in kinds), kinds  # real quantized modules, not fake-quant
+    y = sess.run({"input": _x(2)})["logits"]
+    assert y.shape == (2, 10) and np.isfinite(y).all()
+    assert sess.info["file_size_mb"] < 0.5  # int8 weights: about a quarter of the 1.05 MB FP32 state dict
+
+
+def test_default_engine_by_machine() -> None:
+    from exporter.torch_runtime import default_engine
+
+    assert default_engine("x86_64") == "x86"
+    assert default_engine("aarch64") == "qnnpack"
+    assert default_engine("armv7l") == "qnnpack"
+
+
+def test_bare_onnx_is_refused(tiny_onnx: Path) -> None:
+    with pytest.raises(ModelFileError, match="no manifest"):
+        get_runtime("torch").load(tiny_onnx, RuntimeOptions())
+
+
+def test_missing_weights_are_named(random_resnet20: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "moved"
+    folder.mkdir()
+    for f in ("model.fp32.onnx", "model.fp32.json"):
+        (folder / f).write_bytes((random_resnet20 / f).read_bytes())
+    m = json.loads((folder / "model.fp32.json").read_text())
+    m["weights"]["file"] = str(tmp_path / "gone.pt")
+    (folder / "model.fp32.json").write_text(json.dumps(m))
+    with pytest.raises(BadCheckpoint, match=r"gone\.pt"):
+        get_runtime("torch").load(folder / "model.fp32.onnx", RuntimeOptions())
+
+
+def test_not_installed_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import exporter.torch_runtime as tr
+
+    monkeypatch.setattr(tr, "_torch_available", lambda: False)
+    with pytest.raises(RuntimeUnavailable, match=r"runtime 'torch-int8' is not installed.*edgebench\[export\]"):
+        get_runtime("torch-int8")
+
+
+def test_bench_cli_with_model_folder(random_resnet20: Path, tmp_path: Path) -> None:
+    from bench.cli import app
+
+    r = CliRunner().invoke(app, ["bench", str(random_resnet20), "-r", "torch", "-t", "1", "--min-iters", "5",
+                                 "--min-seconds", "0", "--warmup-iters", "1", "-o", str(tmp_path), "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["runtime"]["name"] == "torch" and res["runtime"]["precision"] == "fp32"
+    assert res["model"]["name"] == "resnet20-fp32" and res["model"]["macs"] > 40e6
+    assert res["efficiency"]["achieved_gmacs"] > 0
+    r = CliRunner().invoke(app, ["bench", str(random_resnet20 / "model.fp32.onnx"), "-r", "torch-int9"])
+    assert r.exit_code == 2 and "Did you mean 'torch-int8'" in r.stderr
