@@ -45,6 +45,10 @@ def bench(
     cooldown: float | None = typer.Option(None, "--cooldown", metavar="CELSIUS",
                                           help="Before each measurement, wait until the board is cooler than this."),
     cooldown_timeout: float = typer.Option(300.0, "--cooldown-timeout", help="Longest wait for --cooldown, seconds."),
+    eval_data: str | None = typer.Option(None, "--eval", metavar="DATASET",
+                                         help="Also measure top-1/top-5 with the same runtime (e.g. cifar10); "
+                                              "stored as `accuracy` in every result."),
+    eval_limit: int | None = typer.Option(None, "--eval-limit", help="With --eval: the first N images only."),
 ) -> None:
     """Measure latency and memory of a model (one result file per threads x batch combination)."""
     from bench.harness import BenchConfig
@@ -73,6 +77,7 @@ def bench(
     from bench.cooldown import Cooldown, cooldown_warnings, wait_until_cool
 
     cool = Cooldown(cooldown, cooldown_timeout) if cooldown is not None else None
+    accuracy = _accuracy(model_path, runtime, eval_data, eval_limit, thread_list[0]) if eval_data else None
     ensure_writable_dir(output_dir)
 
     results: list[dict[str, Any]] = []
@@ -98,6 +103,8 @@ def bench(
             if cooled is not None:
                 result["cooldown"] = cooled
                 result["warnings"] += cooldown_warnings(cooled)
+            if accuracy is not None:
+                result["accuracy"] = accuracy
             path = write_result(result, output_dir)
             if csv_path is not None:
                 append_csv(csv_path, result)
@@ -108,6 +115,14 @@ def bench(
         typer.echo(json.dumps(out[0] if len(out) == 1 else out, indent=2))
     else:
         _print_table(results)
+
+
+def _accuracy(model_path: Path, runtime: str, data: str, limit: int | None, threads: int) -> dict[str, Any]:
+    """Top-1/top-5 of the model in `runtime` on `data` (bench/evaluate.py), without per-image predictions."""
+    from bench.evaluate import evaluate
+
+    acc = evaluate(model_path, data, runtime=runtime, limit=limit, threads=threads)
+    return {k: acc[k] for k in ("dataset", "dataset_sha256", "n", "top1_pct", "top5_pct", "runtime", "threads")}
 
 
 def _print_table(results: list[dict[str, Any]]) -> None:

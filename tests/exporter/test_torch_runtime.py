@@ -109,12 +109,19 @@ def test_not_installed_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bench_cli_with_model_folder(random_resnet20: Path, tmp_path: Path) -> None:
     from bench.cli import app
 
+    data = random_resnet20.parent / "calib.npz"
     r = CliRunner().invoke(app, ["bench", str(random_resnet20), "-r", "torch", "-t", "1", "--min-iters", "5",
-                                 "--min-seconds", "0", "--warmup-iters", "1", "-o", str(tmp_path), "--json"])
+                                 "--min-seconds", "0", "--warmup-iters", "1", "-o", str(tmp_path), "--json",
+                                 "--eval", str(data), "--eval-limit", "16"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
+    acc = res["accuracy"]
+    assert acc["n"] == 16 and acc["runtime"] == "torch" and 0 <= acc["top1_pct"] <= acc["top5_pct"] <= 100
     assert res["runtime"]["name"] == "torch" and res["runtime"]["precision"] == "fp32"
     assert res["model"]["name"] == "resnet20-fp32" and res["model"]["macs"] > 40e6
     assert res["efficiency"]["achieved_gmacs"] > 0
     r = CliRunner().invoke(app, ["bench", str(random_resnet20 / "model.fp32.onnx"), "-r", "torch-int9"])
     assert r.exit_code == 2 and "Did you mean 'torch-int8'" in r.stderr
+    r = CliRunner().invoke(app, ["bench", str(random_resnet20), "-r", "torch", "--eval", str(tmp_path / "no.npz"),
+                                 "-o", str(tmp_path / "none")])
+    assert r.exit_code == 2 and "no.npz" in r.stderr and not list(tmp_path.glob("none/*.json"))
