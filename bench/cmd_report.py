@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -11,7 +12,8 @@ from bench.app import app
 
 @app.command()
 def compare(
-    results: list[Path] = typer.Argument(..., help="Result JSON files, or folders of them (from several machines)."),
+    results: list[Path] = typer.Argument(..., help="Result JSON files, or folders of them (from several machines); "
+                                              "`edgebench prune` summary.json files add the pruning-round plots."),
     output_dir: Path = typer.Option(Path("report"), "--output-dir", "-o", help="Folder for the report files."),
     baseline: str | None = typer.Option(
         None, "--baseline",
@@ -31,10 +33,12 @@ def compare(
     if missing:
         raise RuntimeUnavailable(f"edgebench compare needs {', '.join(missing)}; install the report extra: "
                                  "pip install 'edgebench[report]'" + (" (or pass --no-plots)" if plots else ""))
-    entries, machines, profiles = load_entries(results)
-    rep = build_report(entries, machines, baseline=baseline, title=title, profiles=profiles)
+    prune_runs: list[dict[str, Any]] = []
+    entries, machines, profiles = load_entries(results, prune_runs)
+    rep = build_report(entries, machines, baseline=baseline, title=title, profiles=profiles, prune_runs=prune_runs)
     written = write_report(rep, output_dir, force=force, plots=plots)
-    typer.echo(f"{len(rep.entries)} results from {len(rep.machines)} machine(s); baseline: {rep.baseline or 'none'}")
+    typer.echo(f"{len(rep.entries)} results from {len(rep.machines)} machine(s), {len(rep.prune_runs)} pruning run(s); "
+               f"baseline: {rep.baseline or 'none'}")
     for n in rep.notes:
         typer.echo(f"note: {n}")
     for p in written:

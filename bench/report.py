@@ -6,8 +6,8 @@ that makes two results not comparable becomes a note in the report.
 
 Example::
 
-    entries, profiles = load_entries([Path("results/")])
-    rep = build_report(entries, baseline="resnet20-fp32/ort-cpu", profiles=profiles)
+    entries, machines, profiles = load_entries([Path("results/")])
+    rep = build_report(entries, machines, baseline="resnet20-fp32/ort-cpu", profiles=profiles)
     write_report(rep, Path("report"), force=True)
 """
 
@@ -29,6 +29,7 @@ from runtimes.errors import OutputExistsError, ResultSchemaError, UserInputError
 
 REPORT_FILES = ("report.md", "report.csv", "report.html")
 RESULT_KINDS = ("bench", "profile")
+PRUNE_RUN_KIND = "edgebench.prune-run"  # summary.json of `edgebench prune`
 
 
 @dataclass
@@ -111,6 +112,7 @@ class Report:
     baseline: str | None
     notes: list[str]
     profiles: list[dict[str, Any]] = field(default_factory=list)
+    prune_runs: list[dict[str, Any]] = field(default_factory=list)
 
     def by_machine(self) -> dict[str, list[Entry]]:
         out: dict[str, list[Entry]] = defaultdict(list)
@@ -147,10 +149,10 @@ def _read_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ResultSchemaError(f"'{path}' is not a JSON object; expected an edgebench result file")
     version = data.get("schema_version")
-    if data.get("kind") not in RESULT_KINDS:
+    if data.get("kind") not in (*RESULT_KINDS, PRUNE_RUN_KIND):
         raise ResultSchemaError(
-            f"'{path}' has kind {data.get('kind')!r}, not an edgebench result ({', '.join(RESULT_KINDS)}); "
-            "give the files `edgebench bench` or `edgebench profile` wrote"
+            f"'{path}' has kind {data.get('kind')!r}, not an edgebench result ({', '.join(RESULT_KINDS)}) or "
+            "pruning summary; give the files `edgebench bench`, `profile` or `prune` wrote"
         )
     if version != SCHEMA_VERSION:
         raise ResultSchemaError(
@@ -193,12 +195,17 @@ def effective_precision(result: dict[str, Any]) -> str | None:
 
 
 def _variant(result: dict[str, Any], precision: str | None) -> str:
+    """model.name, with the precision that actually ran and the pruning round (resnet20-r2-int8)."""
     model = result["model"]
     name = str(model["name"])
     file_prec = model.get("precision")
-    if precision and file_prec and precision != file_prec and name.endswith(f"-{file_prec}"):
-        name = name[: -len(file_prec)] + precision
-    return name
+    stem, suffix = name, ""
+    if file_prec and name.endswith(f"-{file_prec}"):
+        stem, suffix = name[: -len(file_prec) - 1], f"-{precision or file_prec}"
+    rnd = _num(model, "prune_round")
+    if rnd is not None and not stem.endswith(f"-r{rnd}"):
+        stem = f"{stem}-r{rnd}"
+    return stem + suffix
 
 
 def entry_from_result(result: dict[str, Any], source: str) -> tuple[Entry, Machine]:
@@ -230,13 +237,30 @@ def entry_from_result(result: dict[str, Any], source: str) -> tuple[Entry, Machi
     return entry, machine
 
 
-def load_entries(args: Sequence[Path]) -> tuple[list[Entry], dict[str, Machine], list[dict[str, Any]]]:
-    """Read every result file; a bad file stops everything with one line naming it."""
+def _prune_run(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    rounds = data.get("rounds")
+    if not isinstance(rounds, list) or not all(isinstance(r, dict) and isinstance(r.get("round"), int)
+                                               for r in rounds):
+        raise ResultSchemaError(f"pruning summary '{path}' has no list of rounds; re-run edgebench prune")
+    return {"source": str(path), "arch": data.get("arch"), "importance": data.get("importance"),
+            "scope": data.get("scope"), "rounds": sorted(rounds, key=lambda r: r["round"])}
+
+
+def load_entries(args: Sequence[Path], prune_runs: list[dict[str, Any]] | None = None,
+                 ) -> tuple[list[Entry], dict[str, Machine], list[dict[str, Any]]]:
+    """Read every result file; a bad file stops everything with one line naming it.
+
+    Pruning summaries (`edgebench prune`'s summary.json) are appended to `prune_runs` when given.
+    """
     entries: list[Entry] = []
     machines: dict[str, Machine] = {}
     profiles: list[dict[str, Any]] = []
     for path in collect_paths(args):
         data = _read_json(path)
+        if data.get("kind") == PRUNE_RUN_KIND:
+            if prune_runs is not None:
+                prune_runs.append(_prune_run(data, path))
+            continue
         validate_result(data, str(path))
         entry, machine = entry_from_result(data, str(path))
         machines.setdefault(machine.id, machine)
@@ -370,13 +394,15 @@ def _speedups(by_machine: dict[str, list[Entry]], baseline: str, notes: list[str
 
 
 def build_report(entries: list[Entry], machines: dict[str, Machine], *, baseline: str | None = None,
-                 title: str = "edgebench report", profiles: list[dict[str, Any]] | None = None) -> Report:
+                 title: str = "edgebench report", profiles: list[dict[str, Any]] | None = None,
+                 prune_runs: list[dict[str, Any]] | None = None) -> Report:
     """Dedupe, check overlap, compute speed-ups and notes."""
-    if not entries:
+    if not entries and not prune_runs:
         raise UserInputError("no results to compare; give result files or folders of them")
     notes: list[str] = []
     entries = _dedupe(entries, notes)
-    check_overlap(entries)
+    if entries:
+        check_overlap(entries)
     labels = [e.label for e in entries]
     chosen = resolve_baseline(baseline, labels) if baseline else default_baseline(labels)
     entries.sort(key=lambda e: (e.machine_id, e.batch, e.threads, e.label != chosen, e.variant, e.runtime))
@@ -388,7 +414,7 @@ def build_report(entries: list[Entry], machines: dict[str, Machine], *, baseline
         _speedups(by_machine, chosen, notes)
     used = {m: machines[m] for m in by_machine}
     return Report(title=title, machines=used, entries=entries, baseline=chosen, notes=notes,
-                  profiles=list(profiles or []))
+                  profiles=list(profiles or []), prune_runs=list(prune_runs or []))
 
 
 # ------------------------------------------------------------------------------------- rendering
@@ -482,12 +508,29 @@ def render_markdown(rep: Report, plot_files: dict[str, str]) -> str:
                     md_table(["op type", "ms per run", "% of op time", "nodes", "int8 nodes"],
                              [[o["op_type"], f"{o['ms_per_run']:.4f}", f"{o['pct']:.1f}", str(o["nodes"]),
                                str(o.get("int8_nodes", 0))] for o in p.get("op_types", [])]), ""]
+    for run in rep.prune_runs:
+        out += ["", f"## Pruning rounds: {run['arch']} ({run['importance']}, {run['scope']})", "",
+                md_table(PRUNE_COLUMNS, prune_rows(run))]
     if plot_files:
         out += ["", "## Plots", ""] + [f"![{name}]({path})" for name, path in plot_files.items()]
     out += ["", "## Notes", ""] + ([f"- {n}" for n in rep.notes] or ["- none"])
     out += ["", "Efficiency = model MACs x batch / p50, as a fraction of the peak GMAC/s of the cores used "
             "(formula in `bench/efficiency.py`; an upper bound from ISA flags, cores and frequency).", ""]
     return "\n".join(out)
+
+
+PRUNE_COLUMNS = ("round", "MMACs", "params M", "MACs -%", "params -%", "top-1 before ft %", "final top-1 %",
+                 "best top-1 %", "ONNX MB")
+
+
+def prune_rows(run: dict[str, Any]) -> list[list[str]]:
+    def g(r: dict[str, Any], k: str, scale: float = 1.0, digits: int = 2) -> str:
+        v = r.get(k)
+        return fmt(v / scale, digits) if isinstance(v, int | float) and not isinstance(v, bool) else "n/a"
+
+    return [[str(r["round"]), g(r, "macs", 1e6), g(r, "params", 1e6, 3), g(r, "macs_reduction_pct", 1, 1),
+             g(r, "params_reduction_pct", 1, 1), g(r, "top1_before_finetune_pct"), g(r, "final_top1_pct"),
+             g(r, "best_top1_pct"), g(r, "onnx_size_mb", 1, 3)] for r in run["rounds"]]
 
 
 CSV_FIELDS = ("machine_id", "machine", "variant", "runtime", "runtime_version", "precision", "arch", "batch",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 
-from bench.report import COLUMNS, Report, cross_machine_rows, machine_line, table_row
+from bench.report import COLUMNS, PRUNE_COLUMNS, Report, cross_machine_rows, machine_line, prune_rows, table_row
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -56,6 +56,14 @@ ratio of p50, range from the 95% CIs).{% else %}No baseline: no speed-ups.{% end
 {% endfor %}
 </table>
 {% endfor %}
+{% for run in prune_runs %}
+<h2>Pruning rounds: {{ run.title }}</h2>
+<table>
+<tr>{% for h in prune_columns %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for r in run.rows %}<tr>{% for c in r %}<td>{{ c }}</td>{% endfor %}</tr>
+{% endfor %}
+</table>
+{% endfor %}
 {% if images %}<h2>Plots</h2>{% endif %}
 {% for name, uri in images %}
 <figure><img alt="{{ name }}" src="{{ uri }}"><figcaption>{{ name }}</figcaption></figure>
@@ -84,7 +92,9 @@ def render_html(rep: Report, images: dict[str, bytes]) -> str:
         title=rep.title, baseline=rep.baseline,
         machines=[machine_line(m, markdown=False) for m in rep.machines.values()],
         columns=COLUMNS, tables=tables, cross_header=cross_header, cross_rows=cross_rows,
-        profiles=rep.profiles, notes=rep.notes,
+        profiles=rep.profiles, notes=rep.notes, prune_columns=PRUNE_COLUMNS,
+        prune_runs=[{"title": f"{r['arch']} ({r['importance']}, {r['scope']})", "rows": prune_rows(r)}
+                    for r in rep.prune_runs],
         images=[(name, "data:image/png;base64," + base64.b64encode(png).decode("ascii"))
                 for name, png in images.items()],
     )

@@ -134,8 +134,8 @@ def prune_plot(rep: Report) -> bytes | None:
         return None
     series: dict[str, list[Entry]] = defaultdict(list)
     for e in rounds:
-        series[f"{e.runtime} b{e.batch} t{e.threads} @{e.machine_id}"].append(e)
-    fig = Figure(figsize=(8.5, 4.0))
+        series[f"{e.precision or '?'} {e.runtime} b{e.batch} t{e.threads} @{e.machine_id}"].append(e)
+    fig = Figure(figsize=(8.5, 4.0), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
     for name, es in series.items():
         es.sort(key=lambda e: e.prune_round or 0)
@@ -148,8 +148,42 @@ def prune_plot(rep: Report) -> bytes | None:
     ax2.set_xlabel("pruning round")
     ax2.set_ylabel("top-1 (%)")
     ax1.legend(fontsize=7)
+    ticks = sorted({e.prune_round for e in rounds if e.prune_round is not None})
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
+        ax.set_xticks(ticks)
+    return _png(fig)
+
+
+def prune_summary_plot(run: dict[str, Any]) -> bytes | None:
+    """Top-1 and MAC/param reduction against the round, from `edgebench prune`'s summary."""
+    from matplotlib.figure import Figure
+
+    rounds = run["rounds"]
+    if not rounds:
+        return None
+    x = [r["round"] for r in rounds]
+    fig = Figure(figsize=(8.5, 3.8), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2)
+    for key, label in (("final_top1_pct", "final top-1"), ("top1_before_finetune_pct", "before fine-tuning"),
+                       ("best_top1_pct", "best top-1")):
+        ys = [r.get(key) for r in rounds]
+        if all(isinstance(y, int | float) for y in ys):
+            ax1.plot(x, ys, marker="o", label=label)
+    ax1.set_xlabel("pruning round")
+    ax1.set_ylabel("top-1 (%)")
+    ax1.legend(fontsize=7)
+    for key, label in (("macs_reduction_pct", "MACs removed"), ("params_reduction_pct", "params removed")):
+        ys = [r.get(key) for r in rounds]
+        if all(isinstance(y, int | float) for y in ys):
+            ax2.plot(x, ys, marker="s", label=label)
+    ax2.set_xlabel("pruning round")
+    ax2.set_ylabel("% of round 0")
+    ax2.legend(fontsize=7)
+    for ax in (ax1, ax2):
+        ax.grid(alpha=0.3)
+        ax.set_xticks(x)
+    fig.suptitle(f"pruning {run.get('arch')} ({run.get('importance')}, {run.get('scope')})", fontsize=9)
     return _png(fig)
 
 
@@ -174,11 +208,15 @@ def profile_plot(profile: dict[str, Any]) -> bytes | None:
 
 def make_plots(rep: Report) -> dict[str, bytes]:
     """name -> PNG bytes, in display order; plots without data are left out."""
-    out: dict[str, bytes] = {"latency": latency_plot(rep)}
+    out: dict[str, bytes] = {"latency": latency_plot(rep)} if rep.entries else {}
     for name, fn in (("pareto", pareto_plot), ("speedup", speedup_plot), ("prune_rounds", prune_plot)):
         png = fn(rep)
         if png is not None:
             out[name] = png
+    for i, run in enumerate(rep.prune_runs):
+        png = prune_summary_plot(run)
+        if png is not None:
+            out[f"prune_run_{i + 1}"] = png
     for i, p in enumerate(rep.profiles):
         png = profile_plot(p)
         if png is not None:

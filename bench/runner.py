@@ -199,6 +199,7 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
             "arch": manifest.get("arch") if manifest else None,
             "params": manifest.get("params") if manifest else None,
             "macs": manifest.get("macs") if manifest else None,
+            "prune_round": ((manifest or {}).get("pruned") or {}).get("round"),
             "manifest": manifest is not None,
             "inputs": measured["inputs"],
             "outputs": measured["outputs"],

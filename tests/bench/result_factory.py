@@ -31,13 +31,16 @@ def result(machine: dict[str, Any], *, name: str = "resnet20", precision: str | 
            runtime: str = "ort-cpu", p50: float = 2.0, batch: int = 1, threads: int = 2,
            top1: float | None = 91.5, macs: int | None = 40_813_184, params: int | None = 269_722,
            runtime_precision: str | None = None, sha: str | None = None, created: str = "2026-01-01T00:00:00Z",
-           noisy: bool = False, version: int = 1, drop: tuple[str, ...] = ()) -> dict[str, Any]:
+           noisy: bool = False, version: int = 1, drop: tuple[str, ...] = (),
+           prune_round: int | None = None) -> dict[str, Any]:
     """One result dict following bench/schema.py; `drop` removes optional top-level blocks or model fields."""
     samples = [p50 * f for f in (0.98, 0.99, 1.0, 1.0, 1.01, 1.02)]
     model: dict[str, Any] = {
         "path": f"/m/{name}/model.{precision or 'x'}.onnx", "name": f"{name}-{precision}" if precision else name,
-        "sha256": sha or f"{name}{precision}".ljust(64, "0")[:64], "file_size_mb": 1.05 if precision == "fp32" else 0.3,
+        "sha256": sha or f"{name}{precision}{prune_round}".ljust(64, "0")[:64],
+        "file_size_mb": 1.05 if precision == "fp32" else 0.3,
         "precision": precision, "arch": name, "params": params, "macs": macs, "manifest": True,
+        "prune_round": prune_round,
         "inputs": [{"name": "input", "shape": ["batch", 3, 32, 32], "dtype": "float32"}],
     }
     rt: dict[str, Any] = {"name": runtime, "version": "1.31.1" if runtime.startswith("ort") else "2.14.1",
@@ -85,3 +88,15 @@ def two_devices() -> list[dict[str, Any]]:
         result(PI4, precision="fp32", runtime="ort-cpu", p50=8.0, threads=4, top1=91.5),
         result(PI4, precision="int8", runtime="ort-cpu", p50=6.0, threads=4, top1=91.2),
     ]
+
+
+def prune_summary(rounds: int = 2) -> dict[str, Any]:
+    """A hand-made `edgebench prune` summary.json (kind edgebench.prune-run)."""
+    rows = []
+    for k in range(rounds + 1):
+        rows.append({"round": k, "macs": int(40.8e6 * (1 - 0.25 * k)), "params": int(269_722 * (1 - 0.25 * k)),
+                     "macs_reduction_pct": 25.0 * k, "params_reduction_pct": 25.0 * k,
+                     "top1_before_finetune_pct": 91.5 - 6 * k, "final_top1_pct": 91.5 - 1.0 * k,
+                     "best_top1_pct": 91.5 - 0.8 * k, "onnx_size_mb": 1.05 * (1 - 0.25 * k)})
+    return {"schema_version": 1, "kind": "edgebench.prune-run", "arch": "resnet20", "importance": "l1",
+            "scope": "internal", "rounds": rows}

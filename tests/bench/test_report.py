@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 from bench.cli import app
 from bench.report import build_report, load_entries, resolve_baseline
 from bench.report_plots import pareto_front
-from tests.bench.result_factory import PI4, X86, result, two_devices, write
+from tests.bench.result_factory import PI4, X86, prune_summary, result, two_devices, write
 
 pytest.importorskip("jinja2")
 pytest.importorskip("matplotlib")
@@ -176,3 +177,32 @@ def test_html_is_self_contained(tmp_path: Path) -> None:
     assert "<script" not in html and "@import" not in html
     assert (out / "plots" / "pareto.png").is_file()
     assert "![pareto](plots/pareto.png)" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_pruning_rounds_tables_and_plots(tmp_path: Path) -> None:
+    res = [result(X86, p50=2.0 - 0.4 * k, top1=91.5 - k, macs=int(40.8e6 * (1 - 0.25 * k)), prune_round=k)
+           for k in range(3)]
+    write(tmp_path / "res", res)
+    (tmp_path / "res" / "summary.json").write_text(json.dumps(prune_summary(2)), encoding="utf-8")
+    out = tmp_path / "rep"
+    r = _compare([str(tmp_path / "res"), "-o", str(out), "--baseline", "resnet20-r0-fp32/ort-cpu"])
+    assert r.exit_code == 0, r.output
+    rows = {row["variant"]: row for row in _csv_rows(out / "report.csv")}
+    assert set(rows) == {"resnet20-r0-fp32", "resnet20-r1-fp32", "resnet20-r2-fp32"}  # rounds are not merged
+    assert float(rows["resnet20-r2-fp32"]["speedup"]) == pytest.approx(2.0 / 1.2)
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Pruning rounds: resnet20 (l1, internal)" in md
+    assert "| 2 | 20.40 | 0.135 | 50.0 | 50.0 | 79.50 | 89.50 | 89.90 | 0.525 |" in md
+    assert (out / "plots" / "prune_rounds.png").is_file() and (out / "plots" / "prune_run_1.png").is_file()
+
+
+def test_pruning_summary_alone_makes_a_report(tmp_path: Path) -> None:
+    p = tmp_path / "summary.json"
+    p.write_text(json.dumps(prune_summary(1)), encoding="utf-8")
+    r = _compare([str(p), "-o", str(tmp_path / "rep"), "--no-plots"])
+    assert r.exit_code == 0, r.output
+    assert "## Pruning rounds" in (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema_version": 1, "kind": "edgebench.prune-run", "rounds": "x"}', encoding="utf-8")
+    r = _compare([str(bad), "-o", str(tmp_path / "rep2")])
+    assert r.exit_code == 2 and "no list of rounds" in r.stderr
