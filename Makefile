@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.stamp-setup
 ART    := artifacts
 
-.PHONY: help setup test test-fast lint export bench-harness clean
+.PHONY: help setup test test-fast lint export bench-harness arm-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ export: $(STAMP)  ## the main job on the built-in default (ResNet-20, published 
 
 bench-harness: $(STAMP)  ## harness overhead vs a bare session.run loop, and --help start time
 	$(PY) scripts/bench_harness.py
+
+arm-check: $(STAMP)  ## the device CLI on emulated aarch64 (Pi 4 / Pi 5) vs the host; run after `make export`; root
+	bash scripts/arm_check.sh
 
 clean:  ## remove build outputs and results (keeps .venv)
 	rm -rf $(ART) results report .pytest_cache .ruff_cache build *.egg-info

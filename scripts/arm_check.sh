@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# `make arm-check`: prove the torch-free device CLI on aarch64, by emulation (qemu-user in a Debian arm64 root).
+#
+#  1. host tools: qemu-user-static, binfmt-support, debootstrap (apt-get installs them when missing);
+#     binfmt_misc mounted and qemu-aarch64 enabled.
+#  2. the root: `debootstrap --foreign --variant=minbase` bookworm arm64 + python3/venv, second stage in the chroot;
+#     cached in $EDGEBENCH_ARM_CACHE and reused only while its stamp holds this script's recipe hash.
+#  3. a venv in the root with edgebench's BASE dependencies (aarch64 wheels fetched on the host with
+#     `pip download`, installed offline in the root); cached the same way, keyed by the dependency list.
+#  4. edgebench's wheel, built from the working tree on the host, installed in the root; `pip list` proves no torch.
+#  5. host side (scripts/arm_check.py prepare): the models (a synthetic one, and those of `make export` when
+#     present), the host's own predictions; then per board the device commands (scripts/arm_device.sh) run in the
+#     root with that board's /proc/cpuinfo and /sys (tests/data/boards/) and qemu emulating its core:
+#     pi4 = Cortex-A72 (no dotprod), pi5 = Cortex-A76 (dotprod).
+#  6. scripts/arm_check.py verify: fingerprints, presets, schema, emulation flags, predictions vs the host.
+#
+# Runs as root. Every mount under the root is undone (reverse order) on exit, and nothing is ever deleted
+# while anything is still mounted under it. Stage timings: $OUT/timings.json.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PY:-$REPO/.venv/bin/python}
+CACHE=${EDGEBENCH_ARM_CACHE:-/var/cache/edgebench-arm}
+SUITE=bookworm
+ROOT=$CACHE/root-$SUITE-arm64
+VENV=/opt/edgebench                      # inside the root
+OUT=${EDGEBENCH_ARM_OUT:-$REPO/artifacts/arm-check}
+BOARDS_DIR=$REPO/tests/data/boards
+BOARDS=${EDGEBENCH_ARM_BOARDS:-"pi4 pi5"}
+declare -A QEMU_CPU_OF=([pi4]=cortex-a72 [pi5]=cortex-a76)
+
+log() { printf '[arm-check %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot, mount)"
+[ -x "$PY" ] || die "$PY missing: run 'make setup' first"
+
+# ---------------------------------------------------------------- mounts and safe deletion
+mounts_under() {  # mount points at or below $1, most recent first (the order to unmount them in)
+    awk -v r="$1" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/self/mounts | tac
+}
+
+umount_under() {
+    local m
+    for m in $(mounts_under "$1"); do
+        umount "$m" 2>/dev/null || umount -l "$m" || true
+    done
+    [ -z "$(mounts_under "$1")" ] || die "still mounted under $1: $(mounts_under "$1" | tr '\n' ' ')"
+}
+
+safe_rm() {  # delete a folder only once nothing is mounted below it, and never across file systems
+    [ -e "$1" ] || return 0
+    case "$1" in "$CACHE"/?*|"$OUT"|"$OUT"/?*) ;; *) die "refusing to delete $1 (outside $CACHE and $OUT)";; esac
+    umount_under "$1"
+    rm -rf --one-file-system "$1"
+}
+
+cleanup() {
+    local rc=$?
+    umount_under "$ROOT" || rc=1
+    [ -d "$ROOT.new" ] && { umount_under "$ROOT.new" || rc=1; }
+    exit $rc
+}
+
+# ---------------------------------------------------------------- timing
+declare -A T
+STAGES=()
+stage_start() { STAGE=$1; STAGE_T0=$(date +%s.%N); log "== $1"; }
+stage_end() {
+    local dt; dt=$(awk -v a="$STAGE_T0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    T[$STAGE]=$dt; STAGES+=("$STAGE"); log "   $STAGE took ${dt}s"
+}
+write_timings() {
+    mkdir -p "$OUT"
+    { printf '{\n  "cached_root": %s,\n  "cached_venv": %s,\n  "stages_s": {' "$CACHED_ROOT" "$CACHED_VENV"
+      local sep="" s
+      for s in "${STAGES[@]}"; do printf '%s\n    "%s": %s' "$sep" "$s" "${T[$s]}"; sep=","; done
+      printf '\n  },\n  "total_s": %s\n}\n' "$(awk -v a="$T_ALL" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
+    } > "$OUT/timings.json"
+}
+
+# ---------------------------------------------------------------- 1. host tools and binfmt
+host_tools() {
+    local need=()
+    command -v debootstrap >/dev/null || need+=(debootstrap)
+    command -v update-binfmts >/dev/null || need+=(binfmt-support)
+    [ -x /usr/bin/qemu-aarch64-static ] || need+=(qemu-user-static)
+    if [ ${#need[@]} -gt 0 ]; then
+        log "installing ${need[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    fi
+    mountpoint -q /proc/sys/fs/binfmt_misc || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+    if ! grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null; then
+        update-binfmts --import qemu-aarch64 2>/dev/null || true
+        update-binfmts --enable qemu-aarch64
+    fi
+    grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 || die "qemu-aarch64 binfmt handler is not enabled"
+}
+
+in_root() {  # in_root ROOT QEMU_CPU CMD...: run CMD in the root with a clean environment
+    local root=$1 cpu=$2; shift 2
+    env -i HOME=/root LANG=C.UTF-8 PATH=$VENV/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin \
+        QEMU_CPU="$cpu" DEBIAN_FRONTEND=noninteractive PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+        PYTHONDONTWRITEBYTECODE=1 EDGEBENCH_EMULATED=1 chroot "$root" "$@"
+}
+
+# ---------------------------------------------------------------- 2. the root (cached by recipe hash)
+build_root() {  # $1 = folder to build in; $2 = mirror
+    debootstrap --arch=arm64 --foreign --variant=minbase --include=python3,python3-venv "$SUITE" "$1" "$2" >/dev/null
+    # binfmt's F flag already pins the interpreter; the copy keeps the root usable where it is not set.
+    cp /usr/bin/qemu-aarch64-static "$1/usr/bin/"
+    in_root "$1" max /debootstrap/debootstrap --second-stage >/dev/null
+    umount_under "$1"
+    rm -rf --one-file-system "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*
+    in_root "$1" max /usr/bin/python3 -c "import sys, venv; print(sys.version)"
+}
+
+recipe_hash() { { echo "$SUITE arm64 v1"; declare -f "$@"; } | sha256sum | cut -c1-16; }
+
+ensure_root() {
+    local want; want=$(recipe_hash build_root in_root)
+    if [ -f "$ROOT/.edgebench-root" ] && [ "$(cat "$ROOT/.edgebench-root")" = "$want" ] \
+        && in_root "$ROOT" max /usr/bin/python3 -c "pass" 2>/dev/null; then
+        CACHED_ROOT=true; log "root cached: $ROOT ($want)"; return
+    fi
+    CACHED_ROOT=false
+    safe_rm "$ROOT"; safe_rm "$ROOT.new"
+    local mirror; mirror=${EDGEBENCH_ARM_MIRROR:-$("$PY" "$REPO/scripts/arm_check.py" mirror --suite "$SUITE")}
+    log "building the arm64 $SUITE root from the machine's own Debian mirror: $mirror"
+    mkdir -p "$CACHE"
+    build_root "$ROOT.new" "$mirror"
+    echo "$want" > "$ROOT.new/.edgebench-root"
+    mv "$ROOT.new" "$ROOT"
+    du -sh "$ROOT" | awk '{ print "root size: " $1 }' >&2
+}
+
+# ---------------------------------------------------------------- 3. the venv with the base dependencies
+build_venv() {  # $1 = wheelhouse on the host, $2.. = requirements
+    local wh=$1; shift
+    rm -rf --one-file-system "$wh.part"; mkdir -p "$wh.part"
+    "$PY" -m pip download -q --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 --abi abi3 \
+        --abi none --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 \
+        --platform manylinux_2_28_aarch64 --platform manylinux_2_34_aarch64 --platform manylinux_2_36_aarch64 \
+        --platform any -d "$wh.part" "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+    rm -rf --one-file-system "$wh"; mv "$wh.part" "$wh"
+    rm -rf --one-file-system "$ROOT$VENV" "$ROOT/tmp/wheels"
+    cp -r "$wh" "$ROOT/tmp/wheels"
+    in_root "$ROOT" max /usr/bin/python3 -m venv "$VENV"
+    in_root "$ROOT" max "$VENV/bin/pip" install -q --no-compile --no-index --find-links /tmp/wheels "$@"
+    rm -rf --one-file-system "$ROOT/tmp/wheels"
+}
+
+ensure_venv() {
+    mapfile -t REQS < <("$PY" "$REPO/scripts/arm_check.py" base-requirements)
+    local want; want=$( { printf '%s\n' "${REQS[@]}"; declare -f build_venv; } | sha256sum | cut -c1-16)
+    if [ -f "$ROOT$VENV/.edgebench-venv" ] && [ "$(cat "$ROOT$VENV/.edgebench-venv")" = "$want" ]; then
+        CACHED_VENV=true; log "venv cached: $VENV ($want)"; return
+    fi
+    CACHED_VENV=false
+    log "installing the base dependencies in the root: ${REQS[*]}"
+    build_venv "$CACHE/wheels-$want" "${REQS[@]}"
+    echo "$want" > "$ROOT$VENV/.edgebench-venv"
+    find "$CACHE" -maxdepth 1 -name 'wheels-*' ! -name "wheels-$want" -exec rm -rf --one-file-system {} +
+}
+
+# ---------------------------------------------------------------- 4. edgebench from the working tree
+install_edgebench() {
+    local dist=$OUT/dist
+    safe_rm "$dist"; mkdir -p "$dist"
+    "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$dist" "$REPO" >/dev/null
+    local whl; whl=$(ls "$dist"/edgebench-*.whl)
+    cp "$whl" "$ROOT/tmp/"
+    in_root "$ROOT" max "$VENV/bin/pip" install -q --no-compile --no-index --no-deps --force-reinstall \
+        "/tmp/$(basename "$whl")"
+    rm -f "$ROOT/tmp/$(basename "$whl")"
+    in_root "$ROOT" max "$VENV/bin/pip" check
+    in_root "$ROOT" max "$VENV/bin/pip" list --format=json > "$OUT/pip_list.json"
+    "$PY" "$REPO/scripts/arm_check.py" check-pip-list "$OUT/pip_list.json"
+}
+
+# ---------------------------------------------------------------- 5. the device commands, per board
+mount_board() {  # $1 = board
+    local b=$BOARDS_DIR/$1
+    [ -f "$b/proc/cpuinfo" ] || die "no board tree $b"
+    mount -t proc proc "$ROOT/proc"
+    # qemu-user passes /proc/cpuinfo through: the host's x86 one crashes onnxruntime's CPU detection.
+    mount --bind "$b/proc/cpuinfo" "$ROOT/proc/cpuinfo"
+    # A board-shaped /sys (cpufreq, thermal zone, firmware throttle word, device-tree model) on a tmpfs:
+    # the host's /sys never enters the root.
+    mount -t tmpfs -o size=8m,mode=755 edgebench-sys "$ROOT/sys"
+    cp -r "$b/sys/." "$ROOT/sys/"
+    mkdir -p "$ROOT/dev/shm" "$ROOT/work"
+    mount -t tmpfs -o size=64m edgebench-shm "$ROOT/dev/shm"
+    mount --bind "$WORK" "$ROOT/work"
+}
+
+run_board() {  # $1 = board
+    local board=$1 cpu=${QEMU_CPU_OF[$1]}
+    mount_board "$board"
+    local rc=0
+    in_root "$ROOT" "$cpu" /bin/sh /work/arm_device.sh "$board" /work || rc=$?
+    umount_under "$ROOT"
+    [ $rc = 0 ] || die "device commands failed on $board (qemu cpu $cpu), exit $rc"
+}
+
+# ---------------------------------------------------------------- main
+T_ALL=$(date +%s.%N)
+CACHED_ROOT=false CACHED_VENV=false
+mkdir -p "$CACHE" "$OUT"
+exec 9>"$CACHE/.lock"
+flock -w 1800 9 || die "another arm-check holds $CACHE/.lock"
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+umount_under "$ROOT"                       # leftovers of a run that was killed
+[ -d "$ROOT.new" ] && safe_rm "$ROOT.new"
+
+stage_start host-tools;  host_tools;        stage_end
+stage_start root;        ensure_root;       stage_end
+stage_start venv;        ensure_venv;       stage_end
+stage_start install;     install_edgebench; stage_end
+
+WORK=$OUT/work
+stage_start prepare
+safe_rm "$WORK"; mkdir -p "$WORK"
+cp "$REPO/scripts/arm_device.sh" "$WORK/"
+"$PY" "$REPO/scripts/arm_check.py" prepare --work "$WORK"
+stage_end
+
+for board in $BOARDS; do
+    stage_start "device-$board"; run_board "$board"; stage_end
+done
+
+stage_start verify
+"$PY" "$REPO/scripts/arm_check.py" verify --work "$WORK" --boards $BOARDS --out "$OUT"
+stage_end
+write_timings
+log "passed; timings in $OUT/timings.json, summary in $OUT/summary.json"
+cat "$OUT/timings.json" >&2

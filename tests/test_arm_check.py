@@ -1,0 +1,114 @@
+"""The host-side checks of `make arm-check` (scripts/arm_check.py), on fake inputs: they must catch a wrong run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+BOARDS = REPO / "tests" / "data" / "boards"
+
+
+@pytest.fixture(scope="module")
+def ac() -> Any:
+    spec = importlib.util.spec_from_file_location("arm_check", REPO / "scripts" / "arm_check.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+DEB822 = """Types: deb
+# http://snapshot.example/archive/debian/20250520T000000Z
+URIs: http://mirror.example/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://mirror.example/debian-security
+Suites: bookworm-security
+Components: main
+"""
+
+
+def test_mirror_from_deb822_sources(ac: Any) -> None:
+    entries = ac.parse_sources({"debian.sources": DEB822}, "bookworm")
+    assert ac.pick_mirror(entries, "bookworm") == "http://mirror.example/debian"
+
+
+def test_mirror_from_one_line_sources_and_fallback(ac: Any) -> None:
+    text = ("deb http://sec.example/debian-security trixie-security main\n"
+            "deb [arch=amd64 signed-by=/k.gpg] http://m.example/debian trixie main  # comment\n")
+    entries = ac.parse_sources({"sources.list": text}, "bookworm")
+    assert entries[1] == ("http://m.example/debian", ["trixie"])
+    assert ac.pick_mirror(entries, "trixie") == "http://m.example/debian"
+    assert ac.pick_mirror(entries, "bookworm") == "http://m.example/debian"  # any non-security Debian mirror
+    assert ac.pick_mirror(ac.parse_sources({"x.list": "deb http://sec.example/debian-security a main\n"}, "a"),
+                          "b") is None
+
+
+def test_base_requirements_have_no_torch(ac: Any) -> None:
+    reqs = ac.base_requirements()
+    assert any(r.startswith("onnxruntime") for r in reqs)
+    assert not any(r.startswith(("torch", "onnx>", "onnx=")) for r in reqs)
+
+
+def _pkgs(*names: str) -> list[dict[str, str]]:
+    return [{"name": n, "version": "1"} for n in names]
+
+
+BASE = ("edgebench", "numpy", "onnxruntime", "psutil", "typer", "rich", "Pillow")
+
+
+def test_pip_list_check(ac: Any) -> None:
+    assert ac.check_pip_list(_pkgs(*BASE)) == []
+    assert ac.check_pip_list(_pkgs(*BASE, "torch")) == ["'torch' is installed in the device install"]
+    assert ac.check_pip_list(_pkgs(*BASE[1:])) == ["edgebench is not installed"]
+    assert "base dependency 'psutil' is missing" in ac.check_pip_list(_pkgs(*(b for b in BASE if b != "psutil")))
+
+
+@pytest.mark.parametrize(("board", "core", "dotprod"), [("pi4", "Cortex-A72", False), ("pi5", "Cortex-A76", True)])
+def test_sysinfo_check_accepts_the_board_and_rejects_the_other(ac: Any, monkeypatch: pytest.MonkeyPatch,
+                                                               board: str, core: str, dotprod: bool) -> None:
+    from bench.fingerprint import fingerprint
+
+    monkeypatch.setenv("EDGEBENCH_EMULATED", "1")
+    fp = json.loads(json.dumps(fingerprint(BOARDS / board, machine="aarch64")))
+    fp["packages"]["torch"] = None
+    assert ac.check_sysinfo(fp, board) == []
+    other = "pi5" if board == "pi4" else "pi4"
+    problems = ac.check_sysinfo(fp, other)
+    assert any("arm_core" in p for p in problems) and any("asimddp" in p for p in problems)
+    monkeypatch.delenv("EDGEBENCH_EMULATED")
+    fp2 = fingerprint(BOARDS / board, machine="aarch64")
+    fp2["packages"]["torch"] = "2.9.1"
+    problems = ac.check_sysinfo(fp2, board)
+    assert any("emulated" in p for p in problems) and any("torch" in p for p in problems)
+
+
+def test_x86_fingerprint_is_rejected(ac: Any) -> None:
+    from bench.fingerprint import fingerprint
+
+    problems = ac.check_sysinfo(fingerprint(), "pi4")
+    assert any("cpu.arch" in p for p in problems)
+
+
+@pytest.mark.parametrize(("board", "preset"), [("pi4", "arm64-neon"), ("pi5", "arm64-dotprod")])
+def test_board_trees_choose_the_expected_auto_preset(ac: Any, board: str, preset: str) -> None:
+    from bench.fingerprint import fingerprint
+    from calibration.recipes import resolve_preset
+
+    assert ac.EXPECT[board]["preset"] == preset
+    assert resolve_preset("auto", cpu=fingerprint(BOARDS / board, machine="aarch64")["cpu"]).preset == preset
+
+
+def test_agreement(ac: Any) -> None:
+    assert ac.agreement([1, 2, 3], [1, 2, 3]) == (0, 3)
+    assert ac.agreement([1, 2, 3], [1, 0, 3]) == (1, 3)
+    with pytest.raises(ac.CheckFailed):
+        ac.agreement([1, 2], [1, 2, 3])
