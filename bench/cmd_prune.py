@@ -244,6 +244,13 @@ def prune(
     if (output_dir / "summary.json").exists() and not (force or resume):
         raise OutputExistsError(f"'{output_dir}' holds a previous prune run; pass --resume or --force")
     net, spec, winfo, structure = _load_model(model, weights, need_trained=True, data_dir=data_dir, download=True)
+    import torch
+
+    from exporter.pruning import StructuredPruner
+
+    # ratios checked against the model (list length, layer names, emptied layers) before any data is read
+    StructuredPruner(net, torch.zeros((1, *[int(d) for d in spec.input.shape[1:]])), ratio_cfg, importance,
+                     scope=scope, seed=seed)
     train_ds, test_ds = _datasets(train_data if finetune_epochs > 0 else None, data, data_dir, limit_train, limit_test)
     if train_ds is None:
         from calibration.datasets import Dataset
