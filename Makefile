@@ -27,11 +27,17 @@ test-fast: $(STAMP)  ## tests without the slow ones
 lint: $(STAMP)  ## ruff
 	$(VENV)/bin/ruff check .
 
-export: $(STAMP)  ## the main job on the built-in default (ResNet-20, published weights)
+export: $(STAMP)  ## the main job on the built-in default (ResNet-20, published weights) + its INT8 (preset auto)
 	$(VENV)/bin/edgebench export resnet20 -o $(ART)/resnet20 --force
+	$(VENV)/bin/edgebench quantize $(ART)/resnet20/model.fp32.onnx --data cifar10:train --force
+	$(PY) scripts/int8_summary.py $(ART)/resnet20
 
 bench-harness: $(STAMP)  ## harness overhead vs a bare session.run loop, and --help start time
 	$(PY) scripts/bench_harness.py
+
+.PHONY: bench-int8
+bench-int8: $(STAMP)  ## INT8 presets vs FP32: speed on ResNet18-CIFAR, accuracy on ResNet-56, one interleaved run
+	$(PY) scripts/bench_int8.py
 
 arm-check: $(STAMP)  ## the device CLI on emulated aarch64 (Pi 4 / Pi 5) vs the host; run after `make export`; root
 	bash scripts/arm_check.sh

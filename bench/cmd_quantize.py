@@ -38,6 +38,8 @@ def quantize(
     exclude_nodes: str | None = typer.Option(None, "--exclude-nodes", help="Node names kept in FP32 (comma list)."),
     exclude_ops: str | None = typer.Option(None, "--exclude-ops", help="Op types kept in FP32, e.g. Gemm,Add."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder with CIFAR-10 (archive or .npz subsets)."),
+    download: bool = typer.Option(True, "--download/--no-download",
+                                  help="Download CIFAR-10 (with its checksum) when no local copy exists."),
     preprocess_model: bool = typer.Option(True, "--preprocess/--no-preprocess",
                                           help="Run ORT's quant_pre_process (shape inference + fusions) first."),
     output: Path | None = typer.Option(None, "--output", "-o",
@@ -78,7 +80,7 @@ def quantize(
             raise UserInputError("--mode static needs calibration data: --data cifar10:train, an .npz or an image "
                                  "folder")
         info = input_info(find_manifest(model_path))
-        ds = load_dataset(data, data_dir, size=settings.size, seed=settings.seed,
+        ds = load_dataset(data, data_dir, download, size=settings.size, seed=settings.seed,
                           preprocessing=info.preprocessing if info else None)
         manifest = quantize_static_model(model_path, ds, choice, output=output, batch_size=settings.batch_size,
                                          dataset_spec=data, seed=settings.seed, preprocess_model=preprocess_model,

@@ -124,6 +124,12 @@ def graph_input(model: Any) -> tuple[str, list[int | str | None]]:
     return inputs[0].name, dims
 
 
+def output_producers(model: Any) -> tuple[str, ...]:
+    """Op types of the nodes that write the graph outputs (e.g. ('Gemm',) for a classifier)."""
+    outs = {o.name for o in model.graph.output}
+    return tuple(sorted({n.op_type for n in model.graph.node if outs & set(n.output)}))
+
+
 def count_nodes(model: Any) -> dict[str, Any]:
     """How many compute nodes run in INT8 vs floating point, by inspecting the quantized graph.
 
@@ -317,7 +323,7 @@ def quantize_static_model(model: Path, dataset: Dataset, choice: PresetChoice, *
     for b in range(len(reader)):  # every batch checked (size, channels, NaN/Inf) before any work is done
         reader.batch(b)
     recipe = choice.recipe
-    kwargs = recipe.to_ort_kwargs()
+    kwargs = recipe.to_ort_kwargs(output_op_types=output_producers(proto))
     chunk = max(1, CHUNK_IMAGES[recipe.method] // batch_size)
     kwargs["extra_options"]["CalibStridedMinMax"] = _divisor_at_most(len(reader), chunk)
     del proto

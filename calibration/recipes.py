@@ -48,6 +48,7 @@ class QuantRecipe:
     method: Method = "minmax"
     percentile: float = 99.999
     activation_symmetric: bool = False
+    float_logits: bool = True
     nodes_to_exclude: tuple[str, ...] = ()
     op_types_to_exclude: tuple[str, ...] = ()
     name: str = "custom"
@@ -126,8 +127,13 @@ class QuantRecipe:
             return self
         return replace(self, **changes, name=self.name if self.name.endswith("+") else self.name + "+")
 
-    def to_ort_kwargs(self) -> dict[str, Any]:
-        """Keyword arguments for `onnxruntime.quantization.quantize_static` (without model paths/reader)."""
+    def to_ort_kwargs(self, output_op_types: tuple[str, ...] = ()) -> dict[str, Any]:
+        """Keyword arguments for `onnxruntime.quantization.quantize_static` (without model paths/reader).
+
+        `output_op_types`: op types of the nodes producing the graph outputs; with `float_logits`, a
+        final Gemm/MatMul keeps a float output (ORT still runs it in INT8 as QGemm/MatMulIntegerToFloat).
+        Quantized logits take ~200 distinct values, so top-2 classes can tie exactly.
+        """
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
         from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
@@ -135,6 +141,9 @@ class QuantRecipe:
         extra: dict[str, Any] = {"ActivationSymmetric": self.activation_symmetric, "WeightSymmetric": True}
         if self.method == "percentile":
             extra["CalibPercentile"] = self.percentile
+        float_out = sorted(set(output_op_types) & {"Gemm", "MatMul"}) if self.float_logits else []
+        if float_out:
+            extra["OpTypesToExcludeOutputQuantization"] = float_out
         kwargs: dict[str, Any] = {
             "quant_format": QuantFormat.QDQ if self.quant_format == "qdq" else QuantFormat.QOperator,
             "activation_type": qtype[self.activation_type],

@@ -66,6 +66,7 @@ def test_static_qdq_graph_and_manifest(tmp_path: Path) -> None:
             assert dq.op_type == "DequantizeLinear"
             assert inits[dq.input[0]].data_type == onnx.TensorProto.INT8
             assert all(producer[i].op_type == "DequantizeLinear" for i in node.input if i)
+    assert producer["logits"].op_type == "Gemm"  # float logits: quantized ones tie between classes
     assert m["nodes"]["int8"] == 5 and m["nodes"]["float"] == 0
     assert m["nodes"]["int8_op_types"]["Conv"] == 2
     saved = load_manifest(tmp_path / "model.int8.json")

@@ -133,6 +133,10 @@ def test_recipe_options_reach_ort() -> None:
     assert kw["nodes_to_exclude"] == ["fc"]
     assert "Conv" in kw["op_types_to_quantize"] and "Gemm" not in kw["op_types_to_quantize"]
     assert "Add" not in kw["op_types_to_quantize"]
+    assert "OpTypesToExcludeOutputQuantization" not in kw["extra_options"]
+    assert r.to_ort_kwargs(("Gemm", "Softmax"))["extra_options"]["OpTypesToExcludeOutputQuantization"] == ["Gemm"]
+    no_float = QuantRecipe(float_logits=False).to_ort_kwargs(("Gemm",))
+    assert "OpTypesToExcludeOutputQuantization" not in no_float["extra_options"]
     dyn = r.to_ort_dynamic_kwargs()
     assert dyn["nodes_to_exclude"] == ["fc"] and "Conv" in dyn["op_types_to_quantize"]
 
