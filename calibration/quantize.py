@@ -246,6 +246,20 @@ def _smoke_run(path: Path, input_name: str, x: np.ndarray) -> None:
         raise CalibrationError("the quantized model outputs NaN/Inf on the calibration data; check the data and recipe")
 
 
+def _pre_process(model: Path, tmp_dir: Path) -> Path:
+    """ORT's quant_pre_process (ONNX shape inference + graph optimizations) into `tmp_dir`."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    dst = tmp_dir / "preprocessed.onnx"
+    try:
+        with _quiet():
+            quant_pre_process(str(model), str(dst), skip_symbolic_shape=True)
+    except Exception as e:  # ORT/onnx raise many unrelated types here
+        raise ModelFileError(f"quant_pre_process failed on '{model}' ({type(e).__name__}: {e}); "
+                             "retry with --no-preprocess") from e
+    return dst
+
+
 def _divisor_at_most(n: int, cap: int) -> int:
     return max(d for d in range(1, min(n, max(cap, 1)) + 1) if n % d == 0)
 
@@ -303,7 +317,6 @@ def quantize_static_model(model: Path, dataset: Dataset, choice: PresetChoice, *
     model = Path(model)
     onnx = _import_onnx()
     from onnxruntime.quantization import quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     proto = load_onnx(model)
     parent, info = _parent(model)
@@ -330,15 +343,7 @@ def quantize_static_model(model: Path, dataset: Dataset, choice: PresetChoice, *
 
     def write_model(tmp: Path) -> None:
         with tempfile.TemporaryDirectory(prefix="edgebench-quant-") as td:
-            src = model
-            if preprocess_model:
-                src = Path(td) / "preprocessed.onnx"
-                try:
-                    with _quiet():
-                        quant_pre_process(str(model), str(src), skip_symbolic_shape=True)
-                except Exception as e:  # ORT/onnx raise many unrelated types here
-                    raise ModelFileError(f"quant_pre_process failed on '{model}' ({type(e).__name__}: {e}); "
-                                         "retry with --no-preprocess") from e
+            src = _pre_process(model, Path(td)) if preprocess_model else model
             reader.set_range(0, len(reader))
             with _quiet():
                 quantize_static(str(src), str(tmp), reader, **kwargs)
@@ -371,7 +376,6 @@ def quantize_dynamic_model(model: Path, choice: PresetChoice, *, output: Path | 
     model = Path(model)
     onnx = _import_onnx()
     from onnxruntime.quantization import quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     proto = load_onnx(model)
     parent, _ = _parent(model)
@@ -384,11 +388,7 @@ def quantize_dynamic_model(model: Path, choice: PresetChoice, *, output: Path | 
 
     def write_model(tmp: Path) -> None:
         with tempfile.TemporaryDirectory(prefix="edgebench-quant-") as td:
-            src = model
-            if preprocess_model:
-                src = Path(td) / "preprocessed.onnx"
-                with _quiet():
-                    quant_pre_process(str(model), str(src), skip_symbolic_shape=True)
+            src = _pre_process(model, Path(td)) if preprocess_model else model
             with _quiet():
                 quantize_dynamic(str(src), str(tmp), **kwargs)
         _smoke_run(tmp, input_name, _zeros(dims))

@@ -182,3 +182,16 @@ def test_manifest_json_is_plain_numbers(tmp_path: Path) -> None:
     assert json.loads(text) == m
     assert isinstance(m["file_size_mb"], float) and isinstance(m["nodes"]["int8"], int)
     assert hashlib.sha256((tmp_path / "model.int8.onnx").read_bytes()).hexdigest() == m["onnx_sha256"]
+
+
+def test_imagenet_style_preprocessing_resizes_and_crops(tmp_path: Path) -> None:
+    """Calibration images of another size go through the manifest's resize + centre crop, as in eval."""
+    from runtimes.manifest import Preprocessing
+
+    model = conv_net(tmp_path / "model.fp32.onnx", size=16)
+    pp = Preprocessing(resize=20, crop=16)
+    write_json(tmp_path / "model.fp32.json",
+               new_manifest(name="tiny", precision="fp32",
+                            input=InputInfo("input", ("batch", 3, 16, 16), preprocessing=pp).to_dict()))
+    m = quantize_static_model(model, images(12, size=24), choice("x86-vnni"))
+    assert m["calibration"]["size"] == 12 and m["input"]["preprocessing"]["crop"] == 16
