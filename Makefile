@@ -42,5 +42,25 @@ bench-int8: $(STAMP)  ## INT8 presets vs FP32: speed on ResNet18-CIFAR, accuracy
 arm-check: $(STAMP)  ## the device CLI on emulated aarch64 (Pi 4 / Pi 5) vs the host; run after `make export`; root
 	bash scripts/arm_check.sh
 
+# `make report`: ONNX Runtime vs PyTorch, FP32 vs INT8, on this machine (one result per runtime x threads).
+REPORT        := $(ART)/report
+REPORT_MODEL  := $(ART)/resnet20
+REPORT_THREADS ?= 1
+REPORT_BENCH  ?= --batch 1 --min-seconds 3 --eval cifar10
+EB            := $(VENV)/bin/edgebench
+
+.PHONY: report
+report: export  ## export + quantize + bench (ort-cpu FP32/INT8, torch, torch-int8) + compare -> artifacts/report/
+	test $(REPORT_MODEL)/model.int8.onnx -nt $(REPORT_MODEL)/model.fp32.onnx \
+	  || $(EB) quantize $(REPORT_MODEL) --data cifar10:train --force
+	rm -rf $(REPORT)
+	$(EB) bench $(REPORT_MODEL)/model.fp32.onnx -r ort-cpu -t $(REPORT_THREADS) $(REPORT_BENCH) -o $(REPORT)/results
+	$(EB) bench $(REPORT_MODEL)/model.int8.onnx -r ort-cpu -t $(REPORT_THREADS) $(REPORT_BENCH) -o $(REPORT)/results
+	$(EB) bench $(REPORT_MODEL) -r torch -t $(REPORT_THREADS) $(REPORT_BENCH) -o $(REPORT)/results
+	$(EB) bench $(REPORT_MODEL) -r torch-int8 -t $(REPORT_THREADS) $(REPORT_BENCH) -o $(REPORT)/results
+	$(EB) compare $(REPORT)/results -o $(REPORT) --baseline resnet20-fp32/ort-cpu --force \
+	  --title "ResNet-20 on $$(hostname): ONNX Runtime vs PyTorch, FP32 vs INT8"
+	$(PY) scripts/bench_runtimes.py $(REPORT_MODEL) --threads 1 -o $(REPORT)/interleaved.json
+
 clean:  ## remove build outputs and results (keeps .venv)
 	rm -rf $(ART) results report .pytest_cache .ruff_cache build *.egg-info

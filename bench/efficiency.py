@@ -6,6 +6,9 @@ The peak is a documented *upper bound*, not a measured roofline::
     cores_used = min(threads, physical cores (else logical cores))
     freq_ghz   = cpu.max_freq_mhz, else cpu.cur_freq_mhz (cpufreq or /proc/cpuinfo) / 1000
 
+Without cpufreq (VMs, containers) the clock is /proc/cpuinfo's nominal MHz, which turbo exceeds: a
+fraction above 1 then means the real clock is higher, and fractions are only comparable to each other.
+
 MACs per cycle per core (multiply-accumulates, one FMA = one MAC):
 
 x86 (two vector FMA / integer-multiply pipes assumed, as on Haswell+ and Zen2+)
@@ -32,11 +35,18 @@ from typing import Any
 LITTLE_ARM_CORES = frozenset({"Cortex-A53", "Cortex-A55", "Cortex-A35", "Cortex-A510"})
 
 
-def _freq_ghz(cpu: dict[str, Any]) -> float | None:
+def _freq_ghz(cpu: dict[str, Any]) -> tuple[float, str] | None:
+    """The clock of the formula and where it came from."""
     for key in ("max_freq_mhz", "cur_freq_mhz"):
         v = cpu.get(key)
         if isinstance(v, int | float) and not isinstance(v, bool) and v > 0:
-            return float(v) / 1000.0
+            if key == "max_freq_mhz":
+                source = "cpufreq maximum"
+            elif cpu.get("governor"):
+                source = "cpufreq current"
+            else:
+                source = "/proc/cpuinfo MHz (nominal on VMs; turbo may exceed it)"
+            return float(v) / 1000.0, source
     return None
 
 
@@ -83,9 +93,10 @@ def peak_gmacs(cpu: dict[str, Any], precision: str, threads: int) -> dict[str, A
         return None
     cores = max(1, min(int(threads), int(cores_avail)))
     return {
-        "peak_gmacs": cores * freq * per[0],
+        "peak_gmacs": cores * freq[0] * per[0],
         "cores": cores,
-        "freq_ghz": freq,
+        "freq_ghz": freq[0],
+        "freq_source": freq[1],
         "macs_per_cycle": per[0],
         "rule": per[1],
         "precision": "int8" if precision == "int8" else "fp32",

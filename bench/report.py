@@ -73,6 +73,7 @@ class Entry:
     ci_hi_ms: float
     p90_ms: float
     p99_ms: float
+    min_ms: float
     throughput: float
     peak_rss_mb: float
     file_size_mb: float
@@ -226,6 +227,7 @@ def entry_from_result(result: dict[str, Any], source: str) -> tuple[Entry, Machi
         runtime=result["runtime"]["name"], runtime_version=result["runtime"]["version"], batch=opts["batch"],
         threads=opts["threads"], graph_optimization=opts.get("graph_optimization"),
         p50_ms=lat["p50_ms"], ci_lo_ms=float(lo), ci_hi_ms=float(hi), p90_ms=lat["p90_ms"], p99_ms=lat["p99_ms"],
+        min_ms=lat["min_ms"],
         throughput=lat["throughput_items_per_s"], peak_rss_mb=mem["peak_rss_mb"], file_size_mb=float(size),
         params=_num(model, "params"), macs=macs,
         top1_pct=_num(acc, "top1_pct"), top5_pct=_num(acc, "top5_pct"), accuracy_n=_num(acc, "n"),
@@ -368,6 +370,12 @@ def _note_differences(by_machine: dict[str, list[Entry]], machines: dict[str, Ma
     missing_acc = sorted({e.label for es in by_machine.values() for e in es if e.top1_pct is None})
     if missing_acc:
         notes.append("No accuracy in: " + ", ".join(missing_acc) + " (bench with --eval-dataset to add it).")
+    above = [e for es in by_machine.values() for e in es if (e.fraction_of_peak or 0) > 1.0]
+    if above:
+        notes.append("Above the computed peak: " + ", ".join(
+            f"{e.label} t{e.threads} on {e.machine_id} ({100 * (e.fraction_of_peak or 0):.0f} %)" for e in above)
+            + ". The clock in the peak formula is below the real one (a VM's nominal MHz, turbo); "
+            "read '% of peak' as a relative figure on that machine.")
     missing_macs = sorted({e.label for es in by_machine.values() for e in es if e.macs is None})
     if missing_macs:
         notes.append("No MAC count (no manifest), so no efficiency for: " + ", ".join(missing_macs) + ".")
@@ -437,7 +445,7 @@ def speedup_cell(e: Entry) -> str:
     return f"{e.speedup:.2f}x"
 
 
-COLUMNS = ("variant", "runtime", "batch", "threads", "p50 ms [95% CI]", "p90 ms", "p99 ms", "items/s",
+COLUMNS = ("variant", "runtime", "batch", "threads", "p50 ms [95% CI]", "min ms", "p90 ms", "p99 ms", "items/s",
            "peak RSS MB", "size MB", "params M", "MMACs", "top-1 %", "top-5 %", "speed-up", "GMAC/s",
            "% of peak")
 
@@ -446,7 +454,7 @@ def table_row(e: Entry) -> list[str]:
     flags = f" ({', '.join(e.flags)})" if e.flags else ""
     return [
         e.variant, e.runtime + flags, str(e.batch), str(e.threads),
-        f"{e.p50_ms:.3f} [{e.ci_lo_ms:.3f}-{e.ci_hi_ms:.3f}]", f"{e.p90_ms:.3f}", f"{e.p99_ms:.3f}",
+        f"{e.p50_ms:.3f} [{e.ci_lo_ms:.3f}-{e.ci_hi_ms:.3f}]", f"{e.min_ms:.3f}", f"{e.p90_ms:.3f}", f"{e.p99_ms:.3f}",
         f"{e.throughput:.1f}", f"{e.peak_rss_mb:.1f}", f"{e.file_size_mb:.3f}",
         fmt(e.params / 1e6 if e.params is not None else None), fmt(e.macs / 1e6 if e.macs is not None else None, 2),
         fmt(e.top1_pct, 2), fmt(e.top5_pct, 2), speedup_cell(e), fmt(e.achieved_gmacs, 2),
@@ -534,7 +542,8 @@ def prune_rows(run: dict[str, Any]) -> list[list[str]]:
 
 
 CSV_FIELDS = ("machine_id", "machine", "variant", "runtime", "runtime_version", "precision", "arch", "batch",
-              "threads", "graph_optimization", "p50_ms", "p50_ci95_lo_ms", "p50_ci95_hi_ms", "p90_ms", "p99_ms",
+              "threads", "graph_optimization", "p50_ms", "p50_ci95_lo_ms", "p50_ci95_hi_ms", "min_ms", "p90_ms",
+              "p99_ms",
               "throughput_items_per_s", "peak_rss_mb", "file_size_mb", "params", "macs", "top1_pct", "top5_pct",
               "accuracy_n", "accuracy_dataset", "speedup", "speedup_lo", "speedup_hi", "baseline", "achieved_gmacs",
               "peak_gmacs", "fraction_of_peak", "peak_rule", "noisy", "sha256", "source")
@@ -549,7 +558,8 @@ def render_csv(rep: Report) -> str:
             "machine_id": e.machine_id, "machine": rep.machines[e.machine_id].label, "variant": e.variant,
             "runtime": e.runtime, "runtime_version": e.runtime_version, "precision": e.precision, "arch": e.arch,
             "batch": e.batch, "threads": e.threads, "graph_optimization": e.graph_optimization,
-            "p50_ms": e.p50_ms, "p50_ci95_lo_ms": e.ci_lo_ms, "p50_ci95_hi_ms": e.ci_hi_ms, "p90_ms": e.p90_ms,
+            "p50_ms": e.p50_ms, "p50_ci95_lo_ms": e.ci_lo_ms, "p50_ci95_hi_ms": e.ci_hi_ms, "min_ms": e.min_ms,
+            "p90_ms": e.p90_ms,
             "p99_ms": e.p99_ms, "throughput_items_per_s": e.throughput, "peak_rss_mb": e.peak_rss_mb,
             "file_size_mb": e.file_size_mb, "params": e.params, "macs": e.macs, "top1_pct": e.top1_pct,
             "top5_pct": e.top5_pct, "accuracy_n": e.accuracy_n, "accuracy_dataset": e.accuracy_dataset,

@@ -55,3 +55,11 @@ def test_efficiency_counts_the_batch() -> None:
     e = efficiency(40e6, 8, 4.0, c, "fp32", 1)
     assert e["achieved_gmacs"] == pytest.approx(40e6 * 8 / 0.004 / 1e9)
     assert e["fraction_of_peak"] == pytest.approx(e["achieved_gmacs"] / 32.0)
+
+
+def test_frequency_source_is_recorded() -> None:
+    c = cpu("x86_64", {"avx2": True, "fma": True})
+    assert peak_gmacs(c, "fp32", 1)["freq_source"] == "cpufreq maximum"  # type: ignore[index]
+    vm = cpu("x86_64", {"avx2": True, "fma": True}, max_freq_mhz=None, cur_freq_mhz=2600.0, governor=None)
+    p = peak_gmacs(vm, "fp32", 1)
+    assert p is not None and p["freq_ghz"] == pytest.approx(2.6) and "nominal" in p["freq_source"]

@@ -1,0 +1,98 @@
+"""ONNX Runtime vs PyTorch, FP32 vs INT8, timed in one process, interleaved round by round.
+
+Every round times each (runtime, model) once in a rotating order; ratios are taken per round, then
+their median is printed with the min-max over rounds. This cancels most of the drift of a shared
+machine, which separate `edgebench bench` processes (what `make report` tabulates) cannot.
+
+    .venv/bin/python scripts/bench_runtimes.py artifacts/resnet20 --threads 1 -o artifacts/report/interleaved.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.harness import BenchConfig, measure
+from bench.inputs import random_feeds
+from runtimes import RUNTIMES, RuntimeOptions, get_runtime, runtime_names
+from runtimes.atomic import write_json
+from runtimes.errors import EdgebenchError
+
+# (label, runtime, model file in the folder); the first is the baseline of every ratio.
+VARIANTS = (("ort-cpu fp32", "ort-cpu", "model.fp32.onnx"), ("ort-cpu int8", "ort-cpu", "model.int8.onnx"),
+            ("torch fp32", "torch", "model.fp32.onnx"), ("torch-int8", "torch-int8", "model.fp32.onnx"))
+PAIRS = (("ort-cpu int8", "ort-cpu fp32"), ("torch-int8", "torch fp32"), ("ort-cpu fp32", "torch fp32"),
+         ("ort-cpu int8", "torch-int8"))
+
+
+def run(folder: Path, threads: int, batch: int, rounds: int, iters: int) -> dict[str, Any]:
+    runtime_names()  # registers ort-cpu and the entry-point runtimes
+    opts = RuntimeOptions(intra_op_threads=threads)
+    sessions: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
+    for label, rt_name, file in VARIANTS:
+        path = folder / file
+        if not path.is_file():
+            skipped[label] = f"{path} is missing (run make export and edgebench quantize)"
+            continue
+        if not RUNTIMES.get(rt_name)().available():
+            skipped[label] = f"{rt_name} is not installed: {RUNTIMES.get(rt_name).install_hint}"
+            continue
+        sessions[label] = get_runtime(rt_name).load(path, opts)
+    if "ort-cpu fp32" not in sessions:
+        raise EdgebenchError(f"no FP32 model in '{folder}'; run make export first")
+    base = sessions["ort-cpu fp32"]
+    shapes = [s.resolve(batch) for s in base.inputs]
+    x = random_feeds(base.inputs, shapes, seed=0)[base.inputs[0].name]
+    feeds = {k: {s.inputs[0].name: x} for k, s in sessions.items()}
+    names = list(sessions)
+    first = BenchConfig(warmup_iters=20, min_iters=iters, min_seconds=0.0, max_iters=iters)
+    cfg = BenchConfig(warmup_iters=3, min_iters=iters, min_seconds=0.0, max_iters=iters)
+    per_round: dict[str, list[float]] = {k: [] for k in names}
+    for r in range(rounds):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for k in order:
+            t = measure(sessions[k], feeds[k], first if r == 0 else cfg)
+            per_round[k].append(statistics.median(t.samples_ns) / 1e6)
+    out: dict[str, Any] = {"threads": threads, "batch": batch, "rounds": rounds, "iters_per_round": iters,
+                           "p50_ms": {k: statistics.median(v) for k, v in per_round.items()},
+                           "round_p50_ms": per_round, "ratios": {}, "skipped": skipped}
+    for fast, slow in PAIRS:
+        if fast in per_round and slow in per_round:
+            rs = [a / b for a, b in zip(per_round[slow], per_round[fast], strict=True)]
+            out["ratios"][f"{slow} / {fast}"] = {"median": statistics.median(rs), "min": min(rs), "max": max(rs)}
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("folder", type=Path, help="model folder with model.fp32.onnx (+ model.int8.onnx) and manifests")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--iters", type=int, default=40)
+    ap.add_argument("-o", "--output", type=Path, help="also write the figures as JSON")
+    a = ap.parse_args()
+    try:
+        res = run(a.folder, a.threads, a.batch, a.rounds, a.iters)
+    except EdgebenchError as e:
+        print(f"bench_runtimes: error: {e}", file=sys.stderr)
+        return 2
+    print(f"{a.folder}: batch {a.batch}, {a.threads} thread(s), {a.rounds} interleaved rounds x {a.iters} runs")
+    for k, v in res["p50_ms"].items():
+        print(f"  {k:14s} p50 {v:8.3f} ms")
+    for k, v in res["ratios"].items():
+        print(f"  {k:30s} {v['median']:5.2f}x  (rounds {v['min']:.2f}-{v['max']:.2f})")
+    for k, why in res["skipped"].items():
+        print(f"  skipped {k}: {why}")
+    if a.output:
+        write_json(a.output, res)
+        print(f"wrote {a.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
