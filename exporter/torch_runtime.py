@@ -213,6 +213,11 @@ class TorchRuntime:
 
     def load(self, model: Path, options: RuntimeOptions) -> TorchSession:
         onnx_path, manifest, _ = fp32_manifest(model)
+        if onnx_path != Path(model):
+            raise ModelFileError(
+                f"'{model}' is not an FP32 model; the torch runtime runs the FP32 PyTorch model: give the model "
+                f"folder or {onnx_path.name} (torch-int8 quantizes it with PyTorch)"
+            )
         _set_threads(options)
         module, weights = build_module(manifest, onnx_path.parent)
         inputs, outputs = _specs(manifest)

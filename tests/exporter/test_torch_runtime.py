@@ -86,6 +86,19 @@ def test_bare_onnx_is_refused(tiny_onnx: Path) -> None:
         get_runtime("torch").load(tiny_onnx, RuntimeOptions())
 
 
+def test_torch_fp32_refuses_a_quantized_file(random_resnet20: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for f in ("model.fp32.onnx", "model.fp32.json"):
+        (folder / f).write_bytes((random_resnet20 / f).read_bytes())
+    (folder / "model.int8.onnx").write_bytes((random_resnet20 / "model.fp32.onnx").read_bytes())
+    m = json.loads((folder / "model.fp32.json").read_text())
+    m.update(precision="int8", parent_file="model.fp32.onnx")
+    (folder / "model.int8.json").write_text(json.dumps(m))
+    with pytest.raises(ModelFileError, match="not an FP32 model"):
+        get_runtime("torch").load(folder / "model.int8.onnx", RuntimeOptions())
+
+
 def test_missing_weights_are_named(random_resnet20: Path, tmp_path: Path) -> None:
     folder = tmp_path / "moved"
     folder.mkdir()
