@@ -50,7 +50,7 @@ REPORT_BENCH  ?= --batch 1 --min-seconds 3 --eval cifar10
 EB            := $(VENV)/bin/edgebench
 
 .PHONY: report
-report: export  ## export + quantize + bench (ort-cpu FP32/INT8, torch, torch-int8) + compare -> artifacts/report/
+report: export  ## export + INT8 + bench (ort-cpu FP32/INT8, torch, torch-int8) + profiles + compare -> artifacts/report/
 	test $(REPORT_MODEL)/model.int8.onnx -nt $(REPORT_MODEL)/model.fp32.onnx \
 	  || $(EB) quantize $(REPORT_MODEL) --data cifar10:train --force
 	rm -rf $(REPORT)
@@ -58,6 +58,8 @@ report: export  ## export + quantize + bench (ort-cpu FP32/INT8, torch, torch-in
 	$(EB) bench $(REPORT_MODEL)/model.int8.onnx -r ort-cpu -t $(REPORT_THREADS) $(REPORT_BENCH) -o $(REPORT)/results
 	$(EB) bench $(REPORT_MODEL) -r torch -t $(REPORT_THREADS) $(REPORT_BENCH) -o $(REPORT)/results
 	$(EB) bench $(REPORT_MODEL) -r torch-int8 -t $(REPORT_THREADS) $(REPORT_BENCH) -o $(REPORT)/results
+	$(EB) profile $(REPORT_MODEL)/model.fp32.onnx -t 1 -o $(REPORT)/results
+	$(EB) profile $(REPORT_MODEL)/model.int8.onnx -t 1 -o $(REPORT)/results
 	$(EB) compare $(REPORT)/results -o $(REPORT) --baseline resnet20-fp32/ort-cpu --force \
 	  --title "ResNet-20 on $$(hostname): ONNX Runtime vs PyTorch, FP32 vs INT8"
 	$(PY) scripts/bench_runtimes.py $(REPORT_MODEL) --threads 1 -o $(REPORT)/interleaved.json

@@ -89,6 +89,7 @@ class Entry:
     fraction_of_peak: float | None
     peak_rule: str | None
     prune_round: int | None = None
+    kind: str = "bench"
     speedup: float | None = None
     speedup_lo: float | None = None
     speedup_hi: float | None = None
@@ -234,7 +235,7 @@ def entry_from_result(result: dict[str, Any], source: str) -> tuple[Entry, Machi
         accuracy_dataset=acc.get("dataset") if isinstance(acc.get("dataset"), str) else None,
         noisy=bool(lat["noisy"]), achieved_gmacs=eff["achieved_gmacs"], peak_gmacs=eff["peak_gmacs"],
         fraction_of_peak=eff["fraction_of_peak"], peak_rule=(eff["peak"] or {}).get("rule"),
-        prune_round=_num(model, "prune_round"),
+        prune_round=_num(model, "prune_round"), kind=str(result.get("kind", "bench")),
     )
     return entry, machine
 
@@ -301,21 +302,23 @@ def default_baseline(labels: Iterable[str]) -> str | None:
 
 
 def _dedupe(entries: list[Entry], notes: list[str]) -> list[Entry]:
-    newest: dict[tuple[str, str, int, int], Entry] = {}
+    """One entry per machine x label x batch x threads: a bench result beats a profile's, then the newest wins."""
+    kept: dict[tuple[str, str, int, int], Entry] = {}
     for e in entries:
         key = (e.machine_id, e.label, e.batch, e.threads)
-        old = newest.get(key)
-        if old is None or e.created_utc >= old.created_utc:
-            if old is not None:
-                notes.append(f"{e.label} (batch {e.batch}, {e.threads} threads) was measured twice on machine "
-                             f"{e.machine_id}; the newer file {Path(e.source).name} is used, "
-                             f"{Path(old.source).name} is ignored")
-            newest[key] = e
-        else:
-            notes.append(f"{e.label} (batch {e.batch}, {e.threads} threads) was measured twice on machine "
-                         f"{e.machine_id}; the newer file {Path(old.source).name} is used, "
-                         f"{Path(e.source).name} is ignored")
-    return list(newest.values())
+        old = kept.get(key)
+        if old is None:
+            kept[key] = e
+            continue
+        if (e.kind == "bench") != (old.kind == "bench"):  # the profile's figures stay in its profile table
+            kept[key] = e if e.kind == "bench" else old
+            continue
+        new, dropped = (e, old) if e.created_utc >= old.created_utc else (old, e)
+        kept[key] = new
+        notes.append(f"{e.label} (batch {e.batch}, {e.threads} threads) was measured twice on machine "
+                     f"{e.machine_id}; the newer file {Path(new.source).name} is used, "
+                     f"{Path(dropped.source).name} is ignored")
+    return list(kept.values())
 
 
 def check_overlap(entries: list[Entry]) -> None:

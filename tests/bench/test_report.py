@@ -215,3 +215,17 @@ def test_above_peak_is_explained(tmp_path: Path) -> None:
     rep = build_report(entries, machines)
     note = next(n for n in rep.notes if n.startswith("Above the computed peak"))
     assert "resnet20-fp32/ort-cpu t1" in note and "981 %" in note and "int8" not in note
+
+
+def test_profile_beside_bench_result_keeps_the_bench_figures(tmp_path: Path) -> None:
+    prof = result(X86, precision="int8", p50=9.0, created="2026-03-01T00:00:00Z")
+    prof["kind"] = "profile"
+    prof["profile"] = {"op_types": [{"op_type": "QLinearConv", "ms_per_run": 0.5, "pct": 80.0, "nodes": 19,
+                                     "int8_nodes": 19}]}
+    write(tmp_path / "res", [result(X86, p50=2.0), result(X86, precision="int8", p50=1.0), prof])
+    entries, machines, profiles = load_entries([tmp_path / "res"])
+    rep = build_report(entries, machines, profiles=profiles)
+    int8 = [e for e in rep.entries if e.precision == "int8"]
+    assert len(int8) == 1 and int8[0].p50_ms == 1.0 and int8[0].kind == "bench"
+    assert not any("measured twice" in n for n in rep.notes)
+    assert rep.profiles[0]["label"] == "resnet20-int8/ort-cpu"
