@@ -52,18 +52,25 @@ def run(folder: Path, threads: int, batch: int, rounds: int, iters: int) -> dict
     first = BenchConfig(warmup_iters=20, min_iters=iters, min_seconds=0.0, max_iters=iters)
     cfg = BenchConfig(warmup_iters=3, min_iters=iters, min_seconds=0.0, max_iters=iters)
     per_round: dict[str, list[float]] = {k: [] for k in names}
+    per_round_min: dict[str, list[float]] = {k: [] for k in names}
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for k in order:
             t = measure(sessions[k], feeds[k], first if r == 0 else cfg)
             per_round[k].append(statistics.median(t.samples_ns) / 1e6)
+            per_round_min[k].append(min(t.samples_ns) / 1e6)
     out: dict[str, Any] = {"threads": threads, "batch": batch, "rounds": rounds, "iters_per_round": iters,
                            "p50_ms": {k: statistics.median(v) for k, v in per_round.items()},
-                           "round_p50_ms": per_round, "ratios": {}, "skipped": skipped}
+                           "min_ms": {k: min(v) for k, v in per_round_min.items()},
+                           "round_p50_ms": per_round, "round_min_ms": per_round_min, "ratios": {}, "skipped": skipped}
     for fast, slow in PAIRS:
         if fast in per_round and slow in per_round:
             rs = [a / b for a, b in zip(per_round[slow], per_round[fast], strict=True)]
-            out["ratios"][f"{slow} / {fast}"] = {"median": statistics.median(rs), "min": min(rs), "max": max(rs)}
+            out["ratios"][f"{slow} / {fast}"] = {
+                "median": statistics.median(rs), "min": min(rs), "max": max(rs),
+                # the ratio of the fastest runs: what is left when other processes preempt the slower model more
+                "of_min_ms": min(per_round_min[slow]) / min(per_round_min[fast]),
+            }
     return out
 
 
@@ -83,9 +90,10 @@ def main() -> int:
         return 2
     print(f"{a.folder}: batch {a.batch}, {a.threads} thread(s), {a.rounds} interleaved rounds x {a.iters} runs")
     for k, v in res["p50_ms"].items():
-        print(f"  {k:14s} p50 {v:8.3f} ms")
+        print(f"  {k:14s} p50 {v:8.3f} ms   min {res['min_ms'][k]:8.3f} ms")
     for k, v in res["ratios"].items():
-        print(f"  {k:30s} {v['median']:5.2f}x  (rounds {v['min']:.2f}-{v['max']:.2f})")
+        print(f"  {k:30s} {v['median']:5.2f}x  (rounds {v['min']:.2f}-{v['max']:.2f}; ratio of minimums "
+              f"{v['of_min_ms']:.2f}x)")
     for k, why in res["skipped"].items():
         print(f"  skipped {k}: {why}")
     if a.output:
