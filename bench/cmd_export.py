@@ -114,7 +114,8 @@ def export(
                                           help="With --model-file: copy the input spec of this zoo model."),
     num_classes: int | None = typer.Option(None, "--num-classes", help="Classifier size, if not the zoo's."),
     random_init: bool = typer.Option(False, "--random-init", help="Export random weights on purpose."),
-    opset: int = typer.Option(17, "--opset", help="ONNX opset (torchscript 9..20, dynamo 18..23)."),
+    opset: int | None = typer.Option(None, "--opset",
+                                     help="ONNX opset: torchscript 9..20 (default 17), dynamo 18..23 (default 18)."),
     batch: str = typer.Option("dynamic", "--batch", "-b", help="'dynamic' or a fixed batch size."),
     exporter: str = typer.Option("torchscript", "--exporter", help="torchscript (default) or dynamo."),
     simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="onnxslim, kept only if parity holds."),
@@ -129,12 +130,13 @@ def export(
     as_json: bool = typer.Option(False, "--json", help="Print the manifest instead of the summary."),
 ) -> None:
     """Export a PyTorch model to DIR/model.fp32.onnx with its manifest, after checker and parity checks."""
-    from exporter.export import ONNX_FILE, check_export_options, export_model, parse_batch
+    from exporter.export import ONNX_FILE, check_export_options, default_opset, export_model, parse_batch
     from runtimes.atomic import ensure_writable_dir
     from runtimes.errors import OutputExistsError, UserInputError
     from runtimes.manifest import manifest_path
 
     t0 = time.perf_counter()
+    opset = default_opset(exporter) if opset is None else opset
     check_export_options(exporter, opset)
     parse_batch(batch)
     if parity_images < 0:

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 EXPORTERS = ("torchscript", "dynamo")
 DEFAULT_EXPORTER = "torchscript"  # see the module docstring: passes parity here, honours --opset, no known ResNet bug
 DEFAULT_OPSET = 17  # every ORT >= 1.14 runs it, and onnxruntime.quantization handles it fully
+DYNAMO_DEFAULT_OPSET = 18  # the opset the dynamo exporter writes natively (lower ones need its converter)
 OPSET_RANGE = {"torchscript": (9, 20), "dynamo": (18, 23)}  # what each exporter of torch 2.14.1 writes
 ONNX_FILE = "model.fp32.onnx"
 OUTPUT_NAME = "logits"
@@ -85,6 +86,10 @@ def parse_batch(batch: int | str) -> int | None:
     if isinstance(batch, str) and batch.strip().lower() == "dynamic":
         return None
     raise UserInputError(f"--batch '{batch}' is not 'dynamic' or a positive integer")
+
+
+def default_opset(exporter: str) -> int:
+    return DYNAMO_DEFAULT_OPSET if exporter == "dynamo" else DEFAULT_OPSET
 
 
 def check_export_options(exporter: str, opset: int) -> None:
@@ -196,7 +201,9 @@ def _ort_session(path: Path, threads: int) -> Any:
     from runtimes import RuntimeOptions, get_runtime
 
     try:
-        return get_runtime("ort-cpu").load(path, RuntimeOptions(intra_op_threads=threads))
+        # no spin-waiting: parity is not a benchmark, and spinning threads slow a shared machine down
+        opts = RuntimeOptions(intra_op_threads=threads, extra=(("session.intra_op.allow_spinning", "0"),))
+        return get_runtime("ort-cpu").load(path, opts)
     except ModelFileError as e:
         raise ExportFailed(f"ONNX Runtime cannot load the exported model: {e}; try another --opset") from None
 
@@ -332,7 +339,7 @@ def export_model(
     spec: ModelSpec,
     out_dir: Path,
     *,
-    opset: int = DEFAULT_OPSET,
+    opset: int | None = None,
     batch: int | str = "dynamic",
     exporter: str = DEFAULT_EXPORTER,
     simplify: bool = True,
@@ -354,6 +361,7 @@ def export_model(
     import torch
 
     tol = tolerance or ParityTolerance()
+    opset = default_opset(exporter) if opset is None else opset
     check_export_options(exporter, opset)
     fixed_batch = parse_batch(batch)
     if parity_images < 0:

@@ -17,6 +17,17 @@ ZOO = ["resnet20", "resnet32", "resnet44", "resnet56", "resnet18_cifar", "vgg16_
        "mobilenetv2_cifar"]
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread() -> Any:
+    """One intra-op thread: these tests are not benchmarks, and the machine is shared (2 cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def trained_like(name: str, seed: int = 0) -> Any:
     """A zoo model with random weights but BN statistics of real activations, so logits are O(1..10)
     (pure random init gives near-constant or exploding logits, which makes parity vacuous)."""
@@ -41,7 +52,9 @@ def trained_like(name: str, seed: int = 0) -> Any:
 def _ort_logits(path: Path, x: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
 
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
     return sess.run(None, {sess.get_inputs()[0].name: x})[0]
 
 
