@@ -93,10 +93,11 @@ def summary_lines(manifest: dict[str, Any], onnx_path: Path, seconds: float) -> 
         r = p["real"]
         lines[-1] += (f"; {r['n']} real images max|diff| {r['max_abs_diff']:.1e}, "
                       f"top-1 agreement {r['top1_agreement'] * 100:.1f} %")
-        if "onnx_top1_pct" in r:
-            pub = manifest.get("published_top1_pct")
-            lines.append(f"  top-1 (ONNX Runtime) {r['onnx_top1_pct']:.2f} % on {r['n']} images of {r['dataset']}"
-                         + (f" (published: {pub:.2f} % on the full test set)" if pub else ""))
+    acc = manifest.get("fp32_accuracy")
+    if acc:
+        pub = manifest.get("published_top1_pct")
+        lines.append(f"  top-1 (ONNX Runtime) {acc['top1_pct']:.2f} %, top-5 {acc['top5_pct']:.2f} % on {acc['n']} "
+                     f"images of {acc['dataset']}" + (f" (published: {pub:.2f} % on the full test set)" if pub else ""))
     w = manifest.get("weights") or {}
     lines.append(f"  weights: {w.get('file', 'random init')} ({w.get('source', 'random-init')}); "
                  f"done in {seconds:.1f} s")
@@ -122,7 +123,9 @@ def export(
     parity_data: str = typer.Option("auto", "--parity-data",
                                     help="Real images for parity: auto (the model's dataset if local), none, "
                                          "cifar10, a .npz or an image folder."),
-    parity_images: int = typer.Option(1000, "--parity-images", help="How many real images parity uses."),
+    parity_images: int = typer.Option(256, "--parity-images", help="How many real images parity compares."),
+    accuracy_images: int = typer.Option(1000, "--accuracy-images",
+                                        help="ONNX top-1 on this many of the parity data's images (0: skip)."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder with datasets and weights/."),
     download: bool = typer.Option(True, "--download/--no-download", help="Download published weights if absent."),
     output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Default: artifacts/<model>."),
@@ -152,7 +155,8 @@ def export(
                                               data_dir=data_dir, download=download)
     dataset = _parity_dataset(spec, parity_data, data_dir)
     manifest = export_model(net, spec, out, opset=opset, batch=batch, exporter=exporter, simplify=simplify,
-                            parity_dataset=dataset, parity_images=parity_images, force=force, weights=winfo,
+                            parity_dataset=dataset, parity_images=parity_images, accuracy_images=accuracy_images,
+                            force=force, weights=winfo,
                             log=None if as_json else _say)
     if as_json:
         typer.echo(json.dumps(manifest, indent=2))

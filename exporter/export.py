@@ -310,6 +310,31 @@ def measure_parity(path: Path, ref: _Reference, input_name: str, fixed_batch: in
     return out
 
 
+def measure_accuracy(path: Path, spec: ModelSpec, dataset: Dataset, fixed_batch: int | None, threads: int,
+                     limit: int | None) -> dict[str, Any] | None:
+    """Top-1/top-5 of the ONNX file on `dataset` (first `limit` images) through ONNX Runtime.
+
+    None when the dataset's labels or class names do not fit the model (accuracy would be meaningless).
+    """
+    from calibration.preprocess import preprocess
+
+    ds = dataset.subset(limit)
+    if spec.input.class_names and ds.class_names and tuple(ds.class_names) != tuple(spec.input.class_names):
+        return None
+    sess = _ort_session(path, threads)
+    hits1 = hits5 = 0
+    for i in range(0, len(ds), 500):
+        x = preprocess(ds.images[i:i + 500], spec.input.preprocessing, spec.input_hw)
+        logits = _ort_forward(sess, spec.input.name, x, 100, fixed_batch)
+        labels = ds.labels[i:i + 500]
+        if int(labels.max()) >= logits.shape[1]:
+            return None
+        hits1 += round(_topk_pct(logits, labels, 1) * len(labels) / 100.0)
+        hits5 += round(_topk_pct(logits, labels, 5) * len(labels) / 100.0)
+    return {"dataset": ds.name, "n": len(ds), "top1_pct": 100.0 * hits1 / len(ds),
+            "top5_pct": 100.0 * hits5 / len(ds), "runtime": "ort-cpu"}
+
+
 def _parity_summary(p: dict[str, Any]) -> str:
     parts = [f"random max|diff| {p['random']['max_abs_diff']:.2e} (bound {p['random']['bound']:.2e})"]
     if "real" in p:
@@ -344,7 +369,8 @@ def export_model(
     exporter: str = DEFAULT_EXPORTER,
     simplify: bool = True,
     parity_dataset: Dataset | None = None,
-    parity_images: int = 500,
+    parity_images: int = 256,
+    accuracy_images: int | None = 1000,
     force: bool = False,
     extra_manifest: dict[str, Any] | None = None,
     weights: dict[str, Any] | None = None,
@@ -366,6 +392,8 @@ def export_model(
     fixed_batch = parse_batch(batch)
     if parity_images < 0:
         raise UserInputError(f"--parity-images {parity_images} must be >= 0")
+    if accuracy_images is not None and accuracy_images < 0:
+        raise UserInputError(f"--accuracy-images {accuracy_images} must be >= 0")
     out_dir = ensure_writable_dir(Path(out_dir))
     onnx_final = out_dir / ONNX_FILE
     json_final = manifest_path(onnx_final)
@@ -416,6 +444,9 @@ def export_model(
                 "--no-simplify"
             )
         say(f"parity passed: {_parity_summary(parity)}")
+        accuracy = None
+        if parity_dataset is not None and accuracy_images != 0:
+            accuracy = measure_accuracy(chosen, spec, parity_dataset, fixed_batch, threads, accuracy_images)
 
         params = count_params(model)
         published = None  # the published accuracy applies only to the published file itself
@@ -444,6 +475,7 @@ def export_model(
             exporter=exporter,
             simplify=simplify_info,
             parity=parity,
+            fp32_accuracy=accuracy,  # named so a quantized child that copies it still reads right
             params=params,
             macs=macs,
             macs_counter="torch.utils.flop_counter at batch 1 (conv, linear, matmul; MAC = FLOP/2)",

@@ -151,6 +151,7 @@ def test_export_published_resnet20_default(tmp_path: Path, shared_data: Path) ->
                "--parity-images", "200")
     assert r.exit_code == 0, r.stderr
     assert "top-1 (ONNX Runtime)" in r.stdout and "(published: 91.73 %" in r.stdout
+    assert "on 1000 images of cifar10" in r.stdout
     m = json.loads((tmp_path / "model.fp32.json").read_text())
     assert m["weights_sha256"] == "12fca82f0bebc4135bf1f32f6e3710e61d5108578464b84fd6d7f5c1b04036c8"
     assert m["parity"]["real"]["n"] == 200 and m["parity"]["real"]["top1_agreement"] == 1.0

@@ -39,7 +39,9 @@ def test_exported_published_weights_reach_published_top1(name: str, published: f
                             weights={"sha256": sha, "source": "published"})
     assert manifest["parity"]["real"]["top1_agreement"] == 1.0
     assert manifest["published_top1_pct"] == published
+    assert manifest["fp32_accuracy"]["n"] == 1000 and manifest["fp32_accuracy"]["runtime"] == "ort-cpu"
     r = evaluate(tmp_path / "model.fp32.onnx", test)
     assert r["n"] == 1000 and len(r["predictions"]) == 1000
     # 1000 images carry about +-0.8 points of sampling error; the issue asks for 1.5
     assert abs(r["top1_pct"] - published) <= 1.5, f"{name}: {r['top1_pct']:.2f} % vs published {published} %"
+    assert r["top1_pct"] == manifest["fp32_accuracy"]["top1_pct"]  # export's own ONNX top-1 agrees with eval
