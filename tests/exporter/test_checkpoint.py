@@ -101,3 +101,24 @@ def test_local_copy_with_wrong_sha_is_refused(tmp_path: Path) -> None:
     (tmp_path / "weights" / RESNET20_WEIGHTS.file_name).write_bytes(b"tampered")
     with pytest.raises(BadCheckpoint, match="not the published"):
         find_weights(RESNET20_WEIGHTS, tmp_path, download=False)
+
+
+def test_download_verifies_sha256(tmp_path: Path) -> None:
+    """The download path, served from a file:// URL (no network needed): checksum kept or refused."""
+    import hashlib
+
+    from exporter.checkpoint import download_weights
+    from exporter.zoo import WeightsSource
+
+    src_file = tmp_path / "served.th"
+    src_file.write_bytes(b"published bytes")
+    good = WeightsSource("w.th", src_file.as_uri(), hashlib.sha256(b"published bytes").hexdigest())
+    got = download_weights(good, tmp_path / "cache")
+    assert got == tmp_path / "cache" / "weights" / "w.th" and got.read_bytes() == b"published bytes"
+    bad = WeightsSource("x.th", src_file.as_uri(), "0" * 64)
+    with pytest.raises(BadCheckpoint, match="not the published"):
+        download_weights(bad, tmp_path / "cache")
+    assert sorted(p.name for p in (tmp_path / "cache" / "weights").iterdir()) == ["w.th"]  # nothing half-written
+    gone = WeightsSource("y.th", (tmp_path / "missing.th").as_uri(), "0" * 64)
+    with pytest.raises(BadCheckpoint, match="cannot download"):
+        download_weights(gone, tmp_path / "cache")
