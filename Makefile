@@ -39,6 +39,10 @@ bench-harness: $(STAMP)  ## harness overhead vs a bare session.run loop, and --h
 bench-int8: $(STAMP)  ## INT8 presets vs FP32: speed on ResNet18-CIFAR, accuracy on ResNet-56, one interleaved run
 	$(PY) scripts/bench_int8.py
 
+.PHONY: bench-prune
+bench-prune: $(STAMP)  ## ResNet-56 L1 vs random pruning + fine-tune: MACs, size, FP32/INT8 latency, top-1 (~20 min)
+	$(PY) scripts/bench_prune.py
+
 arm-check: $(STAMP)  ## the device CLI on emulated aarch64 (Pi 4 / Pi 5) vs the host; run after `make export`; root
 	bash scripts/arm_check.sh
 

@@ -219,6 +219,8 @@ def prune(
     weight_decay: float = typer.Option(5e-4, "--weight-decay", help="Fine-tuning weight decay."),
     scope: str = typer.Option("internal", "--scope",
                               help="internal: block-internal convs only (Li et al.); coupled: also residual groups."),
+    round_to: int = typer.Option(1, "--round-to",
+                                 help="Keep a multiple of N filters per layer (8 suits INT8/SIMD kernels)."),
     seed: int = typer.Option(0, "--seed", help="Seed of random importance and fine-tuning."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto (fine-tuning)."),
     train_data: str = typer.Option("cifar10:train", "--train-data", help="Fine-tuning images."),
@@ -238,7 +240,8 @@ def prune(
     from runtimes.errors import OutputExistsError
 
     ratio_cfg = RatioConfig.parse(ratios, global_mode=global_mode)
-    run = PruneRunConfig(importance=importance, rounds=rounds, scope=scope, seed=seed, export_onnx=onnx)
+    run = PruneRunConfig(importance=importance, rounds=rounds, scope=scope, seed=seed, export_onnx=onnx,
+                         round_to=round_to)
     ft = TrainConfig(epochs=finetune_epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, seed=seed,
                      device=device)
     if (output_dir / "summary.json").exists() and not (force or resume):
@@ -250,7 +253,7 @@ def prune(
 
     # ratios checked against the model (list length, layer names, emptied layers) before any data is read
     StructuredPruner(net, torch.zeros((1, *[int(d) for d in spec.input.shape[1:]])), ratio_cfg, importance,
-                     scope=scope, seed=seed)
+                     scope=scope, seed=seed, round_to=round_to)
     train_ds, test_ds = _datasets(train_data if finetune_epochs > 0 else None, data, data_dir, limit_train, limit_test)
     if train_ds is None:
         from calibration.datasets import Dataset

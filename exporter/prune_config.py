@@ -12,8 +12,10 @@ Four ways to say it, all frozen dataclasses validated on creation:
 
 Rounding (documented, tested): a layer with C filters and ratio r keeps ``C - floor(C * r + 0.5)``
 filters, i.e. the number removed is rounded half up. A ratio that would remove every filter of a
-layer is refused. In iterative pruning, round k of R prunes to ratio ``r * k / R`` of the original
-count, so the last round reaches r.
+layer is refused. With ``round_to=N`` (``--round-to``) the kept count is then rounded half up to a
+multiple of N (at least N, at most C), because convolution kernels work on channel blocks. In
+iterative pruning, round k of R prunes to ratio ``r * k / R`` of the original count, so the last
+round reaches r.
 """
 
 from __future__ import annotations
@@ -276,6 +278,21 @@ def kept_channels(layer: str, channels: int, ratio: float) -> int:
     return kept
 
 
-def plan(original: Mapping[str, int], ratios: Mapping[str, float], fraction: float = 1.0) -> dict[str, int]:
-    """Channels to keep per layer at `fraction` of the way to `ratios` (iterative round k/R)."""
-    return {name: kept_channels(name, c, ratios.get(name, 0.0) * fraction) for name, c in original.items()}
+def align(kept: int, original: int, round_to: int) -> int:
+    """`kept` rounded half up to a multiple of `round_to`, at least `round_to`, at most `original`.
+
+    INT8 and FP32 convolution kernels work on channel blocks (e.g. 4, 8 or 16 wide); an odd count such
+    as 5 filters can run slower than 8.
+    """
+    if round_to < 1:
+        raise UserInputError(f"--round-to {round_to} must be >= 1")
+    if round_to == 1 or kept >= original:
+        return min(kept, original)
+    return min(original, max(round_to, math.floor(kept / round_to + 0.5) * round_to))
+
+
+def plan(original: Mapping[str, int], ratios: Mapping[str, float], fraction: float = 1.0,
+         round_to: int = 1) -> dict[str, int]:
+    """Channels to keep per layer at `fraction` of the way to `ratios` (iterative round k/R), aligned to `round_to`."""
+    return {name: align(kept_channels(name, c, ratios.get(name, 0.0) * fraction), c, round_to)
+            for name, c in original.items()}

@@ -51,8 +51,11 @@ class PruneRunConfig:
     scope: str = "internal"
     seed: int = 0
     export_onnx: bool = True
+    round_to: int = 1
 
     def __post_init__(self) -> None:
+        if isinstance(self.round_to, bool) or not isinstance(self.round_to, int) or self.round_to < 1:
+            raise UserInputError(f"--round-to {self.round_to} must be an integer >= 1")
         if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
             raise UserInputError(f"--rounds {self.rounds} must be an integer >= 1")
         if self.scope not in SCOPES:
@@ -214,7 +217,8 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
     shape = tuple(int(d) for d in spec.input.shape[1:])
     example = torch.zeros((1, *shape))
     model.eval()
-    pruner = StructuredPruner(model, example, ratios, run.importance, scope=run.scope, seed=run.seed)
+    pruner = StructuredPruner(model, example, ratios, run.importance, scope=run.scope, seed=run.seed,
+                              round_to=run.round_to)
     layer_ratios = pruner.layer_ratios
     say(f"{len(pruner.layers)} prunable layers (scope {run.scope}); importance {run.importance}; "
         f"{run.rounds} round(s) x {finetune.epochs} fine-tune epoch(s)")
@@ -223,6 +227,7 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
         "schema_version": 1, "kind": SUMMARY_KIND, "arch": arch, "num_classes": num_classes,
         "weights": weights_info or {"source": "random-init"}, "ratios": ratios.to_dict(),
         "layer_ratios": layer_ratios, "importance": run.importance, "scope": run.scope, "seed": run.seed,
+        "round_to": run.round_to,
         "rounds_planned": run.rounds, "finetune": asdict(finetune),
         "train_data": {"name": train_data.name, "n": len(train_data)},
         "test_data": {"name": test_data.name, "n": len(test_data)},

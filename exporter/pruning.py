@@ -28,7 +28,7 @@ import torch_pruning as tp
 from torch import nn
 
 from exporter.importance import SeededRandomImportance, make_importance
-from exporter.prune_config import SCOPES, PrunableLayer, RatioConfig, kept_channels, plan, removed_count
+from exporter.prune_config import SCOPES, PrunableLayer, RatioConfig, align, kept_channels, plan, removed_count
 from runtimes.errors import UserInputError, suggest
 
 
@@ -154,7 +154,7 @@ class StructuredPruner:
     """Prunes a model towards its target ratios, in one or several rounds (round k of R reaches k/R of them)."""
 
     def __init__(self, model: nn.Module, example: torch.Tensor, ratios: RatioConfig, importance: str = "l1", *,
-                 scope: str = "internal", seed: int = 0) -> None:
+                 scope: str = "internal", seed: int = 0, round_to: int = 1) -> None:
         self.model = model
         self.example = example
         self.ratios = ratios
@@ -162,6 +162,8 @@ class StructuredPruner:
         self.importance = make_importance(importance, seed)
         self.scope = scope
         self.seed = seed
+        self.round_to = round_to
+        align(1, 1, round_to)  # validates round_to
         self.layers = prunable_layers(model, example, scope)
         self.original = {layer.name: layer.channels for layer in self.layers}
         module_names = [n for n, _ in model.named_modules()]
@@ -169,7 +171,7 @@ class StructuredPruner:
             None if ratios.mode == "global" else ratios.resolve(self.layers, module_names)
         )
         if self.layer_ratios is not None:
-            plan(self.original, self.layer_ratios)  # refuses a ratio that empties a layer, before any work
+            plan(self.original, self.layer_ratios, 1.0, round_to)  # refuses a ratio emptying a layer, up front
 
     def current(self) -> dict[str, int]:
         return {layer.name: self.model.get_submodule(layer.name).out_channels for layer in self.layers}
@@ -177,8 +179,9 @@ class StructuredPruner:
     def targets(self, fraction: float, dg: tp.DependencyGraph) -> dict[str, int]:
         """Channels to keep per layer at `fraction` of the final ratios."""
         if self.layer_ratios is not None:
-            return plan(self.original, self.layer_ratios, fraction)
-        return self._global_targets(fraction, dg)
+            return plan(self.original, self.layer_ratios, fraction, self.round_to)
+        keep = self._global_targets(fraction, dg)
+        return {n: align(k, self.original[n], self.round_to) for n, k in keep.items()}
 
     def _global_targets(self, fraction: float, dg: tp.DependencyGraph) -> dict[str, int]:
         current = self.current()
@@ -220,9 +223,9 @@ class StructuredPruner:
 
 
 def prune_once(model: nn.Module, example: torch.Tensor, ratios: RatioConfig, importance: str = "l1", *,
-               scope: str = "internal", seed: int = 0) -> StructuredPruner:
+               scope: str = "internal", seed: int = 0, round_to: int = 1) -> StructuredPruner:
     """Prune `model` in place to `ratios` in one step; returns the pruner (layers, original widths)."""
-    pruner = StructuredPruner(model, example, ratios, importance, scope=scope, seed=seed)
+    pruner = StructuredPruner(model, example, ratios, importance, scope=scope, seed=seed, round_to=round_to)
     pruner.step(1, 1)
     return pruner
 

@@ -112,3 +112,13 @@ def test_resolve_errors_name_the_fix() -> None:
         RatioConfig.by_name({"layer1.0.conv2": 0.2}).resolve(LAYERS, MODULES)
     with pytest.raises(UserInputError, match="ranking"):
         RatioConfig.global_(0.5).resolve(LAYERS)
+
+
+def test_round_to_aligns_kept_channels() -> None:
+    from exporter.prune_config import align
+
+    assert [align(k, 16, 8) for k in (1, 3, 4, 5, 11, 12, 16)] == [8, 8, 8, 8, 8, 16, 16]
+    assert align(5, 64, 1) == 5 and align(30, 30, 8) == 30
+    assert plan({"a": 16, "b": 64}, {"a": 0.7, "b": 0.3}, 1.0, round_to=8) == {"a": 8, "b": 48}
+    with pytest.raises(UserInputError, match="--round-to 0"):
+        align(3, 16, 0)

@@ -237,3 +237,10 @@ def test_every_study_model_prunes_in_internal_scope(name: str) -> None:
     assert macs1 < 0.75 * macs0
     with torch.no_grad():
         assert torch.isfinite(model(torch.randn(2, 3, 32, 32))).all()
+
+
+def test_round_to_keeps_multiples() -> None:
+    model = pad_resnet()  # conv1 widths 8, 16, 32
+    StructuredPruner(model, X, RatioConfig.uniform(0.3), round_to=8).step(1, 1)
+    f = conv_filters(model)
+    assert (f["layer1.0.conv1"], f["layer2.0.conv1"], f["layer3.0.conv1"]) == (8, 8, 24)
