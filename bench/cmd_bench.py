@@ -27,6 +27,7 @@ def bench(
     graph_opt: str = typer.Option("all", "--graph-opt", help="Graph optimization: disable|basic|extended|all."),
     execution_mode: str = typer.Option("sequential", "--execution-mode", help="sequential|parallel."),
     arena: bool = typer.Option(True, "--arena/--no-arena", help="CPU memory arena on/off."),
+    spin: bool = typer.Option(True, "--spin/--no-spin", help="Let idle runtime threads spin-wait (ORT default)."),
     batch: str = typer.Option("1", "--batch", "-b", help="Batch size(s) for a dynamic batch dim, e.g. 1,8,32."),
     shape: str | None = typer.Option(None, "--shape", help="Full input shape, e.g. 1,3,32,32 (one-input models)."),
     inputs: Path | None = typer.Option(None, "--inputs", help=".npz with real input samples."),
@@ -86,7 +87,7 @@ def bench(
         for b in batch_list:
             opts = RuntimeOptions(intra_op_threads=t, inter_op_threads=inter_threads,
                                   graph_optimization=graph_opt, execution_mode=execution_mode,  # type: ignore[arg-type]
-                                  memory_arena=arena)
+                                  memory_arena=arena, spin_wait=spin)
             job = Job(model=str(model_path), runtime=runtime, batch=None if shape_t else b, shape=shape_t,
                       inputs_npz=str(inputs) if inputs else None, seed=seed,
                       runtime_options={k: v for k, v in opts.to_dict().items() if k != "extra"},

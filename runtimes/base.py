@@ -85,6 +85,9 @@ class RuntimeOptions:
     execution_mode: ExecutionMode = "sequential"
     memory_arena: bool = True
     enable_profiling: bool = False
+    # ORT's worker threads spin-wait between ops by default (lowest latency on an idle machine);
+    # off for evaluation and calibration, where throughput on a shared machine matters more.
+    spin_wait: bool = True
     extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
@@ -109,6 +112,7 @@ class RuntimeOptions:
             "execution_mode": self.execution_mode,
             "memory_arena": self.memory_arena,
             "enable_profiling": self.enable_profiling,
+            "spin_wait": self.spin_wait,
             "extra": dict(self.extra),
         }
 

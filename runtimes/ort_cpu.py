@@ -97,6 +97,9 @@ class OrtCpuRuntime:
         )
         so.enable_cpu_mem_arena = options.memory_arena
         so.log_severity_level = 3
+        if not options.spin_wait:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            so.add_session_config_entry("session.inter_op.allow_spinning", "0")
         if options.enable_profiling:
             so.enable_profiling = True
             if profile_prefix:

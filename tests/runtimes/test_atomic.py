@@ -21,6 +21,17 @@ def test_success_renames(tmp_path: Path) -> None:
     assert p.read_text().strip().startswith("{") and [x.name for x in p.parent.iterdir()] == ["r.json"]
 
 
+def test_outputs_get_umask_permissions(tmp_path: Path) -> None:
+    import os
+
+    old = os.umask(0o022)
+    try:
+        p = write_json(tmp_path / "m.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert p.stat().st_mode & 0o777 == 0o644
+
+
 def test_no_overwrite_without_force(tmp_path: Path) -> None:
     p = write_json(tmp_path / "r.json", {"a": 1})
     with pytest.raises(OutputExistsError, match="--force"):

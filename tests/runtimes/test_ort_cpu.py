@@ -44,6 +44,14 @@ def test_session_options_are_applied(tiny_onnx: Path) -> None:
     assert sess.effective_options()["execution_mode"] == "parallel"
 
 
+def test_spin_wait_off_is_passed_to_ort(tiny_onnx: Path) -> None:
+    rt = get_runtime("ort-cpu")
+    so = rt.session_options(RuntimeOptions(spin_wait=False))
+    assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert rt.load(tiny_onnx, RuntimeOptions(spin_wait=False)).run(
+        {"input": np.zeros((1, 3, 16, 16), np.float32)})["logits"].shape == (1, 10)
+
+
 def test_parallel_with_one_inter_thread_is_recorded_as_sequential(tiny_onnx: Path) -> None:
     opts = RuntimeOptions(inter_op_threads=1, execution_mode="parallel")
     sess = get_runtime("ort-cpu").load(tiny_onnx, opts)
