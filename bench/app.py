@@ -31,6 +31,8 @@ class EdgebenchGroup(TyperGroup):
                 traceback.print_exc()
             typer.echo(f"edgebench: error: {e}", err=True)
             ctx.exit(e.exit_code)
+        except BrokenPipeError:  # `edgebench ... | head`: the framework exits quietly on EPIPE
+            raise
         except KeyboardInterrupt:
             typer.echo("edgebench: interrupted", err=True)
             ctx.exit(130)

@@ -85,7 +85,7 @@ def evaluate(
             f"{list(info.class_names)[:4]}...; evaluate on the dataset the model was trained for ({info.dataset})"
         )
     threads = threads or _usable_cores()
-    sess = get_runtime(runtime).load(path, RuntimeOptions(intra_op_threads=threads))
+    sess = get_runtime(runtime).load(path, RuntimeOptions(intra_op_threads=threads, spin_wait=False))
     if len(sess.inputs) != 1:
         raise CalibrationError(f"'{path}' has {len(sess.inputs)} inputs; evaluation handles one-input classifiers")
     spec = sess.inputs[0]

@@ -202,7 +202,7 @@ def _ort_session(path: Path, threads: int) -> Any:
 
     try:
         # no spin-waiting: parity is not a benchmark, and spinning threads slow a shared machine down
-        opts = RuntimeOptions(intra_op_threads=threads, extra=(("session.intra_op.allow_spinning", "0"),))
+        opts = RuntimeOptions(intra_op_threads=threads, spin_wait=False)
         return get_runtime("ort-cpu").load(path, opts)
     except ModelFileError as e:
         raise ExportFailed(f"ONNX Runtime cannot load the exported model: {e}; try another --opset") from None
