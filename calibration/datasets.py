@@ -15,7 +15,6 @@ import hashlib
 import os
 import pickle
 import tarfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,37 +127,17 @@ def load_npz(path: Path, name: str | None = None, class_names: tuple[str, ...] =
     return Dataset(images, labels, name or path.stem, class_names)
 
 
-def md5_file(path: Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def download_cifar10(cache_dir: Path, url: str = CIFAR10_URL) -> Path:
     """Download the official archive into `cache_dir` and verify its published MD5."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    from runtimes.download import download_verified, file_digest
+
     dest = cache_dir / CIFAR10_ARCHIVE
-    if dest.is_file() and md5_file(dest) == CIFAR10_MD5:
+    if dest.is_file() and file_digest(dest, "md5") == CIFAR10_MD5:
         return dest
-    tmp = dest.with_suffix(".part")
-    try:
-        with urllib.request.urlopen(url, timeout=30) as r, open(tmp, "wb") as f:
-            while block := r.read(1 << 20):
-                f.write(block)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise CalibrationError(
-            f"cannot download CIFAR-10 from {url} ({e}); put {CIFAR10_ARCHIVE} or the .npz subsets in a folder "
-            "and pass --data-dir or set EDGEBENCH_DATA"
-        ) from None
-    got = md5_file(tmp)
-    if got != CIFAR10_MD5:
-        tmp.unlink(missing_ok=True)
-        raise CalibrationError(f"CIFAR-10 archive checksum {got} is not the published {CIFAR10_MD5}; try again")
-    os.replace(tmp, dest)
-    return dest
+    return download_verified(
+        url, dest, CIFAR10_MD5, algo="md5", what="CIFAR-10", error=CalibrationError,
+        hint=f"put {CIFAR10_ARCHIVE} or the .npz subsets in a folder and pass --data-dir or set EDGEBENCH_DATA",
+    )
 
 
 def read_cifar10_archive(archive: Path, split: str) -> Dataset:

@@ -14,10 +14,7 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
-import os
 import pickle
-import urllib.request
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -163,29 +160,14 @@ def _sha256_matches(path: Path, sha256: str) -> bool:
 
 def download_weights(src: WeightsSource, cache_dir: Path, timeout_s: float = 60.0) -> Path:
     """Download `src.url` into `cache_dir/weights/` and verify its sha256 (written atomically)."""
-    dest_dir = cache_dir / "weights"
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    dest = dest_dir / src.file_name
-    tmp = dest.with_name(dest.name + ".part")
-    h = hashlib.sha256()
-    try:
-        with urllib.request.urlopen(src.url, timeout=timeout_s) as r, open(tmp, "wb") as f:
-            while block := r.read(1 << 20):
-                h.update(block)
-                f.write(block)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise BadCheckpoint(
-            f"cannot download {src.file_name} from {src.url} ({e}); put the file in a folder's weights/ "
-            "sub-folder and pass --data-dir or set EDGEBENCH_DATA, or give --weights PATH"
-        ) from None
-    if h.hexdigest() != src.sha256:
-        tmp.unlink(missing_ok=True)
-        raise BadCheckpoint(
-            f"downloaded {src.file_name} has sha256 {h.hexdigest()}, not the published {src.sha256}; try again"
-        )
-    os.replace(tmp, dest)
-    return dest
+    from runtimes.download import download_verified
+
+    return download_verified(
+        src.url, cache_dir / "weights" / src.file_name, src.sha256, what=src.file_name, error=BadCheckpoint,
+        timeout_s=timeout_s,
+        hint="put the file in a folder's weights/ sub-folder and pass --data-dir or set EDGEBENCH_DATA, "
+             "or give --weights PATH",
+    )
 
 
 def find_weights(src: WeightsSource, data_dir: Path | None = None, download: bool = True) -> Path:

@@ -7,7 +7,6 @@ wants its input. A bare .onnx without a manifest still benches (`find_manifest` 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -96,12 +95,10 @@ class InputInfo:
         )
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def sha256_file(path: Path) -> str:
+    from runtimes.download import file_digest
+
+    return file_digest(path, "sha256")
 
 
 def manifest_path(model: Path) -> Path:
