@@ -29,8 +29,16 @@ EXPECT: dict[str, dict[str, Any]] = {
     "pi4": {"core": "Cortex-A72", "asimddp": False, "preset": "arm64-neon", "board": "Raspberry Pi 4"},
     "pi5": {"core": "Cortex-A76", "asimddp": True, "preset": "arm64-dotprod", "board": "Raspberry Pi 5"},
 }
-EXPORT_DIRS = ("artifacts/resnet20", "artifacts/resnet20-pruned")
-EVAL_N_DEFAULT = 1000
+EXPORT_DIRS = ("artifacts/resnet20",)  # `make export`
+EVAL_N_DEFAULT = 100
+# Device vs host, by precision: largest |device - host| of a raw output relative to max(1, max |host output|), and
+# largest share of images whose top-1 class differs (also the largest `eval` top-1/top-5 gap, in points).
+# FP32 differs by float rounding only (~1e-6). INT8 is bit-identical when both CPUs run the same integer kernels
+# (U8S8: QLinearConv on x86 and ARM); an S8S8 model (preset arm64-dotprod) runs half its convolutions as
+# DequantizeLinear -> float Conv -> QuantizeLinear on x86 (not fused there), so its logits differ by ~1 %.
+TOL: dict[str, dict[str, float]] = {"fp32": {"rel_diff": 1e-4, "flip_pct": 0.0},
+                                    "int8": {"rel_diff": 0.05, "flip_pct": 2.0}}
+OUTPUTS_N_DEFAULT = 100
 
 
 def log(msg: str) -> None:
@@ -131,47 +139,136 @@ def has_command(name: str) -> bool:
     return _edgebench(name, "--help").returncode == 0
 
 
+def model_key(rel: Path) -> str:
+    """models/resnet20/model.int8.onnx -> resnet20.model.int8"""
+    return f"{rel.parent.name}.{rel.stem}"
+
+
+def model_inputs(model: Path, n: int, seed: int = 0) -> dict[str, Any]:
+    """Inputs for the outputs check: the first `n` real test images preprocessed as the manifest says, or
+    seeded random tensors for a model without a manifest (or without the reference data)."""
+    import numpy as np
+
+    from runtimes.manifest import find_manifest, input_info
+
+    info = input_info(find_manifest(model))
+    if info is not None and SHARED_TEST_NPZ.exists():
+        from calibration.preprocess import preprocess
+
+        images = np.load(SHARED_TEST_NPZ, allow_pickle=False)["images"][:n]
+        hw = tuple(int(d) for d in info.shape[-2:]) if all(isinstance(d, int) for d in info.shape[-2:]) else None
+        return {info.name: preprocess(images, info.preprocessing, hw)}  # type: ignore[arg-type]
+    from runtimes import RuntimeOptions, get_runtime
+
+    sess = get_runtime("ort-cpu").load(model, RuntimeOptions(intra_op_threads=1))
+    rng = np.random.default_rng(seed)
+    return {s.name: rng.standard_normal(s.resolve(n)).astype(s.dtype) for s in sess.inputs}
+
+
+def run_outputs(listing: Path, out_dir: Path) -> None:
+    subprocess.run([sys.executable, str(REPO / "scripts" / "arm_outputs.py"), str(listing), str(out_dir)], check=True)
+
+
+def build_pruned(build: Path) -> Path | None:
+    """A pruned ResNet-20 (30 % of the filters, no fine-tuning: odd channel widths) and its INT8 model, made on
+    the host with the project's own commands; None when the export extra (torch) is absent."""
+    if not has_command("prune") or not SHARED_TEST_NPZ.exists():
+        log("no pruned model: `edgebench prune` (export extra) or the reference data is missing here")
+        return None
+    run = build / "prune"
+    r = _edgebench("prune", "resnet20", "--ratios", "0.3", "--rounds", "1", "--finetune-epochs", "0",
+                   "--limit-test", "100", "-o", str(run), "--force")
+    rnd = run / "round1"
+    if r.returncode != 0 or not (rnd / "model.fp32.onnx").exists():
+        raise CheckFailed(f"edgebench prune failed: {(r.stderr or r.stdout).strip()[-500:]}")
+    r = _edgebench("quantize", str(rnd / "model.fp32.onnx"), "--data", "cifar10:train", "--calib-size", "256",
+                   "--force")
+    if r.returncode != 0:
+        raise CheckFailed(f"edgebench quantize of the pruned model failed: {r.stderr.strip()[-500:]}")
+    return rnd
+
+
+def build_targeted(build: Path) -> list[tuple[Path, str]]:
+    """The default export's FP32 model quantized for each board (`quantize --target pi4|pi5`): the ARM presets'
+    own recipes (arm64-neon U8S8, arm64-dotprod S8S8), whatever preset `auto` picks on this host."""
+    fp32 = REPO / EXPORT_DIRS[0] / "model.fp32.onnx"
+    if not fp32.exists() or not has_command("quantize"):
+        return []
+    out = []
+    for board in EXPECT:
+        dst = build / f"resnet20-{board}"
+        r = _edgebench("quantize", str(fp32), "--data", "cifar10:train", "--calib-size", "256", "--target", board,
+                       "-o", str(dst), "--force")
+        if r.returncode != 0:
+            raise CheckFailed(f"edgebench quantize --target {board} failed: {r.stderr.strip()[-500:]}")
+        out.append((dst, dst.name))
+    return out
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from bench.synthetic import conv_net
 
     work = Path(args.work)
     models = work / "models"
-    plan: list[str] = []
-    conv_net(models / "synthetic" / "synthetic.onnx", size=32, channels=16, n_convs=3)
-    plan.append("bench models/synthetic/synthetic.onnx")
+    for d in ("inputs", "host"):
+        (work / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy2(REPO / "scripts" / "arm_outputs.py", work / "arm_outputs.py")
+    sources: list[tuple[Path, str]] = [(REPO / d, Path(d).name) for d in EXPORT_DIRS]
+    sources += build_targeted(work / "build")
+    if args.pruned:
+        rnd = build_pruned(work / "build")
+        if rnd is not None:
+            sources.append((rnd, "resnet20-pruned"))
+    sources += [(Path(x), Path(x).name) for x in args.model_dirs]
     exported: list[Path] = []
-    for d in EXPORT_DIRS:
-        src = REPO / d
-        for onnx in sorted(src.glob("model.*.onnx")):
-            dst = models / src.name
-            dst.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    for src, name in sources:
+        onnx_files = sorted(src.glob("model.*.onnx"))
+        if not onnx_files:
+            continue
+        while name in used:
+            name += "-2"
+        used.add(name)
+        (models / name).mkdir(parents=True)
+        for onnx in onnx_files:
             for f in (onnx, onnx.with_suffix(".json")):
                 if f.exists():
-                    shutil.copy2(f, dst / f.name)
-            exported.append(dst / onnx.name)
-            plan.append(f"bench models/{src.name}/{onnx.name}")
+                    shutil.copy2(f, models / name / f.name)
+            exported.append(models / name / onnx.name)
+    synthetic = conv_net(models / "synthetic" / "synthetic.onnx", size=32, channels=16, n_convs=3)
     if not exported:
-        log("no exported models (run `make export` first); only the synthetic model is benchmarked")
+        log("no exported models (run `make export` first): only the synthetic model is checked")
+    plan: list[str] = [f"bench {m.relative_to(work)}" for m in [synthetic, *exported]]
+
+    listing: list[str] = []
+    for m in exported or [synthetic]:
+        rel, key = m.relative_to(work), model_key(m.relative_to(work))
+        inputs = work / "inputs" / f"{key}.npz"
+        np.savez(inputs, **model_inputs(m, args.outputs_n))
+        listing.append(f"{rel} {inputs.relative_to(work)} {key}")
+    (work / "outputs.txt").write_text("\n".join(listing) + "\n", encoding="utf-8")
+    run_outputs(work / "outputs.txt", work / "host" / "outputs")
+    plan.append("outputs outputs.txt")
+
     eval_ok = has_command("eval")
     if exported and not eval_ok:
-        log("`edgebench eval` does not exist yet: predictions are not compared")
+        log("`edgebench eval` does not exist yet: eval is not compared")
     if exported and eval_ok and not SHARED_TEST_NPZ.exists():
-        log(f"{SHARED_TEST_NPZ} is absent: predictions are not compared")
+        log(f"{SHARED_TEST_NPZ} is absent: eval is not compared")
     if exported and eval_ok and SHARED_TEST_NPZ.exists():
         (work / "data").mkdir(exist_ok=True)
         shutil.copy2(SHARED_TEST_NPZ, work / "data" / "test.npz")
-        host = work / "host"
-        host.mkdir(exist_ok=True)
         for m in exported:
-            rel = m.relative_to(work)
-            out = host / (rel.parent.name + "." + m.stem + ".json")
-            r = _edgebench("eval", str(m), "--dataset", str(work / "data" / "test.npz"), "--limit", str(args.eval_n),
+            rel, key = m.relative_to(work), model_key(m.relative_to(work))
+            r = _edgebench("eval", str(m), "--data", str(work / "data" / "test.npz"), "--limit", str(args.eval_n),
                            "--json")
             if r.returncode != 0:
                 log(f"host eval of {rel} failed: {r.stderr.strip()}")
                 return 1
-            out.write_text(r.stdout, encoding="utf-8")
-            plan.append(f"eval {rel} {args.eval_n}")
+            (work / "host" / f"{key}.eval.json").write_text(r.stdout, encoding="utf-8")
+            plan.append(f"eval {rel} {args.eval_n} {key}")
     if preset_api():
         (work / "preset.py").write_text(PRESET_SNIPPET, encoding="utf-8")
         plan.append("preset")
@@ -256,7 +353,52 @@ def agreement(host: list[int], device: list[int]) -> tuple[int, int]:
     return sum(a != b for a, b in zip(host, device, strict=True)), len(host)
 
 
+def precision_of(model: Path) -> str:
+    from runtimes.manifest import find_manifest
+
+    m = find_manifest(model)
+    return str(m.get("precision") or "fp32") if m else "fp32"
+
+
+def tolerance(precision: str) -> dict[str, float]:
+    return TOL.get(precision, TOL["fp32"])
+
+
+def compare_outputs(host: dict[str, Any], dev: dict[str, Any], precision: str) -> dict[str, Any]:
+    """Device outputs vs the host's for the same inputs: max abs difference, top-1 flips, bit-identity."""
+    import numpy as np
+
+    problems: list[str] = []
+    if sorted(host) != sorted(dev):
+        return {"precision": precision, "problems": [f"outputs {sorted(dev)} differ from the host's {sorted(host)}"]}
+    out: dict[str, Any] = {"precision": precision, "n": 0, "max_abs_diff": 0.0, "bit_identical": True,
+                           "top1_flips": 0}
+    for name in host:
+        h, d = np.asarray(host[name]), np.asarray(dev[name])
+        if h.shape != d.shape:
+            problems.append(f"output '{name}' has shape {d.shape} on the device, {h.shape} on the host")
+            continue
+        diff = float(np.max(np.abs(h.astype(np.float64) - d.astype(np.float64)))) if h.size else 0.0
+        out["n"] = max(out["n"], int(h.shape[0]) if h.ndim else 1)
+        out["max_abs_diff"] = max(out["max_abs_diff"], diff)
+        out["bit_identical"] = out["bit_identical"] and bool(np.array_equal(h, d))
+        if h.ndim == 2:
+            out["top1_flips"] += int(np.sum(h.argmax(1) != d.argmax(1)))
+        scale = max(1.0, float(np.max(np.abs(h)))) if h.size else 1.0
+        out["max_rel_diff"] = max(out.get("max_rel_diff", 0.0), diff / scale)
+        tol = tolerance(precision)["rel_diff"] * scale
+        if diff > tol:
+            problems.append(f"output '{name}' differs from the host's by {diff:.3g} (> {tol:.3g}, {precision})")
+    if out["top1_flips"] > tolerance(precision)["flip_pct"] / 100 * out["n"]:
+        problems.append(f"{out['top1_flips']} of {out['n']} top-1 classes differ from the host's "
+                        f"(> {tolerance(precision)['flip_pct']:g} % for {precision})")
+    out["problems"] = problems
+    return out
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
+    import numpy as np
+
     work, out = Path(args.work), Path(args.out)
     plan = (work / "plan.txt").read_text(encoding="utf-8").split("\n")
     summary: dict[str, Any] = {"boards": {}, "emulated": True,
@@ -278,19 +420,36 @@ def cmd_verify(args: argparse.Namespace) -> int:
         b["bench_emulated"] = {r["model"]["name"]: {"p50_ms_emulated": round(r["latency"]["p50_ms"], 3),
                                                      "peak_rss_mb": round(r["memory"]["peak_rss_mb"], 1)}
                                for r in results}
+        b["outputs"] = {}
+        for line in (work / "outputs.txt").read_text(encoding="utf-8").splitlines():
+            rel, _, key = line.split()
+            host_out = dict(np.load(work / "host" / "outputs" / f"{key}.npz"))
+            dev_out = dict(np.load(bdir / "outputs" / f"{key}.npz"))
+            cmp = compare_outputs(host_out, dev_out, precision_of(work / rel))
+            b["outputs"][key] = cmp
+            p += [f"{key}: {x}" for x in cmp.pop("problems")]
         b["eval"] = {}
         for line in plan:
             if not line.startswith("eval "):
                 continue
-            rel = Path(line.split()[1])
-            key = rel.parent.name + "." + rel.stem
-            host = json.loads((work / "host" / f"{key}.json").read_text(encoding="utf-8"))
+            key = line.split()[3]
+            host = json.loads((work / "host" / f"{key}.eval.json").read_text(encoding="utf-8"))
             dev = json.loads((bdir / "eval" / f"{key}.json").read_text(encoding="utf-8"))
-            diff, n = agreement(host["predictions"], dev["predictions"])
-            b["eval"][key] = {"n": n, "flipped_vs_host": diff, "top1_pct_host": host["top1_pct"],
-                              "top1_pct_device": dev["top1_pct"]}
-            if diff:
-                p.append(f"{key}: {diff} of {n} top-1 predictions differ from the host's")
+            gap = tolerance(precision_of(work / line.split()[1]))["flip_pct"]
+            same = host.get("n") == dev.get("n") and all(
+                abs(float(host.get(k, "nan")) - float(dev.get(k, "nan"))) <= gap for k in ("top1_pct", "top5_pct"))
+            b["eval"][key] = {"n": dev.get("n"), "top1_pct_host": host.get("top1_pct"),
+                              "top1_pct_device": dev.get("top1_pct"), "top5_pct_host": host.get("top5_pct"),
+                              "top5_pct_device": dev.get("top5_pct"), "within_tolerance": same}
+            if not same:
+                p.append(f"{key}: `edgebench eval` gives {dev.get('top1_pct')} / {dev.get('top5_pct')} % top-1/top-5 "
+                         f"on {dev.get('n')} images, the host {host.get('top1_pct')} / {host.get('top5_pct')} %")
+        targeted = work / "models" / f"resnet20-{board}" / "model.int8.json"
+        if targeted.exists():
+            got = json.loads(targeted.read_text(encoding="utf-8")).get("preset", {}).get("preset")
+            b["targeted_int8_preset"] = got
+            if got != EXPECT[board]["preset"]:
+                p.append(f"`quantize --target {board}` used preset {got!r}, expected {EXPECT[board]['preset']!r}")
         if any(line == "preset" for line in plan):
             got = (bdir / "preset.txt").read_text(encoding="utf-8").strip()
             b["auto_preset"] = got
@@ -299,9 +458,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
         b["problems"] = p
         summary["boards"][board] = b
         problems += [f"{board}: {x}" for x in p]
-        log(f"{board}: {b['fingerprint']['core']} ({b['fingerprint']['board']}), "
-            f"{len(results)} results, eval {b['eval'] or 'not run'}, preset {b.get('auto_preset', 'not checked')}"
-            f"{' -- ' + '; '.join(p) if p else ' -- ok'}")
+        fpr = b["fingerprint"]
+        log(f"{board}: {fpr['core']} ({fpr['board']}), isa {sorted(fpr['isa'])}, "
+            f"auto preset {b.get('auto_preset', 'not checked')}, {len(results)} bench results (emulated)")
+        for key, o in b["outputs"].items():
+            log(f"  outputs {key} ({o.get('precision')}): {o.get('n')} test images, max |device - host| "
+                f"{o.get('max_abs_diff', float('nan')):.3g} ({o.get('max_rel_diff', float('nan')):.2g} of the range)"
+                f"{', bit-identical' if o.get('bit_identical') else ''}, "
+                f"top-1 flips {o.get('top1_flips')}")
+        for key, e in b["eval"].items():
+            log(f"  eval {key}: top-1 {e['top1_pct_device']} % (host {e['top1_pct_host']} %), top-5 "
+                f"{e['top5_pct_device']} % (host {e['top5_pct_host']} %) on {e['n']} images")
+        log(f"  {board}: " + ("; ".join(p) if p else "all checks passed"))
     summary["checks_passed"] = not problems
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
@@ -323,6 +491,9 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("prepare")
     s.add_argument("--work", required=True)
     s.add_argument("--eval-n", type=int, default=EVAL_N_DEFAULT)
+    s.add_argument("--outputs-n", type=int, default=OUTPUTS_N_DEFAULT)
+    s.add_argument("--model-dirs", nargs="*", default=[], help="more model folders to check")
+    s.add_argument("--no-pruned", dest="pruned", action="store_false", help="skip the pruned ResNet-20")
     s.set_defaults(fn=cmd_prepare)
     s = sub.add_parser("verify")
     s.add_argument("--work", required=True)

@@ -224,7 +224,10 @@ WORK=$OUT/work
 stage_start prepare
 safe_rm "$WORK"; mkdir -p "$WORK"
 cp "$REPO/scripts/arm_device.sh" "$WORK/"
-"$PY" "$REPO/scripts/arm_check.py" prepare --work "$WORK"
+# EDGEBENCH_ARM_MODEL_DIRS: more model folders (space-separated); EDGEBENCH_ARM_NO_PRUNED=1: skip the pruned model
+# shellcheck disable=SC2086
+"$PY" "$REPO/scripts/arm_check.py" prepare --work "$WORK" ${EDGEBENCH_ARM_MODEL_DIRS:+--model-dirs $EDGEBENCH_ARM_MODEL_DIRS} \
+    ${EDGEBENCH_ARM_NO_PRUNED:+--no-pruned}
 stage_end
 
 for board in $BOARDS; do

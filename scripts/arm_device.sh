@@ -2,13 +2,13 @@
 # The device side of `make arm-check`: what a Raspberry Pi runs (README, "Raspberry Pi"), run by
 # scripts/arm_check.sh inside the emulated aarch64 root. Usage: arm_device.sh BOARD WORK
 # WORK/plan.txt (written by scripts/arm_check.py prepare) lists the commands, one per line:
-#   bench MODEL | eval MODEL N | preset
+#   bench MODEL | outputs LIST | eval MODEL N KEY | preset
 set -eu
 board=$1
 work=$2
 out=$work/out/$board
 rm -rf "$out"
-mkdir -p "$out/results" "$out/eval"
+mkdir -p "$out/results" "$out/eval" "$out/outputs"
 cd "$work"
 
 echo "[$board] $(uname -m), python $(python3 -c 'import platform; print(platform.python_version())')"
@@ -21,17 +21,21 @@ edgebench sysinfo > "$out/sysinfo.json"
 edgebench sysinfo --text
 edgebench runtimes
 
-while read -r cmd model n; do
+threads=$(nproc)
+while read -r cmd model arg key; do
+    t0=$(date +%s.%N)
     case "$cmd" in
         bench)
             echo "[$board] edgebench bench $model"
             edgebench bench "$model" --threads 1 --warmup-iters 2 --min-iters 5 --min-seconds 0 --max-seconds 60 \
                 --cooldown 70 --cooldown-timeout 5 -o "$out/results"
             ;;
+        outputs)
+            python3 arm_outputs.py "$model" "$out/outputs" --threads "$threads"
+            ;;
         eval)
-            key="$(basename "$(dirname "$model")").$(basename "$model" .onnx)"
-            echo "[$board] edgebench eval $model --limit $n"
-            edgebench eval "$model" --dataset data/test.npz --limit "$n" --json > "$out/eval/$key.json"
+            echo "[$board] edgebench eval $model --limit $arg"
+            edgebench eval "$model" --data data/test.npz --limit "$arg" --threads "$threads" --json > "$out/eval/$key.json"
             ;;
         preset)
             python3 preset.py > "$out/preset.txt"
@@ -40,5 +44,6 @@ while read -r cmd model n; do
         "") ;;
         *) echo "unknown plan line: $cmd" >&2; exit 2 ;;
     esac
+    [ -z "$cmd" ] || echo "[$board] $cmd $model: $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
 done < plan.txt
 echo "[$board] done"

@@ -112,3 +112,68 @@ def test_agreement(ac: Any) -> None:
     assert ac.agreement([1, 2, 3], [1, 0, 3]) == (1, 3)
     with pytest.raises(ac.CheckFailed):
         ac.agreement([1, 2], [1, 2, 3])
+
+
+def _logits(n: int = 20, seed: int = 0) -> Any:
+    import numpy as np
+
+    return np.random.default_rng(seed).standard_normal((n, 10)).astype(np.float32) * 5
+
+
+def test_compare_outputs_fp32_is_strict(ac: Any) -> None:
+    import numpy as np
+
+    h = _logits()
+    same = ac.compare_outputs({"logits": h}, {"logits": h.copy()}, "fp32")
+    assert same["bit_identical"] and same["problems"] == [] and same["n"] == 20
+    near = ac.compare_outputs({"logits": h}, {"logits": h + np.float32(1e-6)}, "fp32")
+    assert not near["bit_identical"] and near["problems"] == [] and near["max_abs_diff"] < 1e-5
+    far = ac.compare_outputs({"logits": h}, {"logits": h + np.float32(0.01)}, "fp32")
+    assert any("differs from the host's" in p for p in far["problems"])
+
+
+def test_compare_outputs_int8_allows_small_differences_but_few_flips(ac: Any) -> None:
+    import numpy as np
+
+    h = _logits(100)
+    small = ac.compare_outputs({"logits": h}, {"logits": h + np.float32(0.05)}, "int8")
+    assert small["problems"] == [] and small["top1_flips"] == 0
+    flipped = h.copy()
+    rows = np.arange(5)
+    flipped[rows, (h[rows].argmax(1) + 1) % 10] = h[rows].max(1) + 1  # 5 % of the images change class
+    bad = ac.compare_outputs({"logits": h}, {"logits": flipped}, "int8")
+    assert bad["top1_flips"] == 5 and any("top-1 classes differ" in p for p in bad["problems"])
+
+
+def test_compare_outputs_shape_and_name_mismatch(ac: Any) -> None:
+    h = _logits()
+    assert ac.compare_outputs({"logits": h}, {"logits": h[:5]}, "fp32")["problems"]
+    assert ac.compare_outputs({"logits": h}, {"out": h}, "fp32")["problems"]
+
+
+def test_check_results_on_a_real_result(ac: Any, tiny_onnx: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A result written by `edgebench bench` on the Pi 4 tree with --cooldown passes; tampered ones do not."""
+    from typer.testing import CliRunner
+
+    import bench.fingerprint as fpmod
+    from bench.cli import app
+
+    real_fp, real_state = fpmod.fingerprint, fpmod.dynamic_state
+    monkeypatch.setenv("EDGEBENCH_EMULATED", "1")
+    monkeypatch.setattr(fpmod, "fingerprint", lambda root=None, machine=None: real_fp(BOARDS / "pi4", "aarch64"))
+    monkeypatch.setattr(fpmod, "dynamic_state", lambda root=None: real_state(BOARDS / "pi4"))
+    out = tmp_path / "res"
+    r = CliRunner().invoke(app, ["bench", str(tiny_onnx), "--in-process", "--min-iters", "3", "--min-seconds", "0",
+                                 "--warmup-iters", "1", "--threads", "1", "--cooldown", "70", "-o", str(out)])
+    assert r.exit_code == 0, r.stderr
+    path = next(out.glob("*.json"))
+    res = json.loads(path.read_text())
+    assert ac.check_results([res], [path], "pi4") == []
+    assert any("arm_core" in p or "machine.cpu" in p for p in ac.check_results([res], [path], "pi5"))
+    no_flag = json.loads(json.dumps(res))
+    no_flag["warnings"] = []
+    assert any("not flagged as emulated" in p for p in ac.check_results([no_flag], [path], "pi4"))
+    broken = json.loads(json.dumps(res))
+    del broken["latency"]["p50_ms"]
+    assert any("p50_ms" in p for p in ac.check_results([broken], [path], "pi4"))

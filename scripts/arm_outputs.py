@@ -1,0 +1,44 @@
+"""Raw outputs of models on fixed inputs, through edgebench's own ort-cpu runtime (torch-free).
+
+`make arm-check` runs it on the host and in the emulated aarch64 root with the same inputs, then compares.
+Usage: python arm_outputs.py LIST OUT_DIR [--threads N]
+LIST has one line per model, `MODEL INPUTS.npz KEY` (INPUTS.npz: one array per model input, batch first);
+the outputs go to OUT_DIR/KEY.npz. One process for all models: under emulation every start-up costs seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from runtimes import RuntimeOptions, get_runtime
+
+
+def run(model: Path, inputs: Path, out: Path, threads: int = 1) -> None:
+    feeds = dict(np.load(inputs, allow_pickle=False))
+    sess = get_runtime("ort-cpu").load(model, RuntimeOptions(intra_op_threads=threads))
+    n = len(next(iter(feeds.values())))
+    fixed = [s.shape[0] for s in sess.inputs if isinstance(s.shape[0], int) and s.shape[0] > 0]
+    step = min(fixed) if fixed else n  # a fixed batch dimension: feed it that many at a time
+    chunks = [sess.run({k: v[i:i + step] for k, v in feeds.items()}) for i in range(0, n, step)]
+    np.savez(out, **{k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]})
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("list", type=Path)
+    ap.add_argument("out_dir", type=Path)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    base = args.list.parent
+    for line in args.list.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            model, inputs, key = line.split()
+            run(base / model, base / inputs, args.out_dir / f"{key}.npz", args.threads)
+
+
+if __name__ == "__main__":
+    main()
