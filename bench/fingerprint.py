@@ -207,9 +207,21 @@ def dynamic_state(root: Path = Path("/")) -> dict[str, Any]:
             "cur_freq_mhz": cur / 1000 if cur else None}
 
 
-def emulation_hint(root: Path = Path("/")) -> bool:
-    """True when this process runs under user-mode emulation (qemu-user sets no flag; look at binfmt)."""
-    return os.environ.get("EDGEBENCH_EMULATED", "") not in ("", "0")
+def emulation_hint(root: Path = Path("/"), machine: str | None = None) -> bool:
+    """True when this process runs under user-mode emulation.
+
+    qemu-user sets no flag: EDGEBENCH_EMULATED=1 says so (`make arm-check` sets it), and an aarch64 process
+    that reads an x86 /proc/cpuinfo (or the reverse) is emulated too, e.g. `docker run --platform linux/arm64`.
+    """
+    if os.environ.get("EDGEBENCH_EMULATED", "") not in ("", "0"):
+        return True
+    machine = machine or platform.machine()
+    text = _read(root / "proc/cpuinfo") or ""
+    if machine in ("aarch64", "arm64") or machine.startswith("arm"):
+        return re.search(r"^(vendor_id|flags)\s*:", text, re.M) is not None
+    if machine in ("x86_64", "amd64", "i386", "i686"):
+        return re.search(r"^(Features|CPU implementer)\s*:", text, re.M) is not None
+    return False
 
 
 def fingerprint(root: Path = Path("/"), machine: str | None = None) -> dict[str, Any]:
@@ -223,7 +235,7 @@ def fingerprint(root: Path = Path("/"), machine: str | None = None) -> dict[str,
         "cpu": cpu,
         "memory": memory_info(root),
         "board": board_info(root),
-        "emulated": emulation_hint(root),
+        "emulated": emulation_hint(root, machine),
         **dynamic_state(root),
     }
     key = {k: cpu[k] for k in ("arch", "model", "logical_cores", "isa")}

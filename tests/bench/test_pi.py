@@ -167,3 +167,21 @@ def test_cli_hot_board_cools_then_throttles(tiny_onnx: Path, tmp_path: Path, mon
     assert any("'throttled'" in w for w in res["warnings"])
     saved = json.loads(next(out.glob("*.json")).read_text())
     assert saved["cooldown"] == res["cooldown"] and saved["warnings"] == res["warnings"]
+
+
+def test_emulation_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """EDGEBENCH_EMULATED=1, or an aarch64 process reading the x86 host's cpuinfo (qemu-user in docker)."""
+    from bench.fingerprint import emulation_hint
+
+    monkeypatch.delenv("EDGEBENCH_EMULATED", raising=False)
+    assert fingerprint(BOARDS / "pi4", machine="aarch64")["emulated"] is False
+    x86 = tmp_path / "x86"
+    (x86 / "proc").mkdir(parents=True)
+    (x86 / "proc/cpuinfo").write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu avx2\n")
+    assert emulation_hint(x86, "aarch64") is True
+    assert emulation_hint(x86, "x86_64") is False
+    assert emulation_hint(BOARDS / "pi4", "x86_64") is True
+    monkeypatch.setenv("EDGEBENCH_EMULATED", "1")
+    assert fingerprint(BOARDS / "pi4", machine="aarch64")["emulated"] is True
+    monkeypatch.setenv("EDGEBENCH_EMULATED", "0")
+    assert emulation_hint(BOARDS / "pi4", "aarch64") is False
