@@ -168,7 +168,7 @@ ensure_venv() {
 install_edgebench() {
     local dist=$OUT/dist
     safe_rm "$dist"; mkdir -p "$dist"
-    "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$dist" "$REPO" >/dev/null
+    "$PY" -m pip wheel -q --no-deps -w "$dist" "$REPO" >/dev/null
     local whl; whl=$(ls "$dist"/edgebench-*.whl)
     cp "$whl" "$ROOT/tmp/"
     in_root "$ROOT" max "$VENV/bin/pip" install -q --no-compile --no-index --no-deps --force-reinstall \
