@@ -14,8 +14,9 @@ for INT8: odd widths (e.g. 5 filters) ran slower in INT8 than the unpruned model
 layer3.0=0,layer3.8=0`). Fine-tuning uses the training images found here (4000 in ../shared/data;
 the full 50000 when the CIFAR-10 archive is available).
 
-Bounded time: ~20 min on 2 idle cores with the defaults (--epochs 5); proportionally longer when the
-machine is shared. `--quick` is a smoke run.
+Bounded time: 952 s measured with the defaults (--epochs 5) on this 2-core machine while other jobs
+shared it (a fine-tune epoch takes ~20 s on idle cores, up to ~400 s under heavy load). `--quick` is a
+smoke run (~3 min).
 """
 
 from __future__ import annotations
