@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -42,3 +43,14 @@ def tiny_onnx_fixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from bench.synthetic import conv_net
 
     return conv_net(tmp_path_factory.mktemp("tinyf") / "tiny_fixed.onnx", dynamic_batch=False)
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """One torch intra-op thread: tests are not benchmarks, and the machine is shared (2 cores)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

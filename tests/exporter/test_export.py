@@ -11,21 +11,10 @@ import pytest
 
 from runtimes.errors import OutputExistsError, ParityError, UserInputError
 
-pytestmark = pytest.mark.torch
+pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
 ZOO = ["resnet20", "resnet32", "resnet44", "resnet56", "resnet18_cifar", "vgg16_cifar", "vgg16_bn_cifar",
        "mobilenetv2_cifar"]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Any:
-    """One intra-op thread: these tests are not benchmarks, and the machine is shared (2 cores)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def trained_like(name: str, seed: int = 0) -> Any:
