@@ -310,6 +310,29 @@ def _write_pair(out: Path, force: bool, write_model: Any, make_manifest: Any) ->
 # ---- the three modes ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Source:
+    """A float model checked and ready to convert: what every mode needs before it writes anything."""
+
+    proto: Any
+    parent: dict[str, Any]
+    info: InputInfo
+    out: Path
+    input_name: str
+    dims: list[int | str | None]
+
+
+def _prepare(model: Path, output: Path | None, mode: Mode, force: bool) -> _Source:
+    """Load and check the float model, resolve the output and refuse to overwrite it without --force."""
+    proto = load_onnx(model)
+    parent, info = _parent(model)
+    check_float_model(proto, model, parent)
+    out = resolve_output(model, output, mode)
+    _check_outputs_free(out, force)
+    input_name, dims = graph_input(proto)
+    return _Source(proto, parent, info, out, input_name, dims)
+
+
 def quantize_static_model(model: Path, dataset: Dataset, choice: PresetChoice, *, output: Path | None = None,
                           batch_size: int = 32, dataset_spec: str | None = None, seed: int | None = None,
                           preprocess_model: bool = True, force: bool = False) -> dict[str, Any]:
@@ -318,12 +341,8 @@ def quantize_static_model(model: Path, dataset: Dataset, choice: PresetChoice, *
     onnx = _import_onnx()
     from onnxruntime.quantization import quantize_static
 
-    proto = load_onnx(model)
-    parent, info = _parent(model)
-    check_float_model(proto, model, parent)
-    out = resolve_output(model, output, "static")
-    _check_outputs_free(out, force)
-    input_name, dims = graph_input(proto)
+    source = _prepare(model, output, "static", force)
+    parent, info, out, input_name, dims = source.parent, source.info, source.out, source.input_name, source.dims
     fixed_batch = dims[0] if dims and isinstance(dims[0], int) and dims[0] > 0 else None
     if fixed_batch is not None:
         batch_size = fixed_batch
@@ -336,10 +355,10 @@ def quantize_static_model(model: Path, dataset: Dataset, choice: PresetChoice, *
     for b in range(len(reader)):  # every batch checked (size, channels, NaN/Inf) before any work is done
         reader.batch(b)
     recipe = choice.recipe
-    kwargs = recipe.to_ort_kwargs(output_op_types=output_producers(proto))
+    kwargs = recipe.to_ort_kwargs(output_op_types=output_producers(source.proto))
     chunk = max(1, CHUNK_IMAGES[recipe.method] // batch_size)
     kwargs["extra_options"]["CalibStridedMinMax"] = _divisor_at_most(len(reader), chunk)
-    del proto
+    del source
 
     def write_model(tmp: Path) -> None:
         with tempfile.TemporaryDirectory(prefix="edgebench-quant-") as td:
@@ -377,13 +396,9 @@ def quantize_dynamic_model(model: Path, choice: PresetChoice, *, output: Path | 
     onnx = _import_onnx()
     from onnxruntime.quantization import quantize_dynamic
 
-    proto = load_onnx(model)
-    parent, _ = _parent(model)
-    check_float_model(proto, model, parent)
-    out = resolve_output(model, output, "dynamic")
-    _check_outputs_free(out, force)
-    input_name, dims = graph_input(proto)
-    del proto
+    source = _prepare(model, output, "dynamic", force)
+    parent, out, input_name, dims = source.parent, source.out, source.input_name, source.dims
+    del source
     kwargs = choice.recipe.to_ort_dynamic_kwargs()
 
     def write_model(tmp: Path) -> None:
@@ -406,12 +421,8 @@ def convert_fp16_model(model: Path, *, output: Path | None = None, force: bool =
     onnx = _import_onnx()
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    proto = load_onnx(model)
-    parent, _ = _parent(model)
-    check_float_model(proto, model, parent)
-    out = resolve_output(model, output, "fp16")
-    _check_outputs_free(out, force)
-    input_name, dims = graph_input(proto)
+    source = _prepare(model, output, "fp16", force)
+    proto, parent, out, input_name, dims = source.proto, source.parent, source.out, source.input_name, source.dims
 
     def write_model(tmp: Path) -> None:
         with _quiet():
