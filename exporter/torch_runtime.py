@@ -195,13 +195,10 @@ def _state_dict_mb(module: Any) -> float:
     return buf.tell() / 2**20
 
 
-@RUNTIMES.register("torch")
-class TorchRuntime:
-    """PyTorch eager FP32 on the CPU, `torch.set_num_threads(intra_op_threads)`."""
+class _TorchBase:
+    """What the PyTorch runtimes share: availability, version and the install hint."""
 
-    name: ClassVar[str] = "torch"
     install_hint: ClassVar[str] = INSTALL_HINT
-    precision: ClassVar[str | None] = "fp32"
 
     def available(self) -> bool:
         return _torch_available()
@@ -210,6 +207,14 @@ class TorchRuntime:
         import torch
 
         return str(torch.__version__).split("+")[0]
+
+
+@RUNTIMES.register("torch")
+class TorchRuntime(_TorchBase):
+    """PyTorch eager FP32 on the CPU, `torch.set_num_threads(intra_op_threads)`."""
+
+    name: ClassVar[str] = "torch"
+    precision: ClassVar[str | None] = "fp32"
 
     def load(self, model: Path, options: RuntimeOptions) -> TorchSession:
         onnx_path, manifest, _ = fp32_manifest(model)
@@ -250,20 +255,11 @@ def calibration_settings(int8_manifest: dict[str, Any] | None, options: RuntimeO
 
 
 @RUNTIMES.register("torch-int8")
-class TorchInt8Runtime:
+class TorchInt8Runtime(_TorchBase):
     """PyTorch post-training static INT8 (FX graph mode), x86/fbgemm engine on x86, qnnpack on ARM."""
 
     name: ClassVar[str] = "torch-int8"
-    install_hint: ClassVar[str] = INSTALL_HINT
     precision: ClassVar[str | None] = "int8"
-
-    def available(self) -> bool:
-        return _torch_available()
-
-    def version(self) -> str:
-        import torch
-
-        return str(torch.__version__).split("+")[0]
 
     def load(self, model: Path, options: RuntimeOptions) -> TorchSession:
         import torch
