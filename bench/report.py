@@ -338,6 +338,14 @@ def check_overlap(entries: list[Entry]) -> None:
     )
 
 
+
+def _differing(entries: list[Any], key: str, value: str) -> dict[str, set[str]]:
+    """Keys (e.g. a runtime) whose entries disagree on `value` (e.g. its version), with the values seen."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    for e in entries:
+        seen[getattr(e, key)].add(getattr(e, value))
+    return {k: v for k, v in seen.items() if len(v) > 1}
+
 def _note_differences(by_machine: dict[str, list[Entry]], machines: dict[str, Machine], notes: list[str]) -> None:
     if len(by_machine) > 1:
         notes.append(
@@ -352,18 +360,10 @@ def _note_differences(by_machine: dict[str, list[Entry]], machines: dict[str, Ma
         if len(threads) > 1:
             notes.append(f"On machine {mid} results use different thread counts ({', '.join(map(str, threads))}); "
                          "latencies with different thread counts are not comparable and get no speed-up.")
-        versions: dict[str, set[str]] = defaultdict(set)
-        for e in es:
-            versions[e.runtime].add(e.runtime_version)
-        for rt, vs in versions.items():
-            if len(vs) > 1:
-                notes.append(f"On machine {mid} runtime {rt} appears in versions {', '.join(sorted(vs))}.")
-        shas: dict[str, set[str]] = defaultdict(set)
-        for e in es:
-            shas[e.label].add(e.sha256)
-        for v, s in shas.items():
-            if len(s) > 1:
-                notes.append(f"On machine {mid} '{v}' names {len(s)} different model files (sha256 differ).")
+        for rt, vs in _differing(es, "runtime", "runtime_version").items():
+            notes.append(f"On machine {mid} runtime {rt} appears in versions {', '.join(sorted(vs))}.")
+        for v, s in _differing(es, "label", "sha256").items():
+            notes.append(f"On machine {mid} '{v}' names {len(s)} different model files (sha256 differ).")
     noisy = [e for es in by_machine.values() for e in es if e.noisy]
     for e in noisy:
         e.flags.append("noisy")
