@@ -338,13 +338,13 @@ def check_overlap(entries: list[Entry]) -> None:
     )
 
 
-
 def _differing(entries: list[Any], key: str, value: str) -> dict[str, set[str]]:
     """Keys (e.g. a runtime) whose entries disagree on `value` (e.g. its version), with the values seen."""
     seen: dict[str, set[str]] = defaultdict(set)
     for e in entries:
         seen[getattr(e, key)].add(getattr(e, value))
     return {k: v for k, v in seen.items() if len(v) > 1}
+
 
 def _note_differences(by_machine: dict[str, list[Entry]], machines: dict[str, Machine], notes: list[str]) -> None:
     if len(by_machine) > 1:
