@@ -72,9 +72,10 @@ def bench(
         raise UserInputError("--shape fixes the batch; do not combine it with a --batch list")
     model_path = check_model_path(resolve_model_arg(model))
     get_runtime(runtime)
-    for t in thread_list:
-        RuntimeOptions(intra_op_threads=t, inter_op_threads=inter_threads, graph_optimization=graph_opt,  # type: ignore[arg-type]
-                       execution_mode=execution_mode)  # type: ignore[arg-type]
+    # built (and so validated) before anything runs: a bad option fails before the first measurement
+    options = [RuntimeOptions(intra_op_threads=t, inter_op_threads=inter_threads, graph_optimization=graph_opt,  # type: ignore[arg-type]
+                              execution_mode=execution_mode, memory_arena=arena, spin_wait=spin)  # type: ignore[arg-type]
+               for t in thread_list]
     from bench.cooldown import Cooldown, cooldown_warnings, wait_until_cool
 
     cool = Cooldown(cooldown, cooldown_timeout) if cooldown is not None else None
@@ -83,17 +84,14 @@ def bench(
 
     results: list[dict[str, Any]] = []
     show_progress = sys.stderr.isatty() and not as_json
-    for t in thread_list:
+    from bench.fingerprint import dynamic_state, fingerprint
+
+    for opts in options:
         for b in batch_list:
-            opts = RuntimeOptions(intra_op_threads=t, inter_op_threads=inter_threads,
-                                  graph_optimization=graph_opt, execution_mode=execution_mode,  # type: ignore[arg-type]
-                                  memory_arena=arena, spin_wait=spin)
             job = Job(model=str(model_path), runtime=runtime, batch=None if shape_t else b, shape=shape_t,
                       inputs_npz=str(inputs) if inputs else None, seed=seed,
                       runtime_options={k: v for k, v in opts.to_dict().items() if k != "extra"},
                       bench=cfg.__dict__.copy(), progress=show_progress)
-            from bench.fingerprint import dynamic_state, fingerprint
-
             cooled = wait_until_cool(cool) if cool is not None else None
             if cooled is not None and cooled["waited_s"] >= 1:
                 typer.echo(f"waited {cooled['waited_s']:.0f} s for the board to cool from {cooled['start_temp_c']:.1f} "
