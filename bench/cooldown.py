@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from runtimes.errors import UserInputError
+from edgebench.errors import UserInputError
 
 MAX_BOUND_C = 110.0
 
@@ -49,7 +49,7 @@ def wait_until_cool(cfg: Cooldown, read: Callable[[], dict[str, Any]] | None = N
     `reached` is None when the machine has no temperature sensor (nothing to wait for).
     """
     if read is None:
-        from bench.fingerprint import dynamic_state
+        from edgebench.bench.fingerprint import dynamic_state
 
         read = dynamic_state
     sleep = sleep or time.sleep

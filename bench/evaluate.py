@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from runtimes.errors import CalibrationError, UserInputError
+from edgebench.errors import CalibrationError, UserInputError
 
 if TYPE_CHECKING:
-    from calibration.datasets import Dataset
+    from edgebench.calibration.datasets import Dataset
 
 DEFAULT_BATCH_SIZE = 100
 
@@ -60,11 +59,11 @@ def evaluate(
     Returns ``top1_pct``, ``top5_pct``, ``n``, ``predictions`` (top-1 class per image, in dataset
     order), ``labels``-free metadata (dataset name and fingerprint, runtime, threads, seconds).
     """
-    from calibration.datasets import load_dataset
-    from calibration.preprocess import preprocess
-    from runtimes import RuntimeOptions, get_runtime
-    from runtimes.manifest import find_manifest, input_info, resolve_model_arg
-    from runtimes.ort_cpu import check_model_path
+    from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.preprocess import preprocess
+    from edgebench.manifest import find_manifest, input_info, resolve_model_arg
+    from edgebench.runtimes import RuntimeOptions, get_runtime
+    from edgebench.runtimes.ort_cpu import check_model_path
 
     if batch_size < 1:
         raise UserInputError(f"--batch-size {batch_size} must be >= 1")
@@ -172,9 +171,9 @@ def evaluate_pair(model_path: Path, baseline_path: Path, dataset: Dataset | str,
 
     Returns ``{"model": evaluate(...), "baseline": evaluate(...), "paired": {...}}``.
     """
-    from calibration.datasets import load_dataset
-    from runtimes.manifest import resolve_model_arg
-    from runtimes.ort_cpu import check_model_path
+    from edgebench.calibration.datasets import load_dataset
+    from edgebench.manifest import resolve_model_arg
+    from edgebench.runtimes.ort_cpu import check_model_path
 
     a, b = (check_model_path(resolve_model_arg(Path(p))) for p in (model_path, baseline_path))
     if a.resolve() == b.resolve():

@@ -7,9 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from runtimes.base import Session
-from runtimes.errors import UserInputError
+from edgebench.errors import UserInputError
+from edgebench.runtimes.base import Session
 
 ProgressFn = Callable[[int, float], None]  # (iterations done, seconds elapsed)
 

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-from runtimes.base import TensorSpec
-from runtimes.errors import UserInputError
+from edgebench.errors import UserInputError
+from edgebench.runtimes.base import TensorSpec
 
 
 def random_feeds(

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runtimes.errors import UserInputError
+from edgebench.errors import UserInputError
 
 
 def _time_runs(session: Any, feeds: Mapping[str, Any], iters: int) -> tuple[float, float]:
@@ -48,8 +48,8 @@ def _ratios(first: list[float], other: list[float]) -> list[float]:
 def interleaved_latency(models: Mapping[str, Path], *, threads: int = 1, batch: int = 1, rounds: int = 7,
                         iters: int = 30, warmup: int = 10, seed: int = 0) -> dict[str, dict[str, Any]]:
     """Per model: median latency (wall, and CPU when threads == 1) and speed-ups against the first model."""
-    from bench.inputs import random_feeds
-    from runtimes import RuntimeOptions, get_runtime
+    from edgebench.bench.inputs import random_feeds
+    from edgebench.runtimes import RuntimeOptions, get_runtime
 
     if not models:
         raise UserInputError("no models to time")

@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from runtimes.base import RuntimeOptions
-from runtimes.errors import EdgebenchError, UserInputError
+from edgebench.errors import EdgebenchError, UserInputError
+from edgebench.runtimes.base import RuntimeOptions
 
 CONVERT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"})
 INT8_TYPES = frozenset({"int8", "uint8"})
@@ -122,8 +121,8 @@ def profile_model(model: Path, options: RuntimeOptions, *, batch: int | None = N
                   runs: int = 100, warmup: int = 10, top_nodes: int = 20,
                   keep_trace: Path | None = None) -> dict[str, Any]:
     """Run `model` `warmup + runs` times in ort-cpu with the profiler on and summarize the timed runs."""
-    from bench.inputs import npz_feeds, random_feeds
-    from runtimes.ort_cpu import OrtCpuRuntime
+    from edgebench.bench.inputs import npz_feeds, random_feeds
+    from edgebench.runtimes.ort_cpu import OrtCpuRuntime
 
     if runs < 1 or warmup < 0:
         raise UserInputError(f"--runs {runs} must be >= 1 and --warmup {warmup} >= 0")
@@ -141,7 +140,7 @@ def profile_model(model: Path, options: RuntimeOptions, *, batch: int | None = N
         trace = Path(sess.ort_session.end_profiling())
         text = trace.read_text(encoding="utf-8")
     if keep_trace is not None:
-        from runtimes.atomic import write_text
+        from edgebench.atomic import write_text
 
         write_text(keep_trace, text)
     summary = summarize_trace(json.loads(text), warmup_runs=warmup, top_nodes=top_nodes)

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.efficiency import efficiency
-from bench.schema import SCHEMA_VERSION, validate_result
-from runtimes.atomic import ensure_writable_dir, write_text
-from runtimes.errors import OutputExistsError, ResultSchemaError, UserInputError, suggest
+from edgebench.atomic import ensure_writable_dir, write_text
+from edgebench.bench.efficiency import efficiency
+from edgebench.bench.schema import SCHEMA_VERSION, validate_result
+from edgebench.errors import OutputExistsError, ResultSchemaError, UserInputError, suggest
 
 REPORT_FILES = ("report.md", "report.csv", "report.html")
 RESULT_KINDS = ("bench", "profile")
@@ -582,11 +582,11 @@ def write_report(rep: Report, out_dir: Path, *, force: bool = False, plots: bool
             if (out_dir / name).exists():
                 raise OutputExistsError(f"'{out_dir / name}' already exists; pass --force to overwrite the report")
     ensure_writable_dir(out_dir)
-    from bench.report_html import render_html
+    from edgebench.bench.report_html import render_html
 
     images: dict[str, bytes] = {}
     if plots:
-        from bench.report_plots import make_plots
+        from edgebench.bench.report_plots import make_plots
 
         images = make_plots(rep)
     plot_files = {name: f"plots/{name}.png" for name in images}
@@ -595,7 +595,7 @@ def write_report(rep: Report, out_dir: Path, *, force: bool = False, plots: bool
     html = render_html(rep, images)
     written: list[Path] = []
     if images:
-        from runtimes.atomic import atomic_path
+        from edgebench.atomic import atomic_path
 
         ensure_writable_dir(out_dir / "plots")
         for name, png in images.items():

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import base64
 
-from bench.report import COLUMNS, PRUNE_COLUMNS, Report, cross_machine_rows, machine_line, prune_rows, table_row
+from edgebench.bench.report import (
+    COLUMNS,
+    PRUNE_COLUMNS,
+    Report,
+    cross_machine_rows,
+    machine_line,
+    prune_rows,
+    table_row,
+)
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">

@@ -6,7 +6,7 @@ import io
 from collections import defaultdict
 from typing import Any
 
-from bench.report import Entry, Report
+from edgebench.bench.report import Entry, Report
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 

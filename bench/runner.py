@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.harness import BenchConfig, measure
-from runtimes.errors import EdgebenchError, UserInputError
+from edgebench.bench.harness import BenchConfig, measure
+from edgebench.errors import EdgebenchError, UserInputError
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,10 @@ def _progress_printer(cfg: BenchConfig) -> Any:
 
 def run_job(job: Job) -> dict[str, Any]:
     """Run `job` here; returns the measurement part of a result (no machine fingerprint)."""
-    from bench.inputs import npz_feeds, random_feeds
-    from bench.memory import RssSampler, peak_rss_hwm_mb, rss_mb
-    from bench.stats import summarize
-    from runtimes import RuntimeOptions, get_runtime
+    from edgebench.bench.inputs import npz_feeds, random_feeds
+    from edgebench.bench.memory import RssSampler, peak_rss_hwm_mb, rss_mb
+    from edgebench.bench.stats import summarize
+    from edgebench.runtimes import RuntimeOptions, get_runtime
 
     cfg = BenchConfig(**job.bench)
     opts = RuntimeOptions(**{k: (tuple(tuple(x) for x in v) if k == "extra" else v)
@@ -125,7 +125,7 @@ def run_job_isolated(job: Job) -> dict[str, Any]:
     """Run `job` in a fresh interpreter (`python -m bench.worker`); errors come back as errors."""
     env = dict(os.environ)
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.worker"],
+        [sys.executable, "-m", "edgebench.bench.worker"],
         input=job.to_json(), stdout=subprocess.PIPE, stderr=None if job.progress else subprocess.PIPE,
         text=True, env=env, check=False,
     )
@@ -157,7 +157,7 @@ def throttle_warnings(before: dict[str, Any], after: dict[str, Any]) -> list[str
 
 def _efficiency(manifest: dict[str, Any] | None, measured: dict[str, Any], machine: dict[str, Any]) -> dict[str, Any]:
     """Achieved GMAC/s and fraction of the documented peak (bench/efficiency.py) of what actually ran."""
-    from bench.efficiency import efficiency
+    from edgebench.bench.efficiency import efficiency
 
     precision = (measured.get("runtime_info") or {}).get("precision") or (manifest or {}).get("precision")
     return efficiency((manifest or {}).get("macs"), measured["batch"], measured["latency"]["p50_ms"],
@@ -167,8 +167,8 @@ def _efficiency(manifest: dict[str, Any] | None, measured: dict[str, Any], machi
 def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: dict[str, Any],
                 machine_after: dict[str, Any]) -> dict[str, Any]:
     """Assemble a schema-conforming result from a job, its measurement and the fingerprints."""
-    from bench.schema import SCHEMA_VERSION, utc_now
-    from runtimes.manifest import find_manifest, sha256_file
+    from edgebench.bench.schema import SCHEMA_VERSION, utc_now
+    from edgebench.manifest import find_manifest, sha256_file
 
     manifest = find_manifest(model_path)
     stem = model_path.stem

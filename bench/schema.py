@@ -16,8 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from runtimes.atomic import ensure_writable_dir, write_json, write_text
-from runtimes.errors import ResultSchemaError
+from edgebench.atomic import ensure_writable_dir, write_json, write_text
+from edgebench.errors import ResultSchemaError
 
 SCHEMA_VERSION = 1
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from bench.runner import Job, run_job
-from runtimes.errors import EdgebenchError
+from edgebench.bench.runner import Job, run_job
+from edgebench.errors import EdgebenchError
 
 
 def main() -> int:

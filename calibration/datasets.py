@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from runtimes.errors import CalibrationError, UserInputError
-from runtimes.manifest import Preprocessing
+from edgebench.errors import CalibrationError, UserInputError
+from edgebench.manifest import Preprocessing
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -129,7 +128,7 @@ def load_npz(path: Path, name: str | None = None, class_names: tuple[str, ...] =
 
 def download_cifar10(cache_dir: Path, url: str = CIFAR10_URL) -> Path:
     """Download the official archive into `cache_dir` and verify its published MD5."""
-    from runtimes.download import download_verified, file_digest
+    from edgebench.download import download_verified, file_digest
 
     dest = cache_dir / CIFAR10_ARCHIVE
     if dest.is_file() and file_digest(dest, "md5") == CIFAR10_MD5:
@@ -192,7 +191,7 @@ def load_dataset(spec: str, data_dir: Path | None = None, download: bool = False
             raise CalibrationError(f"dataset file '{path}' does not exist")
         return load_npz(path).subset(size, seed)
     if path.is_dir():
-        from calibration.imagefolder import load_image_folder
+        from edgebench.calibration.imagefolder import load_image_folder
 
         return load_image_folder(path, size=size, seed=seed, preprocessing=preprocessing)
     raise UserInputError(

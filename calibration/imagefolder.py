@@ -15,10 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from calibration.datasets import Dataset, subset_indices
-from runtimes.errors import CalibrationError
-from runtimes.manifest import Preprocessing
+from edgebench.calibration.datasets import Dataset, subset_indices
+from edgebench.errors import CalibrationError
+from edgebench.manifest import Preprocessing
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 UNLABELLED = -1
@@ -65,7 +64,7 @@ def _read_image(path: Path, mode: str) -> np.ndarray:
 def load_image_folder(path: Path, *, size: int | None = None, seed: int | None = None,
                       preprocessing: Preprocessing | None = None) -> Dataset:
     """Decode the (optionally subset) images of an ImageFolder tree into uint8 [N,H,W,C]."""
-    from calibration.preprocess import _center_crop, _resize_short_side
+    from edgebench.calibration.preprocess import _center_crop, _resize_short_side
 
     root = Path(path)
     files, labels, classes = list_image_folder(root)

@@ -6,9 +6,8 @@ The same function feeds calibration and evaluation, so the two never disagree.
 from __future__ import annotations
 
 import numpy as np
-
-from runtimes.errors import CalibrationError
-from runtimes.manifest import Preprocessing
+from edgebench.errors import CalibrationError
+from edgebench.manifest import Preprocessing
 
 
 def _resize_short_side(img: np.ndarray, size: int, interpolation: str) -> np.ndarray:

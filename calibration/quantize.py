@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-
-from calibration.datasets import Dataset
-from calibration.reader import ImageCalibrationReader
-from calibration.recipes import PresetChoice
-from runtimes.atomic import atomic_path, write_json
-from runtimes.errors import CalibrationError, ModelFileError, OutputExistsError, RuntimeUnavailable, UserInputError
-from runtimes.manifest import InputInfo, find_manifest, manifest_path, new_manifest, sha256_file
-from runtimes.ort_cpu import check_model_path
+from edgebench.atomic import atomic_path, write_json
+from edgebench.calibration.datasets import Dataset
+from edgebench.calibration.reader import ImageCalibrationReader
+from edgebench.calibration.recipes import PresetChoice
+from edgebench.errors import CalibrationError, ModelFileError, OutputExistsError, RuntimeUnavailable, UserInputError
+from edgebench.manifest import InputInfo, find_manifest, manifest_path, new_manifest, sha256_file
+from edgebench.runtimes.ort_cpu import check_model_path
 
 Mode = Literal["static", "dynamic", "fp16"]
 MODES = ("static", "dynamic", "fp16")

@@ -14,11 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-
-from calibration.datasets import Dataset
-from calibration.preprocess import preprocess
-from runtimes.errors import CalibrationError, UserInputError
-from runtimes.manifest import Preprocessing
+from edgebench.calibration.datasets import Dataset
+from edgebench.calibration.preprocess import preprocess
+from edgebench.errors import CalibrationError, UserInputError
+from edgebench.manifest import Preprocessing
 
 
 class ImageCalibrationReader:

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-from runtimes.errors import NotFoundError, UserInputError, suggest
-from runtimes.registry import Registry
+from edgebench.errors import NotFoundError, UserInputError, suggest
+from edgebench.registry import Registry
 
 QuantFormat = Literal["qdq", "qoperator"]
 IntType = Literal["uint8", "int8"]

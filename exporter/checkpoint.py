@@ -20,14 +20,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runtimes.errors import BadCheckpoint
-from runtimes.manifest import sha256_file
+from edgebench.errors import BadCheckpoint
+from edgebench.manifest import sha256_file
 
 if TYPE_CHECKING:
     import torch
+    from edgebench.exporter.zoo import WeightsSource
     from torch import nn
-
-    from exporter.zoo import WeightsSource
 
 STATE_DICT_KEYS = ("state_dict", "model_state_dict", "model", "net", "state")
 STRIP_PREFIXES = ("module.", "_orig_mod.")
@@ -149,7 +148,7 @@ def load_weights(model: nn.Module, path: Path, arch: str = "") -> str:
 
 def weights_dirs(data_dir: Path | None = None) -> list[Path]:
     """Folders searched for published weights (each also as `<dir>/weights`)."""
-    from calibration.datasets import default_data_dirs
+    from edgebench.calibration.datasets import default_data_dirs
 
     return default_data_dirs(data_dir)
 
@@ -160,7 +159,7 @@ def _sha256_matches(path: Path, sha256: str) -> bool:
 
 def download_weights(src: WeightsSource, cache_dir: Path, timeout_s: float = 60.0) -> Path:
     """Download `src.url` into `cache_dir/weights/` and verify its sha256 (written atomically)."""
-    from runtimes.download import download_verified
+    from edgebench.download import download_verified
 
     return download_verified(
         src.url, cache_dir / "weights" / src.file_name, src.sha256, what=src.file_name, error=BadCheckpoint,

@@ -18,9 +18,8 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
+from edgebench.errors import UserInputError
 from torch import nn
-
-from runtimes.errors import UserInputError
 
 
 class ShortcutA(nn.Module):

@@ -35,16 +35,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-
-from runtimes.atomic import ensure_writable_dir, write_json
-from runtimes.errors import EdgebenchError, ModelFileError, OutputExistsError, ParityError, UserInputError
-from runtimes.manifest import manifest_path, new_manifest, sha256_file
+from edgebench.atomic import ensure_writable_dir, write_json
+from edgebench.errors import EdgebenchError, ModelFileError, OutputExistsError, ParityError, UserInputError
+from edgebench.manifest import manifest_path, new_manifest, sha256_file
 
 if TYPE_CHECKING:
+    from edgebench.calibration.datasets import Dataset
+    from edgebench.exporter.zoo import ModelSpec
     from torch import nn
-
-    from calibration.datasets import Dataset
-    from exporter.zoo import ModelSpec
 
 EXPORTERS = ("torchscript", "dynamo")
 DEFAULT_EXPORTER = "torchscript"  # see the module docstring: passes parity here, honours --opset, no known ResNet bug
@@ -94,7 +92,7 @@ def default_opset(exporter: str) -> int:
 
 def check_export_options(exporter: str, opset: int) -> None:
     if exporter not in EXPORTERS:
-        from runtimes.errors import suggest
+        from edgebench.errors import suggest
 
         hint = suggest(exporter, EXPORTERS)
         raise UserInputError(f"--exporter '{exporter}' is not one of {', '.join(EXPORTERS)}.{hint}")
@@ -198,7 +196,7 @@ def _simplify(src: Path, dst: Path) -> None:
 
 
 def _ort_session(path: Path, threads: int) -> Any:
-    from runtimes import RuntimeOptions, get_runtime
+    from edgebench.runtimes import RuntimeOptions, get_runtime
 
     try:
         # no spin-waiting: parity is not a benchmark, and spinning threads slow a shared machine down
@@ -245,7 +243,7 @@ class _Reference:
 
 def _reference(model: nn.Module, spec: ModelSpec, dataset: Dataset | None, parity_images: int,
                seed: int) -> _Reference:
-    from calibration.preprocess import preprocess
+    from edgebench.calibration.preprocess import preprocess
 
     shape = tuple(int(d) for d in spec.input.shape[1:])
     rng = np.random.default_rng(seed)
@@ -316,7 +314,7 @@ def measure_accuracy(path: Path, spec: ModelSpec, dataset: Dataset, fixed_batch:
 
     None when the dataset's labels or class names do not fit the model (accuracy would be meaningless).
     """
-    from calibration.preprocess import preprocess
+    from edgebench.calibration.preprocess import preprocess
 
     ds = dataset.subset(limit)
     if spec.input.class_names and ds.class_names and tuple(ds.class_names) != tuple(spec.input.class_names):

@@ -19,10 +19,9 @@ from typing import Any
 
 import torch
 import torch_pruning as tp
+from edgebench.errors import UserInputError
+from edgebench.registry import Registry
 from torch import nn
-
-from runtimes.errors import UserInputError
-from runtimes.registry import Registry
 
 ImportanceFactory = Callable[[int], tp.importance.Importance]
 IMPORTANCES: Registry[ImportanceFactory] = Registry("importance")

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from runtimes.errors import NotFoundError, UserInputError, suggest
+from edgebench.errors import NotFoundError, UserInputError, suggest
 
 Mode = Literal["uniform", "per_block", "by_name", "global"]
 MODES: tuple[str, ...] = ("uniform", "per_block", "by_name", "global")

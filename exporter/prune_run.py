@@ -27,16 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from edgebench.atomic import ensure_writable_dir, write_json, write_text
+from edgebench.calibration.datasets import Dataset
+from edgebench.errors import OutputExistsError, UserInputError, suggest
+from edgebench.exporter.importance import IMPORTANCES
+from edgebench.exporter.prune_config import SCOPES, RatioConfig
+from edgebench.exporter.pruned import STRUCTURE_FILE, load_pruned, save_pruned
+from edgebench.exporter.pruning import StructuredPruner, conv_filters, count_macs_params
+from edgebench.exporter.train import TrainConfig, evaluate_model, train
 from torch import nn
-
-from calibration.datasets import Dataset
-from exporter.importance import IMPORTANCES
-from exporter.prune_config import SCOPES, RatioConfig
-from exporter.pruned import STRUCTURE_FILE, load_pruned, save_pruned
-from exporter.pruning import StructuredPruner, conv_filters, count_macs_params
-from exporter.train import TrainConfig, evaluate_model, train
-from runtimes.atomic import ensure_writable_dir, write_json, write_text
-from runtimes.errors import OutputExistsError, UserInputError, suggest
 
 SUMMARY_KIND = "edgebench.prune-run"
 Log = Callable[[str], None]
@@ -81,7 +80,7 @@ def architecture_summary(model: nn.Module) -> list[dict[str, Any]]:
 
 def _export(model: nn.Module, spec: Any, round_dir: Path, extra: dict[str, Any], log: Log) -> float | None:
     """ONNX of this round (engineer A's exporter, parity on random inputs); returns its size in MB."""
-    from exporter.export import export_model
+    from edgebench.exporter.export import export_model
 
     manifest = export_model(model, spec, round_dir, parity_dataset=None, force=True, extra_manifest=extra,
                             weights={"source": "edgebench prune", "file": extra["pruned"]["weights_file"]})
@@ -119,8 +118,7 @@ def plot_rounds(rounds: list[dict[str, Any]], out_dir: Path, title: str) -> list
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from runtimes.atomic import atomic_path
+    from edgebench.atomic import atomic_path
 
     xs = [r["round"] for r in rounds]
     fig, ax = plt.subplots(figsize=(7, 4.2))

@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from edgebench.atomic import atomic_path, ensure_writable_dir, write_text
+from edgebench.errors import BadCheckpoint
+from edgebench.exporter.checkpoint import check_state_dict, extract_state_dict, read_checkpoint
 from torch import nn
-
-from exporter.checkpoint import check_state_dict, extract_state_dict, read_checkpoint
-from runtimes.atomic import atomic_path, ensure_writable_dir, write_text
-from runtimes.errors import BadCheckpoint
 
 STRUCTURE_FILE = "structure.json"
 STRUCTURE_KIND = "edgebench.pruned-structure"
@@ -197,7 +196,7 @@ def load_pruned(path: Path, *, factory: Callable[[str, int | None], nn.Module] |
     arch = str(structure.get("arch"))
     num_classes = structure.get("num_classes")
     if factory is None:
-        from exporter.zoo import create_model
+        from edgebench.exporter.zoo import create_model
 
         model = create_model(arch, num_classes)
     else:
@@ -217,7 +216,7 @@ def looks_pruned(path: Path) -> bool:
 
 def load_pruned_for(arch: str, path: Path, num_classes: int | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """A pruned checkpoint of zoo model `arch`; returns (model, weights info for a manifest)."""
-    from runtimes.manifest import sha256_file
+    from edgebench.manifest import sha256_file
 
     model, structure = load_pruned(path)
     if structure.get("arch") != arch:

@@ -25,11 +25,18 @@ from typing import Any
 
 import torch
 import torch_pruning as tp
+from edgebench.errors import UserInputError, suggest
+from edgebench.exporter.importance import SeededRandomImportance, make_importance
+from edgebench.exporter.prune_config import (
+    SCOPES,
+    PrunableLayer,
+    RatioConfig,
+    align,
+    kept_channels,
+    plan,
+    removed_count,
+)
 from torch import nn
-
-from exporter.importance import SeededRandomImportance, make_importance
-from exporter.prune_config import SCOPES, PrunableLayer, RatioConfig, align, kept_channels, plan, removed_count
-from runtimes.errors import UserInputError, suggest
 
 
 def is_depthwise(conv: nn.Module) -> bool:

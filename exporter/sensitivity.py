@@ -26,12 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from edgebench.errors import UserInputError
+from edgebench.exporter.importance import make_importance
+from edgebench.exporter.prune_config import RatioConfig, removed_count
+from edgebench.exporter.pruning import StructuredPruner, build_graph, count_macs_params, prunable_layers, prune_layer
 from torch import nn
-
-from exporter.importance import make_importance
-from exporter.prune_config import RatioConfig, removed_count
-from exporter.pruning import StructuredPruner, build_graph, count_macs_params, prunable_layers, prune_layer
-from runtimes.errors import UserInputError
 
 DEFAULT_GRID: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 SENSITIVITY_KIND = "edgebench.sensitivity"
@@ -174,8 +173,7 @@ def plot_sensitivity(table: Mapping[str, Any], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from runtimes.atomic import atomic_path
+    from edgebench.atomic import atomic_path
 
     stages: dict[str, list[Mapping[str, Any]]] = {}
     for row in table["layers"]:

@@ -27,13 +27,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from edgebench.atomic import atomic_path, ensure_writable_dir
+from edgebench.calibration.datasets import Dataset
+from edgebench.calibration.preprocess import preprocess
+from edgebench.errors import BadCheckpoint, OutputExistsError, UserInputError
+from edgebench.manifest import Preprocessing
 from torch import nn
-
-from calibration.datasets import Dataset
-from calibration.preprocess import preprocess
-from runtimes.atomic import atomic_path, ensure_writable_dir
-from runtimes.errors import BadCheckpoint, OutputExistsError, UserInputError
-from runtimes.manifest import Preprocessing
 
 LAST = "last.pt"
 BEST = "best.pt"

@@ -29,10 +29,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from calibration.datasets import CIFAR10_CLASSES
-from runtimes.errors import ModelFileError, NotFoundError, UserInputError, suggest
-from runtimes.manifest import IMAGENET_MEAN, IMAGENET_STD, InputInfo, Preprocessing
-from runtimes.registry import Registry
+from edgebench.calibration.datasets import CIFAR10_CLASSES
+from edgebench.errors import ModelFileError, NotFoundError, UserInputError, suggest
+from edgebench.manifest import IMAGENET_MEAN, IMAGENET_STD, InputInfo, Preprocessing
+from edgebench.registry import Registry
 
 if TYPE_CHECKING:
     from torch import nn
@@ -155,7 +155,7 @@ RESNET56_WEIGHTS = WeightsSource(
 
 def _cifar_resnet(depth: int, weights: WeightsSource | None) -> None:
     def factory(num_classes: int = 10) -> nn.Module:
-        from exporter.cifar_resnet import resnet_cifar
+        from edgebench.exporter.cifar_resnet import resnet_cifar
 
         return resnet_cifar(depth, num_classes)
 
@@ -178,7 +178,7 @@ _cifar_resnet(56, RESNET56_WEIGHTS)
 @register_model("resnet18_cifar", input=CIFAR_INPUT, family="resnet",
                 description="ResNet-18 for CIFAR-10: 3x3 stride-1 stem, no max-pool (torchvision keys)")
 def resnet18_cifar(num_classes: int = 10) -> nn.Module:
-    from exporter.cifar_models import resnet18_cifar as build
+    from edgebench.exporter.cifar_models import resnet18_cifar as build
 
     return build(num_classes)
 
@@ -186,7 +186,7 @@ def resnet18_cifar(num_classes: int = 10) -> nn.Module:
 @register_model("vgg16_cifar", input=CIFAR_INPUT, family="vgg",
                 description="VGG-16 (13 conv layers, no BN) for CIFAR-10, one linear classifier")
 def vgg16_cifar(num_classes: int = 10) -> nn.Module:
-    from exporter.cifar_models import vgg16_cifar as build
+    from edgebench.exporter.cifar_models import vgg16_cifar as build
 
     return build(num_classes)
 
@@ -194,7 +194,7 @@ def vgg16_cifar(num_classes: int = 10) -> nn.Module:
 @register_model("vgg16_bn_cifar", input=CIFAR_INPUT, family="vgg",
                 description="VGG-16 with batch norm for CIFAR-10, one linear classifier")
 def vgg16_bn_cifar(num_classes: int = 10) -> nn.Module:
-    from exporter.cifar_models import vgg16_bn_cifar as build
+    from edgebench.exporter.cifar_models import vgg16_bn_cifar as build
 
     return build(num_classes)
 
@@ -202,7 +202,7 @@ def vgg16_bn_cifar(num_classes: int = 10) -> nn.Module:
 @register_model("mobilenetv2_cifar", input=CIFAR_INPUT, family="mobilenet",
                 description="MobileNetV2 for CIFAR-10: stem and second stage at stride 1")
 def mobilenetv2_cifar(num_classes: int = 10) -> nn.Module:
-    from exporter.cifar_models import mobilenetv2_cifar as build
+    from edgebench.exporter.cifar_models import mobilenetv2_cifar as build
 
     return build(num_classes)
 

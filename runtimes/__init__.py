@@ -2,7 +2,7 @@
 
 Example::
 
-    from runtimes import get_runtime, RuntimeOptions
+    from edgebench.runtimes import get_runtime, RuntimeOptions
     sess = get_runtime("ort-cpu").load(Path("model.onnx"), RuntimeOptions(intra_op_threads=2))
     out = sess.run({"input": x})
 
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from runtimes.errors import EdgebenchError, RuntimeUnavailable, UserInputError
-from runtimes.registry_runtimes import RUNTIMES
+from edgebench.errors import EdgebenchError, RuntimeUnavailable, UserInputError
+from edgebench.runtimes.registry_runtimes import RUNTIMES
 
 if TYPE_CHECKING:
-    from runtimes.base import Runtime, RuntimeOptions, Session, TensorSpec
+    from edgebench.runtimes.base import Runtime, RuntimeOptions, Session, TensorSpec
 
 _BUILTIN_LOADED = False
 
@@ -34,7 +34,7 @@ def _load_runtimes() -> None:
         return
     from importlib.metadata import entry_points
 
-    from runtimes import ort_cpu  # noqa: F401  (registers ort-cpu)
+    from edgebench.runtimes import ort_cpu  # noqa: F401  (registers ort-cpu)
 
     for ep in entry_points(group="edgebench.runtimes"):
         if ep.name not in RUNTIMES:
@@ -59,7 +59,7 @@ def runtime_names() -> list[str]:
 
 def __getattr__(name: str) -> Any:
     if name in ("Runtime", "RuntimeOptions", "Session", "TensorSpec"):
-        from runtimes import base
+        from edgebench.runtimes import base
 
         return getattr(base, name)
     raise AttributeError(f"module 'runtimes' has no attribute '{name}'")

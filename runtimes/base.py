@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
-
-from runtimes.errors import UserInputError
+from edgebench.errors import UserInputError
 
 GraphOptLevel = Literal["disable", "basic", "extended", "all"]
 ExecutionMode = Literal["sequential", "parallel"]

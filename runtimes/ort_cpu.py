@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-
-from runtimes.base import RuntimeOptions, TensorSpec
-from runtimes.errors import ModelFileError
-from runtimes.registry_runtimes import RUNTIMES
+from edgebench.errors import ModelFileError
+from edgebench.runtimes.base import RuntimeOptions, TensorSpec
+from edgebench.runtimes.registry_runtimes import RUNTIMES
 
 _ORT_TYPES = {
     "tensor(float)": "float32",

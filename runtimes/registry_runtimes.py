@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from runtimes.registry import Registry
+from edgebench.registry import Registry
 
 RUNTIMES: Registry[Any] = Registry("runtime")

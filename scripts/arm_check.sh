@@ -8,11 +8,11 @@
 #  3. a venv in the root with edgebench's BASE dependencies (aarch64 wheels fetched on the host with
 #     `pip download`, installed offline in the root); cached the same way, keyed by the dependency list.
 #  4. edgebench's wheel, built from the working tree on the host, installed in the root; `pip list` proves no torch.
-#  5. host side (scripts/arm_check.py prepare): the models (a synthetic one, and those of `make export` when
+#  5. host side (edgebench.tools.armcheck (tools/armcheck.py) prepare): the models (a synthetic one, and those of `make export` when
 #     present), the host's own predictions; then per board the device commands (scripts/arm_device.sh) run in the
 #     root with that board's /proc/cpuinfo and /sys (tests/data/boards/) and qemu emulating its core:
 #     pi4 = Cortex-A72 (no dotprod), pi5 = Cortex-A76 (dotprod).
-#  6. scripts/arm_check.py verify: fingerprints, presets, schema, emulation flags, predictions vs the host.
+#  6. edgebench.tools.armcheck (tools/armcheck.py) verify: fingerprints, presets, schema, emulation flags, predictions vs the host.
 #
 # Runs as root. Every mount under the root is undone (reverse order) on exit, and nothing is ever deleted
 # while anything is still mounted under it. Stage timings: $OUT/timings.json.
@@ -126,7 +126,7 @@ ensure_root() {
     fi
     CACHED_ROOT=false
     safe_rm "$ROOT"; safe_rm "$ROOT.new"
-    local mirror; mirror=${EDGEBENCH_ARM_MIRROR:-$("$PY" "$REPO/scripts/arm_check.py" mirror --suite "$SUITE")}
+    local mirror; mirror=${EDGEBENCH_ARM_MIRROR:-$("$PY" -m edgebench.tools.armcheck mirror --suite "$SUITE")}
     log "building the arm64 $SUITE root from the machine's own Debian mirror: $mirror"
     mkdir -p "$CACHE"
     build_root "$ROOT.new" "$mirror"
@@ -152,7 +152,7 @@ build_venv() {  # $1 = wheelhouse on the host, $2.. = requirements
 }
 
 ensure_venv() {
-    mapfile -t REQS < <("$PY" "$REPO/scripts/arm_check.py" base-requirements)
+    mapfile -t REQS < <("$PY" -m edgebench.tools.armcheck base-requirements)
     local want; want=$( { printf '%s\n' "${REQS[@]}"; declare -f build_venv; } | sha256sum | cut -c1-16)
     if [ -f "$ROOT$VENV/.edgebench-venv" ] && [ "$(cat "$ROOT$VENV/.edgebench-venv")" = "$want" ]; then
         CACHED_VENV=true; log "venv cached: $VENV ($want)"; return
@@ -176,7 +176,7 @@ install_edgebench() {
     rm -f "$ROOT/tmp/$(basename "$whl")"
     in_root "$ROOT" max "$VENV/bin/pip" check
     in_root "$ROOT" max "$VENV/bin/pip" list --format=json > "$OUT/pip_list.json"
-    "$PY" "$REPO/scripts/arm_check.py" check-pip-list "$OUT/pip_list.json"
+    "$PY" -m edgebench.tools.armcheck check-pip-list "$OUT/pip_list.json"
 }
 
 # ---------------------------------------------------------------- 5. the device commands, per board
@@ -226,7 +226,7 @@ safe_rm "$WORK"; mkdir -p "$WORK"
 cp "$REPO/scripts/arm_device.sh" "$WORK/"
 # EDGEBENCH_ARM_MODEL_DIRS: more model folders (space-separated); EDGEBENCH_ARM_NO_PRUNED=1: skip the pruned model
 # shellcheck disable=SC2086
-"$PY" "$REPO/scripts/arm_check.py" prepare --work "$WORK" ${EDGEBENCH_ARM_MODEL_DIRS:+--model-dirs $EDGEBENCH_ARM_MODEL_DIRS} \
+"$PY" -m edgebench.tools.armcheck prepare --work "$WORK" ${EDGEBENCH_ARM_MODEL_DIRS:+--model-dirs $EDGEBENCH_ARM_MODEL_DIRS} \
     ${EDGEBENCH_ARM_NO_PRUNED:+--no-pruned}
 stage_end
 
@@ -235,7 +235,7 @@ for board in $BOARDS; do
 done
 
 stage_start verify
-"$PY" "$REPO/scripts/arm_check.py" verify --work "$WORK" --boards $BOARDS --out "$OUT"
+"$PY" -m edgebench.tools.armcheck verify --work "$WORK" --boards $BOARDS --out "$OUT"
 stage_end
 write_timings
 log "passed; timings in $OUT/timings.json, summary in $OUT/summary.json"

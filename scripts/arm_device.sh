@@ -1,7 +1,7 @@
 #!/bin/sh
 # The device side of `make arm-check`: what a Raspberry Pi runs (README, "Raspberry Pi"), run by
 # scripts/arm_check.sh inside the emulated aarch64 root. Usage: arm_device.sh BOARD WORK
-# WORK/plan.txt (written by scripts/arm_check.py prepare) lists the commands, one per line:
+# WORK/plan.txt (written by `python -m edgebench.tools.armcheck prepare`) lists the commands, one per line:
 #   bench MODEL | outputs LIST | eval MODEL N KEY | preset
 set -eu
 board=$1
@@ -31,7 +31,7 @@ while read -r cmd model arg key; do
                 --cooldown 70 --cooldown-timeout 5 -o "$out/results"
             ;;
         outputs)
-            python3 arm_outputs.py "$model" "$out/outputs" --threads "$threads"
+            python3 -m edgebench.tools.arm_outputs "$model" "$out/outputs" --threads "$threads"
             ;;
         eval)
             echo "[$board] edgebench eval $model --limit $arg"

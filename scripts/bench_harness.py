@@ -14,11 +14,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from bench.harness import BenchConfig, measure
-from bench.memory import RssSampler
-from bench.synthetic import conv_net
-from runtimes import RuntimeOptions, get_runtime
+from edgebench.bench.harness import BenchConfig, measure
+from edgebench.bench.memory import RssSampler
+from edgebench.runtimes import RuntimeOptions, get_runtime
+from edgebench.tools.synthetic import conv_net
 
 ROUNDS = 7
 ITERS = 40

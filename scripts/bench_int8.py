@@ -21,13 +21,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.evaluate import evaluate, paired_metrics
-from bench.fingerprint import cpu_info, host_isa_summary
-from bench.interleave import interleaved_latency
-from calibration.datasets import load_dataset
-from calibration.quantize import quantize_static_model
-from calibration.recipes import PRESETS, resolve_preset
-from runtimes.atomic import write_json
+from edgebench.atomic import write_json
+from edgebench.bench.evaluate import evaluate, paired_metrics
+from edgebench.bench.fingerprint import cpu_info, host_isa_summary
+from edgebench.bench.interleave import interleaved_latency
+from edgebench.calibration.datasets import load_dataset
+from edgebench.calibration.quantize import quantize_static_model
+from edgebench.calibration.recipes import PRESETS, resolve_preset
 
 REPO = Path(__file__).resolve().parent.parent
 EDGEBENCH = str(Path(sys.executable).parent / "edgebench")

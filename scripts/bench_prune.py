@@ -44,12 +44,12 @@ def _say(msg: str) -> None:
 def _int8(fp32: Path, calib: Any) -> Path | None:
     """Static INT8 through the calibration package (engineer B's path); None when it is not there."""
     try:
-        from calibration.quantize import quantize_static_model
-        from calibration.recipes import resolve_preset
+        from edgebench.calibration.quantize import quantize_static_model
+        from edgebench.calibration.recipes import resolve_preset
     except ImportError as e:
         _say(f"INT8 skipped: calibration.quantize is not available ({e})")
         return None
-    from bench.fingerprint import cpu_info
+    from edgebench.bench.fingerprint import cpu_info
 
     choice = resolve_preset("auto", None, cpu_info())
     quantize_static_model(fp32, calib, choice, force=True)
@@ -93,16 +93,15 @@ def main() -> int:
     args = ap.parse_args()
 
     import torch
-
-    from bench.evaluate import evaluate
-    from calibration.datasets import load_dataset
-    from exporter.checkpoint import find_weights, load_weights
-    from exporter.export import export_model
-    from exporter.prune_config import RatioConfig
-    from exporter.prune_run import PruneRunConfig, run_rounds
-    from exporter.pruning import count_macs_params
-    from exporter.train import TrainConfig
-    from exporter.zoo import get_spec
+    from edgebench.bench.evaluate import evaluate
+    from edgebench.calibration.datasets import load_dataset
+    from edgebench.exporter.checkpoint import find_weights, load_weights
+    from edgebench.exporter.export import export_model
+    from edgebench.exporter.prune_config import RatioConfig
+    from edgebench.exporter.prune_run import PruneRunConfig, run_rounds
+    from edgebench.exporter.pruning import count_macs_params
+    from edgebench.exporter.train import TrainConfig
+    from edgebench.exporter.zoo import get_spec
 
     torch.set_num_threads(min(2, len(os.sched_getaffinity(0))))
     t_start = time.perf_counter()

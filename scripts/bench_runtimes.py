@@ -15,11 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.harness import BenchConfig, measure
-from bench.inputs import random_feeds
-from runtimes import RUNTIMES, RuntimeOptions, get_runtime, runtime_names
-from runtimes.atomic import write_json
-from runtimes.errors import EdgebenchError
+from edgebench.atomic import write_json
+from edgebench.bench.harness import BenchConfig, measure
+from edgebench.bench.inputs import random_feeds
+from edgebench.errors import EdgebenchError
+from edgebench.runtimes import RUNTIMES, RuntimeOptions, get_runtime, runtime_names
 
 # (label, runtime, model file in the folder); the first is the baseline of every ratio.
 VARIANTS = (("ort-cpu fp32", "ort-cpu", "model.fp32.onnx"), ("ort-cpu int8", "ort-cpu", "model.int8.onnx"),

@@ -13,10 +13,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from bench.evaluate import evaluate_pair
-from bench.interleave import interleaved_latency
-from runtimes.errors import EdgebenchError
-from runtimes.manifest import load_manifest
+from edgebench.bench.evaluate import evaluate_pair
+from edgebench.bench.interleave import interleaved_latency
+from edgebench.errors import EdgebenchError
+from edgebench.manifest import load_manifest
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A two-conv classifier, [batch,3,16,16] -> [batch,10], dynamic batch."""
-    from bench.synthetic import conv_net
+    from edgebench.tools.synthetic import conv_net
 
     return conv_net(tmp_path_factory.mktemp("tiny") / "tiny.onnx")
 
@@ -40,7 +40,7 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_onnx_fixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Same network with a fixed batch of 1."""
-    from bench.synthetic import conv_net
+    from edgebench.tools.synthetic import conv_net
 
     return conv_net(tmp_path_factory.mktemp("tinyf") / "tiny_fixed.onnx", dynamic_batch=False)
 

@@ -1,8 +1,7 @@
-"""The host-side checks of `make arm-check` (scripts/arm_check.py), on fake inputs: they must catch a wrong run."""
+"""The host-side checks of `make arm-check` (edgebench.tools.armcheck), on fake inputs: they must catch a wrong run."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,9 @@ BOARDS = REPO / "tests" / "data" / "boards"
 
 @pytest.fixture(scope="module")
 def ac() -> Any:
-    spec = importlib.util.spec_from_file_location("arm_check", REPO / "scripts" / "arm_check.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from edgebench.tools import armcheck
+
+    return armcheck
 
 
 DEB822 = """Types: deb
@@ -75,7 +72,7 @@ def test_pip_list_check(ac: Any) -> None:
 @pytest.mark.parametrize(("board", "core", "dotprod"), [("pi4", "Cortex-A72", False), ("pi5", "Cortex-A76", True)])
 def test_sysinfo_check_accepts_the_board_and_rejects_the_other(ac: Any, monkeypatch: pytest.MonkeyPatch,
                                                                board: str, core: str, dotprod: bool) -> None:
-    from bench.fingerprint import fingerprint
+    from edgebench.bench.fingerprint import fingerprint
 
     monkeypatch.setenv("EDGEBENCH_EMULATED", "1")
     fp = json.loads(json.dumps(fingerprint(BOARDS / board, machine="aarch64")))
@@ -92,7 +89,7 @@ def test_sysinfo_check_accepts_the_board_and_rejects_the_other(ac: Any, monkeypa
 
 
 def test_x86_fingerprint_is_rejected(ac: Any) -> None:
-    from bench.fingerprint import fingerprint
+    from edgebench.bench.fingerprint import fingerprint
 
     problems = ac.check_sysinfo(fingerprint(), "pi4")
     assert any("cpu.arch" in p for p in problems)
@@ -100,8 +97,8 @@ def test_x86_fingerprint_is_rejected(ac: Any) -> None:
 
 @pytest.mark.parametrize(("board", "preset"), [("pi4", "arm64-neon"), ("pi5", "arm64-dotprod")])
 def test_board_trees_choose_the_expected_auto_preset(ac: Any, board: str, preset: str) -> None:
-    from bench.fingerprint import fingerprint
-    from calibration.recipes import resolve_preset
+    from edgebench.bench.fingerprint import fingerprint
+    from edgebench.calibration.recipes import resolve_preset
 
     assert ac.EXPECT[board]["preset"] == preset
     assert resolve_preset("auto", cpu=fingerprint(BOARDS / board, machine="aarch64")["cpu"]).preset == preset
@@ -154,10 +151,9 @@ def test_compare_outputs_shape_and_name_mismatch(ac: Any) -> None:
 def test_check_results_on_a_real_result(ac: Any, tiny_onnx: Path, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """A result written by `edgebench bench` on the Pi 4 tree with --cooldown passes; tampered ones do not."""
+    import edgebench.bench.fingerprint as fpmod
+    from edgebench.cli import app
     from typer.testing import CliRunner
-
-    import bench.fingerprint as fpmod
-    from bench.cli import app
 
     real_fp, real_state = fpmod.fingerprint, fpmod.dynamic_state
     monkeypatch.setenv("EDGEBENCH_EMULATED", "1")

@@ -6,10 +6,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from edgebench.bench.schema import load_result
+from edgebench.cli import app
 from typer.testing import CliRunner
-
-from bench.cli import app
-from bench.schema import load_result
 
 QUICK = ["--warmup-iters", "1", "--min-iters", "3", "--min-seconds", "0"]
 
@@ -126,14 +125,15 @@ def test_runtimes_lists_ort_cpu() -> None:
 
 
 def test_cli_import_pulls_no_heavy_modules() -> None:
-    code = ("import sys, bench.cli; heavy = [m for m in ('torch', 'onnxruntime', 'onnx', 'numpy', 'torchvision') "
-            "if m in sys.modules]; print(','.join(heavy))")
+    code = ("import sys, edgebench.cli.main; "
+            "heavy = [m for m in ('torch', 'onnxruntime', 'onnx', 'numpy', 'torchvision') if m in sys.modules]; "
+            "print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
 
 def test_help_runs_without_torch() -> None:
-    code = ("import sys\nfrom typer.testing import CliRunner\nfrom bench.cli import app\n"
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom edgebench.cli import app\n"
             "r = CliRunner().invoke(app, ['--help'])\nassert r.exit_code == 0, r.output\n"
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

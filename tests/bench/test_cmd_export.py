@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from edgebench.cli import app
 from typer.testing import CliRunner
-
-from bench.cli import app
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -30,8 +29,7 @@ def assert_one_line_error(r, code: int, *fragments: str) -> None:
 def r20_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ResNet-20 checkpoint saved like akamaster's (DataParallel prefixes inside a dict)."""
     import torch
-
-    from exporter.zoo import create_model
+    from edgebench.exporter.zoo import create_model
 
     torch.manual_seed(0)
     p = tmp_path_factory.mktemp("w") / "r20.th"
@@ -90,8 +88,7 @@ def test_checkpoint_of_another_architecture(r20_weights: Path, tmp_path: Path) -
 
 def test_checkpoint_needing_pickled_code(tmp_path: Path) -> None:
     import torch
-
-    from exporter.zoo import create_model
+    from edgebench.exporter.zoo import create_model
 
     p = tmp_path / "whole.pt"
     torch.save(create_model("resnet20"), p)

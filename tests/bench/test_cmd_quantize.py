@@ -7,12 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from edgebench.atomic import write_json
+from edgebench.cli import app
+from edgebench.manifest import InputInfo, new_manifest
+from edgebench.tools.synthetic import conv_net
 from typer.testing import CliRunner
-
-from bench.cli import app
-from bench.synthetic import conv_net
-from runtimes.atomic import write_json
-from runtimes.manifest import InputInfo, new_manifest
 
 pytest.importorskip("onnx")
 

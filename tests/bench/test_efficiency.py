@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from bench.efficiency import efficiency, macs_per_cycle, peak_gmacs
+from edgebench.bench.efficiency import efficiency, macs_per_cycle, peak_gmacs
 
 
 def cpu(arch: str, isa: dict[str, bool], **kw: Any) -> dict[str, Any]:

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from edgebench.atomic import write_json
+from edgebench.bench.evaluate import paired_metrics
+from edgebench.cli import app
+from edgebench.errors import UserInputError
+from edgebench.manifest import InputInfo, new_manifest
+from edgebench.tools.synthetic import conv_net
 from typer.testing import CliRunner
-
-from bench.cli import app
-from bench.evaluate import paired_metrics
-from bench.synthetic import conv_net
-from runtimes.atomic import write_json
-from runtimes.errors import UserInputError
-from runtimes.manifest import InputInfo, new_manifest
 
 
 def test_paired_metrics_counts_each_direction() -> None:
@@ -33,9 +32,9 @@ def test_paired_metrics_counts_each_direction() -> None:
 @pytest.fixture()
 def pair(tmp_path: Path) -> tuple[Path, Path, Path]:
     pytest.importorskip("onnx")
-    from calibration.datasets import Dataset
-    from calibration.quantize import quantize_static_model
-    from calibration.recipes import resolve_preset
+    from edgebench.calibration.datasets import Dataset
+    from edgebench.calibration.quantize import quantize_static_model
+    from edgebench.calibration.recipes import resolve_preset
 
     d = tmp_path / "m"
     conv_net(d / "model.fp32.onnx", size=16, channels=16)

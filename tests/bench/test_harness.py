@@ -5,9 +5,8 @@ from collections.abc import Mapping
 
 import numpy as np
 import pytest
-
-from bench.harness import BenchConfig, measure
-from runtimes.errors import UserInputError
+from edgebench.bench.harness import BenchConfig, measure
+from edgebench.errors import UserInputError
 
 
 class FakeSession:

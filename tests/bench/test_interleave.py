@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from bench.interleave import interleaved_latency
-from bench.synthetic import conv_net
-from runtimes.errors import UserInputError
+from edgebench.bench.interleave import interleaved_latency
+from edgebench.errors import UserInputError
+from edgebench.tools.synthetic import conv_net
 
 
 def test_interleaved_latency_reports_wall_and_cpu(tmp_path: Path) -> None:

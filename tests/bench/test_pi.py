@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from edgebench.bench.cooldown import Cooldown, cooldown_warnings, max_temp_c, wait_until_cool
+from edgebench.bench.fingerprint import dynamic_state, fingerprint
+from edgebench.bench.runner import throttle_warnings
+from edgebench.cli import app
+from edgebench.errors import UserInputError
 from typer.testing import CliRunner
-
-from bench.cli import app
-from bench.cooldown import Cooldown, cooldown_warnings, max_temp_c, wait_until_cool
-from bench.fingerprint import dynamic_state, fingerprint
-from bench.runner import throttle_warnings
-from runtimes.errors import UserInputError
 
 BOARDS = Path(__file__).resolve().parent.parent / "data" / "boards"
 
@@ -62,7 +61,7 @@ def test_throttle_state_changes_between_two_reads(tmp_path: Path) -> None:
 
 
 def _state(raw: int | None) -> dict[str, Any]:
-    from bench.fingerprint import decode_throttled
+    from edgebench.bench.fingerprint import decode_throttled
 
     return {"throttled": None if raw is None else {"source": "sysfs", **decode_throttled(raw)}}
 
@@ -143,7 +142,7 @@ def test_cli_cooldown_bad_bound_writes_nothing(tiny_onnx: Path, tmp_path: Path) 
 
 def test_cli_hot_board_cools_then_throttles(tiny_onnx: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A Pi that is 70 C, cools to 50 C, then throttles during the measurement: the result says all of it."""
-    import bench.fingerprint as fpmod
+    import edgebench.bench.fingerprint as fpmod
 
     readings = iter([(70.0, 0x0), (50.0, 0x0), (50.0, 0x0), (79.0, 0x50005)])
     last = [(79.0, 0x50005)]
@@ -171,7 +170,7 @@ def test_cli_hot_board_cools_then_throttles(tiny_onnx: Path, tmp_path: Path, mon
 
 def test_emulation_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """EDGEBENCH_EMULATED=1, or an aarch64 process reading the x86 host's cpuinfo (qemu-user in docker)."""
-    from bench.fingerprint import emulation_hint
+    from edgebench.bench.fingerprint import emulation_hint
 
     monkeypatch.delenv("EDGEBENCH_EMULATED", raising=False)
     assert fingerprint(BOARDS / "pi4", machine="aarch64")["emulated"] is False

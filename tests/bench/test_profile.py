@@ -8,11 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from edgebench.bench.op_profile import node_precision, summarize_trace
+from edgebench.bench.schema import validate_result
+from edgebench.cli import app
 from typer.testing import CliRunner
-
-from bench.cli import app
-from bench.op_profile import node_precision, summarize_trace
-from bench.schema import validate_result
 
 
 def _node(name: str, op: str, ts: int, dur: int, types: list[str]) -> dict[str, Any]:
@@ -50,7 +49,7 @@ def test_summarize_trace_skips_warmup_and_aggregates() -> None:
 
 
 def test_summarize_trace_needs_timed_runs() -> None:
-    from runtimes.errors import EdgebenchError
+    from edgebench.errors import EdgebenchError
 
     with pytest.raises(EdgebenchError, match="none after 3 warm-up runs"):
         summarize_trace([_run(0, 10)], warmup_runs=3)

@@ -9,11 +9,11 @@ import re
 from pathlib import Path
 
 import pytest
+from edgebench.bench.report import build_report, load_entries, resolve_baseline
+from edgebench.bench.report_plots import pareto_front
+from edgebench.cli import app
 from typer.testing import CliRunner
 
-from bench.cli import app
-from bench.report import build_report, load_entries, resolve_baseline
-from bench.report_plots import pareto_front
 from tests.bench.result_factory import PI4, X86, prune_summary, result, two_devices, write
 
 pytest.importorskip("jinja2")

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from edgebench.cli import app
 from typer.testing import CliRunner
 
-from bench.cli import app
 from tests.bench.result_factory import two_devices, write
 
 pytest.importorskip("matplotlib")

@@ -5,11 +5,10 @@ import json
 from pathlib import Path
 
 import pytest
-
-from bench.fingerprint import fingerprint
-from bench.runner import Job, make_result, run_job
-from bench.schema import FLAT_FIELDS, SCHEMA_VERSION, append_csv, load_result, validate_result, write_result
-from runtimes.errors import ResultSchemaError
+from edgebench.bench.fingerprint import fingerprint
+from edgebench.bench.runner import Job, make_result, run_job
+from edgebench.bench.schema import FLAT_FIELDS, SCHEMA_VERSION, append_csv, load_result, validate_result, write_result
+from edgebench.errors import ResultSchemaError
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from bench.stats import bootstrap_median_ci, summarize
+from edgebench.bench.stats import bootstrap_median_ci, summarize
 
 
 def test_percentiles_match_numpy() -> None:

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from calibration.datasets import Dataset, load_dataset, subset_indices
-from calibration.imagefolder import load_image_folder
-from runtimes.errors import CalibrationError, UserInputError
-from runtimes.manifest import Preprocessing
+from edgebench.calibration.datasets import Dataset, load_dataset, subset_indices
+from edgebench.calibration.imagefolder import load_image_folder
+from edgebench.errors import CalibrationError, UserInputError
+from edgebench.manifest import Preprocessing
 
 
 def write_npz(path: Path, images: np.ndarray, labels: np.ndarray | None = None) -> Path:

@@ -8,14 +8,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from bench.synthetic import conv_net
-from calibration.datasets import Dataset
-from calibration.quantize import convert_fp16_model, count_nodes, quantize_dynamic_model, quantize_static_model
-from calibration.recipes import PresetChoice, QuantRecipe, get_preset, resolve_preset
-from runtimes.atomic import write_json
-from runtimes.errors import CalibrationError, OutputExistsError, UserInputError
-from runtimes.manifest import InputInfo, load_manifest, new_manifest, sha256_file
+from edgebench.atomic import write_json
+from edgebench.calibration.datasets import Dataset
+from edgebench.calibration.quantize import (
+    convert_fp16_model,
+    count_nodes,
+    quantize_dynamic_model,
+    quantize_static_model,
+)
+from edgebench.calibration.recipes import PresetChoice, QuantRecipe, get_preset, resolve_preset
+from edgebench.errors import CalibrationError, OutputExistsError, UserInputError
+from edgebench.manifest import InputInfo, load_manifest, new_manifest, sha256_file
+from edgebench.tools.synthetic import conv_net
 
 onnx = pytest.importorskip("onnx")
 
@@ -78,8 +82,8 @@ def test_static_qdq_graph_and_manifest(tmp_path: Path) -> None:
                                 "sha256": ds.fingerprint(), "method": "minmax", "quant_pre_process": True}
     assert m["input"]["shape"] == ["batch", 3, 16, 16] and m["params"] == 1234
     # it runs and stays close to FP32 on calibration-like data
-    from calibration.preprocess import preprocess
-    from runtimes.manifest import Preprocessing
+    from edgebench.calibration.preprocess import preprocess
+    from edgebench.manifest import Preprocessing
 
     x = preprocess(ds.images[:8], Preprocessing())
     ref, got = run(model, x), run(out, x)
@@ -186,7 +190,7 @@ def test_manifest_json_is_plain_numbers(tmp_path: Path) -> None:
 
 def test_imagenet_style_preprocessing_resizes_and_crops(tmp_path: Path) -> None:
     """Calibration images of another size go through the manifest's resize + centre crop, as in eval."""
-    from runtimes.manifest import Preprocessing
+    from edgebench.manifest import Preprocessing
 
     model = conv_net(tmp_path / "model.fp32.onnx", size=16)
     pp = Preprocessing(resize=20, crop=16)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from calibration.datasets import Dataset
-from calibration.preprocess import preprocess
-from calibration.reader import ImageCalibrationReader
-from runtimes.errors import CalibrationError
-from runtimes.manifest import Preprocessing
+from edgebench.calibration.datasets import Dataset
+from edgebench.calibration.preprocess import preprocess
+from edgebench.calibration.reader import ImageCalibrationReader
+from edgebench.errors import CalibrationError
+from edgebench.manifest import Preprocessing
 
 
 def dataset(n: int, size: int = 8) -> Dataset:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from bench.fingerprint import cpu_info
-from calibration.recipes import (
+from edgebench.bench.fingerprint import cpu_info
+from edgebench.calibration.recipes import (
     PRESETS,
     TARGETS,
     QuantRecipe,
@@ -16,7 +15,7 @@ from calibration.recipes import (
     resolve_preset,
     select_preset,
 )
-from runtimes.errors import NotFoundError, UserInputError
+from edgebench.errors import NotFoundError, UserInputError
 
 
 def x86_cpuinfo(flags: str, model: str) -> str:

@@ -13,9 +13,9 @@ pytestmark = [pytest.mark.torch, pytest.mark.data, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def resnet20(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from exporter.checkpoint import find_weights, load_weights
-    from exporter.export import export_model
-    from exporter.zoo import get_spec
+    from edgebench.exporter.checkpoint import find_weights, load_weights
+    from edgebench.exporter.export import export_model
+    from edgebench.exporter.zoo import get_spec
 
     spec = get_spec("resnet20")
     model = spec.build()
@@ -26,7 +26,7 @@ def resnet20(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 def quantize(model: Path, out: Path, shared_data: Path) -> dict:
-    from bench.cli import app
+    from edgebench.cli import app
 
     train = shared_data / "cifar10" / "train_first4000.npz"
     r = CliRunner().invoke(app, ["quantize", str(model), "--data", str(train), "--calib-size", "500", "--seed", "0",
@@ -36,7 +36,7 @@ def quantize(model: Path, out: Path, shared_data: Path) -> dict:
 
 
 def test_int8_top1_within_half_a_point_of_fp32(resnet20: Path, shared_data: Path, tmp_path: Path) -> None:
-    from bench.evaluate import evaluate_pair
+    from edgebench.bench.evaluate import evaluate_pair
 
     m = quantize(resnet20, tmp_path, shared_data)
     assert m["nodes"]["int8"] >= 20 and m["nodes"]["float"] == 0  # every conv, add, pool and the fc

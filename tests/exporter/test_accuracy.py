@@ -12,11 +12,11 @@ pytestmark = [pytest.mark.torch, pytest.mark.data, pytest.mark.slow, pytest.mark
 @pytest.mark.parametrize(("name", "published"), [("resnet20", 91.73), ("resnet56", 93.39)])
 def test_exported_published_weights_reach_published_top1(name: str, published: float, shared_data: Path,
                                                           tmp_path: Path) -> None:
-    from bench.evaluate import evaluate
-    from calibration.datasets import load_npz
-    from exporter.checkpoint import find_weights, load_weights
-    from exporter.export import export_model
-    from exporter.zoo import get_spec
+    from edgebench.bench.evaluate import evaluate
+    from edgebench.calibration.datasets import load_npz
+    from edgebench.exporter.checkpoint import find_weights, load_weights
+    from edgebench.exporter.export import export_model
+    from edgebench.exporter.zoo import get_spec
 
     spec = get_spec(name)
     assert spec.weights is not None and spec.weights.top1_pct == published

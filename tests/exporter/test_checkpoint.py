@@ -5,17 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from runtimes.errors import BadCheckpoint
+from edgebench.errors import BadCheckpoint
 
 pytestmark = pytest.mark.torch
 
 
 def test_raw_and_wrapped_state_dicts_load(tmp_path: Path) -> None:
     import torch
-
-    from exporter.checkpoint import load_weights
-    from exporter.zoo import create_model
+    from edgebench.exporter.checkpoint import load_weights
+    from edgebench.exporter.zoo import create_model
 
     src = create_model("resnet20")
     sd = src.state_dict()
@@ -31,9 +29,8 @@ def test_raw_and_wrapped_state_dicts_load(tmp_path: Path) -> None:
 
 def test_other_architecture_lists_keys(tmp_path: Path) -> None:
     import torch
-
-    from exporter.checkpoint import load_weights
-    from exporter.zoo import create_model
+    from edgebench.exporter.checkpoint import load_weights
+    from edgebench.exporter.zoo import create_model
 
     p = tmp_path / "r20.pt"
     torch.save(create_model("resnet20").state_dict(), p)
@@ -46,20 +43,19 @@ def test_other_architecture_lists_keys(tmp_path: Path) -> None:
 
 def test_pickled_code_is_refused(tmp_path: Path) -> None:
     import torch
-
-    from exporter.checkpoint import load_weights
-    from exporter.zoo import create_model
+    from edgebench.exporter.checkpoint import load_weights
+    from edgebench.exporter.zoo import create_model
 
     p = tmp_path / "whole_model.pt"
     torch.save(create_model("resnet20"), p)  # a whole module: needs the class to unpickle
-    msg = r"needs pickled code.*GLOBAL exporter\.cifar_resnet\.CifarResNet.*torch.save\(model.state_dict\(\)"
+    msg = r"needs pickled code.*GLOBAL edgebench\.exporter\.cifar_resnet\.CifarResNet.*torch.save\(model.state_dict\(\)"
     with pytest.raises(BadCheckpoint, match=msg):
         load_weights(create_model("resnet20"), p)
 
 
 def test_not_a_checkpoint(tmp_path: Path) -> None:
-    from exporter.checkpoint import load_weights
-    from exporter.zoo import create_model
+    from edgebench.exporter.checkpoint import load_weights
+    from edgebench.exporter.zoo import create_model
 
     p = tmp_path / "junk.pt"
     p.write_bytes(b"not a checkpoint at all")
@@ -75,11 +71,10 @@ def test_published_weights_load_and_classify(name: str, min_top1: float, shared_
     """Published weights in torch on the first 200 test images (the ONNX test uses all 1000)."""
     import numpy as np
     import torch
-
-    from calibration.datasets import load_npz
-    from calibration.preprocess import preprocess
-    from exporter.checkpoint import find_weights, load_weights
-    from exporter.zoo import get_spec
+    from edgebench.calibration.datasets import load_npz
+    from edgebench.calibration.preprocess import preprocess
+    from edgebench.exporter.checkpoint import find_weights, load_weights
+    from edgebench.exporter.zoo import get_spec
 
     spec = get_spec(name)
     assert spec.weights is not None
@@ -94,8 +89,8 @@ def test_published_weights_load_and_classify(name: str, min_top1: float, shared_
 
 
 def test_local_copy_with_wrong_sha_is_refused(tmp_path: Path) -> None:
-    from exporter.checkpoint import find_weights
-    from exporter.zoo import RESNET20_WEIGHTS
+    from edgebench.exporter.checkpoint import find_weights
+    from edgebench.exporter.zoo import RESNET20_WEIGHTS
 
     (tmp_path / "weights").mkdir()
     (tmp_path / "weights" / RESNET20_WEIGHTS.file_name).write_bytes(b"tampered")
@@ -107,8 +102,8 @@ def test_download_verifies_sha256(tmp_path: Path) -> None:
     """The download path, served from a file:// URL (no network needed): checksum kept or refused."""
     import hashlib
 
-    from exporter.checkpoint import download_weights
-    from exporter.zoo import WeightsSource
+    from edgebench.exporter.checkpoint import download_weights
+    from edgebench.exporter.zoo import WeightsSource
 
     src_file = tmp_path / "served.th"
     src_file.write_bytes(b"published bytes")

@@ -8,8 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from runtimes.errors import OutputExistsError, ParityError, UserInputError
+from edgebench.errors import OutputExistsError, ParityError, UserInputError
 
 pytestmark = [pytest.mark.torch, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -21,8 +20,7 @@ def trained_like(name: str, seed: int = 0) -> Any:
     """A zoo model with random weights but BN statistics of real activations, so logits are O(1..10)
     (pure random init gives near-constant or exploding logits, which makes parity vacuous)."""
     import torch
-
-    from exporter.zoo import create_model
+    from edgebench.exporter.zoo import create_model
 
     torch.manual_seed(seed)
     model = create_model(name)
@@ -52,9 +50,8 @@ def _ort_logits(path: Path, x: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("name", ZOO)
 def test_every_zoo_entry_exports_with_parity(name: str, batch: str | int, tmp_path: Path) -> None:
     import torch
-
-    from exporter.export import export_model
-    from exporter.zoo import get_spec
+    from edgebench.exporter.export import export_model
+    from edgebench.exporter.zoo import get_spec
 
     spec = get_spec(name)
     model = trained_like(name)
@@ -76,9 +73,9 @@ def test_every_zoo_entry_exports_with_parity(name: str, batch: str | int, tmp_pa
 
 
 def test_manifest_fields(tmp_path: Path) -> None:
-    from exporter.export import export_model
-    from exporter.zoo import get_spec
-    from runtimes.manifest import InputInfo, load_manifest, sha256_file
+    from edgebench.exporter.export import export_model
+    from edgebench.exporter.zoo import get_spec
+    from edgebench.manifest import InputInfo, load_manifest, sha256_file
 
     spec = get_spec("resnet20")
     export_model(trained_like("resnet20"), spec, tmp_path, weights={"sha256": "ab" * 32, "source": "user"},
@@ -118,8 +115,8 @@ class Branchy:
 def test_parity_failure_leaves_nothing(tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from exporter.export import export_model
-    from exporter.zoo import get_spec
+    from edgebench.exporter.export import export_model
+    from edgebench.exporter.zoo import get_spec
 
     spec = replace(get_spec("resnet20"), name="branchy")
     out = tmp_path / "out"
@@ -129,8 +126,8 @@ def test_parity_failure_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_bad_opsets(tmp_path: Path) -> None:
-    from exporter.export import export_model
-    from exporter.zoo import get_spec
+    from edgebench.exporter.export import export_model
+    from edgebench.exporter.zoo import get_spec
 
     spec = get_spec("resnet20")
     model = trained_like("resnet20")
@@ -144,8 +141,8 @@ def test_bad_opsets(tmp_path: Path) -> None:
 
 
 def test_existing_output_needs_force(tmp_path: Path) -> None:
-    from exporter.export import export_model
-    from exporter.zoo import get_spec
+    from edgebench.exporter.export import export_model
+    from edgebench.exporter.zoo import get_spec
 
     (tmp_path / "model.fp32.onnx").write_bytes(b"old")
     with pytest.raises(OutputExistsError, match="--force"):
@@ -157,8 +154,8 @@ def test_existing_output_needs_force(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_dynamo_exporter_resnet20(tmp_path: Path) -> None:
-    from exporter.export import export_model
-    from exporter.zoo import get_spec
+    from edgebench.exporter.export import export_model
+    from edgebench.exporter.zoo import get_spec
 
     m = export_model(trained_like("resnet20"), get_spec("resnet20"), tmp_path, exporter="dynamo", opset=18)
     assert m["exporter"] == "dynamo" and m["opset"] == 18 and m["parity"]["passed"]
@@ -167,8 +164,8 @@ def test_dynamo_exporter_resnet20(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_tv_model_exports(tmp_path: Path) -> None:
     """A torchvision model by name, with its ImageNet input spec (a small one keeps the test fast)."""
-    from exporter.export import export_model
-    from exporter.zoo import get_spec
+    from edgebench.exporter.export import export_model
+    from edgebench.exporter.zoo import get_spec
 
     spec = get_spec("tv:squeezenet1_1")
     m = export_model(spec.build(), spec, tmp_path)

@@ -13,16 +13,17 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from calibration.datasets import Dataset  # noqa: E402
-from exporter.export import export_model  # noqa: E402
-from exporter.prune_config import RatioConfig  # noqa: E402
-from exporter.prune_run import PruneRunConfig, run_rounds  # noqa: E402
-from exporter.pruned import load_pruned  # noqa: E402
-from exporter.pruning import conv_filters, prune_once  # noqa: E402
-from exporter.train import TrainConfig  # noqa: E402
-from exporter.zoo import ModelSpec, get_spec  # noqa: E402
-from runtimes.errors import OutputExistsError, UserInputError  # noqa: E402
-from runtimes.manifest import InputInfo  # noqa: E402
+from edgebench.calibration.datasets import Dataset  # noqa: E402
+from edgebench.errors import OutputExistsError, UserInputError  # noqa: E402
+from edgebench.exporter.export import export_model  # noqa: E402
+from edgebench.exporter.prune_config import RatioConfig  # noqa: E402
+from edgebench.exporter.prune_run import PruneRunConfig, run_rounds  # noqa: E402
+from edgebench.exporter.pruned import load_pruned  # noqa: E402
+from edgebench.exporter.pruning import conv_filters, prune_once  # noqa: E402
+from edgebench.exporter.train import TrainConfig  # noqa: E402
+from edgebench.exporter.zoo import ModelSpec, get_spec  # noqa: E402
+from edgebench.manifest import InputInfo  # noqa: E402
+
 from tests.exporter.tiny_nets import conv_resnet  # noqa: E402
 
 pytestmark = pytest.mark.torch

@@ -10,9 +10,10 @@ import pytest
 torch = pytest.importorskip("torch")
 tp = pytest.importorskip("torch_pruning")
 
-from exporter.importance import IMPORTANCES, make_importance  # noqa: E402
-from exporter.prune_config import RatioConfig, removed_count  # noqa: E402
-from exporter.pruning import (  # noqa: E402
+from edgebench.errors import NotFoundError, UserInputError  # noqa: E402
+from edgebench.exporter.importance import IMPORTANCES, make_importance  # noqa: E402
+from edgebench.exporter.prune_config import RatioConfig, removed_count  # noqa: E402
+from edgebench.exporter.pruning import (  # noqa: E402
     StructuredPruner,
     build_graph,
     conv_filters,
@@ -20,7 +21,7 @@ from exporter.pruning import (  # noqa: E402
     prunable_layers,
     prune_once,
 )
-from runtimes.errors import NotFoundError, UserInputError  # noqa: E402
+
 from tests.exporter.tiny_nets import conv_resnet, pad_resnet, vgg_tiny  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -222,7 +223,7 @@ def test_unknown_importance_suggests() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet56", "resnet18_cifar", "vgg16_cifar"])
 def test_every_study_model_prunes_in_internal_scope(name: str) -> None:
-    from exporter.zoo import create_model
+    from edgebench.exporter.zoo import create_model
 
     torch.manual_seed(0)
     model = create_model(name)

@@ -10,8 +10,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from exporter.pruning import count_macs_params, prunable_layers  # noqa: E402
-from exporter.sensitivity import (  # noqa: E402
+from edgebench.errors import UserInputError  # noqa: E402
+from edgebench.exporter.pruning import count_macs_params, prunable_layers  # noqa: E402
+from edgebench.exporter.sensitivity import (  # noqa: E402
     check_grid,
     derive_ratios,
     macs_with_ratios,
@@ -19,7 +20,7 @@ from exporter.sensitivity import (  # noqa: E402
     sensitivity_analysis,
     table_csv,
 )
-from runtimes.errors import UserInputError  # noqa: E402
+
 from tests.exporter.tiny_nets import pad_resnet, vgg_tiny  # noqa: E402
 
 pytestmark = pytest.mark.torch

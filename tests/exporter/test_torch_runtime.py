@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from edgebench.errors import BadCheckpoint, ModelFileError, RuntimeUnavailable
+from edgebench.runtimes import RuntimeOptions, get_runtime
 from typer.testing import CliRunner
-
-from runtimes import RuntimeOptions, get_runtime
-from runtimes.errors import BadCheckpoint, ModelFileError, RuntimeUnavailable
 
 pytestmark = pytest.mark.torch
 
@@ -19,10 +18,9 @@ pytestmark = pytest.mark.torch
 def random_resnet20(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """ResNet-20 with seeded random weights saved to a .pt, exported with its manifest (no shared data)."""
     import torch
-
-    from exporter.export import export_model
-    from exporter.zoo import get_spec
-    from runtimes.manifest import sha256_file
+    from edgebench.exporter.export import export_model
+    from edgebench.exporter.zoo import get_spec
+    from edgebench.manifest import sha256_file
 
     root = tmp_path_factory.mktemp("rn20")
     spec = get_spec("resnet20")
@@ -59,7 +57,7 @@ def test_torch_matches_onnx_runtime(random_resnet20: Path) -> None:
 def test_torch_int8_quantizes_with_the_host_engine(random_resnet20: Path) -> None:
     import platform
 
-    from exporter.torch_runtime import default_engine
+    from edgebench.runtimes.torch_rt import default_engine
 
     calib = random_resnet20.parent / "calib.npz"
     opts = RuntimeOptions(extra=(("calibration_data", str(calib)), ("calibration_size", "32")))
@@ -74,7 +72,7 @@ def test_torch_int8_quantizes_with_the_host_engine(random_resnet20: Path) -> Non
 
 
 def test_default_engine_by_machine() -> None:
-    from exporter.torch_runtime import default_engine
+    from edgebench.runtimes.torch_rt import default_engine
 
     assert default_engine("x86_64") == "x86"
     assert default_engine("aarch64") == "qnnpack"
@@ -112,7 +110,7 @@ def test_missing_weights_are_named(random_resnet20: Path, tmp_path: Path) -> Non
 
 
 def test_not_installed_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    import exporter.torch_runtime as tr
+    import edgebench.runtimes.torch_rt as tr
 
     monkeypatch.setattr(tr, "_torch_available", lambda: False)
     with pytest.raises(RuntimeUnavailable, match=r"runtime 'torch-int8' is not installed.*edgebench\[export\]"):
@@ -120,7 +118,7 @@ def test_not_installed_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_bench_cli_with_model_folder(random_resnet20: Path, tmp_path: Path) -> None:
-    from bench.cli import app
+    from edgebench.cli import app
 
     data = random_resnet20.parent / "calib.npz"
     r = CliRunner().invoke(app, ["bench", str(random_resnet20), "-r", "torch", "-t", "1", "--min-iters", "5",

@@ -9,11 +9,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from calibration.datasets import Dataset  # noqa: E402
-from exporter.checkpoint import load_weights  # noqa: E402
-from exporter.train import TrainConfig, augment_batch, evaluate_model, train  # noqa: E402
-from runtimes.errors import OutputExistsError, UserInputError  # noqa: E402
-from runtimes.manifest import Preprocessing  # noqa: E402
+from edgebench.calibration.datasets import Dataset  # noqa: E402
+from edgebench.errors import OutputExistsError, UserInputError  # noqa: E402
+from edgebench.exporter.checkpoint import load_weights  # noqa: E402
+from edgebench.exporter.train import TrainConfig, augment_batch, evaluate_model, train  # noqa: E402
+from edgebench.manifest import Preprocessing  # noqa: E402
+
 from tests.exporter.tiny_nets import vgg_tiny  # noqa: E402
 
 pytestmark = pytest.mark.torch

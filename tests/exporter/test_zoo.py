@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from runtimes.errors import ModelFileError, NotFoundError, UserInputError
+from edgebench.errors import ModelFileError, NotFoundError, UserInputError
 
 pytestmark = pytest.mark.torch
 
@@ -20,7 +19,7 @@ EXPECTED_PARAMS = {  # counted from the architectures' definitions (papers / tor
 
 
 def test_registry_names() -> None:
-    from exporter.zoo import MODELS
+    from edgebench.exporter.zoo import MODELS
 
     assert set(MODELS.names()) >= {"resnet20", "resnet32", "resnet44", "resnet56", "resnet18_cifar",
                                    "vgg16_cifar", "vgg16_bn_cifar", "mobilenetv2_cifar"}
@@ -30,8 +29,7 @@ def test_registry_names() -> None:
                                   "vgg16_cifar", "vgg16_bn_cifar", "mobilenetv2_cifar"])
 def test_every_entry_builds(name: str) -> None:
     import torch
-
-    from exporter.zoo import get_spec
+    from edgebench.exporter.zoo import get_spec
 
     spec = get_spec(name)
     model = spec.build()
@@ -45,7 +43,7 @@ def test_every_entry_builds(name: str) -> None:
 
 
 def test_resnet20_layout_matches_akamaster_keys() -> None:
-    from exporter.zoo import create_model
+    from edgebench.exporter.zoo import create_model
 
     keys = set(create_model("resnet20").state_dict())
     assert {"conv1.weight", "layer1.0.conv1.weight", "layer3.2.bn2.running_var", "linear.weight"} <= keys
@@ -54,15 +52,14 @@ def test_resnet20_layout_matches_akamaster_keys() -> None:
 
 def test_num_classes_override() -> None:
     import torch
-
-    from exporter.zoo import create_model, get_spec
+    from edgebench.exporter.zoo import create_model, get_spec
 
     assert create_model("resnet20", num_classes=100)(torch.zeros(1, 3, 32, 32)).shape == (1, 100)
     assert get_spec("resnet20").for_classes(100).input.class_names == ()
 
 
 def test_unknown_model_suggests() -> None:
-    from exporter.zoo import get_spec
+    from edgebench.exporter.zoo import get_spec
 
     with pytest.raises(NotFoundError, match="Did you mean 'resnet20'"):
         get_spec("resnt20")
@@ -72,8 +69,7 @@ def test_unknown_model_suggests() -> None:
 
 def test_torchvision_spec_is_imagenet() -> None:
     import torchvision.models as tvm
-
-    from exporter.zoo import get_spec
+    from edgebench.exporter.zoo import get_spec
 
     spec = get_spec("tv:mobilenet_v2")
     tr = tvm.MobileNet_V2_Weights.DEFAULT.transforms()  # the input spec of torchvision's default weights
@@ -85,7 +81,7 @@ def test_torchvision_spec_is_imagenet() -> None:
 
 
 def test_model_file(tmp_path: Path) -> None:
-    from exporter.zoo import spec_from_model_file
+    from edgebench.exporter.zoo import spec_from_model_file
 
     f = tmp_path / "net.py"
     f.write_text("import torch\n\ndef build():\n    return torch.nn.Sequential(torch.nn.Flatten(), "

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from edgebench.exporter.cifar_resnet import CifarResNet
 from torch import nn
-
-from exporter.cifar_resnet import CifarResNet
 
 
 def pad_resnet(seed: int = 0) -> nn.Module:

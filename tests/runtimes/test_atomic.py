@@ -3,9 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from runtimes.atomic import atomic_path, ensure_writable_dir, write_json
-from runtimes.errors import OutputExistsError, UserInputError
+from edgebench.atomic import atomic_path, ensure_writable_dir, write_json
+from edgebench.errors import OutputExistsError, UserInputError
 
 
 def test_failure_leaves_nothing(tmp_path: Path) -> None:

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import pytest
-
-from runtimes.base import RuntimeOptions, TensorSpec
-from runtimes.errors import UserInputError
+from edgebench.errors import UserInputError
+from edgebench.runtimes.base import RuntimeOptions, TensorSpec
 
 
 def test_resolve_dynamic_batch() -> None:

@@ -17,8 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from runtimes import RUNTIMES, RuntimeOptions, get_runtime, runtime_names
+from edgebench.runtimes import RUNTIMES, RuntimeOptions, get_runtime, runtime_names
 
 N_IMAGES = 500
 TOLERANCE = {"fp32": {"agreement": 0.994, "top1_points": 0.6}, "int8": {"agreement": 0.97, "top1_points": 2.0}}
@@ -40,13 +39,13 @@ def test_every_registered_runtime_follows_the_protocol() -> None:
 @pytest.fixture(scope="module")
 def resnet20_folder(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
     pytest.importorskip("torch")
-    from bench.fingerprint import cpu_info
-    from calibration.datasets import load_dataset
-    from calibration.quantize import quantize_static_model
-    from calibration.recipes import resolve_preset
-    from exporter.checkpoint import find_weights, load_weights
-    from exporter.export import export_model
-    from exporter.zoo import get_spec
+    from edgebench.bench.fingerprint import cpu_info
+    from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.quantize import quantize_static_model
+    from edgebench.calibration.recipes import resolve_preset
+    from edgebench.exporter.checkpoint import find_weights, load_weights
+    from edgebench.exporter.export import export_model
+    from edgebench.exporter.zoo import get_spec
 
     folder = tmp_path_factory.mktemp("conf") / "resnet20"
     spec = get_spec("resnet20")
@@ -63,9 +62,9 @@ def resnet20_folder(tmp_path_factory: pytest.TempPathFactory, shared_data: Path)
 
 @pytest.fixture(scope="module")
 def images(shared_data: Path) -> tuple[np.ndarray, np.ndarray]:
-    from calibration.datasets import load_dataset
-    from calibration.preprocess import preprocess
-    from exporter.zoo import get_spec
+    from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.preprocess import preprocess
+    from edgebench.exporter.zoo import get_spec
 
     ds = load_dataset("cifar10:test", shared_data, size=N_IMAGES)
     return preprocess(ds.images, get_spec("resnet20").input.preprocessing, (32, 32)), ds.labels

@@ -4,9 +4,8 @@ import hashlib
 from pathlib import Path
 
 import pytest
-
-from runtimes.download import download_verified, file_digest
-from runtimes.errors import CalibrationError, UserInputError
+from edgebench.download import download_verified, file_digest
+from edgebench.errors import CalibrationError, UserInputError
 
 
 def test_verified_download_keeps_the_file(tmp_path: Path) -> None:
@@ -33,7 +32,7 @@ def test_unreachable_url_names_the_fix(tmp_path: Path) -> None:
 
 
 def test_cifar10_download_refuses_a_wrong_archive(tmp_path: Path) -> None:
-    from calibration.datasets import CIFAR10_ARCHIVE, download_cifar10
+    from edgebench.calibration.datasets import CIFAR10_ARCHIVE, download_cifar10
 
     fake = tmp_path / "fake.tar.gz"
     fake.write_bytes(b"not the archive")

@@ -4,9 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from runtimes import RuntimeOptions, get_runtime, runtime_names
-from runtimes.errors import ModelFileError, NotFoundError
+from edgebench.errors import ModelFileError, NotFoundError
+from edgebench.runtimes import RuntimeOptions, get_runtime, runtime_names
 
 
 def test_ort_cpu_is_registered() -> None:

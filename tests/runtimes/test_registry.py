@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import pytest
-
-from runtimes.errors import NotFoundError, UserInputError, suggest
-from runtimes.registry import Registry
+from edgebench.errors import NotFoundError, UserInputError, suggest
+from edgebench.registry import Registry
 
 
 def test_register_and_get() -> None:

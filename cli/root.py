@@ -8,9 +8,8 @@ import traceback
 from typing import Any
 
 import typer
+from edgebench.errors import EdgebenchError
 from typer.core import TyperGroup
-
-from runtimes.errors import EdgebenchError
 
 
 def _debug_enabled(ctx: typer.Context) -> bool:

@@ -35,12 +35,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-
-from runtimes.base import RuntimeOptions, TensorSpec
-from runtimes.errors import BadCheckpoint, CalibrationError, ModelFileError, UserInputError
-from runtimes.manifest import InputInfo, find_manifest, load_manifest, manifest_path
-from runtimes.ort_cpu import check_model_path
-from runtimes.registry_runtimes import RUNTIMES
+from edgebench.errors import BadCheckpoint, CalibrationError, ModelFileError, UserInputError
+from edgebench.manifest import InputInfo, find_manifest, load_manifest, manifest_path
+from edgebench.runtimes.base import RuntimeOptions, TensorSpec
+from edgebench.runtimes.ort_cpu import check_model_path
+from edgebench.runtimes.registry_runtimes import RUNTIMES
 
 if TYPE_CHECKING:
     from torch import nn
@@ -103,11 +102,11 @@ def find_weights_file(manifest: dict[str, Any], folder: Path) -> Path:
             f"'{manifest.get('name', arch)}' was exported with random weights (no weights_sha256); the torch "
             "runtimes rebuild from a checkpoint: export with trained weights"
         )
-    from exporter.zoo import get_spec
+    from edgebench.exporter.zoo import get_spec
 
     spec = get_spec(str(arch))
     if spec.weights is not None and sha == spec.weights.sha256:
-        from exporter.checkpoint import find_weights
+        from edgebench.exporter.checkpoint import find_weights
 
         return find_weights(spec.weights, download=False)
     where = f"'{recorded}' (not found)" if recorded else "no weights file"
@@ -120,7 +119,7 @@ def find_weights_file(manifest: dict[str, Any], folder: Path) -> Path:
 def _pruned_loader(weights: Path) -> Any:
     """`exporter.pruned.load_pruned` when `weights` is a pruned round checkpoint, else None."""
     try:
-        from exporter.pruned import is_pruned_checkpoint, load_pruned
+        from edgebench.exporter.pruned import is_pruned_checkpoint, load_pruned
     except ImportError:  # pruning support not installed in this tree
         return None
     return load_pruned if is_pruned_checkpoint(weights) else None
@@ -128,8 +127,8 @@ def _pruned_loader(weights: Path) -> Any:
 
 def build_module(manifest: dict[str, Any], folder: Path) -> tuple[nn.Module, Path]:
     """The FP32 nn.Module of a manifest, with its weights loaded, in eval mode."""
-    from exporter.checkpoint import load_weights
-    from exporter.zoo import get_spec
+    from edgebench.exporter.checkpoint import load_weights
+    from edgebench.exporter.zoo import get_spec
 
     arch = manifest.get("arch")
     if not arch:
@@ -289,8 +288,8 @@ class TorchInt8Runtime(_TorchBase):
 
     @staticmethod
     def _calibration_images(manifest: dict[str, Any], cal: dict[str, Any]) -> np.ndarray:
-        from calibration.datasets import load_dataset
-        from calibration.preprocess import preprocess
+        from edgebench.calibration.datasets import load_dataset
+        from edgebench.calibration.preprocess import preprocess
 
         info = InputInfo.from_dict(manifest["input"])
         ds = load_dataset(str(cal["dataset"]), size=cal.get("size"), seed=cal.get("seed"),

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-
-from bench.app import app
+from edgebench.cli.root import app
 
 
 def _say(msg: str) -> None:
@@ -18,8 +17,8 @@ def _say(msg: str) -> None:
 
 
 def _resolve_spec(model: str | None, model_file: str | None, input_like: str | None) -> Any:
-    from exporter.zoo import get_spec, spec_from_model_file
-    from runtimes.errors import UserInputError
+    from edgebench.errors import UserInputError
+    from edgebench.exporter.zoo import get_spec, spec_from_model_file
 
     if model and model_file:
         raise UserInputError(f"give either MODEL ('{model}') or --model-file ('{model_file}'), not both")
@@ -34,8 +33,8 @@ def _resolve_spec(model: str | None, model_file: str | None, input_like: str | N
 
 def _parity_dataset(spec: Any, parity_data: str, data_dir: Path | None) -> Any:
     """The real images used for parity: 'auto' = the model's dataset when a local copy exists, 'none' = off."""
-    from calibration.datasets import load_dataset
-    from runtimes.errors import CalibrationError
+    from edgebench.calibration.datasets import load_dataset
+    from edgebench.errors import CalibrationError
 
     if parity_data == "none":
         return None
@@ -53,15 +52,15 @@ def _parity_dataset(spec: Any, parity_data: str, data_dir: Path | None) -> Any:
 def load_model_and_weights(spec: Any, weights: Path | None, *, num_classes: int | None, random_init: bool,
                            data_dir: Path | None, download: bool) -> tuple[Any, Any, dict[str, Any] | None]:
     """Build the model of `spec` and load `weights` (or the published weights); returns (model, spec, info)."""
-    from exporter.checkpoint import find_weights, load_weights
-    from runtimes.errors import UserInputError
+    from edgebench.errors import UserInputError
+    from edgebench.exporter.checkpoint import find_weights, load_weights
 
     spec = spec.for_classes(num_classes)
     model = spec.build(num_classes)
     if weights is not None and random_init:
         raise UserInputError("--weights and --random-init exclude each other")
     if weights is not None:
-        from exporter.pruned import load_pruned_for, looks_pruned
+        from edgebench.exporter.pruned import load_pruned_for, looks_pruned
 
         if looks_pruned(weights):  # a pruned round folder or its .pt: rebuilt from structure.json
             pruned, info = load_pruned_for(spec.name, weights, num_classes)
@@ -133,10 +132,10 @@ def export(
     as_json: bool = typer.Option(False, "--json", help="Print the manifest instead of the summary."),
 ) -> None:
     """Export a PyTorch model to DIR/model.fp32.onnx with its manifest, after checker and parity checks."""
-    from exporter.export import ONNX_FILE, check_export_options, default_opset, export_model, parse_batch
-    from runtimes.atomic import ensure_writable_dir
-    from runtimes.errors import OutputExistsError, UserInputError
-    from runtimes.manifest import manifest_path
+    from edgebench.atomic import ensure_writable_dir
+    from edgebench.errors import OutputExistsError, UserInputError
+    from edgebench.exporter.export import ONNX_FILE, check_export_options, default_opset, export_model, parse_batch
+    from edgebench.manifest import manifest_path
 
     t0 = time.perf_counter()
     opset = default_opset(exporter) if opset is None else opset
@@ -174,8 +173,8 @@ def models(
     if torchvision:
         rows = _torchvision_rows()
     else:
-        from exporter.export import count_macs, count_params
-        from exporter.zoo import MODELS
+        from edgebench.exporter.export import count_macs, count_params
+        from edgebench.exporter.zoo import MODELS
 
         rows = []
         for name in MODELS.names():

@@ -8,8 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-
-from bench.app import app
+from edgebench.cli.root import app
 
 
 @app.command()
@@ -30,17 +29,17 @@ def profile(
     as_json: bool = typer.Option(False, "--json", help="Print the profile JSON instead of the tables."),
 ) -> None:
     """Time per op type and per node (ORT profiler) and which nodes ran INT8 vs FP32; writes a result file."""
-    from bench.fingerprint import dynamic_state, fingerprint
-    from bench.harness import BenchConfig
-    from bench.op_profile import profile_model
-    from bench.options import parse_shape
-    from bench.runner import Job, make_result, run_job_isolated
-    from bench.schema import result_filename, validate_result
-    from runtimes import RuntimeOptions
-    from runtimes.atomic import ensure_writable_dir, write_json
-    from runtimes.errors import UserInputError
-    from runtimes.manifest import resolve_model_arg
-    from runtimes.ort_cpu import check_model_path
+    from edgebench.atomic import ensure_writable_dir, write_json
+    from edgebench.bench.fingerprint import dynamic_state, fingerprint
+    from edgebench.bench.harness import BenchConfig
+    from edgebench.bench.op_profile import profile_model
+    from edgebench.bench.runner import Job, make_result, run_job_isolated
+    from edgebench.bench.schema import result_filename, validate_result
+    from edgebench.cli.options import parse_shape
+    from edgebench.errors import UserInputError
+    from edgebench.manifest import resolve_model_arg
+    from edgebench.runtimes import RuntimeOptions
+    from edgebench.runtimes.ort_cpu import check_model_path
 
     if batch < 1:
         raise UserInputError(f"--batch {batch} must be >= 1")

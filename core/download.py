@@ -7,7 +7,7 @@ import os
 import urllib.request
 from pathlib import Path
 
-from runtimes.errors import UserInputError
+from edgebench.errors import UserInputError
 
 
 def file_digest(path: Path, algo: str = "sha256", chunk: int = 1 << 20) -> str:

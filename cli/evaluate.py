@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-
-from bench.app import app
+from edgebench.cli.root import app
 
 
 @app.command(name="eval")
@@ -29,7 +28,7 @@ def eval_cmd(
                                               "prints both and the paired figures (agreement, flips each way)."),
 ) -> None:
     """Accuracy of a model on a labelled dataset, preprocessed as its manifest says."""
-    from bench.evaluate import evaluate
+    from edgebench.bench.evaluate import evaluate
 
     if baseline is not None:
         _eval_with_baseline(model, baseline, data, limit=limit, runtime=runtime, threads=threads,
@@ -48,7 +47,7 @@ def eval_cmd(
 def _eval_with_baseline(model: Path, baseline: Path, data: str, *, limit: int | None, as_json: bool,
                         data_dir: Path | None, download: bool, **kwargs: Any) -> None:
     """`eval --baseline`: both models on the same images, then the paired comparison."""
-    from bench.evaluate import evaluate_pair
+    from edgebench.bench.evaluate import evaluate_pair
 
     r = evaluate_pair(model, baseline, data, limit=limit, data_dir=data_dir, download=download, **kwargs)
     m, b, p = r["model"], r["baseline"], r["paired"]

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-
-from bench.app import app
+from edgebench.cli.root import app
 
 
 def _default_threads() -> int:
@@ -52,14 +51,14 @@ def bench(
     eval_limit: int | None = typer.Option(None, "--eval-limit", help="With --eval: the first N images only."),
 ) -> None:
     """Measure latency and memory of a model (one result file per threads x batch combination)."""
-    from bench.harness import BenchConfig
-    from bench.options import parse_int_list, parse_shape
-    from bench.runner import Job, make_result, run_job, run_job_isolated
-    from bench.schema import append_csv, write_result
-    from runtimes import RuntimeOptions, get_runtime
-    from runtimes.atomic import ensure_writable_dir
-    from runtimes.manifest import resolve_model_arg
-    from runtimes.ort_cpu import check_model_path
+    from edgebench.atomic import ensure_writable_dir
+    from edgebench.bench.harness import BenchConfig
+    from edgebench.bench.runner import Job, make_result, run_job, run_job_isolated
+    from edgebench.bench.schema import append_csv, write_result
+    from edgebench.cli.options import parse_int_list, parse_shape
+    from edgebench.manifest import resolve_model_arg
+    from edgebench.runtimes import RuntimeOptions, get_runtime
+    from edgebench.runtimes.ort_cpu import check_model_path
 
     cfg = BenchConfig(warmup_iters=warmup_iters, warmup_seconds=warmup_seconds, min_iters=min_iters,
                       min_seconds=min_seconds, max_iters=max_iters, max_seconds=max_seconds)
@@ -67,7 +66,7 @@ def bench(
     batch_list = parse_int_list(batch, "--batch")
     shape_t = parse_shape(shape)
     if shape_t is not None and len(batch_list) > 1:
-        from runtimes.errors import UserInputError
+        from edgebench.errors import UserInputError
 
         raise UserInputError("--shape fixes the batch; do not combine it with a --batch list")
     model_path = check_model_path(resolve_model_arg(model))
@@ -76,7 +75,7 @@ def bench(
     options = [RuntimeOptions(intra_op_threads=t, inter_op_threads=inter_threads, graph_optimization=graph_opt,  # type: ignore[arg-type]
                               execution_mode=execution_mode, memory_arena=arena, spin_wait=spin)  # type: ignore[arg-type]
                for t in thread_list]
-    from bench.cooldown import Cooldown, cooldown_warnings, wait_until_cool
+    from edgebench.bench.cooldown import Cooldown, cooldown_warnings, wait_until_cool
 
     cool = Cooldown(cooldown, cooldown_timeout) if cooldown is not None else None
     accuracy = _accuracy(model_path, runtime, eval_data, eval_limit, thread_list[0]) if eval_data else None
@@ -84,7 +83,7 @@ def bench(
 
     results: list[dict[str, Any]] = []
     show_progress = sys.stderr.isatty() and not as_json
-    from bench.fingerprint import dynamic_state, fingerprint
+    from edgebench.bench.fingerprint import dynamic_state, fingerprint
 
     for opts in options:
         for b in batch_list:
@@ -118,7 +117,7 @@ def bench(
 
 def _accuracy(model_path: Path, runtime: str, data: str, limit: int | None, threads: int) -> dict[str, Any]:
     """Top-1/top-5 of the model in `runtime` on `data` (bench/evaluate.py), without per-image predictions."""
-    from bench.evaluate import evaluate
+    from edgebench.bench.evaluate import evaluate
 
     acc = evaluate(model_path, data, runtime=runtime, limit=limit, threads=threads)
     return {k: acc[k] for k in ("dataset", "dataset_sha256", "n", "top1_pct", "top5_pct", "runtime", "threads")}
@@ -150,7 +149,7 @@ def _print_table(results: list[dict[str, Any]]) -> None:
 @app.command()
 def sysinfo(as_json: bool = typer.Option(True, "--json/--text", help="JSON (default) or a short text.")) -> None:
     """Print the machine fingerprint embedded in every result."""
-    from bench.fingerprint import fingerprint, host_isa_summary
+    from edgebench.bench.fingerprint import fingerprint, host_isa_summary
 
     fp = fingerprint()
     if as_json:
@@ -162,7 +161,7 @@ def sysinfo(as_json: bool = typer.Option(True, "--json/--text", help="JSON (defa
 @app.command("runtimes")
 def list_runtimes() -> None:
     """List the registered runtimes and whether each is installed here."""
-    from runtimes import RUNTIMES, runtime_names
+    from edgebench.runtimes import RUNTIMES, runtime_names
 
     for name in runtime_names():
         rt = RUNTIMES.get(name)()

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import typer
-
-from bench.app import app
+from edgebench.cli.root import app
 
 
 def _split(s: str | None) -> tuple[str, ...] | None:
@@ -48,9 +47,9 @@ def quantize(
     as_json: bool = typer.Option(False, "--json", help="Print the written manifest as JSON."),
 ) -> None:
     """Quantize an exported model; writes model.int8.onnx (or .int8-dynamic / .fp16) + manifest."""
-    from bench.fingerprint import cpu_info
-    from calibration.datasets import load_dataset
-    from calibration.quantize import (
+    from edgebench.bench.fingerprint import cpu_info
+    from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.quantize import (
         MODES,
         CalibrationSettings,
         convert_fp16_model,
@@ -58,10 +57,10 @@ def quantize(
         quantize_static_model,
         resolve_output,
     )
-    from calibration.recipes import resolve_preset
-    from runtimes.errors import UserInputError, suggest
-    from runtimes.manifest import find_manifest, input_info, resolve_model_arg
-    from runtimes.ort_cpu import check_model_path
+    from edgebench.calibration.recipes import resolve_preset
+    from edgebench.errors import UserInputError, suggest
+    from edgebench.manifest import find_manifest, input_info, resolve_model_arg
+    from edgebench.runtimes.ort_cpu import check_model_path
 
     if mode not in MODES:
         raise UserInputError(f"--mode '{mode}' is not one of {', '.join(MODES)}.{suggest(mode, MODES)}")

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-
-from bench.app import app
+from edgebench.cli.root import app
 
 
 def _say(msg: str) -> None:
@@ -18,7 +17,7 @@ def _say(msg: str) -> None:
 
 
 def _parse_floats(text: str, option: str) -> list[float]:
-    from runtimes.errors import UserInputError
+    from edgebench.errors import UserInputError
 
     try:
         return [float(v) for v in text.split(",") if v.strip()]
@@ -29,10 +28,10 @@ def _parse_floats(text: str, option: str) -> list[float]:
 def _load_model(name: str, weights: Path | None, *, need_trained: bool, data_dir: Path | None,
                 download: bool) -> tuple[Any, Any, dict[str, Any] | None, dict[str, Any] | None]:
     """(model, spec, weights info, structure or None): zoo model + its weights, a pruned checkpoint, or random."""
-    from exporter.checkpoint import find_weights, load_weights
-    from exporter.pruned import load_pruned, looks_pruned
-    from exporter.zoo import get_spec
-    from runtimes.errors import BadCheckpoint, UserInputError
+    from edgebench.errors import BadCheckpoint, UserInputError
+    from edgebench.exporter.checkpoint import find_weights, load_weights
+    from edgebench.exporter.pruned import load_pruned, looks_pruned
+    from edgebench.exporter.zoo import get_spec
     spec = get_spec(name)
     if weights is not None:
         if looks_pruned(weights):
@@ -59,7 +58,7 @@ def _load_model(name: str, weights: Path | None, *, need_trained: bool, data_dir
 
 def _datasets(train_spec: str | None, test_spec: str, data_dir: Path | None, limit_train: int | None,
               limit_test: int | None) -> tuple[Any, Any]:
-    from calibration.datasets import load_dataset
+    from edgebench.calibration.datasets import load_dataset
 
     train = load_dataset(train_spec, data_dir).subset(limit_train) if train_spec else None
     test = load_dataset(test_spec, data_dir).subset(limit_test)
@@ -89,10 +88,10 @@ def train_cmd(
     force: bool = typer.Option(False, "--force", help="Start over even if DIR holds a run."),
 ) -> None:
     """Train or fine-tune a model (SGD momentum 0.9, cosine lr, crop + flip), evaluating every epoch."""
-    from exporter.pruned import MARKER, STRUCTURE_FILE, describe_structure
-    from exporter.train import TrainConfig, train
-    from runtimes.atomic import ensure_writable_dir, write_json, write_text
-    from runtimes.errors import OutputExistsError
+    from edgebench.atomic import ensure_writable_dir, write_json, write_text
+    from edgebench.errors import OutputExistsError
+    from edgebench.exporter.pruned import MARKER, STRUCTURE_FILE, describe_structure
+    from edgebench.exporter.train import TrainConfig, train
 
     cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, augment=augment,
                       seed=seed, device=device)
@@ -146,9 +145,10 @@ def sensitivity(
 ) -> None:
     """Prune each layer alone at each ratio (no fine-tuning), evaluate: the table, plot and derived ratios."""
     import torch
-
-    from exporter.importance import IMPORTANCES
-    from exporter.sensitivity import (
+    from edgebench.atomic import ensure_writable_dir, write_json, write_text
+    from edgebench.errors import OutputExistsError, UserInputError
+    from edgebench.exporter.importance import IMPORTANCES
+    from edgebench.exporter.sensitivity import (
         check_grid,
         derive_ratios,
         macs_with_ratios,
@@ -156,9 +156,7 @@ def sensitivity(
         sensitivity_analysis,
         table_csv,
     )
-    from exporter.train import evaluate_model
-    from runtimes.atomic import ensure_writable_dir, write_json, write_text
-    from runtimes.errors import OutputExistsError, UserInputError
+    from edgebench.exporter.train import evaluate_model
 
     grid_v = check_grid(_parse_floats(grid, "--grid"))
     IMPORTANCES.get(importance)
@@ -234,10 +232,10 @@ def prune(
     force: bool = typer.Option(False, "--force", help="Overwrite a previous run in DIR."),
 ) -> None:
     """Structured filter pruning in rounds: prune -> fine-tune -> evaluate -> save, with per-round metrics."""
-    from exporter.prune_config import RatioConfig
-    from exporter.prune_run import PruneRunConfig, run_rounds
-    from exporter.train import TrainConfig
-    from runtimes.errors import OutputExistsError
+    from edgebench.errors import OutputExistsError
+    from edgebench.exporter.prune_config import RatioConfig
+    from edgebench.exporter.prune_run import PruneRunConfig, run_rounds
+    from edgebench.exporter.train import TrainConfig
 
     ratio_cfg = RatioConfig.parse(ratios, global_mode=global_mode)
     run = PruneRunConfig(importance=importance, rounds=rounds, scope=scope, seed=seed, export_onnx=onnx,
@@ -248,15 +246,14 @@ def prune(
         raise OutputExistsError(f"'{output_dir}' holds a previous prune run; pass --resume or --force")
     net, spec, winfo, structure = _load_model(model, weights, need_trained=True, data_dir=data_dir, download=True)
     import torch
-
-    from exporter.pruning import StructuredPruner
+    from edgebench.exporter.pruning import StructuredPruner
 
     # ratios checked against the model (list length, layer names, emptied layers) before any data is read
     StructuredPruner(net, torch.zeros((1, *[int(d) for d in spec.input.shape[1:]])), ratio_cfg, importance,
                      scope=scope, seed=seed, round_to=round_to)
     train_ds, test_ds = _datasets(train_data if finetune_epochs > 0 else None, data, data_dir, limit_train, limit_test)
     if train_ds is None:
-        from calibration.datasets import Dataset
+        from edgebench.calibration.datasets import Dataset
 
         train_ds = Dataset(test_ds.images[:0], test_ds.labels[:0], "none")
     summary = run_rounds(net, spec, ratio_cfg, run, ft, train_ds, test_ds, output_dir, arch=spec.name,

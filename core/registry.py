@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-from runtimes.errors import NotFoundError, suggest
+from edgebench.errors import NotFoundError, suggest
 
 T = TypeVar("T")
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from runtimes.errors import UserInputError
+from edgebench.errors import UserInputError
 
 MANIFEST_SCHEMA_VERSION = 1
 
@@ -96,7 +96,7 @@ class InputInfo:
 
 
 def sha256_file(path: Path) -> str:
-    from runtimes.download import file_digest
+    from edgebench.download import file_digest
 
     return file_digest(path, "sha256")
 

@@ -12,8 +12,7 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-
-from runtimes import RuntimeOptions, get_runtime
+from edgebench.runtimes import RuntimeOptions, get_runtime
 
 
 def run(model: Path, inputs: Path, out: Path, threads: int = 1) -> None:

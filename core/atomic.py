@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from runtimes.errors import OutputExistsError, UserInputError
+from edgebench.errors import OutputExistsError, UserInputError
 
 
 def ensure_writable_dir(path: Path) -> Path:

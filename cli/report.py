@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-
-from bench.app import app
+from edgebench.cli.root import app
 
 
 @app.command()
@@ -26,8 +25,8 @@ def compare(
     """Merge result files (grouped by machine) into report.md, report.csv and a self-contained report.html."""
     import importlib.util
 
-    from bench.report import build_report, load_entries, write_report
-    from runtimes.errors import RuntimeUnavailable
+    from edgebench.bench.report import build_report, load_entries, write_report
+    from edgebench.errors import RuntimeUnavailable
 
     missing = [m for m in ("jinja2",) + (("matplotlib",) if plots else ()) if importlib.util.find_spec(m) is None]
     if missing:

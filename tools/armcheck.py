@@ -1,4 +1,4 @@
-"""Host side of `make arm-check` (scripts/arm_check.sh runs it with the project's .venv).
+"""Host side of `make arm-check` (scripts/arm_check.sh runs `python -m edgebench.tools.armcheck` in the .venv).
 
 Subcommands:
   mirror              the Debian mirror of this machine's own apt sources (no registry host lives in the repo)
@@ -148,17 +148,16 @@ def model_inputs(model: Path, n: int, seed: int = 0) -> dict[str, Any]:
     """Inputs for the outputs check: the first `n` real test images preprocessed as the manifest says, or
     seeded random tensors for a model without a manifest (or without the reference data)."""
     import numpy as np
-
-    from runtimes.manifest import find_manifest, input_info
+    from edgebench.manifest import find_manifest, input_info
 
     info = input_info(find_manifest(model))
     if info is not None and SHARED_TEST_NPZ.exists():
-        from calibration.preprocess import preprocess
+        from edgebench.calibration.preprocess import preprocess
 
         images = np.load(SHARED_TEST_NPZ, allow_pickle=False)["images"][:n]
         hw = tuple(int(d) for d in info.shape[-2:]) if all(isinstance(d, int) for d in info.shape[-2:]) else None
         return {info.name: preprocess(images, info.preprocessing, hw)}  # type: ignore[arg-type]
-    from runtimes import RuntimeOptions, get_runtime
+    from edgebench.runtimes import RuntimeOptions, get_runtime
 
     sess = get_runtime("ort-cpu").load(model, RuntimeOptions(intra_op_threads=1))
     rng = np.random.default_rng(seed)
@@ -166,7 +165,7 @@ def model_inputs(model: Path, n: int, seed: int = 0) -> dict[str, Any]:
 
 
 def run_outputs(listing: Path, out_dir: Path) -> None:
-    subprocess.run([sys.executable, str(REPO / "scripts" / "arm_outputs.py"), str(listing), str(out_dir)], check=True)
+    subprocess.run([sys.executable, "-m", "edgebench.tools.arm_outputs", str(listing), str(out_dir)], check=True)
 
 
 def build_pruned(build: Path) -> Path | None:
@@ -207,14 +206,12 @@ def build_targeted(build: Path) -> list[tuple[Path, str]]:
 
 def cmd_prepare(args: argparse.Namespace) -> int:
     import numpy as np
-
-    from bench.synthetic import conv_net
+    from edgebench.tools.synthetic import conv_net
 
     work = Path(args.work)
     models = work / "models"
     for d in ("inputs", "host"):
         (work / d).mkdir(parents=True, exist_ok=True)
-    shutil.copy2(REPO / "scripts" / "arm_outputs.py", work / "arm_outputs.py")
     sources: list[tuple[Path, str]] = [(REPO / d, Path(d).name) for d in EXPORT_DIRS]
     sources += build_targeted(work / "build")
     if args.pruned:
@@ -281,7 +278,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 # Run on the device: the INT8 preset `edgebench quantize --preset auto` would choose there.
 PRESET_SNIPPET = """from bench.fingerprint import fingerprint
-from calibration.recipes import resolve_preset
+from edgebench.calibration.recipes import resolve_preset
 
 print(resolve_preset("auto", cpu=fingerprint()["cpu"]).preset)
 """
@@ -289,7 +286,7 @@ print(resolve_preset("auto", cpu=fingerprint()["cpu"]).preset)
 
 def preset_api() -> bool:
     try:
-        from calibration.recipes import resolve_preset  # noqa: F401
+        from edgebench.calibration.recipes import resolve_preset  # noqa: F401
     except ImportError:
         return False
     return True
@@ -322,8 +319,8 @@ def check_sysinfo(fp: dict[str, Any], board: str) -> list[str]:
 
 def check_results(results: list[dict[str, Any]], paths: list[Path], board: str) -> list[str]:
     """Every result validates against the schema and is flagged as emulated."""
-    from bench.schema import validate_result
-    from runtimes.errors import ResultSchemaError
+    from edgebench.bench.schema import validate_result
+    from edgebench.errors import ResultSchemaError
 
     problems = []
     for r, p in zip(results, paths, strict=True):
@@ -354,7 +351,7 @@ def agreement(host: list[int], device: list[int]) -> tuple[int, int]:
 
 
 def precision_of(model: Path) -> str:
-    from runtimes.manifest import find_manifest
+    from edgebench.manifest import find_manifest
 
     m = find_manifest(model)
     return str(m.get("precision") or "fp32") if m else "fp32"

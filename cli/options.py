@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runtimes.errors import UserInputError
+from edgebench.errors import UserInputError
 
 
 def parse_int_list(value: str, option: str, *, minimum: int = 1) -> list[int]:

@@ -1,0 +1,1 @@
+"""Developer tooling shipped with edgebench: synthetic ONNX models and the host side of `make arm-check`."""
