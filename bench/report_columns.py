@@ -114,7 +114,8 @@ class ColumnTable:
     def __len__(self) -> int:
         return len(self._cols)
 
-    def keys(self) -> list[str]:
+    def names(self) -> list[str]:
+        """The column keys, in order."""
         return [c.key for c in self._cols]
 
     def for_output(self, output: str) -> list[Column]:

@@ -175,3 +175,11 @@ def test_report_modules_import_one_way() -> None:
         assert ready, f"import cycle among {sorted(set(graph) - set(order))}"
         order += ready
     assert order.index("report_data") < order.index("report_columns") < order.index("report_html")
+
+
+def test_compare_doc_lists_every_column() -> None:
+    doc = (BENCH.parent / "docs" / "compare.md").read_text(encoding="utf-8")
+    missing = [c.key for c in COLUMNS if f"`{c.key}`" not in doc]
+    assert not missing, f"docs/compare.md does not document the report columns {missing}"
+    for c in COLUMNS.for_output("markdown"):
+        assert c.header in doc, c.header
