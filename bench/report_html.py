@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import base64
 
-from edgebench.bench.report import (
-    COLUMNS,
+from edgebench.bench.report_analysis import Report
+from edgebench.bench.report_tables import (
+    PROFILE_COLUMNS,
     PRUNE_COLUMNS,
-    Report,
-    cross_machine_rows,
+    cross_machine_table,
     machine_line,
+    profile_rows,
     prune_rows,
-    table_row,
+    prune_title,
+    row_table,
 )
 
 TEMPLATE = """<!DOCTYPE html>
@@ -41,9 +43,9 @@ ratio of p50, range from the 95% CIs).{% else %}No baseline: no speed-ups.{% end
 {% for t in tables %}
 <h2>{{ t.title }}</h2>
 <table>
-<tr>{% for h in columns %}<th{% if loop.index <= 2 %} class="l"{% endif %}>{{ h }}</th>{% endfor %}</tr>
+<tr>{% for c in t.columns %}<th{% if c.left %} class="l"{% endif %}>{{ c.header }}</th>{% endfor %}</tr>
 {% for r in t.rows %}<tr{% if r.base %} class="base"{% endif %}>
-{%- for c in r.cells %}<td{% if loop.index <= 2 %} class="l"{% endif %}>{{ c }}</td>{% endfor %}</tr>
+{%- for c, text in r.cells %}<td{% if c.left %} class="l"{% endif %}>{{ text }}</td>{% endfor %}</tr>
 {% endfor %}
 </table>
 {% endfor %}
@@ -58,9 +60,8 @@ ratio of p50, range from the 95% CIs).{% else %}No baseline: no speed-ups.{% end
 {% for p in profiles %}
 <h3>Per-operator profile: {{ p.label }} on {{ p.machine_id }}</h3>
 <table>
-<tr><th class="l">op type</th><th>ms per run</th><th>% of op time</th><th>nodes</th><th>int8 nodes</th></tr>
-{% for o in p.op_types %}<tr><td class="l">{{ o.op_type }}</td><td>{{ "%.4f"|format(o.ms_per_run) }}</td>
-<td>{{ "%.1f"|format(o.pct) }}</td><td>{{ o.nodes }}</td><td>{{ o.int8_nodes or 0 }}</td></tr>
+<tr>{% for h in profile_columns %}<th{% if loop.first %} class="l"{% endif %}>{{ h }}</th>{% endfor %}</tr>
+{% for r in p.rows %}<tr>{% for c in r %}<td{% if loop.first %} class="l"{% endif %}>{{ c }}</td>{% endfor %}</tr>
 {% endfor %}
 </table>
 {% endfor %}
@@ -90,19 +91,20 @@ def render_html(rep: Report, images: dict[str, bytes]) -> str:
     import jinja2
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    tables = [
-        {"title": f"{rep.machines[mid].label} ({mid})",
-         "rows": [{"cells": table_row(e), "base": e.label == rep.baseline} for e in es]}
-        for mid, es in rep.by_machine().items()
-    ]
-    cross_header, cross_rows = cross_machine_rows(rep)
+    tables = []
+    for mid, rows in rep.by_machine().items():
+        cols, cells = row_table(rows, "html")
+        tables.append({"title": f"{rep.machines[mid].label} ({mid})", "columns": cols,
+                       "rows": [{"cells": list(zip(cols, cs, strict=True)), "base": r.label == rep.baseline}
+                                for r, cs in zip(rows, cells, strict=True)]})
+    cross_header, cross_rows = cross_machine_table(rep)
     return env.from_string(TEMPLATE).render(
         title=rep.title, baseline=rep.baseline,
         machines=[machine_line(m, markdown=False) for m in rep.machines.values()],
-        columns=COLUMNS, tables=tables, cross_header=cross_header, cross_rows=cross_rows,
-        profiles=rep.profiles, notes=rep.notes, prune_columns=PRUNE_COLUMNS,
-        prune_runs=[{"title": f"{r['arch']} ({r['importance']}, {r['scope']})", "rows": prune_rows(r)}
-                    for r in rep.prune_runs],
+        tables=tables, cross_header=cross_header, cross_rows=cross_rows,
+        profiles=[{"label": p["label"], "machine_id": p["machine_id"], "rows": profile_rows(p)} for p in rep.profiles],
+        profile_columns=PROFILE_COLUMNS, notes=rep.notes, prune_columns=PRUNE_COLUMNS,
+        prune_runs=[{"title": prune_title(r), "rows": prune_rows(r)} for r in rep.prune_runs],
         images=[(name, "data:image/png;base64," + base64.b64encode(png).decode("ascii"))
                 for name, png in images.items()],
     )

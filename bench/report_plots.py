@@ -6,7 +6,8 @@ import io
 from collections import defaultdict
 from typing import Any
 
-from edgebench.bench.report import Entry, Report
+from edgebench.bench.report_analysis import Report
+from edgebench.bench.report_data import Row
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
@@ -20,7 +21,7 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def _row_label(e: Entry, many_configs: bool) -> str:
+def _row_label(e: Row, many_configs: bool) -> str:
     return f"{e.label} b{e.batch} t{e.threads}" if many_configs else e.label
 
 
@@ -66,7 +67,7 @@ def pareto_plot(rep: Report) -> bytes | None:
     """Latency (x, log) vs top-1 (y) for results with accuracy; the Pareto front per machine."""
     from matplotlib.figure import Figure
 
-    pts = [e for e in rep.entries if e.top1_pct is not None]
+    pts = [e for e in rep.rows if e.top1_pct is not None]
     if not pts:
         return None
     from matplotlib.ticker import FormatStrFormatter
@@ -104,7 +105,7 @@ def pareto_plot(rep: Report) -> bytes | None:
 def speedup_plot(rep: Report) -> bytes | None:
     from matplotlib.figure import Figure
 
-    with_su = [e for e in rep.entries if e.speedup is not None]
+    with_su = [e for e in rep.rows if e.speedup is not None]
     if not with_su or not rep.baseline:
         return None
     fig = Figure(figsize=(8.5, max(2.0, 0.38 * len(with_su) + 1.0)))
@@ -129,10 +130,10 @@ def prune_plot(rep: Report) -> bytes | None:
     """p50 and top-1 against the pruning round, per runtime and machine, when round results are given."""
     from matplotlib.figure import Figure
 
-    rounds = [e for e in rep.entries if e.prune_round is not None]
+    rounds = [e for e in rep.rows if e.prune_round is not None]
     if len({e.prune_round for e in rounds}) < 2:
         return None
-    series: dict[str, list[Entry]] = defaultdict(list)
+    series: dict[str, list[Row]] = defaultdict(list)
     for e in rounds:
         series[f"{e.precision or '?'} {e.runtime} b{e.batch} t{e.threads} @{e.machine_id}"].append(e)
     fig = Figure(figsize=(8.5, 4.0), layout="constrained")
@@ -208,7 +209,7 @@ def profile_plot(profile: dict[str, Any]) -> bytes | None:
 
 def make_plots(rep: Report) -> dict[str, bytes]:
     """name -> PNG bytes, in display order; plots without data are left out."""
-    out: dict[str, bytes] = {"latency": latency_plot(rep)} if rep.entries else {}
+    out: dict[str, bytes] = {"latency": latency_plot(rep)} if rep.rows else {}
     for name, fn in (("pareto", pareto_plot), ("speedup", speedup_plot), ("prune_rounds", prune_plot)):
         png = fn(rep)
         if png is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 from edgebench.cli.root import app
@@ -25,18 +24,15 @@ def compare(
     """Merge result files (grouped by machine) into report.md, report.csv and a self-contained report.html."""
     import importlib.util
 
-    from edgebench.bench.report import build_report, load_entries, write_report
+    from edgebench.bench.report import make_report
     from edgebench.errors import RuntimeUnavailable
 
     missing = [m for m in ("jinja2",) + (("matplotlib",) if plots else ()) if importlib.util.find_spec(m) is None]
     if missing:
         raise RuntimeUnavailable(f"edgebench compare needs {', '.join(missing)}; install the report extra: "
                                  "pip install 'edgebench[report]'" + (" (or pass --no-plots)" if plots else ""))
-    prune_runs: list[dict[str, Any]] = []
-    entries, machines, profiles = load_entries(results, prune_runs)
-    rep = build_report(entries, machines, baseline=baseline, title=title, profiles=profiles, prune_runs=prune_runs)
-    written = write_report(rep, output_dir, force=force, plots=plots)
-    typer.echo(f"{len(rep.entries)} results from {len(rep.machines)} machine(s), {len(rep.prune_runs)} pruning run(s); "
+    rep, written = make_report(results, output_dir, baseline=baseline, title=title, plots=plots, force=force)
+    typer.echo(f"{len(rep.rows)} results from {len(rep.machines)} machine(s), {len(rep.prune_runs)} pruning run(s); "
                f"baseline: {rep.baseline or 'none'}")
     for n in rep.notes:
         typer.echo(f"note: {n}")

@@ -9,7 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
-from edgebench.bench.report import build_report, load_entries, resolve_baseline
+from edgebench.bench.report_analysis import build_report, resolve_baseline
+from edgebench.bench.report_data import load_entries
 from edgebench.bench.report_plots import pareto_front
 from edgebench.cli import app
 from typer.testing import CliRunner

@@ -1,0 +1,279 @@
+"""The report's data model: one frozen `Row` per result file, read from the result schema in one place.
+
+Nothing here computes across rows (that is `report_analysis`) or formats text (the renderers).
+
+Example::
+
+    loaded = load_results([Path("results/"), Path("pi-results/")])
+    loaded.rows[0].p50_ms, loaded.rows[0].raw["latency"]["p95_ms"], loaded.machines
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgebench.bench.schema import SCHEMA_VERSION, validate_result
+from edgebench.errors import ResultSchemaError, UserInputError
+
+RESULT_KINDS = ("bench", "profile")
+PRUNE_RUN_KIND = "edgebench.prune-run"  # summary.json of `edgebench prune`
+
+
+@dataclass(frozen=True)
+class Machine:
+    """One device, as its fingerprint describes it."""
+
+    id: str
+    hostname: str | None
+    cpu_model: str | None
+    arch: str | None
+    cores: int | None
+    freq_mhz: float | None
+    isa_on: tuple[str, ...]
+    emulated: bool
+    board: str | None
+
+    @property
+    def label(self) -> str:
+        name = self.board or self.hostname or self.id
+        return f"{name} ({self.cpu_model or 'unknown CPU'}, {self.arch or '?'}, {self.cores or '?'} cores)"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One result file, flattened to what the report shows. Optional fields are None when absent.
+
+    `raw` is the whole result dict (read it, never change it): a report column may read any field of
+    the file from it without a new attribute here. The fields after `kind` are figures across rows,
+    filled by `report_analysis.build_report` (a new Row via dataclasses.replace).
+    """
+
+    source: str
+    created_utc: str
+    machine: Machine
+    variant: str
+    arch: str | None
+    precision: str | None
+    sha256: str
+    runtime: str
+    runtime_version: str
+    batch: int
+    threads: int
+    graph_optimization: str | None
+    p50_ms: float
+    ci_lo_ms: float
+    ci_hi_ms: float
+    p90_ms: float
+    p99_ms: float
+    min_ms: float
+    throughput: float
+    peak_rss_mb: float
+    file_size_mb: float
+    params: int | None
+    macs: int | None
+    top1_pct: float | None
+    top5_pct: float | None
+    accuracy_n: int | None
+    accuracy_dataset: str | None
+    noisy: bool
+    prune_round: int | None
+    kind: str
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    # ---- filled by the analysis
+    achieved_gmacs: float | None = None
+    peak_gmacs: float | None = None
+    fraction_of_peak: float | None = None
+    peak_rule: str | None = None
+    baseline: str | None = None
+    speedup: float | None = None
+    speedup_lo: float | None = None
+    speedup_hi: float | None = None
+    flags: tuple[str, ...] = ()
+
+    @property
+    def machine_id(self) -> str:
+        return self.machine.id
+
+    @property
+    def label(self) -> str:
+        return f"{self.variant}/{self.runtime}"
+
+    @property
+    def config(self) -> tuple[int, int]:
+        return (self.batch, self.threads)
+
+
+@dataclass(frozen=True)
+class LoadedResults:
+    """What `load_results` read: rows, their machines (by fingerprint id), profiles and pruning summaries."""
+
+    rows: tuple[Row, ...]
+    machines: dict[str, Machine]
+    profiles: tuple[dict[str, Any], ...]
+    prune_runs: tuple[dict[str, Any], ...]
+
+
+# ----------------------------------------------------------------------------------------- files
+
+
+def collect_paths(args: Sequence[Path]) -> list[Path]:
+    """Files as given; folders contribute their `*.json` files (sorted)."""
+    out: list[Path] = []
+    for a in args:
+        a = Path(a)
+        if a.is_dir():
+            found = sorted(a.glob("*.json"))
+            if not found:
+                raise UserInputError(f"folder '{a}' holds no .json result files; give result files or their folder")
+            out.extend(found)
+        elif a.is_file():
+            out.append(a)
+        else:
+            raise UserInputError(f"result path '{a}' does not exist; give result files or a folder of them")
+    return out
+
+
+def check_version(version: Any, path: Path) -> None:
+    """One line naming the file, its schema_version and the fix, unless this edgebench reads that version."""
+    if version == SCHEMA_VERSION:
+        return
+    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+        raise ResultSchemaError(
+            f"'{path}' has result schema_version {version!r}, written by a newer edgebench; this edgebench reads "
+            f"version {SCHEMA_VERSION}. Upgrade edgebench (pip install --upgrade edgebench) to compare it"
+        )
+    raise ResultSchemaError(
+        f"'{path}' has result schema_version {version!r}; this edgebench reads version {SCHEMA_VERSION}. "
+        "Re-run the benchmark with this edgebench, or compare it with the edgebench that wrote it"
+    )
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A result or pruning-summary file as a dict; anything else raises one line naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ResultSchemaError(f"result file '{path}' is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise ResultSchemaError(f"'{path}' is not a JSON object; expected an edgebench result file")
+    if data.get("kind") not in (*RESULT_KINDS, PRUNE_RUN_KIND):
+        raise ResultSchemaError(
+            f"'{path}' has kind {data.get('kind')!r}, not an edgebench result ({', '.join(RESULT_KINDS)}) or "
+            "pruning summary; give the files `edgebench bench`, `profile` or `prune` wrote"
+        )
+    check_version(data.get("schema_version"), path)
+    return data
+
+
+# ------------------------------------------------------------------------------- result -> Row
+
+
+def _num(d: Any, *keys: str) -> Any:
+    cur = d
+    for k in keys:
+        if not isinstance(cur, dict) or k not in cur:
+            return None
+        cur = cur[k]
+    if isinstance(cur, bool):
+        return None
+    return cur if isinstance(cur, int | float) else None
+
+
+def machine_from_fingerprint(m: dict[str, Any]) -> Machine:
+    cpu = m.get("cpu") or {}
+    isa = cpu.get("isa") or {}
+    fid = m.get("id") or "unknown"
+    return Machine(
+        id=str(fid), hostname=m.get("hostname"), cpu_model=cpu.get("model"), arch=cpu.get("arch"),
+        cores=cpu.get("logical_cores"), freq_mhz=cpu.get("max_freq_mhz") or cpu.get("cur_freq_mhz"),
+        isa_on=tuple(k for k, v in isa.items() if v), emulated=bool(m.get("emulated")),
+        board=(m.get("board") or {}).get("model"),
+    )
+
+
+def effective_precision(result: Mapping[str, Any]) -> str | None:
+    """What ran: the runtime's own precision (torch-int8 quantizes an FP32 model) beats the manifest's."""
+    rt_prec = (result.get("runtime") or {}).get("precision")
+    if isinstance(rt_prec, str):
+        return rt_prec
+    prec = (result.get("model") or {}).get("precision")
+    return prec if isinstance(prec, str) else None
+
+
+def variant_name(result: Mapping[str, Any], precision: str | None) -> str:
+    """model.name, with the precision that actually ran and the pruning round (resnet20-r2-int8)."""
+    model = result["model"]
+    name = str(model["name"])
+    file_prec = model.get("precision")
+    stem, suffix = name, ""
+    if file_prec and name.endswith(f"-{file_prec}"):
+        stem, suffix = name[: -len(file_prec) - 1], f"-{precision or file_prec}"
+    rnd = _num(model, "prune_round")
+    if rnd is not None and not stem.endswith(f"-r{rnd}"):
+        stem = f"{stem}-r{rnd}"
+    return stem + suffix
+
+
+def row_from_result(result: dict[str, Any], source: str) -> Row:
+    """Flatten one validated result: the only place that knows where the report's figures live in the file."""
+    lat, mem, opts, model = result["latency"], result["memory"], result["options"], result["model"]
+    precision = effective_precision(result)
+    acc = result.get("accuracy") if isinstance(result.get("accuracy"), dict) else {}
+    rt_info = (result.get("runtime") or {}).get("info") or {}
+    size = _num(rt_info, "file_size_mb") or model["file_size_mb"]
+    lo, hi = [*lat["p50_ci95_ms"], lat["p50_ms"], lat["p50_ms"]][:2]
+    return Row(
+        source=source, created_utc=result["created_utc"], machine=machine_from_fingerprint(result["machine"]),
+        variant=variant_name(result, precision), arch=model.get("arch"), precision=precision,
+        sha256=model["sha256"], runtime=result["runtime"]["name"], runtime_version=result["runtime"]["version"],
+        batch=opts["batch"], threads=opts["threads"], graph_optimization=opts.get("graph_optimization"),
+        p50_ms=lat["p50_ms"], ci_lo_ms=float(lo), ci_hi_ms=float(hi), p90_ms=lat["p90_ms"], p99_ms=lat["p99_ms"],
+        min_ms=lat["min_ms"], throughput=lat["throughput_items_per_s"], peak_rss_mb=mem["peak_rss_mb"],
+        file_size_mb=float(size), params=_num(model, "params"), macs=_num(model, "macs"),
+        top1_pct=_num(acc, "top1_pct"), top5_pct=_num(acc, "top5_pct"), accuracy_n=_num(acc, "n"),
+        accuracy_dataset=acc.get("dataset") if isinstance(acc.get("dataset"), str) else None,
+        noisy=bool(lat["noisy"]), prune_round=_num(model, "prune_round"), kind=str(result.get("kind", "bench")),
+        raw=result,
+    )
+
+
+def prune_run_from_summary(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    rounds = data.get("rounds")
+    if not isinstance(rounds, list) or not all(isinstance(r, dict) and isinstance(r.get("round"), int)
+                                               for r in rounds):
+        raise ResultSchemaError(f"pruning summary '{path}' has no list of rounds; re-run edgebench prune")
+    return {"source": str(path), "arch": data.get("arch"), "importance": data.get("importance"),
+            "scope": data.get("scope"), "rounds": sorted(rounds, key=lambda r: r["round"])}
+
+
+def load_results(args: Sequence[Path]) -> LoadedResults:
+    """Read every result file and pruning summary; a bad file stops everything with one line naming it."""
+    rows: list[Row] = []
+    machines: dict[str, Machine] = {}
+    profiles: list[dict[str, Any]] = []
+    prune_runs: list[dict[str, Any]] = []
+    for path in collect_paths(args):
+        data = read_json(path)
+        if data.get("kind") == PRUNE_RUN_KIND:
+            prune_runs.append(prune_run_from_summary(data, path))
+            continue
+        validate_result(data, str(path))
+        row = row_from_result(data, str(path))
+        machines.setdefault(row.machine_id, row.machine)
+        rows.append(row)
+        if data.get("kind") == "profile" and isinstance(data.get("profile"), dict):
+            profiles.append({"label": row.label, "machine_id": row.machine_id, **data["profile"]})
+    return LoadedResults(tuple(rows), machines, tuple(profiles), tuple(prune_runs))
+
+
+def load_entries(args: Sequence[Path], prune_runs: list[dict[str, Any]] | None = None,
+                 ) -> tuple[list[Row], dict[str, Machine], list[dict[str, Any]]]:
+    """`load_results` as the previous layout returned it; pruning summaries are appended to `prune_runs`."""
+    loaded = load_results(args)
+    if prune_runs is not None:
+        prune_runs.extend(loaded.prune_runs)
+    return list(loaded.rows), loaded.machines, list(loaded.profiles)

@@ -1,0 +1,53 @@
+"""report.md: the report as Markdown tables, notes and links to plots/*.png."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from edgebench.bench.report_analysis import Report
+from edgebench.bench.report_tables import (
+    BASELINE_LINE,
+    EFFICIENCY_FOOTER,
+    NO_BASELINE_LINE,
+    PROFILE_COLUMNS,
+    PRUNE_COLUMNS,
+    cross_machine_table,
+    machine_line,
+    profile_rows,
+    prune_rows,
+    prune_title,
+    row_table,
+)
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    def esc(s: str) -> str:
+        return s.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(esc(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(rep: Report, plot_files: dict[str, str]) -> str:
+    """The whole report.md; `plot_files` maps a plot name to its path relative to the report."""
+    out = [f"# {rep.title}", ""]
+    out.append(BASELINE_LINE.format(baseline=rep.baseline) if rep.baseline else NO_BASELINE_LINE)
+    out += ["", "## Machines", ""] + [f"- {machine_line(m)}" for m in rep.machines.values()]
+    for mid, rows in rep.by_machine().items():
+        cols, cells = row_table(rows, "markdown")
+        out += ["", f"## {rep.machines[mid].label} `{mid}`", "", md_table([c.header or c.key for c in cols], cells)]
+    header, cross = cross_machine_table(rep)
+    if cross:
+        out += ["", "## Across machines", "", md_table(header, cross)]
+    if rep.profiles:
+        out += ["", "## Per-operator profiles", ""]
+        for p in rep.profiles:
+            out += [f"### {p['label']} on `{p['machine_id']}`", "", md_table(PROFILE_COLUMNS, profile_rows(p)), ""]
+    for run in rep.prune_runs:
+        out += ["", f"## Pruning rounds: {prune_title(run)}", "", md_table(PRUNE_COLUMNS, prune_rows(run))]
+    if plot_files:
+        out += ["", "## Plots", ""] + [f"![{name}]({path})" for name, path in plot_files.items()]
+    out += ["", "## Notes", ""] + ([f"- {n}" for n in rep.notes] or ["- none"])
+    out += ["", EFFICIENCY_FOOTER, ""]
+    return "\n".join(out)

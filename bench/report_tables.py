@@ -1,0 +1,72 @@
+"""The text of every table the Markdown and HTML reports share (cells as strings, no markup).
+
+The per-machine table comes from the column table (`report_columns.COLUMNS`); the others are small
+fixed tables: machines, best p50 across machines, per-operator profiles, pruning rounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from edgebench.bench.report_analysis import Report, best_per_machine
+from edgebench.bench.report_columns import COLUMNS, Column, fmt
+from edgebench.bench.report_data import Machine, Row
+
+
+def machine_line(m: Machine, markdown: bool = True) -> str:
+    isa = " ".join(m.isa_on) or "unknown"
+    freq = f"{m.freq_mhz:.0f} MHz" if m.freq_mhz else "frequency unknown"
+    emu = ", EMULATED" if m.emulated else ""
+    mid = f"`{m.id}`" if markdown else m.id
+    return f"{mid}: {m.label}, {freq}, ISA: {isa}{emu}"
+
+
+def row_table(rows: Sequence[Row], output: str) -> tuple[list[Column], list[list[str]]]:
+    """The columns of `output` ('markdown' or 'html') and one list of cells per row."""
+    cols = COLUMNS.for_output(output)
+    return cols, [[c.cell(r) for c in cols] for r in rows]
+
+
+def cross_machine_table(rep: Report) -> tuple[list[str], list[list[str]]]:
+    """p50 per (variant/runtime, batch) on each machine, for those measured on two machines or more.
+
+    A machine with several thread counts shows its fastest; the cell names the thread count.
+    """
+    mids = list(rep.machines)
+    rows = [[label, str(b)] + [f"{per[m].p50_ms:.3f} ({per[m].threads} t)" if m in per else "n/a" for m in mids]
+            for label, b, per in best_per_machine(rep)]
+    return ["variant/runtime", "batch"] + [f"p50 ms on {m}" for m in mids], rows
+
+
+PROFILE_COLUMNS = ("op type", "ms per run", "% of op time", "nodes", "int8 nodes")
+
+
+def profile_rows(profile: dict[str, Any]) -> list[list[str]]:
+    return [[o["op_type"], f"{o['ms_per_run']:.4f}", f"{o['pct']:.1f}", str(o["nodes"]),
+             str(o.get("int8_nodes") or 0)] for o in profile.get("op_types", [])]
+
+
+PRUNE_COLUMNS = ("round", "MMACs", "params M", "MACs -%", "params -%", "top-1 before ft %", "final top-1 %",
+                 "best top-1 %", "ONNX MB")
+
+
+def prune_title(run: dict[str, Any]) -> str:
+    return f"{run['arch']} ({run['importance']}, {run['scope']})"
+
+
+def prune_rows(run: dict[str, Any]) -> list[list[str]]:
+    def g(r: dict[str, Any], k: str, scale: float = 1.0, digits: int = 2) -> str:
+        v = r.get(k)
+        return fmt(v / scale, digits) if isinstance(v, int | float) and not isinstance(v, bool) else "n/a"
+
+    return [[str(r["round"]), g(r, "macs", 1e6), g(r, "params", 1e6, 3), g(r, "macs_reduction_pct", 1, 1),
+             g(r, "params_reduction_pct", 1, 1), g(r, "top1_before_finetune_pct"), g(r, "final_top1_pct"),
+             g(r, "best_top1_pct"), g(r, "onnx_size_mb", 1, 3)] for r in run["rounds"]]
+
+
+EFFICIENCY_FOOTER = ("Efficiency = model MACs x batch / p50, as a fraction of the peak GMAC/s of the cores used "
+                     "(formula in `bench/efficiency.py`; an upper bound from ISA flags, cores and frequency).")
+BASELINE_LINE = ("Baseline for speed-ups: `{baseline}` (same machine, batch and threads; ratio of p50, "
+                 "range from the 95% CIs).")
+NO_BASELINE_LINE = "No baseline: no speed-ups."
