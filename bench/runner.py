@@ -208,6 +208,15 @@ def _efficiency(manifest: dict[str, Any] | None, measured: dict[str, Any], machi
                       machine.get("cpu") or {}, precision, measured["runtime_options"]["intra_op_threads"])
 
 
+def model_name(model_path: Path, manifest: dict[str, Any] | None) -> str:
+    """A result's model name: `<manifest name>-<precision>`, else `<folder>-<stem>` (model.*.onnx), else the stem."""
+    stem = model_path.stem
+    if manifest is not None:
+        base = manifest.get("name") or manifest.get("arch") or model_path.parent.name
+        return f"{base}-{manifest.get('precision', stem)}"
+    return f"{model_path.parent.name}-{stem}" if stem.startswith("model.") else stem
+
+
 def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: dict[str, Any],
                 machine_after: dict[str, Any]) -> dict[str, Any]:
     """Assemble a schema-conforming result from a job, its measurement and the fingerprints."""
@@ -215,12 +224,7 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
     from edgebench.manifest import find_manifest, sha256_file
 
     manifest = find_manifest(model_path)
-    stem = model_path.stem
-    if manifest is not None:
-        base = manifest.get("name") or manifest.get("arch") or model_path.parent.name
-        name = f"{base}-{manifest.get('precision', stem)}"
-    else:
-        name = f"{model_path.parent.name}-{stem}" if stem.startswith("model.") else stem
+    name = model_name(model_path, manifest)
     ro = measured["runtime_options"]
     warnings = throttle_warnings(machine, machine_after)
     if measured["latency"]["noisy"]:
