@@ -170,9 +170,15 @@ class _TorchBase:
         return _torch_available()
 
     def version(self) -> str:
-        import torch
+        """From the package metadata: `edgebench runtimes` lists it without importing torch (~1 s)."""
+        from importlib.metadata import PackageNotFoundError, version
 
-        return str(torch.__version__).split("+")[0]
+        try:
+            return version("torch").split("+")[0]
+        except PackageNotFoundError:  # torch importable but not installed as a distribution (a source tree)
+            import torch
+
+            return str(torch.__version__).split("+")[0]
 
 
 @RUNTIMES.register("torch")
