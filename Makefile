@@ -66,7 +66,9 @@ report: export  ## export + INT8 + bench (ort-cpu FP32/INT8, torch, torch-int8) 
 	$(EB) profile $(REPORT_MODEL)/model.int8.onnx -t 1 -o $(REPORT)/results
 	$(EB) compare $(REPORT)/results -o $(REPORT) --baseline resnet20-fp32/ort-cpu --force \
 	  --title "ResNet-20 on $$(hostname): ONNX Runtime vs PyTorch, FP32 vs INT8"
-	$(PY) scripts/bench_runtimes.py $(REPORT_MODEL) --threads 1 -o $(REPORT)/interleaved.json
+	$(EB) bench $(REPORT_MODEL)/model.fp32.onnx $(REPORT_MODEL)/model.int8.onnx --interleave \
+	  -t $(REPORT_THREADS) -o $(REPORT)/interleaved
+	$(PY) scripts/bench_runtimes.py $(REPORT_MODEL) --threads 1 -o $(REPORT)/interleaved/runtimes.json
 
 clean:  ## remove build outputs and results (keeps .venv)
 	rm -rf $(ART) results report .pytest_cache .ruff_cache build *.egg-info

@@ -11,13 +11,13 @@ Example::
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from edgebench.errors import CalibrationError, UserInputError
+from edgebench.system import default_threads
 
 if TYPE_CHECKING:
     from edgebench.calibration.datasets import Dataset
@@ -26,7 +26,7 @@ DEFAULT_BATCH_SIZE = 100
 
 
 def _usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return default_threads()
 
 
 def topk_hits(logits: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:

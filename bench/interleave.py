@@ -2,7 +2,8 @@
 
 Comparing variants (FP32 vs INT8 presets) by ratios measured this way cancels most of the drift of
 a shared machine: every round times each model once, in a rotating order, and the ratio is taken
-per round before its median. Used by `make export` and `make bench-int8`.
+per round before its median. Used by `edgebench bench A B --interleave`, `make export` and
+`make bench-int8`.
 
 With one thread, ONNX Runtime runs on the calling thread, so its CPU time (`time.thread_time_ns`)
 is recorded too. On a busy machine wall time inflates runs longer than a scheduler slice far more
@@ -10,22 +11,34 @@ than short ones (measured here at load 10 on 2 cores: ResNet-56 FP32 6.9 ms wall
 its INT8 1.19 ms wall for 1.16 ms), which biases the wall-clock ratio upwards; the CPU-time ratio
 is what an idle core would show.
 
+The ratio of medians (a model's median over rounds / the first model's) gets a 95 % interval from a
+paired bootstrap over rounds (rounds are resampled, so a round's drift hits both models alike); it
+stores nothing but the per-round medians, so memory stays bounded by the number of rounds.
+
 Example::
 
     r = interleaved_latency({"fp32": fp32_path, "int8": int8_path}, threads=1, rounds=7, iters=30)
     r["int8"]["cpu_speedup_vs_first"]   # median over rounds of fp32 CPU ms / int8 CPU ms
+    r["int8"]["ratio_vs_first"]         # {"median": p50(int8) / p50(fp32), "ci95": [lo, hi], ...}
 """
 
 from __future__ import annotations
 
 import os
+import random
 import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgebench.errors import UserInputError
+
+if TYPE_CHECKING:
+    from edgebench.runtimes.options import RuntimeOptions
+
+INTERLEAVE_SCHEMA_VERSION = 1
+BOOTSTRAP_RESAMPLES = 2000
 
 
 def _time_runs(session: Any, feeds: Mapping[str, Any], iters: int) -> tuple[float, float]:
@@ -45,25 +58,87 @@ def _ratios(first: list[float], other: list[float]) -> list[float]:
     return [a / b for a, b in zip(first, other, strict=True)]
 
 
-def interleaved_latency(models: Mapping[str, Path], *, threads: int = 1, batch: int = 1, rounds: int = 7,
-                        iters: int = 30, warmup: int = 10, seed: int = 0) -> dict[str, dict[str, Any]]:
-    """Per model: median latency (wall, and CPU when threads == 1) and speed-ups against the first model."""
+def ratio_of_medians(first: Sequence[float], other: Sequence[float], *, resamples: int = BOOTSTRAP_RESAMPLES,
+                     seed: int = 0) -> dict[str, Any]:
+    """median(other) / median(first) with a 95 % paired-bootstrap interval over rounds.
+
+    >>> r = ratio_of_medians([2.0, 2.1, 1.9], [1.0, 1.05, 0.95])
+    >>> r["median"], r["ci95"][0] <= r["median"] <= r["ci95"][1]
+    (0.5, True)
+    """
+    if len(first) != len(other) or not first:
+        raise UserInputError("a ratio of medians needs the same number (>= 1) of rounds for both models")
+    point = statistics.median(other) / statistics.median(first)
+    n = len(first)
+    rng = random.Random(seed)
+    stats = []
+    for _ in range(resamples if n > 1 else 0):
+        idx = [rng.randrange(n) for _ in range(n)]
+        stats.append(statistics.median([other[i] for i in idx]) / statistics.median([first[i] for i in idx]))
+    stats.sort()
+    lo, hi = (stats[int(0.025 * (len(stats) - 1))], stats[int(0.975 * (len(stats) - 1))]) if stats else (point, point)
+    return {"median": point, "ci95": [lo, hi], "rounds": n,
+            "method": f"paired bootstrap over rounds ({resamples} resamples, seed {seed})"}
+
+
+def load_sessions(models: Mapping[str, Path], runtime: str, options: RuntimeOptions | None,
+                  batch: int | None, seed: int, shape: tuple[int, ...] | None = None,
+                  same_inputs: bool = True) -> tuple[dict[str, Any], dict]:
+    """Load every model in one process and build their inputs.
+
+    `same_inputs`: one set of inputs they all take (same shapes, same data); models whose inputs differ
+    in number, shape or type are refused (UserInputError). Otherwise each model gets its own.
+    """
     from edgebench.bench.inputs import random_feeds
-    from edgebench.runtimes import RuntimeOptions, get_runtime
+    from edgebench.runtimes import get_runtime
+
+    rt = get_runtime(runtime)
+    sessions = {k: rt.load(Path(p), options) for k, p in models.items()}
+    first = next(iter(sessions))
+    specs0 = sessions[first].inputs
+    shapes0 = [s.resolve(batch, shape) for s in specs0]
+    if not same_inputs:
+        return sessions, {k: random_feeds(sess.inputs, [s.resolve(batch, shape) for s in sess.inputs], seed)
+                          for k, sess in sessions.items()}
+    for k, sess in sessions.items():
+        try:
+            shapes = [s.resolve(batch, shape) for s in sess.inputs]
+        except UserInputError as e:
+            raise UserInputError(f"'{k}': {e}") from None
+        if shapes != shapes0 or [s.dtype for s in sess.inputs] != [s.dtype for s in specs0]:
+            def show(ss: Sequence[Any], sh: Sequence[tuple[int, ...]]) -> str:
+                return ", ".join(f"{s.name} {list(x)} {s.dtype}" for s, x in zip(ss, sh, strict=False))
+            raise UserInputError(
+                f"--interleave needs models with the same inputs: '{first}' takes {show(specs0, shapes0)} but "
+                f"'{k}' takes {show(sess.inputs, shapes)}; interleave variants of one model"
+            )
+    data = list(random_feeds(specs0, shapes0, seed).values())
+    feeds = {k: {s.name: x for s, x in zip(sess.inputs, data, strict=True)} for k, sess in sessions.items()}
+    return sessions, feeds
+
+
+def interleaved_latency(models: Mapping[str, Path], *, threads: int = 1, batch: int = 1, rounds: int = 7,
+                        iters: int = 30, warmup: int = 10, seed: int = 0, runtime: str = "ort-cpu",
+                        options: RuntimeOptions | None = None, shape: tuple[int, ...] | None = None,
+                        same_inputs: bool = False) -> dict[str, dict[str, Any]]:
+    """Per model: median latency (wall, and CPU when threads == 1) and speed-ups against the first model.
+
+    `options` (the runtime's Options) win over `threads`; by default `threads` intra-op, 1 inter-op.
+    `same_inputs`: feed every model the same tensors and refuse models whose inputs differ.
+    """
+    from edgebench.runtimes import options_class
 
     if not models:
         raise UserInputError("no models to time")
-    if rounds < 1 or iters < 1 or threads < 1:
-        raise UserInputError(f"rounds ({rounds}), iters ({iters}) and threads ({threads}) must be >= 1")
-    rt = get_runtime("ort-cpu")
-    opts = RuntimeOptions(intra_op_threads=threads, inter_op_threads=1)
-    sessions = {k: rt.load(Path(p), opts) for k, p in models.items()}
-    feeds = {}
-    for k, s in sessions.items():
-        shapes = [tuple(batch if not isinstance(d, int) or d < 1 else d for d in spec.shape) for spec in s.inputs]
-        feeds[k] = random_feeds(s.inputs, shapes, seed)
+    if rounds < 1 or iters < 1 or threads < 1 or warmup < 0:
+        raise UserInputError(f"rounds ({rounds}), iters ({iters}) and threads ({threads}) must be >= 1, "
+                             f"warm-up ({warmup}) >= 0")
+    opts = options if options is not None else options_class(runtime)(intra_op_threads=threads, inter_op_threads=1)
+    threads = opts.intra_op_threads
+    sessions, feeds = load_sessions(models, runtime, opts, batch, seed, shape, same_inputs)
+    for k, sess in sessions.items():
         for _ in range(warmup):
-            s.run(feeds[k])
+            sess.run(feeds[k])
     names = list(sessions)
     wall: dict[str, list[float]] = {k: [] for k in names}
     cpu: dict[str, list[float]] = {k: [] for k in names}
@@ -81,6 +156,7 @@ def interleaved_latency(models: Mapping[str, Path], *, threads: int = 1, batch: 
         entry: dict[str, Any] = {
             "p50_ms": float(statistics.median(wall[k])),
             "round_p50_ms": wall[k],
+            "ratio_vs_first": ratio_of_medians(wall[first], wall[k]),
             "speedup_vs_first": float(statistics.median(rw)),
             "speedup_min": float(min(rw)),
             "speedup_max": float(max(rw)),
@@ -94,9 +170,62 @@ def interleaved_latency(models: Mapping[str, Path], *, threads: int = 1, batch: 
             rc = _ratios(cpu[first], cpu[k])
             entry.update({
                 "cpu_p50_ms": float(statistics.median(cpu[k])),
+                "round_cpu_ms": cpu[k],
+                "cpu_ratio_vs_first": ratio_of_medians(cpu[first], cpu[k]),
                 "cpu_speedup_vs_first": float(statistics.median(rc)),
                 "cpu_speedup_min": float(min(rc)),
                 "cpu_speedup_max": float(max(rc)),
             })
         out[k] = entry
     return out
+
+
+def interleave_result(models: Mapping[str, Path], timings: Mapping[str, Mapping[str, Any]], *, runtime: str,
+                      runtime_version: str, options: RuntimeOptions, batch: int | None,
+                      shape: tuple[int, ...] | None, rounds: int, iters: int, warmup: int, seed: int,
+                      machine: dict[str, Any]) -> dict[str, Any]:
+    """The JSON result of `edgebench bench A B ... --interleave` (kind "interleave", its own schema_version)."""
+    from edgebench.bench.schema import utc_now
+    from edgebench.manifest import sha256_file
+
+    entries = []
+    for label, path in models.items():
+        t = timings[label]
+        entries.append({
+            "name": label, "path": str(path), "sha256": sha256_file(Path(path)),
+            "p50_ms": t["p50_ms"], "round_p50_ms": t["round_p50_ms"], "ratio_vs_first": t["ratio_vs_first"],
+            **({"cpu_p50_ms": t["cpu_p50_ms"], "round_cpu_ms": t["round_cpu_ms"],
+                "cpu_ratio_vs_first": t["cpu_ratio_vs_first"]} if "cpu_p50_ms" in t else {}),
+        })
+    first = next(iter(timings.values()))
+    return {
+        "schema_version": INTERLEAVE_SCHEMA_VERSION,
+        "kind": "interleave",
+        "created_utc": utc_now(),
+        "baseline": entries[0]["name"],
+        "ratio": "median over rounds of a model's latency / the same of the first model (< 1: faster)",
+        "runtime": {"name": runtime, "version": runtime_version, "options": options.to_dict()},
+        "options": {"batch": batch, "shape": list(shape) if shape else None, "threads": options.intra_op_threads,
+                    "rounds": rounds, "iters_per_round": iters, "warmup_iters": warmup, "seed": seed,
+                    "order": "rotating: round r starts with model r mod n", "inputs": "random, the same for all"},
+        "loadavg_1min": first.get("loadavg_1min"),
+        "models": entries,
+        "machine": machine,
+    }
+
+
+def write_interleave_result(result: dict[str, Any], out_dir: Path) -> Path:
+    """Write atomically as `interleave.<first>.<n>models.b<batch>.t<threads>.<time>.json`; never overwrites."""
+    import re
+
+    from edgebench.atomic import ensure_writable_dir, write_json
+
+    out_dir = ensure_writable_dir(Path(out_dir))
+    o = result["options"]
+    first = re.sub(r"[^A-Za-z0-9_.-]+", "_", result["baseline"])
+    stem = (f"interleave.{first}.{len(result['models'])}models.b{o['batch'] or 'shape'}.t{o['threads']}."
+            f"{re.sub(r'[^0-9T]', '', result['created_utc'])}")
+    path, i = out_dir / f"{stem}.json", 1
+    while path.exists():
+        path, i = out_dir / f"{stem}.{i}.json", i + 1
+    return write_json(path, result, force=False)

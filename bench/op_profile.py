@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 from edgebench.errors import EdgebenchError, UserInputError
-from edgebench.runtimes.base import RuntimeOptions
+from edgebench.runtimes.options import OrtCpuOptions, RuntimeOptions
 
 CONVERT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"})
 INT8_TYPES = frozenset({"int8", "uint8"})
@@ -126,7 +126,7 @@ def profile_model(model: Path, options: RuntimeOptions, *, batch: int | None = N
 
     if runs < 1 or warmup < 0:
         raise UserInputError(f"--runs {runs} must be >= 1 and --warmup {warmup} >= 0")
-    opts = replace(options, enable_profiling=True)
+    opts = replace(OrtCpuOptions.coerce(options), enable_profiling=True)
     with tempfile.TemporaryDirectory(prefix="edgebench-profile-") as tmp:
         sess = OrtCpuRuntime().load(model, opts, profile_prefix=str(Path(tmp) / "ort"))
         if inputs_npz is not None:

@@ -10,17 +10,30 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import InitVar, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgebench.bench.harness import BenchConfig, measure
 from edgebench.errors import EdgebenchError, UserInputError
 
+if TYPE_CHECKING:
+    from edgebench.runtimes.options import RuntimeOptions
+
 
 @dataclass(frozen=True)
 class Job:
-    """Everything a measurement needs; plain data so it can cross a process boundary as JSON."""
+    """Everything a measurement needs; crosses to the measurement process as JSON and back, exactly.
+
+    `options` is the runtime's own typed Options (None: its defaults). On the wire it is
+    ``{"runtime": name, "options": Options.to_dict()}``; `from_json(job.to_json()) == job`.
+    `runtime_options` (a dict of that runtime's option fields) is the older way to give them.
+
+    Example::
+
+        rt = get_runtime("ort-cpu")
+        job = Job(model="m.onnx", options=rt.Options(intra_op_threads=2), bench={"min_iters": 5})
+    """
 
     model: str
     runtime: str = "ort-cpu"
@@ -28,19 +41,51 @@ class Job:
     shape: tuple[int, ...] | None = None
     inputs_npz: str | None = None
     seed: int = 0
-    runtime_options: dict[str, Any] = field(default_factory=dict)
+    options: RuntimeOptions | None = None
     bench: dict[str, Any] = field(default_factory=dict)
     progress: bool = False
+    runtime_options: InitVar[dict[str, Any] | None] = None
+
+    def __post_init__(self, runtime_options: dict[str, Any] | None) -> None:
+        from edgebench.runtimes import options_class
+        from edgebench.runtimes.options import RuntimeOptions
+
+        cls = options_class(self.runtime)
+        opts = self.options
+        if runtime_options is not None:
+            if opts is not None:
+                raise UserInputError("give a Job either options or runtime_options, not both")
+            opts = cls.from_dict(runtime_options)
+        if opts is None:
+            opts = cls()
+        elif not isinstance(opts, cls):
+            if type(opts) is not RuntimeOptions:
+                raise UserInputError(f"runtime '{self.runtime}' takes {cls.__name__}, not {type(opts).__name__}; "
+                                     f"build them with get_runtime('{self.runtime}').Options(...)")
+            opts = cls.coerce(opts)
+        object.__setattr__(self, "options", opts)
+        if self.shape is not None:
+            object.__setattr__(self, "shape", tuple(self.shape))
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self))
+        d: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["shape"] = list(self.shape) if self.shape is not None else None
+        d["options"] = {"runtime": self.runtime, "options": self.options.to_dict()}  # type: ignore[union-attr]
+        return json.dumps(d)
 
     @classmethod
     def from_json(cls, s: str) -> Job:
+        from edgebench.runtimes import options_from_dict
+
         d = json.loads(s)
-        if d.get("shape") is not None:
-            d["shape"] = tuple(d["shape"])
-        return cls(**d)
+        if not isinstance(d, dict):
+            raise UserInputError("a measurement job must be a JSON object")
+        wire = d.pop("options", None)
+        if wire is not None and wire.get("runtime") != d.get("runtime", "ort-cpu"):
+            raise UserInputError(f"job options are for runtime '{wire.get('runtime')}' but the job runs "
+                                 f"'{d.get('runtime')}'")
+        opts = options_from_dict(wire) if wire is not None else None
+        return cls(**d, options=opts)
 
 
 def _progress_printer(cfg: BenchConfig) -> Any:
@@ -57,11 +102,10 @@ def run_job(job: Job) -> dict[str, Any]:
     from edgebench.bench.inputs import npz_feeds, random_feeds
     from edgebench.bench.memory import RssSampler, peak_rss_hwm_mb, rss_mb
     from edgebench.bench.stats import summarize
-    from edgebench.runtimes import RuntimeOptions, get_runtime
+    from edgebench.runtimes import get_runtime
 
     cfg = BenchConfig(**job.bench)
-    opts = RuntimeOptions(**{k: (tuple(tuple(x) for x in v) if k == "extra" else v)
-                             for k, v in job.runtime_options.items()})
+    opts: RuntimeOptions = job.options  # type: ignore[assignment]  # Job.__post_init__ always sets them
     rt = get_runtime(job.runtime)
     rss0 = rss_mb()
     sess = rt.load(Path(job.model), opts)
@@ -115,7 +159,7 @@ def run_job(job: Job) -> dict[str, Any]:
             "peak_rss_mb": sampler.peak_mb,
             "peak_rss_hwm_mb": peak_rss_hwm_mb(),
             "rss_samples": sampler.n_samples,
-            "arena": opts.memory_arena,
+            "arena": getattr(opts, "memory_arena", None),
             "isolated_process": False,
         },
     }
@@ -164,6 +208,15 @@ def _efficiency(manifest: dict[str, Any] | None, measured: dict[str, Any], machi
                       machine.get("cpu") or {}, precision, measured["runtime_options"]["intra_op_threads"])
 
 
+def model_name(model_path: Path, manifest: dict[str, Any] | None) -> str:
+    """A result's model name: `<manifest name>-<precision>`, else `<folder>-<stem>` (model.*.onnx), else the stem."""
+    stem = model_path.stem
+    if manifest is not None:
+        base = manifest.get("name") or manifest.get("arch") or model_path.parent.name
+        return f"{base}-{manifest.get('precision', stem)}"
+    return f"{model_path.parent.name}-{stem}" if stem.startswith("model.") else stem
+
+
 def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: dict[str, Any],
                 machine_after: dict[str, Any]) -> dict[str, Any]:
     """Assemble a schema-conforming result from a job, its measurement and the fingerprints."""
@@ -171,12 +224,7 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
     from edgebench.manifest import find_manifest, sha256_file
 
     manifest = find_manifest(model_path)
-    stem = model_path.stem
-    if manifest is not None:
-        base = manifest.get("name") or manifest.get("arch") or model_path.parent.name
-        name = f"{base}-{manifest.get('precision', stem)}"
-    else:
-        name = f"{model_path.parent.name}-{stem}" if stem.startswith("model.") else stem
+    name = model_name(model_path, manifest)
     ro = measured["runtime_options"]
     warnings = throttle_warnings(machine, machine_after)
     if measured["latency"]["noisy"]:
@@ -213,9 +261,10 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
             "batch": measured["batch"],
             "threads": ro["intra_op_threads"],
             "inter_op_threads": ro["inter_op_threads"],
-            "graph_optimization": ro["graph_optimization"],
-            "execution_mode": ro["execution_mode"],
-            "memory_arena": ro["memory_arena"],
+            # ONNX Runtime's session options; None for a runtime without them (torch)
+            "graph_optimization": ro.get("graph_optimization"),
+            "execution_mode": ro.get("execution_mode"),
+            "memory_arena": ro.get("memory_arena"),
             "shape": list(job.shape) if job.shape else None,
             "inputs": job.inputs_npz or "random",
             "seed": job.seed,

@@ -10,10 +10,9 @@ from edgebench.errors import EdgebenchError
 
 
 def main() -> int:
-    job = Job.from_json(sys.stdin.read())
     out = sys.stdout
     try:
-        reply = run_job(job)
+        reply = run_job(Job.from_json(sys.stdin.read()))
         code = 0
     except EdgebenchError as e:
         reply = {"error": {"message": str(e), "exit_code": e.exit_code, "type": type(e).__name__}}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,21 +11,31 @@ import typer
 from edgebench.cli.root import app
 
 
-def _default_threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 @app.command()
 def bench(
-    model: Path = typer.Argument(..., help="An .onnx file, or a model folder with its manifest."),
+    model: list[Path] = typer.Argument(..., help="An .onnx file, or a model folder with its manifest "
+                                                 "(several with --interleave).", show_default=False),
     runtime: str = typer.Option("ort-cpu", "--runtime", "-r", help="Runtime name (see `edgebench runtimes`)."),
     threads: str = typer.Option("", "--threads", "-t",
                                 help="Intra-op threads; a list such as 1,2,4 runs each. Default: usable cores."),
-    inter_threads: int = typer.Option(1, "--inter-threads", help="Inter-op threads."),
-    graph_opt: str = typer.Option("all", "--graph-opt", help="Graph optimization: disable|basic|extended|all."),
-    execution_mode: str = typer.Option("sequential", "--execution-mode", help="sequential|parallel."),
-    arena: bool = typer.Option(True, "--arena/--no-arena", help="CPU memory arena on/off."),
-    spin: bool = typer.Option(True, "--spin/--no-spin", help="Let idle runtime threads spin-wait (ORT default)."),
+    runtime_option: list[str] | None = typer.Option(
+        None, "--runtime-option", "--ro", metavar="KEY=VALUE",
+        help="A field of the runtime's options, repeatable, e.g. -r torch-int8 --ro engine=qnnpack "
+             "(docs/bench.md lists them)."),
+    inter_threads: int | None = typer.Option(None, "--inter-threads", help="Inter-op threads [default: 1]."),
+    graph_opt: str | None = typer.Option(None, "--graph-opt",
+                                         help="ort-cpu graph optimization: disable|basic|extended|all [default: all]."),
+    execution_mode: str | None = typer.Option(None, "--execution-mode",
+                                              help="ort-cpu: sequential|parallel [default: sequential]."),
+    arena: bool | None = typer.Option(None, "--arena/--no-arena", help="ort-cpu CPU memory arena [default: on].",
+                                      show_default=False),
+    spin: bool | None = typer.Option(None, "--spin/--no-spin", show_default=False,
+                                     help="ort-cpu: let idle threads spin-wait [default: on, ORT's default]."),
+    interleave: bool = typer.Option(False, "--interleave",
+                                    help="Time 2+ models in one process, rounds alternating; print ratios of "
+                                         "medians vs the first with a 95% CI."),
+    rounds: int = typer.Option(7, "--rounds", help="With --interleave: rounds (each times every model once)."),
+    round_iters: int = typer.Option(30, "--round-iters", help="With --interleave: timed runs per model per round."),
     batch: str = typer.Option("1", "--batch", "-b", help="Batch size(s) for a dynamic batch dim, e.g. 1,8,32."),
     shape: str | None = typer.Option(None, "--shape", help="Full input shape, e.g. 1,3,32,32 (one-input models)."),
     inputs: Path | None = typer.Option(None, "--inputs", help=".npz with real input samples."),
@@ -50,31 +59,50 @@ def bench(
                                               "stored as `accuracy` in every result."),
     eval_limit: int | None = typer.Option(None, "--eval-limit", help="With --eval: the first N images only."),
 ) -> None:
-    """Measure latency and memory of a model (one result file per threads x batch combination)."""
+    """Measure latency and memory of a model (one result file per threads x batch combination).
+
+    With --interleave: several models in one process, round by round; one result file for all.
+    """
+    from dataclasses import replace
+
     from edgebench.atomic import ensure_writable_dir
     from edgebench.bench.harness import BenchConfig
     from edgebench.bench.runner import Job, make_result, run_job, run_job_isolated
     from edgebench.bench.schema import append_csv, write_result
-    from edgebench.cli.options import parse_int_list, parse_shape
+    from edgebench.cli.options import parse_int_list, parse_key_values, parse_shape, runtime_options
+    from edgebench.errors import UserInputError
     from edgebench.manifest import resolve_model_arg
-    from edgebench.runtimes import RuntimeOptions, get_runtime
+    from edgebench.runtimes import get_runtime
     from edgebench.runtimes.ort_cpu import check_model_path
+    from edgebench.system import default_threads
 
     cfg = BenchConfig(warmup_iters=warmup_iters, warmup_seconds=warmup_seconds, min_iters=min_iters,
                       min_seconds=min_seconds, max_iters=max_iters, max_seconds=max_seconds)
-    thread_list = parse_int_list(threads, "--threads") if threads else [_default_threads()]
     batch_list = parse_int_list(batch, "--batch")
     shape_t = parse_shape(shape)
     if shape_t is not None and len(batch_list) > 1:
-        from edgebench.errors import UserInputError
-
         raise UserInputError("--shape fixes the batch; do not combine it with a --batch list")
-    model_path = check_model_path(resolve_model_arg(model))
+    if not interleave and len(model) > 1:
+        raise UserInputError(f"{len(model)} models given; bench takes one, or several with --interleave")
     get_runtime(runtime)
     # built (and so validated) before anything runs: a bad option fails before the first measurement
-    options = [RuntimeOptions(intra_op_threads=t, inter_op_threads=inter_threads, graph_optimization=graph_opt,  # type: ignore[arg-type]
-                              execution_mode=execution_mode, memory_arena=arena, spin_wait=spin)  # type: ignore[arg-type]
-               for t in thread_list]
+    flags = {k: v for k, v in {"inter_op_threads": ("--inter-threads", inter_threads),
+                               "graph_optimization": ("--graph-opt", graph_opt),
+                               "execution_mode": ("--execution-mode", execution_mode),
+                               "memory_arena": ("--arena/--no-arena", arena),
+                               "spin_wait": ("--spin/--no-spin", spin)}.items() if v[1] is not None}
+    given = parse_key_values(runtime_option)
+    base_opts = runtime_options(runtime, flags, given)
+    if threads and "intra_op_threads" in given:
+        raise UserInputError("--threads and --runtime-option intra_op_threads=... both set the threads; give one")
+    thread_list = (parse_int_list(threads, "--threads") if threads
+                   else [base_opts.intra_op_threads] if "intra_op_threads" in given else [default_threads()])
+    options = [replace(base_opts, intra_op_threads=t) for t in thread_list]
+    if interleave:
+        _interleave(model, runtime, options, batch_list, shape_t, seed, warmup_iters, rounds, round_iters,
+                    output_dir, as_json)
+        return
+    model_path = check_model_path(resolve_model_arg(model[0]))
     from edgebench.bench.cooldown import Cooldown, cooldown_warnings, wait_until_cool
 
     cool = Cooldown(cooldown, cooldown_timeout) if cooldown is not None else None
@@ -88,8 +116,7 @@ def bench(
     for opts in options:
         for b in batch_list:
             job = Job(model=str(model_path), runtime=runtime, batch=None if shape_t else b, shape=shape_t,
-                      inputs_npz=str(inputs) if inputs else None, seed=seed,
-                      runtime_options={k: v for k, v in opts.to_dict().items() if k != "extra"},
+                      inputs_npz=str(inputs) if inputs else None, seed=seed, options=opts,
                       bench=cfg.__dict__.copy(), progress=show_progress)
             cooled = wait_until_cool(cool) if cool is not None else None
             if cooled is not None and cooled["waited_s"] >= 1:
@@ -113,6 +140,71 @@ def bench(
         typer.echo(json.dumps(out[0] if len(out) == 1 else out, indent=2))
     else:
         _print_table(results)
+
+
+def _interleave(models: list[Path], runtime: str, options: list[Any], batch_list: list[int],
+                shape: tuple[int, ...] | None, seed: int, warmup: int, rounds: int, iters: int, output_dir: Path,
+                as_json: bool) -> None:
+    """`bench A B ... --interleave`: all models in this process, rotating order per round, one JSON result."""
+    from edgebench.errors import UserInputError
+    from edgebench.manifest import find_manifest, resolve_model_arg
+    from edgebench.runtimes.ort_cpu import check_model_path
+
+    if len(models) < 2:
+        raise UserInputError("--interleave compares models: give two or more (the first is the baseline)")
+    for flag, value in (("--rounds", rounds), ("--round-iters", iters)):
+        if value < 1:
+            raise UserInputError(f"{flag} {value} must be >= 1 (e.g. {flag} 7)")
+    if len(options) > 1 or len(batch_list) > 1:
+        raise UserInputError("--interleave takes one --threads value and one --batch value")
+    from edgebench.bench.runner import model_name
+
+    paths = [check_model_path(resolve_model_arg(m)) for m in models]
+    labels = [model_name(p, find_manifest(p)) for p in paths]
+    if len(set(labels)) < len(labels):
+        labels = [str(p) for p in paths]
+    if len(set(labels)) < len(labels):
+        raise UserInputError("--interleave got the same model file twice; give each once")
+    from edgebench.bench.fingerprint import fingerprint
+    from edgebench.bench.interleave import interleave_result, interleaved_latency, write_interleave_result
+    from edgebench.runtimes import get_runtime
+
+    batch = None if shape else batch_list[0]
+    opts = options[0]
+    timings = interleaved_latency(dict(zip(labels, paths, strict=True)), runtime=runtime, options=opts,
+                                  batch=batch, shape=shape, rounds=rounds, iters=iters, warmup=warmup, seed=seed,
+                                  same_inputs=True)
+    result = interleave_result(dict(zip(labels, paths, strict=True)), timings, runtime=runtime,
+                               runtime_version=get_runtime(runtime).version(), options=opts, batch=batch, shape=shape,
+                               rounds=rounds, iters=iters, warmup=warmup, seed=seed, machine=fingerprint())
+    path = write_interleave_result(result, output_dir)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    _print_interleave(result, path)
+
+
+def _print_interleave(result: dict[str, Any], path: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    o = result["options"]
+    table = Table(title=f"interleaved: {result['runtime']['name']}, {o['threads']} thread(s), batch "
+                        f"{o['batch'] or o['shape']}, {o['rounds']} rounds x {o['iters_per_round']} runs")
+    cpu = "cpu_ratio_vs_first" in result["models"][0]
+    cols = ["model", "p50 ms", f"ratio vs {result['baseline']} (95% CI)"] + (["CPU ratio (95% CI)"] if cpu else [])
+    for c in cols:
+        table.add_column(c, justify="left" if c == "model" else "right", overflow="fold")
+    for m in result["models"]:
+        r = m["ratio_vs_first"]
+        row = [m["name"], f"{m['p50_ms']:.3f}", f"{r['median']:.3f} ({r['ci95'][0]:.3f}-{r['ci95'][1]:.3f})"]
+        if cpu:
+            c = m["cpu_ratio_vs_first"]
+            row.append(f"{c['median']:.3f} ({c['ci95'][0]:.3f}-{c['ci95'][1]:.3f})")
+        table.add_row(*row)
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    console.print(table)
+    console.print(f"wrote {path}")
 
 
 def _accuracy(model_path: Path, runtime: str, data: str, limit: int | None, threads: int) -> dict[str, Any]:

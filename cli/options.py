@@ -1,6 +1,8 @@
-"""Parsing of CLI option values shared by the commands (lists of ints, shapes)."""
+"""Parsing of CLI option values shared by the commands (lists of ints, shapes, runtime options)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from edgebench.errors import UserInputError
 
@@ -30,3 +32,46 @@ def parse_shape(value: str | None) -> tuple[int, ...] | None:
     if value is None:
         return None
     return tuple(parse_int_list(value.replace("x", ","), "--shape"))
+
+
+def parse_key_values(values: list[str] | None, option: str = "--runtime-option") -> dict[str, str]:
+    """['engine=qnnpack', 'calibration-size=500'] -> {'engine': 'qnnpack', 'calibration_size': '500'}.
+
+    >>> parse_key_values(["engine=x86", "spin-wait=false"])
+    {'engine': 'x86', 'spin_wait': 'false'}
+    """
+    out: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise UserInputError(f"{option} '{item}' is not KEY=VALUE; give e.g. {option} engine=qnnpack")
+        if key in out:
+            raise UserInputError(f"{option} sets '{key}' twice; give each key once")
+        out[key] = value.strip()
+    return out
+
+
+def runtime_options(runtime: str, flags: dict[str, tuple[str, object]], given: dict[str, str]) -> Any:
+    """The runtime's typed Options from the dedicated flags and --runtime-option pairs (`parse_key_values`).
+
+    `flags` maps an Options field to (the flag that set it, its value); only flags the user gave.
+    A flag the runtime's Options lack is refused in one line, naming what the runtime takes.
+    """
+    from dataclasses import replace
+
+    from edgebench.runtimes import options_class
+
+    cls = options_class(runtime)
+    known = cls.field_names()
+    for field_name, (flag, _) in flags.items():
+        if field_name not in known:
+            raise UserInputError(
+                f"{flag} does not apply to runtime '{runtime}'; its options are {', '.join(known)} "
+                "(set them with --runtime-option KEY=VALUE)"
+            )
+    for field_name, (flag, _) in flags.items():
+        if field_name in given:
+            raise UserInputError(f"{flag} and --runtime-option {field_name}=... both set {field_name}; give one")
+    opts = cls.from_strings(given)
+    return replace(opts, **{k: v for k, (_, v) in flags.items()}) if flags else opts

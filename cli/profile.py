@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -38,22 +37,22 @@ def profile(
     from edgebench.cli.options import parse_shape
     from edgebench.errors import UserInputError
     from edgebench.manifest import resolve_model_arg
-    from edgebench.runtimes import RuntimeOptions
+    from edgebench.runtimes.options import OrtCpuOptions
     from edgebench.runtimes.ort_cpu import check_model_path
+    from edgebench.system import default_threads
 
     if batch < 1:
         raise UserInputError(f"--batch {batch} must be >= 1")
     if runs < 1 or warmup < 0:
         raise UserInputError(f"--runs {runs} must be >= 1 and --warmup {warmup} >= 0")
-    n_threads = threads if threads is not None else len(os.sched_getaffinity(0))
-    opts = RuntimeOptions(intra_op_threads=n_threads, graph_optimization=graph_opt)  # type: ignore[arg-type]
+    n_threads = threads if threads is not None else default_threads()
+    opts = OrtCpuOptions(intra_op_threads=n_threads, graph_optimization=graph_opt)  # type: ignore[arg-type]
     shape_t = parse_shape(shape)
     model_path = check_model_path(resolve_model_arg(model))
     ensure_writable_dir(output_dir)
     cfg = BenchConfig(min_seconds=min_seconds)
     job = Job(model=str(model_path), runtime="ort-cpu", batch=None if shape_t else batch, shape=shape_t,
-              inputs_npz=str(inputs) if inputs else None, seed=seed,
-              runtime_options={k: v for k, v in opts.to_dict().items() if k != "extra"}, bench=cfg.__dict__.copy())
+              inputs_npz=str(inputs) if inputs else None, seed=seed, options=opts, bench=cfg.__dict__.copy())
     machine = fingerprint()
     measured = run_job_isolated(job)
     prof = profile_model(model_path, opts, batch=None if shape_t else batch, shape=shape_t, inputs_npz=inputs,

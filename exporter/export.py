@@ -38,6 +38,7 @@ import numpy as np
 from edgebench.atomic import ensure_writable_dir, write_json
 from edgebench.errors import EdgebenchError, ModelFileError, OutputExistsError, ParityError, UserInputError
 from edgebench.manifest import manifest_path, new_manifest, sha256_file
+from edgebench.system import default_threads
 
 if TYPE_CHECKING:
     from edgebench.calibration.datasets import Dataset
@@ -400,7 +401,7 @@ def export_model(
             if p.exists():
                 raise OutputExistsError(f"'{p}' already exists; pass --force to overwrite it")
     say = log or (lambda _msg: None)
-    threads = threads or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    threads = threads or default_threads()
 
     model = model.eval().float().cpu()
     input_name = spec.input.name

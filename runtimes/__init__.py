@@ -2,12 +2,14 @@
 
 Example::
 
-    from edgebench.runtimes import get_runtime, RuntimeOptions
-    sess = get_runtime("ort-cpu").load(Path("model.onnx"), RuntimeOptions(intra_op_threads=2))
+    from edgebench.runtimes import get_runtime
+    rt = get_runtime("ort-cpu")
+    sess = rt.load(Path("model.onnx"), rt.Options(intra_op_threads=2))   # OrtCpuOptions
     out = sess.run({"input": x})
 
-Importing the package is cheap (no numpy): `bench.cli` imports `runtimes.errors` at start-up,
-so the names that need numpy are loaded on first use.
+Every runtime declares `Options`, a frozen dataclass subclassing `RuntimeOptions` (the common thread
+counts) with an exact JSON round trip (`to_dict` / `from_dict`). Importing the package is cheap
+(no numpy); the runtime modules import numpy and their engines lazily.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from edgebench.errors import EdgebenchError, RuntimeUnavailable, UserInputError
 from edgebench.runtimes.registry_runtimes import RUNTIMES
 
 if TYPE_CHECKING:
-    from edgebench.runtimes.base import Runtime, RuntimeOptions, Session, TensorSpec
+    from edgebench.runtimes.base import Runtime, Session, TensorSpec
+    from edgebench.runtimes.options import RuntimeOptions
 
 _BUILTIN_LOADED = False
 
@@ -26,8 +29,8 @@ _BUILTIN_LOADED = False
 def _load_runtimes() -> None:
     """Register the built-in runtimes and those declared under the `edgebench.runtimes` entry point.
 
-    The PyTorch runtimes live in `exporter` (the only package that may import torch); they are
-    found this way so that `runtimes` never imports upward. Their modules import torch lazily.
+    The PyTorch runtimes (torch_rt.py) are declared there too, so a device install without torch lists
+    them as "not installed"; their module imports torch lazily.
     """
     global _BUILTIN_LOADED
     if _BUILTIN_LOADED:
@@ -57,8 +60,22 @@ def runtime_names() -> list[str]:
     return RUNTIMES.names()
 
 
+def options_class(name: str) -> type[RuntimeOptions]:
+    """The Options dataclass of runtime `name` (no need for the runtime to be installed here)."""
+    _load_runtimes()
+    return RUNTIMES.get(name).Options
+
+
+def options_from_dict(data: dict[str, Any]) -> RuntimeOptions:
+    """`{"runtime": name, "options": {...}}` (what crosses to the measurement process) -> typed Options."""
+    if not isinstance(data, dict) or "runtime" not in data:
+        raise UserInputError(f"runtime options must be {{'runtime': name, 'options': {{...}}}}, got {data!r}")
+    return options_class(str(data["runtime"])).from_dict(data.get("options") or {})
+
+
 def __getattr__(name: str) -> Any:
-    if name in ("Runtime", "RuntimeOptions", "Session", "TensorSpec"):
+    if name in ("Runtime", "RuntimeOptions", "Session", "TensorSpec", "OrtCpuOptions", "TorchOptions",
+                "TorchInt8Options"):
         from edgebench.runtimes import base
 
         return getattr(base, name)
@@ -68,12 +85,17 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "RUNTIMES",
     "EdgebenchError",
+    "OrtCpuOptions",
     "Runtime",
     "RuntimeOptions",
     "RuntimeUnavailable",
     "Session",
     "TensorSpec",
+    "TorchInt8Options",
+    "TorchOptions",
     "UserInputError",
     "get_runtime",
+    "options_class",
+    "options_from_dict",
     "runtime_names",
 ]

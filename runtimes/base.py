@@ -1,17 +1,28 @@
-"""The Runtime protocol, its options and the description of a model's inputs."""
+"""The Runtime and Session protocols and the description of a model's inputs (numpy-free at import).
+
+Options live in `edgebench.runtimes.options` (re-exported here): each runtime declares its own
+frozen `Options` dataclass, a subclass of `RuntimeOptions`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
 
-import numpy as np
 from edgebench.errors import UserInputError
+from edgebench.runtimes.options import (
+    ExecutionMode,
+    GraphOptLevel,
+    OrtCpuOptions,
+    RuntimeOptions,
+    TorchInt8Options,
+    TorchOptions,
+)
 
-GraphOptLevel = Literal["disable", "basic", "extended", "all"]
-ExecutionMode = Literal["sequential", "parallel"]
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -74,48 +85,6 @@ class TensorSpec:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
 
 
-@dataclass(frozen=True)
-class RuntimeOptions:
-    """How a runtime runs a model. Thread counts are always explicit and recorded."""
-
-    intra_op_threads: int = 1
-    inter_op_threads: int = 1
-    graph_optimization: GraphOptLevel = "all"
-    execution_mode: ExecutionMode = "sequential"
-    memory_arena: bool = True
-    enable_profiling: bool = False
-    # ORT's worker threads spin-wait between ops by default (lowest latency on an idle machine);
-    # off for evaluation and calibration, where throughput on a shared machine matters more.
-    spin_wait: bool = True
-    extra: tuple[tuple[str, str], ...] = field(default_factory=tuple)
-
-    def __post_init__(self) -> None:
-        for name in ("intra_op_threads", "inter_op_threads"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise UserInputError(f"{name} is {v!r}; it must be an integer >= 1")
-        if self.graph_optimization not in ("disable", "basic", "extended", "all"):
-            raise UserInputError(
-                f"graph optimization '{self.graph_optimization}' is not one of disable, basic, extended, all"
-            )
-        if self.execution_mode not in ("sequential", "parallel"):
-            raise UserInputError(
-                f"execution mode '{self.execution_mode}' is not one of sequential, parallel"
-            )
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "intra_op_threads": self.intra_op_threads,
-            "inter_op_threads": self.inter_op_threads,
-            "graph_optimization": self.graph_optimization,
-            "execution_mode": self.execution_mode,
-            "memory_arena": self.memory_arena,
-            "enable_profiling": self.enable_profiling,
-            "spin_wait": self.spin_wait,
-            "extra": dict(self.extra),
-        }
-
-
 @runtime_checkable
 class Session(Protocol):
     """A loaded model, ready to run."""
@@ -132,9 +101,14 @@ class Runtime(Protocol):
 
     name: ClassVar[str]
     install_hint: ClassVar[str]
+    Options: ClassVar[type[RuntimeOptions]]  # its own frozen options dataclass (exact JSON round trip)
 
     def available(self) -> bool: ...
 
     def version(self) -> str: ...
 
     def load(self, model: Path, options: RuntimeOptions) -> Session: ...
+
+
+__all__ = ["ExecutionMode", "GraphOptLevel", "OrtCpuOptions", "Runtime", "RuntimeOptions", "Session",
+           "TensorSpec", "TorchInt8Options", "TorchOptions"]

@@ -5,12 +5,15 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 from edgebench.errors import ModelFileError
-from edgebench.runtimes.base import RuntimeOptions, TensorSpec
+from edgebench.runtimes.base import TensorSpec
+from edgebench.runtimes.options import OrtCpuOptions, RuntimeOptions
 from edgebench.runtimes.registry_runtimes import RUNTIMES
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _ORT_TYPES = {
     "tensor(float)": "float32",
@@ -74,6 +77,7 @@ class OrtCpuRuntime:
 
     name: ClassVar[str] = "ort-cpu"
     install_hint: ClassVar[str] = "pip install onnxruntime"
+    Options: ClassVar[type[OrtCpuOptions]] = OrtCpuOptions
 
     def available(self) -> bool:
         return importlib.util.find_spec("onnxruntime") is not None
@@ -83,9 +87,10 @@ class OrtCpuRuntime:
 
         return str(ort.__version__)
 
-    def session_options(self, options: RuntimeOptions, profile_prefix: str | None = None) -> Any:
+    def session_options(self, options: RuntimeOptions | None = None, profile_prefix: str | None = None) -> Any:
         import onnxruntime as ort
 
+        options = OrtCpuOptions.coerce(options)
         so = ort.SessionOptions()
         so.intra_op_num_threads = options.intra_op_threads
         so.inter_op_num_threads = options.inter_op_threads
@@ -103,11 +108,12 @@ class OrtCpuRuntime:
             so.enable_profiling = True
             if profile_prefix:
                 so.profile_file_prefix = profile_prefix
-        for key, value in options.extra:
+        for key, value in options.config_entries:
             so.add_session_config_entry(key, value)
         return so
 
-    def load(self, model: Path, options: RuntimeOptions, profile_prefix: str | None = None) -> OrtSession:
+    def load(self, model: Path, options: RuntimeOptions | None = None,
+             profile_prefix: str | None = None) -> OrtSession:
         import onnxruntime as ort
 
         model = check_model_path(model)

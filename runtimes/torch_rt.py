@@ -14,12 +14,16 @@ its converted graphs only run int8 kernels under `torch.compile`, so it is not u
 
 Calibration uses the same images as the ONNX Runtime INT8 model: the `calibration` block (dataset,
 size, seed) of the sibling `model.int8.json` when there is one, else `cifar10:train`, 1000 images,
-seed 0 (the `edgebench quantize` defaults). `RuntimeOptions.extra` may override it with the keys
-`calibration_data`, `calibration_size`, `calibration_seed` and `engine`.
+seed 0 (the `edgebench quantize` defaults). `TorchInt8Options` overrides it (`calibration_data`,
+`calibration_size`, `calibration_seed`) and picks the `engine` (CLI: `--runtime-option engine=qnnpack`).
+
+The PyTorch module is rebuilt by the function registered under the `edgebench.torch_models` entry
+point (the exporter's `rebuild.build_module`, see pyproject.toml): this layer never imports the exporter.
 
 Example::
 
-    sess = get_runtime("torch-int8").load(Path("artifacts/resnet20/model.fp32.onnx"), RuntimeOptions())
+    rt = get_runtime("torch-int8")
+    sess = rt.load(Path("artifacts/resnet20/model.fp32.onnx"), rt.Options(intra_op_threads=1, engine="x86"))
     logits = sess.run({"input": x})["logits"]
 """
 
@@ -30,23 +34,25 @@ import io
 import platform
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
-from edgebench.errors import BadCheckpoint, CalibrationError, ModelFileError, UserInputError
+from edgebench.errors import CalibrationError, ModelFileError, RuntimeUnavailable, UserInputError
 from edgebench.manifest import InputInfo, find_manifest, load_manifest, manifest_path
-from edgebench.runtimes.base import RuntimeOptions, TensorSpec
+from edgebench.runtimes.base import TensorSpec
+from edgebench.runtimes.options import RuntimeOptions, TorchInt8Options, TorchOptions
 from edgebench.runtimes.ort_cpu import check_model_path
 from edgebench.runtimes.registry_runtimes import RUNTIMES
 
 if TYPE_CHECKING:
+    import numpy as np
     from torch import nn
 
 INSTALL_HINT = "install the export extra: pip install 'edgebench[export]' (torch is not part of the device install)"
 DEFAULT_CALIBRATION = {"dataset": "cifar10:train", "size": 1000, "seed": 0}
 CALIB_BATCH = 32
+TORCH_MODELS_GROUP = "edgebench.torch_models"
 
 
 def default_engine(machine: str | None = None) -> str:
@@ -87,61 +93,21 @@ def fp32_manifest(model: Path) -> tuple[Path, dict[str, Any], dict[str, Any] | N
     return parent, parent_manifest, manifest
 
 
-def find_weights_file(manifest: dict[str, Any], folder: Path) -> Path:
-    """The checkpoint the model was exported from: `weights.file` of the manifest (absolute, or relative to
-    the model folder), else the published weights of `arch` whose sha256 is `weights_sha256`."""
-    recorded = (manifest.get("weights") or {}).get("file") or manifest.get("weights_file")
-    if recorded:
-        for p in (Path(recorded), folder / recorded, folder / Path(recorded).name):
-            if p.is_file():
-                return p
-    arch = manifest.get("arch")
-    sha = manifest.get("weights_sha256")
-    if not sha:
-        raise BadCheckpoint(
-            f"'{manifest.get('name', arch)}' was exported with random weights (no weights_sha256); the torch "
-            "runtimes rebuild from a checkpoint: export with trained weights"
+def _module_builder() -> Callable[[dict[str, Any], Path], tuple[Any, Path]]:
+    """The "rebuild a PyTorch module from a manifest" function registered under `edgebench.torch_models`."""
+    from importlib.metadata import entry_points
+
+    eps = sorted(entry_points(group=TORCH_MODELS_GROUP), key=lambda e: e.name)
+    if not eps:
+        raise RuntimeUnavailable(
+            f"no PyTorch model builder is installed (entry point group '{TORCH_MODELS_GROUP}'); {INSTALL_HINT}"
         )
-    from edgebench.exporter.zoo import get_spec
-
-    spec = get_spec(str(arch))
-    if spec.weights is not None and sha == spec.weights.sha256:
-        from edgebench.exporter.checkpoint import find_weights
-
-        return find_weights(spec.weights, download=False)
-    where = f"'{recorded}' (not found)" if recorded else "no weights file"
-    raise BadCheckpoint(
-        f"cannot find the weights of '{manifest.get('name', arch)}': the manifest records {where} and sha256 "
-        f"{str(sha)[:12]} is not published weights of '{arch}'; put the checkpoint back or re-export"
-    )
-
-
-def _pruned_loader(weights: Path) -> Any:
-    """`exporter.pruned.load_pruned` when `weights` is a pruned round checkpoint, else None."""
-    try:
-        from edgebench.exporter.pruned import is_pruned_checkpoint, load_pruned
-    except ImportError:  # pruning support not installed in this tree
-        return None
-    return load_pruned if is_pruned_checkpoint(weights) else None
+    return eps[0].load()
 
 
 def build_module(manifest: dict[str, Any], folder: Path) -> tuple[nn.Module, Path]:
-    """The FP32 nn.Module of a manifest, with its weights loaded, in eval mode."""
-    from edgebench.exporter.checkpoint import load_weights
-    from edgebench.exporter.zoo import get_spec
-
-    arch = manifest.get("arch")
-    if not arch:
-        raise ModelFileError("the manifest names no 'arch'; re-export the model with edgebench export")
-    weights = find_weights_file(manifest, folder)
-    pruned = _pruned_loader(weights)
-    if pruned is not None:
-        model, _ = pruned(weights)
-        return model.eval(), weights
-    info = InputInfo.from_dict(manifest["input"])
-    model = get_spec(str(arch)).build(manifest.get("num_classes") or len(info.class_names) or None)
-    load_weights(model, weights, str(arch))
-    return model.eval(), weights
+    """The FP32 nn.Module of a manifest with its weights loaded (eval mode), and the weights file."""
+    return _module_builder()(manifest, folder)
 
 
 def _set_threads(options: RuntimeOptions) -> None:
@@ -176,6 +142,7 @@ class TorchSession:
         self.precision: str = info["precision"]
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import numpy as np
         import torch
 
         name = self.inputs[0].name
@@ -203,9 +170,15 @@ class _TorchBase:
         return _torch_available()
 
     def version(self) -> str:
-        import torch
+        """From the package metadata: `edgebench runtimes` lists it without importing torch (~1 s)."""
+        from importlib.metadata import PackageNotFoundError, version
 
-        return str(torch.__version__).split("+")[0]
+        try:
+            return version("torch").split("+")[0]
+        except PackageNotFoundError:  # torch importable but not installed as a distribution (a source tree)
+            import torch
+
+            return str(torch.__version__).split("+")[0]
 
 
 @RUNTIMES.register("torch")
@@ -214,8 +187,10 @@ class TorchRuntime(_TorchBase):
 
     name: ClassVar[str] = "torch"
     precision: ClassVar[str | None] = "fp32"
+    Options: ClassVar[type[TorchOptions]] = TorchOptions
 
-    def load(self, model: Path, options: RuntimeOptions) -> TorchSession:
+    def load(self, model: Path, options: RuntimeOptions | None = None) -> TorchSession:
+        options = TorchOptions.coerce(options)
         onnx_path, manifest, _ = fp32_manifest(model)
         if onnx_path != Path(model):
             raise ModelFileError(
@@ -230,26 +205,21 @@ class TorchRuntime(_TorchBase):
         return TorchSession(module, inputs, outputs, info)
 
 
-def calibration_settings(int8_manifest: dict[str, Any] | None, options: RuntimeOptions) -> dict[str, Any]:
-    """The calibration set: RuntimeOptions.extra, else the ORT INT8 model's, else the quantize defaults."""
-    extra = dict(options.extra)
+def calibration_settings(int8_manifest: dict[str, Any] | None, options: TorchInt8Options) -> dict[str, Any]:
+    """The calibration set: the options' fields, else the ORT INT8 model's, else the quantize defaults."""
     base = dict(DEFAULT_CALIBRATION)
     source = "default (edgebench quantize's defaults)"
     cal = (int8_manifest or {}).get("calibration")
     if isinstance(cal, dict) and cal.get("dataset"):
         base = {"dataset": cal["dataset"], "size": cal.get("size"), "seed": cal.get("seed")}
         source = "model.int8.json (same images as the ONNX Runtime INT8 model)"
-    if "calibration_data" in extra:
-        base["dataset"] = extra["calibration_data"]
+    if options.calibration_data is not None:
+        base["dataset"] = options.calibration_data
         source = "runtime option"
-    try:
-        if "calibration_size" in extra:
-            base["size"] = int(extra["calibration_size"])
-        if "calibration_seed" in extra:
-            s = extra["calibration_seed"]
-            base["seed"] = None if s in ("", "none", "None") else int(s)
-    except ValueError as e:
-        raise UserInputError(f"calibration option is not an integer ({e}); give e.g. calibration_size=500") from None
+    if options.calibration_size is not None:
+        base["size"] = options.calibration_size
+    if options.calibration_seed is not None:
+        base["seed"] = options.calibration_seed
     return {**base, "source": source}
 
 
@@ -259,13 +229,15 @@ class TorchInt8Runtime(_TorchBase):
 
     name: ClassVar[str] = "torch-int8"
     precision: ClassVar[str | None] = "int8"
+    Options: ClassVar[type[TorchInt8Options]] = TorchInt8Options
 
-    def load(self, model: Path, options: RuntimeOptions) -> TorchSession:
+    def load(self, model: Path, options: RuntimeOptions | None = None) -> TorchSession:
         import torch
 
+        options = TorchInt8Options.coerce(options)
         onnx_path, manifest, int8_manifest = fp32_manifest(model)
         _set_threads(options)
-        engine = dict(options.extra).get("engine") or default_engine()
+        engine = options.engine or default_engine()
         if engine not in torch.backends.quantized.supported_engines:
             raise UserInputError(
                 f"quantized engine '{engine}' is not supported by this torch; supported: "

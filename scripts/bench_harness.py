@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 from edgebench.bench.harness import BenchConfig, measure
 from edgebench.bench.memory import RssSampler
-from edgebench.runtimes import RuntimeOptions, get_runtime
+from edgebench.runtimes import get_runtime
+from edgebench.runtimes.options import OrtCpuOptions
 from edgebench.tools.synthetic import conv_net
 
 ROUNDS = 7
@@ -35,7 +36,7 @@ def bare_loop(ort_session, feeds: dict[str, np.ndarray], n: int) -> list[int]:
 def main() -> int:
     with tempfile.TemporaryDirectory() as d:
         model = conv_net(Path(d) / "harness.onnx", size=128, channels=64, n_convs=4)
-        sess = get_runtime("ort-cpu").load(model, RuntimeOptions(intra_op_threads=1))
+        sess = get_runtime("ort-cpu").load(model, OrtCpuOptions(intra_op_threads=1))
         x = np.random.default_rng(0).standard_normal((1, 3, 128, 128), dtype=np.float32)
         feeds = {"input": x}
         for _ in range(10):

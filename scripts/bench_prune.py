@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from edgebench.system import default_threads
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -103,7 +103,7 @@ def main() -> int:
     from edgebench.exporter.train import TrainConfig
     from edgebench.exporter.zoo import get_spec
 
-    torch.set_num_threads(min(2, len(os.sched_getaffinity(0))))
+    torch.set_num_threads(min(2, default_threads()))
     t_start = time.perf_counter()
     spec = get_spec("resnet56")
     train = load_dataset("cifar10:train")

@@ -4,6 +4,10 @@ Every round times each (runtime, model) once in a rotating order; ratios are tak
 their median is printed with the min-max over rounds. This cancels most of the drift of a shared
 machine, which separate `edgebench bench` processes (what `make report` tabulates) cannot.
 
+For models of ONE runtime use the CLI: `edgebench bench A.onnx B.onnx --interleave` (ratio of medians
+with a 95 % CI, a JSON result). This script stays for what the CLI mode does not do: mixing runtimes
+(ORT and PyTorch, each with its own Options) in one interleaved run.
+
     .venv/bin/python scripts/bench_runtimes.py artifacts/resnet20 --threads 1 -o artifacts/report/interleaved.json
 """
 
@@ -18,8 +22,9 @@ from typing import Any
 from edgebench.atomic import write_json
 from edgebench.bench.harness import BenchConfig, measure
 from edgebench.bench.inputs import random_feeds
+from edgebench.bench.interleave import ratio_of_medians
 from edgebench.errors import EdgebenchError
-from edgebench.runtimes import RUNTIMES, RuntimeOptions, get_runtime, runtime_names
+from edgebench.runtimes import RUNTIMES, get_runtime, runtime_names
 
 # (label, runtime, model file in the folder); the first is the baseline of every ratio.
 VARIANTS = (("ort-cpu fp32", "ort-cpu", "model.fp32.onnx"), ("ort-cpu int8", "ort-cpu", "model.int8.onnx"),
@@ -30,7 +35,6 @@ PAIRS = (("ort-cpu int8", "ort-cpu fp32"), ("torch-int8", "torch fp32"), ("ort-c
 
 def run(folder: Path, threads: int, batch: int, rounds: int, iters: int) -> dict[str, Any]:
     runtime_names()  # registers ort-cpu and the entry-point runtimes
-    opts = RuntimeOptions(intra_op_threads=threads)
     sessions: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     for label, rt_name, file in VARIANTS:
@@ -41,7 +45,8 @@ def run(folder: Path, threads: int, batch: int, rounds: int, iters: int) -> dict
         if not RUNTIMES.get(rt_name)().available():
             skipped[label] = f"{rt_name} is not installed: {RUNTIMES.get(rt_name).install_hint}"
             continue
-        sessions[label] = get_runtime(rt_name).load(path, opts)
+        rt = get_runtime(rt_name)
+        sessions[label] = rt.load(path, rt.Options(intra_op_threads=threads))
     if "ort-cpu fp32" not in sessions:
         raise EdgebenchError(f"no FP32 model in '{folder}'; run make export first")
     base = sessions["ort-cpu fp32"]
@@ -70,6 +75,8 @@ def run(folder: Path, threads: int, batch: int, rounds: int, iters: int) -> dict
                 "median": statistics.median(rs), "min": min(rs), "max": max(rs),
                 # the ratio of the fastest runs: what is left when other processes preempt the slower model more
                 "of_min_ms": min(per_round_min[slow]) / min(per_round_min[fast]),
+                # median(slow) / median(fast) over rounds, with its paired-bootstrap 95 % interval
+                "ratio_of_medians": ratio_of_medians(per_round[fast], per_round[slow]),
             }
     return out
 
@@ -92,7 +99,9 @@ def main() -> int:
     for k, v in res["p50_ms"].items():
         print(f"  {k:14s} p50 {v:8.3f} ms   min {res['min_ms'][k]:8.3f} ms")
     for k, v in res["ratios"].items():
-        print(f"  {k:30s} {v['median']:5.2f}x  (rounds {v['min']:.2f}-{v['max']:.2f}; ratio of minimums "
+        rm = v["ratio_of_medians"]
+        print(f"  {k:30s} {v['median']:5.2f}x  (rounds {v['min']:.2f}-{v['max']:.2f}; ratio of medians "
+              f"{rm['median']:.2f}x, 95% CI {rm['ci95'][0]:.2f}-{rm['ci95'][1]:.2f}; ratio of minimums "
               f"{v['of_min_ms']:.2f}x)")
     for k, why in res["skipped"].items():
         print(f"  skipped {k}: {why}")

@@ -138,3 +138,84 @@ def test_help_runs_without_torch() -> None:
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_runtime_option_reaches_the_measurement_process(tiny_onnx: Path, tmp_path: Path) -> None:
+    r = invoke("bench", tiny_onnx, "-o", tmp_path, "-t", "1", "--json", "--no-spin", "--graph-opt", "basic",
+               "--ro", "config_entries=session.use_env_allocators:1", "--ro", "memory-arena=false", *QUICK)
+    assert r.exit_code == 0, r.stderr
+    data = json.loads(r.stdout)
+    ro = data["runtime"]["options"]
+    assert ro["config_entries"] == {"session.use_env_allocators": "1"} and ro["memory_arena"] is False
+    assert ro["spin_wait"] is False and data["options"]["graph_optimization"] == "basic"
+    assert data["memory"]["isolated_process"] is True and data["memory"]["arena"] is False
+
+
+@pytest.mark.parametrize("args,fragments", [
+    (["--ro", "spinwait=0"], ["unknown ort-cpu option 'spinwait'", "Did you mean 'spin_wait'"]),
+    (["--ro", "engine"], ["is not KEY=VALUE"]),
+    (["--ro", "graph_optimization=max"], ["graph_optimization 'max' is not one of"]),
+    (["--graph-opt", "basic", "--ro", "graph_optimization=all"], ["both set graph_optimization"]),
+    (["-t", "2", "--ro", "intra_op_threads=1"], ["--threads and --runtime-option intra_op_threads"]),
+    (["-r", "torch", "--no-arena"], ["--arena/--no-arena does not apply to runtime 'torch'", "--runtime-option"]),
+    (["-r", "torch-int8", "--graph-opt", "basic"], ["--graph-opt does not apply to runtime 'torch-int8'"]),
+])
+def test_bad_runtime_options(tiny_onnx: Path, tmp_path: Path, args: list[str], fragments: list[str]) -> None:
+    r = invoke("bench", tiny_onnx, "-o", tmp_path / "r", *args, *QUICK)
+    assert_one_line_error(r, 2, *fragments)
+    assert not (tmp_path / "r").exists()
+
+
+def test_interleave_writes_one_result(tmp_path: Path) -> None:
+    from edgebench.tools.synthetic import conv_net
+
+    a = conv_net(tmp_path / "a.onnx", size=16)
+    b = conv_net(tmp_path / "b.onnx", size=16, channels=16)
+    out = tmp_path / "out"
+    r = invoke("bench", a, b, "--interleave", "-t", "1", "--rounds", "4", "--round-iters", "3",
+               "--warmup-iters", "1", "-o", out)
+    assert r.exit_code == 0, r.stderr
+    assert "ratio vs a (95% CI)" in r.stdout
+    (f,) = out.glob("interleave.*.json")
+    res = json.loads(f.read_text())
+    assert res["schema_version"] == 1 and res["kind"] == "interleave" and res["baseline"] == "a"
+    assert res["machine"]["cpu"]["arch"] and res["runtime"]["options"]["intra_op_threads"] == 1
+    assert [m["name"] for m in res["models"]] == ["a", "b"] and res["options"]["rounds"] == 4
+    for m in res["models"]:
+        assert len(m["round_p50_ms"]) == 4 and len(m["round_cpu_ms"]) == 4
+        lo, hi = m["ratio_vs_first"]["ci95"]
+        assert lo <= m["ratio_vs_first"]["median"] <= hi
+    assert res["models"][0]["ratio_vs_first"]["median"] == 1.0
+    assert not list(out.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("case,fragments", [
+    ("one", ["give two or more"]),
+    ("shapes", ["needs models with the same inputs", "[1, 3, 32, 32]"]),
+    ("rounds", ["--rounds 0 must be >= 1"]),
+])
+def test_interleave_bad_input(tmp_path: Path, case: str, fragments: list[str]) -> None:
+    from edgebench.tools.synthetic import conv_net
+
+    a = conv_net(tmp_path / "a.onnx", size=16)
+    models = {"one": [a], "shapes": [a, conv_net(tmp_path / "c.onnx", size=32)], "rounds": [a, a]}[case]
+    extra = ["--rounds", "0"] if case == "rounds" else []
+    r = invoke("bench", *models, "--interleave", *extra, "-o", tmp_path / "out")
+    assert_one_line_error(r, 2, *fragments)
+    assert not (tmp_path / "out").exists()
+
+
+def test_several_models_need_interleave(tiny_onnx: Path, tmp_path: Path) -> None:
+    r = invoke("bench", tiny_onnx, tiny_onnx, "-o", tmp_path / "r")
+    assert_one_line_error(r, 2, "several with --interleave")
+
+
+@pytest.mark.parametrize("argv", [["runtimes"], ["bench", "{model}", "--in-process", "-t", "1", "-o", "{out}",
+                                                  "--warmup-iters", "1", "--min-iters", "3", "--min-seconds", "0"]])
+def test_ort_paths_never_import_torch(tiny_onnx: Path, tmp_path: Path, argv: list[str]) -> None:
+    argv = [a.format(model=tiny_onnx, out=tmp_path) for a in argv]
+    code = ("import sys\nfrom typer.testing import CliRunner\nfrom edgebench.cli import app\n"
+            f"r = CliRunner().invoke(app, {argv!r})\nassert r.exit_code == 0, r.output\n"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

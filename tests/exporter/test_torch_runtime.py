@@ -60,8 +60,9 @@ def test_torch_int8_quantizes_with_the_host_engine(random_resnet20: Path) -> Non
     from edgebench.runtimes.torch_rt import default_engine
 
     calib = random_resnet20.parent / "calib.npz"
-    opts = RuntimeOptions(extra=(("calibration_data", str(calib)), ("calibration_size", "32")))
-    sess = get_runtime("torch-int8").load(random_resnet20 / "model.fp32.onnx", opts)
+    rt = get_runtime("torch-int8")
+    opts = rt.Options.from_strings({"calibration_data": str(calib), "calibration_size": "32"})
+    sess = rt.load(random_resnet20 / "model.fp32.onnx", opts)
     assert sess.info["engine"] == default_engine() == ("x86" if platform.machine() == "x86_64" else "qnnpack")
     assert sess.info["calibration"]["images"] == 32 and sess.info["calibration"]["source"] == "runtime option"
     kinds = {type(m).__module__ for m in sess.module.modules()}
@@ -136,3 +137,30 @@ def test_bench_cli_with_model_folder(random_resnet20: Path, tmp_path: Path) -> N
     r = CliRunner().invoke(app, ["bench", str(random_resnet20), "-r", "torch", "--eval", str(tmp_path / "no.npz"),
                                  "-o", str(tmp_path / "none")])
     assert r.exit_code == 2 and "no.npz" in r.stderr and not list(tmp_path.glob("none/*.json"))
+
+
+def test_torch_int8_engine_from_the_cli(random_resnet20: Path, tmp_path: Path) -> None:
+    """--runtime-option reaches torch-int8 through the measurement process (the old `extra` came back garbled)."""
+    from edgebench.cli import app
+
+    data = random_resnet20.parent / "calib.npz"
+    r = CliRunner().invoke(app, ["bench", str(random_resnet20), "-r", "torch-int8", "-t", "1", "--ro", "engine=x86",
+                                 "--ro", f"calibration_data={data}", "--ro", "calibration-size=16", "--min-iters", "3",
+                                 "--min-seconds", "0", "--warmup-iters", "1", "-o", str(tmp_path), "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["runtime"]["options"]["engine"] == "x86" and res["runtime"]["info"]["engine"] == "x86"
+    assert res["runtime"]["info"]["calibration"]["images"] == 16
+    assert res["options"]["graph_optimization"] is None  # an ORT option; torch has none
+    r = CliRunner().invoke(app, ["bench", str(random_resnet20), "-r", "torch-int8", "--ro", "engin=x86",
+                                 "-o", str(tmp_path / "none")])
+    assert r.exit_code == 2 and "Did you mean 'engine'" in r.stderr and not (tmp_path / "none").exists()
+
+
+def test_runtimes_layer_never_imports_the_exporter() -> None:
+    import re
+
+    root = Path(__file__).resolve().parents[2] / "runtimes"
+    offenders = [p.name for p in root.glob("*.py") if re.search(r"^\s*(from|import) edgebench\.exporter",
+                                                                p.read_text(), re.M)]
+    assert offenders == []

@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from edgebench.runtimes import RUNTIMES, RuntimeOptions, get_runtime, runtime_names
+from edgebench.runtimes import RUNTIMES, get_runtime, runtime_names
+from edgebench.runtimes.options import RuntimeOptions
 
 N_IMAGES = 500
 TOLERANCE = {"fp32": {"agreement": 0.994, "top1_points": 0.6}, "int8": {"agreement": 0.97, "top1_points": 2.0}}
@@ -32,6 +33,7 @@ def test_every_registered_runtime_follows_the_protocol() -> None:
         assert cls.name == name
         assert "pip install" in cls.install_hint
         assert isinstance(rt.available(), bool)
+        assert issubclass(cls.Options, RuntimeOptions) and cls.Options.runtime == name
         if rt.available():
             assert rt.version()
 
@@ -70,8 +72,9 @@ def images(shared_data: Path) -> tuple[np.ndarray, np.ndarray]:
     return preprocess(ds.images, get_spec("resnet20").input.preprocessing, (32, 32)), ds.labels
 
 
-def _predict(runtime: str, model: Path, x: np.ndarray, extra: tuple[tuple[str, str], ...] = ()) -> Any:
-    sess = get_runtime(runtime).load(model, RuntimeOptions(intra_op_threads=2, extra=extra))
+def _predict(runtime: str, model: Path, x: np.ndarray) -> Any:
+    rt = get_runtime(runtime)
+    sess = rt.load(model, rt.Options(intra_op_threads=2))
     name = sess.inputs[0].name
     out = [next(iter(sess.run({name: x[i:i + 100]}).values())) for i in range(0, len(x), 100)]
     return np.concatenate(out).argmax(1), sess

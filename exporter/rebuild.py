@@ -1,0 +1,80 @@
+"""Rebuild the PyTorch module a model folder was exported from (what the `torch` runtimes run).
+
+The runtimes layer sits below the exporter, so it cannot import the zoo or the checkpoint code.
+It finds this function through the `edgebench.torch_models` entry point (pyproject.toml) instead:
+
+    [project.entry-points."edgebench.torch_models"]
+    edgebench = "edgebench.exporter.rebuild:build_module"
+
+Example::
+
+    module, weights = build_module(load_manifest(folder / "model.fp32.json"), folder)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from edgebench.errors import BadCheckpoint, ModelFileError
+from edgebench.manifest import InputInfo
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+def find_weights_file(manifest: dict[str, Any], folder: Path) -> Path:
+    """The checkpoint the model was exported from: `weights.file` of the manifest (absolute, or relative to
+    the model folder), else the published weights of `arch` whose sha256 is `weights_sha256`."""
+    recorded = (manifest.get("weights") or {}).get("file") or manifest.get("weights_file")
+    if recorded:
+        for p in (Path(recorded), folder / recorded, folder / Path(recorded).name):
+            if p.is_file():
+                return p
+    arch = manifest.get("arch")
+    sha = manifest.get("weights_sha256")
+    if not sha:
+        raise BadCheckpoint(
+            f"'{manifest.get('name', arch)}' was exported with random weights (no weights_sha256); the torch "
+            "runtimes rebuild from a checkpoint: export with trained weights"
+        )
+    from edgebench.exporter.zoo import get_spec
+
+    spec = get_spec(str(arch))
+    if spec.weights is not None and sha == spec.weights.sha256:
+        from edgebench.exporter.checkpoint import find_weights
+
+        return find_weights(spec.weights, download=False)
+    where = f"'{recorded}' (not found)" if recorded else "no weights file"
+    raise BadCheckpoint(
+        f"cannot find the weights of '{manifest.get('name', arch)}': the manifest records {where} and sha256 "
+        f"{str(sha)[:12]} is not published weights of '{arch}'; put the checkpoint back or re-export"
+    )
+
+
+def _pruned_loader(weights: Path) -> Any:
+    """`exporter.pruned.load_pruned` when `weights` is a pruned round checkpoint, else None."""
+    try:
+        from edgebench.exporter.pruned import is_pruned_checkpoint, load_pruned
+    except ImportError:  # pruning support (torch-pruning) not installed
+        return None
+    return load_pruned if is_pruned_checkpoint(weights) else None
+
+
+def build_module(manifest: dict[str, Any], folder: Path) -> tuple[nn.Module, Path]:
+    """The FP32 nn.Module of a manifest, with its weights loaded, in eval mode, and the weights file."""
+    from edgebench.exporter.checkpoint import load_weights
+    from edgebench.exporter.zoo import get_spec
+
+    arch = manifest.get("arch")
+    if not arch:
+        raise ModelFileError("the manifest names no 'arch'; re-export the model with edgebench export")
+    weights = find_weights_file(manifest, folder)
+    pruned = _pruned_loader(weights)
+    if pruned is not None:
+        model, _ = pruned(weights)
+        return model.eval(), weights
+    info = InputInfo.from_dict(manifest["input"])
+    model = get_spec(str(arch)).build(manifest.get("num_classes") or len(info.class_names) or None)
+    load_weights(model, weights, str(arch))
+    return model.eval(), weights
