@@ -1,10 +1,11 @@
 """Rebuild the PyTorch module a model folder was exported from (what the `torch` runtimes run).
 
 The runtimes layer sits below the exporter, so it cannot import the zoo or the checkpoint code.
-It finds this function through the `edgebench.torch_models` entry point (pyproject.toml) instead:
+It finds these functions through the `edgebench.torch_models` entry point (pyproject.toml) instead:
 
     [project.entry-points."edgebench.torch_models"]
-    edgebench = "edgebench.exporter.rebuild:build_module"
+    build_module = "edgebench.exporter.rebuild:build_module"
+    calibration_images = "edgebench.exporter.rebuild:calibration_images"
 
 Example::
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from edgebench.errors import BadCheckpoint, ModelFileError
 from edgebench.manifest import InputInfo
 
@@ -78,3 +80,20 @@ def build_module(manifest: dict[str, Any], folder: Path) -> tuple[nn.Module, Pat
     model = get_spec(str(arch)).build(manifest.get("num_classes") or len(info.class_names) or None)
     load_weights(model, weights, str(arch))
     return model.eval(), weights
+
+
+def calibration_images(manifest: dict[str, Any], settings: dict[str, Any]) -> np.ndarray:
+    """The torch-int8 runtime's calibration batch: `settings` (dataset, size, seed) preprocessed as the
+    manifest says, so PyTorch calibrates on the same images as the ONNX Runtime INT8 model."""
+    from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.preprocess import preprocess
+    from edgebench.errors import CalibrationError
+
+    info = InputInfo.from_dict(manifest["input"])
+    ds = load_dataset(str(settings["dataset"]), size=settings.get("size"), seed=settings.get("seed"),
+                      preprocessing=info.preprocessing)
+    if len(ds) == 0:
+        raise CalibrationError(f"calibration set '{settings['dataset']}' is empty")
+    h, w = info.shape[-2:]
+    hw = (int(h), int(w)) if isinstance(h, int) and isinstance(w, int) else None
+    return preprocess(ds.images, info.preprocessing, hw)

@@ -38,7 +38,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from edgebench.errors import CalibrationError, ModelFileError, RuntimeUnavailable, UserInputError
+from edgebench.errors import ModelFileError, RuntimeUnavailable, UserInputError
 from edgebench.manifest import InputInfo, find_manifest, load_manifest, manifest_path
 from edgebench.runtimes.base import TensorSpec
 from edgebench.runtimes.options import RuntimeOptions, TorchInt8Options, TorchOptions
@@ -93,21 +93,28 @@ def fp32_manifest(model: Path) -> tuple[Path, dict[str, Any], dict[str, Any] | N
     return parent, parent_manifest, manifest
 
 
-def _module_builder() -> Callable[[dict[str, Any], Path], tuple[Any, Path]]:
-    """The "rebuild a PyTorch module from a manifest" function registered under `edgebench.torch_models`."""
+def _provided(name: str) -> Callable[..., Any]:
+    """The function the exporter registers as `name` under the `edgebench.torch_models` entry points.
+
+    `build_module(manifest, folder) -> (nn.Module, weights file)` rebuilds the PyTorch model;
+    `calibration_images(manifest, settings) -> np.ndarray` gives the preprocessed calibration batch.
+    They live in `edgebench.exporter.rebuild`: the runtimes layer sits below the exporter and the
+    calibration data, so it finds them by name instead of importing upwards.
+    """
     from importlib.metadata import entry_points
 
-    eps = sorted(entry_points(group=TORCH_MODELS_GROUP), key=lambda e: e.name)
-    if not eps:
+    eps = {e.name: e for e in entry_points(group=TORCH_MODELS_GROUP)}
+    if name not in eps:
         raise RuntimeUnavailable(
-            f"no PyTorch model builder is installed (entry point group '{TORCH_MODELS_GROUP}'); {INSTALL_HINT}"
+            f"no '{name}' is installed for the torch runtimes (entry point group "
+            f"'{TORCH_MODELS_GROUP}'); {INSTALL_HINT}"
         )
-    return eps[0].load()
+    return eps[name].load()  # type: ignore[no-any-return]
 
 
 def build_module(manifest: dict[str, Any], folder: Path) -> tuple[nn.Module, Path]:
     """The FP32 nn.Module of a manifest with its weights loaded (eval mode), and the weights file."""
-    return _module_builder()(manifest, folder)
+    return _provided("build_module")(manifest, folder)  # type: ignore[no-any-return]
 
 
 def _set_threads(options: RuntimeOptions) -> None:
@@ -246,7 +253,7 @@ class TorchInt8Runtime(_TorchBase):
         torch.backends.quantized.engine = engine
         module, weights = build_module(manifest, onnx_path.parent)
         cal = calibration_settings(int8_manifest, options)
-        images = self._calibration_images(manifest, cal)
+        images = _provided("calibration_images")(manifest, cal)
         t0 = time.perf_counter()
         qmodule = quantize_fx(module, images, engine)
         inputs, outputs = _specs(manifest)
@@ -257,20 +264,6 @@ class TorchInt8Runtime(_TorchBase):
             "file_size_mb": _state_dict_mb(qmodule), "built_from": onnx_path.name,
         }
         return TorchSession(qmodule, inputs, outputs, info)
-
-    @staticmethod
-    def _calibration_images(manifest: dict[str, Any], cal: dict[str, Any]) -> np.ndarray:
-        from edgebench.calibration.datasets import load_dataset
-        from edgebench.calibration.preprocess import preprocess
-
-        info = InputInfo.from_dict(manifest["input"])
-        ds = load_dataset(str(cal["dataset"]), size=cal.get("size"), seed=cal.get("seed"),
-                          preprocessing=info.preprocessing)
-        if len(ds) == 0:
-            raise CalibrationError(f"calibration set '{cal['dataset']}' is empty")
-        h, w = info.shape[-2:]
-        hw = (int(h), int(w)) if isinstance(h, int) and isinstance(w, int) else None
-        return preprocess(ds.images, info.preprocessing, hw)
 
 
 def quantize_fx(module: nn.Module, images: np.ndarray, engine: str) -> Any:
