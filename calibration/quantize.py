@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 from edgebench.atomic import atomic_path, write_json
-from edgebench.calibration.datasets import Dataset
+from edgebench.calibration.dataset import Dataset
 from edgebench.calibration.reader import ImageCalibrationReader
 from edgebench.calibration.recipes import PresetChoice
 from edgebench.errors import CalibrationError, ModelFileError, OutputExistsError, RuntimeUnavailable, UserInputError
