@@ -148,6 +148,10 @@ class WeightsRecord:
 
     RANDOM_INIT = "random-init"
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.extra, MappingProxyType):
+            object.__setattr__(self, "extra", freeze(self.extra))
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"source": self.source}
         for k in ("file", "sha256", "url", "license"):
@@ -180,6 +184,11 @@ class PrunedInfo:
     filters: Json = field(default_factory=lambda: MappingProxyType({}))
     top1_pct_torch: float | None = None
     extra: Json = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        for name in ("filters", "extra"):
+            if not isinstance(getattr(self, name), MappingProxyType):
+                object.__setattr__(self, name, freeze(getattr(self, name)))
 
     def to_dict(self) -> dict[str, Any]:
         out = {"round": self.round, "structure_file": self.structure_file, "weights_file": self.weights_file,
