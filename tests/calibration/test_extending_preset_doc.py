@@ -23,7 +23,7 @@ def test_preset_doc_example_registers_and_quantizes(tmp_path: Path, monkeypatch:
     assert "s8s8-tensor-entropy" not in PRESETS
     ns: dict[str, object] = {"__name__": "doc_example"}
     try:
-        exec(compile(blocks[0], str(DOC), "exec"), ns)  # noqa: S102 - our own documentation
+        exec(compile(blocks[0], str(DOC), "exec"), ns)
         assert "s8s8-tensor-entropy" in preset_names()
         recipe = get_preset("s8s8-tensor-entropy")
         assert (recipe.activation_type, recipe.per_channel, recipe.method) == ("int8", False, "entropy")

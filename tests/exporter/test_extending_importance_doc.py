@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from tests.exporter.test_extending_model_doc import python_block
 
 pytestmark = pytest.mark.torch
@@ -19,7 +20,7 @@ def test_importance_doc_example_registers_and_prunes() -> None:
     assert "filter-std" not in IMPORTANCES
     ns: dict[str, object] = {"__name__": "doc_example"}
     try:
-        exec(compile(python_block(DOC), str(DOC), "exec"), ns)  # noqa: S102 - our own documentation
+        exec(compile(python_block(DOC), str(DOC), "exec"), ns)
         assert "filter-std" in IMPORTANCES.names()
         model = ns["model"]
         assert model.layer1[0].conv1.out_channels == 8  # type: ignore[attr-defined]

@@ -26,7 +26,7 @@ def test_model_doc_example_registers_and_exports(tmp_path: Path, monkeypatch: py
     assert "tiny_cnn" not in MODELS
     ns: dict[str, object] = {"__name__": "doc_example"}
     try:
-        exec(compile(python_block(DOC), str(DOC), "exec"), ns)  # noqa: S102 - our own documentation
+        exec(compile(python_block(DOC), str(DOC), "exec"), ns)
         assert "tiny_cnn" in MODELS.names()
         spec = get_spec("tiny_cnn")
         assert spec.family == "tiny" and spec.num_classes == 10
