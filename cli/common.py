@@ -66,8 +66,8 @@ def resolve_spec(model: str | None, model_file: str | None = None, input_like: s
 
 def load(spec: Any, weights: Path | None, *, data_dir: Path | None, download: bool = True,
          random_init: bool = False, require_trained: bool = False, num_classes: int | None = None) -> Any:
-    """`exporter.checkpoint.load_model` with the request built from the shared options; prints its note."""
-    from edgebench.exporter.checkpoint import WeightsRequest, load_model
+    """`exporter.loading.load_model` with the request built from the shared options; prints its note."""
+    from edgebench.exporter.loading import WeightsRequest, load_model
 
     loaded = load_model(spec, WeightsRequest(weights=weights, random_init=random_init, require_trained=require_trained,
                                              num_classes=num_classes, data_dir=data_dir, download=download))

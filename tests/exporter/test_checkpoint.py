@@ -122,7 +122,7 @@ def test_download_verifies_sha256(tmp_path: Path) -> None:
 @pytest.mark.data
 def test_load_model_records_published_weights_with_url_and_licence(shared_data: Path) -> None:
     """export and prune used to record different things for the same published file; now one record."""
-    from edgebench.exporter.checkpoint import WeightsRequest, load_model
+    from edgebench.exporter.loading import WeightsRequest, load_model
     from edgebench.exporter.zoo import get_spec
 
     spec = get_spec("resnet20")
@@ -137,7 +137,7 @@ def test_load_model_records_published_weights_with_url_and_licence(shared_data: 
 def test_load_model_user_pruned_random_and_refusals(tmp_path: Path) -> None:
     import torch
     from edgebench.errors import UserInputError
-    from edgebench.exporter.checkpoint import WeightsRequest, load_model
+    from edgebench.exporter.loading import WeightsRequest, load_model
     from edgebench.exporter.prune_config import RatioConfig
     from edgebench.exporter.pruned import save_pruned
     from edgebench.exporter.pruning import prune_once
