@@ -373,11 +373,11 @@ def upgrade_opset(model: Path, opset: int | None, tmp_dir: Path, log: Log | None
 
 
 def _file_fields(onnx: Any, tmp: Path, upgrade: dict[str, Any] | None) -> dict[str, Any]:
-    """`nodes`, `opset` and `graph` (the opset upgrade) of the written child."""
+    """`nodes` of the written child, and for an upgraded graph its `opset` and `graph.opset_upgraded`."""
     child = onnx.load(str(tmp))
-    opset = next((int(o.version) for o in child.opset_import if o.domain in ("", "ai.onnx")), None)
-    fields: dict[str, Any] = {"nodes": count_nodes(child), "opset": opset}
+    fields: dict[str, Any] = {"nodes": count_nodes(child)}
     if upgrade is not None:
+        fields["opset"] = next((int(o.version) for o in child.opset_import if o.domain in ("", "ai.onnx")), None)
         fields["graph"] = {"opset_upgraded": upgrade}
     return fields
 
