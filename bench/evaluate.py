@@ -153,8 +153,8 @@ def output_kind(manifest: Manifest | None, path: Path) -> str:
     if kind not in CLASS_OUTPUT_KINDS:
         raise UserInputError(
             f"output '{out.get('name')}' {list(out.get('shape') or [])} of '{path}' is '{kind}', not one score per "
-            "class (its manifest says so): eval measures classification top-1/top-5 and cannot score it; "
-            "`edgebench bench` still measures its speed and memory"
+            "class (the output kind `edgebench describe` read from the graph): eval measures classification "
+            "top-1/top-5 and cannot score it; `edgebench bench` still measures its speed and memory"
         )
     return kind
 
