@@ -72,3 +72,7 @@ report: export  ## export + INT8 + bench (ort-cpu FP32/INT8, torch, torch-int8) 
 
 clean:  ## remove build outputs and results (keeps .venv)
 	rm -rf $(ART) results report .pytest_cache .ruff_cache build *.egg-info
+
+.PHONY: bench-byo
+bench-byo: $(STAMP)  ## three third-party ONNX files (opset 9/11/17, NCHW/NHWC): describe, INT8 auto, interleaved speed-up, graph vs torch MACs
+	$(PY) scripts/bench_byo.py
