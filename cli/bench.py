@@ -58,6 +58,8 @@ def bench(
                                          help="Also measure top-1/top-5 with the same runtime (e.g. cifar10); "
                                               "stored as `accuracy` in every result."),
     eval_limit: int | None = typer.Option(None, "--eval-limit", help="With --eval: the first N images only."),
+    on: str | None = typer.Option(None, "--on", metavar="DEVICE[,DEVICE...]",
+                                  help="Run there over SSH (`edgebench device add`); results in -o DIR/<device>/."),
 ) -> None:
     """Measure latency and memory of a model (one result file per threads x batch combination).
 
@@ -98,6 +100,12 @@ def bench(
     thread_list = (parse_int_list(threads, "--threads") if threads
                    else [base_opts.intra_op_threads] if "intra_op_threads" in given else [default_threads()])
     options = [replace(base_opts, intra_op_threads=t) for t in thread_list]
+    if on is not None:  # the same bench on each device (edgebench.devices); nothing measured here
+        from edgebench.cli.device import run_on_devices
+
+        run_on_devices(on, "bench", bench, locals(), model, output_dir, runtime=runtime, threads=threads,
+                       as_json=as_json, csv_path=csv_path)
+        return
     if interleave:
         _interleave(model, runtime, options, batch_list, shape_t, seed, warmup_iters, rounds, round_iters,
                     output_dir, as_json)

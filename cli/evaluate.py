@@ -26,8 +26,16 @@ def eval_cmd(
     baseline: Path | None = typer.Option(None, "--baseline", "-b",
                                          help="Another model (e.g. the FP32 parent) evaluated on the same images: "
                                               "prints both and the paired figures (agreement, flips each way)."),
+    on: str | None = typer.Option(None, "--on", metavar="DEVICE[,DEVICE...]",
+                                  help="Evaluate there over SSH (`edgebench device add`); local files are pushed."),
 ) -> None:
     """Accuracy of a model on a labelled dataset, preprocessed as its manifest says."""
+    if on is not None:  # the same eval on each device (edgebench.devices)
+        from edgebench.cli.device import run_on_devices
+
+        run_on_devices(on, "eval", eval_cmd, locals(), [model], None, runtime=runtime, threads=str(threads or ""),
+                       as_json=as_json)
+        return
     from edgebench.bench.evaluate import evaluate
 
     if baseline is not None:
