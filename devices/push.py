@@ -118,12 +118,12 @@ def push(ssh: Ssh, bundle: Bundle, *, area: str = "models") -> PushResult:
     check = (f"W={w}; mkdir -p \"$W/store\" \"$W/{area}\" || exit 3; "
              f"if [ -f {dest}/.complete ]; then echo COMPLETE; exit 0; fi; cd \"$W/store\" || exit 3; "
              f"for h in {' '.join(blobs)}; do [ -f \"$h\" ] || echo \"MISSING $h\"; done; "
-             "df -Pk . | awk 'NR==2 {print \"FREE\", $4 * 1024}'")
+             "df -Pk . | awk 'NR==2 {print \"FREE_KB\", $4}'")
     out = ssh.run(check, what="the push check").stdout.decode().split("\n")
     if "COMPLETE" in out:
         return PushResult(f"{w}/{area}/{digest}", len(hashes), total, 0, 0)
     missing = {ln.split()[1] for ln in out if ln.startswith("MISSING ")}
-    free = next((int(ln.split()[1]) for ln in out if ln.startswith("FREE ")), None)
+    free = next((int(ln.split()[1]) * 1024 for ln in out if ln.startswith("FREE_KB ")), None)
     by_hash = {h: paths[rel] for rel, h in hashes.items()}
     need = sum(by_hash[h].stat().st_size for h in missing)
     if free is not None and need + MARGIN_BYTES > free:
