@@ -131,8 +131,10 @@ def build_wheel(echo: Echo = _stderr) -> Path:
         return found[-1]
     echo(f"building the wheel from {root} (pip wheel --no-deps)")
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                           str(tmp), str(root)], capture_output=True, text=True)
+    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp), str(root)]
+    proc = subprocess.run([*pip, "--no-build-isolation"], capture_output=True, text=True)
+    if proc.returncode != 0:  # e.g. a setuptools here older than pyproject's build requirement: pip fetches one
+        proc = subprocess.run(pip, capture_output=True, text=True)
     if proc.returncode != 0:
         raise DeviceError(f"building the wheel failed: {last_line(proc.stderr)}")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -441,9 +443,11 @@ def _kill_remote(run: DeviceRun) -> None:
         proc, rdir = run.proc, run.run_dir
     if proc is not None and rdir is not None:
         ssh = Ssh(run.device, connect_timeout())
-        script = (f"R={rdir}; [ -f \"$R/pid\" ] || exit 0; P=$(cat \"$R/pid\"); kill -TERM -- -\"$P\" 2>/dev/null; "
-                  "for i in 1 2 3 4 5 6 7 8 9 10; do kill -0 -- -\"$P\" 2>/dev/null || exit 0; sleep 0.2; done; "
-                  "kill -KILL -- -\"$P\" 2>/dev/null; true")
+        # `kill -s SIG -- -PGID`: the POSIX spelling that dash's builtin kill also takes
+        script = (f"R={rdir}; [ -f \"$R/pid\" ] || exit 0; P=$(cat \"$R/pid\"); "
+                  "kill -s TERM -- -\"$P\" 2>/dev/null; "
+                  "for i in 1 2 3 4 5 6 7 8 9 10; do kill -s 0 -- -\"$P\" 2>/dev/null || exit 0; sleep 0.2; done; "
+                  "kill -s KILL -- -\"$P\" 2>/dev/null; true")
         # unreachable now: the run's output pipe breaks when sshd drops the session (reported as missing)
         with contextlib.suppress(DeviceError):
             ssh.run(script, what="stopping the remote run", check=False, timeout=30)

@@ -127,6 +127,6 @@ def test_push_refuses_when_the_disk_is_too_small(sshd: Sshd, tmp_path: Path, tin
     work = tmp_path / "work"
     monkeypatch.setattr(push_mod, "MARGIN_BYTES", shutil.disk_usage(tmp_path).free + 2**30)  # more than is free
     ssh = Ssh(Device("dev", sshd.url(), workdir=str(work), ssh_config=str(sshd.ssh_config)))
-    with pytest.raises(DeviceError, match="MB free in .* the push needs"):
+    with pytest.raises(DeviceError, match=r"MB free in .* the push needs"):
         push(ssh, Bundle((("m.onnx", tiny_onnx),)))
     assert not list((work / "models").iterdir())
