@@ -1,7 +1,9 @@
 """Quantize an exported FP32 model: static INT8 (calibrated), dynamic INT8, or FP16.
 
 Writes `model.int8.onnx` (or `model.int8-dynamic.onnx`, `model.fp16.onnx`) + its manifest, both
-atomically and only after the result loaded and ran in ONNX Runtime. Needs `onnx` and
+atomically and only after the result loaded and ran in ONNX Runtime. The model comes in as a
+`ModelArtifact` (resolved once at the CLI edge; a Path is resolved here); its manifest is read once,
+the file's sha256 is checked against it, and the child's manifest is `parent.derive(...)`. Needs `onnx` and
 `onnxruntime.quantization` (the `export` extra), imported inside the functions.
 """
 
@@ -12,18 +14,19 @@ import io
 import logging
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from edgebench.artifact import ModelArtifact, check_model_file
 from edgebench.atomic import atomic_path, write_json
-from edgebench.calibration.datasets import Dataset
+from edgebench.calibration.dataset import Dataset
 from edgebench.calibration.reader import ImageCalibrationReader
 from edgebench.calibration.recipes import PresetChoice
 from edgebench.errors import CalibrationError, ModelFileError, OutputExistsError, RuntimeUnavailable, UserInputError
-from edgebench.manifest import InputInfo, find_manifest, manifest_path, new_manifest, sha256_file
-from edgebench.runtimes.ort_cpu import check_model_path
+from edgebench.manifest import InputInfo, Manifest, manifest_path
 
 Mode = Literal["static", "dynamic", "fp16"]
 MODES = ("static", "dynamic", "fp16")
@@ -76,7 +79,7 @@ def _import_onnx() -> Any:
 def load_onnx(path: Path) -> Any:
     """The ModelProto at `path`, or one clear ModelFileError."""
     onnx = _import_onnx()
-    check_model_path(path)
+    check_model_file(path)
     try:
         model = onnx.load(str(path))
     except Exception as e:  # protobuf DecodeError and friends have no common base
@@ -93,11 +96,11 @@ def quantized_ops(model: Any) -> list[str]:
     return found
 
 
-def check_float_model(model: Any, path: Path, manifest: dict[str, Any] | None) -> None:
-    """Refuse an already quantized (or FP16) model: quantizing twice only loses accuracy."""
+def check_float_model(model: Any, path: Path, precision: str | None) -> None:
+    """Refuse an already quantized (or FP16) model (`precision`: its manifest's): quantizing twice only loses
+    accuracy."""
     from onnx import TensorProto
 
-    precision = (manifest or {}).get("precision")
     ops = quantized_ops(model)
     if ops or precision in ("int8", "fp16"):
         what = f"holds {', '.join(ops)}" if ops else f"has precision '{precision}' in its manifest"
@@ -210,14 +213,19 @@ def _check_outputs_free(out: Path, force: bool) -> None:
             raise OutputExistsError(f"'{p}' already exists; pass --force to overwrite it")
 
 
-def _parent(model: Path) -> tuple[dict[str, Any], InputInfo]:
-    manifest = find_manifest(model)
-    if manifest is None or "input" not in manifest:
+def as_artifact(model: Path | ModelArtifact) -> ModelArtifact:
+    """`model` as a ModelArtifact (a Path, folder or file, is resolved here; the CLI passes an artifact)."""
+    return model if isinstance(model, ModelArtifact) else ModelArtifact.resolve(model)
+
+
+def _parent(artifact: ModelArtifact) -> tuple[Manifest, InputInfo]:
+    manifest = artifact.require_manifest("quantizing (its input preprocessing)")
+    if manifest.input is None:
         raise UserInputError(
-            f"'{model}' has no manifest ({manifest_path(model).name}) telling its input preprocessing; "
-            "export it with `edgebench export` (or write the manifest) before quantizing"
+            f"the manifest of '{artifact.path}' ({manifest_path(artifact.path).name}) has no 'input' telling its "
+            "preprocessing; export it with `edgebench export` before quantizing"
         )
-    return manifest, InputInfo.from_dict(manifest["input"])
+    return manifest, manifest.input
 
 
 def _spatial(info: InputInfo, dims: list[int | str | None]) -> tuple[int, int] | None:
@@ -275,34 +283,29 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
-def _manifest(parent: dict[str, Any], model: Path, out: Path, mode: Mode, **fields: Any) -> dict[str, Any]:
-    """The child's manifest: the parent's fields (input, arch, params, ...) plus what this step did."""
-    keep = {k: v for k, v in parent.items()
-            if k not in ("schema_version", "kind", "precision", "onnx_file", "onnx_sha256", "parity",
-                         "file_size_mb", "versions")}
-    return new_manifest(
-        **keep,
+def _manifest(source: _Source, mode: Mode, **fields: Any) -> Manifest:
+    """The child's manifest: `Manifest.derive` keeps the network fields (input, arch, params, ...) and records
+    the parent; this step adds what it did."""
+    path = source.path
+    return source.parent.derive(
         precision=PRECISIONS[mode],
+        onnx_file=source.out.name,
         quantization_mode=mode,
-        onnx_file=out.name,
-        parent_file=model.name,
-        parent_sha256=sha256_file(model),
-        parent_precision=parent.get("precision", "fp32"),
-        parent_file_size_mb=model.stat().st_size / 1e6,
-        **fields,
+        parent_file=path.name,
+        parent_sha256=source.parent_sha256,
+        parent_file_size_mb=path.stat().st_size / 1e6,
+        created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
         versions=_versions(),
+        **fields,
     )
 
 
-def _write_pair(out: Path, force: bool, write_model: Any, make_manifest: Any) -> dict[str, Any]:
+def _write_pair(out: Path, force: bool, write_model: Any, make_manifest: Any) -> Manifest:
     """Write the model via `write_model(tmp_path)` and its manifest; both appear only if both succeed."""
     with atomic_path(out, force=force) as tmp:
         write_model(tmp)
-        manifest = make_manifest(tmp)
-        manifest["onnx_file"] = out.name
-        manifest["onnx_sha256"] = sha256_file(tmp)
-        manifest["file_size_mb"] = tmp.stat().st_size / 1e6
-        write_json(manifest_path(out), manifest, force=force)
+        manifest = make_manifest(tmp).with_file(tmp).replace(onnx_file=out.name)
+        write_json(manifest_path(out), manifest.to_dict(), force=force)
     return manifest
 
 
@@ -313,35 +316,39 @@ def _write_pair(out: Path, force: bool, write_model: Any, make_manifest: Any) ->
 class _Source:
     """A float model checked and ready to convert: what every mode needs before it writes anything."""
 
+    path: Path
     proto: Any
-    parent: dict[str, Any]
+    parent: Manifest
+    parent_sha256: str
     info: InputInfo
     out: Path
     input_name: str
     dims: list[int | str | None]
 
 
-def _prepare(model: Path, output: Path | None, mode: Mode, force: bool) -> _Source:
-    """Load and check the float model, resolve the output and refuse to overwrite it without --force."""
-    proto = load_onnx(model)
-    parent, info = _parent(model)
-    check_float_model(proto, model, parent)
-    out = resolve_output(model, output, mode)
+def _prepare(model: Path | ModelArtifact, output: Path | None, mode: Mode, force: bool) -> _Source:
+    """Load and check the float model (its manifest read once, its sha256 checked against it), resolve the
+    output and refuse to overwrite it without --force."""
+    artifact = as_artifact(model)
+    parent, info = _parent(artifact)
+    proto = load_onnx(artifact.path)
+    check_float_model(proto, artifact.path, parent.precision)
+    out = resolve_output(artifact.path, output, mode)
     _check_outputs_free(out, force)
+    sha = artifact.verify()
     input_name, dims = graph_input(proto)
-    return _Source(proto, parent, info, out, input_name, dims)
+    return _Source(artifact.path, proto, parent, sha, info, out, input_name, dims)
 
 
-def quantize_static_model(model: Path, dataset: Dataset, choice: PresetChoice, *, output: Path | None = None,
-                          batch_size: int = 32, dataset_spec: str | None = None, seed: int | None = None,
-                          preprocess_model: bool = True, force: bool = False) -> dict[str, Any]:
+def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice: PresetChoice, *,
+                          output: Path | None = None, batch_size: int = 32, dataset_spec: str | None = None,
+                          seed: int | None = None, preprocess_model: bool = True, force: bool = False) -> Manifest:
     """Calibrate on `dataset` and write static INT8 `model.int8.onnx` + manifest; return the manifest."""
-    model = Path(model)
     onnx = _import_onnx()
     from onnxruntime.quantization import quantize_static
 
     source = _prepare(model, output, "static", force)
-    parent, info, out, input_name, dims = source.parent, source.info, source.out, source.input_name, source.dims
+    model, info, out, input_name, dims = source.path, source.info, source.out, source.input_name, source.dims
     fixed_batch = dims[0] if dims and isinstance(dims[0], int) and dims[0] > 0 else None
     if fixed_batch is not None:
         batch_size = fixed_batch
@@ -357,7 +364,7 @@ def quantize_static_model(model: Path, dataset: Dataset, choice: PresetChoice, *
     kwargs = recipe.to_ort_kwargs(output_op_types=output_producers(source.proto))
     chunk = max(1, CHUNK_IMAGES[recipe.method] // batch_size)
     kwargs["extra_options"]["CalibStridedMinMax"] = _divisor_at_most(len(reader), chunk)
-    del source
+    source = replace(source, proto=None)  # the parsed graph is not needed any more; free it
 
     def write_model(tmp: Path) -> None:
         with tempfile.TemporaryDirectory(prefix="edgebench-quant-") as td:
@@ -368,9 +375,9 @@ def quantize_static_model(model: Path, dataset: Dataset, choice: PresetChoice, *
         reader.set_range(0, len(reader))
         _smoke_run(tmp, input_name, reader.batch(0))
 
-    def make_manifest(tmp: Path) -> dict[str, Any]:
+    def make_manifest(tmp: Path) -> Manifest:
         return _manifest(
-            parent, model, tmp, "static",
+            source, "static",
             recipe=recipe.to_dict(),
             preset=choice.to_dict(),
             calibration={
@@ -388,16 +395,15 @@ def quantize_static_model(model: Path, dataset: Dataset, choice: PresetChoice, *
     return _write_pair(out, force, write_model, make_manifest)
 
 
-def quantize_dynamic_model(model: Path, choice: PresetChoice, *, output: Path | None = None,
-                           preprocess_model: bool = True, force: bool = False) -> dict[str, Any]:
+def quantize_dynamic_model(model: Path | ModelArtifact, choice: PresetChoice, *, output: Path | None = None,
+                           preprocess_model: bool = True, force: bool = False) -> Manifest:
     """Dynamic INT8 (weights quantized offline, activations at run time): no calibration data."""
-    model = Path(model)
     onnx = _import_onnx()
     from onnxruntime.quantization import quantize_dynamic
 
     source = _prepare(model, output, "dynamic", force)
-    parent, out, input_name, dims = source.parent, source.out, source.input_name, source.dims
-    del source
+    model, out, input_name, dims = source.path, source.out, source.input_name, source.dims
+    source = replace(source, proto=None)
     kwargs = choice.recipe.to_ort_dynamic_kwargs()
 
     def write_model(tmp: Path) -> None:
@@ -407,21 +413,20 @@ def quantize_dynamic_model(model: Path, choice: PresetChoice, *, output: Path | 
                 quantize_dynamic(str(src), str(tmp), **kwargs)
         _smoke_run(tmp, input_name, _zeros(dims))
 
-    def make_manifest(tmp: Path) -> dict[str, Any]:
-        return _manifest(parent, model, tmp, "dynamic", recipe=choice.recipe.to_dict(), preset=choice.to_dict(),
+    def make_manifest(tmp: Path) -> Manifest:
+        return _manifest(source, "dynamic", recipe=choice.recipe.to_dict(), preset=choice.to_dict(),
                          nodes=count_nodes(onnx.load(str(tmp))))
 
     return _write_pair(out, force, write_model, make_manifest)
 
 
-def convert_fp16_model(model: Path, *, output: Path | None = None, force: bool = False) -> dict[str, Any]:
+def convert_fp16_model(model: Path | ModelArtifact, *, output: Path | None = None, force: bool = False) -> Manifest:
     """FP16 weights and compute, FP32 inputs/outputs kept (`keep_io_types`) so callers feed the same data."""
-    model = Path(model)
     onnx = _import_onnx()
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     source = _prepare(model, output, "fp16", force)
-    proto, parent, out, input_name, dims = source.proto, source.parent, source.out, source.input_name, source.dims
+    proto, out, input_name, dims = source.proto, source.out, source.input_name, source.dims
 
     def write_model(tmp: Path) -> None:
         with _quiet():
@@ -429,8 +434,8 @@ def convert_fp16_model(model: Path, *, output: Path | None = None, force: bool =
         onnx.save(half, str(tmp))
         _smoke_run(tmp, input_name, _zeros(dims))
 
-    def make_manifest(tmp: Path) -> dict[str, Any]:
-        return _manifest(parent, model, tmp, "fp16", nodes=None)
+    def make_manifest(tmp: Path) -> Manifest:
+        return _manifest(source, "fp16")
 
     return _write_pair(out, force, write_model, make_manifest)
 

@@ -3,57 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import typer
+from edgebench.cli.common import DataDirOpt, OutputDirOpt, WeightsOpt, ZooModelArg, load, parse_floats, say
 from edgebench.cli.root import app
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def _parse_floats(text: str, option: str) -> list[float]:
-    from edgebench.errors import UserInputError
-
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UserInputError(f"{option} '{text}' is not a comma-separated list of numbers") from None
-
-
-def _load_model(name: str, weights: Path | None, *, need_trained: bool, data_dir: Path | None,
-                download: bool) -> tuple[Any, Any, dict[str, Any] | None, dict[str, Any] | None]:
-    """(model, spec, weights info, structure or None): zoo model + its weights, a pruned checkpoint, or random."""
-    from edgebench.errors import BadCheckpoint, UserInputError
-    from edgebench.exporter.checkpoint import find_weights, load_weights
-    from edgebench.exporter.pruned import load_pruned, looks_pruned
-    from edgebench.exporter.zoo import get_spec
-    spec = get_spec(name)
-    if weights is not None:
-        if looks_pruned(weights):
-            model, structure = load_pruned(weights)
-            if structure.get("arch") != spec.name:
-                raise BadCheckpoint(f"'{weights}' is a pruned '{structure.get('arch')}', not '{spec.name}'; "
-                                    f"give MODEL {structure.get('arch')}")
-            return model, spec, {"source": "pruned", "file": str(weights)}, structure
-        model = spec.build()
-        sha = load_weights(model, weights, spec.name)
-        return model, spec, {"source": "user", "file": Path(weights).name, "sha256": sha}, None
-    if spec.weights is not None:
-        model = spec.build()
-        path = find_weights(spec.weights, data_dir, download=download)
-        sha = load_weights(model, path, spec.name)
-        return model, spec, {"source": "published", "file": path.name, "sha256": sha}, None
-    if need_trained:
-        raise UserInputError(
-            f"'{spec.name}' has no published weights; train it first (edgebench train {spec.name} -o DIR) "
-            "and pass --weights DIR/best.pt"
-        )
-    return spec.build(), spec, None, None
 
 
 def _datasets(train_spec: str | None, test_spec: str, data_dir: Path | None, limit_train: int | None,
@@ -67,11 +23,9 @@ def _datasets(train_spec: str | None, test_spec: str, data_dir: Path | None, lim
 
 @app.command("train")
 def train_cmd(
-    model: str = typer.Argument(..., help="Zoo name (see `edgebench models`)."),
-    weights: Path | None = typer.Option(None, "--weights", "-w",
-                                        help="Start from these weights (a state dict or a pruned round folder/.pt). "
-                                             "Default: the published weights if any, else random init."),
-    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for last.pt, best.pt, train.json."),
+    model: ZooModelArg,
+    output_dir: OutputDirOpt,
+    weights: WeightsOpt = None,
     epochs: int = typer.Option(200, "--epochs", "-e", help="Epochs."),
     lr: float = typer.Option(0.1, "--lr", help="Initial learning rate (cosine decay to 0)."),
     batch_size: int = typer.Option(128, "--batch-size", help="Mini-batch size."),
@@ -83,7 +37,7 @@ def train_cmd(
     data: str = typer.Option("cifar10", "--data", help="Test images evaluated after every epoch."),
     limit_train: int | None = typer.Option(None, "--limit-train", help="Use only the first N training images."),
     limit_test: int | None = typer.Option(None, "--limit-test", help="Use only the first N test images."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder with datasets and weights/."),
+    data_dir: DataDirOpt = None,
     resume: bool = typer.Option(False, "--resume", help="Continue the run in DIR from its last.pt."),
     force: bool = typer.Option(False, "--force", help="Start over even if DIR holds a run."),
 ) -> None:
@@ -92,12 +46,14 @@ def train_cmd(
     from edgebench.errors import OutputExistsError
     from edgebench.exporter.pruned import MARKER, STRUCTURE_FILE, describe_structure
     from edgebench.exporter.train import TrainConfig, train
+    from edgebench.exporter.zoo import get_spec
 
     cfg = TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, augment=augment,
                       seed=seed, device=device)
     if (output_dir / "last.pt").exists() and not (resume or force):
         raise OutputExistsError(f"'{output_dir / 'last.pt'}' exists: pass --resume to continue or --force")
-    net, spec, winfo, structure = _load_model(model, weights, need_trained=False, data_dir=data_dir, download=True)
+    loaded = load(get_spec(model), weights, data_dir=data_dir)
+    net, spec, winfo, structure = loaded.model, loaded.spec, loaded.weights, loaded.structure
     train_ds, test_ds = _datasets(train_data, data, data_dir, limit_train, limit_test)
     out = ensure_writable_dir(output_dir)
     extra: dict[str, Any] = {}
@@ -110,11 +66,11 @@ def train_cmd(
         write_text(out / STRUCTURE_FILE, text)
         extra = {MARKER: {"arch": spec.name, "structure_file": STRUCTURE_FILE,
                           "structure_sha256": hashlib.sha256(text.encode()).hexdigest()}}
-    _say(f"training {spec.name} on {train_ds.name} ({len(train_ds)} images), testing on {test_ds.name} "
+    say(f"training {spec.name} on {train_ds.name} ({len(train_ds)} images), testing on {test_ds.name} "
          f"({len(test_ds)}), {epochs} epochs, lr {lr}, device {device}")
     summary = train(net, train_ds, test_ds, spec.input.preprocessing, cfg, out_dir=out, resume=resume, force=force,
-                    checkpoint_extra=extra, log=_say)
-    summary.update(arch=spec.name, weights=winfo or {"source": "random-init"}, config=cfg.__dict__,
+                    checkpoint_extra=extra, log=say)
+    summary.update(arch=spec.name, weights=winfo.to_dict(), config=cfg.__dict__,
                    train_data={"name": train_ds.name, "n": len(train_ds)},
                    test_data={"name": test_ds.name, "n": len(test_ds)})
     write_json(out / "train.json", summary)
@@ -126,8 +82,9 @@ def train_cmd(
 
 @app.command()
 def sensitivity(
-    model: str = typer.Argument(..., help="Zoo name (see `edgebench models`)."),
-    weights: Path | None = typer.Option(None, "--weights", "-w", help="Trained weights (default: published)."),
+    model: ZooModelArg,
+    output_dir: OutputDirOpt,
+    weights: WeightsOpt = None,
     data: str = typer.Option("cifar10", "--data", help="Images the pruned copies are evaluated on."),
     limit: int | None = typer.Option(None, "--limit", help="Evaluate on the first N images only (faster)."),
     grid: str = typer.Option("0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", "--grid", help="Ratios tried per layer."),
@@ -139,50 +96,47 @@ def sensitivity(
                                             help="Also derive per-layer ratios losing at most this many points."),
     from_table: Path | None = typer.Option(None, "--from-table", help="Reuse a sensitivity.json instead of "
                                            "re-evaluating (with --target-macs / --acc-budget)."),
-    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for sensitivity.{json,csv,png}."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder with datasets and weights/."),
+    data_dir: DataDirOpt = None,
     force: bool = typer.Option(False, "--force", help="Overwrite an existing sensitivity.json."),
 ) -> None:
     """Prune each layer alone at each ratio (no fine-tuning), evaluate: the table, plot and derived ratios."""
     import torch
     from edgebench.atomic import ensure_writable_dir, write_json, write_text
-    from edgebench.errors import OutputExistsError, UserInputError
+    from edgebench.errors import OutputExistsError
     from edgebench.exporter.importance import IMPORTANCES
     from edgebench.exporter.sensitivity import (
         check_grid,
+        check_targets,
         derive_ratios,
+        load_table,
         macs_with_ratios,
         plot_sensitivity,
         sensitivity_analysis,
         table_csv,
     )
     from edgebench.exporter.train import evaluate_model
+    from edgebench.exporter.zoo import get_spec
 
-    grid_v = check_grid(_parse_floats(grid, "--grid"))
+    grid_v = check_grid(parse_floats(grid, "--grid"))
     IMPORTANCES.get(importance)
-    if target_macs is not None and acc_budget is not None:
-        raise UserInputError("give at most one of --target-macs and --acc-budget")
+    check_targets(target_macs, acc_budget)
     table_path = output_dir / "sensitivity.json"
     if from_table is None and table_path.exists() and not force:
         raise OutputExistsError(f"'{table_path}' already exists; pass --force, or --from-table to reuse it")
-    net, spec, winfo, _ = _load_model(model, weights, need_trained=True, data_dir=data_dir, download=True)
+    loaded = load(get_spec(model), weights, data_dir=data_dir, require_trained=True)
+    net, spec, winfo = loaded.model, loaded.spec, loaded.weights
     example = torch.zeros((1, *[int(d) for d in spec.input.shape[1:]]))
     out = ensure_writable_dir(output_dir)
     if from_table is not None:
-        try:
-            table = json.loads(Path(from_table).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise UserInputError(f"--from-table '{from_table}' cannot be read ({e})") from None
-        if table.get("kind") != "edgebench.sensitivity" or table.get("arch") not in (None, spec.name):
-            raise UserInputError(f"--from-table '{from_table}' is not a sensitivity table of '{spec.name}'")
+        table = load_table(from_table, spec.name)
         scope = table.get("scope", scope)
     else:
         _, test = _datasets(None, data, data_dir, None, limit)
         t0 = time.perf_counter()
         table = sensitivity_analysis(
             net, example, lambda m: evaluate_model(m, test, spec.input.preprocessing), grid=grid_v, scope=scope,
-            importance=importance, log=_say)
-        table.update(arch=spec.name, weights=winfo, data={"name": test.name, "n": len(test)},
+            importance=importance, log=say)
+        table.update(arch=spec.name, weights=winfo.to_dict(), data={"name": test.name, "n": len(test)},
                      seconds=time.perf_counter() - t0)
         write_json(table_path, table)
         write_text(out / "sensitivity.csv", table_csv(table))
@@ -201,9 +155,9 @@ def sensitivity(
 
 @app.command()
 def prune(
-    model: str = typer.Argument(..., help="Zoo name (see `edgebench models`)."),
-    weights: Path | None = typer.Option(None, "--weights", "-w",
-                                        help="Trained weights or a pruned round (default: published weights)."),
+    model: ZooModelArg,
+    output_dir: OutputDirOpt,
+    weights: WeightsOpt = None,
     ratios: str = typer.Option(..., "--ratios", "-r",
                                help="0.3 (uniform), 0.1,0.1,0.2 (one per block), layer1=0.2,layer3.8.conv1=0.5 "
                                     "(by name; *=default), global:0.5, or a .json file (e.g. sensitivity's "
@@ -226,8 +180,7 @@ def prune(
     limit_train: int | None = typer.Option(None, "--limit-train", help="First N training images only."),
     limit_test: int | None = typer.Option(None, "--limit-test", help="First N test images only."),
     onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Export each round to ONNX (size, edge benchmarks)."),
-    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for round0..roundR and the summary."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder with datasets and weights/."),
+    data_dir: DataDirOpt = None,
     resume: bool = typer.Option(False, "--resume", help="Skip complete rounds, resume an interrupted fine-tune."),
     force: bool = typer.Option(False, "--force", help="Overwrite a previous run in DIR."),
 ) -> None:
@@ -236,6 +189,7 @@ def prune(
     from edgebench.exporter.prune_config import RatioConfig
     from edgebench.exporter.prune_run import PruneRunConfig, run_rounds
     from edgebench.exporter.train import TrainConfig
+    from edgebench.exporter.zoo import get_spec
 
     ratio_cfg = RatioConfig.parse(ratios, global_mode=global_mode)
     run = PruneRunConfig(importance=importance, rounds=rounds, scope=scope, seed=seed, export_onnx=onnx,
@@ -244,7 +198,8 @@ def prune(
                      device=device)
     if (output_dir / "summary.json").exists() and not (force or resume):
         raise OutputExistsError(f"'{output_dir}' holds a previous prune run; pass --resume or --force")
-    net, spec, winfo, structure = _load_model(model, weights, need_trained=True, data_dir=data_dir, download=True)
+    loaded = load(get_spec(model), weights, data_dir=data_dir, require_trained=True)
+    net, spec = loaded.model, loaded.spec
     import torch
     from edgebench.exporter.pruning import StructuredPruner
 
@@ -257,8 +212,8 @@ def prune(
 
         train_ds = Dataset(test_ds.images[:0], test_ds.labels[:0], "none")
     summary = run_rounds(net, spec, ratio_cfg, run, ft, train_ds, test_ds, output_dir, arch=spec.name,
-                         num_classes=(structure or {}).get("num_classes", spec.num_classes), weights_info=winfo,
-                         force=force, resume=resume, log=_say)
+                         num_classes=loaded.num_classes, weights_info=loaded.weights,
+                         force=force, resume=resume, log=say)
     typer.echo(f"{'round':>5} {'MACs M':>8} {'params M':>9} {'top-1 pre-ft':>12} {'best':>6} {'mean':>6} "
                f"{'final':>6} {'onnx MB':>8}")
     for r in summary["rounds"]:

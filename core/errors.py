@@ -35,8 +35,13 @@ class BadCheckpoint(UserInputError):
     """A weights file does not fit the architecture or cannot be loaded safely."""
 
 
-class CalibrationError(UserInputError):
-    """Calibration or evaluation data is empty, malformed or does not fit the model."""
+class DataError(UserInputError):
+    """Image data (evaluation, parity, training, calibration) is missing, empty, malformed or does not fit."""
+
+
+class CalibrationError(DataError):
+    """Calibration data or a calibration run is unusable (empty set, NaN/Inf batches, a quantized model
+    that outputs NaN). A DataError, so `except DataError` also catches it."""
 
 
 class ParityError(EdgebenchError):

@@ -21,20 +21,21 @@ import io
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from edgebench.atomic import ensure_writable_dir, write_json, write_text
-from edgebench.calibration.datasets import Dataset
+from edgebench.calibration.dataset import Dataset
 from edgebench.errors import OutputExistsError, UserInputError, suggest
 from edgebench.exporter.importance import IMPORTANCES
 from edgebench.exporter.prune_config import SCOPES, RatioConfig
 from edgebench.exporter.pruned import STRUCTURE_FILE, load_pruned, save_pruned
 from edgebench.exporter.pruning import StructuredPruner, conv_filters, count_macs_params
 from edgebench.exporter.train import TrainConfig, evaluate_model, train
+from edgebench.manifest import PrunedInfo, WeightsRecord
 from torch import nn
 
 SUMMARY_KIND = "edgebench.prune-run"
@@ -78,13 +79,19 @@ def architecture_summary(model: nn.Module) -> list[dict[str, Any]]:
     return rows
 
 
-def _export(model: nn.Module, spec: Any, round_dir: Path, extra: dict[str, Any], log: Log) -> float | None:
-    """ONNX of this round (engineer A's exporter, parity on random inputs); returns its size in MB."""
+def _export(model: nn.Module, spec: Any, round_dir: Path, pruned: PrunedInfo) -> float:
+    """ONNX of this round (parity on random inputs); returns its size in MB."""
     from edgebench.exporter.export import export_model
 
-    manifest = export_model(model, spec, round_dir, parity_dataset=None, force=True, extra_manifest=extra,
-                            weights={"source": "edgebench prune", "file": extra["pruned"]["weights_file"]})
-    return float(manifest["file_size_mb"])
+    manifest = export_model(model, spec, round_dir, parity_dataset=None, force=True, pruned=pruned,
+                            weights=WeightsRecord(source="edgebench prune", file=pruned.weights_file))
+    return float(manifest.file_size_mb or 0.0)
+
+
+def _weights_dict(weights: WeightsRecord | Mapping[str, Any] | None) -> dict[str, Any]:
+    if isinstance(weights, WeightsRecord):
+        return weights.to_dict()
+    return dict(weights) if weights else {"source": WeightsRecord.RANDOM_INIT}
 
 
 def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -199,7 +206,7 @@ def _round_metrics(model: nn.Module, example: torch.Tensor, k: int, fraction: fl
 
 def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunConfig, finetune: TrainConfig,
                train_data: Dataset, test_data: Dataset, out_dir: Path, *, arch: str, num_classes: int | None,
-               weights_info: dict[str, Any] | None = None, force: bool = False, resume: bool = False,
+               weights_info: WeightsRecord | Mapping[str, Any] | None = None, force: bool = False, resume: bool = False,
                log: Log | None = None) -> dict[str, Any]:
     """Run the rounds on `model` (modified in place) and write everything under `out_dir`; returns the summary."""
     say = log or (lambda _msg: None)
@@ -223,7 +230,7 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
 
     summary: dict[str, Any] = {
         "schema_version": 1, "kind": SUMMARY_KIND, "arch": arch, "num_classes": num_classes,
-        "weights": weights_info or {"source": "random-init"}, "ratios": ratios.to_dict(),
+        "weights": _weights_dict(weights_info), "ratios": ratios.to_dict(),
         "layer_ratios": layer_ratios, "importance": run.importance, "scope": run.scope, "seed": run.seed,
         "round_to": run.round_to,
         "rounds_planned": run.rounds, "finetune": asdict(finetune),
@@ -266,10 +273,10 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
         metrics = _round_metrics(model, example, k, fraction, base, before, ft, weights)
         base = base or {"macs": metrics["macs"], "params": metrics["params"]}
         if run.export_onnx:
-            extra = {"pruned": {"round": k, "structure_file": STRUCTURE_FILE, "weights_file": weights.name,
-                                "importance": run.importance, "scope": run.scope, "filters": metrics["filters"],
-                                "top1_pct_torch": metrics["final_top1_pct"]}}
-            metrics["onnx_size_mb"] = _export(model, spec, round_dir, extra, say)
+            info = PrunedInfo(round=k, structure_file=STRUCTURE_FILE, weights_file=weights.name,
+                              importance=run.importance, scope=run.scope, filters=metrics["filters"],
+                              top1_pct_torch=metrics["final_top1_pct"])
+            metrics["onnx_size_mb"] = _export(model, spec, round_dir, info)
         metrics["seconds"] = time.perf_counter() - t0
         write_json(round_dir / "metrics.json", metrics)
         shutil.rmtree(round_dir / "finetune", ignore_errors=True)

@@ -28,6 +28,7 @@ import torch
 from edgebench.atomic import atomic_path, ensure_writable_dir, write_text
 from edgebench.errors import BadCheckpoint
 from edgebench.exporter.checkpoint import check_state_dict, extract_state_dict, read_checkpoint
+from edgebench.manifest import WeightsRecord
 from torch import nn
 
 STRUCTURE_FILE = "structure.json"
@@ -214,8 +215,9 @@ def looks_pruned(path: Path) -> bool:
     return path.is_dir() or (path.is_file() and is_pruned_checkpoint(path))
 
 
-def load_pruned_for(arch: str, path: Path, num_classes: int | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """A pruned checkpoint of zoo model `arch`; returns (model, weights info for a manifest)."""
+def load_pruned_for(arch: str, path: Path, num_classes: int | None = None,
+                    ) -> tuple[nn.Module, WeightsRecord, dict[str, Any]]:
+    """A pruned checkpoint of zoo model `arch`; returns (model, weights record for a manifest, structure)."""
     from edgebench.manifest import sha256_file
 
     model, structure = load_pruned(path)
@@ -229,9 +231,10 @@ def load_pruned_for(arch: str, path: Path, num_classes: int | None = None) -> tu
             f"pruned checkpoint '{path}' has {structure.get('num_classes')} classes, not --num-classes {num_classes}"
         )
     weights, structure_path = _locate(Path(path))
-    info = {"source": "pruned", "file": weights.name, "sha256": sha256_file(weights),
-            "structure_file": str(structure_path.name if structure_path else STRUCTURE_FILE),
-            "structure_sha256": sha256_file(structure_path) if structure_path else None,
-            "filters": structure.get("filters", {}),
-            "round": structure.get("round"), "importance": structure.get("importance")}
-    return model, info
+    record = WeightsRecord(
+        source="pruned", file=weights.name, sha256=sha256_file(weights),
+        extra={"structure_file": str(structure_path.name if structure_path else STRUCTURE_FILE),
+               "structure_sha256": sha256_file(structure_path) if structure_path else None,
+               "filters": structure.get("filters", {}),
+               "round": structure.get("round"), "importance": structure.get("importance")})
+    return model, record, structure

@@ -1,0 +1,76 @@
+"""Options shared by the workstation commands (export, models, train, sensitivity, prune, quantize), declared
+once as `Annotated` aliases, and the small helpers those commands share.
+
+    @app.command()
+    def export(model: ModelArg = None, weights: WeightsOpt = None, data_dir: DataDirOpt = None, ...) -> None:
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from edgebench.exporter.zoo import ModelSpec
+
+ModelArg = Annotated[str | None, typer.Argument(help="Zoo name (see `edgebench models`) or tv:<torchvision name>.")]
+ZooModelArg = Annotated[str, typer.Argument(help="Zoo name (see `edgebench models`).")]
+ModelPathArg = Annotated[Path, typer.Argument(help="A model folder or its .onnx file (with its manifest).")]
+ModelFileOpt = Annotated[str | None, typer.Option("--model-file", help="Your own model: path.py:factory.")]
+InputLikeOpt = Annotated[str | None, typer.Option("--input-like",
+                                                  help="With --model-file: copy the input spec of this zoo model.")]
+WeightsOpt = Annotated[Path | None, typer.Option(
+    "--weights", "-w", help="Checkpoint (.pt/.pth/.th state dict) or a pruned round (DIR/roundN or its .pt). "
+                            "Default: the published weights.")]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Folder with datasets and weights/.")]
+DownloadOpt = Annotated[bool, typer.Option("--download/--no-download",
+                                           help="Download published weights / CIFAR-10 (checksummed) if absent.")]
+ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing outputs.")]
+OutputDirOpt = Annotated[Path, typer.Option("--output-dir", "-o", help="Output folder.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of the summary.")]
+
+
+def say(msg: str) -> None:
+    """Progress for the user: stderr, so stdout stays the result."""
+    print(msg, file=sys.stderr, flush=True)
+
+
+def parse_floats(text: str, option: str) -> list[float]:
+    """'0.1,0.2' -> [0.1, 0.2], or a UserInputError naming `option`."""
+    from edgebench.errors import UserInputError
+
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UserInputError(f"{option} '{text}' is not a comma-separated list of numbers") from None
+
+
+def resolve_spec(model: str | None, model_file: str | None = None, input_like: str | None = None) -> ModelSpec:
+    """MODEL or --model-file (+ --input-like) -> the zoo spec."""
+    from edgebench.errors import UserInputError
+    from edgebench.exporter.zoo import get_spec, spec_from_model_file
+
+    if model and model_file:
+        raise UserInputError(f"give either MODEL ('{model}') or --model-file ('{model_file}'), not both")
+    if model_file:
+        return spec_from_model_file(model_file, input_like)
+    if not model:
+        raise UserInputError("give a MODEL name (see `edgebench models`) or --model-file path.py:factory")
+    if input_like:
+        raise UserInputError("--input-like only applies to --model-file")
+    return get_spec(model)
+
+
+def load(spec: Any, weights: Path | None, *, data_dir: Path | None, download: bool = True,
+         random_init: bool = False, require_trained: bool = False, num_classes: int | None = None) -> Any:
+    """`exporter.loading.load_model` with the request built from the shared options; prints its note."""
+    from edgebench.exporter.loading import WeightsRequest, load_model
+
+    loaded = load_model(spec, WeightsRequest(weights=weights, random_init=random_init, require_trained=require_trained,
+                                             num_classes=num_classes, data_dir=data_dir, download=download))
+    if loaded.note:
+        say(loaded.note)
+    return loaded
