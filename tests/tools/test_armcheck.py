@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 BOARDS = REPO / "tests" / "data" / "boards"
 
 
