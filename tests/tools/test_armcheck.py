@@ -173,3 +173,148 @@ def test_check_results_on_a_real_result(ac: Any, tiny_onnx: Path, tmp_path: Path
     broken = json.loads(json.dumps(res))
     del broken["latency"]["p50_ms"]
     assert any("p50_ms" in p for p in ac.check_results([broken], [path], "pi4"))
+
+
+# ---- INT8: the device is checked against the QDQ reference, not against this host's integer kernels ----------
+
+def _saturated(ref: Any, by: float = 10.0) -> Any:
+    """What Zen3's kernels do to the pi4 model: some logits off by ~10 (int16 pair sums saturating), a flip or two."""
+    h = ref.copy()
+    h[:3, 0] -= by
+    h[3, (ref[3].argmax() + 1) % 10] = ref[3].max() + 1
+    return h
+
+
+def test_int8_device_matching_the_reference_passes_although_the_host_kernels_saturate(ac: Any) -> None:
+    import numpy as np
+    from edgebench.calibration.recipes import ArithmeticChoice
+
+    ref = _logits(100) * 7  # logits spanning ~±35, as ResNet-20's
+    host = _saturated(ref)
+    dev = ref + np.float32(0.3)  # the device's kernels round differently from the unfused graph: small differences
+    zen3 = ArithmeticChoice(False, "x86_64 has no VNNI: VPMADDUBSW saturates")
+    out = ac.compare_model_outputs({"logits": host}, {"logits": dev}, "int8", {"logits": ref}, zen3)
+    assert out["problems"] == [] and out["reference"] == "qdq"
+    assert out["max_abs_diff_vs_reference"] == pytest.approx(0.3, abs=1e-5)
+    assert out["max_abs_diff_vs_host_kernels"] >= 10 and out["top1_flips_vs_host_kernels"] >= 1
+    assert out["host_kernels_vs_reference_max_abs_diff"] >= 10 and out["host_kernels_saturate"] is True
+    assert any("differs from the QDQ reference's" in x for x in out["info"])
+    assert out["host_arithmetic"] == {"exact": False, "reason": zen3.reason}
+    # a Zen4 (VNNI) host: its kernels match the reference, nothing saturates
+    zen4 = ArithmeticChoice(True, "avx512_vnni")
+    ok = ac.compare_model_outputs({"logits": ref + np.float32(0.2)}, {"logits": dev}, "int8", {"logits": ref}, zen4)
+    assert ok["problems"] == [] and ok["host_kernels_saturate"] is False and ok["info"] == []
+    # host kernels within tolerance but the CPU is known to saturate (e.g. an S8S8 model on Zen3): still flagged
+    assert ac.compare_model_outputs({"logits": ref}, {"logits": dev}, "int8", {"logits": ref},
+                                    zen3)["host_kernels_saturate"] is True
+
+
+def test_int8_device_differing_from_the_reference_fails(ac: Any) -> None:
+    import numpy as np
+
+    ref = _logits(100) * 7
+    host = _saturated(ref)
+    # the device saturating like the host (what the old check would have called "identical"): fails
+    out = ac.compare_model_outputs({"logits": host}, {"logits": host.copy()}, "int8", {"logits": ref})
+    assert any("differs from the QDQ reference's" in p for p in out["problems"])
+    assert out["max_abs_diff_vs_host_kernels"] == 0.0
+    # small differences but 5 % of the images change class: fails too
+    flipped = ref.copy()
+    rows = np.arange(5)
+    flipped[rows, (ref[rows].argmax(1) + 1) % 10] = ref[rows].max(1) + 0.5
+    out = ac.compare_model_outputs({"logits": ref}, {"logits": flipped}, "int8", {"logits": ref})
+    assert [p for p in out["problems"] if "top-1 classes differ from the QDQ reference's" in p]
+    # FP32 keeps the strict comparison against the host
+    fp32 = ac.compare_model_outputs({"logits": ref}, {"logits": ref + 0.1}, "fp32")
+    assert fp32["reference"] == "host" and any("differs from the host's" in p for p in fp32["problems"])
+
+
+def _fake_device(ac: Any, work: Path, board: str, outputs: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """What scripts/arm_device.sh would write for `board`, with `outputs` (key -> arrays) as the device's outputs."""
+    import numpy as np
+    from edgebench.bench.fingerprint import fingerprint
+
+    bdir = work / "out" / board
+    for d in ("results", "eval", "outputs"):
+        (bdir / d).mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("EDGEBENCH_EMULATED", "1")
+    fp = json.loads(json.dumps(fingerprint(BOARDS / board, machine="aarch64")))
+    fp["packages"]["torch"] = None
+    (bdir / "sysinfo.json").write_text(json.dumps(fp))
+    for key, arrays in outputs.items():
+        np.savez(bdir / "outputs" / f"{key}.npz", **arrays)
+    for f in (work / "host").glob("*.eval.json"):  # the device's own eval: the host's figures, its own kernels
+        e = json.loads(f.read_text())
+        (bdir / "eval" / f.name.replace(".eval.json", ".json")).write_text(json.dumps({**e, "arithmetic":
+                                                                                        "host-kernels"}))
+    (bdir / "preset.txt").write_text(ac.EXPECT[board]["preset"] + "\n")
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_prepare_and_verify_with_an_arm64_neon_model(ac: Any, tmp_path: Path, shared_data: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """`prepare` on a real U8S8 (arm64-neon) model writes the QDQ reference and a qdq host eval; `verify` passes a
+    device matching the reference even where the host's kernels saturate (a fake Zen3 host), fails one that does not."""
+    import numpy as np
+    from edgebench.atomic import write_json
+    from edgebench.calibration.datasets import Dataset
+    from edgebench.calibration.quantize import quantize_static_model
+    from edgebench.calibration.recipes import host_arithmetic, resolve_preset
+    from edgebench.manifest import InputInfo, new_manifest
+    from edgebench.tools.synthetic import conv_net
+
+    pytest.importorskip("onnx")
+    src = tmp_path / "src" / "neon"
+    conv_net(src / "model.fp32.onnx", size=32, channels=16, n_convs=3)
+    write_json(src / "model.fp32.json", new_manifest(name="neon", precision="fp32",
+                                                     input=InputInfo("input", ("batch", 3, 32, 32)).to_dict()))
+    train = np.load(shared_data / "cifar10" / "train_first4000.npz")
+    quantize_static_model(src / "model.fp32.onnx", Dataset(train["images"][:64], train["labels"][:64], "c"),
+                          resolve_preset("arm64-neon"))
+    monkeypatch.setattr(ac, "REPO", tmp_path)  # no `make export` artifacts: only the given model folder
+    work = tmp_path / "work"
+    assert ac.main(["prepare", "--work", str(work), "--model-dirs", str(src), "--no-pruned", "--eval-n", "50",
+                    "--outputs-n", "50"]) == 0
+    key = "neon.model.int8"
+    assert (work / "reference.txt").read_text().split() == ["models/neon/model.int8.onnx", f"inputs/{key}.npz", key]
+    assert not (work / "host" / "reference" / "neon.model.fp32.npz").exists()  # FP32: the host is the reference
+    assert json.loads((work / "host" / f"{key}.eval.json").read_text())["arithmetic"] == "qdq-reference"
+    assert json.loads((work / "host" / f"{key}.eval-host-kernels.json").read_text())["arithmetic"] == "host-kernels"
+    assert json.loads((work / "host" / "neon.model.fp32.eval.json").read_text())["arithmetic"] == "host-kernels"
+    plan = (work / "plan.txt").read_text().splitlines()
+    assert "preset" in plan and f"eval models/neon/model.int8.onnx 50 {key}" in plan
+    (work / "plan.txt").write_text("\n".join(x for x in plan if not x.startswith("bench ")) + "\n")  # no bench here
+    host = {k: dict(np.load(work / "host" / "outputs" / f"{k}.npz")) for k in (key, "neon.model.fp32")}
+    ref = dict(np.load(work / "host" / "reference" / f"{key}.npz"))
+
+    real_cpu = json.loads((work / "host" / "cpu.json").read_text())
+    _fake_device(ac, work, "pi4", {key: ref, "neon.model.fp32": host["neon.model.fp32"]}, monkeypatch)
+    out = tmp_path / "out"
+    assert ac.main(["verify", "--work", str(work), "--out", str(out), "--boards", "pi4"]) == 0
+    o = json.loads((out / "summary.json").read_text())["boards"]["pi4"]["outputs"][key]
+    assert o["max_abs_diff_vs_reference"] == 0.0 and o["reference"] == "qdq"
+    from edgebench.calibration.recipes import get_preset
+
+    exact = host_arithmetic(get_preset("arm64-neon"), real_cpu).exact
+    tol = ac.TOL["int8"]["rel_diff"] * max(1.0, float(np.abs(ref["logits"]).max()))
+    assert o["host_kernels_saturate"] is (not exact or o["host_kernels_vs_reference_max_abs_diff"] > tol)
+    if exact:  # this host (VNNI or ARM): its kernels match the reference within the INT8 tolerance
+        assert o["host_kernels_vs_reference_max_abs_diff"] <= tol and o["host_kernels_saturate"] is False
+
+    # a Zen3 host: its kernels saturate (host outputs far from the reference); the device matching the reference passes
+    zen3 = {**real_cpu, "arch": "x86_64", "model": "AMD Ryzen 7 5800X", "isa": {"avx2": True, "avx512_vnni": False}}
+    (work / "host" / "cpu.json").write_text(json.dumps(zen3))
+    scale = max(1.0, float(np.abs(ref["logits"]).max()))
+    np.savez(work / "host" / "outputs" / f"{key}.npz", logits=_saturated(ref["logits"], by=0.5 * scale))
+    assert ac.main(["verify", "--work", str(work), "--out", str(out), "--boards", "pi4"]) == 0
+    o = json.loads((out / "summary.json").read_text())["boards"]["pi4"]["outputs"][key]
+    assert o["host_kernels_saturate"] is True and "VPMADDUBSW" in o["host_arithmetic"]["reason"]
+    assert o["max_abs_diff_vs_host_kernels"] >= 0.5 * scale - 1e-3
+
+    # the device saturating like that host: fails against the reference
+    _fake_device(ac, work, "pi4", {key: {"logits": _saturated(ref["logits"], by=0.5 * scale)},
+                                   "neon.model.fp32": host["neon.model.fp32"]}, monkeypatch)
+    assert ac.main(["verify", "--work", str(work), "--out", str(out), "--boards", "pi4"]) == 1
+    s = json.loads((out / "summary.json").read_text())
+    assert not s["checks_passed"] and any("QDQ reference" in p for p in s["boards"]["pi4"]["problems"])
