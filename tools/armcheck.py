@@ -454,6 +454,11 @@ def compare_model_outputs(host: dict[str, Any], dev: dict[str, Any], precision: 
     return out
 
 
+def _num(x: Any) -> float:
+    """A figure for a log line: NaN where a comparison could not be made (e.g. different output names)."""
+    return float("nan") if x is None else float(x)
+
+
 def _load_host_cpu(work: Path) -> dict[str, Any]:
     f = work / "host" / "cpu.json"
     return json.loads(f.read_text(encoding="utf-8")) if f.exists() else host_cpu()
@@ -543,9 +548,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 f"{', bit-identical' if o.get('bit_identical') else ''}, "
                 f"top-1 flips {o.get('top1_flips')}")
             if o.get("reference") == "qdq":
-                log(f"    information: max |device - host kernels| {o['max_abs_diff_vs_host_kernels']:.3g} "
+                log(f"    information: max |device - host kernels| {_num(o['max_abs_diff_vs_host_kernels']):.3g} "
                     f"(top-1 flips {o['top1_flips_vs_host_kernels']}), max |host kernels - QDQ reference| "
-                    f"{o['host_kernels_vs_reference_max_abs_diff']:.3g} "
+                    f"{_num(o['host_kernels_vs_reference_max_abs_diff']):.3g} "
                     f"(top-1 flips {o['host_kernels_vs_reference_top1_flips']})")
                 if o["host_kernels_saturate"]:
                     why = (o.get("host_arithmetic") or {}).get("reason") or "; ".join(o["info"])
