@@ -12,14 +12,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import shlex
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -526,12 +525,3 @@ def host_summary(info: dict[str, Any]) -> str:
     board = (fp.get("board") or {}).get("model")
     return host_isa_summary(fp) + (f" on {board}" if board else "") + (" (emulated)" if fp.get("emulated") else "")
 
-
-def local_machine() -> str:
-    return platform.machine()
-
-
-def describe_push(results: Sequence[PushResult]) -> str:
-    sent = sum(r.sent_bytes for r in results)
-    total = sum(r.total_bytes for r in results)
-    return f"sent {sent / 2**20:.2f} of {total / 2**20:.2f} MB"
