@@ -58,6 +58,11 @@ def bench(
                                          help="Also measure top-1/top-5 with the same runtime (e.g. cifar10); "
                                               "stored as `accuracy` in every result."),
     eval_limit: int | None = typer.Option(None, "--eval-limit", help="With --eval: the first N images only."),
+    timeout: float = typer.Option(1800.0, "--timeout", metavar="SECONDS",
+                                  help="Longest one measurement (load, warm-up, timed runs) may take; a hung run "
+                                       "is ended cleanly (exit 1, earlier results kept). 0: no limit."),
+    allow_oversubscribe: bool = typer.Option(False, "--allow-oversubscribe",
+                                             help="Allow more than 4 threads per logical core."),
 ) -> None:
     """Measure latency and memory of a model (one result file per threads x batch combination).
 
@@ -69,7 +74,7 @@ def bench(
     from edgebench.bench.harness import BenchConfig
     from edgebench.bench.runner import Job, make_result, run_job, run_job_isolated
     from edgebench.bench.schema import append_csv, write_result
-    from edgebench.cli.options import parse_int_list, parse_key_values, parse_shape, runtime_options
+    from edgebench.cli.options import check_threads, parse_int_list, parse_key_values, parse_shape, runtime_options
     from edgebench.errors import UserInputError
     from edgebench.manifest import resolve_model_arg
     from edgebench.runtimes import get_runtime
@@ -77,7 +82,8 @@ def bench(
     from edgebench.system import default_threads
 
     cfg = BenchConfig(warmup_iters=warmup_iters, warmup_seconds=warmup_seconds, min_iters=min_iters,
-                      min_seconds=min_seconds, max_iters=max_iters, max_seconds=max_seconds)
+                      min_seconds=min_seconds, max_iters=max_iters, max_seconds=max_seconds,
+                      timeout_s=timeout or None)
     batch_list = parse_int_list(batch, "--batch")
     shape_t = parse_shape(shape)
     if shape_t is not None and len(batch_list) > 1:
@@ -97,6 +103,8 @@ def bench(
         raise UserInputError("--threads and --runtime-option intra_op_threads=... both set the threads; give one")
     thread_list = (parse_int_list(threads, "--threads") if threads
                    else [base_opts.intra_op_threads] if "intra_op_threads" in given else [default_threads()])
+    check_threads(thread_list, allow_oversubscribe=allow_oversubscribe)
+    check_threads([base_opts.inter_op_threads], "--inter-threads", allow_oversubscribe=allow_oversubscribe)
     options = [replace(base_opts, intra_op_threads=t) for t in thread_list]
     if interleave:
         _interleave(model, runtime, options, batch_list, shape_t, seed, warmup_iters, rounds, round_iters,

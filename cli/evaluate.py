@@ -18,6 +18,8 @@ def eval_cmd(
     limit: int | None = typer.Option(None, "--limit", "-n", help="Evaluate the first N images only."),
     runtime: str = typer.Option("ort-cpu", "--runtime", "-r", help="Runtime name (see `edgebench runtimes`)."),
     threads: int | None = typer.Option(None, "--threads", "-t", help="Intra-op threads. Default: usable cores."),
+    allow_oversubscribe: bool = typer.Option(False, "--allow-oversubscribe",
+                                             help="Allow more than 4 threads per logical core."),
     batch_size: int = typer.Option(100, "--batch-size", help="Images per run (a fixed-batch model uses its own)."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder with the dataset (else EDGEBENCH_DATA)."),
     download: bool = typer.Option(True, "--download/--no-download",
@@ -29,7 +31,10 @@ def eval_cmd(
 ) -> None:
     """Accuracy of a model on a labelled dataset, preprocessed as its manifest says."""
     from edgebench.bench.evaluate import evaluate
+    from edgebench.cli.options import check_threads
 
+    if threads is not None:
+        check_threads([threads], allow_oversubscribe=allow_oversubscribe)
     if baseline is not None:
         _eval_with_baseline(model, baseline, data, limit=limit, runtime=runtime, threads=threads,
                             batch_size=batch_size, data_dir=data_dir, download=download, as_json=as_json)

@@ -49,6 +49,30 @@ def parse_shape(value: str | None) -> tuple[int, ...] | None:
     return tuple(parse_int_list(value.replace("x", ","), "--shape", unique=False))
 
 
+OVERSUBSCRIBE_FACTOR = 4  # threads above this many per logical core are refused without --allow-oversubscribe
+
+
+def check_threads(values: list[int], option: str = "--threads", *, allow_oversubscribe: bool = False,
+                  cores: int | None = None) -> list[int]:
+    """Refuse thread counts above OVERSUBSCRIBE_FACTOR x the logical cores (a typo such as 10000 would
+    start 10000 threads and never finish) unless `allow_oversubscribe`.
+
+    >>> check_threads([1, 8], cores=2)
+    [1, 8]
+    """
+    import os
+
+    cores = cores or os.cpu_count() or 1
+    limit = OVERSUBSCRIBE_FACTOR * cores
+    too_many = [t for t in values if t > limit]
+    if too_many and not allow_oversubscribe:
+        raise UserInputError(
+            f"{option} {too_many[0]} is more than {OVERSUBSCRIBE_FACTOR}x the {cores} logical cores here "
+            f"(at most {limit}); give fewer, or pass --allow-oversubscribe to run it anyway"
+        )
+    return values
+
+
 def parse_key_values(values: list[str] | None, option: str = "--runtime-option") -> dict[str, str]:
     """['engine=qnnpack', 'calibration-size=500'] -> {'engine': 'qnnpack', 'calibration_size': '500'}.
 
