@@ -73,7 +73,7 @@ def bench(
     from edgebench.atomic import ensure_writable_dir
     from edgebench.bench.harness import BenchConfig
     from edgebench.bench.runner import Job, make_result, run_job, run_job_isolated
-    from edgebench.bench.schema import append_csv, write_result
+    from edgebench.bench.schema import append_csv, check_csv, write_result
     from edgebench.cli.options import check_threads, parse_int_list, parse_key_values, parse_shape, runtime_options
     from edgebench.errors import UserInputError
     from edgebench.manifest import resolve_model_arg
@@ -91,6 +91,8 @@ def bench(
     if not interleave and len(model) > 1:
         raise UserInputError(f"{len(model)} models given; bench takes one, or several with --interleave")
     get_runtime(runtime)
+    if csv_path is not None:
+        check_csv(csv_path)
     # built (and so validated) before anything runs: a bad option fails before the first measurement
     flags = {k: v for k, v in {"inter_op_threads": ("--inter-threads", inter_threads),
                                "graph_optimization": ("--graph-opt", graph_opt),
