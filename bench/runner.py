@@ -251,8 +251,12 @@ def model_name(model_path: Path, manifest: dict[str, Any] | None) -> str:
 
 
 def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: dict[str, Any],
-                machine_after: dict[str, Any]) -> dict[str, Any]:
-    """Assemble a schema-conforming result from a job, its measurement and the fingerprints."""
+                machine_after: dict[str, Any], verification: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Assemble a schema-conforming result from a job, its measurement and the fingerprints.
+
+    `verification`: how the model file was checked against its manifest's sha256 (`cli.common.resolve_model`),
+    stored as `model.verification`; a file used despite a mismatch (--no-verify) also gets a warning.
+    """
     from edgebench.bench.schema import SCHEMA_VERSION, utc_now
     from edgebench.manifest import find_manifest, sha256_file
 
@@ -264,6 +268,9 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
         warnings.append("latency spread is high (noisy); close other programs or raise --min-seconds")
     if machine.get("emulated"):
         warnings.append("this machine runs under emulation; latency is not device speed")
+    if verification is not None and verification.get("matches") is False:
+        warnings.append("the model file differs from the sha256 its manifest records (used with --no-verify); "
+                        "its manifest's figures (MACs, accuracy) may not describe it")
     size_mb = model_path.stat().st_size / 2**20
     memory = dict(measured["memory"])
     memory["model_file_size_mb"] = size_mb
@@ -282,6 +289,7 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
             "macs": manifest.get("macs") if manifest else None,
             "prune_round": ((manifest or {}).get("pruned") or {}).get("round"),
             "manifest": manifest is not None,
+            "verification": verification,
             "inputs": measured["inputs"],
             "outputs": measured["outputs"],
         },

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from edgebench.cli.common import NoVerifyOpt, resolve_model
 from edgebench.cli.root import app
 
 
@@ -63,6 +64,7 @@ def bench(
                                        "is ended cleanly (exit 1, earlier results kept). 0: no limit."),
     allow_oversubscribe: bool = typer.Option(False, "--allow-oversubscribe",
                                              help="Allow more than 4 threads per logical core."),
+    no_verify: NoVerifyOpt = False,
 ) -> None:
     """Measure latency and memory of a model (one result file per threads x batch combination).
 
@@ -76,7 +78,6 @@ def bench(
     from edgebench.bench.schema import append_csv, check_csv, write_result
     from edgebench.cli.options import check_threads, parse_int_list, parse_key_values, parse_shape, runtime_options
     from edgebench.errors import UserInputError
-    from edgebench.manifest import resolve_model_arg
     from edgebench.runtimes import get_runtime
     from edgebench.runtimes.ort_cpu import check_model_path
     from edgebench.system import default_threads
@@ -109,10 +110,13 @@ def bench(
     check_threads([base_opts.inter_op_threads], "--inter-threads", allow_oversubscribe=allow_oversubscribe)
     options = [replace(base_opts, intra_op_threads=t) for t in thread_list]
     if interleave:
+        for m in model:
+            resolve_model(m, no_verify=no_verify)
         _interleave(model, runtime, options, batch_list, shape_t, seed, warmup_iters, rounds, round_iters,
                     output_dir, as_json)
         return
-    model_path = check_model_path(resolve_model_arg(model[0]))
+    artifact, verification = resolve_model(model[0], no_verify=no_verify)
+    model_path = check_model_path(artifact.path)
     from edgebench.bench.cooldown import Cooldown, cooldown_warnings, wait_until_cool
 
     cool = Cooldown(cooldown, cooldown_timeout) if cooldown is not None else None
@@ -134,7 +138,7 @@ def bench(
                            f"to {cooled['end_temp_c']:.1f} C", err=True)
             machine = fingerprint()
             measured = run_job_isolated(job) if isolate else run_job(job)
-            result = make_result(job, measured, model_path, machine, dynamic_state())
+            result = make_result(job, measured, model_path, machine, dynamic_state(), verification=verification)
             if cooled is not None:
                 result["cooldown"] = cooled
                 result["warnings"] += cooldown_warnings(cooled)

@@ -31,11 +31,35 @@ DownloadOpt = Annotated[bool, typer.Option("--download/--no-download",
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing outputs.")]
 OutputDirOpt = Annotated[Path, typer.Option("--output-dir", "-o", help="Output folder.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of the summary.")]
+NoVerifyOpt = Annotated[bool, typer.Option(
+    "--no-verify", help="Use a model file whose sha256 differs from the one its manifest records (refused by "
+                        "default; recorded in the result).")]
 
 
 def say(msg: str) -> None:
     """Progress for the user: stderr, so stdout stays the result."""
     print(msg, file=sys.stderr, flush=True)
+
+
+def resolve_model(arg: Path, *, no_verify: bool = False) -> tuple[Any, dict[str, Any]]:
+    """A model folder/file from the command line -> (ModelArtifact, verification record).
+
+    The file's sha256 is checked against the manifest's `onnx_sha256`: a mismatch (the file changed after
+    export) is a ModelFileError unless `no_verify`, which only warns. The record goes into the result::
+
+        {"manifest_sha256": "ab12...", "matches": True, "no_verify": False}   # matches None: nothing recorded
+    """
+    from edgebench.artifact import ModelArtifact
+    from edgebench.manifest import sha256_file
+
+    artifact = ModelArtifact.resolve(arg)
+    recorded = artifact.manifest.onnx_sha256 if artifact.manifest is not None else None
+    matches = None if recorded is None else sha256_file(artifact.path) == recorded
+    if matches is False:
+        if not no_verify:
+            artifact.verify()  # raises, naming both digests and the fix
+        say(f"warning: '{artifact.path}' differs from the sha256 its manifest records; used anyway (--no-verify)")
+    return artifact, {"manifest_sha256": recorded, "matches": matches, "no_verify": no_verify}
 
 
 def parse_floats(text: str, option: str) -> list[float]:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from edgebench.cli.common import NoVerifyOpt, resolve_model
 from edgebench.cli.root import app
 
 
@@ -28,6 +29,7 @@ def eval_cmd(
     baseline: Path | None = typer.Option(None, "--baseline", "-b",
                                          help="Another model (e.g. the FP32 parent) evaluated on the same images: "
                                               "prints both and the paired figures (agreement, flips each way)."),
+    no_verify: NoVerifyOpt = False,
 ) -> None:
     """Accuracy of a model on a labelled dataset, preprocessed as its manifest says."""
     from edgebench.bench.evaluate import evaluate
@@ -35,6 +37,9 @@ def eval_cmd(
 
     if threads is not None:
         check_threads([threads], allow_oversubscribe=allow_oversubscribe)
+    for m in (model, baseline):
+        if m is not None:
+            resolve_model(m, no_verify=no_verify)
     if baseline is not None:
         _eval_with_baseline(model, baseline, data, limit=limit, runtime=runtime, threads=threads,
                             batch_size=batch_size, data_dir=data_dir, download=download, as_json=as_json)
