@@ -95,7 +95,7 @@ def evaluate(
 
     t0 = time.perf_counter()
     preds: list[np.ndarray] = []
-    top1 = top5 = 0
+    top1 = top5 = nonfinite = 0
     num_classes = None
     for i in range(0, len(ds), step):
         images, labels = ds.images[i:i + step], ds.labels[i:i + step]
@@ -109,6 +109,7 @@ def evaluate(
                 f"'{path}' output '{out_name}' has shape {list(logits.shape)}; expected [N, classes]"
             )
         num_classes = logits.shape[1]
+        nonfinite += int((~np.isfinite(logits)).sum())
         if int(labels.max()) >= num_classes:
             raise CalibrationError(
                 f"dataset '{ds.name}' has label {int(labels.max())} but the model has {num_classes} outputs"
@@ -130,6 +131,7 @@ def evaluate(
         "threads": threads,
         "batch_size": step,
         "seconds": seconds,
+        "nonfinite_logits": nonfinite,  # NaN/Inf outputs (e.g. NaN weights): the figures are meaningless
         "predictions": np.concatenate(preds).astype(int).tolist(),
     }
 

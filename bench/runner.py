@@ -143,6 +143,7 @@ def run_job(job: Job) -> dict[str, Any]:
     finally:
         if prog is not None:
             prog.stop()
+    nonfinite = _nonfinite_outputs(sess, feeds)  # one more run, after the timed ones: timings untouched
     lat = summarize(timing.samples_ns, items_per_run=batch)
     lat.update({
         "first_run_ms": timing.first_run_ns / 1e6,
@@ -159,6 +160,7 @@ def run_job(job: Job) -> dict[str, Any]:
         "runtime_effective_options": sess.effective_options() if hasattr(sess, "effective_options") else None,
         "runtime_info": getattr(sess, "info", None),  # e.g. torch-int8: precision, engine, calibration
         "latency": lat,
+        "nonfinite_outputs": nonfinite,
         "memory": {
             "rss_before_load_mb": rss0,
             "rss_after_load_mb": rss1,
@@ -176,6 +178,14 @@ def run_job(job: Job) -> dict[str, Any]:
 
 # seconds the parent waits past --timeout (interpreter start, imports) before it kills the worker
 TIMEOUT_GRACE_S = 30.0
+
+
+def _nonfinite_outputs(sess: Any, feeds: Any) -> int:
+    """NaN/Inf values in one run's float outputs (a model with NaN weights runs, fast and wrong)."""
+    import numpy as np
+
+    outs = sess.run(feeds) or {}
+    return sum(int((~np.isfinite(v)).sum()) for v in map(np.asarray, outs.values()) if v.dtype.kind in "fc")
 
 
 def run_job_isolated(job: Job) -> dict[str, Any]:
@@ -268,6 +278,9 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
         warnings.append("latency spread is high (noisy); close other programs or raise --min-seconds")
     if machine.get("emulated"):
         warnings.append("this machine runs under emulation; latency is not device speed")
+    if measured.get("nonfinite_outputs"):
+        warnings.append(f"the model's outputs hold {measured['nonfinite_outputs']} NaN/Inf values on these inputs "
+                        "(NaN weights?); its latency is not that of a working model")
     if verification is not None and verification.get("matches") is False:
         warnings.append("the model file differs from the sha256 its manifest records (used with --no-verify); "
                         "its manifest's figures (MACs, accuracy) may not describe it")

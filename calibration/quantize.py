@@ -111,6 +111,27 @@ def check_float_model(model: Any, path: Path, precision: str | None) -> None:
         raise UserInputError(f"'{path}' holds float16 weights; pass the FP32 model (e.g. model.fp32.onnx) instead")
 
 
+def check_finite_weights(model: Any, path: Path) -> None:
+    """Refuse a model whose float weights hold NaN/Inf: its scales cannot be computed (ONNX Runtime would stop
+    on an assertion) and its outputs are meaningless anyway."""
+    import numpy as np
+    from onnx import TensorProto, numpy_helper
+
+    floats = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16)
+    bad = []
+    for init in model.graph.initializer:
+        if init.data_type in floats:
+            n = int((~np.isfinite(numpy_helper.to_array(init).astype(np.float32))).sum())
+            if n:
+                bad.append((init.name, n))
+    if bad:
+        first = ", ".join(f"{name} ({n})" for name, n in bad[:3])
+        raise ModelFileError(
+            f"'{path}' has NaN/Inf weights in {len(bad)} tensor(s): {first}; it cannot be quantized (or give "
+            "meaningful outputs): re-export it from a trained checkpoint"
+        )
+
+
 def graph_input(model: Any) -> tuple[str, list[int | str | None]]:
     """Name and dims of the one real input (initializers listed as inputs are skipped)."""
     inits = {i.name for i in model.graph.initializer}
@@ -333,6 +354,7 @@ def _prepare(model: Path | ModelArtifact, output: Path | None, mode: Mode, force
     parent, info = _parent(artifact)
     proto = load_onnx(artifact.path)
     check_float_model(proto, artifact.path, parent.precision)
+    check_finite_weights(proto, artifact.path)
     out = resolve_output(artifact.path, output, mode)
     _check_outputs_free(out, force)
     sha = artifact.verify()

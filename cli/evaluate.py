@@ -47,6 +47,9 @@ def eval_cmd(
 
     r = evaluate(model, data, runtime=runtime, batch_size=batch_size, limit=limit, threads=threads,
                  data_dir=data_dir, download=download)
+    if r.get("nonfinite_logits"):
+        typer.echo(f"warning: the model output {r['nonfinite_logits']} NaN/Inf logits (NaN weights?); its accuracy "
+                   "is meaningless", err=True)
     if as_json:
         typer.echo(json.dumps({k: v for k, v in r.items() if k != "predictions"}, indent=2))
         return
