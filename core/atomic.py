@@ -18,12 +18,40 @@ from typing import Any
 
 from edgebench.errors import OutputExistsError, UserInputError
 
+# Folders this process created (shallowest first); `remove_created_if_empty` takes back the empty ones when a
+# command fails, so a refused command leaves no empty output folder behind.
+_CREATED: list[Path] = []
+
+
+def forget_created() -> None:
+    """Start a new command: folders created so far are no longer this command's to remove."""
+    _CREATED.clear()
+
+
+def remove_created_if_empty() -> list[Path]:
+    """Remove the folders `ensure_writable_dir` created that are still empty (deepest first); the removed."""
+    removed = []
+    for d in reversed(_CREATED):
+        try:
+            d.rmdir()  # only ever removes an empty folder
+        except OSError:
+            continue  # not empty (a finished result is kept) or already gone
+        removed.append(d)
+    _CREATED.clear()
+    return removed
+
 
 def ensure_writable_dir(path: Path) -> Path:
     """Create `path` if needed and check that files can be written in it."""
     path = Path(path)
+    missing = []
+    p = path
+    while not p.exists() and not p.is_symlink() and p != p.parent:
+        missing.append(p)
+        p = p.parent
     try:
         path.mkdir(parents=True, exist_ok=True)
+        _CREATED.extend(reversed(missing))
     except OSError as e:
         raise UserInputError(
             f"cannot create output folder '{path}': {e.strerror}; choose another with -o"

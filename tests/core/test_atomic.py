@@ -42,3 +42,17 @@ def test_locked_updates_from_processes_lose_nothing(tmp_path: Path) -> None:
     assert all(os.waitpid(p, 0)[1] == 0 for p in pids)
     lines = f.read_text().splitlines()
     assert len(lines) == 100 and len(set(lines)) == 100
+
+
+def test_only_empty_folders_this_command_created_are_removed(tmp_path: Path) -> None:
+    from edgebench.atomic import ensure_writable_dir, forget_created, remove_created_if_empty
+
+    (tmp_path / "before").mkdir()
+    forget_created()
+    ensure_writable_dir(tmp_path / "before")  # existed: never ours to remove
+    ensure_writable_dir(tmp_path / "a" / "b" / "c")
+    ensure_writable_dir(tmp_path / "kept")
+    (tmp_path / "kept" / "result.json").write_text("{}")
+    removed = remove_created_if_empty()
+    assert sorted(p.name for p in removed) == ["a", "b", "c"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["before", "kept"]
