@@ -347,7 +347,20 @@ class _Source:
     dims: list[int | str | None]
 
 
-def _prepare(model: Path | ModelArtifact, output: Path | None, mode: Mode, force: bool) -> _Source:
+def check_node_names(model: Any, names: tuple[str, ...], option: str = "--exclude-nodes") -> None:
+    """Every name in `names` is a node of `model` (a typo would otherwise be silently ignored)."""
+    from edgebench.errors import suggest
+
+    known = [n.name for n in model.graph.node if n.name]
+    for name in names:
+        if name not in set(known):
+            shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+            raise UserInputError(f"{option}: the model has no node named '{name}'; its nodes include {shown}."
+                                 f"{suggest(name, known)} (`edgebench profile` lists them)")
+
+
+def _prepare(model: Path | ModelArtifact, output: Path | None, mode: Mode, force: bool,
+             nodes_to_exclude: tuple[str, ...] = ()) -> _Source:
     """Load and check the float model (its manifest read once, its sha256 checked against it), resolve the
     output and refuse to overwrite it without --force."""
     artifact = as_artifact(model)
@@ -355,6 +368,7 @@ def _prepare(model: Path | ModelArtifact, output: Path | None, mode: Mode, force
     proto = load_onnx(artifact.path)
     check_float_model(proto, artifact.path, parent.precision)
     check_finite_weights(proto, artifact.path)
+    check_node_names(proto, nodes_to_exclude)
     out = resolve_output(artifact.path, output, mode)
     _check_outputs_free(out, force)
     sha = artifact.verify()
@@ -369,7 +383,7 @@ def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice:
     onnx = _import_onnx()
     from onnxruntime.quantization import quantize_static
 
-    source = _prepare(model, output, "static", force)
+    source = _prepare(model, output, "static", force, choice.recipe.nodes_to_exclude)
     model, info, out, input_name, dims = source.path, source.info, source.out, source.input_name, source.dims
     fixed_batch = dims[0] if dims and isinstance(dims[0], int) and dims[0] > 0 else None
     if fixed_batch is not None:
@@ -423,7 +437,7 @@ def quantize_dynamic_model(model: Path | ModelArtifact, choice: PresetChoice, *,
     onnx = _import_onnx()
     from onnxruntime.quantization import quantize_dynamic
 
-    source = _prepare(model, output, "dynamic", force)
+    source = _prepare(model, output, "dynamic", force, choice.recipe.nodes_to_exclude)
     model, out, input_name, dims = source.path, source.out, source.input_name, source.dims
     source = replace(source, proto=None)
     kwargs = choice.recipe.to_ort_dynamic_kwargs()

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 ModelArg = Annotated[str | None, typer.Argument(help="Zoo name (see `edgebench models`) or tv:<torchvision name>.")]
 ZooModelArg = Annotated[str, typer.Argument(help="Zoo name (see `edgebench models`).")]
 ModelPathArg = Annotated[Path, typer.Argument(help="A model folder or its .onnx file (with its manifest).")]
-ModelFileOpt = Annotated[str | None, typer.Option("--model-file", help="Your own model: path.py:factory.")]
+ModelFileOpt = Annotated[str | None, typer.Option(
+    "--model-file", help="Your own model: path.py:factory. This RUNS that Python file: use only files you trust.")]
 InputLikeOpt = Annotated[str | None, typer.Option("--input-like",
                                                   help="With --model-file: copy the input spec of this zoo model.")]
 WeightsOpt = Annotated[Path | None, typer.Option(
