@@ -72,3 +72,7 @@ report: export  ## export + INT8 + bench (ort-cpu FP32/INT8, torch, torch-int8) 
 
 clean:  ## remove build outputs and results (keeps .venv)
 	rm -rf $(ART) results report .pytest_cache .ruff_cache build *.egg-info
+
+.PHONY: bench-soak
+bench-soak: $(STAMP)  ## 100,000 timed runs in one process: RSS growth over the loop (<1 %), peak incl. statistics (<1.2x)
+	$(PY) scripts/soak.py
