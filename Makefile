@@ -76,3 +76,7 @@ clean:  ## remove build outputs and results (keeps .venv)
 .PHONY: bench-soak
 bench-soak: $(STAMP)  ## 100,000 timed runs in one process: RSS growth over the loop (<1 %), peak incl. statistics (<1.2x)
 	$(PY) scripts/soak.py
+
+.PHONY: bench-devices
+bench-devices: $(STAMP)  ## bench --on over loopback SSH vs local: p50 agreement, push/connect/pull cost cold and warm
+	$(PY) scripts/bench_devices.py

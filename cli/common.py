@@ -32,9 +32,13 @@ DownloadOpt = Annotated[bool, typer.Option("--download/--no-download",
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing outputs.")]
 OutputDirOpt = Annotated[Path, typer.Option("--output-dir", "-o", help="Output folder.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of the summary.")]
-NoVerifyOpt = Annotated[bool, typer.Option(
-    "--no-verify", help="Use a model file whose sha256 differs from the one its manifest records (refused by "
-                        "default; recorded in the result).")]
+
+
+def no_verify_option() -> Any:
+    """`--no-verify`, as a parameter default (`no_verify: bool = no_verify_option()`), so that `--on` forwards
+    it like any other option (cli/device.py reads the defaults)."""
+    return typer.Option(False, "--no-verify", help="Use a model file whose sha256 differs from the one its "
+                                                   "manifest records (refused by default; recorded in the result).")
 
 
 def say(msg: str) -> None:

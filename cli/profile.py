@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from edgebench.cli.common import NoVerifyOpt, resolve_model
+from edgebench.cli.common import no_verify_option, resolve_model
 from edgebench.cli.root import app
 
 
@@ -27,7 +27,7 @@ def profile(
     trace: Path | None = typer.Option(None, "--trace", help="Also keep ORT's raw trace JSON here."),
     output_dir: Path = typer.Option(Path("results"), "--output-dir", "-o", help="Folder for the result JSON."),
     as_json: bool = typer.Option(False, "--json", help="Print the profile JSON instead of the tables."),
-    no_verify: NoVerifyOpt = False,
+    no_verify: bool = no_verify_option(),
 ) -> None:
     """Time per op type and per node (ORT profiler) and which nodes ran INT8 vs FP32; writes a result file."""
     from edgebench.atomic import ensure_writable_dir, write_json
