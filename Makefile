@@ -76,6 +76,9 @@ clean:  ## remove build outputs and results (keeps .venv)
 .PHONY: bench-byo
 bench-byo: $(STAMP)  ## three third-party ONNX files (opset 9/11/17, NCHW/NHWC): describe, INT8 auto, interleaved speed-up, graph vs torch MACs
 	$(PY) scripts/bench_byo.py
+.PHONY: bench-soak
+bench-soak: $(STAMP)  ## 100,000 timed runs in one process: RSS growth over the loop (<1 %), peak incl. statistics (<1.2x)
+	$(PY) scripts/soak.py
 
 .PHONY: bench-devices
 bench-devices: $(STAMP)  ## bench --on over loopback SSH vs local: p50 agreement, push/connect/pull cost cold and warm

@@ -203,7 +203,7 @@ def evaluate(
 
     t0 = time.perf_counter()
     preds: list[np.ndarray] = []
-    top1 = top5 = 0
+    top1 = top5 = nonfinite = 0
     num_classes = None
     for i in range(0, len(ds), step):
         images, labels = ds.images[i:i + step], ds.labels[i:i + step]
@@ -217,6 +217,7 @@ def evaluate(
                 f"'{path}' output '{out_name}' has shape {list(logits.shape)}; expected [N, classes]"
             )
         num_classes = logits.shape[1]
+        nonfinite += int((~np.isfinite(logits)).sum())
         if int(labels.max()) >= num_classes:
             raise CalibrationError(
                 f"dataset '{ds.name}' has label {int(labels.max())} but the model has {num_classes} outputs"
@@ -226,7 +227,7 @@ def evaluate(
         top5 += int(topk_hits(logits, labels, 5).sum())
     seconds = time.perf_counter() - t0
     n_total = len(ds)
-    return {
+    out: dict[str, Any] = {
         "model": str(path),
         "dataset": ds.name,
         "dataset_sha256": ds.fingerprint(),
@@ -239,9 +240,14 @@ def evaluate(
         "batch_size": step,
         "output_kind": kind,
         "seconds": seconds,
+        "nonfinite_logits": nonfinite,  # NaN/Inf outputs (e.g. NaN weights): the figures are meaningless
         **plan.to_dict(),
         "predictions": np.concatenate(preds).astype(int).tolist(),
     }
+    if nonfinite:
+        out["warnings"].append(f"the model output {nonfinite} NaN/Inf logits (NaN weights?); its accuracy is "
+                               "meaningless")
+    return out
 
 
 def output_kind(manifest: Manifest | None, path: Path) -> str:

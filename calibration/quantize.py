@@ -114,6 +114,27 @@ def check_float_model(model: Any, path: Path, precision: str | None) -> None:
         raise UserInputError(f"'{path}' holds float16 weights; pass the FP32 model (e.g. model.fp32.onnx) instead")
 
 
+def check_finite_weights(model: Any, path: Path) -> None:
+    """Refuse a model whose float weights hold NaN/Inf: its scales cannot be computed (ONNX Runtime would stop
+    on an assertion) and its outputs are meaningless anyway."""
+    import numpy as np
+    from onnx import TensorProto, numpy_helper
+
+    floats = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16)
+    bad = []
+    for init in model.graph.initializer:
+        if init.data_type in floats:
+            n = int((~np.isfinite(numpy_helper.to_array(init).astype(np.float32))).sum())
+            if n:
+                bad.append((init.name, n))
+    if bad:
+        first = ", ".join(f"{name} ({n})" for name, n in bad[:3])
+        raise ModelFileError(
+            f"'{path}' has NaN/Inf weights in {len(bad)} tensor(s): {first}; it cannot be quantized (or give "
+            "meaningful outputs): re-export it from a trained checkpoint"
+        )
+
+
 def graph_input(model: Any) -> tuple[str, list[int | str | None]]:
     """Name and dims of the one real input (initializers listed as inputs are skipped)."""
     inits = {i.name for i in model.graph.initializer}
@@ -330,13 +351,28 @@ class _Source:
     opset: int | None = None
 
 
-def _prepare(model: Path | ModelArtifact, output: Path | None, mode: Mode, force: bool) -> _Source:
+def check_node_names(model: Any, names: tuple[str, ...], option: str = "--exclude-nodes") -> None:
+    """Every name in `names` is a node of `model` (a typo would otherwise be silently ignored)."""
+    from edgebench.errors import suggest
+
+    known = [n.name for n in model.graph.node if n.name]
+    for name in names:
+        if name not in set(known):
+            shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+            raise UserInputError(f"{option}: the model has no node named '{name}'; its nodes include {shown}."
+                                 f"{suggest(name, known)} (`edgebench profile` lists them)")
+
+
+def _prepare(model: Path | ModelArtifact, output: Path | None, mode: Mode, force: bool,
+             nodes_to_exclude: tuple[str, ...] = ()) -> _Source:
     """Load and check the float model (its manifest read once, its sha256 checked against it), resolve the
     output and refuse to overwrite it without --force."""
     artifact = as_artifact(model)
     parent, info = _parent(artifact)
     proto = load_onnx(artifact.path)
     check_float_model(proto, artifact.path, parent.precision)
+    check_finite_weights(proto, artifact.path)
+    check_node_names(proto, nodes_to_exclude)
     out = resolve_output(artifact.path, output, mode)
     _check_outputs_free(out, force)
     sha = artifact.verify()
@@ -392,7 +428,7 @@ def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice:
     onnx = _import_onnx()
     from onnxruntime.quantization import quantize_static
 
-    source = _prepare(model, output, "static", force)
+    source = _prepare(model, output, "static", force, choice.recipe.nodes_to_exclude)
     model, info, out, input_name, dims = source.path, source.info, source.out, source.input_name, source.dims
     fixed_batch = dims[0] if dims and isinstance(dims[0], int) and dims[0] > 0 else None
     if fixed_batch is not None:
@@ -449,7 +485,7 @@ def quantize_dynamic_model(model: Path | ModelArtifact, choice: PresetChoice, *,
     onnx = _import_onnx()
     from onnxruntime.quantization import quantize_dynamic
 
-    source = _prepare(model, output, "dynamic", force)
+    source = _prepare(model, output, "dynamic", force, choice.recipe.nodes_to_exclude)
     model, out, input_name, dims = source.path, source.out, source.input_name, source.dims
     source = replace(source, proto=None)
     kwargs = choice.recipe.to_ort_dynamic_kwargs()

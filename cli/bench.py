@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from edgebench.cli.common import no_verify_option, resolve_model
 from edgebench.cli.root import app
 
 
@@ -58,6 +59,12 @@ def bench(
                                          help="Also measure top-1/top-5 with the same runtime (e.g. cifar10); "
                                               "stored as `accuracy` in every result."),
     eval_limit: int | None = typer.Option(None, "--eval-limit", help="With --eval: the first N images only."),
+    timeout: float = typer.Option(1800.0, "--timeout", metavar="SECONDS",
+                                  help="Longest one measurement (load, warm-up, timed runs) may take; a hung run "
+                                       "is ended cleanly (exit 1, earlier results kept). 0: no limit."),
+    allow_oversubscribe: bool = typer.Option(False, "--allow-oversubscribe",
+                                             help="Allow more than 4 threads per logical core."),
+    no_verify: bool = no_verify_option(),
     eval_arithmetic: str = typer.Option("auto", "--eval-arithmetic",
                                         help="With --eval: INT8 arithmetic auto|host|qdq, as `edgebench eval "
                                              "--arithmetic` (docs/int8-arithmetic.md)."),
@@ -73,16 +80,16 @@ def bench(
     from edgebench.atomic import ensure_writable_dir
     from edgebench.bench.harness import BenchConfig
     from edgebench.bench.runner import Job, make_result, run_job, run_job_isolated
-    from edgebench.bench.schema import append_csv, write_result
-    from edgebench.cli.options import parse_int_list, parse_key_values, parse_shape, runtime_options
+    from edgebench.bench.schema import append_csv, check_csv, write_result
+    from edgebench.cli.options import check_threads, parse_int_list, parse_key_values, parse_shape, runtime_options
     from edgebench.errors import UserInputError
-    from edgebench.manifest import resolve_model_arg
     from edgebench.runtimes import get_runtime
     from edgebench.runtimes.ort_cpu import check_model_path
     from edgebench.system import default_threads
 
     cfg = BenchConfig(warmup_iters=warmup_iters, warmup_seconds=warmup_seconds, min_iters=min_iters,
-                      min_seconds=min_seconds, max_iters=max_iters, max_seconds=max_seconds)
+                      min_seconds=min_seconds, max_iters=max_iters, max_seconds=max_seconds,
+                      timeout_s=timeout or None)
     batch_list = parse_int_list(batch, "--batch")
     shape_t = parse_shape(shape)
     if shape_t is not None and len(batch_list) > 1:
@@ -90,6 +97,8 @@ def bench(
     if not interleave and len(model) > 1:
         raise UserInputError(f"{len(model)} models given; bench takes one, or several with --interleave")
     get_runtime(runtime)
+    if csv_path is not None:
+        check_csv(csv_path)
     # built (and so validated) before anything runs: a bad option fails before the first measurement
     flags = {k: v for k, v in {"inter_op_threads": ("--inter-threads", inter_threads),
                                "graph_optimization": ("--graph-opt", graph_opt),
@@ -109,11 +118,17 @@ def bench(
         run_on_devices(on, "bench", bench, locals(), model, output_dir, runtime=runtime, threads=threads,
                        as_json=as_json, csv_path=csv_path)
         return
+    # against this machine's cores (with --on, each device checks against its own)
+    check_threads(thread_list, allow_oversubscribe=allow_oversubscribe)
+    check_threads([base_opts.inter_op_threads], "--inter-threads", allow_oversubscribe=allow_oversubscribe)
     if interleave:
+        for m in model:
+            resolve_model(m, no_verify=no_verify)
         _interleave(model, runtime, options, batch_list, shape_t, seed, warmup_iters, rounds, round_iters,
                     output_dir, as_json)
         return
-    model_path = check_model_path(resolve_model_arg(model[0]))
+    artifact, verification = resolve_model(model[0], no_verify=no_verify)
+    model_path = check_model_path(artifact.path)
     from edgebench.bench.cooldown import Cooldown, cooldown_warnings, wait_until_cool
 
     cool = Cooldown(cooldown, cooldown_timeout) if cooldown is not None else None
@@ -136,7 +151,7 @@ def bench(
                            f"to {cooled['end_temp_c']:.1f} C", err=True)
             machine = fingerprint()
             measured = run_job_isolated(job) if isolate else run_job(job)
-            result = make_result(job, measured, model_path, machine, dynamic_state())
+            result = make_result(job, measured, model_path, machine, dynamic_state(), verification=verification)
             if cooled is not None:
                 result["cooldown"] = cooled
                 result["warnings"] += cooldown_warnings(cooled)

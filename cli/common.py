@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 ModelArg = Annotated[str | None, typer.Argument(help="Zoo name (see `edgebench models`) or tv:<torchvision name>.")]
 ZooModelArg = Annotated[str, typer.Argument(help="Zoo name (see `edgebench models`).")]
 ModelPathArg = Annotated[Path, typer.Argument(help="A model folder or its .onnx file (with its manifest).")]
-ModelFileOpt = Annotated[str | None, typer.Option("--model-file", help="Your own model: path.py:factory.")]
+ModelFileOpt = Annotated[str | None, typer.Option(
+    "--model-file", help="Your own model: path.py:factory. This RUNS that Python file: use only files you trust.")]
 InputLikeOpt = Annotated[str | None, typer.Option("--input-like",
                                                   help="With --model-file: copy the input spec of this zoo model.")]
 WeightsOpt = Annotated[Path | None, typer.Option(
@@ -33,9 +34,37 @@ OutputDirOpt = Annotated[Path, typer.Option("--output-dir", "-o", help="Output f
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of the summary.")]
 
 
+def no_verify_option() -> Any:
+    """`--no-verify`, as a parameter default (`no_verify: bool = no_verify_option()`), so that `--on` forwards
+    it like any other option (cli/device.py reads the defaults)."""
+    return typer.Option(False, "--no-verify", help="Use a model file whose sha256 differs from the one its "
+                                                   "manifest records (refused by default; recorded in the result).")
+
+
 def say(msg: str) -> None:
     """Progress for the user: stderr, so stdout stays the result."""
     print(msg, file=sys.stderr, flush=True)
+
+
+def resolve_model(arg: Path, *, no_verify: bool = False) -> tuple[Any, dict[str, Any]]:
+    """A model folder/file from the command line -> (ModelArtifact, verification record).
+
+    The file's sha256 is checked against the manifest's `onnx_sha256`: a mismatch (the file changed after
+    export) is a ModelFileError unless `no_verify`, which only warns. The record goes into the result::
+
+        {"manifest_sha256": "ab12...", "matches": True, "no_verify": False}   # matches None: nothing recorded
+    """
+    from edgebench.artifact import ModelArtifact
+    from edgebench.manifest import sha256_file
+
+    artifact = ModelArtifact.resolve(arg)
+    recorded = artifact.manifest.onnx_sha256 if artifact.manifest is not None else None
+    matches = None if recorded is None else sha256_file(artifact.path) == recorded
+    if matches is False:
+        if not no_verify:
+            artifact.verify()  # raises, naming both digests and the fix
+        say(f"warning: '{artifact.path}' differs from the sha256 its manifest records; used anyway (--no-verify)")
+    return artifact, {"manifest_sha256": recorded, "matches": matches, "no_verify": no_verify}
 
 
 def parse_floats(text: str, option: str) -> list[float]:

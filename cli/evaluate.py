@@ -19,7 +19,9 @@ from edgebench.cli.common import (
     PpSizeOpt,
     PpStdOpt,
     artifact_with_manifest,
+    no_verify_option,
     preprocessing_choice,
+    resolve_model,
 )
 from edgebench.cli.root import app
 
@@ -36,6 +38,8 @@ def eval_cmd(
     limit: int | None = typer.Option(None, "--limit", "-n", help="Evaluate the first N images only."),
     runtime: str = typer.Option("ort-cpu", "--runtime", "-r", help="Runtime name (see `edgebench runtimes`)."),
     threads: int | None = typer.Option(None, "--threads", "-t", help="Intra-op threads. Default: usable cores."),
+    allow_oversubscribe: bool = typer.Option(False, "--allow-oversubscribe",
+                                             help="Allow more than 4 threads per logical core."),
     batch_size: int = typer.Option(100, "--batch-size", help="Images per run (a fixed-batch model uses its own)."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder with the dataset (else EDGEBENCH_DATA)."),
     download: bool = typer.Option(True, "--download/--no-download",
@@ -44,6 +48,7 @@ def eval_cmd(
     baseline: Path | None = typer.Option(None, "--baseline", "-b",
                                          help="Another model (e.g. the FP32 parent) evaluated on the same images: "
                                               "prints both and the paired figures (agreement, flips each way)."),
+    no_verify: bool = no_verify_option(),
     arithmetic: str = typer.Option("auto", "--arithmetic",
                                    help="INT8 arithmetic: host (this CPU's ORT integer kernels), qdq (the QDQ graph "
                                         "unfused: what the ONNX graph specifies, i.e. what the device computes) or "
@@ -73,7 +78,13 @@ def eval_cmd(
                        as_json=as_json)
         return
     from edgebench.bench.evaluate import evaluate
+    from edgebench.cli.options import check_threads
 
+    if threads is not None:
+        check_threads([threads], allow_oversubscribe=allow_oversubscribe)
+    for m in (model, baseline):
+        if m is not None:
+            resolve_model(m, no_verify=no_verify)
     arithmetic = _arithmetic_option(arithmetic, as_target)
     choice = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
     artifact = artifact_with_manifest(model, choice, labels, "evaluating")

@@ -69,6 +69,18 @@ def suggest(name: str, choices: Iterable[str]) -> str:
 
     >>> suggest("ort-cpx", ["ort-cpu", "torch"])
     " Did you mean 'ort-cpu'?"
+    >>> suggest("resnet21", ["resnet32", "resnet20", "resnet56"])
+    " Did you mean 'resnet20'?"
     """
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    return f" Did you mean '{close[0]}'?" if close else ""
+    choices = list(choices)
+    close = difflib.get_close_matches(name, choices, n=len(choices) or 1, cutoff=0.5)
+    if not close:
+        return ""
+
+    def rank(c: str) -> tuple[float, int, int, str]:
+        # equal similarity (resnet21: resnet20 and resnet32 both 0.875): the longer common prefix wins, then
+        # the closer length, then the name, so the answer never depends on the order of `choices`
+        prefix = next((i for i, (a, b) in enumerate(zip(name, c, strict=False)) if a != b), min(len(name), len(c)))
+        return (-difflib.SequenceMatcher(None, name, c).ratio(), -prefix, abs(len(c) - len(name)), c)
+
+    return f" Did you mean '{min(close, key=rank)}'?"

@@ -328,7 +328,8 @@ class Manifest:
                 f"({MANIFEST_SCHEMA_VERSION}); upgrade edgebench (pip install -U edgebench) or re-export the model "
                 "with this version"
             )
-        if version not in _UPGRADES and version != MANIFEST_SCHEMA_VERSION:
+        hashable = isinstance(version, str | int | float | type(None))  # a list or object is never a version
+        if (not hashable or version not in _UPGRADES) and version != MANIFEST_SCHEMA_VERSION:
             raise UserInputError(
                 f"manifest '{source}' has schema_version {version!r}; this edgebench reads "
                 f"{MANIFEST_SCHEMA_VERSION}; re-export the model with `edgebench export`"
