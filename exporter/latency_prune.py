@@ -183,6 +183,24 @@ def predict_ms(table: Mapping[str, Any], choice: Mapping[str, int | None]) -> fl
     return full
 
 
+def check_reachable(table: Mapping[str, Any], target_ms: float, *, allow_remove: bool = True) -> float:
+    """The fastest predicted latency on `table` (every unit at its fastest option); refuses a `target_ms` below it."""
+    fastest: dict[str, int | None] = {}
+    for name, entry in table["units"].items():
+        opts: list[int | None] = [int(w) for w in entry["widths"]]
+        if allow_remove and entry.get("removable"):
+            opts.append(None)
+        fastest[name] = min(opts, key=lambda w, n=name: unit_ms(table, n, w))
+    best_ms = predict_ms(table, fastest)
+    if best_ms > target_ms:
+        full = float(table["full_model_ms"])
+        raise UserInputError(
+            f"target {target_ms:.3f} ms ({full / target_ms:.2f}x) cannot be reached on this table: the best "
+            f"reachable is {best_ms:.3f} ms ({full / best_ms:.2f}x, every layer at its narrowest"
+            f"{' or removed' if allow_remove else ''}); ask for at most {full / best_ms:.2f}x")
+    return best_ms
+
+
 def choose_plan(table: Mapping[str, Any], sensitivity: Mapping[str, Any], *, target_ms: float,
                 allow_remove: bool = True) -> LatencyPlan:
     """The greedy choice of widths/removals reaching `target_ms` (see the module docstring)."""
@@ -204,13 +222,7 @@ def choose_plan(table: Mapping[str, Any], sensitivity: Mapping[str, Any], *, tar
     current: dict[str, int | None] = {n: units[n]["channels"] for n in units}
     cur_cost = {n: 0.0 for n in units}
     cur_ms = {n: unit_ms(table, n, units[n]["channels"]) for n in units}
-    best_ms = predict_ms(table, {n: min(opts[n], key=lambda o: o[1])[0] for n in units})
-    if best_ms > target_ms:
-        full = float(table["full_model_ms"])
-        raise UserInputError(
-            f"target {target_ms:.3f} ms ({full / target_ms:.2f}x) cannot be reached on this table: the best "
-            f"reachable is {best_ms:.3f} ms ({full / best_ms:.2f}x, every layer at its narrowest"
-            f"{' or removed' if allow_remove else ''}); ask for at most {full / best_ms:.2f}x")
+    check_reachable(table, target_ms, allow_remove=allow_remove)
     predicted = predict_ms(table, current)
     while predicted > target_ms + 1e-9:
         best: tuple[float, float, str, int | None, float, float] | None = None

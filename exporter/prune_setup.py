@@ -22,7 +22,13 @@ from edgebench.atomic import ensure_writable_dir, write_json
 from edgebench.calibration.dataset import Dataset
 from edgebench.errors import UserInputError
 from edgebench.exporter.distill import check_teacher
-from edgebench.exporter.latency_prune import LatencyPlan, choose_plan, latency_probes, width_sensitivity
+from edgebench.exporter.latency_prune import (
+    LatencyPlan,
+    check_reachable,
+    choose_plan,
+    latency_probes,
+    width_sensitivity,
+)
 from edgebench.latency_table import PRECISIONS, check_table, load_table
 from torch import nn
 
@@ -116,6 +122,8 @@ def check_model_table(model: nn.Module, spec: Any, target: LatencyTarget) -> tup
     probes = latency_probes(model, _example(spec), arch=spec.name, channel_block=int(table.get("channel_block") or 8))
     check_table(table, arch=spec.name, model_hash=probes["model"]["hash"], runtime=target.runtime,
                 precision=target.precision, threads=target.threads, source=f"latency table '{target.table}'")
+    if target.speedup is not None or target.latency_ms is not None:
+        check_reachable(table, target.target_ms(table), allow_remove=target.allow_remove)
     return table, probes
 
 
