@@ -232,7 +232,16 @@ def load_pruned_for(arch: str, path: Path, num_classes: int | None = None,
     `factory` builds the unpruned model (a `--model-file` or `tv:` spec); default: the zoo."""
     from edgebench.manifest import sha256_file
 
-    model, structure = load_pruned(path, factory=factory)
+    def checked(found: str, n: int | None) -> nn.Module:
+        if found != arch:
+            raise BadCheckpoint(f"pruned checkpoint '{path}' is a pruned '{found}', not '{arch}'; give MODEL {found}")
+        if factory is not None:
+            return factory(found, n)
+        from edgebench.exporter.zoo import create_model
+
+        return create_model(found, n)
+
+    model, structure = load_pruned(path, factory=checked)
     if structure.get("arch") != arch:
         raise BadCheckpoint(
             f"pruned checkpoint '{path}' is a pruned '{structure.get('arch')}', not '{arch}'; "
