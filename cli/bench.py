@@ -58,6 +58,11 @@ def bench(
                                          help="Also measure top-1/top-5 with the same runtime (e.g. cifar10); "
                                               "stored as `accuracy` in every result."),
     eval_limit: int | None = typer.Option(None, "--eval-limit", help="With --eval: the first N images only."),
+    eval_arithmetic: str = typer.Option("auto", "--eval-arithmetic",
+                                        help="With --eval: INT8 arithmetic auto|host|qdq, as `edgebench eval "
+                                             "--arithmetic` (docs/int8-arithmetic.md)."),
+    on: str | None = typer.Option(None, "--on", metavar="DEVICE[,DEVICE...]",
+                                  help="Run there over SSH (`edgebench device add`); results in -o DIR/<device>/."),
 ) -> None:
     """Measure latency and memory of a model (one result file per threads x batch combination).
 
@@ -98,6 +103,12 @@ def bench(
     thread_list = (parse_int_list(threads, "--threads") if threads
                    else [base_opts.intra_op_threads] if "intra_op_threads" in given else [default_threads()])
     options = [replace(base_opts, intra_op_threads=t) for t in thread_list]
+    if on is not None:  # the same bench on each device (edgebench.devices); nothing measured here
+        from edgebench.cli.device import run_on_devices
+
+        run_on_devices(on, "bench", bench, locals(), model, output_dir, runtime=runtime, threads=threads,
+                       as_json=as_json, csv_path=csv_path)
+        return
     if interleave:
         _interleave(model, runtime, options, batch_list, shape_t, seed, warmup_iters, rounds, round_iters,
                     output_dir, as_json)
@@ -106,7 +117,8 @@ def bench(
     from edgebench.bench.cooldown import Cooldown, cooldown_warnings, wait_until_cool
 
     cool = Cooldown(cooldown, cooldown_timeout) if cooldown is not None else None
-    accuracy = _accuracy(model_path, runtime, eval_data, eval_limit, thread_list[0]) if eval_data else None
+    accuracy = (_accuracy(model_path, runtime, eval_data, eval_limit, thread_list[0], eval_arithmetic)
+                if eval_data else None)
     ensure_writable_dir(output_dir)
 
     results: list[dict[str, Any]] = []
@@ -129,7 +141,8 @@ def bench(
                 result["cooldown"] = cooled
                 result["warnings"] += cooldown_warnings(cooled)
             if accuracy is not None:
-                result["accuracy"] = accuracy
+                result["accuracy"] = {k: v for k, v in accuracy.items() if k != "warnings"}
+                result["warnings"] += accuracy["warnings"]
             path = write_result(result, output_dir)
             if csv_path is not None:
                 append_csv(csv_path, result)
@@ -207,12 +220,16 @@ def _print_interleave(result: dict[str, Any], path: Path) -> None:
     console.print(f"wrote {path}")
 
 
-def _accuracy(model_path: Path, runtime: str, data: str, limit: int | None, threads: int) -> dict[str, Any]:
-    """Top-1/top-5 of the model in `runtime` on `data` (bench/evaluate.py), without per-image predictions."""
+def _accuracy(model_path: Path, runtime: str, data: str, limit: int | None, threads: int,
+              arithmetic: str = "auto") -> dict[str, Any]:
+    """Top-1/top-5 of the model in `runtime` on `data` (bench/evaluate.py), without per-image predictions;
+    `arithmetic`/`arithmetic_reason` say which INT8 arithmetic was measured, `warnings` go to the result's."""
     from edgebench.bench.evaluate import evaluate
 
-    acc = evaluate(model_path, data, runtime=runtime, limit=limit, threads=threads)
-    return {k: acc[k] for k in ("dataset", "dataset_sha256", "n", "top1_pct", "top5_pct", "runtime", "threads")}
+    acc = evaluate(model_path, data, runtime=runtime, limit=limit, threads=threads,
+                   arithmetic=arithmetic)  # type: ignore[arg-type]
+    return {k: acc[k] for k in ("dataset", "dataset_sha256", "n", "top1_pct", "top5_pct", "runtime", "threads",
+                                "arithmetic", "arithmetic_reason", "warnings")}
 
 
 def _print_table(results: list[dict[str, Any]]) -> None:
