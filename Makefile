@@ -40,7 +40,7 @@ bench-int8: $(STAMP)  ## INT8 presets vs FP32: speed on ResNet18-CIFAR, accuracy
 	$(PY) scripts/bench_int8.py
 
 .PHONY: bench-prune
-bench-prune: $(STAMP)  ## ResNet-56 L1 vs random pruning + fine-tune: MACs, size, FP32/INT8 latency, top-1 (~20 min)
+bench-prune: $(STAMP)  ## ResNet-56: L1/random/latency-aware pruning +- distillation, INT8, top-1, latency (~25 min idle)
 	$(PY) scripts/bench_prune.py
 
 arm-check: $(STAMP)  ## the device CLI on emulated aarch64 (Pi 4 / Pi 5) vs the host; run after `make export`; root

@@ -62,12 +62,18 @@ def published_record(src: WeightsSource, sha256: str) -> WeightsRecord:
     return WeightsRecord(source="published", file=src.file_name, sha256=sha256, url=src.url, license=src.license)
 
 
+def _build(spec: ModelSpec, num_classes: int | None) -> nn.Module:
+    """`spec.build`, also for a user factory that takes no `num_classes` (built as the file defines it)."""
+    return spec.build(num_classes if spec.takes_num_classes else None)
+
+
 def load_model(spec: ModelSpec, request: WeightsRequest) -> LoadedModel:
     """Build `spec` (for `request.num_classes`) and load the requested weights; see `WeightsRequest`."""
     spec = spec.for_classes(request.num_classes)
     if request.weights is not None:
         if looks_pruned(request.weights):  # a pruned round folder or its .pt: rebuilt from structure.json
-            model, record, structure = load_pruned_for(spec.name, request.weights, request.num_classes)
+            model, record, structure = load_pruned_for(spec.name, request.weights, request.num_classes,
+                                                       factory=lambda _arch, n: _build(spec, n))
             return LoadedModel(model, spec, record, structure)
         model = spec.build(request.num_classes)
         sha = load_weights(model, request.weights, spec.name)
