@@ -28,7 +28,6 @@ from edgebench.errors import UserInputError
 from edgebench.sweep.config import ALL_INSTALLED, SweepConfig, is_model_file
 from edgebench.sweep.executor import Executor, Outcome, ray_session, read_done, sweep_dir_lock
 from edgebench.sweep.graph import Graph, Host, build_graph
-from edgebench.sweep.stages import RESULT_FILE
 
 Log = Callable[[str], None]
 
@@ -158,7 +157,7 @@ def recommendation_text(recs: dict[float, list[Any]]) -> str:
 
     out = ["# Recommendation", ""]
     for b, rs in recs.items():
-        out += [f"## Budget {b:g} points", ""] + recommendation_markdown(rs)
+        out += [f"## Budget {b:g} points", "", *recommendation_markdown(rs)]
     return "\n".join(out) + "\n"
 
 
