@@ -200,7 +200,8 @@ def select_device(rows: Sequence[Row], device: str) -> list[Row]:
             or r.machine.id.startswith(device)]
     ids = sorted({r.machine.id for r in hits})
     if not hits:
-        names = sorted({device_name(r) for r in rows} | {r.machine.id for r in rows})
+        names = sorted({n for r in rows for n in (device_name(r), r.machine.hostname, r.machine.board, r.machine.id)
+                        if n})
         raise NotFoundError(f"--device '{device}' matches no result; known: {', '.join(names)}."
                             f"{suggest(device, names)}")
     if len(ids) > 1:

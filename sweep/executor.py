@@ -155,8 +155,18 @@ def probe_ray(address: str, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
             pass
     except OSError as e:
         reason = "timed out" if isinstance(e, TimeoutError | socket.timeout) else (e.strerror or str(e))
-        raise UserInputError(f"no Ray cluster answers at '{address}' ({reason} within {timeout:g} s); start one "
-                             "with `ray start --head`, check the address, or use --ray local") from None
+        raise UserInputError(f"no Ray cluster answers at '{address}' ({reason}; waited at most {timeout:g} s); "
+                             "start one with `ray start --head`, check the address, or use --ray local") from None
+
+
+def check_ray(address: str, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """Before any work: Ray is installed, and a cluster `address` answers."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise UserInputError("--ray needs Ray: pip install 'edgebench[ray]'")
+    if address != "local":
+        probe_ray(address, timeout)
 
 
 @contextlib.contextmanager

@@ -200,7 +200,8 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
                                     "machine_id": host.machine_id, "runtime_options": rt_options,
                                     "min_seconds": b.min_seconds, "min_iters": b.min_iters,
                                     "warmup_iters": b.warmup_iters, "max_seconds": b.max_seconds,
-                                    "variant": variant, "precision": str(prec), "preset": preset,
+                                    "variant": variant, "preset": preset,
+                                    "precision": str(Precision(prec.kind, preset)),
                                     "prune_ratio": ratio, "model": model, "sweep": cfg.name},
                                     (artifact.key, ev.key)))
                                 if cell.key not in cells:

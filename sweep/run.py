@@ -26,7 +26,7 @@ from typing import Any
 from edgebench.atomic import ensure_writable_dir, write_json, write_text
 from edgebench.errors import UserInputError
 from edgebench.sweep.config import ALL_INSTALLED, SweepConfig, is_model_file
-from edgebench.sweep.executor import Executor, Outcome, ray_session, read_done, sweep_dir_lock
+from edgebench.sweep.executor import Executor, Outcome, check_ray, ray_session, read_done, sweep_dir_lock
 from edgebench.sweep.graph import Graph, Host, build_graph
 
 Log = Callable[[str], None]
@@ -166,6 +166,8 @@ def run_sweep(cfg: SweepConfig, out_dir: Path, *, ray: str | None = None, ray_cp
     """Run the whole grid into `out_dir` (resuming whatever is cached there)."""
     say = log or (lambda _m: None)
     graph = plan(cfg)  # all checks before the output folder exists
+    if ray:
+        check_ray(ray, ray_timeout)
     from edgebench.bench.fingerprint import fingerprint
 
     machine_id = fingerprint()["id"]
