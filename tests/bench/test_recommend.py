@@ -91,3 +91,17 @@ def test_cli_recommend(tmp_path: Path) -> None:
     assert len(data) == 1 and data[0]["recommended"]["precision"] == "int8"
     r = CliRunner().invoke(app, ["recommend", str(tmp_path / "r"), "--metric", "p50"])
     assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "Did you mean 'p50_ms'" in r.stderr
+
+
+def test_report_opens_with_the_recommendation(tmp_path: Path) -> None:
+    pytest.importorskip("jinja2")
+    write(tmp_path / "r", two_devices())
+    r = CliRunner().invoke(app, ["compare", str(tmp_path / "r"), "-o", str(tmp_path / "rep"), "--no-plots",
+                                 "--budget", "0.3"])
+    assert r.exit_code == 0, r.stderr
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert md.index("## Recommendation") < md.index("## Machines")
+    assert "recommended: resnet20-int8/ort-cpu int8 t2 b1" in md and "Pareto front" in md
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert html.index("<h2>Recommendation</h2>") < html.index("<h2>Machines</h2>")
+    assert "budget 0.3 points" in r.stdout
