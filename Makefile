@@ -72,3 +72,7 @@ report: export  ## export + INT8 + bench (ort-cpu FP32/INT8, torch, torch-int8) 
 
 clean:  ## remove build outputs and results (keeps .venv)
 	rm -rf $(ART) results report .pytest_cache .ruff_cache build *.egg-info
+
+.PHONY: bench-sweep
+bench-sweep: $(STAMP)  ## examples/sweep-resnet20.toml: embedded vs --ray local, second run (cache), recommendation
+	$(PY) scripts/bench_sweep.py
