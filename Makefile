@@ -73,6 +73,14 @@ report: export  ## export + INT8 + bench (ort-cpu FP32/INT8, torch, torch-int8) 
 clean:  ## remove build outputs and results (keeps .venv)
 	rm -rf $(ART) results report .pytest_cache .ruff_cache build *.egg-info
 
+.PHONY: bench-byo
+bench-byo: $(STAMP)  ## three third-party ONNX files (opset 9/11/17, NCHW/NHWC): describe, INT8 auto, interleaved speed-up, graph vs torch MACs
+	$(PY) scripts/bench_byo.py
+
+.PHONY: bench-devices
+bench-devices: $(STAMP)  ## bench --on over loopback SSH vs local: p50 agreement, push/connect/pull cost cold and warm
+	$(PY) scripts/bench_devices.py
+
 .PHONY: bench-sweep
 bench-sweep: $(STAMP)  ## examples/sweep-resnet20.toml: embedded vs --ray local, second run (cache), recommendation
 	$(PY) scripts/bench_sweep.py

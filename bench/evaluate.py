@@ -29,6 +29,7 @@ from edgebench.system import default_threads
 
 if TYPE_CHECKING:
     from edgebench.calibration.datasets import Dataset
+    from edgebench.manifest import Manifest
 
 DEFAULT_BATCH_SIZE = 100
 Arithmetic = Literal["auto", "host", "qdq"]
@@ -150,8 +151,12 @@ def evaluate(
     download: bool = True,
     arithmetic: Arithmetic = "auto",
     cpu: Mapping[str, Any] | None = None,
+    manifest: Manifest | None = None,
 ) -> dict[str, Any]:
     """Top-1/top-5 of `model_path` on `dataset` (a Dataset or a spec such as ``cifar10``).
+
+    `manifest` replaces the one beside the model (e.g. built in memory by `describe_manifest` for a model that
+    has none). A model whose manifest says its output is not class scores (`output.kind` 'other') is refused.
 
     Returns ``top1_pct``, ``top5_pct``, ``n``, ``predictions`` (top-1 class per image, in dataset
     order), ``labels``-free metadata (dataset name and fingerprint, runtime, threads, seconds), and
@@ -160,7 +165,7 @@ def evaluate(
     """
     from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.preprocess import preprocess
-    from edgebench.manifest import find_manifest, input_info, resolve_model_arg
+    from edgebench.manifest import find_typed_manifest, input_info, resolve_model_arg
     from edgebench.runtimes.ort_cpu import check_model_path
 
     if batch_size < 1:
@@ -168,14 +173,17 @@ def evaluate(
     if limit is not None and limit < 1:
         raise UserInputError(f"--limit {limit} must be >= 1")
     path = check_model_path(resolve_model_arg(Path(model_path)))
-    manifest = find_manifest(path)
-    plan = plan_arithmetic(manifest, runtime, arithmetic, cpu)
+    manifest = manifest if manifest is not None else find_typed_manifest(path)
+    plan = plan_arithmetic(manifest.to_dict() if manifest is not None else None, runtime, arithmetic, cpu)
     info = input_info(manifest)
     if info is None:
         raise CalibrationError(
             f"'{path}' has no manifest ({path.with_suffix('.json').name}) saying how its images are preprocessed; "
-            "export it with `edgebench export` (or quantize an exported model) so evaluation does not guess"
+            f"write one with `edgebench describe {path} --preprocessing imagenet|cifar10|unit|symmetric|caffe-bgr` "
+            "(or --input-like / --mean --std ...), or give those same options to eval, or export the model with "
+            "`edgebench export`: evaluation does not guess"
         )
+    kind = output_kind(manifest, path)
     ds = dataset if not isinstance(dataset, str) else load_dataset(dataset, data_dir, download)
     ds = ds.subset(limit)
     if info.class_names and ds.class_names and tuple(info.class_names) != tuple(ds.class_names):
@@ -229,10 +237,26 @@ def evaluate(
         "runtime": runtime,
         "threads": threads,
         "batch_size": step,
+        "output_kind": kind,
         "seconds": seconds,
         **plan.to_dict(),
         "predictions": np.concatenate(preds).astype(int).tolist(),
     }
+
+
+def output_kind(manifest: Manifest | None, path: Path) -> str:
+    """The manifest's output kind ('logits' when it does not say); a non-classification output is refused."""
+    from edgebench.calibration.describe import CLASS_OUTPUT_KINDS
+
+    out = (manifest.output if manifest is not None else None) or {}
+    kind = str(out.get("kind") or "logits")
+    if kind not in CLASS_OUTPUT_KINDS:
+        raise UserInputError(
+            f"output '{out.get('name')}' {list(out.get('shape') or [])} of '{path}' is '{kind}', not one score per "
+            "class (the output kind `edgebench describe` read from the graph): eval measures classification "
+            "top-1/top-5 and cannot score it; `edgebench bench` still measures its speed and memory"
+        )
+    return kind
 
 
 def paired_metrics(predictions: Any, baseline_predictions: Any, labels: Any) -> dict[str, Any]:
@@ -267,7 +291,8 @@ def paired_metrics(predictions: Any, baseline_predictions: Any, labels: Any) -> 
 
 
 def evaluate_pair(model_path: Path, baseline_path: Path, dataset: Dataset | str, *, limit: int | None = None,
-                  data_dir: Path | None = None, download: bool = True, **kwargs: Any) -> dict[str, Any]:
+                  data_dir: Path | None = None, download: bool = True, manifest: Manifest | None = None,
+                  baseline_manifest: Manifest | None = None, **kwargs: Any) -> dict[str, Any]:
     """Evaluate `model_path` and `baseline_path` on the same images; add `paired_metrics`.
 
     Returns ``{"model": evaluate(...), "baseline": evaluate(...), "paired": {...}}``.
@@ -281,6 +306,6 @@ def evaluate_pair(model_path: Path, baseline_path: Path, dataset: Dataset | str,
         raise UserInputError(f"--baseline '{baseline_path}' is the model itself; give the other model (e.g. FP32)")
     ds = dataset if not isinstance(dataset, str) else load_dataset(dataset, data_dir, download)
     ds = ds.subset(limit)
-    r = evaluate(a, ds, **kwargs)
-    rb = evaluate(b, ds, **kwargs)
+    r = evaluate(a, ds, manifest=manifest, **kwargs)
+    rb = evaluate(b, ds, manifest=baseline_manifest, **kwargs)
     return {"model": r, "baseline": rb, "paired": paired_metrics(r["predictions"], rb["predictions"], ds.labels)}

@@ -61,6 +61,8 @@ def bench(
     eval_arithmetic: str = typer.Option("auto", "--eval-arithmetic",
                                         help="With --eval: INT8 arithmetic auto|host|qdq, as `edgebench eval "
                                              "--arithmetic` (docs/int8-arithmetic.md)."),
+    on: str | None = typer.Option(None, "--on", metavar="DEVICE[,DEVICE...]",
+                                  help="Run there over SSH (`edgebench device add`); results in -o DIR/<device>/."),
 ) -> None:
     """Measure latency and memory of a model (one result file per threads x batch combination).
 
@@ -101,6 +103,12 @@ def bench(
     thread_list = (parse_int_list(threads, "--threads") if threads
                    else [base_opts.intra_op_threads] if "intra_op_threads" in given else [default_threads()])
     options = [replace(base_opts, intra_op_threads=t) for t in thread_list]
+    if on is not None:  # the same bench on each device (edgebench.devices); nothing measured here
+        from edgebench.cli.device import run_on_devices
+
+        run_on_devices(on, "bench", bench, locals(), model, output_dir, runtime=runtime, threads=threads,
+                       as_json=as_json, csv_path=csv_path)
+        return
     if interleave:
         _interleave(model, runtime, options, batch_list, shape_t, seed, warmup_iters, rounds, round_iters,
                     output_dir, as_json)

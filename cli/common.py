@@ -74,3 +74,69 @@ def load(spec: Any, weights: Path | None, *, data_dir: Path | None, download: bo
     if loaded.note:
         say(loaded.note)
     return loaded
+
+
+# --- preprocessing of a model without a manifest (describe, quantize, eval) ------------------------------
+
+PpPresetOpt = Annotated[str | None, typer.Option(
+    "--preprocessing", help="Input convention preset: imagenet, cifar10, unit (0..1), symmetric (-1..1), caffe-bgr.")]
+PpInputLikeOpt = Annotated[str | None, typer.Option(
+    "--input-like", help="Copy the preprocessing (and class names) of this zoo model, e.g. resnet20.")]
+PpMeanOpt = Annotated[str | None, typer.Option("--mean", help="Channel means after --scale, e.g. 0.485,0.456,0.406.")]
+PpStdOpt = Annotated[str | None, typer.Option("--std", help="Channel stds after --scale, e.g. 0.229,0.224,0.225.")]
+PpScaleOpt = Annotated[float | None, typer.Option(
+    "--scale", help="Pixel (0..255) multiplier before mean/std. Default 1/255 (the preset's with --preprocessing).")]
+PpSizeOpt = Annotated[str | None, typer.Option("--size", help="Input HxW when the graph's is dynamic, e.g. 224x224.")]
+PpResizeOpt = Annotated[int | None, typer.Option("--resize", help="Resize the short side to R, then centre-crop.")]
+PpLayoutOpt = Annotated[str | None, typer.Option("--layout", help="NCHW or NHWC (default: read from the graph).")]
+PpChannelOrderOpt = Annotated[str | None, typer.Option("--channel-order", help="RGB (default) or BGR.")]
+LabelsOpt = Annotated[str | None, typer.Option(
+    "--labels", help="Class names: cifar10, imagenet (1000 classes) or a file with one name per line.")]
+
+
+def preprocessing_choice(preset: str | None = None, input_like: str | None = None, mean: str | None = None,
+                         std: str | None = None, scale: float | None = None, size: str | None = None,
+                         resize: int | None = None, layout: str | None = None,
+                         channel_order: str | None = None) -> Any:
+    """The shared preprocessing options -> a `PreprocessingChoice` (--input-like resolved through the zoo)."""
+    from edgebench.calibration.describe import PreprocessingChoice
+    from edgebench.calibration.graph import parse_size
+
+    like = None
+    if input_like is not None:
+        from edgebench.exporter.zoo import get_spec
+
+        like = get_spec(input_like).input
+    return PreprocessingChoice(
+        preset=preset, mean=tuple(parse_floats(mean, "--mean")) if mean else None,
+        std=tuple(parse_floats(std, "--std")) if std else None, scale=scale,
+        size=parse_size(size) if size else None, resize=resize,
+        layout=layout.upper() if layout else None, channel_order=channel_order.upper() if channel_order else None,
+        like=like, like_name=input_like)
+
+
+def artifact_with_manifest(model: Path, choice: Any, labels: str | None, why: str) -> Any:
+    """The ModelArtifact of `model`; a model without a manifest gets one built in memory from the preprocessing
+    options (as `edgebench describe` would write it). Options given for a model that has a manifest are refused."""
+    from dataclasses import replace
+
+    from edgebench.artifact import ModelArtifact
+    from edgebench.errors import UserInputError
+
+    artifact = ModelArtifact.resolve(model)
+    if not choice.given and labels is None:
+        return artifact
+    if artifact.manifest is not None:
+        raise UserInputError(
+            f"'{artifact.path}' already has a manifest ({artifact.manifest_path.name}); the preprocessing options "
+            "apply to a model without one: drop them, or rewrite the manifest with `edgebench describe ... --force`"
+        )
+    from edgebench.calibration.describe import describe_manifest
+
+    if not choice.given:
+        raise UserInputError(f"--labels needs the preprocessing too for {why}: add --preprocessing PRESET (or "
+                             "--input-like / --mean --std)")
+    manifest = describe_manifest(artifact.path, choice, labels)
+    say(f"{artifact.path.name}: no manifest; described in memory ({manifest.provenance['preprocessing']}), "  # type: ignore[index]
+        "not written (`edgebench describe` writes it)")
+    return replace(artifact, manifest=manifest)

@@ -7,7 +7,25 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from edgebench.cli.common import (
+    LabelsOpt,
+    PpChannelOrderOpt,
+    PpInputLikeOpt,
+    PpLayoutOpt,
+    PpMeanOpt,
+    PpPresetOpt,
+    PpResizeOpt,
+    PpScaleOpt,
+    PpSizeOpt,
+    PpStdOpt,
+    artifact_with_manifest,
+    preprocessing_choice,
+)
 from edgebench.cli.root import app
+
+MEASURED = {"probabilities": "argmax/top-5 of the final Softmax's probabilities (same as on logits)",
+            "log-probabilities": "argmax/top-5 of the log-probabilities (same as on logits)",
+            "scores": "argmax/top-5 of the Sigmoid scores"}
 
 
 @app.command(name="eval")
@@ -33,19 +51,44 @@ def eval_cmd(
                                         "VNNI). See docs/int8-arithmetic.md."),
     as_target: bool = typer.Option(False, "--as-target",
                                    help="Shortcut for --arithmetic qdq: the accuracy the target device computes."),
+    on: str | None = typer.Option(None, "--on", metavar="DEVICE[,DEVICE...]",
+                                  help="Evaluate there over SSH (`edgebench device add`); local files are pushed."),
+    preprocessing: PpPresetOpt = None,
+    input_like: PpInputLikeOpt = None,
+    mean: PpMeanOpt = None,
+    std: PpStdOpt = None,
+    scale: PpScaleOpt = None,
+    size: PpSizeOpt = None,
+    resize: PpResizeOpt = None,
+    layout: PpLayoutOpt = None,
+    channel_order: PpChannelOrderOpt = None,
+    labels: LabelsOpt = None,
 ) -> None:
-    """Accuracy of a model on a labelled dataset, preprocessed as its manifest says."""
+    """Accuracy of a model on a labelled dataset, preprocessed as its manifest says (a model without one takes
+    the preprocessing options, as `edgebench describe`)."""
+    if on is not None:  # the same eval on each device (edgebench.devices)
+        from edgebench.cli.device import run_on_devices
+
+        run_on_devices(on, "eval", eval_cmd, locals(), [model], None, runtime=runtime, threads=str(threads or ""),
+                       as_json=as_json)
+        return
     from edgebench.bench.evaluate import evaluate
 
     arithmetic = _arithmetic_option(arithmetic, as_target)
+    choice = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
+    artifact = artifact_with_manifest(model, choice, labels, "evaluating")
     if baseline is not None:
-        _eval_with_baseline(model, baseline, data, limit=limit, runtime=runtime, threads=threads,
+        base = artifact_with_manifest(baseline, choice, labels, "evaluating") if (
+            choice.given and _has_no_manifest(baseline)) else None
+        _eval_with_baseline(artifact.path, baseline, data, limit=limit, runtime=runtime, threads=threads,
                             batch_size=batch_size, data_dir=data_dir, download=download, as_json=as_json,
-                            arithmetic=arithmetic)
+                            arithmetic=arithmetic, manifest=artifact.manifest,
+                            baseline_manifest=base.manifest if base else None)
         return
 
-    r = evaluate(model, data, runtime=runtime, batch_size=batch_size, limit=limit, threads=threads,
-                 data_dir=data_dir, download=download, arithmetic=arithmetic)  # type: ignore[arg-type]
+    r = evaluate(artifact.path, data, runtime=runtime, batch_size=batch_size, limit=limit, threads=threads,
+                 data_dir=data_dir, download=download, arithmetic=arithmetic,  # type: ignore[arg-type]
+                 manifest=artifact.manifest)
     _warn(r)
     if as_json:
         typer.echo(json.dumps({k: v for k, v in r.items() if k != "predictions"}, indent=2))
@@ -53,6 +96,14 @@ def eval_cmd(
     typer.echo(f"{Path(r['model']).name}: top-1 {r['top1_pct']:.2f} %  top-5 {r['top5_pct']:.2f} %  "
                f"on {r['n']} images of {r['dataset']} ({r['runtime']}, {r['threads']} threads, {r['arithmetic']}, "
                f"{r['seconds']:.1f} s)")
+    if r.get("output_kind") in MEASURED:
+        typer.echo(f"measured {MEASURED[r['output_kind']]}")
+
+
+def _has_no_manifest(model: Path) -> bool:
+    from edgebench.artifact import ModelArtifact
+
+    return ModelArtifact.resolve(model).manifest is None
 
 
 def _arithmetic_option(arithmetic: str, as_target: bool) -> str:

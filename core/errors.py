@@ -60,6 +60,10 @@ class ResultSchemaError(UserInputError):
     """A result file that does not follow edgebench's result schema."""
 
 
+class DeviceError(UserInputError):
+    """A device (`edgebench device`) cannot be reached, refuses us, or lacks what a run needs."""
+
+
 def suggest(name: str, choices: Iterable[str]) -> str:
     """Return ' Did you mean 'x'?' for the closest choice, or '' when nothing is close.
 

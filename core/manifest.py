@@ -210,11 +210,11 @@ class PrunedInfo:
 # NETWORK: describes the network and its input; a child (INT8, FP16, converted) keeps it.
 NETWORK_FIELDS = ("name", "arch", "family", "description", "input", "output", "num_classes", "batch", "params",
                   "macs", "macs_counter", "weights", "weights_sha256", "published_top1_pct", "fp32_accuracy",
-                  "pruned")
+                  "pruned", "provenance")
 # FILE: describes one file and how it was produced; a child starts without it and sets its own.
 FILE_FIELDS = ("precision", "onnx_file", "onnx_sha256", "file_size_mb", "opset", "exporter", "simplify", "parity",
                "export_seconds", "created_utc", "versions", "parent_file", "parent_sha256", "parent_precision",
-               "parent_file_size_mb", "quantization_mode", "recipe", "preset", "calibration", "nodes")
+               "parent_file_size_mb", "quantization_mode", "recipe", "preset", "calibration", "nodes", "graph")
 
 _INT = (int,)
 _NUM = (int, float)
@@ -228,8 +228,13 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "file_size_mb": _NUM, "opset": _INT, "exporter": _STR, "simplify": _MAP, "parity": _MAP, "export_seconds": _NUM,
     "created_utc": _STR, "versions": _MAP, "parent_file": _STR, "parent_sha256": _STR, "parent_precision": _STR,
     "parent_file_size_mb": _NUM, "quantization_mode": _STR, "recipe": _MAP, "preset": _MAP, "calibration": _MAP,
-    "nodes": _MAP, "input": _MAP, "weights": _MAP, "pruned": _MAP,
+    "nodes": _MAP, "input": _MAP, "weights": _MAP, "pruned": _MAP, "provenance": _MAP, "graph": _MAP,
 }
+
+# `provenance.source` of a manifest `edgebench describe` wrote for a third-party ONNX file (no PyTorch model
+# behind it, so no parity or torch accuracy is claimed); an exported manifest has no provenance ("exported").
+SOURCE_DESCRIBED = "described"
+SOURCE_EXPORTED = "exported"
 
 
 @dataclass(frozen=True)
@@ -255,6 +260,7 @@ class Manifest:
     published_top1_pct: float | None = None
     fp32_accuracy: Json | None = None
     pruned: PrunedInfo | None = None
+    provenance: Json | None = None  # where the network facts come from: {"source": "described", ...}
     # this file
     precision: str = "fp32"
     onnx_file: str | None = None
@@ -277,6 +283,7 @@ class Manifest:
     preset: Json | None = None
     calibration: Json | None = None
     nodes: Json | None = None
+    graph: Json | None = None  # facts read from this file's ONNX graph (op counts, MACs by op, opset upgrade)
     # keys this version does not know, kept as they were
     extra: Json = field(default_factory=lambda: MappingProxyType({}))
     schema_version: int = MANIFEST_SCHEMA_VERSION
@@ -286,7 +293,7 @@ class Manifest:
         if self.precision not in PRECISIONS:
             raise UserInputError(f"manifest precision '{self.precision}' is not one of {', '.join(PRECISIONS)}")
         for name in ("output", "fp32_accuracy", "simplify", "parity", "versions", "recipe", "preset",
-                     "calibration", "nodes", "extra"):
+                     "calibration", "nodes", "provenance", "graph", "extra"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, MappingProxyType):
                 object.__setattr__(self, name, freeze(v))
@@ -384,6 +391,18 @@ class Manifest:
                   "parent_precision": self.precision, "parent_file_size_mb": self.file_size_mb}
         return Manifest(**{**kept, **parent, **changes, "precision": precision, "onnx_file": onnx_file},
                         extra=changes.get("extra", self.extra))
+
+    @property
+    def source(self) -> str:
+        """'described' (written by `edgebench describe` from the ONNX graph alone) or 'exported' (the default:
+        a manifest without `provenance`, as `edgebench export` writes it)."""
+        if self.provenance is not None and isinstance(self.provenance.get("source"), str):
+            return str(self.provenance["source"])
+        return SOURCE_EXPORTED
+
+    @property
+    def described(self) -> bool:
+        return self.source == SOURCE_DESCRIBED
 
     def with_file(self, path: Path) -> Manifest:
         """This manifest with `onnx_file`, `onnx_sha256` and `file_size_mb` of the file at `path`."""
