@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 
-
 def edgebench(*args: str) -> tuple[float, str]:
     t0 = time.perf_counter()
     p = subprocess.run([sys.executable, "-c", "from edgebench.cli import main; main()", *args], text=True,
