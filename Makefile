@@ -13,7 +13,7 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[export,report,dev]'
+	$(PY) -m pip install --quiet -e '.[export,report,dev,ray]'
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install edgebench with all extras
@@ -83,3 +83,7 @@ bench-soak: $(STAMP)  ## 100,000 timed runs in one process: RSS growth over the 
 .PHONY: bench-devices
 bench-devices: $(STAMP)  ## bench --on over loopback SSH vs local: p50 agreement, push/connect/pull cost cold and warm
 	$(PY) scripts/bench_devices.py
+
+.PHONY: bench-sweep
+bench-sweep: $(STAMP)  ## examples/sweep-resnet20.toml: embedded vs --ray local, second run (cache), recommendation
+	$(PY) scripts/bench_sweep.py

@@ -38,6 +38,16 @@ code { background: #f3f3f3; padding: 0 3px; }
 <h1>{{ title }}</h1>
 <p>{% if baseline %}Baseline for speed-ups: <code>{{ baseline }}</code> (same machine, batch and threads;
 ratio of p50, range from the 95% CIs).{% else %}No baseline: no speed-ups.{% endif %}</p>
+{% if recommendations %}<h2>Recommendation</h2>{% endif %}
+{% for rec in recommendations %}
+<h3>{{ rec.head }}</h3>
+<ul>{% for ln in rec.lines %}<li>{{ ln }}</li>{% endfor %}</ul>
+<table>
+<tr>{% for h in rec.header %}<th{% if loop.first %} class="l"{% endif %}>{{ h }}</th>{% endfor %}</tr>
+{% for r in rec.rows %}<tr>{% for c in r %}<td{% if loop.first %} class="l"{% endif %}>{{ c }}</td>{% endfor %}</tr>
+{% endfor %}
+</table>
+{% endfor %}
 <h2>Machines</h2>
 <ul>{% for m in machines %}<li>{{ m }}</li>{% endfor %}</ul>
 {% for t in tables %}
@@ -100,6 +110,8 @@ def render_html(rep: Report, images: dict[str, bytes]) -> str:
     cross_header, cross_rows = cross_machine_table(rep)
     return env.from_string(TEMPLATE).render(
         title=rep.title, baseline=rep.baseline,
+        recommendations=[{"head": r.lines()[0], "lines": r.lines()[1:], "header": r.front_header(),
+                          "rows": r.front_rows()} for r in rep.recommendations],
         machines=[machine_line(m, markdown=False) for m in rep.machines.values()],
         tables=tables, cross_header=cross_header, cross_rows=cross_rows,
         profiles=[{"label": p["label"], "machine_id": p["machine_id"], "rows": profile_rows(p)} for p in rep.profiles],

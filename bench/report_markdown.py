@@ -33,6 +33,10 @@ def render_markdown(rep: Report, plot_files: dict[str, str]) -> str:
     """The whole report.md; `plot_files` maps a plot name to its path relative to the report."""
     out = [f"# {rep.title}", ""]
     out.append(BASELINE_LINE.format(baseline=rep.baseline) if rep.baseline else NO_BASELINE_LINE)
+    if rep.recommendations:
+        from edgebench.bench.recommend import recommendation_markdown
+
+        out += ["", "## Recommendation", "", *recommendation_markdown(rep.recommendations)]
     out += ["", "## Machines", ""] + [f"- {machine_line(m)}" for m in rep.machines.values()]
     for mid, rows in rep.by_machine().items():
         cols, cells = row_table(rows, "markdown")

@@ -12,6 +12,7 @@ from edgebench.cli import profile as _profile  # noqa: F401  (profile)
 from edgebench.cli import prune as _prune  # noqa: F401  (train, sensitivity, prune)
 from edgebench.cli import quantize as _quantize  # noqa: F401  (quantize)
 from edgebench.cli import report as _report  # noqa: F401  (compare)
+from edgebench.cli import sweep as _sweep  # noqa: F401  (sweep, recommend)
 from edgebench.cli.root import app
 
 __all__ = ["app"]

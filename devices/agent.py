@@ -20,7 +20,7 @@ from pathlib import Path
 
 # The packages of the wheel (pyproject.toml's `packages`; tests/devices/test_registry.py keeps them in step).
 PACKAGES = ("edgebench", "edgebench.runtimes", "edgebench.calibration", "edgebench.exporter", "edgebench.bench",
-            "edgebench.devices", "edgebench.cli", "edgebench.tools")
+            "edgebench.devices", "edgebench.sweep", "edgebench.cli", "edgebench.tools")
 
 
 def build_id() -> str:

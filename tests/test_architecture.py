@@ -18,11 +18,10 @@ REPO = Path(__file__).resolve().parent.parent
 # repository folder -> package name (pyproject.toml [tool.setuptools.package-dir])
 FOLDERS = {"core": "edgebench", "runtimes": "edgebench.runtimes", "calibration": "edgebench.calibration",
            "exporter": "edgebench.exporter", "bench": "edgebench.bench", "devices": "edgebench.devices",
-           "cli": "edgebench.cli",
-           "tools": "edgebench.tools"}
+           "sweep": "edgebench.sweep", "cli": "edgebench.cli", "tools": "edgebench.tools"}
 # layer of each package, bottom (0) to top; a module may import its own layer and the ones below
 LAYER = {"edgebench": 0, "edgebench.runtimes": 1, "edgebench.calibration": 2, "edgebench.exporter": 3,
-         "edgebench.bench": 3, "edgebench.devices": 4, "edgebench.cli": 5, "edgebench.tools": 5}
+         "edgebench.bench": 3, "edgebench.devices": 4, "edgebench.sweep": 5, "edgebench.cli": 6, "edgebench.tools": 6}
 # packages a layer must never import, whatever the layer numbers say
 FORBIDDEN = {"edgebench.bench": {"edgebench.exporter"}, "edgebench.exporter": {"edgebench.bench"},
              "edgebench.devices": {"edgebench.exporter"}}
