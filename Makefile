@@ -12,7 +12,7 @@ help:  ## list the targets
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --upgrade pip 'setuptools>=77'  # the wheel test builds without isolation (pyproject's license needs >= 77)
 	$(PY) -m pip install --quiet -e '.[export,report,dev,ray]'
 	touch $(STAMP)
 
