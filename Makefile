@@ -13,7 +13,7 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[export,report,dev]'
+	$(PY) -m pip install --quiet -e '.[export,report,dev,runtimes,convert]'
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install edgebench with all extras

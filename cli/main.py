@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edgebench.cli import bench as _bench  # noqa: F401  (bench, sysinfo, runtimes)
+from edgebench.cli import convert as _convert  # noqa: F401  (convert)
 from edgebench.cli import evaluate as _evaluate  # noqa: F401  (eval)
 from edgebench.cli import export as _export  # noqa: F401  (export, models)
 from edgebench.cli import profile as _profile  # noqa: F401  (profile)
