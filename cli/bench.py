@@ -16,6 +16,9 @@ def bench(
     model: list[Path] = typer.Argument(..., help="An .onnx file, or a model folder with its manifest "
                                                  "(several with --interleave).", show_default=False),
     runtime: str = typer.Option("ort-cpu", "--runtime", "-r", help="Runtime name (see `edgebench runtimes`)."),
+    precision: str | None = typer.Option(None, "--precision",
+                                         help="fp32|int8: the model folder's file for this runtime (model.int8.onnx, "
+                                              "DIR/<runtime>/<precision>/ from edgebench convert)."),
     threads: str = typer.Option("", "--threads", "-t",
                                 help="Intra-op threads; a list such as 1,2,4 runs each. Default: usable cores."),
     runtime_option: list[str] | None = typer.Option(
@@ -71,8 +74,8 @@ def bench(
     from edgebench.bench.schema import append_csv, write_result
     from edgebench.cli.options import parse_int_list, parse_key_values, parse_shape, runtime_options
     from edgebench.errors import UserInputError
-    from edgebench.manifest import resolve_model_arg
     from edgebench.runtimes import get_runtime
+    from edgebench.runtimes.artifacts import resolve_for_runtime
     from edgebench.runtimes.ort_cpu import check_model_path
     from edgebench.system import default_threads
 
@@ -99,10 +102,11 @@ def bench(
                    else [base_opts.intra_op_threads] if "intra_op_threads" in given else [default_threads()])
     options = [replace(base_opts, intra_op_threads=t) for t in thread_list]
     if interleave:
+        model = [resolve_for_runtime(m, runtime, precision) for m in model]
         _interleave(model, runtime, options, batch_list, shape_t, seed, warmup_iters, rounds, round_iters,
                     output_dir, as_json)
         return
-    model_path = check_model_path(resolve_model_arg(model[0]))
+    model_path = check_model_path(resolve_for_runtime(model[0], runtime, precision))
     from edgebench.bench.cooldown import Cooldown, cooldown_warnings, wait_until_cool
 
     cool = Cooldown(cooldown, cooldown_timeout) if cooldown is not None else None

@@ -17,6 +17,8 @@ def eval_cmd(
                              help="cifar10[:test|:train], an .npz (images, labels) or an image folder."),
     limit: int | None = typer.Option(None, "--limit", "-n", help="Evaluate the first N images only."),
     runtime: str = typer.Option("ort-cpu", "--runtime", "-r", help="Runtime name (see `edgebench runtimes`)."),
+    precision: str | None = typer.Option(None, "--precision",
+                                         help="fp32|int8: the folder's model for this runtime (as bench --precision)."),
     threads: int | None = typer.Option(None, "--threads", "-t", help="Intra-op threads. Default: usable cores."),
     batch_size: int = typer.Option(100, "--batch-size", help="Images per run (a fixed-batch model uses its own)."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder with the dataset (else EDGEBENCH_DATA)."),
@@ -29,7 +31,9 @@ def eval_cmd(
 ) -> None:
     """Accuracy of a model on a labelled dataset, preprocessed as its manifest says."""
     from edgebench.bench.evaluate import evaluate
+    from edgebench.runtimes.artifacts import resolve_for_runtime
 
+    model = resolve_for_runtime(model, runtime, precision)
     if baseline is not None:
         _eval_with_baseline(model, baseline, data, limit=limit, runtime=runtime, threads=threads,
                             batch_size=batch_size, data_dir=data_dir, download=download, as_json=as_json)

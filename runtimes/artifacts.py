@@ -92,6 +92,13 @@ def _artifact_or_refuse(folder: Path, runtime: str, precision: str) -> Path:
     found = artifact_dir(folder, runtime, precision) / ARTIFACT_FILES[runtime]
     if found.is_file():
         return found
+    from edgebench.runtimes import RUNTIMES, runtime_names
+
+    runtime_names()
+    makes = getattr(RUNTIMES.get(runtime), "converts", ())
+    if precision not in makes:
+        raise UserInputError(f"runtime '{runtime}' has no {precision} model (it runs: {', '.join(makes)}); "
+                             f"use another runtime for {precision}, e.g. -r ort-cpu --precision {precision}")
     raise ModelFileError(
         f"'{folder}' has no {runtime} {precision} model ({found.relative_to(folder).as_posix()}); make it on the "
         f"workstation with `edgebench convert {folder} --runtime {runtime} --precision {precision}` and copy the "
