@@ -137,3 +137,94 @@ def converted(folder: Path, runtime: str, precision: str) -> Path:
                                                               calib_size=256, seed=0, parity_images=128,
                                                               threads=2, force=True))
     return _CONVERTED[key]
+
+
+# --- refusals: parity, precision, static batch, unknown names ---------------------------------------------------
+
+
+@pytest.mark.data
+@pytest.mark.torch
+@pytest.mark.slow
+def test_a_conversion_whose_parity_fails_is_never_written(resnet20_folder: Path, tmp_path: Path) -> None:
+    """ncnn FP32 differs from ORT by ~3e-5: a zero tolerance must refuse it and leave no file behind."""
+    from edgebench.calibration.convert import ConvertConfig, ConvertTolerance, convert_model
+    from edgebench.errors import ParityError
+
+    if not RUNTIMES.get("ncnn")().available():
+        pytest.skip(f"ncnn not installed: {RUNTIMES.get('ncnn').install_hint}")
+    cfg = ConvertConfig(runtime="ncnn", out=tmp_path, parity_images=16, tolerance=ConvertTolerance(atol=0, rtol=0))
+    with pytest.raises(ParityError, match=r"refused, nothing written: random inputs max\|diff\|"):
+        convert_model(resnet20_folder, cfg)
+    assert not (tmp_path / "ncnn" / "fp32").exists()
+    assert list((tmp_path / "ncnn").iterdir()) == []  # no temporary folder left either
+    ok = convert_model(resnet20_folder, ConvertConfig(runtime="ncnn", out=tmp_path, parity_images=16))
+    assert ok == tmp_path / "ncnn" / "fp32" / "model.param" and ok.with_suffix(".bin").is_file()
+
+
+@pytest.mark.data
+@pytest.mark.torch
+def test_convert_and_bench_refuse_bad_requests(resnet20_folder: Path, tmp_path: Path) -> None:
+    from edgebench.cli import app
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    cases = {
+        ("convert", str(resnet20_folder), "-r", "openvno"): "Did you mean 'openvino'?",
+        ("convert", str(resnet20_folder), "-r", "ncnn", "--precision", "int8"): "ncnn2table/ncnn2int8",
+        ("convert", str(resnet20_folder), "-r", "openvino", "--precision", "fp32"): "reads the FP32 ONNX model",
+        ("convert", str(resnet20_folder / "model.int8.onnx"), "-r", "litert"): "convert the FP32 model",
+        ("convert", str(resnet20_folder), "-r", "ort-cpu"): "nothing to convert",
+        ("bench", str(resnet20_folder), "-r", "ncnn", "--precision", "int8"): "has no int8 model",
+        ("bench", str(resnet20_folder), "-r", "litert", "-o", str(tmp_path)): "edgebench convert",
+        ("bench", str(resnet20_folder), "-r", "ort-cpu", "--precision", "int4"): "is not one of fp32, int8",
+    }
+    for args, message in cases.items():
+        r = runner.invoke(app, list(args))
+        assert r.exit_code == 2, (args, r.output)
+        assert message in r.output, (args, r.output)
+    assert not (resnet20_folder / "ort-cpu").exists()
+
+
+@pytest.mark.data
+@pytest.mark.torch
+@pytest.mark.slow
+def test_a_static_artifact_refuses_another_batch(resnet20_folder: Path) -> None:
+    """LiteRT/ncnn artifacts are batch 1: a batch of 8 is refused (resizing would be wrong), never resized."""
+    from edgebench.errors import UserInputError
+
+    path = converted(resnet20_folder, "ncnn", "fp32")
+    rt = get_runtime("ncnn")
+    sess = rt.load(path, rt.Options(intra_op_threads=1))
+    assert sess.inputs[0].shape == (1, 3, 32, 32)
+    x = np.zeros((8, 3, 32, 32), dtype=np.float32)
+    with pytest.raises(UserInputError, match="static"):
+        sess.run({sess.inputs[0].name: x})
+    with pytest.raises(UserInputError, match="fixed batch of 1"):
+        sess.inputs[0].resolve(batch=8)
+
+
+def test_missing_packages_are_listed_with_the_extra(tmp_path: Path) -> None:
+    """With openvino, ai_edge_litert, ncnn and the converters hidden (as on a bare device install)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "hide.py"
+    script.write_text(
+        "import sys\n"
+        "for name in ('openvino', 'ai_edge_litert', 'ncnn', 'pnnx', 'nncf', 'litert_torch'):\n"
+        "    sys.modules[name] = None  # find_spec() -> None, import -> ImportError: as if not installed\n"
+        "from typer.testing import CliRunner\n"
+        "from edgebench.cli import app\n"
+        "r = CliRunner().invoke(app, ['runtimes'])\n"
+        "print(r.output)\n"
+        "from edgebench.runtimes.converters import get_converter\n"
+        "try:\n"
+        "    get_converter('ncnn')\n"
+        "except Exception as e:\n"
+        "    print(type(e).__name__, e)\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True).stdout
+    for name in ("openvino", "litert", "ncnn"):
+        line = next(ln for ln in out.splitlines() if ln.startswith(name + " "))
+        assert "not installed: pip install 'edgebench[runtimes]'" in line, line
+    assert "ort-cpu      available" in out
+    assert "RuntimeUnavailable the ncnn converter needs pnnx" in out and "on the workstation" in out
