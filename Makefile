@@ -43,6 +43,15 @@ bench-int8: $(STAMP)  ## INT8 presets vs FP32: speed on ResNet18-CIFAR, accuracy
 bench-prune: $(STAMP)  ## ResNet-56 L1 vs random pruning + fine-tune: MACs, size, FP32/INT8 latency, top-1 (~20 min)
 	$(PY) scripts/bench_prune.py
 
+.PHONY: bench-runtimes
+bench-runtimes: export  ## every runtime x precision vs ORT FP32 (ResNet-20 + top-1, tv ResNet-18 @224), interleaved
+	test -f $(ART)/resnet18-224/model.fp32.onnx || $(VENV)/bin/edgebench export tv:resnet18 --random-init \
+	  -o $(ART)/resnet18-224 --force
+	$(PY) scripts/bench_runtimes.py $(ART)/resnet20 --prepare --eval 1000 --threads 1 \
+	  -o $(ART)/bench-runtimes/resnet20.json
+	$(PY) scripts/bench_runtimes.py $(ART)/resnet18-224 --prepare --calib-size 64 --threads 1 --rounds 5 --iters 10 \
+	  -o $(ART)/bench-runtimes/resnet18-224.json
+
 arm-check: $(STAMP)  ## the device CLI on emulated aarch64 (Pi 4 / Pi 5) vs the host; run after `make export`; root
 	bash scripts/arm_check.sh
 
