@@ -52,13 +52,19 @@ def prepare(folder: Path, calib_data: str, calib_size: int) -> None:
     """Make the artifacts VARIANTS expects that are missing (edgebench convert; the FP32 model must exist)."""
     import subprocess
 
+    from edgebench.manifest import find_manifest, sha256_file
+
+    runtime_names()  # registers ort-cpu and the entry-point runtimes
     exe = str(Path(sys.executable).parent / "edgebench")
+    parent_sha = sha256_file(folder / "model.fp32.onnx")
     if not (folder / "model.int8.onnx").is_file():
         subprocess.run([exe, "quantize", str(folder), "--data", calib_data, "-n", str(calib_size)], check=True)
     for rel, (rt, prec) in CONVERSIONS.items():
-        if (folder / rel).is_file() or not RUNTIMES.get(rt)().available():
+        if not RUNTIMES.get(rt)().available():
             continue
-        cmd = [exe, "convert", str(folder), "-r", rt, "--precision", prec, "--parity-images", "64"]
+        if (folder / rel).is_file() and (find_manifest(folder / rel) or {}).get("parent_sha256") == parent_sha:
+            continue  # made from this very FP32 model
+        cmd = [exe, "convert", str(folder), "-r", rt, "--precision", prec, "--parity-images", "64", "--force"]
         if prec == "int8":
             cmd += ["--data", calib_data, "-n", str(calib_size)]
         print(f"[bench-runtimes] {' '.join(cmd[1:])}", file=sys.stderr)
