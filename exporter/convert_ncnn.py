@@ -47,7 +47,7 @@ def rewrite_strided_slices(model: Any) -> int:
 def convert_ncnn(job: ConvertJob) -> ConvertOutput:
     import onnx
 
-    out_dir = Path(job.out_dir)
+    out_dir = Path(job.out_dir).resolve()  # pnnx runs in `work`: every path it gets is absolute
     work = out_dir / "pnnx"
     work.mkdir()
     model = onnx.load(str(job.onnx_path))
