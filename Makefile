@@ -45,8 +45,12 @@ bench-prune: $(STAMP)  ## ResNet-56 L1 vs random pruning + fine-tune: MACs, size
 
 .PHONY: bench-runtimes
 bench-runtimes: export  ## every runtime x precision vs ORT FP32 (ResNet-20 + top-1, tv ResNet-18 @224), interleaved
-	test -f $(ART)/resnet18-224/model.fp32.onnx || $(VENV)/bin/edgebench export tv:resnet18 --random-init \
-	  -o $(ART)/resnet18-224 --force
+	# random weights saved as a checkpoint: litert-torch and -r torch rebuild the module from a weights file
+	test -f $(ART)/resnet18-224/model.fp32.onnx || { mkdir -p $(ART)/resnet18-224-weights && \
+	  $(PY) -c "import torch, torchvision; torch.manual_seed(0); \
+	    torch.save(torchvision.models.resnet18().state_dict(), '$(ART)/resnet18-224-weights/random.pth')" && \
+	  $(VENV)/bin/edgebench export tv:resnet18 --weights $(ART)/resnet18-224-weights/random.pth \
+	  -o $(ART)/resnet18-224 --force; }
 	$(PY) scripts/bench_runtimes.py $(ART)/resnet20 --prepare --eval 1000 --threads 1 \
 	  -o $(ART)/bench-runtimes/resnet20.json
 	$(PY) scripts/bench_runtimes.py $(ART)/resnet18-224 --prepare --calib-size 64 --threads 1 --rounds 5 --iters 10 \

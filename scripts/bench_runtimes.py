@@ -92,13 +92,17 @@ def run(folder: Path, threads: int, batch: int, rounds: int, iters: int) -> dict
     for label, rt_name, file in VARIANTS:
         path = folder / file
         if not path.is_file():
-            skipped[label] = f"{path} is missing (run make export and edgebench quantize)"
+            how = "edgebench convert (--prepare)" if "/" in file else "make export and edgebench quantize"
+            skipped[label] = f"{path} is missing (run {how})"
             continue
         if not RUNTIMES.get(rt_name)().available():
             skipped[label] = f"{rt_name} is not installed: {RUNTIMES.get(rt_name).install_hint}"
             continue
         rt = get_runtime(rt_name)
-        sessions[label] = rt.load(path, rt.Options(intra_op_threads=threads))
+        try:
+            sessions[label] = rt.load(path, rt.Options(intra_op_threads=threads))
+        except EdgebenchError as e:  # e.g. torch cannot rebuild a model exported without a weights file
+            skipped[label] = str(e)
     if "ort-cpu fp32" not in sessions:
         raise EdgebenchError(f"no FP32 model in '{folder}'; run make export first")
     base = sessions["ort-cpu fp32"]
