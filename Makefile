@@ -50,7 +50,7 @@ bench-runtimes: export  ## every runtime x precision vs ORT FP32 (ResNet-20 + to
 	  $(PY) -c "import torch, torchvision; torch.manual_seed(0); \
 	    torch.save(torchvision.models.resnet18().state_dict(), '$(ART)/resnet18-224-weights/random.pth')" && \
 	  $(VENV)/bin/edgebench export tv:resnet18 --weights $(ART)/resnet18-224-weights/random.pth \
-	  -o $(ART)/resnet18-224 --force; }
+	  -o $(ART)/resnet18-224 --force && cp $(ART)/resnet18-224-weights/random.pth $(ART)/resnet18-224/; }
 	$(PY) scripts/bench_runtimes.py $(ART)/resnet20 --prepare --eval 1000 --threads 1 \
 	  -o $(ART)/bench-runtimes/resnet20.json
 	$(PY) scripts/bench_runtimes.py $(ART)/resnet18-224 --prepare --calib-size 64 --threads 1 --rounds 5 --iters 10 \
