@@ -40,7 +40,7 @@ bench-int8: $(STAMP)  ## INT8 presets vs FP32: speed on ResNet18-CIFAR, accuracy
 	$(PY) scripts/bench_int8.py
 
 .PHONY: bench-prune
-bench-prune: $(STAMP)  ## ResNet-56 L1 vs random pruning + fine-tune: MACs, size, FP32/INT8 latency, top-1 (~20 min)
+bench-prune: $(STAMP)  ## ResNet-56: L1/random/latency-aware pruning +- distillation, INT8, top-1, latency (~25 min idle)
 	$(PY) scripts/bench_prune.py
 
 .PHONY: bench-runtimes
@@ -94,3 +94,14 @@ report: export  ## export + INT8 + bench (ort-cpu, torch, torch-int8, openvino, 
 
 clean:  ## remove build outputs and results (keeps .venv)
 	rm -rf $(ART) results report .pytest_cache .ruff_cache build *.egg-info
+
+.PHONY: bench-byo
+bench-byo: $(STAMP)  ## three third-party ONNX files (opset 9/11/17, NCHW/NHWC): describe, INT8 auto, interleaved speed-up, graph vs torch MACs
+	$(PY) scripts/bench_byo.py
+.PHONY: bench-soak
+bench-soak: $(STAMP)  ## 100,000 timed runs in one process: RSS growth over the loop (<1 %), peak incl. statistics (<1.2x)
+	$(PY) scripts/soak.py
+
+.PHONY: bench-devices
+bench-devices: $(STAMP)  ## bench --on over loopback SSH vs local: p50 agreement, push/connect/pull cost cold and warm
+	$(PY) scripts/bench_devices.py

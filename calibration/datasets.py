@@ -7,20 +7,26 @@ Specs accepted by `load_dataset`:
     subsets found in that folder;
   - a path to an ``.npz`` holding ``images`` [N,H,W,C] uint8 and ``labels`` [N];
   - a folder of class sub-folders of PNG/JPEG images (ImageFolder layout).
+
+The data feeds calibration, evaluation, parity and training alike, so a bad or missing dataset raises
+`DataError`. `Dataset` and `subset_indices` live in `calibration.dataset` (re-exported here).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from edgebench.errors import CalibrationError, UserInputError
+from edgebench.calibration.dataset import Dataset, subset_indices
+from edgebench.calibration.imagefolder import load_image_folder
+from edgebench.errors import CalibrationError, DataError, UserInputError
 from edgebench.manifest import Preprocessing
+
+__all__ = ["CIFAR10_CLASSES", "Dataset", "default_data_dirs", "load_cifar10", "load_dataset", "load_image_folder",
+           "load_npz", "subset_indices"]
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -28,64 +34,6 @@ CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"  # published with the archive (
 CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 # Subsets laid out for this project (pixel-exact copies of the first official images).
 CIFAR10_NPZ = {"test": "test_first1000.npz", "train": "train_first4000.npz"}
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """Images (uint8 [N,H,W,C], RGB) with labels (int64 [N]) and where they came from."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    name: str
-    class_names: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.images.ndim != 4 or self.images.dtype != np.uint8:
-            raise CalibrationError(
-                f"dataset '{self.name}' images have shape {list(self.images.shape)} and type {self.images.dtype}; "
-                "expected uint8 [N, H, W, C]"
-            )
-        if len(self.labels) != len(self.images):
-            raise CalibrationError(
-                f"dataset '{self.name}' has {len(self.images)} images but {len(self.labels)} labels"
-            )
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def subset(self, n: int | None, seed: int | None = None) -> Dataset:
-        """The first `n` items (seed None), or `n` items drawn without replacement with `seed`.
-
-        Deterministic: the same n and seed always give the same items.
-        """
-        if n is None or n >= len(self):
-            return self
-        idx = subset_indices(len(self), n, seed)
-        return Dataset(self.images[idx], self.labels[idx], f"{self.name}[{n}@{seed}]", self.class_names)
-
-    def fingerprint(self) -> str:
-        """sha256 over the pixels and labels: names a calibration set in a manifest."""
-        h = hashlib.sha256()
-        h.update(np.ascontiguousarray(self.images).tobytes())
-        h.update(np.ascontiguousarray(self.labels.astype(np.int64)).tobytes())
-        return h.hexdigest()
-
-
-def subset_indices(total: int, n: int | None, seed: int | None = None) -> np.ndarray:
-    """Sorted indices of a deterministic subset: the first `n` (seed None) or `n` drawn with `seed`.
-
-    The one rule behind `Dataset.subset` and the image-folder loader (which picks files before decoding).
-
-    >>> subset_indices(10, 3).tolist(), subset_indices(10, 3, seed=0).tolist() == subset_indices(10, 3, 0).tolist()
-    ([0, 1, 2], True)
-    """
-    if n is not None and n < 1:
-        raise UserInputError(f"subset size {n} must be >= 1 (e.g. --calib-size 500)")
-    if n is None or n >= total:
-        return np.arange(total)
-    if seed is None:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(total, size=n, replace=False))
 
 
 def default_data_dirs(data_dir: Path | None = None) -> list[Path]:
@@ -105,19 +53,19 @@ def load_npz(path: Path, name: str | None = None, class_names: tuple[str, ...] =
     try:
         with np.load(path, allow_pickle=False) as z:
             if "images" not in z or "labels" not in z:
-                raise CalibrationError(f"'{path}' has arrays {sorted(z.files)}; expected 'images' and 'labels'")
+                raise DataError(f"'{path}' has arrays {sorted(z.files)}; expected 'images' and 'labels'")
             images, labels = z["images"], z["labels"].astype(np.int64)
     except (OSError, ValueError) as e:
-        raise CalibrationError(f"'{path}' is not a readable .npz file ({e})") from None
+        raise DataError(f"'{path}' is not a readable .npz file ({e})") from None
     if images.dtype.kind in "fc":
         bad = ~np.isfinite(images)
         if bad.any():
             first = int(np.argwhere(bad.reshape(len(images), -1).any(axis=1))[0][0])
-            raise CalibrationError(
+            raise DataError(
                 f"'{path}' images hold {int(bad.sum())} NaN/Inf values (first in image {first}); "
                 "clean the data: images must be uint8 pixels 0..255"
             )
-        raise CalibrationError(
+        raise DataError(
             f"'{path}' images are {images.dtype}; expected uint8 pixels 0..255 "
             "(convert with (x * 255).round().astype('uint8') for floats in 0..1)"
         )
@@ -139,16 +87,49 @@ def download_cifar10(cache_dir: Path, url: str = CIFAR10_URL) -> Path:
     )
 
 
+# The globals the official batches need (numpy arrays); anything else in a pickle is refused.
+_CIFAR_PICKLE_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),  # _codecs: bytes pickled by Python 3
+})
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles a CIFAR-10 batch and nothing else: only numpy arrays, dicts, lists, bytes and numbers."""
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in _CIFAR_PICKLE_GLOBALS:
+            raise DataError(f"the CIFAR-10 batch asks for {module}.{name}, which no CIFAR-10 batch holds; refused")
+        return super().find_class(module, name)
+
+
+def verify_cifar10_archive(archive: Path) -> Path:
+    """The archive, if its MD5 is the published one; else a DataError (the file is never unpickled)."""
+    from edgebench.download import file_digest
+
+    md5 = file_digest(archive, "md5")
+    if md5 != CIFAR10_MD5:
+        raise DataError(
+            f"'{archive}' has MD5 {md5}, not the published CIFAR-10 {CIFAR10_MD5}; it was not read (a tampered "
+            f"archive could run code when unpickled): delete it, or replace it with the official {CIFAR10_ARCHIVE}"
+        )
+    return archive
+
+
 def read_cifar10_archive(archive: Path, split: str) -> Dataset:
+    """The `split` of the CIFAR-10 python archive at `archive`; verify it first (`verify_cifar10_archive`)."""
     names = ["test_batch"] if split == "test" else [f"data_batch_{i}" for i in range(1, 6)]
     images, labels = [], []
     with tarfile.open(archive, "r:gz") as tar:
         for n in names:
             member = tar.extractfile(f"cifar-10-batches-py/{n}")
             if member is None:
-                raise CalibrationError(f"'{archive}' has no {n}; it is not the CIFAR-10 python archive")
-            # The official archive is a pickle of plain lists and bytes, verified by MD5 above.
-            d = pickle.load(member, encoding="bytes")
+                raise DataError(f"'{archive}' has no {n}; it is not the CIFAR-10 python archive")
+            # verified by MD5 before this call; the unpickler still takes numpy arrays and plain data only
+            try:
+                d = _BatchUnpickler(member, encoding="bytes").load()
+            except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
+                raise DataError(f"'{archive}': {n} is not a readable CIFAR-10 batch ({e})") from None
             images.append(np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
             labels.append(np.asarray(d[b"labels"], np.int64))
     return Dataset(np.concatenate(images), np.concatenate(labels), f"cifar10-{split}", CIFAR10_CLASSES)
@@ -162,14 +143,14 @@ def load_cifar10(split: str = "test", data_dir: Path | None = None, download: bo
     for d in dirs:
         for cand in (d / CIFAR10_ARCHIVE, d / "cifar10" / CIFAR10_ARCHIVE):
             if cand.is_file():
-                return read_cifar10_archive(cand, split)
+                return read_cifar10_archive(verify_cifar10_archive(cand), split)
         for cand in (d / CIFAR10_NPZ[split], d / "cifar10" / CIFAR10_NPZ[split]):
             if cand.is_file():
                 return load_npz(cand, f"cifar10-{split}-{cand.stem}", CIFAR10_CLASSES)
     if download:
         return read_cifar10_archive(download_cifar10(Path.home() / ".cache" / "edgebench"), split)
     looked = ", ".join(str(d) for d in dirs)
-    raise CalibrationError(
+    raise DataError(
         f"CIFAR-10 ({split}) not found in {looked}; pass --data-dir with {CIFAR10_ARCHIVE} or "
         f"{CIFAR10_NPZ[split]}, or set EDGEBENCH_DATA"
     )
@@ -188,11 +169,9 @@ def load_dataset(spec: str, data_dir: Path | None = None, download: bool = False
     path = Path(spec)
     if path.suffix == ".npz":
         if not path.is_file():
-            raise CalibrationError(f"dataset file '{path}' does not exist")
+            raise DataError(f"dataset file '{path}' does not exist")
         return load_npz(path).subset(size, seed)
     if path.is_dir():
-        from edgebench.calibration.imagefolder import load_image_folder
-
         return load_image_folder(path, size=size, seed=seed, preprocessing=preprocessing)
     raise UserInputError(
         f"dataset '{spec}' is not cifar10[:test|:train], an existing .npz file or an image folder"

@@ -15,8 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from edgebench.calibration.datasets import Dataset, subset_indices
-from edgebench.errors import CalibrationError
+from edgebench.calibration.dataset import Dataset, subset_indices
+from edgebench.calibration.preprocess import center_crop, resize_short_side
+from edgebench.errors import DataError
 from edgebench.manifest import Preprocessing
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -31,7 +32,7 @@ def list_image_folder(root: Path) -> tuple[list[Path], np.ndarray, tuple[str, ..
     """Files (sorted by class, then name), their labels and the class names."""
     root = Path(root)
     if not root.is_dir():
-        raise CalibrationError(f"image folder '{root}' does not exist or is not a folder")
+        raise DataError(f"image folder '{root}' does not exist or is not a folder")
     classes = tuple(sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")))
     files: list[Path] = []
     labels: list[int] = []
@@ -43,9 +44,9 @@ def list_image_folder(root: Path) -> tuple[list[Path], np.ndarray, tuple[str, ..
         flat = sorted(p for p in root.iterdir() if _is_image(p))
         if flat:
             return flat, np.full(len(flat), UNLABELLED, np.int64), ()
-        raise CalibrationError(
+        raise DataError(
             f"image folder '{root}' holds no {'/'.join(s[1:] for s in IMAGE_SUFFIXES)} images "
-            "(expected class sub-folders of images, or images directly in it); the calibration set is empty"
+            "(expected class sub-folders of images, or images directly in it); the image set is empty"
         )
     return files, np.asarray(labels, np.int64), classes
 
@@ -58,14 +59,12 @@ def _read_image(path: Path, mode: str) -> np.ndarray:
             im.load()
             return np.asarray(im.convert(mode), np.uint8)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise CalibrationError(f"cannot read image '{path}' ({e}); remove or replace the file") from None
+        raise DataError(f"cannot read image '{path}' ({e}); remove or replace the file") from None
 
 
 def load_image_folder(path: Path, *, size: int | None = None, seed: int | None = None,
                       preprocessing: Preprocessing | None = None) -> Dataset:
     """Decode the (optionally subset) images of an ImageFolder tree into uint8 [N,H,W,C]."""
-    from edgebench.calibration.preprocess import _center_crop, _resize_short_side
-
     root = Path(path)
     files, labels, classes = list_image_folder(root)
     idx = subset_indices(len(files), size, seed)
@@ -78,18 +77,18 @@ def load_image_folder(path: Path, *, size: int | None = None, seed: int | None =
             img = img[..., None]
         if preprocessing is not None and (preprocessing.resize is not None or preprocessing.crop is not None):
             if preprocessing.resize is not None:
-                img = _resize_short_side(img if img.shape[-1] != 1 else img[..., 0], preprocessing.resize,
+                img = resize_short_side(img if img.shape[-1] != 1 else img[..., 0], preprocessing.resize,
                                          preprocessing.interpolation)
                 img = img[..., None] if img.ndim == 2 else img
             if preprocessing.crop is not None:
                 try:
-                    img = _center_crop(img, preprocessing.crop)
-                except CalibrationError as e:
-                    raise CalibrationError(f"image '{files[i]}': {e}") from None
+                    img = center_crop(img, preprocessing.crop)
+                except DataError as e:
+                    raise DataError(f"image '{files[i]}': {e}") from None
         if first_shape is None:
             first_shape = img.shape
         elif img.shape != first_shape:
-            raise CalibrationError(
+            raise DataError(
                 f"image '{files[i]}' is {img.shape[1]}x{img.shape[0]} but '{files[idx[0]]}' is "
                 f"{first_shape[1]}x{first_shape[0]}; give images of one size (or a model whose preprocessing "
                 "resizes/crops)"

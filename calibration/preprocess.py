@@ -1,16 +1,17 @@
 """uint8 HWC RGB images -> the model's float input, driven by the manifest's `Preprocessing`.
 
-The same function feeds calibration and evaluation, so the two never disagree.
+The same function feeds calibration, evaluation, parity and training, so they never disagree; bad images
+raise `DataError` (the calibration reader turns it into a `CalibrationError`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from edgebench.errors import CalibrationError
+from edgebench.errors import DataError
 from edgebench.manifest import Preprocessing
 
 
-def _resize_short_side(img: np.ndarray, size: int, interpolation: str) -> np.ndarray:
+def resize_short_side(img: np.ndarray, size: int, interpolation: str) -> np.ndarray:
     from PIL import Image
 
     h, w = img.shape[:2]
@@ -22,10 +23,10 @@ def _resize_short_side(img: np.ndarray, size: int, interpolation: str) -> np.nda
     return np.asarray(Image.fromarray(img).resize((nw, nh), resample=resample))
 
 
-def _center_crop(img: np.ndarray, size: int) -> np.ndarray:
+def center_crop(img: np.ndarray, size: int) -> np.ndarray:
     h, w = img.shape[:2]
     if h < size or w < size:
-        raise CalibrationError(f"image of {h}x{w} is smaller than the crop {size}x{size}; resize it first")
+        raise DataError(f"image of {h}x{w} is smaller than the crop {size}x{size}; resize it first")
     top, left = (h - size) // 2, (w - size) // 2
     return img[top:top + size, left:left + size]
 
@@ -41,26 +42,26 @@ def preprocess(images: np.ndarray, pp: Preprocessing, expected_hw: tuple[int, in
     ((2, 3, 32, 32), dtype('float32'))
     """
     if images.ndim != 4:
-        raise CalibrationError(f"images have shape {list(images.shape)}; expected [N, H, W, C] uint8")
+        raise DataError(f"images have shape {list(images.shape)}; expected [N, H, W, C] uint8")
     channels = len(pp.mean)
     if images.shape[-1] != channels:
-        raise CalibrationError(
+        raise DataError(
             f"images have {images.shape[-1]} channels but the model wants {channels} "
             f"({pp.channel_order if channels == 3 else 'channels'}); convert the images"
         )
     if images.dtype != np.uint8:
-        raise CalibrationError(f"images are {images.dtype}; expected uint8 pixels 0..255")
+        raise DataError(f"images are {images.dtype}; expected uint8 pixels 0..255")
     if pp.resize is not None or pp.crop is not None:
         out = []
         for img in images:
             if pp.resize is not None:
-                img = _resize_short_side(img, pp.resize, pp.interpolation)
+                img = resize_short_side(img, pp.resize, pp.interpolation)
             if pp.crop is not None:
-                img = _center_crop(img, pp.crop)
+                img = center_crop(img, pp.crop)
             out.append(img)
         images = np.stack(out)
     if expected_hw is not None and tuple(images.shape[1:3]) != tuple(expected_hw):
-        raise CalibrationError(
+        raise DataError(
             f"images are {images.shape[1]}x{images.shape[2]} after preprocessing but the model wants "
             f"{expected_hw[0]}x{expected_hw[1]}; use a dataset of that size or set resize/crop"
         )

@@ -1,7 +1,9 @@
 """Quantize an exported FP32 model: static INT8 (calibrated), dynamic INT8, or FP16.
 
 Writes `model.int8.onnx` (or `model.int8-dynamic.onnx`, `model.fp16.onnx`) + its manifest, both
-atomically and only after the result loaded and ran in ONNX Runtime. Needs `onnx` and
+atomically and only after the result loaded and ran in ONNX Runtime. The model comes in as a
+`ModelArtifact` (resolved once at the CLI edge; a Path is resolved here); its manifest is read once,
+the file's sha256 is checked against it, and the child's manifest is `parent.derive(...)`. Needs `onnx` and
 `onnxruntime.quantization` (the `export` extra), imported inside the functions.
 """
 
@@ -11,19 +13,20 @@ import contextlib
 import io
 import logging
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from edgebench.artifact import ModelArtifact, check_model_file
 from edgebench.atomic import atomic_path, write_json
-from edgebench.calibration.datasets import Dataset
+from edgebench.calibration.dataset import Dataset
 from edgebench.calibration.reader import ImageCalibrationReader
 from edgebench.calibration.recipes import PresetChoice
 from edgebench.errors import CalibrationError, ModelFileError, OutputExistsError, RuntimeUnavailable, UserInputError
-from edgebench.manifest import InputInfo, find_manifest, manifest_path, new_manifest, sha256_file
-from edgebench.runtimes.ort_cpu import check_model_path
+from edgebench.manifest import InputInfo, Manifest, manifest_path
 
 Mode = Literal["static", "dynamic", "fp16"]
 MODES = ("static", "dynamic", "fp16")
@@ -41,6 +44,9 @@ DATA_MOVEMENT_OPS = frozenset({"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Tr
 # so they get one batch per pass.
 CHUNK_IMAGES = {"minmax": 1024, "entropy": 1, "percentile": 1}
 DEFAULT_CALIB_SIZE = 1000
+# Per-channel QDQ needs opset 13 (axis on QuantizeLinear/DequantizeLinear); older graphs are upgraded first.
+MIN_QUANT_OPSET = 13
+Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -76,7 +82,7 @@ def _import_onnx() -> Any:
 def load_onnx(path: Path) -> Any:
     """The ModelProto at `path`, or one clear ModelFileError."""
     onnx = _import_onnx()
-    check_model_path(path)
+    check_model_file(path)
     try:
         model = onnx.load(str(path))
     except Exception as e:  # protobuf DecodeError and friends have no common base
@@ -93,11 +99,11 @@ def quantized_ops(model: Any) -> list[str]:
     return found
 
 
-def check_float_model(model: Any, path: Path, manifest: dict[str, Any] | None) -> None:
-    """Refuse an already quantized (or FP16) model: quantizing twice only loses accuracy."""
+def check_float_model(model: Any, path: Path, precision: str | None) -> None:
+    """Refuse an already quantized (or FP16) model (`precision`: its manifest's): quantizing twice only loses
+    accuracy."""
     from onnx import TensorProto
 
-    precision = (manifest or {}).get("precision")
     ops = quantized_ops(model)
     if ops or precision in ("int8", "fp16"):
         what = f"holds {', '.join(ops)}" if ops else f"has precision '{precision}' in its manifest"
@@ -106,6 +112,27 @@ def check_float_model(model: Any, path: Path, manifest: dict[str, Any] | None) -
         )
     if any(i.data_type == TensorProto.FLOAT16 for i in model.graph.initializer):
         raise UserInputError(f"'{path}' holds float16 weights; pass the FP32 model (e.g. model.fp32.onnx) instead")
+
+
+def check_finite_weights(model: Any, path: Path) -> None:
+    """Refuse a model whose float weights hold NaN/Inf: its scales cannot be computed (ONNX Runtime would stop
+    on an assertion) and its outputs are meaningless anyway."""
+    import numpy as np
+    from onnx import TensorProto, numpy_helper
+
+    floats = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16)
+    bad = []
+    for init in model.graph.initializer:
+        if init.data_type in floats:
+            n = int((~np.isfinite(numpy_helper.to_array(init).astype(np.float32))).sum())
+            if n:
+                bad.append((init.name, n))
+    if bad:
+        first = ", ".join(f"{name} ({n})" for name, n in bad[:3])
+        raise ModelFileError(
+            f"'{path}' has NaN/Inf weights in {len(bad)} tensor(s): {first}; it cannot be quantized (or give "
+            "meaningful outputs): re-export it from a trained checkpoint"
+        )
 
 
 def graph_input(model: Any) -> tuple[str, list[int | str | None]]:
@@ -210,14 +237,19 @@ def _check_outputs_free(out: Path, force: bool) -> None:
             raise OutputExistsError(f"'{p}' already exists; pass --force to overwrite it")
 
 
-def _parent(model: Path) -> tuple[dict[str, Any], InputInfo]:
-    manifest = find_manifest(model)
-    if manifest is None or "input" not in manifest:
+def as_artifact(model: Path | ModelArtifact) -> ModelArtifact:
+    """`model` as a ModelArtifact (a Path, folder or file, is resolved here; the CLI passes an artifact)."""
+    return model if isinstance(model, ModelArtifact) else ModelArtifact.resolve(model)
+
+
+def _parent(artifact: ModelArtifact) -> tuple[Manifest, InputInfo]:
+    manifest = artifact.require_manifest("quantizing")
+    if manifest.input is None:
         raise UserInputError(
-            f"'{model}' has no manifest ({manifest_path(model).name}) telling its input preprocessing; "
-            "export it with `edgebench export` (or write the manifest) before quantizing"
+            f"the manifest of '{artifact.path}' ({manifest_path(artifact.path).name}) has no 'input' telling its "
+            "preprocessing; write it with `edgebench describe` (or export the model) before quantizing"
         )
-    return manifest, InputInfo.from_dict(manifest["input"])
+    return manifest, manifest.input
 
 
 def _spatial(info: InputInfo, dims: list[int | str | None]) -> tuple[int, int] | None:
@@ -275,34 +307,29 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
-def _manifest(parent: dict[str, Any], model: Path, out: Path, mode: Mode, **fields: Any) -> dict[str, Any]:
-    """The child's manifest: the parent's fields (input, arch, params, ...) plus what this step did."""
-    keep = {k: v for k, v in parent.items()
-            if k not in ("schema_version", "kind", "precision", "onnx_file", "onnx_sha256", "parity",
-                         "file_size_mb", "versions")}
-    return new_manifest(
-        **keep,
+def _manifest(source: _Source, mode: Mode, **fields: Any) -> Manifest:
+    """The child's manifest: `Manifest.derive` keeps the network fields (input, arch, params, ...) and records
+    the parent; this step adds what it did."""
+    path = source.path
+    return source.parent.derive(
         precision=PRECISIONS[mode],
+        onnx_file=source.out.name,
         quantization_mode=mode,
-        onnx_file=out.name,
-        parent_file=model.name,
-        parent_sha256=sha256_file(model),
-        parent_precision=parent.get("precision", "fp32"),
-        parent_file_size_mb=model.stat().st_size / 1e6,
-        **fields,
+        parent_file=path.name,
+        parent_sha256=source.parent_sha256,
+        parent_file_size_mb=path.stat().st_size / 1e6,
+        created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
         versions=_versions(),
+        **fields,
     )
 
 
-def _write_pair(out: Path, force: bool, write_model: Any, make_manifest: Any) -> dict[str, Any]:
+def _write_pair(out: Path, force: bool, write_model: Any, make_manifest: Any) -> Manifest:
     """Write the model via `write_model(tmp_path)` and its manifest; both appear only if both succeed."""
     with atomic_path(out, force=force) as tmp:
         write_model(tmp)
-        manifest = make_manifest(tmp)
-        manifest["onnx_file"] = out.name
-        manifest["onnx_sha256"] = sha256_file(tmp)
-        manifest["file_size_mb"] = tmp.stat().st_size / 1e6
-        write_json(manifest_path(out), manifest, force=force)
+        manifest = make_manifest(tmp).with_file(tmp).replace(onnx_file=out.name)
+        write_json(manifest_path(out), manifest.to_dict(), force=force)
     return manifest
 
 
@@ -313,35 +340,96 @@ def _write_pair(out: Path, force: bool, write_model: Any, make_manifest: Any) ->
 class _Source:
     """A float model checked and ready to convert: what every mode needs before it writes anything."""
 
+    path: Path
     proto: Any
-    parent: dict[str, Any]
+    parent: Manifest
+    parent_sha256: str
     info: InputInfo
     out: Path
     input_name: str
     dims: list[int | str | None]
+    opset: int | None = None
 
 
-def _prepare(model: Path, output: Path | None, mode: Mode, force: bool) -> _Source:
-    """Load and check the float model, resolve the output and refuse to overwrite it without --force."""
-    proto = load_onnx(model)
-    parent, info = _parent(model)
-    check_float_model(proto, model, parent)
-    out = resolve_output(model, output, mode)
+def check_node_names(model: Any, names: tuple[str, ...], option: str = "--exclude-nodes") -> None:
+    """Every name in `names` is a node of `model` (a typo would otherwise be silently ignored)."""
+    from edgebench.errors import suggest
+
+    known = [n.name for n in model.graph.node if n.name]
+    for name in names:
+        if name not in set(known):
+            shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+            raise UserInputError(f"{option}: the model has no node named '{name}'; its nodes include {shown}."
+                                 f"{suggest(name, known)} (`edgebench profile` lists them)")
+
+
+def _prepare(model: Path | ModelArtifact, output: Path | None, mode: Mode, force: bool,
+             nodes_to_exclude: tuple[str, ...] = ()) -> _Source:
+    """Load and check the float model (its manifest read once, its sha256 checked against it), resolve the
+    output and refuse to overwrite it without --force."""
+    artifact = as_artifact(model)
+    parent, info = _parent(artifact)
+    proto = load_onnx(artifact.path)
+    check_float_model(proto, artifact.path, parent.precision)
+    check_finite_weights(proto, artifact.path)
+    check_node_names(proto, nodes_to_exclude)
+    out = resolve_output(artifact.path, output, mode)
     _check_outputs_free(out, force)
+    sha = artifact.verify()
     input_name, dims = graph_input(proto)
-    return _Source(proto, parent, info, out, input_name, dims)
+    opset = next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    return _Source(artifact.path, proto, parent, sha, info, out, input_name, dims, opset)
 
 
-def quantize_static_model(model: Path, dataset: Dataset, choice: PresetChoice, *, output: Path | None = None,
-                          batch_size: int = 32, dataset_spec: str | None = None, seed: int | None = None,
-                          preprocess_model: bool = True, force: bool = False) -> dict[str, Any]:
-    """Calibrate on `dataset` and write static INT8 `model.int8.onnx` + manifest; return the manifest."""
-    model = Path(model)
+def upgrade_opset(model: Path, opset: int | None, tmp_dir: Path, log: Log | None = None
+                  ) -> tuple[Path, dict[str, Any] | None]:
+    """`model` at opset >= MIN_QUANT_OPSET: an older graph is converted with `onnx.version_converter` into
+    `tmp_dir` (said through `log`); returns the path to quantize and the record for the manifest (or None)."""
+    if opset is None or opset >= MIN_QUANT_OPSET:
+        return model, None
+    onnx = _import_onnx()
+    from onnx import version_converter
+
+    try:
+        upgraded = version_converter.convert_version(onnx.load(str(model)), MIN_QUANT_OPSET)
+        onnx.checker.check_model(upgraded)
+    except Exception as e:  # the converter raises RuntimeError/ValidationError/InferenceError
+        raise ModelFileError(
+            f"'{model}' is at opset {opset}; quantization needs opset >= {MIN_QUANT_OPSET} and the ONNX version "
+            f"converter could not upgrade it ({type(e).__name__}: {' '.join(str(e).split())[:200]}); re-export the "
+            f"model at opset {MIN_QUANT_OPSET} or newer"
+        ) from None
+    dst = tmp_dir / f"opset{MIN_QUANT_OPSET}.onnx"
+    onnx.save(upgraded, str(dst))
+    if log is not None:
+        log(f"{model.name} is at opset {opset}: upgraded to opset {MIN_QUANT_OPSET} with onnx.version_converter "
+            "before quantizing (per-channel INT8 needs it); the INT8 model is opset "
+            f"{MIN_QUANT_OPSET}")
+    return dst, {"from": opset, "to": MIN_QUANT_OPSET, "by": "onnx.version_converter"}
+
+
+def _file_fields(onnx: Any, tmp: Path, upgrade: dict[str, Any] | None) -> dict[str, Any]:
+    """`nodes` of the written child, and for an upgraded graph its `opset` and `graph.opset_upgraded`."""
+    child = onnx.load(str(tmp))
+    fields: dict[str, Any] = {"nodes": count_nodes(child)}
+    if upgrade is not None:
+        fields["opset"] = next((int(o.version) for o in child.opset_import if o.domain in ("", "ai.onnx")), None)
+        fields["graph"] = {"opset_upgraded": upgrade}
+    return fields
+
+
+def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice: PresetChoice, *,
+                          output: Path | None = None, batch_size: int = 32, dataset_spec: str | None = None,
+                          seed: int | None = None, preprocess_model: bool = True, force: bool = False,
+                          log: Log | None = None) -> Manifest:
+    """Calibrate on `dataset` and write static INT8 `model.int8.onnx` + manifest; return the manifest.
+
+    A graph below opset 13 is upgraded first (`upgrade_opset`; said through `log`, recorded in the manifest)."""
     onnx = _import_onnx()
     from onnxruntime.quantization import quantize_static
 
-    source = _prepare(model, output, "static", force)
-    parent, info, out, input_name, dims = source.parent, source.info, source.out, source.input_name, source.dims
+    source = _prepare(model, output, "static", force, choice.recipe.nodes_to_exclude)
+    model, info, out, input_name, dims = source.path, source.info, source.out, source.input_name, source.dims
     fixed_batch = dims[0] if dims and isinstance(dims[0], int) and dims[0] > 0 else None
     if fixed_batch is not None:
         batch_size = fixed_batch
@@ -357,20 +445,23 @@ def quantize_static_model(model: Path, dataset: Dataset, choice: PresetChoice, *
     kwargs = recipe.to_ort_kwargs(output_op_types=output_producers(source.proto))
     chunk = max(1, CHUNK_IMAGES[recipe.method] // batch_size)
     kwargs["extra_options"]["CalibStridedMinMax"] = _divisor_at_most(len(reader), chunk)
-    del source
+    source = replace(source, proto=None)  # the parsed graph is not needed any more; free it
+    upgrade: dict[str, Any] | None = None
 
     def write_model(tmp: Path) -> None:
+        nonlocal upgrade
         with tempfile.TemporaryDirectory(prefix="edgebench-quant-") as td:
-            src = _pre_process(model, Path(td)) if preprocess_model else model
+            src, upgrade = upgrade_opset(model, source.opset, Path(td), log)
+            src = _pre_process(src, Path(td)) if preprocess_model else src
             reader.set_range(0, len(reader))
             with _quiet():
                 quantize_static(str(src), str(tmp), reader, **kwargs)
         reader.set_range(0, len(reader))
         _smoke_run(tmp, input_name, reader.batch(0))
 
-    def make_manifest(tmp: Path) -> dict[str, Any]:
+    def make_manifest(tmp: Path) -> Manifest:
         return _manifest(
-            parent, model, tmp, "static",
+            source, "static",
             recipe=recipe.to_dict(),
             preset=choice.to_dict(),
             calibration={
@@ -382,46 +473,47 @@ def quantize_static_model(model: Path, dataset: Dataset, choice: PresetChoice, *
                 "method": recipe.method,
                 "quant_pre_process": preprocess_model,
             },
-            nodes=count_nodes(onnx.load(str(tmp))),
+            **_file_fields(onnx, tmp, upgrade),
         )
 
     return _write_pair(out, force, write_model, make_manifest)
 
 
-def quantize_dynamic_model(model: Path, choice: PresetChoice, *, output: Path | None = None,
-                           preprocess_model: bool = True, force: bool = False) -> dict[str, Any]:
+def quantize_dynamic_model(model: Path | ModelArtifact, choice: PresetChoice, *, output: Path | None = None,
+                           preprocess_model: bool = True, force: bool = False, log: Log | None = None) -> Manifest:
     """Dynamic INT8 (weights quantized offline, activations at run time): no calibration data."""
-    model = Path(model)
     onnx = _import_onnx()
     from onnxruntime.quantization import quantize_dynamic
 
-    source = _prepare(model, output, "dynamic", force)
-    parent, out, input_name, dims = source.parent, source.out, source.input_name, source.dims
-    del source
+    source = _prepare(model, output, "dynamic", force, choice.recipe.nodes_to_exclude)
+    model, out, input_name, dims = source.path, source.out, source.input_name, source.dims
+    source = replace(source, proto=None)
     kwargs = choice.recipe.to_ort_dynamic_kwargs()
+    upgrade: dict[str, Any] | None = None
 
     def write_model(tmp: Path) -> None:
+        nonlocal upgrade
         with tempfile.TemporaryDirectory(prefix="edgebench-quant-") as td:
-            src = _pre_process(model, Path(td)) if preprocess_model else model
+            src, upgrade = upgrade_opset(model, source.opset, Path(td), log)
+            src = _pre_process(src, Path(td)) if preprocess_model else src
             with _quiet():
                 quantize_dynamic(str(src), str(tmp), **kwargs)
         _smoke_run(tmp, input_name, _zeros(dims))
 
-    def make_manifest(tmp: Path) -> dict[str, Any]:
-        return _manifest(parent, model, tmp, "dynamic", recipe=choice.recipe.to_dict(), preset=choice.to_dict(),
-                         nodes=count_nodes(onnx.load(str(tmp))))
+    def make_manifest(tmp: Path) -> Manifest:
+        return _manifest(source, "dynamic", recipe=choice.recipe.to_dict(), preset=choice.to_dict(),
+                         **_file_fields(onnx, tmp, upgrade))
 
     return _write_pair(out, force, write_model, make_manifest)
 
 
-def convert_fp16_model(model: Path, *, output: Path | None = None, force: bool = False) -> dict[str, Any]:
+def convert_fp16_model(model: Path | ModelArtifact, *, output: Path | None = None, force: bool = False) -> Manifest:
     """FP16 weights and compute, FP32 inputs/outputs kept (`keep_io_types`) so callers feed the same data."""
-    model = Path(model)
     onnx = _import_onnx()
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
     source = _prepare(model, output, "fp16", force)
-    proto, parent, out, input_name, dims = source.proto, source.parent, source.out, source.input_name, source.dims
+    proto, out, input_name, dims = source.proto, source.out, source.input_name, source.dims
 
     def write_model(tmp: Path) -> None:
         with _quiet():
@@ -429,8 +521,8 @@ def convert_fp16_model(model: Path, *, output: Path | None = None, force: bool =
         onnx.save(half, str(tmp))
         _smoke_run(tmp, input_name, _zeros(dims))
 
-    def make_manifest(tmp: Path) -> dict[str, Any]:
-        return _manifest(parent, model, tmp, "fp16", nodes=None)
+    def make_manifest(tmp: Path) -> Manifest:
+        return _manifest(source, "fp16")
 
     return _write_pair(out, force, write_model, make_manifest)
 

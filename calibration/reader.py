@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from edgebench.calibration.datasets import Dataset
+from edgebench.calibration.dataset import Dataset
 from edgebench.calibration.preprocess import preprocess
-from edgebench.errors import CalibrationError, UserInputError
+from edgebench.errors import CalibrationError, DataError, UserInputError
 from edgebench.manifest import Preprocessing
 
 
@@ -65,7 +65,12 @@ class ImageCalibrationReader:
         """Preprocessed batch `b` (float, NCHW/NHWC per the manifest); checks it is finite."""
         lo = b * self.batch_size
         hi = min(lo + self.batch_size, len(self.dataset))
-        x = preprocess(self.dataset.images[lo:hi], self.preprocessing, self.expected_hw)
+        try:
+            x = preprocess(self.dataset.images[lo:hi], self.preprocessing, self.expected_hw)
+        except DataError as e:  # in a calibration run a data problem is a calibration problem
+            if isinstance(e, CalibrationError):
+                raise
+            raise CalibrationError(str(e)) from None
         bad = ~np.isfinite(x)
         if bad.any():
             first = lo + int(np.argwhere(bad.reshape(len(x), -1).any(axis=1))[0][0])

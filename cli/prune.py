@@ -3,57 +3,24 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import typer
+from edgebench.cli.common import (
+    DataDirOpt,
+    InputLikeOpt,
+    ModelArg,
+    ModelFileOpt,
+    OutputDirOpt,
+    WeightsOpt,
+    load,
+    parse_floats,
+    resolve_spec,
+    say,
+)
 from edgebench.cli.root import app
-
-
-def _say(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def _parse_floats(text: str, option: str) -> list[float]:
-    from edgebench.errors import UserInputError
-
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UserInputError(f"{option} '{text}' is not a comma-separated list of numbers") from None
-
-
-def _load_model(name: str, weights: Path | None, *, need_trained: bool, data_dir: Path | None,
-                download: bool) -> tuple[Any, Any, dict[str, Any] | None, dict[str, Any] | None]:
-    """(model, spec, weights info, structure or None): zoo model + its weights, a pruned checkpoint, or random."""
-    from edgebench.errors import BadCheckpoint, UserInputError
-    from edgebench.exporter.checkpoint import find_weights, load_weights
-    from edgebench.exporter.pruned import load_pruned, looks_pruned
-    from edgebench.exporter.zoo import get_spec
-    spec = get_spec(name)
-    if weights is not None:
-        if looks_pruned(weights):
-            model, structure = load_pruned(weights)
-            if structure.get("arch") != spec.name:
-                raise BadCheckpoint(f"'{weights}' is a pruned '{structure.get('arch')}', not '{spec.name}'; "
-                                    f"give MODEL {structure.get('arch')}")
-            return model, spec, {"source": "pruned", "file": str(weights)}, structure
-        model = spec.build()
-        sha = load_weights(model, weights, spec.name)
-        return model, spec, {"source": "user", "file": Path(weights).name, "sha256": sha}, None
-    if spec.weights is not None:
-        model = spec.build()
-        path = find_weights(spec.weights, data_dir, download=download)
-        sha = load_weights(model, path, spec.name)
-        return model, spec, {"source": "published", "file": path.name, "sha256": sha}, None
-    if need_trained:
-        raise UserInputError(
-            f"'{spec.name}' has no published weights; train it first (edgebench train {spec.name} -o DIR) "
-            "and pass --weights DIR/best.pt"
-        )
-    return spec.build(), spec, None, None
 
 
 def _datasets(train_spec: str | None, test_spec: str, data_dir: Path | None, limit_train: int | None,
@@ -67,11 +34,11 @@ def _datasets(train_spec: str | None, test_spec: str, data_dir: Path | None, lim
 
 @app.command("train")
 def train_cmd(
-    model: str = typer.Argument(..., help="Zoo name (see `edgebench models`)."),
-    weights: Path | None = typer.Option(None, "--weights", "-w",
-                                        help="Start from these weights (a state dict or a pruned round folder/.pt). "
-                                             "Default: the published weights if any, else random init."),
-    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for last.pt, best.pt, train.json."),
+    output_dir: OutputDirOpt,
+    model: ModelArg = None,
+    model_file: ModelFileOpt = None,
+    input_like: InputLikeOpt = None,
+    weights: WeightsOpt = None,
     epochs: int = typer.Option(200, "--epochs", "-e", help="Epochs."),
     lr: float = typer.Option(0.1, "--lr", help="Initial learning rate (cosine decay to 0)."),
     batch_size: int = typer.Option(128, "--batch-size", help="Mini-batch size."),
@@ -83,9 +50,14 @@ def train_cmd(
     data: str = typer.Option("cifar10", "--data", help="Test images evaluated after every epoch."),
     limit_train: int | None = typer.Option(None, "--limit-train", help="Use only the first N training images."),
     limit_test: int | None = typer.Option(None, "--limit-test", help="Use only the first N test images."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder with datasets and weights/."),
+    data_dir: DataDirOpt = None,
     resume: bool = typer.Option(False, "--resume", help="Continue the run in DIR from its last.pt."),
     force: bool = typer.Option(False, "--force", help="Start over even if DIR holds a run."),
+    distill: bool = typer.Option(False, "--distill", help="Learn from --teacher's soft targets too."),
+    teacher: str | None = typer.Option(None, "--teacher", help="Teacher: a model name (published weights) or a "
+                                       "checkpoint / pruned round of this model."),
+    distill_alpha: float = typer.Option(0.9, "--distill-alpha", help="Weight of the soft targets (labels: 1-alpha)."),
+    distill_temperature: float = typer.Option(4.0, "--distill-temperature", help="Softmax temperature."),
 ) -> None:
     """Train or fine-tune a model (SGD momentum 0.9, cosine lr, crop + flip), evaluating every epoch."""
     from edgebench.atomic import ensure_writable_dir, write_json, write_text
@@ -97,7 +69,14 @@ def train_cmd(
                       seed=seed, device=device)
     if (output_dir / "last.pt").exists() and not (resume or force):
         raise OutputExistsError(f"'{output_dir / 'last.pt'}' exists: pass --resume to continue or --force")
-    net, spec, winfo, structure = _load_model(model, weights, need_trained=False, data_dir=data_dir, download=True)
+    loaded = load(resolve_spec(model, model_file, input_like), weights, data_dir=data_dir)
+    net, spec, winfo, structure = loaded.model, loaded.spec, loaded.weights, loaded.structure
+    from edgebench.exporter.distill import DistillConfig
+    from edgebench.exporter.prune_setup import TeacherRequest, resolve_teacher
+
+    dcfg = DistillConfig(distill_alpha, distill_temperature)
+    teacher_net = resolve_teacher(spec, net, TeacherRequest(distill or teacher is not None, teacher, data_dir),
+                                  before_pruning=False)
     train_ds, test_ds = _datasets(train_data, data, data_dir, limit_train, limit_test)
     out = ensure_writable_dir(output_dir)
     extra: dict[str, Any] = {}
@@ -110,11 +89,11 @@ def train_cmd(
         write_text(out / STRUCTURE_FILE, text)
         extra = {MARKER: {"arch": spec.name, "structure_file": STRUCTURE_FILE,
                           "structure_sha256": hashlib.sha256(text.encode()).hexdigest()}}
-    _say(f"training {spec.name} on {train_ds.name} ({len(train_ds)} images), testing on {test_ds.name} "
+    say(f"training {spec.name} on {train_ds.name} ({len(train_ds)} images), testing on {test_ds.name} "
          f"({len(test_ds)}), {epochs} epochs, lr {lr}, device {device}")
     summary = train(net, train_ds, test_ds, spec.input.preprocessing, cfg, out_dir=out, resume=resume, force=force,
-                    checkpoint_extra=extra, log=_say)
-    summary.update(arch=spec.name, weights=winfo or {"source": "random-init"}, config=cfg.__dict__,
+                    checkpoint_extra=extra, log=say, teacher=teacher_net, distill=dcfg)
+    summary.update(arch=spec.name, weights=winfo.to_dict(), config=cfg.__dict__,
                    train_data={"name": train_ds.name, "n": len(train_ds)},
                    test_data={"name": test_ds.name, "n": len(test_ds)})
     write_json(out / "train.json", summary)
@@ -126,8 +105,11 @@ def train_cmd(
 
 @app.command()
 def sensitivity(
-    model: str = typer.Argument(..., help="Zoo name (see `edgebench models`)."),
-    weights: Path | None = typer.Option(None, "--weights", "-w", help="Trained weights (default: published)."),
+    output_dir: OutputDirOpt,
+    model: ModelArg = None,
+    model_file: ModelFileOpt = None,
+    input_like: InputLikeOpt = None,
+    weights: WeightsOpt = None,
     data: str = typer.Option("cifar10", "--data", help="Images the pruned copies are evaluated on."),
     limit: int | None = typer.Option(None, "--limit", help="Evaluate on the first N images only (faster)."),
     grid: str = typer.Option("0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", "--grid", help="Ratios tried per layer."),
@@ -139,18 +121,19 @@ def sensitivity(
                                             help="Also derive per-layer ratios losing at most this many points."),
     from_table: Path | None = typer.Option(None, "--from-table", help="Reuse a sensitivity.json instead of "
                                            "re-evaluating (with --target-macs / --acc-budget)."),
-    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for sensitivity.{json,csv,png}."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder with datasets and weights/."),
+    data_dir: DataDirOpt = None,
     force: bool = typer.Option(False, "--force", help="Overwrite an existing sensitivity.json."),
 ) -> None:
     """Prune each layer alone at each ratio (no fine-tuning), evaluate: the table, plot and derived ratios."""
     import torch
     from edgebench.atomic import ensure_writable_dir, write_json, write_text
-    from edgebench.errors import OutputExistsError, UserInputError
+    from edgebench.errors import OutputExistsError
     from edgebench.exporter.importance import IMPORTANCES
     from edgebench.exporter.sensitivity import (
         check_grid,
+        check_targets,
         derive_ratios,
+        load_table,
         macs_with_ratios,
         plot_sensitivity,
         sensitivity_analysis,
@@ -158,31 +141,26 @@ def sensitivity(
     )
     from edgebench.exporter.train import evaluate_model
 
-    grid_v = check_grid(_parse_floats(grid, "--grid"))
+    grid_v = check_grid(parse_floats(grid, "--grid"))
     IMPORTANCES.get(importance)
-    if target_macs is not None and acc_budget is not None:
-        raise UserInputError("give at most one of --target-macs and --acc-budget")
+    check_targets(target_macs, acc_budget)
     table_path = output_dir / "sensitivity.json"
     if from_table is None and table_path.exists() and not force:
         raise OutputExistsError(f"'{table_path}' already exists; pass --force, or --from-table to reuse it")
-    net, spec, winfo, _ = _load_model(model, weights, need_trained=True, data_dir=data_dir, download=True)
+    loaded = load(resolve_spec(model, model_file, input_like), weights, data_dir=data_dir, require_trained=True)
+    net, spec, winfo = loaded.model, loaded.spec, loaded.weights
     example = torch.zeros((1, *[int(d) for d in spec.input.shape[1:]]))
     out = ensure_writable_dir(output_dir)
     if from_table is not None:
-        try:
-            table = json.loads(Path(from_table).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise UserInputError(f"--from-table '{from_table}' cannot be read ({e})") from None
-        if table.get("kind") != "edgebench.sensitivity" or table.get("arch") not in (None, spec.name):
-            raise UserInputError(f"--from-table '{from_table}' is not a sensitivity table of '{spec.name}'")
+        table = load_table(from_table, spec.name)
         scope = table.get("scope", scope)
     else:
         _, test = _datasets(None, data, data_dir, None, limit)
         t0 = time.perf_counter()
         table = sensitivity_analysis(
             net, example, lambda m: evaluate_model(m, test, spec.input.preprocessing), grid=grid_v, scope=scope,
-            importance=importance, log=_say)
-        table.update(arch=spec.name, weights=winfo, data={"name": test.name, "n": len(test)},
+            importance=importance, log=say)
+        table.update(arch=spec.name, weights=winfo.to_dict(), data={"name": test.name, "n": len(test)},
                      seconds=time.perf_counter() - t0)
         write_json(table_path, table)
         write_text(out / "sensitivity.csv", table_csv(table))
@@ -201,10 +179,12 @@ def sensitivity(
 
 @app.command()
 def prune(
-    model: str = typer.Argument(..., help="Zoo name (see `edgebench models`)."),
-    weights: Path | None = typer.Option(None, "--weights", "-w",
-                                        help="Trained weights or a pruned round (default: published weights)."),
-    ratios: str = typer.Option(..., "--ratios", "-r",
+    output_dir: OutputDirOpt,
+    model: ModelArg = None,
+    model_file: ModelFileOpt = None,
+    input_like: InputLikeOpt = None,
+    weights: WeightsOpt = None,
+    ratios: str | None = typer.Option(None, "--ratios", "-r",
                                help="0.3 (uniform), 0.1,0.1,0.2 (one per block), layer1=0.2,layer3.8.conv1=0.5 "
                                     "(by name; *=default), global:0.5, or a .json file (e.g. sensitivity's "
                                     "ratios.json)."),
@@ -226,39 +206,76 @@ def prune(
     limit_train: int | None = typer.Option(None, "--limit-train", help="First N training images only."),
     limit_test: int | None = typer.Option(None, "--limit-test", help="First N test images only."),
     onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Export each round to ONNX (size, edge benchmarks)."),
-    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder for round0..roundR and the summary."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder with datasets and weights/."),
+    data_dir: DataDirOpt = None,
     resume: bool = typer.Option(False, "--resume", help="Skip complete rounds, resume an interrupted fine-tune."),
     force: bool = typer.Option(False, "--force", help="Overwrite a previous run in DIR."),
+    distill: bool = typer.Option(False, "--distill", help="Fine-tune against the model before pruning (soft targets)."),
+    teacher: str | None = typer.Option(None, "--teacher", help="Another teacher: a model name or a checkpoint."),
+    distill_alpha: float = typer.Option(0.9, "--distill-alpha", help="Weight of the soft targets (labels: 1-alpha)."),
+    distill_temperature: float = typer.Option(4.0, "--distill-temperature", help="Softmax temperature."),
+    latency_table: Path | None = typer.Option(None, "--latency-table", help="Table from `edgebench latency-table`."),
+    target_speedup: float | None = typer.Option(None, "--target-speedup",
+                                                help="Choose widths/blocks to be S x faster on the table."),
+    target_latency_ms: float | None = typer.Option(None, "--target-latency-ms", help="Or reach this latency."),
+    runtime: str | None = typer.Option(None, "--runtime", help="Refuse a table of another runtime (default: table's)."),
+    precision: str | None = typer.Option(None, "--precision", help="Refuse a table of another precision (fp32/int8)."),
+    threads: int | None = typer.Option(None, "--threads", help="Refuse a table measured at other threads."),
+    no_remove: bool = typer.Option(False, "--no-remove-blocks", help="Latency-aware: widths only, no depth pruning."),
 ) -> None:
     """Structured filter pruning in rounds: prune -> fine-tune -> evaluate -> save, with per-round metrics."""
-    from edgebench.errors import OutputExistsError
+    from edgebench.errors import OutputExistsError, UserInputError
+    from edgebench.exporter.distill import DistillConfig
     from edgebench.exporter.prune_config import RatioConfig
     from edgebench.exporter.prune_run import PruneRunConfig, run_rounds
+    from edgebench.exporter.prune_setup import (
+        LatencyTarget,
+        TeacherRequest,
+        check_model_table,
+        latency_plan,
+        resolve_teacher,
+    )
     from edgebench.exporter.train import TrainConfig
 
-    ratio_cfg = RatioConfig.parse(ratios, global_mode=global_mode)
+    latency_aware = target_speedup is not None or target_latency_ms is not None
+    if latency_aware and ratios:
+        raise UserInputError("give --ratios or --target-speedup/--target-latency-ms, not both")
+    if latency_aware and latency_table is None:
+        raise UserInputError("--target-speedup/--target-latency-ms need --latency-table (edgebench latency-table)")
+    if not latency_aware and not ratios:
+        raise UserInputError("give --ratios (e.g. 0.5) or --latency-table with --target-speedup")
+    ratio_cfg = RatioConfig.parse(ratios or "0", global_mode=global_mode)
     run = PruneRunConfig(importance=importance, rounds=rounds, scope=scope, seed=seed, export_onnx=onnx,
                          round_to=round_to)
     ft = TrainConfig(epochs=finetune_epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, seed=seed,
                      device=device)
     if (output_dir / "summary.json").exists() and not (force or resume):
         raise OutputExistsError(f"'{output_dir}' holds a previous prune run; pass --resume or --force")
-    net, spec, winfo, structure = _load_model(model, weights, need_trained=True, data_dir=data_dir, download=True)
+    dcfg = DistillConfig(distill_alpha, distill_temperature)
+    target = (LatencyTarget(latency_table, target_speedup, target_latency_ms, runtime, precision, threads,
+                            allow_remove=not no_remove) if latency_table is not None else None)
+    loaded = load(resolve_spec(model, model_file, input_like), weights, data_dir=data_dir, require_trained=True)
+    net, spec = loaded.model, loaded.spec
+    table = check_model_table(net, spec, target)[0] if target is not None else None
+    teacher_net = resolve_teacher(spec, net, TeacherRequest(distill or teacher is not None, teacher, data_dir))
     import torch
     from edgebench.exporter.pruning import StructuredPruner
 
     # ratios checked against the model (list length, layer names, emptied layers) before any data is read
     StructuredPruner(net, torch.zeros((1, *[int(d) for d in spec.input.shape[1:]])), ratio_cfg, importance,
                      scope=scope, seed=seed, round_to=round_to)
-    train_ds, test_ds = _datasets(train_data if finetune_epochs > 0 else None, data, data_dir, limit_train, limit_test)
+    need_train = finetune_epochs > 0 or target is not None
+    train_ds, test_ds = _datasets(train_data if need_train else None, data, data_dir, limit_train, limit_test)
+    plan = None
+    if target is not None and latency_aware:
+        plan, table, _ = latency_plan(net, spec, target, train_ds, importance=importance, out_dir=output_dir, log=say)
     if train_ds is None:
         from edgebench.calibration.datasets import Dataset
 
         train_ds = Dataset(test_ds.images[:0], test_ds.labels[:0], "none")
     summary = run_rounds(net, spec, ratio_cfg, run, ft, train_ds, test_ds, output_dir, arch=spec.name,
-                         num_classes=(structure or {}).get("num_classes", spec.num_classes), weights_info=winfo,
-                         force=force, resume=resume, log=_say)
+                         num_classes=loaded.num_classes, weights_info=loaded.weights,
+                         force=force, resume=resume, log=say, teacher=teacher_net, distill=dcfg, plan=plan,
+                         latency_table=table)
     typer.echo(f"{'round':>5} {'MACs M':>8} {'params M':>9} {'top-1 pre-ft':>12} {'best':>6} {'mean':>6} "
                f"{'final':>6} {'onnx MB':>8}")
     for r in summary["rounds"]:

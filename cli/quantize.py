@@ -6,6 +6,26 @@ import json
 from pathlib import Path
 
 import typer
+from edgebench.cli.common import (
+    DataDirOpt,
+    DownloadOpt,
+    ForceOpt,
+    JsonOpt,
+    LabelsOpt,
+    ModelPathArg,
+    PpChannelOrderOpt,
+    PpInputLikeOpt,
+    PpLayoutOpt,
+    PpMeanOpt,
+    PpPresetOpt,
+    PpResizeOpt,
+    PpScaleOpt,
+    PpSizeOpt,
+    PpStdOpt,
+    artifact_with_manifest,
+    preprocessing_choice,
+    say,
+)
 from edgebench.cli.root import app
 
 
@@ -17,7 +37,7 @@ def _split(s: str | None) -> tuple[str, ...] | None:
 
 @app.command()
 def quantize(
-    model: Path = typer.Argument(..., help="The FP32 model (.onnx with its manifest, or the model folder)."),
+    model: ModelPathArg,
     data: str | None = typer.Option(None, "--data", "-d",
                                     help="Calibration data: cifar10[:train|:test], an .npz (images, labels) or "
                                          "an image folder. Required for --mode static."),
@@ -36,17 +56,27 @@ def quantize(
                                                              "percentile."),
     exclude_nodes: str | None = typer.Option(None, "--exclude-nodes", help="Node names kept in FP32 (comma list)."),
     exclude_ops: str | None = typer.Option(None, "--exclude-ops", help="Op types kept in FP32, e.g. Gemm,Add."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder with CIFAR-10 (archive or .npz subsets)."),
-    download: bool = typer.Option(True, "--download/--no-download",
-                                  help="Download CIFAR-10 (with its checksum) when no local copy exists."),
+    data_dir: DataDirOpt = None,
+    download: DownloadOpt = True,
     preprocess_model: bool = typer.Option(True, "--preprocess/--no-preprocess",
                                           help="Run ORT's quant_pre_process (shape inference + fusions) first."),
     output: Path | None = typer.Option(None, "--output", "-o",
                                        help="Output .onnx file or folder (default: beside the model)."),
-    force: bool = typer.Option(False, "--force", "-f", help="Overwrite existing outputs."),
-    as_json: bool = typer.Option(False, "--json", help="Print the written manifest as JSON."),
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
+    preprocessing: PpPresetOpt = None,
+    input_like: PpInputLikeOpt = None,
+    mean: PpMeanOpt = None,
+    std: PpStdOpt = None,
+    scale: PpScaleOpt = None,
+    size: PpSizeOpt = None,
+    resize: PpResizeOpt = None,
+    layout: PpLayoutOpt = None,
+    channel_order: PpChannelOrderOpt = None,
+    labels: LabelsOpt = None,
 ) -> None:
-    """Quantize an exported model; writes model.int8.onnx (or .int8-dynamic / .fp16) + manifest."""
+    """Quantize a model with a manifest (exported or described); writes model.int8.onnx (or .int8-dynamic /
+    .fp16) + manifest. A model without a manifest takes the preprocessing options (as `edgebench describe`)."""
     from edgebench.bench.fingerprint import cpu_info
     from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.quantize import (
@@ -59,8 +89,6 @@ def quantize(
     )
     from edgebench.calibration.recipes import resolve_preset
     from edgebench.errors import UserInputError, suggest
-    from edgebench.manifest import find_manifest, input_info, resolve_model_arg
-    from edgebench.runtimes.ort_cpu import check_model_path
 
     if mode not in MODES:
         raise UserInputError(f"--mode '{mode}' is not one of {', '.join(MODES)}.{suggest(mode, MODES)}")
@@ -72,44 +100,48 @@ def quantize(
         from dataclasses import replace
 
         choice = replace(choice, recipe=choice.recipe.with_overrides(**overrides))
-    model_path = check_model_path(resolve_model_arg(model))
+    # once, here; the library gets the resolved file and its manifest (built in memory from the preprocessing
+    # options for a model that has none)
+    choice_pp = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
+    artifact = artifact_with_manifest(model, choice_pp, labels, "quantizing")
+    model_path = artifact.path
 
     if mode == "static":
         if not data:
             raise UserInputError("--mode static needs calibration data: --data cifar10:train, an .npz or an image "
                                  "folder")
-        info = input_info(find_manifest(model_path))
+        info = artifact.manifest.input if artifact.manifest else None
         ds = load_dataset(data, data_dir, download, size=settings.size, seed=settings.seed,
                           preprocessing=info.preprocessing if info else None)
-        manifest = quantize_static_model(model_path, ds, choice, output=output, batch_size=settings.batch_size,
+        manifest = quantize_static_model(artifact, ds, choice, output=output, batch_size=settings.batch_size,
                                          dataset_spec=data, seed=settings.seed, preprocess_model=preprocess_model,
-                                         force=force)
+                                         force=force, log=say)
     else:
         if data:
             typer.echo(f"note: --data is not used by --mode {mode}", err=True)
         if mode == "dynamic":
-            manifest = quantize_dynamic_model(model_path, choice, output=output, preprocess_model=preprocess_model,
-                                              force=force)
+            manifest = quantize_dynamic_model(artifact, choice, output=output, preprocess_model=preprocess_model,
+                                              force=force, log=say)
         else:
-            manifest = convert_fp16_model(model_path, output=output, force=force)
+            manifest = convert_fp16_model(artifact, output=output, force=force)
 
     if as_json:
-        typer.echo(json.dumps(manifest, indent=2))
+        typer.echo(json.dumps(manifest.to_dict(), indent=2))
         return
     out_path = resolve_output(model_path, output, mode)  # type: ignore[arg-type]
-    ratio = manifest["parent_file_size_mb"] / manifest["file_size_mb"]
+    parent_mb, child_mb = manifest.parent_file_size_mb or 0.0, manifest.file_size_mb or 0.0
+    ratio = parent_mb / child_mb if child_mb else float("nan")
     if mode != "fp16":
         typer.echo(f"preset   {choice.preset}: {choice.reason}")
-        r = manifest["recipe"]
+        r = manifest.recipe or {}
         typer.echo(f"recipe   {r['quant_format']} act={r['activation_type']} weight={r['weight_type']} "
                    f"per_channel={r['per_channel']} reduce_range={r['reduce_range']} method={r['method']}")
     if mode == "static":
-        c = manifest["calibration"]
+        c = manifest.calibration or {}
         how = "first" if c["seed"] is None else f"seed {c['seed']}"
         typer.echo(f"calib    {c['size']} images of {c['dataset']} ({how}), sha256 {c['sha256'][:12]}")
-    if manifest.get("nodes"):
-        n = manifest["nodes"]
+    if manifest.nodes:
+        n = manifest.nodes
         left = ", ".join(f"{k} x{v}" for k, v in n["float_op_types"].items()) or "none"
         typer.echo(f"nodes    {n['int8']} INT8, {n['float']} float ({left})")
-    typer.echo(f"wrote    {out_path} ({manifest['file_size_mb']:.3f} MB; FP32 {manifest['parent_file_size_mb']:.3f} MB,"
-               f" {ratio:.2f}x smaller)")
+    typer.echo(f"wrote    {out_path} ({child_mb:.3f} MB; FP32 {parent_mb:.3f} MB, {ratio:.2f}x smaller)")

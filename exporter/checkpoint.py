@@ -6,10 +6,8 @@ the way to re-save it. Accepted layouts: a raw state dict, or a dict holding one
 ``{'state_dict': ..., 'best_prec1': ...}``). ``module.`` (DataParallel) and ``_orig_mod.``
 (torch.compile) prefixes are stripped.
 
-Example::
-
-    model = create_model("resnet20")
-    sha = load_weights(model, find_weights(get_spec("resnet20").weights))
+`edgebench.exporter.loading.load_model` builds on these to turn a command's "MODEL [--weights W]
+[--random-init]" into a model with its weights.
 """
 
 from __future__ import annotations

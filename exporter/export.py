@@ -14,8 +14,9 @@ therefore ``torchscript``; ``--exporter dynamo`` is there, and parity guards bot
 Example::
 
     spec = get_spec("resnet20")
-    model = spec.build(); load_weights(model, path)
-    manifest = export_model(model, spec, Path("artifacts/resnet20"), parity_dataset=load_cifar10("test"))
+    loaded = load_model(get_spec("resnet20"), WeightsRequest())
+    manifest = export_model(loaded.model, loaded.spec, Path("artifacts/resnet20"), weights=loaded.weights,
+                            parity_dataset=load_cifar10("test"))      # a typed Manifest
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from edgebench.atomic import ensure_writable_dir, write_json
 from edgebench.errors import EdgebenchError, ModelFileError, OutputExistsError, ParityError, UserInputError
-from edgebench.manifest import manifest_path, new_manifest, sha256_file
+from edgebench.manifest import Manifest, PrunedInfo, WeightsRecord, manifest_path
 from edgebench.system import default_threads
 
 if TYPE_CHECKING:
@@ -371,21 +372,27 @@ def export_model(
     parity_images: int = 256,
     accuracy_images: int | None = 1000,
     force: bool = False,
-    extra_manifest: dict[str, Any] | None = None,
-    weights: dict[str, Any] | None = None,
+    extra_manifest: Mapping[str, Any] | None = None,
+    weights: WeightsRecord | Mapping[str, Any] | None = None,
+    pruned: PrunedInfo | None = None,
     tolerance: ParityTolerance | None = None,
     threads: int | None = None,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+) -> Manifest:
     """Export `model` to ``out_dir/model.fp32.onnx`` + manifest; return the manifest.
 
-    `weights` describes the loaded checkpoint (``{"sha256", "file", "source"}``; None = random init).
+    `weights` describes the loaded checkpoint (a `WeightsRecord`, or its dict; None = random init);
+    `pruned` the pruned round the model comes from; `extra_manifest` adds keys of your own (kept in `extra`).
     Raises ParityError (nothing written) when the ONNX graph does not match PyTorch within `tolerance`.
     """
     import torch
 
     tol = tolerance or ParityTolerance()
+    if weights is None:
+        record = WeightsRecord(source=WeightsRecord.RANDOM_INIT)
+    else:
+        record = weights if isinstance(weights, WeightsRecord) else WeightsRecord.from_dict(weights)
     opset = default_opset(exporter) if opset is None else opset
     check_export_options(exporter, opset)
     fixed_batch = parse_batch(batch)
@@ -449,45 +456,41 @@ def export_model(
 
         params = count_params(model)
         published = None  # the published accuracy applies only to the published file itself
-        if spec.weights is not None and weights and weights.get("sha256") == spec.weights.sha256:
+        if spec.weights is not None and record.sha256 == spec.weights.sha256:
             published = spec.weights.top1_pct
         macs = count_macs(model, (1, *shape))
-        input_dict = spec.input.to_dict()
-        input_dict["shape"] = ["batch" if fixed_batch is None else fixed_batch, *shape]
-        manifest = new_manifest(
+        batch_dim: int | str = "batch" if fixed_batch is None else fixed_batch
+        manifest = Manifest(
             name=spec.name,
             arch=spec.name,
             family=spec.family,
             description=spec.description,
-            precision="fp32",
-            onnx_file=ONNX_FILE,
-            onnx_sha256=sha256_file(chosen),
-            file_size_mb=chosen.stat().st_size / 1e6,
-            weights_sha256=(weights or {}).get("sha256"),
-            weights=weights or {"source": "random-init"},
-            input=input_dict,
-            output={"name": OUTPUT_NAME, "shape": ["batch" if fixed_batch is None else fixed_batch,
-                                                   int(ref.random_y.shape[1])]},
+            input=replace(spec.input, shape=(batch_dim, *shape)),
+            output={"name": OUTPUT_NAME, "shape": [batch_dim, int(ref.random_y.shape[1])]},
             num_classes=int(ref.random_y.shape[1]),
             batch="dynamic" if fixed_batch is None else fixed_batch,
+            params=params,
+            macs=macs,
+            macs_counter="torch.utils.flop_counter at batch 1 (conv, linear, matmul; MAC = FLOP/2)",
+            weights=record,
+            weights_sha256=record.sha256,
+            published_top1_pct=published,
+            fp32_accuracy=accuracy,  # named so a quantized child that keeps it still reads right
+            pruned=pruned,
+            precision="fp32",
             opset=opset,
             exporter=exporter,
             simplify=simplify_info,
             parity=parity,
-            fp32_accuracy=accuracy,  # named so a quantized child that copies it still reads right
-            params=params,
-            macs=macs,
-            macs_counter="torch.utils.flop_counter at batch 1 (conv, linear, matmul; MAC = FLOP/2)",
-            published_top1_pct=published,
             export_seconds=round(time.perf_counter() - t0, 3),
             created_utc=datetime.now(UTC).isoformat(timespec="seconds"),
             versions=_versions(exporter),
-        )
+        ).with_file(chosen).replace(onnx_file=ONNX_FILE)
         if extra_manifest:
-            manifest.update(extra_manifest)
+            manifest = Manifest.from_dict({**manifest.to_dict(), **extra_manifest}, "extra_manifest")
         os.replace(chosen, onnx_final)
         try:
-            write_json(json_final, manifest)
+            write_json(json_final, manifest.to_dict())
         except BaseException:
             onnx_final.unlink(missing_ok=True)
             raise

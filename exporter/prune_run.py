@@ -21,20 +21,23 @@ import io
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from edgebench.atomic import ensure_writable_dir, write_json, write_text
-from edgebench.calibration.datasets import Dataset
+from edgebench.calibration.dataset import Dataset
 from edgebench.errors import OutputExistsError, UserInputError, suggest
+from edgebench.exporter.depth import remove_blocks, removed_blocks
+from edgebench.exporter.distill import DistillConfig
 from edgebench.exporter.importance import IMPORTANCES
 from edgebench.exporter.prune_config import SCOPES, RatioConfig
 from edgebench.exporter.pruned import STRUCTURE_FILE, load_pruned, save_pruned
 from edgebench.exporter.pruning import StructuredPruner, conv_filters, count_macs_params
 from edgebench.exporter.train import TrainConfig, evaluate_model, train
+from edgebench.manifest import PrunedInfo, WeightsRecord
 from torch import nn
 
 SUMMARY_KIND = "edgebench.prune-run"
@@ -78,13 +81,19 @@ def architecture_summary(model: nn.Module) -> list[dict[str, Any]]:
     return rows
 
 
-def _export(model: nn.Module, spec: Any, round_dir: Path, extra: dict[str, Any], log: Log) -> float | None:
-    """ONNX of this round (engineer A's exporter, parity on random inputs); returns its size in MB."""
+def _export(model: nn.Module, spec: Any, round_dir: Path, pruned: PrunedInfo) -> float:
+    """ONNX of this round (parity on random inputs); returns its size in MB."""
     from edgebench.exporter.export import export_model
 
-    manifest = export_model(model, spec, round_dir, parity_dataset=None, force=True, extra_manifest=extra,
-                            weights={"source": "edgebench prune", "file": extra["pruned"]["weights_file"]})
-    return float(manifest["file_size_mb"])
+    manifest = export_model(model, spec, round_dir, parity_dataset=None, force=True, pruned=pruned,
+                            weights=WeightsRecord(source="edgebench prune", file=pruned.weights_file))
+    return float(manifest.file_size_mb or 0.0)
+
+
+def _weights_dict(weights: WeightsRecord | Mapping[str, Any] | None) -> dict[str, Any]:
+    if isinstance(weights, WeightsRecord):
+        return weights.to_dict()
+    return dict(weights) if weights else {"source": WeightsRecord.RANDOM_INIT}
 
 
 def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -197,12 +206,60 @@ def _round_metrics(model: nn.Module, example: torch.Tensor, k: int, fraction: fl
     }
 
 
+def table_choice(model: nn.Module, table: Mapping[str, Any]) -> dict[str, int | None] | None:
+    """The model's current width per table unit (None: its block removed), or None if a width is not in the table."""
+    gone = set(removed_blocks(model))
+    out: dict[str, int | None] = {}
+    for name, entry in table["units"].items():
+        if entry.get("block") in gone:
+            out[name] = None
+            continue
+        w = model.get_submodule(name).out_channels
+        if str(w) not in entry["widths"]:
+            return None
+        out[name] = w
+    return out
+
+
+def check_latency(model: nn.Module, round_dir: Path, table: Mapping[str, Any], calib: Dataset) -> dict[str, Any]:
+    """Predicted (on `table`) vs measured latency of this round's ONNX at the table's precision and threads."""
+    from edgebench.exporter.latency_prune import predict_ms
+    from edgebench.runtimes.timing import measure_model_ms
+
+    choice = table_choice(model, table)
+    onnx_path = round_dir / "model.fp32.onnx"
+    if table["precision"] == "int8":
+        from edgebench.calibration.quantize import quantize_static_model
+        from edgebench.calibration.recipes import resolve_preset
+
+        cpu = (table.get("fingerprint") or {}).get("cpu") or {"arch": "x86_64", "isa": {}}
+        quantize_static_model(onnx_path, calib, resolve_preset("auto", None, cpu), force=True)
+        onnx_path = round_dir / "model.int8.onnx"
+    measured = measure_model_ms(onnx_path, int(table["threads"]))
+    predicted = predict_ms(table, choice) if choice is not None else None
+    return {"precision": table["precision"], "threads": table["threads"], "model_file": onnx_path.name,
+            "predicted_ms": predicted, "measured_ms": measured,
+            "error_pct": None if predicted is None else 100.0 * (predicted - measured) / measured,
+            "table_full_model_ms": table["full_model_ms"]}
+
+
 def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunConfig, finetune: TrainConfig,
                train_data: Dataset, test_data: Dataset, out_dir: Path, *, arch: str, num_classes: int | None,
-               weights_info: dict[str, Any] | None = None, force: bool = False, resume: bool = False,
-               log: Log | None = None) -> dict[str, Any]:
-    """Run the rounds on `model` (modified in place) and write everything under `out_dir`; returns the summary."""
+               weights_info: WeightsRecord | Mapping[str, Any] | None = None, force: bool = False, resume: bool = False,
+               log: Log | None = None, teacher: nn.Module | None = None, distill: DistillConfig | None = None,
+               plan: Any = None, latency_table: Mapping[str, Any] | None = None,
+               calibration: Dataset | None = None) -> dict[str, Any]:
+    """Run the rounds on `model` (modified in place) and write everything under `out_dir`; returns the summary.
+
+    `teacher` (+ `distill`): fine-tune with the distillation loss. `plan` (a `latency_prune.LatencyPlan`):
+    round 1 removes its blocks and prunes to its widths (one round only). `latency_table`: every exported
+    round also gets its latency predicted on the table and measured (INT8 tables quantize with `calibration`).
+    """
     say = log or (lambda _msg: None)
+    if plan is not None and run.rounds != 1:
+        raise UserInputError(f"latency-aware pruning runs in one round, not --rounds {run.rounds}")
+    if latency_table is not None and not run.export_onnx:
+        raise UserInputError("predicting vs measuring latency needs the ONNX export; drop --no-onnx")
     out_dir = Path(out_dir)
     if (out_dir / "summary.json").exists() and not (force or resume):
         raise OutputExistsError(f"'{out_dir}' holds a previous prune run; pass --resume to continue it or --force")
@@ -223,7 +280,7 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
 
     summary: dict[str, Any] = {
         "schema_version": 1, "kind": SUMMARY_KIND, "arch": arch, "num_classes": num_classes,
-        "weights": weights_info or {"source": "random-init"}, "ratios": ratios.to_dict(),
+        "weights": _weights_dict(weights_info), "ratios": ratios.to_dict(),
         "layer_ratios": layer_ratios, "importance": run.importance, "scope": run.scope, "seed": run.seed,
         "round_to": run.round_to,
         "rounds_planned": run.rounds, "finetune": asdict(finetune),
@@ -232,6 +289,11 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
         "prunable_layers": [{"name": la.name, "block": la.block, "filters": la.channels, "members": list(la.members)}
                             for la in pruner.layers],
         "rounds": [],
+        "distill": (distill or DistillConfig()).to_dict() if teacher is not None else None,
+        "latency_plan": plan.to_dict() if plan is not None else None,
+        "latency_table": ({k: latency_table.get(k) for k in ("model", "runtime", "precision", "threads",
+                                                            "full_model_ms", "machine", "fingerprint_id")}
+                          if latency_table is not None else None),
     }
     base: dict[str, int] | None = None
     structure_extra = {"importance": run.importance, "scope": run.scope}
@@ -239,7 +301,7 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
         round_dir = out_dir / f"round{k}"
         if resume and (round_dir / "metrics.json").exists():
             metrics = json.loads((round_dir / "metrics.json").read_text(encoding="utf-8"))
-            loaded, _ = load_pruned(round_dir)
+            loaded, _ = load_pruned(round_dir, factory=lambda _a, n: spec.build(n if spec.takes_num_classes else None))
             pruner.model = loaded
             model = loaded
             summary["rounds"].append(metrics)
@@ -249,6 +311,11 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
         t0 = time.perf_counter()
         fraction = k / run.rounds
         if k > 0:
+            if plan is not None:
+                remove_blocks(model, plan.removed_blocks, example)
+                pruner = StructuredPruner(model, example, plan.ratio_config(), run.importance, scope=run.scope,
+                                          seed=run.seed, round_to=1)
+                say(f"round {k}: removed {len(plan.removed_blocks)} blocks ({', '.join(plan.removed_blocks)})")
             report = pruner.step(k, run.rounds)
             changed = {n: f"{r['before']}->{r['after']}" for n, r in report.items() if r["before"] != r["after"]}
             say(f"round {k}: pruned {len(changed)} layers to {fraction:.0%} of the target")
@@ -258,7 +325,7 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
         ft: dict[str, Any] = {}
         if k > 0 and finetune.epochs > 0:
             ft = train(model, train_data, test_data, pp, finetune, out_dir=round_dir / "finetune", resume=resume,
-                       force=True, log=lambda m, k=k: say(f"round {k}: {m}"))
+                       force=True, log=lambda m, k=k: say(f"round {k}: {m}"), teacher=teacher, distill=distill)
             model.cpu().eval()
         stem = f"round{k}"
         weights, _ = save_pruned(model, round_dir, arch=arch, num_classes=num_classes, stem=stem,
@@ -266,10 +333,18 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
         metrics = _round_metrics(model, example, k, fraction, base, before, ft, weights)
         base = base or {"macs": metrics["macs"], "params": metrics["params"]}
         if run.export_onnx:
-            extra = {"pruned": {"round": k, "structure_file": STRUCTURE_FILE, "weights_file": weights.name,
-                                "importance": run.importance, "scope": run.scope, "filters": metrics["filters"],
-                                "top1_pct_torch": metrics["final_top1_pct"]}}
-            metrics["onnx_size_mb"] = _export(model, spec, round_dir, extra, say)
+            info = PrunedInfo(round=k, structure_file=STRUCTURE_FILE, weights_file=weights.name,
+                              importance=run.importance, scope=run.scope, filters=metrics["filters"],
+                              top1_pct_torch=metrics["final_top1_pct"])
+            metrics["onnx_size_mb"] = _export(model, spec, round_dir, info)
+            if latency_table is not None:
+                metrics["latency"] = check_latency(model, round_dir, latency_table, calibration or train_data)
+                lat = metrics["latency"]
+                pred = f"{lat['predicted_ms']:.3f}" if lat["predicted_ms"] is not None else "-"
+                say(f"round {k}: latency predicted {pred} ms, measured {lat['measured_ms']:.3f} ms "
+                    f"({lat['precision']}, {lat['threads']} thread(s))")
+        metrics["distill"] = ft.get("distill")
+        metrics["removed_blocks"] = removed_blocks(model)
         metrics["seconds"] = time.perf_counter() - t0
         write_json(round_dir / "metrics.json", metrics)
         shutil.rmtree(round_dir / "finetune", ignore_errors=True)

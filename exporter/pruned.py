@@ -28,6 +28,7 @@ import torch
 from edgebench.atomic import atomic_path, ensure_writable_dir, write_text
 from edgebench.errors import BadCheckpoint
 from edgebench.exporter.checkpoint import check_state_dict, extract_state_dict, read_checkpoint
+from edgebench.manifest import WeightsRecord
 from torch import nn
 
 STRUCTURE_FILE = "structure.json"
@@ -49,8 +50,11 @@ def describe_structure(model: nn.Module, arch: str, num_classes: int | None, **e
             layers[name] = {"type": "Linear", "in_features": m.in_features, "out_features": m.out_features}
         elif isinstance(m, nn.modules.batchnorm._BatchNorm):
             layers[name] = {"type": "BatchNorm", "num_features": m.num_features}
+    from edgebench.exporter.depth import removed_blocks
+
     return {"schema_version": STRUCTURE_SCHEMA_VERSION, "kind": STRUCTURE_KIND, "arch": arch,
-            "num_classes": num_classes, "filters": filters, "layers": layers, **extra}
+            "num_classes": num_classes, "filters": filters, "layers": layers,
+            "removed_blocks": removed_blocks(model), **extra}
 
 
 def _resize(name: str, m: nn.Module, spec: dict[str, Any], source: str) -> None:
@@ -89,9 +93,15 @@ def _resize(name: str, m: nn.Module, spec: dict[str, Any], source: str) -> None:
 
 def apply_structure(model: nn.Module, structure: dict[str, Any], source: str = STRUCTURE_FILE) -> nn.Module:
     """Narrow `model`'s layers in place to the shapes recorded in `structure` (weights left uninitialised)."""
+    from edgebench.exporter.depth import apply_removed
+
     layers = structure.get("layers")
     if not isinstance(layers, dict):
         raise BadCheckpoint(f"{source} has no 'layers' mapping; re-run edgebench prune")
+    removed = structure.get("removed_blocks") or []
+    if not isinstance(removed, list) or not all(isinstance(n, str) for n in removed):
+        raise BadCheckpoint(f"{source}: 'removed_blocks' must be a list of block names")
+    apply_removed(model, removed)
     modules = dict(model.named_modules())
     for name, spec in layers.items():
         if name not in modules:
@@ -214,11 +224,24 @@ def looks_pruned(path: Path) -> bool:
     return path.is_dir() or (path.is_file() and is_pruned_checkpoint(path))
 
 
-def load_pruned_for(arch: str, path: Path, num_classes: int | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """A pruned checkpoint of zoo model `arch`; returns (model, weights info for a manifest)."""
+def load_pruned_for(arch: str, path: Path, num_classes: int | None = None,
+                    factory: Callable[[str, int | None], nn.Module] | None = None,
+                    ) -> tuple[nn.Module, WeightsRecord, dict[str, Any]]:
+    """A pruned checkpoint of model `arch`; returns (model, weights record for a manifest, structure).
+
+    `factory` builds the unpruned model (a `--model-file` or `tv:` spec); default: the zoo."""
     from edgebench.manifest import sha256_file
 
-    model, structure = load_pruned(path)
+    def checked(found: str, n: int | None) -> nn.Module:
+        if found != arch:
+            raise BadCheckpoint(f"pruned checkpoint '{path}' is a pruned '{found}', not '{arch}'; give MODEL {found}")
+        if factory is not None:
+            return factory(found, n)
+        from edgebench.exporter.zoo import create_model
+
+        return create_model(found, n)
+
+    model, structure = load_pruned(path, factory=checked)
     if structure.get("arch") != arch:
         raise BadCheckpoint(
             f"pruned checkpoint '{path}' is a pruned '{structure.get('arch')}', not '{arch}'; "
@@ -229,9 +252,10 @@ def load_pruned_for(arch: str, path: Path, num_classes: int | None = None) -> tu
             f"pruned checkpoint '{path}' has {structure.get('num_classes')} classes, not --num-classes {num_classes}"
         )
     weights, structure_path = _locate(Path(path))
-    info = {"source": "pruned", "file": weights.name, "sha256": sha256_file(weights),
-            "structure_file": str(structure_path.name if structure_path else STRUCTURE_FILE),
-            "structure_sha256": sha256_file(structure_path) if structure_path else None,
-            "filters": structure.get("filters", {}),
-            "round": structure.get("round"), "importance": structure.get("importance")}
-    return model, info
+    record = WeightsRecord(
+        source="pruned", file=weights.name, sha256=sha256_file(weights),
+        extra={"structure_file": str(structure_path.name if structure_path else STRUCTURE_FILE),
+               "structure_sha256": sha256_file(structure_path) if structure_path else None,
+               "filters": structure.get("filters", {}),
+               "round": structure.get("round"), "importance": structure.get("importance")})
+    return model, record, structure

@@ -203,3 +203,36 @@ def plot_sensitivity(table: Mapping[str, Any], path: Path) -> Path:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return Path(path)
+
+
+def check_targets(target_macs: float | None, acc_budget: float | None) -> None:
+    """At most one of a MACs target and an accuracy budget derives ratios from the table; each in its range.
+    Checked before the sweep (minutes), so a bad value fails at once and writes nothing.
+
+    >>> check_targets(1.5, None)
+    Traceback (most recent call last):
+    ...
+    edgebench.errors.UserInputError: --target-macs 1.5 must be a fraction in (0, 1), e.g. 0.5
+    """
+    if target_macs is not None and acc_budget is not None:
+        raise UserInputError("give at most one of --target-macs and --acc-budget")
+    if target_macs is not None and not 0 < target_macs < 1:
+        raise UserInputError(f"--target-macs {target_macs:g} must be a fraction in (0, 1), e.g. 0.5")
+    if acc_budget is not None and not acc_budget >= 0:
+        raise UserInputError(f"--acc-budget {acc_budget:g} must be >= 0 (points of top-1 you accept to lose)")
+
+
+def load_table(path: Path, arch: str) -> dict[str, Any]:
+    """A sensitivity.json written earlier (`--from-table`), checked to be a table of `arch`."""
+    import json
+
+    try:
+        table = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserInputError(f"--from-table '{path}' cannot be read ({e}); give a sensitivity.json") from None
+    if not isinstance(table, dict) or table.get("kind") != SENSITIVITY_KIND or table.get("arch") not in (None, arch):
+        raise UserInputError(f"--from-table '{path}' is not a sensitivity table of '{arch}'; give the "
+                             f"sensitivity.json that `edgebench sensitivity {arch}` wrote")
+    if not isinstance(table.get("layers"), list) or not isinstance(table.get("baseline"), dict):
+        raise UserInputError(f"--from-table '{path}' has no 'layers'/'baseline'; re-run edgebench sensitivity")
+    return table

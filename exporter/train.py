@@ -31,6 +31,7 @@ from edgebench.atomic import atomic_path, ensure_writable_dir
 from edgebench.calibration.datasets import Dataset
 from edgebench.calibration.preprocess import preprocess
 from edgebench.errors import BadCheckpoint, OutputExistsError, UserInputError
+from edgebench.exporter.distill import DistillConfig, distill_loss
 from edgebench.manifest import Preprocessing
 from torch import nn
 
@@ -171,8 +172,12 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def train(model: nn.Module, train_data: Dataset, test_data: Dataset, pp: Preprocessing, cfg: TrainConfig, *,
           out_dir: Path | None = None, resume: bool = False, force: bool = False,
-          checkpoint_extra: dict[str, Any] | None = None, log: Log | None = None) -> dict[str, Any]:
+          checkpoint_extra: dict[str, Any] | None = None, log: Log | None = None,
+          teacher: nn.Module | None = None, distill: DistillConfig | None = None) -> dict[str, Any]:
     """Train `model` in place with `cfg`; evaluate on `test_data` after every epoch.
+
+    With `teacher`, the loss is `distill_loss` (soft targets of the teacher, in eval mode, on the same
+    augmented batch, weighted by `distill`, default `DistillConfig()`) instead of plain cross-entropy.
 
     With `out_dir`, writes `last.pt` every epoch (resumable) and `best.pt` (`{"state_dict": ..., **checkpoint_extra}`).
     The model keeps its final weights (not the best ones); the summary reports both.
@@ -193,6 +198,9 @@ def train(model: nn.Module, train_data: Dataset, test_data: Dataset, pp: Preproc
         raise UserInputError("--resume needs the output folder of the run to continue (-o DIR)")
 
     model.to(device)
+    if teacher is not None:
+        teacher.to(device).eval()
+        distill = distill or DistillConfig()
     torch.manual_seed(cfg.seed)
     params_decay = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params_decay, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
@@ -236,7 +244,12 @@ def train(model: nn.Module, train_data: Dataset, test_data: Dataset, pp: Preproc
             x = to_tensor(images, pp, device)
             y = torch.from_numpy(train_data.labels[idx]).to(device)
             logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            if teacher is not None and distill is not None:
+                with torch.no_grad():
+                    soft = teacher(x)
+                loss = distill_loss(logits, soft, y, distill)
+            else:
+                loss = F.cross_entropy(logits, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -261,4 +274,8 @@ def train(model: nn.Module, train_data: Dataset, test_data: Dataset, pp: Preproc
             _save({"model": _cpu_state(model), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                    "epoch": epoch + 1, "history": history, "config": asdict(cfg)}, last)
     model.eval()
-    return _summary(history, cfg, spent + time.perf_counter() - t_start)
+    if teacher is not None:
+        teacher.cpu()
+    out = _summary(history, cfg, spent + time.perf_counter() - t_start)
+    out["distill"] = distill.to_dict() if teacher is not None and distill is not None else None
+    return out

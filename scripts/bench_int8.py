@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             if model == ACC_MODEL:
                 quant_s[p] = time.time() - t
             int8[model][p] = a.out / model / p / "model.int8.onnx"
-            manifests[model][p] = m
+            manifests[model][p] = m.to_dict()
 
     say(f"[bench-int8] latency: {SPEED_MODEL} and {ACC_MODEL}, 1 thread, batch 1, {a.rounds} interleaved rounds")
     lat = {model: interleaved_latency({"fp32": fp32[model], **int8[model]}, threads=1, batch=1, rounds=a.rounds,

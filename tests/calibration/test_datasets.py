@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from edgebench.calibration.datasets import Dataset, load_dataset, subset_indices
 from edgebench.calibration.imagefolder import load_image_folder
-from edgebench.errors import CalibrationError, UserInputError
+from edgebench.errors import DataError, UserInputError
 from edgebench.manifest import Preprocessing
 
 
@@ -34,12 +34,12 @@ def test_subsets_are_deterministic(tmp_path: Path) -> None:
 def test_npz_with_nan_or_floats_is_refused(tmp_path: Path) -> None:
     x = np.zeros((4, 8, 8, 3), np.float32)
     x[2, 1, 1, 0] = np.nan
-    with pytest.raises(CalibrationError, match=r"1 NaN/Inf values \(first in image 2\)"):
+    with pytest.raises(DataError, match=r"1 NaN/Inf values \(first in image 2\)"):
         load_dataset(str(write_npz(tmp_path / "nan.npz", x)))
-    with pytest.raises(CalibrationError, match="expected uint8"):
+    with pytest.raises(DataError, match="expected uint8"):
         load_dataset(str(write_npz(tmp_path / "f.npz", np.zeros((4, 8, 8, 3), np.float32))))
     np.savez(tmp_path / "bad.npz", pixels=np.zeros(3))
-    with pytest.raises(CalibrationError, match="expected 'images' and 'labels'"):
+    with pytest.raises(DataError, match="expected 'images' and 'labels'"):
         load_dataset(str(tmp_path / "bad.npz"))
 
 
@@ -74,7 +74,7 @@ def test_image_folder_flat_and_resized(tmp_path: Path) -> None:
     flat.mkdir()
     Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(flat / "a.png")
     Image.fromarray(np.zeros((50, 50, 3), np.uint8)).save(flat / "b.png")
-    with pytest.raises(CalibrationError, match="give images of one size"):
+    with pytest.raises(DataError, match="give images of one size"):
         load_image_folder(flat)
     ds = load_image_folder(flat, preprocessing=Preprocessing(resize=36, crop=32))
     assert ds.images.shape == (2, 32, 32, 3) and ds.labels.tolist() == [-1, -1]
@@ -84,18 +84,92 @@ def test_unreadable_image_is_named(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "tree")
     bad = root / "dog" / "9.png"
     bad.write_bytes(b"not a png at all")
-    with pytest.raises(CalibrationError, match=r"cannot read image '.*dog/9\.png'"):
+    with pytest.raises(DataError, match=r"cannot read image '.*dog/9\.png'"):
         load_dataset(str(root))
 
 
 def test_empty_folder_and_unknown_spec(tmp_path: Path) -> None:
     (tmp_path / "empty" / "cat").mkdir(parents=True)
-    with pytest.raises(CalibrationError, match="calibration set is empty"):
+    with pytest.raises(DataError, match="the image set is empty"):
         load_dataset(str(tmp_path / "empty"))
     with pytest.raises(UserInputError, match="is not cifar10"):
         load_dataset(str(tmp_path / "nope"))
 
 
 def test_dataset_validates_itself() -> None:
-    with pytest.raises(CalibrationError, match="expected uint8"):
+    with pytest.raises(DataError, match="expected uint8"):
         Dataset(np.zeros((2, 4, 4, 3), np.float32), np.zeros(2, np.int64), "f")
+
+
+def test_data_modules_import_without_a_cycle() -> None:
+    """imagefolder needs only `calibration.dataset`; datasets imports imagefolder (one direction)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, edgebench.calibration.imagefolder; "
+            "assert 'edgebench.calibration.datasets' not in sys.modules, sorted(sys.modules)")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_data_errors_are_not_calibration_errors_but_calibration_errors_are_data_errors(tmp_path: Path) -> None:
+    from edgebench.errors import CalibrationError
+
+    assert issubclass(CalibrationError, DataError) and issubclass(DataError, UserInputError)
+    with pytest.raises(DataError) as e:
+        load_dataset(str(tmp_path / "missing.npz"))
+    assert not isinstance(e.value, CalibrationError)  # evaluation/parity/training read data too
+
+
+def _archive(path: Path, payload: bytes) -> Path:
+    """A .tar.gz laid out as the CIFAR-10 python archive, its test_batch being `payload`."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("cifar-10-batches-py/test_batch")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+class _RunsCode:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_local_cifar10_archive_is_verified_before_it_is_unpickled(tmp_path: Path, monkeypatch) -> None:
+    """A crafted archive in --data-dir must be refused by its MD5 and never run its code."""
+    import pickle
+
+    from edgebench.calibration.datasets import CIFAR10_ARCHIVE, load_cifar10
+    from edgebench.errors import DataError
+
+    monkeypatch.delenv("EDGEBENCH_DATA", raising=False)
+    marker = tmp_path / "pwned"
+    _archive(tmp_path / CIFAR10_ARCHIVE, pickle.dumps({b"data": _RunsCode(marker), b"labels": [0]}))
+    with pytest.raises(DataError, match="not the published CIFAR-10"):
+        load_cifar10("test", data_dir=tmp_path)
+    assert not marker.exists()
+
+
+def test_cifar10_batches_unpickle_only_arrays_and_plain_data(tmp_path: Path) -> None:
+    """Defence in depth: even a verified archive is read by an unpickler that takes numpy arrays only."""
+    import pickle
+
+    from edgebench.calibration.datasets import read_cifar10_archive
+    from edgebench.errors import DataError
+
+    marker = tmp_path / "pwned"
+    bad = _archive(tmp_path / "bad.tar.gz", pickle.dumps({b"data": _RunsCode(marker), b"labels": [0]}))
+    with pytest.raises(DataError, match=r"(posix|os)\.system"):
+        read_cifar10_archive(bad, "test")
+    assert not marker.exists()
+    images = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072)
+    good = _archive(tmp_path / "good.tar.gz", pickle.dumps({b"data": images, b"labels": [3, 5]}, protocol=2))
+    ds = read_cifar10_archive(good, "test")
+    assert ds.images.shape == (2, 32, 32, 3) and ds.labels.tolist() == [3, 5]

@@ -55,7 +55,7 @@ def run(path: Path, x: np.ndarray) -> np.ndarray:
 def test_static_qdq_graph_and_manifest(tmp_path: Path) -> None:
     model = exported(tmp_path)
     ds = images()
-    m = quantize_static_model(model, ds, choice("x86-avx2"), batch_size=8, dataset_spec="rand.npz", seed=0)
+    m = quantize_static_model(model, ds, choice("x86-avx2"), batch_size=8, dataset_spec="rand.npz", seed=0).to_dict()
     out = tmp_path / "model.int8.onnx"
     assert out.is_file() and m["onnx_file"] == "model.int8.onnx"
     graph = onnx.load(str(out)).graph
@@ -93,7 +93,7 @@ def test_static_qdq_graph_and_manifest(tmp_path: Path) -> None:
 def test_excluded_nodes_and_op_types_stay_float(tmp_path: Path) -> None:
     model = exported(tmp_path)
     recipe = QuantRecipe(nodes_to_exclude=("conv1",), op_types_to_exclude=("Gemm",), name="t")
-    m = quantize_static_model(model, images(), PresetChoice(recipe, "custom", "test", "test"))
+    m = quantize_static_model(model, images(), PresetChoice(recipe, "custom", "test", "test")).to_dict()
     graph = onnx.load(str(tmp_path / "model.int8.onnx")).graph
     inits = {i.name: i for i in graph.initializer}
     by_name = {n.name: n for n in graph.node}
@@ -108,18 +108,18 @@ def test_excluded_nodes_and_op_types_stay_float(tmp_path: Path) -> None:
 
 def test_same_inputs_give_a_byte_identical_file(tmp_path: Path) -> None:
     model = exported(tmp_path)
-    a = quantize_static_model(model, images(), choice("x86-vnni"), output=tmp_path / "a")
-    b = quantize_static_model(model, images(), choice("x86-vnni"), output=tmp_path / "b")
+    a = quantize_static_model(model, images(), choice("x86-vnni"), output=tmp_path / "a").to_dict()
+    b = quantize_static_model(model, images(), choice("x86-vnni"), output=tmp_path / "b").to_dict()
     assert a["onnx_sha256"] == b["onnx_sha256"]
     assert (tmp_path / "a/model.int8.onnx").read_bytes() == (tmp_path / "b/model.int8.onnx").read_bytes()
-    c = quantize_static_model(model, images(seed=1), choice("x86-vnni"), output=tmp_path / "c")
+    c = quantize_static_model(model, images(seed=1), choice("x86-vnni"), output=tmp_path / "c").to_dict()
     assert c["onnx_sha256"] != a["onnx_sha256"]  # the calibration data does matter
 
 
 def test_qoperator_and_entropy(tmp_path: Path) -> None:
     model = exported(tmp_path)
     recipe = QuantRecipe(quant_format="qoperator", method="entropy", name="t")
-    m = quantize_static_model(model, images(), PresetChoice(recipe, "custom", "test", "test"))
+    m = quantize_static_model(model, images(), PresetChoice(recipe, "custom", "test", "test")).to_dict()
     kinds = ops(tmp_path / "model.int8.onnx")
     assert kinds.count("QLinearConv") == 2 and "Conv" not in kinds
     assert m["nodes"]["int8_op_types"]["QLinearConv"] == 2 and m["calibration"]["method"] == "entropy"
@@ -127,17 +127,17 @@ def test_qoperator_and_entropy(tmp_path: Path) -> None:
 
 def test_fixed_batch_model_calibrates_one_image_at_a_time(tmp_path: Path) -> None:
     model = exported(tmp_path, dynamic_batch=False)
-    m = quantize_static_model(model, images(5), choice("x86-vnni"), batch_size=32)
+    m = quantize_static_model(model, images(5), choice("x86-vnni"), batch_size=32).to_dict()
     assert m["calibration"]["batch_size"] == 1 and m["calibration"]["size"] == 5
 
 
 def test_dynamic_and_fp16(tmp_path: Path) -> None:
     model = exported(tmp_path)
-    d = quantize_dynamic_model(model, get_preset_choice())
+    d = quantize_dynamic_model(model, get_preset_choice()).to_dict()
     kinds = ops(tmp_path / "model.int8-dynamic.onnx")
     assert "ConvInteger" in kinds and "DynamicQuantizeLinear" in kinds and "Conv" not in kinds
     assert d["quantization_mode"] == "dynamic" and d["nodes"]["int8_op_types"]["ConvInteger"] == 2
-    h = convert_fp16_model(model)
+    h = convert_fp16_model(model).to_dict()
     half = onnx.load(str(tmp_path / "model.fp16.onnx"))
     assert {i.data_type for i in half.graph.initializer if i.name.startswith("conv")} == {onnx.TensorProto.FLOAT16}
     assert half.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT  # same feeds as FP32
@@ -181,7 +181,7 @@ def test_count_nodes_on_a_float_graph(tmp_path: Path) -> None:
 
 
 def test_manifest_json_is_plain_numbers(tmp_path: Path) -> None:
-    m = quantize_static_model(exported(tmp_path), images(), choice("x86-vnni"))
+    m = quantize_static_model(exported(tmp_path), images(), choice("x86-vnni")).to_dict()
     text = (tmp_path / "model.int8.json").read_text()
     assert json.loads(text) == m
     assert isinstance(m["file_size_mb"], float) and isinstance(m["nodes"]["int8"], int)
@@ -197,5 +197,33 @@ def test_imagenet_style_preprocessing_resizes_and_crops(tmp_path: Path) -> None:
     write_json(tmp_path / "model.fp32.json",
                new_manifest(name="tiny", precision="fp32",
                             input=InputInfo("input", ("batch", 3, 16, 16), preprocessing=pp).to_dict()))
-    m = quantize_static_model(model, images(12, size=24), choice("x86-vnni"))
+    m = quantize_static_model(model, images(12, size=24), choice("x86-vnni")).to_dict()
     assert m["calibration"]["size"] == 12 and m["input"]["preprocessing"]["crop"] == 16
+
+
+def test_child_manifest_is_derived_from_the_parent(tmp_path: Path) -> None:
+    """The INT8 manifest keeps the network fields, not the parent's file fields, and names its parent."""
+    from edgebench.artifact import ModelArtifact
+    from edgebench.manifest import read_manifest
+
+    model = exported(tmp_path)
+    parent = load_manifest(tmp_path / "model.fp32.json")
+    parent.update(opset=17, exporter="torchscript", parity={"passed": True}, custom_note="kept")
+    write_json(tmp_path / "model.fp32.json", parent, force=True)
+    m = quantize_static_model(ModelArtifact.resolve(tmp_path), images(), choice("x86-vnni"))
+    assert m == read_manifest(tmp_path / "model.int8.json")
+    assert (m.arch, m.params, m.precision, m.parent_file) == ("conv_net", 1234, "int8", "model.fp32.onnx")
+    assert m.parent_sha256 == sha256_file(model) and m.parent_precision == "fp32"
+    assert m.opset is None and m.exporter is None and m.parity is None  # described the parent's file
+    assert m.extra["custom_note"] == "kept" and m.created_utc is not None
+
+
+def test_a_parent_changed_after_export_is_refused(tmp_path: Path) -> None:
+    from edgebench.errors import ModelFileError
+
+    model = exported(tmp_path)
+    parent = load_manifest(tmp_path / "model.fp32.json")
+    write_json(tmp_path / "model.fp32.json", {**parent, "onnx_sha256": "0" * 64}, force=True)
+    with pytest.raises(ModelFileError, match="changed after export"):
+        quantize_static_model(model, images(), choice("x86-vnni"))
+    assert not (tmp_path / "model.int8.onnx").exists()

@@ -24,7 +24,7 @@ def test_exported_published_weights_reach_published_top1(name: str, published: f
     sha = load_weights(model, find_weights(spec.weights, shared_data, download=False), name)
     test = load_npz(shared_data / "cifar10" / "test_first1000.npz", "cifar10-test-first1000", spec.input.class_names)
     manifest = export_model(model, spec, tmp_path, parity_dataset=test, parity_images=100,
-                            weights={"sha256": sha, "source": "published"})
+                            weights={"sha256": sha, "source": "published"}).to_dict()
     assert manifest["parity"]["real"]["top1_agreement"] == 1.0
     assert manifest["published_top1_pct"] == published
     assert manifest["fp32_accuracy"]["n"] == 1000 and manifest["fp32_accuracy"]["runtime"] == "ort-cpu"

@@ -117,3 +117,48 @@ def test_download_verifies_sha256(tmp_path: Path) -> None:
     gone = WeightsSource("y.th", (tmp_path / "missing.th").as_uri(), "0" * 64)
     with pytest.raises(BadCheckpoint, match="cannot download"):
         download_weights(gone, tmp_path / "cache")
+
+
+@pytest.mark.data
+def test_load_model_records_published_weights_with_url_and_licence(shared_data: Path) -> None:
+    """export and prune used to record different things for the same published file; now one record."""
+    from edgebench.exporter.loading import WeightsRequest, load_model
+    from edgebench.exporter.zoo import get_spec
+
+    spec = get_spec("resnet20")
+    loaded = load_model(spec, WeightsRequest(data_dir=shared_data, download=False))
+    assert spec.weights is not None
+    assert loaded.weights.to_dict() == {"source": "published", "file": spec.weights.file_name,
+                                        "sha256": spec.weights.sha256, "url": spec.weights.url,
+                                        "license": spec.weights.license}
+    assert loaded.note is None and loaded.structure is None
+
+
+def test_load_model_user_pruned_random_and_refusals(tmp_path: Path) -> None:
+    import torch
+    from edgebench.errors import UserInputError
+    from edgebench.exporter.loading import WeightsRequest, load_model
+    from edgebench.exporter.prune_config import RatioConfig
+    from edgebench.exporter.pruned import save_pruned
+    from edgebench.exporter.pruning import prune_once
+    from edgebench.exporter.zoo import MODELS, create_model, get_spec
+
+    model = create_model("resnet20")
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    user = load_model(get_spec("resnet20"), WeightsRequest(weights=tmp_path / "w.pt"))
+    assert user.weights.source == "user" and user.weights.file == "w.pt" and len(user.weights.sha256 or "") == 64
+    prune_once(model, torch.zeros(1, 3, 32, 32), RatioConfig.uniform(0.5))
+    save_pruned(model, tmp_path / "round1", arch="resnet20", num_classes=10, stem="round1", round=1)
+    pruned = load_model(get_spec("resnet20"), WeightsRequest(weights=tmp_path / "round1"))
+    assert pruned.weights.source == "pruned" and pruned.weights.extra["round"] == 1
+    assert pruned.structure is not None and pruned.num_classes == 10
+    assert pruned.model.layer1[0].conv1.out_channels == 8
+    with pytest.raises(UserInputError, match="exclude each other"):
+        WeightsRequest(weights=tmp_path / "w.pt", random_init=True)
+    rnd = load_model(get_spec("resnet20"), WeightsRequest(random_init=True))
+    assert rnd.weights.is_random and rnd.note is None
+    # a zoo model without published weights: a note by default, an error where training is required
+    no_pub = next(n for n in MODELS.names() if get_spec(n).weights is None)
+    assert "random weights" in (load_model(get_spec(no_pub), WeightsRequest()).note or "")
+    with pytest.raises(UserInputError, match="no published weights; train it first"):
+        load_model(get_spec(no_pub), WeightsRequest(require_trained=True))

@@ -1,0 +1,71 @@
+"""`ModelArtifact`: a model file and its typed manifest, resolved once at the CLI edge and passed down.
+
+    artifact = ModelArtifact.resolve(Path("artifacts/resnet20"))   # folder -> model.fp32.onnx
+    artifact.path, artifact.manifest                               # Path, Manifest | None
+    artifact.verify()                                              # sha256 of the file == the manifest's
+
+`resolve` does what `check_model_path(resolve_model_arg(arg))` + `find_manifest` did at every call site:
+a folder gives its `model.fp32.onnx` (else its only .onnx), the file must exist and be non-empty, and the
+manifest beside it is read and validated once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgebench.errors import ModelFileError, UserInputError
+from edgebench.manifest import Manifest, find_typed_manifest, manifest_path, resolve_model_arg, sha256_file
+
+
+def check_model_file(model: Path) -> Path:
+    """Fail with one clear line when `model` is not an existing, non-empty file."""
+    model = Path(model)
+    if not model.exists():
+        raise ModelFileError(f"model file '{model}' does not exist; check the path")
+    if not model.is_file():
+        raise ModelFileError(f"model path '{model}' is not a file; give the .onnx file itself")
+    if model.stat().st_size == 0:
+        raise ModelFileError(f"model file '{model}' is empty; re-export it")
+    return model
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    """A model file a runtime loads, and its manifest (None for a bare .onnx)."""
+
+    path: Path
+    manifest: Manifest | None
+
+    @classmethod
+    def resolve(cls, arg: Path | str) -> ModelArtifact:
+        """A model folder or file given by the user -> the checked file and its manifest."""
+        path = check_model_file(resolve_model_arg(Path(arg)))
+        return cls(path, find_typed_manifest(path))
+
+    def require_manifest(self, why: str) -> Manifest:
+        """The manifest, or a UserInputError saying that `why` needs one (e.g. 'quantizing')."""
+        if self.manifest is None:
+            raise UserInputError(
+                f"'{self.path}' has no manifest ({manifest_path(self.path).name}); {why} needs to know how its "
+                f"images are preprocessed: write it with `edgebench describe {self.path} --preprocessing "
+                "imagenet|cifar10|unit|symmetric|caffe-bgr` (or --input-like / --mean --std ...), or give those "
+                "same options to this command, or export the model with `edgebench export`"
+            )
+        return self.manifest
+
+    def verify(self) -> str:
+        """sha256 of the file, checked against the manifest's `onnx_sha256` when it records one."""
+        sha = sha256_file(self.path)
+        recorded = self.manifest.onnx_sha256 if self.manifest is not None else None
+        if recorded is not None and recorded != sha:
+            raise ModelFileError(
+                f"'{self.path}' has sha256 {sha[:12]}, not the {recorded[:12]} its manifest "
+                f"({manifest_path(self.path).name}) records: the file changed after export; re-export it or "
+                "restore the original"
+            )
+        return sha
+
+    @property
+    def manifest_path(self) -> Path:
+        return manifest_path(self.path)
