@@ -164,10 +164,16 @@ def test_a_conversion_whose_parity_fails_is_never_written(resnet20_folder: Path,
 @pytest.mark.data
 @pytest.mark.torch
 def test_convert_and_bench_refuse_bad_requests(resnet20_folder: Path, tmp_path: Path) -> None:
+    import shutil
+
     from edgebench.cli import app
     from typer.testing import CliRunner
 
     runner = CliRunner()
+    bare = tmp_path / "bare"  # the FP32 model alone: no converted artifacts beside it (other tests make some)
+    bare.mkdir()
+    for f in ("model.fp32.onnx", "model.fp32.json"):
+        shutil.copy(resnet20_folder / f, bare / f)
     cases = {
         ("convert", str(resnet20_folder), "-r", "openvno"): "Did you mean 'openvino'?",
         ("convert", str(resnet20_folder), "-r", "ncnn", "--precision", "int8"): "ncnn2table/ncnn2int8",
@@ -175,7 +181,7 @@ def test_convert_and_bench_refuse_bad_requests(resnet20_folder: Path, tmp_path: 
         ("convert", str(resnet20_folder / "model.int8.onnx"), "-r", "litert"): "convert the FP32 model",
         ("convert", str(resnet20_folder), "-r", "ort-cpu"): "nothing to convert",
         ("bench", str(resnet20_folder), "-r", "ncnn", "--precision", "int8"): "has no int8 model",
-        ("bench", str(resnet20_folder), "-r", "litert", "-o", str(tmp_path)): "edgebench convert",
+        ("bench", str(bare), "-r", "litert", "-o", str(tmp_path)): "edgebench convert",
         ("bench", str(resnet20_folder), "-r", "ort-cpu", "--precision", "int4"): "is not one of fp32, int8",
     }
     for args, message in cases.items():
