@@ -9,6 +9,7 @@ from edgebench.bench.report_tables import (
     PROFILE_COLUMNS,
     PRUNE_COLUMNS,
     cross_machine_table,
+    fastest_line,
     machine_line,
     profile_rows,
     prune_rows,
@@ -52,6 +53,7 @@ ratio of p50, range from the 95% CIs).{% else %}No baseline: no speed-ups.{% end
 <ul>{% for m in machines %}<li>{{ m }}</li>{% endfor %}</ul>
 {% for t in tables %}
 <h2>{{ t.title }}</h2>
+{% if t.fastest %}<p>{{ t.fastest }}</p>{% endif %}
 <table>
 <tr>{% for c in t.columns %}<th{% if c.left %} class="l"{% endif %}>{{ c.header }}</th>{% endfor %}</tr>
 {% for r in t.rows %}<tr{% if r.base %} class="base"{% endif %}>
@@ -105,6 +107,7 @@ def render_html(rep: Report, images: dict[str, bytes]) -> str:
     for mid, rows in rep.by_machine().items():
         cols, cells = row_table(rows, "html")
         tables.append({"title": f"{rep.machines[mid].label} ({mid})", "columns": cols,
+                       "fastest": fastest_line(rows).replace("`", ""),
                        "rows": [{"cells": list(zip(cols, cs, strict=True)), "base": r.label == rep.baseline}
                                 for r, cs in zip(rows, cells, strict=True)]})
     cross_header, cross_rows = cross_machine_table(rep)

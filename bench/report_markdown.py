@@ -12,6 +12,7 @@ from edgebench.bench.report_tables import (
     PROFILE_COLUMNS,
     PRUNE_COLUMNS,
     cross_machine_table,
+    fastest_line,
     machine_line,
     profile_rows,
     prune_rows,
@@ -40,7 +41,9 @@ def render_markdown(rep: Report, plot_files: dict[str, str]) -> str:
     out += ["", "## Machines", ""] + [f"- {machine_line(m)}" for m in rep.machines.values()]
     for mid, rows in rep.by_machine().items():
         cols, cells = row_table(rows, "markdown")
-        out += ["", f"## {rep.machines[mid].label} `{mid}`", "", md_table([c.header or c.key for c in cols], cells)]
+        out += ["", f"## {rep.machines[mid].label} `{mid}`", ""]
+        out += [fastest_line(rows), ""] if fastest_line(rows) else []
+        out += [md_table([c.header or c.key for c in cols], cells)]
     header, cross = cross_machine_table(rep)
     if cross:
         out += ["", "## Across machines", "", md_table(header, cross)]

@@ -17,6 +17,9 @@ def bench(
     model: list[Path] = typer.Argument(..., help="An .onnx file, or a model folder with its manifest "
                                                  "(several with --interleave).", show_default=False),
     runtime: str = typer.Option("ort-cpu", "--runtime", "-r", help="Runtime name (see `edgebench runtimes`)."),
+    precision: str | None = typer.Option(None, "--precision",
+                                         help="fp32|int8: the model folder's file for this runtime (model.int8.onnx, "
+                                              "DIR/<runtime>/<precision>/ from edgebench convert)."),
     threads: str = typer.Option("", "--threads", "-t",
                                 help="Intra-op threads; a list such as 1,2,4 runs each. Default: usable cores."),
     runtime_option: list[str] | None = typer.Option(
@@ -84,6 +87,7 @@ def bench(
     from edgebench.cli.options import check_threads, parse_int_list, parse_key_values, parse_shape, runtime_options
     from edgebench.errors import UserInputError
     from edgebench.runtimes import get_runtime
+    from edgebench.runtimes.artifacts import resolve_for_runtime
     from edgebench.runtimes.ort_cpu import check_model_path
     from edgebench.system import default_threads
 
@@ -122,12 +126,13 @@ def bench(
     check_threads(thread_list, allow_oversubscribe=allow_oversubscribe)
     check_threads([base_opts.inter_op_threads], "--inter-threads", allow_oversubscribe=allow_oversubscribe)
     if interleave:
+        model = [resolve_for_runtime(m, runtime, precision) for m in model]
         for m in model:
             resolve_model(m, no_verify=no_verify)
         _interleave(model, runtime, options, batch_list, shape_t, seed, warmup_iters, rounds, round_iters,
                     output_dir, as_json)
         return
-    artifact, verification = resolve_model(model[0], no_verify=no_verify)
+    artifact, verification = resolve_model(resolve_for_runtime(model[0], runtime, precision), no_verify=no_verify)
     model_path = check_model_path(artifact.path)
     from edgebench.bench.cooldown import Cooldown, cooldown_warnings, wait_until_cool
 

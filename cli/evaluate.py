@@ -37,6 +37,8 @@ def eval_cmd(
                              help="cifar10[:test|:train], an .npz (images, labels) or an image folder."),
     limit: int | None = typer.Option(None, "--limit", "-n", help="Evaluate the first N images only."),
     runtime: str = typer.Option("ort-cpu", "--runtime", "-r", help="Runtime name (see `edgebench runtimes`)."),
+    precision: str | None = typer.Option(None, "--precision",
+                                         help="fp32|int8: the folder's model for this runtime (as bench --precision)."),
     threads: int | None = typer.Option(None, "--threads", "-t", help="Intra-op threads. Default: usable cores."),
     allow_oversubscribe: bool = typer.Option(False, "--allow-oversubscribe",
                                              help="Allow more than 4 threads per logical core."),
@@ -79,6 +81,9 @@ def eval_cmd(
         return
     from edgebench.bench.evaluate import evaluate
     from edgebench.cli.options import check_threads
+    from edgebench.runtimes.artifacts import resolve_for_runtime
+
+    model = resolve_for_runtime(model, runtime, precision)
 
     if threads is not None:
         check_threads([threads], allow_oversubscribe=allow_oversubscribe)
