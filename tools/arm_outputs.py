@@ -1,12 +1,18 @@
-"""Raw outputs of models on fixed inputs, through edgebench's own ort-cpu runtime (torch-free).
+"""Raw outputs of models on fixed inputs, through edgebench's own runtimes (torch-free).
 
 `make arm-check` runs it on the host and in the emulated aarch64 root with the same inputs, then compares.
 Usage: python -m edgebench.tools.arm_outputs LIST OUT_DIR [--threads N] [--graph-opt LEVEL | --reference]
-LIST has one line per model, `MODEL INPUTS.npz KEY` (INPUTS.npz: one array per model input, batch first);
-the outputs go to OUT_DIR/KEY.npz. One process for all models: under emulation every start-up costs seconds.
-`--reference` (= `--graph-opt disable`): no graph optimization, so no QDQ fusion: an INT8 QDQ model runs as
-DequantizeLinear -> float op -> QuantizeLinear, the arithmetic its ONNX graph specifies, whatever integer
+                                             [--runtime NAME --precision P]
+LIST has one line per model, `MODEL INPUTS.npz KEY [RUNTIME PRECISION]` (INPUTS.npz: one array per model input,
+batch first); the outputs go to OUT_DIR/KEY.npz. RUNTIME/PRECISION (default: --runtime, --precision) pick the
+runtime and the artifact: `models/resnet20 ... litert int8` runs models/resnet20/litert/int8/model.tflite
+(edgebench.runtimes.artifacts.resolve_for_runtime, as `edgebench bench -r litert --precision int8` does).
+One process for all models: under emulation every start-up costs seconds.
+`--reference` (= `--graph-opt disable`, ort-cpu only): no graph optimization, so no QDQ fusion: an INT8 QDQ model
+runs as DequantizeLinear -> float op -> QuantizeLinear, the arithmetic its ONNX graph specifies, whatever integer
 kernels this CPU has (docs/int8-arithmetic.md).
+
+Example (an artifact's line): `models/resnet20 inputs/resnet20.npz resnet20.litert.int8 litert int8`
 """
 
 from __future__ import annotations
@@ -20,13 +26,21 @@ from edgebench.runtimes import RuntimeOptions, get_runtime
 GRAPH_OPT_LEVELS = ("disable", "basic", "extended", "all")
 
 
-def run(model: Path, inputs: Path, out: Path, threads: int = 1, graph_opt: str = "all") -> None:
+def run(model: Path, inputs: Path, out: Path, threads: int = 1, graph_opt: str = "all",
+        runtime: str = "ort-cpu", precision: str | None = None) -> None:
+    from edgebench.runtimes.artifacts import resolve_for_runtime
+
     feeds = dict(np.load(inputs, allow_pickle=False))
-    sess = get_runtime("ort-cpu").load(model, RuntimeOptions(intra_op_threads=threads,
-                                                             graph_optimization=graph_opt))  # type: ignore[arg-type]
+    rt = get_runtime(runtime)
+    if runtime == "ort-cpu":
+        opts: RuntimeOptions = rt.Options(intra_op_threads=threads, graph_optimization=graph_opt)  # type: ignore[call-arg]
+    else:
+        opts = rt.Options(intra_op_threads=threads)
+    path = resolve_for_runtime(model, runtime, precision) if precision or model.is_dir() else model
+    sess = rt.load(path, opts)
     n = len(next(iter(feeds.values())))
     fixed = [s.shape[0] for s in sess.inputs if isinstance(s.shape[0], int) and s.shape[0] > 0]
-    step = min(fixed) if fixed else n  # a fixed batch dimension: feed it that many at a time
+    step = min(fixed) if fixed else n  # a fixed batch dimension (LiteRT, ncnn: 1): feed it that many at a time
     chunks = [sess.run({k: v[i:i + step] for k, v in feeds.items()}) for i in range(0, n, step)]
     np.savez(out, **{k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]})
 
@@ -40,13 +54,23 @@ def main() -> None:
                     help="ORT graph optimization level (default all: this CPU's fused integer kernels)")
     ap.add_argument("--reference", dest="graph_opt", action="store_const", const="disable",
                     help="the QDQ reference: --graph-opt disable")
+    ap.add_argument("--runtime", default="ort-cpu", help="runtime of lines without their own (default ort-cpu)")
+    ap.add_argument("--precision", default=None, help="artifact precision of lines without their own")
     args = ap.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
     base = args.list.parent
     for line in args.list.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            model, inputs, key = line.split()
-            run(base / model, base / inputs, args.out_dir / f"{key}.npz", args.threads, args.graph_opt)
+        if not line.strip():
+            continue
+        fields = line.split()
+        if len(fields) not in (3, 5):
+            raise SystemExit(f"{args.list}: '{line}' is not `MODEL INPUTS KEY [RUNTIME PRECISION]`")
+        model, inputs, key = fields[:3]
+        runtime, precision = (fields[3], fields[4]) if len(fields) == 5 else (args.runtime, args.precision)
+        if runtime != "ort-cpu" and args.graph_opt != "all":
+            raise SystemExit(f"--graph-opt/--reference apply to ort-cpu only, not to {runtime}")
+        run(base / model, base / inputs, args.out_dir / f"{key}.npz", args.threads, args.graph_opt,
+            runtime, precision)
 
 
 if __name__ == "__main__":
