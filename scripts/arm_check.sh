@@ -7,6 +7,11 @@
 #     cached in $EDGEBENCH_ARM_CACHE and reused only while its stamp holds this script's recipe hash.
 #  3. a venv in the root with edgebench's BASE dependencies (aarch64 wheels fetched on the host with
 #     `pip download`, installed offline in the root); cached the same way, keyed by the dependency list.
+#  3b. the ARM runtimes layer (EDGEBENCH_ARM_RUNTIMES, default openvino,litert,ncnn; 'none' skips it): the aarch64
+#     wheels of pyproject's `runtimes` extra that the base venv lacks, installed with `pip install --target` in
+#     /opt/edgebench-runtimes (on PYTHONPATH for the device commands); cached apart from the base venv, keyed by the
+#     base venv's stamp and the runtimes' requirements. A runtime without an aarch64 wheel is recorded as not
+#     runnable under emulation (runtimes-unavailable.txt), not failed.
 #  4. edgebench's wheel, built from the working tree on the host, installed in the root; `pip list` proves no torch.
 #  5. host side (edgebench.tools.armcheck (tools/armcheck.py) prepare): the models (a synthetic one, and those of `make export` when
 #     present), the host's own outputs and predictions, and for each INT8 model its reference: the QDQ graph run with
@@ -31,6 +36,8 @@ OUT=${EDGEBENCH_ARM_OUT:-$REPO/artifacts/arm-check}
 BOARDS_DIR=$REPO/tests/data/boards
 BOARDS=${EDGEBENCH_ARM_BOARDS:-"pi4 pi5"}
 declare -A QEMU_CPU_OF=([pi4]=cortex-a72 [pi5]=cortex-a76)
+RT_DIR=/opt/edgebench-runtimes           # inside the root: the runtimes layer, beside the base venv
+RUNTIMES=${EDGEBENCH_ARM_RUNTIMES-openvino,litert,ncnn}
 
 log() { printf '[arm-check %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
@@ -75,7 +82,8 @@ stage_end() {
 }
 write_timings() {
     mkdir -p "$OUT"
-    { printf '{\n  "cached_root": %s,\n  "cached_venv": %s,\n  "stages_s": {' "$CACHED_ROOT" "$CACHED_VENV"
+    { printf '{\n  "cached_root": %s,\n  "cached_venv": %s,\n  "cached_runtimes": %s,\n  "runtimes": "%s",\n  "stages_s": {' \
+          "$CACHED_ROOT" "$CACHED_VENV" "$CACHED_RUNTIMES" "$RUNTIMES"
       local sep="" s
       for s in "${STAGES[@]}"; do printf '%s\n    "%s": %s' "$sep" "$s" "${T[$s]}"; sep=","; done
       printf '\n  },\n  "total_s": %s\n}\n' "$(awk -v a="$T_ALL" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
@@ -167,6 +175,63 @@ ensure_venv() {
     find "$CACHE" -maxdepth 1 -name 'wheels-*' ! -name "wheels-$want" -exec rm -rf --one-file-system {} +
 }
 
+# ---------------------------------------------------------------- 3b. the runtimes layer
+# pip matches --platform tags exactly: every manylinux_2_X up to bookworm's glibc 2.36, or it silently picks old
+# releases (openvino's wheel is manylinux_2_35, ai-edge-litert's manylinux_2_27).
+rt_download() {  # $1 = wheelhouse, $2.. = requirements
+    local wh=$1 tags=() v; shift
+    for v in $(seq 17 36); do tags+=(--platform "manylinux_2_${v}_aarch64"); done
+    "$PY" -m pip download -q --only-binary=:all: --python-version 3.11 --implementation cp --abi cp311 --abi abi3 \
+        --abi none "${tags[@]}" --platform manylinux2014_aarch64 --platform any -d "$wh" "$@" \
+        2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+}
+
+build_runtimes() {  # $1 = wheelhouse on the host; RT_REQS (NAME REQUIREMENT lines); writes $UNAVAILABLE
+    local wh=$1 line name req err reqs=()
+    rm -rf --one-file-system "$wh.part"; mkdir -p "$wh.part"
+    : > "$UNAVAILABLE"
+    for line in "${RT_REQS[@]}"; do  # one runtime at a time: one without an aarch64 wheel does not stop the others
+        name=${line%% *} req=${line#* }
+        if err=$(rt_download "$wh.part" "${REQS[@]}" "$req" 2>&1); then
+            reqs+=("$req")
+        else
+            echo "$name no aarch64 cp311 wheel for bookworm (glibc 2.36): $(tail -n 1 <<< "$err")" >> "$UNAVAILABLE"
+        fi
+    done
+    rm -rf --one-file-system "$wh"; mv "$wh.part" "$wh"
+    rm -rf --one-file-system "$ROOT$RT_DIR" "$ROOT/tmp/wheels"
+    mkdir -p "$ROOT$RT_DIR"
+    [ ${#reqs[@]} -gt 0 ] || return 0
+    cp -r "$wh" "$ROOT/tmp/wheels"
+    # what the base venv lacks (pip's own resolver against it), installed beside it: the base stays as it is
+    in_root "$ROOT" max "$VENV/bin/pip" install -q --dry-run --no-index --find-links /tmp/wheels \
+        --report /tmp/rt-report.json "${reqs[@]}"
+    in_root "$ROOT" max "$VENV/bin/pip" list --format=json > "$CACHE/base-pip-list.json"
+    local files; mapfile -t files < <("$PY" -m edgebench.tools.armcheck layer-files "$ROOT/tmp/rt-report.json" \
+        "$CACHE/base-pip-list.json")
+    in_root "$ROOT" max "$VENV/bin/pip" install -q --no-compile --no-index --no-deps --target "$RT_DIR" "${files[@]}"
+    rm -rf --one-file-system "$ROOT/tmp/wheels" "$ROOT/tmp/rt-report.json"
+    du -sh "$ROOT$RT_DIR" | awk '{ print "runtimes layer size: " $1 }' >&2
+}
+
+ensure_runtimes() {
+    CACHED_RUNTIMES=false RT_PYTHONPATH=()
+    mapfile -t RT_REQS < <("$PY" -m edgebench.tools.armcheck runtime-requirements --runtimes "$RUNTIMES")
+    [ ${#RT_REQS[@]} -gt 0 ] || { log "no ARM runtimes besides ONNX Runtime (EDGEBENCH_ARM_RUNTIMES='$RUNTIMES')"; return; }
+    UNAVAILABLE=$ROOT$RT_DIR.unavailable   # NAME REASON: runtimes without an aarch64 wheel
+    RT_PYTHONPATH=(/usr/bin/env "PYTHONPATH=$RT_DIR")
+    local want; want=$( { cat "$ROOT$VENV/.edgebench-venv"; printf '%s\n' "${RT_REQS[@]}";
+                          declare -f rt_download build_runtimes; } | sha256sum | cut -c1-16)
+    if [ -f "$ROOT$RT_DIR/.edgebench-runtimes" ] && [ "$(cat "$ROOT$RT_DIR/.edgebench-runtimes")" = "$want" ]; then
+        CACHED_RUNTIMES=true; log "runtimes layer cached: $RT_DIR ($want)"; return
+    fi
+    log "installing the ARM runtimes' aarch64 wheels in $RT_DIR: ${RT_REQS[*]}"
+    build_runtimes "$CACHE/rt-wheels-$want"
+    # cached only when every runtime installed (a failed download may be the network's)
+    [ -s "$UNAVAILABLE" ] || echo "$want" > "$ROOT$RT_DIR/.edgebench-runtimes"
+    find "$CACHE" -maxdepth 1 -name 'rt-wheels-*' ! -name "rt-wheels-$want" -exec rm -rf --one-file-system {} +
+}
+
 # ---------------------------------------------------------------- 4. edgebench from the working tree
 install_edgebench() {
     local dist=$OUT/dist
@@ -180,6 +245,12 @@ install_edgebench() {
     in_root "$ROOT" max "$VENV/bin/pip" check
     in_root "$ROOT" max "$VENV/bin/pip" list --format=json > "$OUT/pip_list.json"
     "$PY" -m edgebench.tools.armcheck check-pip-list "$OUT/pip_list.json"
+    [ ${#RT_PYTHONPATH[@]} -gt 0 ] || return 0
+    # the base venv with the runtimes layer, as the device commands see it: consistent, the runtimes there, no torch
+    in_root "$ROOT" max "${RT_PYTHONPATH[@]}" "$VENV/bin/pip" check
+    in_root "$ROOT" max "${RT_PYTHONPATH[@]}" "$VENV/bin/pip" list --format=json > "$OUT/pip_list_runtimes.json"
+    "$PY" -m edgebench.tools.armcheck check-pip-list "$OUT/pip_list_runtimes.json" --runtimes "$RUNTIMES" \
+        --unavailable "$UNAVAILABLE"
 }
 
 # ---------------------------------------------------------------- 5. the device commands, per board
@@ -202,14 +273,14 @@ run_board() {  # $1 = board
     local board=$1 cpu=${QEMU_CPU_OF[$1]}
     mount_board "$board"
     local rc=0
-    in_root "$ROOT" "$cpu" /bin/sh /work/arm_device.sh "$board" /work || rc=$?
+    in_root "$ROOT" "$cpu" "${RT_PYTHONPATH[@]}" /bin/sh /work/arm_device.sh "$board" /work || rc=$?
     umount_under "$ROOT"
     [ $rc = 0 ] || die "device commands failed on $board (qemu cpu $cpu), exit $rc"
 }
 
 # ---------------------------------------------------------------- main
 T_ALL=$(date +%s.%N)
-CACHED_ROOT=false CACHED_VENV=false
+CACHED_ROOT=false CACHED_VENV=false CACHED_RUNTIMES=false RT_PYTHONPATH=() UNAVAILABLE=/dev/null
 mkdir -p "$CACHE" "$OUT"
 exec 9>"$CACHE/.lock"
 flock -w 1800 9 || die "another arm-check holds $CACHE/.lock"
@@ -221,6 +292,7 @@ umount_under "$ROOT"                       # leftovers of a run that was killed
 stage_start host-tools;  host_tools;        stage_end
 stage_start root;        ensure_root;       stage_end
 stage_start venv;        ensure_venv;       stage_end
+stage_start runtimes;    ensure_runtimes;   stage_end
 stage_start install;     install_edgebench; stage_end
 
 WORK=$OUT/work
@@ -230,7 +302,8 @@ cp "$REPO/scripts/arm_device.sh" "$WORK/"
 # EDGEBENCH_ARM_MODEL_DIRS: more model folders (space-separated); EDGEBENCH_ARM_NO_PRUNED=1: skip the pruned model
 # shellcheck disable=SC2086
 "$PY" -m edgebench.tools.armcheck prepare --work "$WORK" ${EDGEBENCH_ARM_MODEL_DIRS:+--model-dirs $EDGEBENCH_ARM_MODEL_DIRS} \
-    ${EDGEBENCH_ARM_NO_PRUNED:+--no-pruned}
+    ${EDGEBENCH_ARM_NO_PRUNED:+--no-pruned} --runtimes "${RUNTIMES:-none}"
+[ ! -s "$UNAVAILABLE" ] || cp "$UNAVAILABLE" "$WORK/runtimes-unavailable.txt"
 stage_end
 
 for board in $BOARDS; do

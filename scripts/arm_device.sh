@@ -2,13 +2,16 @@
 # The device side of `make arm-check`: what a Raspberry Pi runs (README, "Raspberry Pi"), run by
 # scripts/arm_check.sh inside the emulated aarch64 root. Usage: arm_device.sh BOARD WORK
 # WORK/plan.txt (written by `python -m edgebench.tools.armcheck prepare`) lists the commands, one per line:
-#   bench MODEL | outputs LIST | eval MODEL N KEY | preset
+#   bench MODEL [RUNTIME PRECISION] | outputs LIST [RUNTIME] | eval MODEL N KEY | preset | probe RUNTIME MODULE
+# `probe` imports a runtime's module (timed); one that does not install or import here is written to
+# out/BOARD/runtimes/RUNTIME.probe as `fail` with the reason, and its later lines are skipped (verify records it
+# as not runnable under emulation). Every line's time goes to out/BOARD/times.txt.
 set -eu
 board=$1
 work=$2
 out=$work/out/$board
 rm -rf "$out"
-mkdir -p "$out/results" "$out/eval" "$out/outputs"
+mkdir -p "$out/results" "$out/eval" "$out/outputs" "$out/runtimes"
 cd "$work"
 
 echo "[$board] $(uname -m), python $(python3 -c 'import platform; print(platform.python_version())')"
@@ -19,18 +22,26 @@ fi
 edgebench --help > /dev/null
 edgebench sysinfo > "$out/sysinfo.json"
 edgebench sysinfo --text
-edgebench runtimes
+edgebench runtimes | tee "$out/runtimes.txt"
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+skipped() {  # skipped RUNTIME: true when its probe failed on this board
+    [ -n "$1" ] && [ -f "$out/runtimes/$1.probe" ] && [ "$(head -c 4 "$out/runtimes/$1.probe")" = fail ]
+}
 
 threads=$(nproc)
 while read -r cmd model arg key; do
-    t0=$(date +%s.%N)
+    t0=$(now)
     case "$cmd" in
         bench)
-            echo "[$board] edgebench bench $model"
-            edgebench bench "$model" --threads 1 --warmup-iters 2 --min-iters 5 --min-seconds 0 --max-seconds 60 \
-                --cooldown 70 --cooldown-timeout 5 -o "$out/results"
+            if skipped "${arg:-}"; then echo "[$board] skipped: bench $model $arg $key"; continue; fi
+            echo "[$board] edgebench bench $model ${arg:+-r $arg --precision $key}"
+            edgebench bench "$model" ${arg:+-r "$arg" --precision "$key"} --threads 1 --warmup-iters 2 \
+                --min-iters 5 --min-seconds 0 --max-seconds 60 --cooldown 70 --cooldown-timeout 5 -o "$out/results"
             ;;
         outputs)
+            if skipped "${arg:-}"; then echo "[$board] skipped: outputs $model"; continue; fi
             python3 -m edgebench.tools.arm_outputs "$model" "$out/outputs" --threads "$threads"
             ;;
         eval)
@@ -43,9 +54,25 @@ while read -r cmd model arg key; do
             python3 preset.py > "$out/preset.txt"
             echo "[$board] auto INT8 preset: $(cat "$out/preset.txt")"
             ;;
-        "") ;;
+        probe)
+            # the runtimes layer could not install it (written by arm_check.sh), or it does not import here
+            reason=$(awk -v r="$model" '$1 == r { $1 = ""; sub(/^ /, ""); print }' runtimes-unavailable.txt 2>/dev/null)
+            if [ -z "$reason" ] && ! python3 -c "import $arg" > "$out/runtimes/$model.err" 2>&1; then
+                reason="import $arg failed: $(grep -v '^\s*$' "$out/runtimes/$model.err" | tail -n 1)"
+            fi
+            if [ -n "$reason" ]; then
+                printf 'fail %s\n%s\n' "$(since "$t0")" "$reason" > "$out/runtimes/$model.probe"
+                echo "[$board] $model is not runnable under emulation: $reason"
+            else
+                printf 'ok %s\n' "$(since "$t0")" > "$out/runtimes/$model.probe"
+                echo "[$board] import $arg: $(since "$t0") s"
+            fi
+            ;;
+        "") continue ;;
         *) echo "unknown plan line: $cmd" >&2; exit 2 ;;
     esac
-    [ -z "$cmd" ] || echo "[$board] $cmd $model: $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }') s"
+    dt=$(since "$t0")
+    echo "$cmd $model ${arg:--} ${key:--} $dt" >> "$out/times.txt"
+    echo "[$board] $cmd $model${arg:+ $arg}${key:+ $key}: $dt s"
 done < plan.txt
 echo "[$board] done"

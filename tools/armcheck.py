@@ -4,8 +4,11 @@ Subcommands:
   mirror              the Debian mirror of this machine's own apt sources (no registry host lives in the repo)
   base-requirements   edgebench's base dependencies from pyproject.toml, one per line
   check-pip-list F    the root's `pip list --format=json`: edgebench present, no torch (the device install)
-  prepare --work W    models, data and the plan of device commands in W; the host's own outputs and eval
-  verify --work W     check what the device commands wrote (fingerprints, presets, schema, predictions)
+  runtime-requirements --runtimes R   the pinned packages of those ARM runtimes (pyproject's `runtimes` extra)
+  layer-files REPORT PIPLIST          the wheels of the runtimes layer: what the base venv lacks (pip's report)
+  prepare --work W    models, data and the plan of device commands in W; the host's own outputs and eval;
+                      with --runtimes: the default export converted for each runtime x precision, its host outputs
+  verify --work W     check what the device commands wrote (fingerprints, presets, schema, predictions, runtimes)
 
 An INT8 model's reference is the arithmetic its ONNX graph specifies, computed on the host with graph
 optimizations disabled (QDQ unfused: DequantizeLinear -> float op -> QuantizeLinear), not this host's integer
@@ -44,6 +47,19 @@ EVAL_N_DEFAULT = 100
 TOL: dict[str, dict[str, float]] = {"fp32": {"rel_diff": 1e-4, "flip_pct": 0.0},
                                     "int8": {"rel_diff": 0.05, "flip_pct": 2.0}}
 OUTPUTS_N_DEFAULT = 100
+
+
+# The runtimes beside ONNX Runtime that `make arm-check` can add (EDGEBENCH_ARM_RUNTIMES): the distribution of
+# pyproject's `runtimes` extra the device installs, the module that proves it imports, the precisions checked
+# (those `edgebench convert` makes, plus OpenVINO FP32 on the ONNX file itself) and the host packages converting.
+ARM_RUNTIMES: dict[str, dict[str, Any]] = {
+    "openvino": {"dist": "openvino", "module": "openvino", "precisions": ("fp32", "int8"),
+                 "convert": {"int8": "nncf"}},
+    "litert": {"dist": "ai-edge-litert", "module": "ai_edge_litert.interpreter", "precisions": ("fp32", "int8"),
+               "convert": {"fp32": "litert_torch", "int8": "litert_torch"}},
+    "ncnn": {"dist": "ncnn", "module": "ncnn", "precisions": ("fp32",), "convert": {"fp32": "pnnx"}},
+}
+NOT_RUNNABLE = "not runnable under emulation"
 
 
 def log(msg: str) -> None:
@@ -111,22 +127,89 @@ def cmd_base_requirements(_args: argparse.Namespace) -> int:
     return 0
 
 
-def check_pip_list(packages: list[dict[str, str]]) -> list[str]:
-    """Problems with the device install's package list (empty when it is right)."""
-    names = {p["name"].lower().replace("_", "-"): p["version"] for p in packages}
-    problems = [f"'{f}' is installed in the device install" for f in FORBIDDEN if f.replace("_", "-") in names]
+def _dist_name(req: str) -> str:
+    """'ai_edge_litert==2.3.0' -> 'ai-edge-litert' (PEP 503 normalized)."""
+    return re.sub(r"[-_.]+", "-", re.split(r"[<>=!~; \[]", req.strip(), maxsplit=1)[0]).lower()
+
+
+def parse_runtimes(text: str) -> list[str]:
+    """EDGEBENCH_ARM_RUNTIMES ('openvino,litert,ncnn'; '' or 'none': none) -> runtime names, or CheckFailed."""
+    names = [x.strip() for x in re.split(r"[,\s]+", text) if x.strip()]
+    if names == ["none"]:
+        return []
+    bad = [x for x in names if x not in ARM_RUNTIMES]
+    if bad:
+        raise CheckFailed(f"EDGEBENCH_ARM_RUNTIMES: {', '.join(bad)} not among {', '.join(ARM_RUNTIMES)} "
+                          "(comma-separated; 'none' for ONNX Runtime only)")
+    return list(dict.fromkeys(names))
+
+
+def runtime_requirements(runtimes: list[str]) -> list[str]:
+    """The pinned requirement of each runtime, from pyproject's `runtimes` extra (what a Pi installs)."""
+    extra = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "optional-dependencies"]["runtimes"]
+    by_dist = {_dist_name(r): r for r in extra}
+    missing = [ARM_RUNTIMES[r]["dist"] for r in runtimes if ARM_RUNTIMES[r]["dist"] not in by_dist]
+    if missing:
+        raise CheckFailed(f"pyproject.toml's `runtimes` extra has no {', '.join(missing)}")
+    return [by_dist[ARM_RUNTIMES[r]["dist"]] for r in runtimes]
+
+
+def cmd_runtime_requirements(args: argparse.Namespace) -> int:
+    """One line per runtime: `NAME REQUIREMENT`."""
+    rts = parse_runtimes(args.runtimes)
+    for rt, req in zip(rts, runtime_requirements(rts), strict=True):
+        print(f"{rt} {req}")
+    return 0
+
+
+def layer_files(report: dict[str, Any], base: list[dict[str, str]]) -> list[str]:
+    """The wheels of the runtimes layer from `pip install --dry-run --report` run in the base venv: what it would
+    install. CheckFailed when that replaces a base package (the layer sits on PYTHONPATH, in front of the venv:
+    a second numpy there would shadow the base one)."""
+    have = {_dist_name(p["name"]): p["version"] for p in base}
+    files, clash = [], []
+    for item in report.get("install", []):
+        name, version = _dist_name(item["metadata"]["name"]), item["metadata"]["version"]
+        if name in have:
+            clash.append(f"{name} {have[name]} -> {version}")
+        url = item["download_info"]["url"]
+        files.append(url.removeprefix("file://"))
+    if clash:
+        raise CheckFailed("the runtimes would replace base packages of the device venv: " + ", ".join(clash))
+    return files
+
+
+def cmd_layer_files(args: argparse.Namespace) -> int:
+    report = json.loads(Path(args.report).read_text(encoding="utf-8"))
+    base = json.loads(Path(args.base).read_text(encoding="utf-8"))
+    print("\n".join(layer_files(report, base)))
+    return 0
+
+
+def check_pip_list(packages: list[dict[str, str]], runtimes: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Problems with the device install's package list (empty when it is right); `runtimes`: the ARM runtimes
+    whose packages must be there too."""
+    names = {_dist_name(p["name"]): p["version"] for p in packages}
+    problems = [f"'{f}' is installed in the device install" for f in FORBIDDEN if _dist_name(f) in names]
     if "edgebench" not in names:
         problems.append("edgebench is not installed")
     for req in base_requirements():
-        name = re.split(r"[<>=!~; \[]", req, maxsplit=1)[0].lower().replace("_", "-")
+        name = _dist_name(req)
         if name not in names:
             problems.append(f"base dependency '{name}' is missing")
+    for rt in runtimes:
+        if ARM_RUNTIMES[rt]["dist"] not in names:
+            problems.append(f"runtime '{rt}' ({ARM_RUNTIMES[rt]['dist']}) is missing")
     return problems
 
 
 def cmd_check_pip_list(args: argparse.Namespace) -> int:
     packages = json.loads(Path(args.file).read_text(encoding="utf-8"))
-    problems = check_pip_list(packages)
+    unavailable = set()
+    if args.unavailable and Path(args.unavailable).is_file():  # NAME REASON lines (arm_check.sh's runtimes layer)
+        unavailable = {x.split()[0] for x in Path(args.unavailable).read_text(encoding="utf-8").splitlines() if x}
+    problems = check_pip_list(packages, [r for r in parse_runtimes(args.runtimes) if r not in unavailable])
     listing = ", ".join(f"{p['name']} {p['version']}" for p in packages)
     log(f"device install (pip list): {listing}")
     for p in problems:
@@ -217,6 +300,57 @@ def build_targeted(build: Path) -> list[tuple[Path, str]]:
     return out
 
 
+def prepare_runtimes(work: Path, runtimes: list[str], folder: Path | None, inputs: Path | None) -> list[str]:
+    """The default export (`folder`, in `work/models`) converted on the host for each runtime x precision
+    (`edgebench convert`, into `folder/<runtime>/<precision>/`) and the host's outputs of each artifact through the
+    same runtime on `inputs` (host/outputs/<key>.npz). Writes work/runtimes.json (what is checked, how long each
+    conversion took, or why a runtime is not checked on this host) and returns the device's plan lines."""
+    import importlib.util
+    import time
+
+    planned: dict[str, Any] = {}
+    probes: list[str] = []  # first: a runtime that does not import under emulation is skipped, not failed
+    plan: list[str] = []
+    for rt in runtimes:
+        spec = ARM_RUNTIMES[rt]
+        if folder is None or inputs is None:
+            planned[rt] = {"host": "not checked: no `make export` model (artifacts/resnet20) to convert"}
+            log(f"{rt}: {planned[rt]['host']}")
+            continue
+        need = sorted({spec["module"].split(".")[0], *spec["convert"].values()})
+        missing = [m for m in need if importlib.util.find_spec(m) is None]
+        if missing:
+            planned[rt] = {"host": f"not checked: {', '.join(missing)} not installed on the host "
+                                   "(pip install -e '.[runtimes,convert]')"}
+            log(f"{rt}: {planned[rt]['host']}")
+            continue
+        arts: dict[str, Any] = {}
+        listing: list[str] = []
+        for prec in spec["precisions"]:
+            t0 = time.monotonic()
+            if prec in spec["convert"]:
+                r = _edgebench("convert", str(folder), "-r", rt, "--precision", prec,
+                               *(["--data", "cifar10:train"] if prec == "int8" else []), "--force")
+                if r.returncode != 0:
+                    raise CheckFailed(f"edgebench convert {folder.name} -r {rt} --precision {prec} failed on the "
+                                      f"host: {(r.stderr or r.stdout).strip()[-500:]}")
+            key = f"{folder.name}.{rt}.{prec}"
+            arts[prec] = {"key": key, "convert_s": round(time.monotonic() - t0, 1)}
+            listing.append(f"{folder.relative_to(work)} {inputs.relative_to(work)} {key} {rt} {prec}")
+            plan.append(f"bench {folder.relative_to(work)} {rt} {prec}")
+        (work / f"outputs-{rt}.txt").write_text("\n".join(listing) + "\n", encoding="utf-8")
+        t0 = time.monotonic()
+        run_outputs(work / f"outputs-{rt}.txt", work / "host" / "outputs")
+        planned[rt] = {"host": "ok", "module": spec["module"], "artifacts": arts,
+                       "host_outputs_s": round(time.monotonic() - t0, 1)}
+        probes.append(f"probe {rt} {spec['module']}")
+        plan.append(f"outputs outputs-{rt}.txt {rt}")
+        done = ", ".join(f"{p} ({a['convert_s']} s)" for p, a in arts.items())
+        log(f"{rt}: converted {done}; host outputs {planned[rt]['host_outputs_s']} s")
+    (work / "runtimes.json").write_text(json.dumps(planned, indent=2) + "\n", encoding="utf-8")
+    return probes + plan
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     import numpy as np
     from edgebench.tools.synthetic import conv_net
@@ -266,6 +400,11 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         (work / "reference.txt").write_text("\n".join(int8) + "\n", encoding="utf-8")
         run_outputs(work / "reference.txt", work / "host" / "reference", "--reference")
     plan.append("outputs outputs.txt")
+    default = next((m for m in exported if m.parent.name == Path(EXPORT_DIRS[0]).name and m.name == "model.fp32.onnx"),
+                   None)
+    default_inputs = None if default is None else work / "inputs" / f"{model_key(default.relative_to(work))}.npz"
+    plan += prepare_runtimes(work, parse_runtimes(args.runtimes), None if default is None else default.parent,
+                             default_inputs)
 
     eval_ok = has_command("eval")
     if exported and not eval_ok:
@@ -454,6 +593,89 @@ def compare_model_outputs(host: dict[str, Any], dev: dict[str, Any], precision: 
     return out
 
 
+def read_probe(path: Path) -> tuple[str, float | None, str]:
+    """out/BOARD/runtimes/RT.probe (scripts/arm_device.sh): ('ok' | 'fail' | 'missing', seconds, reason)."""
+    if not path.exists():
+        return "missing", None, ""
+    lines = path.read_text(encoding="utf-8").splitlines() or [""]
+    head = lines[0].split()
+    secs = float(head[1]) if len(head) > 1 else None
+    return (head[0] if head else "missing"), secs, " ".join(x.strip() for x in lines[1:] if x.strip())
+
+
+def read_times(path: Path) -> list[tuple[list[str], float]]:
+    """out/BOARD/times.txt: (the plan line's fields, seconds) per line the device ran."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        f = line.split()
+        if len(f) == 5:
+            rows.append((f[:4], float(f[4])))
+    return rows
+
+
+def verify_runtimes(work: Path, bdir: Path, results: list[dict[str, Any]]) -> tuple[dict[str, Any], list[str]]:
+    """The ARM runtimes on one board: (summary's `runtimes` section, problems).
+
+    Per runtime prepared on the host (work/runtimes.json): its probe (import time; a runtime that does not
+    install or import under emulation is recorded as `not runnable under emulation: <reason>`, not failed), its
+    `edgebench runtimes` line, and per precision: a bench result (its p50 under emulation) and its outputs against
+    the host's outputs through the same runtime (FP32: 1e-4 relative, no top-1 change; INT8: the INT8 tolerance).
+    """
+    import numpy as np
+
+    f = work / "runtimes.json"
+    planned: dict[str, Any] = json.loads(f.read_text(encoding="utf-8")) if f.exists() else {}
+    listing = (bdir / "runtimes.txt").read_text(encoding="utf-8") if (bdir / "runtimes.txt").exists() else ""
+    times = read_times(bdir / "times.txt")
+    section: dict[str, Any] = {}
+    problems: list[str] = []
+    for rt, info in planned.items():
+        r: dict[str, Any] = {}
+        section[rt] = r
+        if info.get("host") != "ok":
+            r["status"] = info.get("host", "not checked")
+            continue
+        status, secs, reason = read_probe(bdir / "runtimes" / f"{rt}.probe")
+        r["import_s"] = secs
+        if status == "missing":
+            r["status"] = "no probe"
+            problems.append(f"{rt}: the device did not probe it (no runtimes/{rt}.probe)")
+            continue
+        if status != "ok":
+            r["status"] = f"{NOT_RUNNABLE}: {reason or 'no reason given'}"
+            continue
+        r["status"] = "ok"
+        line = next((x for x in listing.splitlines() if x.split()[:1] == [rt]), "")
+        r["listed"] = line.strip()
+        if "available" not in line or "not" in line.split()[1:2]:
+            problems.append(f"{rt}: `edgebench runtimes` on the device says {line.strip()!r}, expected available")
+        r["artifacts"] = {}
+        for prec, art in info.get("artifacts", {}).items():
+            a: dict[str, Any] = {"convert_s_host": art.get("convert_s")}
+            r["artifacts"][prec] = a
+            mine = [x for x in results if x["runtime"]["name"] == rt and x["model"].get("precision") == prec]
+            if len(mine) != 1:
+                problems.append(f"{rt} {prec}: {len(mine)} bench results on the device, expected 1")
+            else:
+                a["p50_ms_emulated"] = round(mine[0]["latency"]["p50_ms"], 3)
+                a["peak_rss_mb"] = round(mine[0]["memory"]["peak_rss_mb"], 1)
+            a["bench_s"] = next((t for fl, t in times if fl[0] == "bench" and fl[2:] == [rt, prec]), None)
+            key = art["key"]
+            dev_file, host_file = bdir / "outputs" / f"{key}.npz", work / "host" / "outputs" / f"{key}.npz"
+            if not dev_file.exists():
+                problems.append(f"{rt} {prec}: the device wrote no outputs ({dev_file.name})")
+                continue
+            cmp = compare_outputs(dict(np.load(host_file)), dict(np.load(dev_file)), prec, f"the host's {rt}")
+            problems += [f"{rt} {prec}: {x}" for x in cmp.pop("problems")]
+            a["outputs"] = cmp
+        r["outputs_s"] = next((t for fl, t in times if fl[0] == "outputs" and fl[2] == rt), None)
+        r["device_s"] = round(sum(t for fl, t in times if (fl[0] == "bench" and fl[2] == rt)
+                                  or (fl[0] in ("outputs", "probe") and rt in (fl[1], fl[2]))), 1)
+    return section, problems
+
+
 def _num(x: Any) -> float:
     """A figure for a log line: NaN where a comparison could not be made (e.g. different output names)."""
     return float("nan") if x is None else float(x)
@@ -484,7 +706,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
                             "isa": {k: v for k, v in fp["cpu"]["isa"].items() if v}, "emulated": fp["emulated"]}
         paths = sorted((bdir / "results").glob("*.json"))
         results = [json.loads(q.read_text(encoding="utf-8")) for q in paths]
-        n_bench = sum(1 for line in plan if line.startswith("bench "))
+        runtimes, rp = verify_runtimes(work, bdir, results)
+        skipped = {rt for rt, r in runtimes.items() if r.get("status") != "ok"}
+        n_bench = sum(1 for line in plan if line.startswith("bench ")
+                      and (len(line.split()) < 3 or line.split()[2] not in skipped))
         if len(results) != n_bench:
             p.append(f"{len(results)} result files for {n_bench} bench commands")
         p += check_results(results, paths, board)
@@ -535,6 +760,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             b["auto_preset"] = got
             if got != EXPECT[board]["preset"]:
                 p.append(f"the auto preset is {got!r}, expected {EXPECT[board]['preset']!r}")
+        b["runtimes"] = runtimes
+        p += rp
         b["problems"] = p
         summary["boards"][board] = b
         problems += [f"{board}: {x}" for x in p]
@@ -555,6 +782,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 if o["host_kernels_saturate"]:
                     why = (o.get("host_arithmetic") or {}).get("reason") or "; ".join(o["info"])
                     log(f"    this host's own integer kernels saturate for {key} ({why}): not used as the reference")
+        for rt, r in runtimes.items():
+            if r.get("status") != "ok":
+                log(f"  runtime {rt}: {r.get('status')}")
+                continue
+            for prec, a in r["artifacts"].items():
+                o = a.get("outputs", {})
+                log(f"  runtime {rt} {prec}: import {r.get('import_s')} s, p50 {a.get('p50_ms_emulated')} ms "
+                    "(emulated), "
+                    f"max |device - host {rt}| {_num(o.get('max_abs_diff')):.3g} "
+                    f"({_num(o.get('max_rel_diff')):.2g} of the range), top-1 flips {o.get('top1_flips')}")
+            log(f"  runtime {rt}: {r.get('device_s')} s on the device (probe, bench, outputs)")
         for key, e in b["eval"].items():
             log(f"  eval {key}: top-1 {e['top1_pct_device']} % (host {e['top1_pct_host']} %), top-5 "
                 f"{e['top5_pct_device']} % (host {e['top5_pct_host']} %) on {e['n']} images")
@@ -576,13 +814,23 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("base-requirements").set_defaults(fn=cmd_base_requirements)
     s = sub.add_parser("check-pip-list")
     s.add_argument("file")
+    s.add_argument("--runtimes", default="", help="ARM runtimes whose packages must be installed too")
+    s.add_argument("--unavailable", default=None, help="file of runtimes (first word a line) without a wheel")
     s.set_defaults(fn=cmd_check_pip_list)
+    s = sub.add_parser("runtime-requirements")
+    s.add_argument("--runtimes", required=True, help="comma-separated: " + ",".join(ARM_RUNTIMES))
+    s.set_defaults(fn=cmd_runtime_requirements)
+    s = sub.add_parser("layer-files")
+    s.add_argument("report", help="pip install --dry-run --report of the runtimes in the base venv")
+    s.add_argument("base", help="the base venv's pip list --format=json")
+    s.set_defaults(fn=cmd_layer_files)
     s = sub.add_parser("prepare")
     s.add_argument("--work", required=True)
     s.add_argument("--eval-n", type=int, default=EVAL_N_DEFAULT)
     s.add_argument("--outputs-n", type=int, default=OUTPUTS_N_DEFAULT)
     s.add_argument("--model-dirs", nargs="*", default=[], help="more model folders to check")
     s.add_argument("--no-pruned", dest="pruned", action="store_false", help="skip the pruned ResNet-20")
+    s.add_argument("--runtimes", default="", help="ARM runtimes to check besides ONNX Runtime (comma-separated)")
     s.set_defaults(fn=cmd_prepare)
     s = sub.add_parser("verify")
     s.add_argument("--work", required=True)
