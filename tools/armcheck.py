@@ -300,6 +300,26 @@ def build_targeted(build: Path) -> list[tuple[Path, str]]:
     return out
 
 
+def reuse_artifact(folder: Path, runtime: str, precision: str) -> bool:
+    """Copy the default export's own `<runtime>/<precision>/` artifact (`make report` converts them) into `folder`
+    when its manifest names the current FP32 model as its parent (parent_sha256); False: convert it here."""
+    from edgebench.manifest import sha256_file
+    from edgebench.runtimes.artifacts import ARTIFACT_MANIFEST, artifact_dir
+
+    src = artifact_dir(REPO / EXPORT_DIRS[0], runtime, precision)
+    man = src / ARTIFACT_MANIFEST
+    if not man.is_file():
+        return False
+    try:
+        parent = json.loads(man.read_text(encoding="utf-8")).get("parent_sha256")
+    except json.JSONDecodeError:
+        return False
+    if parent != sha256_file(folder / "model.fp32.onnx"):
+        return False
+    shutil.copytree(src, artifact_dir(folder, runtime, precision))
+    return True
+
+
 def prepare_runtimes(work: Path, runtimes: list[str], folder: Path | None, inputs: Path | None) -> list[str]:
     """The default export (`folder`, in `work/models`) converted on the host for each runtime x precision
     (`edgebench convert`, into `folder/<runtime>/<precision>/`) and the host's outputs of each artifact through the
@@ -328,14 +348,16 @@ def prepare_runtimes(work: Path, runtimes: list[str], folder: Path | None, input
         listing: list[str] = []
         for prec in spec["precisions"]:
             t0 = time.monotonic()
-            if prec in spec["convert"]:
+            reused = reuse_artifact(folder, rt, prec)
+            if prec in spec["convert"] and not reused:
                 r = _edgebench("convert", str(folder), "-r", rt, "--precision", prec,
                                *(["--data", "cifar10:train"] if prec == "int8" else []), "--force")
                 if r.returncode != 0:
                     raise CheckFailed(f"edgebench convert {folder.name} -r {rt} --precision {prec} failed on the "
                                       f"host: {(r.stderr or r.stdout).strip()[-500:]}")
             key = f"{folder.name}.{rt}.{prec}"
-            arts[prec] = {"key": key, "convert_s": round(time.monotonic() - t0, 1)}
+            how = "reused" if reused else "converted" if prec in spec["convert"] else "the ONNX file as it is"
+            arts[prec] = {"key": key, "artifact": how, "convert_s": round(time.monotonic() - t0, 1)}
             listing.append(f"{folder.relative_to(work)} {inputs.relative_to(work)} {key} {rt} {prec}")
             plan.append(f"bench {folder.relative_to(work)} {rt} {prec}")
         (work / f"outputs-{rt}.txt").write_text("\n".join(listing) + "\n", encoding="utf-8")
@@ -345,7 +367,7 @@ def prepare_runtimes(work: Path, runtimes: list[str], folder: Path | None, input
                        "host_outputs_s": round(time.monotonic() - t0, 1)}
         probes.append(f"probe {rt} {spec['module']}")
         plan.append(f"outputs outputs-{rt}.txt {rt}")
-        done = ", ".join(f"{p} ({a['convert_s']} s)" for p, a in arts.items())
+        done = ", ".join(f"{p} ({a['artifact']}, {a['convert_s']} s)" for p, a in arts.items())
         log(f"{rt}: converted {done}; host outputs {planned[rt]['host_outputs_s']} s")
     (work / "runtimes.json").write_text(json.dumps(planned, indent=2) + "\n", encoding="utf-8")
     return probes + plan
