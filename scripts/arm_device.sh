@@ -56,7 +56,9 @@ while read -r cmd model arg key; do
             ;;
         probe)
             # the runtimes layer could not install it (written by arm_check.sh), or it does not import here
-            reason=$(awk -v r="$model" '$1 == r { $1 = ""; sub(/^ /, ""); print }' runtimes-unavailable.txt 2>/dev/null)
+            reason=
+            [ ! -f runtimes-unavailable.txt ] \
+                || reason=$(awk -v r="$model" '$1 == r { $1 = ""; sub(/^ /, ""); print }' runtimes-unavailable.txt)
             if [ -z "$reason" ] && ! python3 -c "import $arg" > "$out/runtimes/$model.err" 2>&1; then
                 reason="import $arg failed: $(grep -v '^\s*$' "$out/runtimes/$model.err" | tail -n 1)"
             fi
