@@ -318,3 +318,149 @@ def test_prepare_and_verify_with_an_arm64_neon_model(ac: Any, tmp_path: Path, sh
     assert ac.main(["verify", "--work", str(work), "--out", str(out), "--boards", "pi4"]) == 1
     s = json.loads((out / "summary.json").read_text())
     assert not s["checks_passed"] and any("QDQ reference" in p for p in s["boards"]["pi4"]["problems"])
+
+
+# ---- the ARM runtimes (openvino, litert, ncnn): the runtimes layer and verify on fake device outputs ----------
+
+def test_parse_runtimes_and_their_pinned_requirements(ac: Any) -> None:
+    assert ac.parse_runtimes("openvino, litert,ncnn") == ["openvino", "litert", "ncnn"]
+    assert ac.parse_runtimes("") == [] and ac.parse_runtimes("none") == []
+    with pytest.raises(ac.CheckFailed, match=r"tflite.*openvino, litert, ncnn"):
+        ac.parse_runtimes("openvino,tflite")
+    reqs = ac.runtime_requirements(["litert", "ncnn", "openvino"])
+    assert [r.split("==")[0] for r in reqs] == ["ai-edge-litert", "ncnn", "openvino"]
+    assert all("==" in r for r in reqs)  # pinned: the device gets what the workstation tested
+
+
+def test_layer_files_are_what_the_base_lacks_and_never_replace_it(ac: Any) -> None:
+    def item(name: str, version: str) -> dict[str, Any]:
+        return {"metadata": {"name": name, "version": version},
+                "download_info": {"url": f"file:///tmp/wheels/{name}-{version}-py3-none-any.whl"}}
+
+    base = _pkgs(*BASE)
+    report = {"install": [item("openvino", "2026.4.1"), item("openvino_telemetry", "2025.2.0")]}
+    assert ac.layer_files(report, base) == ["/tmp/wheels/openvino-2026.4.1-py3-none-any.whl",
+                                            "/tmp/wheels/openvino_telemetry-2025.2.0-py3-none-any.whl"]
+    report["install"].append(item("NumPy", "1.26.4"))  # a runtime pinning another numpy would shadow the base one
+    with pytest.raises(ac.CheckFailed, match=r"numpy 1 -> 1\.26\.4"):
+        ac.layer_files(report, base)
+
+
+def test_pip_list_check_with_runtimes(ac: Any) -> None:
+    assert ac.check_pip_list(_pkgs(*BASE, "openvino", "ai_edge_litert", "ncnn"), ["openvino", "litert", "ncnn"]) == []
+    assert ac.check_pip_list(_pkgs(*BASE, "openvino"), ["openvino", "ncnn"]) == ["runtime 'ncnn' (ncnn) is missing"]
+
+
+RT_ARTIFACTS = {"openvino": ("fp32", "int8"), "litert": ("fp32", "int8"), "ncnn": ("fp32",)}
+
+
+def _fake_runtime_run(ac: Any, tmp_path: Path, probes: dict[str, str] | None = None,
+                      device: dict[str, Any] | None = None) -> tuple[Path, Path, list[dict[str, Any]], dict[str, Any]]:
+    """A work folder as `prepare --runtimes openvino,litert,ncnn` and the device would leave it: host outputs per
+    artifact, the device's (identical unless `device` gives key -> logits), probes ok unless `probes` says."""
+    import numpy as np
+
+    work, bdir = tmp_path / "work", tmp_path / "work" / "out" / "pi4"
+    for d in (work / "host" / "outputs", bdir / "outputs", bdir / "runtimes"):
+        d.mkdir(parents=True, exist_ok=True)
+    planned: dict[str, Any] = {}
+    results: list[dict[str, Any]] = []
+    host: dict[str, Any] = {}
+    times = []
+    fp32 = _logits(100) * 7
+    for i, (rt, precs) in enumerate(RT_ARTIFACTS.items()):
+        arts = {}
+        for prec in precs:
+            key = f"resnet20.{rt}.{prec}"
+            arts[prec] = {"key": key, "artifact": "converted", "convert_s": 1.0}
+            host[key] = fp32 if prec == "fp32" else fp32 + np.float32(0.1)
+            np.savez(work / "host" / "outputs" / f"{key}.npz", logits=host[key])
+            np.savez(bdir / "outputs" / f"{key}.npz", logits=(device or {}).get(key, host[key]))
+            results.append({"runtime": {"name": rt}, "model": {"precision": prec},
+                            "latency": {"p50_ms": 10.0 + i}, "memory": {"peak_rss_mb": 100.0}})
+            times.append(f"bench models/resnet20 {rt} {prec} 20.0")
+        planned[rt] = {"host": "ok", "module": ac.ARM_RUNTIMES[rt]["module"], "artifacts": arts}
+        status = (probes or {}).get(rt, "ok 1.5")
+        (bdir / "runtimes" / f"{rt}.probe").write_text(status + "\n")
+        times += [f"probe {rt} {ac.ARM_RUNTIMES[rt]['module']} - 1.5", f"outputs outputs-{rt}.txt {rt} - 40.0"]
+    (work / "runtimes.json").write_text(json.dumps(planned))
+    (bdir / "runtimes.txt").write_text("".join(f"{rt:12} available (1.0)\n" for rt in RT_ARTIFACTS))
+    (bdir / "times.txt").write_text("\n".join(times) + "\n")
+    return work, bdir, results, host
+
+
+def test_verify_runtimes_passes_when_the_device_matches_the_host(ac: Any, tmp_path: Path) -> None:
+    import numpy as np
+
+    host = _logits(100) * 7
+    work, bdir, results, _ = _fake_runtime_run(ac, tmp_path, device={"resnet20.ncnn.fp32": host + np.float32(1e-5)})
+    section, problems = ac.verify_runtimes(work, bdir, results)
+    assert problems == []
+    assert set(section) == set(RT_ARTIFACTS) and all(r["status"] == "ok" for r in section.values())
+    lit = section["litert"]
+    assert lit["import_s"] == 1.5 and lit["artifacts"]["int8"]["p50_ms_emulated"] == 11.0
+    assert lit["artifacts"]["int8"]["outputs"]["bit_identical"] and lit["artifacts"]["fp32"]["bench_s"] == 20.0
+    assert lit["device_s"] == 20.0 * 2 + 1.5 + 40.0 and lit["outputs_s"] == 40.0
+    ncnn = section["ncnn"]["artifacts"]["fp32"]["outputs"]
+    assert not ncnn["bit_identical"] and ncnn["max_abs_diff"] < 1e-4 and ncnn["reference"] == "host ncnn"
+
+
+def test_verify_runtimes_fails_on_a_mismatch(ac: Any, tmp_path: Path) -> None:
+    import numpy as np
+
+    host = _logits(100) * 7
+    flipped = host + np.float32(0.1)
+    rows = np.arange(5)
+    flipped[rows, (host[rows].argmax(1) + 1) % 10] = host[rows].max(1) + 1  # 5 % of the classes change
+    work, bdir, results, _ = _fake_runtime_run(ac, tmp_path, device={"resnet20.litert.fp32": host + np.float32(0.1),
+                                                                     "resnet20.litert.int8": flipped})
+    _, problems = ac.verify_runtimes(work, bdir, results)
+    assert any(p.startswith("litert fp32: output 'logits' differs from the host's litert") for p in problems)
+    assert any(p.startswith("litert int8: 5 of 100 top-1 classes differ") for p in problems)
+    assert not [p for p in problems if not p.startswith("litert")]
+    # a missing bench result, a runtime the device does not list as available, missing outputs: failures too
+    (bdir / "runtimes.txt").write_text("ncnn         not installed: pip install 'edgebench[runtimes]'\n")
+    (bdir / "outputs" / "resnet20.openvino.fp32.npz").unlink()
+    _, problems = ac.verify_runtimes(work, bdir, [r for r in results if r["runtime"]["name"] != "ncnn"])
+    assert any("ncnn fp32: 0 bench results" in p for p in problems)
+    assert any("ncnn: `edgebench runtimes` on the device says" in p for p in problems)
+    assert any("openvino fp32: the device wrote no outputs" in p for p in problems)
+
+
+def test_verify_runtimes_records_a_runtime_not_runnable_under_emulation(ac: Any, tmp_path: Path) -> None:
+    why = "import openvino failed: qemu: uncaught target signal 4 (Illegal instruction) - core dumped"
+    work, bdir, results, _ = _fake_runtime_run(ac, tmp_path, probes={"openvino": f"fail 2.0\n{why}"})
+    for f in (bdir / "outputs").glob("resnet20.openvino.*"):  # the device skipped its lines
+        f.unlink()
+    section, problems = ac.verify_runtimes(work, bdir, [r for r in results if r["runtime"]["name"] != "openvino"])
+    assert problems == []
+    assert section["openvino"]["status"] == f"not runnable under emulation: {why}"
+    assert "artifacts" not in section["openvino"] and section["litert"]["status"] == "ok"
+    # no probe at all is not "not runnable": the device script did not run the plan
+    (bdir / "runtimes" / "ncnn.probe").unlink()
+    _, problems = ac.verify_runtimes(work, bdir, results)
+    assert problems == ["ncnn: the device did not probe it (no runtimes/ncnn.probe)"]
+
+
+def test_verify_runtimes_openvino_int8_is_held_to_the_convert_bar_against_fp32(ac: Any, tmp_path: Path) -> None:
+    """OpenVINO INT8 computes differently on ARM (f32 convolutions, FakeQuantize decomposed) than on x86 (u8): the
+    device is held to `edgebench convert`'s INT8 bar against the host's FP32; the host's INT8 is information."""
+    import numpy as np
+
+    fp32 = _logits(100) * 7
+    arm = fp32.copy()
+    rows = np.arange(4)  # 4 % of the classes change: as measured on the emulated Pi 4
+    arm[rows, (fp32[rows].argmax(1) + 1) % 10] = fp32[rows].max(1) + 2
+    work, bdir, results, _ = _fake_runtime_run(ac, tmp_path, device={"resnet20.openvino.int8": arm})
+    section, problems = ac.verify_runtimes(work, bdir, results)
+    a = section["openvino"]["artifacts"]["int8"]
+    assert problems == [] and a["vs_host_fp32"]["top1_agreement"] == 0.96 and a["vs_host_fp32"]["bar"] == 0.95
+    assert a["outputs"]["reference"] == "information" and any("top-1 classes differ" in x for x in a["information"])
+    rows = np.arange(10)  # 10 %: below the bar
+    arm[rows, (fp32[rows].argmax(1) + 1) % 10] = fp32[rows].max(1) + 2
+    np.savez(bdir / "outputs" / "resnet20.openvino.int8.npz", logits=arm)
+    _, problems = ac.verify_runtimes(work, bdir, results)
+    assert problems == ["openvino int8: top-1 agreement with the host's FP32 90.0% < 95% on 100 images "
+                        "(`edgebench convert`'s INT8 bar)"]
+    # litert INT8 (XNNPACK on both) stays strict against the host's INT8
+    assert "vs_host_fp32" not in section["litert"]["artifacts"]["int8"]
