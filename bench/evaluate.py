@@ -30,6 +30,7 @@ from edgebench.system import default_threads
 if TYPE_CHECKING:
     from edgebench.calibration.datasets import Dataset
     from edgebench.manifest import Manifest
+    from edgebench.runtimes.options import RuntimeOptions
 
 DEFAULT_BATCH_SIZE = 100
 Arithmetic = Literal["auto", "host", "qdq"]
@@ -130,12 +131,23 @@ def plan_arithmetic(manifest: Mapping[str, Any] | None, runtime: str = "ort-cpu"
     return ArithmeticPlan(False, HOST_KERNELS, choice.reason, warn)
 
 
-def evaluation_session(path: Path, runtime: str, threads: int, plan: ArithmeticPlan) -> Any:
-    """The runtime session an evaluation runs: optimized (host kernels), or unoptimized for the QDQ reference."""
+def evaluation_session(path: Path, runtime: str, threads: int, plan: ArithmeticPlan,
+                       options: RuntimeOptions | None = None) -> Any:
+    """The runtime session an evaluation runs: optimized (host kernels), or unoptimized for the QDQ reference.
+
+    `options`: the runtime's own options (e.g. torch-int8's calibration set); threads, spin and graph
+    optimization (where the Options have them) are set here over them.
+    """
+    from dataclasses import replace
+
     from edgebench.runtimes import RuntimeOptions, get_runtime
 
-    opts = RuntimeOptions(intra_op_threads=threads, spin_wait=False,
-                          graph_optimization="disable" if plan.qdq else "all")
+    common = {"intra_op_threads": threads, "spin_wait": False,
+              "graph_optimization": "disable" if plan.qdq else "all"}
+    if options is None:
+        opts = RuntimeOptions(**common)
+    else:  # the fields this runtime's Options has (torch-int8's have threads, not ORT's graph levels)
+        opts = replace(options, **{k: v for k, v in common.items() if k in options.field_names()})
     return get_runtime(runtime).load(path, opts)
 
 
@@ -152,8 +164,11 @@ def evaluate(
     arithmetic: Arithmetic = "auto",
     cpu: Mapping[str, Any] | None = None,
     manifest: Manifest | None = None,
+    runtime_options: RuntimeOptions | None = None,
 ) -> dict[str, Any]:
     """Top-1/top-5 of `model_path` on `dataset` (a Dataset or a spec such as ``cifar10``).
+
+    `runtime_options`: the runtime's own Options (e.g. `TorchInt8Options` with its calibration set).
 
     `manifest` replaces the one beside the model (e.g. built in memory by `describe_manifest` for a model that
     has none). A model whose manifest says its output is not class scores (`output.kind` 'other') is refused.
@@ -192,7 +207,9 @@ def evaluate(
             f"{list(info.class_names)[:4]}...; evaluate on the dataset the model was trained for ({info.dataset})"
         )
     threads = threads or _usable_cores()
-    sess = evaluation_session(path, runtime, threads, plan)
+    if runtime_options is not None and runtime_options.runtime not in (runtime, None):
+        raise UserInputError(f"runtime options of '{runtime_options.runtime}' given to an evaluation on '{runtime}'")
+    sess = evaluation_session(path, runtime, threads, plan, runtime_options)
     if len(sess.inputs) != 1:
         raise CalibrationError(f"'{path}' has {len(sess.inputs)} inputs; evaluation handles one-input classifiers")
     spec = sess.inputs[0]
