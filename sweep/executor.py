@@ -236,8 +236,8 @@ class Executor:
     def _blocked(self, node: Node) -> str | None:
         for d in node.deps:
             o = self.outcomes.get(d)
-            if o is not None and o.status in ("failed", "skipped"):
-                return f"input '{o.label}' {o.status}"
+            if o is not None and o.status in ("failed", "skipped"):  # the first failure's reason travels down
+                return f"input '{o.label}' {o.status}" + (f" ({o.error})" if o.error else "")
         return None
 
     def run(self) -> dict[str, Outcome]:

@@ -92,6 +92,8 @@ class Host:
     runtimes: tuple[str, ...]  # installed runtimes (for 'installed')
     # remote device -> its fingerprint id (probed once per run), or None when the probe failed (its cells fail)
     device_ids: Mapping[str, str | None] = field(default_factory=dict)
+    # runtimes whose converter (edgebench convert) is installed; None: not checked (all)
+    converters: tuple[str, ...] | None = None
     file_sha256: Mapping[str, str] = field(default_factory=dict)  # model file entry -> sha256 of its .onnx
     weights_sha256: Mapping[str, str | None] = field(default_factory=dict)  # zoo model -> published weights sha
 
@@ -158,6 +160,7 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
     nodes: dict[str, Node] = {}
     notes: list[str] = []
     cells: list[str] = []
+    no_converter: set[str] = set()
 
     def add(n: Node) -> Node:
         nodes.setdefault(n.key, n)
@@ -223,6 +226,9 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
                     variant = variant_label(model, ratio, Precision(cprec), None)
                     if cprec == "fp32" and _reads_onnx(rt):
                         artifact = src
+                    elif host.converters is not None and rt not in host.converters:
+                        no_converter.add(f"{rt} x {cprec}")
+                        continue
                     else:
                         q, c = cfg.quantize, cfg.convert
                         int8 = cprec == "int8"
@@ -258,6 +264,11 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
                 for k in sorted({p.kind for p in cfg.quantize.parsed}) if k not in convert_precisions(r)]
     if skipped:
         notes.append("not run (the runtime does not take that model file): " + ", ".join(skipped))
+    if no_converter:
+        from edgebench.runtimes.converters import CONVERT_HINT
+
+        notes.append("not run (the runtime is installed, its converter is not): " + ", ".join(sorted(no_converter))
+                     + f"; {CONVERT_HINT}")
     if not cells:
         from edgebench.errors import UserInputError
 

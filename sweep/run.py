@@ -177,8 +177,19 @@ def preflight(cfg: SweepConfig, devices: Devices | None = None) -> Host:
             if spec.weights is None and not cfg.export.random_init:
                 raise UserInputError(f"model '{m}' has no published weights; set random_init = true in [export] or "
                                      "export it yourself and give its folder")
+    converters = []
+    for name in installed:
+        if getattr(RUNTIMES.get(name), "converts", ()):
+            from edgebench.errors import RuntimeUnavailable
+            from edgebench.runtimes.converters import get_converter
+
+            try:
+                get_converter(name)
+            except RuntimeUnavailable:
+                continue
+            converters.append(name)
     return Host(cpu=cpu_info(), machine_id=fingerprint()["id"], runtimes=tuple(installed), file_sha256=files,
-                weights_sha256=weights, device_ids=dict(devices.ids) if devices else {})
+                weights_sha256=weights, device_ids=dict(devices.ids) if devices else {}, converters=tuple(converters))
 
 
 def plan(cfg: SweepConfig, devices_config: Path | None = None, log: Log | None = None) -> Graph:
