@@ -150,7 +150,10 @@ def preflight(cfg: SweepConfig, devices: Devices | None = None) -> Host:
                                  f"{RUNTIMES.get(rt).install_hint}")
     data_dir = Path(cfg.data_dir) if cfg.data_dir else None
     _check_data(cfg.eval.data, data_dir, "[eval] data")
-    if any(p.kind == "int8" for p in cfg.quantize.parsed):
+    from edgebench.sweep.graph import expand_runtimes
+
+    # INT8 calibrates on [quantize] calibration: ORT's presets, the converters' INT8 and torch-int8
+    if any(p.kind == "int8" for p in cfg.quantize.parsed) or "torch-int8" in expand_runtimes(cfg, tuple(installed)):
         _check_data(cfg.quantize.calibration, data_dir, "[quantize] calibration")
     if cfg.prune.ratios and cfg.prune.finetune_epochs > 0:
         _check_data(cfg.prune.train_data, data_dir, "[prune] train_data")
