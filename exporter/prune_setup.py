@@ -110,6 +110,23 @@ class LatencyTarget:
         if self.sensitivity_images < 10:
             raise UserInputError(f"--sensitivity-images {self.sensitivity_images} must be >= 10")
 
+    @classmethod
+    def from_options(cls, table: Path | None, speedup: float | None = None, latency_ms: float | None = None,
+                     **kwargs: Any) -> LatencyTarget | None:
+        """The `--latency-table/--target-speedup/--target-latency-ms` options -> a target, or None without a table
+        (a target without a table is refused)."""
+        if table is None:
+            if speedup is not None or latency_ms is not None:
+                raise UserInputError("--target-speedup/--target-latency-ms need --latency-table (edgebench "
+                                     "latency-table)")
+            return None
+        return cls(table, speedup, latency_ms, **kwargs)
+
+    @property
+    def has_target(self) -> bool:
+        """A speedup or latency to reach (else the table only predicts each round's latency)."""
+        return self.speedup is not None or self.latency_ms is not None
+
     def target_ms(self, table: dict[str, Any]) -> float:
         if self.speedup is None and self.latency_ms is None:
             raise UserInputError("give --target-speedup or --target-latency-ms to choose widths on the table")
