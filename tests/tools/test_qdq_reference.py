@@ -47,10 +47,11 @@ def _logits(model: Path, x: np.ndarray, graph_opt: str) -> np.ndarray:
 
 
 def _inputs(folder: Path, shared_data: Path) -> np.ndarray:
+    from edgebench.artifact import ModelArtifact
     from edgebench.calibration.preprocess import preprocess
-    from edgebench.manifest import find_manifest, input_info
 
-    info = input_info(find_manifest(folder / "model.int8.onnx"))
+    manifest = ModelArtifact.resolve(folder / "model.int8.onnx").manifest
+    info = manifest.input if manifest is not None else None
     assert info is not None
     images = np.load(shared_data / "cifar10" / "test_first1000.npz", allow_pickle=False)["images"][:N_IMAGES]
     return preprocess(images, info.preprocessing, (32, 32))
