@@ -47,9 +47,8 @@ def train_cmd(
     distill_temperature: float = typer.Option(4.0, "--distill-temperature", help="Softmax temperature."),
 ) -> None:
     """Train or fine-tune a model (SGD momentum 0.9, cosine lr, crop + flip), evaluating every epoch."""
-    from edgebench.exporter.distill import DistillConfig
+    from edgebench.exporter.distill import DistillConfig, TeacherRequest
     from edgebench.exporter.loading import DataRequest, WeightsRequest
-    from edgebench.exporter.prune_setup import TeacherRequest
     from edgebench.exporter.train import TrainConfig, TrainingRun, run_training
 
     run = TrainingRun(
@@ -156,11 +155,11 @@ def prune(
     no_remove: bool = typer.Option(False, "--no-remove-blocks", help="Latency-aware: widths only, no depth pruning."),
 ) -> None:
     """Structured filter pruning in rounds: prune -> fine-tune -> evaluate -> save, with per-round metrics."""
-    from edgebench.exporter.distill import DistillConfig
+    from edgebench.exporter.distill import DistillConfig, TeacherRequest
     from edgebench.exporter.loading import DataRequest, WeightsRequest
     from edgebench.exporter.prune_config import RatioConfig
     from edgebench.exporter.prune_run import PruneJob, PruneRunConfig, run_prune
-    from edgebench.exporter.prune_setup import LatencyTarget, TeacherRequest
+    from edgebench.exporter.prune_setup import LatencyTarget
     from edgebench.exporter.train import TrainConfig
 
     job = PruneJob(

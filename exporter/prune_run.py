@@ -41,8 +41,9 @@ from edgebench.manifest import PrunedInfo, WeightsRecord
 from torch import nn
 
 if TYPE_CHECKING:
+    from edgebench.exporter.distill import TeacherRequest
     from edgebench.exporter.loading import DataRequest, WeightsRequest
-    from edgebench.exporter.prune_setup import LatencyTarget, TeacherRequest
+    from edgebench.exporter.prune_setup import LatencyTarget
     from edgebench.exporter.zoo import ModelSpec
 
 SUMMARY_KIND = "edgebench.prune-run"
@@ -406,8 +407,9 @@ class PruneJob:
 def run_prune(job: PruneJob, *, log: Log | None = None) -> dict[str, Any]:
     """Load the model, check the ratios (or the latency table) against it before any data is read or any
     folder is made, then `run_rounds`; returns the summary (also in `out_dir/summary.json`)."""
+    from edgebench.exporter.distill import example_input, resolve_teacher
     from edgebench.exporter.loading import load_model
-    from edgebench.exporter.prune_setup import check_model_table, latency_plan, resolve_teacher
+    from edgebench.exporter.prune_setup import check_model_table, latency_plan
 
     say = log or (lambda _msg: None)
     if (job.out_dir / "summary.json").exists() and not (job.force or job.resume):
@@ -421,7 +423,7 @@ def run_prune(job: PruneJob, *, log: Log | None = None) -> dict[str, Any]:
     ratios = job.ratios if job.ratios is not None else RatioConfig.parse("0")
     run = job.run
     # the ratios checked against the model (list length, layer names, emptied layers) before any data is read
-    StructuredPruner(net, torch.zeros((1, *[int(d) for d in spec.input.shape[1:]])), ratios, run.importance,
+    StructuredPruner(net, example_input(spec), ratios, run.importance,
                      scope=run.scope, seed=run.seed, round_to=run.round_to)
     need_train = job.finetune.epochs > 0 or job.latency is not None
     train_ds, test_ds = job.data.load(with_train=need_train)

@@ -298,6 +298,7 @@ def run_sensitivity(run: SensitivityRun, *, log: Log | None = None) -> Sensitivi
     """Sweep (or reuse `from_table`), write sensitivity.json/.csv/.png, derive ratios.json when asked."""
     from edgebench.atomic import ensure_writable_dir, write_json, write_text
     from edgebench.errors import OutputExistsError
+    from edgebench.exporter.distill import example_input
     from edgebench.exporter.loading import load_model
     from edgebench.exporter.train import evaluate_model
 
@@ -309,7 +310,7 @@ def run_sensitivity(run: SensitivityRun, *, log: Log | None = None) -> Sensitivi
     if loaded.note:
         say(loaded.note)
     net, spec = loaded.model, loaded.spec
-    example = torch.zeros((1, *[int(d) for d in spec.input.shape[1:]]))
+    example = example_input(spec)
     scope = run.scope
     written: Path | None = None
     if run.from_table is not None:

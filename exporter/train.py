@@ -36,8 +36,8 @@ from edgebench.manifest import Preprocessing
 from torch import nn
 
 if TYPE_CHECKING:
+    from edgebench.exporter.distill import TeacherRequest
     from edgebench.exporter.loading import DataRequest, WeightsRequest
-    from edgebench.exporter.prune_setup import TeacherRequest
     from edgebench.exporter.zoo import ModelSpec
 
 LAST = "last.pt"
@@ -321,8 +321,8 @@ def run_training(run: TrainingRun, *, log: Log | None = None) -> dict[str, Any]:
     import json
 
     from edgebench.atomic import write_json, write_text
+    from edgebench.exporter.distill import resolve_teacher
     from edgebench.exporter.loading import load_model
-    from edgebench.exporter.prune_setup import resolve_teacher
     from edgebench.exporter.pruned import MARKER, STRUCTURE_FILE, describe_structure
 
     say = log or (lambda _msg: None)
