@@ -132,10 +132,11 @@ def plan_arithmetic(manifest: Mapping[str, Any] | None, runtime: str = "ort-cpu"
 
 def evaluation_session(path: Path, runtime: str, threads: int, plan: ArithmeticPlan) -> Any:
     """The runtime session an evaluation runs: optimized (host kernels), or unoptimized for the QDQ reference."""
-    from edgebench.runtimes import RuntimeOptions, get_runtime
+    from edgebench.runtimes import get_runtime
+    from edgebench.runtimes.options import OrtCpuOptions
 
-    opts = RuntimeOptions(intra_op_threads=threads, spin_wait=False,
-                          graph_optimization="disable" if plan.qdq else "all")
+    # ONNX Runtime's graph optimization decides the arithmetic; other runtimes take the shared fields only
+    opts = OrtCpuOptions(intra_op_threads=threads, spin_wait=False, graph_optimization="disable" if plan.qdq else "all")
     return get_runtime(runtime).load(path, opts)
 
 
