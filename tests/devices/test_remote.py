@@ -173,10 +173,10 @@ def test_a_dropped_connection_keeps_the_finished_results(installed: Installed, t
             time.sleep(0.05)
         first = _pid_in(work / "runs")  # `-t 1`'s agent: `-t 2` has not started yet
         second = first
-        while second == first and proc.poll() is None and time.monotonic() < deadline:
+        while second in (first, None) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
             second = _pid_in(work / "runs")
-        assert proc.poll() is None and first is not None and second != first, proc.communicate(timeout=60)
+        assert proc.poll() is None and first is not None and second not in (first, None), proc.communicate(timeout=60)
         time.sleep(1.5)  # `-t 2` is measuring
         assert _group_alive(second)
         t0 = time.monotonic()
