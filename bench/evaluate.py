@@ -140,12 +140,14 @@ def evaluation_session(path: Path, runtime: str, threads: int, plan: ArithmeticP
     """
     from dataclasses import replace
 
-    from edgebench.runtimes import RuntimeOptions, get_runtime
+    from edgebench.runtimes import get_runtime
+    from edgebench.runtimes.options import OrtCpuOptions
 
+    # ONNX Runtime's graph optimization decides the arithmetic; other runtimes take the shared fields only
     common = {"intra_op_threads": threads, "spin_wait": False,
               "graph_optimization": "disable" if plan.qdq else "all"}
     if options is None:
-        opts = RuntimeOptions(**common)
+        opts: RuntimeOptions = OrtCpuOptions(**common)
     else:  # the fields this runtime's Options has (torch-int8's have threads, not ORT's graph levels)
         opts = replace(options, **{k: v for k, v in common.items() if k in options.field_names()})
     return get_runtime(runtime).load(path, opts)
@@ -178,19 +180,19 @@ def evaluate(
     ``arithmetic`` / ``arithmetic_reason`` / ``warnings`` (see `plan_arithmetic`; `cpu` defaults to
     this host's).
     """
+    from edgebench.artifact import ModelArtifact
     from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.preprocess import preprocess
-    from edgebench.manifest import find_typed_manifest, input_info, resolve_model_arg
-    from edgebench.runtimes.ort_cpu import check_model_path
 
     if batch_size < 1:
         raise UserInputError(f"--batch-size {batch_size} must be >= 1")
     if limit is not None and limit < 1:
         raise UserInputError(f"--limit {limit} must be >= 1")
-    path = check_model_path(resolve_model_arg(Path(model_path)))
-    manifest = manifest if manifest is not None else find_typed_manifest(path)
+    artifact = ModelArtifact.resolve(model_path)
+    path = artifact.path
+    manifest = manifest if manifest is not None else artifact.manifest
     plan = plan_arithmetic(manifest.to_dict() if manifest is not None else None, runtime, arithmetic, cpu)
-    info = input_info(manifest)
+    info = manifest.input if manifest is not None else None
     if info is None:
         raise CalibrationError(
             f"'{path}' has no manifest ({path.with_suffix('.json').name}) saying how its images are preprocessed; "
@@ -320,11 +322,10 @@ def evaluate_pair(model_path: Path, baseline_path: Path, dataset: Dataset | str,
 
     Returns ``{"model": evaluate(...), "baseline": evaluate(...), "paired": {...}}``.
     """
+    from edgebench.artifact import ModelArtifact
     from edgebench.calibration.datasets import load_dataset
-    from edgebench.manifest import resolve_model_arg
-    from edgebench.runtimes.ort_cpu import check_model_path
 
-    a, b = (check_model_path(resolve_model_arg(Path(p))) for p in (model_path, baseline_path))
+    a, b = (ModelArtifact.resolve(p).path for p in (model_path, baseline_path))
     if a.resolve() == b.resolve():
         raise UserInputError(f"--baseline '{baseline_path}' is the model itself; give the other model (e.g. FP32)")
     ds = dataset if not isinstance(dataset, str) else load_dataset(dataset, data_dir, download)

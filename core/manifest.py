@@ -2,7 +2,7 @@
 
 `DIR/model.fp32.onnx` has `DIR/model.fp32.json`; `model.int8.onnx` has `model.int8.json`.
 Each later step (quantize, eval, bench, report) reads it instead of guessing how the model
-wants its input. A bare .onnx without a manifest still benches (`find_manifest` returns None).
+wants its input. A bare .onnx without a manifest still benches (`find_typed_manifest` returns None).
 
 `Manifest` is the typed form; `Manifest.to_dict()` / `Manifest.from_dict()` are the one place the
 JSON schema is written and read (keys this version does not know are kept in `extra`, so nothing
@@ -10,7 +10,7 @@ a newer writer or a user added is lost). A child (INT8, FP16, converted) is made
 `parent.derive(...)`, which keeps what describes the network and records the parent's file and
 sha256. Example::
 
-    m = load_manifest(Path("artifacts/resnet20/model.fp32.json"))      # a Manifest
+    m = read_manifest(Path("artifacts/resnet20/model.fp32.json"))      # a Manifest
     child = m.derive(precision="int8", onnx_file="model.int8.onnx")     # parent_sha256 = m.onnx_sha256
     write_json(path, child.to_dict())
 """
@@ -459,18 +459,12 @@ def write_manifest(model: Path, manifest: Manifest, *, force: bool = True) -> Pa
     return write_json(manifest_path(model), manifest.to_dict(), force=force)
 
 
-# --- the dict-returning helpers the rest of the code base still calls (thin wrappers) --------------------
+# --- dict forms (scripts and test fixtures write and read manifests as JSON objects) ---------------------
 
 
 def load_manifest(path: Path) -> dict[str, Any]:
     """The manifest at `path` as a JSON dict, validated by `Manifest.from_dict` (prefer `read_manifest`)."""
     return read_manifest(path).to_dict()
-
-
-def find_manifest(model: Path) -> dict[str, Any] | None:
-    """The manifest beside `model` as a dict, or None for a bare ONNX file (prefer `ModelArtifact.resolve`)."""
-    m = find_typed_manifest(model)
-    return None if m is None else m.to_dict()
 
 
 def resolve_model_arg(path: Path) -> Path:
@@ -488,17 +482,6 @@ def resolve_model_arg(path: Path) -> Path:
             f"folder '{path}' holds {len(found)} .onnx files ({names}); name the file to use"
         )
     return path
-
-
-def input_info(manifest: Manifest | Mapping[str, Any] | None) -> InputInfo | None:
-    """The input spec of a manifest (typed or dict), or None when there is none."""
-    if manifest is None:
-        return None
-    if isinstance(manifest, Manifest):
-        return manifest.input
-    if "input" not in manifest:
-        return None
-    return InputInfo.from_dict(manifest["input"])
 
 
 def new_manifest(**fields: Any) -> dict[str, Any]:

@@ -15,15 +15,15 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from edgebench.runtimes import RuntimeOptions, get_runtime
+from edgebench.runtimes import get_runtime
 
 GRAPH_OPT_LEVELS = ("disable", "basic", "extended", "all")
 
 
 def run(model: Path, inputs: Path, out: Path, threads: int = 1, graph_opt: str = "all") -> None:
     feeds = dict(np.load(inputs, allow_pickle=False))
-    sess = get_runtime("ort-cpu").load(model, RuntimeOptions(intra_op_threads=threads,
-                                                             graph_optimization=graph_opt))  # type: ignore[arg-type]
+    rt = get_runtime("ort-cpu")
+    sess = rt.load(model, rt.Options(intra_op_threads=threads, graph_optimization=graph_opt))  # type: ignore[call-arg]
     n = len(next(iter(feeds.values())))
     fixed = [s.shape[0] for s in sess.inputs if isinstance(s.shape[0], int) and s.shape[0] > 0]
     step = min(fixed) if fixed else n  # a fixed batch dimension: feed it that many at a time
