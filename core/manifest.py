@@ -390,7 +390,8 @@ class Manifest:
         kept = {name: getattr(self, name) for name in NETWORK_FIELDS}
         parent = {"parent_file": self.onnx_file, "parent_sha256": self.onnx_sha256,
                   "parent_precision": self.precision, "parent_file_size_mb": self.file_size_mb}
-        return Manifest(**{**kept, **parent, **changes, "precision": precision, "onnx_file": onnx_file},
+        fields = {k: v for k, v in changes.items() if k != "extra"}  # `extra` is passed once, below
+        return Manifest(**{**kept, **parent, **fields, "precision": precision, "onnx_file": onnx_file},
                         extra=changes.get("extra", self.extra))
 
     @property
