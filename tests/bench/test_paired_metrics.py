@@ -81,10 +81,16 @@ def test_matches_a_per_image_count_on_random_predictions(seed: int) -> None:
 
 
 @pytest.mark.parametrize(("p", "b", "y"), [([0, 1], [0], [0, 1]), ([0], [0], [0, 1]), ([], [], []),
-                                           ([[0, 1]], [[0, 1]], [[0, 1]])])
+                                           ([[0, 1]], [[0, 1]], [[0, 1]]), ([0], [0, 1], [0, 1]),
+                                           ([0, 1], [0], [0]), ([0, 1], [0, 1], [0]), (3, 3, 3)])
 def test_mismatched_or_empty_inputs_are_refused(p: list, b: list, y: list) -> None:
     with pytest.raises(UserInputError, match="one prediction per image"):
         paired_metrics(p, b, y)
+
+
+def test_a_single_image_is_enough() -> None:
+    m = paired_metrics([2], [1], [2])
+    assert (m["n"], m["agree"], m["flipped_to_correct"], m["top1_delta_pts"]) == (1, 0, 1, 100.0)
 
 
 def test_topk_hits_against_a_sort() -> None:

@@ -169,3 +169,30 @@ def test_noise_flag_thresholds_are_strict() -> None:
 def test_empty_samples_refused() -> None:
     with pytest.raises(ValueError):
         summarize([])
+
+
+def test_sub_millisecond_latencies_keep_every_figure() -> None:
+    # a tiny model at 0.2-0.6 ms: ratios must not fall back to 0 because the values are below 1 ms
+    ns = [200_000, 300_000, 400_000, 500_000, 600_000]
+    s = summarize(ns, items_per_run=1)
+    assert s["p50_ms"] == pytest.approx(0.4) and s["mean_ms"] == pytest.approx(0.4)
+    assert s["throughput_items_per_s"] == pytest.approx(2500.0)
+    assert s["cv"] == pytest.approx(np.std([0.2, 0.3, 0.4, 0.5, 0.6], ddof=1) / 0.4)
+    assert s["spread_p90_p10_rel"] == pytest.approx((0.56 - 0.24) / 0.4)
+    assert s["p50_ci95_ms"] == pytest.approx([0.2, 0.6]) and s["noisy"] is True
+
+
+def test_two_samples_have_a_standard_deviation() -> None:
+    s = summarize([1_000_000, 3_000_000])
+    assert s["std_ms"] == pytest.approx(np.sqrt(2.0)) and s["cv"] == pytest.approx(np.sqrt(2.0) / 2.0)
+
+
+def test_ci_rule_threshold_is_strict() -> None:
+    # n = 100: the CI is x_(40)..x_(61) = 9.75..10.25, exactly 5 % of the median 10; p10..p90 spread 5 %
+    at = [9_750_000] * 40 + [10_000_000] * 20 + [10_250_000] * 40
+    s = summarize(at)
+    lo, hi = s["p50_ci95_ms"]
+    assert (lo, hi, s["p50_ms"]) == (9.75, 10.25, 10.0) and (hi - lo) / s["p50_ms"] == NOISY_CI
+    assert s["noisy"] is False
+    wider = [9_740_000] * 40 + [10_000_000] * 20 + [10_250_000] * 40
+    assert summarize(wider)["noisy"] is True
