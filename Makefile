@@ -70,3 +70,7 @@ report: export  ## export + INT8 + bench (ort-cpu FP32/INT8, torch, torch-int8) 
 
 clean:  ## remove build outputs and results (keeps .venv)
 	rm -rf $(ART) results report .pytest_cache .ruff_cache build *.egg-info
+
+.PHONY: mutation
+mutation: $(STAMP)  ## mutation testing (cosmic-ray) of the figure modules -> artifacts/mutation/score.json; MUTATE="stats evaluate" for some
+	$(PY) scripts/mutation.py $(MUTATE)
