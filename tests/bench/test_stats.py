@@ -85,7 +85,7 @@ def test_ranks_against_tabulated_values() -> None:
 def test_ranks_refuse_bad_arguments() -> None:
     with pytest.raises(ValueError, match="no samples"):
         median_ci_ranks(0)
-    for bad in (0.0, 1.0, 95.0):
+    for bad in (0.0, -0.5, 1.0, 95.0):
         with pytest.raises(ValueError, match="confidence"):
             median_ci_ranks(10, bad)
 
@@ -180,6 +180,14 @@ def test_sub_millisecond_latencies_keep_every_figure() -> None:
     assert s["cv"] == pytest.approx(np.std([0.2, 0.3, 0.4, 0.5, 0.6], ddof=1) / 0.4)
     assert s["spread_p90_p10_rel"] == pytest.approx((0.56 - 0.24) / 0.4)
     assert s["p50_ci95_ms"] == pytest.approx([0.2, 0.6]) and s["noisy"] is True
+
+
+def test_sub_millisecond_wide_ci_alone_is_noisy() -> None:
+    # 0.45-0.6 ms, p10..p90 within 25 % of the median, but 8 samples give the whole range as the CI
+    ns = [450_000, 490_000, 495_000, 500_000, 500_000, 505_000, 510_000, 600_000]
+    s = summarize(ns)
+    assert s["spread_p90_p10_rel"] <= NOISY_SPREAD and s["p50_ci95_ms"] == pytest.approx([0.45, 0.6])
+    assert s["noisy"] is True
 
 
 def test_two_samples_have_a_standard_deviation() -> None:
