@@ -102,6 +102,9 @@ def test_topk_hits_against_a_sort() -> None:
         assert topk_hits(logits, labels, k).tolist() == want, k
     assert topk_hits(logits, labels, 1).tolist() == (logits.argmax(axis=1) == labels).tolist()
     assert topk_hits(logits[:, :3], np.minimum(labels, 2), 5).all()  # k above the class count: every class
+    wide = rng.normal(size=(100, 1000))  # ImageNet-sized rows: the label at exactly the k-th place
+    wide_labels = np.argsort(-wide, axis=1)[:, 4]  # each label is exactly the 5th best class
+    assert topk_hits(wide, wide_labels, 5).all() and not topk_hits(wide, wide_labels, 4).any()
 
 
 def test_topk_hits_hand_made() -> None:
