@@ -117,6 +117,16 @@ def test_fastest_row_per_machine(tmp_path: Path) -> None:
     assert per[X86["id"]].p50_ms == 1.5 and per[PI4["id"]].p50_ms == 8.0
 
 
+def test_fastest_row_over_three_machines(tmp_path: Path) -> None:
+    third = {**X86, "id": "x86ccccccccc", "hostname": "laptop"}
+    rep = report(tmp_path, [result(X86, precision="fp32", p50=2.0), result(X86, precision="int8", p50=1.0),
+                            result(PI4, precision="fp32", p50=8.0, threads=4),
+                            result(third, precision="fp32", p50=3.0), result(third, precision="int8", p50=1.2)])
+    cells = dict(((label, b), per) for label, b, per in best_per_machine(rep))
+    assert set(cells[("resnet20-fp32/ort-cpu", 1)]) == {X86["id"], PI4["id"], "x86ccccccccc"}
+    assert set(cells[("resnet20-int8/ort-cpu", 1)]) == {X86["id"], "x86ccccccccc"}
+
+
 def test_sub_millisecond_cis_still_give_a_range(tmp_path: Path) -> None:
     base = with_ci(result(X86, precision="fp32", p50=0.8), 0.7, 0.9)
     int8 = with_ci(result(X86, precision="int8", p50=0.4), 0.3, 0.5)
@@ -133,12 +143,22 @@ def test_the_baseline_is_exactly_the_named_label(tmp_path: Path) -> None:
 
 
 def test_every_machine_after_one_without_the_baseline_is_kept(tmp_path: Path) -> None:
-    # x86 (sorted first) has no FP32 result; the Pi 4 after it still gets its speed-ups
-    rep = report(tmp_path, [result(X86, precision="int8", p50=1.0), result(PI4, precision="fp32", p50=8.0, threads=4),
-                            result(PI4, precision="int8", p50=4.0, threads=4)], baseline="resnet20-fp32/ort-cpu")
+    # machines are taken in id order: the Pi 4 ("pi4...") comes first and has no FP32 result; x86 after it
+    # still gets its speed-ups
+    assert PI4["id"] < X86["id"]
+    rep = report(tmp_path, [result(PI4, precision="int8", p50=4.0, threads=4), result(X86, precision="fp32", p50=2.0),
+                            result(X86, precision="int8", p50=1.0)], baseline="resnet20-fp32/ort-cpu")
     assert len(rep.rows) == 3
-    assert row(rep, "resnet20-int8", machine=PI4["id"]).speedup == pytest.approx(2.0)
-    assert row(rep, "resnet20-int8").speedup is None
+    assert row(rep, "resnet20-int8").speedup == pytest.approx(2.0)
+    assert row(rep, "resnet20-int8", machine=PI4["id"]).speedup is None
+
+
+def test_a_zero_ci_gives_no_range(tmp_path: Path) -> None:
+    # a hand-edited or truncated file: CI [0, 0] around a 1 ms median; no division by zero, no range
+    rep = report(tmp_path, [result(X86, precision="fp32", p50=2.0), with_ci(result(X86, precision="int8", p50=1.0),
+                                                                            0.0, 0.0)])
+    r = row(rep, "resnet20-int8")
+    assert r.speedup == pytest.approx(2.0) and r.speedup_lo is None and r.speedup_hi is None
 
 
 def test_no_comparability_note_when_every_row_matches(tmp_path: Path) -> None:
