@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from edgebench.errors import NotFoundError, UserInputError
@@ -120,3 +121,25 @@ def test_unknown_names_list_what_is_known() -> None:
         RatioConfig.by_name({"fc": 0.2}).resolve(nine, ["fc"])
     with pytest.raises(UserInputError, match=r"c6, c7$"):
         RatioConfig.by_name({"fc": 0.2}).resolve(nine[:8], ["fc"])
+
+
+def test_a_number_in_a_file_is_uniform_unless_global(tmp_path: Path) -> None:
+    f = tmp_path / "r.json"
+    f.write_text("0.25", encoding="utf-8")
+    assert RatioConfig.from_file(f) == RatioConfig.uniform(0.25)
+    assert RatioConfig.from_file(f, global_mode=True) == RatioConfig.global_(0.25)
+
+
+def test_from_data_refuses_a_string() -> None:
+    with pytest.raises(UserInputError, match="holds a str; expected a number, a list or a mapping"):
+        RatioConfig.from_data("0.3")
+
+
+def test_few_blocks_are_listed_without_an_ellipsis() -> None:
+    with pytest.raises(UserInputError, match=r"prunable blocks \(layer1\.0, layer1\.1\); give 2 values"):
+        RatioConfig.per_block([0.1]).resolve(blocks(2))
+
+
+def test_align_never_returns_more_than_the_original() -> None:
+    assert align(19, 17, 8) == 17  # 19 rounds to 16 blocks-wise, but the layer has 17: nothing is pruned
+    assert align(20, 16, 8) == 16
