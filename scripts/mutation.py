@@ -11,7 +11,7 @@ path (``bench.stats``), which only works for ./, src/ or source/ layouts; here s
 maps root folders into ``edgebench.*`` so mutmut's trampolines would never fire. cosmic-ray mutates the
 file in place, which the editable install imports as it is.
 
-    python scripts/mutation.py                 # every module (~15 min on one core)
+    python scripts/mutation.py                 # every module (30-40 min on a loaded 2-core machine)
     python scripts/mutation.py stats evaluate  # some of them
     python scripts/mutation.py --list
 """
