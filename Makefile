@@ -109,3 +109,6 @@ bench-devices: $(STAMP)  ## bench --on over loopback SSH vs local: p50 agreement
 .PHONY: bench-sweep
 bench-sweep: $(STAMP)  ## examples/sweep-resnet20.toml: embedded vs --ray local, second run (cache), recommendation
 	$(PY) scripts/bench_sweep.py
+.PHONY: mutation
+mutation: $(STAMP)  ## mutation testing (cosmic-ray) of the figure modules -> artifacts/mutation/score.json; MUTATE="stats evaluate" for some
+	$(PY) scripts/mutation.py $(MUTATE)
