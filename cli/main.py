@@ -7,6 +7,7 @@ from edgebench.cli import evaluate as _evaluate  # noqa: F401  (eval)
 from edgebench.cli import export as _export  # noqa: F401  (export, models)
 from edgebench.cli import profile as _profile  # noqa: F401  (profile)
 from edgebench.cli import prune as _prune  # noqa: F401  (train, sensitivity, prune)
+from edgebench.cli import qat as _qat  # noqa: F401  (qat, sparsify)
 from edgebench.cli import quantize as _quantize  # noqa: F401  (quantize)
 from edgebench.cli import report as _report  # noqa: F401  (compare)
 from edgebench.cli.root import app
