@@ -72,3 +72,11 @@ report: export  ## export + INT8 + bench (ort-cpu FP32/INT8, torch, torch-int8) 
 
 clean:  ## remove build outputs and results (keeps .venv)
 	rm -rf $(ART) results report .pytest_cache .ruff_cache build *.egg-info
+
+.PHONY: bench-quant
+bench-quant: $(STAMP)  ## ResNet-56: FP32, FP16, dynamic/static/accuracy-aware/QAT INT8, 4-bit weights, sparse+INT8 (~1 h on 2 busy cores)
+	$(PY) scripts/bench_quant.py
+
+.PHONY: bench-bits
+bench-bits: $(STAMP)  ## ResNet-56 weights 8/6/4 x activations 8/16 bits (ORT QDQ types): size, paired top-1, latency
+	$(PY) scripts/bench_bits.py

@@ -13,6 +13,7 @@ counts what its optimized graph computes with, so a report can say so instead of
 
 from __future__ import annotations
 
+import gzip
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -155,3 +156,38 @@ def executed_ops(path: Path) -> dict[str, Any]:
     heavy = {"Conv", "FusedConv", "Gemm", "MatMul", "FusedMatMul", "ConvTranspose"}
     return {"integer_compute": integer, "float_compute": flt, "dequantize": ops.get("DequantizeLinear", 0),
             "all_integer": not (heavy & set(flt))}
+
+
+def onnx_zero_fraction(path: Path) -> dict[str, Any]:
+    """Zeros among the Conv/Gemm/MatMul weights of an ONNX file (float, or int8 behind DequantizeLinear)."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    inits = {i.name: i for i in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    zeros = total = 0
+    for node in model.graph.node:
+        if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2:
+            continue
+        name = node.input[1]
+        if name not in inits and name in producer and producer[name].op_type == "DequantizeLinear":
+            dq = producer[name]
+            name = dq.input[0]
+            zp = numpy_helper.to_array(inits[dq.input[2]]) if len(dq.input) > 2 and dq.input[2] in inits else 0
+        else:
+            zp = 0
+        if name not in inits:
+            continue
+        w = numpy_helper.to_array(inits[name])
+        zp_arr = np.asarray(zp)
+        if zp_arr.ndim and w.ndim:
+            zp_arr = zp_arr.reshape([-1] + [1] * (w.ndim - 1))
+        zeros += int((w.astype(np.int64 if w.dtype.kind in "iu" else np.float64) == zp_arr).sum())
+        total += w.size
+    return {"overall": zeros / total if total else 0.0, "weights": total}
+
+
+def gzip_size_mb(path: Path, level: int = 9) -> float:
+    """Size of the file gzip-compressed (what the study reported as the compressed model)."""
+    return len(gzip.compress(Path(path).read_bytes(), compresslevel=level)) / 1e6

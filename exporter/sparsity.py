@@ -13,13 +13,12 @@ compresses better (zip/gzip of the ONNX file), which is what the study measured.
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
+from edgebench.calibration.bits import gzip_size_mb, onnx_zero_fraction
 from edgebench.errors import UserInputError
 from torch import nn
 
@@ -96,41 +95,6 @@ def zero_fraction(model: nn.Module) -> dict[str, Any]:
     total = sum(w.numel() for w in weights.values())
     zeros = sum(int((w == 0).sum()) for w in weights.values())
     return {"overall": zeros / total, "weights": total, "per_layer": per}
-
-
-def onnx_zero_fraction(path: Path) -> dict[str, Any]:
-    """Zeros among the Conv/Gemm/MatMul weights of an ONNX file (float, or int8 behind DequantizeLinear)."""
-    import onnx
-    from onnx import numpy_helper
-
-    model = onnx.load(str(path))
-    inits = {i.name: i for i in model.graph.initializer}
-    producer = {o: n for n in model.graph.node for o in n.output}
-    zeros = total = 0
-    for node in model.graph.node:
-        if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2:
-            continue
-        name = node.input[1]
-        if name not in inits and name in producer and producer[name].op_type == "DequantizeLinear":
-            dq = producer[name]
-            name = dq.input[0]
-            zp = numpy_helper.to_array(inits[dq.input[2]]) if len(dq.input) > 2 and dq.input[2] in inits else 0
-        else:
-            zp = 0
-        if name not in inits:
-            continue
-        w = numpy_helper.to_array(inits[name])
-        zp_arr = np.asarray(zp)
-        if zp_arr.ndim and w.ndim:
-            zp_arr = zp_arr.reshape([-1] + [1] * (w.ndim - 1))
-        zeros += int((w.astype(np.int64 if w.dtype.kind in "iu" else np.float64) == zp_arr).sum())
-        total += w.size
-    return {"overall": zeros / total if total else 0.0, "weights": total}
-
-
-def gzip_size_mb(path: Path, level: int = 9) -> float:
-    """Size of the file gzip-compressed (what the study reported as the compressed model)."""
-    return len(gzip.compress(Path(path).read_bytes(), compresslevel=level)) / 1e6
 
 
 def run_sparsify(model: nn.Module, spec: Any, out_dir: Path, train_data: Any, cfg: SparsityConfig, *,
