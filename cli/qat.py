@@ -34,7 +34,7 @@ def qat(
     eval_data: str | None = typer.Option("cifar10", "--eval-data", help="Test images for top-1 before/after "
                                                                        "('none' to skip)."),
     epochs: int = typer.Option(3, "--epochs", "-e", help="Fine-tuning epochs with fake quantization."),
-    lr: float = typer.Option(0.002, "--lr", help="Learning rate (cosine to 0)."),
+    lr: float = typer.Option(5e-4, "--lr", help="Learning rate (cosine to 0; the weights start trained)."),
     batch_size: int = typer.Option(64, "--batch-size"),
     preset: str = typer.Option("auto", "--preset", "-p", help="The INT8 recipe to mirror: auto, x86-vnni, ..."),
     target: str | None = typer.Option(None, "--target", help="With --preset auto: choose for this device."),

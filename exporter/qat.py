@@ -273,9 +273,9 @@ class QATConfig:
     """Fine-tuning with fake quantization: few epochs, a small learning rate (the weights start trained)."""
 
     epochs: int = 3
-    lr: float = 0.002
+    lr: float = 5e-4
     batch_size: int = 64
-    weight_decay: float = 5e-4
+    weight_decay: float = 0.0  # the folded weights carry BN's scale: decay would shrink the function itself
     momentum: float = 0.9
     calib_images: int = 1000
     freeze_ranges_after: float = 0.5  # fraction of the epochs during which activation ranges follow an EMA
@@ -286,7 +286,7 @@ class QATConfig:
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
             raise UserInputError(f"--epochs {self.epochs} must be an integer >= 0")
         if not self.lr > 0:
-            raise UserInputError(f"--lr {self.lr} must be > 0 (e.g. 0.002)")
+            raise UserInputError(f"--lr {self.lr} must be > 0 (e.g. 0.0005)")
         if self.batch_size < 2:
             raise UserInputError(f"--batch-size {self.batch_size} must be >= 2")
         if self.calib_images < 1:

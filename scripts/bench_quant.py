@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-limit", type=int, default=1000)
     ap.add_argument("--budget", type=float, default=0.3)
     ap.add_argument("--qat-epochs", type=int, default=2)
-    ap.add_argument("--qat-lr", type=float, default=0.002)
+    ap.add_argument("--qat-lr", type=float, default=5e-4)
     ap.add_argument("--distill", action="store_true", help="distil QAT and sparse fine-tuning from FP32")
     ap.add_argument("--sparsity", type=float, default=0.5)
     ap.add_argument("--sparse-epochs", type=int, default=2)
