@@ -107,3 +107,24 @@ def test_bad_qat_input() -> None:
         QATConfig(epochs=-1)
     with pytest.raises(UserInputError, match="distill-alpha"):
         DistillConfig(alpha=2.0)
+
+
+@pytest.mark.data
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
+def test_qat_cli_on_resnet20_writes_a_derived_int8_model(shared_data: Path, tmp_path: Path) -> None:
+    """`edgebench qat resnet20 --epochs 0`: FP32 parent + QDQ INT8 that ORT fuses fully, manifest derived."""
+    from edgebench.cli import app
+    from edgebench.manifest import load_manifest, sha256_file
+    from typer.testing import CliRunner
+
+    out = tmp_path / "qat"
+    r = CliRunner().invoke(app, ["qat", "resnet20", "--epochs", "0", "--data-dir", str(shared_data), "--no-download",
+                                 "--preset", "x86-vnni", "-o", str(out)])
+    assert r.exit_code == 0, r.stderr
+    m = load_manifest(out / "model.int8.json")
+    assert m["quantization_mode"] == "qat" and m["parent_sha256"] == sha256_file(out / "model.fp32.onnx")
+    assert m["nodes"]["ort_cpu"]["integer_compute"]["QLinearConv"] == 19 and m["nodes"]["ort_cpu"]["all_integer"]
+    assert m["qat"]["parity_vs_fake_quant"]["top1_agreement"] >= 0.98
+    assert m["qat"]["top1_pct_torch_before"] > 89.0  # fake-quant ResNet-20 keeps its ~91.5 % (1000 test images)
+    assert r.exit_code == 0 and "QLinearConv x19" in r.stdout
