@@ -12,8 +12,8 @@ help:  ## list the targets
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[export,report,dev]'
+	$(PY) -m pip install --quiet --upgrade pip 'setuptools>=77'  # the wheel test builds without isolation (pyproject's license needs >= 77)
+	$(PY) -m pip install --quiet -e '.[export,report,dev,ray,runtimes,convert]'
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install edgebench with all extras
@@ -40,13 +40,26 @@ bench-int8: $(STAMP)  ## INT8 presets vs FP32: speed on ResNet18-CIFAR, accuracy
 	$(PY) scripts/bench_int8.py
 
 .PHONY: bench-prune
-bench-prune: $(STAMP)  ## ResNet-56 L1 vs random pruning + fine-tune: MACs, size, FP32/INT8 latency, top-1 (~20 min)
+bench-prune: $(STAMP)  ## ResNet-56: L1/random/latency-aware pruning +- distillation, INT8, top-1, latency (~25 min idle)
 	$(PY) scripts/bench_prune.py
+
+.PHONY: bench-runtimes
+bench-runtimes: export  ## every runtime x precision vs ORT FP32 (ResNet-20 + top-1, tv ResNet-18 @224), interleaved
+	# random weights saved as a checkpoint: litert-torch and -r torch rebuild the module from a weights file
+	test -f $(ART)/resnet18-224/model.fp32.onnx || { mkdir -p $(ART)/resnet18-224-weights && \
+	  $(PY) -c "import torch, torchvision; torch.manual_seed(0); \
+	    torch.save(torchvision.models.resnet18().state_dict(), '$(ART)/resnet18-224-weights/random.pth')" && \
+	  $(VENV)/bin/edgebench export tv:resnet18 --weights $(ART)/resnet18-224-weights/random.pth \
+	  -o $(ART)/resnet18-224 --force && cp $(ART)/resnet18-224-weights/random.pth $(ART)/resnet18-224/; }
+	$(PY) scripts/bench_runtimes.py $(ART)/resnet20 --prepare --eval 1000 --threads 1 \
+	  -o $(ART)/bench-runtimes/resnet20.json
+	$(PY) scripts/bench_runtimes.py $(ART)/resnet18-224 --prepare --calib-size 64 --threads 1 --rounds 5 --iters 10 \
+	  -o $(ART)/bench-runtimes/resnet18-224.json
 
 arm-check: $(STAMP)  ## the device CLI on emulated aarch64 (Pi 4 / Pi 5) vs the host; run after `make export`; root
 	bash scripts/arm_check.sh
 
-# `make report`: ONNX Runtime vs PyTorch, FP32 vs INT8, on this machine (one result per runtime x threads).
+# `make report`: every installed runtime, FP32 vs INT8, on this machine (one result per runtime x precision x threads).
 REPORT        := $(ART)/report
 REPORT_MODEL  := $(ART)/resnet20
 REPORT_THREADS ?= 1
@@ -54,7 +67,7 @@ REPORT_BENCH  ?= --batch 1 --min-seconds 3 --eval cifar10
 EB            := $(VENV)/bin/edgebench
 
 .PHONY: report
-report: export  ## export + INT8 + bench (ort-cpu FP32/INT8, torch, torch-int8) + profiles + compare -> artifacts/report/
+report: export  ## export + INT8 + bench (ort-cpu, torch, torch-int8, openvino, litert, ncnn; FP32/INT8) + compare
 	test $(REPORT_MODEL)/model.int8.onnx -nt $(REPORT_MODEL)/model.fp32.onnx \
 	  || $(EB) quantize $(REPORT_MODEL) --data cifar10:train --force
 	rm -rf $(REPORT)
@@ -62,16 +75,40 @@ report: export  ## export + INT8 + bench (ort-cpu FP32/INT8, torch, torch-int8) 
 	$(EB) bench $(REPORT_MODEL)/model.int8.onnx -r ort-cpu -t $(REPORT_THREADS) $(REPORT_BENCH) -o $(REPORT)/results
 	$(EB) bench $(REPORT_MODEL) -r torch -t $(REPORT_THREADS) $(REPORT_BENCH) -o $(REPORT)/results
 	$(EB) bench $(REPORT_MODEL) -r torch-int8 -t $(REPORT_THREADS) $(REPORT_BENCH) -o $(REPORT)/results
+	# every installed runtime of docs/runtimes.md, FP32 and INT8 where it has one (converted here; refused = skipped)
+	for rp in openvino:fp32 openvino:int8 litert:fp32 litert:int8 ncnn:fp32; do rt=$${rp%:*}; p=$${rp#*:}; \
+	  $(EB) runtimes | grep -q "^$$rt .*available" || { echo "report: $$rt not installed, skipped"; continue; }; \
+	  if [ "$$rt:$$p" != openvino:fp32 ]; then $(EB) convert $(REPORT_MODEL) -r $$rt --precision $$p --force \
+	    $$( [ $$p = int8 ] && echo --data cifar10:train ) || { echo "report: $$rt $$p refused, skipped"; continue; }; fi; \
+	  $(EB) bench $(REPORT_MODEL) -r $$rt --precision $$p -t $(REPORT_THREADS) $(REPORT_BENCH) -o $(REPORT)/results; \
+	done
+	! $(EB) runtimes | grep -q "^openvino .*available" || $(EB) bench $(REPORT_MODEL)/model.int8.onnx -r openvino \
+	  -t $(REPORT_THREADS) $(REPORT_BENCH) -o $(REPORT)/results
 	$(EB) profile $(REPORT_MODEL)/model.fp32.onnx -t 1 -o $(REPORT)/results
 	$(EB) profile $(REPORT_MODEL)/model.int8.onnx -t 1 -o $(REPORT)/results
 	$(EB) compare $(REPORT)/results -o $(REPORT) --baseline resnet20-fp32/ort-cpu --force \
-	  --title "ResNet-20 on $$(hostname): ONNX Runtime vs PyTorch, FP32 vs INT8"
+	  --title "ResNet-20 on $$(hostname): ONNX Runtime, PyTorch, OpenVINO, LiteRT, ncnn; FP32 vs INT8"
 	$(EB) bench $(REPORT_MODEL)/model.fp32.onnx $(REPORT_MODEL)/model.int8.onnx --interleave \
 	  -t $(REPORT_THREADS) -o $(REPORT)/interleaved
 	$(PY) scripts/bench_runtimes.py $(REPORT_MODEL) --threads 1 -o $(REPORT)/interleaved/runtimes.json
 
 clean:  ## remove build outputs and results (keeps .venv)
 	rm -rf $(ART) results report .pytest_cache .ruff_cache build *.egg-info
+
+.PHONY: bench-byo
+bench-byo: $(STAMP)  ## three third-party ONNX files (opset 9/11/17, NCHW/NHWC): describe, INT8 auto, interleaved speed-up, graph vs torch MACs
+	$(PY) scripts/bench_byo.py
+.PHONY: bench-soak
+bench-soak: $(STAMP)  ## 100,000 timed runs in one process: RSS growth over the loop (<1 %), peak incl. statistics (<1.2x)
+	$(PY) scripts/soak.py
+
+.PHONY: bench-devices
+bench-devices: $(STAMP)  ## bench --on over loopback SSH vs local: p50 agreement, push/connect/pull cost cold and warm
+	$(PY) scripts/bench_devices.py
+
+.PHONY: bench-sweep
+bench-sweep: $(STAMP)  ## examples/sweep-resnet20.toml: embedded vs --ray local, second run (cache), recommendation
+	$(PY) scripts/bench_sweep.py
 
 .PHONY: bench-quant
 bench-quant: $(STAMP)  ## ResNet-56: FP32, FP16, dynamic/static/accuracy-aware/QAT INT8, 4-bit weights, sparse+INT8 (~1 h on 2 busy cores)

@@ -7,13 +7,21 @@ Example::
 
     r = evaluate(Path("artifacts/resnet20/model.fp32.onnx"), "cifar10", limit=1000)
     r["top1_pct"], r["top5_pct"], r["n"]
+
+An INT8 model is measured with the arithmetic its ONNX graph specifies: where this CPU's ONNX Runtime
+integer kernels do not reproduce it (`calibration.recipes.host_arithmetic`: e.g. U8S8 without
+reduce_range on x86 without VNNI, whose int16 pair sums saturate), `arithmetic="auto"` runs the QDQ graph
+with graph optimizations disabled (DequantizeLinear -> float op -> QuantizeLinear) instead; see
+docs/int8-arithmetic.md. The result says which: ``arithmetic`` is ``host-kernels`` or ``qdq-reference``.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from edgebench.errors import CalibrationError, UserInputError
@@ -21,8 +29,12 @@ from edgebench.system import default_threads
 
 if TYPE_CHECKING:
     from edgebench.calibration.datasets import Dataset
+    from edgebench.manifest import Manifest
 
 DEFAULT_BATCH_SIZE = 100
+Arithmetic = Literal["auto", "host", "qdq"]
+ARITHMETIC_MODES = ("auto", "host", "qdq")
+HOST_KERNELS, QDQ_REFERENCE = "host-kernels", "qdq-reference"
 
 
 def _usable_cores() -> int:
@@ -43,6 +55,91 @@ def _expected_hw(shape: tuple[Any, ...], layout: str) -> tuple[int, int] | None:
     return None
 
 
+@dataclass(frozen=True)
+class ArithmeticPlan:
+    """How an evaluation runs a model: `qdq` loads it with graph optimizations disabled (no QDQ fusion).
+
+    `arithmetic` is what the result records (``host-kernels`` or ``qdq-reference``); `warnings` holds one
+    sentence when this CPU's integer kernels do not reproduce the model's arithmetic.
+    """
+
+    qdq: bool
+    arithmetic: str
+    reason: str
+    warnings: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arithmetic": self.arithmetic, "arithmetic_reason": self.reason, "warnings": list(self.warnings)}
+
+
+def plan_arithmetic(manifest: Mapping[str, Any] | None, runtime: str = "ort-cpu", arithmetic: str = "auto",
+                    cpu: Mapping[str, Any] | None = None) -> ArithmeticPlan:
+    """Which arithmetic to evaluate a model with (pure given `cpu`, the fingerprint's `cpu` section).
+
+    ``host``: the runtime's optimized session (this CPU's integer kernels). ``qdq``: the QDQ graph with
+    graph optimizations disabled, the arithmetic the ONNX graph specifies (what a device with exact
+    kernels computes). ``auto``: ``qdq`` for an INT8 QDQ model whose arithmetic this CPU's kernels do not
+    reproduce, else ``host``. Float models and runtimes other than ort-cpu always use ``host``.
+
+    >>> zen3 = {"arch": "x86_64", "isa": {"avx2": True}}
+    >>> m = {"precision": "int8", "recipe": {"weight_type": "int8", "reduce_range": False}}
+    >>> plan_arithmetic(m, cpu=zen3).arithmetic, plan_arithmetic(m, arithmetic="host", cpu=zen3).arithmetic
+    ('qdq-reference', 'host-kernels')
+    """
+    from edgebench.calibration.recipes import model_arithmetic
+
+    if arithmetic not in ARITHMETIC_MODES:
+        raise UserInputError(f"--arithmetic '{arithmetic}' is not one of {', '.join(ARITHMETIC_MODES)}")
+    if runtime != "ort-cpu":
+        if arithmetic == "qdq":
+            raise UserInputError(f"--arithmetic qdq (--as-target) needs --runtime ort-cpu, not '{runtime}': only "
+                                 "ONNX Runtime runs the QDQ graph unfused; drop the option for this runtime")
+        return ArithmeticPlan(False, HOST_KERNELS, f"runtime {runtime} runs its own kernels")
+    if cpu is None:
+        from edgebench.bench.fingerprint import cpu_info
+
+        cpu = cpu_info()
+    choice = model_arithmetic(manifest, cpu)
+    if choice is None:
+        return ArithmeticPlan(False, HOST_KERNELS, "not an INT8 model (no recipe in its manifest): float kernels")
+    qoperator = (manifest or {}).get("recipe", {}).get("quant_format") == "qoperator"
+    dynamic = (manifest or {}).get("quantization_mode") == "dynamic"
+    if qoperator or dynamic:
+        what = "QOperator" if qoperator else "dynamic INT8"
+        if arithmetic == "qdq":
+            raise UserInputError(f"--arithmetic qdq (--as-target) needs a QDQ model; this one is {what} (integer "
+                                 "ops that stay integer when unfused); re-quantize with --mode static --format qdq")
+        warn = () if choice.exact else (
+            f"this CPU's ONNX Runtime integer kernels do not reproduce this {what} model's arithmetic "
+            f"({choice.reason}), and a {what} model has no float reference to run instead: the accuracy is this "
+            "CPU's, not necessarily the device's",)
+        return ArithmeticPlan(False, HOST_KERNELS, choice.reason, warn)
+    use_qdq = arithmetic == "qdq" or (arithmetic == "auto" and not choice.exact)
+    if use_qdq:
+        why = ("requested" if arithmetic == "qdq" else "chosen because the host's kernels are not exact") + \
+              f": {choice.reason}"
+        warn = () if choice.exact else (
+            f"this CPU's ONNX Runtime integer kernels would give other results for this INT8 model "
+            f"({choice.reason}); the accuracy reported is that of the exact QDQ arithmetic (graph optimizations "
+            "disabled), which is what the device computes",)
+        return ArithmeticPlan(True, QDQ_REFERENCE, why, warn)
+    warn = () if choice.exact else (
+        f"this CPU's ONNX Runtime integer kernels saturate for this INT8 model ({choice.reason}): the accuracy "
+        "reported is this host's, not the model's; use --arithmetic qdq (--as-target) for what the device "
+        "computes",)
+    return ArithmeticPlan(False, HOST_KERNELS, choice.reason, warn)
+
+
+def evaluation_session(path: Path, runtime: str, threads: int, plan: ArithmeticPlan) -> Any:
+    """The runtime session an evaluation runs: optimized (host kernels), or unoptimized for the QDQ reference."""
+    from edgebench.runtimes import get_runtime
+    from edgebench.runtimes.options import OrtCpuOptions
+
+    # ONNX Runtime's graph optimization decides the arithmetic; other runtimes take the shared fields only
+    opts = OrtCpuOptions(intra_op_threads=threads, spin_wait=False, graph_optimization="disable" if plan.qdq else "all")
+    return get_runtime(runtime).load(path, opts)
+
+
 def evaluate(
     model_path: Path,
     dataset: Dataset | str,
@@ -53,29 +150,41 @@ def evaluate(
     threads: int | None = None,
     data_dir: Path | None = None,
     download: bool = True,
+    arithmetic: Arithmetic = "auto",
+    cpu: Mapping[str, Any] | None = None,
+    manifest: Manifest | None = None,
 ) -> dict[str, Any]:
     """Top-1/top-5 of `model_path` on `dataset` (a Dataset or a spec such as ``cifar10``).
 
+    `manifest` replaces the one beside the model (e.g. built in memory by `describe_manifest` for a model that
+    has none). A model whose manifest says its output is not class scores (`output.kind` 'other') is refused.
+
     Returns ``top1_pct``, ``top5_pct``, ``n``, ``predictions`` (top-1 class per image, in dataset
-    order), ``labels``-free metadata (dataset name and fingerprint, runtime, threads, seconds).
+    order), ``labels``-free metadata (dataset name and fingerprint, runtime, threads, seconds), and
+    ``arithmetic`` / ``arithmetic_reason`` / ``warnings`` (see `plan_arithmetic`; `cpu` defaults to
+    this host's).
     """
+    from edgebench.artifact import ModelArtifact
     from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.preprocess import preprocess
-    from edgebench.manifest import find_manifest, input_info, resolve_model_arg
-    from edgebench.runtimes import RuntimeOptions, get_runtime
-    from edgebench.runtimes.ort_cpu import check_model_path
 
     if batch_size < 1:
         raise UserInputError(f"--batch-size {batch_size} must be >= 1")
     if limit is not None and limit < 1:
         raise UserInputError(f"--limit {limit} must be >= 1")
-    path = check_model_path(resolve_model_arg(Path(model_path)))
-    info = input_info(find_manifest(path))
+    artifact = ModelArtifact.resolve(model_path)
+    path = artifact.path
+    manifest = manifest if manifest is not None else artifact.manifest
+    plan = plan_arithmetic(manifest.to_dict() if manifest is not None else None, runtime, arithmetic, cpu)
+    info = manifest.input if manifest is not None else None
     if info is None:
         raise CalibrationError(
             f"'{path}' has no manifest ({path.with_suffix('.json').name}) saying how its images are preprocessed; "
-            "export it with `edgebench export` (or quantize an exported model) so evaluation does not guess"
+            f"write one with `edgebench describe {path} --preprocessing imagenet|cifar10|unit|symmetric|caffe-bgr` "
+            "(or --input-like / --mean --std ...), or give those same options to eval, or export the model with "
+            "`edgebench export`: evaluation does not guess"
         )
+    kind = output_kind(manifest, path)
     ds = dataset if not isinstance(dataset, str) else load_dataset(dataset, data_dir, download)
     ds = ds.subset(limit)
     if info.class_names and ds.class_names and tuple(info.class_names) != tuple(ds.class_names):
@@ -84,7 +193,7 @@ def evaluate(
             f"{list(info.class_names)[:4]}...; evaluate on the dataset the model was trained for ({info.dataset})"
         )
     threads = threads or _usable_cores()
-    sess = get_runtime(runtime).load(path, RuntimeOptions(intra_op_threads=threads, spin_wait=False))
+    sess = evaluation_session(path, runtime, threads, plan)
     if len(sess.inputs) != 1:
         raise CalibrationError(f"'{path}' has {len(sess.inputs)} inputs; evaluation handles one-input classifiers")
     spec = sess.inputs[0]
@@ -95,7 +204,7 @@ def evaluate(
 
     t0 = time.perf_counter()
     preds: list[np.ndarray] = []
-    top1 = top5 = 0
+    top1 = top5 = nonfinite = 0
     num_classes = None
     for i in range(0, len(ds), step):
         images, labels = ds.images[i:i + step], ds.labels[i:i + step]
@@ -109,6 +218,7 @@ def evaluate(
                 f"'{path}' output '{out_name}' has shape {list(logits.shape)}; expected [N, classes]"
             )
         num_classes = logits.shape[1]
+        nonfinite += int((~np.isfinite(logits)).sum())
         if int(labels.max()) >= num_classes:
             raise CalibrationError(
                 f"dataset '{ds.name}' has label {int(labels.max())} but the model has {num_classes} outputs"
@@ -118,7 +228,7 @@ def evaluate(
         top5 += int(topk_hits(logits, labels, 5).sum())
     seconds = time.perf_counter() - t0
     n_total = len(ds)
-    return {
+    out: dict[str, Any] = {
         "model": str(path),
         "dataset": ds.name,
         "dataset_sha256": ds.fingerprint(),
@@ -129,9 +239,31 @@ def evaluate(
         "runtime": runtime,
         "threads": threads,
         "batch_size": step,
+        "output_kind": kind,
         "seconds": seconds,
+        "nonfinite_logits": nonfinite,  # NaN/Inf outputs (e.g. NaN weights): the figures are meaningless
+        **plan.to_dict(),
         "predictions": np.concatenate(preds).astype(int).tolist(),
     }
+    if nonfinite:
+        out["warnings"].append(f"the model output {nonfinite} NaN/Inf logits (NaN weights?); its accuracy is "
+                               "meaningless")
+    return out
+
+
+def output_kind(manifest: Manifest | None, path: Path) -> str:
+    """The manifest's output kind ('logits' when it does not say); a non-classification output is refused."""
+    from edgebench.calibration.describe import CLASS_OUTPUT_KINDS
+
+    out = (manifest.output if manifest is not None else None) or {}
+    kind = str(out.get("kind") or "logits")
+    if kind not in CLASS_OUTPUT_KINDS:
+        raise UserInputError(
+            f"output '{out.get('name')}' {list(out.get('shape') or [])} of '{path}' is '{kind}', not one score per "
+            "class (the output kind `edgebench describe` read from the graph): eval measures classification "
+            "top-1/top-5 and cannot score it; `edgebench bench` still measures its speed and memory"
+        )
+    return kind
 
 
 def paired_metrics(predictions: Any, baseline_predictions: Any, labels: Any) -> dict[str, Any]:
@@ -166,20 +298,20 @@ def paired_metrics(predictions: Any, baseline_predictions: Any, labels: Any) -> 
 
 
 def evaluate_pair(model_path: Path, baseline_path: Path, dataset: Dataset | str, *, limit: int | None = None,
-                  data_dir: Path | None = None, download: bool = True, **kwargs: Any) -> dict[str, Any]:
+                  data_dir: Path | None = None, download: bool = True, manifest: Manifest | None = None,
+                  baseline_manifest: Manifest | None = None, **kwargs: Any) -> dict[str, Any]:
     """Evaluate `model_path` and `baseline_path` on the same images; add `paired_metrics`.
 
     Returns ``{"model": evaluate(...), "baseline": evaluate(...), "paired": {...}}``.
     """
+    from edgebench.artifact import ModelArtifact
     from edgebench.calibration.datasets import load_dataset
-    from edgebench.manifest import resolve_model_arg
-    from edgebench.runtimes.ort_cpu import check_model_path
 
-    a, b = (check_model_path(resolve_model_arg(Path(p))) for p in (model_path, baseline_path))
+    a, b = (ModelArtifact.resolve(p).path for p in (model_path, baseline_path))
     if a.resolve() == b.resolve():
         raise UserInputError(f"--baseline '{baseline_path}' is the model itself; give the other model (e.g. FP32)")
     ds = dataset if not isinstance(dataset, str) else load_dataset(dataset, data_dir, download)
     ds = ds.subset(limit)
-    r = evaluate(a, ds, **kwargs)
-    rb = evaluate(b, ds, **kwargs)
+    r = evaluate(a, ds, manifest=manifest, **kwargs)
+    rb = evaluate(b, ds, manifest=baseline_manifest, **kwargs)
     return {"model": r, "baseline": rb, "paired": paired_metrics(r["predictions"], rb["predictions"], ds.labels)}

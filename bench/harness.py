@@ -1,14 +1,29 @@
-"""The timing loop: warm-up, then timed runs until both min-iters and min-seconds are met."""
+"""The timing loop: warm-up, then timed runs until both min-iters and min-seconds are met.
+
+Samples go into a preallocated int64 buffer (`array('q')`, 8 bytes a run, sized from min/max-iters and
+grown in chunks past that), so a long run's resident memory does not creep while it is being measured;
+the RSS at the loop's start and end is part of the `Timing`.
+"""
 
 from __future__ import annotations
 
+import math
 import time
+from array import array
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-from edgebench.errors import UserInputError
+from edgebench.bench.memory import rss_mb
+from edgebench.errors import EdgebenchError, UserInputError
 from edgebench.runtimes.base import Session
+
+CHUNK = 1 << 14  # samples added at once past the preallocated buffer (128 KiB)
+PREALLOC_MAX = 1_000_000  # never preallocate more than 8 MB up front, whatever --max-iters says
+
+
+class MeasurementTimeout(EdgebenchError):
+    """A measurement ran past its --timeout (a hung or far too slow model); exit 1, one line."""
 
 ProgressFn = Callable[[int, float], None]  # (iterations done, seconds elapsed)
 
@@ -27,8 +42,14 @@ class BenchConfig:
     min_seconds: float = 2.0
     max_iters: int | None = None
     max_seconds: float | None = None
+    timeout_s: float | None = None  # the whole measurement (load, warm-up, timed runs); None: no limit
 
     def __post_init__(self) -> None:
+        for name in ("warmup_seconds", "min_seconds", "max_seconds", "timeout_s"):
+            v = getattr(self, name)
+            if v is not None and not math.isfinite(v):
+                flag = "--timeout" if name == "timeout_s" else f"--{name.replace('_', '-')}"
+                raise UserInputError(f"{flag} is {v}; give a finite number of seconds")
         if not isinstance(self.min_iters, int) or self.min_iters < 1:
             raise UserInputError(f"--min-iters is {self.min_iters}; it must be an integer >= 1")
         if self.warmup_iters < 0:
@@ -42,6 +63,15 @@ class BenchConfig:
             )
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise UserInputError(f"--max-seconds is {self.max_seconds}; it must be > 0")
+        if self.timeout_s is not None:
+            if not self.timeout_s > 0:
+                raise UserInputError(f"--timeout is {self.timeout_s}; it must be > 0 seconds (e.g. --timeout 600)")
+            needed = self.warmup_seconds + (self.max_seconds or self.min_seconds)
+            if self.timeout_s <= needed:
+                raise UserInputError(
+                    f"--timeout {self.timeout_s:g} s is not above the {needed:g} s the warm-up and timed runs take "
+                    "at least (--warmup-seconds + --min-seconds); raise --timeout"
+                )
 
     @classmethod
     def quick(cls) -> BenchConfig:
@@ -55,8 +85,17 @@ class Timing:
 
     first_run_ns: int
     warmup_iters: int
-    samples_ns: list[int] = field(default_factory=list)
+    samples_ns: array = field(default_factory=lambda: array("q"))  # int64 per timed run
     wall_s: float = 0.0
+    rss_loop_start_mb: float | None = None  # after the sample buffer is allocated, before the first timed run
+    rss_loop_end_mb: float | None = None  # after the last timed run, before any statistics
+
+
+def timed_out(timeout_s: float | None, where: str) -> MeasurementTimeout:
+    return MeasurementTimeout(
+        f"the measurement ran past --timeout {timeout_s:g} s ({where}); the model hangs or is far slower than "
+        "expected: raise --timeout, or lower --min-seconds / --min-iters / --max-iters"
+    )
 
 
 def measure(
@@ -65,10 +104,19 @@ def measure(
     config: BenchConfig,
     progress: ProgressFn | None = None,
     progress_every_s: float = 0.1,
+    deadline_ns: int | None = None,
 ) -> Timing:
-    """Time `session.run(feeds)`: a first run, the warm-up, then the timed loop."""
+    """Time `session.run(feeds)`: a first run, the warm-up, then the timed loop.
+
+    `deadline_ns` (a `time.perf_counter_ns()` value; default: now + `config.timeout_s`) ends a run that is
+    still short of its minimum then with `MeasurementTimeout`; it is checked between runs (a single run that
+    never returns is ended by the parent of an isolated measurement, `runner.run_job_isolated`).
+    """
     clock = time.perf_counter_ns
     run = session.run
+    if deadline_ns is None and config.timeout_s is not None:
+        deadline_ns = clock() + int(config.timeout_s * 1e9)
+    deadline = deadline_ns or 0
 
     t0 = clock()
     run(feeds)
@@ -79,28 +127,43 @@ def measure(
     while warm < config.warmup_iters or clock() < w_end:
         run(feeds)
         warm += 1
+        if deadline and clock() >= deadline:
+            raise timed_out(config.timeout_s, f"during the warm-up, after {warm} runs")
 
-    samples: list[int] = []
-    append = samples.append
     min_iters = config.min_iters
     max_iters = config.max_iters or 0
+    cap = min(max(min_iters, max_iters), PREALLOC_MAX)
+    buf = array("q", bytes(8 * cap))  # written now: the loop itself does not grow the RSS
+    rss_start = rss_mb()
     start = clock()
     min_end = start + int(config.min_seconds * 1e9)
     max_end = start + int(config.max_seconds * 1e9) if config.max_seconds else 0
+    # one comparison a run covers both --max-seconds and the deadline; which one it was is sorted out after
+    stop_end = min(e for e in (max_end, deadline, 1 << 62) if e)
     step = int(progress_every_s * 1e9)
     next_tick = start + step
+    n = 0
     while True:
         t0 = clock()
         run(feeds)
         t1 = clock()
-        append(t1 - t0)
-        n = len(samples)
-        if (n >= min_iters and t1 >= min_end) or n == max_iters or (max_end and t1 >= max_end):
+        if n == cap:
+            buf.extend(array("q", bytes(8 * CHUNK)))
+            cap += CHUNK
+        buf[n] = t1 - t0
+        n += 1
+        if (n >= min_iters and t1 >= min_end) or n == max_iters or t1 >= stop_end:
             break
         if progress is not None and t1 >= next_tick:
             progress(n, (t1 - start) / 1e9)
             next_tick = t1 + step
     wall = (clock() - start) / 1e9
+    rss_end = rss_mb()
+    if deadline and t1 >= deadline and not (n >= min_iters and t1 >= min_end) and n != max_iters \
+            and not (max_end and t1 >= max_end):
+        raise timed_out(config.timeout_s, f"after {n} timed runs of the {min_iters} needed")
+    del buf[n:]
     if progress is not None:
-        progress(len(samples), wall)
-    return Timing(first_run_ns=first, warmup_iters=warm, samples_ns=samples, wall_s=wall)
+        progress(n, wall)
+    return Timing(first_run_ns=first, warmup_iters=warm, samples_ns=buf, wall_s=wall, rss_loop_start_mb=rss_start,
+                  rss_loop_end_mb=rss_end)

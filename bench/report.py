@@ -68,9 +68,20 @@ def write_report(rep: Report, out_dir: Path, *, force: bool = False, plots: bool
 
 def make_report(paths: Sequence[Path], out_dir: Path, *, baseline: str | None = None,
                 title: str = "edgebench report", plots: bool = True, force: bool = False,
-                ) -> tuple[Report, list[Path]]:
-    """Load the result files, analyse them and write report.md/.csv/.html (+ plots/) into `out_dir`."""
+                budget: float | None = 1.0, metric: str = "p50_ms") -> tuple[Report, list[Path]]:
+    """Load the result files, analyse them and write report.md/.csv/.html (+ plots/) into `out_dir`.
+
+    When results carry an accuracy, the report opens with the recommendation (`bench.recommend`) at
+    `budget` points ranked by `metric` (budget None: no recommendation).
+    """
+    import dataclasses
+
+    from edgebench.bench.recommend import check_metric, recommend
+
+    check_metric(metric)
     loaded = load_results(paths)
     rep = build_report(loaded.rows, loaded.machines, baseline=baseline, title=title, profiles=loaded.profiles,
                        prune_runs=loaded.prune_runs)
+    if budget is not None and any(r.top1_pct is not None and r.kind == "bench" for r in loaded.rows):
+        rep = dataclasses.replace(rep, recommendations=tuple(recommend(loaded.rows, budget=budget, metric=metric)))
     return rep, write_report(rep, out_dir, force=force, plots=plots)

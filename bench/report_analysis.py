@@ -36,6 +36,7 @@ class Report:
     notes: tuple[str, ...]
     profiles: tuple[dict[str, Any], ...] = ()
     prune_runs: tuple[dict[str, Any], ...] = ()
+    recommendations: tuple[Any, ...] = ()  # bench.recommend.Recommendation per machine x batch (shown at the top)
 
     @property
     def entries(self) -> tuple[Row, ...]:

@@ -205,7 +205,13 @@ def effective_precision(result: Mapping[str, Any]) -> str | None:
 
 
 def variant_name(result: Mapping[str, Any], precision: str | None) -> str:
-    """model.name, with the precision that actually ran and the pruning round (resnet20-r2-int8)."""
+    """model.name, with the precision that actually ran and the pruning round (resnet20-r2-int8).
+
+    A sweep's result names its variant itself (``sweep.variant``, e.g. resnet20-p30-int8-x86-vnni).
+    """
+    sweep = result.get("sweep")
+    if isinstance(sweep, Mapping) and isinstance(sweep.get("variant"), str):
+        return str(sweep["variant"])
     model = result["model"]
     name = str(model["name"])
     file_prec = model.get("precision")

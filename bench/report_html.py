@@ -9,6 +9,7 @@ from edgebench.bench.report_tables import (
     PROFILE_COLUMNS,
     PRUNE_COLUMNS,
     cross_machine_table,
+    fastest_line,
     machine_line,
     profile_rows,
     prune_rows,
@@ -38,10 +39,21 @@ code { background: #f3f3f3; padding: 0 3px; }
 <h1>{{ title }}</h1>
 <p>{% if baseline %}Baseline for speed-ups: <code>{{ baseline }}</code> (same machine, batch and threads;
 ratio of p50, range from the 95% CIs).{% else %}No baseline: no speed-ups.{% endif %}</p>
+{% if recommendations %}<h2>Recommendation</h2>{% endif %}
+{% for rec in recommendations %}
+<h3>{{ rec.head }}</h3>
+<ul>{% for ln in rec.lines %}<li>{{ ln }}</li>{% endfor %}</ul>
+<table>
+<tr>{% for h in rec.header %}<th{% if loop.first %} class="l"{% endif %}>{{ h }}</th>{% endfor %}</tr>
+{% for r in rec.rows %}<tr>{% for c in r %}<td{% if loop.first %} class="l"{% endif %}>{{ c }}</td>{% endfor %}</tr>
+{% endfor %}
+</table>
+{% endfor %}
 <h2>Machines</h2>
 <ul>{% for m in machines %}<li>{{ m }}</li>{% endfor %}</ul>
 {% for t in tables %}
 <h2>{{ t.title }}</h2>
+{% if t.fastest %}<p>{{ t.fastest }}</p>{% endif %}
 <table>
 <tr>{% for c in t.columns %}<th{% if c.left %} class="l"{% endif %}>{{ c.header }}</th>{% endfor %}</tr>
 {% for r in t.rows %}<tr{% if r.base %} class="base"{% endif %}>
@@ -95,11 +107,14 @@ def render_html(rep: Report, images: dict[str, bytes]) -> str:
     for mid, rows in rep.by_machine().items():
         cols, cells = row_table(rows, "html")
         tables.append({"title": f"{rep.machines[mid].label} ({mid})", "columns": cols,
+                       "fastest": fastest_line(rows).replace("`", ""),
                        "rows": [{"cells": list(zip(cols, cs, strict=True)), "base": r.label == rep.baseline}
                                 for r, cs in zip(rows, cells, strict=True)]})
     cross_header, cross_rows = cross_machine_table(rep)
     return env.from_string(TEMPLATE).render(
         title=rep.title, baseline=rep.baseline,
+        recommendations=[{"head": r.lines()[0], "lines": r.lines()[1:], "header": r.front_header(),
+                          "rows": r.front_rows()} for r in rep.recommendations],
         machines=[machine_line(m, markdown=False) for m in rep.machines.values()],
         tables=tables, cross_header=cross_header, cross_rows=cross_rows,
         profiles=[{"label": p["label"], "machine_id": p["machine_id"], "rows": profile_rows(p)} for p in rep.profiles],

@@ -12,6 +12,7 @@ from edgebench.bench.report_tables import (
     PROFILE_COLUMNS,
     PRUNE_COLUMNS,
     cross_machine_table,
+    fastest_line,
     machine_line,
     profile_rows,
     prune_rows,
@@ -33,10 +34,16 @@ def render_markdown(rep: Report, plot_files: dict[str, str]) -> str:
     """The whole report.md; `plot_files` maps a plot name to its path relative to the report."""
     out = [f"# {rep.title}", ""]
     out.append(BASELINE_LINE.format(baseline=rep.baseline) if rep.baseline else NO_BASELINE_LINE)
+    if rep.recommendations:
+        from edgebench.bench.recommend import recommendation_markdown
+
+        out += ["", "## Recommendation", "", *recommendation_markdown(rep.recommendations)]
     out += ["", "## Machines", ""] + [f"- {machine_line(m)}" for m in rep.machines.values()]
     for mid, rows in rep.by_machine().items():
         cols, cells = row_table(rows, "markdown")
-        out += ["", f"## {rep.machines[mid].label} `{mid}`", "", md_table([c.header or c.key for c in cols], cells)]
+        out += ["", f"## {rep.machines[mid].label} `{mid}`", ""]
+        out += [fastest_line(rows), ""] if fastest_line(rows) else []
+        out += [md_table([c.header or c.key for c in cols], cells)]
     header, cross = cross_machine_table(rep)
     if cross:
         out += ["", "## Across machines", "", md_table(header, cross)]

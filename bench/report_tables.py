@@ -39,6 +39,28 @@ def cross_machine_table(rep: Report) -> tuple[list[str], list[list[str]]]:
     return ["variant/runtime", "batch"] + [f"p50 ms on {m}" for m in mids], rows
 
 
+def fastest_line(rows: Sequence[Row]) -> str:
+    """Per machine: the fastest runtime/precision overall and per precision (batch 1 where measured), with top-1.
+
+    >>> fastest_line([])
+    ''
+    """
+    rows = [r for r in rows if r.kind == "bench"]
+    if not rows:
+        return ""
+    b1 = [r for r in rows if r.batch == 1] or rows
+
+    def say(r: Row) -> str:
+        acc = f", top-1 {r.top1_pct:.2f} %" if r.top1_pct is not None else ", top-1 not measured"
+        return f"`{r.label}` ({r.precision or '?'}, {r.threads} t) {r.p50_ms:.3f} ms{acc}"
+
+    parts = [f"Fastest at batch {b1[0].batch}: {say(min(b1, key=lambda r: r.p50_ms))}"]
+    for prec in sorted({r.precision for r in b1 if r.precision}):
+        best = min((r for r in b1 if r.precision == prec), key=lambda r: r.p50_ms)
+        parts.append(f"fastest {prec}: {say(best)}")
+    return "; ".join(parts) + "."
+
+
 PROFILE_COLUMNS = ("op type", "ms per run", "% of op time", "nodes", "int8 nodes")
 
 

@@ -18,6 +18,8 @@ from edgebench.bench.harness import BenchConfig, measure
 from edgebench.errors import EdgebenchError, UserInputError
 
 if TYPE_CHECKING:
+    from edgebench.artifact import ModelArtifact
+    from edgebench.manifest import Manifest
     from edgebench.runtimes.options import RuntimeOptions
 
 
@@ -99,17 +101,24 @@ def _progress_printer(cfg: BenchConfig) -> Any:
 
 def run_job(job: Job) -> dict[str, Any]:
     """Run `job` here; returns the measurement part of a result (no machine fingerprint)."""
+    import time
+
+    import numpy as np
+    from edgebench.bench.harness import timed_out
     from edgebench.bench.inputs import npz_feeds, random_feeds
     from edgebench.bench.memory import RssSampler, peak_rss_hwm_mb, rss_mb
     from edgebench.bench.stats import summarize
     from edgebench.runtimes import get_runtime
 
     cfg = BenchConfig(**job.bench)
+    deadline = time.perf_counter_ns() + int(cfg.timeout_s * 1e9) if cfg.timeout_s is not None else None
     opts: RuntimeOptions = job.options  # type: ignore[assignment]  # Job.__post_init__ always sets them
     rt = get_runtime(job.runtime)
     rss0 = rss_mb()
     sess = rt.load(Path(job.model), opts)
     rss1 = rss_mb()
+    if deadline is not None and time.perf_counter_ns() >= deadline:
+        raise timed_out(cfg.timeout_s, "while loading the model")
     if len(sess.inputs) > 1 and job.shape is not None:
         raise UserInputError("--shape applies to one-input models; this model has "
                              f"{len(sess.inputs)} inputs ({', '.join(s.name for s in sess.inputs)})")
@@ -132,16 +141,17 @@ def run_job(job: Job) -> dict[str, Any]:
 
     try:
         with RssSampler() as sampler:
-            timing = measure(sess, feeds, cfg, progress=progress)
+            timing = measure(sess, feeds, cfg, progress=progress, deadline_ns=deadline)
     finally:
         if prog is not None:
             prog.stop()
+    nonfinite = _nonfinite_outputs(sess, feeds)  # one more run, after the timed ones: timings untouched
     lat = summarize(timing.samples_ns, items_per_run=batch)
     lat.update({
         "first_run_ms": timing.first_run_ns / 1e6,
         "warmup_iters": timing.warmup_iters,
         "wall_s": timing.wall_s,
-        "samples_ms": [s / 1e6 for s in timing.samples_ns],
+        "samples_ms": (np.frombuffer(timing.samples_ns, np.int64) / 1e6).tolist(),
     })
     return {
         "inputs": [s.to_dict() | {"resolved_shape": list(feeds[s.name].shape)} for s in sess.inputs],
@@ -152,11 +162,14 @@ def run_job(job: Job) -> dict[str, Any]:
         "runtime_effective_options": sess.effective_options() if hasattr(sess, "effective_options") else None,
         "runtime_info": getattr(sess, "info", None),  # e.g. torch-int8: precision, engine, calibration
         "latency": lat,
+        "nonfinite_outputs": nonfinite,
         "memory": {
             "rss_before_load_mb": rss0,
             "rss_after_load_mb": rss1,
             "load_delta_mb": rss1 - rss0,
             "peak_rss_mb": sampler.peak_mb,
+            "rss_loop_start_mb": timing.rss_loop_start_mb,  # before the first timed run
+            "rss_end_mb": timing.rss_loop_end_mb,  # after the last timed run, before the statistics
             "peak_rss_hwm_mb": peak_rss_hwm_mb(),
             "rss_samples": sampler.n_samples,
             "arena": getattr(opts, "memory_arena", None),
@@ -165,19 +178,51 @@ def run_job(job: Job) -> dict[str, Any]:
     }
 
 
+# seconds the parent waits past --timeout (interpreter start, imports) before it kills the worker
+TIMEOUT_GRACE_S = 30.0
+
+
+def _nonfinite_outputs(sess: Any, feeds: Any) -> int:
+    """NaN/Inf values in one run's float outputs (a model with NaN weights runs, fast and wrong)."""
+    import numpy as np
+
+    outs = sess.run(feeds) or {}
+    return sum(int((~np.isfinite(v)).sum()) for v in map(np.asarray, outs.values()) if v.dtype.kind in "fc")
+
+
 def run_job_isolated(job: Job) -> dict[str, Any]:
-    """Run `job` in a fresh interpreter (`python -m bench.worker`); errors come back as errors."""
+    """Run `job` in a fresh interpreter (`python -m bench.worker`); errors come back as errors.
+
+    The worker enforces the job's `timeout_s` between runs; a worker stuck inside one run is killed
+    `TIMEOUT_GRACE_S` later, and a worker that dies (killed, out of memory, crashed) is reported in one line.
+    """
+    import signal
+
+    from edgebench.bench.harness import timed_out
+
     env = dict(os.environ)
-    proc = subprocess.run(
-        [sys.executable, "-m", "edgebench.bench.worker"],
-        input=job.to_json(), stdout=subprocess.PIPE, stderr=None if job.progress else subprocess.PIPE,
-        text=True, env=env, check=False,
-    )
+    timeout = job.bench.get("timeout_s")
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "edgebench.bench.worker"],
+            input=job.to_json(), stdout=subprocess.PIPE, stderr=None if job.progress else subprocess.PIPE,
+            text=True, env=env, check=False, timeout=None if timeout is None else timeout + TIMEOUT_GRACE_S,
+        )
+    except subprocess.TimeoutExpired:  # subprocess.run has killed the worker and reaped it
+        raise timed_out(timeout, "the measurement process did not return; it was killed") from None
     try:
         reply = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else None
     except json.JSONDecodeError:
         reply = None
     if reply is None:
+        if proc.returncode < 0:
+            try:
+                sig = signal.Signals(-proc.returncode).name
+            except ValueError:
+                sig = f"signal {-proc.returncode}"
+            why = " (SIGKILL: the kernel's out-of-memory killer sends it too)" if sig == "SIGKILL" else ""
+            raise EdgebenchError(f"the measurement process was killed by {sig}{why} before it reported; "
+                                 "nothing was written for this run")
         tail = (proc.stderr or "").strip().splitlines()[-1:] or ["no output"]
         raise EdgebenchError(f"measurement process failed (exit {proc.returncode}): {tail[0][:300]}")
     if "error" in reply:
@@ -199,31 +244,39 @@ def throttle_warnings(before: dict[str, Any], after: dict[str, Any]) -> list[str
     return out
 
 
-def _efficiency(manifest: dict[str, Any] | None, measured: dict[str, Any], machine: dict[str, Any]) -> dict[str, Any]:
+def _efficiency(manifest: Manifest | None, measured: dict[str, Any], machine: dict[str, Any]) -> dict[str, Any]:
     """Achieved GMAC/s and fraction of the documented peak (bench/efficiency.py) of what actually ran."""
     from edgebench.bench.efficiency import efficiency
 
-    precision = (measured.get("runtime_info") or {}).get("precision") or (manifest or {}).get("precision")
-    return efficiency((manifest or {}).get("macs"), measured["batch"], measured["latency"]["p50_ms"],
+    precision = (measured.get("runtime_info") or {}).get("precision") or (manifest.precision if manifest else None)
+    return efficiency(manifest.macs if manifest else None, measured["batch"], measured["latency"]["p50_ms"],
                       machine.get("cpu") or {}, precision, measured["runtime_options"]["intra_op_threads"])
 
 
-def model_name(model_path: Path, manifest: dict[str, Any] | None) -> str:
+def model_name(model_path: Path, manifest: Manifest | None) -> str:
     """A result's model name: `<manifest name>-<precision>`, else `<folder>-<stem>` (model.*.onnx), else the stem."""
     stem = model_path.stem
     if manifest is not None:
-        base = manifest.get("name") or manifest.get("arch") or model_path.parent.name
-        return f"{base}-{manifest.get('precision', stem)}"
+        base = manifest.name or manifest.arch or model_path.parent.name
+        return f"{base}-{manifest.precision}"
     return f"{model_path.parent.name}-{stem}" if stem.startswith("model.") else stem
 
 
 def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: dict[str, Any],
-                machine_after: dict[str, Any]) -> dict[str, Any]:
-    """Assemble a schema-conforming result from a job, its measurement and the fingerprints."""
-    from edgebench.bench.schema import SCHEMA_VERSION, utc_now
-    from edgebench.manifest import find_manifest, sha256_file
+                machine_after: dict[str, Any], verification: dict[str, Any] | None = None, *,
+                artifact: ModelArtifact | None = None) -> dict[str, Any]:
+    """Assemble a schema-conforming result from a job, its measurement and the fingerprints.
 
-    manifest = find_manifest(model_path)
+    `artifact`: the model as the CLI resolved it (its manifest is used as is); without it the manifest beside
+    `model_path` is read.
+
+    `verification`: how the model file was checked against its manifest's sha256 (`cli.common.resolve_model`),
+    stored as `model.verification`; a file used despite a mismatch (--no-verify) also gets a warning.
+    """
+    from edgebench.bench.schema import SCHEMA_VERSION, utc_now
+    from edgebench.manifest import find_typed_manifest, sha256_file
+
+    manifest = artifact.manifest if artifact is not None else find_typed_manifest(model_path)
     name = model_name(model_path, manifest)
     ro = measured["runtime_options"]
     warnings = throttle_warnings(machine, machine_after)
@@ -231,6 +284,12 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
         warnings.append("latency spread is high (noisy); close other programs or raise --min-seconds")
     if machine.get("emulated"):
         warnings.append("this machine runs under emulation; latency is not device speed")
+    if measured.get("nonfinite_outputs"):
+        warnings.append(f"the model's outputs hold {measured['nonfinite_outputs']} NaN/Inf values on these inputs "
+                        "(NaN weights?); its latency is not that of a working model")
+    if verification is not None and verification.get("matches") is False:
+        warnings.append("the model file differs from the sha256 its manifest records (used with --no-verify); "
+                        "its manifest's figures (MACs, accuracy) may not describe it")
     size_mb = model_path.stat().st_size / 2**20
     memory = dict(measured["memory"])
     memory["model_file_size_mb"] = size_mb
@@ -243,12 +302,13 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
             "name": name,
             "sha256": sha256_file(model_path),
             "file_size_mb": size_mb,
-            "precision": manifest.get("precision") if manifest else None,
-            "arch": manifest.get("arch") if manifest else None,
-            "params": manifest.get("params") if manifest else None,
-            "macs": manifest.get("macs") if manifest else None,
-            "prune_round": ((manifest or {}).get("pruned") or {}).get("round"),
+            "precision": manifest.precision if manifest else None,
+            "arch": manifest.arch if manifest else None,
+            "params": manifest.params if manifest else None,
+            "macs": manifest.macs if manifest else None,
+            "prune_round": manifest.pruned.round if manifest and manifest.pruned else None,
             "manifest": manifest is not None,
+            "verification": verification,
             "inputs": measured["inputs"],
             "outputs": measured["outputs"],
         },

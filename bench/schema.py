@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from edgebench.atomic import ensure_writable_dir, write_json, write_text
+from edgebench.atomic import ensure_writable_dir, update_text_locked, write_json_new
 from edgebench.errors import ResultSchemaError
 
 SCHEMA_VERSION = 1
@@ -117,14 +117,11 @@ def result_filename(result: dict[str, Any]) -> str:
 
 
 def write_result(result: dict[str, Any], out_dir: Path) -> Path:
+    """Write `result` as `out_dir/result_filename(result)` (`.1.json`, `.2.json`... when taken); never over
+    another result, also when several runs write into `out_dir` in the same second."""
     validate_result(result)
     out_dir = ensure_writable_dir(Path(out_dir))
-    path = out_dir / result_filename(result)
-    i = 1
-    while path.exists():
-        path = out_dir / result_filename(result).replace(".json", f".{i}.json")
-        i += 1
-    return write_json(path, result)
+    return write_json_new(out_dir / result_filename(result), result)
 
 
 FLAT_FIELDS = (
@@ -147,15 +144,41 @@ def flat_row(result: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def append_csv(path: Path, result: dict[str, Any]) -> Path:
-    """Append one flat row to `path` (header on a new file); the file is replaced atomically."""
+def check_csv(path: Path) -> Path:
+    """Fail early (before anything is measured or written) when `path` cannot take edgebench's rows."""
+    from edgebench.errors import UserInputError
+
     path = Path(path)
-    existing = path.read_text(encoding="utf-8") if path.is_file() else ""
-    if existing and existing.splitlines()[0].split(",") != list(FLAT_FIELDS):
-        raise ResultSchemaError(f"CSV '{path}' has other columns than this edgebench writes; use a new file")
+    if path.exists() and not path.is_file():
+        raise UserInputError(f"--csv '{path}' is a folder, not a file; give a file name, e.g. {path / 'results.csv'}")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UserInputError(f"--csv '{path}': '{path.parent}' is not a folder")
+    if path.is_file():
+        try:
+            with open(path, encoding="utf-8") as f:
+                header = f.readline().rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as e:
+            raise UserInputError(f"--csv '{path}' cannot be read ({e}); use a new file") from None
+        if header and header.split(",") != list(FLAT_FIELDS):
+            raise ResultSchemaError(f"CSV '{path}' has other columns than this edgebench writes; use a new file")
+    return path
+
+
+def append_csv(path: Path, result: dict[str, Any]) -> Path:
+    """Append one flat row to `path` (header on a new file): replaced atomically, under the folder's lock,
+    so two runs appending at once keep both rows."""
+    path = check_csv(path)
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=FLAT_FIELDS, lineterminator="\n")
-    if not existing:
-        w.writeheader()
     w.writerow(flat_row(result))
-    return write_text(path, existing + buf.getvalue())
+
+    def add_row(existing: str | None) -> str:
+        if existing and existing.splitlines()[0].split(",") != list(FLAT_FIELDS):
+            raise ResultSchemaError(f"CSV '{path}' has other columns than this edgebench writes; use a new file")
+        if not existing:
+            head = io.StringIO()
+            csv.DictWriter(head, fieldnames=FLAT_FIELDS, lineterminator="\n").writeheader()
+            existing = head.getvalue()
+        return existing + buf.getvalue()
+
+    return update_text_locked(path, add_row)

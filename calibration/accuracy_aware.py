@@ -220,7 +220,8 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
 
     log = log or (lambda _m: None)
     artifact = as_artifact(model)
-    source = _prepare(artifact, output, "static", force)  # all input checks before any work
+    source = _prepare(artifact, output, "static", force, choice.recipe.nodes_to_exclude)  # checks before any work
+    known = {n.name for n in source.proto.graph.node if n.name}
     labels = np.asarray(eval_data.labels)
     base = list(predict(artifact.path))
     if len(base) != len(labels):
@@ -260,7 +261,8 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
             if d <= budget.budget_pts:
                 met = True
                 break
-            units = rank_units(path, float_ref, probe, source.input_name)
+            # only units ORT can exclude by the names of the model given (pre-processing may fuse/rename a few)
+            units = [u for u in rank_units(path, float_ref, probe, source.input_name) if set(u.nodes) <= known]
             excluded: list[str] = list(user_excluded)
             kept: list[Unit] = []
             for k in range(budget.max_steps):

@@ -87,7 +87,37 @@ def download_cifar10(cache_dir: Path, url: str = CIFAR10_URL) -> Path:
     )
 
 
+# The globals the official batches need (numpy arrays); anything else in a pickle is refused.
+_CIFAR_PICKLE_GLOBALS = frozenset({
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),  # _codecs: bytes pickled by Python 3
+})
+
+
+class _BatchUnpickler(pickle.Unpickler):
+    """Unpickles a CIFAR-10 batch and nothing else: only numpy arrays, dicts, lists, bytes and numbers."""
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in _CIFAR_PICKLE_GLOBALS:
+            raise DataError(f"the CIFAR-10 batch asks for {module}.{name}, which no CIFAR-10 batch holds; refused")
+        return super().find_class(module, name)
+
+
+def verify_cifar10_archive(archive: Path) -> Path:
+    """The archive, if its MD5 is the published one; else a DataError (the file is never unpickled)."""
+    from edgebench.download import file_digest
+
+    md5 = file_digest(archive, "md5")
+    if md5 != CIFAR10_MD5:
+        raise DataError(
+            f"'{archive}' has MD5 {md5}, not the published CIFAR-10 {CIFAR10_MD5}; it was not read (a tampered "
+            f"archive could run code when unpickled): delete it, or replace it with the official {CIFAR10_ARCHIVE}"
+        )
+    return archive
+
+
 def read_cifar10_archive(archive: Path, split: str) -> Dataset:
+    """The `split` of the CIFAR-10 python archive at `archive`; verify it first (`verify_cifar10_archive`)."""
     names = ["test_batch"] if split == "test" else [f"data_batch_{i}" for i in range(1, 6)]
     images, labels = [], []
     with tarfile.open(archive, "r:gz") as tar:
@@ -95,8 +125,11 @@ def read_cifar10_archive(archive: Path, split: str) -> Dataset:
             member = tar.extractfile(f"cifar-10-batches-py/{n}")
             if member is None:
                 raise DataError(f"'{archive}' has no {n}; it is not the CIFAR-10 python archive")
-            # The official archive is a pickle of plain lists and bytes, verified by MD5 above.
-            d = pickle.load(member, encoding="bytes")
+            # verified by MD5 before this call; the unpickler still takes numpy arrays and plain data only
+            try:
+                d = _BatchUnpickler(member, encoding="bytes").load()
+            except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as e:
+                raise DataError(f"'{archive}': {n} is not a readable CIFAR-10 batch ({e})") from None
             images.append(np.asarray(d[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
             labels.append(np.asarray(d[b"labels"], np.int64))
     return Dataset(np.concatenate(images), np.concatenate(labels), f"cifar10-{split}", CIFAR10_CLASSES)
@@ -110,7 +143,7 @@ def load_cifar10(split: str = "test", data_dir: Path | None = None, download: bo
     for d in dirs:
         for cand in (d / CIFAR10_ARCHIVE, d / "cifar10" / CIFAR10_ARCHIVE):
             if cand.is_file():
-                return read_cifar10_archive(cand, split)
+                return read_cifar10_archive(verify_cifar10_archive(cand), split)
         for cand in (d / CIFAR10_NPZ[split], d / "cifar10" / CIFAR10_NPZ[split]):
             if cand.is_file():
                 return load_npz(cand, f"cifar10-{split}-{cand.stem}", CIFAR10_CLASSES)

@@ -13,7 +13,7 @@ import contextlib
 import io
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +44,9 @@ DATA_MOVEMENT_OPS = frozenset({"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Tr
 # so they get one batch per pass.
 CHUNK_IMAGES = {"minmax": 1024, "entropy": 1, "percentile": 1}
 DEFAULT_CALIB_SIZE = 1000
+# Per-channel QDQ needs opset 13 (axis on QuantizeLinear/DequantizeLinear); older graphs are upgraded first.
+MIN_QUANT_OPSET = 13
+Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,27 @@ def check_float_model(model: Any, path: Path, precision: str | None) -> None:
         )
     if any(i.data_type == TensorProto.FLOAT16 for i in model.graph.initializer):
         raise UserInputError(f"'{path}' holds float16 weights; pass the FP32 model (e.g. model.fp32.onnx) instead")
+
+
+def check_finite_weights(model: Any, path: Path) -> None:
+    """Refuse a model whose float weights hold NaN/Inf: its scales cannot be computed (ONNX Runtime would stop
+    on an assertion) and its outputs are meaningless anyway."""
+    import numpy as np
+    from onnx import TensorProto, numpy_helper
+
+    floats = (TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16)
+    bad = []
+    for init in model.graph.initializer:
+        if init.data_type in floats:
+            n = int((~np.isfinite(numpy_helper.to_array(init).astype(np.float32))).sum())
+            if n:
+                bad.append((init.name, n))
+    if bad:
+        first = ", ".join(f"{name} ({n})" for name, n in bad[:3])
+        raise ModelFileError(
+            f"'{path}' has NaN/Inf weights in {len(bad)} tensor(s): {first}; it cannot be quantized (or give "
+            "meaningful outputs): re-export it from a trained checkpoint"
+        )
 
 
 def graph_input(model: Any) -> tuple[str, list[int | str | None]]:
@@ -219,11 +243,11 @@ def as_artifact(model: Path | ModelArtifact) -> ModelArtifact:
 
 
 def _parent(artifact: ModelArtifact) -> tuple[Manifest, InputInfo]:
-    manifest = artifact.require_manifest("quantizing (its input preprocessing)")
+    manifest = artifact.require_manifest("quantizing")
     if manifest.input is None:
         raise UserInputError(
             f"the manifest of '{artifact.path}' ({manifest_path(artifact.path).name}) has no 'input' telling its "
-            "preprocessing; export it with `edgebench export` before quantizing"
+            "preprocessing; write it with `edgebench describe` (or export the model) before quantizing"
         )
     return manifest, manifest.input
 
@@ -324,34 +348,89 @@ class _Source:
     out: Path
     input_name: str
     dims: list[int | str | None]
+    opset: int | None = None
 
 
-def _prepare(model: Path | ModelArtifact, output: Path | None, mode: Mode, force: bool) -> _Source:
+def check_node_names(model: Any, names: tuple[str, ...], option: str = "--exclude-nodes") -> None:
+    """Every name in `names` is a node of `model` (a typo would otherwise be silently ignored)."""
+    from edgebench.errors import suggest
+
+    known = [n.name for n in model.graph.node if n.name]
+    for name in names:
+        if name not in set(known):
+            shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+            raise UserInputError(f"{option}: the model has no node named '{name}'; its nodes include {shown}."
+                                 f"{suggest(name, known)} (`edgebench profile` lists them)")
+
+
+def _prepare(model: Path | ModelArtifact, output: Path | None, mode: Mode, force: bool,
+             nodes_to_exclude: tuple[str, ...] = ()) -> _Source:
     """Load and check the float model (its manifest read once, its sha256 checked against it), resolve the
     output and refuse to overwrite it without --force."""
     artifact = as_artifact(model)
     parent, info = _parent(artifact)
     proto = load_onnx(artifact.path)
     check_float_model(proto, artifact.path, parent.precision)
+    check_finite_weights(proto, artifact.path)
+    check_node_names(proto, nodes_to_exclude)
     out = resolve_output(artifact.path, output, mode)
     _check_outputs_free(out, force)
     sha = artifact.verify()
     input_name, dims = graph_input(proto)
-    return _Source(artifact.path, proto, parent, sha, info, out, input_name, dims)
+    opset = next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    return _Source(artifact.path, proto, parent, sha, info, out, input_name, dims, opset)
+
+
+def upgrade_opset(model: Path, opset: int | None, tmp_dir: Path, log: Log | None = None
+                  ) -> tuple[Path, dict[str, Any] | None]:
+    """`model` at opset >= MIN_QUANT_OPSET: an older graph is converted with `onnx.version_converter` into
+    `tmp_dir` (said through `log`); returns the path to quantize and the record for the manifest (or None)."""
+    if opset is None or opset >= MIN_QUANT_OPSET:
+        return model, None
+    onnx = _import_onnx()
+    from onnx import version_converter
+
+    try:
+        upgraded = version_converter.convert_version(onnx.load(str(model)), MIN_QUANT_OPSET)
+        onnx.checker.check_model(upgraded)
+    except Exception as e:  # the converter raises RuntimeError/ValidationError/InferenceError
+        raise ModelFileError(
+            f"'{model}' is at opset {opset}; quantization needs opset >= {MIN_QUANT_OPSET} and the ONNX version "
+            f"converter could not upgrade it ({type(e).__name__}: {' '.join(str(e).split())[:200]}); re-export the "
+            f"model at opset {MIN_QUANT_OPSET} or newer"
+        ) from None
+    dst = tmp_dir / f"opset{MIN_QUANT_OPSET}.onnx"
+    onnx.save(upgraded, str(dst))
+    if log is not None:
+        log(f"{model.name} is at opset {opset}: upgraded to opset {MIN_QUANT_OPSET} with onnx.version_converter "
+            "before quantizing (per-channel INT8 needs it); the INT8 model is opset "
+            f"{MIN_QUANT_OPSET}")
+    return dst, {"from": opset, "to": MIN_QUANT_OPSET, "by": "onnx.version_converter"}
+
+
+def _file_fields(onnx: Any, tmp: Path, upgrade: dict[str, Any] | None) -> dict[str, Any]:
+    """`nodes` of the written child, and for an upgraded graph its `opset` and `graph.opset_upgraded`."""
+    child = onnx.load(str(tmp))
+    fields: dict[str, Any] = {"nodes": count_nodes(child)}
+    if upgrade is not None:
+        fields["opset"] = next((int(o.version) for o in child.opset_import if o.domain in ("", "ai.onnx")), None)
+        fields["graph"] = {"opset_upgraded": upgrade}
+    return fields
 
 
 def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice: PresetChoice, *,
                           output: Path | None = None, batch_size: int = 32, dataset_spec: str | None = None,
                           seed: int | None = None, preprocess_model: bool = True, force: bool = False,
-                          extra_fields: dict[str, Any] | None = None) -> Manifest:
+                          log: Log | None = None, extra_fields: dict[str, Any] | None = None) -> Manifest:
     """Calibrate on `dataset` and write static INT8 `model.int8.onnx` + manifest; return the manifest.
 
+    A graph below opset 13 is upgraded first (`upgrade_opset`; said through `log`, recorded in the manifest).
     `extra_fields`: more manifest fields for the child (e.g. `accuracy_aware`)."""
     extra_fields = extra_fields or {}
     onnx = _import_onnx()
     from onnxruntime.quantization import quantize_static
 
-    source = _prepare(model, output, "static", force)
+    source = _prepare(model, output, "static", force, choice.recipe.nodes_to_exclude)
     model, info, out, input_name, dims = source.path, source.info, source.out, source.input_name, source.dims
     fixed_batch = dims[0] if dims and isinstance(dims[0], int) and dims[0] > 0 else None
     if fixed_batch is not None:
@@ -369,10 +448,13 @@ def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice:
     chunk = max(1, CHUNK_IMAGES[recipe.method] // batch_size)
     kwargs["extra_options"]["CalibStridedMinMax"] = _divisor_at_most(len(reader), chunk)
     source = replace(source, proto=None)  # the parsed graph is not needed any more; free it
+    upgrade: dict[str, Any] | None = None
 
     def write_model(tmp: Path) -> None:
+        nonlocal upgrade
         with tempfile.TemporaryDirectory(prefix="edgebench-quant-") as td:
-            src = _pre_process(model, Path(td)) if preprocess_model else model
+            src, upgrade = upgrade_opset(model, source.opset, Path(td), log)
+            src = _pre_process(src, Path(td)) if preprocess_model else src
             reader.set_range(0, len(reader))
             with _quiet():
                 quantize_static(str(src), str(tmp), reader, **kwargs)
@@ -399,7 +481,7 @@ def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice:
                 "method": recipe.method,
                 "quant_pre_process": preprocess_model,
             },
-            nodes=_nodes(tmp, recipe),
+            **{**_file_fields(onnx, tmp, upgrade), "nodes": _nodes(tmp, recipe)},
             **extra_fields,
         )
 
@@ -421,26 +503,29 @@ def _nodes(path: Path, recipe: Any) -> dict[str, Any]:
 
 
 def quantize_dynamic_model(model: Path | ModelArtifact, choice: PresetChoice, *, output: Path | None = None,
-                           preprocess_model: bool = True, force: bool = False) -> Manifest:
+                           preprocess_model: bool = True, force: bool = False, log: Log | None = None) -> Manifest:
     """Dynamic INT8 (weights quantized offline, activations at run time): no calibration data."""
     onnx = _import_onnx()
     from onnxruntime.quantization import quantize_dynamic
 
-    source = _prepare(model, output, "dynamic", force)
+    source = _prepare(model, output, "dynamic", force, choice.recipe.nodes_to_exclude)
     model, out, input_name, dims = source.path, source.out, source.input_name, source.dims
     source = replace(source, proto=None)
     kwargs = choice.recipe.to_ort_dynamic_kwargs()
+    upgrade: dict[str, Any] | None = None
 
     def write_model(tmp: Path) -> None:
+        nonlocal upgrade
         with tempfile.TemporaryDirectory(prefix="edgebench-quant-") as td:
-            src = _pre_process(model, Path(td)) if preprocess_model else model
+            src, upgrade = upgrade_opset(model, source.opset, Path(td), log)
+            src = _pre_process(src, Path(td)) if preprocess_model else src
             with _quiet():
                 quantize_dynamic(str(src), str(tmp), **kwargs)
         _smoke_run(tmp, input_name, _zeros(dims))
 
     def make_manifest(tmp: Path) -> Manifest:
         return _manifest(source, "dynamic", recipe=choice.recipe.to_dict(), preset=choice.to_dict(),
-                         nodes=count_nodes(onnx.load(str(tmp))))
+                         **_file_fields(onnx, tmp, upgrade))
 
     return _write_pair(out, force, write_model, make_manifest)
 

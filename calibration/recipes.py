@@ -336,3 +336,88 @@ def resolve_preset(name: str = "auto", target: str | None = None,
     preset, reason = select_preset(str(cpu.get("arch") or ""), cpu.get("isa") or {})
     model = f" {cpu['model']}" if cpu.get("model") else ""
     return PresetChoice(get_preset(preset), preset, f"host{model}: {reason}", "host")
+
+
+# ---- does this CPU's integer arithmetic reproduce a QDQ model's? -------------------------------------
+
+X86_ARCHES = ("x86_64", "amd64", "x86", "i686", "i386")
+
+
+@dataclass(frozen=True)
+class ArithmeticChoice:
+    """Whether a CPU's ONNX Runtime integer kernels compute what a QDQ model's ONNX graph specifies.
+
+    `exact` False: the host's kernels give other results (u8*s8 pair sums saturating int16), so the
+    model's accuracy must be measured on the QDQ graph itself (DequantizeLinear -> float op ->
+    QuantizeLinear, graph optimizations disabled), which is what a device with exact kernels computes.
+    """
+
+    exact: bool
+    reason: str
+
+
+def _recipe_field(recipe: QuantRecipe | Mapping[str, Any], name: str) -> Any:
+    if isinstance(recipe, QuantRecipe):
+        return getattr(recipe, name)
+    return recipe.get(name, getattr(QuantRecipe(), name))
+
+
+def host_arithmetic(recipe: QuantRecipe | Mapping[str, Any], cpu: Mapping[str, Any]) -> ArithmeticChoice:
+    """Do this CPU's ORT integer kernels reproduce the arithmetic of a model quantized with `recipe`? (pure)
+
+    `recipe` is a QuantRecipe or a manifest's `recipe` dict; `cpu` the `cpu` section of
+    `bench.fingerprint.fingerprint()` (`arch`, `model`, `isa`). x86 without VNNI runs U8S8 through
+    VPMADDUBSW, whose int16 sums of two u8*s8 products saturate once weights use all 8 bits (S8
+    activations are shifted to U8 there, so S8S8 is the same); 7-bit weights (reduce_range) fit.
+    VNNI accumulates in int32; ARM NEON widens (UMULL/SADALP) and SDOT accumulates in int32.
+
+    >>> host_arithmetic(get_preset("arm64-neon"), {"arch": "x86_64", "isa": {"avx2": True}}).exact
+    False
+    >>> host_arithmetic(get_preset("arm64-neon"), {"arch": "x86_64", "isa": {"avx512_vnni": True}}).exact
+    True
+    >>> host_arithmetic(get_preset("arm64-neon"), {"arch": "aarch64", "isa": {"asimd": True}}).exact
+    True
+    """
+    arch = str(cpu.get("arch") or "")
+    a = arch.lower()
+    isa: Mapping[str, Any] = cpu.get("isa") or {}
+    on = {k for k, v in isa.items() if v}
+    model = f" ({cpu['model']})" if cpu.get("model") else ""
+    weights, acts = _recipe_field(recipe, "weight_type"), _recipe_field(recipe, "activation_type")
+    pair = f"{'U8' if acts == 'uint8' else 'S8'}{'U8' if weights == 'uint8' else 'S8'}"
+    if a in X86_ARCHES:
+        vnni = [f for f in X86_VNNI_FLAGS if f in on]
+        if vnni:
+            return ArithmeticChoice(True, f"{arch}{model} has {vnni[0]}: u8*s8 dot products accumulate in int32")
+        if weights == "uint8":
+            return ArithmeticChoice(True, f"{arch}{model}: {pair} with u8 weights widens to int16 before summing "
+                                          "(no saturation)")
+        if _recipe_field(recipe, "reduce_range"):
+            return ArithmeticChoice(True, f"{arch}{model} has no VNNI, but the weights are reduced to 7 bits "
+                                          "(reduce_range): VPMADDUBSW's int16 pair sums cannot saturate")
+        if not isa or all(v is None for v in isa.values()):
+            return ArithmeticChoice(False, f"{arch}{model}: ISA flags unknown, so VNNI cannot be assumed; "
+                                           f"{pair} with 8-bit weights may saturate int16 in VPMADDUBSW")
+        return ArithmeticChoice(False, f"{arch}{model} has no VNNI: ORT's {pair} kernels sum pairs of u8*s8 "
+                                       "products in int16 (VPMADDUBSW), which saturates with 8-bit weights "
+                                       "(this model has no reduce_range)")
+    if a in ("aarch64", "arm64") or a.startswith("arm"):
+        if "asimddp" in on or "i8mm" in on:
+            return ArithmeticChoice(True, f"{arch}{model} has asimddp: SDOT/UDOT accumulate in int32")
+        return ArithmeticChoice(True, f"{arch}{model}: NEON widens int8 products (UMULL/SADALP) into int32")
+    return ArithmeticChoice(False, f"CPU architecture '{arch}' is unknown here: its integer kernels are not "
+                                   "known to match the ONNX arithmetic")
+
+
+def model_arithmetic(manifest: Mapping[str, Any] | None, cpu: Mapping[str, Any]) -> ArithmeticChoice | None:
+    """`host_arithmetic` for the model a manifest describes; None for a float model (no `recipe`).
+
+    Dynamic INT8 (`quantization_mode` dynamic) always has u8 weights (ConvInteger/MatMulInteger), whatever
+    the recipe says.
+    """
+    if not manifest or not isinstance(manifest.get("recipe"), Mapping):
+        return None
+    recipe = dict(manifest["recipe"])
+    if manifest.get("quantization_mode") == "dynamic":
+        recipe["weight_type"] = "uint8"
+    return host_arithmetic(recipe, cpu)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from edgebench.cli.common import no_verify_option, resolve_model
 from edgebench.cli.root import app
 
 
@@ -16,6 +17,9 @@ def bench(
     model: list[Path] = typer.Argument(..., help="An .onnx file, or a model folder with its manifest "
                                                  "(several with --interleave).", show_default=False),
     runtime: str = typer.Option("ort-cpu", "--runtime", "-r", help="Runtime name (see `edgebench runtimes`)."),
+    precision: str | None = typer.Option(None, "--precision",
+                                         help="fp32|int8: the model folder's file for this runtime (model.int8.onnx, "
+                                              "DIR/<runtime>/<precision>/ from edgebench convert)."),
     threads: str = typer.Option("", "--threads", "-t",
                                 help="Intra-op threads; a list such as 1,2,4 runs each. Default: usable cores."),
     runtime_option: list[str] | None = typer.Option(
@@ -58,6 +62,17 @@ def bench(
                                          help="Also measure top-1/top-5 with the same runtime (e.g. cifar10); "
                                               "stored as `accuracy` in every result."),
     eval_limit: int | None = typer.Option(None, "--eval-limit", help="With --eval: the first N images only."),
+    timeout: float = typer.Option(1800.0, "--timeout", metavar="SECONDS",
+                                  help="Longest one measurement (load, warm-up, timed runs) may take; a hung run "
+                                       "is ended cleanly (exit 1, earlier results kept). 0: no limit."),
+    allow_oversubscribe: bool = typer.Option(False, "--allow-oversubscribe",
+                                             help="Allow more than 4 threads per logical core."),
+    no_verify: bool = no_verify_option(),
+    eval_arithmetic: str = typer.Option("auto", "--eval-arithmetic",
+                                        help="With --eval: INT8 arithmetic auto|host|qdq, as `edgebench eval "
+                                             "--arithmetic` (docs/int8-arithmetic.md)."),
+    on: str | None = typer.Option(None, "--on", metavar="DEVICE[,DEVICE...]",
+                                  help="Run there over SSH (`edgebench device add`); results in -o DIR/<device>/."),
 ) -> None:
     """Measure latency and memory of a model (one result file per threads x batch combination).
 
@@ -68,16 +83,16 @@ def bench(
     from edgebench.atomic import ensure_writable_dir
     from edgebench.bench.harness import BenchConfig
     from edgebench.bench.runner import Job, make_result, run_job, run_job_isolated
-    from edgebench.bench.schema import append_csv, write_result
-    from edgebench.cli.options import parse_int_list, parse_key_values, parse_shape, runtime_options
+    from edgebench.bench.schema import append_csv, check_csv, write_result
+    from edgebench.cli.options import check_threads, parse_int_list, parse_key_values, parse_shape, runtime_options
     from edgebench.errors import UserInputError
-    from edgebench.manifest import resolve_model_arg
     from edgebench.runtimes import get_runtime
-    from edgebench.runtimes.ort_cpu import check_model_path
+    from edgebench.runtimes.artifacts import resolve_for_runtime
     from edgebench.system import default_threads
 
     cfg = BenchConfig(warmup_iters=warmup_iters, warmup_seconds=warmup_seconds, min_iters=min_iters,
-                      min_seconds=min_seconds, max_iters=max_iters, max_seconds=max_seconds)
+                      min_seconds=min_seconds, max_iters=max_iters, max_seconds=max_seconds,
+                      timeout_s=timeout or None)
     batch_list = parse_int_list(batch, "--batch")
     shape_t = parse_shape(shape)
     if shape_t is not None and len(batch_list) > 1:
@@ -85,6 +100,8 @@ def bench(
     if not interleave and len(model) > 1:
         raise UserInputError(f"{len(model)} models given; bench takes one, or several with --interleave")
     get_runtime(runtime)
+    if csv_path is not None:
+        check_csv(csv_path)
     # built (and so validated) before anything runs: a bad option fails before the first measurement
     flags = {k: v for k, v in {"inter_op_threads": ("--inter-threads", inter_threads),
                                "graph_optimization": ("--graph-opt", graph_opt),
@@ -98,15 +115,29 @@ def bench(
     thread_list = (parse_int_list(threads, "--threads") if threads
                    else [base_opts.intra_op_threads] if "intra_op_threads" in given else [default_threads()])
     options = [replace(base_opts, intra_op_threads=t) for t in thread_list]
+    if on is not None:  # the same bench on each device (edgebench.devices); nothing measured here
+        from edgebench.cli.device import run_on_devices
+
+        run_on_devices(on, "bench", bench, locals(), model, output_dir, runtime=runtime, threads=threads,
+                       as_json=as_json, csv_path=csv_path)
+        return
+    # against this machine's cores (with --on, each device checks against its own)
+    check_threads(thread_list, allow_oversubscribe=allow_oversubscribe)
+    check_threads([base_opts.inter_op_threads], "--inter-threads", allow_oversubscribe=allow_oversubscribe)
     if interleave:
+        model = [resolve_for_runtime(m, runtime, precision) for m in model]
+        for m in model:
+            resolve_model(m, no_verify=no_verify)
         _interleave(model, runtime, options, batch_list, shape_t, seed, warmup_iters, rounds, round_iters,
                     output_dir, as_json)
         return
-    model_path = check_model_path(resolve_model_arg(model[0]))
+    artifact, verification = resolve_model(resolve_for_runtime(model[0], runtime, precision), no_verify=no_verify)
+    model_path = artifact.path
     from edgebench.bench.cooldown import Cooldown, cooldown_warnings, wait_until_cool
 
     cool = Cooldown(cooldown, cooldown_timeout) if cooldown is not None else None
-    accuracy = _accuracy(model_path, runtime, eval_data, eval_limit, thread_list[0]) if eval_data else None
+    accuracy = (_accuracy(model_path, runtime, eval_data, eval_limit, thread_list[0], eval_arithmetic)
+                if eval_data else None)
     ensure_writable_dir(output_dir)
 
     results: list[dict[str, Any]] = []
@@ -124,12 +155,14 @@ def bench(
                            f"to {cooled['end_temp_c']:.1f} C", err=True)
             machine = fingerprint()
             measured = run_job_isolated(job) if isolate else run_job(job)
-            result = make_result(job, measured, model_path, machine, dynamic_state())
+            result = make_result(job, measured, model_path, machine, dynamic_state(), verification=verification,
+                                 artifact=artifact)
             if cooled is not None:
                 result["cooldown"] = cooled
                 result["warnings"] += cooldown_warnings(cooled)
             if accuracy is not None:
-                result["accuracy"] = accuracy
+                result["accuracy"] = {k: v for k, v in accuracy.items() if k != "warnings"}
+                result["warnings"] += accuracy["warnings"]
             path = write_result(result, output_dir)
             if csv_path is not None:
                 append_csv(csv_path, result)
@@ -146,9 +179,8 @@ def _interleave(models: list[Path], runtime: str, options: list[Any], batch_list
                 shape: tuple[int, ...] | None, seed: int, warmup: int, rounds: int, iters: int, output_dir: Path,
                 as_json: bool) -> None:
     """`bench A B ... --interleave`: all models in this process, rotating order per round, one JSON result."""
+    from edgebench.artifact import ModelArtifact
     from edgebench.errors import UserInputError
-    from edgebench.manifest import find_manifest, resolve_model_arg
-    from edgebench.runtimes.ort_cpu import check_model_path
 
     if len(models) < 2:
         raise UserInputError("--interleave compares models: give two or more (the first is the baseline)")
@@ -159,8 +191,9 @@ def _interleave(models: list[Path], runtime: str, options: list[Any], batch_list
         raise UserInputError("--interleave takes one --threads value and one --batch value")
     from edgebench.bench.runner import model_name
 
-    paths = [check_model_path(resolve_model_arg(m)) for m in models]
-    labels = [model_name(p, find_manifest(p)) for p in paths]
+    artifacts = [ModelArtifact.resolve(m) for m in models]
+    paths = [a.path for a in artifacts]
+    labels = [model_name(a.path, a.manifest) for a in artifacts]
     if len(set(labels)) < len(labels):
         labels = [str(p) for p in paths]
     if len(set(labels)) < len(labels):
@@ -207,12 +240,16 @@ def _print_interleave(result: dict[str, Any], path: Path) -> None:
     console.print(f"wrote {path}")
 
 
-def _accuracy(model_path: Path, runtime: str, data: str, limit: int | None, threads: int) -> dict[str, Any]:
-    """Top-1/top-5 of the model in `runtime` on `data` (bench/evaluate.py), without per-image predictions."""
+def _accuracy(model_path: Path, runtime: str, data: str, limit: int | None, threads: int,
+              arithmetic: str = "auto") -> dict[str, Any]:
+    """Top-1/top-5 of the model in `runtime` on `data` (bench/evaluate.py), without per-image predictions;
+    `arithmetic`/`arithmetic_reason` say which INT8 arithmetic was measured, `warnings` go to the result's."""
     from edgebench.bench.evaluate import evaluate
 
-    acc = evaluate(model_path, data, runtime=runtime, limit=limit, threads=threads)
-    return {k: acc[k] for k in ("dataset", "dataset_sha256", "n", "top1_pct", "top5_pct", "runtime", "threads")}
+    acc = evaluate(model_path, data, runtime=runtime, limit=limit, threads=threads,
+                   arithmetic=arithmetic)  # type: ignore[arg-type]
+    return {k: acc[k] for k in ("dataset", "dataset_sha256", "n", "top1_pct", "top5_pct", "runtime", "threads",
+                                "arithmetic", "arithmetic_reason", "warnings")}
 
 
 def _print_table(results: list[dict[str, Any]]) -> None:

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 ModelArg = Annotated[str | None, typer.Argument(help="Zoo name (see `edgebench models`) or tv:<torchvision name>.")]
 ZooModelArg = Annotated[str, typer.Argument(help="Zoo name (see `edgebench models`).")]
 ModelPathArg = Annotated[Path, typer.Argument(help="A model folder or its .onnx file (with its manifest).")]
-ModelFileOpt = Annotated[str | None, typer.Option("--model-file", help="Your own model: path.py:factory.")]
+ModelFileOpt = Annotated[str | None, typer.Option(
+    "--model-file", help="Your own model: path.py:factory. This RUNS that Python file: use only files you trust.")]
 InputLikeOpt = Annotated[str | None, typer.Option("--input-like",
                                                   help="With --model-file: copy the input spec of this zoo model.")]
 WeightsOpt = Annotated[Path | None, typer.Option(
@@ -33,9 +34,37 @@ OutputDirOpt = Annotated[Path, typer.Option("--output-dir", "-o", help="Output f
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of the summary.")]
 
 
+def no_verify_option() -> Any:
+    """`--no-verify`, as a parameter default (`no_verify: bool = no_verify_option()`), so that `--on` forwards
+    it like any other option (cli/device.py reads the defaults)."""
+    return typer.Option(False, "--no-verify", help="Use a model file whose sha256 differs from the one its "
+                                                   "manifest records (refused by default; recorded in the result).")
+
+
 def say(msg: str) -> None:
     """Progress for the user: stderr, so stdout stays the result."""
     print(msg, file=sys.stderr, flush=True)
+
+
+def resolve_model(arg: Path, *, no_verify: bool = False) -> tuple[Any, dict[str, Any]]:
+    """A model folder/file from the command line -> (ModelArtifact, verification record).
+
+    The file's sha256 is checked against the manifest's `onnx_sha256`: a mismatch (the file changed after
+    export) is a ModelFileError unless `no_verify`, which only warns. The record goes into the result::
+
+        {"manifest_sha256": "ab12...", "matches": True, "no_verify": False}   # matches None: nothing recorded
+    """
+    from edgebench.artifact import ModelArtifact
+    from edgebench.manifest import sha256_file
+
+    artifact = ModelArtifact.resolve(arg)
+    recorded = artifact.manifest.onnx_sha256 if artifact.manifest is not None else None
+    matches = None if recorded is None else sha256_file(artifact.path) == recorded
+    if matches is False:
+        if not no_verify:
+            artifact.verify()  # raises, naming both digests and the fix
+        say(f"warning: '{artifact.path}' differs from the sha256 its manifest records; used anyway (--no-verify)")
+    return artifact, {"manifest_sha256": recorded, "matches": matches, "no_verify": no_verify}
 
 
 def parse_floats(text: str, option: str) -> list[float]:
@@ -74,3 +103,69 @@ def load(spec: Any, weights: Path | None, *, data_dir: Path | None, download: bo
     if loaded.note:
         say(loaded.note)
     return loaded
+
+
+# --- preprocessing of a model without a manifest (describe, quantize, eval) ------------------------------
+
+PpPresetOpt = Annotated[str | None, typer.Option(
+    "--preprocessing", help="Input convention preset: imagenet, cifar10, unit (0..1), symmetric (-1..1), caffe-bgr.")]
+PpInputLikeOpt = Annotated[str | None, typer.Option(
+    "--input-like", help="Copy the preprocessing (and class names) of this zoo model, e.g. resnet20.")]
+PpMeanOpt = Annotated[str | None, typer.Option("--mean", help="Channel means after --scale, e.g. 0.485,0.456,0.406.")]
+PpStdOpt = Annotated[str | None, typer.Option("--std", help="Channel stds after --scale, e.g. 0.229,0.224,0.225.")]
+PpScaleOpt = Annotated[float | None, typer.Option(
+    "--scale", help="Pixel (0..255) multiplier before mean/std. Default 1/255 (the preset's with --preprocessing).")]
+PpSizeOpt = Annotated[str | None, typer.Option("--size", help="Input HxW when the graph's is dynamic, e.g. 224x224.")]
+PpResizeOpt = Annotated[int | None, typer.Option("--resize", help="Resize the short side to R, then centre-crop.")]
+PpLayoutOpt = Annotated[str | None, typer.Option("--layout", help="NCHW or NHWC (default: read from the graph).")]
+PpChannelOrderOpt = Annotated[str | None, typer.Option("--channel-order", help="RGB (default) or BGR.")]
+LabelsOpt = Annotated[str | None, typer.Option(
+    "--labels", help="Class names: cifar10, imagenet (1000 classes) or a file with one name per line.")]
+
+
+def preprocessing_choice(preset: str | None = None, input_like: str | None = None, mean: str | None = None,
+                         std: str | None = None, scale: float | None = None, size: str | None = None,
+                         resize: int | None = None, layout: str | None = None,
+                         channel_order: str | None = None) -> Any:
+    """The shared preprocessing options -> a `PreprocessingChoice` (--input-like resolved through the zoo)."""
+    from edgebench.calibration.describe import PreprocessingChoice
+    from edgebench.calibration.graph import parse_size
+
+    like = None
+    if input_like is not None:
+        from edgebench.exporter.zoo import get_spec
+
+        like = get_spec(input_like).input
+    return PreprocessingChoice(
+        preset=preset, mean=tuple(parse_floats(mean, "--mean")) if mean else None,
+        std=tuple(parse_floats(std, "--std")) if std else None, scale=scale,
+        size=parse_size(size) if size else None, resize=resize,
+        layout=layout.upper() if layout else None, channel_order=channel_order.upper() if channel_order else None,
+        like=like, like_name=input_like)
+
+
+def artifact_with_manifest(model: Path, choice: Any, labels: str | None, why: str) -> Any:
+    """The ModelArtifact of `model`; a model without a manifest gets one built in memory from the preprocessing
+    options (as `edgebench describe` would write it). Options given for a model that has a manifest are refused."""
+    from dataclasses import replace
+
+    from edgebench.artifact import ModelArtifact
+    from edgebench.errors import UserInputError
+
+    artifact = ModelArtifact.resolve(model)
+    if not choice.given and labels is None:
+        return artifact
+    if artifact.manifest is not None:
+        raise UserInputError(
+            f"'{artifact.path}' already has a manifest ({artifact.manifest_path.name}); the preprocessing options "
+            "apply to a model without one: drop them, or rewrite the manifest with `edgebench describe ... --force`"
+        )
+    from edgebench.calibration.describe import describe_manifest
+
+    if not choice.given:
+        raise UserInputError(f"--labels needs the preprocessing too for {why}: add --preprocessing PRESET (or "
+                             "--input-like / --mean --std)")
+    manifest = describe_manifest(artifact.path, choice, labels)
+    say(f"{artifact.path.name}: no manifest; described in memory ({manifest.provenance['preprocessing']}), "  # type: ignore[index]
+        "not written (`edgebench describe` writes it)")
+    return replace(artifact, manifest=manifest)

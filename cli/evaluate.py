@@ -7,7 +7,27 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from edgebench.cli.common import (
+    LabelsOpt,
+    PpChannelOrderOpt,
+    PpInputLikeOpt,
+    PpLayoutOpt,
+    PpMeanOpt,
+    PpPresetOpt,
+    PpResizeOpt,
+    PpScaleOpt,
+    PpSizeOpt,
+    PpStdOpt,
+    artifact_with_manifest,
+    no_verify_option,
+    preprocessing_choice,
+    resolve_model,
+)
 from edgebench.cli.root import app
+
+MEASURED = {"probabilities": "argmax/top-5 of the final Softmax's probabilities (same as on logits)",
+            "log-probabilities": "argmax/top-5 of the log-probabilities (same as on logits)",
+            "scores": "argmax/top-5 of the Sigmoid scores"}
 
 
 @app.command(name="eval")
@@ -17,7 +37,11 @@ def eval_cmd(
                              help="cifar10[:test|:train], an .npz (images, labels) or an image folder."),
     limit: int | None = typer.Option(None, "--limit", "-n", help="Evaluate the first N images only."),
     runtime: str = typer.Option("ort-cpu", "--runtime", "-r", help="Runtime name (see `edgebench runtimes`)."),
+    precision: str | None = typer.Option(None, "--precision",
+                                         help="fp32|int8: the folder's model for this runtime (as bench --precision)."),
     threads: int | None = typer.Option(None, "--threads", "-t", help="Intra-op threads. Default: usable cores."),
+    allow_oversubscribe: bool = typer.Option(False, "--allow-oversubscribe",
+                                             help="Allow more than 4 threads per logical core."),
     batch_size: int = typer.Option(100, "--batch-size", help="Images per run (a fixed-batch model uses its own)."),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder with the dataset (else EDGEBENCH_DATA)."),
     download: bool = typer.Option(True, "--download/--no-download",
@@ -26,22 +50,93 @@ def eval_cmd(
     baseline: Path | None = typer.Option(None, "--baseline", "-b",
                                          help="Another model (e.g. the FP32 parent) evaluated on the same images: "
                                               "prints both and the paired figures (agreement, flips each way)."),
+    no_verify: bool = no_verify_option(),
+    arithmetic: str = typer.Option("auto", "--arithmetic",
+                                   help="INT8 arithmetic: host (this CPU's ORT integer kernels), qdq (the QDQ graph "
+                                        "unfused: what the ONNX graph specifies, i.e. what the device computes) or "
+                                        "auto (qdq where this CPU's kernels saturate, e.g. U8S8 on x86 without "
+                                        "VNNI). See docs/int8-arithmetic.md."),
+    as_target: bool = typer.Option(False, "--as-target",
+                                   help="Shortcut for --arithmetic qdq: the accuracy the target device computes."),
+    on: str | None = typer.Option(None, "--on", metavar="DEVICE[,DEVICE...]",
+                                  help="Evaluate there over SSH (`edgebench device add`); local files are pushed."),
+    preprocessing: PpPresetOpt = None,
+    input_like: PpInputLikeOpt = None,
+    mean: PpMeanOpt = None,
+    std: PpStdOpt = None,
+    scale: PpScaleOpt = None,
+    size: PpSizeOpt = None,
+    resize: PpResizeOpt = None,
+    layout: PpLayoutOpt = None,
+    channel_order: PpChannelOrderOpt = None,
+    labels: LabelsOpt = None,
 ) -> None:
-    """Accuracy of a model on a labelled dataset, preprocessed as its manifest says."""
-    from edgebench.bench.evaluate import evaluate
+    """Accuracy of a model on a labelled dataset, preprocessed as its manifest says (a model without one takes
+    the preprocessing options, as `edgebench describe`)."""
+    if on is not None:  # the same eval on each device (edgebench.devices)
+        from edgebench.cli.device import run_on_devices
 
+        run_on_devices(on, "eval", eval_cmd, locals(), [model], None, runtime=runtime, threads=str(threads or ""),
+                       as_json=as_json)
+        return
+    from edgebench.bench.evaluate import evaluate
+    from edgebench.cli.options import check_threads
+    from edgebench.runtimes.artifacts import resolve_for_runtime
+
+    model = resolve_for_runtime(model, runtime, precision)
+
+    if threads is not None:
+        check_threads([threads], allow_oversubscribe=allow_oversubscribe)
+    for m in (model, baseline):
+        if m is not None:
+            resolve_model(m, no_verify=no_verify)
+    arithmetic = _arithmetic_option(arithmetic, as_target)
+    choice = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
+    artifact = artifact_with_manifest(model, choice, labels, "evaluating")
     if baseline is not None:
-        _eval_with_baseline(model, baseline, data, limit=limit, runtime=runtime, threads=threads,
-                            batch_size=batch_size, data_dir=data_dir, download=download, as_json=as_json)
+        base = artifact_with_manifest(baseline, choice, labels, "evaluating") if (
+            choice.given and _has_no_manifest(baseline)) else None
+        _eval_with_baseline(artifact.path, baseline, data, limit=limit, runtime=runtime, threads=threads,
+                            batch_size=batch_size, data_dir=data_dir, download=download, as_json=as_json,
+                            arithmetic=arithmetic, manifest=artifact.manifest,
+                            baseline_manifest=base.manifest if base else None)
         return
 
-    r = evaluate(model, data, runtime=runtime, batch_size=batch_size, limit=limit, threads=threads,
-                 data_dir=data_dir, download=download)
+    r = evaluate(artifact.path, data, runtime=runtime, batch_size=batch_size, limit=limit, threads=threads,
+                 data_dir=data_dir, download=download, arithmetic=arithmetic,  # type: ignore[arg-type]
+                 manifest=artifact.manifest)
+    _warn(r)
     if as_json:
         typer.echo(json.dumps({k: v for k, v in r.items() if k != "predictions"}, indent=2))
         return
     typer.echo(f"{Path(r['model']).name}: top-1 {r['top1_pct']:.2f} %  top-5 {r['top5_pct']:.2f} %  "
-               f"on {r['n']} images of {r['dataset']} ({r['runtime']}, {r['threads']} threads, {r['seconds']:.1f} s)")
+               f"on {r['n']} images of {r['dataset']} ({r['runtime']}, {r['threads']} threads, {r['arithmetic']}, "
+               f"{r['seconds']:.1f} s)")
+    if r.get("output_kind") in MEASURED:
+        typer.echo(f"measured {MEASURED[r['output_kind']]}")
+
+
+def _has_no_manifest(model: Path) -> bool:
+    from edgebench.artifact import ModelArtifact
+
+    return ModelArtifact.resolve(model).manifest is None
+
+
+def _arithmetic_option(arithmetic: str, as_target: bool) -> str:
+    """`--as-target` is `--arithmetic qdq`; both together must agree."""
+    from edgebench.bench.evaluate import ARITHMETIC_MODES
+    from edgebench.errors import UserInputError
+
+    if arithmetic not in ARITHMETIC_MODES:
+        raise UserInputError(f"--arithmetic '{arithmetic}' is not one of {', '.join(ARITHMETIC_MODES)}")
+    if as_target and arithmetic not in ("auto", "qdq"):
+        raise UserInputError(f"--as-target means --arithmetic qdq, not --arithmetic {arithmetic}; give one of them")
+    return "qdq" if as_target else arithmetic
+
+
+def _warn(r: dict[str, Any]) -> None:
+    for w in r.get("warnings", []):
+        typer.echo(f"warning: {Path(r['model']).name}: {w}", err=True)
 
 
 def _eval_with_baseline(model: Path, baseline: Path, data: str, *, limit: int | None, as_json: bool,
@@ -51,6 +146,8 @@ def _eval_with_baseline(model: Path, baseline: Path, data: str, *, limit: int | 
 
     r = evaluate_pair(model, baseline, data, limit=limit, data_dir=data_dir, download=download, **kwargs)
     m, b, p = r["model"], r["baseline"], r["paired"]
+    _warn(m)
+    _warn(b)
     if as_json:
         typer.echo(json.dumps({"model": {k: v for k, v in m.items() if k != "predictions"},
                                "baseline": {k: v for k, v in b.items() if k != "predictions"},
@@ -58,7 +155,8 @@ def _eval_with_baseline(model: Path, baseline: Path, data: str, *, limit: int | 
         return
     typer.echo(f"on {p['n']} images of {m['dataset']} ({m['runtime']}, {m['threads']} threads)")
     for tag, x in (("model", m), ("baseline", b)):
-        typer.echo(f"{tag:9s} {Path(x['model']).name}: top-1 {x['top1_pct']:.2f} %  top-5 {x['top5_pct']:.2f} %")
+        typer.echo(f"{tag:9s} {Path(x['model']).name}: top-1 {x['top1_pct']:.2f} %  top-5 {x['top5_pct']:.2f} %  "
+                   f"({x['arithmetic']})")
     typer.echo(f"paired    top-1 {p['top1_delta_pts']:+.2f} points; agreement {p['agreement_pct']:.2f} % "
                f"({p['agree']}/{p['n']}); flipped to correct {p['flipped_to_correct']}, "
                f"to wrong {p['flipped_to_wrong']}, changed but both wrong {p['changed_both_wrong']}")

@@ -7,8 +7,17 @@ from typing import Any
 from edgebench.errors import UserInputError
 
 
-def parse_int_list(value: str, option: str, *, minimum: int = 1) -> list[int]:
-    """'1,2,4' -> [1, 2, 4]; every value must be an integer >= `minimum`.
+def shown(value: str) -> str:
+    """`value` for a one-line message: control characters escaped (a pasted newline stays visible).
+
+    >>> shown("1,\\n2")
+    '1,\\\\n2'
+    """
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
+
+
+def parse_int_list(value: str, option: str, *, minimum: int = 1, unique: bool = True) -> list[int]:
+    """'1,2,4' -> [1, 2, 4]; every value must be an integer >= `minimum` (and given once, if `unique`).
 
     >>> parse_int_list("1, 8", "--batch")
     [1, 8]
@@ -19,19 +28,49 @@ def parse_int_list(value: str, option: str, *, minimum: int = 1) -> list[int]:
         try:
             n = int(part)
         except ValueError:
-            raise UserInputError(f"{option} '{value}': '{part}' is not an integer; give e.g. {option} 1,2") from None
+            raise UserInputError(
+                f"{option} '{shown(value)}': '{shown(part)}' is not an integer; give e.g. {option} 1,2") from None
         if n < minimum:
-            raise UserInputError(f"{option} '{value}': {n} is below {minimum}; every value must be >= {minimum}")
+            raise UserInputError(f"{option} '{shown(value)}': {n} is below {minimum}; every value must be >= {minimum}")
         out.append(n)
-    if len(set(out)) != len(out):
-        raise UserInputError(f"{option} '{value}' repeats a value; give each once")
+    if unique and len(set(out)) != len(out):
+        raise UserInputError(f"{option} '{shown(value)}' repeats a value; give each once")
     return out
 
 
 def parse_shape(value: str | None) -> tuple[int, ...] | None:
+    """'1,3,224,224' (or '1x3x224x224') -> (1, 3, 224, 224); dims may repeat, each must be >= 1.
+
+    >>> parse_shape("1,3,32,32")
+    (1, 3, 32, 32)
+    """
     if value is None:
         return None
-    return tuple(parse_int_list(value.replace("x", ","), "--shape"))
+    return tuple(parse_int_list(value.replace("x", ","), "--shape", unique=False))
+
+
+OVERSUBSCRIBE_FACTOR = 4  # threads above this many per logical core are refused without --allow-oversubscribe
+
+
+def check_threads(values: list[int], option: str = "--threads", *, allow_oversubscribe: bool = False,
+                  cores: int | None = None) -> list[int]:
+    """Refuse thread counts above OVERSUBSCRIBE_FACTOR x the logical cores (a typo such as 10000 would
+    start 10000 threads and never finish) unless `allow_oversubscribe`.
+
+    >>> check_threads([1, 8], cores=2)
+    [1, 8]
+    """
+    import os
+
+    cores = cores or os.cpu_count() or 1
+    limit = OVERSUBSCRIBE_FACTOR * cores
+    too_many = [t for t in values if t > limit]
+    if too_many and not allow_oversubscribe:
+        raise UserInputError(
+            f"{option} {too_many[0]} is more than {OVERSUBSCRIBE_FACTOR}x the {cores} logical cores here "
+            f"(at most {limit}); give fewer, or pass --allow-oversubscribe to run it anyway"
+        )
+    return values
 
 
 def parse_key_values(values: list[str] | None, option: str = "--runtime-option") -> dict[str, str]:
@@ -45,9 +84,9 @@ def parse_key_values(values: list[str] | None, option: str = "--runtime-option")
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key:
-            raise UserInputError(f"{option} '{item}' is not KEY=VALUE; give e.g. {option} engine=qnnpack")
+            raise UserInputError(f"{option} '{shown(item)}' is not KEY=VALUE; give e.g. {option} engine=qnnpack")
         if key in out:
-            raise UserInputError(f"{option} sets '{key}' twice; give each key once")
+            raise UserInputError(f"{option} sets '{shown(key)}' twice; give each key once")
         out[key] = value.strip()
     return out
 

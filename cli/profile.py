@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from edgebench.cli.common import no_verify_option, resolve_model
 from edgebench.cli.root import app
 
 
@@ -26,6 +27,7 @@ def profile(
     trace: Path | None = typer.Option(None, "--trace", help="Also keep ORT's raw trace JSON here."),
     output_dir: Path = typer.Option(Path("results"), "--output-dir", "-o", help="Folder for the result JSON."),
     as_json: bool = typer.Option(False, "--json", help="Print the profile JSON instead of the tables."),
+    no_verify: bool = no_verify_option(),
 ) -> None:
     """Time per op type and per node (ORT profiler) and which nodes ran INT8 vs FP32; writes a result file."""
     from edgebench.atomic import ensure_writable_dir, write_json
@@ -36,9 +38,7 @@ def profile(
     from edgebench.bench.schema import result_filename, validate_result
     from edgebench.cli.options import parse_shape
     from edgebench.errors import UserInputError
-    from edgebench.manifest import resolve_model_arg
     from edgebench.runtimes.options import OrtCpuOptions
-    from edgebench.runtimes.ort_cpu import check_model_path
     from edgebench.system import default_threads
 
     if batch < 1:
@@ -48,7 +48,8 @@ def profile(
     n_threads = threads if threads is not None else default_threads()
     opts = OrtCpuOptions(intra_op_threads=n_threads, graph_optimization=graph_opt)  # type: ignore[arg-type]
     shape_t = parse_shape(shape)
-    model_path = check_model_path(resolve_model_arg(model))
+    artifact, verification = resolve_model(model, no_verify=no_verify)
+    model_path = artifact.path
     ensure_writable_dir(output_dir)
     cfg = BenchConfig(min_seconds=min_seconds)
     job = Job(model=str(model_path), runtime="ort-cpu", batch=None if shape_t else batch, shape=shape_t,
@@ -57,7 +58,8 @@ def profile(
     measured = run_job_isolated(job)
     prof = profile_model(model_path, opts, batch=None if shape_t else batch, shape=shape_t, inputs_npz=inputs,
                          seed=seed, runs=runs, warmup=warmup, top_nodes=top, keep_trace=trace)
-    result = make_result(job, measured, model_path, machine, dynamic_state())
+    result = make_result(job, measured, model_path, machine, dynamic_state(), verification=verification,
+                         artifact=artifact)
     result["kind"] = "profile"
     result["profile"] = prof
     validate_result(result)

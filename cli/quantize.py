@@ -7,7 +7,26 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from edgebench.cli.common import DataDirOpt, DownloadOpt, ForceOpt, JsonOpt, ModelPathArg
+from edgebench.cli.common import (
+    DataDirOpt,
+    DownloadOpt,
+    ForceOpt,
+    JsonOpt,
+    LabelsOpt,
+    ModelPathArg,
+    PpChannelOrderOpt,
+    PpInputLikeOpt,
+    PpLayoutOpt,
+    PpMeanOpt,
+    PpPresetOpt,
+    PpResizeOpt,
+    PpScaleOpt,
+    PpSizeOpt,
+    PpStdOpt,
+    artifact_with_manifest,
+    preprocessing_choice,
+    say,
+)
 from edgebench.cli.root import app
 
 
@@ -62,9 +81,19 @@ def quantize(
                                        help="Output .onnx file or folder (default: beside the model)."),
     force: ForceOpt = False,
     as_json: JsonOpt = False,
+    preprocessing: PpPresetOpt = None,
+    input_like: PpInputLikeOpt = None,
+    mean: PpMeanOpt = None,
+    std: PpStdOpt = None,
+    scale: PpScaleOpt = None,
+    size: PpSizeOpt = None,
+    resize: PpResizeOpt = None,
+    layout: PpLayoutOpt = None,
+    channel_order: PpChannelOrderOpt = None,
+    labels: LabelsOpt = None,
 ) -> None:
-    """Quantize an exported model; writes model.int8.onnx (or .int8-dynamic / .fp16) + manifest."""
-    from edgebench.artifact import ModelArtifact
+    """Quantize a model with a manifest (exported or described); writes model.int8.onnx (or .int8-dynamic /
+    .fp16) + manifest. A model without a manifest takes the preprocessing options (as `edgebench describe`)."""
     from edgebench.bench.fingerprint import cpu_info
     from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.quantize import (
@@ -102,7 +131,10 @@ def quantize(
                                  "--eval-data cifar10 (test split), an .npz with labels or a class-folder tree")
         if mode != "static":
             raise UserInputError(f"--accuracy-budget applies to --mode static, not --mode {mode}")
-    artifact = ModelArtifact.resolve(model)  # once, here; the library gets the resolved file and its manifest
+    # once, here; the library gets the resolved file and its manifest (built in memory from the preprocessing
+    # options for a model that has none)
+    choice_pp = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
+    artifact = artifact_with_manifest(model, choice_pp, labels, "quantizing")
     model_path = artifact.path
 
     if mode == "static":
@@ -115,7 +147,7 @@ def quantize(
         if budget is None:
             manifest = quantize_static_model(artifact, ds, choice, output=output, batch_size=settings.batch_size,
                                              dataset_spec=data, seed=settings.seed,
-                                             preprocess_model=preprocess_model, force=force)
+                                             preprocess_model=preprocess_model, force=force, log=say)
         else:
             manifest = _accuracy_aware(artifact, ds, choice, budget, data, eval_data, eval_size, data_dir, download,
                                        output=output, batch_size=settings.batch_size, seed=settings.seed,
@@ -125,7 +157,7 @@ def quantize(
             typer.echo(f"note: --data is not used by --mode {mode}", err=True)
         if mode == "dynamic":
             manifest = quantize_dynamic_model(artifact, choice, output=output, preprocess_model=preprocess_model,
-                                              force=force)
+                                              force=force, log=say)
         else:
             manifest = convert_fp16_model(artifact, output=output, force=force)
 

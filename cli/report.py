@@ -20,6 +20,10 @@ def compare(
     title: str = typer.Option("edgebench report", "--title", help="Title of the report."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw the plots (needs the report extra)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing report in the folder."),
+    budget: float = typer.Option(1.0, "--budget", help="With accuracies in the results: the report opens with the "
+                                 "fastest deployment within this many top-1 points (edgebench recommend)."),
+    metric: str = typer.Option("p50_ms", "--metric", help="What the recommendation ranks: p50_ms, peak_rss_mb, "
+                                                          "file_size_mb."),
 ) -> None:
     """Merge result files (grouped by machine) into report.md, report.csv and a self-contained report.html."""
     import importlib.util
@@ -31,9 +35,12 @@ def compare(
     if missing:
         raise RuntimeUnavailable(f"edgebench compare needs {', '.join(missing)}; install the report extra: "
                                  "pip install 'edgebench[report]'" + (" (or pass --no-plots)" if plots else ""))
-    rep, written = make_report(results, output_dir, baseline=baseline, title=title, plots=plots, force=force)
+    rep, written = make_report(results, output_dir, baseline=baseline, title=title, plots=plots, force=force,
+                               budget=budget, metric=metric)
     typer.echo(f"{len(rep.rows)} results from {len(rep.machines)} machine(s), {len(rep.prune_runs)} pruning run(s); "
                f"baseline: {rep.baseline or 'none'}")
+    for rec in rep.recommendations:
+        typer.echo(f"{rec.lines()[0]}: {rec.lines()[1]}")
     for n in rep.notes:
         typer.echo(f"note: {n}")
     for p in written:

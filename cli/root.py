@@ -21,11 +21,15 @@ class EdgebenchGroup(TyperGroup):
     """Turns an EdgebenchError into one line on stderr and its exit code; --debug shows the traceback."""
 
     def invoke(self, ctx: typer.Context) -> Any:
+        from edgebench.atomic import forget_created, remove_created_if_empty
+
+        forget_created()
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise
         except EdgebenchError as e:
+            remove_created_if_empty()  # a refused command leaves no empty output folder behind
             if _debug_enabled(ctx):
                 traceback.print_exc()
             typer.echo(f"edgebench: error: {e}", err=True)
@@ -33,9 +37,11 @@ class EdgebenchGroup(TyperGroup):
         except BrokenPipeError:  # `edgebench ... | head`: the framework exits quietly on EPIPE
             raise
         except KeyboardInterrupt:
+            remove_created_if_empty()  # finished results are kept: only empty folders go
             typer.echo("edgebench: interrupted", err=True)
             ctx.exit(130)
         except Exception as e:  # internal failure: one line unless --debug
+            remove_created_if_empty()
             if _debug_enabled(ctx):
                 traceback.print_exc()
             typer.echo(f"edgebench: internal error: {type(e).__name__}: {e} (re-run with --debug for the "

@@ -47,8 +47,10 @@ class ModelArtifact:
         """The manifest, or a UserInputError saying that `why` needs one (e.g. 'quantizing')."""
         if self.manifest is None:
             raise UserInputError(
-                f"'{self.path}' has no manifest ({manifest_path(self.path).name}); {why} needs the one "
-                "`edgebench export` writes: export the model with it (or write the manifest)"
+                f"'{self.path}' has no manifest ({manifest_path(self.path).name}); {why} needs to know how its "
+                f"images are preprocessed: write it with `edgebench describe {self.path} --preprocessing "
+                "imagenet|cifar10|unit|symmetric|caffe-bgr` (or --input-like / --mean --std ...), or give those "
+                "same options to this command, or export the model with `edgebench export`"
             )
         return self.manifest
 

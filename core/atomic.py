@@ -1,26 +1,57 @@
 """Write outputs atomically: a temporary name in the same folder, then rename.
 
-A failure half-way leaves nothing behind under the final name.
+A failure half-way leaves nothing behind under the final name. Several processes writing into one folder
+at once (two `bench -o results` runs) neither overwrite each other's files (`write_json_new`) nor lose
+each other's rows (`update_text_locked`, an exclusive lock around read-modify-replace).
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from edgebench.errors import OutputExistsError, UserInputError
 
+# Folders this process created (shallowest first); `remove_created_if_empty` takes back the empty ones when a
+# command fails, so a refused command leaves no empty output folder behind.
+_CREATED: list[Path] = []
+
+
+def forget_created() -> None:
+    """Start a new command: folders created so far are no longer this command's to remove."""
+    _CREATED.clear()
+
+
+def remove_created_if_empty() -> list[Path]:
+    """Remove the folders `ensure_writable_dir` created that are still empty (deepest first); the removed."""
+    removed = []
+    for d in reversed(_CREATED):
+        try:
+            d.rmdir()  # only ever removes an empty folder
+        except OSError:
+            continue  # not empty (a finished result is kept) or already gone
+        removed.append(d)
+    _CREATED.clear()
+    return removed
+
 
 def ensure_writable_dir(path: Path) -> Path:
     """Create `path` if needed and check that files can be written in it."""
     path = Path(path)
+    missing = []
+    p = path
+    while not p.exists() and not p.is_symlink() and p != p.parent:
+        missing.append(p)
+        p = p.parent
     try:
         path.mkdir(parents=True, exist_ok=True)
+        _CREATED.extend(reversed(missing))
     except OSError as e:
         raise UserInputError(
             f"cannot create output folder '{path}': {e.strerror}; choose another with -o"
@@ -67,3 +98,74 @@ def write_text(final: Path, text: str, *, force: bool = True) -> Path:
 
 def write_json(final: Path, data: Any, *, force: bool = True) -> Path:
     return write_text(final, json.dumps(data, indent=2, sort_keys=False) + "\n", force=force)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock (flock) on `folder` itself (no lock file left behind).
+
+    Every writer of a shared output in that folder takes it; readers need not. Where flock is missing
+    (not POSIX) the block runs unlocked.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def write_text_new(final: Path, text: str) -> Path:
+    """Write `text` under `final`, or `stem.1.ext`, `stem.2.ext`... when taken: never over an existing file,
+    also with other processes writing the same names at the same moment. Returns the name it got.
+
+    The file is written in full under a temporary name, then hard-linked to the first free name (the link
+    fails when the name exists, atomically); without hard links (FAT) a folder lock does the same.
+    """
+    final = Path(final)
+    folder = ensure_writable_dir(final.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=folder)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        for i in itertools.count():
+            cand = final if i == 0 else final.with_name(f"{final.stem}.{i}{final.suffix}")
+            try:
+                os.link(tmp, cand)
+                return cand
+            except FileExistsError:
+                continue
+            except OSError:  # this file system has no hard links
+                with folder_lock(folder):
+                    if cand.exists():
+                        continue
+                    os.replace(tmp, cand)
+                    return cand
+        raise AssertionError("unreachable")  # itertools.count() never ends
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json_new(final: Path, data: Any) -> Path:
+    """`write_text_new` of `data` as indented JSON."""
+    return write_text_new(final, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def update_text_locked(final: Path, update: Callable[[str | None], str]) -> Path:
+    """Replace `final` with `update(current text or None)`, atomically and under the folder's lock, so
+    concurrent updaters (two runs appending to one --csv) each see the other's result.
+    """
+    final = Path(final)
+    folder = ensure_writable_dir(final.parent)
+    with folder_lock(folder):
+        current = final.read_text(encoding="utf-8") if final.is_file() else None
+        return write_text(final, update(current))

@@ -30,15 +30,16 @@ def download_verified(url: str, dest: Path, expected: str, *, algo: str = "sha25
     tmp = dest.with_name(dest.name + ".part")
     h = hashlib.new(algo)
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as r, open(tmp, "wb") as f:
-            while block := r.read(1 << 20):
-                h.update(block)
-                f.write(block)
-    except OSError as e:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as r, open(tmp, "wb") as f:
+                while block := r.read(1 << 20):
+                    h.update(block)
+                    f.write(block)
+        except OSError as e:
+            raise error(f"cannot download {what} from {url} ({e}){'; ' + hint if hint else ''}") from None
+        if h.hexdigest() != expected:
+            raise error(f"downloaded {what} has {algo} {h.hexdigest()}, not the published {expected}; try again")
+        os.replace(tmp, dest)
+    finally:  # also on Ctrl-C: no .part file is left behind
         tmp.unlink(missing_ok=True)
-        raise error(f"cannot download {what} from {url} ({e}){'; ' + hint if hint else ''}") from None
-    if h.hexdigest() != expected:
-        tmp.unlink(missing_ok=True)
-        raise error(f"downloaded {what} has {algo} {h.hexdigest()}, not the published {expected}; try again")
-    os.replace(tmp, dest)
     return dest

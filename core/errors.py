@@ -60,11 +60,27 @@ class ResultSchemaError(UserInputError):
     """A result file that does not follow edgebench's result schema."""
 
 
+class DeviceError(UserInputError):
+    """A device (`edgebench device`) cannot be reached, refuses us, or lacks what a run needs."""
+
+
 def suggest(name: str, choices: Iterable[str]) -> str:
     """Return ' Did you mean 'x'?' for the closest choice, or '' when nothing is close.
 
     >>> suggest("ort-cpx", ["ort-cpu", "torch"])
     " Did you mean 'ort-cpu'?"
+    >>> suggest("resnet21", ["resnet32", "resnet20", "resnet56"])
+    " Did you mean 'resnet20'?"
     """
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.5)
-    return f" Did you mean '{close[0]}'?" if close else ""
+    choices = list(choices)
+    close = difflib.get_close_matches(name, choices, n=len(choices) or 1, cutoff=0.5)
+    if not close:
+        return ""
+
+    def rank(c: str) -> tuple[float, int, int, str]:
+        # equal similarity (resnet21: resnet20 and resnet32 both 0.875): the longer common prefix wins, then
+        # the closer length, then the name, so the answer never depends on the order of `choices`
+        prefix = next((i for i, (a, b) in enumerate(zip(name, c, strict=False)) if a != b), min(len(name), len(c)))
+        return (-difflib.SequenceMatcher(None, name, c).ratio(), -prefix, abs(len(c) - len(name)), c)
+
+    return f" Did you mean '{min(close, key=rank)}'?"

@@ -2,7 +2,7 @@
 
 `DIR/model.fp32.onnx` has `DIR/model.fp32.json`; `model.int8.onnx` has `model.int8.json`.
 Each later step (quantize, eval, bench, report) reads it instead of guessing how the model
-wants its input. A bare .onnx without a manifest still benches (`find_manifest` returns None).
+wants its input. A bare .onnx without a manifest still benches (`find_typed_manifest` returns None).
 
 `Manifest` is the typed form; `Manifest.to_dict()` / `Manifest.from_dict()` are the one place the
 JSON schema is written and read (keys this version does not know are kept in `extra`, so nothing
@@ -10,7 +10,7 @@ a newer writer or a user added is lost). A child (INT8, FP16, converted) is made
 `parent.derive(...)`, which keeps what describes the network and records the parent's file and
 sha256. Example::
 
-    m = load_manifest(Path("artifacts/resnet20/model.fp32.json"))      # a Manifest
+    m = read_manifest(Path("artifacts/resnet20/model.fp32.json"))      # a Manifest
     child = m.derive(precision="int8", onnx_file="model.int8.onnx")     # parent_sha256 = m.onnx_sha256
     write_json(path, child.to_dict())
 """
@@ -210,11 +210,11 @@ class PrunedInfo:
 # NETWORK: describes the network and its input; a child (INT8, FP16, converted) keeps it.
 NETWORK_FIELDS = ("name", "arch", "family", "description", "input", "output", "num_classes", "batch", "params",
                   "macs", "macs_counter", "weights", "weights_sha256", "published_top1_pct", "fp32_accuracy",
-                  "pruned", "sparsity")
+                  "pruned", "provenance", "sparsity")
 # FILE: describes one file and how it was produced; a child starts without it and sets its own.
 FILE_FIELDS = ("precision", "onnx_file", "onnx_sha256", "file_size_mb", "opset", "exporter", "simplify", "parity",
                "export_seconds", "created_utc", "versions", "parent_file", "parent_sha256", "parent_precision",
-               "parent_file_size_mb", "quantization_mode", "recipe", "preset", "calibration", "nodes",
+               "parent_file_size_mb", "quantization_mode", "recipe", "preset", "calibration", "nodes", "graph",
                "accuracy_aware", "qat")
 
 _INT = (int,)
@@ -229,9 +229,14 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "file_size_mb": _NUM, "opset": _INT, "exporter": _STR, "simplify": _MAP, "parity": _MAP, "export_seconds": _NUM,
     "created_utc": _STR, "versions": _MAP, "parent_file": _STR, "parent_sha256": _STR, "parent_precision": _STR,
     "parent_file_size_mb": _NUM, "quantization_mode": _STR, "recipe": _MAP, "preset": _MAP, "calibration": _MAP,
-    "nodes": _MAP, "input": _MAP, "weights": _MAP, "pruned": _MAP, "sparsity": _MAP, "accuracy_aware": _MAP,
-    "qat": _MAP,
+    "nodes": _MAP, "input": _MAP, "weights": _MAP, "pruned": _MAP, "provenance": _MAP, "graph": _MAP,
+    "sparsity": _MAP, "accuracy_aware": _MAP, "qat": _MAP,
 }
+
+# `provenance.source` of a manifest `edgebench describe` wrote for a third-party ONNX file (no PyTorch model
+# behind it, so no parity or torch accuracy is claimed); an exported manifest has no provenance ("exported").
+SOURCE_DESCRIBED = "described"
+SOURCE_EXPORTED = "exported"
 
 
 @dataclass(frozen=True)
@@ -257,6 +262,7 @@ class Manifest:
     published_top1_pct: float | None = None
     fp32_accuracy: Json | None = None
     pruned: PrunedInfo | None = None
+    provenance: Json | None = None  # where the network facts come from: {"source": "described", ...}
     sparsity: Json | None = None  # unstructured sparsity of the weights (kept by INT8 children)
     # this file
     precision: str = "fp32"
@@ -280,6 +286,7 @@ class Manifest:
     preset: Json | None = None
     calibration: Json | None = None
     nodes: Json | None = None
+    graph: Json | None = None  # facts read from this file's ONNX graph (op counts, MACs by op, opset upgrade)
     accuracy_aware: Json | None = None  # accuracy-aware PTQ: budget, drop before/after, what stayed float and why
     qat: Json | None = None  # quantization-aware training: epochs, distillation, parity vs the fake-quant model
     # keys this version does not know, kept as they were
@@ -291,7 +298,7 @@ class Manifest:
         if self.precision not in PRECISIONS:
             raise UserInputError(f"manifest precision '{self.precision}' is not one of {', '.join(PRECISIONS)}")
         for name in ("output", "fp32_accuracy", "simplify", "parity", "versions", "recipe", "preset",
-                     "calibration", "nodes", "sparsity", "accuracy_aware", "qat", "extra"):
+                     "calibration", "nodes", "provenance", "graph", "sparsity", "accuracy_aware", "qat", "extra"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, MappingProxyType):
                 object.__setattr__(self, name, freeze(v))
@@ -326,7 +333,8 @@ class Manifest:
                 f"({MANIFEST_SCHEMA_VERSION}); upgrade edgebench (pip install -U edgebench) or re-export the model "
                 "with this version"
             )
-        if version not in _UPGRADES and version != MANIFEST_SCHEMA_VERSION:
+        hashable = isinstance(version, str | int | float | type(None))  # a list or object is never a version
+        if (not hashable or version not in _UPGRADES) and version != MANIFEST_SCHEMA_VERSION:
             raise UserInputError(
                 f"manifest '{source}' has schema_version {version!r}; this edgebench reads "
                 f"{MANIFEST_SCHEMA_VERSION}; re-export the model with `edgebench export`"
@@ -390,6 +398,18 @@ class Manifest:
         return Manifest(**{**kept, **parent, **changes, "precision": precision, "onnx_file": onnx_file},
                         extra=changes.get("extra", self.extra))
 
+    @property
+    def source(self) -> str:
+        """'described' (written by `edgebench describe` from the ONNX graph alone) or 'exported' (the default:
+        a manifest without `provenance`, as `edgebench export` writes it)."""
+        if self.provenance is not None and isinstance(self.provenance.get("source"), str):
+            return str(self.provenance["source"])
+        return SOURCE_EXPORTED
+
+    @property
+    def described(self) -> bool:
+        return self.source == SOURCE_DESCRIBED
+
     def with_file(self, path: Path) -> Manifest:
         """This manifest with `onnx_file`, `onnx_sha256` and `file_size_mb` of the file at `path`."""
         path = Path(path)
@@ -444,18 +464,12 @@ def write_manifest(model: Path, manifest: Manifest, *, force: bool = True) -> Pa
     return write_json(manifest_path(model), manifest.to_dict(), force=force)
 
 
-# --- the dict-returning helpers the rest of the code base still calls (thin wrappers) --------------------
+# --- dict forms (scripts and test fixtures write and read manifests as JSON objects) ---------------------
 
 
 def load_manifest(path: Path) -> dict[str, Any]:
     """The manifest at `path` as a JSON dict, validated by `Manifest.from_dict` (prefer `read_manifest`)."""
     return read_manifest(path).to_dict()
-
-
-def find_manifest(model: Path) -> dict[str, Any] | None:
-    """The manifest beside `model` as a dict, or None for a bare ONNX file (prefer `ModelArtifact.resolve`)."""
-    m = find_typed_manifest(model)
-    return None if m is None else m.to_dict()
 
 
 def resolve_model_arg(path: Path) -> Path:
@@ -473,17 +487,6 @@ def resolve_model_arg(path: Path) -> Path:
             f"folder '{path}' holds {len(found)} .onnx files ({names}); name the file to use"
         )
     return path
-
-
-def input_info(manifest: Manifest | Mapping[str, Any] | None) -> InputInfo | None:
-    """The input spec of a manifest (typed or dict), or None when there is none."""
-    if manifest is None:
-        return None
-    if isinstance(manifest, Manifest):
-        return manifest.input
-    if "input" not in manifest:
-        return None
-    return InputInfo.from_dict(manifest["input"])
 
 
 def new_manifest(**fields: Any) -> dict[str, Any]:

@@ -22,21 +22,29 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from edgebench.atomic import ensure_writable_dir, write_json, write_text
 from edgebench.calibration.dataset import Dataset
-from edgebench.errors import OutputExistsError, UserInputError, suggest
+from edgebench.errors import OutputExistsError, UserInputError
+from edgebench.exporter.depth import remove_blocks, removed_blocks
+from edgebench.exporter.distill import DistillConfig
 from edgebench.exporter.importance import IMPORTANCES
-from edgebench.exporter.prune_config import SCOPES, RatioConfig
+from edgebench.exporter.prune_config import RatioConfig, check_scope
 from edgebench.exporter.pruned import STRUCTURE_FILE, load_pruned, save_pruned
 from edgebench.exporter.pruning import StructuredPruner, conv_filters, count_macs_params
 from edgebench.exporter.train import TrainConfig, evaluate_model, train
 from edgebench.manifest import PrunedInfo, WeightsRecord
 from torch import nn
+
+if TYPE_CHECKING:
+    from edgebench.exporter.distill import TeacherRequest
+    from edgebench.exporter.loading import DataRequest, WeightsRequest
+    from edgebench.exporter.prune_setup import LatencyTarget
+    from edgebench.exporter.zoo import ModelSpec
 
 SUMMARY_KIND = "edgebench.prune-run"
 Log = Callable[[str], None]
@@ -58,10 +66,7 @@ class PruneRunConfig:
             raise UserInputError(f"--round-to {self.round_to} must be an integer >= 1")
         if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
             raise UserInputError(f"--rounds {self.rounds} must be an integer >= 1")
-        if self.scope not in SCOPES:
-            raise UserInputError(
-                f"--scope '{self.scope}' is not one of {', '.join(SCOPES)}.{suggest(self.scope, SCOPES)}"
-            )
+        check_scope(self.scope)
         IMPORTANCES.get(self.importance)  # unknown names fail here, with a suggestion
 
 
@@ -204,12 +209,60 @@ def _round_metrics(model: nn.Module, example: torch.Tensor, k: int, fraction: fl
     }
 
 
+def table_choice(model: nn.Module, table: Mapping[str, Any]) -> dict[str, int | None] | None:
+    """The model's current width per table unit (None: its block removed), or None if a width is not in the table."""
+    gone = set(removed_blocks(model))
+    out: dict[str, int | None] = {}
+    for name, entry in table["units"].items():
+        if entry.get("block") in gone:
+            out[name] = None
+            continue
+        w = model.get_submodule(name).out_channels
+        if str(w) not in entry["widths"]:
+            return None
+        out[name] = w
+    return out
+
+
+def check_latency(model: nn.Module, round_dir: Path, table: Mapping[str, Any], calib: Dataset) -> dict[str, Any]:
+    """Predicted (on `table`) vs measured latency of this round's ONNX at the table's precision and threads."""
+    from edgebench.exporter.latency_prune import predict_ms
+    from edgebench.runtimes.timing import measure_model_ms
+
+    choice = table_choice(model, table)
+    onnx_path = round_dir / "model.fp32.onnx"
+    if table["precision"] == "int8":
+        from edgebench.calibration.quantize import quantize_static_model
+        from edgebench.calibration.recipes import resolve_preset
+
+        cpu = (table.get("fingerprint") or {}).get("cpu") or {"arch": "x86_64", "isa": {}}
+        quantize_static_model(onnx_path, calib, resolve_preset("auto", None, cpu), force=True)
+        onnx_path = round_dir / "model.int8.onnx"
+    measured = measure_model_ms(onnx_path, int(table["threads"]))
+    predicted = predict_ms(table, choice) if choice is not None else None
+    return {"precision": table["precision"], "threads": table["threads"], "model_file": onnx_path.name,
+            "predicted_ms": predicted, "measured_ms": measured,
+            "error_pct": None if predicted is None else 100.0 * (predicted - measured) / measured,
+            "table_full_model_ms": table["full_model_ms"]}
+
+
 def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunConfig, finetune: TrainConfig,
                train_data: Dataset, test_data: Dataset, out_dir: Path, *, arch: str, num_classes: int | None,
                weights_info: WeightsRecord | Mapping[str, Any] | None = None, force: bool = False, resume: bool = False,
-               log: Log | None = None) -> dict[str, Any]:
-    """Run the rounds on `model` (modified in place) and write everything under `out_dir`; returns the summary."""
+               log: Log | None = None, teacher: nn.Module | None = None, distill: DistillConfig | None = None,
+               plan: Any = None, latency_table: Mapping[str, Any] | None = None,
+               calibration: Dataset | None = None) -> dict[str, Any]:
+    """Run the rounds on `model` (modified in place) and write everything under `out_dir`; returns the summary.
+
+    `teacher` (+ `distill`): fine-tune with the distillation loss. `plan` (a `latency_prune.LatencyPlan`):
+    round 1 removes its blocks and prunes to its widths (one round only). `latency_table`: every exported
+    round also gets its latency predicted on the table and measured (INT8 tables quantize with `calibration`).
+    """
     say = log or (lambda _msg: None)
+    if plan is not None and run.rounds != 1:
+        raise UserInputError(f"latency-aware pruning runs in one round, not --rounds {run.rounds}")
+    if latency_table is not None and not run.export_onnx:
+        raise UserInputError("predicting vs measuring latency needs the ONNX export; drop --no-onnx")
     out_dir = Path(out_dir)
     if (out_dir / "summary.json").exists() and not (force or resume):
         raise OutputExistsError(f"'{out_dir}' holds a previous prune run; pass --resume to continue it or --force")
@@ -239,6 +292,11 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
         "prunable_layers": [{"name": la.name, "block": la.block, "filters": la.channels, "members": list(la.members)}
                             for la in pruner.layers],
         "rounds": [],
+        "distill": (distill or DistillConfig()).to_dict() if teacher is not None else None,
+        "latency_plan": plan.to_dict() if plan is not None else None,
+        "latency_table": ({k: latency_table.get(k) for k in ("model", "runtime", "precision", "threads",
+                                                            "full_model_ms", "machine", "fingerprint_id")}
+                          if latency_table is not None else None),
     }
     base: dict[str, int] | None = None
     structure_extra = {"importance": run.importance, "scope": run.scope}
@@ -246,7 +304,7 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
         round_dir = out_dir / f"round{k}"
         if resume and (round_dir / "metrics.json").exists():
             metrics = json.loads((round_dir / "metrics.json").read_text(encoding="utf-8"))
-            loaded, _ = load_pruned(round_dir)
+            loaded, _ = load_pruned(round_dir, factory=lambda _a, n: spec.build(n if spec.takes_num_classes else None))
             pruner.model = loaded
             model = loaded
             summary["rounds"].append(metrics)
@@ -256,6 +314,11 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
         t0 = time.perf_counter()
         fraction = k / run.rounds
         if k > 0:
+            if plan is not None:
+                remove_blocks(model, plan.removed_blocks, example)
+                pruner = StructuredPruner(model, example, plan.ratio_config(), run.importance, scope=run.scope,
+                                          seed=run.seed, round_to=1)
+                say(f"round {k}: removed {len(plan.removed_blocks)} blocks ({', '.join(plan.removed_blocks)})")
             report = pruner.step(k, run.rounds)
             changed = {n: f"{r['before']}->{r['after']}" for n, r in report.items() if r["before"] != r["after"]}
             say(f"round {k}: pruned {len(changed)} layers to {fraction:.0%} of the target")
@@ -265,7 +328,7 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
         ft: dict[str, Any] = {}
         if k > 0 and finetune.epochs > 0:
             ft = train(model, train_data, test_data, pp, finetune, out_dir=round_dir / "finetune", resume=resume,
-                       force=True, log=lambda m, k=k: say(f"round {k}: {m}"))
+                       force=True, log=lambda m, k=k: say(f"round {k}: {m}"), teacher=teacher, distill=distill)
             model.cpu().eval()
         stem = f"round{k}"
         weights, _ = save_pruned(model, round_dir, arch=arch, num_classes=num_classes, stem=stem,
@@ -277,6 +340,14 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
                               importance=run.importance, scope=run.scope, filters=metrics["filters"],
                               top1_pct_torch=metrics["final_top1_pct"])
             metrics["onnx_size_mb"] = _export(model, spec, round_dir, info)
+            if latency_table is not None:
+                metrics["latency"] = check_latency(model, round_dir, latency_table, calibration or train_data)
+                lat = metrics["latency"]
+                pred = f"{lat['predicted_ms']:.3f}" if lat["predicted_ms"] is not None else "-"
+                say(f"round {k}: latency predicted {pred} ms, measured {lat['measured_ms']:.3f} ms "
+                    f"({lat['precision']}, {lat['threads']} thread(s))")
+        metrics["distill"] = ft.get("distill")
+        metrics["removed_blocks"] = removed_blocks(model)
         metrics["seconds"] = time.perf_counter() - t0
         write_json(round_dir / "metrics.json", metrics)
         shutil.rmtree(round_dir / "finetune", ignore_errors=True)
@@ -296,3 +367,73 @@ def _write_summary(summary: dict[str, Any], out_dir: Path, title: str) -> None:
     write_text(out_dir / "filters.csv", filters_csv(rounds))
     if rounds:
         plot_rounds(rounds, out_dir, title)
+
+
+# --- `edgebench prune`: one library call ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PruneJob:
+    """Everything `edgebench prune` does: the model (trained weights), what to prune to (`ratios`, or a
+    `latency` target on a latency table), how (`run`), the fine-tune recipe, the data, an optional distillation
+    teacher and the output folder. Validated here, before anything is read or written; `run_prune` runs it."""
+
+    spec: ModelSpec
+    out_dir: Path
+    ratios: RatioConfig | None
+    run: PruneRunConfig
+    finetune: TrainConfig
+    weights: WeightsRequest
+    data: DataRequest
+    teacher: TeacherRequest | None = None
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    latency: LatencyTarget | None = None  # with a target: choose widths/blocks; without: predict vs measure
+    resume: bool = False
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        if self.latency_aware and self.ratios is not None:
+            raise UserInputError("give --ratios or --target-speedup/--target-latency-ms, not both")
+        if not self.latency_aware and self.ratios is None:
+            raise UserInputError("give --ratios (e.g. 0.5) or --latency-table with --target-speedup")
+        if not self.weights.require_trained:  # pruning random weights ranks noise
+            object.__setattr__(self, "weights", replace(self.weights, require_trained=True))
+
+    @property
+    def latency_aware(self) -> bool:
+        return self.latency is not None and self.latency.has_target
+
+
+def run_prune(job: PruneJob, *, log: Log | None = None) -> dict[str, Any]:
+    """Load the model, check the ratios (or the latency table) against it before any data is read or any
+    folder is made, then `run_rounds`; returns the summary (also in `out_dir/summary.json`)."""
+    from edgebench.exporter.distill import example_input, resolve_teacher
+    from edgebench.exporter.loading import load_model
+    from edgebench.exporter.prune_setup import check_model_table, latency_plan
+
+    say = log or (lambda _msg: None)
+    if (job.out_dir / "summary.json").exists() and not (job.force or job.resume):
+        raise OutputExistsError(f"'{job.out_dir}' holds a previous prune run; pass --resume or --force")
+    loaded = load_model(job.spec, job.weights)
+    if loaded.note:
+        say(loaded.note)
+    net, spec = loaded.model, loaded.spec
+    table = check_model_table(net, spec, job.latency)[0] if job.latency is not None else None
+    teacher = resolve_teacher(spec, net, job.teacher) if job.teacher is not None else None
+    ratios = job.ratios if job.ratios is not None else RatioConfig.parse("0")
+    run = job.run
+    # the ratios checked against the model (list length, layer names, emptied layers) before any data is read
+    StructuredPruner(net, example_input(spec), ratios, run.importance,
+                     scope=run.scope, seed=run.seed, round_to=run.round_to)
+    need_train = job.finetune.epochs > 0 or job.latency is not None
+    train_ds, test_ds = job.data.load(with_train=need_train)
+    plan = None
+    if job.latency is not None and job.latency_aware:
+        plan, table, _ = latency_plan(net, spec, job.latency, train_ds if train_ds is not None else test_ds,
+                                      importance=run.importance, out_dir=job.out_dir, log=say)
+    if train_ds is None:
+        train_ds = Dataset(test_ds.images[:0], test_ds.labels[:0], "none")
+    return run_rounds(net, spec, ratios, run, job.finetune, train_ds, test_ds, job.out_dir, arch=spec.name,
+                      num_classes=loaded.num_classes, weights_info=loaded.weights, force=job.force,
+                      resume=job.resume, log=say, teacher=teacher, distill=job.distill, plan=plan,
+                      latency_table=table)

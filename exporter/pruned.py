@@ -50,8 +50,11 @@ def describe_structure(model: nn.Module, arch: str, num_classes: int | None, **e
             layers[name] = {"type": "Linear", "in_features": m.in_features, "out_features": m.out_features}
         elif isinstance(m, nn.modules.batchnorm._BatchNorm):
             layers[name] = {"type": "BatchNorm", "num_features": m.num_features}
+    from edgebench.exporter.depth import removed_blocks
+
     return {"schema_version": STRUCTURE_SCHEMA_VERSION, "kind": STRUCTURE_KIND, "arch": arch,
-            "num_classes": num_classes, "filters": filters, "layers": layers, **extra}
+            "num_classes": num_classes, "filters": filters, "layers": layers,
+            "removed_blocks": removed_blocks(model), **extra}
 
 
 def _resize(name: str, m: nn.Module, spec: dict[str, Any], source: str) -> None:
@@ -90,9 +93,15 @@ def _resize(name: str, m: nn.Module, spec: dict[str, Any], source: str) -> None:
 
 def apply_structure(model: nn.Module, structure: dict[str, Any], source: str = STRUCTURE_FILE) -> nn.Module:
     """Narrow `model`'s layers in place to the shapes recorded in `structure` (weights left uninitialised)."""
+    from edgebench.exporter.depth import apply_removed
+
     layers = structure.get("layers")
     if not isinstance(layers, dict):
         raise BadCheckpoint(f"{source} has no 'layers' mapping; re-run edgebench prune")
+    removed = structure.get("removed_blocks") or []
+    if not isinstance(removed, list) or not all(isinstance(n, str) for n in removed):
+        raise BadCheckpoint(f"{source}: 'removed_blocks' must be a list of block names")
+    apply_removed(model, removed)
     modules = dict(model.named_modules())
     for name, spec in layers.items():
         if name not in modules:
@@ -216,11 +225,23 @@ def looks_pruned(path: Path) -> bool:
 
 
 def load_pruned_for(arch: str, path: Path, num_classes: int | None = None,
+                    factory: Callable[[str, int | None], nn.Module] | None = None,
                     ) -> tuple[nn.Module, WeightsRecord, dict[str, Any]]:
-    """A pruned checkpoint of zoo model `arch`; returns (model, weights record for a manifest, structure)."""
+    """A pruned checkpoint of model `arch`; returns (model, weights record for a manifest, structure).
+
+    `factory` builds the unpruned model (a `--model-file` or `tv:` spec); default: the zoo."""
     from edgebench.manifest import sha256_file
 
-    model, structure = load_pruned(path)
+    def checked(found: str, n: int | None) -> nn.Module:
+        if found != arch:
+            raise BadCheckpoint(f"pruned checkpoint '{path}' is a pruned '{found}', not '{arch}'; give MODEL {found}")
+        if factory is not None:
+            return factory(found, n)
+        from edgebench.exporter.zoo import create_model
+
+        return create_model(found, n)
+
+    model, structure = load_pruned(path, factory=checked)
     if structure.get("arch") != arch:
         raise BadCheckpoint(
             f"pruned checkpoint '{path}' is a pruned '{structure.get('arch')}', not '{arch}'; "

@@ -37,7 +37,13 @@ def _load_runtimes() -> None:
         return
     from importlib.metadata import entry_points
 
-    from edgebench.runtimes import ort_cpu  # noqa: F401  (registers ort-cpu)
+    # optional engines, imported lazily inside their modules: listed as "not installed" when missing
+    from edgebench.runtimes import (  # noqa: F401
+        litert_rt,
+        ncnn_rt,
+        openvino_rt,
+        ort_cpu,
+    )
 
     for ep in entry_points(group="edgebench.runtimes"):
         if ep.name not in RUNTIMES:

@@ -9,10 +9,13 @@
 #     `pip download`, installed offline in the root); cached the same way, keyed by the dependency list.
 #  4. edgebench's wheel, built from the working tree on the host, installed in the root; `pip list` proves no torch.
 #  5. host side (edgebench.tools.armcheck (tools/armcheck.py) prepare): the models (a synthetic one, and those of `make export` when
-#     present), the host's own predictions; then per board the device commands (scripts/arm_device.sh) run in the
-#     root with that board's /proc/cpuinfo and /sys (tests/data/boards/) and qemu emulating its core:
-#     pi4 = Cortex-A72 (no dotprod), pi5 = Cortex-A76 (dotprod).
-#  6. edgebench.tools.armcheck (tools/armcheck.py) verify: fingerprints, presets, schema, emulation flags, predictions vs the host.
+#     present), the host's own outputs and predictions, and for each INT8 model its reference: the QDQ graph run with
+#     graph optimizations disabled (the arithmetic the ONNX graph specifies; this host's integer kernels may saturate,
+#     e.g. U8S8 on x86 without VNNI: docs/int8-arithmetic.md); then per board the device commands
+#     (scripts/arm_device.sh) run in the root with that board's /proc/cpuinfo and /sys (tests/data/boards/) and qemu
+#     emulating its core: pi4 = Cortex-A72 (no dotprod), pi5 = Cortex-A76 (dotprod).
+#  6. edgebench.tools.armcheck (tools/armcheck.py) verify: fingerprints, presets, schema, emulation flags, outputs and
+#     predictions vs the host (FP32) or the QDQ reference (INT8; the host kernels' difference is logged as information).
 #
 # Runs as root. Every mount under the root is undone (reverse order) on exit, and nothing is ever deleted
 # while anything is still mounted under it. Stage timings: $OUT/timings.json.

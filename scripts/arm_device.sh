@@ -35,7 +35,9 @@ while read -r cmd model arg key; do
             ;;
         eval)
             echo "[$board] edgebench eval $model --limit $arg"
-            edgebench eval "$model" --data data/test.npz --limit "$arg" --threads "$threads" --json > "$out/eval/$key.json"
+            # the device measures its own integer kernels (exact on ARM: NEON widens, SDOT accumulates in int32)
+            edgebench eval "$model" --data data/test.npz --limit "$arg" --threads "$threads" --arithmetic host \
+                --json > "$out/eval/$key.json"
             ;;
         preset)
             python3 preset.py > "$out/preset.txt"

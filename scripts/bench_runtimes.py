@@ -9,6 +9,12 @@ with a 95 % CI, a JSON result). This script stays for what the CLI mode does not
 (ORT and PyTorch, each with its own Options) in one interleaved run.
 
     .venv/bin/python scripts/bench_runtimes.py artifacts/resnet20 --threads 1 -o artifacts/report/interleaved.json
+
+Every installed runtime x precision found in the folder is timed: ORT FP32/INT8 (model.*.onnx), PyTorch,
+OpenVINO on the ONNX files and on its NNCF INT8 IR, LiteRT FP32/INT8 and ncnn FP32 (what `edgebench convert`
+wrote). `--eval N` adds top-1 on the first N CIFAR-10 test images per variant; `--prepare` makes the missing
+artifacts first (export, quantize, convert). `make bench-runtimes` runs it on ResNet-20 (published weights) and
+torchvision ResNet-18 at 224 (random weights).
 """
 
 from __future__ import annotations
@@ -28,9 +34,55 @@ from edgebench.runtimes import RUNTIMES, get_runtime, runtime_names
 
 # (label, runtime, model file in the folder); the first is the baseline of every ratio.
 VARIANTS = (("ort-cpu fp32", "ort-cpu", "model.fp32.onnx"), ("ort-cpu int8", "ort-cpu", "model.int8.onnx"),
-            ("torch fp32", "torch", "model.fp32.onnx"), ("torch-int8", "torch-int8", "model.fp32.onnx"))
+            ("torch fp32", "torch", "model.fp32.onnx"), ("torch-int8", "torch-int8", "model.fp32.onnx"),
+            ("openvino fp32", "openvino", "model.fp32.onnx"), ("openvino int8-qdq", "openvino", "model.int8.onnx"),
+            ("openvino int8-nncf", "openvino", "openvino/int8/model.xml"),
+            ("litert fp32", "litert", "litert/fp32/model.tflite"),
+            ("litert int8", "litert", "litert/int8/model.tflite"),
+            ("ncnn fp32", "ncnn", "ncnn/fp32/model.param"))
 PAIRS = (("ort-cpu int8", "ort-cpu fp32"), ("torch-int8", "torch fp32"), ("ort-cpu fp32", "torch fp32"),
-         ("ort-cpu int8", "torch-int8"))
+         ("ort-cpu int8", "torch-int8"), ("ort-cpu int8", "openvino int8-nncf"),
+         ("litert int8", "openvino int8-nncf"))
+# what --prepare runs for a missing artifact (edgebench convert ARGS)
+CONVERSIONS = {"openvino/int8/model.xml": ("openvino", "int8"), "litert/fp32/model.tflite": ("litert", "fp32"),
+               "litert/int8/model.tflite": ("litert", "int8"), "ncnn/fp32/model.param": ("ncnn", "fp32")}
+
+
+def prepare(folder: Path, calib_data: str, calib_size: int) -> None:
+    """Make the artifacts VARIANTS expects that are missing (edgebench convert; the FP32 model must exist)."""
+    import subprocess
+
+    from edgebench.manifest import find_typed_manifest, sha256_file
+
+    runtime_names()  # registers ort-cpu and the entry-point runtimes
+    exe = str(Path(sys.executable).parent / "edgebench")
+    parent_sha = sha256_file(folder / "model.fp32.onnx")
+    if not (folder / "model.int8.onnx").is_file():
+        subprocess.run([exe, "quantize", str(folder), "--data", calib_data, "-n", str(calib_size)], check=True)
+    for rel, (rt, prec) in CONVERSIONS.items():
+        if not RUNTIMES.get(rt)().available():
+            continue
+        if (folder / rel).is_file() and getattr(find_typed_manifest(folder / rel), "parent_sha256", None) == parent_sha:
+            continue  # made from this very FP32 model
+        cmd = [exe, "convert", str(folder), "-r", rt, "--precision", prec, "--parity-images", "64", "--force"]
+        if prec == "int8":
+            cmd += ["--data", calib_data, "-n", str(calib_size)]
+        print(f"[bench-runtimes] {' '.join(cmd[1:])}", file=sys.stderr)
+        r = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if r.returncode != 0:  # a refused conversion (parity) is reported and its variant skipped
+            print(f"[bench-runtimes] refused: {r.stderr.strip().splitlines()[-1]}", file=sys.stderr)
+
+
+def top1(folder: Path, n: int, threads: int, labels: list[str]) -> dict[str, float]:
+    """Top-1 % of each variant on the first n CIFAR-10 test images (the same images for all)."""
+    from edgebench.bench.evaluate import evaluate
+
+    out: dict[str, float] = {}
+    for label, rt_name, file in VARIANTS:
+        if label in labels:
+            r = evaluate(folder / file, "cifar10:test", runtime=rt_name, limit=n, threads=threads)
+            out[label] = r["top1_pct"]
+    return out
 
 
 def run(folder: Path, threads: int, batch: int, rounds: int, iters: int) -> dict[str, Any]:
@@ -40,13 +92,17 @@ def run(folder: Path, threads: int, batch: int, rounds: int, iters: int) -> dict
     for label, rt_name, file in VARIANTS:
         path = folder / file
         if not path.is_file():
-            skipped[label] = f"{path} is missing (run make export and edgebench quantize)"
+            how = "edgebench convert (--prepare)" if "/" in file else "make export and edgebench quantize"
+            skipped[label] = f"{path} is missing (run {how})"
             continue
         if not RUNTIMES.get(rt_name)().available():
             skipped[label] = f"{rt_name} is not installed: {RUNTIMES.get(rt_name).install_hint}"
             continue
         rt = get_runtime(rt_name)
-        sessions[label] = rt.load(path, rt.Options(intra_op_threads=threads))
+        try:
+            sessions[label] = rt.load(path, rt.Options(intra_op_threads=threads))
+        except EdgebenchError as e:  # e.g. torch cannot rebuild a model exported without a weights file
+            skipped[label] = str(e)
     if "ort-cpu fp32" not in sessions:
         raise EdgebenchError(f"no FP32 model in '{folder}'; run make export first")
     base = sessions["ort-cpu fp32"]
@@ -89,15 +145,25 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--iters", type=int, default=40)
     ap.add_argument("-o", "--output", type=Path, help="also write the figures as JSON")
+    ap.add_argument("--prepare", action="store_true", help="make missing artifacts (quantize, convert) first")
+    ap.add_argument("--calib-data", default="cifar10:train", help="INT8 calibration set for --prepare")
+    ap.add_argument("--calib-size", type=int, default=300, help="INT8 calibration images for --prepare")
+    ap.add_argument("--eval", type=int, default=0, metavar="N", help="also top-1 on the first N CIFAR-10 test images")
     a = ap.parse_args()
     try:
+        if a.prepare:
+            prepare(a.folder, a.calib_data, a.calib_size)
         res = run(a.folder, a.threads, a.batch, a.rounds, a.iters)
+        res["top1_pct"] = top1(a.folder, a.eval, a.threads, list(res["p50_ms"])) if a.eval else {}
     except EdgebenchError as e:
         print(f"bench_runtimes: error: {e}", file=sys.stderr)
         return 2
     print(f"{a.folder}: batch {a.batch}, {a.threads} thread(s), {a.rounds} interleaved rounds x {a.iters} runs")
+    base = res["p50_ms"]["ort-cpu fp32"]
+    print(f"  {'variant':20s} {'p50 ms':>9s} {'min ms':>9s} {'vs ORT FP32':>12s} {'top-1 %':>8s}")
     for k, v in res["p50_ms"].items():
-        print(f"  {k:14s} p50 {v:8.3f} ms   min {res['min_ms'][k]:8.3f} ms")
+        acc = res["top1_pct"].get(k)
+        print(f"  {k:20s} {v:9.3f} {res['min_ms'][k]:9.3f} {base / v:11.2f}x {'' if acc is None else f'{acc:8.2f}'}")
     for k, v in res["ratios"].items():
         rm = v["ratio_of_medians"]
         print(f"  {k:30s} {v['median']:5.2f}x  (rounds {v['min']:.2f}-{v['max']:.2f}; ratio of medians "

@@ -17,13 +17,14 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 # repository folder -> package name (pyproject.toml [tool.setuptools.package-dir])
 FOLDERS = {"core": "edgebench", "runtimes": "edgebench.runtimes", "calibration": "edgebench.calibration",
-           "exporter": "edgebench.exporter", "bench": "edgebench.bench", "cli": "edgebench.cli",
-           "tools": "edgebench.tools"}
+           "exporter": "edgebench.exporter", "bench": "edgebench.bench", "devices": "edgebench.devices",
+           "sweep": "edgebench.sweep", "cli": "edgebench.cli", "tools": "edgebench.tools"}
 # layer of each package, bottom (0) to top; a module may import its own layer and the ones below
 LAYER = {"edgebench": 0, "edgebench.runtimes": 1, "edgebench.calibration": 2, "edgebench.exporter": 3,
-         "edgebench.bench": 3, "edgebench.cli": 4, "edgebench.tools": 4}
+         "edgebench.bench": 3, "edgebench.devices": 4, "edgebench.sweep": 5, "edgebench.cli": 6, "edgebench.tools": 6}
 # packages a layer must never import, whatever the layer numbers say
-FORBIDDEN = {"edgebench.bench": {"edgebench.exporter"}, "edgebench.exporter": {"edgebench.bench"}}
+FORBIDDEN = {"edgebench.bench": {"edgebench.exporter"}, "edgebench.exporter": {"edgebench.bench"},
+             "edgebench.devices": {"edgebench.exporter"}}
 # third-party modules each layer may import (besides the standard library)
 ALLOWED_THIRD_PARTY = {"edgebench": {"numpy"}}
 

@@ -67,3 +67,42 @@ def test_progress_called_with_final_count() -> None:
 def test_config_validation(kwargs: dict) -> None:
     with pytest.raises(UserInputError):
         BenchConfig(**kwargs)
+
+
+def test_timeout_ends_a_slow_run_cleanly() -> None:
+    from edgebench.bench.harness import MeasurementTimeout
+
+    t0 = time.perf_counter()
+    with pytest.raises(MeasurementTimeout, match=r"--timeout 0\.3 s"):
+        measure(FakeSession(0.02), {}, BenchConfig(warmup_iters=0, min_iters=10_000, min_seconds=0, timeout_s=0.3))
+    assert time.perf_counter() - t0 < 2
+    with pytest.raises(MeasurementTimeout, match="warm-up"):
+        measure(FakeSession(0.02), {}, BenchConfig(warmup_iters=10_000, min_iters=1, min_seconds=0, timeout_s=0.3))
+
+
+def test_timeout_does_not_cut_a_run_that_met_its_minimum() -> None:
+    t = measure(FakeSession(0.001), {}, BenchConfig(warmup_iters=0, min_iters=5, min_seconds=0, timeout_s=60))
+    assert len(t.samples_ns) == 5
+
+
+@pytest.mark.parametrize("kwargs", [{"timeout_s": 0}, {"timeout_s": -1}, {"timeout_s": float("inf")},
+                                    {"timeout_s": 1.0, "min_seconds": 2.0}, {"min_seconds": float("nan")},
+                                    {"max_seconds": float("inf")}])
+def test_bad_timeouts_refused(kwargs: dict) -> None:
+    with pytest.raises(UserInputError):
+        BenchConfig(**kwargs)
+
+
+def test_samples_are_a_preallocated_int64_buffer_and_rss_is_read_at_both_ends() -> None:
+    t = measure(FakeSession(), {}, BenchConfig(warmup_iters=0, min_iters=100, min_seconds=0, max_iters=100))
+    assert t.samples_ns.typecode == "q" and len(t.samples_ns) == 100
+    assert t.rss_loop_start_mb is not None and t.rss_loop_end_mb is not None and t.rss_loop_end_mb > 0
+
+
+def test_samples_grow_past_the_preallocation_in_chunks() -> None:
+    from edgebench.bench.harness import CHUNK
+
+    s = FakeSession()  # min-seconds keeps it running past the 10 preallocated samples, by several chunks
+    t = measure(s, {}, BenchConfig(warmup_iters=0, min_iters=10, min_seconds=0.5))
+    assert len(t.samples_ns) == s.calls - 1 and len(t.samples_ns) > CHUNK
+    assert min(t.samples_ns) > 0

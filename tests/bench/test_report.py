@@ -230,3 +230,18 @@ def test_profile_beside_bench_result_keeps_the_bench_figures(tmp_path: Path) -> 
     assert len(int8) == 1 and int8[0].p50_ms == 1.0 and int8[0].kind == "bench"
     assert not any("measured twice" in n for n in rep.notes)
     assert rep.profiles[0]["label"] == "resnet20-int8/ort-cpu"
+
+
+def test_report_names_the_fastest_runtime_and_precision_per_machine(tmp_path: Path) -> None:
+    results = [result(X86, runtime="ort-cpu", p50=2.0, top1=91.5),
+               result(X86, precision="int8", runtime="ort-cpu", p50=1.2, top1=91.3),
+               result(X86, precision="int8", runtime="litert", p50=0.9, top1=91.4),
+               result(X86, runtime="openvino", p50=1.8, top1=91.5)]
+    write(tmp_path / "results", results)
+    r = CliRunner().invoke(app, ["compare", str(tmp_path / "results"), "-o", str(tmp_path / "rep"), "--force"])
+    assert r.exit_code == 0, r.output
+    md = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+    line = next(ln for ln in md.splitlines() if ln.startswith("Fastest at batch 1"))
+    assert "`resnet20-int8/litert` (int8, 2 t) 0.900 ms, top-1 91.40 %" in line.split(";")[0]
+    assert "fastest fp32: `resnet20-fp32/openvino` (fp32, 2 t) 1.800 ms, top-1 91.50 %" in line
+    assert "Fastest at batch 1" in (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")

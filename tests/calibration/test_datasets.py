@@ -118,3 +118,58 @@ def test_data_errors_are_not_calibration_errors_but_calibration_errors_are_data_
     with pytest.raises(DataError) as e:
         load_dataset(str(tmp_path / "missing.npz"))
     assert not isinstance(e.value, CalibrationError)  # evaluation/parity/training read data too
+
+
+def _archive(path: Path, payload: bytes) -> Path:
+    """A .tar.gz laid out as the CIFAR-10 python archive, its test_batch being `payload`."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("cifar-10-batches-py/test_batch")
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+    return path
+
+
+class _RunsCode:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_local_cifar10_archive_is_verified_before_it_is_unpickled(tmp_path: Path, monkeypatch) -> None:
+    """A crafted archive in --data-dir must be refused by its MD5 and never run its code."""
+    import pickle
+
+    from edgebench.calibration.datasets import CIFAR10_ARCHIVE, load_cifar10
+    from edgebench.errors import DataError
+
+    monkeypatch.delenv("EDGEBENCH_DATA", raising=False)
+    marker = tmp_path / "pwned"
+    _archive(tmp_path / CIFAR10_ARCHIVE, pickle.dumps({b"data": _RunsCode(marker), b"labels": [0]}))
+    with pytest.raises(DataError, match="not the published CIFAR-10"):
+        load_cifar10("test", data_dir=tmp_path)
+    assert not marker.exists()
+
+
+def test_cifar10_batches_unpickle_only_arrays_and_plain_data(tmp_path: Path) -> None:
+    """Defence in depth: even a verified archive is read by an unpickler that takes numpy arrays only."""
+    import pickle
+
+    from edgebench.calibration.datasets import read_cifar10_archive
+    from edgebench.errors import DataError
+
+    marker = tmp_path / "pwned"
+    bad = _archive(tmp_path / "bad.tar.gz", pickle.dumps({b"data": _RunsCode(marker), b"labels": [0]}))
+    with pytest.raises(DataError, match=r"(posix|os)\.system"):
+        read_cifar10_archive(bad, "test")
+    assert not marker.exists()
+    images = np.arange(2 * 3072, dtype=np.uint8).reshape(2, 3072)
+    good = _archive(tmp_path / "good.tar.gz", pickle.dumps({b"data": images, b"labels": [3, 5]}, protocol=2))
+    ds = read_cifar10_archive(good, "test")
+    assert ds.images.shape == (2, 32, 32, 3) and ds.labels.tolist() == [3, 5]

@@ -155,3 +155,63 @@ def test_recipe_round_trips_and_overrides() -> None:
     o = r.with_overrides(method="entropy", nodes_to_exclude=None)
     assert o.method == "entropy" and o.name == "x86-avx2+" and o.reduce_range
     assert r.with_overrides(method="minmax") is r
+
+
+# ---- host_arithmetic: does this CPU's integer arithmetic reproduce the QDQ graph? ---------------------
+
+ZEN3 = x86_cpuinfo("avx avx2 fma", "AMD Ryzen 7 5800X 8-Core Processor")
+ZEN4 = x86_cpuinfo("avx avx2 fma avx512f avx512_vnni", "AMD EPYC 9654")
+PI4 = arm_cpuinfo("0xd08", "fp asimd evtstrm crc32 cpuid")
+PI5 = arm_cpuinfo("0xd0b", "fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimddp")
+
+
+@pytest.mark.parametrize(("text", "machine", "preset", "exact", "why"), [
+    (ZEN3, "x86_64", "arm64-neon", False, "VPMADDUBSW"),  # U8S8, 8-bit weights: int16 pair sums saturate
+    (ZEN3, "x86_64", "arm64-dotprod", False, "VPMADDUBSW"),  # S8 activations are shifted to U8 on x86
+    (ZEN3, "x86_64", "x86-vnni", False, "no reduce_range"),
+    (ZEN3, "x86_64", "qdq-s8s8-tensor", False, "VPMADDUBSW"),
+    (ZEN3, "x86_64", "x86-avx2", True, "reduce_range"),  # 7-bit weights fit int16
+    (ZEN3, "x86_64", "u8s8-reduce-range", True, "reduce_range"),
+    (ZEN4, "x86_64", "arm64-neon", True, "avx512_vnni"),
+    (ZEN4, "x86_64", "arm64-dotprod", True, "avx512_vnni"),
+    (ZEN4, "x86_64", "x86-vnni", True, "int32"),
+    (PI4, "aarch64", "arm64-neon", True, "NEON widens"),
+    (PI4, "aarch64", "x86-vnni", True, "NEON"),
+    (PI5, "aarch64", "arm64-dotprod", True, "asimddp"),
+    (PI5, "aarch64", "arm64-neon", True, "asimddp"),
+])
+def test_host_arithmetic_from_fake_fingerprints(tmp_path: Path, text: str, machine: str, preset: str,
+                                                exact: bool, why: str) -> None:
+    from edgebench.calibration.recipes import host_arithmetic
+
+    cpu = fake_cpu(tmp_path, text, machine)
+    choice = host_arithmetic(get_preset(preset), cpu)
+    assert choice.exact is exact and why in choice.reason, choice.reason
+    assert host_arithmetic(get_preset(preset).to_dict(), cpu) == choice  # a manifest's recipe dict is the same
+
+
+def test_host_arithmetic_on_the_board_trees() -> None:
+    from edgebench.calibration.recipes import host_arithmetic
+
+    boards = Path(__file__).resolve().parent.parent / "data" / "boards"
+    for board in ("pi4", "pi5"):
+        cpu = cpu_info(boards / board, "aarch64")
+        assert all(host_arithmetic(get_preset(p), cpu).exact for p in PRESETS.names())
+
+
+def test_host_arithmetic_edge_cases() -> None:
+    from edgebench.calibration.recipes import host_arithmetic, model_arithmetic
+
+    neon = get_preset("arm64-neon")
+    unknown_flags = {"arch": "x86_64", "isa": {"avx2": None, "avx512_vnni": None}}
+    assert not host_arithmetic(neon, unknown_flags).exact and "unknown" in host_arithmetic(neon, unknown_flags).reason
+    assert host_arithmetic(QuantRecipe(weight_type="uint8"), {"arch": "x86_64", "isa": {"avx2": True}}).exact
+    assert not host_arithmetic(neon, {"arch": "riscv64", "isa": {}}).exact
+    zen3 = {"arch": "x86_64", "isa": {"avx2": True}}
+    assert model_arithmetic(None, zen3) is None
+    assert model_arithmetic({"precision": "fp32"}, zen3) is None
+    static = {"precision": "int8", "quantization_mode": "static", "recipe": neon.to_dict()}
+    assert model_arithmetic(static, zen3) == host_arithmetic(neon, zen3)
+    assert not model_arithmetic(static, zen3).exact  # type: ignore[union-attr]
+    dynamic = {**static, "quantization_mode": "dynamic"}  # ConvInteger: u8 weights whatever the recipe says
+    assert model_arithmetic(dynamic, zen3).exact  # type: ignore[union-attr]

@@ -5,9 +5,13 @@ images. Stated tolerance, per runtime and model precision:
 
 - FP32 (ort-cpu on model.fp32.onnx, torch): the top-1 prediction equals the reference on >= 99.4 % of
   the images (at most 3 of 500 flips, from float summation order) and top-1 accuracy is within 0.6 points;
-- INT8 (ort-cpu on model.int8.onnx, torch-int8): agreement >= 97 % and top-1 accuracy within 2.0 points.
+- INT8 (ort-cpu and openvino on model.int8.onnx, torch-int8, openvino NNCF, litert PT2E): agreement >= 97 %
+  and top-1 accuracy within 2.0 points.
 
-Both INT8 models are calibrated on the same 256 CIFAR-10 training images (seed 0).
+Runtimes that run converted models (their class lists `converts`, e.g. litert: fp32, int8) are tested on
+what `edgebench convert` writes (case id `NAME:convert-PRECISION`); a runtime that reads ONNX (openvino)
+is also tested on both ONNX files. Every INT8 model is calibrated on the same 256 CIFAR-10 training
+images (seed 0).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ TOLERANCE = {"fp32": {"agreement": 0.994, "top1_points": 0.6}, "int8": {"agreeme
 
 def test_every_registered_runtime_follows_the_protocol() -> None:
     names = runtime_names()
-    assert {"ort-cpu", "torch", "torch-int8"} <= set(names)
+    assert {"ort-cpu", "torch", "torch-int8", "openvino", "litert", "ncnn"} <= set(names)
     for name in names:
         cls = RUNTIMES.get(name)
         rt = cls()
@@ -76,7 +80,9 @@ def _predict(runtime: str, model: Path, x: np.ndarray) -> Any:
     rt = get_runtime(runtime)
     sess = rt.load(model, rt.Options(intra_op_threads=2))
     name = sess.inputs[0].name
-    out = [next(iter(sess.run({name: x[i:i + 100]}).values())) for i in range(0, len(x), 100)]
+    fixed = sess.inputs[0].shape[0]
+    step = fixed if isinstance(fixed, int) and fixed > 0 else 100  # a static artifact (batch 1) runs its own batch
+    out = [next(iter(sess.run({name: x[i:i + step]}).values())) for i in range(0, len(x), step)]
     return np.concatenate(out).argmax(1), sess
 
 
@@ -85,7 +91,12 @@ def _cases() -> list[Any]:
     for name in runtime_names():
         cls = RUNTIMES.get(name)
         fixed = getattr(cls, "precision", None)
-        files = ["model.fp32.onnx"] + ([] if fixed else ["model.int8.onnx"])
+        converts = getattr(cls, "converts", None)
+        if converts is not None:  # a runtime of converted models; ONNX files too when it reads them
+            files = (["model.fp32.onnx", "model.int8.onnx"] if cls.reads_onnx else []) + \
+                [f"convert-{p}" for p in converts]
+        else:
+            files = ["model.fp32.onnx"] + ([] if fixed else ["model.int8.onnx"])
         for f in files:
             marks = [] if cls().available() else [pytest.mark.skip(reason=f"{name} not installed: {cls.install_hint}")]
             cases.append(pytest.param(name, f, id=f"{name}:{f}", marks=marks))
@@ -100,7 +111,9 @@ def test_same_top1_as_reference(runtime: str, model_file: str, resnet20_folder: 
                                 images: tuple[np.ndarray, np.ndarray]) -> None:
     x, labels = images
     ref, _ = _predict("ort-cpu", resnet20_folder / "model.fp32.onnx", x)
-    pred, sess = _predict(runtime, resnet20_folder / model_file, x)
+    path = converted(resnet20_folder, runtime, model_file[len("convert-"):]) if model_file.startswith("convert-") \
+        else resnet20_folder / model_file
+    pred, sess = _predict(runtime, path, x)
     precision = getattr(sess, "precision", None) or ("int8" if "int8" in model_file else "fp32")
     tol = TOLERANCE[precision]
     agreement = float((pred == ref).mean())
@@ -108,3 +121,116 @@ def test_same_top1_as_reference(runtime: str, model_file: str, resnet20_folder: 
     assert ref_top1 > 88.0  # the published ResNet-20 scores 91.5 % on these images
     assert agreement >= tol["agreement"], f"{runtime} on {model_file}: agreement {agreement:.3f}"
     assert abs(top1 - ref_top1) <= tol["top1_points"], f"{runtime} on {model_file}: {top1:.1f} vs {ref_top1:.1f}"
+
+
+_CONVERTED: dict[tuple[Path, str, str], Path] = {}
+
+
+def converted(folder: Path, runtime: str, precision: str) -> Path:
+    """`edgebench convert` of the module's ResNet-20 (once per runtime x precision), same calibration set."""
+    from edgebench.calibration.convert import ConvertConfig, convert_model
+
+    key = (folder, runtime, precision)
+    if key not in _CONVERTED:
+        data = "cifar10:train" if precision == "int8" else None
+        _CONVERTED[key] = convert_model(folder, ConvertConfig(runtime=runtime, precision=precision, data=data,
+                                                              calib_size=256, seed=0, parity_images=128,
+                                                              threads=2, force=True))
+    return _CONVERTED[key]
+
+
+# --- refusals: parity, precision, static batch, unknown names ---------------------------------------------------
+
+
+@pytest.mark.data
+@pytest.mark.torch
+@pytest.mark.slow
+def test_a_conversion_whose_parity_fails_is_never_written(resnet20_folder: Path, tmp_path: Path) -> None:
+    """ncnn FP32 differs from ORT by ~3e-5: a zero tolerance must refuse it and leave no file behind."""
+    from edgebench.calibration.convert import ConvertConfig, ConvertTolerance, convert_model
+    from edgebench.errors import ParityError
+
+    if not RUNTIMES.get("ncnn")().available():
+        pytest.skip(f"ncnn not installed: {RUNTIMES.get('ncnn').install_hint}")
+    cfg = ConvertConfig(runtime="ncnn", out=tmp_path, parity_images=16, tolerance=ConvertTolerance(atol=0, rtol=0))
+    with pytest.raises(ParityError, match=r"refused, nothing written: random inputs max\|diff\|"):
+        convert_model(resnet20_folder, cfg)
+    assert not (tmp_path / "ncnn" / "fp32").exists()
+    assert list((tmp_path / "ncnn").iterdir()) == []  # no temporary folder left either
+    ok = convert_model(resnet20_folder, ConvertConfig(runtime="ncnn", out=tmp_path, parity_images=16))
+    assert ok == tmp_path / "ncnn" / "fp32" / "model.param" and ok.with_suffix(".bin").is_file()
+
+
+@pytest.mark.data
+@pytest.mark.torch
+def test_convert_and_bench_refuse_bad_requests(resnet20_folder: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from edgebench.cli import app
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    bare = tmp_path / "bare"  # the FP32 model alone: no converted artifacts beside it (other tests make some)
+    bare.mkdir()
+    for f in ("model.fp32.onnx", "model.fp32.json"):
+        shutil.copy(resnet20_folder / f, bare / f)
+    cases = {
+        ("convert", str(resnet20_folder), "-r", "openvno"): "Did you mean 'openvino'?",
+        ("convert", str(resnet20_folder), "-r", "ncnn", "--precision", "int8"): "ncnn2table/ncnn2int8",
+        ("convert", str(resnet20_folder), "-r", "openvino", "--precision", "fp32"): "reads the FP32 ONNX model",
+        ("convert", str(resnet20_folder / "model.int8.onnx"), "-r", "litert"): "convert the FP32 model",
+        ("convert", str(resnet20_folder), "-r", "ort-cpu"): "nothing to convert",
+        ("bench", str(resnet20_folder), "-r", "ncnn", "--precision", "int8"): "has no int8 model",
+        ("bench", str(bare), "-r", "litert", "-o", str(tmp_path)): "edgebench convert",
+        ("bench", str(resnet20_folder), "-r", "ort-cpu", "--precision", "int4"): "is not one of fp32, int8",
+    }
+    for args, message in cases.items():
+        r = runner.invoke(app, list(args))
+        assert r.exit_code == 2, (args, r.output)
+        assert message in r.output, (args, r.output)
+    assert not (resnet20_folder / "ort-cpu").exists()
+
+
+@pytest.mark.data
+@pytest.mark.torch
+@pytest.mark.slow
+def test_a_static_artifact_refuses_another_batch(resnet20_folder: Path) -> None:
+    """LiteRT/ncnn artifacts are batch 1: a batch of 8 is refused (resizing would be wrong), never resized."""
+    from edgebench.errors import UserInputError
+
+    path = converted(resnet20_folder, "ncnn", "fp32")
+    rt = get_runtime("ncnn")
+    sess = rt.load(path, rt.Options(intra_op_threads=1))
+    assert sess.inputs[0].shape == (1, 3, 32, 32)
+    x = np.zeros((8, 3, 32, 32), dtype=np.float32)
+    with pytest.raises(UserInputError, match="static"):
+        sess.run({sess.inputs[0].name: x})
+    with pytest.raises(UserInputError, match="fixed batch of 1"):
+        sess.inputs[0].resolve(batch=8)
+
+
+def test_missing_packages_are_listed_with_the_extra(tmp_path: Path) -> None:
+    """With openvino, ai_edge_litert, ncnn and the converters hidden (as on a bare device install)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "hide.py"
+    script.write_text(
+        "import sys\n"
+        "for name in ('openvino', 'ai_edge_litert', 'ncnn', 'pnnx', 'nncf', 'litert_torch'):\n"
+        "    sys.modules[name] = None  # find_spec() -> None, import -> ImportError: as if not installed\n"
+        "from typer.testing import CliRunner\n"
+        "from edgebench.cli import app\n"
+        "r = CliRunner().invoke(app, ['runtimes'])\n"
+        "print(r.output)\n"
+        "from edgebench.runtimes.converters import get_converter\n"
+        "try:\n"
+        "    get_converter('ncnn')\n"
+        "except Exception as e:\n"
+        "    print(type(e).__name__, e)\n", encoding="utf-8")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True).stdout
+    for name in ("openvino", "litert", "ncnn"):
+        line = next(ln for ln in out.splitlines() if ln.startswith(name + " "))
+        assert "not installed: pip install 'edgebench[runtimes]'" in line, line
+    assert "ort-cpu      available" in out
+    assert "RuntimeUnavailable the ncnn converter needs pnnx" in out and "on the workstation" in out

@@ -39,3 +39,40 @@ def test_cifar10_download_refuses_a_wrong_archive(tmp_path: Path) -> None:
     with pytest.raises(CalibrationError, match="CIFAR-10 has md5"):
         download_cifar10(tmp_path / "cache", url=fake.as_uri())
     assert not (tmp_path / "cache" / CIFAR10_ARCHIVE).exists()
+
+
+def test_ctrl_c_during_a_download_leaves_no_part_file(tmp_path: Path) -> None:
+    """A real HTTP server that stalls after the first bytes; SIGALRM raises KeyboardInterrupt as Ctrl-C does."""
+    import http.server
+    import signal
+    import threading
+    import time
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(1 << 20))
+            self.end_headers()
+            self.wfile.write(b"x" * 65536)
+            self.wfile.flush()
+            time.sleep(3)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def ctrl_c(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, ctrl_c)
+    signal.setitimer(signal.ITIMER_REAL, 0.5)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            download_verified(f"http://127.0.0.1:{server.server_address[1]}/f", tmp_path / "c" / "f.bin", "0" * 64)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        server.shutdown()
+    assert list((tmp_path / "c").iterdir()) == []

@@ -1,0 +1,268 @@
+"""Which deployment to pick: per machine, the Pareto front (top-1 vs a metric) and the best within a budget.
+
+Pure functions of report rows (`report_data.Row`): the report (`edgebench compare`), `edgebench recommend`
+and `edgebench sweep` share them. Rows are grouped by machine fingerprint id and batch: a latency is
+only ranked against others from the same machine at the same batch size. Only rows with an accuracy
+(bench --eval, or a sweep) take part.
+
+Budget: a deployment qualifies when its top-1 is at most `budget` points below the reference, the most
+accurate unpruned FP32 result of that machine (or `reference_top1` when given). The recommendation is
+the qualifying deployment with the lowest metric; the margin to the runner-up is said to be inside the
+measurement noise when the two p50 95 % confidence intervals overlap (file size has no noise; peak RSS
+has no noise estimate).
+
+Example::
+
+    recs = recommend(load_results([Path("results/")]).rows, budget=1.0, metric="p50_ms")
+    recs[0].best.label, recs[0].margin_pct, recs[0].within_noise
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from edgebench.bench.report_data import Machine, Row
+from edgebench.errors import NotFoundError, UserInputError, suggest
+
+METRICS = {"p50_ms": "p50 ms", "peak_rss_mb": "peak RSS MB", "file_size_mb": "file MB"}
+
+
+def fig(v: float) -> str:
+    """A figure with enough digits for sub-millisecond latencies.
+
+    >>> fig(12.3456), fig(0.011649)
+    ('12.346', '0.01165')
+    """
+    return f"{v:.3f}" if abs(v) >= 1 else f"{v:.4g}"
+
+
+def metric_value(row: Row, metric: str) -> float:
+    return float(getattr(row, metric))
+
+
+def check_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise UserInputError(f"--metric '{metric}' is not one of {', '.join(METRICS)}.{suggest(metric, METRICS)}")
+    return metric
+
+
+def pareto_rows(rows: Sequence[Row], metric: str) -> list[Row]:
+    """Rows no other row beats on both top-1 (higher) and `metric` (lower), sorted by the metric.
+
+    A row is dominated when another is at least as accurate and at least as fast, and better on one.
+    """
+    front = []
+    for r in rows:
+        v, a = metric_value(r, metric), float(r.top1_pct or 0.0)
+        dominated = any(
+            (float(o.top1_pct or 0.0) >= a and metric_value(o, metric) <= v)
+            and (float(o.top1_pct or 0.0) > a or metric_value(o, metric) < v) for o in rows if o is not r)
+        if not dominated:
+            front.append(r)
+    return sorted(front, key=lambda r: (metric_value(r, metric), -float(r.top1_pct or 0.0)))
+
+
+def device_name(row: Row) -> str:
+    """The device a result was measured on: the sweep's device name, else the board or host name."""
+    sweep = row.raw.get("sweep") if isinstance(row.raw.get("sweep"), dict) else {}
+    dev = sweep.get("device")
+    if isinstance(dev, str) and dev != "local":
+        return dev
+    return row.machine.board or row.machine.hostname or row.machine.id
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The answer for one machine and batch size."""
+
+    machine: Machine
+    batch: int
+    metric: str
+    budget: float
+    reference_top1: float
+    reference: str  # how the reference was chosen
+    candidates: tuple[Row, ...]
+    front: tuple[Row, ...]
+    best: Row | None
+    runner_up: Row | None
+    most_accurate: Row
+    fastest: Row
+    without_accuracy: int = 0
+
+    @property
+    def margin(self) -> float | None:
+        if self.best is None or self.runner_up is None:
+            return None
+        return metric_value(self.runner_up, self.metric) - metric_value(self.best, self.metric)
+
+    @property
+    def margin_pct(self) -> float | None:
+        m = self.margin
+        if m is None or self.best is None:
+            return None
+        base = metric_value(self.best, self.metric)
+        return 100.0 * m / base if base else None
+
+    @property
+    def within_noise(self) -> bool | None:
+        """p50: the two 95 % CIs overlap. file size: exact (never noise). peak RSS: unknown (None)."""
+        if self.best is None or self.runner_up is None:
+            return None
+        if self.metric == "p50_ms":
+            return self.best.ci_hi_ms >= self.runner_up.ci_lo_ms
+        if self.metric == "file_size_mb":
+            return False
+        return None
+
+    def describe(self, r: Row) -> str:
+        """resnet20-int8-x86-vnni/ort-cpu int8 t1 b1: top-1 91.30 %, p50 0.412 ms (0.410-0.415)."""
+        v = metric_value(r, self.metric)
+        text = f"{METRICS[self.metric]} {fig(v)}"
+        if self.metric == "p50_ms":
+            text += f" ({fig(r.ci_lo_ms)}-{fig(r.ci_hi_ms)})"
+        return (f"{r.variant}/{r.runtime} {r.precision or '?'} t{r.threads} b{r.batch}: top-1 "
+                f"{float(r.top1_pct or 0.0):.2f} %, {text}")
+
+    def lines(self) -> list[str]:
+        """The recommendation as text (first line = the answer); the CLI and the report print these."""
+        head = (f"{self.machine.label} `{self.machine.id}`, batch {self.batch}: budget {self.budget:g} points below "
+                f"{self.reference_top1:.2f} % ({self.reference}), ranked by {self.metric}")
+        out = [head]
+        if self.best is None:
+            out.append(f"no deployment is within {self.budget:g} points of {self.reference_top1:.2f} %; the most "
+                       f"accurate is {self.describe(self.most_accurate)}; the fastest is {self.describe(self.fastest)}")
+        else:
+            out.append(f"recommended: {self.describe(self.best)}")
+            if self.runner_up is None:
+                out.append("runner-up: none (one deployment qualifies)")
+            else:
+                noise = {True: "inside the measurement noise (the p50 95 % CIs overlap)" if self.metric == "p50_ms"
+                         else "inside the noise",
+                         False: "outside the measurement noise" if self.metric == "p50_ms"
+                         else "exact (file sizes do not vary)",
+                         None: f"no noise estimate for {self.metric}"}[self.within_noise]
+                out.append(f"runner-up: {self.describe(self.runner_up)}; margin {fig(self.margin or 0.0)} "
+                           f"({self.margin_pct:.1f} %), {noise}")
+        if self.without_accuracy:
+            out.append(f"({self.without_accuracy} result(s) without an accuracy left out)")
+        return out
+
+    def front_rows(self) -> list[list[str]]:
+        """The Pareto front as table cells: deployment, precision, threads, batch, top-1, metric, recommended."""
+        rows = []
+        for r in self.front:
+            v = fig(metric_value(r, self.metric))
+            if self.metric == "p50_ms":
+                v += f" ({fig(r.ci_lo_ms)}-{fig(r.ci_hi_ms)})"
+            rows.append([f"{r.variant}/{r.runtime}", r.precision or "?", str(r.threads), str(r.batch),
+                         f"{float(r.top1_pct or 0.0):.2f}", v, "yes" if r is self.best else ""])
+        return rows
+
+    def front_header(self) -> list[str]:
+        return ["deployment", "precision", "threads", "batch", "top-1 %", METRICS[self.metric]
+                + (" (95% CI)" if self.metric == "p50_ms" else ""), "recommended"]
+
+    def to_dict(self) -> dict[str, object]:
+        def d(r: Row | None) -> dict[str, object] | None:
+            if r is None:
+                return None
+            return {"variant": r.variant, "runtime": r.runtime, "precision": r.precision, "threads": r.threads,
+                    "batch": r.batch, "top1_pct": r.top1_pct, self.metric: metric_value(r, self.metric),
+                    "p50_ci95_ms": [r.ci_lo_ms, r.ci_hi_ms], "source": r.source}
+
+        return {"machine_id": self.machine.id, "machine": self.machine.label, "batch": self.batch,
+                "metric": self.metric, "budget_points": self.budget, "reference_top1_pct": self.reference_top1,
+                "reference": self.reference, "recommended": d(self.best), "runner_up": d(self.runner_up),
+                "margin": self.margin, "margin_pct": self.margin_pct, "within_noise": self.within_noise,
+                "most_accurate": d(self.most_accurate), "fastest": d(self.fastest),
+                "pareto_front": [d(r) for r in self.front], "candidates": len(self.candidates),
+                "without_accuracy": self.without_accuracy}
+
+
+def _latest(rows: Sequence[Row]) -> list[Row]:
+    """One row per deployment (variant, runtime, threads, batch, model sha256): the newest result."""
+    best: dict[tuple[object, ...], Row] = {}
+    for r in rows:
+        k = (r.variant, r.runtime, r.threads, r.batch, r.sha256, r.kind)
+        if k not in best or r.created_utc >= best[k].created_utc:
+            best[k] = r
+    return list(best.values())
+
+
+def select_device(rows: Sequence[Row], device: str) -> list[Row]:
+    """The rows of one machine named by sweep device name, board, host name or fingerprint id (prefix).
+
+    Refuses a name that matches results from several machines: their latencies are not comparable.
+    """
+    hits = [r for r in rows if device in (device_name(r), r.machine.hostname, r.machine.board)
+            or r.machine.id.startswith(device)]
+    ids = sorted({r.machine.id for r in hits})
+    if not hits:
+        names = sorted({n for r in rows for n in (device_name(r), r.machine.hostname, r.machine.board, r.machine.id)
+                        if n})
+        raise NotFoundError(f"--device '{device}' matches no result; known: {', '.join(names)}."
+                            f"{suggest(device, names)}")
+    if len(ids) > 1:
+        raise UserInputError(f"--device '{device}' matches results from {len(ids)} machines ({', '.join(ids)}); "
+                             "latencies of different machines are not ranked together: give a fingerprint id")
+    return hits
+
+
+def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", device: str | None = None,
+              reference_top1: float | None = None) -> list[Recommendation]:
+    """One `Recommendation` per machine x batch (grouped by fingerprint id; never ranked across machines)."""
+    check_metric(metric)
+    if budget < 0:
+        raise UserInputError(f"--budget {budget:g} must be >= 0 accuracy points (e.g. 1.0)")
+    bench_rows = [r for r in rows if r.kind == "bench"]
+    if device is not None:
+        bench_rows = select_device(bench_rows, device)
+    with_acc = [r for r in bench_rows if r.top1_pct is not None]
+    if not with_acc:
+        raise UserInputError("no result carries an accuracy (top-1); bench with --eval DATASET or run "
+                             "`edgebench sweep`, which evaluates every deployment")
+    groups: dict[tuple[str, int], list[Row]] = defaultdict(list)
+    missing: dict[tuple[str, int], int] = defaultdict(int)
+    for r in _latest(bench_rows):
+        if r.top1_pct is None:
+            missing[(r.machine.id, r.batch)] += 1
+        else:
+            groups[(r.machine.id, r.batch)].append(r)
+    out = []
+    for (mid, batch), cands in sorted(groups.items()):
+        fp32 = [r for r in cands if r.precision == "fp32" and not r.prune_round]
+        if reference_top1 is not None:
+            ref, how = reference_top1, "given reference"
+        elif fp32:
+            top = max(fp32, key=lambda r: float(r.top1_pct or 0.0))
+            ref, how = float(top.top1_pct or 0.0), f"unpruned FP32 {top.variant}/{top.runtime}"
+        else:
+            top = max(cands, key=lambda r: float(r.top1_pct or 0.0))
+            ref, how = float(top.top1_pct or 0.0), f"most accurate result {top.label}; no unpruned FP32 result"
+
+        def order(r: Row) -> tuple[float, float, int, str]:
+            return (metric_value(r, metric), -float(r.top1_pct or 0.0), r.threads, r.label)
+
+        ok = sorted([r for r in cands if float(r.top1_pct or 0.0) >= ref - budget - 1e-9], key=order)
+        out.append(Recommendation(
+            machine=cands[0].machine, batch=batch, metric=metric, budget=float(budget), reference_top1=ref,
+            reference=how, candidates=tuple(sorted(cands, key=order)), front=tuple(pareto_rows(cands, metric)),
+            best=ok[0] if ok else None, runner_up=ok[1] if len(ok) > 1 else None,
+            most_accurate=max(cands, key=lambda r: (float(r.top1_pct or 0.0), -metric_value(r, metric))),
+            fastest=min(cands, key=order), without_accuracy=missing.get((mid, batch), 0)))
+    return out
+
+
+def recommendation_markdown(recs: Sequence[Recommendation]) -> list[str]:
+    """The report's top section (Markdown lines)."""
+    out: list[str] = []
+    for rec in recs:
+        lines = rec.lines()
+        out += [f"### {lines[0]}", ""] + [f"- {ln}" for ln in lines[1:]] + [""]
+        header, cells = rec.front_header(), rec.front_rows()
+        out += ["Pareto front (top-1 vs " + rec.metric + "):", "",
+                "| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+        out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells] + [""]
+    return out

@@ -1,0 +1,328 @@
+"""`edgebench convert`: a runtime's artifact beside the ONNX model, with its parity checked and a derived manifest.
+
+    convert_model(Path("artifacts/resnet20"), "litert", "int8", data="cifar10:train")
+    # -> artifacts/resnet20/litert/int8/model.tflite + model.json
+
+The converter (found by name in `edgebench.runtimes.converters`) writes into a fresh temporary folder;
+the artifact is then loaded by its runtime and compared with ONNX Runtime on the FP32 model, on random
+inputs and on real images. Only when parity holds is the folder renamed to `DIR/<runtime>/<precision>/`:
+a converted model whose parity fails is never written (the reason is raised as a `ParityError`).
+
+Parity (vs ORT FP32 on the same inputs):
+- FP32: max|diff| <= 1e-4 + 1e-4 * max|ref| on random inputs and real images, top-1 agreement >= 99 %;
+- INT8: top-1 agreement >= 95 % on the real images and top-1 within 2 points of FP32 (labelled data).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from edgebench.errors import (
+    CalibrationError,
+    ModelFileError,
+    OutputExistsError,
+    ParityError,
+    RuntimeUnavailable,
+    UserInputError,
+)
+
+if TYPE_CHECKING:
+    from edgebench.manifest import InputInfo, Manifest
+
+DEFAULT_CALIBRATION = {"dataset": "cifar10:train", "size": 300, "seed": 0}  # 300: NNCF's default subset size
+DEFAULT_PARITY_DATA = "cifar10:test"
+RANDOM_IMAGES = 8
+
+
+@dataclass(frozen=True)
+class ConvertTolerance:
+    """When a converted model is accepted (see the module docstring)."""
+
+    atol: float = 1e-4
+    rtol: float = 1e-4
+    min_agreement_fp32: float = 0.99
+    min_agreement_int8: float = 0.95
+    max_top1_drop_int8: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("atol", "rtol", "max_top1_drop_int8"):
+            if getattr(self, name) < 0:
+                raise UserInputError(f"tolerance {name}={getattr(self, name)} must be >= 0")
+        for name in ("min_agreement_fp32", "min_agreement_int8"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise UserInputError(f"tolerance {name}={getattr(self, name)} must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class ConvertConfig:
+    """Everything `convert_model` takes besides the model: validated before any output exists."""
+
+    runtime: str
+    precision: str = "fp32"
+    data: str | None = None          # INT8 calibration set (default: the ORT INT8 model's, else cifar10:train)
+    calib_size: int | None = None
+    seed: int = 0
+    parity_data: str | None = DEFAULT_PARITY_DATA
+    parity_images: int = 256
+    out: Path | None = None          # the model folder (default: the folder of the ONNX model)
+    force: bool = False
+    threads: int = 1
+    tolerance: ConvertTolerance = ConvertTolerance()
+
+    def __post_init__(self) -> None:
+        from edgebench.runtimes.artifacts import check_precision
+
+        check_precision(self.precision)
+        if self.calib_size is not None and self.calib_size < 1:
+            raise UserInputError(f"--calib-size {self.calib_size} must be >= 1")
+        if self.parity_images < 1:
+            raise UserInputError(f"--parity-images {self.parity_images} must be >= 1")
+        if self.threads < 1:
+            raise UserInputError(f"--threads {self.threads} must be >= 1")
+        if self.precision == "fp32" and self.data is not None:
+            raise UserInputError("--data is the INT8 calibration set; an FP32 conversion takes none (drop --data "
+                                 "or add --precision int8)")
+
+
+def convert_model(model: Path, config: ConvertConfig) -> Path:
+    """Convert the FP32 ONNX model at `model` (or its folder) for `config.runtime`; returns the artifact file."""
+    from edgebench.artifact import ModelArtifact
+    from edgebench.runtimes import RUNTIMES, get_runtime, runtime_names
+    from edgebench.runtimes.artifacts import ARTIFACT_MANIFEST, artifact_dir
+    from edgebench.runtimes.converters import ConvertJob, get_converter
+
+    runtime_names()  # registers the built-in and entry-point runtimes
+    cls = RUNTIMES.get(config.runtime)  # unknown runtime: suggestion
+    makes = getattr(cls, "converts", ())
+    if config.precision not in makes:
+        raise UserInputError(_no_such_precision(config.runtime, config.precision, makes))
+    artifact = ModelArtifact.resolve(model)
+    onnx_path, manifest = artifact.path, artifact.manifest
+    if manifest is None or manifest.input is None:
+        raise ModelFileError(f"'{onnx_path}' has no manifest with its input; convert a model made by edgebench "
+                             "export (its folder or model.fp32.onnx)")
+    if manifest.precision != "fp32":
+        raise UserInputError(f"'{onnx_path.name}' is {manifest.precision}; convert the FP32 model "
+                             f"({manifest.parent_file or 'model.fp32.onnx'}): the converter quantizes it itself")
+    folder = Path(config.out) if config.out is not None else onnx_path.parent
+    final = artifact_dir(folder, config.runtime, config.precision)
+    if final.exists() and not config.force:
+        raise OutputExistsError(f"'{final}' exists; pass --force to replace it")
+    converter = get_converter(config.runtime)            # missing converter packages: the workstation hint
+    rt_cls = RUNTIMES.get(config.runtime)
+    if not rt_cls().available():
+        raise RuntimeUnavailable(f"runtime '{config.runtime}' (needed to check parity) is not installed; "
+                                 f"{rt_cls.install_hint}")
+    runtime = get_runtime(config.runtime)
+
+    calib, calib_record = (None, None)
+    if config.precision == "int8":
+        calib, calib_record = _calibration(onnx_path, manifest, config)
+    ref = _reference(onnx_path, manifest, config)
+
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".tmp-{config.precision}-{os.getpid()}-{time.monotonic_ns()}"
+    tmp.mkdir()
+    try:
+        t0 = time.perf_counter()
+        out = converter(ConvertJob(onnx_path=onnx_path, manifest=manifest, precision=config.precision, out_dir=tmp,
+                                   calibration=calib, extra={"threads": config.threads}))
+        seconds = time.perf_counter() - t0
+        child = _child_manifest(manifest, onnx_path, out, config, calib_record, seconds, final)
+        from edgebench.atomic import write_json
+
+        write_json(tmp / ARTIFACT_MANIFEST, child.to_dict())
+        sess = runtime.load(tmp / out.model_file.name, runtime.Options(intra_op_threads=config.threads))
+        parity = _parity(sess, ref, config)
+        write_json(tmp / ARTIFACT_MANIFEST, child.replace(parity=parity).to_dict())
+        if not parity["passed"]:
+            raise ParityError(f"{config.runtime} {config.precision} conversion of '{onnx_path}' refused, nothing "
+                              f"written: {parity['reason']}")
+        if final.exists():
+            old = final.parent / f".old-{config.precision}-{os.getpid()}"
+            final.rename(old)
+            shutil.rmtree(old)
+        tmp.rename(final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return final / out.model_file.name
+
+
+def _no_such_precision(runtime: str, precision: str, makes: tuple[str, ...]) -> str:
+    if runtime == "openvino" and precision == "fp32":
+        return ("OpenVINO reads the FP32 ONNX model directly, nothing to convert: edgebench bench MODEL -r openvino "
+                "(--precision int8 makes the NNCF INT8 model)")
+    if not makes:
+        return (f"runtime '{runtime}' runs the ONNX or PyTorch model as it is; nothing to convert "
+                "(convert makes models for openvino, litert, ncnn)")
+    why = (" (ncnn's INT8 tools ncnn2table/ncnn2int8 are not in its wheel)" if runtime == "ncnn" else "")
+    return f"runtime '{runtime}' has no {precision} conversion{why}; it has: {', '.join(makes)}"
+
+
+def _calibration(onnx_path: Path, manifest: Manifest, config: ConvertConfig) -> tuple[np.ndarray, dict[str, Any]]:
+    """The INT8 calibration images: --data/--calib-size, else the ORT INT8 model's set, else the defaults."""
+    from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.preprocess import preprocess
+    from edgebench.manifest import find_typed_manifest
+
+    spec = dict(DEFAULT_CALIBRATION)
+    source = "default"
+    sibling = find_typed_manifest(onnx_path.parent / "model.int8.onnx")
+    cal = sibling.calibration if sibling is not None else None
+    if config.data is None and cal is not None and cal.get("dataset"):
+        spec["dataset"] = cal["dataset"]
+        source = "model.int8.json (the ONNX Runtime INT8 model's dataset)"
+    if config.data is not None:
+        spec["dataset"], source = config.data, "--data"
+    if config.calib_size is not None:
+        spec["size"] = config.calib_size
+    spec["seed"] = config.seed
+    info = _input(manifest)
+    ds = load_dataset(str(spec["dataset"]), size=spec["size"], seed=spec["seed"], preprocessing=info.preprocessing)
+    if len(ds) == 0:
+        raise CalibrationError(f"calibration set '{spec['dataset']}' is empty")
+    x = preprocess(ds.images, info.preprocessing, _hw(info))
+    return x, {**spec, "images": len(ds), "sha256": ds.fingerprint(), "source": source}
+
+
+def _input(manifest: Manifest) -> InputInfo:
+    if manifest.input is None:  # convert_model refuses such a parent first
+        raise ModelFileError(f"the manifest of '{manifest.onnx_file}' has no input; re-export the model")
+    return manifest.input
+
+
+def _hw(info: Any) -> tuple[int, int] | None:
+    h, w = info.shape[-2:]
+    return (int(h), int(w)) if isinstance(h, int) and isinstance(w, int) else None
+
+
+@dataclass
+class _Reference:
+    random_x: np.ndarray
+    random_y: np.ndarray
+    real_x: np.ndarray | None
+    real_y: np.ndarray | None
+    labels: np.ndarray | None
+    dataset: str | None
+    skipped: str | None
+
+
+def _reference(onnx_path: Path, manifest: Manifest, config: ConvertConfig) -> _Reference:
+    """ORT FP32 outputs on random inputs and on the first `parity_images` real images."""
+    from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.preprocess import preprocess
+    from edgebench.errors import EdgebenchError
+    from edgebench.runtimes import get_runtime
+
+    info = _input(manifest)
+    shape = [1 if not isinstance(d, int) else d for d in info.shape]
+    rng = np.random.default_rng(config.seed)
+    random_x = rng.standard_normal((RANDOM_IMAGES, *shape[1:]), dtype=np.float32)
+    ort = get_runtime("ort-cpu")
+    sess = ort.load(onnx_path, ort.Options(intra_op_threads=config.threads, spin_wait=False))
+    name = sess.inputs[0].name
+    random_y = _run_each(sess, name, random_x)
+    real_x = real_y = labels = None
+    skipped = None
+    if config.parity_data:
+        try:
+            ds = load_dataset(config.parity_data, size=config.parity_images, preprocessing=info.preprocessing)
+        except EdgebenchError as e:
+            skipped = f"real images not loaded ({e})"
+        else:
+            real_x = preprocess(ds.images, info.preprocessing, _hw(info))
+            real_y = _run_each(sess, name, real_x)
+            same_classes = not (info.class_names and ds.class_names) or tuple(info.class_names) == tuple(ds.class_names)
+            labels = ds.labels if same_classes else None
+    else:
+        skipped = "no parity data given"
+    if real_x is None and config.precision == "int8":
+        raise CalibrationError(f"INT8 parity needs real images and {skipped}; give --parity-data (e.g. cifar10:test "
+                               "or an image folder)")
+    return _Reference(random_x, random_y, real_x, real_y, labels, config.parity_data, skipped)
+
+
+def _run_each(sess: Any, name: str, x: np.ndarray) -> np.ndarray:
+    """One image at a time (batch 1): what every artifact takes, static or not."""
+    return np.concatenate([next(iter(sess.run({name: x[i:i + 1]}).values())) for i in range(len(x))])
+
+
+def _parity(sess: Any, ref: _Reference, config: ConvertConfig) -> dict[str, Any]:
+    tol = config.tolerance
+    name = sess.inputs[0].name
+    y = _run_each(sess, name, ref.random_x)
+    if y.shape != ref.random_y.shape:
+        return {"passed": False, "reason": f"output shape {list(y.shape)} differs from ONNX Runtime's "
+                                           f"{list(ref.random_y.shape)}"}
+    d, scale = float(np.max(np.abs(y - ref.random_y))), float(np.max(np.abs(ref.random_y)))
+    bound = tol.atol + tol.rtol * scale
+    out: dict[str, Any] = {"reference": "onnxruntime FP32", "tolerance": asdict(tol),
+                           "random": {"n": len(y), "max_abs_diff": d, "max_abs_ref": scale, "bound": bound,
+                                      "top1_agreement": float(np.mean(y.argmax(1) == ref.random_y.argmax(1)))}}
+    reasons = []
+    if config.precision == "fp32" and d > bound:
+        reasons.append(f"random inputs max|diff| {d:.2e} > bound {bound:.2e}")
+    if ref.real_x is not None and ref.real_y is not None:
+        yr = _run_each(sess, name, ref.real_x)
+        dr, sr = float(np.max(np.abs(yr - ref.real_y))), float(np.max(np.abs(ref.real_y)))
+        agree = float(np.mean(yr.argmax(1) == ref.real_y.argmax(1)))
+        real: dict[str, Any] = {"dataset": ref.dataset, "n": len(yr), "max_abs_diff": dr, "max_abs_ref": sr,
+                                "bound": tol.atol + tol.rtol * sr, "top1_agreement": agree}
+        if ref.labels is not None and yr.shape[1] > int(ref.labels.max()):
+            real["top1_pct"] = 100 * float(np.mean(yr.argmax(1) == ref.labels))
+            real["reference_top1_pct"] = 100 * float(np.mean(ref.real_y.argmax(1) == ref.labels))
+        out["real"] = real
+        if config.precision == "fp32":
+            if dr > real["bound"]:
+                reasons.append(f"real images max|diff| {dr:.2e} > bound {real['bound']:.2e}")
+            if agree < tol.min_agreement_fp32:
+                reasons.append(f"top-1 agreement {agree:.1%} < {tol.min_agreement_fp32:.0%}")
+        else:
+            if agree < tol.min_agreement_int8:
+                reasons.append(f"top-1 agreement with FP32 {agree:.1%} < {tol.min_agreement_int8:.0%} on {len(yr)} "
+                               "real images")
+            if "top1_pct" in real and real["reference_top1_pct"] - real["top1_pct"] > tol.max_top1_drop_int8:
+                reasons.append(f"top-1 {real['top1_pct']:.1f} % is more than {tol.max_top1_drop_int8} points below "
+                               f"FP32's {real['reference_top1_pct']:.1f} %")
+    else:
+        out["real"] = {"skipped": ref.skipped}
+    out["passed"] = not reasons
+    out["reason"] = "; ".join(reasons) if reasons else None
+    return out
+
+
+def _child_manifest(parent: Manifest, onnx_path: Path, out: Any, config: ConvertConfig,
+                    calib: dict[str, Any] | None, seconds: float, final: Path) -> Manifest:
+    """`parent.derive(...)`: its network fields, this file, the runtime and converter (in `extra`), the parent's
+    file (relative to the artifact folder) and sha256 (of the file as converted)."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from edgebench.manifest import sha256_file
+    from edgebench.runtimes.static import artifact_size_mb
+
+    details = dict(out.details)
+    static_batch = details.pop("static_batch", None)
+    changes: dict[str, Any] = {}
+    if static_batch is not None and parent.input is not None:
+        changes["input"] = replace(parent.input, shape=(static_batch, *parent.input.shape[1:]))
+    if details.get("name_suffix"):
+        changes["name"] = f"{parent.name or parent.arch or onnx_path.parent.name}-{details.pop('name_suffix')}"
+    return parent.derive(
+        precision=config.precision, onnx_file=out.model_file.name,
+        onnx_sha256=sha256_file(out.model_file), file_size_mb=artifact_size_mb(out.model_file) * 2**20 / 1e6,
+        parent_file=os.path.relpath(onnx_path, final), parent_sha256=sha256_file(onnx_path),
+        parent_file_size_mb=onnx_path.stat().st_size / 1e6, calibration=calib,
+        created_utc=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        extra={**parent.extra, "runtime": config.runtime,
+               "converter": {"name": out.converter, "version": out.converter_version, "seconds": seconds, **details},
+               "static_shape": static_batch is not None},
+        **changes,
+    )

@@ -1,0 +1,58 @@
+"""`edgebench convert`: a runtime's model (OpenVINO INT8, LiteRT FP32/INT8, ncnn FP32) beside the ONNX model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from edgebench.cli.root import app
+
+
+@app.command()
+def convert(
+    model: Path = typer.Argument(..., help="The FP32 model: its folder or model.fp32.onnx (with its manifest)."),
+    runtime: str = typer.Option(..., "--runtime", "-r", help="openvino (int8), litert (fp32, int8), ncnn (fp32)."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 or int8."),
+    data: str | None = typer.Option(None, "--data", "-d",
+                                    help="INT8 calibration data: cifar10[:train], an .npz or an image folder "
+                                         "[default: the ONNX Runtime INT8 model's, else cifar10:train]."),
+    calib_size: int | None = typer.Option(None, "--calib-size", "-n", help="Calibration images [default: 300]."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the calibration subset draw and the random parity inputs."),
+    parity_data: str = typer.Option("cifar10:test", "--parity-data",
+                                    help="Real images for the parity check vs ONNX Runtime FP32."),
+    parity_images: int = typer.Option(256, "--parity-images", help="How many real images the parity check uses."),
+    output: Path | None = typer.Option(None, "--output", "-o",
+                                       help="Folder to write <runtime>/<precision>/ into [default: the model's]."),
+    threads: int = typer.Option(1, "--threads", "-t", help="Threads for the parity runs."),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace an existing artifact."),
+    as_json: bool = typer.Option(False, "--json", help="Print the written manifest as JSON."),
+) -> None:
+    """Convert for another runtime; refused (nothing written) when parity with ONNX Runtime FP32 fails."""
+    from edgebench.calibration.convert import ConvertConfig, convert_model
+    from edgebench.manifest import find_typed_manifest
+
+    cfg = ConvertConfig(runtime=runtime, precision=precision, data=data, calib_size=calib_size, seed=seed,
+                        parity_data=parity_data or None, parity_images=parity_images, out=output, force=force,
+                        threads=threads)
+    path = convert_model(model, cfg)
+    typed = find_typed_manifest(path)
+    man = typed.to_dict() if typed is not None else {}
+    if as_json:
+        typer.echo(json.dumps(man, indent=2))
+        return
+    p, c = man.get("parity") or {}, man.get("converter") or {}
+    typer.echo(f"wrote    {path} ({man.get('file_size_mb', 0):.3f} MB) by {c.get('name')} ({c.get('version')}) "
+               f"in {c.get('seconds', 0):.1f} s")
+    rnd, real = p.get("random") or {}, p.get("real") or {}
+    line = f"parity   vs ONNX Runtime FP32: random max|diff| {rnd.get('max_abs_diff', float('nan')):.2e}"
+    if "top1_agreement" in real:
+        line += (f"; {real['n']} real images max|diff| {real['max_abs_diff']:.2e}, top-1 agreement "
+                 f"{100 * real['top1_agreement']:.1f} %")
+        if "top1_pct" in real:
+            line += f", top-1 {real['top1_pct']:.2f} % (FP32 {real['reference_top1_pct']:.2f} %)"
+    typer.echo(line)
+    cal = man.get("calibration")
+    if cal:
+        typer.echo(f"calib    {cal['images']} images of {cal['dataset']} (seed {cal['seed']}), "
+                   f"sha256 {cal['sha256'][:12]}")

@@ -1,0 +1,78 @@
+"""`edgebench describe`: write the manifest of an ONNX file another tool exported (workstation: needs onnx)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from edgebench.cli.common import (
+    ForceOpt,
+    JsonOpt,
+    LabelsOpt,
+    PpChannelOrderOpt,
+    PpInputLikeOpt,
+    PpLayoutOpt,
+    PpMeanOpt,
+    PpPresetOpt,
+    PpResizeOpt,
+    PpScaleOpt,
+    PpSizeOpt,
+    PpStdOpt,
+    preprocessing_choice,
+)
+from edgebench.cli.root import app
+
+
+@app.command()
+def describe(
+    model: Path = typer.Argument(..., help="The .onnx file (exported by any tool)."),
+    preprocessing: PpPresetOpt = None,
+    input_like: PpInputLikeOpt = None,
+    mean: PpMeanOpt = None,
+    std: PpStdOpt = None,
+    scale: PpScaleOpt = None,
+    size: PpSizeOpt = None,
+    resize: PpResizeOpt = None,
+    layout: PpLayoutOpt = None,
+    channel_order: PpChannelOrderOpt = None,
+    labels: LabelsOpt = None,
+    output: Path | None = typer.Option(None, "--output", "-o",
+                                       help="Manifest path (default: beside the model, MODEL.json, where quantize, "
+                                            "eval and bench find it)."),
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Inspect a third-party ONNX graph and write the manifest quantize, eval, bench and compare use."""
+    from edgebench.artifact import check_model_file
+    from edgebench.calibration.describe import describe as describe_model
+    from edgebench.cli.common import say
+    from edgebench.manifest import manifest_path, resolve_model_arg
+
+    path = check_model_file(resolve_model_arg(model))
+    choice = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
+    m = describe_model(path, choice, labels, out=output, force=force)
+    target = output or manifest_path(path)
+    if output is not None and Path(output).resolve() != manifest_path(path).resolve():
+        say(f"note: quantize, eval and bench read the manifest beside the model ({manifest_path(path).name}); "
+            f"move {Path(output).name} there to use it")
+    if as_json:
+        typer.echo(json.dumps(m.to_dict(), indent=2))
+        return
+    g, i, o = m.graph or {}, m.input, m.output or {}
+    if i is None:  # describe always sets the input; a guard for the type checker
+        raise RuntimeError("describe wrote a manifest without an input")
+    pp = i.preprocessing
+    typer.echo(f"model    {path.name}: {g.get('producer')}, opset {m.opset}, {g.get('nodes')} nodes, "
+               f"sha256 {(m.onnx_sha256 or '')[:12]}")
+    typer.echo(f"input    {i.name} {list(i.shape)} {pp.layout} {pp.channel_order}; scale {pp.scale:.6g}, "
+               f"mean {list(pp.mean)}, std {list(pp.std)}"
+               + (f", resize {pp.resize} + crop {pp.crop}" if pp.resize else ""))
+    typer.echo(f"output   {o.get('name')} {list(o.get('shape') or [])}: {o.get('kind')} ({o.get('note')})")
+    ops = ", ".join(f"{k} x{v}" for k, v in sorted((g.get("op_counts") or {}).items(), key=lambda kv: -kv[1])[:8])
+    typer.echo(f"ops      {ops}")
+    macs = f"{m.macs / 1e6:.2f} M" if m.macs is not None else f"unknown ({g.get('macs_note')})"
+    typer.echo(f"size     {m.params or 0:,} parameters, {macs} MACs per image")
+    classes = f"{len(i.class_names)} names" if i.class_names else "no names"
+    typer.echo(f"classes  {m.num_classes} ({i.dataset or 'dataset not named'}, {classes})")
+    typer.echo(f"wrote    {target} (described, not exported: no parity or accuracy claimed)")

@@ -1,0 +1,206 @@
+"""`edgebench device add|list|remove|check|setup`, and the `--on` branch of `bench` and `eval`."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+from edgebench.cli.root import app
+from typer.models import OptionInfo
+
+device_app = typer.Typer(help="Boards reached over SSH: add, check and set them up, then `bench --on NAME`.",
+                         no_args_is_help=True)
+app.add_typer(device_app, name="device")
+
+CONFIG_HELP = "The devices file [default: $EDGEBENCH_DEVICES, else ~/.config/edgebench/devices.toml]."
+
+
+def _registry(config: Path | None) -> Any:
+    from edgebench.devices.registry import DeviceRegistry
+
+    return DeviceRegistry(config)
+
+
+@device_app.command("add")
+def add(
+    name: str = typer.Argument(..., help="A short name, e.g. pi4."),
+    url: str = typer.Argument(..., help="ssh://[user@]host[:port], or ssh://ALIAS of your ~/.ssh/config."),
+    python: str = typer.Option("python3", "--python", help="The Python (>= 3.11) on the device."),
+    workdir: str = typer.Option("~/edgebench", "--workdir", help="Folder on the device for the venv, models, runs."),
+    ssh_config: str | None = typer.Option(None, "--ssh-config", help="Use this ssh config (ssh -F) for the device."),
+    force: bool = typer.Option(False, "--force", help="Replace a device of the same name."),
+    config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
+) -> None:
+    """Register a device (nothing is contacted; `device check NAME` does)."""
+    from edgebench.devices.registry import Device
+
+    reg = _registry(config)
+    reg.add(Device(name=name, url=url, python=python, workdir=workdir, ssh_config=ssh_config), force=force)
+    typer.echo(f"added {name} ({url}) to {reg.path}; next: edgebench device check {name}")
+
+
+@device_app.command("list")
+def list_devices(config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP)) -> None:
+    """List the registered devices."""
+    reg = _registry(config)
+    if not reg.devices:
+        typer.echo(f"no devices in {reg.path}; add one with edgebench device add NAME ssh://user@host")
+        return
+    for name, d in sorted(reg.devices.items()):
+        typer.echo(f"{name:12s} {d.url}  python={d.python}  workdir={d.workdir}"
+                   + (f"  ssh-config={d.ssh_config}" if d.ssh_config else ""))
+
+
+@device_app.command("remove")
+def remove(name: str = typer.Argument(...), config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP)
+           ) -> None:
+    """Forget a device (nothing on the device is deleted)."""
+    reg = _registry(config)
+    d = reg.remove(name)
+    typer.echo(f"removed {name} ({d.url}) from {reg.path}")
+
+
+@device_app.command("check")
+def check(name: str = typer.Argument(...), config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
+          as_json: bool = typer.Option(False, "--json", help="Print the device's probe as JSON.")) -> None:
+    """Connect; print the device's CPU and ISA flags, Python, free disk and its edgebench vs ours."""
+    from edgebench.devices.agent import build_id
+    from edgebench.devices.remote import check_python, host_summary, local_version, probe, wheelhouse_command
+    from edgebench.devices.transport import Ssh, connect_timeout
+
+    d = _registry(config).get(name)
+    info = probe(Ssh(d, connect_timeout()))
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    ours = f"{local_version()} build {build_id()}"
+    inst = info.get("installed")
+    theirs = f"{inst[0]} build {inst[1]}" if inst else "not installed"
+    state = ("up to date" if inst and inst[1] == build_id()
+             else f"run edgebench device setup {name}")
+    typer.echo(f"{name}: {d.url}")
+    typer.echo(f"  cpu        {host_summary(info)}")
+    typer.echo(f"  python     {info['python']} ({info['executable']})" + ("" if info["python_ok"] else
+                                                                          "  [too old: needs >= 3.11]"))
+    typer.echo(f"  free disk  {info['free_bytes'] / 2**30:.1f} GB in {d.workdir}")
+    typer.echo(f"  edgebench  {theirs} on the device; ours {ours}: {state}")
+    typer.echo(f"  offline    {wheelhouse_command(info['machine'], info['python'])}")
+    check_python(d, info)
+
+
+@device_app.command("setup")
+def setup_cmd(
+    name: str = typer.Argument(...),
+    wheelhouse: Path | None = typer.Option(None, "--wheelhouse", help="Install the dependencies from this folder "
+                                           "(no internet on the board; `device check` prints the pip download)."),
+    wheel: Path | None = typer.Option(None, "--wheel", help="Install this edgebench wheel instead of building one "
+                                      "from this checkout."),
+    system_site_packages: bool = typer.Option(False, "--system-site-packages",
+                                              help="Let the venv see the device's system packages (e.g. a vendor "
+                                                   "onnxruntime on a Jetson)."),
+    config: Path | None = typer.Option(None, "--config", help=CONFIG_HELP),
+) -> None:
+    """Install or update the torch-free edgebench (built from this tree) in a venv on the device."""
+    from edgebench.devices.remote import setup
+
+    d = _registry(config).get(name)
+    r = setup(d, wheel=wheel, wheelhouse=wheelhouse, system_site_packages=system_site_packages)
+    typer.echo(f"{name}: edgebench {r.version} build {r.build} (Python {r.python}) in {d.workdir}/venv "
+               f"[{r.seconds:.1f} s, sent {r.sent_bytes / 2**20:.1f} MB]")
+
+
+# ------------------------------------------------------------------------------------------- --on
+
+# options that stay on the workstation (or are rewritten per device)
+_LOCAL = {"on", "output_dir", "csv_path", "as_json"}
+# options whose value is a local file or folder: pushed, then passed as its path on the device
+_PATHS = {"inputs", "data", "data_dir", "baseline"}
+
+
+def _forward(command: Callable[..., Any], values: dict[str, Any]) -> tuple[list[str], list[tuple[str, Path]]]:
+    """The command's options as given (the non-default ones), and the local paths among them.
+
+    Read from the typer command's signature (`typer.Option` defaults and flag names) and the values
+    it was called with.
+    """
+    args: list[str] = []
+    paths: list[tuple[str, Path]] = []
+    for name, param in inspect.signature(command).parameters.items():
+        info = param.default
+        if not isinstance(info, OptionInfo) or name in _LOCAL or name == "threads" or name not in values:
+            continue
+        value, default = values[name], info.default
+        if value is None or value == default or (isinstance(value, list) and not value):
+            continue
+        decls = [d for decl in info.param_decls for d in decl.split("/")]
+        flag = next(d for d in decls if d.startswith("--"))
+        if name in _PATHS and Path(str(value)).exists():
+            paths.append((flag, Path(str(value))))
+        elif isinstance(value, bool):
+            on_off = [d for decl in info.param_decls if "/" in decl for d in decl.split("/")]
+            if value:
+                args.append(on_off[0] if on_off else flag)
+            elif on_off:
+                args.append(on_off[1])
+        elif isinstance(value, list):
+            for v in value:
+                args += [flag, str(v)]
+        else:
+            args += [flag, str(value)]
+    return args, paths
+
+
+def run_on_devices(on: str, kind: str, command: Callable[..., Any], values: dict[str, Any], models: list[Path],
+                   output_dir: Path | None, *, runtime: str, threads: str = "", as_json: bool = False,
+                   csv_path: Path | None = None) -> None:
+    """The `--on` branch of bench/eval: forward this command's options, run on the devices, show results."""
+    from edgebench.devices.remote import RemoteCommand, run_on
+
+    args, paths = _forward(command, values)
+    splits = tuple(("-t", t.strip()) for t in threads.split(",") if t.strip()) if threads else ((),)
+    if kind == "eval":
+        args.append("--json")
+        if threads:
+            args += ["-t", threads]
+        splits = ((),)
+    cmd = RemoteCommand(kind=kind, models=tuple(models), args=tuple(args), paths=tuple(paths), runtime=runtime,
+                        splits=splits, collect="stdout" if kind == "eval" else "files")
+    runs = run_on(on, cmd, output_dir)
+    if kind == "eval":
+        out = {r.device.name: r.outputs[0] for r in runs if r.outputs}
+        if as_json:
+            typer.echo(json.dumps(out, indent=2))
+            return
+        for dev, r in out.items():
+            m = r.get("model", r)
+            if isinstance(m, dict) and "top1_pct" in m:
+                typer.echo(f"[{dev}] {Path(m['model']).name}: top-1 {m['top1_pct']:.2f} %  top-5 {m['top5_pct']:.2f} % "
+                           f"on {m['n']} images of {m['dataset']} ({m['runtime']}, {m['threads']} threads)")
+            else:
+                typer.echo(f"[{dev}] {json.dumps(r)}")
+        return
+    from edgebench.bench.schema import append_csv, load_result
+
+    results = []
+    for r in runs:
+        for f in r.pulled:
+            data = json.loads(f.read_text(encoding="utf-8"))
+            if "latency" in data and "options" in data:
+                data = load_result(f)
+                if csv_path is not None:
+                    append_csv(csv_path, data)
+                lat, o = data["latency"], data["options"]
+                if not as_json:
+                    typer.echo(f"[{r.device.name}] {data['model']['name']} {data['runtime']['name']} b{o['batch']} "
+                               f"t{o['threads']}: p50 {lat['p50_ms']:.3f} ms, p99 {lat['p99_ms']:.3f} ms -> {f}")
+            elif not as_json:
+                typer.echo(f"[{r.device.name}] wrote {f}")
+            results.append({"device": r.device.name, **data})
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+    sys.stderr.flush()

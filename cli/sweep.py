@@ -1,0 +1,104 @@
+"""`edgebench sweep` (a grid of compression x runtime x device, cached) and `edgebench recommend`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from edgebench.cli.common import say
+from edgebench.cli.root import app
+
+
+@app.command()
+def sweep(
+    sweep_file: Path = typer.Argument(..., help="The sweep file (TOML), e.g. examples/sweep-resnet20.toml.",
+                                      show_default=False),
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Folder of the sweep: cache/, results/, "
+                                    "summary.json, recommendation.md. Re-running resumes it."),
+    ray: str | None = typer.Option(None, "--ray", metavar="local|ADDRESS",
+                                   help="Run the compute stages as Ray tasks: 'local' starts Ray on this machine, "
+                                        "HOST:PORT or ray://HOST:PORT joins a cluster (pip install "
+                                        "'edgebench[ray]'). Default: embedded, no server."),
+    ray_cpus: int | None = typer.Option(None, "--ray-cpus", help="With --ray local: CPUs Ray may use "
+                                                                 "[default: all]."),
+    ray_timeout: float = typer.Option(15.0, "--ray-timeout", help="Seconds to wait for a Ray ADDRESS to answer."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check the file and list the stages; run nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print summary.json instead of the text summary."),
+) -> None:
+    """Run a sweep: export -> prune -> quantize -> evaluate -> bench, every stage cached by content hash."""
+    from edgebench.errors import UserInputError
+    from edgebench.sweep.config import load_sweep
+    from edgebench.sweep.run import plan, run_sweep
+
+    cfg = load_sweep(sweep_file)
+    if ray_cpus is not None and ray_cpus < 1:
+        raise UserInputError(f"--ray-cpus {ray_cpus} must be >= 1")
+    if dry_run:
+        graph = plan(cfg)
+        for n in graph.nodes.values():
+            typer.echo(f"{n.key[:12]}  {n.label}")
+        for note in graph.notes:
+            typer.echo(f"note: {note}")
+        typer.echo(f"{len(graph.cells)} cells, {len(graph.nodes)} stages")
+        return
+    out = run_sweep(cfg, output_dir, ray=ray, ray_cpus=ray_cpus, ray_timeout=ray_timeout, log=say)
+    if as_json:
+        typer.echo((output_dir / "summary.json").read_text(encoding="utf-8"))
+    else:
+        c = out.counts
+        typer.echo(f"{len(out.graph.cells)} cells in {out.wall_s:.1f} s ({out.mode}): {c['done']} stages run, "
+                   f"{c['cached']} cached, {c['failed']} failed, {c['skipped']} skipped")
+        for o in out.failed:
+            typer.echo(f"failed: {o.label}: {o.error} (see {output_dir}/cache/{o.key}/error.json)")
+        for budget, recs in out.recommendations.items():
+            for rec in recs:
+                lines = rec.lines()
+                typer.echo(f"budget {budget:g}: {lines[1]}")
+        typer.echo(f"wrote {output_dir}/results/, summary.json" + (", recommendation.md" if out.recommendations
+                                                                    else ""))
+    if out.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+def recommend(
+    results: list[Path] = typer.Argument(..., help="Result files or folders (a sweep's DIR/results/<device>).",
+                                         show_default=False),
+    budget: float = typer.Option(1.0, "--budget", help="Accuracy points a deployment may lose vs the reference."),
+    device: str | None = typer.Option(None, "--device", help="Only this device: sweep device name, host or board "
+                                                             "name, or fingerprint id."),
+    metric: str = typer.Option("p50_ms", "--metric", help="p50_ms, peak_rss_mb or file_size_mb."),
+    reference: float | None = typer.Option(None, "--reference", metavar="TOP1_PCT",
+                                           help="Count the budget from this top-1 % (e.g. the published figure) "
+                                                "instead of the machine's unpruned FP32 result."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Per device: the Pareto front (top-1 vs the metric) and the fastest deployment within the budget."""
+    from edgebench.bench.recommend import check_metric
+    from edgebench.bench.recommend import recommend as rank
+    from edgebench.bench.report_data import collect_paths, load_results
+
+    check_metric(metric)
+    paths = []
+    for p in results:  # a sweep folder's results/ holds one folder per device
+        paths += [d for d in sorted(p.iterdir()) if d.is_dir()] if p.is_dir() and not any(p.glob("*.json")) else [p]
+    collect_paths(paths)
+    recs = rank(load_results(paths).rows, budget=budget, metric=metric, device=device, reference_top1=reference)
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in recs], indent=2))
+        return
+    machines = {r.machine.id for r in recs}
+    if len(machines) > 1:
+        typer.echo(f"results from {len(machines)} machines: ranked per machine, never across them")
+    for rec in recs:
+        lines = rec.lines()
+        typer.echo(f"\n{lines[0]}")
+        for ln in lines[1:]:
+            typer.echo(f"  {ln}")
+        header, rows = rec.front_header(), rec.front_rows()
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+        typer.echo("  Pareto front:")
+        typer.echo("    " + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+        for r in rows:
+            typer.echo("    " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))

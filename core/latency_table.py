@@ -1,0 +1,94 @@
+"""The latency table: measured latency of each prunable unit of one model at candidate widths (torch-free).
+
+Two JSON documents, both small enough to travel to a device and back:
+
+- probes (``kind: edgebench.latency-probes``), written on the workstation from the model graph: the
+  model identity (arch + structural hash), its input shape, the channel block, and per prunable
+  unit (a conv whose filters are pruned plus the convs that consume them, e.g. a residual block's
+  conv1 + conv2 + add) its input shape, convs (``"w"`` marks the pruned width), candidate widths and
+  whether its whole block can be removed;
+- the table (``kind: edgebench.latency-table``), written where it was measured: the probes' model
+  identity, runtime, precision, threads, the machine fingerprint, the whole model's latency and per
+  unit the latency at each candidate width (ms, the unit alone minus an empty graph's overhead).
+
+`check_table` refuses a table made for another model, runtime, precision or thread count with one line
+saying what differs. Example::
+
+    table = load_table(Path("table.json"))
+    check_table(table, arch="resnet56", model_hash=probes["model"]["hash"], runtime="ort-cpu", precision="int8")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from edgebench.errors import UserInputError
+
+PROBES_KIND = "edgebench.latency-probes"
+TABLE_KIND = "edgebench.latency-table"
+SCHEMA_VERSION = 1
+PRECISIONS = ("fp32", "int8")
+RUNTIMES = ("ort-cpu",)
+
+
+def structure_hash(units: Any, input_shape: Any) -> str:
+    """A short hash of what the latency depends on: the input shape and every unit's convs and widths."""
+    text = json.dumps({"input": input_shape, "units": units}, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _read(path: Path, kind: str, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserInputError(f"{what} '{path}' does not exist") from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserInputError(f"{what} '{path}' cannot be read as JSON ({e})") from None
+    if not isinstance(data, dict) or data.get("kind") != kind:
+        raise UserInputError(f"'{path}' is not a {what} (kind '{kind}'); give the file edgebench latency-table wrote")
+    if data.get("schema_version") != SCHEMA_VERSION:
+        raise UserInputError(f"{what} '{path}' has schema_version {data.get('schema_version')!r}; this edgebench "
+                             f"reads {SCHEMA_VERSION}: measure it again")
+    return data
+
+
+def load_probes(path: Path) -> dict[str, Any]:
+    data = _read(path, PROBES_KIND, "latency probe file")
+    if not isinstance(data.get("units"), list) or not isinstance(data.get("model"), dict):
+        raise UserInputError(f"latency probe file '{path}' has no 'units'/'model'; write it again")
+    return data
+
+
+def load_table(path: Path) -> dict[str, Any]:
+    data = _read(path, TABLE_KIND, "latency table")
+    if not isinstance(data.get("units"), dict) or not isinstance(data.get("full_model_ms"), int | float):
+        raise UserInputError(f"latency table '{path}' has no 'units'/'full_model_ms'; measure it again")
+    return data
+
+
+def check_table(table: Mapping[str, Any], *, arch: str, model_hash: str, runtime: str | None = None,
+                precision: str | None = None, threads: int | None = None, source: str = "the latency table") -> None:
+    """Refuse `table` for another model, runtime, precision or thread count: one line naming the difference."""
+    model = table.get("model") or {}
+    if model.get("arch") != arch:
+        raise UserInputError(f"{source} was measured for model '{model.get('arch')}', not '{arch}'; run "
+                             f"edgebench latency-table {arch} first")
+    if model.get("hash") != model_hash:
+        raise UserInputError(f"{source} was measured for another structure of '{arch}' (hash {model.get('hash')} "
+                             f"vs {model_hash}: other widths or layers); measure this model's table again")
+    for key, want in (("runtime", runtime), ("precision", precision), ("threads", threads)):
+        if want is not None and table.get(key) != want:
+            raise UserInputError(f"{source} was measured for {key} {table.get(key)!r}, not {want!r}; measure a table "
+                                 f"with --{key} {want} (latency at one {key} does not predict another)")
+
+
+def unit_ms(table: Mapping[str, Any], unit: str, width: int | None) -> float:
+    """Latency of `unit` at `width` filters (None: the block removed) from `table`."""
+    entry = table["units"][unit]
+    if width is None:
+        return float(entry.get("remove_ms") or 0.0)
+    return float(entry["widths"][str(width)])

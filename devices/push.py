@@ -1,0 +1,169 @@
+"""Content-addressed push: a folder reaches the device once per distinct file content.
+
+On the device, under its workdir::
+
+    store/<sha256>                 one blob per distinct file content ever pushed
+    models/<bundle sha256>/<rel>   a pushed folder, hard links into store/ (a copy where links fail),
+                                   with `.complete` written last
+
+A push asks which blobs are missing (one ssh call; a folder already complete answers at once),
+sends only those as a tar stream, and assembles the folder under a temporary name that is renamed
+when whole. The second push of the same folder sends 0 bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from edgebench.devices.transport import Ssh, last_line, remote_path
+from edgebench.errors import DeviceError, UserInputError
+
+MARGIN_BYTES = 64 * 2**20  # free space left on the device after a push
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Files that travel together as one folder: relative POSIX path -> local file."""
+
+    files: tuple[tuple[str, Path], ...]
+
+    def __post_init__(self) -> None:
+        for rel, _ in self.files:
+            p = PurePosixPath(rel)
+            if p.is_absolute() or ".." in p.parts or not rel or rel.startswith("."):
+                raise UserInputError(f"cannot push '{rel}': paths inside a pushed folder must be relative, "
+                                     "without '..' and not hidden")
+
+    def hashes(self) -> dict[str, str]:
+        return {rel: sha256_of(path) for rel, path in self.files}
+
+    @staticmethod
+    def digest(hashes: dict[str, str]) -> str:
+        """The folder's identity: the sha256 of its (path, content sha256) listing."""
+        return hashlib.sha256(json.dumps(sorted(hashes.items())).encode()).hexdigest()
+
+
+def folder_bundle(folder: Path) -> Bundle:
+    """Every regular file below `folder` (hidden files and folders skipped)."""
+    folder = Path(folder)
+    files = []
+    for p in sorted(folder.rglob("*")):
+        rel = p.relative_to(folder)
+        if p.is_file() and not any(part.startswith(".") for part in rel.parts):
+            files.append((rel.as_posix(), p))
+    if not files:
+        raise UserInputError(f"folder '{folder}' holds no files to push")
+    return Bundle(tuple(files))
+
+
+def model_bundle(model: Path) -> tuple[Bundle, str]:
+    """What a model argument needs on the device, and the path to give there inside the pushed folder.
+
+    A folder travels whole (the remote path is the folder); an .onnx file travels with its manifest
+    (`x.json`) and its external data files (`x.onnx.*`), not with the rest of its folder.
+    """
+    model = Path(model)
+    if model.is_dir():
+        return folder_bundle(model), ""
+    if not model.is_file():
+        raise UserInputError(f"model '{model}' does not exist; give an .onnx file or a model folder")
+    files = [(model.name, model)]
+    manifest = model.with_suffix(".json")
+    if manifest.is_file():
+        files.append((manifest.name, manifest))
+    files += [(p.name, p) for p in sorted(model.parent.glob(model.name + ".*")) if p.is_file()]
+    return Bundle(tuple(files)), model.name
+
+
+def file_bundle(path: Path) -> tuple[Bundle, str]:
+    """A data file or folder (e.g. --inputs x.npz, --data-dir DIR) and its path on the device."""
+    path = Path(path)
+    if path.is_dir():
+        return folder_bundle(path), ""
+    return Bundle(((path.name, path),)), path.name
+
+
+@dataclass(frozen=True)
+class PushResult:
+    remote_dir: str        # shell word of the pushed folder on the device (may start with "$HOME")
+    files: int             # files in the folder
+    total_bytes: int       # their size
+    sent_files: int        # blobs that were missing and sent
+    sent_bytes: int        # their size (payload; 0 when everything was there)
+
+
+def push(ssh: Ssh, bundle: Bundle, *, area: str = "models") -> PushResult:
+    """Make `bundle` present on the device as `<workdir>/<area>/<digest>/`, sending only missing blobs."""
+    hashes = bundle.hashes()
+    digest = Bundle.digest(hashes)
+    paths = dict(bundle.files)
+    total = sum(paths[rel].stat().st_size for rel in hashes)
+    w = remote_path(ssh.device.workdir)
+    dest = f'"$W"/{area}/{digest}'
+    blobs = sorted(set(hashes.values()))
+    check = (f"W={w}; mkdir -p \"$W/store\" \"$W/{area}\" || exit 3; "
+             f"if [ -f {dest}/.complete ]; then echo COMPLETE; exit 0; fi; cd \"$W/store\" || exit 3; "
+             f"for h in {' '.join(blobs)}; do [ -f \"$h\" ] || echo \"MISSING $h\"; done; "
+             "df -Pk . | awk 'NR==2 {print \"FREE_KB\", $4}'")
+    out = ssh.run(check, what="the push check").stdout.decode().split("\n")
+    if "COMPLETE" in out:
+        return PushResult(f"{w}/{area}/{digest}", len(hashes), total, 0, 0)
+    missing = {ln.split()[1] for ln in out if ln.startswith("MISSING ")}
+    free = next((int(ln.split()[1]) * 1024 for ln in out if ln.startswith("FREE_KB ")), None)
+    by_hash = {h: paths[rel] for rel, h in hashes.items()}
+    need = sum(by_hash[h].stat().st_size for h in missing)
+    if free is not None and need + MARGIN_BYTES > free:
+        raise DeviceError(f"device '{ssh.device.name}' has {free / 2**20:.0f} MB free in {ssh.device.workdir}; the "
+                          f"push needs {need / 2**20:.1f} MB plus {MARGIN_BYTES // 2**20} MB to spare: free some "
+                          "space there or choose another --workdir (edgebench device add NAME URL --workdir DIR "
+                          "--force)")
+    links = []
+    for rel, h in sorted(hashes.items()):
+        parent = str(PurePosixPath(rel).parent)
+        if parent != ".":
+            links.append(f"mkdir -p \"$T\"/{shlex.quote(parent)}")
+        links.append(f"{{ ln \"$W/store/{h}\" \"$T\"/{shlex.quote(rel)} 2>/dev/null || "
+                     f"cp \"$W/store/{h}\" \"$T\"/{shlex.quote(rel)}; }} || exit 4")
+    script = (f"W={w}; I=$(mktemp -d \"$W/store/.in.XXXXXX\") || exit 3; "
+              "tar -xf - -C \"$I\" || { rm -rf \"$I\"; exit 5; }; "
+              "for f in \"$I\"/*; do [ -e \"$f\" ] && mv -f \"$f\" \"$W/store/\"; done; rmdir \"$I\"; "
+              f"T={dest}.tmp.$$; rm -rf \"$T\"; mkdir -p \"$T\" || exit 3; " + "; ".join(links) + "; "
+              f"touch \"$T/.complete\"; rm -rf {dest}; mv \"$T\" {dest} 2>/dev/null || rm -rf \"$T\"; "
+              f"[ -f {dest}/.complete ]")
+    proc = ssh.popen(script, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    assert proc.stdin is not None and proc.stderr is not None  # both PIPE above
+    try:
+        with tarfile.open(fileobj=proc.stdin, mode="w|") as tar:
+            for h in sorted(missing):
+                info = tar.gettarinfo(str(by_hash[h]), arcname=h)
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                info.mode = 0o444
+                with open(by_hash[h], "rb") as f:
+                    tar.addfile(info, f)
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass  # the remote side ended early: its exit status and stderr say why
+    err = proc.stderr.read().decode(errors="replace")
+    rc = proc.wait()
+    if rc == 255:
+        from edgebench.devices.transport import classify
+
+        raise classify(err, ssh, "the push")
+    if rc != 0:
+        raise DeviceError(f"device '{ssh.device.name}': the push failed (exit {rc}): {last_line(err) or 'no message'}")
+    return PushResult(f"{w}/{area}/{digest}", len(hashes), total, len(missing), need)

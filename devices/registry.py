@@ -1,0 +1,162 @@
+"""The device registry: a TOML file of named SSH devices in the user's config folder.
+
+Example file (`edgebench device add pi4 ssh://pi@raspberrypi.local` writes it)::
+
+    [devices."pi4"]
+    url = "ssh://pi@raspberrypi.local"
+    python = "python3"
+    workdir = "~/edgebench"
+
+The file is `$EDGEBENCH_DEVICES`, else `$XDG_CONFIG_HOME/edgebench/devices.toml`, else
+`~/.config/edgebench/devices.toml`; `device ... --config FILE` overrides it. It is read with
+`tomllib` and written atomically (a temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from edgebench.atomic import write_text
+from edgebench.errors import NotFoundError, UserInputError
+from edgebench.registry import Registry
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+
+
+@dataclass(frozen=True)
+class Device:
+    """One device: a name, an ssh:// URL and where edgebench lives on it.
+
+    >>> d = Device("pi4", "ssh://pi@raspberrypi.local:2222")
+    >>> (d.user, d.host, d.port, d.destination)
+    ('pi', 'raspberrypi.local', 2222, 'pi@raspberrypi.local')
+    >>> Device("pi4", "ssh://my-pi-alias").port is None   # an alias of ~/.ssh/config
+    True
+    """
+
+    name: str
+    url: str
+    python: str = "python3"
+    workdir: str = "~/edgebench"
+    ssh_config: str | None = None  # `ssh -F FILE` instead of ~/.ssh/config
+
+    def __post_init__(self) -> None:
+        if not NAME_RE.match(self.name):
+            raise UserInputError(f"device name '{self.name}' is not allowed: use letters, digits, '-', '_' and '.' "
+                                 "(e.g. pi4)")
+        parts = urlsplit(self.url)
+        if parts.scheme != "ssh" or not parts.hostname:
+            raise UserInputError(f"device URL '{self.url}' is not ssh://[user@]host[:port] "
+                                 "(e.g. ssh://pi@raspberrypi.local or ssh://ALIAS of ~/.ssh/config)")
+        if parts.password is not None:
+            raise UserInputError(f"device URL '{self.url}' holds a password; edgebench uses your SSH keys or agent "
+                                 "only: drop the password and run ssh-copy-id")
+        if parts.path not in ("", "/") or parts.query or parts.fragment:
+            raise UserInputError(f"device URL '{self.url}' has a path or query; give ssh://[user@]host[:port] "
+                                 "and the folder with --workdir")
+        try:
+            parts.port  # noqa: B018  (raises on a bad port)
+        except ValueError:
+            raise UserInputError(f"device URL '{self.url}' has a bad port; use a number 1-65535") from None
+        if not self.python.strip() or not self.workdir.strip():
+            raise UserInputError("--python and --workdir must not be empty (defaults: python3, ~/edgebench)")
+        if any(c in self.workdir for c in "\n\0"):
+            raise UserInputError(f"--workdir {self.workdir!r} holds a newline or NUL; choose a plain path")
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    @property
+    def user(self) -> str | None:
+        return urlsplit(self.url).username
+
+    @property
+    def port(self) -> int | None:
+        return urlsplit(self.url).port
+
+    @property
+    def destination(self) -> str:
+        """`user@host` or `host` (a ~/.ssh/config alias keeps its own User and Port)."""
+        return f"{self.user}@{self.host}" if self.user else self.host
+
+    def to_toml(self) -> str:
+        lines = [f"[devices.{json.dumps(self.name)}]"]
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name != "name" and value is not None:
+                lines.append(f"{f.name} = {json.dumps(value, ensure_ascii=True)}")  # a JSON string is a TOML string
+        return "\n".join(lines) + "\n"
+
+
+def default_config_path() -> Path:
+    """Where the registry lives: $EDGEBENCH_DEVICES, else the user's config folder."""
+    env = os.environ.get("EDGEBENCH_DEVICES")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "edgebench" / "devices.toml"
+
+
+class DeviceRegistry:
+    """The devices of one TOML file; `get` suggests the closest name on a typo."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = Path(path) if path is not None else default_config_path()
+        self.devices: dict[str, Device] = {}
+        if self.path.is_file():
+            self.devices = self._read()
+
+    def _read(self) -> dict[str, Device]:
+        try:
+            data = tomllib.loads(self.path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise UserInputError(f"device file '{self.path}' is not valid TOML ({e}); fix or remove it") from None
+        table = data.get("devices", {})
+        if not isinstance(table, dict):
+            raise UserInputError(f"device file '{self.path}': 'devices' must be a table of [devices.NAME]")
+        known = {f.name for f in fields(Device)} - {"name"}
+        out: dict[str, Device] = {}
+        for name, entry in table.items():
+            if not isinstance(entry, dict) or "url" not in entry:
+                raise UserInputError(f"device file '{self.path}': [devices.{name}] needs a url")
+            extra = set(entry) - known
+            if extra:
+                raise UserInputError(f"device file '{self.path}': [devices.{name}] has unknown keys "
+                                     f"{sorted(extra)}; allowed: {sorted(known)}")
+            out[name] = Device(name=name, **entry)
+        return out
+
+    def get(self, name: str) -> Device:
+        reg: Registry[Device] = Registry("device")
+        for n, d in self.devices.items():
+            reg.add(n, d)
+        try:
+            return reg.get(name)
+        except NotFoundError as e:
+            raise NotFoundError(f"{e} Add it with: edgebench device add {name} ssh://user@host "
+                                f"(devices file: {self.path})") from None
+
+    def add(self, device: Device, *, force: bool = False) -> None:
+        if device.name in self.devices and not force:
+            raise UserInputError(f"device '{device.name}' already exists ({self.devices[device.name].url}); "
+                                 "pass --force to replace it or remove it first")
+        self.devices[device.name] = device
+        self.save()
+
+    def remove(self, name: str) -> Device:
+        device = self.get(name)
+        del self.devices[name]
+        self.save()
+        return device
+
+    def save(self) -> None:
+        header = "# edgebench devices (edgebench device add|remove edits this file)\n"
+        body = "\n".join(d.to_toml() for _, d in sorted(self.devices.items()))
+        write_text(self.path, header + ("\n" if body else "") + body)

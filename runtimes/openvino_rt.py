@@ -1,0 +1,130 @@
+"""OpenVINO on the CPU (`openvino`): reads ONNX files directly (FP32, edgebench's QDQ INT8) and its own IR.
+
+`edgebench convert MODEL --runtime openvino --precision int8` writes an NNCF-quantized IR
+(`DIR/openvino/int8/model.xml`); FP32 needs no conversion (the ONNX file is read as it is).
+Threads: `INFERENCE_NUM_THREADS`, `NUM_STREAMS=1`, `PERFORMANCE_HINT=LATENCY`, and
+`INFERENCE_PRECISION_HINT=f32` so float layers stay FP32 (the ARM plugin defaults to f16).
+
+Example::
+
+    rt = get_runtime("openvino")
+    sess = rt.load(Path("artifacts/resnet20/model.fp32.onnx"), rt.Options(intra_op_threads=1))
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from edgebench.errors import ModelFileError, UserInputError
+from edgebench.runtimes.base import TensorSpec
+from edgebench.runtimes.options import RuntimeOptions, _check_choice, _check_int
+from edgebench.runtimes.registry_runtimes import RUNTIMES
+from edgebench.runtimes.static import artifact_info, check_feeds, dist_version, load_file
+
+if TYPE_CHECKING:
+    import numpy as np
+
+INSTALL_HINT = "pip install 'edgebench[runtimes]' (openvino; run-only, no torch)"
+
+InferencePrecision = Literal["f32", "f16", "bf16", "default"]
+PerformanceHint = Literal["latency", "throughput"]
+
+_NP = {"f32": "float32", "f16": "float16", "i8": "int8", "u8": "uint8", "i32": "int32", "i64": "int64"}
+
+
+@dataclass(frozen=True)
+class OpenVinoOptions(RuntimeOptions):
+    """OpenVINO CPU plugin properties, each set explicitly and recorded.
+
+    `inference_precision`: f32 (default: exact FP32 float layers), f16/bf16 (faster where the CPU has them,
+    not FP32-exact), or default (the plugin's own choice). `num_streams`: 1 for latency.
+    """
+
+    runtime: ClassVar[str] = "openvino"
+
+    num_streams: int = 1
+    performance_hint: PerformanceHint = "latency"
+    inference_precision: InferencePrecision = "f32"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_int(self.runtime, "num_streams", self.num_streams, 1)
+        _check_choice(self.runtime, "performance_hint", self.performance_hint, ("latency", "throughput"))
+        _check_choice(self.runtime, "inference_precision", self.inference_precision, ("f32", "f16", "bf16", "default"))
+
+
+class OpenVinoSession:
+    """A compiled OpenVINO model and one infer request."""
+
+    def __init__(self, compiled: Any, info: dict[str, Any]) -> None:
+        self.compiled = compiled
+        self.request = compiled.create_infer_request()
+        self.inputs = [_spec(p) for p in compiled.inputs]
+        self.outputs = [_spec(p) for p in compiled.outputs]
+        self.info = info
+        self.precision: str = info["precision"]
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import numpy as np
+
+        check_feeds(self.inputs, feeds)
+        res = self.request.infer({s.name: np.ascontiguousarray(feeds[s.name]) for s in self.inputs})
+        return {s.name: np.array(res[p]) for s, p in zip(self.outputs, self.compiled.outputs, strict=True)}
+
+
+def _spec(port: Any) -> TensorSpec:
+    shape = tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
+    et = port.get_element_type().get_type_name()
+    return TensorSpec(port.get_any_name(), shape, _NP.get(et, et))
+
+
+def core_config(options: OpenVinoOptions) -> dict[str, Any]:
+    cfg: dict[str, Any] = {"INFERENCE_NUM_THREADS": options.intra_op_threads, "NUM_STREAMS": options.num_streams,
+                           "PERFORMANCE_HINT": options.performance_hint.upper()}
+    if options.inference_precision != "default":
+        cfg["INFERENCE_PRECISION_HINT"] = options.inference_precision
+    return cfg
+
+
+@RUNTIMES.register("openvino")
+class OpenVinoRuntime:
+    """OpenVINO CPU plugin: an .onnx (FP32 or QDQ INT8) or an OpenVINO IR .xml (NNCF INT8)."""
+
+    name: ClassVar[str] = "openvino"
+    install_hint: ClassVar[str] = INSTALL_HINT
+    Options: ClassVar[type[OpenVinoOptions]] = OpenVinoOptions
+    # precisions `edgebench convert --runtime openvino` makes, and its converter
+    converts: ClassVar[tuple[str, ...]] = ("int8",)
+    reads_onnx: ClassVar[bool] = True
+
+    def available(self) -> bool:
+        return importlib.util.find_spec("openvino") is not None
+
+    def version(self) -> str:
+        return dist_version("openvino", "openvino")
+
+    def load(self, model: Path, options: RuntimeOptions | None = None) -> OpenVinoSession:
+        import openvino as ov
+
+        opts = OpenVinoOptions.coerce(options)
+        model = load_file(model, (".onnx", ".xml"), self.name)
+        core = ov.Core()
+        try:
+            m = core.read_model(str(model))
+        except RuntimeError as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ModelFileError(f"OpenVINO cannot read '{model}': {first[:300]}") from e
+        try:
+            compiled = core.compile_model(m, "CPU", core_config(opts))
+        except RuntimeError as e:
+            lines = [ln for ln in str(e).splitlines() if ln.strip()]
+            raise UserInputError(f"OpenVINO cannot compile '{model}' for the CPU: {' '.join(lines[-2:])[:300]}") from e
+        info = artifact_info(model)
+        effective = {k: str(compiled.get_property(k)) for k in
+                     ("INFERENCE_NUM_THREADS", "NUM_STREAMS", "INFERENCE_PRECISION_HINT", "PERFORMANCE_HINT")}
+        info.update({"device": "CPU", "properties": effective})
+        return OpenVinoSession(compiled, info)

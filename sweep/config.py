@@ -1,0 +1,361 @@
+"""The sweep file: TOML -> frozen dataclasses, validated before any work (no side effects here).
+
+Example (``examples/sweep-resnet20.toml`` is the full one)::
+
+    models = ["resnet20"]
+    [prune]
+    ratios = [0.3, 0.5]
+    [quantize]
+    precisions = ["fp32", "int8:auto", "int8:qdq-s8s8-tensor"]
+    [bench]
+    runtimes = ["installed"]
+    threads = [1, 2]
+
+    cfg = load_sweep(Path("sweep.toml"))
+    cfg.bench.threads  # (1, 2)
+
+Unknown keys, models, presets and runtimes are refused with the closest name; an empty grid is refused.
+Whether a runtime is installed and whether the data exist is checked by `edgebench.sweep.run.preflight`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Union
+
+from edgebench.errors import NotFoundError, UserInputError, suggest
+
+PRECISION_KINDS = ("fp32", "fp16", "int8", "int8-dynamic")
+METRICS = ("p50_ms", "peak_rss_mb", "file_size_mb")
+ALL_INSTALLED = "installed"
+LOCAL = "local"
+# which model files each runtime the sweep drives can run: None = any precision of an ONNX file
+RUNTIME_PRECISIONS: dict[str, frozenset[str] | None] = {
+    "ort-cpu": None,
+    "torch": frozenset({"fp32"}),  # rebuilds the PyTorch module from the FP32 model folder
+    "torch-int8": frozenset({"fp32"}),  # quantizes the FP32 module itself (PyTorch's own INT8)
+}
+
+
+def _fail(msg: str) -> UserInputError:
+    return UserInputError(msg)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """One entry of `quantize.precisions`: ``fp32``, ``fp16``, ``int8[:PRESET]``, ``int8-dynamic[:PRESET]``.
+
+    >>> Precision.parse("int8:x86-vnni")
+    Precision(kind='int8', preset='x86-vnni')
+    >>> Precision.parse("int8").preset
+    'auto'
+    """
+
+    kind: str
+    preset: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> Precision:
+        kind, _, preset = str(text).partition(":")
+        kind = kind.strip()
+        if kind not in PRECISION_KINDS:
+            raise _fail(f"precision '{text}' is not one of {', '.join(PRECISION_KINDS)} (int8 and int8-dynamic take "
+                        f"':PRESET', e.g. int8:x86-vnni).{suggest(kind, PRECISION_KINDS)}")
+        if kind in ("fp32", "fp16"):
+            if preset:
+                raise _fail(f"precision '{text}': {kind} takes no preset; write '{kind}'")
+            return cls(kind)
+        return cls(kind, preset.strip() or "auto")
+
+    def __post_init__(self) -> None:
+        if self.preset is not None and self.preset != "auto":
+            from edgebench.calibration.recipes import preset_names
+
+            names = preset_names()
+            if self.preset not in names:
+                raise NotFoundError(f"unknown INT8 preset '{self.preset}' in precision '{self}'; known: "
+                                    f"{', '.join(names)}.{suggest(self.preset, names)}")
+
+    @property
+    def file_precision(self) -> str:
+        """The precision of the model file this makes (what `RUNTIME_PRECISIONS` is about)."""
+        return self.kind
+
+    def __str__(self) -> str:
+        return self.kind if self.preset is None else f"{self.kind}:{self.preset}"
+
+
+def _positive_ints(values: tuple[int, ...], where: str) -> None:
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise _fail(f"{where} holds {v!r}; give integers >= 1")
+    if len(set(values)) != len(values):
+        raise _fail(f"{where} lists a value twice: {list(values)}")
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """[export]: how zoo models become ONNX (`edgebench export`)."""
+
+    random_init: bool = False  # random weights on purpose (tests); default: the published weights
+    parity_data: str = "none"  # real images for the export's parity check ('none': random inputs only)
+    batch: str = "dynamic"
+    opset: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.batch != "dynamic" and not self.batch.isdigit():
+            raise _fail(f"[export] batch '{self.batch}' is not 'dynamic' or a number")
+
+
+@dataclass(frozen=True)
+class PruneSettings:
+    """[prune]: each ratio makes one pruned variant of every zoo model (`edgebench prune`, one round)."""
+
+    ratios: tuple[float, ...] = ()
+    importance: str = "l1"
+    scope: str = "internal"
+    round_to: int = 1
+    finetune_epochs: int = 0
+    lr: float = 0.01
+    batch_size: int = 128
+    train_data: str = "cifar10:train"
+    limit_train: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for r in self.ratios:
+            if isinstance(r, bool) or not isinstance(r, int | float) or not 0 < r < 1:
+                raise _fail(f"[prune] ratios holds {r!r}; each ratio is a fraction of filters in (0, 1), e.g. 0.3")
+        if len(set(self.ratios)) != len(self.ratios):
+            raise _fail(f"[prune] ratios lists a value twice: {list(self.ratios)}")
+        if self.finetune_epochs < 0:
+            raise _fail(f"[prune] finetune_epochs {self.finetune_epochs} must be >= 0")
+        if self.limit_train is not None and self.limit_train < 1:
+            raise _fail(f"[prune] limit_train {self.limit_train} must be >= 1")
+        if self.ratios:
+            from edgebench.exporter.importance import IMPORTANCES
+
+            IMPORTANCES.get(self.importance)  # unknown names fail here with a suggestion
+
+
+@dataclass(frozen=True)
+class QuantizeSettings:
+    """[quantize]: the precisions of every model variant; INT8 is calibrated on `calibration`."""
+
+    precisions: tuple[str, ...] = ("fp32",)
+    calibration: str = "cifar10:train"
+    calib_size: int = 500
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.precisions:
+            raise _fail("empty grid: [quantize] precisions is empty; give at least 'fp32'")
+        parsed = [Precision.parse(p) for p in self.precisions]
+        if len({str(p) for p in parsed}) != len(parsed):
+            raise _fail(f"[quantize] precisions lists a value twice: {list(self.precisions)}")
+        if self.calib_size < 1:
+            raise _fail(f"[quantize] calib_size {self.calib_size} must be >= 1")
+
+    @property
+    def parsed(self) -> tuple[Precision, ...]:
+        return tuple(Precision.parse(p) for p in self.precisions)
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """[eval]: top-1 of every variant x runtime on the workstation (`edgebench eval`)."""
+
+    data: str = "cifar10"
+    limit: int | None = 1000
+    arithmetic: str = "auto"
+
+    def __post_init__(self) -> None:
+        from edgebench.bench.evaluate import ARITHMETIC_MODES
+
+        if self.limit is not None and self.limit < 1:
+            raise _fail(f"[eval] limit {self.limit} must be >= 1")
+        if self.arithmetic not in ARITHMETIC_MODES:
+            raise _fail(f"[eval] arithmetic '{self.arithmetic}' is not one of {', '.join(ARITHMETIC_MODES)}."
+                        f"{suggest(self.arithmetic, ARITHMETIC_MODES)}")
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """[bench]: runtimes x threads x batch x devices; timing settings of `edgebench bench`."""
+
+    runtimes: tuple[str, ...] = ("ort-cpu",)
+    threads: tuple[int, ...] = (1,)
+    batch: tuple[int, ...] = (1,)
+    devices: tuple[str, ...] = (LOCAL,)
+    min_seconds: float = 1.0
+    min_iters: int = 50
+    warmup_iters: int = 10
+    max_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("runtimes", "threads", "batch", "devices"):
+            if not getattr(self, key):
+                raise _fail(f"empty grid: [bench] {key} is empty")
+        _positive_ints(self.threads, "[bench] threads")
+        _positive_ints(self.batch, "[bench] batch")
+        if len(set(self.runtimes)) != len(self.runtimes):
+            raise _fail(f"[bench] runtimes lists a runtime twice: {list(self.runtimes)}")
+        from edgebench.runtimes import runtime_names
+
+        known = runtime_names()
+        for rt in self.runtimes:
+            if rt == ALL_INSTALLED:
+                continue
+            if rt not in known:
+                raise NotFoundError(f"unknown runtime '{rt}' in [bench] runtimes; known: {', '.join(known)} or "
+                                    f"'{ALL_INSTALLED}'.{suggest(rt, [*known, ALL_INSTALLED])}")
+            if rt not in RUNTIME_PRECISIONS:
+                raise _fail(f"runtime '{rt}' is not driven by sweeps yet (it needs a convert stage); sweeps run "
+                            f"{', '.join(RUNTIME_PRECISIONS)}")
+        for d in self.devices:
+            if d != LOCAL:
+                raise NotFoundError(f"unknown device '{d}' in [bench] devices; this edgebench sweeps '{LOCAL}' "
+                                    f"(this machine) only.{suggest(d, [LOCAL])}")
+        if not self.min_seconds >= 0 or self.min_iters < 1 or self.warmup_iters < 0:
+            raise _fail("[bench] min_seconds must be >= 0, min_iters >= 1 and warmup_iters >= 0")
+
+
+@dataclass(frozen=True)
+class RecommendSettings:
+    """[recommend]: what the sweep's summary recommends (`edgebench recommend` takes the same)."""
+
+    budgets: tuple[float, ...] = (1.0,)
+    metric: str = "p50_ms"
+
+    def __post_init__(self) -> None:
+        if self.metric not in METRICS:
+            raise _fail(f"[recommend] metric '{self.metric}' is not one of {', '.join(METRICS)}."
+                        f"{suggest(self.metric, METRICS)}")
+        for b in self.budgets:
+            if isinstance(b, bool) or not isinstance(b, int | float) or b < 0:
+                raise _fail(f"[recommend] budgets holds {b!r}; a budget is accuracy points >= 0, e.g. 1.0")
+
+
+def is_model_file(name: str) -> bool:
+    """A model entry that names a file or folder (not a zoo name): has a '/' or ends in .onnx."""
+    return "/" in name or name.endswith(".onnx") or name.startswith(".")
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A whole sweep file."""
+
+    models: tuple[str, ...]
+    name: str = "sweep"
+    data_dir: str | None = None
+    export: ExportSettings = field(default_factory=ExportSettings)
+    prune: PruneSettings = field(default_factory=PruneSettings)
+    quantize: QuantizeSettings = field(default_factory=QuantizeSettings)
+    eval: EvalSettings = field(default_factory=EvalSettings)
+    bench: BenchSettings = field(default_factory=BenchSettings)
+    recommend: RecommendSettings = field(default_factory=RecommendSettings)
+
+    def __post_init__(self) -> None:
+        if not self.models:
+            raise _fail("empty grid: 'models' is empty; give zoo names (edgebench models) or model folders")
+        if len(set(self.models)) != len(self.models):
+            raise _fail(f"'models' lists a model twice: {list(self.models)}")
+        from edgebench.exporter.zoo import MODELS
+
+        zoo = MODELS.names()
+        for m in self.models:
+            if is_model_file(m) or m.startswith("tv:"):
+                continue
+            if m not in zoo:
+                raise NotFoundError(f"unknown model '{m}' in 'models'; zoo: {', '.join(zoo)} (or a model folder "
+                                    f"path, or tv:<name>).{suggest(m, zoo)}")
+        runtimes = [r for r in self.bench.runtimes if r != ALL_INSTALLED]
+        if runtimes and not any(_runs(r, p) for r in runtimes for p in self.quantize.parsed):
+            raise _fail(f"empty grid: no runtime of {runtimes} runs any precision of {list(self.quantize.precisions)} "
+                        "(torch and torch-int8 run the fp32 model folder; ort-cpu runs every precision)")
+
+
+def _runs(runtime: str, precision: Precision) -> bool:
+    allowed = RUNTIME_PRECISIONS.get(runtime)
+    return allowed is None or precision.file_precision in allowed
+
+
+def runs(runtime: str, precision: Precision) -> bool:
+    """Whether the sweep benches `runtime` on the model file that `precision` makes."""
+    return _runs(runtime, precision)
+
+
+# ---------------------------------------------------------------------------------------------- TOML
+
+
+def _hint_ok(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        return any(_hint_ok(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is tuple:
+        inner = typing.get_args(hint)[0]
+        return isinstance(value, list | tuple) and all(_hint_ok(v, inner) for v in value)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    return True
+
+
+def _type_name(hint: Any) -> str:
+    return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def _build(cls: type, data: Any, where: str, source: str) -> Any:
+    if not isinstance(data, dict):
+        raise _fail(f"{source}: {where} must be a table (e.g. [{where.strip('[]')}]), not {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in fields(cls)]
+    for key in data:
+        if key not in names:
+            raise _fail(f"{source}: unknown key '{key}' in {where}; allowed: {', '.join(names)}.{suggest(key, names)}")
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in data:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise _fail(f"{source}: {where} needs '{f.name}'")
+            continue
+        value = data[f.name]
+        hint = hints[f.name]
+        if isinstance(hint, type) and hasattr(hint, "__dataclass_fields__"):
+            kwargs[f.name] = _build(hint, value, f"[{f.name}]", source)
+            continue
+        if not _hint_ok(value, hint):
+            raise _fail(f"{source}: '{f.name}' in {where} is {value!r}; expected {_type_name(hint)}")
+        kwargs[f.name] = tuple(value) if isinstance(value, list) else value
+    try:
+        return cls(**kwargs)
+    except UserInputError as e:
+        raise type(e)(f"{source}: {e}") from None
+
+
+def parse_sweep(text: str, source: str = "sweep file") -> SweepConfig:
+    """A sweep file's text -> `SweepConfig` (`source` names it in errors)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise _fail(f"{source} is not valid TOML: {e}") from None
+    return _build(SweepConfig, data, "the top level", source)
+
+
+def load_sweep(path: Path) -> SweepConfig:
+    """Read and validate a sweep file."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"sweep file '{path}' does not exist; see examples/sweep-resnet20.toml")
+    return parse_sweep(path.read_text(encoding="utf-8"), str(path))

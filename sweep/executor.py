@@ -1,0 +1,303 @@
+"""Run a stage graph: embedded (this process, in order) or with the compute stages as Ray tasks.
+
+The cache: ``DIR/cache/<key>/`` holds a stage's artifacts; ``done.json`` is written (atomically) last, so
+a folder without it is an interrupted stage and runs again. A failed stage leaves ``error.json`` (type,
+message, traceback) and its dependants are skipped; the other cells go on.
+
+Benchmarks run after the compute stages, in the driver, one at a time per device under an exclusive
+lock (a file lock per machine, so two sweeps on one machine never time at once either): a timing never
+shares its machine with a compute stage or another timing. Both executors call `execute_node`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from edgebench.atomic import write_json
+from edgebench.errors import EdgebenchError, UserInputError
+from edgebench.sweep.graph import Graph, Node
+from edgebench.sweep.stages import Input, run_stage
+
+DONE, ERROR = "done.json", "error.json"
+RAY_CONNECT_TIMEOUT_S = 15.0
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one node: done (ran now), cached (done before), failed or skipped (an input failed)."""
+
+    key: str
+    stage: str
+    label: str
+    status: str
+    seconds: float = 0.0
+    error: str | None = None
+    outputs: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def read_done(cache: Path, key: str) -> dict[str, Any] | None:
+    """The done marker of `key`, or None when the stage has not finished."""
+    p = Path(cache) / key / DONE
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None  # a damaged marker: the stage runs again
+
+
+def execute_node(node: Node, cache: str | Path) -> Outcome:
+    """Run one node into ``cache/<key>/`` unless done; record a failure as error.json. Ray runs this too."""
+    cache = Path(cache)
+    done = read_done(cache, node.key)
+    if done is not None:
+        return Outcome(node.key, node.stage, node.label, "cached", 0.0, None, done["outputs"])
+    inputs = []
+    for dep in node.deps:
+        d = read_done(cache, dep)
+        if d is None:
+            return Outcome(node.key, node.stage, node.label, "skipped", 0.0, f"input {dep[:12]} is not done")
+        inputs.append(Input(cache / dep, d["outputs"]))
+    out = cache / node.key
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    t0 = time.perf_counter()
+    try:
+        outputs = run_stage(node, inputs, out)
+    except Exception as e:  # recorded in error.json and reported; the other cells go on
+        seconds = time.perf_counter() - t0
+        msg = f"{type(e).__name__}: {e}"
+        write_json(out / ERROR, {"key": node.key, "stage": node.stage, "label": node.label, "error": msg,
+                                 "type": type(e).__name__, "user_error": isinstance(e, UserInputError),
+                                 "traceback": traceback.format_exc(limit=20), "seconds": seconds,
+                                 "settings": node.settings})
+        return Outcome(node.key, node.stage, node.label, "failed", seconds, msg)
+    seconds = time.perf_counter() - t0
+    write_json(out / DONE, {**node.to_dict(), "outputs": outputs, "seconds": seconds, "host": socket.gethostname(),
+                            "pid": os.getpid()})
+    return Outcome(node.key, node.stage, node.label, "done", seconds, None, outputs)
+
+
+# ------------------------------------------------------------------------------------------ locks
+
+
+def _lock_dir() -> Path:
+    d = Path(tempfile.gettempdir()) / f"edgebench-locks-{os.getuid()}"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@contextlib.contextmanager
+def device_lock(device: str, machine_id: str) -> Iterator[None]:
+    """Exclusive per device (blocking): one timing at a time on a machine, across sweeps and processes."""
+    path = _lock_dir() / f"device-{device}-{machine_id}.lock"
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def sweep_dir_lock(out_dir: Path) -> Iterator[None]:
+    """One sweep at a time in a folder: a second one is refused at once."""
+    path = Path(out_dir) / ".sweep.lock"
+    with open(path, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserInputError(f"another sweep is running in '{out_dir}'; wait for it or use another -o") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# ------------------------------------------------------------------------------------------- Ray
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    """'ray://h:10001' or 'h:6379' -> (h, port); None for 'auto'."""
+    if address == "auto":
+        return None
+    rest = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise UserInputError(f"--ray '{address}' is not 'local', 'auto', HOST:PORT or ray://HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def probe_ray(address: str, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """Fail in at most `timeout` seconds, in one line, when nothing answers at `address`."""
+    hp = _host_port(address)
+    if hp is None:
+        return
+    try:
+        with socket.create_connection(hp, timeout=timeout):
+            pass
+    except OSError as e:
+        reason = "timed out" if isinstance(e, TimeoutError | socket.timeout) else (e.strerror or str(e))
+        raise UserInputError(f"no Ray cluster answers at '{address}' ({reason}; waited at most {timeout:g} s); "
+                             "start one with `ray start --head`, check the address, or use --ray local") from None
+
+
+def check_ray(address: str, timeout: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """Before any work: Ray is installed, and a cluster `address` answers."""
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        raise UserInputError("--ray needs Ray: pip install 'edgebench[ray]'")
+    if address != "local":
+        probe_ray(address, timeout)
+
+
+@contextlib.contextmanager
+def ray_session(address: str, num_cpus: int | None = None,
+                timeout: float = RAY_CONNECT_TIMEOUT_S) -> Iterator[Any]:
+    """`local`: a Ray instance on this machine for the sweep; else join the cluster at `address`."""
+    try:
+        import ray
+    except ImportError:
+        raise UserInputError("--ray needs Ray: pip install 'edgebench[ray]'") from None
+    if address != "local":
+        probe_ray(address, timeout)
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    try:
+        if address == "local":
+            ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise UserInputError(f"could not join Ray at '{address}': {str(e).splitlines()[0][:300]}") from None
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+# -------------------------------------------------------------------------------------- executor
+
+
+def _skip(node: Node, why: str) -> Outcome:
+    return Outcome(node.key, node.stage, node.label, "skipped", 0.0, why)
+
+
+class Executor:
+    """Runs a graph's nodes; `ray` (the module, inside `ray_session`) sends compute stages to the cluster."""
+
+    def __init__(self, graph: Graph, cache: Path, machine_id: str, *, ray: Any = None, log: Log | None = None) -> None:
+        self.graph, self.cache, self.machine_id, self.ray = graph, Path(cache), machine_id, ray
+        self.log = log or (lambda _m: None)
+        self.outcomes: dict[str, Outcome] = {}
+        self._lock = threading.Lock()
+        self._n = len(graph.nodes)
+
+    def _record(self, o: Outcome) -> None:
+        with self._lock:
+            self.outcomes[o.key] = o
+            i = len(self.outcomes)
+        extra = f" ({o.seconds:.1f} s)" if o.status == "done" else f": {o.error}" if o.error else ""
+        self.log(f"[{i}/{self._n}] {o.status:7s} {o.label}{extra}")
+
+    def _blocked(self, node: Node) -> str | None:
+        for d in node.deps:
+            o = self.outcomes.get(d)
+            if o is not None and o.status in ("failed", "skipped"):
+                return f"input '{o.label}' {o.status}"
+        return None
+
+    def run(self) -> dict[str, Outcome]:
+        compute = [n for n in self.graph.nodes.values() if n.compute]
+        if self.ray is None:
+            for n in compute:
+                why = self._blocked(n)
+                self._record(_skip(n, why) if why else execute_node(n, self.cache))
+        else:
+            self._run_ray(compute)
+        self._run_benches([n for n in self.graph.nodes.values() if not n.compute])
+        return self.outcomes
+
+    def _run_ray(self, compute: list[Node]) -> None:
+        ray = self.ray
+        task = ray.remote(num_cpus=1, max_retries=0)(execute_node)
+        pending = {n.key: n for n in compute}
+        running: dict[Any, Node] = {}
+        cache = str(self.cache)
+        try:
+            while pending or running:
+                for key, n in list(pending.items()):
+                    why = self._blocked(n)
+                    if why:
+                        self._record(_skip(n, why))
+                    elif all(d in self.outcomes for d in n.deps):
+                        done = read_done(self.cache, n.key)
+                        if done is not None:  # no task for a cache hit
+                            self._record(Outcome(n.key, n.stage, n.label, "cached", 0.0, None, done["outputs"]))
+                        else:
+                            running[task.remote(n, cache)] = n
+                    else:
+                        continue
+                    del pending[key]
+                if not running:
+                    if pending:  # cannot happen for a graph built by build_graph (deps come first)
+                        raise EdgebenchError(f"sweep graph: {len(pending)} stage(s) wait on inputs that never ran")
+                    break
+                ready, _ = ray.wait(list(running), num_returns=1)
+                for ref in ready:
+                    n = running.pop(ref)
+                    try:
+                        self._record(ray.get(ref))
+                    except ray.exceptions.RayError as e:  # the worker died (memory, signal): a failed cell
+                        msg = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+                        write_json(self.cache / n.key / ERROR, {"key": n.key, "stage": n.stage, "label": n.label,
+                                                                 "error": msg, "type": type(e).__name__})
+                        self._record(Outcome(n.key, n.stage, n.label, "failed", 0.0, msg))
+        except BaseException:
+            for ref in running:
+                ray.cancel(ref, force=True)
+            raise
+
+    def _run_benches(self, benches: list[Node]) -> None:
+        by_device: dict[str, list[Node]] = {}
+        for n in benches:
+            by_device.setdefault(str(n.device), []).append(n)
+
+        def one_device(device: str, nodes: list[Node]) -> None:
+            for n in nodes:
+                why = self._blocked(n)
+                if why:
+                    self._record(_skip(n, why))
+                    continue
+                if read_done(self.cache, n.key) is None:
+                    with device_lock(device, self.machine_id):
+                        self._record(execute_node(n, self.cache))
+                else:
+                    self._record(execute_node(n, self.cache))
+
+        if len(by_device) <= 1:
+            for device, nodes in by_device.items():
+                one_device(device, nodes)
+            return
+        threads = [threading.Thread(target=one_device, args=item, daemon=True) for item in by_device.items()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()

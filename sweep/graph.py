@@ -1,0 +1,217 @@
+"""The grid expanded into stage nodes, each keyed by the content hash of its stage, settings and inputs.
+
+    export/import/prune  ->  quantize  ->  evaluate (workstation)  ->  bench (on each device)
+
+A node's key is ``sha256(stage, STAGE_VERSION, settings, keys of its inputs)``: the keys chain like a
+Merkle tree, so changing a setting re-runs that node and everything below it and nothing else. Source
+nodes hash what they read (a model file's sha256, the published weights' sha256), and a bench node
+hashes its device's machine id, so a cache copied to another machine does not answer for it.
+
+Example::
+
+    g = build_graph(cfg, Host(cpu=cpu_info(), machine_id=fingerprint()["id"], runtimes=("ort-cpu",)))
+    [n.label for n in g.nodes.values()]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgebench.sweep.config import ALL_INSTALLED, RUNTIME_PRECISIONS, Precision, SweepConfig, is_model_file, runs
+
+STAGE_VERSION = 1  # bump when a stage's output for the same settings changes
+COMPUTE_STAGES = ("export", "import", "prune", "quantize", "evaluate")
+STAGES = (*COMPUTE_STAGES, "bench")
+
+
+def content_key(stage: str, settings: Mapping[str, Any], inputs: tuple[str, ...]) -> str:
+    """sha256 of the stage name, its settings and its inputs' keys (JSON with sorted keys).
+
+    >>> a = content_key("quantize", {"preset": "x86-vnni"}, ("ab",))
+    >>> a == content_key("quantize", {"preset": "x86-vnni"}, ("ab",)), a == content_key("quantize", {}, ("ab",))
+    (True, False)
+    """
+    text = json.dumps({"stage": stage, "version": STAGE_VERSION, "settings": settings, "inputs": list(inputs)},
+                      sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Node:
+    """One stage of one cell. `settings` is JSON (stored as text so the node is hashable and travels to Ray)."""
+
+    key: str
+    stage: str
+    label: str
+    settings_json: str
+    deps: tuple[str, ...] = ()
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return json.loads(self.settings_json)
+
+    @property
+    def compute(self) -> bool:
+        return self.stage != "bench"
+
+    @property
+    def device(self) -> str | None:
+        return self.settings.get("device") if self.stage == "bench" else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "stage": self.stage, "label": self.label, "settings": self.settings,
+                "deps": list(self.deps)}
+
+
+def make_node(stage: str, label: str, settings: Mapping[str, Any], deps: tuple[str, ...] = ()) -> Node:
+    return Node(content_key(stage, settings, deps), stage, label,
+                json.dumps(dict(settings), sort_keys=True), deps)
+
+
+@dataclass(frozen=True)
+class Host:
+    """What the plan needs to know about this workstation and the devices (read by the caller)."""
+
+    cpu: Mapping[str, Any]  # bench.fingerprint.cpu_info(): resolves the INT8 preset 'auto'
+    machine_id: str  # bench.fingerprint.fingerprint()["id"] of the local device
+    runtimes: tuple[str, ...]  # installed runtimes (for 'installed')
+    file_sha256: Mapping[str, str] = field(default_factory=dict)  # model file entry -> sha256 of its .onnx
+    weights_sha256: Mapping[str, str | None] = field(default_factory=dict)  # zoo model -> published weights sha
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Nodes in topological order (dict order), the bench cells, and notes about what was left out."""
+
+    nodes: dict[str, Node]
+    cells: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+    def dependants(self, key: str) -> list[str]:
+        return [k for k, n in self.nodes.items() if key in n.deps]
+
+    def count(self, stage: str) -> int:
+        return sum(1 for n in self.nodes.values() if n.stage == stage)
+
+
+def variant_label(model: str, ratio: float | None, precision: Precision | None, preset: str | None) -> str:
+    """resnet20, resnet20-p30, resnet20-p30-int8-x86-vnni, resnet20-fp16.
+
+    >>> variant_label("resnet20", 0.3, Precision("int8", "auto"), "x86-vnni")
+    'resnet20-p30-int8-x86-vnni'
+    """
+    base = Path(model).parent.name if model.endswith(".onnx") else Path(model).name if is_model_file(model) else model
+    base = base.replace(":", "_").replace("/", "_")
+    if ratio is not None:
+        base += f"-p{round(ratio * 100):d}"
+    if precision is None:
+        return base
+    return f"{base}-{precision.kind}" + (f"-{preset}" if preset else "")
+
+
+def resolved_preset(precision: Precision, cpu: Mapping[str, Any]) -> str | None:
+    """The preset name behind 'auto' for this workstation (it calibrates; the key records the resolved name)."""
+    if precision.preset is None:
+        return None
+    if precision.preset != "auto":
+        return precision.preset
+    from edgebench.calibration.recipes import resolve_preset
+
+    return resolve_preset("auto", None, cpu).preset
+
+
+def expand_runtimes(cfg: SweepConfig, installed: tuple[str, ...]) -> tuple[str, ...]:
+    """`installed` in [bench] runtimes -> every installed runtime the sweep drives, in registry order."""
+    out: list[str] = []
+    for rt in cfg.bench.runtimes:
+        names = [r for r in installed if r in RUNTIME_PRECISIONS] if rt == ALL_INSTALLED else [rt]
+        out += [r for r in names if r not in out]
+    return tuple(out)
+
+
+def build_graph(cfg: SweepConfig, host: Host) -> Graph:
+    """Expand the grid. Pure: every fact about the machine comes in `host`."""
+    nodes: dict[str, Node] = {}
+    notes: list[str] = []
+    cells: list[str] = []
+
+    def add(n: Node) -> Node:
+        nodes.setdefault(n.key, n)
+        return nodes[n.key]
+
+    runtimes = expand_runtimes(cfg, host.runtimes)
+    data = {"data_dir": cfg.data_dir}
+    for model in cfg.models:
+        sources: list[tuple[Node, float | None]] = []
+        if is_model_file(model):
+            sha = host.file_sha256.get(model)
+            sources.append((add(make_node("import", f"import {model}", {
+                "path": str(Path(model).resolve()), "sha256": sha, "variant": variant_label(model, None, None, None)})),
+                None))
+            if cfg.prune.ratios:
+                notes.append(f"'{model}' is a model file: pruning applies to zoo models, so it has no pruned variants")
+        else:
+            weights = {"source": "random-init"} if cfg.export.random_init else {
+                "source": "published", "sha256": host.weights_sha256.get(model)}
+            ex = cfg.export
+            sources.append((add(make_node("export", f"export {model}", {
+                "model": model, "weights": weights, "parity_data": ex.parity_data, "batch": ex.batch,
+                "opset": ex.opset, "variant": variant_label(model, None, None, None), **data})), None))
+            p = cfg.prune
+            for ratio in p.ratios:
+                sources.append((add(make_node("prune", f"prune {model} {ratio:g}", {
+                    "model": model, "weights": weights, "ratio": ratio, "importance": p.importance, "scope": p.scope,
+                    "round_to": p.round_to, "finetune_epochs": p.finetune_epochs, "lr": p.lr,
+                    "batch_size": p.batch_size, "train_data": p.train_data, "limit_train": p.limit_train,
+                    "seed": p.seed, "test_data": cfg.eval.data, "limit_test": cfg.eval.limit,
+                    "variant": variant_label(model, ratio, None, None), **data})), ratio))
+        for src, ratio in sources:
+            for prec in cfg.quantize.parsed:
+                preset = resolved_preset(prec, host.cpu)
+                variant = variant_label(model, ratio, prec, preset)
+                if prec.kind == "fp32":
+                    artifact = src
+                else:
+                    q = cfg.quantize
+                    artifact = add(make_node("quantize", f"quantize {variant}", {
+                        "mode": {"int8": "static", "int8-dynamic": "dynamic", "fp16": "fp16"}[prec.kind],
+                        "preset": preset, "calibration": q.calibration if prec.kind == "int8" else None,
+                        "calib_size": q.calib_size if prec.kind == "int8" else None,
+                        "seed": q.seed if prec.kind == "int8" else None, "variant": variant, **data}, (src.key,)))
+                for rt in runtimes:
+                    if not runs(rt, prec):
+                        continue
+                    rt_options: dict[str, Any] = {}  # torch-int8 calibrates as `bench -r torch-int8` does
+                    ev = add(make_node("evaluate", f"evaluate {variant}/{rt}", {
+                        "runtime": rt, "data": cfg.eval.data, "limit": cfg.eval.limit,
+                        "arithmetic": cfg.eval.arithmetic, "threads": 1, "runtime_options": rt_options,
+                        "variant": variant, **data}, (artifact.key,)))
+                    b = cfg.bench
+                    for device in b.devices:
+                        for threads in b.threads:
+                            for batch in b.batch:
+                                cell = add(make_node("bench", f"bench {variant}/{rt} t{threads} b{batch} @{device}", {
+                                    "runtime": rt, "threads": threads, "batch": batch, "device": device,
+                                    "machine_id": host.machine_id, "runtime_options": rt_options,
+                                    "min_seconds": b.min_seconds, "min_iters": b.min_iters,
+                                    "warmup_iters": b.warmup_iters, "max_seconds": b.max_seconds,
+                                    "variant": variant, "preset": preset,
+                                    "precision": str(Precision(prec.kind, preset)),
+                                    "prune_ratio": ratio, "model": model, "sweep": cfg.name},
+                                    (artifact.key, ev.key)))
+                                if cell.key not in cells:
+                                    cells.append(cell.key)
+    skipped = [f"{r} x {p}" for r in runtimes for p in cfg.quantize.parsed if not runs(r, p)]
+    if skipped:
+        notes.append("not run (the runtime does not take that model file): " + ", ".join(skipped))
+    if not cells:
+        from edgebench.errors import UserInputError
+
+        raise UserInputError("empty grid: no installed runtime of the sweep runs any of its precisions")
+    return Graph(nodes, tuple(cells), tuple(notes))
+

@@ -1,0 +1,203 @@
+"""`run_sweep`: check -> plan -> execute (embedded or Ray) -> results/ -> summary.json -> recommendation.
+
+Layout of the output folder::
+
+    DIR/cache/<key>/          one stage's artifacts + done.json (or error.json)
+    DIR/results/<device>/     the bench result files of the grid (what `compare` and `recommend` read)
+    DIR/summary.json          every node's status, seconds and error; wall time; the mode
+    DIR/recommendation.md     per device: Pareto front + recommended deployment at each budget (+ .json)
+
+Example::
+
+    out = run_sweep(load_sweep(Path("examples/sweep-resnet20.toml")), Path("sweeps/r20"), ray=None)
+    out.counts  # {"done": 12, "cached": 0, "failed": 0, "skipped": 0}
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgebench.atomic import ensure_writable_dir, write_json, write_text
+from edgebench.errors import UserInputError
+from edgebench.sweep.config import ALL_INSTALLED, SweepConfig, is_model_file
+from edgebench.sweep.executor import Executor, Outcome, check_ray, ray_session, read_done, sweep_dir_lock
+from edgebench.sweep.graph import Graph, Host, build_graph
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    graph: Graph
+    outcomes: dict[str, Outcome]
+    wall_s: float
+    mode: str
+    results_dir: Path
+    recommendations: dict[float, list[Any]] = field(default_factory=dict)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        c = Counter(o.status for o in self.outcomes.values())
+        return {s: c.get(s, 0) for s in ("done", "cached", "failed", "skipped")}
+
+    @property
+    def failed(self) -> list[Outcome]:
+        return [o for o in self.outcomes.values() if o.status == "failed"]
+
+
+def _check_data(spec: str, data_dir: Path | None, what: str) -> None:
+    from edgebench.calibration.datasets import load_dataset
+
+    if spec.startswith("cifar10"):
+        load_dataset(spec, data_dir, download=False, size=1)
+    elif not Path(spec).exists():
+        raise UserInputError(f"{what} '{spec}' does not exist; give cifar10[:train|:test], an .npz or an image folder")
+
+
+def preflight(cfg: SweepConfig) -> Host:
+    """Everything checked before any work: runtimes installed, data present, model files readable."""
+    from edgebench.bench.fingerprint import cpu_info, fingerprint
+    from edgebench.runtimes import RUNTIMES, runtime_names
+
+    installed = []
+    for name in runtime_names():
+        if RUNTIMES.get(name)().available():
+            installed.append(name)
+    for rt in cfg.bench.runtimes:
+        if rt != ALL_INSTALLED and rt not in installed:
+            raise UserInputError(f"runtime '{rt}' in [bench] runtimes is not installed here; "
+                                 f"{RUNTIMES.get(rt).install_hint}")
+    data_dir = Path(cfg.data_dir) if cfg.data_dir else None
+    _check_data(cfg.eval.data, data_dir, "[eval] data")
+    if any(p.kind == "int8" for p in cfg.quantize.parsed):
+        _check_data(cfg.quantize.calibration, data_dir, "[quantize] calibration")
+    if cfg.prune.ratios and cfg.prune.finetune_epochs > 0:
+        _check_data(cfg.prune.train_data, data_dir, "[prune] train_data")
+    files: dict[str, str] = {}
+    weights: dict[str, str | None] = {}
+    for m in cfg.models:
+        if is_model_file(m):
+            from edgebench.artifact import ModelArtifact
+            from edgebench.manifest import sha256_file
+
+            art = ModelArtifact.resolve(Path(m))
+            art.require_manifest("a sweep (input spec and preprocessing)")
+            files[m] = sha256_file(art.path)
+        else:
+            import importlib.util
+
+            if importlib.util.find_spec("torch") is None:
+                raise UserInputError(f"model '{m}' is exported with torch: pip install 'edgebench[export]', or give "
+                                     "an exported model folder")
+            from edgebench.exporter.zoo import get_spec
+
+            spec = get_spec(m)
+            weights[m] = spec.weights.sha256 if spec.weights else None
+            if spec.weights is None and not cfg.export.random_init:
+                raise UserInputError(f"model '{m}' has no published weights; set random_init = true in [export] or "
+                                     "export it yourself and give its folder")
+    return Host(cpu=cpu_info(), machine_id=fingerprint()["id"], runtimes=tuple(installed), file_sha256=files,
+                weights_sha256=weights)
+
+
+def plan(cfg: SweepConfig) -> Graph:
+    """Check and expand the grid (no output written)."""
+    return build_graph(cfg, preflight(cfg))
+
+
+def publish_results(graph: Graph, cache: Path, results_dir: Path) -> int:
+    """Rebuild ``results/<device>/`` from the finished bench cells of this grid; returns how many."""
+    import json
+
+    tmp = results_dir.with_name(results_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    n = 0
+    for key in graph.cells:
+        done = read_done(cache, key)
+        if done is None:
+            continue
+        node = graph.nodes[key]
+        result = json.loads((cache / key / done["outputs"]["result"]).read_text(encoding="utf-8"))
+        s = node.settings
+        name = f"{s['variant']}.{s['runtime']}.b{s['batch']}.t{s['threads']}.{key[:10]}.json"
+        write_json(ensure_writable_dir(tmp / s["device"]) / name, result)
+        n += 1
+    tmp.mkdir(parents=True, exist_ok=True)
+    old = results_dir.with_name(results_dir.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if results_dir.exists():
+        results_dir.rename(old)
+    tmp.rename(results_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return n
+
+
+def recommend_results(results_dir: Path, budgets: tuple[float, ...], metric: str) -> dict[float, list[Any]]:
+    """`bench.recommend.recommend` on the sweep's results, at each budget (empty when nothing was measured)."""
+    from edgebench.bench.recommend import recommend
+    from edgebench.bench.report_data import load_results
+
+    paths = [d for d in sorted(results_dir.iterdir()) if d.is_dir() and any(d.glob("*.json"))]
+    if not paths:
+        return {}
+    rows = load_results(paths).rows
+    if not any(r.top1_pct is not None for r in rows):
+        return {}
+    return {b: recommend(rows, budget=b, metric=metric) for b in budgets}
+
+
+def recommendation_text(recs: dict[float, list[Any]]) -> str:
+    from edgebench.bench.recommend import recommendation_markdown
+
+    out = ["# Recommendation", ""]
+    for b, rs in recs.items():
+        out += [f"## Budget {b:g} points", "", *recommendation_markdown(rs)]
+    return "\n".join(out) + "\n"
+
+
+def run_sweep(cfg: SweepConfig, out_dir: Path, *, ray: str | None = None, ray_cpus: int | None = None,
+              ray_timeout: float = 15.0, log: Log | None = None) -> SweepOutcome:
+    """Run the whole grid into `out_dir` (resuming whatever is cached there)."""
+    say = log or (lambda _m: None)
+    graph = plan(cfg)  # all checks before the output folder exists
+    if ray:
+        check_ray(ray, ray_timeout)
+    from edgebench.bench.fingerprint import fingerprint
+
+    machine_id = fingerprint()["id"]
+    out_dir = ensure_writable_dir(Path(out_dir))
+    cache = ensure_writable_dir(out_dir / "cache")
+    with sweep_dir_lock(out_dir):
+        counts = Counter(n.stage for n in graph.nodes.values())
+        say(f"sweep '{cfg.name}': {len(graph.cells)} cells, {len(graph.nodes)} stages ("
+            + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"); {'Ray ' + ray if ray else 'embedded'}")
+        for note in graph.notes:
+            say(f"note: {note}")
+        t0 = time.perf_counter()
+        if ray:
+            with ray_session(ray, ray_cpus, ray_timeout) as ray_mod:
+                outcomes = Executor(graph, cache, machine_id, ray=ray_mod, log=say).run()
+        else:
+            outcomes = Executor(graph, cache, machine_id, log=say).run()
+        wall = time.perf_counter() - t0
+        results_dir = out_dir / "results"
+        publish_results(graph, cache, results_dir)
+        recs = recommend_results(results_dir, cfg.recommend.budgets, cfg.recommend.metric)
+        out = SweepOutcome(graph, outcomes, wall, f"ray {ray}" if ray else "embedded", results_dir, recs)
+        write_json(out_dir / "summary.json", {
+            "kind": "edgebench.sweep", "name": cfg.name, "mode": out.mode, "wall_s": wall, "counts": out.counts,
+            "cells": len(graph.cells), "notes": list(graph.notes),
+            "nodes": [{**graph.nodes[k].to_dict(), **{x: o.to_dict()[x] for x in ("status", "seconds", "error")}}
+                      for k, o in outcomes.items()],
+        })
+        if recs:
+            write_text(out_dir / "recommendation.md", recommendation_text(recs))
+            write_json(out_dir / "recommendation.json",
+                       {f"{b:g}": [r.to_dict() for r in rs] for b, rs in recs.items()})
+    return out

@@ -1,0 +1,194 @@
+"""The stages: pure functions of (settings, input artifacts) -> artifacts in `out`, calling the library.
+
+They call what the CLI commands call (`exporter.export.export_model`, `exporter.prune_run.run_rounds`,
+`calibration.quantize.*`, `bench.evaluate.evaluate`, `bench.runner`), so a sweep cell and the
+commands agree. Each returns its `outputs` (paths relative to `out`, figures) for the done marker;
+the embedded executor and the Ray tasks run this same code.
+
+Example::
+
+    outputs = run_stage(node, [Input(dir, {"model": "model.fp32.onnx"})], out_dir)
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgebench.errors import UserInputError
+from edgebench.sweep.graph import Node
+
+ACCURACY_FILE = "accuracy.json"
+RESULT_FILE = "result.json"
+
+
+@dataclass(frozen=True)
+class Input:
+    """A finished input node: its cache folder and the outputs its done marker records."""
+
+    dir: Path
+    outputs: dict[str, Any]
+
+    @property
+    def model(self) -> Path:
+        return self.dir / self.outputs["model"]
+
+
+def _data_dir(s: dict[str, Any]) -> Path | None:
+    return Path(s["data_dir"]) if s.get("data_dir") else None
+
+
+def _load(s: dict[str, Any], require_trained: bool) -> Any:
+    from edgebench.exporter.loading import WeightsRequest, load_model
+    from edgebench.exporter.zoo import get_spec
+
+    random = s["weights"]["source"] == "random-init"
+    return load_model(get_spec(s["model"]), WeightsRequest(random_init=random, data_dir=_data_dir(s),
+                                                           require_trained=require_trained and not random))
+
+
+def stage_export(s: dict[str, Any], _inputs: Sequence[Input], out: Path) -> dict[str, Any]:
+    """`edgebench export MODEL -o out` with the sweep's settings."""
+    from edgebench.exporter.export import ONNX_FILE, export_model
+
+    loaded = _load(s, require_trained=False)
+    parity = None
+    if s["parity_data"] != "none":
+        from edgebench.calibration.datasets import load_dataset
+
+        parity = load_dataset(s["parity_data"], _data_dir(s))
+    m = export_model(loaded.model, loaded.spec, out, opset=s["opset"], batch=s["batch"], parity_dataset=parity,
+                     accuracy_images=0, force=True, weights=loaded.weights, threads=1)
+    return {"model": ONNX_FILE, "file_size_mb": m.file_size_mb, "params": m.params, "macs": m.macs}
+
+
+def stage_import(s: dict[str, Any], _inputs: Sequence[Input], out: Path) -> dict[str, Any]:
+    """A model file of the user's: copied into the cache (with its manifest and pruned-structure files)."""
+    from edgebench.artifact import ModelArtifact
+    from edgebench.manifest import manifest_path, sha256_file
+
+    art = ModelArtifact.resolve(Path(s["path"]))
+    sha = sha256_file(art.path)
+    if s["sha256"] and sha != s["sha256"]:
+        raise UserInputError(f"'{art.path}' changed while the sweep ran (sha256 {sha[:12]}, planned "
+                             f"{s['sha256'][:12]}); run the sweep again")
+    art.require_manifest("a sweep (input spec and preprocessing)")
+    shutil.copy2(art.path, out / art.path.name)
+    shutil.copy2(manifest_path(art.path), manifest_path(out / art.path.name))
+    pruned = art.manifest.pruned if art.manifest else None
+    for name in ((pruned.structure_file, pruned.weights_file) if pruned else ()):
+        if name and (art.path.parent / name).is_file():
+            shutil.copy2(art.path.parent / name, out / name)
+    return {"model": art.path.name, "sha256": sha}
+
+
+def stage_prune(s: dict[str, Any], _inputs: Sequence[Input], out: Path) -> dict[str, Any]:
+    """`edgebench prune MODEL --ratios R --rounds 1 -e EPOCHS -o out/run`: the pruned round 1 folder."""
+    from edgebench.calibration.datasets import Dataset, load_dataset
+    from edgebench.exporter.prune_config import RatioConfig
+    from edgebench.exporter.prune_run import PruneRunConfig, run_rounds
+    from edgebench.exporter.train import TrainConfig
+
+    loaded = _load(s, require_trained=True)
+    ratios = RatioConfig.parse(str(s["ratio"]))
+    run = PruneRunConfig(importance=s["importance"], rounds=1, scope=s["scope"], seed=s["seed"], export_onnx=True,
+                         round_to=s["round_to"])
+    ft = TrainConfig(epochs=s["finetune_epochs"], lr=s["lr"], batch_size=s["batch_size"], seed=s["seed"])
+    test = load_dataset(s["test_data"], _data_dir(s)).subset(s["limit_test"])
+    if s["finetune_epochs"] > 0:
+        train = load_dataset(s["train_data"], _data_dir(s)).subset(s["limit_train"])
+    else:
+        train = Dataset(test.images[:0], test.labels[:0], "none")
+    summary = run_rounds(loaded.model, loaded.spec, ratios, run, ft, train, test, out / "run", arch=loaded.spec.name,
+                         num_classes=loaded.num_classes, weights_info=loaded.weights, force=True)
+    last = summary["rounds"][-1]
+    return {"model": "run/round1/model.fp32.onnx", "macs": last["macs"], "params": last["params"],
+            "macs_reduction_pct": last["macs_reduction_pct"], "top1_torch_pct": last["final_top1_pct"]}
+
+
+def stage_quantize(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dict[str, Any]:
+    """`edgebench quantize PARENT --mode M --preset P --data D -n N --seed S -o out`."""
+    from edgebench.artifact import ModelArtifact
+    from edgebench.calibration.quantize import (
+        convert_fp16_model,
+        quantize_dynamic_model,
+        quantize_static_model,
+        resolve_output,
+    )
+    from edgebench.calibration.recipes import resolve_preset
+
+    parent = ModelArtifact.resolve(inputs[0].model)
+    mode = s["mode"]
+    if mode == "static":
+        from edgebench.calibration.datasets import load_dataset
+
+        info = parent.manifest.input if parent.manifest else None
+        ds = load_dataset(s["calibration"], _data_dir(s), size=s["calib_size"], seed=s["seed"],
+                          preprocessing=info.preprocessing if info else None)
+        m = quantize_static_model(parent, ds, resolve_preset(s["preset"]), output=out, dataset_spec=s["calibration"],
+                                  seed=s["seed"], force=True)
+    elif mode == "dynamic":
+        m = quantize_dynamic_model(parent, resolve_preset(s["preset"]), output=out, force=True)
+    else:
+        m = convert_fp16_model(parent, output=out, force=True)
+    path = resolve_output(parent.path, out, mode)
+    return {"model": path.name, "file_size_mb": m.file_size_mb}
+
+
+def stage_evaluate(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dict[str, Any]:
+    """`edgebench eval MODEL -r RUNTIME --data D --limit N --arithmetic A` on the workstation."""
+    from edgebench.atomic import write_json
+    from edgebench.bench.evaluate import evaluate
+
+    acc = evaluate(inputs[0].model, s["data"], runtime=s["runtime"], limit=s["limit"], threads=s["threads"],
+                   data_dir=_data_dir(s), arithmetic=s["arithmetic"])
+    keep = {k: acc[k] for k in ("dataset", "dataset_sha256", "n", "top1_pct", "top5_pct", "runtime", "threads",
+                                "arithmetic", "arithmetic_reason", "warnings") if k in acc}
+    write_json(out / ACCURACY_FILE, keep)
+    return {"accuracy": ACCURACY_FILE, "top1_pct": keep["top1_pct"], "n": keep["n"]}
+
+
+def stage_bench(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dict[str, Any]:
+    """`edgebench bench MODEL -r RUNTIME -t T -b B` in a fresh process, with the evaluation's accuracy attached."""
+    from edgebench.atomic import write_json
+    from edgebench.bench.fingerprint import dynamic_state, fingerprint
+    from edgebench.bench.runner import Job, make_result, run_job_isolated
+    from edgebench.bench.schema import validate_result
+    from edgebench.runtimes import options_class
+
+    if s["device"] != "local":
+        raise UserInputError(f"device '{s['device']}': this edgebench benches sweeps on 'local' only")
+    model, acc_in = inputs[0].model, inputs[1]
+    opts = options_class(s["runtime"]).from_dict({**s["runtime_options"], "intra_op_threads": s["threads"]})
+    bench = {"warmup_iters": s["warmup_iters"], "min_iters": s["min_iters"], "min_seconds": s["min_seconds"],
+             "max_seconds": s["max_seconds"]}
+    job = Job(model=str(model), runtime=s["runtime"], batch=s["batch"], options=opts, bench=bench)
+    machine = fingerprint()
+    if machine["id"] != s["machine_id"]:
+        raise UserInputError(f"this machine's fingerprint id is {machine['id']}, the sweep planned {s['machine_id']}")
+    measured = run_job_isolated(job)
+    result = make_result(job, measured, model, machine, dynamic_state())
+    accuracy = json.loads((acc_in.dir / acc_in.outputs["accuracy"]).read_text(encoding="utf-8"))
+    result["accuracy"] = {k: v for k, v in accuracy.items() if k != "warnings"}
+    result["warnings"] += accuracy.get("warnings", [])
+    result["sweep"] = {k: s[k] for k in ("sweep", "variant", "model", "precision", "preset", "prune_ratio", "device")}
+    validate_result(result)
+    write_json(out / RESULT_FILE, result)
+    lat = result["latency"]
+    return {"result": RESULT_FILE, "p50_ms": lat["p50_ms"], "p50_ci95_ms": lat["p50_ci95_ms"],
+            "top1_pct": accuracy["top1_pct"]}
+
+
+STAGE_FUNCTIONS: dict[str, Callable[[dict[str, Any], Sequence[Input], Path], dict[str, Any]]] = {
+    "export": stage_export, "import": stage_import, "prune": stage_prune, "quantize": stage_quantize,
+    "evaluate": stage_evaluate, "bench": stage_bench,
+}
+
+
+def run_stage(node: Node, inputs: Sequence[Input], out: Path) -> dict[str, Any]:
+    """Run `node`'s stage into the (existing, empty) folder `out`; returns its outputs."""
+    return STAGE_FUNCTIONS[node.stage](node.settings, inputs, Path(out))

@@ -1,0 +1,145 @@
+"""`device setup` and `bench/eval --on` against a real sshd on loopback: our real wheel in a fresh venv."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from edgebench.bench.schema import load_result
+from edgebench.cli import app
+from edgebench.devices.agent import build_id
+from edgebench.devices.registry import Device, DeviceRegistry
+from typer.testing import CliRunner
+
+from tests.devices.conftest import Installed, Sshd, free_port
+
+runner = CliRunner()
+QUICK = ["--min-iters", "5", "--min-seconds", "0", "--warmup-iters", "1", "-t", "1"]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def dev(installed: Installed, monkeypatch: pytest.MonkeyPatch) -> Installed:
+    monkeypatch.setenv("EDGEBENCH_DEVICES", str(installed.devices))
+    return installed
+
+
+def test_setup_installs_our_wheel_in_a_fresh_venv(dev: Installed) -> None:
+    venv = dev.workdir / "venv"
+    assert "include-system-site-packages = false" in (venv / "pyvenv.cfg").read_text()
+    out = subprocess.run([str(venv / "bin" / "python"), "-c", "import edgebench; print(edgebench.__file__)"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.startswith(str(venv))  # the wheel's files, not this checkout
+    r = runner.invoke(app, ["device", "check", "dev"])
+    assert r.exit_code == 0 and f"build {build_id()} on the device" in r.output and "up to date" in r.output, r.output
+    r = runner.invoke(app, ["device", "setup", "dev", "--wheelhouse", str(dev.workdir.parent / "wheelhouse")])
+    assert r.exit_code == 0 and "sent 0.0 MB" in r.output, r.output  # an update sends nothing new
+
+
+def test_bench_on_pulls_a_valid_result_and_pushes_once(dev: Installed, tmp_path: Path, tiny_onnx: Path,
+                                                       tiny_onnx_fixed: Path) -> None:
+    out = tmp_path / "results"
+    r = runner.invoke(app, ["bench", str(tiny_onnx), "--on", "dev", "-o", str(out), *QUICK])
+    assert r.exit_code == 0, r.output
+    (f,) = (out / "dev").glob("*.json")
+    res = load_result(f)
+    assert res["options"]["threads"] == 1 and res["latency"]["n"] >= 5
+    assert res["model"]["sha256"]
+    assert "[dev] " in r.output and "p50" in r.output
+    r2 = runner.invoke(app, ["bench", str(tiny_onnx), "--on", "dev", "-o", str(out), *QUICK])
+    assert r2.exit_code == 0 and "sent 0 (0.00 MB)" in r2.output, r2.output
+    assert len(list((out / "dev").glob("*.json"))) == 2
+    assert not list((dev.workdir / "runs").iterdir())  # remote run folders cleaned up
+    r3 = runner.invoke(app, ["bench", str(tiny_onnx_fixed), "--on", "dev", "-o", str(out), *QUICK])
+    assert r3.exit_code == 0, r3.output
+    cmp = runner.invoke(app, ["compare", str(out / "dev"), "-o", str(tmp_path / "report")])
+    assert cmp.exit_code == 0, cmp.output
+
+
+def test_thread_list_is_one_measurement_at_a_time(dev: Installed, tmp_path: Path, tiny_onnx: Path) -> None:
+    args = QUICK[:-2]  # without "-t 1"
+    r = runner.invoke(app, ["bench", str(tiny_onnx), "--on", "dev", "-o", str(tmp_path), *args, "-t", "1,2",
+                            "--no-arena", "--csv", str(tmp_path / "rows.csv")])
+    assert r.exit_code == 0, r.output
+    results = [load_result(f) for f in (tmp_path / "dev").glob("*.json")]
+    assert sorted(x["options"]["threads"] for x in results) == [1, 2]
+    assert all(x["options"]["memory_arena"] is False for x in results)  # --no-arena forwarded
+    assert all(x["options"]["min_iters"] == 5 for x in results)
+    assert len((tmp_path / "rows.csv").read_text().strip().splitlines()) == 3
+
+
+def test_a_failing_device_keeps_the_others_results(dev: Installed, tmp_path: Path, tiny_onnx: Path,
+                                                   sshd: Sshd) -> None:
+    reg = DeviceRegistry(dev.devices)
+    reg.add(Device("gone", f"ssh://127.0.0.1:{free_port()}", ssh_config=str(sshd.ssh_config)), force=True)
+    r = runner.invoke(app, ["bench", str(tiny_onnx), "--on", "dev,gone", "-o", str(tmp_path), *QUICK])
+    assert r.exit_code == 2, r.output
+    assert "1 of 2 device(s) failed" in r.output and "unreachable" in r.output
+    assert len(list((tmp_path / "dev").glob("*.json"))) == 1 and not (tmp_path / "gone").exists()
+
+
+def test_runtime_missing_on_the_device(dev: Installed, tmp_path: Path, tiny_onnx: Path) -> None:
+    r = runner.invoke(app, ["bench", str(tiny_onnx), "--on", "dev", "-r", "torch", "-o", str(tmp_path), *QUICK])
+    assert r.exit_code == 2 and "runtime 'torch' is not installed on device 'dev'" in r.output, r.output
+    assert "export" in r.output  # the runtime's install hint names the extra
+
+
+def test_eval_on_pushes_the_model_folder_and_data_and_agrees(dev: Installed, tmp_path: Path) -> None:
+    from edgebench.atomic import write_json
+    from edgebench.manifest import InputInfo, new_manifest
+    from edgebench.tools.synthetic import conv_net
+
+    folder = tmp_path / "m"
+    conv_net(folder / "model.fp32.onnx")
+    write_json(folder / "model.fp32.json",
+               new_manifest(name="tiny", precision="fp32", input=InputInfo("input", ("batch", 3, 16, 16)).to_dict()))
+    rng = np.random.default_rng(0)
+    data = tmp_path / "d.npz"
+    np.savez(data, images=rng.integers(0, 255, (40, 16, 16, 3), dtype=np.uint8), labels=rng.integers(0, 10, 40))
+    local = runner.invoke(app, ["eval", str(folder), "-d", str(data), "-t", "1", "--json"])
+    assert local.exit_code == 0, local.output
+    r = runner.invoke(app, ["eval", str(folder), "-d", str(data), "-t", "1", "--on", "dev", "--json"])
+    assert r.exit_code == 0, r.output
+    there = json.loads(r.output[r.output.index("\n{") + 1:])["dev"]
+    here = json.loads(local.output)
+    assert (there["top1_pct"], there["n"]) == (here["top1_pct"], here["n"]) == (here["top1_pct"], 40)
+
+
+def test_ctrl_c_stops_the_remote_run_and_exits_130(dev: Installed, tmp_path: Path, tiny_onnx: Path) -> None:
+    env = {**os.environ, "EDGEBENCH_DEVICES": str(dev.devices)}
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "edgebench"), "bench", str(tiny_onnx), "--on", "dev",
+                             "-o", str(tmp_path), "--min-seconds", "120", "-t", "1"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    pid_file = None
+    deadline = time.monotonic() + 60
+    while pid_file is None and time.monotonic() < deadline:
+        found = list((dev.workdir / "runs").glob("*/pid"))
+        pid_file = found[0] if found and found[0].read_text() else None
+        time.sleep(0.1)
+    assert pid_file is not None, proc.communicate(timeout=5)
+    remote_pid = int(pid_file.read_text())
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert "stopping the remote runs" in err.decode() and "kept 0 result file(s)" in err.decode()
+    deadline = time.monotonic() + 10
+    while _group_alive(remote_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _group_alive(remote_pid), subprocess.run(["ps", "-o", "pid,pgid,stat,cmd", "-g", str(remote_pid)],
+                                                        capture_output=True, text=True).stdout
+    assert re.search(r"not run: -t 1", err.decode())
+
+
+def _group_alive(pgid: int) -> bool:
+    """A live (not zombie) process in the group."""
+    ps = subprocess.run(["ps", "-o", "stat=", "-g", str(pgid)], capture_output=True, text=True).stdout.split()
+    return any(not st.startswith("Z") for st in ps)

@@ -1,0 +1,132 @@
+"""`device check`, the SSH failure modes and the content-addressed push, against a real sshd on loopback."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from edgebench.cli import app
+from edgebench.devices.push import Bundle, folder_bundle, push
+from edgebench.devices.registry import Device, DeviceRegistry
+from edgebench.devices.transport import Ssh
+from edgebench.errors import DeviceError
+from typer.testing import CliRunner
+
+from tests.devices.conftest import Sshd, free_port
+
+runner = CliRunner()
+
+
+def add(devices_file: Path, sshd: Sshd, tmp_path: Path, name: str = "dev", **kw: str) -> Device:
+    d = Device(name, kw.pop("url", sshd.url()), python=kw.pop("python", sshd.python),
+               workdir=kw.pop("workdir", str(tmp_path / "work")), ssh_config=kw.pop("ssh_config", str(sshd.ssh_config)))
+    DeviceRegistry(devices_file).add(d)
+    return d
+
+
+def test_check_prints_cpu_python_disk_and_install_state(sshd: Sshd, devices_file: Path, tmp_path: Path) -> None:
+    from edgebench.bench.fingerprint import fingerprint
+
+    add(devices_file, sshd, tmp_path)
+    r = runner.invoke(app, ["device", "check", "dev"])
+    assert r.exit_code == 0, r.output
+    fp = fingerprint()
+    assert fp["cpu"]["arch"] in r.output and fp["cpu"]["model"] in r.output
+    on = [k for k, v in fp["cpu"]["isa"].items() if v]
+    assert " ".join(on) in r.output  # ISA flags from the remote fingerprint
+    assert "python     3.1" in r.output and "GB in" in r.output
+    assert "not installed" in r.output and "edgebench device setup dev" in r.output
+    assert "pip download --only-binary=:all:" in r.output
+
+
+def test_unknown_host_key_is_refused_with_the_accept_command(sshd: Sshd, devices_file: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(sshd.ssh_config.read_text().replace(str(sshd.known_hosts), str(empty)))
+    add(devices_file, sshd, tmp_path, ssh_config=str(cfg))
+    r = runner.invoke(app, ["device", "check", "dev"])
+    assert r.exit_code == 2, r.output
+    assert "not in known_hosts" in r.output and f"ssh -F {cfg} dev true" in r.output
+    assert r.output.count("\n") == 1 and "Traceback" not in r.output
+    assert empty.read_text() == ""  # never trusted silently
+
+
+def test_changed_host_key_is_refused(sshd: Sshd, devices_file: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "other")], check=True)
+    pub = (tmp_path / "other.pub").read_text().split()
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{sshd.port} {pub[0]} {pub[1]}\n")
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(sshd.ssh_config.read_text().replace(str(sshd.known_hosts), str(known)))
+    add(devices_file, sshd, tmp_path, ssh_config=str(cfg))
+    r = runner.invoke(app, ["device", "check", "dev"])
+    assert r.exit_code == 2 and "CHANGED" in r.output and "ssh-keygen -R" in r.output, r.output
+
+
+def test_wrong_key_is_an_authentication_failure(sshd: Sshd, devices_file: Path, tmp_path: Path) -> None:
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "stranger")], check=True)
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(sshd.ssh_config.read_text().replace(str(sshd.user_key), str(tmp_path / "stranger")))
+    add(devices_file, sshd, tmp_path, ssh_config=str(cfg))
+    r = runner.invoke(app, ["device", "check", "dev"])
+    assert r.exit_code == 2 and "authentication failed" in r.output and "ssh-copy-id" in r.output, r.output
+    assert r.output.count("\n") == 1
+
+
+def test_unreachable_port_fails_within_the_timeout(sshd: Sshd, devices_file: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EDGEBENCH_SSH_TIMEOUT", "3")
+    add(devices_file, sshd, tmp_path, url=f"ssh://127.0.0.1:{free_port()}")
+    t0 = time.perf_counter()
+    r = runner.invoke(app, ["device", "check", "dev"])
+    assert time.perf_counter() - t0 < 3 + 5
+    assert r.exit_code == 2 and "unreachable" in r.output and "Connection refused" in r.output, r.output
+
+
+def test_missing_python_names_the_fix(sshd: Sshd, devices_file: Path, tmp_path: Path) -> None:
+    add(devices_file, sshd, tmp_path, python="python3.99")
+    r = runner.invoke(app, ["device", "check", "dev"])
+    assert r.exit_code == 2 and "no 'python3.99' there" in r.output and "--python" in r.output, r.output
+
+
+def test_push_is_content_addressed(sshd: Sshd, tmp_path: Path, tiny_onnx: Path) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.fp32.onnx").write_bytes(tiny_onnx.read_bytes())
+    (folder / "notes.txt").write_text("a")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "copy.onnx").write_bytes(tiny_onnx.read_bytes())  # same content: one blob
+    work = tmp_path / "work"
+    ssh = Ssh(Device("dev", sshd.url(), workdir=str(work), ssh_config=str(sshd.ssh_config)))
+    first = push(ssh, folder_bundle(folder))
+    assert (first.files, first.sent_files) == (3, 2)
+    assert first.sent_bytes == tiny_onnx.stat().st_size + 1
+    second = push(ssh, folder_bundle(folder))
+    assert (second.sent_files, second.sent_bytes) == (0, 0) and second.remote_dir == first.remote_dir
+    (folder / "notes.txt").write_text("bb")
+    third = push(ssh, folder_bundle(folder))
+    assert (third.sent_files, third.sent_bytes) == (1, 2) and third.remote_dir != first.remote_dir
+    there = work / "models" / third.remote_dir.rsplit("/", 1)[1]
+    assert (there / "sub" / "copy.onnx").read_bytes() == tiny_onnx.read_bytes()
+    assert (there / "notes.txt").read_text() == "bb" and (there / ".complete").exists()
+    assert len(list((work / "store").iterdir())) == 3
+
+
+def test_push_refuses_when_the_disk_is_too_small(sshd: Sshd, tmp_path: Path, tiny_onnx: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from edgebench.devices import push as push_mod
+
+    work = tmp_path / "work"
+    monkeypatch.setattr(push_mod, "MARGIN_BYTES", shutil.disk_usage(tmp_path).free + 2**30)  # more than is free
+    ssh = Ssh(Device("dev", sshd.url(), workdir=str(work), ssh_config=str(sshd.ssh_config)))
+    with pytest.raises(DeviceError, match=r"MB free in .* the push needs"):
+        push(ssh, Bundle((("m.onnx", tiny_onnx),)))
+    assert not list((work / "models").iterdir())

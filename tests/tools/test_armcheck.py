@@ -1,0 +1,320 @@
+"""The host-side checks of `make arm-check` (edgebench.tools.armcheck), on fake inputs: they must catch a wrong run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent.parent
+BOARDS = REPO / "tests" / "data" / "boards"
+
+
+@pytest.fixture(scope="module")
+def ac() -> Any:
+    from edgebench.tools import armcheck
+
+    return armcheck
+
+
+DEB822 = """Types: deb
+# http://snapshot.example/archive/debian/20250520T000000Z
+URIs: http://mirror.example/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://mirror.example/debian-security
+Suites: bookworm-security
+Components: main
+"""
+
+
+def test_mirror_from_deb822_sources(ac: Any) -> None:
+    entries = ac.parse_sources({"debian.sources": DEB822}, "bookworm")
+    assert ac.pick_mirror(entries, "bookworm") == "http://mirror.example/debian"
+
+
+def test_mirror_from_one_line_sources_and_fallback(ac: Any) -> None:
+    text = ("deb http://sec.example/debian-security trixie-security main\n"
+            "deb [arch=amd64 signed-by=/k.gpg] http://m.example/debian trixie main  # comment\n")
+    entries = ac.parse_sources({"sources.list": text}, "bookworm")
+    assert entries[1] == ("http://m.example/debian", ["trixie"])
+    assert ac.pick_mirror(entries, "trixie") == "http://m.example/debian"
+    assert ac.pick_mirror(entries, "bookworm") == "http://m.example/debian"  # any non-security Debian mirror
+    assert ac.pick_mirror(ac.parse_sources({"x.list": "deb http://sec.example/debian-security a main\n"}, "a"),
+                          "b") is None
+
+
+def test_base_requirements_have_no_torch(ac: Any) -> None:
+    reqs = ac.base_requirements()
+    assert any(r.startswith("onnxruntime") for r in reqs)
+    assert not any(r.startswith(("torch", "onnx>", "onnx=")) for r in reqs)
+
+
+def _pkgs(*names: str) -> list[dict[str, str]]:
+    return [{"name": n, "version": "1"} for n in names]
+
+
+BASE = ("edgebench", "numpy", "onnxruntime", "psutil", "typer", "rich", "Pillow")
+
+
+def test_pip_list_check(ac: Any) -> None:
+    assert ac.check_pip_list(_pkgs(*BASE)) == []
+    assert ac.check_pip_list(_pkgs(*BASE, "torch")) == ["'torch' is installed in the device install"]
+    assert ac.check_pip_list(_pkgs(*BASE[1:])) == ["edgebench is not installed"]
+    assert "base dependency 'psutil' is missing" in ac.check_pip_list(_pkgs(*(b for b in BASE if b != "psutil")))
+
+
+@pytest.mark.parametrize(("board", "core", "dotprod"), [("pi4", "Cortex-A72", False), ("pi5", "Cortex-A76", True)])
+def test_sysinfo_check_accepts_the_board_and_rejects_the_other(ac: Any, monkeypatch: pytest.MonkeyPatch,
+                                                               board: str, core: str, dotprod: bool) -> None:
+    from edgebench.bench.fingerprint import fingerprint
+
+    monkeypatch.setenv("EDGEBENCH_EMULATED", "1")
+    fp = json.loads(json.dumps(fingerprint(BOARDS / board, machine="aarch64")))
+    fp["packages"]["torch"] = None
+    assert ac.check_sysinfo(fp, board) == []
+    other = "pi5" if board == "pi4" else "pi4"
+    problems = ac.check_sysinfo(fp, other)
+    assert any("arm_core" in p for p in problems) and any("asimddp" in p for p in problems)
+    monkeypatch.delenv("EDGEBENCH_EMULATED")
+    fp2 = fingerprint(BOARDS / board, machine="aarch64")
+    fp2["packages"]["torch"] = "2.9.1"
+    problems = ac.check_sysinfo(fp2, board)
+    assert any("emulated" in p for p in problems) and any("torch" in p for p in problems)
+
+
+def test_x86_fingerprint_is_rejected(ac: Any) -> None:
+    from edgebench.bench.fingerprint import fingerprint
+
+    problems = ac.check_sysinfo(fingerprint(), "pi4")
+    assert any("cpu.arch" in p for p in problems)
+
+
+@pytest.mark.parametrize(("board", "preset"), [("pi4", "arm64-neon"), ("pi5", "arm64-dotprod")])
+def test_board_trees_choose_the_expected_auto_preset(ac: Any, board: str, preset: str) -> None:
+    from edgebench.bench.fingerprint import fingerprint
+    from edgebench.calibration.recipes import resolve_preset
+
+    assert ac.EXPECT[board]["preset"] == preset
+    assert resolve_preset("auto", cpu=fingerprint(BOARDS / board, machine="aarch64")["cpu"]).preset == preset
+
+
+def test_agreement(ac: Any) -> None:
+    assert ac.agreement([1, 2, 3], [1, 2, 3]) == (0, 3)
+    assert ac.agreement([1, 2, 3], [1, 0, 3]) == (1, 3)
+    with pytest.raises(ac.CheckFailed):
+        ac.agreement([1, 2], [1, 2, 3])
+
+
+def _logits(n: int = 20, seed: int = 0) -> Any:
+    import numpy as np
+
+    return np.random.default_rng(seed).standard_normal((n, 10)).astype(np.float32) * 5
+
+
+def test_compare_outputs_fp32_is_strict(ac: Any) -> None:
+    import numpy as np
+
+    h = _logits()
+    same = ac.compare_outputs({"logits": h}, {"logits": h.copy()}, "fp32")
+    assert same["bit_identical"] and same["problems"] == [] and same["n"] == 20
+    near = ac.compare_outputs({"logits": h}, {"logits": h + np.float32(1e-6)}, "fp32")
+    assert not near["bit_identical"] and near["problems"] == [] and near["max_abs_diff"] < 1e-5
+    far = ac.compare_outputs({"logits": h}, {"logits": h + np.float32(0.01)}, "fp32")
+    assert any("differs from the host's" in p for p in far["problems"])
+
+
+def test_compare_outputs_int8_allows_small_differences_but_few_flips(ac: Any) -> None:
+    import numpy as np
+
+    h = _logits(100)
+    small = ac.compare_outputs({"logits": h}, {"logits": h + np.float32(0.05)}, "int8")
+    assert small["problems"] == [] and small["top1_flips"] == 0
+    flipped = h.copy()
+    rows = np.arange(5)
+    flipped[rows, (h[rows].argmax(1) + 1) % 10] = h[rows].max(1) + 1  # 5 % of the images change class
+    bad = ac.compare_outputs({"logits": h}, {"logits": flipped}, "int8")
+    assert bad["top1_flips"] == 5 and any("top-1 classes differ" in p for p in bad["problems"])
+
+
+def test_compare_outputs_shape_and_name_mismatch(ac: Any) -> None:
+    h = _logits()
+    assert ac.compare_outputs({"logits": h}, {"logits": h[:5]}, "fp32")["problems"]
+    assert ac.compare_outputs({"logits": h}, {"out": h}, "fp32")["problems"]
+
+
+def test_check_results_on_a_real_result(ac: Any, tiny_onnx: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A result written by `edgebench bench` on the Pi 4 tree with --cooldown passes; tampered ones do not."""
+    import edgebench.bench.fingerprint as fpmod
+    from edgebench.cli import app
+    from typer.testing import CliRunner
+
+    real_fp, real_state = fpmod.fingerprint, fpmod.dynamic_state
+    monkeypatch.setenv("EDGEBENCH_EMULATED", "1")
+    monkeypatch.setattr(fpmod, "fingerprint", lambda root=None, machine=None: real_fp(BOARDS / "pi4", "aarch64"))
+    monkeypatch.setattr(fpmod, "dynamic_state", lambda root=None: real_state(BOARDS / "pi4"))
+    out = tmp_path / "res"
+    r = CliRunner().invoke(app, ["bench", str(tiny_onnx), "--in-process", "--min-iters", "3", "--min-seconds", "0",
+                                 "--warmup-iters", "1", "--threads", "1", "--cooldown", "70", "-o", str(out)])
+    assert r.exit_code == 0, r.stderr
+    path = next(out.glob("*.json"))
+    res = json.loads(path.read_text())
+    assert ac.check_results([res], [path], "pi4") == []
+    assert any("arm_core" in p or "machine.cpu" in p for p in ac.check_results([res], [path], "pi5"))
+    no_flag = json.loads(json.dumps(res))
+    no_flag["warnings"] = []
+    assert any("not flagged as emulated" in p for p in ac.check_results([no_flag], [path], "pi4"))
+    broken = json.loads(json.dumps(res))
+    del broken["latency"]["p50_ms"]
+    assert any("p50_ms" in p for p in ac.check_results([broken], [path], "pi4"))
+
+
+# ---- INT8: the device is checked against the QDQ reference, not against this host's integer kernels ----------
+
+def _saturated(ref: Any, by: float = 10.0) -> Any:
+    """What Zen3's kernels do to the pi4 model: some logits off by ~10 (int16 pair sums saturating), a flip or two."""
+    h = ref.copy()
+    h[:3, 0] -= by
+    h[3, (ref[3].argmax() + 1) % 10] = ref[3].max() + 1
+    return h
+
+
+def test_int8_device_matching_the_reference_passes_although_the_host_kernels_saturate(ac: Any) -> None:
+    import numpy as np
+    from edgebench.calibration.recipes import ArithmeticChoice
+
+    ref = _logits(100) * 7  # logits spanning ~±35, as ResNet-20's
+    host = _saturated(ref)
+    dev = ref + np.float32(0.3)  # the device's kernels round differently from the unfused graph: small differences
+    zen3 = ArithmeticChoice(False, "x86_64 has no VNNI: VPMADDUBSW saturates")
+    out = ac.compare_model_outputs({"logits": host}, {"logits": dev}, "int8", {"logits": ref}, zen3)
+    assert out["problems"] == [] and out["reference"] == "qdq"
+    assert out["max_abs_diff_vs_reference"] == pytest.approx(0.3, abs=1e-5)
+    assert out["max_abs_diff_vs_host_kernels"] >= 10 and out["top1_flips_vs_host_kernels"] >= 1
+    assert out["host_kernels_vs_reference_max_abs_diff"] >= 10 and out["host_kernels_saturate"] is True
+    assert any("differs from the QDQ reference's" in x for x in out["info"])
+    assert out["host_arithmetic"] == {"exact": False, "reason": zen3.reason}
+    # a Zen4 (VNNI) host: its kernels match the reference, nothing saturates
+    zen4 = ArithmeticChoice(True, "avx512_vnni")
+    ok = ac.compare_model_outputs({"logits": ref + np.float32(0.2)}, {"logits": dev}, "int8", {"logits": ref}, zen4)
+    assert ok["problems"] == [] and ok["host_kernels_saturate"] is False and ok["info"] == []
+    # host kernels within tolerance but the CPU is known to saturate (e.g. an S8S8 model on Zen3): still flagged
+    assert ac.compare_model_outputs({"logits": ref}, {"logits": dev}, "int8", {"logits": ref},
+                                    zen3)["host_kernels_saturate"] is True
+
+
+def test_int8_device_differing_from_the_reference_fails(ac: Any) -> None:
+    import numpy as np
+
+    ref = _logits(100) * 7
+    host = _saturated(ref)
+    # the device saturating like the host (what the old check would have called "identical"): fails
+    out = ac.compare_model_outputs({"logits": host}, {"logits": host.copy()}, "int8", {"logits": ref})
+    assert any("differs from the QDQ reference's" in p for p in out["problems"])
+    assert out["max_abs_diff_vs_host_kernels"] == 0.0
+    # small differences but 5 % of the images change class: fails too
+    flipped = ref.copy()
+    rows = np.arange(5)
+    flipped[rows, (ref[rows].argmax(1) + 1) % 10] = ref[rows].max(1) + 0.5
+    out = ac.compare_model_outputs({"logits": ref}, {"logits": flipped}, "int8", {"logits": ref})
+    assert [p for p in out["problems"] if "top-1 classes differ from the QDQ reference's" in p]
+    # FP32 keeps the strict comparison against the host
+    fp32 = ac.compare_model_outputs({"logits": ref}, {"logits": ref + 0.1}, "fp32")
+    assert fp32["reference"] == "host" and any("differs from the host's" in p for p in fp32["problems"])
+
+
+def _fake_device(ac: Any, work: Path, board: str, outputs: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """What scripts/arm_device.sh would write for `board`, with `outputs` (key -> arrays) as the device's outputs."""
+    import numpy as np
+    from edgebench.bench.fingerprint import fingerprint
+
+    bdir = work / "out" / board
+    for d in ("results", "eval", "outputs"):
+        (bdir / d).mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("EDGEBENCH_EMULATED", "1")
+    fp = json.loads(json.dumps(fingerprint(BOARDS / board, machine="aarch64")))
+    fp["packages"]["torch"] = None
+    (bdir / "sysinfo.json").write_text(json.dumps(fp))
+    for key, arrays in outputs.items():
+        np.savez(bdir / "outputs" / f"{key}.npz", **arrays)
+    for f in (work / "host").glob("*.eval.json"):  # the device's own eval: the host's figures, its own kernels
+        e = json.loads(f.read_text())
+        (bdir / "eval" / f.name.replace(".eval.json", ".json")).write_text(json.dumps({**e, "arithmetic":
+                                                                                        "host-kernels"}))
+    (bdir / "preset.txt").write_text(ac.EXPECT[board]["preset"] + "\n")
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_prepare_and_verify_with_an_arm64_neon_model(ac: Any, tmp_path: Path, shared_data: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """`prepare` on a real U8S8 (arm64-neon) model writes the QDQ reference and a qdq host eval; `verify` passes a
+    device matching the reference even where the host's kernels saturate (a fake Zen3 host), fails one that does not."""
+    import numpy as np
+    from edgebench.atomic import write_json
+    from edgebench.calibration.datasets import Dataset
+    from edgebench.calibration.quantize import quantize_static_model
+    from edgebench.calibration.recipes import host_arithmetic, resolve_preset
+    from edgebench.manifest import InputInfo, new_manifest
+    from edgebench.tools.synthetic import conv_net
+
+    pytest.importorskip("onnx")
+    src = tmp_path / "src" / "neon"
+    conv_net(src / "model.fp32.onnx", size=32, channels=16, n_convs=3)
+    write_json(src / "model.fp32.json", new_manifest(name="neon", precision="fp32",
+                                                     input=InputInfo("input", ("batch", 3, 32, 32)).to_dict()))
+    train = np.load(shared_data / "cifar10" / "train_first4000.npz")
+    quantize_static_model(src / "model.fp32.onnx", Dataset(train["images"][:64], train["labels"][:64], "c"),
+                          resolve_preset("arm64-neon"))
+    monkeypatch.setattr(ac, "REPO", tmp_path)  # no `make export` artifacts: only the given model folder
+    work = tmp_path / "work"
+    assert ac.main(["prepare", "--work", str(work), "--model-dirs", str(src), "--no-pruned", "--eval-n", "50",
+                    "--outputs-n", "50"]) == 0
+    key = "neon.model.int8"
+    assert (work / "reference.txt").read_text().split() == ["models/neon/model.int8.onnx", f"inputs/{key}.npz", key]
+    assert not (work / "host" / "reference" / "neon.model.fp32.npz").exists()  # FP32: the host is the reference
+    assert json.loads((work / "host" / f"{key}.eval.json").read_text())["arithmetic"] == "qdq-reference"
+    assert json.loads((work / "host" / f"{key}.eval-host-kernels.json").read_text())["arithmetic"] == "host-kernels"
+    assert json.loads((work / "host" / "neon.model.fp32.eval.json").read_text())["arithmetic"] == "host-kernels"
+    plan = (work / "plan.txt").read_text().splitlines()
+    assert "preset" in plan and f"eval models/neon/model.int8.onnx 50 {key}" in plan
+    (work / "plan.txt").write_text("\n".join(x for x in plan if not x.startswith("bench ")) + "\n")  # no bench here
+    host = {k: dict(np.load(work / "host" / "outputs" / f"{k}.npz")) for k in (key, "neon.model.fp32")}
+    ref = dict(np.load(work / "host" / "reference" / f"{key}.npz"))
+
+    real_cpu = json.loads((work / "host" / "cpu.json").read_text())
+    _fake_device(ac, work, "pi4", {key: ref, "neon.model.fp32": host["neon.model.fp32"]}, monkeypatch)
+    out = tmp_path / "out"
+    assert ac.main(["verify", "--work", str(work), "--out", str(out), "--boards", "pi4"]) == 0
+    o = json.loads((out / "summary.json").read_text())["boards"]["pi4"]["outputs"][key]
+    assert o["max_abs_diff_vs_reference"] == 0.0 and o["reference"] == "qdq"
+    from edgebench.calibration.recipes import get_preset
+
+    exact = host_arithmetic(get_preset("arm64-neon"), real_cpu).exact
+    tol = ac.TOL["int8"]["rel_diff"] * max(1.0, float(np.abs(ref["logits"]).max()))
+    assert o["host_kernels_saturate"] is (not exact or o["host_kernels_vs_reference_max_abs_diff"] > tol)
+    if exact:  # this host (VNNI or ARM): its kernels match the reference within the INT8 tolerance
+        assert o["host_kernels_vs_reference_max_abs_diff"] <= tol and o["host_kernels_saturate"] is False
+
+    # a Zen3 host: its kernels saturate (host outputs far from the reference); the device matching the reference passes
+    zen3 = {**real_cpu, "arch": "x86_64", "model": "AMD Ryzen 7 5800X", "isa": {"avx2": True, "avx512_vnni": False}}
+    (work / "host" / "cpu.json").write_text(json.dumps(zen3))
+    scale = max(1.0, float(np.abs(ref["logits"]).max()))
+    np.savez(work / "host" / "outputs" / f"{key}.npz", logits=_saturated(ref["logits"], by=0.5 * scale))
+    assert ac.main(["verify", "--work", str(work), "--out", str(out), "--boards", "pi4"]) == 0
+    o = json.loads((out / "summary.json").read_text())["boards"]["pi4"]["outputs"][key]
+    assert o["host_kernels_saturate"] is True and "VPMADDUBSW" in o["host_arithmetic"]["reason"]
+    assert o["max_abs_diff_vs_host_kernels"] >= 0.5 * scale - 1e-3
+
+    # the device saturating like that host: fails against the reference
+    _fake_device(ac, work, "pi4", {key: {"logits": _saturated(ref["logits"], by=0.5 * scale)},
+                                   "neon.model.fp32": host["neon.model.fp32"]}, monkeypatch)
+    assert ac.main(["verify", "--work", str(work), "--out", str(out), "--boards", "pi4"]) == 1
+    s = json.loads((out / "summary.json").read_text())
+    assert not s["checks_passed"] and any("QDQ reference" in p for p in s["boards"]["pi4"]["problems"])
