@@ -297,9 +297,9 @@ class QATConfig:
 
 def qat_train(gm: nn.Module, train_data: Any, pp: Any, cfg: QATConfig, *, teacher: nn.Module | None = None,
               distill: Any = None, log: Log | None = None) -> list[dict[str, Any]]:
-    """Fine-tune the fake-quant model in place (`distill.finetune`); activation ranges follow an EMA for the
+    """Fine-tune the fake-quant model in place (`exporter.finetune`); activation ranges follow an EMA for the
     first `freeze_ranges_after` of the epochs, then stay fixed."""
-    from edgebench.exporter.distill import finetune
+    from edgebench.exporter.finetune import finetune
 
     history = finetune(gm, train_data, pp, epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
                        weight_decay=cfg.weight_decay, momentum=cfg.momentum, seed=cfg.seed, augment=cfg.augment,

@@ -105,8 +105,8 @@ def run_sparsify(model: nn.Module, spec: Any, out_dir: Path, train_data: Any, cf
     import copy
 
     from edgebench.errors import OutputExistsError, ParityError
-    from edgebench.exporter.distill import finetune
     from edgebench.exporter.export import ONNX_FILE, export_model
+    from edgebench.exporter.finetune import finetune
     from edgebench.exporter.train import evaluate_model
     from edgebench.manifest import manifest_path, read_manifest, write_manifest
 
