@@ -111,7 +111,7 @@ bench-sweep: $(STAMP)  ## examples/sweep-resnet20.toml: embedded vs --ray local,
 	$(PY) scripts/bench_sweep.py
 
 .PHONY: bench-quant
-bench-quant: $(STAMP)  ## ResNet-56: FP32, FP16, dynamic/static/accuracy-aware/QAT INT8, 4-bit weights, sparse+INT8 (~1 h on 2 busy cores)
+bench-quant: $(STAMP)  ## ResNet-56: FP32, FP16, dynamic/static/accuracy-aware/QAT INT8, 4-bit weights, sparse+INT8 (~1.5 h on 2 busy cores)
 	$(PY) scripts/bench_quant.py
 
 .PHONY: bench-bits
