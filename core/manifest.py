@@ -210,11 +210,12 @@ class PrunedInfo:
 # NETWORK: describes the network and its input; a child (INT8, FP16, converted) keeps it.
 NETWORK_FIELDS = ("name", "arch", "family", "description", "input", "output", "num_classes", "batch", "params",
                   "macs", "macs_counter", "weights", "weights_sha256", "published_top1_pct", "fp32_accuracy",
-                  "pruned", "provenance")
+                  "pruned", "provenance", "sparsity")
 # FILE: describes one file and how it was produced; a child starts without it and sets its own.
 FILE_FIELDS = ("precision", "onnx_file", "onnx_sha256", "file_size_mb", "opset", "exporter", "simplify", "parity",
                "export_seconds", "created_utc", "versions", "parent_file", "parent_sha256", "parent_precision",
-               "parent_file_size_mb", "quantization_mode", "recipe", "preset", "calibration", "nodes", "graph")
+               "parent_file_size_mb", "quantization_mode", "recipe", "preset", "calibration", "nodes", "graph",
+               "accuracy_aware", "qat")
 
 _INT = (int,)
 _NUM = (int, float)
@@ -229,6 +230,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "created_utc": _STR, "versions": _MAP, "parent_file": _STR, "parent_sha256": _STR, "parent_precision": _STR,
     "parent_file_size_mb": _NUM, "quantization_mode": _STR, "recipe": _MAP, "preset": _MAP, "calibration": _MAP,
     "nodes": _MAP, "input": _MAP, "weights": _MAP, "pruned": _MAP, "provenance": _MAP, "graph": _MAP,
+    "sparsity": _MAP, "accuracy_aware": _MAP, "qat": _MAP,
 }
 
 # `provenance.source` of a manifest `edgebench describe` wrote for a third-party ONNX file (no PyTorch model
@@ -261,6 +263,7 @@ class Manifest:
     fp32_accuracy: Json | None = None
     pruned: PrunedInfo | None = None
     provenance: Json | None = None  # where the network facts come from: {"source": "described", ...}
+    sparsity: Json | None = None  # unstructured sparsity of the weights (kept by INT8 children)
     # this file
     precision: str = "fp32"
     onnx_file: str | None = None
@@ -284,6 +287,8 @@ class Manifest:
     calibration: Json | None = None
     nodes: Json | None = None
     graph: Json | None = None  # facts read from this file's ONNX graph (op counts, MACs by op, opset upgrade)
+    accuracy_aware: Json | None = None  # accuracy-aware PTQ: budget, drop before/after, what stayed float and why
+    qat: Json | None = None  # quantization-aware training: epochs, distillation, parity vs the fake-quant model
     # keys this version does not know, kept as they were
     extra: Json = field(default_factory=lambda: MappingProxyType({}))
     schema_version: int = MANIFEST_SCHEMA_VERSION
@@ -293,7 +298,7 @@ class Manifest:
         if self.precision not in PRECISIONS:
             raise UserInputError(f"manifest precision '{self.precision}' is not one of {', '.join(PRECISIONS)}")
         for name in ("output", "fp32_accuracy", "simplify", "parity", "versions", "recipe", "preset",
-                     "calibration", "nodes", "provenance", "graph", "extra"):
+                     "calibration", "nodes", "provenance", "graph", "sparsity", "accuracy_aware", "qat", "extra"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, MappingProxyType):
                 object.__setattr__(self, name, freeze(v))
