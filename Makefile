@@ -109,3 +109,14 @@ bench-devices: $(STAMP)  ## bench --on over loopback SSH vs local: p50 agreement
 .PHONY: bench-sweep
 bench-sweep: $(STAMP)  ## examples/sweep-resnet20.toml: embedded vs --ray local, second run (cache), recommendation
 	$(PY) scripts/bench_sweep.py
+.PHONY: mutation
+mutation: $(STAMP)  ## mutation testing (cosmic-ray) of the figure modules -> artifacts/mutation/score.json; MUTATE="stats evaluate" for some
+	$(PY) scripts/mutation.py $(MUTATE)
+
+.PHONY: bench-quant
+bench-quant: $(STAMP)  ## ResNet-56: FP32, FP16, dynamic/static/accuracy-aware/QAT INT8, 4-bit weights, sparse+INT8 (~1.5 h on 2 busy cores)
+	$(PY) scripts/bench_quant.py
+
+.PHONY: bench-bits
+bench-bits: $(STAMP)  ## ResNet-56 weights 8/6/4 x activations 8/16 bits (ORT QDQ types): size, paired top-1, latency
+	$(PY) scripts/bench_bits.py

@@ -30,6 +30,7 @@ from edgebench.system import default_threads
 if TYPE_CHECKING:
     from edgebench.calibration.datasets import Dataset
     from edgebench.manifest import Manifest
+    from edgebench.runtimes.options import RuntimeOptions
 
 DEFAULT_BATCH_SIZE = 100
 Arithmetic = Literal["auto", "host", "qdq"]
@@ -130,12 +131,25 @@ def plan_arithmetic(manifest: Mapping[str, Any] | None, runtime: str = "ort-cpu"
     return ArithmeticPlan(False, HOST_KERNELS, choice.reason, warn)
 
 
-def evaluation_session(path: Path, runtime: str, threads: int, plan: ArithmeticPlan) -> Any:
-    """The runtime session an evaluation runs: optimized (host kernels), or unoptimized for the QDQ reference."""
-    from edgebench.runtimes import RuntimeOptions, get_runtime
+def evaluation_session(path: Path, runtime: str, threads: int, plan: ArithmeticPlan,
+                       options: RuntimeOptions | None = None) -> Any:
+    """The runtime session an evaluation runs: optimized (host kernels), or unoptimized for the QDQ reference.
 
-    opts = RuntimeOptions(intra_op_threads=threads, spin_wait=False,
-                          graph_optimization="disable" if plan.qdq else "all")
+    `options`: the runtime's own options (e.g. torch-int8's calibration set); threads, spin and graph
+    optimization (where the Options have them) are set here over them.
+    """
+    from dataclasses import replace
+
+    from edgebench.runtimes import get_runtime
+    from edgebench.runtimes.options import OrtCpuOptions
+
+    # ONNX Runtime's graph optimization decides the arithmetic; other runtimes take the shared fields only
+    common = {"intra_op_threads": threads, "spin_wait": False,
+              "graph_optimization": "disable" if plan.qdq else "all"}
+    if options is None:
+        opts: RuntimeOptions = OrtCpuOptions(**common)
+    else:  # the fields this runtime's Options has (torch-int8's have threads, not ORT's graph levels)
+        opts = replace(options, **{k: v for k, v in common.items() if k in options.field_names()})
     return get_runtime(runtime).load(path, opts)
 
 
@@ -152,8 +166,11 @@ def evaluate(
     arithmetic: Arithmetic = "auto",
     cpu: Mapping[str, Any] | None = None,
     manifest: Manifest | None = None,
+    runtime_options: RuntimeOptions | None = None,
 ) -> dict[str, Any]:
     """Top-1/top-5 of `model_path` on `dataset` (a Dataset or a spec such as ``cifar10``).
+
+    `runtime_options`: the runtime's own Options (e.g. `TorchInt8Options` with its calibration set).
 
     `manifest` replaces the one beside the model (e.g. built in memory by `describe_manifest` for a model that
     has none). A model whose manifest says its output is not class scores (`output.kind` 'other') is refused.
@@ -163,19 +180,19 @@ def evaluate(
     ``arithmetic`` / ``arithmetic_reason`` / ``warnings`` (see `plan_arithmetic`; `cpu` defaults to
     this host's).
     """
+    from edgebench.artifact import ModelArtifact
     from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.preprocess import preprocess
-    from edgebench.manifest import find_typed_manifest, input_info, resolve_model_arg
-    from edgebench.runtimes.ort_cpu import check_model_path
 
     if batch_size < 1:
         raise UserInputError(f"--batch-size {batch_size} must be >= 1")
     if limit is not None and limit < 1:
         raise UserInputError(f"--limit {limit} must be >= 1")
-    path = check_model_path(resolve_model_arg(Path(model_path)))
-    manifest = manifest if manifest is not None else find_typed_manifest(path)
+    artifact = ModelArtifact.resolve(model_path)
+    path = artifact.path
+    manifest = manifest if manifest is not None else artifact.manifest
     plan = plan_arithmetic(manifest.to_dict() if manifest is not None else None, runtime, arithmetic, cpu)
-    info = input_info(manifest)
+    info = manifest.input if manifest is not None else None
     if info is None:
         raise CalibrationError(
             f"'{path}' has no manifest ({path.with_suffix('.json').name}) saying how its images are preprocessed; "
@@ -192,7 +209,9 @@ def evaluate(
             f"{list(info.class_names)[:4]}...; evaluate on the dataset the model was trained for ({info.dataset})"
         )
     threads = threads or _usable_cores()
-    sess = evaluation_session(path, runtime, threads, plan)
+    if runtime_options is not None and runtime_options.runtime not in (runtime, None):
+        raise UserInputError(f"runtime options of '{runtime_options.runtime}' given to an evaluation on '{runtime}'")
+    sess = evaluation_session(path, runtime, threads, plan, runtime_options)
     if len(sess.inputs) != 1:
         raise CalibrationError(f"'{path}' has {len(sess.inputs)} inputs; evaluation handles one-input classifiers")
     spec = sess.inputs[0]
@@ -303,11 +322,10 @@ def evaluate_pair(model_path: Path, baseline_path: Path, dataset: Dataset | str,
 
     Returns ``{"model": evaluate(...), "baseline": evaluate(...), "paired": {...}}``.
     """
+    from edgebench.artifact import ModelArtifact
     from edgebench.calibration.datasets import load_dataset
-    from edgebench.manifest import resolve_model_arg
-    from edgebench.runtimes.ort_cpu import check_model_path
 
-    a, b = (check_model_path(resolve_model_arg(Path(p))) for p in (model_path, baseline_path))
+    a, b = (ModelArtifact.resolve(p).path for p in (model_path, baseline_path))
     if a.resolve() == b.resolve():
         raise UserInputError(f"--baseline '{baseline_path}' is the model itself; give the other model (e.g. FP32)")
     ds = dataset if not isinstance(dataset, str) else load_dataset(dataset, data_dir, download)

@@ -18,6 +18,8 @@ from edgebench.bench.harness import BenchConfig, measure
 from edgebench.errors import EdgebenchError, UserInputError
 
 if TYPE_CHECKING:
+    from edgebench.artifact import ModelArtifact
+    from edgebench.manifest import Manifest
     from edgebench.runtimes.options import RuntimeOptions
 
 
@@ -242,35 +244,39 @@ def throttle_warnings(before: dict[str, Any], after: dict[str, Any]) -> list[str
     return out
 
 
-def _efficiency(manifest: dict[str, Any] | None, measured: dict[str, Any], machine: dict[str, Any]) -> dict[str, Any]:
+def _efficiency(manifest: Manifest | None, measured: dict[str, Any], machine: dict[str, Any]) -> dict[str, Any]:
     """Achieved GMAC/s and fraction of the documented peak (bench/efficiency.py) of what actually ran."""
     from edgebench.bench.efficiency import efficiency
 
-    precision = (measured.get("runtime_info") or {}).get("precision") or (manifest or {}).get("precision")
-    return efficiency((manifest or {}).get("macs"), measured["batch"], measured["latency"]["p50_ms"],
+    precision = (measured.get("runtime_info") or {}).get("precision") or (manifest.precision if manifest else None)
+    return efficiency(manifest.macs if manifest else None, measured["batch"], measured["latency"]["p50_ms"],
                       machine.get("cpu") or {}, precision, measured["runtime_options"]["intra_op_threads"])
 
 
-def model_name(model_path: Path, manifest: dict[str, Any] | None) -> str:
+def model_name(model_path: Path, manifest: Manifest | None) -> str:
     """A result's model name: `<manifest name>-<precision>`, else `<folder>-<stem>` (model.*.onnx), else the stem."""
     stem = model_path.stem
     if manifest is not None:
-        base = manifest.get("name") or manifest.get("arch") or model_path.parent.name
-        return f"{base}-{manifest.get('precision', stem)}"
+        base = manifest.name or manifest.arch or model_path.parent.name
+        return f"{base}-{manifest.precision}"
     return f"{model_path.parent.name}-{stem}" if stem.startswith("model.") else stem
 
 
 def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: dict[str, Any],
-                machine_after: dict[str, Any], verification: dict[str, Any] | None = None) -> dict[str, Any]:
+                machine_after: dict[str, Any], verification: dict[str, Any] | None = None, *,
+                artifact: ModelArtifact | None = None) -> dict[str, Any]:
     """Assemble a schema-conforming result from a job, its measurement and the fingerprints.
+
+    `artifact`: the model as the CLI resolved it (its manifest is used as is); without it the manifest beside
+    `model_path` is read.
 
     `verification`: how the model file was checked against its manifest's sha256 (`cli.common.resolve_model`),
     stored as `model.verification`; a file used despite a mismatch (--no-verify) also gets a warning.
     """
     from edgebench.bench.schema import SCHEMA_VERSION, utc_now
-    from edgebench.manifest import find_manifest, sha256_file
+    from edgebench.manifest import find_typed_manifest, sha256_file
 
-    manifest = find_manifest(model_path)
+    manifest = artifact.manifest if artifact is not None else find_typed_manifest(model_path)
     name = model_name(model_path, manifest)
     ro = measured["runtime_options"]
     warnings = throttle_warnings(machine, machine_after)
@@ -296,11 +302,11 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
             "name": name,
             "sha256": sha256_file(model_path),
             "file_size_mb": size_mb,
-            "precision": manifest.get("precision") if manifest else None,
-            "arch": manifest.get("arch") if manifest else None,
-            "params": manifest.get("params") if manifest else None,
-            "macs": manifest.get("macs") if manifest else None,
-            "prune_round": ((manifest or {}).get("pruned") or {}).get("round"),
+            "precision": manifest.precision if manifest else None,
+            "arch": manifest.arch if manifest else None,
+            "params": manifest.params if manifest else None,
+            "macs": manifest.macs if manifest else None,
+            "prune_round": manifest.pruned.round if manifest and manifest.pruned else None,
             "manifest": manifest is not None,
             "verification": verification,
             "inputs": measured["inputs"],

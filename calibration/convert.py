@@ -20,7 +20,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from edgebench.errors import (
@@ -31,6 +31,9 @@ from edgebench.errors import (
     RuntimeUnavailable,
     UserInputError,
 )
+
+if TYPE_CHECKING:
+    from edgebench.manifest import InputInfo, Manifest
 
 DEFAULT_CALIBRATION = {"dataset": "cifar10:train", "size": 300, "seed": 0}  # 300: NNCF's default subset size
 DEFAULT_PARITY_DATA = "cifar10:test"
@@ -89,25 +92,24 @@ class ConvertConfig:
 
 def convert_model(model: Path, config: ConvertConfig) -> Path:
     """Convert the FP32 ONNX model at `model` (or its folder) for `config.runtime`; returns the artifact file."""
-    from edgebench.manifest import find_manifest, resolve_model_arg
+    from edgebench.artifact import ModelArtifact
     from edgebench.runtimes import RUNTIMES, get_runtime, runtime_names
     from edgebench.runtimes.artifacts import ARTIFACT_MANIFEST, artifact_dir
     from edgebench.runtimes.converters import ConvertJob, get_converter
-    from edgebench.runtimes.ort_cpu import check_model_path
 
     runtime_names()  # registers the built-in and entry-point runtimes
     cls = RUNTIMES.get(config.runtime)  # unknown runtime: suggestion
     makes = getattr(cls, "converts", ())
     if config.precision not in makes:
         raise UserInputError(_no_such_precision(config.runtime, config.precision, makes))
-    onnx_path = check_model_path(resolve_model_arg(Path(model)))
-    manifest = find_manifest(onnx_path)
-    if manifest is None or "input" not in manifest:
+    artifact = ModelArtifact.resolve(model)
+    onnx_path, manifest = artifact.path, artifact.manifest
+    if manifest is None or manifest.input is None:
         raise ModelFileError(f"'{onnx_path}' has no manifest with its input; convert a model made by edgebench "
                              "export (its folder or model.fp32.onnx)")
-    if manifest.get("precision", "fp32") != "fp32":
-        raise UserInputError(f"'{onnx_path.name}' is {manifest.get('precision')}; convert the FP32 model "
-                             f"({manifest.get('parent_file') or 'model.fp32.onnx'}): the converter quantizes it itself")
+    if manifest.precision != "fp32":
+        raise UserInputError(f"'{onnx_path.name}' is {manifest.precision}; convert the FP32 model "
+                             f"({manifest.parent_file or 'model.fp32.onnx'}): the converter quantizes it itself")
     folder = Path(config.out) if config.out is not None else onnx_path.parent
     final = artifact_dir(folder, config.runtime, config.precision)
     if final.exists() and not config.force:
@@ -135,11 +137,10 @@ def convert_model(model: Path, config: ConvertConfig) -> Path:
         child = _child_manifest(manifest, onnx_path, out, config, calib_record, seconds, final)
         from edgebench.atomic import write_json
 
-        write_json(tmp / ARTIFACT_MANIFEST, child)
+        write_json(tmp / ARTIFACT_MANIFEST, child.to_dict())
         sess = runtime.load(tmp / out.model_file.name, runtime.Options(intra_op_threads=config.threads))
         parity = _parity(sess, ref, config)
-        child["parity"] = parity
-        write_json(tmp / ARTIFACT_MANIFEST, child)
+        write_json(tmp / ARTIFACT_MANIFEST, child.replace(parity=parity).to_dict())
         if not parity["passed"]:
             raise ParityError(f"{config.runtime} {config.precision} conversion of '{onnx_path}' refused, nothing "
                               f"written: {parity['reason']}")
@@ -165,18 +166,17 @@ def _no_such_precision(runtime: str, precision: str, makes: tuple[str, ...]) -> 
     return f"runtime '{runtime}' has no {precision} conversion{why}; it has: {', '.join(makes)}"
 
 
-def _calibration(onnx_path: Path, manifest: dict[str, Any], config: ConvertConfig) -> tuple[np.ndarray, dict[str, Any]]:
+def _calibration(onnx_path: Path, manifest: Manifest, config: ConvertConfig) -> tuple[np.ndarray, dict[str, Any]]:
     """The INT8 calibration images: --data/--calib-size, else the ORT INT8 model's set, else the defaults."""
     from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.preprocess import preprocess
-    from edgebench.manifest import InputInfo, find_manifest
+    from edgebench.manifest import find_typed_manifest
 
     spec = dict(DEFAULT_CALIBRATION)
     source = "default"
-    sibling = find_manifest(onnx_path.parent / "model.int8.onnx") if (onnx_path.parent / "model.int8.json").is_file() \
-        else None
-    cal = (sibling or {}).get("calibration")
-    if config.data is None and isinstance(cal, dict) and cal.get("dataset"):
+    sibling = find_typed_manifest(onnx_path.parent / "model.int8.onnx")
+    cal = sibling.calibration if sibling is not None else None
+    if config.data is None and cal is not None and cal.get("dataset"):
         spec["dataset"] = cal["dataset"]
         source = "model.int8.json (the ONNX Runtime INT8 model's dataset)"
     if config.data is not None:
@@ -184,12 +184,18 @@ def _calibration(onnx_path: Path, manifest: dict[str, Any], config: ConvertConfi
     if config.calib_size is not None:
         spec["size"] = config.calib_size
     spec["seed"] = config.seed
-    info = InputInfo.from_dict(manifest["input"])
+    info = _input(manifest)
     ds = load_dataset(str(spec["dataset"]), size=spec["size"], seed=spec["seed"], preprocessing=info.preprocessing)
     if len(ds) == 0:
         raise CalibrationError(f"calibration set '{spec['dataset']}' is empty")
     x = preprocess(ds.images, info.preprocessing, _hw(info))
     return x, {**spec, "images": len(ds), "sha256": ds.fingerprint(), "source": source}
+
+
+def _input(manifest: Manifest) -> InputInfo:
+    if manifest.input is None:  # convert_model refuses such a parent first
+        raise ModelFileError(f"the manifest of '{manifest.onnx_file}' has no input; re-export the model")
+    return manifest.input
 
 
 def _hw(info: Any) -> tuple[int, int] | None:
@@ -208,15 +214,14 @@ class _Reference:
     skipped: str | None
 
 
-def _reference(onnx_path: Path, manifest: dict[str, Any], config: ConvertConfig) -> _Reference:
+def _reference(onnx_path: Path, manifest: Manifest, config: ConvertConfig) -> _Reference:
     """ORT FP32 outputs on random inputs and on the first `parity_images` real images."""
     from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.preprocess import preprocess
     from edgebench.errors import EdgebenchError
-    from edgebench.manifest import InputInfo
     from edgebench.runtimes import get_runtime
 
-    info = InputInfo.from_dict(manifest["input"])
+    info = _input(manifest)
     shape = [1 if not isinstance(d, int) else d for d in info.shape]
     rng = np.random.default_rng(config.seed)
     random_x = rng.standard_normal((RANDOM_IMAGES, *shape[1:]), dtype=np.float32)
@@ -293,37 +298,31 @@ def _parity(sess: Any, ref: _Reference, config: ConvertConfig) -> dict[str, Any]
     return out
 
 
-def _child_manifest(parent: dict[str, Any], onnx_path: Path, out: Any, config: ConvertConfig,
-                    calib: dict[str, Any] | None, seconds: float, final: Path) -> dict[str, Any]:
-    """Derived from the FP32 parent: its network fields, this file, the converter and the parent's sha256."""
+def _child_manifest(parent: Manifest, onnx_path: Path, out: Any, config: ConvertConfig,
+                    calib: dict[str, Any] | None, seconds: float, final: Path) -> Manifest:
+    """`parent.derive(...)`: its network fields, this file, the runtime and converter (in `extra`), the parent's
+    file (relative to the artifact folder) and sha256 (of the file as converted)."""
+    from dataclasses import replace
     from datetime import UTC, datetime
 
-    from edgebench.manifest import new_manifest, sha256_file
+    from edgebench.manifest import sha256_file
     from edgebench.runtimes.static import artifact_size_mb
 
-    keep = {k: v for k, v in parent.items() if k in NETWORK_FIELDS}
     details = dict(out.details)
     static_batch = details.pop("static_batch", None)
-    if static_batch is not None:
-        inp = dict(keep["input"])
-        inp["shape"] = [static_batch, *list(inp["shape"])[1:]]
-        keep["input"] = inp
+    changes: dict[str, Any] = {}
+    if static_batch is not None and parent.input is not None:
+        changes["input"] = replace(parent.input, shape=(static_batch, *parent.input.shape[1:]))
     if details.get("name_suffix"):
-        keep["name"] = f"{keep.get('name') or keep.get('arch') or onnx_path.parent.name}-{details.pop('name_suffix')}"
-    rel_parent = os.path.relpath(onnx_path, final)
-    return new_manifest(
-        **keep, precision=config.precision, onnx_file=out.model_file.name,
+        changes["name"] = f"{parent.name or parent.arch or onnx_path.parent.name}-{details.pop('name_suffix')}"
+    return parent.derive(
+        precision=config.precision, onnx_file=out.model_file.name,
         onnx_sha256=sha256_file(out.model_file), file_size_mb=artifact_size_mb(out.model_file) * 2**20 / 1e6,
-        runtime=config.runtime,
-        converter={"name": out.converter, "version": out.converter_version, "seconds": seconds, **details},
-        parent_file=rel_parent, parent_sha256=sha256_file(onnx_path), parent_precision="fp32",
-        parent_file_size_mb=onnx_path.stat().st_size / 1e6,
-        calibration=calib, static_shape=static_batch is not None,
+        parent_file=os.path.relpath(onnx_path, final), parent_sha256=sha256_file(onnx_path),
+        parent_file_size_mb=onnx_path.stat().st_size / 1e6, calibration=calib,
         created_utc=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        extra={**parent.extra, "runtime": config.runtime,
+               "converter": {"name": out.converter, "version": out.converter_version, "seconds": seconds, **details},
+               "static_shape": static_batch is not None},
+        **changes,
     )
-
-
-# the parent's fields a converted model keeps (they describe the network, not the file)
-NETWORK_FIELDS = ("name", "arch", "family", "description", "input", "output", "num_classes", "batch", "params",
-                  "macs", "macs_counter", "weights", "weights_sha256", "published_top1_pct", "fp32_accuracy",
-                  "pruned")

@@ -421,10 +421,12 @@ def _file_fields(onnx: Any, tmp: Path, upgrade: dict[str, Any] | None) -> dict[s
 def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice: PresetChoice, *,
                           output: Path | None = None, batch_size: int = 32, dataset_spec: str | None = None,
                           seed: int | None = None, preprocess_model: bool = True, force: bool = False,
-                          log: Log | None = None) -> Manifest:
+                          log: Log | None = None, extra_fields: dict[str, Any] | None = None) -> Manifest:
     """Calibrate on `dataset` and write static INT8 `model.int8.onnx` + manifest; return the manifest.
 
-    A graph below opset 13 is upgraded first (`upgrade_opset`; said through `log`, recorded in the manifest)."""
+    A graph below opset 13 is upgraded first (`upgrade_opset`; said through `log`, recorded in the manifest).
+    `extra_fields`: more manifest fields for the child (e.g. `accuracy_aware`)."""
+    extra_fields = extra_fields or {}
     onnx = _import_onnx()
     from onnxruntime.quantization import quantize_static
 
@@ -456,6 +458,12 @@ def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice:
             reader.set_range(0, len(reader))
             with _quiet():
                 quantize_static(str(src), str(tmp), reader, **kwargs)
+        if recipe.weight_bits not in (8, 4):  # no ONNX type for it: int8 storage, narrowed values
+            from edgebench.calibration.bits import narrow_weights
+
+            proto = onnx.load(str(tmp))
+            narrow_weights(proto, recipe.weight_bits)
+            onnx.save(proto, str(tmp))
         reader.set_range(0, len(reader))
         _smoke_run(tmp, input_name, reader.batch(0))
 
@@ -473,10 +481,25 @@ def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice:
                 "method": recipe.method,
                 "quant_pre_process": preprocess_model,
             },
-            **_file_fields(onnx, tmp, upgrade),
+            **{**_file_fields(onnx, tmp, upgrade), "nodes": _nodes(tmp, recipe)},
+            **extra_fields,
         )
 
     return _write_pair(out, force, write_model, make_manifest)
+
+
+def _nodes(path: Path, recipe: Any) -> dict[str, Any]:
+    """count_nodes of the written graph, plus (for widths other than 8/8) what ORT's CPU really computes with."""
+    import onnx
+    from edgebench.calibration.bits import activation_types, executed_ops, weight_types
+
+    proto = onnx.load(str(path))
+    nodes = count_nodes(proto)
+    nodes["weight_types"] = weight_types(proto)
+    nodes["activation_types"] = activation_types(proto)
+    if (recipe.weight_bits, recipe.activation_bits) != (8, 8):
+        nodes["ort_cpu"] = executed_ops(path)
+    return nodes
 
 
 def quantize_dynamic_model(model: Path | ModelArtifact, choice: PresetChoice, *, output: Path | None = None,

@@ -22,6 +22,11 @@ Method = Literal["minmax", "entropy", "percentile"]
 FORMATS = ("qdq", "qoperator")
 INT_TYPES = ("uint8", "int8")
 METHODS = ("minmax", "entropy", "percentile")
+WEIGHT_BITS = (8, 6, 4)  # 6: int8 storage with values in [-31, 31]; 4: ONNX int4/uint4 (opset 21)
+ACTIVATION_BITS = (8, 16)  # 16: ONNX int16/uint16 (opset 21; com.microsoft Q/DQ below it)
+# What ORT's CPU kernels take natively: QLinearConv/QGemm/MatMulInteger are 8-bit only, so other widths run as
+# DequantizeLinear -> float op (the file is smaller or the activations finer, not the arithmetic faster).
+NATIVE_INT8_OPS = ("QLinearConv", "QGemm", "QLinearMatMul", "QLinearAdd", "MatMulIntegerToFloat")
 
 PRESETS: Registry[Callable[..., QuantRecipe]] = Registry("preset")
 
@@ -51,6 +56,8 @@ class QuantRecipe:
     float_logits: bool = True
     nodes_to_exclude: tuple[str, ...] = ()
     op_types_to_exclude: tuple[str, ...] = ()
+    weight_bits: int = 8
+    activation_bits: int = 8
     name: str = "custom"
     why: str = field(default="", compare=False)
 
@@ -66,6 +73,19 @@ class QuantRecipe:
             v = getattr(self, attr)
             if not isinstance(v, tuple) or not all(isinstance(s, str) and s for s in v):
                 raise UserInputError(f"recipe {attr} must be a tuple of non-empty names, got {v!r}")
+        if self.weight_bits not in WEIGHT_BITS or isinstance(self.weight_bits, bool):
+            raise UserInputError(
+                f"--weight-bits {self.weight_bits} is not one ORT can run: choose {', '.join(map(str, WEIGHT_BITS))} "
+                "(ONNX has int4/int8 weight types; DequantizeLinear is the only CPU op taking other widths)")
+        if self.activation_bits not in ACTIVATION_BITS or isinstance(self.activation_bits, bool):
+            raise UserInputError(
+                f"--activation-bits {self.activation_bits} is not one ORT can run: choose "
+                f"{', '.join(map(str, ACTIVATION_BITS))} (QuantizeLinear/DequantizeLinear take 8- and 16-bit "
+                "activations; no CPU kernel computes on 4-bit activations)")
+        if self.quant_format == "qoperator" and (self.weight_bits, self.activation_bits) != (8, 8):
+            raise UserInputError(
+                f"{self.weight_bits}-bit weights / {self.activation_bits}-bit activations need the QDQ format: the "
+                "QOperator ops (QLinearConv, QGemm, QLinearAdd) take 8-bit tensors only; use quant_format 'qdq'")
 
     # ---- presets: each says why in one line -------------------------------------------------------
 
@@ -97,6 +117,17 @@ class QuantRecipe:
     def u8s8_reduce_range(cls) -> QuantRecipe:  # naive safe choice anywhere: the non-VNNI recipe, kept for tables
         return cls(reduce_range=True, name="u8s8-reduce-range",
                    why="naive baseline: U8S8 per-channel with reduce_range")
+
+    @property
+    def effective_weight_bits(self) -> int:
+        """Bits the weights really use: 7 for 8-bit weights with reduce_range, else `weight_bits`."""
+        return 7 if self.weight_bits == 8 and self.reduce_range else self.weight_bits
+
+    def onnx_types(self) -> tuple[str, str]:
+        """(activation, weight) ONNX element types the QDQ graph stores, e.g. ('uint8', 'int4')."""
+        act = self.activation_type if self.activation_bits == 8 else self.activation_type.replace("8", "16")
+        weight = self.weight_type if self.weight_bits != 4 else self.weight_type.replace("8", "4")
+        return act, weight
 
     # ---- serialisation and the one translation into ORT's arguments ------------------------------
 
@@ -133,11 +164,16 @@ class QuantRecipe:
         `output_op_types`: op types of the nodes producing the graph outputs; with `float_logits`, a
         final Gemm/MatMul keeps a float output (ORT still runs it in INT8 as QGemm/MatMulIntegerToFloat).
         Quantized logits take ~200 distinct values, so top-2 classes can tie exactly.
+        Bit widths: 4-bit weights -> int4/uint4, 16-bit activations -> int16/uint16 (ORT upgrades the graph to
+        opset 21 or uses com.microsoft Q/DQ); 6-bit weights are int8 here and narrowed afterwards by
+        `calibration.bits.narrow_weights` (ORT has no 6-bit type).
         """
         from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType
         from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 
-        qtype = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8}
+        qtype = {"uint8": QuantType.QUInt8, "int8": QuantType.QInt8, "uint16": QuantType.QUInt16,
+                 "int16": QuantType.QInt16, "uint4": QuantType.QUInt4, "int4": QuantType.QInt4}
+        act_type, weight_type = self.onnx_types()
         extra: dict[str, Any] = {"ActivationSymmetric": self.activation_symmetric, "WeightSymmetric": True}
         if self.method == "percentile":
             extra["CalibPercentile"] = self.percentile
@@ -146,10 +182,11 @@ class QuantRecipe:
             extra["OpTypesToExcludeOutputQuantization"] = float_out
         kwargs: dict[str, Any] = {
             "quant_format": QuantFormat.QDQ if self.quant_format == "qdq" else QuantFormat.QOperator,
-            "activation_type": qtype[self.activation_type],
-            "weight_type": qtype[self.weight_type],
+            "activation_type": qtype[act_type],
+            "weight_type": qtype[weight_type],
             "per_channel": self.per_channel,
-            "reduce_range": self.reduce_range,
+            # reduce_range keeps 8-bit weights to 7 bits (non-VNNI saturation); narrower weights cannot saturate
+            "reduce_range": self.reduce_range and self.weight_bits == 8,
             "calibrate_method": {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                                  "percentile": CalibrationMethod.Percentile}[self.method],
             "nodes_to_exclude": list(self.nodes_to_exclude),
@@ -171,6 +208,11 @@ class QuantRecipe:
         """
         from onnxruntime.quantization import QuantType
         from onnxruntime.quantization.registry import IntegerOpsRegistry
+
+        if (self.weight_bits, self.activation_bits) != (8, 8):
+            raise UserInputError(
+                f"--mode dynamic runs ConvInteger/MatMulInteger, which take 8-bit tensors only; "
+                f"{self.weight_bits}-bit weights / {self.activation_bits}-bit activations need --mode static")
 
         kwargs: dict[str, Any] = {
             "weight_type": QuantType.QUInt8,

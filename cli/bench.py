@@ -88,7 +88,6 @@ def bench(
     from edgebench.errors import UserInputError
     from edgebench.runtimes import get_runtime
     from edgebench.runtimes.artifacts import resolve_for_runtime
-    from edgebench.runtimes.ort_cpu import check_model_path
     from edgebench.system import default_threads
 
     cfg = BenchConfig(warmup_iters=warmup_iters, warmup_seconds=warmup_seconds, min_iters=min_iters,
@@ -133,7 +132,7 @@ def bench(
                     output_dir, as_json)
         return
     artifact, verification = resolve_model(resolve_for_runtime(model[0], runtime, precision), no_verify=no_verify)
-    model_path = check_model_path(artifact.path)
+    model_path = artifact.path
     from edgebench.bench.cooldown import Cooldown, cooldown_warnings, wait_until_cool
 
     cool = Cooldown(cooldown, cooldown_timeout) if cooldown is not None else None
@@ -156,7 +155,8 @@ def bench(
                            f"to {cooled['end_temp_c']:.1f} C", err=True)
             machine = fingerprint()
             measured = run_job_isolated(job) if isolate else run_job(job)
-            result = make_result(job, measured, model_path, machine, dynamic_state(), verification=verification)
+            result = make_result(job, measured, model_path, machine, dynamic_state(), verification=verification,
+                                 artifact=artifact)
             if cooled is not None:
                 result["cooldown"] = cooled
                 result["warnings"] += cooldown_warnings(cooled)
@@ -179,9 +179,8 @@ def _interleave(models: list[Path], runtime: str, options: list[Any], batch_list
                 shape: tuple[int, ...] | None, seed: int, warmup: int, rounds: int, iters: int, output_dir: Path,
                 as_json: bool) -> None:
     """`bench A B ... --interleave`: all models in this process, rotating order per round, one JSON result."""
+    from edgebench.artifact import ModelArtifact
     from edgebench.errors import UserInputError
-    from edgebench.manifest import find_manifest, resolve_model_arg
-    from edgebench.runtimes.ort_cpu import check_model_path
 
     if len(models) < 2:
         raise UserInputError("--interleave compares models: give two or more (the first is the baseline)")
@@ -192,8 +191,9 @@ def _interleave(models: list[Path], runtime: str, options: list[Any], batch_list
         raise UserInputError("--interleave takes one --threads value and one --batch value")
     from edgebench.bench.runner import model_name
 
-    paths = [check_model_path(resolve_model_arg(m)) for m in models]
-    labels = [model_name(p, find_manifest(p)) for p in paths]
+    artifacts = [ModelArtifact.resolve(m) for m in models]
+    paths = [a.path for a in artifacts]
+    labels = [model_name(a.path, a.manifest) for a in artifacts]
     if len(set(labels)) < len(labels):
         labels = [str(p) for p in paths]
     if len(set(labels)) < len(labels):

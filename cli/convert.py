@@ -30,13 +30,14 @@ def convert(
 ) -> None:
     """Convert for another runtime; refused (nothing written) when parity with ONNX Runtime FP32 fails."""
     from edgebench.calibration.convert import ConvertConfig, convert_model
-    from edgebench.manifest import find_manifest
+    from edgebench.manifest import find_typed_manifest
 
     cfg = ConvertConfig(runtime=runtime, precision=precision, data=data, calib_size=calib_size, seed=seed,
                         parity_data=parity_data or None, parity_images=parity_images, out=output, force=force,
                         threads=threads)
     path = convert_model(model, cfg)
-    man = find_manifest(path) or {}
+    typed = find_typed_manifest(path)
+    man = typed.to_dict() if typed is not None else {}
     if as_json:
         typer.echo(json.dumps(man, indent=2))
         return

@@ -39,7 +39,6 @@ def profile(
     from edgebench.cli.options import parse_shape
     from edgebench.errors import UserInputError
     from edgebench.runtimes.options import OrtCpuOptions
-    from edgebench.runtimes.ort_cpu import check_model_path
     from edgebench.system import default_threads
 
     if batch < 1:
@@ -50,7 +49,7 @@ def profile(
     opts = OrtCpuOptions(intra_op_threads=n_threads, graph_optimization=graph_opt)  # type: ignore[arg-type]
     shape_t = parse_shape(shape)
     artifact, verification = resolve_model(model, no_verify=no_verify)
-    model_path = check_model_path(artifact.path)
+    model_path = artifact.path
     ensure_writable_dir(output_dir)
     cfg = BenchConfig(min_seconds=min_seconds)
     job = Job(model=str(model_path), runtime="ort-cpu", batch=None if shape_t else batch, shape=shape_t,
@@ -59,7 +58,8 @@ def profile(
     measured = run_job_isolated(job)
     prof = profile_model(model_path, opts, batch=None if shape_t else batch, shape=shape_t, inputs_npz=inputs,
                          seed=seed, runs=runs, warmup=warmup, top_nodes=top, keep_trace=trace)
-    result = make_result(job, measured, model_path, machine, dynamic_state(), verification=verification)
+    result = make_result(job, measured, model_path, machine, dynamic_state(), verification=verification,
+                         artifact=artifact)
     result["kind"] = "profile"
     result["profile"] = prof
     validate_result(result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 from edgebench.cli.common import (
@@ -56,6 +57,22 @@ def quantize(
                                                              "percentile."),
     exclude_nodes: str | None = typer.Option(None, "--exclude-nodes", help="Node names kept in FP32 (comma list)."),
     exclude_ops: str | None = typer.Option(None, "--exclude-ops", help="Op types kept in FP32, e.g. Gemm,Add."),
+    weight_bits: int | None = typer.Option(None, "--weight-bits",
+                                           help="8 (default), 6 (int8 storage, values in [-31, 31]) or 4 (int4)."),
+    activation_bits: int | None = typer.Option(None, "--activation-bits", help="8 (default) or 16 (int16/uint16)."),
+    accuracy_budget: float | None = typer.Option(
+        None, "--accuracy-budget",
+        help="Largest paired top-1 drop vs FP32 accepted (points, e.g. 0.3): nodes that quantization damages most "
+             "stay float until it holds. Needs --eval-data."),
+    eval_data: str | None = typer.Option(None, "--eval-data", help="Labelled images the budget is measured on, e.g. "
+                                                                   "cifar10 (the test split)."),
+    eval_size: int | None = typer.Option(None, "--eval-size", help="With --eval-data: its first N images."),
+    max_float: int = typer.Option(8, "--max-float", help="With --accuracy-budget: steps (tensors or nodes kept "
+                                                          "float) tried at most."),
+    try_methods: str | None = typer.Option(None, "--try-methods", help="With --accuracy-budget: calibration methods "
+                                                                       "to try in turn, e.g. minmax,percentile."),
+    best_effort: bool = typer.Option(False, "--best-effort", help="With --accuracy-budget: write the best model "
+                                                                  "reached even when the budget is not met."),
     data_dir: DataDirOpt = None,
     download: DownloadOpt = True,
     preprocess_model: bool = typer.Option(True, "--preprocess/--no-preprocess",
@@ -95,11 +112,25 @@ def quantize(
     settings = CalibrationSettings(size=calib_size, seed=None if first else seed, batch_size=batch_size)
     choice = resolve_preset(preset, target, None if target else cpu_info())
     overrides = {"method": method, "nodes_to_exclude": _split(exclude_nodes),
-                 "op_types_to_exclude": _split(exclude_ops)}
+                 "op_types_to_exclude": _split(exclude_ops), "weight_bits": weight_bits,
+                 "activation_bits": activation_bits}
     if any(v is not None for v in overrides.values()):
         from dataclasses import replace
 
         choice = replace(choice, recipe=choice.recipe.with_overrides(**overrides))
+    budget = None
+    if accuracy_budget is not None or eval_data is not None or best_effort:
+        from edgebench.calibration.accuracy_aware import AccuracyBudget
+
+        if accuracy_budget is None:
+            raise UserInputError("--eval-data/--best-effort go with --accuracy-budget P (points of top-1, e.g. 0.3)")
+        budget = AccuracyBudget(accuracy_budget, max_steps=max_float, methods=_split(try_methods) or (),
+                                best_effort=best_effort)
+        if not eval_data:
+            raise UserInputError(f"--accuracy-budget {accuracy_budget} needs labelled images to measure the drop on: "
+                                 "--eval-data cifar10 (test split), an .npz with labels or a class-folder tree")
+        if mode != "static":
+            raise UserInputError(f"--accuracy-budget applies to --mode static, not --mode {mode}")
     # once, here; the library gets the resolved file and its manifest (built in memory from the preprocessing
     # options for a model that has none)
     choice_pp = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
@@ -113,9 +144,14 @@ def quantize(
         info = artifact.manifest.input if artifact.manifest else None
         ds = load_dataset(data, data_dir, download, size=settings.size, seed=settings.seed,
                           preprocessing=info.preprocessing if info else None)
-        manifest = quantize_static_model(artifact, ds, choice, output=output, batch_size=settings.batch_size,
-                                         dataset_spec=data, seed=settings.seed, preprocess_model=preprocess_model,
-                                         force=force, log=say)
+        if budget is None:
+            manifest = quantize_static_model(artifact, ds, choice, output=output, batch_size=settings.batch_size,
+                                             dataset_spec=data, seed=settings.seed,
+                                             preprocess_model=preprocess_model, force=force, log=say)
+        else:
+            manifest = _accuracy_aware(artifact, ds, choice, budget, data, eval_data, eval_size, data_dir, download,
+                                       output=output, batch_size=settings.batch_size, seed=settings.seed,
+                                       preprocess_model=preprocess_model, force=force)
     else:
         if data:
             typer.echo(f"note: --data is not used by --mode {mode}", err=True)
@@ -134,14 +170,47 @@ def quantize(
     if mode != "fp16":
         typer.echo(f"preset   {choice.preset}: {choice.reason}")
         r = manifest.recipe or {}
+        bits = f" bits w{r.get('weight_bits', 8)}/a{r.get('activation_bits', 8)}" if mode == "static" else ""
         typer.echo(f"recipe   {r['quant_format']} act={r['activation_type']} weight={r['weight_type']} "
-                   f"per_channel={r['per_channel']} reduce_range={r['reduce_range']} method={r['method']}")
+                   f"per_channel={r['per_channel']} reduce_range={r['reduce_range']} method={r['method']}{bits}")
     if mode == "static":
         c = manifest.calibration or {}
         how = "first" if c["seed"] is None else f"seed {c['seed']}"
         typer.echo(f"calib    {c['size']} images of {c['dataset']} ({how}), sha256 {c['sha256'][:12]}")
+    if manifest.accuracy_aware:
+        a = manifest.accuracy_aware
+        kept = ", ".join(a["float_nodes"]) or "none"
+        typer.echo(f"budget   {a['budget_pts']} points on {a['eval_images']} images of {a['eval_data']}: drop "
+                   f"{a['drop_before_pts']:+.2f} -> {a['drop_after_pts']:+.2f} ({'met' if a['met'] else 'NOT met'}); "
+                   f"float: {kept}")
     if manifest.nodes:
         n = manifest.nodes
         left = ", ".join(f"{k} x{v}" for k, v in n["float_op_types"].items()) or "none"
         typer.echo(f"nodes    {n['int8']} INT8, {n['float']} float ({left})")
+        if "ort_cpu" in n:
+            e = n["ort_cpu"]
+            how = ", ".join(f"{k} x{v}" for k, v in e["float_compute"].items()) or "none"
+            typer.echo(f"ORT CPU  integer kernels: {', '.join(e['integer_compute']) or 'none'}; float compute on "
+                       f"dequantized tensors: {how}")
     typer.echo(f"wrote    {out_path} ({child_mb:.3f} MB; FP32 {parent_mb:.3f} MB, {ratio:.2f}x smaller)")
+
+
+def _accuracy_aware(artifact: Any, calib: Any, choice: Any, budget: Any, data: str, eval_spec: str,
+                    eval_size: int | None, data_dir: Path | None, download: bool, **kwargs: Any) -> Any:
+    """Accuracy-aware PTQ with predictions from `bench.evaluate` (the library stays below bench)."""
+    from edgebench.bench.evaluate import evaluate
+    from edgebench.calibration.accuracy_aware import accuracy_aware_quantize
+    from edgebench.calibration.datasets import load_dataset
+    from edgebench.cli.common import say
+
+    ev = load_dataset(eval_spec, data_dir, download).subset(eval_size)
+    if eval_spec == data:
+        say(f"note: --eval-data is the calibration data ({data}); the budget then holds on images the ranges "
+            "were fitted to")
+
+    def predict(path: Path) -> list[int]:
+        return evaluate(path, ev, threads=1)["predictions"]
+
+    say(f"accuracy-aware PTQ: budget {budget.budget_pts} points on {len(ev)} images of {eval_spec}")
+    return accuracy_aware_quantize(artifact, calib, choice, ev, predict, budget, dataset_spec=data,
+                                   eval_spec=eval_spec, log=say, **kwargs)

@@ -23,10 +23,14 @@ def sweep(
     ray_cpus: int | None = typer.Option(None, "--ray-cpus", help="With --ray local: CPUs Ray may use "
                                                                  "[default: all]."),
     ray_timeout: float = typer.Option(15.0, "--ray-timeout", help="Seconds to wait for a Ray ADDRESS to answer."),
+    devices_config: Path | None = typer.Option(None, "--devices-config",
+                                               help="The device registry for [bench] devices [default: "
+                                                    "$EDGEBENCH_DEVICES, else ~/.config/edgebench/devices.toml]."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check the file and list the stages; run nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print summary.json instead of the text summary."),
 ) -> None:
-    """Run a sweep: export -> prune -> quantize -> evaluate -> bench, every stage cached by content hash."""
+    """Run a sweep: export -> prune -> quantize | convert -> evaluate -> bench (on each device), every stage
+    cached by content hash."""
     from edgebench.errors import UserInputError
     from edgebench.sweep.config import load_sweep
     from edgebench.sweep.run import plan, run_sweep
@@ -35,14 +39,15 @@ def sweep(
     if ray_cpus is not None and ray_cpus < 1:
         raise UserInputError(f"--ray-cpus {ray_cpus} must be >= 1")
     if dry_run:
-        graph = plan(cfg)
+        graph = plan(cfg, devices_config, log=say)
         for n in graph.nodes.values():
             typer.echo(f"{n.key[:12]}  {n.label}")
         for note in graph.notes:
             typer.echo(f"note: {note}")
         typer.echo(f"{len(graph.cells)} cells, {len(graph.nodes)} stages")
         return
-    out = run_sweep(cfg, output_dir, ray=ray, ray_cpus=ray_cpus, ray_timeout=ray_timeout, log=say)
+    out = run_sweep(cfg, output_dir, ray=ray, ray_cpus=ray_cpus, ray_timeout=ray_timeout,
+                    devices_config=devices_config, log=say)
     if as_json:
         typer.echo((output_dir / "summary.json").read_text(encoding="utf-8"))
     else:

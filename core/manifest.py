@@ -2,7 +2,7 @@
 
 `DIR/model.fp32.onnx` has `DIR/model.fp32.json`; `model.int8.onnx` has `model.int8.json`.
 Each later step (quantize, eval, bench, report) reads it instead of guessing how the model
-wants its input. A bare .onnx without a manifest still benches (`find_manifest` returns None).
+wants its input. A bare .onnx without a manifest still benches (`find_typed_manifest` returns None).
 
 `Manifest` is the typed form; `Manifest.to_dict()` / `Manifest.from_dict()` are the one place the
 JSON schema is written and read (keys this version does not know are kept in `extra`, so nothing
@@ -10,7 +10,7 @@ a newer writer or a user added is lost). A child (INT8, FP16, converted) is made
 `parent.derive(...)`, which keeps what describes the network and records the parent's file and
 sha256. Example::
 
-    m = load_manifest(Path("artifacts/resnet20/model.fp32.json"))      # a Manifest
+    m = read_manifest(Path("artifacts/resnet20/model.fp32.json"))      # a Manifest
     child = m.derive(precision="int8", onnx_file="model.int8.onnx")     # parent_sha256 = m.onnx_sha256
     write_json(path, child.to_dict())
 """
@@ -210,11 +210,12 @@ class PrunedInfo:
 # NETWORK: describes the network and its input; a child (INT8, FP16, converted) keeps it.
 NETWORK_FIELDS = ("name", "arch", "family", "description", "input", "output", "num_classes", "batch", "params",
                   "macs", "macs_counter", "weights", "weights_sha256", "published_top1_pct", "fp32_accuracy",
-                  "pruned", "provenance")
+                  "pruned", "provenance", "sparsity")
 # FILE: describes one file and how it was produced; a child starts without it and sets its own.
 FILE_FIELDS = ("precision", "onnx_file", "onnx_sha256", "file_size_mb", "opset", "exporter", "simplify", "parity",
                "export_seconds", "created_utc", "versions", "parent_file", "parent_sha256", "parent_precision",
-               "parent_file_size_mb", "quantization_mode", "recipe", "preset", "calibration", "nodes", "graph")
+               "parent_file_size_mb", "quantization_mode", "recipe", "preset", "calibration", "nodes", "graph",
+               "accuracy_aware", "qat")
 
 _INT = (int,)
 _NUM = (int, float)
@@ -229,6 +230,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "created_utc": _STR, "versions": _MAP, "parent_file": _STR, "parent_sha256": _STR, "parent_precision": _STR,
     "parent_file_size_mb": _NUM, "quantization_mode": _STR, "recipe": _MAP, "preset": _MAP, "calibration": _MAP,
     "nodes": _MAP, "input": _MAP, "weights": _MAP, "pruned": _MAP, "provenance": _MAP, "graph": _MAP,
+    "sparsity": _MAP, "accuracy_aware": _MAP, "qat": _MAP,
 }
 
 # `provenance.source` of a manifest `edgebench describe` wrote for a third-party ONNX file (no PyTorch model
@@ -261,6 +263,7 @@ class Manifest:
     fp32_accuracy: Json | None = None
     pruned: PrunedInfo | None = None
     provenance: Json | None = None  # where the network facts come from: {"source": "described", ...}
+    sparsity: Json | None = None  # unstructured sparsity of the weights (kept by INT8 children)
     # this file
     precision: str = "fp32"
     onnx_file: str | None = None
@@ -284,6 +287,8 @@ class Manifest:
     calibration: Json | None = None
     nodes: Json | None = None
     graph: Json | None = None  # facts read from this file's ONNX graph (op counts, MACs by op, opset upgrade)
+    accuracy_aware: Json | None = None  # accuracy-aware PTQ: budget, drop before/after, what stayed float and why
+    qat: Json | None = None  # quantization-aware training: epochs, distillation, parity vs the fake-quant model
     # keys this version does not know, kept as they were
     extra: Json = field(default_factory=lambda: MappingProxyType({}))
     schema_version: int = MANIFEST_SCHEMA_VERSION
@@ -293,7 +298,7 @@ class Manifest:
         if self.precision not in PRECISIONS:
             raise UserInputError(f"manifest precision '{self.precision}' is not one of {', '.join(PRECISIONS)}")
         for name in ("output", "fp32_accuracy", "simplify", "parity", "versions", "recipe", "preset",
-                     "calibration", "nodes", "provenance", "graph", "extra"):
+                     "calibration", "nodes", "provenance", "graph", "sparsity", "accuracy_aware", "qat", "extra"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, MappingProxyType):
                 object.__setattr__(self, name, freeze(v))
@@ -390,7 +395,8 @@ class Manifest:
         kept = {name: getattr(self, name) for name in NETWORK_FIELDS}
         parent = {"parent_file": self.onnx_file, "parent_sha256": self.onnx_sha256,
                   "parent_precision": self.precision, "parent_file_size_mb": self.file_size_mb}
-        return Manifest(**{**kept, **parent, **changes, "precision": precision, "onnx_file": onnx_file},
+        fields = {k: v for k, v in changes.items() if k != "extra"}  # `extra` is passed once, below
+        return Manifest(**{**kept, **parent, **fields, "precision": precision, "onnx_file": onnx_file},
                         extra=changes.get("extra", self.extra))
 
     @property
@@ -459,18 +465,12 @@ def write_manifest(model: Path, manifest: Manifest, *, force: bool = True) -> Pa
     return write_json(manifest_path(model), manifest.to_dict(), force=force)
 
 
-# --- the dict-returning helpers the rest of the code base still calls (thin wrappers) --------------------
+# --- dict forms (scripts and test fixtures write and read manifests as JSON objects) ---------------------
 
 
 def load_manifest(path: Path) -> dict[str, Any]:
     """The manifest at `path` as a JSON dict, validated by `Manifest.from_dict` (prefer `read_manifest`)."""
     return read_manifest(path).to_dict()
-
-
-def find_manifest(model: Path) -> dict[str, Any] | None:
-    """The manifest beside `model` as a dict, or None for a bare ONNX file (prefer `ModelArtifact.resolve`)."""
-    m = find_typed_manifest(model)
-    return None if m is None else m.to_dict()
 
 
 def resolve_model_arg(path: Path) -> Path:
@@ -488,17 +488,6 @@ def resolve_model_arg(path: Path) -> Path:
             f"folder '{path}' holds {len(found)} .onnx files ({names}); name the file to use"
         )
     return path
-
-
-def input_info(manifest: Manifest | Mapping[str, Any] | None) -> InputInfo | None:
-    """The input spec of a manifest (typed or dict), or None when there is none."""
-    if manifest is None:
-        return None
-    if isinstance(manifest, Manifest):
-        return manifest.input
-    if "input" not in manifest:
-        return None
-    return InputInfo.from_dict(manifest["input"])
 
 
 def new_manifest(**fields: Any) -> dict[str, Any]:

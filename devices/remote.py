@@ -42,14 +42,20 @@ def _stderr(msg: str) -> None:
 # ---------------------------------------------------------------------------------------------- probe
 
 _PROBE = r"""
-import json, os, platform, shutil, subprocess, sys
+import json, os, platform, sys
 w = os.path.expanduser(sys.argv[1])
 out = {"python": platform.python_version(), "python_ok": sys.version_info >= (3, 11), "machine": platform.machine(),
        "executable": sys.executable, "workdir": w}
 p = w
 while not os.path.exists(p):
     p = os.path.dirname(p) or "/"
-out["free_bytes"] = shutil.disk_usage(p).free
+st = os.statvfs(p)
+out["free_bytes"] = st.f_bavail * st.f_frsize
+if not out["python_ok"]:  # an old Python: say its version, run nothing newer (this part is Python 2.6+ syntax)
+    out["fingerprint_error"] = "Python " + out["python"] + " is too old for the fingerprint"
+    print(json.dumps(out))
+    sys.exit(0)
+import subprocess
 try:
     ns = {"__name__": "edgebench_fingerprint"}
     exec(compile(FP_SRC, "fingerprint.py", "exec"), ns)
@@ -83,14 +89,30 @@ def probe(ssh: Ssh) -> dict[str, Any]:
         raise DeviceError(f"device '{d.name}': no '{d.python}' there ({last_line(proc.stderr.decode())}); install "
                           "Python >= 3.11 or point to one: edgebench device add "
                           f"{d.name} {d.url} --python /usr/bin/python3.11 --force")
-    if proc.returncode != 0:
-        raise DeviceError(f"device '{d.name}': '{d.python}' failed to run the check: "
-                          f"{last_line(proc.stderr.decode(errors='replace'))}")
-    info: dict[str, Any] = json.loads(proc.stdout.decode())
+    try:
+        info: dict[str, Any] = json.loads(proc.stdout.decode()) if proc.returncode == 0 else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        info = {}
+    if not info:  # a Python that cannot run the probe at all: its own --version says whether it is too old
+        found = python_version(ssh)
+        if found is not None and found < MIN_PYTHON:
+            check_python(d, {"python": ".".join(map(str, found)), "python_ok": False})
+        why = last_line(proc.stderr.decode(errors="replace")) or f"exit status {proc.returncode}, no JSON printed"
+        raise DeviceError(f"device '{d.name}': '{d.python}' failed to run the check: {why}")
     return info
 
 
+def python_version(ssh: Ssh) -> tuple[int, ...] | None:
+    """`PYTHON --version` on the device as a tuple (Python 2 prints it on stderr), None when unreadable."""
+    import re
+
+    proc = ssh.run(f"{shlex.quote(ssh.device.python)} --version 2>&1", what="the Python version check", check=False)
+    m = re.search(r"Python (\d+)\.(\d+)(?:\.(\d+))?", proc.stdout.decode(errors="replace"))
+    return tuple(int(g) for g in m.groups() if g is not None) if m else None
+
+
 def check_python(d: Device, info: dict[str, Any]) -> None:
+    """Python >= 3.11 on the device, else one line: the version found, what is needed, how to fix it."""
     if not info["python_ok"]:
         raise DeviceError(f"device '{d.name}': {d.python} is Python {info['python']}; edgebench needs >= "
                           f"{'.'.join(map(str, MIN_PYTHON))}: install it there and pass it with edgebench device add "
@@ -401,7 +423,9 @@ def _run_device(run: DeviceRun, cmd: RemoteCommand, output_dir: Path | None, sto
             if stop.is_set():
                 break
             if rc == 255:
-                raise classify(stderr, ssh, f"{cmd.kind} {label}")
+                dropped = classify(stderr, ssh, f"{cmd.kind} {label}")
+                _stop_after_drop(ssh, run.run_dir)
+                raise dropped
             if rc != 0:
                 raise DeviceError(f"device '{d.name}': {cmd.kind} {label} failed: "
                                   f"{last_line(stderr) or f'exit status {rc}'}")
@@ -436,20 +460,34 @@ def _stream(proc: subprocess.Popen[bytes], tag: str, echo: Echo) -> tuple[str, s
     return b"".join(chunks).decode(errors="replace"), "\n".join(err_lines)
 
 
+def _stop_script(rdir: str) -> str:
+    """Kill the process group of the run in `rdir` (its pid file): TERM, then KILL 2 s later."""
+    # `kill -s SIG -- -PGID`: the POSIX spelling that dash's builtin kill also takes
+    return (f"R={rdir}; [ -f \"$R/pid\" ] || exit 0; P=$(cat \"$R/pid\"); "
+            "kill -s TERM -- -\"$P\" 2>/dev/null; "
+            "for i in 1 2 3 4 5 6 7 8 9 10; do kill -s 0 -- -\"$P\" 2>/dev/null || exit 0; sleep 0.2; done; "
+            "kill -s KILL -- -\"$P\" 2>/dev/null; true")
+
+
+def _stop_after_drop(ssh: Ssh, rdir: str | None) -> None:
+    """The connection dropped mid-run: the device's agent stops the run when its sshd closes the session;
+    a device whose sshd has not noticed yet (a link down, not a closed connection) is asked once more
+    over a new connection, best effort."""
+    if rdir is None:
+        return
+    with contextlib.suppress(DeviceError):
+        ssh.run(_stop_script(rdir), what="stopping the remote run", check=False, timeout=ssh.timeout + 15)
+
+
 def _kill_remote(run: DeviceRun) -> None:
     """Ctrl-C: kill the device's process group (from its pid file) and the local ssh."""
     with run.lock:
         proc, rdir = run.proc, run.run_dir
     if proc is not None and rdir is not None:
         ssh = Ssh(run.device, connect_timeout())
-        # `kill -s SIG -- -PGID`: the POSIX spelling that dash's builtin kill also takes
-        script = (f"R={rdir}; [ -f \"$R/pid\" ] || exit 0; P=$(cat \"$R/pid\"); "
-                  "kill -s TERM -- -\"$P\" 2>/dev/null; "
-                  "for i in 1 2 3 4 5 6 7 8 9 10; do kill -s 0 -- -\"$P\" 2>/dev/null || exit 0; sleep 0.2; done; "
-                  "kill -s KILL -- -\"$P\" 2>/dev/null; true")
         # unreachable now: the run's output pipe breaks when sshd drops the session (reported as missing)
         with contextlib.suppress(DeviceError):
-            ssh.run(script, what="stopping the remote run", check=False, timeout=30)
+            ssh.run(_stop_script(rdir), what="stopping the remote run", check=False, timeout=30)
         if proc.poll() is None:
             proc.terminate()
 
@@ -504,13 +542,16 @@ def run_on(names: str, cmd: RemoteCommand, output_dir: Path | None, *, registry:
         raise
     pool.shutdown(wait=True)
     failed = [r for r in runs if r.error]
-    for r in failed:
-        echo(f"[{r.device.name}] failed: {r.error}; kept {len(r.pulled)} result file(s); missing: "
-             f"{', '.join(r.missing) or 'nothing'}")
+
+    def outcome(r: DeviceRun) -> str:
+        where = f" in {output_dir / r.device.name}" if output_dir is not None and r.pulled else ""
+        return f"{r.error}; kept {len(r.pulled)} result file(s){where}; missing: {', '.join(r.missing) or 'nothing'}"
+
+    for r in failed[1:]:
+        echo(f"[{r.device.name}] failed: {outcome(r)}")
     if failed:
         ok = len(runs) - len(failed)
-        first = failed[0].error or ""
-        raise DeviceError(f"{len(failed)} of {len(runs)} device(s) failed ({ok} finished): {first}"
+        raise DeviceError(f"{len(failed)} of {len(runs)} device(s) failed ({ok} finished): {outcome(failed[0])}"
                           + (f" (+{len(failed) - 1} more above)" if len(failed) > 1 else ""))
     return runs
 

@@ -28,7 +28,7 @@ def convert_litert(job: ConvertJob) -> ConvertOutput:
 
         module, _ = build_module(job.manifest, job.onnx_path.parent)
         module.eval()
-        shape = [1 if not isinstance(d, int) else d for d in job.manifest["input"]["shape"]]
+        shape = [1 if not isinstance(d, int) else d for d in (job.manifest.input.shape if job.manifest.input else ())]
         example = (torch.from_numpy(np.zeros(shape, dtype=np.float32)),)
         details: dict[str, object] = {"static_batch": 1}
         if job.precision == "fp32":

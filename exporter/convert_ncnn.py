@@ -59,7 +59,7 @@ def convert_ncnn(job: ConvertJob) -> ConvertOutput:
                              "a stride-2 spatial subsample (pnnx: 'slice with step is not supported')")
     src = work / "model.onnx"
     onnx.save(model, str(src))
-    shape = [1 if not isinstance(d, int) else d for d in job.manifest["input"]["shape"]]
+    shape = [1 if not isinstance(d, int) else d for d in (job.manifest.input.shape if job.manifest.input else ())]
     exe = shutil.which("pnnx") or str(Path(__import__("pnnx").EXEC_PATH))
     proc = subprocess.run([exe, str(src), f"inputshape=[{','.join(map(str, shape))}]", "fp16=0"],
                           cwd=work, capture_output=True, text=True, timeout=600, check=False)
@@ -73,7 +73,7 @@ def convert_ncnn(job: ConvertJob) -> ConvertOutput:
     shutil.move(param, out_dir / "model.param")
     shutil.move(weights, out_dir / "model.bin")
     shutil.rmtree(work)
-    n_out = job.manifest.get("num_classes") or -1
+    n_out = job.manifest.num_classes or -1
     return ConvertOutput(model_file=out_dir / "model.param", converter="pnnx (ONNX -> ncnn, fp16=0)",
                          converter_version=f"pnnx {dist_version('pnnx', 'pnnx')}",
                          details={"static_batch": 1, "rewrites": {"strided_slice_to_maxpool": slices},

@@ -14,8 +14,10 @@ Example::
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -81,3 +83,56 @@ def check_teacher(teacher: nn.Module, student: nn.Module, example: torch.Tensor,
             f"teacher '{teacher_name}' outputs {tuple(t_out.shape[1:])} but '{student_name}' outputs "
             f"{tuple(s_out.shape[1:])}; give a teacher with the same classes"
         )
+
+
+# --- the teacher of `prune --distill` / `train --teacher` ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TeacherRequest:
+    """`--distill` (teacher: the model before pruning, or `teacher`) and `--teacher SPEC`."""
+
+    distill: bool = False
+    teacher: str | None = None  # a checkpoint / pruned round of this model, or a model name (published weights)
+    data_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.teacher is not None and not self.teacher.strip():
+            raise UserInputError("--teacher is empty; give a model name or a checkpoint path")
+
+
+def example_input(spec: Any) -> torch.Tensor:
+    """A zero batch of one input of `spec` (the model's input shape without the batch dimension)."""
+    return torch.zeros((1, *[int(d) for d in spec.input.shape[1:]]))
+
+
+def resolve_teacher(spec: Any, model: nn.Module, request: TeacherRequest, *, before_pruning: bool = True,
+                    ) -> nn.Module | None:
+    """The teacher module (eval mode, a copy), or None when no distillation is asked for.
+
+    `before_pruning`: the caller prunes `model` afterwards (prune), so a copy of it is the default teacher;
+    `train` has no model before pruning and needs `--teacher`.
+    """
+    from edgebench.exporter.loading import WeightsRequest, load_model
+    from edgebench.exporter.zoo import get_spec
+
+    if request.teacher is None and not request.distill:
+        return None
+    if request.teacher is None:
+        if not before_pruning:
+            raise UserInputError("--distill needs a teacher here: train has no model before pruning; give "
+                                 "--teacher SPEC (a model name with published weights or a checkpoint/round)")
+        return copy.deepcopy(model).eval()
+    path = Path(request.teacher)
+    if path.exists():
+        tspec = spec
+        teacher = load_model(spec, WeightsRequest(weights=path, data_dir=request.data_dir)).model
+    else:
+        tspec = get_spec(request.teacher)
+        teacher = load_model(tspec, WeightsRequest(require_trained=True, data_dir=request.data_dir)).model
+    check_teacher(teacher, model, example_input(spec), teacher_name=request.teacher, student_name=spec.name,
+                  teacher_input=(tuple(tspec.input.shape[1:]), tspec.input.preprocessing.mean,
+                                 tspec.input.preprocessing.std),
+                  student_input=(tuple(spec.input.shape[1:]), spec.input.preprocessing.mean,
+                                 spec.input.preprocessing.std))
+    return teacher.eval()

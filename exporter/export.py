@@ -198,11 +198,12 @@ def _simplify(src: Path, dst: Path) -> None:
 
 
 def _ort_session(path: Path, threads: int) -> Any:
-    from edgebench.runtimes import RuntimeOptions, get_runtime
+    from edgebench.runtimes import get_runtime
+    from edgebench.runtimes.options import OrtCpuOptions
 
     try:
         # no spin-waiting: parity is not a benchmark, and spinning threads slow a shared machine down
-        opts = RuntimeOptions(intra_op_threads=threads, spin_wait=False)
+        opts = OrtCpuOptions(intra_op_threads=threads, spin_wait=False)
         return get_runtime("ort-cpu").load(path, opts)
     except ModelFileError as e:
         raise ExportFailed(f"ONNX Runtime cannot load the exported model: {e}; try another --opset") from None

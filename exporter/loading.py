@@ -20,8 +20,10 @@ from edgebench.exporter.pruned import load_pruned_for, looks_pruned
 from edgebench.manifest import WeightsRecord
 
 if TYPE_CHECKING:
+    from edgebench.calibration.dataset import Dataset
     from edgebench.exporter.zoo import ModelSpec, WeightsSource
     from torch import nn
+
 
 @dataclass(frozen=True)
 class WeightsRequest:
@@ -94,3 +96,28 @@ def load_model(spec: ModelSpec, request: WeightsRequest) -> LoadedModel:
     path = find_weights(spec.weights, request.data_dir, download=request.download)
     sha = load_weights(model, path, spec.name)
     return LoadedModel(model, spec, published_record(spec.weights, sha))
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    """The images a train/prune/sensitivity run reads: `train` (None: no training set) and `test` dataset specs
+    (`edgebench.calibration.datasets.load_dataset`), each optionally cut to its first N images."""
+
+    test: str = "cifar10"
+    train: str | None = None
+    data_dir: Path | None = None
+    limit_train: int | None = None
+    limit_test: int | None = None
+
+    def __post_init__(self) -> None:
+        for which, n in (("training", self.limit_train), ("test", self.limit_test)):
+            if n is not None and (isinstance(n, bool) or n < 1):
+                raise UserInputError(f"the {which} image limit {n} must be >= 1 (leave the limit out for every image)")
+
+    def load(self, *, with_train: bool = True) -> tuple[Dataset | None, Dataset]:
+        """(training set or None, test set); the training set only when `with_train` and `train` is set."""
+        from edgebench.calibration.datasets import load_dataset
+
+        train = (load_dataset(self.train, self.data_dir).subset(self.limit_train)
+                 if with_train and self.train else None)
+        return train, load_dataset(self.test, self.data_dir).subset(self.limit_test)

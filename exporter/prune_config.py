@@ -34,6 +34,13 @@ MODES: tuple[str, ...] = ("uniform", "per_block", "by_name", "global")
 SCOPES: tuple[str, ...] = ("internal", "coupled")
 
 
+def check_scope(scope: str) -> str:
+    """`scope` if it is one of SCOPES, else a UserInputError with the closest name."""
+    if scope not in SCOPES:
+        raise UserInputError(f"--scope '{scope}' is not one of {', '.join(SCOPES)}.{suggest(scope, SCOPES)}")
+    return scope
+
+
 def _check_ratio(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(float(value)):
         raise UserInputError(f"pruning ratio {value!r} for {where} is not a number; give a value in [0, 1)")

@@ -22,23 +22,29 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from edgebench.atomic import ensure_writable_dir, write_json, write_text
 from edgebench.calibration.dataset import Dataset
-from edgebench.errors import OutputExistsError, UserInputError, suggest
+from edgebench.errors import OutputExistsError, UserInputError
 from edgebench.exporter.depth import remove_blocks, removed_blocks
 from edgebench.exporter.distill import DistillConfig
 from edgebench.exporter.importance import IMPORTANCES
-from edgebench.exporter.prune_config import SCOPES, RatioConfig
+from edgebench.exporter.prune_config import RatioConfig, check_scope
 from edgebench.exporter.pruned import STRUCTURE_FILE, load_pruned, save_pruned
 from edgebench.exporter.pruning import StructuredPruner, conv_filters, count_macs_params
 from edgebench.exporter.train import TrainConfig, evaluate_model, train
 from edgebench.manifest import PrunedInfo, WeightsRecord
 from torch import nn
+
+if TYPE_CHECKING:
+    from edgebench.exporter.distill import TeacherRequest
+    from edgebench.exporter.loading import DataRequest, WeightsRequest
+    from edgebench.exporter.prune_setup import LatencyTarget
+    from edgebench.exporter.zoo import ModelSpec
 
 SUMMARY_KIND = "edgebench.prune-run"
 Log = Callable[[str], None]
@@ -60,10 +66,7 @@ class PruneRunConfig:
             raise UserInputError(f"--round-to {self.round_to} must be an integer >= 1")
         if isinstance(self.rounds, bool) or not isinstance(self.rounds, int) or self.rounds < 1:
             raise UserInputError(f"--rounds {self.rounds} must be an integer >= 1")
-        if self.scope not in SCOPES:
-            raise UserInputError(
-                f"--scope '{self.scope}' is not one of {', '.join(SCOPES)}.{suggest(self.scope, SCOPES)}"
-            )
+        check_scope(self.scope)
         IMPORTANCES.get(self.importance)  # unknown names fail here, with a suggestion
 
 
@@ -364,3 +367,73 @@ def _write_summary(summary: dict[str, Any], out_dir: Path, title: str) -> None:
     write_text(out_dir / "filters.csv", filters_csv(rounds))
     if rounds:
         plot_rounds(rounds, out_dir, title)
+
+
+# --- `edgebench prune`: one library call ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PruneJob:
+    """Everything `edgebench prune` does: the model (trained weights), what to prune to (`ratios`, or a
+    `latency` target on a latency table), how (`run`), the fine-tune recipe, the data, an optional distillation
+    teacher and the output folder. Validated here, before anything is read or written; `run_prune` runs it."""
+
+    spec: ModelSpec
+    out_dir: Path
+    ratios: RatioConfig | None
+    run: PruneRunConfig
+    finetune: TrainConfig
+    weights: WeightsRequest
+    data: DataRequest
+    teacher: TeacherRequest | None = None
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    latency: LatencyTarget | None = None  # with a target: choose widths/blocks; without: predict vs measure
+    resume: bool = False
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        if self.latency_aware and self.ratios is not None:
+            raise UserInputError("give --ratios or --target-speedup/--target-latency-ms, not both")
+        if not self.latency_aware and self.ratios is None:
+            raise UserInputError("give --ratios (e.g. 0.5) or --latency-table with --target-speedup")
+        if not self.weights.require_trained:  # pruning random weights ranks noise
+            object.__setattr__(self, "weights", replace(self.weights, require_trained=True))
+
+    @property
+    def latency_aware(self) -> bool:
+        return self.latency is not None and self.latency.has_target
+
+
+def run_prune(job: PruneJob, *, log: Log | None = None) -> dict[str, Any]:
+    """Load the model, check the ratios (or the latency table) against it before any data is read or any
+    folder is made, then `run_rounds`; returns the summary (also in `out_dir/summary.json`)."""
+    from edgebench.exporter.distill import example_input, resolve_teacher
+    from edgebench.exporter.loading import load_model
+    from edgebench.exporter.prune_setup import check_model_table, latency_plan
+
+    say = log or (lambda _msg: None)
+    if (job.out_dir / "summary.json").exists() and not (job.force or job.resume):
+        raise OutputExistsError(f"'{job.out_dir}' holds a previous prune run; pass --resume or --force")
+    loaded = load_model(job.spec, job.weights)
+    if loaded.note:
+        say(loaded.note)
+    net, spec = loaded.model, loaded.spec
+    table = check_model_table(net, spec, job.latency)[0] if job.latency is not None else None
+    teacher = resolve_teacher(spec, net, job.teacher) if job.teacher is not None else None
+    ratios = job.ratios if job.ratios is not None else RatioConfig.parse("0")
+    run = job.run
+    # the ratios checked against the model (list length, layer names, emptied layers) before any data is read
+    StructuredPruner(net, example_input(spec), ratios, run.importance,
+                     scope=run.scope, seed=run.seed, round_to=run.round_to)
+    need_train = job.finetune.epochs > 0 or job.latency is not None
+    train_ds, test_ds = job.data.load(with_train=need_train)
+    plan = None
+    if job.latency is not None and job.latency_aware:
+        plan, table, _ = latency_plan(net, spec, job.latency, train_ds if train_ds is not None else test_ds,
+                                      importance=run.importance, out_dir=job.out_dir, log=say)
+    if train_ds is None:
+        train_ds = Dataset(test_ds.images[:0], test_ds.labels[:0], "none")
+    return run_rounds(net, spec, ratios, run, job.finetune, train_ds, test_ds, job.out_dir, arch=spec.name,
+                      num_classes=loaded.num_classes, weights_info=loaded.weights, force=job.force,
+                      resume=job.resume, log=say, teacher=teacher, distill=job.distill, plan=plan,
+                      latency_table=table)

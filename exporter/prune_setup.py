@@ -9,7 +9,6 @@ Example::
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from edgebench.atomic import ensure_writable_dir, write_json
 from edgebench.calibration.dataset import Dataset
 from edgebench.errors import UserInputError
-from edgebench.exporter.distill import check_teacher
+from edgebench.exporter.distill import TeacherRequest, example_input, resolve_teacher  # noqa: F401 (re-exported)
 from edgebench.exporter.latency_prune import (
     LatencyPlan,
     check_reachable,
@@ -34,55 +32,6 @@ from torch import nn
 
 Log = Callable[[str], None]
 PROBES_FILE = "probes.json"
-
-
-@dataclass(frozen=True)
-class TeacherRequest:
-    """`--distill` (teacher: the model before pruning, or `teacher`) and `--teacher SPEC`."""
-
-    distill: bool = False
-    teacher: str | None = None  # a checkpoint / pruned round of this model, or a model name (published weights)
-    data_dir: Path | None = None
-
-    def __post_init__(self) -> None:
-        if self.teacher is not None and not self.teacher.strip():
-            raise UserInputError("--teacher is empty; give a model name or a checkpoint path")
-
-
-def _example(spec: Any) -> torch.Tensor:
-    return torch.zeros((1, *[int(d) for d in spec.input.shape[1:]]))
-
-
-def resolve_teacher(spec: Any, model: nn.Module, request: TeacherRequest, *, before_pruning: bool = True,
-                    ) -> nn.Module | None:
-    """The teacher module (eval mode, a copy), or None when no distillation is asked for.
-
-    `before_pruning`: the caller prunes `model` afterwards (prune), so a copy of it is the default teacher;
-    `train` has no model before pruning and needs `--teacher`.
-    """
-    from edgebench.exporter.loading import WeightsRequest, load_model
-    from edgebench.exporter.zoo import get_spec
-
-    if request.teacher is None and not request.distill:
-        return None
-    if request.teacher is None:
-        if not before_pruning:
-            raise UserInputError("--distill needs a teacher here: train has no model before pruning; give "
-                                 "--teacher SPEC (a model name with published weights or a checkpoint/round)")
-        return copy.deepcopy(model).eval()
-    path = Path(request.teacher)
-    if path.exists():
-        tspec = spec
-        teacher = load_model(spec, WeightsRequest(weights=path, data_dir=request.data_dir)).model
-    else:
-        tspec = get_spec(request.teacher)
-        teacher = load_model(tspec, WeightsRequest(require_trained=True, data_dir=request.data_dir)).model
-    check_teacher(teacher, model, _example(spec), teacher_name=request.teacher, student_name=spec.name,
-                  teacher_input=(tuple(tspec.input.shape[1:]), tspec.input.preprocessing.mean,
-                                 tspec.input.preprocessing.std),
-                  student_input=(tuple(spec.input.shape[1:]), spec.input.preprocessing.mean,
-                                 spec.input.preprocessing.std))
-    return teacher.eval()
 
 
 @dataclass(frozen=True)
@@ -110,6 +59,23 @@ class LatencyTarget:
         if self.sensitivity_images < 10:
             raise UserInputError(f"--sensitivity-images {self.sensitivity_images} must be >= 10")
 
+    @classmethod
+    def from_options(cls, table: Path | None, speedup: float | None = None, latency_ms: float | None = None,
+                     **kwargs: Any) -> LatencyTarget | None:
+        """The `--latency-table/--target-speedup/--target-latency-ms` options -> a target, or None without a table
+        (a target without a table is refused)."""
+        if table is None:
+            if speedup is not None or latency_ms is not None:
+                raise UserInputError("--target-speedup/--target-latency-ms need --latency-table (edgebench "
+                                     "latency-table)")
+            return None
+        return cls(table, speedup, latency_ms, **kwargs)
+
+    @property
+    def has_target(self) -> bool:
+        """A speedup or latency to reach (else the table only predicts each round's latency)."""
+        return self.speedup is not None or self.latency_ms is not None
+
     def target_ms(self, table: dict[str, Any]) -> float:
         if self.speedup is None and self.latency_ms is None:
             raise UserInputError("give --target-speedup or --target-latency-ms to choose widths on the table")
@@ -119,7 +85,8 @@ class LatencyTarget:
 def check_model_table(model: nn.Module, spec: Any, target: LatencyTarget) -> tuple[dict[str, Any], dict[str, Any]]:
     """(table, probes of `model`): the table loaded and checked against this model, runtime, precision, threads."""
     table = load_table(target.table)
-    probes = latency_probes(model, _example(spec), arch=spec.name, channel_block=int(table.get("channel_block") or 8))
+    probes = latency_probes(model, example_input(spec), arch=spec.name,
+                            channel_block=int(table.get("channel_block") or 8))
     check_table(table, arch=spec.name, model_hash=probes["model"]["hash"], runtime=target.runtime,
                 precision=target.precision, threads=target.threads, source=f"latency table '{target.table}'")
     if target.speedup is not None or target.latency_ms is not None:
@@ -139,7 +106,7 @@ def latency_plan(model: nn.Module, spec: Any, target: LatencyTarget, sens_data: 
     if sensitivity is None:
         data = sens_data.subset(target.sensitivity_images)
         log(f"sensitivity of {len(probes['units'])} units at their candidate widths on {len(data)} images")
-        sensitivity = width_sensitivity(model, _example(spec), probes,
+        sensitivity = width_sensitivity(model, example_input(spec), probes,
                                         lambda m: evaluate_model(m, data, spec.input.preprocessing),
                                         importance=importance, log=log)
         sensitivity["data"] = {"name": data.name, "n": len(data)}
@@ -167,7 +134,7 @@ def probe_pack(model: nn.Module, spec: Any, out_dir: Path, *, precision: str, cp
     if precision not in PRECISIONS:
         raise UserInputError(f"--precision '{precision}' is not one of {', '.join(PRECISIONS)}")
     out = ensure_writable_dir(out_dir)
-    probes = latency_probes(model, _example(spec), arch=spec.name, channel_block=channel_block)
+    probes = latency_probes(model, example_input(spec), arch=spec.name, channel_block=channel_block)
     export_model(model, spec, out, parity_dataset=None, force=True, weights={"source": "latency-probe"})
     onnx_path = out / "model.fp32.onnx"
     if precision == "int8":

@@ -9,7 +9,7 @@ It finds these functions through the `edgebench.torch_models` entry point (pypro
 
 Example::
 
-    module, weights = build_module(load_manifest(folder / "model.fp32.json"), folder)
+    module, weights = build_module(read_manifest(folder / "model.fp32.json"), folder)   # a typed Manifest
 """
 
 from __future__ import annotations
@@ -19,25 +19,26 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from edgebench.errors import BadCheckpoint, ModelFileError
-from edgebench.manifest import InputInfo
+from edgebench.manifest import Manifest
 
 if TYPE_CHECKING:
     from torch import nn
 
 
-def find_weights_file(manifest: dict[str, Any], folder: Path) -> Path:
+def find_weights_file(manifest: Manifest, folder: Path) -> Path:
     """The checkpoint the model was exported from: `weights.file` of the manifest (absolute, or relative to
     the model folder), else the published weights of `arch` whose sha256 is `weights_sha256`."""
-    recorded = (manifest.get("weights") or {}).get("file") or manifest.get("weights_file")
+    recorded = (manifest.weights.file if manifest.weights is not None else None) or manifest.extra.get("weights_file")
     if recorded:
         for p in (Path(recorded), folder / recorded, folder / Path(recorded).name):
             if p.is_file():
                 return p
-    arch = manifest.get("arch")
-    sha = manifest.get("weights_sha256")
+    arch = manifest.arch
+    sha = manifest.weights_sha256
+    name = manifest.name or arch
     if not sha:
         raise BadCheckpoint(
-            f"'{manifest.get('name', arch)}' was exported with random weights (no weights_sha256); the torch "
+            f"'{name}' was exported with random weights (no weights_sha256); the torch "
             "runtimes rebuild from a checkpoint: export with trained weights"
         )
     from edgebench.exporter.zoo import get_spec
@@ -49,7 +50,7 @@ def find_weights_file(manifest: dict[str, Any], folder: Path) -> Path:
         return find_weights(spec.weights, download=False)
     where = f"'{recorded}' (not found)" if recorded else "no weights file"
     raise BadCheckpoint(
-        f"cannot find the weights of '{manifest.get('name', arch)}': the manifest records {where} and sha256 "
+        f"cannot find the weights of '{name}': the manifest records {where} and sha256 "
         f"{str(sha)[:12]} is not published weights of '{arch}'; put the checkpoint back or re-export"
     )
 
@@ -63,33 +64,34 @@ def _pruned_loader(weights: Path) -> Any:
     return load_pruned if is_pruned_checkpoint(weights) else None
 
 
-def build_module(manifest: dict[str, Any], folder: Path) -> tuple[nn.Module, Path]:
+def build_module(manifest: Manifest, folder: Path) -> tuple[nn.Module, Path]:
     """The FP32 nn.Module of a manifest, with its weights loaded, in eval mode, and the weights file."""
     from edgebench.exporter.checkpoint import load_weights
     from edgebench.exporter.zoo import get_spec
 
-    arch = manifest.get("arch")
-    if not arch:
-        raise ModelFileError("the manifest names no 'arch'; re-export the model with edgebench export")
+    arch = manifest.arch
+    if not arch or manifest.input is None:
+        raise ModelFileError("the manifest names no 'arch' or no 'input'; re-export the model with edgebench export")
     weights = find_weights_file(manifest, folder)
     pruned = _pruned_loader(weights)
     if pruned is not None:
         model, _ = pruned(weights)
         return model.eval(), weights
-    info = InputInfo.from_dict(manifest["input"])
-    model = get_spec(str(arch)).build(manifest.get("num_classes") or len(info.class_names) or None)
+    model = get_spec(str(arch)).build(manifest.num_classes or len(manifest.input.class_names) or None)
     load_weights(model, weights, str(arch))
     return model.eval(), weights
 
 
-def calibration_images(manifest: dict[str, Any], settings: dict[str, Any]) -> np.ndarray:
+def calibration_images(manifest: Manifest, settings: dict[str, Any]) -> np.ndarray:
     """The torch-int8 runtime's calibration batch: `settings` (dataset, size, seed) preprocessed as the
     manifest says, so PyTorch calibrates on the same images as the ONNX Runtime INT8 model."""
     from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.preprocess import preprocess
     from edgebench.errors import CalibrationError
 
-    info = InputInfo.from_dict(manifest["input"])
+    info = manifest.input
+    if info is None:
+        raise ModelFileError("the manifest has no 'input'; re-export the model with edgebench export")
     ds = load_dataset(str(settings["dataset"]), size=settings.get("size"), seed=settings.get("seed"),
                       preprocessing=info.preprocessing)
     if len(ds) == 0:

@@ -21,16 +21,22 @@ from __future__ import annotations
 import copy
 import csv
 import io
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from edgebench.errors import UserInputError
 from edgebench.exporter.importance import make_importance
-from edgebench.exporter.prune_config import RatioConfig, removed_count
+from edgebench.exporter.prune_config import RatioConfig, check_scope, removed_count
 from edgebench.exporter.pruning import StructuredPruner, build_graph, count_macs_params, prunable_layers, prune_layer
 from torch import nn
+
+if TYPE_CHECKING:
+    from edgebench.exporter.loading import DataRequest, WeightsRequest
+    from edgebench.exporter.zoo import ModelSpec
 
 DEFAULT_GRID: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 SENSITIVITY_KIND = "edgebench.sensitivity"
@@ -236,3 +242,96 @@ def load_table(path: Path, arch: str) -> dict[str, Any]:
     if not isinstance(table.get("layers"), list) or not isinstance(table.get("baseline"), dict):
         raise UserInputError(f"--from-table '{path}' has no 'layers'/'baseline'; re-run edgebench sensitivity")
     return table
+
+
+# --- `edgebench sensitivity`: one library call ---------------------------------------------------------
+
+TABLE_FILE = "sensitivity.json"
+RATIOS_FILE = "ratios.json"
+
+
+@dataclass(frozen=True)
+class SensitivityRun:
+    """Everything `edgebench sensitivity` does: the model (trained weights), the images, the grid, scope and
+    importance, and optionally per-layer ratios derived for a MACs target or an accuracy budget (from this
+    sweep or a `from_table` written earlier). Validated here, before anything is read or written."""
+
+    spec: ModelSpec
+    out_dir: Path
+    weights: WeightsRequest
+    data: DataRequest
+    grid: tuple[float, ...] = DEFAULT_GRID
+    scope: str = "internal"
+    importance: str = "l1"
+    target_macs: float | None = None
+    acc_budget: float | None = None
+    from_table: Path | None = None
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        from edgebench.exporter.importance import IMPORTANCES
+
+        object.__setattr__(self, "grid", check_grid(self.grid))
+        IMPORTANCES.get(self.importance)  # an unknown name fails here, with a suggestion
+        check_scope(self.scope)
+        check_targets(self.target_macs, self.acc_budget)
+        if not self.weights.require_trained:  # a sweep of random weights measures nothing
+            object.__setattr__(self, "weights", replace(self.weights, require_trained=True))
+
+    @property
+    def derives(self) -> bool:
+        return self.target_macs is not None or self.acc_budget is not None
+
+
+@dataclass(frozen=True)
+class SensitivityResult:
+    """What `run_sensitivity` did: the table (and where it was written: None when reused), the derived ratios."""
+
+    arch: str
+    table: dict[str, Any]
+    table_path: Path | None
+    derived: dict[str, Any] | None = None
+    ratios_path: Path | None = None
+
+
+def run_sensitivity(run: SensitivityRun, *, log: Log | None = None) -> SensitivityResult:
+    """Sweep (or reuse `from_table`), write sensitivity.json/.csv/.png, derive ratios.json when asked."""
+    from edgebench.atomic import ensure_writable_dir, write_json, write_text
+    from edgebench.errors import OutputExistsError
+    from edgebench.exporter.distill import example_input
+    from edgebench.exporter.loading import load_model
+    from edgebench.exporter.train import evaluate_model
+
+    say = log or (lambda _msg: None)
+    table_path = run.out_dir / TABLE_FILE
+    if run.from_table is None and table_path.exists() and not run.force:
+        raise OutputExistsError(f"'{table_path}' already exists; pass --force, or --from-table to reuse it")
+    loaded = load_model(run.spec, run.weights)
+    if loaded.note:
+        say(loaded.note)
+    net, spec = loaded.model, loaded.spec
+    example = example_input(spec)
+    scope = run.scope
+    written: Path | None = None
+    if run.from_table is not None:
+        table = load_table(run.from_table, spec.name)
+        scope = table.get("scope", scope)
+        out = ensure_writable_dir(run.out_dir)
+    else:
+        _, test = run.data.load(with_train=False)
+        out = ensure_writable_dir(run.out_dir)
+        t0 = time.perf_counter()
+        table = sensitivity_analysis(
+            net, example, lambda m: evaluate_model(m, test, spec.input.preprocessing), grid=run.grid, scope=scope,
+            importance=run.importance, log=say)
+        table.update(arch=spec.name, weights=loaded.weights.to_dict(), data={"name": test.name, "n": len(test)},
+                     seconds=time.perf_counter() - t0)
+        written = write_json(table_path, table)
+        write_text(out / "sensitivity.csv", table_csv(table))
+        plot_sensitivity(table, out / "sensitivity.png")
+    if not run.derives:
+        return SensitivityResult(spec.name, table, written)
+    derived = derive_ratios(table, acc_budget_pts=run.acc_budget, target_macs_reduction=run.target_macs,
+                            macs_of=lambda r: macs_with_ratios(net, example, r, scope))
+    derived.update(kind="edgebench.derived-ratios", arch=spec.name, scope=scope)
+    return SensitivityResult(spec.name, table, written, derived, write_json(out / RATIOS_FILE, derived))

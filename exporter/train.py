@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -34,6 +34,11 @@ from edgebench.errors import BadCheckpoint, OutputExistsError, UserInputError
 from edgebench.exporter.distill import DistillConfig, distill_loss
 from edgebench.manifest import Preprocessing
 from torch import nn
+
+if TYPE_CHECKING:
+    from edgebench.exporter.distill import TeacherRequest
+    from edgebench.exporter.loading import DataRequest, WeightsRequest
+    from edgebench.exporter.zoo import ModelSpec
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -279,3 +284,74 @@ def train(model: nn.Module, train_data: Dataset, test_data: Dataset, pp: Preproc
     out = _summary(history, cfg, spent + time.perf_counter() - t_start)
     out["distill"] = distill.to_dict() if teacher is not None and distill is not None else None
     return out
+
+
+# --- `edgebench train`: one library call ---------------------------------------------------------------
+
+TRAIN_SUMMARY = "train.json"
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """Everything `edgebench train` does, as one value: the model and its starting weights, the recipe, the
+    data, an optional distillation teacher and the output folder (`best.pt`, `last.pt`, `train.json`, and the
+    `structure.json` of a pruned model). Validated here; nothing is read or written until `run_training`."""
+
+    spec: ModelSpec
+    out_dir: Path
+    config: TrainConfig
+    weights: WeightsRequest
+    data: DataRequest
+    teacher: TeacherRequest | None = None  # distillation: `--distill` / `--teacher`
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    resume: bool = False
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        if self.data.train is None:
+            raise UserInputError("training needs a training set: give --train-data (e.g. cifar10:train)")
+
+
+def run_training(run: TrainingRun, *, log: Log | None = None) -> dict[str, Any]:
+    """Load the model, train it (`train`) into `run.out_dir` and write `train.json`; returns that summary.
+
+    Refuses a folder holding a run (`last.pt`) unless `resume`/`force` before loading anything.
+    """
+    import hashlib
+    import json
+
+    from edgebench.atomic import write_json, write_text
+    from edgebench.exporter.distill import resolve_teacher
+    from edgebench.exporter.loading import load_model
+    from edgebench.exporter.pruned import MARKER, STRUCTURE_FILE, describe_structure
+
+    say = log or (lambda _msg: None)
+    if (run.out_dir / LAST).exists() and not (run.resume or run.force):
+        raise OutputExistsError(f"'{run.out_dir / LAST}' exists: pass --resume to continue or --force")
+    loaded = load_model(run.spec, run.weights)
+    if loaded.note:
+        say(loaded.note)
+    net, spec, structure = loaded.model, loaded.spec, loaded.structure
+    teacher = resolve_teacher(spec, net, run.teacher, before_pruning=False) if run.teacher is not None else None
+    train_ds, test_ds = run.data.load()
+    if train_ds is None:  # excluded by TrainingRun.__post_init__
+        raise UserInputError("training needs a training set: give --train-data")
+    out = ensure_writable_dir(run.out_dir)
+    extra: dict[str, Any] = {}
+    if structure is not None:  # keep best.pt loadable: the structure file beside it
+        st = describe_structure(net, spec.name, structure.get("num_classes"),
+                                **{k: v for k, v in structure.items() if k in ("round", "importance", "scope")})
+        text = json.dumps(st, indent=2) + "\n"
+        write_text(out / STRUCTURE_FILE, text)
+        extra = {MARKER: {"arch": spec.name, "structure_file": STRUCTURE_FILE,
+                          "structure_sha256": hashlib.sha256(text.encode()).hexdigest()}}
+    cfg = run.config
+    say(f"training {spec.name} on {train_ds.name} ({len(train_ds)} images), testing on {test_ds.name} "
+        f"({len(test_ds)}), {cfg.epochs} epochs, lr {cfg.lr}, device {cfg.device}")
+    summary = train(net, train_ds, test_ds, spec.input.preprocessing, cfg, out_dir=out, resume=run.resume,
+                    force=run.force, checkpoint_extra=extra, log=say, teacher=teacher, distill=run.distill)
+    summary.update(arch=spec.name, weights=loaded.weights.to_dict(), config=cfg.__dict__,
+                   train_data={"name": train_ds.name, "n": len(train_ds)},
+                   test_data={"name": test_ds.name, "n": len(test_ds)})
+    write_json(out / TRAIN_SUMMARY, summary)
+    return summary

@@ -20,6 +20,7 @@ from edgebench.errors import RuntimeUnavailable, UserInputError, suggest
 
 if TYPE_CHECKING:
     import numpy as np
+    from edgebench.manifest import Manifest
 
 CONVERTERS_GROUP = "edgebench.converters"
 # the packages each converter needs (workstation only) and how to get them
@@ -33,7 +34,7 @@ class ConvertJob:
     """What a converter gets: the FP32 ONNX parent and its manifest, the precision, calibration images."""
 
     onnx_path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest  # the parent's, with its `input`
     precision: str
     out_dir: Path
     calibration: np.ndarray | None = None  # preprocessed NCHW float32 images (INT8 only)

@@ -131,11 +131,11 @@ class LiteRtRuntime:
 
 def _use_manifest_names(sess: Any, model: Path) -> None:
     """One-input/one-output models take the names of the ONNX parent (its manifest), like every runtime."""
-    from edgebench.manifest import find_manifest
+    from edgebench.manifest import find_typed_manifest
 
-    man = find_manifest(model) or {}
-    in_name = (man.get("input") or {}).get("name") or "input"
-    out_name = (man.get("output") or {}).get("name") or "logits"
+    man = find_typed_manifest(model)
+    in_name = (man.input.name if man is not None and man.input is not None else None) or "input"
+    out_name = ((man.output if man is not None else None) or {}).get("name") or "logits"
     if len(sess.inputs) == 1 and not sess.inputs[0].name:
         sess.inputs = [TensorSpec(in_name, sess.inputs[0].shape, "float32")]
     if len(sess.outputs) == 1 and not sess.outputs[0].name:

@@ -95,13 +95,13 @@ class NcnnRuntime:
 
     def load(self, model: Path, options: RuntimeOptions | None = None) -> NcnnSession:
         import ncnn
-        from edgebench.manifest import find_manifest
+        from edgebench.manifest import find_typed_manifest
 
         opts = NcnnOptions.coerce(options)
         model = load_file(model, (".param",), self.name)
         weights = model.with_suffix(".bin")
-        man = find_manifest(model)
-        if man is None or "input" not in man:
+        man = find_typed_manifest(model)
+        if man is None or man.input is None:
             raise ModelFileError(f"'{model}' has no manifest (model.json) with its input shape; "
                                  "re-run edgebench convert")
         net = ncnn.Net()
@@ -119,12 +119,12 @@ class NcnnRuntime:
         if len(in_names) != 1 or len(out_names) != 1:
             raise ModelFileError(f"'{model}' has inputs {in_names} and outputs {out_names}; edgebench runs "
                                  "one-input, one-output ncnn models")
-        shape = tuple(int(d) if isinstance(d, int) else 1 for d in man["input"]["shape"])
+        shape = tuple(int(d) if isinstance(d, int) else 1 for d in man.input.shape)
         shape = (1, *shape[1:])
-        extra = man.get("converter") or {}
-        out_shape = tuple(extra.get("output_shape") or (1, man.get("num_classes") or -1))
-        inputs = [TensorSpec(man["input"]["name"], shape, "float32")]
-        outputs = [TensorSpec((man.get("output") or {}).get("name") or "logits", out_shape, "float32")]
+        extra = man.extra.get("converter") or {}
+        out_shape = tuple(extra.get("output_shape") or (1, man.num_classes or -1))
+        inputs = [TensorSpec(man.input.name, shape, "float32")]
+        outputs = [TensorSpec((man.output or {}).get("name") or "logits", out_shape, "float32")]
         info = artifact_info(model)
         info["options"] = {"fp16": opts.fp16, "bf16": opts.bf16, "winograd": opts.winograd, "sgemm": opts.sgemm}
         return NcnnSession(net, in_names[0], out_names[0], inputs, outputs, info)

@@ -59,9 +59,8 @@ class RuntimeOptions:
     Given only these fields it is the common base; `load()` of any runtime turns it into that
     runtime's own Options (the other fields at their defaults).
 
-    Compatibility: ``RuntimeOptions(intra_op_threads=2, spin_wait=False, graph_optimization="basic")``
-    (ONNX Runtime fields, the constructor before each runtime had its own options) builds an
-    `OrtCpuOptions`. New code names the runtime's class: ``get_runtime(name).Options(...)``.
+    A runtime's own fields belong to its class: ``OrtCpuOptions(spin_wait=False, graph_optimization="basic")``
+    or ``get_runtime(name).Options(...)``; ``RuntimeOptions(graph_optimization=...)`` is refused, naming it.
     """
 
     runtime: ClassVar[str] = "any runtime"
@@ -70,10 +69,17 @@ class RuntimeOptions:
     inter_op_threads: int = 1
 
     def __new__(cls, *args: Any, **kwargs: Any) -> RuntimeOptions:
-        target: type = cls
-        if cls is RuntimeOptions and kwargs.keys() - {f.name for f in dataclasses.fields(RuntimeOptions)}:
-            target = OrtCpuOptions
-        return object.__new__(target)
+        unknown = sorted(kwargs.keys() - set(cls.field_names())) if cls is RuntimeOptions else []
+        if unknown:  # a runtime's own option given to the shared base: name the class that has it
+            owners = [c for c in (OrtCpuOptions, TorchOptions, TorchInt8Options)
+                      if set(unknown) <= set(c.field_names())]
+            fix = (f"build {owners[0].__name__}(...) or get_runtime('{owners[0].runtime}').Options(...)" if owners
+                   else "build the runtime's own options: get_runtime(name).Options(...)")
+            raise UserInputError(
+                f"RuntimeOptions takes only the options every runtime shares ({', '.join(cls.field_names())}), not "
+                f"{', '.join(unknown)}; {fix}"
+            )
+        return object.__new__(cls)
 
     def __post_init__(self) -> None:
         for name in ("intra_op_threads", "inter_op_threads"):

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from edgebench.artifact import check_model_file
 from edgebench.errors import ModelFileError
 from edgebench.runtimes.base import TensorSpec
 from edgebench.runtimes.options import OrtCpuOptions, RuntimeOptions
@@ -28,18 +29,6 @@ _ORT_TYPES = {
 
 _OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
                "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
-
-
-def check_model_path(model: Path) -> Path:
-    """Fail with one clear line when `model` is not an existing, non-empty file."""
-    model = Path(model)
-    if not model.exists():
-        raise ModelFileError(f"model file '{model}' does not exist; check the path")
-    if not model.is_file():
-        raise ModelFileError(f"model path '{model}' is not a file; give the .onnx file itself")
-    if model.stat().st_size == 0:
-        raise ModelFileError(f"model file '{model}' is empty; re-export it")
-    return model
 
 
 def _spec(arg: Any) -> TensorSpec:
@@ -116,7 +105,7 @@ class OrtCpuRuntime:
              profile_prefix: str | None = None) -> OrtSession:
         import onnxruntime as ort
 
-        model = check_model_path(model)
+        model = check_model_file(model)
         so = self.session_options(options, profile_prefix)
         try:
             sess = ort.InferenceSession(str(model), sess_options=so, providers=["CPUExecutionProvider"])

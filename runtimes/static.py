@@ -10,9 +10,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgebench.artifact import check_model_file
 from edgebench.errors import ModelFileError, UserInputError
 from edgebench.runtimes.base import TensorSpec
-from edgebench.runtimes.ort_cpu import check_model_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -32,7 +32,7 @@ def dist_version(dist: str, module: str) -> str:
 
 def load_file(model: Path, suffixes: tuple[str, ...], runtime: str) -> Path:
     """`model`, checked to exist and to be a file this runtime reads; else one line naming the fix."""
-    model = check_model_path(Path(model))
+    model = check_model_file(Path(model))
     if model.suffix not in suffixes:
         how = "" if ".onnx" in suffixes else (
             f"; convert it on the workstation: edgebench convert {model.parent} --runtime {runtime}")
@@ -42,15 +42,15 @@ def load_file(model: Path, suffixes: tuple[str, ...], runtime: str) -> Path:
 
 def artifact_info(model: Path) -> dict[str, Any]:
     """Precision, converter and parity of a model file, from its manifest (ONNX files: model.<p>.onnx)."""
-    from edgebench.manifest import find_manifest
+    from edgebench.manifest import find_typed_manifest, thaw
 
-    man = find_manifest(model) or {}
-    precision = man.get("precision") or ("int8" if ".int8." in model.name else "fp32")
+    man = find_typed_manifest(model)
+    precision = man.precision if man is not None else ("int8" if ".int8." in model.name else "fp32")
     info: dict[str, Any] = {"precision": precision, "file": model.name,
                             "file_size_mb": artifact_size_mb(model)}
-    for key in ("converter", "parity", "calibration"):
-        if key in man:
-            info[key] = man[key]
+    if man is not None:
+        found = {"converter": man.extra.get("converter"), "parity": man.parity, "calibration": man.calibration}
+        info.update({k: thaw(v) for k, v in found.items() if v is not None})
     return info
 
 

@@ -38,11 +38,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from edgebench.artifact import ModelArtifact
 from edgebench.errors import ModelFileError, RuntimeUnavailable, UserInputError
-from edgebench.manifest import InputInfo, find_manifest, load_manifest, manifest_path
+from edgebench.manifest import Manifest, find_typed_manifest
 from edgebench.runtimes.base import TensorSpec
 from edgebench.runtimes.options import RuntimeOptions, TorchInt8Options, TorchOptions
-from edgebench.runtimes.ort_cpu import check_model_path
 from edgebench.runtimes.registry_runtimes import RUNTIMES
 
 if TYPE_CHECKING:
@@ -65,29 +65,29 @@ def _torch_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
-def fp32_manifest(model: Path) -> tuple[Path, dict[str, Any], dict[str, Any] | None]:
-    """The FP32 manifest a torch runtime rebuilds from, and the INT8 manifest when `model` is the INT8 file.
+def fp32_manifest(model: Path) -> tuple[Path, Manifest, Manifest | None]:
+    """The FP32 manifest a torch runtime rebuilds from, and the INT8 manifest when `model` is the INT8 file
+    (for an FP32 `model`: the `model.int8.json` beside it, if any).
 
     `model` is the `.onnx` that `edgebench bench` resolved (a folder gives `model.fp32.onnx`).
     """
-    model = check_model_path(Path(model))
-    manifest = find_manifest(model)
+    artifact = ModelArtifact.resolve(model)
+    model, manifest = artifact.path, artifact.manifest
     if manifest is None:
         raise ModelFileError(
-            f"'{model}' has no manifest ({manifest_path(model).name}); the torch runtimes rebuild the PyTorch model "
-            "from the model folder that `edgebench export` writes; give that folder"
+            f"'{model}' has no manifest ({artifact.manifest_path.name}); the torch runtimes rebuild the PyTorch "
+            "model from the model folder that `edgebench export` writes; give that folder"
         )
-    if manifest.get("precision", "fp32") == "fp32":
-        sibling = model.parent / "model.int8.json"
-        return model, manifest, load_manifest(sibling) if sibling.is_file() else None
-    parent_file = manifest.get("parent_file")
+    if manifest.precision == "fp32":
+        return model, manifest, find_typed_manifest(model.parent / "model.int8.onnx")
+    parent_file = manifest.parent_file
     if not parent_file or not (model.parent / parent_file).is_file():
         raise ModelFileError(
-            f"'{model}' is a {manifest.get('precision')} model whose FP32 parent is not beside it; the torch runtimes "
+            f"'{model}' is a {manifest.precision} model whose FP32 parent is not beside it; the torch runtimes "
             "rebuild from the FP32 model: give its folder or model.fp32.onnx"
         )
     parent = model.parent / parent_file
-    parent_manifest = find_manifest(parent)
+    parent_manifest = find_typed_manifest(parent)
     if parent_manifest is None:
         raise ModelFileError(f"the FP32 parent '{parent}' has no manifest; re-export the model")
     return parent, parent_manifest, manifest
@@ -112,7 +112,7 @@ def _provided(name: str) -> Callable[..., Any]:
     return eps[name].load()  # type: ignore[no-any-return]
 
 
-def build_module(manifest: dict[str, Any], folder: Path) -> tuple[nn.Module, Path]:
+def build_module(manifest: Manifest, folder: Path) -> tuple[nn.Module, Path]:
     """The FP32 nn.Module of a manifest with its weights loaded (eval mode), and the weights file."""
     return _provided("build_module")(manifest, folder)  # type: ignore[no-any-return]
 
@@ -129,11 +129,13 @@ def _set_threads(options: RuntimeOptions) -> None:
                           stacklevel=2)
 
 
-def _specs(manifest: dict[str, Any]) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    info = InputInfo.from_dict(manifest["input"])
+def _specs(manifest: Manifest) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    info = manifest.input
+    if info is None:
+        raise ModelFileError(f"the manifest of '{manifest.onnx_file}' has no 'input'; re-export the model")
     shape = tuple(d if isinstance(d, int) else str(d) for d in info.shape)
-    n_out = manifest.get("num_classes") or len(info.class_names) or "classes"
-    out_name = (manifest.get("output") or {}).get("name") or "logits"
+    n_out = manifest.num_classes or len(info.class_names) or "classes"
+    out_name = (manifest.output or {}).get("name") or "logits"
     return [TensorSpec(info.name, shape, "float32")], [TensorSpec(out_name, (shape[0], n_out), "float32")]
 
 
@@ -212,12 +214,12 @@ class TorchRuntime(_TorchBase):
         return TorchSession(module, inputs, outputs, info)
 
 
-def calibration_settings(int8_manifest: dict[str, Any] | None, options: TorchInt8Options) -> dict[str, Any]:
+def calibration_settings(int8_manifest: Manifest | None, options: TorchInt8Options) -> dict[str, Any]:
     """The calibration set: the options' fields, else the ORT INT8 model's, else the quantize defaults."""
     base = dict(DEFAULT_CALIBRATION)
     source = "default (edgebench quantize's defaults)"
-    cal = (int8_manifest or {}).get("calibration")
-    if isinstance(cal, dict) and cal.get("dataset"):
+    cal = int8_manifest.calibration if int8_manifest is not None else None
+    if cal is not None and cal.get("dataset"):
         base = {"dataset": cal["dataset"], "size": cal.get("size"), "seed": cal.get("seed")}
         source = "model.int8.json (same images as the ONNX Runtime INT8 model)"
     if options.calibration_data is not None:

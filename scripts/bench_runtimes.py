@@ -52,7 +52,7 @@ def prepare(folder: Path, calib_data: str, calib_size: int) -> None:
     """Make the artifacts VARIANTS expects that are missing (edgebench convert; the FP32 model must exist)."""
     import subprocess
 
-    from edgebench.manifest import find_manifest, sha256_file
+    from edgebench.manifest import find_typed_manifest, sha256_file
 
     runtime_names()  # registers ort-cpu and the entry-point runtimes
     exe = str(Path(sys.executable).parent / "edgebench")
@@ -62,7 +62,7 @@ def prepare(folder: Path, calib_data: str, calib_size: int) -> None:
     for rel, (rt, prec) in CONVERSIONS.items():
         if not RUNTIMES.get(rt)().available():
             continue
-        if (folder / rel).is_file() and (find_manifest(folder / rel) or {}).get("parent_sha256") == parent_sha:
+        if (folder / rel).is_file() and getattr(find_typed_manifest(folder / rel), "parent_sha256", None) == parent_sha:
             continue  # made from this very FP32 model
         cmd = [exe, "convert", str(folder), "-r", rt, "--precision", prec, "--parity-images", "64", "--force"]
         if prec == "int8":

@@ -15,7 +15,8 @@ Example (``examples/sweep-resnet20.toml`` is the full one)::
     cfg.bench.threads  # (1, 2)
 
 Unknown keys, models, presets and runtimes are refused with the closest name; an empty grid is refused.
-Whether a runtime is installed and whether the data exist is checked by `edgebench.sweep.run.preflight`.
+Whether a runtime is installed, whether the data exist and whether each device is in the device registry
+(with a suggestion) is checked by `edgebench.sweep.run.preflight`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,33 @@ RUNTIME_PRECISIONS: dict[str, frozenset[str] | None] = {
     "torch": frozenset({"fp32"}),  # rebuilds the PyTorch module from the FP32 model folder
     "torch-int8": frozenset({"fp32"}),  # quantizes the FP32 module itself (PyTorch's own INT8)
 }
+
+
+def convert_precisions(runtime: str) -> tuple[str, ...]:
+    """The precisions a converting runtime (openvino, litert, ncnn) runs in a sweep; () for the others.
+
+    Its `converts` (what `edgebench convert` makes from the FP32 model) plus fp32 when it reads the
+    ONNX file directly (OpenVINO).
+
+    >>> convert_precisions("openvino"), convert_precisions("ncnn"), convert_precisions("ort-cpu")
+    (('fp32', 'int8'), ('fp32',), ())
+    """
+    from edgebench.runtimes import RUNTIMES, runtime_names
+
+    if runtime in RUNTIME_PRECISIONS or runtime not in runtime_names():
+        return ()
+    cls = RUNTIMES.get(runtime)
+    makes = tuple(getattr(cls, "converts", ()))
+    if getattr(cls, "reads_onnx", False) and "fp32" not in makes:
+        makes = ("fp32", *makes)
+    return tuple(p for p in ("fp32", "int8") if p in makes)
+
+
+def sweep_runtimes() -> list[str]:
+    """Every registered runtime a sweep can drive: ONNX-file runtimes and converting runtimes."""
+    from edgebench.runtimes import runtime_names
+
+    return [r for r in runtime_names() if r in RUNTIME_PRECISIONS or convert_precisions(r)]
 
 
 def _fail(msg: str) -> UserInputError:
@@ -213,15 +241,50 @@ class BenchSettings:
             if rt not in known:
                 raise NotFoundError(f"unknown runtime '{rt}' in [bench] runtimes; known: {', '.join(known)} or "
                                     f"'{ALL_INSTALLED}'.{suggest(rt, [*known, ALL_INSTALLED])}")
-            if rt not in RUNTIME_PRECISIONS:
-                raise _fail(f"runtime '{rt}' is not driven by sweeps yet (it needs a convert stage); sweeps run "
-                            f"{', '.join(RUNTIME_PRECISIONS)}")
+            if rt not in sweep_runtimes():
+                raise _fail(f"runtime '{rt}' is not driven by sweeps (it runs neither an ONNX file nor a converted "
+                            f"model); sweeps run {', '.join(sweep_runtimes())}")
+        if len(set(self.devices)) != len(self.devices):
+            raise _fail(f"[bench] devices lists a device twice: {list(self.devices)}")
+        from edgebench.devices.registry import NAME_RE
+
         for d in self.devices:
-            if d != LOCAL:
-                raise NotFoundError(f"unknown device '{d}' in [bench] devices; this edgebench sweeps '{LOCAL}' "
-                                    f"(this machine) only.{suggest(d, [LOCAL])}")
+            if not isinstance(d, str) or not NAME_RE.match(d):
+                raise _fail(f"[bench] devices holds {d!r}: give '{LOCAL}' (this machine) or the name of a device of "
+                            "`edgebench device list` (letters, digits, '-', '_', '.')")
         if not self.min_seconds >= 0 or self.min_iters < 1 or self.warmup_iters < 0:
             raise _fail("[bench] min_seconds must be >= 0, min_iters >= 1 and warmup_iters >= 0")
+
+
+@dataclass(frozen=True)
+class ConvertSettings:
+    """[convert]: how openvino/litert/ncnn models are made (`edgebench convert`); INT8 calibrates on [quantize].
+
+    The parity check compares each converted model with ONNX Runtime FP32 on `parity_images` real images
+    of `parity_data` (default: [eval] data); a model that fails it is a failed cell with the reason.
+    """
+
+    parity_data: str | None = None
+    parity_images: int = 256
+    atol: float = 1e-4
+    rtol: float = 1e-4
+    min_agreement_fp32: float = 0.99
+    min_agreement_int8: float = 0.95
+    max_top1_drop_int8: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.parity_images < 1:
+            raise _fail(f"[convert] parity_images {self.parity_images} must be >= 1")
+        self.tolerance()  # validates the tolerance fields
+
+    def tolerance(self) -> Any:
+        from edgebench.calibration.convert import ConvertTolerance
+
+        try:
+            return ConvertTolerance(self.atol, self.rtol, self.min_agreement_fp32, self.min_agreement_int8,
+                                    self.max_top1_drop_int8)
+        except UserInputError as e:
+            raise _fail(f"[convert] {e}") from None
 
 
 @dataclass(frozen=True)
@@ -256,6 +319,7 @@ class SweepConfig:
     prune: PruneSettings = field(default_factory=PruneSettings)
     quantize: QuantizeSettings = field(default_factory=QuantizeSettings)
     eval: EvalSettings = field(default_factory=EvalSettings)
+    convert: ConvertSettings = field(default_factory=ConvertSettings)
     bench: BenchSettings = field(default_factory=BenchSettings)
     recommend: RecommendSettings = field(default_factory=RecommendSettings)
 
@@ -276,11 +340,14 @@ class SweepConfig:
         runtimes = [r for r in self.bench.runtimes if r != ALL_INSTALLED]
         if runtimes and not any(_runs(r, p) for r in runtimes for p in self.quantize.parsed):
             raise _fail(f"empty grid: no runtime of {runtimes} runs any precision of {list(self.quantize.precisions)} "
-                        "(torch and torch-int8 run the fp32 model folder; ort-cpu runs every precision)")
+                        "(torch and torch-int8 run the fp32 model folder; ort-cpu runs every precision; openvino, "
+                        "litert and ncnn run their converted fp32/int8 models)")
 
 
 def _runs(runtime: str, precision: Precision) -> bool:
-    allowed = RUNTIME_PRECISIONS.get(runtime)
+    if runtime not in RUNTIME_PRECISIONS:  # a converting runtime: its own fp32/int8 model (not the ORT presets')
+        return precision.kind in convert_precisions(runtime)
+    allowed = RUNTIME_PRECISIONS[runtime]
     return allowed is None or precision.file_precision in allowed
 
 

@@ -4,9 +4,12 @@ The cache: ``DIR/cache/<key>/`` holds a stage's artifacts; ``done.json`` is writ
 a folder without it is an interrupted stage and runs again. A failed stage leaves ``error.json`` (type,
 message, traceback) and its dependants are skipped; the other cells go on.
 
-Benchmarks run after the compute stages, in the driver, one at a time per device under an exclusive
-lock (a file lock per machine, so two sweeps on one machine never time at once either): a timing never
-shares its machine with a compute stage or another timing. Both executors call `execute_node`.
+Benchmarks run after the compute stages, in the driver: one thread per device (remote devices of the
+registry run in parallel with each other and with `local`), one cell at a time per device under an
+exclusive file lock keyed by the device's fingerprint id (two sweeps, or two names of one board, never
+time on one machine at once): a timing never shares its machine with a compute stage or another
+timing. A remote device's failure (unreachable, not set up) fails its own cells only. Both executors
+call `execute_node`.
 """
 
 from __future__ import annotations
@@ -24,12 +27,15 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edgebench.atomic import write_json
+from edgebench.atomic import ensure_writable_dir, write_json
 from edgebench.errors import EdgebenchError, UserInputError
 from edgebench.sweep.graph import Graph, Node
 from edgebench.sweep.stages import Input, run_stage
+
+if TYPE_CHECKING:
+    from edgebench.devices.registry import Device
 
 DONE, ERROR = "done.json", "error.json"
 RAY_CONNECT_TIMEOUT_S = 15.0
@@ -63,8 +69,11 @@ def read_done(cache: Path, key: str) -> dict[str, Any] | None:
         return None  # a damaged marker: the stage runs again
 
 
-def execute_node(node: Node, cache: str | Path) -> Outcome:
-    """Run one node into ``cache/<key>/`` unless done; record a failure as error.json. Ray runs this too."""
+def execute_node(node: Node, cache: str | Path, device: Device | None = None) -> Outcome:
+    """Run one node into ``cache/<key>/`` unless done; record a failure as error.json. Ray runs this too.
+
+    `device`: the registry entry of a remote bench cell's device.
+    """
     cache = Path(cache)
     done = read_done(cache, node.key)
     if done is not None:
@@ -80,7 +89,7 @@ def execute_node(node: Node, cache: str | Path) -> Outcome:
     out.mkdir(parents=True)
     t0 = time.perf_counter()
     try:
-        outputs = run_stage(node, inputs, out)
+        outputs = run_stage(node, inputs, out, device)
     except Exception as e:  # recorded in error.json and reported; the other cells go on
         seconds = time.perf_counter() - t0
         msg = f"{type(e).__name__}: {e}"
@@ -105,9 +114,13 @@ def _lock_dir() -> Path:
 
 
 @contextlib.contextmanager
-def device_lock(device: str, machine_id: str) -> Iterator[None]:
-    """Exclusive per device (blocking): one timing at a time on a machine, across sweeps and processes."""
-    path = _lock_dir() / f"device-{device}-{machine_id}.lock"
+def device_lock(device: str, machine_id: str | None) -> Iterator[None]:
+    """Exclusive per machine (blocking): one timing at a time on it, across sweeps and processes.
+
+    Keyed by the fingerprint id (the board, whatever its name in the registry); by the name when the
+    device could not be probed.
+    """
+    path = _lock_dir() / (f"machine-{machine_id}.lock" if machine_id else f"device-{device}.lock")
     with open(path, "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
@@ -203,8 +216,11 @@ def _skip(node: Node, why: str) -> Outcome:
 class Executor:
     """Runs a graph's nodes; `ray` (the module, inside `ray_session`) sends compute stages to the cluster."""
 
-    def __init__(self, graph: Graph, cache: Path, machine_id: str, *, ray: Any = None, log: Log | None = None) -> None:
+    def __init__(self, graph: Graph, cache: Path, machine_id: str, *, ray: Any = None, log: Log | None = None,
+                 devices: dict[str, Device] | None = None, device_errors: dict[str, str] | None = None) -> None:
         self.graph, self.cache, self.machine_id, self.ray = graph, Path(cache), machine_id, ray
+        self.devices = devices or {}  # remote device name -> registry entry
+        self.device_errors = device_errors or {}  # remote device name -> why it cannot bench (its probe)
         self.log = log or (lambda _m: None)
         self.outcomes: dict[str, Outcome] = {}
         self._lock = threading.Lock()
@@ -220,8 +236,8 @@ class Executor:
     def _blocked(self, node: Node) -> str | None:
         for d in node.deps:
             o = self.outcomes.get(d)
-            if o is not None and o.status in ("failed", "skipped"):
-                return f"input '{o.label}' {o.status}"
+            if o is not None and o.status in ("failed", "skipped"):  # the first failure's reason travels down
+                return f"input '{o.label}' {o.status}" + (f" ({o.error})" if o.error else "")
         return None
 
     def run(self) -> dict[str, Outcome]:
@@ -281,16 +297,25 @@ class Executor:
             by_device.setdefault(str(n.device), []).append(n)
 
         def one_device(device: str, nodes: list[Node]) -> None:
+            entry = self.devices.get(device)
+            unusable = self.device_errors.get(device)
             for n in nodes:
                 why = self._blocked(n)
                 if why:
                     self._record(_skip(n, why))
                     continue
+                if unusable and read_done(self.cache, n.key) is None:
+                    msg = f"DeviceError: {unusable}"
+                    write_json(ensure_writable_dir(self.cache / n.key) / ERROR, {
+                        "key": n.key, "stage": n.stage, "label": n.label, "error": msg, "type": "DeviceError",
+                        "user_error": False, "settings": n.settings})
+                    self._record(Outcome(n.key, n.stage, n.label, "failed", 0.0, msg))
+                    continue
                 if read_done(self.cache, n.key) is None:
-                    with device_lock(device, self.machine_id):
-                        self._record(execute_node(n, self.cache))
+                    with device_lock(device, n.settings.get("machine_id")):
+                        self._record(execute_node(n, self.cache, entry))
                 else:
-                    self._record(execute_node(n, self.cache))
+                    self._record(execute_node(n, self.cache, entry))
 
         if len(by_device) <= 1:
             for device, nodes in by_device.items():

@@ -1,11 +1,12 @@
 """The grid expanded into stage nodes, each keyed by the content hash of its stage, settings and inputs.
 
-    export/import/prune  ->  quantize  ->  evaluate (workstation)  ->  bench (on each device)
+    export/import/prune  ->  quantize | convert  ->  evaluate (workstation)  ->  bench (on each device)
 
 A node's key is ``sha256(stage, STAGE_VERSION, settings, keys of its inputs)``: the keys chain like a
 Merkle tree, so changing a setting re-runs that node and everything below it and nothing else. Source
 nodes hash what they read (a model file's sha256, the published weights' sha256), and a bench node
-hashes its device's machine id, so a cache copied to another machine does not answer for it.
+hashes its device's fingerprint id (probed once per run for a remote device), so a cached result never
+answers for another machine or board.
 
 Example::
 
@@ -18,14 +19,23 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgebench.sweep.config import ALL_INSTALLED, RUNTIME_PRECISIONS, Precision, SweepConfig, is_model_file, runs
+from edgebench.sweep.config import (
+    ALL_INSTALLED,
+    LOCAL,
+    RUNTIME_PRECISIONS,
+    Precision,
+    SweepConfig,
+    convert_precisions,
+    is_model_file,
+    runs,
+)
 
 STAGE_VERSION = 1  # bump when a stage's output for the same settings changes
-COMPUTE_STAGES = ("export", "import", "prune", "quantize", "evaluate")
+COMPUTE_STAGES = ("export", "import", "prune", "quantize", "convert", "evaluate")
 STAGES = (*COMPUTE_STAGES, "bench")
 
 
@@ -80,6 +90,10 @@ class Host:
     cpu: Mapping[str, Any]  # bench.fingerprint.cpu_info(): resolves the INT8 preset 'auto'
     machine_id: str  # bench.fingerprint.fingerprint()["id"] of the local device
     runtimes: tuple[str, ...]  # installed runtimes (for 'installed')
+    # remote device -> its fingerprint id (probed once per run), or None when the probe failed (its cells fail)
+    device_ids: Mapping[str, str | None] = field(default_factory=dict)
+    # runtimes whose converter (edgebench convert) is installed; None: not checked (all)
+    converters: tuple[str, ...] | None = None
     file_sha256: Mapping[str, str] = field(default_factory=dict)  # model file entry -> sha256 of its .onnx
     weights_sha256: Mapping[str, str | None] = field(default_factory=dict)  # zoo model -> published weights sha
 
@@ -129,9 +143,16 @@ def expand_runtimes(cfg: SweepConfig, installed: tuple[str, ...]) -> tuple[str, 
     """`installed` in [bench] runtimes -> every installed runtime the sweep drives, in registry order."""
     out: list[str] = []
     for rt in cfg.bench.runtimes:
-        names = [r for r in installed if r in RUNTIME_PRECISIONS] if rt == ALL_INSTALLED else [rt]
+        names = [r for r in installed if r in RUNTIME_PRECISIONS or convert_precisions(r)] \
+            if rt == ALL_INSTALLED else [rt]
         out += [r for r in names if r not in out]
     return tuple(out)
+
+
+def _reads_onnx(runtime: str) -> bool:
+    from edgebench.runtimes import RUNTIMES
+
+    return bool(getattr(RUNTIMES.get(runtime), "reads_onnx", False))
 
 
 def build_graph(cfg: SweepConfig, host: Host) -> Graph:
@@ -139,6 +160,7 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
     nodes: dict[str, Node] = {}
     notes: list[str] = []
     cells: list[str] = []
+    no_converter: set[str] = set()
 
     def add(n: Node) -> Node:
         nodes.setdefault(n.key, n)
@@ -146,6 +168,31 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
 
     runtimes = expand_runtimes(cfg, host.runtimes)
     data = {"data_dir": cfg.data_dir}
+
+    def cell_nodes(artifact: Node, variant: str, rt: str, preset: str | None, precision: str,
+                   ratio: float | None, rt_options: dict[str, Any]) -> list[str]:
+        """The evaluation of `artifact` on `rt` and its bench cells (threads x batch x devices)."""
+        ev = add(make_node("evaluate", f"evaluate {variant}/{rt}", {
+            "runtime": rt, "data": cfg.eval.data, "limit": cfg.eval.limit,
+            "arithmetic": cfg.eval.arithmetic, "threads": 1, "runtime_options": rt_options,
+            "variant": variant, **data}, (artifact.key,)))
+        b = cfg.bench
+        out: list[str] = []
+        for device in b.devices:
+            machine = host.machine_id if device == LOCAL else host.device_ids.get(device)
+            for threads in b.threads:
+                for batch in b.batch:
+                    cell = add(make_node("bench", f"bench {variant}/{rt} t{threads} b{batch} @{device}", {
+                        "runtime": rt, "threads": threads, "batch": batch, "device": device,
+                        "machine_id": machine, "runtime_options": rt_options,
+                        "min_seconds": b.min_seconds, "min_iters": b.min_iters,
+                        "warmup_iters": b.warmup_iters, "max_seconds": b.max_seconds,
+                        "variant": variant, "preset": preset, "precision": precision,
+                        "prune_ratio": ratio, "model": model, "sweep": cfg.name},
+                        (artifact.key, ev.key)))
+                    if cell.key not in cells and cell.key not in out:
+                        out.append(cell.key)
+        return out
     for model in cfg.models:
         sources: list[tuple[Node, float | None]] = []
         if is_model_file(model):
@@ -171,6 +218,26 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
                     "seed": p.seed, "test_data": cfg.eval.data, "limit_test": cfg.eval.limit,
                     "variant": variant_label(model, ratio, None, None), **data})), ratio))
         for src, ratio in sources:
+            kinds = {p.kind for p in cfg.quantize.parsed}
+            for rt in runtimes:
+                for cprec in convert_precisions(rt):  # openvino, litert, ncnn: their own model files
+                    if cprec not in kinds:
+                        continue
+                    variant = variant_label(model, ratio, Precision(cprec), None)
+                    if cprec == "fp32" and _reads_onnx(rt):
+                        artifact = src
+                    elif host.converters is not None and rt not in host.converters:
+                        no_converter.add(f"{rt} x {cprec}")
+                        continue
+                    else:
+                        q, c = cfg.quantize, cfg.convert
+                        int8 = cprec == "int8"
+                        artifact = add(make_node("convert", f"convert {variant}/{rt}", {
+                            "runtime": rt, "precision": cprec, "calibration": q.calibration if int8 else None,
+                            "calib_size": q.calib_size if int8 else None, "seed": q.seed,
+                            "parity_data": c.parity_data or cfg.eval.data, "parity_images": c.parity_images,
+                            "tolerance": asdict(c.tolerance()), "variant": variant, **data}, (src.key,)))
+                    cells += cell_nodes(artifact, variant, rt, None, cprec, ratio, {})
             for prec in cfg.quantize.parsed:
                 preset = resolved_preset(prec, host.cpu)
                 variant = variant_label(model, ratio, prec, preset)
@@ -184,31 +251,24 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
                         "calib_size": q.calib_size if prec.kind == "int8" else None,
                         "seed": q.seed if prec.kind == "int8" else None, "variant": variant, **data}, (src.key,)))
                 for rt in runtimes:
-                    if not runs(rt, prec):
+                    if rt not in RUNTIME_PRECISIONS or not runs(rt, prec):
                         continue
-                    rt_options: dict[str, Any] = {}  # torch-int8 calibrates as `bench -r torch-int8` does
-                    ev = add(make_node("evaluate", f"evaluate {variant}/{rt}", {
-                        "runtime": rt, "data": cfg.eval.data, "limit": cfg.eval.limit,
-                        "arithmetic": cfg.eval.arithmetic, "threads": 1, "runtime_options": rt_options,
-                        "variant": variant, **data}, (artifact.key,)))
-                    b = cfg.bench
-                    for device in b.devices:
-                        for threads in b.threads:
-                            for batch in b.batch:
-                                cell = add(make_node("bench", f"bench {variant}/{rt} t{threads} b{batch} @{device}", {
-                                    "runtime": rt, "threads": threads, "batch": batch, "device": device,
-                                    "machine_id": host.machine_id, "runtime_options": rt_options,
-                                    "min_seconds": b.min_seconds, "min_iters": b.min_iters,
-                                    "warmup_iters": b.warmup_iters, "max_seconds": b.max_seconds,
-                                    "variant": variant, "preset": preset,
-                                    "precision": str(Precision(prec.kind, preset)),
-                                    "prune_ratio": ratio, "model": model, "sweep": cfg.name},
-                                    (artifact.key, ev.key)))
-                                if cell.key not in cells:
-                                    cells.append(cell.key)
-    skipped = [f"{r} x {p}" for r in runtimes for p in cfg.quantize.parsed if not runs(r, p)]
+                    q = cfg.quantize  # torch-int8 calibrates on the sweep's [quantize] images, as ORT INT8 does
+                    rt_options: dict[str, Any] = {"calibration_data": q.calibration, "calibration_size": q.calib_size,
+                                                  "calibration_seed": q.seed} if rt == "torch-int8" else {}
+                    cells += cell_nodes(artifact, variant, rt, preset, str(Precision(prec.kind, preset)), ratio,
+                                        rt_options)
+    skipped = [f"{r} x {p}" for r in runtimes if r in RUNTIME_PRECISIONS for p in cfg.quantize.parsed
+               if not runs(r, p)]
+    skipped += [f"{r} x {k}" for r in runtimes if r not in RUNTIME_PRECISIONS
+                for k in sorted({p.kind for p in cfg.quantize.parsed}) if k not in convert_precisions(r)]
     if skipped:
         notes.append("not run (the runtime does not take that model file): " + ", ".join(skipped))
+    if no_converter:
+        from edgebench.runtimes.converters import CONVERT_HINT
+
+        notes.append("not run (the runtime is installed, its converter is not): " + ", ".join(sorted(no_converter))
+                     + f"; {CONVERT_HINT}")
     if not cells:
         from edgebench.errors import UserInputError
 

@@ -21,13 +21,16 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgebench.atomic import ensure_writable_dir, write_json, write_text
 from edgebench.errors import UserInputError
-from edgebench.sweep.config import ALL_INSTALLED, SweepConfig, is_model_file
+from edgebench.sweep.config import ALL_INSTALLED, LOCAL, SweepConfig, is_model_file
 from edgebench.sweep.executor import Executor, Outcome, check_ray, ray_session, read_done, sweep_dir_lock
 from edgebench.sweep.graph import Graph, Host, build_graph
+
+if TYPE_CHECKING:
+    from edgebench.devices.registry import Device
 
 Log = Callable[[str], None]
 
@@ -60,8 +63,80 @@ def _check_data(spec: str, data_dir: Path | None, what: str) -> None:
         raise UserInputError(f"{what} '{spec}' does not exist; give cifar10[:train|:test], an .npz or an image folder")
 
 
-def preflight(cfg: SweepConfig) -> Host:
-    """Everything checked before any work: runtimes installed, data present, model files readable."""
+@dataclass(frozen=True)
+class Devices:
+    """The sweep's remote devices: registry entries, fingerprint ids, and why a device cannot be used."""
+
+    entries: dict[str, Device] = field(default_factory=dict)
+    ids: dict[str, str | None] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_devices(cfg: SweepConfig, devices_config: Path | None = None) -> dict[str, Device]:
+    """Each non-local device of [bench] devices from the device registry (a typo gets the closest name)."""
+    remote = [d for d in cfg.bench.devices if d != LOCAL]
+    if not remote:
+        return {}
+    from edgebench.devices.registry import DeviceRegistry
+    from edgebench.errors import NotFoundError
+
+    reg = DeviceRegistry(devices_config)
+    out = {}
+    for name in remote:
+        try:
+            out[name] = reg.get(name)
+        except NotFoundError as e:
+            raise NotFoundError(f"[bench] devices: {e} ('{LOCAL}' is this machine)") from None
+    return out
+
+
+def probe_devices(entries: dict[str, Device], log: Log | None = None) -> Devices:
+    """`device check` of every device, in parallel, once per run: its fingerprint id, or why it cannot bench.
+
+    A device that does not answer, has a too old Python, or runs another edgebench build (`device setup`)
+    is not an error here: its cells fail with the reason and the other devices go on.
+    """
+    if not entries:
+        return Devices()
+    from concurrent.futures import ThreadPoolExecutor
+
+    from edgebench.devices.agent import build_id
+    from edgebench.devices.remote import check_python, probe
+    from edgebench.devices.transport import Ssh, connect_timeout
+    from edgebench.errors import EdgebenchError
+
+    ours = build_id()
+
+    def one(d: Device) -> tuple[str | None, str | None]:
+        try:
+            info = probe(Ssh(d, connect_timeout()))
+            check_python(d, info)
+        except EdgebenchError as e:
+            return None, str(e)
+        fp = info.get("fingerprint") or {}
+        if not fp.get("id"):
+            return None, f"device '{d.name}': no fingerprint ({info.get('fingerprint_error')})"
+        inst = info.get("installed")
+        if not inst or inst[1] != ours:
+            have = f"build {inst[1]}" if inst else "no edgebench"
+            return fp["id"], (f"device '{d.name}' has {have}, this edgebench is build {ours}: run "
+                              f"edgebench device setup {d.name}")
+        return fp["id"], None
+
+    with ThreadPoolExecutor(max_workers=len(entries)) as pool:
+        answers = dict(zip(entries, pool.map(one, entries.values()), strict=True))
+    ids = {n: a[0] for n, a in answers.items()}
+    errors = {n: a[1] for n, a in answers.items() if a[1]}
+    for n, err in errors.items():
+        (log or (lambda _m: None))(f"device {n}: its cells will fail: {err}")
+    return Devices(dict(entries), ids, errors)
+
+
+def preflight(cfg: SweepConfig, devices: Devices | None = None) -> Host:
+    """Everything checked before any work: runtimes installed, data present, model files readable.
+
+    `devices`: the probed remote devices (`probe_devices`); their fingerprint ids key the bench cells.
+    """
     from edgebench.bench.fingerprint import cpu_info, fingerprint
     from edgebench.runtimes import RUNTIMES, runtime_names
 
@@ -75,7 +150,10 @@ def preflight(cfg: SweepConfig) -> Host:
                                  f"{RUNTIMES.get(rt).install_hint}")
     data_dir = Path(cfg.data_dir) if cfg.data_dir else None
     _check_data(cfg.eval.data, data_dir, "[eval] data")
-    if any(p.kind == "int8" for p in cfg.quantize.parsed):
+    from edgebench.sweep.graph import expand_runtimes
+
+    # INT8 calibrates on [quantize] calibration: ORT's presets, the converters' INT8 and torch-int8
+    if any(p.kind == "int8" for p in cfg.quantize.parsed) or "torch-int8" in expand_runtimes(cfg, tuple(installed)):
         _check_data(cfg.quantize.calibration, data_dir, "[quantize] calibration")
     if cfg.prune.ratios and cfg.prune.finetune_epochs > 0:
         _check_data(cfg.prune.train_data, data_dir, "[prune] train_data")
@@ -102,13 +180,25 @@ def preflight(cfg: SweepConfig) -> Host:
             if spec.weights is None and not cfg.export.random_init:
                 raise UserInputError(f"model '{m}' has no published weights; set random_init = true in [export] or "
                                      "export it yourself and give its folder")
+    converters = []
+    for name in installed:
+        if getattr(RUNTIMES.get(name), "converts", ()):
+            from edgebench.errors import RuntimeUnavailable
+            from edgebench.runtimes.converters import get_converter
+
+            try:
+                get_converter(name)
+            except RuntimeUnavailable:
+                continue
+            converters.append(name)
     return Host(cpu=cpu_info(), machine_id=fingerprint()["id"], runtimes=tuple(installed), file_sha256=files,
-                weights_sha256=weights)
+                weights_sha256=weights, device_ids=dict(devices.ids) if devices else {}, converters=tuple(converters))
 
 
-def plan(cfg: SweepConfig) -> Graph:
-    """Check and expand the grid (no output written)."""
-    return build_graph(cfg, preflight(cfg))
+def plan(cfg: SweepConfig, devices_config: Path | None = None, log: Log | None = None) -> Graph:
+    """Check and expand the grid (no output written; remote devices are probed)."""
+    entries = resolve_devices(cfg, devices_config)
+    return build_graph(cfg, preflight(cfg, probe_devices(entries, log)))
 
 
 def publish_results(graph: Graph, cache: Path, results_dir: Path) -> int:
@@ -162,10 +252,15 @@ def recommendation_text(recs: dict[float, list[Any]]) -> str:
 
 
 def run_sweep(cfg: SweepConfig, out_dir: Path, *, ray: str | None = None, ray_cpus: int | None = None,
-              ray_timeout: float = 15.0, log: Log | None = None) -> SweepOutcome:
-    """Run the whole grid into `out_dir` (resuming whatever is cached there)."""
+              ray_timeout: float = 15.0, devices_config: Path | None = None, log: Log | None = None) -> SweepOutcome:
+    """Run the whole grid into `out_dir` (resuming whatever is cached there).
+
+    `devices_config`: the device registry file (default: `edgebench device`'s, $EDGEBENCH_DEVICES).
+    """
     say = log or (lambda _m: None)
-    graph = plan(cfg)  # all checks before the output folder exists
+    entries = resolve_devices(cfg, devices_config)  # all checks before the output folder exists
+    devices = probe_devices(entries, say)
+    graph = build_graph(cfg, preflight(cfg, devices))
     if ray:
         check_ray(ray, ray_timeout)
     from edgebench.bench.fingerprint import fingerprint
@@ -182,9 +277,11 @@ def run_sweep(cfg: SweepConfig, out_dir: Path, *, ray: str | None = None, ray_cp
         t0 = time.perf_counter()
         if ray:
             with ray_session(ray, ray_cpus, ray_timeout) as ray_mod:
-                outcomes = Executor(graph, cache, machine_id, ray=ray_mod, log=say).run()
+                outcomes = Executor(graph, cache, machine_id, ray=ray_mod, log=say, devices=devices.entries,
+                                    device_errors=devices.errors).run()
         else:
-            outcomes = Executor(graph, cache, machine_id, log=say).run()
+            outcomes = Executor(graph, cache, machine_id, log=say, devices=devices.entries,
+                                device_errors=devices.errors).run()
         wall = time.perf_counter() - t0
         results_dir = out_dir / "results"
         publish_results(graph, cache, results_dir)

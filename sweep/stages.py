@@ -1,9 +1,10 @@
 """The stages: pure functions of (settings, input artifacts) -> artifacts in `out`, calling the library.
 
 They call what the CLI commands call (`exporter.export.export_model`, `exporter.prune_run.run_rounds`,
-`calibration.quantize.*`, `bench.evaluate.evaluate`, `bench.runner`), so a sweep cell and the
-commands agree. Each returns its `outputs` (paths relative to `out`, figures) for the done marker;
-the embedded executor and the Ray tasks run this same code.
+`calibration.quantize.*`, `calibration.convert.convert_model`, `bench.evaluate.evaluate`, `bench.runner`,
+and `devices.remote.run_on` for a bench on a remote device), so a sweep cell and the commands agree.
+Each returns its `outputs` (paths relative to `out`, figures) for the done marker; the embedded
+executor and the Ray tasks run this same code.
 
 Example::
 
@@ -17,10 +18,13 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edgebench.errors import UserInputError
+from edgebench.errors import DeviceError, UserInputError
 from edgebench.sweep.graph import Node
+
+if TYPE_CHECKING:
+    from edgebench.devices.registry import Device
 
 ACCURACY_FILE = "accuracy.json"
 RESULT_FILE = "result.json"
@@ -139,39 +143,102 @@ def stage_quantize(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dic
     return {"model": path.name, "file_size_mb": m.file_size_mb}
 
 
+def stage_convert(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dict[str, Any]:
+    """`edgebench convert PARENT -r RUNTIME --precision P [-d CAL -n N --seed S] -o out`.
+
+    Parity with ONNX Runtime FP32 is checked on the sweep's [convert] parity data; a refused conversion
+    raises `ParityError`, which the executor records as this stage's error (its cells fail with the reason).
+    """
+    from edgebench.calibration.convert import ConvertConfig, ConvertTolerance, convert_model
+
+    cfg = ConvertConfig(runtime=s["runtime"], precision=s["precision"], data=s["calibration"],
+                        calib_size=s["calib_size"], seed=s["seed"], parity_data=s["parity_data"],
+                        parity_images=s["parity_images"], out=out, force=True, threads=1,
+                        tolerance=ConvertTolerance(**s["tolerance"]))
+    path = convert_model(inputs[0].model, cfg)
+    return {"model": path.relative_to(out).as_posix(), "file_size_mb": path.stat().st_size / 1e6}
+
+
 def stage_evaluate(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dict[str, Any]:
     """`edgebench eval MODEL -r RUNTIME --data D --limit N --arithmetic A` on the workstation."""
     from edgebench.atomic import write_json
     from edgebench.bench.evaluate import evaluate
+    from edgebench.runtimes import options_class
 
+    opts = options_class(s["runtime"]).from_dict({**s["runtime_options"], "intra_op_threads": s["threads"]}) \
+        if s["runtime_options"] else None
     acc = evaluate(inputs[0].model, s["data"], runtime=s["runtime"], limit=s["limit"], threads=s["threads"],
-                   data_dir=_data_dir(s), arithmetic=s["arithmetic"])
+                   data_dir=_data_dir(s), arithmetic=s["arithmetic"], runtime_options=opts)
     keep = {k: acc[k] for k in ("dataset", "dataset_sha256", "n", "top1_pct", "top5_pct", "runtime", "threads",
                                 "arithmetic", "arithmetic_reason", "warnings") if k in acc}
     write_json(out / ACCURACY_FILE, keep)
     return {"accuracy": ACCURACY_FILE, "top1_pct": keep["top1_pct"], "n": keep["n"]}
 
 
-def stage_bench(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dict[str, Any]:
-    """`edgebench bench MODEL -r RUNTIME -t T -b B` in a fresh process, with the evaluation's accuracy attached."""
-    from edgebench.atomic import write_json
-    from edgebench.bench.fingerprint import dynamic_state, fingerprint
-    from edgebench.bench.runner import Job, make_result, run_job_isolated
-    from edgebench.bench.schema import validate_result
-    from edgebench.runtimes import options_class
+def _bench_remote(s: dict[str, Any], inp: Input, device: Device, out: Path) -> dict[str, Any]:
+    """`edgebench bench MODEL -r RUNTIME -t T -b B --on DEVICE`: push (content-addressed), run there, pull."""
+    import tempfile
 
-    if s["device"] != "local":
-        raise UserInputError(f"device '{s['device']}': this edgebench benches sweeps on 'local' only")
+    from edgebench.devices.registry import DeviceRegistry
+    from edgebench.devices.remote import RemoteCommand, run_on
+    from edgebench.runtimes.artifacts import ARTIFACT_FILES
+
+    model = inp.model
+    args = ["-r", s["runtime"], "-b", str(s["batch"]), "--min-iters", str(s["min_iters"]),
+            "--min-seconds", str(s["min_seconds"]), "--warmup-iters", str(s["warmup_iters"])]
+    if s["max_seconds"] is not None:
+        args += ["--max-seconds", str(s["max_seconds"])]
+    for k, v in sorted(s["runtime_options"].items()):
+        args += ["--runtime-option", f"{k}={v}"]
+    if s["runtime"] in ARTIFACT_FILES and model.suffix != ".onnx":  # a converted model: its cache folder travels
+        model = inp.dir
+        args += ["--precision", s["precision"]]
+    registry = DeviceRegistry(out / "devices.toml")  # in memory, just this device (resolved by the sweep's check)
+    registry.devices = {device.name: device}
+    cmd = RemoteCommand(kind="bench", models=(model,), args=tuple(args), runtime=s["runtime"],
+                        splits=(("-t", str(s["threads"])),))
+    with tempfile.TemporaryDirectory(prefix=".pull.", dir=out) as tmp:
+        run_on(device.name, cmd, Path(tmp), registry=registry, echo=lambda _m: None)
+        files = sorted((Path(tmp) / device.name).glob("*.json"))
+        if len(files) != 1:
+            raise DeviceError(f"device '{device.name}': the bench returned {len(files)} result files, expected 1")
+        result: dict[str, Any] = json.loads(files[0].read_text(encoding="utf-8"))
+    return result
+
+
+def stage_bench(s: dict[str, Any], inputs: Sequence[Input], out: Path, device: Device | None = None
+                ) -> dict[str, Any]:
+    """`edgebench bench MODEL -r RUNTIME -t T -b B` in a fresh process (or `--on DEVICE` for a remote
+    `device`), with the evaluation's accuracy attached."""
+    from edgebench.atomic import write_json
+    from edgebench.bench.schema import validate_result
+
     model, acc_in = inputs[0].model, inputs[1]
-    opts = options_class(s["runtime"]).from_dict({**s["runtime_options"], "intra_op_threads": s["threads"]})
-    bench = {"warmup_iters": s["warmup_iters"], "min_iters": s["min_iters"], "min_seconds": s["min_seconds"],
-             "max_seconds": s["max_seconds"]}
-    job = Job(model=str(model), runtime=s["runtime"], batch=s["batch"], options=opts, bench=bench)
-    machine = fingerprint()
-    if machine["id"] != s["machine_id"]:
-        raise UserInputError(f"this machine's fingerprint id is {machine['id']}, the sweep planned {s['machine_id']}")
-    measured = run_job_isolated(job)
-    result = make_result(job, measured, model, machine, dynamic_state())
+    if s["device"] == "local":
+        from edgebench.bench.fingerprint import dynamic_state, fingerprint
+        from edgebench.bench.runner import Job, make_result, run_job_isolated
+        from edgebench.runtimes import options_class
+
+        opts = options_class(s["runtime"]).from_dict({**s["runtime_options"], "intra_op_threads": s["threads"]})
+        bench = {"warmup_iters": s["warmup_iters"], "min_iters": s["min_iters"], "min_seconds": s["min_seconds"],
+                 "max_seconds": s["max_seconds"]}
+        job = Job(model=str(model), runtime=s["runtime"], batch=s["batch"], options=opts, bench=bench)
+        machine = fingerprint()
+        if machine["id"] != s["machine_id"]:
+            raise UserInputError(f"this machine's fingerprint id is {machine['id']}, the sweep planned "
+                                 f"{s['machine_id']}")
+        measured = run_job_isolated(job)
+        result = make_result(job, measured, model, machine, dynamic_state())
+    else:
+        if device is None or device.name != s["device"]:
+            raise DeviceError(f"device '{s['device']}' is not in this sweep's device registry")
+        if s["machine_id"] is None:
+            raise DeviceError(f"device '{s['device']}' did not answer the sweep's probe; see the sweep log")
+        result = _bench_remote(s, inputs[0], device, out)
+        got = (result.get("machine") or {}).get("id")
+        if got != s["machine_id"]:
+            raise DeviceError(f"device '{s['device']}' measured on fingerprint id {got}, the sweep probed "
+                              f"{s['machine_id']} (another board behind the same name?); run the sweep again")
     accuracy = json.loads((acc_in.dir / acc_in.outputs["accuracy"]).read_text(encoding="utf-8"))
     result["accuracy"] = {k: v for k, v in accuracy.items() if k != "warnings"}
     result["warnings"] += accuracy.get("warnings", [])
@@ -185,10 +252,15 @@ def stage_bench(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dict[s
 
 STAGE_FUNCTIONS: dict[str, Callable[[dict[str, Any], Sequence[Input], Path], dict[str, Any]]] = {
     "export": stage_export, "import": stage_import, "prune": stage_prune, "quantize": stage_quantize,
-    "evaluate": stage_evaluate, "bench": stage_bench,
+    "convert": stage_convert, "evaluate": stage_evaluate, "bench": stage_bench,
 }
 
 
-def run_stage(node: Node, inputs: Sequence[Input], out: Path) -> dict[str, Any]:
-    """Run `node`'s stage into the (existing, empty) folder `out`; returns its outputs."""
+def run_stage(node: Node, inputs: Sequence[Input], out: Path, device: Device | None = None) -> dict[str, Any]:
+    """Run `node`'s stage into the (existing, empty) folder `out`; returns its outputs.
+
+    `device`: the registry entry of a remote bench cell's device (the only stage that takes one).
+    """
+    if node.stage == "bench":
+        return stage_bench(node.settings, inputs, Path(out), device)
     return STAGE_FUNCTIONS[node.stage](node.settings, inputs, Path(out))

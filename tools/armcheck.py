@@ -241,9 +241,10 @@ def model_inputs(model: Path, n: int, seed: int = 0) -> dict[str, Any]:
     """Inputs for the outputs check: the first `n` real test images preprocessed as the manifest says, or
     seeded random tensors for a model without a manifest (or without the reference data)."""
     import numpy as np
-    from edgebench.manifest import find_manifest, input_info
+    from edgebench.manifest import find_typed_manifest
 
-    info = input_info(find_manifest(model))
+    m = find_typed_manifest(model)
+    info = m.input if m is not None else None
     if info is not None and SHARED_TEST_NPZ.exists():
         from edgebench.calibration.preprocess import preprocess
 
@@ -538,19 +539,21 @@ def agreement(host: list[int], device: list[int]) -> tuple[int, int]:
 
 
 def precision_of(model: Path) -> str:
-    from edgebench.manifest import find_manifest
+    from edgebench.manifest import find_typed_manifest
 
-    m = find_manifest(model)
-    return str(m.get("precision") or "fp32") if m else "fp32"
+    m = find_typed_manifest(model)
+    return m.precision if m else "fp32"
 
 
 def has_qdq_reference(model: Path) -> bool:
     """An INT8 model in QDQ format (static): unfused, it runs the arithmetic its ONNX graph specifies."""
-    from edgebench.manifest import find_manifest
+    from edgebench.manifest import find_typed_manifest
 
-    m = find_manifest(model) or {}
-    recipe = m.get("recipe") if isinstance(m.get("recipe"), dict) else {}
-    return (m.get("precision") == "int8" and m.get("quantization_mode", "static") == "static"
+    m = find_typed_manifest(model)
+    if m is None:
+        return False
+    recipe = m.recipe or {}
+    return (m.precision == "int8" and (m.quantization_mode or "static") == "static"
             and recipe.get("quant_format", "qdq") == "qdq")
 
 
@@ -754,7 +757,7 @@ def _load_host_cpu(work: Path) -> dict[str, Any]:
 def cmd_verify(args: argparse.Namespace) -> int:
     import numpy as np
     from edgebench.calibration.recipes import model_arithmetic
-    from edgebench.manifest import find_manifest
+    from edgebench.manifest import find_typed_manifest
 
     work, out = Path(args.work), Path(args.out)
     plan = (work / "plan.txt").read_text(encoding="utf-8").split("\n")
@@ -788,7 +791,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             dev_out = dict(np.load(bdir / "outputs" / f"{key}.npz"))
             ref_file = work / "host" / "reference" / f"{key}.npz"
             ref_out = dict(np.load(ref_file)) if ref_file.exists() else None
-            exact = model_arithmetic(find_manifest(work / rel), cpu) if ref_out is not None else None
+            man = find_typed_manifest(work / rel) if ref_out is not None else None
+            exact = model_arithmetic(man.to_dict() if man is not None else None, cpu) if ref_out is not None else None
             cmp = compare_model_outputs(host_out, dev_out, precision_of(work / rel), ref_out, exact)
             b["outputs"][key] = cmp
             p += [f"{key}: {x}" for x in cmp.pop("problems")]

@@ -92,6 +92,32 @@ class Sshd:
     def url(self) -> str:
         return "ssh://dev"
 
+    def kill(self) -> None:
+        """Kill this sshd and its per-connection processes (SIGKILL): every connection drops at once, as
+        when a board loses power; the sessions' commands (each in a session of its own) are left alone.
+
+        Each connection's sshd processes form one process group (sshd calls setsid per connection).
+        """
+        import signal
+
+        listener = int((self.dir / "sshd.pid").read_text().split()[0])
+        for child in _children(listener):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(child, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(listener, signal.SIGKILL)
+
+
+def _children(pid: int) -> list[int]:
+    """The direct children of `pid` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                out.append(int(stat.parent.name))
+    return out
+
 
 @contextlib.contextmanager
 def loopback_sshd(d: Path) -> Iterator[Sshd]:

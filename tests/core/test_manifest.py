@@ -14,8 +14,7 @@ from edgebench.manifest import (
     Manifest,
     PrunedInfo,
     WeightsRecord,
-    find_manifest,
-    input_info,
+    find_typed_manifest,
     load_manifest,
     read_manifest,
 )
@@ -175,11 +174,11 @@ def test_bad_files_and_fields_are_one_line(tmp_path: Path) -> None:
         read_manifest(tmp_path / "nope.json")
 
 
-def test_thin_helpers_still_work(tmp_path: Path) -> None:
+def test_the_manifest_beside_a_model(tmp_path: Path) -> None:
     (tmp_path / "model.fp32.onnx").write_bytes(b"x")
-    assert find_manifest(tmp_path / "model.fp32.onnx") is None
+    assert find_typed_manifest(tmp_path / "model.fp32.onnx") is None  # a bare .onnx
     (tmp_path / "model.fp32.json").write_text(V1_FP32, encoding="utf-8")
-    d = find_manifest(tmp_path / "model.fp32.onnx")
-    assert d is not None and d["params"] == 269722
-    assert input_info(d) == input_info(full()) == full().input
-    assert input_info(None) is None and input_info({"name": "x"}) is None
+    m = find_typed_manifest(tmp_path / "model.fp32.onnx")
+    assert m is not None and m.params == 269722
+    assert m.input == full().input and load_manifest(tmp_path / "model.fp32.json")["params"] == 269722
+    assert Manifest().input is None  # a manifest without an input spec

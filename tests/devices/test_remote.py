@@ -143,3 +143,60 @@ def _group_alive(pgid: int) -> bool:
     """A live (not zombie) process in the group."""
     ps = subprocess.run(["ps", "-o", "stat=", "-g", str(pgid)], capture_output=True, text=True).stdout.split()
     return any(not st.startswith("Z") for st in ps)
+
+
+def _pid_in(runs: Path) -> int | None:
+    found = [p.read_text() for p in runs.glob("*/pid")]
+    return int(found[0]) if found and found[0] else None
+
+
+def test_a_dropped_connection_keeps_the_finished_results(installed: Installed, tmp_path: Path, tiny_onnx: Path
+                                                         ) -> None:
+    """A dedicated sshd killed (with its per-connection processes) while `-t 2` runs, after `-t 1` was pulled."""
+    from edgebench.bench.schema import validate_result
+    from edgebench.tools.sshd import loopback_sshd
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "venv").symlink_to(installed.workdir / "venv")  # the same machine: reuse the session's install
+    devices = tmp_path / "devices.toml"
+    out = tmp_path / "results"
+    with loopback_sshd(tmp_path / "sshd") as own:
+        DeviceRegistry(devices).add(Device("flaky", own.url(), python=own.python, workdir=str(work),
+                                           ssh_config=str(own.ssh_config)))
+        env = {**os.environ, "EDGEBENCH_DEVICES": str(devices)}
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "edgebench"), "bench", str(tiny_onnx), "--on",
+                                 "flaky", "-o", str(out), "-t", "1,2", "--min-seconds", "6", "--warmup-iters", "1"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while not list((out / "flaky").glob("*.json")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first = _pid_in(work / "runs")  # `-t 1`'s agent: `-t 2` has not started yet
+        second = first
+        while second in (first, None) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+            second = _pid_in(work / "runs")
+        assert proc.poll() is None and first is not None and second not in (first, None), proc.communicate(timeout=60)
+        time.sleep(1.5)  # `-t 2` is measuring
+        assert _group_alive(second)
+        t0 = time.monotonic()
+        own.kill()
+        _, stderr = proc.communicate(timeout=60)
+        took = time.monotonic() - t0
+    err = stderr.decode()
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err and took < 30, (took, err)
+    last = err.strip().splitlines()[-1]
+    assert "device 'flaky'" in last and "connection dropped during bench -t 2" in last, err
+    assert "missing: -t 2" in last and "kept 1 result file(s)" in last, err
+    (kept,) = (out / "flaky").glob("*.json")
+    res = validate_result(json.loads(kept.read_text()), str(kept))
+    assert res["options"]["threads"] == 1
+    assert not list((out / "flaky").glob(".*")) and not list((out / "flaky").glob("*.tmp*"))  # nothing half-written
+    deadline = t0 + 10  # the device's agent stops the run when sshd closes its session (5 s TERM grace)
+    while (_group_alive(second) or _group_alive(first)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _group_alive(second), subprocess.run(["ps", "-o", "pid,pgid,stat,cmd", "-g", str(second)],
+                                                    capture_output=True, text=True).stdout
+    assert not _group_alive(first)
+    assert not list((work / "runs").glob("*/out/*.t2.*.json"))  # `-t 2` never finished there either

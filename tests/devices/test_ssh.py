@@ -130,3 +130,47 @@ def test_push_refuses_when_the_disk_is_too_small(sshd: Sshd, tmp_path: Path, tin
     with pytest.raises(DeviceError, match=r"MB free in .* the push needs"):
         push(ssh, Bundle((("m.onnx", tiny_onnx),)))
     assert not list((work / "models").iterdir())
+
+
+def _fake_python(path: Path, probe: str) -> Path:
+    """A 'Python 3.9.2' on the device: `--version` answers; the probe (a script on stdin) gets `probe`."""
+    path.write_text("#!/bin/sh\n"
+                    "case \"$1\" in --version|-V) echo 'Python 3.9.2'; exit 0;; esac\n"
+                    f"cat >/dev/null\n{probe}\n")
+    path.chmod(0o755)
+    return path
+
+
+@pytest.mark.parametrize("probe", [
+    # an interpreter that cannot run the probe at all: its --version names it
+    "echo '  File \"<stdin>\", line 3' >&2; echo 'SyntaxError: invalid syntax' >&2; exit 1",
+    # one that runs it and reports its version (what the probe's early exit prints on a real 3.9)
+    "echo '{\"python\": \"3.9.2\", \"python_ok\": false, \"machine\": \"x86_64\", \"executable\": \"'$0'\", "
+    "\"workdir\": \"/w\", \"free_bytes\": 2000000000, \"fingerprint_error\": \"too old\"}'",
+], ids=["probe-fails", "probe-reports"])
+def test_python_older_than_3_11_is_one_line(sshd: Sshd, devices_file: Path, tmp_path: Path, probe: str) -> None:
+    old = _fake_python(tmp_path / "python3.9", probe)
+    add(devices_file, sshd, tmp_path, python=str(old))
+    r = runner.invoke(app, ["device", "setup", "dev", "--wheelhouse", str(tmp_path)])
+    assert r.exit_code == 2, r.output
+    assert r.output.count("\n") == 1 and "Traceback" not in r.output, r.output
+    assert f"{old} is Python 3.9.2; edgebench needs >= 3.11" in r.output and "--python" in r.output, r.output
+    assert not (tmp_path / "work" / "venv").exists()
+    r = runner.invoke(app, ["device", "check", "dev"])
+    assert r.exit_code == 2 and "is Python 3.9.2; edgebench needs >= 3.11" in r.output.splitlines()[-1], r.output
+
+
+def test_the_probe_reports_an_old_python_before_anything_newer(tmp_path: Path) -> None:
+    """The probe's early exit for an old Python: run here with sys.version_info faked (a 3.9 is not installed)."""
+    import json
+    import subprocess
+    import sys
+
+    from edgebench.devices.remote import probe_source
+
+    src = "import sys\nsys.version_info = (3, 9, 2)\n" + probe_source()
+    out = subprocess.run([sys.executable, "-", str(tmp_path / "w")], input=src, capture_output=True, text=True,
+                         check=True).stdout
+    info = json.loads(out)
+    assert info["python_ok"] is False and "fingerprint" not in info and info["free_bytes"] > 0
+    assert "installed" not in info  # nothing past the version check ran

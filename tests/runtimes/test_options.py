@@ -88,10 +88,19 @@ def test_torch_int8_options_typed() -> None:
         TorchInt8Options(calibration_size=0)
 
 
-def test_legacy_constructor_and_coercion() -> None:
-    # the pre-issue-11 constructor (bench/evaluate.py, exporter/export.py, tools/) still works for ort-cpu
-    o = RuntimeOptions(intra_op_threads=2, spin_wait=False, graph_optimization="basic")
-    assert type(o) is OrtCpuOptions and o.spin_wait is False and o.graph_optimization == "basic"
+def test_a_runtime_option_on_the_shared_base_is_refused_naming_its_class() -> None:
+    # RuntimeOptions(graph_optimization=...) once built an OrtCpuOptions behind the caller's back; now it says so
+    with pytest.raises(UserInputError, match=r"not graph_optimization, spin_wait; build OrtCpuOptions\(\.\.\.\) or "
+                                             r"get_runtime\('ort-cpu'\)\.Options"):
+        RuntimeOptions(intra_op_threads=2, spin_wait=False, graph_optimization="basic")
+    with pytest.raises(UserInputError, match="not colour; build the runtime's own options"):
+        RuntimeOptions(colour="red")  # type: ignore[call-arg]
+    o = OrtCpuOptions(intra_op_threads=2, spin_wait=False, graph_optimization="basic")
+    assert o.spin_wait is False and o.graph_optimization == "basic"
+
+
+def test_coercion() -> None:
+    o = OrtCpuOptions(intra_op_threads=2, spin_wait=False, graph_optimization="basic")
     base = RuntimeOptions(intra_op_threads=3)
     assert type(base) is RuntimeOptions
     assert TorchInt8Options.coerce(base) == TorchInt8Options(intra_op_threads=3)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from edgebench.errors import ModelFileError, NotFoundError
 from edgebench.runtimes import RuntimeOptions, get_runtime, runtime_names
+from edgebench.runtimes.options import OrtCpuOptions
 
 
 def test_ort_cpu_is_registered() -> None:
@@ -30,8 +31,8 @@ def test_load_reports_inputs_and_runs(tiny_onnx: Path) -> None:
 
 def test_session_options_are_applied(tiny_onnx: Path) -> None:
     rt = get_runtime("ort-cpu")
-    opts = RuntimeOptions(intra_op_threads=2, inter_op_threads=2, graph_optimization="basic",
-                          execution_mode="parallel", memory_arena=False)
+    opts = OrtCpuOptions(intra_op_threads=2, inter_op_threads=2, graph_optimization="basic",
+                         execution_mode="parallel", memory_arena=False)
     sess = rt.load(tiny_onnx, opts)
     so = sess.ort_session.get_session_options()
     import onnxruntime as ort
@@ -45,14 +46,14 @@ def test_session_options_are_applied(tiny_onnx: Path) -> None:
 
 def test_spin_wait_off_is_passed_to_ort(tiny_onnx: Path) -> None:
     rt = get_runtime("ort-cpu")
-    so = rt.session_options(RuntimeOptions(spin_wait=False))
+    so = rt.session_options(OrtCpuOptions(spin_wait=False))
     assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
-    assert rt.load(tiny_onnx, RuntimeOptions(spin_wait=False)).run(
+    assert rt.load(tiny_onnx, OrtCpuOptions(spin_wait=False)).run(
         {"input": np.zeros((1, 3, 16, 16), np.float32)})["logits"].shape == (1, 10)
 
 
 def test_parallel_with_one_inter_thread_is_recorded_as_sequential(tiny_onnx: Path) -> None:
-    opts = RuntimeOptions(inter_op_threads=1, execution_mode="parallel")
+    opts = OrtCpuOptions(inter_op_threads=1, execution_mode="parallel")
     sess = get_runtime("ort-cpu").load(tiny_onnx, opts)
     assert sess.effective_options()["execution_mode"] == "sequential"
 
@@ -60,8 +61,8 @@ def test_parallel_with_one_inter_thread_is_recorded_as_sequential(tiny_onnx: Pat
 def test_same_output_across_optimization_levels(tiny_onnx: Path) -> None:
     rt = get_runtime("ort-cpu")
     x = np.random.default_rng(1).standard_normal((2, 3, 16, 16), dtype=np.float32)
-    a = rt.load(tiny_onnx, RuntimeOptions(graph_optimization="disable")).run({"input": x})["logits"]
-    b = rt.load(tiny_onnx, RuntimeOptions(graph_optimization="all")).run({"input": x})["logits"]
+    a = rt.load(tiny_onnx, OrtCpuOptions(graph_optimization="disable")).run({"input": x})["logits"]
+    b = rt.load(tiny_onnx, OrtCpuOptions(graph_optimization="all")).run({"input": x})["logits"]
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from edgebench.cli import app
+from edgebench.devices.registry import Device, DeviceRegistry
 from edgebench.sweep.executor import DONE, ERROR
 from typer.testing import CliRunner
 
@@ -112,3 +113,14 @@ def test_ray_address_that_does_not_answer(tiny: Path) -> None:
     assert time.perf_counter() - t0 < 10 and err.count("\n") == 1 and not (tiny / "out").exists()
     code, _, err = invoke("sweep", tiny / "sweep.toml", "-o", tiny / "out", "--ray", "nohost")
     assert code == 2 and "is not 'local', 'auto', HOST:PORT" in err
+
+
+def test_an_unknown_device_is_refused_before_any_work(tiny: Path) -> None:
+    devices = tiny / "devices.toml"
+    DeviceRegistry(devices).add(Device("pi4", "ssh://pi@raspberrypi.local"))
+    text = sweep_text(tiny, models=[str(tiny / "tiny")], threads="[1]")
+    (tiny / "s.toml").write_text(text.replace("threads = [1]", 'threads = [1]\ndevices = ["local", "pi5"]'))
+    r = CliRunner().invoke(app, ["sweep", str(tiny / "s.toml"), "-o", str(tiny / "out"), "--devices-config",
+                                 str(devices)])
+    assert r.exit_code == 2 and "unknown device 'pi5'" in r.stderr and "Did you mean 'pi4'" in r.stderr
+    assert not (tiny / "out").exists()

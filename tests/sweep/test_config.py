@@ -27,7 +27,11 @@ def test_example_file_parses() -> None:
     ('models = ["resnet20"]\n[quantize]\nprecisions = ["int4"]', UserInputError, "precision 'int4' is not one of"),
     ('models = ["resnet20"]\n[bench]\nruntimes = ["ort-cpx"]', NotFoundError,
      "unknown runtime 'ort-cpx'.*Did you mean 'ort-cpu'"),
-    ('models = ["resnet20"]\n[bench]\ndevices = ["pi5"]', NotFoundError, "unknown device 'pi5'.*'local'"),
+    ('models = ["resnet20"]\n[bench]\ndevices = ["pi 5"]', UserInputError, "devices holds 'pi 5'.*'local'"),
+    ('models = ["resnet20"]\n[bench]\ndevices = ["pi5", "pi5"]', UserInputError, "lists a device twice"),
+    ('models = ["resnet20"]\n[bench]\nruntimes = ["ncnn"]\n[quantize]\nprecisions = ["int8"]', UserInputError,
+     "empty grid: no runtime of"),
+    ('models = ["resnet20"]\n[convert]\nmin_agreement_int8 = 1.5', UserInputError, r"\[convert\].*\[0, 1\]"),
     ("models = []", UserInputError, "empty grid: 'models' is empty"),
     ('models = ["resnet20"]\n[bench]\nthreads = []', UserInputError, r"empty grid: \[bench\] threads is empty"),
     ('models = ["resnet20"]\n[quantize]\nprecisions = []', UserInputError, "empty grid"),
@@ -54,3 +58,18 @@ def test_precision_parse() -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match="does not exist"):
         load_sweep(tmp_path / "nope.toml")
+
+
+def test_unknown_device_is_refused_with_the_closest_name(tmp_path: Path) -> None:
+    """Names of [bench] devices are checked against the device registry (before any work)."""
+    from edgebench.devices.registry import Device, DeviceRegistry
+    from edgebench.sweep.run import resolve_devices
+
+    reg = DeviceRegistry(tmp_path / "devices.toml")
+    reg.add(Device("pi4", "ssh://pi@raspberrypi.local"))
+    cfg = parse_sweep('models = ["resnet20"]\n[bench]\ndevices = ["local", "pi5"]')
+    with pytest.raises(NotFoundError, match=r"unknown device 'pi5'.*Did you mean 'pi4'.*'local' is this machine"):
+        resolve_devices(cfg, tmp_path / "devices.toml")
+    ok = parse_sweep('models = ["resnet20"]\n[bench]\ndevices = ["local", "pi4"]')
+    assert list(resolve_devices(ok, tmp_path / "devices.toml")) == ["pi4"]
+    assert resolve_devices(parse_sweep('models = ["resnet20"]'), tmp_path / "nope.toml") == {}  # local only: no file

@@ -62,3 +62,66 @@ def test_installed_with_nothing_runnable_is_an_empty_grid() -> None:
     with pytest.raises(UserInputError, match="empty grid"):
         graph(p='["int8"]', r='["installed"]', host=Host(cpu=VNNI_CPU, machine_id="m1", runtimes=("torch",),
                                                        file_sha256=HOST.file_sha256))
+
+
+CONVERTING = Host(cpu=VNNI_CPU, machine_id="m1", runtimes=("ort-cpu", "openvino", "litert", "ncnn"),
+                  file_sha256=HOST.file_sha256)
+
+
+def test_converting_runtimes_get_a_convert_stage_per_precision_they_support() -> None:
+    g = graph(r='["installed"]', host=CONVERTING)
+    evals = {(n.settings["variant"], n.settings["runtime"]) for n in g.nodes.values() if n.stage == "evaluate"}
+    assert {("m-fp32", "openvino"), ("m-int8", "openvino"), ("m-fp32", "litert"), ("m-int8", "litert"),
+            ("m-fp32", "ncnn")} <= evals
+    assert ("m-int8", "ncnn") not in evals and any("ncnn x int8" in n for n in g.notes)
+    converts = {(n.settings["runtime"], n.settings["precision"]) for n in g.nodes.values() if n.stage == "convert"}
+    # OpenVINO reads the FP32 ONNX file itself: no convert stage for it; one INT8 conversion, not one per preset
+    assert converts == {("openvino", "int8"), ("litert", "fp32"), ("litert", "int8"), ("ncnn", "fp32")}
+    imp = next(k for k, n in g.nodes.items() if n.stage == "import")
+    ov_fp32 = next(n for n in g.nodes.values() if n.stage == "evaluate" and n.settings["runtime"] == "openvino"
+                   and n.settings["variant"] == "m-fp32")
+    assert ov_fp32.deps == (imp,)
+    lt_int8 = next(n for n in g.nodes.values() if n.stage == "convert" and n.settings["runtime"] == "litert"
+                   and n.settings["precision"] == "int8")
+    assert lt_int8.settings["calibration"] == "cifar10:train" and lt_int8.settings["calib_size"] == 500
+
+
+def test_convert_keys_follow_calibration_not_the_ort_presets() -> None:
+    a = graph(p='["fp32", "int8:x86-vnni"]', r='["litert"]', host=CONVERTING)
+    b = graph(p='["fp32", "int8:x86-avx2"]', r='["litert"]', host=CONVERTING)
+    assert {k for k, n in a.nodes.items() if n.stage == "convert"} == \
+        {k for k, n in b.nodes.items() if n.stage == "convert"}
+    text = BASE.format(p='["fp32", "int8"]', r='["litert"]')
+    c = build_graph(parse_sweep(text.replace("[bench]", "[convert]\nparity_images = 64\n[bench]")), CONVERTING)
+    assert not {k for k, n in a.nodes.items() if n.stage == "convert"} & set(c.nodes)
+
+
+def test_a_missing_converter_is_a_note_and_openvino_fp32_still_runs() -> None:
+    host = Host(cpu=VNNI_CPU, machine_id="m1", runtimes=("openvino",), file_sha256=HOST.file_sha256, converters=())
+    g = graph(r='["openvino"]', host=host)
+    assert g.count("convert") == 0 and {n.settings["precision"] for n in g.nodes.values() if n.stage == "bench"} \
+        == {"fp32"}
+    assert any("converter is not" in n and "openvino x int8" in n for n in g.notes)
+
+
+def test_remote_bench_keys_hold_the_device_fingerprint() -> None:
+    text = BASE.format(p='["fp32"]', r='["ort-cpu"]').replace("threads = [1, 2]", 'threads = [1]\ndevices = '
+                                                               '["local", "pi4"]')
+    hosts = [Host(cpu=VNNI_CPU, machine_id="m1", runtimes=("ort-cpu",), file_sha256=HOST.file_sha256,
+                  device_ids={"pi4": i}) for i in ("board-a", "board-b", None)]
+    a, b, down = (build_graph(parse_sweep(text), h) for h in hosts)
+    benches = [{n.settings["device"]: k for k, n in g.nodes.items() if n.stage == "bench"} for g in (a, b, down)]
+    assert benches[0]["local"] == benches[1]["local"] == benches[2]["local"]
+    assert len({x["pi4"] for x in benches}) == 3  # another board (or an unprobed one) never reuses a result
+    assert a.nodes[benches[0]["pi4"]].settings["machine_id"] == "board-a"
+    assert {n.stage for k, n in a.nodes.items() if k in b.nodes} == {"import", "evaluate", "bench"}
+
+
+def test_torch_int8_calibrates_on_the_quantize_settings() -> None:
+    g = graph(r='["torch-int8"]', p='["fp32"]')
+    opts = {n.stage: n.settings["runtime_options"] for n in g.nodes.values() if n.stage in ("evaluate", "bench")}
+    assert opts["evaluate"] == opts["bench"] == {"calibration_data": "cifar10:train", "calibration_size": 500,
+                                                 "calibration_seed": 0}
+    text = BASE.format(p='["fp32"]', r='["torch-int8"]').replace("[bench]", "calib_size = 64\n[bench]")
+    other = build_graph(parse_sweep(text), HOST)
+    assert not {k for k, n in g.nodes.items() if n.stage == "evaluate"} & set(other.nodes)

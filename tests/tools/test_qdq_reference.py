@@ -40,17 +40,19 @@ def resnet20_pi4(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def _logits(model: Path, x: np.ndarray, graph_opt: str) -> np.ndarray:
-    from edgebench.runtimes import RuntimeOptions, get_runtime
+    from edgebench.runtimes import get_runtime
+    from edgebench.runtimes.options import OrtCpuOptions
 
-    sess = get_runtime("ort-cpu").load(model, RuntimeOptions(intra_op_threads=1, graph_optimization=graph_opt))  # type: ignore[arg-type]
+    sess = get_runtime("ort-cpu").load(model, OrtCpuOptions(intra_op_threads=1, graph_optimization=graph_opt))  # type: ignore[arg-type]
     return np.asarray(sess.run({sess.inputs[0].name: x})[sess.outputs[0].name], np.float64)
 
 
 def _inputs(folder: Path, shared_data: Path) -> np.ndarray:
+    from edgebench.artifact import ModelArtifact
     from edgebench.calibration.preprocess import preprocess
-    from edgebench.manifest import find_manifest, input_info
 
-    info = input_info(find_manifest(folder / "model.int8.onnx"))
+    manifest = ModelArtifact.resolve(folder / "model.int8.onnx").manifest
+    info = manifest.input if manifest is not None else None
     assert info is not None
     images = np.load(shared_data / "cifar10" / "test_first1000.npz", allow_pickle=False)["images"][:N_IMAGES]
     return preprocess(images, info.preprocessing, (32, 32))

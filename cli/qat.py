@@ -1,0 +1,139 @@
+"""`edgebench qat` (quantization-aware training -> QDQ INT8) and `edgebench sparsify` (magnitude sparsity)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from edgebench.cli.common import (
+    DataDirOpt,
+    DownloadOpt,
+    ForceOpt,
+    InputLikeOpt,
+    JsonOpt,
+    ModelArg,
+    ModelFileOpt,
+    WeightsOpt,
+    load,
+    resolve_spec,
+    say,
+)
+from edgebench.cli.root import app
+
+DistillOpt = typer.Option(False, "--distill/--no-distill", help="Distil from the FP32 model (KD loss, alpha 0.5, T 4).")
+
+
+@app.command()
+def qat(
+    model: ModelArg = None,
+    weights: WeightsOpt = None,
+    model_file: ModelFileOpt = None,
+    input_like: InputLikeOpt = None,
+    data: str = typer.Option("cifar10:train", "--data", "-d", help="Fine-tuning (and calibration) images."),
+    eval_data: str | None = typer.Option("cifar10", "--eval-data", help="Test images for top-1 before/after "
+                                                                       "('none' to skip)."),
+    epochs: int = typer.Option(3, "--epochs", "-e", help="Fine-tuning epochs with fake quantization."),
+    lr: float = typer.Option(5e-4, "--lr", help="Learning rate (cosine to 0; the weights start trained)."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    preset: str = typer.Option("auto", "--preset", "-p", help="The INT8 recipe to mirror: auto, x86-vnni, ..."),
+    target: str | None = typer.Option(None, "--target", help="With --preset auto: choose for this device."),
+    distill: bool = DistillOpt,
+    distill_alpha: float = typer.Option(0.5, "--distill-alpha", help="Weight of the teacher's soft targets."),
+    distill_temperature: float = typer.Option(4.0, "--distill-temperature"),
+    seed: int = typer.Option(0, "--seed"),
+    data_dir: DataDirOpt = None,
+    download: DownloadOpt = True,
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Output folder (model.fp32 + model.int8)."),
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Quantization-aware training: fine-tune with fake quantization mirroring the preset, export QDQ INT8."""
+    import torch
+    from edgebench.bench.fingerprint import cpu_info
+    from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.recipes import resolve_preset
+    from edgebench.exporter.distill import DistillConfig
+    from edgebench.exporter.qat import QATConfig, check_qat_recipe, run_qat
+
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+    cfg = QATConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    kd = DistillConfig(distill_alpha, distill_temperature) if distill else None
+    choice = resolve_preset(preset, target, None if target else cpu_info())
+    check_qat_recipe(choice.recipe)
+    spec = resolve_spec(model, model_file, input_like)
+    loaded = load(spec, weights, data_dir=data_dir, download=download, require_trained=True)
+    train = load_dataset(data, data_dir, download, preprocessing=loaded.spec.input.preprocessing)
+    ev = None if eval_data in (None, "none") else load_dataset(eval_data, data_dir, download)
+    manifest = run_qat(loaded.model, loaded.spec, output_dir, train, choice, cfg, eval_data=ev, distill=kd,
+                       weights=loaded.weights, force=force, log=say)
+    if as_json:
+        typer.echo(json.dumps(manifest.to_dict(), indent=2))
+        return
+    q = manifest.qat or {}
+    par = q.get("parity_vs_fake_quant", {})
+    e = (manifest.nodes or {}).get("ort_cpu", {})
+    typer.echo(f"preset   {choice.preset}: {choice.reason}")
+    if q.get("top1_pct_torch_before") is not None:
+        typer.echo(f"top-1    fake-quant {q['top1_pct_torch_before']:.2f} % before -> "
+                   f"{q['top1_pct_torch_after']:.2f} % after {q['epochs']} epoch(s)"
+                   + (" (distilled)" if q.get("distill") else ""))
+    typer.echo(f"parity   ORT INT8 vs fake-quant: top-1 agreement {100 * par.get('top1_agreement', 0):.1f} % on "
+               f"{par.get('n')} images, max|diff| {par.get('max_abs_diff', 0):.3g} (logits up to "
+               f"{par.get('logit_range', 0):.3g})")
+    typer.echo(f"ORT CPU  integer: {', '.join(f'{k} x{v}' for k, v in e.get('integer_compute', {}).items()) or 'none'}"
+               f"; float: {', '.join(f'{k} x{v}' for k, v in e.get('float_compute', {}).items()) or 'none'}")
+    typer.echo(f"wrote    {output_dir / 'model.int8.onnx'} ({manifest.file_size_mb or 0:.3f} MB) beside its FP32 "
+               "parent")
+
+
+@app.command()
+def sparsify(
+    model: ModelArg = None,
+    weights: WeightsOpt = None,
+    model_file: ModelFileOpt = None,
+    input_like: InputLikeOpt = None,
+    sparsity: float = typer.Option(..., "--sparsity", "-s", help="Fraction of Conv/Linear weights set to zero, "
+                                                                 "in [0, 1), e.g. 0.5, 0.75, 0.9."),
+    scope: str = typer.Option("global", "--scope", help="global (one |w| threshold) or layer (each layer alike)."),
+    data: str = typer.Option("cifar10:train", "--data", "-d", help="Fine-tuning images."),
+    eval_data: str | None = typer.Option("cifar10", "--eval-data", help="Test images for top-1 ('none' to skip)."),
+    epochs: int = typer.Option(3, "--epochs", "-e", help="Fine-tuning epochs (masks kept)."),
+    lr: float = typer.Option(0.01, "--lr"),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    distill: bool = DistillOpt,
+    distill_alpha: float = typer.Option(0.5, "--distill-alpha"),
+    distill_temperature: float = typer.Option(4.0, "--distill-temperature"),
+    seed: int = typer.Option(0, "--seed"),
+    data_dir: DataDirOpt = None,
+    download: DownloadOpt = True,
+    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Output folder (model.fp32.onnx + manifest)."),
+    force: ForceOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Unstructured magnitude sparsity + fine-tuning -> a sparse FP32 ONNX model (then `quantize` it to INT8)."""
+    import torch
+    from edgebench.calibration.datasets import load_dataset
+    from edgebench.exporter.distill import DistillConfig
+    from edgebench.exporter.sparsity import SparsityConfig, run_sparsify
+
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+    cfg = SparsityConfig(sparsity, scope, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    kd = DistillConfig(distill_alpha, distill_temperature) if distill else None
+    spec = resolve_spec(model, model_file, input_like)
+    loaded = load(spec, weights, data_dir=data_dir, download=download, require_trained=True)
+    train = load_dataset(data, data_dir, download, preprocessing=loaded.spec.input.preprocessing)
+    ev = None if eval_data in (None, "none") else load_dataset(eval_data, data_dir, download)
+    manifest = run_sparsify(loaded.model, loaded.spec, output_dir, train, cfg, eval_data=ev, distill=kd,
+                            weights=loaded.weights, force=force, log=say)
+    if as_json:
+        typer.echo(json.dumps(manifest.to_dict(), indent=2))
+        return
+    sp = manifest.sparsity or {}
+    typer.echo(f"sparsity {100 * sp['zero_fraction_onnx']:.1f} % zeros in the ONNX weights ({sp['scope']}; target "
+               f"{100 * sp['target']:.0f} %)")
+    if sp.get("top1_pct_torch_finetuned") is not None:
+        typer.echo(f"top-1    dense {sp['top1_pct_torch_dense']:.2f} % -> pruned {sp['top1_pct_torch_pruned']:.2f} % "
+                   f"-> fine-tuned {sp['top1_pct_torch_finetuned']:.2f} %")
+    typer.echo(f"wrote    {output_dir / 'model.fp32.onnx'} ({manifest.file_size_mb or 0:.3f} MB, gzip "
+               f"{sp['gzip_mb']:.3f} MB); next: edgebench quantize {output_dir} --data {data}")
