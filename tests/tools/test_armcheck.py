@@ -464,3 +464,35 @@ def test_verify_runtimes_openvino_int8_is_held_to_the_convert_bar_against_fp32(a
                         "(`edgebench convert`'s INT8 bar)"]
     # litert INT8 (XNNPACK on both) stays strict against the host's INT8
     assert "vs_host_fp32" not in section["litert"]["artifacts"]["int8"]
+
+
+def test_arm_outputs_runs_a_runtime_artifact_from_its_listing(tmp_path: Path) -> None:
+    """tools/arm_outputs.py: `MODEL INPUTS KEY RUNTIME PRECISION` lines run that runtime's artifact of the folder
+    (here OpenVINO FP32: the ONNX file itself), 3-field lines ONNX Runtime; the two agree as FP32 must."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    from edgebench.atomic import write_json
+    from edgebench.manifest import InputInfo, new_manifest
+    from edgebench.tools.synthetic import conv_net
+
+    pytest.importorskip("onnx")
+    pytest.importorskip("openvino")
+    folder = tmp_path / "m"
+    conv_net(folder / "model.fp32.onnx", size=16, channels=8, n_convs=2)
+    write_json(folder / "model.fp32.json", new_manifest(name="m", precision="fp32",
+                                                        input=InputInfo("input", ("batch", 3, 16, 16)).to_dict()))
+    np.savez(tmp_path / "in.npz", input=np.random.default_rng(0).standard_normal((6, 3, 16, 16)).astype(np.float32))
+    (tmp_path / "list.txt").write_text("m/model.fp32.onnx in.npz m.ort\nm in.npz m.ov openvino fp32\n")
+    r = subprocess.run([sys.executable, "-m", "edgebench.tools.arm_outputs", str(tmp_path / "list.txt"),
+                        str(tmp_path / "out")], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    ort, ov = np.load(tmp_path / "out" / "m.ort.npz"), np.load(tmp_path / "out" / "m.ov.npz")
+    assert sorted(ort) == sorted(ov) and next(iter(ort.values())).shape == (6, 10)
+    for k in ort:
+        assert np.max(np.abs(ort[k] - ov[k])) <= 1e-4 * max(1.0, float(np.max(np.abs(ort[k]))))
+    (tmp_path / "list.txt").write_text("m in.npz m.bad openvino\n")  # 4 fields: refused, naming the format
+    r = subprocess.run([sys.executable, "-m", "edgebench.tools.arm_outputs", str(tmp_path / "list.txt"),
+                        str(tmp_path / "out")], capture_output=True, text=True, check=False)
+    assert r.returncode != 0 and "MODEL INPUTS KEY [RUNTIME PRECISION]" in r.stderr
