@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -625,11 +626,18 @@ def compare_model_outputs(host: dict[str, Any], dev: dict[str, Any], precision: 
 
 def agreement_with_fp32(fp32: dict[str, Any], dev: dict[str, Any]) -> dict[str, Any]:
     """Top-1 agreement of the device's INT8 outputs with the host's FP32 outputs (same runtime, same images), held to
-    `edgebench convert`'s INT8 parity bar (ConvertTolerance.min_agreement_int8, 95 %); `problems` when below."""
+    `edgebench convert`'s INT8 parity bar (ConvertTolerance.min_agreement_int8, 95 %) less its sampling error on
+    the few images checked here; `problems` when below.
+
+    The bar is `b - 2 * sqrt(b * (1 - b) / n)`: on 100 images a model that agrees on 95 % of all images shows
+    91-99 % here, and OpenVINO's ARM INT8 measured exactly 95 % on both emulated boards, so convert's bar
+    itself would fail such a model one run in two. Broken kernels agree on ~10 %: still far below.
+    >>> round(sampling_bar(0.95, 100), 4)
+    0.9064
+    """
     import numpy as np
     from edgebench.calibration.convert import ConvertTolerance
 
-    bar = ConvertTolerance().min_agreement_int8
     if sorted(fp32) != sorted(dev):
         return {"problems": [f"outputs {sorted(dev)} differ from the host FP32's {sorted(fp32)}"]}
     same = total = 0
@@ -639,13 +647,21 @@ def agreement_with_fp32(fp32: dict[str, Any], dev: dict[str, Any]) -> dict[str, 
             same += int(np.sum(h.argmax(1) == d.argmax(1)))
             total += int(h.shape[0])
     agree = same / total if total else 0.0
-    out: dict[str, Any] = {"top1_agreement": round(agree, 4), "n": total, "bar": bar,
+    convert_bar = ConvertTolerance().min_agreement_int8
+    bar = sampling_bar(convert_bar, total) if total else convert_bar
+    out: dict[str, Any] = {"top1_agreement": round(agree, 4), "n": total, "bar": round(bar, 4),
+                           "convert_bar": convert_bar,
                            "max_abs_diff": max(float(np.max(np.abs(np.asarray(fp32[k], np.float64) - dev[k])))
                                                for k in fp32)}
     out["problems"] = ([] if total and agree >= bar else
-                       [f"top-1 agreement with the host's FP32 {agree:.1%} < {bar:.0%} on {total} images "
-                        "(`edgebench convert`'s INT8 bar)"])
+                       [f"top-1 agreement with the host's FP32 {agree:.1%} < {bar:.1%} on {total} images "
+                        f"(`edgebench convert`'s INT8 bar {convert_bar:.0%} less 2 standard errors)"])
     return out
+
+
+def sampling_bar(bar: float, n: int) -> float:
+    """An agreement bar `bar` (a share of all images) lowered by two standard errors of a share measured on n images."""
+    return bar - 2.0 * math.sqrt(bar * (1.0 - bar) / n)
 
 
 def read_probe(path: Path) -> tuple[str, float | None, str]:

@@ -444,7 +444,8 @@ def test_verify_runtimes_records_a_runtime_not_runnable_under_emulation(ac: Any,
 
 def test_verify_runtimes_openvino_int8_is_held_to_the_convert_bar_against_fp32(ac: Any, tmp_path: Path) -> None:
     """OpenVINO INT8 computes differently on ARM (f32 convolutions, FakeQuantize decomposed) than on x86 (u8): the
-    device is held to `edgebench convert`'s INT8 bar against the host's FP32; the host's INT8 is information."""
+    device is held to `edgebench convert`'s INT8 bar (less its sampling error on 100 images) against the host's FP32;
+    the host's INT8 is information."""
     import numpy as np
 
     fp32 = _logits(100) * 7
@@ -454,14 +455,15 @@ def test_verify_runtimes_openvino_int8_is_held_to_the_convert_bar_against_fp32(a
     work, bdir, results, _ = _fake_runtime_run(ac, tmp_path, device={"resnet20.openvino.int8": arm})
     section, problems = ac.verify_runtimes(work, bdir, results)
     a = section["openvino"]["artifacts"]["int8"]
-    assert problems == [] and a["vs_host_fp32"]["top1_agreement"] == 0.96 and a["vs_host_fp32"]["bar"] == 0.95
+    assert problems == [] and a["vs_host_fp32"]["top1_agreement"] == 0.96 and a["vs_host_fp32"]["bar"] == 0.9064
+    assert a["vs_host_fp32"]["convert_bar"] == 0.95
     assert a["outputs"]["reference"] == "information" and any("top-1 classes differ" in x for x in a["information"])
     rows = np.arange(10)  # 10 %: below the bar
     arm[rows, (fp32[rows].argmax(1) + 1) % 10] = fp32[rows].max(1) + 2
     np.savez(bdir / "outputs" / "resnet20.openvino.int8.npz", logits=arm)
     _, problems = ac.verify_runtimes(work, bdir, results)
-    assert problems == ["openvino int8: top-1 agreement with the host's FP32 90.0% < 95% on 100 images "
-                        "(`edgebench convert`'s INT8 bar)"]
+    assert problems == ["openvino int8: top-1 agreement with the host's FP32 90.0% < 90.6% on 100 images "
+                        "(`edgebench convert`'s INT8 bar 95% less 2 standard errors)"]
     # litert INT8 (XNNPACK on both) stays strict against the host's INT8
     assert "vs_host_fp32" not in section["litert"]["artifacts"]["int8"]
 
