@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from edgebench.artifact import ModelArtifact, check_model_file
+from edgebench.artifact import ModelArtifact
 from edgebench.atomic import atomic_path, write_json
 from edgebench.calibration.dataset import Dataset
 from edgebench.calibration.reader import ImageCalibrationReader
@@ -80,16 +80,11 @@ def _import_onnx() -> Any:
 
 
 def load_onnx(path: Path) -> Any:
-    """The ModelProto at `path`, or one clear ModelFileError."""
-    onnx = _import_onnx()
-    check_model_file(path)
-    try:
-        model = onnx.load(str(path))
-    except Exception as e:  # protobuf DecodeError and friends have no common base
-        raise ModelFileError(f"'{path}' is not a readable ONNX model ({type(e).__name__}: {e})") from None
-    if not model.graph.node:
-        raise ModelFileError(f"'{path}' holds an empty ONNX graph; re-export it")
-    return model
+    """The ModelProto at `path` (calibration.graph.load_graph), once quantization's own packages are known present."""
+    from edgebench.calibration.graph import load_graph
+
+    _import_onnx()
+    return load_graph(path)
 
 
 def quantized_ops(model: Any) -> list[str]:

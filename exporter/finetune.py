@@ -11,10 +11,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from edgebench.errors import UserInputError
-from edgebench.exporter.distill import DistillConfig, distill_loss
-from edgebench.exporter.train import augment_batch, to_tensor
+from edgebench.exporter.distill import DistillConfig
+from edgebench.exporter.train import train_one_epoch
 
 
 def finetune(model: torch.nn.Module, train_data: Any, pp: Any, *, epochs: int, lr: float, batch_size: int,
@@ -42,33 +41,9 @@ def finetune(model: torch.nn.Module, train_data: Any, pp: Any, *, epochs: int, l
     for epoch in range(epochs):
         if before_epoch is not None:
             before_epoch(epoch)
-        rng = np.random.default_rng([seed, epoch])
-        order = rng.permutation(len(train_data))
-        model.train()
-        total, correct, seen = 0.0, 0, 0
-        for b in range(steps):
-            idx = np.sort(order[b * batch_size:(b + 1) * batch_size])
-            images = train_data.images[idx]
-            if augment:
-                images = augment_batch(images, rng)
-            x = to_tensor(images, pp, device)
-            y = torch.from_numpy(train_data.labels[idx]).to(device)
-            logits = model(x)
-            if teacher is not None and distill is not None:
-                with torch.no_grad():
-                    t_logits = teacher(x)
-                loss = distill_loss(logits, t_logits, y, distill)
-            else:
-                loss = F.cross_entropy(logits, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            if after_step is not None:
-                after_step()
-            total += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == y).sum())
-            seen += len(idx)
+        total, correct, seen = train_one_epoch(model, train_data, pp, device, opt, sched, epoch=epoch, seed=seed,
+                                               batch_size=batch_size, augment=augment, teacher=teacher, distill=distill,
+                                               after_step=after_step)
         if not np.isfinite(total):
             raise UserInputError(f"{tag} diverged at epoch {epoch + 1} (loss {total}); lower --lr")
         row = {"epoch": epoch + 1, "loss": total / seen, "train_top1_pct": 100.0 * correct / seen}

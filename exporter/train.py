@@ -175,6 +175,45 @@ def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
 
 
+
+def train_one_epoch(model: nn.Module, train_data: Dataset, pp: Preprocessing, device: Any, opt: Any, sched: Any, *,
+                    epoch: int, seed: int, batch_size: int, augment: bool, teacher: nn.Module | None = None,
+                    distill: DistillConfig | None = None,
+                    after_step: Callable[[], None] | None = None) -> tuple[float, int, int]:
+    """One epoch of SGD steps in a seeded order (crop + flip when `augment`, KD from `teacher` when `distill`);
+    `after_step()` runs after each optimizer step. Returns (summed loss, correct predictions, images seen).
+
+    The one training loop: `train` (train, prune's fine-tuning) and `finetune` (qat, sparsify) both call it.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(train_data))
+    model.train()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for b in range(max(1, len(train_data) // batch_size)):
+        idx = np.sort(order[b * batch_size:(b + 1) * batch_size])
+        images = train_data.images[idx]
+        if augment:
+            images = augment_batch(images, rng)
+        x = to_tensor(images, pp, device)
+        y = torch.from_numpy(train_data.labels[idx]).to(device)
+        logits = model(x)
+        if teacher is not None and distill is not None:
+            with torch.no_grad():
+                soft = teacher(x)
+            loss = distill_loss(logits, soft, y, distill)
+        else:
+            loss = F.cross_entropy(logits, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if after_step is not None:
+            after_step()
+        loss_sum += float(loss.detach()) * len(idx)
+        correct += int((logits.argmax(1) == y).sum())
+        seen += len(idx)
+    return loss_sum, correct, seen
+
 def train(model: nn.Module, train_data: Dataset, test_data: Dataset, pp: Preprocessing, cfg: TrainConfig, *,
           out_dir: Path | None = None, resume: bool = False, force: bool = False,
           checkpoint_extra: dict[str, Any] | None = None, log: Log | None = None,
@@ -237,31 +276,9 @@ def train(model: nn.Module, train_data: Dataset, test_data: Dataset, pp: Preproc
     spent = sum(h["seconds"] for h in history)
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
-        rng = np.random.default_rng([cfg.seed, epoch])
-        order = rng.permutation(len(train_data))
-        model.train()
-        loss_sum, correct, seen = 0.0, 0, 0
-        for b in range(steps_per_epoch):
-            idx = np.sort(order[b * cfg.batch_size:(b + 1) * cfg.batch_size])
-            images = train_data.images[idx]
-            if cfg.augment:
-                images = augment_batch(images, rng)
-            x = to_tensor(images, pp, device)
-            y = torch.from_numpy(train_data.labels[idx]).to(device)
-            logits = model(x)
-            if teacher is not None and distill is not None:
-                with torch.no_grad():
-                    soft = teacher(x)
-                loss = distill_loss(logits, soft, y, distill)
-            else:
-                loss = F.cross_entropy(logits, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            loss_sum += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == y).sum())
-            seen += len(idx)
+        loss_sum, correct, seen = train_one_epoch(model, train_data, pp, device, opt, sched, epoch=epoch, seed=cfg.seed,
+                                                  batch_size=cfg.batch_size, augment=cfg.augment, teacher=teacher,
+                                                  distill=distill)
         if not np.isfinite(loss_sum):
             raise UserInputError(f"training diverged at epoch {epoch + 1} (loss {loss_sum}); lower --lr")
         ev = evaluate_model(model, test_data, pp, batch_size=cfg.eval_batch_size, device=device)
