@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from edgebench.errors import CalibrationError, UserInputError
+from edgebench.manifest import image_hw
 from edgebench.system import default_threads
 
 if TYPE_CHECKING:
@@ -47,13 +48,6 @@ def topk_hits(logits: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
     k = min(k, logits.shape[1])
     top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
     return np.any(top == labels[:, None], axis=1)
-
-
-def _expected_hw(shape: tuple[Any, ...], layout: str) -> tuple[int, int] | None:
-    dims = shape[2:4] if layout == "NCHW" else shape[1:3]
-    if len(dims) == 2 and all(isinstance(d, int) and d > 0 for d in dims):
-        return int(dims[0]), int(dims[1])
-    return None
 
 
 @dataclass(frozen=True)
@@ -217,7 +211,7 @@ def evaluate(
     spec = sess.inputs[0]
     fixed = spec.shape[0] if isinstance(spec.shape[0], int) and spec.shape[0] > 0 else None
     step = fixed or batch_size
-    hw = _expected_hw(tuple(spec.shape), info.preprocessing.layout)
+    hw = image_hw(spec.shape, info.preprocessing.layout)
     out_name = sess.outputs[0].name
 
     t0 = time.perf_counter()

@@ -188,7 +188,7 @@ def _calibration(onnx_path: Path, manifest: Manifest, config: ConvertConfig) -> 
     ds = load_dataset(str(spec["dataset"]), size=spec["size"], seed=spec["seed"], preprocessing=info.preprocessing)
     if len(ds) == 0:
         raise CalibrationError(f"calibration set '{spec['dataset']}' is empty")
-    x = preprocess(ds.images, info.preprocessing, _hw(info))
+    x = preprocess(ds.images, info.preprocessing, info.image_hw())
     return x, {**spec, "images": len(ds), "sha256": ds.fingerprint(), "source": source}
 
 
@@ -196,11 +196,6 @@ def _input(manifest: Manifest) -> InputInfo:
     if manifest.input is None:  # convert_model refuses such a parent first
         raise ModelFileError(f"the manifest of '{manifest.onnx_file}' has no input; re-export the model")
     return manifest.input
-
-
-def _hw(info: Any) -> tuple[int, int] | None:
-    h, w = info.shape[-2:]
-    return (int(h), int(w)) if isinstance(h, int) and isinstance(w, int) else None
 
 
 @dataclass
@@ -237,7 +232,7 @@ def _reference(onnx_path: Path, manifest: Manifest, config: ConvertConfig) -> _R
         except EdgebenchError as e:
             skipped = f"real images not loaded ({e})"
         else:
-            real_x = preprocess(ds.images, info.preprocessing, _hw(info))
+            real_x = preprocess(ds.images, info.preprocessing, info.image_hw())
             real_y = _run_each(sess, name, real_x)
             same_classes = not (info.class_names and ds.class_names) or tuple(info.class_names) == tuple(ds.class_names)
             labels = ds.labels if same_classes else None

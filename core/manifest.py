@@ -18,7 +18,7 @@ sha256. Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -77,6 +77,14 @@ class Preprocessing:
         return cls(**known)
 
 
+def image_hw(shape: Sequence[Any], layout: str) -> tuple[int, int] | None:
+    """(height, width) of an image tensor shape in `layout` (NCHW or NHWC) when both are fixed ints, else None."""
+    dims = tuple(shape[2:4]) if layout == "NCHW" else tuple(shape[1:3])
+    if len(dims) == 2 and all(isinstance(d, int) and d > 0 for d in dims):
+        return int(dims[0]), int(dims[1])
+    return None
+
+
 @dataclass(frozen=True)
 class InputInfo:
     """What a model expects: size, channels, preprocessing and the class names of its outputs."""
@@ -86,6 +94,16 @@ class InputInfo:
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     dataset: str | None = None
     class_names: tuple[str, ...] = ()
+
+    def image_hw(self) -> tuple[int, int] | None:
+        """(height, width) of the image input when both are fixed, read by the preprocessing's layout.
+
+        >>> InputInfo("x", ("N", 3, 32, 32)).image_hw()
+        (32, 32)
+        >>> InputInfo("x", (1, 224, 224, 3), Preprocessing(layout="NHWC")).image_hw()
+        (224, 224)
+        """
+        return image_hw(self.shape, self.preprocessing.layout)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -96,6 +96,4 @@ def calibration_images(manifest: Manifest, settings: dict[str, Any]) -> np.ndarr
                       preprocessing=info.preprocessing)
     if len(ds) == 0:
         raise CalibrationError(f"calibration set '{settings['dataset']}' is empty")
-    h, w = info.shape[-2:]
-    hw = (int(h), int(w)) if isinstance(h, int) and isinstance(w, int) else None
-    return preprocess(ds.images, info.preprocessing, hw)
+    return preprocess(ds.images, info.preprocessing, info.image_hw())

@@ -28,6 +28,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Union
 
+from edgebench.calibration.convert import ConvertTolerance
 from edgebench.errors import NotFoundError, UserInputError, suggest
 
 PRECISION_KINDS = ("fp32", "fp16", "int8", "int8-dynamic")
@@ -266,20 +267,19 @@ class ConvertSettings:
 
     parity_data: str | None = None
     parity_images: int = 256
-    atol: float = 1e-4
-    rtol: float = 1e-4
-    min_agreement_fp32: float = 0.99
-    min_agreement_int8: float = 0.95
-    max_top1_drop_int8: float = 2.0
+    # the tolerance fields default to `edgebench convert`'s own (one source for both)
+    atol: float = ConvertTolerance.atol
+    rtol: float = ConvertTolerance.rtol
+    min_agreement_fp32: float = ConvertTolerance.min_agreement_fp32
+    min_agreement_int8: float = ConvertTolerance.min_agreement_int8
+    max_top1_drop_int8: float = ConvertTolerance.max_top1_drop_int8
 
     def __post_init__(self) -> None:
         if self.parity_images < 1:
             raise _fail(f"[convert] parity_images {self.parity_images} must be >= 1")
         self.tolerance()  # validates the tolerance fields
 
-    def tolerance(self) -> Any:
-        from edgebench.calibration.convert import ConvertTolerance
-
+    def tolerance(self) -> ConvertTolerance:
         try:
             return ConvertTolerance(self.atol, self.rtol, self.min_agreement_fp32, self.min_agreement_int8,
                                     self.max_top1_drop_int8)

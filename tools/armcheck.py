@@ -250,8 +250,7 @@ def model_inputs(model: Path, n: int, seed: int = 0) -> dict[str, Any]:
         from edgebench.calibration.preprocess import preprocess
 
         images = np.load(SHARED_TEST_NPZ, allow_pickle=False)["images"][:n]
-        hw = tuple(int(d) for d in info.shape[-2:]) if all(isinstance(d, int) for d in info.shape[-2:]) else None
-        return {info.name: preprocess(images, info.preprocessing, hw)}  # type: ignore[arg-type]
+        return {info.name: preprocess(images, info.preprocessing, info.image_hw())}
     from edgebench.runtimes import RuntimeOptions, get_runtime
 
     sess = get_runtime("ort-cpu").load(model, RuntimeOptions(intra_op_threads=1))
