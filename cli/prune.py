@@ -100,8 +100,10 @@ def sensitivity(
         spec=resolve_spec(model, model_file, input_like))
     result = run_sensitivity(run, log=say)
     if result.table_path is not None:
+        skipped = result.table.get("skipped_layers") or []
         typer.echo(f"{len(result.table['layers'])} layers x {len(run.grid)} ratios -> {result.table_path}, "
-                   f"sensitivity.csv, sensitivity.png ({result.table['seconds']:.0f} s)")
+                   f"sensitivity.csv, sensitivity.png ({result.table['seconds']:.0f} s)"
+                   + (f"; {len(skipped)} conv layers left alone (reasons in 'skipped_layers')" if skipped else ""))
     if result.derived is not None:
         d = result.derived
         typer.echo(f"derived ratios ({d['criterion']}, drop threshold {d['threshold_drop_pts']:.2f} "

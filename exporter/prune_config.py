@@ -67,6 +67,51 @@ class PrunableLayer:
         return len(self.members) > 1
 
 
+SKIP_KINDS: tuple[str, ...] = ("residual", "gate", "coupled", "depthwise", "grouped", "linear", "output",
+                               "single-filter")
+
+
+@dataclass(frozen=True)
+class SkippedLayer:
+    """A conv the pruner leaves alone, with why (read from torch-pruning's dependency graph).
+
+    `kind` groups the reasons (one of SKIP_KINDS: residual add, SE gate multiply, other coupling, depthwise,
+    grouped conv, linear outputs, the model's output, a single filter).
+
+    >>> SkippedLayer("dw", "depthwise", "depthwise conv: its channels follow those of 'pw'").to_dict()["kind"]
+    'depthwise'
+    """
+
+    name: str
+    kind: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in SKIP_KINDS:
+            raise ValueError(f"skip kind '{self.kind}' is not one of {', '.join(SKIP_KINDS)}")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "kind": self.kind, "reason": self.reason}
+
+
+def describe_skipped(skipped: Sequence[SkippedLayer], limit: int = 8) -> list[str]:
+    """Log lines for the skipped layers: one per layer up to `limit`, else one per kind with the first names.
+
+    >>> describe_skipped([SkippedLayer("dw", "depthwise", "depthwise conv: its channels follow its input")])
+    ["skipped 'dw': depthwise conv: its channels follow its input"]
+    """
+    if len(skipped) <= limit:
+        return [f"skipped '{s.name}': {s.reason}" for s in skipped]
+    by_kind: dict[str, list[SkippedLayer]] = {}
+    for s in skipped:
+        by_kind.setdefault(s.kind, []).append(s)
+    lines = [f"skipped {len(skipped)} conv layers (each with its reason in summary.json 'skipped_layers'):"]
+    for kind, group in by_kind.items():
+        names = _short_list([s.name for s in group], 4)
+        lines.append(f"  {len(group)} x {kind}: {names}; e.g. {group[0].name}: {group[0].reason}")
+    return lines
+
+
 @dataclass(frozen=True)
 class RatioConfig:
     """Per-layer pruning ratios in one of four modes (see the module docstring)."""
@@ -192,11 +237,13 @@ class RatioConfig:
         }
 
     # resolving against a model -------------------------------------------------------------
-    def resolve(self, layers: Sequence[PrunableLayer], module_names: Sequence[str] = ()) -> dict[str, float]:
+    def resolve(self, layers: Sequence[PrunableLayer], module_names: Sequence[str] = (),
+                skipped: Sequence[SkippedLayer] = ()) -> dict[str, float]:
         """Ratio per prunable layer name (not for global mode, whose ratios come from the ranking).
 
         `module_names` (every module of the model) lets a name that exists but is not prunable get
-        a precise message instead of a suggestion.
+        a precise message instead of a suggestion; `skipped` (the convs left alone, `pruning.scan_layers`)
+        lets that message give the layer's own reason.
         """
         if self.mode == "global":
             raise UserInputError("global ratios are decided by the importance ranking, not per layer")
@@ -212,15 +259,28 @@ class RatioConfig:
                 )
             per_block = dict(zip(blocks, self.per_block_ratios, strict=True))
             return {layer.name: per_block[layer.block] for layer in layers}
-        return self._resolve_names(layers, module_names)
+        return self._resolve_names(layers, module_names, {s.name: s for s in skipped})
 
-    def _resolve_names(self, layers: Sequence[PrunableLayer], module_names: Sequence[str]) -> dict[str, float]:
+    def _resolve_names(self, layers: Sequence[PrunableLayer], module_names: Sequence[str],
+                       skipped: Mapping[str, SkippedLayer]) -> dict[str, float]:
         out = {layer.name: self.default for layer in layers}
         specificity = dict.fromkeys(out, -1)
         for key, ratio in self.by_name_ratios:
             hit = [layer for layer in layers if _matches(key, layer)]
             if not hit:
                 known = _known_names(layers)
+                if key in skipped:
+                    raise UserInputError(
+                        f"layer '{key}' exists but is not prunable: {skipped[key].reason}; prunable layers: "
+                        f"{_short_list([la.name for la in layers])}"
+                    )
+                inside = [v for n, v in skipped.items() if n.startswith(key + ".")]
+                if inside:
+                    shown = "; ".join(f"'{v.name}': {v.reason}" for v in inside[:2])
+                    raise UserInputError(
+                        f"no conv under '{key}' is prunable ({shown}{'; ...' if len(inside) > 2 else ''}); "
+                        f"prunable layers: {_short_list([la.name for la in layers])}"
+                    )
                 if key in module_names:
                     raise UserInputError(
                         f"layer '{key}' exists but is not prunable here (its filters feed a residual add or it is "

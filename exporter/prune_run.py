@@ -33,7 +33,7 @@ from edgebench.errors import OutputExistsError, UserInputError
 from edgebench.exporter.depth import remove_blocks, removed_blocks
 from edgebench.exporter.distill import DistillConfig
 from edgebench.exporter.importance import IMPORTANCES
-from edgebench.exporter.prune_config import RatioConfig, check_scope
+from edgebench.exporter.prune_config import RatioConfig, check_scope, describe_skipped
 from edgebench.exporter.pruned import STRUCTURE_FILE, load_pruned, save_pruned
 from edgebench.exporter.pruning import StructuredPruner, conv_filters, count_macs_params
 from edgebench.exporter.train import TrainConfig, evaluate_model, train
@@ -280,6 +280,8 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
     layer_ratios = pruner.layer_ratios
     say(f"{len(pruner.layers)} prunable layers (scope {run.scope}); importance {run.importance}; "
         f"{run.rounds} round(s) x {finetune.epochs} fine-tune epoch(s)")
+    for line in describe_skipped(pruner.skipped):
+        say(line)
 
     summary: dict[str, Any] = {
         "schema_version": 1, "kind": SUMMARY_KIND, "arch": arch, "num_classes": num_classes,
@@ -291,6 +293,7 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
         "test_data": {"name": test_data.name, "n": len(test_data)},
         "prunable_layers": [{"name": la.name, "block": la.block, "filters": la.channels, "members": list(la.members)}
                             for la in pruner.layers],
+        "skipped_layers": [s.to_dict() for s in pruner.skipped],
         "rounds": [],
         "distill": (distill or DistillConfig()).to_dict() if teacher is not None else None,
         "latency_plan": plan.to_dict() if plan is not None else None,

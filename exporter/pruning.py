@@ -20,7 +20,8 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -31,6 +32,7 @@ from edgebench.exporter.prune_config import (
     SCOPES,
     PrunableLayer,
     RatioConfig,
+    SkippedLayer,
     align,
     kept_channels,
     plan,
@@ -63,39 +65,177 @@ def block_of(model: nn.Module, name: str) -> str:
     return name
 
 
-def _group_members(group: Any, names: dict[nn.Module, str]) -> tuple[list[str], bool]:
-    """(names of the non-depthwise convs whose outputs the group removes, whether it removes linear outputs)."""
-    members, linear_out = [], False
+@dataclass(frozen=True)
+class LayerScan:
+    """The model's prunable layers (module order) and the convs left alone, each with its reason."""
+
+    layers: tuple[PrunableLayer, ...]
+    skipped: tuple[SkippedLayer, ...]
+
+
+@dataclass
+class _Group:
+    """What torch-pruning's group of one conv's output channels touches (read once per group)."""
+
+    members: list[str] = field(default_factory=list)  # non-depthwise convs whose filters the group removes
+    depthwise: list[str] = field(default_factory=list)
+    linear_out: list[str] = field(default_factory=list)  # linear layers whose outputs it removes
+    grouped: dict[str, int] = field(default_factory=dict)  # grouped (non-depthwise) convs it touches -> groups
+    ops: set[str] = field(default_factory=set)  # "add", "mul", "pad", "concat" on the way
+    output: bool = False  # the channels reach the model's output
+
+
+def _op_kind(module: nn.Module) -> str | None:
+    fn = str(getattr(module, "_grad_fn", ""))
+    for kind, keys in (("add", ("Add", "Sub")), ("mul", ("Mul", "Div")), ("pad", ("Pad",))):
+        if any(k in fn for k in keys):
+            return kind
+    return None
+
+
+def _read_group(group: Any, names: dict[nn.Module, str]) -> _Group:
+    g = _Group()
     for dep, _ in group:
-        module = dep.target.module
-        if dep.handler == tp.prune_linear_out_channels:
-            linear_out = True
-        elif (dep.handler == tp.prune_conv_out_channels and not is_depthwise(module) and module in names
-              and names[module] not in members):
-            members.append(names[module])
-    return members, linear_out
+        node, module = dep.target, dep.target.module
+        if node.type == tp.ops.OPTYPE.ELEMENTWISE:
+            kind = _op_kind(module)
+            if kind:
+                g.ops.add(kind)
+        elif node.type == tp.ops.OPTYPE.CONCAT:
+            g.ops.add("concat")
+        elif node.type == tp.ops.OPTYPE.OUTPUT:
+            g.output = True
+        elif dep.handler == tp.prune_linear_out_channels:
+            if names.get(module, "?") not in g.linear_out:
+                g.linear_out.append(names.get(module, "?"))
+        elif isinstance(module, nn.Conv2d) and module in names:
+            name = names[module]
+            if module.groups > 1 and not (module.groups == module.in_channels == module.out_channels):
+                g.grouped[name] = module.groups
+            if is_depthwise(module):
+                if name not in g.depthwise:
+                    g.depthwise.append(name)
+            elif dep.handler == tp.prune_conv_out_channels and name not in g.members:
+                g.members.append(name)
+    return g
 
 
-def prunable_layers(model: nn.Module, example: torch.Tensor, scope: str = "internal",
-                    graph: tp.DependencyGraph | None = None) -> list[PrunableLayer]:
-    """The model's prunable layers in module order, each named after its first conv."""
+def _quoted(names: Sequence[str], n: int = 3) -> str:
+    shown = ", ".join(f"'{x}'" for x in names[:n])
+    return shown + (f" and {len(names) - n} more" if len(names) > n else "")
+
+
+def _conv_output_hw(model: nn.Module, example: torch.Tensor) -> dict[str, int]:
+    """Output H*W of every conv (a squeeze-excite gate's is 1)."""
+    hw: dict[str, int] = {}
+
+    def hook(name: str) -> Callable[..., None]:
+        def record(_m: nn.Module, _args: tuple, out: torch.Tensor) -> None:
+            hw.setdefault(name, int(out.shape[-1] * out.shape[-2]))
+        return record
+
+    hooks = [m.register_forward_hook(hook(n)) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(example)
+    finally:
+        model.train(was_training)
+        for h in hooks:
+            h.remove()
+    return hw
+
+
+def _skip(model: nn.Module, name: str, g: _Group, scope: str, hw: Callable[[], dict[str, int]]) -> SkippedLayer | None:
+    """Why the conv `name` (a member of group `g`) is left alone in `scope`, or None when it is prunable."""
+    conv = model.get_submodule(name)
+    others = [m for m in g.members if m != name]
+    if g.output:
+        return SkippedLayer(name, "output", f"its {conv.out_channels} filters are the model's output: removing one "
+                                            "would drop an output channel")
+    if g.linear_out:
+        how = "multiplied by a gate computed by" if "mul" in g.ops else "combined element-wise with the outputs of"
+        return SkippedLayer(name, "linear", f"output {how} linear layer {_quoted(g.linear_out)}: edgebench prunes "
+                                            "conv filters only, not a linear layer's outputs")
+    if g.grouped:
+        if name in g.grouped:
+            return SkippedLayer(name, "grouped", f"grouped conv (groups={g.grouped[name]}): removing single filters "
+                                                 "would unbalance its groups")
+        other, groups = next(iter(g.grouped.items()))
+        return SkippedLayer(name, "grouped", f"output feeds grouped conv '{other}' (groups={groups}), whose input "
+                                             "channels are split into fixed groups")
+    if conv.out_channels < 2:
+        return SkippedLayer(name, "single-filter", "a single filter: nothing to remove")
+    if not others or scope == "coupled":
+        return None
+    only = ": prunable only with --scope coupled (the group is pruned together)"
+    if "add" in g.ops:
+        widths = sorted({model.get_submodule(m).out_channels for m in g.members})
+        gate = " and is multiplied by a gate" if "mul" in g.ops else ""
+        if len(widths) > 1:
+            via = "a channel zero-padding shortcut" if "pad" in g.ops else "the dependency graph"
+            tail = (f"; {via} couples it to convs of other widths ({', '.join(map(str, widths))}), so --scope "
+                    "coupled refuses it too")
+        else:
+            tail = only
+        return SkippedLayer(name, "residual", f"output feeds a residual add{gate}, coupled with {_quoted(others)}{tail}")
+    if "mul" in g.ops:
+        sizes = hw()
+        gates = [m for m in g.members if sizes.get(m) == 1 and any(sizes.get(o, 1) > 1 for o in g.members)]
+        via = f" (through depthwise {_quoted(g.depthwise)})" if g.depthwise else ""
+        if name in gates:
+            gated = [m for m in g.members if m not in gates]
+            return SkippedLayer(name, "gate", f"SE gate: its filters scale the channels of {_quoted(gated)}{via} "
+                                              f"(element-wise multiply){only}")
+        what = f"an SE gate ({_quoted(gates)})" if gates else f"the output of {_quoted(others)}"
+        return SkippedLayer(name, "gate", f"output{via} multiplied by {what}{only}")
+    ops = ", ".join(sorted(g.ops)) or "the dependency graph"
+    return SkippedLayer(name, "coupled", f"output coupled with {_quoted(others)} through {ops}{only}")
+
+
+def scan_layers(model: nn.Module, example: torch.Tensor, scope: str = "internal",
+                graph: tp.DependencyGraph | None = None) -> LayerScan:
+    """The prunable layers in module order (each named after its first conv) and every other conv with the reason
+    it is left alone: coupled through a residual add or an SE multiply (``--scope coupled`` prunes those groups),
+    depthwise (follows its input), grouped, gated by a linear layer, the model's output, a single filter.
+
+    Example::
+
+        scan = scan_layers(create_model("resnet20"), torch.zeros(1, 3, 32, 32))
+        [(s.name, s.kind) for s in scan.skipped][:2]   # [('conv1', 'residual'), ('layer1.0.conv2', 'residual')]
+    """
     if scope not in SCOPES:
         raise UserInputError(f"scope '{scope}' is not one of {', '.join(SCOPES)}.{suggest(scope, SCOPES)}")
     dg = graph or build_graph(model, example)
     names = {m: n for n, m in model.named_modules()}
+    hw_cache: dict[str, int] = {}
+
+    def hw() -> dict[str, int]:
+        if not hw_cache:
+            hw_cache.update(_conv_output_hw(model, example))
+        return hw_cache
+
     seen: set[str] = set()
     layers: list[PrunableLayer] = []
+    skipped: dict[str, SkippedLayer] = {}
     for name, conv in model.named_modules():
-        if not isinstance(conv, nn.Conv2d) or is_depthwise(conv) or name in seen:
+        if not isinstance(conv, nn.Conv2d) or name in seen or name in skipped:
             continue
-        group = dg.get_pruning_group(conv, tp.prune_conv_out_channels, list(range(conv.out_channels)))
-        members, linear_out = _group_members(group, names)
+        group = _read_group(dg.get_pruning_group(conv, tp.prune_conv_out_channels, list(range(conv.out_channels))),
+                            names)
+        if is_depthwise(conv):
+            source = f"those of '{group.members[0]}'" if group.members else "its input's"  # the producer comes first
+            skipped[name] = SkippedLayer(name, "depthwise", f"depthwise conv: its channels follow {source}")
+            continue
+        members = group.members if name in group.members else [name, *group.members]
+        reason = _skip(model, name, group, scope, hw)
+        if reason is not None:
+            for m in members:
+                if m not in seen and m not in skipped:
+                    skipped[m] = reason if m == name else _skip(model, m, group, scope, hw) or reason
+            continue
         seen.update(members)
-        if linear_out or conv.out_channels < 2:
-            continue
         if len(members) > 1:
-            if scope == "internal":
-                continue
             widths = {m: model.get_submodule(m).out_channels for m in members}
             if len(set(widths.values())) > 1:
                 shown = ", ".join(f"{m} ({w})" for m, w in list(widths.items())[:4])
@@ -104,9 +244,20 @@ def prunable_layers(model: nn.Module, example: torch.Tensor, scope: str = "inter
                     f"({shown}, ...) through a channel zero-padding shortcut; use --scope internal"
                 )
         layers.append(PrunableLayer(name, block_of(model, name), conv.out_channels, tuple(members)))
+    order = {n: i for i, n in enumerate(names.values())}
+    left = tuple(sorted(skipped.values(), key=lambda s: order.get(s.name, 0)))
     if not layers:
-        raise UserInputError(f"the model has no prunable conv layer in scope '{scope}'")
-    return layers
+        shown = "; ".join(f"'{s.name}': {s.reason}" for s in left[:2])
+        raise UserInputError(f"the model has no prunable conv layer in scope '{scope}'"
+                             + (f" ({len(left)} convs left alone, e.g. {shown})" if left else ""))
+    return LayerScan(tuple(layers), left)
+
+
+def prunable_layers(model: nn.Module, example: torch.Tensor, scope: str = "internal",
+                    graph: tp.DependencyGraph | None = None) -> list[PrunableLayer]:
+    """The model's prunable layers in module order, each named after its first conv (`scan_layers` also says
+    why the other convs are left alone)."""
+    return list(scan_layers(model, example, scope, graph).layers)
 
 
 def count_macs_params(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
@@ -171,11 +322,13 @@ class StructuredPruner:
         self.seed = seed
         self.round_to = round_to
         align(1, 1, round_to)  # validates round_to
-        self.layers = prunable_layers(model, example, scope)
+        scan = scan_layers(model, example, scope)
+        self.layers = list(scan.layers)
+        self.skipped = scan.skipped  # the convs left alone, with the reason (summary.json 'skipped_layers')
         self.original = {layer.name: layer.channels for layer in self.layers}
         module_names = [n for n, _ in model.named_modules()]
         self.layer_ratios: dict[str, float] | None = (
-            None if ratios.mode == "global" else ratios.resolve(self.layers, module_names)
+            None if ratios.mode == "global" else ratios.resolve(self.layers, module_names, self.skipped)
         )
         if self.layer_ratios is not None:
             plan(self.original, self.layer_ratios, 1.0, round_to)  # refuses a ratio emptying a layer, up front

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from edgebench.errors import UserInputError
 from edgebench.exporter.importance import make_importance
-from edgebench.exporter.prune_config import RatioConfig, check_scope, removed_count
-from edgebench.exporter.pruning import StructuredPruner, build_graph, count_macs_params, prunable_layers, prune_layer
+from edgebench.exporter.prune_config import RatioConfig, check_scope, describe_skipped, removed_count
+from edgebench.exporter.pruning import StructuredPruner, build_graph, count_macs_params, prune_layer, scan_layers
 from torch import nn
 
 if TYPE_CHECKING:
@@ -61,10 +61,13 @@ def sensitivity_analysis(model: nn.Module, example: torch.Tensor, evaluate: Eval
     """The sensitivity table: one entry per prunable layer, one result per grid ratio."""
     log = log or (lambda _msg: None)
     grid = check_grid(grid)
-    layers = prunable_layers(model, example, scope)
+    scan = scan_layers(model, example, scope)
+    layers = scan.layers
     base = dict(evaluate(model))
     base_macs, base_params = count_macs_params(model, example)
     log(f"baseline top-1 {base['top1_pct']:.2f} %, {len(layers)} prunable layers x {len(grid)} ratios")
+    for line in describe_skipped(scan.skipped):
+        log(line)
     rows = []
     for i, layer in enumerate(layers):
         results = []
@@ -90,7 +93,7 @@ def sensitivity_analysis(model: nn.Module, example: torch.Tensor, evaluate: Eval
             "grid": list(grid), "baseline": {"top1_pct": float(base["top1_pct"]),
                                               "top5_pct": float(base.get("top5_pct", float("nan"))),
                                               "n": base.get("n"), "macs": base_macs, "params": base_params},
-            "layers": rows}
+            "layers": rows, "skipped_layers": [s.to_dict() for s in scan.skipped]}
 
 
 def table_csv(table: Mapping[str, Any]) -> str:
