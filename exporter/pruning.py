@@ -120,6 +120,21 @@ def _read_group(group: Any, names: dict[nn.Module, str]) -> _Group:
     return g
 
 
+def _producer(dg: tp.DependencyGraph, conv: nn.Module, names: dict[nn.Module, str]) -> str | None:
+    """The nearest conv upstream of `conv` in the traced graph (through BN, activations, element-wise ops)."""
+    node = dg.module2node.get(conv)
+    todo, visited = list(node.inputs) if node is not None else [], set()
+    while todo:
+        n = todo.pop(0)
+        if id(n) in visited:
+            continue
+        visited.add(id(n))
+        if isinstance(n.module, nn.Conv2d) and n.module in names:
+            return names[n.module]
+        todo.extend(n.inputs)
+    return None
+
+
 def _quoted(names: Sequence[str], n: int = 3) -> str:
     shown = ", ".join(f"'{x}'" for x in names[:n])
     return shown + (f" and {len(names) - n} more" if len(names) > n else "")
@@ -178,15 +193,16 @@ def _skip(model: nn.Module, name: str, g: _Group, scope: str, hw: Callable[[], d
                     "coupled refuses it too")
         else:
             tail = only
-        return SkippedLayer(name, "residual", f"output feeds a residual add{gate}, coupled with {_quoted(others)}{tail}")
+        return SkippedLayer(name, "residual",
+                            f"output feeds a residual add{gate}, coupled with {_quoted(others)}{tail}")
     if "mul" in g.ops:
         sizes = hw()
         gates = [m for m in g.members if sizes.get(m) == 1 and any(sizes.get(o, 1) > 1 for o in g.members)]
         via = f" (through depthwise {_quoted(g.depthwise)})" if g.depthwise else ""
         if name in gates:
             gated = [m for m in g.members if m not in gates]
-            return SkippedLayer(name, "gate", f"SE gate: its filters scale the channels of {_quoted(gated)}{via} "
-                                              f"(element-wise multiply){only}")
+            return SkippedLayer(name, "gate", f"SE gate: its filters multiply the channels of {_quoted(gated)}{via}"
+                                              f"{only}")
         what = f"an SE gate ({_quoted(gates)})" if gates else f"the output of {_quoted(others)}"
         return SkippedLayer(name, "gate", f"output{via} multiplied by {what}{only}")
     ops = ", ".join(sorted(g.ops)) or "the dependency graph"
@@ -224,7 +240,8 @@ def scan_layers(model: nn.Module, example: torch.Tensor, scope: str = "internal"
         group = _read_group(dg.get_pruning_group(conv, tp.prune_conv_out_channels, list(range(conv.out_channels))),
                             names)
         if is_depthwise(conv):
-            source = f"those of '{group.members[0]}'" if group.members else "its input's"  # the producer comes first
+            producer = _producer(dg, conv, names)
+            source = f"those of '{producer}'" if producer else "its input's"
             skipped[name] = SkippedLayer(name, "depthwise", f"depthwise conv: its channels follow {source}")
             continue
         members = group.members if name in group.members else [name, *group.members]

@@ -58,7 +58,7 @@ def _prune(work: dict[str, Path], out: Path, *extra: object):
     ("-0.1", ["outside [0, 1)"]),
     ("0.1,0.2", ["has 2 values but the model has 9 prunable blocks", "give 9 values"]),
     ("layer1.0.conv9=0.3", ["no prunable layer or block named 'layer1.0.conv9'", "Did you mean 'layer1.0.conv1'"]),
-    ("layer1.0.conv2=0.3", ["'layer1.0.conv2' exists but is not prunable"]),
+    ("layer1.0.conv2=0.3", ["'layer1.0.conv2' exists but is not prunable", ": output feeds a residual add"]),
     ("0.99", ["would remove every filter of 'layer1.0.conv1' (16 filters)"]),
 ])
 def test_bad_ratios_one_line_exit_2_nothing_written(work: dict[str, Path], tmp_path: Path, ratios: str,
@@ -105,6 +105,17 @@ def test_export_accepts_a_round_folder_or_its_pt(work: dict[str, Path], tmp_path
         assert manifest["weights"]["source"] == "pruned" and manifest["weights"]["filters"]["layer1.0.conv1"] == 8
 
 
+def test_prune_logs_and_records_the_layers_it_leaves_alone(work: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "p"
+    r = _prune(work, out, "--ratios", "0.5", "--no-onnx", "--limit-test", "8")
+    assert r.exit_code == 0, r.stderr
+    assert "9 prunable layers (scope internal)" in r.stderr
+    assert "skipped 10 conv layers" in r.stderr and "10 x residual: conv1, layer1.0.conv2" in r.stderr
+    skipped = {s["name"]: s for s in json.loads((out / "summary.json").read_text())["skipped_layers"]}
+    assert len(skipped) == 10 and skipped["layer1.0.conv2"]["kind"] == "residual"
+    assert skipped["layer1.0.conv2"]["reason"].startswith("output feeds a residual add, coupled with 'conv1'")
+
+
 @pytest.mark.slow
 def test_prune_train_sensitivity_flow(work: dict[str, Path], tmp_path: Path) -> None:
     out = tmp_path / "p"
@@ -135,6 +146,8 @@ def test_prune_train_sensitivity_flow(work: dict[str, Path], tmp_path: Path) -> 
     assert r.exit_code == 0, r.stderr
     rows = list(csv.DictReader((sens / "sensitivity.csv").open()))
     assert len(rows) == 9 and (sens / "sensitivity.png").is_file()
+    assert "10 conv layers left alone" in r.stdout and "skipped 10 conv layers" in r.stderr
+    assert len(json.loads((sens / "sensitivity.json").read_text())["skipped_layers"]) == 10
     derived = json.loads((sens / "ratios.json").read_text())
     assert derived["macs_reduction"] >= 0.2
     r = _prune(work, tmp_path / "p2", "--ratios", sens / "ratios.json", "--no-onnx")

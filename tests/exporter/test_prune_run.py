@@ -77,6 +77,8 @@ def test_rounds_write_metrics_models_and_resume(tmp_path: Path) -> None:
     summary = run_rounds(model, spec, RatioConfig.uniform(0.5), run, ft, toy(64, 0), toy(32, 1), out, **kw)
     rounds = summary["rounds"]
     assert [r["round"] for r in rounds] == [0, 1, 2]
+    assert {s["name"] for s in summary["skipped_layers"]} == {"conv1", *(f"layer{i}.{j}.conv2" for i in (1, 2, 3)
+                                                                       for j in range(3))}
     assert rounds[0]["macs_reduction_pct"] == 0
     assert rounds[0]["macs"] > rounds[1]["macs"] > rounds[2]["macs"]
     assert rounds[0]["onnx_size_mb"] > rounds[1]["onnx_size_mb"] > rounds[2]["onnx_size_mb"]

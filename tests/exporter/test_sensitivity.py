@@ -60,6 +60,19 @@ def test_one_row_per_prunable_layer(table: dict) -> None:
     assert list(rows[0])[-3:] == ["top1_pct_at_0.25", "top1_pct_at_0.5", "top1_pct_at_0.75"]
 
 
+def test_the_layers_left_alone_are_listed_and_logged(table: dict) -> None:
+    skipped = {s["name"]: s for s in table["skipped_layers"]}
+    assert set(skipped) == {"conv1", "layer1.0.conv2", "layer2.0.conv2", "layer3.0.conv2"}
+    assert skipped["layer2.0.conv2"]["kind"] == "residual" and "residual add" in skipped["layer2.0.conv2"]["reason"]
+    assert not set(skipped) & {row["name"] for row in table["layers"]}
+    lines: list[str] = []
+    model = pad_resnet()
+    sensitivity_analysis(model, X, agreement_with(model), grid=(0.5,), log=lines.append)
+    assert [ln for ln in lines if ln.startswith("skipped")] == [
+        f"skipped '{n}': {skipped[n]['reason']}" for n in ("conv1", "layer1.0.conv2", "layer2.0.conv2",
+                                                            "layer3.0.conv2")]
+
+
 def test_acc_budget_prunes_sensitive_layers_less(table: dict) -> None:
     derived = derive_ratios(table, acc_budget_pts=10.0)
     for row in table["layers"]:
