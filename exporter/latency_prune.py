@@ -10,6 +10,11 @@ measured table (`edgebench.latency_table`) while losing the least by a sensitivi
    from the full model, repeatedly apply the unit move (a narrower width or removing the block) with
    the least loss per ms saved, until the predicted latency reaches the target. The move sequence does
    not depend on the target, so widths are monotone in it (a tighter target never widens a layer).
+   Back-off: the last move may overshoot (one jump from 64 filters to 8, or a block removal, can take
+   1.4x to 1.9x), so it is shrunk to the widest option of that unit between its width before and after
+   the move that still reaches the target: the plan lands within one width step of the target, never
+   above its latency. Only the last move is shrunk: undoing an earlier move as well would let a
+   tighter target widen a layer (the plans would no longer nest).
 4. `apply_plan(model, plan)`: remove the blocks, prune the widths (L1 filters).
 
 Example::
@@ -159,10 +164,16 @@ class LatencyPlan:
     target_ms: float
     loss_increase: float
     channels: dict[str, int] = field(default_factory=dict)
+    greedy_predicted_ms: float | None = None  # before the back-off (None: not recorded)
+    back_off: dict[str, Any] | None = None  # {"unit", "greedy", "chosen"}: the last greedy move, shrunk
 
     @property
     def predicted_speedup(self) -> float:
         return self.full_model_ms / self.predicted_ms
+
+    @property
+    def target_speedup(self) -> float:
+        return self.full_model_ms / self.target_ms
 
     def ratio_config(self) -> RatioConfig:
         """The widths as by-name ratios (exact: C - w filters removed, `prune_config.removed_count`)."""
@@ -172,7 +183,11 @@ class LatencyPlan:
     def to_dict(self) -> dict[str, Any]:
         return {"widths": self.widths, "removed_blocks": list(self.removed_blocks), "predicted_ms": self.predicted_ms,
                 "full_model_ms": self.full_model_ms, "target_ms": self.target_ms,
-                "predicted_speedup": self.predicted_speedup, "sensitivity_loss_increase": self.loss_increase}
+                "predicted_speedup": self.predicted_speedup, "target_speedup": self.target_speedup,
+                "greedy_predicted_ms": self.greedy_predicted_ms,
+                "greedy_predicted_speedup": (self.full_model_ms / self.greedy_predicted_ms
+                                             if self.greedy_predicted_ms else None),
+                "back_off": self.back_off, "sensitivity_loss_increase": self.loss_increase}
 
 
 def predict_ms(table: Mapping[str, Any], choice: Mapping[str, int | None]) -> float:
@@ -224,6 +239,7 @@ def choose_plan(table: Mapping[str, Any], sensitivity: Mapping[str, Any], *, tar
     cur_ms = {n: unit_ms(table, n, units[n]["channels"]) for n in units}
     check_reachable(table, target_ms, allow_remove=allow_remove)
     predicted = predict_ms(table, current)
+    last: tuple[str, int | None] | None = None  # the last move: unit, its width before
     while predicted > target_ms + 1e-9:
         best: tuple[float, float, str, int | None, float, float] | None = None
         for n in units:
@@ -238,12 +254,28 @@ def choose_plan(table: Mapping[str, Any], sensitivity: Mapping[str, Any], *, tar
         if best is None:  # cannot happen when best_ms <= target_ms, kept for safety
             break
         _, _, n, w, ms, cost = best
+        last = (n, current[n])
         current[n], cur_ms[n], cur_cost[n] = w, ms, cost
         predicted = predict_ms(table, current)
+    greedy_ms, back_off = predicted, None
+    if last is not None:  # back-off: shrink the last move to the widest option still reaching the target
+        n, before = last
+        chosen = current[n]
+        for w, ms, cost in sorted((o for o in opts[n] if _between(o[0], chosen, before)), key=lambda o: -int(o[0])):
+            if predicted - cur_ms[n] + ms <= target_ms + 1e-9:
+                back_off = {"unit": n, "greedy": chosen, "chosen": w}
+                current[n], cur_ms[n], cur_cost[n] = w, ms, cost
+                predicted = predict_ms(table, current)
+                break
     widths = {n: int(w) for n, w in current.items() if w is not None}
     removed = tuple(units[n]["block"] for n, w in current.items() if w is None)
     return LatencyPlan(widths, removed, predicted, float(table["full_model_ms"]), target_ms, sum(cur_cost.values()),
-                       {n: int(units[n]["channels"]) for n in units})
+                       {n: int(units[n]["channels"]) for n in units}, greedy_ms, back_off)
+
+
+def _between(w: int | None, chosen: int | None, before: int | None) -> bool:
+    """A width strictly between the last move's result `chosen` (None: block removed) and the width `before` it."""
+    return w is not None and before is not None and w < before and (chosen is None or w > chosen)
 
 
 def apply_plan(model: nn.Module, example: torch.Tensor, plan: LatencyPlan, *, importance: str = "l1",

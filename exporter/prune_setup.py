@@ -115,9 +115,11 @@ def latency_plan(model: nn.Module, spec: Any, target: LatencyTarget, sens_data: 
     elif (sensitivity.get("model") or {}).get("hash") != probes["model"]["hash"]:
         raise UserInputError("the latency sensitivity file was made for another model structure; drop it to recompute")
     plan = choose_plan(table, sensitivity, target_ms=target_ms, allow_remove=target.allow_remove)
+    greedy = (f"; the greedy alone {plan.full_model_ms / plan.greedy_predicted_ms:.2f}x, its last move on "
+              f"'{plan.back_off['unit']}' shrunk" if plan.back_off and plan.greedy_predicted_ms else "")
     log(f"plan: {len(plan.removed_blocks)} blocks removed, predicted {plan.predicted_ms:.3f} ms "
-        f"({plan.predicted_speedup:.2f}x of {plan.full_model_ms:.3f} ms, {table['precision']}, "
-        f"{table['threads']} thread(s), table from {table.get('machine')})")
+        f"({plan.predicted_speedup:.2f}x for a {plan.target_speedup:.2f}x target{greedy}; of {plan.full_model_ms:.3f} "
+        f"ms, {table['precision']}, {table['threads']} thread(s), table from {table.get('machine')})")
     return plan, table, sensitivity
 
 

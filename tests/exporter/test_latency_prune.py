@@ -124,6 +124,91 @@ def test_width_choice_is_monotone_in_the_target_and_reaches_it() -> None:
     assert net(X).shape == (1, 10)
 
 
+def _synthetic(units: dict[str, tuple[int, bool]], ms_per_filter: dict[str, float], loss: dict[str, dict],
+               fixed: float = 1.0) -> tuple[dict, dict]:
+    """A table + sensitivity by hand: unit -> (filters, removable), widths in steps of 8, ms linear in the width."""
+    table_units, sens_units = {}, {}
+    for n, (c, removable) in units.items():
+        widths = list(range(8, c + 1, 8))
+        table_units[n] = {"channels": c, "block": f"b_{n}", "removable": removable,
+                          "widths": {str(w): ms_per_filter[n] * w for w in widths},
+                          "remove_ms": 0.0 if removable else None}
+        sens_units[n] = {"widths": {str(w): {"loss_increase": 0.0 if w == c else loss[n]["width"](w)} for w in widths},
+                         "remove": {"loss_increase": loss[n]["remove"]} if removable else None}
+    full = fixed + sum(ms_per_filter[n] * c for n, (c, _) in units.items())
+    return {"units": table_units, "full_model_ms": full}, {"units": sens_units}
+
+
+def test_back_off_lands_within_one_width_step_of_the_target() -> None:
+    # 'a' costs the same loss at any narrower width, so the greedy jumps 64 -> 8 at once (best loss per ms):
+    # 5.6 of the 13.8 ms, 1.68x where 1.2x was asked; 'b' is far more sensitive
+    table, sens = _synthetic({"a": (64, False), "b": (64, False)}, {"a": 0.1, "b": 0.1},
+                             {"a": {"width": lambda w: 1.0}, "b": {"width": lambda w: 50.0 * (64 - w)}})
+    full, step = table["full_model_ms"], 0.1 * 8
+    plan = choose_plan(table, sens, target_ms=full / 1.2)
+    assert plan.greedy_predicted_ms == pytest.approx(full - 5.6)  # what the greedy alone chose (1.68x)
+    assert plan.back_off == {"unit": "a", "greedy": 8, "chosen": 40}
+    assert plan.widths == {"a": 40, "b": 64}
+    assert plan.predicted_ms <= plan.target_ms  # never misses the target ...
+    assert plan.predicted_ms > plan.target_ms - step  # ... and stops within one width step of it
+    assert plan.predicted_speedup == pytest.approx(full / (full - 2.4)) and plan.target_speedup == pytest.approx(1.2)
+    d = plan.to_dict()
+    assert d["target_speedup"] == pytest.approx(1.2) and d["greedy_predicted_speedup"] == pytest.approx(full / 8.2)
+    assert d["predicted_speedup"] == pytest.approx(1.2105, abs=1e-4)
+    # a block removal overshooting is shrunk to a width of that unit the same way
+    table, sens = _synthetic({"a": (32, True), "b": (64, False)}, {"a": 0.2, "b": 0.1},
+                             {"a": {"width": lambda w: 9.0, "remove": 0.5}, "b": {"width": lambda w: 50.0 * (64 - w)}})
+    full = table["full_model_ms"]
+    plan = choose_plan(table, sens, target_ms=full - 2.0)
+    assert plan.back_off == {"unit": "a", "greedy": None, "chosen": 16} and plan.removed_blocks == ()
+    assert full - 2.0 - 0.2 * 8 < plan.predicted_ms <= full - 2.0
+    assert choose_plan(table, sens, target_ms=full - 6.0).removed_blocks == ("b_a",)  # no width of 'a' is enough
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_back_off_keeps_plans_nested_and_close_to_every_target(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    units = {f"u{i}": (int(rng.choice([16, 32, 64])), bool(rng.random() < 0.5)) for i in range(5)}
+    noise = {n: rng.random(9) for n in units}  # sensitivity not monotone in the width: the greedy jumps
+    table, sens = _synthetic(units, {n: float(rng.uniform(0.02, 0.3)) for n in units},
+                             {n: {"width": lambda w, n=n: float(noise[n][w // 8]) * (1 + (64 - w) / 16),
+                                  "remove": float(rng.uniform(0, 5))} for n in units})
+    full = table["full_model_ms"]
+    fastest = predict_ms(table, {n: None if u["removable"] else 8 for n, u in table["units"].items()})
+    steps = [abs(a - b) for u in table["units"].values()
+             for a, b in zip(sorted([*u["widths"].values(), *([0.0] if u["removable"] else [])]),
+                             sorted([*u["widths"].values(), *([0.0] if u["removable"] else [])])[1:], strict=False)]
+    previous = None
+    for target in np.linspace(full * 0.999, fastest, 40):
+        plan = choose_plan(table, sens, target_ms=float(target))
+        assert plan.predicted_ms <= target + 1e-9
+        assert plan.predicted_ms > target - max(steps) - 1e-9
+        assert plan.predicted_ms >= plan.greedy_predicted_ms - 1e-9  # the back-off only gives latency back
+        if previous is not None:  # a tighter target never widens a layer nor brings a block back
+            assert set(previous.removed_blocks) <= set(plan.removed_blocks)
+            assert all(plan.widths.get(n, 0) <= w for n, w in previous.widths.items())
+        previous = plan
+
+
+def test_latency_plan_logs_predicted_vs_target_speedup(tmp_path: Path) -> None:
+    from edgebench.exporter.prune_setup import LatencyTarget, latency_plan
+    from edgebench.exporter.zoo import get_spec
+
+    spec = get_spec("resnet20")
+    torch.manual_seed(0)
+    model = spec.build().eval()
+    probes = latency_probes(model, X, arch="resnet20")
+    (tmp_path / "t.json").write_text(json.dumps(_table(probes)), encoding="utf-8")
+    sens = {**_sens(probes), "model": probes["model"]}
+    lines: list[str] = []
+    plan, _, _ = latency_plan(model, spec, LatencyTarget(tmp_path / "t.json", speedup=1.3), _data(), sensitivity=sens,
+                              log=lines.append)
+    assert plan.predicted_ms <= plan.target_ms and plan.target_speedup == pytest.approx(1.3)
+    assert len(lines) == 1 and f"({plan.predicted_speedup:.2f}x for a 1.30x target" in lines[0]
+    assert ("the greedy alone" in lines[0]) == (plan.back_off is not None)
+    assert plan.to_dict()["target_speedup"] == pytest.approx(1.3)
+
+
 def test_table_refuses_another_model_runtime_or_precision() -> None:
     probes = latency_probes(_deep_resnet(), X, arch="tiny")
     table = _table(probes)
