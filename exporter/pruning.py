@@ -12,6 +12,11 @@ Which layers are prunable (``scope``):
   element-wise op and would couple channel i of a 16-wide stage with channel i of a 32-wide one,
   which is wrong (those shortcuts put stage-1 channel i at position i + 8 of stage 2).
 
+In both scopes these convs are left alone, each reported with its reason (`scan_layers`, summary.json
+``skipped_layers``): depthwise convs (their channels follow the conv feeding them), grouped convs and
+their producers (the groups would unbalance), convs gated by a linear layer (only conv filters are
+removed) and convs whose filters are the model's output (a fully convolutional classifier's classes).
+
 Example::
 
     pruner = StructuredPruner(model, torch.zeros(1, 3, 32, 32), RatioConfig.uniform(0.5), "l1")
