@@ -683,6 +683,7 @@ def _write_ptq(fp32_path: Any, out: Any, calib: Dataset, choice: Any, gm: nn.Mod
     from pathlib import Path
 
     from edgebench.atomic import atomic_path, write_json
+    from edgebench.calibration.bits import executed_ops
     from edgebench.calibration.quantize import quantize_static_model
     from edgebench.manifest import manifest_path
 
@@ -692,9 +693,10 @@ def _write_ptq(fp32_path: Any, out: Any, calib: Dataset, choice: Any, gm: nn.Mod
                                     force=True)
         parity = qdq_parity(gm, src, parity_x)
         _check_parity(parity)
+        nodes = {**(ptq.nodes or {}), "ort_cpu": executed_ops(src)}
         with atomic_path(out, force=force) as tmp:
             shutil.copyfile(src, tmp)
-            manifest = ptq.replace(qat={**qat_info, "parity_vs_fake_quant": parity,
+            manifest = ptq.replace(nodes=nodes, qat={**qat_info, "parity_vs_fake_quant": parity,
                                         "seconds": round(time.perf_counter() - t0, 1)}
                                    ).with_file(tmp).replace(onnx_file=Path(out).name)
             write_json(manifest_path(out), manifest.to_dict(), force=True)
