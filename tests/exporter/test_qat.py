@@ -106,8 +106,8 @@ def test_validation_split_is_disjoint_from_the_fine_tuning_images() -> None:
     data = Dataset(images, rng.integers(0, 10, n), "toy")
     fit, val = split_for_validation(data, 0.1, seed=3)
     assert val is not None and len(val) == 20 and len(fit) == 180
-    ids = {name: set((d.images[:, 0, 0, 0].astype(int) + 256 * d.images[:, 0, 0, 1].astype(int)).tolist()) for name, d in
-           (("fit", fit), ("val", val))}
+    ids = {name: set((d.images[:, 0, 0, 0].astype(int) + 256 * d.images[:, 0, 0, 1].astype(int)).tolist())
+           for name, d in (("fit", fit), ("val", val))}
     assert not ids["fit"] & ids["val"] and ids["fit"] | ids["val"] == set(range(n))
     a, b = holdout_split(n, 0.1, 3), holdout_split(n, 0.1, 3)
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))  # deterministic by seed
