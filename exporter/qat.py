@@ -78,6 +78,9 @@ class ActQuant(nn.Module):
         return f"{self.int_type}, symmetric={self.symmetric}, range=({float(self.lo):.4g}, {float(self.hi):.4g})"
 
     def scale_zp(self) -> tuple[float, int]:
+        if not (np.isfinite(float(self.lo)) and np.isfinite(float(self.hi))):
+            raise UserInputError(f"an activation range became ({float(self.lo)}, {float(self.hi)}): fine-tuning "
+                                 "diverged; lower --lr (e.g. 0.0005)")
         lo, hi = min(float(self.lo), 0.0), max(float(self.hi), 0.0)
         if self.symmetric:
             a = max(abs(lo), abs(hi))

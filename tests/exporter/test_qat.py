@@ -195,3 +195,27 @@ def test_qat_cli_on_resnet20_writes_a_derived_int8_model(shared_data: Path, tmp_
     assert m["qat"]["parity_vs_fake_quant"]["top1_agreement"] >= 0.98
     assert m["qat"]["top1_pct_torch_before"] > 89.0  # fake-quant ResNet-20 keeps its ~91.5 % (1000 test images)
     assert r.exit_code == 0 and "QLinearConv x19" in r.stdout
+
+
+@pytest.mark.data
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
+def test_qat_cli_keeps_ptq_when_fine_tuning_loses_on_validation(shared_data: Path, tmp_path: Path) -> None:
+    """A 10x lr loses on the held-out images (99.75 -> 95.5 %): epoch 0 is kept, ORT's PTQ model written."""
+    from edgebench.cli import app
+    from edgebench.manifest import load_manifest
+    from typer.testing import CliRunner
+
+    out = tmp_path / "qat"
+    r = CliRunner().invoke(app, ["qat", "resnet20", "--epochs", "1", "--lr", "0.005", "--no-distill", "--eval-data",
+                                 "none", "--data-dir", str(shared_data), "--no-download", "--preset", "x86-vnni",
+                                 "-o", str(out)])
+    assert r.exit_code == 0, r.stderr
+    q = load_manifest(out / "model.int8.json")["qat"]
+    curve = q["validation"]["curve"]
+    assert [c["epoch"] for c in curve] == [0, 1] and curve[1]["val_correct"] < curve[0]["val_correct"]
+    assert q["selected_epoch"] == 0 and q["exported"].startswith("ptq")
+    assert q["validation"]["images"] == 400 and q["train_images"] == 3600
+    assert q["parity_vs_fake_quant"]["top1_agreement"] >= 0.98
+    m = load_manifest(out / "model.int8.json")
+    assert m["quantization_mode"] == "static" and m["nodes"]["ort_cpu"]["all_integer"]
