@@ -38,10 +38,16 @@ def qat(
     batch_size: int = typer.Option(64, "--batch-size"),
     preset: str = typer.Option("auto", "--preset", "-p", help="The INT8 recipe to mirror: auto, x86-vnni, ..."),
     target: str | None = typer.Option(None, "--target", help="With --preset auto: choose for this device."),
-    distill: bool = DistillOpt,
+    distill: bool = typer.Option(True, "--distill/--no-distill", help="Distil from the FP32 model (KD loss, "
+                                 "alpha 0.5, T 4); on by default: it keeps the held-out curve closest to FP32."),
     distill_alpha: float = typer.Option(0.5, "--distill-alpha", help="Weight of the teacher's soft targets."),
     distill_temperature: float = typer.Option(4.0, "--distill-temperature"),
-    seed: int = typer.Option(0, "--seed"),
+    val_fraction: float = typer.Option(0.1, "--val-fraction", help="Training images held out (seeded draw) to "
+                                       "pick the best epoch; 0 keeps the last epoch."),
+    keep_ptq: bool = typer.Option(True, "--keep-ptq/--no-keep-ptq", help="When no fine-tuned epoch beats the "
+                                  "calibrated start on validation, write ORT's PTQ model (the start itself)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the calibration draw, the validation split and the "
+                             "batch order."),
     data_dir: DataDirOpt = None,
     download: DownloadOpt = True,
     output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Output folder (model.fp32 + model.int8)."),
@@ -57,7 +63,8 @@ def qat(
     from edgebench.exporter.qat import QATConfig, check_qat_recipe, run_qat
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
-    cfg = QATConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    cfg = QATConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, val_fraction=val_fraction,
+                    keep_ptq=keep_ptq)
     kd = DistillConfig(distill_alpha, distill_temperature) if distill else None
     choice = resolve_preset(preset, target, None if target else cpu_info())
     check_qat_recipe(choice.recipe)
@@ -74,9 +81,17 @@ def qat(
     par = q.get("parity_vs_fake_quant", {})
     e = (manifest.nodes or {}).get("ort_cpu", {})
     typer.echo(f"preset   {choice.preset}: {choice.reason}")
+    v = q.get("validation")
+    if v:
+        curve = ", ".join(f"{r['epoch']}: {r['val_top1_pct']:.2f}" for r in v["curve"])
+        typer.echo(f"select   validation top-1 % on {v['images']} held-out training images by epoch ({curve}); "
+                   f"kept epoch {q['selected_epoch']}" + (" -> PTQ model written" if
+                                                          str(q.get("exported", "")).startswith("ptq") else ""))
     if q.get("top1_pct_torch_before") is not None:
+        last = q.get("top1_pct_torch_last_epoch")
         typer.echo(f"top-1    fake-quant {q['top1_pct_torch_before']:.2f} % before -> "
-                   f"{q['top1_pct_torch_after']:.2f} % after {q['epochs']} epoch(s)"
+                   f"{q['top1_pct_torch_after']:.2f} % at epoch {q['selected_epoch']} of {q['epochs']}"
+                   + (f" (last epoch {last:.2f} %, not kept)" if last is not None else "")
                    + (" (distilled)" if q.get("distill") else ""))
     typer.echo(f"parity   ORT INT8 vs fake-quant: top-1 agreement {100 * par.get('top1_agreement', 0):.1f} % on "
                f"{par.get('n')} images, max|diff| {par.get('max_abs_diff', 0):.3g} (logits up to "

@@ -20,11 +20,13 @@ def finetune(model: torch.nn.Module, train_data: Any, pp: Any, *, epochs: int, l
              weight_decay: float = 5e-4, momentum: float = 0.9, seed: int = 0, augment: bool = True,
              teacher: torch.nn.Module | None = None, distill: DistillConfig | None = None,
              before_epoch: Callable[[int], None] | None = None, after_step: Callable[[], None] | None = None,
+             after_epoch: Callable[[dict[str, Any]], None] | None = None,
              log: Callable[[str], None] | None = None, tag: str = "finetune") -> list[dict[str, Any]]:
     """SGD + momentum with a cosine learning rate, crop + flip augmentation, optional KD from `teacher`.
 
-    The loop QAT and sparse fine-tuning share: `before_epoch(epoch)` (e.g. freeze activation ranges) and
-    `after_step()` (e.g. re-apply sparsity masks) are their hooks. Returns one row per epoch.
+    The loop QAT and sparse fine-tuning share: `before_epoch(epoch)` (e.g. freeze activation ranges),
+    `after_step()` (e.g. re-apply sparsity masks) and `after_epoch(row)` (e.g. validate and keep the best state;
+    it may add fields to the row) are their hooks. Returns one row per epoch.
     """
     log = log or (lambda _m: None)
     device = torch.device("cpu")
@@ -47,6 +49,8 @@ def finetune(model: torch.nn.Module, train_data: Any, pp: Any, *, epochs: int, l
         if not np.isfinite(total):
             raise UserInputError(f"{tag} diverged at epoch {epoch + 1} (loss {total}); lower --lr")
         row = {"epoch": epoch + 1, "loss": total / seen, "train_top1_pct": 100.0 * correct / seen}
+        if after_epoch is not None:
+            after_epoch(row)
         history.append(row)
         log(f"{tag} epoch {epoch + 1}/{epochs}: loss {row['loss']:.3f}, train top-1 {row['train_top1_pct']:.1f} %")
     model.eval()

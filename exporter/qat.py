@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from edgebench.calibration.dataset import Dataset
 from edgebench.calibration.recipes import QuantRecipe
 from edgebench.errors import UserInputError
 from torch import nn
@@ -77,6 +78,9 @@ class ActQuant(nn.Module):
         return f"{self.int_type}, symmetric={self.symmetric}, range=({float(self.lo):.4g}, {float(self.hi):.4g})"
 
     def scale_zp(self) -> tuple[float, int]:
+        if not (np.isfinite(float(self.lo)) and np.isfinite(float(self.hi))):
+            raise UserInputError(f"an activation range became ({float(self.lo)}, {float(self.hi)}): fine-tuning "
+                                 "diverged; lower --lr (e.g. 0.0005)")
         lo, hi = min(float(self.lo), 0.0), max(float(self.hi), 0.0)
         if self.symmetric:
             a = max(abs(lo), abs(hi))
@@ -270,7 +274,10 @@ def set_observing(gm: nn.Module, on: bool) -> None:
 
 @dataclass(frozen=True)
 class QATConfig:
-    """Fine-tuning with fake quantization: few epochs, a small learning rate (the weights start trained)."""
+    """Fine-tuning with fake quantization: few epochs, a small learning rate (the weights start trained), and
+    model selection on a held-out `val_fraction` of the training images (epoch 0 = the calibrated starting point,
+    PTQ's model; ties keep the earlier state). `keep_ptq`: when no fine-tuned epoch beats epoch 0 on validation,
+    write ORT's own PTQ model of the same recipe and calibration images (the starting point itself)."""
 
     epochs: int = 3
     lr: float = 5e-4
@@ -281,6 +288,8 @@ class QATConfig:
     freeze_ranges_after: float = 0.5  # fraction of the epochs during which activation ranges follow an EMA
     seed: int = 0
     augment: bool = True
+    val_fraction: float = 0.1
+    keep_ptq: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
@@ -293,21 +302,132 @@ class QATConfig:
             raise UserInputError(f"--calib-size {self.calib_images} must be >= 1")
         if not 0.0 <= self.freeze_ranges_after <= 1.0:
             raise UserInputError(f"freeze_ranges_after {self.freeze_ranges_after} must be in [0, 1]")
+        if not 0.0 <= self.val_fraction <= 0.5:
+            raise UserInputError(f"--val-fraction {self.val_fraction} must be in [0, 0.5] (e.g. 0.1; 0 = no "
+                                 "held-out split, the last epoch is kept)")
 
 
-def qat_train(gm: nn.Module, train_data: Any, pp: Any, cfg: QATConfig, *, teacher: nn.Module | None = None,
-              distill: Any = None, log: Log | None = None) -> list[dict[str, Any]]:
+def holdout_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(fine-tuning indices, validation indices) of `n` items: disjoint, sorted, together all of 0..n-1;
+    round(fraction * n) items (at least 1 when fraction > 0) held out, drawn with `seed`.
+
+    >>> fit, val = holdout_split(10, 0.2, seed=0)
+    >>> len(fit), len(val), sorted(set(fit) | set(val)) == list(range(10))
+    (8, 2, True)
+    """
+    k = 0 if fraction <= 0 else max(1, round(fraction * n))
+    if k and n - k < 1:
+        raise UserInputError(f"--val-fraction {fraction} of {n} images leaves nothing to fine-tune on")
+    perm = np.random.default_rng([seed, 0x7A1]).permutation(n)
+    return np.sort(perm[k:]), np.sort(perm[:k])
+
+
+def split_for_validation(data: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset | None]:
+    """`data` split by `holdout_split` into (fine-tuning set, validation set or None when fraction is 0)."""
+    fit, val = holdout_split(len(data), fraction, seed)
+    if len(val) == 0:
+        return data, None
+    return (Dataset(data.images[fit], data.labels[fit], f"{data.name}[fit {len(fit)}@{seed}]", data.class_names),
+            Dataset(data.images[val], data.labels[val], f"{data.name}[val {len(val)}@{seed}]", data.class_names))
+
+
+@torch.no_grad()
+def predict(model: nn.Module, data: Dataset, pp: Any, batch_size: int = 500) -> tuple[np.ndarray, float]:
+    """Top-1 predictions and mean cross-entropy of `model` (eval mode) on `data`; fake-quant observers stay off,
+    so evaluating never moves an activation range."""
+    from edgebench.exporter.train import to_tensor
+
+    acts = fake_quant_modules(model)[0]
+    observing = [a.observe for a in acts]
+    was_training = model.training
+    model.eval()
+    for a in acts:
+        a.observe = False
+    preds, loss = [], 0.0
+    try:
+        for i in range(0, len(data), batch_size):
+            logits = model(to_tensor(data.images[i:i + batch_size], pp, torch.device("cpu")))
+            loss += float(F.cross_entropy(logits, torch.from_numpy(data.labels[i:i + batch_size]), reduction="sum"))
+            preds.append(logits.argmax(1).numpy())
+    finally:
+        for a, o in zip(acts, observing, strict=True):
+            a.observe = o
+        model.train(was_training)
+    return np.concatenate(preds), loss / max(1, len(data))
+
+
+def validation_row(model: nn.Module, data: Dataset, pp: Any, epoch: int,
+                   reference: np.ndarray | None = None) -> dict[str, Any]:
+    """One point of the validation curve: top-1, loss and (with the FP32 model's `reference` predictions)
+    top-1 agreement with FP32 on the held-out images."""
+    p, loss = predict(model, data, pp)
+    row = {"epoch": epoch, "val_top1_pct": 100.0 * float((p == data.labels).mean()), "val_loss": loss,
+           "val_correct": int((p == data.labels).sum()), "n": len(data)}
+    if reference is not None:
+        row["val_agree_fp32_pct"] = 100.0 * float((p == reference).mean())
+    return row
+
+
+@dataclass
+class QATRun:
+    """What `qat_train` did: one row per fine-tuning epoch, the validation curve (epoch 0 = after calibration),
+    the epoch whose state the model now holds, and the last epoch's state when another one was selected."""
+
+    history: list[dict[str, Any]]
+    val_curve: list[dict[str, Any]]
+    selected_epoch: int
+    last_state: dict[str, torch.Tensor] | None = None
+
+
+def qat_train(gm: nn.Module, train_data: Any, pp: Any, cfg: QATConfig, *, val_data: Dataset | None = None,
+              teacher: nn.Module | None = None, distill: Any = None, fp32: nn.Module | None = None,
+              log: Log | None = None) -> QATRun:
     """Fine-tune the fake-quant model in place (`exporter.finetune`); activation ranges follow an EMA for the
-    first `freeze_ranges_after` of the epochs, then stay fixed."""
+    first `freeze_ranges_after` of the epochs, then stay fixed.
+
+    With `val_data` (images not in `train_data`), the model is scored on it after calibration (epoch 0) and
+    after every epoch, and ends holding the best-scoring state (top-1; a tie keeps the earlier epoch, fewer
+    changes). Without it the last epoch is kept. `fp32` (the float model) adds agreement with it to the curve.
+    """
     from edgebench.exporter.finetune import finetune
 
+    say = log or (lambda _m: None)
+    curve: list[dict[str, Any]] = []
+    best: dict[str, Any] = {"epoch": cfg.epochs, "correct": -1, "state": None}
+    reference = predict(fp32, val_data, pp)[0] if fp32 is not None and val_data is not None else None
+
+    def score(epoch: int, val_data: Dataset) -> dict[str, Any]:
+        row = validation_row(gm, val_data, pp, epoch, reference)
+        curve.append(row)
+        if row["val_correct"] > best["correct"]:  # strictly better: a tie keeps the earlier state
+            best.update(epoch=epoch, correct=row["val_correct"], state=copy.deepcopy(gm.state_dict()))
+        agree = f", agreement with FP32 {row['val_agree_fp32_pct']:.2f} %" if reference is not None else ""
+        say(f"qat validation epoch {epoch}: top-1 {row['val_top1_pct']:.2f} % on {len(val_data)} held-out images, "
+            f"loss {row['val_loss']:.4f}{agree}")
+        return row
+
+    def after_epoch(row: dict[str, Any]) -> None:
+        if val_data is not None:
+            v = score(int(row["epoch"]), val_data)
+            row.update({k: v[k] for k in v if k.startswith("val_")})
+
+    if val_data is not None:
+        score(0, val_data)
     history = finetune(gm, train_data, pp, epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size,
                        weight_decay=cfg.weight_decay, momentum=cfg.momentum, seed=cfg.seed, augment=cfg.augment,
                        teacher=teacher, distill=distill, log=log, tag="qat",
-                       before_epoch=lambda e: set_observing(gm, e < cfg.freeze_ranges_after * cfg.epochs))
+                       before_epoch=lambda e: set_observing(gm, e < cfg.freeze_ranges_after * cfg.epochs),
+                       after_epoch=after_epoch)
     set_observing(gm, False)
+    selected, last_state = cfg.epochs, None
+    if val_data is not None and best["epoch"] != cfg.epochs:
+        selected = int(best["epoch"])
+        last_state = copy.deepcopy(gm.state_dict())
+        gm.load_state_dict(best["state"])
+        say(f"qat keeps epoch {selected} (best validation top-1 {100.0 * best['correct'] / len(val_data):.2f} %; "
+            f"later epochs did not beat it)")
     gm.eval()
-    return history
+    return QATRun(history, curve, selected, last_state)
 
 
 # ---- export -------------------------------------------------------------------------------------------
@@ -456,7 +576,7 @@ def run_qat(model: nn.Module, spec: Any, out_dir: Any, train_data: Any, choice: 
     from edgebench.calibration.bits import executed_ops
     from edgebench.calibration.preprocess import preprocess
     from edgebench.calibration.quantize import _versions, count_nodes
-    from edgebench.errors import OutputExistsError, ParityError
+    from edgebench.errors import OutputExistsError
     from edgebench.exporter.export import ONNX_FILE, export_model
     from edgebench.exporter.train import evaluate_model
     from edgebench.manifest import manifest_path, read_manifest, sha256_file
@@ -478,7 +598,10 @@ def run_qat(model: nn.Module, spec: Any, out_dir: Any, train_data: Any, choice: 
                           accuracy_images=1000 if eval_data is not None else None, force=True, weights=weights)
     parent = read_manifest(manifest_path(fp32_path))
 
+    # calibration: the images PTQ (`edgebench quantize --calib-size N --seed S`) draws, so epoch 0 is its model;
+    # fine-tuning and model selection: the training images split into disjoint fit / validation sets
     calib = train_data.subset(cfg.calib_images, seed=cfg.seed)
+    fit, val = split_for_validation(train_data, cfg.val_fraction, cfg.seed)
     calibrate(gm, [torch.from_numpy(preprocess(calib.images[i:i + 100], pp)) for i in range(0, len(calib), 100)])
     before = evaluate_model(gm, eval_data, pp) if eval_data is not None else None
     if before:
@@ -487,20 +610,47 @@ def run_qat(model: nn.Module, spec: Any, out_dir: Any, train_data: Any, choice: 
     if teacher is not None:
         for p in teacher.parameters():
             p.requires_grad_(False)
-    history = qat_train(gm, train_data, pp, cfg, teacher=teacher, distill=distill, log=log)
+    run = qat_train(gm, fit, pp, cfg, val_data=val, teacher=teacher, distill=distill, fp32=model, log=log)
     after = evaluate_model(gm, eval_data, pp) if eval_data is not None else None
+    last = None
+    if eval_data is not None and run.last_state is not None:  # reported only: selection never sees these images
+        last_gm = copy.deepcopy(gm)
+        last_gm.load_state_dict(run.last_state)
+        last = evaluate_model(last_gm, eval_data, pp)
     if after:
-        log(f"fake-quant after {cfg.epochs} epoch(s): top-1 {after['top1_pct']:.2f} %")
+        log(f"fake-quant at the kept epoch {run.selected_epoch} of {cfg.epochs}: top-1 {after['top1_pct']:.2f} %"
+            + (f" (last epoch: {last['top1_pct']:.2f} %)" if last else ""))
+    ptq = cfg.keep_ptq and cfg.epochs > 0 and val is not None and run.selected_epoch == 0
+    qat_info = {
+        "epochs": cfg.epochs, "lr": cfg.lr, "batch_size": cfg.batch_size, "train_data": train_data.name,
+        "train_images": len(fit), "calib_images": len(calib), "seed": cfg.seed,
+        "ema_ranges_for_epochs": int(cfg.freeze_ranges_after * cfg.epochs),
+        "distill": None if distill is None else {"alpha": distill.alpha, "temperature": distill.temperature},
+        "augment": "random crop (pad 4) + horizontal flip" if cfg.augment else None,
+        "fake_quant": "torch.fake_quantize_per_{channel,tensor}_affine via torch.fx (BN folded)",
+        "validation": None if val is None else {
+            "images": len(val), "fraction": cfg.val_fraction, "data": val.name,
+            "rule": "best validation top-1 of the fake-quant model; a tie keeps the earlier epoch (0 = calibrated)",
+            "curve": run.val_curve},
+        "selected_epoch": run.selected_epoch,
+        "exported": ("ptq: no fine-tuned epoch beat the calibrated start on validation, so ORT's static INT8 of "
+                     "the same recipe and calibration images is written") if ptq else "fake-quant QDQ export",
+        "top1_pct_torch_before": before and before["top1_pct"],
+        "top1_pct_torch_after": after and after["top1_pct"],
+        "top1_pct_torch_last_epoch": last and last["top1_pct"],
+        "history": run.history}
 
     parity_x = preprocess((eval_data or train_data).images[:500], pp)
+    if ptq:
+        manifest = _write_ptq(fp32_path, out, calib, choice, gm, parity_x, qat_info, train_data.name, cfg, force,
+                              t0)
+        log("wrote ORT's PTQ model (the starting point): fine-tuning did not improve validation top-1")
+        return manifest
     example = torch.from_numpy(parity_x[:2])
     with atomic_path(out, force=force) as tmp:
         export_qdq(gm, example, tmp)
         parity = qdq_parity(gm, tmp, parity_x)
-        if parity["top1_agreement"] < MIN_PARITY_AGREEMENT:
-            raise ParityError(
-                f"QDQ ONNX (ORT INT8) agrees with the fake-quant PyTorch model on {100 * parity['top1_agreement']:.1f} "
-                f"% of {parity['n']} images (< {100 * MIN_PARITY_AGREEMENT:.0f} %); nothing written")
+        _check_parity(parity)
         import onnx
 
         nodes = count_nodes(onnx.load(str(tmp)))
@@ -511,15 +661,46 @@ def run_qat(model: nn.Module, spec: Any, out_dir: Any, train_data: Any, choice: 
             created_utc=datetime.now(UTC).isoformat(timespec="seconds"), versions={**_versions(),
                                                                                     "torch": torch.__version__},
             recipe=recipe.to_dict(), preset=choice.to_dict(), nodes=nodes,
-            qat={"epochs": cfg.epochs, "lr": cfg.lr, "batch_size": cfg.batch_size, "train_data": train_data.name,
-                 "train_images": len(train_data), "calib_images": len(calib), "seed": cfg.seed,
-                 "ema_ranges_for_epochs": int(cfg.freeze_ranges_after * cfg.epochs),
-                 "distill": None if distill is None else {"alpha": distill.alpha, "temperature": distill.temperature},
-                 "fake_quant": "torch.fake_quantize_per_{channel,tensor}_affine via torch.fx (BN folded)",
-                 "top1_pct_torch_before": before and before["top1_pct"],
-                 "top1_pct_torch_after": after and after["top1_pct"],
-                 "parity_vs_fake_quant": parity, "history": history,
-                 "seconds": round(time.perf_counter() - t0, 1)},
+            qat={**qat_info, "parity_vs_fake_quant": parity, "seconds": round(time.perf_counter() - t0, 1)},
         ).with_file(tmp).replace(onnx_file=out.name)
         write_json(manifest_path(out), manifest.to_dict(), force=True)
+    return manifest
+
+
+def _check_parity(parity: dict[str, Any]) -> None:
+    from edgebench.errors import ParityError
+
+    if parity["top1_agreement"] < MIN_PARITY_AGREEMENT:
+        raise ParityError(
+            f"QDQ ONNX (ORT INT8) agrees with the fake-quant PyTorch model on {100 * parity['top1_agreement']:.1f} "
+            f"% of {parity['n']} images (< {100 * MIN_PARITY_AGREEMENT:.0f} %); nothing written")
+
+
+def _write_ptq(fp32_path: Any, out: Any, calib: Dataset, choice: Any, gm: nn.Module, parity_x: np.ndarray,
+               qat_info: dict[str, Any], data_name: str, cfg: QATConfig, force: bool, t0: float) -> Any:
+    """ORT's static INT8 of `fp32_path` (the preset, the calibration images): QAT's epoch 0 as PTQ writes it,
+    with the `qat` record; checked against the calibrated fake-quant model like a QAT export."""
+    import shutil
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from edgebench.atomic import atomic_path, write_json
+    from edgebench.calibration.bits import executed_ops
+    from edgebench.calibration.quantize import quantize_static_model
+    from edgebench.manifest import manifest_path
+
+    with tempfile.TemporaryDirectory(prefix="edgebench-qat-") as td:
+        src = Path(td) / Path(out).name
+        ptq = quantize_static_model(fp32_path, calib, choice, output=src, dataset_spec=data_name, seed=cfg.seed,
+                                    force=True)
+        parity = qdq_parity(gm, src, parity_x)
+        _check_parity(parity)
+        nodes = {**(ptq.nodes or {}), "ort_cpu": executed_ops(src)}
+        with atomic_path(out, force=force) as tmp:
+            shutil.copyfile(src, tmp)
+            manifest = ptq.replace(nodes=nodes, qat={**qat_info, "parity_vs_fake_quant": parity,
+                                        "seconds": round(time.perf_counter() - t0, 1)}
+                                   ).with_file(tmp).replace(onnx_file=Path(out).name)
+            write_json(manifest_path(out), manifest.to_dict(), force=True)
     return manifest

@@ -21,9 +21,12 @@ from edgebench.exporter.qat import (  # noqa: E402
     QATConfig,
     calibrate,
     export_qdq,
+    holdout_split,
+    predict,
     prepare_qat,
     qat_train,
     qdq_parity,
+    split_for_validation,
 )
 from edgebench.manifest import Preprocessing  # noqa: E402
 
@@ -89,10 +92,74 @@ def test_qat_training_runs_with_distillation() -> None:
     gm = prepare_qat(teacher, get_preset("x86-vnni"))
     calibrate(gm, [torch.from_numpy(_x(16))])
     hist = qat_train(gm, data, Preprocessing(), QATConfig(epochs=1, batch_size=16), teacher=teacher,
-                     distill=DistillConfig())
+                     distill=DistillConfig()).history
     assert len(hist) == 1 and np.isfinite(hist[0]["loss"])
     s = torch.randn(4, 10)
     assert float(distill_loss(s, s, s.argmax(1), DistillConfig(alpha=1.0))) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_validation_split_is_disjoint_from_the_fine_tuning_images() -> None:
+    rng = np.random.default_rng(0)
+    n = 200
+    images = np.zeros((n, 4, 4, 3), np.uint8)
+    images[:, 0, 0, 0], images[:, 0, 0, 1] = np.arange(n) % 256, np.arange(n) // 256  # every image unique
+    data = Dataset(images, rng.integers(0, 10, n), "toy")
+    fit, val = split_for_validation(data, 0.1, seed=3)
+    assert val is not None and len(val) == 20 and len(fit) == 180
+    ids = {name: set((d.images[:, 0, 0, 0].astype(int) + 256 * d.images[:, 0, 0, 1].astype(int)).tolist())
+           for name, d in (("fit", fit), ("val", val))}
+    assert not ids["fit"] & ids["val"] and ids["fit"] | ids["val"] == set(range(n))
+    a, b = holdout_split(n, 0.1, 3), holdout_split(n, 0.1, 3)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))  # deterministic by seed
+    assert not np.array_equal(holdout_split(n, 0.1, 4)[1], a[1])  # another seed, another split
+    assert split_for_validation(data, 0.0, seed=3) == (data, None)
+    with pytest.raises(UserInputError, match="val-fraction"):
+        QATConfig(val_fraction=0.9)
+
+
+def _teacher_labelled(n: int, seed: int) -> tuple[Dataset, Dataset]:
+    """Images labelled by conv_resnet(0)'s own float predictions: the starting point scores high on them."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 256, (n, 16, 16, 3), dtype=np.uint8)
+    labels = predict(conv_resnet(), Dataset(images, np.zeros(n, np.int64), "toy"), Preprocessing())[0]
+    return split_for_validation(Dataset(images, labels.astype(np.int64), "toy"), 0.25, seed=0)  # type: ignore[return-value]
+
+
+def test_qat_keeps_the_calibrated_start_when_training_only_hurts() -> None:
+    """An absurd learning rate wrecks the weights: the epoch-0 state (PTQ's model) must be the one kept."""
+    torch.set_num_threads(1)
+    fit, val = _teacher_labelled(128, 1)
+    gm = prepare_qat(conv_resnet(), get_preset("x86-vnni"))
+    calibrate(gm, [torch.from_numpy(_x(16))])
+    start = {k: v.clone() for k, v in gm.state_dict().items()}
+    run = qat_train(gm, fit, Preprocessing(), QATConfig(epochs=2, batch_size=16, lr=5.0, momentum=0.0),
+                    val_data=val, fp32=conv_resnet())
+    curve = [r["val_correct"] for r in run.val_curve]
+    assert [r["epoch"] for r in run.val_curve] == [0, 1, 2]
+    assert curve[0] > max(curve[1:]), curve  # the premise: fine-tuning made validation worse
+    assert run.selected_epoch == 0 and run.last_state is not None
+    state = gm.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in start.items())  # weights and activation ranges restored
+    assert run.val_curve[0]["val_agree_fp32_pct"] > 90.0
+    assert "val_top1_pct" in run.history[0]  # the curve is also in the per-epoch rows
+
+
+def test_qat_selects_the_best_validation_epoch() -> None:
+    """Labels from another network: fine-tuning helps, and the kept epoch is the first best one of the curve."""
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, (160, 16, 16, 3), dtype=np.uint8)
+    labels = predict(conv_resnet(seed=1), Dataset(images, np.zeros(160, np.int64), "toy"), Preprocessing())[0]
+    fit, val = split_for_validation(Dataset(images, labels.astype(np.int64), "toy"), 0.25, seed=0)
+    assert val is not None
+    gm = prepare_qat(conv_resnet(), get_preset("x86-vnni"))
+    calibrate(gm, [torch.from_numpy(_x(16))])
+    run = qat_train(gm, fit, Preprocessing(), QATConfig(epochs=4, batch_size=16, lr=0.05), val_data=val)
+    curve = [r["val_correct"] for r in run.val_curve]
+    assert max(curve) > curve[0], curve  # the premise: training improved validation
+    assert run.selected_epoch == int(np.argmax(curve)), curve  # np.argmax: the first (earliest) best
+    p, _ = predict(gm, val, Preprocessing())
+    assert int((p == val.labels).sum()) == max(curve)  # the model holds that epoch's state
 
 
 def test_bad_qat_input() -> None:
@@ -128,3 +195,27 @@ def test_qat_cli_on_resnet20_writes_a_derived_int8_model(shared_data: Path, tmp_
     assert m["qat"]["parity_vs_fake_quant"]["top1_agreement"] >= 0.98
     assert m["qat"]["top1_pct_torch_before"] > 89.0  # fake-quant ResNet-20 keeps its ~91.5 % (1000 test images)
     assert r.exit_code == 0 and "QLinearConv x19" in r.stdout
+
+
+@pytest.mark.data
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_torch_thread")
+def test_qat_cli_keeps_ptq_when_fine_tuning_loses_on_validation(shared_data: Path, tmp_path: Path) -> None:
+    """A 10x lr loses on the held-out images (99.75 -> 95.5 %): epoch 0 is kept, ORT's PTQ model written."""
+    from edgebench.cli import app
+    from edgebench.manifest import load_manifest
+    from typer.testing import CliRunner
+
+    out = tmp_path / "qat"
+    r = CliRunner().invoke(app, ["qat", "resnet20", "--epochs", "1", "--lr", "0.005", "--no-distill", "--eval-data",
+                                 "none", "--data-dir", str(shared_data), "--no-download", "--preset", "x86-vnni",
+                                 "-o", str(out)])
+    assert r.exit_code == 0, r.stderr
+    q = load_manifest(out / "model.int8.json")["qat"]
+    curve = q["validation"]["curve"]
+    assert [c["epoch"] for c in curve] == [0, 1] and curve[1]["val_correct"] < curve[0]["val_correct"]
+    assert q["selected_epoch"] == 0 and q["exported"].startswith("ptq")
+    assert q["validation"]["images"] == 400 and q["train_images"] == 3600
+    assert q["parity_vs_fake_quant"]["top1_agreement"] >= 0.98
+    m = load_manifest(out / "model.int8.json")
+    assert m["quantization_mode"] == "static" and m["nodes"]["ort_cpu"]["all_integer"]
