@@ -408,22 +408,32 @@ class Executor:
         by_device: dict[str, list[Node]] = {}
         for n in benches:
             by_device.setdefault(str(n.device), []).append(n)
-        threads = [threading.Thread(target=self._lane, args=item, daemon=True, name=f"sweep-bench-{item[0]}")
-                   for item in by_device.items() if item[0] != LOCAL]
-        for t in threads:
-            t.start()
+        # waited for through events, not Thread.join: a join that Ctrl-C interrupts marks a live thread as
+        # stopped in CPython 3.11 (bpo-45274's fix), and the next join would return at once
+        finished: list[threading.Event] = []
+        for device, nodes in by_device.items():
+            if device != LOCAL:
+                finished.append(threading.Event())
+                threading.Thread(target=self._remote_lane, args=(device, nodes, finished[-1]), daemon=True,
+                                 name=f"sweep-bench-{device}").start()
         try:
             if LOCAL in by_device:
                 self._lane(LOCAL, by_device[LOCAL])
-            for t in threads:
-                while t.is_alive():
-                    t.join(0.2)
+            for f in finished:
+                while not f.wait(0.2):
+                    pass
         except KeyboardInterrupt:
             self.stop.set()
             with stopping(self.log):
-                for t in threads:
-                    t.join()
+                for f in finished:
+                    f.wait()
             raise
+
+    def _remote_lane(self, device: str, nodes: list[Node], finished: threading.Event) -> None:
+        try:
+            self._lane(device, nodes)
+        finally:
+            finished.set()
 
     def _lane(self, device: str, nodes: list[Node]) -> None:
         """The cells of one device, one at a time under its lock. In a remote device's thread, a stop ends the
