@@ -11,7 +11,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from edgebench.cli import app
@@ -70,7 +72,8 @@ def _group_alive(pgid: int) -> bool:
     return any(not st.startswith("Z") for st in ps)
 
 
-def _wait_for(what: str, proc: subprocess.Popen[bytes], probe, timeout: float = 180.0):  # noqa: ANN001, ANN202
+def _wait_for(what: str, proc: subprocess.Popen[bytes], probe: Callable[[], Any], timeout: float = 180.0
+              ) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         got = probe()
@@ -80,7 +83,7 @@ def _wait_for(what: str, proc: subprocess.Popen[bytes], probe, timeout: float = 
             break
         time.sleep(0.1)
     proc.kill()
-    out, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=30)
     raise AssertionError(f"{what} never happened: {err.decode()[-3000:]}")
 
 
