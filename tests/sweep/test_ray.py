@@ -85,7 +85,9 @@ def own_ray_head() -> Iterator[tuple[str, int]]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # token auth as this process's driver will have it: `ray start` turns it on when ~/.ray/auth_token exists,
+    # a driver joining by address only when RAY_AUTH_MODE=token (which a local ray.init sets in this process)
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
     tmp = Path(tempfile.mkdtemp(prefix="ebray-", dir="/tmp"))  # short: Ray's AF_UNIX socket paths live in it
     log = tmp / "head.log"
     with open(log, "wb") as out:
