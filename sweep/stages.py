@@ -93,7 +93,10 @@ def stage_import(s: dict[str, Any], _inputs: Sequence[Input], out: Path) -> dict
 
 
 def stage_prune(s: dict[str, Any], _inputs: Sequence[Input], out: Path) -> dict[str, Any]:
-    """`edgebench prune MODEL --ratios R --rounds 1 -e EPOCHS -o out/run`: the pruned round 1 folder."""
+    """`edgebench prune MODEL --ratios R --rounds 1 -e EPOCHS [--distill] -o out/run`: the pruned round 1 folder.
+
+    With `distill`, the teacher is the model before pruning (a copy), as `prune --distill`.
+    """
     from edgebench.calibration.datasets import Dataset, load_dataset
     from edgebench.exporter.prune_config import RatioConfig
     from edgebench.exporter.prune_run import PruneRunConfig, run_rounds
@@ -109,8 +112,15 @@ def stage_prune(s: dict[str, Any], _inputs: Sequence[Input], out: Path) -> dict[
         train = load_dataset(s["train_data"], _data_dir(s)).subset(s["limit_train"])
     else:
         train = Dataset(test.images[:0], test.labels[:0], "none")
+    teacher = distill = None
+    if s.get("distill"):
+        from edgebench.exporter.distill import DistillConfig, TeacherRequest, resolve_teacher
+
+        distill = DistillConfig(s["distill"]["alpha"], s["distill"]["temperature"])
+        teacher = resolve_teacher(loaded.spec, loaded.model, TeacherRequest(distill=True))
     summary = run_rounds(loaded.model, loaded.spec, ratios, run, ft, train, test, out / "run", arch=loaded.spec.name,
-                         num_classes=loaded.num_classes, weights_info=loaded.weights, force=True)
+                         num_classes=loaded.num_classes, weights_info=loaded.weights, force=True, teacher=teacher,
+                         distill=distill)
     last = summary["rounds"][-1]
     return {"model": "run/round1/model.fp32.onnx", "macs": last["macs"], "params": last["params"],
             "macs_reduction_pct": last["macs_reduction_pct"], "top1_torch_pct": last["final_top1_pct"]}
