@@ -4,9 +4,9 @@ The cache: ``DIR/cache/<key>/`` holds a stage's artifacts; ``done.json`` is writ
 a folder without it is an interrupted stage and runs again. A failed stage leaves ``error.json`` (type,
 message, traceback) and its dependants are skipped; the other cells go on.
 
-Benchmarks run after the compute stages, in the driver: one thread per device (remote devices of the
-registry run in parallel with each other and with `local`), one cell at a time per device under an
-exclusive file lock keyed by the device's fingerprint id (two sweeps, or two names of one board, never
+Benchmarks run after the compute stages, in the driver: `local` in the main thread, each remote device of
+the registry in a thread of its own (in parallel with each other and with `local`), one cell at a time per
+device under an exclusive file lock keyed by the device's fingerprint id (two sweeps, or two names of one board, never
 time on one machine at once): a timing never shares its machine with a compute stage or another
 timing. A remote device's failure (unreachable, not set up) fails its own cells only. Both executors
 call `execute_node`.
