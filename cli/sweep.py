@@ -33,7 +33,7 @@ def sweep(
     cached by content hash."""
     from edgebench.errors import UserInputError
     from edgebench.sweep.config import load_sweep
-    from edgebench.sweep.run import plan, run_sweep
+    from edgebench.sweep.run import SweepInterrupted, plan, run_sweep
 
     cfg = load_sweep(sweep_file)
     if ray_cpus is not None and ray_cpus < 1:
@@ -46,8 +46,12 @@ def sweep(
             typer.echo(f"note: {note}")
         typer.echo(f"{len(graph.cells)} cells, {len(graph.nodes)} stages")
         return
-    out = run_sweep(cfg, output_dir, ray=ray, ray_cpus=ray_cpus, ray_timeout=ray_timeout,
-                    devices_config=devices_config, log=say)
+    try:
+        out = run_sweep(cfg, output_dir, ray=ray, ray_cpus=ray_cpus, ray_timeout=ray_timeout,
+                        devices_config=devices_config, log=say)
+    except SweepInterrupted as e:  # the running stages were stopped and recorded; one line, exit 130
+        typer.echo(f"edgebench: interrupted: {e}", err=True)
+        raise typer.Exit(130) from None
     if as_json:
         typer.echo((output_dir / "summary.json").read_text(encoding="utf-8"))
     else:

@@ -504,11 +504,13 @@ def resolve_devices(names: str, registry: DeviceRegistry | None = None) -> list[
 
 
 def run_on(names: str, cmd: RemoteCommand, output_dir: Path | None, *, registry: DeviceRegistry | None = None,
-           echo: Echo = _stderr) -> list[DeviceRun]:
+           echo: Echo = _stderr, cancel: threading.Event | None = None) -> list[DeviceRun]:
     """Run `cmd` on every device of `names` in parallel (one command at a time per device).
 
     Results land in `output_dir/<device>/`. Ctrl-C stops the remote processes and keeps what was
     pulled; a failing device does not stop the others; raises DeviceError at the end if any failed.
+    `cancel`: set by another thread (a caller not in the main thread never sees Ctrl-C), it stops the
+    runs exactly as Ctrl-C does and raises KeyboardInterrupt.
     """
     devices = resolve_devices(names, registry)
     for m in cmd.models:
@@ -529,6 +531,8 @@ def run_on(names: str, cmd: RemoteCommand, output_dir: Path | None, *, registry:
     try:
         pending = set(futures)
         while pending:
+            if cancel is not None and cancel.is_set():
+                raise KeyboardInterrupt("cancelled")
             _, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
     except KeyboardInterrupt:
         stop.set()

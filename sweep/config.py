@@ -142,7 +142,11 @@ class ExportSettings:
 
 @dataclass(frozen=True)
 class PruneSettings:
-    """[prune]: each ratio makes one pruned variant of every zoo model (`edgebench prune`, one round)."""
+    """[prune]: each ratio makes one pruned variant of every zoo model (`edgebench prune`, one round).
+
+    `distill`: fine-tune against the model before pruning (`edgebench prune --distill`), with
+    `distill_alpha` on its soft targets at `distill_temperature`; needs `finetune_epochs` > 0.
+    """
 
     ratios: tuple[float, ...] = ()
     importance: str = "l1"
@@ -154,6 +158,9 @@ class PruneSettings:
     train_data: str = "cifar10:train"
     limit_train: int | None = None
     seed: int = 0
+    distill: bool = False
+    distill_alpha: float = 0.9
+    distill_temperature: float = 4.0
 
     def __post_init__(self) -> None:
         for r in self.ratios:
@@ -165,6 +172,13 @@ class PruneSettings:
             raise _fail(f"[prune] finetune_epochs {self.finetune_epochs} must be >= 0")
         if self.limit_train is not None and self.limit_train < 1:
             raise _fail(f"[prune] limit_train {self.limit_train} must be >= 1")
+        if not 0.0 <= self.distill_alpha <= 1.0:
+            raise _fail(f"[prune] distill_alpha {self.distill_alpha} must be in [0, 1] (the soft targets' weight)")
+        if not self.distill_temperature > 0:
+            raise _fail(f"[prune] distill_temperature {self.distill_temperature} must be > 0 (e.g. 4)")
+        if self.distill and self.finetune_epochs == 0:
+            raise _fail("[prune] distill = true needs finetune_epochs > 0 (distillation is how the pruned model is "
+                        "fine-tuned); set finetune_epochs, e.g. 3, or drop distill")
         if self.ratios:
             from edgebench.exporter.importance import IMPORTANCES
 

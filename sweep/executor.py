@@ -4,12 +4,17 @@ The cache: ``DIR/cache/<key>/`` holds a stage's artifacts; ``done.json`` is writ
 a folder without it is an interrupted stage and runs again. A failed stage leaves ``error.json`` (type,
 message, traceback) and its dependants are skipped; the other cells go on.
 
-Benchmarks run after the compute stages, in the driver: one thread per device (remote devices of the
-registry run in parallel with each other and with `local`), one cell at a time per device under an
-exclusive file lock keyed by the device's fingerprint id (two sweeps, or two names of one board, never
+Benchmarks run after the compute stages, in the driver: `local` in the main thread, each remote device of
+the registry in a thread of its own (in parallel with each other and with `local`), one cell at a time per
+device under an exclusive file lock keyed by the device's fingerprint id (two sweeps, or two names of one board, never
 time on one machine at once): a timing never shares its machine with a compute stage or another
 timing. A remote device's failure (unreachable, not set up) fails its own cells only. Both executors
 call `execute_node`.
+
+Ctrl-C or SIGTERM (`interrupt_signals`): no new stage starts; what was running is stopped and recorded
+as interrupted (``interrupted.json`` in its folder, never ``done.json``): a local measurement process is
+killed, a remote bench goes through `devices.remote.run_on`'s stop path (the device's process group is
+killed), Ray tasks are cancelled. KeyboardInterrupt then propagates; the next run redoes those stages.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import fcntl
 import json
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -37,14 +43,16 @@ from edgebench.sweep.stages import Input, run_stage
 if TYPE_CHECKING:
     from edgebench.devices.registry import Device
 
-DONE, ERROR = "done.json", "error.json"
+DONE, ERROR, INTERRUPTED = "done.json", "error.json", "interrupted.json"
+LOCAL = "local"
 RAY_CONNECT_TIMEOUT_S = 15.0
 Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one node: done (ran now), cached (done before), failed or skipped (an input failed)."""
+    """What happened to one node: done (ran now), cached (done before), failed, skipped (an input failed) or
+    interrupted (Ctrl-C/SIGTERM while it ran)."""
 
     key: str
     stage: str
@@ -69,10 +77,12 @@ def read_done(cache: Path, key: str) -> dict[str, Any] | None:
         return None  # a damaged marker: the stage runs again
 
 
-def execute_node(node: Node, cache: str | Path, device: Device | None = None) -> Outcome:
+def execute_node(node: Node, cache: str | Path, device: Device | None = None,
+                 cancel: threading.Event | None = None) -> Outcome:
     """Run one node into ``cache/<key>/`` unless done; record a failure as error.json. Ray runs this too.
 
-    `device`: the registry entry of a remote bench cell's device.
+    `device`: the registry entry of a remote bench cell's device; `cancel`: stops its remote run from
+    another thread. KeyboardInterrupt is not a failure: it propagates, and no done.json is written.
     """
     cache = Path(cache)
     done = read_done(cache, node.key)
@@ -89,7 +99,7 @@ def execute_node(node: Node, cache: str | Path, device: Device | None = None) ->
     out.mkdir(parents=True)
     t0 = time.perf_counter()
     try:
-        outputs = run_stage(node, inputs, out, device)
+        outputs = run_stage(node, inputs, out, device, cancel)
     except Exception as e:  # recorded in error.json and reported; the other cells go on
         seconds = time.perf_counter() - t0
         msg = f"{type(e).__name__}: {e}"
@@ -114,15 +124,22 @@ def _lock_dir() -> Path:
 
 
 @contextlib.contextmanager
-def device_lock(device: str, machine_id: str | None) -> Iterator[None]:
+def device_lock(device: str, machine_id: str | None, stop: threading.Event | None = None) -> Iterator[None]:
     """Exclusive per machine (blocking): one timing at a time on it, across sweeps and processes.
 
     Keyed by the fingerprint id (the board, whatever its name in the registry); by the name when the
-    device could not be probed.
+    device could not be probed. `stop` set while waiting raises KeyboardInterrupt (the sweep is stopping).
     """
     path = _lock_dir() / (f"machine-{machine_id}.lock" if machine_id else f"device-{device}.lock")
     with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if stop is not None and stop.is_set():
+                    raise KeyboardInterrupt("cancelled") from None
+                time.sleep(0.2)
         try:
             yield
         finally:
@@ -142,6 +159,60 @@ def sweep_dir_lock(out_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+# --------------------------------------------------------------------------------------- signals
+
+
+@contextlib.contextmanager
+def interrupt_signals() -> Iterator[list[str]]:
+    """SIGINT and SIGTERM raise KeyboardInterrupt in the main thread (SIGTERM would end the process at once);
+    yields the list of the signal names received. Outside the main thread it changes nothing.
+
+    Example::
+
+        with interrupt_signals() as got:
+            try:
+                work()
+            except KeyboardInterrupt:
+                print("stopped by", got[0] if got else "Ctrl-C")
+    """
+    got: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield got
+        return
+
+    def handler(signum: int, _frame: Any) -> None:
+        got.append(signal.Signals(signum).name)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield got
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+@contextlib.contextmanager
+def stopping(log: Log) -> Iterator[None]:
+    """While the running stages are being stopped: another Ctrl-C/SIGTERM does not cut the cleanup short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    said: list[bool] = []
+
+    def handler(_signum: int, _frame: Any) -> None:
+        if not said:
+            said.append(True)
+            log("already stopping the running stages (remote runs are being killed); wait")
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
 
 # ------------------------------------------------------------------------------------------- Ray
@@ -214,7 +285,11 @@ def _skip(node: Node, why: str) -> Outcome:
 
 
 class Executor:
-    """Runs a graph's nodes; `ray` (the module, inside `ray_session`) sends compute stages to the cluster."""
+    """Runs a graph's nodes; `ray` (the module, inside `ray_session`) sends compute stages to the cluster.
+
+    On KeyboardInterrupt (Ctrl-C, or SIGTERM under `interrupt_signals`) `run` stops what runs (see the
+    module docstring), records it as interrupted, and re-raises; `outcomes` holds what happened so far.
+    """
 
     def __init__(self, graph: Graph, cache: Path, machine_id: str, *, ray: Any = None, log: Log | None = None,
                  devices: dict[str, Device] | None = None, device_errors: dict[str, str] | None = None) -> None:
@@ -223,6 +298,7 @@ class Executor:
         self.device_errors = device_errors or {}  # remote device name -> why it cannot bench (its probe)
         self.log = log or (lambda _m: None)
         self.outcomes: dict[str, Outcome] = {}
+        self.stop = threading.Event()  # set on Ctrl-C: no new stage starts; remote runs are stopped
         self._lock = threading.Lock()
         self._n = len(graph.nodes)
 
@@ -233,6 +309,31 @@ class Executor:
         extra = f" ({o.seconds:.1f} s)" if o.status == "done" else f": {o.error}" if o.error else ""
         self.log(f"[{i}/{self._n}] {o.status:7s} {o.label}{extra}")
 
+    def _interrupted(self, node: Node, seconds: float, how: str) -> None:
+        """Record `node` as interrupted: ``interrupted.json`` in its folder (the next run redoes it)."""
+        msg = f"after {seconds:.1f} s: {how}; the next run does it again"
+        folder = self.cache / node.key
+        if folder.is_dir() and not (folder / DONE).exists():
+            write_json(folder / INTERRUPTED, {"key": node.key, "stage": node.stage, "label": node.label,
+                                              "error": msg, "seconds": seconds, "settings": node.settings})
+        self._record(Outcome(node.key, node.stage, node.label, "interrupted", seconds, msg))
+
+    def _execute(self, node: Node, device: Device | None = None) -> None:
+        """`execute_node` and record it; interrupted, it is recorded as such and KeyboardInterrupt propagates."""
+        t0 = time.perf_counter()
+        try:
+            outcome = execute_node(node, self.cache, device, self.stop)
+        except KeyboardInterrupt:
+            if node.stage != "bench":
+                how = "stopped"
+            elif device is not None:
+                how = f"its run on device '{device.name}' was stopped (its process group there killed)"
+            else:
+                how = "its measurement process was killed, no result written"
+            self._interrupted(node, time.perf_counter() - t0, how)
+            raise
+        self._record(outcome)
+
     def _blocked(self, node: Node) -> str | None:
         for d in node.deps:
             o = self.outcomes.get(d)
@@ -242,20 +343,27 @@ class Executor:
 
     def run(self) -> dict[str, Outcome]:
         compute = [n for n in self.graph.nodes.values() if n.compute]
-        if self.ray is None:
-            for n in compute:
-                why = self._blocked(n)
-                self._record(_skip(n, why) if why else execute_node(n, self.cache))
-        else:
-            self._run_ray(compute)
-        self._run_benches([n for n in self.graph.nodes.values() if not n.compute])
+        try:
+            if self.ray is None:
+                for n in compute:
+                    why = self._blocked(n)
+                    if why:
+                        self._record(_skip(n, why))
+                    else:
+                        self._execute(n)
+            else:
+                self._run_ray(compute)
+            self._run_benches([n for n in self.graph.nodes.values() if not n.compute])
+        except KeyboardInterrupt:
+            self.stop.set()
+            raise
         return self.outcomes
 
     def _run_ray(self, compute: list[Node]) -> None:
         ray = self.ray
         task = ray.remote(num_cpus=1, max_retries=0)(execute_node)
         pending = {n.key: n for n in compute}
-        running: dict[Any, Node] = {}
+        running: dict[Any, tuple[Node, float]] = {}
         cache = str(self.cache)
         try:
             while pending or running:
@@ -268,7 +376,7 @@ class Executor:
                         if done is not None:  # no task for a cache hit
                             self._record(Outcome(n.key, n.stage, n.label, "cached", 0.0, None, done["outputs"]))
                         else:
-                            running[task.remote(n, cache)] = n
+                            running[task.remote(n, cache)] = (n, time.perf_counter())
                     else:
                         continue
                     del pending[key]
@@ -278,7 +386,7 @@ class Executor:
                     break
                 ready, _ = ray.wait(list(running), num_returns=1)
                 for ref in ready:
-                    n = running.pop(ref)
+                    n, _t0 = running.pop(ref)
                     try:
                         self._record(ray.get(ref))
                     except ray.exceptions.RayError as e:  # the worker died (memory, signal): a failed cell
@@ -286,43 +394,73 @@ class Executor:
                         write_json(self.cache / n.key / ERROR, {"key": n.key, "stage": n.stage, "label": n.label,
                                                                  "error": msg, "type": type(e).__name__})
                         self._record(Outcome(n.key, n.stage, n.label, "failed", 0.0, msg))
-        except BaseException:
+        except BaseException as exc:
             for ref in running:
                 ray.cancel(ref, force=True)
+            if isinstance(exc, KeyboardInterrupt):
+                for n, t0 in running.values():
+                    self._interrupted(n, time.perf_counter() - t0, "its Ray task was cancelled")
             raise
 
     def _run_benches(self, benches: list[Node]) -> None:
+        """`local` in this (the main) thread, each remote device in a thread of its own; on Ctrl-C the remote
+        threads stop their runs through `run_on` (`self.stop`) and are waited for."""
         by_device: dict[str, list[Node]] = {}
         for n in benches:
             by_device.setdefault(str(n.device), []).append(n)
+        # waited for through events, not Thread.join: a join that Ctrl-C interrupts marks a live thread as
+        # stopped in CPython 3.11 (bpo-45274's fix), and the next join would return at once
+        finished: list[threading.Event] = []
+        for device, nodes in by_device.items():
+            if device != LOCAL:
+                finished.append(threading.Event())
+                threading.Thread(target=self._remote_lane, args=(device, nodes, finished[-1]), daemon=True,
+                                 name=f"sweep-bench-{device}").start()
+        try:
+            if LOCAL in by_device:
+                self._lane(LOCAL, by_device[LOCAL])
+            for f in finished:
+                while not f.wait(0.2):
+                    pass
+        except KeyboardInterrupt:
+            self.stop.set()
+            with stopping(self.log):
+                for f in finished:
+                    f.wait()
+            raise
 
-        def one_device(device: str, nodes: list[Node]) -> None:
-            entry = self.devices.get(device)
-            unusable = self.device_errors.get(device)
-            for n in nodes:
-                why = self._blocked(n)
-                if why:
-                    self._record(_skip(n, why))
-                    continue
-                if unusable and read_done(self.cache, n.key) is None:
-                    msg = f"DeviceError: {unusable}"
-                    write_json(ensure_writable_dir(self.cache / n.key) / ERROR, {
-                        "key": n.key, "stage": n.stage, "label": n.label, "error": msg, "type": "DeviceError",
-                        "user_error": False, "settings": n.settings})
-                    self._record(Outcome(n.key, n.stage, n.label, "failed", 0.0, msg))
-                    continue
+    def _remote_lane(self, device: str, nodes: list[Node], finished: threading.Event) -> None:
+        try:
+            self._lane(device, nodes)
+        finally:
+            finished.set()
+
+    def _lane(self, device: str, nodes: list[Node]) -> None:
+        """The cells of one device, one at a time under its lock. In a remote device's thread, a stop ends the
+        lane quietly (its interrupted cell is recorded); in the main thread KeyboardInterrupt propagates."""
+        entry = self.devices.get(device)
+        unusable = self.device_errors.get(device)
+        for n in nodes:
+            if self.stop.is_set():
+                return
+            why = self._blocked(n)
+            if why:
+                self._record(_skip(n, why))
+                continue
+            if unusable and read_done(self.cache, n.key) is None:
+                msg = f"DeviceError: {unusable}"
+                write_json(ensure_writable_dir(self.cache / n.key) / ERROR, {
+                    "key": n.key, "stage": n.stage, "label": n.label, "error": msg, "type": "DeviceError",
+                    "user_error": False, "settings": n.settings})
+                self._record(Outcome(n.key, n.stage, n.label, "failed", 0.0, msg))
+                continue
+            try:
                 if read_done(self.cache, n.key) is None:
-                    with device_lock(device, n.settings.get("machine_id")):
-                        self._record(execute_node(n, self.cache, entry))
+                    with device_lock(device, n.settings.get("machine_id"), self.stop):
+                        self._execute(n, entry)
                 else:
-                    self._record(execute_node(n, self.cache, entry))
-
-        if len(by_device) <= 1:
-            for device, nodes in by_device.items():
-                one_device(device, nodes)
-            return
-        threads = [threading.Thread(target=one_device, args=item, daemon=True) for item in by_device.items()]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+                    self._execute(n, entry)
+            except KeyboardInterrupt:
+                if threading.current_thread() is threading.main_thread():
+                    raise
+                return

@@ -210,12 +210,15 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
                 "model": model, "weights": weights, "parity_data": ex.parity_data, "batch": ex.batch,
                 "opset": ex.opset, "variant": variant_label(model, None, None, None), **data})), None))
             p = cfg.prune
+            # only when on: the keys of sweeps without distillation stay what they were
+            distill = {"distill": {"alpha": p.distill_alpha, "temperature": p.distill_temperature}} \
+                if p.distill else {}
             for ratio in p.ratios:
                 sources.append((add(make_node("prune", f"prune {model} {ratio:g}", {
                     "model": model, "weights": weights, "ratio": ratio, "importance": p.importance, "scope": p.scope,
                     "round_to": p.round_to, "finetune_epochs": p.finetune_epochs, "lr": p.lr,
                     "batch_size": p.batch_size, "train_data": p.train_data, "limit_train": p.limit_train,
-                    "seed": p.seed, "test_data": cfg.eval.data, "limit_test": cfg.eval.limit,
+                    "seed": p.seed, "test_data": cfg.eval.data, "limit_test": cfg.eval.limit, **distill,
                     "variant": variant_label(model, ratio, None, None), **data})), ratio))
         for src, ratio in sources:
             kinds = {p.kind for p in cfg.quantize.parsed}

@@ -7,6 +7,10 @@ Layout of the output folder::
     DIR/summary.json          every node's status, seconds and error; wall time; the mode
     DIR/recommendation.md     per device: Pareto front + recommended deployment at each budget (+ .json)
 
+Ctrl-C or SIGTERM: the running stages are stopped (a remote bench through `run_on`'s stop path) and
+recorded as interrupted, results/ and summary.json are written from what finished, and `SweepInterrupted`
+(a KeyboardInterrupt) is raised with a one-line message; the next run resumes.
+
 Example::
 
     out = run_sweep(load_sweep(Path("examples/sweep-resnet20.toml")), Path("sweeps/r20"), ray=None)
@@ -15,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from collections import Counter
@@ -26,13 +31,34 @@ from typing import TYPE_CHECKING, Any
 from edgebench.atomic import ensure_writable_dir, write_json, write_text
 from edgebench.errors import UserInputError
 from edgebench.sweep.config import ALL_INSTALLED, LOCAL, SweepConfig, is_model_file
-from edgebench.sweep.executor import Executor, Outcome, check_ray, ray_session, read_done, sweep_dir_lock
+from edgebench.sweep.executor import (
+    Executor,
+    Outcome,
+    check_ray,
+    interrupt_signals,
+    ray_session,
+    read_done,
+    stopping,
+    sweep_dir_lock,
+)
 from edgebench.sweep.graph import Graph, Host, build_graph
 
 if TYPE_CHECKING:
     from edgebench.devices.registry import Device
 
 Log = Callable[[str], None]
+STATUSES = ("done", "cached", "failed", "skipped")
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped the sweep; the message is one line (what stopped, where the summary is)."""
+
+    def __init__(self, message: str, outcome: SweepOutcome) -> None:
+        super().__init__(message)
+        self.message, self.outcome = message, outcome
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True)
@@ -43,11 +69,17 @@ class SweepOutcome:
     mode: str
     results_dir: Path
     recommendations: dict[float, list[Any]] = field(default_factory=dict)
+    interrupted: str | None = None  # the signal that stopped it (SIGINT, SIGTERM), None when it ran to the end
 
     @property
     def counts(self) -> dict[str, int]:
+        """Stages per status; an interrupted sweep adds `interrupted` and `not_run` (never started)."""
         c = Counter(o.status for o in self.outcomes.values())
-        return {s: c.get(s, 0) for s in ("done", "cached", "failed", "skipped")}
+        out = {s: c.get(s, 0) for s in STATUSES}
+        if self.interrupted:
+            out["interrupted"] = c.get("interrupted", 0)
+            out["not_run"] = len(self.graph.nodes) - len(self.outcomes)
+        return out
 
     @property
     def failed(self) -> list[Outcome]:
@@ -256,6 +288,7 @@ def run_sweep(cfg: SweepConfig, out_dir: Path, *, ray: str | None = None, ray_cp
     """Run the whole grid into `out_dir` (resuming whatever is cached there).
 
     `devices_config`: the device registry file (default: `edgebench device`'s, $EDGEBENCH_DEVICES).
+    Raises `SweepInterrupted` on Ctrl-C/SIGTERM once the running stages are stopped and summary.json written.
     """
     say = log or (lambda _m: None)
     entries = resolve_devices(cfg, devices_config)  # all checks before the output folder exists
@@ -268,33 +301,51 @@ def run_sweep(cfg: SweepConfig, out_dir: Path, *, ray: str | None = None, ray_cp
     machine_id = fingerprint()["id"]
     out_dir = ensure_writable_dir(Path(out_dir))
     cache = ensure_writable_dir(out_dir / "cache")
-    with sweep_dir_lock(out_dir):
+    with sweep_dir_lock(out_dir), interrupt_signals() as signals:
         counts = Counter(n.stage for n in graph.nodes.values())
         say(f"sweep '{cfg.name}': {len(graph.cells)} cells, {len(graph.nodes)} stages ("
             + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"); {'Ray ' + ray if ray else 'embedded'}")
         for note in graph.notes:
             say(f"note: {note}")
         t0 = time.perf_counter()
-        if ray:
-            with ray_session(ray, ray_cpus, ray_timeout) as ray_mod:
-                outcomes = Executor(graph, cache, machine_id, ray=ray_mod, log=say, devices=devices.entries,
-                                    device_errors=devices.errors).run()
-        else:
-            outcomes = Executor(graph, cache, machine_id, log=say, devices=devices.entries,
-                                device_errors=devices.errors).run()
+        executor = Executor(graph, cache, machine_id, log=say, devices=devices.entries, device_errors=devices.errors)
+        interrupted: str | None = None
+        try:
+            if ray:
+                with ray_session(ray, ray_cpus, ray_timeout) as ray_mod:
+                    executor.ray = ray_mod
+                    executor.run()
+            else:
+                executor.run()
+        except KeyboardInterrupt:
+            interrupted = signals[0] if signals else "SIGINT"
+        outcomes = dict(executor.outcomes)
         wall = time.perf_counter() - t0
         results_dir = out_dir / "results"
-        publish_results(graph, cache, results_dir)
-        recs = recommend_results(results_dir, cfg.recommend.budgets, cfg.recommend.metric)
-        out = SweepOutcome(graph, outcomes, wall, f"ray {ray}" if ray else "embedded", results_dir, recs)
+        with stopping(say) if interrupted else contextlib.nullcontext():  # a 2nd Ctrl-C: results/ stays whole
+            publish_results(graph, cache, results_dir)
+        recs = {} if interrupted else recommend_results(results_dir, cfg.recommend.budgets, cfg.recommend.metric)
+        out = SweepOutcome(graph, outcomes, wall, f"ray {ray}" if ray else "embedded", results_dir, recs, interrupted)
+        nodes = [{**graph.nodes[k].to_dict(), **{x: o.to_dict()[x] for x in ("status", "seconds", "error")}}
+                 for k, o in outcomes.items()]
+        if interrupted:  # the stages never started, so that the summary lists the whole grid
+            nodes += [{**n.to_dict(), "status": "not run", "seconds": 0.0, "error": None}
+                      for k, n in graph.nodes.items() if k not in outcomes]
         write_json(out_dir / "summary.json", {
             "kind": "edgebench.sweep", "name": cfg.name, "mode": out.mode, "wall_s": wall, "counts": out.counts,
-            "cells": len(graph.cells), "notes": list(graph.notes),
-            "nodes": [{**graph.nodes[k].to_dict(), **{x: o.to_dict()[x] for x in ("status", "seconds", "error")}}
-                      for k, o in outcomes.items()],
+            "cells": len(graph.cells), "notes": list(graph.notes), "interrupted": interrupted, "nodes": nodes,
         })
         if recs:
             write_text(out_dir / "recommendation.md", recommendation_text(recs))
             write_json(out_dir / "recommendation.json",
                        {f"{b:g}": [r.to_dict() for r in rs] for b, rs in recs.items()})
+    if interrupted:
+        stopped = [o for o in outcomes.values() if o.status == "interrupted"]
+        what = "; ".join(f"{o.label}: {o.error}" for o in stopped[:2]) + (f" (+{len(stopped) - 2} more)"
+                                                                           if len(stopped) > 2 else "")
+        c = out.counts
+        raise SweepInterrupted(
+            f"sweep stopped by {interrupted}" + (f": {what}" if what else "")
+            + f"; {c['done'] + c['cached']} stage(s) done, {c['not_run'] + c['interrupted']} to go; "
+            f"{out_dir / 'summary.json'}; run the same command again to resume", out)
     return out

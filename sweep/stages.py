@@ -24,6 +24,8 @@ from edgebench.errors import DeviceError, UserInputError
 from edgebench.sweep.graph import Node
 
 if TYPE_CHECKING:
+    import threading
+
     from edgebench.devices.registry import Device
 
 ACCURACY_FILE = "accuracy.json"
@@ -91,7 +93,10 @@ def stage_import(s: dict[str, Any], _inputs: Sequence[Input], out: Path) -> dict
 
 
 def stage_prune(s: dict[str, Any], _inputs: Sequence[Input], out: Path) -> dict[str, Any]:
-    """`edgebench prune MODEL --ratios R --rounds 1 -e EPOCHS -o out/run`: the pruned round 1 folder."""
+    """`edgebench prune MODEL --ratios R --rounds 1 -e EPOCHS [--distill] -o out/run`: the pruned round 1 folder.
+
+    With `distill`, the teacher is the model before pruning (a copy), as `prune --distill`.
+    """
     from edgebench.calibration.datasets import Dataset, load_dataset
     from edgebench.exporter.prune_config import RatioConfig
     from edgebench.exporter.prune_run import PruneRunConfig, run_rounds
@@ -107,8 +112,15 @@ def stage_prune(s: dict[str, Any], _inputs: Sequence[Input], out: Path) -> dict[
         train = load_dataset(s["train_data"], _data_dir(s)).subset(s["limit_train"])
     else:
         train = Dataset(test.images[:0], test.labels[:0], "none")
+    teacher = distill = None
+    if s.get("distill"):
+        from edgebench.exporter.distill import DistillConfig, TeacherRequest, resolve_teacher
+
+        distill = DistillConfig(s["distill"]["alpha"], s["distill"]["temperature"])
+        teacher = resolve_teacher(loaded.spec, loaded.model, TeacherRequest(distill=True))
     summary = run_rounds(loaded.model, loaded.spec, ratios, run, ft, train, test, out / "run", arch=loaded.spec.name,
-                         num_classes=loaded.num_classes, weights_info=loaded.weights, force=True)
+                         num_classes=loaded.num_classes, weights_info=loaded.weights, force=True, teacher=teacher,
+                         distill=distill)
     last = summary["rounds"][-1]
     return {"model": "run/round1/model.fp32.onnx", "macs": last["macs"], "params": last["params"],
             "macs_reduction_pct": last["macs_reduction_pct"], "top1_torch_pct": last["final_top1_pct"]}
@@ -175,8 +187,13 @@ def stage_evaluate(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dic
     return {"accuracy": ACCURACY_FILE, "top1_pct": keep["top1_pct"], "n": keep["n"]}
 
 
-def _bench_remote(s: dict[str, Any], inp: Input, device: Device, out: Path) -> dict[str, Any]:
-    """`edgebench bench MODEL -r RUNTIME -t T -b B --on DEVICE`: push (content-addressed), run there, pull."""
+def _bench_remote(s: dict[str, Any], inp: Input, device: Device, out: Path,
+                  cancel: threading.Event | None = None) -> dict[str, Any]:
+    """`edgebench bench MODEL -r RUNTIME -t T -b B --on DEVICE`: push (content-addressed), run there, pull.
+
+    Ctrl-C (or `cancel`, set by the sweep's main thread) goes through `run_on`'s stop path: the device's
+    process group is killed, nothing is pulled, and KeyboardInterrupt propagates.
+    """
     import tempfile
 
     from edgebench.devices.registry import DeviceRegistry
@@ -198,7 +215,7 @@ def _bench_remote(s: dict[str, Any], inp: Input, device: Device, out: Path) -> d
     cmd = RemoteCommand(kind="bench", models=(model,), args=tuple(args), runtime=s["runtime"],
                         splits=(("-t", str(s["threads"])),))
     with tempfile.TemporaryDirectory(prefix=".pull.", dir=out) as tmp:
-        run_on(device.name, cmd, Path(tmp), registry=registry, echo=lambda _m: None)
+        run_on(device.name, cmd, Path(tmp), registry=registry, echo=lambda _m: None, cancel=cancel)
         files = sorted((Path(tmp) / device.name).glob("*.json"))
         if len(files) != 1:
             raise DeviceError(f"device '{device.name}': the bench returned {len(files)} result files, expected 1")
@@ -206,10 +223,14 @@ def _bench_remote(s: dict[str, Any], inp: Input, device: Device, out: Path) -> d
     return result
 
 
-def stage_bench(s: dict[str, Any], inputs: Sequence[Input], out: Path, device: Device | None = None
-                ) -> dict[str, Any]:
+def stage_bench(s: dict[str, Any], inputs: Sequence[Input], out: Path, device: Device | None = None,
+                cancel: threading.Event | None = None) -> dict[str, Any]:
     """`edgebench bench MODEL -r RUNTIME -t T -b B` in a fresh process (or `--on DEVICE` for a remote
-    `device`), with the evaluation's accuracy attached."""
+    `device`), with the evaluation's accuracy attached.
+
+    Interrupted (Ctrl-C, SIGTERM, `cancel` for a remote device), it writes nothing: the local measurement
+    process is killed by `subprocess.run`, a remote one by `run_on`; result.json is only written, atomically,
+    after a finished measurement."""
     from edgebench.atomic import write_json
     from edgebench.bench.schema import validate_result
 
@@ -234,7 +255,7 @@ def stage_bench(s: dict[str, Any], inputs: Sequence[Input], out: Path, device: D
             raise DeviceError(f"device '{s['device']}' is not in this sweep's device registry")
         if s["machine_id"] is None:
             raise DeviceError(f"device '{s['device']}' did not answer the sweep's probe; see the sweep log")
-        result = _bench_remote(s, inputs[0], device, out)
+        result = _bench_remote(s, inputs[0], device, out, cancel)
         got = (result.get("machine") or {}).get("id")
         if got != s["machine_id"]:
             raise DeviceError(f"device '{s['device']}' measured on fingerprint id {got}, the sweep probed "
@@ -256,11 +277,13 @@ STAGE_FUNCTIONS: dict[str, Callable[[dict[str, Any], Sequence[Input], Path], dic
 }
 
 
-def run_stage(node: Node, inputs: Sequence[Input], out: Path, device: Device | None = None) -> dict[str, Any]:
+def run_stage(node: Node, inputs: Sequence[Input], out: Path, device: Device | None = None,
+              cancel: threading.Event | None = None) -> dict[str, Any]:
     """Run `node`'s stage into the (existing, empty) folder `out`; returns its outputs.
 
-    `device`: the registry entry of a remote bench cell's device (the only stage that takes one).
+    `device`: the registry entry of a remote bench cell's device (the only stage that takes one);
+    `cancel`: stops its remote run from another thread (see `stage_bench`).
     """
     if node.stage == "bench":
-        return stage_bench(node.settings, inputs, Path(out), device)
+        return stage_bench(node.settings, inputs, Path(out), device, cancel)
     return STAGE_FUNCTIONS[node.stage](node.settings, inputs, Path(out))

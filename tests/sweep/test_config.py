@@ -16,6 +16,8 @@ def test_example_file_parses() -> None:
     assert cfg.models == ("resnet20",) and cfg.prune.ratios == (0.3, 0.5)
     assert cfg.bench.threads == (1, 2) and "fp32" in cfg.quantize.precisions
     assert cfg.recommend.budgets == (0.3, 1.0)
+    # the pruned variants are fine-tuned (with distillation), so they are real candidates of the recommendation
+    assert cfg.prune.finetune_epochs > 0 and cfg.prune.distill
 
 
 @pytest.mark.parametrize(("text", "err", "match"), [
@@ -40,6 +42,12 @@ def test_example_file_parses() -> None:
     ('models = ["resnet20"]\n[bench]\nthreads = [0]', UserInputError, "integers >= 1"),
     ('models = ["resnet20"]\n[bench]\nthreads = "2"', UserInputError, "'threads' in \\[bench\\] is '2'; expected"),
     ('models = ["resnet20"]\n[prune]\nratios = [1.5]', UserInputError, r"in \(0, 1\)"),
+    ('models = ["resnet20"]\n[prune]\nratios = [0.5]\ndistill = true', UserInputError,
+     r"distill = true needs finetune_epochs > 0"),
+    ('models = ["resnet20"]\n[prune]\nfinetune_epochs = 1\ndistill = true\ndistill_alpha = 1.5', UserInputError,
+     r"distill_alpha 1.5 must be in \[0, 1\]"),
+    ('models = ["resnet20"]\n[prune]\ndistill = "yes"', UserInputError,
+     r"'distill' in \[prune\] is 'yes'; expected bool"),
     ('models = ["resnet20"]\n[recommend]\nmetric = "p50"', UserInputError, "Did you mean 'p50_ms'"),
     ("models = [", UserInputError, "not valid TOML"),
 ])

@@ -125,3 +125,19 @@ def test_torch_int8_calibrates_on_the_quantize_settings() -> None:
     text = BASE.format(p='["fp32"]', r='["torch-int8"]').replace("[bench]", "calib_size = 64\n[bench]")
     other = build_graph(parse_sweep(text), HOST)
     assert not {k for k, n in g.nodes.items() if n.stage == "evaluate"} & set(other.nodes)
+
+
+def test_distillation_is_in_the_prune_key_only_when_on() -> None:
+    text = 'models = ["resnet20"]\n[prune]\nratios = [0.3]\nfinetune_epochs = 2\n'
+    host = Host(cpu=VNNI_CPU, machine_id="m1", runtimes=("ort-cpu",), weights_sha256={"resnet20": "ab" * 32})
+    plain, kd, kd_alpha = (build_graph(parse_sweep(text + extra), host)
+                           for extra in ("", "distill = true", "distill = true\ndistill_alpha = 0.5"))
+
+    def prune(g: object) -> object:
+        return next(n for n in g.nodes.values() if n.stage == "prune")
+
+    assert "distill" not in prune(plain).settings  # sweeps without distillation keep their keys
+    assert prune(kd).settings["distill"] == {"alpha": 0.9, "temperature": 4.0}
+    assert len({prune(g).key for g in (plain, kd, kd_alpha)}) == 3
+    export = {next(k for k, n in g.nodes.items() if n.stage == "export") for g in (plain, kd, kd_alpha)}
+    assert len(export) == 1  # the unpruned model is not touched

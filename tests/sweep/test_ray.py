@@ -3,12 +3,16 @@ address): same stages, same keys, same statuses, same accuracies. Slow: Ray star
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -58,22 +62,92 @@ def test_local_ray_agrees_with_embedded(embedded: tuple[Path, dict]) -> None:
     assert again["counts"] == {"done": 0, "cached": len(emb["nodes"]), "failed": 0, "skipped": 0}
 
 
-@pytest.fixture()
-def ray_head() -> Iterator[str]:
-    ray_bin = Path(sys.executable).parent / "ray"
-    if not ray_bin.exists():
-        ray_bin = Path(shutil.which("ray") or "ray")
+def _session_members(sid: int) -> list[int]:
+    """Processes whose session id is `sid` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+@contextlib.contextmanager
+def own_ray_head() -> Iterator[tuple[str, int]]:
+    """`ray start --head --block` in a session of its own, with its own temp dir; yields (address, session id).
+
+    The end stops that session's processes only, never `ray stop` (which stops every Ray process of this
+    user on the machine, other people's sweeps and tests included).
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    subprocess.run([str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2", "--node-ip-address=127.0.0.1",
-                    "--include-dashboard=false", "--disable-usage-stats"], check=True, capture_output=True, env=env,
-                   timeout=120)
+    # token auth as this process's driver will have it: `ray start` turns it on when ~/.ray/auth_token exists,
+    # a driver joining by address only when RAY_AUTH_MODE=token (which a local ray.init sets in this process)
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
+    tmp = Path(tempfile.mkdtemp(prefix="ebray-", dir="/tmp"))  # short: Ray's AF_UNIX socket paths live in it
+    log = tmp / "head.log"
+    with open(log, "wb") as out:
+        head = subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block",
+                                 f"--port={port}", "--num-cpus=2", "--node-ip-address=127.0.0.1",
+                                 "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={tmp / 'ray'}"],
+                                stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
-        yield f"127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while "block forever" not in log.read_text(errors="replace"):
+            assert head.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-3000:]
+            time.sleep(0.2)
+        yield f"127.0.0.1:{port}", head.pid
     finally:
-        subprocess.run([str(ray_bin), "stop"], capture_output=True, env=env, timeout=120, check=False)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(head.pid, signal.SIGTERM)  # --block: the head stops the processes it started, then exits
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            head.wait(timeout=60)
+        for pid in session_members(head.pid):  # whatever outlived it, in its session only
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if head.poll() is None:
+            head.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def session_members(sid: int) -> list[int]:
+    """Live processes whose session id is `sid` (from /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            out.append(int(stat.parent.name))
+    return out
+
+
+@pytest.fixture()
+def ray_head() -> Iterator[str]:
+    with own_ray_head() as (address, _sid):
+        yield address
+
+
+def test_the_ray_head_stops_only_its_own_processes(tmp_path: Path) -> None:
+    """Another 'raylet' of this user (what `ray stop` would kill too) survives; the head's processes do not."""
+    fake = tmp_path / "raylet"
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", fake)
+    other = subprocess.Popen([str(fake), "300"], start_new_session=True)
+    try:
+        with own_ray_head() as (_address, sid):
+            mine = session_members(sid)
+            names = {Path(f"/proc/{p}/comm").read_text().strip() for p in mine if Path(f"/proc/{p}/comm").exists()}
+            assert {"gcs_server", "raylet"} <= names, names
+        assert not session_members(sid)
+        assert other.poll() is None  # the other 'raylet' still runs
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_ray_cluster_by_address_agrees_with_embedded(embedded: tuple[Path, dict], ray_head: str) -> None:
