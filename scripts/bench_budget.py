@@ -6,17 +6,20 @@ measured on the same test images (`calibration.accuracy_aware`, what `edgebench 
 --eval-data cifar10` runs): its drop, the nodes kept float or at 8 bits and why; file sizes; and FP32 / auto /
 budgeted timed in one interleaved run (ORT, 1 thread, batch 1, thread CPU time).
 
-The user model is a `--model-file` network trained here, briefly, on the 4000 shared training images
-(`edgebench train --model-file scripts/user_mbv3.py:build --input-like resnet20`), then exported: a
-MobileNetV3-style net (depthwise convs, hardswish, squeeze-excite) whose PTQ loses more than the budget.
+The user model is a `--model-file` network trained here, briefly (8 epochs, one thread, seed 0: reproducible),
+on the 4000 shared training images (`edgebench train --model-file scripts/user_net.py:build --input-like
+resnet20`), then exported: `scripts/user_net.py` (two stems concatenated, inverted residual blocks with
+depthwise convs, hardswish and squeeze-excite), the user model of `make bench-prune`, whose `auto` PTQ loses
+more than the budget. `--user-model scripts/user_mbv3.py:build` trains a MobileNetV3-style net instead.
 
-    .venv/bin/python scripts/bench_budget.py [--reuse] [--user-model scripts/user_net.py:build] [--user-epochs 10]
+    .venv/bin/python scripts/bench_budget.py [--reuse] [--user-model scripts/user_mbv3.py:build] [--user-epochs 8]
 Writes artifacts/bench-budget/summary.json (models under artifacts/bench-budget/<name>/).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
@@ -42,7 +45,8 @@ def say(msg: str) -> None:
 
 def run(cmd: list[str]) -> None:
     say(f"[bench-budget] {' '.join(cmd[1:])}")
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    # one thread: training is then deterministic (a thread count changes float sums), so the model is the same
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     if r.returncode != 0:
         raise SystemExit(f"`{' '.join(cmd)}` failed:\n{r.stderr.strip()[-2000:]}")
 
@@ -76,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="accuracy-aware PTQ (budget 0.3) on ResNet-20/56 and a user model")
     ap.add_argument("--out", type=Path, default=REPO / "artifacts" / "bench-budget")
     ap.add_argument("--budget", type=float, default=0.3)
-    ap.add_argument("--user-model", default=f"{REPO / 'scripts' / 'user_mbv3.py'}:build")
-    ap.add_argument("--user-epochs", type=int, default=10)
+    ap.add_argument("--user-model", default=f"{REPO / 'scripts' / 'user_net.py'}:build")
+    ap.add_argument("--user-epochs", type=int, default=8)
     ap.add_argument("--user-lr", type=float, default=0.05)
     ap.add_argument("--models", default="resnet20,resnet56,user", help="which of resnet20,resnet56,user")
     ap.add_argument("--calib-size", type=int, default=1000)

@@ -1,7 +1,8 @@
 """A MobileNetV3-style user model for CIFAR (`--model-file scripts/user_mbv3.py:build --input-like resnet20`):
 inverted residual blocks with depthwise 3x3/5x5 convs, hardswish, squeeze-excite with a hard sigmoid gate, no
 residual BN tricks; the architecture family PTQ is known to hurt (per-tensor activations after depthwise convs).
-Used by `make bench-budget`."""
+`scripts/bench_budget.py --user-model scripts/user_mbv3.py:build` (trained briefly on 4000 images, `auto` PTQ
+changed 3-4 % of its predictions but did not lower its top-1: INT8 +0.0 and +0.4 points on two trainings)."""
 
 from __future__ import annotations
 
