@@ -6,7 +6,8 @@ measured on the same test images (`calibration.accuracy_aware`, what `edgebench 
 --eval-data cifar10` runs): its drop, the nodes kept float or at 8 bits and why; file sizes; and FP32 / auto /
 budgeted timed in one interleaved run (ORT, 1 thread, batch 1, thread CPU time).
 
-The user model is a `--model-file` network trained here, briefly (8 epochs, one thread, seed 0: reproducible),
+The user model is a `--model-file` network trained here, briefly (8 epochs, one thread, from an init drawn
+with seed 0: reproducible),
 on the 4000 shared training images (`edgebench train --model-file scripts/user_net.py:build --input-like
 resnet20`), then exported: `scripts/user_net.py` (two stems concatenated, inverted residual blocks with
 depthwise convs, hardswish and squeeze-excite), the user model of `make bench-prune`, whose `auto` PTQ loses
@@ -63,9 +64,26 @@ def user_model(spec: str, out: Path, epochs: int, lr: float, reuse: bool) -> tup
     path = out / "model.fp32.onnx"
     train_dir = out.parent / f"{out.name}-train"
     mf = ["--model-file", spec, "--input-like", "resnet20"]
+    init = out.parent / f"{out.name}-init.pt"
+    if not (reuse and init.is_file()):
+        # `edgebench train` seeds shuffling and augmentation but builds the model before seeding, so a random
+        # init differs run to run: start from an init drawn here with seed 0 (then training is reproducible)
+        import importlib.util
+
+        import torch
+
+        file, factory = spec.rsplit(":", 1)
+        mod_spec = importlib.util.spec_from_file_location("bench_budget_user_model", file)
+        if mod_spec is None or mod_spec.loader is None or not Path(file).is_file():
+            raise SystemExit(f"--user-model {spec}: '{file}' is not a Python file (give path.py:factory)")
+        module = importlib.util.module_from_spec(mod_spec)
+        mod_spec.loader.exec_module(module)
+        torch.manual_seed(0)
+        init.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(getattr(module, factory)().state_dict(), init)
     if not (reuse and (train_dir / "best.pt").is_file()):
-        run([EDGEBENCH, "train", *mf, "-e", str(epochs), "--lr", str(lr), "--batch-size", "64", "--seed", "0",
-             "--limit-train", "4000", "--limit-test", "1000", "-o", str(train_dir), "--force"])
+        run([EDGEBENCH, "train", *mf, "-w", str(init), "-e", str(epochs), "--lr", str(lr), "--batch-size", "64",
+             "--seed", "0", "--limit-train", "4000", "--limit-test", "1000", "-o", str(train_dir), "--force"])
     if not (reuse and path.is_file()):
         run([EDGEBENCH, "export", *mf, "-w", str(train_dir / "best.pt"), "-o", str(out), "--force",
              "--parity-images", "100"])
