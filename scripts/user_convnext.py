@@ -2,7 +2,8 @@
 a patchify stem, blocks of depthwise 7x7 conv -> LayerNorm (channels last) -> 1x1 expand -> GELU -> 1x1
 project with a learned layer scale on a residual stream, LayerNorm'd downsampling. The LayerNorm/GELU family
 that static INT8 with per-tensor activations handles worst (GELU is exported as Erf/Mul/Add, each quantized).
-Used by `make bench-budget`."""
+Tried for `make bench-budget` (`--user-model scripts/user_convnext.py:build`): 29 % FP32 after 8 epochs on the
+4000 shared images, `auto` INT8 -0.2 points (INT8 better), agreement 98.1 %."""
 
 from __future__ import annotations
 
