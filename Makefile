@@ -119,4 +119,8 @@ bench-quant: $(STAMP)  ## ResNet-56: FP32, FP16, dynamic/static/accuracy-aware/Q
 
 .PHONY: bench-bits
 bench-bits: $(STAMP)  ## ResNet-56 weights 8/6/4 x activations 8/16 bits (ORT QDQ types): size, paired top-1, latency
-	$(PY) scripts/bench_bits.py
+	$(PY) scripts/bench_bits.py  # the code of `edgebench sweep-bits` (bench/bits_sweep.py) on ResNet-56
+
+.PHONY: bench-budget
+bench-budget: $(STAMP)  ## accuracy-aware PTQ (budget 0.3 points) on ResNet-20, ResNet-56 and a trained user model
+	$(PY) scripts/bench_budget.py

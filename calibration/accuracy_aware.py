@@ -10,11 +10,15 @@ the drop fits the budget.
    in ORT means excluding its producer *and* its consumers (ORT quantizes a tensor when any node touching
    it is quantized); a weight needs only its node. Units are added in rank order, one per step, and the
    model is re-quantized and re-measured each time, so the fewest units that meet the budget stay float.
+   Low-bit recipes (6- or 4-bit weights; `fallback` "int8", their default) rescue in two stages: first the
+   nodes whose weights the low bit width damages most get the preset's INT8 weights (`QuantRecipe.int8_nodes`),
+   one per step; only if that is not enough is the model re-ranked (its 8-bit nodes included) and units kept
+   float as above. `fallback` "float" goes straight to float.
 3. Optionally the same with other calibration methods (`methods`), the recipe's first.
 
 Nothing is written unless the budget holds, or `best_effort` (then the best setting reached is written).
-The manifest's `accuracy_aware` records the budget, the drop before and after, every step, and what stayed
-float and why.
+The manifest's `accuracy_aware` records the budget, the drop before and after, every step, what stayed
+float or went to 8 bits, and per node (`fell_back`) what it fell back to and why.
 
 Torch-free, and below `bench` in the layers: predictions come from a `predict(path) -> top-1 per image`
 callable that the caller builds (the CLI uses `bench.evaluate.evaluate`).
@@ -32,13 +36,14 @@ from typing import Any
 import numpy as np
 from edgebench.artifact import ModelArtifact
 from edgebench.calibration.dataset import Dataset
-from edgebench.calibration.recipes import METHODS, PresetChoice
+from edgebench.calibration.recipes import METHODS, PresetChoice, QuantRecipe
 from edgebench.errors import EdgebenchError, UserInputError
 from edgebench.manifest import Manifest
 
 Predict = Callable[[Path], Sequence[int]]
 MAX_BUDGET_PTS = 10.0
 QDQ = ("QuantizeLinear", "DequantizeLinear")
+FALLBACKS = ("int8", "float")
 
 
 class BudgetNotMet(EdgebenchError):
@@ -61,6 +66,7 @@ class AccuracyBudget:
     methods: tuple[str, ...] = ()
     probe_images: int = 64
     best_effort: bool = False
+    fallback: str | None = None  # "int8" | "float"; None: int8 for 6/4-bit weights, float otherwise
 
     def __post_init__(self) -> None:
         b = self.budget_pts
@@ -76,6 +82,8 @@ class AccuracyBudget:
             raise UserInputError(f"--max-float {self.max_steps} must be >= 0")
         if self.probe_images < 1:
             raise UserInputError(f"probe_images {self.probe_images} must be >= 1")
+        if self.fallback is not None and self.fallback not in FALLBACKS:
+            raise UserInputError(f"--fallback '{self.fallback}' is not one of {', '.join(FALLBACKS)}")
         for m in self.methods:
             if m not in METHODS:
                 raise UserInputError(f"calibration method '{m}' is not one of {', '.join(METHODS)}")
@@ -95,6 +103,48 @@ class Unit:
         why = f"{what} adds {100 * self.error:.1f} % relative L2 error under quantization"
         return {"kind": self.kind, "tensor": self.tensor, "nodes": list(self.nodes),
                 "relative_error": round(self.error, 6), "why": why}
+
+
+@dataclass(frozen=True)
+class Rescue:
+    """One step of the search: a unit raised to 8-bit weights (`to` "int8") or kept float, and why."""
+
+    unit: Unit
+    to: str  # "int8" | "float"
+    note: str = ""
+
+    def why(self) -> str:
+        return "; ".join(x for x in (self.unit.to_dict()["why"], self.note) if x)
+
+
+def fell_back(rescues: Sequence[Rescue], float_nodes: Sequence[str], int8_nodes: Sequence[str]) -> list[dict[str, Any]]:
+    """Per node of the final model, what it fell back to (int8 / float) and why (the step that put it there)."""
+    last: dict[str, Rescue] = {}
+    for r in rescues:
+        for n in r.unit.nodes:
+            last[n] = r
+    out = []
+    for n in [*float_nodes, *[m for m in int8_nodes if m not in float_nodes]]:
+        to = "float" if n in float_nodes else "int8"
+        r = last.get(n)
+        out.append({"node": n, "to": to, "why": r.why() if r is not None and r.to == to else "given by the user"})
+    return out
+
+
+def resolve_fallback(budget: AccuracyBudget, recipe: QuantRecipe) -> str:
+    """`budget.fallback`, or its default for `recipe`: int8 under 6/4-bit weights, float otherwise.
+
+    8-bit fallback is about weights: 16-bit activations are finer than the INT8 recipe's, so a node under
+    16-bit activations is not rescued by 8 bits and falls back to float.
+    """
+    if budget.fallback is None:
+        return "int8" if recipe.weight_bits < 8 else "float"
+    if budget.fallback == "int8" and recipe.weight_bits == 8:
+        acts = " (16-bit activations are finer than INT8's, so they fall back to float)" \
+            if recipe.activation_bits == 16 else ""
+        raise UserInputError(f"--fallback int8: the recipe's weights are already 8-bit{acts}; 8-bit fallback "
+                             "rescues --weight-bits 6 or 4: use --fallback float")
+    return budget.fallback
 
 
 # ---- ranking ------------------------------------------------------------------------------------------
@@ -219,6 +269,7 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
     from edgebench.calibration.quantize import _pre_process, _prepare, as_artifact, quantize_static_model
 
     log = log or (lambda _m: None)
+    fallback = resolve_fallback(budget, choice.recipe)
     artifact = as_artifact(model)
     source = _prepare(artifact, output, "static", force, choice.recipe.nodes_to_exclude)  # checks before any work
     known = {n.name for n in source.proto.graph.node if n.name}
@@ -232,9 +283,16 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
     if choice.recipe.method in methods:
         methods = (choice.recipe.method, *[m for m in methods if m != choice.recipe.method])
     user_excluded = choice.recipe.nodes_to_exclude
+    user_int8 = choice.recipe.int8_nodes
+    low = f"{choice.recipe.weight_bits}-bit"
     steps: list[dict[str, Any]] = []
-    best: tuple[float, PresetChoice, list[Unit], int] | None = None
+    best: tuple[float, PresetChoice, list[Rescue], int] | None = None
     met = False
+
+    def with_nodes(ch: PresetChoice, int8: list[str], excluded: list[str]) -> PresetChoice:
+        name = ch.recipe.name if ch.recipe.name.endswith("+") else ch.recipe.name + "+"
+        return replace(ch, recipe=replace(ch.recipe, nodes_to_exclude=tuple(excluded), name=name,
+                                          int8_nodes=tuple(n for n in int8 if n not in excluded)))
 
     with tempfile.TemporaryDirectory(prefix="edgebench-aaq-") as td:
         tdir = Path(td)
@@ -247,9 +305,11 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
             preds = list(predict(out))
             d = _drop(preds, base, labels)
             nodes = len(ch.recipe.nodes_to_exclude) - len(user_excluded)
-            steps.append({"method": ch.recipe.method, "float_nodes": nodes, "drop_pts": round(d, 4),
+            n8 = len(ch.recipe.int8_nodes) - len(user_int8)
+            steps.append({"method": ch.recipe.method, "float_nodes": nodes, "int8_nodes": n8, "drop_pts": round(d, 4),
                           "agreement_pct": round(_agreement(preds, base), 4)})
-            log(f"  {ch.recipe.method}, {nodes} node(s) float: drop {d:+.2f} points "
+            at8 = f", {n8} at 8 bits" if fallback == "int8" else ""
+            log(f"  {ch.recipe.method}, {nodes} node(s) float{at8}: drop {d:+.2f} points "
                 f"(agreement {steps[-1]['agreement_pct']:.1f} %)")
             return d, out
 
@@ -257,24 +317,47 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
             ch = replace(choice, recipe=choice.recipe.with_overrides(method=method))
             d, path = trial(ch, f"m{mi}-0")
             if best is None or d < best[0]:
-                best = (d, ch, [], 0)
+                best = (d, ch, [], mi)
             if d <= budget.budget_pts:
                 met = True
                 break
+            excluded: list[str] = list(user_excluded)
+            int8: list[str] = list(user_int8)
+            kept: list[Rescue] = []
+            note = ""
+            if fallback == "int8":
+                # first the weights that the low bit width damages most, at the preset's 8 bits (one per step)
+                units = [u for u in rank_units(path, float_ref, probe, source.input_name)
+                         if u.kind == "weights" and set(u.nodes) <= known]
+                for k in range(budget.max_steps):
+                    new = next((u for u in units if u.nodes[0] not in int8), None)
+                    if new is None:
+                        break
+                    int8.append(new.nodes[0])
+                    kept.append(Rescue(new, "int8", f"8-bit weights (the {choice.preset} INT8 recipe) instead of "
+                                                    f"{low}"))
+                    ch_k = with_nodes(ch, int8, excluded)
+                    d, path = trial(ch_k, f"m{mi}-i{k + 1}")
+                    if d < best[0]:
+                        best = (d, ch_k, list(kept), mi)
+                    if d <= budget.budget_pts:
+                        met = True
+                        break
+                if met:
+                    break
+                note = (f"8-bit was not enough: drop {d:+.2f} points with {len(int8) - len(user_int8)} node(s) "
+                        "at 8 bits")
+            # what (still) damages most, kept float: ranked on the last model tried (its 8-bit nodes included)
             # only units ORT can exclude by the names of the model given (pre-processing may fuse/rename a few)
             units = [u for u in rank_units(path, float_ref, probe, source.input_name) if set(u.nodes) <= known]
-            excluded: list[str] = list(user_excluded)
-            kept: list[Unit] = []
             for k in range(budget.max_steps):
                 new = next((u for u in units if not set(u.nodes) <= set(excluded)), None)
                 if new is None:
                     break
-                kept.append(new)
+                kept.append(Rescue(new, "float", note))
                 excluded += [n for n in new.nodes if n not in excluded]
-                ch_k = replace(ch, recipe=replace(ch.recipe, nodes_to_exclude=tuple(excluded),
-                                                  name=ch.recipe.name if ch.recipe.name.endswith("+")
-                                                  else ch.recipe.name + "+"))
-                d, _ = trial(ch_k, f"m{mi}-{k + 1}")
+                ch_k = with_nodes(ch, int8, excluded)
+                d, _ = trial(ch_k, f"m{mi}-f{k + 1}")
                 if d < best[0]:
                     best = (d, ch_k, list(kept), mi)
                 if d <= budget.budget_pts:
@@ -286,6 +369,8 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
         raise EdgebenchError("accuracy-aware PTQ ran no trial")
     drop_best, ch_best, kept_best, _ = best
     before = steps[0]["drop_pts"]
+    float_nodes = [n for n in ch_best.recipe.nodes_to_exclude if n not in user_excluded]
+    int8_nodes = [n for n in ch_best.recipe.int8_nodes if n not in user_int8]
     record = {
         "budget_pts": budget.budget_pts,
         "met": met,
@@ -295,16 +380,23 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
         "drop_before_pts": before,
         "drop_after_pts": round(drop_best, 4),
         "method": ch_best.recipe.method,
-        "kept_float": [u.to_dict() for u in kept_best],
-        "float_nodes": [n for n in ch_best.recipe.nodes_to_exclude if n not in user_excluded],
+        "fallback": fallback,
+        "kept_float": [r.unit.to_dict() for r in kept_best if r.to == "float"],
+        "kept_int8": [r.unit.to_dict() for r in kept_best if r.to == "int8"],
+        "float_nodes": float_nodes,
+        "int8_nodes": int8_nodes,
+        "fell_back": fell_back(kept_best, float_nodes, int8_nodes),
         "steps": steps,
         "ranking": "activations by their own QDQ error, nodes by the error they add vs the FP32 graph "
-                   f"(relative L2 on {len(probe)} eval images)",
+                   f"(relative L2 on {len(probe)} eval images)"
+                   + ("; 8-bit fallback first: weights units only, then float re-ranked on the model with its "
+                      "8-bit nodes" if fallback == "int8" else ""),
     }
     if not met and not budget.best_effort:
         raise BudgetNotMet(
             f"accuracy budget {budget.budget_pts} points not met: best drop {drop_best:+.2f} points with "
-            f"{len(record['float_nodes'])} node(s) float (method {ch_best.recipe.method}; before: {before:+.2f}); "
+            f"{len(float_nodes)} node(s) float{f' and {len(int8_nodes)} at 8 bits' if fallback == 'int8' else ''} "
+            f"(method {ch_best.recipe.method}; before: {before:+.2f}); "
             "nothing written: raise --max-float, try --try-methods percentile,entropy, or pass --best-effort"
         )
     return quantize_static_model(artifact, calib, ch_best, output=output, batch_size=batch_size,

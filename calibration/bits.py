@@ -46,13 +46,15 @@ def _per_axis(a: np.ndarray, axis: int, ndim: int) -> np.ndarray:
     return a.reshape(shape)
 
 
-def narrow_weights(model: Any, bits: int) -> int:
+def narrow_weights(model: Any, bits: int, skip: tuple[str, ...] = (), only: tuple[str, ...] | None = None) -> int:
     """Requantize every int8 weight of a QDQ `model` (ModelProto, in place) to `bits` signed bits, symmetric.
 
     For each Conv/Gemm/MatMul whose weight comes from DequantizeLinear(int8 initializer): the weights are
     dequantized, a new per-channel scale max|w| / (2**(bits-1) - 1) is taken and the values rounded into
     [-(2**(bits-1) - 1), 2**(bits-1) - 1] (still stored as int8); an int32 bias behind its own
     DequantizeLinear is rescaled to input_scale * new_weight_scale, as ORT's fused kernels assume.
+    Nodes named in `skip` keep their 8-bit weights (the recipe's `int8_nodes`); with `only`, just those nodes
+    are narrowed (the 7-bit weights of a reduce_range preset's 8-bit fallback nodes).
     Returns how many weight tensors were narrowed.
     """
     from onnx import TensorProto, numpy_helper
@@ -70,7 +72,9 @@ def narrow_weights(model: Any, bits: int) -> int:
         return n if n is not None and n.op_type == "DequantizeLinear" else None
 
     for node in model.graph.node:
-        if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2:
+        if node.op_type not in ("Conv", "Gemm", "MatMul") or len(node.input) < 2 or node.name in skip:
+            continue
+        if only is not None and node.name not in only:
             continue
         wdq = dq_of(node.input[1])
         if wdq is None or wdq.input[0] not in inits or inits[wdq.input[0]].data_type != TensorProto.INT8:
@@ -108,6 +112,49 @@ def narrow_weights(model: Any, bits: int) -> int:
         inits[bdq.input[0]].CopyFrom(numpy_helper.from_array(new_b, bdq.input[0]))
         inits[bdq.input[1]].CopyFrom(numpy_helper.from_array(b_scale, bdq.input[1]))
     return done
+
+
+def weight_inputs(model: Any, nodes: tuple[str, ...]) -> dict[str, tuple[str, int]]:
+    """Node name -> (its weight initializer, the per-channel axis ORT gives it) in a float `model`.
+
+    The axis follows ORT's QDQ quantizer: Conv 0, ConvTranspose 1, Gemm 0 with transB else 1, MatMul 1.
+    Raises CalibrationError for a node the graph lacks or whose weight is not an initializer.
+    """
+    from edgebench.errors import CalibrationError
+
+    inits = {i.name for i in model.graph.initializer}
+    by_name = {n.name: n for n in model.graph.node if n.name}
+    out: dict[str, tuple[str, int]] = {}
+    for name in nodes:
+        node = by_name.get(name)
+        if node is None or len(node.input) < 2 or node.input[1] not in inits:
+            raise CalibrationError(f"8-bit fallback node '{name}' is not a node with a weight initializer in the "
+                                   "graph being quantized (quant_pre_process may have renamed or fused it)")
+        trans_b = any(a.name == "transB" and a.i for a in node.attribute)
+        axis = {"Conv": 0, "ConvTranspose": 1, "Gemm": 0 if trans_b else 1}.get(node.op_type, 1)
+        out[name] = (node.input[1], axis)
+    return out
+
+
+def node_weight_types(model: Any) -> dict[str, str]:
+    """Node name -> ONNX element type of its quantized weight (DequantizeLinear of an initializer), or 'float'.
+
+    For Conv/Gemm/MatMul nodes of a QDQ `model`: e.g. {"conv1": "int8", "conv2": "int4", "fc": "float"}.
+    """
+    from onnx import TensorProto
+
+    inits = {i.name: i.data_type for i in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    out: dict[str, str] = {}
+    for n in model.graph.node:
+        if n.op_type not in ("Conv", "Gemm", "MatMul", "ConvTranspose") or len(n.input) < 2 or not n.name:
+            continue
+        dq = producer.get(n.input[1])
+        if dq is not None and dq.op_type == "DequantizeLinear" and dq.input[0] in inits:
+            out[n.name] = TensorProto.DataType.Name(inits[dq.input[0]]).lower()
+        elif n.input[1] in inits:
+            out[n.name] = "float"
+    return out
 
 
 def weight_types(model: Any) -> dict[str, int]:

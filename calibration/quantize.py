@@ -426,6 +426,7 @@ def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice:
     from onnxruntime.quantization import quantize_static
 
     source = _prepare(model, output, "static", force, choice.recipe.nodes_to_exclude)
+    check_node_names(source.proto, choice.recipe.int8_nodes, "8-bit fallback (recipe int8_nodes)")
     model, info, out, input_name, dims = source.path, source.info, source.out, source.input_name, source.dims
     fixed_batch = dims[0] if dims and isinstance(dims[0], int) and dims[0] > 0 else None
     if fixed_batch is not None:
@@ -451,13 +452,22 @@ def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice:
             src, upgrade = upgrade_opset(model, source.opset, Path(td), log)
             src = _pre_process(src, Path(td)) if preprocess_model else src
             reader.set_range(0, len(reader))
+            args = kwargs
+            if recipe.int8_nodes and recipe.weight_bits == 4:  # these nodes' weights at the preset's 8 bits
+                from edgebench.calibration.bits import weight_inputs
+
+                weights = weight_inputs(onnx.load(str(src), load_external_data=False), recipe.int8_nodes)
+                extra = {**kwargs["extra_options"], "TensorQuantOverrides": recipe.int8_weight_overrides(weights)}
+                args = {**kwargs, "extra_options": extra}
             with _quiet():
-                quantize_static(str(src), str(tmp), reader, **kwargs)
+                quantize_static(str(src), str(tmp), reader, **args)
         if recipe.weight_bits not in (8, 4):  # no ONNX type for it: int8 storage, narrowed values
             from edgebench.calibration.bits import narrow_weights
 
             proto = onnx.load(str(tmp))
-            narrow_weights(proto, recipe.weight_bits)
+            narrow_weights(proto, recipe.weight_bits, skip=recipe.int8_nodes)
+            if recipe.int8_nodes and recipe.reduce_range:  # the preset's 8-bit weights are 7-bit (no VNNI)
+                narrow_weights(proto, 7, only=recipe.int8_nodes)
             onnx.save(proto, str(tmp))
         reader.set_range(0, len(reader))
         _smoke_run(tmp, input_name, reader.batch(0))

@@ -58,6 +58,8 @@ class QuantRecipe:
     op_types_to_exclude: tuple[str, ...] = ()
     weight_bits: int = 8
     activation_bits: int = 8
+    # nodes whose weights keep the preset's 8-bit type under 6/4-bit weights (accuracy-aware PTQ's fallback)
+    int8_nodes: tuple[str, ...] = ()
     name: str = "custom"
     why: str = field(default="", compare=False)
 
@@ -69,7 +71,7 @@ class QuantRecipe:
                 raise UserInputError(f"recipe {attr} '{v}' is not one of {', '.join(allowed)}")
         if not 0.0 < self.percentile <= 100.0:
             raise UserInputError(f"recipe percentile {self.percentile} must be in (0, 100], e.g. 99.999")
-        for attr in ("nodes_to_exclude", "op_types_to_exclude"):
+        for attr in ("nodes_to_exclude", "op_types_to_exclude", "int8_nodes"):
             v = getattr(self, attr)
             if not isinstance(v, tuple) or not all(isinstance(s, str) and s for s in v):
                 raise UserInputError(f"recipe {attr} must be a tuple of non-empty names, got {v!r}")
@@ -86,6 +88,10 @@ class QuantRecipe:
             raise UserInputError(
                 f"{self.weight_bits}-bit weights / {self.activation_bits}-bit activations need the QDQ format: the "
                 "QOperator ops (QLinearConv, QGemm, QLinearAdd) take 8-bit tensors only; use quant_format 'qdq'")
+        if self.int8_nodes and self.weight_bits == 8:
+            raise UserInputError(
+                f"recipe int8_nodes {list(self.int8_nodes)}: the weights are already 8-bit; 8-bit fallback nodes "
+                "apply to --weight-bits 6 or 4")
 
     # ---- presets: each says why in one line -------------------------------------------------------
 
@@ -135,6 +141,7 @@ class QuantRecipe:
         d = asdict(self)
         d["nodes_to_exclude"] = list(self.nodes_to_exclude)
         d["op_types_to_exclude"] = list(self.op_types_to_exclude)
+        d["int8_nodes"] = list(self.int8_nodes)
         return d
 
     @classmethod
@@ -144,7 +151,7 @@ class QuantRecipe:
         if unknown:
             raise UserInputError(f"unknown recipe field(s) {unknown}; known: {', '.join(sorted(names))}")
         kw = dict(d)
-        for k in ("nodes_to_exclude", "op_types_to_exclude"):
+        for k in ("nodes_to_exclude", "op_types_to_exclude", "int8_nodes"):
             if k in kw:
                 kw[k] = tuple(kw[k])
         return cls(**kw)
@@ -199,6 +206,25 @@ class QuantRecipe:
             kwargs["op_types_to_quantize"] = sorted(supported - set(self.op_types_to_exclude))
         return kwargs
 
+    def int8_weight_overrides(self, weights: Mapping[str, tuple[str, int]]) -> dict[str, list[dict[str, Any]]]:
+        """ORT `TensorQuantOverrides` keeping the weights of `int8_nodes` at the preset's 8-bit type.
+
+        `weights`: node name -> (its weight initializer, per-channel axis) in the graph ORT quantizes
+        (`calibration.bits.weight_inputs`). The node's weights get `weight_type` (int8/uint8), the preset's
+        `reduce_range` (7 bits without VNNI) and granularity, as its INT8 recipe; the graph's other weights
+        keep `weight_bits`. For 4-bit recipes (ORT's int4 type); 6-bit weights are int8 already and
+        `narrow_weights` leaves these nodes alone.
+        """
+        from onnxruntime.quantization import QuantType
+
+        qtype = QuantType.QInt8 if self.weight_type == "int8" else QuantType.QUInt8
+        out: dict[str, list[dict[str, Any]]] = {}
+        for n in self.int8_nodes:
+            name, axis = weights[n]
+            # an override without `axis` makes ORT quantize the tensor per-tensor: give the axis to stay per-channel
+            out[name] = [{"quant_type": qtype, "reduce_range": self.reduce_range,
+                          **({"axis": axis} if self.per_channel else {})}]
+        return out
 
     def to_ort_dynamic_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for `onnxruntime.quantization.quantize_dynamic` (`--mode dynamic`).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edgebench.cli import bench as _bench  # noqa: F401  (bench, sysinfo, runtimes)
+from edgebench.cli import bits as _bits  # noqa: F401  (sweep-bits)
 from edgebench.cli import convert as _convert  # noqa: F401  (convert)
 from edgebench.cli import describe as _describe  # noqa: F401  (describe)
 from edgebench.cli import device as _device  # noqa: F401  (device add|list|remove|check|setup)

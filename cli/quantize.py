@@ -73,6 +73,10 @@ def quantize(
                                                                        "to try in turn, e.g. minmax,percentile."),
     best_effort: bool = typer.Option(False, "--best-effort", help="With --accuracy-budget: write the best model "
                                                                   "reached even when the budget is not met."),
+    fallback: str | None = typer.Option(None, "--fallback", help="With --accuracy-budget: what rescued nodes fall "
+                                                                 "back to: int8 (the preset's 8-bit weights, then "
+                                                                 "float if not enough; default for --weight-bits "
+                                                                 "6/4) or float."),
     data_dir: DataDirOpt = None,
     download: DownloadOpt = True,
     preprocess_model: bool = typer.Option(True, "--preprocess/--no-preprocess",
@@ -119,13 +123,15 @@ def quantize(
 
         choice = replace(choice, recipe=choice.recipe.with_overrides(**overrides))
     budget = None
-    if accuracy_budget is not None or eval_data is not None or best_effort:
-        from edgebench.calibration.accuracy_aware import AccuracyBudget
+    if accuracy_budget is not None or eval_data is not None or best_effort or fallback is not None:
+        from edgebench.calibration.accuracy_aware import AccuracyBudget, resolve_fallback
 
         if accuracy_budget is None:
-            raise UserInputError("--eval-data/--best-effort go with --accuracy-budget P (points of top-1, e.g. 0.3)")
+            raise UserInputError("--eval-data/--best-effort/--fallback go with --accuracy-budget P (points of top-1, "
+                                 "e.g. 0.3)")
         budget = AccuracyBudget(accuracy_budget, max_steps=max_float, methods=_split(try_methods) or (),
-                                best_effort=best_effort)
+                                best_effort=best_effort, fallback=fallback)
+        resolve_fallback(budget, choice.recipe)  # --fallback int8 on 8-bit weights: refused before any work
         if not eval_data:
             raise UserInputError(f"--accuracy-budget {accuracy_budget} needs labelled images to measure the drop on: "
                                  "--eval-data cifar10 (test split), an .npz with labels or a class-folder tree")
@@ -180,9 +186,10 @@ def quantize(
     if manifest.accuracy_aware:
         a = manifest.accuracy_aware
         kept = ", ".join(a["float_nodes"]) or "none"
+        at8 = f"; 8-bit: {', '.join(a.get('int8_nodes', [])) or 'none'}" if a.get("fallback") == "int8" else ""
         typer.echo(f"budget   {a['budget_pts']} points on {a['eval_images']} images of {a['eval_data']}: drop "
                    f"{a['drop_before_pts']:+.2f} -> {a['drop_after_pts']:+.2f} ({'met' if a['met'] else 'NOT met'}); "
-                   f"float: {kept}")
+                   f"float: {kept}{at8}")
     if manifest.nodes:
         n = manifest.nodes
         left = ", ".join(f"{k} x{v}" for k, v in n["float_op_types"].items()) or "none"

@@ -29,6 +29,17 @@ def test_budget_met_writes_the_record(model_dir: Path, tmp_path: Path) -> None: 
     assert aa["met"] and aa["eval_images"] == 40 and aa["drop_after_pts"] <= 10
 
 
+def test_fallback_option_low_bit(model_dir: Path, tmp_path: Path) -> None:  # noqa: F811
+    """--weight-bits 4 with a budget: the record says int8 fallback (the default for low-bit weights)."""
+    code, out, err = invoke("quantize", model_dir, "--data", npz(tmp_path / "c.npz"), "--batch-size", "8",
+                            "--weight-bits", "4", "--accuracy-budget", "10", "--eval-data",
+                            labelled(tmp_path / "e.npz"))
+    assert code == 0, err
+    assert "(met)" in out and "8-bit: " in out
+    aa = load_manifest(model_dir / "model.int8.json")["accuracy_aware"]
+    assert aa["fallback"] == "int8" and aa["fell_back"] == []
+
+
 def test_weight_bits_option(model_dir: Path, tmp_path: Path) -> None:  # noqa: F811
     code, out, err = invoke("quantize", model_dir, "--data", npz(tmp_path / "c.npz"), "--batch-size", "8",
                             "--weight-bits", "4")
@@ -45,6 +56,9 @@ def test_weight_bits_option(model_dir: Path, tmp_path: Path) -> None:  # noqa: F
     (("--weight-bits", "3"), "weight-bits 3"),
     (("--activation-bits", "4"), "activation-bits 4"),
     (("--weight-bits", "4", "--mode", "dynamic"), "ConvInteger"),
+    (("--accuracy-budget", "0.3", "--eval-data", "X", "--fallback", "int4"), "--fallback 'int4'"),
+    (("--accuracy-budget", "0.3", "--eval-data", "X", "--fallback", "int8"), "already 8-bit"),
+    (("--fallback", "float"), "go with --accuracy-budget"),
 ])
 def test_bad_quantize_input(model_dir: Path, tmp_path: Path, args: tuple[str, ...], msg: str) -> None:  # noqa: F811
     before = files(model_dir)
