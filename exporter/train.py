@@ -345,6 +345,8 @@ def run_training(run: TrainingRun, *, log: Log | None = None) -> dict[str, Any]:
     say = log or (lambda _msg: None)
     if (run.out_dir / LAST).exists() and not (run.resume or run.force):
         raise OutputExistsError(f"'{run.out_dir / LAST}' exists: pass --resume to continue or --force")
+
+    torch.manual_seed(run.config.seed)  # --seed also draws the initial weights of an untrained model
     loaded = load_model(run.spec, run.weights)
     if loaded.note:
         say(loaded.note)
