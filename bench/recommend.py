@@ -171,12 +171,13 @@ class Recommendation:
         if drift is None:
             return ("inside the measurement noise (the p50 95 % CIs overlap; CIs only, drift not measured)"
                     if self.within_noise else "outside the measurement noise (CIs only; drift not measured)")
-        measured = f"the run-to-run drift measured on this device ({drift:.1f} %)"
         if self.cis_overlap:
-            return f"inside the measurement noise (the p50 95 % CIs overlap; {measured})"
+            return f"inside the measurement noise (the p50 95 % CIs overlap; run-to-run drift measured on this " \
+                   f"device: {drift:.1f} %)"
         if self.within_drift:
-            return f"inside the measurement noise: inside {measured}"
-        return f"outside the measurement noise (the p50 95 % CIs are apart and the margin exceeds {measured})"
+            return f"inside the measurement noise: inside the run-to-run drift measured on this device ({drift:.1f} %)"
+        return (f"outside the measurement noise (the p50 95 % CIs are apart and the margin exceeds the run-to-run "
+                f"drift measured on this device, {drift:.1f} %)")
 
     def describe(self, r: Row) -> str:
         """resnet20-int8-x86-vnni/ort-cpu int8 t1 b1: top-1 91.30 %, p50 0.412 ms (0.410-0.415)."""
