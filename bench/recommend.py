@@ -8,8 +8,12 @@ only ranked against others from the same machine at the same batch size. Only ro
 Budget: a deployment qualifies when its top-1 is at most `budget` points below the reference, the most
 accurate unpruned FP32 result of that machine (or `reference_top1` when given). The recommendation is
 the qualifying deployment with the lowest metric; the margin to the runner-up is said to be inside the
-measurement noise when the two p50 95 % confidence intervals overlap (file size has no noise; peak RSS
-has no noise estimate).
+measurement noise when the two p50 95 % confidence intervals overlap OR, when the results carry the
+device's measured run-to-run drift (a sweep's ``sweep.drift``, sweep/drift.py), when the margin is at
+most that drift in %. The CIs are sampling noise within one run; cells benched one after another on a
+shared machine also differ by what changed between their runs, which only the drift measures. Without
+a drift (plain `edgebench bench` results, older sweeps) only the CIs count, and the text says so.
+File size has no noise; peak RSS has no noise estimate.
 
 Example::
 
@@ -19,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -64,6 +69,16 @@ def pareto_rows(rows: Sequence[Row], metric: str) -> list[Row]:
     return sorted(front, key=lambda r: (metric_value(r, metric), -float(r.top1_pct or 0.0)))
 
 
+def row_drift_pct(row: Row) -> float | None:
+    """The run-to-run drift (%) measured on the row's device by its sweep (``sweep.drift.drift_pct``), or None."""
+    sweep = row.raw.get("sweep")
+    drift = sweep.get("drift") if isinstance(sweep, dict) else None
+    v = drift.get("drift_pct") if isinstance(drift, dict) else None
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+        return None
+    return float(v)
+
+
 def device_name(row: Row) -> str:
     """The device a result was measured on: the sweep's device name, else the board or host name."""
     sweep = row.raw.get("sweep") if isinstance(row.raw.get("sweep"), dict) else {}
@@ -106,15 +121,63 @@ class Recommendation:
         return 100.0 * m / base if base else None
 
     @property
+    def drift_pct(self) -> float | None:
+        """The run-to-run drift measured on this device (the larger of the two compared results'), or None."""
+        found = [d for r in (self.best, self.runner_up) if r is not None and (d := row_drift_pct(r)) is not None]
+        return max(found) if found else None
+
+    @property
+    def cis_overlap(self) -> bool | None:
+        if self.best is None or self.runner_up is None:
+            return None
+        return self.best.ci_hi_ms >= self.runner_up.ci_lo_ms
+
+    @property
+    def within_drift(self) -> bool | None:
+        """|margin| <= the measured drift (both in % of the recommended p50); None without a drift."""
+        drift, pct = self.drift_pct, self.margin_pct
+        if drift is None or pct is None:
+            return None
+        return abs(pct) <= drift
+
+    @property
     def within_noise(self) -> bool | None:
-        """p50: the two 95 % CIs overlap. file size: exact (never noise). peak RSS: unknown (None)."""
+        """p50: the two 95 % CIs overlap, or the margin is within the measured drift. file size: exact (never
+        noise). peak RSS: unknown (None)."""
         if self.best is None or self.runner_up is None:
             return None
         if self.metric == "p50_ms":
-            return self.best.ci_hi_ms >= self.runner_up.ci_lo_ms
+            return bool(self.cis_overlap or self.within_drift)
         if self.metric == "file_size_mb":
             return False
         return None
+
+    @property
+    def noise_rule(self) -> str | None:
+        """The rule `within_noise` applied (p50 only)."""
+        if self.metric != "p50_ms":
+            return None
+        if self.drift_pct is None:
+            return "CIs only; drift not measured"
+        return "p50 95 % CIs overlap or |margin| <= the measured run-to-run drift"
+
+    def noise_text(self) -> str:
+        """Why the margin is (not) inside the noise, naming the rule used."""
+        if self.metric == "file_size_mb":
+            return "exact (file sizes do not vary)"
+        if self.metric != "p50_ms":
+            return f"no noise estimate for {self.metric}"
+        drift = self.drift_pct
+        if drift is None:
+            return ("inside the measurement noise (the p50 95 % CIs overlap; CIs only, drift not measured)"
+                    if self.within_noise else "outside the measurement noise (CIs only; drift not measured)")
+        if self.cis_overlap:
+            return f"inside the measurement noise (the p50 95 % CIs overlap; run-to-run drift measured on this " \
+                   f"device: {drift:.1f} %)"
+        if self.within_drift:
+            return f"inside the measurement noise: inside the run-to-run drift measured on this device ({drift:.1f} %)"
+        return (f"outside the measurement noise (the p50 95 % CIs are apart and the margin exceeds the run-to-run "
+                f"drift measured on this device, {drift:.1f} %)")
 
     def describe(self, r: Row) -> str:
         """resnet20-int8-x86-vnni/ort-cpu int8 t1 b1: top-1 91.30 %, p50 0.412 ms (0.410-0.415)."""
@@ -138,13 +201,8 @@ class Recommendation:
             if self.runner_up is None:
                 out.append("runner-up: none (one deployment qualifies)")
             else:
-                noise = {True: "inside the measurement noise (the p50 95 % CIs overlap)" if self.metric == "p50_ms"
-                         else "inside the noise",
-                         False: "outside the measurement noise" if self.metric == "p50_ms"
-                         else "exact (file sizes do not vary)",
-                         None: f"no noise estimate for {self.metric}"}[self.within_noise]
                 out.append(f"runner-up: {self.describe(self.runner_up)}; margin {fig(self.margin or 0.0)} "
-                           f"({self.margin_pct:.1f} %), {noise}")
+                           f"({self.margin_pct:.1f} %), {self.noise_text()}")
         if self.without_accuracy:
             out.append(f"({self.without_accuracy} result(s) without an accuracy left out)")
         return out
@@ -176,6 +234,7 @@ class Recommendation:
                 "metric": self.metric, "budget_points": self.budget, "reference_top1_pct": self.reference_top1,
                 "reference": self.reference, "recommended": d(self.best), "runner_up": d(self.runner_up),
                 "margin": self.margin, "margin_pct": self.margin_pct, "within_noise": self.within_noise,
+                "drift_pct": self.drift_pct, "noise_rule": self.noise_rule,
                 "most_accurate": d(self.most_accurate), "fastest": d(self.fastest),
                 "pareto_front": [d(r) for r in self.front], "candidates": len(self.candidates),
                 "without_accuracy": self.without_accuracy}

@@ -238,8 +238,11 @@ class BenchSettings:
     min_iters: int = 50
     warmup_iters: int = 10
     max_seconds: float | None = None
+    repeat_cells: int = 3  # per device, cells benched again after the others: its run-to-run drift (sweep.drift)
 
     def __post_init__(self) -> None:
+        if self.repeat_cells < 0:
+            raise _fail(f"[bench] repeat_cells {self.repeat_cells} must be >= 0 (0: no drift measurement), e.g. 3")
         for key in ("runtimes", "threads", "batch", "devices"):
             if not getattr(self, key):
                 raise _fail(f"empty grid: [bench] {key} is empty")

@@ -8,8 +8,9 @@ Benchmarks run after the compute stages, in the driver: `local` in the main thre
 the registry in a thread of its own (in parallel with each other and with `local`), one cell at a time per
 device under an exclusive file lock keyed by the device's fingerprint id (two sweeps, or two names of one board, never
 time on one machine at once): a timing never shares its machine with a compute stage or another
-timing. A remote device's failure (unreachable, not set up) fails its own cells only. Both executors
-call `execute_node`.
+timing. After its cells, a lane benches `repeat_cells` of them again (cached like stages, not counted
+as stages): the device's measured run-to-run drift (sweep/drift.py). A remote device's failure
+(unreachable, not set up) fails its own cells only. Both executors call `execute_node`.
 
 Ctrl-C or SIGTERM (`interrupt_signals`): no new stage starts; what was running is stopped and recorded
 as interrupted (``interrupted.json`` in its folder, never ``done.json``): a local measurement process is
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgebench.atomic import ensure_writable_dir, write_json
 from edgebench.errors import EdgebenchError, UserInputError
+from edgebench.sweep.drift import pick_repeats, repeat_node
 from edgebench.sweep.graph import Graph, Node
 from edgebench.sweep.stages import Input, run_stage
 
@@ -292,8 +294,12 @@ class Executor:
     """
 
     def __init__(self, graph: Graph, cache: Path, machine_id: str, *, ray: Any = None, log: Log | None = None,
-                 devices: dict[str, Device] | None = None, device_errors: dict[str, str] | None = None) -> None:
+                 devices: dict[str, Device] | None = None, device_errors: dict[str, str] | None = None,
+                 repeat_cells: int = 0) -> None:
         self.graph, self.cache, self.machine_id, self.ray = graph, Path(cache), machine_id, ray
+        self.repeat_cells = repeat_cells  # per device, cells benched again after its lane (sweep.drift)
+        self.repeats: dict[str, list[tuple[Node, Node]]] = {}  # device -> (cell, its repeat node)
+        self.repeat_outcomes: dict[str, Outcome] = {}  # repeat key -> what happened (not counted as a stage)
         self.devices = devices or {}  # remote device name -> registry entry
         self.device_errors = device_errors or {}  # remote device name -> why it cannot bench (its probe)
         self.log = log or (lambda _m: None)
@@ -302,12 +308,15 @@ class Executor:
         self._lock = threading.Lock()
         self._n = len(graph.nodes)
 
-    def _record(self, o: Outcome) -> None:
+    def _record(self, o: Outcome, repeat: bool = False) -> None:
         with self._lock:
-            self.outcomes[o.key] = o
+            if repeat:
+                self.repeat_outcomes[o.key] = o
+            else:
+                self.outcomes[o.key] = o
             i = len(self.outcomes)
         extra = f" ({o.seconds:.1f} s)" if o.status == "done" else f": {o.error}" if o.error else ""
-        self.log(f"[{i}/{self._n}] {o.status:7s} {o.label}{extra}")
+        self.log(f"[{'drift' if repeat else f'{i}/{self._n}'}] {o.status:7s} {o.label}{extra}")
 
     def _interrupted(self, node: Node, seconds: float, how: str) -> None:
         """Record `node` as interrupted: ``interrupted.json`` in its folder (the next run redoes it)."""
@@ -318,12 +327,16 @@ class Executor:
                                               "error": msg, "seconds": seconds, "settings": node.settings})
         self._record(Outcome(node.key, node.stage, node.label, "interrupted", seconds, msg))
 
-    def _execute(self, node: Node, device: Device | None = None) -> None:
+    def _execute(self, node: Node, device: Device | None = None, repeat: bool = False) -> None:
         """`execute_node` and record it; interrupted, it is recorded as such and KeyboardInterrupt propagates."""
         t0 = time.perf_counter()
         try:
             outcome = execute_node(node, self.cache, device, self.stop)
         except KeyboardInterrupt:
+            if repeat:
+                self._record(Outcome(node.key, node.stage, node.label, "interrupted",
+                                     time.perf_counter() - t0, "stopped; the next run does it again"), repeat=True)
+                raise
             if node.stage != "bench":
                 how = "stopped"
             elif device is not None:
@@ -332,7 +345,7 @@ class Executor:
                 how = "its measurement process was killed, no result written"
             self._interrupted(node, time.perf_counter() - t0, how)
             raise
-        self._record(outcome)
+        self._record(outcome, repeat)
 
     def _blocked(self, node: Node) -> str | None:
         for d in node.deps:
@@ -454,13 +467,31 @@ class Executor:
                     "user_error": False, "settings": n.settings})
                 self._record(Outcome(n.key, n.stage, n.label, "failed", 0.0, msg))
                 continue
-            try:
-                if read_done(self.cache, n.key) is None:
-                    with device_lock(device, n.settings.get("machine_id"), self.stop):
-                        self._execute(n, entry)
-                else:
-                    self._execute(n, entry)
-            except KeyboardInterrupt:
-                if threading.current_thread() is threading.main_thread():
-                    raise
+            if not self._run_locked(device, n, entry):
                 return
+        if self.stop.is_set():
+            return
+        # drift: some finished cells benched again, now that the others ran (sweep/drift.py); a device that
+        # cannot bench now keeps the repeats it has in the cache
+        pairs = [(c, repeat_node(c)) for c in pick_repeats(nodes, self.cache, self.repeat_cells)]
+        if unusable:
+            pairs = [(c, r) for c, r in pairs if read_done(self.cache, r.key) is not None]
+        with self._lock:
+            self.repeats[device] = pairs
+        for _cell, rep in pairs:
+            if self.stop.is_set() or not self._run_locked(device, rep, entry, repeat=True):
+                return
+
+    def _run_locked(self, device: str, n: Node, entry: Device | None, repeat: bool = False) -> bool:
+        """`_execute` under the device's lock (not needed for a cache hit); False when a remote lane stopped."""
+        try:
+            if read_done(self.cache, n.key) is None:
+                with device_lock(device, n.settings.get("machine_id"), self.stop):
+                    self._execute(n, entry, repeat)
+            else:
+                self._execute(n, entry, repeat)
+        except KeyboardInterrupt:
+            if threading.current_thread() is threading.main_thread():
+                raise
+            return False
+        return True

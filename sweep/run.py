@@ -4,7 +4,8 @@ Layout of the output folder::
 
     DIR/cache/<key>/          one stage's artifacts + done.json (or error.json)
     DIR/results/<device>/     the bench result files of the grid (what `compare` and `recommend` read)
-    DIR/summary.json          every node's status, seconds and error; wall time; the mode
+    DIR/summary.json          every node's status, seconds and error; wall time; the mode; each device's
+                              measured run-to-run drift (`drift`, sweep/drift.py)
     DIR/recommendation.md     per device: Pareto front + recommended deployment at each budget (+ .json)
 
 Ctrl-C or SIGTERM: the running stages are stopped (a remote bench through `run_on`'s stop path) and
@@ -233,9 +234,16 @@ def plan(cfg: SweepConfig, devices_config: Path | None = None, log: Log | None =
     return build_graph(cfg, preflight(cfg, probe_devices(entries, log)))
 
 
-def publish_results(graph: Graph, cache: Path, results_dir: Path) -> int:
-    """Rebuild ``results/<device>/`` from the finished bench cells of this grid; returns how many."""
+def publish_results(graph: Graph, cache: Path, results_dir: Path,
+                    drift: dict[str, dict[str, Any]] | None = None) -> int:
+    """Rebuild ``results/<device>/`` from the finished bench cells of this grid; returns how many.
+
+    `drift`: device -> its `sweep.drift.drift_record`; each published result of that device gets
+    ``sweep.drift`` (the cached result.json stays as measured).
+    """
     import json
+
+    from edgebench.sweep.drift import result_drift
 
     tmp = results_dir.with_name(results_dir.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -247,6 +255,8 @@ def publish_results(graph: Graph, cache: Path, results_dir: Path) -> int:
         node = graph.nodes[key]
         result = json.loads((cache / key / done["outputs"]["result"]).read_text(encoding="utf-8"))
         s = node.settings
+        if drift and drift.get(s["device"]) and isinstance(result.get("sweep"), dict):
+            result["sweep"]["drift"] = result_drift(drift[s["device"]])
         name = f"{s['variant']}.{s['runtime']}.b{s['batch']}.t{s['threads']}.{key[:10]}.json"
         write_json(ensure_writable_dir(tmp / s["device"]) / name, result)
         n += 1
@@ -258,6 +268,24 @@ def publish_results(graph: Graph, cache: Path, results_dir: Path) -> int:
     tmp.rename(results_dir)
     shutil.rmtree(old, ignore_errors=True)
     return n
+
+
+def device_drift(executor: Executor, cache: Path, log: Log) -> dict[str, dict[str, Any] | None]:
+    """Per device of the lanes that got to their repeats: its drift record (None: no repeat finished)."""
+    from edgebench.sweep.drift import drift_record
+
+    out: dict[str, dict[str, Any] | None] = {}
+    for device, pairs in sorted(executor.repeats.items()):
+        rec = out[device] = drift_record(device, pairs, cache)
+        if rec:
+            log(f"drift @{device}: {rec['drift_pct']:.2f} % (largest |p50 change| of {rec['repeats']} cell(s) "
+                "benched again after the others)")
+    return out
+
+
+def _repeat_status(executor: Executor, key: str) -> str:
+    o = executor.repeat_outcomes.get(key)
+    return o.status if o else "cached"
 
 
 def recommend_results(results_dir: Path, budgets: tuple[float, ...], metric: str) -> dict[float, list[Any]]:
@@ -308,7 +336,8 @@ def run_sweep(cfg: SweepConfig, out_dir: Path, *, ray: str | None = None, ray_cp
         for note in graph.notes:
             say(f"note: {note}")
         t0 = time.perf_counter()
-        executor = Executor(graph, cache, machine_id, log=say, devices=devices.entries, device_errors=devices.errors)
+        executor = Executor(graph, cache, machine_id, log=say, devices=devices.entries, device_errors=devices.errors,
+                            repeat_cells=cfg.bench.repeat_cells)
         interrupted: str | None = None
         try:
             if ray:
@@ -322,8 +351,9 @@ def run_sweep(cfg: SweepConfig, out_dir: Path, *, ray: str | None = None, ray_cp
         outcomes = dict(executor.outcomes)
         wall = time.perf_counter() - t0
         results_dir = out_dir / "results"
+        drift = device_drift(executor, cache, say)
         with stopping(say) if interrupted else contextlib.nullcontext():  # a 2nd Ctrl-C: results/ stays whole
-            publish_results(graph, cache, results_dir)
+            publish_results(graph, cache, results_dir, drift)
         recs = {} if interrupted else recommend_results(results_dir, cfg.recommend.budgets, cfg.recommend.metric)
         out = SweepOutcome(graph, outcomes, wall, f"ray {ray}" if ray else "embedded", results_dir, recs, interrupted)
         nodes = [{**graph.nodes[k].to_dict(), **{x: o.to_dict()[x] for x in ("status", "seconds", "error")}}
@@ -334,6 +364,8 @@ def run_sweep(cfg: SweepConfig, out_dir: Path, *, ray: str | None = None, ray_cp
         write_json(out_dir / "summary.json", {
             "kind": "edgebench.sweep", "name": cfg.name, "mode": out.mode, "wall_s": wall, "counts": out.counts,
             "cells": len(graph.cells), "notes": list(graph.notes), "interrupted": interrupted, "nodes": nodes,
+            "drift": {d: ({**r, "cells": [{**c, "status": _repeat_status(executor, c["repeat_key"])}
+                                          for c in r["cells"]]} if r else None) for d, r in drift.items()},
         })
         if recs:
             write_text(out_dir / "recommendation.md", recommendation_text(recs))
