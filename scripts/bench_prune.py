@@ -82,8 +82,11 @@ def main() -> int:
     table = measure_table(json.loads((out / "probes" / "probes.json").read_text()), onnx_int8, precision="int8",
                           threads=1, log=_say)
     (out / "latency_table.json").write_text(json.dumps(table, indent=2) + "\n")
-    unpruned_fp32_ms = time_sessions({"m": ort_session(str(out / "probes" / "model.fp32.onnx"), 1)})["m"]
-    int8_ratio = unpruned_fp32_ms / table["full_model_ms"]
+    # the unpruned INT8/FP32 speed ratio, both timed interleaved (the table's own full-model time comes from
+    # another moment: on a shared machine the ratio of two separate timings drifts by 10-20 %)
+    both = time_sessions({p: ort_session(str(out / "probes" / f"model.{p}.onnx"), 1) for p in ("fp32", "int8")},
+                         rounds=15, min_round_s=0.2)
+    int8_ratio = both["fp32"] / both["int8"]
 
     rows: dict[str, dict[str, Any]] = {}
 
@@ -106,7 +109,9 @@ def main() -> int:
         run(f"random-50{sfx}", fresh(), RatioConfig.uniform(0.5), "random", kd)
     sens = None
     targets = [float(t) for t in args.la_targets.split(",") if t]
-    goal_table = args.goal / int8_ratio
+    # the speed-up over the unpruned INT8 model the goal needs, aimed 3 % above it so that run-to-run drift
+    # between the table and the final interleaved timing does not decide the verdict
+    goal_table = 1.03 * args.goal / int8_ratio
     jobs = [(f"la-{t:g}x", t, kd_opts) for t in targets] + [(f"goal-{args.goal:g}x-fp32", goal_table, [True])]
     for name, t, kds in jobs:
         for kd in kds:
