@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 import torch_pruning as tp
-from edgebench.errors import UserInputError, suggest
+from edgebench.errors import ModelFileError, UserInputError, suggest
 from edgebench.exporter.importance import SeededRandomImportance, make_importance
 from edgebench.exporter.prune_config import (
     SCOPES,
@@ -56,6 +56,12 @@ def build_graph(model: nn.Module, example: torch.Tensor) -> tp.DependencyGraph:
     model.eval()
     try:
         return tp.DependencyGraph().build_dependency(model, example_inputs=example)
+    except (ZeroDivisionError, IndexError, KeyError, ValueError, RuntimeError) as e:
+        # torch-pruning cannot follow some channel ops (e.g. ShuffleNet's channel-shuffle reshape)
+        raise ModelFileError(
+            f"cannot trace the channel dependencies of {type(model).__name__} for pruning ({type(e).__name__}: "
+            f"{e} in torch-pruning's graph): a channel shuffle or a reshape that mixes channels is not supported; "
+            "prune another architecture, or export it unpruned with `edgebench export`") from e
     finally:
         model.train(was_training)
 

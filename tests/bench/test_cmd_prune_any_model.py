@@ -137,3 +137,15 @@ def test_train_seed_draws_the_initial_weights(user: dict[str, Path], tmp_path: P
     keys = [k for k, v in a.items() if isinstance(v, torch.Tensor) and v.is_floating_point()]
     assert keys and all(torch.equal(a[k], b[k]) for k in keys)
     assert not all(torch.equal(a[k], c[k]) for k in keys)
+
+
+def test_a_model_torch_pruning_cannot_trace_is_one_line(tmp_path: Path, user: dict[str, Path]) -> None:
+    """ShuffleNet's channel shuffle breaks torch-pruning's graph (ZeroDivisionError): one line, exit 2."""
+    import torch
+    from edgebench.exporter.zoo import create_model
+
+    torch.save(create_model("tv:shufflenet_v2_x0_5").state_dict(), tmp_path / "sn.pt")
+    r = invoke("prune", "tv:shufflenet_v2_x0_5", "-w", tmp_path / "sn.pt", "--ratios", "0.3", "--data",
+               user["data"], "--limit-test", "2", "-o", tmp_path / "s")
+    assert_one_line_error(r, "cannot trace the channel dependencies", "channel shuffle")
+    assert not (tmp_path / "s").exists()
