@@ -145,6 +145,41 @@ def evaluate_model(model: nn.Module, data: Dataset, pp: Preprocessing, *, batch_
     return {"top1_pct": 100.0 * correct1 / n, "top5_pct": 100.0 * correct5 / n, "loss": loss / n, "n": n}
 
 
+def reference_divergence(reference: nn.Module, data: Dataset, pp: Preprocessing, *, temperature: float = 4.0,
+                         batch_size: int = 500) -> Callable[[nn.Module], dict[str, Any]]:
+    """An evaluator whose `loss` is the KL divergence (x T^2, as distillation weighs it) of a model's softened
+    outputs from `reference`'s on `data`, with top-1 vs the labels beside it.
+
+    On training images the network has memorised, cross-entropy vs the labels barely moves when a block is
+    removed (the logits keep their large margins) while the function does change: the divergence from the
+    unpruned model sees it, and it is what distillation then has to repair.
+    """
+    n = len(data)
+    if n < 1:
+        raise UserInputError(f"dataset '{data.name}' is empty; nothing to evaluate")
+
+    def logits_of(model: nn.Module) -> torch.Tensor:
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                return torch.cat([model(to_tensor(data.images[i:i + batch_size], pp, "cpu"))
+                                  for i in range(0, n, batch_size)])
+        finally:
+            model.train(was_training)
+
+    ref = F.log_softmax(logits_of(reference) / temperature, dim=1)
+    labels = torch.from_numpy(data.labels[:n])
+
+    def evaluate(model: nn.Module) -> dict[str, Any]:
+        out = logits_of(model)
+        kl = F.kl_div(F.log_softmax(out / temperature, dim=1), ref, log_target=True, reduction="batchmean")
+        top1 = 100.0 * float((out.argmax(1) == labels).float().mean())
+        return {"loss": float(kl) * temperature ** 2, "top1_pct": top1, "n": n}
+
+    return evaluate
+
+
 def _summary(history: list[dict[str, Any]], cfg: TrainConfig, seconds: float) -> dict[str, Any]:
     if not history:
         return {"epochs": 0, "history": [], "seconds": seconds}

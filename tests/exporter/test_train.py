@@ -12,7 +12,13 @@ torch = pytest.importorskip("torch")
 from edgebench.calibration.datasets import Dataset  # noqa: E402
 from edgebench.errors import OutputExistsError, UserInputError  # noqa: E402
 from edgebench.exporter.checkpoint import load_weights  # noqa: E402
-from edgebench.exporter.train import TrainConfig, augment_batch, evaluate_model, train  # noqa: E402
+from edgebench.exporter.train import (  # noqa: E402
+    TrainConfig,
+    augment_batch,
+    evaluate_model,
+    reference_divergence,
+    train,
+)
 from edgebench.manifest import Preprocessing  # noqa: E402
 
 from tests.exporter.tiny_nets import vgg_tiny  # noqa: E402
@@ -114,3 +120,21 @@ def test_zero_epochs_only_evaluates_and_small_sets_are_refused() -> None:
     assert s["epochs"] == 0
     with pytest.raises(UserInputError, match="fewer than --batch-size"):
         train(_net(), toy(8, 0), toy(8, 1), PP, TrainConfig(epochs=1, batch_size=16))
+
+
+def test_reference_divergence_is_zero_for_the_reference_and_grows_with_the_change() -> None:
+    """The latency planner's cost: KL (x T^2) from the unpruned model's outputs, not cross-entropy vs labels."""
+    import copy
+
+    torch.manual_seed(0)
+    net, data = _net(), toy(64, 0)
+    ev = reference_divergence(net, data, PP)
+    same = ev(copy.deepcopy(net))
+    assert same["loss"] == pytest.approx(0.0, abs=1e-6) and same["n"] == 64
+    assert same["top1_pct"] == pytest.approx(evaluate_model(net, data, PP)["top1_pct"])
+    small, large = copy.deepcopy(net), copy.deepcopy(net)
+    with torch.no_grad():
+        for m, scale in ((small, 0.9), (large, 0.3)):
+            conv = next(c for c in m.modules() if isinstance(c, torch.nn.Conv2d))
+            conv.weight.mul_(scale)
+    assert 0.0 < ev(small)["loss"] < ev(large)["loss"]
