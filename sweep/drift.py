@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgebench.sweep.graph import Node, content_key
+from edgebench.sweep.graph import Node, content_key, read_done
 
 STATISTIC = "largest |relative p50 change| between a cell's first run and its repeat"
 
@@ -57,8 +57,6 @@ def pick_repeats(cells: Sequence[Node], cache: Path, n: int) -> list[Node]:
 
     Deterministic for a given cache, so a re-run picks the same cells and finds their repeats cached.
     """
-    from edgebench.sweep.executor import read_done
-
     if n <= 0:
         return []
     done = [(c, p) for c in cells if (p := _p50(read_done(cache, c.key))) is not None]
@@ -74,8 +72,6 @@ def pick_repeats(cells: Sequence[Node], cache: Path, n: int) -> list[Node]:
 
 def drift_record(device: str, pairs: Sequence[tuple[Node, Node]], cache: Path) -> dict[str, Any] | None:
     """The device's drift from its (cell, repeat) pairs whose both runs finished; None when none did."""
-    from edgebench.sweep.executor import read_done
-
     cells = []
     for cell, rep in pairs:
         first, again = _p50(read_done(cache, cell.key)), _p50(read_done(cache, rep.key))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 import signal
@@ -39,13 +38,12 @@ from typing import TYPE_CHECKING, Any
 from edgebench.atomic import ensure_writable_dir, write_json
 from edgebench.errors import EdgebenchError, UserInputError
 from edgebench.sweep.drift import pick_repeats, repeat_node
-from edgebench.sweep.graph import Graph, Node
+from edgebench.sweep.graph import DONE, ERROR, INTERRUPTED, Graph, Node, read_done
 from edgebench.sweep.stages import Input, run_stage
 
 if TYPE_CHECKING:
     from edgebench.devices.registry import Device
 
-DONE, ERROR, INTERRUPTED = "done.json", "error.json", "interrupted.json"
 LOCAL = "local"
 RAY_CONNECT_TIMEOUT_S = 15.0
 Log = Callable[[str], None]
@@ -66,17 +64,6 @@ class Outcome:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def read_done(cache: Path, key: str) -> dict[str, Any] | None:
-    """The done marker of `key`, or None when the stage has not finished."""
-    p = Path(cache) / key / DONE
-    if not p.is_file():
-        return None
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None  # a damaged marker: the stage runs again
 
 
 def execute_node(node: Node, cache: str | Path, device: Device | None = None,

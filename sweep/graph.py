@@ -278,3 +278,16 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
         raise UserInputError("empty grid: no installed runtime of the sweep runs any of its precisions")
     return Graph(nodes, tuple(cells), tuple(notes))
 
+
+DONE, ERROR, INTERRUPTED = "done.json", "error.json", "interrupted.json"  # a stage's markers in cache/<key>/
+
+
+def read_done(cache: Path, key: str) -> dict[str, Any] | None:
+    """The done marker of `key`, or None when the stage has not finished."""
+    p = Path(cache) / key / DONE
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None  # a damaged marker: the stage runs again
