@@ -114,7 +114,7 @@ mutation: $(STAMP)  ## mutation testing (cosmic-ray) of the figure modules -> ar
 	$(PY) scripts/mutation.py $(MUTATE)
 
 .PHONY: bench-quant
-bench-quant: $(STAMP)  ## ResNet-56: FP32, FP16, dynamic/static/accuracy-aware/QAT INT8, 4-bit weights, sparse+INT8 (~1.5 h on 2 busy cores)
+bench-quant: $(STAMP)  ## ResNet-56: FP32, FP16, dynamic/static/accuracy-aware/QAT INT8, 4-bit weights, sparse+INT8 (~13 min)
 	$(PY) scripts/bench_quant.py
 
 .PHONY: bench-bits
