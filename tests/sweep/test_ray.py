@@ -62,19 +62,6 @@ def test_local_ray_agrees_with_embedded(embedded: tuple[Path, dict]) -> None:
     assert again["counts"] == {"done": 0, "cached": len(emb["nodes"]), "failed": 0, "skipped": 0}
 
 
-def _session_members(sid: int) -> list[int]:
-    """Processes whose session id is `sid` (from /proc)."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            out.append(int(stat.parent.name))
-    return out
-
-
 @contextlib.contextmanager
 def own_ray_head() -> Iterator[tuple[str, int]]:
     """`ray start --head --block` in a session of its own, with its own temp dir; yields (address, session id).
