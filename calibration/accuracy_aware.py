@@ -313,6 +313,32 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
                 f"(agreement {steps[-1]['agreement_pct']:.1f} %)")
             return d, out
 
+        def escalate(kind: str, units: list[Any], why: str, tag: str, ch: PresetChoice, mi: int,
+                     kept: list[Rescue], int8: list[str], excluded: list[str], d: float,
+                     path: Path) -> tuple[bool, float, Path]:
+            """Rescue the most damaging unit not yet rescued (its weights at 8 bits, or the unit in float), one
+            per trial, until the budget holds; returns (met, last drop, last model)."""
+            nonlocal best
+            for k in range(budget.max_steps):
+                if kind == "int8":
+                    new = next((u for u in units if u.nodes[0] not in int8), None)
+                else:
+                    new = next((u for u in units if not set(u.nodes) <= set(excluded)), None)
+                if new is None:
+                    break
+                if kind == "int8":
+                    int8.append(new.nodes[0])
+                else:
+                    excluded += [n for n in new.nodes if n not in excluded]
+                kept.append(Rescue(new, kind, why))
+                ch_k = with_nodes(ch, int8, excluded)
+                d, path = trial(ch_k, f"m{mi}-{tag}{k + 1}")
+                if best is None or d < best[0]:
+                    best = (d, ch_k, list(kept), mi)
+                if d <= budget.budget_pts:
+                    return True, d, path
+            return False, d, path
+
         for mi, method in enumerate(methods):
             ch = replace(choice, recipe=choice.recipe.with_overrides(method=method))
             d, path = trial(ch, f"m{mi}-0")
@@ -329,20 +355,8 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
                 # first the weights that the low bit width damages most, at the preset's 8 bits (one per step)
                 units = [u for u in rank_units(path, float_ref, probe, source.input_name)
                          if u.kind == "weights" and set(u.nodes) <= known]
-                for k in range(budget.max_steps):
-                    new = next((u for u in units if u.nodes[0] not in int8), None)
-                    if new is None:
-                        break
-                    int8.append(new.nodes[0])
-                    kept.append(Rescue(new, "int8", f"8-bit weights (the {choice.preset} INT8 recipe) instead of "
-                                                    f"{low}"))
-                    ch_k = with_nodes(ch, int8, excluded)
-                    d, path = trial(ch_k, f"m{mi}-i{k + 1}")
-                    if d < best[0]:
-                        best = (d, ch_k, list(kept), mi)
-                    if d <= budget.budget_pts:
-                        met = True
-                        break
+                met, d, path = escalate("int8", units, f"8-bit weights (the {choice.preset} INT8 recipe) instead "
+                                        f"of {low}", "i", ch, mi, kept, int8, excluded, d, path)
                 if met:
                     break
                 note = (f"8-bit was not enough: drop {d:+.2f} points with {len(int8) - len(user_int8)} node(s) "
@@ -350,19 +364,7 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
             # what (still) damages most, kept float: ranked on the last model tried (its 8-bit nodes included)
             # only units ORT can exclude by the names of the model given (pre-processing may fuse/rename a few)
             units = [u for u in rank_units(path, float_ref, probe, source.input_name) if set(u.nodes) <= known]
-            for k in range(budget.max_steps):
-                new = next((u for u in units if not set(u.nodes) <= set(excluded)), None)
-                if new is None:
-                    break
-                kept.append(Rescue(new, "float", note))
-                excluded += [n for n in new.nodes if n not in excluded]
-                ch_k = with_nodes(ch, int8, excluded)
-                d, _ = trial(ch_k, f"m{mi}-f{k + 1}")
-                if d < best[0]:
-                    best = (d, ch_k, list(kept), mi)
-                if d <= budget.budget_pts:
-                    met = True
-                    break
+            met, d, path = escalate("float", units, note, "f", ch, mi, kept, int8, excluded, d, path)
             if met:
                 break
     if best is None:  # pragma: no cover - the first trial always runs
