@@ -26,8 +26,7 @@ from typing import Any
 
 import numpy as np
 from edgebench.bench.onnx_proto import Graph
-from edgebench.errors import UserInputError
-from edgebench.latency_table import PRECISIONS, RUNTIMES, SCHEMA_VERSION, TABLE_KIND
+from edgebench.latency_table import SCHEMA_VERSION, TABLE_KIND, check_measure_options
 from edgebench.runtimes.timing import ort_session as _session
 from edgebench.runtimes.timing import time_sessions
 
@@ -113,12 +112,7 @@ def measure_table(probes: Mapping[str, Any], model_onnx: Path, *, precision: str
     from edgebench.bench.fingerprint import fingerprint
 
     log = log or (lambda _m: None)
-    if runtime not in RUNTIMES:
-        raise UserInputError(f"latency tables are measured with {', '.join(RUNTIMES)}, not '{runtime}'")
-    if precision not in PRECISIONS:
-        raise UserInputError(f"--precision '{precision}' is not one of {', '.join(PRECISIONS)}")
-    if threads < 1:
-        raise UserInputError(f"--threads {threads} must be >= 1")
+    check_measure_options(runtime, precision, threads, rounds)
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for u in probes["units"]:
         groups.setdefault(_signature(u), []).append(u)

@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from edgebench.atomic import ensure_writable_dir, update_text_locked, write_json_new
+from edgebench.atomic import check_writable_dir, ensure_writable_dir, update_text_locked, write_json_new
 from edgebench.errors import ResultSchemaError
 
 SCHEMA_VERSION = 1
@@ -153,6 +153,7 @@ def check_csv(path: Path) -> Path:
         raise UserInputError(f"--csv '{path}' is a folder, not a file; give a file name, e.g. {path / 'results.csv'}")
     if path.parent.exists() and not path.parent.is_dir():
         raise UserInputError(f"--csv '{path}': '{path.parent}' is not a folder")
+    check_writable_dir(path.parent, "--csv")  # a folder that cannot be made: refused before the run, not after
     if path.is_file():
         try:
             with open(path, encoding="utf-8") as f:

@@ -93,6 +93,7 @@ class ConvertConfig:
 def convert_model(model: Path, config: ConvertConfig) -> Path:
     """Convert the FP32 ONNX model at `model` (or its folder) for `config.runtime`; returns the artifact file."""
     from edgebench.artifact import ModelArtifact
+    from edgebench.atomic import check_writable_dir, ensure_writable_dir
     from edgebench.runtimes import RUNTIMES, get_runtime, runtime_names
     from edgebench.runtimes.artifacts import ARTIFACT_MANIFEST, artifact_dir
     from edgebench.runtimes.converters import ConvertJob, get_converter
@@ -114,6 +115,7 @@ def convert_model(model: Path, config: ConvertConfig) -> Path:
     final = artifact_dir(folder, config.runtime, config.precision)
     if final.exists() and not config.force:
         raise OutputExistsError(f"'{final}' exists; pass --force to replace it")
+    check_writable_dir(final.parent)  # before calibration and parity, not after
     converter = get_converter(config.runtime)            # missing converter packages: the workstation hint
     rt_cls = RUNTIMES.get(config.runtime)
     if not rt_cls().available():
@@ -126,7 +128,7 @@ def convert_model(model: Path, config: ConvertConfig) -> Path:
         calib, calib_record = _calibration(onnx_path, manifest, config)
     ref = _reference(onnx_path, manifest, config)
 
-    final.parent.mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(final.parent)  # recorded: an error or Ctrl-C takes back the folders it made, when empty
     tmp = final.parent / f".tmp-{config.precision}-{os.getpid()}-{time.monotonic_ns()}"
     tmp.mkdir()
     try:

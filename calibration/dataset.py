@@ -36,6 +36,16 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.images)
 
+    def require_labels(self, purpose: str) -> Dataset:
+        """`self`, or a DataError when it is empty or unlabelled (a flat image folder loads with label -1): what
+        training and top-1 need, checked before anything slow runs or is written. `purpose`: 'fine-tuning'."""
+        if len(self) == 0:
+            raise DataError(f"dataset '{self.name}' is empty; {purpose} needs labelled images (e.g. cifar10:train)")
+        if int(self.labels.min()) < 0:
+            raise DataError(f"dataset '{self.name}' has no labels (a folder of images without class sub-folders); "
+                            f"{purpose} needs labelled images: class sub-folders, an .npz with labels or cifar10")
+        return self
+
     def subset(self, n: int | None, seed: int | None = None) -> Dataset:
         """The first `n` items (seed None), or `n` items drawn without replacement with `seed`.
 

@@ -80,7 +80,7 @@ def bench(
     """
     from dataclasses import replace
 
-    from edgebench.atomic import ensure_writable_dir
+    from edgebench.atomic import check_writable_dir, ensure_writable_dir
     from edgebench.bench.harness import BenchConfig
     from edgebench.bench.runner import Job, make_result, run_job, run_job_isolated
     from edgebench.bench.schema import append_csv, check_csv, write_result
@@ -102,6 +102,7 @@ def bench(
     get_runtime(runtime)
     if csv_path is not None:
         check_csv(csv_path)
+    check_writable_dir(output_dir)  # created only once a result is due; refused now if it cannot be
     # built (and so validated) before anything runs: a bad option fails before the first measurement
     flags = {k: v for k, v in {"inter_op_threads": ("--inter-threads", inter_threads),
                                "graph_optimization": ("--graph-opt", graph_opt),

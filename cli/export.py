@@ -96,7 +96,7 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Export a PyTorch model to DIR/model.fp32.onnx with its manifest, after checker and parity checks."""
-    from edgebench.atomic import ensure_writable_dir
+    from edgebench.atomic import check_writable_dir, ensure_writable_dir
     from edgebench.errors import OutputExistsError, UserInputError
     from edgebench.exporter.export import ONNX_FILE, check_export_options, default_opset, export_model, parse_batch
     from edgebench.manifest import manifest_path
@@ -113,6 +113,7 @@ def export(
         for p in (out / ONNX_FILE, manifest_path(out / ONNX_FILE)):
             if p.exists():
                 raise OutputExistsError(f"'{p}' already exists; pass --force to overwrite it")
+    check_writable_dir(out)
     loaded = load(spec, weights, data_dir=data_dir, download=download, random_init=random_init,
                   num_classes=num_classes)
     dataset = _parity_dataset(loaded.spec, parity_data, data_dir)

@@ -29,43 +29,54 @@ def latency_table(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing table."),
 ) -> None:
     """Latency of every prunable layer/block at candidate widths here -> a table for prune --target-speedup."""
-
-
-    from edgebench.atomic import write_json
+    from edgebench.atomic import check_writable_dir, write_json
     from edgebench.bench.fingerprint import cpu_info
     from edgebench.bench.latency_probe import measure_table
+    from edgebench.cli.options import check_threads
     from edgebench.errors import OutputExistsError, UserInputError
-    from edgebench.latency_table import PRECISIONS, load_probes
+    from edgebench.latency_table import check_measure_options, load_probes
 
-    if precision not in PRECISIONS:
-        raise UserInputError(f"--precision '{precision}' is not one of {', '.join(PRECISIONS)}")
-    if output.exists() and not force and write_probes is None:
-        raise OutputExistsError(f"'{output}' exists; pass --force to overwrite it")
-    if probes is None:
-        if model is None and model_file is None:
-            raise UserInputError("give MODEL (or --model-file) on the workstation, or --probes DIR on the device")
-        import tempfile
+    # every option before the model is loaded or a probe built (those take seconds to minutes)
+    check_measure_options(runtime, precision, threads, rounds)
+    check_threads([threads])
+    if write_probes is not None:
+        check_writable_dir(write_probes, "--write-probes")
+    else:
+        if output.exists() and not force:
+            raise OutputExistsError(f"'{output}' exists; pass --force to overwrite it")
+        if output.is_dir():
+            raise UserInputError(f"--output '{output}' is a folder; give the table's file name, e.g. "
+                                 f"{output / 'table.json'}")
+        check_writable_dir(output.parent, "--output")
+    import tempfile
+    from contextlib import ExitStack
 
-        from edgebench.cli.common import load, resolve_spec
-        from edgebench.exporter.prune_setup import probe_pack
+    with ExitStack() as stack:
+        if probes is None:
+            if model is None and model_file is None:
+                raise UserInputError("give MODEL (or --model-file) on the workstation, or --probes DIR on the "
+                                     "device")
+            from edgebench.cli.common import load, resolve_spec
+            from edgebench.exporter.prune_setup import probe_pack
 
-        spec = resolve_spec(model, model_file, input_like)
-        loaded = load(spec, weights, data_dir=data_dir, random_init=weights is None and spec.weights is None)
-        pack = write_probes or Path(tempfile.mkdtemp(prefix="edgebench-probes-"))
-        onnx_path = probe_pack(loaded.model, loaded.spec, pack, precision=precision, cpu=cpu_info(),
-                               channel_block=channel_block)
-        if write_probes is not None:
-            typer.echo(f"probe pack -> {pack} (measure on the device: edgebench latency-table --probes {pack.name} "
-                       f"--precision {precision} -t {threads} -o table.json)")
-            return
-        probes = pack
-    doc = load_probes(probes / "probes.json")
-    if doc.get("precision") not in (None, precision):
-        raise UserInputError(f"probe pack '{probes}' holds a {doc.get('precision')} model, not --precision "
-                             f"{precision}; write the pack again with --precision {precision}")
-    onnx_path = probes / str(doc.get("model_file", f"model.{precision}.onnx"))
-    table = measure_table(doc, onnx_path, precision=precision, threads=threads, runtime=runtime, rounds=rounds,
-                          log=say)
+            spec = resolve_spec(model, model_file, input_like)
+            loaded = load(spec, weights, data_dir=data_dir, random_init=weights is None and spec.weights is None)
+            # the pack measured here lives in a temporary folder, removed after the run (also on an error or Ctrl-C)
+            pack = write_probes or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edgebench-probes-")))
+            probe_pack(loaded.model, loaded.spec, pack, precision=precision, cpu=cpu_info(),
+                       channel_block=channel_block)
+            if write_probes is not None:
+                typer.echo(f"probe pack -> {pack} (measure on the device: edgebench latency-table --probes "
+                           f"{pack.name} --precision {precision} -t {threads} -o table.json)")
+                return
+            probes = pack
+        doc = load_probes(probes / "probes.json")
+        if doc.get("precision") not in (None, precision):
+            raise UserInputError(f"probe pack '{probes}' holds a {doc.get('precision')} model, not --precision "
+                                 f"{precision}; write the pack again with --precision {precision}")
+        onnx_path = probes / str(doc.get("model_file", f"model.{precision}.onnx"))
+        table = measure_table(doc, onnx_path, precision=precision, threads=threads, runtime=runtime, rounds=rounds,
+                              log=say)
     write_json(output, table)
     typer.echo(f"{len(table['units'])} units, whole model {table['full_model_ms']:.3f} ms ({runtime} {precision}, "
                f"{threads} thread(s), {table['machine']}) -> {output}")

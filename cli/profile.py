@@ -30,13 +30,13 @@ def profile(
     no_verify: bool = no_verify_option(),
 ) -> None:
     """Time per op type and per node (ORT profiler) and which nodes ran INT8 vs FP32; writes a result file."""
-    from edgebench.atomic import ensure_writable_dir, write_json
+    from edgebench.atomic import check_writable_dir, ensure_writable_dir, write_json
     from edgebench.bench.fingerprint import dynamic_state, fingerprint
     from edgebench.bench.harness import BenchConfig
     from edgebench.bench.op_profile import profile_model
     from edgebench.bench.runner import Job, make_result, run_job_isolated
     from edgebench.bench.schema import result_filename, validate_result
-    from edgebench.cli.options import parse_shape
+    from edgebench.cli.options import check_threads, parse_shape
     from edgebench.errors import UserInputError
     from edgebench.runtimes.options import OrtCpuOptions
     from edgebench.system import default_threads
@@ -48,6 +48,12 @@ def profile(
     n_threads = threads if threads is not None else default_threads()
     opts = OrtCpuOptions(intra_op_threads=n_threads, graph_optimization=graph_opt)  # type: ignore[arg-type]
     shape_t = parse_shape(shape)
+    check_threads([n_threads])
+    if top < 0:
+        raise UserInputError(f"--top {top} must be >= 0 (0: every node)")
+    check_writable_dir(output_dir)
+    if trace is not None:
+        check_writable_dir(trace.parent, "--trace")
     artifact, verification = resolve_model(model, no_verify=no_verify)
     model_path = artifact.path
     ensure_writable_dir(output_dir)

@@ -56,6 +56,7 @@ def qat(
 ) -> None:
     """Quantization-aware training: fine-tune with fake quantization mirroring the preset, export QDQ INT8."""
     import torch
+    from edgebench.atomic import check_writable_dir
     from edgebench.bench.fingerprint import cpu_info
     from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.recipes import resolve_preset
@@ -68,6 +69,7 @@ def qat(
     kd = DistillConfig(distill_alpha, distill_temperature) if distill else None
     choice = resolve_preset(preset, target, None if target else cpu_info())
     check_qat_recipe(choice.recipe)
+    check_writable_dir(output_dir)
     spec = resolve_spec(model, model_file, input_like)
     loaded = load(spec, weights, data_dir=data_dir, download=download, require_trained=True)
     train = load_dataset(data, data_dir, download, preprocessing=loaded.spec.input.preprocessing)
@@ -128,6 +130,7 @@ def sparsify(
 ) -> None:
     """Unstructured magnitude sparsity + fine-tuning -> a sparse FP32 ONNX model (then `quantize` it to INT8)."""
     import torch
+    from edgebench.atomic import check_writable_dir
     from edgebench.calibration.datasets import load_dataset
     from edgebench.exporter.distill import DistillConfig
     from edgebench.exporter.sparsity import SparsityConfig, run_sparsify
@@ -135,6 +138,7 @@ def sparsify(
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     cfg = SparsityConfig(sparsity, scope, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
     kd = DistillConfig(distill_alpha, distill_temperature) if distill else None
+    check_writable_dir(output_dir)
     spec = resolve_spec(model, model_file, input_like)
     loaded = load(spec, weights, data_dir=data_dir, download=download, require_trained=True)
     train = load_dataset(data, data_dir, download, preprocessing=loaded.spec.input.preprocessing)

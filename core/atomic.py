@@ -63,6 +63,44 @@ def ensure_writable_dir(path: Path) -> Path:
     return path
 
 
+def check_writable_dir(path: Path, option: str = "-o") -> Path:
+    """Check, creating nothing, that `path` is (or can be created as) a writable folder: its nearest existing
+    ancestor must be a writable folder. Run before slow work; `ensure_writable_dir` makes it when needed."""
+    path = Path(path)
+    p = path
+    while not p.exists() and p != p.parent:
+        if p.is_symlink():  # a dangling link cannot be made a folder
+            raise UserInputError(f"{option} folder '{path}': '{p}' is a broken link; choose another folder")
+        p = p.parent
+    if not p.is_dir():
+        raise UserInputError(f"{option} folder '{path}': '{p}' is not a folder; choose another folder")
+    try:  # os.access says yes to root everywhere (also on /proc): a real probe, removed at once
+        os.rmdir(tempfile.mkdtemp(prefix=".edgebench-check-", dir=p))
+    except OSError as e:
+        what = "is not writable" if p == path else f"cannot be created in '{p}'"
+        raise UserInputError(f"{option} folder '{path}' {what} ({e.strerror}); choose another folder") from None
+    return path
+
+
+@contextlib.contextmanager
+def removed_on_failure(*paths: Path) -> Iterator[None]:
+    """Delete those of `paths` that did not exist on entry when the block raises (an error or Ctrl-C), so a
+    command that fails after writing part of its outputs (an exported parent before its INT8 child) leaves none.
+
+    Example::
+
+        with removed_on_failure(out / "model.fp32.onnx", out / "model.fp32.json"):
+            export(...); quantize(...)
+    """
+    new = [Path(p) for p in paths if not Path(p).exists()]
+    try:
+        yield
+    except BaseException:
+        for p in new:
+            p.unlink(missing_ok=True)
+        raise
+
+
 @contextlib.contextmanager
 def atomic_path(final: Path, *, force: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to `final`; rename it to `final` if the block succeeds.

@@ -35,6 +35,21 @@ PRECISIONS = ("fp32", "int8")
 RUNTIMES = ("ort-cpu",)
 
 
+def check_measure_options(runtime: str, precision: str, threads: int, rounds: int) -> None:
+    """Refuse what a table cannot be measured with, before the probes are built or timed (`latency-table`)."""
+    from edgebench.errors import suggest
+
+    if runtime not in RUNTIMES:
+        raise UserInputError(f"latency tables are measured with {', '.join(RUNTIMES)}, not '{runtime}'"
+                             f"{suggest(runtime, RUNTIMES) or '; give -r ort-cpu'}")
+    if precision not in PRECISIONS:
+        raise UserInputError(f"--precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+    if isinstance(threads, bool) or threads < 1:
+        raise UserInputError(f"--threads {threads} must be >= 1")
+    if isinstance(rounds, bool) or rounds < 1:
+        raise UserInputError(f"--rounds {rounds} must be >= 1 (e.g. 7: the median of 7 interleaved rounds)")
+
+
 def structure_hash(units: Any, input_shape: Any) -> str:
     """A short hash of what the latency depends on: the input shape and every unit's convs and widths."""
     text = json.dumps({"input": input_shape, "units": units}, sort_keys=True)

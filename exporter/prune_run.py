@@ -246,6 +246,14 @@ def check_latency(model: nn.Module, round_dir: Path, table: Mapping[str, Any], c
             "table_full_model_ms": table["full_model_ms"]}
 
 
+def check_latency_run(run: PruneRunConfig, *, latency_aware: bool, with_table: bool) -> None:
+    """Refuse what a latency table cannot go with: several rounds for a target, --no-onnx for any table."""
+    if latency_aware and run.rounds != 1:
+        raise UserInputError(f"latency-aware pruning runs in one round, not --rounds {run.rounds}; drop --rounds")
+    if with_table and not run.export_onnx:
+        raise UserInputError("predicting vs measuring latency needs the ONNX export; drop --no-onnx")
+
+
 def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunConfig, finetune: TrainConfig,
                train_data: Dataset, test_data: Dataset, out_dir: Path, *, arch: str, num_classes: int | None,
                weights_info: WeightsRecord | Mapping[str, Any] | None = None, force: bool = False, resume: bool = False,
@@ -259,10 +267,7 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
     round also gets its latency predicted on the table and measured (INT8 tables quantize with `calibration`).
     """
     say = log or (lambda _msg: None)
-    if plan is not None and run.rounds != 1:
-        raise UserInputError(f"latency-aware pruning runs in one round, not --rounds {run.rounds}")
-    if latency_table is not None and not run.export_onnx:
-        raise UserInputError("predicting vs measuring latency needs the ONNX export; drop --no-onnx")
+    check_latency_run(run, latency_aware=plan is not None, with_table=latency_table is not None)
     out_dir = Path(out_dir)
     if (out_dir / "summary.json").exists() and not (force or resume):
         raise OutputExistsError(f"'{out_dir}' holds a previous prune run; pass --resume to continue it or --force")
@@ -399,6 +404,8 @@ class PruneJob:
             raise UserInputError("give --ratios or --target-speedup/--target-latency-ms, not both")
         if not self.latency_aware and self.ratios is None:
             raise UserInputError("give --ratios (e.g. 0.5) or --latency-table with --target-speedup")
+        # here, not only in run_rounds: after the model, the data and the sensitivity pass would be too late
+        check_latency_run(self.run, latency_aware=self.latency_aware, with_table=self.latency is not None)
         if not self.weights.require_trained:  # pruning random weights ranks noise
             object.__setattr__(self, "weights", replace(self.weights, require_trained=True))
 

@@ -568,18 +568,12 @@ def run_qat(model: nn.Module, spec: Any, out_dir: Any, train_data: Any, choice: 
     Returns the INT8 manifest. Refuses (ParityError, nothing written) when ORT's INT8 disagrees with the
     fake-quant model on more than 2 % of the parity images.
     """
-    import time
-    from datetime import UTC, datetime
     from pathlib import Path
 
-    from edgebench.atomic import atomic_path, write_json
-    from edgebench.calibration.bits import executed_ops
-    from edgebench.calibration.preprocess import preprocess
-    from edgebench.calibration.quantize import _versions, count_nodes
+    from edgebench.atomic import removed_on_failure
     from edgebench.errors import OutputExistsError
-    from edgebench.exporter.export import ONNX_FILE, export_model
-    from edgebench.exporter.train import evaluate_model
-    from edgebench.manifest import manifest_path, read_manifest, sha256_file
+    from edgebench.exporter.export import ONNX_FILE
+    from edgebench.manifest import manifest_path
 
     log = log or (lambda _m: None)
     out_dir = Path(out_dir)
@@ -589,6 +583,32 @@ def run_qat(model: nn.Module, spec: Any, out_dir: Any, train_data: Any, choice: 
             raise OutputExistsError(f"'{p}' already exists; pass --force to overwrite it")
     recipe = choice.recipe
     check_qat_recipe(recipe)
+    train_data.require_labels("QAT fine-tuning and validation")  # before the export, not 13 s later
+    if eval_data is not None:
+        eval_data.require_labels("evaluation")
+    fp32_path = out_dir / ONNX_FILE
+    # a failure or Ctrl-C after the FP32 parent is exported takes back the files this run created
+    with removed_on_failure(fp32_path, manifest_path(fp32_path), out, manifest_path(out)):
+        return _run_qat(model, spec, out_dir, train_data, choice, cfg, eval_data=eval_data, distill=distill,
+                        weights=weights, force=force, log=log)
+
+
+def _run_qat(model: nn.Module, spec: Any, out_dir: Any, train_data: Any, choice: Any, cfg: QATConfig, *,
+             eval_data: Any, distill: Any, weights: Any, force: bool, log: Log) -> Any:
+    """`run_qat` once its inputs are checked: export, calibrate, fine-tune, select, write."""
+    import time
+    from datetime import UTC, datetime
+
+    from edgebench.atomic import atomic_path, write_json
+    from edgebench.calibration.bits import executed_ops
+    from edgebench.calibration.preprocess import preprocess
+    from edgebench.calibration.quantize import _versions, count_nodes
+    from edgebench.exporter.export import ONNX_FILE, export_model
+    from edgebench.exporter.train import evaluate_model
+    from edgebench.manifest import manifest_path, read_manifest, sha256_file
+
+    out = out_dir / "model.int8.onnx"
+    recipe = choice.recipe
     pp = spec.input.preprocessing
     t0 = time.perf_counter()
     gm = prepare_qat(model, recipe)  # checks trainable weights and traceability before anything is written

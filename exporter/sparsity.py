@@ -47,6 +47,9 @@ class SparsityConfig:
             raise UserInputError(f"--epochs {self.epochs} must be an integer >= 0")
         if not self.lr > 0:
             raise UserInputError(f"--lr {self.lr} must be > 0")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 2:
+            raise UserInputError(f"--batch-size {self.batch_size} must be an integer >= 2 (batch norm needs two "
+                                 "samples)")
 
 
 def prunable(model: nn.Module) -> dict[str, nn.Parameter]:
@@ -102,19 +105,36 @@ def run_sparsify(model: nn.Module, spec: Any, out_dir: Path, train_data: Any, cf
                  log: Any = None) -> Any:
     """Prune `model` to `cfg.sparsity`, fine-tune with the masks, export `DIR/model.fp32.onnx`; returns its manifest
     (with `sparsity`: target, scope, achieved in PyTorch and in the ONNX file, gzip size, top-1 before/after)."""
+    from edgebench.atomic import removed_on_failure
+    from edgebench.errors import OutputExistsError
+    from edgebench.exporter.export import ONNX_FILE
+    from edgebench.manifest import manifest_path
+
+    out_dir = Path(out_dir)
+    for p in (out_dir / ONNX_FILE, manifest_path(out_dir / ONNX_FILE)):
+        if p.exists() and not force:
+            raise OutputExistsError(f"'{p}' already exists; pass --force to overwrite it")
+    if cfg.epochs > 0:
+        train_data.require_labels("fine-tuning")  # before pruning and fine-tuning, not after
+    if eval_data is not None:
+        eval_data.require_labels("evaluation")
+    # a refused ONNX file (zeros lost) or Ctrl-C after the export takes back the files this run created
+    with removed_on_failure(out_dir / ONNX_FILE, manifest_path(out_dir / ONNX_FILE)):
+        return _run_sparsify(model, spec, out_dir, train_data, cfg, eval_data=eval_data, distill=distill,
+                             weights=weights, force=force, log=log or (lambda _m: None))
+
+
+def _run_sparsify(model: nn.Module, spec: Any, out_dir: Path, train_data: Any, cfg: SparsityConfig, *,
+                  eval_data: Any, distill: Any, weights: Any, force: bool, log: Any) -> Any:
+    """`run_sparsify` once its inputs are checked: prune, fine-tune, export, check the zeros survived."""
     import copy
 
-    from edgebench.errors import OutputExistsError, ParityError
+    from edgebench.errors import ParityError
     from edgebench.exporter.export import ONNX_FILE, export_model
     from edgebench.exporter.finetune import finetune
     from edgebench.exporter.train import evaluate_model
     from edgebench.manifest import manifest_path, read_manifest, write_manifest
 
-    log = log or (lambda _m: None)
-    out_dir = Path(out_dir)
-    for p in (out_dir / ONNX_FILE, manifest_path(out_dir / ONNX_FILE)):
-        if p.exists() and not force:
-            raise OutputExistsError(f"'{p}' already exists; pass --force to overwrite it")
     pp = spec.input.preprocessing
     teacher = copy.deepcopy(model).eval() if distill is not None else None
     dense = evaluate_model(model, eval_data, pp) if eval_data is not None else None
