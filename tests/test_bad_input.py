@@ -52,8 +52,36 @@ ROWS = [
     Row("sensitivity-target-macs", ("sensitivity", "resnet20", "-o", "{out}", "--target-macs", "1.5"), 2,
         "must be a fraction in (0, 1)"),
     Row("model-typo", ("export", "resnet21", "-o", "{out}"), 2, "Did you mean 'resnet20'?"),
+    # checked before slow work: a missing --weights / a model typo would be the message if the option came later
+    Row("prune-latency-rounds", ("prune", "resnet20", "--weights", "{tmp}/missing.pt", "--latency-table",
+                                 "{tmp}/missing.json", "--target-speedup", "2", "--rounds", "2", "-o", "{out}"), 2,
+        "runs in one round"),
+    Row("prune-latency-no-onnx", ("prune", "resnet20", "--weights", "{tmp}/missing.pt", "--latency-table",
+                                  "{tmp}/missing.json", "--target-speedup", "2", "--no-onnx", "-o", "{out}"), 2,
+        "drop --no-onnx"),
+    Row("csv-folder-cannot-be-made", ("bench", "{model}", "--csv", "/proc/nope/rows.csv", "-o", "{out}", *QUICK), 2,
+        "cannot be created in '/proc'"),
+    Row("output-folder-cannot-be-made", ("bench", "{model}", "-o", "/proc/nope", "--eval", "{images}", *QUICK), 2,
+        "cannot be created in '/proc'"),
+    Row("profile-trace-cannot-be-made", ("profile", "{model}", "--trace", "/proc/nope/trace.json", "-o", "{out}",
+                                         "--runs", "1", "--warmup", "0", "--min-seconds", "0"), 2,
+        "cannot be created in '/proc'"),
+    Row("export-output-cannot-be-made", ("export", "resnet20", "--weights", "{tmp}/missing.pt", "-o",
+                                         "/proc/nope/r20"), 2, "cannot be created in '/proc'"),
+    Row("qat-empty-data", ("qat", "resnet20", "--weights", "{r20}", "--data", "{empty}", "--eval-data", "none",
+                           "--preset", "x86-vnni", "-o", "{out}"), 2, "is empty"),
+    Row("qat-unlabelled-data", ("qat", "resnet20", "--weights", "{r20}", "--data", "{flat}", "--eval-data", "none",
+                                "--preset", "x86-vnni", "-o", "{out}"), 2, "has no labels"),
+    Row("latency-table-threads-zero", ("latency-table", "resnet21", "--threads", "0", "-o", "{out}/t.json"), 2,
+        "--threads 0 must be >= 1"),
+    Row("latency-table-unknown-runtime", ("latency-table", "resnet21", "-r", "bogus", "-o", "{out}/t.json"), 2,
+        "not 'bogus'"),
+    Row("sparsify-batch-size-zero", ("sparsify", "resnet21", "--sparsity", "0.5", "--batch-size", "0", "-o",
+                                     "{out}"), 2, "--batch-size 0 must be an integer >= 2"),
 ]
-NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs", "model-typo"}
+NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs", "model-typo",
+                      "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
+                      "qat-empty-data", "qat-unlabelled-data", "sparsify-batch-size-zero"}
 
 
 @pytest.fixture
@@ -83,8 +111,38 @@ def paths(tmp_path: Path) -> dict[str, str]:
     _crafted_archive(archive_dir / "cifar-10-python.tar.gz", pickle.dumps({b"data": _Pwn(tmp / "pwned")}))
     out = {"tmp": str(tmp), "model": str(model), "tampered": str(tmp / "tampered"),
            "tampered_ok": str(tmp / "tampered_ok"), "out": str(tmp_path / "out" / "deeper"), "images": str(images),
-           "archive_dir": str(archive_dir), "nan": str(_nan_model(tmp / "nan"))}
+           "archive_dir": str(archive_dir), "nan": str(_nan_model(tmp / "nan")),
+           "empty": str(_empty_npz(tmp / "empty.npz")),
+           "flat": str(_flat_folder(tmp / "flat")),
+           "r20": str(_resnet20_weights(tmp / "r20.pt"))}
     return out
+
+
+def _empty_npz(path: Path) -> Path:
+    np.savez(path, images=np.zeros((0, 32, 32, 3), np.uint8), labels=np.zeros(0, np.int64))
+    return path
+
+
+def _flat_folder(d: Path) -> Path:
+    """Images without class sub-folders: loads, but unlabelled (label -1)."""
+    from PIL import Image
+
+    d.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((32, 32, 3), 40 * i, np.uint8)).save(d / f"{i}.png")
+    return d
+
+
+def _resnet20_weights(path: Path) -> Path:
+    """A ResNet-20 state dict (random weights, given as trained); needs torch (else only the name)."""
+    try:
+        import torch
+    except ImportError:
+        return path
+    from edgebench.exporter.zoo import get_spec
+
+    torch.save(get_spec("resnet20").build().state_dict(), path)
+    return path
 
 
 class _Pwn:
