@@ -226,10 +226,17 @@ def resolve_output(model: Path, output: Path | None, mode: Mode) -> Path:
     return out
 
 
-def _check_outputs_free(out: Path, force: bool) -> None:
+def check_output(model: Path, output: Path | None, mode: Mode, force: bool) -> Path:
+    """The output `resolve_output` gives, refused when it (or its manifest) exists without `force` or its folder
+    cannot be written: the CLI calls it before the calibration data is read."""
+    from edgebench.atomic import check_writable_dir
+
+    out = resolve_output(model, output, mode)
     for p in (out, manifest_path(out)):
         if p.exists() and not force:
             raise OutputExistsError(f"'{p}' already exists; pass --force to overwrite it")
+    check_writable_dir(out.parent)
+    return out
 
 
 def as_artifact(model: Path | ModelArtifact) -> ModelArtifact:
@@ -368,8 +375,7 @@ def _prepare(model: Path | ModelArtifact, output: Path | None, mode: Mode, force
     check_float_model(proto, artifact.path, parent.precision)
     check_finite_weights(proto, artifact.path)
     check_node_names(proto, nodes_to_exclude)
-    out = resolve_output(artifact.path, output, mode)
-    _check_outputs_free(out, force)
+    out = check_output(artifact.path, output, mode, force)
     sha = artifact.verify()
     input_name, dims = graph_input(proto)
     opset = next((int(o.version) for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)

@@ -41,6 +41,7 @@ def sweep_bits(
     """Bit-width sweep: weights 8/6/4 x activations 8/16 through ORT QDQ types; file and gzip size, paired top-1,
     interleaved latency vs FP32 and what ORT really runs (INT8 kernels or float on DequantizeLinear)."""
     from edgebench.artifact import ModelArtifact
+    from edgebench.atomic import check_writable_dir
     from edgebench.bench.bits_sweep import RESULT_FILE, BitsSweepConfig, check_settings, format_table, parse_bits
     from edgebench.bench.bits_sweep import sweep_bits as run_sweep
     from edgebench.bench.fingerprint import cpu_info
@@ -61,6 +62,7 @@ def sweep_bits(
     if (out / RESULT_FILE).exists() and not (force or reuse):
         raise UserInputError(f"'{out / RESULT_FILE}' exists; pass --force to overwrite (or --reuse to keep its "
                              "models), or -o another folder")
+    check_writable_dir(out)  # before the data is read and the settings quantized
     info = artifact.manifest.input if artifact.manifest else None
     calib = load_dataset(data, data_dir, download, size=calib_size, seed=seed,
                          preprocessing=info.preprocessing if info else None)

@@ -103,6 +103,7 @@ def quantize(
     from edgebench.calibration.quantize import (
         MODES,
         CalibrationSettings,
+        check_output,
         convert_fp16_model,
         quantize_dynamic_model,
         quantize_static_model,
@@ -143,6 +144,8 @@ def quantize(
     artifact = artifact_with_manifest(model, choice_pp, labels, "quantizing")
     model_path = artifact.path
 
+    # the output before the calibration data is read (an existing file or an unwritable -o: refused now)
+    check_output(model_path, output, mode, force)  # type: ignore[arg-type]
     if mode == "static":
         if not data:
             raise UserInputError("--mode static needs calibration data: --data cifar10:train, an .npz or an image "

@@ -78,10 +78,13 @@ ROWS = [
         "not 'bogus'"),
     Row("sparsify-batch-size-zero", ("sparsify", "resnet21", "--sparsity", "0.5", "--batch-size", "0", "-o",
                                      "{out}"), 2, "--batch-size 0 must be an integer >= 2"),
+    Row("quantize-output-cannot-be-made", ("quantize", "{tampered_ok}", "--data", "{tmp}/missing.npz", "-o",
+                                           "/proc/nope/q.onnx"), 2, "cannot be created in '/proc'"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs", "model-typo",
                       "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
-                      "qat-empty-data", "qat-unlabelled-data", "sparsify-batch-size-zero"}
+                      "qat-empty-data", "qat-unlabelled-data", "sparsify-batch-size-zero",
+                      "quantize-output-cannot-be-made"}
 
 
 @pytest.fixture
