@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-from edgebench.atomic import ensure_writable_dir, write_json, write_text
+from edgebench.atomic import check_writable_dir, ensure_writable_dir, write_json, write_text
 from edgebench.calibration.dataset import Dataset
 from edgebench.errors import OutputExistsError, UserInputError
 from edgebench.exporter.depth import remove_blocks, removed_blocks
@@ -424,6 +424,7 @@ def run_prune(job: PruneJob, *, log: Log | None = None) -> dict[str, Any]:
     say = log or (lambda _msg: None)
     if (job.out_dir / "summary.json").exists() and not (job.force or job.resume):
         raise OutputExistsError(f"'{job.out_dir}' holds a previous prune run; pass --resume or --force")
+    check_writable_dir(job.out_dir)  # before the model, the data and (latency-aware) the sensitivity pass
     loaded = load_model(job.spec, job.weights)
     if loaded.note:
         say(loaded.note)

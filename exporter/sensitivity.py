@@ -299,7 +299,7 @@ class SensitivityResult:
 
 def run_sensitivity(run: SensitivityRun, *, log: Log | None = None) -> SensitivityResult:
     """Sweep (or reuse `from_table`), write sensitivity.json/.csv/.png, derive ratios.json when asked."""
-    from edgebench.atomic import ensure_writable_dir, write_json, write_text
+    from edgebench.atomic import check_writable_dir, ensure_writable_dir, write_json, write_text
     from edgebench.errors import OutputExistsError
     from edgebench.exporter.distill import example_input
     from edgebench.exporter.loading import load_model
@@ -309,6 +309,7 @@ def run_sensitivity(run: SensitivityRun, *, log: Log | None = None) -> Sensitivi
     table_path = run.out_dir / TABLE_FILE
     if run.from_table is None and table_path.exists() and not run.force:
         raise OutputExistsError(f"'{table_path}' already exists; pass --force, or --from-table to reuse it")
+    check_writable_dir(run.out_dir)  # before the model and the data are loaded
     loaded = load_model(run.spec, run.weights)
     if loaded.note:
         say(loaded.note)

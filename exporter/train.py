@@ -372,7 +372,7 @@ def run_training(run: TrainingRun, *, log: Log | None = None) -> dict[str, Any]:
     import hashlib
     import json
 
-    from edgebench.atomic import write_json, write_text
+    from edgebench.atomic import check_writable_dir, write_json, write_text
     from edgebench.exporter.distill import resolve_teacher
     from edgebench.exporter.loading import load_model
     from edgebench.exporter.pruned import MARKER, STRUCTURE_FILE, describe_structure
@@ -380,6 +380,7 @@ def run_training(run: TrainingRun, *, log: Log | None = None) -> dict[str, Any]:
     say = log or (lambda _msg: None)
     if (run.out_dir / LAST).exists() and not (run.resume or run.force):
         raise OutputExistsError(f"'{run.out_dir / LAST}' exists: pass --resume to continue or --force")
+    check_writable_dir(run.out_dir)  # before the model and the data are loaded
 
     torch.manual_seed(run.config.seed)  # --seed also draws the initial weights of an untrained model
     loaded = load_model(run.spec, run.weights)

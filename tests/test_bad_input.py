@@ -80,11 +80,18 @@ ROWS = [
                                      "{out}"), 2, "--batch-size 0 must be an integer >= 2"),
     Row("quantize-output-cannot-be-made", ("quantize", "{tampered_ok}", "--data", "{tmp}/missing.npz", "-o",
                                            "/proc/nope/q.onnx"), 2, "cannot be created in '/proc'"),
+    Row("train-output-cannot-be-made", ("train", "resnet20", "--weights", "{tmp}/missing.pt", "-o", "/proc/nope/t"),
+        2, "cannot be created in '/proc'"),
+    Row("sensitivity-output-cannot-be-made", ("sensitivity", "resnet20", "--weights", "{tmp}/missing.pt", "-o",
+                                              "/proc/nope/s"), 2, "cannot be created in '/proc'"),
+    Row("prune-output-cannot-be-made", ("prune", "resnet20", "--weights", "{tmp}/missing.pt", "--ratios", "0.5", "-o",
+                                        "/proc/nope/p"), 2, "cannot be created in '/proc'"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs", "model-typo",
                       "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
                       "qat-empty-data", "qat-unlabelled-data", "sparsify-batch-size-zero",
-                      "quantize-output-cannot-be-made"}
+                      "quantize-output-cannot-be-made", "train-output-cannot-be-made",
+                      "sensitivity-output-cannot-be-made", "prune-output-cannot-be-made"}
 
 
 @pytest.fixture
