@@ -97,16 +97,14 @@ def export(
 ) -> None:
     """Export a PyTorch model to DIR/model.fp32.onnx with its manifest, after checker and parity checks."""
     from edgebench.atomic import check_writable_dir, ensure_writable_dir
-    from edgebench.errors import OutputExistsError, UserInputError
+    from edgebench.errors import OutputExistsError
     from edgebench.exporter.export import ONNX_FILE, check_export_options, default_opset, export_model, parse_batch
     from edgebench.manifest import manifest_path
 
     t0 = time.perf_counter()
     opset = default_opset(exporter) if opset is None else opset
-    check_export_options(exporter, opset)
+    check_export_options(exporter, opset, parity_images=parity_images, accuracy_images=accuracy_images)
     parse_batch(batch)
-    if parity_images < 0:
-        raise UserInputError(f"--parity-images {parity_images} must be >= 0")
     spec = resolve_spec(model, model_file, input_like)
     out = output_dir or Path("artifacts") / spec.name.replace(":", "_")
     if not force:  # fail before the slow part

@@ -92,7 +92,13 @@ def default_opset(exporter: str) -> int:
     return DYNAMO_DEFAULT_OPSET if exporter == "dynamo" else DEFAULT_OPSET
 
 
-def check_export_options(exporter: str, opset: int) -> None:
+def check_export_options(exporter: str, opset: int, *, parity_images: int = 0,
+                         accuracy_images: int | None = None) -> None:
+    """The export options (exporter, opset, image counts), checked before the model is loaded."""
+    if parity_images < 0:
+        raise UserInputError(f"--parity-images {parity_images} must be >= 0")
+    if accuracy_images is not None and accuracy_images < 0:
+        raise UserInputError(f"--accuracy-images {accuracy_images} must be >= 0")
     if exporter not in EXPORTERS:
         from edgebench.errors import suggest
 
@@ -395,12 +401,8 @@ def export_model(
     else:
         record = weights if isinstance(weights, WeightsRecord) else WeightsRecord.from_dict(weights)
     opset = default_opset(exporter) if opset is None else opset
-    check_export_options(exporter, opset)
+    check_export_options(exporter, opset, parity_images=parity_images, accuracy_images=accuracy_images)
     fixed_batch = parse_batch(batch)
-    if parity_images < 0:
-        raise UserInputError(f"--parity-images {parity_images} must be >= 0")
-    if accuracy_images is not None and accuracy_images < 0:
-        raise UserInputError(f"--accuracy-images {accuracy_images} must be >= 0")
     out_dir = ensure_writable_dir(Path(out_dir))
     onnx_final = out_dir / ONNX_FILE
     json_final = manifest_path(onnx_final)

@@ -86,12 +86,15 @@ ROWS = [
                                               "/proc/nope/s"), 2, "cannot be created in '/proc'"),
     Row("prune-output-cannot-be-made", ("prune", "resnet20", "--weights", "{tmp}/missing.pt", "--ratios", "0.5", "-o",
                                         "/proc/nope/p"), 2, "cannot be created in '/proc'"),
+    Row("export-accuracy-images-negative", ("export", "resnet20", "--weights", "{tmp}/missing.pt", "--accuracy-images",
+                                            "-1", "-o", "{out}"), 2, "--accuracy-images -1 must be >= 0"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs", "model-typo",
                       "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
                       "qat-empty-data", "qat-unlabelled-data", "sparsify-batch-size-zero",
                       "quantize-output-cannot-be-made", "train-output-cannot-be-made",
-                      "sensitivity-output-cannot-be-made", "prune-output-cannot-be-made"}
+                      "sensitivity-output-cannot-be-made", "prune-output-cannot-be-made",
+                      "export-accuracy-images-negative"}
 
 
 @pytest.fixture
