@@ -70,15 +70,20 @@ def check_writable_dir(path: Path, option: str = "-o") -> Path:
     p = path
     while not p.exists() and p != p.parent:
         if p.is_symlink():  # a dangling link cannot be made a folder
-            raise UserInputError(f"{option} folder '{path}': '{p}' is a broken link; choose another folder")
+            raise UserInputError(f"cannot create output folder '{path}': '{p}' is a broken link; choose another "
+                                 f"with {option}")
         p = p.parent
     if not p.is_dir():
-        raise UserInputError(f"{option} folder '{path}': '{p}' is not a folder; choose another folder")
+        raise UserInputError(f"cannot create output folder '{path}': '{p}' is not a folder; choose another with "
+                             f"{option}")
     try:  # os.access says yes to root everywhere (also on /proc): a real probe, removed at once
         os.rmdir(tempfile.mkdtemp(prefix=".edgebench-check-", dir=p))
     except OSError as e:
-        what = "is not writable" if p == path else f"cannot be created in '{p}'"
-        raise UserInputError(f"{option} folder '{path}' {what} ({e.strerror}); choose another folder") from None
+        if p == path:
+            raise UserInputError(f"output folder '{path}' is not writable ({e.strerror}); choose another with "
+                                 f"{option}") from None
+        raise UserInputError(f"cannot create output folder '{path}': {e.strerror} in '{p}'; choose another with "
+                             f"{option}") from None
     return path
 
 

@@ -43,7 +43,7 @@ def test_check_writable_dir_creates_nothing(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(UserInputError, match="is not a folder"):
         check_writable_dir(tmp_path / "file" / "sub", "--csv")
-    with pytest.raises(UserInputError, match="cannot be created in '/proc'"):
+    with pytest.raises(UserInputError, match="in '/proc'; choose another"):
         check_writable_dir(Path("/proc/nope/x"))
 
 
