@@ -42,11 +42,11 @@ def latency_table(
     if write_probes is not None:
         check_writable_dir(write_probes, "--write-probes")
     else:
-        if output.exists() and not force:
-            raise OutputExistsError(f"'{output}' exists; pass --force to overwrite it")
         if output.is_dir():
             raise UserInputError(f"--output '{output}' is a folder; give the table's file name, e.g. "
                                  f"{output / 'table.json'}")
+        if output.exists() and not force:
+            raise OutputExistsError(f"'{output}' exists; pass --force to overwrite it")
         check_writable_dir(output.parent, "--output")
     import tempfile
     from contextlib import ExitStack
