@@ -291,7 +291,7 @@ def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", dev
     """One `Recommendation` per machine x batch (grouped by fingerprint id; never ranked across machines)."""
     check_metric(metric)
     if not math.isfinite(budget) or budget < 0:
-        raise UserInputError(f"--budget {budget:g} must be a finite number >= 0 of accuracy points (e.g. 1.0)")
+        raise UserInputError(f"--budget {budget:g} must be >= 0 accuracy points, a finite number (e.g. 1.0)")
     if reference_top1 is not None and not (math.isfinite(reference_top1) and 0 < reference_top1 <= 100):
         raise UserInputError(f"--reference {reference_top1:g} must be a top-1 % in (0, 100] (e.g. 91.3)")
     bench_rows = [r for r in rows if r.kind == "bench"]
