@@ -36,6 +36,23 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.images)
 
+    def require_labels(self, why: str) -> Dataset:
+        """`self` when every label is a class index (>= 0); else a DataError naming the layouts that give labels.
+
+        The one check behind every accuracy (eval, bench --eval, quantize --accuracy-budget, sweep-bits): a flat
+        image folder loads with label -1 (fine for calibration) and would score 0 % instead of being refused.
+        """
+        bad = self.labels < 0
+        if bad.any():
+            first = int(self.labels[bad][0])
+            what = "unlabelled (-1: a flat folder)" if first == -1 else f"negative (first {first})"
+            raise DataError(
+                f"dataset '{self.name}': {int(bad.sum())} of {len(self)} labels are {what}, and {why} needs a class "
+                "per image: give a folder of class sub-folders (root/<class>/*.png), an .npz whose 'labels' are "
+                "class indices >= 0, or cifar10"
+            )
+        return self
+
     def subset(self, n: int | None, seed: int | None = None) -> Dataset:
         """The first `n` items (seed None), or `n` items drawn without replacement with `seed`.
 

@@ -74,8 +74,10 @@ def qat(
     check_qat_recipe(choice.recipe)
     spec = resolve_spec(model, model_file, input_like)
     loaded = load(spec, weights, data_dir=data_dir, download=download, require_trained=True)
-    train = load_dataset(data, data_dir, download, preprocessing=loaded.spec.input.preprocessing)
-    ev = None if eval_data in (None, "none") else load_dataset(eval_data, data_dir, download)
+    train = load_dataset(data, data_dir, download, preprocessing=loaded.spec.input.preprocessing,
+                         labelled_for="training")
+    ev = None if eval_data in (None, "none") else load_dataset(eval_data, data_dir, download,
+                                                              labelled_for="evaluation")
     manifest = run_qat(loaded.model, loaded.spec, output_dir, train, choice, cfg, eval_data=ev, distill=kd,
                        weights=loaded.weights, force=force, log=say)
     if as_json:
@@ -141,8 +143,10 @@ def sparsify(
     kd = DistillConfig(distill_alpha, distill_temperature) if distill else None
     spec = resolve_spec(model, model_file, input_like)
     loaded = load(spec, weights, data_dir=data_dir, download=download, require_trained=True)
-    train = load_dataset(data, data_dir, download, preprocessing=loaded.spec.input.preprocessing)
-    ev = None if eval_data in (None, "none") else load_dataset(eval_data, data_dir, download)
+    train = load_dataset(data, data_dir, download, preprocessing=loaded.spec.input.preprocessing,
+                         labelled_for="training")
+    ev = None if eval_data in (None, "none") else load_dataset(eval_data, data_dir, download,
+                                                              labelled_for="evaluation")
     manifest = run_sparsify(loaded.model, loaded.spec, output_dir, train, cfg, eval_data=ev, distill=kd,
                             weights=loaded.weights, force=force, log=say)
     if as_json:
