@@ -100,6 +100,11 @@ def bench(
     shape_t = parse_shape(shape)
     if shape_t is not None and len(batch_list) > 1:
         raise UserInputError("--shape fixes the batch; do not combine it with a --batch list")
+    if shape_t is not None and batch_list != [1] and batch_list[0] != shape_t[0]:  # was silently ignored
+        fixed = ",".join(str(d) for d in (batch_list[0], *shape_t[1:]))
+        raise UserInputError(f"--shape {','.join(map(str, shape_t))} fixes the batch at {shape_t[0]}, but --batch "
+                             f"{batch_list[0]} asks for {batch_list[0]}; put the batch in the shape "
+                             f"(--shape {fixed}) and drop --batch")
     if not interleave and len(model) > 1:
         raise UserInputError(f"{len(model)} models given; bench takes one, or several with --interleave")
     get_runtime(runtime)
