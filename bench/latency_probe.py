@@ -119,6 +119,8 @@ def measure_table(probes: Mapping[str, Any], model_onnx: Path, *, precision: str
         raise UserInputError(f"--precision '{precision}' is not one of {', '.join(PRECISIONS)}")
     if threads < 1:
         raise UserInputError(f"--threads {threads} must be >= 1")
+    if rounds < 1:
+        raise UserInputError(f"--rounds {rounds} must be >= 1 (the median of 0 rounds is NaN)")
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for u in probes["units"]:
         groups.setdefault(_signature(u), []).append(u)

@@ -39,6 +39,9 @@ def latency_table(
 
     if precision not in PRECISIONS:
         raise UserInputError(f"--precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+    for flag, n in (("--rounds", rounds), ("--threads", threads), ("--channel-block", channel_block)):
+        if n < 1:  # --rounds 0 wrote NaN latencies (not even valid JSON) that prune then used
+            raise UserInputError(f"{flag} {n} must be >= 1")
     if output.exists() and not force and write_probes is None:
         raise OutputExistsError(f"'{output}' exists; pass --force to overwrite it")
     if probes is None:
