@@ -334,13 +334,12 @@ def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", dev
 
 
 def recommendation_markdown(recs: Sequence[Recommendation]) -> list[str]:
-    """The report's top section (Markdown lines)."""
+    """The report's top section (Markdown lines); names from result files are escaped (`bench.markdown`)."""
+    from edgebench.bench.markdown import md_table, md_text
+
     out: list[str] = []
     for rec in recs:
         lines = rec.lines()
-        out += [f"### {lines[0]}", ""] + [f"- {ln}" for ln in lines[1:]] + [""]
-        header, cells = rec.front_header(), rec.front_rows()
-        out += ["Pareto front (top-1 vs " + rec.metric + "):", "",
-                "| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells] + [""]
+        out += [f"### {md_text(lines[0])}", ""] + [f"- {md_text(ln)}" for ln in lines[1:]] + [""]
+        out += ["Pareto front (top-1 vs " + rec.metric + "):", "", md_table(rec.front_header(), rec.front_rows()), ""]
     return out
