@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from edgebench.bench.cooldown import MAX_BOUND_C
 from edgebench.errors import UserInputError
 
 
@@ -76,9 +77,9 @@ def check_float(value: float | None, option: str, low: float | None = None, high
     elif high is not None:
         allowed = f"{'<' if high_open else '<='} {high:g}"
     else:
-        allowed = "(any finite value)"
+        allowed = ""
     if not math.isfinite(v):
-        raise UserInputError(f"{option} {v} is not a finite number; give {what} {allowed}")
+        raise UserInputError(f"{option} {v} is not a finite number; give {what}" + (f" {allowed}" if allowed else ""))
     if (low is not None and (v <= low if low_open else v < low)) or \
             (high is not None and (v >= high if high_open else v > high)):
         raise UserInputError(f"{option} {v:g} is out of range: it must be {what} {allowed}")
@@ -105,7 +106,7 @@ FRACTION = float_option(0, 1, high_open=True, what="a fraction")
 OPEN_FRACTION = float_option(0, 1, low_open=True, high_open=True, what="a fraction")
 POINTS = float_option(0, 100, what="a number of top-1 points")
 TOP1_PCT = float_option(0, 100, low_open=True, what="a top-1 %")
-CELSIUS = float_option(0, 150, low_open=True, what="a temperature (Celsius)")
+CELSIUS = float_option(0, MAX_BOUND_C, low_open=True, what="a temperature (Celsius)")
 
 
 def parse_floats(text: str, option: str, low: float | None = None, high: float | None = None, *,
