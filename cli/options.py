@@ -99,6 +99,7 @@ def float_option(low: float | None = None, high: float | None = None, *, low_ope
 
 
 # the ranges the float options share (each a typer callback: `typer.Option(1e-2, "--lr", callback=POSITIVE)`)
+FINITE = float_option()  # the range is checked where it is defined (e.g. AccuracyBudget: 0..MAX_BUDGET_PTS)
 POSITIVE = float_option(0, low_open=True)
 NON_NEGATIVE = float_option(0)
 UNIT = float_option(0, 1)

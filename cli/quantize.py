@@ -27,7 +27,7 @@ from edgebench.cli.common import (
     preprocessing_choice,
     say,
 )
-from edgebench.cli.options import POINTS
+from edgebench.cli.options import FINITE
 from edgebench.cli.root import app
 
 
@@ -62,7 +62,7 @@ def quantize(
                                            help="8 (default), 6 (int8 storage, values in [-31, 31]) or 4 (int4)."),
     activation_bits: int | None = typer.Option(None, "--activation-bits", help="8 (default) or 16 (int16/uint16)."),
     accuracy_budget: float | None = typer.Option(
-        None, "--accuracy-budget", callback=POINTS,
+        None, "--accuracy-budget", callback=FINITE,
         help="Largest paired top-1 drop vs FP32 accepted (points, e.g. 0.3): nodes that quantization damages most "
              "stay float until it holds. Needs --eval-data."),
     eval_data: str | None = typer.Option(None, "--eval-data", help="Labelled images the budget is measured on, e.g. "
