@@ -77,11 +77,20 @@ class Device:
         if not NAME_RE.match(self.name):
             raise UserInputError(f"device name '{self.name}' is not allowed: use letters, digits, '-', '_' and '.' "
                                  "(e.g. pi4)")
-        parts = urlsplit(self.url)
+        try:
+            parts = urlsplit(self.url)
+        except ValueError:  # e.g. an unclosed '[' of an IPv6 address
+            raise UserInputError(f"device URL {self.url!r} is not ssh://[user@]host[:port] (IPv6: "
+                                 "ssh://user@[fe80::1]:22)") from None
         if parts.scheme != "ssh" or not parts.hostname:
             raise UserInputError(f"device URL '{self.url}' is not ssh://[user@]host[:port] "
                                  "(e.g. ssh://pi@raspberrypi.local or ssh://ALIAS of ~/.ssh/config)")
-        check_host(parts.hostname)
+        host = parts.netloc.rpartition("@")[2]  # as typed (.hostname is lowercased), so the message names it
+        if host.startswith("["):
+            host = host[1:host.find("]")]
+        elif host.count(":") == 1:
+            host = host.partition(":")[0]
+        check_host(host)
         if parts.username is not None and not USER_RE.match(parts.username):
             raise UserInputError(f"device user {parts.username!r} is not a user name: use letters, digits, '_', "
                                  "'.' and '-' (not starting with '-'), e.g. ssh://pi@raspberrypi.local")

@@ -88,9 +88,9 @@ def test_agent_packages_match_pyproject() -> None:
 
 @pytest.mark.parametrize("url", ["ssh://pi@host;rm -rf x", "ssh://h h", "ssh://-oProxyCommand=id", "ssh://pi@-oX=y",
                                  "ssh://pi@host$(id)", "ssh://pi@a..b", "ssh://-pi@host", "ssh://p;i@host",
-                                 "ssh://pi@host%0Aevil"])
+                                 "ssh://pi@host%0Aevil", "ssh://pi@[fe80::1"])
 def test_hosts_and_users_that_are_not_names_are_refused_at_add(url: str, devices_file: Path) -> None:
-    with pytest.raises(UserInputError, match=r"is not a (host name or IP address|user name)"):
+    with pytest.raises(UserInputError, match=r"is not (a host name or IP address|a user name|ssh://)"):
         Device("pi", url)
     r = runner.invoke(app, ["device", "add", "pi", url])
     assert r.exit_code == 2 and r.output.startswith("edgebench: error:") and r.output.count("\n") == 1, r.output
