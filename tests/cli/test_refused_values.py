@@ -126,3 +126,20 @@ def test_describe_output_folder_gets_the_manifest_inside(tmp_path: Path, out: st
     folder = tmp_path / out.rstrip("/")
     assert folder.is_dir() and (folder / "net.json").is_file()
     assert json.loads((folder / "net.json").read_text())["input"]["name"] == "input"
+
+
+@pytest.mark.torch
+def test_training_and_its_test_set_need_labels_too(tmp_path: Path) -> None:
+    """train/prune/sensitivity (exporter.loading.DataRequest): a flat folder is refused before any epoch."""
+    pytest.importorskip("torch")
+    from edgebench.exporter.loading import DataRequest
+    from PIL import Image
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(flat / "a.png")
+    np.savez(tmp_path / "ok.npz", images=np.zeros((2, 8, 8, 3), np.uint8), labels=np.array([0, 1]))
+    with pytest.raises(DataError, match="training needs a class per image"):
+        DataRequest(test=str(tmp_path / "ok.npz"), train=str(flat)).load()
+    with pytest.raises(DataError, match="evaluation needs a class per image"):
+        DataRequest(test=str(flat)).load(with_train=False)
