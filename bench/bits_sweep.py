@@ -127,6 +127,7 @@ def sweep_bits(model: Path | ModelArtifact, calib: Dataset, eval_data: Dataset, 
     log = log or (lambda _m: None)
     t0 = time.time()
     choices = check_settings(choice, config)
+    eval_data.require_labels("sweep-bits")
     artifact = as_artifact(model)
     fp32 = artifact.path
     models: dict[str, Path] = {}

@@ -196,7 +196,7 @@ def evaluate(
         )
     kind = output_kind(manifest, path)
     ds = dataset if not isinstance(dataset, str) else load_dataset(dataset, data_dir, download)
-    ds = ds.subset(limit)
+    ds = ds.require_labels("evaluation").subset(limit)
     if info.class_names and ds.class_names and tuple(info.class_names) != tuple(ds.class_names):
         raise CalibrationError(
             f"dataset '{ds.name}' has classes {list(ds.class_names)[:4]}... but the model predicts "
@@ -323,7 +323,7 @@ def evaluate_pair(model_path: Path, baseline_path: Path, dataset: Dataset | str,
     if a.resolve() == b.resolve():
         raise UserInputError(f"--baseline '{baseline_path}' is the model itself; give the other model (e.g. FP32)")
     ds = dataset if not isinstance(dataset, str) else load_dataset(dataset, data_dir, download)
-    ds = ds.subset(limit)
+    ds = ds.require_labels("evaluation").subset(limit)
     r = evaluate(a, ds, manifest=manifest, **kwargs)
     rb = evaluate(b, ds, manifest=baseline_manifest, **kwargs)
     return {"model": r, "baseline": rb, "paired": paired_metrics(r["predictions"], rb["predictions"], ds.labels)}

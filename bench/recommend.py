@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edgebench.bench.report_data import Machine, Row
-from edgebench.errors import NotFoundError, UserInputError, suggest
+from edgebench.errors import NotFoundError, ResultSchemaError, UserInputError, suggest
 
 METRICS = {"p50_ms": "p50 ms", "peak_rss_mb": "peak RSS MB", "file_size_mb": "file MB"}
 
@@ -240,6 +240,23 @@ class Recommendation:
                 "without_accuracy": self.without_accuracy}
 
 
+def check_rankable(row: Row, metric: str) -> Row:
+    """`row` if every figure the ranking reads is sane: the metric and the p50 CI finite and > 0, the top-1 a
+    finite % in [0, 100]; else a ResultSchemaError naming the file (a p50 of -5 ms is never "the fastest")."""
+    figures = {metric: metric_value(row, metric), "top1_pct": row.top1_pct}
+    if metric == "p50_ms":
+        figures |= {"p50 CI low": row.ci_lo_ms, "p50 CI high": row.ci_hi_ms}
+    for name, v in figures.items():
+        bad = v is None or isinstance(v, bool) or not math.isfinite(float(v))
+        if not bad:
+            bad = not 0 <= float(v) <= 100 if name == "top1_pct" else float(v) <= 0  # type: ignore[arg-type]
+        if bad:
+            allowed = "a top-1 % in [0, 100]" if name == "top1_pct" else "a finite number > 0"
+            raise ResultSchemaError(f"result '{row.source}': {name} is {v!r}, not {allowed}; the file is damaged "
+                                    "or was edited: measure it again (or remove it) before ranking")
+    return row
+
+
 def _latest(rows: Sequence[Row]) -> list[Row]:
     """One row per deployment (variant, runtime, threads, batch, model sha256): the newest result."""
     best: dict[tuple[object, ...], Row] = {}
@@ -273,8 +290,10 @@ def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", dev
               reference_top1: float | None = None) -> list[Recommendation]:
     """One `Recommendation` per machine x batch (grouped by fingerprint id; never ranked across machines)."""
     check_metric(metric)
-    if budget < 0:
-        raise UserInputError(f"--budget {budget:g} must be >= 0 accuracy points (e.g. 1.0)")
+    if not math.isfinite(budget) or budget < 0:
+        raise UserInputError(f"--budget {budget:g} must be >= 0 accuracy points, a finite number (e.g. 1.0)")
+    if reference_top1 is not None and not (math.isfinite(reference_top1) and 0 < reference_top1 <= 100):
+        raise UserInputError(f"--reference {reference_top1:g} must be a top-1 % in (0, 100] (e.g. 91.3)")
     bench_rows = [r for r in rows if r.kind == "bench"]
     if device is not None:
         bench_rows = select_device(bench_rows, device)
@@ -288,7 +307,7 @@ def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", dev
         if r.top1_pct is None:
             missing[(r.machine.id, r.batch)] += 1
         else:
-            groups[(r.machine.id, r.batch)].append(r)
+            groups[(r.machine.id, r.batch)].append(check_rankable(r, metric))
     out = []
     for (mid, batch), cands in sorted(groups.items()):
         fp32 = [r for r in cands if r.precision == "fp32" and not r.prune_round]
@@ -315,13 +334,12 @@ def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", dev
 
 
 def recommendation_markdown(recs: Sequence[Recommendation]) -> list[str]:
-    """The report's top section (Markdown lines)."""
+    """The report's top section (Markdown lines); names from result files are escaped (`bench.markdown`)."""
+    from edgebench.bench.markdown import md_table, md_text
+
     out: list[str] = []
     for rec in recs:
         lines = rec.lines()
-        out += [f"### {lines[0]}", ""] + [f"- {ln}" for ln in lines[1:]] + [""]
-        header, cells = rec.front_header(), rec.front_rows()
-        out += ["Pareto front (top-1 vs " + rec.metric + "):", "",
-                "| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells] + [""]
+        out += [f"### {md_text(lines[0])}", ""] + [f"- {md_text(ln)}" for ln in lines[1:]] + [""]
+        out += ["Pareto front (top-1 vs " + rec.metric + "):", "", md_table(rec.front_header(), rec.front_rows()), ""]
     return out

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
+from edgebench.bench.markdown import md_table, md_text
 from edgebench.bench.report_analysis import Report
 from edgebench.bench.report_tables import (
     BASELINE_LINE,
@@ -21,28 +20,19 @@ from edgebench.bench.report_tables import (
 )
 
 
-def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    def esc(s: str) -> str:
-        return s.replace("|", "\\|")
-
-    lines = ["| " + " | ".join(esc(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
-    return "\n".join(lines)
-
-
 def render_markdown(rep: Report, plot_files: dict[str, str]) -> str:
     """The whole report.md; `plot_files` maps a plot name to its path relative to the report."""
-    out = [f"# {rep.title}", ""]
-    out.append(BASELINE_LINE.format(baseline=rep.baseline) if rep.baseline else NO_BASELINE_LINE)
+    out = [f"# {md_text(rep.title)}", ""]
+    out.append(BASELINE_LINE.format(baseline=md_text(rep.baseline)) if rep.baseline else NO_BASELINE_LINE)
     if rep.recommendations:
         from edgebench.bench.recommend import recommendation_markdown
 
         out += ["", "## Recommendation", "", *recommendation_markdown(rep.recommendations)]
-    out += ["", "## Machines", ""] + [f"- {machine_line(m)}" for m in rep.machines.values()]
+    out += ["", "## Machines", ""] + [f"- {md_text(machine_line(m))}" for m in rep.machines.values()]
     for mid, rows in rep.by_machine().items():
         cols, cells = row_table(rows, "markdown")
-        out += ["", f"## {rep.machines[mid].label} `{mid}`", ""]
-        out += [fastest_line(rows), ""] if fastest_line(rows) else []
+        out += ["", f"## {md_text(rep.machines[mid].label)} `{md_text(mid)}`", ""]
+        out += [md_text(fastest_line(rows)), ""] if fastest_line(rows) else []
         out += [md_table([c.header or c.key for c in cols], cells)]
     header, cross = cross_machine_table(rep)
     if cross:
@@ -50,11 +40,12 @@ def render_markdown(rep: Report, plot_files: dict[str, str]) -> str:
     if rep.profiles:
         out += ["", "## Per-operator profiles", ""]
         for p in rep.profiles:
-            out += [f"### {p['label']} on `{p['machine_id']}`", "", md_table(PROFILE_COLUMNS, profile_rows(p)), ""]
+            out += [f"### {md_text(p['label'])} on `{md_text(p['machine_id'])}`", "",
+                    md_table(PROFILE_COLUMNS, profile_rows(p)), ""]
     for run in rep.prune_runs:
-        out += ["", f"## Pruning rounds: {prune_title(run)}", "", md_table(PRUNE_COLUMNS, prune_rows(run))]
+        out += ["", f"## Pruning rounds: {md_text(prune_title(run))}", "", md_table(PRUNE_COLUMNS, prune_rows(run))]
     if plot_files:
-        out += ["", "## Plots", ""] + [f"![{name}]({path})" for name, path in plot_files.items()]
-    out += ["", "## Notes", ""] + ([f"- {n}" for n in rep.notes] or ["- none"])
+        out += ["", "## Plots", ""] + [f"![{md_text(name)}]({path})" for name, path in plot_files.items()]
+    out += ["", "## Notes", ""] + ([f"- {md_text(n)}" for n in rep.notes] or ["- none"])
     out += ["", EFFICIENCY_FOOTER, ""]
     return "\n".join(out)

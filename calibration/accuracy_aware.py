@@ -271,7 +271,9 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
     log = log or (lambda _m: None)
     fallback = resolve_fallback(budget, choice.recipe)
     artifact = as_artifact(model)
-    source = _prepare(artifact, output, "static", force, choice.recipe.nodes_to_exclude)  # checks before any work
+    eval_data.require_labels("--accuracy-budget")
+    source = _prepare(artifact, output, "static", force, choice.recipe.nodes_to_exclude,  # checks before any work
+                      choice.recipe.op_types_to_exclude)
     known = {n.name for n in source.proto.graph.node if n.name}
     labels = np.asarray(eval_data.labels)
     base = list(predict(artifact.path))

@@ -36,14 +36,25 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.images)
 
-    def require_labels(self, purpose: str) -> Dataset:
-        """`self`, or a DataError when it is empty or unlabelled (a flat image folder loads with label -1): what
-        training and top-1 need, checked before anything slow runs or is written. `purpose`: 'fine-tuning'."""
+    def require_labels(self, why: str) -> Dataset:
+        """`self` when it is not empty and every label is a class index (>= 0); else a DataError naming the
+        layouts that give labels.
+
+        The one check behind every accuracy and every training (eval, bench --eval, quantize --accuracy-budget,
+        sweep-bits, train, qat, sparsify): a flat image folder loads with label -1 (fine for calibration) and
+        would score 0 % instead of being refused. Checked before anything slow runs or is written.
+        """
         if len(self) == 0:
-            raise DataError(f"dataset '{self.name}' is empty; {purpose} needs labelled images (e.g. cifar10:train)")
-        if int(self.labels.min()) < 0:
-            raise DataError(f"dataset '{self.name}' has no labels (a folder of images without class sub-folders); "
-                            f"{purpose} needs labelled images: class sub-folders, an .npz with labels or cifar10")
+            raise DataError(f"dataset '{self.name}' is empty; {why} needs labelled images (e.g. cifar10:train)")
+        bad = self.labels < 0
+        if bad.any():
+            first = int(self.labels[bad][0])
+            what = "unlabelled (-1: a flat folder)" if first == -1 else f"negative (first {first})"
+            raise DataError(
+                f"dataset '{self.name}': {int(bad.sum())} of {len(self)} labels are {what}, and {why} needs a class "
+                "per image: give a folder of class sub-folders (root/<class>/*.png), an .npz whose 'labels' are "
+                "class indices >= 0, or cifar10"
+            )
         return self
 
     def subset(self, n: int | None, seed: int | None = None) -> Dataset:

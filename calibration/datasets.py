@@ -157,12 +157,21 @@ def load_cifar10(split: str = "test", data_dir: Path | None = None, download: bo
 
 
 def load_dataset(spec: str, data_dir: Path | None = None, download: bool = False, *, size: int | None = None,
-                 seed: int | None = None, preprocessing: Preprocessing | None = None) -> Dataset:
+                 seed: int | None = None, preprocessing: Preprocessing | None = None,
+                 labelled_for: str | None = None) -> Dataset:
     """Load a dataset from a spec string (see the module docstring).
 
     `size`/`seed` pick a deterministic subset (`subset_indices`); an image folder decodes only those
     files. `preprocessing` lets an image folder of mixed sizes be resized/cropped while loading.
+    `labelled_for` (e.g. "evaluation"): the data measures an accuracy, so every image needs a label
+    (`Dataset.require_labels`).
     """
+    ds = _load(spec, data_dir, download, size=size, seed=seed, preprocessing=preprocessing)
+    return ds.require_labels(labelled_for) if labelled_for else ds
+
+
+def _load(spec: str, data_dir: Path | None, download: bool, *, size: int | None, seed: int | None,
+          preprocessing: Preprocessing | None) -> Dataset:
     if spec.startswith("cifar10"):
         _, _, split = spec.partition(":")
         return load_cifar10(split or "test", data_dir, download).subset(size, seed)

@@ -375,6 +375,20 @@ def describe_manifest(path: Path, choice: PreprocessingChoice, labels: str | Non
     return replace(manifest, onnx_file=path.name, onnx_sha256=g.sha256, file_size_mb=g.file_size_mb)
 
 
+def describe_target(path: Path, out: Path | None) -> Path:
+    """Where `describe` writes the manifest of `path`: `out` when it is a .json file; an existing folder or any
+    other name is a folder that gets the manifest's default name (as quantize's -o: a file by its suffix, else a
+    folder); default: beside the model.
+
+    >>> [str(describe_target(Path("m/net.onnx"), Path(o))) for o in ("newdir", "a.json")]
+    ['newdir/net.json', 'a.json']
+    """
+    if out is None:
+        return manifest_path(path)
+    out = Path(out)
+    return out if out.suffix == ".json" and not out.is_dir() else out / manifest_path(path).name
+
+
 def describe(path: Path, choice: PreprocessingChoice, labels: str | None = None, *, out: Path | None = None,
              force: bool = False) -> Manifest:
     """Describe `path` and write its manifest to `out` (default: beside the model, `X.json`); an existing file
@@ -382,7 +396,7 @@ def describe(path: Path, choice: PreprocessingChoice, labels: str | None = None,
     from edgebench.atomic import write_json
 
     path = Path(path)
-    target = Path(out) if out is not None else manifest_path(path)
+    target = describe_target(path, out)
     if target.resolve() == path.resolve():
         raise UserInputError(f"-o '{target}' is the model itself; give a .json path")
     if target.exists() and not force:

@@ -365,8 +365,19 @@ def check_node_names(model: Any, names: tuple[str, ...], option: str = "--exclud
                                  f"{suggest(name, known)} (`edgebench profile` lists them)")
 
 
+def check_op_types(model: Any, op_types: tuple[str, ...], option: str = "--exclude-ops") -> None:
+    """Every op type in `op_types` occurs in `model` (a typo such as Foo would otherwise be silently ignored)."""
+    from edgebench.errors import suggest
+
+    present = sorted({n.op_type for n in model.graph.node})
+    for op in op_types:
+        if op not in present:
+            raise UserInputError(f"{option}: the model has no '{op}' node; its op types are {', '.join(present)}."
+                                 f"{suggest(op, present)} (names are case-sensitive, e.g. Conv,Gemm)")
+
+
 def _prepare(model: Path | ModelArtifact, output: Path | None, mode: Mode, force: bool,
-             nodes_to_exclude: tuple[str, ...] = ()) -> _Source:
+             nodes_to_exclude: tuple[str, ...] = (), op_types_to_exclude: tuple[str, ...] = ()) -> _Source:
     """Load and check the float model (its manifest read once, its sha256 checked against it), resolve the
     output and refuse to overwrite it without --force."""
     artifact = as_artifact(model)
@@ -375,6 +386,7 @@ def _prepare(model: Path | ModelArtifact, output: Path | None, mode: Mode, force
     check_float_model(proto, artifact.path, parent.precision)
     check_finite_weights(proto, artifact.path)
     check_node_names(proto, nodes_to_exclude)
+    check_op_types(proto, op_types_to_exclude)
     out = check_output(artifact.path, output, mode, force)
     sha = artifact.verify()
     input_name, dims = graph_input(proto)
@@ -431,7 +443,8 @@ def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice:
     onnx = _import_onnx()
     from onnxruntime.quantization import quantize_static
 
-    source = _prepare(model, output, "static", force, choice.recipe.nodes_to_exclude)
+    source = _prepare(model, output, "static", force, choice.recipe.nodes_to_exclude,
+                      choice.recipe.op_types_to_exclude)
     check_node_names(source.proto, choice.recipe.int8_nodes, "8-bit fallback (recipe int8_nodes)")
     model, info, out, input_name, dims = source.path, source.info, source.out, source.input_name, source.dims
     fixed_batch = dims[0] if dims and isinstance(dims[0], int) and dims[0] > 0 else None
@@ -519,7 +532,8 @@ def quantize_dynamic_model(model: Path | ModelArtifact, choice: PresetChoice, *,
     onnx = _import_onnx()
     from onnxruntime.quantization import quantize_dynamic
 
-    source = _prepare(model, output, "dynamic", force, choice.recipe.nodes_to_exclude)
+    source = _prepare(model, output, "dynamic", force, choice.recipe.nodes_to_exclude,
+                      choice.recipe.op_types_to_exclude)
     model, out, input_name, dims = source.path, source.out, source.input_name, source.dims
     source = replace(source, proto=None)
     kwargs = choice.recipe.to_ort_dynamic_kwargs()

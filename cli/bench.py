@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 from edgebench.cli.common import no_verify_option, resolve_model
+from edgebench.cli.options import CELSIUS, NON_NEGATIVE, POSITIVE
 from edgebench.cli.root import app
 
 
@@ -45,24 +46,26 @@ def bench(
     inputs: Path | None = typer.Option(None, "--inputs", help=".npz with real input samples."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
     warmup_iters: int = typer.Option(10, "--warmup-iters", help="Warm-up runs."),
-    warmup_seconds: float = typer.Option(0.0, "--warmup-seconds", help="Minimum warm-up time."),
+    warmup_seconds: float = typer.Option(0.0, "--warmup-seconds", callback=NON_NEGATIVE, help="Minimum warm-up time."),
     min_iters: int = typer.Option(50, "--min-iters", help="Minimum timed runs."),
-    min_seconds: float = typer.Option(2.0, "--min-seconds", help="Minimum timed seconds."),
+    min_seconds: float = typer.Option(2.0, "--min-seconds", callback=NON_NEGATIVE, help="Minimum timed seconds."),
     max_iters: int | None = typer.Option(None, "--max-iters", help="Stop after this many timed runs."),
-    max_seconds: float | None = typer.Option(None, "--max-seconds", help="Stop after this many timed seconds."),
+    max_seconds: float | None = typer.Option(None, "--max-seconds", callback=POSITIVE,
+                                             help="Stop after this many timed seconds."),
     isolate: bool = typer.Option(True, "--isolate/--in-process",
                                  help="Measure each model in a fresh process (default) or in this one."),
     output_dir: Path = typer.Option(Path("results"), "--output-dir", "-o", help="Folder for result JSON files."),
     csv_path: Path | None = typer.Option(None, "--csv", help="Also append a flat row per result to this CSV."),
     as_json: bool = typer.Option(False, "--json", help="Print the result JSON instead of the table."),
-    cooldown: float | None = typer.Option(None, "--cooldown", metavar="CELSIUS",
+    cooldown: float | None = typer.Option(None, "--cooldown", callback=CELSIUS, metavar="CELSIUS",
                                           help="Before each measurement, wait until the board is cooler than this."),
-    cooldown_timeout: float = typer.Option(300.0, "--cooldown-timeout", help="Longest wait for --cooldown, seconds."),
+    cooldown_timeout: float = typer.Option(300.0, "--cooldown-timeout", callback=NON_NEGATIVE,
+                                           help="Longest wait for --cooldown, seconds."),
     eval_data: str | None = typer.Option(None, "--eval", metavar="DATASET",
                                          help="Also measure top-1/top-5 with the same runtime (e.g. cifar10); "
                                               "stored as `accuracy` in every result."),
     eval_limit: int | None = typer.Option(None, "--eval-limit", help="With --eval: the first N images only."),
-    timeout: float = typer.Option(1800.0, "--timeout", metavar="SECONDS",
+    timeout: float = typer.Option(1800.0, "--timeout", callback=NON_NEGATIVE, metavar="SECONDS",
                                   help="Longest one measurement (load, warm-up, timed runs) may take; a hung run "
                                        "is ended cleanly (exit 1, earlier results kept). 0: no limit."),
     allow_oversubscribe: bool = typer.Option(False, "--allow-oversubscribe",
@@ -97,6 +100,11 @@ def bench(
     shape_t = parse_shape(shape)
     if shape_t is not None and len(batch_list) > 1:
         raise UserInputError("--shape fixes the batch; do not combine it with a --batch list")
+    if shape_t is not None and batch_list != [1] and batch_list[0] != shape_t[0]:  # was silently ignored
+        fixed = ",".join(str(d) for d in (batch_list[0], *shape_t[1:]))
+        raise UserInputError(f"--shape {','.join(map(str, shape_t))} fixes the batch at {shape_t[0]}, but --batch "
+                             f"{batch_list[0]} asks for {batch_list[0]}; put the batch in the shape "
+                             f"(--shape {fixed}) and drop --batch")
     if not interleave and len(model) > 1:
         raise UserInputError(f"{len(model)} models given; bench takes one, or several with --interleave")
     get_runtime(runtime)

@@ -66,7 +66,7 @@ def sweep_bits(
     info = artifact.manifest.input if artifact.manifest else None
     calib = load_dataset(data, data_dir, download, size=calib_size, seed=seed,
                          preprocessing=info.preprocessing if info else None)
-    ev = load_dataset(eval_data, data_dir, download).subset(eval_size)
+    ev = load_dataset(eval_data, data_dir, download, labelled_for="sweep-bits").subset(eval_size)
     result = run_sweep(artifact, calib, ev, choice, out, config, dataset_spec=data, eval_spec=eval_data, seed=seed,
                        reuse=reuse, host=dict(cpu), log=say)
     if as_json:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from edgebench.cli.options import POSITIVE, existing_dir, parse_floats
 
 if TYPE_CHECKING:
     from edgebench.exporter.zoo import ModelSpec
@@ -26,7 +27,8 @@ InputLikeOpt = Annotated[str | None, typer.Option("--input-like",
 WeightsOpt = Annotated[Path | None, typer.Option(
     "--weights", "-w", help="Checkpoint (.pt/.pth/.th state dict) or a pruned round (DIR/roundN or its .pt). "
                             "Default: the published weights.")]
-DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="Folder with datasets and weights/.")]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", callback=existing_dir,
+                                                 help="Folder with datasets and weights/.")]
 DownloadOpt = Annotated[bool, typer.Option("--download/--no-download",
                                            help="Download published weights / CIFAR-10 (checksummed) if absent.")]
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing outputs.")]
@@ -67,16 +69,6 @@ def resolve_model(arg: Path, *, no_verify: bool = False) -> tuple[Any, dict[str,
     return artifact, {"manifest_sha256": recorded, "matches": matches, "no_verify": no_verify}
 
 
-def parse_floats(text: str, option: str) -> list[float]:
-    """'0.1,0.2' -> [0.1, 0.2], or a UserInputError naming `option`."""
-    from edgebench.errors import UserInputError
-
-    try:
-        return [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise UserInputError(f"{option} '{text}' is not a comma-separated list of numbers") from None
-
-
 def resolve_spec(model: str | None, model_file: str | None = None, input_like: str | None = None) -> ModelSpec:
     """MODEL or --model-file (+ --input-like) -> the zoo spec."""
     from edgebench.errors import UserInputError
@@ -114,7 +106,8 @@ PpInputLikeOpt = Annotated[str | None, typer.Option(
 PpMeanOpt = Annotated[str | None, typer.Option("--mean", help="Channel means after --scale, e.g. 0.485,0.456,0.406.")]
 PpStdOpt = Annotated[str | None, typer.Option("--std", help="Channel stds after --scale, e.g. 0.229,0.224,0.225.")]
 PpScaleOpt = Annotated[float | None, typer.Option(
-    "--scale", help="Pixel (0..255) multiplier before mean/std. Default 1/255 (the preset's with --preprocessing).")]
+    "--scale", callback=POSITIVE,
+    help="Pixel (0..255) multiplier before mean/std. Default 1/255 (the preset's with --preprocessing).")]
 PpSizeOpt = Annotated[str | None, typer.Option("--size", help="Input HxW when the graph's is dynamic, e.g. 224x224.")]
 PpResizeOpt = Annotated[int | None, typer.Option("--resize", help="Resize the short side to R, then centre-crop.")]
 PpLayoutOpt = Annotated[str | None, typer.Option("--layout", help="NCHW or NHWC (default: read from the graph).")]
@@ -138,7 +131,7 @@ def preprocessing_choice(preset: str | None = None, input_like: str | None = Non
         like = get_spec(input_like).input
     return PreprocessingChoice(
         preset=preset, mean=tuple(parse_floats(mean, "--mean")) if mean else None,
-        std=tuple(parse_floats(std, "--std")) if std else None, scale=scale,
+        std=tuple(parse_floats(std, "--std", 0, low_open=True)) if std else None, scale=scale,
         size=parse_size(size) if size else None, resize=resize,
         layout=layout.upper() if layout else None, channel_order=channel_order.upper() if channel_order else None,
         like=like, like_name=input_like)

@@ -46,16 +46,17 @@ def describe(
     """Inspect a third-party ONNX graph and write the manifest quantize, eval, bench and compare use."""
     from edgebench.artifact import check_model_file
     from edgebench.calibration.describe import describe as describe_model
+    from edgebench.calibration.describe import describe_target
     from edgebench.cli.common import say
     from edgebench.manifest import manifest_path, resolve_model_arg
 
     path = check_model_file(resolve_model_arg(model))
     choice = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
     m = describe_model(path, choice, labels, out=output, force=force)
-    target = output or manifest_path(path)
-    if output is not None and Path(output).resolve() != manifest_path(path).resolve():
+    target = describe_target(path, output)
+    if target.resolve() != manifest_path(path).resolve():
         say(f"note: quantize, eval and bench read the manifest beside the model ({manifest_path(path).name}); "
-            f"move {Path(output).name} there to use it")
+            f"move {target} there to use it")
     if as_json:
         typer.echo(json.dumps(m.to_dict(), indent=2))
         return

@@ -23,6 +23,7 @@ from edgebench.cli.common import (
     preprocessing_choice,
     resolve_model,
 )
+from edgebench.cli.options import existing_dir
 from edgebench.cli.root import app
 
 MEASURED = {"probabilities": "argmax/top-5 of the final Softmax's probabilities (same as on logits)",
@@ -43,7 +44,8 @@ def eval_cmd(
     allow_oversubscribe: bool = typer.Option(False, "--allow-oversubscribe",
                                              help="Allow more than 4 threads per logical core."),
     batch_size: int = typer.Option(100, "--batch-size", help="Images per run (a fixed-batch model uses its own)."),
-    data_dir: Path | None = typer.Option(None, "--data-dir", help="Folder with the dataset (else EDGEBENCH_DATA)."),
+    data_dir: Path | None = typer.Option(None, "--data-dir", callback=existing_dir,
+                                         help="Folder with the dataset (else EDGEBENCH_DATA)."),
     download: bool = typer.Option(True, "--download/--no-download",
                                   help="Download CIFAR-10 (with its checksum) when no local copy exists."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (without the per-image predictions)."),

@@ -39,6 +39,8 @@ def latency_table(
     # every option before the model is loaded or a probe built (those take seconds to minutes)
     check_measure_options(runtime, precision, threads, rounds)
     check_threads([threads])
+    if channel_block < 1:
+        raise UserInputError(f"--channel-block {channel_block} must be >= 1")
     if write_probes is not None:
         check_writable_dir(write_probes, "--write-probes")
     else:

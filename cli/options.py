@@ -1,9 +1,13 @@
-"""Parsing of CLI option values shared by the commands (lists of ints, shapes, runtime options)."""
+"""Parsing of CLI option values shared by the commands (lists of ints, floats, shapes, runtime options)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import typer
+from edgebench.bench.cooldown import MAX_BOUND_C
 from edgebench.errors import UserInputError
 
 
@@ -47,6 +51,103 @@ def parse_shape(value: str | None) -> tuple[int, ...] | None:
     if value is None:
         return None
     return tuple(parse_int_list(value.replace("x", ","), "--shape", unique=False))
+
+
+def check_float(value: float | None, option: str, low: float | None = None, high: float | None = None, *,
+                low_open: bool = False, high_open: bool = False, what: str = "a number") -> float | None:
+    """`value` if it is finite and inside the interval (None passes: an option not given); else a UserInputError
+    naming `option`, the value and the interval. The one check behind every float option.
+
+    >>> check_float(0.3, "--budget", 0, 100)
+    0.3
+    >>> check_float(float("nan"), "--budget", 0, 100)
+    Traceback (most recent call last):
+    ...
+    edgebench.errors.UserInputError: --budget nan is not a finite number; give a number in [0, 100]
+    """
+    import math
+
+    if value is None:
+        return None
+    v = float(value)
+    if low is not None and high is not None:
+        allowed = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    elif low is not None:
+        allowed = f"{'>' if low_open else '>='} {low:g}"
+    elif high is not None:
+        allowed = f"{'<' if high_open else '<='} {high:g}"
+    else:
+        allowed = ""
+    if not math.isfinite(v):
+        raise UserInputError(f"{option} {v} is not a finite number; give {what}" + (f" {allowed}" if allowed else ""))
+    if (low is not None and (v <= low if low_open else v < low)) or \
+            (high is not None and (v >= high if high_open else v > high)):
+        raise UserInputError(f"{option} {v:g} is out of range: it must be {what} {allowed}")
+    return v
+
+
+def float_option(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+                 high_open: bool = False, what: str = "a number") -> Callable[..., float | None]:
+    """A typer option callback running `check_float` at parse time (before any work), named after the option:
+    ``typer.Option(1.0, "--budget", callback=float_option(0, 100))``."""
+
+    def callback(param: typer.CallbackParam, value: float | None) -> float | None:
+        option = max((o for o in param.opts if o.startswith("--")), key=len, default=param.name or "option")
+        return check_float(value, option, low, high, low_open=low_open, high_open=high_open, what=what)
+
+    return callback
+
+
+# the ranges the float options share (each a typer callback: `typer.Option(1e-2, "--lr", callback=POSITIVE)`)
+FINITE = float_option()  # the range is checked where it is defined (e.g. AccuracyBudget: 0..MAX_BUDGET_PTS)
+POSITIVE = float_option(0, low_open=True)
+NON_NEGATIVE = float_option(0)
+UNIT = float_option(0, 1)
+FRACTION = float_option(0, 1, high_open=True, what="a fraction")
+OPEN_FRACTION = float_option(0, 1, low_open=True, high_open=True, what="a fraction")
+POINTS = float_option(0, 100, what="a number of top-1 points")
+TOP1_PCT = float_option(0, 100, low_open=True, what="a top-1 %")
+CELSIUS = float_option(0, MAX_BOUND_C, low_open=True, what="a temperature (Celsius)")
+
+
+def parse_floats(text: str, option: str, low: float | None = None, high: float | None = None, *,
+                 low_open: bool = False, high_open: bool = False) -> list[float]:
+    """'0.1,0.2' -> [0.1, 0.2]; each value finite and inside the interval (`check_float`), else a UserInputError.
+
+    >>> parse_floats("0.1, 0.2", "--grid", 0, 1)
+    [0.1, 0.2]
+    """
+    out: list[float] = []
+    for part in str(text).split(","):
+        if not part.strip():
+            continue
+        try:
+            v = float(part)
+        except ValueError:
+            raise UserInputError(f"{option} '{shown(text)}': '{shown(part.strip())}' is not a number; give a "
+                                 f"comma-separated list such as {option} 0.1,0.2") from None
+        out.append(check_float(v, option, low, high, low_open=low_open, high_open=high_open))  # type: ignore[arg-type]
+    return out
+
+
+def existing_dir(param: typer.CallbackParam, value: Path | None) -> Path | None:
+    """Option callback: a folder option (--data-dir) must name an existing folder (no silent fallback)."""
+    if value is not None and not Path(value).is_dir():
+        option = max(param.opts, key=len)
+        what = "is a file, not a folder" if Path(value).exists() else "does not exist"
+        raise UserInputError(f"{option} '{shown(str(value))}' {what}; give an existing folder, or leave {option} "
+                             "out to use the default places")
+    return value
+
+
+def existing_file(param: typer.CallbackParam, value: Path | None) -> Path | None:
+    """Option callback: a file option (--devices-config) must name an existing file (not an empty default)."""
+    if value is not None and not Path(value).is_file():
+        option = max(param.opts, key=len)
+        what = "is a folder, not a file" if Path(value).is_dir() else "does not exist"
+        raise UserInputError(f"{option} '{shown(str(value))}' {what}; give an existing file, or leave {option} "
+                             "out to use the default")
+    return value
 
 
 OVERSUBSCRIBE_FACTOR = 4  # threads above this many per logical core are refused without --allow-oversubscribe

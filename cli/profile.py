@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from edgebench.cli.common import no_verify_option, resolve_model
+from edgebench.cli.options import NON_NEGATIVE
 from edgebench.cli.root import app
 
 
@@ -23,7 +24,8 @@ def profile(
     runs: int = typer.Option(100, "--runs", help="Profiled runs."),
     warmup: int = typer.Option(10, "--warmup", help="Runs before the profiled ones (left out of the profile)."),
     top: int = typer.Option(20, "--top", help="Nodes kept in the result, slowest first (0: all)."),
-    min_seconds: float = typer.Option(1.0, "--min-seconds", help="Minimum time of the unprofiled measurement."),
+    min_seconds: float = typer.Option(1.0, "--min-seconds", callback=NON_NEGATIVE,
+                                      help="Minimum time of the unprofiled measurement."),
     trace: Path | None = typer.Option(None, "--trace", help="Also keep ORT's raw trace JSON here."),
     output_dir: Path = typer.Option(Path("results"), "--output-dir", "-o", help="Folder for the result JSON."),
     as_json: bool = typer.Option(False, "--json", help="Print the profile JSON instead of the tables."),

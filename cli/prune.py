@@ -16,6 +16,7 @@ from edgebench.cli.common import (
     resolve_spec,
     say,
 )
+from edgebench.cli.options import NON_NEGATIVE, OPEN_FRACTION, POINTS, POSITIVE, UNIT
 from edgebench.cli.root import app
 
 
@@ -27,9 +28,9 @@ def train_cmd(
     input_like: InputLikeOpt = None,
     weights: WeightsOpt = None,
     epochs: int = typer.Option(200, "--epochs", "-e", help="Epochs."),
-    lr: float = typer.Option(0.1, "--lr", help="Initial learning rate (cosine decay to 0)."),
+    lr: float = typer.Option(0.1, "--lr", callback=POSITIVE, help="Initial learning rate (cosine decay to 0)."),
     batch_size: int = typer.Option(128, "--batch-size", help="Mini-batch size."),
-    weight_decay: float = typer.Option(5e-4, "--weight-decay", help="SGD weight decay."),
+    weight_decay: float = typer.Option(5e-4, "--weight-decay", callback=NON_NEGATIVE, help="SGD weight decay."),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Random crop (pad 4) + horizontal flip."),
     seed: int = typer.Option(0, "--seed", help="Seed of shuffling, augmentation and init."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
@@ -43,8 +44,10 @@ def train_cmd(
     distill: bool = typer.Option(False, "--distill", help="Learn from --teacher's soft targets too."),
     teacher: str | None = typer.Option(None, "--teacher", help="Teacher: a model name (published weights) or a "
                                        "checkpoint / pruned round of this model."),
-    distill_alpha: float = typer.Option(0.9, "--distill-alpha", help="Weight of the soft targets (labels: 1-alpha)."),
-    distill_temperature: float = typer.Option(4.0, "--distill-temperature", help="Softmax temperature."),
+    distill_alpha: float = typer.Option(0.9, "--distill-alpha", callback=UNIT,
+                                        help="Weight of the soft targets (labels: 1-alpha)."),
+    distill_temperature: float = typer.Option(4.0, "--distill-temperature", callback=POSITIVE,
+                                              help="Softmax temperature."),
 ) -> None:
     """Train or fine-tune a model (SGD momentum 0.9, cosine lr, crop + flip), evaluating every epoch."""
     from edgebench.exporter.distill import DistillConfig, TeacherRequest
@@ -79,9 +82,9 @@ def sensitivity(
     grid: str = typer.Option("0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", "--grid", help="Ratios tried per layer."),
     scope: str = typer.Option("internal", "--scope", help="internal (block-internal convs) or coupled."),
     importance: str = typer.Option("l1", "--importance", help="Filter ranking: l1, l2, random, bn-scale."),
-    target_macs: float | None = typer.Option(None, "--target-macs",
+    target_macs: float | None = typer.Option(None, "--target-macs", callback=OPEN_FRACTION,
                                              help="Also derive per-layer ratios removing this fraction of MACs."),
-    acc_budget: float | None = typer.Option(None, "--acc-budget",
+    acc_budget: float | None = typer.Option(None, "--acc-budget", callback=POINTS,
                                             help="Also derive per-layer ratios losing at most this many points."),
     from_table: Path | None = typer.Option(None, "--from-table", help="Reuse a sensitivity.json instead of "
                                            "re-evaluating (with --target-macs / --acc-budget)."),
@@ -126,9 +129,9 @@ def prune(
     importance: str = typer.Option("l1", "--importance", help="Filter ranking: l1, l2, random, bn-scale."),
     rounds: int = typer.Option(1, "--rounds", help="Iterative rounds (round k reaches k/R of the ratios)."),
     finetune_epochs: int = typer.Option(0, "--finetune-epochs", "-e", help="Fine-tuning epochs after each round."),
-    lr: float = typer.Option(0.01, "--lr", help="Fine-tuning learning rate (cosine decay)."),
+    lr: float = typer.Option(0.01, "--lr", callback=POSITIVE, help="Fine-tuning learning rate (cosine decay)."),
     batch_size: int = typer.Option(128, "--batch-size", help="Fine-tuning mini-batch size."),
-    weight_decay: float = typer.Option(5e-4, "--weight-decay", help="Fine-tuning weight decay."),
+    weight_decay: float = typer.Option(5e-4, "--weight-decay", callback=NON_NEGATIVE, help="Fine-tuning weight decay."),
     scope: str = typer.Option("internal", "--scope",
                               help="internal: block-internal convs only (Li et al.); coupled: also residual groups."),
     round_to: int = typer.Option(1, "--round-to",
@@ -145,12 +148,15 @@ def prune(
     force: bool = typer.Option(False, "--force", help="Overwrite a previous run in DIR."),
     distill: bool = typer.Option(False, "--distill", help="Fine-tune against the model before pruning (soft targets)."),
     teacher: str | None = typer.Option(None, "--teacher", help="Another teacher: a model name or a checkpoint."),
-    distill_alpha: float = typer.Option(0.9, "--distill-alpha", help="Weight of the soft targets (labels: 1-alpha)."),
-    distill_temperature: float = typer.Option(4.0, "--distill-temperature", help="Softmax temperature."),
+    distill_alpha: float = typer.Option(0.9, "--distill-alpha", callback=UNIT,
+                                        help="Weight of the soft targets (labels: 1-alpha)."),
+    distill_temperature: float = typer.Option(4.0, "--distill-temperature", callback=POSITIVE,
+                                              help="Softmax temperature."),
     latency_table: Path | None = typer.Option(None, "--latency-table", help="Table from `edgebench latency-table`."),
-    target_speedup: float | None = typer.Option(None, "--target-speedup",
+    target_speedup: float | None = typer.Option(None, "--target-speedup", callback=POSITIVE,
                                                 help="Choose widths/blocks to be S x faster on the table."),
-    target_latency_ms: float | None = typer.Option(None, "--target-latency-ms", help="Or reach this latency."),
+    target_latency_ms: float | None = typer.Option(None, "--target-latency-ms", callback=POSITIVE,
+                                                   help="Or reach this latency."),
     runtime: str | None = typer.Option(None, "--runtime", help="Refuse a table of another runtime (default: table's)."),
     precision: str | None = typer.Option(None, "--precision", help="Refuse a table of another precision (fp32/int8)."),
     threads: int | None = typer.Option(None, "--threads", help="Refuse a table measured at other threads."),

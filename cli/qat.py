@@ -19,6 +19,7 @@ from edgebench.cli.common import (
     resolve_spec,
     say,
 )
+from edgebench.cli.options import FRACTION, POSITIVE, UNIT, float_option
 from edgebench.cli.root import app
 
 DistillOpt = typer.Option(False, "--distill/--no-distill", help="Distil from the FP32 model (KD loss, alpha 0.5, T 4).")
@@ -34,15 +35,18 @@ def qat(
     eval_data: str | None = typer.Option("cifar10", "--eval-data", help="Test images for top-1 before/after "
                                                                        "('none' to skip)."),
     epochs: int = typer.Option(3, "--epochs", "-e", help="Fine-tuning epochs with fake quantization."),
-    lr: float = typer.Option(5e-4, "--lr", help="Learning rate (cosine to 0; the weights start trained)."),
+    lr: float = typer.Option(5e-4, "--lr", callback=POSITIVE,
+                             help="Learning rate (cosine to 0; the weights start trained)."),
     batch_size: int = typer.Option(64, "--batch-size"),
     preset: str = typer.Option("auto", "--preset", "-p", help="The INT8 recipe to mirror: auto, x86-vnni, ..."),
     target: str | None = typer.Option(None, "--target", help="With --preset auto: choose for this device."),
     distill: bool = typer.Option(True, "--distill/--no-distill", help="Distil from the FP32 model (KD loss, "
                                  "alpha 0.5, T 4); on by default: it keeps the held-out curve closest to FP32."),
-    distill_alpha: float = typer.Option(0.5, "--distill-alpha", help="Weight of the teacher's soft targets."),
-    distill_temperature: float = typer.Option(4.0, "--distill-temperature"),
-    val_fraction: float = typer.Option(0.1, "--val-fraction", help="Training images held out (seeded draw) to "
+    distill_alpha: float = typer.Option(0.5, "--distill-alpha", callback=UNIT,
+                                        help="Weight of the teacher's soft targets."),
+    distill_temperature: float = typer.Option(4.0, "--distill-temperature", callback=POSITIVE),
+    val_fraction: float = typer.Option(0.1, "--val-fraction", callback=float_option(0, 0.5),
+                                       help="Training images held out (seeded draw) to "
                                        "pick the best epoch; 0 keeps the last epoch."),
     keep_ptq: bool = typer.Option(True, "--keep-ptq/--no-keep-ptq", help="When no fine-tuned epoch beats the "
                                   "calibrated start on validation, write ORT's PTQ model (the start itself)."),
@@ -72,8 +76,10 @@ def qat(
     check_writable_dir(output_dir)
     spec = resolve_spec(model, model_file, input_like)
     loaded = load(spec, weights, data_dir=data_dir, download=download, require_trained=True)
-    train = load_dataset(data, data_dir, download, preprocessing=loaded.spec.input.preprocessing)
-    ev = None if eval_data in (None, "none") else load_dataset(eval_data, data_dir, download)
+    train = load_dataset(data, data_dir, download, preprocessing=loaded.spec.input.preprocessing,
+                         labelled_for="training")
+    ev = None if eval_data in (None, "none") else load_dataset(eval_data, data_dir, download,
+                                                              labelled_for="evaluation")
     manifest = run_qat(loaded.model, loaded.spec, output_dir, train, choice, cfg, eval_data=ev, distill=kd,
                        weights=loaded.weights, force=force, log=say)
     if as_json:
@@ -110,17 +116,17 @@ def sparsify(
     weights: WeightsOpt = None,
     model_file: ModelFileOpt = None,
     input_like: InputLikeOpt = None,
-    sparsity: float = typer.Option(..., "--sparsity", "-s", help="Fraction of Conv/Linear weights set to zero, "
-                                                                 "in [0, 1), e.g. 0.5, 0.75, 0.9."),
+    sparsity: float = typer.Option(..., "--sparsity", "-s", callback=FRACTION,
+                                   help="Fraction of Conv/Linear weights set to zero, in [0, 1), e.g. 0.5, 0.75, 0.9."),
     scope: str = typer.Option("global", "--scope", help="global (one |w| threshold) or layer (each layer alike)."),
     data: str = typer.Option("cifar10:train", "--data", "-d", help="Fine-tuning images."),
     eval_data: str | None = typer.Option("cifar10", "--eval-data", help="Test images for top-1 ('none' to skip)."),
     epochs: int = typer.Option(3, "--epochs", "-e", help="Fine-tuning epochs (masks kept)."),
-    lr: float = typer.Option(0.01, "--lr"),
+    lr: float = typer.Option(0.01, "--lr", callback=POSITIVE),
     batch_size: int = typer.Option(64, "--batch-size"),
     distill: bool = DistillOpt,
-    distill_alpha: float = typer.Option(0.5, "--distill-alpha"),
-    distill_temperature: float = typer.Option(4.0, "--distill-temperature"),
+    distill_alpha: float = typer.Option(0.5, "--distill-alpha", callback=UNIT),
+    distill_temperature: float = typer.Option(4.0, "--distill-temperature", callback=POSITIVE),
     seed: int = typer.Option(0, "--seed"),
     data_dir: DataDirOpt = None,
     download: DownloadOpt = True,
@@ -141,8 +147,10 @@ def sparsify(
     check_writable_dir(output_dir)
     spec = resolve_spec(model, model_file, input_like)
     loaded = load(spec, weights, data_dir=data_dir, download=download, require_trained=True)
-    train = load_dataset(data, data_dir, download, preprocessing=loaded.spec.input.preprocessing)
-    ev = None if eval_data in (None, "none") else load_dataset(eval_data, data_dir, download)
+    train = load_dataset(data, data_dir, download, preprocessing=loaded.spec.input.preprocessing,
+                         labelled_for="training")
+    ev = None if eval_data in (None, "none") else load_dataset(eval_data, data_dir, download,
+                                                              labelled_for="evaluation")
     manifest = run_sparsify(loaded.model, loaded.spec, output_dir, train, cfg, eval_data=ev, distill=kd,
                             weights=loaded.weights, force=force, log=say)
     if as_json:

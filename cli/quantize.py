@@ -27,6 +27,7 @@ from edgebench.cli.common import (
     preprocessing_choice,
     say,
 )
+from edgebench.cli.options import FINITE
 from edgebench.cli.root import app
 
 
@@ -61,7 +62,7 @@ def quantize(
                                            help="8 (default), 6 (int8 storage, values in [-31, 31]) or 4 (int4)."),
     activation_bits: int | None = typer.Option(None, "--activation-bits", help="8 (default) or 16 (int16/uint16)."),
     accuracy_budget: float | None = typer.Option(
-        None, "--accuracy-budget",
+        None, "--accuracy-budget", callback=FINITE,
         help="Largest paired top-1 drop vs FP32 accepted (points, e.g. 0.3): nodes that quantization damages most "
              "stay float until it holds. Needs --eval-data."),
     eval_data: str | None = typer.Option(None, "--eval-data", help="Labelled images the budget is measured on, e.g. "
@@ -114,6 +115,15 @@ def quantize(
 
     if mode not in MODES:
         raise UserInputError(f"--mode '{mode}' is not one of {', '.join(MODES)}.{suggest(mode, MODES)}")
+    given = {"--method": method, "--exclude-nodes": exclude_nodes, "--exclude-ops": exclude_ops,
+             "--weight-bits": weight_bits, "--activation-bits": activation_bits}
+    ignored = [k for k, v in given.items()
+               if v is not None and (mode == "fp16" or (mode == "dynamic" and k == "--method"))]
+    if ignored:  # silently ignored before: --mode fp16 --weight-bits 4 wrote an fp16 model
+        why = ("converts every weight to float16 and quantizes nothing" if mode == "fp16"
+               else "quantizes activations at run time, with no calibration")
+        raise UserInputError(f"{', '.join(ignored)}: not used by --mode {mode}, which {why}; drop "
+                             f"{' and '.join(ignored)}, or use --mode static")
     settings = CalibrationSettings(size=calib_size, seed=None if first else seed, batch_size=batch_size)
     choice = resolve_preset(preset, target, None if target else cpu_info())
     overrides = {"method": method, "nodes_to_exclude": _split(exclude_nodes),
@@ -213,7 +223,7 @@ def _accuracy_aware(artifact: Any, calib: Any, choice: Any, budget: Any, data: s
     from edgebench.calibration.datasets import load_dataset
     from edgebench.cli.common import say
 
-    ev = load_dataset(eval_spec, data_dir, download).subset(eval_size)
+    ev = load_dataset(eval_spec, data_dir, download, labelled_for="--accuracy-budget").subset(eval_size)
     if eval_spec == data:
         say(f"note: --eval-data is the calibration data ({data}); the budget then holds on images the ranges "
             "were fitted to")

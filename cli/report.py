@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from edgebench.cli.options import POINTS
 from edgebench.cli.root import app
 
 
@@ -20,7 +21,8 @@ def compare(
     title: str = typer.Option("edgebench report", "--title", help="Title of the report."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw the plots (needs the report extra)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing report in the folder."),
-    budget: float = typer.Option(1.0, "--budget", help="With accuracies in the results: the report opens with the "
+    budget: float = typer.Option(1.0, "--budget", callback=POINTS,
+                                 help="With accuracies in the results: the report opens with the "
                                  "fastest deployment within this many top-1 points (edgebench recommend)."),
     metric: str = typer.Option("p50_ms", "--metric", help="What the recommendation ranks: p50_ms, peak_rss_mb, "
                                                           "file_size_mb."),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from edgebench.cli.common import say
+from edgebench.cli.options import POINTS, POSITIVE, TOP1_PCT, existing_file
 from edgebench.cli.root import app
 
 
@@ -22,8 +23,9 @@ def sweep(
                                         "'edgebench[ray]'). Default: embedded, no server."),
     ray_cpus: int | None = typer.Option(None, "--ray-cpus", help="With --ray local: CPUs Ray may use "
                                                                  "[default: all]."),
-    ray_timeout: float = typer.Option(15.0, "--ray-timeout", help="Seconds to wait for a Ray ADDRESS to answer."),
-    devices_config: Path | None = typer.Option(None, "--devices-config",
+    ray_timeout: float = typer.Option(15.0, "--ray-timeout", callback=POSITIVE,
+                                      help="Seconds to wait for a Ray ADDRESS to answer."),
+    devices_config: Path | None = typer.Option(None, "--devices-config", callback=existing_file,
                                                help="The device registry for [bench] devices [default: "
                                                     "$EDGEBENCH_DEVICES, else ~/.config/edgebench/devices.toml]."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check the file and list the stages; run nothing."),
@@ -74,11 +76,12 @@ def sweep(
 def recommend(
     results: list[Path] = typer.Argument(..., help="Result files or folders (a sweep's DIR/results/<device>).",
                                          show_default=False),
-    budget: float = typer.Option(1.0, "--budget", help="Accuracy points a deployment may lose vs the reference."),
+    budget: float = typer.Option(1.0, "--budget", callback=POINTS,
+                                 help="Accuracy points a deployment may lose vs the reference."),
     device: str | None = typer.Option(None, "--device", help="Only this device: sweep device name, host or board "
                                                              "name, or fingerprint id."),
     metric: str = typer.Option("p50_ms", "--metric", help="p50_ms, peak_rss_mb or file_size_mb."),
-    reference: float | None = typer.Option(None, "--reference", metavar="TOP1_PCT",
+    reference: float | None = typer.Option(None, "--reference", callback=TOP1_PCT, metavar="TOP1_PCT",
                                            help="Count the budget from this top-1 % (e.g. the published figure) "
                                                 "instead of the machine's unpruned FP32 result."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -79,9 +80,24 @@ def load_probes(path: Path) -> dict[str, Any]:
 
 
 def load_table(path: Path) -> dict[str, Any]:
+    """A latency table from disk, every latency in it a finite number (full model > 0, units >= 0)."""
     data = _read(path, TABLE_KIND, "latency table")
     if not isinstance(data.get("units"), dict) or not isinstance(data.get("full_model_ms"), int | float):
         raise UserInputError(f"latency table '{path}' has no 'units'/'full_model_ms'; measure it again")
+    figures: list[tuple[str, Any, bool]] = [("full_model_ms", data["full_model_ms"], True)]  # (what, value, > 0)
+    for name, entry in data["units"].items():
+        widths = entry.get("widths") if isinstance(entry, dict) else None
+        if not isinstance(widths, dict):
+            raise UserInputError(f"latency table '{path}': unit '{name}' has no 'widths'; measure it again")
+        figures += [(f"unit '{name}' width {w}", v, False) for w, v in widths.items()]
+        if entry.get("remove_ms") is not None:
+            figures.append((f"unit '{name}' remove_ms", entry["remove_ms"], False))
+    for what, v, positive in figures:
+        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0 or \
+                (positive and v == 0):
+            need = "> 0" if positive else ">= 0"
+            raise UserInputError(f"latency table '{path}': {what} is {v!r}, not a finite number of ms {need} "
+                                 "(a table measured with --rounds 0, or edited); measure it again")
     return data
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -27,6 +28,32 @@ from edgebench.errors import NotFoundError, UserInputError
 from edgebench.registry import Registry
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+# a DNS name or ~/.ssh/config alias: dot-separated labels of letters, digits, '-' and '_', none starting with '-'
+HOST_LABEL_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}$")  # a POSIX login name (never starting with '-')
+
+
+def check_host(host: str) -> str:
+    """`host` when it is a host name, a ~/.ssh/config alias or an IP address; else a UserInputError.
+
+    Nothing a shell or ssh would read as more than a host gets in (`h;rm -rf x`, `h h`, `-oProxyCommand=id`).
+
+    >>> check_host("raspberrypi.local"), check_host("192.168.1.20"), check_host("fe80::1")
+    ('raspberrypi.local', '192.168.1.20', 'fe80::1')
+    """
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    if len(host) > 253 or not all(HOST_LABEL_RE.match(label) for label in labels):
+        raise UserInputError(f"device host {host!r} is not a host name or IP address: use letters, digits, '-', "
+                             "'_' and '.' (not starting with '-'), e.g. ssh://pi@raspberrypi.local or "
+                             "ssh://pi@192.168.1.20")
+    return host
 
 
 @dataclass(frozen=True)
@@ -50,10 +77,23 @@ class Device:
         if not NAME_RE.match(self.name):
             raise UserInputError(f"device name '{self.name}' is not allowed: use letters, digits, '-', '_' and '.' "
                                  "(e.g. pi4)")
-        parts = urlsplit(self.url)
+        try:
+            parts = urlsplit(self.url)
+        except ValueError:  # e.g. an unclosed '[' of an IPv6 address
+            raise UserInputError(f"device URL {self.url!r} is not ssh://[user@]host[:port] (IPv6: "
+                                 "ssh://user@[fe80::1]:22)") from None
         if parts.scheme != "ssh" or not parts.hostname:
             raise UserInputError(f"device URL '{self.url}' is not ssh://[user@]host[:port] "
                                  "(e.g. ssh://pi@raspberrypi.local or ssh://ALIAS of ~/.ssh/config)")
+        host = parts.netloc.rpartition("@")[2]  # as typed (.hostname is lowercased), so the message names it
+        if host.startswith("["):
+            host = host[1:host.find("]")]
+        elif host.count(":") == 1:
+            host = host.partition(":")[0]
+        check_host(host)
+        if parts.username is not None and not USER_RE.match(parts.username):
+            raise UserInputError(f"device user {parts.username!r} is not a user name: use letters, digits, '_', "
+                                 "'.' and '-' (not starting with '-'), e.g. ssh://pi@raspberrypi.local")
         if parts.password is not None:
             raise UserInputError(f"device URL '{self.url}' holds a password; edgebench uses your SSH keys or agent "
                                  "only: drop the password and run ssh-copy-id")
@@ -140,7 +180,7 @@ class DeviceRegistry:
         try:
             return reg.get(name)
         except NotFoundError as e:
-            raise NotFoundError(f"{e} Add it with: edgebench device add {name} ssh://user@host "
+            raise NotFoundError(f"{e} Add it with: edgebench device add {shlex.quote(name)} ssh://user@host "
                                 f"(devices file: {self.path})") from None
 
     def add(self, device: Device, *, force: bool = False) -> None:

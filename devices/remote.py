@@ -88,7 +88,7 @@ def probe(ssh: Ssh) -> dict[str, Any]:
     if proc.returncode == 127:
         raise DeviceError(f"device '{d.name}': no '{d.python}' there ({last_line(proc.stderr.decode())}); install "
                           "Python >= 3.11 or point to one: edgebench device add "
-                          f"{d.name} {d.url} --python /usr/bin/python3.11 --force")
+                          f"{shlex.quote(d.name)} {shlex.quote(d.url)} --python /usr/bin/python3.11 --force")
     try:
         info: dict[str, Any] = json.loads(proc.stdout.decode()) if proc.returncode == 0 else {}
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -116,7 +116,7 @@ def check_python(d: Device, info: dict[str, Any]) -> None:
     if not info["python_ok"]:
         raise DeviceError(f"device '{d.name}': {d.python} is Python {info['python']}; edgebench needs >= "
                           f"{'.'.join(map(str, MIN_PYTHON))}: install it there and pass it with edgebench device add "
-                          f"{d.name} {d.url} --python python3.11 --force")
+                          f"{shlex.quote(d.name)} {shlex.quote(d.url)} --python python3.11 --force")
 
 
 # ---------------------------------------------------------------------------------------------- wheel

@@ -73,8 +73,8 @@ class Ssh:
         """What the user runs to connect once by hand (e.g. to check and accept a host key)."""
         d = self.device
         cfg = os.environ.get("EDGEBENCH_SSH_CONFIG") or d.ssh_config
-        parts = ["ssh"] + (["-F", cfg] if cfg else []) + (["-p", str(d.port)] if d.port else []) + [d.destination]
-        return shlex.join(parts) + " true"
+        parts = ["ssh"] + (["-F", cfg] if cfg else []) + (["-p", str(d.port)] if d.port else [])
+        return shlex.join([*parts, "--", d.destination, "true"])
 
     def argv(self, script: str) -> list[str]:
         return [*self.options(), "sh -c " + shlex.quote(script)]
@@ -127,9 +127,9 @@ def classify(stderr: str, ssh: Ssh, what: str) -> DeviceError:
     d = ssh.device
     where = f"device '{d.name}' ({d.destination}{':' + str(d.port) if d.port else ''})"
     if "REMOTE HOST IDENTIFICATION HAS CHANGED" in stderr or ("Host key for" in stderr and "has changed" in stderr):
-        host = f"[{d.host}]:{d.port}" if d.port else d.host
+        host = shlex.quote(f"[{d.host}]:{d.port}" if d.port else d.host)
         return DeviceError(f"{where}: its host key CHANGED since it was accepted (a reinstalled board, or an "
-                           f"attack); if the change is expected, remove the old key with: ssh-keygen -R '{host}' "
+                           f"attack); if the change is expected, remove the old key with: ssh-keygen -R {host} "
                            f"and accept the new one after checking it: {ssh.interactive_command()}")
     if "Host key verification failed" in stderr or "No ED25519 host key is known" in stderr \
             or re.search(r"No \S+ host key is known", stderr):

@@ -118,6 +118,6 @@ class DataRequest:
         """(training set or None, test set); the training set only when `with_train` and `train` is set."""
         from edgebench.calibration.datasets import load_dataset
 
-        train = (load_dataset(self.train, self.data_dir).subset(self.limit_train).require_labels("training")
+        train = (load_dataset(self.train, self.data_dir, labelled_for="training").subset(self.limit_train)
                  if with_train and self.train else None)
-        return train, load_dataset(self.test, self.data_dir).subset(self.limit_test).require_labels("evaluation")
+        return train, load_dataset(self.test, self.data_dir, labelled_for="evaluation").subset(self.limit_test)

@@ -107,9 +107,9 @@ def stage_prune(s: dict[str, Any], _inputs: Sequence[Input], out: Path) -> dict[
     run = PruneRunConfig(importance=s["importance"], rounds=1, scope=s["scope"], seed=s["seed"], export_onnx=True,
                          round_to=s["round_to"])
     ft = TrainConfig(epochs=s["finetune_epochs"], lr=s["lr"], batch_size=s["batch_size"], seed=s["seed"])
-    test = load_dataset(s["test_data"], _data_dir(s)).subset(s["limit_test"])
+    test = load_dataset(s["test_data"], _data_dir(s), labelled_for="evaluation").subset(s["limit_test"])
     if s["finetune_epochs"] > 0:
-        train = load_dataset(s["train_data"], _data_dir(s)).subset(s["limit_train"])
+        train = load_dataset(s["train_data"], _data_dir(s), labelled_for="training").subset(s["limit_train"])
     else:
         train = Dataset(test.images[:0], test.labels[:0], "none")
     teacher = distill = None

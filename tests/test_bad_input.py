@@ -71,7 +71,7 @@ ROWS = [
     Row("qat-empty-data", ("qat", "resnet20", "--weights", "{r20}", "--data", "{empty}", "--eval-data", "none",
                            "--preset", "x86-vnni", "-o", "{out}"), 2, "is empty"),
     Row("qat-unlabelled-data", ("qat", "resnet20", "--weights", "{r20}", "--data", "{flat}", "--eval-data", "none",
-                                "--preset", "x86-vnni", "-o", "{out}"), 2, "has no labels"),
+                                "--preset", "x86-vnni", "-o", "{out}"), 2, "needs a class per image"),
     Row("latency-table-threads-zero", ("latency-table", "resnet21", "--threads", "0", "-o", "{out}/t.json"), 2,
         "--threads 0 must be >= 1"),
     Row("latency-table-unknown-runtime", ("latency-table", "resnet21", "-r", "bogus", "-o", "{out}/t.json"), 2,
@@ -88,13 +88,42 @@ ROWS = [
                                         "/proc/nope/p"), 2, "in '/proc'; choose another"),
     Row("export-accuracy-images-negative", ("export", "resnet20", "--weights", "{tmp}/missing.pt", "--accuracy-images",
                                             "-1", "-o", "{out}"), 2, "--accuracy-images -1 must be >= 0"),
+    Row("eval-unlabelled-folder", ("eval", "{model}", "--data", "{flat}"), 2, "needs a class per image"),
+    Row("eval-negative-labels", ("eval", "{model}", "--data", "{negative_labels}"), 2, "negative (first -3)"),
+    Row("quantize-budget-unlabelled", ("quantize", "{tampered_ok}", "--data", "{images}", "--accuracy-budget", "0.3",
+                                       "--eval-data", "{flat}"), 2, "needs a class per image"),
+    Row("sweep-bits-unlabelled", ("sweep-bits", "{tampered_ok}", "--data", "{images}", "--eval-data", "{flat}",
+                                  "-o", "{out}"), 2, "needs a class per image"),
+    Row("recommend-budget-nan", ("recommend", "{tmp}", "--budget", "nan"), 2, "--budget nan is not a finite number"),
+    Row("compare-budget-inf", ("compare", "{tmp}", "--budget", "inf", "-o", "{out}"), 2,
+        "--budget inf is not a finite number"),
+    Row("recommend-reference-150", ("recommend", "{tmp}", "--reference", "150"), 2,
+        "--reference 150 is out of range"),
+    Row("recommend-negative-p50", ("recommend", "{bad_results}"), 2, "p50_ms is -5.0"),
+    Row("bench-min-seconds-nan", ("bench", "{model}", "--min-seconds", "nan", "-o", "{out}"), 2,
+        "--min-seconds nan is not a finite number"),
+    Row("quantize-fp16-weight-bits", ("quantize", "{tampered_ok}", "--mode", "fp16", "--weight-bits", "4"), 2,
+        "not used by --mode fp16"),
+    Row("quantize-unknown-exclude-op", ("quantize", "{tampered_ok}", "--mode", "dynamic", "--exclude-ops", "Foo"), 2,
+        "the model has no 'Foo' node; its op types are"),
+    Row("bench-shape-with-batch", ("bench", "{model}", "--shape", "1,3,16,16", "--batch", "4", "-o", "{out}"), 2,
+        "fixes the batch at 1, but --batch 4"),
+    Row("data-dir-missing", ("eval", "{model}", "--data", "cifar10", "--data-dir", "{tmp}/nonexistent"), 2,
+        "--data-dir '{tmp}/nonexistent' does not exist"),
+    Row("devices-config-missing", ("sweep", "{tmp}/sweep.toml", "--devices-config", "{tmp}/none.toml"), 2,
+        "--devices-config '{tmp}/none.toml' does not exist"),
+    Row("latency-table-rounds-zero", ("latency-table", "-o", "{out}/t.json", "--probes", "{tmp}", "--rounds", "0"), 2,
+        "--rounds 0 must be >= 1"),
+    Row("device-add-bad-host", ("device", "add", "pi", "ssh://pi@host;rm -rf x", "--config", "{out}/d.toml"), 2,
+        "is not a host name or IP address"),
 ]
-NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs", "model-typo",
-                      "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
+NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
+                      "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
                       "qat-empty-data", "qat-unlabelled-data", "sparsify-batch-size-zero",
                       "quantize-output-cannot-be-made", "train-output-cannot-be-made",
                       "sensitivity-output-cannot-be-made", "prune-output-cannot-be-made",
-                      "export-accuracy-images-negative"}
+                      "export-accuracy-images-negative", "quantize-budget-unlabelled", "sweep-bits-unlabelled",
+                      "quantize-unknown-exclude-op"}
 
 
 @pytest.fixture
@@ -128,6 +157,9 @@ def paths(tmp_path: Path) -> dict[str, str]:
            "empty": str(_empty_npz(tmp / "empty.npz")),
            "flat": str(_flat_folder(tmp / "flat")),
            "r20": str(_resnet20_weights(tmp / "r20.pt"))}
+    out["negative_labels"] = str(tmp / "neg.npz")
+    np.savez(tmp / "neg.npz", images=np.zeros((4, 16, 16, 3), np.uint8), labels=np.array([-3, 0, 1, 2]))
+    out["bad_results"] = str(_negative_p50_results(tmp / "results"))
     return out
 
 
@@ -137,7 +169,7 @@ def _empty_npz(path: Path) -> Path:
 
 
 def _flat_folder(d: Path) -> Path:
-    """Images without class sub-folders: loads, but unlabelled (label -1)."""
+    """Images without class sub-folders (they load with label -1: fine for calibration, not for accuracy)."""
     from PIL import Image
 
     d.mkdir()
@@ -156,6 +188,14 @@ def _resnet20_weights(path: Path) -> Path:
 
     torch.save(get_spec("resnet20").build().state_dict(), path)
     return path
+
+
+def _negative_p50_results(d: Path) -> Path:
+    """Two result files of one machine, the INT8 one with p50 -5 ms (edited or damaged)."""
+    from tests.bench.result_factory import X86, result, write
+
+    write(d, [result(X86, p50=2.0, top1=91.5), result(X86, precision="int8", p50=-5.0, top1=91.4)])
+    return d
 
 
 class _Pwn:
@@ -213,7 +253,7 @@ def test_bad_input(row: Row, paths: dict[str, str], tmp_path: Path) -> None:
     assert r.exit_code == row.code, (r.exit_code, r.stderr, r.stdout)
     lines = [ln for ln in r.stderr.splitlines() if ln.strip() and not ln.startswith(("note:", "warning:"))]
     assert len(lines) == 1 and lines[0].startswith("edgebench: error:"), r.stderr
-    assert row.message in lines[0], lines[0]
+    assert row.message.format(**paths) in lines[0], lines[0]
     assert "Traceback" not in r.stderr + r.stdout
     assert _snapshot(tmp_path) == before, "a refused command wrote or left something"
     assert not Path(paths["tmp"], "pwned").exists()

@@ -131,7 +131,7 @@ def test_qat_and_sparsify_refuse_unlabelled_data_before_writing(tmp_path: Path) 
 
     spec = _tiny_spec()
     flat = Dataset(np.zeros((4, 16, 16, 3), np.uint8), np.full(4, -1, np.int64), "flat")
-    with pytest.raises(DataError, match="has no labels"):
+    with pytest.raises(DataError, match="needs a class per image"):
         run_qat(spec.build(), spec, tmp_path / "q", flat, resolve_preset("x86-vnni", None, None),
                 QATConfig())
     empty = Dataset(flat.images[:0], flat.labels[:0], "empty")

@@ -84,3 +84,34 @@ def test_broken_file_is_one_line(devices_file: Path) -> None:
 def test_agent_packages_match_pyproject() -> None:
     with open(REPO / "pyproject.toml", "rb") as f:
         assert set(PACKAGES) == set(tomllib.load(f)["tool"]["setuptools"]["packages"])
+
+
+@pytest.mark.parametrize("url", ["ssh://pi@host;rm -rf x", "ssh://h h", "ssh://-oProxyCommand=id", "ssh://pi@-oX=y",
+                                 "ssh://pi@host$(id)", "ssh://pi@a..b", "ssh://-pi@host", "ssh://p;i@host",
+                                 "ssh://pi@host%0Aevil", "ssh://pi@[fe80::1"])
+def test_hosts_and_users_that_are_not_names_are_refused_at_add(url: str, devices_file: Path) -> None:
+    with pytest.raises(UserInputError, match=r"is not (a host name or IP address|a user name|ssh://)"):
+        Device("pi", url)
+    r = runner.invoke(app, ["device", "add", "pi", url])
+    assert r.exit_code == 2 and r.output.startswith("edgebench: error:") and r.output.count("\n") == 1, r.output
+    assert not devices_file.exists()
+
+
+@pytest.mark.parametrize("url", ["ssh://pi@raspberrypi.local:2222", "ssh://my_pi-alias", "ssh://pi@192.168.1.20",
+                                 "ssh://pi@[fe80::1]:22", "ssh://pi.user@host.example.org."])
+def test_ordinary_hosts_are_accepted(url: str) -> None:
+    assert Device("pi", url).host
+
+
+def test_hints_are_shell_quoted() -> None:
+    from edgebench.devices.transport import Ssh, classify
+
+    ssh = Ssh(Device("pi", "ssh://pi@[fe80::1]:2222"))
+    assert ssh.interactive_command().endswith("-p 2222 -- pi@fe80::1 true")
+    err = str(classify("WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!", ssh, "check"))
+    assert "ssh-keygen -R '[fe80::1]:2222' " in err
+
+
+def test_unknown_device_hint_quotes_the_name(devices_file: Path) -> None:
+    with pytest.raises(NotFoundError, match=r"edgebench device add 'pi 3;x' ssh://"):
+        DeviceRegistry(devices_file).get("pi 3;x")

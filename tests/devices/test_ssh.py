@@ -48,7 +48,7 @@ def test_unknown_host_key_is_refused_with_the_accept_command(sshd: Sshd, devices
     add(devices_file, sshd, tmp_path, ssh_config=str(cfg))
     r = runner.invoke(app, ["device", "check", "dev"])
     assert r.exit_code == 2, r.output
-    assert "not in known_hosts" in r.output and f"ssh -F {cfg} dev true" in r.output
+    assert "not in known_hosts" in r.output and f"ssh -F {cfg} -- dev true" in r.output
     assert r.output.count("\n") == 1 and "Traceback" not in r.output
     assert empty.read_text() == ""  # never trusted silently
 
