@@ -37,8 +37,9 @@ def compare(
                                  "pip install 'edgebench[report]'" + (" (or pass --no-plots)" if plots else ""))
     rep, written = make_report(results, output_dir, baseline=baseline, title=title, plots=plots, force=force,
                                budget=budget, metric=metric)
-    typer.echo(f"{len(rep.rows)} results from {len(rep.machines)} machine(s), {len(rep.prune_runs)} pruning run(s); "
-               f"baseline: {rep.baseline or 'none'}")
+    bases = ", ".join(f"{b} ({lin})" for lin, b in rep.baselines.items()) if len(rep.baselines) > 1 else None
+    typer.echo(f"{len(rep.rows)} results from {len(rep.machines)} machine(s), {len(rep.prune_runs)} pruning run(s), "
+               f"{len(rep.interleaved)} interleaved comparison(s); baseline: {bases or rep.baseline or 'none'}")
     for rec in rep.recommendations:
         typer.echo(f"{rec.lines()[0]}: {rec.lines()[1]}")
     for n in rep.notes:
