@@ -129,9 +129,10 @@ class LoadedResults:
 
 
 def sweep_result_dirs(folder: Path) -> list[Path] | None:
-    """A sweep folder (its summary.json has kind edgebench.sweep): its `results/<device>/` folders, else None."""
-    summary = folder / "summary.json"
-    if not summary.is_file():
+    """A sweep folder (its summary.json has kind edgebench.sweep, and results/): its `results/<device>/` folders,
+    else None."""
+    summary, results = folder / "summary.json", folder / "results"
+    if not summary.is_file() or not results.is_dir():
         return None
     try:
         data = json.loads(summary.read_text(encoding="utf-8"))
@@ -139,8 +140,7 @@ def sweep_result_dirs(folder: Path) -> list[Path] | None:
         return None
     if not isinstance(data, dict) or data.get("kind") != SWEEP_KIND:
         return None
-    results = folder / "results"
-    return sorted(d for d in results.iterdir() if d.is_dir()) if results.is_dir() else []
+    return sorted(d for d in results.iterdir() if d.is_dir())
 
 
 def collect_paths(args: Sequence[Path], notes: list[str] | None = None) -> list[Path]:
