@@ -295,7 +295,7 @@ def variant_name(result: Mapping[str, Any], precision: str | None) -> str:
 def name_stem(model: Mapping[str, Any]) -> str:
     """model.name without its precision and pruning-round suffixes (resnet20-r2-int8 -> resnet20).
 
-    >>> name_stem({"name": "resnet20-r2-int8", "precision": "int8"}), name_stem({"name": "m"})
+    >>> name_stem({"name": "resnet20-r2-int8", "precision": "int8", "prune_round": 2}), name_stem({"name": "m"})
     ('resnet20', 'm')
     """
     name = str(model.get("name") or "")
