@@ -216,3 +216,56 @@ def test_own_non_result_files_in_a_results_folder_are_skipped_with_a_note(tmp_pa
     (res / "other.json").write_text('{"hello": 1}', "utf-8")
     r = _run("recommend", str(res))
     assert r.exit_code == 2 and "other.json" in r.stderr and "not an edgebench result" in r.stderr
+
+
+# ------------------------------------------------------------------------------------ end to end (real files)
+
+QUICK = ["--warmup-iters", "1", "--min-iters", "3", "--min-seconds", "0", "--in-process", "-t", "1"]
+
+
+def test_bench_records_the_lineage_and_compare_keeps_two_models_apart(tmp_path: Path) -> None:
+    """Two models, each an FP32 and a child derived from it, benched into one results/ folder."""
+    from edgebench.manifest import write_manifest
+    from edgebench.tools.synthetic import conv_net
+
+    res = tmp_path / "results"
+    for name, size in (("alpha", 16), ("beta", 24)):
+        d = tmp_path / name
+        d.mkdir()
+        fp32 = conv_net(d / "model.fp32.onnx", size=size)
+        root = Manifest(name=name, arch=name).with_file(fp32)
+        write_manifest(fp32, root)
+        child = conv_net(d / "model.int8.onnx", size=size, channels=4)
+        write_manifest(child, root.derive(precision="int8", onnx_file=child.name).with_file(child))
+        for m in (fp32, child):
+            r = _run("bench", str(m), "-o", str(res), *QUICK)
+            assert r.exit_code == 0, r.output
+    lineages = {json.loads(p.read_text("utf-8"))["model"]["name"]: json.loads(p.read_text("utf-8"))["model"]["lineage"]
+                for p in res.glob("*.json")}
+    assert lineages["alpha-int8"]["root_sha256"] == lineages["alpha-fp32"]["root_sha256"]
+    assert lineages["alpha-int8"]["root_sha256"] != lineages["beta-int8"]["root_sha256"]
+    out = tmp_path / "report"
+    r = _run("compare", str(res), "-o", str(out), "--no-plots")
+    assert r.exit_code == 0, r.output
+    rows = _csv(out / "report.csv")
+    assert rows["alpha-int8/ort-cpu"]["baseline"] == "alpha-fp32/ort-cpu"
+    assert rows["beta-int8/ort-cpu"]["baseline"] == "beta-fp32/ort-cpu"
+    assert "grouped by model name" not in (out / "report.md").read_text("utf-8")
+
+
+def test_compare_reads_what_bench_interleave_writes(tmp_path: Path) -> None:
+    """The docs' example: `bench A B --interleave -o results/`, then `compare results`."""
+    from edgebench.tools.synthetic import conv_net
+
+    a, b = conv_net(tmp_path / "a.onnx", size=16), conv_net(tmp_path / "b.onnx", size=16, channels=16)
+    res = tmp_path / "results"
+    r = _run("bench", str(a), str(b), "--interleave", "-t", "1", "--rounds", "4", "--round-iters", "3",
+             "--warmup-iters", "1", "-o", str(res))
+    assert r.exit_code == 0, r.output
+    r = _run("bench", str(a), "-o", str(res), *QUICK)
+    assert r.exit_code == 0, r.output
+    out = tmp_path / "report"
+    r = _run("compare", str(res), "-o", str(out), "--no-plots")
+    assert r.exit_code == 0, r.output
+    section = (out / "report.md").read_text("utf-8").split("## Interleaved (paired) comparisons")[1]
+    assert "| b | a |" in section
