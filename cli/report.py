@@ -10,13 +10,14 @@ from edgebench.cli.root import app
 
 @app.command()
 def compare(
-    results: list[Path] = typer.Argument(..., help="Result JSON files, or folders of them (from several machines); "
-                                              "`edgebench prune` summary.json files add the pruning-round plots."),
+    results: list[Path] = typer.Argument(..., help="Result JSON files, or folders of them (from several machines; a "
+                                              "sweep folder); `bench --interleave` files add paired comparisons, "
+                                              "`edgebench prune` summary.json files the pruning-round plots."),
     output_dir: Path = typer.Option(Path("report"), "--output-dir", "-o", help="Folder for the report files."),
     baseline: str | None = typer.Option(
         None, "--baseline",
-        help="Speed-ups are relative to this variant/runtime (e.g. resnet20-fp32/ort-cpu, or a name that picks "
-             "one). Default: the FP32 ort-cpu result."),
+        help="Speed-ups of its model lineage are relative to this variant/runtime (e.g. resnet20-fp32/ort-cpu, or "
+             "a name that picks one). Default: each lineage's FP32 ort-cpu result."),
     title: str = typer.Option("edgebench report", "--title", help="Title of the report."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw the plots (needs the report extra)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing report in the folder."),
