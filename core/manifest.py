@@ -397,7 +397,8 @@ class Manifest:
         unknown `extra` keys; drops what described this file (sha256, size, parity, exporter, versions, ...);
         records this file as the parent (`parent_file`, `parent_sha256` = this `onnx_sha256`,
         `parent_precision`, `parent_file_size_mb`) and the root of the chain (`lineage_root_sha256`: this
-        file's root, or this file when it has none). `changes` sets any other field.
+        file's root; its parent for a manifest written before lineages were recorded; else this file).
+        `changes` sets any other field.
 
         >>> fp32 = Manifest(name="m", onnx_file="model.fp32.onnx", onnx_sha256="ab", file_size_mb=1.0, opset=17)
         >>> c = fp32.derive(precision="int8", onnx_file="model.int8.onnx")
@@ -417,7 +418,8 @@ class Manifest:
         kept = {name: getattr(self, name) for name in NETWORK_FIELDS}
         parent = {"parent_file": self.onnx_file, "parent_sha256": self.onnx_sha256,
                   "parent_precision": self.precision, "parent_file_size_mb": self.file_size_mb,
-                  "lineage_root_sha256": self.lineage_root_sha256 or changes.get("parent_sha256") or self.onnx_sha256}
+                  "lineage_root_sha256": (self.lineage_root_sha256 or self.parent_sha256  # an older child: its parent
+                                          or changes.get("parent_sha256") or self.onnx_sha256)}
         fields = {k: v for k, v in changes.items() if k != "extra"}  # `extra` is passed once, below
         return Manifest(**{**kept, **parent, **fields, "precision": precision, "onnx_file": onnx_file},
                         extra=changes.get("extra", self.extra))

@@ -111,6 +111,8 @@ def test_a_result_records_the_root_of_its_manifest_chain(tmp_path: Path) -> None
     assert rec["root_sha256"] == "a" * 64 and rec["root_name"] == "resnet20"  # two steps down: still the FP32
     old = int8.replace(lineage_root_sha256=None)  # a manifest an older edgebench wrote
     assert lineage_record(old, "b" * 64, path)["root_sha256"] == "a" * 64
+    converted = old.replace(onnx_sha256="b" * 64).derive(precision="int8", onnx_file="model.tflite")
+    assert lineage_record(converted, "f" * 64, path)["root_sha256"] == "a" * 64  # from an older child: its parent
     pruned = Manifest(name="resnet20", onnx_sha256="d" * 64, pruned=PrunedInfo(round=1, weights_file="w.pth"))
     assert lineage_record(pruned, "d" * 64, path)["root_sha256"] is None
     assert lineage_record(None, "e" * 64, path)["root_sha256"] == "e" * 64
