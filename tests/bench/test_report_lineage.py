@@ -271,3 +271,18 @@ def test_compare_reads_what_bench_interleave_writes(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     section = (out / "report.md").read_text("utf-8").split("## Interleaved (paired) comparisons")[1]
     assert "| b | a |" in section
+
+
+def test_recommend_counts_each_budget_from_its_own_model(tmp_path: Path) -> None:
+    """resnet20's INT8 is judged against resnet20's FP32 top-1, never against the other model's."""
+    rs = two_models()
+    for r, top1 in zip(rs, (91.5, 91.2, 72.0, 65.0), strict=True):
+        r["accuracy"]["top1_pct"] = top1
+    recs = recommend(load_results(write(tmp_path / "res", rs)).rows, budget=1.0)
+    by = {r.lineage: r for r in recs}
+    assert set(by) == {"resnet20", "mnv2"}
+    assert by["resnet20"].reference_top1 == 91.5 and by["resnet20"].best is not None
+    assert by["resnet20"].best.variant == "resnet20-int8"
+    assert by["mnv2"].reference_top1 == 72.0 and by["mnv2"].best is not None
+    assert by["mnv2"].best.variant == "mnv2-fp32"  # its INT8 lost 7 points
+    assert "model resnet20" in by["resnet20"].lines()[0]
