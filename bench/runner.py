@@ -265,19 +265,20 @@ def model_name(model_path: Path, manifest: Manifest | None) -> str:
 def lineage_record(manifest: Manifest | None, sha256: str, model_path: Path) -> dict[str, Any]:
     """A result's `model.lineage`: the FP32 model at the root of the manifest's parent chain (sha256 and name).
 
-    The report computes ratios only within one lineage. `root_sha256` is None for a pruned round (its
-    unpruned FP32 file is not recorded): the report then groups it by name and says so.
+    The report computes ratios only within one lineage. `root_sha256` is None for a pruned round and the
+    models made from it (the unpruned FP32 file is not recorded): the report then groups them with the
+    unpruned model of their name and says so.
     """
     if manifest is None:
         return {"root_sha256": sha256, "root_name": model_name(model_path, None),
                 "how": "no manifest: the file is its own root"}
     name = manifest.name or manifest.arch or model_path.parent.name
-    if manifest.lineage_root_sha256:
+    if manifest.pruned is not None:  # kept by its INT8/converted children: they belong to the unpruned model too
+        root, how = None, "a pruned model: its unpruned FP32 file is not recorded (compare groups it by name)"
+    elif manifest.lineage_root_sha256:
         root, how = manifest.lineage_root_sha256, "the manifest's parent chain (lineage_root_sha256)"
     elif manifest.parent_sha256:
         root, how = manifest.parent_sha256, "the manifest's parent (an older manifest without lineage_root_sha256)"
-    elif manifest.pruned is not None:
-        root, how = None, "a pruned round: its unpruned FP32 file is not recorded"
     else:
         root, how = sha256, "the file is the root (no parent in its manifest)"
     return {"root_sha256": root, "root_name": name, "how": how}

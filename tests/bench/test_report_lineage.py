@@ -97,6 +97,12 @@ def test_unrecorded_pruned_round_joins_its_named_lineage(tmp_path: Path) -> None
     assert pruned.lineage == "resnet20" and pruned.baseline == "resnet20-fp32/ort-cpu"
     assert pruned.speedup == pytest.approx(2.0 / 1.5)
     assert any("grouped by model name" in n and "resnet20-r2-fp32" in n for n in rep.notes)
+    # a sweep's pruned INT8 too: its budget counts from the unpruned FP32, the one recommendation of the model
+    rs.append(result(X86, name="resnet20", precision="int8", p50=0.8, prune_round=2, top1=91.0))
+    rs[3]["model"]["lineage"] = {"root_sha256": None, "root_name": "resnet20", "how": "a pruned model"}
+    (rec,) = recommend(load_results(write(tmp_path / "res2", rs)).rows, budget=1.0)
+    assert rec.reference_top1 == 91.5 and "unpruned FP32 resnet20-fp32" in rec.reference
+    assert rec.best is not None and rec.best.variant == "resnet20-r2-int8"
 
 
 def test_a_result_records_the_root_of_its_manifest_chain(tmp_path: Path) -> None:
@@ -115,6 +121,8 @@ def test_a_result_records_the_root_of_its_manifest_chain(tmp_path: Path) -> None
     assert lineage_record(converted, "f" * 64, path)["root_sha256"] == "a" * 64  # from an older child: its parent
     pruned = Manifest(name="resnet20", onnx_sha256="d" * 64, pruned=PrunedInfo(round=1, weights_file="w.pth"))
     assert lineage_record(pruned, "d" * 64, path)["root_sha256"] is None
+    pruned_int8 = pruned.derive(precision="int8", onnx_file="model.int8.onnx")
+    assert lineage_record(pruned_int8, "g" * 64, path)["root_sha256"] is None  # with the unpruned model, by name
     assert lineage_record(None, "e" * 64, path)["root_sha256"] == "e" * 64
 
 
