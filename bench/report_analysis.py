@@ -290,7 +290,10 @@ def build_report(entries: Sequence[Row], machines: dict[str, Machine], *, baseli
     `notes`: what reading the files said (skipped files, sweep folders); they come first.
     """
     if not entries and not prune_runs and not interleaved:
-        raise UserInputError("no results to compare; give result files or folders of them")
+        skipped = [n for n in notes if n.startswith("skipped ")]
+        raise UserInputError("no results to compare; give result files or folders of them"
+                             + (f" ({len(skipped)} file(s) were edgebench files that are not results: {skipped[0]})"
+                                if skipped else ""))
     notes = list(notes)
     rows = assign_lineages(dedupe(entries, notes), notes)
     if rows and not interleaved:

@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,6 +163,9 @@ def collect_paths(args: Sequence[Path], notes: list[str] | None = None) -> list[
                                  f"({len(sub)} device folder(s)); its summary and recommendation are not results")
             elif not found:
                 found = sorted(p for d in sorted(a.iterdir()) if d.is_dir() for p in d.glob("*.json"))
+            if not found and sub is not None:
+                raise UserInputError(f"sweep folder '{a}' holds no result files in {a / 'results'}/<device>/; run "
+                                     "the sweep (again) or give result files")
             if not found:
                 raise UserInputError(f"folder '{a}' holds no .json result files; give result files or their folder")
             out.extend(found)
@@ -357,12 +361,13 @@ def prune_run_from_summary(data: dict[str, Any], path: Path) -> dict[str, Any]:
 
 
 def _ratio(r: Any) -> dict[str, Any] | None:
-    """An interleave ratio ({"median": m, "ci95": [lo, hi], "rounds": n}) checked, else None."""
-    if not isinstance(r, dict) or _num(r, "median") is None:
+    """An interleave ratio ({"median": m, "ci95": [lo, hi], "rounds": n}) checked, else None (m finite, > 0)."""
+    m = _num(r, "median")
+    if not isinstance(r, dict) or m is None or not math.isfinite(m) or m <= 0:
         return None
     ci = r.get("ci95")
     ok = isinstance(ci, list) and len(ci) == 2 and all(isinstance(x, int | float) and not isinstance(x, bool)
-                                                        for x in ci)
+                                                        and math.isfinite(x) for x in ci)
     return {"median": float(r["median"]), "ci95": [float(ci[0]), float(ci[1])] if ok else None,
             "rounds": _num(r, "rounds")}
 
