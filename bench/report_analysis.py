@@ -122,8 +122,8 @@ def assign_lineages(rows: Sequence[Row], notes: list[str]) -> list[Row]:
         return f"{name} (root sha256 {sha[:8]})" if sha else f"{name} (root not recorded)"
 
     if by_name:
-        notes.append(f"{len(by_name)} result(s) record no model lineage (written by an older edgebench, or a pruned "
-                     "round whose FP32 parent is not recorded), so they are grouped by model name: "
+        notes.append(f"{len(by_name)} result(s) record no root FP32 model (written by an older edgebench, or a pruned "
+                     "model, whose unpruned FP32 file is not recorded), so they are grouped by model name: "
                      + ", ".join(sorted(set(by_name))) + ".")
     return [dataclasses.replace(r, lineage=label(*k)) for r, k in zip(rows, keys, strict=True)]
 
