@@ -86,10 +86,10 @@ report: export  ## export + INT8 + bench (ort-cpu, torch, torch-int8, openvino, 
 	  -t $(REPORT_THREADS) $(REPORT_BENCH) -o $(REPORT)/results
 	$(EB) profile $(REPORT_MODEL)/model.fp32.onnx -t 1 -o $(REPORT)/results
 	$(EB) profile $(REPORT_MODEL)/model.int8.onnx -t 1 -o $(REPORT)/results
-	$(EB) compare $(REPORT)/results -o $(REPORT) --baseline resnet20-fp32/ort-cpu --force \
-	  --title "ResNet-20 on $$(hostname): ONNX Runtime, PyTorch, OpenVINO, LiteRT, ncnn; FP32 vs INT8"
 	$(EB) bench $(REPORT_MODEL)/model.fp32.onnx $(REPORT_MODEL)/model.int8.onnx --interleave \
 	  -t $(REPORT_THREADS) -o $(REPORT)/interleaved
+	$(EB) compare $(REPORT)/results $(REPORT)/interleaved -o $(REPORT) --baseline resnet20-fp32/ort-cpu --force \
+	  --title "ResNet-20 on $$(hostname): ONNX Runtime, PyTorch, OpenVINO, LiteRT, ncnn; FP32 vs INT8"
 	$(PY) scripts/bench_runtimes.py $(REPORT_MODEL) --threads 1 -o $(REPORT)/interleaved/runtimes.json
 
 clean:  ## remove build outputs and results (keeps .venv)

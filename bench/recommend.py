@@ -2,8 +2,9 @@
 
 Pure functions of report rows (`report_data.Row`): the report (`edgebench compare`), `edgebench recommend`
 and `edgebench sweep` share them. Rows are grouped by machine fingerprint id and batch: a latency is
-only ranked against others from the same machine at the same batch size. Only rows with an accuracy
-(bench --eval, or a sweep) take part.
+only ranked against others from the same machine at the same batch size; and by model lineage
+(`report_analysis.assign_lineages`): an accuracy budget counts from the FP32 model the deployments were
+made from, never from another model's. Only rows with an accuracy (bench --eval, or a sweep) take part.
 
 Budget: a deployment qualifies when its top-1 is at most `budget` points below the reference, the most
 accurate unpruned FP32 result of that machine (or `reference_top1` when given). The recommendation is
@@ -105,6 +106,7 @@ class Recommendation:
     most_accurate: Row
     fastest: Row
     without_accuracy: int = 0
+    lineage: str = ""  # the model lineage, named in the head line when the rows hold several
 
     @property
     def margin(self) -> float | None:
@@ -190,8 +192,9 @@ class Recommendation:
 
     def lines(self) -> list[str]:
         """The recommendation as text (first line = the answer); the CLI and the report print these."""
-        head = (f"{self.machine.label} `{self.machine.id}`, batch {self.batch}: budget {self.budget:g} points below "
-                f"{self.reference_top1:.2f} % ({self.reference}), ranked by {self.metric}")
+        model = f", model {self.lineage}" if self.lineage else ""
+        head = (f"{self.machine.label} `{self.machine.id}`, batch {self.batch}{model}: budget {self.budget:g} points "
+                f"below {self.reference_top1:.2f} % ({self.reference}), ranked by {self.metric}")
         out = [head]
         if self.best is None:
             out.append(f"no deployment is within {self.budget:g} points of {self.reference_top1:.2f} %; the most "
@@ -231,6 +234,7 @@ class Recommendation:
                     "p50_ci95_ms": [r.ci_lo_ms, r.ci_hi_ms], "source": r.source}
 
         return {"machine_id": self.machine.id, "machine": self.machine.label, "batch": self.batch,
+                "lineage": self.lineage or None,
                 "metric": self.metric, "budget_points": self.budget, "reference_top1_pct": self.reference_top1,
                 "reference": self.reference, "recommended": d(self.best), "runner_up": d(self.runner_up),
                 "margin": self.margin, "margin_pct": self.margin_pct, "within_noise": self.within_noise,
@@ -288,7 +292,7 @@ def select_device(rows: Sequence[Row], device: str) -> list[Row]:
 
 def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", device: str | None = None,
               reference_top1: float | None = None) -> list[Recommendation]:
-    """One `Recommendation` per machine x batch (grouped by fingerprint id; never ranked across machines)."""
+    """One `Recommendation` per machine x batch x model lineage (never ranked across machines or models)."""
     check_metric(metric)
     if not math.isfinite(budget) or budget < 0:
         raise UserInputError(f"--budget {budget:g} must be >= 0 accuracy points, a finite number (e.g. 1.0)")
@@ -301,15 +305,19 @@ def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", dev
     if not with_acc:
         raise UserInputError("no result carries an accuracy (top-1); bench with --eval DATASET or run "
                              "`edgebench sweep`, which evaluates every deployment")
-    groups: dict[tuple[str, int], list[Row]] = defaultdict(list)
-    missing: dict[tuple[str, int], int] = defaultdict(int)
-    for r in _latest(bench_rows):
+    from edgebench.bench.report_analysis import assign_lineages
+
+    latest = assign_lineages(_latest(bench_rows), [])
+    several = len({r.lineage for r in latest}) > 1
+    groups: dict[tuple[str, int, str], list[Row]] = defaultdict(list)
+    missing: dict[tuple[str, int, str], int] = defaultdict(int)
+    for r in latest:
         if r.top1_pct is None:
-            missing[(r.machine.id, r.batch)] += 1
+            missing[(r.machine.id, r.batch, r.lineage)] += 1
         else:
-            groups[(r.machine.id, r.batch)].append(check_rankable(r, metric))
+            groups[(r.machine.id, r.batch, r.lineage)].append(check_rankable(r, metric))
     out = []
-    for (mid, batch), cands in sorted(groups.items()):
+    for (mid, batch, lineage), cands in sorted(groups.items()):
         fp32 = [r for r in cands if r.precision == "fp32" and not r.prune_round]
         if reference_top1 is not None:
             ref, how = reference_top1, "given reference"
@@ -329,7 +337,8 @@ def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", dev
             reference=how, candidates=tuple(sorted(cands, key=order)), front=tuple(pareto_rows(cands, metric)),
             best=ok[0] if ok else None, runner_up=ok[1] if len(ok) > 1 else None,
             most_accurate=max(cands, key=lambda r: (float(r.top1_pct or 0.0), -metric_value(r, metric))),
-            fastest=min(cands, key=order), without_accuracy=missing.get((mid, batch), 0)))
+            fastest=min(cands, key=order), without_accuracy=missing.get((mid, batch, lineage), 0),
+            lineage=lineage if several else ""))
     return out
 
 

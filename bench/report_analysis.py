@@ -1,8 +1,10 @@
 """Figures across rows: dedupe, baseline, speed-ups, efficiency, noisy flags, notes, best per machine.
 
 Rows are grouped by the machine fingerprint id: latencies are only compared within one machine,
-and a speed-up is only computed between results with the same batch and thread count. Everything
-that makes two results not comparable becomes a note. No text formatting of tables here.
+and a speed-up is only computed between results with the same batch and thread count, and within one
+model lineage (`assign_lineages`: the INT8, pruned and converted models made from one FP32 model),
+each lineage against its own baseline. Everything that makes two results not comparable becomes a
+note. No text formatting of tables here.
 
 Example::
 
@@ -37,6 +39,8 @@ class Report:
     profiles: tuple[dict[str, Any], ...] = ()
     prune_runs: tuple[dict[str, Any], ...] = ()
     recommendations: tuple[Any, ...] = ()  # bench.recommend.Recommendation per machine x batch (shown at the top)
+    baselines: dict[str, str] = dataclasses.field(default_factory=dict)  # lineage -> its baseline variant/runtime
+    interleaved: tuple[dict[str, Any], ...] = ()  # paired comparisons of `bench --interleave` files
 
     @property
     def entries(self) -> tuple[Row, ...]:
@@ -76,6 +80,66 @@ def default_baseline(labels: Iterable[str]) -> str | None:
     if len(fp32_ort) == 1:
         return fp32_ort[0]
     return labels[0] if labels else None
+
+
+# -------------------------------------------------------------------------------------- lineages
+
+
+def assign_lineages(rows: Sequence[Row], notes: list[str]) -> list[Row]:
+    """Each row's `lineage`: the name of the root FP32 model its result records (`Row.lineage_root`).
+
+    A row without a record joins the lineage whose root is its own file, else the only recorded lineage of
+    its name; else it forms a lineage of its name. Two lineages of one name are told apart by their root's
+    sha256. A note names the rows grouped by name.
+    """
+    roots: dict[str, str] = {}
+    for r in rows:
+        if r.lineage_root:
+            roots.setdefault(r.lineage_root, r.lineage_name)
+    shas_of: dict[str, set[str]] = defaultdict(set)
+    for sha, name in roots.items():
+        shas_of[name].add(sha)
+    keys: list[tuple[str | None, str]] = []
+    by_name: list[str] = []
+    for r in rows:
+        if r.lineage_root:
+            keys.append((r.lineage_root, r.lineage_name))
+            continue
+        by_name.append(f"{r.label} ({r.lineage_name})")
+        if r.sha256 in roots:
+            keys.append((r.sha256, roots[r.sha256]))
+        elif len(shas_of[r.lineage_name]) == 1:
+            keys.append((next(iter(shas_of[r.lineage_name])), r.lineage_name))
+        else:
+            keys.append((None, r.lineage_name))
+    names: dict[str, set[str | None]] = defaultdict(set)
+    for sha, name in keys:
+        names[name].add(sha)
+
+    def label(sha: str | None, name: str) -> str:
+        if len(names[name]) == 1:
+            return name
+        return f"{name} (root sha256 {sha[:8]})" if sha else f"{name} (root not recorded)"
+
+    if by_name:
+        notes.append(f"{len(by_name)} result(s) record no root FP32 model (written by an older edgebench, or a pruned "
+                     "model, whose unpruned FP32 file is not recorded), so they are grouped by model name: "
+                     + ", ".join(sorted(set(by_name))) + ".")
+    return [dataclasses.replace(r, lineage=label(*k)) for r, k in zip(rows, keys, strict=True)]
+
+
+def lineage_baselines(rows: Sequence[Row], chosen: str | None) -> dict[str, str]:
+    """Lineage -> the baseline of its ratios: `chosen` in its own lineage, else the lineage's FP32 ort-cpu
+    result (`default_baseline`); a lineage with one variant/runtime gets none (nothing to compare)."""
+    labels: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        labels[r.lineage].add(r.label)
+    out: dict[str, str] = {}
+    for lin, lbs in sorted(labels.items()):
+        base = chosen if chosen in lbs else (default_baseline(lbs) if len(lbs) > 1 else None)
+        if base is not None:
+            out[lin] = base
+    return out
 
 
 # ------------------------------------------------------------------------------- which rows count
@@ -150,23 +214,23 @@ def with_speedup(row: Row, base: Row) -> Row:
     )
 
 
-def speedups(by_machine: dict[str, list[Row]], baseline: str, notes: list[str]) -> dict[str, list[Row]]:
+def speedups(by_machine: dict[str, list[Row]], baselines: dict[str, str], notes: list[str]) -> dict[str, list[Row]]:
+    """Speed-ups within each machine and lineage, against the lineage's baseline (`lineage_baselines`)."""
     out: dict[str, list[Row]] = {}
     for mid, es in by_machine.items():
-        base = {e.config: e for e in es if e.label == baseline}
-        if not base:
-            notes.append(f"Machine {mid} has no {baseline} result, so its rows have no speed-up.")
-            out[mid] = es
-            continue
-        unmatched: set[str] = set()
+        base = {(e.lineage, e.config): e for e in es if baselines.get(e.lineage) == e.label}
         out[mid] = []
+        unmatched: dict[str, set[str]] = defaultdict(set)
+        for lin in sorted({e.lineage for e in es if e.lineage in baselines}):
+            if not any(k[0] == lin for k in base):
+                notes.append(f"Machine {mid} has no {baselines[lin]} result, so its {lin} rows have no speed-up.")
         for e in es:
-            b = base.get(e.config)
-            if b is None:
-                unmatched.add(f"{e.label} (batch {e.batch}, {e.threads} threads)")
+            b = base.get((e.lineage, e.config))
+            if b is None and any(k[0] == e.lineage for k in base):
+                unmatched[baselines[e.lineage]].add(f"{e.label} (batch {e.batch}, {e.threads} threads)")
             out[mid].append(e if b is None else with_speedup(e, b))
-        if unmatched:
-            notes.append(f"On machine {mid}, {', '.join(sorted(unmatched))}: the baseline {baseline} was not "
+        for baseline, what in sorted(unmatched.items()):
+            notes.append(f"On machine {mid}, {', '.join(sorted(what))}: the baseline {baseline} was not "
                          "measured with the same batch and threads, so no speed-up is given (not comparable).")
     return out
 
@@ -219,26 +283,44 @@ def difference_notes(by_machine: dict[str, list[Row]], machines: dict[str, Machi
 
 def build_report(entries: Sequence[Row], machines: dict[str, Machine], *, baseline: str | None = None,
                  title: str = "edgebench report", profiles: Sequence[dict[str, Any]] | None = None,
-                 prune_runs: Sequence[dict[str, Any]] | None = None) -> Report:
-    """Dedupe, check overlap, pick the baseline, compute efficiency, speed-ups, flags and notes."""
-    if not entries and not prune_runs:
-        raise UserInputError("no results to compare; give result files or folders of them")
-    notes: list[str] = []
-    rows = dedupe(entries, notes)
-    if rows:
+                 prune_runs: Sequence[dict[str, Any]] | None = None,
+                 interleaved: Sequence[dict[str, Any]] | None = None, notes: Sequence[str] = ()) -> Report:
+    """Dedupe, check overlap, group lineages, pick their baselines, compute efficiency, speed-ups, flags, notes.
+
+    `notes`: what reading the files said (skipped files, sweep folders); they come first.
+    """
+    if not entries and not prune_runs and not interleaved:
+        skipped = [n for n in notes if n.startswith("skipped ")]
+        raise UserInputError("no results to compare; give result files or folders of them"
+                             + (f" ({len(skipped)} file(s) were edgebench files that are not results: {skipped[0]})"
+                                if skipped else ""))
+    notes = list(notes)
+    rows = assign_lineages(dedupe(entries, notes), notes)
+    if rows and not interleaved:
         check_overlap(rows)
     labels = [e.label for e in rows]
-    chosen = resolve_baseline(baseline, labels) if baseline else default_baseline(labels)
-    rows.sort(key=lambda e: (e.machine_id, e.batch, e.threads, e.label != chosen, e.variant, e.runtime))
+    chosen = resolve_baseline(baseline, labels) if baseline else None
+    baselines = lineage_baselines(rows, chosen)
+    is_base = set(baselines.values())
+    rows.sort(key=lambda e: (e.machine_id, e.batch, e.threads, e.lineage, e.label not in is_base, e.variant,
+                             e.runtime))
     by_machine: dict[str, list[Row]] = defaultdict(list)
     for e in rows:
-        by_machine[e.machine_id].append(dataclasses.replace(with_flags(with_efficiency(e)), baseline=chosen))
+        by_machine[e.machine_id].append(dataclasses.replace(with_flags(with_efficiency(e)),
+                                                            baseline=baselines.get(e.lineage)))
     notes += difference_notes(by_machine, machines)
-    if chosen:
-        by_machine = speedups(by_machine, chosen, notes)
-    return Report(title=title, machines={m: machines[m] for m in by_machine},
-                  rows=tuple(e for es in by_machine.values() for e in es), baseline=chosen, notes=tuple(notes),
-                  profiles=tuple(profiles or ()), prune_runs=tuple(prune_runs or ()))
+    lineages = sorted({e.lineage for e in rows})
+    if len(lineages) > 1:
+        notes.append(f"The results hold {len(lineages)} model lineages ({', '.join(lineages)}): speed-ups are only "
+                     "computed within a lineage, each against its own baseline; across lineages the tables show "
+                     "absolute figures only.")
+    by_machine = speedups(by_machine, baselines, notes)
+    single = chosen or (next(iter(baselines.values())) if len(set(baselines.values())) == 1 else None)
+    used = [*by_machine, *sorted({p["machine"].id for p in interleaved or ()} - set(by_machine))]
+    return Report(title=title, machines={m: machines[m] for m in used},
+                  rows=tuple(e for es in by_machine.values() for e in es), baseline=single, notes=tuple(notes),
+                  profiles=tuple(profiles or ()), prune_runs=tuple(prune_runs or ()), baselines=baselines,
+                  interleaved=tuple(interleaved or ()))
 
 
 def best_per_machine(rep: Report) -> list[tuple[str, int, dict[str, Row]]]:

@@ -134,11 +134,13 @@ def _runtime_cell(r: Row) -> str:
 
 
 def speedup_cell(r: Row) -> str:
+    """The ratio, its range and the baseline it is relative to: 2.00x (1.96-2.04) vs resnet20-fp32/ort-cpu."""
     if r.speedup is None:
         return "n/a"
+    vs = f" vs {r.baseline}" if r.baseline else ""
     if r.speedup_lo is not None and r.speedup_hi is not None:
-        return f"{r.speedup:.2f}x ({r.speedup_lo:.2f}-{r.speedup_hi:.2f})"
-    return f"{r.speedup:.2f}x"
+        return f"{r.speedup:.2f}x ({r.speedup_lo:.2f}-{r.speedup_hi:.2f}){vs}"
+    return f"{r.speedup:.2f}x{vs}"
 
 
 C = Column
@@ -173,6 +175,8 @@ COLUMNS = ColumnTable([
     C("speedup_lo", lambda r: r.speedup_lo, unit="x"),
     C("speedup_hi", lambda r: r.speedup_hi, unit="x"),
     C("baseline", lambda r: r.baseline),
+    C("lineage", lambda r: r.lineage),
+    C("lineage_root_sha256", lambda r: r.lineage_root),
     C("achieved_gmacs", lambda r: r.achieved_gmacs, header="GMAC/s", unit="GMAC/s", digits=2),
     C("peak_gmacs", lambda r: r.peak_gmacs, unit="GMAC/s"),
     C("fraction_of_peak", lambda r: r.fraction_of_peak, header="% of peak",

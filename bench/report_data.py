@@ -11,16 +11,20 @@ Example::
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgebench.bench.interleave import INTERLEAVE_SCHEMA_VERSION
 from edgebench.bench.schema import SCHEMA_VERSION, validate_result
 from edgebench.errors import ResultSchemaError, UserInputError
 
 RESULT_KINDS = ("bench", "profile")
 PRUNE_RUN_KIND = "edgebench.prune-run"  # summary.json of `edgebench prune`
+INTERLEAVE_KIND = "interleave"  # `edgebench bench A B --interleave` (bench/interleave.py, its own schema_version)
+SWEEP_KIND = "edgebench.sweep"  # a sweep folder's summary.json
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,10 @@ class Row:
     prune_round: int | None
     kind: str
     raw: Mapping[str, Any] = field(repr=False, compare=False)
+    lineage_root: str | None = None  # sha256 of the root FP32 model (the result's model.lineage), None if unrecorded
+    lineage_name: str = ""  # the root model's name, else the model name's stem (resnet20)
     # ---- filled by the analysis
+    lineage: str = ""  # the lineage key the report groups ratios by (report_analysis.assign_lineages)
     achieved_gmacs: float | None = None
     peak_gmacs: float | None = None
     fraction_of_peak: float | None = None
@@ -115,18 +122,50 @@ class LoadedResults:
     machines: dict[str, Machine]
     profiles: tuple[dict[str, Any], ...]
     prune_runs: tuple[dict[str, Any], ...]
+    interleaved: tuple[dict[str, Any], ...] = ()  # `bench --interleave` files: paired ratios with their CIs
+    notes: tuple[str, ...] = ()  # what was skipped while reading (edgebench's own non-result files, sweep folders)
 
 
 # ----------------------------------------------------------------------------------------- files
 
 
-def collect_paths(args: Sequence[Path]) -> list[Path]:
-    """Files as given; folders contribute their `*.json` files (sorted)."""
+def sweep_result_dirs(folder: Path) -> list[Path] | None:
+    """A sweep folder (its summary.json has kind edgebench.sweep, and results/): its `results/<device>/` folders,
+    else None."""
+    summary, results = folder / "summary.json", folder / "results"
+    if not summary.is_file() or not results.is_dir():
+        return None
+    try:
+        data = json.loads(summary.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict) or data.get("kind") != SWEEP_KIND:
+        return None
+    return sorted(d for d in results.iterdir() if d.is_dir())
+
+
+def collect_paths(args: Sequence[Path], notes: list[str] | None = None) -> list[Path]:
+    """Files as given; folders contribute their `*.json` files (sorted).
+
+    A sweep folder (`edgebench sweep -o DIR`) contributes the files of its `results/<device>/` folders; a
+    folder without .json files but with sub-folders (a sweep's `results/`), those of its sub-folders.
+    """
     out: list[Path] = []
     for a in args:
         a = Path(a)
         if a.is_dir():
             found = sorted(a.glob("*.json"))
+            sub = sweep_result_dirs(a)
+            if sub is not None:
+                found = sorted(p for d in sub for p in d.glob("*.json"))
+                if notes is not None:
+                    notes.append(f"'{a}' is a sweep folder: reading the result files of {a / 'results'} "
+                                 f"({len(sub)} device folder(s)); its summary and recommendation are not results")
+            elif not found:
+                found = sorted(p for d in sorted(a.iterdir()) if d.is_dir() for p in d.glob("*.json"))
+            if not found and sub is not None:
+                raise UserInputError(f"sweep folder '{a}' holds no result files in {a / 'results'}/<device>/; run "
+                                     "the sweep (again) or give result files")
             if not found:
                 raise UserInputError(f"folder '{a}' holds no .json result files; give result files or their folder")
             out.extend(found)
@@ -137,35 +176,68 @@ def collect_paths(args: Sequence[Path]) -> list[Path]:
     return out
 
 
-def check_version(version: Any, path: Path) -> None:
+def check_version(version: Any, path: Path, current: int = SCHEMA_VERSION, what: str = "result") -> None:
     """One line naming the file, its schema_version and the fix, unless this edgebench reads that version."""
-    if version == SCHEMA_VERSION:
+    if version == current:
         return
-    if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+    if isinstance(version, int) and not isinstance(version, bool) and version > current:
         raise ResultSchemaError(
-            f"'{path}' has result schema_version {version!r}, written by a newer edgebench; this edgebench reads "
-            f"version {SCHEMA_VERSION}. Upgrade edgebench (pip install --upgrade edgebench) to compare it"
+            f"'{path}' has {what} schema_version {version!r}, written by a newer edgebench; this edgebench reads "
+            f"version {current}. Upgrade edgebench (pip install --upgrade edgebench) to compare it"
         )
     raise ResultSchemaError(
-        f"'{path}' has result schema_version {version!r}; this edgebench reads version {SCHEMA_VERSION}. "
+        f"'{path}' has {what} schema_version {version!r}; this edgebench reads version {current}. "
         "Re-run the benchmark with this edgebench, or compare it with the edgebench that wrote it"
     )
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    """A result or pruning-summary file as a dict; anything else raises one line naming the file."""
+def own_non_result(data: Any) -> str | None:
+    """What an edgebench file that is not a result is (by its own markers), else None.
+
+    Files with an `edgebench.*` kind (a sweep's summary.json, manifests, pruning structures, latency tables, ...)
+    and a sweep's recommendation.json (budget -> list of `Recommendation.to_dict()`, which has no kind).
+
+    >>> own_non_result({"kind": "edgebench.sweep"}), own_non_result({"kind": "bench"})
+    ("an edgebench file of kind 'edgebench.sweep'", None)
+    """
+    if not isinstance(data, dict):
+        return None
+    kind = data.get("kind")
+    if isinstance(kind, str):
+        if kind.startswith("edgebench.") and kind != PRUNE_RUN_KIND:
+            return f"an edgebench file of kind '{kind}'"
+        return None
+    if data and all(isinstance(v, list) and v and all(isinstance(r, dict) and {"budget_points", "pareto_front",
+                                                                               "machine_id"} <= set(r) for r in v)
+                    for v in data.values()):
+        return "a recommendation (edgebench recommend/sweep)"
+    return None
+
+
+def read_json(path: Path, notes: list[str] | None = None) -> dict[str, Any] | None:
+    """A result, interleave or pruning-summary file as a dict; anything else raises one line naming the file.
+
+    With `notes`, edgebench's own non-result files (`own_non_result`) are skipped: None, and a note names them.
+    """
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ResultSchemaError(f"result file '{path}' is not valid JSON: {e}") from None
     if not isinstance(data, dict):
         raise ResultSchemaError(f"'{path}' is not a JSON object; expected an edgebench result file")
-    if data.get("kind") not in (*RESULT_KINDS, PRUNE_RUN_KIND):
+    what = own_non_result(data)
+    if what is not None and notes is not None:
+        notes.append(f"skipped '{path}': {what}, not a result")
+        return None
+    if data.get("kind") not in (*RESULT_KINDS, PRUNE_RUN_KIND, INTERLEAVE_KIND):
         raise ResultSchemaError(
-            f"'{path}' has kind {data.get('kind')!r}, not an edgebench result ({', '.join(RESULT_KINDS)}) or "
-            "pruning summary; give the files `edgebench bench`, `profile` or `prune` wrote"
+            f"'{path}' has kind {data.get('kind')!r}, not an edgebench result ({', '.join(RESULT_KINDS)}, "
+            f"{INTERLEAVE_KIND}) or pruning summary; give the files `edgebench bench`, `profile` or `prune` wrote"
         )
-    check_version(data.get("schema_version"), path)
+    if data.get("kind") == INTERLEAVE_KIND:
+        check_version(data.get("schema_version"), path, INTERLEAVE_SCHEMA_VERSION, "interleave")
+    else:
+        check_version(data.get("schema_version"), path)
     return data
 
 
@@ -224,6 +296,38 @@ def variant_name(result: Mapping[str, Any], precision: str | None) -> str:
     return stem + suffix
 
 
+def name_stem(model: Mapping[str, Any]) -> str:
+    """model.name without its precision and pruning-round suffixes (resnet20-r2-int8 -> resnet20).
+
+    >>> name_stem({"name": "resnet20-r2-int8", "precision": "int8", "prune_round": 2}), name_stem({"name": "m"})
+    ('resnet20', 'm')
+    """
+    name = str(model.get("name") or "")
+    prec = model.get("precision")
+    if isinstance(prec, str) and name.endswith(f"-{prec}"):
+        name = name[: -len(prec) - 1]
+    rnd = _num(model, "prune_round")
+    if rnd is not None and name.endswith(f"-r{rnd}"):
+        name = name[: -len(f"-r{rnd}")]
+    return name
+
+
+def lineage_of(result: Mapping[str, Any]) -> tuple[str | None, str]:
+    """(sha256 of the root FP32 model, root name) from the result's `model.lineage` (bench/runner.py).
+
+    A result without it (an older edgebench, or a pruned round whose FP32 parent is not recorded) gives
+    (None, the model name's stem); the report then groups it by name and says so.
+    """
+    model = result["model"]
+    lin = model.get("lineage")
+    stem = name_stem(model)
+    if isinstance(lin, Mapping):
+        name = lin.get("root_name") if isinstance(lin.get("root_name"), str) and lin.get("root_name") else stem
+        root = lin.get("root_sha256")
+        return (root if isinstance(root, str) and root else None), str(name)
+    return None, stem
+
+
 def row_from_result(result: dict[str, Any], source: str) -> Row:
     """Flatten one validated result: the only place that knows where the report's figures live in the file."""
     lat, mem, opts, model = result["latency"], result["memory"], result["options"], result["model"]
@@ -243,7 +347,7 @@ def row_from_result(result: dict[str, Any], source: str) -> Row:
         top1_pct=_num(acc, "top1_pct"), top5_pct=_num(acc, "top5_pct"), accuracy_n=_num(acc, "n"),
         accuracy_dataset=acc.get("dataset") if isinstance(acc.get("dataset"), str) else None,
         noisy=bool(lat["noisy"]), prune_round=_num(model, "prune_round"), kind=str(result.get("kind", "bench")),
-        raw=result,
+        raw=result, lineage_root=lineage_of(result)[0], lineage_name=lineage_of(result)[1],
     )
 
 
@@ -256,16 +360,64 @@ def prune_run_from_summary(data: dict[str, Any], path: Path) -> dict[str, Any]:
             "scope": data.get("scope"), "rounds": sorted(rounds, key=lambda r: r["round"])}
 
 
+def _ratio(r: Any) -> dict[str, Any] | None:
+    """An interleave ratio ({"median": m, "ci95": [lo, hi], "rounds": n}) checked, else None (m finite, > 0)."""
+    m = _num(r, "median")
+    if not isinstance(r, dict) or m is None or not math.isfinite(m) or m <= 0:
+        return None
+    ci = r.get("ci95")
+    ok = isinstance(ci, list) and len(ci) == 2 and all(isinstance(x, int | float) and not isinstance(x, bool)
+                                                        and math.isfinite(x) for x in ci)
+    return {"median": float(r["median"]), "ci95": [float(ci[0]), float(ci[1])] if ok else None,
+            "rounds": _num(r, "rounds")}
+
+
+def interleave_from_file(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A `bench --interleave` file as one paired comparison: every model's ratio to the first, with its CI."""
+    models, machine = data.get("models"), data.get("machine")
+    if not isinstance(models, list) or len(models) < 2 or not all(
+            isinstance(m, dict) and isinstance(m.get("name"), str) and _ratio(m.get("ratio_vs_first"))
+            for m in models):
+        raise ResultSchemaError(f"interleave file '{path}' has no list of >= 2 models with a ratio_vs_first; "
+                                "re-run edgebench bench A B --interleave")
+    if not isinstance(machine, dict):
+        raise ResultSchemaError(f"interleave file '{path}' has no machine fingerprint; re-run edgebench bench "
+                                "A B --interleave")
+    opts = data.get("options") if isinstance(data.get("options"), dict) else {}
+    rt = data.get("runtime") if isinstance(data.get("runtime"), dict) else {}
+    return {"source": str(path), "created_utc": str(data.get("created_utc") or ""),
+            "machine": machine_from_fingerprint(machine), "runtime": str(rt.get("name") or "?"),
+            "batch": opts.get("batch"), "threads": opts.get("threads"), "baseline": models[0]["name"],
+            "models": [{"name": m["name"], "sha256": m.get("sha256"), "p50_ms": _num(m, "p50_ms"),
+                        "ratio": _ratio(m["ratio_vs_first"]), "cpu_ratio": _ratio(m.get("cpu_ratio_vs_first"))}
+                       for m in models]}
+
+
 def load_results(args: Sequence[Path]) -> LoadedResults:
-    """Read every result file and pruning summary; a bad file stops everything with one line naming it."""
+    """Read every result file, interleave file and pruning summary; a bad file stops everything with one line.
+
+    edgebench's own non-result files (a sweep's summary.json and recommendation.json, manifests, ...) in a
+    folder are skipped with a note (named on their own, they are refused), and a sweep folder is read through
+    its `results/` (`collect_paths`).
+    """
     rows: list[Row] = []
     machines: dict[str, Machine] = {}
     profiles: list[dict[str, Any]] = []
     prune_runs: list[dict[str, Any]] = []
-    for path in collect_paths(args):
-        data = read_json(path)
+    interleaved: list[dict[str, Any]] = []
+    notes: list[str] = []
+    named = {Path(a) for a in args if Path(a).is_file()}  # a file named on its own must be a result
+    for path in collect_paths(args, notes):
+        data = read_json(path, None if path in named else notes)
+        if data is None:
+            continue
         if data.get("kind") == PRUNE_RUN_KIND:
             prune_runs.append(prune_run_from_summary(data, path))
+            continue
+        if data.get("kind") == INTERLEAVE_KIND:
+            pair = interleave_from_file(data, path)
+            machines.setdefault(pair["machine"].id, pair["machine"])
+            interleaved.append(pair)
             continue
         validate_result(data, str(path))
         row = row_from_result(data, str(path))
@@ -273,7 +425,7 @@ def load_results(args: Sequence[Path]) -> LoadedResults:
         rows.append(row)
         if data.get("kind") == "profile" and isinstance(data.get("profile"), dict):
             profiles.append({"label": row.label, "machine_id": row.machine_id, **data["profile"]})
-    return LoadedResults(tuple(rows), machines, tuple(profiles), tuple(prune_runs))
+    return LoadedResults(tuple(rows), machines, tuple(profiles), tuple(prune_runs), tuple(interleaved), tuple(notes))
 
 
 def load_entries(args: Sequence[Path], prune_runs: list[dict[str, Any]] | None = None,

@@ -6,10 +6,15 @@ import base64
 
 from edgebench.bench.report_analysis import Report
 from edgebench.bench.report_tables import (
+    INTERLEAVE_COLUMNS,
+    INTERLEAVE_NOTE,
+    INTERLEAVE_TITLE,
     PROFILE_COLUMNS,
     PRUNE_COLUMNS,
+    baseline_text,
     cross_machine_table,
     fastest_line,
+    interleave_rows,
     machine_line,
     profile_rows,
     prune_rows,
@@ -37,8 +42,7 @@ code { background: #f3f3f3; padding: 0 3px; }
 </head>
 <body>
 <h1>{{ title }}</h1>
-<p>{% if baseline %}Baseline for speed-ups: <code>{{ baseline }}</code> (same machine, batch and threads;
-ratio of p50, range from the 95% CIs).{% else %}No baseline: no speed-ups.{% endif %}</p>
+<p>{{ baseline_text }}</p>
 {% if recommendations %}<h2>Recommendation</h2>{% endif %}
 {% for rec in recommendations %}
 <h3>{{ rec.head }}</h3>
@@ -66,6 +70,16 @@ ratio of p50, range from the 95% CIs).{% else %}No baseline: no speed-ups.{% end
 <table>
 <tr>{% for h in cross_header %}<th>{{ h }}</th>{% endfor %}</tr>
 {% for r in cross_rows %}<tr>{% for c in r %}<td{% if loop.first %} class="l"{% endif %}>{{ c }}</td>{% endfor %}</tr>
+{% endfor %}
+</table>
+{% endif %}
+{% if interleave_rows %}
+<h2>{{ interleave_title }}</h2>
+<p>{{ interleave_note }}</p>
+<table>
+<tr>{% for h in interleave_columns %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for r in interleave_rows %}<tr>{% for c in r %}<td{% if loop.index <= 6 %} class="l"{% endif %}>{{ c }}</td>
+{%- endfor %}</tr>
 {% endfor %}
 </table>
 {% endif %}
@@ -108,11 +122,13 @@ def render_html(rep: Report, images: dict[str, bytes]) -> str:
         cols, cells = row_table(rows, "html")
         tables.append({"title": f"{rep.machines[mid].label} ({mid})", "columns": cols,
                        "fastest": fastest_line(rows).replace("`", ""),
-                       "rows": [{"cells": list(zip(cols, cs, strict=True)), "base": r.label == rep.baseline}
+                       "rows": [{"cells": list(zip(cols, cs, strict=True)), "base": r.label == r.baseline}
                                 for r, cs in zip(rows, cells, strict=True)]})
     cross_header, cross_rows = cross_machine_table(rep)
     return env.from_string(TEMPLATE).render(
-        title=rep.title, baseline=rep.baseline,
+        title=rep.title, baseline_text=baseline_text(rep, markdown=False),
+        interleave_title=INTERLEAVE_TITLE, interleave_note=INTERLEAVE_NOTE.replace("`", ""),
+        interleave_columns=INTERLEAVE_COLUMNS, interleave_rows=interleave_rows(rep),
         recommendations=[{"head": r.lines()[0], "lines": r.lines()[1:], "header": r.front_header(),
                           "rows": r.front_rows()} for r in rep.recommendations],
         machines=[machine_line(m, markdown=False) for m in rep.machines.values()],

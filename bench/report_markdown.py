@@ -5,13 +5,16 @@ from __future__ import annotations
 from edgebench.bench.markdown import md_table, md_text
 from edgebench.bench.report_analysis import Report
 from edgebench.bench.report_tables import (
-    BASELINE_LINE,
     EFFICIENCY_FOOTER,
-    NO_BASELINE_LINE,
+    INTERLEAVE_COLUMNS,
+    INTERLEAVE_NOTE,
+    INTERLEAVE_TITLE,
     PROFILE_COLUMNS,
     PRUNE_COLUMNS,
+    baseline_text,
     cross_machine_table,
     fastest_line,
+    interleave_rows,
     machine_line,
     profile_rows,
     prune_rows,
@@ -23,7 +26,7 @@ from edgebench.bench.report_tables import (
 def render_markdown(rep: Report, plot_files: dict[str, str]) -> str:
     """The whole report.md; `plot_files` maps a plot name to its path relative to the report."""
     out = [f"# {md_text(rep.title)}", ""]
-    out.append(BASELINE_LINE.format(baseline=md_text(rep.baseline)) if rep.baseline else NO_BASELINE_LINE)
+    out.append(baseline_text(rep))
     if rep.recommendations:
         from edgebench.bench.recommend import recommendation_markdown
 
@@ -37,6 +40,9 @@ def render_markdown(rep: Report, plot_files: dict[str, str]) -> str:
     header, cross = cross_machine_table(rep)
     if cross:
         out += ["", "## Across machines", "", md_table(header, cross)]
+    if rep.interleaved:
+        out += ["", f"## {INTERLEAVE_TITLE}", "", INTERLEAVE_NOTE, "",
+                md_table(INTERLEAVE_COLUMNS, interleave_rows(rep))]
     if rep.profiles:
         out += ["", "## Per-operator profiles", ""]
         for p in rep.profiles:

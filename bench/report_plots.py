@@ -38,7 +38,7 @@ def latency_plot(rep: Report) -> bytes:
         y = list(range(len(es)))
         p50 = [e.p50_ms for e in es]
         err = [[e.p50_ms - e.ci_lo_ms for e in es], [e.ci_hi_ms - e.p50_ms for e in es]]
-        colors = ["#d62728" if e.label == rep.baseline else "#1f77b4" for e in es]
+        colors = ["#d62728" if e.label == e.baseline else "#1f77b4" for e in es]
         ax.barh(y, p50, xerr=err, color=colors, capsize=3)
         ax.set_yticks(y, [_row_label(e, many) for e in es], fontsize=8)
         ax.invert_yaxis()
@@ -106,13 +106,15 @@ def speedup_plot(rep: Report) -> bytes | None:
     from matplotlib.figure import Figure
 
     with_su = [e for e in rep.rows if e.speedup is not None]
-    if not with_su or not rep.baseline:
+    if not with_su:
         return None
     fig = Figure(figsize=(8.5, max(2.0, 0.38 * len(with_su) + 1.0)))
     ax = fig.subplots()
     many_m = len({e.machine_id for e in with_su}) > 1
     many_c = len({e.config for e in with_su}) > 1
-    labels = [_row_label(e, many_c) + (f" @{e.machine_id}" if many_m else "") for e in with_su]
+    many_b = len({e.baseline for e in with_su}) > 1
+    labels = [_row_label(e, many_c) + (f" @{e.machine_id}" if many_m else "") + (f" vs {e.baseline}" if many_b else "")
+              for e in with_su]
     y = list(range(len(with_su)))
     err = [[e.speedup - (e.speedup_lo or e.speedup) for e in with_su],  # type: ignore[operator]
            [(e.speedup_hi or e.speedup) - e.speedup for e in with_su]]  # type: ignore[operator]
@@ -121,7 +123,8 @@ def speedup_plot(rep: Report) -> bytes | None:
     ax.axvline(1.0, color="black", lw=1)
     ax.set_yticks(y, labels, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel(f"speed-up vs {rep.baseline} (p50 ratio; >1 is faster)")
+    base = f"vs {with_su[0].baseline}" if not many_b else "vs each lineage's baseline (in the label)"
+    ax.set_xlabel(f"speed-up {base} (p50 ratio; >1 is faster)")
     ax.grid(axis="x", alpha=0.3)
     return _png(fig)
 

@@ -92,3 +92,46 @@ EFFICIENCY_FOOTER = ("Efficiency = model MACs x batch / p50, as a fraction of th
 BASELINE_LINE = ("Baseline for speed-ups: `{baseline}` (same machine, batch and threads; ratio of p50, "
                  "range from the 95% CIs).")
 NO_BASELINE_LINE = "No baseline: no speed-ups."
+LINEAGES_LINE = ("Speed-ups are computed within one model lineage (the models made from one FP32 model), each "
+                 "against its own baseline (same machine, batch and threads; ratio of p50, range from the 95% CIs): "
+                 "{baselines}. Across lineages: absolute figures only.")
+
+
+def baseline_text(rep: Report, markdown: bool = True) -> str:
+    """The report's baseline line: one baseline, or each lineage's."""
+    from edgebench.bench.markdown import md_text
+
+    q, esc = ("`", md_text) if markdown else ("", str)
+    if len(rep.baselines) > 1:
+        return LINEAGES_LINE.format(baselines="; ".join(f"{esc(lin)}: {q}{esc(b)}{q}"
+                                                        for lin, b in rep.baselines.items()))
+    base = rep.baseline or next(iter(rep.baselines.values()), None)
+    return BASELINE_LINE.format(baseline=esc(base)).replace("`", q) if base else NO_BASELINE_LINE
+
+
+INTERLEAVE_TITLE = "Interleaved (paired) comparisons"
+INTERLEAVE_COLUMNS = ("machine", "runtime", "batch", "threads", "model", "vs (first model)", "p50 ms",
+                      "latency ratio [95% CI]", "speed-up [95% CI]", "CPU-time ratio [95% CI]", "rounds")
+INTERLEAVE_NOTE = ("Each file of `bench A B --interleave` timed its models in one process, round by round: ratio = "
+                   "median latency / the first model's (< 1: faster), 95% CI from a paired bootstrap over rounds; "
+                   "speed-up = 1 / ratio. These are the tightest ratios edgebench measures.")
+
+
+def interleave_rows(rep: Report) -> list[list[str]]:
+    """One row per model after the first of every interleave file: its ratio to the first model with the CI."""
+    def ci(r: dict[str, Any] | None, invert: bool = False) -> str:
+        if r is None:
+            return "n/a"
+        m, c = r["median"], r["ci95"]
+        if invert:
+            m, c = 1.0 / m, ([1.0 / c[1], 1.0 / c[0]] if c and c[0] > 0 else None)
+        return f"{m:.3f}" + (f" [{c[0]:.3f}-{c[1]:.3f}]" if c else "")
+
+    rows = []
+    for pair in rep.interleaved:
+        for m in pair["models"][1:]:
+            rounds = m["ratio"].get("rounds")
+            rows.append([pair["machine"].id, pair["runtime"], fmt(pair["batch"], None), fmt(pair["threads"], None),
+                         m["name"], pair["baseline"], fmt(m["p50_ms"], 3), ci(m["ratio"]), ci(m["ratio"], True),
+                         ci(m["cpu_ratio"]), fmt(rounds, None)])
+    return rows

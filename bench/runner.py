@@ -262,6 +262,28 @@ def model_name(model_path: Path, manifest: Manifest | None) -> str:
     return f"{model_path.parent.name}-{stem}" if stem.startswith("model.") else stem
 
 
+def lineage_record(manifest: Manifest | None, sha256: str, model_path: Path) -> dict[str, Any]:
+    """A result's `model.lineage`: the FP32 model at the root of the manifest's parent chain (sha256 and name).
+
+    The report computes ratios only within one lineage. `root_sha256` is None for a pruned round and the
+    models made from it (the unpruned FP32 file is not recorded): the report then groups them with the
+    unpruned model of their name and says so.
+    """
+    if manifest is None:
+        return {"root_sha256": sha256, "root_name": model_name(model_path, None),
+                "how": "no manifest: the file is its own root"}
+    name = manifest.name or manifest.arch or model_path.parent.name
+    if manifest.pruned is not None:  # kept by its INT8/converted children: they belong to the unpruned model too
+        root, how = None, "a pruned model: its unpruned FP32 file is not recorded (compare groups it by name)"
+    elif manifest.lineage_root_sha256:
+        root, how = manifest.lineage_root_sha256, "the manifest's parent chain (lineage_root_sha256)"
+    elif manifest.parent_sha256:
+        root, how = manifest.parent_sha256, "the manifest's parent (an older manifest without lineage_root_sha256)"
+    else:
+        root, how = sha256, "the file is the root (no parent in its manifest)"
+    return {"root_sha256": root, "root_name": name, "how": how}
+
+
 def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: dict[str, Any],
                 machine_after: dict[str, Any], verification: dict[str, Any] | None = None, *,
                 artifact: ModelArtifact | None = None) -> dict[str, Any]:
@@ -291,6 +313,7 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
         warnings.append("the model file differs from the sha256 its manifest records (used with --no-verify); "
                         "its manifest's figures (MACs, accuracy) may not describe it")
     size_mb = model_path.stat().st_size / 2**20
+    sha256 = sha256_file(model_path)
     memory = dict(measured["memory"])
     memory["model_file_size_mb"] = size_mb
     return {
@@ -300,7 +323,8 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
         "model": {
             "path": str(model_path),
             "name": name,
-            "sha256": sha256_file(model_path),
+            "sha256": sha256,
+            "lineage": lineage_record(manifest, sha256, model_path),
             "file_size_mb": size_mb,
             "precision": manifest.precision if manifest else None,
             "arch": manifest.arch if manifest else None,

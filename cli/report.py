@@ -11,13 +11,14 @@ from edgebench.cli.root import app
 
 @app.command()
 def compare(
-    results: list[Path] = typer.Argument(..., help="Result JSON files, or folders of them (from several machines); "
-                                              "`edgebench prune` summary.json files add the pruning-round plots."),
+    results: list[Path] = typer.Argument(..., help="Result JSON files, or folders of them (from several machines; a "
+                                              "sweep folder); `bench --interleave` files add paired comparisons, "
+                                              "`edgebench prune` summary.json files the pruning-round plots."),
     output_dir: Path = typer.Option(Path("report"), "--output-dir", "-o", help="Folder for the report files."),
     baseline: str | None = typer.Option(
         None, "--baseline",
-        help="Speed-ups are relative to this variant/runtime (e.g. resnet20-fp32/ort-cpu, or a name that picks "
-             "one). Default: the FP32 ort-cpu result."),
+        help="Speed-ups of its model lineage are relative to this variant/runtime (e.g. resnet20-fp32/ort-cpu, or "
+             "a name that picks one). Default: each lineage's FP32 ort-cpu result."),
     title: str = typer.Option("edgebench report", "--title", help="Title of the report."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw the plots (needs the report extra)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing report in the folder."),
@@ -39,8 +40,9 @@ def compare(
                                  "pip install 'edgebench[report]'" + (" (or pass --no-plots)" if plots else ""))
     rep, written = make_report(results, output_dir, baseline=baseline, title=title, plots=plots, force=force,
                                budget=budget, metric=metric)
-    typer.echo(f"{len(rep.rows)} results from {len(rep.machines)} machine(s), {len(rep.prune_runs)} pruning run(s); "
-               f"baseline: {rep.baseline or 'none'}")
+    bases = ", ".join(f"{b} ({lin})" for lin, b in rep.baselines.items()) if len(rep.baselines) > 1 else None
+    typer.echo(f"{len(rep.rows)} results from {len(rep.machines)} machine(s), {len(rep.prune_runs)} pruning run(s), "
+               f"{len(rep.interleaved)} interleaved comparison(s); baseline: {bases or rep.baseline or 'none'}")
     for rec in rep.recommendations:
         typer.echo(f"{rec.lines()[0]}: {rec.lines()[1]}")
     for n in rep.notes:

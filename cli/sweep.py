@@ -74,7 +74,8 @@ def sweep(
 
 @app.command()
 def recommend(
-    results: list[Path] = typer.Argument(..., help="Result files or folders (a sweep's DIR/results/<device>).",
+    results: list[Path] = typer.Argument(..., help="Result files or folders (a sweep folder, its results/ or "
+                                                   "results/<device>).",
                                          show_default=False),
     budget: float = typer.Option(1.0, "--budget", callback=POINTS,
                                  help="Accuracy points a deployment may lose vs the reference."),
@@ -92,11 +93,11 @@ def recommend(
     from edgebench.bench.report_data import collect_paths, load_results
 
     check_metric(metric)
-    paths = []
-    for p in results:  # a sweep folder's results/ holds one folder per device
-        paths += [d for d in sorted(p.iterdir()) if d.is_dir()] if p.is_dir() and not any(p.glob("*.json")) else [p]
-    collect_paths(paths)
-    recs = rank(load_results(paths).rows, budget=budget, metric=metric, device=device, reference_top1=reference)
+    collect_paths(results)  # a sweep folder, its results/ (one folder per device) or result folders and files
+    loaded = load_results(results)
+    for n in loaded.notes:
+        typer.echo(f"note: {n}", err=as_json)
+    recs = rank(loaded.rows, budget=budget, metric=metric, device=device, reference_top1=reference)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in recs], indent=2))
         return

@@ -233,7 +233,7 @@ NETWORK_FIELDS = ("name", "arch", "family", "description", "input", "output", "n
 FILE_FIELDS = ("precision", "onnx_file", "onnx_sha256", "file_size_mb", "opset", "exporter", "simplify", "parity",
                "export_seconds", "created_utc", "versions", "parent_file", "parent_sha256", "parent_precision",
                "parent_file_size_mb", "quantization_mode", "recipe", "preset", "calibration", "nodes", "graph",
-               "accuracy_aware", "qat")
+               "accuracy_aware", "qat", "lineage_root_sha256")
 
 _INT = (int,)
 _NUM = (int, float)
@@ -248,7 +248,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "created_utc": _STR, "versions": _MAP, "parent_file": _STR, "parent_sha256": _STR, "parent_precision": _STR,
     "parent_file_size_mb": _NUM, "quantization_mode": _STR, "recipe": _MAP, "preset": _MAP, "calibration": _MAP,
     "nodes": _MAP, "input": _MAP, "weights": _MAP, "pruned": _MAP, "provenance": _MAP, "graph": _MAP,
-    "sparsity": _MAP, "accuracy_aware": _MAP, "qat": _MAP,
+    "sparsity": _MAP, "accuracy_aware": _MAP, "qat": _MAP, "lineage_root_sha256": _STR,
 }
 
 # `provenance.source` of a manifest `edgebench describe` wrote for a third-party ONNX file (no PyTorch model
@@ -307,6 +307,7 @@ class Manifest:
     graph: Json | None = None  # facts read from this file's ONNX graph (op counts, MACs by op, opset upgrade)
     accuracy_aware: Json | None = None  # accuracy-aware PTQ: budget, drop before/after, what stayed float and why
     qat: Json | None = None  # quantization-aware training: epochs, distillation, parity vs the fake-quant model
+    lineage_root_sha256: str | None = None  # the FP32 file at the root of the parent chain (set by derive)
     # keys this version does not know, kept as they were
     extra: Json = field(default_factory=lambda: MappingProxyType({}))
     schema_version: int = MANIFEST_SCHEMA_VERSION
@@ -395,12 +396,16 @@ class Manifest:
         Keeps the network fields (`NETWORK_FIELDS`: arch, input, params, MACs, weights, pruned, ...) and the
         unknown `extra` keys; drops what described this file (sha256, size, parity, exporter, versions, ...);
         records this file as the parent (`parent_file`, `parent_sha256` = this `onnx_sha256`,
-        `parent_precision`, `parent_file_size_mb`). `changes` sets any other field.
+        `parent_precision`, `parent_file_size_mb`) and the root of the chain (`lineage_root_sha256`: this
+        file's root; its parent for a manifest written before lineages were recorded; else this file).
+        `changes` sets any other field.
 
         >>> fp32 = Manifest(name="m", onnx_file="model.fp32.onnx", onnx_sha256="ab", file_size_mb=1.0, opset=17)
         >>> c = fp32.derive(precision="int8", onnx_file="model.int8.onnx")
-        >>> (c.name, c.parent_sha256, c.parent_file, c.opset)
-        ('m', 'ab', 'model.fp32.onnx', None)
+        >>> (c.name, c.parent_sha256, c.parent_file, c.opset, c.lineage_root_sha256)
+        ('m', 'ab', 'model.fp32.onnx', None, 'ab')
+        >>> c.replace(onnx_sha256="cd").derive(precision="fp16", onnx_file="x.onnx").lineage_root_sha256
+        'ab'
         """
         if self.onnx_sha256 is None and "parent_sha256" not in changes:
             raise UserInputError(
@@ -412,7 +417,9 @@ class Manifest:
             raise TypeError(f"Manifest.derive() got unknown fields {sorted(unknown)}")
         kept = {name: getattr(self, name) for name in NETWORK_FIELDS}
         parent = {"parent_file": self.onnx_file, "parent_sha256": self.onnx_sha256,
-                  "parent_precision": self.precision, "parent_file_size_mb": self.file_size_mb}
+                  "parent_precision": self.precision, "parent_file_size_mb": self.file_size_mb,
+                  "lineage_root_sha256": (self.lineage_root_sha256 or self.parent_sha256  # an older child: its parent
+                                          or changes.get("parent_sha256") or self.onnx_sha256)}
         fields = {k: v for k, v in changes.items() if k != "extra"}  # `extra` is passed once, below
         return Manifest(**{**kept, **parent, **fields, "precision": precision, "onnx_file": onnx_file},
                         extra=changes.get("extra", self.extra))

@@ -74,7 +74,8 @@ def test_missing_optional_fields_show_na_and_notes(tmp_path: Path) -> None:
     rows = {row["variant"]: row for row in _csv_rows(out / "report.csv")}
     assert rows["thirdparty"]["macs"] == "" and rows["thirdparty"]["achieved_gmacs"] == ""
     assert rows["thirdparty"]["top1_pct"] == "" and rows["thirdparty"]["peak_gmacs"] == ""
-    assert float(rows["thirdparty"]["speedup"]) == pytest.approx(2.0 / 3.0)
+    # another model (another lineage): absolute figures only, no ratio to resnet20's baseline
+    assert rows["thirdparty"]["speedup"] == "" and rows["thirdparty"]["baseline"] == ""
     md = (out / "report.md").read_text(encoding="utf-8")
     line = next(ln for ln in md.splitlines() if ln.startswith("| thirdparty"))
     assert line.count("n/a") >= 5

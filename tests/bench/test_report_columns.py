@@ -122,7 +122,7 @@ def test_speedup_and_efficiency_match_the_result_files(tmp_path: Path) -> None:
     assert float(x86_int8["speedup"]) == 2.0
     md = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
     line = next(ln for ln in md.splitlines() if ln.startswith("| resnet20-int8 | ort-cpu | 1 | 2 |"))
-    assert "| 2.00x (1.96-2.04) | 40.81 | 12.26 |" in line  # 40.81 / 332.8 = 12.26 %
+    assert "| 2.00x (1.96-2.04) vs resnet20-fp32/ort-cpu | 40.81 | 12.26 |" in line  # 40.81 / 332.8 = 12.26 %
 
 
 def test_rows_are_frozen_and_analysis_returns_new_rows(tmp_path: Path) -> None:

@@ -116,8 +116,9 @@ def test_derive_keeps_the_network_and_names_the_parent() -> None:
         assert getattr(child, name) == getattr(parent, name), name
     assert child.parent_sha256 == parent.onnx_sha256 and child.parent_file == "model.fp32.onnx"
     assert child.parent_precision == "fp32" and child.parent_file_size_mb == parent.file_size_mb
-    dropped = [n for n in FILE_FIELDS if n not in ("precision", "onnx_file", "quantization_mode", "recipe")
-               and not n.startswith("parent_")]
+    assert child.lineage_root_sha256 == parent.onnx_sha256  # the root FP32 of the chain (report lineages)
+    dropped = [n for n in FILE_FIELDS if n not in ("precision", "onnx_file", "quantization_mode", "recipe",
+                                                   "lineage_root_sha256") and not n.startswith("parent_")]
     assert all(getattr(child, n) is None for n in dropped), [n for n in dropped if getattr(child, n) is not None]
     assert child.precision == "int8" and child.recipe == {"method": "minmax"}
 
