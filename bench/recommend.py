@@ -146,10 +146,11 @@ def accuracy_drop(r: Row, reference_top1: float, paired: bool) -> float:
 
 
 def budget_warnings(cands: Sequence[Row], budget: float, paired: bool, reference: str | None,
-                    best: Row | None) -> list[str]:
+                    best: Row | None, reference_top1: float) -> list[str]:
     """What the figures cannot tell at this budget: unpaired fallbacks, and a sample too small to resolve it.
 
-    `reference`: how the unpaired reference was chosen (None: `--reference` was given, unpaired on purpose).
+    `reference`: how the unpaired reference (`reference_top1` %) was chosen (None: `--reference` was given,
+    unpaired on purpose).
     """
     out = []
     missing = [r for r in cands if paired_drop(r) is None]
@@ -160,8 +161,9 @@ def budget_warnings(cands: Sequence[Row], budget: float, paired: bool, reference
                    f"paired evaluation): their drop is unpaired, top-1 below the {reference}; run the sweep again for "
                    "paired figures")
     elif reference is not None and not paired:
-        noise = "" if n is None else (f", each top-1 with about +/-{196 * math.sqrt(0.25 / n):.1f} points of sampling "
-                                      f"error on {n} images")
+        q = min(max(reference_top1 / 100.0, 0.0), 1.0)
+        noise = "" if n is None else (f", each top-1 with about +/-{196 * math.sqrt(q * (1 - q) / n):.1f} points of "
+                                      f"sampling error on {n} images")
         out.append(f"no result has a paired accuracy (`bench --eval` results, or sweeps from before paired "
                    f"evaluation): the budget is held against unpaired top-1 differences{noise}; run `edgebench sweep` "
                    "for paired figures")
@@ -457,7 +459,7 @@ def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", dev
                                                     metric_value(r, metric))),
             fastest=min(cands, key=order), without_accuracy=missing.get((mid, batch), 0), paired=paired,
             warnings=tuple(budget_warnings(cands, budget, paired, None if reference_top1 is not None else how,
-                                           best))))
+                                           best, ref))))
     return out
 
 
