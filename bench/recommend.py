@@ -167,7 +167,7 @@ def budget_warnings(cands: Sequence[Row], budget: float, paired: bool, reference
         out.append(f"no result has a paired accuracy (`bench --eval` results, or sweeps from before paired "
                    f"evaluation): the budget is held against unpaired top-1 differences{noise}; run `edgebench sweep` "
                    "for paired figures")
-    if n is None or budget <= 0:
+    if n is None or not 0 < budget < math.inf:  # a zero (or non-finite) budget has no image count to reach
         return out
     bp = paired_drop(best) if (paired and best is not None) else None
     wide = bp is not None and not bp.is_baseline and (bp.ci_hi_pts - bp.ci_lo_pts) / 2 > budget

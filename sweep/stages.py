@@ -210,8 +210,9 @@ def read_predictions(inp: Input, dataset_sha256: str, n: int) -> list[int]:
     """The per-image predictions of a finished evaluation, checked to be of the same `n` images."""
     name = inp.outputs.get("predictions")
     path = inp.dir / str(name)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8")) if name else None
+    try:  # a plain file name in the evaluation's own folder, nothing else
+        data = json.loads(path.read_text(encoding="utf-8")) if isinstance(name, str) and Path(name).name == name \
+            and name not in ("", ".", "..") else None
     except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise EdgebenchError(f"the baseline evaluation's predictions '{path}' cannot be read ({e}); run the "
                              "sweep again (delete that cache folder)") from None

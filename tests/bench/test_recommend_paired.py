@@ -100,6 +100,8 @@ def test_a_sample_that_cannot_resolve_the_budget_is_warned_with_the_images_it_ta
     # 1000 images resolve a 1-point budget (one image = 0.1 point < 1/3): no warning
     assert not any("cannot resolve" in x for x in rank(tmp_path, grid(), 1.0).warnings)
     assert images_for_one_flip(0.3) == 1001 and 100 / images_for_one_flip(0.3) < 0.1
+    for budget in (0.0, float("inf")):  # nothing to resolve: no image count, no crash
+        assert not any("cannot resolve" in x for x in rank(tmp_path, small, budget).warnings)
 
 
 def test_old_results_without_a_paired_block_fall_back_with_a_warning(tmp_path: Path) -> None:

@@ -77,3 +77,24 @@ def test_previous_runs_reads_old_summaries_and_drops_what_is_not_a_record(tmp_pa
     for text in ("{not json", json.dumps([1, 2]), json.dumps({"kind": "edgebench.other"})):
         s.write_text(text)
         assert previous_runs(s, said.append) == [] and "earlier runs' records are dropped" in said[-1]
+
+
+def test_baseline_predictions_that_cannot_be_paired_fail_the_stage(tmp_path: Path) -> None:
+    from edgebench.errors import EdgebenchError
+    from edgebench.sweep.stages import Input, read_predictions
+
+    (tmp_path / "predictions.json").write_text(json.dumps({"dataset_sha256": "ab", "n": 3, "predictions": [1, 2, 3]}))
+    (tmp_path.parent / "outside.json").write_text(json.dumps({"dataset_sha256": "ab", "n": 3, "predictions": [1]}))
+    inp = Input(tmp_path, {"predictions": "predictions.json"})
+    assert read_predictions(inp, "ab", 3) == [1, 2, 3]
+    with pytest.raises(EdgebenchError, match="other images"):
+        read_predictions(inp, "cd", 3)  # another dataset
+    with pytest.raises(EdgebenchError, match="other images"):
+        read_predictions(inp, "ab", 4)  # another --limit
+    for outputs in ({}, {"predictions": "../outside.json"}, {"predictions": 5}, {"predictions": "."}):
+        with pytest.raises(EdgebenchError, match="no list of per-image predictions"):
+            read_predictions(Input(tmp_path, outputs), "ab", 3)
+    for text in ("{not json", json.dumps({"predictions": [1, True, 3]}), json.dumps([1, 2, 3])):
+        (tmp_path / "predictions.json").write_text(text)
+        with pytest.raises(EdgebenchError):
+            read_predictions(inp, "ab", 3)
