@@ -6,8 +6,13 @@ only ranked against others from the same machine at the same batch size; and by 
 (`report_analysis.assign_lineages`): an accuracy budget counts from the FP32 model the deployments were
 made from, never from another model's. Only rows with an accuracy (bench --eval, or a sweep) take part.
 
-Budget: a deployment qualifies when its top-1 is at most `budget` points below the reference, the most
-accurate unpruned FP32 result of that machine (or `reference_top1` when given). The recommendation is
+Budget: a deployment qualifies when its paired top-1 drop is at most `budget` points: the difference to
+its lineage's FP32 on the same images (``accuracy.paired``, written by `edgebench sweep`; see `paired_drop`).
+A result without a paired block (plain `bench --eval`, sweeps from before it) falls back to its top-1 below
+the reference, the most accurate unpruned FP32 result of that machine, with a warning; `reference_top1`
+(`--reference`) always counts from that number. When the paired CI's upper bound of the drop exceeds the
+budget the recommendation says so, and a sample too small to resolve the budget (one image = 100/N points
+above a third of the budget) gets a warning with the number of images it would take. The recommendation is
 the qualifying deployment with the lowest metric; the margin to the runner-up is said to be inside the
 measurement noise when the two p50 95 % confidence intervals overlap OR, when the results carry the
 device's measured run-to-run drift (a sweep's ``sweep.drift``, sweep/drift.py), when the margin is at
@@ -90,6 +95,117 @@ def device_name(row: Row) -> str:
 
 
 @dataclass(frozen=True)
+class PairedDrop:
+    """A result's paired accuracy vs its lineage's FP32 on the same images (``accuracy.paired``), in points."""
+
+    delta_pts: float  # top-1 of this deployment minus its FP32's
+    ci_lo_pts: float  # 95 % CI of delta_pts
+    ci_hi_pts: float
+    n: int
+    discordant: int  # images whose correctness changed (flips either way)
+    baseline: str
+    is_baseline: bool
+
+    @property
+    def drop_pts(self) -> float:
+        return -self.delta_pts
+
+    @property
+    def drop_ci_hi_pts(self) -> float:
+        """The largest drop the 95 % CI allows."""
+        return -self.ci_lo_pts
+
+
+def _finite(v: object) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def paired_drop(row: Row) -> PairedDrop | None:
+    """The row's ``accuracy.paired`` block (`sweep.stages.stage_evaluate`), checked; None when absent or invalid."""
+    acc = row.raw.get("accuracy")
+    p = acc.get("paired") if isinstance(acc, dict) else None
+    if not isinstance(p, dict):
+        return None
+    n, delta, ci = p.get("n"), p.get("top1_delta_pts"), p.get("top1_delta_ci95_pts")
+    gained, lost = p.get("flipped_to_correct"), p.get("flipped_to_wrong")
+    counts = (n, gained, lost)
+    if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts) or not n \
+            or gained + lost > n:
+        return None
+    if not _finite(delta) or not isinstance(ci, list) or len(ci) != 2 or not all(_finite(c) for c in ci):
+        return None
+    if not -100.0 <= ci[0] <= delta <= ci[1] <= 100.0:
+        return None
+    return PairedDrop(float(delta), float(ci[0]), float(ci[1]), n, gained + lost, str(p.get("baseline") or "FP32"),
+                      p.get("is_baseline") is True)
+
+
+def accuracy_drop(r: Row, reference_top1: float, paired: bool) -> float:
+    """Points `r` loses: its paired drop vs its FP32 (`paired` and it has one), else its top-1 below the reference."""
+    p = paired_drop(r) if paired else None
+    return p.drop_pts if p is not None else reference_top1 - float(r.top1_pct or 0.0)
+
+
+def budget_warnings(cands: Sequence[Row], budget: float, paired: bool, reference: str | None,
+                    best: Row | None, reference_top1: float) -> list[str]:
+    """What the figures cannot tell at this budget: unpaired fallbacks, and a sample too small to resolve it.
+
+    `reference`: how the unpaired reference (`reference_top1` %) was chosen (None: `--reference` was given,
+    unpaired on purpose).
+    """
+    out = []
+    missing = [r for r in cands if paired_drop(r) is None]
+    ns = [p.n if (p := paired_drop(r)) else r.accuracy_n for r in cands]
+    n = min((x for x in ns if isinstance(x, int) and x > 0), default=None)
+    if reference is not None and paired and missing:
+        out.append(f"{len(missing)} result(s) have no paired accuracy (`bench --eval` results, or sweeps from before "
+                   f"paired evaluation): their drop is unpaired, top-1 below the {reference}; run the sweep again for "
+                   "paired figures")
+    elif reference is not None and not paired:
+        q = min(max(reference_top1 / 100.0, 0.0), 1.0)
+        noise = "" if n is None else (f", each top-1 with about +/-{196 * math.sqrt(q * (1 - q) / n):.1f} points of "
+                                      f"sampling error on {n} images")
+        out.append(f"no result has a paired accuracy (`bench --eval` results, or sweeps from before paired "
+                   f"evaluation): the budget is held against unpaired top-1 differences{noise}; run `edgebench sweep` "
+                   "for paired figures")
+    if n is None or not 0 < budget < math.inf:  # a zero (or non-finite) budget has no image count to reach
+        return out
+    bp = paired_drop(best) if (paired and best is not None) else None
+    wide = bp is not None and not bp.is_baseline and (bp.ci_hi_pts - bp.ci_lo_pts) / 2 > budget
+    if 100.0 / n <= budget / 3 and not wide:
+        return out
+    text = (f"{n} images cannot resolve a {budget:g}-point budget: one image is {100.0 / n:.3g} points; "
+            f"for one flip to be worth less than a third of the budget it takes at least "
+            f"{images_for_one_flip(budget)} images")
+    if bp is not None and not bp.is_baseline and bp.discordant and best is not None:
+        q = 100.0 * bp.discordant / bp.n
+        text += (f"; at the discordance observed for {best.label} ({q:.1f} % of the images changed), a 95 % CI of "
+                 f"+/-{budget:g} points takes about {images_for_ci(q, bp.delta_pts, budget)} images")
+    return [*out, text]
+
+
+def images_for_one_flip(budget: float) -> int:
+    """The fewest images on which one image (100/N points) is worth less than a third of `budget` points.
+
+    >>> images_for_one_flip(0.3), images_for_one_flip(1.0)
+    (1001, 301)
+    """
+    return math.floor(300.0 / budget) + 1
+
+
+def images_for_ci(discordant_pct: float, delta_pts: float, budget: float, z: float = 1.96) -> int:
+    """About how many images make the paired 95 % CI +/-`budget` points wide at this discordance.
+
+    The paired difference's variance is (q - d^2) / N for a discordant share q and a difference d.
+
+    >>> images_for_ci(2.0, 0.0, 0.3)  # 2 % of the images change: +/-0.3 points takes ~8,500 images
+    8537
+    """
+    q, d = discordant_pct / 100.0, delta_pts / 100.0
+    return math.ceil(z * z * max(q - d * d, 0.0) / (budget / 100.0) ** 2)
+
+
+@dataclass(frozen=True)
 class Recommendation:
     """The answer for one machine and batch size."""
 
@@ -107,6 +223,19 @@ class Recommendation:
     fastest: Row
     without_accuracy: int = 0
     lineage: str = ""  # the model lineage, named in the head line when the rows hold several
+    paired: bool = False  # the budget was held against paired drops (accuracy.paired)
+    warnings: tuple[str, ...] = ()
+
+    def drop(self, r: Row) -> float:
+        """The accuracy points `r` loses: paired vs its FP32 when `paired` and it has one, else vs the reference."""
+        return accuracy_drop(r, self.reference_top1, self.paired)
+
+    def ci_note(self, r: Row) -> str:
+        """'within budget on these images, but the CI reaches X points' when the paired CI exceeds the budget."""
+        p = paired_drop(r) if self.paired else None
+        if p is None or p.drop_ci_hi_pts <= self.budget + 1e-9:
+            return ""
+        return f"; within budget on these images, but the CI reaches {p.drop_ci_hi_pts:.2f} points"
 
     @property
     def margin(self) -> float | None:
@@ -187,20 +316,30 @@ class Recommendation:
         text = f"{METRICS[self.metric]} {fig(v)}"
         if self.metric == "p50_ms":
             text += f" ({fig(r.ci_lo_ms)}-{fig(r.ci_hi_ms)})"
+        p = paired_drop(r) if self.paired else None
+        acc = "" if p is None or p.is_baseline else \
+            f" (paired {p.delta_pts:+.2f} points vs FP32, 95 % CI {p.ci_lo_pts:+.2f} to {p.ci_hi_pts:+.2f})"
         return (f"{r.variant}/{r.runtime} {r.precision or '?'} t{r.threads} b{r.batch}: top-1 "
-                f"{float(r.top1_pct or 0.0):.2f} %, {text}")
+                f"{float(r.top1_pct or 0.0):.2f} %{acc}, {text}")
 
     def lines(self) -> list[str]:
         """The recommendation as text (first line = the answer); the CLI and the report print these."""
         model = f", model {self.lineage}" if self.lineage else ""
-        head = (f"{self.machine.label} `{self.machine.id}`, batch {self.batch}{model}: budget {self.budget:g} points "
-                f"below {self.reference_top1:.2f} % ({self.reference}), ranked by {self.metric}")
+        if self.paired:
+            head = (f"{self.machine.label} `{self.machine.id}`, batch {self.batch}{model}: budget {self.budget:g} "
+                    "points of paired top-1 drop vs each deployment's FP32 on the same images, ranked by "
+                    f"{self.metric}")
+            nothing = f"no deployment's paired drop is within {self.budget:g} points"
+        else:
+            head = (f"{self.machine.label} `{self.machine.id}`, batch {self.batch}{model}: budget {self.budget:g} "
+                    f"points below {self.reference_top1:.2f} % ({self.reference}), ranked by {self.metric}")
+            nothing = f"no deployment is within {self.budget:g} points of {self.reference_top1:.2f} %"
         out = [head]
         if self.best is None:
-            out.append(f"no deployment is within {self.budget:g} points of {self.reference_top1:.2f} %; the most "
-                       f"accurate is {self.describe(self.most_accurate)}; the fastest is {self.describe(self.fastest)}")
+            out.append(f"{nothing}; the most accurate is {self.describe(self.most_accurate)}; the fastest is "
+                       f"{self.describe(self.fastest)}")
         else:
-            out.append(f"recommended: {self.describe(self.best)}")
+            out.append(f"recommended: {self.describe(self.best)}{self.ci_note(self.best)}")
             if self.runner_up is None:
                 out.append("runner-up: none (one deployment qualifies)")
             else:
@@ -208,7 +347,7 @@ class Recommendation:
                            f"({self.margin_pct:.1f} %), {self.noise_text()}")
         if self.without_accuracy:
             out.append(f"({self.without_accuracy} result(s) without an accuracy left out)")
-        return out
+        return out + [f"warning: {w}" for w in self.warnings]
 
     def front_rows(self) -> list[list[str]]:
         """The Pareto front as table cells: deployment, precision, threads, batch, top-1, metric, recommended."""
@@ -229,9 +368,13 @@ class Recommendation:
         def d(r: Row | None) -> dict[str, object] | None:
             if r is None:
                 return None
+            p = paired_drop(r) if self.paired else None
             return {"variant": r.variant, "runtime": r.runtime, "precision": r.precision, "threads": r.threads,
-                    "batch": r.batch, "top1_pct": r.top1_pct, self.metric: metric_value(r, self.metric),
-                    "p50_ci95_ms": [r.ci_lo_ms, r.ci_hi_ms], "source": r.source}
+                    "batch": r.batch, "top1_pct": r.top1_pct, "drop_pts": self.drop(r),
+                    "paired_delta_pts": p.delta_pts if p else None,
+                    "paired_delta_ci95_pts": [p.ci_lo_pts, p.ci_hi_pts] if p else None,
+                    self.metric: metric_value(r, self.metric), "p50_ci95_ms": [r.ci_lo_ms, r.ci_hi_ms],
+                    "source": r.source}
 
         return {"machine_id": self.machine.id, "machine": self.machine.label, "batch": self.batch,
                 "lineage": self.lineage or None,
@@ -241,7 +384,7 @@ class Recommendation:
                 "drift_pct": self.drift_pct, "noise_rule": self.noise_rule,
                 "most_accurate": d(self.most_accurate), "fastest": d(self.fastest),
                 "pareto_front": [d(r) for r in self.front], "candidates": len(self.candidates),
-                "without_accuracy": self.without_accuracy}
+                "without_accuracy": self.without_accuracy, "paired": self.paired, "warnings": list(self.warnings)}
 
 
 def check_rankable(row: Row, metric: str) -> Row:
@@ -328,16 +471,23 @@ def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", dev
             top = max(cands, key=lambda r: float(r.top1_pct or 0.0))
             ref, how = float(top.top1_pct or 0.0), f"most accurate result {top.label}; no unpruned FP32 result"
 
-        def order(r: Row) -> tuple[float, float, int, str]:
-            return (metric_value(r, metric), -float(r.top1_pct or 0.0), r.threads, r.label)
+        # paired drops vs each lineage's FP32 where the results carry them (a sweep's), unless --reference
+        paired = reference_top1 is None and any(paired_drop(r) is not None for r in cands)
 
-        ok = sorted([r for r in cands if float(r.top1_pct or 0.0) >= ref - budget - 1e-9], key=order)
+        def order(r: Row) -> tuple[float, float, int, str]:
+            return (metric_value(r, metric), accuracy_drop(r, ref, paired), r.threads, r.label)  # noqa: B023
+
+        ok = sorted([r for r in cands if accuracy_drop(r, ref, paired) <= budget + 1e-9], key=order)
+        best = ok[0] if ok else None
         out.append(Recommendation(
             machine=cands[0].machine, batch=batch, metric=metric, budget=float(budget), reference_top1=ref,
             reference=how, candidates=tuple(sorted(cands, key=order)), front=tuple(pareto_rows(cands, metric)),
-            best=ok[0] if ok else None, runner_up=ok[1] if len(ok) > 1 else None,
-            most_accurate=max(cands, key=lambda r: (float(r.top1_pct or 0.0), -metric_value(r, metric))),
-            fastest=min(cands, key=order), without_accuracy=missing.get((mid, batch, lineage), 0),
+            best=best, runner_up=ok[1] if len(ok) > 1 else None,
+            most_accurate=min(cands, key=lambda r: (accuracy_drop(r, ref, paired),
+                                                    metric_value(r, metric))),
+            fastest=min(cands, key=order), without_accuracy=missing.get((mid, batch, lineage), 0), paired=paired,
+            warnings=tuple(budget_warnings(cands, budget, paired, None if reference_top1 is not None else how,
+                                           best, ref)),
             lineage=lineage if several else ""))
     return out
 

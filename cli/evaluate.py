@@ -159,6 +159,8 @@ def _eval_with_baseline(model: Path, baseline: Path, data: str, *, limit: int | 
     for tag, x in (("model", m), ("baseline", b)):
         typer.echo(f"{tag:9s} {Path(x['model']).name}: top-1 {x['top1_pct']:.2f} %  top-5 {x['top5_pct']:.2f} %  "
                    f"({x['arithmetic']})")
-    typer.echo(f"paired    top-1 {p['top1_delta_pts']:+.2f} points; agreement {p['agreement_pct']:.2f} % "
+    lo, hi = p["top1_delta_ci95_pts"]
+    typer.echo(f"paired    top-1 {p['top1_delta_pts']:+.2f} points (95 % CI {lo:+.2f} to {hi:+.2f}); "
+               f"agreement {p['agreement_pct']:.2f} % "
                f"({p['agree']}/{p['n']}); flipped to correct {p['flipped_to_correct']}, "
                f"to wrong {p['flipped_to_wrong']}, changed but both wrong {p['changed_both_wrong']}")

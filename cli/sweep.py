@@ -66,6 +66,8 @@ def sweep(
             for rec in recs:
                 lines = rec.lines()
                 typer.echo(f"budget {budget:g}: {lines[1]}")
+                for w in rec.warnings:
+                    typer.echo(f"warning: budget {budget:g}: {w}", err=True)
         typer.echo(f"wrote {output_dir}/results/, summary.json" + (", recommendation.md" if out.recommendations
                                                                     else ""))
     if out.failed:

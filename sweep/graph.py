@@ -35,6 +35,7 @@ from edgebench.sweep.config import (
 )
 
 STAGE_VERSION = 1  # bump when a stage's output for the same settings changes
+BASELINE_RUNTIME = "ort-cpu"  # each lineage's FP32 evaluation, which every cell of that model is paired with
 COMPUTE_STAGES = ("export", "import", "prune", "quantize", "convert", "evaluate")
 STAGES = (*COMPUTE_STAGES, "bench")
 
@@ -169,13 +170,20 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
     runtimes = expand_runtimes(cfg, host.runtimes)
     data = {"data_dir": cfg.data_dir}
 
-    def cell_nodes(artifact: Node, variant: str, rt: str, preset: str | None, precision: str,
-                   ratio: float | None, rt_options: dict[str, Any]) -> list[str]:
-        """The evaluation of `artifact` on `rt` and its bench cells (threads x batch x devices)."""
-        ev = add(make_node("evaluate", f"evaluate {variant}/{rt}", {
+    def eval_node(artifact: Node, variant: str, rt: str, rt_options: dict[str, Any], baseline: Node | None) -> Node:
+        """The evaluation of `artifact` on `rt`, paired with `baseline` (its lineage's FP32 on ort-cpu) on the
+        same images; `baseline` None: this is that FP32 evaluation."""
+        return add(make_node("evaluate", f"evaluate {variant}/{rt}", {
             "runtime": rt, "data": cfg.eval.data, "limit": cfg.eval.limit,
             "arithmetic": cfg.eval.arithmetic, "threads": 1, "runtime_options": rt_options,
-            "variant": variant, **data}, (artifact.key,)))
+            "variant": variant, "paired_with": baseline.label if baseline else None, **data},
+            (artifact.key, baseline.key) if baseline else (artifact.key,)))
+
+    def cell_nodes(artifact: Node, variant: str, rt: str, preset: str | None, precision: str,
+                   ratio: float | None, rt_options: dict[str, Any], baseline: Node) -> list[str]:
+        """The evaluation of `artifact` on `rt` and its bench cells (threads x batch x devices)."""
+        own = baseline.deps == (artifact.key,) and rt == BASELINE_RUNTIME and not rt_options
+        ev = baseline if own else eval_node(artifact, variant, rt, rt_options, baseline)
         b = cfg.bench
         out: list[str] = []
         for device in b.devices:
@@ -213,13 +221,16 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
             # only when on: the keys of sweeps without distillation stay what they were
             distill = {"distill": {"alpha": p.distill_alpha, "temperature": p.distill_temperature}} \
                 if p.distill else {}
-            for ratio in p.ratios:
+            for ratio in p.ratios:  # pruned variants: their lineage's FP32 is the unpruned model's
                 sources.append((add(make_node("prune", f"prune {model} {ratio:g}", {
                     "model": model, "weights": weights, "ratio": ratio, "importance": p.importance, "scope": p.scope,
                     "round_to": p.round_to, "finetune_epochs": p.finetune_epochs, "lr": p.lr,
                     "batch_size": p.batch_size, "train_data": p.train_data, "limit_train": p.limit_train,
                     "seed": p.seed, "test_data": cfg.eval.data, "limit_test": cfg.eval.limit, **distill,
                     "variant": variant_label(model, ratio, None, None), **data})), ratio))
+        # every cell of this model is evaluated against its unpruned FP32 on ort-cpu, on the same images
+        root = sources[0][0]
+        baseline = eval_node(root, variant_label(model, None, Precision("fp32"), None), BASELINE_RUNTIME, {}, None)
         for src, ratio in sources:
             kinds = {p.kind for p in cfg.quantize.parsed}
             for rt in runtimes:
@@ -240,7 +251,7 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
                             "calib_size": q.calib_size if int8 else None, "seed": q.seed,
                             "parity_data": c.parity_data or cfg.eval.data, "parity_images": c.parity_images,
                             "tolerance": asdict(c.tolerance()), "variant": variant, **data}, (src.key,)))
-                    cells += cell_nodes(artifact, variant, rt, None, cprec, ratio, {})
+                    cells += cell_nodes(artifact, variant, rt, None, cprec, ratio, {}, baseline)
             for prec in cfg.quantize.parsed:
                 preset = resolved_preset(prec, host.cpu)
                 variant = variant_label(model, ratio, prec, preset)
@@ -260,7 +271,7 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
                     rt_options: dict[str, Any] = {"calibration_data": q.calibration, "calibration_size": q.calib_size,
                                                   "calibration_seed": q.seed} if rt == "torch-int8" else {}
                     cells += cell_nodes(artifact, variant, rt, preset, str(Precision(prec.kind, preset)), ratio,
-                                        rt_options)
+                                        rt_options, baseline)
     skipped = [f"{r} x {p}" for r in runtimes if r in RUNTIME_PRECISIONS for p in cfg.quantize.parsed
                if not runs(r, p)]
     skipped += [f"{r} x {k}" for r in runtimes if r not in RUNTIME_PRECISIONS

@@ -4,8 +4,9 @@ Layout of the output folder::
 
     DIR/cache/<key>/          one stage's artifacts + done.json (or error.json)
     DIR/results/<device>/     the bench result files of the grid (what `compare` and `recommend` read)
-    DIR/summary.json          every node's status, seconds and error; wall time; the mode; each device's
-                              measured run-to-run drift (`drift`, sweep/drift.py)
+    DIR/summary.json          every node's status, seconds (a cached one's: when it ran) and error; this run's
+                              wall time, mode and counts, and `runs`: every run's record in this folder
+                              (start, wall time, counts); each device's measured drift (`drift`, sweep/drift.py)
     DIR/recommendation.md     per device: Pareto front + recommended deployment at each budget (+ .json)
 
 Ctrl-C or SIGTERM: the running stages are stopped (a remote bench through `run_on`'s stop path) and
@@ -21,11 +22,13 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import math
 import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -288,6 +291,62 @@ def _repeat_status(executor: Executor, key: str) -> str:
     return o.status if o else "cached"
 
 
+RUN_KEYS = ("started_utc", "wall_s", "mode", "counts", "interrupted")
+
+
+def _run_record(r: Any) -> dict[str, Any] | None:
+    """One entry of summary.json's `runs`, checked (it is read back from disk); None when it is not one."""
+    if not isinstance(r, dict):
+        return None
+    wall, counts, started = r.get("wall_s"), r.get("counts"), r.get("started_utc")
+    if isinstance(wall, bool) or not isinstance(wall, int | float) or not math.isfinite(wall) or wall < 0:
+        return None
+    if not isinstance(counts, dict) or not all(isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool)
+                                               and v >= 0 for k, v in counts.items()):
+        return None
+    if started is not None and not isinstance(started, str):
+        return None
+    return {k: r.get(k) for k in RUN_KEYS}
+
+
+def previous_runs(summary: Path, log: Log) -> list[dict[str, Any]]:
+    """The run records of an earlier summary.json in the folder (a summary from before `runs`: its one run).
+
+    A summary that cannot be read, or records that are not run records, are dropped with a note."""
+    import json
+
+    if not summary.is_file():
+        return []
+    try:
+        data = json.loads(summary.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        log(f"note: {summary} cannot be read ({type(e).__name__}): the earlier runs' records are dropped")
+        return []
+    if not isinstance(data, dict) or data.get("kind") != "edgebench.sweep":
+        log(f"note: {summary} is not a sweep summary: the earlier runs' records are dropped")
+        return []
+    raw = data.get("runs") if "runs" in data else [data]
+    runs = [_run_record(r) for r in raw] if isinstance(raw, list) else [None]
+    if not all(runs):
+        log(f"note: {summary}: {sum(1 for r in runs if r is None)} earlier run record(s) are not valid and are dropped")
+    return [r for r in runs if r]
+
+
+def node_records(graph: Graph, outcomes: dict[str, Outcome], cache: Path) -> list[dict[str, Any]]:
+    """summary.json's `nodes`: a cached stage shows the seconds it took when it ran (its done marker), `cached`."""
+    out = []
+    for k, o in outcomes.items():
+        rec = {**graph.nodes[k].to_dict(), "status": o.status, "seconds": o.seconds, "error": o.error,
+               "cached": o.status == "cached"}
+        if o.status == "cached":
+            done = read_done(cache, k) or {}
+            sec = done.get("seconds")
+            ok = isinstance(sec, int | float) and not isinstance(sec, bool) and math.isfinite(sec) and sec >= 0
+            rec["seconds"] = float(sec) if ok else None
+        out.append(rec)
+    return out
+
+
 def recommend_results(results_dir: Path, budgets: tuple[float, ...], metric: str) -> dict[float, list[Any]]:
     """`bench.recommend.recommend` on the sweep's results, at each budget (empty when nothing was measured)."""
     from edgebench.bench.recommend import recommend
@@ -335,6 +394,7 @@ def run_sweep(cfg: SweepConfig, out_dir: Path, *, ray: str | None = None, ray_cp
             + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"); {'Ray ' + ray if ray else 'embedded'}")
         for note in graph.notes:
             say(f"note: {note}")
+        started = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         t0 = time.perf_counter()
         executor = Executor(graph, cache, machine_id, log=say, devices=devices.entries, device_errors=devices.errors,
                             repeat_cells=cfg.bench.repeat_cells)
@@ -356,14 +416,17 @@ def run_sweep(cfg: SweepConfig, out_dir: Path, *, ray: str | None = None, ray_cp
             publish_results(graph, cache, results_dir, drift)
         recs = {} if interrupted else recommend_results(results_dir, cfg.recommend.budgets, cfg.recommend.metric)
         out = SweepOutcome(graph, outcomes, wall, f"ray {ray}" if ray else "embedded", results_dir, recs, interrupted)
-        nodes = [{**graph.nodes[k].to_dict(), **{x: o.to_dict()[x] for x in ("status", "seconds", "error")}}
-                 for k, o in outcomes.items()]
+        nodes = node_records(graph, outcomes, cache)
         if interrupted:  # the stages never started, so that the summary lists the whole grid
-            nodes += [{**n.to_dict(), "status": "not run", "seconds": 0.0, "error": None}
+            nodes += [{**n.to_dict(), "status": "not run", "seconds": 0.0, "error": None, "cached": False}
                       for k, n in graph.nodes.items() if k not in outcomes]
+        runs = [*previous_runs(out_dir / "summary.json", say),
+                {"started_utc": started, "wall_s": wall, "mode": out.mode, "counts": out.counts,
+                 "interrupted": interrupted}]
         write_json(out_dir / "summary.json", {
             "kind": "edgebench.sweep", "name": cfg.name, "mode": out.mode, "wall_s": wall, "counts": out.counts,
-            "cells": len(graph.cells), "notes": list(graph.notes), "interrupted": interrupted, "nodes": nodes,
+            "runs": runs, "cells": len(graph.cells), "notes": list(graph.notes), "interrupted": interrupted,
+            "nodes": nodes,
             "drift": {d: ({**r, "cells": [{**c, "status": _repeat_status(executor, c["repeat_key"])}
                                           for c in r["cells"]]} if r else None) for d, r in drift.items()},
         })

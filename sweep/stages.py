@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgebench.errors import DeviceError, UserInputError
+from edgebench.errors import DeviceError, EdgebenchError, UserInputError
 from edgebench.sweep.graph import Node
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from edgebench.devices.registry import Device
 
 ACCURACY_FILE = "accuracy.json"
+PREDICTIONS_FILE = "predictions.json"  # per image, for the paired comparison with the FP32
 RESULT_FILE = "result.json"
 
 
@@ -172,19 +173,58 @@ def stage_convert(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dict
 
 
 def stage_evaluate(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dict[str, Any]:
-    """`edgebench eval MODEL -r RUNTIME --data D --limit N --arithmetic A` on the workstation."""
+    """`edgebench eval MODEL -r RUNTIME --data D --limit N --arithmetic A --baseline FP32` on the workstation.
+
+    The per-image predictions are kept (``predictions.json``); the second input, when there is one, is the
+    evaluation of this lineage's FP32 (`s["paired_with"]`), and ``paired`` holds `paired_metrics` against it
+    on the same images (agreement, flips, the top-1 difference and its 95 % CI), as `eval --baseline` prints.
+    The FP32 evaluation itself gets ``paired`` with ``is_baseline`` (its difference is 0 by construction).
+    """
     from edgebench.atomic import write_json
-    from edgebench.bench.evaluate import evaluate
+    from edgebench.bench.evaluate import evaluate, paired_metrics
+    from edgebench.calibration.datasets import load_dataset
     from edgebench.runtimes import options_class
 
     opts = options_class(s["runtime"]).from_dict({**s["runtime_options"], "intra_op_threads": s["threads"]}) \
         if s["runtime_options"] else None
-    acc = evaluate(inputs[0].model, s["data"], runtime=s["runtime"], limit=s["limit"], threads=s["threads"],
-                   data_dir=_data_dir(s), arithmetic=s["arithmetic"], runtime_options=opts)
+    ds = load_dataset(s["data"], _data_dir(s)).subset(s["limit"])
+    acc = evaluate(inputs[0].model, ds, runtime=s["runtime"], threads=s["threads"], arithmetic=s["arithmetic"],
+                   runtime_options=opts)
     keep = {k: acc[k] for k in ("dataset", "dataset_sha256", "n", "top1_pct", "top5_pct", "runtime", "threads",
                                 "arithmetic", "arithmetic_reason", "warnings") if k in acc}
+    if len(inputs) > 1:
+        base = read_predictions(inputs[1], keep["dataset_sha256"], keep["n"])
+        keep["paired"] = {"baseline": s["paired_with"], "is_baseline": False,
+                          **paired_metrics(acc["predictions"], base, ds.labels)}
+    else:
+        keep["paired"] = {"baseline": f"evaluate {s['variant']}/{s['runtime']}", "is_baseline": True,
+                          **paired_metrics(acc["predictions"], acc["predictions"], ds.labels),
+                          "top1_delta_ci95_pts": [0.0, 0.0]}
+    write_json(out / PREDICTIONS_FILE, {"dataset_sha256": keep["dataset_sha256"], "n": keep["n"],
+                                        "predictions": acc["predictions"]})
     write_json(out / ACCURACY_FILE, keep)
-    return {"accuracy": ACCURACY_FILE, "top1_pct": keep["top1_pct"], "n": keep["n"]}
+    return {"accuracy": ACCURACY_FILE, "predictions": PREDICTIONS_FILE, "top1_pct": keep["top1_pct"], "n": keep["n"]}
+
+
+def read_predictions(inp: Input, dataset_sha256: str, n: int) -> list[int]:
+    """The per-image predictions of a finished evaluation, checked to be of the same `n` images."""
+    name = inp.outputs.get("predictions")
+    path = inp.dir / str(name)
+    try:  # a plain file name in the evaluation's own folder, nothing else
+        data = json.loads(path.read_text(encoding="utf-8")) if isinstance(name, str) and Path(name).name == name \
+            and name not in ("", ".", "..") else None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise EdgebenchError(f"the baseline evaluation's predictions '{path}' cannot be read ({e}); run the "
+                             "sweep again (delete that cache folder)") from None
+    preds = data.get("predictions") if isinstance(data, dict) else None
+    if not isinstance(preds, list) or not all(isinstance(p, int) and not isinstance(p, bool) for p in preds):
+        raise EdgebenchError(f"the baseline evaluation in '{inp.dir}' has no list of per-image predictions; delete "
+                             "that cache folder and run the sweep again")
+    if data.get("dataset_sha256") != dataset_sha256 or len(preds) != n:
+        raise EdgebenchError(f"the baseline evaluation in '{inp.dir}' ran on other images ({len(preds)} images, "
+                             f"dataset {str(data.get('dataset_sha256'))[:12]}) than this one ({n}, "
+                             f"{dataset_sha256[:12]}): a paired comparison needs the same images")
+    return preds
 
 
 def _bench_remote(s: dict[str, Any], inp: Input, device: Device, out: Path,

@@ -22,7 +22,7 @@ def test_paired_metrics_counts_each_direction() -> None:
     new = np.array([0, 7, 2, 3, 8, 9])  # 3 right: lost image 1, gained image 3, image 4 changed but wrong
     m = paired_metrics(new, base, labels)
     assert m == {"n": 6, "agree": 3, "agreement_pct": 50.0, "flipped_to_correct": 1, "flipped_to_wrong": 1,
-                 "changed_both_wrong": 1, "top1_delta_pts": 0.0}
+                 "changed_both_wrong": 1, "top1_delta_pts": 0.0, "top1_delta_ci95_pts": [-49.0, 49.0]}
     same = paired_metrics(base, base, labels)
     assert same["agreement_pct"] == 100.0 and same["flipped_to_wrong"] == same["flipped_to_correct"] == 0
     with pytest.raises(UserInputError, match="one prediction per image"):
@@ -64,6 +64,9 @@ def test_eval_baseline_cli_agrees_with_single_evals(pair: tuple[Path, Path, Path
     assert p["agreement_pct"] > 50.0  # INT8 of the same network mostly agrees with its parent
     text = CliRunner().invoke(app, ["eval", str(int8), "-b", str(fp32), "--data", str(data), "--limit", "50"])
     assert text.exit_code == 0 and "agreement" in text.stdout and "on 50 images" in text.stdout
+    assert "95 % CI" in text.stdout
+    lo, hi = p["top1_delta_ci95_pts"]
+    assert lo <= p["top1_delta_pts"] <= hi and lo < hi  # the paired difference with its CI
 
 
 def test_eval_baseline_bad_inputs(pair: tuple[Path, Path, Path], tmp_path: Path) -> None:

@@ -36,8 +36,10 @@ def test_identical_models_agree_fully() -> None:
     labels = np.array([1, 2, 3, 4])
     p = np.array([1, 0, 3, 0])
     m = paired_metrics(p, p, labels)
+    ci = m.pop("top1_delta_ci95_pts")
     assert m == {"n": 4, "agree": 4, "agreement_pct": 100.0, "flipped_to_correct": 0, "flipped_to_wrong": 0,
                  "changed_both_wrong": 0, "top1_delta_pts": 0.0}
+    assert ci[0] == pytest.approx(-ci[1]) and ci[1] > 0  # 4 images: no flip seen, yet far from exactly 0
 
 
 def test_disagreeing_everywhere_while_both_wrong() -> None:
@@ -74,7 +76,9 @@ def test_matches_a_per_image_count_on_random_predictions(seed: int) -> None:
     p = np.where(rng.random(n) < 0.9, b, rng.integers(0, 10, n))  # INT8 follows it on ~91 % of images
     want = reference(p.tolist(), b.tolist(), y.tolist())
     got = paired_metrics(p.tolist(), b, y)
-    assert got.keys() == want.keys()
+    assert got.keys() == want.keys() | {"top1_delta_ci95_pts"}
+    lo, hi = got["top1_delta_ci95_pts"]
+    assert -100.0 <= lo < hi <= 100.0
     for key, value in want.items():
         assert got[key] == pytest.approx(value), key
     assert got["agree"] + got["flipped_to_correct"] + got["flipped_to_wrong"] + got["changed_both_wrong"] == n
@@ -112,3 +116,24 @@ def test_topk_hits_hand_made() -> None:
     assert topk_hits(logits, np.array([2, 2, 0]), 1).tolist() == [False, False, False]
     assert topk_hits(logits, np.array([2, 2, 0]), 2).tolist() == [True, True, True]
     assert topk_hits(logits, np.array([1, 0, 2]), 1).tolist() == [True, True, True]
+
+
+def test_delta_ci_against_bonett_price_by_hand_and_its_coverage() -> None:
+    """The paired CI: Bonett-Price adjusted Wald, checked by hand, and its coverage on simulated pairs."""
+    from edgebench.bench.evaluate import paired_delta_ci
+
+    # 12 lost, 2 gained of 1000: p12 = 3/1002, p21 = 13/1002, d = -10/1002, se = sqrt((16/1002 - d^2) / 1002)
+    d = -10 / 1002
+    se = ((16 / 1002 - d * d) / 1002) ** 0.5
+    assert paired_delta_ci(2, 12, 1000) == pytest.approx((100 * (d - 1.96 * se), 100 * (d + 1.96 * se)))
+    assert paired_delta_ci(0, 0, 10**6)[1] < 0.01  # more images, a narrower interval
+    assert paired_delta_ci(0, 0, 200)[1] > 1.0  # no flip in 200 images does not prove a drop below 1 point
+    with pytest.raises(UserInputError):
+        paired_delta_ci(3, 3, 5)
+    rng = np.random.default_rng(1)
+    covered = 0
+    for _ in range(400):  # true difference: 1 % gained - 2 % lost = -1 point, n = 300
+        u = rng.random(300)
+        lo, hi = paired_delta_ci(int((u < 0.01).sum()), int(((u >= 0.01) & (u < 0.03)).sum()), 300)
+        covered += lo <= -1.0 <= hi
+    assert covered / 400 > 0.92

@@ -80,7 +80,8 @@ def test_converting_runtimes_get_a_convert_stage_per_precision_they_support() ->
     imp = next(k for k, n in g.nodes.items() if n.stage == "import")
     ov_fp32 = next(n for n in g.nodes.values() if n.stage == "evaluate" and n.settings["runtime"] == "openvino"
                    and n.settings["variant"] == "m-fp32")
-    assert ov_fp32.deps == (imp,)
+    base = next(k for k, n in g.nodes.items() if n.label == "evaluate m-fp32/ort-cpu")  # the lineage's FP32
+    assert ov_fp32.deps == (imp, base) and ov_fp32.settings["paired_with"] == "evaluate m-fp32/ort-cpu"
     lt_int8 = next(n for n in g.nodes.values() if n.stage == "convert" and n.settings["runtime"] == "litert"
                    and n.settings["precision"] == "int8")
     assert lt_int8.settings["calibration"] == "cifar10:train" and lt_int8.settings["calib_size"] == 500
@@ -124,7 +125,8 @@ def test_torch_int8_calibrates_on_the_quantize_settings() -> None:
                                                  "calibration_seed": 0}
     text = BASE.format(p='["fp32"]', r='["torch-int8"]').replace("[bench]", "calib_size = 64\n[bench]")
     other = build_graph(parse_sweep(text), HOST)
-    assert not {k for k, n in g.nodes.items() if n.stage == "evaluate"} & set(other.nodes)
+    assert not {k for k, n in g.nodes.items() if n.stage == "evaluate" and n.settings["runtime"] == "torch-int8"} \
+        & set(other.nodes)
 
 
 def test_distillation_is_in_the_prune_key_only_when_on() -> None:
@@ -141,3 +143,21 @@ def test_distillation_is_in_the_prune_key_only_when_on() -> None:
     assert len({prune(g).key for g in (plain, kd, kd_alpha)}) == 3
     export = {next(k for k, n in g.nodes.items() if n.stage == "export") for g in (plain, kd, kd_alpha)}
     assert len(export) == 1  # the unpruned model is not touched
+
+
+def test_every_evaluation_is_paired_with_its_lineage_fp32() -> None:
+    """Each evaluation depends on the unpruned FP32's ort-cpu evaluation (the same images, paired), which is
+    planned even when fp32 is not among the precisions; the FP32 ort-cpu cell's own evaluation is that node."""
+    text = 'models = ["resnet20"]\n[prune]\nratios = [0.3]\n[quantize]\nprecisions = {p}\n'
+    host = Host(cpu=VNNI_CPU, machine_id="m1", runtimes=("ort-cpu",), weights_sha256={"resnet20": "ab" * 32})
+    for p, evaluations in (('["fp32", "int8:x86-vnni"]', 4), ('["int8:x86-vnni"]', 3)):
+        g = build_graph(parse_sweep(text.format(p=p)), host)
+        export = next(k for k, n in g.nodes.items() if n.stage == "export")
+        base = next(n for n in g.nodes.values() if n.label == "evaluate resnet20-fp32/ort-cpu")
+        assert base.deps == (export,) and base.settings["paired_with"] is None
+        evals = [n for n in g.nodes.values() if n.stage == "evaluate" and n is not base]
+        assert len(evals) + 1 == evaluations == g.count("evaluate")
+        for n in evals:  # the pruned and INT8 variants: paired with the unpruned FP32
+            assert n.deps[1] == base.key and n.settings["paired_with"] == base.label
+        fp32_cells = [n for n in g.nodes.values() if n.stage == "bench" and n.settings["variant"] == "resnet20-fp32"]
+        assert all(base.key in c.deps for c in fp32_cells) and len(fp32_cells) == (1 if "fp32" in p else 0)
