@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from edgebench.errors import UserInputError
+from edgebench.readers import read_npz
 from edgebench.runtimes.base import TensorSpec
 
 
@@ -37,12 +38,7 @@ def npz_feeds(path: Path, specs: Sequence[TensorSpec], batch: int | None) -> dic
     The first `batch` rows are taken (cycled when the file holds fewer).
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"--inputs file '{path}' does not exist")
-    try:
-        data = dict(np.load(path, allow_pickle=False))
-    except (OSError, ValueError) as e:
-        raise UserInputError(f"--inputs file '{path}' is not a readable .npz ({e})") from None
+    data = read_npz(path, "--inputs file")
     feeds: dict[str, np.ndarray] = {}
     for spec in specs:
         if spec.name in data:

@@ -126,7 +126,9 @@ def convert_model(model: Path, config: ConvertConfig) -> Path:
         calib, calib_record = _calibration(onnx_path, manifest, config)
     ref = _reference(onnx_path, manifest, config)
 
-    final.parent.mkdir(parents=True, exist_ok=True)
+    from edgebench.atomic import ensure_writable_dir
+
+    ensure_writable_dir(final.parent)  # a refused conversion takes back the folders it created
     tmp = final.parent / f".tmp-{config.precision}-{os.getpid()}-{time.monotonic_ns()}"
     tmp.mkdir()
     try:

@@ -58,7 +58,9 @@ def _read_image(path: Path, mode: str) -> np.ndarray:
         with Image.open(path) as im:
             im.load()
             return np.asarray(im.convert(mode), np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+    except Image.DecompressionBombError as e:  # declares more pixels than Pillow's limit (~179 megapixels)
+        raise DataError(f"image '{path}' is refused: {str(e).rstrip('.')}; remove or replace the file") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
         raise DataError(f"cannot read image '{path}' ({e}); remove or replace the file") from None
 
 
