@@ -10,7 +10,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 from edgebench.bench.schema import SCHEMA_VERSION, validate_result
 from edgebench.errors import ResultSchemaError, UserInputError
+from edgebench.readers import read_json_file
 
 RESULT_KINDS = ("bench", "profile")
 PRUNE_RUN_KIND = "edgebench.prune-run"  # summary.json of `edgebench prune`
@@ -154,10 +154,7 @@ def check_version(version: Any, path: Path) -> None:
 
 def read_json(path: Path) -> dict[str, Any]:
     """A result or pruning-summary file as a dict; anything else raises one line naming the file."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ResultSchemaError(f"result file '{path}' is not valid JSON: {e}") from None
+    data = read_json_file(path, "result file", ResultSchemaError)
     if not isinstance(data, dict):
         raise ResultSchemaError(f"'{path}' is not a JSON object; expected an edgebench result file")
     if data.get("kind") not in (*RESULT_KINDS, PRUNE_RUN_KIND):

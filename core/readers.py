@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 from edgebench.errors import UserInputError
 
-__all__ = ["MAX_DEPTH", "check_depth", "read_json_file", "read_npz", "read_text_file", "read_toml_file"]
+__all__ = ["MAX_DEPTH", "check_depth", "parse_json", "parse_toml", "read_json_file", "read_npz", "read_text_file",
+           "read_toml_file"]
 
 # No edgebench file nests deeper than ~6; 64 leaves room and keeps every recursive reader far from the
 # interpreter's recursion limit.
@@ -54,33 +55,41 @@ def check_depth(data: Any, source: str, error: type[UserInputError] = UserInputE
     return data
 
 
-def read_json_file(path: Path, what: str, error: type[UserInputError] = UserInputError) -> Any:
-    """The parsed JSON of `path` (any JSON value: callers check the kind they want)."""
-    text = read_text_file(path, what, error)
+def parse_json(text: str, source: str, error: type[UserInputError] = UserInputError) -> Any:
+    """The JSON value in `text`; `source` names it in the message ("result file 'r.json'")."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
-        raise error(f"{what} '{path}' is not valid JSON ({e}); give the file edgebench wrote") from None
+        raise error(f"{source} is not valid JSON ({e}); give the file edgebench wrote") from None
     except RecursionError:
-        raise error(f"{what} '{path}' nests deeper than {MAX_DEPTH} levels; no edgebench file does: "
+        raise error(f"{source} nests deeper than {MAX_DEPTH} levels; no edgebench file does: "
                     "give the file edgebench wrote") from None
     except ValueError as e:  # e.g. an integer of more than 4300 digits
-        raise error(f"{what} '{path}' holds a value JSON cannot give ({e}); give the file edgebench wrote") from None
-    return check_depth(data, f"{what} '{path}'", error)
+        raise error(f"{source} holds a value JSON cannot give ({e}); give the file edgebench wrote") from None
+    return check_depth(data, source, error)
+
+
+def read_json_file(path: Path, what: str, error: type[UserInputError] = UserInputError) -> Any:
+    """The parsed JSON of `path` (any JSON value: callers check the kind they want)."""
+    return parse_json(read_text_file(path, what, error), f"{what} '{path}'", error)
+
+
+def parse_toml(text: str, source: str, error: type[UserInputError] = UserInputError) -> dict[str, Any]:
+    """The TOML table in `text`; `source` names it in the message ("sweep file 's.toml'")."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise error(f"{source} is not valid TOML ({e})") from None
+    except RecursionError:
+        raise error(f"{source} nests deeper than {MAX_DEPTH} levels; write it flat") from None
+    except ValueError as e:  # e.g. an integer of more than 4300 digits
+        raise error(f"{source} holds a value TOML cannot give ({e})") from None
+    return check_depth(data, source, error)
 
 
 def read_toml_file(path: Path, what: str, error: type[UserInputError] = UserInputError) -> dict[str, Any]:
     """The parsed TOML table of `path`."""
-    text = read_text_file(path, what, error)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise error(f"{what} '{path}' is not valid TOML ({e})") from None
-    except RecursionError:
-        raise error(f"{what} '{path}' nests deeper than {MAX_DEPTH} levels; write it flat") from None
-    except ValueError as e:  # e.g. an integer of more than 4300 digits
-        raise error(f"{what} '{path}' holds a value TOML cannot give ({e})") from None
-    return check_depth(data, f"{what} '{path}'", error)
+    return parse_toml(read_text_file(path, what, error), f"{what} '{path}'", error)
 
 
 def _memory_bytes() -> int:
