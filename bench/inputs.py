@@ -49,6 +49,15 @@ def npz_feeds(path: Path, specs: Sequence[TensorSpec], batch: int | None) -> dic
             raise UserInputError(
                 f"--inputs '{path}' has arrays {sorted(data)} but the model wants an array named '{spec.name}'"
             )
+        if arr.dtype.kind not in "biuf":
+            raise UserInputError(f"--inputs array for '{spec.name}' is {arr.dtype}; give numbers (the model wants "
+                                 f"{spec.dtype})")
+        if arr.ndim == 0 or arr.shape[0] == 0:
+            raise UserInputError(f"--inputs array for '{spec.name}' has shape {list(arr.shape)}: no samples; give "
+                                 f"at least one, shaped {spec.pretty_shape()}")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise UserInputError(f"--inputs array for '{spec.name}' holds {int((~np.isfinite(arr)).sum())} NaN/Inf "
+                                 "values; give finite samples (NaN inputs time a different path)")
         rank = len(spec.shape)
         if arr.ndim != rank:
             raise UserInputError(

@@ -58,6 +58,13 @@ REQUIRED: dict[str, tuple[type, ...]] = {
     "machine.cpu.arch": (str,),
     "machine.cpu.isa": (dict,),
 }
+# fields a result may leave out (or set to null); when given, of these types (what the report reads)
+OPTIONAL: dict[str, tuple[type, ...]] = {
+    "model.precision": (str,), "model.arch": (str,), "runtime.precision": (str,), "runtime.info": (dict,),
+    "machine.id": (str,), "machine.hostname": (str,), "machine.board": (dict,), "machine.board.model": (str,),
+    "machine.cpu.model": (str,), "machine.cpu.logical_cores": (int,), "machine.cpu.max_freq_mhz": _NUM,
+    "machine.cpu.cur_freq_mhz": _NUM, "options.graph_optimization": (str,), "sweep": (dict,),
+}
 
 
 def _get(d: Any, dotted: str) -> Any:
@@ -90,6 +97,14 @@ def validate_result(data: Any, source: str = "result") -> dict[str, Any]:
             raise ResultSchemaError(
                 f"{source}: field '{path}' is {type(value).__name__}; expected {types[0].__name__}"
             )
+    for path, types in OPTIONAL.items():
+        try:
+            value = _get(data, path)
+        except KeyError:
+            continue
+        if value is not None and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+            raise ResultSchemaError(f"{source}: field '{path}' is {type(value).__name__}; expected "
+                                    f"{types[0].__name__} or null")
     if not all(isinstance(x, _NUM) and not isinstance(x, bool) for x in data["latency"]["samples_ms"]):
         raise ResultSchemaError(f"{source}: latency.samples_ms must hold numbers only")
     ci = data["latency"]["p50_ci95_ms"]

@@ -63,6 +63,8 @@ def load_npz(path: Path, name: str | None = None, class_names: tuple[str, ...] =
         raise DataError(f"'{path}' labels have shape {list(labels.shape)} and type {labels.dtype}; expected "
                         "integers [N], one class index per image")
     labels = labels.astype(np.int64)
+    if labels.size and labels.min() < -1:
+        raise DataError(f"'{path}' labels hold {int(labels.min())}; labels are class indices >= 0 (-1: unlabelled)")
     if images.dtype.kind in "fc":
         bad = ~np.isfinite(images)
         if bad.any():
@@ -174,9 +176,7 @@ def load_dataset(spec: str, data_dir: Path | None = None, download: bool = False
         return load_cifar10(split or "test", data_dir, download).subset(size, seed)
     path = Path(spec)
     if path.suffix == ".npz":
-        if not path.is_file():
-            raise DataError(f"dataset file '{path}' does not exist")
-        return load_npz(path).subset(size, seed)
+        return load_npz(path).subset(size, seed)  # a missing file or a folder: one line from read_npz
     if path.is_dir():
         return load_image_folder(path, size=size, seed=seed, preprocessing=preprocessing)
     raise UserInputError(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pickle
 import struct
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -57,7 +58,9 @@ def read_checkpoint(path: Path) -> Any:
         raise BadCheckpoint(f"'{path}' is not a PyTorch checkpoint (it starts with {magic!r}, neither a zip nor a "
                             "pickle); give a file written by torch.save(model.state_dict(), 'weights.pt')")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # "Detected pickle protocol 4": noise beside the one line (or a success)
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         detail = _unpickler_detail(str(e))
         if "global" not in detail.lower():  # not a class reference: the bytes are no checkpoint at all

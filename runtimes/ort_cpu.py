@@ -39,6 +39,9 @@ def _spec(arg: Any) -> TensorSpec:
 def check_input_types(model: Path, inputs: Any) -> None:
     """Refuse a model with an input edgebench cannot feed (a string, a sequence, a map, int16...)."""
     for a in inputs:
+        if not a.shape:
+            raise ModelFileError(f"'{model}': input '{a.name}' is a scalar (rank 0); edgebench feeds batched "
+                                 "tensors [N, ...]")
         if a.type not in _ORT_TYPES:
             raise ModelFileError(
                 f"'{model}': input '{a.name}' is {a.type}; edgebench feeds tensors of "
