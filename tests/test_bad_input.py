@@ -17,6 +17,8 @@ import pytest
 from edgebench.cli import app
 from typer.testing import CliRunner
 
+from tests import reader_inputs as bad
+
 REPO = Path(__file__).resolve().parent.parent
 QUICK = ["--in-process", "--warmup-iters", "0", "--min-iters", "2", "--min-seconds", "0"]
 
@@ -52,8 +54,23 @@ ROWS = [
     Row("sensitivity-target-macs", ("sensitivity", "resnet20", "-o", "{out}", "--target-macs", "1.5"), 2,
         "must be a fraction in (0, 1)"),
     Row("model-typo", ("export", "resnet21", "-o", "{out}"), 2, "Did you mean 'resnet20'?"),
+    Row("npz-not-a-zip", ("eval", "{model}", "--data", "{pk_npz}"), 2, "is not an .npz"),
+    Row("npz-empty", ("eval", "{model}", "--data", "{empty_npz}"), 2, "expected at least one image"),
+    Row("image-bomb", ("eval", "{model}", "--data", "{bomb_folder}"), 2, "decompression bomb"),
+    Row("weights-not-a-checkpoint", ("export", "resnet20", "-w", "{text_weights}", "-o", "{out}"), 2,
+        "is not a PyTorch checkpoint"),
+    Row("devices-url-not-a-string", ("device", "list", "--config", "{devices_url_int}"), 2, "is not a string"),
+    Row("devices-file-is-a-folder", ("device", "add", "pi4", "ssh://pi@host", "--config", "{tmp}"), 2, "is a folder"),
+    Row("output-file-is-a-folder", ("describe", "{model}", "--preprocessing", "cifar10", "--resize", "16", "-o",
+                                    "{tmp}", "--force"), 2, "is a folder, not a file"),
+    Row("result-deeply-nested", ("compare", "{deep_result}", "-o", "{out}"), 2, "nests deeper than 64 levels"),
+    Row("result-p50-zero", ("recommend", "{p50_zero}"), 2, "must be a finite number > 0"),
+    Row("probes-not-onnx", ("latency-table", "--probes", "{probes_pack}", "--precision", "fp32", "-o", "{out}/t.json"),
+        2, "must be the name of an .onnx file"),
+    Row("model-string-input", ("bench", "{string_model}", "-o", "{out}", *QUICK), 2, "is tensor(string)"),
 ]
-NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs", "model-typo"}
+NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs", "model-typo",
+                      "weights-not-a-checkpoint"}
 
 
 @pytest.fixture
@@ -83,7 +100,17 @@ def paths(tmp_path: Path) -> dict[str, str]:
     _crafted_archive(archive_dir / "cifar-10-python.tar.gz", pickle.dumps({b"data": _Pwn(tmp / "pwned")}))
     out = {"tmp": str(tmp), "model": str(model), "tampered": str(tmp / "tampered"),
            "tampered_ok": str(tmp / "tampered_ok"), "out": str(tmp_path / "out" / "deeper"), "images": str(images),
-           "archive_dir": str(archive_dir), "nan": str(_nan_model(tmp / "nan"))}
+           "archive_dir": str(archive_dir), "nan": str(_nan_model(tmp / "nan")),
+           "pk_npz": str(bad.not_a_zip_npz(tmp)),
+           "empty_npz": str(bad.empty_npz(tmp)),
+           "bomb_folder": str(bad.bomb_folder(tmp)),
+           "text_weights": str(bad.text_weights(tmp)),
+           "devices_url_int": str(bad.devices_url_int(tmp)),
+           "deep_result": str(bad.deep_json(tmp / "deep")),
+           "p50_zero": str(bad.result_with_p50_zero(tmp)),
+           "probes_pack": str(bad.probes_pack(tmp)),
+           "string_model": str(bad.string_input_model(tmp)),
+           }
     return out
 
 
