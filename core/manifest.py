@@ -71,6 +71,8 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocessing:
+        if not isinstance(d, Mapping):  # read_manifest turns the TypeError into one line naming the file
+            raise TypeError(f"'preprocessing' is {type(d).__name__}, not an object")
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         for k in ("mean", "std"):
             if k in known:
