@@ -55,8 +55,8 @@ def read_checkpoint(path: Path) -> Any:
     with path.open("rb") as f:
         magic = f.read(4)
     if magic != b"PK\x03\x04" and magic[:1] != b"\x80":  # torch.save: a zip (or a legacy pickle, protocol >= 2)
-        raise BadCheckpoint(f"'{path}' is not a PyTorch checkpoint (it starts with {magic!r}, neither a zip nor a "
-                            "pickle); give a file written by torch.save(model.state_dict(), 'weights.pt')")
+        raise BadCheckpoint(f"'{path}' is not a readable PyTorch checkpoint (it starts with {magic!r}, neither a zip "
+                            "nor a pickle); give a file written by torch.save(model.state_dict(), 'weights.pt')")
     try:
         with warnings.catch_warnings():  # "Detected pickle protocol 4": noise beside the one line (or a success)
             warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)

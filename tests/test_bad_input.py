@@ -58,7 +58,7 @@ ROWS = [
     Row("npz-empty", ("eval", "{model}", "--data", "{empty_npz}"), 2, "expected at least one image"),
     Row("image-bomb", ("eval", "{model}", "--data", "{bomb_folder}"), 2, "decompression bomb"),
     Row("weights-not-a-checkpoint", ("export", "resnet20", "-w", "{text_weights}", "-o", "{out}"), 2,
-        "is not a PyTorch checkpoint"),
+        "is not a readable PyTorch checkpoint"),
     Row("devices-url-not-a-string", ("device", "list", "--config", "{devices_url_int}"), 2, "is not a string"),
     Row("devices-file-is-a-folder", ("device", "add", "pi4", "ssh://pi@host", "--config", "{tmp}"), 2, "is a folder"),
     Row("output-file-is-a-folder", ("describe", "{model}", "--preprocessing", "cifar10", "--resize", "16", "-o",
