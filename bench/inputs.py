@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from edgebench.errors import UserInputError
+from edgebench.readers import read_npz
 from edgebench.runtimes.base import TensorSpec
 
 
@@ -37,12 +38,7 @@ def npz_feeds(path: Path, specs: Sequence[TensorSpec], batch: int | None) -> dic
     The first `batch` rows are taken (cycled when the file holds fewer).
     """
     path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"--inputs file '{path}' does not exist")
-    try:
-        data = dict(np.load(path, allow_pickle=False))
-    except (OSError, ValueError) as e:
-        raise UserInputError(f"--inputs file '{path}' is not a readable .npz ({e})") from None
+    data = read_npz(path, "--inputs file")
     feeds: dict[str, np.ndarray] = {}
     for spec in specs:
         if spec.name in data:
@@ -53,6 +49,15 @@ def npz_feeds(path: Path, specs: Sequence[TensorSpec], batch: int | None) -> dic
             raise UserInputError(
                 f"--inputs '{path}' has arrays {sorted(data)} but the model wants an array named '{spec.name}'"
             )
+        if arr.dtype.kind not in "biuf":
+            raise UserInputError(f"--inputs array for '{spec.name}' is {arr.dtype}; give numbers (the model wants "
+                                 f"{spec.dtype})")
+        if arr.ndim == 0 or arr.shape[0] == 0:
+            raise UserInputError(f"--inputs array for '{spec.name}' has shape {list(arr.shape)}: no samples; give "
+                                 f"at least one, shaped {spec.pretty_shape()}")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise UserInputError(f"--inputs array for '{spec.name}' holds {int((~np.isfinite(arr)).sum())} NaN/Inf "
+                                 "values; give finite samples (NaN inputs time a different path)")
         rank = len(spec.shape)
         if arr.ndim != rank:
             raise UserInputError(

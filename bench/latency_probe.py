@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 from edgebench.bench.onnx_proto import Graph
+from edgebench.errors import ModelFileError
 from edgebench.latency_table import SCHEMA_VERSION, TABLE_KIND, check_measure_options
 from edgebench.runtimes.timing import ort_session as _session
 from edgebench.runtimes.timing import time_sessions
@@ -106,6 +107,16 @@ def _signature(unit: Mapping[str, Any]) -> str:
     return json.dumps({k: unit[k] for k in ("input", "convs", "residual", "widths")}, sort_keys=True)
 
 
+def _check_model(model_onnx: Path) -> None:
+    """Before anything is timed: the whole model loads in ONNX Runtime and takes one float32 input."""
+    from edgebench.runtimes import get_runtime
+
+    sess = get_runtime("ort-cpu").load(model_onnx)
+    if len(sess.inputs) != 1 or sess.inputs[0].dtype != "float32":
+        raise ModelFileError(f"'{model_onnx}' takes inputs {[f'{s.name}: {s.dtype}' for s in sess.inputs]}; a probe "
+                             "pack's model takes one float32 image tensor: write the pack again")
+
+
 def measure_table(probes: Mapping[str, Any], model_onnx: Path, *, precision: str, threads: int = 1,
                   runtime: str = "ort-cpu", rounds: int = 7, log: Log | None = None) -> dict[str, Any]:
     """Measure every unit of `probes` at its candidate widths and the whole model; returns the table."""
@@ -113,6 +124,7 @@ def measure_table(probes: Mapping[str, Any], model_onnx: Path, *, precision: str
 
     log = log or (lambda _m: None)
     check_measure_options(runtime, precision, threads, rounds)
+    _check_model(Path(model_onnx))
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for u in probes["units"]:
         groups.setdefault(_signature(u), []).append(u)

@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edgebench.bench.report_data import Machine, Row
-from edgebench.errors import NotFoundError, ResultSchemaError, UserInputError, suggest
+from edgebench.errors import NotFoundError, UserInputError, suggest
 
 METRICS = {"p50_ms": "p50 ms", "peak_rss_mb": "peak RSS MB", "file_size_mb": "file MB"}
 
@@ -387,23 +387,6 @@ class Recommendation:
                 "without_accuracy": self.without_accuracy, "paired": self.paired, "warnings": list(self.warnings)}
 
 
-def check_rankable(row: Row, metric: str) -> Row:
-    """`row` if every figure the ranking reads is sane: the metric and the p50 CI finite and > 0, the top-1 a
-    finite % in [0, 100]; else a ResultSchemaError naming the file (a p50 of -5 ms is never "the fastest")."""
-    figures = {metric: metric_value(row, metric), "top1_pct": row.top1_pct}
-    if metric == "p50_ms":
-        figures |= {"p50 CI low": row.ci_lo_ms, "p50 CI high": row.ci_hi_ms}
-    for name, v in figures.items():
-        bad = v is None or isinstance(v, bool) or not math.isfinite(float(v))
-        if not bad:
-            bad = not 0 <= float(v) <= 100 if name == "top1_pct" else float(v) <= 0  # type: ignore[arg-type]
-        if bad:
-            allowed = "a top-1 % in [0, 100]" if name == "top1_pct" else "a finite number > 0"
-            raise ResultSchemaError(f"result '{row.source}': {name} is {v!r}, not {allowed}; the file is damaged "
-                                    "or was edited: measure it again (or remove it) before ranking")
-    return row
-
-
 def _latest(rows: Sequence[Row]) -> list[Row]:
     """One row per deployment (variant, runtime, threads, batch, model sha256): the newest result."""
     best: dict[tuple[object, ...], Row] = {}
@@ -458,7 +441,7 @@ def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", dev
         if r.top1_pct is None:
             missing[(r.machine.id, r.batch, r.lineage)] += 1
         else:
-            groups[(r.machine.id, r.batch, r.lineage)].append(check_rankable(r, metric))
+            groups[(r.machine.id, r.batch, r.lineage)].append(r)
     out = []
     for (mid, batch, lineage), cands in sorted(groups.items()):
         fp32 = [r for r in cands if r.precision == "fp32" and not r.prune_round]

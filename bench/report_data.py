@@ -10,7 +10,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from typing import Any
 from edgebench.bench.interleave import INTERLEAVE_SCHEMA_VERSION
 from edgebench.bench.schema import SCHEMA_VERSION, validate_result
 from edgebench.errors import ResultSchemaError, UserInputError
+from edgebench.readers import read_json_file
 
 RESULT_KINDS = ("bench", "profile")
 PRUNE_RUN_KIND = "edgebench.prune-run"  # summary.json of `edgebench prune`
@@ -136,8 +136,8 @@ def sweep_result_dirs(folder: Path) -> list[Path] | None:
     if not summary.is_file() or not results.is_dir():
         return None
     try:
-        data = json.loads(summary.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = read_json_file(summary, "sweep summary", ResultSchemaError)
+    except ResultSchemaError:
         return None
     if not isinstance(data, dict) or data.get("kind") != SWEEP_KIND:
         return None
@@ -219,10 +219,7 @@ def read_json(path: Path, notes: list[str] | None = None) -> dict[str, Any] | No
 
     With `notes`, edgebench's own non-result files (`own_non_result`) are skipped: None, and a note names them.
     """
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ResultSchemaError(f"result file '{path}' is not valid JSON: {e}") from None
+    data = read_json_file(path, "result file", ResultSchemaError)
     if not isinstance(data, dict):
         raise ResultSchemaError(f"'{path}' is not a JSON object; expected an edgebench result file")
     what = own_non_result(data)

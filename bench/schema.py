@@ -11,13 +11,14 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
-import json
+import math
 import re
 from pathlib import Path
 from typing import Any
 
 from edgebench.atomic import check_writable_dir, ensure_writable_dir, update_text_locked, write_json_new
 from edgebench.errors import ResultSchemaError
+from edgebench.readers import read_json_file
 
 SCHEMA_VERSION = 1
 
@@ -57,6 +58,13 @@ REQUIRED: dict[str, tuple[type, ...]] = {
     "machine.cpu.arch": (str,),
     "machine.cpu.isa": (dict,),
 }
+# fields a result may leave out (or set to null); when given, of these types (what the report reads)
+OPTIONAL: dict[str, tuple[type, ...]] = {
+    "model.precision": (str,), "model.arch": (str,), "runtime.precision": (str,), "runtime.info": (dict,),
+    "machine.id": (str,), "machine.hostname": (str,), "machine.board": (dict,), "machine.board.model": (str,),
+    "machine.cpu.model": (str,), "machine.cpu.logical_cores": (int,), "machine.cpu.max_freq_mhz": _NUM,
+    "machine.cpu.cur_freq_mhz": _NUM, "options.graph_optimization": (str,), "sweep": (dict,),
+}
 
 
 def _get(d: Any, dotted: str) -> Any:
@@ -89,20 +97,59 @@ def validate_result(data: Any, source: str = "result") -> dict[str, Any]:
             raise ResultSchemaError(
                 f"{source}: field '{path}' is {type(value).__name__}; expected {types[0].__name__}"
             )
-    if not all(isinstance(x, _NUM) for x in data["latency"]["samples_ms"]):
+    for path, types in OPTIONAL.items():
+        try:
+            value = _get(data, path)
+        except KeyError:
+            continue
+        if value is not None and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+            raise ResultSchemaError(f"{source}: field '{path}' is {type(value).__name__}; expected "
+                                    f"{types[0].__name__} or null")
+    if not all(isinstance(x, _NUM) and not isinstance(x, bool) for x in data["latency"]["samples_ms"]):
         raise ResultSchemaError(f"{source}: latency.samples_ms must hold numbers only")
+    ci = data["latency"]["p50_ci95_ms"]
+    if len(ci) != 2 or not all(isinstance(x, _NUM) and not isinstance(x, bool) for x in ci):
+        raise ResultSchemaError(f"{source}: latency.p50_ci95_ms must be two numbers [low, high]; got {ci!r:.80}")
+    for path, low, strict in RANGES:
+        values = _get(data, path)
+        for v in values if isinstance(values, list) else [values]:
+            if not math.isfinite(v) or v < low or (strict and v == low):
+                want = f"{'>' if strict else '>='} {low}"
+                raise ResultSchemaError(f"{source}: field '{path}' is {v!r}; it must be a finite number {want} "
+                                        "(a damaged or hand-edited file: re-run the benchmark)")
+    _check_accuracy(data.get("accuracy"), source)
     return data
+
+
+# dotted path -> (lowest allowed value, whether the lowest itself is refused); a list is checked item by item
+RANGES: tuple[tuple[str, float, bool], ...] = (
+    ("model.file_size_mb", 0, False), ("options.batch", 1, False), ("options.threads", 1, False),
+    ("latency.p50_ms", 0, True), ("latency.first_run_ms", 0, False), ("latency.p90_ms", 0, False),
+    ("latency.p95_ms", 0, False), ("latency.p99_ms", 0, False), ("latency.mean_ms", 0, False),
+    ("latency.std_ms", 0, False), ("latency.min_ms", 0, False), ("latency.max_ms", 0, False),
+    ("latency.p50_ci95_ms", 0, False), ("latency.samples_ms", 0, False), ("latency.throughput_items_per_s", 0, False),
+    ("memory.rss_before_load_mb", 0, False), ("memory.rss_after_load_mb", 0, False), ("memory.peak_rss_mb", 0, False),
+)
+
+
+def _check_accuracy(acc: Any, source: str) -> None:
+    """An `accuracy` block, when present: percentages in [0, 100], a count >= 1."""
+    if acc is None:
+        return
+    if not isinstance(acc, dict):
+        raise ResultSchemaError(f"{source}: field 'accuracy' is {type(acc).__name__}; expected an object")
+    for key, low, high in (("top1_pct", 0, 100), ("top5_pct", 0, 100), ("n", 1, math.inf)):
+        v = acc.get(key)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, _NUM) or not math.isfinite(v) or not low <= v <= high:
+            raise ResultSchemaError(f"{source}: field 'accuracy.{key}' is {v!r:.40}; it must be a number in "
+                                    f"[{low}, {high}] (a damaged or hand-edited file: evaluate again)")
 
 
 def load_result(path: Path) -> dict[str, Any]:
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ResultSchemaError(f"result file '{path}' does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ResultSchemaError(f"result file '{path}' is not valid JSON: {e}") from None
-    return validate_result(data, str(path))
+    return validate_result(read_json_file(path, "result file", ResultSchemaError), str(path))
 
 
 def utc_now() -> str:

@@ -24,6 +24,7 @@ from edgebench.calibration.dataset import Dataset, subset_indices
 from edgebench.calibration.imagefolder import load_image_folder
 from edgebench.errors import CalibrationError, DataError, UserInputError
 from edgebench.manifest import Preprocessing
+from edgebench.readers import read_npz
 
 __all__ = ["CIFAR10_CLASSES", "Dataset", "default_data_dirs", "load_cifar10", "load_dataset", "load_image_folder",
            "load_npz", "subset_indices"]
@@ -49,14 +50,21 @@ def default_data_dirs(data_dir: Path | None = None) -> list[Path]:
 
 
 def load_npz(path: Path, name: str | None = None, class_names: tuple[str, ...] = ()) -> Dataset:
+    """The `images` [N,H,W(,C)] uint8 and `labels` [N] integers of an .npz (read by `read_npz`)."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if "images" not in z or "labels" not in z:
-                raise DataError(f"'{path}' has arrays {sorted(z.files)}; expected 'images' and 'labels'")
-            images, labels = z["images"], z["labels"].astype(np.int64)
-    except (OSError, ValueError) as e:
-        raise DataError(f"'{path}' is not a readable .npz file ({e})") from None
+    arrays = read_npz(path, "dataset file", DataError)
+    if "images" not in arrays or "labels" not in arrays:
+        raise DataError(f"'{path}' has arrays {sorted(arrays)}; expected 'images' and 'labels'")
+    images, labels = arrays["images"], arrays["labels"]
+    if images.ndim not in (3, 4) or len(images) == 0:
+        raise DataError(f"'{path}' images have shape {list(images.shape)}; expected at least one image, "
+                        "uint8 [N, H, W, C] (or [N, H, W] grey)")
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise DataError(f"'{path}' labels have shape {list(labels.shape)} and type {labels.dtype}; expected "
+                        "integers [N], one class index per image")
+    labels = labels.astype(np.int64)
+    if labels.size and labels.min() < -1:
+        raise DataError(f"'{path}' labels hold {int(labels.min())}; labels are class indices >= 0 (-1: unlabelled)")
     if images.dtype.kind in "fc":
         bad = ~np.isfinite(images)
         if bad.any():
@@ -177,9 +185,7 @@ def _load(spec: str, data_dir: Path | None, download: bool, *, size: int | None,
         return load_cifar10(split or "test", data_dir, download).subset(size, seed)
     path = Path(spec)
     if path.suffix == ".npz":
-        if not path.is_file():
-            raise DataError(f"dataset file '{path}' does not exist")
-        return load_npz(path).subset(size, seed)
+        return load_npz(path).subset(size, seed)  # a missing file or a folder: one line from read_npz
     if path.is_dir():
         return load_image_folder(path, size=size, seed=seed, preprocessing=preprocessing)
     raise UserInputError(

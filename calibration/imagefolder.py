@@ -57,9 +57,15 @@ def _read_image(path: Path, mode: str) -> np.ndarray:
     try:
         with Image.open(path) as im:
             im.load()
-            return np.asarray(im.convert(mode), np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+            pixels = im.mode
+            if not pixels.startswith(("I", "F")):  # convert() would clip 16-bit/float pixels to 0..255 silently
+                return np.asarray(im.convert(mode), np.uint8)
+    except Image.DecompressionBombError as e:  # declares more pixels than Pillow's limit (~179 megapixels)
+        raise DataError(f"image '{path}' is refused: {str(e).rstrip('.')}; remove or replace the file") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
         raise DataError(f"cannot read image '{path}' ({e}); remove or replace the file") from None
+    raise DataError(f"image '{path}' has {pixels} pixels (16-bit or float); edgebench reads 8-bit images: convert it "
+                    "to 8-bit RGB or grey")
 
 
 def load_image_folder(path: Path, *, size: int | None = None, seed: int | None = None,

@@ -111,6 +111,10 @@ def bench(
     if csv_path is not None:
         check_csv(csv_path)
     check_writable_dir(output_dir)  # created only once a result is due; refused now if it cannot be
+    if inputs is not None:  # read (and refused) here, before any model loads; each run reads it again
+        from edgebench.readers import read_npz
+
+        read_npz(inputs, "--inputs file")
     # built (and so validated) before anything runs: a bad option fails before the first measurement
     flags = {k: v for k, v in {"inter_op_threads": ("--inter-threads", inter_threads),
                                "graph_optimization": ("--graph-opt", graph_opt),

@@ -116,6 +116,9 @@ def atomic_path(final: Path, *, force: bool = True) -> Iterator[Path]:
             onnx.save(model, tmp)
     """
     final = Path(final)
+    if final.is_dir():  # os.replace onto a folder fails after the work is done: refuse first
+        raise UserInputError(f"output '{final}' is a folder, not a file; give a file path (one inside it, or "
+                             "another name)")
     if final.exists() and not force:
         raise OutputExistsError(f"'{final}' already exists; pass --force to overwrite it")
     ensure_writable_dir(final.parent)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.errors import UserInputError
+from edgebench.readers import read_json_file
 
 PROBES_KIND = "edgebench.latency-probes"
 TABLE_KIND = "edgebench.latency-table"
@@ -58,12 +59,7 @@ def structure_hash(units: Any, input_shape: Any) -> str:
 
 
 def _read(path: Path, kind: str, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserInputError(f"{what} '{path}' does not exist") from None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserInputError(f"{what} '{path}' cannot be read as JSON ({e})") from None
+    data = read_json_file(path, what)
     if not isinstance(data, dict) or data.get("kind") != kind:
         raise UserInputError(f"'{path}' is not a {what} (kind '{kind}'); give the file edgebench latency-table wrote")
     if data.get("schema_version") != SCHEMA_VERSION:
@@ -73,10 +69,60 @@ def _read(path: Path, kind: str, what: str) -> dict[str, Any]:
 
 
 def load_probes(path: Path) -> dict[str, Any]:
+    """The probes document at `path` (probes.json of a probe pack), every unit and the model file checked."""
     data = _read(path, PROBES_KIND, "latency probe file")
     if not isinstance(data.get("units"), list) or not isinstance(data.get("model"), dict):
         raise UserInputError(f"latency probe file '{path}' has no 'units'/'model'; write it again")
+    for i, unit in enumerate(data["units"]):
+        problem = _unit_problem(unit)
+        if problem:
+            raise UserInputError(f"latency probe file '{path}': unit {i} {problem}; write the pack again with "
+                                 "edgebench latency-table MODEL --write-probes DIR")
+    model_file = data.get("model_file")
+    if model_file is not None:
+        if not isinstance(model_file, str) or Path(model_file).name != model_file or not model_file.endswith(".onnx"):
+            raise UserInputError(f"latency probe file '{path}' names model_file {model_file!r}; it must be the name "
+                                 "of an .onnx file beside probes.json: write the pack again")
+        if not (Path(path).parent / model_file).is_file():
+            raise UserInputError(f"latency probe file '{path}' names model_file '{model_file}', which is not a file "
+                                 "beside it; copy the whole probe pack folder")
     return data
+
+
+def _is_int(v: Any, low: int, *, w: bool = False) -> bool:
+    return (w and v == "w") or (isinstance(v, int) and not isinstance(v, bool) and v >= low)
+
+
+def _ints(v: Any, n: int, low: int) -> bool:
+    return isinstance(v, list) and len(v) == n and all(_is_int(x, low) for x in v)
+
+
+def _unit_problem(u: Any) -> str | None:
+    """What is wrong with one probe unit (the fields `bench.latency_probe.unit_graph` builds from), or None."""
+    if not isinstance(u, dict) or not isinstance(u.get("name"), str):
+        return "is not an object with a 'name'"
+    if not _ints(u.get("input"), 4, 1):
+        return f"'{u['name']}' has input {u.get('input')!r:.60}; expected [N, C, H, W], each >= 1"
+    if not _is_int(u.get("channels"), 1):
+        return f"'{u['name']}' has channels {u.get('channels')!r:.40}; expected an integer >= 1"
+    widths = u.get("widths")
+    if not isinstance(widths, list) or not widths or not all(_is_int(x, 1) for x in widths):
+        return f"'{u['name']}' has widths {widths!r:.60}; expected a list of integers >= 1"
+    convs = u.get("convs")
+    if not isinstance(convs, list) or not convs:
+        return f"'{u['name']}' has no list of convs"
+    h, w = u["input"][2:]
+    for c in convs:
+        if not (isinstance(c, dict) and _is_int(c.get("cin"), 1, w=True) and _is_int(c.get("cout"), 1, w=True)
+                and _is_int(c.get("groups", 1), 1, w=True) and _ints(c.get("k"), 2, 1)
+                and _ints(c.get("stride"), 2, 1) and _ints(c.get("pad"), 4, 0)):
+            return (f"'{u['name']}' has conv {c!r:.80}; expected cin, cout, groups (integers >= 1 or 'w'), k and "
+                    "stride [2 integers >= 1], pad [4 integers >= 0]")
+        (kh, kw), (sh, sw), (pt, pl, pb, pr) = c["k"], c["stride"], c["pad"]
+        h, w = (h + pt + pb - kh) // sh + 1, (w + pl + pr - kw) // sw + 1
+        if h < 1 or w < 1:
+            return f"'{u['name']}' has a conv {c!r:.80} whose kernel is larger than its padded input"
+    return None
 
 
 def load_table(path: Path) -> dict[str, Any]:

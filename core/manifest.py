@@ -25,6 +25,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from edgebench.errors import UserInputError
+from edgebench.readers import read_json_file
 
 MANIFEST_SCHEMA_VERSION = 1
 
@@ -70,6 +71,8 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocessing:
+        if not isinstance(d, Mapping):  # read_manifest turns the TypeError into one line naming the file
+            raise TypeError(f"'preprocessing' is {type(d).__name__}, not an object")
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         for k in ("mean", "std"):
             if k in known:
@@ -468,13 +471,7 @@ def manifest_path(model: Path) -> Path:
 def read_manifest(path: Path) -> Manifest:
     """The typed manifest in the JSON file `path`; one clear UserInputError for every way it can be wrong."""
     path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserInputError(f"manifest '{path}' does not exist; re-run edgebench export") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserInputError(f"manifest '{path}' is not valid JSON ({e}); re-run edgebench export") from None
-    return Manifest.from_dict(data, str(path))
+    return Manifest.from_dict(read_json_file(path, "manifest"), str(path))
 
 
 def find_typed_manifest(model: Path) -> Manifest | None:

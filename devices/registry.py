@@ -18,13 +18,13 @@ import json
 import os
 import re
 import shlex
-import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from edgebench.atomic import write_text
 from edgebench.errors import NotFoundError, UserInputError
+from edgebench.readers import read_toml_file
 from edgebench.registry import Registry
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -74,6 +74,11 @@ class Device:
     ssh_config: str | None = None  # `ssh -F FILE` instead of ~/.ssh/config
 
     def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, str) and not (f.name == "ssh_config" and value is None):
+                raise UserInputError(f"device {f.name} {value!r} is not a string ({type(value).__name__}); "
+                                     f"write {f.name} = \"...\"")
         if not NAME_RE.match(self.name):
             raise UserInputError(f"device name '{self.name}' is not allowed: use letters, digits, '-', '_' and '.' "
                                  "(e.g. pi4)")
@@ -150,14 +155,11 @@ class DeviceRegistry:
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_config_path()
         self.devices: dict[str, Device] = {}
-        if self.path.is_file():
+        if self.path.exists() or self.path.is_symlink():  # a folder or a dangling link: refused by the reader
             self.devices = self._read()
 
     def _read(self) -> dict[str, Device]:
-        try:
-            data = tomllib.loads(self.path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise UserInputError(f"device file '{self.path}' is not valid TOML ({e}); fix or remove it") from None
+        data = read_toml_file(self.path, "device file")
         table = data.get("devices", {})
         if not isinstance(table, dict):
             raise UserInputError(f"device file '{self.path}': 'devices' must be a table of [devices.NAME]")
@@ -170,7 +172,10 @@ class DeviceRegistry:
             if extra:
                 raise UserInputError(f"device file '{self.path}': [devices.{name}] has unknown keys "
                                      f"{sorted(extra)}; allowed: {sorted(known)}")
-            out[name] = Device(name=name, **entry)
+            try:
+                out[name] = Device(name=name, **entry)
+            except UserInputError as e:
+                raise UserInputError(f"device file '{self.path}': [devices.{name}]: {e}") from None
         return out
 
     def get(self, name: str) -> Device:

@@ -13,6 +13,8 @@ the way to re-save it. Accepted layouts: a raw state dict, or a dict holding one
 from __future__ import annotations
 
 import pickle
+import struct
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -50,8 +52,15 @@ def read_checkpoint(path: Path) -> Any:
         raise BadCheckpoint(f"weights file '{path}' does not exist; check --weights")
     if path.stat().st_size == 0:
         raise BadCheckpoint(f"weights file '{path}' is empty")
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic != b"PK\x03\x04" and magic[:1] != b"\x80":  # torch.save: a zip (or a legacy pickle, protocol >= 2)
+        raise BadCheckpoint(f"'{path}' is not a readable PyTorch checkpoint (it starts with {magic!r}, neither a zip "
+                            "nor a pickle); give a file written by torch.save(model.state_dict(), 'weights.pt')")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # "Detected pickle protocol 4": noise beside the one line (or a success)
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         detail = _unpickler_detail(str(e))
         if "global" not in detail.lower():  # not a class reference: the bytes are no checkpoint at all
@@ -61,7 +70,8 @@ def read_checkpoint(path: Path) -> Any:
             f"refused it: {detail}); re-save it where that code exists with "
             "torch.save(model.state_dict(), 'weights.pt')"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, IndexError, KeyError, TypeError,
+            AttributeError, struct.error, OverflowError) as e:  # what torch's weights-only unpickler raises on junk
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
         raise BadCheckpoint(f"'{path}' is not a readable PyTorch checkpoint ({first})") from None
 

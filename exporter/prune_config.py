@@ -20,7 +20,6 @@ round reaches r.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from edgebench.errors import NotFoundError, UserInputError, suggest
+from edgebench.readers import read_json_file
 
 Mode = Literal["uniform", "per_block", "by_name", "global"]
 MODES: tuple[str, ...] = ("uniform", "per_block", "by_name", "global")
@@ -198,12 +198,7 @@ class RatioConfig:
 
     @classmethod
     def from_file(cls, path: Path, *, global_mode: bool = False) -> RatioConfig:
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UserInputError(f"ratio file '{path}' does not exist") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise UserInputError(f"ratio file '{path}' is not valid JSON ({e})") from None
+        data = read_json_file(Path(path), "ratio file")
         return cls.from_data(data, source=str(path), global_mode=global_mode)
 
     @classmethod

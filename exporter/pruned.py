@@ -29,6 +29,7 @@ from edgebench.atomic import atomic_path, ensure_writable_dir, write_text
 from edgebench.errors import BadCheckpoint
 from edgebench.exporter.checkpoint import check_state_dict, extract_state_dict, read_checkpoint
 from edgebench.manifest import WeightsRecord
+from edgebench.readers import read_json_file
 from torch import nn
 
 STRUCTURE_FILE = "structure.json"
@@ -167,10 +168,7 @@ def is_pruned_checkpoint(path: Path) -> bool:
 
 
 def read_structure(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BadCheckpoint(f"'{path}' is not valid JSON ({e}); re-run edgebench prune") from None
+    data = read_json_file(Path(path), "pruned structure", BadCheckpoint)
     if not isinstance(data, dict) or data.get("kind") != STRUCTURE_KIND:
         raise BadCheckpoint(f"'{path}' is not an edgebench pruned structure (kind '{STRUCTURE_KIND}')")
     if data.get("schema_version") != STRUCTURE_SCHEMA_VERSION:

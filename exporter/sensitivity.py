@@ -233,12 +233,9 @@ def check_targets(target_macs: float | None, acc_budget: float | None) -> None:
 
 def load_table(path: Path, arch: str) -> dict[str, Any]:
     """A sensitivity.json written earlier (`--from-table`), checked to be a table of `arch`."""
-    import json
+    from edgebench.readers import read_json_file
 
-    try:
-        table = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserInputError(f"--from-table '{path}' cannot be read ({e}); give a sensitivity.json") from None
+    table = read_json_file(Path(path), "--from-table file")
     if not isinstance(table, dict) or table.get("kind") != SENSITIVITY_KIND or table.get("arch") not in (None, arch):
         raise UserInputError(f"--from-table '{path}' is not a sensitivity table of '{arch}'; give the "
                              f"sensitivity.json that `edgebench sensitivity {arch}` wrote")

@@ -36,6 +36,19 @@ def _spec(arg: Any) -> TensorSpec:
     return TensorSpec(arg.name, shape, _ORT_TYPES.get(arg.type, arg.type))
 
 
+def check_input_types(model: Path, inputs: Any) -> None:
+    """Refuse a model with an input edgebench cannot feed (a string, a sequence, a map, int16...)."""
+    for a in inputs:
+        if not a.shape:
+            raise ModelFileError(f"'{model}': input '{a.name}' is a scalar (rank 0); edgebench feeds batched "
+                                 "tensors [N, ...]")
+        if a.type not in _ORT_TYPES:
+            raise ModelFileError(
+                f"'{model}': input '{a.name}' is {a.type}; edgebench feeds tensors of "
+                f"{', '.join(sorted(_ORT_TYPES.values()))} only (image models take float or uint8 pixels)"
+            )
+
+
 class OrtSession:
     """A loaded ONNX Runtime InferenceSession."""
 
@@ -114,4 +127,5 @@ class OrtCpuRuntime:
             raise ModelFileError(
                 f"'{model}' is not a loadable ONNX model (not ONNX, truncated or invalid): {first[:300]}"
             ) from e
+        check_input_types(model, sess.get_inputs())
         return OrtSession(sess)

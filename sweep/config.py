@@ -21,7 +21,6 @@ Whether a runtime is installed, whether the data exist and whether each device i
 
 from __future__ import annotations
 
-import tomllib
 import types
 import typing
 from dataclasses import MISSING, dataclass, field, fields
@@ -30,6 +29,7 @@ from typing import Any, Union
 
 from edgebench.calibration.convert import ConvertTolerance
 from edgebench.errors import NotFoundError, UserInputError, suggest
+from edgebench.readers import parse_toml, read_text_file
 
 PRECISION_KINDS = ("fp32", "fp16", "int8", "int8-dynamic")
 METRICS = ("p50_ms", "peak_rss_mb", "file_size_mb")
@@ -430,16 +430,12 @@ def _build(cls: type, data: Any, where: str, source: str) -> Any:
 
 def parse_sweep(text: str, source: str = "sweep file") -> SweepConfig:
     """A sweep file's text -> `SweepConfig` (`source` names it in errors)."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise _fail(f"{source} is not valid TOML: {e}") from None
-    return _build(SweepConfig, data, "the top level", source)
+    return _build(SweepConfig, parse_toml(text, source), "the top level", source)
 
 
 def load_sweep(path: Path) -> SweepConfig:
     """Read and validate a sweep file."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise UserInputError(f"sweep file '{path}' does not exist; see examples/sweep-resnet20.toml")
-    return parse_sweep(path.read_text(encoding="utf-8"), str(path))
+    return parse_sweep(read_text_file(path, "sweep file"), str(path))

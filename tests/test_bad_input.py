@@ -17,6 +17,8 @@ import pytest
 from edgebench.cli import app
 from typer.testing import CliRunner
 
+from tests import reader_inputs as bad
+
 REPO = Path(__file__).resolve().parent.parent
 QUICK = ["--in-process", "--warmup-iters", "0", "--min-iters", "2", "--min-seconds", "0"]
 
@@ -68,8 +70,8 @@ ROWS = [
         "in '/proc'; choose another"),
     Row("export-output-cannot-be-made", ("export", "resnet20", "--weights", "{tmp}/missing.pt", "-o",
                                          "/proc/nope/r20"), 2, "in '/proc'; choose another"),
-    Row("qat-empty-data", ("qat", "resnet20", "--weights", "{r20}", "--data", "{empty}", "--eval-data", "none",
-                           "--preset", "x86-vnni", "-o", "{out}"), 2, "is empty"),
+    Row("qat-empty-data", ("qat", "resnet20", "--weights", "{r20}", "--data", "{empty_npz}", "--eval-data", "none",
+                           "--preset", "x86-vnni", "-o", "{out}"), 2, "expected at least one image"),
     Row("qat-unlabelled-data", ("qat", "resnet20", "--weights", "{r20}", "--data", "{flat}", "--eval-data", "none",
                                 "--preset", "x86-vnni", "-o", "{out}"), 2, "needs a class per image"),
     Row("latency-table-threads-zero", ("latency-table", "resnet21", "--threads", "0", "-o", "{out}/t.json"), 2,
@@ -89,7 +91,7 @@ ROWS = [
     Row("export-accuracy-images-negative", ("export", "resnet20", "--weights", "{tmp}/missing.pt", "--accuracy-images",
                                             "-1", "-o", "{out}"), 2, "--accuracy-images -1 must be >= 0"),
     Row("eval-unlabelled-folder", ("eval", "{model}", "--data", "{flat}"), 2, "needs a class per image"),
-    Row("eval-negative-labels", ("eval", "{model}", "--data", "{negative_labels}"), 2, "negative (first -3)"),
+    Row("eval-negative-labels", ("eval", "{model}", "--data", "{negative_labels}"), 2, "labels hold -3"),
     Row("quantize-budget-unlabelled", ("quantize", "{tampered_ok}", "--data", "{images}", "--accuracy-budget", "0.3",
                                        "--eval-data", "{flat}"), 2, "needs a class per image"),
     Row("sweep-bits-unlabelled", ("sweep-bits", "{tampered_ok}", "--data", "{images}", "--eval-data", "{flat}",
@@ -99,7 +101,7 @@ ROWS = [
         "--budget inf is not a finite number"),
     Row("recommend-reference-150", ("recommend", "{tmp}", "--reference", "150"), 2,
         "--reference 150 is out of range"),
-    Row("recommend-negative-p50", ("recommend", "{bad_results}"), 2, "p50_ms is -5.0"),
+    Row("recommend-negative-p50", ("recommend", "{bad_results}"), 2, "p50_ms' is -5.0"),
     Row("bench-min-seconds-nan", ("bench", "{model}", "--min-seconds", "nan", "-o", "{out}"), 2,
         "--min-seconds nan is not a finite number"),
     Row("quantize-fp16-weight-bits", ("quantize", "{tampered_ok}", "--mode", "fp16", "--weight-bits", "4"), 2,
@@ -116,6 +118,20 @@ ROWS = [
         "--rounds 0 must be >= 1"),
     Row("device-add-bad-host", ("device", "add", "pi", "ssh://pi@host;rm -rf x", "--config", "{out}/d.toml"), 2,
         "is not a host name or IP address"),
+    Row("npz-not-a-zip", ("eval", "{model}", "--data", "{pk_npz}"), 2, "is not an .npz"),
+    Row("npz-empty", ("eval", "{model}", "--data", "{empty_npz}"), 2, "expected at least one image"),
+    Row("image-bomb", ("eval", "{model}", "--data", "{bomb_folder}"), 2, "decompression bomb"),
+    Row("weights-not-a-checkpoint", ("export", "resnet20", "-w", "{text_weights}", "-o", "{out}"), 2,
+        "is not a readable PyTorch checkpoint"),
+    Row("devices-url-not-a-string", ("device", "list", "--config", "{devices_url_int}"), 2, "is not a string"),
+    Row("devices-file-is-a-folder", ("device", "add", "pi4", "ssh://pi@host", "--config", "{tmp}"), 2, "is a folder"),
+    Row("output-file-is-a-folder", ("profile", "{model}", "--trace", "{json_folder}", "-o", "{out}", "--runs", "1",
+                                    "--warmup", "0", "--min-seconds", "0"), 2, "is a folder, not a file"),
+    Row("result-deeply-nested", ("compare", "{deep_result}", "-o", "{out}"), 2, "nests deeper than 64 levels"),
+    Row("result-p50-zero", ("recommend", "{p50_zero}"), 2, "must be a finite number > 0"),
+    Row("probes-not-onnx", ("latency-table", "--probes", "{probes_pack}", "--precision", "fp32", "-o", "{out}/t.json"),
+        2, "must be the name of an .onnx file"),
+    Row("model-string-input", ("bench", "{string_model}", "-o", "{out}", *QUICK), 2, "is tensor(string)"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
@@ -123,7 +139,7 @@ NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "
                       "quantize-output-cannot-be-made", "train-output-cannot-be-made",
                       "sensitivity-output-cannot-be-made", "prune-output-cannot-be-made",
                       "export-accuracy-images-negative", "quantize-budget-unlabelled", "sweep-bits-unlabelled",
-                      "quantize-unknown-exclude-op"}
+                      "quantize-unknown-exclude-op", "weights-not-a-checkpoint"}
 
 
 @pytest.fixture
@@ -154,18 +170,24 @@ def paths(tmp_path: Path) -> dict[str, str]:
     out = {"tmp": str(tmp), "model": str(model), "tampered": str(tmp / "tampered"),
            "tampered_ok": str(tmp / "tampered_ok"), "out": str(tmp_path / "out" / "deeper"), "images": str(images),
            "archive_dir": str(archive_dir), "nan": str(_nan_model(tmp / "nan")),
-           "empty": str(_empty_npz(tmp / "empty.npz")),
            "flat": str(_flat_folder(tmp / "flat")),
-           "r20": str(_resnet20_weights(tmp / "r20.pt"))}
+           "r20": str(_resnet20_weights(tmp / "r20.pt")),
+           "pk_npz": str(bad.not_a_zip_npz(tmp)),
+           "empty_npz": str(bad.empty_npz(tmp)),
+           "bomb_folder": str(bad.bomb_folder(tmp)),
+           "text_weights": str(bad.text_weights(tmp)),
+           "devices_url_int": str(bad.devices_url_int(tmp)),
+           "deep_result": str(bad.deep_json(tmp / "deep")),
+           "p50_zero": str(bad.result_with_p50_zero(tmp)),
+           "probes_pack": str(bad.probes_pack(tmp)),
+           "string_model": str(bad.string_input_model(tmp)),
+           }
     out["negative_labels"] = str(tmp / "neg.npz")
     np.savez(tmp / "neg.npz", images=np.zeros((4, 16, 16, 3), np.uint8), labels=np.array([-3, 0, 1, 2]))
     out["bad_results"] = str(_negative_p50_results(tmp / "results"))
+    out["json_folder"] = str(tmp / "folder.json")  # a folder named like a file
+    (tmp / "folder.json").mkdir()
     return out
-
-
-def _empty_npz(path: Path) -> Path:
-    np.savez(path, images=np.zeros((0, 32, 32, 3), np.uint8), labels=np.zeros(0, np.int64))
-    return path
 
 
 def _flat_folder(d: Path) -> Path:
