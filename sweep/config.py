@@ -248,6 +248,9 @@ class BenchSettings:
                 raise _fail(f"empty grid: [bench] {key} is empty")
         _positive_ints(self.threads, "[bench] threads")
         _positive_ints(self.batch, "[bench] batch")
+        from edgebench.bench.inputs import check_batch
+
+        check_batch(self.batch, "[bench] batch")
         if len(set(self.runtimes)) != len(self.runtimes):
             raise _fail(f"[bench] runtimes lists a runtime twice: {list(self.runtimes)}")
         from edgebench.runtimes import runtime_names
@@ -442,4 +445,11 @@ def load_sweep(path: Path) -> SweepConfig:
     path = Path(path)
     if not path.is_file():
         raise UserInputError(f"sweep file '{path}' does not exist; see examples/sweep-resnet20.toml")
-    return parse_sweep(path.read_text(encoding="utf-8"), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise UserInputError(f"sweep file '{path}' is not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                             f"{e.start}); save it as UTF-8 (TOML files are UTF-8)") from None
+    except OSError as e:
+        raise UserInputError(f"sweep file '{path}' cannot be read ({e.strerror or e})") from None
+    return parse_sweep(text, str(path))

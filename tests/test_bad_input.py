@@ -52,6 +52,15 @@ ROWS = [
     Row("sensitivity-target-macs", ("sensitivity", "resnet20", "-o", "{out}", "--target-macs", "1.5"), 2,
         "must be a fraction in (0, 1)"),
     Row("model-typo", ("export", "resnet21", "-o", "{out}"), 2, "Did you mean 'resnet20'?"),
+    Row("batch-too-large", ("bench", "{model}", "-b", "100000000", "-o", "{out}"), 2, "above the largest batch"),
+    Row("sweep-not-utf8", ("sweep", "{sweeps}/latin1.toml", "-o", "{out}"), 2, "is not UTF-8 text"),
+    Row("sweep-ray-timeout-nan", ("sweep", "{sweeps}/ok.toml", "-o", "{out}", "--ray-timeout", "nan"), 2,
+        "--ray-timeout nan must be a finite number"),
+    Row("sweep-threads-oversubscribed", ("sweep", "{sweeps}/threads.toml", "-o", "{out}"), 2,
+        "--allow-oversubscribe"),
+    Row("sweep-batch-too-large", ("sweep", "{sweeps}/batch.toml", "-o", "{out}"), 2,
+        "[bench] batch 100000000 is above the largest batch"),
+    Row("sweep-grid-needs-yes", ("sweep", "{sweeps}/grid.toml", "-o", "{out}"), 2, "the grid has 501 cells"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs", "model-typo"}
 
@@ -83,7 +92,9 @@ def paths(tmp_path: Path) -> dict[str, str]:
     _crafted_archive(archive_dir / "cifar-10-python.tar.gz", pickle.dumps({b"data": _Pwn(tmp / "pwned")}))
     out = {"tmp": str(tmp), "model": str(model), "tampered": str(tmp / "tampered"),
            "tampered_ok": str(tmp / "tampered_ok"), "out": str(tmp_path / "out" / "deeper"), "images": str(images),
-           "archive_dir": str(archive_dir), "nan": str(_nan_model(tmp / "nan"))}
+           "archive_dir": str(archive_dir), "nan": str(_nan_model(tmp / "nan")),
+           "sweeps": str(_sweep_files(tmp / "sweeps", model.parent, images)),
+           }
     return out
 
 
@@ -127,6 +138,22 @@ def _nan_model(d: Path) -> Path:
     onnx.save(proto, path)
     m = Manifest(name="nan", input=InputInfo("input", ("batch", 3, 16, 16))).with_file(path)
     (d / "model.fp32.json").write_text(json.dumps(m.to_dict()), encoding="utf-8")
+    return d
+
+
+def _sweep_files(d: Path, model: Path, images: Path) -> Path:
+    """Sweep files for the sweep rows: ok.toml (valid, 1 cell) and one bad variant of it per row."""
+    d.mkdir()
+
+    def toml(threads: str = "[1]", batch: str = "[1]") -> str:
+        return (f"models = [{json.dumps(str(model))}]\n[eval]\ndata = {json.dumps(str(images))}\n"
+                f"[bench]\nthreads = {threads}\nbatch = {batch}\n")
+
+    (d / "ok.toml").write_text(toml(), encoding="utf-8")
+    (d / "latin1.toml").write_bytes(('name = "caf\u00e9"\n' + toml()).encode("latin-1"))
+    (d / "threads.toml").write_text(toml(threads="[10000]"), encoding="utf-8")
+    (d / "batch.toml").write_text(toml(batch="[100000000]"), encoding="utf-8")
+    (d / "grid.toml").write_text(toml(batch=str(list(range(1, 502)))), encoding="utf-8")
     return d
 
 

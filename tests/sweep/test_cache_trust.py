@@ -93,9 +93,8 @@ def outside_path(out: Path, key: str, root: Path) -> str:
 
 
 def outside_path_edited(out: Path, key: str, root: Path) -> str:
-    evil = _evil(root)
     m = _marker(out, key)
-    m["outputs"]["result"] = "../../../../x/evil.json"
+    m["outputs"]["result"] = os.path.relpath(_evil(root), out / "cache" / key)  # done.json edited by hand
     _write_marker(out, key, m)
     return "was edited"
 
