@@ -237,7 +237,7 @@ def plan(cfg: SweepConfig, devices_config: Path | None = None, log: Log | None =
 # the grid size above which a sweep needs --yes (`yes=True`): a typo in a list multiplies the grid
 MAX_CELLS_WITHOUT_YES = 500
 # rough seconds per stage for the estimate (ResNet-20-sized models on a workstation; cached stages take none)
-STAGE_SECONDS = {"export": 20.0, "import": 1.0, "prune": 30.0, "quantize": 15.0, "convert": 20.0, "evaluate": 5.0}
+STAGE_SECONDS = {"export": 20.0, "import": 1.0, "prune": 30.0, "quantize": 10.0, "convert": 10.0, "evaluate": 5.0}
 BENCH_OVERHEAD_S = 3.0  # a bench cell beyond its [bench] min_seconds: the fresh process, model load, warm-up
 EPOCH_SECONDS = 60.0  # one [prune] fine-tuning epoch
 
