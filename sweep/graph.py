@@ -362,7 +362,7 @@ def verify_done(cache: Path, key: str) -> tuple[dict[str, Any] | None, str | Non
             return None, f"recorded file {why}"
         f = folder / rel
         if not f.is_file():
-            return None, f"'{rel}' is missing"
+            return None, f"'{rel}' is missing (or not a file)"
         try:
             got = sha256_file(f)
         except OSError as e:

@@ -73,7 +73,7 @@ def edited_result(out: Path, key: str, _root: Path) -> str:
 
 def deleted_result(out: Path, key: str, _root: Path) -> str:
     (out / "cache" / key / "result.json").unlink()
-    return "'result.json' is missing"
+    return "'result.json' is missing (or not a file)"
 
 
 def garbage_result(out: Path, key: str, _root: Path) -> str:
