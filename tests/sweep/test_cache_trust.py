@@ -193,3 +193,18 @@ def test_an_edited_input_model_reruns_its_stage_and_the_rest_stays_cached(swept:
     assert f"note: cache of '{imp['label']}' not reused: 'model.fp32.onnx' changed" in r.stderr
     assert json.loads((out / "summary.json").read_text())["counts"] == {"done": 1, "cached": 2, "failed": 0,
                                                                        "skipped": 0}
+
+
+@pytest.mark.slow
+def test_a_ray_task_verifies_the_cache_too(swept: Path, tmp_path: Path) -> None:
+    """The compute stages run as Ray tasks: the note comes back with the task's outcome."""
+    pytest.importorskip("ray")
+    out = tmp_path / "out"
+    shutil.copytree(swept / "out", out)
+    imp = _node(out, "import")
+    (out / "cache" / imp["key"] / "model.fp32.onnx").write_bytes(b"not the model")
+    r = CliRunner().invoke(app, ["sweep", str(swept / "sweep.toml"), "-o", str(out), "--ray", "local",
+                                 "--ray-cpus", "1"])
+    assert r.exit_code == 0, r.stderr
+    assert f"note: cache of '{imp['label']}' not reused: 'model.fp32.onnx' changed" in r.stderr
+    assert json.loads((out / "summary.json").read_text())["counts"]["done"] == 1
