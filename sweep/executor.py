@@ -82,7 +82,8 @@ def execute_node(node: Node, cache: str | Path, device: Device | None = None,
     for dep in node.deps:
         d = read_done(cache, dep)
         if d is None:
-            return Outcome(node.key, node.stage, node.label, "skipped", 0.0, f"input {dep[:12]} is not done")
+            return Outcome(node.key, node.stage, node.label, "skipped", 0.0, f"input {dep[:12]} is not done",
+                           note=untrusted)
         inputs.append(Input(cache / dep, d["outputs"]))
     out = cache / node.key
     shutil.rmtree(out, ignore_errors=True)
