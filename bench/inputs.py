@@ -10,6 +10,22 @@ from edgebench.errors import UserInputError
 from edgebench.readers import read_npz
 from edgebench.runtimes.base import TensorSpec
 
+# the largest batch `bench --batch` and a sweep's [bench] batch take: beyond it the inputs alone need
+# gigabytes (4096 x 3x224x224 float32 is 2.5 GB) and the run fails on memory, not on the model
+MAX_BATCH = 4096
+
+
+def check_batch(values: Sequence[int], option: str = "--batch") -> None:
+    """Refuse a batch above MAX_BATCH (one line, naming the value and the limit).
+
+    >>> check_batch([1, 8, 4096])
+    """
+    too_big = [b for b in values if b > MAX_BATCH]
+    if too_big:
+        raise UserInputError(f"{option} {too_big[0]} is above the largest batch edgebench runs, {MAX_BATCH} (its "
+                             "random inputs alone would need gigabytes); give a batch <= "
+                             f"{MAX_BATCH}, e.g. 1,8,32")
+
 
 def random_feeds(
     specs: Sequence[TensorSpec], shapes: Sequence[tuple[int, ...]], seed: int = 0

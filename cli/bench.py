@@ -85,6 +85,7 @@ def bench(
 
     from edgebench.atomic import check_writable_dir, ensure_writable_dir
     from edgebench.bench.harness import BenchConfig
+    from edgebench.bench.inputs import check_batch
     from edgebench.bench.runner import Job, make_result, run_job, run_job_isolated
     from edgebench.bench.schema import append_csv, check_csv, write_result
     from edgebench.cli.options import check_threads, parse_int_list, parse_key_values, parse_shape, runtime_options
@@ -97,6 +98,7 @@ def bench(
                       min_seconds=min_seconds, max_iters=max_iters, max_seconds=max_seconds,
                       timeout_s=timeout or None)
     batch_list = parse_int_list(batch, "--batch")
+    check_batch(batch_list)
     shape_t = parse_shape(shape)
     if shape_t is not None and len(batch_list) > 1:
         raise UserInputError("--shape fixes the batch; do not combine it with a --batch list")

@@ -29,28 +29,37 @@ def sweep(
                                                help="The device registry for [bench] devices [default: "
                                                     "$EDGEBENCH_DEVICES, else ~/.config/edgebench/devices.toml]."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check the file and list the stages; run nothing."),
+    allow_oversubscribe: bool = typer.Option(False, "--allow-oversubscribe",
+                                             help="Run [bench] threads above 4x this machine's logical cores."),
+    yes: bool = typer.Option(False, "--yes", help="Run a grid of more than 500 cells."),
     as_json: bool = typer.Option(False, "--json", help="Print summary.json instead of the text summary."),
 ) -> None:
     """Run a sweep: export -> prune -> quantize | convert -> evaluate -> bench (on each device), every stage
     cached by content hash."""
-    from edgebench.errors import UserInputError
-    from edgebench.sweep.config import load_sweep
-    from edgebench.sweep.run import SweepInterrupted, plan, run_sweep
 
-    cfg = load_sweep(sweep_file)
+    from edgebench.cli.options import check_threads
+    from edgebench.errors import UserInputError
+    from edgebench.sweep.config import LOCAL, load_sweep
+    from edgebench.sweep.run import MAX_CELLS_WITHOUT_YES, SweepInterrupted, grid_text, plan, run_sweep
+
     if ray_cpus is not None and ray_cpus < 1:
         raise UserInputError(f"--ray-cpus {ray_cpus} must be >= 1")
+    cfg = load_sweep(sweep_file)
+    if LOCAL in cfg.bench.devices:  # bench's rule, against this machine's cores (a remote device checks its own)
+        check_threads(list(cfg.bench.threads), "[bench] threads", allow_oversubscribe=allow_oversubscribe)
     if dry_run:
         graph = plan(cfg, devices_config, log=say)
         for n in graph.nodes.values():
             typer.echo(f"{n.key[:12]}  {n.label}")
         for note in graph.notes:
             typer.echo(f"note: {note}")
-        typer.echo(f"{len(graph.cells)} cells, {len(graph.nodes)} stages")
+        typer.echo(grid_text(graph, cfg))
+        if len(graph.cells) > MAX_CELLS_WITHOUT_YES and not yes:
+            typer.echo(f"note: more than {MAX_CELLS_WITHOUT_YES} cells: running it needs --yes")
         return
     try:
         out = run_sweep(cfg, output_dir, ray=ray, ray_cpus=ray_cpus, ray_timeout=ray_timeout,
-                        devices_config=devices_config, log=say)
+                        devices_config=devices_config, log=say, yes=yes)
     except SweepInterrupted as e:  # the running stages were stopped and recorded; one line, exit 130
         typer.echo(f"edgebench: interrupted: {e}", err=True)
         raise typer.Exit(130) from None

@@ -248,6 +248,9 @@ class BenchSettings:
                 raise _fail(f"empty grid: [bench] {key} is empty")
         _positive_ints(self.threads, "[bench] threads")
         _positive_ints(self.batch, "[bench] batch")
+        from edgebench.bench.inputs import check_batch
+
+        check_batch(self.batch, "[bench] batch")
         if len(set(self.runtimes)) != len(self.runtimes):
             raise _fail(f"[bench] runtimes lists a runtime twice: {list(self.runtimes)}")
         from edgebench.runtimes import runtime_names

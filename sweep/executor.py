@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from edgebench.atomic import ensure_writable_dir, write_json
 from edgebench.errors import EdgebenchError, UserInputError
 from edgebench.sweep.drift import pick_repeats, repeat_node
-from edgebench.sweep.graph import DONE, ERROR, INTERRUPTED, Graph, Node, read_done
+from edgebench.sweep.graph import DONE, ERROR, INTERRUPTED, Graph, Node, done_marker, read_done, verify_done
 from edgebench.sweep.stages import Input, run_stage
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ class Outcome:
     seconds: float = 0.0
     error: str | None = None
     outputs: dict[str, Any] | None = None
+    note: str | None = None  # why its cache was not reused (edited, missing, ...): it ran again
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,14 +75,15 @@ def execute_node(node: Node, cache: str | Path, device: Device | None = None,
     another thread. KeyboardInterrupt is not a failure: it propagates, and no done.json is written.
     """
     cache = Path(cache)
-    done = read_done(cache, node.key)
+    done, untrusted = verify_done(cache, node.key)
     if done is not None:
         return Outcome(node.key, node.stage, node.label, "cached", 0.0, None, done["outputs"])
     inputs = []
     for dep in node.deps:
         d = read_done(cache, dep)
         if d is None:
-            return Outcome(node.key, node.stage, node.label, "skipped", 0.0, f"input {dep[:12]} is not done")
+            return Outcome(node.key, node.stage, node.label, "skipped", 0.0, f"input {dep[:12]} is not done",
+                           note=untrusted)
         inputs.append(Input(cache / dep, d["outputs"]))
     out = cache / node.key
     shutil.rmtree(out, ignore_errors=True)
@@ -96,11 +98,11 @@ def execute_node(node: Node, cache: str | Path, device: Device | None = None,
                                  "type": type(e).__name__, "user_error": isinstance(e, UserInputError),
                                  "traceback": traceback.format_exc(limit=20), "seconds": seconds,
                                  "settings": node.settings})
-        return Outcome(node.key, node.stage, node.label, "failed", seconds, msg)
+        return Outcome(node.key, node.stage, node.label, "failed", seconds, msg, note=untrusted)
     seconds = time.perf_counter() - t0
-    write_json(out / DONE, {**node.to_dict(), "outputs": outputs, "seconds": seconds, "host": socket.gethostname(),
-                            "pid": os.getpid()})
-    return Outcome(node.key, node.stage, node.label, "done", seconds, None, outputs)
+    write_json(out / DONE, done_marker(out, {**node.to_dict(), "outputs": outputs, "seconds": seconds,
+                                             "host": socket.gethostname(), "pid": os.getpid()}))
+    return Outcome(node.key, node.stage, node.label, "done", seconds, None, outputs, note=untrusted)
 
 
 # ------------------------------------------------------------------------------------------ locks
@@ -302,6 +304,8 @@ class Executor:
             else:
                 self.outcomes[o.key] = o
             i = len(self.outcomes)
+        if o.note:
+            self.log(f"note: cache of '{o.label}' not reused: {o.note}; the stage ran again")
         extra = f" ({o.seconds:.1f} s)" if o.status == "done" else f": {o.error}" if o.error else ""
         self.log(f"[{'drift' if repeat else f'{i}/{self._n}'}] {o.status:7s} {o.label}{extra}")
 

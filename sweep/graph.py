@@ -291,14 +291,99 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
 
 
 DONE, ERROR, INTERRUPTED = "done.json", "error.json", "interrupted.json"  # a stage's markers in cache/<key>/
+PATH_OUTPUTS = ("model", "accuracy", "result")  # the outputs that name a file in the stage's folder
+
+
+def marker_digest(marker: Mapping[str, Any]) -> str:
+    """sha256 of a done marker's JSON (sorted keys) without its own ``sha256`` field."""
+    body = {k: v for k, v in marker.items() if k != "sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def done_marker(folder: Path, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The done marker of a finished stage: `fields`, the sha256 of every file in `folder`, and its own digest.
+
+    Written last, atomically (`write_json`), by the executor; `verify_done` checks all of it on reuse.
+    """
+    from edgebench.devices.push import folder_bundle
+
+    marker = {**fields, "files": folder_bundle(Path(folder)).hashes()}
+    return {**marker, "sha256": marker_digest(marker)}
+
+
+def _inside(folder: Path, rel: Any) -> str | None:
+    """Why `rel` is not a relative path to a file inside `folder` (None when it is)."""
+    from pathlib import PurePosixPath
+
+    if not isinstance(rel, str) or not rel:
+        return f"{rel!r} is not a relative path"
+    pp = PurePosixPath(rel)
+    if pp.is_absolute() or Path(rel).is_absolute() or ".." in pp.parts:
+        return f"'{rel}' is outside the stage folder"
+    try:
+        if not (folder / rel).resolve().is_relative_to(folder.resolve()):
+            return f"'{rel}' is outside the stage folder (a link)"
+    except (OSError, RuntimeError):
+        return f"'{rel}' cannot be resolved"
+    return None
+
+
+def verify_done(cache: Path, key: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The done marker of `key` when it and every file it records are as written; else (None, why).
+
+    (None, None): the stage has not finished (no marker). A marker that is not JSON, not an object, written
+    for another key, edited (its digest), without content hashes (an older edgebench), or that names a path
+    outside its folder, or whose files are missing or changed, is not trusted: (None, the reason); the
+    stage runs again. Nothing outside ``cache/<key>/`` is ever read.
+    """
+    from edgebench.manifest import sha256_file
+
+    folder = Path(cache) / key
+    p = folder / DONE
+    if not p.is_file():
+        return None, None
+    try:
+        marker = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None, f"{DONE} is not JSON"
+    except OSError as e:
+        return None, f"{DONE} cannot be read ({e.strerror or e})"
+    if not isinstance(marker, dict):
+        return None, f"{DONE} holds a {type(marker).__name__}, not an object"
+    if "sha256" not in marker or not isinstance(marker.get("files"), dict):
+        return None, f"{DONE} has no content hashes (written by an older edgebench)"
+    if marker["sha256"] != marker_digest(marker):
+        return None, f"{DONE} was edited (its sha256 does not match its content)"
+    if marker.get("key") != key:
+        return None, f"{DONE} belongs to stage {str(marker.get('key'))[:12]}, not to this folder"
+    outputs = marker.get("outputs")
+    if not isinstance(outputs, dict):
+        return None, f"{DONE} has no outputs"
+    files: dict[str, Any] = marker["files"]
+    for name in PATH_OUTPUTS:
+        if name in outputs:
+            why = _inside(folder, outputs[name])
+            if why:
+                return None, f"outputs.{name} {why}"
+            if outputs[name] not in files:
+                return None, f"outputs.{name} '{outputs[name]}' has no recorded sha256"
+    for rel, sha in files.items():
+        why = _inside(folder, rel)
+        if why:
+            return None, f"recorded file {why}"
+        f = folder / rel
+        if not f.is_file():
+            return None, f"'{rel}' is missing (or not a file)"
+        try:
+            got = sha256_file(f)
+        except OSError as e:
+            return None, f"'{rel}' cannot be read ({e.strerror or e})"
+        if got != sha:
+            return None, f"'{rel}' changed since the stage finished (sha256 {got[:12]}, recorded {str(sha)[:12]})"
+    return marker, None
 
 
 def read_done(cache: Path, key: str) -> dict[str, Any] | None:
-    """The done marker of `key`, or None when the stage has not finished."""
-    p = Path(cache) / key / DONE
-    if not p.is_file():
-        return None
-    try:
-        return json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None  # a damaged marker: the stage runs again
+    """The verified done marker of `key`, or None when the stage has not finished or its cache is not
+    trusted (`verify_done` says why)."""
+    return verify_done(cache, key)[0]

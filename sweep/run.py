@@ -237,6 +237,60 @@ def plan(cfg: SweepConfig, devices_config: Path | None = None, log: Log | None =
     return build_graph(cfg, preflight(cfg, probe_devices(entries, log)))
 
 
+# the grid size above which a sweep needs --yes (`yes=True`): a typo in a list multiplies the grid
+MAX_CELLS_WITHOUT_YES = 500
+# rough seconds per stage for the estimate (ResNet-20-sized models on a workstation; cached stages take none)
+STAGE_SECONDS = {"export": 20.0, "import": 1.0, "prune": 30.0, "quantize": 10.0, "convert": 10.0, "evaluate": 5.0}
+BENCH_OVERHEAD_S = 3.0  # a bench cell beyond its [bench] min_seconds: the fresh process, model load, warm-up
+EPOCH_SECONDS = 60.0  # one [prune] fine-tuning epoch
+
+
+def estimate_seconds(graph: Graph, cfg: SweepConfig) -> float:
+    """A rough wall time of the whole grid run from scratch (embedded): stage counts x typical times.
+
+    >>> from edgebench.sweep.config import SweepConfig
+    >>> estimate_seconds(Graph({}, ()), SweepConfig(models=("resnet20",)))
+    0.0
+    """
+    b = cfg.bench
+    cell = BENCH_OVERHEAD_S + (min(b.min_seconds, b.max_seconds) if b.max_seconds is not None else b.min_seconds)
+    per_stage = {**STAGE_SECONDS, "prune": STAGE_SECONDS["prune"] + EPOCH_SECONDS * cfg.prune.finetune_epochs,
+                 "bench": cell}
+    total = sum(per_stage[n.stage] for n in graph.nodes.values())
+    return total + cell * min(b.repeat_cells, len(graph.cells)) * len(b.devices)
+
+
+def duration_text(seconds: float) -> str:
+    """42 s, 12 min, 3.5 h.
+
+    >>> duration_text(42), duration_text(720), duration_text(12600)
+    ('42 s', '12 min', '3.5 h')
+    """
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def grid_text(graph: Graph, cfg: SweepConfig) -> str:
+    """'4 cells, 8 stages (...); estimated ~1 min from scratch (cached stages take no time)'."""
+    counts = Counter(n.stage for n in graph.nodes.values())
+    return (f"{len(graph.cells)} cells, {len(graph.nodes)} stages (" + ", ".join(f"{k} {v}" for k, v in counts.items())
+            + f"); estimated ~{duration_text(estimate_seconds(graph, cfg))} from scratch (cached stages take no "
+            "time)")
+
+
+def check_grid_size(graph: Graph, cfg: SweepConfig, yes: bool) -> None:
+    """Refuse a grid of more than MAX_CELLS_WITHOUT_YES cells unless `yes` (before any work)."""
+    n = len(graph.cells)
+    if n > MAX_CELLS_WITHOUT_YES and not yes:
+        raise UserInputError(
+            f"the grid has {n} cells (estimated ~{duration_text(estimate_seconds(graph, cfg))}), more than "
+            f"{MAX_CELLS_WITHOUT_YES}; check the lists of [bench] threads/batch/runtimes/devices, [quantize] "
+            "precisions and [prune] ratios, or pass --yes to run it anyway")
+
+
 def publish_results(graph: Graph, cache: Path, results_dir: Path,
                     drift: dict[str, dict[str, Any]] | None = None) -> int:
     """Rebuild ``results/<device>/`` from the finished bench cells of this grid; returns how many.
@@ -371,16 +425,19 @@ def recommendation_text(recs: dict[float, list[Any]]) -> str:
 
 
 def run_sweep(cfg: SweepConfig, out_dir: Path, *, ray: str | None = None, ray_cpus: int | None = None,
-              ray_timeout: float = 15.0, devices_config: Path | None = None, log: Log | None = None) -> SweepOutcome:
+              ray_timeout: float = 15.0, devices_config: Path | None = None, log: Log | None = None,
+              yes: bool = False) -> SweepOutcome:
     """Run the whole grid into `out_dir` (resuming whatever is cached there).
 
     `devices_config`: the device registry file (default: `edgebench device`'s, $EDGEBENCH_DEVICES).
+    `yes`: run a grid of more than MAX_CELLS_WITHOUT_YES cells (refused before any work otherwise).
     Raises `SweepInterrupted` on Ctrl-C/SIGTERM once the running stages are stopped and summary.json written.
     """
     say = log or (lambda _m: None)
     entries = resolve_devices(cfg, devices_config)  # all checks before the output folder exists
     devices = probe_devices(entries, say)
     graph = build_graph(cfg, preflight(cfg, devices))
+    check_grid_size(graph, cfg, yes)
     if ray:
         check_ray(ray, ray_timeout)
     from edgebench.bench.fingerprint import fingerprint
@@ -389,9 +446,7 @@ def run_sweep(cfg: SweepConfig, out_dir: Path, *, ray: str | None = None, ray_cp
     out_dir = ensure_writable_dir(Path(out_dir))
     cache = ensure_writable_dir(out_dir / "cache")
     with sweep_dir_lock(out_dir), interrupt_signals() as signals:
-        counts = Counter(n.stage for n in graph.nodes.values())
-        say(f"sweep '{cfg.name}': {len(graph.cells)} cells, {len(graph.nodes)} stages ("
-            + ", ".join(f"{k} {v}" for k, v in counts.items()) + f"); {'Ray ' + ray if ray else 'embedded'}")
+        say(f"sweep '{cfg.name}': {grid_text(graph, cfg)}; {'Ray ' + ray if ray else 'embedded'}")
         for note in graph.notes:
             say(f"note: {note}")
         started = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

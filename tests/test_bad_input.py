@@ -132,6 +132,15 @@ ROWS = [
     Row("probes-not-onnx", ("latency-table", "--probes", "{probes_pack}", "--precision", "fp32", "-o", "{out}/t.json"),
         2, "must be the name of an .onnx file"),
     Row("model-string-input", ("bench", "{string_model}", "-o", "{out}", *QUICK), 2, "is tensor(string)"),
+    Row("batch-too-large", ("bench", "{model}", "-b", "100000000", "-o", "{out}"), 2, "above the largest batch"),
+    Row("sweep-not-utf8", ("sweep", "{sweeps}/latin1.toml", "-o", "{out}"), 2, "is not UTF-8 text"),
+    Row("sweep-ray-timeout-nan", ("sweep", "{sweeps}/ok.toml", "-o", "{out}", "--ray-timeout", "nan"), 2,
+        "--ray-timeout nan is not a finite number"),
+    Row("sweep-threads-oversubscribed", ("sweep", "{sweeps}/threads.toml", "-o", "{out}"), 2,
+        "--allow-oversubscribe"),
+    Row("sweep-batch-too-large", ("sweep", "{sweeps}/batch.toml", "-o", "{out}"), 2,
+        "[bench] batch 100000000 is above the largest batch"),
+    Row("sweep-grid-needs-yes", ("sweep", "{sweeps}/grid.toml", "-o", "{out}"), 2, "the grid has 501 cells"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
@@ -187,6 +196,7 @@ def paths(tmp_path: Path) -> dict[str, str]:
     out["bad_results"] = str(_negative_p50_results(tmp / "results"))
     out["json_folder"] = str(tmp / "folder.json")  # a folder named like a file
     (tmp / "folder.json").mkdir()
+    out["sweeps"] = str(_sweep_files(tmp / "sweeps", model.parent, images))
     return out
 
 
@@ -260,6 +270,22 @@ def _nan_model(d: Path) -> Path:
     onnx.save(proto, path)
     m = Manifest(name="nan", input=InputInfo("input", ("batch", 3, 16, 16))).with_file(path)
     (d / "model.fp32.json").write_text(json.dumps(m.to_dict()), encoding="utf-8")
+    return d
+
+
+def _sweep_files(d: Path, model: Path, images: Path) -> Path:
+    """Sweep files for the sweep rows: ok.toml (valid, 1 cell) and one bad variant of it per row."""
+    d.mkdir()
+
+    def toml(threads: str = "[1]", batch: str = "[1]") -> str:
+        return (f"models = [{json.dumps(str(model))}]\n[eval]\ndata = {json.dumps(str(images))}\n"
+                f"[bench]\nthreads = {threads}\nbatch = {batch}\n")
+
+    (d / "ok.toml").write_text(toml(), encoding="utf-8")
+    (d / "latin1.toml").write_bytes(('name = "caf\u00e9"\n' + toml()).encode("latin-1"))
+    (d / "threads.toml").write_text(toml(threads="[10000]"), encoding="utf-8")
+    (d / "batch.toml").write_text(toml(batch="[100000000]"), encoding="utf-8")
+    (d / "grid.toml").write_text(toml(batch=str(list(range(1, 502)))), encoding="utf-8")
     return d
 
 
