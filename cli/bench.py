@@ -133,6 +133,9 @@ def bench(
         return
     artifact, verification = resolve_model(resolve_for_runtime(model[0], runtime, precision), no_verify=no_verify)
     model_path = artifact.path
+    check_model = getattr(get_runtime(runtime), "check_model", None)  # e.g. torch: its verified FP32 parent
+    if check_model is not None:
+        check_model(model_path)
     from edgebench.bench.cooldown import Cooldown, cooldown_warnings, wait_until_cool
 
     cool = Cooldown(cooldown, cooldown_timeout) if cooldown is not None else None

@@ -35,7 +35,7 @@ def latency_table(
     from edgebench.bench.fingerprint import cpu_info
     from edgebench.bench.latency_probe import measure_table
     from edgebench.errors import OutputExistsError, UserInputError
-    from edgebench.latency_table import PRECISIONS, load_probes
+    from edgebench.latency_table import PRECISIONS, PROBES_FILE, load_probes, probe_model
 
     if precision not in PRECISIONS:
         raise UserInputError(f"--precision '{precision}' is not one of {', '.join(PRECISIONS)}")
@@ -59,11 +59,11 @@ def latency_table(
                        f"--precision {precision} -t {threads} -o table.json)")
             return
         probes = pack
-    doc = load_probes(probes / "probes.json")
+    doc = load_probes(probes / PROBES_FILE)
     if doc.get("precision") not in (None, precision):
         raise UserInputError(f"probe pack '{probes}' holds a {doc.get('precision')} model, not --precision "
                              f"{precision}; write the pack again with --precision {precision}")
-    onnx_path = probes / str(doc.get("model_file", f"model.{precision}.onnx"))
+    onnx_path = probe_model(probes, doc, precision)  # inside the pack, verified by hash, of that precision
     table = measure_table(doc, onnx_path, precision=precision, threads=threads, runtime=runtime, rounds=rounds,
                           log=say)
     write_json(output, table)

@@ -29,6 +29,7 @@ from typing import Any
 from edgebench.errors import UserInputError
 
 PROBES_KIND = "edgebench.latency-probes"
+PROBES_FILE = "probes.json"  # in a probe pack folder, beside the ONNX model it measures
 TABLE_KIND = "edgebench.latency-table"
 SCHEMA_VERSION = 1
 PRECISIONS = ("fp32", "int8")
@@ -61,6 +62,42 @@ def load_probes(path: Path) -> dict[str, Any]:
     if not isinstance(data.get("units"), list) or not isinstance(data.get("model"), dict):
         raise UserInputError(f"latency probe file '{path}' has no 'units'/'model'; write it again")
     return data
+
+
+def probe_model(pack: Path, probes: Mapping[str, Any], precision: str) -> Path:
+    """The ONNX file of probe pack `pack` that `latency-table --probes` times as the whole model.
+
+    Its `model_file` must lie inside the pack; it is verified by the probes' `model_sha256` (packs written
+    before it existed: by its manifest's `onnx_sha256`), and its manifest's precision must be `precision`,
+    the precision the table will claim.
+    """
+    from edgebench.artifact import ModelArtifact, confined_path
+    from edgebench.manifest import sha256_file
+
+    pack = Path(pack)
+    where = f"model_file of '{pack / PROBES_FILE}'"
+    rel = probes.get("model_file", f"model.{precision}.onnx")
+    if not isinstance(rel, str) or not rel:
+        raise UserInputError(f"{where} is {rel!r}; write the probe pack again (latency-table --write-probes)")
+    path = confined_path(pack, rel, what=where)
+    artifact = ModelArtifact.resolve(path)
+    manifest = artifact.require_manifest("measuring a probe pack")
+    recorded = probes.get("model_sha256")
+    if recorded is not None:
+        sha = sha256_file(path)
+        if sha != recorded:
+            raise UserInputError(f"'{path}' has sha256 {sha[:12]}, not the {str(recorded)[:12]} that "
+                                 f"'{pack / PROBES_FILE}' records: the pack's model changed; write the probe pack "
+                                 "again (--write-probes)")
+    else:
+        artifact.verify()
+        if manifest.onnx_sha256 is None:
+            raise UserInputError(f"'{path}' of probe pack '{pack}' has no recorded sha256 (neither model_sha256 in "
+                                 f"{PROBES_FILE} nor onnx_sha256 in its manifest); write the probe pack again")
+    if manifest.precision != precision:
+        raise UserInputError(f"probe pack '{pack}' measures '{rel}', a {manifest.precision} model, not --precision "
+                             f"{precision}; write the pack again with --precision {precision}")
+    return path
 
 
 def load_table(path: Path) -> dict[str, Any]:

@@ -26,11 +26,12 @@ def random_resnet20(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = get_spec("resnet20")
     torch.manual_seed(0)
     model = spec.build()
-    weights = root / "weights.pt"
-    torch.save(model.state_dict(), weights)
     folder = root / "model"
+    folder.mkdir()
+    weights = folder / "weights.pt"  # a manifest names only files inside its model folder
+    torch.save(model.state_dict(), weights)
     export_model(model, spec, folder, parity_images=8, simplify=False,
-                 weights={"sha256": sha256_file(weights), "file": str(weights), "source": "test"})
+                 weights={"sha256": sha256_file(weights), "file": weights.name, "source": "test"})
     rng = np.random.default_rng(0)
     np.savez(root / "calib.npz", images=rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8),
              labels=rng.integers(0, 10, 64))
@@ -92,7 +93,7 @@ def test_torch_fp32_refuses_a_quantized_file(random_resnet20: Path, tmp_path: Pa
         (folder / f).write_bytes((random_resnet20 / f).read_bytes())
     (folder / "model.int8.onnx").write_bytes((random_resnet20 / "model.fp32.onnx").read_bytes())
     m = json.loads((folder / "model.fp32.json").read_text())
-    m.update(precision="int8", parent_file="model.fp32.onnx")
+    m.update(precision="int8", parent_file="model.fp32.onnx", parent_sha256=m["onnx_sha256"])
     (folder / "model.int8.json").write_text(json.dumps(m))
     with pytest.raises(ModelFileError, match="not an FP32 model"):
         get_runtime("torch").load(folder / "model.int8.onnx", RuntimeOptions())
@@ -104,7 +105,7 @@ def test_missing_weights_are_named(random_resnet20: Path, tmp_path: Path) -> Non
     for f in ("model.fp32.onnx", "model.fp32.json"):
         (folder / f).write_bytes((random_resnet20 / f).read_bytes())
     m = json.loads((folder / "model.fp32.json").read_text())
-    m["weights"]["file"] = str(tmp_path / "gone.pt")
+    m["weights"]["file"] = "gone.pt"
     (folder / "model.fp32.json").write_text(json.dumps(m))
     with pytest.raises(BadCheckpoint, match=r"gone\.pt"):
         get_runtime("torch").load(folder / "model.fp32.onnx", RuntimeOptions())
