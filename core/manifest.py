@@ -58,7 +58,9 @@ def _channels(positive: bool) -> Callable[[Any], bool]:
 
 
 def _dim(v: Any) -> bool:
-    return _int_in(1, 2**31 - 1)(v) or (isinstance(v, str) and 0 < len(v) <= 64 and v.isprintable())
+    """An integer >= 1 or a symbolic name ("batch", "N", "s0"): a string of digits ("16") is neither."""
+    return _int_in(1, 2**31 - 1)(v) or (isinstance(v, str) and 0 < len(v) <= 64 and v.isprintable()
+                                        and (v[0].isalpha() or v[0] == "_"))
 
 
 _SIDE = f"an integer from 1 to {MAX_IMAGE_SIDE} (pixels)"
@@ -76,7 +78,7 @@ FIELD_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "interpolation": (lambda v: v in INTERPOLATIONS, "one of " + ", ".join(INTERPOLATIONS)),
     "num_classes": (_int_in(1, MAX_CLASSES), f"an integer from 1 to {MAX_CLASSES}"),
     "shape": (lambda v: isinstance(v, list | tuple) and 1 <= len(v) <= 8 and all(_dim(d) for d in v),
-              "1 to 8 dims, each an integer >= 1 or a symbolic name such as \"batch\""),
+              "1 to 8 dims, each an integer >= 1 or a symbolic name (a letter first) such as \"batch\""),
     "batch": (_dim, "an integer >= 1 or a symbolic name such as \"batch\""),
     "name": (lambda v: isinstance(v, str) and 0 < len(v) <= 256 and v.isprintable(), "a non-empty name"),
 }
