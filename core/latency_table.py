@@ -95,8 +95,9 @@ def probe_model(pack: Path, probes: Mapping[str, Any], precision: str) -> Path:
             raise UserInputError(f"'{path}' of probe pack '{pack}' has no recorded sha256 (neither model_sha256 in "
                                  f"{PROBES_FILE} nor onnx_sha256 in its manifest); write the probe pack again")
     if manifest.precision != precision:
-        raise UserInputError(f"probe pack '{pack}' measures '{rel}', a {manifest.precision} model, not --precision "
-                             f"{precision}; write the pack again with --precision {precision}")
+        raise UserInputError(f"probe pack '{pack}' measures '{rel}', whose manifest says precision "
+                             f"{manifest.precision}, not --precision {precision}; write the pack again with "
+                             f"--precision {precision}")
     return path
 
 

@@ -52,7 +52,7 @@ def test_a_model_outside_the_pack_is_refused(tmp_path: Path) -> None:
 def test_a_model_of_another_precision_is_refused(tmp_path: Path) -> None:
     pack = _pack(tmp_path / "pack", "fp32")
     doc = {**_doc(pack), "precision": "int8"}  # probes.json claims int8, the model is the FP32 one
-    with pytest.raises(UserInputError, match="a fp32 model, not --precision int8"):
+    with pytest.raises(UserInputError, match="says precision fp32, not --precision int8"):
         probe_model(pack, doc, "int8")
 
 
