@@ -165,3 +165,31 @@ def test_runtimes_layer_never_imports_the_exporter() -> None:
     offenders = [p.name for p in root.glob("*.py") if re.search(r"^\s*(from|import) edgebench\.exporter",
                                                                 p.read_text(), re.M)]
     assert offenders == []
+
+
+def test_torch_int8_rebuilds_an_int8_folder_only_from_its_verified_parent(random_resnet20: Path,
+                                                                         tmp_path: Path) -> None:
+    """#23: an INT8 manifest whose parent is another model (re-exported FP32, or a path out of the folder) was
+    measured as the INT8 model; the parent is now followed inside the folder and only with its sha256."""
+    import shutil
+
+    from edgebench.bench.fingerprint import cpu_info
+    from edgebench.calibration.datasets import Dataset
+    from edgebench.calibration.quantize import quantize_static_model
+    from edgebench.calibration.recipes import resolve_preset
+    from edgebench.errors import ModelFileError
+
+    folder = tmp_path / "r20"
+    shutil.copytree(random_resnet20, folder)
+    imgs = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    quantize_static_model(folder / "model.fp32.onnx", Dataset(imgs, np.zeros(16, np.int64), "random"),
+                          resolve_preset("auto", None, cpu_info()))
+    rt = get_runtime("torch-int8")
+    opts = rt.Options.from_strings({"calibration_data": str(random_resnet20.parent / "calib.npz"),
+                                    "calibration_size": "16"})
+    sess = rt.load(folder / "model.int8.onnx", opts)  # what `quantize` wrote: parent in the folder, hash matches
+    assert sess.info["built_from"] == "model.fp32.onnx"
+    with (folder / "model.fp32.onnx").open("ab") as f:
+        f.write(b"\0")  # the FP32 model changed since the INT8 one was made from it
+    with pytest.raises(ModelFileError, match="was made from another model"):
+        rt.load(folder / "model.int8.onnx", opts)
