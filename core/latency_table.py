@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.errors import UserInputError
+from edgebench.manifest import MAX_IMAGE_SIDE
 
 PROBES_KIND = "edgebench.latency-probes"
 PROBES_FILE = "probes.json"  # in a probe pack folder, beside the ONNX model it measures
@@ -57,10 +58,55 @@ def _read(path: Path, kind: str, what: str) -> dict[str, Any]:
     return data
 
 
+MAX_PROBE_CHANNELS = 65536  # a unit's input channels, filters and candidate widths
+MAX_PROBE_KERNEL = 31  # kernel side, stride and padding of a probe conv
+MAX_PROBE_ELEMENTS = 2**28  # a unit's input tensor and each conv's weights (1 GiB of float32)
+
+
+def _int_ok(v: Any, lo: int, hi: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _unit_problem(u: Any) -> str | None:
+    """What is wrong with one probe unit (None: nothing): the values `measure_table` builds graphs from."""
+    if not isinstance(u, dict) or not isinstance(u.get("name"), str):
+        return "a unit is not an object with a name"
+    shape, widths, convs = u.get("input"), u.get("widths"), u.get("convs")
+    if not (isinstance(shape, list) and len(shape) == 4 and _int_ok(shape[0], 1, 64)
+            and _int_ok(shape[1], 1, MAX_PROBE_CHANNELS) and all(_int_ok(d, 1, MAX_IMAGE_SIDE) for d in shape[2:])
+            and shape[0] * shape[1] * shape[2] * shape[3] <= MAX_PROBE_ELEMENTS):
+        return (f"unit '{u['name']}' input {shape!r} is not [N, C, H, W] within bounds (N <= 64, C <= "
+                f"{MAX_PROBE_CHANNELS}, H, W <= {MAX_IMAGE_SIDE}, at most {MAX_PROBE_ELEMENTS} values)")
+    if not (isinstance(widths, list) and widths and all(_int_ok(w, 1, MAX_PROBE_CHANNELS) for w in widths)):
+        return f"unit '{u['name']}' widths {widths!r} are not integers from 1 to {MAX_PROBE_CHANNELS}"
+    if not (isinstance(convs, list) and convs):
+        return f"unit '{u['name']}' has no convs"
+    for c in convs:
+        dims = [c.get("cin"), c.get("cout"), c.get("groups", 1)] if isinstance(c, dict) else [None]
+        sizes = [max(widths) if d == "w" else d for d in dims]
+        if not (all(d == "w" or _int_ok(d, 1, MAX_PROBE_CHANNELS) for d in dims)
+                and all(isinstance(c.get(k), list) and len(c[k]) == n and all(_int_ok(v, lo, MAX_PROBE_KERNEL)
+                                                                               for v in c[k])
+                        for k, n, lo in (("k", 2, 1), ("stride", 2, 1), ("pad", 4, 0)))
+                and sizes[0] * sizes[1] * c["k"][0] * c["k"][1] <= MAX_PROBE_ELEMENTS):
+            return f"unit '{u['name']}' has a conv {json.dumps(c)[:80]} outside the bounds a real model needs"
+    return None
+
+
 def load_probes(path: Path) -> dict[str, Any]:
+    """The probes at `path`, checked: the units match the model hash they were written with and are within
+    bounds (a probe file travels to a device like a model folder: it is input)."""
     data = _read(path, PROBES_KIND, "latency probe file")
     if not isinstance(data.get("units"), list) or not isinstance(data.get("model"), dict):
         raise UserInputError(f"latency probe file '{path}' has no 'units'/'model'; write it again")
+    recorded = data["model"].get("hash")
+    if recorded != structure_hash(data["units"], data.get("input_shape")):
+        raise UserInputError(f"latency probe file '{path}': its units do not match the model hash {recorded!r} they "
+                             "were written with (edited or corrupted); write the probe pack again (--write-probes)")
+    for unit in data["units"]:
+        problem = _unit_problem(unit)
+        if problem is not None:
+            raise UserInputError(f"latency probe file '{path}': {problem}; write the probe pack again")
     return data
 
 

@@ -173,6 +173,7 @@ def test_table_matches_the_doc() -> None:
 def _read_back_cases(tmp: Path) -> dict[str, str]:
     """Folders whose manifests (or probe pack) edgebench must not trust (issue #23): a parent of another model
     or outside the folder, a probe pack naming a model outside it, and manifest values out of bounds."""
+    from edgebench.latency_table import structure_hash
     from edgebench.manifest import InputInfo, Manifest
     from edgebench.tools.synthetic import conv_net
 
@@ -194,7 +195,8 @@ def _read_back_cases(tmp: Path) -> dict[str, str]:
     pack = tmp / "pack"
     pack.mkdir()
     (pack / "probes.json").write_text(json.dumps({
-        "schema_version": 1, "kind": "edgebench.latency-probes", "model": {"arch": "conv_net", "hash": "x"},
+        "schema_version": 1, "kind": "edgebench.latency-probes",
+        "model": {"arch": "conv_net", "hash": structure_hash([], None)},
         "units": [], "precision": "int8", "model_file": "../other56/model.fp32.onnx"}), encoding="utf-8")
     out["probes_outside"] = pack
     bad = {"bad_resize": ("preprocessing", "resize", 100000), "bad_std": ("preprocessing", "std", [float("nan"), 1, 1]),

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from edgebench.cli import app
 from edgebench.errors import ModelFileError, UserInputError
-from edgebench.latency_table import PROBES_FILE, probe_model
+from edgebench.latency_table import PROBES_FILE, load_probes, probe_model, structure_hash
 from edgebench.manifest import InputInfo, Manifest, sha256_file
 from edgebench.tools.synthetic import conv_net
 from typer.testing import CliRunner
@@ -20,8 +20,9 @@ def _pack(d: Path, precision: str = "fp32", *, model_file: str | None = None, sh
     onnx = conv_net(d / f"model.{precision}.onnx")
     m = Manifest(name="tiny", input=InputInfo("input", ("batch", 3, 16, 16)), precision=precision).with_file(onnx)
     (d / f"model.{precision}.json").write_text(json.dumps(m.to_dict()), encoding="utf-8")
-    doc = {"schema_version": 1, "kind": "edgebench.latency-probes", "model": {"arch": "tiny", "hash": "x"},
-           "units": [], "precision": precision, "model_file": model_file or onnx.name}
+    doc = {"schema_version": 1, "kind": "edgebench.latency-probes", "precision": precision,
+           "model": {"arch": "tiny", "hash": structure_hash([], None)}, "units": [],
+           "model_file": model_file or onnx.name}
     if sha:
         doc["model_sha256"] = sha256_file(onnx)
     (d / PROBES_FILE).write_text(json.dumps(doc), encoding="utf-8")
@@ -69,3 +70,38 @@ def test_an_older_pack_is_verified_by_its_manifest(tmp_path: Path) -> None:
     conv_net(pack / "model.fp32.onnx", seed=3)
     with pytest.raises(ModelFileError, match="changed after export"):
         probe_model(pack, _doc(pack), "fp32")
+
+
+UNIT = {"name": "layer1.0.conv1", "block": "layer1.0", "channels": 16, "input": [1, 16, 8, 8], "residual": True,
+        "removable": True, "widths": [8, 16],
+        "convs": [{"cin": 16, "cout": "w", "k": [3, 3], "stride": [1, 1], "pad": [1, 1, 1, 1], "groups": 1,
+                   "relu": True},
+                  {"cin": "w", "cout": 16, "k": [3, 3], "stride": [1, 1], "pad": [1, 1, 1, 1], "relu": False}]}
+
+
+def _probes(tmp_path: Path, units: list, hash_units: list | None = None) -> Path:
+    path = tmp_path / PROBES_FILE
+    path.write_text(json.dumps({"schema_version": 1, "kind": "edgebench.latency-probes", "input_shape": [1, 16, 8, 8],
+                                "model": {"arch": "tiny", "hash": structure_hash(hash_units or units, [1, 16, 8, 8])},
+                                "units": units}), encoding="utf-8")
+    return path
+
+
+def test_probe_units_are_read_when_they_match_their_hash(tmp_path: Path) -> None:
+    assert load_probes(_probes(tmp_path, [UNIT]))["units"] == [UNIT]
+
+
+def test_edited_probe_units_are_refused_by_the_model_hash(tmp_path: Path) -> None:
+    edited = {**UNIT, "input": [1, 16, 4096, 4096]}
+    with pytest.raises(UserInputError, match="do not match the model hash"):
+        load_probes(_probes(tmp_path, [edited], hash_units=[UNIT]))
+
+
+@pytest.mark.parametrize("change", [{"input": [1, 16, 100000, 8]}, {"input": [1, 3, 8]}, {"widths": [0, 16]},
+                                    {"widths": []}, {"convs": []},
+                                    {"convs": [{**UNIT["convs"][0], "cin": 10**6}]},
+                                    {"convs": [{**UNIT["convs"][0], "k": [3, 300]}]},
+                                    {"convs": [{**UNIT["convs"][0], "pad": [1, 1]}]}])
+def test_probe_units_out_of_bounds_are_refused_even_with_a_matching_hash(tmp_path: Path, change: dict) -> None:
+    with pytest.raises(UserInputError, match="write the probe pack again"):
+        load_probes(_probes(tmp_path, [{**UNIT, **change}]))
