@@ -30,6 +30,7 @@ from edgebench.manifest import (
     InputInfo,
     Manifest,
     Preprocessing,
+    check_value,
     manifest_path,
 )
 from edgebench.registry import Registry
@@ -110,18 +111,11 @@ class PreprocessingChoice:
         if self.preset is not None and self.like is not None:
             raise UserInputError(f"give --preprocessing ('{self.preset}') or --input-like ('{self.like_name}'), "
                                  "not both")
-        if self.layout is not None and self.layout not in ("NCHW", "NHWC"):
-            raise UserInputError(f"--layout '{self.layout}' is not NCHW or NHWC")
-        if self.channel_order is not None and self.channel_order not in ("RGB", "BGR"):
-            raise UserInputError(f"--channel-order '{self.channel_order}' is not RGB or BGR")
-        if self.scale is not None and not self.scale > 0:
-            raise UserInputError(f"--scale {self.scale} must be > 0 (e.g. 0.00392 for 1/255)")
-        if self.resize is not None and self.resize < 1:
-            raise UserInputError(f"--resize {self.resize} must be >= 1")
+        for name in ("layout", "channel_order", "scale", "resize", "size", "mean", "std"):  # the manifest's rules
+            if getattr(self, name) is not None:
+                check_value(name, getattr(self, name), "--" + name.replace("_", "-"))
         if self.mean is not None and self.std is not None and len(self.mean) != len(self.std):
             raise UserInputError(f"--mean has {len(self.mean)} values but --std {len(self.std)}; give one per channel")
-        if self.std is not None and any(s <= 0 for s in self.std):
-            raise UserInputError(f"--std {','.join(map(str, self.std))}: every value must be > 0")
 
     @property
     def given(self) -> bool:

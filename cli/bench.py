@@ -139,15 +139,20 @@ def bench(
     # against this machine's cores (with --on, each device checks against its own)
     check_threads(thread_list, allow_oversubscribe=allow_oversubscribe)
     check_threads([base_opts.inter_op_threads], "--inter-threads", allow_oversubscribe=allow_oversubscribe)
+    check_model = getattr(get_runtime(runtime), "check_model", None)  # e.g. torch: its verified FP32 parent
     if interleave:
         model = [resolve_for_runtime(m, runtime, precision) for m in model]
         for m in model:
             resolve_model(m, no_verify=no_verify)
+            if check_model is not None:
+                check_model(m)
         _interleave(model, runtime, options, batch_list, shape_t, seed, warmup_iters, rounds, round_iters,
                     output_dir, as_json)
         return
     artifact, verification = resolve_model(resolve_for_runtime(model[0], runtime, precision), no_verify=no_verify)
     model_path = artifact.path
+    if check_model is not None:
+        check_model(model_path)
     from edgebench.bench.cooldown import Cooldown, cooldown_warnings, wait_until_cool
 
     cool = Cooldown(cooldown, cooldown_timeout) if cooldown is not None else None

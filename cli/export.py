@@ -99,12 +99,14 @@ def export(
     from edgebench.atomic import check_writable_dir, ensure_writable_dir
     from edgebench.errors import OutputExistsError
     from edgebench.exporter.export import ONNX_FILE, check_export_options, default_opset, export_model, parse_batch
-    from edgebench.manifest import manifest_path
+    from edgebench.manifest import check_value, manifest_path
 
     t0 = time.perf_counter()
     opset = default_opset(exporter) if opset is None else opset
     check_export_options(exporter, opset, parity_images=parity_images, accuracy_images=accuracy_images)
     parse_batch(batch)
+    if num_classes is not None:
+        check_value("num_classes", num_classes, "--num-classes")  # the manifest's rule for num_classes
     spec = resolve_spec(model, model_file, input_like)
     out = output_dir or Path("artifacts") / spec.name.replace(":", "_")
     if not force:  # fail before the slow part

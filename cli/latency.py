@@ -34,7 +34,7 @@ def latency_table(
     from edgebench.bench.latency_probe import measure_table
     from edgebench.cli.options import check_threads
     from edgebench.errors import OutputExistsError, UserInputError
-    from edgebench.latency_table import check_measure_options, load_probes
+    from edgebench.latency_table import PROBES_FILE, check_measure_options, load_probes, probe_model
 
     # every option before the model is loaded or a probe built (those take seconds to minutes)
     check_measure_options(runtime, precision, threads, rounds)
@@ -72,11 +72,11 @@ def latency_table(
                            f"{pack.name} --precision {precision} -t {threads} -o table.json)")
                 return
             probes = pack
-        doc = load_probes(probes / "probes.json")
+        doc = load_probes(probes / PROBES_FILE)
         if doc.get("precision") not in (None, precision):
             raise UserInputError(f"probe pack '{probes}' holds a {doc.get('precision')} model, not --precision "
                                  f"{precision}; write the pack again with --precision {precision}")
-        onnx_path = probes / str(doc.get("model_file", f"model.{precision}.onnx"))
+        onnx_path = probe_model(probes, doc, precision)  # inside the pack, verified by hash, of that precision
         table = measure_table(doc, onnx_path, precision=precision, threads=threads, runtime=runtime, rounds=rounds,
                               log=say)
     write_json(output, table)

@@ -11,6 +11,7 @@ manifest beside it is read and validated once.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,27 @@ def check_model_file(model: Path) -> Path:
     if model.stat().st_size == 0:
         raise ModelFileError(f"model file '{model}' is empty; re-export it")
     return model
+
+
+def confined_path(folder: Path, rel: str, *, what: str, root: Path | None = None) -> Path:
+    """`folder / rel`, a path read from a manifest or probe file, when it stays inside `root` (default `folder`).
+
+    An absolute path, or one whose '..' leaves `root`, is a ModelFileError naming `what` (the field and its
+    file): a manifest may only name files of its own model folder.
+
+    >>> confined_path(Path("art/r20"), "model.fp32.onnx", what="parent_file").as_posix()
+    'art/r20/model.fp32.onnx'
+    >>> confined_path(Path("art/r20/litert/int8"), "../../model.fp32.onnx", what="p", root=Path("art/r20")).as_posix()
+    'art/r20/model.fp32.onnx'
+    """
+    root = Path(os.path.normpath(root if root is not None else folder))
+    path = Path(os.path.normpath(Path(folder) / rel))
+    if Path(rel).is_absolute() or not path.is_relative_to(root):
+        raise ModelFileError(
+            f"{what} '{rel}' points outside the model folder '{root}'; a manifest may name only files inside its "
+            "model's folder (a relative path, no '..' out of it): fix the file or make the model again"
+        )
+    return path
 
 
 @dataclass(frozen=True)
@@ -65,6 +87,34 @@ class ModelArtifact:
                 "restore the original"
             )
         return sha
+
+    def parent(self) -> ModelArtifact | None:
+        """The model this file was made from (the manifest's `parent_file`), inside this model's folder and
+        verified by `parent_sha256`; None when the manifest names no parent.
+
+        A parent outside the folder, missing, without a recorded sha256 or with another sha256 is a
+        ModelFileError naming both files and the fix.
+        """
+        m = self.manifest
+        if m is None or m.parent_file is None:
+            return None
+        where = f"parent_file of '{self.manifest_path}'"
+        path = confined_path(self.path.parent, m.parent_file, what=where)
+        if not path.is_file():
+            raise ModelFileError(f"'{path}' ({where}) does not exist; copy the whole model folder, or make "
+                                 f"'{self.path.name}' again from its parent")
+        if m.parent_sha256 is None:
+            raise ModelFileError(f"'{self.manifest_path}' names the parent '{m.parent_file}' but records no "
+                                 f"parent_sha256, so it cannot be verified; make '{self.path.name}' again from it "
+                                 "(e.g. edgebench quantize --force)")
+        sha = sha256_file(path)
+        if sha != m.parent_sha256:
+            raise ModelFileError(
+                f"'{path}' has sha256 {sha[:12]}, not the {m.parent_sha256[:12]} that '{self.manifest_path}' records "
+                f"for its parent: '{self.path.name}' was made from another model; make it again from this one "
+                "(e.g. edgebench quantize --force) or restore the original parent"
+            )
+        return ModelArtifact(check_model_file(path), find_typed_manifest(path))
 
     @property
     def manifest_path(self) -> Path:

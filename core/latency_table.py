@@ -28,9 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.errors import UserInputError
+from edgebench.manifest import MAX_IMAGE_SIDE
 from edgebench.readers import read_json_file
 
 PROBES_KIND = "edgebench.latency-probes"
+PROBES_FILE = "probes.json"  # in a probe pack folder, beside the ONNX model it measures
 TABLE_KIND = "edgebench.latency-table"
 SCHEMA_VERSION = 1
 PRECISIONS = ("fp32", "int8")
@@ -68,6 +70,11 @@ def _read(path: Path, kind: str, what: str) -> dict[str, Any]:
     return data
 
 
+MAX_PROBE_CHANNELS = 65536  # a unit's input channels, filters and candidate widths
+MAX_PROBE_KERNEL = 31  # kernel side, stride and padding of a probe conv
+MAX_PROBE_ELEMENTS = 2**28  # a unit's input tensor and each conv's weights (1 GiB of float32)
+
+
 def load_probes(path: Path) -> dict[str, Any]:
     """The probes document at `path` (probes.json of a probe pack), every unit and the model file checked."""
     data = _read(path, PROBES_KIND, "latency probe file")
@@ -76,8 +83,8 @@ def load_probes(path: Path) -> dict[str, Any]:
     for i, unit in enumerate(data["units"]):
         problem = _unit_problem(unit)
         if problem:
-            raise UserInputError(f"latency probe file '{path}': unit {i} {problem}; write the pack again with "
-                                 "edgebench latency-table MODEL --write-probes DIR")
+            raise UserInputError(f"latency probe file '{path}': unit {i} {problem}; write the probe pack again "
+                                 "(edgebench latency-table MODEL --write-probes DIR)")
     model_file = data.get("model_file")
     if model_file is not None:
         if not isinstance(model_file, str) or Path(model_file).name != model_file or not model_file.endswith(".onnx"):
@@ -86,6 +93,10 @@ def load_probes(path: Path) -> dict[str, Any]:
         if not (Path(path).parent / model_file).is_file():
             raise UserInputError(f"latency probe file '{path}' names model_file '{model_file}', which is not a file "
                                  "beside it; copy the whole probe pack folder")
+    recorded = data["model"].get("hash")
+    if recorded != structure_hash(data["units"], data.get("input_shape")):
+        raise UserInputError(f"latency probe file '{path}': its units do not match the model hash {recorded!r} they "
+                             "were written with (edited or corrupted); write the probe pack again (--write-probes)")
     return data
 
 
@@ -111,7 +122,12 @@ def _unit_problem(u: Any) -> str | None:
     convs = u.get("convs")
     if not isinstance(convs, list) or not convs:
         return f"'{u['name']}' has no list of convs"
-    h, w = u["input"][2:]
+    n, ch, h, w = u["input"]
+    if ch > MAX_PROBE_CHANNELS or max(h, w) > MAX_IMAGE_SIDE or n > 64 or n * ch * h * w > MAX_PROBE_ELEMENTS:
+        return (f"'{u['name']}' has input {u['input']!r}: beyond the bounds a real model needs (N <= 64, C <= "
+                f"{MAX_PROBE_CHANNELS}, H, W <= {MAX_IMAGE_SIDE}, at most {MAX_PROBE_ELEMENTS} values)")
+    if max(widths) > MAX_PROBE_CHANNELS:
+        return f"'{u['name']}' has widths above {MAX_PROBE_CHANNELS}"
     for c in convs:
         if not (isinstance(c, dict) and _is_int(c.get("cin"), 1, w=True) and _is_int(c.get("cout"), 1, w=True)
                 and _is_int(c.get("groups", 1), 1, w=True) and _ints(c.get("k"), 2, 1)
@@ -122,7 +138,48 @@ def _unit_problem(u: Any) -> str | None:
         h, w = (h + pt + pb - kh) // sh + 1, (w + pl + pr - kw) // sw + 1
         if h < 1 or w < 1:
             return f"'{u['name']}' has a conv {c!r:.80} whose kernel is larger than its padded input"
+        sizes = [max(widths) if c.get(k, 1) == "w" else c.get(k, 1) for k in ("cin", "cout", "groups")]
+        if (max(sizes) > MAX_PROBE_CHANNELS or max(kh, kw, sh, sw, pt, pl, pb, pr) > MAX_PROBE_KERNEL
+                or sizes[0] * sizes[1] * kh * kw > MAX_PROBE_ELEMENTS):
+            return f"'{u['name']}' has a conv {c!r:.80} outside the bounds a real model needs"
     return None
+
+
+def probe_model(pack: Path, probes: Mapping[str, Any], precision: str) -> Path:
+    """The ONNX file of probe pack `pack` that `latency-table --probes` times as the whole model.
+
+    Its `model_file` must lie inside the pack; it is verified by the probes' `model_sha256` (packs written
+    before it existed: by its manifest's `onnx_sha256`), and its manifest's precision must be `precision`,
+    the precision the table will claim.
+    """
+    from edgebench.artifact import ModelArtifact, confined_path
+    from edgebench.manifest import sha256_file
+
+    pack = Path(pack)
+    where = f"model_file of '{pack / PROBES_FILE}'"
+    rel = probes.get("model_file", f"model.{precision}.onnx")
+    if not isinstance(rel, str) or not rel:
+        raise UserInputError(f"{where} is {rel!r}; write the probe pack again (latency-table --write-probes)")
+    path = confined_path(pack, rel, what=where)
+    artifact = ModelArtifact.resolve(path)
+    manifest = artifact.require_manifest("measuring a probe pack")
+    recorded = probes.get("model_sha256")
+    if recorded is not None:
+        sha = sha256_file(path)
+        if sha != recorded:
+            raise UserInputError(f"'{path}' has sha256 {sha[:12]}, not the {str(recorded)[:12]} that "
+                                 f"'{pack / PROBES_FILE}' records: the pack's model changed; write the probe pack "
+                                 "again (--write-probes)")
+    else:
+        artifact.verify()
+        if manifest.onnx_sha256 is None:
+            raise UserInputError(f"'{path}' of probe pack '{pack}' has no recorded sha256 (neither model_sha256 in "
+                                 f"{PROBES_FILE} nor onnx_sha256 in its manifest); write the probe pack again")
+    if manifest.precision != precision:
+        raise UserInputError(f"probe pack '{pack}' measures '{rel}', whose manifest says precision "
+                             f"{manifest.precision}, not --precision {precision}; write the pack again with "
+                             f"--precision {precision}")
+    return path
 
 
 def load_table(path: Path) -> dict[str, Any]:

@@ -18,7 +18,8 @@ sha256. Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -32,6 +33,105 @@ MANIFEST_SCHEMA_VERSION = 1
 # Conventional channel statistics; each zoo entry names the ones it was trained with.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+# --- the one validation of manifest values (the loader, `describe` and the CLI options that set them) ------
+
+MAX_IMAGE_SIDE = 4096  # resize/crop/size: pixels; a bigger side is a typo (100000 made eval grow to 22 GB)
+MAX_CLASSES = 1_000_000
+MAX_CHANNELS = 4  # mean/std: one value per image channel (grey, RGB, RGBA)
+LAYOUTS = ("NCHW", "NHWC")
+CHANNEL_ORDERS = ("RGB", "BGR")
+INTERPOLATIONS = ("bilinear", "nearest", "bicubic")
+
+
+def _int_in(lo: int, hi: int) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _channels(positive: bool) -> Callable[[Any], bool]:
+    return lambda v: (isinstance(v, list | tuple) and 1 <= len(v) <= MAX_CHANNELS
+                      and all(_finite(x) and (not positive or x > 0) for x in v))
+
+
+def _dim(v: Any) -> bool:
+    """An integer >= 1 or a symbolic name ("batch", "N", "s0"): a string of digits ("16") is neither."""
+    return _int_in(1, 2**31 - 1)(v) or (isinstance(v, str) and 0 < len(v) <= 64 and v.isprintable()
+                                        and (v[0].isalpha() or v[0] == "_"))
+
+
+_SIDE = f"an integer from 1 to {MAX_IMAGE_SIDE} (pixels)"
+# field -> (test, what is allowed): each value a manifest records or an option sets is checked here, once
+FIELD_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "resize": (_int_in(1, MAX_IMAGE_SIDE), _SIDE + ", the short side before the centre crop"),
+    "crop": (_int_in(1, MAX_IMAGE_SIDE), _SIDE + ", the side of the square centre crop"),
+    "size": (lambda v: isinstance(v, list | tuple) and len(v) == 2 and all(_int_in(1, MAX_IMAGE_SIDE)(x) for x in v),
+             f"HxW, each {_SIDE}"),
+    "scale": (lambda v: _finite(v) and v > 0, "a finite number > 0 (e.g. 0.00392 for 1/255)"),
+    "mean": (_channels(False), f"1 to {MAX_CHANNELS} finite numbers, one per channel"),
+    "std": (_channels(True), f"1 to {MAX_CHANNELS} finite numbers > 0, one per channel"),
+    "layout": (lambda v: v in LAYOUTS, " or ".join(LAYOUTS)),
+    "channel_order": (lambda v: v in CHANNEL_ORDERS, " or ".join(CHANNEL_ORDERS)),
+    "interpolation": (lambda v: v in INTERPOLATIONS, "one of " + ", ".join(INTERPOLATIONS)),
+    "num_classes": (_int_in(1, MAX_CLASSES), f"an integer from 1 to {MAX_CLASSES}"),
+    "shape": (lambda v: isinstance(v, list | tuple) and 1 <= len(v) <= 8 and all(_dim(d) for d in v),
+              "1 to 8 dims, each an integer >= 1 or a symbolic name (a letter first) such as \"batch\""),
+    "batch": (_dim, "an integer >= 1 or a symbolic name such as \"batch\""),
+    "name": (lambda v: isinstance(v, str) and 0 < len(v) <= 256 and v.isprintable(), "a non-empty name"),
+}
+
+
+def shown_value(value: Any) -> str:
+    """`value` for a one-line message, as JSON would write it (NaN, lists), at most 60 characters.
+
+    >>> shown_value((float("nan"), 1))
+    '[NaN, 1]'
+    """
+    try:
+        text = json.dumps(thaw(value))
+    except (TypeError, ValueError):
+        text = repr(value)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)[:60]
+
+
+def check_value(rule: str, value: Any, label: str) -> Any:
+    """`value` if `FIELD_RULES[rule]` allows it, else a UserInputError "LABEL is VALUE; allowed: ...".
+
+    `label` names where the value came from: an option (`--resize`) or a manifest field
+    (`field 'input.preprocessing.resize'`).
+
+    >>> check_value("resize", 256, "--resize")
+    256
+    >>> check_value("num_classes", -3, "--num-classes")
+    Traceback (most recent call last):
+    ...
+    edgebench.errors.UserInputError: --num-classes is -3; allowed: an integer from 1 to 1000000
+    """
+    test, allowed = FIELD_RULES[rule]
+    if not test(value):
+        raise UserInputError(f"{label} is {shown_value(value)}; allowed: {allowed}")
+    return value
+
+
+def check_file_field(value: Any, label: str, *, up: bool = False) -> Any:
+    """A file a manifest names: a relative path inside the model's folder (None passes).
+
+    No absolute path, no drive, no backslash; no '..' unless `up` (a converted artifact's `parent_file`,
+    `../../model.fp32.onnx`: where it is followed, `artifact.confined_path` keeps it in the model folder).
+    """
+    if value is None:
+        return value
+    parts = str(value).split("/")
+    bad = (not isinstance(value, str) or not value or value.startswith("/") or "\\" in value or ":" in parts[0]
+           or not value.isprintable() or (".." in parts and not up))
+    if bad:
+        raise UserInputError(f"{label} is {shown_value(value)}; allowed: a relative path inside the model's folder "
+                             f"(a file name such as model.fp32.onnx{'' if up else ', no ..'})")
+    return value
 
 
 @dataclass(frozen=True)
@@ -52,16 +152,15 @@ class Preprocessing:
     interpolation: Literal["bilinear", "nearest", "bicubic"] = "bilinear"
 
     def __post_init__(self) -> None:
-        if len(self.mean) != len(self.std):
-            raise UserInputError(f"preprocessing mean {self.mean} and std {self.std} differ in length")
-        if any(s <= 0 for s in self.std):
-            raise UserInputError(f"preprocessing std {self.std} must be > 0")
-        if self.layout not in ("NCHW", "NHWC"):
-            raise UserInputError(f"layout '{self.layout}' is not one of NCHW, NHWC")
-        for name in ("crop", "resize"):
+        for name in ("crop", "resize", "scale", "mean", "std", "layout", "channel_order", "interpolation"):
             v = getattr(self, name)
-            if v is not None and v < 1:
-                raise UserInputError(f"preprocessing {name}={v} must be >= 1")
+            if v is not None or name not in ("crop", "resize"):
+                check_value(name, v, f"field 'input.preprocessing.{name}'")
+        if len(self.mean) != len(self.std):
+            raise UserInputError(f"preprocessing mean {shown_value(self.mean)} and std {shown_value(self.std)} differ "
+                                 "in length; give one value per channel in each")
+        object.__setattr__(self, "mean", tuple(float(x) for x in self.mean))
+        object.__setattr__(self, "std", tuple(float(x) for x in self.std))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -75,8 +174,8 @@ class Preprocessing:
             raise TypeError(f"'preprocessing' is {type(d).__name__}, not an object")
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
         for k in ("mean", "std"):
-            if k in known:
-                known[k] = tuple(float(x) for x in known[k])
+            if isinstance(known.get(k), list):
+                known[k] = tuple(known[k])
         return cls(**known)
 
 
@@ -97,6 +196,14 @@ class InputInfo:
     preprocessing: Preprocessing = field(default_factory=Preprocessing)
     dataset: str | None = None
     class_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_value("name", self.name, "field 'input.name'")
+        check_value("shape", self.shape, "field 'input.shape'")
+        if not isinstance(self.preprocessing, Preprocessing):
+            raise UserInputError(f"field 'input.preprocessing' is {shown_value(self.preprocessing)}; allowed: an "
+                                 "object")
+        object.__setattr__(self, "shape", tuple(self.shape))
 
     def image_hw(self) -> tuple[int, int] | None:
         """(height, width) of the image input when both are fixed, read by the preprocessing's layout.
@@ -119,10 +226,13 @@ class InputInfo:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> InputInfo:
+        pp = d.get("preprocessing", {})
+        if not isinstance(pp, Mapping):
+            raise UserInputError(f"field 'input.preprocessing' is {shown_value(pp)}; allowed: an object")
         return cls(
             name=d["name"],
-            shape=tuple(d["shape"]),
-            preprocessing=Preprocessing.from_dict(d.get("preprocessing", {})),
+            shape=tuple(d["shape"]) if isinstance(d["shape"], list | tuple) else d["shape"],
+            preprocessing=Preprocessing.from_dict(dict(pp)),
             dataset=d.get("dataset"),
             class_names=tuple(d.get("class_names", ())),
         )
@@ -170,6 +280,7 @@ class WeightsRecord:
     RANDOM_INIT = "random-init"
 
     def __post_init__(self) -> None:
+        check_file_field(self.file, "field 'weights.file'")
         if not isinstance(self.extra, MappingProxyType):
             object.__setattr__(self, "extra", freeze(self.extra))
 
@@ -207,6 +318,8 @@ class PrunedInfo:
     extra: Json = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self) -> None:
+        check_file_field(self.weights_file or None, "field 'pruned.weights_file'")
+        check_file_field(self.structure_file, "field 'pruned.structure_file'")
         for name in ("filters", "extra"):
             if not isinstance(getattr(self, name), MappingProxyType):
                 object.__setattr__(self, name, freeze(getattr(self, name)))
@@ -319,6 +432,13 @@ class Manifest:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise UserInputError(f"manifest precision '{self.precision}' is not one of {', '.join(PRECISIONS)}")
+        for name in ("num_classes", "batch"):
+            if getattr(self, name) is not None:
+                check_value(name, getattr(self, name), f"field '{name}'")
+        check_file_field(self.onnx_file, "field 'onnx_file'")
+        check_file_field(self.parent_file, "field 'parent_file'", up=True)
+        weights_file = self.extra.get("weights_file") if isinstance(self.extra, Mapping) else None
+        check_file_field(weights_file, "field 'weights_file'")
         for name in ("output", "fp32_accuracy", "simplify", "parity", "versions", "recipe", "preset",
                      "calibration", "nodes", "provenance", "graph", "sparsity", "accuracy_aware", "qat", "extra"):
             v = getattr(self, name)
@@ -388,7 +508,7 @@ class Manifest:
             return cls(**kwargs, extra={k: v for k, v in d.items() if k not in known})
         except (KeyError, TypeError, ValueError) as e:
             if isinstance(e, UserInputError):
-                raise UserInputError(f"manifest '{source}': {e}") from None
+                raise UserInputError(f"manifest '{source}': {e}; fix the file or re-export the model") from None
             raise UserInputError(f"manifest '{source}' has a malformed entry ({e!r}); re-export the model") from None
 
     # --- children --------------------------------------------------------------------------------------

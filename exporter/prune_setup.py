@@ -27,11 +27,11 @@ from edgebench.exporter.latency_prune import (
     latency_probes,
     width_sensitivity,
 )
-from edgebench.latency_table import PRECISIONS, check_table, load_table
+from edgebench.latency_table import PRECISIONS, PROBES_FILE, check_table, load_table
+from edgebench.manifest import sha256_file
 from torch import nn
 
 Log = Callable[[str], None]
-PROBES_FILE = "probes.json"
 
 
 @dataclass(frozen=True)
@@ -152,6 +152,7 @@ def probe_pack(model: nn.Module, spec: Any, out_dir: Path, *, precision: str, cp
         quantize_static_model(onnx_path, calib, resolve_preset("auto", None, cpu), force=True)
         onnx_path = out / "model.int8.onnx"
     probes["model_file"] = onnx_path.name
+    probes["model_sha256"] = sha256_file(onnx_path)  # `latency-table --probes` verifies the model it times
     probes["precision"] = precision
     (out / PROBES_FILE).write_text(json.dumps(probes, indent=2) + "\n", encoding="utf-8")
     return onnx_path

@@ -26,12 +26,22 @@ if TYPE_CHECKING:
 
 
 def find_weights_file(manifest: Manifest, folder: Path) -> Path:
-    """The checkpoint the model was exported from: `weights.file` of the manifest (absolute, or relative to
-    the model folder), else the published weights of `arch` whose sha256 is `weights_sha256`."""
+    """The checkpoint the model was exported from: `weights.file` of the manifest (inside the model folder,
+    checked against `weights.sha256` when recorded), else the published weights of `arch` whose sha256 is
+    `weights_sha256`."""
+    from edgebench.artifact import confined_path
+    from edgebench.manifest import sha256_file
+
     recorded = (manifest.weights.file if manifest.weights is not None else None) or manifest.extra.get("weights_file")
     if recorded:
-        for p in (Path(recorded), folder / recorded, folder / Path(recorded).name):
+        what = f"weights file of the manifest in '{folder}'"
+        for p in (confined_path(folder, str(recorded), what=what), folder / Path(str(recorded)).name):
             if p.is_file():
+                want = manifest.weights.sha256 if manifest.weights is not None else None
+                if want and sha256_file(p) != want:
+                    raise BadCheckpoint(f"'{p}' has sha256 {sha256_file(p)[:12]}, not the {want[:12]} its manifest "
+                                        "records for the weights: the checkpoint changed after export; put the "
+                                        "original back or export again")
                 return p
     arch = manifest.arch
     sha = manifest.weights_sha256

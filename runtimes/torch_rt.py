@@ -80,17 +80,17 @@ def fp32_manifest(model: Path) -> tuple[Path, Manifest, Manifest | None]:
         )
     if manifest.precision == "fp32":
         return model, manifest, find_typed_manifest(model.parent / "model.int8.onnx")
-    parent_file = manifest.parent_file
-    if not parent_file or not (model.parent / parent_file).is_file():
+    parent = artifact.parent()  # inside the model folder and verified by parent_sha256
+    if parent is None:
         raise ModelFileError(
             f"'{model}' is a {manifest.precision} model whose FP32 parent is not beside it; the torch runtimes "
             "rebuild from the FP32 model: give its folder or model.fp32.onnx"
         )
-    parent = model.parent / parent_file
-    parent_manifest = find_typed_manifest(parent)
-    if parent_manifest is None:
-        raise ModelFileError(f"the FP32 parent '{parent}' has no manifest; re-export the model")
-    return parent, parent_manifest, manifest
+    if parent.manifest is None or parent.manifest.precision != "fp32":
+        what = "has no manifest" if parent.manifest is None else f"is {parent.manifest.precision}, not fp32"
+        raise ModelFileError(f"the parent '{parent.path}' of '{model}' {what}; the torch runtimes rebuild from the "
+                             "FP32 model: give its folder or model.fp32.onnx")
+    return parent.path, parent.manifest, manifest
 
 
 def _provided(name: str) -> Callable[..., Any]:
@@ -177,6 +177,11 @@ class _TorchBase:
 
     def available(self) -> bool:
         return _torch_available()
+
+    def check_model(self, model: Path) -> None:
+        """Before any slow work: the FP32 model this runtime rebuilds from is there, in the model folder and
+        verified by the `parent_sha256` of an INT8 manifest (`fp32_manifest`)."""
+        fp32_manifest(model)
 
     def version(self) -> str:
         """From the package metadata: `edgebench runtimes` lists it without importing torch (~1 s)."""

@@ -141,6 +141,20 @@ ROWS = [
     Row("sweep-batch-too-large", ("sweep", "{sweeps}/batch.toml", "-o", "{out}"), 2,
         "[bench] batch 100000000 is above the largest batch"),
     Row("sweep-grid-needs-yes", ("sweep", "{sweeps}/grid.toml", "-o", "{out}"), 2, "the grid has 501 cells"),
+    Row("manifest-parent-mismatch", ("bench", "{parent_mismatch}/model.int8.onnx", "-r", "torch-int8", "-o", "{out}",
+                                     *QUICK), 2, "was made from another model"),
+    Row("manifest-parent-outside", ("bench", "{parent_outside}/model.int8.onnx", "-r", "torch-int8", "-o", "{out}",
+                                    *QUICK), 2, "points outside the model folder"),
+    Row("probes-outside-pack", ("latency-table", "--probes", "{probes_outside}", "--precision", "int8", "-o",
+                                "{out}/t.json"), 2, "beside probes.json"),
+    Row("manifest-resize-huge", ("eval", "{bad_resize}", "--data", "{images}"), 2,
+        "field 'input.preprocessing.resize' is 100000; allowed: an integer from 1 to 4096"),
+    Row("manifest-std-nan", ("bench", "{bad_std}", "-o", "{out}", *QUICK), 2,
+        "field 'input.preprocessing.std' is [NaN, 1, 1]"),
+    Row("manifest-interpolation", ("eval", "{bad_interpolation}", "--data", "{images}"), 2,
+        "field 'input.preprocessing.interpolation' is \"magic\"; allowed: one of bilinear"),
+    Row("manifest-num-classes", ("eval", "{bad_classes}", "--data", "{images}"), 2, "field 'num_classes' is -3"),
+    Row("manifest-shape", ("bench", "{bad_shape}", "-o", "{out}", *QUICK), 2, "field 'input.shape' is \"1x3x16x16\""),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
@@ -148,7 +162,8 @@ NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "
                       "quantize-output-cannot-be-made", "train-output-cannot-be-made",
                       "sensitivity-output-cannot-be-made", "prune-output-cannot-be-made",
                       "export-accuracy-images-negative", "quantize-budget-unlabelled", "sweep-bits-unlabelled",
-                      "quantize-unknown-exclude-op", "weights-not-a-checkpoint"}
+                      "quantize-unknown-exclude-op", "weights-not-a-checkpoint", "manifest-parent-mismatch",
+                      "manifest-parent-outside"}
 
 
 @pytest.fixture
@@ -197,6 +212,7 @@ def paths(tmp_path: Path) -> dict[str, str]:
     out["json_folder"] = str(tmp / "folder.json")  # a folder named like a file
     (tmp / "folder.json").mkdir()
     out["sweeps"] = str(_sweep_files(tmp / "sweeps", model.parent, images))
+    out |= _read_back_cases(tmp)
     return out
 
 
@@ -311,3 +327,45 @@ def test_table_matches_the_doc() -> None:
     doc = (REPO / "docs" / "errors.md").read_text(encoding="utf-8")
     ids = re.findall(r"^\| `([a-z0-9-]+)` \|", doc, flags=re.M)
     assert ids == [r.id for r in ROWS]
+
+
+def _read_back_cases(tmp: Path) -> dict[str, str]:
+    """Folders whose manifests (or probe pack) edgebench must not trust (issue #23): a parent of another model
+    or outside the folder, a probe pack naming a model outside it, and manifest values out of bounds."""
+    from edgebench.latency_table import structure_hash
+    from edgebench.manifest import InputInfo, Manifest
+    from edgebench.tools.synthetic import conv_net
+
+    def folder(name: str, parent_file: str = "model.fp32.onnx", parent_sha: str | None = None) -> Path:
+        d = tmp / name
+        fp32 = conv_net(d / "model.fp32.onnx")
+        m = Manifest(name=name, arch="conv_net", input=InputInfo("input", ("batch", 3, 16, 16))).with_file(fp32)
+        (d / "model.fp32.json").write_text(json.dumps(m.to_dict()), encoding="utf-8")
+        int8 = conv_net(d / "model.int8.onnx", seed=1)
+        child = m.derive(precision="int8", onnx_file=int8.name, parent_file=parent_file,
+                         parent_sha256=parent_sha or m.onnx_sha256).with_file(int8)
+        (d / "model.int8.json").write_text(json.dumps(child.to_dict()), encoding="utf-8")
+        return d
+
+    other = folder("other56")
+    out = {"parent_mismatch": folder("mismatch", parent_sha="0" * 64),  # the FP32 re-exported since
+           "parent_outside": folder("outside", "../other56/model.fp32.onnx",
+                                    json.loads((other / "model.fp32.json").read_text())["onnx_sha256"])}
+    pack = tmp / "pack"
+    pack.mkdir()
+    (pack / "probes.json").write_text(json.dumps({
+        "schema_version": 1, "kind": "edgebench.latency-probes",
+        "model": {"arch": "conv_net", "hash": structure_hash([], None)},
+        "units": [], "precision": "int8", "model_file": "../other56/model.fp32.onnx"}), encoding="utf-8")
+    out["probes_outside"] = pack
+    bad = {"bad_resize": ("preprocessing", "resize", 100000), "bad_std": ("preprocessing", "std", [float("nan"), 1, 1]),
+           "bad_interpolation": ("preprocessing", "interpolation", "magic"), "bad_classes": (None, "num_classes", -3),
+           "bad_shape": ("input", "shape", "1x3x16x16")}
+    for key, (block, field, value) in bad.items():
+        d = folder(key)
+        m = json.loads((d / "model.fp32.json").read_text())
+        target = m["input"]["preprocessing"] if block == "preprocessing" else m["input"] if block == "input" else m
+        target[field] = value
+        (d / "model.fp32.json").write_text(json.dumps(m), encoding="utf-8")
+        out[key] = d
+    return {k: str(v) for k, v in out.items()}

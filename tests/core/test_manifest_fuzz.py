@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from edgebench.errors import UserInputError
-from edgebench.manifest import InputInfo, Manifest, read_manifest
+from edgebench.manifest import InputInfo, Manifest, check_value, read_manifest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -67,3 +67,21 @@ def test_any_file_content(tmp_path: Path, content: bytes) -> None:
 def test_valid_round_trip() -> None:
     m = Manifest.from_dict(VALID)
     assert Manifest.from_dict(json.loads(json.dumps(m.to_dict()))) == m
+
+
+PP_FIELDS = ["resize", "crop", "scale", "mean", "std", "interpolation", "layout", "channel_order"]
+ANY_NUMBERS = JSON | st.floats() | st.lists(st.floats() | st.integers(), max_size=5)  # NaN and Inf too
+
+
+@FUZZ
+@given(st.sampled_from([*PP_FIELDS, "num_classes", "batch", "shape"]), ANY_NUMBERS)
+def test_an_accepted_value_is_within_the_rules(field: str, value: object) -> None:
+    """Whatever a manifest holds, what loads is within `FIELD_RULES` (issue #23: resize 100000, std NaN)."""
+    data = json.loads(json.dumps(VALID))
+    target = (data["input"]["preprocessing"] if field in PP_FIELDS else data["input"] if field == "shape" else data)
+    target[field] = value
+    m = _parse(data)
+    if m is not None and m.input is not None:
+        holder = m.input.preprocessing if field in PP_FIELDS else m.input if field == "shape" else m
+        if getattr(holder, field) is not None:
+            check_value(field, getattr(holder, field), field)

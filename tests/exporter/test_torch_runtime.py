@@ -26,11 +26,12 @@ def random_resnet20(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = get_spec("resnet20")
     torch.manual_seed(0)
     model = spec.build()
-    weights = root / "weights.pt"
-    torch.save(model.state_dict(), weights)
     folder = root / "model"
+    folder.mkdir()
+    weights = folder / "weights.pt"  # a manifest names only files inside its model folder
+    torch.save(model.state_dict(), weights)
     export_model(model, spec, folder, parity_images=8, simplify=False,
-                 weights={"sha256": sha256_file(weights), "file": str(weights), "source": "test"})
+                 weights={"sha256": sha256_file(weights), "file": weights.name, "source": "test"})
     rng = np.random.default_rng(0)
     np.savez(root / "calib.npz", images=rng.integers(0, 256, (64, 32, 32, 3), dtype=np.uint8),
              labels=rng.integers(0, 10, 64))
@@ -92,7 +93,7 @@ def test_torch_fp32_refuses_a_quantized_file(random_resnet20: Path, tmp_path: Pa
         (folder / f).write_bytes((random_resnet20 / f).read_bytes())
     (folder / "model.int8.onnx").write_bytes((random_resnet20 / "model.fp32.onnx").read_bytes())
     m = json.loads((folder / "model.fp32.json").read_text())
-    m.update(precision="int8", parent_file="model.fp32.onnx")
+    m.update(precision="int8", parent_file="model.fp32.onnx", parent_sha256=m["onnx_sha256"])
     (folder / "model.int8.json").write_text(json.dumps(m))
     with pytest.raises(ModelFileError, match="not an FP32 model"):
         get_runtime("torch").load(folder / "model.int8.onnx", RuntimeOptions())
@@ -104,7 +105,7 @@ def test_missing_weights_are_named(random_resnet20: Path, tmp_path: Path) -> Non
     for f in ("model.fp32.onnx", "model.fp32.json"):
         (folder / f).write_bytes((random_resnet20 / f).read_bytes())
     m = json.loads((folder / "model.fp32.json").read_text())
-    m["weights"]["file"] = str(tmp_path / "gone.pt")
+    m["weights"]["file"] = "gone.pt"
     (folder / "model.fp32.json").write_text(json.dumps(m))
     with pytest.raises(BadCheckpoint, match=r"gone\.pt"):
         get_runtime("torch").load(folder / "model.fp32.onnx", RuntimeOptions())
@@ -164,3 +165,31 @@ def test_runtimes_layer_never_imports_the_exporter() -> None:
     offenders = [p.name for p in root.glob("*.py") if re.search(r"^\s*(from|import) edgebench\.exporter",
                                                                 p.read_text(), re.M)]
     assert offenders == []
+
+
+def test_torch_int8_rebuilds_an_int8_folder_only_from_its_verified_parent(random_resnet20: Path,
+                                                                         tmp_path: Path) -> None:
+    """#23: an INT8 manifest whose parent is another model (re-exported FP32, or a path out of the folder) was
+    measured as the INT8 model; the parent is now followed inside the folder and only with its sha256."""
+    import shutil
+
+    from edgebench.bench.fingerprint import cpu_info
+    from edgebench.calibration.datasets import Dataset
+    from edgebench.calibration.quantize import quantize_static_model
+    from edgebench.calibration.recipes import resolve_preset
+    from edgebench.errors import ModelFileError
+
+    folder = tmp_path / "r20"
+    shutil.copytree(random_resnet20, folder)
+    imgs = np.random.default_rng(0).integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    quantize_static_model(folder / "model.fp32.onnx", Dataset(imgs, np.zeros(16, np.int64), "random"),
+                          resolve_preset("auto", None, cpu_info()))
+    rt = get_runtime("torch-int8")
+    opts = rt.Options.from_strings({"calibration_data": str(random_resnet20.parent / "calib.npz"),
+                                    "calibration_size": "16"})
+    sess = rt.load(folder / "model.int8.onnx", opts)  # what `quantize` wrote: parent in the folder, hash matches
+    assert sess.info["built_from"] == "model.fp32.onnx"
+    with (folder / "model.fp32.onnx").open("ab") as f:
+        f.write(b"\0")  # the FP32 model changed since the INT8 one was made from it
+    with pytest.raises(ModelFileError, match="was made from another model"):
+        rt.load(folder / "model.int8.onnx", opts)

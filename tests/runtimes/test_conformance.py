@@ -16,6 +16,7 @@ images (seed 0).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,9 @@ def resnet20_folder(tmp_path_factory: pytest.TempPathFactory, shared_data: Path)
     model = spec.build()
     weights = find_weights(spec.weights, shared_data, download=False)  # type: ignore[arg-type]
     sha = load_weights(model, weights, "resnet20")
-    export_model(model, spec, folder, parity_images=16, weights={"sha256": sha, "file": str(weights),
+    export_model(model, spec, folder, parity_images=16, weights={"sha256": sha, "file": weights.name,
                                                                   "source": "published"})
+    shutil.copy2(weights, folder / weights.name)  # a manifest names only files inside its model folder
     calib = load_dataset("cifar10:train", shared_data, size=256, seed=0)
     quantize_static_model(folder / "model.fp32.onnx", calib, resolve_preset("auto", None, cpu_info()),
                           dataset_spec="cifar10:train", seed=0)
