@@ -312,7 +312,7 @@ def _child_manifest(parent: Manifest, onnx_path: Path, out: Any, config: Convert
         changes["name"] = f"{parent.name or parent.arch or onnx_path.parent.name}-{details.pop('name_suffix')}"
     return parent.derive(
         precision=config.precision, onnx_file=out.model_file.name,
-        onnx_sha256=sha256_file(out.model_file), file_size_mb=artifact_size_mb(out.model_file) * 2**20 / 1e6,
+        onnx_sha256=sha256_file(out.model_file), file_size_mb=artifact_size_mb(out.model_file),
         parent_file=os.path.relpath(onnx_path, final), parent_sha256=sha256_file(onnx_path),
         parent_file_size_mb=onnx_path.stat().st_size / 1e6, calibration=calib,
         created_utc=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from edgebench.cli.root import app
+from edgebench.units import format_mb
 
 
 @app.command()
@@ -42,7 +43,7 @@ def convert(
         typer.echo(json.dumps(man, indent=2))
         return
     p, c = man.get("parity") or {}, man.get("converter") or {}
-    typer.echo(f"wrote    {path} ({man.get('file_size_mb', 0):.3f} MB) by {c.get('name')} ({c.get('version')}) "
+    typer.echo(f"wrote    {path} ({format_mb(man.get('file_size_mb'))}) by {c.get('name')} ({c.get('version')}) "
                f"in {c.get('seconds', 0):.1f} s")
     rnd, real = p.get("random") or {}, p.get("real") or {}
     line = f"parity   vs ONNX Runtime FP32: random max|diff| {rnd.get('max_abs_diff', float('nan')):.2e}"

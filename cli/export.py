@@ -22,6 +22,7 @@ from edgebench.cli.common import (
     say,
 )
 from edgebench.cli.root import app
+from edgebench.units import format_mb
 
 if TYPE_CHECKING:
     from edgebench.manifest import Manifest
@@ -51,7 +52,7 @@ def summary_lines(manifest: Manifest, onnx_path: Path, seconds: float) -> list[s
     lines = [
         f"{m.name} -> {onnx_path}",
         f"  params {(m.params or 0) / 1e6:.3f} M, MACs {(m.macs or 0) / 1e6:.1f} M, "
-        f"file {m.file_size_mb or 0:.2f} MB, opset {m.opset}, {m.exporter} exporter, "
+        f"file {format_mb(m.file_size_mb)}, opset {m.opset}, {m.exporter} exporter, "
         f"batch {m.batch}, onnxslim {'yes' if (m.simplify or {}).get('applied') else 'no'}",
         f"  parity: random max|diff| {p['random']['max_abs_diff']:.1e} (bound {p['random']['bound']:.1e})",
     ]

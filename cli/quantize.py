@@ -28,6 +28,7 @@ from edgebench.cli.common import (
     say,
 )
 from edgebench.cli.root import app
+from edgebench.units import format_mb
 
 
 def _split(s: str | None) -> tuple[str, ...] | None:
@@ -199,7 +200,7 @@ def quantize(
             how = ", ".join(f"{k} x{v}" for k, v in e["float_compute"].items()) or "none"
             typer.echo(f"ORT CPU  integer kernels: {', '.join(e['integer_compute']) or 'none'}; float compute on "
                        f"dequantized tensors: {how}")
-    typer.echo(f"wrote    {out_path} ({child_mb:.3f} MB; FP32 {parent_mb:.3f} MB, {ratio:.2f}x smaller)")
+    typer.echo(f"wrote    {out_path} ({format_mb(child_mb)}; FP32 {format_mb(parent_mb)}, {ratio:.2f}x smaller)")
 
 
 def _accuracy_aware(artifact: Any, calib: Any, choice: Any, budget: Any, data: str, eval_spec: str,
