@@ -416,9 +416,12 @@ def _file_fields(onnx: Any, tmp: Path, upgrade: dict[str, Any] | None) -> dict[s
 def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice: PresetChoice, *,
                           output: Path | None = None, batch_size: int = 32, dataset_spec: str | None = None,
                           seed: int | None = None, preprocess_model: bool = True, force: bool = False,
-                          log: Log | None = None, extra_fields: dict[str, Any] | None = None) -> Manifest:
+                          log: Log | None = None, extra_fields: dict[str, Any] | None = None,
+                          requested_size: int | None = None) -> Manifest:
     """Calibrate on `dataset` and write static INT8 `model.int8.onnx` + manifest; return the manifest.
 
+    `requested_size`: the images asked for (`--calib-size`); fewer used (a smaller data set, a fixed batch that
+    takes whole batches) is said through `log` as a `note:` and recorded (`calibration.requested_size`).
     A graph below opset 13 is upgraded first (`upgrade_opset`; said through `log`, recorded in the manifest).
     `extra_fields`: more manifest fields for the child (e.g. `accuracy_aware`)."""
     extra_fields = extra_fields or {}
@@ -439,6 +442,7 @@ def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice:
                                f"'{input_name}' wants {channels}; convert the images")
     for b in range(len(reader)):  # every batch checked (size, channels, NaN/Inf) before any work is done
         reader.batch(b)
+    _note_reduced(requested_size, len(dataset), reader.num_images, fixed_batch, dataset_spec or dataset.name, log)
     recipe = choice.recipe
     kwargs = recipe.to_ort_kwargs(output_op_types=output_producers(source.proto))
     chunk = max(1, CHUNK_IMAGES[recipe.method] // batch_size)
@@ -480,6 +484,7 @@ def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice:
             calibration={
                 "dataset": dataset_spec or dataset.name,
                 "size": reader.num_images,
+                **({"requested_size": requested_size} if requested_size is not None else {}),
                 "seed": seed,
                 "batch_size": batch_size,
                 "sha256": dataset.subset(reader.num_images).fingerprint(),
@@ -491,6 +496,19 @@ def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice:
         )
 
     return _write_pair(out, force, write_model, make_manifest)
+
+
+def _note_reduced(requested: int | None, available: int, used: int, fixed_batch: int | None, data: str,
+                  log: Log | None) -> None:
+    """Say, before any work, when fewer calibration images are used than were asked for."""
+    if requested is None or used >= requested or log is None:
+        return
+    why = []
+    if available < requested:
+        why.append(f"{data} has {available}")
+    if used < available:
+        why.append(f"the model's fixed batch of {fixed_batch} takes whole batches only")
+    log(f"note: calibrating on {used} images, not the {requested} asked for (--calib-size): {'; '.join(why)}")
 
 
 def _nodes(path: Path, recipe: Any) -> dict[str, Any]:

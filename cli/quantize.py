@@ -154,11 +154,12 @@ def quantize(
         if budget is None:
             manifest = quantize_static_model(artifact, ds, choice, output=output, batch_size=settings.batch_size,
                                              dataset_spec=data, seed=settings.seed,
-                                             preprocess_model=preprocess_model, force=force, log=say)
+                                             preprocess_model=preprocess_model, force=force, log=say,
+                                             requested_size=settings.size)
         else:
             manifest = _accuracy_aware(artifact, ds, choice, budget, data, eval_data, eval_size, data_dir, download,
                                        output=output, batch_size=settings.batch_size, seed=settings.seed,
-                                       preprocess_model=preprocess_model, force=force)
+                                       preprocess_model=preprocess_model, force=force, requested_size=settings.size)
     else:
         if data:
             typer.echo(f"note: --data is not used by --mode {mode}", err=True)
@@ -183,7 +184,8 @@ def quantize(
     if mode == "static":
         c = manifest.calibration or {}
         how = "first" if c["seed"] is None else f"seed {c['seed']}"
-        typer.echo(f"calib    {c['size']} images of {c['dataset']} ({how}), sha256 {c['sha256'][:12]}")
+        asked = f" (of {c['requested_size']} asked for)" if c.get("requested_size", c["size"]) > c["size"] else ""
+        typer.echo(f"calib    {c['size']} images{asked} of {c['dataset']} ({how}), sha256 {c['sha256'][:12]}")
     if manifest.accuracy_aware:
         a = manifest.accuracy_aware
         kept = ", ".join(a["float_nodes"]) or "none"
