@@ -212,9 +212,23 @@ def _quiet() -> Iterator[None]:
         root.setLevel(level)
 
 
+def output_name(model: Path, mode: Mode) -> str:
+    """The file name `mode` writes for `model`: `model.int8.onnx` (...) for `model.fp32.onnx`, else named after
+    the input, so that two third-party models in one folder do not collide.
+
+    >>> output_name(Path("a/model.fp32.onnx"), "static"), output_name(Path("thirdparty/mnv2.onnx"), "static")
+    ('model.int8.onnx', 'mnv2.int8.onnx')
+    >>> output_name(Path("x/mnv2.fp32.onnx"), "dynamic")
+    'mnv2.int8-dynamic.onnx'
+    """
+    stem = Path(model).name.removesuffix(".onnx").removesuffix(".fp32")
+    default = OUTPUT_NAMES[mode]
+    return default if stem == "model" else f"{stem}{default.removeprefix('model')}"
+
+
 def resolve_output(model: Path, output: Path | None, mode: Mode) -> Path:
-    """`-o`: an .onnx file, or a folder that gets the mode's default name; default: beside the model."""
-    name = OUTPUT_NAMES[mode]
+    """`-o`: an .onnx file, or a folder that gets `output_name`; default: beside the model."""
+    name = output_name(model, mode)
     if output is None:
         out = Path(model).parent / name
     elif Path(output).suffix == ".onnx":
