@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from edgebench.atomic import ensure_writable_dir
 from edgebench.errors import (
     CalibrationError,
     ModelFileError,
@@ -110,6 +111,8 @@ def convert_model(model: Path, config: ConvertConfig) -> Path:
     if manifest.precision != "fp32":
         raise UserInputError(f"'{onnx_path.name}' is {manifest.precision}; convert the FP32 model "
                              f"({manifest.parent_file or 'model.fp32.onnx'}): the converter quantizes it itself")
+    if getattr(cls, "converts_from", "onnx") == "pytorch" and not manifest.arch:  # refused before any work
+        raise UserInputError(_no_pytorch_source(config.runtime, onnx_path, manifest.source == "described"))
     folder = Path(config.out) if config.out is not None else onnx_path.parent
     final = artifact_dir(folder, config.runtime, config.precision)
     if final.exists() and not config.force:
@@ -126,7 +129,7 @@ def convert_model(model: Path, config: ConvertConfig) -> Path:
         calib, calib_record = _calibration(onnx_path, manifest, config)
     ref = _reference(onnx_path, manifest, config)
 
-    final.parent.mkdir(parents=True, exist_ok=True)
+    ensure_writable_dir(final.parent)  # created here: taken back (empty) when the conversion fails
     tmp = final.parent / f".tmp-{config.precision}-{os.getpid()}-{time.monotonic_ns()}"
     tmp.mkdir()
     try:
@@ -153,6 +156,19 @@ def convert_model(model: Path, config: ConvertConfig) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp)
     return final / out.model_file.name
+
+
+def _no_pytorch_source(runtime: str, onnx_path: Path, described: bool) -> str:
+    """Why a model without a PyTorch module cannot go to `runtime`, and the runtimes that convert from ONNX."""
+    from edgebench.runtimes import RUNTIMES, runtime_names
+
+    from_onnx = [f"{n} ({'/'.join(c.converts)})" for n in runtime_names() if (c := RUNTIMES.get(n)) is not None
+                 and getattr(c, "converts", ()) and getattr(c, "converts_from", "onnx") == "onnx"]
+    what = "a described third-party ONNX" if described else "not made by edgebench export"
+    return (f"{runtime} conversion starts from the PyTorch module, and '{onnx_path.name}' has none ({what}: its "
+            f"manifest names no 'arch'); these runtimes convert from the ONNX file and take it: "
+            f"{', '.join(from_onnx) or 'none installed'} (e.g. edgebench convert {onnx_path} -r openvino "
+            "--precision int8), or export the PyTorch model with edgebench export and convert that")
 
 
 def _no_such_precision(runtime: str, precision: str, makes: tuple[str, ...]) -> str:
