@@ -32,6 +32,7 @@ from edgebench.errors import (
     RuntimeUnavailable,
     UserInputError,
 )
+from edgebench.parity import ParityReference, compare_outputs
 
 if TYPE_CHECKING:
     from edgebench.manifest import InputInfo, Manifest
@@ -214,18 +215,7 @@ def _input(manifest: Manifest) -> InputInfo:
     return manifest.input
 
 
-@dataclass
-class _Reference:
-    random_x: np.ndarray
-    random_y: np.ndarray
-    real_x: np.ndarray | None
-    real_y: np.ndarray | None
-    labels: np.ndarray | None
-    dataset: str | None
-    skipped: str | None
-
-
-def _reference(onnx_path: Path, manifest: Manifest, config: ConvertConfig) -> _Reference:
+def _reference(onnx_path: Path, manifest: Manifest, config: ConvertConfig) -> ParityReference:
     """ORT FP32 outputs on random inputs and on the first `parity_images` real images."""
     from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.preprocess import preprocess
@@ -257,7 +247,7 @@ def _reference(onnx_path: Path, manifest: Manifest, config: ConvertConfig) -> _R
     if real_x is None and config.precision == "int8":
         raise CalibrationError(f"INT8 parity needs real images and {skipped}; give --parity-data (e.g. cifar10:test "
                                "or an image folder)")
-    return _Reference(random_x, random_y, real_x, real_y, labels, config.parity_data, skipped)
+    return ParityReference(random_x, random_y, real_x, real_y, labels, config.parity_data, skipped)
 
 
 def _run_each(sess: Any, name: str, x: np.ndarray) -> np.ndarray:
@@ -265,27 +255,28 @@ def _run_each(sess: Any, name: str, x: np.ndarray) -> np.ndarray:
     return np.concatenate([next(iter(sess.run({name: x[i:i + 1]}).values())) for i in range(len(x))])
 
 
-def _parity(sess: Any, ref: _Reference, config: ConvertConfig) -> dict[str, Any]:
+def _parity(sess: Any, ref: ParityReference, config: ConvertConfig) -> dict[str, Any]:
     tol = config.tolerance
     name = sess.inputs[0].name
     y = _run_each(sess, name, ref.random_x)
     if y.shape != ref.random_y.shape:
         return {"passed": False, "reason": f"output shape {list(y.shape)} differs from ONNX Runtime's "
                                            f"{list(ref.random_y.shape)}"}
-    d, scale = float(np.max(np.abs(y - ref.random_y))), float(np.max(np.abs(ref.random_y)))
-    bound = tol.atol + tol.rtol * scale
+    rnd = compare_outputs(y, ref.random_y, tol.atol, tol.rtol)
+    del rnd["passed"]  # the verdict is `passed` of the whole record (an INT8 bound is agreement, not max|diff|)
     out: dict[str, Any] = {"reference": "onnxruntime FP32", "tolerance": asdict(tol),
-                           "random": {"n": len(y), "max_abs_diff": d, "max_abs_ref": scale, "bound": bound,
+                           "random": {"n": len(y), **rnd,
                                       "top1_agreement": float(np.mean(y.argmax(1) == ref.random_y.argmax(1)))}}
     reasons = []
-    if config.precision == "fp32" and d > bound:
-        reasons.append(f"random inputs max|diff| {d:.2e} > bound {bound:.2e}")
+    if config.precision == "fp32" and rnd["max_abs_diff"] > rnd["bound"]:
+        reasons.append(f"random inputs max|diff| {rnd['max_abs_diff']:.2e} > bound {rnd['bound']:.2e}")
     if ref.real_x is not None and ref.real_y is not None:
         yr = _run_each(sess, name, ref.real_x)
-        dr, sr = float(np.max(np.abs(yr - ref.real_y))), float(np.max(np.abs(ref.real_y)))
         agree = float(np.mean(yr.argmax(1) == ref.real_y.argmax(1)))
-        real: dict[str, Any] = {"dataset": ref.dataset, "n": len(yr), "max_abs_diff": dr, "max_abs_ref": sr,
-                                "bound": tol.atol + tol.rtol * sr, "top1_agreement": agree}
+        real: dict[str, Any] = {"dataset": ref.dataset, "n": len(yr),
+                                **compare_outputs(yr, ref.real_y, tol.atol, tol.rtol), "top1_agreement": agree}
+        del real["passed"]
+        dr = real["max_abs_diff"]
         if ref.labels is not None and yr.shape[1] > int(ref.labels.max()):
             real["top1_pct"] = 100 * float(np.mean(yr.argmax(1) == ref.labels))
             real["reference_top1_pct"] = 100 * float(np.mean(ref.real_y.argmax(1) == ref.labels))
@@ -306,6 +297,7 @@ def _parity(sess: Any, ref: _Reference, config: ConvertConfig) -> dict[str, Any]
         out["real"] = {"skipped": ref.skipped}
     out["passed"] = not reasons
     out["reason"] = "; ".join(reasons) if reasons else None
+    out["degenerate"] = bool(rnd["degenerate"] or out["real"].get("degenerate"))
     return out
 
 

@@ -32,6 +32,7 @@ def convert(
     """Convert for another runtime; refused (nothing written) when parity with ONNX Runtime FP32 fails."""
     from edgebench.calibration.convert import ConvertConfig, convert_model
     from edgebench.manifest import find_typed_manifest
+    from edgebench.parity import degenerate_warning
 
     cfg = ConvertConfig(runtime=runtime, precision=precision, data=data, calib_size=calib_size, seed=seed,
                         parity_data=parity_data or None, parity_images=parity_images, out=output, force=force,
@@ -53,6 +54,8 @@ def convert(
         if "top1_pct" in real:
             line += f", top-1 {real['top1_pct']:.2f} % (FP32 {real['reference_top1_pct']:.2f} %)"
     typer.echo(line)
+    if (warning := degenerate_warning(p)) is not None:  # a match on a signal-free output proves nothing
+        typer.echo(warning)
     cal = man.get("calibration")
     if cal:
         typer.echo(f"calib    {cal['images']} images of {cal['dataset']} (seed {cal['seed']}), "

@@ -47,6 +47,8 @@ def _parity_dataset(spec: Any, parity_data: str, data_dir: Path | None) -> Any:
 
 
 def summary_lines(manifest: Manifest, onnx_path: Path, seconds: float) -> list[str]:
+    from edgebench.parity import degenerate_warning
+
     m = manifest
     p = m.parity or {}
     lines = [
@@ -60,6 +62,8 @@ def summary_lines(manifest: Manifest, onnx_path: Path, seconds: float) -> list[s
         r = p["real"]
         lines[-1] += (f"; {r['n']} real images max|diff| {r['max_abs_diff']:.1e}, "
                       f"top-1 agreement {r['top1_agreement'] * 100:.1f} %")
+    if (warning := degenerate_warning(p)) is not None:  # a match on a signal-free output proves nothing
+        lines.append(f"  {warning}")
     acc = m.fp32_accuracy
     if acc:
         pub = m.published_top1_pct
