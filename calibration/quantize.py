@@ -23,6 +23,7 @@ import numpy as np
 from edgebench.artifact import ModelArtifact
 from edgebench.atomic import atomic_path, write_json
 from edgebench.calibration.dataset import Dataset
+from edgebench.calibration.graph import INTEGER_OPS, QDQ_OPS, classify_nodes
 from edgebench.calibration.reader import ImageCalibrationReader
 from edgebench.calibration.recipes import PresetChoice
 from edgebench.errors import CalibrationError, ModelFileError, OutputExistsError, RuntimeUnavailable, UserInputError
@@ -33,12 +34,6 @@ MODES = ("static", "dynamic", "fp16")
 OUTPUT_NAMES = {"static": "model.int8.onnx", "dynamic": "model.int8-dynamic.onnx", "fp16": "model.fp16.onnx"}
 PRECISIONS = {"static": "int8", "dynamic": "int8", "fp16": "fp16"}
 
-QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"})
-INTEGER_OPS = frozenset({"ConvInteger", "MatMulInteger", "QGemm", "MatMulIntegerToFloat", "DynamicQuantizeMatMul",
-                         "QAttention", "DynamicQuantizeLSTM", "QEmbedLayerNormalization", "QOrderedMatMul"})
-# Ops that only move or select data: run on int8 tensors when their input is int8 (QOperator format).
-DATA_MOVEMENT_OPS = frozenset({"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose", "MaxPool", "Identity",
-                               "Slice", "Split", "Concat", "Gather", "Pad", "Resize", "DepthToSpace", "SpaceToDepth"})
 # Images per calibrator pass (ORT's strided calibration). MinMax keeps only per-batch min/max; histogram
 # methods keep whole activations of a pass and np.asarray() them, which also breaks on a short last batch,
 # so they get one batch per pass.
@@ -151,48 +146,24 @@ def output_producers(model: Any) -> tuple[str, ...]:
     return tuple(sorted({n.op_type for n in model.graph.node if outs & set(n.output)}))
 
 
-def count_nodes(model: Any) -> dict[str, Any]:
-    """How many compute nodes run in INT8 vs floating point, by inspecting the quantized graph.
-
-    QDQ: a node runs INT8 when every float input comes from a DequantizeLinear (ORT fuses it into
-    QLinear*/QGemm); QOperator/dynamic: QLinear*, *Integer ops, and data movement on int8 tensors.
-    Q/DQ nodes themselves are counted apart.
-    """
-    from onnx import TensorProto
-
-    int_types = {TensorProto.INT8, TensorProto.UINT8, TensorProto.INT32, TensorProto.INT64}
-    init_types = {i.name: i.data_type for i in model.graph.initializer}
-    producer = {o: n for n in model.graph.node for o in n.output}
-    int8_tensors: set[str] = set()
+def count_nodes(model: Any, recipe: Any = None) -> dict[str, Any]:
+    """How many compute nodes run in INT8 vs floating point (`calibration.graph.classify_nodes`, the one
+    classification `profile` uses too), by op type, and each float node with the reason."""
+    classes = classify_nodes(model, recipe)
     int8_ops: dict[str, int] = {}
     float_ops: dict[str, int] = {}
-    n_qdq = 0
-    for node in model.graph.node:
-        op = node.op_type
-        if op in QDQ_OPS:
-            n_qdq += 1
-            if op != "DequantizeLinear":
-                int8_tensors.update(node.output[:1])
-            continue
-        if op == "Constant":
-            continue
-        data_inputs = [i for i in node.input if i and init_types.get(i) not in int_types]
-        from_dq = bool(data_inputs) and all(
-            i in producer and producer[i].op_type == "DequantizeLinear" for i in data_inputs)
-        is_int8 = (op.startswith("QLinear") or op in INTEGER_OPS or from_dq
-                   or (op in DATA_MOVEMENT_OPS and bool(data_inputs) and all(i in int8_tensors for i in data_inputs)))
-        if is_int8:
-            int8_ops[op] = int8_ops.get(op, 0) + 1
-            if op.startswith("QLinear") or op in DATA_MOVEMENT_OPS:
-                int8_tensors.update(node.output)
-        else:
-            float_ops[op] = float_ops.get(op, 0) + 1
+    for c in classes:
+        if c.runs == "int8":
+            int8_ops[c.op_type] = int8_ops.get(c.op_type, 0) + 1
+        elif c.runs == "float":
+            float_ops[c.op_type] = float_ops.get(c.op_type, 0) + 1
     return {
         "int8": sum(int8_ops.values()),
         "float": sum(float_ops.values()),
-        "quantize_dequantize": n_qdq,
+        "quantize_dequantize": sum(c.runs == "convert" for c in classes),
         "int8_op_types": dict(sorted(int8_ops.items())),
         "float_op_types": dict(sorted(float_ops.items())),
+        "float_nodes": {c.name: c.reason for c in classes if c.runs == "float"},
     }
 
 
@@ -531,7 +502,7 @@ def _nodes(path: Path, recipe: Any) -> dict[str, Any]:
     from edgebench.calibration.bits import activation_types, executed_ops, weight_types
 
     proto = onnx.load(str(path))
-    nodes = count_nodes(proto)
+    nodes = count_nodes(proto, recipe)
     nodes["weight_types"] = weight_types(proto)
     nodes["activation_types"] = activation_types(proto)
     if (recipe.weight_bits, recipe.activation_bits) != (8, 8):

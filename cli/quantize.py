@@ -197,6 +197,12 @@ def quantize(
         n = manifest.nodes
         left = ", ".join(f"{k} x{v}" for k, v in n["float_op_types"].items()) or "none"
         typer.echo(f"nodes    {n['int8']} INT8, {n['float']} float ({left})")
+        by_reason: dict[str, list[str]] = {}
+        for node, why in (n.get("float_nodes") or {}).items():
+            by_reason.setdefault(why, []).append(node)
+        for why, names in by_reason.items():
+            shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+            typer.echo(f"float    {shown}: {why}")
         if "ort_cpu" in n:
             e = n["ort_cpu"]
             how = ", ".join(f"{k} x{v}" for k, v in e["float_compute"].items()) or "none"
