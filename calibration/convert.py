@@ -15,9 +15,11 @@ Parity (vs ORT FP32 on the same inputs):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,6 +78,7 @@ class ConvertConfig:
     force: bool = False
     threads: int = 1
     tolerance: ConvertTolerance = ConvertTolerance()
+    verbose: bool = False            # the converters' own output on the terminal instead of convert.log
 
     def __post_init__(self) -> None:
         from edgebench.runtimes.artifacts import check_precision
@@ -92,12 +95,15 @@ class ConvertConfig:
                                  "or add --precision int8)")
 
 
-def convert_model(model: Path, config: ConvertConfig) -> Path:
-    """Convert the FP32 ONNX model at `model` (or its folder) for `config.runtime`; returns the artifact file."""
+def convert_model(model: Path, config: ConvertConfig, log: Callable[[str], None] | None = None) -> Path:
+    """Convert the FP32 ONNX model at `model` (or its folder) for `config.runtime`; returns the artifact file.
+
+    `log` gets one progress line per stage; the converters' own output goes to `convert.log` in the artifact
+    folder (to the terminal with `config.verbose`)."""
     from edgebench.artifact import ModelArtifact
     from edgebench.runtimes import RUNTIMES, get_runtime, runtime_names
     from edgebench.runtimes.artifacts import ARTIFACT_MANIFEST, artifact_dir
-    from edgebench.runtimes.converters import ConvertJob, get_converter
+    from edgebench.runtimes.converters import CONVERT_LOG, ConvertJob, captured_output, get_converter
 
     runtime_names()  # registers the built-in and entry-point runtimes
     cls = RUNTIMES.get(config.runtime)  # unknown runtime: suggestion
@@ -125,25 +131,35 @@ def convert_model(model: Path, config: ConvertConfig) -> Path:
                                  f"{rt_cls.install_hint}")
     runtime = get_runtime(config.runtime)
 
+    say = log or (lambda _m: None)
     calib, calib_record = (None, None)
     if config.precision == "int8":
         calib, calib_record = _calibration(onnx_path, manifest, config)
+        say(f"calibration: {calib_record['images']} images of {calib_record['dataset']}")
     ref = _reference(onnx_path, manifest, config)
+    real = f" and {len(ref.real_x)} images of {ref.dataset}" if ref.real_x is not None else ""
+    say(f"reference: ONNX Runtime FP32 outputs on {len(ref.random_x)} random inputs{real}")
 
     ensure_writable_dir(final.parent)  # created here: taken back (empty) when the conversion fails
     tmp = final.parent / f".tmp-{config.precision}-{os.getpid()}-{time.monotonic_ns()}"
     tmp.mkdir()
     try:
         t0 = time.perf_counter()
-        out = converter(ConvertJob(onnx_path=onnx_path, manifest=manifest, precision=config.precision, out_dir=tmp,
-                                   calibration=calib, extra={"threads": config.threads}))
+        where = "on the terminal (--verbose)" if config.verbose else f"its output in {final / CONVERT_LOG}"
+        say(f"converting: {config.runtime} {config.precision} ({where})")
+        job = ConvertJob(onnx_path=onnx_path, manifest=manifest, precision=config.precision, out_dir=tmp,
+                         calibration=calib, extra={"threads": config.threads})
+        with contextlib.nullcontext() if config.verbose else captured_output(tmp / CONVERT_LOG):
+            out = converter(job)
         seconds = time.perf_counter() - t0
         child = _child_manifest(manifest, onnx_path, out, config, calib_record, seconds, final)
         from edgebench.atomic import write_json
 
         write_json(tmp / ARTIFACT_MANIFEST, child.to_dict())
-        sess = runtime.load(tmp / out.model_file.name, runtime.Options(intra_op_threads=config.threads))
-        parity = _parity(sess, ref, config)
+        say(f"parity: {config.runtime} {config.precision} against ONNX Runtime FP32")
+        with contextlib.nullcontext() if config.verbose else captured_output(tmp / CONVERT_LOG):
+            sess = runtime.load(tmp / out.model_file.name, runtime.Options(intra_op_threads=config.threads))
+            parity = _parity(sess, ref, config)
         write_json(tmp / ARTIFACT_MANIFEST, child.replace(parity=parity).to_dict())
         if not parity["passed"]:
             raise ParityError(f"{config.runtime} {config.precision} conversion of '{onnx_path}' refused, nothing "

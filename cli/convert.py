@@ -28,16 +28,19 @@ def convert(
     threads: int = typer.Option(1, "--threads", "-t", help="Threads for the parity runs."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace an existing artifact."),
     as_json: bool = typer.Option(False, "--json", help="Print the written manifest as JSON."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the converters' own output (TFLite, NNCF, "
+                                                                 "pnnx logs) instead of writing it to convert.log."),
 ) -> None:
     """Convert for another runtime; refused (nothing written) when parity with ONNX Runtime FP32 fails."""
     from edgebench.calibration.convert import ConvertConfig, convert_model
+    from edgebench.cli.common import say
     from edgebench.manifest import find_typed_manifest
     from edgebench.parity import degenerate_warning
 
     cfg = ConvertConfig(runtime=runtime, precision=precision, data=data, calib_size=calib_size, seed=seed,
                         parity_data=parity_data or None, parity_images=parity_images, out=output, force=force,
-                        threads=threads)
-    path = convert_model(model, cfg)
+                        threads=threads, verbose=verbose)
+    path = convert_model(model, cfg, log=say)
     typed = find_typed_manifest(path)
     man = typed.to_dict() if typed is not None else {}
     if as_json:
