@@ -52,6 +52,8 @@ ROWS = [
     Row("sensitivity-target-macs", ("sensitivity", "resnet20", "-o", "{out}", "--target-macs", "1.5"), 2,
         "must be a fraction in (0, 1)"),
     Row("model-typo", ("export", "resnet21", "-o", "{out}"), 2, "Did you mean 'resnet20'?"),
+    Row("convert-litert-described", ("convert", "{described}", "-r", "litert", "-o", "{out}"), 2,
+        "has none (a described third-party ONNX"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs", "model-typo"}
 
@@ -83,7 +85,9 @@ def paths(tmp_path: Path) -> dict[str, str]:
     _crafted_archive(archive_dir / "cifar-10-python.tar.gz", pickle.dumps({b"data": _Pwn(tmp / "pwned")}))
     out = {"tmp": str(tmp), "model": str(model), "tampered": str(tmp / "tampered"),
            "tampered_ok": str(tmp / "tampered_ok"), "out": str(tmp_path / "out" / "deeper"), "images": str(images),
-           "archive_dir": str(archive_dir), "nan": str(_nan_model(tmp / "nan"))}
+           "archive_dir": str(archive_dir), "nan": str(_nan_model(tmp / "nan")),
+           "described": str(_described(tmp / "thirdparty" / "net.onnx")),
+           }
     return out
 
 
@@ -128,6 +132,18 @@ def _nan_model(d: Path) -> Path:
     m = Manifest(name="nan", input=InputInfo("input", ("batch", 3, 16, 16))).with_file(path)
     (d / "model.fp32.json").write_text(json.dumps(m.to_dict()), encoding="utf-8")
     return d
+
+
+def _described(path: Path) -> Path:
+    """A third-party ONNX with the manifest `edgebench describe` writes (provenance 'described', no 'arch')."""
+    from edgebench.manifest import InputInfo, Manifest
+    from edgebench.tools.synthetic import conv_net
+
+    conv_net(path)
+    m = Manifest(name="net", input=InputInfo("input", ("batch", 3, 16, 16)),
+                 provenance={"source": "described"}).with_file(path)
+    path.with_suffix(".json").write_text(json.dumps(m.to_dict()), encoding="utf-8")
+    return path
 
 
 def _snapshot(root: Path) -> set[str]:
