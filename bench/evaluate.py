@@ -104,7 +104,9 @@ def plan_arithmetic(manifest: Mapping[str, Any] | None, runtime: str = "ort-cpu"
         what = "QOperator" if qoperator else "dynamic INT8"
         if arithmetic == "qdq":
             raise UserInputError(f"--arithmetic qdq (--as-target) needs a QDQ model; this one is {what} (integer "
-                                 "ops that stay integer when unfused); re-quantize with --mode static --format qdq")
+                                 "ops that stay integer when unfused); re-quantize it with "
+                                 "edgebench quantize --mode static "
+                                 "(every preset writes QDQ)")
         warn = () if choice.exact else (
             f"this CPU's ONNX Runtime integer kernels do not reproduce this {what} model's arithmetic "
             f"({choice.reason}), and a {what} model has no float reference to run instead: the accuracy is this "

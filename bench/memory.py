@@ -7,24 +7,26 @@ import resource
 import sys
 import threading
 
+from edgebench.units import to_mb
+
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def rss_mb() -> float:
-    """Current resident set size of this process in MiB (reads /proc/self/statm on Linux)."""
+    """Current resident set size of this process in MB (10**6 bytes; reads /proc/self/statm on Linux)."""
     try:
         with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * _PAGE / 2**20
+            return to_mb(int(f.read().split()[1]) * _PAGE)
     except OSError:
         import psutil
 
-        return float(psutil.Process().memory_info().rss) / 2**20
+        return to_mb(float(psutil.Process().memory_info().rss))
 
 
 def peak_rss_hwm_mb() -> float:
-    """High-water mark of RSS for the whole life of this process, in MiB."""
+    """High-water mark of RSS for the whole life of this process, in MB (10**6 bytes)."""
     ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return ru / 2**20 if sys.platform == "darwin" else ru / 1024
+    return to_mb(ru if sys.platform == "darwin" else ru * 1024)
 
 
 class RssSampler:

@@ -116,6 +116,16 @@ def summarize_trace(events: list[dict[str, Any]], warmup_runs: int = 0, top_node
     }
 
 
+def float_nodes_why(model: Path, fp32_nodes: list[str]) -> dict[str, str]:
+    """{node: why it ran in float} for the profiled fp32 nodes, from the one classification quantize uses
+    (`calibration.graph.classify_nodes`, recorded in the INT8 manifest's `nodes.float_nodes`)."""
+    from edgebench.calibration.graph import float_node_reasons
+
+    reasons = float_node_reasons(model)
+    unknown = "not a node of the file's graph (ORT's optimizer made it)" if reasons else "unknown (no classification)"
+    return {n: reasons.get(n, unknown) for n in fp32_nodes}
+
+
 def profile_model(model: Path, options: RuntimeOptions, *, batch: int | None = None,
                   shape: tuple[int, ...] | None = None, inputs_npz: Path | None = None, seed: int = 0,
                   runs: int = 100, warmup: int = 10, top_nodes: int = 20,
@@ -144,6 +154,7 @@ def profile_model(model: Path, options: RuntimeOptions, *, batch: int | None = N
 
         write_text(keep_trace, text)
     summary = summarize_trace(json.loads(text), warmup_runs=warmup, top_nodes=top_nodes)
+    summary["float_nodes"] = float_nodes_why(model, summary["fp32_nodes"])
     summary["wall_s"] = wall
     summary["note"] = "profiling adds overhead; the result's latency block was measured without the profiler"
     return summary

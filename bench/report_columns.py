@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edgebench.bench.report_data import Row
+from edgebench.bench.stats import THROUGHPUT_HEADER
 from edgebench.errors import NotFoundError, UserInputError, suggest
 
 _KEY = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -162,7 +163,7 @@ COLUMNS = ColumnTable([
     C("min_ms", lambda r: r.min_ms, header="min ms", unit="ms", digits=3),
     C("p90_ms", lambda r: r.p90_ms, header="p90 ms", unit="ms", digits=3),
     C("p99_ms", lambda r: r.p99_ms, header="p99 ms", unit="ms", digits=3),
-    C("throughput_items_per_s", lambda r: r.throughput, header="items/s", unit="items/s", digits=1),
+    C("throughput_items_per_s", lambda r: r.throughput, header=THROUGHPUT_HEADER, unit="items/s", digits=1),
     C("peak_rss_mb", lambda r: r.peak_rss_mb, header="peak RSS MB", unit="MB", digits=1),
     C("file_size_mb", lambda r: r.file_size_mb, header="size MB", unit="MB", digits=3),
     C("params", lambda r: r.params, header="params M", text=lambda r: fmt(_per_million(r.params), 3)),

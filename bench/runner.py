@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgebench.bench.harness import BenchConfig, measure
 from edgebench.errors import EdgebenchError, UserInputError
+from edgebench.units import to_mb
 
 if TYPE_CHECKING:
     from edgebench.artifact import ModelArtifact
@@ -312,7 +313,7 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
     if verification is not None and verification.get("matches") is False:
         warnings.append("the model file differs from the sha256 its manifest records (used with --no-verify); "
                         "its manifest's figures (MACs, accuracy) may not describe it")
-    size_mb = model_path.stat().st_size / 2**20
+    size_mb = to_mb(model_path.stat().st_size)
     sha256 = sha256_file(model_path)
     memory = dict(measured["memory"])
     memory["model_file_size_mb"] = size_mb

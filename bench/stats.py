@@ -11,6 +11,8 @@ import numpy as np
 NOISY_SPREAD = 0.25
 # ... or when the 95 % CI of the median is wider than this fraction of the median.
 NOISY_CI = 0.05
+# What `throughput_items_per_s` is (batch / mean latency, not 1/p50): the header of every table that shows it.
+THROUGHPUT_HEADER = "items/s (1/mean)"
 
 
 def median_ci_ranks(n: int, confidence: float = 0.95) -> tuple[int, int]:

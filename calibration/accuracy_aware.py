@@ -260,7 +260,7 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
                             predict: Predict, budget: AccuracyBudget, *, output: Path | None = None,
                             batch_size: int = 32, dataset_spec: str | None = None, eval_spec: str | None = None,
                             seed: int | None = None, preprocess_model: bool = True, force: bool = False,
-                            log: Callable[[str], None] | None = None) -> Manifest:
+                            log: Callable[[str], None] | None = None, requested_size: int | None = None) -> Manifest:
     """Static INT8 whose paired top-1 drop on `eval_data` is at most `budget.budget_pts`; returns its manifest.
 
     Raises `BudgetNotMet` (nothing written) when no tried setting meets the budget, unless `best_effort`.
@@ -405,4 +405,4 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
         )
     return quantize_static_model(artifact, calib, ch_best, output=output, batch_size=batch_size,
                                  dataset_spec=dataset_spec, seed=seed, preprocess_model=preprocess_model, force=force,
-                                 extra_fields={"accuracy_aware": record})
+                                 extra_fields={"accuracy_aware": record}, requested_size=requested_size, log=log)

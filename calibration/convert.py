@@ -15,14 +15,17 @@ Parity (vs ORT FP32 on the same inputs):
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from edgebench.atomic import ensure_writable_dir
 from edgebench.errors import (
     CalibrationError,
     ModelFileError,
@@ -31,6 +34,7 @@ from edgebench.errors import (
     RuntimeUnavailable,
     UserInputError,
 )
+from edgebench.parity import ParityReference, compare_outputs
 
 if TYPE_CHECKING:
     from edgebench.manifest import InputInfo, Manifest
@@ -74,6 +78,7 @@ class ConvertConfig:
     force: bool = False
     threads: int = 1
     tolerance: ConvertTolerance = ConvertTolerance()
+    verbose: bool = False            # the converters' own output on the terminal instead of convert.log
 
     def __post_init__(self) -> None:
         from edgebench.runtimes.artifacts import check_precision
@@ -90,13 +95,16 @@ class ConvertConfig:
                                  "or add --precision int8)")
 
 
-def convert_model(model: Path, config: ConvertConfig) -> Path:
-    """Convert the FP32 ONNX model at `model` (or its folder) for `config.runtime`; returns the artifact file."""
+def convert_model(model: Path, config: ConvertConfig, log: Callable[[str], None] | None = None) -> Path:
+    """Convert the FP32 ONNX model at `model` (or its folder) for `config.runtime`; returns the artifact file.
+
+    `log` gets one progress line per stage; the converters' own output goes to `convert.log` in the artifact
+    folder (to the terminal with `config.verbose`)."""
     from edgebench.artifact import ModelArtifact
-    from edgebench.atomic import check_writable_dir, ensure_writable_dir
+    from edgebench.atomic import check_writable_dir
     from edgebench.runtimes import RUNTIMES, get_runtime, runtime_names
     from edgebench.runtimes.artifacts import ARTIFACT_MANIFEST, artifact_dir
-    from edgebench.runtimes.converters import ConvertJob, get_converter
+    from edgebench.runtimes.converters import CONVERT_LOG, ConvertJob, captured_output, get_converter
 
     runtime_names()  # registers the built-in and entry-point runtimes
     cls = RUNTIMES.get(config.runtime)  # unknown runtime: suggestion
@@ -111,6 +119,8 @@ def convert_model(model: Path, config: ConvertConfig) -> Path:
     if manifest.precision != "fp32":
         raise UserInputError(f"'{onnx_path.name}' is {manifest.precision}; convert the FP32 model "
                              f"({manifest.parent_file or 'model.fp32.onnx'}): the converter quantizes it itself")
+    if getattr(cls, "converts_from", "onnx") == "pytorch" and not manifest.arch:  # refused before any work
+        raise UserInputError(_no_pytorch_source(config.runtime, onnx_path, manifest.source == "described"))
     folder = Path(config.out) if config.out is not None else onnx_path.parent
     final = artifact_dir(folder, config.runtime, config.precision)
     if final.exists() and not config.force:
@@ -123,25 +133,35 @@ def convert_model(model: Path, config: ConvertConfig) -> Path:
                                  f"{rt_cls.install_hint}")
     runtime = get_runtime(config.runtime)
 
+    say = log or (lambda _m: None)
     calib, calib_record = (None, None)
     if config.precision == "int8":
         calib, calib_record = _calibration(onnx_path, manifest, config)
+        say(f"calibration: {calib_record['images']} images of {calib_record['dataset']}")
     ref = _reference(onnx_path, manifest, config)
+    real = f" and {len(ref.real_x)} images of {ref.dataset}" if ref.real_x is not None else ""
+    say(f"reference: ONNX Runtime FP32 outputs on {len(ref.random_x)} random inputs{real}")
 
     ensure_writable_dir(final.parent)  # recorded: an error or Ctrl-C takes back the folders it made, when empty
     tmp = final.parent / f".tmp-{config.precision}-{os.getpid()}-{time.monotonic_ns()}"
     tmp.mkdir()
     try:
         t0 = time.perf_counter()
-        out = converter(ConvertJob(onnx_path=onnx_path, manifest=manifest, precision=config.precision, out_dir=tmp,
-                                   calibration=calib, extra={"threads": config.threads}))
+        where = "on the terminal (--verbose)" if config.verbose else f"its output in {final / CONVERT_LOG}"
+        say(f"converting: {config.runtime} {config.precision} ({where})")
+        job = ConvertJob(onnx_path=onnx_path, manifest=manifest, precision=config.precision, out_dir=tmp,
+                         calibration=calib, extra={"threads": config.threads})
+        with contextlib.nullcontext() if config.verbose else captured_output(tmp / CONVERT_LOG):
+            out = converter(job)
         seconds = time.perf_counter() - t0
         child = _child_manifest(manifest, onnx_path, out, config, calib_record, seconds, final)
         from edgebench.atomic import write_json
 
         write_json(tmp / ARTIFACT_MANIFEST, child.to_dict())
-        sess = runtime.load(tmp / out.model_file.name, runtime.Options(intra_op_threads=config.threads))
-        parity = _parity(sess, ref, config)
+        say(f"parity: {config.runtime} {config.precision} against ONNX Runtime FP32")
+        with contextlib.nullcontext() if config.verbose else captured_output(tmp / CONVERT_LOG):
+            sess = runtime.load(tmp / out.model_file.name, runtime.Options(intra_op_threads=config.threads))
+            parity = _parity(sess, ref, config)
         write_json(tmp / ARTIFACT_MANIFEST, child.replace(parity=parity).to_dict())
         if not parity["passed"]:
             raise ParityError(f"{config.runtime} {config.precision} conversion of '{onnx_path}' refused, nothing "
@@ -155,6 +175,19 @@ def convert_model(model: Path, config: ConvertConfig) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp)
     return final / out.model_file.name
+
+
+def _no_pytorch_source(runtime: str, onnx_path: Path, described: bool) -> str:
+    """Why a model without a PyTorch module cannot go to `runtime`, and the runtimes that convert from ONNX."""
+    from edgebench.runtimes import RUNTIMES, runtime_names
+
+    from_onnx = [f"{n} ({'/'.join(c.converts)})" for n in runtime_names() if (c := RUNTIMES.get(n)) is not None
+                 and getattr(c, "converts", ()) and getattr(c, "converts_from", "onnx") == "onnx"]
+    what = "a described third-party ONNX" if described else "not made by edgebench export"
+    return (f"{runtime} conversion starts from the PyTorch module, and '{onnx_path.name}' has none ({what}: its "
+            f"manifest names no 'arch'); these runtimes convert from the ONNX file and take it: "
+            f"{', '.join(from_onnx) or 'none installed'} (e.g. edgebench convert {onnx_path} -r openvino "
+            "--precision int8), or export the PyTorch model with edgebench export and convert that")
 
 
 def _no_such_precision(runtime: str, precision: str, makes: tuple[str, ...]) -> str:
@@ -200,18 +233,7 @@ def _input(manifest: Manifest) -> InputInfo:
     return manifest.input
 
 
-@dataclass
-class _Reference:
-    random_x: np.ndarray
-    random_y: np.ndarray
-    real_x: np.ndarray | None
-    real_y: np.ndarray | None
-    labels: np.ndarray | None
-    dataset: str | None
-    skipped: str | None
-
-
-def _reference(onnx_path: Path, manifest: Manifest, config: ConvertConfig) -> _Reference:
+def _reference(onnx_path: Path, manifest: Manifest, config: ConvertConfig) -> ParityReference:
     """ORT FP32 outputs on random inputs and on the first `parity_images` real images."""
     from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.preprocess import preprocess
@@ -243,7 +265,7 @@ def _reference(onnx_path: Path, manifest: Manifest, config: ConvertConfig) -> _R
     if real_x is None and config.precision == "int8":
         raise CalibrationError(f"INT8 parity needs real images and {skipped}; give --parity-data (e.g. cifar10:test "
                                "or an image folder)")
-    return _Reference(random_x, random_y, real_x, real_y, labels, config.parity_data, skipped)
+    return ParityReference(random_x, random_y, real_x, real_y, labels, config.parity_data, skipped)
 
 
 def _run_each(sess: Any, name: str, x: np.ndarray) -> np.ndarray:
@@ -251,27 +273,28 @@ def _run_each(sess: Any, name: str, x: np.ndarray) -> np.ndarray:
     return np.concatenate([next(iter(sess.run({name: x[i:i + 1]}).values())) for i in range(len(x))])
 
 
-def _parity(sess: Any, ref: _Reference, config: ConvertConfig) -> dict[str, Any]:
+def _parity(sess: Any, ref: ParityReference, config: ConvertConfig) -> dict[str, Any]:
     tol = config.tolerance
     name = sess.inputs[0].name
     y = _run_each(sess, name, ref.random_x)
     if y.shape != ref.random_y.shape:
         return {"passed": False, "reason": f"output shape {list(y.shape)} differs from ONNX Runtime's "
                                            f"{list(ref.random_y.shape)}"}
-    d, scale = float(np.max(np.abs(y - ref.random_y))), float(np.max(np.abs(ref.random_y)))
-    bound = tol.atol + tol.rtol * scale
+    rnd = compare_outputs(y, ref.random_y, tol.atol, tol.rtol)
+    del rnd["passed"]  # the verdict is `passed` of the whole record (an INT8 bound is agreement, not max|diff|)
     out: dict[str, Any] = {"reference": "onnxruntime FP32", "tolerance": asdict(tol),
-                           "random": {"n": len(y), "max_abs_diff": d, "max_abs_ref": scale, "bound": bound,
+                           "random": {"n": len(y), **rnd,
                                       "top1_agreement": float(np.mean(y.argmax(1) == ref.random_y.argmax(1)))}}
     reasons = []
-    if config.precision == "fp32" and d > bound:
-        reasons.append(f"random inputs max|diff| {d:.2e} > bound {bound:.2e}")
+    if config.precision == "fp32" and rnd["max_abs_diff"] > rnd["bound"]:
+        reasons.append(f"random inputs max|diff| {rnd['max_abs_diff']:.2e} > bound {rnd['bound']:.2e}")
     if ref.real_x is not None and ref.real_y is not None:
         yr = _run_each(sess, name, ref.real_x)
-        dr, sr = float(np.max(np.abs(yr - ref.real_y))), float(np.max(np.abs(ref.real_y)))
         agree = float(np.mean(yr.argmax(1) == ref.real_y.argmax(1)))
-        real: dict[str, Any] = {"dataset": ref.dataset, "n": len(yr), "max_abs_diff": dr, "max_abs_ref": sr,
-                                "bound": tol.atol + tol.rtol * sr, "top1_agreement": agree}
+        real: dict[str, Any] = {"dataset": ref.dataset, "n": len(yr),
+                                **compare_outputs(yr, ref.real_y, tol.atol, tol.rtol), "top1_agreement": agree}
+        del real["passed"]
+        dr = real["max_abs_diff"]
         if ref.labels is not None and yr.shape[1] > int(ref.labels.max()):
             real["top1_pct"] = 100 * float(np.mean(yr.argmax(1) == ref.labels))
             real["reference_top1_pct"] = 100 * float(np.mean(ref.real_y.argmax(1) == ref.labels))
@@ -292,6 +315,7 @@ def _parity(sess: Any, ref: _Reference, config: ConvertConfig) -> dict[str, Any]
         out["real"] = {"skipped": ref.skipped}
     out["passed"] = not reasons
     out["reason"] = "; ".join(reasons) if reasons else None
+    out["degenerate"] = bool(rnd["degenerate"] or out["real"].get("degenerate"))
     return out
 
 
@@ -314,7 +338,7 @@ def _child_manifest(parent: Manifest, onnx_path: Path, out: Any, config: Convert
         changes["name"] = f"{parent.name or parent.arch or onnx_path.parent.name}-{details.pop('name_suffix')}"
     return parent.derive(
         precision=config.precision, onnx_file=out.model_file.name,
-        onnx_sha256=sha256_file(out.model_file), file_size_mb=artifact_size_mb(out.model_file) * 2**20 / 1e6,
+        onnx_sha256=sha256_file(out.model_file), file_size_mb=artifact_size_mb(out.model_file),
         parent_file=os.path.relpath(onnx_path, final), parent_sha256=sha256_file(onnx_path),
         parent_file_size_mb=onnx_path.stat().st_size / 1e6, calibration=calib,
         created_utc=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

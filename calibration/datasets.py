@@ -59,9 +59,11 @@ def load_npz(path: Path, name: str | None = None, class_names: tuple[str, ...] =
     if images.ndim not in (3, 4) or len(images) == 0:
         raise DataError(f"'{path}' images have shape {list(images.shape)}; expected at least one image, "
                         "uint8 [N, H, W, C] (or [N, H, W] grey)")
-    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+    whole = labels.dtype.kind in "iu" or (labels.dtype.kind == "f" and bool(np.isfinite(labels).all())
+                                           and bool((labels == np.round(labels)).all()))  # 3.0 is class 3
+    if labels.ndim != 1 or not whole:
         raise DataError(f"'{path}' labels have shape {list(labels.shape)} and type {labels.dtype}; expected "
-                        "integers [N], one class index per image")
+                        "whole numbers [N], one class index per image")
     labels = labels.astype(np.int64)
     if labels.size and labels.min() < -1:
         raise DataError(f"'{path}' labels hold {int(labels.min())}; labels are class indices >= 0 (-1: unlabelled)")

@@ -320,3 +320,116 @@ def parse_size(text: str) -> tuple[int, int]:
     if len(vals) != 2 or min(vals) < 1:
         raise UserInputError(f"--size '{text}' is not HxW (e.g. --size 224x224)")
     return vals[0], vals[1]
+
+
+# ---- which nodes run INT8, and why the others do not --------------------------------------------------------
+
+QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"})
+INTEGER_OPS = frozenset({"ConvInteger", "MatMulInteger", "QGemm", "MatMulIntegerToFloat", "DynamicQuantizeMatMul",
+                         "QAttention", "DynamicQuantizeLSTM", "QEmbedLayerNormalization", "QOrderedMatMul"})
+# Ops that only move or select data: run on int8 tensors when their input is int8 (QOperator format).
+DATA_MOVEMENT_OPS = frozenset({"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose", "MaxPool", "Identity",
+                               "Slice", "Split", "Concat", "Gather", "Pad", "Resize", "DepthToSpace", "SpaceToDepth"})
+# QDQ format on ONNX Runtime's CPU provider: DequantizeLinear -> op -> QuantizeLinear units that ORT fuses into an
+# integer kernel (QLinearConv, QGemm, QLinearAdd, ...; Relu/Clip fold into the QuantizeLinear after them) ...
+ORT_QDQ_INTEGER_OPS = frozenset({"Conv", "ConvTranspose", "MatMul", "Gemm", "Add", "Mul", "AveragePool",
+                                 "GlobalAveragePool", "LeakyRelu", "Sigmoid", "Softmax", "Concat", "Where", "Relu",
+                                 "Clip"})
+# ... and units whose DequantizeLinear/QuantizeLinear it drops, so the op moves int8 data. Any other op between
+# DQ and Q (Pad, for one: measured on ORT 1.31 with `edgebench profile`) computes in float on dequantized tensors.
+ORT_QDQ_DROPPED_OPS = frozenset({"Gather", "GatherElements", "Reshape", "Expand", "Flatten", "Transpose", "MaxPool",
+                                 "Resize", "Squeeze", "Unsqueeze", "Tile", "Slice", "Identity"})
+NARROW_TYPES = {"INT4": "int4", "UINT4": "uint4", "INT16": "int16", "UINT16": "uint16"}
+
+
+@dataclass(frozen=True)
+class NodeClass:
+    """How one node of a (quantized) graph runs on ORT's CPU provider: `int8`, `float` or `convert` (Q/DQ),
+    and why."""
+
+    name: str
+    op_type: str
+    runs: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        if self.runs not in ("int8", "float", "convert"):
+            raise ValueError(f"runs '{self.runs}' is not int8, float or convert")
+
+
+def classify_nodes(model: Any, recipe: Any = None) -> list[NodeClass]:
+    """Every node of the ONNX `model` (a ModelProto): int8 / float / convert on ORT's CPU provider, with the
+    reason. `recipe` (a QuantRecipe) names the nodes and op types it excluded. The one classification behind
+    quantize's `nodes` summary and profile's float nodes."""
+    from onnx import TensorProto
+
+    int_types = {TensorProto.INT8, TensorProto.UINT8, TensorProto.INT32, TensorProto.INT64}
+    narrow = {getattr(TensorProto, k): v for k, v in NARROW_TYPES.items() if hasattr(TensorProto, k)}
+    init_types = {i.name: i.data_type for i in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    excluded_nodes = set(getattr(recipe, "nodes_to_exclude", ()) or ())
+    excluded_ops = set(getattr(recipe, "op_types_to_exclude", ()) or ())
+    int8_tensors: set[str] = set()
+    out = []
+
+    def stored_type(dq: Any) -> str | None:
+        """The narrow type (int4/int16) a DequantizeLinear reads, if any."""
+        x = dq.input[0]
+        t = init_types.get(x)
+        if t is None and x in producer and producer[x].op_type == "QuantizeLinear" and len(producer[x].input) > 2:
+            t = init_types.get(producer[x].input[2])
+        return narrow.get(t) if t is not None else None
+
+    for node in model.graph.node:
+        op, name = node.op_type, node.name or node.output[0]
+        if op in QDQ_OPS:
+            out.append(NodeClass(name, op, "convert", "quantizes or dequantizes a tensor"))
+            if op != "DequantizeLinear":
+                int8_tensors.update(node.output[:1])
+            continue
+        if op == "Constant":
+            continue
+        data = [i for i in node.input if i and init_types.get(i) not in int_types]
+        dqs = [producer[i] for i in data if i in producer and producer[i].op_type == "DequantizeLinear"]
+        from_dq = bool(data) and len(dqs) == len(data)
+        if op.startswith("QLinear") or op in INTEGER_OPS:
+            out.append(NodeClass(name, op, "int8", "integer operator"))
+            int8_tensors.update(node.output)
+        elif op in DATA_MOVEMENT_OPS and data and all(i in int8_tensors for i in data):
+            out.append(NodeClass(name, op, "int8", "moves int8 data (QOperator)"))
+            int8_tensors.update(node.output)
+        elif name in excluded_nodes:
+            out.append(NodeClass(name, op, "float", "excluded by the recipe (nodes_to_exclude: --exclude-nodes or "
+                                                    "the accuracy budget)"))
+        elif op in excluded_ops:
+            out.append(NodeClass(name, op, "float", "excluded by op type (op_types_to_exclude: --exclude-ops)"))
+        elif from_dq and (kinds := sorted({k for d in dqs if (k := stored_type(d))})):
+            out.append(NodeClass(name, op, "float", f"{'/'.join(kinds)} tensors are dequantized: ORT's CPU provider "
+                                                    "has no kernel for them and computes in float"))
+        elif from_dq and op in ORT_QDQ_INTEGER_OPS:
+            out.append(NodeClass(name, op, "int8", "QDQ unit ORT fuses into an integer kernel"))
+        elif from_dq and op in ORT_QDQ_DROPPED_OPS:
+            out.append(NodeClass(name, op, "int8", "moves int8 data (ORT drops its DequantizeLinear/QuantizeLinear)"))
+        elif from_dq:
+            out.append(NodeClass(name, op, "float", f"no INT8 kernel for {op} in ORT's CPU provider: it runs on "
+                                                    "dequantized floats"))
+        else:
+            out.append(NodeClass(name, op, "float", "not quantized: no quantized input (an op type the quantizer "
+                                                    "leaves float)"))
+    return out
+
+
+def float_node_reasons(model: Path) -> dict[str, str]:
+    """{node: reason} of the nodes of the ONNX file `model` that run in float: from its manifest's `nodes`
+    (recorded by quantize, so the torch- and onnx-free device install has it), else from `classify_nodes`."""
+    from edgebench.manifest import find_typed_manifest
+
+    man = find_typed_manifest(model)
+    recorded = (man.nodes or {}).get("float_nodes") if man is not None else None
+    if recorded is not None:
+        return dict(recorded)
+    try:
+        import onnx
+    except ImportError:  # the device install: no onnx, and a manifest without the record
+        return {}
+    return {c.name: c.reason for c in classify_nodes(onnx.load(str(model))) if c.runs == "float"}

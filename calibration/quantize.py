@@ -23,6 +23,7 @@ import numpy as np
 from edgebench.artifact import ModelArtifact
 from edgebench.atomic import atomic_path, write_json
 from edgebench.calibration.dataset import Dataset
+from edgebench.calibration.graph import INTEGER_OPS, QDQ_OPS, classify_nodes
 from edgebench.calibration.reader import ImageCalibrationReader
 from edgebench.calibration.recipes import PresetChoice
 from edgebench.errors import CalibrationError, ModelFileError, OutputExistsError, RuntimeUnavailable, UserInputError
@@ -33,12 +34,6 @@ MODES = ("static", "dynamic", "fp16")
 OUTPUT_NAMES = {"static": "model.int8.onnx", "dynamic": "model.int8-dynamic.onnx", "fp16": "model.fp16.onnx"}
 PRECISIONS = {"static": "int8", "dynamic": "int8", "fp16": "fp16"}
 
-QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"})
-INTEGER_OPS = frozenset({"ConvInteger", "MatMulInteger", "QGemm", "MatMulIntegerToFloat", "DynamicQuantizeMatMul",
-                         "QAttention", "DynamicQuantizeLSTM", "QEmbedLayerNormalization", "QOrderedMatMul"})
-# Ops that only move or select data: run on int8 tensors when their input is int8 (QOperator format).
-DATA_MOVEMENT_OPS = frozenset({"Flatten", "Reshape", "Squeeze", "Unsqueeze", "Transpose", "MaxPool", "Identity",
-                               "Slice", "Split", "Concat", "Gather", "Pad", "Resize", "DepthToSpace", "SpaceToDepth"})
 # Images per calibrator pass (ORT's strided calibration). MinMax keeps only per-batch min/max; histogram
 # methods keep whole activations of a pass and np.asarray() them, which also breaks on a short last batch,
 # so they get one batch per pass.
@@ -151,48 +146,24 @@ def output_producers(model: Any) -> tuple[str, ...]:
     return tuple(sorted({n.op_type for n in model.graph.node if outs & set(n.output)}))
 
 
-def count_nodes(model: Any) -> dict[str, Any]:
-    """How many compute nodes run in INT8 vs floating point, by inspecting the quantized graph.
-
-    QDQ: a node runs INT8 when every float input comes from a DequantizeLinear (ORT fuses it into
-    QLinear*/QGemm); QOperator/dynamic: QLinear*, *Integer ops, and data movement on int8 tensors.
-    Q/DQ nodes themselves are counted apart.
-    """
-    from onnx import TensorProto
-
-    int_types = {TensorProto.INT8, TensorProto.UINT8, TensorProto.INT32, TensorProto.INT64}
-    init_types = {i.name: i.data_type for i in model.graph.initializer}
-    producer = {o: n for n in model.graph.node for o in n.output}
-    int8_tensors: set[str] = set()
+def count_nodes(model: Any, recipe: Any = None) -> dict[str, Any]:
+    """How many compute nodes run in INT8 vs floating point (`calibration.graph.classify_nodes`, the one
+    classification `profile` uses too), by op type, and each float node with the reason."""
+    classes = classify_nodes(model, recipe)
     int8_ops: dict[str, int] = {}
     float_ops: dict[str, int] = {}
-    n_qdq = 0
-    for node in model.graph.node:
-        op = node.op_type
-        if op in QDQ_OPS:
-            n_qdq += 1
-            if op != "DequantizeLinear":
-                int8_tensors.update(node.output[:1])
-            continue
-        if op == "Constant":
-            continue
-        data_inputs = [i for i in node.input if i and init_types.get(i) not in int_types]
-        from_dq = bool(data_inputs) and all(
-            i in producer and producer[i].op_type == "DequantizeLinear" for i in data_inputs)
-        is_int8 = (op.startswith("QLinear") or op in INTEGER_OPS or from_dq
-                   or (op in DATA_MOVEMENT_OPS and bool(data_inputs) and all(i in int8_tensors for i in data_inputs)))
-        if is_int8:
-            int8_ops[op] = int8_ops.get(op, 0) + 1
-            if op.startswith("QLinear") or op in DATA_MOVEMENT_OPS:
-                int8_tensors.update(node.output)
-        else:
-            float_ops[op] = float_ops.get(op, 0) + 1
+    for c in classes:
+        if c.runs == "int8":
+            int8_ops[c.op_type] = int8_ops.get(c.op_type, 0) + 1
+        elif c.runs == "float":
+            float_ops[c.op_type] = float_ops.get(c.op_type, 0) + 1
     return {
         "int8": sum(int8_ops.values()),
         "float": sum(float_ops.values()),
-        "quantize_dequantize": n_qdq,
+        "quantize_dequantize": sum(c.runs == "convert" for c in classes),
         "int8_op_types": dict(sorted(int8_ops.items())),
         "float_op_types": dict(sorted(float_ops.items())),
+        "float_nodes": {c.name: c.reason for c in classes if c.runs == "float"},
     }
 
 
@@ -212,9 +183,23 @@ def _quiet() -> Iterator[None]:
         root.setLevel(level)
 
 
+def output_name(model: Path, mode: Mode) -> str:
+    """The file name `mode` writes for `model`: `model.int8.onnx` (...) for `model.fp32.onnx`, else named after
+    the input, so that two third-party models in one folder do not collide.
+
+    >>> output_name(Path("a/model.fp32.onnx"), "static"), output_name(Path("thirdparty/mnv2.onnx"), "static")
+    ('model.int8.onnx', 'mnv2.int8.onnx')
+    >>> output_name(Path("x/mnv2.fp32.onnx"), "dynamic")
+    'mnv2.int8-dynamic.onnx'
+    """
+    stem = Path(model).name.removesuffix(".onnx").removesuffix(".fp32")
+    default = OUTPUT_NAMES[mode]
+    return default if stem == "model" else f"{stem}{default.removeprefix('model')}"
+
+
 def resolve_output(model: Path, output: Path | None, mode: Mode) -> Path:
-    """`-o`: an .onnx file, or a folder that gets the mode's default name; default: beside the model."""
-    name = OUTPUT_NAMES[mode]
+    """`-o`: an .onnx file, or a folder that gets `output_name`; default: beside the model."""
+    name = output_name(model, mode)
     if output is None:
         out = Path(model).parent / name
     elif Path(output).suffix == ".onnx":
@@ -434,9 +419,12 @@ def _file_fields(onnx: Any, tmp: Path, upgrade: dict[str, Any] | None) -> dict[s
 def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice: PresetChoice, *,
                           output: Path | None = None, batch_size: int = 32, dataset_spec: str | None = None,
                           seed: int | None = None, preprocess_model: bool = True, force: bool = False,
-                          log: Log | None = None, extra_fields: dict[str, Any] | None = None) -> Manifest:
+                          log: Log | None = None, extra_fields: dict[str, Any] | None = None,
+                          requested_size: int | None = None) -> Manifest:
     """Calibrate on `dataset` and write static INT8 `model.int8.onnx` + manifest; return the manifest.
 
+    `requested_size`: the images asked for (`--calib-size`); fewer used (a smaller data set, a fixed batch that
+    takes whole batches) is said through `log` as a `note:` and recorded (`calibration.requested_size`).
     A graph below opset 13 is upgraded first (`upgrade_opset`; said through `log`, recorded in the manifest).
     `extra_fields`: more manifest fields for the child (e.g. `accuracy_aware`)."""
     extra_fields = extra_fields or {}
@@ -458,6 +446,7 @@ def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice:
                                f"'{input_name}' wants {channels}; convert the images")
     for b in range(len(reader)):  # every batch checked (size, channels, NaN/Inf) before any work is done
         reader.batch(b)
+    _note_reduced(requested_size, len(dataset), reader.num_images, fixed_batch, dataset_spec or dataset.name, log)
     recipe = choice.recipe
     kwargs = recipe.to_ort_kwargs(output_op_types=output_producers(source.proto))
     chunk = max(1, CHUNK_IMAGES[recipe.method] // batch_size)
@@ -499,6 +488,7 @@ def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice:
             calibration={
                 "dataset": dataset_spec or dataset.name,
                 "size": reader.num_images,
+                **({"requested_size": requested_size} if requested_size is not None else {}),
                 "seed": seed,
                 "batch_size": batch_size,
                 "sha256": dataset.subset(reader.num_images).fingerprint(),
@@ -512,13 +502,26 @@ def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice:
     return _write_pair(out, force, write_model, make_manifest)
 
 
+def _note_reduced(requested: int | None, available: int, used: int, fixed_batch: int | None, data: str,
+                  log: Log | None) -> None:
+    """Say, before any work, when fewer calibration images are used than were asked for."""
+    if requested is None or used >= requested or log is None:
+        return
+    why = []
+    if available < requested:
+        why.append(f"{data} has {available}")
+    if used < available:
+        why.append(f"the model's fixed batch of {fixed_batch} takes whole batches only")
+    log(f"note: calibrating on {used} images, not the {requested} asked for (--calib-size): {'; '.join(why)}")
+
+
 def _nodes(path: Path, recipe: Any) -> dict[str, Any]:
     """count_nodes of the written graph, plus (for widths other than 8/8) what ORT's CPU really computes with."""
     import onnx
     from edgebench.calibration.bits import activation_types, executed_ops, weight_types
 
     proto = onnx.load(str(path))
-    nodes = count_nodes(proto)
+    nodes = count_nodes(proto, recipe)
     nodes["weight_types"] = weight_types(proto)
     nodes["activation_types"] = activation_types(proto)
     if (recipe.weight_bits, recipe.activation_bits) != (8, 8):

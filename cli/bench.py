@@ -273,11 +273,12 @@ def _accuracy(model_path: Path, runtime: str, data: str, limit: int | None, thre
 
 
 def _print_table(results: list[dict[str, Any]]) -> None:
+    from edgebench.bench.stats import THROUGHPUT_HEADER
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title="edgebench results")
-    for col in ("model", "runtime", "b", "t", "p50 ms (95% CI)", "p99 ms", "items/s", "RSS MB", "noisy"):
+    for col in ("model", "runtime", "b", "t", "p50 ms (95% CI)", "p99 ms", THROUGHPUT_HEADER, "RSS MB", "noisy"):
         left = col in ("model", "runtime")
         table.add_column(col, justify="left" if left else "right", overflow="fold", no_wrap=col != "model")
     for r in results:

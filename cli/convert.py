@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 from edgebench.cli.root import app
+from edgebench.units import format_mb
 
 
 @app.command()
@@ -27,22 +28,26 @@ def convert(
     threads: int = typer.Option(1, "--threads", "-t", help="Threads for the parity runs."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace an existing artifact."),
     as_json: bool = typer.Option(False, "--json", help="Print the written manifest as JSON."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the converters' own output (TFLite, NNCF, "
+                                                                 "pnnx logs) instead of writing it to convert.log."),
 ) -> None:
     """Convert for another runtime; refused (nothing written) when parity with ONNX Runtime FP32 fails."""
     from edgebench.calibration.convert import ConvertConfig, convert_model
+    from edgebench.cli.common import say
     from edgebench.manifest import find_typed_manifest
+    from edgebench.parity import degenerate_warning
 
     cfg = ConvertConfig(runtime=runtime, precision=precision, data=data, calib_size=calib_size, seed=seed,
                         parity_data=parity_data or None, parity_images=parity_images, out=output, force=force,
-                        threads=threads)
-    path = convert_model(model, cfg)
+                        threads=threads, verbose=verbose)
+    path = convert_model(model, cfg, log=say)
     typed = find_typed_manifest(path)
     man = typed.to_dict() if typed is not None else {}
     if as_json:
         typer.echo(json.dumps(man, indent=2))
         return
     p, c = man.get("parity") or {}, man.get("converter") or {}
-    typer.echo(f"wrote    {path} ({man.get('file_size_mb', 0):.3f} MB) by {c.get('name')} ({c.get('version')}) "
+    typer.echo(f"wrote    {path} ({format_mb(man.get('file_size_mb'))}) by {c.get('name')} ({c.get('version')}) "
                f"in {c.get('seconds', 0):.1f} s")
     rnd, real = p.get("random") or {}, p.get("real") or {}
     line = f"parity   vs ONNX Runtime FP32: random max|diff| {rnd.get('max_abs_diff', float('nan')):.2e}"
@@ -52,6 +57,8 @@ def convert(
         if "top1_pct" in real:
             line += f", top-1 {real['top1_pct']:.2f} % (FP32 {real['reference_top1_pct']:.2f} %)"
     typer.echo(line)
+    if (warning := degenerate_warning(p)) is not None:  # a match on a signal-free output proves nothing
+        typer.echo(warning)
     cal = man.get("calibration")
     if cal:
         typer.echo(f"calib    {cal['images']} images of {cal['dataset']} (seed {cal['seed']}), "

@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 from edgebench.cli.root import app
+from edgebench.units import format_mb, to_mb
 from typer.models import OptionInfo
 
 device_app = typer.Typer(help="Boards reached over SSH: add, check and set them up, then `bench --on NAME`.",
@@ -111,7 +112,7 @@ def setup_cmd(
     d = _registry(config).get(name)
     r = setup(d, wheel=wheel, wheelhouse=wheelhouse, system_site_packages=system_site_packages)
     typer.echo(f"{name}: edgebench {r.version} build {r.build} (Python {r.python}) in {d.workdir}/venv "
-               f"[{r.seconds:.1f} s, sent {r.sent_bytes / 2**20:.1f} MB]")
+               f"[{r.seconds:.1f} s, sent {format_mb(to_mb(r.sent_bytes), 1)}]")
 
 
 # ------------------------------------------------------------------------------------------- --on

@@ -22,6 +22,7 @@ from edgebench.cli.common import (
     say,
 )
 from edgebench.cli.root import app
+from edgebench.units import format_mb
 
 if TYPE_CHECKING:
     from edgebench.manifest import Manifest
@@ -46,12 +47,14 @@ def _parity_dataset(spec: Any, parity_data: str, data_dir: Path | None) -> Any:
 
 
 def summary_lines(manifest: Manifest, onnx_path: Path, seconds: float) -> list[str]:
+    from edgebench.parity import degenerate_warning
+
     m = manifest
     p = m.parity or {}
     lines = [
         f"{m.name} -> {onnx_path}",
         f"  params {(m.params or 0) / 1e6:.3f} M, MACs {(m.macs or 0) / 1e6:.1f} M, "
-        f"file {m.file_size_mb or 0:.2f} MB, opset {m.opset}, {m.exporter} exporter, "
+        f"file {format_mb(m.file_size_mb)}, opset {m.opset}, {m.exporter} exporter, "
         f"batch {m.batch}, onnxslim {'yes' if (m.simplify or {}).get('applied') else 'no'}",
         f"  parity: random max|diff| {p['random']['max_abs_diff']:.1e} (bound {p['random']['bound']:.1e})",
     ]
@@ -59,6 +62,8 @@ def summary_lines(manifest: Manifest, onnx_path: Path, seconds: float) -> list[s
         r = p["real"]
         lines[-1] += (f"; {r['n']} real images max|diff| {r['max_abs_diff']:.1e}, "
                       f"top-1 agreement {r['top1_agreement'] * 100:.1f} %")
+    if (warning := degenerate_warning(p)) is not None:  # a match on a signal-free output proves nothing
+        lines.append(f"  {warning}")
     acc = m.fp32_accuracy
     if acc:
         pub = m.published_top1_pct

@@ -104,3 +104,10 @@ def _print(result: dict[str, Any], prof: dict[str, Any]) -> None:
     for n in prof["nodes"]:
         t.add_row(n["node"], n["op_type"], n["precision"], f"{n['ms_per_run']:.4f}", f"{n['pct']:.1f}")
     console.print(t)
+    if prof.get("float_nodes") and prof["precision"].get("int8"):  # an INT8 model: say why these stayed float
+        t = Table(title=f"nodes in float and why ({len(prof['float_nodes'])})")
+        for c in ("node", "why"):
+            t.add_column(c, justify="left", overflow="fold")
+        for node, why in prof["float_nodes"].items():
+            t.add_row(node, why)
+        console.print(t)

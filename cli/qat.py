@@ -21,6 +21,7 @@ from edgebench.cli.common import (
 )
 from edgebench.cli.options import FRACTION, POSITIVE, UNIT, float_option
 from edgebench.cli.root import app
+from edgebench.units import format_mb
 
 DistillOpt = typer.Option(False, "--distill/--no-distill", help="Distil from the FP32 model (KD loss, alpha 0.5, T 4).")
 
@@ -106,7 +107,7 @@ def qat(
                f"{par.get('logit_range', 0):.3g})")
     typer.echo(f"ORT CPU  integer: {', '.join(f'{k} x{v}' for k, v in e.get('integer_compute', {}).items()) or 'none'}"
                f"; float: {', '.join(f'{k} x{v}' for k, v in e.get('float_compute', {}).items()) or 'none'}")
-    typer.echo(f"wrote    {output_dir / 'model.int8.onnx'} ({manifest.file_size_mb or 0:.3f} MB) beside its FP32 "
+    typer.echo(f"wrote    {output_dir / 'model.int8.onnx'} ({format_mb(manifest.file_size_mb)}) beside its FP32 "
                "parent")
 
 
@@ -162,5 +163,5 @@ def sparsify(
     if sp.get("top1_pct_torch_finetuned") is not None:
         typer.echo(f"top-1    dense {sp['top1_pct_torch_dense']:.2f} % -> pruned {sp['top1_pct_torch_pruned']:.2f} % "
                    f"-> fine-tuned {sp['top1_pct_torch_finetuned']:.2f} %")
-    typer.echo(f"wrote    {output_dir / 'model.fp32.onnx'} ({manifest.file_size_mb or 0:.3f} MB, gzip "
-               f"{sp['gzip_mb']:.3f} MB); next: edgebench quantize {output_dir} --data {data}")
+    typer.echo(f"wrote    {output_dir / 'model.fp32.onnx'} ({format_mb(manifest.file_size_mb)}, gzip "
+               f"{format_mb(sp['gzip_mb'])}); next: edgebench quantize {output_dir} --data {data}")

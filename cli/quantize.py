@@ -29,6 +29,7 @@ from edgebench.cli.common import (
 )
 from edgebench.cli.options import FINITE
 from edgebench.cli.root import app
+from edgebench.units import format_mb
 
 
 def _split(s: str | None) -> tuple[str, ...] | None:
@@ -166,11 +167,12 @@ def quantize(
         if budget is None:
             manifest = quantize_static_model(artifact, ds, choice, output=output, batch_size=settings.batch_size,
                                              dataset_spec=data, seed=settings.seed,
-                                             preprocess_model=preprocess_model, force=force, log=say)
+                                             preprocess_model=preprocess_model, force=force, log=say,
+                                             requested_size=settings.size)
         else:
             manifest = _accuracy_aware(artifact, ds, choice, budget, data, eval_data, eval_size, data_dir, download,
                                        output=output, batch_size=settings.batch_size, seed=settings.seed,
-                                       preprocess_model=preprocess_model, force=force)
+                                       preprocess_model=preprocess_model, force=force, requested_size=settings.size)
     else:
         if data:
             typer.echo(f"note: --data is not used by --mode {mode}", err=True)
@@ -195,7 +197,8 @@ def quantize(
     if mode == "static":
         c = manifest.calibration or {}
         how = "first" if c["seed"] is None else f"seed {c['seed']}"
-        typer.echo(f"calib    {c['size']} images of {c['dataset']} ({how}), sha256 {c['sha256'][:12]}")
+        asked = f" (of {c['requested_size']} asked for)" if c.get("requested_size", c["size"]) > c["size"] else ""
+        typer.echo(f"calib    {c['size']} images{asked} of {c['dataset']} ({how}), sha256 {c['sha256'][:12]}")
     if manifest.accuracy_aware:
         a = manifest.accuracy_aware
         kept = ", ".join(a["float_nodes"]) or "none"
@@ -207,12 +210,18 @@ def quantize(
         n = manifest.nodes
         left = ", ".join(f"{k} x{v}" for k, v in n["float_op_types"].items()) or "none"
         typer.echo(f"nodes    {n['int8']} INT8, {n['float']} float ({left})")
+        by_reason: dict[str, list[str]] = {}
+        for node, why in (n.get("float_nodes") or {}).items():
+            by_reason.setdefault(why, []).append(node)
+        for why, names in by_reason.items():
+            shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+            typer.echo(f"float    {shown}: {why}")
         if "ort_cpu" in n:
             e = n["ort_cpu"]
             how = ", ".join(f"{k} x{v}" for k, v in e["float_compute"].items()) or "none"
             typer.echo(f"ORT CPU  integer kernels: {', '.join(e['integer_compute']) or 'none'}; float compute on "
                        f"dequantized tensors: {how}")
-    typer.echo(f"wrote    {out_path} ({child_mb:.3f} MB; FP32 {parent_mb:.3f} MB, {ratio:.2f}x smaller)")
+    typer.echo(f"wrote    {out_path} ({format_mb(child_mb)}; FP32 {format_mb(parent_mb)}, {ratio:.2f}x smaller)")
 
 
 def _accuracy_aware(artifact: Any, calib: Any, choice: Any, budget: Any, data: str, eval_spec: str,

@@ -17,8 +17,56 @@ def _debug_enabled(ctx: typer.Context) -> bool:
     return bool((isinstance(obj, dict) and obj.get("debug")) or os.environ.get("EDGEBENCH_DEBUG"))
 
 
+def help_width(terminal_width: int | None = None) -> int | None:
+    """Width of the help: click's `terminal_width`, else $TERMINAL_WIDTH / $COLUMNS, else the terminal's (stdout's,
+    or stderr's when stdout is piped, e.g. `edgebench quantize --help | less`); None: rich's default (80)."""
+    if terminal_width:
+        return terminal_width
+    for var in ("TERMINAL_WIDTH", "COLUMNS"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            return os.get_terminal_size(stream.fileno()).columns
+        except (OSError, ValueError, AttributeError):  # not a terminal, or a stream without a descriptor
+            continue
+    return None
+
+
+def _plain_flags(cmd: Any) -> None:
+    """Boolean flags (and -h/--help) show no `<bool>` type in help: they take no value (`--force`, not
+    `--force true`)."""
+    for p in cmd.params:
+        if getattr(p, "is_flag", False):
+            p.metavar = ""
+    make_help = cmd.get_help_option
+
+    def get_help_option(ctx: Any) -> Any:
+        opt = make_help(ctx)
+        if opt is not None:
+            opt.metavar = ""
+        return opt
+
+    cmd.get_help_option = get_help_option
+    for sub in getattr(cmd, "commands", {}).values():
+        _plain_flags(sub)
+
+
 class EdgebenchGroup(TyperGroup):
-    """Turns an EdgebenchError into one line on stderr and its exit code; --debug shows the traceback."""
+    """Turns an EdgebenchError into one line on stderr and its exit code; --debug shows the traceback.
+
+    Help is as wide as the terminal (`help_width`) and shows boolean flags as plain flags.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _plain_flags(self)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        from typer import rich_utils
+
+        rich_utils.MAX_WIDTH = help_width(kwargs.get("terminal_width"))
+        return super().main(*args, **kwargs)
 
     def invoke(self, ctx: typer.Context) -> Any:
         from edgebench.atomic import forget_created, remove_created_if_empty

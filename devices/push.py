@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 
 from edgebench.devices.transport import Ssh, last_line, remote_path
 from edgebench.errors import DeviceError, UserInputError
+from edgebench.units import format_mb, to_mb
 
 MARGIN_BYTES = 64 * 2**20  # free space left on the device after a push
 
@@ -127,8 +128,9 @@ def push(ssh: Ssh, bundle: Bundle, *, area: str = "models") -> PushResult:
     by_hash = {h: paths[rel] for rel, h in hashes.items()}
     need = sum(by_hash[h].stat().st_size for h in missing)
     if free is not None and need + MARGIN_BYTES > free:
-        raise DeviceError(f"device '{ssh.device.name}' has {free / 2**20:.0f} MB free in {ssh.device.workdir}; the "
-                          f"push needs {need / 2**20:.1f} MB plus {MARGIN_BYTES // 2**20} MB to spare: free some "
+        raise DeviceError(f"device '{ssh.device.name}' has {format_mb(to_mb(free), 0)} free in "
+                          f"{ssh.device.workdir}; the push needs {format_mb(to_mb(need), 1)} plus "
+                          f"{format_mb(to_mb(MARGIN_BYTES), 0)} to spare: free some "
                           "space there or choose another --workdir (edgebench device add NAME URL --workdir DIR "
                           "--force)")
     links = []

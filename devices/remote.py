@@ -29,6 +29,7 @@ from edgebench.devices.push import PushResult, file_bundle, model_bundle, push
 from edgebench.devices.registry import Device, DeviceRegistry
 from edgebench.devices.transport import Ssh, classify, connect_timeout, last_line, remote_path
 from edgebench.errors import DeviceError, UserInputError
+from edgebench.units import format_mb, to_mb
 
 MIN_PYTHON = (3, 11)
 SETUP_FREE_BYTES = 500 * 2**20  # numpy + onnxruntime + the venv, with room to spare
@@ -213,8 +214,9 @@ def setup(device: Device, *, wheel: Path | None = None, wheelhouse: Path | None 
     info = probe(ssh)
     check_python(device, info)
     if info["free_bytes"] < SETUP_FREE_BYTES:
-        raise DeviceError(f"device '{device.name}' has {info['free_bytes'] / 2**20:.0f} MB free for {device.workdir}; "
-                          f"setup needs {SETUP_FREE_BYTES // 2**20} MB: free some space or choose another --workdir")
+        raise DeviceError(f"device '{device.name}' has {format_mb(to_mb(info['free_bytes']), 0)} free for "
+                          f"{device.workdir}; setup needs {format_mb(to_mb(SETUP_FREE_BYTES), 0)}: free some space or "
+                          "choose another --workdir")
     whl = Path(wheel) if wheel is not None else build_wheel(echo)
     files = [(whl.name, whl)]
     if wheelhouse is not None:
@@ -223,7 +225,7 @@ def setup(device: Device, *, wheel: Path | None = None, wheelhouse: Path | None 
     from edgebench.devices.push import Bundle
 
     pushed = push(ssh, Bundle(tuple(files)), area="wheels")
-    echo(f"[{device.name}] sent {pushed.sent_files} file(s), {pushed.sent_bytes / 2**20:.1f} MB; installing into "
+    echo(f"[{device.name}] sent {pushed.sent_files} file(s), {format_mb(to_mb(pushed.sent_bytes), 1)}; installing into "
          f"{device.workdir}/venv")
     w, src = remote_path(device.workdir), pushed.remote_dir
     flag = "--system-site-packages" if system_site_packages else ""
@@ -388,7 +390,7 @@ def _run_device(run: DeviceRun, cmd: RemoteCommand, output_dir: Path | None, sto
             r = push(ssh, bundle)
             run.pushed.append(r)
             models.append(r.remote_dir + ("/" + shlex.quote(rel) if rel else ""))
-            echo(f"{tag} {m}: {r.files} file(s), sent {r.sent_files} ({r.sent_bytes / 2**20:.2f} MB)")
+            echo(f"{tag} {m}: {r.files} file(s), sent {r.sent_files} ({format_mb(to_mb(r.sent_bytes), 2)})")
         extra: list[str] = []
         for flag, path in cmd.paths:
             bundle, rel = file_bundle(path)

@@ -65,6 +65,7 @@ def convert_ncnn(job: ConvertJob) -> ConvertOutput:
                           cwd=work, capture_output=True, text=True, timeout=600, check=False)
     param, weights = work / "model.ncnn.param", work / "model.ncnn.bin"
     text = proc.stdout + proc.stderr
+    print(text, end="")  # pnnx's log: into convert.log (on the terminal with convert --verbose)
     unsupported = sorted({ln.strip() for ln in text.splitlines() if "not supported" in ln})
     if proc.returncode != 0 or not param.is_file() or unsupported:
         why = "; ".join(unsupported[:3]) or (text.strip().splitlines() or ["no output"])[-1]

@@ -39,6 +39,7 @@ import numpy as np
 from edgebench.atomic import ensure_writable_dir, write_json
 from edgebench.errors import EdgebenchError, ModelFileError, OutputExistsError, ParityError, UserInputError
 from edgebench.manifest import Manifest, PrunedInfo, WeightsRecord, manifest_path
+from edgebench.parity import ParityReference, compare_outputs
 from edgebench.system import default_threads
 
 if TYPE_CHECKING:
@@ -62,8 +63,9 @@ class ExportFailed(EdgebenchError):
 
 @dataclass(frozen=True)
 class ParityTolerance:
-    """Export parity passes when max|onnx - torch| <= atol + rtol * max|torch| for every output,
-    and ONNX/PyTorch agree on the top-1 class of at least `min_top1_agreement` of the real images."""
+    """Export parity passes when max|onnx - torch| <= `edgebench.parity.parity_bound` (relative to max|torch|)
+    for every output, and ONNX/PyTorch agree on the top-1 class of at least `min_top1_agreement` of the real
+    images. A degenerate reference (tiny or near-constant outputs) is flagged, not passed silently."""
 
     atol: float = 1e-4
     rtol: float = 1e-4
@@ -238,20 +240,9 @@ def _ort_forward(sess: Any, input_name: str, x: np.ndarray, chunk: int, fixed_ba
     return np.concatenate(outs)
 
 
-@dataclass
-class _Reference:
-    """PyTorch outputs the ONNX candidates are compared with (computed once)."""
-
-    random_x: np.ndarray
-    random_y: np.ndarray
-    real_x: np.ndarray | None
-    real_y: np.ndarray | None
-    labels: np.ndarray | None
-    dataset: str | None
-
-
 def _reference(model: nn.Module, spec: ModelSpec, dataset: Dataset | None, parity_images: int,
-               seed: int) -> _Reference:
+               seed: int) -> ParityReference:
+    """PyTorch outputs the ONNX candidates are compared with (computed once)."""
     from edgebench.calibration.preprocess import preprocess
 
     shape = tuple(int(d) for d in spec.input.shape[1:])
@@ -265,11 +256,7 @@ def _reference(model: nn.Module, spec: ModelSpec, dataset: Dataset | None, parit
         real_x = preprocess(ds.images, spec.input.preprocessing, spec.input_hw)
         real_y = _torch_forward(model, real_x, 100)
         labels, name = ds.labels, ds.name
-    return _Reference(random_x, random_y, real_x, real_y, labels, name)
-
-
-def _diff(onnx_y: np.ndarray, torch_y: np.ndarray) -> tuple[float, float]:
-    return float(np.max(np.abs(onnx_y - torch_y))), float(np.max(np.abs(torch_y)))
+    return ParityReference(random_x, random_y, real_x, real_y, labels, name)
 
 
 def _topk_pct(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
@@ -278,7 +265,7 @@ def _topk_pct(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
     return float(np.mean(np.any(top == labels[:, None], axis=1)) * 100.0)
 
 
-def measure_parity(path: Path, ref: _Reference, input_name: str, fixed_batch: int | None,
+def measure_parity(path: Path, ref: ParityReference, input_name: str, fixed_batch: int | None,
                    tol: ParityTolerance, threads: int) -> dict[str, Any]:
     """Parity figures of the ONNX file at `path` against `ref`; `passed` says whether `tol` holds."""
     sess = _ort_session(path, threads)
@@ -294,19 +281,15 @@ def measure_parity(path: Path, ref: _Reference, input_name: str, fixed_batch: in
         batches = [fixed_batch]
     if onnx_y.shape != ref.random_y.shape:
         raise ExportFailed(f"ONNX output shape {list(onnx_y.shape)} differs from PyTorch's {list(ref.random_y.shape)}")
-    d, scale = _diff(onnx_y, ref.random_y)
-    bound = tol.atol + tol.rtol * scale
-    out["random"] = {"n": len(ref.random_x), "batches": batches, "max_abs_diff": d, "max_abs_ref": scale,
-                     "bound": bound, "passed": d <= bound}
-    passed = d <= bound
+    out["random"] = {"n": len(ref.random_x), "batches": batches,
+                     **compare_outputs(onnx_y, ref.random_y, tol.atol, tol.rtol)}
+    passed = out["random"]["passed"]
     if ref.real_x is not None and ref.real_y is not None:
         onnx_r = _ort_forward(sess, input_name, ref.real_x, 100, fixed_batch)
-        d, scale = _diff(onnx_r, ref.real_y)
-        bound = tol.atol + tol.rtol * scale
         agree = float(np.mean(onnx_r.argmax(1) == ref.real_y.argmax(1)))
-        real: dict[str, Any] = {"dataset": ref.dataset, "n": len(ref.real_x), "max_abs_diff": d,
-                                "max_abs_ref": scale, "bound": bound, "top1_agreement": agree,
-                                "passed": d <= bound and agree >= tol.min_top1_agreement}
+        real: dict[str, Any] = {"dataset": ref.dataset, "n": len(ref.real_x),
+                                **compare_outputs(onnx_r, ref.real_y, tol.atol, tol.rtol), "top1_agreement": agree}
+        real["passed"] = real["passed"] and agree >= tol.min_top1_agreement
         if ref.labels is not None and onnx_r.shape[1] > int(ref.labels.max()):
             real["onnx_top1_pct"] = _topk_pct(onnx_r, ref.labels, 1)
             real["onnx_top5_pct"] = _topk_pct(onnx_r, ref.labels, 5)
@@ -314,6 +297,7 @@ def measure_parity(path: Path, ref: _Reference, input_name: str, fixed_batch: in
         out["real"] = real
         passed = passed and real["passed"]
     out["passed"] = passed
+    out["degenerate"] = bool(out["random"]["degenerate"] or out.get("real", {}).get("degenerate"))
     return out
 
 

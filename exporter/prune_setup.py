@@ -57,7 +57,8 @@ class LatencyTarget:
         if self.precision is not None and self.precision not in PRECISIONS:
             raise UserInputError(f"--precision '{self.precision}' is not one of {', '.join(PRECISIONS)}")
         if self.sensitivity_images < 10:
-            raise UserInputError(f"--sensitivity-images {self.sensitivity_images} must be >= 10")
+            raise UserInputError(f"sensitivity_images {self.sensitivity_images} must be >= 10 (the latency plan's "
+                                 "sensitivity needs at least 10 images)")
 
     @classmethod
     def from_options(cls, table: Path | None, speedup: float | None = None, latency_ms: float | None = None,

@@ -12,6 +12,11 @@ A converter is a callable::
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,6 +30,8 @@ if TYPE_CHECKING:
 CONVERTERS_GROUP = "edgebench.converters"
 # the packages each converter needs (workstation only) and how to get them
 CONVERTER_PACKAGES = {"openvino": ("openvino", "nncf"), "litert": ("litert_torch", "torch"), "ncnn": ("pnnx", "onnx")}
+# the converters' own output, in the artifact folder (`edgebench convert --verbose` shows it instead)
+CONVERT_LOG = "convert.log"
 CONVERT_HINT = ("converters run on the workstation: pip install 'edgebench[export,convert]' there, convert, "
                 "and copy the model folder to the device")
 
@@ -76,3 +83,33 @@ def get_converter(runtime: str) -> Converter:
         raise RuntimeUnavailable(f"the {runtime} converter needs {', '.join(missing)}, not installed here; "
                                  f"{CONVERT_HINT}")
     return eps[runtime].load()  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def captured_output(log_path: Path) -> Iterator[Path]:
+    """Send everything printed inside to `log_path` instead of the terminal: Python's stdout/stderr, logging and
+    warnings, and what C/C++ libraries (TFLite, XNNPACK, OpenVINO, absl) write to file descriptors 1 and 2."""
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(Exception):  # a closed or replaced stream has nothing to flush
+            stream.flush()  # type: ignore[union-attr]
+    with open(log_path, "a", encoding="utf-8", buffering=1) as f:
+        saved: list[tuple[int, int]] = []
+        for fd in (1, 2):
+            with contextlib.suppress(OSError):  # no such descriptor (a daemon): nothing to redirect
+                saved.append((fd, os.dup(fd)))
+                os.dup2(f.fileno(), fd)
+        handler = logging.StreamHandler(f)
+        root = logging.getLogger()
+        root.addHandler(handler)
+        try:
+            with contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+                yield log_path
+        finally:
+            root.removeHandler(handler)
+            f.flush()
+            for stream in (sys.__stdout__, sys.__stderr__):
+                with contextlib.suppress(Exception):
+                    stream.flush()  # type: ignore[union-attr]
+            for fd, copy in saved:
+                os.dup2(copy, fd)
+                os.close(copy)

@@ -100,6 +100,8 @@ class LiteRtRuntime:
     install_hint: ClassVar[str] = INSTALL_HINT
     Options: ClassVar[type[LiteRtOptions]] = LiteRtOptions
     converts: ClassVar[tuple[str, ...]] = ("fp32", "int8")
+    # litert-torch converts the PyTorch module rebuilt from the manifest's `arch`, not the ONNX file
+    converts_from: ClassVar[str] = "pytorch"
     reads_onnx: ClassVar[bool] = False
 
     def available(self) -> bool:

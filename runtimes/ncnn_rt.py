@@ -85,6 +85,7 @@ class NcnnRuntime:
     install_hint: ClassVar[str] = INSTALL_HINT
     Options: ClassVar[type[NcnnOptions]] = NcnnOptions
     converts: ClassVar[tuple[str, ...]] = ("fp32",)
+    converts_from: ClassVar[str] = "onnx"  # pnnx reads the ONNX file
     reads_onnx: ClassVar[bool] = False
 
     def available(self) -> bool:

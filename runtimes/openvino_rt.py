@@ -99,6 +99,7 @@ class OpenVinoRuntime:
     Options: ClassVar[type[OpenVinoOptions]] = OpenVinoOptions
     # precisions `edgebench convert --runtime openvino` makes, and its converter
     converts: ClassVar[tuple[str, ...]] = ("int8",)
+    converts_from: ClassVar[str] = "onnx"  # OpenVINO + NNCF read the ONNX file
     reads_onnx: ClassVar[bool] = True
 
     def available(self) -> bool:

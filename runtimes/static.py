@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from edgebench.artifact import check_model_file
 from edgebench.errors import ModelFileError, UserInputError
 from edgebench.runtimes.base import TensorSpec
+from edgebench.units import to_mb
 
 if TYPE_CHECKING:
     import numpy as np
@@ -55,13 +56,13 @@ def artifact_info(model: Path) -> dict[str, Any]:
 
 
 def artifact_size_mb(model: Path) -> float:
-    """Size of the files a runtime loads: `.xml`+`.bin`, `.param`+`.bin`, else the file itself (MiB)."""
+    """Size of the files a runtime loads: `.xml`+`.bin`, `.param`+`.bin`, else the file itself (MB = 10**6 bytes)."""
     total = model.stat().st_size
     if model.suffix in (".xml", ".param"):
         weights = model.with_suffix(".bin")
         if weights.is_file():
             total += weights.stat().st_size
-    return total / 2**20
+    return to_mb(total)
 
 
 def check_feeds(inputs: Sequence[TensorSpec], feeds: Mapping[str, np.ndarray]) -> None:

@@ -44,6 +44,7 @@ from edgebench.manifest import Manifest, find_typed_manifest
 from edgebench.runtimes.base import TensorSpec
 from edgebench.runtimes.options import RuntimeOptions, TorchInt8Options, TorchOptions
 from edgebench.runtimes.registry_runtimes import RUNTIMES
+from edgebench.units import to_mb
 
 if TYPE_CHECKING:
     import numpy as np
@@ -167,7 +168,7 @@ def _state_dict_mb(module: Any) -> float:
 
     buf = io.BytesIO()
     torch.save(module.state_dict(), buf)
-    return buf.tell() / 2**20
+    return to_mb(buf.tell())
 
 
 class _TorchBase:
@@ -214,7 +215,7 @@ class TorchRuntime(_TorchBase):
         _set_threads(options)
         module, weights = build_module(manifest, onnx_path.parent)
         inputs, outputs = _specs(manifest)
-        info = {"precision": "fp32", "weights_file": str(weights), "file_size_mb": weights.stat().st_size / 2**20,
+        info = {"precision": "fp32", "weights_file": str(weights), "file_size_mb": to_mb(weights.stat().st_size),
                 "built_from": onnx_path.name, "threads_note": "graph optimization options do not apply to torch"}
         return TorchSession(module, inputs, outputs, info)
 

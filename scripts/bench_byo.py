@@ -138,9 +138,9 @@ def main() -> None:
                      labels=np.zeros(64, np.int64))
         run("describe", path, *options, "--force")
         run("quantize", path, "--data", calib, "--preset", "auto", "--calib-size", "64", "--force")
-        fp32, int8 = read_manifest(path.with_suffix(".json")), read_manifest(path.parent / "model.int8.json")
+        fp32, int8 = read_manifest(path.with_suffix(".json")), read_manifest(path.parent / f"{name}.int8.json")
         res_dir = out / name / "interleaved"
-        run("bench", path, path.parent / "model.int8.onnx", "--interleave", "-t", "1", "--rounds", args.rounds,
+        run("bench", path, path.parent / f"{name}.int8.onnx", "--interleave", "-t", "1", "--rounds", args.rounds,
             "--round-iters", args.round_iters, "-o", res_dir)
         result = json.loads(sorted(res_dir.glob("interleave.*.json"))[-1].read_text())
         i8 = result["models"][1]

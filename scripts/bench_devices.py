@@ -92,7 +92,7 @@ def main() -> int:
                       f"{row['local_ci95_ms'][1]:.4f}) wall {loc_wall:.2f} s | --on p50 {row['on_p50_ms']:.4f} ms "
                       f"(CI {row['on_ci95_ms'][0]:.4f}-{row['on_ci95_ms'][1]:.4f}) wall {rem_wall:.2f} s; "
                       f"connect {costs.get('connect', 0):.3f} s push {costs.get('push', 0):.3f} s "
-                      f"({costs['sent_bytes'] / 2**20:.2f} of {costs['total_bytes'] / 2**20:.2f} MB sent) "
+                      f"({costs['sent_bytes'] / 1e6:.2f} of {costs['total_bytes'] / 1e6:.2f} MB sent) "
                       f"pull {costs.get('pull', 0):.3f} s")
     med_local = statistics.median(r["local_p50_ms"] for r in rounds)
     med_on = statistics.median(r["on_p50_ms"] for r in rounds)
@@ -113,7 +113,7 @@ def main() -> int:
     a.o.write_text(json.dumps(summary, indent=2) + "\n")
     print(f"setup {setup_s:.1f} s (again: {setup_again_s:.1f} s); p50 local {med_local:.4f} ms vs --on {med_on:.4f} ms "
           f"(ratio {med_on / med_local:.3f}); fixed cost cold {summary['fixed_cost_cold_s']:.2f} s "
-          f"({cold['on_sent_bytes'] / 2**20:.2f} MB sent), warm {summary['fixed_cost_warm_s'] or 0:.2f} s "
+          f"({cold['on_sent_bytes'] / 1e6:.2f} MB sent), warm {summary['fixed_cost_warm_s'] or 0:.2f} s "
           f"(sent {summary['warm_sent_bytes']} bytes) -> {a.o}")
     return 0
 

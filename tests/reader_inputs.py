@@ -86,8 +86,6 @@ def probes_pack(d: Path, doc: dict[str, Any] | None = None, files: dict[str, byt
     doc = doc if doc is not None else {**PROBES, "model_file": "notes.txt"}
     files = files if files is not None else {"notes.txt": b"not an ONNX model\n"}
     if isinstance(doc.get("model"), dict) and isinstance(doc.get("units"), list):  # units as written: hash them
-        from edgebench.latency_table import structure_hash
-
         doc = {**doc, "model": {**doc["model"], "hash": structure_hash(doc["units"], doc.get("input_shape"))}}
     (pack / "probes.json").write_text(json.dumps(doc), encoding="utf-8")
     for name, data in files.items():

@@ -155,6 +155,8 @@ ROWS = [
         "field 'input.preprocessing.interpolation' is \"magic\"; allowed: one of bilinear"),
     Row("manifest-num-classes", ("eval", "{bad_classes}", "--data", "{images}"), 2, "field 'num_classes' is -3"),
     Row("manifest-shape", ("bench", "{bad_shape}", "-o", "{out}", *QUICK), 2, "field 'input.shape' is \"1x3x16x16\""),
+    Row("convert-litert-described", ("convert", "{described}", "-r", "litert", "-o", "{out}"), 2,
+        "has none (a described third-party ONNX"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
@@ -213,6 +215,7 @@ def paths(tmp_path: Path) -> dict[str, str]:
     (tmp / "folder.json").mkdir()
     out["sweeps"] = str(_sweep_files(tmp / "sweeps", model.parent, images))
     out |= _read_back_cases(tmp)
+    out["described"] = str(_described(tmp / "thirdparty" / "net.onnx"))
     return out
 
 
@@ -303,6 +306,18 @@ def _sweep_files(d: Path, model: Path, images: Path) -> Path:
     (d / "batch.toml").write_text(toml(batch="[100000000]"), encoding="utf-8")
     (d / "grid.toml").write_text(toml(batch=str(list(range(1, 502)))), encoding="utf-8")
     return d
+
+
+def _described(path: Path) -> Path:
+    """A third-party ONNX with the manifest `edgebench describe` writes (provenance 'described', no 'arch')."""
+    from edgebench.manifest import InputInfo, Manifest
+    from edgebench.tools.synthetic import conv_net
+
+    conv_net(path)
+    m = Manifest(name="net", input=InputInfo("input", ("batch", 3, 16, 16)),
+                 provenance={"source": "described"}).with_file(path)
+    path.with_suffix(".json").write_text(json.dumps(m.to_dict()), encoding="utf-8")
+    return path
 
 
 def _snapshot(root: Path) -> set[str]:

@@ -108,8 +108,8 @@ def _inputs(d: Path) -> dict[str, str]:
 
 
 CASES = [
-    ("labels-float", ("eval", "{model}", "--data", "{labels_float}"), "expected integers [N]"),
-    ("labels-2d", ("eval", "{model}", "--data", "{labels_2d}"), "expected integers [N]"),
+    ("labels-float", ("eval", "{model}", "--data", "{labels_float}"), "expected whole numbers [N]"),
+    ("labels-2d", ("eval", "{model}", "--data", "{labels_2d}"), "expected whole numbers [N]"),
     ("labels-negative", ("eval", "{model}", "--data", "{labels_negative}"), "labels hold -5"),
     ("npz-zero-bytes", ("eval", "{model}", "--data", "{npz_zero_bytes}"), "is not an .npz"),
     ("npy-named-npz", ("eval", "{model}", "--data", "{npy_as_npz}"), "is not an .npz"),

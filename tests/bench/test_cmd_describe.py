@@ -68,16 +68,16 @@ def test_describe_quantize_bench_eval(tmp_path: Path) -> None:
     code, out, err = invoke("quantize", p, "-d", data, "--calib-size", "16")
     assert code == 0, err
     assert "upgraded to opset 13 with onnx.version_converter" in err and "nodes" in out
-    int8 = read_manifest(tmp_path / "model.int8.json")
+    int8 = read_manifest(tmp_path / "net.int8.json")
     assert int8.described and int8.macs == IMAGE_NET_MACS and int8.graph is not None
-    for model in (p, tmp_path / "model.int8.onnx"):
+    for model in (p, tmp_path / "net.int8.onnx"):
         code, out, err = invoke("bench", model, "-o", tmp_path / "res", "--threads", "1", "--in-process", *QUICK)
         assert code == 0, err
     results = [load_result(f) for f in sorted((tmp_path / "res").glob("*.json"))]
     assert sorted(r["model"]["name"] for r in results) == ["net-fp32", "net-int8"]
     for r in results:  # graph MACs give the efficiency figures of a third-party model
         assert r["model"]["macs"] == IMAGE_NET_MACS and r["efficiency"]["achieved_gmacs"] > 0
-    code, out, err = invoke("eval", tmp_path / "model.int8.onnx", "-d", data, "-t", "1", "--baseline", p)
+    code, out, err = invoke("eval", tmp_path / "net.int8.onnx", "-d", data, "-t", "1", "--baseline", p)
     assert code == 0, err and "agreement" in out
 
 
@@ -91,8 +91,8 @@ def test_quantize_and_eval_take_the_options_without_a_manifest(tmp_path: Path) -
     code, out, err = invoke("quantize", p, "-d", data, "--calib-size", "16", "--preprocessing", "unit",
                             "--labels", "cifar10")
     assert code == 0, err and "described in memory" in err
-    assert sorted(f.name for f in tmp_path.iterdir()) == ["d.npz", "model.int8.json", "model.int8.onnx", "net.onnx"]
-    assert read_manifest(tmp_path / "model.int8.json").described
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["d.npz", "net.int8.json", "net.int8.onnx", "net.onnx"]
+    assert read_manifest(tmp_path / "net.int8.json").described
     code, out, err = invoke("eval", p, "-d", data, "-t", "1", "--preprocessing", "unit")
     assert code == 0, err
     assert "top-1" in out and "final Softmax" in out and not (tmp_path / "net.json").exists()

@@ -45,7 +45,7 @@ def test_doc_example_adds_columns_to_every_output(tmp_path: Path) -> None:
     fp32 = next(r for r in rows if r["precision"] == "fp32")
     assert float(fp32["p95_ms"]) == pytest.approx(2.0 * 1.03) and float(fp32["ms_per_item"]) == 0.5
     md = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
-    assert "| p90 ms | p95 ms | p99 ms | items/s | ms/item |" in md
+    assert "| p90 ms | p95 ms | p99 ms | items/s (1/mean) | ms/item |" in md
     assert "| 2.040 | 2.060 | 2.100 | 2000.0 | 0.500 |" in md
     html = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
     assert "<th>p95 ms</th>" in html and "<th>ms/item</th>" in html

@@ -190,7 +190,7 @@ def test_described_model_quantizes_and_evaluates(tmp_path: Path, layout: str, ba
     else:
         assert m.graph is None and not said
     r32 = evaluate(p, str(data), threads=1)
-    r8 = evaluate(tmp_path / "model.int8.onnx", str(data), threads=1)
+    r8 = evaluate(tmp_path / "net.int8.onnx", str(data), threads=1)
     assert r32["n"] == r8["n"] == 40 and r32["output_kind"] == "probabilities"
     assert sum(a == b for a, b in zip(r32["predictions"], r8["predictions"], strict=True)) >= 30
 

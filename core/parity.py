@@ -1,0 +1,66 @@
+"""One parity bound for every check of a model against its reference (export vs PyTorch, convert vs ORT FP32).
+
+The bound is relative to the reference output's scale s = max|ref|: `atol * min(s, 1) + rtol * s` (atol counts
+at unit scale and shrinks with smaller outputs, so logits of 1e-9 are not passed by an absolute 1e-4). An output
+that carries no signal (s below DEGENERATE_SCALE, or near-constant: max - min below DEGENERATE_SPREAD x s) is
+`degenerate`: a match says nothing about the graph, and the callers say so instead of passing it silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+DEGENERATE_SCALE = 1e-6
+DEGENERATE_SPREAD = 1e-6
+
+
+@dataclass
+class ParityReference:
+    """Reference outputs a candidate is compared with (computed once): random inputs, optional real images."""
+
+    random_x: np.ndarray
+    random_y: np.ndarray
+    real_x: np.ndarray | None
+    real_y: np.ndarray | None
+    labels: np.ndarray | None
+    dataset: str | None
+    skipped: str | None = None
+
+
+def parity_bound(scale: float, atol: float, rtol: float) -> float:
+    """The largest max|diff| accepted for an output of scale `scale` (= max|ref|).
+
+    >>> parity_bound(10.0, 1e-4, 1e-4), parity_bound(1e-9, 1e-4, 1e-4) < 1e-12
+    (0.0011, True)
+    """
+    return atol * min(scale, 1.0) + rtol * scale
+
+
+def compare_outputs(got: np.ndarray, ref: np.ndarray, atol: float, rtol: float) -> dict[str, Any]:
+    """max|got - ref| against `parity_bound`, and whether the reference is degenerate.
+
+    >>> ref = np.array([[1e-9, -2e-9, 3e-9]])
+    >>> r = compare_outputs(ref + 1e-15, ref, 1e-4, 1e-4)
+    >>> r["passed"], r["degenerate"]
+    (True, True)
+    """
+    d = float(np.max(np.abs(got - ref))) if ref.size else 0.0
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    spread = float(np.max(ref) - np.min(ref)) if ref.size else 0.0
+    bound = parity_bound(scale, atol, rtol)
+    degenerate = scale < DEGENERATE_SCALE or spread <= DEGENERATE_SPREAD * scale
+    return {"max_abs_diff": d, "max_abs_ref": scale, "spread_ref": spread, "bound": bound, "passed": d <= bound,
+            "degenerate": degenerate}
+
+
+def degenerate_warning(parity: dict[str, Any]) -> str | None:
+    """The warning line for a parity record whose reference output is degenerate, else None."""
+    if not parity.get("degenerate"):
+        return None
+    worst = [r for r in (parity.get("random"), parity.get("real")) if isinstance(r, dict) and r.get("degenerate")]
+    scale = min(r["max_abs_ref"] for r in worst) if worst else float("nan")
+    return (f"warning: the reference output is degenerate (max|ref| {scale:.1e}, or near-constant): parity cannot "
+            "tell a right graph from a wrong one (random-init weights? load trained ones with --weights)")
