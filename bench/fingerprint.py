@@ -18,8 +18,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from edgebench.units import to_mb
-
 # ISA features that decide INT8 (and FP32) speed.
 X86_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni",
              "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
@@ -117,7 +115,8 @@ def memory_info(root: Path = Path("/")) -> dict[str, Any]:
     for line in text.splitlines():
         m = re.match(r"(\w+):\s+(\d+)\s*kB", line)
         if m:
-            vals[m.group(1)] = to_mb(int(m.group(2)) * 1024)
+            vals[m.group(1)] = int(m.group(2)) * 1024 / 1e6  # MB = 10^6 bytes (edgebench.units: this file runs
+            # standalone on a device without edgebench, so it imports nothing of it)
     return {"total_mb": vals.get("MemTotal"), "available_mb": vals.get("MemAvailable")}
 
 

@@ -130,24 +130,26 @@ def parse_floats(text: str, option: str, low: float | None = None, high: float |
     return out
 
 
+def _existing(param: typer.CallbackParam, value: Path | None, folder: bool) -> Path | None:
+    """`value` when it names an existing folder (`folder`) or file, else one line naming the option."""
+    if value is None or (Path(value).is_dir() if folder else Path(value).is_file()):
+        return value
+    option = max(param.opts, key=len)
+    kind, other = ("folder", "file") if folder else ("file", "folder")
+    what = f"is a {other}, not a {kind}" if Path(value).exists() else "does not exist"
+    default = "the default places" if folder else "the default"
+    raise UserInputError(f"{option} '{shown(str(value))}' {what}; give an existing {kind}, or leave {option} "
+                         f"out to use {default}")
+
+
 def existing_dir(param: typer.CallbackParam, value: Path | None) -> Path | None:
     """Option callback: a folder option (--data-dir) must name an existing folder (no silent fallback)."""
-    if value is not None and not Path(value).is_dir():
-        option = max(param.opts, key=len)
-        what = "is a file, not a folder" if Path(value).exists() else "does not exist"
-        raise UserInputError(f"{option} '{shown(str(value))}' {what}; give an existing folder, or leave {option} "
-                             "out to use the default places")
-    return value
+    return _existing(param, value, folder=True)
 
 
 def existing_file(param: typer.CallbackParam, value: Path | None) -> Path | None:
     """Option callback: a file option (--devices-config) must name an existing file (not an empty default)."""
-    if value is not None and not Path(value).is_file():
-        option = max(param.opts, key=len)
-        what = "is a folder, not a file" if Path(value).is_dir() else "does not exist"
-        raise UserInputError(f"{option} '{shown(str(value))}' {what}; give an existing file, or leave {option} "
-                             "out to use the default")
-    return value
+    return _existing(param, value, folder=False)
 
 
 OVERSUBSCRIBE_FACTOR = 4  # threads above this many per logical core are refused without --allow-oversubscribe

@@ -39,7 +39,11 @@ def test_int8_top1_within_half_a_point_of_fp32(resnet20: Path, shared_data: Path
     from edgebench.bench.evaluate import evaluate_pair
 
     m = quantize(resnet20, tmp_path, shared_data)
-    assert m["nodes"]["int8"] >= 20 and m["nodes"]["float"] == 0  # every conv, add, pool and the fc
+    assert m["nodes"]["int8"] >= 20  # every conv, add, pool and the fc
+    # the two option-A shortcut Pads run in float between DQ/Q pairs (no INT8 Pad kernel in ORT's CPU provider):
+    # quantize says so, as profile does (calibration.graph.classify_nodes)
+    assert m["nodes"]["float_op_types"] == {"Pad": 2}, m["nodes"]
+    assert all("no INT8 kernel for Pad" in why for why in m["nodes"]["float_nodes"].values())
     r = evaluate_pair(tmp_path / "model.int8.onnx", resnet20, str(shared_data / "cifar10" / "test_first1000.npz"))
     fp32, int8, paired = r["baseline"]["top1_pct"], r["model"]["top1_pct"], r["paired"]
     assert paired["n"] == 1000
