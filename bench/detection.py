@@ -168,12 +168,13 @@ def _match(iou: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return matched
 
 
-def _average_precision(tp: np.ndarray, scores: np.ndarray, n_gt: int) -> np.ndarray:
-    """101-point interpolated precision per IoU threshold ([T]) from the per-detection matches tp [T, D]."""
+def _average_precision(tp: np.ndarray, ignored: np.ndarray, scores: np.ndarray, n_gt: int) -> np.ndarray:
+    """101-point interpolated precision per IoU threshold ([T]) from the per-detection matches tp [T, D]
+    (`ignored` [T, D]: neither true nor false positives)."""
     order = np.argsort(-scores, kind="mergesort")
-    tp = tp[:, order]
-    tps = np.cumsum(tp, axis=1, dtype=np.float64)
-    fps = np.cumsum(~tp, axis=1, dtype=np.float64)
+    tp, ignored = tp[:, order], ignored[:, order]
+    tps = np.cumsum(tp & ~ignored, axis=1, dtype=np.float64)
+    fps = np.cumsum(~tp & ~ignored, axis=1, dtype=np.float64)
     out = np.zeros(len(tp))
     for ti in range(len(tp)):
         recall = tps[ti] / n_gt
@@ -204,26 +205,33 @@ def coco_map(predictions: Sequence[Detections], data: DetectionDataset,
     if len(predictions) != len(data):
         raise UserInputError(f"mAP needs one prediction list per image: {len(predictions)} for {len(data)} images")
     classes = sorted({int(c) for im in data.images for c in im.labels})
-    per_class: dict[int, tuple[list[np.ndarray], list[np.ndarray], int]] = {c: ([], [], 0) for c in classes}
+    per_class: dict[int, tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], int]] = {
+        c: ([], [], [], 0) for c in classes}
     for im, det in zip(data.images, predictions, strict=True):
         gt_boxes = _xyxy(im.boxes)
         for c in classes:
             g = gt_boxes[im.labels == c]
             sel = np.flatnonzero(det.labels == c)
             sel = sel[np.argsort(-det.scores[sel], kind="mergesort")][:max_detections]
-            tps, scs, n = per_class[c]
+            tps, igs, scs, n = per_class[c]
             if len(sel):
-                iou = box_iou(det.boxes[sel], g) if len(g) else np.zeros((len(sel), 0))
-                tps.append(_match(iou, IOU_THRESHOLDS))
+                boxes = det.boxes[sel]
+                iou = box_iou(boxes, g) if len(g) else np.zeros((len(sel), 0))
+                matched = _match(iou, IOU_THRESHOLDS)
+                # COCO's area range 'all' is [0, 1e10]: an unmatched box of negative (inverted) area is ignored
+                area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+                tps.append(matched)
+                igs.append(~matched & ((area < 0) | (area > 1e10))[None, :])
                 scs.append(det.scores[sel])
-            per_class[c] = (tps, scs, n + len(g))
+            per_class[c] = (tps, igs, scs, n + len(g))
     ap = []
     for c in classes:
-        tps, scs, n = per_class[c]
+        tps, igs, scs, n = per_class[c]
         if not tps:
             ap.append(np.zeros(len(IOU_THRESHOLDS)))
             continue
-        ap.append(_average_precision(np.concatenate(tps, axis=1), np.concatenate(scs), n))
+        ap.append(_average_precision(np.concatenate(tps, axis=1), np.concatenate(igs, axis=1), np.concatenate(scs),
+                                     n))
     if not ap:
         raise UserInputError(f"dataset '{data.name}' has no ground-truth boxes: mAP is undefined")
     table = np.stack(ap)  # [classes, thresholds]
