@@ -137,7 +137,7 @@ def test_yolo_label_without_image(tmp_path: Path) -> None:
     _image(tmp_path / "images" / "a.png", 8, 8)
     (tmp_path / "labels").mkdir()
     (tmp_path / "labels" / "b.txt").write_text("0 0.5 0.5 0.5 0.5\n")
-    with pytest.raises(DataError, match="have no image 'b.*'"):
+    with pytest.raises(DataError, match=r"have no image 'b\.\*'"):
         load_detection_data(tmp_path)
 
 
