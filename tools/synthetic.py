@@ -49,11 +49,12 @@ def conv_net(path: Path, *, size: int = 16, channels: int = 8, n_convs: int = 2,
     return path
 
 
-def grid_detector(path: Path, grid: np.ndarray, *, size: int = 32, opset: int = 17) -> Path:
+def grid_detector(path: Path, grid: np.ndarray, *, size: int = 32, opset: int = 17, manifest: bool = True) -> Path:
     """Write a FastestDet-layout "detector" whose output is `grid` ([C, H, W], float32) for every image.
 
     Input 'input' [N,3,size,size]; output 'logits' [N,C,H,W] = a zero-weight strided Conv + `grid`: the decoded
-    boxes are known in advance, so decoding, NMS and mAP can be checked end to end by hand.
+    boxes are known in advance, so decoding, NMS and mAP can be checked end to end by hand. `manifest`: also
+    write its detection manifest beside it (task detection, FastestDet's preprocessing and decoder).
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -78,4 +79,13 @@ def grid_detector(path: Path, grid: np.ndarray, *, size: int = 32, opset: int = 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
+    if manifest:
+        from edgebench.atomic import write_json
+        from edgebench.manifest import InputInfo, Manifest, Preprocessing, manifest_path
+
+        pp = Preprocessing(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), channel_order="BGR", resize_mode="stretch")
+        m = Manifest(name=path.stem, task="detection", input=InputInfo("input", ("batch", 3, size, size), pp),
+                     output={"name": "logits", "shape": ["batch", c, h, w], "kind": "detection-grid",
+                             "decoder": "fastestdet"}).with_file(path)
+        write_json(manifest_path(path), m.to_dict())
     return path

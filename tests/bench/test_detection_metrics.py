@@ -228,16 +228,9 @@ def _grid(cls: int) -> np.ndarray:
 
 
 def _detector(folder: Path, cls: int) -> Path:
-    from edgebench.manifest import InputInfo, Manifest, Preprocessing
     from edgebench.tools.synthetic import grid_detector
 
-    onnx = grid_detector(folder / "model.fp32.onnx", _grid(cls), size=32)
-    pp = Preprocessing(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), channel_order="BGR", resize_mode="stretch")
-    m = Manifest(name="grid", task="detection", input=InputInfo("input", ("batch", 3, 32, 32), pp),
-                 output={"name": "logits", "shape": ["batch", 7, 2, 2], "kind": "detection-grid",
-                         "decoder": "fastestdet"}).with_file(onnx)
-    (folder / "model.fp32.json").write_text(json.dumps(m.to_dict()))
-    return onnx
+    return grid_detector(folder / "model.fp32.onnx", _grid(cls), size=32)
 
 
 @pytest.fixture
@@ -307,3 +300,48 @@ def test_numpy_map_matches_pycocotools_on_the_coco_sample(shared_data: Path, tmp
 
     ref = _pycocotools_map(load_detection_data(shared_data / "coco" / "val2017_first128"), r["predictions"], tmp_path)
     assert r["map_pct"] == pytest.approx(ref[0], abs=0.1) and r["map50_pct"] == pytest.approx(ref[1], abs=0.1)
+
+
+# --- the task seam ---------------------------------------------------------------------------------------
+
+
+def test_task_registry_and_manifest_task() -> None:
+    from edgebench.bench.tasks import task_of
+    from edgebench.errors import NotFoundError
+    from edgebench.manifest import Manifest
+    from edgebench.task import TASKS, Task
+
+    assert TASKS.names() == ["classification", "detection"]
+    assert all(isinstance(TASKS.get(n), Task) for n in TASKS.names())
+    with pytest.raises(NotFoundError, match="Did you mean 'detection'"):
+        TASKS.get("detektion")
+    assert task_of(None).name == "classification"
+    fp32 = Manifest(name="d", task="detection", onnx_file="model.fp32.onnx", onnx_sha256="ab")
+    assert task_of(fp32).metric_names == ("map_pct", "map50_pct")
+    back = Manifest.from_dict(fp32.to_dict())
+    assert back.task == "detection" and "task" not in back.extra
+    assert fp32.derive(precision="int8", onnx_file="model.int8.onnx").task == "detection"  # INT8 child keeps it
+    assert "task" not in Manifest(name="c").to_dict()  # a classifier's manifest is unchanged
+
+
+def test_resize_mode_round_trip() -> None:
+    from edgebench.errors import UserInputError
+    from edgebench.manifest import Preprocessing
+
+    assert "resize_mode" not in Preprocessing().to_dict()  # the default: classifier manifests stay as they were
+    pp = Preprocessing(resize_mode="stretch")
+    assert Preprocessing.from_dict(pp.to_dict()) == pp
+    with pytest.raises(UserInputError, match="resize_mode 'squash' is not one of short-side, stretch"):
+        Preprocessing(resize_mode="squash")  # type: ignore[arg-type]
+
+
+def test_stretch_preprocessing_needs_the_model_size() -> None:
+    from edgebench.calibration.preprocess import preprocess
+    from edgebench.errors import DataError
+    from edgebench.manifest import Preprocessing
+
+    pp = Preprocessing(resize_mode="stretch", mean=(0.0,) * 3, std=(1.0,) * 3)
+    x = preprocess(np.full((1, 5, 9, 3), 255, np.uint8), pp, (4, 4))
+    assert x.shape == (1, 3, 4, 4) and float(x.min()) == pytest.approx(1.0)
+    with pytest.raises(DataError, match="needs the model's input height and width"):
+        preprocess(np.zeros((1, 5, 9, 3), np.uint8), pp)
