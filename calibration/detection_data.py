@@ -140,11 +140,11 @@ def stretched_images(ds: DetectionDataset, info: InputInfo) -> np.ndarray:
     """Every image of `ds` resized to the model's input as its preprocessing says: uint8 [N, H, W, 3]."""
     from edgebench.calibration.preprocess import stretch_resize
 
-    hw = info.image_hw()
+    pp = info.preprocessing
+    hw = (pp.resize, pp.resize) if pp.resize_mode == "stretch" and pp.resize is not None else info.image_hw()
     if hw is None:
         raise DataError(f"input '{info.name}' {list(info.shape)} has no fixed height and width to resize images to")
-    return np.stack([stretch_resize(ds.read_image(i), *hw, interpolation=info.preprocessing.interpolation)
-                     for i in range(len(ds))])
+    return np.stack([stretch_resize(ds.read_image(i), *hw, interpolation=pp.interpolation) for i in range(len(ds))])
 
 
 def parity_images_for(info: InputInfo, data: Path | None, data_dir: Path | None = None,

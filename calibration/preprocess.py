@@ -86,10 +86,11 @@ def preprocess(images: np.ndarray, pp: Preprocessing, expected_hw: tuple[int, in
     if images.dtype != np.uint8:
         raise DataError(f"images are {images.dtype}; expected uint8 pixels 0..255")
     if pp.resize_mode == "stretch":
-        if expected_hw is None:
-            raise DataError("preprocessing resize_mode 'stretch' needs the model's input height and width; "
-                            "give a model with a fixed input size")
-        images = np.stack([stretch_resize(img, *expected_hw, interpolation=pp.interpolation) for img in images])
+        target = (pp.resize, pp.resize) if pp.resize is not None else expected_hw
+        if target is None:
+            raise DataError("preprocessing resize_mode 'stretch' needs the model's input height and width (or "
+                            "resize); give a model with a fixed input size")
+        images = np.stack([stretch_resize(img, *target, interpolation=pp.interpolation) for img in images])
     elif pp.resize is not None or pp.crop is not None:
         out = []
         for img in images:

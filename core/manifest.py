@@ -40,8 +40,9 @@ class Preprocessing:
 
     Order: resize the short side to `resize` (if set), centre-crop to `crop` (if set),
     scale by `scale`, subtract `mean`, divide by `std`, transpose to `layout`. `resize_mode` "stretch"
-    (detectors such as FastestDet) instead resizes every image to the model's input height x width without
-    keeping its aspect (bilinear as OpenCV's INTER_LINEAR: half-pixel centres, no antialiasing).
+    (detectors such as FastestDet) instead resizes every image to `resize` x `resize` (unset: the model's input
+    height x width) without keeping its aspect (bilinear as OpenCV's INTER_LINEAR: half-pixel centres, no
+    antialiasing), and does not crop.
     """
 
     crop: int | None = None

@@ -223,7 +223,7 @@ FASTESTDET_WEIGHTS = WeightsSource(
 FASTESTDET_INPUT = InputInfo(
     name="input",
     shape=("batch", 3, 352, 352),
-    preprocessing=Preprocessing(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), channel_order="BGR",
+    preprocessing=Preprocessing(resize=352, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), channel_order="BGR",
                                 resize_mode="stretch"),
     dataset="coco",
     class_names=COCO80_CLASSES,

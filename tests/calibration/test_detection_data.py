@@ -165,3 +165,15 @@ def test_the_coco_sample_loads_the_same_from_coco_and_yolo(shared_data: Path) ->
     for a, b in zip(coco.images, yolo.images, strict=True):
         assert a.image_id == b.image_id and a.labels.tolist() == b.labels.tolist()
         np.testing.assert_allclose(a.boxes, b.boxes, atol=0.05)
+
+
+def test_image_folder_stretches_mixed_sizes_for_a_stretch_model(tmp_path: Path) -> None:
+    """Calibration images of many sizes (quantize --data IMAGES) for a detector that stretches to 8x8."""
+    from edgebench.calibration.imagefolder import load_image_folder
+    from edgebench.manifest import Preprocessing
+
+    _image(tmp_path / "a.png", 20, 30)
+    _image(tmp_path / "b.png", 40, 20)
+    pp = Preprocessing(resize=8, resize_mode="stretch", mean=(0.0,) * 3, std=(1.0,) * 3)
+    ds = load_image_folder(tmp_path, preprocessing=pp)
+    assert ds.images.shape == (2, 8, 8, 3) and int(ds.images.min()) == 90

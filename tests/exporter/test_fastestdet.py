@@ -19,7 +19,8 @@ def test_zoo_entry() -> None:
     spec = get_spec("fastestdet")
     assert spec.task == "detection" and spec.num_classes == 80 and spec.input_hw == (352, 352)
     pp = spec.input.preprocessing
-    assert (pp.channel_order, pp.resize_mode, pp.mean, pp.std) == ("BGR", "stretch", (0.0,) * 3, (1.0,) * 3)
+    assert (pp.channel_order, pp.resize_mode, pp.resize, pp.mean, pp.std) == ("BGR", "stretch", 352, (0.0,) * 3,
+                                                                               (1.0,) * 3)
     assert pp.scale == pytest.approx(1 / 255)
     assert spec.weights is not None and spec.weights.sha256.startswith("7f688d47")
     assert spec.weights.url.startswith("https://github.com/dog-qiuqiu/FastestDet/raw/")
