@@ -199,7 +199,7 @@ def load_coco(images_dir: Path, src: Path, name: str | None = None) -> Detection
     """A COCO-format json (`images`, `annotations` with `bbox`, `categories`) over the images in `images_dir`."""
     images_dir = Path(images_dir)
     try:
-        doc = json.loads(Path(src).read_text(encoding="utf-8"))
+        doc = json.loads(Path(src).read_text(encoding="utf-8-sig"))  # a byte-order mark is fine
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise _bad(src, f"not valid JSON ({e})") from None
     except OSError as e:
@@ -293,10 +293,21 @@ def _yolo_label_files(labels_dir: Path) -> dict[str, Path]:
     return files
 
 
+def _read_text(path: Path) -> str:
+    """A label file's text; one DataError naming it when it is not UTF-8 text or cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"labels '{path}' are not UTF-8 text ({e.reason} at byte {e.start}); fix or remove the "
+                        "file") from None
+    except OSError as e:
+        raise DataError(f"labels '{path}' cannot be read ({e.strerror}); check the file and its permissions") from None
+
+
 def _class_names(images_dir: Path, labels_dir: Path) -> tuple[str, ...]:
     for cand in (labels_dir / "classes.txt", images_dir.parent / "classes.txt"):
         if cand.is_file():
-            return tuple(line.strip() for line in cand.read_text(encoding="utf-8").splitlines() if line.strip())
+            return tuple(line.strip() for line in _read_text(cand).splitlines() if line.strip())
     return ()
 
 
@@ -346,7 +357,7 @@ def load_yolo(images_dir: Path, labels_dir: Path, name: str | None = None) -> De
         boxes, labels = [], []
         src = label_files.get(path.stem)
         if src is not None:
-            for lineno, line in enumerate(src.read_text(encoding="utf-8").splitlines(), 1):
+            for lineno, line in enumerate(_read_text(src).splitlines(), 1):
                 if not line.strip():
                     continue
                 cls, (cx, cy, bw, bh) = _yolo_line(line, src, lineno, len(names))

@@ -97,6 +97,8 @@ def eval_cmd(
     arithmetic = _arithmetic_option(arithmetic, as_target)
     choice = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
     artifact = artifact_with_manifest(model, choice, labels, "evaluating")
+    if baseline is not None:
+        _same_task(artifact.path, artifact.manifest, baseline)
     if artifact.manifest is not None and artifact.manifest.task == "detection":
         _eval_detection(artifact.path, baseline, data, annotations=annotations, limit=limit, runtime=runtime,
                         threads=threads, batch_size=batch_size, as_json=as_json, arithmetic=arithmetic,
@@ -128,6 +130,18 @@ def eval_cmd(
                f"{r['seconds']:.1f} s)")
     if r.get("output_kind") in MEASURED:
         typer.echo(f"measured {MEASURED[r['output_kind']]}")
+
+
+def _same_task(model: Path, manifest: Any, baseline: Path) -> None:
+    """A paired comparison needs two models of one task (two classifiers, or two detectors)."""
+    from edgebench.artifact import ModelArtifact
+    from edgebench.errors import UserInputError
+
+    base = ModelArtifact.resolve(baseline)
+    task, base_task = ((m.task if m is not None else None) or "classification" for m in (manifest, base.manifest))
+    if task != base_task:
+        raise UserInputError(f"--baseline '{base.path.name}' is a {base_task} model but '{model.name}' is a {task} "
+                             "model; compare two models of one task (e.g. the INT8 detector with its FP32 parent)")
 
 
 def _has_no_manifest(model: Path) -> bool:

@@ -281,6 +281,23 @@ def test_eval_annotations_given_apart_and_limit(tmp_path: Path, det_data: Path) 
     assert json.loads(r.stdout)["n"] == 1
 
 
+def test_eval_baseline_of_another_task_is_refused(tmp_path: Path, det_data: Path, tiny_onnx: Path) -> None:
+    import shutil
+
+    from edgebench.manifest import InputInfo, Manifest
+
+    cls = tmp_path / "cls" / "model.fp32.onnx"
+    cls.parent.mkdir()
+    shutil.copy(tiny_onnx, cls)
+    m = Manifest(name="c", input=InputInfo("input", ("batch", 3, 16, 16))).with_file(cls)
+    (cls.parent / "model.fp32.json").write_text(json.dumps(m.to_dict()))
+    det = _detector(tmp_path / "det", cls=0)
+    for model, base in ((cls, det), (det, cls)):
+        r = CliRunner().invoke(app, ["eval", str(model), "--baseline", str(base), "--data", str(det_data)])
+        assert r.exit_code == 2, r.stderr
+        assert "compare two models of one task" in r.stderr and "Traceback" not in r.stderr
+
+
 @pytest.mark.data
 @pytest.mark.slow
 def test_numpy_map_matches_pycocotools_on_the_coco_sample(shared_data: Path, tmp_path: Path) -> None:

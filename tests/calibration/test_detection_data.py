@@ -177,3 +177,16 @@ def test_image_folder_stretches_mixed_sizes_for_a_stretch_model(tmp_path: Path) 
     pp = Preprocessing(resize=8, resize_mode="stretch", mean=(0.0,) * 3, std=(1.0,) * 3)
     ds = load_image_folder(tmp_path, preprocessing=pp)
     assert ds.images.shape == (2, 8, 8, 3) and int(ds.images.min()) == 90
+
+
+def test_yolo_label_file_that_is_not_text(tmp_path: Path) -> None:
+    _image(tmp_path / "images" / "a.png", 8, 8)
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "a.txt").write_bytes(b"\xff\xfe\x00bad")  # was: UnicodeDecodeError, exit 1
+    with pytest.raises(DataError, match=r"labels '.*a.txt' are not UTF-8 text"):
+        load_detection_data(tmp_path)
+
+
+def test_coco_json_with_a_byte_order_mark_loads(coco_dir: Path) -> None:
+    (coco_dir / "instances.json").write_text("\ufeff" + json.dumps(_coco_doc()), encoding="utf-8")
+    assert load_detection_data(coco_dir).num_boxes == 2
