@@ -140,7 +140,7 @@ def _same_task(model: Path, manifest: Any, baseline: Path) -> None:
     base = ModelArtifact.resolve(baseline)
     task, base_task = ((m.task if m is not None else None) or "classification" for m in (manifest, base.manifest))
     if task != base_task:
-        raise UserInputError(f"--baseline '{base.path.name}' is a {base_task} model but '{model.name}' is a {task} "
+        raise UserInputError(f"--baseline '{base.path}' is a {base_task} model but '{model}' is a {task} "
                              "model; compare two models of one task (e.g. the INT8 detector with its FP32 parent)")
 
 
