@@ -6,6 +6,7 @@ Each entry is a `ModelSpec` in the `MODELS` registry, filled by `@register_model
   option-A shortcuts) in akamaster's layout; ``resnet20``/``resnet56`` know their published weights;
 - ``resnet18_cifar``, ``vgg16_cifar``, ``vgg16_bn_cifar``, ``mobilenetv2_cifar``: CIFAR-10 variants
   of the study's models;
+- ``fastestdet``: the FastestDet detector (80 COCO classes, ``task`` detection) with its authors' weights;
 - ``tv:<name>``: any torchvision classification model with its ImageNet input spec (weights from
   a file the user gives);
 - a user's own model: ``spec_from_model_file("path.py:factory")``.
