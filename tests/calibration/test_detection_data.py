@@ -190,3 +190,22 @@ def test_yolo_label_file_that_is_not_text(tmp_path: Path) -> None:
 def test_coco_json_with_a_byte_order_mark_loads(coco_dir: Path) -> None:
     (coco_dir / "instances.json").write_text("\ufeff" + json.dumps(_coco_doc()), encoding="utf-8")
     assert load_detection_data(coco_dir).num_boxes == 2
+
+
+def test_parity_images_for_a_detector(coco_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Export parity of a detector: the images of a detection folder stretched to the input, unlabelled; None
+    when no COCO sample is found under the data folders."""
+    import edgebench.calibration.datasets as datasets
+    from edgebench.calibration.detection_data import COCO_SAMPLE, parity_images_for
+    from edgebench.manifest import InputInfo, Preprocessing
+
+    info = InputInfo("input", ("batch", 3, 8, 12), Preprocessing(resize_mode="stretch"))
+    ds = parity_images_for(info, coco_dir)
+    assert ds is not None and ds.images.shape == (2, 8, 12, 3) and ds.labels.tolist() == [-1, -1]
+    monkeypatch.setattr(datasets, "default_data_dirs", lambda _d=None: [tmp_path / "nothing"])
+    assert parity_images_for(info, None) is None
+    monkeypatch.setattr(datasets, "default_data_dirs", lambda _d=None: [tmp_path / "root"])
+    (tmp_path / "root" / COCO_SAMPLE).parent.mkdir(parents=True)
+    coco_dir.rename(tmp_path / "root" / COCO_SAMPLE)
+    found = parity_images_for(info, None, limit=1)
+    assert found is not None and len(found) == 1
