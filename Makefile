@@ -13,7 +13,7 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip 'setuptools>=77'  # the wheel test builds without isolation (pyproject's license needs >= 77)
-	$(PY) -m pip install --quiet -e '.[export,report,dev,ray,runtimes,convert]'
+	$(PY) -m pip install --quiet -e '.[export,report,dev,ray,runtimes,convert,detection]'
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install edgebench with all extras

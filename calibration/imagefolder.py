@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from edgebench.calibration.dataset import Dataset, subset_indices
-from edgebench.calibration.preprocess import center_crop, resize_short_side
+from edgebench.calibration.preprocess import center_crop, resize_short_side, stretch_resize
 from edgebench.errors import DataError
 from edgebench.manifest import Preprocessing
 
@@ -81,7 +81,9 @@ def load_image_folder(path: Path, *, size: int | None = None, seed: int | None =
         img = _read_image(files[i], mode)
         if img.ndim == 2:
             img = img[..., None]
-        if preprocessing is not None and (preprocessing.resize is not None or preprocessing.crop is not None):
+        if preprocessing is not None and preprocessing.resize_mode == "stretch" and preprocessing.resize is not None:
+            img = stretch_resize(img, preprocessing.resize, preprocessing.resize, preprocessing.interpolation)
+        elif preprocessing is not None and (preprocessing.resize is not None or preprocessing.crop is not None):
             if preprocessing.resize is not None:
                 img = resize_short_side(img if img.shape[-1] != 1 else img[..., 0], preprocessing.resize,
                                          preprocessing.interpolation)

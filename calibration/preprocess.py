@@ -23,6 +23,40 @@ def resize_short_side(img: np.ndarray, size: int, interpolation: str) -> np.ndar
     return np.asarray(Image.fromarray(img).resize((nw, nh), resample=resample))
 
 
+def stretch_resize(img: np.ndarray, height: int, width: int, interpolation: str = "bilinear") -> np.ndarray:
+    """Resize an [H, W, C] uint8 image to `height` x `width`, aspect not kept, as OpenCV's cv2.resize does
+    (INTER_LINEAR: half-pixel centres, edge pixels repeated, no antialiasing; or INTER_NEAREST): what
+    detectors trained with OpenCV (FastestDet) expect. Pure numpy.
+
+    >>> img = np.array([[0, 100], [200, 255]], np.uint8)[..., None]
+    >>> stretch_resize(img, 4, 4)[..., 0].tolist()[:2]    # row 1 = 3/4 of row 0 + 1/4 of row 1 (half-pixel centres)
+    [[0, 25, 75, 100], [50, 72, 117, 139]]
+    """
+    h, w = img.shape[:2]
+    if (h, w) == (height, width):
+        return img
+    if interpolation == "nearest":
+        ys = np.minimum(np.floor(np.arange(height) * (h / height)).astype(np.int64), h - 1)
+        xs = np.minimum(np.floor(np.arange(width) * (w / width)).astype(np.int64), w - 1)
+        return img[ys][:, xs]
+
+    def taps(n_out: int, n_in: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        pos = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+        lo = np.floor(pos)
+        frac = np.where(pos < 0, 0.0, pos - lo)
+        lo = lo.astype(np.int64)
+        return np.clip(lo, 0, n_in - 1), np.clip(lo + 1, 0, n_in - 1), frac
+
+    y0, y1, fy = taps(height, h)
+    x0, x1, fx = taps(width, w)
+    src = img.astype(np.float64)
+    fx3 = fx[None, :, None]
+    top = src[y0][:, x0] * (1 - fx3) + src[y0][:, x1] * fx3
+    bottom = src[y1][:, x0] * (1 - fx3) + src[y1][:, x1] * fx3
+    out = top * (1 - fy)[:, None, None] + bottom * fy[:, None, None]
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
 def center_crop(img: np.ndarray, size: int) -> np.ndarray:
     h, w = img.shape[:2]
     if h < size or w < size:
@@ -51,7 +85,13 @@ def preprocess(images: np.ndarray, pp: Preprocessing, expected_hw: tuple[int, in
         )
     if images.dtype != np.uint8:
         raise DataError(f"images are {images.dtype}; expected uint8 pixels 0..255")
-    if pp.resize is not None or pp.crop is not None:
+    if pp.resize_mode == "stretch":
+        target = (pp.resize, pp.resize) if pp.resize is not None else expected_hw
+        if target is None:
+            raise DataError("preprocessing resize_mode 'stretch' needs the model's input height and width (or "
+                            "resize); give a model with a fixed input size")
+        images = np.stack([stretch_resize(img, *target, interpolation=pp.interpolation) for img in images])
+    elif pp.resize is not None or pp.crop is not None:
         out = []
         for img in images:
             if pp.resize is not None:

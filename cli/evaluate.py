@@ -35,7 +35,11 @@ MEASURED = {"probabilities": "argmax/top-5 of the final Softmax's probabilities 
 def eval_cmd(
     model: Path = typer.Argument(..., help="An .onnx file with its manifest, or a model folder."),
     data: str = typer.Option("cifar10", "--data", "-d",
-                             help="cifar10[:test|:train], an .npz (images, labels) or an image folder."),
+                             help="cifar10[:test|:train], an .npz (images, labels) or an image folder; for a "
+                                  "detector: DIR with images/ and instances.json or labels/ (docs/detection.md)."),
+    annotations: Path | None = typer.Option(None, "--annotations",
+                                            help="Detection only: a COCO .json or a folder of YOLO .txt labels for "
+                                                 "the image folder given as --data."),
     limit: int | None = typer.Option(None, "--limit", "-n", help="Evaluate the first N images only."),
     runtime: str = typer.Option("ort-cpu", "--runtime", "-r", help="Runtime name (see `edgebench runtimes`)."),
     precision: str | None = typer.Option(None, "--precision",
@@ -96,6 +100,18 @@ def eval_cmd(
     choice = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
     artifact = artifact_with_manifest(model, choice, labels, "evaluating")
     if baseline is not None:
+        _same_task(artifact.path, artifact.manifest, baseline)
+    if artifact.manifest is not None and artifact.manifest.task == "detection":
+        _eval_detection(artifact.path, baseline, data, annotations=annotations, limit=limit, runtime=runtime,
+                        threads=threads, batch_size=batch_size, as_json=as_json, arithmetic=arithmetic,
+                        manifest=artifact.manifest)
+        return
+    if annotations is not None:
+        from edgebench.errors import UserInputError
+
+        raise UserInputError(f"--annotations is for detection models; '{artifact.path.name}' is a classifier "
+                             "(its labels come with --data); drop --annotations")
+    if baseline is not None:
         base = artifact_with_manifest(baseline, choice, labels, "evaluating") if (
             choice.given and _has_no_manifest(baseline)) else None
         _eval_with_baseline(artifact.path, baseline, data, limit=limit, runtime=runtime, threads=threads,
@@ -116,6 +132,18 @@ def eval_cmd(
                f"{r['seconds']:.1f} s)")
     if r.get("output_kind") in MEASURED:
         typer.echo(f"measured {MEASURED[r['output_kind']]}")
+
+
+def _same_task(model: Path, manifest: Any, baseline: Path) -> None:
+    """A paired comparison needs two models of one task (two classifiers, or two detectors)."""
+    from edgebench.artifact import ModelArtifact
+    from edgebench.errors import UserInputError
+
+    base = ModelArtifact.resolve(baseline)
+    task, base_task = ((m.task if m is not None else None) or "classification" for m in (manifest, base.manifest))
+    if task != base_task:
+        raise UserInputError(f"--baseline '{base.path}' is a {base_task} model but '{model}' is a {task} "
+                             "model; compare two models of one task (e.g. the INT8 detector with its FP32 parent)")
 
 
 def _has_no_manifest(model: Path) -> bool:
@@ -164,3 +192,41 @@ def _eval_with_baseline(model: Path, baseline: Path, data: str, *, limit: int | 
                f"agreement {p['agreement_pct']:.2f} % "
                f"({p['agree']}/{p['n']}); flipped to correct {p['flipped_to_correct']}, "
                f"to wrong {p['flipped_to_wrong']}, changed but both wrong {p['changed_both_wrong']}")
+
+
+def _eval_detection(model: Path, baseline: Path | None, data: str, *, annotations: Path | None, as_json: bool,
+                    **kwargs: Any) -> None:
+    """`eval` of a detector: COCO mAP, and with --baseline the paired block (mAP delta, box agreement)."""
+    from edgebench.bench.evaluate_detection import evaluate_detection, evaluate_detection_pair
+    from edgebench.errors import UserInputError
+
+    if data == "cifar10":
+        raise UserInputError(f"'{model.name}' is a detector: give --data DIR (DIR/images with DIR/instances.json or "
+                             "DIR/labels/) or --data IMAGES --annotations FILE; see docs/detection.md")
+    if baseline is None:
+        r = evaluate_detection(model, data, annotations=annotations, **kwargs)
+        _warn(r)
+        if as_json:
+            typer.echo(json.dumps({k: v for k, v in r.items() if k != "predictions"}, indent=2))
+            return
+        typer.echo(f"{Path(r['model']).name}: mAP@0.5:0.95 {r['map_pct']:.2f}  mAP@0.5 {r['map50_pct']:.2f}  on "
+                   f"{r['n']} images of {r['dataset']} ({r['gt_boxes']} boxes; {r['runtime']}, {r['threads']} "
+                   f"threads, {r['arithmetic']}, {r['seconds']:.1f} s)")
+        return
+    manifest = kwargs.pop("manifest")
+    r = evaluate_detection_pair(model, baseline, data, annotations=annotations, manifest=manifest, **kwargs)
+    m, b, p = r["model"], r["baseline"], r["paired"]
+    _warn(m)
+    _warn(b)
+    if as_json:
+        typer.echo(json.dumps({"model": {k: v for k, v in m.items() if k != "predictions"},
+                               "baseline": {k: v for k, v in b.items() if k != "predictions"},
+                               "paired": p}, indent=2))
+        return
+    typer.echo(f"on {p['n']} images of {m['dataset']} ({m['runtime']}, {m['threads']} threads)")
+    for tag, x in (("model", m), ("baseline", b)):
+        typer.echo(f"{tag:9s} {Path(x['model']).name}: mAP@0.5:0.95 {x['map_pct']:.2f}  mAP@0.5 {x['map50_pct']:.2f}  "
+                   f"({x['arithmetic']})")
+    typer.echo(f"paired    mAP {p['map_delta_pts']:+.2f} points, mAP@0.5 {p['map50_delta_pts']:+.2f}; box agreement "
+               f"{p['box_agreement_pct']:.1f} % ({p['matched_boxes']}/{p['baseline_boxes']} baseline boxes with score "
+               f">= {p['score_threshold']}, same class at IoU >= {p['iou_threshold']})")

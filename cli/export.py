@@ -35,6 +35,14 @@ def _parity_dataset(spec: Any, parity_data: str, data_dir: Path | None) -> Any:
 
     if parity_data == "none":
         return None
+    if spec.task == "detection":  # real images for parity: the COCO sample (auto) or a detection data folder
+        from edgebench.calibration.detection_data import parity_images_for
+
+        found = parity_images_for(spec.input, None if parity_data == "auto" else Path(parity_data), data_dir)
+        if found is None:
+            say("note: no local COCO sample (coco/val2017_first128 under --data-dir / EDGEBENCH_DATA); parity on "
+                "random inputs only")
+        return found
     if parity_data == "auto":
         if spec.input.dataset != "cifar10":
             return None
@@ -60,8 +68,9 @@ def summary_lines(manifest: Manifest, onnx_path: Path, seconds: float) -> list[s
     ]
     if "real" in p:
         r = p["real"]
-        lines[-1] += (f"; {r['n']} real images max|diff| {r['max_abs_diff']:.1e}, "
-                      f"top-1 agreement {r['top1_agreement'] * 100:.1f} %")
+        lines[-1] += f"; {r['n']} real images max|diff| {r['max_abs_diff']:.1e}"
+        if "top1_agreement" in r:
+            lines[-1] += f", top-1 agreement {r['top1_agreement'] * 100:.1f} %"
     if (warning := degenerate_warning(p)) is not None:  # a match on a signal-free output proves nothing
         lines.append(f"  {warning}")
     acc = m.fp32_accuracy

@@ -154,6 +154,10 @@ def quantize(
     choice_pp = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
     artifact = artifact_with_manifest(model, choice_pp, labels, "quantizing")
     model_path = artifact.path
+    if budget is not None and artifact.manifest is not None and artifact.manifest.task == "detection":
+        raise UserInputError(f"--accuracy-budget measures a paired top-1 drop; '{model_path.name}' is a detector "
+                             "(task: detection), whose mAP budget is not supported yet: quantize without it and "
+                             "compare with `edgebench eval INT8 --baseline FP32 --data DIR` (docs/detection.md)")
 
     # the output before the calibration data is read (an existing file or an unwritable -o: refused now)
     check_output(model_path, output, mode, force)  # type: ignore[arg-type]

@@ -33,6 +33,7 @@ MANIFEST_SCHEMA_VERSION = 1
 # Conventional channel statistics; each zoo entry names the ones it was trained with.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+RESIZE_MODES = ("short-side", "stretch")
 
 
 # --- the one validation of manifest values (the loader, `describe` and the CLI options that set them) ------
@@ -139,7 +140,10 @@ class Preprocessing:
     """How uint8 HWC RGB images become the model's float input.
 
     Order: resize the short side to `resize` (if set), centre-crop to `crop` (if set),
-    scale by `scale`, subtract `mean`, divide by `std`, transpose to `layout`.
+    scale by `scale`, subtract `mean`, divide by `std`, transpose to `layout`. `resize_mode` "stretch"
+    (detectors such as FastestDet) instead resizes every image to `resize` x `resize` (unset: the model's input
+    height x width) without keeping its aspect (bilinear as OpenCV's INTER_LINEAR: half-pixel centres, no
+    antialiasing), and does not crop.
     """
 
     crop: int | None = None
@@ -150,8 +154,11 @@ class Preprocessing:
     layout: Literal["NCHW", "NHWC"] = "NCHW"
     channel_order: Literal["RGB", "BGR"] = "RGB"
     interpolation: Literal["bilinear", "nearest", "bicubic"] = "bilinear"
+    resize_mode: Literal["short-side", "stretch"] = "short-side"
 
     def __post_init__(self) -> None:
+        if self.resize_mode not in RESIZE_MODES:
+            raise UserInputError(f"resize_mode '{self.resize_mode}' is not one of {', '.join(RESIZE_MODES)}")
         for name in ("crop", "resize", "scale", "mean", "std", "layout", "channel_order", "interpolation"):
             v = getattr(self, name)
             if v is not None or name not in ("crop", "resize"):
@@ -166,6 +173,8 @@ class Preprocessing:
         d = asdict(self)
         d["mean"] = list(self.mean)
         d["std"] = list(self.std)
+        if self.resize_mode == "short-side":  # the default: manifests of classifiers stay as they were
+            del d["resize_mode"]
         return d
 
     @classmethod
@@ -344,7 +353,7 @@ class PrunedInfo:
 # NETWORK: describes the network and its input; a child (INT8, FP16, converted) keeps it.
 NETWORK_FIELDS = ("name", "arch", "family", "description", "input", "output", "num_classes", "batch", "params",
                   "macs", "macs_counter", "weights", "weights_sha256", "published_top1_pct", "fp32_accuracy",
-                  "pruned", "provenance", "sparsity")
+                  "pruned", "provenance", "sparsity", "task")
 # FILE: describes one file and how it was produced; a child starts without it and sets its own.
 FILE_FIELDS = ("precision", "onnx_file", "onnx_sha256", "file_size_mb", "opset", "exporter", "simplify", "parity",
                "export_seconds", "created_utc", "versions", "parent_file", "parent_sha256", "parent_precision",
@@ -364,7 +373,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "created_utc": _STR, "versions": _MAP, "parent_file": _STR, "parent_sha256": _STR, "parent_precision": _STR,
     "parent_file_size_mb": _NUM, "quantization_mode": _STR, "recipe": _MAP, "preset": _MAP, "calibration": _MAP,
     "nodes": _MAP, "input": _MAP, "weights": _MAP, "pruned": _MAP, "provenance": _MAP, "graph": _MAP,
-    "sparsity": _MAP, "accuracy_aware": _MAP, "qat": _MAP, "lineage_root_sha256": _STR,
+    "sparsity": _MAP, "accuracy_aware": _MAP, "qat": _MAP, "lineage_root_sha256": _STR, "task": _STR,
 }
 
 # `provenance.source` of a manifest `edgebench describe` wrote for a third-party ONNX file (no PyTorch model
@@ -398,6 +407,7 @@ class Manifest:
     pruned: PrunedInfo | None = None
     provenance: Json | None = None  # where the network facts come from: {"source": "described", ...}
     sparsity: Json | None = None  # unstructured sparsity of the weights (kept by INT8 children)
+    task: str | None = None  # "detection", ...; None (absent) means classification (edgebench.task.TASKS)
     # this file
     precision: str = "fp32"
     onnx_file: str | None = None

@@ -286,11 +286,13 @@ def measure_parity(path: Path, ref: ParityReference, input_name: str, fixed_batc
     passed = out["random"]["passed"]
     if ref.real_x is not None and ref.real_y is not None:
         onnx_r = _ort_forward(sess, input_name, ref.real_x, 100, fixed_batch)
-        agree = float(np.mean(onnx_r.argmax(1) == ref.real_y.argmax(1)))
         real: dict[str, Any] = {"dataset": ref.dataset, "n": len(ref.real_x),
-                                **compare_outputs(onnx_r, ref.real_y, tol.atol, tol.rtol), "top1_agreement": agree}
-        real["passed"] = real["passed"] and agree >= tol.min_top1_agreement
-        if ref.labels is not None and onnx_r.shape[1] > int(ref.labels.max()):
+                                **compare_outputs(onnx_r, ref.real_y, tol.atol, tol.rtol)}
+        if onnx_r.ndim == 2:  # class scores; a detector's raw grid [N, C, H, W] is held to the bound alone
+            agree = float(np.mean(onnx_r.argmax(1) == ref.real_y.argmax(1)))
+            real["top1_agreement"] = agree
+            real["passed"] = real["passed"] and agree >= tol.min_top1_agreement
+        if ref.labels is not None and onnx_r.ndim == 2 and onnx_r.shape[1] > int(ref.labels.max()):
             real["onnx_top1_pct"] = _topk_pct(onnx_r, ref.labels, 1)
             real["onnx_top5_pct"] = _topk_pct(onnx_r, ref.labels, 5)
             real["torch_top1_pct"] = _topk_pct(ref.real_y, ref.labels, 1)
@@ -326,12 +328,21 @@ def measure_accuracy(path: Path, spec: ModelSpec, dataset: Dataset, fixed_batch:
             "top5_pct": 100.0 * hits5 / len(ds), "runtime": "ort-cpu"}
 
 
+def _output_info(spec: ModelSpec, batch_dim: int | str, shape: tuple[int, ...]) -> dict[str, Any]:
+    """The manifest's `output`: name and shape; a detector also names its layout (`decoder`), which says how
+    `edgebench eval` turns the raw output into boxes."""
+    out: dict[str, Any] = {"name": OUTPUT_NAME, "shape": [batch_dim, *(int(d) for d in shape[1:])]}
+    if spec.task == "detection":
+        out.update(kind="detection-grid", decoder=spec.family)
+    return out
+
+
 def _parity_summary(p: dict[str, Any]) -> str:
     parts = [f"random max|diff| {p['random']['max_abs_diff']:.2e} (bound {p['random']['bound']:.2e})"]
     if "real" in p:
         r = p["real"]
-        parts.append(f"real images max|diff| {r['max_abs_diff']:.2e} (bound {r['bound']:.2e}), "
-                     f"top-1 agreement {r['top1_agreement'] * 100:.2f} % on {r['n']}")
+        agree = f", top-1 agreement {r['top1_agreement'] * 100:.2f} %" if "top1_agreement" in r else ""
+        parts.append(f"real images max|diff| {r['max_abs_diff']:.2e} (bound {r['bound']:.2e}){agree} on {r['n']}")
     return "; ".join(parts)
 
 
@@ -438,7 +449,7 @@ def export_model(
             )
         say(f"parity passed: {_parity_summary(parity)}")
         accuracy = None
-        if parity_dataset is not None and accuracy_images != 0:
+        if parity_dataset is not None and accuracy_images != 0 and spec.task == "classification":
             accuracy = measure_accuracy(chosen, spec, parity_dataset, fixed_batch, threads, accuracy_images)
 
         params = count_params(model)
@@ -453,8 +464,9 @@ def export_model(
             family=spec.family,
             description=spec.description,
             input=replace(spec.input, shape=(batch_dim, *shape)),
-            output={"name": OUTPUT_NAME, "shape": [batch_dim, int(ref.random_y.shape[1])]},
-            num_classes=int(ref.random_y.shape[1]),
+            output=_output_info(spec, batch_dim, ref.random_y.shape),
+            num_classes=int(ref.random_y.shape[1]) if spec.task == "classification" else spec.num_classes,
+            task=None if spec.task == "classification" else spec.task,
             batch="dynamic" if fixed_batch is None else fixed_batch,
             params=params,
             macs=macs,

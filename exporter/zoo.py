@@ -6,6 +6,7 @@ Each entry is a `ModelSpec` in the `MODELS` registry, filled by `@register_model
   option-A shortcuts) in akamaster's layout; ``resnet20``/``resnet56`` know their published weights;
 - ``resnet18_cifar``, ``vgg16_cifar``, ``vgg16_bn_cifar``, ``mobilenetv2_cifar``: CIFAR-10 variants
   of the study's models;
+- ``fastestdet``: the FastestDet detector (80 COCO classes, ``task`` detection) with its authors' weights;
 - ``tv:<name>``: any torchvision classification model with its ImageNet input spec (weights from
   a file the user gives);
 - a user's own model: ``spec_from_model_file("path.py:factory")``.
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgebench.calibration.datasets import CIFAR10_CLASSES
+from edgebench.calibration.detection_data import COCO80_CLASSES
 from edgebench.errors import ModelFileError, NotFoundError, UserInputError, suggest
 from edgebench.manifest import IMAGENET_MEAN, IMAGENET_STD, InputInfo, Preprocessing
 from edgebench.registry import Registry
@@ -80,6 +82,7 @@ class ModelSpec:
     description: str
     weights: WeightsSource | None = None
     takes_num_classes: bool = True  # factory(num_classes=...) works; False for a user's factory()
+    task: str = "classification"  # what the model does (edgebench.task.TASKS): the manifest records it
 
     @property
     def num_classes(self) -> int | None:
@@ -124,11 +127,12 @@ def register_model(
     family: str,
     description: str,
     weights: WeightsSource | None = None,
+    task: str = "classification",
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Decorator: register a factory `f(num_classes=...) -> nn.Module` under `name`."""
 
     def deco(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        MODELS.add(name, ModelSpec(name, factory, input, family, description, weights))
+        MODELS.add(name, ModelSpec(name, factory, input, family, description, weights, task=task))
         return factory
 
     return deco
@@ -203,6 +207,36 @@ def vgg16_bn_cifar(num_classes: int = 10) -> nn.Module:
                 description="MobileNetV2 for CIFAR-10: stem and second stage at stride 1")
 def mobilenetv2_cifar(num_classes: int = 10) -> nn.Module:
     from edgebench.exporter.cifar_models import mobilenetv2_cifar as build
+
+    return build(num_classes)
+
+
+# FastestDet (dog-qiuqiu/FastestDet): the authors' COCO weights at the commit that last changed them.
+FASTESTDET_WEIGHTS = WeightsSource(
+    file_name="fastestdet/fastestdet-coco-280epoch.pth",
+    url="https://github.com/dog-qiuqiu/FastestDet/raw/50473cd155cb088aa4a99e64ff6a4b3c24fa07e1/weights/"
+        "weight_AP05%3A0.253207_280-epoch.pth",
+    sha256="7f688d478ee474c82dbdb9c10e0ede2f8f3cf5d603f0825d2efd925eb561d05e",
+    dataset="coco",
+    license="BSD-3-Clause (c) 2022 xuehao.ma",
+)
+# BGR pixels / 255, stretched (aspect not kept) to 352x352 with OpenCV-style bilinear, as the authors trained it.
+FASTESTDET_INPUT = InputInfo(
+    name="input",
+    shape=("batch", 3, 352, 352),
+    preprocessing=Preprocessing(resize=352, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), channel_order="BGR",
+                                resize_mode="stretch"),
+    dataset="coco",
+    class_names=COCO80_CLASSES,
+)
+
+
+@register_model("fastestdet", input=FASTESTDET_INPUT, family="fastestdet", weights=FASTESTDET_WEIGHTS,
+                task="detection",
+                description="FastestDet: ShuffleNetV2 + SPP, one anchor-free 22x22 head, 80 COCO classes "
+                            "(raw head output; decode + NMS in numpy)")
+def fastestdet(num_classes: int = 80) -> nn.Module:
+    from edgebench.exporter.fastestdet import fastestdet as build
 
     return build(num_classes)
 

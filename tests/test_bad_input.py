@@ -157,6 +157,18 @@ ROWS = [
     Row("manifest-shape", ("bench", "{bad_shape}", "-o", "{out}", *QUICK), 2, "field 'input.shape' is \"1x3x16x16\""),
     Row("convert-litert-described", ("convert", "{described}", "-r", "litert", "-o", "{out}"), 2,
         "has none (a described third-party ONNX"),
+    Row("eval-detector-without-data", ("eval", "{det_model}"), 2, "is a detector: give --data DIR"),
+    Row("eval-detection-box-outside", ("eval", "{det_model}", "--data", "{det_data}"), 2,
+        "has box [30, 0, 10, 10] outside its 32x32 image"),
+    Row("eval-detection-missing-image", ("eval", "{det_model}", "--data", "{det_data}/images", "--annotations",
+                                         "{det_data}/missing.json"), 2, "image 'gone.png' is missing"),
+    Row("eval-detection-malformed-json", ("eval", "{det_model}", "--data", "{det_data}/images", "--annotations",
+                                          "{tmp}/notes.onnx"), 2, "not valid JSON"),
+    Row("eval-annotations-for-classifier", ("eval", "{model}", "--data", "{images}", "--annotations",
+                                            "{det_data}/instances.json"), 2, "--annotations is for detection models"),
+    Row("quantize-detector-accuracy-budget", ("quantize", "{det_model}", "--data", "{det_data}/images",
+                                              "--accuracy-budget", "1", "--eval-data", "{det_data}"), 2,
+        "whose mAP budget is not supported yet"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
@@ -165,7 +177,7 @@ NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "
                       "sensitivity-output-cannot-be-made", "prune-output-cannot-be-made",
                       "export-accuracy-images-negative", "quantize-budget-unlabelled", "sweep-bits-unlabelled",
                       "quantize-unknown-exclude-op", "weights-not-a-checkpoint", "manifest-parent-mismatch",
-                      "manifest-parent-outside"}
+                      "manifest-parent-outside", "quantize-detector-accuracy-budget"}
 
 
 @pytest.fixture
@@ -216,7 +228,32 @@ def paths(tmp_path: Path) -> dict[str, str]:
     out["sweeps"] = str(_sweep_files(tmp / "sweeps", model.parent, images))
     out |= _read_back_cases(tmp)
     out["described"] = str(_described(tmp / "thirdparty" / "net.onnx"))
+    out["det_model"] = str(_grid_detector(tmp / "det"))
+    out["det_data"] = str(_bad_detection_data(tmp / "detdata"))
     return out
+
+
+def _grid_detector(d: Path) -> Path:
+    """A FastestDet-layout detector with its manifest (task: detection)."""
+    from edgebench.tools.synthetic import grid_detector
+
+    return grid_detector(d / "model.fp32.onnx", np.zeros((7, 2, 2), np.float32), size=32)
+
+
+def _bad_detection_data(d: Path) -> Path:
+    """DIR/images + DIR/instances.json whose box overhangs its 32x32 image; DIR/missing.json names an absent image."""
+    from PIL import Image
+
+    (d / "images").mkdir(parents=True)
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(d / "images" / "a.png")
+    doc = {"images": [{"id": 1, "file_name": "a.png", "width": 32, "height": 32}],
+           "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}],
+           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [30, 0, 10, 10]}]}
+    (d / "instances.json").write_text(json.dumps(doc))
+    doc["images"][0]["file_name"] = "gone.png"
+    doc["annotations"] = []
+    (d / "missing.json").write_text(json.dumps(doc))
+    return d
 
 
 def _flat_folder(d: Path) -> Path:

@@ -47,3 +47,45 @@ def conv_net(path: Path, *, size: int = 16, channels: int = 8, n_convs: int = 2,
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, path)
     return path
+
+
+def grid_detector(path: Path, grid: np.ndarray, *, size: int = 32, opset: int = 17, manifest: bool = True) -> Path:
+    """Write a FastestDet-layout "detector" whose output is `grid` ([C, H, W], float32) for every image.
+
+    Input 'input' [N,3,size,size]; output 'logits' [N,C,H,W] = a zero-weight strided Conv + `grid`: the decoded
+    boxes are known in advance, so decoding, NMS and mAP can be checked end to end by hand. `manifest`: also
+    write its detection manifest beside it (task detection, FastestDet's preprocessing and decoder).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    grid = np.asarray(grid, np.float32)
+    c, h, w = grid.shape
+    if size % h or size % w or size // h != size // w:
+        raise ValueError(f"size {size} must be a multiple of the grid {h}x{w} with square cells")
+    stride = size // h
+    inits = [numpy_helper.from_array(np.zeros((c, 3, stride, stride), np.float32), "zero.w"),
+             numpy_helper.from_array(grid[None], "grid")]
+    nodes = [helper.make_node("Conv", ["input", "zero.w"], ["zeros"], strides=[stride, stride], name="zero"),
+             helper.make_node("Add", ["zeros", "grid"], ["logits"], name="add_grid")]
+    graph = helper.make_graph(
+        nodes, "edgebench_grid_detector",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, size, size])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", c, h, w])],
+        inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    if manifest:
+        from edgebench.atomic import write_json
+        from edgebench.manifest import InputInfo, Manifest, Preprocessing, manifest_path
+
+        pp = Preprocessing(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), channel_order="BGR", resize_mode="stretch")
+        m = Manifest(name=path.stem, task="detection", input=InputInfo("input", ("batch", 3, size, size), pp),
+                     output={"name": "logits", "shape": ["batch", c, h, w], "kind": "detection-grid",
+                             "decoder": "fastestdet"}).with_file(path)
+        write_json(manifest_path(path), m.to_dict())
+    return path

@@ -1,0 +1,274 @@
+"""Detection post-processing and metrics in numpy: FastestDet grid decoding, class-wise NMS, COCO mAP.
+
+The same code runs after every runtime (ONNX Runtime, OpenVINO, ...) and on the device install (no torch, no
+OpenCV, no pycocotools). Boxes are [x1, y1, x2, y2] in pixels of the original image for decoding and NMS; the
+mAP takes them as COCO does ([x, y, w, h], see `coco_map`).
+
+Example::
+
+    dets = decode_fastestdet(raw[0], width=640, height=480)     # raw: the model's [N, 85, 22, 22] output
+    dets = nms(dets, iou_threshold=0.45)
+    coco_map([dets, ...], dataset)["map_pct"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+from edgebench.errors import UserInputError
+
+if TYPE_CHECKING:
+    from edgebench.calibration.detection_data import DetectionDataset
+
+SCORE_THRESHOLD_MAP = 0.001  # what a mAP evaluation keeps (COCO practice)
+NMS_IOU = 0.45  # FastestDet's batched NMS
+MAX_DETECTIONS = 100  # per image and class, as COCO's evaluation
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+RECALL_POINTS = np.linspace(0.0, 1.0, 101)  # COCO's 101-point interpolation
+
+
+@dataclass(frozen=True)
+class Detections:
+    """One image's boxes: `boxes` float64 [K, 4] (x1, y1, x2, y2 pixels), `scores` [K], `labels` int64 [K]."""
+
+    boxes: np.ndarray = field(repr=False)
+    scores: np.ndarray = field(repr=False)
+    labels: np.ndarray = field(repr=False)
+
+    def __post_init__(self) -> None:
+        k = len(self.scores)
+        if self.boxes.shape != (k, 4) or self.labels.shape != (k,):
+            raise UserInputError(f"detections need boxes [K, 4], scores [K] and labels [K]; got "
+                                 f"{list(self.boxes.shape)}, {list(self.scores.shape)}, {list(self.labels.shape)}")
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def take(self, keep: np.ndarray) -> Detections:
+        return Detections(self.boxes[keep], self.scores[keep], self.labels[keep])
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def decode_fastestdet(raw: np.ndarray, width: int, height: int,
+                      score_threshold: float = SCORE_THRESHOLD_MAP) -> Detections:
+    """One image's FastestDet head output [1+4+C, H, W] -> a box per grid cell scoring above the threshold.
+
+    Channels: objectness (already a sigmoid), 4 box values, C class probabilities (already a softmax). Each cell
+    predicts one box of its best class, scored obj^0.6 * cls^0.4; centre = (cell + tanh(offset)) / grid, size =
+    sigmoid(w, h) of the whole image; scaled to the image's `width` x `height`.
+
+    The centre of cell (row, col) with zero offsets is the cell's top-left corner (col / grid, row / grid), as the
+    authors' decoder has it:
+
+    >>> raw = np.zeros((7, 2, 2), np.float32); raw[0, 1, 0] = 1.0; raw[5, 1, 0] = 1.0   # obj and class 0 at row 1
+    >>> d = decode_fastestdet(raw, width=100, height=100, score_threshold=0.5)
+    >>> d.boxes.round(1).tolist(), d.scores.tolist(), d.labels.tolist()
+    ([[-25.0, 25.0, 25.0, 75.0]], [1.0], [0])
+    """
+    raw = np.asarray(raw, np.float64)
+    if raw.ndim != 3 or raw.shape[0] < 6:
+        raise UserInputError(f"a FastestDet output per image is [1+4+classes, H, W]; got {list(raw.shape)}")
+    _, gh, gw = raw.shape
+    obj = raw[0]
+    cls = raw[5:]
+    label = cls.argmax(axis=0)
+    cls_score = np.take_along_axis(cls, label[None], axis=0)[0]
+    score = np.clip(obj, 0.0, None) ** 0.6 * np.clip(cls_score, 0.0, None) ** 0.4
+    gy, gx = np.mgrid[0:gh, 0:gw]
+    cx = (np.tanh(raw[1]) + gx) / gw
+    cy = (np.tanh(raw[2]) + gy) / gh
+    bw, bh = _sigmoid(raw[3]), _sigmoid(raw[4])
+    keep = (score > score_threshold).ravel()
+    boxes = np.stack([(cx - bw / 2) * width, (cy - bh / 2) * height,
+                      (cx + bw / 2) * width, (cy + bh / 2) * height], axis=-1).reshape(-1, 4)
+    return Detections(boxes[keep], score.ravel()[keep], label.ravel()[keep].astype(np.int64))
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in `a` [M, 4] with every box in `b` [N, 4] (x1, y1, x2, y2) -> [M, N].
+
+    >>> box_iou(np.array([[0, 0, 2, 2]]), np.array([[1, 1, 3, 3], [0, 0, 2, 2]])).round(4).tolist()
+    [[0.1429, 1.0]]
+    """
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0.0, None), axis=-1)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0.0, None), axis=-1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0.0, None), axis=-1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def nms(dets: Detections, iou_threshold: float = NMS_IOU) -> Detections:
+    """Class-wise (batched) non-maximum suppression: a box is dropped when a higher-scored box of the same
+    class overlaps it by more than `iou_threshold`. Kept boxes come out by descending score.
+
+    >>> d = Detections(np.array([[0, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, 10.]]), np.array([.9, .8, .7]),
+    ...                np.array([0, 0, 1]))
+    >>> nms(d).scores.tolist()
+    [0.9, 0.7]
+    """
+    if not 0.0 <= iou_threshold <= 1.0:
+        raise UserInputError(f"NMS IoU threshold {iou_threshold} must be within 0..1")
+    if len(dets) == 0:
+        return dets
+    # offset each class far apart so one pass handles every class (boxes of different classes never overlap)
+    span = float(np.abs(dets.boxes).max()) + 1.0
+    shifted = dets.boxes + (dets.labels.astype(np.float64) * 2.0 * span)[:, None]
+    order = np.argsort(-dets.scores, kind="stable")
+    keep: list[int] = []
+    while len(order):
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        if not len(rest):
+            break
+        iou = box_iou(shifted[i:i + 1], shifted[rest])[0]
+        order = rest[iou <= iou_threshold]
+    return dets.take(np.asarray(keep, np.int64))
+
+
+def postprocess_fastestdet(raw: np.ndarray, width: int, height: int, score_threshold: float = SCORE_THRESHOLD_MAP,
+                           iou_threshold: float = NMS_IOU) -> Detections:
+    """Decode one image's FastestDet output and apply class-wise NMS."""
+    return nms(decode_fastestdet(raw, width, height, score_threshold), iou_threshold)
+
+
+# --- COCO mAP ----------------------------------------------------------------------------------------
+
+
+def _xyxy(xywh: np.ndarray) -> np.ndarray:
+    out = np.array(xywh, np.float64).reshape(-1, 4)
+    out[:, 2:] += out[:, :2]
+    return out
+
+
+def _match(iou: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """COCO's greedy matching: bool [T, D], detection d (sorted by score) matched a ground truth at threshold t."""
+    t_count, (d_count, g_count) = len(thresholds), iou.shape
+    matched = np.zeros((t_count, d_count), bool)
+    for ti, t in enumerate(thresholds):
+        taken = np.zeros(g_count, bool)
+        for d in range(d_count):
+            best, m = min(float(t), 1 - 1e-10), -1
+            for g in range(g_count):
+                if taken[g] or iou[d, g] < best:
+                    continue
+                best, m = iou[d, g], g
+            if m >= 0:
+                taken[m] = True
+                matched[ti, d] = True
+    return matched
+
+
+def _average_precision(tp: np.ndarray, ignored: np.ndarray, scores: np.ndarray, n_gt: int) -> np.ndarray:
+    """101-point interpolated precision per IoU threshold ([T]) from the per-detection matches tp [T, D]
+    (`ignored` [T, D]: neither true nor false positives)."""
+    order = np.argsort(-scores, kind="mergesort")
+    tp, ignored = tp[:, order], ignored[:, order]
+    tps = np.cumsum(tp & ~ignored, axis=1, dtype=np.float64)
+    fps = np.cumsum(~tp & ~ignored, axis=1, dtype=np.float64)
+    out = np.zeros(len(tp))
+    for ti in range(len(tp)):
+        recall = tps[ti] / n_gt
+        precision = tps[ti] / (tps[ti] + fps[ti] + np.spacing(1))
+        precision = np.maximum.accumulate(precision[::-1])[::-1]  # monotone, from the right
+        idx = np.searchsorted(recall, RECALL_POINTS, side="left")
+        q = np.zeros(len(RECALL_POINTS))
+        ok = idx < len(precision)
+        q[ok] = precision[idx[ok]]
+        out[ti] = q.mean()
+    return out
+
+
+def coco_map(predictions: Sequence[Detections], data: DetectionDataset,
+             max_detections: int = MAX_DETECTIONS) -> dict[str, float | int]:
+    """COCO bbox mAP@0.5:0.95 and mAP@0.5 (percent), computed as pycocotools' COCOeval does (area 'all',
+    100 detections per image and class, greedy matching by score, 101-point interpolated precision, classes
+    without ground truth left out of the mean).
+
+    >>> from pathlib import Path
+    >>> from edgebench.calibration.detection_data import DetectionDataset, DetectionImage
+    >>> gt = DetectionImage(Path("a.jpg"), 1, 100, 100, np.array([[0., 0, 10, 10]]), np.array([0]))
+    >>> ds = DetectionDataset("one", (gt,), ("thing",), (1,))
+    >>> hit = Detections(np.array([[0., 0, 10, 10]]), np.array([0.9]), np.array([0]))
+    >>> round(coco_map([hit], ds)["map_pct"], 6)
+    100.0
+    """
+    if len(predictions) != len(data):
+        raise UserInputError(f"mAP needs one prediction list per image: {len(predictions)} for {len(data)} images")
+    classes = sorted({int(c) for im in data.images for c in im.labels})
+    per_class: dict[int, tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], int]] = {
+        c: ([], [], [], 0) for c in classes}
+    for im, det in zip(data.images, predictions, strict=True):
+        gt_boxes = _xyxy(im.boxes)
+        for c in classes:
+            g = gt_boxes[im.labels == c]
+            sel = np.flatnonzero(det.labels == c)
+            sel = sel[np.argsort(-det.scores[sel], kind="mergesort")][:max_detections]
+            tps, igs, scs, n = per_class[c]
+            if len(sel):
+                boxes = det.boxes[sel]
+                iou = box_iou(boxes, g) if len(g) else np.zeros((len(sel), 0))
+                matched = _match(iou, IOU_THRESHOLDS)
+                # COCO's area range 'all' is [0, 1e10]: an unmatched box of negative (inverted) area is ignored
+                area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+                tps.append(matched)
+                igs.append(~matched & ((area < 0) | (area > 1e10))[None, :])
+                scs.append(det.scores[sel])
+            per_class[c] = (tps, igs, scs, n + len(g))
+    ap = []
+    for c in classes:
+        tps, igs, scs, n = per_class[c]
+        if not tps:
+            ap.append(np.zeros(len(IOU_THRESHOLDS)))
+            continue
+        ap.append(_average_precision(np.concatenate(tps, axis=1), np.concatenate(igs, axis=1), np.concatenate(scs),
+                                     n))
+    if not ap:
+        raise UserInputError(f"dataset '{data.name}' has no ground-truth boxes: mAP is undefined")
+    table = np.stack(ap)  # [classes, thresholds]
+    return {"map_pct": 100.0 * float(table.mean()), "map50_pct": 100.0 * float(table[:, 0].mean()),
+            "map75_pct": 100.0 * float(table[:, 5].mean()), "classes": len(classes),
+            "gt_boxes": data.num_boxes, "detections": int(sum(len(d) for d in predictions))}
+
+
+def box_agreement(predictions: Sequence[Detections], baseline: Sequence[Detections], score_threshold: float = 0.3,
+                  iou_threshold: float = 0.5) -> dict[str, float | int]:
+    """How many of the baseline's boxes (score >= `score_threshold`) the model reproduces: a box of the same class
+    with IoU >= `iou_threshold` and score >= the threshold (greedy, highest scores first, each box used once).
+
+    >>> a = Detections(np.array([[0., 0, 10, 10], [20, 20, 30, 30]]), np.array([0.9, 0.8]), np.array([0, 1]))
+    >>> b = Detections(np.array([[0., 0, 10, 9], [20, 20, 30, 30]]), np.array([0.8, 0.7]), np.array([0, 2]))
+    >>> box_agreement([b], [a])["box_agreement_pct"]
+    50.0
+    """
+    if len(predictions) != len(baseline):
+        raise UserInputError(f"box agreement needs both models on the same images: {len(predictions)} vs "
+                             f"{len(baseline)}")
+    matched = total = 0
+    for p, b in zip(predictions, baseline, strict=True):
+        p = p.take(np.flatnonzero(p.scores >= score_threshold))
+        b = b.take(np.flatnonzero(b.scores >= score_threshold))
+        total += len(b)
+        if not len(b) or not len(p):
+            continue
+        iou = box_iou(b.boxes, p.boxes)
+        iou[b.labels[:, None] != p.labels[None, :]] = 0.0
+        used = np.zeros(len(p), bool)
+        for i in np.argsort(-b.scores, kind="stable"):
+            cand = np.where(used, -1.0, iou[i])
+            j = int(cand.argmax())
+            if cand[j] >= iou_threshold:
+                used[j] = True
+                matched += 1
+    return {"baseline_boxes": total, "matched_boxes": matched,
+            "box_agreement_pct": 100.0 * matched / total if total else 100.0,
+            "score_threshold": score_threshold, "iou_threshold": iou_threshold}

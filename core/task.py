@@ -1,0 +1,52 @@
+"""What a model does (`classification`, `detection`): one small interface per task, chosen by the manifest's `task`.
+
+A `Task` knows how its dataset spec is read, how the model's raw outputs become predictions (numpy only, so it
+runs on the device install), which metric scores them and which paired comparison applies to two models on the
+same images. The concrete tasks live in the layers that own their data and maths (`edgebench.bench.tasks`
+registers both); this module only holds the protocol and the registry, so lower layers can name a task without
+importing them. Example::
+
+    from edgebench.bench.tasks import task_of
+    task = task_of(manifest)                       # TASKS.get(manifest.task or "classification")
+    data = task.load_data("coco/val2017_first128", annotations=None)
+    result = task.evaluate(session_outputs, data)  # e.g. {"map_pct": 19.1, "map50_pct": 35.7, ...}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from edgebench.registry import Registry
+
+CLASSIFICATION = "classification"
+DETECTION = "detection"
+
+
+@runtime_checkable
+class Task(Protocol):
+    """The per-task seam: data, post-processing, metric and paired comparison."""
+
+    name: str
+    metric_names: tuple[str, ...]  # the result keys `score` fills, headline first (e.g. ("map_pct", "map50_pct"))
+
+    def load_data(self, spec: str, annotations: Path | None = None, data_dir: Path | None = None) -> Any:
+        """The labelled dataset named by `spec` (and `annotations` where the task has them)."""
+        ...
+
+    def postprocess(self, outputs: Sequence[Any], data: Any, start: int, manifest: Any) -> list[Any]:
+        """The predictions of the images `start..start+len(outputs[0])` from the model's raw outputs."""
+        ...
+
+    def score(self, predictions: Sequence[Any], data: Any) -> dict[str, Any]:
+        """The task's metric over every image's predictions."""
+        ...
+
+    def paired(self, predictions: Sequence[Any], baseline: Sequence[Any], data: Any,
+               scores: Mapping[str, Any], baseline_scores: Mapping[str, Any]) -> dict[str, Any]:
+        """Two models' predictions on the same images compared (e.g. INT8 vs its FP32 parent)."""
+        ...
+
+
+TASKS: Registry[Task] = Registry("task")

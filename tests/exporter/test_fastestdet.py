@@ -1,0 +1,104 @@
+"""FastestDet in the zoo: architecture, the authors' weights, export with parity, and its COCO mAP.
+
+The real-weights tests read ../shared/data (marked `data`: they skip with the reason when it is absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from edgebench.exporter.zoo import get_spec
+
+pytestmark = pytest.mark.torch
+
+COCO = Path("coco") / "val2017_first128"
+
+
+def test_zoo_entry() -> None:
+    spec = get_spec("fastestdet")
+    assert spec.task == "detection" and spec.num_classes == 80 and spec.input_hw == (352, 352)
+    pp = spec.input.preprocessing
+    assert (pp.channel_order, pp.resize_mode, pp.resize, pp.mean, pp.std) == ("BGR", "stretch", 352, (0.0,) * 3,
+                                                                               (1.0,) * 3)
+    assert pp.scale == pytest.approx(1 / 255)
+    assert spec.weights is not None and spec.weights.sha256.startswith("7f688d47")
+    assert spec.weights.url.startswith("https://github.com/dog-qiuqiu/FastestDet/raw/")
+    assert "BSD-3-Clause" in spec.weights.license
+
+
+def test_architecture_shapes(one_torch_thread: None) -> None:
+    import torch
+
+    model = get_spec("fastestdet").build()
+    assert sum(p.numel() for p in model.parameters()) == 244_490  # the published 0.24 M
+    with torch.inference_mode():
+        y = model(torch.rand(2, 3, 352, 352))
+    assert tuple(y.shape) == (2, 85, 22, 22)
+    obj, cls = y[:, 0], y[:, 5:]
+    assert bool(((obj >= 0) & (obj <= 1)).all())  # sigmoid
+    torch.testing.assert_close(cls.sum(1), torch.ones(2, 22, 22))  # softmax over the classes
+
+
+def _real_batch(shared: Path, n: int) -> np.ndarray:
+    from edgebench.calibration.detection_data import load_detection_data, stretched_images
+    from edgebench.calibration.preprocess import preprocess
+
+    info = get_spec("fastestdet").input
+    ds = load_detection_data(shared / COCO).subset(n)
+    return preprocess(stretched_images(ds, info), info.preprocessing, info.image_hw())
+
+
+@pytest.mark.data
+def test_published_weights_match_the_authors_onnx(shared_data: Path, one_torch_thread: None) -> None:
+    import onnxruntime as ort
+    import torch
+    from edgebench.exporter.loading import WeightsRequest, load_model
+
+    loaded = load_model(get_spec("fastestdet"), WeightsRequest(data_dir=shared_data, download=False))
+    assert loaded.weights.source == "published" and loaded.weights.sha256.startswith("7f688d47")
+    x = _real_batch(shared_data, 2)
+    with torch.inference_mode():
+        ours = loaded.model(torch.from_numpy(x)).numpy()
+    sess = ort.InferenceSession(str(shared_data / "weights" / "fastestdet" / "FastestDet.onnx"),
+                                providers=["CPUExecutionProvider"])
+    theirs = np.concatenate([sess.run(None, {"input.1": x[i:i + 1]})[0] for i in range(len(x))])
+    np.testing.assert_allclose(ours, theirs, atol=1e-4)
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_export_parity_and_map_on_the_coco_sample(shared_data: Path, tmp_path: Path, one_torch_thread: None) -> None:
+    """Export with parity on the 128 real images; the exported ONNX and PyTorch both reproduce the measured
+    19.1 mAP@0.5:0.95 / 35.7 mAP@0.5 within 0.3."""
+    import torch
+    from edgebench.bench.detection import postprocess_fastestdet
+    from edgebench.bench.evaluate_detection import evaluate_detection
+    from edgebench.bench.tasks import task_of
+    from edgebench.calibration.detection_data import load_detection_data, parity_images_for
+    from edgebench.exporter.export import export_model
+    from edgebench.exporter.loading import WeightsRequest, load_model
+
+    spec = get_spec("fastestdet")
+    loaded = load_model(spec, WeightsRequest(data_dir=shared_data, download=False))
+    parity = parity_images_for(spec.input, None, shared_data)
+    assert parity is not None and len(parity) == 128
+    m = export_model(loaded.model, spec, tmp_path / "fd", parity_dataset=parity, weights=loaded.weights, threads=1)
+    assert m.parity is not None and m.parity["passed"] and m.parity["real"]["n"] == 128
+    assert "top1_agreement" not in m.parity["real"]  # a grid output is held to max|diff| alone
+    assert m.task == "detection" and m.num_classes == 80 and m.fp32_accuracy is None
+    assert m.to_dict()["output"] == {"name": "logits", "shape": ["batch", 85, 22, 22], "kind": "detection-grid",
+                                     "decoder": "fastestdet"}
+    assert task_of(m).name == "detection"
+
+    r = evaluate_detection(tmp_path / "fd" / "model.fp32.onnx", shared_data / COCO, threads=1)
+    assert r["map_pct"] == pytest.approx(19.1, abs=0.3) and r["map50_pct"] == pytest.approx(35.7, abs=0.3)
+
+    ds = load_detection_data(shared_data / COCO)
+    x = _real_batch(shared_data, 128)
+    with torch.inference_mode():
+        raw = np.concatenate([loaded.model(torch.from_numpy(x[i:i + 32])).numpy() for i in range(0, 128, 32)])
+    preds = [postprocess_fastestdet(raw[i], im.width, im.height) for i, im in enumerate(ds.images)]
+    t = task_of(m).score(preds, ds)
+    assert t["map_pct"] == pytest.approx(r["map_pct"], abs=0.05)
+    assert t["map50_pct"] == pytest.approx(r["map50_pct"], abs=0.05)
