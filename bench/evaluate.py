@@ -161,10 +161,12 @@ def evaluate(
     cpu: Mapping[str, Any] | None = None,
     manifest: Manifest | None = None,
     runtime_options: RuntimeOptions | None = None,
+    labels_file: Path | None = None,
 ) -> dict[str, Any]:
     """Top-1/top-5 of `model_path` on `dataset` (a Dataset or a spec such as ``cifar10``).
 
     `runtime_options`: the runtime's own Options (e.g. `TorchInt8Options` with its calibration set).
+    `labels_file`: the labels of a flat image folder (`load_eval_dataset`).
 
     `manifest` replaces the one beside the model (e.g. built in memory by `describe_manifest` for a model that
     has none). A model whose manifest says its output is not class scores (`output.kind` 'other') is refused.
@@ -175,7 +177,7 @@ def evaluate(
     this host's).
     """
     from edgebench.artifact import ModelArtifact
-    from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.labels import check_labels_fit
     from edgebench.calibration.preprocess import preprocess
 
     if batch_size < 1:
@@ -195,8 +197,10 @@ def evaluate(
             "`edgebench export`: evaluation does not guess"
         )
     kind = output_kind(manifest, path)
-    ds = dataset if not isinstance(dataset, str) else load_dataset(dataset, data_dir, download)
+    ds = dataset if not isinstance(dataset, str) else load_eval_dataset(dataset, manifest, data_dir, download,
+                                                                         labels_file)
     ds = ds.require_labels("evaluation").subset(limit)
+    check_labels_fit(ds, manifest.num_classes or len(info.class_names) or None)
     if info.class_names and ds.class_names and tuple(info.class_names) != tuple(ds.class_names):
         raise CalibrationError(
             f"dataset '{ds.name}' has classes {list(ds.class_names)[:4]}... but the model predicts "
@@ -263,6 +267,19 @@ def evaluate(
     return out
 
 
+def load_eval_dataset(spec: str, manifest: Manifest | None, data_dir: Path | None = None, download: bool = True,
+                      labels_file: Path | None = None) -> Dataset:
+    """The dataset `spec` labelled in the model's class order (names/wnids mapped through the manifest's classes),
+    an image folder decoded with the manifest's resize/crop (so images of any size load)."""
+    from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.labels import classes_for
+
+    info = manifest.input if manifest is not None else None
+    classes = classes_for(info.dataset, info.class_names, manifest.num_classes) if manifest and info else None
+    return load_dataset(spec, data_dir, download, preprocessing=info.preprocessing if info else None,
+                        classes=classes, labels_file=labels_file)
+
+
 def output_kind(manifest: Manifest | None, path: Path) -> str:
     """The manifest's output kind ('logits' when it does not say); a non-classification output is refused."""
     from edgebench.calibration.describe import CLASS_OUTPUT_KINDS
@@ -311,18 +328,20 @@ def paired_metrics(predictions: Any, baseline_predictions: Any, labels: Any) -> 
 
 def evaluate_pair(model_path: Path, baseline_path: Path, dataset: Dataset | str, *, limit: int | None = None,
                   data_dir: Path | None = None, download: bool = True, manifest: Manifest | None = None,
-                  baseline_manifest: Manifest | None = None, **kwargs: Any) -> dict[str, Any]:
+                  baseline_manifest: Manifest | None = None, labels_file: Path | None = None,
+                  **kwargs: Any) -> dict[str, Any]:
     """Evaluate `model_path` and `baseline_path` on the same images; add `paired_metrics`.
 
     Returns ``{"model": evaluate(...), "baseline": evaluate(...), "paired": {...}}``.
     """
     from edgebench.artifact import ModelArtifact
-    from edgebench.calibration.datasets import load_dataset
 
-    a, b = (ModelArtifact.resolve(p).path for p in (model_path, baseline_path))
+    ma = ModelArtifact.resolve(model_path)
+    a, b = ma.path, ModelArtifact.resolve(baseline_path).path
     if a.resolve() == b.resolve():
         raise UserInputError(f"--baseline '{baseline_path}' is the model itself; give the other model (e.g. FP32)")
-    ds = dataset if not isinstance(dataset, str) else load_dataset(dataset, data_dir, download)
+    ds = dataset if not isinstance(dataset, str) else load_eval_dataset(
+        dataset, manifest if manifest is not None else ma.manifest, data_dir, download, labels_file)
     ds = ds.require_labels("evaluation").subset(limit)
     r = evaluate(a, ds, manifest=manifest, **kwargs)
     rb = evaluate(b, ds, manifest=baseline_manifest, **kwargs)

@@ -112,6 +112,10 @@ PpSizeOpt = Annotated[str | None, typer.Option("--size", help="Input HxW when th
 PpResizeOpt = Annotated[int | None, typer.Option("--resize", help="Resize the short side to R, then centre-crop.")]
 PpLayoutOpt = Annotated[str | None, typer.Option("--layout", help="NCHW or NHWC (default: read from the graph).")]
 PpChannelOrderOpt = Annotated[str | None, typer.Option("--channel-order", help="RGB (default) or BGR.")]
+LabelsFileOpt = Annotated[Path | None, typer.Option(
+    "--labels-file", help="Labels of a flat image folder: 'FILE INDEX' (ImageNet val ground truth), 'FILE,INDEX' or "
+                          "'FILE,WNID' lines, or a CSV with a header. Default: the one such file in the folder or its "
+                          "parent.")]
 LabelsOpt = Annotated[str | None, typer.Option(
     "--labels", help="Class names: cifar10, imagenet (1000 classes) or a file with one name per line.")]
 
