@@ -198,7 +198,7 @@ def evaluate(
         )
     kind = output_kind(manifest, path)
     ds = dataset if not isinstance(dataset, str) else load_eval_dataset(dataset, manifest, data_dir, download,
-                                                                         labels_file)
+                                                                         labels_file, size=limit)
     ds = ds.require_labels("evaluation").subset(limit)
     check_labels_fit(ds, manifest.num_classes or len(info.class_names) or None)
     if info.class_names and ds.class_names and tuple(info.class_names) != tuple(ds.class_names):
@@ -268,16 +268,17 @@ def evaluate(
 
 
 def load_eval_dataset(spec: str, manifest: Manifest | None, data_dir: Path | None = None, download: bool = True,
-                      labels_file: Path | None = None) -> Dataset:
+                      labels_file: Path | None = None, size: int | None = None) -> Dataset:
     """The dataset `spec` labelled in the model's class order (names/wnids mapped through the manifest's classes),
-    an image folder decoded with the manifest's resize/crop (so images of any size load)."""
+    an image folder decoded with the manifest's resize/crop (so images of any size load); `size`: its first N
+    images only (an image folder decodes only those)."""
     from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.labels import classes_for
 
     info = manifest.input if manifest is not None else None
     classes = classes_for(info.dataset, info.class_names, manifest.num_classes) if manifest and info else None
     return load_dataset(spec, data_dir, download, preprocessing=info.preprocessing if info else None,
-                        classes=classes, labels_file=labels_file)
+                        classes=classes, labels_file=labels_file, size=size)
 
 
 def output_kind(manifest: Manifest | None, path: Path) -> str:
@@ -341,7 +342,7 @@ def evaluate_pair(model_path: Path, baseline_path: Path, dataset: Dataset | str,
     if a.resolve() == b.resolve():
         raise UserInputError(f"--baseline '{baseline_path}' is the model itself; give the other model (e.g. FP32)")
     ds = dataset if not isinstance(dataset, str) else load_eval_dataset(
-        dataset, manifest if manifest is not None else ma.manifest, data_dir, download, labels_file)
+        dataset, manifest if manifest is not None else ma.manifest, data_dir, download, labels_file, size=limit)
     ds = ds.require_labels("evaluation").subset(limit)
     r = evaluate(a, ds, manifest=manifest, **kwargs)
     rb = evaluate(b, ds, manifest=baseline_manifest, **kwargs)
