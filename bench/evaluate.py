@@ -192,9 +192,9 @@ def evaluate(
     if info is None:
         raise CalibrationError(
             f"'{path}' has no manifest ({path.with_suffix('.json').name}) saying how its images are preprocessed; "
-            f"write one with `edgebench describe {path} --preprocessing imagenet|cifar10|unit|symmetric|caffe-bgr` "
-            "(or --input-like / --mean --std ...), or give those same options to eval, or export the model with "
-            "`edgebench export`: evaluation does not guess"
+            f"write one with `edgebench describe {path} --preprocessing imagenet|tf-lite|cifar10|unit|symmetric|"
+            "caffe-bgr` (or --input-like / --mean --std ...), or give those same options to eval, or export the model "
+            "with `edgebench export`: evaluation does not guess"
         )
     kind = output_kind(manifest, path)
     ds = dataset if not isinstance(dataset, str) else load_eval_dataset(dataset, manifest, data_dir, download,

@@ -100,7 +100,8 @@ def load(spec: Any, weights: Path | None, *, data_dir: Path | None, download: bo
 # --- preprocessing of a model without a manifest (describe, quantize, eval) ------------------------------
 
 PpPresetOpt = Annotated[str | None, typer.Option(
-    "--preprocessing", help="Input convention preset: imagenet, cifar10, unit (0..1), symmetric (-1..1), caffe-bgr.")]
+    "--preprocessing", help="Input convention preset: imagenet, cifar10, unit (0..1), symmetric (-1..1), caffe-bgr, "
+                            "tf-lite ((x-127)/128), imagenet-bicubic.")]
 PpInputLikeOpt = Annotated[str | None, typer.Option(
     "--input-like", help="Copy the preprocessing (and class names) of this zoo model, e.g. resnet20.")]
 PpMeanOpt = Annotated[str | None, typer.Option("--mean", help="Channel means after --scale, e.g. 0.485,0.456,0.406.")]

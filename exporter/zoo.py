@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgebench.calibration.datasets import CIFAR10_CLASSES
+from edgebench.calibration.describe import PREPROCESSING_PRESETS
 from edgebench.calibration.labels import imagenet_classes
 from edgebench.errors import ModelFileError, NotFoundError, UserInputError, suggest
 from edgebench.manifest import IMAGENET_MEAN, IMAGENET_STD, InputInfo, Preprocessing
@@ -226,9 +227,9 @@ def mobilenetv2_cifar(num_classes: int = 10) -> nn.Module:
 
 # --- EfficientNet-Lite (ImageNet-1k) ----------------------------------------------------------
 
-# Trained in TensorFlow on (x - 127) / 128 of 0..255 RGB (not ImageNet mean/std: 5.7 points lower with those);
-# Google's eval resizes the short side to size + 32 and centre-crops size, bilinear (256 -> 224 for Lite0).
-TF_LITE_MEAN, TF_LITE_STD = (127.0, 127.0, 127.0), (128.0, 128.0, 128.0)
+# Trained in TensorFlow on (x - 127) / 128 of 0..255 RGB (the `tf-lite` preset; with ImageNet mean/std Lite0 scores
+# 5.7 points lower); Google's eval resizes the short side to size + 32 and centre-crops size, bilinear.
+TF_LITE = PREPROCESSING_PRESETS.get("tf-lite")
 
 EFFICIENTNET_LITE0_WEIGHTS = WeightsSource(
     file_name="efficientnet_lite0/efficientnet-lite0-57934424.pth",
@@ -248,8 +249,8 @@ def efficientnet_lite_input(resolution: int) -> InputInfo:
     return InputInfo(
         name="input",
         shape=("batch", 3, resolution, resolution),
-        preprocessing=Preprocessing(crop=resolution, resize=resolution + 32, scale=1.0, mean=TF_LITE_MEAN,
-                                    std=TF_LITE_STD, interpolation="bilinear"),
+        preprocessing=Preprocessing(crop=resolution, resize=resolution + 32, scale=TF_LITE.scale, mean=TF_LITE.mean,
+                                    std=TF_LITE.std, interpolation=TF_LITE.interpolation),  # type: ignore[arg-type]
         dataset="imagenet",
         class_names=imagenet_classes().names,
     )
