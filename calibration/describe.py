@@ -262,8 +262,8 @@ def _resolve_preprocessing(choice: PreprocessingChoice, t: TensorInfo, layout: s
 
 
 def resolve_labels(spec: str | None) -> tuple[str | None, tuple[str, ...], int | None]:
-    """--labels -> (dataset, class names, number of classes). 'cifar10', 'imagenet' (1000 classes; names are not
-    shipped) or a file with one class name per line."""
+    """--labels -> (dataset, class names, number of classes). 'cifar10', 'imagenet' (the 1,000 ImageNet-1k names
+    in torchvision's order, shipped in the package) or a file with one class name per line."""
     if spec is None:
         return None, (), None
     if spec == "cifar10":
@@ -271,7 +271,10 @@ def resolve_labels(spec: str | None) -> tuple[str | None, tuple[str, ...], int |
 
         return "cifar10", tuple(CIFAR10_CLASSES), len(CIFAR10_CLASSES)
     if spec == "imagenet":
-        return "imagenet", (), 1000
+        from edgebench.calibration.labels import imagenet_classes
+
+        names = imagenet_classes().names
+        return "imagenet", names, len(names)
     p = Path(spec)
     if not p.is_file():
         raise UserInputError(f"--labels '{spec}' is not cifar10, imagenet or an existing file (one class name per "

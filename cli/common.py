@@ -118,7 +118,8 @@ LabelsFileOpt = Annotated[Path | None, typer.Option(
                           "'FILE,WNID' lines, or a CSV with a header. Default: the one such file in the folder or its "
                           "parent.")]
 LabelsOpt = Annotated[str | None, typer.Option(
-    "--labels", help="Class names: cifar10, imagenet (1000 classes) or a file with one name per line.")]
+    "--labels", help="The model's class order: cifar10, imagenet (the 1,000 ImageNet-1k names, torchvision order) or "
+                     "a file with one name per line.")]
 
 
 def preprocessing_choice(preset: str | None = None, input_like: str | None = None, mean: str | None = None,

@@ -213,3 +213,12 @@ def test_eval_cli_on_a_val_folder_with_ground_truth_and_a_misfit(tmp_path: Path)
     r = CliRunner().invoke(app, ["eval", str(model), "--data", str(tmp_path / "ten")])
     assert r.exit_code == 2 and "'unicorn'" not in r.stdout
     assert "name no class of the model (unicorn" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_labels_imagenet_names_the_shipped_thousand_classes() -> None:
+    from edgebench.calibration.describe import resolve_labels
+
+    dataset, names, n = resolve_labels("imagenet")
+    assert (dataset, n, names[:2], names[134], names[517]) == ("imagenet", 1000, ("tench", "goldfish"),
+                                                               "crane bird", "crane")
+    assert imagenet_classes().wnids[0] == "n01440764" and len(set(imagenet_classes().wnids)) == 1000
