@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 
-from edgebench.exporter.zoo import LITE_SCALES, LiteScale
 from torch import Tensor, nn
 from torch.nn import functional as F
 
@@ -86,11 +85,12 @@ class MBConv(nn.Module):
 
 
 class EfficientNetLite(nn.Module):
-    """EfficientNet-Lite with `scale`'s width/depth; stem, head and the outer stages' repeats fixed."""
+    """EfficientNet-Lite scaled by `width`/`depth` for `resolution` pixels (the zoo's `LITE_SCALES`); stem, head
+    and the outer stages' repeats fixed."""
 
-    def __init__(self, scale: LiteScale, num_classes: int = 1000) -> None:
+    def __init__(self, width: float, depth: float, resolution: int, dropout: float, num_classes: int = 1000) -> None:
         super().__init__()
-        size = scale.resolution
+        size = resolution
         self._conv_stem = SameConv2d(3, STEM, 3, 2, size)
         size = -(-size // 2)
         self._bn0 = _bn(STEM)
@@ -98,8 +98,8 @@ class EfficientNetLite(nn.Module):
         cin = STEM
         last = len(BASE_STAGES) - 1
         for i, (k, s, e, _, o, r) in enumerate(BASE_STAGES):
-            cout = round_filters(o, scale.width)
-            repeats = r if i in (0, last) else math.ceil(scale.depth * r)
+            cout = round_filters(o, width)
+            repeats = r if i in (0, last) else math.ceil(depth * r)
             for j in range(repeats):
                 stride = s if j == 0 else 1
                 blocks.append(MBConv(cin, cout, k, stride, e, size))
@@ -109,7 +109,7 @@ class EfficientNetLite(nn.Module):
         self._bn1 = _bn(HEAD)
         self.act = nn.ReLU6(inplace=True)
         self._avg_pooling = nn.AdaptiveAvgPool2d(1)
-        self._dropout = nn.Dropout(scale.dropout)
+        self._dropout = nn.Dropout(dropout)
         self._fc = nn.Linear(HEAD, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -117,8 +117,3 @@ class EfficientNetLite(nn.Module):
         x = self._blocks(x)
         x = self.act(self._bn1(self._conv_head(x)))
         return self._fc(self._dropout(self._avg_pooling(x).flatten(1)))
-
-
-def efficientnet_lite(name: str, num_classes: int = 1000) -> EfficientNetLite:
-    """The EfficientNet-Lite `name` (efficientnet_lite0 .. efficientnet_lite4), random weights."""
-    return EfficientNetLite(LITE_SCALES[name], num_classes)

@@ -279,9 +279,11 @@ def _efficientnet_lite(name: str, weights: WeightsSource | None) -> None:
     res = LITE_SCALES[name].resolution
 
     def factory(num_classes: int = 1000) -> nn.Module:
-        from edgebench.exporter.efficientnet_lite import efficientnet_lite
+        from dataclasses import asdict
 
-        return efficientnet_lite(name, num_classes)
+        from edgebench.exporter.efficientnet_lite import EfficientNetLite
+
+        return EfficientNetLite(**asdict(LITE_SCALES[name]), num_classes=num_classes)
 
     factory.__name__ = name
     register_model(

@@ -116,6 +116,10 @@ ROWS = [
         "--rounds 0 must be >= 1"),
     Row("device-add-bad-host", ("device", "add", "pi", "ssh://pi@host;rm -rf x", "--config", "{out}/d.toml"), 2,
         "is not a host name or IP address"),
+    Row("eval-label-out-of-range", ("eval", "{model}", "--data", "{labels_12}"), 2,
+        "has label 12, out of range for the model's 10 outputs"),
+    Row("eval-labels-file-not-a-folder", ("eval", "{model}", "--data", "{images}", "--labels-file", "{tmp}/gt.txt"),
+        2, "--labels-file applies to an image folder"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
@@ -160,6 +164,8 @@ def paths(tmp_path: Path) -> dict[str, str]:
     out["negative_labels"] = str(tmp / "neg.npz")
     np.savez(tmp / "neg.npz", images=np.zeros((4, 16, 16, 3), np.uint8), labels=np.array([-3, 0, 1, 2]))
     out["bad_results"] = str(_negative_p50_results(tmp / "results"))
+    out["labels_12"] = str(tmp / "labels12.npz")
+    np.savez(tmp / "labels12.npz", images=np.zeros((4, 16, 16, 3), np.uint8), labels=np.array([0, 1, 2, 12]))
     return out
 
 
