@@ -188,20 +188,27 @@ def _exif_only(d: Path, im: Image.Image, exif: Image.Exif) -> Path:
     return d
 
 
-def test_eval_cli_on_a_val_folder_with_ground_truth_and_a_misfit(tmp_path: Path) -> None:
-    """`eval --data DIR --labels-file FILE` on an ImageNet-class model; a 10-class folder is refused before the
-    model runs (exit 2, one line)."""
+def _imagenet_tiny(tmp_path: Path) -> Path:
+    """A 16x16 conv net with 1,000 outputs and an ImageNet manifest (resize 18, crop 16)."""
     pytest.importorskip("onnx")
-    from edgebench.cli import app
     from edgebench.manifest import InputInfo, Manifest, Preprocessing
     from edgebench.tools.synthetic import conv_net
-    from typer.testing import CliRunner
 
     model = conv_net(tmp_path / "m" / "model.fp32.onnx", classes=1000)
     info = InputInfo("input", ("batch", 3, 16, 16), Preprocessing(resize=18, crop=16), "imagenet",
                      imagenet_classes().names)
     m = Manifest(name="tiny", input=info, num_classes=1000).with_file(model)
     (model.parent / "model.fp32.json").write_text(json.dumps(m.to_dict()), encoding="utf-8")
+    return model
+
+
+def test_eval_cli_on_a_val_folder_with_ground_truth_and_a_misfit(tmp_path: Path) -> None:
+    """`eval --data DIR --labels-file FILE` on an ImageNet-class model; a 10-class folder is refused before the
+    model runs (exit 2, one line)."""
+    from edgebench.cli import app
+    from typer.testing import CliRunner
+
+    model = _imagenet_tiny(tmp_path)
     _val_folder(tmp_path / "val")
     (tmp_path / "gt.txt").write_text("".join(f"ILSVRC2012_val_{i:08d}.JPEG {i}\n" for i in range(1, 4)))
     r = CliRunner().invoke(app, ["eval", str(model), "--data", str(tmp_path / "val"), "--labels-file",
@@ -222,3 +229,37 @@ def test_labels_imagenet_names_the_shipped_thousand_classes() -> None:
     assert (dataset, n, names[:2], names[134], names[517]) == ("imagenet", 1000, ("tench", "goldfish"),
                                                                "crane bird", "crane")
     assert imagenet_classes().wnids[0] == "n01440764" and len(set(imagenet_classes().wnids)) == 1000
+
+
+def test_quantize_calibrates_on_a_flat_folder_with_a_wnid_csv(tmp_path: Path) -> None:
+    """`quantize --data` reads the same layouts (one loader): calib1000's images/ + labels.csv, mixed sizes."""
+    from edgebench.cli import app
+    from typer.testing import CliRunner
+
+    model = _imagenet_tiny(tmp_path)
+    calib = tmp_path / "calib1000"
+    for i, (wnid, size) in enumerate([("n01440764", (30, 20)), ("n01443537", (20, 25)), ("n01484850", (18, 18))]):
+        _img(calib / "images" / f"{wnid}_{i}.jpg", 40 * i, size)
+    (calib / "labels.csv").write_text("file,wnid,torchvision_index,torchvision_category\n" + "".join(
+        f"{w}_{i}.jpg,{w},{i},x\n" for i, w in enumerate(["n01440764", "n01443537", "n01484850"])))
+    r = CliRunner().invoke(app, ["quantize", str(model.parent), "--data", str(calib), "--preset", "x86-vnni"])
+    assert r.exit_code == 0, r.output
+    m = json.loads((model.parent / "model.int8.json").read_text())
+    assert m["calibration"]["size"] == 3 and m["calibration"]["dataset"] == str(calib)
+
+
+def test_bare_onnx_with_labels_imagenet_reads_wnid_folders(tmp_path: Path) -> None:
+    """A model without a manifest: `--preprocessing ... --labels imagenet` gives its class order, so wnid folders
+    map to it (before, `--labels imagenet` named no classes)."""
+    pytest.importorskip("onnx")
+    from edgebench.cli import app
+    from edgebench.tools.synthetic import conv_net
+    from typer.testing import CliRunner
+
+    model = conv_net(tmp_path / "bare.onnx", classes=1000)
+    _img(tmp_path / "train" / "n01443537" / "a.JPEG", size=(24, 20))
+    _img(tmp_path / "train" / "n01484850" / "b.JPEG", size=(20, 30))
+    r = CliRunner().invoke(app, ["eval", str(model), "--data", str(tmp_path / "train"), "--preprocessing", "unit",
+                                 "--size", "16x16", "--resize", "18", "--labels", "imagenet", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["n"] == 2
