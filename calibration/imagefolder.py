@@ -62,6 +62,10 @@ def _list(root: Path, classes: ClassList | None, labels_file: Path | None
         lf = read_labels_file(labels_file) if labels_file is not None else find_labels_file(dirs[0], inner)
         if lf is not None:
             return inner, _file_labels(inner, lf, classes), classes.names if classes else (), lf
+    if labels_file is not None and not flat:
+        raise DataError(f"--labels-file '{labels_file}' labels a flat folder, but '{root}' holds no images directly "
+                        f"(it has {len(dirs)} sub-folders); give the folder of the images, or drop --labels-file for "
+                        "class sub-folders")
     if labels_file is not None or (flat and not any(_has_images(d) for d in dirs)):
         lf = read_labels_file(labels_file) if labels_file is not None else find_labels_file(root, flat)
         if lf is not None:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 WNID = re.compile(r"^n\d{8}$")
 LABEL_SUFFIXES = (".txt", ".csv")
+MAX_LABELS_BYTES = 64 << 20  # a labels file found on its own is at most this big (ImageNet's val ground truth: 1.5 MB)
 _FILE_COLUMNS = ("file", "filename", "file_name", "image", "name", "path")
 _LABEL_COLUMNS = ("wnid", "label", "index", "class", "class_index", "torchvision_index", "target")
 
@@ -140,7 +141,12 @@ def find_labels_file(folder: Path, images: list[Path]) -> LabelsFile | None:
     names = {p.name for p in images}
     for where in (folder, folder.parent):
         found = []
-        for cand in sorted(p for p in where.iterdir() if p.is_file() and p.suffix.lower() in LABEL_SUFFIXES):
+        try:
+            cands = sorted(p for p in where.iterdir() if p.is_file() and p.suffix.lower() in LABEL_SUFFIXES
+                           and p.stat().st_size <= MAX_LABELS_BYTES)
+        except OSError:  # an unreadable parent: no labels file there
+            continue
+        for cand in cands:
             try:
                 lf = read_labels_file(cand)
             except DataError:

@@ -105,6 +105,14 @@ def test_an_image_missing_from_the_labels_file_is_refused(tmp_path: Path) -> Non
         load_dataset(str(tmp_path / "val"), labels_file=lf)
 
 
+def test_labels_file_for_a_folder_of_class_folders_is_refused(tmp_path: Path) -> None:
+    _img(tmp_path / "d" / "a" / "x.png")
+    _img(tmp_path / "d" / "b" / "y.png")
+    (tmp_path / "gt.txt").write_text("x.png 1\n")
+    with pytest.raises(DataError, match=r"holds no images directly \(it has 2 sub-folders\)"):
+        load_dataset(str(tmp_path / "d"), labels_file=tmp_path / "gt.txt")
+
+
 def test_labels_file_is_for_image_folders_only(tmp_path: Path) -> None:
     np.savez(tmp_path / "d.npz", images=np.zeros((2, 4, 4, 3), np.uint8), labels=np.arange(2))
     with pytest.raises(ValueError, match="applies to an image folder"):
