@@ -54,6 +54,12 @@ def test_relu6_and_tf_same_padding() -> None:
     assert model._conv_stem.pad == (0, 1, 0, 1) and same_pad(56, 5, 2) == (1, 2)
 
 
+def test_lite0_macs_match_googles_table() -> None:
+    from edgebench.exporter.export import count_macs
+
+    assert count_macs(get_spec("efficientnet_lite0").build(), (1, 3, 224, 224)) / 1e9 == pytest.approx(0.385, abs=5e-4)
+
+
 def _wheel(tmp_path: Path, member: str, payload: bytes) -> tuple[Path, str]:
     wheel = tmp_path / "pkg-0.1.0-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as z:
