@@ -119,7 +119,7 @@ def setup_cmd(
 # options that stay on the workstation (or are rewritten per device)
 _LOCAL = {"on", "output_dir", "csv_path", "as_json"}
 # options whose value is a local file or folder: pushed, then passed as its path on the device
-_PATHS = {"inputs", "data", "data_dir", "baseline"}
+_PATHS = {"inputs", "data", "data_dir", "baseline", "labels_file"}
 
 
 def _forward(command: Callable[..., Any], values: dict[str, Any]) -> tuple[list[str], list[tuple[str, Path]]]:

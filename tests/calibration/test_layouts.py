@@ -271,3 +271,15 @@ def test_bare_onnx_with_labels_imagenet_reads_wnid_folders(tmp_path: Path) -> No
                                  "--size", "16x16", "--resize", "18", "--labels", "imagenet", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["n"] == 2
+
+
+def test_eval_on_a_device_pushes_the_labels_file(tmp_path: Path) -> None:
+    """`eval --on DEV --labels-file F`: F is a local file, pushed with the data (not passed as a path the device
+    does not have)."""
+    from edgebench.cli.device import _forward
+    from edgebench.cli.evaluate import eval_cmd
+
+    (tmp_path / "gt.txt").write_text("a.png 1\n")
+    _img(tmp_path / "val" / "a.png")
+    args, paths = _forward(eval_cmd, {"data": str(tmp_path / "val"), "labels_file": tmp_path / "gt.txt"})
+    assert ("--labels-file", tmp_path / "gt.txt") in paths and "--labels-file" not in args
