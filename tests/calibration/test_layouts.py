@@ -281,5 +281,8 @@ def test_eval_on_a_device_pushes_the_labels_file(tmp_path: Path) -> None:
 
     (tmp_path / "gt.txt").write_text("a.png 1\n")
     _img(tmp_path / "val" / "a.png")
-    args, paths = _forward(eval_cmd, {"data": str(tmp_path / "val"), "labels_file": tmp_path / "gt.txt"})
+    args, paths = _forward(eval_cmd, {"data": str(tmp_path / "val"), "labels_file": tmp_path / "gt.txt",
+                                      "preprocessing": "tf-lite", "labels": "imagenet", "limit": 5})
     assert ("--labels-file", tmp_path / "gt.txt") in paths and "--labels-file" not in args
+    # the Annotated options (cli/common.py) are forwarded too: before, --preprocessing/--labels were dropped
+    assert args == ["--limit", "5", "--preprocessing", "tf-lite", "--labels", "imagenet"]
