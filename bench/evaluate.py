@@ -214,7 +214,7 @@ def evaluate(
         raise CalibrationError(f"'{path}' has {len(sess.inputs)} inputs; evaluation handles one-input classifiers")
     spec = sess.inputs[0]
     out_shape = sess.outputs[0].shape
-    if len(out_shape) == 2 and isinstance(out_shape[1], int):  # a manifest without the class count: the graph's
+    if len(out_shape) == 2 and isinstance(out_shape[1], int) and out_shape[1] > 0:  # the graph's count (-1: unknown)
         check_labels_fit(ds, out_shape[1])
     fixed = spec.shape[0] if isinstance(spec.shape[0], int) and spec.shape[0] > 0 else None
     step = fixed or batch_size
