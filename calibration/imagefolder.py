@@ -95,12 +95,14 @@ def _has_images(d: Path) -> bool:
 def _folder_classes(root: Path, folders: list[str], classes: ClassList | None
                     ) -> tuple[tuple[str, ...], dict[str, int]]:
     """Class names and each folder's label: through the model's classes (or ImageNet's for wnid folders) by
-    name/wnid; without either, the sorted position (the folders are then the classes)."""
+    name, wnid or index (a folder '7'); without either, the sorted position (the folders are then the classes)."""
     if classes is None and folders and all(WNID.match(f) for f in folders):
         classes = imagenet_classes()
     if classes is None:
         return tuple(folders), {c: i for i, c in enumerate(folders)}
-    index = {f: classes.index(f) for f in folders}
+    # a folder named by a number is that class index ('0' .. '999'), range-checked like a labels-file index
+    index = {f: label_index(f, classes, f"image folder '{root}'") if f.isdigit() else classes.index(f)
+             for f in folders}
     unknown = [f for f, i in index.items() if i is None]
     if unknown:
         raise DataError(

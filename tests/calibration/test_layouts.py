@@ -138,6 +138,16 @@ def test_class_name_folders_match_the_model_classes_by_name(tmp_path: Path) -> N
     assert load_dataset(str(tmp_path / "syn"), classes=imagenet_classes()).labels.tolist() == [2]
 
 
+def test_numbered_class_folders_are_class_indices(tmp_path: Path) -> None:
+    for c in ("2", "10", "9"):  # sorted as text: 10, 2, 9
+        _img(tmp_path / "d" / c / "a.png")
+    ds = load_dataset(str(tmp_path / "d"), classes=imagenet_classes())
+    assert ds.labels.tolist() == [10, 2, 9]  # folders 10, 2, 9: their numbers, not their sorted positions
+    _img(tmp_path / "d" / "1000" / "a.png")
+    with pytest.raises(DataError, match="label 1000 is out of range for the model's 1000 classes"):
+        load_dataset(str(tmp_path / "d"), classes=imagenet_classes())
+
+
 def test_unknown_class_folder_is_refused_naming_it(tmp_path: Path) -> None:
     _img(tmp_path / "d" / "truck" / "a.png")
     _img(tmp_path / "d" / "zebra" / "b.png")
