@@ -71,7 +71,8 @@ def _list(root: Path, classes: ClassList | None, labels_file: Path | None
         if lf is not None:
             return flat, _file_labels(flat, lf, classes), classes.names if classes else (), lf
     folders = [d.name for d in dirs if _has_images(d)]
-    names, index = _folder_classes(root, folders, classes)
+    # without the model's classes every sub-folder is a class, as always (an empty one keeps its position)
+    names, index = _folder_classes(root, folders if classes is not None else [d.name for d in dirs], classes)
     files: list[Path] = []
     labels: list[int] = []
     for c in folders:
@@ -124,11 +125,9 @@ def _file_labels(files: list[Path], lf: LabelsFile, classes: ClassList | None) -
 
 
 def _read_image(path: Path, mode: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
-        from PIL import ImageOps
-
         with Image.open(path) as im:
             im.load()
             return np.asarray(ImageOps.exif_transpose(im).convert(mode), np.uint8)

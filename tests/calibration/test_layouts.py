@@ -138,6 +138,14 @@ def test_class_name_folders_match_the_model_classes_by_name(tmp_path: Path) -> N
     assert load_dataset(str(tmp_path / "syn"), classes=imagenet_classes()).labels.tolist() == [2]
 
 
+def test_without_the_model_classes_folders_keep_their_sorted_positions(tmp_path: Path) -> None:
+    _img(tmp_path / "d" / "cat" / "a.png")
+    (tmp_path / "d" / "bird").mkdir()  # empty: still class 0, as before
+    _img(tmp_path / "d" / "dog" / "b.png")
+    ds = load_dataset(str(tmp_path / "d"))
+    assert ds.labels.tolist() == [1, 2] and ds.class_names == ("bird", "cat", "dog")
+
+
 def test_numbered_class_folders_are_class_indices(tmp_path: Path) -> None:
     for c in ("2", "10", "9"):  # sorted as text: 10, 2, 9
         _img(tmp_path / "d" / c / "a.png")
