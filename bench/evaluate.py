@@ -271,17 +271,28 @@ def evaluate(
 
 
 def load_eval_dataset(spec: str, manifest: Manifest | None, data_dir: Path | None = None, download: bool = True,
-                      labels_file: Path | None = None, size: int | None = None) -> Dataset:
+                      labels_file: Path | None = None, size: int | None = None, fit: bool = True) -> Dataset:
     """The dataset `spec` labelled in the model's class order (names/wnids mapped through the manifest's classes),
-    an image folder decoded with the manifest's resize/crop (so images of any size load); `size`: its first N
-    images only (an image folder decodes only those)."""
+    an image folder decoded with the manifest's resize/crop (so images of any size load; `fit=False`: as they are);
+    `size`: its first N images only (an image folder decodes only those)."""
     from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.labels import classes_for
 
     info = manifest.input if manifest is not None else None
     classes = classes_for(info.dataset, info.class_names, manifest.num_classes) if manifest and info else None
-    return load_dataset(spec, data_dir, download, preprocessing=info.preprocessing if info else None,
-                        classes=classes, labels_file=labels_file, size=size)
+    pp = info.preprocessing if info else None
+    if pp is not None and not fit:  # decoded as they are; only the channel count (grey models) is kept
+        from dataclasses import replace
+
+        pp = replace(pp, resize=None, crop=None)
+    return load_dataset(spec, data_dir, download, preprocessing=pp, classes=classes, labels_file=labels_file,
+                        size=size)
+
+
+def _geometry(manifest: Manifest | None) -> tuple[Any, ...] | None:
+    """What the image loader applies of a manifest's preprocessing: resize, crop and interpolation."""
+    pp = manifest.input.preprocessing if manifest is not None and manifest.input is not None else None
+    return (pp.resize, pp.crop, pp.interpolation) if pp is not None else None
 
 
 def output_kind(manifest: Manifest | None, path: Path) -> str:
@@ -340,12 +351,16 @@ def evaluate_pair(model_path: Path, baseline_path: Path, dataset: Dataset | str,
     """
     from edgebench.artifact import ModelArtifact
 
-    ma = ModelArtifact.resolve(model_path)
-    a, b = ma.path, ModelArtifact.resolve(baseline_path).path
+    ma, mb = ModelArtifact.resolve(model_path), ModelArtifact.resolve(baseline_path)
+    a, b = ma.path, mb.path
     if a.resolve() == b.resolve():
         raise UserInputError(f"--baseline '{baseline_path}' is the model itself; give the other model (e.g. FP32)")
+    pm = manifest if manifest is not None else ma.manifest
+    bm = baseline_manifest if baseline_manifest is not None else mb.manifest
+    # images are resized while loading only when both models resize alike; else each model's `preprocess` resizes
+    # the decoded images once (a Lite1 loaded at 272 would be resized again to Lite0's 256)
     ds = dataset if not isinstance(dataset, str) else load_eval_dataset(
-        dataset, manifest if manifest is not None else ma.manifest, data_dir, download, labels_file, size=limit)
+        dataset, pm, data_dir, download, labels_file, size=limit, fit=_geometry(pm) == _geometry(bm))
     ds = ds.require_labels("evaluation").subset(limit)
     r = evaluate(a, ds, manifest=manifest, **kwargs)
     rb = evaluate(b, ds, manifest=baseline_manifest, **kwargs)

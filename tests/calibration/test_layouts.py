@@ -214,14 +214,14 @@ def _exif_only(d: Path, im: Image.Image, exif: Image.Exif) -> Path:
     return d
 
 
-def _imagenet_tiny(tmp_path: Path) -> Path:
-    """A 16x16 conv net with 1,000 outputs and an ImageNet manifest (resize 18, crop 16)."""
+def _imagenet_tiny(tmp_path: Path, resize: int = 18, folder: str = "m") -> Path:
+    """A 16x16 conv net with 1,000 outputs and an ImageNet manifest (resize `resize`, crop 16)."""
     pytest.importorskip("onnx")
     from edgebench.manifest import InputInfo, Manifest, Preprocessing
     from edgebench.tools.synthetic import conv_net
 
-    model = conv_net(tmp_path / "m" / "model.fp32.onnx", classes=1000)
-    info = InputInfo("input", ("batch", 3, 16, 16), Preprocessing(resize=18, crop=16), "imagenet",
+    model = conv_net(tmp_path / folder / "model.fp32.onnx", classes=1000)
+    info = InputInfo("input", ("batch", 3, 16, 16), Preprocessing(resize=resize, crop=16), "imagenet",
                      imagenet_classes().names)
     m = Manifest(name="tiny", input=info, num_classes=1000).with_file(model)
     (model.parent / "model.fp32.json").write_text(json.dumps(m.to_dict()), encoding="utf-8")
@@ -304,3 +304,31 @@ def test_eval_on_a_device_pushes_the_labels_file(tmp_path: Path) -> None:
     assert ("--labels-file", tmp_path / "gt.txt") in paths and "--labels-file" not in args
     # the Annotated options (cli/common.py) are forwarded too: before, --preprocessing/--labels were dropped
     assert args == ["--limit", "5", "--preprocessing", "tf-lite", "--labels", "imagenet"]
+
+
+def test_a_baseline_with_other_resizing_scores_as_on_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """`eval A --baseline B` where A resizes to 24 and B to 18: B's figures are its own (its images are not
+    resized first to A's 24, then again to 18)."""
+    from edgebench.bench.evaluate import evaluate, evaluate_pair
+
+    a, b = _imagenet_tiny(tmp_path, 24, "a"), _imagenet_tiny(tmp_path, 18, "b")
+    rng = np.random.default_rng(0)
+    (tmp_path / "val").mkdir()
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).save(tmp_path / "val" / f"{i}.png")
+    (tmp_path / "val" / "gt.txt").write_text("".join(f"{i}.png {i}\n" for i in range(6)))
+    pair = evaluate_pair(a, b, str(tmp_path / "val"), threads=1)
+    alone = evaluate(b, str(tmp_path / "val"), threads=1)
+    assert pair["baseline"]["predictions"] == alone["predictions"]
+    assert pair["model"]["predictions"] == evaluate(a, str(tmp_path / "val"), threads=1)["predictions"]
+    seen: list[tuple[int, ...]] = []  # the images both models get: decoded as they are (30x40), not A's 24x24
+
+    def spy(path: Path, ds: object, **kw: object) -> dict[str, object]:
+        seen.append(ds.images.shape)  # type: ignore[attr-defined]
+        return evaluate(path, ds, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("edgebench.bench.evaluate.evaluate", spy)
+    evaluate_pair(a, b, str(tmp_path / "val"), threads=1)
+    evaluate_pair(a, _imagenet_tiny(tmp_path, 24, "a2"), str(tmp_path / "val"), threads=1)  # alike: resized once
+    assert seen == [(6, 30, 40, 3)] * 2 + [(6, 24, 24, 3)] * 2
