@@ -164,10 +164,12 @@ def evaluate(
     cpu: Mapping[str, Any] | None = None,
     manifest: Manifest | None = None,
     runtime_options: RuntimeOptions | None = None,
+    labels_file: Path | None = None,
 ) -> dict[str, Any]:
     """Top-1/top-5 of `model_path` on `dataset` (a Dataset or a spec such as ``cifar10``).
 
     `runtime_options`: the runtime's own Options (e.g. `TorchInt8Options` with its calibration set).
+    `labels_file`: the labels of a flat image folder (`load_eval_dataset`).
 
     `manifest` replaces the one beside the model (e.g. built in memory by `describe_manifest` for a model that
     has none). A model whose manifest says its output is not class scores (`output.kind` 'other') is refused.
@@ -178,7 +180,7 @@ def evaluate(
     this host's).
     """
     from edgebench.artifact import ModelArtifact
-    from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.labels import check_labels_fit
     from edgebench.calibration.preprocess import preprocess
 
     if batch_size < 1:
@@ -193,13 +195,15 @@ def evaluate(
     if info is None:
         raise CalibrationError(
             f"'{path}' has no manifest ({path.with_suffix('.json').name}) saying how its images are preprocessed; "
-            f"write one with `edgebench describe {path} --preprocessing imagenet|cifar10|unit|symmetric|caffe-bgr` "
-            "(or --input-like / --mean --std ...), or give those same options to eval, or export the model with "
-            "`edgebench export`: evaluation does not guess"
+            f"write one with `edgebench describe {path} --preprocessing imagenet|tf-lite|cifar10|unit|symmetric|"
+            "caffe-bgr` (or --input-like / --mean --std ...), or give those same options to eval, or export the model "
+            "with `edgebench export`: evaluation does not guess"
         )
     kind = output_kind(manifest, path)
-    ds = dataset if not isinstance(dataset, str) else load_dataset(dataset, data_dir, download)
+    ds = dataset if not isinstance(dataset, str) else load_eval_dataset(dataset, manifest, data_dir, download,
+                                                                         labels_file, size=limit)
     ds = ds.require_labels("evaluation").subset(limit)
+    check_labels_fit(ds, manifest.num_classes or len(info.class_names) or None)
     if info.class_names and ds.class_names and tuple(info.class_names) != tuple(ds.class_names):
         raise CalibrationError(
             f"dataset '{ds.name}' has classes {list(ds.class_names)[:4]}... but the model predicts "
@@ -212,6 +216,9 @@ def evaluate(
     if len(sess.inputs) != 1:
         raise CalibrationError(f"'{path}' has {len(sess.inputs)} inputs; evaluation handles one-input classifiers")
     spec = sess.inputs[0]
+    out_shape = sess.outputs[0].shape
+    if len(out_shape) == 2 and isinstance(out_shape[1], int) and out_shape[1] > 0:  # the graph's count (-1: unknown)
+        check_labels_fit(ds, out_shape[1])
     fixed = spec.shape[0] if isinstance(spec.shape[0], int) and spec.shape[0] > 0 else None
     step = fixed or batch_size
     hw = image_hw(spec.shape, info.preprocessing.layout)
@@ -264,6 +271,31 @@ def evaluate(
         out["warnings"].append(f"the model output {nonfinite} NaN/Inf logits (NaN weights?); its accuracy is "
                                "meaningless")
     return out
+
+
+def load_eval_dataset(spec: str, manifest: Manifest | None, data_dir: Path | None = None, download: bool = True,
+                      labels_file: Path | None = None, size: int | None = None, fit: bool = True) -> Dataset:
+    """The dataset `spec` labelled in the model's class order (names/wnids mapped through the manifest's classes),
+    an image folder decoded with the manifest's resize/crop (so images of any size load; `fit=False`: as they are);
+    `size`: its first N images only (an image folder decodes only those)."""
+    from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.labels import classes_for
+
+    info = manifest.input if manifest is not None else None
+    classes = classes_for(info.dataset, info.class_names, manifest.num_classes) if manifest and info else None
+    pp = info.preprocessing if info else None
+    if pp is not None and not fit:  # decoded as they are; only the channel count (grey models) is kept
+        from dataclasses import replace
+
+        pp = replace(pp, resize=None, crop=None)
+    return load_dataset(spec, data_dir, download, preprocessing=pp, classes=classes, labels_file=labels_file,
+                        size=size)
+
+
+def _geometry(manifest: Manifest | None) -> tuple[Any, ...] | None:
+    """What the image loader applies of a manifest's preprocessing: resize, crop and interpolation."""
+    pp = manifest.input.preprocessing if manifest is not None and manifest.input is not None else None
+    return (pp.resize, pp.crop, pp.interpolation) if pp is not None else None
 
 
 def output_kind(manifest: Manifest | None, path: Path) -> str:
@@ -338,18 +370,24 @@ def paired_delta_ci(gained: int, lost: int, n: int, z: float = 1.96) -> tuple[fl
 
 def evaluate_pair(model_path: Path, baseline_path: Path, dataset: Dataset | str, *, limit: int | None = None,
                   data_dir: Path | None = None, download: bool = True, manifest: Manifest | None = None,
-                  baseline_manifest: Manifest | None = None, **kwargs: Any) -> dict[str, Any]:
+                  baseline_manifest: Manifest | None = None, labels_file: Path | None = None,
+                  **kwargs: Any) -> dict[str, Any]:
     """Evaluate `model_path` and `baseline_path` on the same images; add `paired_metrics`.
 
     Returns ``{"model": evaluate(...), "baseline": evaluate(...), "paired": {...}}``.
     """
     from edgebench.artifact import ModelArtifact
-    from edgebench.calibration.datasets import load_dataset
 
-    a, b = (ModelArtifact.resolve(p).path for p in (model_path, baseline_path))
+    ma, mb = ModelArtifact.resolve(model_path), ModelArtifact.resolve(baseline_path)
+    a, b = ma.path, mb.path
     if a.resolve() == b.resolve():
         raise UserInputError(f"--baseline '{baseline_path}' is the model itself; give the other model (e.g. FP32)")
-    ds = dataset if not isinstance(dataset, str) else load_dataset(dataset, data_dir, download)
+    pm = manifest if manifest is not None else ma.manifest
+    bm = baseline_manifest if baseline_manifest is not None else mb.manifest
+    # images are resized while loading only when both models resize alike; else each model's `preprocess` resizes
+    # the decoded images once (a Lite1 loaded at 272 would be resized again to Lite0's 256)
+    ds = dataset if not isinstance(dataset, str) else load_eval_dataset(
+        dataset, pm, data_dir, download, labels_file, size=limit, fit=_geometry(pm) == _geometry(bm))
     ds = ds.require_labels("evaluation").subset(limit)
     r = evaluate(a, ds, manifest=manifest, **kwargs)
     rb = evaluate(b, ds, manifest=baseline_manifest, **kwargs)

@@ -6,7 +6,9 @@ Specs accepted by `load_dataset`:
     ``--data-dir`` / ``EDGEBENCH_DATA``), or the ``test_first1000.npz`` / ``train_first4000.npz``
     subsets found in that folder;
   - a path to an ``.npz`` holding ``images`` [N,H,W,C] uint8 and ``labels`` [N];
-  - a folder of class sub-folders of PNG/JPEG images (ImageFolder layout).
+  - an image folder (PNG/JPEG/WebP): class sub-folders (names or ImageNet wnids, matched through the model's
+    classes), or a flat folder with a labels file (ImageNet's ``FILE INDEX`` ground truth, ``FILE,WNID`` lines,
+    a CSV): see `calibration.imagefolder` and `calibration.labels`.
 
 The data feeds calibration, evaluation, parity and training alike, so a bad or missing dataset raises
 `DataError`. `Dataset` and `subset_indices` live in `calibration.dataset` (re-exported here).
@@ -22,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from edgebench.calibration.dataset import Dataset, subset_indices
 from edgebench.calibration.imagefolder import load_image_folder
+from edgebench.calibration.labels import ClassList
 from edgebench.errors import CalibrationError, DataError, UserInputError
 from edgebench.manifest import Preprocessing
 from edgebench.readers import read_npz
@@ -168,20 +171,27 @@ def load_cifar10(split: str = "test", data_dir: Path | None = None, download: bo
 
 def load_dataset(spec: str, data_dir: Path | None = None, download: bool = False, *, size: int | None = None,
                  seed: int | None = None, preprocessing: Preprocessing | None = None,
-                 labelled_for: str | None = None) -> Dataset:
+                 labelled_for: str | None = None, classes: ClassList | None = None,
+                 labels_file: Path | None = None) -> Dataset:
     """Load a dataset from a spec string (see the module docstring).
 
     `size`/`seed` pick a deterministic subset (`subset_indices`); an image folder decodes only those
     files. `preprocessing` lets an image folder of mixed sizes be resized/cropped while loading.
     `labelled_for` (e.g. "evaluation"): the data measures an accuracy, so every image needs a label
-    (`Dataset.require_labels`).
+    (`Dataset.require_labels`). `classes`: the model's class order, through which an image folder's class
+    names, wnids and labels-file entries are mapped; `labels_file`: the labels of a flat image folder.
     """
-    ds = _load(spec, data_dir, download, size=size, seed=seed, preprocessing=preprocessing)
+    if labels_file is not None and not Path(spec).is_dir():
+        raise UserInputError(f"--labels-file applies to an image folder, not to dataset '{spec}' (its labels are "
+                             "inside it)")
+    ds = _load(spec, data_dir, download, size=size, seed=seed, preprocessing=preprocessing, classes=classes,
+               labels_file=labels_file)
     return ds.require_labels(labelled_for) if labelled_for else ds
 
 
 def _load(spec: str, data_dir: Path | None, download: bool, *, size: int | None, seed: int | None,
-          preprocessing: Preprocessing | None) -> Dataset:
+          preprocessing: Preprocessing | None, classes: ClassList | None = None,
+          labels_file: Path | None = None) -> Dataset:
     if spec.startswith("cifar10"):
         _, _, split = spec.partition(":")
         return load_cifar10(split or "test", data_dir, download).subset(size, seed)
@@ -189,7 +199,8 @@ def _load(spec: str, data_dir: Path | None, download: bool, *, size: int | None,
     if path.suffix == ".npz":
         return load_npz(path).subset(size, seed)  # a missing file or a folder: one line from read_npz
     if path.is_dir():
-        return load_image_folder(path, size=size, seed=seed, preprocessing=preprocessing)
+        return load_image_folder(path, size=size, seed=seed, preprocessing=preprocessing, classes=classes,
+                                 labels_file=labels_file)
     raise UserInputError(
         f"dataset '{spec}' is not cifar10[:test|:train], an existing .npz file or an image folder"
     )

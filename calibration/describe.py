@@ -66,6 +66,7 @@ class PreprocessingPreset:
     channel_order: str = "RGB"
     size: int | None = None
     resize_ratio: float | None = None
+    interpolation: str = "bilinear"
 
 
 PREPROCESSING_PRESETS: Registry[PreprocessingPreset] = Registry("preprocessing preset")
@@ -81,6 +82,11 @@ for _p in (
     PreprocessingPreset("caffe-bgr", "BGR 0..255 minus the Caffe ImageNet means, resize 256 + crop 224",
                         CAFFE_BGR_MEAN, (1.0, 1.0, 1.0), 1.0, channel_order="BGR", size=224,
                         resize_ratio=256 / 224),
+    PreprocessingPreset("tf-lite", "(x - 127) / 128 on 0..255 RGB (TF EfficientNet-Lite), resize 256 + crop 224",
+                        (127.0, 127.0, 127.0), (128.0, 128.0, 128.0), 1.0, size=224, resize_ratio=256 / 224),
+    PreprocessingPreset("imagenet-bicubic", "ImageNet mean/std, bicubic resize 256 + crop 224 (timm-style weights)",
+                        IMAGENET_MEAN, IMAGENET_STD, 1 / 255, size=224, resize_ratio=256 / 224,
+                        interpolation="bicubic"),
 ):
     PREPROCESSING_PRESETS.add(_p.name, _p)
 
@@ -200,7 +206,7 @@ def _resolve_preprocessing(choice: PreprocessingChoice, t: TensorInfo, layout: s
     std = choice.std or (preset.std if preset else base.std)  # type: ignore[union-attr]
     scale = choice.scale or (preset.scale if preset else base.scale if base else 1 / 255)
     order = choice.channel_order or (preset.channel_order if preset else base.channel_order if base else "RGB")
-    interpolation = base.interpolation if base else "bilinear"
+    interpolation = base.interpolation if base else preset.interpolation if preset else "bilinear"
     channels = c_dim if isinstance(c_dim, int) and c_dim > 0 else None
     if channels is not None and len(mean) != channels:
         how = f"preset {choice.preset}" if choice.mean is None and preset else "--mean/--std"
@@ -250,8 +256,8 @@ def _resolve_preprocessing(choice: PreprocessingChoice, t: TensorInfo, layout: s
 
 
 def resolve_labels(spec: str | None) -> tuple[str | None, tuple[str, ...], int | None]:
-    """--labels -> (dataset, class names, number of classes). 'cifar10', 'imagenet' (1000 classes; names are not
-    shipped) or a file with one class name per line."""
+    """--labels -> (dataset, class names, number of classes). 'cifar10', 'imagenet' (the 1,000 ImageNet-1k names
+    in torchvision's order, shipped in the package) or a file with one class name per line."""
     if spec is None:
         return None, (), None
     if spec == "cifar10":
@@ -259,7 +265,10 @@ def resolve_labels(spec: str | None) -> tuple[str | None, tuple[str, ...], int |
 
         return "cifar10", tuple(CIFAR10_CLASSES), len(CIFAR10_CLASSES)
     if spec == "imagenet":
-        return "imagenet", (), 1000
+        from edgebench.calibration.labels import imagenet_classes
+
+        names = imagenet_classes().names
+        return "imagenet", names, len(names)
     p = Path(spec)
     if not p.is_file():
         raise UserInputError(f"--labels '{spec}' is not cifar10, imagenet or an existing file (one class name per "

@@ -65,6 +65,37 @@ def center_crop(img: np.ndarray, size: int) -> np.ndarray:
     return img[top:top + size, left:left + size]
 
 
+def fit_image(img: np.ndarray, pp: Preprocessing, hw: tuple[int, int] | None = None) -> np.ndarray:
+    """Resize the short side to `pp.resize` (if set), then centre-crop `pp.crop` (if set): the one geometric step
+    of every path (eval, calibration, parity, every runtime). Grey [H,W,1] images stay [H,W,1]. With
+    `resize_mode` "stretch" (detectors): stretched to `resize` x `resize`, or to the model's `hw`."""
+    if pp.resize_mode == "stretch":
+        target = (pp.resize, pp.resize) if pp.resize is not None else hw
+        if target is None:
+            raise DataError("preprocessing resize_mode 'stretch' needs the model's input height and width (or "
+                            "resize); give a model with a fixed input size")
+        return stretch_resize(img, *target, interpolation=pp.interpolation)
+    if pp.resize is not None:
+        grey = img.ndim == 3 and img.shape[-1] == 1
+        img = resize_short_side(img[..., 0] if grey else img, pp.resize, pp.interpolation)
+        img = img[..., None] if grey else img
+    return center_crop(img, pp.crop) if pp.crop is not None else img
+
+
+def fit_for_loading(img: np.ndarray, pp: Preprocessing) -> np.ndarray:
+    """What an image loader keeps of a decoded image so images of any size stack: resized to `pp.resize` and
+    centre-cropped to a `resize` square (or to `crop` without resize). `preprocess` of the result equals
+    `preprocess` of the original: the short side is already `resize`, and a centre crop of a centre crop is
+    the centre crop (floor((W - R) / 2) + (R - C) // 2 == floor((W - C) / 2) when R - C is even; resize 256,
+    crop 224 and resize = crop + 32 all are)."""
+    if pp.resize_mode == "stretch":
+        return fit_image(img, pp) if pp.resize is not None else img
+    if pp.resize is not None:
+        square = Preprocessing(resize=pp.resize, crop=pp.resize, interpolation=pp.interpolation)
+        return fit_image(img, square)
+    return fit_image(img, pp)
+
+
 def preprocess(images: np.ndarray, pp: Preprocessing, expected_hw: tuple[int, int] | None = None) -> np.ndarray:
     """Turn a batch of uint8 [N,H,W,C] images into float32 in `pp.layout`.
 
@@ -85,21 +116,8 @@ def preprocess(images: np.ndarray, pp: Preprocessing, expected_hw: tuple[int, in
         )
     if images.dtype != np.uint8:
         raise DataError(f"images are {images.dtype}; expected uint8 pixels 0..255")
-    if pp.resize_mode == "stretch":
-        target = (pp.resize, pp.resize) if pp.resize is not None else expected_hw
-        if target is None:
-            raise DataError("preprocessing resize_mode 'stretch' needs the model's input height and width (or "
-                            "resize); give a model with a fixed input size")
-        images = np.stack([stretch_resize(img, *target, interpolation=pp.interpolation) for img in images])
-    elif pp.resize is not None or pp.crop is not None:
-        out = []
-        for img in images:
-            if pp.resize is not None:
-                img = resize_short_side(img, pp.resize, pp.interpolation)
-            if pp.crop is not None:
-                img = center_crop(img, pp.crop)
-            out.append(img)
-        images = np.stack(out)
+    if pp.resize_mode == "stretch" or pp.resize is not None or pp.crop is not None:
+        images = np.stack([fit_image(img, pp, expected_hw) for img in images])
     if expected_hw is not None and tuple(images.shape[1:3]) != tuple(expected_hw):
         raise DataError(
             f"images are {images.shape[1]}x{images.shape[2]} after preprocessing but the model wants "

@@ -100,7 +100,8 @@ def load(spec: Any, weights: Path | None, *, data_dir: Path | None, download: bo
 # --- preprocessing of a model without a manifest (describe, quantize, eval) ------------------------------
 
 PpPresetOpt = Annotated[str | None, typer.Option(
-    "--preprocessing", help="Input convention preset: imagenet, cifar10, unit (0..1), symmetric (-1..1), caffe-bgr.")]
+    "--preprocessing", help="Input convention preset: imagenet, cifar10, unit (0..1), symmetric (-1..1), caffe-bgr, "
+                            "tf-lite ((x-127)/128), imagenet-bicubic.")]
 PpInputLikeOpt = Annotated[str | None, typer.Option(
     "--input-like", help="Copy the preprocessing (and class names) of this zoo model, e.g. resnet20.")]
 PpMeanOpt = Annotated[str | None, typer.Option("--mean", help="Channel means after --scale, e.g. 0.485,0.456,0.406.")]
@@ -112,8 +113,13 @@ PpSizeOpt = Annotated[str | None, typer.Option("--size", help="Input HxW when th
 PpResizeOpt = Annotated[int | None, typer.Option("--resize", help="Resize the short side to R, then centre-crop.")]
 PpLayoutOpt = Annotated[str | None, typer.Option("--layout", help="NCHW or NHWC (default: read from the graph).")]
 PpChannelOrderOpt = Annotated[str | None, typer.Option("--channel-order", help="RGB (default) or BGR.")]
+LabelsFileOpt = Annotated[Path | None, typer.Option(
+    "--labels-file", help="Labels of a flat image folder: 'FILE INDEX' (ImageNet val ground truth), 'FILE,INDEX' or "
+                          "'FILE,WNID' lines, or a CSV with a header. Default: the one such file in the folder or its "
+                          "parent.")]
 LabelsOpt = Annotated[str | None, typer.Option(
-    "--labels", help="Class names: cifar10, imagenet (1000 classes) or a file with one name per line.")]
+    "--labels", help="The model's class order: cifar10, imagenet (the 1,000 ImageNet-1k names, torchvision order) or "
+                     "a file with one name per line.")]
 
 
 def preprocessing_choice(preset: str | None = None, input_like: str | None = None, mean: str | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -120,7 +121,7 @@ def setup_cmd(
 # options that stay on the workstation (or are rewritten per device)
 _LOCAL = {"on", "output_dir", "csv_path", "as_json"}
 # options whose value is a local file or folder: pushed, then passed as its path on the device
-_PATHS = {"inputs", "data", "data_dir", "baseline"}
+_PATHS = {"inputs", "data", "data_dir", "baseline", "labels_file"}
 
 
 def _forward(command: Callable[..., Any], values: dict[str, Any]) -> tuple[list[str], list[tuple[str, Path]]]:
@@ -131,19 +132,25 @@ def _forward(command: Callable[..., Any], values: dict[str, Any]) -> tuple[list[
     """
     args: list[str] = []
     paths: list[tuple[str, Path]] = []
+    hints = typing.get_type_hints(command, include_extras=True)
     for name, param in inspect.signature(command).parameters.items():
-        info = param.default
+        info, default = param.default, getattr(param.default, "default", None)
+        annotated = [m for m in getattr(hints.get(name), "__metadata__", ()) if isinstance(m, OptionInfo)]
+        if annotated:  # an `Annotated[..., typer.Option(...)]` option (cli/common.py): its default is the parameter's
+            info, default = annotated[0], param.default
         if not isinstance(info, OptionInfo) or name in _LOCAL or name == "threads" or name not in values:
             continue
-        value, default = values[name], info.default
+        value = values[name]
         if value is None or value == default or (isinstance(value, list) and not value):
             continue
-        decls = [d for decl in info.param_decls for d in decl.split("/")]
+        # an Annotated option's first argument is its flag (typer keeps it as the OptionInfo's default)
+        given = (*info.param_decls, *([info.default] if annotated and isinstance(info.default, str) else []))
+        decls = [d for decl in given for d in decl.split("/")]
         flag = next(d for d in decls if d.startswith("--"))
         if name in _PATHS and Path(str(value)).exists():
             paths.append((flag, Path(str(value))))
         elif isinstance(value, bool):
-            on_off = [d for decl in info.param_decls if "/" in decl for d in decl.split("/")]
+            on_off = [d for decl in given if "/" in decl for d in decl.split("/")]
             if value:
                 args.append(on_off[0] if on_off else flag)
             elif on_off:

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from edgebench.cli.common import (
+    LabelsFileOpt,
     LabelsOpt,
     PpChannelOrderOpt,
     PpInputLikeOpt,
@@ -35,8 +36,8 @@ MEASURED = {"probabilities": "argmax/top-5 of the final Softmax's probabilities 
 def eval_cmd(
     model: Path = typer.Argument(..., help="An .onnx file with its manifest, or a model folder."),
     data: str = typer.Option("cifar10", "--data", "-d",
-                             help="cifar10[:test|:train], an .npz (images, labels) or an image folder; for a "
-                                  "detector: DIR with images/ and instances.json or labels/ (docs/detection.md)."),
+                             help="cifar10[:test|:train], an .npz (images, labels) or an image folder: class "
+                                  "sub-folders (names or wnids), or flat with a labels file (--labels-file)."),
     annotations: Path | None = typer.Option(None, "--annotations",
                                             help="Detection only: a COCO .json or a folder of YOLO .txt labels for "
                                                  "the image folder given as --data."),
@@ -76,6 +77,7 @@ def eval_cmd(
     layout: PpLayoutOpt = None,
     channel_order: PpChannelOrderOpt = None,
     labels: LabelsOpt = None,
+    labels_file: LabelsFileOpt = None,
 ) -> None:
     """Accuracy of a model on a labelled dataset, preprocessed as its manifest says (a model without one takes
     the preprocessing options, as `edgebench describe`)."""
@@ -117,12 +119,12 @@ def eval_cmd(
         _eval_with_baseline(artifact.path, baseline, data, limit=limit, runtime=runtime, threads=threads,
                             batch_size=batch_size, data_dir=data_dir, download=download, as_json=as_json,
                             arithmetic=arithmetic, manifest=artifact.manifest,
-                            baseline_manifest=base.manifest if base else None)
+                            baseline_manifest=base.manifest if base else None, labels_file=labels_file)
         return
 
     r = evaluate(artifact.path, data, runtime=runtime, batch_size=batch_size, limit=limit, threads=threads,
                  data_dir=data_dir, download=download, arithmetic=arithmetic,  # type: ignore[arg-type]
-                 manifest=artifact.manifest)
+                 manifest=artifact.manifest, labels_file=labels_file)
     _warn(r)
     if as_json:
         typer.echo(json.dumps({k: v for k, v in r.items() if k != "predictions"}, indent=2))

@@ -28,9 +28,12 @@ if TYPE_CHECKING:
     from edgebench.manifest import Manifest
 
 
-def _parity_dataset(spec: Any, parity_data: str, data_dir: Path | None) -> Any:
-    """The real images used for parity: 'auto' = the model's dataset when a local copy exists, 'none' = off."""
-    from edgebench.calibration.datasets import load_dataset
+def _parity_dataset(spec: Any, parity_data: str, data_dir: Path | None, parity_images: int = 256) -> Any:
+    """The real images used for parity: 'auto' = the model's dataset when a local copy exists (CIFAR-10's test
+    images; for an ImageNet model the first `parity_images` of ``imagenet/val1300`` in a data folder), 'none' = off.
+    Image folders are labelled in the model's class order and decoded with its resize/crop."""
+    from edgebench.calibration.datasets import default_data_dirs, load_dataset
+    from edgebench.calibration.labels import classes_for
     from edgebench.errors import DataError
 
     if parity_data == "none":
@@ -43,15 +46,26 @@ def _parity_dataset(spec: Any, parity_data: str, data_dir: Path | None) -> Any:
             say("note: no local COCO sample (coco/val2017_first128 under --data-dir / EDGEBENCH_DATA); parity on "
                 "random inputs only")
         return found
+    info = spec.input
+    classes = classes_for(info.dataset, info.class_names, spec.num_classes)
     if parity_data == "auto":
-        if spec.input.dataset != "cifar10":
+        if info.dataset == "imagenet":
+            found = [d / "imagenet" / "val1300" for d in default_data_dirs(data_dir)
+                     if (d / "imagenet" / "val1300").is_dir()]
+            if not found:
+                say("note: no local ImageNet validation images (imagenet/val1300 under --data-dir / EDGEBENCH_DATA); "
+                    "parity on random inputs only: give --parity-data DIR for real images")
+                return None
+            return load_dataset(str(found[0]), size=parity_images or None, preprocessing=info.preprocessing,
+                                classes=classes)
+        if info.dataset != "cifar10":
             return None
         try:
             return load_dataset("cifar10:test", data_dir, download=False)
         except DataError:
             say("note: no local CIFAR-10 test images (--data-dir / EDGEBENCH_DATA); parity on random inputs only")
             return None
-    return load_dataset(parity_data, data_dir, download=True)
+    return load_dataset(parity_data, data_dir, download=True, preprocessing=info.preprocessing, classes=classes)
 
 
 def summary_lines(manifest: Manifest, onnx_path: Path, seconds: float) -> list[str]:
@@ -130,7 +144,7 @@ def export(
     check_writable_dir(out)
     loaded = load(spec, weights, data_dir=data_dir, download=download, random_init=random_init,
                   num_classes=num_classes)
-    dataset = _parity_dataset(loaded.spec, parity_data, data_dir)
+    dataset = _parity_dataset(loaded.spec, parity_data, data_dir, parity_images)
     ensure_writable_dir(out)
     manifest = export_model(loaded.model, loaded.spec, out, opset=opset, batch=batch, exporter=exporter,
                             simplify=simplify, parity_dataset=dataset, parity_images=parity_images,

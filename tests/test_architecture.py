@@ -156,3 +156,4 @@ def test_wheel_holds_one_top_level_package(tmp_path: Path) -> None:
     assert {t for t in tops if not t.endswith(".dist-info")} == {"edgebench"}
     names = zipfile.ZipFile(wheel).namelist()
     assert "edgebench/bench/harness.py" in names and "edgebench/errors.py" in names
+    assert "edgebench/data/imagenet_synsets.txt" in names  # package-data: --labels imagenet on the device

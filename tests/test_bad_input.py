@@ -169,6 +169,10 @@ ROWS = [
     Row("quantize-detector-accuracy-budget", ("quantize", "{det_model}", "--data", "{det_data}/images",
                                               "--accuracy-budget", "1", "--eval-data", "{det_data}"), 2,
         "whose mAP budget is not supported yet"),
+    Row("eval-label-out-of-range", ("eval", "{model}", "--data", "{labels_12}"), 2,
+        "has label 12, out of range for the model's 10 outputs"),
+    Row("eval-labels-file-not-a-folder", ("eval", "{model}", "--data", "{images}", "--labels-file", "{tmp}/gt.txt"),
+        2, "--labels-file applies to an image folder"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
@@ -230,6 +234,8 @@ def paths(tmp_path: Path) -> dict[str, str]:
     out["described"] = str(_described(tmp / "thirdparty" / "net.onnx"))
     out["det_model"] = str(_grid_detector(tmp / "det"))
     out["det_data"] = str(_bad_detection_data(tmp / "detdata"))
+    out["labels_12"] = str(tmp / "labels12.npz")
+    np.savez(tmp / "labels12.npz", images=np.zeros((4, 16, 16, 3), np.uint8), labels=np.array([0, 1, 2, 12]))
     return out
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from edgebench.calibration.datasets import Dataset, load_dataset, subset_indices
 from edgebench.calibration.imagefolder import load_image_folder
+from edgebench.calibration.preprocess import preprocess
 from edgebench.errors import DataError, UserInputError
 from edgebench.manifest import Preprocessing
 
@@ -76,8 +77,10 @@ def test_image_folder_flat_and_resized(tmp_path: Path) -> None:
     Image.fromarray(np.zeros((50, 50, 3), np.uint8)).save(flat / "b.png")
     with pytest.raises(DataError, match="give images of one size"):
         load_image_folder(flat)
-    ds = load_image_folder(flat, preprocessing=Preprocessing(resize=36, crop=32))
-    assert ds.images.shape == (2, 32, 32, 3) and ds.labels.tolist() == [-1, -1]
+    pp = Preprocessing(resize=36, crop=32)
+    ds = load_image_folder(flat, preprocessing=pp)  # a `resize` square each, so `preprocess` resizes nothing again
+    assert ds.images.shape == (2, 36, 36, 3) and ds.labels.tolist() == [-1, -1]
+    assert preprocess(ds.images, pp).shape == (2, 3, 32, 32)
 
 
 def test_unreadable_image_is_named(tmp_path: Path) -> None:
