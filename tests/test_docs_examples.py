@@ -40,6 +40,11 @@ NOT_RUN: list[tuple[str, str]] = [
     (r"^edgebench (sweep|recommend) |sweeps/", "a sweep grid (export, prune, quantize, bench: minutes; tests/sweep)"),
     (r"--accuracy-budget", "the accuracy-aware search: many quantize + eval rounds on real data (tests/calibration)"),
     (r"artifacts/(resnet56|mynet|r56-s75)", "a model only a training example above makes"),
+    (r"artifacts/(r18|efficientnet_lite0|tv_resnet18)\b", "an ImageNet model at 224 with real weights on ImageNet "
+     "folders (tests/exporter/test_efficientnet_lite.py runs export + eval on ../shared/data/imagenet; "
+     "tests/calibration/test_layouts.py every layout on images made in code)"),
+    (r"artifacts/fastestdet\b", "the FastestDet detector with its published weights on COCO images "
+     "(tests/exporter/test_fastestdet.py runs export + eval on ../shared/data/coco)"),
 ]
 
 
