@@ -267,3 +267,13 @@ def test_cold_start_fields_of_an_isolated_run(tiny_onnx: Path) -> None:
 
 def test_no_cold_start_in_process(tiny_onnx: Path) -> None:
     assert run_job(Job(model=str(tiny_onnx), bench=QUICK))["cold_start"] is None  # not a fresh process
+
+
+def test_worker_peak_rss_is_its_own_not_its_parents(tiny_onnx: Path) -> None:
+    """ru_maxrss carries the parent's high-water mark across fork + exec: a 200 MB parent made every isolated
+    worker report >= 200 MB (peak_rss_hwm_mb, cold_start.load_peak_rss_mb); VmHWM is the worker's own."""
+    ballast = np.ones(25_000_000)  # 200 MB resident in this (the parent) process
+    measured = run_job_isolated(Job(model=str(tiny_onnx), bench=QUICK))
+    assert ballast[-1] == 1.0
+    assert measured["memory"]["peak_rss_hwm_mb"] < 150
+    assert 0 < measured["cold_start"]["load_peak_rss_mb"] < 150
