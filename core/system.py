@@ -57,6 +57,9 @@ def format_cpus(cpus: Iterable[int]) -> str:
     return ",".join(out)
 
 
+MAX_CPU = 8191  # Linux's largest NR_CPUS
+
+
 def parse_cpus(value: str, option: str = "--cpus") -> tuple[int, ...]:
     """'0-3' / '0,2,4-5' -> sorted CPU numbers; a bad item, a backwards range or a repeat is refused.
 
@@ -70,11 +73,14 @@ def parse_cpus(value: str, option: str = "--cpus") -> tuple[int, ...]:
     text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(value))
     out: list[int] = []
     for part in (p.strip() for p in text.split(",")):
-        lo, sep, hi = part.partition("-")
+        lo, sep, hi = (p.strip() for p in part.partition("-"))
         if not re.fullmatch(r"\d+", lo, re.ASCII) or (sep and not re.fullmatch(r"\d+", hi, re.ASCII)):
             raise UserInputError(f"{option} '{text}': '{part}' is not a CPU number or range; "
                                  f"give e.g. {option} 0-3 or {option} 0,2")
         a, b = int(lo), int(hi) if sep else int(lo)
+        if max(a, b) > MAX_CPU:  # before the range is expanded: 0-99999999999 would fill the memory
+            raise UserInputError(f"{option} '{text}': CPU {max(a, b)} is above {MAX_CPU}, the largest CPU number "
+                                 "Linux has; give the CPUs of this machine (edgebench sysinfo)")
         if b < a:
             raise UserInputError(f"{option} '{text}': the range {a}-{b} runs backwards; write it low-high "
                                  f"({option} {b}-{a})")

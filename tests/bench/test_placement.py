@@ -63,12 +63,14 @@ def rk3588_root(tmp: Path, *, capacity: bool = True, cpus: int = 8) -> Path:
 def test_parse_cpus_lists_and_ranges() -> None:
     assert parse_cpus("0-3") == (0, 1, 2, 3)
     assert parse_cpus("6, 0,2-3") == (0, 2, 3, 6)
+    assert parse_cpus("0 - 1") == (0, 1)
     assert format_cpus(parse_cpus("0-3,6")) == "0-3,6"
 
 
 @pytest.mark.parametrize(("value", "fragment"), [("x", "'x' is not a CPU number"), ("1-0", "runs backwards"),
                                                  ("", "is not a CPU number"), ("0,0-1", "names a CPU twice"),
-                                                 ("-1", "'-1' is not a CPU number"), ("\u00b2", "is not a CPU")])
+                                                 ("-1", "'-1' is not a CPU number"), ("\u00b2", "is not a CPU"),
+                                                 ("0-99999999999", "is above 8191")])
 def test_parse_cpus_refuses(value: str, fragment: str) -> None:
     with pytest.raises(UserInputError, match=fragment):
         parse_cpus(value)
