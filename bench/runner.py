@@ -111,7 +111,7 @@ def choose_cpus(cpus: tuple[int, ...] | None, interleave: bool = False) -> tuple
     """The CPUs a bench pins to and why: `--cpus` (checked against this machine), else the big cores of a
     big.LITTLE CPU (the fingerprint's `big_cpus` this process may use), else none."""
     from edgebench.bench.fingerprint import cpu_info
-    from edgebench.system import allowed_cpus, check_cpus, format_cpus
+    from edgebench.system import allowed_cpus, check_cpus
 
     if cpus is not None:
         if interleave:
@@ -127,8 +127,9 @@ def choose_cpus(cpus: tuple[int, ...] | None, interleave: bool = False) -> tuple
 
 
 def pin_cpus(cpus: tuple[int, ...] | None) -> set[int] | None:
-    """Restrict this process to `cpus` (threads created later inherit it); returns the previous set, None if
-    not pinned. Refused in one line when a CPU does not exist or is not allowed here."""
+    """Restrict this process and its threads to `cpus` (threads created later inherit it); returns the previous
+    set (`placement_record` restores it), None if not pinned. Refused in one line when a CPU does not exist or is
+    not allowed here."""
     if cpus is None:
         return None
     from edgebench.system import check_cpus
