@@ -32,7 +32,7 @@ export: $(STAMP)  ## the main job on the built-in default (ResNet-20, published 
 	$(VENV)/bin/edgebench quantize $(ART)/resnet20/model.fp32.onnx --data cifar10:train --force
 	$(PY) scripts/int8_summary.py $(ART)/resnet20
 
-bench-harness: $(STAMP)  ## harness overhead vs a bare session.run loop, and --help start time
+bench-harness: $(STAMP)  ## harness overhead vs bare loops and benchmark_app, cold start, --help start time
 	$(PY) scripts/bench_harness.py
 
 .PHONY: bench-int8

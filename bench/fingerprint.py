@@ -90,7 +90,9 @@ def cpu_info(root: Path = Path("/"), machine: str | None = None) -> dict[str, An
     cpufreq = root / "sys/devices/system/cpu/cpu0/cpufreq"
     cur = _read_int(cpufreq / "scaling_cur_freq")
     mx = _read_int(cpufreq / "cpuinfo_max_freq")
+    mn = _read_int(cpufreq / "cpuinfo_min_freq")
     mhz = first.get("cpu MHz")
+    clusters = cpu_clusters(root, procs)
     return {
         "arch": machine,
         "model": model,
@@ -106,7 +108,55 @@ def cpu_info(root: Path = Path("/"), machine: str | None = None) -> dict[str, An
         "governor": _read(cpufreq / "scaling_governor"),
         "cur_freq_mhz": cur / 1000 if cur else (float(mhz) if mhz else None),
         "max_freq_mhz": mx / 1000 if mx else None,
+        "min_freq_mhz": mn / 1000 if mn else None,
+        "clusters": clusters,
+        "big_cpus": big_cpus(clusters),
     }
+
+
+def _cpu_numbers(root: Path) -> list[int]:
+    base = root / "sys/devices/system/cpu"
+    found = [p.name[3:] for p in base.glob("cpu[0-9]*")] if base.is_dir() else []
+    return sorted(int(n) for n in found if n.isdigit())
+
+
+def cpu_clusters(root: Path = Path("/"), procs: list[dict[str, str]] | None = None) -> list[dict[str, Any]]:
+    """The CPUs grouped into clusters of alike cores: same core type (ARM "CPU part"), `cpu_capacity` and
+    maximum frequency (sysfs), each with its governor and frequency range. One cluster on a homogeneous CPU;
+    empty when sysfs lists no CPUs."""
+    if procs is None:
+        procs = [b for b in parse_cpuinfo(_read(root / "proc/cpuinfo") or "") if "processor" in b]
+    part_of = {b["processor"]: b.get("CPU part") for b in procs}
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for n in _cpu_numbers(root):
+        cpu = root / f"sys/devices/system/cpu/cpu{n}"
+        part = part_of.get(str(n))
+        cap = _read_int(cpu / "cpu_capacity")
+        mx, mn = _read_int(cpu / "cpufreq/cpuinfo_max_freq"), _read_int(cpu / "cpufreq/cpuinfo_min_freq")
+        key = (part, cap, mx)
+        if key not in groups:
+            groups[key] = {"cpus": [], "core": ARM_PARTS.get(part.lower(), f"ARM part {part}") if part else None,
+                           "capacity": cap, "min_freq_mhz": mn / 1000 if mn else None,
+                           "max_freq_mhz": mx / 1000 if mx else None,
+                           "governor": _read(cpu / "cpufreq/scaling_governor")}
+        groups[key]["cpus"].append(n)
+    return sorted(groups.values(), key=lambda g: g["cpus"][0])
+
+
+def big_cpus(clusters: list[dict[str, Any]]) -> list[int] | None:
+    """The big cores of a heterogeneous (big.LITTLE) CPU: the clusters whose `cpu_capacity` (else maximum
+    frequency) is within 10 % of the fastest. None when all cores are alike or their speed is unknown.
+
+    >>> big_cpus([{"cpus": [0, 1], "capacity": 530, "max_freq_mhz": 1800.0},
+    ...           {"cpus": [2, 3], "capacity": 1024, "max_freq_mhz": 2256.0}])
+    [2, 3]
+    """
+    key = "capacity" if clusters and all(c.get("capacity") for c in clusters) else "max_freq_mhz"
+    speeds = [c.get(key) for c in clusters]
+    if len(clusters) < 2 or not all(speeds) or len(set(speeds)) < 2:
+        return None
+    top = max(speeds)  # type: ignore[type-var]
+    return sorted(n for c, s in zip(clusters, speeds, strict=True) if s >= 0.9 * top for n in c["cpus"])
 
 
 def memory_info(root: Path = Path("/")) -> dict[str, Any]:
@@ -125,8 +175,33 @@ def thermal_info(root: Path = Path("/")) -> list[dict[str, Any]]:
     base = root / "sys/class/thermal"
     for z in sorted(base.glob("thermal_zone*")) if base.is_dir() else []:
         t = _read_int(z / "temp")
-        zones.append({"zone": z.name, "type": _read(z / "type"), "temp_c": t / 1000 if t is not None else None})
+        zones.append({"zone": z.name, "type": _read(z / "type"), "temp_c": t / 1000 if t is not None else None,
+                      "threshold_c": _throttle_trip_c(z)})
     return zones
+
+
+def _throttle_trip_c(zone: Path) -> float | None:
+    """The lowest "passive" or "hot" trip point of a thermal zone (where the kernel starts to throttle), in C."""
+    trips = []
+    for t in sorted(zone.glob("trip_point_*_type")):
+        if _read(t) in ("passive", "hot"):
+            v = _read_int(t.with_name(t.name.replace("_type", "_temp")))
+            if v is not None and v > 0:
+                trips.append(v / 1000)
+    return min(trips) if trips else None
+
+
+def cpufreq_state(root: Path = Path("/")) -> list[dict[str, Any]]:
+    """Each cpufreq policy's CPUs, current frequency and current cap (scaling_max_freq, lowered by thermal
+    throttling), in MHz; empty where sysfs has no cpufreq (many VMs and containers)."""
+    base = root / "sys/devices/system/cpu/cpufreq"
+    out = []
+    for pol in sorted(base.glob("policy[0-9]*"), key=lambda p: int(p.name[6:])) if base.is_dir() else []:
+        cpus = [int(c) for c in (_read(pol / "related_cpus") or "").split() if c.isdigit()]
+        cur, cap = _read_int(pol / "scaling_cur_freq"), _read_int(pol / "scaling_max_freq")
+        out.append({"cpus": cpus, "cur_freq_mhz": cur / 1000 if cur else None,
+                    "cap_freq_mhz": cap / 1000 if cap else None})
+    return out
 
 
 def decode_throttled(value: int) -> dict[str, Any]:
@@ -205,7 +280,7 @@ def dynamic_state(root: Path = Path("/")) -> dict[str, Any]:
     cpufreq = root / "sys/devices/system/cpu/cpu0/cpufreq"
     cur = _read_int(cpufreq / "scaling_cur_freq")
     return {"thermal": thermal_info(root), "throttled": throttle_state(root),
-            "cur_freq_mhz": cur / 1000 if cur else None}
+            "cur_freq_mhz": cur / 1000 if cur else None, "cpufreq": cpufreq_state(root)}
 
 
 def emulation_hint(root: Path = Path("/"), machine: str | None = None) -> bool:

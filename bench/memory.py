@@ -24,7 +24,19 @@ def rss_mb() -> float:
 
 
 def peak_rss_hwm_mb() -> float:
-    """High-water mark of RSS for the whole life of this process, in MB (10**6 bytes)."""
+    """High-water mark of RSS for the whole life of this process, in MB (10**6 bytes).
+
+    Linux: VmHWM of /proc/self/status, the high-water mark of this program's own memory. `ru_maxrss` is not
+    that in a child process: the kernel carries the parent's high-water mark across fork + exec, so a worker
+    started by a 400 MB parent read 400 MB whatever it loaded.
+    """
+    try:
+        with open("/proc/self/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return to_mb(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass  # no procfs (macOS) or an odd line: getrusage below
     ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return to_mb(ru if sys.platform == "darwin" else ru * 1024)
 

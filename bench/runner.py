@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgebench.bench.harness import BenchConfig, measure
 from edgebench.errors import EdgebenchError, UserInputError
+from edgebench.system import format_cpus
 from edgebench.units import to_mb
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class Job:
     options: RuntimeOptions | None = None
     bench: dict[str, Any] = field(default_factory=dict)
     progress: bool = False
+    cpus: tuple[int, ...] | None = None  # CPU affinity of the measurement (`--cpus`); None: not pinned
     runtime_options: InitVar[dict[str, Any] | None] = None
 
     def __post_init__(self, runtime_options: dict[str, Any] | None) -> None:
@@ -69,10 +71,15 @@ class Job:
         object.__setattr__(self, "options", opts)
         if self.shape is not None:
             object.__setattr__(self, "shape", tuple(self.shape))
+        if self.cpus is not None:
+            if not self.cpus or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in self.cpus):
+                raise UserInputError(f"a job's cpus must be CPU numbers >= 0, got {self.cpus!r:.80}")
+            object.__setattr__(self, "cpus", tuple(self.cpus))
 
     def to_json(self) -> str:
         d: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
         d["shape"] = list(self.shape) if self.shape is not None else None
+        d["cpus"] = list(self.cpus) if self.cpus is not None else None
         d["options"] = {"runtime": self.runtime, "options": self.options.to_dict()}  # type: ignore[union-attr]
         return json.dumps(d)
 
@@ -100,8 +107,81 @@ def _progress_printer(cfg: BenchConfig) -> Any:
     return prog, task
 
 
-def run_job(job: Job) -> dict[str, Any]:
-    """Run `job` here; returns the measurement part of a result (no machine fingerprint)."""
+def choose_cpus(cpus: tuple[int, ...] | None, interleave: bool = False) -> tuple[tuple[int, ...] | None, str]:
+    """The CPUs a bench pins to and why: `--cpus` (checked against this machine), else the big cores of a
+    big.LITTLE CPU (the fingerprint's `big_cpus` this process may use), else none."""
+    from edgebench.bench.fingerprint import cpu_info
+    from edgebench.system import allowed_cpus, check_cpus
+
+    if cpus is not None:
+        if interleave:
+            raise UserInputError("--cpus does not apply to --interleave yet; run it under taskset instead "
+                                 "(taskset -c 0-3 edgebench bench A B --interleave)")
+        check_cpus(cpus)
+        return cpus, "--cpus"
+    big = cpu_info().get("big_cpus")
+    usable = sorted(set(big or ()) & (allowed_cpus() or set()))
+    if not usable or interleave:
+        return None, "not pinned (no --cpus, no big.LITTLE clusters found)" if not big else "not pinned (--interleave)"
+    return tuple(usable), f"default: the big cores {format_cpus(usable)} of this big.LITTLE CPU"
+
+
+def pin_cpus(cpus: tuple[int, ...] | None) -> set[int] | None:
+    """Restrict this process and its threads to `cpus` (threads created later inherit it); returns the previous
+    set (`placement_record` restores it), None if not pinned. Refused in one line when a CPU does not exist or is
+    not allowed here."""
+    if cpus is None:
+        return None
+    from edgebench.system import check_cpus
+
+    check_cpus(cpus)
+    previous = set(os.sched_getaffinity(0))
+    _set_affinity_all_threads(set(cpus))
+    return previous
+
+
+def _set_affinity_all_threads(cpus: set[int]) -> None:
+    """Every thread of this process (numpy's BLAS pool started at import too), this one last."""
+    task_dir = Path("/proc/self/task")
+    for task in task_dir.iterdir() if task_dir.is_dir() else []:
+        try:
+            os.sched_setaffinity(int(task.name), cpus)
+        except (OSError, ValueError):  # the thread ended meanwhile
+            continue
+    os.sched_setaffinity(0, cpus)
+
+
+def placement_record(cpus: tuple[int, ...] | None, previous: set[int] | None) -> dict[str, Any]:
+    """Where the measurement ran, read inside its process after the timed runs: the process's allowed CPUs and
+    every thread's (the runtime's pools included); then the affinity before `pin_cpus` is restored."""
+    from edgebench.system import allowed_cpus, parse_cpus
+
+    allowed = allowed_cpus()
+    threads: list[tuple[int, ...]] = []
+    task_dir = Path("/proc/self/task")
+    for task in sorted(task_dir.iterdir()) if task_dir.is_dir() else []:
+        try:
+            status = (task / "status").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        line = next((ln for ln in status.splitlines() if ln.startswith("Cpus_allowed_list:")), None)
+        if line is not None:
+            threads.append(parse_cpus(line.split(":", 1)[1].strip(), "Cpus_allowed_list"))
+    if previous is not None:
+        _set_affinity_all_threads(previous)
+    want = set(cpus) if cpus is not None else allowed
+    return {"cpus": list(cpus) if cpus is not None else None,
+            "worker_allowed_cpus": sorted(allowed) if allowed is not None else None,
+            "threads": len(threads),
+            "threads_outside_cpus": sum(1 for t in threads if want is not None and not set(t) <= want)}
+
+
+def run_job(job: Job, spawned_ns: int | None = None) -> dict[str, Any]:
+    """Run `job` here; returns the measurement part of a result (no machine fingerprint).
+
+    `spawned_ns`: the `time.monotonic_ns()` at which the parent started this process (`run_job_isolated`);
+    with it the result has a `cold_start` (process start -> session created -> first result).
+    """
     import time
 
     import numpy as np
@@ -115,9 +195,12 @@ def run_job(job: Job) -> dict[str, Any]:
     deadline = time.perf_counter_ns() + int(cfg.timeout_s * 1e9) if cfg.timeout_s is not None else None
     opts: RuntimeOptions = job.options  # type: ignore[assignment]  # Job.__post_init__ always sets them
     rt = get_runtime(job.runtime)
+    previous_cpus = pin_cpus(job.cpus)  # before the session exists: the runtime's threads inherit it
     rss0 = rss_mb()
     sess = rt.load(Path(job.model), opts)
+    session_ns = time.monotonic_ns()
     rss1 = rss_mb()
+    load_peak = peak_rss_hwm_mb()  # in a fresh process: the peak of start-up and loading the model
     if deadline is not None and time.perf_counter_ns() >= deadline:
         raise timed_out(cfg.timeout_s, "while loading the model")
     if len(sess.inputs) > 1 and job.shape is not None:
@@ -146,7 +229,13 @@ def run_job(job: Job) -> dict[str, Any]:
     finally:
         if prog is not None:
             prog.stop()
+    placement = placement_record(job.cpus, previous_cpus)
     nonfinite = _nonfinite_outputs(sess, feeds)  # one more run, after the timed ones: timings untouched
+    cold = None
+    if spawned_ns is not None:
+        to_session = (session_ns - spawned_ns) / 1e6
+        cold = {"process_to_session_ms": to_session, "session_to_first_result_ms": timing.first_run_ns / 1e6,
+                "total_ms": to_session + timing.first_run_ns / 1e6, "load_peak_rss_mb": load_peak}
     lat = summarize(timing.samples_ns, items_per_run=batch)
     lat.update({
         "first_run_ms": timing.first_run_ns / 1e6,
@@ -164,6 +253,8 @@ def run_job(job: Job) -> dict[str, Any]:
         "runtime_info": getattr(sess, "info", None),  # e.g. torch-int8: precision, engine, calibration
         "latency": lat,
         "nonfinite_outputs": nonfinite,
+        "placement": placement,
+        "cold_start": cold,
         "memory": {
             "rss_before_load_mb": rss0,
             "rss_after_load_mb": rss1,
@@ -178,6 +269,9 @@ def run_job(job: Job) -> dict[str, Any]:
         },
     }
 
+
+# the worker's start time (time.monotonic_ns() in the parent just before it starts the worker): cold start
+SPAWNED_ENV = "EDGEBENCH_WORKER_SPAWNED_NS"
 
 # seconds the parent waits past --timeout (interpreter start, imports) before it kills the worker
 TIMEOUT_GRACE_S = 30.0
@@ -198,11 +292,13 @@ def run_job_isolated(job: Job) -> dict[str, Any]:
     `TIMEOUT_GRACE_S` later, and a worker that dies (killed, out of memory, crashed) is reported in one line.
     """
     import signal
+    import time
 
     from edgebench.bench.harness import timed_out
 
     env = dict(os.environ)
     timeout = job.bench.get("timeout_s")
+    env[SPAWNED_ENV] = str(time.monotonic_ns())  # CLOCK_MONOTONIC is one clock for all processes (Linux)
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "edgebench.bench.worker"],
@@ -234,14 +330,32 @@ def run_job_isolated(job: Job) -> dict[str, Any]:
     return reply
 
 
+# a thermal zone without a passive/hot trip point in sysfs: the temperature that counts as "throttling"
+TEMP_LIMIT_C = 80.0
+
+
 def throttle_warnings(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
-    """Warnings when a Raspberry Pi throttled or hit its soft temperature limit during a run."""
+    """Warnings when the CPU throttled during a run: a Raspberry Pi's firmware flags, a cpufreq policy's cap
+    (scaling_max_freq) that fell, a thermal zone that crossed its trip point (else `TEMP_LIMIT_C`)."""
     out: list[str] = []
     b, a = before.get("throttled"), after.get("throttled")
     if a:
         for key in ("throttled", "freq_capped", "soft_temp_limit", "under_voltage"):
             if a.get(key) or (b or {}).get(key) or (a.get(f"{key}_occurred") and not (b or {}).get(f"{key}_occurred")):
                 out.append(f"the board reported '{key}' during the measurement; its latency is not reliable")
+    caps_before = {tuple(p["cpus"]): p.get("cap_freq_mhz") for p in before.get("cpufreq") or []}
+    for p in after.get("cpufreq") or []:
+        was, now = caps_before.get(tuple(p["cpus"])), p.get("cap_freq_mhz")
+        if was and now and now < was:
+            out.append(f"CPUs {format_cpus(p['cpus'])} throttled during the measurement: their frequency cap fell "
+                       f"from {was:g} to {now:g} MHz; its latency is not reliable (cool the board, --cooldown)")
+    temps_before = {z.get("zone"): z.get("temp_c") for z in before.get("thermal") or []}
+    for z in after.get("thermal") or []:
+        limit = z.get("threshold_c") or TEMP_LIMIT_C
+        was, now = temps_before.get(z.get("zone")), z.get("temp_c")
+        if now is not None and now >= limit and (was is None or was < limit):
+            out.append(f"{z.get('zone')} ({z.get('type')}) crossed {limit:g} C during the measurement ({was} -> "
+                       f"{now:g} C): the CPU may have throttled; its latency is not reliable (--cooldown)")
     return out
 
 
@@ -353,8 +467,11 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
             "shape": list(job.shape) if job.shape else None,
             "inputs": job.inputs_npz or "random",
             "seed": job.seed,
+            "cpus": list(job.cpus) if job.cpus is not None else None,
             **job.bench,
         },
+        "placement": measured.get("placement"),
+        "cold_start": measured.get("cold_start"),
         "latency": measured["latency"],
         "memory": memory,
         "machine": machine,

@@ -64,6 +64,8 @@ OPTIONAL: dict[str, tuple[type, ...]] = {
     "machine.id": (str,), "machine.hostname": (str,), "machine.board": (dict,), "machine.board.model": (str,),
     "machine.cpu.model": (str,), "machine.cpu.logical_cores": (int,), "machine.cpu.max_freq_mhz": _NUM,
     "machine.cpu.cur_freq_mhz": _NUM, "options.graph_optimization": (str,), "sweep": (dict,),
+    "options.cpus": (list,), "placement": (dict,), "cold_start": (dict,), "cold_start.process_to_session_ms": _NUM,
+    "cold_start.session_to_first_result_ms": _NUM, "cold_start.total_ms": _NUM, "cold_start.load_peak_rss_mb": _NUM,
 }
 
 

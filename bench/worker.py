@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
-from edgebench.bench.runner import Job, run_job
+from edgebench.bench.runner import SPAWNED_ENV, Job, run_job
 from edgebench.errors import EdgebenchError
+
+
+def _spawned_ns() -> int | None:
+    """When the parent started this process (`runner.SPAWNED_ENV`), None when not set or not a number."""
+    value = os.environ.get(SPAWNED_ENV, "")
+    return int(value) if value.isdigit() else None
 
 
 def main() -> int:
     out = sys.stdout
     try:
-        reply = run_job(Job.from_json(sys.stdin.read()))
+        reply = run_job(Job.from_json(sys.stdin.read()), spawned_ns=_spawned_ns())
         code = 0
     except EdgebenchError as e:
         reply = {"error": {"message": str(e), "exit_code": e.exit_code, "type": type(e).__name__}}

@@ -76,6 +76,9 @@ def bench(
                                              "--arithmetic` (docs/int8-arithmetic.md)."),
     on: str | None = typer.Option(None, "--on", metavar="DEVICE[,DEVICE...]",
                                   help="Run there over SSH (`edgebench device add`); results in -o DIR/<device>/."),
+    cpus: str | None = typer.Option(None, "--cpus", metavar="LIST",
+                                    help="Pin the measurement to these CPUs, e.g. 0-3 or 0,2,4-5 (threads default to "
+                                         "their number). Default: the big cores of a big.LITTLE CPU, else none."),
 ) -> None:
     """Measure latency and memory of a model (one result file per threads x batch combination).
 
@@ -92,8 +95,9 @@ def bench(
     from edgebench.errors import UserInputError
     from edgebench.runtimes import get_runtime
     from edgebench.runtimes.artifacts import resolve_for_runtime
-    from edgebench.system import default_threads
+    from edgebench.system import default_threads, parse_cpus
 
+    cpus_t = parse_cpus(cpus) if cpus is not None else None  # the syntax here; the CPUs on the machine that runs
     cfg = BenchConfig(warmup_iters=warmup_iters, warmup_seconds=warmup_seconds, min_iters=min_iters,
                       min_seconds=min_seconds, max_iters=max_iters, max_seconds=max_seconds,
                       timeout_s=timeout or None)
@@ -139,6 +143,12 @@ def bench(
     # against this machine's cores (with --on, each device checks against its own)
     check_threads(thread_list, allow_oversubscribe=allow_oversubscribe)
     check_threads([base_opts.inter_op_threads], "--inter-threads", allow_oversubscribe=allow_oversubscribe)
+    from edgebench.bench.runner import choose_cpus
+
+    pinned, pin_how = choose_cpus(cpus_t, interleave)
+    if pinned is not None and not threads and "intra_op_threads" not in given:  # one thread per CPU pinned to
+        options = [replace(base_opts, intra_op_threads=len(pinned))]
+        check_threads([len(pinned)], allow_oversubscribe=allow_oversubscribe)
     check_model = getattr(get_runtime(runtime), "check_model", None)  # e.g. torch: its verified FP32 parent
     if interleave:
         model = [resolve_for_runtime(m, runtime, precision) for m in model]
@@ -168,7 +178,7 @@ def bench(
         for b in batch_list:
             job = Job(model=str(model_path), runtime=runtime, batch=None if shape_t else b, shape=shape_t,
                       inputs_npz=str(inputs) if inputs else None, seed=seed, options=opts,
-                      bench=cfg.__dict__.copy(), progress=show_progress)
+                      bench=cfg.__dict__.copy(), progress=show_progress, cpus=pinned)
             cooled = wait_until_cool(cool) if cool is not None else None
             if cooled is not None and cooled["waited_s"] >= 1:
                 typer.echo(f"waited {cooled['waited_s']:.0f} s for the board to cool from {cooled['start_temp_c']:.1f} "
@@ -177,6 +187,8 @@ def bench(
             measured = run_job_isolated(job) if isolate else run_job(job)
             result = make_result(job, measured, model_path, machine, dynamic_state(), verification=verification,
                                  artifact=artifact)
+            if result["placement"] is not None:
+                result["placement"]["how"] = pin_how
             if cooled is not None:
                 result["cooldown"] = cooled
                 result["warnings"] += cooldown_warnings(cooled)

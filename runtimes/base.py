@@ -87,7 +87,11 @@ class TensorSpec:
 
 @runtime_checkable
 class Session(Protocol):
-    """A loaded model, ready to run."""
+    """A loaded model, ready to run.
+
+    A session may also offer `bind(feeds) -> Callable[[], object]`: the inputs set once, the call runs the model
+    on them (outputs stay inside the runtime). The timing loop uses it where it exists (`bench.harness`).
+    """
 
     inputs: Sequence[TensorSpec]
     outputs: Sequence[TensorSpec]

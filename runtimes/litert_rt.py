@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -65,7 +65,12 @@ class LiteRtSession:
                                            "output": [_np_name(d["dtype"]) for d in self._out]}}
         self.precision: str = info["precision"]
 
-    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def bind(self, feeds: Mapping[str, np.ndarray]) -> Callable[[], object]:
+        """The input buffers set once (quantized once for an INT8 model); the call is `invoke()`."""
+        self._set_inputs(feeds)
+        return self.interpreter.invoke
+
+    def _set_inputs(self, feeds: Mapping[str, np.ndarray]) -> None:
         import numpy as np
 
         check_feeds(self.inputs, feeds)
@@ -76,6 +81,11 @@ class LiteRtSession:
                 info = np.iinfo(d["dtype"])
                 x = np.clip(np.round(x / scale) + zero, info.min, info.max)
             self.interpreter.set_tensor(d["index"], np.ascontiguousarray(x, dtype=d["dtype"]))
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        import numpy as np
+
+        self._set_inputs(feeds)
         self.interpreter.invoke()
         out: dict[str, np.ndarray] = {}
         for spec, d in zip(self.outputs, self._out, strict=True):

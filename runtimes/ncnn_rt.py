@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -59,6 +59,25 @@ class NcnnSession:
         self.inputs, self.outputs = inputs, outputs
         self.info = info
         self.precision: str = info["precision"]
+
+    def bind(self, feeds: Mapping[str, np.ndarray]) -> Callable[[], object]:
+        """The input Mat made once; the call runs a fresh extractor on it (an extractor caches its results)."""
+        import ncnn
+        import numpy as np
+
+        check_feeds(self.inputs, feeds)
+        chw = np.ascontiguousarray(feeds[self.inputs[0].name][0], dtype=np.float32)
+        mat = ncnn.Mat(chw)  # wraps `chw` without copying: the closure keeps both alive
+        create, in_blob, out_blob = self.net.create_extractor, self._in_blob, self._out_blob
+
+        def run(_chw: np.ndarray = chw) -> None:
+            ex = create()
+            ex.input(in_blob, mat)
+            ret, _ = ex.extract(out_blob)
+            if ret != 0:
+                raise ModelFileError(f"ncnn failed to run the model (extract returned {ret})")
+
+        return run
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         import ncnn

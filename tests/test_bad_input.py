@@ -173,6 +173,9 @@ ROWS = [
         "has label 12, out of range for the model's 10 outputs"),
     Row("eval-labels-file-not-a-folder", ("eval", "{model}", "--data", "{images}", "--labels-file", "{tmp}/gt.txt"),
         2, "--labels-file applies to an image folder"),
+    Row("cpus-not-here", ("bench", "{model}", "--cpus", "99", "-o", "{out}"), 2, "CPU 99 does not exist"),
+    Row("cpus-backwards", ("bench", "{model}", "--cpus", "1-0", "-o", "{out}"), 2, "the range 1-0 runs backwards"),
+    Row("cpus-not-a-number", ("bench", "{model}", "--cpus", "x", "-o", "{out}"), 2, "'x' is not a CPU number"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
