@@ -29,6 +29,7 @@ from edgebench.errors import UserInputError, suggest
 GraphOptLevel = Literal["disable", "basic", "extended", "all"]
 ExecutionMode = Literal["sequential", "parallel"]
 TorchEngine = Literal["x86", "qnnpack", "fbgemm"]
+TorchAutocast = Literal["off", "bf16"]
 
 OptionsT = TypeVar("OptionsT", bound="RuntimeOptions")
 
@@ -235,9 +236,19 @@ class OrtCpuOptions(RuntimeOptions):
 
 @dataclass(frozen=True)
 class TorchOptions(RuntimeOptions):
-    """PyTorch eager FP32: `torch.set_num_threads(intra_op_threads)` (+ inter-op threads)."""
+    """PyTorch eager FP32: `torch.set_num_threads(intra_op_threads)` (+ inter-op threads).
+
+    `autocast`: off (FP32), or bf16 (`torch.autocast("cpu", dtype=torch.bfloat16)`: convolutions and
+    linear layers in bf16; what `--precision bf16` sets).
+    """
 
     runtime: ClassVar[str] = "torch"
+
+    autocast: TorchAutocast = "off"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_choice(self.runtime, "autocast", self.autocast, ("off", "bf16"))
 
 
 @dataclass(frozen=True)
