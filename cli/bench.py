@@ -128,7 +128,7 @@ def bench(
                                "spin_wait": ("--spin/--no-spin", spin)}.items() if v[1] is not None}
     given = parse_key_values(runtime_option)
     base_opts = runtime_options(runtime, flags, given)
-    _, base_opts = plan_precision(runtime, precision, base_opts)  # bf16/fp16: the options that select them
+    _, base_opts = plan_precision(runtime, precision, base_opts, given)  # bf16/fp16: the options that select them
     if threads and "intra_op_threads" in given:
         raise UserInputError("--threads and --runtime-option intra_op_threads=... both set the threads; give one")
     thread_list = (parse_int_list(threads, "--threads") if threads

@@ -20,6 +20,7 @@ from the runtime). Standard library only.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,11 +78,13 @@ def precision_way(runtime: str, precision: str) -> PrecisionWay | None:
     return getattr(_runtime_class(runtime), "reduced_precisions", {}).get(precision)
 
 
-def plan_precision(runtime: str, precision: str | None, options: Any = None) -> tuple[str | None, Any]:
+def plan_precision(runtime: str, precision: str | None, options: Any = None,
+                   given: Collection[str] = ()) -> tuple[str | None, Any]:
     """(the model file's precision, the runtime's Options) for `-r runtime --precision precision`.
 
     The options that select a reduced precision are set over `options`; an option the user set otherwise
-    (e.g. ``--ro inference_precision=f32`` with ``--precision bf16``) is refused, naming both.
+    (e.g. ``--ro inference_precision=f32`` with ``--precision bf16``: a field named in `given`, or one
+    away from its default) is refused, naming both.
     """
     if precision is None:
         return None, options
@@ -94,7 +97,7 @@ def plan_precision(runtime: str, precision: str | None, options: Any = None) -> 
     default = cls()
     for name, value in way.options:
         mine = getattr(opts, name)
-        if mine != value and mine != getattr(default, name):
+        if mine != value and (name in given or mine != getattr(default, name)):
             raise UserInputError(f"--precision {precision} sets {runtime} option {name}={value}, but {name}={mine} "
                                  "was given too; drop one of them")
     return way.file, dataclasses.replace(opts, **dict(way.options))
