@@ -129,3 +129,33 @@ def test_an_int8_file_given_with_a_reduced_precision_is_refused(tiny: Path, tmp_
     int8.write_bytes((tiny / "tiny" / "model.fp32.onnx").read_bytes())
     with pytest.raises(UserInputError, match=r"runs the fp32 model, but .* is int8"):
         resolve_precision(int8, "openvino", "bf16")
+
+
+def test_a_sweep_listing_bf16_and_fp16_pairs_them_with_the_lineage_fp32() -> None:
+    from edgebench.sweep.config import parse_sweep
+    from edgebench.sweep.graph import Host, build_graph
+
+    host = Host(cpu={"arch": "x86_64", "model": "Zen4", "isa": {"avx2": True}}, machine_id="m1",
+                runtimes=("ort-cpu", "torch", "torch-int8", "openvino", "litert", "ncnn"),
+                file_sha256={"./m/model.fp32.onnx": "ab" * 32})
+    text = ('models = ["./m/model.fp32.onnx"]\n[quantize]\nprecisions = ["fp32", "bf16", "fp16"]\n'
+            '[bench]\nruntimes = ["installed"]\nthreads = [1]\n')
+    g = build_graph(parse_sweep(text), host)
+    evals = {(n.settings["variant"], n.settings["runtime"]): n for n in g.nodes.values() if n.stage == "evaluate"}
+    base = evals[("m-fp32", "ort-cpu")]
+    want = {("m-bf16", "openvino"): {"inference_precision": "bf16"}, ("m-fp16", "openvino"):
+            {"inference_precision": "f16"}, ("m-bf16", "ncnn"): {"bf16": True}, ("m-fp16", "ncnn"): {"fp16": True},
+            ("m-bf16", "torch"): {"autocast": "bf16"}, ("m-fp16", "ort-cpu"): {}}
+    for key, options in want.items():
+        n = evals[key]
+        assert n.settings["runtime_options"] == options and n.settings["paired_with"] == base.label, key
+        assert n.deps[1] == base.key
+    # bf16/fp16 on openvino/ncnn/torch run the FP32 file itself: no conversion or quantization of their own
+    imp = next(k for k, n in g.nodes.items() if n.stage == "import")
+    assert evals[("m-bf16", "openvino")].deps[0] == imp and evals[("m-bf16", "torch")].deps[0] == imp
+    quantize = [n.settings["mode"] for n in g.nodes.values() if n.stage == "quantize"]
+    assert quantize == ["fp16"]  # ort-cpu's model.fp16.onnx
+    for refused in ("ort-cpu x bf16", "litert x bf16", "litert x fp16", "torch-int8 x bf16"):
+        assert any(refused in note for note in g.notes), (refused, g.notes)
+    cells = {(g.nodes[c].settings["variant"], g.nodes[c].settings["runtime"]) for c in g.cells}
+    assert set(want) <= cells
