@@ -159,3 +159,22 @@ def test_a_sweep_listing_bf16_and_fp16_pairs_them_with_the_lineage_fp32() -> Non
         assert any(refused in note for note in g.notes), (refused, g.notes)
     cells = {(g.nodes[c].settings["variant"], g.nodes[c].settings["runtime"]) for c in g.cells}
     assert set(want) <= cells
+
+
+def test_recommend_considers_a_bf16_deployment_of_the_fp32_file(tmp_path: Path) -> None:
+    """A bf16 result is the FP32 file run in bf16: another deployment of the lineage, never its FP32 reference."""
+    from edgebench.bench.recommend import recommend
+    from edgebench.bench.report_data import load_results
+
+    from tests.bench.result_factory import X86, result, write
+
+    fp32 = result(X86, runtime="openvino", p50=0.85, top1=91.5)
+    bf16 = result(X86, runtime="openvino", p50=0.40, top1=91.3, runtime_precision="bf16")
+    assert bf16["model"]["sha256"] == fp32["model"]["sha256"]  # the same model file
+    rows = list(load_results(write(tmp_path / "r", [fp32, bf16])).rows)
+    (rec,) = recommend(rows, budget=0.5)
+    assert {r.precision for r in rec.candidates} == {"fp32", "bf16"}
+    assert "unpruned FP32" in rec.reference and rec.reference_top1 == 91.5
+    assert rec.best is not None and rec.best.precision == "bf16" and rec.best.variant == "resnet20-bf16"
+    (tight,) = recommend(rows, budget=0.1)
+    assert tight.best is not None and tight.best.precision == "fp32"
