@@ -173,6 +173,10 @@ ROWS = [
         "has label 12, out of range for the model's 10 outputs"),
     Row("eval-labels-file-not-a-folder", ("eval", "{model}", "--data", "{images}", "--labels-file", "{tmp}/gt.txt"),
         2, "--labels-file applies to an image folder"),
+    Row("precision-runtime-cannot-run", ("bench", "{model}", "-r", "ort-cpu", "--precision", "bf16", "-o", "{out}"), 2,
+        "cannot run --precision bf16: ONNX Runtime's CPU provider has no bfloat16"),
+    Row("precision-unknown", ("eval", "{model}", "--precision", "fp8", "--data", "{images}"), 2,
+        "--precision 'fp8' is not one of fp32, bf16, fp16, int8; runtime 'ort-cpu' runs fp32, fp16, int8"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",

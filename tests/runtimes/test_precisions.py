@@ -178,3 +178,11 @@ def test_recommend_considers_a_bf16_deployment_of_the_fp32_file(tmp_path: Path) 
     assert rec.best is not None and rec.best.precision == "bf16" and rec.best.variant == "resnet20-bf16"
     (tight,) = recommend(rows, budget=0.1)
     assert tight.best is not None and tight.best.precision == "fp32"
+
+
+def test_convert_of_a_reduced_precision_says_bench_selects_it(tiny: Path) -> None:
+    before = _snapshot(tiny)
+    r = CliRunner().invoke(app, ["convert", str(tiny / "tiny"), "-r", "openvino", "--precision", "bf16"])
+    assert r.exit_code == 2 and "no bf16 conversion; run edgebench bench MODEL -r openvino --precision bf16" \
+        in r.stderr, r.output
+    assert _snapshot(tiny) == before
