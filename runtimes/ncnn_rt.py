@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from edgebench.errors import ModelFileError, UserInputError
 from edgebench.runtimes.base import TensorSpec
-from edgebench.runtimes.options import RuntimeOptions, _check_bool
-from edgebench.runtimes.precisions import PrecisionWay
+from edgebench.runtimes.options import PrecisionWay, RuntimeOptions, _check_bool
 from edgebench.runtimes.registry_runtimes import RUNTIMES
 from edgebench.runtimes.static import artifact_info, check_feeds, dist_version, load_file
 

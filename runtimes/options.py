@@ -32,6 +32,8 @@ TorchEngine = Literal["x86", "qnnpack", "fbgemm"]
 TorchAutocast = Literal["off", "bf16"]
 
 OptionsT = TypeVar("OptionsT", bound="RuntimeOptions")
+# the deployment precisions (edgebench.runtimes.precisions says which runtime runs which)
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -279,3 +281,16 @@ class TorchInt8Options(RuntimeOptions):
             _check_int(self.runtime, "calibration_size", self.calibration_size, 1)
         if self.calibration_seed is not None:
             _check_int(self.runtime, "calibration_seed", self.calibration_seed, 0)
+
+
+@dataclass(frozen=True)
+class PrecisionWay:
+    """How a runtime runs a reduced float precision: the model file's precision and the options set."""
+
+    file: str  # precision of the model file loaded (fp32: reduced arithmetic of the FP32 model)
+    options: tuple[tuple[str, Any], ...]  # Options fields that select it
+    how: str  # one line for docs and messages, e.g. "INFERENCE_PRECISION_HINT=bf16"
+
+    def __post_init__(self) -> None:
+        if self.file not in PRECISIONS:
+            raise UserInputError(f"PrecisionWay file precision '{self.file}' is not one of {', '.join(PRECISIONS)}")

@@ -21,26 +21,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Collection
-from dataclasses import dataclass
 from typing import Any
 
 from edgebench.errors import UserInputError, suggest
+from edgebench.runtimes.options import PRECISIONS, PrecisionWay
 
-PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 REDUCED = ("bf16", "fp16")
-
-
-@dataclass(frozen=True)
-class PrecisionWay:
-    """How a runtime runs a reduced float precision: the model file's precision and the options set."""
-
-    file: str  # precision of the model file loaded (fp32: reduced arithmetic of the FP32 model)
-    options: tuple[tuple[str, Any], ...]  # Options fields that select it
-    how: str  # one line for docs and messages, e.g. "INFERENCE_PRECISION_HINT=bf16"
-
-    def __post_init__(self) -> None:
-        if self.file not in PRECISIONS:
-            raise UserInputError(f"PrecisionWay file precision '{self.file}' is not one of {', '.join(PRECISIONS)}")
+__all__ = ["PRECISIONS", "REDUCED", "PrecisionWay", "check_runtime_precision", "plan_precision", "precision_way",
+           "runs"]
 
 
 def _runtime_class(runtime: str) -> Any:

@@ -42,8 +42,7 @@ from edgebench.artifact import ModelArtifact
 from edgebench.errors import ModelFileError, RuntimeUnavailable, UserInputError
 from edgebench.manifest import Manifest, find_typed_manifest
 from edgebench.runtimes.base import TensorSpec
-from edgebench.runtimes.options import RuntimeOptions, TorchInt8Options, TorchOptions
-from edgebench.runtimes.precisions import PrecisionWay
+from edgebench.runtimes.options import PrecisionWay, RuntimeOptions, TorchInt8Options, TorchOptions
 from edgebench.runtimes.registry_runtimes import RUNTIMES
 from edgebench.units import to_mb
 
