@@ -94,6 +94,10 @@ def eval_cmd(
     from edgebench.runtimes.artifacts import resolve_precision
 
     model, options = resolve_precision(model, runtime, precision)  # bf16/fp16: the options that select them
+    if baseline is not None:  # a folder as baseline: the FP32 model this runtime reads (ncnn, litert: their own)
+        from edgebench.runtimes.artifacts import resolve_for_runtime
+
+        baseline = resolve_for_runtime(baseline, runtime, None)
 
     if threads is not None:
         check_threads([threads], allow_oversubscribe=allow_oversubscribe)

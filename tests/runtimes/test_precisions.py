@@ -186,3 +186,28 @@ def test_convert_of_a_reduced_precision_says_bench_selects_it(tiny: Path) -> Non
     assert r.exit_code == 2 and "no bf16 conversion; run edgebench bench MODEL -r openvino --precision bf16" \
         in r.stderr, r.output
     assert _snapshot(tiny) == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_ncnn_reduced_precision_eval_pairs_with_its_own_fp32_artifact(tiny: Path, precision: str) -> None:
+    """ncnn reads no ONNX: a model folder as --baseline is its fp32 artifact (it was model.fp32.onnx: refused)."""
+    if not _available("ncnn"):
+        pytest.skip("ncnn not installed")
+    from edgebench.errors import RuntimeUnavailable
+    from edgebench.runtimes.converters import get_converter
+
+    try:
+        get_converter("ncnn")
+    except RuntimeUnavailable as e:
+        pytest.skip(str(e))
+    folder = tiny / "tiny"
+    if not (folder / "ncnn" / "fp32" / "model.param").is_file():
+        r = CliRunner().invoke(app, ["convert", str(folder), "-r", "ncnn", "--parity-data", str(tiny / "data.npz")])
+        assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["eval", str(folder), "-r", "ncnn", "--precision", precision, "--baseline",
+                                 str(folder), "-d", str(tiny / "data.npz"), "-t", "1", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["model"]["execution_precision"] == precision and out["baseline"]["execution_precision"] == "fp32"
+    assert out["model"]["model"] == out["baseline"]["model"] and out["paired"]["n"] == 48
