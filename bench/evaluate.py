@@ -265,6 +265,9 @@ def evaluate(
         "seconds": seconds,
         "nonfinite_logits": nonfinite,  # NaN/Inf outputs (e.g. NaN weights): the figures are meaningless
         **plan.to_dict(),
+        # bf16/fp16 deployments: what the runtime reports it ran (None where it reports nothing, e.g. ORT)
+        "precision": (getattr(sess, "info", None) or {}).get("precision"),
+        "execution_precision": (getattr(sess, "info", None) or {}).get("execution_precision"),
         "predictions": np.concatenate(preds).astype(int).tolist(),
     }
     if nonfinite:
@@ -371,8 +374,11 @@ def paired_delta_ci(gained: int, lost: int, n: int, z: float = 1.96) -> tuple[fl
 def evaluate_pair(model_path: Path, baseline_path: Path, dataset: Dataset | str, *, limit: int | None = None,
                   data_dir: Path | None = None, download: bool = True, manifest: Manifest | None = None,
                   baseline_manifest: Manifest | None = None, labels_file: Path | None = None,
-                  **kwargs: Any) -> dict[str, Any]:
+                  baseline_runtime_options: RuntimeOptions | None = None, **kwargs: Any) -> dict[str, Any]:
     """Evaluate `model_path` and `baseline_path` on the same images; add `paired_metrics`.
+
+    The baseline runs with `baseline_runtime_options` (default: the runtime's defaults, i.e. FP32), so one
+    FP32 file can be paired with itself run in bf16/fp16 (`runtime_options` selecting that precision).
 
     Returns ``{"model": evaluate(...), "baseline": evaluate(...), "paired": {...}}``.
     """
@@ -380,7 +386,7 @@ def evaluate_pair(model_path: Path, baseline_path: Path, dataset: Dataset | str,
 
     ma, mb = ModelArtifact.resolve(model_path), ModelArtifact.resolve(baseline_path)
     a, b = ma.path, mb.path
-    if a.resolve() == b.resolve():
+    if a.resolve() == b.resolve() and kwargs.get("runtime_options") == baseline_runtime_options:
         raise UserInputError(f"--baseline '{baseline_path}' is the model itself; give the other model (e.g. FP32)")
     pm = manifest if manifest is not None else ma.manifest
     bm = baseline_manifest if baseline_manifest is not None else mb.manifest
@@ -390,5 +396,5 @@ def evaluate_pair(model_path: Path, baseline_path: Path, dataset: Dataset | str,
         dataset, pm, data_dir, download, labels_file, size=limit, fit=_geometry(pm) == _geometry(bm))
     ds = ds.require_labels("evaluation").subset(limit)
     r = evaluate(a, ds, manifest=manifest, **kwargs)
-    rb = evaluate(b, ds, manifest=baseline_manifest, **kwargs)
+    rb = evaluate(b, ds, manifest=baseline_manifest, **{**kwargs, "runtime_options": baseline_runtime_options})
     return {"model": r, "baseline": rb, "paired": paired_metrics(r["predictions"], rb["predictions"], ds.labels)}

@@ -454,6 +454,8 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
         "runtime": {"name": job.runtime, "version": measured["runtime_version"], "options": ro,
                     "effective_options": measured.get("runtime_effective_options"),
                     "precision": (measured.get("runtime_info") or {}).get("precision"),
+                    # what the runtime reports it really ran (OpenVINO's runtime model, ncnn's options read back)
+                    "execution_precision": (measured.get("runtime_info") or {}).get("execution_precision"),
                     "info": measured.get("runtime_info")},
         "efficiency": _efficiency(manifest, measured, machine),
         "options": {

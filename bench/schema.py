@@ -61,6 +61,7 @@ REQUIRED: dict[str, tuple[type, ...]] = {
 # fields a result may leave out (or set to null); when given, of these types (what the report reads)
 OPTIONAL: dict[str, tuple[type, ...]] = {
     "model.precision": (str,), "model.arch": (str,), "runtime.precision": (str,), "runtime.info": (dict,),
+    "runtime.execution_precision": (str,),
     "machine.id": (str,), "machine.hostname": (str,), "machine.board": (dict,), "machine.board.model": (str,),
     "machine.cpu.model": (str,), "machine.cpu.logical_cores": (int,), "machine.cpu.max_freq_mhz": _NUM,
     "machine.cpu.cur_freq_mhz": _NUM, "options.graph_optimization": (str,), "sweep": (dict,),

@@ -194,6 +194,14 @@ def _no_such_precision(runtime: str, precision: str, makes: tuple[str, ...]) -> 
     if runtime == "openvino" and precision == "fp32":
         return ("OpenVINO reads the FP32 ONNX model directly, nothing to convert: edgebench bench MODEL -r openvino "
                 "(--precision int8 makes the NNCF INT8 model)")
+    from edgebench.runtimes import runtime_names
+    from edgebench.runtimes.precisions import precision_way
+
+    way = precision_way(runtime, precision) if runtime in runtime_names() else None
+    if way is not None:  # bf16/fp16 by options on the FP32 model: its conversion (if any) is the fp32 one
+        then = "" if runtime == "openvino" else f" after `edgebench convert MODEL -r {runtime}` (fp32)"
+        return (f"{runtime} runs {precision} as the FP32 model with {way.how}: no {precision} conversion; run "
+                f"edgebench bench MODEL -r {runtime} --precision {precision}{then}")
     if not makes:
         return (f"runtime '{runtime}' runs the ONNX or PyTorch model as it is; nothing to convert "
                 "(convert makes models for openvino, litert, ncnn)")

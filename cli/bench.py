@@ -19,8 +19,10 @@ def bench(
                                                  "(several with --interleave).", show_default=False),
     runtime: str = typer.Option("ort-cpu", "--runtime", "-r", help="Runtime name (see `edgebench runtimes`)."),
     precision: str | None = typer.Option(None, "--precision",
-                                         help="fp32|int8: the model folder's file for this runtime (model.int8.onnx, "
-                                              "DIR/<runtime>/<precision>/ from edgebench convert)."),
+                                         help="fp32|bf16|fp16|int8: the model folder's file for this runtime "
+                                              "(model.int8.onnx, DIR/<runtime>/<precision>/ from edgebench convert), "
+                                              "or the FP32 model in reduced float arithmetic where the runtime has "
+                                              "it (openvino, ncnn, torch: docs/runtimes.md)."),
     threads: str = typer.Option("", "--threads", "-t",
                                 help="Intra-op threads; a list such as 1,2,4 runs each. Default: usable cores."),
     runtime_option: list[str] | None = typer.Option(
@@ -94,7 +96,8 @@ def bench(
     from edgebench.cli.options import check_threads, parse_int_list, parse_key_values, parse_shape, runtime_options
     from edgebench.errors import UserInputError
     from edgebench.runtimes import get_runtime
-    from edgebench.runtimes.artifacts import resolve_for_runtime
+    from edgebench.runtimes.artifacts import resolve_precision
+    from edgebench.runtimes.precisions import plan_precision
     from edgebench.system import default_threads, parse_cpus
 
     cpus_t = parse_cpus(cpus) if cpus is not None else None  # the syntax here; the CPUs on the machine that runs
@@ -129,6 +132,7 @@ def bench(
                                "spin_wait": ("--spin/--no-spin", spin)}.items() if v[1] is not None}
     given = parse_key_values(runtime_option)
     base_opts = runtime_options(runtime, flags, given)
+    _, base_opts = plan_precision(runtime, precision, base_opts, given)  # bf16/fp16: the options that select them
     if threads and "intra_op_threads" in given:
         raise UserInputError("--threads and --runtime-option intra_op_threads=... both set the threads; give one")
     thread_list = (parse_int_list(threads, "--threads") if threads
@@ -151,7 +155,7 @@ def bench(
         check_threads([len(pinned)], allow_oversubscribe=allow_oversubscribe)
     check_model = getattr(get_runtime(runtime), "check_model", None)  # e.g. torch: its verified FP32 parent
     if interleave:
-        model = [resolve_for_runtime(m, runtime, precision) for m in model]
+        model = [resolve_precision(m, runtime, precision, base_opts)[0] for m in model]
         for m in model:
             resolve_model(m, no_verify=no_verify)
             if check_model is not None:
@@ -159,15 +163,19 @@ def bench(
         _interleave(model, runtime, options, batch_list, shape_t, seed, warmup_iters, rounds, round_iters,
                     output_dir, as_json)
         return
-    artifact, verification = resolve_model(resolve_for_runtime(model[0], runtime, precision), no_verify=no_verify)
+    artifact, verification = resolve_model(resolve_precision(model[0], runtime, precision, base_opts)[0],
+                                           no_verify=no_verify)
     model_path = artifact.path
     if check_model is not None:
         check_model(model_path)
     from edgebench.bench.cooldown import Cooldown, cooldown_warnings, wait_until_cool
 
     cool = Cooldown(cooldown, cooldown_timeout) if cooldown is not None else None
-    accuracy = (_accuracy(model_path, runtime, eval_data, eval_limit, thread_list[0], eval_arithmetic)
-                if eval_data else None)
+    from edgebench.runtimes.precisions import precision_way
+
+    reduced = precision is not None and precision_way(runtime, precision) is not None
+    accuracy = (_accuracy(model_path, runtime, eval_data, eval_limit, thread_list[0], eval_arithmetic,
+                          base_opts if reduced else None) if eval_data else None)
     ensure_writable_dir(output_dir)
 
     results: list[dict[str, Any]] = []
@@ -273,15 +281,15 @@ def _print_interleave(result: dict[str, Any], path: Path) -> None:
 
 
 def _accuracy(model_path: Path, runtime: str, data: str, limit: int | None, threads: int,
-              arithmetic: str = "auto") -> dict[str, Any]:
+              arithmetic: str = "auto", options: Any = None) -> dict[str, Any]:
     """Top-1/top-5 of the model in `runtime` on `data` (bench/evaluate.py), without per-image predictions;
     `arithmetic`/`arithmetic_reason` say which INT8 arithmetic was measured, `warnings` go to the result's."""
     from edgebench.bench.evaluate import evaluate
 
     acc = evaluate(model_path, data, runtime=runtime, limit=limit, threads=threads,
-                   arithmetic=arithmetic)  # type: ignore[arg-type]
+                   arithmetic=arithmetic, runtime_options=options)  # type: ignore[arg-type]
     return {k: acc[k] for k in ("dataset", "dataset_sha256", "n", "top1_pct", "top5_pct", "runtime", "threads",
-                                "arithmetic", "arithmetic_reason", "warnings")}
+                                "arithmetic", "arithmetic_reason", "execution_precision", "warnings")}
 
 
 def _print_table(results: list[dict[str, Any]]) -> None:
@@ -296,7 +304,9 @@ def _print_table(results: list[dict[str, Any]]) -> None:
     for r in results:
         lat, mem, o = r["latency"], r["memory"], r["options"]
         lo, hi = lat["p50_ci95_ms"]
-        table.add_row(r["model"]["name"], r["runtime"]["name"], str(o["batch"]), str(o["threads"]),
+        ran = r["runtime"].get("execution_precision")
+        table.add_row(r["model"]["name"], r["runtime"]["name"] + (f" ({ran})" if ran else ""), str(o["batch"]),
+                      str(o["threads"]),
                       f"{lat['p50_ms']:.3f} ({lo:.3f}-{hi:.3f})", f"{lat['p99_ms']:.3f}",
                       f"{lat['throughput_items_per_s']:.1f}", f"{mem['peak_rss_mb']:.0f}",
                       "yes" if lat["noisy"] else "no")

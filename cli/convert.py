@@ -14,7 +14,8 @@ from edgebench.units import format_mb
 def convert(
     model: Path = typer.Argument(..., help="The FP32 model: its folder or model.fp32.onnx (with its manifest)."),
     runtime: str = typer.Option(..., "--runtime", "-r", help="openvino (int8), litert (fp32, int8), ncnn (fp32)."),
-    precision: str = typer.Option("fp32", "--precision", help="fp32 or int8."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32 or int8 (bf16/fp16 need no conversion: "
+                                                              "bench --precision selects them)."),
     data: str | None = typer.Option(None, "--data", "-d",
                                     help="INT8 calibration data: cifar10[:train], an .npz or an image folder "
                                          "[default: the ONNX Runtime INT8 model's, else cifar10:train]."),

@@ -44,7 +44,9 @@ def eval_cmd(
     limit: int | None = typer.Option(None, "--limit", "-n", help="Evaluate the first N images only."),
     runtime: str = typer.Option("ort-cpu", "--runtime", "-r", help="Runtime name (see `edgebench runtimes`)."),
     precision: str | None = typer.Option(None, "--precision",
-                                         help="fp32|int8: the folder's model for this runtime (as bench --precision)."),
+                                         help="fp32|bf16|fp16|int8: the folder's model for this runtime, or the "
+                                              "FP32 model in reduced float arithmetic (as bench --precision); with "
+                                              "--baseline, the baseline runs at the runtime's FP32."),
     threads: int | None = typer.Option(None, "--threads", "-t", help="Intra-op threads. Default: usable cores."),
     allow_oversubscribe: bool = typer.Option(False, "--allow-oversubscribe",
                                              help="Allow more than 4 threads per logical core."),
@@ -89,9 +91,13 @@ def eval_cmd(
         return
     from edgebench.bench.evaluate import evaluate
     from edgebench.cli.options import check_threads
-    from edgebench.runtimes.artifacts import resolve_for_runtime
+    from edgebench.runtimes.artifacts import resolve_precision
 
-    model = resolve_for_runtime(model, runtime, precision)
+    model, options = resolve_precision(model, runtime, precision)  # bf16/fp16: the options that select them
+    if baseline is not None:  # a folder as baseline: the FP32 model this runtime reads (ncnn, litert: their own)
+        from edgebench.runtimes.artifacts import resolve_for_runtime
+
+        baseline = resolve_for_runtime(baseline, runtime, None)
 
     if threads is not None:
         check_threads([threads], allow_oversubscribe=allow_oversubscribe)
@@ -119,18 +125,20 @@ def eval_cmd(
         _eval_with_baseline(artifact.path, baseline, data, limit=limit, runtime=runtime, threads=threads,
                             batch_size=batch_size, data_dir=data_dir, download=download, as_json=as_json,
                             arithmetic=arithmetic, manifest=artifact.manifest,
-                            baseline_manifest=base.manifest if base else None, labels_file=labels_file)
+                            baseline_manifest=base.manifest if base else None, labels_file=labels_file,
+                            runtime_options=options)
         return
 
     r = evaluate(artifact.path, data, runtime=runtime, batch_size=batch_size, limit=limit, threads=threads,
                  data_dir=data_dir, download=download, arithmetic=arithmetic,  # type: ignore[arg-type]
-                 manifest=artifact.manifest, labels_file=labels_file)
+                 manifest=artifact.manifest, labels_file=labels_file, runtime_options=options)
     _warn(r)
     if as_json:
         typer.echo(json.dumps({k: v for k, v in r.items() if k != "predictions"}, indent=2))
         return
     typer.echo(f"{Path(r['model']).name}: top-1 {r['top1_pct']:.2f} %  top-5 {r['top5_pct']:.2f} %  "
-               f"on {r['n']} images of {r['dataset']} ({r['runtime']}, {r['threads']} threads, {r['arithmetic']}, "
+               f"on {r['n']} images of {r['dataset']} ({r['runtime']}{_ran(r)}, {r['threads']} threads, "
+               f"{r['arithmetic']}, "
                f"{r['seconds']:.1f} s)")
     if r.get("output_kind") in MEASURED:
         typer.echo(f"measured {MEASURED[r['output_kind']]}")
@@ -166,6 +174,11 @@ def _arithmetic_option(arithmetic: str, as_target: bool) -> str:
     return "qdq" if as_target else arithmetic
 
 
+def _ran(r: dict[str, Any]) -> str:
+    """' ran bf16' where the runtime reported its execution precision."""
+    return f" ran {r['execution_precision']}" if r.get("execution_precision") else ""
+
+
 def _warn(r: dict[str, Any]) -> None:
     for w in r.get("warnings", []):
         typer.echo(f"warning: {Path(r['model']).name}: {w}", err=True)
@@ -187,8 +200,8 @@ def _eval_with_baseline(model: Path, baseline: Path, data: str, *, limit: int | 
         return
     typer.echo(f"on {p['n']} images of {m['dataset']} ({m['runtime']}, {m['threads']} threads)")
     for tag, x in (("model", m), ("baseline", b)):
-        typer.echo(f"{tag:9s} {Path(x['model']).name}: top-1 {x['top1_pct']:.2f} %  top-5 {x['top5_pct']:.2f} %  "
-                   f"({x['arithmetic']})")
+        typer.echo(f"{tag:9s} {Path(x['model']).name}{_ran(x)}: top-1 {x['top1_pct']:.2f} %  top-5 "
+                   f"{x['top5_pct']:.2f} %  ({x['arithmetic']})")
     lo, hi = p["top1_delta_ci95_pts"]
     typer.echo(f"paired    top-1 {p['top1_delta_pts']:+.2f} points (95 % CI {lo:+.2f} to {hi:+.2f}); "
                f"agreement {p['agreement_pct']:.2f} % "

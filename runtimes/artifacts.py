@@ -16,10 +16,11 @@ or any model file) into the file the runtime loads. Standard library only.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from edgebench.errors import ModelFileError, UserInputError
+from edgebench.runtimes.precisions import PRECISIONS
 
-PRECISIONS = ("fp32", "int8")
 # the file each converting runtime loads from its artifact folder
 ARTIFACT_FILES = {"openvino": "model.xml", "litert": "model.tflite", "ncnn": "model.param"}
 ARTIFACT_MANIFEST = "model.json"
@@ -78,9 +79,35 @@ def resolve_for_runtime(arg: Path, runtime: str, precision: str | None) -> Path:
         return _artifact_or_refuse(folder, runtime, precision)
     onnx = folder / f"model.{precision}.onnx"
     if not onnx.is_file():
-        how = "edgebench quantize" if precision == "int8" else "edgebench export"
+        how = {"int8": "edgebench quantize", "fp16": "edgebench quantize --mode fp16"}.get(precision,
+                                                                                           "edgebench export")
         raise ModelFileError(f"'{folder}' has no {onnx.name} for --precision {precision}; make it with {how}")
     return onnx
+
+
+def resolve_precision(arg: Path, runtime: str, precision: str | None, options: Any = None) -> tuple[Path, Any]:
+    """`resolve_for_runtime` for any precision, with the runtime options that select it (`plan_precision`).
+
+    bf16/fp16 run as reduced arithmetic of the FP32 model (OpenVINO, ncnn, torch) load the FP32 file: the
+    folder's, or the file given when it is an FP32 one.
+    """
+    from edgebench.runtimes.precisions import plan_precision
+
+    file_precision, options = plan_precision(runtime, precision, options)
+    if precision is not None and file_precision != precision and not Path(arg).is_dir():
+        given = _file_precision(Path(arg))
+        if given != file_precision:
+            raise UserInputError(f"--precision {precision} on {runtime} runs the {file_precision} model, but "
+                                 f"'{arg}' is {given}; give the model folder or its model.{file_precision}.onnx")
+        return resolve_for_runtime(arg, runtime, None), options  # the file given (ncnn/litert: its artifact)
+    return resolve_for_runtime(arg, runtime, file_precision), options
+
+
+def _file_precision(path: Path) -> str:
+    """The precision of a model file: its folder's under <runtime>/<precision>/, else its name's."""
+    if path.parent.parent.name in ARTIFACT_FILES and path.parent.name in PRECISIONS:
+        return path.parent.name
+    return _onnx_precision(path)
 
 
 def _onnx_precision(path: Path) -> str:

@@ -110,6 +110,10 @@ class LiteRtRuntime:
     install_hint: ClassVar[str] = INSTALL_HINT
     Options: ClassVar[type[LiteRtOptions]] = LiteRtOptions
     converts: ClassVar[tuple[str, ...]] = ("fp32", "int8")
+    cannot_run: ClassVar[dict[str, str]] = {
+        "bf16": "LiteRT's XNNPACK CPU kernels have no bf16 models",
+        "fp16": "edgebench convert makes no fp16 LiteRT model (litert-torch's fp16 weights are dequantized to "
+                "fp32 by XNNPACK on x86; -r ncnn or -r openvino --precision fp16 run fp16 on ARM)"}
     # litert-torch converts the PyTorch module rebuilt from the manifest's `arch`, not the ONNX file
     converts_from: ClassVar[str] = "pytorch"
     reads_onnx: ClassVar[bool] = False

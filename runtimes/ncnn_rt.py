@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from edgebench.errors import ModelFileError
+from edgebench.errors import ModelFileError, UserInputError
 from edgebench.runtimes.base import TensorSpec
-from edgebench.runtimes.options import RuntimeOptions, _check_bool
+from edgebench.runtimes.options import PrecisionWay, RuntimeOptions, _check_bool
 from edgebench.runtimes.registry_runtimes import RUNTIMES
 from edgebench.runtimes.static import artifact_info, check_feeds, dist_version, load_file
 
@@ -104,6 +104,13 @@ class NcnnRuntime:
     install_hint: ClassVar[str] = INSTALL_HINT
     Options: ClassVar[type[NcnnOptions]] = NcnnOptions
     converts: ClassVar[tuple[str, ...]] = ("fp32",)
+    # --precision fp16/bf16: the FP32 artifact loaded with ncnn's fp16 (storage+arithmetic+packing) or bf16 storage
+    reduced_precisions: ClassVar[dict[str, PrecisionWay]] = {
+        "fp16": PrecisionWay("fp32", (("fp16", True),), "use_fp16_storage/arithmetic/packed=true"),
+        "bf16": PrecisionWay("fp32", (("bf16", True),), "use_bf16_storage=true"),
+    }
+    cannot_run: ClassVar[dict[str, str]] = {
+        "int8": "ncnn's INT8 needs ncnn2table/ncnn2int8, which the ncnn wheels do not ship"}
     converts_from: ClassVar[str] = "onnx"  # pnnx reads the ONNX file
     reads_onnx: ClassVar[bool] = False
 
@@ -147,4 +154,29 @@ class NcnnRuntime:
         outputs = [TensorSpec((man.output or {}).get("name") or "logits", out_shape, "float32")]
         info = artifact_info(model)
         info["options"] = {"fp16": opts.fp16, "bf16": opts.bf16, "winograd": opts.winograd, "sgemm": opts.sgemm}
+        info.update(_execution_precision(net.opt, opts))
+        if info["precision"] == "fp32" and (opts.fp16 or opts.bf16):
+            info["precision"] = "fp16" if opts.fp16 else "bf16"
+            if info["execution_precision"] != info["precision"]:
+                raise UserInputError(
+                    f"ncnn on this CPU turned {info['precision']} off when loading '{model.name}' (its options read "
+                    f"back: {info['ncnn_options']}); it runs fp32 here: use --precision fp32")
         return NcnnSession(net, in_names[0], out_names[0], inputs, outputs, info)
+
+
+def _execution_precision(opt: Any, asked: NcnnOptions) -> dict[str, Any]:
+    """What ncnn runs, from its Option read back after loading and the CPU features ncnn reports.
+
+    The precision is the storage type of weights and activations between layers: fp16 or bf16 when those
+    options are on, else fp32. `arithmetic` says how layers compute: fp16 only where the CPU has fp16
+    arithmetic (ARMv8.2 asimdhp); elsewhere ncnn converts to fp32 inside each layer (x86 F16C, bf16).
+    """
+    import ncnn
+
+    got = {k: bool(getattr(opt, k)) for k in ("use_fp16_storage", "use_fp16_arithmetic", "use_fp16_packed",
+                                              "use_bf16_storage")}
+    main = "fp16" if got["use_fp16_storage"] else "bf16" if got["use_bf16_storage"] else "fp32"
+    fp16_math = main == "fp16" and got["use_fp16_arithmetic"] and bool(ncnn.cpu_support_arm_asimdhp())
+    return {"execution_precision": main, "arithmetic": "fp16" if fp16_math else "fp32", "ncnn_options": got,
+            "execution_precision_source": "ncnn Option read back after load_param (storage precision); "
+                                          "arithmetic from ncnn.cpu_support_arm_asimdhp()"}

@@ -3,7 +3,10 @@
 `edgebench convert MODEL --runtime openvino --precision int8` writes an NNCF-quantized IR
 (`DIR/openvino/int8/model.xml`); FP32 needs no conversion (the ONNX file is read as it is).
 Threads: `INFERENCE_NUM_THREADS`, `NUM_STREAMS=1`, `PERFORMANCE_HINT=LATENCY`, and
-`INFERENCE_PRECISION_HINT=f32` so float layers stay FP32 (the ARM plugin defaults to f16).
+`INFERENCE_PRECISION_HINT=f32` so float layers stay FP32 (the ARM plugin defaults to f16, x86 with
+avx512_bf16/AMX to bf16). `--precision bf16|fp16` sets the hint to bf16/f16 on the FP32 model; the session
+records what the compiled model really runs (`execution_precision`, from its runtime model) and refuses
+a hint the CPU replaces (f16 on x86 without fp16 arithmetic runs as bf16).
 
 Example::
 
@@ -21,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from edgebench.errors import ModelFileError, UserInputError
 from edgebench.runtimes.base import TensorSpec
-from edgebench.runtimes.options import RuntimeOptions, _check_choice, _check_int
+from edgebench.runtimes.options import PrecisionWay, RuntimeOptions, _check_choice, _check_int
 from edgebench.runtimes.registry_runtimes import RUNTIMES
 from edgebench.runtimes.static import artifact_info, check_feeds, dist_version, load_file
 
@@ -33,6 +36,10 @@ INSTALL_HINT = "pip install 'edgebench[runtimes]' (openvino; run-only, no torch)
 InferencePrecision = Literal["f32", "f16", "bf16", "default"]
 PerformanceHint = Literal["latency", "throughput"]
 
+# OpenVINO element types -> edgebench precisions; the compute layers whose runtime precision is read back
+_PRECISION = {"f32": "fp32", "bf16": "bf16", "f16": "fp16", "i8": "int8", "u8": "int8"}
+_COMPUTE = ("Convolution", "GroupConvolution", "Deconvolution", "FullyConnected", "MatMul")
+_HINT = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 _NP = {"f32": "float32", "f16": "float16", "i8": "int8", "u8": "uint8", "i32": "int32", "i64": "int64"}
 
 
@@ -113,6 +120,11 @@ class OpenVinoRuntime:
     name: ClassVar[str] = "openvino"
     install_hint: ClassVar[str] = INSTALL_HINT
     Options: ClassVar[type[OpenVinoOptions]] = OpenVinoOptions
+    # --precision bf16/fp16: the FP32 model (ONNX or IR) compiled with INFERENCE_PRECISION_HINT
+    reduced_precisions: ClassVar[dict[str, PrecisionWay]] = {
+        p: PrecisionWay("fp32", (("inference_precision", _HINT[p]),), f"INFERENCE_PRECISION_HINT={_HINT[p]}")
+        for p in ("bf16", "fp16")}
+    cannot_run: ClassVar[dict[str, str]] = {}
     # precisions `edgebench convert --runtime openvino` makes, and its converter
     converts: ClassVar[tuple[str, ...]] = ("int8",)
     converts_from: ClassVar[str] = "onnx"  # OpenVINO + NNCF read the ONNX file
@@ -144,4 +156,36 @@ class OpenVinoRuntime:
         effective = {k: str(compiled.get_property(k)) for k in
                      ("INFERENCE_NUM_THREADS", "NUM_STREAMS", "INFERENCE_PRECISION_HINT", "PERFORMANCE_HINT")}
         info.update({"device": "CPU", "properties": effective})
+        info.update(execution_precision(compiled))
+        if info["precision"] == "fp32" and opts.inference_precision in ("bf16", "f16"):
+            info["precision"] = {"bf16": "bf16", "f16": "fp16"}[opts.inference_precision]
+            # refused only when no compute layer runs it (some may stay FP32: 'mixed', with the counts recorded)
+            if info["precision"] not in info["execution_precisions"]:
+                caps = ", ".join(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+                raise UserInputError(
+                    f"OpenVINO on this CPU runs INFERENCE_PRECISION_HINT={opts.inference_precision} as "
+                    f"{info['execution_precision']} (compute layers: {info['execution_precisions']}; CPU "
+                    f"capabilities: {caps}): no {info['precision']} arithmetic here; use --precision "
+                    f"{info['execution_precision']}")
         return OpenVinoSession(compiled, info)
+
+
+def execution_precision(compiled: Any) -> dict[str, Any]:
+    """What the compiled model really runs: the runtime precision of its compute layers (Convolution,
+    FullyConnected, MatMul), read from the runtime model's `runtimePrecision`; `mixed` when they differ.
+
+    Also returns the counts per precision, so `{'fp32': 2, 'bf16': 19}` shows the layers left in FP32.
+    """
+    counts: dict[str, int] = {}
+    for op in compiled.get_runtime_model().get_ordered_ops():
+        rt = op.get_rt_info()
+        if "layerType" not in rt or rt["layerType"].astype(str) not in _COMPUTE or "runtimePrecision" not in rt:
+            continue
+        p = rt["runtimePrecision"].astype(str)
+        p = _PRECISION.get(p, p)
+        counts[p] = counts.get(p, 0) + 1
+    main = next(iter(counts)) if len(counts) == 1 else ("mixed" if counts else "unknown")
+    if main == "mixed" and set(counts) - {"int8"} == {"fp32"}:
+        main = "int8"  # an INT8 model: float layers are reported per precision in the counts
+    return {"execution_precision": main, "execution_precisions": counts,
+            "execution_precision_source": "OpenVINO runtime model: runtimePrecision of the compute layers"}

@@ -29,8 +29,11 @@ from edgebench.errors import UserInputError, suggest
 GraphOptLevel = Literal["disable", "basic", "extended", "all"]
 ExecutionMode = Literal["sequential", "parallel"]
 TorchEngine = Literal["x86", "qnnpack", "fbgemm"]
+TorchAutocast = Literal["off", "bf16"]
 
 OptionsT = TypeVar("OptionsT", bound="RuntimeOptions")
+# the deployment precisions (edgebench.runtimes.precisions says which runtime runs which)
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -235,9 +238,19 @@ class OrtCpuOptions(RuntimeOptions):
 
 @dataclass(frozen=True)
 class TorchOptions(RuntimeOptions):
-    """PyTorch eager FP32: `torch.set_num_threads(intra_op_threads)` (+ inter-op threads)."""
+    """PyTorch eager FP32: `torch.set_num_threads(intra_op_threads)` (+ inter-op threads).
+
+    `autocast`: off (FP32), or bf16 (`torch.autocast("cpu", dtype=torch.bfloat16)`: convolutions and
+    linear layers in bf16; what `--precision bf16` sets).
+    """
 
     runtime: ClassVar[str] = "torch"
+
+    autocast: TorchAutocast = "off"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _check_choice(self.runtime, "autocast", self.autocast, ("off", "bf16"))
 
 
 @dataclass(frozen=True)
@@ -268,3 +281,16 @@ class TorchInt8Options(RuntimeOptions):
             _check_int(self.runtime, "calibration_size", self.calibration_size, 1)
         if self.calibration_seed is not None:
             _check_int(self.runtime, "calibration_seed", self.calibration_seed, 0)
+
+
+@dataclass(frozen=True)
+class PrecisionWay:
+    """How a runtime runs a reduced float precision: the model file's precision and the options set."""
+
+    file: str  # precision of the model file loaded (fp32: reduced arithmetic of the FP32 model)
+    options: tuple[tuple[str, Any], ...]  # Options fields that select it
+    how: str  # one line for docs and messages, e.g. "INFERENCE_PRECISION_HINT=bf16"
+
+    def __post_init__(self) -> None:
+        if self.file not in PRECISIONS:
+            raise UserInputError(f"PrecisionWay file precision '{self.file}' is not one of {', '.join(PRECISIONS)}")

@@ -97,6 +97,9 @@ class OrtCpuRuntime:
     name: ClassVar[str] = "ort-cpu"
     install_hint: ClassVar[str] = "pip install onnxruntime"
     Options: ClassVar[type[OrtCpuOptions]] = OrtCpuOptions
+    # --precision fp16 is the model.fp16.onnx of `edgebench quantize --mode fp16` (a file, no option)
+    cannot_run: ClassVar[dict[str, str]] = {
+        "bf16": "ONNX Runtime's CPU provider has no bfloat16 Conv/Gemm kernels (-r openvino --precision bf16 has)"}
 
     def available(self) -> bool:
         return importlib.util.find_spec("onnxruntime") is not None

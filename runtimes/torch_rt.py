@@ -42,7 +42,7 @@ from edgebench.artifact import ModelArtifact
 from edgebench.errors import ModelFileError, RuntimeUnavailable, UserInputError
 from edgebench.manifest import Manifest, find_typed_manifest
 from edgebench.runtimes.base import TensorSpec
-from edgebench.runtimes.options import RuntimeOptions, TorchInt8Options, TorchOptions
+from edgebench.runtimes.options import PrecisionWay, RuntimeOptions, TorchInt8Options, TorchOptions
 from edgebench.runtimes.registry_runtimes import RUNTIMES
 from edgebench.units import to_mb
 
@@ -144,12 +144,34 @@ class TorchSession:
     """A PyTorch module behind the Session protocol: numpy in, numpy out, under `torch.inference_mode`."""
 
     def __init__(self, module: Any, inputs: list[TensorSpec], outputs: list[TensorSpec],
-                 info: dict[str, Any]) -> None:
+                 info: dict[str, Any], autocast: bool = False) -> None:
         self.module = module
         self.inputs = inputs
         self.outputs = outputs
         self.info = info
+        self.autocast = autocast
+        if autocast:
+            info["precision"] = "bf16"
         self.precision: str = info["precision"]
+
+    def _forward(self, x: Any) -> Any:
+        import torch
+
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.autocast):
+            return self.module(x)
+
+    def probe_precision(self) -> None:
+        """Record what ran: the dtype of the module's output on one zero input (bf16 under autocast)."""
+        import torch
+
+        shape = tuple(d if isinstance(d, int) and d > 0 else 1 for d in self.inputs[0].shape)
+        dtype = self._forward(torch.zeros(shape, dtype=torch.float32)).dtype
+        got = {torch.bfloat16: "bf16", torch.float32: "fp32", torch.float16: "fp16"}.get(dtype, str(dtype))
+        self.info.update({"execution_precision": got,
+                          "execution_precision_source": "dtype of the module's output on a probe input"})
+        if got != self.precision:
+            raise UserInputError(f"torch ran {got}, not {self.precision}, under bf16 autocast on this CPU; use "
+                                 "--precision fp32")
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         import numpy as np
@@ -158,8 +180,7 @@ class TorchSession:
         name = self.inputs[0].name
         if name not in feeds:
             raise UserInputError(f"input '{name}' is missing; feeds hold {', '.join(feeds) or 'nothing'}")
-        with torch.inference_mode():
-            y = self.module(torch.from_numpy(np.ascontiguousarray(feeds[name], dtype=np.float32)))
+        y = self._forward(torch.from_numpy(np.ascontiguousarray(feeds[name], dtype=np.float32)))
         return {self.outputs[0].name: y.float().numpy()}
 
 
@@ -203,6 +224,11 @@ class TorchRuntime(_TorchBase):
     name: ClassVar[str] = "torch"
     precision: ClassVar[str | None] = "fp32"
     Options: ClassVar[type[TorchOptions]] = TorchOptions
+    reduced_precisions: ClassVar[dict[str, PrecisionWay]] = {
+        "bf16": PrecisionWay("fp32", (("autocast", "bf16"),), 'torch.autocast("cpu", dtype=torch.bfloat16)')}
+    cannot_run: ClassVar[dict[str, str]] = {
+        "fp16": "edgebench's torch runtime autocasts to bf16 only (PyTorch's CPU fp16 kernels are slow references)",
+        "int8": "the torch runtime runs float; -r torch-int8 quantizes with PyTorch"}
 
     def load(self, model: Path, options: RuntimeOptions | None = None) -> TorchSession:
         options = TorchOptions.coerce(options)
@@ -217,7 +243,9 @@ class TorchRuntime(_TorchBase):
         inputs, outputs = _specs(manifest)
         info = {"precision": "fp32", "weights_file": str(weights), "file_size_mb": to_mb(weights.stat().st_size),
                 "built_from": onnx_path.name, "threads_note": "graph optimization options do not apply to torch"}
-        return TorchSession(module, inputs, outputs, info)
+        sess = TorchSession(module, inputs, outputs, info, autocast=options.autocast == "bf16")
+        sess.probe_precision()
+        return sess
 
 
 def calibration_settings(int8_manifest: Manifest | None, options: TorchInt8Options) -> dict[str, Any]:
@@ -245,6 +273,8 @@ class TorchInt8Runtime(_TorchBase):
     name: ClassVar[str] = "torch-int8"
     precision: ClassVar[str | None] = "int8"
     Options: ClassVar[type[TorchInt8Options]] = TorchInt8Options
+    cannot_run: ClassVar[dict[str, str]] = {p: "torch-int8 quantizes the FP32 model to INT8; -r torch --precision bf16 "
+                                               "runs PyTorch in bf16" for p in ("bf16", "fp16")}
 
     def load(self, model: Path, options: RuntimeOptions | None = None) -> TorchSession:
         import torch

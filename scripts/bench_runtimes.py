@@ -32,15 +32,25 @@ from edgebench.bench.interleave import ratio_of_medians
 from edgebench.errors import EdgebenchError
 from edgebench.runtimes import RUNTIMES, get_runtime, runtime_names
 
-# (label, runtime, model file in the folder); the first is the baseline of every ratio.
-VARIANTS = (("ort-cpu fp32", "ort-cpu", "model.fp32.onnx"), ("ort-cpu int8", "ort-cpu", "model.int8.onnx"),
+# (label, runtime, model file in the folder[, reduced precision]); the first is the baseline of every ratio.
+# bf16/fp16 rows load the FP32 file with the options `--precision` sets (runtimes/precisions.py); a CPU that
+# cannot run one (OpenVINO f16 on x86 without fp16 arithmetic) is listed as skipped with the runtime's reason.
+VARIANTS: tuple[tuple[str, ...], ...] = (
+            ("ort-cpu fp32", "ort-cpu", "model.fp32.onnx"), ("ort-cpu int8", "ort-cpu", "model.int8.onnx"),
             ("torch fp32", "torch", "model.fp32.onnx"), ("torch-int8", "torch-int8", "model.fp32.onnx"),
             ("openvino fp32", "openvino", "model.fp32.onnx"), ("openvino int8-qdq", "openvino", "model.int8.onnx"),
             ("openvino int8-nncf", "openvino", "openvino/int8/model.xml"),
             ("litert fp32", "litert", "litert/fp32/model.tflite"),
             ("litert int8", "litert", "litert/int8/model.tflite"),
-            ("ncnn fp32", "ncnn", "ncnn/fp32/model.param"))
-PAIRS = (("ort-cpu int8", "ort-cpu fp32"), ("torch-int8", "torch fp32"), ("ort-cpu fp32", "torch fp32"),
+            ("ncnn fp32", "ncnn", "ncnn/fp32/model.param"),
+            ("ort-cpu fp16", "ort-cpu", "model.fp16.onnx"),
+            ("openvino bf16", "openvino", "model.fp32.onnx", "bf16"),
+            ("openvino fp16", "openvino", "model.fp32.onnx", "fp16"),
+            ("torch bf16", "torch", "model.fp32.onnx", "bf16"),
+            ("ncnn bf16", "ncnn", "ncnn/fp32/model.param", "bf16"),
+            ("ncnn fp16", "ncnn", "ncnn/fp32/model.param", "fp16"))
+PAIRS = (("openvino bf16", "openvino fp32"), ("openvino bf16", "ort-cpu fp32"),
+         ("ort-cpu int8", "ort-cpu fp32"), ("torch-int8", "torch fp32"), ("ort-cpu fp32", "torch fp32"),
          ("ort-cpu int8", "torch-int8"), ("ort-cpu int8", "openvino int8-nncf"),
          ("litert int8", "openvino int8-nncf"))
 # what --prepare runs for a missing artifact (edgebench convert ARGS)
@@ -59,6 +69,8 @@ def prepare(folder: Path, calib_data: str, calib_size: int) -> None:
     parent_sha = sha256_file(folder / "model.fp32.onnx")
     if not (folder / "model.int8.onnx").is_file():
         subprocess.run([exe, "quantize", str(folder), "--data", calib_data, "-n", str(calib_size)], check=True)
+    if not (folder / "model.fp16.onnx").is_file():
+        subprocess.run([exe, "quantize", str(folder), "--mode", "fp16"], check=True)
     for rel, (rt, prec) in CONVERSIONS.items():
         if not RUNTIMES.get(rt)().available():
             continue
@@ -73,23 +85,40 @@ def prepare(folder: Path, calib_data: str, calib_size: int) -> None:
             print(f"[bench-runtimes] refused: {r.stderr.strip().splitlines()[-1]}", file=sys.stderr)
 
 
-def top1(folder: Path, n: int, threads: int, labels: list[str]) -> dict[str, float]:
-    """Top-1 % of each variant on the first n CIFAR-10 test images (the same images for all)."""
-    from edgebench.bench.evaluate import evaluate
+def _options(rt_name: str, precision: str | None, threads: int) -> Any:
+    """The runtime's Options at `threads`, with what selects a reduced `precision` (None: the defaults)."""
+    from edgebench.runtimes.precisions import plan_precision
 
+    return plan_precision(rt_name, precision, RUNTIMES.get(rt_name).Options(intra_op_threads=threads))[1]
+
+
+def top1(folder: Path, n: int, threads: int, labels: list[str]) -> tuple[dict[str, float], dict[str, Any]]:
+    """Top-1 % of each variant on the first n CIFAR-10 test images (the same images for all), and each one's
+    paired figures against ORT FP32 on those images (agreement, flips: `paired_metrics`, as eval --baseline)."""
+    from edgebench.bench.evaluate import evaluate, load_eval_dataset, paired_metrics
+
+    ds = load_eval_dataset("cifar10:test", None, size=n).subset(n)
     out: dict[str, float] = {}
-    for label, rt_name, file in VARIANTS:
+    preds: dict[str, Any] = {}
+    for label, rt_name, file, *reduced in VARIANTS:
         if label in labels:
-            r = evaluate(folder / file, "cifar10:test", runtime=rt_name, limit=n, threads=threads)
-            out[label] = r["top1_pct"]
-    return out
+            r = evaluate(folder / file, ds, runtime=rt_name, threads=threads,
+                         runtime_options=_options(rt_name, reduced[0], threads) if reduced else None)
+            out[label], preds[label] = r["top1_pct"], r["predictions"]
+    ref = preds.get("ort-cpu fp32")
+    paired = {k: paired_metrics(v, ref, ds.labels) for k, v in preds.items() if ref is not None and k != "ort-cpu fp32"}
+    return out, paired
 
 
-def run(folder: Path, threads: int, batch: int, rounds: int, iters: int) -> dict[str, Any]:
+def run(folder: Path, threads: int, batch: int, rounds: int, iters: int,
+        only: tuple[str, ...] = ()) -> dict[str, Any]:
     runtime_names()  # registers ort-cpu and the entry-point runtimes
     sessions: dict[str, Any] = {}
     skipped: dict[str, str] = {}
-    for label, rt_name, file in VARIANTS:
+    executed: dict[str, str] = {}  # what each runtime reports it ran (OpenVINO bf16: its runtime model)
+    for label, rt_name, file, *reduced in VARIANTS:
+        if only and label not in only:
+            continue
         path = folder / file
         if not path.is_file():
             how = "edgebench convert (--prepare)" if "/" in file else "make export and edgebench quantize"
@@ -100,9 +129,14 @@ def run(folder: Path, threads: int, batch: int, rounds: int, iters: int) -> dict
             continue
         rt = get_runtime(rt_name)
         try:
-            sessions[label] = rt.load(path, rt.Options(intra_op_threads=threads))
+            sessions[label] = rt.load(path, _options(rt_name, reduced[0] if reduced else None, threads)
+                                      or rt.Options(intra_op_threads=threads))
         except EdgebenchError as e:  # e.g. torch cannot rebuild a model exported without a weights file
             skipped[label] = str(e)
+            continue
+        ran = (getattr(sessions[label], "info", None) or {}).get("execution_precision")
+        if ran:
+            executed[label] = ran
     if "ort-cpu fp32" not in sessions:
         raise EdgebenchError(f"no FP32 model in '{folder}'; run make export first")
     base = sessions["ort-cpu fp32"]
@@ -123,7 +157,8 @@ def run(folder: Path, threads: int, batch: int, rounds: int, iters: int) -> dict
     out: dict[str, Any] = {"threads": threads, "batch": batch, "rounds": rounds, "iters_per_round": iters,
                            "p50_ms": {k: statistics.median(v) for k, v in per_round.items()},
                            "min_ms": {k: min(v) for k, v in per_round_min.items()},
-                           "round_p50_ms": per_round, "round_min_ms": per_round_min, "ratios": {}, "skipped": skipped}
+                           "round_p50_ms": per_round, "round_min_ms": per_round_min, "ratios": {}, "skipped": skipped,
+                           "execution_precision": executed}
     for fast, slow in PAIRS:
         if fast in per_round and slow in per_round:
             rs = [a / b for a, b in zip(per_round[slow], per_round[fast], strict=True)]
@@ -149,21 +184,34 @@ def main() -> int:
     ap.add_argument("--calib-data", default="cifar10:train", help="INT8 calibration set for --prepare")
     ap.add_argument("--calib-size", type=int, default=300, help="INT8 calibration images for --prepare")
     ap.add_argument("--eval", type=int, default=0, metavar="N", help="also top-1 on the first N CIFAR-10 test images")
+    ap.add_argument("--only", default="", metavar="LABELS",
+                    help="a reduced run: these variants only, comma-separated (ort-cpu fp32 is always kept), e.g. "
+                         "'openvino fp32,openvino bf16'")
     a = ap.parse_args()
+    only = tuple(x.strip() for x in a.only.split(",") if x.strip())
+    known = [v[0] for v in VARIANTS]
+    if any(x not in known for x in only):
+        print(f"bench_runtimes: error: --only {a.only!r}: known variants are {', '.join(known)}", file=sys.stderr)
+        return 2
+    only = (("ort-cpu fp32", *only) if only and "ort-cpu fp32" not in only else only)
     try:
         if a.prepare:
             prepare(a.folder, a.calib_data, a.calib_size)
-        res = run(a.folder, a.threads, a.batch, a.rounds, a.iters)
-        res["top1_pct"] = top1(a.folder, a.eval, a.threads, list(res["p50_ms"])) if a.eval else {}
+        res = run(a.folder, a.threads, a.batch, a.rounds, a.iters, only)
+        res["top1_pct"], res["paired_vs_ort_fp32"] = top1(a.folder, a.eval, a.threads, list(res["p50_ms"])) \
+            if a.eval else ({}, {})
     except EdgebenchError as e:
         print(f"bench_runtimes: error: {e}", file=sys.stderr)
         return 2
     print(f"{a.folder}: batch {a.batch}, {a.threads} thread(s), {a.rounds} interleaved rounds x {a.iters} runs")
     base = res["p50_ms"]["ort-cpu fp32"]
-    print(f"  {'variant':20s} {'p50 ms':>9s} {'min ms':>9s} {'vs ORT FP32':>12s} {'top-1 %':>8s}")
+    print(f"  {'variant':20s} {'p50 ms':>9s} {'min ms':>9s} {'vs ORT FP32':>12s} {'top-1 %':>8s}  ran   paired vs ORT "
+          "FP32 (top-1 points, agreement)")
     for k, v in res["p50_ms"].items():
-        acc = res["top1_pct"].get(k)
-        print(f"  {k:20s} {v:9.3f} {res['min_ms'][k]:9.3f} {base / v:11.2f}x {'' if acc is None else f'{acc:8.2f}'}")
+        acc, p = res["top1_pct"].get(k), res["paired_vs_ort_fp32"].get(k)
+        pair = f"{p['top1_delta_pts']:+.2f} pts, {p['agreement_pct']:.1f} % agree" if p else ""
+        print(f"  {k:20s} {v:9.3f} {res['min_ms'][k]:9.3f} {base / v:11.2f}x {'' if acc is None else f'{acc:8.2f}'}"
+              f"  {res['execution_precision'].get(k, ''):5s} {pair}")
     for k, v in res["ratios"].items():
         rm = v["ratio_of_medians"]
         print(f"  {k:30s} {v['median']:5.2f}x  (rounds {v['min']:.2f}-{v['max']:.2f}; ratio of medians "

@@ -30,8 +30,10 @@ from typing import Any, Union
 from edgebench.calibration.convert import ConvertTolerance
 from edgebench.errors import NotFoundError, UserInputError, suggest
 from edgebench.readers import parse_toml, read_text_file
+from edgebench.runtimes.precisions import REDUCED, precision_way
+from edgebench.runtimes.precisions import runs as runtime_runs
 
-PRECISION_KINDS = ("fp32", "fp16", "int8", "int8-dynamic")
+PRECISION_KINDS = ("fp32", "bf16", "fp16", "int8", "int8-dynamic")
 METRICS = ("p50_ms", "peak_rss_mb", "file_size_mb")
 ALL_INSTALLED = "installed"
 LOCAL = "local"
@@ -76,7 +78,11 @@ def _fail(msg: str) -> UserInputError:
 
 @dataclass(frozen=True)
 class Precision:
-    """One entry of `quantize.precisions`: ``fp32``, ``fp16``, ``int8[:PRESET]``, ``int8-dynamic[:PRESET]``.
+    """One entry of `quantize.precisions`: ``fp32``, ``bf16``, ``fp16``, ``int8[:PRESET]``, ``int8-dynamic[:PRESET]``.
+
+    bf16/fp16 run where a runtime runs them (`edgebench.runtimes.precisions`): ort-cpu's fp16 is the
+    model.fp16.onnx of `quantize --mode fp16`; openvino, ncnn and torch run the FP32 model with the options
+    that select bf16/fp16 arithmetic.
 
     >>> Precision.parse("int8:x86-vnni")
     Precision(kind='int8', preset='x86-vnni')
@@ -94,7 +100,7 @@ class Precision:
         if kind not in PRECISION_KINDS:
             raise _fail(f"precision '{text}' is not one of {', '.join(PRECISION_KINDS)} (int8 and int8-dynamic take "
                         f"':PRESET', e.g. int8:x86-vnni).{suggest(kind, PRECISION_KINDS)}")
-        if kind in ("fp32", "fp16"):
+        if kind in ("fp32", "bf16", "fp16"):
             if preset:
                 raise _fail(f"precision '{text}': {kind} takes no preset; write '{kind}'")
             return cls(kind)
@@ -360,11 +366,22 @@ class SweepConfig:
         runtimes = [r for r in self.bench.runtimes if r != ALL_INSTALLED]
         if runtimes and not any(_runs(r, p) for r in runtimes for p in self.quantize.parsed):
             raise _fail(f"empty grid: no runtime of {runtimes} runs any precision of {list(self.quantize.precisions)} "
-                        "(torch and torch-int8 run the fp32 model folder; ort-cpu runs every precision; openvino, "
-                        "litert and ncnn run their converted fp32/int8 models)")
+                        "(torch and torch-int8 run the fp32 model folder, torch also bf16; ort-cpu runs all but "
+                        "bf16; openvino, litert and ncnn run their converted fp32/int8 models, openvino and ncnn "
+                        "also bf16/fp16)")
 
 
 def _runs(runtime: str, precision: Precision) -> bool:
+    if precision.kind in REDUCED:  # what the runtime declares: its own file (ort-cpu fp16) or its FP32 one
+        from edgebench.runtimes import runtime_names
+
+        if runtime not in runtime_names() or precision.kind not in runtime_runs(runtime):
+            return False
+        way = precision_way(runtime, precision.kind)
+        if runtime not in RUNTIME_PRECISIONS:
+            return way is not None and way.file in convert_precisions(runtime)
+        allowed = RUNTIME_PRECISIONS[runtime]
+        return allowed is None or (way.file if way is not None else precision.kind) in allowed
     if runtime not in RUNTIME_PRECISIONS:  # a converting runtime: its own fp32/int8 model (not the ORT presets')
         return precision.kind in convert_precisions(runtime)
     allowed = RUNTIME_PRECISIONS[runtime]

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgebench.runtimes.precisions import REDUCED, precision_way
 from edgebench.sweep.config import (
     ALL_INSTALLED,
     LOCAL,
@@ -235,7 +236,11 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
             kinds = {p.kind for p in cfg.quantize.parsed}
             for rt in runtimes:
                 for cprec in convert_precisions(rt):  # openvino, litert, ncnn: their own model files
-                    if cprec not in kinds:
+                    # bf16/fp16 by options on this file (openvino, ncnn: precision_way), beside the file's own
+                    reduced = [(k, dict(w.options)) for k in REDUCED if k in kinds and rt not in RUNTIME_PRECISIONS
+                               and runs(rt, Precision(k)) and (w := precision_way(rt, k)) is not None
+                               and w.file == cprec]
+                    if cprec not in kinds and not reduced:
                         continue
                     variant = variant_label(model, ratio, Precision(cprec), None)
                     if cprec == "fp32" and _reads_onnx(rt):
@@ -251,11 +256,15 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
                             "calib_size": q.calib_size if int8 else None, "seed": q.seed,
                             "parity_data": c.parity_data or cfg.eval.data, "parity_images": c.parity_images,
                             "tolerance": asdict(c.tolerance()), "variant": variant, **data}, (src.key,)))
-                    cells += cell_nodes(artifact, variant, rt, None, cprec, ratio, {}, baseline)
+                    if cprec in kinds:
+                        cells += cell_nodes(artifact, variant, rt, None, cprec, ratio, {}, baseline)
+                    for k, k_options in reduced:
+                        cells += cell_nodes(artifact, variant_label(model, ratio, Precision(k), None), rt, None, k,
+                                            ratio, k_options, baseline)
             for prec in cfg.quantize.parsed:
                 preset = resolved_preset(prec, host.cpu)
                 variant = variant_label(model, ratio, prec, preset)
-                if prec.kind == "fp32":
+                if prec.kind in ("fp32", "bf16"):  # bf16 has no file of its own: the FP32 model with options
                     artifact = src
                 else:
                     q = cfg.quantize
@@ -270,12 +279,15 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
                     q = cfg.quantize  # torch-int8 calibrates on the sweep's [quantize] images, as ORT INT8 does
                     rt_options: dict[str, Any] = {"calibration_data": q.calibration, "calibration_size": q.calib_size,
                                                   "calibration_seed": q.seed} if rt == "torch-int8" else {}
-                    cells += cell_nodes(artifact, variant, rt, preset, str(Precision(prec.kind, preset)), ratio,
-                                        rt_options, baseline)
+                    way = precision_way(rt, prec.kind) if prec.kind in REDUCED else None
+                    if way is not None:  # torch bf16: autocast on the FP32 model
+                        rt_options = dict(way.options)
+                    cells += cell_nodes(src if way is not None else artifact, variant, rt, preset,
+                                        str(Precision(prec.kind, preset)), ratio, rt_options, baseline)
     skipped = [f"{r} x {p}" for r in runtimes if r in RUNTIME_PRECISIONS for p in cfg.quantize.parsed
                if not runs(r, p)]
     skipped += [f"{r} x {k}" for r in runtimes if r not in RUNTIME_PRECISIONS
-                for k in sorted({p.kind for p in cfg.quantize.parsed}) if k not in convert_precisions(r)]
+                for k in sorted({p.kind for p in cfg.quantize.parsed}) if not runs(r, Precision(k))]
     if skipped:
         notes.append("not run (the runtime does not take that model file): " + ", ".join(skipped))
     if no_converter:

@@ -176,6 +176,10 @@ ROWS = [
     Row("cpus-not-here", ("bench", "{model}", "--cpus", "99", "-o", "{out}"), 2, "CPU 99 does not exist"),
     Row("cpus-backwards", ("bench", "{model}", "--cpus", "1-0", "-o", "{out}"), 2, "the range 1-0 runs backwards"),
     Row("cpus-not-a-number", ("bench", "{model}", "--cpus", "x", "-o", "{out}"), 2, "'x' is not a CPU number"),
+    Row("precision-runtime-cannot-run", ("bench", "{model}", "-r", "ort-cpu", "--precision", "bf16", "-o", "{out}"), 2,
+        "cannot run --precision bf16: ONNX Runtime's CPU provider has no bfloat16"),
+    Row("precision-unknown", ("eval", "{model}", "--precision", "fp8", "--data", "{images}"), 2,
+        "--precision 'fp8' is not one of fp32, bf16, fp16, int8; runtime 'ort-cpu' runs fp32, fp16, int8"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",

@@ -26,7 +26,8 @@ def test_pi4_tree() -> None:
     assert cpu["isa"]["asimd"] is True and cpu["isa"]["asimddp"] is False and cpu["isa"]["i8mm"] is False
     assert cpu["max_freq_mhz"] == 1800.0 and cpu["governor"] == "ondemand"
     assert fp["board"] == {"model": "Raspberry Pi 4 Model B Rev 1.5", "is_raspberry_pi": True}
-    assert fp["thermal"] == [{"zone": "thermal_zone0", "type": "cpu-thermal", "temp_c": 47.225, "threshold_c": None}]  # no trip point in the tree
+    # no trip point in the tree
+    assert fp["thermal"] == [{"zone": "thermal_zone0", "type": "cpu-thermal", "temp_c": 47.225, "threshold_c": None}]
     assert fp["throttled"]["source"] == "sysfs" and fp["throttled"]["raw"] == "0x0"
 
 

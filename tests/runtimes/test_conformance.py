@@ -6,7 +6,13 @@ images. Stated tolerance, per runtime and model precision:
 - FP32 (ort-cpu on model.fp32.onnx, torch): the top-1 prediction equals the reference on >= 99.4 % of
   the images (at most 3 of 500 flips, from float summation order) and top-1 accuracy is within 0.6 points;
 - INT8 (ort-cpu and openvino on model.int8.onnx, torch-int8, openvino NNCF, litert PT2E): agreement >= 97 %
-  and top-1 accuracy within 2.0 points.
+  and top-1 accuracy within 2.0 points;
+- bf16 (8 mantissa bits: openvino's hint, ncnn's storage, torch autocast): agreement >= 97 %, within 1.5 points;
+  fp16 (11 bits: ort-cpu on model.fp16.onnx, openvino's f16 hint, ncnn fp16): agreement >= 99 %, within 0.6.
+
+Reduced float precisions run where the runtime runs them (`runtimes.precisions.runs`): case id
+`NAME:FILE@PRECISION` loads FILE with the options that select PRECISION. A case this CPU or build cannot run
+(OpenVINO f16 on x86 without fp16 arithmetic) is skipped with the runtime's one-line reason.
 
 Runtimes that run converted models (their class lists `converts`, e.g. litert: fp32, int8) are tested on
 what `edgebench convert` writes (case id `NAME:convert-PRECISION`); a runtime that reads ONNX (openvino)
@@ -22,11 +28,14 @@ from typing import Any
 
 import numpy as np
 import pytest
+from edgebench.errors import UserInputError
 from edgebench.runtimes import RUNTIMES, get_runtime, runtime_names
 from edgebench.runtimes.options import RuntimeOptions
+from edgebench.runtimes.precisions import REDUCED, plan_precision, precision_way, runs
 
 N_IMAGES = 500
-TOLERANCE = {"fp32": {"agreement": 0.994, "top1_points": 0.6}, "int8": {"agreement": 0.97, "top1_points": 2.0}}
+TOLERANCE = {"fp32": {"agreement": 0.994, "top1_points": 0.6}, "int8": {"agreement": 0.97, "top1_points": 2.0},
+             "bf16": {"agreement": 0.97, "top1_points": 1.5}, "fp16": {"agreement": 0.99, "top1_points": 0.6}}
 
 
 def test_every_registered_runtime_follows_the_protocol() -> None:
@@ -48,7 +57,7 @@ def resnet20_folder(tmp_path_factory: pytest.TempPathFactory, shared_data: Path)
     pytest.importorskip("torch")
     from edgebench.bench.fingerprint import cpu_info
     from edgebench.calibration.datasets import load_dataset
-    from edgebench.calibration.quantize import quantize_static_model
+    from edgebench.calibration.quantize import convert_fp16_model, quantize_static_model
     from edgebench.calibration.recipes import resolve_preset
     from edgebench.exporter.checkpoint import find_weights, load_weights
     from edgebench.exporter.export import export_model
@@ -65,6 +74,7 @@ def resnet20_folder(tmp_path_factory: pytest.TempPathFactory, shared_data: Path)
     calib = load_dataset("cifar10:train", shared_data, size=256, seed=0)
     quantize_static_model(folder / "model.fp32.onnx", calib, resolve_preset("auto", None, cpu_info()),
                           dataset_spec="cifar10:train", seed=0)
+    convert_fp16_model(folder / "model.fp32.onnx")  # model.fp16.onnx: ort-cpu's fp16
     return folder
 
 
@@ -78,9 +88,9 @@ def images(shared_data: Path) -> tuple[np.ndarray, np.ndarray]:
     return preprocess(ds.images, get_spec("resnet20").input.preprocessing, (32, 32)), ds.labels
 
 
-def _predict(runtime: str, model: Path, x: np.ndarray) -> Any:
+def _predict(runtime: str, model: Path, x: np.ndarray, options: RuntimeOptions | None = None) -> Any:
     rt = get_runtime(runtime)
-    sess = rt.load(model, rt.Options(intra_op_threads=2))
+    sess = rt.load(model, rt.Options.coerce(options) if options is not None else rt.Options(intra_op_threads=2))
     name = sess.inputs[0].name
     fixed = sess.inputs[0].shape[0]
     step = fixed if isinstance(fixed, int) and fixed > 0 else 100  # a static artifact (batch 1) runs its own batch
@@ -99,6 +109,12 @@ def _cases() -> list[Any]:
                 [f"convert-{p}" for p in converts]
         else:
             files = ["model.fp32.onnx"] + ([] if fixed else ["model.int8.onnx"])
+        for p in REDUCED:  # bf16/fp16 where the runtime runs them: its own file, or the FP32 one with options
+            if p in runs(name):
+                way = precision_way(name, p)
+                files.append(f"model.{p}.onnx" if way is None else
+                             ("convert-fp32" if converts is not None and not cls.reads_onnx else "model.fp32.onnx")
+                             + f"@{p}")
         for f in files:
             marks = [] if cls().available() else [pytest.mark.skip(reason=f"{name} not installed: {cls.install_hint}")]
             cases.append(pytest.param(name, f, id=f"{name}:{f}", marks=marks))
@@ -113,10 +129,19 @@ def test_same_top1_as_reference(runtime: str, model_file: str, resnet20_folder: 
                                 images: tuple[np.ndarray, np.ndarray]) -> None:
     x, labels = images
     ref, _ = _predict("ort-cpu", resnet20_folder / "model.fp32.onnx", x)
+    model_file, _, reduced = model_file.partition("@")
     path = converted(resnet20_folder, runtime, model_file[len("convert-"):]) if model_file.startswith("convert-") \
         else resnet20_folder / model_file
-    pred, sess = _predict(runtime, path, x)
-    precision = getattr(sess, "precision", None) or ("int8" if "int8" in model_file else "fp32")
+    _, options = plan_precision(runtime, reduced or None, RuntimeOptions(intra_op_threads=2))
+    try:
+        pred, sess = _predict(runtime, path, x, options)
+    except UserInputError as e:  # this CPU/build cannot run it (the runtime said what it would run instead)
+        if not reduced:
+            raise
+        pytest.skip(str(e))
+    if reduced:
+        assert sess.info["execution_precision"] == reduced
+    precision = getattr(sess, "precision", None) or next((p for p in ("int8", "fp16") if p in model_file), "fp32")
     tol = TOLERANCE[precision]
     agreement = float((pred == ref).mean())
     ref_top1, top1 = 100 * float((ref == labels).mean()), 100 * float((pred == labels).mean())
@@ -182,9 +207,9 @@ def test_convert_and_bench_refuse_bad_requests(resnet20_folder: Path, tmp_path: 
         ("convert", str(resnet20_folder), "-r", "openvino", "--precision", "fp32"): "reads the FP32 ONNX model",
         ("convert", str(resnet20_folder / "model.int8.onnx"), "-r", "litert"): "convert the FP32 model",
         ("convert", str(resnet20_folder), "-r", "ort-cpu"): "nothing to convert",
-        ("bench", str(resnet20_folder), "-r", "ncnn", "--precision", "int8"): "has no int8 model",
+        ("bench", str(resnet20_folder), "-r", "ncnn", "--precision", "int8"): "cannot run --precision int8",
         ("bench", str(bare), "-r", "litert", "-o", str(tmp_path)): "edgebench convert",
-        ("bench", str(resnet20_folder), "-r", "ort-cpu", "--precision", "int4"): "is not one of fp32, int8",
+        ("bench", str(resnet20_folder), "-r", "ort-cpu", "--precision", "int4"): "is not one of fp32, bf16, fp16, int8",
     }
     for args, message in cases.items():
         r = runner.invoke(app, list(args))

@@ -23,6 +23,7 @@ NON_DEFAULT: dict[str, Any] = {
     "num_streams": 2, "performance_hint": "throughput", "inference_precision": "f16",  # openvino
     "xnnpack": False,  # litert
     "fp16": True, "bf16": True, "winograd": False, "sgemm": False,  # ncnn
+    "autocast": "bf16",  # torch
 }
 
 
