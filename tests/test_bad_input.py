@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from edgebench.cli import app
+from edgebench.tools.synthetic import register_timed_runtimes
 from typer.testing import CliRunner
 
 from tests import reader_inputs as bad
@@ -173,6 +174,17 @@ ROWS = [
         "has label 12, out of range for the model's 10 outputs"),
     Row("eval-labels-file-not-a-folder", ("eval", "{model}", "--data", "{images}", "--labels-file", "{tmp}/gt.txt"),
         2, "--labels-file applies to an image folder"),
+    Row("scenario-unknown", ("bench", "{model}", "--scenario", "bogus", "-o", "{out}"), 2,
+        "'bogus' is not one edgebench runs"),
+    Row("scenario-streams-zero", ("bench", "{model}", "--scenario", "multi", "--streams", "0", "-o", "{out}"), 2,
+        "--streams 0 must be an integer from 1"),
+    Row("scenario-fps-negative", ("bench", "{model}", "--scenario", "multi", "--fps", "-1", "-o", "{out}"), 2,
+        "--fps -1 must be a finite number > 0"),
+    Row("scenario-streams-without-multi", ("bench", "{model}", "--streams", "2", "-o", "{out}"), 2,
+        "an option of --scenario multi"),
+    Row("scenario-refused-by-runtime", ("bench", "{model}", "-r", "timed-single-only", "--scenario", "multi", "-o",
+                                        "{out}"), 2, "cannot run --scenario multi"),
+    Row("until-stable-width", ("bench", "{model}", "--until-stable", "5", "-o", "{out}"), 2, "in (0, 1)"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
@@ -427,3 +439,6 @@ def _read_back_cases(tmp: Path) -> dict[str, str]:
         (d / "model.fp32.json").write_text(json.dumps(m), encoding="utf-8")
         out[key] = d
     return {k: str(v) for k, v in out.items()}
+
+
+register_timed_runtimes()  # the test runtimes of the scenario-refused-by-runtime row (tools/synthetic.py)
