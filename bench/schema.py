@@ -64,6 +64,8 @@ OPTIONAL: dict[str, tuple[type, ...]] = {
     "machine.id": (str,), "machine.hostname": (str,), "machine.board": (dict,), "machine.board.model": (str,),
     "machine.cpu.model": (str,), "machine.cpu.logical_cores": (int,), "machine.cpu.max_freq_mhz": _NUM,
     "machine.cpu.cur_freq_mhz": _NUM, "options.graph_optimization": (str,), "sweep": (dict,),
+    "scenario": (dict,), "scenario.name": (str,), "scenario.streams": (int,), "scenario.threads_per_stream": (int,),
+    "throughput": (dict,), "throughput.items_per_s": _NUM, "throughput.queries_per_s": _NUM,
 }
 
 
@@ -118,6 +120,11 @@ def validate_result(data: Any, source: str = "result") -> dict[str, Any]:
                 raise ResultSchemaError(f"{source}: field '{path}' is {v!r}; it must be a finite number {want} "
                                         "(a damaged or hand-edited file: re-run the benchmark)")
     _check_accuracy(data.get("accuracy"), source)
+    for key in ("items_per_s", "queries_per_s"):  # --scenario multi/offline
+        v = (data.get("throughput") or {}).get(key)
+        if v is not None and not (math.isfinite(v) and v >= 0):
+            raise ResultSchemaError(f"{source}: field 'throughput.{key}' is {v!r}; it must be a finite number >= 0 "
+                                    "(a damaged or hand-edited file: re-run the benchmark)")
     return data
 
 

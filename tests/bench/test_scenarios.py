@@ -153,3 +153,20 @@ def test_until_stable_goes_on_past_the_minimums_until_the_ci_is_narrow() -> None
         BenchConfig(until_stable=0.02)
     with pytest.raises(UserInputError, match="in \\(0, 1\\)"):
         BenchConfig(until_stable=2.0, max_seconds=5.0)
+
+
+def test_compare_shows_a_throughput_table_and_plot(model: Path, tmp_path: Path) -> None:
+    res_dir = tmp_path / "results"
+    _bench(model, res_dir, "-r", "timed", "--ro", "base_us=2000", "--min-iters", "20", "--min-seconds", "0")
+    _bench(model, res_dir, "-r", "timed", "--ro", "base_us=2000", "--ro", "serial=false", "--scenario", "multi",
+           "--streams", "3", "-t", "3", "--min-iters", "20", "--min-seconds", "0")
+    res = CliRunner().invoke(app, ["compare", str(res_dir), "-o", str(tmp_path / "report")])
+    assert res.exit_code == 0, res.stderr
+    md = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
+    section = md.split("## Throughput (bench --scenario multi / offline)")[1].split("\n## ")[0]
+    line = next(x for x in section.splitlines() if "| multi |" in x)
+    assert "| 3 x 1 |" in line  # 3 streams, 3 threads split one each
+    items = float(line.split("|")[6])
+    assert 600 < items <= 3 * 500 * 1.02  # three parallel 2 ms sleeps: at most 1500 items/s
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "report" / "plots" / "throughput.png").is_file()
