@@ -206,7 +206,7 @@ def _run_scenario(job: Job, rt: Any, sess: Any, feeds: Any, cfg: BenchConfig, sc
 
     from edgebench.bench.inputs import random_feeds
     from edgebench.bench.memory import RssSampler, peak_rss_hwm_mb, rss_mb
-    from edgebench.bench.scenarios import multi, offline, replace_threads, throughput_block
+    from edgebench.bench.scenarios import check_inputs, multi, offline, replace_threads, throughput_block
     from edgebench.bench.stability import CpuWindow
     from edgebench.bench.stats import summarize
 
@@ -229,9 +229,7 @@ def _run_scenario(job: Job, rt: Any, sess: Any, feeds: Any, cfg: BenchConfig, sc
             timing, block = multi(load, feeds, cfg, sc, threads, deadline_ns=deadline)
             batch = int(next(iter(feeds.values())).shape[0]) if feeds else 1
         else:
-            if job.inputs_npz or job.shape:
-                raise UserInputError("--scenario offline makes its own random inputs for each batch size; "
-                                     "drop --inputs / --shape and give the batch sizes with --batch")
+            check_inputs(sc.name, job.inputs_npz, job.shape)
             timing, block, batch = offline(load, feeds_for, sc.batches or [job.batch or 1], cfg,
                                            threads, deadline_ns=deadline)
     share = window.share()

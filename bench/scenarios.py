@@ -77,6 +77,13 @@ def check_supported(runtime: Any, scenario: str) -> None:
                              "use --scenario single or another runtime")
 
 
+def check_inputs(scenario: str, inputs: object, shape: object) -> None:
+    """`offline` makes random inputs for each of its batch sizes: refuse --inputs / --shape with it."""
+    if scenario == "offline" and (inputs or shape):
+        raise UserInputError("--scenario offline makes its own random inputs for each batch size; drop --inputs / "
+                             "--shape and give the batch sizes with --batch (e.g. --batch 1,8,32)")
+
+
 def threads_per_stream(threads: int, streams: int) -> int:
     """Intra-op threads each of `streams` sessions gets out of `threads`.
 

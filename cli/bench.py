@@ -100,7 +100,7 @@ def bench(
     from edgebench.bench.harness import BenchConfig
     from edgebench.bench.inputs import check_batch
     from edgebench.bench.runner import Job, make_result, run_job, run_job_isolated
-    from edgebench.bench.scenarios import ScenarioConfig, check_supported
+    from edgebench.bench.scenarios import ScenarioConfig, check_inputs, check_supported
     from edgebench.bench.schema import append_csv, check_csv, write_result
     from edgebench.cli.options import check_threads, parse_int_list, parse_key_values, parse_shape, runtime_options
     from edgebench.errors import UserInputError
@@ -129,6 +129,7 @@ def bench(
     if not interleave and len(model) > 1:
         raise UserInputError(f"{len(model)} models given; bench takes one, or several with --interleave")
     check_supported(get_runtime(runtime), sc.name)
+    check_inputs(sc.name, inputs, shape_t)
     if csv_path is not None:
         check_csv(csv_path)
     check_writable_dir(output_dir)  # created only once a result is due; refused now if it cannot be

@@ -183,6 +183,9 @@ def main() -> int:
     ap.add_argument("--reduced", action="store_true", help="shorter runs and fewer rounds (a loaded machine)")
     ap.add_argument("-o", "--output", type=Path, help="also write the figures as JSON")
     a = ap.parse_args()
+    missing = [str(_model_file(m)) for m in a.models if not _model_file(m).is_file()]
+    if missing:
+        ap.error(f"no model at {', '.join(missing)}: run `make export` / `make resnet18-224`, or give .onnx files")
     rounds, seconds, pairs = (3, 0.7, 6) if a.reduced else (5, 2.0, 10)
     load0 = os.getloadavg()
     print(f"load average before: {load0[0]:.2f} (1 min) on {os.cpu_count()} logical cores; threads {a.threads}; "

@@ -170,3 +170,10 @@ def test_compare_shows_a_throughput_table_and_plot(model: Path, tmp_path: Path) 
     assert 600 < items <= 3 * 500 * 1.02  # three parallel 2 ms sleeps: at most 1500 items/s
     pytest.importorskip("matplotlib")
     assert (tmp_path / "report" / "plots" / "throughput.png").is_file()
+
+
+def test_offline_refuses_fixed_inputs_before_loading(model: Path, tmp_path: Path) -> None:
+    res = CliRunner().invoke(app, ["bench", str(model), "-r", "timed", "--scenario", "offline", "--shape",
+                                   "1,3,16,16", "-o", str(tmp_path / "out"), *FAST])
+    assert res.exit_code == 2 and "makes its own random inputs for each batch size" in res.stderr
+    assert not (tmp_path / "out").exists()
