@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from edgebench.bench.harness import BenchConfig, measure
 from edgebench.bench.stability import check_stability
-from edgebench.bench.stats import early_stopping_bound, median_ci_ranks, quantile_ci_ranks, summarize
+from edgebench.bench.stats import early_stopping_bound, median_ci, median_ci_ranks, quantile_ci_ranks, summarize
 from edgebench.cli import app
 from edgebench.errors import UserInputError
 from edgebench.tools.synthetic import conv_net, register_timed_runtimes
@@ -132,23 +132,39 @@ def test_stability_checks_print_thresholds_and_only_some_set_noisy() -> None:
     assert any("clock ticks" in r for r in tiny["reasons"])  # 30 ns samples: under 100 ticks of a 1 ns clock
 
 
-class _Steady:
-    """A session whose runs take about 1 ms."""
+class _FakeClock:
+    """A clock that only a run moves: 1 ms +- 20 % (seeded) a run, so the CI's width is known, load or not."""
 
-    inputs = ()
-    outputs = ()
+    def __init__(self) -> None:
+        self.now = 0
+        self.rng = np.random.default_rng(0)
+
+    def __call__(self) -> int:
+        return self.now
 
     def run(self, feeds: object) -> dict:
-        import time
-        time.sleep(0.001)
+        self.now += int(1_000_000 * self.rng.uniform(0.8, 1.2))
         return {}
 
 
-def test_until_stable_goes_on_past_the_minimums_until_the_ci_is_narrow() -> None:
-    cfg = BenchConfig(warmup_iters=0, min_iters=3, min_seconds=0.0, max_seconds=5.0, until_stable=0.05)
-    t = measure(_Steady(), {}, cfg)
-    assert t.stable is True and len(t.samples_ns) > 3  # 3 samples never give a 5 % CI: it went on
-    assert t.cpu_share is not None
+def test_until_stable_goes_on_past_the_minimums_until_the_ci_is_narrow(monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgebench.bench.harness as harness
+
+    def timed(cfg: BenchConfig) -> object:
+        clock = _FakeClock()
+        monkeypatch.setattr(harness.time, "perf_counter_ns", clock)
+        return measure(clock, {}, cfg)  # type: ignore[arg-type]
+
+    base = {"warmup_iters": 0, "min_iters": 3, "min_seconds": 0.0, "max_seconds": 5.0}
+    plain = timed(BenchConfig(**base))
+    assert len(plain.samples_ns) == 3 and plain.stable is None
+    stable = timed(BenchConfig(**base, until_stable=0.05))
+    assert stable.stable is True and 3 < len(stable.samples_ns) < 5000  # went on, stopped before the cap
+    xs = np.sort(np.frombuffer(stable.samples_ns, np.int64).astype(float))
+    lo, hi = median_ci(xs, is_sorted=True)
+    assert (hi - lo) / np.median(xs) <= 0.05
+    capped = timed(BenchConfig(**base, until_stable=0.0001))
+    assert capped.stable is False and len(capped.samples_ns) >= 4900  # 5 s of 1 ms runs: the cap
     with pytest.raises(UserInputError, match="needs a time cap"):
         BenchConfig(until_stable=0.02)
     with pytest.raises(UserInputError, match="in \\(0, 1\\)"):
