@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from edgebench.bench.harness import BenchConfig, measure
 from edgebench.bench.scenarios import offline, run_streams
-from edgebench.bench.stability import CpuWindow, check_stability
+from edgebench.bench.stability import check_stability
 from edgebench.bench.stats import early_stopping_bound, median_ci
 from edgebench.runtimes import get_runtime
 from edgebench.runtimes.options import OrtCpuOptions
@@ -161,9 +161,8 @@ def aa_test(model: Path, pairs: int, seconds: float, threads: int) -> dict[str, 
     for _ in range(pairs):
         got = []
         for _ab in "AB":
-            w = CpuWindow.start()
             t = measure(sess, feeds, cfg)
-            st = check_stability(t.samples_ns, cpu_share=t.cpu_share, load_before=w.load1)
+            st = check_stability(t.samples_ns, cpu_share=t.cpu_share, load_before=t.load1_before)
             ms = np.sort(np.frombuffer(t.samples_ns, np.int64) / 1e6)
             got.append((median_ci(ms, is_sorted=True), st))
         (a_ci, a_st), (b_ci, b_st) = got

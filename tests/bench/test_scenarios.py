@@ -66,8 +66,13 @@ def test_quantile_ci_is_the_median_ci_at_one_half_and_covers_p90() -> None:
 
 
 def test_single_records_its_scenario_tails_and_bound(model: Path, tmp_path: Path) -> None:
-    r = _bench(model, tmp_path, "-r", "timed", "--ro", "base_us=3000", "--min-iters", "60", "--min-seconds", "0")
+    r = _bench(model, tmp_path, "-r", "timed", "--ro", "base_us=3000", "--min-queries", "60", "--min-seconds", "0")
     lat = r["latency"]
+    assert lat["n"] == 60  # --min-queries: MLPerf's name for --min-iters
+    assert lat["noisy"] == bool(lat["noisy_reasons"])  # noisy comes from the checks, with the reasons
+    names = {c["name"] for c in lat["stability"]["checks"]}
+    assert {"p50_ci_width", "cv", "min_below_median", "max_above_median", "sub_resolution", "cpu_share"} <= names
+    assert all("threshold" in c["text"] for c in lat["stability"]["checks"])
     assert r["scenario"]["name"] == "single" and "throughput" not in r
     assert 3.0 <= lat["p50_ms"] < 6.0  # a 3 ms sleep
     assert lat["p90_ci95_ms"][0] <= lat["p90_ms"] <= lat["p90_ci95_ms"][1]
