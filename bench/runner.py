@@ -206,7 +206,7 @@ def _run_scenario(job: Job, rt: Any, sess: Any, feeds: Any, cfg: BenchConfig, sc
 
     from edgebench.bench.inputs import random_feeds
     from edgebench.bench.memory import RssSampler, peak_rss_hwm_mb, rss_mb
-    from edgebench.bench.scenarios import check_inputs, multi, offline, replace_threads, throughput_block
+    from edgebench.bench.scenarios import check_inputs, multi, offline, replace_threads, server, throughput_block
     from edgebench.bench.stability import CpuWindow
     from edgebench.bench.stats import summarize
 
@@ -225,8 +225,9 @@ def _run_scenario(job: Job, rt: Any, sess: Any, feeds: Any, cfg: BenchConfig, sc
     first_ms = (time.perf_counter_ns() - t0) / 1e6
     window = CpuWindow.start()
     with RssSampler() as sampler:
-        if sc.name == "multi":
-            timing, block = multi(load, feeds, cfg, sc, threads, deadline_ns=deadline)
+        if sc.name in ("multi", "server"):
+            run = multi if sc.name == "multi" else server
+            timing, block = run(load, feeds, cfg, sc, threads, deadline_ns=deadline)
             batch = int(next(iter(feeds.values())).shape[0]) if feeds else 1
         else:
             check_inputs(sc.name, job.inputs_npz, job.shape)

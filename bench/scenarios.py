@@ -21,19 +21,23 @@ import numpy as np
 from edgebench.bench.harness import BenchConfig, timed_out
 from edgebench.errors import UserInputError
 
-SCENARIOS = ("single", "multi", "offline")
+SCENARIOS = ("single", "multi", "offline", "server")
+# which scenario takes which option (the others are refused with it, never ignored)
+OPTION_SCENARIOS = {"--streams": ("multi", "server"), "--fps": ("multi",), "--p99-ms": ("multi", "server"),
+                    "--qps": ("server",)}
 MAX_STREAMS = 256  # a stream is a loaded session and a thread: beyond this the machine runs out of memory first
 
 
 @dataclass(frozen=True)
 class ScenarioConfig:
-    """Which scenario, and its parameters (`--scenario`, `--streams`, `--fps`, `--p99-ms`)."""
+    """Which scenario, and its parameters (`--scenario`, `--streams`, `--fps`, `--p99-ms`, `--qps`)."""
 
     name: str = "single"
     streams: int | None = None  # multi: the number of streams (None with --fps: searched)
     fps: float | None = None  # multi: frames a second each stream must serve
     p99_ms: float | None = None  # multi --fps: the p99 budget (default: one frame interval, 1000 / fps)
     batches: tuple[int, ...] = ()  # offline: the batch sizes tried (empty: the job's batch)
+    qps: float | None = None  # server: the mean rate of the Poisson arrivals (None with --p99-ms: searched)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "batches", tuple(self.batches))
@@ -43,30 +47,35 @@ class ScenarioConfig:
         if self.streams is not None and not (isinstance(self.streams, int) and 1 <= self.streams <= MAX_STREAMS):
             raise UserInputError(f"--streams {self.streams} must be an integer from 1 to {MAX_STREAMS} "
                                  "(e.g. --streams 4)")
-        for flag, v in (("--fps", self.fps), ("--p99-ms", self.p99_ms)):
+        for flag, v in (("--fps", self.fps), ("--p99-ms", self.p99_ms), ("--qps", self.qps)):
             if v is not None and not (math.isfinite(v) and v > 0):
                 raise UserInputError(f"{flag} {v:g} must be a finite number > 0 (e.g. {flag} 30)")
-        if self.name != "multi":
-            given = [f for f, v in (("--streams", self.streams), ("--fps", self.fps), ("--p99-ms", self.p99_ms))
-                     if v is not None]
-            if given:
-                raise UserInputError(f"{given[0]} is an option of --scenario multi, not --scenario {self.name}; "
-                                     "drop it or add --scenario multi")
-        elif self.p99_ms is not None and self.fps is None:
+        values = {"--streams": self.streams, "--fps": self.fps, "--p99-ms": self.p99_ms, "--qps": self.qps}
+        for flag, v in values.items():
+            if v is not None and self.name not in OPTION_SCENARIOS[flag]:
+                takes = " or ".join(OPTION_SCENARIOS[flag])
+                raise UserInputError(f"{flag} is an option of --scenario {takes}, not --scenario {self.name}; "
+                                     f"drop it or add --scenario {OPTION_SCENARIOS[flag][0]}")
+        if self.name == "server":
+            if (self.qps is None) == (self.p99_ms is None):
+                raise UserInputError("--scenario server needs --qps (the arrival rate to measure) or --p99-ms (the "
+                                     "budget: the highest rate meeting it is searched), one of the two")
+        elif self.name == "multi" and self.p99_ms is not None and self.fps is None:
             raise UserInputError("--p99-ms is the budget of the --fps search; give --fps too (e.g. --fps 30)")
-        elif self.streams is not None and self.fps is not None:
+        elif self.name == "multi" and self.streams is not None and self.fps is not None:
             raise UserInputError("--fps searches the number of streams; give --fps or --streams, not both")
 
     @property
     def budget_ms(self) -> float | None:
         """The p99 a stream at --fps must stay within."""
         if self.fps is None:
-            return None
+            return self.p99_ms  # server: the budget as given
         return self.p99_ms if self.p99_ms is not None else 1000.0 / self.fps
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "streams": self.streams, "fps": self.fps, "p99_budget_ms": self.budget_ms,
-                **({"batches": list(self.batches)} if self.batches else {})}
+                **({"batches": list(self.batches)} if self.batches else {}),
+                **({"qps": self.qps} if self.name == "server" else {})}
 
 
 def check_supported(runtime: Any, scenario: str) -> None:
@@ -251,3 +260,97 @@ def throughput_block(t: StreamsTiming) -> dict[str, Any]:
 def replace_threads(opts: Any, n: int) -> Any:
     """The runtime options with `n` intra-op threads."""
     return replace(opts, intra_op_threads=n)
+
+
+def run_server(sessions: Sequence[Any], feeds: Mapping[str, np.ndarray], config: BenchConfig, qps: float, *,
+               seed: int = 0, deadline_ns: int | None = None) -> StreamsTiming:
+    """`server`: queries arrive at Poisson times (mean rate `qps`, seeded) into one queue that the sessions, each in
+    a thread of its own, serve first come first served; a query's latency runs from its arrival to its result, so
+    the time it waited in the queue counts. Arrivals stop once `config.min_iters` have come and
+    `config.min_seconds` passed (or at `config.max_seconds`); the queue is then drained."""
+    import queue
+
+    clock = time.perf_counter_ns
+    q: queue.Queue[int | None] = queue.Queue()
+    outs: list[list[int]] = [[] for _ in sessions]
+    errors: list[BaseException] = []
+    items = int(next(iter(feeds.values())).shape[0]) if feeds else 1
+    for s in sessions:
+        for _ in range(config.warmup_iters):
+            s.run(feeds)
+
+    def serve(i: int) -> None:
+        run, out = sessions[i].run, outs[i]
+        try:
+            while (arrived := q.get()) is not None:
+                run(feeds)
+                out.append(clock() - arrived)
+        except BaseException as e:  # handed to the caller, which raises it: nothing is hidden
+            errors.append(e)
+
+    threads = [threading.Thread(target=serve, args=(i,), name=f"edgebench-server-{i}") for i in range(len(sessions))]
+    for t in threads:
+        t.start()
+    gaps = np.random.default_rng(seed)
+    start = clock()
+    min_end = start + int(config.min_seconds * 1e9)
+    max_end = start + int(config.max_seconds * 1e9) if config.max_seconds else 1 << 62
+    due, sent = start, 0
+    try:
+        while not errors:
+            now = clock()
+            if now < due:
+                time.sleep((due - now) / 1e9)
+            q.put(due)
+            sent += 1
+            due += int(gaps.exponential(1e9 / qps))
+            if (sent >= config.min_iters and due >= min_end) or due >= max_end:
+                break
+            if deadline_ns is not None and clock() >= deadline_ns:
+                raise timed_out(config.timeout_s, f"the server scenario at {qps:g} queries/s, after {sent} queries")
+    finally:
+        for _ in threads:
+            q.put(None)
+        for t in threads:
+            t.join()
+    if errors:
+        raise errors[0]
+    return StreamsTiming([np.asarray(o, dtype=np.int64) for o in outs], items, (clock() - start) / 1e9)
+
+
+def server(load: LoadFn, feeds: Mapping[str, np.ndarray], config: BenchConfig, sc: ScenarioConfig, threads: int,
+           seed: int = 0, deadline_ns: int | None = None) -> tuple[StreamsTiming, dict[str, Any]]:
+    """`--scenario server`: at `--qps`, or the highest rate whose p99 meets `--p99-ms`: the rate is doubled from a
+    tenth of what the sessions serve back to back while it meets the budget, then bisected (6 steps)."""
+    n = sc.streams or 1
+    sessions = load(n, threads_per_stream(threads, n))
+    block = sc.to_dict() | {"streams": n, "threads_per_stream": threads_per_stream(threads, n)}
+    if sc.qps is not None:
+        return run_server(sessions, feeds, config, sc.qps, seed=seed, deadline_ns=deadline_ns), block
+    budget = sc.p99_ms
+    assert budget is not None
+    tried: dict[float, tuple[StreamsTiming, float]] = {}
+
+    def trial(rate: float) -> bool:
+        t = run_server(sessions, feeds, config, rate, seed=seed, deadline_ns=deadline_ns)
+        p99 = float(np.percentile(t.pooled() / 1e6, 99))
+        tried[rate] = (t, p99)
+        return p99 <= budget
+
+    back_to_back = run_streams(sessions, feeds, config, deadline_ns=deadline_ns).items_per_s / max(1, next(
+        iter(feeds.values())).shape[0] if feeds else 1)
+    good, bad = 0.0, None
+    rate = max(back_to_back / 10, 1e-3)
+    while bad is None and rate <= back_to_back * 4:
+        if trial(rate):
+            good, rate = rate, rate * 2
+        else:
+            bad = rate
+    if bad is not None:
+        for _ in range(6):
+            mid = (good + bad) / 2
+            good, bad = (mid, bad) if trial(mid) else (good, mid)
+    shown = good if good in tried else min(tried)
+    block.update(max_qps_within_p99=good or None, back_to_back_qps=back_to_back,
+                 search=[{"qps": k, "p99_ms": v[1], "meets_budget": v[1] <= budget} for k, v in sorted(tried.items())])
+    return tried[shown][0], block

@@ -79,13 +79,17 @@ def bench(
                                   help="Run there over SSH (`edgebench device add`); results in -o DIR/<device>/."),
     scenario: str = typer.Option("single", "--scenario",
                                  help="single (one request at a time), multi (concurrent streams), offline (most "
-                                      "items/s over --batch sizes and streams); docs/bench.md."),
+                                      "items/s over --batch sizes and streams), server (Poisson arrivals); "
+                                      "docs/bench.md."),
     streams: int | None = typer.Option(None, "--streams", help="With --scenario multi: concurrent streams, each a "
                                                                "session with threads // streams intra-op threads."),
     fps: float | None = typer.Option(None, "--fps", help="With --scenario multi: search the most streams that each "
                                                          "serve this many frames a second within --p99-ms."),
     p99_ms: float | None = typer.Option(None, "--p99-ms", help="With --fps: the p99 budget in ms [default: 1000 / "
-                                                               "fps, one frame interval]."),
+                                                               "fps, one frame interval]; with --scenario server: "
+                                                               "search the highest --qps within it."),
+    qps: float | None = typer.Option(None, "--qps", help="With --scenario server: the mean rate of Poisson "
+                                                         "arrivals, queries a second."),
     until_stable: float | None = typer.Option(None, "--until-stable", metavar="WIDTH",
                                               help="Go on past the minimums until the p50's 95% CI is at most WIDTH "
                                                    "x p50 wide (e.g. 0.02), up to --max-seconds [default cap: 60]."),
@@ -113,7 +117,7 @@ def bench(
     cfg = BenchConfig(warmup_iters=warmup_iters, warmup_seconds=warmup_seconds, min_iters=min_iters,
                       min_seconds=min_seconds, max_iters=max_iters, max_seconds=max_seconds,
                       timeout_s=timeout or None, until_stable=until_stable)
-    sc = ScenarioConfig(name=scenario, streams=streams, fps=fps, p99_ms=p99_ms)
+    sc = ScenarioConfig(name=scenario, streams=streams, fps=fps, p99_ms=p99_ms, qps=qps)
     if interleave and sc.name != "single":
         raise UserInputError(f"--interleave times one request at a time; drop --scenario {sc.name} or --interleave")
     batch_list = parse_int_list(batch, "--batch")
@@ -339,6 +343,11 @@ def _scenario_lines(r: dict[str, Any]) -> list[str]:
                  if sc.get("fps") else "")
         out.append(f"multi: {sc['streams']} stream(s) x {sc['threads_per_stream']} thread(s), "
                    f"{r['throughput']['items_per_s']:.1f} items/s total, p99 per stream {per} ms{found}")
+    elif sc["name"] == "server":
+        found = (f"; highest rate within p99 {sc['p99_budget_ms']:g} ms: {sc['max_qps_within_p99'] or 0:.1f} queries/s"
+                 if sc.get("search") else "")
+        out.append(f"server: {sc['streams']} session(s) x {sc['threads_per_stream']} thread(s), "
+                   f"{r['throughput']['queries_per_s']:.1f} queries/s served, p99 {lat['p99_ms']:.3f} ms{found}")
     elif sc["name"] == "offline":
         out.append(f"offline: best batch {sc['batch']} x {sc['streams']} stream(s) x {sc['threads_per_stream']} "
                    f"thread(s): {r['throughput']['items_per_s']:.1f} items/s (of {len(sc['configs'])} tried)")

@@ -185,6 +185,8 @@ ROWS = [
     Row("scenario-refused-by-runtime", ("bench", "{model}", "-r", "timed-single-only", "--scenario", "multi", "-o",
                                         "{out}"), 2, "cannot run --scenario multi"),
     Row("until-stable-width", ("bench", "{model}", "--until-stable", "5", "-o", "{out}"), 2, "in (0, 1)"),
+    Row("scenario-server-without-rate", ("bench", "{model}", "--scenario", "server", "-o", "{out}"), 2,
+        "needs --qps"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",

@@ -198,3 +198,23 @@ def test_offline_refuses_fixed_inputs_before_loading(model: Path, tmp_path: Path
                                    "1,3,16,16", "-o", str(tmp_path / "out"), *FAST])
     assert res.exit_code == 2 and "makes its own random inputs for each batch size" in res.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_server_serves_poisson_arrivals_and_counts_the_queue(model: Path, tmp_path: Path) -> None:
+    # one "core", 2 ms a query, 100 queries/s arriving: about 100 served a second, none faster than 2 ms
+    r = _bench(model, tmp_path, "-r", "timed", "--ro", "base_us=2000", "--scenario", "server", "--qps", "100",
+               "--min-iters", "60", "--min-seconds", "0")
+    assert r["scenario"]["name"] == "server" and r["scenario"]["qps"] == 100
+    assert 50 < r["throughput"]["queries_per_s"] < 200
+    assert r["latency"]["min_ms"] >= 2.0 and r["latency"]["n"] >= 60
+
+
+def test_server_search_finds_a_rate_below_what_the_core_serves(model: Path, tmp_path: Path) -> None:
+    r = _bench(model, tmp_path, "-r", "timed", "--ro", "base_us=2000", "--scenario", "server", "--p99-ms", "10",
+               "--min-iters", "20", "--min-seconds", "0.1")
+    sc = r["scenario"]
+    assert 0 < sc["max_qps_within_p99"] <= 500 * 1.02  # 2 ms a query on one "core": at most 500 queries/s
+    for s in sc["search"]:
+        assert s["meets_budget"] == (s["p99_ms"] <= 10)
+    assert max(s["qps"] for s in sc["search"] if s["meets_budget"]) == sc["max_qps_within_p99"]
+    assert any(not s["meets_budget"] for s in sc["search"])  # it went past the budget, then bisected back
