@@ -137,13 +137,13 @@ def interleave_rows(rep: Report) -> list[list[str]]:
     return rows
 
 
-THROUGHPUT_TITLE = "Throughput (bench --scenario multi / offline)"
+THROUGHPUT_TITLE = "Throughput (bench --scenario multi / offline / server)"
 THROUGHPUT_COLUMNS = ["variant/runtime", "machine", "scenario", "batch", "streams x threads", "items/s (all streams)",
                       "p99 ms", "worst stream p99 ms"]
 
 
 def scenario_rows(rows: Sequence[Row]) -> list[Row]:
-    """The results of `bench --scenario multi|offline` (those with a `throughput` block)."""
+    """The results of `bench --scenario multi|offline|server` (those with a `throughput` block)."""
     return [r for r in rows if r.kind == "bench" and isinstance(r.raw.get("throughput"), dict)]
 
 

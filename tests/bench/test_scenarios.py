@@ -184,7 +184,7 @@ def test_compare_shows_a_throughput_table_and_plot(model: Path, tmp_path: Path) 
     res = CliRunner().invoke(app, ["compare", str(res_dir), "-o", str(tmp_path / "report")])
     assert res.exit_code == 0, res.stderr
     md = (tmp_path / "report" / "report.md").read_text(encoding="utf-8")
-    section = md.split("## Throughput (bench --scenario multi / offline)")[1].split("\n## ")[0]
+    section = md.split("## Throughput (bench --scenario multi / offline / server)")[1].split("\n## ")[0]
     line = next(x for x in section.splitlines() if "| multi |" in x)
     assert "| 3 x 1 |" in line  # 3 streams, 3 threads split one each
     items = float(line.split("|")[6])
