@@ -43,18 +43,26 @@ bench-int8: $(STAMP)  ## INT8 presets vs FP32: speed on ResNet18-CIFAR, accuracy
 bench-prune: $(STAMP)  ## ResNet-56: L1/random/latency-aware pruning +- distillation, INT8, top-1, latency (~25 min idle)
 	$(PY) scripts/bench_prune.py
 
-.PHONY: bench-runtimes
-bench-runtimes: export  ## every runtime x precision vs ORT FP32 (ResNet-20 + top-1, tv ResNet-18 @224), interleaved
+.PHONY: resnet18-224
+resnet18-224: $(STAMP)  # tv:resnet18 at 224 with seeded random weights (bench-runtimes, bench-scenarios)
 	# random weights saved as a checkpoint: litert-torch and -r torch rebuild the module from a weights file
 	test -f $(ART)/resnet18-224/model.fp32.onnx || { mkdir -p $(ART)/resnet18-224-weights && \
 	  $(PY) -c "import torch, torchvision; torch.manual_seed(0); \
 	    torch.save(torchvision.models.resnet18().state_dict(), '$(ART)/resnet18-224-weights/random.pth')" && \
 	  $(VENV)/bin/edgebench export tv:resnet18 --weights $(ART)/resnet18-224-weights/random.pth \
 	  -o $(ART)/resnet18-224 --force && cp $(ART)/resnet18-224-weights/random.pth $(ART)/resnet18-224/; }
+
+.PHONY: bench-runtimes
+bench-runtimes: export resnet18-224  ## every runtime x precision vs ORT FP32 (ResNet-20 + top-1, tv ResNet-18 @224), interleaved
 	$(PY) scripts/bench_runtimes.py $(ART)/resnet20 --prepare --eval 1000 --threads 1 \
 	  -o $(ART)/bench-runtimes/resnet20.json
 	$(PY) scripts/bench_runtimes.py $(ART)/resnet18-224 --prepare --calib-size 64 --threads 1 --rounds 5 --iters 10 \
 	  -o $(ART)/bench-runtimes/resnet18-224.json
+
+.PHONY: bench-scenarios
+bench-scenarios: export resnet18-224  ## single/multi/offline vs ORT's Python API, early-stopping p90, A/A (~5 min idle)
+	$(PY) scripts/bench_scenarios.py $(ART)/resnet20 $(ART)/resnet18-224 $(SCENARIOS_ARGS) \
+	  -o $(ART)/bench-scenarios/scenarios.json
 
 arm-check: $(STAMP)  ## the device CLI on emulated aarch64 (Pi 4 / Pi 5) vs the host; run after `make export`; root
 	bash scripts/arm_check.sh

@@ -16,10 +16,13 @@ from functools import partial
 
 import numpy as np
 from edgebench.bench.memory import rss_mb
+from edgebench.bench.stability import CpuWindow
+from edgebench.bench.stats import median_ci
 from edgebench.errors import EdgebenchError, UserInputError
 from edgebench.runtimes.base import Session
 
 CHUNK = 1 << 14  # samples added at once past the preallocated buffer (128 KiB)
+STABLE_CHECK_NS = 250_000_000  # --until-stable: the CI is looked at every 0.25 s past the minimums
 PREALLOC_MAX = 1_000_000  # never preallocate more than 8 MB up front, whatever --max-iters says
 
 
@@ -44,6 +47,9 @@ class BenchConfig:
     max_iters: int | None = None
     max_seconds: float | None = None
     timeout_s: float | None = None  # the whole measurement (load, warm-up, timed runs); None: no limit
+    # --until-stable: past the minimums, go on until the p50's 95 % CI is at most this fraction of the p50 wide,
+    # or until max_seconds (which then must be set: the time cap)
+    until_stable: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("warmup_seconds", "min_seconds", "max_seconds", "timeout_s"):
@@ -62,6 +68,12 @@ class BenchConfig:
             raise UserInputError(
                 f"--max-iters {self.max_iters} is below --min-iters {self.min_iters}; raise it or drop it"
             )
+        if self.until_stable is not None:
+            if not (math.isfinite(self.until_stable) and 0 < self.until_stable < 1):
+                raise UserInputError(f"--until-stable is {self.until_stable}; give the p50 CI width as a fraction "
+                                     "of the p50 in (0, 1), e.g. --until-stable 0.02 for 2 %")
+            if self.max_seconds is None:
+                raise UserInputError("--until-stable needs a time cap: give --max-seconds too (e.g. --max-seconds 60)")
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise UserInputError(f"--max-seconds is {self.max_seconds}; it must be > 0")
         if self.timeout_s is not None:
@@ -90,6 +102,9 @@ class Timing:
     wall_s: float = 0.0
     rss_loop_start_mb: float | None = None  # after the sample buffer is allocated, before the first timed run
     rss_loop_end_mb: float | None = None  # after the last timed run, before any statistics
+    cpu_share: float | None = None  # process CPU seconds per wall second over the timed loop (1.0: one core)
+    load1_before: float | None = None  # the 1-minute load average as the timed loop began
+    stable: bool | None = None  # with --until-stable: whether the CI got narrow enough before the cap
 
 
 def bound_run(session: Session, feeds: Mapping[str, np.ndarray]) -> Callable[[], object]:
@@ -147,6 +162,7 @@ def measure(
     cap = min(max(min_iters, max_iters), PREALLOC_MAX)
     buf = array("q", bytes(8 * cap))  # written now: the loop itself does not grow the RSS
     rss_start = rss_mb()
+    window = CpuWindow.start()
     start = clock()
     min_end = start + int(config.min_seconds * 1e9)
     max_end = start + int(config.max_seconds * 1e9) if config.max_seconds else 0
@@ -155,6 +171,8 @@ def measure(
     step = int(progress_every_s * 1e9)
     next_tick = start + step
     n = 0
+    until = config.until_stable
+    stable: bool | None = None
     while True:
         t0 = clock()
         run()
@@ -165,11 +183,17 @@ def measure(
         buf[n] = t1 - t0
         n += 1
         if (n >= min_iters and t1 >= min_end) or n == max_iters or t1 >= stop_end:
-            break
+            if until is None or n == max_iters or t1 >= stop_end:
+                break
+            stable = _p50_ci_within(buf, n, until)
+            if stable:
+                break
+            min_end = t1 + STABLE_CHECK_NS  # not yet: look again a little later
         if progress is not None and t1 >= next_tick:
             progress(n, (t1 - start) / 1e9)
             next_tick = t1 + step
     wall = (clock() - start) / 1e9
+    share = window.share()
     rss_end = rss_mb()
     if deadline and t1 >= deadline and not (n >= min_iters and t1 >= min_end) and n != max_iters \
             and not (max_end and t1 >= max_end):
@@ -177,5 +201,15 @@ def measure(
     del buf[n:]
     if progress is not None:
         progress(n, wall)
+    if until is not None and not stable:
+        stable = _p50_ci_within(buf, n, until)
     return Timing(first_run_ns=first, warmup_iters=warm, samples_ns=buf, wall_s=wall, rss_loop_start_mb=rss_start,
-                  rss_loop_end_mb=rss_end)
+                  rss_loop_end_mb=rss_end, cpu_share=share, load1_before=window.load1, stable=stable)
+
+
+def _p50_ci_within(buf: array, n: int, width: float) -> bool:
+    """Whether the p50's 95 % CI of the first `n` samples is at most `width` x the p50 wide."""
+    xs = np.sort(np.frombuffer(buf, np.int64, count=n).astype(np.float64))
+    lo, hi = median_ci(xs, 0.95, is_sorted=True)
+    med = float(np.median(xs))
+    return med > 0 and (hi - lo) / med <= width

@@ -11,6 +11,8 @@ from edgebench.bench.report_tables import (
     INTERLEAVE_TITLE,
     PROFILE_COLUMNS,
     PRUNE_COLUMNS,
+    THROUGHPUT_COLUMNS,
+    THROUGHPUT_TITLE,
     baseline_text,
     cross_machine_table,
     fastest_line,
@@ -20,6 +22,7 @@ from edgebench.bench.report_tables import (
     prune_rows,
     prune_title,
     row_table,
+    throughput_rows,
 )
 
 
@@ -40,6 +43,9 @@ def render_markdown(rep: Report, plot_files: dict[str, str]) -> str:
     header, cross = cross_machine_table(rep)
     if cross:
         out += ["", "## Across machines", "", md_table(header, cross)]
+    scenario_lines = throughput_rows(rep.rows)
+    if scenario_lines:
+        out += ["", f"## {THROUGHPUT_TITLE}", "", md_table(THROUGHPUT_COLUMNS, scenario_lines)]
     if rep.interleaved:
         out += ["", f"## {INTERLEAVE_TITLE}", "", INTERLEAVE_NOTE, "",
                 md_table(INTERLEAVE_COLUMNS, interleave_rows(rep))]

@@ -210,10 +210,34 @@ def profile_plot(profile: dict[str, Any]) -> bytes | None:
     return _png(fig)
 
 
+def throughput_plot(rep: Report) -> bytes | None:
+    """p99 latency against total items/s of the multi/offline results (and the single ones of the same models),
+    one marker per variant/runtime; None without a multi/offline result."""
+    from edgebench.bench.report_tables import scenario_rows
+    from matplotlib.figure import Figure
+
+    multi = scenario_rows(rep.rows)
+    if not multi:
+        return None
+    labels = sorted({r.label for r in multi})
+    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for i, label in enumerate(labels):
+        pts = sorted((r.throughput, r.p99_ms) for r in rep.rows if r.label == label and r.kind == "bench")
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=MARKERS[i % len(MARKERS)], label=label)
+    ax.set_xlabel("items/s (all streams)")
+    ax.set_ylabel("p99 latency (ms)")
+    ax.set_title("latency vs throughput (bench --scenario single / multi / offline)", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
 def make_plots(rep: Report) -> dict[str, bytes]:
     """name -> PNG bytes, in display order; plots without data are left out."""
     out: dict[str, bytes] = {"latency": latency_plot(rep)} if rep.rows else {}
-    for name, fn in (("pareto", pareto_plot), ("speedup", speedup_plot), ("prune_rounds", prune_plot)):
+    for name, fn in (("pareto", pareto_plot), ("speedup", speedup_plot), ("prune_rounds", prune_plot),
+                     ("throughput", throughput_plot)):
         png = fn(rep)
         if png is not None:
             out[name] = png

@@ -135,3 +135,33 @@ def interleave_rows(rep: Report) -> list[list[str]]:
                          m["name"], pair["baseline"], fmt(m["p50_ms"], 3), ci(m["ratio"]), ci(m["ratio"], True),
                          ci(m["cpu_ratio"]), fmt(rounds, None)])
     return rows
+
+
+THROUGHPUT_TITLE = "Throughput (bench --scenario multi / offline / server)"
+THROUGHPUT_COLUMNS = ["variant/runtime", "machine", "scenario", "batch", "streams x threads", "items/s (all streams)",
+                      "p99 ms", "worst stream p99 ms"]
+
+
+def scenario_rows(rows: Sequence[Row]) -> list[Row]:
+    """The results of `bench --scenario multi|offline|server` (those with a `throughput` block)."""
+    return [r for r in rows if r.kind == "bench" and isinstance(r.raw.get("throughput"), dict)]
+
+
+def throughput_rows(rows: Sequence[Row]) -> list[list[str]]:
+    """One line per multi/offline result: its configuration, total items/s and tail latency.
+
+    >>> throughput_rows([])
+    []
+    """
+    out = []
+    for r in scenario_rows(rows):
+        sc, tp = r.raw.get("scenario") or {}, r.raw["throughput"]
+        what = str(sc.get("name", "?"))
+        if sc.get("fps") is not None:  # plain str(): a hand-edited file cannot break the table
+            what += f" @ {sc['fps']} fps, p99 <= {sc.get('p99_budget_ms')} ms: {sc.get('max_streams_at_fps')} max"
+        p99s = [s["p99_ms"] for s in tp.get("streams") or [] if isinstance(s, dict)
+                and isinstance(s.get("p99_ms"), int | float)]
+        out.append([r.label, r.machine_id, what, str(r.batch),
+                    f"{sc.get('streams', '?')} x {sc.get('threads_per_stream', '?')}",
+                    f"{r.throughput:.1f}", f"{r.p99_ms:.3f}", f"{max(p99s):.3f}" if p99s else "n/a"])
+    return out

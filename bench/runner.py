@@ -49,6 +49,7 @@ class Job:
     bench: dict[str, Any] = field(default_factory=dict)
     progress: bool = False
     cpus: tuple[int, ...] | None = None  # CPU affinity of the measurement (`--cpus`); None: not pinned
+    scenario: dict[str, Any] = field(default_factory=dict)  # ScenarioConfig fields; empty: single
     runtime_options: InitVar[dict[str, Any] | None] = None
 
     def __post_init__(self, runtime_options: dict[str, Any] | None) -> None:
@@ -188,13 +189,16 @@ def run_job(job: Job, spawned_ns: int | None = None) -> dict[str, Any]:
     from edgebench.bench.harness import timed_out
     from edgebench.bench.inputs import npz_feeds, random_feeds
     from edgebench.bench.memory import RssSampler, peak_rss_hwm_mb, rss_mb
+    from edgebench.bench.scenarios import ScenarioConfig, check_supported
     from edgebench.bench.stats import summarize
     from edgebench.runtimes import get_runtime
 
     cfg = BenchConfig(**job.bench)
+    sc = ScenarioConfig(**job.scenario)
     deadline = time.perf_counter_ns() + int(cfg.timeout_s * 1e9) if cfg.timeout_s is not None else None
     opts: RuntimeOptions = job.options  # type: ignore[assignment]  # Job.__post_init__ always sets them
     rt = get_runtime(job.runtime)
+    check_supported(rt, sc.name)
     previous_cpus = pin_cpus(job.cpus)  # before the session exists: the runtime's threads inherit it
     rss0 = rss_mb()
     sess = rt.load(Path(job.model), opts)
@@ -213,6 +217,12 @@ def run_job(job: Job, spawned_ns: int | None = None) -> dict[str, Any]:
         feeds = random_feeds(sess.inputs, shapes, job.seed)
     batch = int(next(iter(feeds.values())).shape[0]) if feeds else 1
 
+    if sc.name != "single":
+        try:
+            out = _run_scenario(job, rt, sess, feeds, cfg, sc, deadline, rss0, rss1)
+        finally:
+            placement = placement_record(job.cpus, previous_cpus)  # restores the affinity (in-process runs)
+        return out | {"placement": placement}
     progress = None
     prog = None
     if job.progress:
@@ -237,6 +247,7 @@ def run_job(job: Job, spawned_ns: int | None = None) -> dict[str, Any]:
         cold = {"process_to_session_ms": to_session, "session_to_first_result_ms": timing.first_run_ns / 1e6,
                 "total_ms": to_session + timing.first_run_ns / 1e6, "load_peak_rss_mb": load_peak}
     lat = summarize(timing.samples_ns, items_per_run=batch)
+    _stability(lat, timing.samples_ns, timing.cpu_share, timing.load1_before, timing.stable)
     lat.update({
         "first_run_ms": timing.first_run_ns / 1e6,
         "warmup_iters": timing.warmup_iters,
@@ -244,6 +255,7 @@ def run_job(job: Job, spawned_ns: int | None = None) -> dict[str, Any]:
         "samples_ms": (np.frombuffer(timing.samples_ns, np.int64) / 1e6).tolist(),
     })
     return {
+        "scenario": sc.to_dict(),
         "inputs": [s.to_dict() | {"resolved_shape": list(feeds[s.name].shape)} for s in sess.inputs],
         "outputs": [s.to_dict() for s in sess.outputs],
         "batch": batch,
@@ -272,6 +284,80 @@ def run_job(job: Job, spawned_ns: int | None = None) -> dict[str, Any]:
 
 # the worker's start time (time.monotonic_ns() in the parent just before it starts the worker): cold start
 SPAWNED_ENV = "EDGEBENCH_WORKER_SPAWNED_NS"
+
+
+def _stability(lat: dict[str, Any], samples_ns: Any, cpu_share: float | None, load1: float | None,
+               stable: bool | None) -> None:
+    """Set `lat["noisy"]` from the stability checks (bench/stability.py), with the reasons and the checks."""
+    from edgebench.bench.stability import check_stability
+
+    st = check_stability(samples_ns, cpu_share=cpu_share, load_before=load1)
+    st["until_stable_reached"] = stable
+    lat["noisy"] = st["noisy"]
+    lat["noisy_reasons"] = st["reasons"]
+    lat["stability"] = st
+
+
+def _run_scenario(job: Job, rt: Any, sess: Any, feeds: Any, cfg: BenchConfig, sc: Any, deadline: int | None,
+                  rss0: float, rss1: float) -> dict[str, Any]:
+    """`--scenario multi|offline` (bench/scenarios.py): the measurement part of a result, as `run_job`'s."""
+    import time
+
+    from edgebench.bench.inputs import random_feeds
+    from edgebench.bench.memory import RssSampler, peak_rss_hwm_mb, rss_mb
+    from edgebench.bench.scenarios import check_inputs, multi, offline, replace_threads, server, throughput_block
+    from edgebench.bench.stability import CpuWindow
+    from edgebench.bench.stats import summarize
+
+    opts = job.options
+    threads = opts.intra_op_threads  # type: ignore[union-attr]
+
+    def load(n: int, per_stream: int) -> list[Any]:
+        o = replace_threads(opts, per_stream)
+        return [rt.load(Path(job.model), o) for _ in range(n)]
+
+    def feeds_for(b: int) -> Any:
+        return random_feeds(sess.inputs, [s.resolve(b, None) for s in sess.inputs], job.seed)
+
+    t0 = time.perf_counter_ns()
+    sess.run(feeds)
+    first_ms = (time.perf_counter_ns() - t0) / 1e6
+    window = CpuWindow.start()
+    with RssSampler() as sampler:
+        if sc.name in ("multi", "server"):
+            run = multi if sc.name == "multi" else server
+            timing, block = run(load, feeds, cfg, sc, threads, deadline_ns=deadline)
+            batch = int(next(iter(feeds.values())).shape[0]) if feeds else 1
+        else:
+            check_inputs(sc.name, job.inputs_npz, job.shape)
+            timing, block, batch = offline(load, feeds_for, sc.batches or [job.batch or 1], cfg,
+                                           threads, deadline_ns=deadline)
+    share = window.share()
+    pooled = timing.pooled()
+    lat = summarize(pooled, items_per_run=batch)
+    _stability(lat, pooled, share, window.load1, None)
+    lat.update({"first_run_ms": first_ms, "warmup_iters": cfg.warmup_iters, "wall_s": timing.wall_s,
+                "samples_ms": (pooled / 1e6).tolist()})
+    if sc.name == "offline":
+        feeds = feeds_for(batch)
+    return {
+        "scenario": block,
+        "throughput": throughput_block(timing),
+        "inputs": [s.to_dict() | {"resolved_shape": list(feeds[s.name].shape)} for s in sess.inputs],
+        "outputs": [s.to_dict() for s in sess.outputs],
+        "batch": batch,
+        "runtime_version": rt.version(),
+        "runtime_options": opts.to_dict(),  # type: ignore[union-attr]
+        "runtime_effective_options": sess.effective_options() if hasattr(sess, "effective_options") else None,
+        "runtime_info": getattr(sess, "info", None),
+        "latency": lat,
+        "nonfinite_outputs": _nonfinite_outputs(sess, feeds),
+        "memory": {"rss_before_load_mb": rss0, "rss_after_load_mb": rss1, "load_delta_mb": rss1 - rss0,
+                   "peak_rss_mb": sampler.peak_mb, "rss_loop_start_mb": None, "rss_end_mb": rss_mb(),
+                   "peak_rss_hwm_mb": peak_rss_hwm_mb(), "rss_samples": sampler.n_samples,
+                   "arena": getattr(opts, "memory_arena", None), "isolated_process": False},
+    }
+
 
 # seconds the parent waits past --timeout (interpreter start, imports) before it kills the worker
 TIMEOUT_GRACE_S = 30.0
@@ -418,7 +504,8 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
     ro = measured["runtime_options"]
     warnings = throttle_warnings(machine, machine_after)
     if measured["latency"]["noisy"]:
-        warnings.append("latency spread is high (noisy); close other programs or raise --min-seconds")
+        why = "; ".join(measured["latency"].get("noisy_reasons") or ["latency spread is high"])
+        warnings.append(f"noisy: {why}; close other programs, raise --min-seconds or use --until-stable")
     if machine.get("emulated"):
         warnings.append("this machine runs under emulation; latency is not device speed")
     if measured.get("nonfinite_outputs"):
@@ -474,6 +561,8 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
         },
         "placement": measured.get("placement"),
         "cold_start": measured.get("cold_start"),
+        "scenario": measured.get("scenario") or {"name": "single"},
+        **({"throughput": measured["throughput"]} if "throughput" in measured else {}),
         "latency": measured["latency"],
         "memory": memory,
         "machine": machine,

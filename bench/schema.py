@@ -67,6 +67,8 @@ OPTIONAL: dict[str, tuple[type, ...]] = {
     "machine.cpu.cur_freq_mhz": _NUM, "options.graph_optimization": (str,), "sweep": (dict,),
     "options.cpus": (list,), "placement": (dict,), "cold_start": (dict,), "cold_start.process_to_session_ms": _NUM,
     "cold_start.session_to_first_result_ms": _NUM, "cold_start.total_ms": _NUM, "cold_start.load_peak_rss_mb": _NUM,
+    "scenario": (dict,), "scenario.name": (str,), "scenario.streams": (int,), "scenario.threads_per_stream": (int,),
+    "throughput": (dict,), "throughput.items_per_s": _NUM, "throughput.queries_per_s": _NUM,
 }
 
 
@@ -121,6 +123,11 @@ def validate_result(data: Any, source: str = "result") -> dict[str, Any]:
                 raise ResultSchemaError(f"{source}: field '{path}' is {v!r}; it must be a finite number {want} "
                                         "(a damaged or hand-edited file: re-run the benchmark)")
     _check_accuracy(data.get("accuracy"), source)
+    for key in ("items_per_s", "queries_per_s"):  # --scenario multi/offline
+        v = (data.get("throughput") or {}).get(key)
+        if v is not None and not (math.isfinite(v) and v >= 0):
+            raise ResultSchemaError(f"{source}: field 'throughput.{key}' is {v!r}; it must be a finite number >= 0 "
+                                    "(a damaged or hand-edited file: re-run the benchmark)")
     return data
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +14,73 @@ NOISY_SPREAD = 0.25
 NOISY_CI = 0.05
 # What `throughput_items_per_s` is (batch / mean latency, not 1/p50): the header of every table that shows it.
 THROUGHPUT_HEADER = "items/s (1/mean)"
+
+
+def binom_cdf(n: int, p: float, k_max: int | None = None) -> np.ndarray:
+    """P(B <= k) for k = 0..k_max (default n), B ~ binomial(n, p), 0 < p < 1; in log space, so n = 10^6 is fine.
+
+    >>> [round(float(v), 4) for v in binom_cdf(3, 0.5)]
+    [0.125, 0.5, 0.875, 1.0]
+    """
+    k_max = n if k_max is None else min(k_max, n)
+    k = np.arange(1, k_max + 1, dtype=np.float64)
+    # log C(n, k) by the ratio C(n, k) / C(n, k-1) = (n - k + 1) / k; O(n) memory, no overflow
+    log_comb = np.concatenate(([0.0], np.cumsum(np.log(n - k + 1.0) - np.log(k))))
+    ks = np.arange(0, k_max + 1, dtype=np.float64)
+    log_pmf = log_comb + ks * np.log(p) + (n - ks) * np.log1p(-p)
+    return np.minimum(np.cumsum(np.exp(log_pmf)), 1.0)
+
+
+def quantile_ci_ranks(n: int, q: float, confidence: float = 0.95) -> tuple[int, int]:
+    """0-based ranks (lo, hi) of the sorted sample that bound the `q` quantile with at least `confidence`.
+
+    The number of samples below the true quantile is binomial(n, q), so [x_(j), x_(k)] (1-based) holds it
+    with probability P(j <= B < k); each tail gets (1 - confidence) / 2. Too few samples for a tail: that
+    side is the sample's extreme (the widest there is). For q = 0.5 this is `median_ci_ranks`.
+
+    >>> quantile_ci_ranks(1000, 0.9)
+    (880, 918)
+    """
+    if n < 1:
+        raise ValueError("no samples to bound a quantile of")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence {confidence} must be in (0, 1), e.g. 0.95")
+    if not 0.0 < q < 1.0:
+        raise ValueError(f"quantile {q} must be in (0, 1), e.g. 0.9")
+    tail = (1.0 - confidence) / 2.0
+    cdf = binom_cdf(n, q)  # cdf[i] = P(B <= i)
+    low_ok = np.nonzero(cdf <= tail)[0]  # P(B <= j-1) <= tail: x_(j) is below the quantile often enough
+    lo = int(low_ok[-1]) if low_ok.size else 0  # the largest j - 1, which is x_(j)'s 0-based rank
+    high_ok = np.nonzero(1.0 - cdf <= tail)[0]  # P(B >= k) = 1 - P(B <= k-1) <= tail
+    hi = int(high_ok[0]) if high_ok.size else n - 1
+    return min(lo, n - 1), min(hi, n - 1)
+
+
+def early_stopping_bound(sorted_ms: np.ndarray, q: float = 0.90, confidence: float = 0.99) -> dict[str, Any]:
+    """MLPerf LoadGen's early-stopping estimate of the `q` percentile: the largest observed latency L such that,
+    with `confidence`, the true `q` percentile is at or below L, given how many queries ran.
+
+    As loadgen/early_stopping.cc (mlcommons/inference; `odds(h, t, p, d)` = BetaRegularized[p - d, h, 1 + t],
+    the chance of t or fewer "overlatency" queries in h + t, searched for the most t whose odds stay <= 1 - c,
+    with tolerance d = 0): t is the largest count with P(binomial(n, 1 - q) <= t) <= 1 - confidence, and L is the
+    latency with t samples above it (the (n - t)-th smallest). Were the true percentile above L, a query would
+    exceed L with probability > 1 - q, and seeing only t such queries would have had odds below 1 - confidence.
+    Fewer queries than the t = 0 case needs (44 for p90 at 99 %): `bound_ms` None, `min_queries` says how many.
+
+    >>> early_stopping_bound(np.arange(1.0, 1001.0))["overlatency_queries"]
+    78
+    """
+    n = int(sorted_ms.size)
+    p_over = 1.0 - q
+    min_queries = math.ceil(math.log(1.0 - confidence) / math.log(q))  # t = 0: q^n <= 1 - confidence
+    out: dict[str, Any] = {"percentile": q * 100.0, "confidence": confidence, "queries": n,
+                           "min_queries": min_queries, "bound_ms": None, "overlatency_queries": None}
+    if n < min_queries:
+        return out
+    cdf = binom_cdf(n, p_over, k_max=int(n * p_over) + 1)
+    t = int(np.nonzero(cdf <= 1.0 - confidence)[0][-1])
+    out.update(bound_ms=float(sorted_ms[n - t - 1]), overlatency_queries=t)
+    return out
 
 
 def median_ci_ranks(n: int, confidence: float = 0.95) -> tuple[int, int]:
@@ -28,18 +96,7 @@ def median_ci_ranks(n: int, confidence: float = 0.95) -> tuple[int, int]:
     >>> median_ci_ranks(5)
     (0, 4)
     """
-    if n < 1:
-        raise ValueError("no samples to bound the median of")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence {confidence} must be in (0, 1), e.g. 0.95")
-    half = (n - 1) // 2  # j - 1 never passes the middle
-    k = np.arange(1, half + 1, dtype=np.float64)
-    # log C(n, k) by the ratio C(n, k) / C(n, k-1) = (n - k + 1) / k; O(n) memory, no overflow
-    log_comb = np.concatenate(([0.0], np.cumsum(np.log(n - k + 1.0) - np.log(k))))
-    cdf = np.cumsum(np.exp(log_comb - n * np.log(2.0)))  # cdf[i] = P(B <= i), i = 0..half
-    ok = np.nonzero(2.0 * cdf <= 1.0 - confidence)[0]
-    j = int(ok[-1]) + 1 if ok.size else 1  # largest j with 2 P(B <= j-1) <= 1 - confidence
-    return j - 1, n - j
+    return quantile_ci_ranks(n, 0.5, confidence)
 
 
 def median_ci(x: np.ndarray, confidence: float = 0.95, *, is_sorted: bool = False) -> tuple[float, float]:
@@ -70,6 +127,7 @@ def summarize(samples_ns: Sequence[int], items_per_run: int = 1) -> dict[str, An
     mean = float(ms.mean())
     std = float(ms.std(ddof=1)) if ms.size > 1 else 0.0
     lo, hi = median_ci(ms, 0.95, is_sorted=True)
+    tails = {f"p{round(q * 100)}_ci95_ms": [float(ms[r]) for r in quantile_ci_ranks(ms.size, q)] for q in (0.9, 0.99)}
     spread = (p90 - p10) / p50 if p50 > 0 else 0.0
     ci_rel = (hi - lo) / p50 if p50 > 0 else 0.0
     return {
@@ -83,6 +141,8 @@ def summarize(samples_ns: Sequence[int], items_per_run: int = 1) -> dict[str, An
         "p95_ms": p95,
         "p99_ms": p99,
         "p50_ci95_ms": [lo, hi],
+        **tails,  # the same binomial order-statistic CI as the median's, for p90 and p99
+        "p90_early_stopping": early_stopping_bound(ms),
         "cv": std / mean if mean > 0 else 0.0,
         "spread_p90_p10_rel": spread,
         "noisy": bool(spread > NOISY_SPREAD or ci_rel > NOISY_CI),

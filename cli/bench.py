@@ -49,7 +49,8 @@ def bench(
     seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
     warmup_iters: int = typer.Option(10, "--warmup-iters", help="Warm-up runs."),
     warmup_seconds: float = typer.Option(0.0, "--warmup-seconds", callback=NON_NEGATIVE, help="Minimum warm-up time."),
-    min_iters: int = typer.Option(50, "--min-iters", help="Minimum timed runs."),
+    min_iters: int = typer.Option(50, "--min-iters", "--min-queries",
+                                  help="Minimum timed runs (MLPerf's minimum query count; per stream in multi)."),
     min_seconds: float = typer.Option(2.0, "--min-seconds", callback=NON_NEGATIVE, help="Minimum timed seconds."),
     max_iters: int | None = typer.Option(None, "--max-iters", help="Stop after this many timed runs."),
     max_seconds: float | None = typer.Option(None, "--max-seconds", callback=POSITIVE,
@@ -81,6 +82,22 @@ def bench(
     cpus: str | None = typer.Option(None, "--cpus", metavar="LIST",
                                     help="Pin the measurement to these CPUs, e.g. 0-3 or 0,2,4-5 (threads default to "
                                          "their number). Default: the big cores of a big.LITTLE CPU, else none."),
+    scenario: str = typer.Option("single", "--scenario",
+                                 help="single (one request at a time), multi (concurrent streams), offline (most "
+                                      "items/s over --batch sizes and streams), server (Poisson arrivals); "
+                                      "docs/bench.md."),
+    streams: int | None = typer.Option(None, "--streams", help="With --scenario multi: concurrent streams, each a "
+                                                               "session with threads // streams intra-op threads."),
+    fps: float | None = typer.Option(None, "--fps", help="With --scenario multi: search the most streams that each "
+                                                         "serve this many frames a second within --p99-ms."),
+    p99_ms: float | None = typer.Option(None, "--p99-ms", help="With --fps: the p99 budget in ms [default: 1000 / "
+                                                               "fps, one frame interval]; with --scenario server: "
+                                                               "search the highest --qps within it."),
+    qps: float | None = typer.Option(None, "--qps", help="With --scenario server: the mean rate of Poisson "
+                                                         "arrivals, queries a second."),
+    until_stable: float | None = typer.Option(None, "--until-stable", metavar="WIDTH",
+                                              help="Go on past the minimums until the p50's 95% CI is at most WIDTH "
+                                                   "x p50 wide (e.g. 0.02), up to --max-seconds [default cap: 60]."),
 ) -> None:
     """Measure latency and memory of a model (one result file per threads x batch combination).
 
@@ -92,6 +109,7 @@ def bench(
     from edgebench.bench.harness import BenchConfig
     from edgebench.bench.inputs import check_batch
     from edgebench.bench.runner import Job, make_result, run_job, run_job_isolated
+    from edgebench.bench.scenarios import ScenarioConfig, check_inputs, check_supported
     from edgebench.bench.schema import append_csv, check_csv, write_result
     from edgebench.cli.options import check_threads, parse_int_list, parse_key_values, parse_shape, runtime_options
     from edgebench.errors import UserInputError
@@ -101,9 +119,14 @@ def bench(
     from edgebench.system import default_threads, parse_cpus
 
     cpus_t = parse_cpus(cpus) if cpus is not None else None  # the syntax here; the CPUs on the machine that runs
+    if until_stable is not None and max_seconds is None:
+        max_seconds = UNTIL_STABLE_CAP_S
     cfg = BenchConfig(warmup_iters=warmup_iters, warmup_seconds=warmup_seconds, min_iters=min_iters,
                       min_seconds=min_seconds, max_iters=max_iters, max_seconds=max_seconds,
-                      timeout_s=timeout or None)
+                      timeout_s=timeout or None, until_stable=until_stable)
+    sc = ScenarioConfig(name=scenario, streams=streams, fps=fps, p99_ms=p99_ms, qps=qps)
+    if interleave and sc.name != "single":
+        raise UserInputError(f"--interleave times one request at a time; drop --scenario {sc.name} or --interleave")
     batch_list = parse_int_list(batch, "--batch")
     check_batch(batch_list)
     shape_t = parse_shape(shape)
@@ -116,7 +139,8 @@ def bench(
                              f"(--shape {fixed}) and drop --batch")
     if not interleave and len(model) > 1:
         raise UserInputError(f"{len(model)} models given; bench takes one, or several with --interleave")
-    get_runtime(runtime)
+    check_supported(get_runtime(runtime), sc.name)
+    check_inputs(sc.name, inputs, shape_t)
     if csv_path is not None:
         check_csv(csv_path)
     check_writable_dir(output_dir)  # created only once a result is due; refused now if it cannot be
@@ -182,11 +206,14 @@ def bench(
     show_progress = sys.stderr.isatty() and not as_json
     from edgebench.bench.fingerprint import dynamic_state, fingerprint
 
+    if sc.name == "offline":  # one job tries every batch size
+        sc = replace(sc, batches=tuple(batch_list))
     for opts in options:
-        for b in batch_list:
+        for b in batch_list[:1] if sc.name == "offline" else batch_list:
             job = Job(model=str(model_path), runtime=runtime, batch=None if shape_t else b, shape=shape_t,
                       inputs_npz=str(inputs) if inputs else None, seed=seed, options=opts,
-                      bench=cfg.__dict__.copy(), progress=show_progress, cpus=pinned)
+                      bench=cfg.__dict__.copy(), progress=show_progress, cpus=pinned,
+                      scenario={} if sc.name == "single" else {**sc.__dict__, "batches": list(sc.batches)})
             cooled = wait_until_cool(cool) if cool is not None else None
             if cooled is not None and cooled["waited_s"] >= 1:
                 typer.echo(f"waited {cooled['waited_s']:.0f} s for the board to cool from {cooled['start_temp_c']:.1f} "
@@ -213,6 +240,9 @@ def bench(
         typer.echo(json.dumps(out[0] if len(out) == 1 else out, indent=2))
     else:
         _print_table(results)
+
+
+UNTIL_STABLE_CAP_S = 60.0  # --until-stable without --max-seconds: the time cap
 
 
 def _interleave(models: list[Path], runtime: str, options: list[Any], batch_list: list[int],
@@ -305,17 +335,52 @@ def _print_table(results: list[dict[str, Any]]) -> None:
         lat, mem, o = r["latency"], r["memory"], r["options"]
         lo, hi = lat["p50_ci95_ms"]
         ran = r["runtime"].get("execution_precision")
+        total = (r.get("throughput") or {}).get("items_per_s", lat["throughput_items_per_s"])  # all streams
         table.add_row(r["model"]["name"], r["runtime"]["name"] + (f" ({ran})" if ran else ""), str(o["batch"]),
                       str(o["threads"]),
                       f"{lat['p50_ms']:.3f} ({lo:.3f}-{hi:.3f})", f"{lat['p99_ms']:.3f}",
-                      f"{lat['throughput_items_per_s']:.1f}", f"{mem['peak_rss_mb']:.0f}",
+                      f"{total:.1f}", f"{mem['peak_rss_mb']:.0f}",
                       "yes" if lat["noisy"] else "no")
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
     for r in results:
+        for line in _scenario_lines(r):
+            console.print(line, markup=False, highlight=False)
         for w in r.get("warnings", []):
             console.print(f"[yellow]warning:[/yellow] {w}")
         console.print(f"wrote {r['_path']}")
+
+
+def _scenario_lines(r: dict[str, Any]) -> list[str]:
+    """The scenario's answer, the p90 early-stopping bound and the stability checks with their thresholds."""
+    sc, lat = r.get("scenario") or {"name": "single"}, r["latency"]
+    out = []
+    if sc["name"] == "single" and (lat.get("p90_early_stopping") or {}).get("bound_ms") is not None:
+        es = lat["p90_early_stopping"]
+        out.append(f"p90 {lat['p90_ms']:.3f} ms; early-stopping bound {es['bound_ms']:.3f} ms (99 % sure the true "
+                   f"p90 is below it after {es['queries']} queries)")
+    elif sc["name"] == "multi":
+        per = ", ".join(f"{s['p99_ms']:.3f}" for s in r["throughput"]["streams"])
+        found = (f"; at {sc['fps']:g} fps within p99 {sc['p99_budget_ms']:g} ms: {sc['max_streams_at_fps']} stream(s)"
+                 if sc.get("fps") else "")
+        out.append(f"multi: {sc['streams']} stream(s) x {sc['threads_per_stream']} thread(s), "
+                   f"{r['throughput']['items_per_s']:.1f} items/s total, p99 per stream {per} ms{found}")
+    elif sc["name"] == "server":
+        found = (f"; highest rate within p99 {sc['p99_budget_ms']:g} ms: {sc['max_qps_within_p99'] or 0:.1f} queries/s"
+                 if sc.get("search") else "")
+        out.append(f"server: {sc['streams']} session(s) x {sc['threads_per_stream']} thread(s), "
+                   f"{r['throughput']['queries_per_s']:.1f} queries/s served, p99 {lat['p99_ms']:.3f} ms{found}")
+    elif sc["name"] == "offline":
+        out.append(f"offline: best batch {sc['batch']} x {sc['streams']} stream(s) x {sc['threads_per_stream']} "
+                   f"thread(s): {r['throughput']['items_per_s']:.1f} items/s (of {len(sc['configs'])} tried)")
+    st = lat.get("stability")
+    if st:
+        cpu = st.get("cpu_share_cores")
+        load = " / ".join("n/a" if v is None else f"{v:.2f}" for v in (st["load1_before"], st["load1_after"]))
+        out.append(f"stability: the run got {cpu:.0%} of a core; 1-minute load average {load} before / after "
+                   f"({st['logical_cores']} logical cores)" if cpu is not None else "stability:")
+        out += [f"  {'ok ' if c['ok'] else 'NOISY' if c['sets_noisy'] else 'note'} {c['text']}" for c in st["checks"]]
+    return out
 
 
 @app.command()

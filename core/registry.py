@@ -51,6 +51,10 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._items)
 
+    def remove(self, name: str) -> None:
+        """Forget `name` (a test takes back a temporary entry; unknown names are ignored)."""
+        self._items.pop(name, None)
+
     def __contains__(self, name: object) -> bool:
         return name in self._items
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 from edgebench.cli import app
+from edgebench.tools.synthetic import timed_runtimes
 from typer.testing import CliRunner
 
 from tests import reader_inputs as bad
@@ -180,6 +182,19 @@ ROWS = [
         "cannot run --precision bf16: ONNX Runtime's CPU provider has no bfloat16"),
     Row("precision-unknown", ("eval", "{model}", "--precision", "fp8", "--data", "{images}"), 2,
         "--precision 'fp8' is not one of fp32, bf16, fp16, int8; runtime 'ort-cpu' runs fp32, fp16, int8"),
+    Row("scenario-unknown", ("bench", "{model}", "--scenario", "bogus", "-o", "{out}"), 2,
+        "'bogus' is not one edgebench runs"),
+    Row("scenario-streams-zero", ("bench", "{model}", "--scenario", "multi", "--streams", "0", "-o", "{out}"), 2,
+        "--streams 0 must be an integer from 1"),
+    Row("scenario-fps-negative", ("bench", "{model}", "--scenario", "multi", "--fps", "-1", "-o", "{out}"), 2,
+        "--fps -1 must be a finite number > 0"),
+    Row("scenario-streams-without-multi", ("bench", "{model}", "--streams", "2", "-o", "{out}"), 2,
+        "an option of --scenario multi"),
+    Row("scenario-refused-by-runtime", ("bench", "{model}", "-r", "timed-single-only", "--scenario", "multi", "-o",
+                                        "{out}"), 2, "cannot run --scenario multi"),
+    Row("until-stable-width", ("bench", "{model}", "--until-stable", "5", "-o", "{out}"), 2, "in (0, 1)"),
+    Row("scenario-server-without-rate", ("bench", "{model}", "--scenario", "server", "-o", "{out}"), 2,
+        "needs --qps"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
@@ -434,3 +449,12 @@ def _read_back_cases(tmp: Path) -> dict[str, str]:
         (d / "model.fp32.json").write_text(json.dumps(m), encoding="utf-8")
         out[key] = d
     return {k: str(v) for k, v in out.items()}
+
+
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _timed_runtimes() -> Iterator[None]:
+    """The sleep-based test runtimes (tools/synthetic.py) of the scenario-refused-by-runtime row, this module only."""
+    with timed_runtimes():
+        yield

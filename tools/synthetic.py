@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -89,3 +95,84 @@ def grid_detector(path: Path, grid: np.ndarray, *, size: int = 32, opset: int = 
                              "decoder": "fastestdet"}).with_file(path)
         write_json(manifest_path(path), m.to_dict())
     return path
+
+
+def register_timed_runtimes() -> None:
+    """Register `timed` and `timed-single-only`: test runtimes whose run takes a known time (idempotent).
+
+    A run sleeps `base_us + per_item_us x batch` microseconds (the `--ro` options); with `serial=true` (the
+    default) the runs of all sessions share one lock, as if the machine had one core: N streams then get no more
+    than 1 / run time queries a second between them: throughput, queueing and the --fps search are known ahead.
+    Any model file is accepted: the input is 'input' [N,3,16,16] float32. `timed-single-only` refuses multi and
+    offline, as a runtime that cannot run concurrent sessions would.
+    """
+    from edgebench.runtimes import RUNTIMES
+    from edgebench.runtimes.base import TensorSpec
+    from edgebench.runtimes.options import RuntimeOptions
+
+    if "timed" in RUNTIMES:
+        return
+    lock = threading.Lock()
+
+    @dataclass(frozen=True)
+    class TimedOptions(RuntimeOptions):
+        runtime: ClassVar[str] = "timed"
+        base_us: int = 2000
+        per_item_us: int = 0
+        serial: bool = True
+
+    class TimedSession:
+        def __init__(self, opts: TimedOptions) -> None:
+            self.opts = opts
+            self.inputs = [TensorSpec("input", ("N", 3, 16, 16), "float32")]
+            self.outputs = [TensorSpec("logits", ("N", 10), "float32")]
+
+        def run(self, feeds: Any) -> dict[str, np.ndarray]:
+            n = int(feeds["input"].shape[0])
+            wait = (self.opts.base_us + self.opts.per_item_us * n) / 1e6
+            if self.opts.serial:
+                with lock:
+                    time.sleep(wait)
+            else:
+                time.sleep(wait)
+            return {"logits": np.zeros((n, 10), np.float32)}
+
+    class Timed:
+        name: ClassVar[str] = "timed"
+        install_hint: ClassVar[str] = "a test runtime: tools.synthetic.register_timed_runtimes()"
+        Options: ClassVar[type[RuntimeOptions]] = TimedOptions
+        scenario_refusals: ClassVar[dict[str, str]] = {}
+
+        def available(self) -> bool:
+            return True
+
+        def version(self) -> str:
+            return "0"
+
+        def load(self, model: Path, options: RuntimeOptions | None = None) -> TimedSession:
+            return TimedSession(TimedOptions.coerce(options))
+
+    class TimedSingleOnly(Timed):
+        name: ClassVar[str] = "timed-single-only"
+        scenario_refusals: ClassVar[dict[str, str]] = {
+            s: "its sessions cannot run at once (a test runtime)" for s in ("multi", "offline")}
+
+    RUNTIMES.add("timed", Timed)
+    RUNTIMES.add("timed-single-only", TimedSingleOnly)
+
+
+TIMED_RUNTIMES = ("timed", "timed-single-only")
+
+
+@contextmanager
+def timed_runtimes() -> Iterator[None]:
+    """`register_timed_runtimes` for the duration of a block, then taken back: tests that iterate over every
+    registered runtime (conformance) never see them."""
+    from edgebench.runtimes import RUNTIMES
+
+    register_timed_runtimes()
+    try:
+        yield
+    finally:
+        for name in TIMED_RUNTIMES:
+            RUNTIMES.remove(name)

@@ -1,0 +1,215 @@
+"""make bench-scenarios: #29's scenarios against ONNX Runtime's own Python API in the same pattern, interleaved.
+
+1. Throughput (items/s) of edgebench's `single` / `multi` / `offline` on ResNet-20 and tv:resnet18 @224 vs the
+   same pattern written directly on `onnxruntime.InferenceSession` (the peer: one session with T threads; T
+   sessions of one thread each in their own threads; the best offline batch x streams), ROUNDS rounds, the order
+   alternating: the median of the per-round ratios edgebench / peer, with the min..max over rounds.
+2. MLPerf's early-stopping p90 bound vs the plain p90 on 1,000 queries (ResNet-20) and 100,000 (a tiny synthetic
+   model of a few microseconds a run).
+3. An A/A test: the same model measured PAIRS times twice in a row (A then B, alternating); a pair "disagrees"
+   when the two p50 CIs do not overlap; the stability checks should flag a run noisy when, and only when, its pair
+   disagrees. Prints the 2 x 2 table.
+
+Ratios and counts, not absolute speeds: the machine is shared. It prints the load (1-minute load average) before
+and after. About 5 minutes on an idle 2-core machine; `--reduced` (shorter runs, fewer rounds, ResNet-18 at
+batch 1 and 4 only) for a loaded one.
+
+    python scripts/bench_scenarios.py artifacts/resnet20 artifacts/resnet18-224 [--reduced] [-o out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from edgebench.bench.harness import BenchConfig, measure
+from edgebench.bench.scenarios import offline, run_streams
+from edgebench.bench.stability import check_stability
+from edgebench.bench.stats import early_stopping_bound, median_ci
+from edgebench.runtimes import get_runtime
+from edgebench.runtimes.options import OrtCpuOptions
+from edgebench.tools.synthetic import conv_net
+
+
+def _model_file(p: Path) -> Path:
+    return p / "model.fp32.onnx" if p.is_dir() else p
+
+
+def _feeds(path: Path, batch: int) -> dict[str, np.ndarray]:
+    import onnx
+
+    inp = onnx.load(str(path), load_external_data=False).graph.input[0]
+    dims = [d.dim_value or batch for d in inp.type.tensor_type.shape.dim]
+    dims[0] = batch
+    return {inp.name: np.random.default_rng(0).standard_normal(dims, dtype=np.float32)}
+
+
+def _eb_sessions(path: Path, n: int, threads: int) -> list[Any]:
+    rt = get_runtime("ort-cpu")
+    return [rt.load(path, OrtCpuOptions(intra_op_threads=threads)) for _ in range(n)]
+
+
+def _peer_sessions(path: Path, n: int, threads: int) -> list[Any]:
+    import onnxruntime as ort
+
+    out = []
+    for _ in range(n):
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        out.append(ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]))
+    return out
+
+
+def peer_streams(sessions: list[Any], feeds: dict[str, np.ndarray], seconds: float) -> float:
+    """The peer: each InferenceSession in its own thread, `run(None, feeds)` in a loop; items/s over all."""
+    counts = [0] * len(sessions)
+    barrier = threading.Barrier(len(sessions) + 1)
+    batch = next(iter(feeds.values())).shape[0]
+
+    def loop(i: int) -> None:
+        s = sessions[i]
+        s.run(None, feeds)
+        barrier.wait()
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            s.run(None, feeds)
+            counts[i] += 1
+
+    ts = [threading.Thread(target=loop, args=(i,)) for i in range(len(sessions))]
+    for t in ts:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in ts:
+        t.join()
+    return sum(counts) * batch / (time.perf_counter() - t0)
+
+
+def eb_items_per_s(pattern: str, sessions: list[Any], feeds: dict[str, np.ndarray], seconds: float) -> float:
+    """edgebench's own loops: `measure` for single (batch x runs / wall), `run_streams` for multi/offline."""
+    cfg = BenchConfig(warmup_iters=1, min_iters=1, min_seconds=seconds)
+    batch = next(iter(feeds.values())).shape[0]
+    if pattern == "single":
+        t = measure(sessions[0], feeds, cfg)
+        return len(t.samples_ns) * batch / t.wall_s
+    return run_streams(sessions, feeds, cfg).items_per_s
+
+
+def throughput(model: Path, threads: int, rounds: int, seconds: float, batches: list[int]) -> dict[str, Any]:
+    path = _model_file(model)
+    out: dict[str, Any] = {"model": str(path), "threads": threads}
+    # offline: edgebench's search picks the configuration; the peer then runs that same configuration
+    eb_load = lambda n, k: _eb_sessions(path, n, k)  # noqa: E731
+    _, block, best_batch = offline(eb_load, lambda b: _feeds(path, b), batches,
+                                   BenchConfig(warmup_iters=1, min_iters=1, min_seconds=seconds), threads)
+    out["offline_search"] = block["configs"]
+    patterns = {"single": (1, threads, 1), "multi": (threads, 1, 1),
+                "offline": (block["streams"], block["threads_per_stream"], best_batch)}
+    for name, (n, k, b) in patterns.items():
+        feeds = _feeds(path, b)
+        eb, peer = _eb_sessions(path, n, k), _peer_sessions(path, n, k)
+        ratios, eb_v, peer_v = [], [], []
+        for r in range(rounds):
+            order = ("eb", "peer") if r % 2 == 0 else ("peer", "eb")
+            got = {}
+            for who in order:
+                got[who] = (eb_items_per_s(name, eb, feeds, seconds) if who == "eb"
+                            else peer_streams(peer, feeds, seconds))
+            eb_v.append(got["eb"])
+            peer_v.append(got["peer"])
+            ratios.append(got["eb"] / got["peer"])
+        out[name] = {"streams": n, "threads_per_stream": k, "batch": b,
+                     "edgebench_items_per_s": statistics.median(eb_v),
+                     "peer_items_per_s": statistics.median(peer_v), "ratio_median": statistics.median(ratios),
+                     "ratio_min": min(ratios), "ratio_max": max(ratios)}
+        print(f"  {name:8s} {n} stream(s) x {k} thread(s), batch {b}: edgebench {statistics.median(eb_v):9.1f} "
+              f"items/s, ORT API {statistics.median(peer_v):9.1f}; ratio {statistics.median(ratios):.3f} "
+              f"({min(ratios):.3f}-{max(ratios):.3f}, {rounds} rounds)", flush=True)
+    return out
+
+
+def early_stopping(model: Path, queries: int, threads: int) -> dict[str, Any]:
+    path = _model_file(model)
+    sess = _eb_sessions(path, 1, threads)[0]
+    t = measure(sess, _feeds(path, 1), BenchConfig(warmup_iters=20, min_iters=queries, min_seconds=0.0,
+                                                   max_iters=queries))
+    ms = np.sort(np.frombuffer(t.samples_ns, np.int64) / 1e6)
+    es = early_stopping_bound(ms)
+    p90 = float(np.percentile(ms, 90))
+    print(f"  {queries:>7,} queries of {path.name}: p90 {p90:.4f} ms, early-stopping bound {es['bound_ms']:.4f} ms "
+          f"(+{(es['bound_ms'] / p90 - 1) * 100:.2f} %; {es['overlatency_queries']} queries above it)", flush=True)
+    return {"model": str(path), "queries": queries, "p90_ms": p90, **es}
+
+
+def aa_test(model: Path, pairs: int, seconds: float, threads: int) -> dict[str, Any]:
+    """The same model twice per pair; noisy (either run) vs CIs that disagree."""
+    path = _model_file(model)
+    sess = _eb_sessions(path, 1, threads)[0]
+    feeds = _feeds(path, 1)
+    cfg = BenchConfig(warmup_iters=10, min_iters=50, min_seconds=seconds)
+    table = {"noisy_and_disagree": 0, "noisy_and_agree": 0, "quiet_and_disagree": 0, "quiet_and_agree": 0}
+    runs = []
+    for _ in range(pairs):
+        got = []
+        for _ab in "AB":
+            t = measure(sess, feeds, cfg)
+            st = check_stability(t.samples_ns, cpu_share=t.cpu_share, load_before=t.load1_before)
+            ms = np.sort(np.frombuffer(t.samples_ns, np.int64) / 1e6)
+            got.append((median_ci(ms, is_sorted=True), st))
+        (a_ci, a_st), (b_ci, b_st) = got
+        disagree = a_ci[1] < b_ci[0] or b_ci[1] < a_ci[0]
+        noisy = a_st["noisy"] or b_st["noisy"]
+        table[f"{'noisy' if noisy else 'quiet'}_and_{'disagree' if disagree else 'agree'}"] += 1
+        runs.append({"a_ci_ms": a_ci, "b_ci_ms": b_ci, "disagree": disagree, "noisy": noisy,
+                     "reasons": sorted(set(a_st["reasons"] + b_st["reasons"]))})
+    print(f"  {pairs} A/A pairs of {path.name}: {table}", flush=True)
+    return {"pairs": pairs, "table": table, "runs": runs}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("models", nargs="+", type=Path, help="model folders or .onnx files (ResNet-20 first)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--reduced", action="store_true", help="shorter runs and fewer rounds (a loaded machine)")
+    ap.add_argument("-o", "--output", type=Path, help="also write the figures as JSON")
+    a = ap.parse_args()
+    missing = [str(_model_file(m)) for m in a.models if not _model_file(m).is_file()]
+    if missing:
+        ap.error(f"no model at {', '.join(missing)}: run `make export` / `make resnet18-224`, or give .onnx files")
+    rounds, seconds, pairs = (3, 0.7, 6) if a.reduced else (5, 2.0, 10)
+    load0 = os.getloadavg()
+    print(f"load average before: {load0[0]:.2f} (1 min) on {os.cpu_count()} logical cores; threads {a.threads}; "
+          f"{'reduced' if a.reduced else 'full'} run", flush=True)
+    out: dict[str, Any] = {"threads": a.threads, "reduced": a.reduced, "load1_before": load0[0], "throughput": []}
+    print("1. throughput, edgebench vs ORT's Python API in the same pattern (ratio > 1: edgebench faster)")
+    for i, m in enumerate(a.models):
+        batches = [1, 8] if i == 0 else ([1, 4] if a.reduced else [1, 8])
+        print(f" {m}:", flush=True)
+        out["throughput"].append(throughput(m, a.threads, rounds, seconds, batches))
+    print("2. MLPerf early-stopping p90 bound vs plain p90 (1 thread)")
+    out["early_stopping"] = [early_stopping(a.models[0], 1000, 1)]
+    with tempfile.TemporaryDirectory() as d:
+        tiny = conv_net(Path(d) / "tiny.onnx", size=8, channels=4, n_convs=1)
+        out["early_stopping"].append(early_stopping(tiny, 100_000, 1))
+    print("3. A/A stability test (1 thread)")
+    out["aa"] = aa_test(a.models[0], pairs, seconds / 2, 1)
+    out["load1_after"] = os.getloadavg()[0]
+    print(f"load average after: {out['load1_after']:.2f} (1 min)")
+    if a.output:
+        a.output.parent.mkdir(parents=True, exist_ok=True)
+        a.output.write_text(json.dumps(out, indent=2), encoding="utf-8")
+        print(f"wrote {a.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
