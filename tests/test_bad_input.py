@@ -173,6 +173,11 @@ ROWS = [
         "has label 12, out of range for the model's 10 outputs"),
     Row("eval-labels-file-not-a-folder", ("eval", "{model}", "--data", "{images}", "--labels-file", "{tmp}/gt.txt"),
         2, "--labels-file applies to an image folder"),
+    Row("doctor-apply-without-output", ("doctor", "{model}", "--apply"), 2,
+        "--apply writes the best model to a folder"),
+    Row("doctor-try-without-data", ("doctor", "{model}", "--try"), 2, "give --data"),
+    Row("doctor-other-runtime", ("doctor", "{model}", "-r", "openvino"), 2, "use -r ort-cpu"),
+    Row("doctor-no-parent", ("doctor", "{model}"), 2, "names no FP32 parent in its manifest; give --fp32"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
