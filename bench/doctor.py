@@ -45,6 +45,8 @@ SPEED_GOAL = 1.0  # a fix must make INT8 at least this fast as FP32 ...
 DROP_GOAL_PTS = 0.5  # ... and lose at most this many top-1 points against it
 OUTLIER_RATIO = 8.0  # a channel whose max |w| is this many times the median channel's is an outlier
 QDQ_SHARE_PCT = 25.0  # conversions above this share of kernel time dominate
+REPORT_SPEEDUP = 1.2  # below this (or losing more than REPORT_DROP_PTS) INT8 gets a verdict in the report
+REPORT_DROP_PTS = 0.5
 TINY_MODEL_MS = 0.05  # an FP32 run this short leaves INT8 nothing to win against its per-op overhead
 
 
@@ -146,6 +148,9 @@ def verdict_line(speedup: float, drop_pts: float | None, causes: Sequence[Cause]
     acc = "" if drop_pts is None else f", top-1 {-drop_pts:+.2f} points"
     if not causes:
         return f"INT8 is {speedup:.2f}x FP32 here{acc}: no problem found"
+    if speedup >= REPORT_SPEEDUP and (drop_pts is None or drop_pts <= DROP_GOAL_PTS):
+        return (f"INT8 is {speedup:.2f}x FP32 here{acc}: healthy; noted: "
+                + "; ".join(c.detail for c in causes) + (f"; measured better: {fix}" if fix else ""))
     parts = [causes[0].detail]
     islands = facts.get("float_time_by_op") or {}
     if islands:
@@ -479,10 +484,16 @@ def try_fixes(d: Diagnosis, int8: Path, fp32: Path, data: Any, work_dir: Path, *
     return trials
 
 
-def best_trial(trials: Sequence[Trial]) -> Trial | None:
-    """The fastest INT8 trial meeting the goal (>= 1.0x FP32, <= 0.5 points lost); else the FP32 trial; None
-    when nothing was tried."""
-    ok = [t for t in trials if t.meets_goal and not t.candidate.keep_fp32]
+def best_trial(trials: Sequence[Trial], given: Diagnosis | None = None) -> Trial | None:
+    """The fastest INT8 trial meeting the goal (>= 1.0x FP32, <= 0.5 points lost) and faster than the `given`
+    model when that meets the goal too; else the FP32 trial; None when nothing was tried (or the given model
+    stays best)."""
+    floor = 0.0
+    if given is not None and given.speedup >= SPEED_GOAL and (given.drop_pts or 0.0) <= DROP_GOAL_PTS:
+        floor = given.speedup
+    ok = [t for t in trials if t.meets_goal and not t.candidate.keep_fp32 and t.speedup > floor]
+    if floor and not ok:
+        return None
     if ok:
         return max(ok, key=lambda t: (t.speedup, -(t.drop_pts or 0.0)))
     return next((t for t in trials if t.candidate.keep_fp32), None)
@@ -490,6 +501,9 @@ def best_trial(trials: Sequence[Trial]) -> Trial | None:
 
 def decision_line(d: Diagnosis, best: Trial | None) -> str:
     """What the doctor decided, said plainly when no INT8 variant reaches the goal."""
+    if best is None and d.speedup >= SPEED_GOAL and (d.drop_pts or 0.0) <= DROP_GOAL_PTS:
+        return f"keep this INT8 model: {d.speedup:.2f}x FP32 within 0.5 points" + (
+            "" if d.drop_pts is not None else " (top-1 not measured: give --data)")
     if best is None:
         return "nothing tried (--try measures the fixes)"
     if best.candidate.keep_fp32:
@@ -498,3 +512,45 @@ def decision_line(d: Diagnosis, best: Trial | None) -> str:
     drop = "" if best.drop_pts is None else f", top-1 {-best.drop_pts:+.2f} points"
     return f"{best.candidate.label}: measured {best.speedup:.2f}x FP32{drop} (was {d.speedup:.2f}x)"
 
+
+
+# ---- the compare report's verdicts ------------------------------------------------------------------------------
+
+def isa_cause(arch: str | None, isa_on: Sequence[str]) -> Cause | None:
+    """The cause a machine's ISA flags alone show for slow INT8 (pure; what the report can say from a result).
+
+    >>> isa_cause("x86_64", ["avx2"]).kind, isa_cause("x86_64", ["avx2", "avx512_vnni"])
+    ('s8s8-no-vnni', None)
+    """
+    from edgebench.calibration.recipes import X86_ARCHES, X86_VNNI_FLAGS
+
+    a = (arch or "").lower()
+    if a in X86_ARCHES and not set(X86_VNNI_FLAGS) & set(isa_on):
+        return Cause("s8s8-no-vnni", f"{arch} without VNNI: ORT's u8s8 kernels sum pairs in int16 (VPMADDUBSW)",
+                     "preset x86-avx2 (U8S8 per-channel, reduce_range)")
+    return None
+
+
+def report_verdict(speedup: float | None, drop_pts: float | None, arch: str | None, isa_on: Sequence[str]
+                   ) -> str | None:
+    """The verdict line the compare report shows for an INT8 result: None unless its speed-up is below 1.2x or it
+    loses more than 0.5 top-1 points; derived from the result's figures and the machine's ISA flags (cheap: no
+    model is run).
+
+    >>> report_verdict(2.0, 0.1, "x86_64", ["avx2"]) is None
+    True
+    >>> report_verdict(0.9, None, "x86_64", ["avx2"]).split(": ")[0]
+    'INT8 is 0.90x FP32 here'
+    """
+    slow = speedup is not None and speedup < REPORT_SPEEDUP
+    lossy = drop_pts is not None and drop_pts > REPORT_DROP_PTS
+    if not (slow or lossy):
+        return None
+    cause = isa_cause(arch, isa_on) if slow else None
+    hint = "run `edgebench doctor MODEL --data DATA --try` for the cause and a measured fix"
+    if speedup is None:
+        return f"INT8 loses {drop_pts:.2f} top-1 points against FP32: {hint}"
+    if cause is None:
+        acc = "" if drop_pts is None else f", top-1 {-drop_pts:+.2f} points"
+        return f"INT8 is {speedup:.2f}x FP32 here{acc}: {hint}"
+    return verdict_line(speedup, drop_pts, [cause], {}) + f" ({hint})"

@@ -73,12 +73,12 @@ def _run(int8: Path, fp32: Path, fp32_manifest: Any, data: str | None, limit: in
     if do_try:
         with tempfile.TemporaryDirectory(prefix="edgebench-doctor-") as tmp:
             trials = doc.try_fixes(d, int8, fp32, ds, Path(tmp))
-    best = doc.best_trial(trials)
+    best = doc.best_trial(trials, d)
     record = {**d.to_dict(), "trials": [t.to_dict() for t in trials], "decision": doc.decision_line(d, best),
               "model": str(int8), "fp32": str(fp32)}
     if best is not None and not best.candidate.keep_fp32:
         record["verdict"] = d.verdict(best.candidate.label)
-    if output is not None and best is not None:
+    if output is not None:
         record["applied"] = _apply(doc, best, fp32, ds, output, record)
     if as_json:
         typer.echo(json.dumps(record, indent=2, default=str))
@@ -87,10 +87,11 @@ def _run(int8: Path, fp32: Path, fp32_manifest: Any, data: str | None, limit: in
 
 
 def _apply(doc: Any, best: Any, fp32: Path, ds: Any, output: Path, record: dict[str, Any]) -> str:
-    """Write the best trial to `output`: its model + manifest (with the `doctor` record), or doctor.json for FP32."""
+    """Write the best trial to `output`: its model + manifest (with the `doctor` record), or only doctor.json when
+    the decision keeps a model that exists (FP32, the given INT8 model, another thread count)."""
     from edgebench.atomic import ensure_writable_dir, write_json_new
 
-    if best.candidate.keep_fp32 or best.candidate.threads is not None:
+    if best is None or best.candidate.keep_fp32 or best.candidate.threads is not None:
         ensure_writable_dir(output)
         return str(write_json_new(output / "doctor.json", record))
     calib = ds.subset(min(64, len(ds)))
@@ -138,12 +139,12 @@ def _print(r: dict[str, Any]) -> None:
         c.print(t)
     if r["trials"]:
         t = Table(title="fixes, measured (before: INT8 as given)")
-        for col in ("fix", "for cause", "speed vs FP32", "top-1 drop", "fixes cause", "good to apply"):
+        for col in ("fix", "for cause", "speed vs FP32", "top-1 vs FP32", "fixes cause", "good to apply"):
             t.add_column(col, overflow="fold")
-        before = "-" if r["drop_pts"] is None else f"{r['drop_pts']:.2f}"
+        before = "-" if r["drop_pts"] is None else f"{-r['drop_pts']:+.2f}"
         t.add_row("(before)", "", f"{r['speedup']:.2f}x", before, "", "")
         for tr in r["trials"]:
-            drop = "-" if tr["drop_pts"] is None else f"{tr['drop_pts']:.2f}"
+            drop = "-" if tr["drop_pts"] is None else f"{-tr['drop_pts']:+.2f}"
             t.add_row(tr["fix"], tr["cause"], f"{tr['speedup']:.2f}x", drop, "yes" if tr["fixes_cause"] else "no",
                       "yes" if tr["meets_goal"] else "no")
         c.print(t)

@@ -87,6 +87,9 @@ def test_best_trial_is_fp32_when_no_int8_variant_reaches_the_goal() -> None:
     assert doc.best_trial([slow, lossy, fp32]) is fp32
     good = doc.Trial(doc.Candidate("z", "float-islands", threads=2), 1.1, 0.25, 99.0)
     assert doc.best_trial([slow, lossy, good, fp32]) is good
+    healthy = doc.Diagnosis(2.0, 0.0, (), ())  # the given INT8 model is faster than every fix: it stays
+    assert doc.best_trial([slow, lossy, good, fp32], healthy) is None
+    assert doc.decision_line(healthy, None).startswith("keep this INT8 model")
     assert "keep FP32" in doc.decision_line(doc.Diagnosis(0.9, 0.0, (), ()), fp32)
 
 
@@ -116,3 +119,27 @@ def test_cli_prints_the_verdict_first_and_applies_the_measured_fix(tmp_path: Pat
 
         man = json.loads((tmp_path / "fixed" / "model.int8.json").read_text())
         assert man["doctor"]["causes"][0]["kind"] == "dynamic-conv" and man["doctor"]["trials"]
+
+
+def test_compare_report_shows_a_verdict_for_slow_or_lossy_int8_only(tmp_path: Path) -> None:
+    import copy
+
+    from edgebench.bench.report_analysis import build_report
+    from edgebench.bench.report_data import load_entries
+
+    from tests.bench.result_factory import PI4, X86, result, write
+
+    no_vnni = copy.deepcopy(X86)
+    no_vnni["id"], no_vnni["cpu"]["isa"] = "x86noVNNIaaa", {"avx2": True, "fma": True}
+    write(tmp_path / "res", [
+        result(no_vnni, p50=2.0), result(no_vnni, precision="int8", p50=1.9),  # 1.05x: slow
+        result(X86, p50=2.0), result(X86, precision="int8", p50=1.0),  # 2x, same top-1: no verdict
+        result(PI4, p50=4.0), result(PI4, precision="int8", p50=1.0, top1=90.0),  # 4x but 1.5 points lost
+    ])
+    entries, machines, _ = load_entries([tmp_path / "res"])
+    notes = [n for n in build_report(entries, machines).notes if n.startswith("doctor,")]
+    assert len(notes) == 2, notes
+    slow = next(n for n in notes if "x86noVNNIaaa" in n)
+    assert "INT8 is 1.05x FP32 here" in slow and "without VNNI" in slow and "fix: preset x86-avx2" in slow
+    lossy = next(n for n in notes if PI4["id"] in n)
+    assert "top-1 -1.50 points" in lossy and "edgebench doctor" in lossy
