@@ -145,7 +145,7 @@ def verdict_line(speedup: float, drop_pts: float | None, causes: Sequence[Cause]
     >>> verdict_line(2.0, 0.1, [], {})
     'INT8 is 2.00x FP32 here, top-1 -0.10 points: no problem found'
     """
-    acc = "" if drop_pts is None else f", top-1 {-drop_pts:+.2f} points"
+    acc = "" if drop_pts is None else f", top-1 {0.0 - drop_pts:+.2f} points"
     if not causes:
         return f"INT8 is {speedup:.2f}x FP32 here{acc}: no problem found"
     if speedup >= REPORT_SPEEDUP and (drop_pts is None or drop_pts <= DROP_GOAL_PTS):
@@ -290,12 +290,16 @@ def _host_preset(cpu: Mapping[str, Any]) -> str:
 # ---- measurements ------------------------------------------------------------------------------------------
 
 
-def measure_speed(fp32: Path, model: Path, *, threads: int, rounds: int, iters: int) -> tuple[float, float]:
-    """(FP32 latency / `model` latency, FP32 ms), interleaved in one process (CPU time with one thread)."""
+def measure_speed(fp32: Path, model: Path, *, threads: int, rounds: int, iters: int,
+                  model_threads: int | None = None) -> tuple[float, float]:
+    """(FP32 latency / `model` latency, FP32 ms), interleaved in one process (CPU time with one thread).
+    `model_threads`: `model` runs with that many threads, FP32 with `threads` (a thread-count fix)."""
     from edgebench.bench.interleave import interleaved_latency
+    from edgebench.runtimes.options import OrtCpuOptions
 
+    per = None if model_threads in (None, threads) else {"model": OrtCpuOptions(intra_op_threads=model_threads)}
     t = interleaved_latency({"fp32": fp32, "model": model}, threads=threads, rounds=rounds, iters=iters,
-                            warmup=3, same_inputs=True)
+                            warmup=3, same_inputs=True, model_options=per)
     r = t["model"]
     ratio = (r.get("cpu_ratio_vs_first") or r["ratio_vs_first"])["median"]
     return 1.0 / ratio, float(t["fp32"].get("cpu_p50_ms") or t["fp32"]["p50_ms"])
@@ -423,7 +427,7 @@ def diagnose(int8: Path, fp32: Path, *, cpu: Mapping[str, Any], threads: int = 1
     errors: list[dict[str, Any]] = []
     if data is not None:
         paired = measure_accuracy(fp32, int8, data, threads)
-        drop = -paired["top1_delta_pts"]
+        drop = 0.0 - paired["top1_delta_pts"]
         facts["paired"] = {k: paired[k] for k in ("n", "agreement_pct", "flipped_to_correct", "flipped_to_wrong",
                                                   "top1_delta_pts", "top1_delta_ci95_pts")}
         if art.manifest is not None and art.manifest.input is not None and "QuantizeLinear" in {
@@ -469,17 +473,17 @@ def try_fixes(d: Diagnosis, int8: Path, fp32: Path, data: Any, work_dir: Path, *
         if cand.keep_fp32:
             trials.append(Trial(cand, 1.0, 0.0 if data is not None else None, 100.0 if data is not None else None))
             continue
-        if cand.threads is not None:
+        if cand.threads is not None:  # the same INT8 model at another thread count, against FP32 as given
             model, t = int8, cand.threads
         else:
             if calib is None:
                 raise UserInputError(f"trying '{cand.label}' re-quantizes the FP32 model: give --data for calibration")
             model, t = build_candidate(cand, fp32, calib, Path(work_dir) / f"candidate{i}"), threads
-        speed, _ = measure_speed(fp32, model, threads=t, rounds=rounds, iters=iters)
+        speed, _ = measure_speed(fp32, model, threads=threads, rounds=rounds, iters=iters, model_threads=t)
         drop = agree = None
         if data is not None:
             p = measure_accuracy(fp32, model, data, t)
-            drop, agree = -p["top1_delta_pts"], p["agreement_pct"]
+            drop, agree = 0.0 - p["top1_delta_pts"], p["agreement_pct"]
         trials.append(Trial(cand, speed, drop, agree))
     return trials
 
@@ -509,7 +513,7 @@ def decision_line(d: Diagnosis, best: Trial | None) -> str:
     if best.candidate.keep_fp32:
         return ("keep FP32: no INT8 variant tried reaches >= 1.00x FP32 speed within 0.5 points here (see the "
                 "table)")
-    drop = "" if best.drop_pts is None else f", top-1 {-best.drop_pts:+.2f} points"
+    drop = "" if best.drop_pts is None else f", top-1 {0.0 - best.drop_pts:+.2f} points"
     return f"{best.candidate.label}: measured {best.speedup:.2f}x FP32{drop} (was {d.speedup:.2f}x)"
 
 
@@ -551,6 +555,6 @@ def report_verdict(speedup: float | None, drop_pts: float | None, arch: str | No
     if speedup is None:
         return f"INT8 loses {drop_pts:.2f} top-1 points against FP32: {hint}"
     if cause is None:
-        acc = "" if drop_pts is None else f", top-1 {-drop_pts:+.2f} points"
+        acc = "" if drop_pts is None else f", top-1 {0.0 - drop_pts:+.2f} points"
         return f"INT8 is {speedup:.2f}x FP32 here{acc}: {hint}"
     return verdict_line(speedup, drop_pts, [cause], {}) + f" ({hint})"

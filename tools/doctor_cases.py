@@ -63,7 +63,8 @@ def block_net(path: Path, middle: tuple[str, ...] = (), *, channels: int = 16, n
     """Conv stack + pool + Gemm; after every conv but the last, the ops `middle` (Relu, Pad, HardSwish, Resize).
 
     `se`: a squeeze-excitation gate (pool -> 1x1 conv -> Relu -> 1x1 conv -> HardSigmoid -> Mul) after the
-    second conv, MobileNetV3 style. `outlier`: channel 0 of conv1's weights scaled by it (one outlier channel).
+    second conv, MobileNetV3 style. `outlier`: channel 0 of conv1's weights scaled by it, a dead channel (a
+    bias of -1e6 before the Relu): FP32 ignores it, a per-tensor weight scale sized for it crushes the others.
     `act_outlier`: conv1's channel 0 scaled by it and conv2's weights on that channel divided by it (the FP32
     function is unchanged), so one activation channel spans `act_outlier` times the others' range and a
     per-tensor activation scale crushes the rest."""
@@ -81,8 +82,8 @@ def block_net(path: Path, middle: tuple[str, ...] = (), *, channels: int = 16, n
     for i in range(n_convs):
         w = (rng.standard_normal((channels, cin, 3, 3)) * np.sqrt(2.0 / (cin * 9))).astype(np.float32)
         b = (rng.standard_normal(channels) * 0.05).astype(np.float32)
-        if outlier and i == 1:
-            w[0] *= outlier
+        if outlier and i == 1:  # a dead channel (its bias keeps it below 0, so the Relu after it outputs 0)
+            w[0], b[0] = w[0] * outlier, -1e6
         if act_outlier and i == 1:
             w[0], b[0] = w[0] * act_outlier, b[0] * act_outlier
         if act_outlier and i == 2:
@@ -195,7 +196,7 @@ def cases() -> list[Case]:
         Case("tiny batch-1 model", "qdq-overhead", _static(_preset("x86-vnni"), channels=2, n_convs=1, classes=2),
              ZEN4),
         Case("one outlier channel per tensor", "outlier-channel",
-             _static(_preset("x86-vnni", per_channel=False), outlier=60.0), ZEN4),
+             _static(_preset("x86-vnni", per_channel=False), outlier=1000.0), ZEN4),
         Case("SE/HardSwish MobileNetV3 block", "sensitive-nodes",
              _static(_preset("x86-vnni"), middle=("HardSwish",), se=True, act_outlier=300.0), ZEN4),
         Case("oversubscribed threads", "oversubscribed-threads", _static(_preset("x86-vnni")), ZEN4, threads=8,

@@ -143,3 +143,14 @@ def test_compare_report_shows_a_verdict_for_slow_or_lossy_int8_only(tmp_path: Pa
     assert "INT8 is 1.05x FP32 here" in slow and "without VNNI" in slow and "fix: preset x86-avx2" in slow
     lossy = next(n for n in notes if PI4["id"] in n)
     assert "top-1 -1.50 points" in lossy and "edgebench doctor" in lossy
+
+
+def test_interleave_runs_one_model_at_its_own_thread_count(tmp_path: Path) -> None:
+    from edgebench.bench.interleave import interleaved_latency
+    from edgebench.runtimes.options import OrtCpuOptions
+    from edgebench.tools.synthetic import conv_net
+
+    m = conv_net(tmp_path / "m.onnx")
+    r = interleaved_latency({"a": m, "b": m}, threads=1, rounds=1, iters=2, warmup=0,
+                            model_options={"b": OrtCpuOptions(intra_op_threads=2)})
+    assert r["b"]["threads"] == 2 and "cpu_p50_ms" not in r["b"]  # CPU time of one thread says nothing of two
