@@ -393,7 +393,7 @@ def candidates_for(causes: Sequence[Cause], current: Any, cpu: Mapping[str, Any]
 
 
 def diagnose(int8: Path, fp32: Path, *, cpu: Mapping[str, Any], threads: int = 1, data: Any = None,
-             rounds: int = 5, iters: int = 20, usable_cores: int | None = None, profile_runs: int = 30) -> Diagnosis:
+             rounds: int = 7, iters: int = 30, usable_cores: int | None = None, profile_runs: int = 30) -> Diagnosis:
     """Speed (and with `data`, a labelled Dataset, accuracy) diagnosis of `int8` against its parent `fp32`."""
     import onnx
     from edgebench.artifact import ModelArtifact
@@ -462,7 +462,7 @@ def build_candidate(cand: Candidate, fp32: Path, calib: Any, out_dir: Path, extr
 
 
 def try_fixes(d: Diagnosis, int8: Path, fp32: Path, data: Any, work_dir: Path, *, calib_size: int = 64,
-              rounds: int = 5, iters: int = 20) -> list[Trial]:
+              rounds: int = 7, iters: int = 30) -> list[Trial]:
     """Apply every candidate of `d` and measure it: interleaved speed against FP32 and (with `data`) paired top-1.
 
     Calibration uses the first `calib_size` images of `data` (the same images the paired top-1 is measured on)."""

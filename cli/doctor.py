@@ -12,6 +12,8 @@ import typer
 from edgebench.cli.common import no_verify_option, resolve_model
 from edgebench.cli.root import app
 
+FLOAT_NODES_SHOWN = 8
+
 
 @app.command()
 def doctor(
@@ -119,10 +121,11 @@ def _print(r: dict[str, Any]) -> None:
         t.add_row(cause["kind"], cause["area"], cause["detail"], cause["fix"])
     c.print(t)
     if f.get("float_nodes"):
-        t = Table(title="nodes in float and why")
+        shown = list(f["float_nodes"].items())[:FLOAT_NODES_SHOWN]
+        t = Table(title=f"nodes that ran in float and why ({len(shown)} of {len(f['float_nodes'])}, slowest first)")
         for col in ("node", "why"):
             t.add_column(col, overflow="fold")
-        for n, why in f["float_nodes"].items():
+        for n, why in shown:
             t.add_row(n, why)
         c.print(t)
     if f.get("paired"):
@@ -141,10 +144,10 @@ def _print(r: dict[str, Any]) -> None:
         t = Table(title="fixes, measured (before: INT8 as given)")
         for col in ("fix", "for cause", "speed vs FP32", "top-1 vs FP32", "fixes cause", "good to apply"):
             t.add_column(col, overflow="fold")
-        before = "-" if r["drop_pts"] is None else f"{-r['drop_pts']:+.2f}"
+        before = "-" if r["drop_pts"] is None else f"{0.0 - r['drop_pts']:+.2f}"
         t.add_row("(before)", "", f"{r['speedup']:.2f}x", before, "", "")
         for tr in r["trials"]:
-            drop = "-" if tr["drop_pts"] is None else f"{-tr['drop_pts']:+.2f}"
+            drop = "-" if tr["drop_pts"] is None else f"{0.0 - tr['drop_pts']:+.2f}"
             t.add_row(tr["fix"], tr["cause"], f"{tr['speedup']:.2f}x", drop, "yes" if tr["fixes_cause"] else "no",
                       "yes" if tr["meets_goal"] else "no")
         c.print(t)
