@@ -342,6 +342,42 @@ def node_errors(int8: Path, fp32: Path, x: np.ndarray, input_name: str, top: int
 # ---- the diagnosis and the candidates ----------------------------------------------------------------------
 
 
+def require_int8(int8: Path, proto: Any = None) -> Any:
+    """The graph of `int8` (a ModelProto), refused unless it is a readable ONNX file with a quantized op."""
+    from edgebench.calibration.graph import INTEGER_OPS, QDQ_OPS, load_graph
+
+    proto = load_graph(Path(int8)) if proto is None else proto
+    if not any(n.op_type in QDQ_OPS or n.op_type in INTEGER_OPS or n.op_type.startswith("QLinear")
+               for n in proto.graph.node):
+        raise UserInputError(f"'{int8}' has no quantized op (QuantizeLinear, QLinearConv, ConvInteger, ...): it is not "
+                             "an INT8 model; give the INT8 model, and its FP32 parent with --fp32")
+    return proto
+
+
+def check_pair(int8: Path, fp32: Path, p8: Any, p32: Any, manifest: Any, data: Any) -> None:
+    """Refuse, before any timing, a MODEL that is not INT8, an FP32 model whose inputs differ from it, and
+    images that do not fit the model (one UserInputError/DataError naming the value and the fix)."""
+    from edgebench.calibration.graph import graph_inputs
+    from edgebench.calibration.preprocess import preprocess
+
+    require_int8(int8, p8)
+
+    def sig(p: Any) -> list[tuple[str, tuple[Any, ...]]]:
+        return [(t.dtype, tuple(t.shape[1:])) for t in graph_inputs(p)]
+
+    if sig(p8) != sig(p32):
+        show = "; ".join(t.describe() for t in graph_inputs(p32))
+        raise UserInputError(f"--fp32 '{fp32}' takes {show} but '{int8}' takes "
+                             f"{'; '.join(t.describe() for t in graph_inputs(p8))}: give the FP32 model the INT8 "
+                             "one was quantized from")
+    if data is not None and manifest is not None and manifest.input is not None:
+        dims = graph_inputs(p8)[0].shape
+        pp = manifest.input.preprocessing
+        hw = dims[2:4] if pp.layout == "NCHW" else dims[1:3]
+        preprocess(data.images[:1], pp, tuple(hw) if all(isinstance(d, int) for d in hw) else None)
+
+
+
 def _recipe_of(manifest: Any, cpu: Mapping[str, Any]) -> Any:
     from edgebench.calibration.recipes import QuantRecipe, get_preset
 
@@ -395,14 +431,15 @@ def candidates_for(causes: Sequence[Cause], current: Any, cpu: Mapping[str, Any]
 def diagnose(int8: Path, fp32: Path, *, cpu: Mapping[str, Any], threads: int = 1, data: Any = None,
              rounds: int = 7, iters: int = 30, usable_cores: int | None = None, profile_runs: int = 30) -> Diagnosis:
     """Speed (and with `data`, a labelled Dataset, accuracy) diagnosis of `int8` against its parent `fp32`."""
-    import onnx
     from edgebench.artifact import ModelArtifact
+    from edgebench.calibration.graph import load_graph
     from edgebench.calibration.preprocess import preprocess
     from edgebench.system import default_threads
 
     cores = usable_cores if usable_cores is not None else default_threads()
     art = ModelArtifact.resolve(int8)
-    p8, p32 = onnx.load(str(int8)), onnx.load(str(fp32))
+    p8, p32 = load_graph(Path(int8)), load_graph(Path(fp32))
+    check_pair(int8, fp32, p8, p32, art.manifest, data)
     recipe = getattr(art.manifest, "recipe", None) if art.manifest is not None else None
     causes = graph_causes(p8, p32, recipe, cpu, threads, cores)
     speedup, fp32_ms = measure_speed(fp32, int8, threads=threads, rounds=rounds, iters=iters)

@@ -38,6 +38,8 @@ def doctor(
 
     if runtime != "ort-cpu":
         raise UserInputError(f"-r {runtime}: the doctor reads ONNX Runtime's profiler and kernels; use -r ort-cpu")
+    if threads < 1:
+        raise UserInputError(f"--threads {threads} must be >= 1 (e.g. 1)")
     check_threads([threads])
     if limit < 1:
         raise UserInputError(f"--limit {limit} must be >= 1 (e.g. 500)")
@@ -52,10 +54,16 @@ def doctor(
         for name in ("model.int8.onnx", "model.int8.json", "doctor.json"):
             if (output / name).exists():
                 raise OutputExistsError(f"'{output / name}' already exists; choose another -o")
+    from edgebench.bench.doctor import require_int8
+
+    if model.is_dir() and (model / "model.int8.onnx").is_file():  # a model folder: its INT8 model
+        model = model / "model.int8.onnx"
     artifact, _ = resolve_model(model, no_verify=no_verify)
+    require_int8(artifact.path)
     parent = resolve_model(fp32, no_verify=no_verify)[0] if fp32 is not None else artifact.parent()
     if parent is None:
-        raise UserInputError(f"'{model}' names no FP32 parent in its manifest; give --fp32 FP32_MODEL")
+        what = "names no FP32 parent in its manifest" if artifact.manifest is not None else "has no manifest"
+        raise UserInputError(f"'{model}' {what}; give --fp32 FP32_MODEL")
     if parent.path.resolve() == artifact.path.resolve():
         raise UserInputError(f"--fp32 '{fp32}' is the model itself; give its FP32 parent")
     _run(artifact.path, parent.path, parent.manifest, data, limit, threads, try_fixes_ or apply,

@@ -177,7 +177,7 @@ ROWS = [
         "--apply writes the best model to a folder"),
     Row("doctor-try-without-data", ("doctor", "{model}", "--try"), 2, "give --data"),
     Row("doctor-other-runtime", ("doctor", "{model}", "-r", "openvino"), 2, "use -r ort-cpu"),
-    Row("doctor-no-parent", ("doctor", "{model}"), 2, "names no FP32 parent in its manifest; give --fp32"),
+    Row("doctor-not-int8", ("doctor", "{model}"), 2, "has no quantized op (QuantizeLinear, QLinearConv"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",

@@ -154,3 +154,54 @@ def test_interleave_runs_one_model_at_its_own_thread_count(tmp_path: Path) -> No
     r = interleaved_latency({"a": m, "b": m}, threads=1, rounds=1, iters=2, warmup=0,
                             model_options={"b": OrtCpuOptions(intra_op_threads=2)})
     assert r["b"]["threads"] == 2 and "cpu_p50_ms" not in r["b"]  # CPU time of one thread says nothing of two
+
+
+@pytest.fixture
+def dyn_case(tmp_path: Path) -> tuple[Path, Path]:
+    return next(c for c in CASES if c.cause == "dynamic-conv").build(tmp_path / "case")
+
+
+def _doctor(*args: str):
+    from edgebench.cli.main import app
+    from typer.testing import CliRunner
+
+    return CliRunner().invoke(app, ["doctor", *args])
+
+
+def test_cli_refuses_a_parent_with_other_inputs_before_timing(dyn_case, tmp_path: Path, monkeypatch) -> None:
+    from edgebench.tools.synthetic import conv_net
+
+    monkeypatch.setattr(doc, "measure_speed", lambda *a, **k: pytest.fail("timed before the check"))
+    other = conv_net(tmp_path / "other" / "m32.onnx", size=32)
+    r = _doctor(str(dyn_case[1]), "--fp32", str(other))
+    assert r.exit_code == 2 and "takes input [batch, 3, 32, 32] float32 but" in r.output
+    assert "give the FP32 model the INT8 one was quantized from" in r.output
+
+
+def test_cli_refuses_images_of_another_size_before_timing(dyn_case, monkeypatch) -> None:
+    import numpy as np
+    from edgebench.calibration.dataset import Dataset
+
+    small = Dataset(np.zeros((4, 8, 8, 3), np.uint8), np.zeros(4, np.int64), "small")
+    monkeypatch.setattr("edgebench.bench.evaluate.load_eval_dataset", lambda *a, **k: small)
+    monkeypatch.setattr(doc, "measure_speed", lambda *a, **k: pytest.fail("timed before the check"))
+    r = _doctor(str(dyn_case[1]), "--data", "small")
+    assert r.exit_code == 2 and "images are 8x8 after preprocessing but the model wants 16x16" in r.output
+
+
+def test_cli_model_folder_means_its_int8_model_and_a_bare_file_needs_fp32(dyn_case, tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    import shutil
+
+    monkeypatch.setattr(doc, "measure_speed", lambda *a, **k: (1.0, 1.0))
+    monkeypatch.setattr(doc, "profile_shares", lambda *a, **k: {"precision_pct": {}, "float_time_by_op": {},
+                                                                 "float_nodes": {}})
+    r = _doctor(str(dyn_case[0].parent))  # the folder holds model.fp32 and model.int8-dynamic: no model.int8
+    assert r.exit_code == 2 and "has no quantized op" in r.output
+    (tmp_path / "bare").mkdir()
+    shutil.copy(dyn_case[1], tmp_path / "bare" / "model.int8.onnx")
+    r = _doctor(str(tmp_path / "bare"))
+    assert r.exit_code == 2 and "model.int8.onnx' has no manifest; give --fp32" in r.output
+    r = _doctor(str(tmp_path / "bare"), "--fp32", str(dyn_case[0]))
+    assert r.exit_code == 0, r.output
+    assert "dynamic-conv" in r.output
