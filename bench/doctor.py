@@ -283,8 +283,8 @@ def _host_preset(cpu: Mapping[str, Any]) -> str:
 
     try:
         return select_preset(str(cpu.get("arch") or ""), cpu.get("isa") or {})[0]
-    except UserInputError:
-        return "x86-avx2"
+    except UserInputError:  # an architecture select_preset does not know: the recipe that cannot saturate anywhere
+        return "u8s8-reduce-range"
 
 
 # ---- measurements ------------------------------------------------------------------------------------------
@@ -382,12 +382,7 @@ def _recipe_of(manifest: Any, cpu: Mapping[str, Any]) -> Any:
     from edgebench.calibration.recipes import QuantRecipe, get_preset
 
     rec = getattr(manifest, "recipe", None) if manifest is not None else None
-    if rec:
-        try:
-            return QuantRecipe.from_dict({k: v for k, v in dict(rec).items() if k != "why"})
-        except UserInputError:
-            pass
-    return get_preset(_host_preset(cpu))
+    return QuantRecipe.from_dict(dict(rec)) if rec else get_preset(_host_preset(cpu))
 
 
 def candidates_for(causes: Sequence[Cause], current: Any, cpu: Mapping[str, Any], usable_cores: int,

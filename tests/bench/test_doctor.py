@@ -205,3 +205,30 @@ def test_cli_model_folder_means_its_int8_model_and_a_bare_file_needs_fp32(dyn_ca
     r = _doctor(str(tmp_path / "bare"), "--fp32", str(dyn_case[0]))
     assert r.exit_code == 0, r.output
     assert "dynamic-conv" in r.output
+
+
+def test_doctor_quantize_and_profile_agree_on_the_float_islands(tmp_path: Path) -> None:
+    import json
+
+    from edgebench.bench.op_profile import float_nodes_why
+
+    case = next(c for c in CASES if c.cause == "float-islands")
+    fp32, int8 = case.build(tmp_path / "case")
+    recorded = json.loads(int8.with_suffix(".json").read_text())["nodes"]["float_nodes"]  # what quantize said
+    islands = {n for n, why in recorded.items() if why.startswith("no INT8 kernel")}
+    cause = next(c for c in doc.graph_causes(onnx.load(str(int8)), onnx.load(str(fp32)), None, ZEN4, 1, 2)
+                 if c.kind == "float-islands")
+    assert cause.detail.startswith(f"{len(islands)} node(s) without an INT8 kernel")
+    pads = sorted(n for n in islands if n.startswith("pad"))
+    assert pads and float_nodes_why(int8, pads) == {n: recorded[n] for n in pads}  # profile's reasons
+
+
+def test_cli_json_holds_the_verdict_and_the_evidence(dyn_case, monkeypatch) -> None:
+    import json
+
+    monkeypatch.setattr(doc, "measure_speed", lambda *a, **k: (0.5, 0.03))
+    r = _doctor(str(dyn_case[1]), "--json")
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["verdict"].startswith("INT8 is 0.50x FP32 here: dynamic INT8 of a conv net")
+    assert out["causes"][0]["kind"] == "dynamic-conv" and out["facts"]["precision_pct"] and out["trials"] == []
