@@ -339,6 +339,38 @@ def node_errors(int8: Path, fp32: Path, x: np.ndarray, input_name: str, top: int
     return out
 
 
+def activation_outliers(int8: Any, fp32: Path, x: np.ndarray, input_name: str, ratio: float = 20.0,
+                        top: int = 5) -> list[dict[str, Any]]:
+    """Activations whose calibrated INT8 range is >= `ratio` times the typical channel's 99.9th-percentile |value|
+    on `x` in FP32 (the median over channels): a few extreme values or one wide channel set a per-tensor scale that
+    leaves the bulk a few steps. Worst first.
+    Percentile or entropy calibration clips such tails; a wide channel needs its nodes kept float."""
+    import onnx
+    from edgebench.calibration.accuracy_aware import _run_all
+
+    inits = {i.name: i for i in int8.graph.initializer}
+    ranges = {}
+    for q in int8.graph.node:
+        if q.op_type == "QuantizeLinear" and q.input[0] not in inits and q.input[1] in inits and len(q.input) > 2 \
+                and q.input[2] in inits:
+            scale = _arr(inits[q.input[1]]).astype(np.float64)
+            info = np.iinfo(_arr(inits[q.input[2]]).dtype)
+            if scale.size == 1:
+                ranges[q.input[0]] = float(scale.reshape(())) * (int(info.max) - int(info.min))
+    values = _run_all(onnx.load(str(fp32)), x, input_name, set(ranges))
+    out = []
+    for t, rng in ranges.items():
+        if t in values and t != input_name:
+            v = np.abs(values[t].astype(np.float64))
+            per = np.moveaxis(v, 1, 0).reshape(v.shape[1], -1) if v.ndim >= 2 else v.reshape(1, -1)
+            bulk = float(np.median(np.percentile(per, 99.9, axis=1)))  # the typical channel's 99.9th percentile
+            if rng >= ratio * max(bulk, 1e-12):
+                out.append({"tensor": t, "range": round(rng, 4), "bulk_p99_9_abs": round(bulk, 6),
+                            "ratio": round(rng / max(bulk, 1e-12), 1)})
+    out.sort(key=lambda d: -d["ratio"])
+    return out[:top]
+
+
 # ---- the diagnosis and the candidates ----------------------------------------------------------------------
 
 
@@ -413,11 +445,16 @@ def candidates_for(causes: Sequence[Cause], current: Any, cpu: Mapping[str, Any]
             add(Candidate("per-channel weights", k, recipe=replace(current, per_channel=True,
                                                                    name=current.name + "+per-channel")))
         elif k == "sensitive-nodes":
-            nodes = tuple(sorted({n for e in errors[:2] for n in e["nodes"]}))
-            if nodes:
-                add(Candidate(f"keep float: {', '.join(nodes)}", k, recipe=replace(
-                    current, nodes_to_exclude=tuple(sorted(set(current.nodes_to_exclude) | set(nodes))),
-                    name=current.name + "+float-nodes")))
+            ranked = [e for e in errors if not e.get("activation_outlier")][:2]
+            for group in (ranked, [e for e in errors if e.get("activation_outlier")]):
+                nodes = tuple(sorted({n for e in group for n in e["nodes"]}))
+                if nodes:
+                    add(Candidate(f"keep float: {', '.join(nodes)}", k, recipe=replace(
+                        current, nodes_to_exclude=tuple(sorted(set(current.nodes_to_exclude) | set(nodes))),
+                        name=current.name + "+float-nodes")))
+            if current.method == "minmax":  # clips outlying activations instead of sizing the scale for them
+                add(Candidate("percentile calibration", k, recipe=replace(current, method="percentile",
+                                                                          name=current.name + "+percentile")))
     if causes:
         add(Candidate("keep FP32", causes[0].kind, keep_fp32=True))
     return out
@@ -467,10 +504,17 @@ def diagnose(int8: Path, fp32: Path, *, cpu: Mapping[str, Any], threads: int = 1
             x = preprocess(data.images[:16], art.manifest.input.preprocessing)
             errors = node_errors(int8, fp32, x, art.manifest.input.name)
             facts["node_errors"] = errors
+            facts["activation_outliers"] = activation_outliers(p8, fp32, x, art.manifest.input.name)
+            for a in facts["activation_outliers"][:1]:  # keeping the worst one's producer and consumers float
+                around = sorted({n.name for n in p32.graph.node if n.name and (a["tensor"] in n.output
+                                                                               or a["tensor"] in n.input)})
+                errors.append({"nodes": around, "why": f"activation '{a['tensor']}' spans {a['ratio']}x its typical "
+                                                       "channel's 99.9th percentile", "activation_outlier": True})
         if drop > DROP_GOAL_PTS and errors and not any(c.kind == "outlier-channel" for c in causes):
             e = errors[0]
-            causes.append(Cause("sensitive-nodes", f"top-1 -{drop:.2f} points; worst: {e['why']} "
-                                                   f"(SQNR {e['sqnr_db']} dB)",
+            wide = [x["why"] for x in errors if x.get("activation_outlier")]
+            causes.append(Cause("sensitive-nodes", f"worst: {e['why']} (SQNR {e['sqnr_db']} dB)"
+                                                   + (f"; {wide[0]}" if wide else ""),
                                 f"keep float: {', '.join(e['nodes'])}"))
     order = {k: i for i, k in enumerate(CAUSE_KINDS)}
     lossy = drop is not None and drop > DROP_GOAL_PTS  # then the accuracy causes lead the verdict

@@ -148,6 +148,10 @@ def _print(r: dict[str, Any]) -> None:
         for e in f["node_errors"]:
             t.add_row(e["tensor"], ", ".join(e["nodes"]), str(e["sqnr_db"]), f"{e['relative_error']:.4f}")
         c.print(t)
+    if f.get("activation_outliers"):
+        c.print("activations whose calibrated range dwarfs their typical channel's 99.9th percentile (FP32, 16 "
+                "images): " + "; ".join(f"{a['tensor']} {a['ratio']}x" for a in f["activation_outliers"]),
+                markup=False)
     if r["trials"]:
         t = Table(title="fixes, measured (before: INT8 as given)")
         for col in ("fix", "for cause", "speed vs FP32", "top-1 vs FP32", "fixes cause", "good to apply"):

@@ -32,6 +32,10 @@ def test_known_bad_case_names_its_cause_and_measures_a_fix(case, tmp_path: Path)
     d = doc.diagnose(int8, fp32, cpu=case.cpu, threads=case.threads, data=data, usable_cores=2, profile_runs=10,
                      **FAST)
     assert case.cause in d.kinds, d.to_dict()
+    if case.cause == "sensitive-nodes":  # its one wide activation channel is seen, and its nodes are a candidate
+        assert d.facts["activation_outliers"] and any("se.mul" in c.label for c in d.candidates)
+    if case.cause == "float-islands":  # ordinary activations: none flagged
+        assert d.facts["activation_outliers"] == []
     assert d.verdict().startswith(f"INT8 is {d.speedup:.2f}x FP32 here")
     trials = doc.try_fixes(d, int8, fp32, data, tmp_path / "try", **FAST)
     mine = [t for t in trials if t.candidate.cause == case.cause]
