@@ -93,6 +93,10 @@ def test_best_trial_is_fp32_when_no_int8_variant_reaches_the_goal() -> None:
     assert doc.best_trial([slow, lossy, good, fp32]) is good
     healthy = doc.Diagnosis(2.0, 0.0, (), ())  # the given INT8 model is faster than every fix: it stays
     assert doc.best_trial([slow, lossy, good, fp32], healthy) is None
+    barely = doc.Trial(doc.Candidate("w", "float-islands", threads=2), 2.05, 0.0, 100.0)  # within the drift
+    assert doc.best_trial([barely, fp32], healthy) is None
+    clearly = doc.Trial(doc.Candidate("v", "float-islands", threads=2), 2.2, 0.0, 100.0)
+    assert doc.best_trial([barely, clearly, fp32], healthy) is clearly
     assert doc.decision_line(healthy, None).startswith("keep this INT8 model")
     assert "keep FP32" in doc.decision_line(doc.Diagnosis(0.9, 0.0, (), ()), fp32)
 
