@@ -39,6 +39,10 @@ bench-harness: $(STAMP)  ## harness overhead vs bare loops and benchmark_app, co
 bench-int8: $(STAMP)  ## INT8 presets vs FP32: speed on ResNet18-CIFAR, accuracy on ResNet-56, one interleaved run
 	$(PY) scripts/bench_int8.py
 
+.PHONY: bench-doctor
+bench-doctor: $(STAMP)  ## the doctor's 10 known-bad cases: cause named, speed/drop before and after the measured fix (~1 min)
+	$(PY) scripts/bench_doctor.py
+
 .PHONY: bench-prune
 bench-prune: $(STAMP)  ## ResNet-56: L1/random/latency-aware pruning +- distillation, INT8, top-1, latency (~25 min idle)
 	$(PY) scripts/bench_prune.py

@@ -81,10 +81,12 @@ def ratio_of_medians(first: Sequence[float], other: Sequence[float], *, resample
             "method": f"paired bootstrap over rounds ({resamples} resamples, seed {seed})"}
 
 
-def load_sessions(models: Mapping[str, Path], runtime: str, options: RuntimeOptions | None,
+def load_sessions(models: Mapping[str, Path], runtime: str, options: RuntimeOptions | Mapping[str, Any] | None,
                   batch: int | None, seed: int, shape: tuple[int, ...] | None = None,
                   same_inputs: bool = True) -> tuple[dict[str, Any], dict]:
     """Load every model in one process and build their inputs.
+
+    `options`: one Options for all, or {label: Options} (e.g. one model at another thread count).
 
     `same_inputs`: one set of inputs they all take (same shapes, same data); models whose inputs differ
     in number, shape or type are refused (UserInputError). Otherwise each model gets its own.
@@ -93,7 +95,8 @@ def load_sessions(models: Mapping[str, Path], runtime: str, options: RuntimeOpti
     from edgebench.runtimes import get_runtime
 
     rt = get_runtime(runtime)
-    sessions = {k: rt.load(Path(p), options) for k, p in models.items()}
+    per = options if isinstance(options, Mapping) else dict.fromkeys(models, options)
+    sessions = {k: rt.load(Path(p), per[k]) for k, p in models.items()}
     first = next(iter(sessions))
     specs0 = sessions[first].inputs
     shapes0 = [s.resolve(batch, shape) for s in specs0]
@@ -120,10 +123,13 @@ def load_sessions(models: Mapping[str, Path], runtime: str, options: RuntimeOpti
 def interleaved_latency(models: Mapping[str, Path], *, threads: int = 1, batch: int = 1, rounds: int = 7,
                         iters: int = 30, warmup: int = 10, seed: int = 0, runtime: str = "ort-cpu",
                         options: RuntimeOptions | None = None, shape: tuple[int, ...] | None = None,
-                        same_inputs: bool = False) -> dict[str, dict[str, Any]]:
+                        same_inputs: bool = False, model_options: Mapping[str, RuntimeOptions] | None = None
+                        ) -> dict[str, dict[str, Any]]:
     """Per model: median latency (wall, and CPU when threads == 1) and speed-ups against the first model.
 
     `options` (the runtime's Options) win over `threads`; by default `threads` intra-op, 1 inter-op.
+    `model_options`: {label: Options} for models that run with other options than the rest (e.g. the same INT8
+    model at another thread count); the CPU-time figures then need every model on one thread.
     `same_inputs`: feed every model the same tensors and refuse models whose inputs differ.
     """
     from edgebench.runtimes import options_class
@@ -134,8 +140,9 @@ def interleaved_latency(models: Mapping[str, Path], *, threads: int = 1, batch: 
         raise UserInputError(f"rounds ({rounds}), iters ({iters}) and threads ({threads}) must be >= 1, "
                              f"warm-up ({warmup}) >= 0")
     opts = options if options is not None else options_class(runtime)(intra_op_threads=threads, inter_op_threads=1)
-    threads = opts.intra_op_threads
-    sessions, feeds = load_sessions(models, runtime, opts, batch, seed, shape, same_inputs)
+    per = {k: (model_options or {}).get(k, opts) for k in models}
+    threads = max(o.intra_op_threads for o in per.values())
+    sessions, feeds = load_sessions(models, runtime, per, batch, seed, shape, same_inputs)
     for k, sess in sessions.items():
         for _ in range(warmup):
             sess.run(feeds[k])

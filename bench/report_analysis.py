@@ -315,12 +315,38 @@ def build_report(entries: Sequence[Row], machines: dict[str, Machine], *, baseli
                      "computed within a lineage, each against its own baseline; across lineages the tables show "
                      "absolute figures only.")
     by_machine = speedups(by_machine, baselines, notes)
+    notes += doctor_notes(by_machine, machines)
     single = chosen or (next(iter(baselines.values())) if len(set(baselines.values())) == 1 else None)
     used = [*by_machine, *sorted({p["machine"].id for p in interleaved or ()} - set(by_machine))]
     return Report(title=title, machines={m: machines[m] for m in used},
                   rows=tuple(e for es in by_machine.values() for e in es), baseline=single, notes=tuple(notes),
                   profiles=tuple(profiles or ()), prune_runs=tuple(prune_runs or ()), baselines=baselines,
                   interleaved=tuple(interleaved or ()))
+
+
+def doctor_notes(by_machine: dict[str, list[Row]], machines: dict[str, Any]) -> list[str]:
+    """`edgebench doctor`'s verdict line for every INT8 row slower than 1.2x its FP32 baseline or losing more than
+    0.5 top-1 points against it (unpaired: the two rows' top-1 on the same data set and image count)."""
+    from edgebench.bench.doctor import report_verdict
+
+    out = []
+    for mid, rows in by_machine.items():
+        base = {(e.lineage, e.config): e for e in rows if e.label == e.baseline}
+        m = machines.get(mid)
+        for e in rows:
+            if e.precision != "int8":
+                continue
+            b = base.get((e.lineage, e.config))
+            if b is None or b.precision != "fp32":
+                continue
+            drop = None
+            if (e.top1_pct is not None and b.top1_pct is not None
+                    and (e.accuracy_dataset, e.accuracy_n) == (b.accuracy_dataset, b.accuracy_n)):
+                drop = b.top1_pct - e.top1_pct
+            v = report_verdict(e.speedup, drop, getattr(m, "arch", None), getattr(m, "isa_on", ()))
+            if v is not None:
+                out.append(f"doctor, {e.label} on {mid} (batch {e.batch}, {e.threads} threads): {v}")
+    return out
 
 
 def best_per_machine(rep: Report) -> list[tuple[str, int, dict[str, Row]]]:

@@ -358,7 +358,7 @@ NETWORK_FIELDS = ("name", "arch", "family", "description", "input", "output", "n
 FILE_FIELDS = ("precision", "onnx_file", "onnx_sha256", "file_size_mb", "opset", "exporter", "simplify", "parity",
                "export_seconds", "created_utc", "versions", "parent_file", "parent_sha256", "parent_precision",
                "parent_file_size_mb", "quantization_mode", "recipe", "preset", "calibration", "nodes", "graph",
-               "accuracy_aware", "qat", "lineage_root_sha256")
+               "accuracy_aware", "qat", "lineage_root_sha256", "doctor")
 
 _INT = (int,)
 _NUM = (int, float)
@@ -374,6 +374,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "parent_file_size_mb": _NUM, "quantization_mode": _STR, "recipe": _MAP, "preset": _MAP, "calibration": _MAP,
     "nodes": _MAP, "input": _MAP, "weights": _MAP, "pruned": _MAP, "provenance": _MAP, "graph": _MAP,
     "sparsity": _MAP, "accuracy_aware": _MAP, "qat": _MAP, "lineage_root_sha256": _STR, "task": _STR,
+    "doctor": _MAP,
 }
 
 # `provenance.source` of a manifest `edgebench describe` wrote for a third-party ONNX file (no PyTorch model
@@ -434,6 +435,7 @@ class Manifest:
     accuracy_aware: Json | None = None  # accuracy-aware PTQ: budget, drop before/after, what stayed float and why
     qat: Json | None = None  # quantization-aware training: epochs, distillation, parity vs the fake-quant model
     lineage_root_sha256: str | None = None  # the FP32 file at the root of the parent chain (set by derive)
+    doctor: Json | None = None  # `edgebench doctor --apply`: the diagnosis, the measured fixes and the decision
     # keys this version does not know, kept as they were
     extra: Json = field(default_factory=lambda: MappingProxyType({}))
     schema_version: int = MANIFEST_SCHEMA_VERSION
@@ -450,7 +452,8 @@ class Manifest:
         weights_file = self.extra.get("weights_file") if isinstance(self.extra, Mapping) else None
         check_file_field(weights_file, "field 'weights_file'")
         for name in ("output", "fp32_accuracy", "simplify", "parity", "versions", "recipe", "preset",
-                     "calibration", "nodes", "provenance", "graph", "sparsity", "accuracy_aware", "qat", "extra"):
+                     "calibration", "nodes", "provenance", "graph", "sparsity", "accuracy_aware", "qat", "doctor",
+                     "extra"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, MappingProxyType):
                 object.__setattr__(self, name, freeze(v))

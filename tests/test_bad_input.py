@@ -195,6 +195,11 @@ ROWS = [
     Row("until-stable-width", ("bench", "{model}", "--until-stable", "5", "-o", "{out}"), 2, "in (0, 1)"),
     Row("scenario-server-without-rate", ("bench", "{model}", "--scenario", "server", "-o", "{out}"), 2,
         "needs --qps"),
+    Row("doctor-apply-without-output", ("doctor", "{model}", "--apply"), 2,
+        "--apply writes the best model to a folder"),
+    Row("doctor-try-without-data", ("doctor", "{model}", "--try"), 2, "give --data"),
+    Row("doctor-other-runtime", ("doctor", "{model}", "-r", "openvino"), 2, "use -r ort-cpu"),
+    Row("doctor-not-int8", ("doctor", "{model}"), 2, "has no quantized op (QuantizeLinear, QLinearConv"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",

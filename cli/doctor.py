@@ -1,0 +1,168 @@
+"""`edgebench doctor`: why this INT8 model is not faster or less accurate than FP32 here, and the measured fix
+(the work is in bench/doctor.py)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import typer
+from edgebench.cli.common import no_verify_option, resolve_model
+from edgebench.cli.root import app
+
+FLOAT_NODES_SHOWN = 8
+
+
+@app.command()
+def doctor(
+    model: Path = typer.Argument(..., help="The INT8 .onnx file, or its model folder."),
+    fp32: Path | None = typer.Option(None, "--fp32", help="The FP32 model. Default: the parent in MODEL's manifest."),
+    data: str | None = typer.Option(None, "--data", help="Labelled images (e.g. cifar10): paired top-1, per-node "
+                                                          "error; --try calibrates on them too."),
+    limit: int = typer.Option(500, "--limit", help="Images of --data used."),
+    runtime: str = typer.Option("ort-cpu", "--runtime", "-r", help="Runtime (the doctor reads ORT's profiler: "
+                                                                    "ort-cpu)."),
+    threads: int = typer.Option(1, "--threads", "-t", help="Intra-op threads of the timings."),
+    try_fixes_: bool = typer.Option(False, "--try", help="Apply every candidate fix and measure it (needs --data)."),
+    apply: bool = typer.Option(False, "--apply", help="Write the best measured model to -o DIR (implies --try)."),
+    output: Path | None = typer.Option(None, "--output-dir", "-o", help="Folder for --apply's model + manifest."),
+    as_json: bool = typer.Option(False, "--json", help="Print the diagnosis as JSON."),
+    no_verify: bool = no_verify_option(),
+) -> None:
+    """Why INT8 is not faster (or is less accurate) than FP32 here: the verdict, the evidence, the measured fixes."""
+    from edgebench.atomic import check_writable_dir
+    from edgebench.cli.options import check_threads
+    from edgebench.errors import OutputExistsError, UserInputError
+
+    if runtime != "ort-cpu":
+        raise UserInputError(f"-r {runtime}: the doctor reads ONNX Runtime's profiler and kernels; use -r ort-cpu")
+    if threads < 1:
+        raise UserInputError(f"--threads {threads} must be >= 1 (e.g. 1)")
+    check_threads([threads])
+    if limit < 1:
+        raise UserInputError(f"--limit {limit} must be >= 1 (e.g. 500)")
+    if apply and output is None:
+        raise UserInputError("--apply writes the best model to a folder: give -o DIR")
+    if output is not None and not apply:
+        raise UserInputError(f"-o {output} is where --apply writes; add --apply or drop -o")
+    if (try_fixes_ or apply) and data is None:
+        raise UserInputError("--try/--apply re-quantize the FP32 model and measure top-1: give --data (e.g. cifar10)")
+    if output is not None:
+        check_writable_dir(output)
+        for name in ("model.int8.onnx", "model.int8.json", "doctor.json"):
+            if (output / name).exists():
+                raise OutputExistsError(f"'{output / name}' already exists; choose another -o")
+    from edgebench.bench.doctor import require_int8
+
+    if model.is_dir() and (model / "model.int8.onnx").is_file():  # a model folder: its INT8 model
+        model = model / "model.int8.onnx"
+    artifact, _ = resolve_model(model, no_verify=no_verify)
+    require_int8(artifact.path)
+    parent = resolve_model(fp32, no_verify=no_verify)[0] if fp32 is not None else artifact.parent()
+    if parent is None:
+        what = "names no FP32 parent in its manifest" if artifact.manifest is not None else "has no manifest"
+        raise UserInputError(f"'{model}' {what}; give --fp32 FP32_MODEL")
+    if parent.path.resolve() == artifact.path.resolve():
+        raise UserInputError(f"--fp32 '{fp32}' is the model itself; give its FP32 parent")
+    _run(artifact.path, parent.path, parent.manifest, data, limit, threads, try_fixes_ or apply,
+         output if apply else None, as_json)
+
+
+def _run(int8: Path, fp32: Path, fp32_manifest: Any, data: str | None, limit: int, threads: int, do_try: bool,
+         output: Path | None, as_json: bool) -> None:
+    from edgebench.bench import doctor as doc
+    from edgebench.bench.evaluate import load_eval_dataset
+    from edgebench.bench.fingerprint import fingerprint
+
+    ds = load_eval_dataset(data, fp32_manifest, size=limit).require_labels("the doctor") if data else None
+    cpu = fingerprint()["cpu"]
+    d = doc.diagnose(int8, fp32, cpu=cpu, threads=threads, data=ds)
+    trials: list[doc.Trial] = []
+    if do_try:
+        with tempfile.TemporaryDirectory(prefix="edgebench-doctor-") as tmp:
+            trials = doc.try_fixes(d, int8, fp32, ds, Path(tmp))
+    best = doc.best_trial(trials, d)
+    record = {**d.to_dict(), "trials": [t.to_dict() for t in trials], "decision": doc.decision_line(d, best),
+              "model": str(int8), "fp32": str(fp32)}
+    if best is not None and not best.candidate.keep_fp32:
+        record["verdict"] = d.verdict(best.candidate.label)
+    if output is not None:
+        record["applied"] = _apply(doc, best, fp32, ds, output, record)
+    if as_json:
+        typer.echo(json.dumps(record, indent=2, default=str))
+        return
+    _print(record)
+
+
+def _apply(doc: Any, best: Any, fp32: Path, ds: Any, output: Path, record: dict[str, Any]) -> str:
+    """Write the best trial to `output`: its model + manifest (with the `doctor` record), or only doctor.json when
+    the decision keeps a model that exists (FP32, the given INT8 model, another thread count)."""
+    from edgebench.atomic import ensure_writable_dir, write_json_new
+
+    if best is None or best.candidate.keep_fp32 or best.candidate.threads is not None:
+        ensure_writable_dir(output)
+        return str(write_json_new(output / "doctor.json", record))
+    calib = ds.subset(min(64, len(ds)))
+    return str(doc.build_candidate(best.candidate, fp32, calib, output, extra={"doctor": dict(record)}))
+
+
+def _print(r: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    c = Console()
+    c.print(r["verdict"], markup=False)
+    f = r["facts"]
+    c.print(f"CPU {f['cpu'].get('model') or f['cpu'].get('arch')}; ISA {', '.join(f['isa']) or 'unknown'}; "
+            f"{f['threads']} thread(s) of {f['usable_cores']} usable cores; weights {', '.join(f['weights']) or '-'}",
+            markup=False)
+    if f.get("arithmetic"):
+        c.print(f"arithmetic: {f['arithmetic']}", markup=False)
+    c.print("kernel time by precision (ORT profiler): " + ", ".join(f"{k} {v:.0f} %" for k, v in
+                                                                  f["precision_pct"].items()), markup=False)
+    t = Table(title="causes")
+    for col in ("cause", "area", "evidence", "fix"):
+        t.add_column(col, overflow="fold")
+    for cause in r["causes"]:
+        t.add_row(cause["kind"], cause["area"], cause["detail"], cause["fix"])
+    c.print(t)
+    if f.get("float_nodes"):
+        shown = list(f["float_nodes"].items())[:FLOAT_NODES_SHOWN]
+        t = Table(title=f"nodes that ran in float and why ({len(shown)} of {len(f['float_nodes'])}, slowest first)")
+        for col in ("node", "why"):
+            t.add_column(col, overflow="fold")
+        for n, why in shown:
+            t.add_row(n, why)
+        c.print(t)
+    if f.get("paired"):
+        p = f["paired"]
+        c.print(f"paired top-1 on {p['n']} images: agreement {p['agreement_pct']:.2f} %, {p['flipped_to_wrong']} "
+                f"flipped to wrong, {p['flipped_to_correct']} to right, delta {p['top1_delta_pts']:+.2f} points",
+                markup=False)
+    if f.get("node_errors"):
+        t = Table(title="tensors quantization damages most")
+        for col in ("tensor", "nodes", "SQNR dB", "relative error"):
+            t.add_column(col, overflow="fold")
+        for e in f["node_errors"]:
+            t.add_row(e["tensor"], ", ".join(e["nodes"]), str(e["sqnr_db"]), f"{e['relative_error']:.4f}")
+        c.print(t)
+    if f.get("activation_outliers"):
+        c.print("activations whose calibrated range dwarfs their typical channel's 99.9th percentile (FP32, 16 "
+                "images): " + "; ".join(f"{a['tensor']} {a['ratio']}x" for a in f["activation_outliers"]),
+                markup=False)
+    if r["trials"]:
+        t = Table(title="fixes, measured (before: INT8 as given)")
+        for col in ("fix", "for cause", "speed vs FP32", "top-1 vs FP32", "fixes cause", "good to apply"):
+            t.add_column(col, overflow="fold")
+        before = "-" if r["drop_pts"] is None else f"{0.0 - r['drop_pts']:+.2f}"
+        t.add_row("(before)", "", f"{r['speedup']:.2f}x", before, "", "")
+        for tr in r["trials"]:
+            drop = "-" if tr["drop_pts"] is None else f"{0.0 - tr['drop_pts']:+.2f}"
+            t.add_row(tr["fix"], tr["cause"], f"{tr['speedup']:.2f}x", drop, "yes" if tr["fixes_cause"] else "no",
+                      "yes" if tr["meets_goal"] else "no")
+        c.print(t)
+    c.print(f"decision: {r['decision']}", markup=False)
+    if r.get("applied"):
+        c.print(f"wrote {r['applied']}", markup=False)
