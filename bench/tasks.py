@@ -36,6 +36,7 @@ class Classification:
 
     name = CLASSIFICATION
     metric_names = ("top1_pct", "top5_pct")
+    agreement_key = "agreement_pct"
 
     def load_data(self, spec: str, annotations: Path | None = None, data_dir: Path | None = None) -> Dataset:
         from edgebench.calibration.datasets import load_dataset
@@ -64,6 +65,7 @@ class Detection:
 
     name = DETECTION
     metric_names = ("map_pct", "map50_pct")
+    agreement_key = "box_agreement_pct"
 
     def load_data(self, spec: str, annotations: Path | None = None, data_dir: Path | None = None) -> DetectionDataset:
         from edgebench.calibration.detection_data import load_detection_data

@@ -30,6 +30,7 @@ class Task(Protocol):
 
     name: str
     metric_names: tuple[str, ...]  # the result keys `score` fills, headline first (e.g. ("map_pct", "map50_pct"))
+    agreement_key: str  # the key of `paired` that says how often two models agree (e.g. "box_agreement_pct")
 
     def load_data(self, spec: str, annotations: Path | None = None, data_dir: Path | None = None) -> Any:
         """The labelled dataset named by `spec` (and `annotations` where the task has them)."""
