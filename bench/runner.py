@@ -147,6 +147,7 @@ def run_job(job: Job) -> dict[str, Any]:
         if prog is not None:
             prog.stop()
     nonfinite = _nonfinite_outputs(sess, feeds)  # one more run, after the timed ones: timings untouched
+    end_to_end = _end_to_end(Path(job.model), sess, cfg, deadline)
     lat = summarize(timing.samples_ns, items_per_run=batch)
     lat.update({
         "first_run_ms": timing.first_run_ns / 1e6,
@@ -164,6 +165,7 @@ def run_job(job: Job) -> dict[str, Any]:
         "runtime_info": getattr(sess, "info", None),  # e.g. torch-int8: precision, engine, calibration
         "latency": lat,
         "nonfinite_outputs": nonfinite,
+        "end_to_end": end_to_end,
         "memory": {
             "rss_before_load_mb": rss0,
             "rss_after_load_mb": rss1,
@@ -177,6 +179,21 @@ def run_job(job: Job) -> dict[str, Any]:
             "isolated_process": False,
         },
     }
+
+
+def _end_to_end(model: Path, sess: Any, cfg: BenchConfig, deadline: int | None) -> dict[str, Any] | None:
+    """A detector's (manifest task: detection) end-to-end latency, pre-process + model + decode + NMS on one
+    640x480 frame, timed like the model (`bench.end_to_end`); None for any other model."""
+    from edgebench.manifest import find_typed_manifest
+    from edgebench.task import DETECTION
+
+    manifest = find_typed_manifest(model)
+    if manifest is None or manifest.task != DETECTION:
+        return None
+    from edgebench.bench.end_to_end import EndToEnd, end_to_end_block
+
+    e2e = EndToEnd(sess, manifest)
+    return end_to_end_block(measure(e2e, e2e.feeds(), cfg, deadline_ns=deadline).samples_ns)
 
 
 # seconds the parent waits past --timeout (interpreter start, imports) before it kills the worker
@@ -329,6 +346,7 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
             "file_size_mb": size_mb,
             "precision": manifest.precision if manifest else None,
             "arch": manifest.arch if manifest else None,
+            "task": (manifest.task if manifest else None) or "classification",
             "params": manifest.params if manifest else None,
             "macs": manifest.macs if manifest else None,
             "prune_round": manifest.pruned.round if manifest and manifest.pruned else None,
@@ -356,6 +374,7 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
             **job.bench,
         },
         "latency": measured["latency"],
+        **({"end_to_end": measured["end_to_end"]} if measured.get("end_to_end") else {}),
         "memory": memory,
         "machine": machine,
         "machine_after": machine_after,

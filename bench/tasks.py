@@ -74,14 +74,12 @@ class Detection:
 
     def postprocess(self, outputs: Sequence[Any], data: DetectionDataset, start: int,
                     manifest: Manifest | None) -> list[Detections]:
-        decoder = decoder_of(manifest)
+        decoder_of(manifest)
         raw = np.asarray(outputs[0])
-        if raw.ndim != 4:
-            raise UserInputError(f"a {decoder} output is [N, 1+4+classes, H, W]; the model gave {list(raw.shape)}")
         out = []
         for k in range(len(raw)):
             im = data.images[start + k]
-            out.append(postprocess_fastestdet(raw[k], im.width, im.height, SCORE_THRESHOLD_MAP))
+            out.append(decode_one(raw[k], manifest, im.width, im.height, SCORE_THRESHOLD_MAP))
         return out
 
     def score(self, predictions: Sequence[Detections], data: DetectionDataset) -> dict[str, Any]:
@@ -101,6 +99,17 @@ def decoder_of(manifest: Manifest | None) -> str:
         raise UserInputError(f"the manifest's output.decoder is '{decoder or '(none)'}'; edgebench decodes "
                              f"{', '.join(DECODERS)} outputs so far; export the model with edgebench export")
     return decoder
+
+
+def decode_one(raw: np.ndarray, manifest: Manifest | None, width: int, height: int,
+               score_threshold: float = SCORE_THRESHOLD_MAP) -> Detections:
+    """One image's raw output (batch dim removed) -> its boxes in a `width` x `height` image, after NMS, by the
+    manifest's decoder."""
+    decoder = decoder_of(manifest)
+    if raw.ndim != 3:
+        raise UserInputError(f"a {decoder} output is [N, 1+4+classes, H, W]; the model gave "
+                             f"{['N', *raw.shape]}")
+    return postprocess_fastestdet(raw, width, height, score_threshold)
 
 
 TASKS.add(CLASSIFICATION, Classification())
