@@ -17,18 +17,18 @@ from edgebench.bench.detection import (
     Detections,
     box_agreement,
     coco_map,
-    postprocess_fastestdet,
+    postprocess,
 )
 from edgebench.calibration.dataset import Dataset
 from edgebench.calibration.detection_data import DetectionDataset
 from edgebench.errors import UserInputError
 from edgebench.manifest import Manifest
-from edgebench.task import CLASSIFICATION, DETECTION, TASKS, Task
+from edgebench.task import CLASSIFICATION, DETECTION, DETECTION_DECODERS, TASKS, Task
 
 # box agreement counts the baseline's boxes at or above this score (the boxes a user would draw)
 AGREEMENT_SCORE = 0.3
 # output layouts `postprocess` decodes (the manifest's output.decoder)
-DECODERS = ("fastestdet",)
+DECODERS = DETECTION_DECODERS
 
 
 class Classification:
@@ -106,10 +106,8 @@ def decode_one(raw: np.ndarray, manifest: Manifest | None, width: int, height: i
     """One image's raw output (batch dim removed) -> its boxes in a `width` x `height` image, after NMS, by the
     manifest's decoder."""
     decoder = decoder_of(manifest)
-    if raw.ndim != 3:
-        raise UserInputError(f"a {decoder} output is [N, 1+4+classes, H, W]; the model gave "
-                             f"{['N', *raw.shape]}")
-    return postprocess_fastestdet(raw, width, height, score_threshold)
+    hw = manifest.input.image_hw() if manifest is not None and manifest.input is not None else None
+    return postprocess(raw, decoder, width, height, hw, score_threshold)
 
 
 TASKS.add(CLASSIFICATION, Classification())

@@ -22,6 +22,9 @@ from edgebench.registry import Registry
 
 CLASSIFICATION = "classification"
 DETECTION = "detection"
+# the detection output layouts edgebench decodes (a manifest's output.decoder): FastestDet-style grids
+# [N, 1+4+C, H, W], YOLOv5-style [N, boxes, 5+C], YOLOv8-style [N, 4+C, boxes], a graph with NMS inside [N, K, 6]
+DETECTION_DECODERS = ("fastestdet", "yolov5", "yolov8", "nms-boxes")
 
 
 @runtime_checkable
