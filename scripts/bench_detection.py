@@ -98,13 +98,13 @@ def main() -> None:
     rows: dict[str, dict[str, Any]] = {}
     for k, p in models.items():
         e = evals[k]
-        m = manifest_of(p)
-        aa = m.accuracy_aware or {}
+        m = manifest_of(p).to_dict()  # plain JSON types (the manifest's own fields are read-only mappings)
+        aa = m.get("accuracy_aware") or {}
         rows[k] = {"path": str(p), "file_size_mb": to_mb(p.stat().st_size), "map_pct": e["map_pct"],
                    "map50_pct": e["map50_pct"], "float_nodes": aa.get("float_nodes", []),
                    "search": {x: aa[x] for x in ("budget_pts", "met", "drop_before_pts", "drop_after_pts", "steps")
                               if x in aa},
-                   "nodes": {x: (m.nodes or {}).get(x) for x in ("int8", "float")}}
+                   "nodes": {x: (m.get("nodes") or {}).get(x) for x in ("int8", "float")}}
         if k != "fp32":
             rows[k]["paired"] = task.paired(e["predictions"], evals["fp32"]["predictions"], ds, e, evals["fp32"])
 
