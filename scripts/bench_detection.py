@@ -158,9 +158,10 @@ def main() -> None:
         delta = f"{p['map_delta_pts']:+.2f}" if p else "-"
         agree = f"{p['box_agreement_pct']:.1f} %" if p else "-"
         goal = "-" if k == "fp32" else ("met" if r["goal_met"] else "NOT met")
+        floats = "-" if r["nodes"]["float"] is None else r["nodes"]["float"]
         print(f"| {k} | {r['map_pct']:.2f} | {r['map50_pct']:.2f} | {delta} | {agree} | "
               f"{r['model_cpu_p50_ms']:.3f} | {r['model_cpu_speedup_vs_fp32']:.2f}x | {r['e2e_cpu_p50_ms']:.3f} | "
-              f"{r['e2e_cpu_speedup_vs_fp32']:.2f}x | {r['file_size_mb']:.3f} | {r['nodes']['float']} | {goal} |")
+              f"{r['e2e_cpu_speedup_vs_fp32']:.2f}x | {r['file_size_mb']:.3f} | {floats} | {goal} |")
     print(f"\nwrote {a.out / 'summary.json'}")
 
 
