@@ -78,5 +78,6 @@ def describe(
     macs = f"{m.macs / 1e6:.2f} M" if m.macs is not None else f"unknown ({g.get('macs_note')})"
     typer.echo(f"size     {m.params or 0:,} parameters, {macs} MACs per image")
     classes = f"{len(i.class_names)} names" if i.class_names else "no names"
-    typer.echo(f"classes  {m.num_classes} ({i.dataset or 'dataset not named'}, {classes})")
+    count = m.num_classes if m.num_classes is not None else "unknown (the output does not say: --labels names them)"
+    typer.echo(f"classes  {count} ({i.dataset or 'dataset not named'}, {classes})")
     typer.echo(f"wrote    {target} (described, not exported: no parity or accuracy claimed)")
