@@ -418,3 +418,24 @@ def test_compare_shows_map_instead_of_top1_for_detectors(tmp_path: Path, det_dat
     assert "mAP@0.5:0.95 100.00 %" in md  # the fastest line
     csv_header = (tmp_path / "rep" / "report.csv").read_text().splitlines()[0]
     assert "map_pct" in csv_header and "e2e_p50_ms" in csv_header
+
+
+def test_interleave_times_the_end_to_end_path_in_the_same_rounds(tmp_path: Path) -> None:
+    """`interleaved_latency(wrap=...)`: what make bench-detection uses to time model-only and end-to-end together."""
+    from edgebench.artifact import ModelArtifact
+    from edgebench.bench.end_to_end import EndToEnd
+    from edgebench.bench.interleave import interleaved_latency
+
+    model = _detector(tmp_path / "m", cls=0)
+    wrapped: list[str] = []
+
+    def wrap(label: str, sess: object, feeds: dict) -> tuple[object, dict]:
+        if label != "e2e":
+            return sess, feeds
+        wrapped.append(label)
+        e2e = EndToEnd(sess, ModelArtifact.resolve(model).manifest)
+        return e2e, e2e.feeds()
+
+    lat = interleaved_latency({"model": model, "e2e": model}, rounds=2, iters=3, warmup=1, wrap=wrap)
+    assert wrapped == ["e2e"] and len(lat["e2e"]["round_p50_ms"]) == 2
+    assert lat["e2e"]["p50_ms"] > lat["model"]["p50_ms"]  # the frame's resize + decode + NMS on top
