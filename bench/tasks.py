@@ -97,7 +97,8 @@ def decoder_of(manifest: Manifest | None) -> str:
     decoder = str(((manifest.output if manifest is not None else None) or {}).get("decoder") or "")
     if decoder not in DECODERS:
         raise UserInputError(f"the manifest's output.decoder is '{decoder or '(none)'}'; edgebench decodes "
-                             f"{', '.join(DECODERS)} outputs so far; export the model with edgebench export")
+                             f"{', '.join(DECODERS)} outputs; export the model with edgebench export, or describe "
+                             "it with `edgebench describe MODEL --task detection`")
     return decoder
 
 
