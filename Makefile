@@ -136,3 +136,7 @@ bench-bits: $(STAMP)  ## ResNet-56 weights 8/6/4 x activations 8/16 bits (ORT QD
 .PHONY: bench-budget
 bench-budget: $(STAMP)  ## accuracy-aware PTQ (budget 0.3 points) on ResNet-20, ResNet-56 and a trained user model
 	$(PY) scripts/bench_budget.py
+
+.PHONY: bench-detection
+bench-detection: $(STAMP)  ## FastestDet FP32 vs INT8 (plain, mAP budgets 1.0/0.5): mAP, box agreement, model/e2e p50 interleaved
+	$(PY) scripts/bench_detection.py

@@ -141,6 +141,89 @@ def postprocess_fastestdet(raw: np.ndarray, width: int, height: int, score_thres
     return nms(decode_fastestdet(raw, width, height, score_threshold), iou_threshold)
 
 
+def _pixel_boxes(xywh: np.ndarray, width: int, height: int, input_hw: tuple[int, int]) -> np.ndarray:
+    """Centre/size boxes in pixels of the model's input (a stretched image) -> x1y1x2y2 in the original image."""
+    sx, sy = width / input_hw[1], height / input_hw[0]
+    cx, cy, w, h = xywh.T
+    return np.stack([(cx - w / 2) * sx, (cy - h / 2) * sy, (cx + w / 2) * sx, (cy + h / 2) * sy], axis=-1)
+
+
+def decode_yolov5(raw: np.ndarray, width: int, height: int, input_hw: tuple[int, int],
+                  score_threshold: float = SCORE_THRESHOLD_MAP) -> Detections:
+    """One image's YOLOv5-style output [N, 5+C]: cx, cy, w, h (pixels of the model input), objectness, C class
+    scores (all after their sigmoid, as an ONNX export has them); score = obj * cls of the best class.
+
+    >>> raw = np.array([[16., 16, 8, 8, 0.9, 0.1, 0.8], [4, 4, 2, 2, 0.0005, 1, 0]])
+    >>> d = decode_yolov5(raw, width=64, height=32, input_hw=(32, 32), score_threshold=0.01)
+    >>> d.boxes.tolist(), d.scores.round(2).tolist(), d.labels.tolist()
+    ([[24.0, 12.0, 40.0, 20.0]], [0.72], [1])
+    """
+    raw = np.asarray(raw, np.float64)
+    if raw.ndim != 2 or raw.shape[1] < 6:
+        raise UserInputError(f"a YOLOv5-style output per image is [boxes, 5+classes]; got {list(raw.shape)}")
+    cls = raw[:, 5:]
+    label = cls.argmax(axis=1)
+    score = raw[:, 4] * cls[np.arange(len(cls)), label]
+    keep = score > score_threshold
+    return Detections(_pixel_boxes(raw[keep, :4], width, height, input_hw), score[keep], label[keep].astype(np.int64))
+
+
+def decode_yolov8(raw: np.ndarray, width: int, height: int, input_hw: tuple[int, int],
+                  score_threshold: float = SCORE_THRESHOLD_MAP) -> Detections:
+    """One image's YOLOv8-style output [4+C, N]: cx, cy, w, h (pixels of the model input), C class scores (after
+    their sigmoid; no objectness); score = the best class's.
+
+    >>> raw = np.array([[16., 16, 8, 8, 0.1, 0.8]]).T
+    >>> d = decode_yolov8(raw, width=32, height=64, input_hw=(32, 32))
+    >>> d.boxes.tolist(), d.scores.tolist(), d.labels.tolist()
+    ([[12.0, 24.0, 20.0, 40.0]], [0.8], [1])
+    """
+    raw = np.asarray(raw, np.float64)
+    if raw.ndim != 2 or raw.shape[0] < 5:
+        raise UserInputError(f"a YOLOv8-style output per image is [4+classes, boxes]; got {list(raw.shape)}")
+    t = raw.T
+    label = t[:, 4:].argmax(axis=1)
+    score = t[np.arange(len(t)), 4 + label]
+    keep = score > score_threshold
+    return Detections(_pixel_boxes(t[keep, :4], width, height, input_hw), score[keep], label[keep].astype(np.int64))
+
+
+def decode_nms_boxes(raw: np.ndarray, width: int, height: int, input_hw: tuple[int, int],
+                     score_threshold: float = SCORE_THRESHOLD_MAP) -> Detections:
+    """One image's output of a graph with NMS inside, [K, 6]: x1, y1, x2, y2 (pixels of the model input), score,
+    class; rows of score <= the threshold (the padding of a fixed-size output) are dropped.
+
+    >>> d = decode_nms_boxes(np.array([[0., 0, 16, 8, 0.9, 2], [0, 0, 0, 0, 0, 0]]), 64, 64, (32, 32))
+    >>> d.boxes.tolist(), d.labels.tolist()
+    ([[0.0, 0.0, 32.0, 16.0]], [2])
+    """
+    raw = np.asarray(raw, np.float64)
+    if raw.ndim != 2 or raw.shape[1] != 6:
+        raise UserInputError(f"an output with NMS inside is [boxes, 6] (x1, y1, x2, y2, score, class) per image; "
+                             f"got {list(raw.shape)}")
+    keep = raw[:, 4] > score_threshold
+    sx, sy = width / input_hw[1], height / input_hw[0]
+    boxes = raw[keep, :4] * np.array([sx, sy, sx, sy])
+    return Detections(boxes, raw[keep, 4], raw[keep, 5].round().astype(np.int64))
+
+
+def postprocess(raw: np.ndarray, decoder: str, width: int, height: int, input_hw: tuple[int, int] | None,
+                score_threshold: float = SCORE_THRESHOLD_MAP, iou_threshold: float = NMS_IOU) -> Detections:
+    """One image's raw output (batch dim removed) -> its boxes in a `width` x `height` image, by `decoder`
+    (`edgebench.task.DETECTION_DECODERS`); class-wise NMS after it, except for a graph with NMS inside."""
+    if decoder == "fastestdet":
+        return postprocess_fastestdet(raw, width, height, score_threshold, iou_threshold)
+    if input_hw is None:
+        raise UserInputError(f"a {decoder} output gives boxes in pixels of the model input, whose height and width "
+                             "are not fixed; describe the model with --size H,W")
+    if decoder == "nms-boxes":
+        return decode_nms_boxes(raw, width, height, input_hw, score_threshold)
+    decode = {"yolov5": decode_yolov5, "yolov8": decode_yolov8}.get(decoder)
+    if decode is None:
+        raise UserInputError(f"unknown detection decoder '{decoder}'")
+    return nms(decode(raw, width, height, input_hw, score_threshold), iou_threshold)
+
+
 # --- COCO mAP ----------------------------------------------------------------------------------------
 
 

@@ -28,7 +28,7 @@ import os
 import random
 import statistics
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from edgebench.runtimes.options import RuntimeOptions
 
 INTERLEAVE_SCHEMA_VERSION = 1
+Wrap = Callable[[str, Any, dict[str, Any]], tuple[Any, dict[str, Any]]]
 BOOTSTRAP_RESAMPLES = 2000
 
 
@@ -123,14 +124,17 @@ def load_sessions(models: Mapping[str, Path], runtime: str, options: RuntimeOpti
 def interleaved_latency(models: Mapping[str, Path], *, threads: int = 1, batch: int = 1, rounds: int = 7,
                         iters: int = 30, warmup: int = 10, seed: int = 0, runtime: str = "ort-cpu",
                         options: RuntimeOptions | None = None, shape: tuple[int, ...] | None = None,
-                        same_inputs: bool = False, model_options: Mapping[str, RuntimeOptions] | None = None
-                        ) -> dict[str, dict[str, Any]]:
+                        same_inputs: bool = False, model_options: Mapping[str, RuntimeOptions] | None = None,
+                        wrap: Wrap | None = None) -> dict[str, dict[str, Any]]:
     """Per model: median latency (wall, and CPU when threads == 1) and speed-ups against the first model.
 
     `options` (the runtime's Options) win over `threads`; by default `threads` intra-op, 1 inter-op.
     `model_options`: {label: Options} for models that run with other options than the rest (e.g. the same INT8
     model at another thread count); the CPU-time figures then need every model on one thread.
     `same_inputs`: feed every model the same tensors and refuse models whose inputs differ.
+    `wrap(label, session, feeds)` -> (what to time, its feeds): e.g. a detector's end-to-end path
+    (`bench.end_to_end.EndToEnd`) timed in the same rounds as the bare models; it returns its arguments for a
+    label it leaves alone.
     """
     from edgebench.runtimes import options_class
 
@@ -143,6 +147,9 @@ def interleaved_latency(models: Mapping[str, Path], *, threads: int = 1, batch: 
     per = {k: (model_options or {}).get(k, opts) for k in models}
     threads = max(o.intra_op_threads for o in per.values())
     sessions, feeds = load_sessions(models, runtime, per, batch, seed, shape, same_inputs)
+    if wrap is not None:
+        for k in list(sessions):
+            sessions[k], feeds[k] = wrap(k, sessions[k], feeds[k])
     for k, sess in sessions.items():
         for _ in range(warmup):
             sess.run(feeds[k])

@@ -46,7 +46,8 @@ class Column:
     unit: for documentation (docs/compare.md). digits: decimals of the table cell.
     text: row -> the table cell, when it is more than the formatted value (e.g. p50 with its CI).
     left: left-aligned in the HTML table. in_csv / in_markdown / in_html: which outputs show it
-    (the table ones default to "has a header").
+    (the table ones default to "has a header"). task: a task's metric (top-1 for classification, mAP for
+    detection): in a table only when one of its rows is of that task (a detectors-only table has no top-1).
     """
 
     key: str
@@ -59,6 +60,7 @@ class Column:
     in_csv: bool = True
     in_markdown: bool | None = None
     in_html: bool | None = None
+    task: str | None = None  # the tables show it only when one of their rows is of this task; None: always
 
     def __post_init__(self) -> None:
         if not _KEY.match(self.key):
@@ -168,8 +170,11 @@ COLUMNS = ColumnTable([
     C("file_size_mb", lambda r: r.file_size_mb, header="size MB", unit="MB", digits=3),
     C("params", lambda r: r.params, header="params M", text=lambda r: fmt(_per_million(r.params), 3)),
     C("macs", lambda r: r.macs, header="MMACs", text=lambda r: fmt(_per_million(r.macs), 2)),
-    C("top1_pct", lambda r: r.top1_pct, header="top-1 %", unit="%", digits=2),
-    C("top5_pct", lambda r: r.top5_pct, header="top-5 %", unit="%", digits=2),
+    C("top1_pct", lambda r: r.top1_pct, header="top-1 %", unit="%", digits=2, task="classification"),
+    C("top5_pct", lambda r: r.top5_pct, header="top-5 %", unit="%", digits=2, task="classification"),
+    C("map_pct", lambda r: r.map_pct, header="mAP@0.5:0.95 %", unit="%", digits=2, task="detection"),
+    C("map50_pct", lambda r: r.map50_pct, header="mAP@0.5 %", unit="%", digits=2, task="detection"),
+    C("e2e_p50_ms", lambda r: r.e2e_p50_ms, header="end-to-end p50 ms", unit="ms", digits=3, task="detection"),
     C("accuracy_n", lambda r: r.accuracy_n),
     C("accuracy_dataset", lambda r: r.accuracy_dataset),
     C("speedup", lambda r: r.speedup, header="speed-up", unit="x", text=speedup_cell),

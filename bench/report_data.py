@@ -87,6 +87,10 @@ class Row:
     prune_round: int | None
     kind: str
     raw: Mapping[str, Any] = field(repr=False, compare=False)
+    task: str = "classification"  # the model's task (its manifest's; results from before: classification)
+    map_pct: float | None = None  # a detector's COCO mAP@0.5:0.95 (bench --eval DIR), percent
+    map50_pct: float | None = None
+    e2e_p50_ms: float | None = None  # a detector's end-to-end p50 (pre-process + model + decode + NMS)
     lineage_root: str | None = None  # sha256 of the root FP32 model (the result's model.lineage), None if unrecorded
     lineage_name: str = ""  # the root model's name, else the model name's stem (resnet20)
     # ---- filled by the analysis
@@ -346,6 +350,10 @@ def row_from_result(result: dict[str, Any], source: str) -> Row:
         accuracy_dataset=acc.get("dataset") if isinstance(acc.get("dataset"), str) else None,
         noisy=bool(lat["noisy"]), prune_round=_num(model, "prune_round"), kind=str(result.get("kind", "bench")),
         raw=result, lineage_root=lineage_of(result)[0], lineage_name=lineage_of(result)[1],
+        task=str(model.get("task") or "classification"), map_pct=_num(acc, "map_pct"),
+        map50_pct=_num(acc, "map50_pct"),
+        e2e_p50_ms=_num(result.get("end_to_end") if isinstance(result.get("end_to_end"), dict) else {},
+                        "e2e_p50_ms"),
     )
 
 

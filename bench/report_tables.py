@@ -24,7 +24,8 @@ def machine_line(m: Machine, markdown: bool = True) -> str:
 
 def row_table(rows: Sequence[Row], output: str) -> tuple[list[Column], list[list[str]]]:
     """The columns of `output` ('markdown' or 'html') and one list of cells per row."""
-    cols = COLUMNS.for_output(output)
+    tasks = {r.task for r in rows}
+    cols = [c for c in COLUMNS.for_output(output) if c.task is None or c.task in tasks]
     return cols, [[c.cell(r) for c in cols] for r in rows]
 
 
@@ -51,7 +52,10 @@ def fastest_line(rows: Sequence[Row]) -> str:
     b1 = [r for r in rows if r.batch == 1] or rows
 
     def say(r: Row) -> str:
-        acc = f", top-1 {r.top1_pct:.2f} %" if r.top1_pct is not None else ", top-1 not measured"
+        if r.task == "detection":
+            acc = f", mAP@0.5:0.95 {r.map_pct:.2f} %" if r.map_pct is not None else ", mAP not measured"
+        else:
+            acc = f", top-1 {r.top1_pct:.2f} %" if r.top1_pct is not None else ", top-1 not measured"
         return f"`{r.label}` ({r.precision or '?'}, {r.threads} t) {r.p50_ms:.3f} ms{acc}"
 
     parts = [f"Fastest at batch {b1[0].batch}: {say(min(b1, key=lambda r: r.p50_ms))}"]

@@ -246,6 +246,7 @@ def run_job(job: Job, spawned_ns: int | None = None) -> dict[str, Any]:
         to_session = (session_ns - spawned_ns) / 1e6
         cold = {"process_to_session_ms": to_session, "session_to_first_result_ms": timing.first_run_ns / 1e6,
                 "total_ms": to_session + timing.first_run_ns / 1e6, "load_peak_rss_mb": load_peak}
+    end_to_end = _end_to_end(Path(job.model), sess, cfg, deadline)
     lat = summarize(timing.samples_ns, items_per_run=batch)
     _stability(lat, timing.samples_ns, timing.cpu_share, timing.load1_before, timing.stable)
     lat.update({
@@ -267,6 +268,7 @@ def run_job(job: Job, spawned_ns: int | None = None) -> dict[str, Any]:
         "nonfinite_outputs": nonfinite,
         "placement": placement,
         "cold_start": cold,
+        "end_to_end": end_to_end,
         "memory": {
             "rss_before_load_mb": rss0,
             "rss_after_load_mb": rss1,
@@ -357,6 +359,21 @@ def _run_scenario(job: Job, rt: Any, sess: Any, feeds: Any, cfg: BenchConfig, sc
                    "peak_rss_hwm_mb": peak_rss_hwm_mb(), "rss_samples": sampler.n_samples,
                    "arena": getattr(opts, "memory_arena", None), "isolated_process": False},
     }
+
+
+def _end_to_end(model: Path, sess: Any, cfg: BenchConfig, deadline: int | None) -> dict[str, Any] | None:
+    """A detector's (manifest task: detection) end-to-end latency, pre-process + model + decode + NMS on one
+    640x480 frame, timed like the model (`bench.end_to_end`); None for any other model."""
+    from edgebench.manifest import find_typed_manifest
+    from edgebench.task import DETECTION
+
+    manifest = find_typed_manifest(model)
+    if manifest is None or manifest.task != DETECTION:
+        return None
+    from edgebench.bench.end_to_end import EndToEnd, end_to_end_block
+
+    e2e = EndToEnd(sess, manifest)
+    return end_to_end_block(measure(e2e, e2e.feeds(), cfg, deadline_ns=deadline).samples_ns)
 
 
 # seconds the parent waits past --timeout (interpreter start, imports) before it kills the worker
@@ -530,6 +547,7 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
             "file_size_mb": size_mb,
             "precision": manifest.precision if manifest else None,
             "arch": manifest.arch if manifest else None,
+            "task": (manifest.task if manifest else None) or "classification",
             "params": manifest.params if manifest else None,
             "macs": manifest.macs if manifest else None,
             "prune_round": manifest.pruned.round if manifest and manifest.pruned else None,
@@ -564,6 +582,7 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
         "scenario": measured.get("scenario") or {"name": "single"},
         **({"throughput": measured["throughput"]} if "throughput" in measured else {}),
         "latency": measured["latency"],
+        **({"end_to_end": measured["end_to_end"]} if measured.get("end_to_end") else {}),
         "memory": memory,
         "machine": machine,
         "machine_after": machine_after,

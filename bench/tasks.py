@@ -17,18 +17,18 @@ from edgebench.bench.detection import (
     Detections,
     box_agreement,
     coco_map,
-    postprocess_fastestdet,
+    postprocess,
 )
 from edgebench.calibration.dataset import Dataset
 from edgebench.calibration.detection_data import DetectionDataset
 from edgebench.errors import UserInputError
 from edgebench.manifest import Manifest
-from edgebench.task import CLASSIFICATION, DETECTION, TASKS, Task
+from edgebench.task import CLASSIFICATION, DETECTION, DETECTION_DECODERS, TASKS, Task
 
 # box agreement counts the baseline's boxes at or above this score (the boxes a user would draw)
 AGREEMENT_SCORE = 0.3
 # output layouts `postprocess` decodes (the manifest's output.decoder)
-DECODERS = ("fastestdet",)
+DECODERS = DETECTION_DECODERS
 
 
 class Classification:
@@ -36,6 +36,7 @@ class Classification:
 
     name = CLASSIFICATION
     metric_names = ("top1_pct", "top5_pct")
+    agreement_key = "agreement_pct"
 
     def load_data(self, spec: str, annotations: Path | None = None, data_dir: Path | None = None) -> Dataset:
         from edgebench.calibration.datasets import load_dataset
@@ -64,6 +65,7 @@ class Detection:
 
     name = DETECTION
     metric_names = ("map_pct", "map50_pct")
+    agreement_key = "box_agreement_pct"
 
     def load_data(self, spec: str, annotations: Path | None = None, data_dir: Path | None = None) -> DetectionDataset:
         from edgebench.calibration.detection_data import load_detection_data
@@ -72,14 +74,12 @@ class Detection:
 
     def postprocess(self, outputs: Sequence[Any], data: DetectionDataset, start: int,
                     manifest: Manifest | None) -> list[Detections]:
-        decoder = decoder_of(manifest)
+        decoder_of(manifest)
         raw = np.asarray(outputs[0])
-        if raw.ndim != 4:
-            raise UserInputError(f"a {decoder} output is [N, 1+4+classes, H, W]; the model gave {list(raw.shape)}")
         out = []
         for k in range(len(raw)):
             im = data.images[start + k]
-            out.append(postprocess_fastestdet(raw[k], im.width, im.height, SCORE_THRESHOLD_MAP))
+            out.append(decode_one(raw[k], manifest, im.width, im.height, SCORE_THRESHOLD_MAP))
         return out
 
     def score(self, predictions: Sequence[Detections], data: DetectionDataset) -> dict[str, Any]:
@@ -97,8 +97,18 @@ def decoder_of(manifest: Manifest | None) -> str:
     decoder = str(((manifest.output if manifest is not None else None) or {}).get("decoder") or "")
     if decoder not in DECODERS:
         raise UserInputError(f"the manifest's output.decoder is '{decoder or '(none)'}'; edgebench decodes "
-                             f"{', '.join(DECODERS)} outputs so far; export the model with edgebench export")
+                             f"{', '.join(DECODERS)} outputs; export the model with edgebench export, or describe "
+                             "it with `edgebench describe MODEL --task detection`")
     return decoder
+
+
+def decode_one(raw: np.ndarray, manifest: Manifest | None, width: int, height: int,
+               score_threshold: float = SCORE_THRESHOLD_MAP) -> Detections:
+    """One image's raw output (batch dim removed) -> its boxes in a `width` x `height` image, after NMS, by the
+    manifest's decoder."""
+    decoder = decoder_of(manifest)
+    hw = manifest.input.image_hw() if manifest is not None and manifest.input is not None else None
+    return postprocess(raw, decoder, width, height, hw, score_threshold)
 
 
 TASKS.add(CLASSIFICATION, Classification())

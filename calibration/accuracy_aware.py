@@ -20,8 +20,11 @@ Nothing is written unless the budget holds, or `best_effort` (then the best sett
 The manifest's `accuracy_aware` records the budget, the drop before and after, every step, what stayed
 float or went to 8 bits, and per node (`fell_back`) what it fell back to and why.
 
-Torch-free, and below `bench` in the layers: predictions come from a `predict(path) -> top-1 per image`
-callable that the caller builds (the CLI uses `bench.evaluate.evaluate`).
+Torch-free, and below `bench` in the layers: predictions come from a `predict(path) -> one prediction per
+image` callable that the caller builds (the CLI uses `bench.evaluate.evaluate`, or `evaluate_detection` for a
+detector). The metric is the task's (`edgebench.task.Task`, given by the caller from the registry): its headline
+(`metric_names[0]`: top-1, or mAP@0.5:0.95 for a detector) gives the drop, its paired comparison the agreement
+(`agreement_key`: top-1 agreement, or box agreement); without a task, top-1 against the labels.
 """
 
 from __future__ import annotations
@@ -31,16 +34,20 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from edgebench.artifact import ModelArtifact
 from edgebench.calibration.dataset import Dataset
 from edgebench.calibration.recipes import METHODS, PresetChoice, QuantRecipe
 from edgebench.errors import EdgebenchError, UserInputError
-from edgebench.manifest import Manifest
+from edgebench.manifest import InputInfo, Manifest
+from edgebench.task import Task
 
-Predict = Callable[[Path], Sequence[int]]
+if TYPE_CHECKING:
+    from edgebench.calibration.detection_data import DetectionDataset
+
+Predict = Callable[[Path], Sequence[Any]]
 MAX_BUDGET_PTS = 10.0
 QDQ = ("QuantizeLinear", "DequantizeLinear")
 FALLBACKS = ("int8", "float")
@@ -256,31 +263,60 @@ def _agreement(preds: Sequence[int], base: Sequence[int]) -> float:
     return 100.0 * float((np.asarray(preds) == np.asarray(base)).mean())
 
 
-def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice: PresetChoice, eval_data: Dataset,
-                            predict: Predict, budget: AccuracyBudget, *, output: Path | None = None,
+def _comparison(task: Task | None, eval_data: Dataset | DetectionDataset
+                ) -> Callable[[Sequence[Any], Sequence[Any]], tuple[float, float]]:
+    """(drop in points, agreement %) of predictions against the parent's: the task's headline metric and paired
+    comparison when `task` is given, else top-1 against `eval_data.labels`."""
+    if task is None:
+        labels = np.asarray(eval_data.labels)  # type: ignore[union-attr]
+        return lambda p, b: (_drop(p, b, labels), _agreement(p, b))
+    head = task.metric_names[0]
+
+    def compare(preds: Sequence[Any], base: Sequence[Any]) -> tuple[float, float]:
+        s, sb = task.score(preds, eval_data), task.score(base, eval_data)
+        paired = task.paired(preds, base, eval_data, s, sb)
+        return float(sb[head]) - float(s[head]), float(paired[task.agreement_key])
+
+    return compare
+
+
+def probe_inputs(eval_data: Dataset | DetectionDataset, info: InputInfo, n: int) -> np.ndarray:
+    """The first `n` eval images as the model's input (float32), to rank tensors on; a detection dataset's
+    images are resized to the model's input first, as `eval` does."""
+    from edgebench.calibration.detection_data import DetectionDataset, stretched_images
+    from edgebench.calibration.preprocess import preprocess
+
+    if isinstance(eval_data, DetectionDataset):
+        return preprocess(stretched_images(eval_data.subset(n), info), info.preprocessing, info.image_hw())
+    return preprocess(eval_data.images[:n], info.preprocessing)
+
+
+def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice: PresetChoice,
+                            eval_data: Dataset | DetectionDataset, predict: Predict, budget: AccuracyBudget, *,
+                            task: Task | None = None, output: Path | None = None,
                             batch_size: int = 32, dataset_spec: str | None = None, eval_spec: str | None = None,
                             seed: int | None = None, preprocess_model: bool = True, force: bool = False,
                             log: Callable[[str], None] | None = None, requested_size: int | None = None) -> Manifest:
-    """Static INT8 whose paired top-1 drop on `eval_data` is at most `budget.budget_pts`; returns its manifest.
+    """Static INT8 whose paired drop on `eval_data` (top-1, or `task`'s headline metric: mAP@0.5:0.95 for a
+    detector) is at most `budget.budget_pts`; returns its manifest.
 
     Raises `BudgetNotMet` (nothing written) when no tried setting meets the budget, unless `best_effort`.
     """
-    from edgebench.calibration.preprocess import preprocess
     from edgebench.calibration.quantize import _pre_process, _prepare, as_artifact, quantize_static_model
 
     log = log or (lambda _m: None)
     fallback = resolve_fallback(budget, choice.recipe)
     artifact = as_artifact(model)
-    eval_data.require_labels("--accuracy-budget")
+    if isinstance(eval_data, Dataset):
+        eval_data.require_labels("--accuracy-budget")
     source = _prepare(artifact, output, "static", force, choice.recipe.nodes_to_exclude,  # checks before any work
                       choice.recipe.op_types_to_exclude)
     known = {n.name for n in source.proto.graph.node if n.name}
-    labels = np.asarray(eval_data.labels)
+    compare = _comparison(task, eval_data)
     base = list(predict(artifact.path))
-    if len(base) != len(labels):
-        raise UserInputError(f"predict gave {len(base)} predictions for {len(labels)} eval images")
-    pp = source.info.preprocessing
-    probe = preprocess(eval_data.images[:budget.probe_images], pp)
+    if len(base) != len(eval_data):
+        raise UserInputError(f"predict gave {len(base)} predictions for {len(eval_data)} eval images")
+    probe = probe_inputs(eval_data, source.info, budget.probe_images)
     methods = budget.methods or (choice.recipe.method,)
     if choice.recipe.method in methods:
         methods = (choice.recipe.method, *[m for m in methods if m != choice.recipe.method])
@@ -305,11 +341,11 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
             quantize_static_model(artifact, calib, ch, output=out, batch_size=batch_size, dataset_spec=dataset_spec,
                                   seed=seed, preprocess_model=preprocess_model, force=True)
             preds = list(predict(out))
-            d = _drop(preds, base, labels)
+            d, agreement = compare(preds, base)
             nodes = len(ch.recipe.nodes_to_exclude) - len(user_excluded)
             n8 = len(ch.recipe.int8_nodes) - len(user_int8)
             steps.append({"method": ch.recipe.method, "float_nodes": nodes, "int8_nodes": n8, "drop_pts": round(d, 4),
-                          "agreement_pct": round(_agreement(preds, base), 4)})
+                          "agreement_pct": round(agreement, 4)})
             at8 = f", {n8} at 8 bits" if fallback == "int8" else ""
             log(f"  {ch.recipe.method}, {nodes} node(s) float{at8}: drop {d:+.2f} points "
                 f"(agreement {steps[-1]['agreement_pct']:.1f} %)")
@@ -377,9 +413,11 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
     int8_nodes = [n for n in ch_best.recipe.int8_nodes if n not in user_int8]
     record = {
         "budget_pts": budget.budget_pts,
+        "metric": task.metric_names[0] if task is not None else "top1_pct",
+        "agreement": task.agreement_key if task is not None else "agreement_pct",
         "met": met,
         "eval_data": eval_spec or eval_data.name,
-        "eval_images": len(labels),
+        "eval_images": len(eval_data),
         "eval_sha256": eval_data.fingerprint(),
         "drop_before_pts": before,
         "drop_after_pts": round(drop_best, 4),

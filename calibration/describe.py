@@ -257,13 +257,18 @@ def _resolve_preprocessing(choice: PreprocessingChoice, t: TensorInfo, layout: s
 
 def resolve_labels(spec: str | None) -> tuple[str | None, tuple[str, ...], int | None]:
     """--labels -> (dataset, class names, number of classes). 'cifar10', 'imagenet' (the 1,000 ImageNet-1k names
-    in torchvision's order, shipped in the package) or a file with one class name per line."""
+    in torchvision's order, shipped in the package), 'coco' (the 80 COCO detection classes) or a file with one
+    class name per line."""
     if spec is None:
         return None, (), None
     if spec == "cifar10":
         from edgebench.calibration.datasets import CIFAR10_CLASSES
 
         return "cifar10", tuple(CIFAR10_CLASSES), len(CIFAR10_CLASSES)
+    if spec == "coco":
+        from edgebench.calibration.detection_data import COCO80_CLASSES
+
+        return "coco", COCO80_CLASSES, len(COCO80_CLASSES)
     if spec == "imagenet":
         from edgebench.calibration.labels import imagenet_classes
 
@@ -294,6 +299,37 @@ def output_kind(model: Any, out: TensorInfo) -> str:
     return {"Softmax": "probabilities", "LogSoftmax": "log-probabilities", "Sigmoid": "scores"}.get(op, "logits")
 
 
+TASKS_DESCRIBED = ("classification", "detection")
+DETECTION_NOTES = {
+    "fastestdet": "FastestDet-style grid [N, 1+4+C, H, W] (objectness, box, class probabilities per cell)",
+    "yolov5": "YOLOv5-style [N, boxes, 5+C]: cx, cy, w, h in input pixels, objectness, class scores",
+    "yolov8": "YOLOv8-style [N, 4+C, boxes]: cx, cy, w, h in input pixels, class scores",
+    "nms-boxes": "NMS inside the graph: [N, K, 6] = x1, y1, x2, y2 in input pixels, score, class",
+}
+
+
+def detection_layout(model: Any, out: TensorInfo) -> tuple[str, int | None]:
+    """(decoder, classes) of a detector's output `out`: a grid [N, 5+C, H, W] is FastestDet-style; [N, K, 6] in a
+    graph with a NonMaxSuppression node holds final boxes; [N, A, B] is YOLOv5-style when its last dim is the
+    smaller (boxes x (5+C)), YOLOv8-style when it is the larger ((4+C) x boxes). One line naming the layouts
+    otherwise."""
+    shape = list(out.shape)
+    dims = [d if isinstance(d, int) and d > 0 else None for d in shape]
+    has_nms = any(n.op_type == "NonMaxSuppression" for n in model.graph.node)
+    if len(dims) == 4 and dims[1] is not None and dims[1] >= 6:
+        return "fastestdet", dims[1] - 5
+    if len(dims) == 3 and dims[2] == 6 and has_nms:
+        return "nms-boxes", None
+    if len(dims) == 3 and dims[1] is not None and dims[2] is not None:
+        if dims[2] < dims[1] and dims[2] >= 6:
+            return "yolov5", dims[2] - 5
+        if dims[1] < dims[2] and dims[1] >= 5:
+            return "yolov8", dims[1] - 4
+    raise UserInputError(
+        f"output {out.describe()} is none of the detection layouts edgebench decodes: "
+        + "; ".join(DETECTION_NOTES.values()) + " (fixed sizes); give a graph with one of them first")
+
+
 def _name(path: Path) -> str:
     stem = path.stem
     if stem.startswith("model") and path.parent.name:
@@ -313,8 +349,13 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
-def describe_manifest(path: Path, choice: PreprocessingChoice, labels: str | None = None) -> Manifest:
-    """The manifest of the ONNX file `path` (in memory; `describe` writes it)."""
+def describe_manifest(path: Path, choice: PreprocessingChoice, labels: str | None = None,
+                      task: str = "classification") -> Manifest:
+    """The manifest of the ONNX file `path` (in memory; `describe` writes it); `task` "detection": its output
+    layout (`detection_layout`) becomes `output.decoder` and images are stretched to the input size."""
+    if task not in TASKS_DESCRIBED:
+        raise UserInputError(f"--task '{task}' is not one of {', '.join(TASKS_DESCRIBED)}."
+                             f"{suggest(task, TASKS_DESCRIBED)}")
     path = Path(path)
     model = load_graph(path)
     t, layout = _pick_input(graph_inputs(model), path, choice.layout)
@@ -324,10 +365,22 @@ def describe_manifest(path: Path, choice: PreprocessingChoice, labels: str | Non
     spatial = (c, h, w) if layout == "NCHW" else (h, w, c)
     g = inspect_graph(path, input_shapes={t.name: (batch_dim or 1, *spatial)}, model=model)
     out = g.outputs[0]
-    kind = output_kind(model, out)
-    n_out = int(out.shape[1]) if kind != "other" else None  # type: ignore[arg-type]
+    decoder = None
+    if task == "detection":
+        decoder, n_out = detection_layout(model, out)
+        kind = "detection-grid" if decoder == "fastestdet" else "detection-boxes" if decoder == "nms-boxes" \
+            else "detection-anchors"
+        pp = replace(pp, resize_mode="stretch", resize=None, crop=None)
+    else:
+        kind = output_kind(model, out)
+        n_out = int(out.shape[1]) if kind != "other" else None  # type: ignore[arg-type]
     dataset, names, n_labels = resolve_labels(labels)
-    if n_labels is not None:
+    if n_labels is not None and decoder is not None and n_out is not None and n_labels != n_out:
+        raise UserInputError(f"--labels {labels} names {n_labels} classes but the {decoder} output {out.describe()} "
+                             f"has {n_out}; give the labels this detector was trained with")
+    if decoder is not None:
+        n_out = n_out if n_out is not None else n_labels
+    elif n_labels is not None:
         if kind == "other":
             raise UserInputError(f"--labels {labels} names classes but output {out.describe()} is not one score per "
                                  "class; drop --labels")
@@ -344,7 +397,10 @@ def describe_manifest(path: Path, choice: PreprocessingChoice, labels: str | Non
     precision = "int8" if ops else ("fp16" if t.dtype == "float16" else "fp32")
     batch_name = t.shape[0] if isinstance(t.shape[0], str) else "batch"
     shape: tuple[int | str, ...] = (batch_dim or batch_name, *spatial)
-    out_info = {"name": out.name, "shape": list(out.shape), "kind": kind, "note": OUTPUT_KIND_NOTES[kind]}
+    out_info = {"name": out.name, "shape": list(out.shape), "kind": kind,
+                "note": DETECTION_NOTES[decoder] if decoder else OUTPUT_KIND_NOTES[kind]}
+    if decoder is not None:
+        out_info["decoder"] = decoder
     if len(g.outputs) > 1:
         out_info["note"] += f"; {len(g.outputs) - 1} more output(s) are ignored by eval"
     now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -359,6 +415,7 @@ def describe_manifest(path: Path, choice: PreprocessingChoice, labels: str | Non
     }
     manifest = Manifest(
         name=_name(path),
+        task="detection" if decoder is not None else None,
         family="third-party",
         description=f"{path.name} described from its ONNX graph ({g.producer}, opset {g.opset})",
         input=InputInfo(name=t.name, shape=shape, preprocessing=pp, dataset=dataset, class_names=names),
@@ -393,7 +450,7 @@ def describe_target(path: Path, out: Path | None) -> Path:
 
 
 def describe(path: Path, choice: PreprocessingChoice, labels: str | None = None, *, out: Path | None = None,
-             force: bool = False) -> Manifest:
+             force: bool = False, task: str = "classification") -> Manifest:
     """Describe `path` and write its manifest to `out` (default: beside the model, `X.json`); an existing file
     is kept unless `force`."""
     from edgebench.atomic import write_json
@@ -404,6 +461,6 @@ def describe(path: Path, choice: PreprocessingChoice, labels: str | None = None,
         raise UserInputError(f"-o '{target}' is the model itself; give a .json path")
     if target.exists() and not force:
         raise OutputExistsError(f"manifest '{target}' already exists; pass --force to replace it")
-    manifest = describe_manifest(path, choice, labels)
+    manifest = describe_manifest(path, choice, labels, task)
     write_json(target, manifest.to_dict(), force=force)
     return manifest

@@ -65,8 +65,9 @@ def bench(
     cooldown_timeout: float = typer.Option(300.0, "--cooldown-timeout", callback=NON_NEGATIVE,
                                            help="Longest wait for --cooldown, seconds."),
     eval_data: str | None = typer.Option(None, "--eval", metavar="DATASET",
-                                         help="Also measure top-1/top-5 with the same runtime (e.g. cifar10); "
-                                              "stored as `accuracy` in every result."),
+                                         help="Also measure top-1/top-5 with the same runtime (e.g. cifar10; a "
+                                              "detector: mAP on a COCO/YOLO folder); stored as `accuracy` in "
+                                              "every result."),
     eval_limit: int | None = typer.Option(None, "--eval-limit", help="With --eval: the first N images only."),
     timeout: float = typer.Option(1800.0, "--timeout", callback=NON_NEGATIVE, metavar="SECONDS",
                                   help="Longest one measurement (load, warm-up, timed runs) may take; a hung run "
@@ -314,6 +315,17 @@ def _accuracy(model_path: Path, runtime: str, data: str, limit: int | None, thre
               arithmetic: str = "auto", options: Any = None) -> dict[str, Any]:
     """Top-1/top-5 of the model in `runtime` on `data` (bench/evaluate.py), without per-image predictions;
     `arithmetic`/`arithmetic_reason` say which INT8 arithmetic was measured, `warnings` go to the result's."""
+    from edgebench.artifact import ModelArtifact
+    from edgebench.task import DETECTION
+
+    manifest = ModelArtifact.resolve(model_path).manifest
+    if manifest is not None and manifest.task == DETECTION:
+        from edgebench.bench.evaluate_detection import evaluate_detection
+
+        det = evaluate_detection(model_path, data, runtime=runtime, limit=limit, threads=threads,
+                                 arithmetic=arithmetic)
+        return {k: det[k] for k in ("dataset", "dataset_sha256", "n", "map_pct", "map50_pct", "runtime", "threads",
+                                    "arithmetic", "arithmetic_reason", "warnings")}
     from edgebench.bench.evaluate import evaluate
 
     acc = evaluate(model_path, data, runtime=runtime, limit=limit, threads=threads,
@@ -346,6 +358,10 @@ def _print_table(results: list[dict[str, Any]]) -> None:
     for r in results:
         for line in _scenario_lines(r):
             console.print(line, markup=False, highlight=False)
+        if "end_to_end" in r:  # a detector: the model alone above, the whole frame here
+            e = r["end_to_end"]
+            console.print(f"end-to-end p50 {e['e2e_p50_ms']:.3f} ms, p99 {e['e2e_p99_ms']:.3f} ms ({e['includes']}, "
+                          f"{e['frame']} frame); model only p50 {r['latency']['p50_ms']:.3f} ms")
         for w in r.get("warnings", []):
             console.print(f"[yellow]warning:[/yellow] {w}")
         console.print(f"wrote {r['_path']}")

@@ -42,6 +42,9 @@ def describe(
                                             "eval and bench find it)."),
     force: ForceOpt = False,
     as_json: JsonOpt = False,
+    task: str = typer.Option("classification", "--task",
+                             help="classification, or detection: the output layout (FastestDet grid, YOLOv5 "
+                                  "[1,N,5+C], YOLOv8 [1,4+C,N], NMS inside [1,K,6]) is recorded for eval/bench."),
 ) -> None:
     """Inspect a third-party ONNX graph and write the manifest quantize, eval, bench and compare use."""
     from edgebench.artifact import check_model_file
@@ -52,7 +55,7 @@ def describe(
 
     path = check_model_file(resolve_model_arg(model))
     choice = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
-    m = describe_model(path, choice, labels, out=output, force=force)
+    m = describe_model(path, choice, labels, out=output, force=force, task=task)
     target = describe_target(path, output)
     if target.resolve() != manifest_path(path).resolve():
         say(f"note: quantize, eval and bench read the manifest beside the model ({manifest_path(path).name}); "
@@ -75,5 +78,6 @@ def describe(
     macs = f"{m.macs / 1e6:.2f} M" if m.macs is not None else f"unknown ({g.get('macs_note')})"
     typer.echo(f"size     {m.params or 0:,} parameters, {macs} MACs per image")
     classes = f"{len(i.class_names)} names" if i.class_names else "no names"
-    typer.echo(f"classes  {m.num_classes} ({i.dataset or 'dataset not named'}, {classes})")
+    count = m.num_classes if m.num_classes is not None else "unknown (the output does not say: --labels names them)"
+    typer.echo(f"classes  {count} ({i.dataset or 'dataset not named'}, {classes})")
     typer.echo(f"wrote    {target} (described, not exported: no parity or accuracy claimed)")

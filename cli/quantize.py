@@ -65,10 +65,11 @@ def quantize(
     activation_bits: int | None = typer.Option(None, "--activation-bits", help="8 (default) or 16 (int16/uint16)."),
     accuracy_budget: float | None = typer.Option(
         None, "--accuracy-budget", callback=FINITE,
-        help="Largest paired top-1 drop vs FP32 accepted (points, e.g. 0.3): nodes that quantization damages most "
-             "stay float until it holds. Needs --eval-data."),
+        help="Largest paired top-1 drop vs FP32 accepted (points, e.g. 0.3; mAP@0.5:0.95 points for a detector): "
+             "nodes that quantization damages most stay float until it holds. Needs --eval-data."),
     eval_data: str | None = typer.Option(None, "--eval-data", help="Labelled images the budget is measured on, e.g. "
-                                                                   "cifar10 (the test split)."),
+                                                                   "cifar10 (the test split); a detector: a COCO/YOLO "
+                                                                   "folder (DIR/images + instances.json or labels/)."),
     eval_size: int | None = typer.Option(None, "--eval-size", help="With --eval-data: its first N images."),
     max_float: int = typer.Option(8, "--max-float", help="With --accuracy-budget: steps (tensors or nodes kept "
                                                           "float) tried at most."),
@@ -157,11 +158,6 @@ def quantize(
     choice_pp = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
     artifact = artifact_with_manifest(model, choice_pp, labels, "quantizing")
     model_path = artifact.path
-    if budget is not None and artifact.manifest is not None and artifact.manifest.task == "detection":
-        raise UserInputError(f"--accuracy-budget measures a paired top-1 drop; '{model_path.name}' is a detector "
-                             "(task: detection), whose mAP budget is not supported yet: quantize without it and "
-                             "compare with `edgebench eval INT8 --baseline FP32 --data DIR` (docs/detection.md)")
-
     # the output before the calibration data is read (an existing file or an unwritable -o: refused now)
     check_output(model_path, output, mode, force)  # type: ignore[arg-type]
     if mode == "static":
@@ -235,20 +231,37 @@ def quantize(
 
 def _accuracy_aware(artifact: Any, calib: Any, choice: Any, budget: Any, data: str, eval_spec: str,
                     eval_size: int | None, data_dir: Path | None, download: bool, **kwargs: Any) -> Any:
-    """Accuracy-aware PTQ with predictions from `bench.evaluate` (the library stays below bench)."""
-    from edgebench.bench.evaluate import evaluate, load_eval_dataset
+    """Accuracy-aware PTQ with predictions from `bench.evaluate` (a detector: `bench.evaluate_detection`) and the
+    metric of the manifest's task (the library stays below bench)."""
+    from edgebench.bench.tasks import task_of
     from edgebench.calibration.accuracy_aware import accuracy_aware_quantize
     from edgebench.cli.common import say
+    from edgebench.errors import UserInputError
+    from edgebench.task import DETECTION
 
-    ev = load_eval_dataset(eval_spec, artifact.manifest, data_dir, download).require_labels(
-        "--accuracy-budget").subset(eval_size)
-    if eval_spec == data:
+    task = task_of(artifact.manifest)
+    predict: Any
+    if task.name == DETECTION:
+        from edgebench.bench.evaluate_detection import evaluate_detection, load_detection
+
+        if eval_size is not None and eval_size < 1:
+            raise UserInputError(f"--eval-size {eval_size} must be >= 1")
+        ev: Any = load_detection(eval_spec, None, eval_size)
+
+        def predict(path: Path) -> list[Any]:
+            return evaluate_detection(path, ev, threads=1, manifest=artifact.manifest)["predictions"]
+    else:
+        from edgebench.bench.evaluate import evaluate, load_eval_dataset
+
+        ev = load_eval_dataset(eval_spec, artifact.manifest, data_dir, download).require_labels(
+            "--accuracy-budget").subset(eval_size)
+
+        def predict(path: Path) -> list[Any]:
+            return evaluate(path, ev, threads=1)["predictions"]
+    if str(Path(eval_spec)) == str(Path(data)) or str(Path(eval_spec) / "images") == str(Path(data)):
         say(f"note: --eval-data is the calibration data ({data}); the budget then holds on images the ranges "
             "were fitted to")
-
-    def predict(path: Path) -> list[int]:
-        return evaluate(path, ev, threads=1)["predictions"]
-
-    say(f"accuracy-aware PTQ: budget {budget.budget_pts} points on {len(ev)} images of {eval_spec}")
-    return accuracy_aware_quantize(artifact, calib, choice, ev, predict, budget, dataset_spec=data,
+    metric = "mAP@0.5:0.95 points" if task.name == DETECTION else "points"
+    say(f"accuracy-aware PTQ: budget {budget.budget_pts} {metric} on {len(ev)} images of {eval_spec}")
+    return accuracy_aware_quantize(artifact, calib, choice, ev, predict, budget, task=task, dataset_spec=data,
                                    eval_spec=eval_spec, log=say, **kwargs)

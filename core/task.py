@@ -22,6 +22,9 @@ from edgebench.registry import Registry
 
 CLASSIFICATION = "classification"
 DETECTION = "detection"
+# the detection output layouts edgebench decodes (a manifest's output.decoder): FastestDet-style grids
+# [N, 1+4+C, H, W], YOLOv5-style [N, boxes, 5+C], YOLOv8-style [N, 4+C, boxes], a graph with NMS inside [N, K, 6]
+DETECTION_DECODERS = ("fastestdet", "yolov5", "yolov8", "nms-boxes")
 
 
 @runtime_checkable
@@ -30,6 +33,7 @@ class Task(Protocol):
 
     name: str
     metric_names: tuple[str, ...]  # the result keys `score` fills, headline first (e.g. ("map_pct", "map50_pct"))
+    agreement_key: str  # the key of `paired` that says how often two models agree (e.g. "box_agreement_pct")
 
     def load_data(self, spec: str, annotations: Path | None = None, data_dir: Path | None = None) -> Any:
         """The labelled dataset named by `spec` (and `annotations` where the task has them)."""

@@ -176,3 +176,45 @@ def timed_runtimes() -> Iterator[None]:
     finally:
         for name in TIMED_RUNTIMES:
             RUNTIMES.remove(name)
+
+
+def constant_detector(path: Path, output: np.ndarray, *, size: int = 32, nms: bool = False, opset: int = 17) -> Path:
+    """Write a third-party-style "detector" (no manifest) whose output is `output` (float32, batch 1 first: e.g.
+    [1, N, 5+C] YOLOv5-style, [1, 4+C, N] YOLOv8-style, [1, K, 6] boxes) for every image 'input' [1,3,size,size].
+
+    The input's mean times zero is added, so the graph depends on it; `nms`: a NonMaxSuppression node (on fixed
+    boxes) feeds the output the same way, as in graphs that export their NMS (`describe --task detection` looks
+    for it).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    out = np.asarray(output, np.float32)
+    inits = [numpy_helper.from_array(out, "const"), numpy_helper.from_array(np.zeros((), np.float32), "zero")]
+    nodes = [helper.make_node("ReduceMean", ["input"], ["m"], keepdims=0, name="mean"),
+             helper.make_node("Mul", ["m", "zero"], ["z"], name="times_zero")]
+    live = "z"
+    if nms:
+        inits += [numpy_helper.from_array(np.array([[[0, 0, 1, 1], [0, 0, 1, 1]]], np.float32), "nms.boxes"),
+                  numpy_helper.from_array(np.array([[[0.9, 0.8]]], np.float32), "nms.scores"),
+                  numpy_helper.from_array(np.array([10], np.int64), "nms.max"),
+                  numpy_helper.from_array(np.array([0.5], np.float32), "nms.iou")]
+        nodes += [helper.make_node("NonMaxSuppression", ["nms.boxes", "nms.scores", "nms.max", "nms.iou"], ["sel"],
+                                   name="nms"),
+                  helper.make_node("Cast", ["sel"], ["self"], to=TensorProto.FLOAT, name="cast"),
+                  helper.make_node("ReduceSum", ["self"], ["s"], keepdims=0, name="sum"),
+                  helper.make_node("Mul", ["s", "zero"], ["sz"], name="sum_times_zero"),
+                  helper.make_node("Add", ["z", "sz"], ["z2"], name="add_nms")]
+        live = "z2"
+    nodes.append(helper.make_node("Add", [live, "const"], ["output0"], name="add_const"))
+    graph = helper.make_graph(
+        nodes, "edgebench_constant_detector",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(out.shape))], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="byo-detector")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    return path

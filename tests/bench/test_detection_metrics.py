@@ -362,3 +362,80 @@ def test_stretch_preprocessing_needs_the_model_size() -> None:
     assert x.shape == (1, 3, 4, 4) and float(x.min()) == pytest.approx(1.0)
     with pytest.raises(DataError, match="needs the model's input height and width"):
         preprocess(np.zeros((1, 5, 9, 3), np.uint8), pp)
+
+
+# --- bench: model-only and end-to-end latency of a detector ---------------------------------------------------
+
+QUICK_BENCH = ("--in-process", "-t", "1", "--warmup-iters", "1", "--min-iters", "5", "--min-seconds", "0")
+
+
+def test_bench_of_a_detector_reports_end_to_end_apart(tmp_path: Path) -> None:
+    from edgebench.bench.schema import load_result
+
+    model = _detector(tmp_path / "m", cls=0)
+    r = CliRunner().invoke(app, ["bench", str(model), "-o", str(tmp_path / "res"), *QUICK_BENCH])
+    assert r.exit_code == 0, r.stderr
+    assert "end-to-end p50" in r.stdout and "model only p50" in r.stdout
+    res = load_result(next((tmp_path / "res").glob("*.json")))  # schema-checked
+    e = res["end_to_end"]
+    assert e["n"] >= 5 and e["frame"] == "640x480 uint8" and "NMS" in e["includes"]
+    # the frame's resize + decode + NMS come on top of the model alone
+    assert e["e2e_p50_ms"] > res["latency"]["p50_ms"] > 0
+
+
+def test_end_to_end_session_returns_the_frames_boxes(tmp_path: Path) -> None:
+    from edgebench.artifact import ModelArtifact
+    from edgebench.bench.end_to_end import EndToEnd
+    from edgebench.runtimes import get_runtime, options_class
+
+    model = _detector(tmp_path / "m", cls=1)
+    sess = get_runtime("ort-cpu").load(model, options_class("ort-cpu")(intra_op_threads=1))
+    e2e = EndToEnd(sess, ModelArtifact.resolve(model).manifest)
+    (dets,) = e2e.run(e2e.feeds())
+    # the grid's one box: the top-left quarter of the 640x480 frame, class 1, score 1
+    assert dets.labels.tolist() == [1] and dets.scores.tolist() == pytest.approx([1.0])
+    assert dets.boxes[0].tolist() == pytest.approx([0, 0, 320, 240], abs=1e-3)
+
+
+def test_bench_of_a_classifier_has_no_end_to_end(tiny_onnx: Path, tmp_path: Path) -> None:
+    r = CliRunner().invoke(app, ["bench", str(tiny_onnx), "-o", str(tmp_path), "--json", *QUICK_BENCH])
+    assert r.exit_code == 0, r.stderr
+    assert "end_to_end" not in json.loads(r.stdout)
+
+
+def test_compare_shows_map_instead_of_top1_for_detectors(tmp_path: Path, det_data: Path) -> None:
+    model = _detector(tmp_path / "m", cls=0)
+    r = CliRunner().invoke(app, ["bench", str(model), "-o", str(tmp_path / "res"), "--eval", str(det_data),
+                                 *QUICK_BENCH, "-t", "1,2"])  # two results: something to compare
+    assert r.exit_code == 0, r.stderr
+    res = json.loads(sorted((tmp_path / "res").glob("*.json"))[0].read_text())
+    assert res["model"]["task"] == "detection" and res["accuracy"]["map_pct"] == pytest.approx(100.0)
+    c = CliRunner().invoke(app, ["compare", str(tmp_path / "res"), "-o", str(tmp_path / "rep")])
+    assert c.exit_code == 0, c.stderr
+    md = (tmp_path / "rep" / "report.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| variant"))
+    assert "mAP@0.5:0.95 %" in header and "end-to-end p50 ms" in header and "top-1" not in header
+    assert "mAP@0.5:0.95 100.00 %" in md  # the fastest line
+    csv_header = (tmp_path / "rep" / "report.csv").read_text().splitlines()[0]
+    assert "map_pct" in csv_header and "e2e_p50_ms" in csv_header
+
+
+def test_interleave_times_the_end_to_end_path_in_the_same_rounds(tmp_path: Path) -> None:
+    """`interleaved_latency(wrap=...)`: what make bench-detection uses to time model-only and end-to-end together."""
+    from edgebench.artifact import ModelArtifact
+    from edgebench.bench.end_to_end import EndToEnd
+    from edgebench.bench.interleave import interleaved_latency
+
+    model = _detector(tmp_path / "m", cls=0)
+    wrapped: list[str] = []
+
+    def wrap(label: str, sess: object, feeds: dict) -> tuple[object, dict]:
+        if label != "e2e":
+            return sess, feeds
+        wrapped.append(label)
+        e2e = EndToEnd(sess, ModelArtifact.resolve(model).manifest)
+        return e2e, e2e.feeds()
+
+    lat = interleaved_latency({"model": model, "e2e": model}, rounds=2, iters=3, warmup=1, wrap=wrap)
+    assert wrapped == ["e2e"] and len(lat["e2e"]["round_p50_ms"]) == 2
+    assert lat["e2e"]["p50_ms"] > lat["model"]["p50_ms"]  # the frame's resize + decode + NMS on top

@@ -102,3 +102,28 @@ def test_export_parity_and_map_on_the_coco_sample(shared_data: Path, tmp_path: P
     t = task_of(m).score(preds, ds)
     assert t["map_pct"] == pytest.approx(r["map_pct"], abs=0.05)
     assert t["map50_pct"] == pytest.approx(r["map50_pct"], abs=0.05)
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_authors_onnx_described_as_a_detector_scores_as_ours(shared_data: Path, tmp_path: Path) -> None:
+    """The authors' FastestDet.onnx, a third-party file: `describe --task detection` finds its grid layout, and
+    `eval` gives the same mAP as the ONNX edgebench exports (19.05 / 35.62 on the 128 images)."""
+    import json
+    import shutil
+
+    from edgebench.cli import app
+    from typer.testing import CliRunner
+
+    model = tmp_path / "FastestDet.onnx"
+    shutil.copy(shared_data / "weights" / "fastestdet" / "FastestDet.onnx", model)
+    r = CliRunner().invoke(app, ["describe", str(model), "--task", "detection", "--preprocessing", "unit",
+                                 "--channel-order", "BGR", "--labels", "coco", "--json"])
+    assert r.exit_code == 0, r.stderr
+    m = json.loads(r.stdout)
+    assert (m["output"]["decoder"], m["num_classes"], m["input"]["shape"]) == ("fastestdet", 80, [1, 3, 352, 352])
+    e = CliRunner().invoke(app, ["eval", str(model), "--data", str(shared_data / "coco" / "val2017_first128"),
+                                 "-t", "1", "--json"])
+    assert e.exit_code == 0, e.stderr
+    out = json.loads(e.stdout)
+    assert (round(out["map_pct"], 2), round(out["map50_pct"], 2)) == (19.05, 35.62)
