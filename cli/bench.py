@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 from edgebench.cli.common import no_verify_option, resolve_model
-from edgebench.cli.options import CELSIUS, NON_NEGATIVE, POSITIVE
+from edgebench.cli.options import CELSIUS, NON_NEGATIVE, OPEN_FRACTION, POSITIVE
 from edgebench.cli.root import app
 
 
@@ -89,14 +89,16 @@ def bench(
                                       "docs/bench.md."),
     streams: int | None = typer.Option(None, "--streams", help="With --scenario multi: concurrent streams, each a "
                                                                "session with threads // streams intra-op threads."),
-    fps: float | None = typer.Option(None, "--fps", help="With --scenario multi: search the most streams that each "
-                                                         "serve this many frames a second within --p99-ms."),
-    p99_ms: float | None = typer.Option(None, "--p99-ms", help="With --fps: the p99 budget in ms [default: 1000 / "
-                                                               "fps, one frame interval]; with --scenario server: "
-                                                               "search the highest --qps within it."),
-    qps: float | None = typer.Option(None, "--qps", help="With --scenario server: the mean rate of Poisson "
-                                                         "arrivals, queries a second."),
-    until_stable: float | None = typer.Option(None, "--until-stable", metavar="WIDTH",
+    fps: float | None = typer.Option(None, "--fps", callback=POSITIVE,
+                                     help="With --scenario multi: search the most streams that each serve this many "
+                                          "frames a second within --p99-ms."),
+    p99_ms: float | None = typer.Option(None, "--p99-ms", callback=POSITIVE,
+                                        help="With --fps: the p99 budget in ms [default: 1000 / fps, one frame "
+                                             "interval]; with --scenario server: search the highest --qps within it."),
+    qps: float | None = typer.Option(None, "--qps", callback=POSITIVE,
+                                     help="With --scenario server: the mean rate of Poisson arrivals, queries a "
+                                          "second."),
+    until_stable: float | None = typer.Option(None, "--until-stable", metavar="WIDTH", callback=OPEN_FRACTION,
                                               help="Go on past the minimums until the p50's 95% CI is at most WIDTH "
                                                    "x p50 wide (e.g. 0.02), up to --max-seconds [default cap: 60]."),
 ) -> None:

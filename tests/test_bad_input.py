@@ -187,7 +187,7 @@ ROWS = [
     Row("scenario-streams-zero", ("bench", "{model}", "--scenario", "multi", "--streams", "0", "-o", "{out}"), 2,
         "--streams 0 must be an integer from 1"),
     Row("scenario-fps-negative", ("bench", "{model}", "--scenario", "multi", "--fps", "-1", "-o", "{out}"), 2,
-        "--fps -1 must be a finite number > 0"),
+        "--fps -1 is out of range: it must be a number > 0"),
     Row("scenario-streams-without-multi", ("bench", "{model}", "--streams", "2", "-o", "{out}"), 2,
         "an option of --scenario multi"),
     Row("scenario-refused-by-runtime", ("bench", "{model}", "-r", "timed-single-only", "--scenario", "multi", "-o",

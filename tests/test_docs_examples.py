@@ -43,6 +43,8 @@ NOT_RUN: list[tuple[str, str]] = [
     (r"artifacts/(r18|efficientnet_lite0|tv_resnet18)\b", "an ImageNet model at 224 with real weights on ImageNet "
      "folders (tests/exporter/test_efficientnet_lite.py runs export + eval on ../shared/data/imagenet; "
      "tests/calibration/test_layouts.py every layout on images made in code)"),
+    (r"\byolo\.onnx\b", "a user's own YOLO-style detector (tests/calibration/test_describe_detection.py runs describe "
+     "--task detection + eval on such graphs built in code)"),
     (r"artifacts/fastestdet\b", "the FastestDet detector with its published weights on COCO images "
      "(tests/exporter/test_fastestdet.py runs export + eval on ../shared/data/coco)"),
 ]
