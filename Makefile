@@ -124,3 +124,7 @@ bench-bits: $(STAMP)  ## ResNet-56 weights 8/6/4 x activations 8/16 bits (ORT QD
 .PHONY: bench-budget
 bench-budget: $(STAMP)  ## accuracy-aware PTQ (budget 0.3 points) on ResNet-20, ResNet-56 and a trained user model
 	$(PY) scripts/bench_budget.py
+
+.PHONY: bench-imagenet
+bench-imagenet: $(STAMP)  ## EfficientNet-Lite0 (real weights) + tv MobileNetV2/ResNet-18 @224: FP32 vs INT8 on ORT/OpenVINO/LiteRT/ncnn, paired top-1, 1-thread speed-up, MB (~15 min; IMAGES=300 for fewer)
+	$(PY) scripts/bench_imagenet.py $(if $(IMAGES),--images $(IMAGES) --calib $(IMAGES))

@@ -85,11 +85,14 @@ def top1(folder: Path, n: int, threads: int, labels: list[str]) -> dict[str, flo
     return out
 
 
-def run(folder: Path, threads: int, batch: int, rounds: int, iters: int) -> dict[str, Any]:
+def run(folder: Path, threads: int, batch: int, rounds: int, iters: int,
+        variants: tuple[tuple[str, str, str], ...] = VARIANTS, pairs: tuple[tuple[str, str], ...] = PAIRS
+        ) -> dict[str, Any]:
+    """Time every variant found in `folder` interleaved (the first, ORT FP32, is the baseline); ratios of `pairs`."""
     runtime_names()  # registers ort-cpu and the entry-point runtimes
     sessions: dict[str, Any] = {}
     skipped: dict[str, str] = {}
-    for label, rt_name, file in VARIANTS:
+    for label, rt_name, file in variants:
         path = folder / file
         if not path.is_file():
             how = "edgebench convert (--prepare)" if "/" in file else "make export and edgebench quantize"
@@ -103,9 +106,9 @@ def run(folder: Path, threads: int, batch: int, rounds: int, iters: int) -> dict
             sessions[label] = rt.load(path, rt.Options(intra_op_threads=threads))
         except EdgebenchError as e:  # e.g. torch cannot rebuild a model exported without a weights file
             skipped[label] = str(e)
-    if "ort-cpu fp32" not in sessions:
+    if variants[0][0] not in sessions:
         raise EdgebenchError(f"no FP32 model in '{folder}'; run make export first")
-    base = sessions["ort-cpu fp32"]
+    base = sessions[variants[0][0]]
     shapes = [s.resolve(batch) for s in base.inputs]
     x = random_feeds(base.inputs, shapes, seed=0)[base.inputs[0].name]
     feeds = {k: {s.inputs[0].name: x} for k, s in sessions.items()}
@@ -124,7 +127,7 @@ def run(folder: Path, threads: int, batch: int, rounds: int, iters: int) -> dict
                            "p50_ms": {k: statistics.median(v) for k, v in per_round.items()},
                            "min_ms": {k: min(v) for k, v in per_round_min.items()},
                            "round_p50_ms": per_round, "round_min_ms": per_round_min, "ratios": {}, "skipped": skipped}
-    for fast, slow in PAIRS:
+    for fast, slow in pairs:
         if fast in per_round and slow in per_round:
             rs = [a / b for a, b in zip(per_round[slow], per_round[fast], strict=True)]
             out["ratios"][f"{slow} / {fast}"] = {
