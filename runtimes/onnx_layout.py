@@ -3,8 +3,10 @@ model-zoo layout of IR < 4) are removed from the inputs, and an IR version above
 saves IR 14 by default, newer than ONNX Runtime reads) is lowered to the one they need.
 
 Initializers left in the inputs are overridable in IR >= 4: ONNX Runtime then neither folds nor pre-packs them (an
-FP32 baseline runs slower than it should), warns once per initializer in colour on the terminal, and a pass that
-folds one away keeps the input, which then reads as a required input nobody feeds. Example::
+FP32 baseline runs slower than it should) and warns once per initializer in colour on the terminal; in IR < 4 its
+ConstantSharing (run by `quant_pre_process`) merges two equal shape tensors and drops one initializer while its graph
+input stays, which then reads as a required input nobody feeds ("Required inputs (['fc__SHAPE']) are missing from
+input feed"). Example::
 
     changes = normalize_model(proto)   # ['3 initializers removed from the graph inputs', 'IR version 14 -> 8']
 """

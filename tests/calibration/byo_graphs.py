@@ -20,9 +20,10 @@ def image_net(path: Path, *, layout: str = "NCHW", batch: int | str = "N", opset
               external_data: bool = False) -> Path:
     """Conv + ReLU, depthwise Conv (stride 2) + ReLU, GlobalAveragePool, Flatten, Gemm [, Softmax].
 
-    `zoo`: the classic model-zoo layout: every initializer also a graph input, and the Flatten a Reshape whose shape
-    is one of them (`fc__SHAPE`). `ir_version`: saved with it (default 7 from opset 12, else 6; `zoo`: 3).
-    `external_data`: the weights in `NAME.data` beside the file."""
+    `zoo`: the classic model-zoo layout: every initializer also a graph input, and the Flatten two Reshapes whose
+    shapes are two of them with equal values (`fc__SHAPE`, `fc2__SHAPE`: ORT's ConstantSharing merges them and drops
+    one initializer, and its graph input is then a required input nobody feeds). `ir_version`: saved with it
+    (default 7 from opset 12, else 6; `zoo`: 3). `external_data`: the weights in `NAME.data` beside the file."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -45,8 +46,9 @@ def image_net(path: Path, *, layout: str = "NCHW", batch: int | str = "N", opset
                          kernel_shape=[3, 3], name="dw1"),
         helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
         helper.make_node("GlobalAveragePool", ["r1"], ["gap"], name="gap"),
-        helper.make_node("Reshape", ["gap", "fc__SHAPE"], ["flat"], name="flatten") if zoo else
-        helper.make_node("Flatten", ["gap"], ["flat"], axis=1, name="flatten"),
+        *([helper.make_node("Reshape", ["gap", "fc__SHAPE"], ["flat0"], name="flatten"),
+           helper.make_node("Reshape", ["flat0", "fc2__SHAPE"], ["flat"], name="flatten2")] if zoo else
+          [helper.make_node("Flatten", ["gap"], ["flat"], axis=1, name="flatten")]),
         helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["fc" if softmax else "scores"], transB=1, name="fc"),
     ]
     if softmax:
@@ -54,7 +56,7 @@ def image_net(path: Path, *, layout: str = "NCHW", batch: int | str = "N", opset
     shape = [batch, 3, size, size] if layout == "NCHW" else [batch, size, size, 3]
     inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, shape)]
     if zoo:
-        inits.append(numpy_helper.from_array(np.array([0, -1], np.int64), "fc__SHAPE"))
+        inits += [numpy_helper.from_array(np.array([0, -1], np.int64), name) for name in ("fc__SHAPE", "fc2__SHAPE")]
         inputs += [helper.make_tensor_value_info(i.name, i.data_type, list(i.dims)) for i in inits]
     if extra_input:
         inputs.append(helper.make_tensor_value_info("mask", TensorProto.INT64, [batch, 4]))

@@ -73,10 +73,10 @@ def test_zoo_layout_is_plain_before_ort_sees_it(tmp_path: Path) -> None:
 
     p = image_net(tmp_path / "zoo.onnx", zoo=True, opset=8)
     model = onnx.load(str(p))
-    assert len(model.graph.input) == 8 and model.ir_version == 3
+    assert len(model.graph.input) == 9 and model.ir_version == 3
     changes = normalize_model(model)
     assert [i.name for i in model.graph.input] == ["input"] and model.ir_version == 4
-    assert changes == ["7 initializer(s) removed from the graph inputs (IR >= 4 layout)", "IR version 3 -> 4"]
+    assert changes == ["8 initializer(s) removed from the graph inputs (IR >= 4 layout)", "IR version 3 -> 4"]
     assert normalize_model(model) == []
     plain = normalized_bytes(p)
     assert plain is not None and onnx.load_from_string(plain) == model
