@@ -1,7 +1,7 @@
 """Third-party ONNX in the layouts users have (issue #26 item 4): the classic model-zoo layout (IR 3, every
 initializer also a graph input, a Reshape shaped by one of them), opset 7 to 21, external data, NHWC, a fixed batch
 and onnx's default IR version 14 each describe, quantize, evaluate and bench, with no ONNX Runtime warning on the
-terminal; TF "same" padding graphs get their MACs."""
+terminal (the MACs of TF "same" padding graphs: test_describe.py)."""
 
 from __future__ import annotations
 
@@ -91,22 +91,3 @@ def test_ir14_lowered_only_when_ort_cannot_read_it(tmp_path: Path) -> None:
     model.ir_version = 9  # newer than opset 17 needs, but readable: kept
     assert normalize_model(model) == []
 
-
-def test_tf_same_padding_graph_has_macs(tmp_path: Path) -> None:
-    """EfficientNet-Lite0 exported by hand: its pads come from a ConstantOfShape/Concat/Slice chain ONNX's
-    inference cannot follow; ORT's symbolic inference gives the shapes, the MACs match torch's count."""
-    torch = pytest.importorskip("torch")
-    from edgebench.calibration.graph import inspect_graph
-    from edgebench.exporter.efficientnet_lite import EfficientNetLite
-    from torch.utils.flop_counter import FlopCounterMode
-
-    model = EfficientNetLite(1.0, 1.0, 224, 0.2).eval()
-    x = torch.zeros(1, 3, 224, 224)
-    p = tmp_path / "lite0.onnx"
-    torch.onnx.export(model, x, str(p), input_names=["input"], output_names=["logits"], opset_version=17,
-                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, dynamo=False)
-    with FlopCounterMode(display=False) as counter:
-        model(x)
-    g = inspect_graph(p)
-    assert g.macs_note is None
-    assert g.macs == counter.get_total_flops() // 2
