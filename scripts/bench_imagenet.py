@@ -78,6 +78,9 @@ def prepare(name: str, folder: Path, a: argparse.Namespace, skipped: dict[str, s
         edgebench("quantize", folder, "--data", calib, "-n", a.calib, "--preset", "auto")
     for rel, (rt, prec) in CONVERSIONS.items():
         label = f"{rt} {prec}-nncf" if rt == "openvino" else f"{rt} {prec}"
+        if rt not in a.runtimes.split(","):
+            skipped[label] = f"not run (--runtimes {a.runtimes})"
+            continue
         if not RUNTIMES.get(rt)().available():
             skipped[label] = f"{rt} is not installed here ({RUNTIMES.get(rt).install_hint})"
             continue
@@ -103,7 +106,7 @@ def accuracy(folder: Path, a: argparse.Namespace, skipped: dict[str, str]) -> di
     base = evaluate(base_path, ds, threads=a.eval_threads)
     out: dict[str, Any] = {"ort fp32": {"top1_pct": base["top1_pct"], "n": base["n"]}}
     for label, rt, rel in VARIANTS[1:]:
-        if label in skipped or not (folder / rel).is_file():
+        if label in skipped or not (folder / rel).is_file() or rt not in ("ort-cpu", *a.runtimes.split(",")):
             continue
         r = evaluate(folder / rel, ds, runtime=rt, threads=a.eval_threads)
         out[label] = {"top1_pct": r["top1_pct"], "n": r["n"],
@@ -164,6 +167,8 @@ def main() -> int:
     ap.add_argument("--iters", type=int, default=20, help="timed runs per variant per round")
     ap.add_argument("--eval-threads", type=int, default=2)
     ap.add_argument("--models", default=",".join(f for _, f, _ in MODELS), help="subset, e.g. lite0")
+    ap.add_argument("--runtimes", default="openvino,litert,ncnn",
+                    help="runtimes converted to besides ORT (a reduced run: e.g. openvino,ncnn)")
     ap.add_argument("-o", "--output", type=Path, default=REPO / "artifacts" / "bench-imagenet")
     a = ap.parse_args()
     if not DATA.is_dir():
@@ -171,9 +176,10 @@ def main() -> int:
         return 2
     wanted = a.models.split(",")
     unknown = set(wanted) - {f for _, f, _ in MODELS}
-    if unknown or not 1 <= a.images <= 1300 or not 1 <= a.calib <= 1000:
-        print(f"bench_imagenet: error: --models from {[f for _, f, _ in MODELS]}, --images 1..1300, --calib "
-              "1..1000", file=sys.stderr)
+    bad_rt = set(a.runtimes.split(",")) - {rt for rt, _ in CONVERSIONS.values()}
+    if unknown or bad_rt or not 1 <= a.images <= 1300 or not 1 <= a.calib <= 1000:
+        print(f"bench_imagenet: error: --models from {[f for _, f, _ in MODELS]}, --runtimes from openvino,litert,"
+              "ncnn, --images 1..1300, --calib 1..1000", file=sys.stderr)
         return 2
     from edgebench.bench.fingerprint import cpu_info
 
@@ -195,7 +201,8 @@ def main() -> int:
                 accuracy_aware(folder, a)
                 r["accuracy"] = accuracy(folder, a, skipped)
         say(f"[{short}] timing {a.rounds} interleaved rounds x {a.iters} runs at 1 thread")
-        timing = br.run(folder, 1, 1, a.rounds, a.iters, variants=VARIANTS, pairs=PAIRS)
+        asked = tuple(v for v in VARIANTS if v[1] == "ort-cpu" or v[1] in a.runtimes.split(","))
+        timing = br.run(folder, 1, 1, a.rounds, a.iters, variants=asked, pairs=PAIRS)
         skipped.update({k: v for k, v in timing.pop("skipped").items()
                         if k not in skipped and "is missing" not in v})
         r["timing"], r["size_mb"] = timing, sizes(folder)
