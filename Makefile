@@ -126,5 +126,5 @@ bench-budget: $(STAMP)  ## accuracy-aware PTQ (budget 0.3 points) on ResNet-20, 
 	$(PY) scripts/bench_budget.py
 
 .PHONY: bench-imagenet
-bench-imagenet: $(STAMP)  ## EfficientNet-Lite0 (real weights) + tv MobileNetV2/ResNet-18 @224: FP32 vs INT8 on ORT/OpenVINO/LiteRT/ncnn, paired top-1, 1-thread speed-up, MB (~15 min; IMAGES=300 for fewer)
+bench-imagenet: $(STAMP)  ## EfficientNet-Lite0 (real weights) + tv MobileNetV2/ResNet-18 @224: FP32 vs INT8 on ORT/OpenVINO/LiteRT/ncnn, paired top-1, 1-thread speed-up, MB (IMAGES=300 for fewer)
 	$(PY) scripts/bench_imagenet.py $(if $(IMAGES),--images $(IMAGES) --calib $(IMAGES))

@@ -17,8 +17,9 @@ For each model, through the CLI a user types:
 5. size: the model files in MB (10^6 bytes).
 
 Absolute top-1 on val1300 reads about 7 points high (see ../shared/data/README.md): the deltas are the result.
-Runs in about 15 min on an idle 2-core machine (exports and NNCF's calibration dominate); under load use
-`--images 300 --calib 300`. Writes artifacts/bench-imagenet/summary.json and prints a Markdown table.
+The conversions dominate the time (LiteRT's INT8 conversion of Lite0 took ~12 min under a load of 8; the reduced
+run `--images 300 --calib 300` of Lite0 and MobileNetV2 took 19 min there); `--runtimes openvino,ncnn` leaves
+LiteRT out. Writes artifacts/bench-imagenet/summary.json and prints a Markdown table.
 """
 
 from __future__ import annotations
