@@ -140,3 +140,7 @@ bench-budget: $(STAMP)  ## accuracy-aware PTQ (budget 0.3 points) on ResNet-20, 
 .PHONY: bench-detection
 bench-detection: $(STAMP)  ## FastestDet FP32 vs INT8 (plain, mAP budgets 1.0/0.5): mAP, box agreement, model/e2e p50 interleaved
 	$(PY) scripts/bench_detection.py
+
+.PHONY: bench-imagenet
+bench-imagenet: $(STAMP)  ## EfficientNet-Lite0 (real weights) + tv MobileNetV2/ResNet-18 @224: FP32 vs INT8 on ORT/OpenVINO/LiteRT/ncnn, paired top-1, 1-thread speed-up, MB (IMAGES=300 for fewer)
+	$(PY) scripts/bench_imagenet.py $(if $(IMAGES),--images $(IMAGES) --calib $(IMAGES))

@@ -243,6 +243,44 @@ def node_macs(node: Any, shapes: dict[str, tuple[Dim, ...]]) -> int | None:
     return None
 
 
+def _count_macs(model: Any, shapes: dict[str, tuple[Dim, ...]]) -> tuple[Counter[str], list[str]]:
+    """MACs by op type, and the MAC nodes whose shapes are unknown."""
+    by_op: Counter[str] = Counter()
+    missing: list[str] = []
+    for node in model.graph.node:
+        if node.op_type in MAC_OPS:
+            m = node_macs(node, shapes)
+            if m is None:
+                missing.append(node.name or node.op_type)
+            else:
+                by_op[node.op_type] += m
+    return by_op, missing
+
+
+def _symbolic_shapes(model: Any, input_shapes: dict[str, tuple[int, ...]]) -> dict[str, tuple[Dim, ...]]:
+    """Shapes from ONNX Runtime's symbolic shape inference, which computes the small shape tensors (Pad's pads,
+    Reshape's shape) ONNX's own inference leaves unknown; empty when onnxruntime is absent or gives up."""
+    import onnx
+
+    try:
+        from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+    except ImportError:
+        return {}
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for inp in m.graph.input:
+        if inp.name in input_shapes:
+            for d, v in zip(inp.type.tensor_type.shape.dim, input_shapes[inp.name], strict=False):
+                d.Clear()
+                d.dim_value = int(v)
+    try:
+        inferred = SymbolicShapeInference.infer_shapes(m, auto_merge=False, guess_output_rank=False)
+    except Exception:  # it raises plain Exception/AssertionError on ops it cannot follow: the MACs stay unknown
+        return {}
+    g = inferred.graph
+    return {vi.name: _dims(vi) for vi in list(g.input) + list(g.value_info) + list(g.output)}
+
+
 def inspect_graph(path: Path, *, input_shapes: dict[str, tuple[int, ...]] | None = None,
                   model: Any = None) -> GraphInfo:
     """Read `path` (or the already loaded `model`) and count its ops, parameters and MACs.
@@ -268,15 +306,10 @@ def inspect_graph(path: Path, *, input_shapes: dict[str, tuple[int, ...]] | None
         else:
             unknown.append(t.describe())
     shapes = _infer(model, concrete, path)
-    by_op: Counter[str] = Counter()
-    missing: list[str] = []
-    for node in model.graph.node:
-        if node.op_type in MAC_OPS:
-            m = node_macs(node, shapes)
-            if m is None:
-                missing.append(node.name or node.op_type)
-            else:
-                by_op[node.op_type] += m
+    by_op, missing = _count_macs(model, shapes)
+    if missing and not unknown:  # e.g. TF "same" padding computed by a Pad chain ONNX's inference cannot follow
+        shapes = {**_symbolic_shapes(model, concrete), **{k: v for k, v in shapes.items() if _known(v)}}
+        by_op, missing = _count_macs(model, shapes)
     note = None
     macs: int | None = sum(by_op.values()) // batch
     if unknown:

@@ -172,14 +172,18 @@ def count_nodes(model: Any, recipe: Any = None) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
-    """Silence ORT quantization's prints and logging warnings (they are not errors)."""
+    """Silence ORT quantization's prints, logging warnings and its C++ log (they are not errors)."""
+    import onnxruntime as ort
+
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
+    ort.set_default_logger_severity(3)  # the sessions ORT's quantizer opens itself: no colour warnings on stderr
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             yield
     finally:
+        ort.set_default_logger_severity(2)  # ORT's default (warnings)
         root.setLevel(level)
 
 
@@ -381,24 +385,41 @@ def _prepare(model: Path | ModelArtifact, output: Path | None, mode: Mode, force
 
 def upgrade_opset(model: Path, opset: int | None, tmp_dir: Path, log: Log | None = None
                   ) -> tuple[Path, dict[str, Any] | None]:
-    """`model` at opset >= MIN_QUANT_OPSET: an older graph is converted with `onnx.version_converter` into
-    `tmp_dir` (said through `log`); returns the path to quantize and the record for the manifest (or None)."""
-    if opset is None or opset >= MIN_QUANT_OPSET:
-        return model, None
-    onnx = _import_onnx()
-    from onnx import version_converter
+    """`model` made plain for ONNX Runtime and at opset >= MIN_QUANT_OPSET: initializers listed as graph inputs
+    are removed from them and an IR version ORT cannot read lowered (`runtimes.onnx_layout.normalize_model`),
+    external data read in, and an older graph is converted with `onnx.version_converter`, into `tmp_dir` (each
+    said through `log`); returns the path to quantize and the opset record for the manifest (or None)."""
+    from edgebench.runtimes.onnx_layout import initializer_inputs, normalize_model, ort_reads_ir
 
-    try:
-        upgraded = version_converter.convert_version(onnx.load(str(model)), MIN_QUANT_OPSET)
-        onnx.checker.check_model(upgraded)
-    except Exception as e:  # the converter raises RuntimeError/ValidationError/InferenceError
-        raise ModelFileError(
-            f"'{model}' is at opset {opset}; quantization needs opset >= {MIN_QUANT_OPSET} and the ONNX version "
-            f"converter could not upgrade it ({type(e).__name__}: {' '.join(str(e).split())[:200]}); re-export the "
-            f"model at opset {MIN_QUANT_OPSET} or newer"
-        ) from None
-    dst = tmp_dir / f"opset{MIN_QUANT_OPSET}.onnx"
-    onnx.save(upgraded, str(dst))
+    onnx = _import_onnx()
+    proto = onnx.load(str(model), load_external_data=False)
+    old = opset is not None and opset < MIN_QUANT_OPSET
+    external = any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer)
+    if not (old or external or initializer_inputs(proto) or not ort_reads_ir(int(proto.ir_version))):
+        return model, None
+    proto = onnx.load(str(model))
+    changes = normalize_model(proto)
+    if external:  # quant_pre_process works in a folder of its own, where the data file is not
+        changes.append("external data read into the graph")
+    if old:
+        from onnx import version_converter
+
+        try:
+            proto = version_converter.convert_version(proto, MIN_QUANT_OPSET)
+            onnx.checker.check_model(proto)
+        except Exception as e:  # the converter raises RuntimeError/ValidationError/InferenceError
+            raise ModelFileError(
+                f"'{model}' is at opset {opset}; quantization needs opset >= {MIN_QUANT_OPSET} and the ONNX version "
+                f"converter could not upgrade it ({type(e).__name__}: {' '.join(str(e).split())[:200]}); re-export "
+                f"the model at opset {MIN_QUANT_OPSET} or newer"
+            ) from None
+        changes += normalize_model(proto)  # the converter keeps the IR version (and a zoo layout) it was given
+    dst = tmp_dir / (f"opset{MIN_QUANT_OPSET}.onnx" if old else "plain.onnx")
+    onnx.save(proto, str(dst))
+    if log is not None and changes:
+        log(f"{model.name}: {'; '.join(dict.fromkeys(changes))} before quantizing")
+    if not old:
+        return dst, None
     if log is not None:
         log(f"{model.name} is at opset {opset}: upgraded to opset {MIN_QUANT_OPSET} with onnx.version_converter "
             "before quantizing (per-channel INT8 needs it); the INT8 model is opset "
@@ -567,6 +588,9 @@ def convert_fp16_model(model: Path | ModelArtifact, *, output: Path | None = Non
     proto, out, input_name, dims = source.proto, source.out, source.input_name, source.dims
 
     def write_model(tmp: Path) -> None:
+        from edgebench.runtimes.onnx_layout import normalize_model
+
+        normalize_model(proto)  # a zoo layout or an IR version ORT cannot read: the FP16 child is plain
         with _quiet():
             half = convert_float_to_float16(proto, keep_io_types=True)
         onnx.save(half, str(tmp))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from edgebench.artifact import check_model_file
 from edgebench.errors import ModelFileError
 from edgebench.runtimes.base import TensorSpec
+from edgebench.runtimes.onnx_layout import normalized_bytes
 from edgebench.runtimes.options import OrtCpuOptions, RuntimeOptions
 from edgebench.runtimes.registry_runtimes import RUNTIMES
 
@@ -140,8 +141,10 @@ class OrtCpuRuntime:
 
         model = check_model_file(model)
         so = self.session_options(options, profile_prefix)
+        plain = normalized_bytes(model)  # a zoo layout (initializers as inputs) or an IR version ORT cannot read
         try:
-            sess = ort.InferenceSession(str(model), sess_options=so, providers=["CPUExecutionProvider"])
+            sess = ort.InferenceSession(plain if plain is not None else str(model), sess_options=so,
+                                        providers=["CPUExecutionProvider"])
         except Exception as e:  # ORT raises pybind11 classes (InvalidProtobuf, Fail, ...) with no common base
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ModelFileError(

@@ -111,13 +111,16 @@ def top1(folder: Path, n: int, threads: int, labels: list[str]) -> tuple[dict[st
 
 
 def run(folder: Path, threads: int, batch: int, rounds: int, iters: int,
-        only: tuple[str, ...] = ()) -> dict[str, Any]:
+        only: tuple[str, ...] = (), variants: tuple[tuple[str, ...], ...] = VARIANTS,
+        pairs: tuple[tuple[str, str], ...] = PAIRS) -> dict[str, Any]:
+    """Time every variant found in `folder` interleaved (the first, ORT FP32, is the baseline); ratios of `pairs`;
+    `only`: just these labels (and the baseline)."""
     runtime_names()  # registers ort-cpu and the entry-point runtimes
     sessions: dict[str, Any] = {}
     skipped: dict[str, str] = {}
     executed: dict[str, str] = {}  # what each runtime reports it ran (OpenVINO bf16: its runtime model)
-    for label, rt_name, file, *reduced in VARIANTS:
-        if only and label not in only:
+    for label, rt_name, file, *reduced in variants:
+        if only and label not in only and label != variants[0][0]:
             continue
         path = folder / file
         if not path.is_file():
@@ -137,9 +140,9 @@ def run(folder: Path, threads: int, batch: int, rounds: int, iters: int,
         ran = (getattr(sessions[label], "info", None) or {}).get("execution_precision")
         if ran:
             executed[label] = ran
-    if "ort-cpu fp32" not in sessions:
+    if variants[0][0] not in sessions:
         raise EdgebenchError(f"no FP32 model in '{folder}'; run make export first")
-    base = sessions["ort-cpu fp32"]
+    base = sessions[variants[0][0]]
     shapes = [s.resolve(batch) for s in base.inputs]
     x = random_feeds(base.inputs, shapes, seed=0)[base.inputs[0].name]
     feeds = {k: {s.inputs[0].name: x} for k, s in sessions.items()}
@@ -159,7 +162,7 @@ def run(folder: Path, threads: int, batch: int, rounds: int, iters: int,
                            "min_ms": {k: min(v) for k, v in per_round_min.items()},
                            "round_p50_ms": per_round, "round_min_ms": per_round_min, "ratios": {}, "skipped": skipped,
                            "execution_precision": executed}
-    for fast, slow in PAIRS:
+    for fast, slow in pairs:
         if fast in per_round and slow in per_round:
             rs = [a / b for a, b in zip(per_round[slow], per_round[fast], strict=True)]
             out["ratios"][f"{slow} / {fast}"] = {

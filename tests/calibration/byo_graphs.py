@@ -16,8 +16,14 @@ IMAGE_NET_MACS = 16 * 16 * 8 * 3 * 9 + 8 * 8 * 8 * 9 + 8 * 10
 
 def image_net(path: Path, *, layout: str = "NCHW", batch: int | str = "N", opset: int = 17, size: int = 16,
               input_name: str = "input", classes: int = 10, softmax: bool = False, seed: int = 0,
-              extra_input: bool = False, second_image: bool = False) -> Path:
-    """Conv + ReLU, depthwise Conv (stride 2) + ReLU, GlobalAveragePool, Flatten, Gemm [, Softmax]."""
+              extra_input: bool = False, second_image: bool = False, zoo: bool = False, ir_version: int | None = None,
+              external_data: bool = False) -> Path:
+    """Conv + ReLU, depthwise Conv (stride 2) + ReLU, GlobalAveragePool, Flatten, Gemm [, Softmax].
+
+    `zoo`: the classic model-zoo layout: every initializer also a graph input, and the Flatten two Reshapes whose
+    shapes are two of them with equal values (`fc__SHAPE`, `fc2__SHAPE`: ORT's ConstantSharing merges them and drops
+    one initializer, and its graph input is then a required input nobody feeds). `ir_version`: saved with it
+    (default 7 from opset 12, else 6; `zoo`: 3). `external_data`: the weights in `NAME.data` beside the file."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -40,13 +46,18 @@ def image_net(path: Path, *, layout: str = "NCHW", batch: int | str = "N", opset
                          kernel_shape=[3, 3], name="dw1"),
         helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
         helper.make_node("GlobalAveragePool", ["r1"], ["gap"], name="gap"),
-        helper.make_node("Flatten", ["gap"], ["flat"], axis=1, name="flatten"),
+        *([helper.make_node("Reshape", ["gap", "fc__SHAPE"], ["flat0"], name="flatten"),
+           helper.make_node("Reshape", ["flat0", "fc2__SHAPE"], ["flat"], name="flatten2")] if zoo else
+          [helper.make_node("Flatten", ["gap"], ["flat"], axis=1, name="flatten")]),
         helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["fc" if softmax else "scores"], transB=1, name="fc"),
     ]
     if softmax:
         nodes.append(helper.make_node("Softmax", ["fc"], ["scores"], axis=1, name="softmax"))
     shape = [batch, 3, size, size] if layout == "NCHW" else [batch, size, size, 3]
     inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, shape)]
+    if zoo:
+        inits += [numpy_helper.from_array(np.array([0, -1], np.int64), name) for name in ("fc__SHAPE", "fc2__SHAPE")]
+        inputs += [helper.make_tensor_value_info(i.name, i.data_type, list(i.dims)) for i in inits]
     if extra_input:
         inputs.append(helper.make_tensor_value_info("mask", TensorProto.INT64, [batch, 4]))
     if second_image:
@@ -57,11 +68,15 @@ def image_net(path: Path, *, layout: str = "NCHW", batch: int | str = "N", opset
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="someexporter",
                               producer_version="0.9")
     model.ir_version = 7 if opset >= 12 else 6
+    if zoo:
+        model.ir_version = 3
     if not (extra_input or second_image):
         onnx.checker.check_model(model)
+    if ir_version is not None:
+        model.ir_version = ir_version
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, path)
+    onnx.save(model, path, save_as_external_data=external_data, location=f"{path.name}.data", size_threshold=0)
     return path
 
 

@@ -213,3 +213,25 @@ def test_eval_with_an_in_memory_manifest(tmp_path: Path) -> None:
         evaluate(p, data, threads=1)
     r = evaluate(p, data, threads=1, manifest=describe_manifest(p, UNIT))
     assert r["n"] == 40 and not (tmp_path / "net.json").exists()
+
+
+def test_tf_same_padding_graph_has_macs(tmp_path: Path) -> None:
+    """EfficientNet-Lite0 exported by hand: its pads come from a ConstantOfShape/Concat/Slice chain ONNX's
+    inference cannot follow; ORT's symbolic inference gives the shapes, the MACs match torch's count."""
+    torch = pytest.importorskip("torch")
+    from edgebench.calibration.graph import inspect_graph
+    from edgebench.exporter.efficientnet_lite import EfficientNetLite
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = EfficientNetLite(1.0, 1.0, 128, 0.2).eval()  # Lite0 at 128 px (its 224 counts the same way, slower)
+    x = torch.zeros(1, 3, 128, 128)
+    p = tmp_path / "lite0.onnx"
+    torch.onnx.export(model, x, str(p), input_names=["input"], output_names=["logits"], opset_version=17,
+                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, dynamo=False)
+    with FlopCounterMode(display=False) as counter:
+        model(x)
+    g = inspect_graph(p)
+    assert g.macs_note is None
+    assert g.macs == counter.get_total_flops() // 2
+    m = describe_manifest(p, PreprocessingChoice(preset="tf-lite"), "imagenet")
+    assert m.macs == g.macs and m.num_classes == 1000
