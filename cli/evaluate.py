@@ -184,12 +184,9 @@ def _warn(r: dict[str, Any]) -> None:
         typer.echo(f"warning: {Path(r['model']).name}: {w}", err=True)
 
 
-def _eval_with_baseline(model: Path, baseline: Path, data: str, *, limit: int | None, as_json: bool,
-                        data_dir: Path | None, download: bool, **kwargs: Any) -> None:
-    """`eval --baseline`: both models on the same images, then the paired comparison."""
-    from edgebench.bench.evaluate import evaluate_pair
-
-    r = evaluate_pair(model, baseline, data, limit=limit, data_dir=data_dir, download=download, **kwargs)
+def _pair_head(r: dict[str, Any], as_json: bool) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None:
+    """The common start of a paired evaluation's output (warnings; the JSON, or the 'on N images' line):
+    (model, baseline, paired), or None when the JSON was printed."""
     m, b, p = r["model"], r["baseline"], r["paired"]
     _warn(m)
     _warn(b)
@@ -197,8 +194,20 @@ def _eval_with_baseline(model: Path, baseline: Path, data: str, *, limit: int | 
         typer.echo(json.dumps({"model": {k: v for k, v in m.items() if k != "predictions"},
                                "baseline": {k: v for k, v in b.items() if k != "predictions"},
                                "paired": p}, indent=2))
-        return
+        return None
     typer.echo(f"on {p['n']} images of {m['dataset']} ({m['runtime']}, {m['threads']} threads)")
+    return m, b, p
+
+
+def _eval_with_baseline(model: Path, baseline: Path, data: str, *, limit: int | None, as_json: bool,
+                        data_dir: Path | None, download: bool, **kwargs: Any) -> None:
+    """`eval --baseline`: both models on the same images, then the paired comparison."""
+    from edgebench.bench.evaluate import evaluate_pair
+
+    r = evaluate_pair(model, baseline, data, limit=limit, data_dir=data_dir, download=download, **kwargs)
+    if (pair := _pair_head(r, as_json)) is None:
+        return
+    m, b, p = pair
     for tag, x in (("model", m), ("baseline", b)):
         typer.echo(f"{tag:9s} {Path(x['model']).name}{_ran(x)}: top-1 {x['top1_pct']:.2f} %  top-5 "
                    f"{x['top5_pct']:.2f} %  ({x['arithmetic']})")
@@ -230,15 +239,9 @@ def _eval_detection(model: Path, baseline: Path | None, data: str, *, annotation
         return
     manifest = kwargs.pop("manifest")
     r = evaluate_detection_pair(model, baseline, data, annotations=annotations, manifest=manifest, **kwargs)
-    m, b, p = r["model"], r["baseline"], r["paired"]
-    _warn(m)
-    _warn(b)
-    if as_json:
-        typer.echo(json.dumps({"model": {k: v for k, v in m.items() if k != "predictions"},
-                               "baseline": {k: v for k, v in b.items() if k != "predictions"},
-                               "paired": p}, indent=2))
+    if (pair := _pair_head(r, as_json)) is None:
         return
-    typer.echo(f"on {p['n']} images of {m['dataset']} ({m['runtime']}, {m['threads']} threads)")
+    m, b, p = pair
     for tag, x in (("model", m), ("baseline", b)):
         typer.echo(f"{tag:9s} {Path(x['model']).name}: mAP@0.5:0.95 {x['map_pct']:.2f}  mAP@0.5 {x['map50_pct']:.2f}  "
                    f"({x['arithmetic']})")
