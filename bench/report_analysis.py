@@ -92,7 +92,10 @@ def assign_lineages(rows: Sequence[Row], notes: list[str]) -> list[Row]:
     its name; else it forms a lineage of its name. Two lineages of one name are told apart by their root's
     sha256. A note names the rows grouped by name.
     """
-    roots: dict[str, str] = {}
+    roots: dict[str, str] = {}  # root sha256 -> its name: the root file's own, else the first child's
+    for r in rows:
+        if r.lineage_root and r.sha256 == r.lineage_root:
+            roots[r.lineage_root] = r.lineage_name
     for r in rows:
         if r.lineage_root:
             roots.setdefault(r.lineage_root, r.lineage_name)
@@ -102,8 +105,8 @@ def assign_lineages(rows: Sequence[Row], notes: list[str]) -> list[Row]:
     keys: list[tuple[str | None, str]] = []
     by_name: list[str] = []
     for r in rows:
-        if r.lineage_root:
-            keys.append((r.lineage_root, r.lineage_name))
+        if r.lineage_root:  # one root file, one lineage, whatever name a child gave itself (a converted
+            keys.append((r.lineage_root, roots[r.lineage_root]))  # "resnet20-nncf" is resnet20's)
             continue
         by_name.append(f"{r.label} ({r.lineage_name})")
         if r.sha256 in roots:

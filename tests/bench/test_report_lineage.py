@@ -294,3 +294,18 @@ def test_recommend_counts_each_budget_from_its_own_model(tmp_path: Path) -> None
     assert by["mnv2"].reference_top1 == 72.0 and by["mnv2"].best is not None
     assert by["mnv2"].best.variant == "mnv2-fp32"  # its INT8 lost 7 points
     assert "model resnet20" in by["resnet20"].lines()[0]
+
+
+def test_a_child_named_otherwise_stays_in_its_roots_lineage(tmp_path: Path) -> None:
+    """A converted INT8 whose manifest is named 'resnet20-nncf' records resnet20's root sha256: one lineage,
+    its speed-up against resnet20's FP32 (make report showed it as a lineage of its own, without a baseline)."""
+    rs = two_models()
+    nncf = _with_lineage(result(X86, name="resnet20-nncf", precision="int8", p50=0.8), R20_ROOT, "resnet20-nncf")
+    write(tmp_path / "results", [*rs, nncf])
+    out = tmp_path / "report"
+    r = _run("compare", str(tmp_path / "results"), "-o", str(out), "--no-plots")
+    assert r.exit_code == 0, r.output
+    rows = _csv(out / "report.csv")
+    assert rows["resnet20-nncf-int8/ort-cpu"]["lineage"] == "resnet20"
+    assert rows["resnet20-nncf-int8/ort-cpu"]["baseline"] == "resnet20-fp32/ort-cpu"
+    assert float(rows["resnet20-nncf-int8/ort-cpu"]["speedup"]) == pytest.approx(2.5)
