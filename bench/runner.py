@@ -427,7 +427,11 @@ def run_job_isolated(job: Job) -> dict[str, Any]:
         raise EdgebenchError(f"measurement process failed (exit {proc.returncode}): {tail[0][:300]}")
     if "error" in reply:
         err = reply["error"]
-        cls = UserInputError if err.get("exit_code") == 2 else EdgebenchError
+        from edgebench.bench.harness import MeasurementTimeout
+
+        # the worker's class where the caller tells it apart (a timeout while loading is still a timeout)
+        cls = (UserInputError if err.get("exit_code") == 2 else
+               MeasurementTimeout if err.get("type") == "MeasurementTimeout" else EdgebenchError)
         raise cls(err["message"])
     reply["memory"]["isolated_process"] = True
     return reply
