@@ -133,8 +133,7 @@ def eval_cmd(
                  data_dir=data_dir, download=download, arithmetic=arithmetic,  # type: ignore[arg-type]
                  manifest=artifact.manifest, labels_file=labels_file, runtime_options=options)
     _warn(r)
-    if as_json:
-        typer.echo(json.dumps({k: v for k, v in r.items() if k != "predictions"}, indent=2))
+    if _printed_json(r, as_json):
         return
     typer.echo(f"{Path(r['model']).name}: top-1 {r['top1_pct']:.2f} %  top-5 {r['top5_pct']:.2f} %  "
                f"on {r['n']} images of {r['dataset']} ({r['runtime']}{_ran(r)}, {r['threads']} threads, "
@@ -184,16 +183,25 @@ def _warn(r: dict[str, Any]) -> None:
         typer.echo(f"warning: {Path(r['model']).name}: {w}", err=True)
 
 
+def _public(r: dict[str, Any]) -> dict[str, Any]:
+    """An evaluation without its per-image predictions (what --json prints)."""
+    return {k: v for k, v in r.items() if k != "predictions"}
+
+
+def _printed_json(r: dict[str, Any], as_json: bool, paired: dict[str, Any] | None = None) -> bool:
+    """With --json print `r` (as "model" beside `paired` when given) and say so."""
+    if as_json:
+        typer.echo(json.dumps(_public(r) if paired is None else {"model": _public(r), **paired}, indent=2))
+    return as_json
+
+
 def _pair_head(r: dict[str, Any], as_json: bool) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None:
     """The common start of a paired evaluation's output (warnings; the JSON, or the 'on N images' line):
     (model, baseline, paired), or None when the JSON was printed."""
     m, b, p = r["model"], r["baseline"], r["paired"]
     _warn(m)
     _warn(b)
-    if as_json:
-        typer.echo(json.dumps({"model": {k: v for k, v in m.items() if k != "predictions"},
-                               "baseline": {k: v for k, v in b.items() if k != "predictions"},
-                               "paired": p}, indent=2))
+    if _printed_json(m, as_json, {"baseline": _public(b), "paired": p}):
         return None
     typer.echo(f"on {p['n']} images of {m['dataset']} ({m['runtime']}, {m['threads']} threads)")
     return m, b, p
@@ -230,8 +238,7 @@ def _eval_detection(model: Path, baseline: Path | None, data: str, *, annotation
     if baseline is None:
         r = evaluate_detection(model, data, annotations=annotations, **kwargs)
         _warn(r)
-        if as_json:
-            typer.echo(json.dumps({k: v for k, v in r.items() if k != "predictions"}, indent=2))
+        if _printed_json(r, as_json):
             return
         typer.echo(f"{Path(r['model']).name}: mAP@0.5:0.95 {r['map_pct']:.2f}  mAP@0.5 {r['map50_pct']:.2f}  on "
                    f"{r['n']} images of {r['dataset']} ({r['gt_boxes']} boxes; {r['runtime']}, {r['threads']} "
