@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.stamp-setup
 ART    := artifacts
 
-.PHONY: help setup test test-fast lint export bench-harness arm-check clean
+.PHONY: help setup test test-fast docs lint export bench-harness arm-check clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ test: $(STAMP)  ## run the test suite
 
 test-fast: $(STAMP)  ## tests without the slow ones
 	$(PY) -m pytest -q -m "not slow"
+
+docs: $(STAMP)  ## regenerate the generated tables and drawings of docs/architecture.md from the code
+	$(PY) -m edgebench.tools.architecture --write
 
 lint: $(STAMP)  ## ruff
 	$(VENV)/bin/ruff check .

@@ -13,43 +13,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parent.parent
-# repository folder -> package name (pyproject.toml [tool.setuptools.package-dir])
-FOLDERS = {"core": "edgebench", "runtimes": "edgebench.runtimes", "calibration": "edgebench.calibration",
-           "exporter": "edgebench.exporter", "bench": "edgebench.bench", "devices": "edgebench.devices",
-           "sweep": "edgebench.sweep", "cli": "edgebench.cli", "tools": "edgebench.tools"}
-# layer of each package, bottom (0) to top; a module may import its own layer and the ones below
-LAYER = {"edgebench": 0, "edgebench.runtimes": 1, "edgebench.calibration": 2, "edgebench.exporter": 3,
-         "edgebench.bench": 3, "edgebench.devices": 4, "edgebench.sweep": 5, "edgebench.cli": 6, "edgebench.tools": 6}
-# packages a layer must never import, whatever the layer numbers say
-FORBIDDEN = {"edgebench.bench": {"edgebench.exporter"}, "edgebench.exporter": {"edgebench.bench"},
-             "edgebench.devices": {"edgebench.exporter"}}
-# third-party modules each layer may import (besides the standard library)
-ALLOWED_THIRD_PARTY = {"edgebench": {"numpy"}}
-
-
-def modules() -> dict[str, Path]:
-    """Dotted module name -> source file, for every module of the package."""
-    out: dict[str, Path] = {}
-    for folder, pkg in FOLDERS.items():
-        for f in sorted((REPO / folder).rglob("*.py")):
-            rel = f.relative_to(REPO / folder).with_suffix("")
-            parts = [p for p in rel.parts if p != "__init__"]
-            out[".".join([pkg, *parts])] = f
-    return out
-
+from edgebench.tools.architecture import (
+    ALLOWED_THIRD_PARTY,
+    FOLDERS,
+    FORBIDDEN,
+    LAYER,
+    REPO,
+    modules,
+    package_of,
+)
 
 MODULES = modules()
-
-
-def package_of(mod: str) -> str:
-    """The layer package a module belongs to ('edgebench' for the core modules)."""
-    best = "edgebench"
-    for pkg in LAYER:
-        if (mod == pkg or mod.startswith(pkg + ".")) and len(pkg) > len(best):
-            best = pkg
-    return best
 
 
 def imports_of(mod: str, path: Path) -> set[str]:
@@ -157,3 +131,67 @@ def test_wheel_holds_one_top_level_package(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "edgebench/bench/harness.py" in names and "edgebench/errors.py" in names
     assert "edgebench/data/imagenet_synsets.txt" in names  # package-data: --labels imagenet on the device
+
+
+def entry_point_consumers() -> dict[str, set[str]]:
+    """Entry-point group -> the modules that load it (`entry_points(group=...)`, a literal or a module constant)."""
+    out: dict[str, set[str]] = {}
+    for m, p in MODULES.items():
+        tree = ast.parse(p.read_text(encoding="utf-8"))
+        consts = {t.id: n.value.value for n in tree.body if isinstance(n, ast.Assign)
+                  and isinstance(n.value, ast.Constant) for t in n.targets if isinstance(t, ast.Name)}
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "entry_points"):
+                continue
+            for k in (k for k in node.keywords if k.arg == "group"):
+                value = k.value
+                group = value.value if isinstance(value, ast.Constant) else consts.get(getattr(value, "id", ""))
+                out.setdefault(str(group), set()).add(m)
+    return out
+
+
+def entry_point_violations(groups: dict[str, dict[str, str]], consumers: dict[str, set[str]]) -> list[str]:
+    """An entry point whose target sits above (or beside, or forbidden to) a module that loads its group."""
+    bad = []
+    for group, eps in groups.items():
+        if group not in consumers:
+            bad.append(f"entry-point group {group!r} is loaded by no module (remove it from pyproject.toml)")
+        for name, target in eps.items():
+            mod = target.split(":")[0]
+            for user in sorted(consumers.get(group, ())):
+                src, dst = package_of(user), package_of(mod)
+                sibling = LAYER[dst] == LAYER[src] and dst != src
+                if LAYER[dst] > LAYER[src] or dst in FORBIDDEN.get(src, set()) or sibling:
+                    bad.append(f"{group}:{name} -> {mod} is loaded by {user} ({src} must not reach {dst})")
+    return bad
+
+
+def test_entry_points_point_down_the_layers() -> None:
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    bad = entry_point_violations(project.get("entry-points", {}), entry_point_consumers())
+    assert not bad, "\n".join(bad)
+
+
+def test_an_upward_entry_point_is_caught() -> None:
+    groups = {"edgebench.x": {"build": "edgebench.exporter.rebuild:build_module"}}
+    assert entry_point_violations(groups, {"edgebench.x": {"edgebench.runtimes.torch_rt"}})
+    assert not entry_point_violations(groups, {"edgebench.x": {"edgebench.sweep.run"}})
+    assert entry_point_violations(groups, {})  # a group nobody loads
+
+
+def test_architecture_doc_matches_the_code() -> None:
+    from edgebench.tools.architecture import DOC, render
+
+    text = DOC.read_text(encoding="utf-8")
+    assert "<!-- generated: packages -->" in text and "<!-- generated: layers -->" in text
+    assert render(text) == text, "docs/architecture.md is stale: run `make docs`"
+
+
+def test_the_where_to_put_table_names_real_paths() -> None:
+    from edgebench.tools.architecture import WHERE_TO_PUT
+
+    missing = sorted({p for _what, where, _how, example in WHERE_TO_PUT for p in (*where, example)
+                      if "<" not in p and not (REPO / p).exists()})
+    assert not missing, f"docs/architecture.md's 'where to put' table names paths that do not exist: {missing}"
