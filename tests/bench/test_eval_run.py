@@ -27,5 +27,5 @@ def test_as_target_is_qdq_and_the_config_is_frozen() -> None:
 
 def test_annotations_are_refused_for_a_classifier_before_any_image_is_read(tmp_path: Path) -> None:
     artifact = ModelArtifact(path=tmp_path / "m.onnx", manifest=None)
-    with pytest.raises(UserInputError, match=r"--annotations is for detection models; 'm\\.onnx' is a classifier"):
+    with pytest.raises(UserInputError, match=r"--annotations is for detection models; 'm\.onnx' is a classifier"):
         run_eval(EvalConfig(annotations=tmp_path / "a.json", data=str(tmp_path / "missing")), artifact)
