@@ -17,7 +17,6 @@ from edgebench.cli.common import (
     ModelArg,
     ModelFileOpt,
     WeightsOpt,
-    load,
     resolve_spec,
     say,
 )
@@ -26,46 +25,6 @@ from edgebench.units import format_mb
 
 if TYPE_CHECKING:
     from edgebench.manifest import Manifest
-
-
-def _parity_dataset(spec: Any, parity_data: str, data_dir: Path | None, parity_images: int = 256) -> Any:
-    """The real images used for parity: 'auto' = the model's dataset when a local copy exists (CIFAR-10's test
-    images; for an ImageNet model the first `parity_images` of ``imagenet/val1300`` in a data folder), 'none' = off.
-    Image folders are labelled in the model's class order and decoded with its resize/crop."""
-    from edgebench.calibration.datasets import default_data_dirs, load_dataset
-    from edgebench.calibration.labels import classes_for
-    from edgebench.errors import DataError
-
-    if parity_data == "none":
-        return None
-    if spec.task == "detection":  # real images for parity: the COCO sample (auto) or a detection data folder
-        from edgebench.calibration.detection_data import parity_images_for
-
-        found = parity_images_for(spec.input, None if parity_data == "auto" else Path(parity_data), data_dir)
-        if found is None:
-            say("note: no local COCO sample (coco/val2017_first128 under --data-dir / EDGEBENCH_DATA); parity on "
-                "random inputs only")
-        return found
-    info = spec.input
-    classes = classes_for(info.dataset, info.class_names, spec.num_classes)
-    if parity_data == "auto":
-        if info.dataset == "imagenet":
-            found = [d / "imagenet" / "val1300" for d in default_data_dirs(data_dir)
-                     if (d / "imagenet" / "val1300").is_dir()]
-            if not found:
-                say("note: no local ImageNet validation images (imagenet/val1300 under --data-dir / EDGEBENCH_DATA); "
-                    "parity on random inputs only: give --parity-data DIR for real images")
-                return None
-            return load_dataset(str(found[0]), size=parity_images or None, preprocessing=info.preprocessing,
-                                classes=classes)
-        if info.dataset != "cifar10":
-            return None
-        try:
-            return load_dataset("cifar10:test", data_dir, download=False)
-        except DataError:
-            say("note: no local CIFAR-10 test images (--data-dir / EDGEBENCH_DATA); parity on random inputs only")
-            return None
-    return load_dataset(parity_data, data_dir, download=True, preprocessing=info.preprocessing, classes=classes)
 
 
 def summary_lines(manifest: Manifest, onnx_path: Path, seconds: float) -> list[str]:
@@ -124,36 +83,22 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Export a PyTorch model to DIR/model.fp32.onnx with its manifest, after checker and parity checks."""
-    from edgebench.atomic import check_writable_dir, ensure_writable_dir
-    from edgebench.errors import OutputExistsError
-    from edgebench.exporter.export import ONNX_FILE, check_export_options, default_opset, export_model, parse_batch
-    from edgebench.manifest import check_value, manifest_path
+    from edgebench.exporter.export import ONNX_FILE
+    from edgebench.exporter.export_run import ExportJob, ExportOptions, run_export
+    from edgebench.exporter.loading import WeightsRequest
 
     t0 = time.perf_counter()
-    opset = default_opset(exporter) if opset is None else opset
-    check_export_options(exporter, opset, parity_images=parity_images, accuracy_images=accuracy_images)
-    parse_batch(batch)
-    if num_classes is not None:
-        check_value("num_classes", num_classes, "--num-classes")  # the manifest's rule for num_classes
-    spec = resolve_spec(model, model_file, input_like)
-    out = output_dir or Path("artifacts") / spec.name.replace(":", "_")
-    if not force:  # fail before the slow part
-        for p in (out / ONNX_FILE, manifest_path(out / ONNX_FILE)):
-            if p.exists():
-                raise OutputExistsError(f"'{p}' already exists; pass --force to overwrite it")
-    check_writable_dir(out)
-    loaded = load(spec, weights, data_dir=data_dir, download=download, random_init=random_init,
-                  num_classes=num_classes)
-    dataset = _parity_dataset(loaded.spec, parity_data, data_dir, parity_images)
-    ensure_writable_dir(out)
-    manifest = export_model(loaded.model, loaded.spec, out, opset=opset, batch=batch, exporter=exporter,
-                            simplify=simplify, parity_dataset=dataset, parity_images=parity_images,
-                            accuracy_images=accuracy_images, force=force, weights=loaded.weights,
-                            log=None if as_json else say)
+    job = ExportJob(options=ExportOptions(opset=opset, batch=batch, exporter=exporter, simplify=simplify,
+                                          parity_data=parity_data, parity_images=parity_images,
+                                          accuracy_images=accuracy_images, num_classes=num_classes),
+                    spec=resolve_spec(model, model_file, input_like), output_dir=output_dir, force=force,
+                    weights=WeightsRequest(weights=weights, random_init=random_init, data_dir=data_dir,
+                                           download=download))
+    manifest = run_export(job, notes=say, progress=None if as_json else say)
     if as_json:
         typer.echo(json.dumps(manifest.to_dict(), indent=2))
         return
-    for line in summary_lines(manifest, out / ONNX_FILE, time.perf_counter() - t0):
+    for line in summary_lines(manifest, job.out / ONNX_FILE, time.perf_counter() - t0):
         typer.echo(line)
 
 
