@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 from edgebench.cli.common import (
@@ -108,27 +108,9 @@ def models(
     as_json: JsonOpt = False,
 ) -> None:
     """List the model zoo with parameters, MACs and input size."""
-    if torchvision:
-        rows = _torchvision_rows()
-    else:
-        from edgebench.exporter.export import count_macs, count_params
-        from edgebench.exporter.zoo import MODELS
+    from edgebench.exporter.zoo import zoo_rows
 
-        rows = []
-        for name in MODELS.names():
-            spec = MODELS.get(name)
-            net = spec.build()
-            rows.append({
-                "name": name,
-                "family": spec.family,
-                "params": count_params(net),
-                "macs": count_macs(net, (1, *(int(d) for d in spec.input.shape[1:]))),
-                "input": list(spec.input.shape),
-                "dataset": spec.input.dataset,
-                "weights": spec.weights.file_name if spec.weights else None,
-                "published_top1_pct": spec.weights.top1_pct if spec.weights else None,
-                "description": spec.description,
-            })
+    rows = zoo_rows(torchvision=torchvision)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -143,22 +125,3 @@ def models(
     if not torchvision:
         typer.echo("\nAlso: tv:<name> for any torchvision classifier (`edgebench models --torchvision`), "
                    "--model-file path.py:factory for your own.")
-
-
-def _torchvision_rows() -> list[dict[str, Any]]:
-    import torchvision.models as tvm
-
-    rows = []
-    for name in sorted(tvm.list_models(module=tvm)):
-        default = tvm.get_model_weights(name).DEFAULT  # type: ignore[attr-defined]
-        crop = int(default.transforms().crop_size[0])
-        rows.append({
-            "name": f"tv:{name}",
-            "params": int(default.meta["num_params"]),
-            # torchvision's "_ops" (GFLOPS in its docs) counts one multiply-add as one operation
-            "macs": int(default.meta["_ops"] * 1e9) if default.meta.get("_ops") else None,
-            "input": ["batch", 3, crop, crop],
-            "dataset": "imagenet",
-            "weights": None,
-        })
-    return rows

@@ -452,3 +452,47 @@ def spec_from_model_file(ref: str, input_like: str | None = None) -> ModelSpec:
             f"or pass --input-like NAME (a zoo model with the same input, e.g. resnet20 for CIFAR-10 32x32)"
         )
     return ModelSpec(f"{path.stem}:{func_name}", factory, inp, "user", f"user model {ref}", takes_num_classes=False)
+
+
+def zoo_rows(torchvision: bool = False) -> list[dict[str, Any]]:
+    """`edgebench models`: one row per zoo model (params and MACs counted on the built network), or with
+    `torchvision` per torchvision classifier (from its weights' metadata)."""
+    if torchvision:
+        return _torchvision_rows()
+    from edgebench.exporter.export import count_macs, count_params
+
+    rows = []
+    for name in MODELS.names():
+        spec = MODELS.get(name)
+        net = spec.build()
+        rows.append({
+            "name": name,
+            "family": spec.family,
+            "params": count_params(net),
+            "macs": count_macs(net, (1, *(int(d) for d in spec.input.shape[1:]))),
+            "input": list(spec.input.shape),
+            "dataset": spec.input.dataset,
+            "weights": spec.weights.file_name if spec.weights else None,
+            "published_top1_pct": spec.weights.top1_pct if spec.weights else None,
+            "description": spec.description,
+        })
+    return rows
+
+
+def _torchvision_rows() -> list[dict[str, Any]]:
+    import torchvision.models as tvm
+
+    rows = []
+    for name in sorted(tvm.list_models(module=tvm)):
+        default = tvm.get_model_weights(name).DEFAULT  # type: ignore[attr-defined]
+        crop = int(default.transforms().crop_size[0])
+        rows.append({
+            "name": f"tv:{name}",
+            "params": int(default.meta["num_params"]),
+            # torchvision's "_ops" (GFLOPS in its docs) counts one multiply-add as one operation
+            "macs": int(default.meta["_ops"] * 1e9) if default.meta.get("_ops") else None,
+            "input": ["batch", 3, crop, crop],
+            "dataset": "imagenet",
+            "weights": None,
+        })
+    return rows
