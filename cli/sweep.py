@@ -114,16 +114,12 @@ def recommend(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Per device: the Pareto front (top-1 vs the metric) and the fastest deployment within the budget."""
-    from edgebench.bench.recommend import check_metric
-    from edgebench.bench.recommend import recommend as rank
-    from edgebench.bench.report_data import collect_paths, load_results
+    from edgebench.bench.recommend import RecommendConfig, recommend_files
 
-    check_metric(metric)
-    collect_paths(results)  # a sweep folder, its results/ (one folder per device) or result folders and files
-    loaded = load_results(results)
-    for n in loaded.notes:
+    notes, recs = recommend_files(results, RecommendConfig(budget=budget, metric=metric, device=device,
+                                                           reference_top1=reference))
+    for n in notes:
         typer.echo(f"note: {n}", err=as_json)
-    recs = rank(loaded.rows, budget=budget, metric=metric, device=device, reference_top1=reference)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in recs], indent=2))
         return
