@@ -108,7 +108,7 @@ def models(
     as_json: JsonOpt = False,
 ) -> None:
     """List the model zoo with parameters, MACs and input size."""
-    from edgebench.exporter.zoo import zoo_rows
+    from edgebench.exporter.export_run import zoo_rows
 
     rows = zoo_rows(torchvision=torchvision)
     if as_json:

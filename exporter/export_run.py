@@ -1,5 +1,6 @@
 """`edgebench export` as one call: typed `ExportOptions` and `ExportJob` (checked on construction, before the
-model is loaded) and `run_export`, which loads the weights, finds the real parity images and exports.
+model is loaded) and `run_export`, which loads the weights, finds the real parity images and exports; and
+`zoo_rows`, what `edgebench models` lists.
 
     job = ExportJob(spec=get_spec("resnet20"), options=ExportOptions(batch="1"), weights=WeightsRequest())
     manifest = run_export(job, notes=print)      # artifacts/resnet20/model.fp32.onnx + model.fp32.json
@@ -136,3 +137,48 @@ def parity_dataset(spec: Any, parity_data: str, data_dir: Path | None, parity_im
             notes("note: no local CIFAR-10 test images (--data-dir / EDGEBENCH_DATA); parity on random inputs only")
             return None
     return load_dataset(parity_data, data_dir, download=True, preprocessing=info.preprocessing, classes=classes)
+
+
+def zoo_rows(torchvision: bool = False) -> list[dict[str, Any]]:
+    """`edgebench models`: one row per zoo model (params and MACs counted on the built network), or with
+    `torchvision` per torchvision classifier (from its weights' metadata)."""
+    if torchvision:
+        return _torchvision_rows()
+    from edgebench.exporter.export import count_macs, count_params
+    from edgebench.exporter.zoo import MODELS
+
+    rows = []
+    for name in MODELS.names():
+        spec = MODELS.get(name)
+        net = spec.build()
+        rows.append({
+            "name": name,
+            "family": spec.family,
+            "params": count_params(net),
+            "macs": count_macs(net, (1, *(int(d) for d in spec.input.shape[1:]))),
+            "input": list(spec.input.shape),
+            "dataset": spec.input.dataset,
+            "weights": spec.weights.file_name if spec.weights else None,
+            "published_top1_pct": spec.weights.top1_pct if spec.weights else None,
+            "description": spec.description,
+        })
+    return rows
+
+
+def _torchvision_rows() -> list[dict[str, Any]]:
+    import torchvision.models as tvm
+
+    rows = []
+    for name in sorted(tvm.list_models(module=tvm)):
+        default = tvm.get_model_weights(name).DEFAULT  # type: ignore[attr-defined]
+        crop = int(default.transforms().crop_size[0])
+        rows.append({
+            "name": f"tv:{name}",
+            "params": int(default.meta["num_params"]),
+            # torchvision's "_ops" (GFLOPS in its docs) counts one multiply-add as one operation
+            "macs": int(default.meta["_ops"] * 1e9) if default.meta.get("_ops") else None,
+            "input": ["batch", 3, crop, crop],
+            "dataset": "imagenet",
+            "weights": None,
+        })
+    return rows
