@@ -444,6 +444,17 @@ class SweepRunOptions:
             raise UserInputError(f"--ray-cpus {self.ray_cpus} must be >= 1")
 
 
+def _checked_plan(cfg: SweepConfig, opts: SweepRunOptions, say: Log) -> tuple[Devices, Graph]:
+    """The devices (registry read, each probed), the graph and its size, and the Ray address: what `run_sweep`
+    checks before anything is written."""
+    devices = probe_devices(resolve_devices(cfg, opts.devices_config), say)
+    graph = build_graph(cfg, preflight(cfg, devices))
+    check_grid_size(graph, cfg, opts.yes)
+    if opts.ray:
+        check_ray(opts.ray, opts.ray_timeout)
+    return devices, graph
+
+
 def run_sweep(cfg: SweepConfig, out_dir: Path, options: SweepRunOptions | None = None, *,
               log: Log | None = None) -> SweepOutcome:
     """Run the whole grid into `out_dir` (resuming whatever is cached there), as `options` say.
@@ -452,12 +463,7 @@ def run_sweep(cfg: SweepConfig, out_dir: Path, options: SweepRunOptions | None =
     """
     say = log or (lambda _m: None)
     ray, ray_cpus, ray_timeout = (opts := options or SweepRunOptions()).ray, opts.ray_cpus, opts.ray_timeout
-    entries = resolve_devices(cfg, opts.devices_config)  # all checks before the output folder exists
-    devices = probe_devices(entries, say)
-    graph = build_graph(cfg, preflight(cfg, devices))
-    check_grid_size(graph, cfg, opts.yes)
-    if ray:
-        check_ray(ray, ray_timeout)
+    devices, graph = _checked_plan(cfg, opts, say)  # all checks before the output folder exists
     from edgebench.bench.fingerprint import fingerprint
 
     machine_id = fingerprint()["id"]
