@@ -212,3 +212,63 @@ def format_table(result: dict[str, Any]) -> str:
                  "take 8-bit inputs only.)")
     return "\n".join(lines)
 
+
+
+@dataclass(frozen=True)
+class BitsSweepRun:
+    """`edgebench sweep-bits`: the model, its data, the grid and where to write (default MODEL's
+    folder/sweep-bits); the option values are checked on construction."""
+
+    model: Path
+    data: str
+    eval_data: str
+    grid: BitsSweepConfig = BitsSweepConfig()
+    output_dir: Path | None = None
+    preset: str = "auto"
+    target: str | None = None
+    calib_size: int = 1000
+    seed: int = 0
+    eval_size: int | None = None
+    data_dir: Path | None = None
+    download: bool = True
+    reuse: bool = False
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        if self.calib_size < 1:
+            raise UserInputError(f"--calib-size {self.calib_size} must be >= 1")
+
+
+@dataclass(frozen=True)
+class BitsSweepOutcome:
+    """What `run_bits_sweep` measured: the model, the preset it started from, the output folder and the result."""
+
+    artifact: ModelArtifact
+    choice: PresetChoice
+    out_dir: Path
+    result: dict[str, Any]
+
+
+def run_bits_sweep(run: BitsSweepRun, log: Callable[[str], None] | None = None) -> BitsSweepOutcome:
+    """The preset and every setting checked, the output folder checked, the data read, then `sweep_bits`."""
+    from edgebench.atomic import check_writable_dir
+    from edgebench.bench.fingerprint import cpu_info
+    from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.recipes import resolve_preset
+
+    cpu = cpu_info()
+    choice = resolve_preset(run.preset, run.target, None if run.target else cpu)
+    check_settings(choice, run.grid)
+    artifact = ModelArtifact.resolve(run.model)
+    out = run.output_dir if run.output_dir is not None else artifact.path.parent / "sweep-bits"
+    if (out / RESULT_FILE).exists() and not (run.force or run.reuse):
+        raise UserInputError(f"'{out / RESULT_FILE}' exists; pass --force to overwrite (or --reuse to keep its "
+                             "models), or -o another folder")
+    check_writable_dir(out)  # before the data is read and the settings quantized
+    info = artifact.manifest.input if artifact.manifest else None
+    calib = load_dataset(run.data, run.data_dir, run.download, size=run.calib_size, seed=run.seed,
+                         preprocessing=info.preprocessing if info else None)
+    ev = load_dataset(run.eval_data, run.data_dir, run.download, labelled_for="sweep-bits").subset(run.eval_size)
+    result = sweep_bits(artifact, calib, ev, choice, out, run.grid, dataset_spec=run.data, eval_spec=run.eval_data,
+                        seed=run.seed, reuse=run.reuse, host=dict(cpu), log=log)
+    return BitsSweepOutcome(artifact, choice, out, result)

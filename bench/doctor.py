@@ -635,3 +635,82 @@ def report_verdict(speedup: float | None, drop_pts: float | None, arch: str | No
         acc = "" if drop_pts is None else f", top-1 {0.0 - drop_pts:+.2f} points"
         return f"INT8 is {speedup:.2f}x FP32 here{acc}: {hint}"
     return verdict_line(speedup, drop_pts, [cause], {}) + f" ({hint})"
+
+
+@dataclass(frozen=True)
+class DoctorConfig:
+    """`edgebench doctor`'s options, checked on construction (before any model is read): `data` labelled images
+    (paired top-1, per-node error; --try calibrates on them), `limit` of them, `threads` of the timings,
+    `try_fixes` measures every candidate fix, `output` is where --apply writes the best one (given only with it)."""
+
+    data: str | None = None
+    limit: int = 500
+    runtime: str = "ort-cpu"
+    threads: int = 1
+    try_fixes: bool = False
+    apply: bool = False
+    output: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.runtime != "ort-cpu":
+            raise UserInputError(f"-r {self.runtime}: the doctor reads ONNX Runtime's profiler and kernels; use -r "
+                                 "ort-cpu")
+        if self.threads < 1:
+            raise UserInputError(f"--threads {self.threads} must be >= 1 (e.g. 1)")
+        if self.limit < 1:
+            raise UserInputError(f"--limit {self.limit} must be >= 1 (e.g. 500)")
+        if self.apply and self.output is None:
+            raise UserInputError("--apply writes the best model to a folder: give -o DIR")
+        if self.output is not None and not self.apply:
+            raise UserInputError(f"-o {self.output} is where --apply writes; add --apply or drop -o")
+        if (self.try_fixes or self.apply) and self.data is None:
+            raise UserInputError("--try/--apply re-quantize the FP32 model and measure top-1: give --data (e.g. "
+                                 "cifar10)")
+        if self.output is not None:
+            self._check_output(self.output)
+
+    @staticmethod
+    def _check_output(output: Path) -> None:
+        from edgebench.atomic import check_writable_dir
+        from edgebench.errors import OutputExistsError
+
+        check_writable_dir(output)
+        for name in ("model.int8.onnx", "model.int8.json", "doctor.json"):
+            if (output / name).exists():
+                raise OutputExistsError(f"'{output / name}' already exists; choose another -o")
+
+
+def run_doctor(cfg: DoctorConfig, int8: Path, fp32: Path, fp32_manifest: Any = None) -> dict[str, Any]:
+    """Diagnose `int8` against its parent `fp32` (whose manifest gives the images' preprocessing), try the fixes
+    when asked and write the best to `cfg.output` with --apply; returns the record (`doctor --json`)."""
+    import tempfile
+
+    from edgebench.bench.evaluate import load_eval_dataset
+    from edgebench.bench.fingerprint import fingerprint
+
+    ds = load_eval_dataset(cfg.data, fp32_manifest, size=cfg.limit).require_labels("the doctor") if cfg.data else None
+    d = diagnose(int8, fp32, cpu=fingerprint()["cpu"], threads=cfg.threads, data=ds)
+    trials: list[Trial] = []
+    if cfg.try_fixes or cfg.apply:
+        with tempfile.TemporaryDirectory(prefix="edgebench-doctor-") as tmp:
+            trials = try_fixes(d, int8, fp32, ds, Path(tmp))
+    best = best_trial(trials, d)
+    record = {**d.to_dict(), "trials": [t.to_dict() for t in trials], "decision": decision_line(d, best),
+              "model": str(int8), "fp32": str(fp32)}
+    if best is not None and not best.candidate.keep_fp32:
+        record["verdict"] = d.verdict(best.candidate.label)
+    if cfg.apply and cfg.output is not None:
+        record["applied"] = _apply(best, fp32, ds, cfg.output, record)
+    return record
+
+
+def _apply(best: Trial | None, fp32: Path, ds: Any, output: Path, record: dict[str, Any]) -> str:
+    """Write the best trial to `output`: its model + manifest (with the `doctor` record), or only doctor.json when
+    the decision keeps a model that exists (FP32, the given INT8 model, another thread count)."""
+    from edgebench.atomic import ensure_writable_dir, write_json_new
+
+    if best is None or best.candidate.keep_fp32 or best.candidate.threads is not None:
+        ensure_writable_dir(output)
+        return str(write_json_new(output / "doctor.json", record))
+    calib = ds.subset(min(64, len(ds)))
+    return str(build_candidate(best.candidate, fp32, calib, output, extra={"doctor": dict(record)}))

@@ -27,7 +27,15 @@ from typing import Any
 import numpy as np
 from edgebench.bench.onnx_proto import Graph
 from edgebench.errors import ModelFileError
-from edgebench.latency_table import SCHEMA_VERSION, TABLE_KIND, check_measure_options
+from edgebench.latency_table import (
+    PROBES_FILE,
+    SCHEMA_VERSION,
+    TABLE_KIND,
+    LatencyTableConfig,
+    check_measure_options,
+    load_probes,
+    probe_model,
+)
 from edgebench.runtimes.timing import ort_session as _session
 from edgebench.runtimes.timing import time_sessions
 
@@ -115,6 +123,23 @@ def _check_model(model_onnx: Path) -> None:
     if len(sess.inputs) != 1 or sess.inputs[0].dtype != "float32":
         raise ModelFileError(f"'{model_onnx}' takes inputs {[f'{s.name}: {s.dtype}' for s in sess.inputs]}; a probe "
                              "pack's model takes one float32 image tensor: write the pack again")
+
+
+def measure_probe_pack(cfg: LatencyTableConfig, pack: Path, log: Log | None = None) -> dict[str, Any]:
+    """`edgebench latency-table`: measure the probe pack folder `pack` as `cfg` says and write the table to
+    `cfg.output`; returns it. The pack's model must be of `cfg.precision` and is verified by its hash."""
+    from edgebench.atomic import write_json
+    from edgebench.errors import UserInputError
+
+    doc = load_probes(pack / PROBES_FILE)
+    if doc.get("precision") not in (None, cfg.precision):
+        raise UserInputError(f"probe pack '{pack}' holds a {doc.get('precision')} model, not --precision "
+                             f"{cfg.precision}; write the pack again with --precision {cfg.precision}")
+    onnx_path = probe_model(pack, doc, cfg.precision)  # inside the pack, verified by hash, of that precision
+    table = measure_table(doc, onnx_path, precision=cfg.precision, threads=cfg.threads, runtime=cfg.runtime,
+                          rounds=cfg.rounds, log=log)
+    write_json(cfg.output, table)
+    return table
 
 
 def measure_table(probes: Mapping[str, Any], model_onnx: Path, *, precision: str, threads: int = 1,

@@ -15,7 +15,7 @@ import json
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +158,67 @@ def profile_model(model: Path, options: RuntimeOptions, *, batch: int | None = N
     summary["wall_s"] = wall
     summary["note"] = "profiling adds overhead; the result's latency block was measured without the profiler"
     return summary
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """`edgebench profile`'s options, checked on construction (before the model is read or measured)."""
+
+    threads: int
+    batch: int = 1
+    shape: tuple[int, ...] | None = None
+    inputs: Path | None = None
+    seed: int = 0
+    graph_opt: str = "all"
+    runs: int = 100
+    warmup: int = 10
+    top: int = 20
+    min_seconds: float = 1.0
+    trace: Path | None = None
+    output_dir: Path = Path("results")
+
+    def __post_init__(self) -> None:
+        from edgebench.atomic import check_writable_dir
+
+        if self.batch < 1:
+            raise UserInputError(f"--batch {self.batch} must be >= 1")
+        if self.runs < 1 or self.warmup < 0:
+            raise UserInputError(f"--runs {self.runs} must be >= 1 and --warmup {self.warmup} >= 0")
+        _ = self.options  # OrtCpuOptions checks the threads and the graph optimization level
+        if self.top < 0:
+            raise UserInputError(f"--top {self.top} must be >= 0 (0: every node)")
+        check_writable_dir(self.output_dir)
+        if self.trace is not None:
+            check_writable_dir(self.trace.parent, "--trace")
+
+    @property
+    def options(self) -> OrtCpuOptions:
+        """The ort-cpu options both the plain and the profiled runs use."""
+        return OrtCpuOptions(intra_op_threads=self.threads, graph_optimization=self.graph_opt)  # type: ignore[arg-type]
+
+
+def run_profile(cfg: ProfileConfig, artifact: Any, verification: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+    """`edgebench profile`: an unprofiled measurement of `artifact` (a `ModelArtifact`) in its own process, then
+    the profiled runs; the result (kind `profile`, with the `profile` section) is validated and written to
+    `cfg.output_dir` as `*.profile.json`. Returns (result, its path)."""
+    from edgebench.atomic import ensure_writable_dir, write_json
+    from edgebench.bench.fingerprint import dynamic_state, fingerprint
+    from edgebench.bench.harness import BenchConfig
+    from edgebench.bench.runner import Job, make_result, run_job_isolated
+    from edgebench.bench.schema import result_filename, validate_result
+
+    ensure_writable_dir(cfg.output_dir)
+    batch = None if cfg.shape else cfg.batch
+    job = Job(model=str(artifact.path), runtime="ort-cpu", batch=batch, shape=cfg.shape,
+              inputs_npz=str(cfg.inputs) if cfg.inputs else None, seed=cfg.seed, options=cfg.options,
+              bench=BenchConfig(min_seconds=cfg.min_seconds).__dict__.copy())
+    machine = fingerprint()
+    measured = run_job_isolated(job)
+    prof = profile_model(artifact.path, cfg.options, batch=batch, shape=cfg.shape, inputs_npz=cfg.inputs,
+                         seed=cfg.seed, runs=cfg.runs, warmup=cfg.warmup, top_nodes=cfg.top, keep_trace=cfg.trace)
+    result = make_result(job, measured, artifact.path, machine, dynamic_state(), verification=verification,
+                         artifact=artifact)
+    result["kind"] = "profile"
+    result["profile"] = prof
+    validate_result(result)
+    return result, write_json(cfg.output_dir / result_filename(result).replace(".json", ".profile.json"), result)

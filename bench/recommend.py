@@ -33,6 +33,7 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from edgebench.bench.report_data import Machine, Row
 from edgebench.errors import NotFoundError, UserInputError, suggest
@@ -473,6 +474,31 @@ def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", dev
                                            best, ref)),
             lineage=lineage if several else ""))
     return out
+
+
+@dataclass(frozen=True)
+class RecommendConfig:
+    """`edgebench recommend`'s question: the budget in top-1 points, the metric ranked, one device (None: each),
+    the top-1 % the budget counts from (None: the machine's unpruned FP32 result). Checked on construction."""
+
+    budget: float = 1.0
+    metric: str = "p50_ms"
+    device: str | None = None
+    reference_top1: float | None = None
+
+    def __post_init__(self) -> None:
+        check_metric(self.metric)
+
+
+def recommend_files(paths: Sequence[Path], cfg: RecommendConfig) -> tuple[list[str], list[Recommendation]]:
+    """`edgebench recommend`: read the result files and folders (a sweep folder, its results/ or result folders)
+    and rank them; returns (the notes on skipped files, the recommendations)."""
+    from edgebench.bench.report_data import collect_paths, load_results
+
+    collect_paths(paths)  # a sweep folder, its results/ (one folder per device) or result folders and files
+    loaded = load_results(paths)
+    return list(loaded.notes), recommend(loaded.rows, budget=cfg.budget, metric=cfg.metric, device=cfg.device,
+                                         reference_top1=cfg.reference_top1)
 
 
 def recommendation_markdown(recs: Sequence[Recommendation]) -> list[str]:

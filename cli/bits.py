@@ -40,38 +40,26 @@ def sweep_bits(
 ) -> None:
     """Bit-width sweep: weights 8/6/4 x activations 8/16 through ORT QDQ types; file and gzip size, paired top-1,
     interleaved latency vs FP32 and what ORT really runs (INT8 kernels or float on DequantizeLinear)."""
-    from edgebench.artifact import ModelArtifact
-    from edgebench.atomic import check_writable_dir
-    from edgebench.bench.bits_sweep import RESULT_FILE, BitsSweepConfig, check_settings, format_table, parse_bits
-    from edgebench.bench.bits_sweep import sweep_bits as run_sweep
-    from edgebench.bench.fingerprint import cpu_info
-    from edgebench.calibration.datasets import load_dataset
-    from edgebench.calibration.recipes import resolve_preset
-    from edgebench.errors import UserInputError
+    from edgebench.bench.bits_sweep import (
+        RESULT_FILE,
+        BitsSweepConfig,
+        BitsSweepRun,
+        format_table,
+        parse_bits,
+        run_bits_sweep,
+    )
 
-    config = BitsSweepConfig(weights=parse_bits(weights, "--weights"),
-                             activations=parse_bits(activations, "--activations"), threads=threads, rounds=rounds,
-                             iters=iters)
-    cpu = cpu_info()
-    choice = resolve_preset(preset, target, None if target else cpu)
-    check_settings(choice, config)
-    if calib_size < 1:
-        raise UserInputError(f"--calib-size {calib_size} must be >= 1")
-    artifact = ModelArtifact.resolve(model)
-    out = output_dir if output_dir is not None else artifact.path.parent / "sweep-bits"
-    if (out / RESULT_FILE).exists() and not (force or reuse):
-        raise UserInputError(f"'{out / RESULT_FILE}' exists; pass --force to overwrite (or --reuse to keep its "
-                             "models), or -o another folder")
-    check_writable_dir(out)  # before the data is read and the settings quantized
-    info = artifact.manifest.input if artifact.manifest else None
-    calib = load_dataset(data, data_dir, download, size=calib_size, seed=seed,
-                         preprocessing=info.preprocessing if info else None)
-    ev = load_dataset(eval_data, data_dir, download, labelled_for="sweep-bits").subset(eval_size)
-    result = run_sweep(artifact, calib, ev, choice, out, config, dataset_spec=data, eval_spec=eval_data, seed=seed,
-                       reuse=reuse, host=dict(cpu), log=say)
+    run = BitsSweepRun(model=model, data=data, eval_data=eval_data, output_dir=output_dir, preset=preset,
+                       target=target, calib_size=calib_size, seed=seed, eval_size=eval_size, data_dir=data_dir,
+                       download=download, reuse=reuse, force=force,
+                       grid=BitsSweepConfig(weights=parse_bits(weights, "--weights"),
+                                            activations=parse_bits(activations, "--activations"), threads=threads,
+                                            rounds=rounds, iters=iters))
+    outcome = run_bits_sweep(run, log=say)
+    result = outcome.result
     if as_json:
         typer.echo(json.dumps(result, indent=2, default=str))
         return
-    typer.echo(f"sweep-bits: {artifact.path.name}, preset {choice.preset} ({choice.reason})")
+    typer.echo(f"sweep-bits: {outcome.artifact.path.name}, preset {outcome.choice.preset} ({outcome.choice.reason})")
     typer.echo(format_table(result))
-    typer.echo(f"wrote    {out / RESULT_FILE} ({result['seconds']:.0f} s)")
+    typer.echo(f"wrote    {outcome.out_dir / RESULT_FILE} ({result['seconds']:.0f} s)")

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,29 +31,25 @@ def doctor(
     no_verify: bool = no_verify_option(),
 ) -> None:
     """Why INT8 is not faster (or is less accurate) than FP32 here: the verdict, the evidence, the measured fixes."""
-    from edgebench.atomic import check_writable_dir
+    from edgebench.bench.doctor import DoctorConfig, run_doctor
     from edgebench.cli.options import check_threads
-    from edgebench.errors import OutputExistsError, UserInputError
 
-    if runtime != "ort-cpu":
-        raise UserInputError(f"-r {runtime}: the doctor reads ONNX Runtime's profiler and kernels; use -r ort-cpu")
-    if threads < 1:
-        raise UserInputError(f"--threads {threads} must be >= 1 (e.g. 1)")
+    cfg = DoctorConfig(data=data, limit=limit, runtime=runtime, threads=threads, try_fixes=try_fixes_, apply=apply,
+                       output=output)
     check_threads([threads])
-    if limit < 1:
-        raise UserInputError(f"--limit {limit} must be >= 1 (e.g. 500)")
-    if apply and output is None:
-        raise UserInputError("--apply writes the best model to a folder: give -o DIR")
-    if output is not None and not apply:
-        raise UserInputError(f"-o {output} is where --apply writes; add --apply or drop -o")
-    if (try_fixes_ or apply) and data is None:
-        raise UserInputError("--try/--apply re-quantize the FP32 model and measure top-1: give --data (e.g. cifar10)")
-    if output is not None:
-        check_writable_dir(output)
-        for name in ("model.int8.onnx", "model.int8.json", "doctor.json"):
-            if (output / name).exists():
-                raise OutputExistsError(f"'{output / name}' already exists; choose another -o")
+    int8, parent = _models(model, fp32, no_verify)
+    record = run_doctor(cfg, int8.path, parent.path, parent.manifest)
+    if as_json:
+        typer.echo(json.dumps(record, indent=2, default=str))
+        return
+    _print(record)
+
+
+def _models(model: Path, fp32: Path | None, no_verify: bool) -> tuple[Any, Any]:
+    """The INT8 model (a folder: its model.int8.onnx) and its FP32 parent (--fp32, else its manifest's), both
+    verified by hash."""
     from edgebench.bench.doctor import require_int8
+    from edgebench.errors import UserInputError
 
     if model.is_dir() and (model / "model.int8.onnx").is_file():  # a model folder: its INT8 model
         model = model / "model.int8.onnx"
@@ -66,46 +61,7 @@ def doctor(
         raise UserInputError(f"'{model}' {what}; give --fp32 FP32_MODEL")
     if parent.path.resolve() == artifact.path.resolve():
         raise UserInputError(f"--fp32 '{fp32}' is the model itself; give its FP32 parent")
-    _run(artifact.path, parent.path, parent.manifest, data, limit, threads, try_fixes_ or apply,
-         output if apply else None, as_json)
-
-
-def _run(int8: Path, fp32: Path, fp32_manifest: Any, data: str | None, limit: int, threads: int, do_try: bool,
-         output: Path | None, as_json: bool) -> None:
-    from edgebench.bench import doctor as doc
-    from edgebench.bench.evaluate import load_eval_dataset
-    from edgebench.bench.fingerprint import fingerprint
-
-    ds = load_eval_dataset(data, fp32_manifest, size=limit).require_labels("the doctor") if data else None
-    cpu = fingerprint()["cpu"]
-    d = doc.diagnose(int8, fp32, cpu=cpu, threads=threads, data=ds)
-    trials: list[doc.Trial] = []
-    if do_try:
-        with tempfile.TemporaryDirectory(prefix="edgebench-doctor-") as tmp:
-            trials = doc.try_fixes(d, int8, fp32, ds, Path(tmp))
-    best = doc.best_trial(trials, d)
-    record = {**d.to_dict(), "trials": [t.to_dict() for t in trials], "decision": doc.decision_line(d, best),
-              "model": str(int8), "fp32": str(fp32)}
-    if best is not None and not best.candidate.keep_fp32:
-        record["verdict"] = d.verdict(best.candidate.label)
-    if output is not None:
-        record["applied"] = _apply(doc, best, fp32, ds, output, record)
-    if as_json:
-        typer.echo(json.dumps(record, indent=2, default=str))
-        return
-    _print(record)
-
-
-def _apply(doc: Any, best: Any, fp32: Path, ds: Any, output: Path, record: dict[str, Any]) -> str:
-    """Write the best trial to `output`: its model + manifest (with the `doctor` record), or only doctor.json when
-    the decision keeps a model that exists (FP32, the given INT8 model, another thread count)."""
-    from edgebench.atomic import ensure_writable_dir, write_json_new
-
-    if best is None or best.candidate.keep_fp32 or best.candidate.threads is not None:
-        ensure_writable_dir(output)
-        return str(write_json_new(output / "doctor.json", record))
-    calib = ds.subset(min(64, len(ds)))
-    return str(doc.build_candidate(best.candidate, fp32, calib, output, extra={"doctor": dict(record)}))
+    return artifact, parent
 
 
 def _print(r: dict[str, Any]) -> None:

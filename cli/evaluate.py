@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,49 +90,46 @@ def eval_cmd(
         run_on_devices(on, "eval", eval_cmd, locals(), [model], None, runtime=runtime, threads=str(threads or ""),
                        as_json=as_json)
         return
-    from edgebench.bench.evaluate import evaluate
+    from edgebench.bench.eval_run import EvalConfig, run_eval
     from edgebench.cli.options import check_threads
     from edgebench.runtimes.artifacts import resolve_precision
 
     model, options = resolve_precision(model, runtime, precision)  # bf16/fp16: the options that select them
+    cfg = EvalConfig(data=data, annotations=annotations, limit=limit, runtime=runtime, threads=threads,
+                     batch_size=batch_size, data_dir=data_dir, download=download, arithmetic=arithmetic,
+                     as_target=as_target, labels_file=labels_file, runtime_options=options)
+    if threads is not None:
+        check_threads([threads], allow_oversubscribe=allow_oversubscribe)
+    choice = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
+    artifact, baseline, base_manifest = _models(model, baseline, runtime, choice, labels, no_verify)
+    outcome = run_eval(cfg, artifact, baseline, base_manifest)
+    PRINTERS[outcome.kind](outcome.result, as_json)
+
+
+def _models(model: Path, baseline: Path | None, runtime: str, choice: Any, labels: str | None,
+            no_verify: bool) -> tuple[Any, Path | None, Any]:
+    """The model's artifact (its manifest described in memory from the preprocessing options when it has none),
+    the baseline's file for this runtime and its in-memory manifest when it needs one; both verified by hash."""
     if baseline is not None:  # a folder as baseline: the FP32 model this runtime reads (ncnn, litert: their own)
         from edgebench.runtimes.artifacts import resolve_for_runtime
 
         baseline = resolve_for_runtime(baseline, runtime, None)
-
-    if threads is not None:
-        check_threads([threads], allow_oversubscribe=allow_oversubscribe)
     for m in (model, baseline):
         if m is not None:
             resolve_model(m, no_verify=no_verify)
-    arithmetic = _arithmetic_option(arithmetic, as_target)
-    choice = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
     artifact = artifact_with_manifest(model, choice, labels, "evaluating")
-    if baseline is not None:
-        _same_task(artifact.path, artifact.manifest, baseline)
-    if artifact.manifest is not None and artifact.manifest.task == "detection":
-        _eval_detection(artifact.path, baseline, data, annotations=annotations, limit=limit, runtime=runtime,
-                        threads=threads, batch_size=batch_size, as_json=as_json, arithmetic=arithmetic,
-                        manifest=artifact.manifest)
-        return
-    if annotations is not None:
-        from edgebench.errors import UserInputError
+    base = artifact_with_manifest(baseline, choice, labels, "evaluating") if (
+        baseline is not None and choice.given and _has_no_manifest(baseline)) else None
+    return artifact, baseline, base.manifest if base else None
 
-        raise UserInputError(f"--annotations is for detection models; '{artifact.path.name}' is a classifier "
-                             "(its labels come with --data); drop --annotations")
-    if baseline is not None:
-        base = artifact_with_manifest(baseline, choice, labels, "evaluating") if (
-            choice.given and _has_no_manifest(baseline)) else None
-        _eval_with_baseline(artifact.path, baseline, data, limit=limit, runtime=runtime, threads=threads,
-                            batch_size=batch_size, data_dir=data_dir, download=download, as_json=as_json,
-                            arithmetic=arithmetic, manifest=artifact.manifest,
-                            baseline_manifest=base.manifest if base else None, labels_file=labels_file,
-                            runtime_options=options)
-        return
 
-    r = evaluate(artifact.path, data, runtime=runtime, batch_size=batch_size, limit=limit, threads=threads,
-                 data_dir=data_dir, download=download, arithmetic=arithmetic,  # type: ignore[arg-type]
-                 manifest=artifact.manifest, labels_file=labels_file, runtime_options=options)
+def _has_no_manifest(model: Path) -> bool:
+    from edgebench.artifact import ModelArtifact
+
+    return ModelArtifact.resolve(model).manifest is None
+
+
+def _print_classification(r: dict[str, Any], as_json: bool) -> None:
     _warn(r)
     if _printed_json(r, as_json):
         return
@@ -141,36 +139,6 @@ def eval_cmd(
                f"{r['seconds']:.1f} s)")
     if r.get("output_kind") in MEASURED:
         typer.echo(f"measured {MEASURED[r['output_kind']]}")
-
-
-def _same_task(model: Path, manifest: Any, baseline: Path) -> None:
-    """A paired comparison needs two models of one task (two classifiers, or two detectors)."""
-    from edgebench.artifact import ModelArtifact
-    from edgebench.errors import UserInputError
-
-    base = ModelArtifact.resolve(baseline)
-    task, base_task = ((m.task if m is not None else None) or "classification" for m in (manifest, base.manifest))
-    if task != base_task:
-        raise UserInputError(f"--baseline '{base.path}' is a {base_task} model but '{model}' is a {task} "
-                             "model; compare two models of one task (e.g. the INT8 detector with its FP32 parent)")
-
-
-def _has_no_manifest(model: Path) -> bool:
-    from edgebench.artifact import ModelArtifact
-
-    return ModelArtifact.resolve(model).manifest is None
-
-
-def _arithmetic_option(arithmetic: str, as_target: bool) -> str:
-    """`--as-target` is `--arithmetic qdq`; both together must agree."""
-    from edgebench.bench.evaluate import ARITHMETIC_MODES
-    from edgebench.errors import UserInputError
-
-    if arithmetic not in ARITHMETIC_MODES:
-        raise UserInputError(f"--arithmetic '{arithmetic}' is not one of {', '.join(ARITHMETIC_MODES)}")
-    if as_target and arithmetic not in ("auto", "qdq"):
-        raise UserInputError(f"--as-target means --arithmetic qdq, not --arithmetic {arithmetic}; give one of them")
-    return "qdq" if as_target else arithmetic
 
 
 def _ran(r: dict[str, Any]) -> str:
@@ -207,12 +175,8 @@ def _pair_head(r: dict[str, Any], as_json: bool) -> tuple[dict[str, Any], dict[s
     return m, b, p
 
 
-def _eval_with_baseline(model: Path, baseline: Path, data: str, *, limit: int | None, as_json: bool,
-                        data_dir: Path | None, download: bool, **kwargs: Any) -> None:
+def _print_classification_pair(r: dict[str, Any], as_json: bool) -> None:
     """`eval --baseline`: both models on the same images, then the paired comparison."""
-    from edgebench.bench.evaluate import evaluate_pair
-
-    r = evaluate_pair(model, baseline, data, limit=limit, data_dir=data_dir, download=download, **kwargs)
     if (pair := _pair_head(r, as_json)) is None:
         return
     m, b, p = pair
@@ -226,26 +190,18 @@ def _eval_with_baseline(model: Path, baseline: Path, data: str, *, limit: int | 
                f"to wrong {p['flipped_to_wrong']}, changed but both wrong {p['changed_both_wrong']}")
 
 
-def _eval_detection(model: Path, baseline: Path | None, data: str, *, annotations: Path | None, as_json: bool,
-                    **kwargs: Any) -> None:
-    """`eval` of a detector: COCO mAP, and with --baseline the paired block (mAP delta, box agreement)."""
-    from edgebench.bench.evaluate_detection import evaluate_detection, evaluate_detection_pair
-    from edgebench.errors import UserInputError
-
-    if data == "cifar10":
-        raise UserInputError(f"'{model.name}' is a detector: give --data DIR (DIR/images with DIR/instances.json or "
-                             "DIR/labels/) or --data IMAGES --annotations FILE; see docs/detection.md")
-    if baseline is None:
-        r = evaluate_detection(model, data, annotations=annotations, **kwargs)
-        _warn(r)
-        if _printed_json(r, as_json):
-            return
-        typer.echo(f"{Path(r['model']).name}: mAP@0.5:0.95 {r['map_pct']:.2f}  mAP@0.5 {r['map50_pct']:.2f}  on "
-                   f"{r['n']} images of {r['dataset']} ({r['gt_boxes']} boxes; {r['runtime']}, {r['threads']} "
-                   f"threads, {r['arithmetic']}, {r['seconds']:.1f} s)")
+def _print_detection(r: dict[str, Any], as_json: bool) -> None:
+    """`eval` of a detector: COCO mAP."""
+    _warn(r)
+    if _printed_json(r, as_json):
         return
-    manifest = kwargs.pop("manifest")
-    r = evaluate_detection_pair(model, baseline, data, annotations=annotations, manifest=manifest, **kwargs)
+    typer.echo(f"{Path(r['model']).name}: mAP@0.5:0.95 {r['map_pct']:.2f}  mAP@0.5 {r['map50_pct']:.2f}  on "
+               f"{r['n']} images of {r['dataset']} ({r['gt_boxes']} boxes; {r['runtime']}, {r['threads']} "
+               f"threads, {r['arithmetic']}, {r['seconds']:.1f} s)")
+
+
+def _print_detection_pair(r: dict[str, Any], as_json: bool) -> None:
+    """`eval --baseline` of a detector: both mAPs and the paired block (mAP delta, box agreement)."""
     if (pair := _pair_head(r, as_json)) is None:
         return
     m, b, p = pair
@@ -255,3 +211,8 @@ def _eval_detection(model: Path, baseline: Path | None, data: str, *, annotation
     typer.echo(f"paired    mAP {p['map_delta_pts']:+.2f} points, mAP@0.5 {p['map50_delta_pts']:+.2f}; box agreement "
                f"{p['box_agreement_pct']:.1f} % ({p['matched_boxes']}/{p['baseline_boxes']} baseline boxes with score "
                f">= {p['score_threshold']}, same class at IoU >= {p['iou_threshold']})")
+
+
+PRINTERS: dict[str, Callable[[dict[str, Any], bool], None]] = {
+    "classification": _print_classification, "classification-paired": _print_classification_pair,
+    "detection": _print_detection, "detection-paired": _print_detection_pair}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 from edgebench.cli.common import (
@@ -17,7 +17,6 @@ from edgebench.cli.common import (
     ModelArg,
     ModelFileOpt,
     WeightsOpt,
-    load,
     resolve_spec,
     say,
 )
@@ -26,46 +25,6 @@ from edgebench.units import format_mb
 
 if TYPE_CHECKING:
     from edgebench.manifest import Manifest
-
-
-def _parity_dataset(spec: Any, parity_data: str, data_dir: Path | None, parity_images: int = 256) -> Any:
-    """The real images used for parity: 'auto' = the model's dataset when a local copy exists (CIFAR-10's test
-    images; for an ImageNet model the first `parity_images` of ``imagenet/val1300`` in a data folder), 'none' = off.
-    Image folders are labelled in the model's class order and decoded with its resize/crop."""
-    from edgebench.calibration.datasets import default_data_dirs, load_dataset
-    from edgebench.calibration.labels import classes_for
-    from edgebench.errors import DataError
-
-    if parity_data == "none":
-        return None
-    if spec.task == "detection":  # real images for parity: the COCO sample (auto) or a detection data folder
-        from edgebench.calibration.detection_data import parity_images_for
-
-        found = parity_images_for(spec.input, None if parity_data == "auto" else Path(parity_data), data_dir)
-        if found is None:
-            say("note: no local COCO sample (coco/val2017_first128 under --data-dir / EDGEBENCH_DATA); parity on "
-                "random inputs only")
-        return found
-    info = spec.input
-    classes = classes_for(info.dataset, info.class_names, spec.num_classes)
-    if parity_data == "auto":
-        if info.dataset == "imagenet":
-            found = [d / "imagenet" / "val1300" for d in default_data_dirs(data_dir)
-                     if (d / "imagenet" / "val1300").is_dir()]
-            if not found:
-                say("note: no local ImageNet validation images (imagenet/val1300 under --data-dir / EDGEBENCH_DATA); "
-                    "parity on random inputs only: give --parity-data DIR for real images")
-                return None
-            return load_dataset(str(found[0]), size=parity_images or None, preprocessing=info.preprocessing,
-                                classes=classes)
-        if info.dataset != "cifar10":
-            return None
-        try:
-            return load_dataset("cifar10:test", data_dir, download=False)
-        except DataError:
-            say("note: no local CIFAR-10 test images (--data-dir / EDGEBENCH_DATA); parity on random inputs only")
-            return None
-    return load_dataset(parity_data, data_dir, download=True, preprocessing=info.preprocessing, classes=classes)
 
 
 def summary_lines(manifest: Manifest, onnx_path: Path, seconds: float) -> list[str]:
@@ -124,36 +83,22 @@ def export(
     as_json: JsonOpt = False,
 ) -> None:
     """Export a PyTorch model to DIR/model.fp32.onnx with its manifest, after checker and parity checks."""
-    from edgebench.atomic import check_writable_dir, ensure_writable_dir
-    from edgebench.errors import OutputExistsError
-    from edgebench.exporter.export import ONNX_FILE, check_export_options, default_opset, export_model, parse_batch
-    from edgebench.manifest import check_value, manifest_path
+    from edgebench.exporter.export import ONNX_FILE
+    from edgebench.exporter.export_run import ExportJob, ExportOptions, run_export
+    from edgebench.exporter.loading import WeightsRequest
 
     t0 = time.perf_counter()
-    opset = default_opset(exporter) if opset is None else opset
-    check_export_options(exporter, opset, parity_images=parity_images, accuracy_images=accuracy_images)
-    parse_batch(batch)
-    if num_classes is not None:
-        check_value("num_classes", num_classes, "--num-classes")  # the manifest's rule for num_classes
-    spec = resolve_spec(model, model_file, input_like)
-    out = output_dir or Path("artifacts") / spec.name.replace(":", "_")
-    if not force:  # fail before the slow part
-        for p in (out / ONNX_FILE, manifest_path(out / ONNX_FILE)):
-            if p.exists():
-                raise OutputExistsError(f"'{p}' already exists; pass --force to overwrite it")
-    check_writable_dir(out)
-    loaded = load(spec, weights, data_dir=data_dir, download=download, random_init=random_init,
-                  num_classes=num_classes)
-    dataset = _parity_dataset(loaded.spec, parity_data, data_dir, parity_images)
-    ensure_writable_dir(out)
-    manifest = export_model(loaded.model, loaded.spec, out, opset=opset, batch=batch, exporter=exporter,
-                            simplify=simplify, parity_dataset=dataset, parity_images=parity_images,
-                            accuracy_images=accuracy_images, force=force, weights=loaded.weights,
-                            log=None if as_json else say)
+    job = ExportJob(options=ExportOptions(opset=opset, batch=batch, exporter=exporter, simplify=simplify,
+                                          parity_data=parity_data, parity_images=parity_images,
+                                          accuracy_images=accuracy_images, num_classes=num_classes),
+                    spec=resolve_spec(model, model_file, input_like), output_dir=output_dir, force=force,
+                    weights=WeightsRequest(weights=weights, random_init=random_init, data_dir=data_dir,
+                                           download=download))
+    manifest = run_export(job, notes=say, progress=None if as_json else say)
     if as_json:
         typer.echo(json.dumps(manifest.to_dict(), indent=2))
         return
-    for line in summary_lines(manifest, out / ONNX_FILE, time.perf_counter() - t0):
+    for line in summary_lines(manifest, job.out / ONNX_FILE, time.perf_counter() - t0):
         typer.echo(line)
 
 
@@ -163,27 +108,9 @@ def models(
     as_json: JsonOpt = False,
 ) -> None:
     """List the model zoo with parameters, MACs and input size."""
-    if torchvision:
-        rows = _torchvision_rows()
-    else:
-        from edgebench.exporter.export import count_macs, count_params
-        from edgebench.exporter.zoo import MODELS
+    from edgebench.exporter.export_run import zoo_rows
 
-        rows = []
-        for name in MODELS.names():
-            spec = MODELS.get(name)
-            net = spec.build()
-            rows.append({
-                "name": name,
-                "family": spec.family,
-                "params": count_params(net),
-                "macs": count_macs(net, (1, *(int(d) for d in spec.input.shape[1:]))),
-                "input": list(spec.input.shape),
-                "dataset": spec.input.dataset,
-                "weights": spec.weights.file_name if spec.weights else None,
-                "published_top1_pct": spec.weights.top1_pct if spec.weights else None,
-                "description": spec.description,
-            })
+    rows = zoo_rows(torchvision=torchvision)
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
@@ -198,22 +125,3 @@ def models(
     if not torchvision:
         typer.echo("\nAlso: tv:<name> for any torchvision classifier (`edgebench models --torchvision`), "
                    "--model-file path.py:factory for your own.")
-
-
-def _torchvision_rows() -> list[dict[str, Any]]:
-    import torchvision.models as tvm
-
-    rows = []
-    for name in sorted(tvm.list_models(module=tvm)):
-        default = tvm.get_model_weights(name).DEFAULT  # type: ignore[attr-defined]
-        crop = int(default.transforms().crop_size[0])
-        rows.append({
-            "name": f"tv:{name}",
-            "params": int(default.meta["num_params"]),
-            # torchvision's "_ops" (GFLOPS in its docs) counts one multiply-add as one operation
-            "macs": int(default.meta["_ops"] * 1e9) if default.meta.get("_ops") else None,
-            "input": ["batch", 3, crop, crop],
-            "dataset": "imagenet",
-            "weights": None,
-        })
-    return rows

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from edgebench.cli.common import DataDirOpt, InputLikeOpt, ModelArg, ModelFileOpt, WeightsOpt, say
 from edgebench.cli.root import app
+
+if TYPE_CHECKING:
+    from edgebench.latency_table import LatencyTableConfig
 
 
 @app.command("latency-table")
@@ -29,57 +33,43 @@ def latency_table(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing table."),
 ) -> None:
     """Latency of every prunable layer/block at candidate widths here -> a table for prune --target-speedup."""
-    from edgebench.atomic import check_writable_dir, write_json
-    from edgebench.bench.fingerprint import cpu_info
-    from edgebench.bench.latency_probe import measure_table
-    from edgebench.cli.options import check_threads
-    from edgebench.errors import OutputExistsError, UserInputError
-    from edgebench.latency_table import PROBES_FILE, check_measure_options, load_probes, probe_model
-
-    # every option before the model is loaded or a probe built (those take seconds to minutes)
-    check_measure_options(runtime, precision, threads, rounds)
-    check_threads([threads])
-    if channel_block < 1:
-        raise UserInputError(f"--channel-block {channel_block} must be >= 1")
-    if write_probes is not None:
-        check_writable_dir(write_probes, "--write-probes")
-    else:
-        if output.is_dir():
-            raise UserInputError(f"--output '{output}' is a folder; give the table's file name, e.g. "
-                                 f"{output / 'table.json'}")
-        if output.exists() and not force:
-            raise OutputExistsError(f"'{output}' exists; pass --force to overwrite it")
-        check_writable_dir(output.parent, "--output")
     import tempfile
     from contextlib import ExitStack
 
+    from edgebench.bench.latency_probe import measure_probe_pack
+    from edgebench.cli.options import check_threads
+    from edgebench.latency_table import LatencyTableConfig
+
+    # every option before the model is loaded or a probe built (those take seconds to minutes)
+    cfg = LatencyTableConfig(output=output, runtime=runtime, precision=precision, threads=threads,
+                             channel_block=channel_block, rounds=rounds, write_probes=write_probes, force=force)
+    check_threads([threads])
     with ExitStack() as stack:
         if probes is None:
-            if model is None and model_file is None:
-                raise UserInputError("give MODEL (or --model-file) on the workstation, or --probes DIR on the "
-                                     "device")
-            from edgebench.cli.common import load, resolve_spec
-            from edgebench.exporter.prune_setup import probe_pack
-
-            spec = resolve_spec(model, model_file, input_like)
-            loaded = load(spec, weights, data_dir=data_dir, random_init=weights is None and spec.weights is None)
             # the pack measured here lives in a temporary folder, removed after the run (also on an error or Ctrl-C)
             pack = write_probes or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="edgebench-probes-")))
-            probe_pack(loaded.model, loaded.spec, pack, precision=precision, cpu=cpu_info(),
-                       channel_block=channel_block)
+            _write_probe_pack(cfg, pack, model, model_file, input_like, weights, data_dir)
             if write_probes is not None:
                 typer.echo(f"probe pack -> {pack} (measure on the device: edgebench latency-table --probes "
                            f"{pack.name} --precision {precision} -t {threads} -o table.json)")
                 return
             probes = pack
-        doc = load_probes(probes / PROBES_FILE)
-        if doc.get("precision") not in (None, precision):
-            raise UserInputError(f"probe pack '{probes}' holds a {doc.get('precision')} model, not --precision "
-                                 f"{precision}; write the pack again with --precision {precision}")
-        onnx_path = probe_model(probes, doc, precision)  # inside the pack, verified by hash, of that precision
-        table = measure_table(doc, onnx_path, precision=precision, threads=threads, runtime=runtime, rounds=rounds,
-                              log=say)
-    write_json(output, table)
+        table = measure_probe_pack(cfg, probes, log=say)
     typer.echo(f"{len(table['units'])} units, whole model {table['full_model_ms']:.3f} ms ({runtime} {precision}, "
                f"{threads} thread(s), {table['machine']}) -> {output}")
 
+
+def _write_probe_pack(cfg: LatencyTableConfig, pack: Path, model: str | None, model_file: str | None,
+                      input_like: str | None, weights: Path | None, data_dir: Path | None) -> None:
+    """On the workstation: the model (torch) -> its probe pack in `pack`."""
+    from edgebench.bench.fingerprint import cpu_info
+    from edgebench.cli.common import load, resolve_spec
+    from edgebench.errors import UserInputError
+    from edgebench.exporter.prune_setup import probe_pack
+
+    if model is None and model_file is None:
+        raise UserInputError("give MODEL (or --model-file) on the workstation, or --probes DIR on the device")
+    spec = resolve_spec(model, model_file, input_like)
+    loaded = load(spec, weights, data_dir=data_dir, random_init=weights is None and spec.weights is None)
+    probe_pack(loaded.model, loaded.spec, pack, precision=cfg.precision, cpu=cpu_info(),
+               channel_block=cfg.channel_block)

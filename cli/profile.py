@@ -32,46 +32,17 @@ def profile(
     no_verify: bool = no_verify_option(),
 ) -> None:
     """Time per op type and per node (ORT profiler) and which nodes ran INT8 vs FP32; writes a result file."""
-    from edgebench.atomic import check_writable_dir, ensure_writable_dir, write_json
-    from edgebench.bench.fingerprint import dynamic_state, fingerprint
-    from edgebench.bench.harness import BenchConfig
-    from edgebench.bench.op_profile import profile_model
-    from edgebench.bench.runner import Job, make_result, run_job_isolated
-    from edgebench.bench.schema import result_filename, validate_result
+    from edgebench.bench.op_profile import ProfileConfig, run_profile
     from edgebench.cli.options import check_threads, parse_shape
-    from edgebench.errors import UserInputError
-    from edgebench.runtimes.options import OrtCpuOptions
     from edgebench.system import default_threads
 
-    if batch < 1:
-        raise UserInputError(f"--batch {batch} must be >= 1")
-    if runs < 1 or warmup < 0:
-        raise UserInputError(f"--runs {runs} must be >= 1 and --warmup {warmup} >= 0")
-    n_threads = threads if threads is not None else default_threads()
-    opts = OrtCpuOptions(intra_op_threads=n_threads, graph_optimization=graph_opt)  # type: ignore[arg-type]
-    shape_t = parse_shape(shape)
-    check_threads([n_threads])
-    if top < 0:
-        raise UserInputError(f"--top {top} must be >= 0 (0: every node)")
-    check_writable_dir(output_dir)
-    if trace is not None:
-        check_writable_dir(trace.parent, "--trace")
+    cfg = ProfileConfig(threads=threads if threads is not None else default_threads(), batch=batch,
+                        shape=parse_shape(shape), inputs=inputs, seed=seed, graph_opt=graph_opt, runs=runs,
+                        warmup=warmup, top=top, min_seconds=min_seconds, trace=trace, output_dir=output_dir)
+    check_threads([cfg.threads])
     artifact, verification = resolve_model(model, no_verify=no_verify)
-    model_path = artifact.path
-    ensure_writable_dir(output_dir)
-    cfg = BenchConfig(min_seconds=min_seconds)
-    job = Job(model=str(model_path), runtime="ort-cpu", batch=None if shape_t else batch, shape=shape_t,
-              inputs_npz=str(inputs) if inputs else None, seed=seed, options=opts, bench=cfg.__dict__.copy())
-    machine = fingerprint()
-    measured = run_job_isolated(job)
-    prof = profile_model(model_path, opts, batch=None if shape_t else batch, shape=shape_t, inputs_npz=inputs,
-                         seed=seed, runs=runs, warmup=warmup, top_nodes=top, keep_trace=trace)
-    result = make_result(job, measured, model_path, machine, dynamic_state(), verification=verification,
-                         artifact=artifact)
-    result["kind"] = "profile"
-    result["profile"] = prof
-    validate_result(result)
-    path = write_json(output_dir / result_filename(result).replace(".json", ".profile.json"), result)
+    result, path = run_profile(cfg, artifact, verification)
+    prof = result["profile"]
     if as_json:
         typer.echo(json.dumps(prof, indent=2))
         return

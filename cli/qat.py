@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from edgebench.cli.common import (
@@ -15,13 +16,17 @@ from edgebench.cli.common import (
     ModelArg,
     ModelFileOpt,
     WeightsOpt,
-    load,
     resolve_spec,
     say,
 )
 from edgebench.cli.options import FRACTION, POSITIVE, UNIT, float_option
 from edgebench.cli.root import app
 from edgebench.units import format_mb
+
+if TYPE_CHECKING:
+    from edgebench.calibration.recipes import PresetChoice
+    from edgebench.exporter.loading import FinetuneRequest
+    from edgebench.manifest import Manifest
 
 DistillOpt = typer.Option(False, "--distill/--no-distill", help="Distil from the FP32 model (KD loss, alpha 0.5, T 4).")
 
@@ -61,31 +66,39 @@ def qat(
 ) -> None:
     """Quantization-aware training: fine-tune with fake quantization mirroring the preset, export QDQ INT8."""
     import torch
-    from edgebench.atomic import check_writable_dir
     from edgebench.bench.fingerprint import cpu_info
-    from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.recipes import resolve_preset
     from edgebench.exporter.distill import DistillConfig
-    from edgebench.exporter.qat import QATConfig, check_qat_recipe, run_qat
+    from edgebench.exporter.qat import QATConfig, QATJob, run_qat_job
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
-    cfg = QATConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, val_fraction=val_fraction,
-                    keep_ptq=keep_ptq)
-    kd = DistillConfig(distill_alpha, distill_temperature) if distill else None
-    choice = resolve_preset(preset, target, None if target else cpu_info())
-    check_qat_recipe(choice.recipe)
-    check_writable_dir(output_dir)
-    spec = resolve_spec(model, model_file, input_like)
-    loaded = load(spec, weights, data_dir=data_dir, download=download, require_trained=True)
-    train = load_dataset(data, data_dir, download, preprocessing=loaded.spec.input.preprocessing,
-                         labelled_for="training")
-    ev = None if eval_data in (None, "none") else load_dataset(eval_data, data_dir, download,
-                                                              labelled_for="evaluation")
-    manifest = run_qat(loaded.model, loaded.spec, output_dir, train, choice, cfg, eval_data=ev, distill=kd,
-                       weights=loaded.weights, force=force, log=say)
+    job = QATJob(config=QATConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, val_fraction=val_fraction,
+                                  keep_ptq=keep_ptq),
+                 distill=DistillConfig(distill_alpha, distill_temperature) if distill else None,
+                 choice=resolve_preset(preset, target, None if target else cpu_info()),
+                 request=_finetune_request(model, model_file, input_like, weights, data, eval_data, data_dir, download,
+                                           output_dir, force))
+    manifest = run_qat_job(job, log=say)
     if as_json:
         typer.echo(json.dumps(manifest.to_dict(), indent=2))
         return
+    _print_qat(manifest, job.choice, output_dir)
+
+
+def _finetune_request(model: str | None, model_file: str | None, input_like: str | None, weights: Path | None,
+                      data: str, eval_data: str | None, data_dir: Path | None, download: bool, output_dir: Path,
+                      force: bool) -> FinetuneRequest:
+    """The options qat and sparsify share -> their `FinetuneRequest` (a trained model is required)."""
+    from edgebench.exporter.loading import FinetuneRequest, WeightsRequest
+
+    return FinetuneRequest(out_dir=output_dir, data=data, eval_data=eval_data, force=force,
+                           spec=resolve_spec(model, model_file, input_like),
+                           weights=WeightsRequest(weights=weights, require_trained=True, data_dir=data_dir,
+                                                  download=download))
+
+
+def _print_qat(manifest: Manifest, choice: PresetChoice, output_dir: Path) -> None:
+    """The text summary of a QAT run: preset, epoch selection, top-1, parity, what ORT runs, the file."""
     q = manifest.qat or {}
     par = q.get("parity_vs_fake_quant", {})
     e = (manifest.nodes or {}).get("ort_cpu", {})
@@ -137,23 +150,15 @@ def sparsify(
 ) -> None:
     """Unstructured magnitude sparsity + fine-tuning -> a sparse FP32 ONNX model (then `quantize` it to INT8)."""
     import torch
-    from edgebench.atomic import check_writable_dir
-    from edgebench.calibration.datasets import load_dataset
     from edgebench.exporter.distill import DistillConfig
-    from edgebench.exporter.sparsity import SparsityConfig, run_sparsify
+    from edgebench.exporter.sparsity import SparsifyJob, SparsityConfig, run_sparsify_job
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
-    cfg = SparsityConfig(sparsity, scope, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
-    kd = DistillConfig(distill_alpha, distill_temperature) if distill else None
-    check_writable_dir(output_dir)
-    spec = resolve_spec(model, model_file, input_like)
-    loaded = load(spec, weights, data_dir=data_dir, download=download, require_trained=True)
-    train = load_dataset(data, data_dir, download, preprocessing=loaded.spec.input.preprocessing,
-                         labelled_for="training")
-    ev = None if eval_data in (None, "none") else load_dataset(eval_data, data_dir, download,
-                                                              labelled_for="evaluation")
-    manifest = run_sparsify(loaded.model, loaded.spec, output_dir, train, cfg, eval_data=ev, distill=kd,
-                            weights=loaded.weights, force=force, log=say)
+    job = SparsifyJob(config=SparsityConfig(sparsity, scope, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed),
+                      distill=DistillConfig(distill_alpha, distill_temperature) if distill else None,
+                      request=_finetune_request(model, model_file, input_like, weights, data, eval_data, data_dir,
+                                                download, output_dir, force))
+    manifest = run_sparsify_job(job, log=say)
     if as_json:
         typer.echo(json.dumps(manifest.to_dict(), indent=2))
         return

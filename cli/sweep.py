@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from edgebench.cli.common import say
 from edgebench.cli.options import POINTS, POSITIVE, TOP1_PCT, existing_file
 from edgebench.cli.root import app
+
+if TYPE_CHECKING:
+    from edgebench.sweep.config import SweepConfig
+    from edgebench.sweep.graph import Graph
+    from edgebench.sweep.run import SweepOutcome
 
 
 @app.command()
@@ -38,49 +44,58 @@ def sweep(
     cached by content hash."""
 
     from edgebench.cli.options import check_threads
-    from edgebench.errors import UserInputError
     from edgebench.sweep.config import LOCAL, load_sweep
-    from edgebench.sweep.run import MAX_CELLS_WITHOUT_YES, SweepInterrupted, grid_text, plan, run_sweep
+    from edgebench.sweep.run import SweepInterrupted, SweepRunOptions, plan, run_sweep
 
-    if ray_cpus is not None and ray_cpus < 1:
-        raise UserInputError(f"--ray-cpus {ray_cpus} must be >= 1")
+    options = SweepRunOptions(ray=ray, ray_cpus=ray_cpus, ray_timeout=ray_timeout, devices_config=devices_config,
+                              yes=yes)
     cfg = load_sweep(sweep_file)
     if LOCAL in cfg.bench.devices:  # bench's rule, against this machine's cores (a remote device checks its own)
         check_threads(list(cfg.bench.threads), "[bench] threads", allow_oversubscribe=allow_oversubscribe)
     if dry_run:
-        graph = plan(cfg, devices_config, log=say)
-        for n in graph.nodes.values():
-            typer.echo(f"{n.key[:12]}  {n.label}")
-        for note in graph.notes:
-            typer.echo(f"note: {note}")
-        typer.echo(grid_text(graph, cfg))
-        if len(graph.cells) > MAX_CELLS_WITHOUT_YES and not yes:
-            typer.echo(f"note: more than {MAX_CELLS_WITHOUT_YES} cells: running it needs --yes")
+        _print_plan(plan(cfg, options.devices_config, log=say), cfg, options.yes)
         return
     try:
-        out = run_sweep(cfg, output_dir, ray=ray, ray_cpus=ray_cpus, ray_timeout=ray_timeout,
-                        devices_config=devices_config, log=say, yes=yes)
+        out = run_sweep(cfg, output_dir, options, log=say)
     except SweepInterrupted as e:  # the running stages were stopped and recorded; one line, exit 130
         typer.echo(f"edgebench: interrupted: {e}", err=True)
         raise typer.Exit(130) from None
     if as_json:
         typer.echo((output_dir / "summary.json").read_text(encoding="utf-8"))
     else:
-        c = out.counts
-        typer.echo(f"{len(out.graph.cells)} cells in {out.wall_s:.1f} s ({out.mode}): {c['done']} stages run, "
-                   f"{c['cached']} cached, {c['failed']} failed, {c['skipped']} skipped")
-        for o in out.failed:
-            typer.echo(f"failed: {o.label}: {o.error} (see {output_dir}/cache/{o.key}/error.json)")
-        for budget, recs in out.recommendations.items():
-            for rec in recs:
-                lines = rec.lines()
-                typer.echo(f"budget {budget:g}: {lines[1]}")
-                for w in rec.warnings:
-                    typer.echo(f"warning: budget {budget:g}: {w}", err=True)
-        typer.echo(f"wrote {output_dir}/results/, summary.json" + (", recommendation.md" if out.recommendations
-                                                                    else ""))
+        _print_outcome(out, output_dir)
     if out.failed:
         raise typer.Exit(1)
+
+
+def _print_plan(graph: Graph, cfg: SweepConfig, yes: bool) -> None:
+    """`sweep --dry-run`: the stages, the notes and the grid."""
+    from edgebench.sweep.run import MAX_CELLS_WITHOUT_YES, grid_text
+
+    for n in graph.nodes.values():
+        typer.echo(f"{n.key[:12]}  {n.label}")
+    for note in graph.notes:
+        typer.echo(f"note: {note}")
+    typer.echo(grid_text(graph, cfg))
+    if len(graph.cells) > MAX_CELLS_WITHOUT_YES and not yes:
+        typer.echo(f"note: more than {MAX_CELLS_WITHOUT_YES} cells: running it needs --yes")
+
+
+def _print_outcome(out: SweepOutcome, output_dir: Path) -> None:
+    """The text summary of a sweep that ran: counts, failures, the recommendation per budget."""
+    c = out.counts
+    typer.echo(f"{len(out.graph.cells)} cells in {out.wall_s:.1f} s ({out.mode}): {c['done']} stages run, "
+               f"{c['cached']} cached, {c['failed']} failed, {c['skipped']} skipped")
+    for o in out.failed:
+        typer.echo(f"failed: {o.label}: {o.error} (see {output_dir}/cache/{o.key}/error.json)")
+    for budget, recs in out.recommendations.items():
+        for rec in recs:
+            lines = rec.lines()
+            typer.echo(f"budget {budget:g}: {lines[1]}")
+            for w in rec.warnings:
+                typer.echo(f"warning: budget {budget:g}: {w}", err=True)
+    typer.echo(f"wrote {output_dir}/results/, summary.json" + (", recommendation.md" if out.recommendations
+                                                                else ""))
 
 
 @app.command()
@@ -99,16 +114,12 @@ def recommend(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Per device: the Pareto front (top-1 vs the metric) and the fastest deployment within the budget."""
-    from edgebench.bench.recommend import check_metric
-    from edgebench.bench.recommend import recommend as rank
-    from edgebench.bench.report_data import collect_paths, load_results
+    from edgebench.bench.recommend import RecommendConfig, recommend_files
 
-    check_metric(metric)
-    collect_paths(results)  # a sweep folder, its results/ (one folder per device) or result folders and files
-    loaded = load_results(results)
-    for n in loaded.notes:
+    notes, recs = recommend_files(results, RecommendConfig(budget=budget, metric=metric, device=device,
+                                                           reference_top1=reference))
+    for n in notes:
         typer.echo(f"note: {n}", err=as_json)
-    recs = rank(loaded.rows, budget=budget, metric=metric, device=device, reference_top1=reference)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in recs], indent=2))
         return

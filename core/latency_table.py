@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,38 @@ def check_measure_options(runtime: str, precision: str, threads: int, rounds: in
         raise UserInputError(f"--threads {threads} must be >= 1")
     if isinstance(rounds, bool) or rounds < 1:
         raise UserInputError(f"--rounds {rounds} must be >= 1 (e.g. 7: the median of 7 interleaved rounds)")
+
+
+@dataclass(frozen=True)
+class LatencyTableConfig:
+    """`edgebench latency-table`'s options, checked on construction (before the model is loaded or a probe
+    built: those take seconds to minutes). With `write_probes` only the probe pack is written there."""
+
+    output: Path
+    runtime: str = "ort-cpu"
+    precision: str = "int8"
+    threads: int = 1
+    channel_block: int = 8
+    rounds: int = 7
+    write_probes: Path | None = None
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        from edgebench.atomic import check_writable_dir
+        from edgebench.errors import OutputExistsError
+
+        check_measure_options(self.runtime, self.precision, self.threads, self.rounds)
+        if self.channel_block < 1:
+            raise UserInputError(f"--channel-block {self.channel_block} must be >= 1")
+        if self.write_probes is not None:
+            check_writable_dir(self.write_probes, "--write-probes")
+            return
+        if self.output.is_dir():
+            raise UserInputError(f"--output '{self.output}' is a folder; give the table's file name, e.g. "
+                                 f"{self.output / 'table.json'}")
+        if self.output.exists() and not self.force:
+            raise OutputExistsError(f"'{self.output}' exists; pass --force to overwrite it")
+        check_writable_dir(self.output.parent, "--output")
 
 
 def structure_hash(units: Any, input_shape: Any) -> str:

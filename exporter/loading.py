@@ -9,7 +9,7 @@ its weights loaded and the `WeightsRecord` its manifest/summary records. Example
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,3 +122,36 @@ class DataRequest:
         train = (load_dataset(self.train, self.data_dir, labelled_for="training").subset(self.limit_train)
                  if with_train and self.train else None)
         return train, load_dataset(self.test, self.data_dir, labelled_for="evaluation").subset(self.limit_test)
+
+
+@dataclass(frozen=True)
+class FinetuneRequest:
+    """The model, images and output folder of a command that fine-tunes a trained model into a model folder
+    (`qat`, `sparsify`): `data` the fine-tuning (and calibration) images, read with the model's preprocessing;
+    `eval_data` the test images (None or 'none': no top-1). The output folder is checked on construction."""
+
+    spec: ModelSpec
+    out_dir: Path
+    weights: WeightsRequest
+    data: str = "cifar10:train"
+    eval_data: str | None = "cifar10"
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        from edgebench.atomic import check_writable_dir
+
+        check_writable_dir(self.out_dir)
+
+    def load(self, log: Callable[[str], None]) -> tuple[LoadedModel, Dataset, Dataset | None]:
+        """(the model with its weights, the fine-tuning set, the test set or None); the weights' note is logged."""
+        from edgebench.calibration.datasets import load_dataset
+
+        w = self.weights
+        loaded = load_model(self.spec, w)
+        if loaded.note:
+            log(loaded.note)
+        train = load_dataset(self.data, w.data_dir, w.download, preprocessing=loaded.spec.input.preprocessing,
+                             labelled_for="training")
+        ev = None if self.eval_data in (None, "none") else load_dataset(self.eval_data, w.data_dir, w.download,
+                                                                       labelled_for="evaluation")
+        return loaded, train, ev

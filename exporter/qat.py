@@ -30,7 +30,7 @@ import copy
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -39,6 +39,12 @@ from edgebench.calibration.dataset import Dataset
 from edgebench.calibration.recipes import QuantRecipe
 from edgebench.errors import UserInputError
 from torch import nn
+
+if TYPE_CHECKING:
+    from edgebench.calibration.recipes import PresetChoice
+    from edgebench.exporter.distill import DistillConfig
+    from edgebench.exporter.loading import FinetuneRequest
+    from edgebench.manifest import Manifest
 
 Log = Callable[[str], None]
 EMA = 0.9
@@ -724,3 +730,25 @@ def _write_ptq(fp32_path: Any, out: Any, calib: Dataset, choice: Any, gm: nn.Mod
                                    ).with_file(tmp).replace(onnx_file=Path(out).name)
             write_json(manifest_path(out), manifest.to_dict(), force=True)
     return manifest
+
+
+@dataclass(frozen=True)
+class QATJob:
+    """Everything `edgebench qat` does, as one value: the model, images and output folder, the fine-tuning
+    config, the preset whose recipe the fake quantization mirrors (checked here: 8-bit QDQ only) and an optional
+    distillation from the FP32 model. Nothing is read or written until `run_qat_job`."""
+
+    request: FinetuneRequest
+    config: QATConfig
+    choice: PresetChoice
+    distill: DistillConfig | None = None
+
+    def __post_init__(self) -> None:
+        check_qat_recipe(self.choice.recipe)
+
+
+def run_qat_job(job: QATJob, log: Log) -> Manifest:
+    """Load the model and images of `job`, then `run_qat`; returns the INT8 manifest."""
+    loaded, train, ev = job.request.load(log)
+    return run_qat(loaded.model, loaded.spec, job.request.out_dir, train, job.choice, job.config, eval_data=ev,
+                   distill=job.distill, weights=loaded.weights, force=job.request.force, log=log)

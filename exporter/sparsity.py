@@ -15,12 +15,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from edgebench.calibration.bits import gzip_size_mb, onnx_zero_fraction
 from edgebench.errors import UserInputError
 from torch import nn
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from edgebench.exporter.distill import DistillConfig
+    from edgebench.exporter.loading import FinetuneRequest
+    from edgebench.manifest import Manifest
 
 SCOPES = ("global", "layer")
 
@@ -168,3 +175,20 @@ def _run_sparsify(model: nn.Module, spec: Any, out_dir: Path, train_data: Any, c
         "gzip_mb": gzip_size_mb(path)})
     write_manifest(path, manifest)
     return manifest
+
+
+@dataclass(frozen=True)
+class SparsifyJob:
+    """Everything `edgebench sparsify` does: the model, images and output folder, the sparsity config and an
+    optional distillation from the dense model. Nothing is read or written until `run_sparsify_job`."""
+
+    request: FinetuneRequest
+    config: SparsityConfig
+    distill: DistillConfig | None = None
+
+
+def run_sparsify_job(job: SparsifyJob, log: Callable[[str], None]) -> Manifest:
+    """Load the model and images of `job`, then `run_sparsify`; returns the sparse FP32 model's manifest."""
+    loaded, train, ev = job.request.load(log)
+    return run_sparsify(loaded.model, loaded.spec, job.request.out_dir, train, job.config, eval_data=ev,
+                        distill=job.distill, weights=loaded.weights, force=job.request.force, log=log)

@@ -15,7 +15,7 @@ recorded as interrupted, results/ and summary.json are written from what finishe
 
 Example::
 
-    out = run_sweep(load_sweep(Path("examples/sweep-resnet20.toml")), Path("sweeps/r20"), ray=None)
+    out = run_sweep(load_sweep(Path("examples/sweep-resnet20.toml")), Path("sweeps/r20"), SweepRunOptions())
     out.counts  # {"done": 12, "cached": 0, "failed": 0, "skipped": 0}
 """
 
@@ -424,22 +424,46 @@ def recommendation_text(recs: dict[float, list[Any]]) -> str:
     return "\n".join(out) + "\n"
 
 
-def run_sweep(cfg: SweepConfig, out_dir: Path, *, ray: str | None = None, ray_cpus: int | None = None,
-              ray_timeout: float = 15.0, devices_config: Path | None = None, log: Log | None = None,
-              yes: bool = False) -> SweepOutcome:
-    """Run the whole grid into `out_dir` (resuming whatever is cached there).
+@dataclass(frozen=True)
+class SweepRunOptions:
+    """How a sweep runs (not what it computes: that is the sweep file's `SweepConfig`).
 
-    `devices_config`: the device registry file (default: `edgebench device`'s, $EDGEBENCH_DEVICES).
-    `yes`: run a grid of more than MAX_CELLS_WITHOUT_YES cells (refused before any work otherwise).
+    `ray`: None (embedded), 'local' or a cluster ADDRESS, with `ray_cpus` (local) and `ray_timeout` (seconds to
+    wait for an ADDRESS); `devices_config`: the device registry file (default: `edgebench device`'s,
+    $EDGEBENCH_DEVICES); `yes`: run a grid of more than MAX_CELLS_WITHOUT_YES cells (refused otherwise).
+    """
+
+    ray: str | None = None
+    ray_cpus: int | None = None
+    ray_timeout: float = 15.0
+    devices_config: Path | None = None
+    yes: bool = False
+
+    def __post_init__(self) -> None:
+        if self.ray_cpus is not None and self.ray_cpus < 1:
+            raise UserInputError(f"--ray-cpus {self.ray_cpus} must be >= 1")
+
+
+def _checked_plan(cfg: SweepConfig, opts: SweepRunOptions, say: Log) -> tuple[Devices, Graph]:
+    """The devices (registry read, each probed), the graph and its size, and the Ray address: what `run_sweep`
+    checks before anything is written."""
+    devices = probe_devices(resolve_devices(cfg, opts.devices_config), say)
+    graph = build_graph(cfg, preflight(cfg, devices))
+    check_grid_size(graph, cfg, opts.yes)
+    if opts.ray:
+        check_ray(opts.ray, opts.ray_timeout)
+    return devices, graph
+
+
+def run_sweep(cfg: SweepConfig, out_dir: Path, options: SweepRunOptions | None = None, *,
+              log: Log | None = None) -> SweepOutcome:
+    """Run the whole grid into `out_dir` (resuming whatever is cached there), as `options` say.
+
     Raises `SweepInterrupted` on Ctrl-C/SIGTERM once the running stages are stopped and summary.json written.
     """
     say = log or (lambda _m: None)
-    entries = resolve_devices(cfg, devices_config)  # all checks before the output folder exists
-    devices = probe_devices(entries, say)
-    graph = build_graph(cfg, preflight(cfg, devices))
-    check_grid_size(graph, cfg, yes)
-    if ray:
-        check_ray(ray, ray_timeout)
+    ray, ray_cpus, ray_timeout = (opts := options or SweepRunOptions()).ray, opts.ray_cpus, opts.ray_timeout
+    devices, graph = _checked_plan(cfg, opts, say)  # all checks before the output folder exists
     from edgebench.bench.fingerprint import fingerprint
 
     machine_id = fingerprint()["id"]

@@ -58,6 +58,7 @@ def test_sweep_bits_writes_json_and_table(model_dir: Path, tmp_path: Path) -> No
     (("--activations", ","), "names no bit width"),
     (("--threads", "0"), "--threads 0"),
     (("--preset", "x86-vnn"), "unknown preset"),
+    (("--calib-size", "0"), "--calib-size 0 must be >= 1"),
 ])
 def test_bad_sweep_input(model_dir: Path, tmp_path: Path, args: tuple[str, ...], msg: str) -> None:  # noqa: F811
     out = tmp_path / "sweep"
@@ -65,3 +66,12 @@ def test_bad_sweep_input(model_dir: Path, tmp_path: Path, args: tuple[str, ...],
                           labelled(tmp_path / "e.npz"), "-o", out, *args)
     assert_one_line_error(code, err, msg)
     assert not out.exists()
+
+
+def test_bits_sweep_run_checks_calib_size_on_construction(tmp_path: Path) -> None:
+    from edgebench.bench.bits_sweep import BitsSweepRun
+    from edgebench.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="--calib-size 0 must be >= 1"):
+        BitsSweepRun(model=tmp_path / "none", data="cifar10", eval_data="cifar10", calib_size=0)
+    assert BitsSweepRun(model=tmp_path / "none", data="a", eval_data="b").grid.settings()[0] == (8, 8)

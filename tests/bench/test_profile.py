@@ -116,3 +116,17 @@ def test_profile_bad_input(tiny_onnx: Path, tmp_path: Path) -> None:
     r = _profile(tmp_path / "missing.onnx", tmp_path / "res")
     assert r.exit_code == 2 and "does not exist" in r.stderr
     assert not list((tmp_path / "res").glob("*.json")) if (tmp_path / "res").exists() else True
+
+
+def test_profile_config_checks_its_options_on_construction(tmp_path: Path) -> None:
+    from edgebench.bench.op_profile import ProfileConfig
+    from edgebench.errors import UserInputError
+
+    out = tmp_path / "res"
+    for kwargs, msg in (({"batch": 0}, "--batch 0 must be >= 1"), ({"warmup": -1}, "--warmup -1 >= 0"),
+                        ({"top": -1}, "--top -1 must be >= 0"), ({"graph_opt": "most"}, "most"),
+                        ({"threads": 0}, "0")):
+        with pytest.raises(UserInputError, match=msg):
+            ProfileConfig(**{"threads": 1, "output_dir": out, **kwargs})  # type: ignore[arg-type]
+    assert ProfileConfig(threads=2, output_dir=out).options.intra_op_threads == 2
+    assert not out.exists()  # checked, not made

@@ -105,3 +105,12 @@ def test_report_opens_with_the_recommendation(tmp_path: Path) -> None:
     html = (tmp_path / "rep" / "report.html").read_text()
     assert html.index("<h2>Recommendation</h2>") < html.index("<h2>Machines</h2>")
     assert "budget 0.3 points" in r.stdout
+
+
+def test_recommend_config_checks_the_metric_before_any_file_is_read(tmp_path: Path) -> None:
+    from edgebench.bench.recommend import RecommendConfig, recommend_files
+
+    with pytest.raises(UserInputError, match="--metric 'p51_ms' is not one of"):
+        RecommendConfig(metric="p51_ms")
+    with pytest.raises(UserInputError):  # a folder without results is refused by the reader, not ranked empty
+        recommend_files([tmp_path / "none"], RecommendConfig())

@@ -8,6 +8,7 @@ import socket
 import time
 from pathlib import Path
 
+import pytest
 from edgebench.cli import app
 from edgebench.devices.registry import Device, DeviceRegistry
 from edgebench.sweep.executor import DONE, ERROR
@@ -124,3 +125,13 @@ def test_an_unknown_device_is_refused_before_any_work(tiny: Path) -> None:
                                  str(devices)])
     assert r.exit_code == 2 and "unknown device 'pi5'" in r.stderr and "Did you mean 'pi4'" in r.stderr
     assert not (tiny / "out").exists()
+
+
+def test_run_options_are_checked_before_the_sweep_file_is_read(tiny: Path) -> None:
+    from edgebench.errors import UserInputError
+    from edgebench.sweep.run import SweepRunOptions
+
+    with pytest.raises(UserInputError, match="--ray-cpus 0 must be >= 1"):
+        SweepRunOptions(ray="local", ray_cpus=0)
+    code, _, err = invoke("sweep", tiny / "missing.toml", "-o", tiny / "out", "--ray", "local", "--ray-cpus", "0")
+    assert code == 2 and "--ray-cpus 0 must be >= 1" in err and not (tiny / "out").exists()
