@@ -552,9 +552,8 @@ def has_qdq_reference(model: Path) -> bool:
     m = find_typed_manifest(model)
     if m is None:
         return False
-    recipe = m.recipe or {}
     return (m.precision == "int8" and (m.quantization_mode or "static") == "static"
-            and recipe.get("quant_format", "qdq") == "qdq")
+            and (m.recipe is None or m.recipe.quant_format == "qdq"))
 
 
 def tolerance(precision: str) -> dict[str, float]:
