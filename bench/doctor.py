@@ -4,7 +4,7 @@ measured change fixes it.
 The diagnosis puts together what edgebench already measures: the interleaved FP32/INT8 timing
 (`bench.interleave`), the one node classification (`calibration.graph.classify_nodes`), ORT's profiler
 (`bench.op_profile`), the CPU fingerprint's ISA flags (`calibration.recipes.host_arithmetic`), paired top-1
-(`bench.evaluate.paired_metrics`) and the per-tensor quantization error (`calibration.accuracy_aware.rank_units`).
+(`calibration.metrics.paired_metrics`) and the per-tensor quantization error (`calibration.accuracy_aware.rank_units`).
 Each cause found is one `Cause` of a known `kind` (CAUSE_KINDS) with the change that should fix it; `try_fixes`
 re-quantizes the FP32 parent with each change and measures it (interleaved speed, paired top-1). Nothing is
 called a fix unless it was measured. Example::

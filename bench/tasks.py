@@ -56,7 +56,7 @@ class Classification:
 
     def paired(self, predictions: Sequence[Any], baseline: Sequence[Any], data: Any,
                scores: Mapping[str, Any], baseline_scores: Mapping[str, Any]) -> dict[str, Any]:
-        from edgebench.bench.evaluate import paired_metrics
+        from edgebench.calibration.metrics import paired_metrics
 
         return paired_metrics(predictions, baseline, data.labels)
 

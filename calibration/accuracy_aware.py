@@ -254,22 +254,18 @@ def rank_units(qdq_path: Path, float_path: Path, x: np.ndarray, input_name: str)
 # ---- the search ---------------------------------------------------------------------------------------
 
 
-def _drop(preds: Sequence[int], base: Sequence[int], labels: np.ndarray) -> float:
-    p, b = np.asarray(preds), np.asarray(base)
-    return 100.0 * (int((b == labels).sum()) - int((p == labels).sum())) / len(labels)
-
-
-def _agreement(preds: Sequence[int], base: Sequence[int]) -> float:
-    return 100.0 * float((np.asarray(preds) == np.asarray(base)).mean())
-
-
 def _comparison(task: Task | None, eval_data: Dataset | DetectionDataset
                 ) -> Callable[[Sequence[Any], Sequence[Any]], tuple[float, float]]:
     """(drop in points, agreement %) of predictions against the parent's: the task's headline metric and paired
     comparison when `task` is given, else top-1 against `eval_data.labels`."""
     if task is None:
-        labels = np.asarray(eval_data.labels)  # type: ignore[union-attr]
-        return lambda p, b: (_drop(p, b, labels), _agreement(p, b))
+        from edgebench.calibration.metrics import paired_metrics
+
+        def top1(preds: Sequence[Any], base: Sequence[Any]) -> tuple[float, float]:
+            m = paired_metrics(preds, base, eval_data.labels)  # type: ignore[union-attr]
+            return -m["top1_delta_pts"], m["agreement_pct"]
+
+        return top1
     head = task.metric_names[0]
 
     def compare(preds: Sequence[Any], base: Sequence[Any]) -> tuple[float, float]:

@@ -175,8 +175,9 @@ def stage_evaluate(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dic
     The FP32 evaluation itself gets ``paired`` with ``is_baseline`` (its difference is 0 by construction).
     """
     from edgebench.atomic import write_json
-    from edgebench.bench.evaluate import evaluate, paired_metrics
+    from edgebench.bench.evaluate import evaluate
     from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.metrics import paired_metrics
     from edgebench.runtimes import options_class
 
     opts = options_class(s["runtime"]).from_dict({**s["runtime_options"], "intra_op_threads": s["threads"]}) \

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from edgebench.atomic import write_json
-from edgebench.bench.evaluate import paired_metrics
+from edgebench.calibration.metrics import paired_metrics
 from edgebench.cli import app
 from edgebench.errors import UserInputError
 from edgebench.manifest import InputInfo, new_manifest
