@@ -408,8 +408,8 @@ class RecipeRecord:
     activation_bits: int = 8
     int8_nodes: tuple[str, ...] = ()
     name: str = "custom"
-    why: str = ""
-    extra: Json = field(default_factory=lambda: MappingProxyType({}))
+    why: str = field(default="", compare=False)
+    extra: Json = field(default_factory=lambda: MappingProxyType({}), hash=False)
     keys: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -440,7 +440,7 @@ class CalibrationRecord:
     sha256: str | None = None
     method: str | None = None
     quant_pre_process: bool | None = None
-    extra: Json = field(default_factory=lambda: MappingProxyType({}))
+    extra: Json = field(default_factory=lambda: MappingProxyType({}), hash=False)
     keys: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:

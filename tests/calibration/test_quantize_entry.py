@@ -85,7 +85,7 @@ def test_dynamic_and_fp16_configs(model: Path, tmp_path: Path) -> None:
 
 
 def test_budget_config(model: Path, calib: Path, tmp_path: Path) -> None:
-    from edgebench.bench.tasks import budget_evaluator
+    from edgebench.bench.budget_eval import budget_evaluator
 
     c = BudgetConfig(_static(calib), AccuracyBudget(10.0, max_steps=1, best_effort=True), str(calib),
                      budget_evaluator(str(calib), 12))
