@@ -1,6 +1,6 @@
 """What accuracy-aware PTQ measures on, per task: the labelled eval images and a model file's predictions on them.
 
-`budget_evaluator(spec, size)` is the `evaluator` of `calibration.entry.BudgetConfig`; the CLI and scripts build it
+`budget_evaluator(spec, size)` is the `evaluator` of `calibration.entry.BudgetConfig`; the CLI builds it
 here, where `bench.evaluate` and `bench.evaluate_detection` are importable.
 """
 
