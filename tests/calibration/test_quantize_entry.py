@@ -168,3 +168,14 @@ def test_bad_records_are_refused(field: str, value: dict[str, Any], match: str) 
     d[field] = value
     with pytest.raises(UserInputError, match=match.replace("(", r"\(")):
         Manifest.from_dict(d, "m.json")
+
+
+@pytest.mark.parametrize(("change", "want"), [({}, True), ({"recipe": {"quant_format": "qoperator"}}, False),
+                                              ({"quantization_mode": "dynamic"}, False)])
+def test_readers_use_the_recipe_record(tmp_path: Path, change: dict[str, Any], want: bool) -> None:
+    from edgebench.tools.armcheck import has_qdq_reference
+
+    d = {**json.loads((FIXTURES / "int8_static.json").read_text()), **change}
+    (tmp_path / "model.int8.onnx").write_bytes(b"")
+    write_json(tmp_path / "model.int8.json", d)
+    assert has_qdq_reference(tmp_path / "model.int8.onnx") is want
