@@ -61,7 +61,7 @@ class ArithmeticPlan:
         return {"arithmetic": self.arithmetic, "arithmetic_reason": self.reason, "warnings": list(self.warnings)}
 
 
-def plan_arithmetic(manifest: Mapping[str, Any] | None, runtime: str = "ort-cpu", arithmetic: str = "auto",
+def plan_arithmetic(manifest: Manifest | None, runtime: str = "ort-cpu", arithmetic: str = "auto",
                     cpu: Mapping[str, Any] | None = None) -> ArithmeticPlan:
     """Which arithmetic to evaluate a model with (pure given `cpu`, the fingerprint's `cpu` section).
 
@@ -71,7 +71,8 @@ def plan_arithmetic(manifest: Mapping[str, Any] | None, runtime: str = "ort-cpu"
     reproduce, else ``host``. Float models and runtimes other than ort-cpu always use ``host``.
 
     >>> zen3 = {"arch": "x86_64", "isa": {"avx2": True}}
-    >>> m = {"precision": "int8", "recipe": {"weight_type": "int8", "reduce_range": False}}
+    >>> from edgebench.manifest import Manifest
+    >>> m = Manifest(precision="int8", recipe={"weight_type": "int8", "reduce_range": False})
     >>> plan_arithmetic(m, cpu=zen3).arithmetic, plan_arithmetic(m, arithmetic="host", cpu=zen3).arithmetic
     ('qdq-reference', 'host-kernels')
     """
@@ -91,8 +92,9 @@ def plan_arithmetic(manifest: Mapping[str, Any] | None, runtime: str = "ort-cpu"
     choice = model_arithmetic(manifest, cpu)
     if choice is None:
         return ArithmeticPlan(False, HOST_KERNELS, "not an INT8 model (no recipe in its manifest): float kernels")
-    qoperator = (manifest or {}).get("recipe", {}).get("quant_format") == "qoperator"
-    dynamic = (manifest or {}).get("quantization_mode") == "dynamic"
+    recipe = manifest.recipe if manifest is not None else None
+    qoperator = recipe is not None and recipe.quant_format == "qoperator"
+    dynamic = manifest is not None and manifest.quantization_mode == "dynamic"
     if qoperator or dynamic:
         what = "QOperator" if qoperator else "dynamic INT8"
         if arithmetic == "qdq":
@@ -183,7 +185,7 @@ def evaluate(
     artifact = ModelArtifact.resolve(model_path)
     path = artifact.path
     manifest = manifest if manifest is not None else artifact.manifest
-    plan = plan_arithmetic(manifest.to_dict() if manifest is not None else None, runtime, arithmetic, cpu)
+    plan = plan_arithmetic(manifest, runtime, arithmetic, cpu)
     info = manifest.input if manifest is not None else None
     if info is None:
         raise CalibrationError(

@@ -9,11 +9,11 @@ fingerprints); `resolve_preset` adds `auto`, `--target DEVICE` and the host fing
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 from edgebench.errors import NotFoundError, UserInputError, suggest
-from edgebench.manifest import RecipeRecord
+from edgebench.manifest import Manifest, RecipeRecord
 from edgebench.registry import Registry
 
 QuantFormat = Literal["qdq", "qoperator"]
@@ -363,16 +363,16 @@ class ArithmeticChoice:
     reason: str
 
 
-def _recipe_field(recipe: QuantRecipe | Mapping[str, Any], name: str) -> Any:
-    if isinstance(recipe, QuantRecipe):
+def _recipe_field(recipe: RecipeRecord | Mapping[str, Any], name: str) -> Any:
+    if isinstance(recipe, RecipeRecord):
         return getattr(recipe, name)
     return recipe.get(name, getattr(QuantRecipe(), name))
 
 
-def host_arithmetic(recipe: QuantRecipe | Mapping[str, Any], cpu: Mapping[str, Any]) -> ArithmeticChoice:
+def host_arithmetic(recipe: RecipeRecord | Mapping[str, Any], cpu: Mapping[str, Any]) -> ArithmeticChoice:
     """Do this CPU's ORT integer kernels reproduce the arithmetic of a model quantized with `recipe`? (pure)
 
-    `recipe` is a QuantRecipe or a manifest's `recipe` dict; `cpu` the `cpu` section of
+    `recipe` is a QuantRecipe, a manifest's `recipe` record or its JSON dict; `cpu` the `cpu` section of
     `bench.fingerprint.fingerprint()` (`arch`, `model`, `isa`). x86 without VNNI runs U8S8 through
     VPMADDUBSW, whose int16 sums of two u8*s8 products saturate once weights use all 8 bits (S8
     activations are shifted to U8 there, so S8S8 is the same); 7-bit weights (reduce_range) fit.
@@ -416,15 +416,15 @@ def host_arithmetic(recipe: QuantRecipe | Mapping[str, Any], cpu: Mapping[str, A
                                    "known to match the ONNX arithmetic")
 
 
-def model_arithmetic(manifest: Mapping[str, Any] | None, cpu: Mapping[str, Any]) -> ArithmeticChoice | None:
+def model_arithmetic(manifest: Manifest | None, cpu: Mapping[str, Any]) -> ArithmeticChoice | None:
     """`host_arithmetic` for the model a manifest describes; None for a float model (no `recipe`).
 
     Dynamic INT8 (`quantization_mode` dynamic) always has u8 weights (ConvInteger/MatMulInteger), whatever
     the recipe says.
     """
-    if not manifest or not isinstance(manifest.get("recipe"), Mapping):
+    if manifest is None or manifest.recipe is None:
         return None
-    recipe = dict(manifest["recipe"])
-    if manifest.get("quantization_mode") == "dynamic":
-        recipe["weight_type"] = "uint8"
+    recipe = manifest.recipe
+    if manifest.quantization_mode == "dynamic":
+        recipe = replace(recipe, weight_type="uint8")
     return host_arithmetic(recipe, cpu)

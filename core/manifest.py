@@ -430,7 +430,7 @@ class RecipeRecord:
 @dataclass(frozen=True)
 class CalibrationRecord:
     """`calibration` in a manifest: the images the ranges were fitted to (`quantize`: dataset, size, seed,
-    batch size, sha256, method; `convert` adds `images` and `source`, kept in `extra`)."""
+    batch size, sha256, method; `convert` records `images` and `source`); `extra` keeps unknown keys."""
 
     dataset: str | None = None
     size: int | None = None
@@ -440,13 +440,15 @@ class CalibrationRecord:
     sha256: str | None = None
     method: str | None = None
     quant_pre_process: bool | None = None
+    images: int | None = None  # convert: the images calibrated on
+    source: str | None = None  # convert: where the set came from (--data, the ORT INT8 model's, the default)
     extra: Json = field(default_factory=lambda: MappingProxyType({}), hash=False)
     keys: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         _check_types(self, "calibration", {
             "dataset": _STR, "size": _INT, "requested_size": _INT, "seed": _INT, "batch_size": _INT,
-            "sha256": _STR, "method": _STR, "quant_pre_process": (bool,)})
+            "sha256": _STR, "method": _STR, "quant_pre_process": (bool,), "images": _INT, "source": _STR})
 
     def to_dict(self) -> dict[str, Any]:
         return _record_to_dict(self)

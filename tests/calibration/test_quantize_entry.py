@@ -148,7 +148,7 @@ def test_old_manifests_load_typed_and_write_back_identical(name: str) -> None:
 def test_openvino_calibration_keeps_its_own_keys() -> None:
     m = Manifest.from_dict(json.loads((FIXTURES / "openvino_int8.json").read_text()))
     assert m.calibration is not None and m.calibration.dataset == "cifar10:train"
-    assert dict(m.calibration.extra) == {"images": 300, "source": "--data"}
+    assert (m.calibration.images, m.calibration.source, dict(m.calibration.extra)) == (300, "--data", {})
 
 
 def test_old_recipe_reads_the_defaults() -> None:
@@ -179,3 +179,21 @@ def test_readers_use_the_recipe_record(tmp_path: Path, change: dict[str, Any], w
     (tmp_path / "model.int8.onnx").write_bytes(b"")
     write_json(tmp_path / "model.int8.json", d)
     assert has_qdq_reference(tmp_path / "model.int8.onnx") is want
+
+
+def test_convert_prints_the_calibration_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import edgebench.calibration.convert as conv
+    from edgebench.cli import app
+    from typer.testing import CliRunner
+
+    def fake_convert(model: Path, config: Any, log: Any = None) -> Path:
+        out = tmp_path / "openvino" / "int8" / "model.int8.xml"
+        out.parent.mkdir(parents=True)
+        out.write_bytes(b"<net/>")
+        write_json(out.with_suffix(".json"), json.loads((FIXTURES / "openvino_int8.json").read_text()))
+        return out
+
+    monkeypatch.setattr(conv, "convert_model", fake_convert)
+    r = CliRunner().invoke(app, ["convert", str(tmp_path / "m.onnx"), "-r", "openvino", "--precision", "int8"])
+    assert r.exit_code == 0, r.stderr
+    assert "calib    300 images of cifar10:train (seed 0), sha256 000000000000" in r.stdout
