@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from edgebench.errors import UserInputError
 from edgebench.readers import read_json_file
@@ -356,33 +356,40 @@ def _record_fields(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in fields(cls) if f.name not in _RECORD_META)
 
 
-def _record_from_dict(cls: type, d: Mapping[str, Any]) -> Any:
-    """A record of `cls` from its JSON object: known keys as fields (lists as tuples), the rest in `extra`, the key
-    order kept (`keys`) so that `to_dict` writes the same JSON back."""
-    names = _record_fields(cls)
-    kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names}
-    return cls(**kw, extra=freeze({k: v for k, v in d.items() if k not in names}), keys=tuple(d))
+class _Record:
+    """A typed JSON object inside the manifest (`recipe`, `calibration`): its fields' JSON types checked (`TYPES`),
+    the key order kept for a byte-identical write-back (`keys`), unknown keys kept (`extra`)."""
 
+    WHERE: ClassVar[str]
+    TYPES: ClassVar[Mapping[str, tuple[type, ...]]]
+    extra: Json
+    keys: tuple[str, ...]
 
-def _record_to_dict(record: Any) -> dict[str, Any]:
-    """The JSON object of a record: its keys in the order read (every field, then `extra`, when built in code)."""
-    names = _record_fields(type(record))
-    keys = record.keys or (*names, *record.extra)
-    return {k: thaw(getattr(record, k) if k in names else record.extra[k]) for k in keys}
+    def __post_init__(self) -> None:
+        for name, want in self.TYPES.items():
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, want) or (isinstance(v, bool) and bool not in want)):
+                raise UserInputError(f"field '{self.WHERE}.{name}' is {json.dumps(thaw(v))[:60]}; expected "
+                                     f"{' or '.join(t.__name__ for t in want)}")
+        if not isinstance(self.extra, MappingProxyType):
+            object.__setattr__(self, "extra", freeze(self.extra))
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object: the keys in the order read (every field, then `extra`, when built in code)."""
+        names = _record_fields(type(self))
+        keys = self.keys or (*names, *self.extra)
+        return {k: thaw(getattr(self, k) if k in names else self.extra[k]) for k in keys}
 
-def _check_types(record: Any, where: str, types: Mapping[str, tuple[type, ...]]) -> None:
-    for name, want in types.items():
-        v = getattr(record, name)
-        if v is not None and (not isinstance(v, want) or (isinstance(v, bool) and bool not in want)):
-            raise UserInputError(f"field '{where}.{name}' is {json.dumps(thaw(v))[:60]}; expected "
-                                 f"{' or '.join(t.__name__ for t in want)}")
-    if not isinstance(record.extra, MappingProxyType):
-        object.__setattr__(record, "extra", freeze(record.extra))
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Self:
+        """Known keys as fields (lists as tuples), the rest in `extra`, the key order kept (`keys`)."""
+        names = _record_fields(cls)
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names}
+        return cls(**kw, extra=freeze({k: v for k, v in d.items() if k not in names}), keys=tuple(d))
 
 
 @dataclass(frozen=True)
-class RecipeRecord:
+class RecipeRecord(_Record):
     """`recipe` in an INT8 manifest: how the model was quantized (`calibration.recipes.QuantRecipe.to_dict()`).
 
     Fields an older manifest lacks read as the recipe defaults; `keys` keeps the JSON key order (old files are
@@ -412,23 +419,16 @@ class RecipeRecord:
     extra: Json = field(default_factory=lambda: MappingProxyType({}), hash=False)
     keys: tuple[str, ...] = field(default=(), compare=False)
 
-    def __post_init__(self) -> None:
-        _check_types(self, "recipe", {
-            "quant_format": _STR, "activation_type": _STR, "weight_type": _STR, "per_channel": (bool,),
-            "reduce_range": (bool,), "method": _STR, "percentile": _NUM, "activation_symmetric": (bool,),
-            "float_logits": (bool,), "nodes_to_exclude": (tuple,), "op_types_to_exclude": (tuple,),
-            "weight_bits": _INT, "activation_bits": _INT, "int8_nodes": (tuple,), "name": _STR, "why": _STR})
-
-    def to_dict(self) -> dict[str, Any]:
-        return _record_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> RecipeRecord:
-        return _record_from_dict(cls, d)  # type: ignore[no-any-return]
+    WHERE: ClassVar[str] = "recipe"
+    TYPES: ClassVar[Mapping[str, tuple[type, ...]]] = {
+        "quant_format": (str,), "activation_type": (str,), "weight_type": (str,), "per_channel": (bool,),
+        "reduce_range": (bool,), "method": (str,), "percentile": (int, float), "activation_symmetric": (bool,),
+        "float_logits": (bool,), "nodes_to_exclude": (tuple,), "op_types_to_exclude": (tuple,),
+        "weight_bits": (int,), "activation_bits": (int,), "int8_nodes": (tuple,), "name": (str,), "why": (str,)}
 
 
 @dataclass(frozen=True)
-class CalibrationRecord:
+class CalibrationRecord(_Record):
     """`calibration` in a manifest: the images the ranges were fitted to (`quantize`: dataset, size, seed,
     batch size, sha256, method; `convert` records `images` and `source`); `extra` keeps unknown keys."""
 
@@ -445,17 +445,10 @@ class CalibrationRecord:
     extra: Json = field(default_factory=lambda: MappingProxyType({}), hash=False)
     keys: tuple[str, ...] = field(default=(), compare=False)
 
-    def __post_init__(self) -> None:
-        _check_types(self, "calibration", {
-            "dataset": _STR, "size": _INT, "requested_size": _INT, "seed": _INT, "batch_size": _INT,
-            "sha256": _STR, "method": _STR, "quant_pre_process": (bool,), "images": _INT, "source": _STR})
-
-    def to_dict(self) -> dict[str, Any]:
-        return _record_to_dict(self)
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> CalibrationRecord:
-        return _record_from_dict(cls, d)  # type: ignore[no-any-return]
+    WHERE: ClassVar[str] = "calibration"
+    TYPES: ClassVar[Mapping[str, tuple[type, ...]]] = {
+        "dataset": (str,), "size": (int,), "requested_size": (int,), "seed": (int,), "batch_size": (int,),
+        "sha256": (str,), "method": (str,), "quant_pre_process": (bool,), "images": (int,), "source": (str,)}
 
 
 # What each manifest field holds, grouped by what `derive()` does with it.
