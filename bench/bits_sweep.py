@@ -117,11 +117,12 @@ def sweep_bits(model: Path | ModelArtifact, calib: Dataset, eval_data: Dataset, 
     `reuse`: keep a setting's model already in `out_dir` (its manifest must say the same widths and preset).
     """
     from edgebench.atomic import write_json
-    from edgebench.bench.evaluate import evaluate, paired_metrics
+    from edgebench.bench.evaluate import evaluate
     from edgebench.bench.interleave import interleaved_latency
     from edgebench.calibration.bits import gzip_size_mb
+    from edgebench.calibration.metrics import paired_metrics
     from edgebench.calibration.quantize import as_artifact, quantize_static_model
-    from edgebench.manifest import load_manifest
+    from edgebench.manifest import load_manifest, read_manifest
 
     config = config or BitsSweepConfig()
     log = log or (lambda _m: None)
@@ -136,9 +137,9 @@ def sweep_bits(model: Path | ModelArtifact, calib: Dataset, eval_data: Dataset, 
         r = ch.recipe
         key = f"w{r.weight_bits}a{r.activation_bits}"
         out = out_dir / key / "model.int8.onnx"
-        old = load_manifest(out.with_suffix(".json")) if reuse and out.is_file() and out.with_suffix(
+        old = read_manifest(out.with_suffix(".json")) if reuse and out.is_file() and out.with_suffix(
             ".json").is_file() else None
-        if old is None or (old.get("recipe") or {}) != r.to_dict():
+        if old is None or old.recipe is None or old.recipe.to_dict() != r.to_dict():
             log(f"[sweep-bits] quantize {fp32.name} {key} ({ch.preset})")
             quantize_static_model(artifact, calib, ch, output=out, batch_size=batch_size, dataset_spec=dataset_spec,
                                   seed=seed, force=True)

@@ -4,7 +4,7 @@ measured change fixes it.
 The diagnosis puts together what edgebench already measures: the interleaved FP32/INT8 timing
 (`bench.interleave`), the one node classification (`calibration.graph.classify_nodes`), ORT's profiler
 (`bench.op_profile`), the CPU fingerprint's ISA flags (`calibration.recipes.host_arithmetic`), paired top-1
-(`bench.evaluate.paired_metrics`) and the per-tensor quantization error (`calibration.accuracy_aware.rank_units`).
+(`calibration.metrics.paired_metrics`) and the per-tensor quantization error (`calibration.accuracy_aware.rank_units`).
 Each cause found is one `Cause` of a known `kind` (CAUSE_KINDS) with the change that should fix it; `try_fixes`
 re-quantizes the FP32 parent with each change and measures it (interleaved speed, paired top-1). Nothing is
 called a fix unless it was measured. Example::
@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 from edgebench.errors import UserInputError
+from edgebench.manifest import RecipeRecord
 
 # cause kind -> (area, what it means)
 CAUSE_KINDS: dict[str, tuple[str, str]] = {
@@ -223,7 +224,7 @@ def _weight_reduced(int8: Any) -> bool:
     return seen
 
 
-def graph_causes(int8: Any, fp32: Any, recipe: Mapping[str, Any] | None, cpu: Mapping[str, Any],
+def graph_causes(int8: Any, fp32: Any, recipe: RecipeRecord | None, cpu: Mapping[str, Any],
                  threads: int, usable_cores: int) -> list[Cause]:
     """The causes that the graphs, the recipe and the CPU facts show, before any timing (pure)."""
     from edgebench.calibration.bits import activation_types, weight_types
@@ -237,7 +238,7 @@ def graph_causes(int8: Any, fp32: Any, recipe: Mapping[str, Any] | None, cpu: Ma
     host = _host_preset(cpu)
     ops = {n.op_type for n in int8.graph.node}
     acts, weights = activation_types(int8), weight_types(int8)
-    name = str((recipe or {}).get("name") or "")
+    name = recipe.name if recipe is not None else ""
     if threads > usable_cores:
         causes.append(Cause("oversubscribed-threads", f"{threads} threads on {usable_cores} usable cores",
                             f"--threads {usable_cores}"))
@@ -415,7 +416,7 @@ def _recipe_of(manifest: Any, cpu: Mapping[str, Any]) -> Any:
     from edgebench.calibration.recipes import QuantRecipe, get_preset
 
     rec = getattr(manifest, "recipe", None) if manifest is not None else None
-    return QuantRecipe.from_dict(dict(rec)) if rec else get_preset(_host_preset(cpu))
+    return QuantRecipe.from_dict(rec.to_dict()) if rec else get_preset(_host_preset(cpu))
 
 
 def candidates_for(causes: Sequence[Cause], current: Any, cpu: Mapping[str, Any], usable_cores: int,
@@ -484,7 +485,7 @@ def diagnose(int8: Path, fp32: Path, *, cpu: Mapping[str, Any], threads: int = 1
     from edgebench.calibration.recipes import host_arithmetic
 
     if recipe:
-        facts["arithmetic"] = host_arithmetic(dict(recipe), cpu).reason
+        facts["arithmetic"] = host_arithmetic(recipe, cpu).reason
     facts["fp32_ms"] = round(fp32_ms, 4)
     convert = shares["precision_pct"].get("convert", 0.0)
     explained = any(c.area == "speed" for c in causes)

@@ -17,7 +17,6 @@ docs/int8-arithmetic.md. The result says which: ``arithmetic`` is ``host-kernels
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+from edgebench.calibration.metrics import paired_metrics, topk_hits
 from edgebench.errors import CalibrationError, UserInputError
 from edgebench.manifest import image_hw
 from edgebench.system import default_threads
@@ -44,13 +44,6 @@ def _usable_cores() -> int:
     return default_threads()
 
 
-def topk_hits(logits: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
-    """Boolean [N]: is the label among the k highest logits (ties broken by argpartition)."""
-    k = min(k, logits.shape[1])
-    top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
-    return np.any(top == labels[:, None], axis=1)
-
-
 @dataclass(frozen=True)
 class ArithmeticPlan:
     """How an evaluation runs a model: `qdq` loads it with graph optimizations disabled (no QDQ fusion).
@@ -68,7 +61,7 @@ class ArithmeticPlan:
         return {"arithmetic": self.arithmetic, "arithmetic_reason": self.reason, "warnings": list(self.warnings)}
 
 
-def plan_arithmetic(manifest: Mapping[str, Any] | None, runtime: str = "ort-cpu", arithmetic: str = "auto",
+def plan_arithmetic(manifest: Manifest | None, runtime: str = "ort-cpu", arithmetic: str = "auto",
                     cpu: Mapping[str, Any] | None = None) -> ArithmeticPlan:
     """Which arithmetic to evaluate a model with (pure given `cpu`, the fingerprint's `cpu` section).
 
@@ -78,7 +71,8 @@ def plan_arithmetic(manifest: Mapping[str, Any] | None, runtime: str = "ort-cpu"
     reproduce, else ``host``. Float models and runtimes other than ort-cpu always use ``host``.
 
     >>> zen3 = {"arch": "x86_64", "isa": {"avx2": True}}
-    >>> m = {"precision": "int8", "recipe": {"weight_type": "int8", "reduce_range": False}}
+    >>> from edgebench.manifest import Manifest
+    >>> m = Manifest(precision="int8", recipe={"weight_type": "int8", "reduce_range": False})
     >>> plan_arithmetic(m, cpu=zen3).arithmetic, plan_arithmetic(m, arithmetic="host", cpu=zen3).arithmetic
     ('qdq-reference', 'host-kernels')
     """
@@ -98,8 +92,9 @@ def plan_arithmetic(manifest: Mapping[str, Any] | None, runtime: str = "ort-cpu"
     choice = model_arithmetic(manifest, cpu)
     if choice is None:
         return ArithmeticPlan(False, HOST_KERNELS, "not an INT8 model (no recipe in its manifest): float kernels")
-    qoperator = (manifest or {}).get("recipe", {}).get("quant_format") == "qoperator"
-    dynamic = (manifest or {}).get("quantization_mode") == "dynamic"
+    recipe = manifest.recipe if manifest is not None else None
+    qoperator = recipe is not None and recipe.quant_format == "qoperator"
+    dynamic = manifest is not None and manifest.quantization_mode == "dynamic"
     if qoperator or dynamic:
         what = "QOperator" if qoperator else "dynamic INT8"
         if arithmetic == "qdq":
@@ -190,7 +185,7 @@ def evaluate(
     artifact = ModelArtifact.resolve(model_path)
     path = artifact.path
     manifest = manifest if manifest is not None else artifact.manifest
-    plan = plan_arithmetic(manifest.to_dict() if manifest is not None else None, runtime, arithmetic, cpu)
+    plan = plan_arithmetic(manifest, runtime, arithmetic, cpu)
     info = manifest.input if manifest is not None else None
     if info is None:
         raise CalibrationError(
@@ -314,61 +309,6 @@ def output_kind(manifest: Manifest | None, path: Path) -> str:
             "top-1/top-5 and cannot score it; `edgebench bench` still measures its speed and memory"
         )
     return kind
-
-
-def paired_metrics(predictions: Any, baseline_predictions: Any, labels: Any) -> dict[str, Any]:
-    """Compare two models image by image on the same labelled images (e.g. INT8 vs its FP32 parent).
-
-    Far tighter than comparing two top-1 figures: on 1,000 images each top-1 has about +/-0.8 points of
-    sampling error, but the predictions that changed are counted exactly.
-
-    ``top1_delta_ci95_pts``: the 95 % confidence interval of the top-1 difference (`paired_delta_ci`).
-
-    >>> m = paired_metrics([0, 1, 2, 0], [0, 1, 1, 1], [0, 1, 1, 0])
-    >>> m["agreement_pct"], m["flipped_to_correct"], m["flipped_to_wrong"], m["top1_delta_pts"]
-    (50.0, 1, 1, 0.0)
-    """
-    p = np.asarray(predictions)
-    b = np.asarray(baseline_predictions)
-    y = np.asarray(labels)
-    if not (p.shape == b.shape == y.shape) or p.ndim != 1 or len(p) == 0:
-        raise UserInputError(
-            f"paired comparison needs one prediction per image for both models: got {p.shape}, {b.shape} "
-            f"and {y.shape} labels"
-        )
-    right, base_right = p == y, b == y
-    n = len(y)
-    gained, lost = int((right & ~base_right).sum()), int((~right & base_right).sum())
-    return {
-        "n": n,
-        "agree": int((p == b).sum()),
-        "agreement_pct": 100.0 * float((p == b).mean()),
-        "flipped_to_correct": int((right & ~base_right).sum()),  # baseline wrong, this model right
-        "flipped_to_wrong": int((~right & base_right).sum()),  # baseline right, this model wrong
-        "changed_both_wrong": int(((p != b) & ~right & ~base_right).sum()),
-        "top1_delta_pts": 100.0 * (int(right.sum()) - int(base_right.sum())) / n,
-        "top1_delta_ci95_pts": list(paired_delta_ci(gained, lost, n)),
-    }
-
-
-def paired_delta_ci(gained: int, lost: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % CI (points) of a paired top-1 difference: `gained` images flipped to correct, `lost` to wrong, of `n`.
-
-    Bonett and Price's adjusted Wald interval for paired proportions: one pseudo-image is added to each
-    discordant count and two to n, so that no flips (or few) still give an interval of honest width
-    (the plain Wald interval collapses to a point there).
-
-    >>> [round(x, 2) for x in paired_delta_ci(0, 0, 200)]  # no flip in 200 images: still +/-1.4 points
-    [-1.37, 1.37]
-    >>> [round(x, 2) for x in paired_delta_ci(2, 12, 1000)]  # 10 more lost than gained: -1.0 points
-    [-1.78, -0.22]
-    """
-    if n < 1 or gained < 0 or lost < 0 or gained + lost > n:
-        raise UserInputError(f"a paired comparison of {n} images cannot have {gained} + {lost} flips")
-    p12, p21 = (gained + 1) / (n + 2), (lost + 1) / (n + 2)
-    d = p12 - p21
-    half = z * math.sqrt(max(p12 + p21 - d * d, 0.0) / (n + 2))
-    return 100.0 * max(-1.0, d - half), 100.0 * min(1.0, d + half)
 
 
 def evaluate_pair(model_path: Path, baseline_path: Path, dataset: Dataset | str, *, limit: int | None = None,

@@ -62,7 +62,7 @@ def evaluate_detection(model_path: Path, data: str | Path | DetectionDataset, *,
     if ds.class_names and names and tuple(ds.class_names) != tuple(names):
         raise CalibrationError(f"dataset '{ds.name}' has classes {list(ds.class_names)[:3]}... but the model predicts "
                                f"{list(names)[:3]}...; evaluate on the classes the model was trained for")
-    plan = plan_arithmetic(manifest.to_dict(), runtime, arithmetic, cpu)
+    plan = plan_arithmetic(manifest, runtime, arithmetic, cpu)
     threads = threads or default_threads()
     sess = evaluation_session(path, runtime, threads, plan)
     if len(sess.inputs) != 1:

@@ -55,7 +55,7 @@ class Classification:
 
     def paired(self, predictions: Sequence[Any], baseline: Sequence[Any], data: Any,
                scores: Mapping[str, Any], baseline_scores: Mapping[str, Any]) -> dict[str, Any]:
-        from edgebench.bench.evaluate import paired_metrics
+        from edgebench.calibration.metrics import paired_metrics
 
         return paired_metrics(predictions, baseline, data.labels)
 
@@ -118,3 +118,4 @@ TASKS.add(DETECTION, Detection())
 def task_of(manifest: Manifest | None) -> Task:
     """The task a manifest names (`task`; absent or no manifest: classification)."""
     return TASKS.get((manifest.task if manifest is not None else None) or CLASSIFICATION)
+

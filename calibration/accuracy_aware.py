@@ -21,10 +21,11 @@ The manifest's `accuracy_aware` records the budget, the drop before and after, e
 float or went to 8 bits, and per node (`fell_back`) what it fell back to and why.
 
 Torch-free, and below `bench` in the layers: predictions come from a `predict(path) -> one prediction per
-image` callable that the caller builds (the CLI uses `bench.evaluate.evaluate`, or `evaluate_detection` for a
-detector). The metric is the task's (`edgebench.task.Task`, given by the caller from the registry): its headline
-(`metric_names[0]`: top-1, or mAP@0.5:0.95 for a detector) gives the drop, its paired comparison the agreement
-(`agreement_key`: top-1 agreement, or box agreement); without a task, top-1 against the labels.
+image` callable that the caller builds (`bench.budget_eval.budget_evaluator`: `bench.evaluate.evaluate`, or
+`evaluate_detection` for a detector; `calibration.entry.BudgetConfig` carries it). The metric is the task's
+(`edgebench.task.Task`, given by the caller from the registry): its headline (`metric_names[0]`: top-1, or
+mAP@0.5:0.95 for a detector) gives the drop, its paired comparison the agreement (`agreement_key`: top-1
+agreement, or box agreement); without a task, top-1 against the labels.
 """
 
 from __future__ import annotations
@@ -254,22 +255,18 @@ def rank_units(qdq_path: Path, float_path: Path, x: np.ndarray, input_name: str)
 # ---- the search ---------------------------------------------------------------------------------------
 
 
-def _drop(preds: Sequence[int], base: Sequence[int], labels: np.ndarray) -> float:
-    p, b = np.asarray(preds), np.asarray(base)
-    return 100.0 * (int((b == labels).sum()) - int((p == labels).sum())) / len(labels)
-
-
-def _agreement(preds: Sequence[int], base: Sequence[int]) -> float:
-    return 100.0 * float((np.asarray(preds) == np.asarray(base)).mean())
-
-
 def _comparison(task: Task | None, eval_data: Dataset | DetectionDataset
                 ) -> Callable[[Sequence[Any], Sequence[Any]], tuple[float, float]]:
     """(drop in points, agreement %) of predictions against the parent's: the task's headline metric and paired
     comparison when `task` is given, else top-1 against `eval_data.labels`."""
     if task is None:
-        labels = np.asarray(eval_data.labels)  # type: ignore[union-attr]
-        return lambda p, b: (_drop(p, b, labels), _agreement(p, b))
+        from edgebench.calibration.metrics import paired_metrics
+
+        def top1(preds: Sequence[Any], base: Sequence[Any]) -> tuple[float, float]:
+            m = paired_metrics(preds, base, eval_data.labels)  # type: ignore[union-attr]
+            return -m["top1_delta_pts"], m["agreement_pct"]
+
+        return top1
     head = task.metric_names[0]
 
     def compare(preds: Sequence[Any], base: Sequence[Any]) -> tuple[float, float]:

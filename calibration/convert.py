@@ -219,8 +219,8 @@ def _calibration(onnx_path: Path, manifest: Manifest, config: ConvertConfig) -> 
     source = "default"
     sibling = find_typed_manifest(onnx_path.parent / "model.int8.onnx")
     cal = sibling.calibration if sibling is not None else None
-    if config.data is None and cal is not None and cal.get("dataset"):
-        spec["dataset"] = cal["dataset"]
+    if config.data is None and cal is not None and cal.dataset:
+        spec["dataset"] = cal.dataset
         source = "model.int8.json (the ONNX Runtime INT8 model's dataset)"
     if config.data is not None:
         spec["dataset"], source = config.data, "--data"

@@ -9,10 +9,11 @@ fingerprints); `resolve_preset` adds `auto`, `--target DEVICE` and the host fing
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 from edgebench.errors import NotFoundError, UserInputError, suggest
+from edgebench.manifest import Manifest, RecipeRecord
 from edgebench.registry import Registry
 
 QuantFormat = Literal["qdq", "qoperator"]
@@ -42,26 +43,12 @@ def _preset(name: str) -> Callable[[Callable[..., QuantRecipe]], classmethod]:
 
 
 @dataclass(frozen=True)
-class QuantRecipe:
-    """How to quantize: format, integer types, granularity, calibration method and what stays FP32."""
+class QuantRecipe(RecipeRecord):
+    """How to quantize: format, integer types, granularity, calibration method and what stays FP32.
 
-    quant_format: QuantFormat = "qdq"
-    activation_type: IntType = "uint8"
-    weight_type: IntType = "int8"
-    per_channel: bool = True
-    reduce_range: bool = False
-    method: Method = "minmax"
-    percentile: float = 99.999
-    activation_symmetric: bool = False
-    float_logits: bool = True
-    nodes_to_exclude: tuple[str, ...] = ()
-    op_types_to_exclude: tuple[str, ...] = ()
-    weight_bits: int = 8
-    activation_bits: int = 8
-    # nodes whose weights keep the preset's 8-bit type under 6/4-bit weights (accuracy-aware PTQ's fallback)
-    int8_nodes: tuple[str, ...] = ()
-    name: str = "custom"
-    why: str = field(default="", compare=False)
+    Its fields are those of the manifest's `recipe` record (`edgebench.manifest.RecipeRecord`: one field list),
+    validated here against what ORT runs; `to_dict` writes that record's JSON.
+    """
 
     def __post_init__(self) -> None:
         for attr, allowed in (("quant_format", FORMATS), ("activation_type", INT_TYPES),
@@ -92,6 +79,7 @@ class QuantRecipe:
             raise UserInputError(
                 f"recipe int8_nodes {list(self.int8_nodes)}: the weights are already 8-bit; 8-bit fallback nodes "
                 "apply to --weight-bits 6 or 4")
+        super().__post_init__()  # the record's JSON types
 
     # ---- presets: each says why in one line -------------------------------------------------------
 
@@ -137,16 +125,9 @@ class QuantRecipe:
 
     # ---- serialisation and the one translation into ORT's arguments ------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["nodes_to_exclude"] = list(self.nodes_to_exclude)
-        d["op_types_to_exclude"] = list(self.op_types_to_exclude)
-        d["int8_nodes"] = list(self.int8_nodes)
-        return d
-
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> QuantRecipe:
-        names = {f.name for f in fields(cls)}
+        names = {f.name for f in fields(cls)} - {"extra", "keys"}
         unknown = sorted(set(d) - names)
         if unknown:
             raise UserInputError(f"unknown recipe field(s) {unknown}; known: {', '.join(sorted(names))}")
@@ -382,16 +363,16 @@ class ArithmeticChoice:
     reason: str
 
 
-def _recipe_field(recipe: QuantRecipe | Mapping[str, Any], name: str) -> Any:
-    if isinstance(recipe, QuantRecipe):
+def _recipe_field(recipe: RecipeRecord | Mapping[str, Any], name: str) -> Any:
+    if isinstance(recipe, RecipeRecord):
         return getattr(recipe, name)
     return recipe.get(name, getattr(QuantRecipe(), name))
 
 
-def host_arithmetic(recipe: QuantRecipe | Mapping[str, Any], cpu: Mapping[str, Any]) -> ArithmeticChoice:
+def host_arithmetic(recipe: RecipeRecord | Mapping[str, Any], cpu: Mapping[str, Any]) -> ArithmeticChoice:
     """Do this CPU's ORT integer kernels reproduce the arithmetic of a model quantized with `recipe`? (pure)
 
-    `recipe` is a QuantRecipe or a manifest's `recipe` dict; `cpu` the `cpu` section of
+    `recipe` is a QuantRecipe, a manifest's `recipe` record or its JSON dict; `cpu` the `cpu` section of
     `bench.fingerprint.fingerprint()` (`arch`, `model`, `isa`). x86 without VNNI runs U8S8 through
     VPMADDUBSW, whose int16 sums of two u8*s8 products saturate once weights use all 8 bits (S8
     activations are shifted to U8 there, so S8S8 is the same); 7-bit weights (reduce_range) fit.
@@ -435,15 +416,15 @@ def host_arithmetic(recipe: QuantRecipe | Mapping[str, Any], cpu: Mapping[str, A
                                    "known to match the ONNX arithmetic")
 
 
-def model_arithmetic(manifest: Mapping[str, Any] | None, cpu: Mapping[str, Any]) -> ArithmeticChoice | None:
+def model_arithmetic(manifest: Manifest | None, cpu: Mapping[str, Any]) -> ArithmeticChoice | None:
     """`host_arithmetic` for the model a manifest describes; None for a float model (no `recipe`).
 
     Dynamic INT8 (`quantization_mode` dynamic) always has u8 weights (ConvInteger/MatMulInteger), whatever
     the recipe says.
     """
-    if not manifest or not isinstance(manifest.get("recipe"), Mapping):
+    if manifest is None or manifest.recipe is None:
         return None
-    recipe = dict(manifest["recipe"])
-    if manifest.get("quantization_mode") == "dynamic":
-        recipe["weight_type"] = "uint8"
+    recipe = manifest.recipe
+    if manifest.quantization_mode == "dynamic":
+        recipe = replace(recipe, weight_type="uint8")
     return host_arithmetic(recipe, cpu)

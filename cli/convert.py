@@ -60,7 +60,6 @@ def convert(
     typer.echo(line)
     if (warning := degenerate_warning(p)) is not None:  # a match on a signal-free output proves nothing
         typer.echo(warning)
-    cal = man.get("calibration")
-    if cal:
-        typer.echo(f"calib    {cal['images']} images of {cal['dataset']} (seed {cal['seed']}), "
-                   f"sha256 {cal['sha256'][:12]}")
+    cal = typed.calibration if typed is not None else None
+    if cal is not None:
+        typer.echo(f"calib    {cal.images} images of {cal.dataset} (seed {cal.seed}), sha256 {(cal.sha256 or '')[:12]}")

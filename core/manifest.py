@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from edgebench.errors import UserInputError
 from edgebench.readers import read_json_file
@@ -349,6 +349,108 @@ class PrunedInfo:
                    extra=freeze({k: v for k, v in d.items() if k not in known}))
 
 
+_RECORD_META = ("extra", "keys")
+
+
+def _record_fields(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls) if f.name not in _RECORD_META)
+
+
+class _Record:
+    """A typed JSON object inside the manifest (`recipe`, `calibration`): its fields' JSON types checked (`TYPES`),
+    the key order kept for a byte-identical write-back (`keys`), unknown keys kept (`extra`)."""
+
+    WHERE: ClassVar[str]
+    TYPES: ClassVar[Mapping[str, tuple[type, ...]]]
+    extra: Json
+    keys: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        for name, want in self.TYPES.items():
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, want) or (isinstance(v, bool) and bool not in want)):
+                raise UserInputError(f"field '{self.WHERE}.{name}' is {json.dumps(thaw(v))[:60]}; expected "
+                                     f"{' or '.join(t.__name__ for t in want)}")
+        if not isinstance(self.extra, MappingProxyType):
+            object.__setattr__(self, "extra", freeze(self.extra))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object: the keys in the order read (every field, then `extra`, when built in code)."""
+        names = _record_fields(type(self))
+        keys = self.keys or (*names, *self.extra)
+        return {k: thaw(getattr(self, k) if k in names else self.extra[k]) for k in keys}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Self:
+        """Known keys as fields (lists as tuples), the rest in `extra`, the key order kept (`keys`)."""
+        names = _record_fields(cls)
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names}
+        return cls(**kw, extra=freeze({k: v for k, v in d.items() if k not in names}), keys=tuple(d))
+
+
+@dataclass(frozen=True)
+class RecipeRecord(_Record):
+    """`recipe` in an INT8 manifest: how the model was quantized (`calibration.recipes.QuantRecipe.to_dict()`).
+
+    Fields an older manifest lacks read as the recipe defaults; `keys` keeps the JSON key order (old files are
+    written back byte-identical), `extra` the keys this version does not know.
+
+    >>> r = RecipeRecord.from_dict({"quant_format": "qdq", "nodes_to_exclude": ["a"]})
+    >>> r.weight_bits, r.nodes_to_exclude, r.to_dict()
+    (8, ('a',), {'quant_format': 'qdq', 'nodes_to_exclude': ['a']})
+    """
+
+    quant_format: str = "qdq"
+    activation_type: str = "uint8"
+    weight_type: str = "int8"
+    per_channel: bool = True
+    reduce_range: bool = False
+    method: str = "minmax"
+    percentile: float = 99.999
+    activation_symmetric: bool = False
+    float_logits: bool = True
+    nodes_to_exclude: tuple[str, ...] = ()
+    op_types_to_exclude: tuple[str, ...] = ()
+    weight_bits: int = 8
+    activation_bits: int = 8
+    int8_nodes: tuple[str, ...] = ()
+    name: str = "custom"
+    why: str = field(default="", compare=False)
+    extra: Json = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    keys: tuple[str, ...] = field(default=(), compare=False)
+
+    WHERE: ClassVar[str] = "recipe"
+    TYPES: ClassVar[Mapping[str, tuple[type, ...]]] = {
+        "quant_format": (str,), "activation_type": (str,), "weight_type": (str,), "per_channel": (bool,),
+        "reduce_range": (bool,), "method": (str,), "percentile": (int, float), "activation_symmetric": (bool,),
+        "float_logits": (bool,), "nodes_to_exclude": (tuple,), "op_types_to_exclude": (tuple,),
+        "weight_bits": (int,), "activation_bits": (int,), "int8_nodes": (tuple,), "name": (str,), "why": (str,)}
+
+
+@dataclass(frozen=True)
+class CalibrationRecord(_Record):
+    """`calibration` in a manifest: the images the ranges were fitted to (`quantize`: dataset, size, seed,
+    batch size, sha256, method; `convert` records `images` and `source`); `extra` keeps unknown keys."""
+
+    dataset: str | None = None
+    size: int | None = None
+    requested_size: int | None = None
+    seed: int | None = None
+    batch_size: int | None = None
+    sha256: str | None = None
+    method: str | None = None
+    quant_pre_process: bool | None = None
+    images: int | None = None  # convert: the images calibrated on
+    source: str | None = None  # convert: where the set came from (--data, the ORT INT8 model's, the default)
+    extra: Json = field(default_factory=lambda: MappingProxyType({}), hash=False)
+    keys: tuple[str, ...] = field(default=(), compare=False)
+
+    WHERE: ClassVar[str] = "calibration"
+    TYPES: ClassVar[Mapping[str, tuple[type, ...]]] = {
+        "dataset": (str,), "size": (int,), "requested_size": (int,), "seed": (int,), "batch_size": (int,),
+        "sha256": (str,), "method": (str,), "quant_pre_process": (bool,), "images": (int,), "source": (str,)}
+
+
 # What each manifest field holds, grouped by what `derive()` does with it.
 # NETWORK: describes the network and its input; a child (INT8, FP16, converted) keeps it.
 NETWORK_FIELDS = ("name", "arch", "family", "description", "input", "output", "num_classes", "batch", "params",
@@ -427,9 +529,9 @@ class Manifest:
     parent_precision: str | None = None
     parent_file_size_mb: float | None = None
     quantization_mode: str | None = None
-    recipe: Json | None = None
+    recipe: RecipeRecord | None = None
     preset: Json | None = None
-    calibration: Json | None = None
+    calibration: CalibrationRecord | None = None
     nodes: Json | None = None
     graph: Json | None = None  # facts read from this file's ONNX graph (op counts, MACs by op, opset upgrade)
     accuracy_aware: Json | None = None  # accuracy-aware PTQ: budget, drop before/after, what stayed float and why
@@ -451,8 +553,12 @@ class Manifest:
         check_file_field(self.parent_file, "field 'parent_file'", up=True)
         weights_file = self.extra.get("weights_file") if isinstance(self.extra, Mapping) else None
         check_file_field(weights_file, "field 'weights_file'")
-        for name in ("output", "fp32_accuracy", "simplify", "parity", "versions", "recipe", "preset",
-                     "calibration", "nodes", "provenance", "graph", "sparsity", "accuracy_aware", "qat", "doctor",
+        for name, record in (("recipe", RecipeRecord), ("calibration", CalibrationRecord)):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, record):  # a dict (a writer's, or the JSON): typed here, once
+                object.__setattr__(self, name, record.from_dict(v))
+        for name in ("output", "fp32_accuracy", "simplify", "parity", "versions", "preset", "nodes", "provenance",
+                     "graph", "sparsity", "accuracy_aware", "qat", "doctor",
                      "extra"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, MappingProxyType):
@@ -467,7 +573,8 @@ class Manifest:
             v = getattr(self, name)
             if v is None:
                 continue
-            out[name] = v.to_dict() if isinstance(v, InputInfo | WeightsRecord | PrunedInfo) else thaw(v)
+            records = InputInfo | WeightsRecord | PrunedInfo | RecipeRecord | CalibrationRecord
+            out[name] = v.to_dict() if isinstance(v, records) else thaw(v)
         for k, v in self.extra.items():
             out.setdefault(k, thaw(v))
         return out

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from edgebench.atomic import ensure_writable_dir, write_json
+from edgebench.calibration.metrics import topk_hits
 from edgebench.errors import EdgebenchError, ModelFileError, OutputExistsError, ParityError, UserInputError
 from edgebench.manifest import Manifest, PrunedInfo, WeightsRecord, manifest_path
 from edgebench.parity import ParityReference, compare_outputs
@@ -260,9 +261,7 @@ def _reference(model: nn.Module, spec: ModelSpec, dataset: Dataset | None, parit
 
 
 def _topk_pct(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
-    k = min(k, logits.shape[1])
-    top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
-    return float(np.mean(np.any(top == labels[:, None], axis=1)) * 100.0)
+    return float(np.mean(topk_hits(logits, labels, k)) * 100.0)
 
 
 def measure_parity(path: Path, ref: ParityReference, input_name: str, fixed_batch: int | None,
@@ -322,8 +321,8 @@ def measure_accuracy(path: Path, spec: ModelSpec, dataset: Dataset, fixed_batch:
         labels = ds.labels[i:i + 500]
         if int(labels.max()) >= logits.shape[1]:
             return None
-        hits1 += round(_topk_pct(logits, labels, 1) * len(labels) / 100.0)
-        hits5 += round(_topk_pct(logits, labels, 5) * len(labels) / 100.0)
+        hits1 += int(topk_hits(logits, labels, 1).sum())
+        hits5 += int(topk_hits(logits, labels, 5).sum())
     return {"dataset": ds.name, "n": len(ds), "top1_pct": 100.0 * hits1 / len(ds),
             "top5_pct": 100.0 * hits5 / len(ds), "runtime": "ort-cpu"}
 

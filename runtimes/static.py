@@ -50,7 +50,8 @@ def artifact_info(model: Path) -> dict[str, Any]:
     info: dict[str, Any] = {"precision": precision, "file": model.name,
                             "file_size_mb": artifact_size_mb(model)}
     if man is not None:
-        found = {"converter": man.extra.get("converter"), "parity": man.parity, "calibration": man.calibration}
+        cal = man.calibration.to_dict() if man.calibration is not None else None
+        found = {"converter": man.extra.get("converter"), "parity": man.parity, "calibration": cal}
         info.update({k: thaw(v) for k, v in found.items() if v is not None})
     return info
 

@@ -253,8 +253,8 @@ def calibration_settings(int8_manifest: Manifest | None, options: TorchInt8Optio
     base = dict(DEFAULT_CALIBRATION)
     source = "default (edgebench quantize's defaults)"
     cal = int8_manifest.calibration if int8_manifest is not None else None
-    if cal is not None and cal.get("dataset"):
-        base = {"dataset": cal["dataset"], "size": cal.get("size"), "seed": cal.get("seed")}
+    if cal is not None and cal.dataset:
+        base = {"dataset": cal.dataset, "size": cal.size, "seed": cal.seed}
         source = "model.int8.json (same images as the ONNX Runtime INT8 model)"
     if options.calibration_data is not None:
         base["dataset"] = options.calibration_data

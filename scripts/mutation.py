@@ -58,8 +58,8 @@ class Module:
 MODULES = [
     Module("stats", "bench/stats.py", ("bench/stats.py", "tests/bench/test_stats.py"),
            what="percentiles, CI of the median, noisy flag"),
-    Module("evaluate", "bench/evaluate.py",
-           ("bench/evaluate.py", "tests/bench/test_paired_metrics.py",
+    Module("evaluate", "calibration/metrics.py",
+           ("calibration/metrics.py", "tests/bench/test_paired_metrics.py",
             "tests/bench/test_eval_baseline.py::test_paired_metrics_counts_each_direction"),
            functions=("topk_hits", "paired_metrics"),
            what="paired metrics (agreement, flips, top-1 delta) and top-k; evaluate()'s ONNX loop is I/O"),

@@ -1,7 +1,7 @@
 """The stages: pure functions of (settings, input artifacts) -> artifacts in `out`, calling the library.
 
 They call what the CLI commands call (`exporter.export.export_model`, `exporter.prune_run.run_rounds`,
-`calibration.quantize.*`, `calibration.convert.convert_model`, `bench.evaluate.evaluate`, `bench.runner`,
+`calibration.entry.quantize`, `calibration.convert.convert_model`, `bench.evaluate.evaluate`, `bench.runner`,
 and `devices.remote.run_on` for a bench on a remote device), so a sweep cell and the commands agree.
 Each returns its `outputs` (paths relative to `out`, figures) for the done marker; the embedded
 executor and the Ray tasks run this same code.
@@ -128,32 +128,26 @@ def stage_prune(s: dict[str, Any], _inputs: Sequence[Input], out: Path) -> dict[
 
 
 def stage_quantize(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dict[str, Any]:
-    """`edgebench quantize PARENT --mode M --preset P --data D -n N --seed S -o out`."""
-    from edgebench.artifact import ModelArtifact
-    from edgebench.calibration.quantize import (
-        convert_fp16_model,
-        quantize_dynamic_model,
-        quantize_static_model,
-        resolve_output,
-    )
+    """`edgebench quantize PARENT --mode M --preset P --data D -n N --seed S -o out`: the same entry and config."""
+    from edgebench.calibration.entry import quantize
+
+    r = quantize(inputs[0].model, out, quantize_config(s))
+    return {"model": r.path.name, "file_size_mb": r.manifest.file_size_mb}
+
+
+def quantize_config(s: dict[str, Any]) -> Any:
+    """The quantize config of a sweep cell's settings (mode, preset, calibration, calib_size, seed), as the CLI
+    builds it from the same options."""
+    from edgebench.calibration.entry import DynamicConfig, Fp16Config, StaticConfig
+    from edgebench.calibration.quantize import CalibrationSettings
     from edgebench.calibration.recipes import resolve_preset
 
-    parent = ModelArtifact.resolve(inputs[0].model)
-    mode = s["mode"]
-    if mode == "static":
-        from edgebench.calibration.datasets import load_dataset
-
-        info = parent.manifest.input if parent.manifest else None
-        ds = load_dataset(s["calibration"], _data_dir(s), size=s["calib_size"], seed=s["seed"],
-                          preprocessing=info.preprocessing if info else None)
-        m = quantize_static_model(parent, ds, resolve_preset(s["preset"]), output=out, dataset_spec=s["calibration"],
-                                  seed=s["seed"], force=True)
-    elif mode == "dynamic":
-        m = quantize_dynamic_model(parent, resolve_preset(s["preset"]), output=out, force=True)
-    else:
-        m = convert_fp16_model(parent, output=out, force=True)
-    path = resolve_output(parent.path, out, mode)
-    return {"model": path.name, "file_size_mb": m.file_size_mb}
+    if s["mode"] == "fp16":
+        return Fp16Config(force=True)
+    if s["mode"] == "dynamic":
+        return DynamicConfig(resolve_preset(s["preset"]), force=True)
+    return StaticConfig(resolve_preset(s["preset"]), s["calibration"],
+                        CalibrationSettings(size=s["calib_size"], seed=s["seed"]), data_dir=_data_dir(s), force=True)
 
 
 def stage_convert(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dict[str, Any]:
@@ -181,8 +175,9 @@ def stage_evaluate(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dic
     The FP32 evaluation itself gets ``paired`` with ``is_baseline`` (its difference is 0 by construction).
     """
     from edgebench.atomic import write_json
-    from edgebench.bench.evaluate import evaluate, paired_metrics
+    from edgebench.bench.evaluate import evaluate
     from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.metrics import paired_metrics
     from edgebench.runtimes import options_class
 
     opts = options_class(s["runtime"]).from_dict({**s["runtime_options"], "intra_op_threads": s["threads"]}) \

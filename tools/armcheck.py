@@ -552,9 +552,8 @@ def has_qdq_reference(model: Path) -> bool:
     m = find_typed_manifest(model)
     if m is None:
         return False
-    recipe = m.recipe or {}
     return (m.precision == "int8" and (m.quantization_mode or "static") == "static"
-            and recipe.get("quant_format", "qdq") == "qdq")
+            and (m.recipe is None or m.recipe.quant_format == "qdq"))
 
 
 def tolerance(precision: str) -> dict[str, float]:
@@ -807,7 +806,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             ref_file = work / "host" / "reference" / f"{key}.npz"
             ref_out = dict(np.load(ref_file)) if ref_file.exists() else None
             man = find_typed_manifest(work / rel) if ref_out is not None else None
-            exact = model_arithmetic(man.to_dict() if man is not None else None, cpu) if ref_out is not None else None
+            exact = model_arithmetic(man, cpu) if ref_out is not None else None
             cmp = compare_model_outputs(host_out, dev_out, precision_of(work / rel), ref_out, exact)
             b["outputs"][key] = cmp
             p += [f"{key}: {x}" for x in cmp.pop("problems")]

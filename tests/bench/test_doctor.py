@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from edgebench.bench import doctor as doc
+from edgebench.manifest import RecipeRecord
 from edgebench.tools.doctor_cases import ZEN3, ZEN4, cases, dataset
 
 onnx = pytest.importorskip("onnx")
@@ -64,7 +65,7 @@ def _int8(tmp_path: Path, preset: str, **changes) -> tuple[object, object]:
 
 def test_s8s8_is_a_cause_only_without_vnni(tmp_path: Path) -> None:
     p32, p8 = _int8(tmp_path, "qdq-s8s8-tensor")
-    rec = {"name": "qdq-s8s8-tensor"}
+    rec = RecipeRecord(name="qdq-s8s8-tensor")
     assert "s8s8-no-vnni" in [c.kind for c in doc.graph_causes(p8, p32, rec, ZEN3, 1, 2)]
     assert "s8s8-no-vnni" not in [c.kind for c in doc.graph_causes(p8, p32, rec, ZEN4, 1, 2)]
     fix = next(c for c in doc.graph_causes(p8, p32, rec, ZEN3, 1, 2) if c.kind == "s8s8-no-vnni").fix

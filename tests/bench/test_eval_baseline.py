@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from edgebench.atomic import write_json
-from edgebench.bench.evaluate import paired_metrics
+from edgebench.calibration.metrics import paired_metrics
 from edgebench.cli import app
 from edgebench.errors import UserInputError
-from edgebench.manifest import InputInfo, new_manifest
+from edgebench.manifest import InputInfo, Manifest, new_manifest
 from edgebench.tools.synthetic import conv_net
 from typer.testing import CliRunner
 
@@ -85,10 +86,11 @@ PI4 = {"arch": "aarch64", "model": "Cortex-A72", "isa": {"asimd": True, "asimddp
 PI5 = {"arch": "aarch64", "model": "Cortex-A76", "isa": {"asimd": True, "asimddp": True}}
 
 
-def _int8_manifest(preset: str, **extra: object) -> dict:
+def _int8_manifest(preset: str, **extra: Any) -> Manifest:
     from edgebench.calibration.recipes import get_preset
 
-    return {"precision": "int8", "quantization_mode": "static", "recipe": get_preset(preset).to_dict(), **extra}
+    return Manifest(**{"precision": "int8", "quantization_mode": "static", "recipe": get_preset(preset).to_dict(),
+                       **extra})
 
 
 @pytest.mark.parametrize(("cpu", "preset", "mode", "expected", "warns"), [
@@ -122,7 +124,7 @@ def test_plan_arithmetic_float_models_other_runtimes_and_bad_values() -> None:
     from edgebench.bench.evaluate import plan_arithmetic
 
     for mode in ("auto", "host", "qdq"):  # a float model (e.g. the FP32 baseline of `eval --as-target -b`)
-        plan = plan_arithmetic({"precision": "fp32"}, "ort-cpu", mode, ZEN3)
+        plan = plan_arithmetic(Manifest(precision="fp32"), "ort-cpu", mode, ZEN3)
         assert plan.arithmetic == "host-kernels" and not plan.qdq and not plan.warnings
     plan = plan_arithmetic(_int8_manifest("arm64-neon"), "torch-int8", "auto", ZEN3)
     assert plan.arithmetic == "host-kernels" and "torch-int8" in plan.reason
@@ -130,8 +132,9 @@ def test_plan_arithmetic_float_models_other_runtimes_and_bad_values() -> None:
         plan_arithmetic(_int8_manifest("arm64-neon"), "torch", "qdq", ZEN3)
     with pytest.raises(UserInputError, match="'exact' is not one of auto, host, qdq"):
         plan_arithmetic(_int8_manifest("arm64-neon"), "ort-cpu", "exact", ZEN3)
-    qop = _int8_manifest("arm64-neon")
-    qop["recipe"]["quant_format"] = "qoperator"
+    from edgebench.calibration.recipes import get_preset
+
+    qop = _int8_manifest("arm64-neon", recipe={**get_preset("arm64-neon").to_dict(), "quant_format": "qoperator"})
     plan = plan_arithmetic(qop, "ort-cpu", "auto", ZEN3)  # QLinearConv stays integer when unfused: warn only
     assert plan.arithmetic == "host-kernels" and "no float reference" in plan.warnings[0]
     with pytest.raises(UserInputError, match="needs a QDQ model"):
@@ -225,7 +228,7 @@ def test_qdq_arithmetic_is_the_unoptimized_session_and_matches_numpy(saturating:
     ref = _qdq_numpy(x)
     assert (ref[:40].argmax(1) == 0).all() and (ref[40:].argmax(1) != 0).all()  # the test can tell them apart
 
-    plan = plan_arithmetic({"precision": "int8", "recipe": {"weight_type": "int8"}}, "ort-cpu", "qdq", ZEN4)
+    plan = plan_arithmetic(Manifest(precision="int8", recipe={"weight_type": "int8"}), "ort-cpu", "qdq", ZEN4)
     sess = evaluation_session(model, "ort-cpu", 1, plan)
     level = sess.ort_session.get_session_options().graph_optimization_level
     assert level == ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # no QDQ fusion: DQ -> float Conv -> Q

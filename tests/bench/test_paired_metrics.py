@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from edgebench.bench.evaluate import paired_metrics, topk_hits
+from edgebench.calibration.metrics import paired_metrics, topk_hits
 from edgebench.errors import UserInputError
 
 
@@ -120,7 +120,7 @@ def test_topk_hits_hand_made() -> None:
 
 def test_delta_ci_against_bonett_price_by_hand_and_its_coverage() -> None:
     """The paired CI: Bonett-Price adjusted Wald, checked by hand, and its coverage on simulated pairs."""
-    from edgebench.bench.evaluate import paired_delta_ci
+    from edgebench.calibration.metrics import paired_delta_ci
 
     # 12 lost, 2 gained of 1000: p12 = 3/1002, p21 = 13/1002, d = -10/1002, se = sqrt((16/1002 - d^2) / 1002)
     d = -10 / 1002

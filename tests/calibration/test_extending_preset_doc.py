@@ -30,7 +30,7 @@ def test_preset_doc_example_registers_and_quantizes(tmp_path: Path, monkeypatch:
         out = tmp_path / "artifacts" / "tiny" / "model.int8.onnx"
         m = read_manifest(out.with_suffix(".json"))
         assert m == ns["int8"] and m.precision == "int8" and m.preset is not None
-        assert m.preset["preset"] == "s8s8-tensor-entropy" and m.recipe is not None and m.recipe["method"] == "entropy"
+        assert m.preset["preset"] == "s8s8-tensor-entropy" and m.recipe is not None and m.recipe.method == "entropy"
         assert m.parent_file == "model.fp32.onnx" and m.nodes is not None and m.nodes["int8"] > 0
         graph = onnx.load(str(out)).graph
         inits = {i.name: i for i in graph.initializer}

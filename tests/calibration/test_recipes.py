@@ -16,6 +16,7 @@ from edgebench.calibration.recipes import (
     select_preset,
 )
 from edgebench.errors import NotFoundError, UserInputError
+from edgebench.manifest import Manifest
 
 
 def x86_cpuinfo(flags: str, model: str) -> str:
@@ -209,9 +210,9 @@ def test_host_arithmetic_edge_cases() -> None:
     assert not host_arithmetic(neon, {"arch": "riscv64", "isa": {}}).exact
     zen3 = {"arch": "x86_64", "isa": {"avx2": True}}
     assert model_arithmetic(None, zen3) is None
-    assert model_arithmetic({"precision": "fp32"}, zen3) is None
-    static = {"precision": "int8", "quantization_mode": "static", "recipe": neon.to_dict()}
+    assert model_arithmetic(Manifest(precision="fp32"), zen3) is None
+    static = Manifest(precision="int8", quantization_mode="static", recipe=neon.to_dict())
     assert model_arithmetic(static, zen3) == host_arithmetic(neon, zen3)
     assert not model_arithmetic(static, zen3).exact  # type: ignore[union-attr]
-    dynamic = {**static, "quantization_mode": "dynamic"}  # ConvInteger: u8 weights whatever the recipe says
+    dynamic = static.replace(quantization_mode="dynamic")  # ConvInteger: u8 weights whatever the recipe says
     assert model_arithmetic(dynamic, zen3).exact  # type: ignore[union-attr]

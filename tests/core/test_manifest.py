@@ -120,7 +120,7 @@ def test_derive_keeps_the_network_and_names_the_parent() -> None:
     dropped = [n for n in FILE_FIELDS if n not in ("precision", "onnx_file", "quantization_mode", "recipe",
                                                    "lineage_root_sha256") and not n.startswith("parent_")]
     assert all(getattr(child, n) is None for n in dropped), [n for n in dropped if getattr(child, n) is not None]
-    assert child.precision == "int8" and child.recipe == {"method": "minmax"}
+    assert child.precision == "int8" and child.recipe is not None and child.recipe.to_dict() == {"method": "minmax"}
 
 
 def test_derive_of_a_pruned_model_keeps_its_pruning_and_extra() -> None:
