@@ -59,7 +59,7 @@ def latency_table(
                 raise UserInputError("give MODEL (or --model-file) on the workstation, or --probes DIR on the "
                                      "device")
             from edgebench.cli.common import load, resolve_spec
-            from edgebench.exporter.prune_setup import probe_pack
+            from edgebench.exporter.prune.prepare import probe_pack
 
             spec = resolve_spec(model, model_file, input_like)
             loaded = load(spec, weights, data_dir=data_dir, random_init=weights is None and spec.weights is None)

@@ -93,7 +93,7 @@ def sensitivity(
 ) -> None:
     """Prune each layer alone at each ratio (no fine-tuning), evaluate: the table, plot and derived ratios."""
     from edgebench.exporter.loading import DataRequest, WeightsRequest
-    from edgebench.exporter.sensitivity import SensitivityRun, run_sensitivity
+    from edgebench.exporter.prune.sensitivity import SensitivityRun, run_sensitivity
 
     run = SensitivityRun(
         grid=tuple(parse_floats(grid, "--grid")), scope=scope, importance=importance, target_macs=target_macs,
@@ -165,9 +165,9 @@ def prune(
     """Structured filter pruning in rounds: prune -> fine-tune -> evaluate -> save, with per-round metrics."""
     from edgebench.exporter.distill import DistillConfig, TeacherRequest
     from edgebench.exporter.loading import DataRequest, WeightsRequest
-    from edgebench.exporter.prune_config import RatioConfig
-    from edgebench.exporter.prune_run import PruneJob, PruneRunConfig, run_prune
-    from edgebench.exporter.prune_setup import LatencyTarget
+    from edgebench.exporter.prune.config import RatioConfig
+    from edgebench.exporter.prune.prepare import LatencyTarget
+    from edgebench.exporter.prune.run import PruneJob, PruneRunConfig, run_prune
     from edgebench.exporter.train import TrainConfig
 
     job = PruneJob(

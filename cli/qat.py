@@ -140,7 +140,7 @@ def sparsify(
     from edgebench.atomic import check_writable_dir
     from edgebench.calibration.datasets import load_dataset
     from edgebench.exporter.distill import DistillConfig
-    from edgebench.exporter.sparsity import SparsityConfig, run_sparsify
+    from edgebench.exporter.prune.sparsity import SparsityConfig, run_sparsify
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     cfg = SparsityConfig(sparsity, scope, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)

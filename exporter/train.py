@@ -375,7 +375,7 @@ def run_training(run: TrainingRun, *, log: Log | None = None) -> dict[str, Any]:
     from edgebench.atomic import check_writable_dir, write_json, write_text
     from edgebench.exporter.distill import resolve_teacher
     from edgebench.exporter.loading import load_model
-    from edgebench.exporter.pruned import MARKER, STRUCTURE_FILE, describe_structure
+    from edgebench.exporter.prune.saved import MARKER, STRUCTURE_FILE, describe_structure
 
     say = log or (lambda _msg: None)
     if (run.out_dir / LAST).exists() and not (run.resume or run.force):

@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         import torch
         from edgebench.exporter.distill import DistillConfig
         from edgebench.exporter.loading import WeightsRequest, load_model
+        from edgebench.exporter.prune.sparsity import SparsityConfig, run_sparsify
         from edgebench.exporter.qat import QATConfig, run_qat
-        from edgebench.exporter.sparsity import SparsityConfig, run_sparsify
         from edgebench.exporter.zoo import get_spec
 
         torch.set_num_threads(2)

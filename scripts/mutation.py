@@ -72,8 +72,8 @@ MODULES = [
     Module("recipes", "calibration/recipes.py",
            ("calibration/recipes.py", "tests/calibration/test_recipes.py", "tests/calibration/test_recipes_mutants.py"),
            what="INT8 presets, preset choice from ISA flags, translation to ORT arguments"),
-    Module("prune_ratios", "exporter/prune_config.py",
-           ("exporter/prune_config.py", "tests/exporter/test_prune_config.py", "tests/exporter/test_prune_ratios.py"),
+    Module("prune_ratios", "exporter/prune/config.py",
+           ("exporter/prune/config.py", "tests/exporter/test_prune_config.py", "tests/exporter/test_prune_ratios.py"),
            what="pruning ratios: parsing, per-layer resolution, rounding, kept channels"),
 ]
 

@@ -99,8 +99,8 @@ def stage_prune(s: dict[str, Any], _inputs: Sequence[Input], out: Path) -> dict[
     With `distill`, the teacher is the model before pruning (a copy), as `prune --distill`.
     """
     from edgebench.calibration.datasets import Dataset, load_dataset
-    from edgebench.exporter.prune_config import RatioConfig
-    from edgebench.exporter.prune_run import PruneRunConfig, run_rounds
+    from edgebench.exporter.prune.config import RatioConfig
+    from edgebench.exporter.prune.run import PruneRunConfig, run_rounds
     from edgebench.exporter.train import TrainConfig
 
     loaded = _load(s, require_trained=True)

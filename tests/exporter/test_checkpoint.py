@@ -138,9 +138,9 @@ def test_load_model_user_pruned_random_and_refusals(tmp_path: Path) -> None:
     import torch
     from edgebench.errors import UserInputError
     from edgebench.exporter.loading import WeightsRequest, load_model
-    from edgebench.exporter.prune_config import RatioConfig
-    from edgebench.exporter.pruned import save_pruned
-    from edgebench.exporter.pruning import prune_once
+    from edgebench.exporter.prune.config import RatioConfig
+    from edgebench.exporter.prune.saved import save_pruned
+    from edgebench.exporter.prune.structured import prune_once
     from edgebench.exporter.zoo import MODELS, create_model, get_spec
 
     model = create_model("resnet20")

@@ -11,10 +11,10 @@ import pytest
 import torch
 from edgebench.calibration.dataset import Dataset
 from edgebench.errors import UserInputError
-from edgebench.exporter.depth import block_candidates, removable_blocks, remove_blocks
 from edgebench.exporter.distill import DistillConfig, check_teacher, distill_loss
-from edgebench.exporter.latency_prune import apply_plan, choose_plan, latency_probes, predict_ms
-from edgebench.exporter.pruned import load_pruned, save_pruned
+from edgebench.exporter.prune.depth import block_candidates, removable_blocks, remove_blocks
+from edgebench.exporter.prune.latency import apply_plan, choose_plan, latency_probes, predict_ms
+from edgebench.exporter.prune.saved import load_pruned, save_pruned
 from edgebench.exporter.train import TrainConfig, train
 from edgebench.latency_table import check_table
 from edgebench.manifest import Preprocessing
@@ -191,7 +191,7 @@ def test_back_off_keeps_plans_nested_and_close_to_every_target(seed: int) -> Non
 
 
 def test_latency_plan_logs_predicted_vs_target_speedup(tmp_path: Path) -> None:
-    from edgebench.exporter.prune_setup import LatencyTarget, latency_plan
+    from edgebench.exporter.prune.prepare import LatencyTarget, latency_plan
     from edgebench.exporter.zoo import get_spec
 
     spec = get_spec("resnet20")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from edgebench.errors import NotFoundError, UserInputError
-from edgebench.exporter.prune_config import (
+from edgebench.exporter.prune.config import (
     PrunableLayer,
     RatioConfig,
     align,

@@ -29,9 +29,15 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from edgebench.errors import UserInputError
-from edgebench.exporter.importance import make_importance
-from edgebench.exporter.prune_config import RatioConfig, check_scope, describe_skipped, removed_count
-from edgebench.exporter.pruning import StructuredPruner, build_graph, count_macs_params, prune_layer, scan_layers
+from edgebench.exporter.prune.config import RatioConfig, check_scope, describe_skipped, removed_count
+from edgebench.exporter.prune.importance import make_importance
+from edgebench.exporter.prune.structured import (
+    StructuredPruner,
+    build_graph,
+    count_macs_params,
+    prune_layer,
+    scan_layers,
+)
 from torch import nn
 
 if TYPE_CHECKING:
@@ -269,7 +275,7 @@ class SensitivityRun:
     force: bool = False
 
     def __post_init__(self) -> None:
-        from edgebench.exporter.importance import IMPORTANCES
+        from edgebench.exporter.prune.importance import IMPORTANCES
 
         object.__setattr__(self, "grid", check_grid(self.grid))
         IMPORTANCES.get(self.importance)  # an unknown name fails here, with a suggestion

@@ -35,10 +35,10 @@ from typing import Any
 import torch
 import torch_pruning as tp
 from edgebench.errors import UserInputError
-from edgebench.exporter.depth import block_candidates, remove_blocks
-from edgebench.exporter.importance import make_importance
-from edgebench.exporter.prune_config import RatioConfig
-from edgebench.exporter.pruning import build_graph, is_depthwise, prunable_layers, prune_layer
+from edgebench.exporter.prune.config import RatioConfig
+from edgebench.exporter.prune.depth import block_candidates, remove_blocks
+from edgebench.exporter.prune.importance import make_importance
+from edgebench.exporter.prune.structured import build_graph, is_depthwise, prunable_layers, prune_layer
 from edgebench.latency_table import PROBES_KIND, SCHEMA_VERSION, structure_hash, unit_ms
 from torch import nn
 

@@ -20,7 +20,7 @@ from edgebench.atomic import ensure_writable_dir, write_json
 from edgebench.calibration.dataset import Dataset
 from edgebench.errors import UserInputError
 from edgebench.exporter.distill import TeacherRequest, example_input, resolve_teacher  # noqa: F401 (re-exported)
-from edgebench.exporter.latency_prune import (
+from edgebench.exporter.prune.latency import (
     LatencyPlan,
     check_reachable,
     choose_plan,
