@@ -65,8 +65,8 @@ def qat(
     from edgebench.bench.fingerprint import cpu_info
     from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.recipes import resolve_preset
-    from edgebench.exporter.distill import DistillConfig
-    from edgebench.exporter.qat import QATConfig, check_qat_recipe, run_qat
+    from edgebench.exporter.train.distill import DistillConfig
+    from edgebench.exporter.train.qat import QATConfig, check_qat_recipe, run_qat
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     cfg = QATConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, val_fraction=val_fraction,
@@ -139,8 +139,8 @@ def sparsify(
     import torch
     from edgebench.atomic import check_writable_dir
     from edgebench.calibration.datasets import load_dataset
-    from edgebench.exporter.distill import DistillConfig
     from edgebench.exporter.prune.sparsity import SparsityConfig, run_sparsify
+    from edgebench.exporter.train.distill import DistillConfig
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     cfg = SparsityConfig(sparsity, scope, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)

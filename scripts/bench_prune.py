@@ -56,7 +56,7 @@ def main() -> int:
     from edgebench.exporter.prune.prepare import LatencyTarget, latency_plan, probe_pack
     from edgebench.exporter.prune.run import PruneRunConfig, run_rounds
     from edgebench.exporter.prune.structured import count_macs_params
-    from edgebench.exporter.train import TrainConfig
+    from edgebench.exporter.train.loop import TrainConfig
     from edgebench.exporter.zoo import get_spec
     from edgebench.runtimes.timing import ort_session, time_sessions
 

@@ -19,7 +19,6 @@ import numpy as np
 from edgebench.atomic import ensure_writable_dir, write_json
 from edgebench.calibration.dataset import Dataset
 from edgebench.errors import UserInputError
-from edgebench.exporter.distill import TeacherRequest, example_input, resolve_teacher  # noqa: F401 (re-exported)
 from edgebench.exporter.prune.latency import (
     LatencyPlan,
     check_reachable,
@@ -27,6 +26,7 @@ from edgebench.exporter.prune.latency import (
     latency_probes,
     width_sensitivity,
 )
+from edgebench.exporter.train.distill import TeacherRequest, example_input, resolve_teacher  # noqa: F401 (re-exported)
 from edgebench.latency_table import PRECISIONS, PROBES_FILE, check_table, load_table
 from edgebench.manifest import sha256_file
 from torch import nn
@@ -99,7 +99,7 @@ def latency_plan(model: nn.Module, spec: Any, target: LatencyTarget, sens_data: 
                  sensitivity: dict[str, Any] | None = None, importance: str = "l1", out_dir: Path | None = None,
                  log: Log | None = None) -> tuple[LatencyPlan, dict[str, Any], dict[str, Any]]:
     """(plan, table, sensitivity) for `target`; the sensitivity is computed unless given (and saved in `out_dir`)."""
-    from edgebench.exporter.train import reference_divergence
+    from edgebench.exporter.train.loop import reference_divergence
 
     log = log or (lambda _m: None)
     table, probes = check_model_table(model, spec, target)

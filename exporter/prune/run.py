@@ -30,20 +30,20 @@ import torch
 from edgebench.atomic import check_writable_dir, ensure_writable_dir, write_json, write_text
 from edgebench.calibration.dataset import Dataset
 from edgebench.errors import OutputExistsError, UserInputError
-from edgebench.exporter.distill import DistillConfig
 from edgebench.exporter.prune.config import RatioConfig, check_scope, describe_skipped
 from edgebench.exporter.prune.depth import remove_blocks, removed_blocks
 from edgebench.exporter.prune.importance import IMPORTANCES
 from edgebench.exporter.prune.saved import STRUCTURE_FILE, load_pruned, save_pruned
 from edgebench.exporter.prune.structured import StructuredPruner, conv_filters, count_macs_params
-from edgebench.exporter.train import TrainConfig, evaluate_model, train
+from edgebench.exporter.train.distill import DistillConfig
+from edgebench.exporter.train.loop import TrainConfig, evaluate_model, train
 from edgebench.manifest import PrunedInfo, WeightsRecord
 from torch import nn
 
 if TYPE_CHECKING:
-    from edgebench.exporter.distill import TeacherRequest
     from edgebench.exporter.loading import DataRequest, WeightsRequest
     from edgebench.exporter.prune.prepare import LatencyTarget
+    from edgebench.exporter.train.distill import TeacherRequest
     from edgebench.exporter.zoo import ModelSpec
 
 SUMMARY_KIND = "edgebench.prune-run"
@@ -417,9 +417,9 @@ class PruneJob:
 def run_prune(job: PruneJob, *, log: Log | None = None) -> dict[str, Any]:
     """Load the model, check the ratios (or the latency table) against it before any data is read or any
     folder is made, then `run_rounds`; returns the summary (also in `out_dir/summary.json`)."""
-    from edgebench.exporter.distill import example_input, resolve_teacher
     from edgebench.exporter.loading import load_model
     from edgebench.exporter.prune.prepare import check_model_table, latency_plan
+    from edgebench.exporter.train.distill import example_input, resolve_teacher
 
     say = log or (lambda _msg: None)
     if (job.out_dir / "summary.json").exists() and not (job.force or job.resume):

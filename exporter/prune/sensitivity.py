@@ -304,9 +304,9 @@ def run_sensitivity(run: SensitivityRun, *, log: Log | None = None) -> Sensitivi
     """Sweep (or reuse `from_table`), write sensitivity.json/.csv/.png, derive ratios.json when asked."""
     from edgebench.atomic import check_writable_dir, ensure_writable_dir, write_json, write_text
     from edgebench.errors import OutputExistsError
-    from edgebench.exporter.distill import example_input
     from edgebench.exporter.loading import load_model
-    from edgebench.exporter.train import evaluate_model
+    from edgebench.exporter.train.distill import example_input
+    from edgebench.exporter.train.loop import evaluate_model
 
     say = log or (lambda _msg: None)
     table_path = run.out_dir / TABLE_FILE

@@ -102,7 +102,7 @@ def _toy(n: int) -> Any:
 def test_qat_failure_after_the_export_removes_the_parent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The FP32 parent is exported first; Ctrl-C (or an error) in calibration then took nothing back."""
     pytest.importorskip("torch")
-    import edgebench.exporter.qat as qat
+    import edgebench.exporter.train.qat as qat
     from edgebench.calibration.recipes import resolve_preset
 
     exported = []
@@ -127,7 +127,7 @@ def test_qat_and_sparsify_refuse_unlabelled_data_before_writing(tmp_path: Path) 
     from edgebench.calibration.recipes import resolve_preset
     from edgebench.errors import DataError
     from edgebench.exporter.prune.sparsity import SparsityConfig, run_sparsify
-    from edgebench.exporter.qat import QATConfig, run_qat
+    from edgebench.exporter.train.qat import QATConfig, run_qat
 
     spec = _tiny_spec()
     flat = Dataset(np.zeros((4, 16, 16, 3), np.uint8), np.full(4, -1, np.int64), "flat")

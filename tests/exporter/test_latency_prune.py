@@ -11,11 +11,11 @@ import pytest
 import torch
 from edgebench.calibration.dataset import Dataset
 from edgebench.errors import UserInputError
-from edgebench.exporter.distill import DistillConfig, check_teacher, distill_loss
 from edgebench.exporter.prune.depth import block_candidates, removable_blocks, remove_blocks
 from edgebench.exporter.prune.latency import apply_plan, choose_plan, latency_probes, predict_ms
 from edgebench.exporter.prune.saved import load_pruned, save_pruned
-from edgebench.exporter.train import TrainConfig, train
+from edgebench.exporter.train.distill import DistillConfig, check_teacher, distill_loss
+from edgebench.exporter.train.loop import TrainConfig, train
 from edgebench.latency_table import check_table
 from edgebench.manifest import Preprocessing
 

@@ -20,7 +20,7 @@ from edgebench.exporter.prune.config import RatioConfig  # noqa: E402
 from edgebench.exporter.prune.run import PruneRunConfig, run_rounds  # noqa: E402
 from edgebench.exporter.prune.saved import load_pruned  # noqa: E402
 from edgebench.exporter.prune.structured import conv_filters, prune_once  # noqa: E402
-from edgebench.exporter.train import TrainConfig  # noqa: E402
+from edgebench.exporter.train.loop import TrainConfig  # noqa: E402
 from edgebench.exporter.zoo import ModelSpec, get_spec  # noqa: E402
 from edgebench.manifest import InputInfo  # noqa: E402
 

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 from edgebench.errors import UserInputError
-from edgebench.exporter.distill import DistillConfig
-from edgebench.exporter.train import train_one_epoch
+from edgebench.exporter.train.distill import DistillConfig
+from edgebench.exporter.train.loop import train_one_epoch
 
 
 def finetune(model: torch.nn.Module, train_data: Any, pp: Any, *, epochs: int, lr: float, batch_size: int,
