@@ -99,9 +99,9 @@ def recommend(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Per device: the Pareto front (top-1 vs the metric) and the fastest deployment within the budget."""
-    from edgebench.bench.recommend import check_metric
-    from edgebench.bench.recommend import recommend as rank
-    from edgebench.bench.report_data import collect_paths, load_results
+    from edgebench.bench.report.data import collect_paths, load_results
+    from edgebench.bench.report.recommend import check_metric
+    from edgebench.bench.report.recommend import recommend as rank
 
     check_metric(metric)
     collect_paths(results)  # a sweep folder, its results/ (one folder per device) or result folders and files

@@ -65,7 +65,7 @@ MODULES = [
            what="paired metrics (agreement, flips, top-1 delta) and top-k; evaluate()'s ONNX loop is I/O"),
     Module("efficiency", "bench/efficiency.py", ("bench/efficiency.py", "tests/bench/test_efficiency.py"),
            what="peak MACs/cycle, peak GMAC/s, achieved GMAC/s, fraction of peak"),
-    Module("report_figures", "bench/report_analysis.py",
+    Module("report_figures", "bench/report/analysis.py",
            ("tests/bench/test_report_figures.py", "tests/bench/test_report_columns.py"),
            functions=("with_efficiency", "with_flags", "with_speedup", "speedups", "best_per_machine"),
            what="speed-ups and their ranges, efficiency per row, noisy flags, fastest per machine"),

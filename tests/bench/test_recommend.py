@@ -1,4 +1,4 @@
-"""bench/recommend.py and `edgebench recommend`: Pareto front, budget, margin vs noise, machines kept apart."""
+"""bench/report/recommend.py and `edgebench recommend`: Pareto front, budget, margin vs noise, machines kept apart."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from edgebench.bench.recommend import pareto_rows, recommend
-from edgebench.bench.report_data import load_results
+from edgebench.bench.report.data import load_results
+from edgebench.bench.report.recommend import pareto_rows, recommend
 from edgebench.cli import app
 from edgebench.errors import NotFoundError, UserInputError
 from typer.testing import CliRunner

@@ -34,7 +34,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from edgebench.bench.report_data import Machine, Row
+from edgebench.bench.report.data import Machine, Row
 from edgebench.errors import NotFoundError, UserInputError, suggest
 
 METRICS = {"p50_ms": "p50 ms", "peak_rss_mb": "peak RSS MB", "file_size_mb": "file MB"}
@@ -431,7 +431,7 @@ def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", dev
     if not with_acc:
         raise UserInputError("no result carries an accuracy (top-1); bench with --eval DATASET or run "
                              "`edgebench sweep`, which evaluates every deployment")
-    from edgebench.bench.report_analysis import assign_lineages
+    from edgebench.bench.report.analysis import assign_lineages
 
     latest = assign_lineages(_latest(bench_rows), [])
     several = len({r.lineage for r in latest}) > 1
@@ -477,7 +477,7 @@ def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", dev
 
 def recommendation_markdown(recs: Sequence[Recommendation]) -> list[str]:
     """The report's top section (Markdown lines); names from result files are escaped (`bench.markdown`)."""
-    from edgebench.bench.markdown import md_table, md_text
+    from edgebench.bench.report.markdown import md_table, md_text
 
     out: list[str] = []
     for rec in recs:

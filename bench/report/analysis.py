@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.bench.efficiency import efficiency
-from edgebench.bench.report_data import Machine, Row
+from edgebench.bench.report.data import Machine, Row
 from edgebench.errors import UserInputError, suggest
 
 

@@ -6,8 +6,8 @@ import io
 from collections import defaultdict
 from typing import Any
 
-from edgebench.bench.report_analysis import Report
-from edgebench.bench.report_data import Row
+from edgebench.bench.report.analysis import Report
+from edgebench.bench.report.data import Row
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
@@ -213,7 +213,7 @@ def profile_plot(profile: dict[str, Any]) -> bytes | None:
 def throughput_plot(rep: Report) -> bytes | None:
     """p99 latency against total items/s of the multi/offline results (and the single ones of the same models),
     one marker per variant/runtime; None without a multi/offline result."""
-    from edgebench.bench.report_tables import scenario_rows
+    from edgebench.bench.report.tables import scenario_rows
     from matplotlib.figure import Figure
 
     multi = scenario_rows(rep.rows)
