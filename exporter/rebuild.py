@@ -66,7 +66,7 @@ def find_weights_file(manifest: Manifest, folder: Path) -> Path:
 
 
 def _pruned_loader(weights: Path) -> Any:
-    """`exporter.pruned.load_pruned` when `weights` is a pruned round checkpoint, else None."""
+    """`exporter.prune.saved.load_pruned` when `weights` is a pruned round checkpoint, else None."""
     try:
         from edgebench.exporter.prune.saved import is_pruned_checkpoint, load_pruned
     except ImportError:  # pruning support (torch-pruning) not installed

@@ -402,7 +402,7 @@ def node_records(graph: Graph, outcomes: dict[str, Outcome], cache: Path) -> lis
 
 
 def recommend_results(results_dir: Path, budgets: tuple[float, ...], metric: str) -> dict[float, list[Any]]:
-    """`bench.recommend.recommend` on the sweep's results, at each budget (empty when nothing was measured)."""
+    """`bench.report.recommend.recommend` on the sweep's results, at each budget (empty when nothing was measured)."""
     from edgebench.bench.report.data import load_results
     from edgebench.bench.report.recommend import recommend
 

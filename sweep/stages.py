@@ -1,6 +1,6 @@
 """The stages: pure functions of (settings, input artifacts) -> artifacts in `out`, calling the library.
 
-They call what the CLI commands call (`exporter.export.export_model`, `exporter.prune_run.run_rounds`,
+They call what the CLI commands call (`exporter.export.export_model`, `exporter.prune.run.run_rounds`,
 `calibration.quantize.*`, `calibration.convert.convert_model`, `bench.evaluate.evaluate`, `bench.runner`,
 and `devices.remote.run_on` for a bench on a remote device), so a sweep cell and the commands agree.
 Each returns its `outputs` (paths relative to `out`, figures) for the done marker; the embedded

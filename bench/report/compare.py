@@ -2,12 +2,12 @@
 
 The report is built in layers, each importing only the ones before it:
 
-    report_data      result files -> frozen `Row`s and `Machine`s (the result schema is read here only)
-    report_analysis  rows -> `Report`: dedupe, baseline, speed-ups, efficiency, noisy flags, notes
-    report_columns   THE column table: one `Column` per figure, for the CSV and the per-machine tables
-    report_tables    the text of the tables Markdown and HTML share
-    report_markdown, report_csv, report_html, report_plots   the renderers
-    report (this)    `make_report` (what `edgebench compare` calls) and `write_report`
+    data             result files -> frozen `Row`s and `Machine`s (the result schema is read here only)
+    analysis         rows -> `Report`: dedupe, baseline, speed-ups, efficiency, noisy flags, notes
+    columns          THE column table: one `Column` per figure, for the CSV and the per-machine tables
+    tables           the text of the tables Markdown and HTML share
+    render_markdown, render_csv, render_html, plots   the renderers
+    compare (this)   `make_report` (what `edgebench compare` calls) and `write_report`
 
 Example::
 
@@ -71,7 +71,7 @@ def make_report(paths: Sequence[Path], out_dir: Path, *, baseline: str | None = 
                 budget: float | None = 1.0, metric: str = "p50_ms") -> tuple[Report, list[Path]]:
     """Load the result files, analyse them and write report.md/.csv/.html (+ plots/) into `out_dir`.
 
-    When results carry an accuracy, the report opens with the recommendation (`bench.recommend`) at
+    When results carry an accuracy, the report opens with the recommendation (`report.recommend`) at
     `budget` points ranked by `metric` (budget None: no recommendation).
     """
     import dataclasses

@@ -1,9 +1,9 @@
 """Which deployment to pick: per machine, the Pareto front (top-1 vs a metric) and the best within a budget.
 
-Pure functions of report rows (`report_data.Row`): the report (`edgebench compare`), `edgebench recommend`
+Pure functions of report rows (`report.data.Row`): the report (`edgebench compare`), `edgebench recommend`
 and `edgebench sweep` share them. Rows are grouped by machine fingerprint id and batch: a latency is
 only ranked against others from the same machine at the same batch size; and by model lineage
-(`report_analysis.assign_lineages`): an accuracy budget counts from the FP32 model the deployments were
+(`report.analysis.assign_lineages`): an accuracy budget counts from the FP32 model the deployments were
 made from, never from another model's. Only rows with an accuracy (bench --eval, or a sweep) take part.
 
 Budget: a deployment qualifies when its paired top-1 drop is at most `budget` points: the difference to
@@ -476,7 +476,7 @@ def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", dev
 
 
 def recommendation_markdown(recs: Sequence[Recommendation]) -> list[str]:
-    """The report's top section (Markdown lines); names from result files are escaped (`bench.markdown`)."""
+    """The report's top section (Markdown lines); names from result files are escaped (`report.markdown`)."""
     from edgebench.bench.report.markdown import md_table, md_text
 
     out: list[str] = []

@@ -1,6 +1,6 @@
 """The text of every table the Markdown and HTML reports share (cells as strings, no markup).
 
-The per-machine table comes from the column table (`report_columns.COLUMNS`); the others are small
+The per-machine table comes from the column table (`columns.COLUMNS`); the others are small
 fixed tables: machines, best p50 across machines, per-operator profiles, pruning rounds.
 """
 

@@ -176,7 +176,7 @@ class LatencyPlan:
         return self.full_model_ms / self.target_ms
 
     def ratio_config(self) -> RatioConfig:
-        """The widths as by-name ratios (exact: C - w filters removed, `prune_config.removed_count`)."""
+        """The widths as by-name ratios (exact: C - w filters removed, `prune.config.removed_count`)."""
         return RatioConfig.by_name({n: (self.channels[n] - w) / self.channels[n] for n, w in self.widths.items()
                                     if n in self.channels and w < self.channels[n]})
 

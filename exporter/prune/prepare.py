@@ -1,9 +1,8 @@
-"""What `prune`/`train` set up before the rounds: the distillation teacher and a latency-aware plan,
-and the probe pack `latency-table` measures (probes.json + the model's ONNX at the shipped precision).
+"""What `prune` sets up before the rounds: a latency-aware plan, and the probe pack `latency-table` measures
+(probes.json + the model's ONNX at the shipped precision). The distillation teacher is `train.distill.resolve_teacher`.
 
 Example::
 
-    teacher = resolve_teacher(spec, model, TeacherRequest(distill=True))        # the model before pruning
     plan, table = latency_plan(model, spec, LatencyTarget(Path("table.json"), speedup=2.0), sens_data)
 """
 
@@ -26,7 +25,7 @@ from edgebench.exporter.prune.latency import (
     latency_probes,
     width_sensitivity,
 )
-from edgebench.exporter.train.distill import TeacherRequest, example_input, resolve_teacher  # noqa: F401 (re-exported)
+from edgebench.exporter.train.distill import example_input
 from edgebench.latency_table import PRECISIONS, PROBES_FILE, check_table, load_table
 from edgebench.manifest import sha256_file
 from torch import nn

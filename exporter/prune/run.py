@@ -4,7 +4,7 @@ Round 0 is the unpruned model (evaluated, saved). Round k of R prunes every prun
 ``k/R`` of its target ratio (filters ranked by the importance criterion on the current weights),
 fine-tunes it, evaluates it and writes ``DIR/roundK/``:
 
-- ``structure.json`` + ``roundK.pt``: the pruned model (`exporter.pruned.load_pruned` rebuilds it);
+- ``structure.json`` + ``roundK.pt``: the pruned model (`exporter.prune.saved.load_pruned` rebuilds it);
 - ``metrics.json``: params, MACs, state-dict and ONNX size, top-1/top-5 before fine-tuning, best, mean
   (last epochs) and final top-1/top-5 of the fine-tune, filters per conv layer, architecture summary;
 - ``model.fp32.onnx`` + ``model.fp32.json`` when ONNX export is on.
@@ -262,7 +262,7 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
                calibration: Dataset | None = None) -> dict[str, Any]:
     """Run the rounds on `model` (modified in place) and write everything under `out_dir`; returns the summary.
 
-    `teacher` (+ `distill`): fine-tune with the distillation loss. `plan` (a `latency_prune.LatencyPlan`):
+    `teacher` (+ `distill`): fine-tune with the distillation loss. `plan` (a `prune.latency.LatencyPlan`):
     round 1 removes its blocks and prunes to its widths (one round only). `latency_table`: every exported
     round also gets its latency predicted on the table and measured (INT8 tables quantize with `calibration`).
     """

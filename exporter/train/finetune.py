@@ -1,5 +1,5 @@
 """The fine-tuning loop `qat` and `sparsify` share: SGD + momentum, cosine learning rate, crop + flip, optional
-knowledge distillation (`exporter.distill`), with hooks before each epoch and after each optimizer step.
+knowledge distillation (`exporter.train.distill`), with hooks before each epoch and after each optimizer step.
 
     history = finetune(model, train_data, pp, epochs=1, lr=5e-4, batch_size=64, teacher=fp32, distill=DistillConfig())
 """

@@ -382,7 +382,7 @@ class QATRun:
 def qat_train(gm: nn.Module, train_data: Any, pp: Any, cfg: QATConfig, *, val_data: Dataset | None = None,
               teacher: nn.Module | None = None, distill: Any = None, fp32: nn.Module | None = None,
               log: Log | None = None) -> QATRun:
-    """Fine-tune the fake-quant model in place (`exporter.finetune`); activation ranges follow an EMA for the
+    """Fine-tune the fake-quant model in place (`exporter.train.finetune`); activation ranges follow an EMA for the
     first `freeze_ranges_after` of the epochs, then stay fixed.
 
     With `val_data` (images not in `train_data`), the model is scored on it after calibration (epoch 0) and

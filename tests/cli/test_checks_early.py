@@ -160,7 +160,7 @@ def test_latency_table_removes_its_temporary_probe_pack(tmp_path: Path, monkeypa
     pytest.importorskip("torch")
     import tempfile
 
-    import edgebench.exporter.prune.prepare as prune_setup
+    import edgebench.exporter.prune.prepare as prepare
 
     def interrupted(model: object, spec: object, pack: Path, **_k: object) -> None:
         assert pack.parent == tmp_path / "tmp" and pack.name.startswith("edgebench-probes-")
@@ -169,7 +169,7 @@ def test_latency_table_removes_its_temporary_probe_pack(tmp_path: Path, monkeypa
 
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    monkeypatch.setattr(prune_setup, "probe_pack", interrupted)
+    monkeypatch.setattr(prepare, "probe_pack", interrupted)
     tiny = Path(__file__).resolve().parent.parent / "exporter" / "tiny_nets.py"
     r = CliRunner().invoke(app, ["latency-table", "--model-file", f"{tiny}:conv_resnet", "--input-like", "resnet20",
                                  "--precision", "fp32", "-o", str(tmp_path / "out" / "t.json")])

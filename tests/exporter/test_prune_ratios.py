@@ -1,5 +1,5 @@
 """Pruning ratios pinned against hand computations: which layer gets which ratio, how many filters stay,
-and the messages that tell the user how to fix a ratio (each case kills a mutant of prune_config.py)."""
+and the messages that tell the user how to fix a ratio (each case kills a mutant of exporter/prune/config.py)."""
 
 from __future__ import annotations
 
