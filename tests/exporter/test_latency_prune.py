@@ -61,7 +61,7 @@ def test_distill_loss_is_zero_when_student_equals_teacher_and_checks() -> None:
 
 
 def _deep_resnet() -> torch.nn.Module:
-    from edgebench.exporter.cifar_resnet import CifarResNet
+    from edgebench.exporter.models.cifar_resnet import CifarResNet
 
     torch.manual_seed(0)
     return CifarResNet((2, 2, 2), widths=(8, 16, 32)).eval()
@@ -77,7 +77,7 @@ def test_block_removal_keeps_the_network_valid_and_round_trips(tmp_path: Path) -
     remove_blocks(m, ["layer1.1", "layer3.1"], X)
     y = m(torch.randn(2, 3, 32, 32))
     save_pruned(m, tmp_path / "r", arch="x", num_classes=10, stem="r")
-    from edgebench.exporter.cifar_resnet import CifarResNet
+    from edgebench.exporter.models.cifar_resnet import CifarResNet
 
     back, structure = load_pruned(tmp_path / "r", factory=lambda _a, _n: CifarResNet((2, 2, 2), widths=(8, 16, 32)))
     assert structure["removed_blocks"] == ["layer1.1", "layer3.1"]
