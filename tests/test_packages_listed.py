@@ -7,12 +7,21 @@ the wheel the device installs.
 
 from __future__ import annotations
 
+import subprocess
 import tomllib
 from pathlib import Path
+
+import pytest
 
 from conftest import module_name
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def _package_inits() -> list[Path]:
+    """The `__init__.py` of every package and sub-package folder."""
+    folders = _setuptools()["package-dir"].values()
+    return [init for folder in folders for init in sorted((REPO / folder).rglob("__init__.py"))]
 
 
 def _setuptools() -> dict:
@@ -36,3 +45,12 @@ def test_sub_package_modules_have_their_installed_names() -> None:
     assert module_name(REPO / "bench" / "report" / "__init__.py") == "edgebench.bench.report"
     assert module_name(REPO / "exporter" / "export.py") == "edgebench.exporter.export"
     assert module_name(REPO / "tests" / "exporter" / "tiny_nets.py") is None
+
+
+def test_no_package_folder_is_git_ignored() -> None:
+    """A .gitignore pattern such as `report/` would leave bench/report/__init__.py out of every commit."""
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    inits = [str(p.relative_to(REPO)) for p in _package_inits()]
+    r = subprocess.run(["git", "check-ignore", "--no-index", *inits], cwd=REPO, capture_output=True, text=True)
+    assert r.stdout.split() == [], "ignored by .gitignore"

@@ -22,8 +22,8 @@ from pathlib import Path
 from edgebench.atomic import atomic_path, ensure_writable_dir, write_text
 from edgebench.bench.report.analysis import Report, build_report, default_baseline, resolve_baseline
 from edgebench.bench.report.columns import COLUMNS, Column
-from edgebench.bench.report.render_csv import render_csv
 from edgebench.bench.report.data import Machine, Row, load_entries, load_results
+from edgebench.bench.report.render_csv import render_csv
 from edgebench.bench.report.render_markdown import render_markdown
 from edgebench.errors import OutputExistsError
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from edgebench.bench.report.markdown import md_table, md_text
 from edgebench.bench.report.analysis import Report
+from edgebench.bench.report.markdown import md_table, md_text
 from edgebench.bench.report.tables import (
     EFFICIENCY_FOOTER,
     INTERLEAVE_COLUMNS,

@@ -48,7 +48,8 @@ def test_pickled_code_is_refused(tmp_path: Path) -> None:
 
     p = tmp_path / "whole_model.pt"
     torch.save(create_model("resnet20"), p)  # a whole module: needs the class to unpickle
-    msg = r"needs pickled code.*GLOBAL edgebench\.exporter\.models\.cifar_resnet\.CifarResNet.*torch.save\(model.state_dict\(\)"
+    msg = (r"needs pickled code.*GLOBAL edgebench\.exporter\.models\.cifar_resnet\.CifarResNet"
+           r".*torch.save\(model.state_dict\(\)")
     with pytest.raises(BadCheckpoint, match=msg):
         load_weights(create_model("resnet20"), p)
 
