@@ -28,10 +28,18 @@ OPTIONAL = frozenset({"torch", "torchvision", "torch_pruning", "onnx", "onnxscri
 
 
 def _package_dirs() -> dict[Path, str]:
-    """Repository folder -> package name, from pyproject.toml's [tool.setuptools.package-dir]."""
+    """Repository folder -> package name, from pyproject.toml's [tool.setuptools.package-dir], with the
+    sub-package folders below them (exporter/prune/ -> edgebench.exporter.prune)."""
     with open(REPO / "pyproject.toml", "rb") as f:
         mapping = tomllib.load(f)["tool"]["setuptools"]["package-dir"]
-    return {(REPO / folder).resolve(): package for package, folder in mapping.items()}
+    out: dict[Path, str] = {}
+    for package, folder in mapping.items():
+        root = (REPO / folder).resolve()
+        out[root] = package
+        for init in sorted(root.rglob("__init__.py")):
+            if init.parent != root:
+                out[init.parent] = ".".join([package, *init.parent.relative_to(root).parts])
+    return out
 
 
 PACKAGE_DIRS = _package_dirs()

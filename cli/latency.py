@@ -65,7 +65,7 @@ def _write_probe_pack(cfg: LatencyTableConfig, pack: Path, model: str | None, mo
     from edgebench.bench.fingerprint import cpu_info
     from edgebench.cli.common import load, resolve_spec
     from edgebench.errors import UserInputError
-    from edgebench.exporter.prune_setup import probe_pack
+    from edgebench.exporter.prune.prepare import probe_pack
 
     if model is None and model_file is None:
         raise UserInputError("give MODEL (or --model-file) on the workstation, or --probes DIR on the device")

@@ -50,9 +50,9 @@ def train_cmd(
                                               help="Softmax temperature."),
 ) -> None:
     """Train or fine-tune a model (SGD momentum 0.9, cosine lr, crop + flip), evaluating every epoch."""
-    from edgebench.exporter.distill import DistillConfig, TeacherRequest
     from edgebench.exporter.loading import DataRequest, WeightsRequest
-    from edgebench.exporter.train import TrainConfig, TrainingRun, run_training
+    from edgebench.exporter.train.distill import DistillConfig, TeacherRequest
+    from edgebench.exporter.train.loop import TrainConfig, TrainingRun, run_training
 
     run = TrainingRun(
         config=TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, augment=augment,
@@ -93,7 +93,7 @@ def sensitivity(
 ) -> None:
     """Prune each layer alone at each ratio (no fine-tuning), evaluate: the table, plot and derived ratios."""
     from edgebench.exporter.loading import DataRequest, WeightsRequest
-    from edgebench.exporter.sensitivity import SensitivityRun, run_sensitivity
+    from edgebench.exporter.prune.sensitivity import SensitivityRun, run_sensitivity
 
     run = SensitivityRun(
         grid=tuple(parse_floats(grid, "--grid")), scope=scope, importance=importance, target_macs=target_macs,
@@ -163,12 +163,12 @@ def prune(
     no_remove: bool = typer.Option(False, "--no-remove-blocks", help="Latency-aware: widths only, no depth pruning."),
 ) -> None:
     """Structured filter pruning in rounds: prune -> fine-tune -> evaluate -> save, with per-round metrics."""
-    from edgebench.exporter.distill import DistillConfig, TeacherRequest
     from edgebench.exporter.loading import DataRequest, WeightsRequest
-    from edgebench.exporter.prune_config import RatioConfig
-    from edgebench.exporter.prune_run import PruneJob, PruneRunConfig, run_prune
-    from edgebench.exporter.prune_setup import LatencyTarget
-    from edgebench.exporter.train import TrainConfig
+    from edgebench.exporter.prune.config import RatioConfig
+    from edgebench.exporter.prune.prepare import LatencyTarget
+    from edgebench.exporter.prune.run import PruneJob, PruneRunConfig, run_prune
+    from edgebench.exporter.train.distill import DistillConfig, TeacherRequest
+    from edgebench.exporter.train.loop import TrainConfig
 
     job = PruneJob(
         latency=LatencyTarget.from_options(latency_table, target_speedup, target_latency_ms, runtime=runtime,

@@ -68,8 +68,8 @@ def qat(
     import torch
     from edgebench.bench.fingerprint import cpu_info
     from edgebench.calibration.recipes import resolve_preset
-    from edgebench.exporter.distill import DistillConfig
-    from edgebench.exporter.qat import QATConfig, QATJob, run_qat_job
+    from edgebench.exporter.train.distill import DistillConfig
+    from edgebench.exporter.train.qat import QATConfig, QATJob, run_qat_job
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     job = QATJob(config=QATConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, val_fraction=val_fraction,
@@ -150,8 +150,8 @@ def sparsify(
 ) -> None:
     """Unstructured magnitude sparsity + fine-tuning -> a sparse FP32 ONNX model (then `quantize` it to INT8)."""
     import torch
-    from edgebench.exporter.distill import DistillConfig
-    from edgebench.exporter.sparsity import SparsifyJob, SparsityConfig, run_sparsify_job
+    from edgebench.exporter.prune.sparsity import SparsifyJob, SparsityConfig, run_sparsify_job
+    from edgebench.exporter.train.distill import DistillConfig
 
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     job = SparsifyJob(config=SparsityConfig(sparsity, scope, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed),

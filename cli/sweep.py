@@ -114,7 +114,7 @@ def recommend(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Per device: the Pareto front (top-1 vs the metric) and the fastest deployment within the budget."""
-    from edgebench.bench.recommend import RecommendConfig, recommend_files
+    from edgebench.bench.report.recommend import RecommendConfig, recommend_files
 
     notes, recs = recommend_files(results, RecommendConfig(budget=budget, metric=metric, device=device,
                                                            reference_top1=reference))

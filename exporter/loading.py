@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgebench.errors import UserInputError
 from edgebench.exporter.checkpoint import find_weights, load_weights
-from edgebench.exporter.pruned import load_pruned_for, looks_pruned
+from edgebench.exporter.prune.saved import load_pruned_for, looks_pruned
 from edgebench.manifest import WeightsRecord
 
 if TYPE_CHECKING:

@@ -66,9 +66,9 @@ def find_weights_file(manifest: Manifest, folder: Path) -> Path:
 
 
 def _pruned_loader(weights: Path) -> Any:
-    """`exporter.pruned.load_pruned` when `weights` is a pruned round checkpoint, else None."""
+    """`exporter.prune.saved.load_pruned` when `weights` is a pruned round checkpoint, else None."""
     try:
-        from edgebench.exporter.pruned import is_pruned_checkpoint, load_pruned
+        from edgebench.exporter.prune.saved import is_pruned_checkpoint, load_pruned
     except ImportError:  # pruning support (torch-pruning) not installed
         return None
     return load_pruned if is_pruned_checkpoint(weights) else None

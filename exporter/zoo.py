@@ -177,7 +177,7 @@ RESNET56_WEIGHTS = WeightsSource(
 
 def _cifar_resnet(depth: int, weights: WeightsSource | None) -> None:
     def factory(num_classes: int = 10) -> nn.Module:
-        from edgebench.exporter.cifar_resnet import resnet_cifar
+        from edgebench.exporter.models.cifar_resnet import resnet_cifar
 
         return resnet_cifar(depth, num_classes)
 
@@ -200,7 +200,7 @@ _cifar_resnet(56, RESNET56_WEIGHTS)
 @register_model("resnet18_cifar", input=CIFAR_INPUT, family="resnet",
                 description="ResNet-18 for CIFAR-10: 3x3 stride-1 stem, no max-pool (torchvision keys)")
 def resnet18_cifar(num_classes: int = 10) -> nn.Module:
-    from edgebench.exporter.cifar_models import resnet18_cifar as build
+    from edgebench.exporter.models.cifar_variants import resnet18_cifar as build
 
     return build(num_classes)
 
@@ -208,7 +208,7 @@ def resnet18_cifar(num_classes: int = 10) -> nn.Module:
 @register_model("vgg16_cifar", input=CIFAR_INPUT, family="vgg",
                 description="VGG-16 (13 conv layers, no BN) for CIFAR-10, one linear classifier")
 def vgg16_cifar(num_classes: int = 10) -> nn.Module:
-    from edgebench.exporter.cifar_models import vgg16_cifar as build
+    from edgebench.exporter.models.cifar_variants import vgg16_cifar as build
 
     return build(num_classes)
 
@@ -216,7 +216,7 @@ def vgg16_cifar(num_classes: int = 10) -> nn.Module:
 @register_model("vgg16_bn_cifar", input=CIFAR_INPUT, family="vgg",
                 description="VGG-16 with batch norm for CIFAR-10, one linear classifier")
 def vgg16_bn_cifar(num_classes: int = 10) -> nn.Module:
-    from edgebench.exporter.cifar_models import vgg16_bn_cifar as build
+    from edgebench.exporter.models.cifar_variants import vgg16_bn_cifar as build
 
     return build(num_classes)
 
@@ -224,7 +224,7 @@ def vgg16_bn_cifar(num_classes: int = 10) -> nn.Module:
 @register_model("mobilenetv2_cifar", input=CIFAR_INPUT, family="mobilenet",
                 description="MobileNetV2 for CIFAR-10: stem and second stage at stride 1")
 def mobilenetv2_cifar(num_classes: int = 10) -> nn.Module:
-    from edgebench.exporter.cifar_models import mobilenetv2_cifar as build
+    from edgebench.exporter.models.cifar_variants import mobilenetv2_cifar as build
 
     return build(num_classes)
 
@@ -254,7 +254,7 @@ FASTESTDET_INPUT = InputInfo(
                 description="FastestDet: ShuffleNetV2 + SPP, one anchor-free 22x22 head, 80 COCO classes "
                             "(raw head output; decode + NMS in numpy)")
 def fastestdet(num_classes: int = 80) -> nn.Module:
-    from edgebench.exporter.fastestdet import fastestdet as build
+    from edgebench.exporter.models.fastestdet import fastestdet as build
 
     return build(num_classes)
 
@@ -315,7 +315,7 @@ def _efficientnet_lite(name: str, weights: WeightsSource | None) -> None:
     def factory(num_classes: int = 1000) -> nn.Module:
         from dataclasses import asdict
 
-        from edgebench.exporter.efficientnet_lite import EfficientNetLite
+        from edgebench.exporter.models.efficientnet_lite import EfficientNetLite
 
         return EfficientNetLite(**asdict(LITE_SCALES[name]), num_classes=num_classes)
 

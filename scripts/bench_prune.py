@@ -52,11 +52,11 @@ def main() -> int:
     from edgebench.calibration.quantize import quantize_static_model
     from edgebench.calibration.recipes import resolve_preset
     from edgebench.exporter.loading import WeightsRequest, load_model
-    from edgebench.exporter.prune_config import RatioConfig
-    from edgebench.exporter.prune_run import PruneRunConfig, run_rounds
-    from edgebench.exporter.prune_setup import LatencyTarget, latency_plan, probe_pack
-    from edgebench.exporter.pruning import count_macs_params
-    from edgebench.exporter.train import TrainConfig
+    from edgebench.exporter.prune.config import RatioConfig
+    from edgebench.exporter.prune.prepare import LatencyTarget, latency_plan, probe_pack
+    from edgebench.exporter.prune.run import PruneRunConfig, run_rounds
+    from edgebench.exporter.prune.structured import count_macs_params
+    from edgebench.exporter.train.loop import TrainConfig
     from edgebench.exporter.zoo import get_spec
     from edgebench.runtimes.timing import ort_session, time_sessions
 

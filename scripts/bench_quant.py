@@ -101,10 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     models["4-bit weights, 8-bit act."] = p
     if not a.skip_training:
         import torch
-        from edgebench.exporter.distill import DistillConfig
         from edgebench.exporter.loading import WeightsRequest, load_model
-        from edgebench.exporter.qat import QATConfig, run_qat
-        from edgebench.exporter.sparsity import SparsityConfig, run_sparsify
+        from edgebench.exporter.prune.sparsity import SparsityConfig, run_sparsify
+        from edgebench.exporter.train.distill import DistillConfig
+        from edgebench.exporter.train.qat import QATConfig, run_qat
         from edgebench.exporter.zoo import get_spec
 
         torch.set_num_threads(2)

@@ -65,15 +65,15 @@ MODULES = [
            what="paired metrics (agreement, flips, top-1 delta) and top-k; evaluate()'s ONNX loop is I/O"),
     Module("efficiency", "bench/efficiency.py", ("bench/efficiency.py", "tests/bench/test_efficiency.py"),
            what="peak MACs/cycle, peak GMAC/s, achieved GMAC/s, fraction of peak"),
-    Module("report_figures", "bench/report_analysis.py",
+    Module("report_figures", "bench/report/analysis.py",
            ("tests/bench/test_report_figures.py", "tests/bench/test_report_columns.py"),
            functions=("with_efficiency", "with_flags", "with_speedup", "speedups", "best_per_machine"),
            what="speed-ups and their ranges, efficiency per row, noisy flags, fastest per machine"),
     Module("recipes", "calibration/recipes.py",
            ("calibration/recipes.py", "tests/calibration/test_recipes.py", "tests/calibration/test_recipes_mutants.py"),
            what="INT8 presets, preset choice from ISA flags, translation to ORT arguments"),
-    Module("prune_ratios", "exporter/prune_config.py",
-           ("exporter/prune_config.py", "tests/exporter/test_prune_config.py", "tests/exporter/test_prune_ratios.py"),
+    Module("prune_ratios", "exporter/prune/config.py",
+           ("exporter/prune/config.py", "tests/exporter/test_prune_config.py", "tests/exporter/test_prune_ratios.py"),
            what="pruning ratios: parsing, per-layer resolution, rounding, kept channels"),
 ]
 

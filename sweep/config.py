@@ -186,7 +186,7 @@ class PruneSettings:
             raise _fail("[prune] distill = true needs finetune_epochs > 0 (distillation is how the pruned model is "
                         "fine-tuned); set finetune_epochs, e.g. 3, or drop distill")
         if self.ratios:
-            from edgebench.exporter.importance import IMPORTANCES
+            from edgebench.exporter.prune.importance import IMPORTANCES
 
             IMPORTANCES.get(self.importance)  # unknown names fail here with a suggestion
 

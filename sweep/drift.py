@@ -7,7 +7,7 @@ repeat_cells` of its finished cells are benched again, in a fresh process each, 
 the first cell of the lane (the longest time between the two runs) and then the fastest cells (the
 ones a recommendation compares). Each gives the relative change of its p50 between the two runs; the
 device's drift is the LARGEST |change| (with 2-3 repeats a median or mean would understate it; the max
-is the conservative figure). `bench.recommend` counts a margin within that drift as noise.
+is the conservative figure). `bench.report.recommend` counts a margin within that drift as noise.
 
 A repeat is cached like a stage: ``DIR/cache/<repeat key>/`` (the key chains the cell's key, so a cell
 that is measured again gets a new repeat), so a re-run of a finished sweep measures nothing. The record

@@ -402,9 +402,9 @@ def node_records(graph: Graph, outcomes: dict[str, Outcome], cache: Path) -> lis
 
 
 def recommend_results(results_dir: Path, budgets: tuple[float, ...], metric: str) -> dict[float, list[Any]]:
-    """`bench.recommend.recommend` on the sweep's results, at each budget (empty when nothing was measured)."""
-    from edgebench.bench.recommend import recommend
-    from edgebench.bench.report_data import load_results
+    """`bench.report.recommend.recommend` on the sweep's results, at each budget (empty when nothing was measured)."""
+    from edgebench.bench.report.data import load_results
+    from edgebench.bench.report.recommend import recommend
 
     paths = [d for d in sorted(results_dir.iterdir()) if d.is_dir() and any(d.glob("*.json"))]
     if not paths:
@@ -416,7 +416,7 @@ def recommend_results(results_dir: Path, budgets: tuple[float, ...], metric: str
 
 
 def recommendation_text(recs: dict[float, list[Any]]) -> str:
-    from edgebench.bench.recommend import recommendation_markdown
+    from edgebench.bench.report.recommend import recommendation_markdown
 
     out = ["# Recommendation", ""]
     for b, rs in recs.items():

@@ -99,9 +99,9 @@ def stage_prune(s: dict[str, Any], _inputs: Sequence[Input], out: Path) -> dict[
     With `distill`, the teacher is the model before pruning (a copy), as `prune --distill`.
     """
     from edgebench.calibration.datasets import Dataset, load_dataset
-    from edgebench.exporter.prune_config import RatioConfig
-    from edgebench.exporter.prune_run import PruneRunConfig, run_rounds
-    from edgebench.exporter.train import TrainConfig
+    from edgebench.exporter.prune.config import RatioConfig
+    from edgebench.exporter.prune.run import PruneRunConfig, run_rounds
+    from edgebench.exporter.train.loop import TrainConfig
 
     loaded = _load(s, require_trained=True)
     ratios = RatioConfig.parse(str(s["ratio"]))
@@ -115,7 +115,7 @@ def stage_prune(s: dict[str, Any], _inputs: Sequence[Input], out: Path) -> dict[
         train = Dataset(test.images[:0], test.labels[:0], "none")
     teacher = distill = None
     if s.get("distill"):
-        from edgebench.exporter.distill import DistillConfig, TeacherRequest, resolve_teacher
+        from edgebench.exporter.train.distill import DistillConfig, TeacherRequest, resolve_teacher
 
         distill = DistillConfig(s["distill"]["alpha"], s["distill"]["temperature"])
         teacher = resolve_teacher(loaded.spec, loaded.model, TeacherRequest(distill=True))

@@ -55,7 +55,7 @@ def _image_folder(path: Path) -> Any:
 
 
 def _results(path: Path) -> Any:
-    from edgebench.bench.report_data import load_results
+    from edgebench.bench.report.data import load_results
 
     return load_results([path]).rows
 

@@ -32,9 +32,9 @@ def assert_one_line_error(r, *fragments: str) -> None:
 def work(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """resnet20 random weights (a plain state dict), a toy 32x32 dataset, a pruned round folder."""
     import torch
-    from edgebench.exporter.prune_config import RatioConfig
-    from edgebench.exporter.pruned import save_pruned
-    from edgebench.exporter.pruning import prune_once
+    from edgebench.exporter.prune.config import RatioConfig
+    from edgebench.exporter.prune.saved import save_pruned
+    from edgebench.exporter.prune.structured import prune_once
     from edgebench.exporter.zoo import create_model
 
     d = tmp_path_factory.mktemp("prunecli")
@@ -132,7 +132,7 @@ def test_prune_train_sensitivity_flow(work: dict[str, Path], tmp_path: Path) -> 
     r = invoke("train", "resnet20", "--weights", out / "round2", "--epochs", "1", "--batch-size", "16",
                "--train-data", work["data"], "--data", work["data"], "-o", tr)
     assert r.exit_code == 0, r.stderr
-    from edgebench.exporter.pruned import load_pruned
+    from edgebench.exporter.prune.saved import load_pruned
 
     model, _ = load_pruned(tr / "best.pt")
     assert model.layer3[0].conv1.out_channels == 32

@@ -133,8 +133,8 @@ def test_cli_prints_the_verdict_first_and_applies_the_measured_fix(tmp_path: Pat
 def test_compare_report_shows_a_verdict_for_slow_or_lossy_int8_only(tmp_path: Path) -> None:
     import copy
 
-    from edgebench.bench.report_analysis import build_report
-    from edgebench.bench.report_data import load_entries
+    from edgebench.bench.report.analysis import build_report
+    from edgebench.bench.report.data import load_entries
 
     from tests.bench.result_factory import PI4, X86, result, write
 

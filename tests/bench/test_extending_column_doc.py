@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from edgebench.bench.report import make_report
-from edgebench.bench.report_columns import COLUMNS
+from edgebench.bench.report.columns import COLUMNS
 
 from tests.bench.result_factory import X86, result, write
 

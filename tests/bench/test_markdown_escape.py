@@ -1,4 +1,4 @@
-"""Names from result files cannot break report.md / recommendation.md (bench/markdown.py: one cell escape)."""
+"""Names from result files cannot break report.md / recommendation.md (bench/report/markdown.py: one cell escape)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from edgebench.bench.markdown import md_cell, md_table, md_text
+from edgebench.bench.report.markdown import md_cell, md_table, md_text
 from edgebench.cli import app
 from typer.testing import CliRunner
 

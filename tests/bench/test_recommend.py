@@ -1,4 +1,4 @@
-"""bench/recommend.py and `edgebench recommend`: Pareto front, budget, margin vs noise, machines kept apart."""
+"""bench/report/recommend.py and `edgebench recommend`: Pareto front, budget, margin vs noise, machines kept apart."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from edgebench.bench.recommend import pareto_rows, recommend
-from edgebench.bench.report_data import load_results
+from edgebench.bench.report.data import load_results
+from edgebench.bench.report.recommend import pareto_rows, recommend
 from edgebench.cli import app
 from edgebench.errors import NotFoundError, UserInputError
 from typer.testing import CliRunner
@@ -108,7 +108,7 @@ def test_report_opens_with_the_recommendation(tmp_path: Path) -> None:
 
 
 def test_recommend_config_checks_the_metric_before_any_file_is_read(tmp_path: Path) -> None:
-    from edgebench.bench.recommend import RecommendConfig, recommend_files
+    from edgebench.bench.report.recommend import RecommendConfig, recommend_files
 
     with pytest.raises(UserInputError, match="--metric 'p51_ms' is not one of"):
         RecommendConfig(metric="p51_ms")

@@ -1,4 +1,4 @@
-"""bench/recommend.py: a margin inside the device's measured run-to-run drift (a sweep's `sweep.drift`) is noise;
+"""bench/report/recommend.py: a margin inside the device's measured run-to-run drift (a sweep's `sweep.drift`) is noise;
 without a drift measurement only the CIs count, and the text says so."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from edgebench.bench.recommend import recommend
-from edgebench.bench.report_data import load_results
+from edgebench.bench.report.data import load_results
+from edgebench.bench.report.recommend import recommend
 from edgebench.cli import app
 from typer.testing import CliRunner
 

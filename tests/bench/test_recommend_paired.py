@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from edgebench.bench.recommend import images_for_ci, images_for_one_flip, paired_drop, recommend
-from edgebench.bench.report_data import load_results
+from edgebench.bench.report.data import load_results
+from edgebench.bench.report.recommend import images_for_ci, images_for_one_flip, paired_drop, recommend
 from edgebench.cli import app
 from typer.testing import CliRunner
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from edgebench.bench.recommend import recommend
-from edgebench.bench.report_data import load_results
+from edgebench.bench.report.data import load_results
+from edgebench.bench.report.recommend import recommend
 from edgebench.cli import app
 from edgebench.errors import ResultSchemaError, UserInputError
 from typer.testing import CliRunner

@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 
 import pytest
-from edgebench.bench.report_analysis import build_report, resolve_baseline
-from edgebench.bench.report_data import load_entries
-from edgebench.bench.report_plots import pareto_front
+from edgebench.bench.report.analysis import build_report, resolve_baseline
+from edgebench.bench.report.data import load_entries
+from edgebench.bench.report.plots import pareto_front
 from edgebench.cli import app
 from typer.testing import CliRunner
 

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from edgebench.bench.report import make_report
-from edgebench.bench.report_analysis import build_report
-from edgebench.bench.report_columns import COLUMNS, Column
-from edgebench.bench.report_data import load_results
+from edgebench.bench.report.analysis import build_report
+from edgebench.bench.report.columns import COLUMNS, Column
+from edgebench.bench.report.compare import make_report
+from edgebench.bench.report.data import load_results
 from edgebench.errors import NotFoundError, ResultSchemaError, UserInputError
 
 from tests.bench.result_factory import PI4, X86, result, two_devices, write
@@ -157,24 +157,26 @@ def test_newer_schema_version_is_one_line_with_the_fix(tmp_path: Path) -> None:
 
 
 def _report_imports(path: Path) -> set[str]:
+    """The bench/report/ modules that `path` imports (module-level or lazily), by file stem."""
+    prefix = "edgebench.bench.report."
     out: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("edgebench.bench.report"):
-            out.add(node.module.rsplit(".", 1)[1])
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(prefix):
+            out.add(node.module.removeprefix(prefix))
         elif isinstance(node, ast.Import):
-            out |= {a.name.rsplit(".", 1)[1] for a in node.names if a.name.startswith("edgebench.bench.report")}
+            out |= {a.name.removeprefix(prefix) for a in node.names if a.name.startswith(prefix)}
     return out
 
 
 def test_report_modules_import_one_way() -> None:
-    graph = {p.stem: _report_imports(p) for p in BENCH.glob("report*.py")}
-    assert "report" not in set().union(*(graph[m] for m in graph if m != "report")), graph
+    graph = {p.stem: _report_imports(p) for p in (BENCH / "report").glob("*.py") if p.stem != "__init__"}
+    assert "compare" not in set().union(*(graph[m] for m in graph if m != "compare")), graph
     order: list[str] = []  # a topological order exists iff there is no cycle
     while len(order) < len(graph):
         ready = sorted(m for m in graph if m not in order and graph[m] <= set(order))
         assert ready, f"import cycle among {sorted(set(graph) - set(order))}"
         order += ready
-    assert order.index("report_data") < order.index("report_columns") < order.index("report_html")
+    assert order.index("data") < order.index("columns") < order.index("render_html")
 
 
 def test_compare_doc_lists_every_column() -> None:

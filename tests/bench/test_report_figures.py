@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from edgebench.bench.report_analysis import Report, best_per_machine, build_report
-from edgebench.bench.report_data import Row, load_results
+from edgebench.bench.report.analysis import Report, best_per_machine, build_report
+from edgebench.bench.report.data import Row, load_results
 
 from tests.bench.result_factory import PI4, X86, result, write
 

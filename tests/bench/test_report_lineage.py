@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from edgebench.bench.interleave import interleave_result, ratio_of_medians
-from edgebench.bench.recommend import recommend
-from edgebench.bench.report_analysis import build_report
-from edgebench.bench.report_data import load_results
+from edgebench.bench.report.analysis import build_report
+from edgebench.bench.report.data import load_results
+from edgebench.bench.report.recommend import recommend
 from edgebench.cli import app
 from edgebench.manifest import Manifest, PrunedInfo
 from edgebench.runtimes import options_class

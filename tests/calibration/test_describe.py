@@ -220,7 +220,7 @@ def test_tf_same_padding_graph_has_macs(tmp_path: Path) -> None:
     inference cannot follow; ORT's symbolic inference gives the shapes, the MACs match torch's count."""
     torch = pytest.importorskip("torch")
     from edgebench.calibration.graph import inspect_graph
-    from edgebench.exporter.efficientnet_lite import EfficientNetLite
+    from edgebench.exporter.models.efficientnet_lite import EfficientNetLite
     from torch.utils.flop_counter import FlopCounterMode
 
     model = EfficientNetLite(1.0, 1.0, 128, 0.2).eval()  # Lite0 at 128 px (its 224 counts the same way, slower)

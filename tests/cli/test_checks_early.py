@@ -102,7 +102,7 @@ def _toy(n: int) -> Any:
 def test_qat_failure_after_the_export_removes_the_parent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The FP32 parent is exported first; Ctrl-C (or an error) in calibration then took nothing back."""
     pytest.importorskip("torch")
-    import edgebench.exporter.qat as qat
+    import edgebench.exporter.train.qat as qat
     from edgebench.calibration.recipes import resolve_preset
 
     exported = []
@@ -126,8 +126,8 @@ def test_qat_and_sparsify_refuse_unlabelled_data_before_writing(tmp_path: Path) 
     from edgebench.calibration.dataset import Dataset
     from edgebench.calibration.recipes import resolve_preset
     from edgebench.errors import DataError
-    from edgebench.exporter.qat import QATConfig, run_qat
-    from edgebench.exporter.sparsity import SparsityConfig, run_sparsify
+    from edgebench.exporter.prune.sparsity import SparsityConfig, run_sparsify
+    from edgebench.exporter.train.qat import QATConfig, run_qat
 
     spec = _tiny_spec()
     flat = Dataset(np.zeros((4, 16, 16, 3), np.uint8), np.full(4, -1, np.int64), "flat")
@@ -144,7 +144,7 @@ def test_qat_and_sparsify_refuse_unlabelled_data_before_writing(tmp_path: Path) 
 def test_sparsify_refused_onnx_removes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The ONNX file's zero check fails after the export (ParityError): the exported files go with it."""
     pytest.importorskip("torch")
-    import edgebench.exporter.sparsity as sparsity
+    import edgebench.exporter.prune.sparsity as sparsity
     from edgebench.errors import ParityError
 
     monkeypatch.setattr(sparsity, "onnx_zero_fraction", lambda _p: {"overall": 0.0})
@@ -160,7 +160,7 @@ def test_latency_table_removes_its_temporary_probe_pack(tmp_path: Path, monkeypa
     pytest.importorskip("torch")
     import tempfile
 
-    import edgebench.exporter.prune_setup as prune_setup
+    import edgebench.exporter.prune.prepare as prepare
 
     def interrupted(model: object, spec: object, pack: Path, **_k: object) -> None:
         assert pack.parent == tmp_path / "tmp" and pack.name.startswith("edgebench-probes-")
@@ -169,7 +169,7 @@ def test_latency_table_removes_its_temporary_probe_pack(tmp_path: Path, monkeypa
 
     (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
-    monkeypatch.setattr(prune_setup, "probe_pack", interrupted)
+    monkeypatch.setattr(prepare, "probe_pack", interrupted)
     tiny = Path(__file__).resolve().parent.parent / "exporter" / "tiny_nets.py"
     r = CliRunner().invoke(app, ["latency-table", "--model-file", f"{tiny}:conv_resnet", "--input-like", "resnet20",
                                  "--precision", "fp32", "-o", str(tmp_path / "out" / "t.json")])

@@ -48,7 +48,8 @@ def test_pickled_code_is_refused(tmp_path: Path) -> None:
 
     p = tmp_path / "whole_model.pt"
     torch.save(create_model("resnet20"), p)  # a whole module: needs the class to unpickle
-    msg = r"needs pickled code.*GLOBAL edgebench\.exporter\.cifar_resnet\.CifarResNet.*torch.save\(model.state_dict\(\)"
+    msg = (r"needs pickled code.*GLOBAL edgebench\.exporter\.models\.cifar_resnet\.CifarResNet"
+           r".*torch.save\(model.state_dict\(\)")
     with pytest.raises(BadCheckpoint, match=msg):
         load_weights(create_model("resnet20"), p)
 
@@ -138,9 +139,9 @@ def test_load_model_user_pruned_random_and_refusals(tmp_path: Path) -> None:
     import torch
     from edgebench.errors import UserInputError
     from edgebench.exporter.loading import WeightsRequest, load_model
-    from edgebench.exporter.prune_config import RatioConfig
-    from edgebench.exporter.pruned import save_pruned
-    from edgebench.exporter.pruning import prune_once
+    from edgebench.exporter.prune.config import RatioConfig
+    from edgebench.exporter.prune.saved import save_pruned
+    from edgebench.exporter.prune.structured import prune_once
     from edgebench.exporter.zoo import MODELS, create_model, get_spec
 
     model = create_model("resnet20")

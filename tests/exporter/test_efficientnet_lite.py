@@ -46,7 +46,7 @@ def test_each_lite_builds_with_the_published_size_and_fixed_stem_head(name: str)
 
 
 def test_relu6_and_tf_same_padding() -> None:
-    from edgebench.exporter.efficientnet_lite import same_pad
+    from edgebench.exporter.models.efficientnet_lite import same_pad
 
     model = get_spec("efficientnet_lite0").build()
     acts = {type(m).__name__ for m in model.modules() if "ReLU" in type(m).__name__ or "SiLU" in type(m).__name__}

@@ -15,7 +15,7 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "extending" / "importance.m
 
 def test_importance_doc_example_registers_and_prunes() -> None:
     import torch
-    from edgebench.exporter.importance import IMPORTANCES, make_importance
+    from edgebench.exporter.prune.importance import IMPORTANCES, make_importance
 
     assert "filter-std" not in IMPORTANCES
     ns: dict[str, object] = {"__name__": "doc_example"}
@@ -26,8 +26,8 @@ def test_importance_doc_example_registers_and_prunes() -> None:
         assert model.layer1[0].conv1.out_channels == 8  # type: ignore[attr-defined]
         assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)  # type: ignore[operator]
         # the criterion is the one asked for: it keeps the filters with the largest weight spread
-        from edgebench.exporter.prune_config import RatioConfig
-        from edgebench.exporter.pruning import StructuredPruner
+        from edgebench.exporter.prune.config import RatioConfig
+        from edgebench.exporter.prune.structured import StructuredPruner
         from edgebench.exporter.zoo import create_model
 
         fresh = create_model("resnet20")

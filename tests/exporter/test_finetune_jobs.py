@@ -27,7 +27,7 @@ def test_qat_job_refuses_a_recipe_qat_cannot_export(tmp_path: Path) -> None:
     from dataclasses import replace
 
     from edgebench.calibration.recipes import resolve_preset
-    from edgebench.exporter.qat import QATConfig, QATJob
+    from edgebench.exporter.train.qat import QATConfig, QATJob
 
     choice = resolve_preset("x86-vnni", None, None)
     four = replace(choice, recipe=choice.recipe.with_overrides(weight_bits=4))
@@ -38,7 +38,7 @@ def test_qat_job_refuses_a_recipe_qat_cannot_export(tmp_path: Path) -> None:
 
 
 def test_sparsify_job_loads_nothing_until_run(tmp_path: Path) -> None:
-    from edgebench.exporter.sparsity import SparsifyJob, SparsityConfig
+    from edgebench.exporter.prune.sparsity import SparsifyJob, SparsityConfig
 
     job = SparsifyJob(request=_request(tmp_path / "s"), config=SparsityConfig(0.5))  # type: ignore[arg-type]
     assert job.request.data == "cifar10:train" and job.request.eval_data == "cifar10"

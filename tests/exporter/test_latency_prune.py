@@ -11,11 +11,11 @@ import pytest
 import torch
 from edgebench.calibration.dataset import Dataset
 from edgebench.errors import UserInputError
-from edgebench.exporter.depth import block_candidates, removable_blocks, remove_blocks
-from edgebench.exporter.distill import DistillConfig, check_teacher, distill_loss
-from edgebench.exporter.latency_prune import apply_plan, choose_plan, latency_probes, predict_ms
-from edgebench.exporter.pruned import load_pruned, save_pruned
-from edgebench.exporter.train import TrainConfig, train
+from edgebench.exporter.prune.depth import block_candidates, removable_blocks, remove_blocks
+from edgebench.exporter.prune.latency import apply_plan, choose_plan, latency_probes, predict_ms
+from edgebench.exporter.prune.saved import load_pruned, save_pruned
+from edgebench.exporter.train.distill import DistillConfig, check_teacher, distill_loss
+from edgebench.exporter.train.loop import TrainConfig, train
 from edgebench.latency_table import check_table
 from edgebench.manifest import Preprocessing
 
@@ -61,7 +61,7 @@ def test_distill_loss_is_zero_when_student_equals_teacher_and_checks() -> None:
 
 
 def _deep_resnet() -> torch.nn.Module:
-    from edgebench.exporter.cifar_resnet import CifarResNet
+    from edgebench.exporter.models.cifar_resnet import CifarResNet
 
     torch.manual_seed(0)
     return CifarResNet((2, 2, 2), widths=(8, 16, 32)).eval()
@@ -77,7 +77,7 @@ def test_block_removal_keeps_the_network_valid_and_round_trips(tmp_path: Path) -
     remove_blocks(m, ["layer1.1", "layer3.1"], X)
     y = m(torch.randn(2, 3, 32, 32))
     save_pruned(m, tmp_path / "r", arch="x", num_classes=10, stem="r")
-    from edgebench.exporter.cifar_resnet import CifarResNet
+    from edgebench.exporter.models.cifar_resnet import CifarResNet
 
     back, structure = load_pruned(tmp_path / "r", factory=lambda _a, _n: CifarResNet((2, 2, 2), widths=(8, 16, 32)))
     assert structure["removed_blocks"] == ["layer1.1", "layer3.1"]
@@ -191,7 +191,7 @@ def test_back_off_keeps_plans_nested_and_close_to_every_target(seed: int) -> Non
 
 
 def test_latency_plan_logs_predicted_vs_target_speedup(tmp_path: Path) -> None:
-    from edgebench.exporter.prune_setup import LatencyTarget, latency_plan
+    from edgebench.exporter.prune.prepare import LatencyTarget, latency_plan
     from edgebench.exporter.zoo import get_spec
 
     spec = get_spec("resnet20")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from edgebench.errors import NotFoundError, UserInputError
-from edgebench.exporter.prune_config import PrunableLayer, RatioConfig, block_names, kept_channels, plan, removed_count
+from edgebench.exporter.prune.config import PrunableLayer, RatioConfig, block_names, kept_channels, plan, removed_count
 
 LAYERS = [
     PrunableLayer("layer1.0.conv1", "layer1.0", 16, ("layer1.0.conv1",)),
@@ -114,7 +114,7 @@ def test_resolve_errors_name_the_fix() -> None:
 
 
 def test_round_to_aligns_kept_channels() -> None:
-    from edgebench.exporter.prune_config import align
+    from edgebench.exporter.prune.config import align
 
     assert [align(k, 16, 8) for k in (1, 3, 4, 5, 11, 12, 16)] == [8, 8, 8, 8, 8, 16, 16]
     assert align(5, 64, 1) == 5 and align(30, 30, 8) == 30

@@ -1,5 +1,5 @@
 """Pruning ratios pinned against hand computations: which layer gets which ratio, how many filters stay,
-and the messages that tell the user how to fix a ratio (each case kills a mutant of prune_config.py)."""
+and the messages that tell the user how to fix a ratio (each case kills a mutant of exporter/prune/config.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from edgebench.errors import NotFoundError, UserInputError
-from edgebench.exporter.prune_config import (
+from edgebench.exporter.prune.config import (
     PrunableLayer,
     RatioConfig,
     align,

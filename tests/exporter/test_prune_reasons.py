@@ -8,8 +8,8 @@ torch = pytest.importorskip("torch")
 
 import torch.nn.functional as F  # noqa: E402
 from edgebench.errors import NotFoundError, UserInputError  # noqa: E402
-from edgebench.exporter.prune_config import RatioConfig, SkippedLayer, describe_skipped  # noqa: E402
-from edgebench.exporter.pruning import StructuredPruner, prune_once, scan_layers  # noqa: E402
+from edgebench.exporter.prune.config import RatioConfig, SkippedLayer, describe_skipped  # noqa: E402
+from edgebench.exporter.prune.structured import StructuredPruner, prune_once, scan_layers  # noqa: E402
 from edgebench.exporter.zoo import create_model  # noqa: E402
 from torch import nn  # noqa: E402
 

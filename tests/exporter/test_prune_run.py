@@ -16,11 +16,11 @@ ort = pytest.importorskip("onnxruntime")
 from edgebench.calibration.datasets import Dataset  # noqa: E402
 from edgebench.errors import OutputExistsError, UserInputError  # noqa: E402
 from edgebench.exporter.export import export_model  # noqa: E402
-from edgebench.exporter.prune_config import RatioConfig  # noqa: E402
-from edgebench.exporter.prune_run import PruneRunConfig, run_rounds  # noqa: E402
-from edgebench.exporter.pruned import load_pruned  # noqa: E402
-from edgebench.exporter.pruning import conv_filters, prune_once  # noqa: E402
-from edgebench.exporter.train import TrainConfig  # noqa: E402
+from edgebench.exporter.prune.config import RatioConfig  # noqa: E402
+from edgebench.exporter.prune.run import PruneRunConfig, run_rounds  # noqa: E402
+from edgebench.exporter.prune.saved import load_pruned  # noqa: E402
+from edgebench.exporter.prune.structured import conv_filters, prune_once  # noqa: E402
+from edgebench.exporter.train.loop import TrainConfig  # noqa: E402
 from edgebench.exporter.zoo import ModelSpec, get_spec  # noqa: E402
 from edgebench.manifest import InputInfo  # noqa: E402
 

@@ -11,15 +11,15 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from edgebench.errors import BadCheckpoint  # noqa: E402
-from edgebench.exporter.prune_config import RatioConfig  # noqa: E402
-from edgebench.exporter.pruned import (  # noqa: E402
+from edgebench.exporter.prune.config import RatioConfig  # noqa: E402
+from edgebench.exporter.prune.saved import (  # noqa: E402
     STRUCTURE_FILE,
     describe_structure,
     is_pruned_checkpoint,
     load_pruned,
     save_pruned,
 )
-from edgebench.exporter.pruning import conv_filters, prune_once  # noqa: E402
+from edgebench.exporter.prune.structured import conv_filters, prune_once  # noqa: E402
 
 from tests.exporter.tiny_nets import conv_resnet, pad_resnet  # noqa: E402
 

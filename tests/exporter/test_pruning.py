@@ -11,9 +11,9 @@ torch = pytest.importorskip("torch")
 tp = pytest.importorskip("torch_pruning")
 
 from edgebench.errors import NotFoundError, UserInputError  # noqa: E402
-from edgebench.exporter.importance import IMPORTANCES, make_importance  # noqa: E402
-from edgebench.exporter.prune_config import RatioConfig, removed_count  # noqa: E402
-from edgebench.exporter.pruning import (  # noqa: E402
+from edgebench.exporter.prune.config import RatioConfig, removed_count  # noqa: E402
+from edgebench.exporter.prune.importance import IMPORTANCES, make_importance  # noqa: E402
+from edgebench.exporter.prune.structured import (  # noqa: E402
     StructuredPruner,
     build_graph,
     conv_filters,

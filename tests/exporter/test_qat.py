@@ -15,8 +15,8 @@ from edgebench.calibration.bits import executed_ops  # noqa: E402
 from edgebench.calibration.datasets import Dataset  # noqa: E402
 from edgebench.calibration.recipes import get_preset  # noqa: E402
 from edgebench.errors import UserInputError  # noqa: E402
-from edgebench.exporter.distill import DistillConfig, distill_loss  # noqa: E402
-from edgebench.exporter.qat import (  # noqa: E402
+from edgebench.exporter.train.distill import DistillConfig, distill_loss  # noqa: E402
+from edgebench.exporter.train.qat import (  # noqa: E402
     ActQuant,
     QATConfig,
     calibrate,

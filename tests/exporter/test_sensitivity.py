@@ -11,8 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from edgebench.errors import UserInputError  # noqa: E402
-from edgebench.exporter.pruning import count_macs_params, prunable_layers  # noqa: E402
-from edgebench.exporter.sensitivity import (  # noqa: E402
+from edgebench.exporter.prune.sensitivity import (  # noqa: E402
     check_grid,
     derive_ratios,
     macs_with_ratios,
@@ -20,6 +19,7 @@ from edgebench.exporter.sensitivity import (  # noqa: E402
     sensitivity_analysis,
     table_csv,
 )
+from edgebench.exporter.prune.structured import count_macs_params, prunable_layers  # noqa: E402
 
 from tests.exporter.tiny_nets import pad_resnet, vgg_tiny  # noqa: E402
 

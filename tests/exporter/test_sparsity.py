@@ -14,7 +14,7 @@ from edgebench.calibration.datasets import Dataset  # noqa: E402
 from edgebench.calibration.quantize import quantize_static_model  # noqa: E402
 from edgebench.calibration.recipes import resolve_preset  # noqa: E402
 from edgebench.errors import UserInputError  # noqa: E402
-from edgebench.exporter.sparsity import (  # noqa: E402
+from edgebench.exporter.prune.sparsity import (  # noqa: E402
     SparsityConfig,
     apply_masks,
     magnitude_masks,

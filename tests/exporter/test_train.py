@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 from edgebench.calibration.datasets import Dataset  # noqa: E402
 from edgebench.errors import OutputExistsError, UserInputError  # noqa: E402
 from edgebench.exporter.checkpoint import load_weights  # noqa: E402
-from edgebench.exporter.train import (  # noqa: E402
+from edgebench.exporter.train.loop import (  # noqa: E402
     TrainConfig,
     augment_batch,
     evaluate_model,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from edgebench.exporter.cifar_resnet import CifarResNet
+from edgebench.exporter.models.cifar_resnet import CifarResNet
 from torch import nn
 
 

@@ -163,8 +163,8 @@ def test_a_sweep_listing_bf16_and_fp16_pairs_them_with_the_lineage_fp32() -> Non
 
 def test_recommend_considers_a_bf16_deployment_of_the_fp32_file(tmp_path: Path) -> None:
     """A bf16 result is the FP32 file run in bf16: another deployment of the lineage, never its FP32 reference."""
-    from edgebench.bench.recommend import recommend
-    from edgebench.bench.report_data import load_results
+    from edgebench.bench.report.data import load_results
+    from edgebench.bench.report.recommend import recommend
 
     from tests.bench.result_factory import X86, result, write
 

@@ -51,7 +51,7 @@ def describe_structure(model: nn.Module, arch: str, num_classes: int | None, **e
             layers[name] = {"type": "Linear", "in_features": m.in_features, "out_features": m.out_features}
         elif isinstance(m, nn.modules.batchnorm._BatchNorm):
             layers[name] = {"type": "BatchNorm", "num_features": m.num_features}
-    from edgebench.exporter.depth import removed_blocks
+    from edgebench.exporter.prune.depth import removed_blocks
 
     return {"schema_version": STRUCTURE_SCHEMA_VERSION, "kind": STRUCTURE_KIND, "arch": arch,
             "num_classes": num_classes, "filters": filters, "layers": layers,
@@ -94,7 +94,7 @@ def _resize(name: str, m: nn.Module, spec: dict[str, Any], source: str) -> None:
 
 def apply_structure(model: nn.Module, structure: dict[str, Any], source: str = STRUCTURE_FILE) -> nn.Module:
     """Narrow `model`'s layers in place to the shapes recorded in `structure` (weights left uninitialised)."""
-    from edgebench.exporter.depth import apply_removed
+    from edgebench.exporter.prune.depth import apply_removed
 
     layers = structure.get("layers")
     if not isinstance(layers, dict):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
-from edgebench.bench.report_analysis import Report
-from edgebench.bench.report_columns import COLUMNS
+from edgebench.bench.report.analysis import Report
+from edgebench.bench.report.columns import COLUMNS
 
 
 def render_csv(rep: Report) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from edgebench.bench.markdown import md_table, md_text
-from edgebench.bench.report_analysis import Report
-from edgebench.bench.report_tables import (
+from edgebench.bench.report.analysis import Report
+from edgebench.bench.report.markdown import md_table, md_text
+from edgebench.bench.report.tables import (
     EFFICIENCY_FOOTER,
     INTERLEAVE_COLUMNS,
     INTERLEAVE_NOTE,
@@ -31,7 +31,7 @@ def render_markdown(rep: Report, plot_files: dict[str, str]) -> str:
     out = [f"# {md_text(rep.title)}", ""]
     out.append(baseline_text(rep))
     if rep.recommendations:
-        from edgebench.bench.recommend import recommendation_markdown
+        from edgebench.bench.report.recommend import recommendation_markdown
 
         out += ["", "## Recommendation", "", *recommendation_markdown(rep.recommendations)]
     out += ["", "## Machines", ""] + [f"- {md_text(machine_line(m))}" for m in rep.machines.values()]

@@ -2,12 +2,12 @@
 
 The report is built in layers, each importing only the ones before it:
 
-    report_data      result files -> frozen `Row`s and `Machine`s (the result schema is read here only)
-    report_analysis  rows -> `Report`: dedupe, baseline, speed-ups, efficiency, noisy flags, notes
-    report_columns   THE column table: one `Column` per figure, for the CSV and the per-machine tables
-    report_tables    the text of the tables Markdown and HTML share
-    report_markdown, report_csv, report_html, report_plots   the renderers
-    report (this)    `make_report` (what `edgebench compare` calls) and `write_report`
+    data             result files -> frozen `Row`s and `Machine`s (the result schema is read here only)
+    analysis         rows -> `Report`: dedupe, baseline, speed-ups, efficiency, noisy flags, notes
+    columns          THE column table: one `Column` per figure, for the CSV and the per-machine tables
+    tables           the text of the tables Markdown and HTML share
+    render_markdown, render_csv, render_html, plots   the renderers
+    compare (this)   `make_report` (what `edgebench compare` calls) and `write_report`
 
 Example::
 
@@ -20,11 +20,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from edgebench.atomic import atomic_path, ensure_writable_dir, write_text
-from edgebench.bench.report_analysis import Report, build_report, default_baseline, resolve_baseline
-from edgebench.bench.report_columns import COLUMNS, Column
-from edgebench.bench.report_csv import render_csv
-from edgebench.bench.report_data import Machine, Row, load_entries, load_results
-from edgebench.bench.report_markdown import render_markdown
+from edgebench.bench.report.analysis import Report, build_report, default_baseline, resolve_baseline
+from edgebench.bench.report.columns import COLUMNS, Column
+from edgebench.bench.report.data import Machine, Row, load_entries, load_results
+from edgebench.bench.report.render_csv import render_csv
+from edgebench.bench.report.render_markdown import render_markdown
 from edgebench.errors import OutputExistsError
 
 __all__ = ["COLUMNS", "REPORT_FILES", "Column", "Machine", "Report", "Row", "build_report", "default_baseline",
@@ -42,11 +42,11 @@ def write_report(rep: Report, out_dir: Path, *, force: bool = False, plots: bool
             if (out_dir / name).exists():
                 raise OutputExistsError(f"'{out_dir / name}' already exists; pass --force to overwrite the report")
     ensure_writable_dir(out_dir)
-    from edgebench.bench.report_html import render_html
+    from edgebench.bench.report.render_html import render_html
 
     images: dict[str, bytes] = {}
     if plots:
-        from edgebench.bench.report_plots import make_plots
+        from edgebench.bench.report.plots import make_plots
 
         images = make_plots(rep)
     plot_files = {name: f"plots/{name}.png" for name in images}
@@ -71,12 +71,12 @@ def make_report(paths: Sequence[Path], out_dir: Path, *, baseline: str | None = 
                 budget: float | None = 1.0, metric: str = "p50_ms") -> tuple[Report, list[Path]]:
     """Load the result files, analyse them and write report.md/.csv/.html (+ plots/) into `out_dir`.
 
-    When results carry an accuracy, the report opens with the recommendation (`bench.recommend`) at
+    When results carry an accuracy, the report opens with the recommendation (`report.recommend`) at
     `budget` points ranked by `metric` (budget None: no recommendation).
     """
     import dataclasses
 
-    from edgebench.bench.recommend import check_metric, recommend
+    from edgebench.bench.report.recommend import check_metric, recommend
 
     check_metric(metric)
     loaded = load_results(paths)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from edgebench.bench.report_data import Row
+from edgebench.bench.report.data import Row
 from edgebench.bench.stats import THROUGHPUT_HEADER
 from edgebench.errors import NotFoundError, UserInputError, suggest
 

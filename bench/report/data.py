@@ -1,6 +1,6 @@
 """The report's data model: one frozen `Row` per result file, read from the result schema in one place.
 
-Nothing here computes across rows (that is `report_analysis`) or formats text (the renderers).
+Nothing here computes across rows (that is `analysis`) or formats text (the renderers).
 
 Example::
 
@@ -53,7 +53,7 @@ class Row:
 
     `raw` is the whole result dict (read it, never change it): a report column may read any field of
     the file from it without a new attribute here. The fields after `kind` are figures across rows,
-    filled by `report_analysis.build_report` (a new Row via dataclasses.replace).
+    filled by `analysis.build_report` (a new Row via dataclasses.replace).
     """
 
     source: str
@@ -94,7 +94,7 @@ class Row:
     lineage_root: str | None = None  # sha256 of the root FP32 model (the result's model.lineage), None if unrecorded
     lineage_name: str = ""  # the root model's name, else the model name's stem (resnet20)
     # ---- filled by the analysis
-    lineage: str = ""  # the lineage key the report groups ratios by (report_analysis.assign_lineages)
+    lineage: str = ""  # the lineage key the report groups ratios by (analysis.assign_lineages)
     achieved_gmacs: float | None = None
     peak_gmacs: float | None = None
     fraction_of_peak: float | None = None

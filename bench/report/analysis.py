@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.bench.efficiency import efficiency
-from edgebench.bench.report_data import Machine, Row
+from edgebench.bench.report.data import Machine, Row
 from edgebench.errors import UserInputError, suggest
 
 
@@ -38,7 +38,7 @@ class Report:
     notes: tuple[str, ...]
     profiles: tuple[dict[str, Any], ...] = ()
     prune_runs: tuple[dict[str, Any], ...] = ()
-    recommendations: tuple[Any, ...] = ()  # bench.recommend.Recommendation per machine x batch (shown at the top)
+    recommendations: tuple[Any, ...] = ()  # report.recommend.Recommendation per machine x batch (shown at the top)
     baselines: dict[str, str] = dataclasses.field(default_factory=dict)  # lineage -> its baseline variant/runtime
     interleaved: tuple[dict[str, Any], ...] = ()  # paired comparisons of `bench --interleave` files
 

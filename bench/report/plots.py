@@ -6,8 +6,8 @@ import io
 from collections import defaultdict
 from typing import Any
 
-from edgebench.bench.report_analysis import Report
-from edgebench.bench.report_data import Row
+from edgebench.bench.report.analysis import Report
+from edgebench.bench.report.data import Row
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
@@ -159,6 +159,19 @@ def prune_plot(rep: Report) -> bytes | None:
     return _png(fig)
 
 
+def _round_series(ax: Any, rounds: list[dict[str, Any]], series: tuple[tuple[str, str], ...], *, marker: str,
+                  ylabel: str) -> None:
+    """One line per (key, label) of `series` whose value every round has, against the round number."""
+    x = [r["round"] for r in rounds]
+    for key, label in series:
+        ys = [r.get(key) for r in rounds]
+        if all(isinstance(y, int | float) for y in ys):
+            ax.plot(x, ys, marker=marker, label=label)
+    ax.set_xlabel("pruning round")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+
+
 def prune_summary_plot(run: dict[str, Any]) -> bytes | None:
     """Top-1 and MAC/param reduction against the round, from `edgebench prune`'s summary."""
     from matplotlib.figure import Figure
@@ -169,21 +182,10 @@ def prune_summary_plot(run: dict[str, Any]) -> bytes | None:
     x = [r["round"] for r in rounds]
     fig = Figure(figsize=(8.5, 3.8), layout="constrained")
     ax1, ax2 = fig.subplots(1, 2)
-    for key, label in (("final_top1_pct", "final top-1"), ("top1_before_finetune_pct", "before fine-tuning"),
-                       ("best_top1_pct", "best top-1")):
-        ys = [r.get(key) for r in rounds]
-        if all(isinstance(y, int | float) for y in ys):
-            ax1.plot(x, ys, marker="o", label=label)
-    ax1.set_xlabel("pruning round")
-    ax1.set_ylabel("top-1 (%)")
-    ax1.legend(fontsize=7)
-    for key, label in (("macs_reduction_pct", "MACs removed"), ("params_reduction_pct", "params removed")):
-        ys = [r.get(key) for r in rounds]
-        if all(isinstance(y, int | float) for y in ys):
-            ax2.plot(x, ys, marker="s", label=label)
-    ax2.set_xlabel("pruning round")
-    ax2.set_ylabel("% of round 0")
-    ax2.legend(fontsize=7)
+    _round_series(ax1, rounds, (("final_top1_pct", "final top-1"), ("top1_before_finetune_pct", "before fine-tuning"),
+                                ("best_top1_pct", "best top-1")), marker="o", ylabel="top-1 (%)")
+    _round_series(ax2, rounds, (("macs_reduction_pct", "MACs removed"), ("params_reduction_pct", "params removed")),
+                  marker="s", ylabel="% of round 0")
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
         ax.set_xticks(x)
@@ -213,7 +215,7 @@ def profile_plot(profile: dict[str, Any]) -> bytes | None:
 def throughput_plot(rep: Report) -> bytes | None:
     """p99 latency against total items/s of the multi/offline results (and the single ones of the same models),
     one marker per variant/runtime; None without a multi/offline result."""
-    from edgebench.bench.report_tables import scenario_rows
+    from edgebench.bench.report.tables import scenario_rows
     from matplotlib.figure import Figure
 
     multi = scenario_rows(rep.rows)

@@ -1,6 +1,6 @@
 """The text of every table the Markdown and HTML reports share (cells as strings, no markup).
 
-The per-machine table comes from the column table (`report_columns.COLUMNS`); the others are small
+The per-machine table comes from the column table (`columns.COLUMNS`); the others are small
 fixed tables: machines, best p50 across machines, per-operator profiles, pruning rounds.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from edgebench.bench.report_analysis import Report, best_per_machine
-from edgebench.bench.report_columns import COLUMNS, Column, fmt
-from edgebench.bench.report_data import Machine, Row
+from edgebench.bench.report.analysis import Report, best_per_machine
+from edgebench.bench.report.columns import COLUMNS, Column, fmt
+from edgebench.bench.report.data import Machine, Row
 
 
 def machine_line(m: Machine, markdown: bool = True) -> str:
@@ -103,7 +103,7 @@ LINEAGES_LINE = ("Speed-ups are computed within one model lineage (the models ma
 
 def baseline_text(rep: Report, markdown: bool = True) -> str:
     """The report's baseline line: one baseline, or each lineage's."""
-    from edgebench.bench.markdown import md_text
+    from edgebench.bench.report.markdown import md_text
 
     q, esc = ("`", md_text) if markdown else ("", str)
     if len(rep.baselines) > 1:

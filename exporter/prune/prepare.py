@@ -1,9 +1,8 @@
-"""What `prune`/`train` set up before the rounds: the distillation teacher and a latency-aware plan,
-and the probe pack `latency-table` measures (probes.json + the model's ONNX at the shipped precision).
+"""What `prune` sets up before the rounds: a latency-aware plan, and the probe pack `latency-table` measures
+(probes.json + the model's ONNX at the shipped precision). The distillation teacher is `train.distill.resolve_teacher`.
 
 Example::
 
-    teacher = resolve_teacher(spec, model, TeacherRequest(distill=True))        # the model before pruning
     plan, table = latency_plan(model, spec, LatencyTarget(Path("table.json"), speedup=2.0), sens_data)
 """
 
@@ -19,14 +18,14 @@ import numpy as np
 from edgebench.atomic import ensure_writable_dir, write_json
 from edgebench.calibration.dataset import Dataset
 from edgebench.errors import UserInputError
-from edgebench.exporter.distill import TeacherRequest, example_input, resolve_teacher  # noqa: F401 (re-exported)
-from edgebench.exporter.latency_prune import (
+from edgebench.exporter.prune.latency import (
     LatencyPlan,
     check_reachable,
     choose_plan,
     latency_probes,
     width_sensitivity,
 )
+from edgebench.exporter.train.distill import example_input
 from edgebench.latency_table import PRECISIONS, PROBES_FILE, check_table, load_table
 from edgebench.manifest import sha256_file
 from torch import nn
@@ -99,7 +98,7 @@ def latency_plan(model: nn.Module, spec: Any, target: LatencyTarget, sens_data: 
                  sensitivity: dict[str, Any] | None = None, importance: str = "l1", out_dir: Path | None = None,
                  log: Log | None = None) -> tuple[LatencyPlan, dict[str, Any], dict[str, Any]]:
     """(plan, table, sensitivity) for `target`; the sensitivity is computed unless given (and saved in `out_dir`)."""
-    from edgebench.exporter.train import reference_divergence
+    from edgebench.exporter.train.loop import reference_divergence
 
     log = log or (lambda _m: None)
     table, probes = check_model_table(model, spec, target)

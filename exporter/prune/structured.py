@@ -32,8 +32,7 @@ from typing import Any
 import torch
 import torch_pruning as tp
 from edgebench.errors import ModelFileError, UserInputError, suggest
-from edgebench.exporter.importance import SeededRandomImportance, make_importance
-from edgebench.exporter.prune_config import (
+from edgebench.exporter.prune.config import (
     SCOPES,
     PrunableLayer,
     RatioConfig,
@@ -43,6 +42,7 @@ from edgebench.exporter.prune_config import (
     plan,
     removed_count,
 )
+from edgebench.exporter.prune.importance import SeededRandomImportance, make_importance
 from torch import nn
 
 

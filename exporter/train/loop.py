@@ -31,13 +31,13 @@ from edgebench.atomic import atomic_path, ensure_writable_dir
 from edgebench.calibration.datasets import Dataset
 from edgebench.calibration.preprocess import preprocess
 from edgebench.errors import BadCheckpoint, OutputExistsError, UserInputError
-from edgebench.exporter.distill import DistillConfig, distill_loss
+from edgebench.exporter.train.distill import DistillConfig, distill_loss
 from edgebench.manifest import Preprocessing
 from torch import nn
 
 if TYPE_CHECKING:
-    from edgebench.exporter.distill import TeacherRequest
     from edgebench.exporter.loading import DataRequest, WeightsRequest
+    from edgebench.exporter.train.distill import TeacherRequest
     from edgebench.exporter.zoo import ModelSpec
 
 LAST = "last.pt"
@@ -373,9 +373,9 @@ def run_training(run: TrainingRun, *, log: Log | None = None) -> dict[str, Any]:
     import json
 
     from edgebench.atomic import check_writable_dir, write_json, write_text
-    from edgebench.exporter.distill import resolve_teacher
     from edgebench.exporter.loading import load_model
-    from edgebench.exporter.pruned import MARKER, STRUCTURE_FILE, describe_structure
+    from edgebench.exporter.prune.saved import MARKER, STRUCTURE_FILE, describe_structure
+    from edgebench.exporter.train.distill import resolve_teacher
 
     say = log or (lambda _msg: None)
     if (run.out_dir / LAST).exists() and not (run.resume or run.force):

@@ -42,8 +42,8 @@ from torch import nn
 
 if TYPE_CHECKING:
     from edgebench.calibration.recipes import PresetChoice
-    from edgebench.exporter.distill import DistillConfig
     from edgebench.exporter.loading import FinetuneRequest
+    from edgebench.exporter.train.distill import DistillConfig
     from edgebench.manifest import Manifest
 
 Log = Callable[[str], None]
@@ -341,7 +341,7 @@ def split_for_validation(data: Dataset, fraction: float, seed: int) -> tuple[Dat
 def predict(model: nn.Module, data: Dataset, pp: Any, batch_size: int = 500) -> tuple[np.ndarray, float]:
     """Top-1 predictions and mean cross-entropy of `model` (eval mode) on `data`; fake-quant observers stay off,
     so evaluating never moves an activation range."""
-    from edgebench.exporter.train import to_tensor
+    from edgebench.exporter.train.loop import to_tensor
 
     acts = fake_quant_modules(model)[0]
     observing = [a.observe for a in acts]
@@ -388,14 +388,14 @@ class QATRun:
 def qat_train(gm: nn.Module, train_data: Any, pp: Any, cfg: QATConfig, *, val_data: Dataset | None = None,
               teacher: nn.Module | None = None, distill: Any = None, fp32: nn.Module | None = None,
               log: Log | None = None) -> QATRun:
-    """Fine-tune the fake-quant model in place (`exporter.finetune`); activation ranges follow an EMA for the
+    """Fine-tune the fake-quant model in place (`exporter.train.finetune`); activation ranges follow an EMA for the
     first `freeze_ranges_after` of the epochs, then stay fixed.
 
     With `val_data` (images not in `train_data`), the model is scored on it after calibration (epoch 0) and
     after every epoch, and ends holding the best-scoring state (top-1; a tie keeps the earlier epoch, fewer
     changes). Without it the last epoch is kept. `fp32` (the float model) adds agreement with it to the curve.
     """
-    from edgebench.exporter.finetune import finetune
+    from edgebench.exporter.train.finetune import finetune
 
     say = log or (lambda _m: None)
     curve: list[dict[str, Any]] = []
@@ -610,7 +610,7 @@ def _run_qat(model: nn.Module, spec: Any, out_dir: Any, train_data: Any, choice:
     from edgebench.calibration.preprocess import preprocess
     from edgebench.calibration.quantize import _versions, count_nodes
     from edgebench.exporter.export import ONNX_FILE, export_model
-    from edgebench.exporter.train import evaluate_model
+    from edgebench.exporter.train.loop import evaluate_model
     from edgebench.manifest import manifest_path, read_manifest, sha256_file
 
     out = out_dir / "model.int8.onnx"

@@ -35,10 +35,10 @@ from typing import Any
 import torch
 import torch_pruning as tp
 from edgebench.errors import UserInputError
-from edgebench.exporter.depth import block_candidates, remove_blocks
-from edgebench.exporter.importance import make_importance
-from edgebench.exporter.prune_config import RatioConfig
-from edgebench.exporter.pruning import build_graph, is_depthwise, prunable_layers, prune_layer
+from edgebench.exporter.prune.config import RatioConfig
+from edgebench.exporter.prune.depth import block_candidates, remove_blocks
+from edgebench.exporter.prune.importance import make_importance
+from edgebench.exporter.prune.structured import build_graph, is_depthwise, prunable_layers, prune_layer
 from edgebench.latency_table import PROBES_KIND, SCHEMA_VERSION, structure_hash, unit_ms
 from torch import nn
 
@@ -176,7 +176,7 @@ class LatencyPlan:
         return self.full_model_ms / self.target_ms
 
     def ratio_config(self) -> RatioConfig:
-        """The widths as by-name ratios (exact: C - w filters removed, `prune_config.removed_count`)."""
+        """The widths as by-name ratios (exact: C - w filters removed, `prune.config.removed_count`)."""
         return RatioConfig.by_name({n: (self.channels[n] - w) / self.channels[n] for n, w in self.widths.items()
                                     if n in self.channels and w < self.channels[n]})
 

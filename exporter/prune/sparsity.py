@@ -25,8 +25,8 @@ from torch import nn
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from edgebench.exporter.distill import DistillConfig
     from edgebench.exporter.loading import FinetuneRequest
+    from edgebench.exporter.train.distill import DistillConfig
     from edgebench.manifest import Manifest
 
 SCOPES = ("global", "layer")
@@ -138,8 +138,8 @@ def _run_sparsify(model: nn.Module, spec: Any, out_dir: Path, train_data: Any, c
 
     from edgebench.errors import ParityError
     from edgebench.exporter.export import ONNX_FILE, export_model
-    from edgebench.exporter.finetune import finetune
-    from edgebench.exporter.train import evaluate_model
+    from edgebench.exporter.train.finetune import finetune
+    from edgebench.exporter.train.loop import evaluate_model
     from edgebench.manifest import manifest_path, read_manifest, write_manifest
 
     pp = spec.input.preprocessing

@@ -1,5 +1,5 @@
 """The fine-tuning loop `qat` and `sparsify` share: SGD + momentum, cosine learning rate, crop + flip, optional
-knowledge distillation (`exporter.distill`), with hooks before each epoch and after each optimizer step.
+knowledge distillation (`exporter.train.distill`), with hooks before each epoch and after each optimizer step.
 
     history = finetune(model, train_data, pp, epochs=1, lr=5e-4, batch_size=64, teacher=fp32, distill=DistillConfig())
 """
@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 from edgebench.errors import UserInputError
-from edgebench.exporter.distill import DistillConfig
-from edgebench.exporter.train import train_one_epoch
+from edgebench.exporter.train.distill import DistillConfig
+from edgebench.exporter.train.loop import train_one_epoch
 
 
 def finetune(model: torch.nn.Module, train_data: Any, pp: Any, *, epochs: int, lr: float, batch_size: int,

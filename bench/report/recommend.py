@@ -1,9 +1,9 @@
 """Which deployment to pick: per machine, the Pareto front (top-1 vs a metric) and the best within a budget.
 
-Pure functions of report rows (`report_data.Row`): the report (`edgebench compare`), `edgebench recommend`
+Pure functions of report rows (`report.data.Row`): the report (`edgebench compare`), `edgebench recommend`
 and `edgebench sweep` share them. Rows are grouped by machine fingerprint id and batch: a latency is
 only ranked against others from the same machine at the same batch size; and by model lineage
-(`report_analysis.assign_lineages`): an accuracy budget counts from the FP32 model the deployments were
+(`report.analysis.assign_lineages`): an accuracy budget counts from the FP32 model the deployments were
 made from, never from another model's. Only rows with an accuracy (bench --eval, or a sweep) take part.
 
 Budget: a deployment qualifies when its paired top-1 drop is at most `budget` points: the difference to
@@ -35,7 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgebench.bench.report_data import Machine, Row
+from edgebench.bench.report.data import Machine, Row
 from edgebench.errors import NotFoundError, UserInputError, suggest
 
 METRICS = {"p50_ms": "p50 ms", "peak_rss_mb": "peak RSS MB", "file_size_mb": "file MB"}
@@ -432,7 +432,7 @@ def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", dev
     if not with_acc:
         raise UserInputError("no result carries an accuracy (top-1); bench with --eval DATASET or run "
                              "`edgebench sweep`, which evaluates every deployment")
-    from edgebench.bench.report_analysis import assign_lineages
+    from edgebench.bench.report.analysis import assign_lineages
 
     latest = assign_lineages(_latest(bench_rows), [])
     several = len({r.lineage for r in latest}) > 1
@@ -493,7 +493,7 @@ class RecommendConfig:
 def recommend_files(paths: Sequence[Path], cfg: RecommendConfig) -> tuple[list[str], list[Recommendation]]:
     """`edgebench recommend`: read the result files and folders (a sweep folder, its results/ or result folders)
     and rank them; returns (the notes on skipped files, the recommendations)."""
-    from edgebench.bench.report_data import collect_paths, load_results
+    from edgebench.bench.report.data import collect_paths, load_results
 
     collect_paths(paths)  # a sweep folder, its results/ (one folder per device) or result folders and files
     loaded = load_results(paths)
@@ -502,8 +502,8 @@ def recommend_files(paths: Sequence[Path], cfg: RecommendConfig) -> tuple[list[s
 
 
 def recommendation_markdown(recs: Sequence[Recommendation]) -> list[str]:
-    """The report's top section (Markdown lines); names from result files are escaped (`bench.markdown`)."""
-    from edgebench.bench.markdown import md_table, md_text
+    """The report's top section (Markdown lines); names from result files are escaped (`report.markdown`)."""
+    from edgebench.bench.report.markdown import md_table, md_text
 
     out: list[str] = []
     for rec in recs:

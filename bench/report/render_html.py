@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import base64
 
-from edgebench.bench.report_analysis import Report
-from edgebench.bench.report_tables import (
+from edgebench.bench.report.analysis import Report
+from edgebench.bench.report.tables import (
     INTERLEAVE_COLUMNS,
     INTERLEAVE_NOTE,
     INTERLEAVE_TITLE,

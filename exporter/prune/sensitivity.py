@@ -29,9 +29,15 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from edgebench.errors import UserInputError
-from edgebench.exporter.importance import make_importance
-from edgebench.exporter.prune_config import RatioConfig, check_scope, describe_skipped, removed_count
-from edgebench.exporter.pruning import StructuredPruner, build_graph, count_macs_params, prune_layer, scan_layers
+from edgebench.exporter.prune.config import RatioConfig, check_scope, describe_skipped, removed_count
+from edgebench.exporter.prune.importance import make_importance
+from edgebench.exporter.prune.structured import (
+    StructuredPruner,
+    build_graph,
+    count_macs_params,
+    prune_layer,
+    scan_layers,
+)
 from torch import nn
 
 if TYPE_CHECKING:
@@ -269,7 +275,7 @@ class SensitivityRun:
     force: bool = False
 
     def __post_init__(self) -> None:
-        from edgebench.exporter.importance import IMPORTANCES
+        from edgebench.exporter.prune.importance import IMPORTANCES
 
         object.__setattr__(self, "grid", check_grid(self.grid))
         IMPORTANCES.get(self.importance)  # an unknown name fails here, with a suggestion
@@ -298,9 +304,9 @@ def run_sensitivity(run: SensitivityRun, *, log: Log | None = None) -> Sensitivi
     """Sweep (or reuse `from_table`), write sensitivity.json/.csv/.png, derive ratios.json when asked."""
     from edgebench.atomic import check_writable_dir, ensure_writable_dir, write_json, write_text
     from edgebench.errors import OutputExistsError
-    from edgebench.exporter.distill import example_input
     from edgebench.exporter.loading import load_model
-    from edgebench.exporter.train import evaluate_model
+    from edgebench.exporter.train.distill import example_input
+    from edgebench.exporter.train.loop import evaluate_model
 
     say = log or (lambda _msg: None)
     table_path = run.out_dir / TABLE_FILE

@@ -4,7 +4,7 @@ Round 0 is the unpruned model (evaluated, saved). Round k of R prunes every prun
 ``k/R`` of its target ratio (filters ranked by the importance criterion on the current weights),
 fine-tunes it, evaluates it and writes ``DIR/roundK/``:
 
-- ``structure.json`` + ``roundK.pt``: the pruned model (`exporter.pruned.load_pruned` rebuilds it);
+- ``structure.json`` + ``roundK.pt``: the pruned model (`exporter.prune.saved.load_pruned` rebuilds it);
 - ``metrics.json``: params, MACs, state-dict and ONNX size, top-1/top-5 before fine-tuning, best, mean
   (last epochs) and final top-1/top-5 of the fine-tune, filters per conv layer, architecture summary;
 - ``model.fp32.onnx`` + ``model.fp32.json`` when ONNX export is on.
@@ -30,20 +30,20 @@ import torch
 from edgebench.atomic import check_writable_dir, ensure_writable_dir, write_json, write_text
 from edgebench.calibration.dataset import Dataset
 from edgebench.errors import OutputExistsError, UserInputError
-from edgebench.exporter.depth import remove_blocks, removed_blocks
-from edgebench.exporter.distill import DistillConfig
-from edgebench.exporter.importance import IMPORTANCES
-from edgebench.exporter.prune_config import RatioConfig, check_scope, describe_skipped
-from edgebench.exporter.pruned import STRUCTURE_FILE, load_pruned, save_pruned
-from edgebench.exporter.pruning import StructuredPruner, conv_filters, count_macs_params
-from edgebench.exporter.train import TrainConfig, evaluate_model, train
+from edgebench.exporter.prune.config import RatioConfig, check_scope, describe_skipped
+from edgebench.exporter.prune.depth import remove_blocks, removed_blocks
+from edgebench.exporter.prune.importance import IMPORTANCES
+from edgebench.exporter.prune.saved import STRUCTURE_FILE, load_pruned, save_pruned
+from edgebench.exporter.prune.structured import StructuredPruner, conv_filters, count_macs_params
+from edgebench.exporter.train.distill import DistillConfig
+from edgebench.exporter.train.loop import TrainConfig, evaluate_model, train
 from edgebench.manifest import PrunedInfo, WeightsRecord
 from torch import nn
 
 if TYPE_CHECKING:
-    from edgebench.exporter.distill import TeacherRequest
     from edgebench.exporter.loading import DataRequest, WeightsRequest
-    from edgebench.exporter.prune_setup import LatencyTarget
+    from edgebench.exporter.prune.prepare import LatencyTarget
+    from edgebench.exporter.train.distill import TeacherRequest
     from edgebench.exporter.zoo import ModelSpec
 
 SUMMARY_KIND = "edgebench.prune-run"
@@ -226,7 +226,7 @@ def table_choice(model: nn.Module, table: Mapping[str, Any]) -> dict[str, int | 
 
 def check_latency(model: nn.Module, round_dir: Path, table: Mapping[str, Any], calib: Dataset) -> dict[str, Any]:
     """Predicted (on `table`) vs measured latency of this round's ONNX at the table's precision and threads."""
-    from edgebench.exporter.latency_prune import predict_ms
+    from edgebench.exporter.prune.latency import predict_ms
     from edgebench.runtimes.timing import measure_model_ms
 
     choice = table_choice(model, table)
@@ -262,7 +262,7 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
                calibration: Dataset | None = None) -> dict[str, Any]:
     """Run the rounds on `model` (modified in place) and write everything under `out_dir`; returns the summary.
 
-    `teacher` (+ `distill`): fine-tune with the distillation loss. `plan` (a `latency_prune.LatencyPlan`):
+    `teacher` (+ `distill`): fine-tune with the distillation loss. `plan` (a `prune.latency.LatencyPlan`):
     round 1 removes its blocks and prunes to its widths (one round only). `latency_table`: every exported
     round also gets its latency predicted on the table and measured (INT8 tables quantize with `calibration`).
     """
@@ -417,9 +417,9 @@ class PruneJob:
 def run_prune(job: PruneJob, *, log: Log | None = None) -> dict[str, Any]:
     """Load the model, check the ratios (or the latency table) against it before any data is read or any
     folder is made, then `run_rounds`; returns the summary (also in `out_dir/summary.json`)."""
-    from edgebench.exporter.distill import example_input, resolve_teacher
     from edgebench.exporter.loading import load_model
-    from edgebench.exporter.prune_setup import check_model_table, latency_plan
+    from edgebench.exporter.prune.prepare import check_model_table, latency_plan
+    from edgebench.exporter.train.distill import example_input, resolve_teacher
 
     say = log or (lambda _msg: None)
     if (job.out_dir / "summary.json").exists() and not (job.force or job.resume):
