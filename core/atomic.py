@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from edgebench.errors import OutputExistsError, UserInputError
+from edgebench.errors import EdgebenchError, OutputExistsError, UserInputError
 
 # Folders this process created (shallowest first); `remove_created_if_empty` takes back the empty ones when a
 # command fails, so a refused command leaves no empty output folder behind.
@@ -142,8 +143,39 @@ def write_text(final: Path, text: str, *, force: bool = True) -> Path:
     return Path(final)
 
 
+def _nonfinite(data: Any, path: str = "") -> tuple[str, float] | None:
+    """The dotted path and value of the first NaN or infinity in `data`, or None."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return path or "(the value itself)", data
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list | tuple) else ()
+    for key, value in items:
+        found = _nonfinite(value, f"{path}.{key}" if path else str(key))
+        if found:
+            return found
+    return None
+
+
+def to_json(data: Any, final: Path | str = "") -> str:
+    """`data` as indented JSON; a NaN or infinity is refused (JSON has none, and other readers reject it).
+
+    >>> to_json({"p50_ms": 1.5})
+    '{\\n  "p50_ms": 1.5\\n}\\n'
+    >>> to_json({"latency": {"p50_ms": float("nan")}}, "r.json")
+    Traceback (most recent call last):
+    ...
+    edgebench.errors.EdgebenchError: not writing r.json: latency.p50_ms is nan, which JSON cannot hold
+    """
+    try:
+        return json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    except ValueError:
+        found = _nonfinite(data)
+        if found is None:
+            raise
+        raise EdgebenchError(f"not writing {final}: {found[0]} is {found[1]}, which JSON cannot hold") from None
+
+
 def write_json(final: Path, data: Any, *, force: bool = True) -> Path:
-    return write_text(final, json.dumps(data, indent=2, sort_keys=False) + "\n", force=force)
+    return write_text(final, to_json(data, final), force=force)
 
 
 @contextlib.contextmanager
@@ -203,7 +235,7 @@ def write_text_new(final: Path, text: str) -> Path:
 
 def write_json_new(final: Path, data: Any) -> Path:
     """`write_text_new` of `data` as indented JSON."""
-    return write_text_new(final, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    return write_text_new(final, to_json(data, final))
 
 
 def update_text_locked(final: Path, update: Callable[[str | None], str]) -> Path:

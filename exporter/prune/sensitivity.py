@@ -88,7 +88,7 @@ def sensitivity_analysis(model: nn.Module, example: torch.Tensor, evaluate: Eval
             prune_layer(m, build_graph(m, example), layer.name, n, make_importance(importance, seed), layer.name)
             ev = evaluate(m)
             macs, params = count_macs_params(m, example)
-            entry.update(top1_pct=float(ev["top1_pct"]), top5_pct=float(ev.get("top5_pct", float("nan"))),
+            entry.update(top1_pct=float(ev["top1_pct"]), top5_pct=_float_or_none(ev.get("top5_pct")),
                          drop_pts=float(base["top1_pct"]) - float(ev["top1_pct"]), macs=macs, params=params)
             results.append(entry)
         rows.append({"name": layer.name, "block": layer.block, "channels": layer.channels,
@@ -97,7 +97,7 @@ def sensitivity_analysis(model: nn.Module, example: torch.Tensor, evaluate: Eval
         log(f"[{i + 1}/{len(layers)}] {layer.name} ({layer.channels} filters): {shown}")
     return {"schema_version": 1, "kind": SENSITIVITY_KIND, "importance": importance, "scope": scope,
             "grid": list(grid), "baseline": {"top1_pct": float(base["top1_pct"]),
-                                              "top5_pct": float(base.get("top5_pct", float("nan"))),
+                                              "top5_pct": _float_or_none(base.get("top5_pct")),
                                               "n": base.get("n"), "macs": base_macs, "params": base_params},
             "layers": rows, "skipped_layers": [s.to_dict() for s in scan.skipped]}
 
@@ -342,3 +342,8 @@ def run_sensitivity(run: SensitivityRun, *, log: Log | None = None) -> Sensitivi
                             macs_of=lambda r: macs_with_ratios(net, example, r, scope))
     derived.update(kind="edgebench.derived-ratios", arch=spec.name, scope=scope)
     return SensitivityResult(spec.name, table, written, derived, write_json(out / RATIOS_FILE, derived))
+
+
+def _float_or_none(value: Any) -> float | None:
+    """A top-5 figure, or None where the evaluation had none (JSON has no NaN)."""
+    return None if value is None else float(value)

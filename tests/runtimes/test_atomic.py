@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 from edgebench.atomic import atomic_path, ensure_writable_dir, write_json
-from edgebench.errors import OutputExistsError, UserInputError
+from edgebench.errors import EdgebenchError, OutputExistsError, UserInputError
 
 
 def test_failure_leaves_nothing(tmp_path: Path) -> None:
@@ -43,3 +43,10 @@ def test_output_folder_under_a_file(tmp_path: Path) -> None:
     f.write_text("x")
     with pytest.raises(UserInputError, match="cannot create output folder"):
         ensure_writable_dir(f / "results")
+
+
+def test_write_json_refuses_nan_and_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "r.json"
+    with pytest.raises(EdgebenchError, match=r"accuracy\.per_class\.1 is inf"):
+        write_json(target, {"accuracy": {"per_class": [1.0, float("inf")]}})
+    assert list(tmp_path.iterdir()) == []
