@@ -3,8 +3,8 @@
     convert_model(Path("artifacts/resnet20"), "litert", "int8", data="cifar10:train")
     # -> artifacts/resnet20/litert/int8/model.tflite + model.json
 
-The converter (found by name in `edgebench.runtimes.converters`) writes into a fresh temporary folder;
-the artifact is then loaded by its runtime and compared with ONNX Runtime on the FP32 model, on random
+The converter (`runtimes/<name>/convert.py`, from `runtimes.converters.get_converter`) writes into a fresh
+temporary folder; the artifact is then loaded by its runtime and compared with ONNX Runtime on the FP32 model, on random
 inputs and on real images. Only when parity holds is the folder renamed to `DIR/<runtime>/<precision>/`:
 a converted model whose parity fails is never written (the reason is raised as a `ParityError`).
 
@@ -28,6 +28,7 @@ import numpy as np
 from edgebench.atomic import ensure_writable_dir
 from edgebench.errors import (
     CalibrationError,
+    EdgebenchError,
     ModelFileError,
     OutputExistsError,
     ParityError,
@@ -38,6 +39,7 @@ from edgebench.parity import ParityReference, compare_outputs
 
 if TYPE_CHECKING:
     from edgebench.manifest import InputInfo, Manifest
+    from edgebench.runtimes.converters import ModuleBuilder
 
 DEFAULT_CALIBRATION = {"dataset": "cifar10:train", "size": 300, "seed": 0}  # 300: NNCF's default subset size
 DEFAULT_PARITY_DATA = "cifar10:test"
@@ -95,11 +97,14 @@ class ConvertConfig:
                                  "or add --precision int8)")
 
 
-def convert_model(model: Path, config: ConvertConfig, log: Callable[[str], None] | None = None) -> Path:
+def convert_model(model: Path, config: ConvertConfig, log: Callable[[str], None] | None = None,
+                  build_module: ModuleBuilder | None = None) -> Path:
     """Convert the FP32 ONNX model at `model` (or its folder) for `config.runtime`; returns the artifact file.
 
     `log` gets one progress line per stage; the converters' own output goes to `convert.log` in the artifact
-    folder (to the terminal with `config.verbose`)."""
+    folder (to the terminal with `config.verbose`). `build_module` rebuilds the PyTorch module of a manifest
+    (the exporter's `rebuild.build_module`, passed by the CLI and the sweep): the runtimes that convert from
+    PyTorch (litert) need it."""
     from edgebench.artifact import ModelArtifact
     from edgebench.atomic import check_writable_dir
     from edgebench.runtimes import RUNTIMES, get_runtime, runtime_names
@@ -119,8 +124,12 @@ def convert_model(model: Path, config: ConvertConfig, log: Callable[[str], None]
     if manifest.precision != "fp32":
         raise UserInputError(f"'{onnx_path.name}' is {manifest.precision}; convert the FP32 model "
                              f"({manifest.parent_file or 'model.fp32.onnx'}): the converter quantizes it itself")
-    if getattr(cls, "converts_from", "onnx") == "pytorch" and not manifest.arch:  # refused before any work
-        raise UserInputError(_no_pytorch_source(config.runtime, onnx_path, manifest.source == "described"))
+    if getattr(cls, "converts_from", "onnx") == "pytorch":  # refused before any work
+        if not manifest.arch:
+            raise UserInputError(_no_pytorch_source(config.runtime, onnx_path, manifest.source == "described"))
+        if build_module is None:
+            raise EdgebenchError(f"the {config.runtime} converter starts from the PyTorch module: pass build_module "
+                                 "(edgebench.exporter.rebuild.build_module) to convert_model")
     folder = Path(config.out) if config.out is not None else onnx_path.parent
     final = artifact_dir(folder, config.runtime, config.precision)
     if final.exists() and not config.force:
@@ -150,7 +159,7 @@ def convert_model(model: Path, config: ConvertConfig, log: Callable[[str], None]
         where = "on the terminal (--verbose)" if config.verbose else f"its output in {final / CONVERT_LOG}"
         say(f"converting: {config.runtime} {config.precision} ({where})")
         job = ConvertJob(onnx_path=onnx_path, manifest=manifest, precision=config.precision, out_dir=tmp,
-                         calibration=calib, extra={"threads": config.threads})
+                         calibration=calib, build_module=build_module, extra={"threads": config.threads})
         with contextlib.nullcontext() if config.verbose else captured_output(tmp / CONVERT_LOG):
             out = converter(job)
         seconds = time.perf_counter() - t0

@@ -40,7 +40,7 @@ def profile(
     from edgebench.bench.schema import result_filename, validate_result
     from edgebench.cli.options import check_threads, parse_shape
     from edgebench.errors import UserInputError
-    from edgebench.runtimes.options import OrtCpuOptions
+    from edgebench.runtimes.ort.options import OrtCpuOptions
     from edgebench.system import default_threads
 
     if batch < 1:

@@ -207,7 +207,7 @@ def _simplify(src: Path, dst: Path) -> None:
 
 def _ort_session(path: Path, threads: int) -> Any:
     from edgebench.runtimes import get_runtime
-    from edgebench.runtimes.options import OrtCpuOptions
+    from edgebench.runtimes.ort.options import OrtCpuOptions
 
     try:
         # no spin-waiting: parity is not a benchmark, and spinning threads slow a shared machine down

@@ -35,7 +35,7 @@ from edgebench.bench.scenarios import offline, run_streams
 from edgebench.bench.stability import check_stability
 from edgebench.bench.stats import early_stopping_bound, median_ci
 from edgebench.runtimes import get_runtime
-from edgebench.runtimes.options import OrtCpuOptions
+from edgebench.runtimes.ort.options import OrtCpuOptions
 from edgebench.tools.synthetic import conv_net
 
 
