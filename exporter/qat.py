@@ -537,12 +537,9 @@ def fold_weight_quantization(model: Any) -> int:
 
 def qdq_parity(gm: nn.Module, onnx_path: Any, x: np.ndarray, input_name: str = "input") -> dict[str, Any]:
     """ORT (INT8 kernels) vs the fake-quant PyTorch model on the same inputs: max |logit diff| and top-1 agreement."""
-    import onnxruntime as ort
+    from edgebench.runtimes.ort.options import cpu_session
 
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    sess = cpu_session(onnx_path, intra_op_threads=1)
     outs, refs = [], []
     with torch.no_grad():
         for i in range(0, len(x), 100):
