@@ -38,7 +38,8 @@ def test_parameters_are_set() -> None:
 def test_ort_cpu_options_map_onto_the_builder() -> None:
     so = OrtCpuOptions(intra_op_threads=2, spin_wait=False, graph_optimization="extended",
                        config_entries=(("session.use_env_allocators", "1"),)).session_options()
-    assert so.intra_op_num_threads == 2 and so.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    assert so.intra_op_num_threads == 2
+    assert so.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     assert so.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert so.get_session_config_entry("session.use_env_allocators") == "1"
 
