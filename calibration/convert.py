@@ -20,7 +20,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,7 @@ from edgebench.errors import (
     RuntimeUnavailable,
     UserInputError,
 )
-from edgebench.parity import ParityReference, compare_outputs
+from edgebench.parity import ConvertTolerance, ParityReference, compare_outputs, top1_agreement
 
 if TYPE_CHECKING:
     from edgebench.manifest import InputInfo, Manifest
@@ -44,25 +44,6 @@ if TYPE_CHECKING:
 DEFAULT_CALIBRATION = {"dataset": "cifar10:train", "size": 300, "seed": 0}  # 300: NNCF's default subset size
 DEFAULT_PARITY_DATA = "cifar10:test"
 RANDOM_IMAGES = 8
-
-
-@dataclass(frozen=True)
-class ConvertTolerance:
-    """When a converted model is accepted (see the module docstring)."""
-
-    atol: float = 1e-4
-    rtol: float = 1e-4
-    min_agreement_fp32: float = 0.99
-    min_agreement_int8: float = 0.95
-    max_top1_drop_int8: float = 2.0
-
-    def __post_init__(self) -> None:
-        for name in ("atol", "rtol", "max_top1_drop_int8"):
-            if getattr(self, name) < 0:
-                raise UserInputError(f"tolerance {name}={getattr(self, name)} must be >= 0")
-        for name in ("min_agreement_fp32", "min_agreement_int8"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise UserInputError(f"tolerance {name}={getattr(self, name)} must be in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -79,7 +60,7 @@ class ConvertConfig:
     out: Path | None = None          # the model folder (default: the folder of the ONNX model)
     force: bool = False
     threads: int = 1
-    tolerance: ConvertTolerance = ConvertTolerance()
+    tolerance: ConvertTolerance = field(default_factory=ConvertTolerance)
     verbose: bool = False            # the converters' own output on the terminal instead of convert.log
 
     def __post_init__(self) -> None:
@@ -301,13 +282,13 @@ def _parity(sess: Any, ref: ParityReference, config: ConvertConfig) -> dict[str,
     del rnd["passed"]  # the verdict is `passed` of the whole record (an INT8 bound is agreement, not max|diff|)
     out: dict[str, Any] = {"reference": "onnxruntime FP32", "tolerance": asdict(tol),
                            "random": {"n": len(y), **rnd,
-                                      "top1_agreement": float(np.mean(y.argmax(1) == ref.random_y.argmax(1)))}}
+                                      "top1_agreement": top1_agreement(y, ref.random_y)}}
     reasons = []
     if config.precision == "fp32" and rnd["max_abs_diff"] > rnd["bound"]:
         reasons.append(f"random inputs max|diff| {rnd['max_abs_diff']:.2e} > bound {rnd['bound']:.2e}")
     if ref.real_x is not None and ref.real_y is not None:
         yr = _run_each(sess, name, ref.real_x)
-        agree = float(np.mean(yr.argmax(1) == ref.real_y.argmax(1)))
+        agree = top1_agreement(yr, ref.real_y)
         real: dict[str, Any] = {"dataset": ref.dataset, "n": len(yr),
                                 **compare_outputs(yr, ref.real_y, tol.atol, tol.rtol), "top1_agreement": agree}
         del real["passed"]

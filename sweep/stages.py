@@ -162,8 +162,9 @@ def stage_convert(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dict
     Parity with ONNX Runtime FP32 is checked on the sweep's [convert] parity data; a refused conversion
     raises `ParityError`, which the executor records as this stage's error (its cells fail with the reason).
     """
-    from edgebench.calibration.convert import ConvertConfig, ConvertTolerance, convert_model
+    from edgebench.calibration.convert import ConvertConfig, convert_model
     from edgebench.exporter.rebuild import build_module
+    from edgebench.parity import ConvertTolerance
 
     cfg = ConvertConfig(runtime=s["runtime"], precision=s["precision"], data=s["calibration"],
                         calib_size=s["calib_size"], seed=s["seed"], parity_data=s["parity_data"],

@@ -175,8 +175,9 @@ def converted(folder: Path, runtime: str, precision: str) -> Path:
 @pytest.mark.slow
 def test_a_conversion_whose_parity_fails_is_never_written(resnet20_folder: Path, tmp_path: Path) -> None:
     """ncnn FP32 differs from ORT by ~3e-5: a zero tolerance must refuse it and leave no file behind."""
-    from edgebench.calibration.convert import ConvertConfig, ConvertTolerance, convert_model
+    from edgebench.calibration.convert import ConvertConfig, convert_model
     from edgebench.errors import ParityError
+    from edgebench.parity import ConvertTolerance
 
     if not RUNTIMES.get("ncnn")().available():
         pytest.skip(f"ncnn not installed: {RUNTIMES.get('ncnn').install_hint}")
