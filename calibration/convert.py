@@ -86,31 +86,12 @@ def convert_model(model: Path, config: ConvertConfig, log: Callable[[str], None]
     folder (to the terminal with `config.verbose`). `build_module` rebuilds the PyTorch module of a manifest
     (the exporter's `rebuild.build_module`, passed by the CLI and the sweep): the runtimes that convert from
     PyTorch (litert) need it."""
-    from edgebench.artifact import ModelArtifact
     from edgebench.atomic import check_writable_dir
-    from edgebench.runtimes import RUNTIMES, get_runtime, runtime_names
+    from edgebench.runtimes import RUNTIMES, get_runtime
     from edgebench.runtimes.artifacts import ARTIFACT_MANIFEST, artifact_dir
     from edgebench.runtimes.converters import CONVERT_LOG, ConvertJob, captured_output, get_converter
 
-    runtime_names()  # registers the built-in and entry-point runtimes
-    cls = RUNTIMES.get(config.runtime)  # unknown runtime: suggestion
-    makes = getattr(cls, "converts", ())
-    if config.precision not in makes:
-        raise UserInputError(_no_such_precision(config.runtime, config.precision, makes))
-    artifact = ModelArtifact.resolve(model)
-    onnx_path, manifest = artifact.path, artifact.manifest
-    if manifest is None or manifest.input is None:
-        raise ModelFileError(f"'{onnx_path}' has no manifest with its input; convert a model made by edgebench "
-                             "export (its folder or model.fp32.onnx)")
-    if manifest.precision != "fp32":
-        raise UserInputError(f"'{onnx_path.name}' is {manifest.precision}; convert the FP32 model "
-                             f"({manifest.parent_file or 'model.fp32.onnx'}): the converter quantizes it itself")
-    if getattr(cls, "converts_from", "onnx") == "pytorch":  # refused before any work
-        if not manifest.arch:
-            raise UserInputError(_no_pytorch_source(config.runtime, onnx_path, manifest.source == "described"))
-        if build_module is None:
-            raise EdgebenchError(f"the {config.runtime} converter starts from the PyTorch module: pass build_module "
-                                 "(edgebench.exporter.rebuild.build_module) to convert_model")
+    onnx_path, manifest = _checked_parent(model, config, build_module)
     folder = Path(config.out) if config.out is not None else onnx_path.parent
     final = artifact_dir(folder, config.runtime, config.precision)
     if final.exists() and not config.force:
@@ -156,15 +137,47 @@ def convert_model(model: Path, config: ConvertConfig, log: Callable[[str], None]
         if not parity["passed"]:
             raise ParityError(f"{config.runtime} {config.precision} conversion of '{onnx_path}' refused, nothing "
                               f"written: {parity['reason']}")
-        if final.exists():
-            old = final.parent / f".old-{config.precision}-{os.getpid()}"
-            final.rename(old)
-            shutil.rmtree(old)
-        tmp.rename(final)
+        _move_into_place(tmp, final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
     return final / out.model_file.name
+
+
+def _checked_parent(model: Path, config: ConvertConfig, build_module: ModuleBuilder | None) -> tuple[Path, Manifest]:
+    """The FP32 ONNX parent and its manifest, refused before any work when `config.runtime` cannot convert it."""
+    from edgebench.artifact import ModelArtifact
+    from edgebench.runtimes import RUNTIMES, runtime_names
+
+    runtime_names()  # registers the built-in and entry-point runtimes
+    cls = RUNTIMES.get(config.runtime)  # unknown runtime: suggestion
+    makes = getattr(cls, "converts", ())
+    if config.precision not in makes:
+        raise UserInputError(_no_such_precision(config.runtime, config.precision, makes))
+    artifact = ModelArtifact.resolve(model)
+    onnx_path, manifest = artifact.path, artifact.manifest
+    if manifest is None or manifest.input is None:
+        raise ModelFileError(f"'{onnx_path}' has no manifest with its input; convert a model made by edgebench "
+                             "export (its folder or model.fp32.onnx)")
+    if manifest.precision != "fp32":
+        raise UserInputError(f"'{onnx_path.name}' is {manifest.precision}; convert the FP32 model "
+                             f"({manifest.parent_file or 'model.fp32.onnx'}): the converter quantizes it itself")
+    if getattr(cls, "converts_from", "onnx") == "pytorch":  # refused before any work
+        if not manifest.arch:
+            raise UserInputError(_no_pytorch_source(config.runtime, onnx_path, manifest.source == "described"))
+        if build_module is None:
+            raise EdgebenchError(f"the {config.runtime} converter starts from the PyTorch module: pass build_module "
+                                 "(edgebench.exporter.rebuild.build_module) to convert_model")
+    return onnx_path, manifest
+
+
+def _move_into_place(tmp: Path, final: Path) -> None:
+    """`tmp` becomes `final` (an existing `final` is replaced)."""
+    if final.exists():
+        old = final.parent / f".old-{final.name}-{os.getpid()}"
+        final.rename(old)
+        shutil.rmtree(old)
+    tmp.rename(final)
 
 
 def _no_pytorch_source(runtime: str, onnx_path: Path, described: bool) -> str:

@@ -139,9 +139,11 @@ class RunOnlyRuntime:
     reduced_precisions: ClassVar[dict[str, PrecisionWay]] = {}
     cannot_run: ClassVar[dict[str, str]] = {}
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, *, engine: str, dist: str, **kwargs: Any) -> None:
+        """`class NcnnRuntime(RunOnlyRuntime, engine="ncnn", dist="ncnn")`: the engine and the install hint."""
         super().__init_subclass__(**kwargs)
-        cls.install_hint = f"pip install 'edgebench[runtimes]' ({cls.dist}; run-only, no torch)"
+        cls.engine, cls.dist = engine, dist
+        cls.install_hint = f"pip install 'edgebench[runtimes]' ({dist}; run-only, no torch)"
 
     def available(self) -> bool:
         return importlib.util.find_spec(self.engine) is not None

@@ -87,12 +87,10 @@ def _name(d: dict[str, Any], kind: str, i: int, n: int) -> str:
 
 
 @RUNTIMES.register("litert")
-class LiteRtRuntime(RunOnlyRuntime):
+class LiteRtRuntime(RunOnlyRuntime, engine="ai_edge_litert", dist="ai-edge-litert"):
     """LiteRT Interpreter (ai-edge-litert), XNNPACK delegate, `num_threads` = intra-op threads."""
 
     name: ClassVar[str] = "litert"
-    engine: ClassVar[str] = "ai_edge_litert"
-    dist: ClassVar[str] = "ai-edge-litert"
     Options: ClassVar[type[LiteRtOptions]] = LiteRtOptions
     converts: ClassVar[tuple[str, ...]] = ("fp32", "int8")
     converter_packages: ClassVar[tuple[str, ...]] = ("litert_torch", "torch")

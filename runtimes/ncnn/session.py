@@ -77,12 +77,10 @@ class NcnnSession:
 
 
 @RUNTIMES.register("ncnn")
-class NcnnRuntime(RunOnlyRuntime):
+class NcnnRuntime(RunOnlyRuntime, engine="ncnn", dist="ncnn"):
     """ncnn (Tencent) CPU inference, FP32, `num_threads` = intra-op threads."""
 
     name: ClassVar[str] = "ncnn"
-    engine: ClassVar[str] = "ncnn"
-    dist: ClassVar[str] = "ncnn"
     Options: ClassVar[type[NcnnOptions]] = NcnnOptions
     converts: ClassVar[tuple[str, ...]] = ("fp32",)
     converter_packages: ClassVar[tuple[str, ...]] = ("pnnx", "onnx")

@@ -87,12 +87,10 @@ def core_config(options: OpenVinoOptions) -> dict[str, Any]:
 
 
 @RUNTIMES.register("openvino")
-class OpenVinoRuntime(RunOnlyRuntime):
+class OpenVinoRuntime(RunOnlyRuntime, engine="openvino", dist="openvino"):
     """OpenVINO CPU plugin: an .onnx (FP32 or QDQ INT8) or an OpenVINO IR .xml (NNCF INT8)."""
 
     name: ClassVar[str] = "openvino"
-    engine: ClassVar[str] = "openvino"
-    dist: ClassVar[str] = "openvino"
     Options: ClassVar[type[OpenVinoOptions]] = OpenVinoOptions
     # --precision bf16/fp16: the FP32 model (ONNX or IR) compiled with INFERENCE_PRECISION_HINT
     reduced_precisions: ClassVar[dict[str, PrecisionWay]] = {
