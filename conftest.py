@@ -1,8 +1,8 @@
 """Doctests of the package folders (core/, runtimes/, ...), imported under their installed names.
 
 `--doctest-modules` (pyproject.toml) makes pytest collect the `>>>` examples of every module in
-`testpaths`. Left alone, pytest would import `runtimes/ort_cpu.py` as a second module named
-`runtimes.ort_cpu` beside the real `edgebench.runtimes.ort_cpu` (registering "ort-cpu" twice).
+`testpaths`. Left alone, pytest would import `runtimes/ort/session.py` as a second module named
+`runtimes.ort.session` beside the real `edgebench.runtimes.ort.session` (registering "ort-cpu" twice).
 Here each package folder's modules are imported as `edgebench.*`, the names that
 `[tool.setuptools.package-dir]` gives them, and a module whose import needs an optional extra
 that is not installed (torch without the export extra, on a device install) is skipped with the
@@ -46,10 +46,15 @@ PACKAGE_DIRS = _package_dirs()
 
 
 def module_name(path: Path) -> str | None:
-    """The installed name of a package-folder module, e.g. runtimes/ort_cpu.py -> edgebench.runtimes.ort_cpu."""
-    package = PACKAGE_DIRS.get(path.resolve().parent)
-    if package is None:
-        return None
+    """The installed name of a package-folder module, e.g. runtimes/ort/session.py -> edgebench.runtimes.ort.session
+    (a sub-package folder with an __init__.py below a package folder takes its parent's name + its own)."""
+    folder, subs = path.resolve().parent, []
+    while folder not in PACKAGE_DIRS:
+        if not (folder / "__init__.py").is_file() or folder == folder.parent:
+            return None
+        subs.insert(0, folder.name)
+        folder = folder.parent
+    package = ".".join([PACKAGE_DIRS[folder], *subs])
     return package if path.name == "__init__.py" else f"{package}.{path.stem}"
 
 
@@ -96,9 +101,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Generator[
 
 @pytest.hookimpl(wrapper=True)
 def pytest_collect_directory(path: Path, parent: pytest.Collector) -> Generator[None, object, object]:
-    """A package folder is collected as a plain directory: pytest's Package node would import its
-    __init__.py a second time, as the top-level module `runtimes`, `core`, ..."""
+    """A package folder (or a sub-package of one) is collected as a plain directory: pytest's Package node
+    would import its __init__.py a second time, as the top-level module `runtimes`, `core`, ..."""
     node = yield
-    if isinstance(node, Package) and path.resolve() in PACKAGE_DIRS:
+    if isinstance(node, Package) and module_name(path / "__init__.py") is not None:
         return pytest.Dir.from_parent(parent, path=path)
     return node

@@ -297,7 +297,7 @@ def measure_speed(fp32: Path, model: Path, *, threads: int, rounds: int, iters: 
     """(FP32 latency / `model` latency, FP32 ms), interleaved in one process (CPU time with one thread).
     `model_threads`: `model` runs with that many threads, FP32 with `threads` (a thread-count fix)."""
     from edgebench.bench.interleave import interleaved_latency
-    from edgebench.runtimes.options import OrtCpuOptions
+    from edgebench.runtimes.ort.options import OrtCpuOptions
 
     per = None if model_threads in (None, threads) else {"model": OrtCpuOptions(intra_op_threads=model_threads)}
     t = interleaved_latency({"fp32": fp32, "model": model}, threads=threads, rounds=rounds, iters=iters,
@@ -317,7 +317,7 @@ def measure_accuracy(fp32: Path, model: Path, data: Any, threads: int) -> dict[s
 def profile_shares(model: Path, threads: int, runs: int = 30) -> dict[str, Any]:
     """Share of kernel time in float nodes (by op type), in Q/DQ conversions and in INT8 kernels (ORT profiler)."""
     from edgebench.bench.op_profile import profile_model
-    from edgebench.runtimes.options import OrtCpuOptions
+    from edgebench.runtimes.ort.options import OrtCpuOptions
 
     prof = profile_model(model, OrtCpuOptions(intra_op_threads=threads), batch=1, runs=runs, warmup=5, top_nodes=0)
     by_op: dict[str, float] = {}

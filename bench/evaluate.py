@@ -133,7 +133,7 @@ def evaluation_session(path: Path, runtime: str, threads: int, plan: ArithmeticP
     from dataclasses import replace
 
     from edgebench.runtimes import get_runtime
-    from edgebench.runtimes.options import OrtCpuOptions
+    from edgebench.runtimes.ort.options import OrtCpuOptions
 
     # ONNX Runtime's graph optimization decides the arithmetic; other runtimes take the shared fields only
     common = {"intra_op_threads": threads, "spin_wait": False,

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 from edgebench.errors import EdgebenchError, UserInputError
-from edgebench.runtimes.options import OrtCpuOptions, RuntimeOptions
+from edgebench.runtimes.options import RuntimeOptions
+from edgebench.runtimes.ort.options import OrtCpuOptions
 
 CONVERT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"})
 INT8_TYPES = frozenset({"int8", "uint8"})
@@ -132,7 +133,7 @@ def profile_model(model: Path, options: RuntimeOptions, *, batch: int | None = N
                   keep_trace: Path | None = None) -> dict[str, Any]:
     """Run `model` `warmup + runs` times in ort-cpu with the profiler on and summarize the timed runs."""
     from edgebench.bench.inputs import npz_feeds, random_feeds
-    from edgebench.runtimes.ort_cpu import OrtCpuRuntime
+    from edgebench.runtimes.ort.session import OrtCpuRuntime
 
     if runs < 1 or warmup < 0:
         raise UserInputError(f"--runs {runs} must be >= 1 and --warmup {warmup} >= 0")

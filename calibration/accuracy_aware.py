@@ -166,17 +166,14 @@ def _rel(a: np.ndarray, b: np.ndarray) -> float:
 def _run_all(model: Any, x: np.ndarray, input_name: str, names: set[str]) -> dict[str, np.ndarray]:
     """Values of the tensors `names` (those the graph has) for input `x`, graph optimizations off."""
     import onnx
-    import onnxruntime as ort
+    from edgebench.runtimes.ort.options import cpu_session
 
     produced = {o for n in model.graph.node for o in n.output} | {i.name for i in model.graph.input}
     have = {o.name for o in model.graph.output}
     for name in sorted((names & produced) - have):
         model.graph.output.append(onnx.ValueInfoProto(name=name))
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.intra_op_num_threads = 1
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # the Q/DQ values themselves
-    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    # graph optimization off: the Q/DQ values themselves
+    sess = cpu_session(model.SerializeToString(), intra_op_threads=1, graph_optimization="disable")
     outs = [o.name for o in sess.get_outputs()]
     values = dict(zip(outs, sess.run(outs, {input_name: x}), strict=True))
     values[input_name] = x

@@ -188,16 +188,12 @@ def executed_ops(path: Path) -> dict[str, Any]:
     nodes left at run time) and ``all_integer`` (no float Conv/Gemm/MatMul left).
     """
     import onnx
-    import onnxruntime as ort
+    from edgebench.runtimes.ort.options import cpu_session
 
     with tempfile.TemporaryDirectory(prefix="edgebench-ops-") as td:
-        so = ort.SessionOptions()
-        so.log_severity_level = 3
-        so.intra_op_num_threads = 1
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-        so.optimized_model_filepath = str(Path(td) / "optimized.onnx")
-        ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        ops = Counter(n.op_type for n in onnx.load(so.optimized_model_filepath).graph.node)
+        optimized = Path(td) / "optimized.onnx"
+        cpu_session(path, intra_op_threads=1, graph_optimization="extended", optimized_model_file=optimized)
+        ops = Counter(n.op_type for n in onnx.load(str(optimized)).graph.node)
     integer = {k: v for k, v in sorted(ops.items()) if k in INTEGER_COMPUTE}
     flt = {k: v for k, v in sorted(ops.items()) if k in FLOAT_COMPUTE}
     heavy = {"Conv", "FusedConv", "Gemm", "MatMul", "FusedMatMul", "ConvTranspose"}

@@ -3,8 +3,8 @@
     convert_model(Path("artifacts/resnet20"), "litert", "int8", data="cifar10:train")
     # -> artifacts/resnet20/litert/int8/model.tflite + model.json
 
-The converter (found by name in `edgebench.runtimes.converters`) writes into a fresh temporary folder;
-the artifact is then loaded by its runtime and compared with ONNX Runtime on the FP32 model, on random
+The converter (`runtimes/<name>/convert.py`, from `runtimes.converters.get_converter`) writes into a fresh
+temporary folder; the artifact is then loaded by its runtime and compared with ONNX Runtime on the FP32 model, on random
 inputs and on real images. Only when parity holds is the folder renamed to `DIR/<runtime>/<precision>/`:
 a converted model whose parity fails is never written (the reason is raised as a `ParityError`).
 
@@ -20,7 +20,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,39 +28,22 @@ import numpy as np
 from edgebench.atomic import ensure_writable_dir
 from edgebench.errors import (
     CalibrationError,
+    EdgebenchError,
     ModelFileError,
     OutputExistsError,
     ParityError,
     RuntimeUnavailable,
     UserInputError,
 )
-from edgebench.parity import ParityReference, compare_outputs
+from edgebench.parity import ConvertTolerance, ParityReference, compare_outputs, top1_agreement
 
 if TYPE_CHECKING:
     from edgebench.manifest import InputInfo, Manifest
+    from edgebench.runtimes.converters import ModuleBuilder
 
 DEFAULT_CALIBRATION = {"dataset": "cifar10:train", "size": 300, "seed": 0}  # 300: NNCF's default subset size
 DEFAULT_PARITY_DATA = "cifar10:test"
 RANDOM_IMAGES = 8
-
-
-@dataclass(frozen=True)
-class ConvertTolerance:
-    """When a converted model is accepted (see the module docstring)."""
-
-    atol: float = 1e-4
-    rtol: float = 1e-4
-    min_agreement_fp32: float = 0.99
-    min_agreement_int8: float = 0.95
-    max_top1_drop_int8: float = 2.0
-
-    def __post_init__(self) -> None:
-        for name in ("atol", "rtol", "max_top1_drop_int8"):
-            if getattr(self, name) < 0:
-                raise UserInputError(f"tolerance {name}={getattr(self, name)} must be >= 0")
-        for name in ("min_agreement_fp32", "min_agreement_int8"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise UserInputError(f"tolerance {name}={getattr(self, name)} must be in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -77,7 +60,7 @@ class ConvertConfig:
     out: Path | None = None          # the model folder (default: the folder of the ONNX model)
     force: bool = False
     threads: int = 1
-    tolerance: ConvertTolerance = ConvertTolerance()
+    tolerance: ConvertTolerance = field(default_factory=ConvertTolerance)
     verbose: bool = False            # the converters' own output on the terminal instead of convert.log
 
     def __post_init__(self) -> None:
@@ -95,32 +78,20 @@ class ConvertConfig:
                                  "or add --precision int8)")
 
 
-def convert_model(model: Path, config: ConvertConfig, log: Callable[[str], None] | None = None) -> Path:
+def convert_model(model: Path, config: ConvertConfig, log: Callable[[str], None] | None = None,
+                  build_module: ModuleBuilder | None = None) -> Path:
     """Convert the FP32 ONNX model at `model` (or its folder) for `config.runtime`; returns the artifact file.
 
     `log` gets one progress line per stage; the converters' own output goes to `convert.log` in the artifact
-    folder (to the terminal with `config.verbose`)."""
-    from edgebench.artifact import ModelArtifact
+    folder (to the terminal with `config.verbose`). `build_module` rebuilds the PyTorch module of a manifest
+    (the exporter's `rebuild.build_module`, passed by the CLI and the sweep): the runtimes that convert from
+    PyTorch (litert) need it."""
     from edgebench.atomic import check_writable_dir
-    from edgebench.runtimes import RUNTIMES, get_runtime, runtime_names
+    from edgebench.runtimes import RUNTIMES, get_runtime
     from edgebench.runtimes.artifacts import ARTIFACT_MANIFEST, artifact_dir
     from edgebench.runtimes.converters import CONVERT_LOG, ConvertJob, captured_output, get_converter
 
-    runtime_names()  # registers the built-in and entry-point runtimes
-    cls = RUNTIMES.get(config.runtime)  # unknown runtime: suggestion
-    makes = getattr(cls, "converts", ())
-    if config.precision not in makes:
-        raise UserInputError(_no_such_precision(config.runtime, config.precision, makes))
-    artifact = ModelArtifact.resolve(model)
-    onnx_path, manifest = artifact.path, artifact.manifest
-    if manifest is None or manifest.input is None:
-        raise ModelFileError(f"'{onnx_path}' has no manifest with its input; convert a model made by edgebench "
-                             "export (its folder or model.fp32.onnx)")
-    if manifest.precision != "fp32":
-        raise UserInputError(f"'{onnx_path.name}' is {manifest.precision}; convert the FP32 model "
-                             f"({manifest.parent_file or 'model.fp32.onnx'}): the converter quantizes it itself")
-    if getattr(cls, "converts_from", "onnx") == "pytorch" and not manifest.arch:  # refused before any work
-        raise UserInputError(_no_pytorch_source(config.runtime, onnx_path, manifest.source == "described"))
+    onnx_path, manifest = _checked_parent(model, config, build_module)
     folder = Path(config.out) if config.out is not None else onnx_path.parent
     final = artifact_dir(folder, config.runtime, config.precision)
     if final.exists() and not config.force:
@@ -150,7 +121,7 @@ def convert_model(model: Path, config: ConvertConfig, log: Callable[[str], None]
         where = "on the terminal (--verbose)" if config.verbose else f"its output in {final / CONVERT_LOG}"
         say(f"converting: {config.runtime} {config.precision} ({where})")
         job = ConvertJob(onnx_path=onnx_path, manifest=manifest, precision=config.precision, out_dir=tmp,
-                         calibration=calib, extra={"threads": config.threads})
+                         calibration=calib, build_module=build_module, extra={"threads": config.threads})
         with contextlib.nullcontext() if config.verbose else captured_output(tmp / CONVERT_LOG):
             out = converter(job)
         seconds = time.perf_counter() - t0
@@ -166,15 +137,47 @@ def convert_model(model: Path, config: ConvertConfig, log: Callable[[str], None]
         if not parity["passed"]:
             raise ParityError(f"{config.runtime} {config.precision} conversion of '{onnx_path}' refused, nothing "
                               f"written: {parity['reason']}")
-        if final.exists():
-            old = final.parent / f".old-{config.precision}-{os.getpid()}"
-            final.rename(old)
-            shutil.rmtree(old)
-        tmp.rename(final)
+        _move_into_place(tmp, final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
     return final / out.model_file.name
+
+
+def _checked_parent(model: Path, config: ConvertConfig, build_module: ModuleBuilder | None) -> tuple[Path, Manifest]:
+    """The FP32 ONNX parent and its manifest, refused before any work when `config.runtime` cannot convert it."""
+    from edgebench.artifact import ModelArtifact
+    from edgebench.runtimes import RUNTIMES, runtime_names
+
+    runtime_names()  # registers the built-in and entry-point runtimes
+    cls = RUNTIMES.get(config.runtime)  # unknown runtime: suggestion
+    makes = getattr(cls, "converts", ())
+    if config.precision not in makes:
+        raise UserInputError(_no_such_precision(config.runtime, config.precision, makes))
+    artifact = ModelArtifact.resolve(model)
+    onnx_path, manifest = artifact.path, artifact.manifest
+    if manifest is None or manifest.input is None:
+        raise ModelFileError(f"'{onnx_path}' has no manifest with its input; convert a model made by edgebench "
+                             "export (its folder or model.fp32.onnx)")
+    if manifest.precision != "fp32":
+        raise UserInputError(f"'{onnx_path.name}' is {manifest.precision}; convert the FP32 model "
+                             f"({manifest.parent_file or 'model.fp32.onnx'}): the converter quantizes it itself")
+    if getattr(cls, "converts_from", "onnx") == "pytorch":  # refused before any work
+        if not manifest.arch:
+            raise UserInputError(_no_pytorch_source(config.runtime, onnx_path, manifest.source == "described"))
+        if build_module is None:
+            raise EdgebenchError(f"the {config.runtime} converter starts from the PyTorch module: pass build_module "
+                                 "(edgebench.exporter.rebuild.build_module) to convert_model")
+    return onnx_path, manifest
+
+
+def _move_into_place(tmp: Path, final: Path) -> None:
+    """`tmp` becomes `final` (an existing `final` is replaced)."""
+    if final.exists():
+        old = final.parent / f".old-{final.name}-{os.getpid()}"
+        final.rename(old)
+        shutil.rmtree(old)
+    tmp.rename(final)
 
 
 def _no_pytorch_source(runtime: str, onnx_path: Path, described: bool) -> str:
@@ -292,13 +295,13 @@ def _parity(sess: Any, ref: ParityReference, config: ConvertConfig) -> dict[str,
     del rnd["passed"]  # the verdict is `passed` of the whole record (an INT8 bound is agreement, not max|diff|)
     out: dict[str, Any] = {"reference": "onnxruntime FP32", "tolerance": asdict(tol),
                            "random": {"n": len(y), **rnd,
-                                      "top1_agreement": float(np.mean(y.argmax(1) == ref.random_y.argmax(1)))}}
+                                      "top1_agreement": top1_agreement(y, ref.random_y)}}
     reasons = []
     if config.precision == "fp32" and rnd["max_abs_diff"] > rnd["bound"]:
         reasons.append(f"random inputs max|diff| {rnd['max_abs_diff']:.2e} > bound {rnd['bound']:.2e}")
     if ref.real_x is not None and ref.real_y is not None:
         yr = _run_each(sess, name, ref.real_x)
-        agree = float(np.mean(yr.argmax(1) == ref.real_y.argmax(1)))
+        agree = top1_agreement(yr, ref.real_y)
         real: dict[str, Any] = {"dataset": ref.dataset, "n": len(yr),
                                 **compare_outputs(yr, ref.real_y, tol.atol, tol.rtol), "top1_agreement": agree}
         del real["passed"]

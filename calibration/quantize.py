@@ -253,13 +253,10 @@ def _spatial(info: InputInfo, dims: list[int | str | None]) -> tuple[int, int] |
 
 def _smoke_run(path: Path, input_name: str, x: np.ndarray) -> None:
     """Load the written model and run one batch: a model that cannot run is never kept."""
-    import onnxruntime as ort
+    from edgebench.runtimes.ort.options import cpu_session
 
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.intra_op_num_threads = 1
     try:
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        sess = cpu_session(path, intra_op_threads=1)
         out = sess.run(None, {input_name: x})
     except Exception as e:  # ORT's pybind errors have no common base
         raise ModelFileError(f"the quantized model does not run in ONNX Runtime ({str(e).splitlines()[0][:300]})"

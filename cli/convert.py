@@ -35,13 +35,14 @@ def convert(
     """Convert for another runtime; refused (nothing written) when parity with ONNX Runtime FP32 fails."""
     from edgebench.calibration.convert import ConvertConfig, convert_model
     from edgebench.cli.common import say
+    from edgebench.exporter.rebuild import build_module
     from edgebench.manifest import find_typed_manifest
     from edgebench.parity import degenerate_warning
 
     cfg = ConvertConfig(runtime=runtime, precision=precision, data=data, calib_size=calib_size, seed=seed,
                         parity_data=parity_data or None, parity_images=parity_images, out=output, force=force,
                         threads=threads, verbose=verbose)
-    path = convert_model(model, cfg, log=say)
+    path = convert_model(model, cfg, log=say, build_module=build_module)
     typed = find_typed_manifest(path)
     man = typed.to_dict() if typed is not None else {}
     if as_json:

@@ -1,4 +1,7 @@
-"""One parity bound for every check of a model against its reference (export vs PyTorch, convert vs ORT FP32).
+"""Parity: one module for every check of a model against its reference on the same inputs (export: ONNX vs
+PyTorch; convert: a runtime's artifact vs ORT FP32; QAT: ORT INT8 vs the fake-quant module), with the
+thresholds of each (`ParityTolerance`, `ConvertTolerance`, `QAT_MIN_TOP1_AGREEMENT`) and the figures of
+the record written to the manifest (`compare_outputs`, `top1_agreement`).
 
 The bound is relative to the reference output's scale s = max|ref|: `atol * min(s, 1) + rtol * s` (atol counts
 at unit scale and shrinks with smaller outputs, so logits of 1e-9 are not passed by an absolute 1e-4). An output
@@ -12,9 +15,48 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from edgebench.errors import UserInputError
 
 DEGENERATE_SCALE = 1e-6
 DEGENERATE_SPREAD = 1e-6
+# QAT: ORT's integer requantization rounds a few values differently from fake quant
+QAT_MIN_TOP1_AGREEMENT = 0.98
+
+
+@dataclass(frozen=True)
+class ParityTolerance:
+    """Export parity passes when max|onnx - torch| <= `parity_bound` (relative to max|torch|)
+    for every output, and ONNX/PyTorch agree on the top-1 class of at least `min_top1_agreement` of the real
+    images. A degenerate reference (tiny or near-constant outputs) is flagged, not passed silently."""
+
+    atol: float = 1e-4
+    rtol: float = 1e-4
+    min_top1_agreement: float = 0.99
+
+    def __post_init__(self) -> None:
+        if self.atol < 0 or self.rtol < 0:
+            raise UserInputError(f"parity tolerances must be >= 0 (atol={self.atol}, rtol={self.rtol})")
+        if not 0.0 <= self.min_top1_agreement <= 1.0:
+            raise UserInputError(f"min_top1_agreement {self.min_top1_agreement} must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class ConvertTolerance:
+    """When a converted model is accepted (see `edgebench.calibration.convert`)."""
+
+    atol: float = 1e-4
+    rtol: float = 1e-4
+    min_agreement_fp32: float = 0.99
+    min_agreement_int8: float = 0.95
+    max_top1_drop_int8: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("atol", "rtol", "max_top1_drop_int8"):
+            if getattr(self, name) < 0:
+                raise UserInputError(f"tolerance {name}={getattr(self, name)} must be >= 0")
+        for name in ("min_agreement_fp32", "min_agreement_int8"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise UserInputError(f"tolerance {name}={getattr(self, name)} must be in [0, 1]")
 
 
 @dataclass
@@ -54,6 +96,15 @@ def compare_outputs(got: np.ndarray, ref: np.ndarray, atol: float, rtol: float) 
     degenerate = scale < DEGENERATE_SCALE or spread <= DEGENERATE_SPREAD * scale
     return {"max_abs_diff": d, "max_abs_ref": scale, "spread_ref": spread, "bound": bound, "passed": d <= bound,
             "degenerate": degenerate}
+
+
+def top1_agreement(got: np.ndarray, ref: np.ndarray) -> float:
+    """The fraction of rows whose top-1 class is the same in `got` and `ref` ([N, classes] scores).
+
+    >>> top1_agreement(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([[0.0, 1.0], [0.0, 1.0]]))
+    0.5
+    """
+    return float(np.mean(got.argmax(1) == ref.argmax(1)))
 
 
 def degenerate_warning(parity: dict[str, Any]) -> str | None:

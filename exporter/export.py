@@ -30,7 +30,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +40,7 @@ from edgebench.atomic import ensure_writable_dir, write_json
 from edgebench.calibration.metrics import topk_hits
 from edgebench.errors import EdgebenchError, ModelFileError, OutputExistsError, ParityError, UserInputError
 from edgebench.manifest import Manifest, PrunedInfo, WeightsRecord, manifest_path
-from edgebench.parity import ParityReference, compare_outputs
+from edgebench.parity import ParityReference, ParityTolerance, compare_outputs, top1_agreement
 from edgebench.system import default_threads
 
 if TYPE_CHECKING:
@@ -60,23 +60,6 @@ RANDOM_PARITY_SAMPLES = 8
 
 class ExportFailed(EdgebenchError):
     """torch.onnx could not produce a valid graph for this model (not a user-input problem)."""
-
-
-@dataclass(frozen=True)
-class ParityTolerance:
-    """Export parity passes when max|onnx - torch| <= `edgebench.parity.parity_bound` (relative to max|torch|)
-    for every output, and ONNX/PyTorch agree on the top-1 class of at least `min_top1_agreement` of the real
-    images. A degenerate reference (tiny or near-constant outputs) is flagged, not passed silently."""
-
-    atol: float = 1e-4
-    rtol: float = 1e-4
-    min_top1_agreement: float = 0.99
-
-    def __post_init__(self) -> None:
-        if self.atol < 0 or self.rtol < 0:
-            raise UserInputError(f"parity tolerances must be >= 0 (atol={self.atol}, rtol={self.rtol})")
-        if not 0.0 <= self.min_top1_agreement <= 1.0:
-            raise UserInputError(f"min_top1_agreement {self.min_top1_agreement} must be in [0, 1]")
 
 
 def parse_batch(batch: int | str) -> int | None:
@@ -208,7 +191,7 @@ def _simplify(src: Path, dst: Path) -> None:
 
 def _ort_session(path: Path, threads: int) -> Any:
     from edgebench.runtimes import get_runtime
-    from edgebench.runtimes.options import OrtCpuOptions
+    from edgebench.runtimes.ort.options import OrtCpuOptions
 
     try:
         # no spin-waiting: parity is not a benchmark, and spinning threads slow a shared machine down
@@ -288,7 +271,7 @@ def measure_parity(path: Path, ref: ParityReference, input_name: str, fixed_batc
         real: dict[str, Any] = {"dataset": ref.dataset, "n": len(ref.real_x),
                                 **compare_outputs(onnx_r, ref.real_y, tol.atol, tol.rtol)}
         if onnx_r.ndim == 2:  # class scores; a detector's raw grid [N, C, H, W] is held to the bound alone
-            agree = float(np.mean(onnx_r.argmax(1) == ref.real_y.argmax(1)))
+            agree = top1_agreement(onnx_r, ref.real_y)
             real["top1_agreement"] = agree
             real["passed"] = real["passed"] and agree >= tol.min_top1_agreement
         if ref.labels is not None and onnx_r.ndim == 2 and onnx_r.shape[1] > int(ref.labels.max()):

@@ -1,10 +1,19 @@
-"""Runtimes: the bottom layer. A `Runtime` protocol, a registry, ONNX Runtime on the CPU.
+"""Runtimes: the bottom layer. A `Runtime` protocol, a registry, and one sub-package per engine.
+
+    runtimes/ort/       ort-cpu: session, OrtCpuOptions, the one onnxruntime SessionOptions builder
+    runtimes/torch/     torch, torch-int8: session, TorchOptions/TorchInt8Options
+    runtimes/openvino/  openvino: session, options, converter (NNCF INT8)
+    runtimes/litert/    litert: session, options, converter (litert-torch)
+    runtimes/ncnn/      ncnn: session, options, converter (pnnx)
+
+Shared at the top level: the registry, `base` (protocols, `RunOnlyRuntime`), `options` (`RuntimeOptions`),
+`converters` (the converter contract), `static`, `precisions`, `timing`, `onnx_layout`.
 
 Example::
 
     from edgebench.runtimes import get_runtime
     rt = get_runtime("ort-cpu")
-    sess = rt.load(Path("model.onnx"), rt.Options(intra_op_threads=2))   # OrtCpuOptions
+    sess = rt.load(Path("model.onnx"), rt.Options(intra_op_threads=2))   # runtimes/ort/options.py OrtCpuOptions
     out = sess.run({"input": x})
 
 Every runtime declares `Options`, a frozen dataclass subclassing `RuntimeOptions` (the common thread
@@ -29,8 +38,8 @@ _BUILTIN_LOADED = False
 def _load_runtimes() -> None:
     """Register the built-in runtimes and those declared under the `edgebench.runtimes` entry point.
 
-    The PyTorch runtimes (torch_rt.py) are declared there too, so a device install without torch lists
-    them as "not installed"; their module imports torch lazily.
+    Every built-in runtime imports its engine lazily, so a device install without one (torch, openvino...)
+    lists it as "not installed".
     """
     global _BUILTIN_LOADED
     if _BUILTIN_LOADED:
@@ -38,12 +47,11 @@ def _load_runtimes() -> None:
     from importlib.metadata import entry_points
 
     # optional engines, imported lazily inside their modules: listed as "not installed" when missing
-    from edgebench.runtimes import (  # noqa: F401
-        litert_rt,
-        ncnn_rt,
-        openvino_rt,
-        ort_cpu,
-    )
+    import edgebench.runtimes.litert.session
+    import edgebench.runtimes.ncnn.session
+    import edgebench.runtimes.openvino.session
+    import edgebench.runtimes.ort.session
+    import edgebench.runtimes.torch.session  # noqa: F401
 
     for ep in entry_points(group="edgebench.runtimes"):
         if ep.name not in RUNTIMES:
@@ -80,25 +88,25 @@ def options_from_dict(data: dict[str, Any]) -> RuntimeOptions:
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("Runtime", "RuntimeOptions", "Session", "TensorSpec", "OrtCpuOptions", "TorchOptions",
-                "TorchInt8Options"):
+    if name in ("Runtime", "Session", "TensorSpec"):
         from edgebench.runtimes import base
 
         return getattr(base, name)
+    if name == "RuntimeOptions":
+        from edgebench.runtimes.options import RuntimeOptions
+
+        return RuntimeOptions
     raise AttributeError(f"module 'runtimes' has no attribute '{name}'")
 
 
 __all__ = [
     "RUNTIMES",
     "EdgebenchError",
-    "OrtCpuOptions",
     "Runtime",
     "RuntimeOptions",
     "RuntimeUnavailable",
     "Session",
     "TensorSpec",
-    "TorchInt8Options",
-    "TorchOptions",
     "UserInputError",
     "get_runtime",
     "options_class",

@@ -1,25 +1,20 @@
-"""The Runtime and Session protocols and the description of a model's inputs (numpy-free at import).
+"""The Runtime and Session protocols, the description of a model's inputs (numpy-free at import), and
+`RunOnlyRuntime`, the shared shape of the engines that run a converted artifact (openvino, litert, ncnn).
 
-Options live in `edgebench.runtimes.options` (re-exported here): each runtime declares its own
-frozen `Options` dataclass, a subclass of `RuntimeOptions`.
+The common options base is `edgebench.runtimes.options.RuntimeOptions`; each runtime declares its own
+frozen `Options` dataclass in its sub-package (`runtimes/<name>/options.py`).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from edgebench.errors import UserInputError
-from edgebench.runtimes.options import (
-    ExecutionMode,
-    GraphOptLevel,
-    OrtCpuOptions,
-    RuntimeOptions,
-    TorchInt8Options,
-    TorchOptions,
-)
+from edgebench.runtimes.options import PrecisionWay, RuntimeOptions
 
 if TYPE_CHECKING:
     import numpy as np
@@ -114,5 +109,47 @@ class Runtime(Protocol):
     def load(self, model: Path, options: RuntimeOptions) -> Session: ...
 
 
-__all__ = ["ExecutionMode", "GraphOptLevel", "OrtCpuOptions", "Runtime", "RuntimeOptions", "Session",
-           "TensorSpec", "TorchInt8Options", "TorchOptions"]
+def dist_version(dist: str, module: str) -> str:
+    """The installed distribution's version from its metadata (no import of the engine)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:  # importable but not installed as a distribution
+        import importlib
+
+        return str(getattr(importlib.import_module(module), "__version__", "unknown"))
+
+
+class RunOnlyRuntime:
+    """What openvino, litert and ncnn share: an optional engine package (`engine`, distribution `dist`),
+    found without importing it, its version from the package metadata, the device-install hint, and the
+    precisions `edgebench convert` makes for it (`converts`, by `runtimes/<name>/convert.py`, which needs
+    `converter_packages` on the workstation)."""
+
+    name: ClassVar[str]
+    engine: ClassVar[str]  # import name of the engine package
+    dist: ClassVar[str]  # its distribution name
+    install_hint: ClassVar[str]
+    Options: ClassVar[type[RuntimeOptions]]
+    converts: ClassVar[tuple[str, ...]] = ()
+    converts_from: ClassVar[str] = "onnx"  # what the converter reads: the ONNX file, or the PyTorch module
+    converter_packages: ClassVar[tuple[str, ...]] = ()
+    reads_onnx: ClassVar[bool] = False
+    reduced_precisions: ClassVar[dict[str, PrecisionWay]] = {}
+    cannot_run: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, *, engine: str, dist: str, **kwargs: Any) -> None:
+        """`class NcnnRuntime(RunOnlyRuntime, engine="ncnn", dist="ncnn")`: the engine and the install hint."""
+        super().__init_subclass__(**kwargs)
+        cls.engine, cls.dist = engine, dist
+        cls.install_hint = f"pip install 'edgebench[runtimes]' ({dist}; run-only, no torch)"
+
+    def available(self) -> bool:
+        return importlib.util.find_spec(self.engine) is not None
+
+    def version(self) -> str:
+        return dist_version(self.dist, self.engine)
+
+
+__all__ = ["RunOnlyRuntime", "Runtime", "Session", "TensorSpec"]

@@ -1,9 +1,11 @@
-"""Converters: name -> the workstation-only function that writes a runtime's artifact from an ONNX model.
+"""Converters: the workstation-only function that writes a runtime's artifact from an ONNX model.
 
-The converters live where their dependencies are allowed (OpenVINO + NNCF in `edgebench.calibration`,
-litert-torch and pnnx in `edgebench.exporter`); this layer only knows them by name, through the
-`edgebench.converters` entry points (pyproject.toml), so a device install imports none of them.
-`edgebench.calibration.convert.convert_model` runs one, checks its parity and writes the manifest.
+A converter lives with its runtime, as `convert(job)` in `runtimes/<name>/convert.py` (openvino: NNCF,
+litert: litert-torch, ncnn: pnnx); the runtime class lists the precisions it makes (`converts`) and the
+packages it needs (`converter_packages`), which are imported inside the function, so a device install
+imports none of them. `edgebench.calibration.convert.convert_model` runs one, checks its parity and writes
+the manifest. What a converter needs from the layers above (calibration images, the PyTorch module rebuilt
+from the manifest) comes in the `ConvertJob`, filled by the caller.
 
 A converter is a callable::
 
@@ -16,7 +18,7 @@ import contextlib
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,9 +29,8 @@ if TYPE_CHECKING:
     import numpy as np
     from edgebench.manifest import Manifest
 
-CONVERTERS_GROUP = "edgebench.converters"
-# the packages each converter needs (workstation only) and how to get them
-CONVERTER_PACKAGES = {"openvino": ("openvino", "nncf"), "litert": ("litert_torch", "torch"), "ncnn": ("pnnx", "onnx")}
+# rebuilds the PyTorch module of a manifest: (manifest, model folder) -> (nn.Module in eval mode, weights file)
+ModuleBuilder = Callable[["Manifest", Path], tuple[Any, Path]]
 # the converters' own output, in the artifact folder (`edgebench convert --verbose` shows it instead)
 CONVERT_LOG = "convert.log"
 CONVERT_HINT = ("converters run on the workstation: pip install 'edgebench[export,convert]' there, convert, "
@@ -45,6 +46,7 @@ class ConvertJob:
     precision: str
     out_dir: Path
     calibration: np.ndarray | None = None  # preprocessed NCHW float32 images (INT8 only)
+    build_module: ModuleBuilder | None = None  # for a converter that reads the PyTorch module (litert)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -63,26 +65,30 @@ class Converter(Protocol):
 
 
 def converter_names() -> list[str]:
-    from importlib.metadata import entry_points
+    """The runtimes `edgebench convert` makes artifacts for (a non-empty `converts`)."""
+    from edgebench.runtimes import RUNTIMES, runtime_names
 
-    return sorted(e.name for e in entry_points(group=CONVERTERS_GROUP))
+    return [n for n in runtime_names() if getattr(RUNTIMES.get(n), "converts", ())]
 
 
 def get_converter(runtime: str) -> Converter:
     """The converter for `runtime`; an unknown name gets a suggestion, a missing package the workstation hint."""
+    import importlib
     import importlib.util
-    from importlib.metadata import entry_points
 
-    eps = {e.name: e for e in entry_points(group=CONVERTERS_GROUP)}
-    if runtime not in eps:
-        names = sorted(eps)
+    from edgebench.runtimes import RUNTIMES
+
+    names = converter_names()
+    if runtime not in names:
         raise UserInputError(f"no converter for runtime '{runtime}'; converters exist for {', '.join(names)} "
                              f"(ort-cpu and torch run the ONNX/PyTorch model as it is).{suggest(runtime, names)}")
-    missing = [p for p in CONVERTER_PACKAGES.get(runtime, ()) if importlib.util.find_spec(p) is None]
+    cls = RUNTIMES.get(runtime)
+    missing = [p for p in cls.converter_packages if importlib.util.find_spec(p) is None]
     if missing:
         raise RuntimeUnavailable(f"the {runtime} converter needs {', '.join(missing)}, not installed here; "
                                  f"{CONVERT_HINT}")
-    return eps[runtime].load()  # type: ignore[no-any-return]
+    package = cls.__module__.rpartition(".")[0]  # runtimes/<name>/session.py -> runtimes/<name>/convert.py
+    return importlib.import_module(f"{package}.convert").convert  # type: ignore[no-any-return]
 
 
 @contextlib.contextmanager

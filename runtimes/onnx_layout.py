@@ -55,7 +55,7 @@ def normalize_model(model: Any) -> list[str]:
 @functools.cache
 def ort_reads_ir(ir_version: int) -> bool:
     """Whether the installed ONNX Runtime loads a model of `ir_version` (asked once with a one-node graph)."""
-    import onnxruntime as ort
+    from edgebench.runtimes.ort.options import cpu_session
     from onnx import TensorProto, helper
 
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
@@ -63,10 +63,8 @@ def ort_reads_ir(ir_version: int) -> bool:
                                                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])]),
                               opset_imports=[helper.make_opsetid("", 13)])
     probe.ir_version = ir_version
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
     try:
-        ort.InferenceSession(probe.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        cpu_session(probe.SerializeToString())
     except Exception:  # ORT's pybind errors have no common base; any failure here means "cannot read it"
         return False
     return True

@@ -1,7 +1,8 @@
 """Typed runtime options: a frozen dataclass per runtime, with an exact JSON round trip.
 
 `RuntimeOptions` is the common base (the thread counts every runtime honours). Each runtime
-declares its own subclass as `Options` (ort-cpu: `OrtCpuOptions`; torch-int8: `TorchInt8Options`)
+declares its own subclass as `Options` in its sub-package (ort-cpu: `runtimes/ort/options.py`
+`OrtCpuOptions`; torch-int8: `runtimes/torch/options.py` `TorchInt8Options`)
 and `load()` takes an instance of it. Options cross to the measurement process as
 ``options.to_dict()`` and come back with ``Options.from_dict(...)``, equal to what was sent.
 
@@ -22,14 +23,9 @@ import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from edgebench.errors import UserInputError, suggest
-
-GraphOptLevel = Literal["disable", "basic", "extended", "all"]
-ExecutionMode = Literal["sequential", "parallel"]
-TorchEngine = Literal["x86", "qnnpack", "fbgemm"]
-TorchAutocast = Literal["off", "bf16"]
 
 OptionsT = TypeVar("OptionsT", bound="RuntimeOptions")
 # the deployment precisions (edgebench.runtimes.precisions says which runtime runs which)
@@ -74,8 +70,7 @@ class RuntimeOptions:
     def __new__(cls, *args: Any, **kwargs: Any) -> RuntimeOptions:
         unknown = sorted(kwargs.keys() - set(cls.field_names())) if cls is RuntimeOptions else []
         if unknown:  # a runtime's own option given to the shared base: name the class that has it
-            owners = [c for c in (OrtCpuOptions, TorchOptions, TorchInt8Options)
-                      if set(unknown) <= set(c.field_names())]
+            owners = [c for c in _registered_options() if set(unknown) <= set(c.field_names())]
             fix = (f"build {owners[0].__name__}(...) or get_runtime('{owners[0].runtime}').Options(...)" if owners
                    else "build the runtime's own options: get_runtime(name).Options(...)")
             raise UserInputError(
@@ -119,6 +114,7 @@ class RuntimeOptions:
     def from_strings(cls: type[OptionsT], values: Mapping[str, str], base: OptionsT | None = None) -> OptionsT:
         """Options from `KEY=VALUE` strings (the CLI's --runtime-option), over `base` or the defaults.
 
+        >>> from edgebench.runtimes.ort.options import OrtCpuOptions
         >>> OrtCpuOptions.from_strings({"spin_wait": "false", "intra_op_threads": "2"}).spin_wait
         False
         """
@@ -155,6 +151,17 @@ class RuntimeOptions:
     @classmethod
     def _hints(cls) -> dict[str, Any]:
         return typing.get_type_hints(cls)
+
+
+def _registered_options() -> list[type[RuntimeOptions]]:
+    """Every runtime's own Options class defined so far (each lives in its runtime's sub-package), in order."""
+    out: list[type[RuntimeOptions]] = []
+    todo = list(RuntimeOptions.__subclasses__())
+    while todo:
+        c = todo.pop(0)
+        out.append(c)
+        todo.extend(c.__subclasses__())
+    return out
 
 
 def _is_pairs_type(hint: Any) -> bool:
@@ -200,87 +207,6 @@ def _convert(owner: str, name: str, text: str, hint: Any) -> Any:
         except ValueError:
             raise UserInputError(f"{owner} option {name}={text!r} is not an integer") from None
     return text  # str and Literal choices: validated by __post_init__
-
-
-@dataclass(frozen=True)
-class OrtCpuOptions(RuntimeOptions):
-    """ONNX Runtime session options (CPUExecutionProvider); every one is set explicitly and recorded.
-
-    `config_entries` are extra `SessionOptions.add_session_config_entry(key, value)` pairs.
-    """
-
-    runtime: ClassVar[str] = "ort-cpu"
-
-    graph_optimization: GraphOptLevel = "all"
-    execution_mode: ExecutionMode = "sequential"
-    memory_arena: bool = True
-    enable_profiling: bool = False
-    # ORT's worker threads spin-wait between ops by default (lowest latency on an idle machine);
-    # off for evaluation and calibration, where throughput on a shared machine matters more.
-    spin_wait: bool = True
-    config_entries: tuple[tuple[str, str], ...] = ()
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_choice(self.runtime, "graph_optimization", self.graph_optimization,
-                      ("disable", "basic", "extended", "all"))
-        _check_choice(self.runtime, "execution_mode", self.execution_mode, ("sequential", "parallel"))
-        for name in ("memory_arena", "enable_profiling", "spin_wait"):
-            _check_bool(self.runtime, name, getattr(self, name))
-        # a dict (or list of pairs) given in code is stored as a tuple of pairs: frozen and hashable
-        entries = _pairs(self.runtime, "config_entries", self.config_entries)
-        keys = [k for k, _ in entries]
-        if len(set(keys)) != len(keys):
-            dup = next(k for k in keys if keys.count(k) > 1)
-            raise UserInputError(f"{self.runtime} option config_entries sets '{dup}' twice; give each key once")
-        object.__setattr__(self, "config_entries", entries)
-
-
-@dataclass(frozen=True)
-class TorchOptions(RuntimeOptions):
-    """PyTorch eager FP32: `torch.set_num_threads(intra_op_threads)` (+ inter-op threads).
-
-    `autocast`: off (FP32), or bf16 (`torch.autocast("cpu", dtype=torch.bfloat16)`: convolutions and
-    linear layers in bf16; what `--precision bf16` sets).
-    """
-
-    runtime: ClassVar[str] = "torch"
-
-    autocast: TorchAutocast = "off"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_choice(self.runtime, "autocast", self.autocast, ("off", "bf16"))
-
-
-@dataclass(frozen=True)
-class TorchInt8Options(RuntimeOptions):
-    """PyTorch post-training static INT8 (FX graph mode).
-
-    `engine`: None picks the host's (x86 on x86_64, qnnpack on ARM). The calibration fields override
-    the calibration set that is otherwise the ORT INT8 model's (`model.int8.json`) or the quantize
-    defaults (cifar10:train, 1000 images, seed 0).
-    """
-
-    runtime: ClassVar[str] = "torch-int8"
-
-    engine: TorchEngine | None = None
-    calibration_data: str | None = None
-    calibration_size: int | None = None
-    calibration_seed: int | None = None
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.engine is not None:
-            _check_choice(self.runtime, "engine", self.engine, ("x86", "qnnpack", "fbgemm"))
-        if self.calibration_data is not None and (not isinstance(self.calibration_data, str)
-                                                  or not self.calibration_data.strip()):
-            raise UserInputError(f"{self.runtime} option calibration_data is {self.calibration_data!r}; "
-                                 "give a dataset spec such as cifar10:train or a .npz path")
-        if self.calibration_size is not None:
-            _check_int(self.runtime, "calibration_size", self.calibration_size, 1)
-        if self.calibration_seed is not None:
-            _check_int(self.runtime, "calibration_seed", self.calibration_seed, 0)
 
 
 @dataclass(frozen=True)

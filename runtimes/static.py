@@ -1,4 +1,4 @@
-"""What the converted-model runtimes (openvino, litert, ncnn) share: file checks, versions, static shapes.
+"""What the converted-model runtimes (openvino, litert, ncnn) share: file checks and static shapes.
 
 A LiteRT or ncnn artifact has a fixed input shape (batch 1). Feeding another shape is refused, never
 resized: resizing a static model's batch runs but can give wrong results.
@@ -17,18 +17,6 @@ from edgebench.units import to_mb
 
 if TYPE_CHECKING:
     import numpy as np
-
-
-def dist_version(dist: str, module: str) -> str:
-    """The installed distribution's version from its metadata (no import of the engine)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:  # importable but not installed as a distribution
-        import importlib
-
-        return str(getattr(importlib.import_module(module), "__version__", "unknown"))
 
 
 def load_file(model: Path, suffixes: tuple[str, ...], runtime: str) -> Path:

@@ -16,13 +16,9 @@ import numpy as np
 
 
 def ort_session(model: bytes | str, threads: int) -> Any:
-    import onnxruntime as ort
+    from edgebench.runtimes.ort.options import cpu_session
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.log_severity_level = 3
-    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+    return cpu_session(model, intra_op_threads=threads, inter_op_threads=1)
 
 
 def random_inputs(sess: Any) -> dict[str, np.ndarray]:

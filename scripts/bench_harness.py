@@ -32,7 +32,7 @@ import numpy as np
 from edgebench.bench.harness import BenchConfig, measure
 from edgebench.bench.memory import RssSampler
 from edgebench.runtimes import get_runtime
-from edgebench.runtimes.options import OrtCpuOptions
+from edgebench.runtimes.ort.options import OrtCpuOptions
 from edgebench.tools.synthetic import conv_net
 
 ROUNDS = 7
@@ -102,7 +102,8 @@ def _median_ms(cmd: list[str], pattern: str) -> float | None:
 
 def openvino_vs_peers(model: Path, rounds: int) -> None:
     import openvino as ov
-    from edgebench.runtimes.openvino_rt import OpenVinoOptions, core_config
+    from edgebench.runtimes.openvino.options import OpenVinoOptions
+    from edgebench.runtimes.openvino.session import core_config
 
     opts = OpenVinoOptions(intra_op_threads=1)
     sess = get_runtime("openvino").load(model, opts)

@@ -35,7 +35,7 @@ from edgebench.bench.scenarios import offline, run_streams
 from edgebench.bench.stability import check_stability
 from edgebench.bench.stats import early_stopping_bound, median_ci
 from edgebench.runtimes import get_runtime
-from edgebench.runtimes.options import OrtCpuOptions
+from edgebench.runtimes.ort.options import OrtCpuOptions
 from edgebench.tools.synthetic import conv_net
 
 
@@ -58,15 +58,10 @@ def _eb_sessions(path: Path, n: int, threads: int) -> list[Any]:
 
 
 def _peer_sessions(path: Path, n: int, threads: int) -> list[Any]:
-    import onnxruntime as ort
+    from edgebench.runtimes.ort.options import cpu_session
 
-    out = []
-    for _ in range(n):
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = threads
-        so.inter_op_num_threads = 1
-        out.append(ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"]))
-    return out
+    # ORT's own defaults apart from the threads (log level too): a plain peer, not edgebench's OrtCpuOptions
+    return [cpu_session(path, intra_op_threads=threads, inter_op_threads=1, log_level=None) for _ in range(n)]
 
 
 def peer_streams(sessions: list[Any], feeds: dict[str, np.ndarray], seconds: float) -> float:

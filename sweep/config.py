@@ -27,8 +27,8 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Union
 
-from edgebench.calibration.convert import ConvertTolerance
 from edgebench.errors import NotFoundError, UserInputError, suggest
+from edgebench.parity import ConvertTolerance
 from edgebench.readers import parse_toml, read_text_file
 from edgebench.runtimes.precisions import REDUCED, precision_way
 from edgebench.runtimes.precisions import runs as runtime_runs

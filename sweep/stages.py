@@ -156,13 +156,15 @@ def stage_convert(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dict
     Parity with ONNX Runtime FP32 is checked on the sweep's [convert] parity data; a refused conversion
     raises `ParityError`, which the executor records as this stage's error (its cells fail with the reason).
     """
-    from edgebench.calibration.convert import ConvertConfig, ConvertTolerance, convert_model
+    from edgebench.calibration.convert import ConvertConfig, convert_model
+    from edgebench.exporter.rebuild import build_module
+    from edgebench.parity import ConvertTolerance
 
     cfg = ConvertConfig(runtime=s["runtime"], precision=s["precision"], data=s["calibration"],
                         calib_size=s["calib_size"], seed=s["seed"], parity_data=s["parity_data"],
                         parity_images=s["parity_images"], out=out, force=True, threads=1,
                         tolerance=ConvertTolerance(**s["tolerance"]))
-    path = convert_model(inputs[0].model, cfg)
+    path = convert_model(inputs[0].model, cfg, build_module=build_module)
     return {"model": path.relative_to(out).as_posix(), "file_size_mb": path.stat().st_size / 1e6}
 
 

@@ -634,7 +634,7 @@ def agreement_with_fp32(fp32: dict[str, Any], dev: dict[str, Any]) -> dict[str, 
     0.9064
     """
     import numpy as np
-    from edgebench.calibration.convert import ConvertTolerance
+    from edgebench.parity import ConvertTolerance
 
     if sorted(fp32) != sorted(dev):
         return {"problems": [f"outputs {sorted(dev)} differ from the host FP32's {sorted(fp32)}"]}

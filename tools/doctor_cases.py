@@ -130,10 +130,10 @@ def dataset(fp32: Path, n: int = 400, seed: int = 1) -> Any:
     """`n` random-texture images labelled with the FP32 model's own top-1 (FP32 scores 100 %): the half of 2n
     images with the widest top-1/top-2 margin, as a trained classifier's confident predictions (a random net's
     near-ties would flip under any rounding and hide the planted cause)."""
-    import onnxruntime as ort
     from edgebench.calibration.dataset import Dataset
     from edgebench.calibration.preprocess import preprocess
     from edgebench.manifest import InputInfo
+    from edgebench.runtimes.ort.options import cpu_session
 
     rng = np.random.default_rng(seed)
     base = rng.integers(0, 256, (2 * n, 1, 1, 3))
@@ -144,7 +144,7 @@ def dataset(fp32: Path, n: int = 400, seed: int = 1) -> Any:
     man = find_typed_manifest(fp32)
     if man is not None and man.input is not None:
         pp = man.input.preprocessing
-    sess = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"])
+    sess = cpu_session(fp32, log_level=None)
     logits = sess.run(None, {"input": preprocess(images, pp)})[0]
     top2 = np.sort(logits, axis=1)[:, -2:]
     keep = np.sort(np.argsort(top2[:, 0] - top2[:, 1])[:n])  # widest margins (most negative top2 - top1) first

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from edgebench.calibration.dataset import Dataset
 from edgebench.calibration.recipes import QuantRecipe
 from edgebench.errors import UserInputError
+from edgebench.parity import QAT_MIN_TOP1_AGREEMENT, compare_outputs, top1_agreement
 from torch import nn
 
 if TYPE_CHECKING:
@@ -543,26 +544,22 @@ def fold_weight_quantization(model: Any) -> int:
 
 def qdq_parity(gm: nn.Module, onnx_path: Any, x: np.ndarray, input_name: str = "input") -> dict[str, Any]:
     """ORT (INT8 kernels) vs the fake-quant PyTorch model on the same inputs: max |logit diff| and top-1 agreement."""
-    import onnxruntime as ort
+    from edgebench.runtimes.ort.options import cpu_session
 
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    so.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    sess = cpu_session(onnx_path, intra_op_threads=1)
     outs, refs = [], []
     with torch.no_grad():
         for i in range(0, len(x), 100):
             outs.append(sess.run(None, {input_name: x[i:i + 100]})[0])
             refs.append(gm(torch.from_numpy(x[i:i + 100])).numpy())
     o, r = np.concatenate(outs), np.concatenate(refs)
-    return {"n": len(x), "max_abs_diff": float(np.abs(o - r).max()),
-            "logit_range": float(np.abs(r).max()),
-            "top1_agreement": float((o.argmax(1) == r.argmax(1)).mean())}
+    diff = compare_outputs(o, r, 0.0, 0.0)  # QAT is held to top-1 agreement (QAT_MIN_TOP1_AGREEMENT), not a bound
+    return {"n": len(x), "max_abs_diff": diff["max_abs_diff"], "logit_range": diff["max_abs_ref"],
+            "top1_agreement": top1_agreement(o, r)}
 
 
 # ---- the whole job: FP32 parent, fine-tune, export, check -------------------------------------------------
 
-MIN_PARITY_AGREEMENT = 0.98  # ORT's integer requantization rounds a few values differently from fake quant
 
 
 def run_qat(model: nn.Module, spec: Any, out_dir: Any, train_data: Any, choice: Any, cfg: QATConfig, *,
@@ -696,10 +693,10 @@ def _run_qat(model: nn.Module, spec: Any, out_dir: Any, train_data: Any, choice:
 def _check_parity(parity: dict[str, Any]) -> None:
     from edgebench.errors import ParityError
 
-    if parity["top1_agreement"] < MIN_PARITY_AGREEMENT:
+    if parity["top1_agreement"] < QAT_MIN_TOP1_AGREEMENT:
         raise ParityError(
             f"QDQ ONNX (ORT INT8) agrees with the fake-quant PyTorch model on {100 * parity['top1_agreement']:.1f} "
-            f"% of {parity['n']} images (< {100 * MIN_PARITY_AGREEMENT:.0f} %); nothing written")
+            f"% of {parity['n']} images (< {100 * QAT_MIN_TOP1_AGREEMENT:.0f} %); nothing written")
 
 
 def _write_ptq(fp32_path: Any, out: Any, calib: Dataset, choice: Any, gm: nn.Module, parity_x: np.ndarray,

@@ -156,7 +156,7 @@ def test_compare_report_shows_a_verdict_for_slow_or_lossy_int8_only(tmp_path: Pa
 
 def test_interleave_runs_one_model_at_its_own_thread_count(tmp_path: Path) -> None:
     from edgebench.bench.interleave import interleaved_latency
-    from edgebench.runtimes.options import OrtCpuOptions
+    from edgebench.runtimes.ort.options import OrtCpuOptions
     from edgebench.tools.synthetic import conv_net
 
     m = conv_net(tmp_path / "m.onnx")

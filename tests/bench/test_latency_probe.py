@@ -18,19 +18,15 @@ UNIT = {"name": "layer1.0.conv1", "block": "layer1.0", "channels": 16, "input": 
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_probe_graphs_run_and_int8_fuses_to_qlinear(precision: str, tmp_path) -> None:
-    import onnxruntime as ort
+    from edgebench.runtimes.ort.options import cpu_session
 
     for w in (8, 16, None):
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        s = ort.InferenceSession(unit_graph(UNIT, w, precision), so, providers=["CPUExecutionProvider"])
+        s = cpu_session(unit_graph(UNIT, w, precision), intra_op_threads=1, log_level=None)
         y = s.run(None, {"x": np.ones((1, 16, 8, 8), np.float32)})[0]
         assert y.shape == (1, 16, 8, 8)
     if precision == "int8":
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
-        so.optimized_model_filepath = str(tmp_path / "opt.onnx")
-        ort.InferenceSession(unit_graph(UNIT, 16, "int8"), so, providers=["CPUExecutionProvider"])
+        cpu_session(unit_graph(UNIT, 16, "int8"), graph_optimization="extended",
+                    optimized_model_file=tmp_path / "opt.onnx", log_level=None)
         data = (tmp_path / "opt.onnx").read_bytes()
         assert b"QLinearConv" in data and b"QLinearAdd" in data
 

@@ -230,7 +230,7 @@ class CountingOrt:
 
 def test_ort_binds_inputs_once(tiny_onnx_fixed: Path) -> None:
     from edgebench.runtimes import get_runtime
-    from edgebench.runtimes.ort_cpu import OrtSession
+    from edgebench.runtimes.ort.session import OrtSession
 
     real = get_runtime("ort-cpu").load(tiny_onnx_fixed)
     proxy = CountingOrt(real.ort_session)

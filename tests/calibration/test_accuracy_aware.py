@@ -17,9 +17,10 @@ from edgebench.calibration.quantize import quantize_static_model
 from edgebench.calibration.recipes import PresetChoice, resolve_preset
 from edgebench.errors import UserInputError
 from edgebench.manifest import InputInfo, Preprocessing, load_manifest, new_manifest, sha256_file
+from edgebench.runtimes.ort.options import cpu_session
 
 onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxruntime")
 
 SIZE = 8
 PP = Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
@@ -73,9 +74,7 @@ def images(n: int, seed: int) -> np.ndarray:
 
 def predictor(x_images: np.ndarray) -> Callable[[Path], list[int]]:
     def predict(path: Path) -> list[int]:
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        sess = cpu_session(path, intra_op_threads=1, log_level=None)
         return sess.run(None, {"input": preprocess(x_images, PP)})[0].argmax(1).tolist()
     return predict
 
@@ -84,9 +83,7 @@ def _setup(tmp_path: Path, corner: float = 50.0) -> tuple[Path, Dataset, Dataset
     model = sensitive_net(tmp_path / "model.fp32.onnx", corner)
     calib = Dataset(images(64, 1), np.zeros(64, np.int64), "calib")
     ev_images = images(1000, 2)
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    logits = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"]).run(
+    logits = cpu_session(model, intra_op_threads=1, log_level=None).run(
         None, {"input": preprocess(ev_images, PP)})[0]
     top2 = np.sort(logits, axis=1)[:, -2:]
     margin = (top2[:, 1] - top2[:, 0]) / np.abs(logits).max(axis=1)

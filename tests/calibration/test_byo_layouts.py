@@ -41,7 +41,7 @@ def test_layout_quantizes_evaluates_and_benches(tmp_path: Path, capfd: pytest.Ca
                                                 ) -> None:
     from edgebench.bench.evaluate import evaluate
     from edgebench.cli import app
-    from edgebench.runtimes.ort_cpu import OrtCpuRuntime
+    from edgebench.runtimes.ort.session import OrtCpuRuntime
 
     p = image_net(tmp_path / "net.onnx", softmax=True, **LAYOUTS[name])
     assert describe(p, UNIT, "cifar10").macs == IMAGE_NET_MACS

@@ -79,7 +79,7 @@ def test_quantize_says_pad_stays_float_and_why(quantized: tuple[Path, dict, str]
 
 def test_profile_agrees_with_quantize(quantized: tuple[Path, dict, str]) -> None:
     from edgebench.bench.op_profile import profile_model
-    from edgebench.runtimes.options import OrtCpuOptions
+    from edgebench.runtimes.ort.options import OrtCpuOptions
 
     int8, nodes, _ = quantized
     prof = profile_model(int8, OrtCpuOptions(intra_op_threads=1), batch=1, runs=3, warmup=1)

@@ -59,7 +59,8 @@ def test_export_and_convert_share_the_bound(tmp_path: Path, factor: float, degen
     pytest.importorskip("onnx")
     pytest.importorskip("torch")
     from edgebench.calibration.convert import ConvertConfig, _parity
-    from edgebench.exporter.export import ParityTolerance, measure_parity
+    from edgebench.exporter.export import measure_parity
+    from edgebench.parity import ParityTolerance
 
     path = _scaled_net(tmp_path / "m.onnx", factor)
     ref, sess = _ort_reference(path)

@@ -37,11 +37,9 @@ def trained_like(name: str, seed: int = 0) -> Any:
 
 
 def _ort_logits(path: Path, x: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
+    from edgebench.runtimes.ort.options import cpu_session
 
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
+    sess = cpu_session(path, intra_op_threads=1, log_level=None)
     return sess.run(None, {sess.get_inputs()[0].name: x})[0]
 
 

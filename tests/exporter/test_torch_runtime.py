@@ -58,7 +58,7 @@ def test_torch_matches_onnx_runtime(random_resnet20: Path) -> None:
 def test_torch_int8_quantizes_with_the_host_engine(random_resnet20: Path) -> None:
     import platform
 
-    from edgebench.runtimes.torch_rt import default_engine
+    from edgebench.runtimes.torch.session import default_engine
 
     calib = random_resnet20.parent / "calib.npz"
     rt = get_runtime("torch-int8")
@@ -74,7 +74,7 @@ def test_torch_int8_quantizes_with_the_host_engine(random_resnet20: Path) -> Non
 
 
 def test_default_engine_by_machine() -> None:
-    from edgebench.runtimes.torch_rt import default_engine
+    from edgebench.runtimes.torch.session import default_engine
 
     assert default_engine("x86_64") == "x86"
     assert default_engine("aarch64") == "qnnpack"
@@ -112,7 +112,7 @@ def test_missing_weights_are_named(random_resnet20: Path, tmp_path: Path) -> Non
 
 
 def test_not_installed_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    import edgebench.runtimes.torch_rt as tr
+    import edgebench.runtimes.torch.session as tr
 
     monkeypatch.setattr(tr, "_torch_available", lambda: False)
     with pytest.raises(RuntimeUnavailable, match=r"runtime 'torch-int8' is not installed.*edgebench\[export\]"):

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 from edgebench.errors import UserInputError
-from edgebench.runtimes.base import RuntimeOptions, TensorSpec
-from edgebench.runtimes.options import OrtCpuOptions
+from edgebench.runtimes.base import TensorSpec
+from edgebench.runtimes.options import RuntimeOptions
+from edgebench.runtimes.ort.options import OrtCpuOptions
 
 
 def test_resolve_dynamic_batch() -> None:

@@ -156,13 +156,14 @@ _CONVERTED: dict[tuple[Path, str, str], Path] = {}
 def converted(folder: Path, runtime: str, precision: str) -> Path:
     """`edgebench convert` of the module's ResNet-20 (once per runtime x precision), same calibration set."""
     from edgebench.calibration.convert import ConvertConfig, convert_model
+    from edgebench.exporter.rebuild import build_module
 
     key = (folder, runtime, precision)
     if key not in _CONVERTED:
         data = "cifar10:train" if precision == "int8" else None
         _CONVERTED[key] = convert_model(folder, ConvertConfig(runtime=runtime, precision=precision, data=data,
                                                               calib_size=256, seed=0, parity_images=128,
-                                                              threads=2, force=True))
+                                                              threads=2, force=True), build_module=build_module)
     return _CONVERTED[key]
 
 
@@ -174,8 +175,9 @@ def converted(folder: Path, runtime: str, precision: str) -> Path:
 @pytest.mark.slow
 def test_a_conversion_whose_parity_fails_is_never_written(resnet20_folder: Path, tmp_path: Path) -> None:
     """ncnn FP32 differs from ORT by ~3e-5: a zero tolerance must refuse it and leave no file behind."""
-    from edgebench.calibration.convert import ConvertConfig, ConvertTolerance, convert_model
+    from edgebench.calibration.convert import ConvertConfig, convert_model
     from edgebench.errors import ParityError
+    from edgebench.parity import ConvertTolerance
 
     if not RUNTIMES.get("ncnn")().available():
         pytest.skip(f"ncnn not installed: {RUNTIMES.get('ncnn').install_hint}")

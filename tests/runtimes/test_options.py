@@ -11,7 +11,9 @@ import pytest
 from edgebench.bench.runner import Job
 from edgebench.errors import UserInputError
 from edgebench.runtimes import RUNTIMES, options_class, runtime_names
-from edgebench.runtimes.options import OrtCpuOptions, RuntimeOptions, TorchInt8Options
+from edgebench.runtimes.options import RuntimeOptions
+from edgebench.runtimes.ort.options import OrtCpuOptions
+from edgebench.runtimes.torch.options import TorchInt8Options
 from edgebench.system import default_threads
 
 # a non-default value for every field of every built-in runtime's Options

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from edgebench.errors import ModelFileError, NotFoundError
 from edgebench.runtimes import RuntimeOptions, get_runtime, runtime_names
-from edgebench.runtimes.options import OrtCpuOptions
+from edgebench.runtimes.ort.options import OrtCpuOptions
 
 
 def test_ort_cpu_is_registered() -> None:

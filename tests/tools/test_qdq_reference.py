@@ -41,7 +41,7 @@ def resnet20_pi4(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 def _logits(model: Path, x: np.ndarray, graph_opt: str) -> np.ndarray:
     from edgebench.runtimes import get_runtime
-    from edgebench.runtimes.options import OrtCpuOptions
+    from edgebench.runtimes.ort.options import OrtCpuOptions
 
     sess = get_runtime("ort-cpu").load(model, OrtCpuOptions(intra_op_threads=1, graph_optimization=graph_opt))  # type: ignore[arg-type]
     return np.asarray(sess.run({sess.inputs[0].name: x})[sess.outputs[0].name], np.float64)

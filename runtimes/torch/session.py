@@ -42,8 +42,9 @@ from edgebench.artifact import ModelArtifact
 from edgebench.errors import ModelFileError, RuntimeUnavailable, UserInputError
 from edgebench.manifest import Manifest, find_typed_manifest
 from edgebench.runtimes.base import TensorSpec
-from edgebench.runtimes.options import PrecisionWay, RuntimeOptions, TorchInt8Options, TorchOptions
+from edgebench.runtimes.options import PrecisionWay, RuntimeOptions
 from edgebench.runtimes.registry_runtimes import RUNTIMES
+from edgebench.runtimes.torch.options import TorchInt8Options, TorchOptions
 from edgebench.units import to_mb
 
 if TYPE_CHECKING:

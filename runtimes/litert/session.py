@@ -13,35 +13,19 @@ Example::
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from edgebench.errors import ModelFileError
-from edgebench.runtimes.base import TensorSpec
-from edgebench.runtimes.options import RuntimeOptions, _check_bool
+from edgebench.runtimes.base import RunOnlyRuntime, TensorSpec
+from edgebench.runtimes.litert.options import LiteRtOptions
+from edgebench.runtimes.options import RuntimeOptions
 from edgebench.runtimes.registry_runtimes import RUNTIMES
-from edgebench.runtimes.static import artifact_info, check_feeds, dist_version, load_file
+from edgebench.runtimes.static import artifact_info, check_feeds, load_file
 
 if TYPE_CHECKING:
     import numpy as np
-
-INSTALL_HINT = "pip install 'edgebench[runtimes]' (ai-edge-litert; run-only, no torch)"
-
-
-@dataclass(frozen=True)
-class LiteRtOptions(RuntimeOptions):
-    """`xnnpack`: the default XNNPACK delegate (on; off runs LiteRT's builtin reference-style kernels)."""
-
-    runtime: ClassVar[str] = "litert"
-
-    xnnpack: bool = True
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_bool(self.runtime, "xnnpack", self.xnnpack)
 
 
 def _np_name(dtype: Any) -> str:
@@ -103,26 +87,19 @@ def _name(d: dict[str, Any], kind: str, i: int, n: int) -> str:
 
 
 @RUNTIMES.register("litert")
-class LiteRtRuntime:
+class LiteRtRuntime(RunOnlyRuntime, engine="ai_edge_litert", dist="ai-edge-litert"):
     """LiteRT Interpreter (ai-edge-litert), XNNPACK delegate, `num_threads` = intra-op threads."""
 
     name: ClassVar[str] = "litert"
-    install_hint: ClassVar[str] = INSTALL_HINT
     Options: ClassVar[type[LiteRtOptions]] = LiteRtOptions
     converts: ClassVar[tuple[str, ...]] = ("fp32", "int8")
+    converter_packages: ClassVar[tuple[str, ...]] = ("litert_torch", "torch")
     cannot_run: ClassVar[dict[str, str]] = {
         "bf16": "LiteRT's XNNPACK CPU kernels have no bf16 models",
         "fp16": "edgebench convert makes no fp16 LiteRT model (litert-torch's fp16 weights are dequantized to "
                 "fp32 by XNNPACK on x86; -r ncnn or -r openvino --precision fp16 run fp16 on ARM)"}
     # litert-torch converts the PyTorch module rebuilt from the manifest's `arch`, not the ONNX file
     converts_from: ClassVar[str] = "pytorch"
-    reads_onnx: ClassVar[bool] = False
-
-    def available(self) -> bool:
-        return importlib.util.find_spec("ai_edge_litert") is not None
-
-    def version(self) -> str:
-        return dist_version("ai-edge-litert", "ai_edge_litert")
 
     def load(self, model: Path, options: RuntimeOptions | None = None) -> LiteRtSession:
         from ai_edge_litert import interpreter as lt

@@ -1,6 +1,7 @@
 """LiteRT `.tflite` from the PyTorch module (workstation: `litert-torch`, torch).
 
-The module is rebuilt from the manifest as the torch runtime does (`rebuild.build_module`) and converted
+The module is rebuilt from the manifest by `job.build_module` (the caller passes the exporter's
+`rebuild.build_module`, the same the torch runtimes get) and converted
 by `litert_torch.convert` at batch 1 (a static shape: LiteRT's batch is never resized afterwards). INT8:
 PT2E post-training static quantization with litert-torch's quantizer (symmetric, per-channel weights),
 calibrated image by image; the model then takes int8 input and gives int8 output (the runtime scales them).
@@ -12,21 +13,24 @@ import logging
 import warnings
 from pathlib import Path
 
+from edgebench.runtimes.base import dist_version
 from edgebench.runtimes.converters import ConvertJob, ConvertOutput
-from edgebench.runtimes.static import dist_version
 
 
-def convert_litert(job: ConvertJob) -> ConvertOutput:
+def convert(job: ConvertJob) -> ConvertOutput:
     import numpy as np
     import torch
-    from edgebench.exporter.rebuild import build_module
+    from edgebench.errors import CalibrationError, ModelFileError
 
+    if job.build_module is None:
+        raise ModelFileError("the litert converter rebuilds the PyTorch module: the caller passes build_module "
+                             "in the ConvertJob (edgebench convert does)")
     logging.getLogger("litert_torch").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import litert_torch
 
-        module, _ = build_module(job.manifest, job.onnx_path.parent)
+        module, _ = job.build_module(job.manifest, job.onnx_path.parent)
         module.eval()
         shape = [1 if not isinstance(d, int) else d for d in (job.manifest.input.shape if job.manifest.input else ())]
         example = (torch.from_numpy(np.zeros(shape, dtype=np.float32)),)
@@ -40,8 +44,6 @@ def convert_litert(job: ConvertJob) -> ConvertOutput:
 
             x = job.calibration
             if x is None:
-                from edgebench.errors import CalibrationError
-
                 raise CalibrationError("LiteRT INT8 needs calibration images (--data)")
             example = (torch.from_numpy(x[:1]),)
             exported = torch.export.export(module, example).module()

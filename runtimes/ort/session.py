@@ -1,4 +1,4 @@
-"""ONNX Runtime on the CPU (`ort-cpu`)."""
+"""ONNX Runtime on the CPU (`ort-cpu`): the runtime and its session (options: `runtimes/ort/options.py`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from edgebench.artifact import check_model_file
 from edgebench.errors import ModelFileError
 from edgebench.runtimes.base import TensorSpec
 from edgebench.runtimes.onnx_layout import normalized_bytes
-from edgebench.runtimes.options import OrtCpuOptions, RuntimeOptions
+from edgebench.runtimes.options import RuntimeOptions
+from edgebench.runtimes.ort.options import OrtCpuOptions, cpu_session
 from edgebench.runtimes.registry_runtimes import RUNTIMES
 
 if TYPE_CHECKING:
@@ -27,10 +28,6 @@ _ORT_TYPES = {
     "tensor(int64)": "int64",
     "tensor(bool)": "bool",
 }
-
-_OPT_LEVELS = {"disable": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
-               "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
-
 
 def _spec(arg: Any) -> TensorSpec:
     shape = tuple(d if isinstance(d, int) else (d or None) for d in arg.shape)
@@ -111,40 +108,16 @@ class OrtCpuRuntime:
         return str(ort.__version__)
 
     def session_options(self, options: RuntimeOptions | None = None, profile_prefix: str | None = None) -> Any:
-        import onnxruntime as ort
-
-        options = OrtCpuOptions.coerce(options)
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = options.intra_op_threads
-        so.inter_op_num_threads = options.inter_op_threads
-        so.graph_optimization_level = getattr(ort.GraphOptimizationLevel, _OPT_LEVELS[options.graph_optimization])
-        so.execution_mode = (
-            ort.ExecutionMode.ORT_PARALLEL if options.execution_mode == "parallel"
-            else ort.ExecutionMode.ORT_SEQUENTIAL
-        )
-        so.enable_cpu_mem_arena = options.memory_arena
-        so.log_severity_level = 3
-        if not options.spin_wait:
-            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            so.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        if options.enable_profiling:
-            so.enable_profiling = True
-            if profile_prefix:
-                so.profile_file_prefix = profile_prefix
-        for key, value in options.config_entries:
-            so.add_session_config_entry(key, value)
-        return so
+        """`options` (coerced to OrtCpuOptions) as an `onnxruntime.SessionOptions`."""
+        return OrtCpuOptions.coerce(options).session_options(profile_prefix)
 
     def load(self, model: Path, options: RuntimeOptions | None = None,
              profile_prefix: str | None = None) -> OrtSession:
-        import onnxruntime as ort
-
         model = check_model_file(model)
         so = self.session_options(options, profile_prefix)
         plain = normalized_bytes(model)  # a zoo layout (initializers as inputs) or an IR version ORT cannot read
         try:
-            sess = ort.InferenceSession(plain if plain is not None else str(model), sess_options=so,
-                                        providers=["CPUExecutionProvider"])
+            sess = cpu_session(plain if plain is not None else model, so)
         except Exception as e:  # ORT raises pybind11 classes (InvalidProtobuf, Fail, ...) with no common base
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise ModelFileError(

@@ -14,39 +14,19 @@ Example::
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from edgebench.errors import ModelFileError, UserInputError
-from edgebench.runtimes.base import TensorSpec
-from edgebench.runtimes.options import PrecisionWay, RuntimeOptions, _check_bool
+from edgebench.runtimes.base import RunOnlyRuntime, TensorSpec
+from edgebench.runtimes.ncnn.options import NcnnOptions
+from edgebench.runtimes.options import PrecisionWay, RuntimeOptions
 from edgebench.runtimes.registry_runtimes import RUNTIMES
-from edgebench.runtimes.static import artifact_info, check_feeds, dist_version, load_file
+from edgebench.runtimes.static import artifact_info, check_feeds, load_file
 
 if TYPE_CHECKING:
     import numpy as np
-
-INSTALL_HINT = "pip install 'edgebench[runtimes]' (ncnn; run-only, no torch)"
-
-
-@dataclass(frozen=True)
-class NcnnOptions(RuntimeOptions):
-    """ncnn `Option` fields: `fp16` (storage, arithmetic, packing), `bf16` storage, `winograd`, `sgemm`."""
-
-    runtime: ClassVar[str] = "ncnn"
-
-    fp16: bool = False
-    bf16: bool = False
-    winograd: bool = True
-    sgemm: bool = True
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        for name in ("fp16", "bf16", "winograd", "sgemm"):
-            _check_bool(self.runtime, name, getattr(self, name))
 
 
 class NcnnSession:
@@ -97,13 +77,13 @@ class NcnnSession:
 
 
 @RUNTIMES.register("ncnn")
-class NcnnRuntime:
+class NcnnRuntime(RunOnlyRuntime, engine="ncnn", dist="ncnn"):
     """ncnn (Tencent) CPU inference, FP32, `num_threads` = intra-op threads."""
 
     name: ClassVar[str] = "ncnn"
-    install_hint: ClassVar[str] = INSTALL_HINT
     Options: ClassVar[type[NcnnOptions]] = NcnnOptions
     converts: ClassVar[tuple[str, ...]] = ("fp32",)
+    converter_packages: ClassVar[tuple[str, ...]] = ("pnnx", "onnx")
     # --precision fp16/bf16: the FP32 artifact loaded with ncnn's fp16 (storage+arithmetic+packing) or bf16 storage
     reduced_precisions: ClassVar[dict[str, PrecisionWay]] = {
         "fp16": PrecisionWay("fp32", (("fp16", True),), "use_fp16_storage/arithmetic/packed=true"),
@@ -112,13 +92,6 @@ class NcnnRuntime:
     cannot_run: ClassVar[dict[str, str]] = {
         "int8": "ncnn's INT8 needs ncnn2table/ncnn2int8, which the ncnn wheels do not ship"}
     converts_from: ClassVar[str] = "onnx"  # pnnx reads the ONNX file
-    reads_onnx: ClassVar[bool] = False
-
-    def available(self) -> bool:
-        return importlib.util.find_spec("ncnn") is not None
-
-    def version(self) -> str:
-        return dist_version("ncnn", "ncnn")
 
     def load(self, model: Path, options: RuntimeOptions | None = None) -> NcnnSession:
         import ncnn

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.errors import ModelFileError
+from edgebench.runtimes.base import dist_version
 from edgebench.runtimes.converters import ConvertJob, ConvertOutput
-from edgebench.runtimes.static import dist_version
 
 # ONNX ops pnnx -> ncnn handles for these models; anything else is named in the refusal
 KNOWN_OPS = {"Conv", "Relu", "Add", "Pad", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Gemm",
@@ -44,7 +44,7 @@ def rewrite_strided_slices(model: Any) -> int:
     return n
 
 
-def convert_ncnn(job: ConvertJob) -> ConvertOutput:
+def convert(job: ConvertJob) -> ConvertOutput:
     import onnx
 
     out_dir = Path(job.out_dir).resolve()  # pnnx runs in `work`: every path it gets is absolute

@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from edgebench.runtimes.base import dist_version
 from edgebench.runtimes.converters import ConvertJob, ConvertOutput
-from edgebench.runtimes.static import dist_version
 
 
-def convert_openvino(job: ConvertJob) -> ConvertOutput:
+def convert(job: ConvertJob) -> ConvertOutput:
     import nncf
     import openvino as ov
     from edgebench.errors import CalibrationError

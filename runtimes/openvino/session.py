@@ -16,52 +16,25 @@ Example::
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from edgebench.errors import ModelFileError, UserInputError
-from edgebench.runtimes.base import TensorSpec
-from edgebench.runtimes.options import PrecisionWay, RuntimeOptions, _check_choice, _check_int
+from edgebench.runtimes.base import RunOnlyRuntime, TensorSpec
+from edgebench.runtimes.openvino.options import OpenVinoOptions
+from edgebench.runtimes.options import PrecisionWay, RuntimeOptions
 from edgebench.runtimes.registry_runtimes import RUNTIMES
-from edgebench.runtimes.static import artifact_info, check_feeds, dist_version, load_file
+from edgebench.runtimes.static import artifact_info, check_feeds, load_file
 
 if TYPE_CHECKING:
     import numpy as np
-
-INSTALL_HINT = "pip install 'edgebench[runtimes]' (openvino; run-only, no torch)"
-
-InferencePrecision = Literal["f32", "f16", "bf16", "default"]
-PerformanceHint = Literal["latency", "throughput"]
 
 # OpenVINO element types -> edgebench precisions; the compute layers whose runtime precision is read back
 _PRECISION = {"f32": "fp32", "bf16": "bf16", "f16": "fp16", "i8": "int8", "u8": "int8"}
 _COMPUTE = ("Convolution", "GroupConvolution", "Deconvolution", "FullyConnected", "MatMul")
 _HINT = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 _NP = {"f32": "float32", "f16": "float16", "i8": "int8", "u8": "uint8", "i32": "int32", "i64": "int64"}
-
-
-@dataclass(frozen=True)
-class OpenVinoOptions(RuntimeOptions):
-    """OpenVINO CPU plugin properties, each set explicitly and recorded.
-
-    `inference_precision`: f32 (default: exact FP32 float layers), f16/bf16 (faster where the CPU has them,
-    not FP32-exact), or default (the plugin's own choice). `num_streams`: 1 for latency.
-    """
-
-    runtime: ClassVar[str] = "openvino"
-
-    num_streams: int = 1
-    performance_hint: PerformanceHint = "latency"
-    inference_precision: InferencePrecision = "f32"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _check_int(self.runtime, "num_streams", self.num_streams, 1)
-        _check_choice(self.runtime, "performance_hint", self.performance_hint, ("latency", "throughput"))
-        _check_choice(self.runtime, "inference_precision", self.inference_precision, ("f32", "f16", "bf16", "default"))
 
 
 class OpenVinoSession:
@@ -114,27 +87,20 @@ def core_config(options: OpenVinoOptions) -> dict[str, Any]:
 
 
 @RUNTIMES.register("openvino")
-class OpenVinoRuntime:
+class OpenVinoRuntime(RunOnlyRuntime, engine="openvino", dist="openvino"):
     """OpenVINO CPU plugin: an .onnx (FP32 or QDQ INT8) or an OpenVINO IR .xml (NNCF INT8)."""
 
     name: ClassVar[str] = "openvino"
-    install_hint: ClassVar[str] = INSTALL_HINT
     Options: ClassVar[type[OpenVinoOptions]] = OpenVinoOptions
     # --precision bf16/fp16: the FP32 model (ONNX or IR) compiled with INFERENCE_PRECISION_HINT
     reduced_precisions: ClassVar[dict[str, PrecisionWay]] = {
         p: PrecisionWay("fp32", (("inference_precision", _HINT[p]),), f"INFERENCE_PRECISION_HINT={_HINT[p]}")
         for p in ("bf16", "fp16")}
-    cannot_run: ClassVar[dict[str, str]] = {}
     # precisions `edgebench convert --runtime openvino` makes, and its converter
     converts: ClassVar[tuple[str, ...]] = ("int8",)
+    converter_packages: ClassVar[tuple[str, ...]] = ("openvino", "nncf")
     converts_from: ClassVar[str] = "onnx"  # OpenVINO + NNCF read the ONNX file
     reads_onnx: ClassVar[bool] = True
-
-    def available(self) -> bool:
-        return importlib.util.find_spec("openvino") is not None
-
-    def version(self) -> str:
-        return dist_version("openvino", "openvino")
 
     def load(self, model: Path, options: RuntimeOptions | None = None) -> OpenVinoSession:
         import openvino as ov
