@@ -186,7 +186,7 @@ def test_convert_prints_the_calibration_record(tmp_path: Path, monkeypatch: pyte
     from edgebench.cli import app
     from typer.testing import CliRunner
 
-    def fake_convert(model: Path, config: Any, log: Any = None) -> Path:
+    def fake_convert(model: Path, config: Any, log: Any = None, **_: Any) -> Path:
         out = tmp_path / "openvino" / "int8" / "model.int8.xml"
         out.parent.mkdir(parents=True)
         out.write_bytes(b"<net/>")
