@@ -1,16 +1,20 @@
-"""`edgebench bench`, `edgebench sysinfo`, `edgebench runtimes`."""
+"""`edgebench bench`, `edgebench sysinfo`, `edgebench runtimes`, and the hidden `run-jobs` (a device's side of
+`bench --on`)."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from edgebench.cli.common import no_verify_option, resolve_model
 from edgebench.cli.options import CELSIUS, NON_NEGATIVE, OPEN_FRACTION, POSITIVE
 from edgebench.cli.root import app
+
+if TYPE_CHECKING:
+    from edgebench.devices.jobs import JobBatch
 
 
 @app.command()
@@ -209,9 +213,20 @@ def bench(
         _print_table(results)
 
 
-def run_batch(request: Any, output_dir: Path, *, progress: bool = False, csv_path: Path | None = None
+@app.command("run-jobs", hidden=True)
+def run_jobs(jobs_file: Path = typer.Argument(..., help="A JSON job batch (edgebench.jobs) written by `bench --on`."),
+             output_dir: Path = typer.Option(Path("results"), "--output-dir", "-o", help="Folder for the results.")
+             ) -> None:
+    """The device side of `bench --on` and of a sweep's remote cells: measure the Jobs of JOBS_FILE here."""
+    from edgebench.devices.jobs import read_batch
+
+    for r in run_batch(read_batch(jobs_file), output_dir):
+        typer.echo(f"wrote {r['_path']}")
+
+
+def run_batch(request: JobBatch, output_dir: Path, *, progress: bool = False, csv_path: Path | None = None
               ) -> list[dict[str, Any]]:
-    """Measure the Jobs of `request` (a `devices.jobs.JobBatch`) here and write a result file for each.
+    """Measure the Jobs of `request` here and write a result file for each.
 
     Local `bench` and a device's `run-jobs` (`bench --on`, a sweep's remote cells) both run this: the threads
     and CPUs left to the machine are resolved against this one, the model's precision file in its folder.

@@ -1,4 +1,5 @@
-"""`edgebench device add|list|remove|check|setup`, and the `--on` branch of `bench` and `eval`."""
+"""`edgebench device add|list|remove|check|setup`, and the `--on` branch of `bench` (its Jobs, devices/jobs.py) and
+`eval` (its options, forwarded)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import sys
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from edgebench.cli.root import app
 from edgebench.units import format_mb, to_mb
 from typer.models import OptionInfo
+
+if TYPE_CHECKING:
+    from edgebench.devices.jobs import JobBatch
 
 device_app = typer.Typer(help="Boards reached over SSH: add, check and set them up, then `bench --on NAME`.",
                          no_args_is_help=True)
@@ -118,21 +122,9 @@ def setup_cmd(
 
 # ------------------------------------------------------------------------------------------- --on
 
-@app.command("run-jobs", hidden=True)
-def run_jobs(jobs_file: Path = typer.Argument(..., help="A JSON job batch (edgebench.jobs) written by `bench --on`."),
-             output_dir: Path = typer.Option(Path("results"), "--output-dir", "-o", help="Folder for the results.")
-             ) -> None:
-    """The device side of `bench --on` and of a sweep's remote cells: measure the Jobs of JOBS_FILE here."""
-    from edgebench.cli.bench import run_batch
-    from edgebench.devices.jobs import read_batch
-
-    for r in run_batch(read_batch(jobs_file), output_dir):
-        typer.echo(f"wrote {r['_path']}")
-
-
-def bench_on_devices(on: str, request: Any, output_dir: Path, *, as_json: bool = False,
+def bench_on_devices(on: str, request: JobBatch, output_dir: Path, *, as_json: bool = False,
                      csv_path: Path | None = None) -> None:
-    """The `--on` branch of bench: send `request` (a `devices.jobs.JobBatch`, one run per --threads value) to the
+    """The `--on` branch of bench: send `request` (one run per --threads value) to the
     devices (`devices.remote.run_jobs_on`), show the results pulled into `output_dir/<device>/`."""
     from edgebench.bench.schema import append_csv, load_result
     from edgebench.devices.remote import run_jobs_on

@@ -56,6 +56,9 @@ class JobBatch:
             raise UserInputError("the jobs of one batch measure one model in one runtime on one inputs file")
         if self.cpus is not None:
             object.__setattr__(self, "cpus", tuple(self.cpus))
+        for name in ("threads_given", "no_verify", "isolate", "allow_oversubscribe"):
+            if not isinstance(getattr(self, name), bool):
+                raise UserInputError(f"a job batch's {name} must be true or false, got {getattr(self, name)!r:.40}")
 
     @property
     def first(self) -> Job:

@@ -4,7 +4,8 @@ Layout under a device's workdir (default ~/edgebench)::
 
     venv/                 the torch-free edgebench, installed by `device setup` from our wheel
     store/, models/       pushed files, content-addressed (push.py)
-    runs/<run id>/out/    result files of one remote command, pulled then removed
+    runs/<run id>/        jobs.<n>.json (a bench's job batches, devices/jobs.py) and out/, the result
+                          files, pulled then removed
 """
 
 from __future__ import annotations
