@@ -56,9 +56,15 @@ class JobBatch:
             raise UserInputError("the jobs of one batch measure one model in one runtime on one inputs file")
         if self.cpus is not None:
             object.__setattr__(self, "cpus", tuple(self.cpus))
-        for name in ("threads_given", "no_verify", "isolate", "allow_oversubscribe"):
-            if not isinstance(getattr(self, name), bool):
-                raise UserInputError(f"a job batch's {name} must be true or false, got {getattr(self, name)!r:.40}")
+            if not self.cpus or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in self.cpus):
+                raise UserInputError(f"a job batch's cpus must be CPU numbers >= 0, got {list(self.cpus)!r:.60}")
+        for name, types in _FIELD_TYPES.items():
+            value = getattr(self, name)
+            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                raise UserInputError(f"a job batch's {name} is {value!r:.40}; it must be "
+                                     + " or ".join("null" if t is type(None) else t.__name__ for t in types))
+        for job in self.jobs:
+            _check_job(job)
 
     @property
     def first(self) -> Job:
@@ -125,6 +131,37 @@ class JobBatch:
         except (TypeError, AttributeError) as e:  # a field of another edgebench's Job, or of the wrong type
             raise UserInputError(f"{source} holds a job this edgebench cannot read ({e}); run the same edgebench "
                                  "on both sides (edgebench device setup NAME)") from None
+
+
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "precision": (str, type(None)), "threads_given": (bool,), "no_verify": (bool,), "isolate": (bool,),
+    "allow_oversubscribe": (bool,), "cooldown": (int, float, type(None)), "cooldown_timeout": (int, float),
+    "eval_data": (str, type(None)), "eval_limit": (int, type(None)), "eval_arithmetic": (str,)}
+
+
+def _check_job(job: Job) -> None:
+    """A job of a batch (a device reads it from a file) checked as `bench` checks its options: one line, exit 2,
+    instead of a failure inside the measurement process."""
+    from edgebench.bench.harness import BenchConfig
+    from edgebench.bench.inputs import check_batch
+    from edgebench.bench.scenarios import ScenarioConfig
+
+    if job.cpus is not None:
+        raise UserInputError(f"a job of a batch names cpus {list(job.cpus)}; the batch's cpus say where its jobs run")
+    counts = {"batch": job.batch, **{f"shape[{i}]": d for i, d in enumerate(job.shape or ())}}
+    for name, v in {**counts, "seed": job.seed}.items():
+        low = 0 if name == "seed" else 1
+        if (v is not None or name == "seed") and (not isinstance(v, int) or isinstance(v, bool) or v < low):
+            flag = "--" + name.split("[")[0]
+            raise UserInputError(f"a job's {name} ({flag}) is {v!r:.40}; it must be an integer >= {low}")
+    if job.batch is not None:
+        check_batch([job.batch])
+    try:
+        BenchConfig(**job.bench)
+        ScenarioConfig(**job.scenario)
+    except TypeError as e:
+        raise UserInputError(f"a job's bench or scenario settings are not this edgebench's ({e}); run the same "
+                             "edgebench on both sides (edgebench device setup NAME)") from None
 
 
 def _absolute(job: Job) -> Job:

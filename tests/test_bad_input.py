@@ -201,6 +201,7 @@ ROWS = [
     Row("doctor-other-runtime", ("doctor", "{model}", "-r", "openvino"), 2, "use -r ort-cpu"),
     Row("doctor-not-int8", ("doctor", "{model}"), 2, "has no quantized op (QuantizeLinear, QLinearConv"),
     Row("run-jobs-other-version", ("run-jobs", "{jobs_v99}", "-o", "{out}"), 2, "this edgebench reads version 1"),
+    Row("bench-seed-negative", ("bench", "{model}", "--seed", "-1", "-o", "{out}"), 2, "seed (--seed) is -1"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",

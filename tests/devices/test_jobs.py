@@ -122,3 +122,25 @@ def test_bench_on_and_the_sweep_take_the_one_path(tmp_path: Path, tiny_onnx: Pat
     job = batch.first
     assert (name, job.model, job.batch, job.options.intra_op_threads) == ("pi", str(tiny_onnx), 4, 2)
     assert job.bench["min_iters"] == 5 and len(batch.jobs) == 1
+
+
+@pytest.mark.parametrize("job, batch, why", [
+    ({"batch": -1}, {}, "batch is -1; it must be an integer >= 1"),
+    ({"batch": "two"}, {}, "batch is 'two'"),
+    ({"shape": "abc"}, {}, "shape[0] is 'a'"),
+    ({"seed": "x"}, {}, "seed is 'x'"),
+    ({"bench": {"zzz": 1}}, {}, "bench or scenario settings are not this edgebench's"),
+    ({"cpus": [9999]}, {}, "the batch's cpus say where"),  # was ignored: the batch's cpus win
+    ({}, {"cooldown": "hot"}, "cooldown is 'hot'"),
+    ({}, {"cpus": "0-3"}, "cpus must be CPU numbers"),
+])
+def test_a_hand_edited_batch_is_refused_before_anything_runs(tmp_path: Path, tiny_onnx: Path, job: dict[str, Any],
+                                                             batch: dict[str, Any], why: str) -> None:
+    """Values that reached the measurement process (exit 1, or silently ignored) are refused in one line, exit 2."""
+    d = json.loads(_batch(str(tiny_onnx)).to_json())
+    d["jobs"] = [{**d["jobs"][0], **job}]
+    f = tmp_path / "jobs.json"
+    f.write_text(json.dumps({**d, **batch}))
+    r = runner.invoke(app, ["run-jobs", str(f), "-o", str(tmp_path / "out")])
+    assert r.exit_code == 2 and why in r.output and r.output.count("\n") == 1, r.output
+    assert not (tmp_path / "out").exists()
