@@ -125,10 +125,10 @@ def test_bench_on_and_the_sweep_take_the_one_path(tmp_path: Path, tiny_onnx: Pat
 
 
 @pytest.mark.parametrize("job, batch, why", [
-    ({"batch": -1}, {}, "batch is -1; it must be an integer >= 1"),
-    ({"batch": "two"}, {}, "batch is 'two'"),
-    ({"shape": "abc"}, {}, "shape[0] is 'a'"),
-    ({"seed": "x"}, {}, "seed is 'x'"),
+    ({"batch": -1}, {}, "batch (--batch) is -1; it must be an integer >= 1"),
+    ({"batch": "two"}, {}, "batch (--batch) is 'two'"),
+    ({"shape": "abc"}, {}, "shape[0] (--shape) is 'a'"),
+    ({"seed": "x"}, {}, "seed (--seed) is 'x'"),
     ({"bench": {"zzz": 1}}, {}, "bench or scenario settings are not this edgebench's"),
     ({"cpus": [9999]}, {}, "the batch's cpus say where"),  # was ignored: the batch's cpus win
     ({}, {"cooldown": "hot"}, "cooldown is 'hot'"),
