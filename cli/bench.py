@@ -1,16 +1,20 @@
-"""`edgebench bench`, `edgebench sysinfo`, `edgebench runtimes`."""
+"""`edgebench bench`, `edgebench sysinfo`, `edgebench runtimes`, and the hidden `run-jobs` (a device's side of
+`bench --on`)."""
 
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from edgebench.cli.common import no_verify_option, resolve_model
 from edgebench.cli.options import CELSIUS, NON_NEGATIVE, OPEN_FRACTION, POSITIVE
 from edgebench.cli.root import app
+
+if TYPE_CHECKING:
+    from edgebench.devices.jobs import JobBatch
 
 
 @app.command()
@@ -108,12 +112,12 @@ def bench(
     """
     from dataclasses import replace
 
-    from edgebench.atomic import check_writable_dir, ensure_writable_dir
+    from edgebench.atomic import check_writable_dir
     from edgebench.bench.harness import BenchConfig
     from edgebench.bench.inputs import check_batch
-    from edgebench.bench.runner import Job, make_result, run_job, run_job_isolated
+    from edgebench.bench.runner import Job
     from edgebench.bench.scenarios import ScenarioConfig, check_inputs, check_supported
-    from edgebench.bench.schema import append_csv, check_csv, write_result
+    from edgebench.bench.schema import check_csv
     from edgebench.cli.options import check_threads, parse_int_list, parse_key_values, parse_shape, runtime_options
     from edgebench.errors import UserInputError
     from edgebench.runtimes import get_runtime
@@ -165,23 +169,16 @@ def bench(
     thread_list = (parse_int_list(threads, "--threads") if threads
                    else [base_opts.intra_op_threads] if "intra_op_threads" in given else [default_threads()])
     options = [replace(base_opts, intra_op_threads=t) for t in thread_list]
-    if on is not None:  # the same bench on each device (edgebench.devices); nothing measured here
-        from edgebench.cli.device import run_on_devices
-
-        run_on_devices(on, "bench", bench, locals(), model, output_dir, runtime=runtime, threads=threads,
-                       as_json=as_json, csv_path=csv_path)
-        return
-    # against this machine's cores (with --on, each device checks against its own)
-    check_threads(thread_list, allow_oversubscribe=allow_oversubscribe)
-    check_threads([base_opts.inter_op_threads], "--inter-threads", allow_oversubscribe=allow_oversubscribe)
-    from edgebench.bench.runner import choose_cpus
-
-    pinned, pin_how = choose_cpus(cpus_t, interleave)
-    if pinned is not None and not threads and "intra_op_threads" not in given:  # one thread per CPU pinned to
-        options = [replace(base_opts, intra_op_threads=len(pinned))]
-        check_threads([len(pinned)], allow_oversubscribe=allow_oversubscribe)
-    check_model = getattr(get_runtime(runtime), "check_model", None)  # e.g. torch: its verified FP32 parent
     if interleave:
+        if on is not None:
+            raise UserInputError("--interleave runs on this machine only; drop --on, or bench each model --on "
+                                 "the device")
+        check_threads(thread_list, allow_oversubscribe=allow_oversubscribe)
+        check_threads([base_opts.inter_op_threads], "--inter-threads", allow_oversubscribe=allow_oversubscribe)
+        from edgebench.bench.runner import choose_cpus
+
+        choose_cpus(cpus_t, interleave)  # refuses --cpus
+        check_model = getattr(get_runtime(runtime), "check_model", None)  # e.g. torch: its verified FP32 parent
         model = [resolve_precision(m, runtime, precision, base_opts)[0] for m in model]
         for m in model:
             resolve_model(m, no_verify=no_verify)
@@ -190,59 +187,118 @@ def bench(
         _interleave(model, runtime, options, batch_list, shape_t, seed, warmup_iters, rounds, round_iters,
                     output_dir, as_json)
         return
-    artifact, verification = resolve_model(resolve_precision(model[0], runtime, precision, base_opts)[0],
-                                           no_verify=no_verify)
-    model_path = artifact.path
-    if check_model is not None:
-        check_model(model_path)
-    from edgebench.bench.cooldown import Cooldown, cooldown_warnings, wait_until_cool
-
-    cool = Cooldown(cooldown, cooldown_timeout) if cooldown is not None else None
-    from edgebench.runtimes.precisions import precision_way
-
-    reduced = precision is not None and precision_way(runtime, precision) is not None
-    accuracy = (_accuracy(model_path, runtime, eval_data, eval_limit, thread_list[0], eval_arithmetic,
-                          base_opts if reduced else None) if eval_data else None)
-    ensure_writable_dir(output_dir)
-
-    results: list[dict[str, Any]] = []
-    show_progress = sys.stderr.isatty() and not as_json
-    from edgebench.bench.fingerprint import dynamic_state, fingerprint
+    from edgebench.devices.jobs import JobBatch
 
     if sc.name == "offline":  # one job tries every batch size
         sc = replace(sc, batches=tuple(batch_list))
-    for opts in options:
-        for b in batch_list[:1] if sc.name == "offline" else batch_list:
-            job = Job(model=str(model_path), runtime=runtime, batch=None if shape_t else b, shape=shape_t,
-                      inputs_npz=str(inputs) if inputs else None, seed=seed, options=opts,
-                      bench=cfg.__dict__.copy(), progress=show_progress, cpus=pinned,
-                      scenario={} if sc.name == "single" else {**sc.__dict__, "batches": list(sc.batches)})
-            cooled = wait_until_cool(cool) if cool is not None else None
-            if cooled is not None and cooled["waited_s"] >= 1:
-                typer.echo(f"waited {cooled['waited_s']:.0f} s for the board to cool from {cooled['start_temp_c']:.1f} "
-                           f"to {cooled['end_temp_c']:.1f} C", err=True)
-            machine = fingerprint()
-            measured = run_job_isolated(job) if isolate else run_job(job)
-            result = make_result(job, measured, model_path, machine, dynamic_state(), verification=verification,
-                                 artifact=artifact)
-            if result["placement"] is not None:
-                result["placement"]["how"] = pin_how
-            if cooled is not None:
-                result["cooldown"] = cooled
-                result["warnings"] += cooldown_warnings(cooled)
-            if accuracy is not None:
-                result["accuracy"] = {k: v for k, v in accuracy.items() if k != "warnings"}
-                result["warnings"] += accuracy["warnings"]
-            path = write_result(result, output_dir)
-            if csv_path is not None:
-                append_csv(csv_path, result)
-            result["_path"] = str(path)
-            results.append(result)
+    jobs = [Job(model=str(model[0]), runtime=runtime, batch=None if shape_t else b, shape=shape_t,
+                inputs_npz=str(inputs) if inputs else None, seed=seed, options=opts, bench=cfg.__dict__.copy(),
+                scenario={} if sc.name == "single" else {**sc.__dict__, "batches": list(sc.batches)})
+            for opts in options for b in (batch_list[:1] if sc.name == "offline" else batch_list)]
+    request = JobBatch(jobs=tuple(jobs), precision=precision, cpus=cpus_t,
+                       threads_given=bool(threads) or "intra_op_threads" in given, no_verify=no_verify,
+                       isolate=isolate, allow_oversubscribe=allow_oversubscribe,
+                       cooldown=cooldown, cooldown_timeout=cooldown_timeout, eval_data=eval_data,
+                       eval_limit=eval_limit, eval_arithmetic=eval_arithmetic)
+    if on is not None:  # the same jobs on each device (edgebench.devices); nothing measured here
+        from edgebench.cli.device import bench_on_devices
+
+        bench_on_devices(on, request, output_dir, as_json=as_json, csv_path=csv_path)
+        return
+    results = run_batch(request, output_dir, progress=sys.stderr.isatty() and not as_json, csv_path=csv_path)
     if as_json:
         out = [{k: v for k, v in r.items() if k != "_path"} for r in results]
         typer.echo(json.dumps(out[0] if len(out) == 1 else out, indent=2))
     else:
         _print_table(results)
+
+
+@app.command("run-jobs", hidden=True)
+def run_jobs(jobs_file: Path = typer.Argument(..., help="A JSON job batch (edgebench.jobs) written by `bench --on`."),
+             output_dir: Path = typer.Option(Path("results"), "--output-dir", "-o", help="Folder for the results.")
+             ) -> None:
+    """The device side of `bench --on` and of a sweep's remote cells: measure the Jobs of JOBS_FILE here."""
+    from edgebench.devices.jobs import read_batch
+
+    for r in run_batch(read_batch(jobs_file), output_dir):
+        typer.echo(f"wrote {r['_path']}")
+
+
+def run_batch(request: JobBatch, output_dir: Path, *, progress: bool = False, csv_path: Path | None = None
+              ) -> list[dict[str, Any]]:
+    """Measure the Jobs of `request` here and write a result file for each.
+
+    Local `bench` and a device's `run-jobs` (`bench --on`, a sweep's remote cells) both run this: the threads
+    and CPUs left to the machine are resolved against this one, the model's precision file in its folder.
+    """
+    from dataclasses import replace
+
+    from edgebench.atomic import ensure_writable_dir
+    from edgebench.bench.cooldown import Cooldown
+    from edgebench.bench.runner import choose_cpus
+    from edgebench.bench.schema import append_csv, write_result
+    from edgebench.cli.options import check_threads
+    from edgebench.runtimes import get_runtime
+    from edgebench.runtimes.artifacts import resolve_precision
+    from edgebench.runtimes.precisions import precision_way
+    from edgebench.system import default_threads
+
+    first, oversubscribe = request.first, request.allow_oversubscribe
+    runtime, opts0 = first.runtime, first.options
+    pinned, pin_how = choose_cpus(request.cpus)
+    jobs = list(request.jobs)
+    if not request.threads_given:  # this machine's default: one thread per CPU pinned to, else its usable cores
+        n = len(pinned) if pinned is not None else default_threads()
+        jobs = [replace(j, options=replace(j.options, intra_op_threads=n)) for j in jobs]
+    check_threads(sorted({j.options.intra_op_threads for j in jobs}), allow_oversubscribe=oversubscribe)
+    check_threads([opts0.inter_op_threads], "--inter-threads", allow_oversubscribe=oversubscribe)
+    check_model = getattr(get_runtime(runtime), "check_model", None)  # e.g. torch: its verified FP32 parent
+    artifact, verification = resolve_model(resolve_precision(Path(first.model), runtime, request.precision,
+                                                             opts0)[0], no_verify=request.no_verify)
+    if check_model is not None:
+        check_model(artifact.path)
+    cool = Cooldown(request.cooldown, request.cooldown_timeout) if request.cooldown is not None else None
+    reduced = request.precision is not None and precision_way(runtime, request.precision) is not None
+    eval_threads = opts0.intra_op_threads if request.threads_given else default_threads()
+    accuracy = (_accuracy(artifact.path, runtime, request.eval_data, request.eval_limit, eval_threads,
+                          request.eval_arithmetic, opts0 if reduced else None) if request.eval_data else None)
+    ensure_writable_dir(output_dir)
+    results = []
+    for job in jobs:
+        job = replace(job, model=str(artifact.path), progress=progress, cpus=pinned)
+        result = _measure(job, artifact, verification, pin_how, cool, accuracy, request.isolate)
+        path = write_result(result, output_dir)
+        if csv_path is not None:
+            append_csv(csv_path, result)
+        result["_path"] = str(path)
+        results.append(result)
+    return results
+
+
+def _measure(job: Any, artifact: Any, verification: dict[str, Any], pin_how: str, cool: Any,
+             accuracy: dict[str, Any] | None, isolate: bool) -> dict[str, Any]:
+    """One Job measured (after the board cooled, if asked), as a result with its placement, cooldown, accuracy."""
+    from edgebench.bench.cooldown import cooldown_warnings, wait_until_cool
+    from edgebench.bench.fingerprint import dynamic_state, fingerprint
+    from edgebench.bench.runner import make_result, run_job, run_job_isolated
+
+    cooled = wait_until_cool(cool) if cool is not None else None
+    if cooled is not None and cooled["waited_s"] >= 1:
+        typer.echo(f"waited {cooled['waited_s']:.0f} s for the board to cool from {cooled['start_temp_c']:.1f} "
+                   f"to {cooled['end_temp_c']:.1f} C", err=True)
+    machine = fingerprint()
+    measured = run_job_isolated(job) if isolate else run_job(job)
+    result = make_result(job, measured, artifact.path, machine, dynamic_state(), verification=verification,
+                         artifact=artifact)
+    if result["placement"] is not None:
+        result["placement"]["how"] = pin_how
+    if cooled is not None:
+        result["cooldown"] = cooled
+        result["warnings"] += cooldown_warnings(cooled)
+    if accuracy is not None:
+        result["accuracy"] = {k: v for k, v in accuracy.items() if k != "warnings"}
+        result["warnings"] += accuracy["warnings"]
+    return result
 
 
 UNTIL_STABLE_CAP_S = 60.0  # --until-stable without --max-seconds: the time cap

@@ -1,4 +1,5 @@
-"""`edgebench device add|list|remove|check|setup`, and the `--on` branch of `bench` and `eval`."""
+"""`edgebench device add|list|remove|check|setup`, and the `--on` branch of `bench` (its Jobs, devices/jobs.py) and
+`eval` (its options, forwarded)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import sys
 import typing
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from edgebench.cli.root import app
 from edgebench.units import format_mb, to_mb
 from typer.models import OptionInfo
+
+if TYPE_CHECKING:
+    from edgebench.devices.jobs import JobBatch
 
 device_app = typer.Typer(help="Boards reached over SSH: add, check and set them up, then `bench --on NAME`.",
                          no_args_is_help=True)
@@ -118,10 +122,35 @@ def setup_cmd(
 
 # ------------------------------------------------------------------------------------------- --on
 
+def bench_on_devices(on: str, request: JobBatch, output_dir: Path, *, as_json: bool = False,
+                     csv_path: Path | None = None) -> None:
+    """The `--on` branch of bench: send `request` (one run per --threads value) to the
+    devices (`devices.remote.run_jobs_on`), show the results pulled into `output_dir/<device>/`."""
+    from edgebench.bench.schema import append_csv, load_result
+    from edgebench.devices.remote import run_jobs_on
+
+    runs = run_jobs_on(on, request.per_threads(), output_dir)
+    results = []
+    for r in runs:
+        for f in r.pulled:
+            data = load_result(f)
+            if csv_path is not None:
+                append_csv(csv_path, data)
+            lat, o = data["latency"], data["options"]
+            if not as_json:
+                typer.echo(f"[{r.device.name}] {data['model']['name']} {data['runtime']['name']} b{o['batch']} "
+                           f"t{o['threads']}: p50 {lat['p50_ms']:.3f} ms, p99 {lat['p99_ms']:.3f} ms -> {f}")
+            results.append({"device": r.device.name, **data})
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+    sys.stderr.flush()
+
+
+# Only `eval --on` forwards its options as a command line (`_forward`): an evaluation has no typed request yet.
 # options that stay on the workstation (or are rewritten per device)
 _LOCAL = {"on", "output_dir", "csv_path", "as_json"}
 # options whose value is a local file or folder: pushed, then passed as its path on the device
-_PATHS = {"inputs", "data", "data_dir", "baseline", "labels_file"}
+_PATHS = {"data", "data_dir", "baseline", "labels_file"}
 
 
 def _forward(command: Callable[..., Any], values: dict[str, Any]) -> tuple[list[str], list[tuple[str, Path]]]:
@@ -163,52 +192,25 @@ def _forward(command: Callable[..., Any], values: dict[str, Any]) -> tuple[list[
     return args, paths
 
 
-def run_on_devices(on: str, kind: str, command: Callable[..., Any], values: dict[str, Any], models: list[Path],
-                   output_dir: Path | None, *, runtime: str, threads: str = "", as_json: bool = False,
-                   csv_path: Path | None = None) -> None:
-    """The `--on` branch of bench/eval: forward this command's options, run on the devices, show results."""
+def eval_on_devices(on: str, command: Callable[..., Any], values: dict[str, Any], model: Path, *, runtime: str,
+                    threads: str = "", as_json: bool = False) -> None:
+    """The `--on` branch of eval: forward its options (`_forward`), run it on the devices, show each's figures."""
     from edgebench.devices.remote import RemoteCommand, run_on
 
     args, paths = _forward(command, values)
-    splits = tuple(("-t", t.strip()) for t in threads.split(",") if t.strip()) if threads else ((),)
-    if kind == "eval":
-        args.append("--json")
-        if threads:
-            args += ["-t", threads]
-        splits = ((),)
-    cmd = RemoteCommand(kind=kind, models=tuple(models), args=tuple(args), paths=tuple(paths), runtime=runtime,
-                        splits=splits, collect="stdout" if kind == "eval" else "files")
-    runs = run_on(on, cmd, output_dir)
-    if kind == "eval":
-        out = {r.device.name: r.outputs[0] for r in runs if r.outputs}
-        if as_json:
-            typer.echo(json.dumps(out, indent=2))
-            return
-        for dev, r in out.items():
-            m = r.get("model", r)
-            if isinstance(m, dict) and "top1_pct" in m:
-                typer.echo(f"[{dev}] {Path(m['model']).name}: top-1 {m['top1_pct']:.2f} %  top-5 {m['top5_pct']:.2f} % "
-                           f"on {m['n']} images of {m['dataset']} ({m['runtime']}, {m['threads']} threads)")
-            else:
-                typer.echo(f"[{dev}] {json.dumps(r)}")
-        return
-    from edgebench.bench.schema import append_csv, load_result
-
-    results = []
-    for r in runs:
-        for f in r.pulled:
-            data = json.loads(f.read_text(encoding="utf-8"))
-            if "latency" in data and "options" in data:
-                data = load_result(f)
-                if csv_path is not None:
-                    append_csv(csv_path, data)
-                lat, o = data["latency"], data["options"]
-                if not as_json:
-                    typer.echo(f"[{r.device.name}] {data['model']['name']} {data['runtime']['name']} b{o['batch']} "
-                               f"t{o['threads']}: p50 {lat['p50_ms']:.3f} ms, p99 {lat['p99_ms']:.3f} ms -> {f}")
-            elif not as_json:
-                typer.echo(f"[{r.device.name}] wrote {f}")
-            results.append({"device": r.device.name, **data})
+    args.append("--json")
+    if threads:
+        args += ["-t", threads]
+    cmd = RemoteCommand(kind="eval", models=(model,), args=tuple(args), paths=tuple(paths), runtime=runtime,
+                        collect="stdout")
+    out = {r.device.name: r.outputs[0] for r in run_on(on, cmd, None) if r.outputs}
     if as_json:
-        typer.echo(json.dumps(results, indent=2))
-    sys.stderr.flush()
+        typer.echo(json.dumps(out, indent=2))
+        return
+    for dev, r in out.items():
+        m = r.get("model", r)
+        if isinstance(m, dict) and "top1_pct" in m:
+            typer.echo(f"[{dev}] {Path(m['model']).name}: top-1 {m['top1_pct']:.2f} %  top-5 {m['top5_pct']:.2f} % "
+                       f"on {m['n']} images of {m['dataset']} ({m['runtime']}, {m['threads']} threads)")
+        else:
+            typer.echo(f"[{dev}] {json.dumps(r)}")

@@ -85,10 +85,9 @@ def eval_cmd(
     """Accuracy of a model on a labelled dataset, preprocessed as its manifest says (a model without one takes
     the preprocessing options, as `edgebench describe`)."""
     if on is not None:  # the same eval on each device (edgebench.devices)
-        from edgebench.cli.device import run_on_devices
+        from edgebench.cli.device import eval_on_devices
 
-        run_on_devices(on, "eval", eval_cmd, locals(), [model], None, runtime=runtime, threads=str(threads or ""),
-                       as_json=as_json)
+        eval_on_devices(on, eval_cmd, locals(), model, runtime=runtime, threads=str(threads or ""), as_json=as_json)
         return
     from edgebench.bench.eval_run import EvalConfig, run_eval
     from edgebench.cli.options import check_threads

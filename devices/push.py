@@ -105,6 +105,7 @@ class PushResult:
     total_bytes: int       # their size
     sent_files: int        # blobs that were missing and sent
     sent_bytes: int        # their size (payload; 0 when everything was there)
+    relative_dir: str = ""  # the pushed folder relative to the device's workdir: `<area>/<digest>`
 
 
 def push(ssh: Ssh, bundle: Bundle, *, area: str = "models") -> PushResult:
@@ -122,7 +123,7 @@ def push(ssh: Ssh, bundle: Bundle, *, area: str = "models") -> PushResult:
              "df -Pk . | awk 'NR==2 {print \"FREE_KB\", $4}'")
     out = ssh.run(check, what="the push check").stdout.decode().split("\n")
     if "COMPLETE" in out:
-        return PushResult(f"{w}/{area}/{digest}", len(hashes), total, 0, 0)
+        return PushResult(f"{w}/{area}/{digest}", len(hashes), total, 0, 0, f"{area}/{digest}")
     missing = {ln.split()[1] for ln in out if ln.startswith("MISSING ")}
     free = next((int(ln.split()[1]) * 1024 for ln in out if ln.startswith("FREE_KB ")), None)
     by_hash = {h: paths[rel] for rel, h in hashes.items()}
@@ -168,4 +169,4 @@ def push(ssh: Ssh, bundle: Bundle, *, area: str = "models") -> PushResult:
         raise classify(err, ssh, "the push")
     if rc != 0:
         raise DeviceError(f"device '{ssh.device.name}': the push failed (exit {rc}): {last_line(err) or 'no message'}")
-    return PushResult(f"{w}/{area}/{digest}", len(hashes), total, len(missing), need)
+    return PushResult(f"{w}/{area}/{digest}", len(hashes), total, len(missing), need, f"{area}/{digest}")

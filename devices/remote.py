@@ -4,7 +4,8 @@ Layout under a device's workdir (default ~/edgebench)::
 
     venv/                 the torch-free edgebench, installed by `device setup` from our wheel
     store/, models/       pushed files, content-addressed (push.py)
-    runs/<run id>/out/    result files of one remote command, pulled then removed
+    runs/<run id>/        jobs.<n>.json (a bench's job batches, devices/jobs.py) and out/, the result
+                          files, pulled then removed
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgebench.devices.agent import build_id
+from edgebench.devices.jobs import JobBatch
 from edgebench.devices.push import PushResult, file_bundle, model_bundle, push
 from edgebench.devices.registry import Device, DeviceRegistry
 from edgebench.devices.transport import Ssh, classify, connect_timeout, last_line, remote_path
@@ -263,11 +265,13 @@ def setup(device: Device, *, wheel: Path | None = None, wheelhouse: Path | None 
 
 @dataclass(frozen=True)
 class RemoteCommand:
-    """One `bench`/`eval` to repeat on each device.
+    """One `bench` (serialized Jobs) or `eval` (its options) to repeat on each device.
 
-    `args` are forwarded as given; `paths` are local files or folders to push, passed as
-    `flag remote-path`; each entry of `splits` is one remote invocation (e.g. one per --threads
-    value, so finished measurements are pulled before the next starts).
+    bench: each entry of `batches` is one remote run (e.g. one per --threads value, so finished
+    measurements are pulled before the next starts); `models` and `paths` are pushed and the batch's
+    paths mapped to the pushed copies (`JobBatch.on_device`); the device runs `edgebench run-jobs`.
+    eval: `args` are forwarded as given (cli/device.py `_forward`); `paths` are local files or folders to
+    push, passed as `flag remote-path`; each entry of `splits` is one remote invocation.
     """
 
     kind: str
@@ -277,12 +281,27 @@ class RemoteCommand:
     runtime: str = "ort-cpu"
     splits: tuple[tuple[str, ...], ...] = ((),)
     collect: str = "files"  # "files": pull <out>/*.json; "stdout": keep the command's stdout (eval --json)
+    batches: tuple[JobBatch, ...] = ()
 
     def __post_init__(self) -> None:
         if self.kind not in ("bench", "eval"):
             raise ValueError(f"kind {self.kind!r}")
         if not self.models:
             raise UserInputError("give a model to run on the device")
+        if (self.kind == "bench") != bool(self.batches) or (self.kind == "bench" and self.args):
+            raise ValueError("a remote bench sends job batches (no forwarded options); an eval sends options")
+
+    def labels(self) -> list[str]:
+        """One name per remote run, as progress and `missing:` name them (`-t 2`)."""
+        if self.kind == "bench":
+            return [batch_label(b) for b in self.batches]
+        return [_label(s) for s in self.splits]
+
+
+def batch_label(batch: JobBatch) -> str:
+    """`-t 1,2` for the threads a batch measures, `run` when the device picks them."""
+    threads = sorted({j.options.intra_op_threads for j in batch.jobs})  # type: ignore[union-attr]
+    return "-t " + ",".join(map(str, threads)) if batch.threads_given else "run"
 
 
 @dataclass
@@ -372,78 +391,106 @@ def _pull(ssh: Ssh, run_dir: str, dest: Path, known: set[str]) -> list[Path]:
     return got
 
 
+def _push_inputs(run: DeviceRun, ssh: Ssh, cmd: RemoteCommand, echo: Echo) -> dict[str, tuple[str, str]]:
+    """Push the models and data files of `cmd`; local path -> (its shell word there, its workdir-relative path)."""
+    where: dict[str, tuple[str, str]] = {}
+    for m in cmd.models:
+        bundle, rel = model_bundle(m)
+        r = push(ssh, bundle)
+        run.pushed.append(r)
+        where[str(m)] = (r.remote_dir + ("/" + shlex.quote(rel) if rel else ""),
+                         r.relative_dir + ("/" + rel if rel else ""))
+        echo(f"[{run.device.name}] {m}: {r.files} file(s), sent {r.sent_files} ({format_mb(to_mb(r.sent_bytes), 2)})")
+    for _, path in cmd.paths:
+        bundle, rel = file_bundle(path)
+        r = push(ssh, bundle, area="data")
+        run.pushed.append(r)
+        where[str(path)] = (r.remote_dir + ("/" + shlex.quote(rel) if rel else ""),
+                            r.relative_dir + ("/" + rel if rel else ""))
+    return where
+
+
+def _scripts(cmd: RemoteCommand, where: dict[str, tuple[str, str]], workdir: str, run_dir: str
+             ) -> list[tuple[str, str]]:
+    """(label, shell script) of each remote run of `cmd`, its paths those of the pushed copies.
+
+    bench: the batch, as JSON with workdir-relative paths, is written to the run folder and run by
+    `edgebench run-jobs` from the workdir; eval: the command line with the forwarded options.
+    """
+    exec_ = "exec \"$W/venv/bin/python\" -m edgebench.devices.agent exec \"$R/pid\" \"$W/venv/bin/edgebench\""
+    head = f"W={remote_path(workdir)}; R={run_dir}; mkdir -p \"$R/out\" || exit 3; "
+    out: list[tuple[str, str]] = []
+    if cmd.kind == "bench":
+        for i, batch in enumerate(cmd.batches):
+            text = batch.on_device({local: rel for local, (_, rel) in where.items()}).to_json()
+            out.append((batch_label(batch), f"{head}printf '%s' {shlex.quote(text)} > \"$R/jobs.{i}.json\" || exit 3; "
+                        f"cd \"$W\"; {exec_} run-jobs \"$R/jobs.{i}.json\" -o \"$R/out\""))
+        return out
+    models = " ".join(where[str(m)][0] for m in cmd.models)
+    extra = " ".join(f"{flag} {where[str(p)][0]}" for flag, p in cmd.paths)
+    for split in cmd.splits:
+        out.append((_label(split), f"{head}cd \"$R\"; {exec_} {cmd.kind} {models} {shlex.join(cmd.args)} {extra} "
+                                   f"{shlex.join(split)}"))
+    return out
+
+
 def _run_device(run: DeviceRun, cmd: RemoteCommand, output_dir: Path | None, stop: threading.Event,
                 echo: Echo) -> None:
     d = run.device
     ssh = Ssh(d, connect_timeout())
-    tag = f"[{d.name}]"
-    todo = [_label(s) for s in cmd.splits]
     try:
         t0 = time.perf_counter()
         state = _remote_state(ssh, cmd.runtime)
         _check_state(d, state, cmd.runtime)
         run.seconds["connect"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        models: list[str] = []
-        for m in cmd.models:
-            bundle, rel = model_bundle(m)
-            r = push(ssh, bundle)
-            run.pushed.append(r)
-            models.append(r.remote_dir + ("/" + shlex.quote(rel) if rel else ""))
-            echo(f"{tag} {m}: {r.files} file(s), sent {r.sent_files} ({format_mb(to_mb(r.sent_bytes), 2)})")
-        extra: list[str] = []
-        for flag, path in cmd.paths:
-            bundle, rel = file_bundle(path)
-            r = push(ssh, bundle, area="data")
-            run.pushed.append(r)
-            extra += [flag, r.remote_dir + ("/" + shlex.quote(rel) if rel else "")]
+        where = _push_inputs(run, ssh, cmd, echo)
         run.seconds["push"] = time.perf_counter() - t0
         rid = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         run.run_dir = f"{remote_path(d.workdir)}/runs/{rid}"
         known: set[str] = set()
-        for split in cmd.splits:
-            if stop.is_set():
+        for label, script in _scripts(cmd, where, d.workdir, run.run_dir):
+            if stop.is_set() or not _run_one(run, ssh, cmd, label, script, output_dir, stop, echo, known):
                 break
-            label = _label(split)
-            t0 = time.perf_counter()
-            out = "-o \"$R/out\"" if cmd.kind == "bench" else ""
-            script = (f"W={remote_path(d.workdir)}; R={run.run_dir}; mkdir -p \"$R/out\" || exit 3; cd \"$R\"; "
-                      "exec \"$W/venv/bin/python\" -m edgebench.devices.agent exec \"$R/pid\" "
-                      f"\"$W/venv/bin/edgebench\" "
-                      f"{cmd.kind} {' '.join(models)} {shlex.join(cmd.args)} {' '.join(extra)} {shlex.join(split)} "
-                      f"{out}")
-            echo(f"{tag} {cmd.kind} {label}")
-            with run.lock:
-                if stop.is_set():
-                    break
-                run.proc = ssh.popen(script)
-            stdout, stderr = _stream(run.proc, tag, echo)
-            rc = run.proc.wait()
-            with run.lock:
-                run.proc = None
-            run.seconds["run"] = run.seconds.get("run", 0.0) + time.perf_counter() - t0
-            if stop.is_set():
-                break
-            if rc == 255:
-                dropped = classify(stderr, ssh, f"{cmd.kind} {label}")
-                _stop_after_drop(ssh, run.run_dir)
-                raise dropped
-            if rc != 0:
-                raise DeviceError(f"device '{d.name}': {cmd.kind} {label} failed: "
-                                  f"{last_line(stderr) or f'exit status {rc}'}")
-            t0 = time.perf_counter()
-            if cmd.collect == "stdout":
-                run.outputs.append(json.loads(stdout))
-            elif output_dir is not None:
-                run.pulled += _pull(ssh, run.run_dir, output_dir / d.name, known)
-            run.seconds["pull"] = run.seconds.get("pull", 0.0) + time.perf_counter() - t0
-            run.done.append(label)
         ssh.run(f"rm -rf {run.run_dir}", what="cleaning up", check=False)
     except DeviceError as e:
         run.error = str(e)
     except Exception as e:  # one device's surprise must not lose the others' results; reported with its type
         run.error = f"device '{d.name}': internal error: {type(e).__name__}: {e}"
-    run.missing = [t for t in todo if t not in run.done]
+    run.missing = [t for t in cmd.labels() if t not in run.done]
+
+
+def _run_one(run: DeviceRun, ssh: Ssh, cmd: RemoteCommand, label: str, script: str, output_dir: Path | None,
+             stop: threading.Event, echo: Echo, known: set[str]) -> bool:
+    """One remote run: start it, stream its stderr, then pull its results; False when stopped meanwhile."""
+    d = run.device
+    t0 = time.perf_counter()
+    echo(f"[{d.name}] {cmd.kind} {label}")
+    with run.lock:
+        if stop.is_set():
+            return False
+        run.proc = ssh.popen(script)
+    stdout, stderr = _stream(run.proc, f"[{d.name}]", echo)
+    rc = run.proc.wait()
+    with run.lock:
+        run.proc = None
+    run.seconds["run"] = run.seconds.get("run", 0.0) + time.perf_counter() - t0
+    if stop.is_set():
+        return False
+    if rc == 255:
+        dropped = classify(stderr, ssh, f"{cmd.kind} {label}")
+        _stop_after_drop(ssh, run.run_dir)
+        raise dropped
+    if rc != 0:
+        raise DeviceError(f"device '{d.name}': {cmd.kind} {label} failed: {last_line(stderr) or f'exit status {rc}'}")
+    t0 = time.perf_counter()
+    if cmd.collect == "stdout":
+        run.outputs.append(json.loads(stdout))
+    elif output_dir is not None:
+        run.pulled += _pull(ssh, run.run_dir or "", output_dir / d.name, known)
+    run.seconds["pull"] = run.seconds.get("pull", 0.0) + time.perf_counter() - t0
+    run.done.append(label)
+    return True
 
 
 def _stream(proc: subprocess.Popen[bytes], tag: str, echo: Echo) -> tuple[str, str]:
@@ -560,6 +607,23 @@ def run_on(names: str, cmd: RemoteCommand, output_dir: Path | None, *, registry:
         raise DeviceError(f"{len(failed)} of {len(runs)} device(s) failed ({ok} finished): {outcome(failed[0])}"
                           + (f" (+{len(failed) - 1} more above)" if len(failed) > 1 else ""))
     return runs
+
+
+def run_jobs_on(names: str, batches: Sequence[JobBatch], output_dir: Path, *, registry: DeviceRegistry | None = None,
+                echo: Echo = _stderr, cancel: threading.Event | None = None) -> list[DeviceRun]:
+    """Run job batches on devices: `bench --on` and a sweep's remote bench cells, the one path to a device.
+
+    The batches' model (its folder, or the file with its manifest) and inputs file are pushed by content,
+    each batch is sent as JSON with its paths mapped to the pushed copies and run there by `edgebench
+    run-jobs`, one batch at a time; the result files land in `output_dir/<device>/` (`run_on` says the rest).
+    """
+    first = batches[0].first if batches else None
+    if first is None or any(b.first.model != first.model or b.first.inputs_npz != first.inputs_npz for b in batches):
+        raise UserInputError("a remote bench sends one model (and inputs file) in one or more job batches")
+    paths = (("--inputs", Path(first.inputs_npz)),) if first.inputs_npz else ()
+    cmd = RemoteCommand(kind="bench", models=(Path(first.model),), paths=paths, runtime=first.runtime,
+                        batches=tuple(batches))
+    return run_on(names, cmd, output_dir, registry=registry, echo=echo, cancel=cancel)
 
 
 def host_summary(info: dict[str, Any]) -> str:

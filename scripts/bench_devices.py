@@ -34,12 +34,18 @@ def local_bench(model: Path, out: Path, args: list[str]) -> tuple[dict, float]:
     return json.loads(newest.read_text()), wall
 
 
-def remote_bench(model: Path, out: Path, args: list[str]) -> tuple[dict, float, dict]:
-    from edgebench.devices.remote import RemoteCommand, run_on
+def remote_bench(model: Path, out: Path, min_seconds: float) -> tuple[dict, float, dict]:
+    """The Job `bench MODEL -t 1 --min-seconds S --warmup-iters 20 --on loop` sends."""
+    from edgebench.bench.harness import BenchConfig
+    from edgebench.bench.runner import Job
+    from edgebench.devices.jobs import JobBatch
+    from edgebench.devices.remote import run_jobs_on
+    from edgebench.runtimes import get_runtime
 
-    cmd = RemoteCommand(kind="bench", models=(model,), args=tuple(args), splits=((),))
+    job = Job(model=str(model), options=get_runtime("ort-cpu").Options(intra_op_threads=1),
+              bench=BenchConfig(warmup_iters=20, min_seconds=min_seconds, timeout_s=1800.0).__dict__.copy())
     t0 = time.perf_counter()
-    (run,) = run_on("loop", cmd, out, echo=lambda _: None)
+    (run,) = run_jobs_on("loop", [JobBatch((job,))], out, echo=lambda _: None)
     wall = time.perf_counter() - t0
     (path,) = run.pulled
     costs = dict(run.seconds, sent_bytes=sum(p.sent_bytes for p in run.pushed),
@@ -82,7 +88,7 @@ def main() -> int:
             rounds = []
             for i in range(a.rounds):
                 loc, loc_wall = local_bench(model, tmp / "local", args)
-                rem, rem_wall, costs = remote_bench(model, tmp / "remote", args)
+                rem, rem_wall, costs = remote_bench(model, tmp / "remote", a.min_seconds)
                 row = {"round": i, "local_p50_ms": loc["latency"]["p50_ms"],
                        "local_ci95_ms": loc["latency"]["p50_ci95_ms"], "on_p50_ms": rem["latency"]["p50_ms"],
                        "on_ci95_ms": rem["latency"]["p50_ci95_ms"], "local_wall_s": loc_wall,

@@ -2,7 +2,7 @@
 
 They call what the CLI commands call (`exporter.export.export_model`, `exporter.prune_run.run_rounds`,
 `calibration.entry.quantize`, `calibration.convert.convert_model`, `bench.evaluate.evaluate`, `bench.runner`,
-and `devices.remote.run_on` for a bench on a remote device), so a sweep cell and the commands agree.
+and `devices.remote.run_jobs_on` for a bench on a remote device), so a sweep cell and the commands agree.
 Each returns its `outputs` (paths relative to `out`, figures) for the done marker; the embedded
 executor and the Ray tasks run this same code.
 
@@ -224,35 +224,41 @@ def read_predictions(inp: Input, dataset_sha256: str, n: int) -> list[int]:
     return preds
 
 
+REMOTE_TIMEOUT_S = 1800.0  # a remote cell's --timeout: `bench`'s default, as when it ran `bench --on`
+
+
 def _bench_remote(s: dict[str, Any], inp: Input, device: Device, out: Path,
                   cancel: threading.Event | None = None) -> dict[str, Any]:
-    """`edgebench bench MODEL -r RUNTIME -t T -b B --on DEVICE`: push (content-addressed), run there, pull.
+    """The cell's Job, as `bench MODEL -r RUNTIME -t T -b B --on DEVICE` sends it (`devices.remote.run_jobs_on`):
+    push (content-addressed), run there, pull.
 
     Ctrl-C (or `cancel`, set by the sweep's main thread) goes through `run_on`'s stop path: the device's
     process group is killed, nothing is pulled, and KeyboardInterrupt propagates.
     """
     import tempfile
 
+    from edgebench.bench.harness import BenchConfig
+    from edgebench.bench.runner import Job
+    from edgebench.devices.jobs import JobBatch
     from edgebench.devices.registry import DeviceRegistry
-    from edgebench.devices.remote import RemoteCommand, run_on
+    from edgebench.devices.remote import run_jobs_on
+    from edgebench.runtimes import options_class
     from edgebench.runtimes.artifacts import ARTIFACT_FILES
+    from edgebench.runtimes.precisions import plan_precision
 
-    model = inp.model
-    args = ["-r", s["runtime"], "-b", str(s["batch"]), "--min-iters", str(s["min_iters"]),
-            "--min-seconds", str(s["min_seconds"]), "--warmup-iters", str(s["warmup_iters"])]
-    if s["max_seconds"] is not None:
-        args += ["--max-seconds", str(s["max_seconds"])]
-    for k, v in sorted(s["runtime_options"].items()):
-        args += ["--runtime-option", f"{k}={v}"]
+    model, precision = inp.model, None
     if s["runtime"] in ARTIFACT_FILES and model.suffix != ".onnx":  # a converted model: its cache folder travels
-        model = inp.dir
-        args += ["--precision", s["precision"]]
+        model, precision = inp.dir, s["precision"]
+    opts = options_class(s["runtime"]).from_dict({**s["runtime_options"], "intra_op_threads": s["threads"]})
+    _, opts = plan_precision(s["runtime"], precision, opts, s["runtime_options"])
+    bench = BenchConfig(warmup_iters=s["warmup_iters"], min_iters=s["min_iters"], min_seconds=s["min_seconds"],
+                        max_seconds=s["max_seconds"], timeout_s=REMOTE_TIMEOUT_S)
+    job = Job(model=str(model), runtime=s["runtime"], batch=s["batch"], options=opts, bench=bench.__dict__.copy())
     registry = DeviceRegistry(out / "devices.toml")  # in memory, just this device (resolved by the sweep's check)
     registry.devices = {device.name: device}
-    cmd = RemoteCommand(kind="bench", models=(model,), args=tuple(args), runtime=s["runtime"],
-                        splits=(("-t", str(s["threads"])),))
     with tempfile.TemporaryDirectory(prefix=".pull.", dir=out) as tmp:
-        run_on(device.name, cmd, Path(tmp), registry=registry, echo=lambda _m: None, cancel=cancel)
+        run_jobs_on(device.name, [JobBatch((job,), precision=precision)], Path(tmp), registry=registry,
+                    echo=lambda _m: None, cancel=cancel)
         files = sorted((Path(tmp) / device.name).glob("*.json"))
         if len(files) != 1:
             raise DeviceError(f"device '{device.name}': the bench returned {len(files)} result files, expected 1")

@@ -200,6 +200,8 @@ ROWS = [
     Row("doctor-try-without-data", ("doctor", "{model}", "--try"), 2, "give --data"),
     Row("doctor-other-runtime", ("doctor", "{model}", "-r", "openvino"), 2, "use -r ort-cpu"),
     Row("doctor-not-int8", ("doctor", "{model}"), 2, "has no quantized op (QuantizeLinear, QLinearConv"),
+    Row("run-jobs-other-version", ("run-jobs", "{jobs_v99}", "-o", "{out}"), 2, "this edgebench reads version 1"),
+    Row("bench-seed-negative", ("bench", "{model}", "--seed", "-1", "-o", "{out}"), 2, "seed (--seed) is -1"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
@@ -263,6 +265,8 @@ def paths(tmp_path: Path) -> dict[str, str]:
     out["det_data"] = str(_bad_detection_data(tmp / "detdata"))
     out["labels_12"] = str(tmp / "labels12.npz")
     np.savez(tmp / "labels12.npz", images=np.zeros((4, 16, 16, 3), np.uint8), labels=np.array([0, 1, 2, 12]))
+    out["jobs_v99"] = str(tmp / "jobs99.json")
+    (tmp / "jobs99.json").write_text('{"format": "edgebench.jobs", "version": 99, "jobs": []}')
     return out
 
 

@@ -64,6 +64,25 @@ def test_bench_on_pulls_a_valid_result_and_pushes_once(dev: Installed, tmp_path:
     assert cmp.exit_code == 0, cmp.output
 
 
+def test_a_job_survives_the_trip_to_the_device(dev: Installed, tmp_path: Path, tiny_onnx: Path) -> None:
+    """The device's result names the model sha256, threads, batch, scenario and inputs file the workstation asked
+    for: the Job travelled as JSON, its model and --inputs paths mapped to their pushed copies."""
+    from edgebench.manifest import sha256_file
+
+    npz = tmp_path / "x.npz"
+    np.savez(npz, input=np.random.default_rng(0).standard_normal((5, 3, 16, 16)).astype(np.float32))
+    r = runner.invoke(app, ["bench", str(tiny_onnx), "--on", "dev", "-o", str(tmp_path / "r"), *QUICK[:-2], "-t", "2",
+                            "-b", "3", "--inputs", str(npz), "--seed", "7"])
+    assert r.exit_code == 0, r.output
+    (f,) = (tmp_path / "r" / "dev").glob("*.json")
+    res = load_result(f)
+    assert res["model"]["sha256"] == sha256_file(tiny_onnx)
+    assert (res["options"]["threads"], res["options"]["batch"], res["options"]["seed"]) == (2, 3, 7)
+    assert res["scenario"]["name"] == "single" and res["options"]["min_iters"] == 5
+    assert res["options"]["inputs"].startswith(str(dev.workdir / "data")) and res["options"]["inputs"].endswith("x.npz")
+    assert res["model"]["path"].startswith(str(dev.workdir / "models"))
+
+
 def test_thread_list_is_one_measurement_at_a_time(dev: Installed, tmp_path: Path, tiny_onnx: Path) -> None:
     args = QUICK[:-2]  # without "-t 1"
     r = runner.invoke(app, ["bench", str(tiny_onnx), "--on", "dev", "-o", str(tmp_path), *args, "-t", "1,2",
