@@ -28,8 +28,11 @@ import time
 from pathlib import Path
 
 # The packages of the wheel (pyproject.toml's `packages`; tests/devices/test_registry.py keeps them in step).
-PACKAGES = ("edgebench", "edgebench.runtimes", "edgebench.calibration", "edgebench.exporter", "edgebench.bench",
-            "edgebench.devices", "edgebench.sweep", "edgebench.cli", "edgebench.tools")
+PACKAGES = ("edgebench", "edgebench.runtimes", "edgebench.runtimes.litert", "edgebench.runtimes.ncnn",
+            "edgebench.runtimes.openvino", "edgebench.runtimes.ort", "edgebench.runtimes.torch",
+            "edgebench.calibration", "edgebench.exporter", "edgebench.exporter.models", "edgebench.exporter.prune",
+            "edgebench.exporter.train", "edgebench.bench", "edgebench.bench.report", "edgebench.devices",
+            "edgebench.sweep", "edgebench.cli", "edgebench.tools")
 
 
 def build_id() -> str:
