@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgebench.bench.harness import BenchConfig, measure
+from edgebench.bench.result import BenchResult
 from edgebench.errors import EdgebenchError, UserInputError
 from edgebench.system import format_cpus
 from edgebench.units import to_mb
@@ -506,23 +507,9 @@ def lineage_record(manifest: Manifest | None, sha256: str, model_path: Path) -> 
     return {"root_sha256": root, "root_name": name, "how": how}
 
 
-def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: dict[str, Any],
-                machine_after: dict[str, Any], verification: dict[str, Any] | None = None, *,
-                artifact: ModelArtifact | None = None) -> dict[str, Any]:
-    """Assemble a schema-conforming result from a job, its measurement and the fingerprints.
-
-    `artifact`: the model as the CLI resolved it (its manifest is used as is); without it the manifest beside
-    `model_path` is read.
-
-    `verification`: how the model file was checked against its manifest's sha256 (`cli.common.resolve_model`),
-    stored as `model.verification`; a file used despite a mismatch (--no-verify) also gets a warning.
-    """
-    from edgebench.bench.schema import SCHEMA_VERSION, utc_now
-    from edgebench.manifest import find_typed_manifest, sha256_file
-
-    manifest = artifact.manifest if artifact is not None else find_typed_manifest(model_path)
-    name = model_name(model_path, manifest)
-    ro = measured["runtime_options"]
+def _result_warnings(measured: dict[str, Any], machine: dict[str, Any], machine_after: dict[str, Any],
+                     verification: dict[str, Any] | None) -> list[str]:
+    """A result's warnings: throttling, noise, emulation, NaN/Inf outputs, a file used despite its sha256."""
     warnings = throttle_warnings(machine, machine_after)
     if measured["latency"]["noisy"]:
         why = "; ".join(measured["latency"].get("noisy_reasons") or ["latency spread is high"])
@@ -535,11 +522,51 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
     if verification is not None and verification.get("matches") is False:
         warnings.append("the model file differs from the sha256 its manifest records (used with --no-verify); "
                         "its manifest's figures (MACs, accuracy) may not describe it")
+    return warnings
+
+
+def _options_block(job: Job, batch: int, ro: dict[str, Any]) -> dict[str, Any]:
+    """A result's `options`: batch, threads, the runtime's session options, the inputs and the job's bench."""
+    return {
+        "batch": batch,
+        "threads": ro["intra_op_threads"],
+        "inter_op_threads": ro["inter_op_threads"],
+        # ONNX Runtime's session options; None for a runtime without them (torch)
+        "graph_optimization": ro.get("graph_optimization"),
+        "execution_mode": ro.get("execution_mode"),
+        "memory_arena": ro.get("memory_arena"),
+        "shape": list(job.shape) if job.shape else None,
+        "inputs": job.inputs_npz or "random",
+        "seed": job.seed,
+        "cpus": list(job.cpus) if job.cpus is not None else None,
+        **job.bench,
+    }
+
+
+def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: dict[str, Any],
+                machine_after: dict[str, Any], verification: dict[str, Any] | None = None, *,
+                artifact: ModelArtifact | None = None) -> BenchResult:
+    """Assemble the result of a job from its measurement and the fingerprints.
+
+    `artifact`: the model as the CLI resolved it (its manifest and, when `hashed`, its sha256 are used as they
+    are); without it the manifest beside `model_path` is read and the file hashed.
+
+    `verification`: how the model file was checked against its manifest's sha256 (`cli.common.resolve_model`),
+    stored as `model.verification`; a file used despite a mismatch (--no-verify) also gets a warning.
+    """
+    from edgebench.bench.result import SCHEMA_VERSION
+    from edgebench.bench.schema import utc_now
+    from edgebench.manifest import find_typed_manifest, sha256_file
+
+    manifest = artifact.manifest if artifact is not None else find_typed_manifest(model_path)
+    name = model_name(model_path, manifest)
+    ro = measured["runtime_options"]
+    warnings = _result_warnings(measured, machine, machine_after, verification)
     size_mb = to_mb(model_path.stat().st_size)
-    sha256 = sha256_file(model_path)
+    sha256 = artifact.sha256 if artifact is not None and artifact.sha256 is not None else sha256_file(model_path)
     memory = dict(measured["memory"])
     memory["model_file_size_mb"] = size_mb
-    return {
+    return BenchResult.from_dict({
         "schema_version": SCHEMA_VERSION,
         "kind": "bench",
         "created_utc": utc_now(),
@@ -567,20 +594,7 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
                     "execution_precision": (measured.get("runtime_info") or {}).get("execution_precision"),
                     "info": measured.get("runtime_info")},
         "efficiency": _efficiency(manifest, measured, machine),
-        "options": {
-            "batch": measured["batch"],
-            "threads": ro["intra_op_threads"],
-            "inter_op_threads": ro["inter_op_threads"],
-            # ONNX Runtime's session options; None for a runtime without them (torch)
-            "graph_optimization": ro.get("graph_optimization"),
-            "execution_mode": ro.get("execution_mode"),
-            "memory_arena": ro.get("memory_arena"),
-            "shape": list(job.shape) if job.shape else None,
-            "inputs": job.inputs_npz or "random",
-            "seed": job.seed,
-            "cpus": list(job.cpus) if job.cpus is not None else None,
-            **job.bench,
-        },
+        "options": _options_block(job, measured["batch"], ro),
         "placement": measured.get("placement"),
         "cold_start": measured.get("cold_start"),
         "scenario": measured.get("scenario") or {"name": "single"},
@@ -591,4 +605,4 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
         "machine": machine,
         "machine_after": machine_after,
         "warnings": warnings,
-    }
+    })

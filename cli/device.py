@@ -199,9 +199,10 @@ def run_on_devices(on: str, kind: str, command: Callable[..., Any], values: dict
         for f in r.pulled:
             data = json.loads(f.read_text(encoding="utf-8"))
             if "latency" in data and "options" in data:
-                data = load_result(f)
+                loaded = load_result(f)
                 if csv_path is not None:
-                    append_csv(csv_path, data)
+                    append_csv(csv_path, loaded)
+                data = loaded.to_dict()
                 lat, o = data["latency"], data["options"]
                 if not as_json:
                     typer.echo(f"[{r.device.name}] {data['model']['name']} {data['runtime']['name']} b{o['batch']} "

@@ -37,7 +37,7 @@ def profile(
     from edgebench.bench.harness import BenchConfig
     from edgebench.bench.op_profile import profile_model
     from edgebench.bench.runner import Job, make_result, run_job_isolated
-    from edgebench.bench.schema import result_filename, validate_result
+    from edgebench.bench.schema import result_filename
     from edgebench.cli.options import check_threads, parse_shape
     from edgebench.errors import UserInputError
     from edgebench.runtimes.options import OrtCpuOptions
@@ -67,15 +67,12 @@ def profile(
     prof = profile_model(model_path, opts, batch=None if shape_t else batch, shape=shape_t, inputs_npz=inputs,
                          seed=seed, runs=runs, warmup=warmup, top_nodes=top, keep_trace=trace)
     result = make_result(job, measured, model_path, machine, dynamic_state(), verification=verification,
-                         artifact=artifact)
-    result["kind"] = "profile"
-    result["profile"] = prof
-    validate_result(result)
-    path = write_json(output_dir / result_filename(result).replace(".json", ".profile.json"), result)
+                         artifact=artifact).merged(kind="profile", profile=prof)
+    path = write_json(output_dir / result_filename(result).replace(".json", ".profile.json"), result.to_dict())
     if as_json:
         typer.echo(json.dumps(prof, indent=2))
         return
-    _print(result, prof)
+    _print(result.to_dict(), prof)
     typer.echo(f"wrote {path}")
 
 
