@@ -56,15 +56,19 @@ class MeasureConfig:
     def __post_init__(self) -> None:
         BenchConfig(**self.bench)  # refused here, before anything runs
 
-    def job(self, artifact: ModelArtifact, runtime: str, options: RuntimeOptions) -> Job:
-        """The measurement job of `artifact` in `runtime` with `options` (crosses to the worker as JSON)."""
+    def job(self, artifact: ModelArtifact, runtime: str, options: RuntimeOptions,
+            machine: dict[str, Any] | None = None) -> Job:
+        """The measurement job of `artifact` in `runtime` with `options` on the machine fingerprinted `machine`
+        (crosses to the worker as JSON)."""
         from edgebench.bench.runner import Job
 
         sc = self.scenario
         return Job(model=str(artifact.path), runtime=runtime, batch=None if self.shape else self.batch,
                    shape=self.shape, inputs_npz=self.inputs_npz, seed=self.seed, options=options,
                    bench=dict(self.bench), progress=self.progress, cpus=self.cpus,
-                   scenario={} if sc.name == "single" else {**sc.__dict__, "batches": list(sc.batches)})
+                   scenario={} if sc.name == "single" else {**sc.__dict__, "batches": list(sc.batches)},
+                   sha256=artifact.sha256, machine=machine,
+                   verification=dict(self.verification) if self.verification is not None else None)
 
 
 def measure(artifact: ModelArtifact, runtime: str, options: RuntimeOptions, config: MeasureConfig,
@@ -72,10 +76,9 @@ def measure(artifact: ModelArtifact, runtime: str, options: RuntimeOptions, conf
     """Measure `artifact` (hashed once: `ModelArtifact.hashed`) in `runtime` with `options`; `echo` says when
     the board was waited for (--cooldown)."""
     from edgebench.bench.cooldown import cooldown_warnings, wait_until_cool
-    from edgebench.bench.fingerprint import dynamic_state, fingerprint
-    from edgebench.bench.runner import make_result, run_job, run_job_isolated
+    from edgebench.bench.fingerprint import fingerprint
+    from edgebench.bench.runner import run_job, run_job_isolated
 
-    job = config.job(artifact, runtime, options)
     cooled = wait_until_cool(config.cooldown) if config.cooldown is not None else None
     if cooled is not None and cooled["waited_s"] >= 1 and echo is not None:
         echo(f"waited {cooled['waited_s']:.0f} s for the board to cool from {cooled['start_temp_c']:.1f} "
@@ -84,10 +87,8 @@ def measure(artifact: ModelArtifact, runtime: str, options: RuntimeOptions, conf
     if config.machine_id is not None and machine["id"] != config.machine_id:
         raise UserInputError(f"this machine's fingerprint id is {machine['id']}, the sweep planned "
                              f"{config.machine_id}")
-    measured = run_job_isolated(job) if config.isolate else run_job(job)
-    result = make_result(job, measured, artifact.path, machine, dynamic_state(),
-                         verification=dict(config.verification) if config.verification is not None else None,
-                         artifact=artifact)
+    job = config.job(artifact, runtime, options, machine)
+    result = run_job_isolated(job) if config.isolate else run_job(job)
     if result.placement is not None and config.pin_how is not None:
         result = result.merged(placement={**result.placement, "how": config.pin_how})
     if cooled is not None:

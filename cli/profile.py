@@ -33,10 +33,10 @@ def profile(
 ) -> None:
     """Time per op type and per node (ORT profiler) and which nodes ran INT8 vs FP32; writes a result file."""
     from edgebench.atomic import check_writable_dir, ensure_writable_dir, write_json
-    from edgebench.bench.fingerprint import dynamic_state, fingerprint
+    from edgebench.bench.fingerprint import fingerprint
     from edgebench.bench.harness import BenchConfig
     from edgebench.bench.op_profile import profile_model
-    from edgebench.bench.runner import Job, make_result, run_job_isolated
+    from edgebench.bench.runner import Job, run_job_isolated
     from edgebench.bench.schema import result_filename
     from edgebench.cli.options import check_threads, parse_shape
     from edgebench.errors import UserInputError
@@ -61,13 +61,12 @@ def profile(
     ensure_writable_dir(output_dir)
     cfg = BenchConfig(min_seconds=min_seconds)
     job = Job(model=str(model_path), runtime="ort-cpu", batch=None if shape_t else batch, shape=shape_t,
-              inputs_npz=str(inputs) if inputs else None, seed=seed, options=opts, bench=cfg.__dict__.copy())
-    machine = fingerprint()
+              inputs_npz=str(inputs) if inputs else None, seed=seed, options=opts, bench=cfg.__dict__.copy(),
+              sha256=artifact.sha256, machine=fingerprint(), verification=verification)
     measured = run_job_isolated(job)
     prof = profile_model(model_path, opts, batch=None if shape_t else batch, shape=shape_t, inputs_npz=inputs,
                          seed=seed, runs=runs, warmup=warmup, top_nodes=top, keep_trace=trace)
-    result = make_result(job, measured, model_path, machine, dynamic_state(), verification=verification,
-                         artifact=artifact).merged(kind="profile", profile=prof)
+    result = measured.merged(kind="profile", profile=prof)
     path = write_json(output_dir / result_filename(result).replace(".json", ".profile.json"), result.to_dict())
     if as_json:
         typer.echo(json.dumps(prof, indent=2))

@@ -109,7 +109,7 @@ def test_merged_and_with_accuracy_keep_the_key_order() -> None:
 
 
 def test_make_result_uses_the_artifacts_sha256(tiny_onnx: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The model is hashed once per measurement: make_result takes a hashed artifact's sha256 as it is."""
+    """The model is hashed once per measurement: make_result takes the caller's sha256 as it is."""
     import edgebench.manifest
     from edgebench.artifact import ModelArtifact
     from edgebench.bench.runner import Job, make_result
@@ -122,7 +122,7 @@ def test_make_result_uses_the_artifacts_sha256(tiny_onnx: Path, monkeypatch: pyt
         raise AssertionError(f"{path} hashed again")
 
     monkeypatch.setattr(edgebench.manifest, "sha256_file", no_second_hash)
-    r = make_result(Job(model=str(tiny_onnx)), measured, tiny_onnx, machine, {}, artifact=artifact)
+    r = make_result(Job(model=str(tiny_onnx)), measured, tiny_onnx, machine, {}, sha256=artifact.sha256)
     assert r.model.sha256 == artifact.sha256 and r.model.lineage["root_sha256"] == artifact.sha256
 
 

@@ -5,9 +5,8 @@ import json
 from pathlib import Path
 
 import pytest
-from edgebench.bench.fingerprint import fingerprint
 from edgebench.bench.result import SCHEMA_VERSION, BenchResult
-from edgebench.bench.runner import Job, make_result, run_job
+from edgebench.bench.runner import Job, run_job
 from edgebench.bench.schema import FLAT_FIELDS, append_csv, load_result, validate_result, write_result
 from edgebench.errors import ResultSchemaError
 
@@ -16,8 +15,7 @@ from edgebench.errors import ResultSchemaError
 def result(tiny_onnx: Path) -> BenchResult:
     job = Job(model=str(tiny_onnx), batch=2, bench={"warmup_iters": 1, "min_iters": 5, "min_seconds": 0.0},
               runtime_options={"intra_op_threads": 1})
-    measured = run_job(job)
-    return make_result(job, measured, tiny_onnx, fingerprint(), {})
+    return run_job(job)
 
 
 def test_result_validates_and_has_units(result: BenchResult) -> None:
