@@ -126,15 +126,19 @@ def test_make_result_uses_the_artifacts_sha256(tiny_onnx: Path, monkeypatch: pyt
     assert r.model.sha256 == artifact.sha256 and r.model.lineage["root_sha256"] == artifact.sha256
 
 
-def test_measure_attaches_accuracy_and_placement(tiny_onnx: Path) -> None:
+def test_measure_attaches_accuracy_and_placement(tiny_onnx: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One in-process measurement: the artifact's sha256 is the only hash taken, the accuracy is attached."""
+    import edgebench.manifest
     from edgebench.artifact import ModelArtifact
     from edgebench.bench.measure import MeasureConfig, measure
     from edgebench.runtimes import get_runtime
 
     config = MeasureConfig(bench={"warmup_iters": 1, "min_iters": 3, "min_seconds": 0.0}, batch=2, isolate=False,
                            pin_how="test", accuracy={"dataset": "d", "n": 4, "top1_pct": 25.0, "warnings": ["acc w"]})
-    r = measure(ModelArtifact.resolve(tiny_onnx).hashed(), "ort-cpu",
-                get_runtime("ort-cpu").Options(intra_op_threads=1), config)
+    artifact = ModelArtifact.resolve(tiny_onnx).hashed()
+    monkeypatch.setattr(edgebench.manifest, "sha256_file", lambda p: pytest.fail(f"{p} hashed a second time"))
+    r = measure(artifact, "ort-cpu", get_runtime("ort-cpu").Options(intra_op_threads=1), config)
+    assert r.model.sha256 == artifact.sha256
     assert r.options.batch == 2 and r.options.threads == 1 and len(r.latency.samples_ms) == 3
     assert r.accuracy is not None and r.accuracy.top1_pct == 25.0 and "warnings" not in r.accuracy.rest
     assert "acc w" in (r.warnings or ()) and r.placement is not None and r.placement["how"] == "test"
