@@ -17,12 +17,15 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from edgebench.errors import EdgebenchError, UserInputError
 from edgebench.runtimes.options import RuntimeOptions
 from edgebench.runtimes.ort.options import OrtCpuOptions
+
+if TYPE_CHECKING:
+    from edgebench.bench.result import BenchResult
 
 CONVERT_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear"})
 INT8_TYPES = frozenset({"int8", "uint8"})
@@ -198,28 +201,25 @@ class ProfileConfig:
         return OrtCpuOptions(intra_op_threads=self.threads, graph_optimization=self.graph_opt)  # type: ignore[arg-type]
 
 
-def run_profile(cfg: ProfileConfig, artifact: Any, verification: dict[str, Any]) -> tuple[dict[str, Any], Path]:
-    """`edgebench profile`: an unprofiled measurement of `artifact` (a `ModelArtifact`) in its own process, then
-    the profiled runs; the result (kind `profile`, with the `profile` section) is validated and written to
+def run_profile(cfg: ProfileConfig, artifact: Any, verification: dict[str, Any]) -> tuple[BenchResult, Path]:
+    """`edgebench profile`: an unprofiled measurement of `artifact` (a hashed `ModelArtifact`) in its own process,
+    then the profiled runs; the result (kind `profile`, with the `profile` section) is validated and written to
     `cfg.output_dir` as `*.profile.json`. Returns (result, its path)."""
     from edgebench.atomic import ensure_writable_dir, write_json
-    from edgebench.bench.fingerprint import dynamic_state, fingerprint
+    from edgebench.bench.fingerprint import fingerprint
     from edgebench.bench.harness import BenchConfig
-    from edgebench.bench.runner import Job, make_result, run_job_isolated
-    from edgebench.bench.schema import result_filename, validate_result
+    from edgebench.bench.runner import Job, run_job_isolated
+    from edgebench.bench.schema import result_filename
 
     ensure_writable_dir(cfg.output_dir)
     batch = None if cfg.shape else cfg.batch
     job = Job(model=str(artifact.path), runtime="ort-cpu", batch=batch, shape=cfg.shape,
               inputs_npz=str(cfg.inputs) if cfg.inputs else None, seed=cfg.seed, options=cfg.options,
-              bench=BenchConfig(min_seconds=cfg.min_seconds).__dict__.copy())
-    machine = fingerprint()
+              bench=BenchConfig(min_seconds=cfg.min_seconds).__dict__.copy(), sha256=artifact.sha256,
+              machine=fingerprint(), verification=verification)
     measured = run_job_isolated(job)
     prof = profile_model(artifact.path, cfg.options, batch=batch, shape=cfg.shape, inputs_npz=cfg.inputs,
                          seed=cfg.seed, runs=cfg.runs, warmup=cfg.warmup, top_nodes=cfg.top, keep_trace=cfg.trace)
-    result = make_result(job, measured, artifact.path, machine, dynamic_state(), verification=verification,
-                         artifact=artifact)
-    result["kind"] = "profile"
-    result["profile"] = prof
-    validate_result(result)
-    return result, write_json(cfg.output_dir / result_filename(result).replace(".json", ".profile.json"), result)
+    result = measured.merged(kind="profile", profile=prof)
+    return result, write_json(cfg.output_dir / result_filename(result).replace(".json", ".profile.json"),
+                              result.to_dict())

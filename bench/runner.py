@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from edgebench.bench.harness import BenchConfig, measure
+from edgebench.bench.result import BenchResult
 from edgebench.errors import EdgebenchError, UserInputError
 from edgebench.system import format_cpus
 from edgebench.units import to_mb
 
 if TYPE_CHECKING:
-    from edgebench.artifact import ModelArtifact
     from edgebench.manifest import Manifest
     from edgebench.runtimes.options import RuntimeOptions
 
@@ -50,6 +50,9 @@ class Job:
     progress: bool = False
     cpus: tuple[int, ...] | None = None  # CPU affinity of the measurement (`--cpus`); None: not pinned
     scenario: dict[str, Any] = field(default_factory=dict)  # ScenarioConfig fields; empty: single
+    sha256: str | None = None  # the model file's, hashed once by the caller; None: hashed for the result
+    machine: dict[str, Any] | None = None  # the fingerprint taken before the measurement; None: taken after it
+    verification: dict[str, Any] | None = None  # how the file was checked against its manifest (resolve_model)
     runtime_options: InitVar[dict[str, Any] | None] = None
 
     def __post_init__(self, runtime_options: dict[str, Any] | None) -> None:
@@ -177,7 +180,20 @@ def placement_record(cpus: tuple[int, ...] | None, previous: set[int] | None) ->
             "threads_outside_cpus": sum(1 for t in threads if want is not None and not set(t) <= want)}
 
 
-def run_job(job: Job, spawned_ns: int | None = None) -> dict[str, Any]:
+def run_job(job: Job, spawned_ns: int | None = None) -> BenchResult:
+    """Run `job` here; returns its result (`make_result`), with the job's machine fingerprint (else one taken
+    after the measurement) and the machine's state after it.
+
+    `spawned_ns`: see `_measured`.
+    """
+    from edgebench.bench.fingerprint import dynamic_state, fingerprint
+
+    measured = _measured(job, spawned_ns)
+    machine = job.machine if job.machine is not None else fingerprint()
+    return make_result(job, measured, Path(job.model), machine, dynamic_state(), job.verification, sha256=job.sha256)
+
+
+def _measured(job: Job, spawned_ns: int | None = None) -> dict[str, Any]:
     """Run `job` here; returns the measurement part of a result (no machine fingerprint).
 
     `spawned_ns`: the `time.monotonic_ns()` at which the parent started this process (`run_job_isolated`);
@@ -302,7 +318,7 @@ def _stability(lat: dict[str, Any], samples_ns: Any, cpu_share: float | None, lo
 
 def _run_scenario(job: Job, rt: Any, sess: Any, feeds: Any, cfg: BenchConfig, sc: Any, deadline: int | None,
                   rss0: float, rss1: float) -> dict[str, Any]:
-    """`--scenario multi|offline` (bench/scenarios.py): the measurement part of a result, as `run_job`'s."""
+    """`--scenario multi|offline` (bench/scenarios.py): the measurement part of a result, as `_measured`'s."""
     import time
 
     from edgebench.bench.inputs import random_feeds
@@ -388,7 +404,7 @@ def _nonfinite_outputs(sess: Any, feeds: Any) -> int:
     return sum(int((~np.isfinite(v)).sum()) for v in map(np.asarray, outs.values()) if v.dtype.kind in "fc")
 
 
-def run_job_isolated(job: Job) -> dict[str, Any]:
+def run_job_isolated(job: Job) -> BenchResult:
     """Run `job` in a fresh interpreter (`python -m bench.worker`); errors come back as errors.
 
     The worker enforces the job's `timeout_s` between runs; a worker stuck inside one run is killed
@@ -433,8 +449,8 @@ def run_job_isolated(job: Job) -> dict[str, Any]:
         cls = (UserInputError if err.get("exit_code") == 2 else
                MeasurementTimeout if err.get("type") == "MeasurementTimeout" else EdgebenchError)
         raise cls(err["message"])
-    reply["memory"]["isolated_process"] = True
-    return reply
+    result = BenchResult.from_dict(reply, "the measurement process's result")
+    return result.merged(memory={**result.memory.to_dict(), "isolated_process": True})
 
 
 # a thermal zone without a passive/hot trip point in sysfs: the temperature that counts as "throttling"
@@ -506,23 +522,9 @@ def lineage_record(manifest: Manifest | None, sha256: str, model_path: Path) -> 
     return {"root_sha256": root, "root_name": name, "how": how}
 
 
-def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: dict[str, Any],
-                machine_after: dict[str, Any], verification: dict[str, Any] | None = None, *,
-                artifact: ModelArtifact | None = None) -> dict[str, Any]:
-    """Assemble a schema-conforming result from a job, its measurement and the fingerprints.
-
-    `artifact`: the model as the CLI resolved it (its manifest is used as is); without it the manifest beside
-    `model_path` is read.
-
-    `verification`: how the model file was checked against its manifest's sha256 (`cli.common.resolve_model`),
-    stored as `model.verification`; a file used despite a mismatch (--no-verify) also gets a warning.
-    """
-    from edgebench.bench.schema import SCHEMA_VERSION, utc_now
-    from edgebench.manifest import find_typed_manifest, sha256_file
-
-    manifest = artifact.manifest if artifact is not None else find_typed_manifest(model_path)
-    name = model_name(model_path, manifest)
-    ro = measured["runtime_options"]
+def _result_warnings(measured: dict[str, Any], machine: dict[str, Any], machine_after: dict[str, Any],
+                     verification: dict[str, Any] | None) -> list[str]:
+    """A result's warnings: throttling, noise, emulation, NaN/Inf outputs, a file used despite its sha256."""
     warnings = throttle_warnings(machine, machine_after)
     if measured["latency"]["noisy"]:
         why = "; ".join(measured["latency"].get("noisy_reasons") or ["latency spread is high"])
@@ -535,11 +537,50 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
     if verification is not None and verification.get("matches") is False:
         warnings.append("the model file differs from the sha256 its manifest records (used with --no-verify); "
                         "its manifest's figures (MACs, accuracy) may not describe it")
+    return warnings
+
+
+def _options_block(job: Job, batch: int, ro: dict[str, Any]) -> dict[str, Any]:
+    """A result's `options`: batch, threads, the runtime's session options, the inputs and the job's bench."""
+    return {
+        "batch": batch,
+        "threads": ro["intra_op_threads"],
+        "inter_op_threads": ro["inter_op_threads"],
+        # ONNX Runtime's session options; None for a runtime without them (torch)
+        "graph_optimization": ro.get("graph_optimization"),
+        "execution_mode": ro.get("execution_mode"),
+        "memory_arena": ro.get("memory_arena"),
+        "shape": list(job.shape) if job.shape else None,
+        "inputs": job.inputs_npz or "random",
+        "seed": job.seed,
+        "cpus": list(job.cpus) if job.cpus is not None else None,
+        **job.bench,
+    }
+
+
+def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: dict[str, Any],
+                machine_after: dict[str, Any], verification: dict[str, Any] | None = None, *,
+                sha256: str | None = None) -> BenchResult:
+    """Assemble the result of a job from its measurement and the fingerprints.
+
+    `sha256`: the model file's, as the caller hashed it (`ModelArtifact.hashed`); None: the file is hashed here.
+
+    `verification`: how the model file was checked against its manifest's sha256 (`cli.common.resolve_model`),
+    stored as `model.verification`; a file used despite a mismatch (--no-verify) also gets a warning.
+    """
+    from edgebench.bench.result import SCHEMA_VERSION
+    from edgebench.bench.schema import utc_now
+    from edgebench.manifest import find_typed_manifest, sha256_file
+
+    manifest = find_typed_manifest(model_path)
+    name = model_name(model_path, manifest)
+    ro = measured["runtime_options"]
+    warnings = _result_warnings(measured, machine, machine_after, verification)
     size_mb = to_mb(model_path.stat().st_size)
-    sha256 = sha256_file(model_path)
+    sha256 = sha256 if sha256 is not None else sha256_file(model_path)
     memory = dict(measured["memory"])
     memory["model_file_size_mb"] = size_mb
-    return {
+    return BenchResult.from_dict({
         "schema_version": SCHEMA_VERSION,
         "kind": "bench",
         "created_utc": utc_now(),
@@ -567,20 +608,7 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
                     "execution_precision": (measured.get("runtime_info") or {}).get("execution_precision"),
                     "info": measured.get("runtime_info")},
         "efficiency": _efficiency(manifest, measured, machine),
-        "options": {
-            "batch": measured["batch"],
-            "threads": ro["intra_op_threads"],
-            "inter_op_threads": ro["inter_op_threads"],
-            # ONNX Runtime's session options; None for a runtime without them (torch)
-            "graph_optimization": ro.get("graph_optimization"),
-            "execution_mode": ro.get("execution_mode"),
-            "memory_arena": ro.get("memory_arena"),
-            "shape": list(job.shape) if job.shape else None,
-            "inputs": job.inputs_npz or "random",
-            "seed": job.seed,
-            "cpus": list(job.cpus) if job.cpus is not None else None,
-            **job.bench,
-        },
+        "options": _options_block(job, measured["batch"], ro),
         "placement": measured.get("placement"),
         "cold_start": measured.get("cold_start"),
         "scenario": measured.get("scenario") or {"name": "single"},
@@ -591,4 +619,4 @@ def make_result(job: Job, measured: dict[str, Any], model_path: Path, machine: d
         "machine": machine,
         "machine_after": machine_after,
         "warnings": warnings,
-    }
+    })

@@ -19,7 +19,7 @@ def _spawned_ns() -> int | None:
 def main() -> int:
     out = sys.stdout
     try:
-        reply = run_job(Job.from_json(sys.stdin.read()), spawned_ns=_spawned_ns())
+        reply = run_job(Job.from_json(sys.stdin.read()), spawned_ns=_spawned_ns()).to_dict()
         code = 0
     except EdgebenchError as e:
         reply = {"error": {"message": str(e), "exit_code": e.exit_code, "type": type(e).__name__}}

@@ -1,19 +1,23 @@
-"""`edgebench bench`, `edgebench sysinfo`, `edgebench runtimes`, and the hidden `run-jobs` (a device's side of
-`bench --on`)."""
+"""`edgebench bench`, `edgebench sysinfo`, `edgebench runtimes`."""
 
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from edgebench.atomic import check_writable_dir
 from edgebench.cli.common import no_verify_option, resolve_model
 from edgebench.cli.options import CELSIUS, NON_NEGATIVE, OPEN_FRACTION, POSITIVE
 from edgebench.cli.root import app
+from edgebench.errors import UserInputError
 
 if TYPE_CHECKING:
+    from edgebench.bench.measure import MeasureConfig
+    from edgebench.bench.result import BenchResult
     from edgebench.devices.jobs import JobBatch
 
 
@@ -110,107 +114,200 @@ def bench(
 
     With --interleave: several models in one process, round by round; one result file for all.
     """
-    from dataclasses import replace
+    req = _request(dict(locals()))
+    if on is not None:  # the same Jobs on each device (edgebench.devices); nothing measured here
+        from edgebench.cli.device import bench_on_devices
 
-    from edgebench.atomic import check_writable_dir
-    from edgebench.bench.harness import BenchConfig
+        bench_on_devices(on, _job_batch(req), output_dir, as_json=as_json, csv_path=csv_path)
+        return
+    req, artifact = _on_this_machine(req)
+    if artifact is None:
+        _interleave(list(req.models), req.runtime, list(req.options), list(req.batches), req.config.shape,
+                    req.config.seed, req.config.bench["warmup_iters"], *req.interleave or (0, 0), req.output_dir,
+                    req.as_json)
+        return
+    from edgebench.bench.measure import run_bench
+
+    written = run_bench(artifact, req.runtime, req.options, req.batches, req.config, req.output_dir, req.csv_path,
+                        echo=lambda m: typer.echo(m, err=True))
+    if req.as_json:
+        out = [r.to_dict() for r, _ in written]
+        typer.echo(json.dumps(out[0] if len(out) == 1 else out, indent=2))
+    else:
+        _print_table(written)
+
+
+@dataclass(frozen=True)
+class BenchRequest:
+    """`edgebench bench`'s options, parsed and checked before anything runs (`_request`)."""
+
+    models: tuple[Path, ...]
+    runtime: str
+    precision: str | None
+    base_options: Any  # the runtime's Options (the --threads list aside)
+    options: tuple[Any, ...]  # one per --threads value
+    threads_given: bool  # --threads or --runtime-option intra_op_threads=...
+    batches: tuple[int, ...]
+    config: MeasureConfig
+    output_dir: Path
+    csv_path: Path | None
+    as_json: bool
+    interleave: tuple[int, int] | None  # (--rounds, --round-iters)
+    evaluation: tuple[str, int | None, str] | None  # (--eval, --eval-limit, --eval-arithmetic)
+    no_verify: bool
+    allow_oversubscribe: bool
+    cpus: tuple[int, ...] | None  # --cpus, parsed (checked against the machine that measures)
+
+
+def _request(a: dict[str, Any]) -> BenchRequest:
+    """The command's options (its parameters by name) -> a checked BenchRequest; every refusal before any work."""
     from edgebench.bench.inputs import check_batch
-    from edgebench.bench.runner import Job
-    from edgebench.bench.scenarios import ScenarioConfig, check_inputs, check_supported
+    from edgebench.bench.measure import MeasureConfig
+    from edgebench.bench.scenarios import check_inputs, check_supported
     from edgebench.bench.schema import check_csv
-    from edgebench.cli.options import check_threads, parse_int_list, parse_key_values, parse_shape, runtime_options
-    from edgebench.errors import UserInputError
+    from edgebench.cli.options import parse_int_list, parse_shape
     from edgebench.runtimes import get_runtime
-    from edgebench.runtimes.artifacts import resolve_precision
-    from edgebench.runtimes.precisions import plan_precision
-    from edgebench.system import default_threads, parse_cpus
+    from edgebench.system import parse_cpus
 
-    cpus_t = parse_cpus(cpus) if cpus is not None else None  # the syntax here; the CPUs on the machine that runs
-    if until_stable is not None and max_seconds is None:
-        max_seconds = UNTIL_STABLE_CAP_S
-    cfg = BenchConfig(warmup_iters=warmup_iters, warmup_seconds=warmup_seconds, min_iters=min_iters,
-                      min_seconds=min_seconds, max_iters=max_iters, max_seconds=max_seconds,
-                      timeout_s=timeout or None, until_stable=until_stable)
-    sc = ScenarioConfig(name=scenario, streams=streams, fps=fps, p99_ms=p99_ms, qps=qps)
-    if interleave and sc.name != "single":
+    cpus = parse_cpus(a["cpus"]) if a["cpus"] is not None else None  # the syntax here; the CPUs where it runs
+    bench_cfg, sc = _bench_config(a)
+    if a["interleave"] and sc.name != "single":
         raise UserInputError(f"--interleave times one request at a time; drop --scenario {sc.name} or --interleave")
-    batch_list = parse_int_list(batch, "--batch")
-    check_batch(batch_list)
-    shape_t = parse_shape(shape)
-    if shape_t is not None and len(batch_list) > 1:
-        raise UserInputError("--shape fixes the batch; do not combine it with a --batch list")
-    if shape_t is not None and batch_list != [1] and batch_list[0] != shape_t[0]:  # was silently ignored
-        fixed = ",".join(str(d) for d in (batch_list[0], *shape_t[1:]))
-        raise UserInputError(f"--shape {','.join(map(str, shape_t))} fixes the batch at {shape_t[0]}, but --batch "
-                             f"{batch_list[0]} asks for {batch_list[0]}; put the batch in the shape "
-                             f"(--shape {fixed}) and drop --batch")
-    if not interleave and len(model) > 1:
-        raise UserInputError(f"{len(model)} models given; bench takes one, or several with --interleave")
-    check_supported(get_runtime(runtime), sc.name)
-    check_inputs(sc.name, inputs, shape_t)
-    if csv_path is not None:
-        check_csv(csv_path)
-    check_writable_dir(output_dir)  # created only once a result is due; refused now if it cannot be
-    if inputs is not None:  # read (and refused) here, before any model loads; each run reads it again
+    batches = parse_int_list(a["batch"], "--batch")
+    check_batch(batches)
+    shape = parse_shape(a["shape"])
+    _check_shape(shape, batches)
+    if not a["interleave"] and len(a["model"]) > 1:
+        raise UserInputError(f"{len(a['model'])} models given; bench takes one, or several with --interleave")
+    check_supported(get_runtime(a["runtime"]), sc.name)
+    check_inputs(sc.name, a["inputs"], shape)
+    if a["csv_path"] is not None:
+        check_csv(a["csv_path"])
+    check_writable_dir(a["output_dir"])  # created only once a result is due; refused now if it cannot be
+    if a["inputs"] is not None:  # read (and refused) here, before any model loads; each run reads it again
         from edgebench.readers import read_npz
 
-        read_npz(inputs, "--inputs file")
-    # built (and so validated) before anything runs: a bad option fails before the first measurement
-    flags = {k: v for k, v in {"inter_op_threads": ("--inter-threads", inter_threads),
-                               "graph_optimization": ("--graph-opt", graph_opt),
-                               "execution_mode": ("--execution-mode", execution_mode),
-                               "memory_arena": ("--arena/--no-arena", arena),
-                               "spin_wait": ("--spin/--no-spin", spin)}.items() if v[1] is not None}
-    given = parse_key_values(runtime_option)
-    base_opts = runtime_options(runtime, flags, given)
-    _, base_opts = plan_precision(runtime, precision, base_opts, given)  # bf16/fp16: the options that select them
+        read_npz(a["inputs"], "--inputs file")
+    base_opts, options, threads_given = _runtime_options(a)
+    from edgebench.bench.cooldown import Cooldown
+
+    config = MeasureConfig(bench=bench_cfg.__dict__.copy(), scenario=sc, shape=shape, seed=a["seed"],
+                           isolate=a["isolate"],
+                           inputs_npz=str(a["inputs"]) if a["inputs"] else None,
+                           progress=sys.stderr.isatty() and not a["as_json"],
+                           cooldown=Cooldown(a["cooldown"], a["cooldown_timeout"]) if a["cooldown"] is not None
+                           else None)
+    return BenchRequest(
+        models=tuple(a["model"]), runtime=a["runtime"], precision=a["precision"], base_options=base_opts,
+        options=tuple(options), threads_given=threads_given, batches=tuple(batches), config=config,
+        output_dir=a["output_dir"], csv_path=a["csv_path"], as_json=a["as_json"],
+        interleave=(a["rounds"], a["round_iters"]) if a["interleave"] else None,
+        evaluation=(a["eval_data"], a["eval_limit"], a["eval_arithmetic"]) if a["eval_data"] else None,
+        no_verify=a["no_verify"], allow_oversubscribe=a["allow_oversubscribe"], cpus=cpus)
+
+
+def _bench_config(a: dict[str, Any]) -> tuple[Any, Any]:
+    """The timing settings (--warmup-iters ... --until-stable) and the scenario, checked."""
+    from edgebench.bench.harness import BenchConfig
+    from edgebench.bench.scenarios import ScenarioConfig
+
+    max_seconds = a["max_seconds"]
+    if a["until_stable"] is not None and max_seconds is None:
+        max_seconds = UNTIL_STABLE_CAP_S
+    cfg = BenchConfig(warmup_iters=a["warmup_iters"], warmup_seconds=a["warmup_seconds"], min_iters=a["min_iters"],
+                      min_seconds=a["min_seconds"], max_iters=a["max_iters"], max_seconds=max_seconds,
+                      timeout_s=a["timeout"] or None, until_stable=a["until_stable"])
+    sc = ScenarioConfig(name=a["scenario"], streams=a["streams"], fps=a["fps"], p99_ms=a["p99_ms"], qps=a["qps"])
+    return cfg, sc
+
+
+def _check_shape(shape: tuple[int, ...] | None, batches: list[int]) -> None:
+    """--shape fixes the batch: no --batch list, and no other --batch than the shape's."""
+    if shape is not None and len(batches) > 1:
+        raise UserInputError("--shape fixes the batch; do not combine it with a --batch list")
+    if shape is not None and batches != [1] and batches[0] != shape[0]:  # was silently ignored
+        fixed = ",".join(str(d) for d in (batches[0], *shape[1:]))
+        raise UserInputError(f"--shape {','.join(map(str, shape))} fixes the batch at {shape[0]}, but --batch "
+                             f"{batches[0]} asks for {batches[0]}; put the batch in the shape "
+                             f"(--shape {fixed}) and drop --batch")
+
+
+def _runtime_options(a: dict[str, Any]) -> tuple[Any, list[Any], bool]:
+    """The runtime's Options from the flags and --runtime-option pairs (built, so checked, before anything runs),
+    one per --threads value, and whether the threads were given."""
+    from edgebench.cli.options import parse_int_list, parse_key_values, runtime_options
+    from edgebench.runtimes.precisions import plan_precision
+    from edgebench.system import default_threads
+
+    flags = {k: v for k, v in {"inter_op_threads": ("--inter-threads", a["inter_threads"]),
+                               "graph_optimization": ("--graph-opt", a["graph_opt"]),
+                               "execution_mode": ("--execution-mode", a["execution_mode"]),
+                               "memory_arena": ("--arena/--no-arena", a["arena"]),
+                               "spin_wait": ("--spin/--no-spin", a["spin"])}.items() if v[1] is not None}
+    given = parse_key_values(a["runtime_option"])
+    base_opts = runtime_options(a["runtime"], flags, given)
+    _, base_opts = plan_precision(a["runtime"], a["precision"], base_opts, given)  # bf16/fp16: their options
+    threads = a["threads"]
     if threads and "intra_op_threads" in given:
         raise UserInputError("--threads and --runtime-option intra_op_threads=... both set the threads; give one")
     thread_list = (parse_int_list(threads, "--threads") if threads
                    else [base_opts.intra_op_threads] if "intra_op_threads" in given else [default_threads()])
-    options = [replace(base_opts, intra_op_threads=t) for t in thread_list]
-    if interleave:
-        if on is not None:
-            raise UserInputError("--interleave runs on this machine only; drop --on, or bench each model --on "
-                                 "the device")
-        check_threads(thread_list, allow_oversubscribe=allow_oversubscribe)
-        check_threads([base_opts.inter_op_threads], "--inter-threads", allow_oversubscribe=allow_oversubscribe)
-        from edgebench.bench.runner import choose_cpus
+    threads_given = bool(threads) or "intra_op_threads" in given
+    return base_opts, [replace(base_opts, intra_op_threads=t) for t in thread_list], threads_given
 
-        choose_cpus(cpus_t, interleave)  # refuses --cpus
-        check_model = getattr(get_runtime(runtime), "check_model", None)  # e.g. torch: its verified FP32 parent
-        model = [resolve_precision(m, runtime, precision, base_opts)[0] for m in model]
-        for m in model:
-            resolve_model(m, no_verify=no_verify)
+
+def _on_this_machine(req: BenchRequest) -> tuple[BenchRequest, Any]:
+    """The checks against this machine (cores, CPUs), the model resolved and verified, the accuracy measured:
+    the request to run and the model's artifact (None with --interleave: its models stay in `req.models`)."""
+    from edgebench.bench.runner import choose_cpus
+    from edgebench.cli.options import check_threads
+    from edgebench.runtimes import get_runtime
+    from edgebench.runtimes.artifacts import resolve_precision
+
+    over = req.allow_oversubscribe
+    check_threads([o.intra_op_threads for o in req.options], allow_oversubscribe=over)
+    check_threads([req.base_options.inter_op_threads], "--inter-threads", allow_oversubscribe=over)
+    pinned, pin_how = choose_cpus(req.cpus, req.interleave is not None)
+    eval_threads = req.options[0].intra_op_threads  # --eval: the first --threads value (or the default)
+    if pinned is not None and not req.threads_given:  # one thread per CPU pinned to
+        req = replace(req, options=(replace(req.base_options, intra_op_threads=len(pinned)),))
+        check_threads([len(pinned)], allow_oversubscribe=over)
+    check_model = getattr(get_runtime(req.runtime), "check_model", None)  # e.g. torch: its verified FP32 parent
+    if req.interleave is not None:
+        models = [resolve_precision(m, req.runtime, req.precision, req.base_options)[0] for m in req.models]
+        for m in models:
+            resolve_model(m, no_verify=req.no_verify)
             if check_model is not None:
                 check_model(m)
-        _interleave(model, runtime, options, batch_list, shape_t, seed, warmup_iters, rounds, round_iters,
-                    output_dir, as_json)
-        return
+        return replace(req, models=tuple(models)), None
+    artifact, verification = resolve_model(resolve_precision(req.models[0], req.runtime, req.precision,
+                                                             req.base_options)[0], no_verify=req.no_verify)
+    if check_model is not None:
+        check_model(artifact.path)
+    accuracy = _accuracy(artifact, req, eval_threads) if req.evaluation else None
+    config = replace(req.config, cpus=pinned, pin_how=pin_how, verification=verification, accuracy=accuracy)
+    return replace(req, config=config), artifact
+
+
+UNTIL_STABLE_CAP_S = 60.0  # --until-stable without --max-seconds: the time cap
+
+
+def _job_batch(req: BenchRequest) -> JobBatch:
+    """`bench --on`: the request as the Jobs a device runs (`run-jobs`), with what that machine resolves itself."""
+    from edgebench.bench.measure import cells
     from edgebench.devices.jobs import JobBatch
 
-    if sc.name == "offline":  # one job tries every batch size
-        sc = replace(sc, batches=tuple(batch_list))
-    jobs = [Job(model=str(model[0]), runtime=runtime, batch=None if shape_t else b, shape=shape_t,
-                inputs_npz=str(inputs) if inputs else None, seed=seed, options=opts, bench=cfg.__dict__.copy(),
-                scenario={} if sc.name == "single" else {**sc.__dict__, "batches": list(sc.batches)})
-            for opts in options for b in (batch_list[:1] if sc.name == "offline" else batch_list)]
-    request = JobBatch(jobs=tuple(jobs), precision=precision, cpus=cpus_t,
-                       threads_given=bool(threads) or "intra_op_threads" in given, no_verify=no_verify,
-                       isolate=isolate, allow_oversubscribe=allow_oversubscribe,
-                       cooldown=cooldown, cooldown_timeout=cooldown_timeout, eval_data=eval_data,
-                       eval_limit=eval_limit, eval_arithmetic=eval_arithmetic)
-    if on is not None:  # the same jobs on each device (edgebench.devices); nothing measured here
-        from edgebench.cli.device import bench_on_devices
-
-        bench_on_devices(on, request, output_dir, as_json=as_json, csv_path=csv_path)
-        return
-    results = run_batch(request, output_dir, progress=sys.stderr.isatty() and not as_json, csv_path=csv_path)
-    if as_json:
-        out = [{k: v for k, v in r.items() if k != "_path"} for r in results]
-        typer.echo(json.dumps(out[0] if len(out) == 1 else out, indent=2))
-    else:
-        _print_table(results)
+    if req.interleave is not None:
+        raise UserInputError("--interleave runs on this machine only; drop --on, or bench each model --on the device")
+    cfg = req.config
+    jobs = [c.job(str(req.models[0]), req.runtime, opts) for opts, c in cells(cfg, req.options, req.batches)]
+    data, limit, arithmetic = req.evaluation or (None, None, "auto")
+    cool = cfg.cooldown
+    return JobBatch(jobs=tuple(jobs), precision=req.precision, cpus=req.cpus, threads_given=req.threads_given,
+                    no_verify=req.no_verify, isolate=cfg.isolate, allow_oversubscribe=req.allow_oversubscribe,
+                    cooldown=cool.bound_c if cool is not None else None,
+                    cooldown_timeout=cool.timeout_s if cool is not None else 300.0,
+                    eval_data=data, eval_limit=limit, eval_arithmetic=arithmetic)
 
 
 @app.command("run-jobs", hidden=True)
@@ -220,88 +317,41 @@ def run_jobs(jobs_file: Path = typer.Argument(..., help="A JSON job batch (edgeb
     """The device side of `bench --on` and of a sweep's remote cells: measure the Jobs of JOBS_FILE here."""
     from edgebench.devices.jobs import read_batch
 
-    for r in run_batch(read_batch(jobs_file), output_dir):
-        typer.echo(f"wrote {r['_path']}")
+    for _, path in run_batch(read_batch(jobs_file), output_dir):
+        typer.echo(f"wrote {path}")
 
 
-def run_batch(request: JobBatch, output_dir: Path, *, progress: bool = False, csv_path: Path | None = None
-              ) -> list[dict[str, Any]]:
-    """Measure the Jobs of `request` here and write a result file for each.
+def run_batch(batch: JobBatch, output_dir: Path) -> list[tuple[BenchResult, Path]]:
+    """Measure the Jobs of `batch` here, as a local `bench` measures its request, and write a result file each.
 
-    Local `bench` and a device's `run-jobs` (`bench --on`, a sweep's remote cells) both run this: the threads
-    and CPUs left to the machine are resolved against this one, the model's precision file in its folder.
-    """
-    from dataclasses import replace
-
-    from edgebench.atomic import ensure_writable_dir
+    The threads and CPUs left to the machine are resolved against this one, the precision file in the model's
+    folder here."""
     from edgebench.bench.cooldown import Cooldown
-    from edgebench.bench.runner import choose_cpus
-    from edgebench.bench.schema import append_csv, write_result
-    from edgebench.cli.options import check_threads
-    from edgebench.runtimes import get_runtime
-    from edgebench.runtimes.artifacts import resolve_precision
-    from edgebench.runtimes.precisions import precision_way
+    from edgebench.bench.measure import config_of, run_bench
     from edgebench.system import default_threads
 
-    first, oversubscribe = request.first, request.allow_oversubscribe
-    runtime, opts0 = first.runtime, first.options
-    pinned, pin_how = choose_cpus(request.cpus)
-    jobs = list(request.jobs)
-    if not request.threads_given:  # this machine's default: one thread per CPU pinned to, else its usable cores
-        n = len(pinned) if pinned is not None else default_threads()
-        jobs = [replace(j, options=replace(j.options, intra_op_threads=n)) for j in jobs]
-    check_threads(sorted({j.options.intra_op_threads for j in jobs}), allow_oversubscribe=oversubscribe)
-    check_threads([opts0.inter_op_threads], "--inter-threads", allow_oversubscribe=oversubscribe)
-    check_model = getattr(get_runtime(runtime), "check_model", None)  # e.g. torch: its verified FP32 parent
-    artifact, verification = resolve_model(resolve_precision(Path(first.model), runtime, request.precision,
-                                                             opts0)[0], no_verify=request.no_verify)
-    if check_model is not None:
-        check_model(artifact.path)
-    cool = Cooldown(request.cooldown, request.cooldown_timeout) if request.cooldown is not None else None
-    reduced = request.precision is not None and precision_way(runtime, request.precision) is not None
-    eval_threads = opts0.intra_op_threads if request.threads_given else default_threads()
-    accuracy = (_accuracy(artifact.path, runtime, request.eval_data, request.eval_limit, eval_threads,
-                          request.eval_arithmetic, opts0 if reduced else None) if request.eval_data else None)
-    ensure_writable_dir(output_dir)
-    results = []
-    for job in jobs:
-        job = replace(job, model=str(artifact.path), progress=progress, cpus=pinned)
-        result = _measure(job, artifact, verification, pin_how, cool, accuracy, request.isolate)
-        path = write_result(result, output_dir)
-        if csv_path is not None:
-            append_csv(csv_path, result)
-        result["_path"] = str(path)
-        results.append(result)
-    return results
+    first = batch.first
+    options: list[Any] = []
+    for job in batch.jobs:  # one per --threads value, in order
+        if job.options not in options:
+            options.append(job.options)
+    if not batch.threads_given:  # this machine's default (one thread per pinned CPU: `_on_this_machine`)
+        options = [replace(first.options, intra_op_threads=default_threads())]
+    scenario_batches = tuple((first.scenario or {}).get("batches", ()))
+    batches = scenario_batches or tuple(dict.fromkeys(j.batch or 1 for j in batch.jobs))
+    cool = Cooldown(batch.cooldown, batch.cooldown_timeout) if batch.cooldown is not None else None
+    req = BenchRequest(
+        models=(Path(first.model),), runtime=first.runtime, precision=batch.precision, base_options=options[0],
+        options=tuple(options), threads_given=batch.threads_given, batches=batches,
+        config=config_of(first, isolate=batch.isolate, cooldown=cool), output_dir=output_dir, csv_path=None,
+        as_json=False, interleave=None, no_verify=batch.no_verify, allow_oversubscribe=batch.allow_oversubscribe,
+        evaluation=(batch.eval_data, batch.eval_limit, batch.eval_arithmetic) if batch.eval_data else None,
+        cpus=batch.cpus)
+    req, artifact = _on_this_machine(req)
+    return run_bench(artifact, req.runtime, req.options, req.batches, req.config, output_dir,
+                     echo=lambda m: typer.echo(m, err=True))
 
 
-def _measure(job: Any, artifact: Any, verification: dict[str, Any], pin_how: str, cool: Any,
-             accuracy: dict[str, Any] | None, isolate: bool) -> dict[str, Any]:
-    """One Job measured (after the board cooled, if asked), as a result with its placement, cooldown, accuracy."""
-    from edgebench.bench.cooldown import cooldown_warnings, wait_until_cool
-    from edgebench.bench.fingerprint import dynamic_state, fingerprint
-    from edgebench.bench.runner import make_result, run_job, run_job_isolated
-
-    cooled = wait_until_cool(cool) if cool is not None else None
-    if cooled is not None and cooled["waited_s"] >= 1:
-        typer.echo(f"waited {cooled['waited_s']:.0f} s for the board to cool from {cooled['start_temp_c']:.1f} "
-                   f"to {cooled['end_temp_c']:.1f} C", err=True)
-    machine = fingerprint()
-    measured = run_job_isolated(job) if isolate else run_job(job)
-    result = make_result(job, measured, artifact.path, machine, dynamic_state(), verification=verification,
-                         artifact=artifact)
-    if result["placement"] is not None:
-        result["placement"]["how"] = pin_how
-    if cooled is not None:
-        result["cooldown"] = cooled
-        result["warnings"] += cooldown_warnings(cooled)
-    if accuracy is not None:
-        result["accuracy"] = {k: v for k, v in accuracy.items() if k != "warnings"}
-        result["warnings"] += accuracy["warnings"]
-    return result
-
-
-UNTIL_STABLE_CAP_S = 60.0  # --until-stable without --max-seconds: the time cap
 
 
 def _interleave(models: list[Path], runtime: str, options: list[Any], batch_list: list[int],
@@ -369,14 +419,17 @@ def _print_interleave(result: dict[str, Any], path: Path) -> None:
     console.print(f"wrote {path}")
 
 
-def _accuracy(model_path: Path, runtime: str, data: str, limit: int | None, threads: int,
-              arithmetic: str = "auto", options: Any = None) -> dict[str, Any]:
-    """Top-1/top-5 of the model in `runtime` on `data` (bench/evaluate.py), without per-image predictions;
-    `arithmetic`/`arithmetic_reason` say which INT8 arithmetic was measured, `warnings` go to the result's."""
-    from edgebench.artifact import ModelArtifact
+def _accuracy(artifact: Any, req: BenchRequest, threads: int) -> dict[str, Any]:
+    """Top-1/top-5 of the model in the request's runtime on its --eval data (bench/evaluate.py), without
+    per-image predictions; `arithmetic`/`arithmetic_reason` say which INT8 arithmetic was measured, `warnings` go
+    to the result's. A reduced precision selected by options (bf16/fp16) is evaluated with those options."""
+    from edgebench.runtimes.precisions import precision_way
     from edgebench.task import DETECTION
 
-    manifest = ModelArtifact.resolve(model_path).manifest
+    data, limit, arithmetic = req.evaluation  # type: ignore[misc]
+    model_path, runtime, manifest = artifact.path, req.runtime, artifact.manifest
+    reduced = req.precision is not None and precision_way(runtime, req.precision) is not None
+    options = req.base_options if reduced else None
     if manifest is not None and manifest.task == DETECTION:
         from edgebench.bench.evaluate_detection import evaluate_detection
 
@@ -392,7 +445,7 @@ def _accuracy(model_path: Path, runtime: str, data: str, limit: int | None, thre
                                 "arithmetic", "arithmetic_reason", "execution_precision", "warnings")}
 
 
-def _print_table(results: list[dict[str, Any]]) -> None:
+def _print_table(written: list[tuple[BenchResult, Path]]) -> None:
     from edgebench.bench.stats import THROUGHPUT_HEADER
     from rich.console import Console
     from rich.table import Table
@@ -401,28 +454,28 @@ def _print_table(results: list[dict[str, Any]]) -> None:
     for col in ("model", "runtime", "b", "t", "p50 ms (95% CI)", "p99 ms", THROUGHPUT_HEADER, "RSS MB", "noisy"):
         left = col in ("model", "runtime")
         table.add_column(col, justify="left" if left else "right", overflow="fold", no_wrap=col != "model")
-    for r in results:
-        lat, mem, o = r["latency"], r["memory"], r["options"]
-        lo, hi = lat["p50_ci95_ms"]
-        ran = r["runtime"].get("execution_precision")
-        total = (r.get("throughput") or {}).get("items_per_s", lat["throughput_items_per_s"])  # all streams
-        table.add_row(r["model"]["name"], r["runtime"]["name"] + (f" ({ran})" if ran else ""), str(o["batch"]),
-                      str(o["threads"]),
-                      f"{lat['p50_ms']:.3f} ({lo:.3f}-{hi:.3f})", f"{lat['p99_ms']:.3f}",
-                      f"{total:.1f}", f"{mem['peak_rss_mb']:.0f}",
-                      "yes" if lat["noisy"] else "no")
+    for r, _ in written:
+        lat, o = r.latency, r.options
+        lo, hi = lat.p50_ci95_ms
+        ran = r.runtime.execution_precision
+        total = (r.to_dict().get("throughput") or {}).get("items_per_s", lat.throughput_items_per_s)  # all streams
+        table.add_row(r.model.name, r.runtime.name + (f" ({ran})" if ran else ""), str(o.batch), str(o.threads),
+                      f"{lat.p50_ms:.3f} ({lo:.3f}-{hi:.3f})", f"{lat.p99_ms:.3f}",
+                      f"{total:.1f}", f"{r.memory.peak_rss_mb:.0f}",
+                      "yes" if lat.noisy else "no")
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
-    for r in results:
-        for line in _scenario_lines(r):
+    for r, path in written:
+        d = r.to_dict()
+        for line in _scenario_lines(d):
             console.print(line, markup=False, highlight=False)
-        if "end_to_end" in r:  # a detector: the model alone above, the whole frame here
-            e = r["end_to_end"]
+        if "end_to_end" in d:  # a detector: the model alone above, the whole frame here
+            e = d["end_to_end"]
             console.print(f"end-to-end p50 {e['e2e_p50_ms']:.3f} ms, p99 {e['e2e_p99_ms']:.3f} ms ({e['includes']}, "
-                          f"{e['frame']} frame); model only p50 {r['latency']['p50_ms']:.3f} ms")
-        for w in r.get("warnings", []):
+                          f"{e['frame']} frame); model only p50 {r.latency.p50_ms:.3f} ms")
+        for w in r.warnings or ():
             console.print(f"[yellow]warning:[/yellow] {w}")
-        console.print(f"wrote {r['_path']}")
+        console.print(f"wrote {path}")
 
 
 def _scenario_lines(r: dict[str, Any]) -> list[str]:

@@ -57,11 +57,10 @@ def resolve_model(arg: Path, *, no_verify: bool = False) -> tuple[Any, dict[str,
         {"manifest_sha256": "ab12...", "matches": True, "no_verify": False}   # matches None: nothing recorded
     """
     from edgebench.artifact import ModelArtifact
-    from edgebench.manifest import sha256_file
 
-    artifact = ModelArtifact.resolve(arg)
+    artifact = ModelArtifact.resolve(arg).hashed()  # once: the result records this sha256 too
     recorded = artifact.manifest.onnx_sha256 if artifact.manifest is not None else None
-    matches = None if recorded is None else sha256_file(artifact.path) == recorded
+    matches = None if recorded is None else artifact.sha256 == recorded
     if matches is False:
         if not no_verify:
             artifact.verify()  # raises, naming both digests and the fix

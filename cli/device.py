@@ -133,9 +133,10 @@ def bench_on_devices(on: str, request: JobBatch, output_dir: Path, *, as_json: b
     results = []
     for r in runs:
         for f in r.pulled:
-            data = load_result(f)
+            loaded = load_result(f)
             if csv_path is not None:
-                append_csv(csv_path, data)
+                append_csv(csv_path, loaded)
+            data = loaded.to_dict()
             lat, o = data["latency"], data["options"]
             if not as_json:
                 typer.echo(f"[{r.device.name}] {data['model']['name']} {data['runtime']['name']} b{o['batch']} "

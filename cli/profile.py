@@ -42,11 +42,11 @@ def profile(
     check_threads([cfg.threads])
     artifact, verification = resolve_model(model, no_verify=no_verify)
     result, path = run_profile(cfg, artifact, verification)
-    prof = result["profile"]
+    data = result.to_dict()
     if as_json:
-        typer.echo(json.dumps(prof, indent=2))
+        typer.echo(json.dumps(data["profile"], indent=2))
         return
-    _print(result, prof)
+    _print(data, data["profile"])
     typer.echo(f"wrote {path}")
 
 

@@ -3,6 +3,7 @@
     artifact = ModelArtifact.resolve(Path("artifacts/resnet20"))   # folder -> model.fp32.onnx
     artifact.path, artifact.manifest                               # Path, Manifest | None
     artifact.verify()                                              # sha256 of the file == the manifest's
+    artifact.hashed().sha256                                       # the file's sha256, hashed once
 
 `resolve` does what `check_model_path(resolve_model_arg(arg))` + `find_manifest` did at every call site:
 a folder gives its `model.fp32.onnx` (else its only .onnx), the file must exist and be non-empty, and the
@@ -12,7 +13,7 @@ manifest beside it is read and validated once.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edgebench.errors import ModelFileError, UserInputError
@@ -58,6 +59,11 @@ class ModelArtifact:
 
     path: Path
     manifest: Manifest | None
+    sha256: str | None = field(default=None, compare=False)  # the file's, once `hashed`
+
+    def hashed(self) -> ModelArtifact:
+        """This artifact with the sha256 of its file (computed once; a hashed artifact is returned as is)."""
+        return self if self.sha256 is not None else replace(self, sha256=sha256_file(self.path))
 
     @classmethod
     def resolve(cls, arg: Path | str) -> ModelArtifact:

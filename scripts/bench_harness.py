@@ -193,7 +193,7 @@ def cold_starts(model: Path, reps: int) -> None:
             rt_opts = get_runtime(name).Options(intra_op_threads=1)
             bench = {"warmup_iters": 0, "min_iters": 1, "min_seconds": 0.0}
             got[name].append(run_job_isolated(Job(model=str(path), runtime=name, options=rt_opts,
-                                                  bench=bench))["cold_start"])
+                                                  bench=bench)).to_dict()["cold_start"])
     print(f"cold start, ResNet-20 FP32, 1 thread, a fresh process each (median of {reps}, interleaved)")
     print("  runtime    process->session ms  session->first result ms  total ms  load peak RSS MB")
     for name, runs in got.items():

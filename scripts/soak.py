@@ -37,10 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         job = Job(model=str(model), batch=1, bench=cfg.__dict__.copy(),
                   runtime_options={"intra_op_threads": 1, "spin_wait": False})
         t0 = time.perf_counter()
-        measured = run_job(job)
+        result = run_job(job)
         seconds = time.perf_counter() - t0
     hwm = peak_rss_hwm_mb()  # after the statistics and the samples_ms list of the result
-    mem, lat = measured["memory"], measured["latency"]
+    mem, lat = result.memory.to_dict(), result.latency.to_dict()
     growth = (mem["rss_end_mb"] - mem["rss_loop_start_mb"]) / mem["rss_loop_start_mb"]
     peak_ratio = hwm / mem["rss_after_load_mb"]
     out = {

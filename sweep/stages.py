@@ -26,6 +26,7 @@ from edgebench.sweep.graph import Node
 if TYPE_CHECKING:
     import threading
 
+    from edgebench.bench.result import BenchResult
     from edgebench.devices.registry import Device
 
 ACCURACY_FILE = "accuracy.json"
@@ -228,7 +229,7 @@ REMOTE_TIMEOUT_S = 1800.0  # a remote cell's --timeout: `bench`'s default, as wh
 
 
 def _bench_remote(s: dict[str, Any], inp: Input, device: Device, out: Path,
-                  cancel: threading.Event | None = None) -> dict[str, Any]:
+                  cancel: threading.Event | None = None) -> BenchResult:
     """The cell's Job, as `bench MODEL -r RUNTIME -t T -b B --on DEVICE` sends it (`devices.remote.run_jobs_on`):
     push (content-addressed), run there, pull.
 
@@ -239,6 +240,7 @@ def _bench_remote(s: dict[str, Any], inp: Input, device: Device, out: Path,
 
     from edgebench.bench.harness import BenchConfig
     from edgebench.bench.runner import Job
+    from edgebench.bench.schema import load_result
     from edgebench.devices.jobs import JobBatch
     from edgebench.devices.registry import DeviceRegistry
     from edgebench.devices.remote import run_jobs_on
@@ -262,8 +264,7 @@ def _bench_remote(s: dict[str, Any], inp: Input, device: Device, out: Path,
         files = sorted((Path(tmp) / device.name).glob("*.json"))
         if len(files) != 1:
             raise DeviceError(f"device '{device.name}': the bench returned {len(files)} result files, expected 1")
-        result: dict[str, Any] = json.loads(files[0].read_text(encoding="utf-8"))
-    return result
+        return load_result(files[0])
 
 
 def stage_bench(s: dict[str, Any], inputs: Sequence[Input], out: Path, device: Device | None = None,
@@ -275,42 +276,33 @@ def stage_bench(s: dict[str, Any], inputs: Sequence[Input], out: Path, device: D
     process is killed by `subprocess.run`, a remote one by `run_on`; result.json is only written, atomically,
     after a finished measurement."""
     from edgebench.atomic import write_json
-    from edgebench.bench.schema import validate_result
 
     model, acc_in = inputs[0].model, inputs[1]
+    accuracy = json.loads((acc_in.dir / acc_in.outputs["accuracy"]).read_text(encoding="utf-8"))
     if s["device"] == "local":
-        from edgebench.bench.fingerprint import dynamic_state, fingerprint
-        from edgebench.bench.runner import Job, make_result, run_job_isolated
+        from edgebench.artifact import ModelArtifact
+        from edgebench.bench.measure import MeasureConfig, measure
         from edgebench.runtimes import options_class
 
         opts = options_class(s["runtime"]).from_dict({**s["runtime_options"], "intra_op_threads": s["threads"]})
         bench = {"warmup_iters": s["warmup_iters"], "min_iters": s["min_iters"], "min_seconds": s["min_seconds"],
                  "max_seconds": s["max_seconds"]}
-        job = Job(model=str(model), runtime=s["runtime"], batch=s["batch"], options=opts, bench=bench)
-        machine = fingerprint()
-        if machine["id"] != s["machine_id"]:
-            raise UserInputError(f"this machine's fingerprint id is {machine['id']}, the sweep planned "
-                                 f"{s['machine_id']}")
-        measured = run_job_isolated(job)
-        result = make_result(job, measured, model, machine, dynamic_state())
+        config = MeasureConfig(bench=bench, batch=s["batch"], machine_id=s["machine_id"], accuracy=accuracy)
+        result = measure(ModelArtifact.resolve(model).hashed(), s["runtime"], opts, config)
     else:
         if device is None or device.name != s["device"]:
             raise DeviceError(f"device '{s['device']}' is not in this sweep's device registry")
         if s["machine_id"] is None:
             raise DeviceError(f"device '{s['device']}' did not answer the sweep's probe; see the sweep log")
-        result = _bench_remote(s, inputs[0], device, out, cancel)
-        got = (result.get("machine") or {}).get("id")
-        if got != s["machine_id"]:
-            raise DeviceError(f"device '{s['device']}' measured on fingerprint id {got}, the sweep probed "
-                              f"{s['machine_id']} (another board behind the same name?); run the sweep again")
-    accuracy = json.loads((acc_in.dir / acc_in.outputs["accuracy"]).read_text(encoding="utf-8"))
-    result["accuracy"] = {k: v for k, v in accuracy.items() if k != "warnings"}
-    result["warnings"] += accuracy.get("warnings", [])
-    result["sweep"] = {k: s[k] for k in ("sweep", "variant", "model", "precision", "preset", "prune_ratio", "device")}
-    validate_result(result)
-    write_json(out / RESULT_FILE, result)
-    lat = result["latency"]
-    return {"result": RESULT_FILE, "p50_ms": lat["p50_ms"], "p50_ci95_ms": lat["p50_ci95_ms"],
+        result = _bench_remote(s, inputs[0], device, out, cancel).with_accuracy(accuracy)
+        if result.machine.id != s["machine_id"]:
+            raise DeviceError(f"device '{s['device']}' measured on fingerprint id {result.machine.id}, the sweep "
+                              f"probed {s['machine_id']} (another board behind the same name?); run the sweep again")
+    result = result.merged(sweep={k: s[k] for k in ("sweep", "variant", "model", "precision", "preset",
+                                                    "prune_ratio", "device")})
+    write_json(out / RESULT_FILE, result.to_dict())
+    lat = result.latency
+    return {"result": RESULT_FILE, "p50_ms": lat.p50_ms, "p50_ci95_ms": list(lat.p50_ci95_ms),
             "top1_pct": accuracy["top1_pct"]}
 
 

@@ -34,7 +34,7 @@ def test_bench_in_process_writes_valid_result(tiny_onnx: Path, tmp_path: Path) -
     assert r.exit_code == 0, r.stderr
     files = sorted(out.glob("*.json"))
     assert len(files) == 2
-    batches = sorted(load_result(f)["options"]["batch"] for f in files)
+    batches = sorted(load_result(f).options.batch for f in files)
     assert batches == [1, 3]
     assert len((tmp_path / "all.csv").read_text().splitlines()) == 3
     assert "p50 ms" in r.stdout

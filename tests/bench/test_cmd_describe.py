@@ -73,7 +73,7 @@ def test_describe_quantize_bench_eval(tmp_path: Path) -> None:
     for model in (p, tmp_path / "net.int8.onnx"):
         code, out, err = invoke("bench", model, "-o", tmp_path / "res", "--threads", "1", "--in-process", *QUICK)
         assert code == 0, err
-    results = [load_result(f) for f in sorted((tmp_path / "res").glob("*.json"))]
+    results = [load_result(f).to_dict() for f in sorted((tmp_path / "res").glob("*.json"))]
     assert sorted(r["model"]["name"] for r in results) == ["net-fp32", "net-int8"]
     for r in results:  # graph MACs give the efficiency figures of a third-party model
         assert r["model"]["macs"] == IMAGE_NET_MACS and r["efficiency"]["achieved_gmacs"] > 0

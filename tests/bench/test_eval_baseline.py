@@ -307,7 +307,7 @@ def test_bench_eval_records_the_arithmetic(saturating: tuple[Path, Path], tmp_pa
     r = CliRunner().invoke(app, ["bench", str(model), "--in-process", "--min-iters", "2", "--min-seconds", "0",
                                  "--warmup-iters", "1", "--threads", "1", "--eval", str(data), "-o", str(out)])
     assert r.exit_code == 0, r.stderr
-    res = load_result(next(out.glob("*.json")))  # still a valid result
+    res = load_result(next(out.glob("*.json"))).to_dict()  # still a valid result
     assert res["accuracy"]["arithmetic"] == "qdq-reference" and "VPMADDUBSW" in res["accuracy"]["arithmetic_reason"]
     assert "warnings" not in res["accuracy"] and any("QDQ arithmetic" in w for w in res["warnings"])
     r = CliRunner().invoke(app, ["bench", str(model), "--in-process", "--min-iters", "2", "--min-seconds", "0",

@@ -88,7 +88,7 @@ def test_cpus_outside_the_allowed_set_are_refused() -> None:
 def test_isolated_worker_runs_on_the_cpus_given(tiny_onnx: Path) -> None:
     cpu = ALLOWED[-1]
     measured = run_job_isolated(Job(model=str(tiny_onnx), bench=QUICK, cpus=(cpu,)))
-    p = measured["placement"]
+    p = measured.to_dict()["placement"]
     assert p["cpus"] == [cpu]
     assert p["worker_allowed_cpus"] == [cpu]  # os.sched_getaffinity read inside the worker after the timed runs
     assert p["threads"] >= 1 and p["threads_outside_cpus"] == 0  # numpy's and ORT's threads too
@@ -97,9 +97,9 @@ def test_isolated_worker_runs_on_the_cpus_given(tiny_onnx: Path) -> None:
 def test_in_process_run_restores_the_affinity(tiny_onnx: Path) -> None:
     before = os.sched_getaffinity(0)
     measured = run_job(Job(model=str(tiny_onnx), bench=QUICK, cpus=(ALLOWED[0],)))
-    assert measured["placement"]["worker_allowed_cpus"] == [ALLOWED[0]]
+    assert measured.placement["worker_allowed_cpus"] == (ALLOWED[0],)
     assert os.sched_getaffinity(0) == before
-    unpinned = run_job(Job(model=str(tiny_onnx), bench=QUICK))["placement"]
+    unpinned = run_job(Job(model=str(tiny_onnx), bench=QUICK)).to_dict()["placement"]
     assert unpinned["cpus"] is None and unpinned["worker_allowed_cpus"] == ALLOWED
 
 
@@ -260,7 +260,7 @@ COLD_KEYS = ["process_to_session_ms", "session_to_first_result_ms", "total_ms", 
 
 
 def test_cold_start_fields_of_an_isolated_run(tiny_onnx: Path) -> None:
-    cold = run_job_isolated(Job(model=str(tiny_onnx), bench=QUICK))["cold_start"]
+    cold = run_job_isolated(Job(model=str(tiny_onnx), bench=QUICK)).to_dict()["cold_start"]
     assert list(cold) == COLD_KEYS
     assert cold["process_to_session_ms"] > 0 and cold["session_to_first_result_ms"] > 0
     assert cold["total_ms"] == pytest.approx(cold["process_to_session_ms"] + cold["session_to_first_result_ms"])
@@ -268,14 +268,14 @@ def test_cold_start_fields_of_an_isolated_run(tiny_onnx: Path) -> None:
 
 
 def test_no_cold_start_in_process(tiny_onnx: Path) -> None:
-    assert run_job(Job(model=str(tiny_onnx), bench=QUICK))["cold_start"] is None  # not a fresh process
+    assert run_job(Job(model=str(tiny_onnx), bench=QUICK)).cold_start is None  # not a fresh process
 
 
 def test_worker_peak_rss_is_its_own_not_its_parents(tiny_onnx: Path) -> None:
     """ru_maxrss carries the parent's high-water mark across fork + exec: a 200 MB parent made every isolated
     worker report >= 200 MB (peak_rss_hwm_mb, cold_start.load_peak_rss_mb); VmHWM is the worker's own."""
     ballast = np.ones(25_000_000)  # 200 MB resident in this (the parent) process
-    measured = run_job_isolated(Job(model=str(tiny_onnx), bench=QUICK))
+    measured = run_job_isolated(Job(model=str(tiny_onnx), bench=QUICK)).to_dict()
     assert ballast[-1] == 1.0
     assert measured["memory"]["peak_rss_hwm_mb"] < 150
     assert 0 < measured["cold_start"]["load_peak_rss_mb"] < 150

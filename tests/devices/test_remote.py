@@ -51,8 +51,8 @@ def test_bench_on_pulls_a_valid_result_and_pushes_once(dev: Installed, tmp_path:
     assert r.exit_code == 0, r.output
     (f,) = (out / "dev").glob("*.json")
     res = load_result(f)
-    assert res["options"]["threads"] == 1 and res["latency"]["n"] >= 5
-    assert res["model"]["sha256"]
+    assert res.options.threads == 1 and res.latency.rest["n"] >= 5
+    assert res.model.sha256
     assert "[dev] " in r.output and "p50" in r.output
     r2 = runner.invoke(app, ["bench", str(tiny_onnx), "--on", "dev", "-o", str(out), *QUICK])
     assert r2.exit_code == 0 and "sent 0 (0.00 MB)" in r2.output, r2.output
@@ -88,7 +88,7 @@ def test_thread_list_is_one_measurement_at_a_time(dev: Installed, tmp_path: Path
     r = runner.invoke(app, ["bench", str(tiny_onnx), "--on", "dev", "-o", str(tmp_path), *args, "-t", "1,2",
                             "--no-arena", "--csv", str(tmp_path / "rows.csv")])
     assert r.exit_code == 0, r.output
-    results = [load_result(f) for f in (tmp_path / "dev").glob("*.json")]
+    results = [load_result(f).to_dict() for f in (tmp_path / "dev").glob("*.json")]
     assert sorted(x["options"]["threads"] for x in results) == [1, 2]
     assert all(x["options"]["memory_arena"] is False for x in results)  # --no-arena forwarded
     assert all(x["options"]["min_iters"] == 5 for x in results)
