@@ -55,6 +55,8 @@ class MeasureConfig:
 
     def __post_init__(self) -> None:
         BenchConfig(**self.bench)  # refused here, before anything runs
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise UserInputError(f"the seed (--seed) is {self.seed!r:.40}; it must be an integer >= 0")
 
     def job(self, model: str, runtime: str, options: RuntimeOptions, machine: dict[str, Any] | None = None,
             sha256: str | None = None) -> Job:

@@ -82,7 +82,8 @@ def test_run_jobs_measures_what_the_workstation_asked(tmp_path: Path, tiny_onnx:
     f.write_text(_batch(str(tiny_onnx), (2,)).to_json())
     r = runner.invoke(app, ["run-jobs", str(f), "-o", str(tmp_path / "out")])
     assert r.exit_code == 0, r.output
-    results = sorted((load_result(p) for p in (tmp_path / "out").glob("*.json")), key=lambda x: x["options"]["batch"])
+    results = sorted((load_result(p).to_dict() for p in (tmp_path / "out").glob("*.json")),
+                     key=lambda x: x["options"]["batch"])
     assert [(x["options"]["threads"], x["options"]["batch"]) for x in results] == [(2, 1), (2, 2)]
     assert {x["model"]["sha256"] for x in results} == {sha256_file(tiny_onnx)}
     assert {x["scenario"]["name"] for x in results} == {"single"} and results[0]["options"]["min_iters"] == 3
