@@ -414,8 +414,9 @@ def run_job_isolated(job: Job) -> BenchResult:
     import time
 
     from edgebench.bench.harness import timed_out
+    from edgebench.runtimes.torch.session import provided_env
 
-    env = dict(os.environ)
+    env = {**os.environ, **provided_env()}  # what the torch runtimes were given here, they get there
     timeout = job.bench.get("timeout_s")
     env[SPAWNED_ENV] = str(time.monotonic_ns())  # CLOCK_MONOTONIC is one clock for all processes (Linux)
     try:

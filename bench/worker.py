@@ -8,6 +8,7 @@ import sys
 
 from edgebench.bench.runner import SPAWNED_ENV, Job, run_job
 from edgebench.errors import EdgebenchError
+from edgebench.runtimes.torch.session import provide_from_env
 
 
 def _spawned_ns() -> int | None:
@@ -18,6 +19,7 @@ def _spawned_ns() -> int | None:
 
 def main() -> int:
     out = sys.stdout
+    provide_from_env(os.environ)  # what the parent gave the torch runtimes (runner.run_job_isolated)
     try:
         reply = run_job(Job.from_json(sys.stdin.read()), spawned_ns=_spawned_ns()).to_dict()
         code = 0

@@ -1,11 +1,8 @@
 """Rebuild the PyTorch module a model folder was exported from (what the `torch` runtimes run).
 
-The runtimes layer sits below the exporter, so it cannot import the zoo or the checkpoint code.
-It finds these functions through the `edgebench.torch_models` entry point (pyproject.toml) instead:
-
-    [project.entry-points."edgebench.torch_models"]
-    build_module = "edgebench.exporter.rebuild:build_module"
-    calibration_images = "edgebench.exporter.rebuild:calibration_images"
+The runtimes layer sits below the exporter, so it cannot import the zoo or the checkpoint code: the
+layers above pass these functions in (`edgebench.runtimes.torch.session.provide`, with `TORCH_RUNTIME_NEEDS`
+in `edgebench.exporter`).
 
 Example::
 

@@ -54,3 +54,16 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def torch_provided() -> Iterator[None]:
+    """The torch runtimes given the exporter's functions, as the command line and the sweep give them."""
+    from edgebench.exporter import TORCH_RUNTIME_NEEDS
+    from edgebench.runtimes.torch import session
+
+    before = dict(session._provided_targets)
+    session.provide(**TORCH_RUNTIME_NEEDS)
+    yield
+    session._provided_targets.clear()
+    session._provided_targets.update(before)

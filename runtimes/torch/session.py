@@ -17,8 +17,9 @@ size, seed) of the sibling `model.int8.json` when there is one, else `cifar10:tr
 seed 0 (the `edgebench quantize` defaults). `TorchInt8Options` overrides it (`calibration_data`,
 `calibration_size`, `calibration_seed`) and picks the `engine` (CLI: `--runtime-option engine=qnnpack`).
 
-The PyTorch module is rebuilt by the function registered under the `edgebench.torch_models` entry
-point (the exporter's `rebuild.build_module`, see pyproject.toml): this layer never imports the exporter.
+The PyTorch module is rebuilt by a function the caller passes in (`provide`: the command line and the sweep
+give the exporter's `rebuild.build_module` and `rebuild.calibration_images`; a measurement process gets them
+from its parent, `provided_env`): this layer never imports the exporter, nor looks it up.
 
 Example::
 
@@ -29,8 +30,10 @@ Example::
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import io
+import json
 import platform
 import time
 import warnings
@@ -54,7 +57,9 @@ if TYPE_CHECKING:
 INSTALL_HINT = "install the export extra: pip install 'edgebench[export]' (torch is not part of the device install)"
 DEFAULT_CALIBRATION = {"dataset": "cifar10:train", "size": 1000, "seed": 0}
 CALIB_BATCH = 32
-TORCH_MODELS_GROUP = "edgebench.torch_models"
+PROVIDED_ENV = "EDGEBENCH_TORCH_PROVIDED"  # what the parent provided, for a measurement process it starts
+NEEDS = ("build_module", "calibration_images")
+_provided_targets: dict[str, str] = {}  # name -> "module:function", as given to `provide`
 
 
 def default_engine(machine: str | None = None) -> str:
@@ -95,23 +100,45 @@ def fp32_manifest(model: Path) -> tuple[Path, Manifest, Manifest | None]:
     return parent.path, parent.manifest, manifest
 
 
-def _provided(name: str) -> Callable[..., Any]:
-    """The function the exporter registers as `name` under the `edgebench.torch_models` entry points.
+def provide(**targets: str | Callable[..., Any]) -> None:
+    """Give the torch runtimes what they need from a higher layer, by name (`NEEDS`): each a function or its
+    "module:function" name (imported when first used, so providing costs nothing).
 
     `build_module(manifest, folder) -> (nn.Module, weights file)` rebuilds the PyTorch model;
-    `calibration_images(manifest, settings) -> np.ndarray` gives the preprocessed calibration batch.
-    They live in `edgebench.exporter.rebuild`: the runtimes layer sits below the exporter and the
-    calibration data, so it finds them by name instead of importing upwards.
-    """
-    from importlib.metadata import entry_points
+    `calibration_images(manifest, settings) -> np.ndarray` gives the preprocessed calibration batch. The command
+    line and the sweep provide the exporter's (`edgebench.exporter.rebuild`)::
 
-    eps = {e.name: e for e in entry_points(group=TORCH_MODELS_GROUP)}
-    if name not in eps:
+        provide(build_module="edgebench.exporter.rebuild:build_module", calibration_images=...)
+    """
+    for name, target in targets.items():
+        if name not in NEEDS:
+            raise TypeError(f"the torch runtimes need {', '.join(NEEDS)}, not {name!r}")
+        _provided_targets[name] = target if isinstance(target, str) else f"{target.__module__}:{target.__qualname__}"
+
+
+def provided_env() -> dict[str, str]:
+    """The environment that passes what was provided here on to a measurement process (`provide_from_env`)."""
+    return {PROVIDED_ENV: json.dumps(_provided_targets)} if _provided_targets else {}
+
+
+def provide_from_env(environ: Mapping[str, str]) -> None:
+    """In a measurement process: what its parent provided (`provided_env`)."""
+    given = environ.get(PROVIDED_ENV)
+    if given:
+        provide(**json.loads(given))
+
+
+def _provided(name: str) -> Callable[..., Any]:
+    """The function provided as `name`, imported."""
+    target = _provided_targets.get(name)
+    if target is None:
         raise RuntimeUnavailable(
-            f"no '{name}' is installed for the torch runtimes (entry point group "
-            f"'{TORCH_MODELS_GROUP}'); {INSTALL_HINT}"
+            f"the torch runtimes need '{name}' from the exporter and this process was not given it; run them "
+            "through the edgebench command line, or call edgebench.runtimes.torch.session.provide(...) first "
+            f"(docs/architecture.md); {INSTALL_HINT}"
         )
-    return eps[name].load()  # type: ignore[no-any-return]
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
 
 
 def build_module(manifest: Manifest, folder: Path) -> tuple[nn.Module, Path]:

@@ -42,6 +42,7 @@ def _x(n: int = 4) -> np.ndarray:
     return np.random.default_rng(1).standard_normal((n, 3, 32, 32), dtype=np.float32)
 
 
+@pytest.mark.usefixtures("torch_provided")
 def test_torch_matches_onnx_runtime(random_resnet20: Path) -> None:
     onnx_file = random_resnet20 / "model.fp32.onnx"
     ort = get_runtime("ort-cpu").load(onnx_file, RuntimeOptions())
@@ -55,6 +56,7 @@ def test_torch_matches_onnx_runtime(random_resnet20: Path) -> None:
     assert sess.info["precision"] == "fp32" and sess.info["weights_file"].endswith("weights.pt")
 
 
+@pytest.mark.usefixtures("torch_provided")
 def test_torch_int8_quantizes_with_the_host_engine(random_resnet20: Path) -> None:
     import platform
 
@@ -86,6 +88,7 @@ def test_bare_onnx_is_refused(tiny_onnx: Path) -> None:
         get_runtime("torch").load(tiny_onnx, RuntimeOptions())
 
 
+@pytest.mark.usefixtures("torch_provided")
 def test_torch_fp32_refuses_a_quantized_file(random_resnet20: Path, tmp_path: Path) -> None:
     folder = tmp_path / "m"
     folder.mkdir()
@@ -99,6 +102,7 @@ def test_torch_fp32_refuses_a_quantized_file(random_resnet20: Path, tmp_path: Pa
         get_runtime("torch").load(folder / "model.int8.onnx", RuntimeOptions())
 
 
+@pytest.mark.usefixtures("torch_provided")
 def test_missing_weights_are_named(random_resnet20: Path, tmp_path: Path) -> None:
     folder = tmp_path / "moved"
     folder.mkdir()
@@ -167,6 +171,7 @@ def test_runtimes_layer_never_imports_the_exporter() -> None:
     assert offenders == []
 
 
+@pytest.mark.usefixtures("torch_provided")
 def test_torch_int8_rebuilds_an_int8_folder_only_from_its_verified_parent(random_resnet20: Path,
                                                                          tmp_path: Path) -> None:
     """#23: an INT8 manifest whose parent is another model (re-exported FP32, or a path out of the folder) was
@@ -193,3 +198,28 @@ def test_torch_int8_rebuilds_an_int8_folder_only_from_its_verified_parent(random
         f.write(b"\0")  # the FP32 model changed since the INT8 one was made from it
     with pytest.raises(ModelFileError, match="was made from another model"):
         rt.load(folder / "model.int8.onnx", opts)
+
+
+def test_a_process_not_given_the_exporter_says_so(random_resnet20: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runtimes layer never looks the exporter up: a process whose top layer did not provide it is refused."""
+    from edgebench.runtimes.torch import session
+
+    monkeypatch.setattr(session, "_provided_targets", {})
+    with pytest.raises(RuntimeUnavailable, match=r"'build_module' from the exporter.*provide\("):
+        get_runtime("torch").load(random_resnet20 / "model.fp32.onnx", RuntimeOptions(intra_op_threads=1))
+
+
+def test_what_was_provided_reaches_the_measurement_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgebench.exporter import TORCH_RUNTIME_NEEDS
+    from edgebench.runtimes.torch import session
+
+    monkeypatch.setattr(session, "_provided_targets", {})
+    assert session.provided_env() == {}
+    session.provide(**TORCH_RUNTIME_NEEDS)
+    env = session.provided_env()
+    monkeypatch.setattr(session, "_provided_targets", {})
+    session.provide_from_env(env)  # what bench.worker does with its parent's environment
+    assert session._provided_targets == TORCH_RUNTIME_NEEDS
+    from edgebench.exporter.rebuild import build_module
+
+    assert session._provided("build_module") is build_module
