@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from edgebench.tools.sshd import Sshd
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -67,3 +73,44 @@ def torch_provided() -> Iterator[None]:
     yield
     session._provided_targets.clear()
     session._provided_targets.update(before)
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
+    """The real OpenSSH server on loopback (edgebench.tools.sshd), one for the run (tests/devices, tests/sweep)."""
+    from edgebench.tools.sshd import SSHD, loopback_sshd
+
+    if not SSHD.exists():
+        pytest.skip("needs OpenSSH's server (/usr/sbin/sshd): apt-get install openssh-server (.ci/run installs it)")
+    with loopback_sshd(tmp_path_factory.mktemp("sshd")) as server:
+        yield server
+
+
+@dataclass(frozen=True)
+class Installed:
+    """Device `dev` registered in `devices` and set up (our wheel in a fresh venv on the 'device')."""
+
+    devices: Path
+    workdir: Path
+    setup_seconds: float
+
+
+@pytest.fixture(scope="session")
+def installed(sshd: Sshd, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installed]:
+    """`dev` set up once for the whole run (a wheel build and a venv on the 'device' take ~10 s)."""
+    from edgebench.devices.registry import Device, DeviceRegistry
+    from edgebench.devices.remote import setup
+
+    d = tmp_path_factory.mktemp("installed")
+    devices, workdir, empty = d / "devices.toml", d / "work", d / "wheelhouse"
+    empty.mkdir()
+    mp = pytest.MonkeyPatch()
+    mp.setenv("XDG_CACHE_HOME", str(d / "cache"))  # the wheel cache
+    reg = DeviceRegistry(devices)
+    reg.add(Device("dev", sshd.url(), python=sshd.python, workdir=str(workdir), ssh_config=str(sshd.ssh_config)))
+    t0 = time.perf_counter()
+    setup(reg.get("dev"), wheelhouse=empty, echo=lambda _: None)
+    try:
+        yield Installed(devices, workdir, time.perf_counter() - t0)
+    finally:
+        mp.undo()

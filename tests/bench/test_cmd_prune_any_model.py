@@ -76,6 +76,7 @@ def test_prune_a_model_file_keeps_it_valid_and_exports(user: dict[str, Path], tm
     assert r.exit_code == 0, r.stderr
 
 
+@pytest.mark.slow  # ~8 s idle: prunes and exports a torchvision MobileNetV3-small
 def test_prune_a_torchvision_model(tmp_path: Path, user: dict[str, Path]) -> None:
     import torch
     from edgebench.exporter.zoo import create_model

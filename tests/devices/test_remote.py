@@ -17,9 +17,10 @@ from edgebench.bench.schema import load_result
 from edgebench.cli import app
 from edgebench.devices.agent import build_id
 from edgebench.devices.registry import Device, DeviceRegistry
+from edgebench.tools.sshd import Sshd, free_port
 from typer.testing import CliRunner
 
-from tests.devices.conftest import Installed, Sshd, free_port
+from tests.conftest import Installed
 
 runner = CliRunner()
 QUICK = ["--min-iters", "5", "--min-seconds", "0", "--warmup-iters", "1", "-t", "1"]

@@ -11,9 +11,8 @@ from edgebench.devices.push import Bundle, folder_bundle, push
 from edgebench.devices.registry import Device, DeviceRegistry
 from edgebench.devices.transport import Ssh
 from edgebench.errors import DeviceError
+from edgebench.tools.sshd import Sshd, free_port
 from typer.testing import CliRunner
-
-from tests.devices.conftest import Sshd, free_port
 
 runner = CliRunner()
 

@@ -144,6 +144,7 @@ def test_bench_cli_with_model_folder(random_resnet20: Path, tmp_path: Path) -> N
     assert r.exit_code == 2 and "no.npz" in r.stderr and not list(tmp_path.glob("none/*.json"))
 
 
+@pytest.mark.slow  # ~9 s idle: a measurement process that imports torch and calibrates ResNet-20
 def test_torch_int8_engine_from_the_cli(random_resnet20: Path, tmp_path: Path) -> None:
     """--runtime-option reaches torch-int8 through the measurement process (the old `extra` came back garbled)."""
     from edgebench.cli import app

@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 from edgebench.cli import app
 from edgebench.devices.registry import Device, DeviceRegistry
+from edgebench.tools.sshd import Sshd, free_port
 from typer.testing import CliRunner
 
-from tests.devices.conftest import Installed, Sshd, free_port, installed, sshd  # noqa: F401 (session fixtures)
+from tests.conftest import Installed
 from tests.sweep.tiny_sweep import sweep_text
 
 pytestmark = pytest.mark.slow
 
 
-def test_sweep_on_a_remote_device_and_one_that_is_down(installed: Installed, sshd: Sshd,  # noqa: F811
+def test_sweep_on_a_remote_device_and_one_that_is_down(installed: Installed, sshd: Sshd,
                                                        tiny: Path) -> None:
     devices = tiny / "devices.toml"
     devices.write_text(installed.devices.read_text())

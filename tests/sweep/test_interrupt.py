@@ -20,7 +20,7 @@ from edgebench.cli import app
 from edgebench.sweep.executor import interrupt_signals
 from typer.testing import CliRunner
 
-from tests.devices.conftest import Installed, installed, sshd  # noqa: F401 (session fixtures)
+from tests.conftest import Installed
 from tests.sweep.tiny_sweep import sweep_text
 
 EDGEBENCH = str(Path(sys.executable).parent / "edgebench")
@@ -134,13 +134,15 @@ def test_interrupting_a_local_bench_kills_the_measurement_and_resumes(tiny: Path
     while _alive(worker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(worker)
+    if sig is signal.SIGTERM:  # _check_interrupted found the same cache as after SIGINT: its resume is the same
+        return
     s = _resume(sweep, out)
     assert [n["status"] for n in s["nodes"] if n["stage"] == "bench"] == ["done"]
     assert len(list((out / "results" / "local").glob("*.json"))) == 1
 
 
 @pytest.mark.slow
-def test_ctrl_c_during_a_remote_bench_stops_it_on_the_device_and_resumes(installed: Installed,  # noqa: F811
+def test_ctrl_c_during_a_remote_bench_stops_it_on_the_device_and_resumes(installed: Installed,
                                                                          tiny: Path) -> None:
     devices = tiny / "devices.toml"
     devices.write_text(installed.devices.read_text())
