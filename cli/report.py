@@ -29,24 +29,13 @@ def compare(
                                                           "file_size_mb."),
 ) -> None:
     """Merge result files (grouped by machine) into report.md, report.csv and a self-contained report.html."""
-    import importlib.util
+    from edgebench.bench.report.compare import CompareConfig, compare
 
-    from edgebench.bench.report import make_report
-    from edgebench.errors import RuntimeUnavailable
-
-    missing = [m for m in ("jinja2",) + (("matplotlib",) if plots else ()) if importlib.util.find_spec(m) is None]
-    if missing:
-        raise RuntimeUnavailable(f"edgebench compare needs {', '.join(missing)}; install the report extra: "
-                                 "pip install 'edgebench[report]'" + (" (or pass --no-plots)" if plots else ""))
-    rep, written = make_report(results, output_dir, baseline=baseline, title=title, plots=plots, force=force,
-                               budget=budget, metric=metric)
-    bases = ", ".join(f"{b} ({lin})" for lin, b in rep.baselines.items()) if len(rep.baselines) > 1 else None
-    typer.echo(f"{len(rep.rows)} results from {len(rep.machines)} machine(s), {len(rep.prune_runs)} pruning run(s), "
-               f"{len(rep.interleaved)} interleaved comparison(s); baseline: {bases or rep.baseline or 'none'}")
-    for rec in rep.recommendations:
-        typer.echo(f"{rec.lines()[0]}: {rec.lines()[1]}")
-    for n in rep.notes:
-        typer.echo(f"note: {n}")
+    config = CompareConfig(tuple(results), output_dir, baseline=baseline, title=title, plots=plots, force=force,
+                           budget=budget, metric=metric)
+    lines, written = compare(config)
+    for line in lines:
+        typer.echo(line)
     for p in written:
         if p.suffix != ".png":
             typer.echo(f"wrote {p}")

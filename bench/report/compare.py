@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgebench.atomic import atomic_path, ensure_writable_dir, write_text
@@ -25,11 +26,11 @@ from edgebench.bench.report.columns import COLUMNS, Column
 from edgebench.bench.report.data import Machine, Row, load_entries, load_results
 from edgebench.bench.report.render_csv import render_csv
 from edgebench.bench.report.render_markdown import render_markdown
-from edgebench.errors import OutputExistsError
+from edgebench.errors import OutputExistsError, RuntimeUnavailable
 
-__all__ = ["COLUMNS", "REPORT_FILES", "Column", "Machine", "Report", "Row", "build_report", "default_baseline",
-           "load_entries", "load_results", "make_report", "render_csv", "render_markdown", "resolve_baseline",
-           "write_report"]
+__all__ = ["COLUMNS", "REPORT_FILES", "Column", "CompareConfig", "Machine", "Report", "Row", "build_report",
+           "compare", "default_baseline", "load_entries", "load_results", "make_report", "render_csv",
+           "render_markdown", "resolve_baseline", "write_report"]
 
 REPORT_FILES = ("report.md", "report.csv", "report.html")
 
@@ -85,3 +86,45 @@ def make_report(paths: Sequence[Path], out_dir: Path, *, baseline: str | None = 
     if budget is not None and any(r.top1_pct is not None and r.kind == "bench" for r in loaded.rows):
         rep = dataclasses.replace(rep, recommendations=tuple(recommend(loaded.rows, budget=budget, metric=metric)))
     return rep, write_report(rep, out_dir, force=force, plots=plots)
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """`edgebench compare`'s options, checked on construction: the report extra (jinja2, and matplotlib for the
+    plots) and the ranking metric before any result file is read."""
+
+    results: tuple[Path, ...]
+    output_dir: Path = Path("report")
+    baseline: str | None = None
+    title: str = "edgebench report"
+    plots: bool = True
+    force: bool = False
+    budget: float | None = 1.0
+    metric: str = "p50_ms"
+
+    def __post_init__(self) -> None:
+        import importlib.util
+
+        from edgebench.bench.report.recommend import check_metric
+
+        object.__setattr__(self, "results", tuple(self.results))
+        needed = ("jinja2", "matplotlib") if self.plots else ("jinja2",)
+        missing = [m for m in needed if importlib.util.find_spec(m) is None]
+        if missing:
+            hint = " (or pass --no-plots)" if self.plots else ""
+            raise RuntimeUnavailable(f"edgebench compare needs {', '.join(missing)}; install the report extra: "
+                                     f"pip install 'edgebench[report]'{hint}")
+        check_metric(self.metric)
+
+
+def compare(config: CompareConfig) -> tuple[list[str], list[Path]]:
+    """`edgebench compare`: the report of `config.results` written to `config.output_dir`; returns what to say
+    (a summary line, the recommendations, the notes) and the files written."""
+    rep, written = make_report(config.results, config.output_dir, baseline=config.baseline, title=config.title,
+                               plots=config.plots, force=config.force, budget=config.budget, metric=config.metric)
+    bases = ", ".join(f"{b} ({lin})" for lin, b in rep.baselines.items()) if len(rep.baselines) > 1 else None
+    lines = [f"{len(rep.rows)} results from {len(rep.machines)} machine(s), {len(rep.prune_runs)} pruning run(s), "
+             f"{len(rep.interleaved)} interleaved comparison(s); baseline: {bases or rep.baseline or 'none'}"]
+    lines += [f"{rec.lines()[0]}: {rec.lines()[1]}" for rec in rep.recommendations]
+    lines += [f"note: {n}" for n in rep.notes]
+    return lines, written

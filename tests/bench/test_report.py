@@ -246,3 +246,20 @@ def test_report_names_the_fastest_runtime_and_precision_per_machine(tmp_path: Pa
     assert "`resnet20-int8/litert` (int8, 2 t) 0.900 ms, top-1 91.40 %" in line.split(";")[0]
     assert "fastest fp32: `resnet20-fp32/openvino` (fp32, 2 t) 1.800 ms, top-1 91.50 %" in line
     assert "Fastest at batch 1" in (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+
+
+def test_compare_config_checks_the_extra_and_the_metric_before_reading(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    from edgebench.bench.report.compare import CompareConfig
+    from edgebench.errors import RuntimeUnavailable, UserInputError
+
+    missing = tmp_path / "not-there"  # never read: the config refuses first
+    with pytest.raises(UserInputError, match="nope"):
+        CompareConfig((missing,), metric="nope")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda m, *a: None if m == "matplotlib" else real(m, *a))
+    with pytest.raises(RuntimeUnavailable, match=r"matplotlib.*--no-plots"):
+        CompareConfig((missing,))
+    assert CompareConfig((missing,), plots=False).results == (missing,)
