@@ -49,6 +49,8 @@ def _check(path: str, value: Any, meta: Mapping[str, Any]) -> None:
                                 + (" or null" if meta["optional"] else ""))
     low = meta["low"]
     for v in (value if meta["each"] else [value]) if low is not None else []:
+        if not isinstance(v, _NUM) or isinstance(v, bool):  # an item of a list of numbers
+            raise ResultSchemaError(f"{path} must hold numbers only")
         if not math.isfinite(v) or v < low or (meta["strict"] and v == low):
             raise ResultSchemaError(f"field '{path}' is {v!r}; it must be a finite number "
                                     f"{'>' if meta['strict'] else '>='} {low} (a damaged or hand-edited file: "
@@ -161,13 +163,13 @@ class Latency(Record):
     throughput_items_per_s: float = need(*_NUM, low=0)
 
     def __post_init__(self) -> None:
+        super().__post_init__()  # the types first: samples_ms is a list (or absent) before its items are checked
         if not all(isinstance(x, _NUM) and not isinstance(x, bool) for x in self.samples_ms or []):
             raise ResultSchemaError("latency.samples_ms must hold numbers only")
         ci = self.p50_ci95_ms
         if isinstance(ci, list | tuple) and (len(ci) != 2 or not all(isinstance(x, _NUM) and not isinstance(x, bool)
                                                                      for x in ci)):
             raise ResultSchemaError(f"latency.p50_ci95_ms must be two numbers [low, high]; got {list(ci)!r:.80}")
-        super().__post_init__()
 
 
 @dataclass(frozen=True, kw_only=True)
