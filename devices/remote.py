@@ -14,8 +14,10 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -143,6 +145,19 @@ def wheel_cache() -> Path:
     return Path(base) / "edgebench" / "wheels"
 
 
+# what a checkout holds besides its source (at its top; caches anywhere): left out of the copy the wheel is built from
+_NOT_SOURCE_TOP = {".git", ".venv", "build", "dist", "artifacts", "results", "report", ".pytest_cache", ".ruff_cache",
+                   ".hypothesis"}
+
+
+def _not_source(root: Path) -> Callable[[str, list[str]], set[str]]:
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        top = Path(folder) == root
+        return {n for n in names if n == "__pycache__" or n.endswith(".egg-info") or (top and n in _NOT_SOURCE_TOP)}
+
+    return ignore
+
+
 def build_wheel(echo: Echo = _stderr) -> Path:
     """Our wheel, built from this checkout (`pip wheel --no-deps`), cached per build id."""
     root = source_root()
@@ -155,10 +170,14 @@ def build_wheel(echo: Echo = _stderr) -> Path:
         return found[-1]
     echo(f"building the wheel from {root} (pip wheel --no-deps)")
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp), str(root)]
-    proc = subprocess.run([*pip, "--no-build-isolation"], capture_output=True, text=True)
-    if proc.returncode != 0:  # e.g. a setuptools here older than pyproject's build requirement: pip fetches one
-        proc = subprocess.run(pip, capture_output=True, text=True)
+    with tempfile.TemporaryDirectory(prefix="edgebench-src.") as src:
+        # from a clean copy: setuptools packs whatever its build/ folder still holds, so a module moved or removed
+        # since the last build would otherwise travel to the device too (and change the build id there)
+        shutil.copytree(root, src, dirs_exist_ok=True, ignore=_not_source(root))
+        pip = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp), src]
+        proc = subprocess.run([*pip, "--no-build-isolation"], capture_output=True, text=True)
+        if proc.returncode != 0:  # e.g. a setuptools here older than pyproject's build requirement: pip fetches one
+            proc = subprocess.run(pip, capture_output=True, text=True)
     if proc.returncode != 0:
         raise DeviceError(f"building the wheel failed: {last_line(proc.stderr)}")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -123,14 +123,23 @@ def test_no_import_cycles() -> None:
 
 @pytest.mark.slow
 def test_wheel_holds_one_top_level_package(tmp_path: Path) -> None:
+    import shutil
+
+    from edgebench.devices.remote import _not_source
+
+    src = tmp_path / "src"  # a clean copy, as `device setup` builds it: a stale build/ adds moved modules back
+    shutil.copytree(REPO, src, ignore=_not_source(REPO))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(tmp_path), str(REPO)], check=True, capture_output=True, text=True)
+                    str(tmp_path), str(src)], check=True, capture_output=True, text=True)
     (wheel,) = tmp_path.glob("edgebench-*.whl")
     tops = {n.split("/")[0] for n in zipfile.ZipFile(wheel).namelist()}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"edgebench"}
     names = zipfile.ZipFile(wheel).namelist()
     assert "edgebench/bench/harness.py" in names and "edgebench/errors.py" in names
     assert "edgebench/data/imagenet_synsets.txt" in names  # package-data: --labels imagenet on the device
+    wheel_modules = {n.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for n in names
+                     if n.endswith(".py")}
+    assert wheel_modules == set(MODULES), f"the wheel and the source differ: {sorted(wheel_modules ^ set(MODULES))}"
 
 
 def entry_point_consumers() -> dict[str, set[str]]:
