@@ -12,19 +12,11 @@ import typer
 from edgebench.cli.common import (
     LabelsFileOpt,
     LabelsOpt,
-    PpChannelOrderOpt,
-    PpInputLikeOpt,
-    PpLayoutOpt,
-    PpMeanOpt,
-    PpPresetOpt,
-    PpResizeOpt,
-    PpScaleOpt,
-    PpSizeOpt,
-    PpStdOpt,
     artifact_with_manifest,
     no_verify_option,
     preprocessing_choice,
     resolve_model,
+    with_preprocessing_options,
 )
 from edgebench.cli.options import existing_dir
 from edgebench.cli.root import app
@@ -35,6 +27,7 @@ MEASURED = {"probabilities": "argmax/top-5 of the final Softmax's probabilities 
 
 
 @app.command(name="eval")
+@with_preprocessing_options
 def eval_cmd(
     model: Path = typer.Argument(..., help="An .onnx file with its manifest, or a model folder."),
     data: str = typer.Option("cifar10", "--data", "-d",
@@ -71,24 +64,17 @@ def eval_cmd(
                                    help="Shortcut for --arithmetic qdq: the accuracy the target device computes."),
     on: str | None = typer.Option(None, "--on", metavar="DEVICE[,DEVICE...]",
                                   help="Evaluate there over SSH (`edgebench device add`); local files are pushed."),
-    preprocessing: PpPresetOpt = None,
-    input_like: PpInputLikeOpt = None,
-    mean: PpMeanOpt = None,
-    std: PpStdOpt = None,
-    scale: PpScaleOpt = None,
-    size: PpSizeOpt = None,
-    resize: PpResizeOpt = None,
-    layout: PpLayoutOpt = None,
-    channel_order: PpChannelOrderOpt = None,
     labels: LabelsOpt = None,
     labels_file: LabelsFileOpt = None,
+    **pp: Any,
 ) -> None:
     """Accuracy of a model on a labelled dataset, preprocessed as its manifest says (a model without one takes
     the preprocessing options, as `edgebench describe`)."""
     if on is not None:  # the same eval on each device (edgebench.devices)
         from edgebench.cli.device import eval_on_devices
 
-        eval_on_devices(on, eval_cmd, locals(), model, runtime=runtime, threads=str(threads or ""), as_json=as_json)
+        eval_on_devices(on, eval_cmd, {**locals(), **pp}, model, runtime=runtime, threads=str(threads or ""),
+                        as_json=as_json)
         return
     from edgebench.bench.eval_run import EvalConfig, run_eval
     from edgebench.cli.options import check_threads
@@ -100,8 +86,8 @@ def eval_cmd(
                      as_target=as_target, labels_file=labels_file, runtime_options=options)
     if threads is not None:
         check_threads([threads], allow_oversubscribe=allow_oversubscribe)
-    choice = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
-    artifact, baseline, base_manifest = _models(model, baseline, runtime, choice, labels, no_verify)
+    artifact, baseline, base_manifest = _models(model, baseline, runtime, preprocessing_choice(**pp), labels,
+                                                no_verify)
     outcome = run_eval(cfg, artifact, baseline, base_manifest)
     PRINTERS[outcome.kind](outcome.result, as_json)
 
