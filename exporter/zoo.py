@@ -157,22 +157,18 @@ def register_model(
 
 
 _AKAMASTER = "https://github.com/akamaster/pytorch_resnet_cifar10/raw/master/pretrained_models/"
-RESNET20_WEIGHTS = WeightsSource(
-    file_name="resnet20-12fca82f.th",
-    url=_AKAMASTER + "resnet20-12fca82f.th",
-    sha256="12fca82f0bebc4135bf1f32f6e3710e61d5108578464b84fd6d7f5c1b04036c8",
-    top1_pct=91.73,
-    dataset="cifar10",
-    license="BSD-2-Clause (c) 2018 Yerlan Idelbayev",
-)
-RESNET56_WEIGHTS = WeightsSource(
-    file_name="resnet56-4bfd9763.th",
-    url=_AKAMASTER + "resnet56-4bfd9763.th",
-    sha256="4bfd97631478d6b638d2764fd2baff3edb1d7d82252d54439343b6596b9b5367",
-    top1_pct=93.39,
-    dataset="cifar10",
-    license="BSD-2-Clause (c) 2018 Yerlan Idelbayev",
-)
+
+
+def _akamaster(file_name: str, sha256: str, top1_pct: float) -> WeightsSource:
+    """A published checkpoint of akamaster/pytorch_resnet_cifar10 (CIFAR-10)."""
+    return WeightsSource(file_name=file_name, url=_AKAMASTER + file_name, sha256=sha256, top1_pct=top1_pct,
+                         dataset="cifar10", license="BSD-2-Clause (c) 2018 Yerlan Idelbayev")
+
+
+RESNET20_WEIGHTS = _akamaster("resnet20-12fca82f.th",
+                              "12fca82f0bebc4135bf1f32f6e3710e61d5108578464b84fd6d7f5c1b04036c8", 91.73)
+RESNET56_WEIGHTS = _akamaster("resnet56-4bfd9763.th",
+                              "4bfd97631478d6b638d2764fd2baff3edb1d7d82252d54439343b6596b9b5367", 93.39)
 
 
 def _cifar_resnet(depth: int, weights: WeightsSource | None) -> None:
