@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 from edgebench.calibration.metrics import paired_metrics, topk_hits
@@ -31,7 +31,7 @@ from edgebench.system import default_threads
 
 if TYPE_CHECKING:
     from edgebench.calibration.datasets import Dataset
-    from edgebench.manifest import Manifest
+    from edgebench.manifest import InputInfo, Manifest
     from edgebench.runtimes.options import RuntimeOptions
 
 DEFAULT_BATCH_SIZE = 100
@@ -175,8 +175,6 @@ def evaluate(
     this host's).
     """
     from edgebench.artifact import ModelArtifact
-    from edgebench.calibration.labels import check_labels_fit
-    from edgebench.calibration.preprocess import preprocess
 
     if batch_size < 1:
         raise UserInputError(f"--batch-size {batch_size} must be >= 1")
@@ -186,63 +184,20 @@ def evaluate(
     path = artifact.path
     manifest = manifest if manifest is not None else artifact.manifest
     plan = plan_arithmetic(manifest, runtime, arithmetic, cpu)
-    info = manifest.input if manifest is not None else None
-    if info is None:
-        raise CalibrationError(
-            f"'{path}' has no manifest ({path.with_suffix('.json').name}) saying how its images are preprocessed; "
-            f"write one with `edgebench describe {path} --preprocessing imagenet|tf-lite|cifar10|unit|symmetric|"
-            "caffe-bgr` (or --input-like / --mean --std ...), or give those same options to eval, or export the model "
-            "with `edgebench export`: evaluation does not guess"
-        )
+    info = _input_info(path, manifest)
     kind = output_kind(manifest, path)
     ds = dataset if not isinstance(dataset, str) else load_eval_dataset(dataset, manifest, data_dir, download,
                                                                          labels_file, size=limit)
-    ds = ds.require_labels("evaluation").subset(limit)
-    check_labels_fit(ds, manifest.num_classes or len(info.class_names) or None)
-    if info.class_names and ds.class_names and tuple(info.class_names) != tuple(ds.class_names):
-        raise CalibrationError(
-            f"dataset '{ds.name}' has classes {list(ds.class_names)[:4]}... but the model predicts "
-            f"{list(info.class_names)[:4]}...; evaluate on the dataset the model was trained for ({info.dataset})"
-        )
+    ds = _labelled_for(ds.require_labels("evaluation").subset(limit), manifest, info)
     threads = threads or _usable_cores()
     if runtime_options is not None and runtime_options.runtime not in (runtime, None):
         raise UserInputError(f"runtime options of '{runtime_options.runtime}' given to an evaluation on '{runtime}'")
     sess = evaluation_session(path, runtime, threads, plan, runtime_options)
-    if len(sess.inputs) != 1:
-        raise CalibrationError(f"'{path}' has {len(sess.inputs)} inputs; evaluation handles one-input classifiers")
-    spec = sess.inputs[0]
-    out_shape = sess.outputs[0].shape
-    if len(out_shape) == 2 and isinstance(out_shape[1], int) and out_shape[1] > 0:  # the graph's count (-1: unknown)
-        check_labels_fit(ds, out_shape[1])
-    fixed = spec.shape[0] if isinstance(spec.shape[0], int) and spec.shape[0] > 0 else None
+    fixed = _fixed_batch(sess, path, ds)
     step = fixed or batch_size
-    hw = image_hw(spec.shape, info.preprocessing.layout)
-    out_name = sess.outputs[0].name
 
     t0 = time.perf_counter()
-    preds: list[np.ndarray] = []
-    top1 = top5 = nonfinite = 0
-    num_classes = None
-    for i in range(0, len(ds), step):
-        images, labels = ds.images[i:i + step], ds.labels[i:i + step]
-        x = preprocess(images, info.preprocessing, hw)
-        n = len(x)
-        if fixed is not None and n < fixed:
-            x = np.concatenate([x, np.repeat(x[-1:], fixed - n, axis=0)])
-        logits = np.asarray(sess.run({spec.name: x})[out_name])[:n]
-        if logits.ndim != 2:
-            raise CalibrationError(
-                f"'{path}' output '{out_name}' has shape {list(logits.shape)}; expected [N, classes]"
-            )
-        num_classes = logits.shape[1]
-        nonfinite += int((~np.isfinite(logits)).sum())
-        if int(labels.max()) >= num_classes:
-            raise CalibrationError(
-                f"dataset '{ds.name}' has label {int(labels.max())} but the model has {num_classes} outputs"
-            )
-        preds.append(logits.argmax(axis=1))
-        top1 += int((preds[-1] == labels).sum())  # argmax, as the predictions: INT8 logits can tie
-        top5 += int(topk_hits(logits, labels, 5).sum())
+    preds, top1, top5, nonfinite, num_classes = _scored(sess, ds, info, path, step, fixed)
     seconds = time.perf_counter() - t0
     n_total = len(ds)
     out: dict[str, Any] = {
@@ -269,6 +224,87 @@ def evaluate(
         out["warnings"].append(f"the model output {nonfinite} NaN/Inf logits (NaN weights?); its accuracy is "
                                "meaningless")
     return out
+
+
+def _input_info(path: Path, manifest: Manifest | None) -> InputInfo:
+    """The model's input as its manifest records it (how its images are preprocessed); refused without one."""
+    info = manifest.input if manifest is not None else None
+    if info is None:
+        raise CalibrationError(
+            f"'{path}' has no manifest ({path.with_suffix('.json').name}) saying how its images are preprocessed; "
+            f"write one with `edgebench describe {path} --preprocessing imagenet|tf-lite|cifar10|unit|symmetric|"
+            "caffe-bgr` (or --input-like / --mean --std ...), or give those same options to eval, or export the model "
+            "with `edgebench export`: evaluation does not guess"
+        )
+    return info
+
+
+def _labelled_for(ds: Dataset, manifest: Manifest, info: InputInfo) -> Dataset:
+    """`ds`, refused when its labels or class names do not fit the model's classes."""
+    from edgebench.calibration.labels import check_labels_fit
+
+    check_labels_fit(ds, manifest.num_classes or len(info.class_names) or None)
+    if info.class_names and ds.class_names and tuple(info.class_names) != tuple(ds.class_names):
+        raise CalibrationError(
+            f"dataset '{ds.name}' has classes {list(ds.class_names)[:4]}... but the model predicts "
+            f"{list(info.class_names)[:4]}...; evaluate on the dataset the model was trained for ({info.dataset})"
+        )
+    return ds
+
+
+def _fixed_batch(sess: Any, path: Path, ds: Dataset) -> int | None:
+    """The batch a fixed-batch one-input classifier takes (None: any); refuses more inputs, or fewer graph
+    outputs than the dataset's labels need."""
+    from edgebench.calibration.labels import check_labels_fit
+
+    if len(sess.inputs) != 1:
+        raise CalibrationError(f"'{path}' has {len(sess.inputs)} inputs; evaluation handles one-input classifiers")
+    spec = sess.inputs[0]
+    out_shape = sess.outputs[0].shape
+    if len(out_shape) == 2 and isinstance(out_shape[1], int) and out_shape[1] > 0:  # the graph's count (-1: unknown)
+        check_labels_fit(ds, out_shape[1])
+    return spec.shape[0] if isinstance(spec.shape[0], int) and spec.shape[0] > 0 else None
+
+
+class _Tally(NamedTuple):
+    predictions: list[np.ndarray]
+    top1: int
+    top5: int
+    nonfinite: int
+    num_classes: int | None
+
+
+def _scored(sess: Any, ds: Dataset, info: InputInfo, path: Path, step: int, fixed: int | None) -> _Tally:
+    """Run the model over `ds` in batches of `step` (a fixed batch's last one padded): predictions and hits."""
+    from edgebench.calibration.preprocess import preprocess
+
+    spec = sess.inputs[0]
+    hw = image_hw(spec.shape, info.preprocessing.layout)
+    out_name = sess.outputs[0].name
+    preds: list[np.ndarray] = []
+    top1 = top5 = nonfinite = 0
+    num_classes = None
+    for i in range(0, len(ds), step):
+        images, labels = ds.images[i:i + step], ds.labels[i:i + step]
+        x = preprocess(images, info.preprocessing, hw)
+        n = len(x)
+        if fixed is not None and n < fixed:
+            x = np.concatenate([x, np.repeat(x[-1:], fixed - n, axis=0)])
+        logits = np.asarray(sess.run({spec.name: x})[out_name])[:n]
+        if logits.ndim != 2:
+            raise CalibrationError(
+                f"'{path}' output '{out_name}' has shape {list(logits.shape)}; expected [N, classes]"
+            )
+        num_classes = logits.shape[1]
+        nonfinite += int((~np.isfinite(logits)).sum())
+        if int(labels.max()) >= num_classes:
+            raise CalibrationError(
+                f"dataset '{ds.name}' has label {int(labels.max())} but the model has {num_classes} outputs"
+            )
+        preds.append(logits.argmax(axis=1))
+        top1 += int((preds[-1] == labels).sum())  # argmax, as the predictions: INT8 logits can tie
+        top5 += int(topk_hits(logits, labels, 5).sum())
+    return _Tally(preds, top1, top5, nonfinite, num_classes)
 
 
 def load_eval_dataset(spec: str, manifest: Manifest | None, data_dir: Path | None = None, download: bool = True,

@@ -166,14 +166,8 @@ def interleaved_latency(models: Mapping[str, Path], *, threads: int = 1, batch: 
     first = names[0]
     out: dict[str, dict[str, Any]] = {}
     for k in names:
-        rw = _ratios(wall[first], wall[k])
         entry: dict[str, Any] = {
-            "p50_ms": float(statistics.median(wall[k])),
-            "round_p50_ms": wall[k],
-            "ratio_vs_first": ratio_of_medians(wall[first], wall[k]),
-            "speedup_vs_first": float(statistics.median(rw)),
-            "speedup_min": float(min(rw)),
-            "speedup_max": float(max(rw)),
+            **_versus_first(wall[first], wall[k], "", "round_p50_ms"),
             "threads": threads,
             "batch": batch,
             "rounds": rounds,
@@ -181,17 +175,23 @@ def interleaved_latency(models: Mapping[str, Path], *, threads: int = 1, batch: 
             "loadavg_1min": load_before,
         }
         if threads == 1:
-            rc = _ratios(cpu[first], cpu[k])
-            entry.update({
-                "cpu_p50_ms": float(statistics.median(cpu[k])),
-                "round_cpu_ms": cpu[k],
-                "cpu_ratio_vs_first": ratio_of_medians(cpu[first], cpu[k]),
-                "cpu_speedup_vs_first": float(statistics.median(rc)),
-                "cpu_speedup_min": float(min(rc)),
-                "cpu_speedup_max": float(max(rc)),
-            })
+            entry.update(_versus_first(cpu[first], cpu[k], "cpu_", "round_cpu_ms"))
         out[k] = entry
     return out
+
+
+def _versus_first(first: list[float], mine: list[float], prefix: str, rounds_key: str) -> dict[str, Any]:
+    """One model's per-round times (wall, or CPU with prefix "cpu_") against the first model's: the median, the
+    rounds (under `rounds_key`), the ratio of medians and the paired per-round speedups."""
+    r = _ratios(first, mine)
+    return {
+        f"{prefix}p50_ms": float(statistics.median(mine)),
+        rounds_key: mine,
+        f"{prefix}ratio_vs_first": ratio_of_medians(first, mine),
+        f"{prefix}speedup_vs_first": float(statistics.median(r)),
+        f"{prefix}speedup_min": float(min(r)),
+        f"{prefix}speedup_max": float(max(r)),
+    }
 
 
 def interleave_result(models: Mapping[str, Path], timings: Mapping[str, Mapping[str, Any]], *, runtime: str,

@@ -201,12 +201,9 @@ def _measured(job: Job, spawned_ns: int | None = None) -> dict[str, Any]:
     """
     import time
 
-    import numpy as np
     from edgebench.bench.harness import timed_out
-    from edgebench.bench.inputs import npz_feeds, random_feeds
-    from edgebench.bench.memory import RssSampler, peak_rss_hwm_mb, rss_mb
+    from edgebench.bench.memory import peak_rss_hwm_mb, rss_mb
     from edgebench.bench.scenarios import ScenarioConfig, check_supported
-    from edgebench.bench.stats import summarize
     from edgebench.runtimes import get_runtime
 
     cfg = BenchConfig(**job.bench)
@@ -223,15 +220,7 @@ def _measured(job: Job, spawned_ns: int | None = None) -> dict[str, Any]:
     load_peak = peak_rss_hwm_mb()  # in a fresh process: the peak of start-up and loading the model
     if deadline is not None and time.perf_counter_ns() >= deadline:
         raise timed_out(cfg.timeout_s, "while loading the model")
-    if len(sess.inputs) > 1 and job.shape is not None:
-        raise UserInputError("--shape applies to one-input models; this model has "
-                             f"{len(sess.inputs)} inputs ({', '.join(s.name for s in sess.inputs)})")
-    if job.inputs_npz:
-        feeds = npz_feeds(Path(job.inputs_npz), sess.inputs, job.batch)
-    else:
-        shapes = [s.resolve(job.batch, job.shape) for s in sess.inputs]
-        feeds = random_feeds(sess.inputs, shapes, job.seed)
-    batch = int(next(iter(feeds.values())).shape[0]) if feeds else 1
+    feeds, batch = _feeds(job, sess)
 
     if sc.name != "single":
         try:
@@ -239,38 +228,12 @@ def _measured(job: Job, spawned_ns: int | None = None) -> dict[str, Any]:
         finally:
             placement = placement_record(job.cpus, previous_cpus)  # restores the affinity (in-process runs)
         return out | {"placement": placement}
-    progress = None
-    prog = None
-    if job.progress:
-        prog, task = _progress_printer(cfg)
-        prog.start()
-
-        def progress(n: int, _elapsed: float) -> None:
-            prog.update(task, completed=n)
-            prog.refresh()
-
-    try:
-        with RssSampler() as sampler:
-            timing = measure(sess, feeds, cfg, progress=progress, deadline_ns=deadline)
-    finally:
-        if prog is not None:
-            prog.stop()
+    timing, sampler = _timed(sess, feeds, cfg, deadline, show_progress=job.progress)
     placement = placement_record(job.cpus, previous_cpus)
     nonfinite = _nonfinite_outputs(sess, feeds)  # one more run, after the timed ones: timings untouched
-    cold = None
-    if spawned_ns is not None:
-        to_session = (session_ns - spawned_ns) / 1e6
-        cold = {"process_to_session_ms": to_session, "session_to_first_result_ms": timing.first_run_ns / 1e6,
-                "total_ms": to_session + timing.first_run_ns / 1e6, "load_peak_rss_mb": load_peak}
+    cold = None if spawned_ns is None else _cold_start((session_ns - spawned_ns) / 1e6, timing, load_peak)
     end_to_end = _end_to_end(Path(job.model), sess, cfg, deadline)
-    lat = summarize(timing.samples_ns, items_per_run=batch)
-    _stability(lat, timing.samples_ns, timing.cpu_share, timing.load1_before, timing.stable)
-    lat.update({
-        "first_run_ms": timing.first_run_ns / 1e6,
-        "warmup_iters": timing.warmup_iters,
-        "wall_s": timing.wall_s,
-        "samples_ms": (np.frombuffer(timing.samples_ns, np.int64) / 1e6).tolist(),
-    })
+    lat = _latency(timing, batch)
     return {
         "scenario": sc.to_dict(),
         "inputs": [s.to_dict() | {"resolved_shape": list(feeds[s.name].shape)} for s in sess.inputs],
@@ -285,18 +248,88 @@ def _measured(job: Job, spawned_ns: int | None = None) -> dict[str, Any]:
         "placement": placement,
         "cold_start": cold,
         "end_to_end": end_to_end,
-        "memory": {
-            "rss_before_load_mb": rss0,
-            "rss_after_load_mb": rss1,
-            "load_delta_mb": rss1 - rss0,
-            "peak_rss_mb": sampler.peak_mb,
-            "rss_loop_start_mb": timing.rss_loop_start_mb,  # before the first timed run
-            "rss_end_mb": timing.rss_loop_end_mb,  # after the last timed run, before the statistics
-            "peak_rss_hwm_mb": peak_rss_hwm_mb(),
-            "rss_samples": sampler.n_samples,
-            "arena": getattr(opts, "memory_arena", None),
-            "isolated_process": False,
-        },
+        "memory": _memory(rss0, rss1, sampler, timing, opts),
+    }
+
+
+def _feeds(job: Job, sess: Any) -> tuple[dict[str, Any], int]:
+    """The inputs every timed run gets (the job's .npz, or seeded random data at the resolved shapes) and the
+    batch they hold."""
+    from edgebench.bench.inputs import npz_feeds, random_feeds
+
+    if len(sess.inputs) > 1 and job.shape is not None:
+        raise UserInputError("--shape applies to one-input models; this model has "
+                             f"{len(sess.inputs)} inputs ({', '.join(s.name for s in sess.inputs)})")
+    if job.inputs_npz:
+        feeds = npz_feeds(Path(job.inputs_npz), sess.inputs, job.batch)
+    else:
+        shapes = [s.resolve(job.batch, job.shape) for s in sess.inputs]
+        feeds = random_feeds(sess.inputs, shapes, job.seed)
+    return feeds, int(next(iter(feeds.values())).shape[0]) if feeds else 1
+
+
+def _timed(sess: Any, feeds: dict[str, Any], cfg: BenchConfig, deadline: int | None, *,
+           show_progress: bool) -> tuple[Any, Any]:
+    """The timed runs (`measure`), with the RSS sampled meanwhile and, when asked, a progress bar on stderr:
+    (timing, sampler)."""
+    from edgebench.bench.memory import RssSampler
+
+    progress = None
+    prog = None
+    if show_progress:
+        prog, task = _progress_printer(cfg)
+        prog.start()
+
+        def progress(n: int, _elapsed: float) -> None:
+            prog.update(task, completed=n)
+            prog.refresh()
+
+    try:
+        with RssSampler() as sampler:
+            timing = measure(sess, feeds, cfg, progress=progress, deadline_ns=deadline)
+    finally:
+        if prog is not None:
+            prog.stop()
+    return timing, sampler
+
+
+def _cold_start(to_session_ms: float, timing: Any, load_peak: float | None) -> dict[str, Any]:
+    """Process start -> session created -> first result, of a job run in its own process."""
+    return {"process_to_session_ms": to_session_ms, "session_to_first_result_ms": timing.first_run_ns / 1e6,
+            "total_ms": to_session_ms + timing.first_run_ns / 1e6, "load_peak_rss_mb": load_peak}
+
+
+def _latency(timing: Any, batch: int) -> dict[str, Any]:
+    """The statistics of the timed runs, their stability verdict, and the raw samples."""
+    import numpy as np
+    from edgebench.bench.stats import summarize
+
+    lat = summarize(timing.samples_ns, items_per_run=batch)
+    _stability(lat, timing.samples_ns, timing.cpu_share, timing.load1_before, timing.stable)
+    lat.update({
+        "first_run_ms": timing.first_run_ns / 1e6,
+        "warmup_iters": timing.warmup_iters,
+        "wall_s": timing.wall_s,
+        "samples_ms": (np.frombuffer(timing.samples_ns, np.int64) / 1e6).tolist(),
+    })
+    return lat
+
+
+def _memory(rss0: float, rss1: float, sampler: Any, timing: Any, opts: RuntimeOptions) -> dict[str, Any]:
+    """The memory record: RSS around loading, the sampled peak and the loop's start/end, the high-water mark."""
+    from edgebench.bench.memory import peak_rss_hwm_mb
+
+    return {
+        "rss_before_load_mb": rss0,
+        "rss_after_load_mb": rss1,
+        "load_delta_mb": rss1 - rss0,
+        "peak_rss_mb": sampler.peak_mb,
+        "rss_loop_start_mb": timing.rss_loop_start_mb,  # before the first timed run
+        "rss_end_mb": timing.rss_loop_end_mb,  # after the last timed run, before the statistics
+        "peak_rss_hwm_mb": peak_rss_hwm_mb(),
+        "rss_samples": sampler.n_samples,
+        "arena": getattr(opts, "memory_arena", None),
+        "isolated_process": False,
     }
 
 

@@ -311,20 +311,13 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
     if len(base) != len(eval_data):
         raise UserInputError(f"predict gave {len(base)} predictions for {len(eval_data)} eval images")
     probe = probe_inputs(eval_data, source.info, budget.probe_images)
-    methods = budget.methods or (choice.recipe.method,)
-    if choice.recipe.method in methods:
-        methods = (choice.recipe.method, *[m for m in methods if m != choice.recipe.method])
+    methods = _methods_in_order(budget.methods, choice.recipe.method)
     user_excluded = choice.recipe.nodes_to_exclude
     user_int8 = choice.recipe.int8_nodes
     low = f"{choice.recipe.weight_bits}-bit"
     steps: list[dict[str, Any]] = []
     best: tuple[float, PresetChoice, list[Rescue], int] | None = None
     met = False
-
-    def with_nodes(ch: PresetChoice, int8: list[str], excluded: list[str]) -> PresetChoice:
-        name = ch.recipe.name if ch.recipe.name.endswith("+") else ch.recipe.name + "+"
-        return replace(ch, recipe=replace(ch.recipe, nodes_to_exclude=tuple(excluded), name=name,
-                                          int8_nodes=tuple(n for n in int8 if n not in excluded)))
 
     with tempfile.TemporaryDirectory(prefix="edgebench-aaq-") as td:
         tdir = Path(td)
@@ -363,7 +356,7 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
                 else:
                     excluded += [n for n in new.nodes if n not in excluded]
                 kept.append(Rescue(new, kind, why))
-                ch_k = with_nodes(ch, int8, excluded)
+                ch_k = _with_nodes(ch, int8, excluded)
                 d, path = trial(ch_k, f"m{mi}-{tag}{k + 1}")
                 if best is None or d < best[0]:
                     best = (d, ch_k, list(kept), mi)
@@ -401,11 +394,38 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
                 break
     if best is None:  # pragma: no cover - the first trial always runs
         raise EdgebenchError("accuracy-aware PTQ ran no trial")
+    ch_best = best[1]
+    record = _record(budget, task, met, eval_data, eval_spec, steps, best, fallback, choice.recipe, len(probe))
+    if not met and not budget.best_effort:
+        raise _unmet(budget, record, fallback, best[0])
+    return quantize_static_model(artifact, calib, ch_best, output=output, batch_size=batch_size,
+                                 dataset_spec=dataset_spec, seed=seed, preprocess_model=preprocess_model, force=force,
+                                 extra_fields={"accuracy_aware": record}, requested_size=requested_size, log=log)
+
+
+def _methods_in_order(methods: tuple[str, ...] | None, preset_method: str) -> tuple[str, ...]:
+    """The calibration methods to try: the preset's first when it is among them (all of them: just the preset's)."""
+    methods = methods or (preset_method,)
+    if preset_method in methods:
+        methods = (preset_method, *[m for m in methods if m != preset_method])
+    return methods
+
+
+def _with_nodes(ch: PresetChoice, int8: list[str], excluded: list[str]) -> PresetChoice:
+    """`ch` with these nodes float (`excluded`) and these weights at 8 bits (`int8`); its name marked '+'."""
+    name = ch.recipe.name if ch.recipe.name.endswith("+") else ch.recipe.name + "+"
+    return replace(ch, recipe=replace(ch.recipe, nodes_to_exclude=tuple(excluded), name=name,
+                                      int8_nodes=tuple(n for n in int8 if n not in excluded)))
+
+
+def _record(budget: AccuracyBudget, task: Task | None, met: bool, eval_data: Dataset | DetectionDataset,
+            eval_spec: str | None, steps: list[dict[str, Any]], best: tuple[float, PresetChoice, list[Rescue], int],
+            fallback: str, recipe: Any, probe_images: int) -> dict[str, Any]:
+    """The manifest's `accuracy_aware` record of the search: the budget, the best setting found, every step."""
     drop_best, ch_best, kept_best, _ = best
-    before = steps[0]["drop_pts"]
-    float_nodes = [n for n in ch_best.recipe.nodes_to_exclude if n not in user_excluded]
-    int8_nodes = [n for n in ch_best.recipe.int8_nodes if n not in user_int8]
-    record = {
+    float_nodes = [n for n in ch_best.recipe.nodes_to_exclude if n not in recipe.nodes_to_exclude]
+    int8_nodes = [n for n in ch_best.recipe.int8_nodes if n not in recipe.int8_nodes]
+    return {
         "budget_pts": budget.budget_pts,
         "metric": task.metric_names[0] if task is not None else "top1_pct",
         "agreement": task.agreement_key if task is not None else "agreement_pct",
@@ -413,7 +433,7 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
         "eval_data": eval_spec or eval_data.name,
         "eval_images": len(eval_data),
         "eval_sha256": eval_data.fingerprint(),
-        "drop_before_pts": before,
+        "drop_before_pts": steps[0]["drop_pts"],
         "drop_after_pts": round(drop_best, 4),
         "method": ch_best.recipe.method,
         "fallback": fallback,
@@ -424,17 +444,18 @@ def accuracy_aware_quantize(model: Path | ModelArtifact, calib: Dataset, choice:
         "fell_back": fell_back(kept_best, float_nodes, int8_nodes),
         "steps": steps,
         "ranking": "activations by their own QDQ error, nodes by the error they add vs the FP32 graph "
-                   f"(relative L2 on {len(probe)} eval images)"
+                   f"(relative L2 on {probe_images} eval images)"
                    + ("; 8-bit fallback first: weights units only, then float re-ranked on the model with its "
                       "8-bit nodes" if fallback == "int8" else ""),
     }
-    if not met and not budget.best_effort:
-        raise BudgetNotMet(
-            f"accuracy budget {budget.budget_pts} points not met: best drop {drop_best:+.2f} points with "
-            f"{len(float_nodes)} node(s) float{f' and {len(int8_nodes)} at 8 bits' if fallback == 'int8' else ''} "
-            f"(method {ch_best.recipe.method}; before: {before:+.2f}); "
-            "nothing written: raise --max-float, try --try-methods percentile,entropy, or pass --best-effort"
-        )
-    return quantize_static_model(artifact, calib, ch_best, output=output, batch_size=batch_size,
-                                 dataset_spec=dataset_spec, seed=seed, preprocess_model=preprocess_model, force=force,
-                                 extra_fields={"accuracy_aware": record}, requested_size=requested_size, log=log)
+
+
+def _unmet(budget: AccuracyBudget, record: dict[str, Any], fallback: str, drop_best: float) -> BudgetNotMet:
+    """The error of a search that met no budget (nothing is written), with what to try next."""
+    n_int8 = len(record["int8_nodes"])
+    return BudgetNotMet(
+        f"accuracy budget {budget.budget_pts} points not met: best drop {drop_best:+.2f} points with "
+        f"{len(record['float_nodes'])} node(s) float{f' and {n_int8} at 8 bits' if fallback == 'int8' else ''} "
+        f"(method {record['method']}; before: {record['drop_before_pts']:+.2f}); "
+        "nothing written: raise --max-float, try --try-methods percentile,entropy, or pass --best-effort"
+    )

@@ -265,6 +265,16 @@ def _smoke_run(path: Path, input_name: str, x: np.ndarray) -> None:
         raise CalibrationError("the quantized model outputs NaN/Inf on the calibration data; check the data and recipe")
 
 
+@contextlib.contextmanager
+def _quantizer_input(model: Path, opset: int | None, preprocess: bool, log: Log | None
+                     ) -> Iterator[tuple[Path, dict[str, Any] | None]]:
+    """The file ORT's quantizer reads, in a temporary folder while the block runs: `model` at a quantizable opset
+    (`upgrade_opset`), then through quant_pre_process when `preprocess`; with the opset upgrade's record."""
+    with tempfile.TemporaryDirectory(prefix="edgebench-quant-") as td:
+        src, upgrade = upgrade_opset(model, opset, Path(td), log)
+        yield (_pre_process(src, Path(td)) if preprocess else src), upgrade
+
+
 def _pre_process(model: Path, tmp_dir: Path) -> Path:
     """ORT's quant_pre_process (ONNX shape inference + graph optimizations) into `tmp_dir`."""
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -474,9 +484,7 @@ def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice:
 
     def write_model(tmp: Path) -> None:
         nonlocal upgrade
-        with tempfile.TemporaryDirectory(prefix="edgebench-quant-") as td:
-            src, upgrade = upgrade_opset(model, source.opset, Path(td), log)
-            src = _pre_process(src, Path(td)) if preprocess_model else src
+        with _quantizer_input(model, source.opset, preprocess_model, log) as (src, upgrade):
             reader.set_range(0, len(reader))
             args = kwargs
             if recipe.int8_nodes and recipe.weight_bits == 4:  # these nodes' weights at the preset's 8 bits
@@ -562,11 +570,8 @@ def quantize_dynamic_model(model: Path | ModelArtifact, choice: PresetChoice, *,
 
     def write_model(tmp: Path) -> None:
         nonlocal upgrade
-        with tempfile.TemporaryDirectory(prefix="edgebench-quant-") as td:
-            src, upgrade = upgrade_opset(model, source.opset, Path(td), log)
-            src = _pre_process(src, Path(td)) if preprocess_model else src
-            with _quiet():
-                quantize_dynamic(str(src), str(tmp), **kwargs)
+        with _quantizer_input(model, source.opset, preprocess_model, log) as (src, upgrade), _quiet():
+            quantize_dynamic(str(src), str(tmp), **kwargs)
         _smoke_run(tmp, input_name, _zeros(dims))
 
     def make_manifest(tmp: Path) -> Manifest:

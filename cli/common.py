@@ -7,9 +7,11 @@ once as `Annotated` aliases, and the small helpers those commands share.
 
 from __future__ import annotations
 
+import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from edgebench.cli.options import POSITIVE, existing_dir, parse_floats
@@ -112,6 +114,38 @@ PpSizeOpt = Annotated[str | None, typer.Option("--size", help="Input HxW when th
 PpResizeOpt = Annotated[int | None, typer.Option("--resize", help="Resize the short side to R, then centre-crop.")]
 PpLayoutOpt = Annotated[str | None, typer.Option("--layout", help="NCHW or NHWC (default: read from the graph).")]
 PpChannelOrderOpt = Annotated[str | None, typer.Option("--channel-order", help="RGB (default) or BGR.")]
+# The preprocessing options, in the order --help lists them (`with_preprocessing_options` declares them)
+PREPROCESSING_OPTIONS: dict[str, Any] = {
+    "preprocessing": PpPresetOpt, "input_like": PpInputLikeOpt, "mean": PpMeanOpt, "std": PpStdOpt,
+    "scale": PpScaleOpt, "size": PpSizeOpt, "resize": PpResizeOpt, "layout": PpLayoutOpt,
+    "channel_order": PpChannelOrderOpt}
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def with_preprocessing_options(command: Command) -> Command:
+    """Declare the preprocessing options (PREPROCESSING_OPTIONS, each default None) on a command that takes them
+    as `**pp`, just before its `labels` parameter: describe, quantize and eval list them alike and pass them on as
+    `preprocessing_choice(**pp)`. Typer and `eval --on` (cli/device.py `_forward`) read the declared signature::
+
+        @app.command()
+        @with_preprocessing_options
+        def describe(model: Path = ..., labels: LabelsOpt = None, ..., **pp: Any) -> None:
+    """
+    sig = inspect.signature(command, eval_str=True)
+    names = list(sig.parameters)
+    if "labels" not in names or sig.parameters[names[-1]].kind is not inspect.Parameter.VAR_KEYWORD:
+        raise TypeError(f"{command.__name__} needs a `labels` parameter and a last `**pp` to take the options")
+    keyword = inspect.Parameter.KEYWORD_ONLY  # any order: the declared order is the one --help shows
+    params = [p.replace(kind=keyword) for p in list(sig.parameters.values())[:-1]]
+    at = names.index("labels")
+    params[at:at] = [inspect.Parameter(n, keyword, default=None, annotation=t)
+                     for n, t in PREPROCESSING_OPTIONS.items()]
+    command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    command.__annotations__ = {**command.__annotations__, **PREPROCESSING_OPTIONS}
+    return command
+
+
 LabelsFileOpt = Annotated[Path | None, typer.Option(
     "--labels-file", help="Labels of a flat image folder: 'FILE INDEX' (ImageNet val ground truth), 'FILE,INDEX' or "
                           "'FILE,WNID' lines, or a CSV with a header. Default: the one such file in the folder or its "
@@ -121,11 +155,12 @@ LabelsOpt = Annotated[str | None, typer.Option(
                      "a file with one name per line.")]
 
 
-def preprocessing_choice(preset: str | None = None, input_like: str | None = None, mean: str | None = None,
+def preprocessing_choice(preprocessing: str | None = None, input_like: str | None = None, mean: str | None = None,
                          std: str | None = None, scale: float | None = None, size: str | None = None,
                          resize: int | None = None, layout: str | None = None,
                          channel_order: str | None = None) -> Any:
-    """The shared preprocessing options -> a `PreprocessingChoice` (--input-like resolved through the zoo)."""
+    """The shared preprocessing options (named as PREPROCESSING_OPTIONS; `preprocessing` is the preset) -> a
+    `PreprocessingChoice` (--input-like resolved through the zoo)."""
     from edgebench.calibration.describe import PreprocessingChoice
     from edgebench.calibration.graph import parse_size
 
@@ -135,7 +170,7 @@ def preprocessing_choice(preset: str | None = None, input_like: str | None = Non
 
         like = get_spec(input_like).input
     return PreprocessingChoice(
-        preset=preset, mean=tuple(parse_floats(mean, "--mean")) if mean else None,
+        preset=preprocessing, mean=tuple(parse_floats(mean, "--mean")) if mean else None,
         std=tuple(parse_floats(std, "--std", 0, low_open=True)) if std else None, scale=scale,
         size=parse_size(size) if size else None, resize=resize,
         layout=layout.upper() if layout else None, channel_order=channel_order.upper() if channel_order else None,

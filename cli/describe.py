@@ -4,38 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
-from edgebench.cli.common import (
-    ForceOpt,
-    JsonOpt,
-    LabelsOpt,
-    PpChannelOrderOpt,
-    PpInputLikeOpt,
-    PpLayoutOpt,
-    PpMeanOpt,
-    PpPresetOpt,
-    PpResizeOpt,
-    PpScaleOpt,
-    PpSizeOpt,
-    PpStdOpt,
-    preprocessing_choice,
-)
+from edgebench.cli.common import ForceOpt, JsonOpt, LabelsOpt, preprocessing_choice, with_preprocessing_options
 from edgebench.cli.root import app
 
 
 @app.command()
+@with_preprocessing_options
 def describe(
     model: Path = typer.Argument(..., help="The .onnx file (exported by any tool)."),
-    preprocessing: PpPresetOpt = None,
-    input_like: PpInputLikeOpt = None,
-    mean: PpMeanOpt = None,
-    std: PpStdOpt = None,
-    scale: PpScaleOpt = None,
-    size: PpSizeOpt = None,
-    resize: PpResizeOpt = None,
-    layout: PpLayoutOpt = None,
-    channel_order: PpChannelOrderOpt = None,
     labels: LabelsOpt = None,
     output: Path | None = typer.Option(None, "--output", "-o",
                                        help="Manifest path (default: beside the model, MODEL.json, where quantize, "
@@ -45,6 +24,7 @@ def describe(
     task: str = typer.Option("classification", "--task",
                              help="classification, or detection: the output layout (FastestDet grid, YOLOv5 "
                                   "[1,N,5+C], YOLOv8 [1,4+C,N], NMS inside [1,K,6]) is recorded for eval/bench."),
+    **pp: Any,
 ) -> None:
     """Inspect a third-party ONNX graph and write the manifest quantize, eval, bench and compare use."""
     from edgebench.artifact import check_model_file
@@ -54,8 +34,7 @@ def describe(
     from edgebench.manifest import manifest_path, resolve_model_arg
 
     path = check_model_file(resolve_model_arg(model))
-    choice = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
-    m = describe_model(path, choice, labels, out=output, force=force, task=task)
+    m = describe_model(path, preprocessing_choice(**pp), labels, out=output, force=force, task=task)
     target = describe_target(path, output)
     if target.resolve() != manifest_path(path).resolve():
         say(f"note: quantize, eval and bench read the manifest beside the model ({manifest_path(path).name}); "

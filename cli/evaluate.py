@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +12,11 @@ import typer
 from edgebench.cli.common import (
     LabelsFileOpt,
     LabelsOpt,
-    PpChannelOrderOpt,
-    PpInputLikeOpt,
-    PpLayoutOpt,
-    PpMeanOpt,
-    PpPresetOpt,
-    PpResizeOpt,
-    PpScaleOpt,
-    PpSizeOpt,
-    PpStdOpt,
     artifact_with_manifest,
     no_verify_option,
     preprocessing_choice,
     resolve_model,
+    with_preprocessing_options,
 )
 from edgebench.cli.options import existing_dir
 from edgebench.cli.root import app
@@ -34,6 +27,7 @@ MEASURED = {"probabilities": "argmax/top-5 of the final Softmax's probabilities 
 
 
 @app.command(name="eval")
+@with_preprocessing_options
 def eval_cmd(
     model: Path = typer.Argument(..., help="An .onnx file with its manifest, or a model folder."),
     data: str = typer.Option("cifar10", "--data", "-d",
@@ -70,24 +64,17 @@ def eval_cmd(
                                    help="Shortcut for --arithmetic qdq: the accuracy the target device computes."),
     on: str | None = typer.Option(None, "--on", metavar="DEVICE[,DEVICE...]",
                                   help="Evaluate there over SSH (`edgebench device add`); local files are pushed."),
-    preprocessing: PpPresetOpt = None,
-    input_like: PpInputLikeOpt = None,
-    mean: PpMeanOpt = None,
-    std: PpStdOpt = None,
-    scale: PpScaleOpt = None,
-    size: PpSizeOpt = None,
-    resize: PpResizeOpt = None,
-    layout: PpLayoutOpt = None,
-    channel_order: PpChannelOrderOpt = None,
     labels: LabelsOpt = None,
     labels_file: LabelsFileOpt = None,
+    **pp: Any,
 ) -> None:
     """Accuracy of a model on a labelled dataset, preprocessed as its manifest says (a model without one takes
     the preprocessing options, as `edgebench describe`)."""
     if on is not None:  # the same eval on each device (edgebench.devices)
         from edgebench.cli.device import eval_on_devices
 
-        eval_on_devices(on, eval_cmd, locals(), model, runtime=runtime, threads=str(threads or ""), as_json=as_json)
+        eval_on_devices(on, eval_cmd, {**locals(), **pp}, model, runtime=runtime, threads=str(threads or ""),
+                        as_json=as_json)
         return
     from edgebench.bench.eval_run import EvalConfig, run_eval
     from edgebench.cli.options import check_threads
@@ -99,8 +86,8 @@ def eval_cmd(
                      as_target=as_target, labels_file=labels_file, runtime_options=options)
     if threads is not None:
         check_threads([threads], allow_oversubscribe=allow_oversubscribe)
-    choice = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
-    artifact, baseline, base_manifest = _models(model, baseline, runtime, choice, labels, no_verify)
+    artifact, baseline, base_manifest = _models(model, baseline, runtime, preprocessing_choice(**pp), labels,
+                                                no_verify)
     outcome = run_eval(cfg, artifact, baseline, base_manifest)
     PRINTERS[outcome.kind](outcome.result, as_json)
 
@@ -128,16 +115,28 @@ def _has_no_manifest(model: Path) -> bool:
     return ModelArtifact.resolve(model).manifest is None
 
 
-def _print_classification(r: dict[str, Any], as_json: bool) -> None:
+def _print_one(r: dict[str, Any], as_json: bool, lines: Callable[[dict[str, Any]], list[str]]) -> None:
+    """One model's evaluation: its warnings, then the JSON (--json) or its `lines`."""
     _warn(r)
     if _printed_json(r, as_json):
         return
-    typer.echo(f"{Path(r['model']).name}: top-1 {r['top1_pct']:.2f} %  top-5 {r['top5_pct']:.2f} %  "
-               f"on {r['n']} images of {r['dataset']} ({r['runtime']}{_ran(r)}, {r['threads']} threads, "
-               f"{r['arithmetic']}, "
-               f"{r['seconds']:.1f} s)")
-    if r.get("output_kind") in MEASURED:
-        typer.echo(f"measured {MEASURED[r['output_kind']]}")
+    for line in lines(r):
+        typer.echo(line)
+
+
+def _classification_lines(r: dict[str, Any]) -> list[str]:
+    head = (f"{Path(r['model']).name}: top-1 {r['top1_pct']:.2f} %  top-5 {r['top5_pct']:.2f} %  "
+            f"on {r['n']} images of {r['dataset']} ({r['runtime']}{_ran(r)}, {r['threads']} threads, "
+            f"{r['arithmetic']}, "
+            f"{r['seconds']:.1f} s)")
+    return [head, f"measured {MEASURED[r['output_kind']]}"] if r.get("output_kind") in MEASURED else [head]
+
+
+def _detection_lines(r: dict[str, Any]) -> list[str]:
+    """`eval` of a detector: COCO mAP."""
+    return [f"{Path(r['model']).name}: mAP@0.5:0.95 {r['map_pct']:.2f}  mAP@0.5 {r['map50_pct']:.2f}  on "
+            f"{r['n']} images of {r['dataset']} ({r['gt_boxes']} boxes; {r['runtime']}, {r['threads']} "
+            f"threads, {r['arithmetic']}, {r['seconds']:.1f} s)"]
 
 
 def _ran(r: dict[str, Any]) -> str:
@@ -162,56 +161,49 @@ def _printed_json(r: dict[str, Any], as_json: bool, paired: dict[str, Any] | Non
     return as_json
 
 
-def _pair_head(r: dict[str, Any], as_json: bool) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None:
-    """The common start of a paired evaluation's output (warnings; the JSON, or the 'on N images' line):
-    (model, baseline, paired), or None when the JSON was printed."""
+def _print_pair(r: dict[str, Any], as_json: bool, model_line: Callable[[dict[str, Any]], str],
+                paired_line: Callable[[dict[str, Any]], str]) -> None:
+    """`eval --baseline`: the warnings; the JSON, or the 'on N images' line, each model's `model_line` and the
+    `paired_line` of the comparison."""
     m, b, p = r["model"], r["baseline"], r["paired"]
     _warn(m)
     _warn(b)
     if _printed_json(m, as_json, {"baseline": _public(b), "paired": p}):
-        return None
+        return
     typer.echo(f"on {p['n']} images of {m['dataset']} ({m['runtime']}, {m['threads']} threads)")
-    return m, b, p
-
-
-def _print_classification_pair(r: dict[str, Any], as_json: bool) -> None:
-    """`eval --baseline`: both models on the same images, then the paired comparison."""
-    if (pair := _pair_head(r, as_json)) is None:
-        return
-    m, b, p = pair
     for tag, x in (("model", m), ("baseline", b)):
-        typer.echo(f"{tag:9s} {Path(x['model']).name}{_ran(x)}: top-1 {x['top1_pct']:.2f} %  top-5 "
-                   f"{x['top5_pct']:.2f} %  ({x['arithmetic']})")
+        typer.echo(f"{tag:9s} {model_line(x)}")
+    typer.echo(paired_line(p))
+
+
+def _classification_model(x: dict[str, Any]) -> str:
+    return (f"{Path(x['model']).name}{_ran(x)}: top-1 {x['top1_pct']:.2f} %  top-5 {x['top5_pct']:.2f} %  "
+            f"({x['arithmetic']})")
+
+
+def _classification_paired(p: dict[str, Any]) -> str:
     lo, hi = p["top1_delta_ci95_pts"]
-    typer.echo(f"paired    top-1 {p['top1_delta_pts']:+.2f} points (95 % CI {lo:+.2f} to {hi:+.2f}); "
-               f"agreement {p['agreement_pct']:.2f} % "
-               f"({p['agree']}/{p['n']}); flipped to correct {p['flipped_to_correct']}, "
-               f"to wrong {p['flipped_to_wrong']}, changed but both wrong {p['changed_both_wrong']}")
+    return (f"paired    top-1 {p['top1_delta_pts']:+.2f} points (95 % CI {lo:+.2f} to {hi:+.2f}); "
+            f"agreement {p['agreement_pct']:.2f} % "
+            f"({p['agree']}/{p['n']}); flipped to correct {p['flipped_to_correct']}, "
+            f"to wrong {p['flipped_to_wrong']}, changed but both wrong {p['changed_both_wrong']}")
 
 
-def _print_detection(r: dict[str, Any], as_json: bool) -> None:
-    """`eval` of a detector: COCO mAP."""
-    _warn(r)
-    if _printed_json(r, as_json):
-        return
-    typer.echo(f"{Path(r['model']).name}: mAP@0.5:0.95 {r['map_pct']:.2f}  mAP@0.5 {r['map50_pct']:.2f}  on "
-               f"{r['n']} images of {r['dataset']} ({r['gt_boxes']} boxes; {r['runtime']}, {r['threads']} "
-               f"threads, {r['arithmetic']}, {r['seconds']:.1f} s)")
+def _detection_model(x: dict[str, Any]) -> str:
+    return (f"{Path(x['model']).name}: mAP@0.5:0.95 {x['map_pct']:.2f}  mAP@0.5 {x['map50_pct']:.2f}  "
+            f"({x['arithmetic']})")
 
 
-def _print_detection_pair(r: dict[str, Any], as_json: bool) -> None:
-    """`eval --baseline` of a detector: both mAPs and the paired block (mAP delta, box agreement)."""
-    if (pair := _pair_head(r, as_json)) is None:
-        return
-    m, b, p = pair
-    for tag, x in (("model", m), ("baseline", b)):
-        typer.echo(f"{tag:9s} {Path(x['model']).name}: mAP@0.5:0.95 {x['map_pct']:.2f}  mAP@0.5 {x['map50_pct']:.2f}  "
-                   f"({x['arithmetic']})")
-    typer.echo(f"paired    mAP {p['map_delta_pts']:+.2f} points, mAP@0.5 {p['map50_delta_pts']:+.2f}; box agreement "
-               f"{p['box_agreement_pct']:.1f} % ({p['matched_boxes']}/{p['baseline_boxes']} baseline boxes with score "
-               f">= {p['score_threshold']}, same class at IoU >= {p['iou_threshold']})")
+def _detection_paired(p: dict[str, Any]) -> str:
+    """The paired block of two detectors: mAP deltas and box agreement."""
+    return (f"paired    mAP {p['map_delta_pts']:+.2f} points, mAP@0.5 {p['map50_delta_pts']:+.2f}; box agreement "
+            f"{p['box_agreement_pct']:.1f} % ({p['matched_boxes']}/{p['baseline_boxes']} baseline boxes with score "
+            f">= {p['score_threshold']}, same class at IoU >= {p['iou_threshold']})")
 
 
 PRINTERS: dict[str, Callable[[dict[str, Any], bool], None]] = {
-    "classification": _print_classification, "classification-paired": _print_classification_pair,
-    "detection": _print_detection, "detection-paired": _print_detection_pair}
+    "classification": partial(_print_one, lines=_classification_lines),
+    "classification-paired": partial(_print_pair, model_line=_classification_model,
+                                     paired_line=_classification_paired),
+    "detection": partial(_print_one, lines=_detection_lines),
+    "detection-paired": partial(_print_pair, model_line=_detection_model, paired_line=_detection_paired)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from edgebench.cli.common import (
@@ -18,6 +19,12 @@ from edgebench.cli.common import (
 )
 from edgebench.cli.options import NON_NEGATIVE, OPEN_FRACTION, POINTS, POSITIVE, UNIT
 from edgebench.cli.root import app
+
+# distillation options of train and prune (qat and sparsify word theirs otherwise)
+DistillAlphaOpt = Annotated[float, typer.Option("--distill-alpha", callback=UNIT,
+                                                help="Weight of the soft targets (labels: 1-alpha).")]
+DistillTemperatureOpt = Annotated[float, typer.Option("--distill-temperature", callback=POSITIVE,
+                                                      help="Softmax temperature.")]
 
 
 @app.command("train")
@@ -44,10 +51,8 @@ def train_cmd(
     distill: bool = typer.Option(False, "--distill", help="Learn from --teacher's soft targets too."),
     teacher: str | None = typer.Option(None, "--teacher", help="Teacher: a model name (published weights) or a "
                                        "checkpoint / pruned round of this model."),
-    distill_alpha: float = typer.Option(0.9, "--distill-alpha", callback=UNIT,
-                                        help="Weight of the soft targets (labels: 1-alpha)."),
-    distill_temperature: float = typer.Option(4.0, "--distill-temperature", callback=POSITIVE,
-                                              help="Softmax temperature."),
+    distill_alpha: DistillAlphaOpt = 0.9,
+    distill_temperature: DistillTemperatureOpt = 4.0,
 ) -> None:
     """Train or fine-tune a model (SGD momentum 0.9, cosine lr, crop + flip), evaluating every epoch."""
     from edgebench.exporter.loading import DataRequest, WeightsRequest
@@ -148,10 +153,8 @@ def prune(
     force: bool = typer.Option(False, "--force", help="Overwrite a previous run in DIR."),
     distill: bool = typer.Option(False, "--distill", help="Fine-tune against the model before pruning (soft targets)."),
     teacher: str | None = typer.Option(None, "--teacher", help="Another teacher: a model name or a checkpoint."),
-    distill_alpha: float = typer.Option(0.9, "--distill-alpha", callback=UNIT,
-                                        help="Weight of the soft targets (labels: 1-alpha)."),
-    distill_temperature: float = typer.Option(4.0, "--distill-temperature", callback=POSITIVE,
-                                              help="Softmax temperature."),
+    distill_alpha: DistillAlphaOpt = 0.9,
+    distill_temperature: DistillTemperatureOpt = 4.0,
     latency_table: Path | None = typer.Option(None, "--latency-table", help="Table from `edgebench latency-table`."),
     target_speedup: float | None = typer.Option(None, "--target-speedup", callback=POSITIVE,
                                                 help="Choose widths/blocks to be S x faster on the table."),

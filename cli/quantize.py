@@ -15,18 +15,10 @@ from edgebench.cli.common import (
     LabelsFileOpt,
     LabelsOpt,
     ModelPathArg,
-    PpChannelOrderOpt,
-    PpInputLikeOpt,
-    PpLayoutOpt,
-    PpMeanOpt,
-    PpPresetOpt,
-    PpResizeOpt,
-    PpScaleOpt,
-    PpSizeOpt,
-    PpStdOpt,
     artifact_with_manifest,
     preprocessing_choice,
     say,
+    with_preprocessing_options,
 )
 from edgebench.cli.options import FINITE
 from edgebench.cli.root import app
@@ -39,6 +31,7 @@ def _split(s: str | None) -> tuple[str, ...] | None:
 
 
 @app.command()
+@with_preprocessing_options
 def quantize(
     model: ModelPathArg,
     data: str | None = typer.Option(None, "--data", "-d",
@@ -88,17 +81,9 @@ def quantize(
                                        help="Output .onnx file or folder (default: beside the model)."),
     force: ForceOpt = False,
     as_json: JsonOpt = False,
-    preprocessing: PpPresetOpt = None,
-    input_like: PpInputLikeOpt = None,
-    mean: PpMeanOpt = None,
-    std: PpStdOpt = None,
-    scale: PpScaleOpt = None,
-    size: PpSizeOpt = None,
-    resize: PpResizeOpt = None,
-    layout: PpLayoutOpt = None,
-    channel_order: PpChannelOrderOpt = None,
     labels: LabelsOpt = None,
     labels_file: LabelsFileOpt = None,
+    **pp: Any,
 ) -> None:
     """Quantize a model with a manifest (exported or described); writes model.int8.onnx (or .int8-dynamic /
     .fp16) + manifest. A model without a manifest takes the preprocessing options (as `edgebench describe`)."""
@@ -113,8 +98,7 @@ def quantize(
     budget = _budget(accuracy_budget, eval_data, best_effort, fallback, max_float, try_methods, choice, mode)
     # once, here; the library gets the resolved file and its manifest (built in memory from the preprocessing
     # options for a model that has none)
-    choice_pp = preprocessing_choice(preprocessing, input_like, mean, std, scale, size, resize, layout, channel_order)
-    artifact = artifact_with_manifest(model, choice_pp, labels, "quantizing")
+    artifact = artifact_with_manifest(model, preprocessing_choice(**pp), labels, "quantizing")
     if mode == "static":
         config = _static_config(choice, data, settings, data_dir, download, labels_file, preprocess_model, force,
                                 weight_bits, activation_bits)

@@ -32,6 +32,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -381,12 +382,7 @@ def export_model(
     check_export_options(exporter, opset, parity_images=parity_images, accuracy_images=accuracy_images)
     fixed_batch = parse_batch(batch)
     out_dir = ensure_writable_dir(Path(out_dir))
-    onnx_final = out_dir / ONNX_FILE
-    json_final = manifest_path(onnx_final)
-    if not force:
-        for p in (onnx_final, json_final):
-            if p.exists():
-                raise OutputExistsError(f"'{p}' already exists; pass --force to overwrite it")
+    onnx_final, json_final = _targets(out_dir, force)
     say = log or (lambda _msg: None)
     threads = threads or default_threads()
 
@@ -405,24 +401,12 @@ def export_model(
         say(f"exported with {exporter} at opset {opset} in {t_export:.1f} s; onnx.checker passed")
 
         ref = _reference(model, spec, parity_dataset, parity_images, seed)
-        chosen, parity, simplify_info = raw, None, {"requested": simplify, "applied": False}
-        if simplify:
-            slim = work / "slim.onnx"
-            try:
-                _simplify(raw, slim)
-            except Exception as e:  # onnxslim raises assorted errors; the unsimplified graph is still good
-                simplify_info["reason"] = f"onnxslim failed: {type(e).__name__}: {_first_line(e, 200)}"
-            else:
-                p = measure_parity(slim, ref, input_name, fixed_batch, tol, threads)
-                if p["passed"]:
-                    chosen, parity = slim, p
-                    simplify_info["applied"] = True
-                else:
-                    simplify_info["reason"] = f"simplified graph failed parity ({_parity_summary(p)})"
-            if not simplify_info["applied"]:
-                say(f"kept the unsimplified graph: {simplify_info['reason']}")
+        check = partial(measure_parity, ref=ref, input_name=input_name, fixed_batch=fixed_batch, tol=tol,
+                        threads=threads)
+        chosen, parity, simplify_info = _simplified(raw, work / "slim.onnx", check, say) if simplify else (
+            raw, None, {"requested": False, "applied": False})
         if parity is None:
-            parity = measure_parity(raw, ref, input_name, fixed_batch, tol, threads)
+            parity = check(raw)
         if not parity["passed"]:
             raise ParityError(
                 f"ONNX export of '{spec.name}' does not match PyTorch: {_parity_summary(parity)}; nothing was "
@@ -435,9 +419,9 @@ def export_model(
             accuracy = measure_accuracy(chosen, spec, parity_dataset, fixed_batch, threads, accuracy_images)
 
         params = count_params(model)
-        published = None  # the published accuracy applies only to the published file itself
-        if spec.weights is not None and record.sha256 == spec.weights.sha256:
-            published = spec.weights.top1_pct
+        # the published accuracy applies only to the published file itself
+        published = spec.weights.top1_pct if spec.weights is not None and record.sha256 == spec.weights.sha256 \
+            else None
         macs = count_macs(model, (1, *shape))
         batch_dim: int | str = "batch" if fixed_batch is None else fixed_batch
         manifest = Manifest(
@@ -478,3 +462,36 @@ def export_model(
         return manifest
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _targets(out_dir: Path, force: bool) -> tuple[Path, Path]:
+    """The model file and manifest an export writes in `out_dir`; refused when either exists, unless `force`."""
+    onnx_final = out_dir / ONNX_FILE
+    json_final = manifest_path(onnx_final)
+    if not force:
+        for p in (onnx_final, json_final):
+            if p.exists():
+                raise OutputExistsError(f"'{p}' already exists; pass --force to overwrite it")
+    return onnx_final, json_final
+
+
+def _simplified(raw: Path, slim: Path, check: Callable[[Path], dict[str, Any]], say: Callable[[str], None]
+                ) -> tuple[Path, dict[str, Any] | None, dict[str, Any]]:
+    """onnxslim on `raw`, kept only if it passes parity (`check`): (the graph chosen, its parity or None when
+    that is `raw`, not yet measured, the `simplify` record)."""
+    info: dict[str, Any] = {"requested": True, "applied": False}
+    chosen, parity = raw, None
+    try:
+        _simplify(raw, slim)
+    except Exception as e:  # onnxslim raises assorted errors; the unsimplified graph is still good
+        info["reason"] = f"onnxslim failed: {type(e).__name__}: {_first_line(e, 200)}"
+    else:
+        p = check(slim)
+        if p["passed"]:
+            chosen, parity = slim, p
+            info["applied"] = True
+        else:
+            info["reason"] = f"simplified graph failed parity ({_parity_summary(p)})"
+    if not info["applied"]:
+        say(f"kept the unsimplified graph: {info['reason']}")
+    return chosen, parity, info

@@ -157,22 +157,18 @@ def register_model(
 
 
 _AKAMASTER = "https://github.com/akamaster/pytorch_resnet_cifar10/raw/master/pretrained_models/"
-RESNET20_WEIGHTS = WeightsSource(
-    file_name="resnet20-12fca82f.th",
-    url=_AKAMASTER + "resnet20-12fca82f.th",
-    sha256="12fca82f0bebc4135bf1f32f6e3710e61d5108578464b84fd6d7f5c1b04036c8",
-    top1_pct=91.73,
-    dataset="cifar10",
-    license="BSD-2-Clause (c) 2018 Yerlan Idelbayev",
-)
-RESNET56_WEIGHTS = WeightsSource(
-    file_name="resnet56-4bfd9763.th",
-    url=_AKAMASTER + "resnet56-4bfd9763.th",
-    sha256="4bfd97631478d6b638d2764fd2baff3edb1d7d82252d54439343b6596b9b5367",
-    top1_pct=93.39,
-    dataset="cifar10",
-    license="BSD-2-Clause (c) 2018 Yerlan Idelbayev",
-)
+
+
+def _akamaster(file_name: str, sha256: str, top1_pct: float) -> WeightsSource:
+    """A published checkpoint of akamaster/pytorch_resnet_cifar10 (CIFAR-10)."""
+    return WeightsSource(file_name=file_name, url=_AKAMASTER + file_name, sha256=sha256, top1_pct=top1_pct,
+                         dataset="cifar10", license="BSD-2-Clause (c) 2018 Yerlan Idelbayev")
+
+
+RESNET20_WEIGHTS = _akamaster("resnet20-12fca82f.th",
+                              "12fca82f0bebc4135bf1f32f6e3710e61d5108578464b84fd6d7f5c1b04036c8", 91.73)
+RESNET56_WEIGHTS = _akamaster("resnet56-4bfd9763.th",
+                              "4bfd97631478d6b638d2764fd2baff3edb1d7d82252d54439343b6596b9b5367", 93.39)
 
 
 def _cifar_resnet(depth: int, weights: WeightsSource | None) -> None:
@@ -197,36 +193,22 @@ _cifar_resnet(44, None)
 _cifar_resnet(56, RESNET56_WEIGHTS)
 
 
-@register_model("resnet18_cifar", input=CIFAR_INPUT, family="resnet",
-                description="ResNet-18 for CIFAR-10: 3x3 stride-1 stem, no max-pool (torchvision keys)")
-def resnet18_cifar(num_classes: int = 10) -> nn.Module:
-    from edgebench.exporter.models.cifar_variants import resnet18_cifar as build
+def _cifar_variant(name: str, family: str, description: str) -> None:
+    """Register `exporter.models.cifar_variants.<name>` (imported when first built) under the same name."""
 
-    return build(num_classes)
+    def factory(num_classes: int = 10) -> nn.Module:
+        from edgebench.exporter.models import cifar_variants
 
+        return getattr(cifar_variants, name)(num_classes)
 
-@register_model("vgg16_cifar", input=CIFAR_INPUT, family="vgg",
-                description="VGG-16 (13 conv layers, no BN) for CIFAR-10, one linear classifier")
-def vgg16_cifar(num_classes: int = 10) -> nn.Module:
-    from edgebench.exporter.models.cifar_variants import vgg16_cifar as build
-
-    return build(num_classes)
+    factory.__name__ = name
+    register_model(name, input=CIFAR_INPUT, family=family, description=description)(factory)
 
 
-@register_model("vgg16_bn_cifar", input=CIFAR_INPUT, family="vgg",
-                description="VGG-16 with batch norm for CIFAR-10, one linear classifier")
-def vgg16_bn_cifar(num_classes: int = 10) -> nn.Module:
-    from edgebench.exporter.models.cifar_variants import vgg16_bn_cifar as build
-
-    return build(num_classes)
-
-
-@register_model("mobilenetv2_cifar", input=CIFAR_INPUT, family="mobilenet",
-                description="MobileNetV2 for CIFAR-10: stem and second stage at stride 1")
-def mobilenetv2_cifar(num_classes: int = 10) -> nn.Module:
-    from edgebench.exporter.models.cifar_variants import mobilenetv2_cifar as build
-
-    return build(num_classes)
+_cifar_variant("resnet18_cifar", "resnet", "ResNet-18 for CIFAR-10: 3x3 stride-1 stem, no max-pool (torchvision keys)")
+_cifar_variant("vgg16_cifar", "vgg", "VGG-16 (13 conv layers, no BN) for CIFAR-10, one linear classifier")
+_cifar_variant("vgg16_bn_cifar", "vgg", "VGG-16 with batch norm for CIFAR-10, one linear classifier")
+_cifar_variant("mobilenetv2_cifar", "mobilenet", "MobileNetV2 for CIFAR-10: stem and second stage at stride 1")
 
 
 # FastestDet (dog-qiuqiu/FastestDet): the authors' COCO weights at the commit that last changed them.

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,6 +157,57 @@ def _reads_onnx(runtime: str) -> bool:
     return bool(getattr(RUNTIMES.get(runtime), "reads_onnx", False))
 
 
+def _model_sources(cfg: SweepConfig, host: Host, model: str, add: Callable[[Node], Node],
+                   notes: list[str]) -> list[tuple[Node, float | None]]:
+    """The nodes that make `model`'s FP32 files, with their prune ratio (None: unpruned, first): its import (a
+    model file) or export (a zoo model) and, for a zoo model, its pruned variants."""
+    data = {"data_dir": cfg.data_dir}
+    sources: list[tuple[Node, float | None]] = []
+    if is_model_file(model):
+        sha = host.file_sha256.get(model)
+        sources.append((add(make_node("import", f"import {model}", {
+            "path": str(Path(model).resolve()), "sha256": sha, "variant": variant_label(model, None, None, None)})),
+            None))
+        if cfg.prune.ratios:
+            notes.append(f"'{model}' is a model file: pruning applies to zoo models, so it has no pruned variants")
+    else:
+        weights = {"source": "random-init"} if cfg.export.random_init else {
+            "source": "published", "sha256": host.weights_sha256.get(model)}
+        ex = cfg.export
+        sources.append((add(make_node("export", f"export {model}", {
+            "model": model, "weights": weights, "parity_data": ex.parity_data, "batch": ex.batch,
+            "opset": ex.opset, "variant": variant_label(model, None, None, None), **data})), None))
+        p = cfg.prune
+        # only when on: the keys of sweeps without distillation stay what they were
+        distill = {"distill": {"alpha": p.distill_alpha, "temperature": p.distill_temperature}} \
+            if p.distill else {}
+        for ratio in p.ratios:  # pruned variants: their lineage's FP32 is the unpruned model's
+            sources.append((add(make_node("prune", f"prune {model} {ratio:g}", {
+                "model": model, "weights": weights, "ratio": ratio, "importance": p.importance, "scope": p.scope,
+                "round_to": p.round_to, "finetune_epochs": p.finetune_epochs, "lr": p.lr,
+                "batch_size": p.batch_size, "train_data": p.train_data, "limit_train": p.limit_train,
+                "seed": p.seed, "test_data": cfg.eval.data, "limit_test": cfg.eval.limit, **distill,
+                "variant": variant_label(model, ratio, None, None), **data})), ratio))
+    return sources
+
+
+def _not_run_notes(cfg: SweepConfig, runtimes: tuple[str, ...], no_converter: set[str]) -> list[str]:
+    """The notes on the grid's cells that are not run: precisions a runtime does not take, missing converters."""
+    out: list[str] = []
+    skipped = [f"{r} x {p}" for r in runtimes if r in RUNTIME_PRECISIONS for p in cfg.quantize.parsed
+               if not runs(r, p)]
+    skipped += [f"{r} x {k}" for r in runtimes if r not in RUNTIME_PRECISIONS
+                for k in sorted({p.kind for p in cfg.quantize.parsed}) if not runs(r, Precision(k))]
+    if skipped:
+        out.append("not run (the runtime does not take that model file): " + ", ".join(skipped))
+    if no_converter:
+        from edgebench.runtimes.converters import CONVERT_HINT
+
+        out.append("not run (the runtime is installed, its converter is not): " + ", ".join(sorted(no_converter))
+                   + f"; {CONVERT_HINT}")
+    return out
+
+
 def build_graph(cfg: SweepConfig, host: Host) -> Graph:
     """Expand the grid. Pure: every fact about the machine comes in `host`."""
     nodes: dict[str, Node] = {}
@@ -203,32 +254,7 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
                         out.append(cell.key)
         return out
     for model in cfg.models:
-        sources: list[tuple[Node, float | None]] = []
-        if is_model_file(model):
-            sha = host.file_sha256.get(model)
-            sources.append((add(make_node("import", f"import {model}", {
-                "path": str(Path(model).resolve()), "sha256": sha, "variant": variant_label(model, None, None, None)})),
-                None))
-            if cfg.prune.ratios:
-                notes.append(f"'{model}' is a model file: pruning applies to zoo models, so it has no pruned variants")
-        else:
-            weights = {"source": "random-init"} if cfg.export.random_init else {
-                "source": "published", "sha256": host.weights_sha256.get(model)}
-            ex = cfg.export
-            sources.append((add(make_node("export", f"export {model}", {
-                "model": model, "weights": weights, "parity_data": ex.parity_data, "batch": ex.batch,
-                "opset": ex.opset, "variant": variant_label(model, None, None, None), **data})), None))
-            p = cfg.prune
-            # only when on: the keys of sweeps without distillation stay what they were
-            distill = {"distill": {"alpha": p.distill_alpha, "temperature": p.distill_temperature}} \
-                if p.distill else {}
-            for ratio in p.ratios:  # pruned variants: their lineage's FP32 is the unpruned model's
-                sources.append((add(make_node("prune", f"prune {model} {ratio:g}", {
-                    "model": model, "weights": weights, "ratio": ratio, "importance": p.importance, "scope": p.scope,
-                    "round_to": p.round_to, "finetune_epochs": p.finetune_epochs, "lr": p.lr,
-                    "batch_size": p.batch_size, "train_data": p.train_data, "limit_train": p.limit_train,
-                    "seed": p.seed, "test_data": cfg.eval.data, "limit_test": cfg.eval.limit, **distill,
-                    "variant": variant_label(model, ratio, None, None), **data})), ratio))
+        sources = _model_sources(cfg, host, model, add, notes)
         # every cell of this model is evaluated against its unpruned FP32 on ort-cpu, on the same images
         root = sources[0][0]
         baseline = eval_node(root, variant_label(model, None, Precision("fp32"), None), BASELINE_RUNTIME, {}, None)
@@ -284,17 +310,7 @@ def build_graph(cfg: SweepConfig, host: Host) -> Graph:
                         rt_options = dict(way.options)
                     cells += cell_nodes(src if way is not None else artifact, variant, rt, preset,
                                         str(Precision(prec.kind, preset)), ratio, rt_options, baseline)
-    skipped = [f"{r} x {p}" for r in runtimes if r in RUNTIME_PRECISIONS for p in cfg.quantize.parsed
-               if not runs(r, p)]
-    skipped += [f"{r} x {k}" for r in runtimes if r not in RUNTIME_PRECISIONS
-                for k in sorted({p.kind for p in cfg.quantize.parsed}) if not runs(r, Precision(k))]
-    if skipped:
-        notes.append("not run (the runtime does not take that model file): " + ", ".join(skipped))
-    if no_converter:
-        from edgebench.runtimes.converters import CONVERT_HINT
-
-        notes.append("not run (the runtime is installed, its converter is not): " + ", ".join(sorted(no_converter))
-                     + f"; {CONVERT_HINT}")
+    notes += _not_run_notes(cfg, runtimes, no_converter)
     if not cells:
         from edgebench.errors import UserInputError
 

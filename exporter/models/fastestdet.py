@@ -65,13 +65,25 @@ class Backbone(nn.Module):
         return p1, p2, self.stage4(p2)
 
 
-class _Conv1x1(nn.Module):
-    def __init__(self, cin: int, cout: int) -> None:
+class _Named(nn.Module):
+    """`layers` in one nn.Sequential under the attribute `key` the authors' weights name (conv1x1, conv5x5)."""
+
+    def __init__(self, key: str, *layers: nn.Module) -> None:
         super().__init__()
-        self.conv1x1 = nn.Sequential(*_conv_bn(cin, cout, 1))
+        self.key = key
+        setattr(self, key, nn.Sequential(*layers))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv1x1(x)
+        return getattr(self, self.key)(x)
+
+
+def _conv1x1(cin: int, cout: int) -> _Named:
+    return _Named("conv1x1", *_conv_bn(cin, cout, 1))
+
+
+def _branch(c: int, cout: int) -> _Named:
+    """Depthwise 5x5, then a 1x1 to `cout` outputs (no ReLU)."""
+    return _Named("conv5x5", *_conv_bn(c, c, 5, groups=c), *_conv_bn(c, cout, 1, relu=False))
 
 
 class SPP(nn.Module):
@@ -79,7 +91,7 @@ class SPP(nn.Module):
 
     def __init__(self, cin: int, c: int) -> None:
         super().__init__()
-        self.Conv1x1 = _Conv1x1(cin, c)
+        self.Conv1x1 = _conv1x1(cin, c)
         for i in (1, 2, 3):
             setattr(self, f"S{i}", nn.Sequential(*[m for _ in range(i) for m in _conv_bn(c, c, 5, groups=c)]))
         self.output = nn.Sequential(*_conv_bn(3 * c, c, 1, relu=False))
@@ -91,22 +103,13 @@ class SPP(nn.Module):
         return self.relu(x + self.output(y))
 
 
-class _Branch(nn.Module):
-    def __init__(self, c: int, cout: int) -> None:
-        super().__init__()
-        self.conv5x5 = nn.Sequential(*_conv_bn(c, c, 5, groups=c), *_conv_bn(c, cout, 1, relu=False))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv5x5(x)
-
-
 class DetectHead(nn.Module):
     def __init__(self, c: int, num_classes: int) -> None:
         super().__init__()
-        self.conv1x1 = _Conv1x1(c, c)
-        self.obj_layers = _Branch(c, 1)
-        self.reg_layers = _Branch(c, 4)
-        self.cls_layers = _Branch(c, num_classes)
+        self.conv1x1 = _conv1x1(c, c)
+        self.obj_layers = _branch(c, 1)
+        self.reg_layers = _branch(c, 4)
+        self.cls_layers = _branch(c, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1x1(x)

@@ -268,14 +268,7 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
     """
     say = log or (lambda _msg: None)
     check_latency_run(run, latency_aware=plan is not None, with_table=latency_table is not None)
-    out_dir = Path(out_dir)
-    if (out_dir / "summary.json").exists() and not (force or resume):
-        raise OutputExistsError(f"'{out_dir}' holds a previous prune run; pass --resume to continue it or --force")
-    out_dir = ensure_writable_dir(out_dir)
-    if force and not resume:
-        for old in sorted(out_dir.glob("round*")):
-            if old.is_dir() and (old / STRUCTURE_FILE).exists():
-                shutil.rmtree(old)
+    out_dir = _run_dir(Path(out_dir), force=force, resume=resume)
     pp = spec.input.preprocessing
     shape = tuple(int(d) for d in spec.input.shape[1:])
     example = torch.zeros((1, *shape))
@@ -296,15 +289,11 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
         "rounds_planned": run.rounds, "finetune": asdict(finetune),
         "train_data": {"name": train_data.name, "n": len(train_data)},
         "test_data": {"name": test_data.name, "n": len(test_data)},
-        "prunable_layers": [{"name": la.name, "block": la.block, "filters": la.channels, "members": list(la.members)}
-                            for la in pruner.layers],
-        "skipped_layers": [s.to_dict() for s in pruner.skipped],
+        **_layers_record(pruner),
         "rounds": [],
         "distill": (distill or DistillConfig()).to_dict() if teacher is not None else None,
         "latency_plan": plan.to_dict() if plan is not None else None,
-        "latency_table": ({k: latency_table.get(k) for k in ("model", "runtime", "precision", "threads",
-                                                            "full_model_ms", "machine", "fingerprint_id")}
-                          if latency_table is not None else None),
+        "latency_table": _table_record(latency_table),
     }
     base: dict[str, int] | None = None
     structure_extra = {"importance": run.importance, "scope": run.scope}
@@ -344,16 +333,8 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
         metrics = _round_metrics(model, example, k, fraction, base, before, ft, weights)
         base = base or {"macs": metrics["macs"], "params": metrics["params"]}
         if run.export_onnx:
-            info = PrunedInfo(round=k, structure_file=STRUCTURE_FILE, weights_file=weights.name,
-                              importance=run.importance, scope=run.scope, filters=metrics["filters"],
-                              top1_pct_torch=metrics["final_top1_pct"])
-            metrics["onnx_size_mb"] = _export(model, spec, round_dir, info)
-            if latency_table is not None:
-                metrics["latency"] = check_latency(model, round_dir, latency_table, calibration or train_data)
-                lat = metrics["latency"]
-                pred = f"{lat['predicted_ms']:.3f}" if lat["predicted_ms"] is not None else "-"
-                say(f"round {k}: latency predicted {pred} ms, measured {lat['measured_ms']:.3f} ms "
-                    f"({lat['precision']}, {lat['threads']} thread(s))")
+            metrics |= _exported(model, spec, round_dir, run, metrics, weights.name, latency_table,
+                                 calibration or train_data, lambda m, k=k: say(f"round {k}: {m}"))
         metrics["distill"] = ft.get("distill")
         metrics["removed_blocks"] = removed_blocks(model)
         metrics["seconds"] = time.perf_counter() - t0
@@ -366,6 +347,50 @@ def run_rounds(model: nn.Module, spec: Any, ratios: RatioConfig, run: PruneRunCo
             f"{metrics['mean_top1_pct']:.2f} / final {metrics['final_top1_pct']:.2f} %")
     _write_summary(summary, out_dir, f"{arch} {run.importance}")
     return summary
+
+
+def _run_dir(out_dir: Path, *, force: bool, resume: bool) -> Path:
+    """The run's folder, made writable; a previous run there is refused (unless resumed), or with `force` (not
+    resuming) its rounds removed."""
+    if (out_dir / "summary.json").exists() and not (force or resume):
+        raise OutputExistsError(f"'{out_dir}' holds a previous prune run; pass --resume to continue it or --force")
+    out_dir = ensure_writable_dir(out_dir)
+    if force and not resume:
+        for old in sorted(out_dir.glob("round*")):
+            if old.is_dir() and (old / STRUCTURE_FILE).exists():
+                shutil.rmtree(old)
+    return out_dir
+
+
+def _layers_record(pruner: StructuredPruner) -> dict[str, Any]:
+    """The summary's prunable layers (with their coupled members) and the convs left alone, with why."""
+    return {"prunable_layers": [{"name": la.name, "block": la.block, "filters": la.channels,
+                                 "members": list(la.members)} for la in pruner.layers],
+            "skipped_layers": [s.to_dict() for s in pruner.skipped]}
+
+
+def _table_record(latency_table: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """What the summary records of the latency table a latency-aware run was planned on."""
+    if latency_table is None:
+        return None
+    return {k: latency_table.get(k) for k in ("model", "runtime", "precision", "threads", "full_model_ms", "machine",
+                                               "fingerprint_id")}
+
+
+def _exported(model: nn.Module, spec: Any, round_dir: Path, run: PruneRunConfig, metrics: Mapping[str, Any],
+              weights_file: str, latency_table: Mapping[str, Any] | None, calibration: Dataset,
+              say: Callable[[str], None]) -> dict[str, Any]:
+    """Export a round to ONNX: its size and, with a latency table, its predicted and measured latency."""
+    info = PrunedInfo(round=metrics["round"], structure_file=STRUCTURE_FILE, weights_file=weights_file,
+                      importance=run.importance, scope=run.scope, filters=metrics["filters"],
+                      top1_pct_torch=metrics["final_top1_pct"])
+    out: dict[str, Any] = {"onnx_size_mb": _export(model, spec, round_dir, info)}
+    if latency_table is not None:
+        out["latency"] = lat = check_latency(model, round_dir, latency_table, calibration)
+        pred = f"{lat['predicted_ms']:.3f}" if lat["predicted_ms"] is not None else "-"
+        say(f"latency predicted {pred} ms, measured {lat['measured_ms']:.3f} ms "
+            f"({lat['precision']}, {lat['threads']} thread(s))")
+    return out
 
 
 def _write_summary(summary: dict[str, Any], out_dir: Path, title: str) -> None:

@@ -19,6 +19,11 @@ def test_interleaved_latency_reports_wall_and_cpu(tmp_path: Path) -> None:
     for v in r.values():
         assert len(v["round_p50_ms"]) == 3 and v["p50_ms"] > 0 and v["cpu_p50_ms"] > 0
         assert v["cpu_speedup_min"] <= v["cpu_speedup_vs_first"] <= v["cpu_speedup_max"]
+    # the keys in the order the result JSON writes them (wall figures, settings, then the CPU figures)
+    assert list(r["b"]) == ["p50_ms", "round_p50_ms", "ratio_vs_first", "speedup_vs_first", "speedup_min",
+                            "speedup_max", "threads", "batch", "rounds", "iters_per_round", "loadavg_1min",
+                            "cpu_p50_ms", "round_cpu_ms", "cpu_ratio_vs_first", "cpu_speedup_vs_first",
+                            "cpu_speedup_min", "cpu_speedup_max"]
     two = interleaved_latency({"a": a}, threads=2, rounds=1, iters=2, warmup=0)
     assert "cpu_p50_ms" not in two["a"]  # the calling thread's CPU time means nothing with a thread pool
 

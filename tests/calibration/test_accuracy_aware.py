@@ -210,3 +210,11 @@ def test_bad_fallback(tmp_path: Path) -> None:
                                 AccuracyBudget(1.0, fallback="int8"), batch_size=16)
     with pytest.raises(UserInputError, match="int8_nodes"):
         resolve_preset("x86-vnni").recipe.with_overrides(int8_nodes=("conv1",))
+
+
+def test_methods_are_tried_preset_first() -> None:
+    from edgebench.calibration.accuracy_aware import _methods_in_order
+
+    assert _methods_in_order(None, "minmax") == ("minmax",)
+    assert _methods_in_order(("percentile", "minmax", "entropy"), "minmax") == ("minmax", "percentile", "entropy")
+    assert _methods_in_order(("percentile", "entropy"), "minmax") == ("percentile", "entropy")
