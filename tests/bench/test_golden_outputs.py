@@ -94,12 +94,13 @@ def test_report_with_plots_names_the_same_plots(tmp_path: Path, monkeypatch: pyt
 
 def _write_interleave(out: Path) -> Path:
     """interleave_result + its atomic write, on the stored round timings (inputs/interleave.timings.json)."""
+    from edgebench.artifact import ModelArtifact
     from edgebench.bench.interleave import interleave_result, write_interleave_result
     from edgebench.runtimes import options_class
 
     timings = json.loads((INPUTS / "interleave.timings.json").read_text(encoding="utf-8"))
     machine = json.loads((INPUTS / "machine.json").read_text(encoding="utf-8"))
-    models = dict.fromkeys(timings, Path("m/model.fp32.onnx"))
+    models = dict.fromkeys(timings, ModelArtifact(Path("m/model.fp32.onnx"), None))
     result = interleave_result(models, timings, runtime="ort-cpu", runtime_version="1.31.1",
                                options=options_class("ort-cpu")(intra_op_threads=1, inter_op_threads=1), batch=1,
                                shape=None, rounds=5, iters=30, warmup=10, seed=0, machine=machine)
