@@ -88,8 +88,8 @@ class Record:
         for f in cls.declared():
             if f.name in d:
                 rec, v = f.metadata["record"], d[f.name]
-                if rec is not None and isinstance(v, list) and list in f.metadata["types"]:
-                    v = tuple(rec.from_dict(x) for x in v)  # a list of records
+                if rec is not None and list in f.metadata["types"]:  # a list of records (not a list: _check says)
+                    v = tuple(rec.from_dict(x) for x in v) if isinstance(v, list) else v
                 elif rec is not None and v is not None:
                     v = rec.from_dict(v)
                 kw[f.name] = v
@@ -425,5 +425,6 @@ class InterleaveResult(Record):
         try:
             result: InterleaveResult = super().from_dict(d)
         except ResultSchemaError as e:
-            raise ResultSchemaError(f"{source}: {e}") from None
+            fix = "" if "re-run" in str(e) else "; re-run edgebench bench A B --interleave"
+            raise ResultSchemaError(f"{source}: {e}{fix}") from None
         return result
