@@ -20,6 +20,9 @@ Example::
     r = interleaved_latency({"fp32": fp32_path, "int8": int8_path}, threads=1, rounds=7, iters=30)
     r["int8"]["cpu_speedup_vs_first"]   # median over rounds of fp32 CPU ms / int8 CPU ms
     r["int8"]["ratio_vs_first"]         # {"median": p50(int8) / p50(fp32), "ci95": [lo, hi], ...}
+
+`interleave_result` turns such timings into the file `bench A B --interleave` writes, a typed
+`bench.result.InterleaveResult` (`res.models[1].ratio_vs_first.ci95`).
 """
 
 from __future__ import annotations

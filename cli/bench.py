@@ -459,7 +459,8 @@ def _print_table(written: list[tuple[BenchResult, Path]]) -> None:
         lat, o = r.latency, r.options
         lo, hi = lat.p50_ci95_ms
         ran = r.runtime.execution_precision
-        total = (r.to_dict().get("throughput") or {}).get("items_per_s", lat.throughput_items_per_s)  # all streams
+        every = r.throughput.items_per_s if r.throughput is not None else None  # all streams
+        total = every if every is not None else lat.throughput_items_per_s
         table.add_row(r.model.name, r.runtime.name + (f" ({ran})" if ran else ""), str(o.batch), str(o.threads),
                       f"{lat.p50_ms:.3f} ({lo:.3f}-{hi:.3f})", f"{lat.p99_ms:.3f}",
                       f"{total:.1f}", f"{r.memory.peak_rss_mb:.0f}",
