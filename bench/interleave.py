@@ -20,6 +20,9 @@ Example::
     r = interleaved_latency({"fp32": fp32_path, "int8": int8_path}, threads=1, rounds=7, iters=30)
     r["int8"]["cpu_speedup_vs_first"]   # median over rounds of fp32 CPU ms / int8 CPU ms
     r["int8"]["ratio_vs_first"]         # {"median": p50(int8) / p50(fp32), "ci95": [lo, hi], ...}
+
+`interleave_result` turns such timings into the file `bench A B --interleave` writes, a typed
+`bench.result.InterleaveResult` (`res.models[1].ratio_vs_first.ci95`).
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgebench.bench.result import INTERLEAVE_SCHEMA_VERSION, InterleaveResult
 from edgebench.errors import UserInputError
 
 if TYPE_CHECKING:
+    from edgebench.artifact import ModelArtifact
     from edgebench.runtimes.options import RuntimeOptions
 
-INTERLEAVE_SCHEMA_VERSION = 1
 Wrap = Callable[[str, Any, dict[str, Any]], tuple[Any, dict[str, Any]]]
 BOOTSTRAP_RESAMPLES = 2000
 
@@ -194,25 +198,25 @@ def _versus_first(first: list[float], mine: list[float], prefix: str, rounds_key
     }
 
 
-def interleave_result(models: Mapping[str, Path], timings: Mapping[str, Mapping[str, Any]], *, runtime: str,
-                      runtime_version: str, options: RuntimeOptions, batch: int | None,
+def interleave_result(models: Mapping[str, ModelArtifact], timings: Mapping[str, Mapping[str, Any]], *,
+                      runtime: str, runtime_version: str, options: RuntimeOptions, batch: int | None,
                       shape: tuple[int, ...] | None, rounds: int, iters: int, warmup: int, seed: int,
-                      machine: dict[str, Any]) -> dict[str, Any]:
-    """The JSON result of `edgebench bench A B ... --interleave` (kind "interleave", its own schema_version)."""
+                      machine: dict[str, Any]) -> InterleaveResult:
+    """The result of `edgebench bench A B ... --interleave` (kind "interleave", its own schema_version): `models`
+    by label, each hashed once (`ModelArtifact.hashed`; the command line's were while being verified)."""
     from edgebench.bench.schema import utc_now
-    from edgebench.manifest import sha256_file
 
     entries = []
-    for label, path in models.items():
+    for label, artifact in models.items():
         t = timings[label]
         entries.append({
-            "name": label, "path": str(path), "sha256": sha256_file(Path(path)),
+            "name": label, "path": str(artifact.path), "sha256": artifact.hashed().sha256,
             "p50_ms": t["p50_ms"], "round_p50_ms": t["round_p50_ms"], "ratio_vs_first": t["ratio_vs_first"],
             **({"cpu_p50_ms": t["cpu_p50_ms"], "round_cpu_ms": t["round_cpu_ms"],
                 "cpu_ratio_vs_first": t["cpu_ratio_vs_first"]} if "cpu_p50_ms" in t else {}),
         })
     first = next(iter(timings.values()))
-    return {
+    return InterleaveResult.from_dict({
         "schema_version": INTERLEAVE_SCHEMA_VERSION,
         "kind": "interleave",
         "created_utc": utc_now(),
@@ -225,21 +229,21 @@ def interleave_result(models: Mapping[str, Path], timings: Mapping[str, Mapping[
         "loadavg_1min": first.get("loadavg_1min"),
         "models": entries,
         "machine": machine,
-    }
+    })
 
 
-def write_interleave_result(result: dict[str, Any], out_dir: Path) -> Path:
+def write_interleave_result(result: InterleaveResult, out_dir: Path) -> Path:
     """Write atomically as `interleave.<first>.<n>models.b<batch>.t<threads>.<time>.json`; never overwrites."""
     import re
 
     from edgebench.atomic import ensure_writable_dir, write_json
 
     out_dir = ensure_writable_dir(Path(out_dir))
-    o = result["options"]
-    first = re.sub(r"[^A-Za-z0-9_.-]+", "_", result["baseline"])
-    stem = (f"interleave.{first}.{len(result['models'])}models.b{o['batch'] or 'shape'}.t{o['threads']}."
-            f"{re.sub(r'[^0-9T]', '', result['created_utc'])}")
+    o = result.options
+    first = re.sub(r"[^A-Za-z0-9_.-]+", "_", result.baseline)
+    stem = (f"interleave.{first}.{len(result.models)}models.b{o.batch or 'shape'}.t{o.threads}."
+            f"{re.sub(r'[^0-9T]', '', result.created_utc)}")
     path, i = out_dir / f"{stem}.json", 1
     while path.exists():
         path, i = out_dir / f"{stem}.{i}.json", i + 1
-    return write_json(path, result, force=False)
+    return write_json(path, result.to_dict(), force=False)

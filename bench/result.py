@@ -21,6 +21,7 @@ from edgebench.errors import ResultSchemaError
 from edgebench.manifest import Json, freeze, thaw
 
 SCHEMA_VERSION = 1
+INTERLEAVE_SCHEMA_VERSION = 1  # `bench A B --interleave` files (kind "interleave")
 
 _NUM = (int, float)
 _EMPTY: Json = MappingProxyType({})
@@ -31,7 +32,8 @@ _AS_READ: dict[type, tuple[type, ...]] = {dict: (Mapping,), list: (list, tuple)}
 def need(*types: type, optional: bool = False, low: float | None = None, strict: bool = False,
          record: type[Record] | None = None, each: bool = False) -> Any:
     """A declared field: its JSON types; `optional`: may be left out or null; `low` (`strict`: itself refused):
-    the lowest allowed value (of every item with `each`); `record`: the Record class of a JSON object."""
+    the lowest allowed value (of every item with `each`); `record`: the Record class of a JSON object (with
+    `list` in `types`: of every item of a JSON list, held as a tuple of records)."""
     meta = {"types": types, "optional": optional, "low": low, "strict": strict, "record": record, "each": each}
     return field(default=None, metadata=meta) if optional else field(metadata=meta)
 
@@ -41,6 +43,8 @@ def _check(path: str, value: Any, meta: Mapping[str, Any]) -> None:
     types: tuple[type, ...] = meta["types"]
     if (value is None and meta["optional"]) or isinstance(value, Record):
         return
+    if meta["record"] is not None and isinstance(value, tuple) and not all(isinstance(v, Record) for v in value):
+        raise ResultSchemaError(f"field '{path}' holds something other than {meta['record'].__name__} records")
     accepted = tuple(t for typ in types for t in _AS_READ.get(typ, (typ,)))
     if isinstance(value, bool) and bool not in types and not meta["optional"]:
         raise ResultSchemaError(f"field '{path}' is a bool; expected {types[0].__name__}")
@@ -85,8 +89,12 @@ class Record:
         kw: dict[str, Any] = {}
         for f in cls.declared():
             if f.name in d:
-                rec = f.metadata["record"]
-                kw[f.name] = rec.from_dict(d[f.name]) if rec is not None and d[f.name] is not None else d[f.name]
+                rec, v = f.metadata["record"], d[f.name]
+                if rec is not None and list in f.metadata["types"]:  # a list of records (not a list: _check says)
+                    v = tuple(rec.from_dict(x) for x in v) if isinstance(v, list) else v
+                elif rec is not None and v is not None:
+                    v = rec.from_dict(v)
+                kw[f.name] = v
             elif not f.metadata["optional"]:
                 raise ResultSchemaError(f"missing field '{cls.AT}{f.name}'")
         names = {f.name for f in cls.declared()}
@@ -99,8 +107,17 @@ class Record:
         out: dict[str, Any] = {}
         for k in order:
             v = getattr(self, k) if k in declared else self.rest[k]
-            out[k] = v.to_dict() if isinstance(v, Record) else thaw(v)
+            out[k] = _json(v)
         return out
+
+
+def _json(v: Any) -> Any:
+    """The JSON form of a field's value: a record's `to_dict`, a tuple of records as a list of them."""
+    if isinstance(v, Record):
+        return v.to_dict()
+    if isinstance(v, tuple) and v and all(isinstance(x, Record) for x in v):
+        return [x.to_dict() for x in v]
+    return thaw(v)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -271,6 +288,18 @@ class Accuracy(Record):
         return super().from_dict(d)
 
 
+def _check_version(d: Any, source: str, current: int, what: str = "") -> None:
+    """`d` is a JSON object of the schema_version `current`, else ResultSchemaError naming `source`; `what`:
+    the kind of file for the message ("interleave "; a result's is left out)."""
+    if not isinstance(d, Mapping):
+        raise ResultSchemaError(f"{source}: not a JSON object; expected an edgebench {what or 'result '}file")
+    version = d.get("schema_version")
+    if version != current or isinstance(version, bool):
+        raise ResultSchemaError(
+            f"{source}: {what}schema_version {version!r} is not {current}, which this edgebench reads; "
+            "re-run the benchmark with this version or use the matching edgebench")
+
+
 @dataclass(frozen=True, kw_only=True)
 class BenchResult(Record):
     """One measurement's result file (`kind` "bench"), `schema_version` 1."""
@@ -295,13 +324,7 @@ class BenchResult(Record):
     @classmethod
     def from_dict(cls, d: Any, source: str = "result") -> BenchResult:
         """The result in the JSON object `d`; ResultSchemaError naming `source` and the bad field."""
-        if not isinstance(d, Mapping):
-            raise ResultSchemaError(f"{source}: not a JSON object; expected an edgebench result file")
-        version = d.get("schema_version")
-        if version != SCHEMA_VERSION or isinstance(version, bool):
-            raise ResultSchemaError(
-                f"{source}: schema_version {version!r} is not {SCHEMA_VERSION}, which this edgebench reads; "
-                "re-run the benchmark with this version or use the matching edgebench")
+        _check_version(d, source, SCHEMA_VERSION)
         try:
             result: BenchResult = super().from_dict(d)
         except ResultSchemaError as e:
@@ -318,3 +341,90 @@ class BenchResult(Record):
         warnings = [*(self.warnings or ()), *accuracy.get("warnings", [])]
         return self.merged(accuracy={k: v for k, v in accuracy.items() if k != "warnings"}, warnings=warnings,
                            **blocks)
+
+
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ratio(Record):
+    """A model's ratio to the first model over interleaved rounds: the median, its paired-bootstrap 95 % CI."""
+
+    AT: ClassVar[str] = "models[].ratio."
+    median: float = need(*_NUM, low=0, strict=True)
+    ci95: tuple[float, float] = need(list, low=0, each=True)
+    rounds: int | None = need(int, optional=True, low=1)
+    method: str | None = need(str, optional=True)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.ci95, list | tuple) and (len(self.ci95) != 2 or not all(
+                isinstance(x, _NUM) and not isinstance(x, bool) for x in self.ci95)):
+            raise ResultSchemaError(f"{self.AT}ci95 must be two numbers [low, high]; got {list(self.ci95)!r:.80}")
+        super().__post_init__()
+
+
+@dataclass(frozen=True, kw_only=True)
+class InterleavedModel(Record):
+    """One model of an interleave file: its file, its median latency and its ratios to the first model."""
+
+    AT: ClassVar[str] = "models[]."
+    name: str = need(str)
+    path: str = need(str)
+    sha256: str = need(str)
+    p50_ms: float = need(*_NUM, low=0, strict=True)
+    round_p50_ms: tuple[float, ...] = need(list, low=0, each=True)
+    ratio_vs_first: Ratio = need(dict, record=Ratio)
+    cpu_p50_ms: float | None = need(*_NUM, optional=True, low=0)  # with one thread: calling-thread CPU time
+    round_cpu_ms: tuple[float, ...] | None = need(list, optional=True, low=0, each=True)
+    cpu_ratio_vs_first: Ratio | None = need(dict, optional=True, record=Ratio)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InterleaveOptions(Record):
+    """`options` of an interleave file: batch (None with a --shape), threads, rounds and runs per round."""
+
+    AT: ClassVar[str] = "options."
+    threads: int = need(int, low=1)
+    rounds: int = need(int, low=1)
+    iters_per_round: int = need(int, low=1)
+    batch: int | None = need(int, optional=True, low=1)
+    shape: tuple[int, ...] | None = need(list, optional=True, low=1, each=True)
+    warmup_iters: int | None = need(int, optional=True, low=0)
+    seed: int | None = need(int, optional=True)
+
+
+@dataclass(frozen=True, kw_only=True)
+class InterleaveResult(Record):
+    """The file of `edgebench bench A B --interleave` (`kind` "interleave", its own `schema_version` 1): every
+    model timed in one process round by round, each model's ratio to the first (`baseline`) with its CI."""
+
+    schema_version: int = need(int)
+    kind: str = need(str)
+    created_utc: str = need(str)
+    baseline: str = need(str)
+    runtime: RuntimeInfo = need(dict, record=RuntimeInfo)
+    options: InterleaveOptions = need(dict, record=InterleaveOptions)
+    models: tuple[InterleavedModel, ...] = need(list, record=InterleavedModel)
+    machine: Machine = need(dict, record=Machine)
+    loadavg_1min: float | None = need(*_NUM, optional=True)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.kind != "interleave":
+            raise ResultSchemaError(f"field 'kind' is {self.kind!r:.40}; an interleave file's is 'interleave'")
+        if len(self.models) < 2:
+            raise ResultSchemaError(f"field 'models' holds {len(self.models)} model(s); an interleave file compares "
+                                    "two or more (re-run edgebench bench A B --interleave)")
+        if self.baseline != self.models[0].name:
+            raise ResultSchemaError(f"field 'baseline' is {self.baseline!r:.60} but the first model is "
+                                    f"{self.models[0].name!r:.60}; the ratios are to the first model")
+
+    @classmethod
+    def from_dict(cls, d: Any, source: str = "interleave file") -> InterleaveResult:
+        """The interleave file in the JSON object `d`; ResultSchemaError naming `source` and the bad field."""
+        _check_version(d, source, INTERLEAVE_SCHEMA_VERSION, "interleave ")
+        try:
+            result: InterleaveResult = super().from_dict(d)
+        except ResultSchemaError as e:
+            fix = "" if "re-run" in str(e) else "; re-run edgebench bench A B --interleave"
+            raise ResultSchemaError(f"{source}: {e}{fix}") from None
+        return result

@@ -17,7 +17,7 @@ from edgebench.errors import UserInputError
 
 if TYPE_CHECKING:
     from edgebench.bench.measure import MeasureConfig
-    from edgebench.bench.result import BenchResult
+    from edgebench.bench.result import BenchResult, InterleaveResult
     from edgebench.devices.jobs import JobBatch
 
 
@@ -121,8 +121,8 @@ def bench(
         bench_on_devices(on, _job_batch(req), output_dir, as_json=as_json, csv_path=csv_path)
         return
     req, artifact = _on_this_machine(req)
-    if artifact is None:
-        _interleave(list(req.models), req.runtime, list(req.options), list(req.batches), req.config.shape,
+    if isinstance(artifact, tuple):
+        _interleave(list(artifact), req.runtime, list(req.options), list(req.batches), req.config.shape,
                     req.config.seed, req.config.bench["warmup_iters"], *req.interleave or (0, 0), req.output_dir,
                     req.as_json)
         return
@@ -258,7 +258,7 @@ def _runtime_options(a: dict[str, Any]) -> tuple[Any, list[Any], bool]:
 
 def _on_this_machine(req: BenchRequest) -> tuple[BenchRequest, Any]:
     """The checks against this machine (cores, CPUs), the model resolved and verified, the accuracy measured:
-    the request to run and the model's artifact (None with --interleave: its models stay in `req.models`)."""
+    the request to run and the model's artifact (with --interleave: a tuple of them, one per model), hashed once."""
     from edgebench.bench.runner import choose_cpus
     from edgebench.cli.options import check_threads
     from edgebench.runtimes import get_runtime
@@ -275,11 +275,12 @@ def _on_this_machine(req: BenchRequest) -> tuple[BenchRequest, Any]:
     check_model = getattr(get_runtime(req.runtime), "check_model", None)  # e.g. torch: its verified FP32 parent
     if req.interleave is not None:
         models = [resolve_precision(m, req.runtime, req.precision, req.base_options)[0] for m in req.models]
+        artifacts = []
         for m in models:
-            resolve_model(m, no_verify=req.no_verify)
+            artifacts.append(resolve_model(m, no_verify=req.no_verify)[0])
             if check_model is not None:
                 check_model(m)
-        return replace(req, models=tuple(models)), None
+        return replace(req, models=tuple(models)), tuple(artifacts)
     artifact, verification = resolve_model(resolve_precision(req.models[0], req.runtime, req.precision,
                                                              req.base_options)[0], no_verify=req.no_verify)
     if check_model is not None:
@@ -354,14 +355,14 @@ def run_batch(batch: JobBatch, output_dir: Path) -> list[tuple[BenchResult, Path
 
 
 
-def _interleave(models: list[Path], runtime: str, options: list[Any], batch_list: list[int],
+def _interleave(artifacts: list[Any], runtime: str, options: list[Any], batch_list: list[int],
                 shape: tuple[int, ...] | None, seed: int, warmup: int, rounds: int, iters: int, output_dir: Path,
                 as_json: bool) -> None:
-    """`bench A B ... --interleave`: all models in this process, rotating order per round, one JSON result."""
-    from edgebench.artifact import ModelArtifact
+    """`bench A B ... --interleave`: all models (their hashed ModelArtifacts) in this process, rotating order per
+    round, one JSON result."""
     from edgebench.errors import UserInputError
 
-    if len(models) < 2:
+    if len(artifacts) < 2:
         raise UserInputError("--interleave compares models: give two or more (the first is the baseline)")
     for flag, value in (("--rounds", rounds), ("--round-iters", iters)):
         if value < 1:
@@ -370,7 +371,6 @@ def _interleave(models: list[Path], runtime: str, options: list[Any], batch_list
         raise UserInputError("--interleave takes one --threads value and one --batch value")
     from edgebench.bench.runner import model_name
 
-    artifacts = [ModelArtifact.resolve(m) for m in models]
     paths = [a.path for a in artifacts]
     labels = [model_name(a.path, a.manifest) for a in artifacts]
     if len(set(labels)) < len(labels):
@@ -386,33 +386,34 @@ def _interleave(models: list[Path], runtime: str, options: list[Any], batch_list
     timings = interleaved_latency(dict(zip(labels, paths, strict=True)), runtime=runtime, options=opts,
                                   batch=batch, shape=shape, rounds=rounds, iters=iters, warmup=warmup, seed=seed,
                                   same_inputs=True)
-    result = interleave_result(dict(zip(labels, paths, strict=True)), timings, runtime=runtime,
+    result = interleave_result(dict(zip(labels, artifacts, strict=True)), timings, runtime=runtime,
                                runtime_version=get_runtime(runtime).version(), options=opts, batch=batch, shape=shape,
                                rounds=rounds, iters=iters, warmup=warmup, seed=seed, machine=fingerprint())
     path = write_interleave_result(result, output_dir)
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        typer.echo(json.dumps(result.to_dict(), indent=2))
         return
     _print_interleave(result, path)
 
 
-def _print_interleave(result: dict[str, Any], path: Path) -> None:
+def _print_interleave(result: InterleaveResult, path: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    o = result["options"]
-    table = Table(title=f"interleaved: {result['runtime']['name']}, {o['threads']} thread(s), batch "
-                        f"{o['batch'] or o['shape']}, {o['rounds']} rounds x {o['iters_per_round']} runs")
-    cpu = "cpu_ratio_vs_first" in result["models"][0]
-    cols = ["model", "p50 ms", f"ratio vs {result['baseline']} (95% CI)"] + (["CPU ratio (95% CI)"] if cpu else [])
+    o = result.options
+    batch = o.batch or (list(o.shape) if o.shape is not None else None)
+    table = Table(title=f"interleaved: {result.runtime.name}, {o.threads} thread(s), batch {batch}, {o.rounds} "
+                        f"rounds x {o.iters_per_round} runs")
+    cpu = result.models[0].cpu_ratio_vs_first is not None
+    cols = ["model", "p50 ms", f"ratio vs {result.baseline} (95% CI)"] + (["CPU ratio (95% CI)"] if cpu else [])
     for c in cols:
         table.add_column(c, justify="left" if c == "model" else "right", overflow="fold")
-    for m in result["models"]:
-        r = m["ratio_vs_first"]
-        row = [m["name"], f"{m['p50_ms']:.3f}", f"{r['median']:.3f} ({r['ci95'][0]:.3f}-{r['ci95'][1]:.3f})"]
-        if cpu:
-            c = m["cpu_ratio_vs_first"]
-            row.append(f"{c['median']:.3f} ({c['ci95'][0]:.3f}-{c['ci95'][1]:.3f})")
+    for m in result.models:
+        r = m.ratio_vs_first
+        row = [m.name, f"{m.p50_ms:.3f}", f"{r.median:.3f} ({r.ci95[0]:.3f}-{r.ci95[1]:.3f})"]
+        if cpu and m.cpu_ratio_vs_first is not None:
+            c = m.cpu_ratio_vs_first
+            row.append(f"{c.median:.3f} ({c.ci95[0]:.3f}-{c.ci95[1]:.3f})")
         table.add_row(*row)
     console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(table)
@@ -458,7 +459,8 @@ def _print_table(written: list[tuple[BenchResult, Path]]) -> None:
         lat, o = r.latency, r.options
         lo, hi = lat.p50_ci95_ms
         ran = r.runtime.execution_precision
-        total = (r.to_dict().get("throughput") or {}).get("items_per_s", lat.throughput_items_per_s)  # all streams
+        every = r.throughput.items_per_s if r.throughput is not None else None  # all streams
+        total = every if every is not None else lat.throughput_items_per_s
         table.add_row(r.model.name, r.runtime.name + (f" ({ran})" if ran else ""), str(o.batch), str(o.threads),
                       f"{lat.p50_ms:.3f} ({lo:.3f}-{hi:.3f})", f"{lat.p99_ms:.3f}",
                       f"{total:.1f}", f"{r.memory.peak_rss_mb:.0f}",

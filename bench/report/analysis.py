@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.bench.efficiency import efficiency
-from edgebench.bench.report.data import Machine, Row
+from edgebench.bench.report.data import Interleaved, Machine, Row
 from edgebench.errors import UserInputError, suggest
 
 
@@ -40,7 +40,7 @@ class Report:
     prune_runs: tuple[dict[str, Any], ...] = ()
     recommendations: tuple[Any, ...] = ()  # report.recommend.Recommendation per machine x batch (shown at the top)
     baselines: dict[str, str] = dataclasses.field(default_factory=dict)  # lineage -> its baseline variant/runtime
-    interleaved: tuple[dict[str, Any], ...] = ()  # paired comparisons of `bench --interleave` files
+    interleaved: tuple[Interleaved, ...] = ()  # paired comparisons of `bench --interleave` files
 
     @property
     def entries(self) -> tuple[Row, ...]:
@@ -198,8 +198,7 @@ def differing(rows: Iterable[Any], key: str, value: str) -> dict[str, set[str]]:
 
 def with_efficiency(row: Row) -> Row:
     """Achieved GMAC/s and fraction of peak (bench/efficiency.py) from the row's MACs, p50 and machine."""
-    cpu = (row.raw.get("machine") or {}).get("cpu") or {}
-    eff = efficiency(row.macs, row.batch, row.p50_ms, cpu, row.precision, row.threads)
+    eff = efficiency(row.macs, row.batch, row.p50_ms, row.result.machine.cpu.to_dict(), row.precision, row.threads)
     return dataclasses.replace(row, achieved_gmacs=eff["achieved_gmacs"], peak_gmacs=eff["peak_gmacs"],
                                fraction_of_peak=eff["fraction_of_peak"], peak_rule=(eff["peak"] or {}).get("rule"))
 
@@ -287,7 +286,7 @@ def difference_notes(by_machine: dict[str, list[Row]], machines: dict[str, Machi
 def build_report(entries: Sequence[Row], machines: dict[str, Machine], *, baseline: str | None = None,
                  title: str = "edgebench report", profiles: Sequence[dict[str, Any]] | None = None,
                  prune_runs: Sequence[dict[str, Any]] | None = None,
-                 interleaved: Sequence[dict[str, Any]] | None = None, notes: Sequence[str] = ()) -> Report:
+                 interleaved: Sequence[Interleaved] | None = None, notes: Sequence[str] = ()) -> Report:
     """Dedupe, check overlap, group lineages, pick their baselines, compute efficiency, speed-ups, flags, notes.
 
     `notes`: what reading the files said (skipped files, sweep folders); they come first.
@@ -320,7 +319,7 @@ def build_report(entries: Sequence[Row], machines: dict[str, Machine], *, baseli
     by_machine = speedups(by_machine, baselines, notes)
     notes += doctor_notes(by_machine, machines)
     single = chosen or (next(iter(baselines.values())) if len(set(baselines.values())) == 1 else None)
-    used = [*by_machine, *sorted({p["machine"].id for p in interleaved or ()} - set(by_machine))]
+    used = [*by_machine, *sorted({p.machine.id for p in interleaved or ()} - set(by_machine))]
     return Report(title=title, machines={m: machines[m] for m in used},
                   rows=tuple(e for es in by_machine.values() for e in es), baseline=single, notes=tuple(notes),
                   profiles=tuple(profiles or ()), prune_runs=tuple(prune_runs or ()), baselines=baselines,

@@ -3,7 +3,7 @@
 Order is the CSV's order; the columns with a `header` also make the per-machine tables of the Markdown
 and HTML reports, in the same order. Adding a figure to every output is one `COLUMNS.add(...)`::
 
-    COLUMNS.add(Column("p95_ms", lambda r: r.raw["latency"]["p95_ms"], header="p95 ms", unit="ms", digits=3),
+    COLUMNS.add(Column("p95_ms", lambda r: r.result.latency.p95_ms, header="p95 ms", unit="ms", digits=3),
                 after="p90_ms")
 
 `value` gives the raw figure (the CSV cell; None is an empty cell); `text` the table cell (default:

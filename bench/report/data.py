@@ -5,20 +5,20 @@ Nothing here computes across rows (that is `analysis`) or formats text (the rend
 Example::
 
     loaded = load_results([Path("results/"), Path("pi-results/")])
-    loaded.rows[0].p50_ms, loaded.rows[0].raw["latency"]["p95_ms"], loaded.machines
+    loaded.rows[0].p50_ms, loaded.rows[0].result.latency.p95_ms, loaded.machines
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgebench.bench.interleave import INTERLEAVE_SCHEMA_VERSION
-from edgebench.bench.result import SCHEMA_VERSION, BenchResult
+from edgebench.bench.result import INTERLEAVE_SCHEMA_VERSION, SCHEMA_VERSION, BenchResult, InterleaveResult
+from edgebench.bench.result import Machine as Fingerprint
 from edgebench.errors import ResultSchemaError, UserInputError
+from edgebench.manifest import thaw
 from edgebench.readers import read_json_file
 
 RESULT_KINDS = ("bench", "profile")
@@ -51,9 +51,10 @@ class Machine:
 class Row:
     """One result file, flattened to what the report shows. Optional fields are None when absent.
 
-    `raw` is the whole result dict (read it, never change it): a report column may read any field of
-    the file from it without a new attribute here. The fields after `kind` are figures across rows,
-    filled by `analysis.build_report` (a new Row via dataclasses.replace).
+    `result` is the whole result, typed (`BenchResult`, frozen): a report column may read any field of the
+    file from it (`r.result.latency.p95_ms`; what its records do not declare, from their `rest`) without a new
+    attribute here. The fields after `kind` are figures across rows, filled by `analysis.build_report` (a new
+    Row via dataclasses.replace).
     """
 
     source: str
@@ -86,7 +87,7 @@ class Row:
     noisy: bool
     prune_round: int | None
     kind: str
-    raw: Mapping[str, Any] = field(repr=False, compare=False)
+    result: BenchResult = field(repr=False, compare=False)
     task: str = "classification"  # the model's task (its manifest's; results from before: classification)
     map_pct: float | None = None  # a detector's COCO mAP@0.5:0.95 (bench --eval DIR), percent
     map50_pct: float | None = None
@@ -119,6 +120,15 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Interleaved:
+    """One `bench A B --interleave` file: where it was read, its machine and its record."""
+
+    source: str
+    machine: Machine
+    result: InterleaveResult
+
+
+@dataclass(frozen=True)
 class LoadedResults:
     """What `load_results` read: rows, their machines (by fingerprint id), profiles and pruning summaries."""
 
@@ -126,7 +136,7 @@ class LoadedResults:
     machines: dict[str, Machine]
     profiles: tuple[dict[str, Any], ...]
     prune_runs: tuple[dict[str, Any], ...]
-    interleaved: tuple[dict[str, Any], ...] = ()  # `bench --interleave` files: paired ratios with their CIs
+    interleaved: tuple[Interleaved, ...] = ()  # `bench --interleave` files: paired ratios with their CIs
     notes: tuple[str, ...] = ()  # what was skipped while reading (edgebench's own non-result files, sweep folders)
 
 
@@ -248,7 +258,7 @@ def read_json(path: Path, notes: list[str] | None = None) -> dict[str, Any] | No
 def _num(d: Any, *keys: str) -> Any:
     cur = d
     for k in keys:
-        if not isinstance(cur, dict) or k not in cur:
+        if not isinstance(cur, Mapping) or k not in cur:
             return None
         cur = cur[k]
     if isinstance(cur, bool):
@@ -256,72 +266,65 @@ def _num(d: Any, *keys: str) -> Any:
     return cur if isinstance(cur, int | float) else None
 
 
-def machine_from_fingerprint(m: dict[str, Any]) -> Machine:
-    cpu = m.get("cpu") or {}
-    isa = cpu.get("isa") or {}
-    fid = m.get("id") or "unknown"
+def machine_from_fingerprint(m: Fingerprint) -> Machine:
+    """The report's view of a result's (or interleave file's) `machine` record."""
+    cpu = m.cpu
     return Machine(
-        id=str(fid), hostname=m.get("hostname"), cpu_model=cpu.get("model"), arch=cpu.get("arch"),
-        cores=cpu.get("logical_cores"), freq_mhz=cpu.get("max_freq_mhz") or cpu.get("cur_freq_mhz"),
-        isa_on=tuple(k for k, v in isa.items() if v), emulated=bool(m.get("emulated")),
-        board=(m.get("board") or {}).get("model"),
+        id=str(m.id or "unknown"), hostname=m.hostname, cpu_model=cpu.model, arch=cpu.arch,
+        cores=cpu.logical_cores, freq_mhz=cpu.max_freq_mhz or cpu.cur_freq_mhz,
+        isa_on=tuple(k for k, v in cpu.isa.items() if v), emulated=bool(m.rest.get("emulated")),
+        board=m.board.model if m.board is not None else None,
     )
 
 
-def effective_precision(result: Mapping[str, Any]) -> str | None:
+def effective_precision(result: BenchResult) -> str | None:
     """What ran: the runtime's own precision (torch-int8 quantizes an FP32 model) beats the manifest's."""
-    rt_prec = (result.get("runtime") or {}).get("precision")
-    if isinstance(rt_prec, str):
-        return rt_prec
-    prec = (result.get("model") or {}).get("precision")
-    return prec if isinstance(prec, str) else None
+    ran = result.runtime.precision
+    return ran if ran is not None else result.model.precision
 
 
-def variant_name(result: Mapping[str, Any], precision: str | None) -> str:
+def variant_name(result: BenchResult, precision: str | None) -> str:
     """model.name, with the precision that actually ran and the pruning round (resnet20-r2-int8).
 
     A sweep's result names its variant itself (``sweep.variant``, e.g. resnet20-p30-int8-x86-vnni).
     """
-    sweep = result.get("sweep")
-    if isinstance(sweep, Mapping) and isinstance(sweep.get("variant"), str):
+    sweep = result.sweep
+    if sweep is not None and isinstance(sweep.get("variant"), str):
         return str(sweep["variant"])
-    model = result["model"]
-    name = str(model["name"])
-    file_prec = model.get("precision")
+    model = result.model
+    name = model.name
+    file_prec = model.precision
     stem, suffix = name, ""
     if file_prec and name.endswith(f"-{file_prec}"):
         stem, suffix = name[: -len(file_prec) - 1], f"-{precision or file_prec}"
-    rnd = _num(model, "prune_round")
+    rnd = _num(model.rest, "prune_round")
     if rnd is not None and not stem.endswith(f"-r{rnd}"):
         stem = f"{stem}-r{rnd}"
     return stem + suffix
 
 
-def name_stem(model: Mapping[str, Any]) -> str:
-    """model.name without its precision and pruning-round suffixes (resnet20-r2-int8 -> resnet20).
+def name_stem(name: str, precision: str | None, prune_round: int | None) -> str:
+    """A model name without its precision and pruning-round suffixes (resnet20-r2-int8 -> resnet20).
 
-    >>> name_stem({"name": "resnet20-r2-int8", "precision": "int8", "prune_round": 2}), name_stem({"name": "m"})
+    >>> name_stem("resnet20-r2-int8", "int8", 2), name_stem("m", None, None)
     ('resnet20', 'm')
     """
-    name = str(model.get("name") or "")
-    prec = model.get("precision")
-    if isinstance(prec, str) and name.endswith(f"-{prec}"):
-        name = name[: -len(prec) - 1]
-    rnd = _num(model, "prune_round")
-    if rnd is not None and name.endswith(f"-r{rnd}"):
-        name = name[: -len(f"-r{rnd}")]
+    if isinstance(precision, str) and name.endswith(f"-{precision}"):
+        name = name[: -len(precision) - 1]
+    if prune_round is not None and name.endswith(f"-r{prune_round}"):
+        name = name[: -len(f"-r{prune_round}")]
     return name
 
 
-def lineage_of(result: Mapping[str, Any]) -> tuple[str | None, str]:
+def lineage_of(result: BenchResult) -> tuple[str | None, str]:
     """(sha256 of the root FP32 model, root name) from the result's `model.lineage` (bench/runner.py).
 
     A result without it (an older edgebench, or a pruned round whose FP32 parent is not recorded) gives
     (None, the model name's stem); the report then groups it by name and says so.
     """
-    model = result["model"]
-    lin = model.get("lineage")
-    stem = name_stem(model)
+    model = result.model
+    lin = model.lineage
+    stem = name_stem(model.name, model.precision, _num(model.rest, "prune_round"))
     if isinstance(lin, Mapping):
         name = lin.get("root_name") if isinstance(lin.get("root_name"), str) and lin.get("root_name") else stem
         root = lin.get("root_sha256")
@@ -329,31 +332,32 @@ def lineage_of(result: Mapping[str, Any]) -> tuple[str | None, str]:
     return None, stem
 
 
-def row_from_result(result: dict[str, Any], source: str) -> Row:
-    """Flatten one validated result: the only place that knows where the report's figures live in the file."""
-    lat, mem, opts, model = result["latency"], result["memory"], result["options"], result["model"]
+def row_from_result(result: BenchResult, source: str) -> Row:
+    """Flatten one result: the only place that knows where the report's figures live in the file."""
+    lat, mem, opts, model = result.latency, result.memory, result.options, result.model
     precision = effective_precision(result)
-    acc = result.get("accuracy") if isinstance(result.get("accuracy"), dict) else {}
-    rt_info = (result.get("runtime") or {}).get("info") or {}
-    size = _num(rt_info, "file_size_mb") or model["file_size_mb"]
-    lo, hi = [*lat["p50_ci95_ms"], lat["p50_ms"], lat["p50_ms"]][:2]
+    acc = result.accuracy
+    extra: Mapping[str, Any] = acc.rest if acc is not None else {}  # what the Accuracy record does not declare
+    size = _num(result.runtime.info, "file_size_mb") or model.file_size_mb
+    lo, hi = [*lat.p50_ci95_ms, lat.p50_ms, lat.p50_ms][:2]
+    lineage_root, lineage_name = lineage_of(result)
     return Row(
-        source=source, created_utc=result["created_utc"], machine=machine_from_fingerprint(result["machine"]),
-        variant=variant_name(result, precision), arch=model.get("arch"), precision=precision,
-        sha256=model["sha256"], runtime=result["runtime"]["name"], runtime_version=result["runtime"]["version"],
-        batch=opts["batch"], threads=opts["threads"], graph_optimization=opts.get("graph_optimization"),
-        p50_ms=lat["p50_ms"], ci_lo_ms=float(lo), ci_hi_ms=float(hi), p90_ms=lat["p90_ms"], p99_ms=lat["p99_ms"],
-        min_ms=lat["min_ms"], throughput=_num(result.get("throughput"), "items_per_s") or lat["throughput_items_per_s"],
-        peak_rss_mb=mem["peak_rss_mb"],
-        file_size_mb=float(size), params=_num(model, "params"), macs=_num(model, "macs"),
-        top1_pct=_num(acc, "top1_pct"), top5_pct=_num(acc, "top5_pct"), accuracy_n=_num(acc, "n"),
-        accuracy_dataset=acc.get("dataset") if isinstance(acc.get("dataset"), str) else None,
-        noisy=bool(lat["noisy"]), prune_round=_num(model, "prune_round"), kind=str(result.get("kind", "bench")),
-        raw=result, lineage_root=lineage_of(result)[0], lineage_name=lineage_of(result)[1],
-        task=str(model.get("task") or "classification"), map_pct=_num(acc, "map_pct"),
-        map50_pct=_num(acc, "map50_pct"),
-        e2e_p50_ms=_num(result.get("end_to_end") if isinstance(result.get("end_to_end"), dict) else {},
-                        "e2e_p50_ms"),
+        source=source, created_utc=result.created_utc, machine=machine_from_fingerprint(result.machine),
+        variant=variant_name(result, precision), arch=model.arch, precision=precision,
+        sha256=model.sha256, runtime=result.runtime.name, runtime_version=result.runtime.version,
+        batch=opts.batch, threads=opts.threads, graph_optimization=opts.graph_optimization,
+        p50_ms=lat.p50_ms, ci_lo_ms=float(lo), ci_hi_ms=float(hi), p90_ms=lat.p90_ms, p99_ms=lat.p99_ms,
+        min_ms=lat.min_ms,
+        throughput=(result.throughput.items_per_s if result.throughput else None) or lat.throughput_items_per_s,
+        peak_rss_mb=mem.peak_rss_mb,
+        file_size_mb=float(size), params=_num(model.rest, "params"), macs=_num(model.rest, "macs"),
+        top1_pct=acc.top1_pct if acc else None, top5_pct=acc.top5_pct if acc else None,
+        accuracy_n=acc.n if acc else None,
+        accuracy_dataset=extra.get("dataset") if isinstance(extra.get("dataset"), str) else None,
+        noisy=bool(lat.noisy), prune_round=_num(model.rest, "prune_round"), kind=result.kind,
+        result=result, lineage_root=lineage_root, lineage_name=lineage_name,
+        task=str(model.task or "classification"), map_pct=_num(extra, "map_pct"),
+        map50_pct=_num(extra, "map50_pct"), e2e_p50_ms=_num(result.rest.get("end_to_end"), "e2e_p50_ms"),
     )
 
 
@@ -366,37 +370,11 @@ def prune_run_from_summary(data: dict[str, Any], path: Path) -> dict[str, Any]:
             "scope": data.get("scope"), "rounds": sorted(rounds, key=lambda r: r["round"])}
 
 
-def _ratio(r: Any) -> dict[str, Any] | None:
-    """An interleave ratio ({"median": m, "ci95": [lo, hi], "rounds": n}) checked, else None (m finite, > 0)."""
-    m = _num(r, "median")
-    if not isinstance(r, dict) or m is None or not math.isfinite(m) or m <= 0:
-        return None
-    ci = r.get("ci95")
-    ok = isinstance(ci, list) and len(ci) == 2 and all(isinstance(x, int | float) and not isinstance(x, bool)
-                                                        and math.isfinite(x) for x in ci)
-    return {"median": float(r["median"]), "ci95": [float(ci[0]), float(ci[1])] if ok else None,
-            "rounds": _num(r, "rounds")}
-
-
-def interleave_from_file(data: dict[str, Any], path: Path) -> dict[str, Any]:
-    """A `bench --interleave` file as one paired comparison: every model's ratio to the first, with its CI."""
-    models, machine = data.get("models"), data.get("machine")
-    if not isinstance(models, list) or len(models) < 2 or not all(
-            isinstance(m, dict) and isinstance(m.get("name"), str) and _ratio(m.get("ratio_vs_first"))
-            for m in models):
-        raise ResultSchemaError(f"interleave file '{path}' has no list of >= 2 models with a ratio_vs_first; "
-                                "re-run edgebench bench A B --interleave")
-    if not isinstance(machine, dict):
-        raise ResultSchemaError(f"interleave file '{path}' has no machine fingerprint; re-run edgebench bench "
-                                "A B --interleave")
-    opts = data.get("options") if isinstance(data.get("options"), dict) else {}
-    rt = data.get("runtime") if isinstance(data.get("runtime"), dict) else {}
-    return {"source": str(path), "created_utc": str(data.get("created_utc") or ""),
-            "machine": machine_from_fingerprint(machine), "runtime": str(rt.get("name") or "?"),
-            "batch": opts.get("batch"), "threads": opts.get("threads"), "baseline": models[0]["name"],
-            "models": [{"name": m["name"], "sha256": m.get("sha256"), "p50_ms": _num(m, "p50_ms"),
-                        "ratio": _ratio(m["ratio_vs_first"]), "cpu_ratio": _ratio(m.get("cpu_ratio_vs_first"))}
-                       for m in models]}
+def interleave_from_file(data: dict[str, Any], path: Path) -> Interleaved:
+    """A `bench --interleave` file as one paired comparison: its record (every model's ratio to the first, with
+    its CI) and its machine."""
+    result = InterleaveResult.from_dict(data, f"interleave file '{path}'")
+    return Interleaved(str(path), machine_from_fingerprint(result.machine), result)
 
 
 def load_results(args: Sequence[Path]) -> LoadedResults:
@@ -410,7 +388,7 @@ def load_results(args: Sequence[Path]) -> LoadedResults:
     machines: dict[str, Machine] = {}
     profiles: list[dict[str, Any]] = []
     prune_runs: list[dict[str, Any]] = []
-    interleaved: list[dict[str, Any]] = []
+    interleaved: list[Interleaved] = []
     notes: list[str] = []
     named = {Path(a) for a in args if Path(a).is_file()}  # a file named on its own must be a result
     for path in collect_paths(args, notes):
@@ -422,15 +400,16 @@ def load_results(args: Sequence[Path]) -> LoadedResults:
             continue
         if data.get("kind") == INTERLEAVE_KIND:
             pair = interleave_from_file(data, path)
-            machines.setdefault(pair["machine"].id, pair["machine"])
+            machines.setdefault(pair.machine.id, pair.machine)
             interleaved.append(pair)
             continue
-        BenchResult.from_dict(data, str(path))  # the one check of a result file
-        row = row_from_result(data, str(path))
+        result = BenchResult.from_dict(data, str(path))  # the one check of a result file
+        row = row_from_result(result, str(path))
         machines.setdefault(row.machine_id, row.machine)
         rows.append(row)
-        if data.get("kind") == "profile" and isinstance(data.get("profile"), dict):
-            profiles.append({"label": row.label, "machine_id": row.machine_id, **data["profile"]})
+        profile = result.rest.get("profile")
+        if result.kind == "profile" and isinstance(profile, Mapping):
+            profiles.append({"label": row.label, "machine_id": row.machine_id, **thaw(profile)})
     return LoadedResults(tuple(rows), machines, tuple(profiles), tuple(prune_runs), tuple(interleaved), tuple(notes))
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,9 +78,9 @@ def pareto_rows(rows: Sequence[Row], metric: str) -> list[Row]:
 
 def row_drift_pct(row: Row) -> float | None:
     """The run-to-run drift (%) measured on the row's device by its sweep (``sweep.drift.drift_pct``), or None."""
-    sweep = row.raw.get("sweep")
-    drift = sweep.get("drift") if isinstance(sweep, dict) else None
-    v = drift.get("drift_pct") if isinstance(drift, dict) else None
+    sweep = row.result.sweep
+    drift = sweep.get("drift") if sweep is not None else None
+    v = drift.get("drift_pct") if isinstance(drift, Mapping) else None
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
         return None
     return float(v)
@@ -88,8 +88,7 @@ def row_drift_pct(row: Row) -> float | None:
 
 def device_name(row: Row) -> str:
     """The device a result was measured on: the sweep's device name, else the board or host name."""
-    sweep = row.raw.get("sweep") if isinstance(row.raw.get("sweep"), dict) else {}
-    dev = sweep.get("device")
+    dev = row.result.sweep.get("device") if row.result.sweep is not None else None
     if isinstance(dev, str) and dev != "local":
         return dev
     return row.machine.board or row.machine.hostname or row.machine.id
@@ -123,9 +122,9 @@ def _finite(v: object) -> bool:
 
 def paired_drop(row: Row) -> PairedDrop | None:
     """The row's ``accuracy.paired`` block (`sweep.stages.stage_evaluate`), checked; None when absent or invalid."""
-    acc = row.raw.get("accuracy")
-    p = acc.get("paired") if isinstance(acc, dict) else None
-    if not isinstance(p, dict):
+    acc = row.result.accuracy
+    p = acc.rest.get("paired") if acc is not None else None  # not declared by the Accuracy record
+    if not isinstance(p, Mapping):
         return None
     n, delta, ci = p.get("n"), p.get("top1_delta_pts"), p.get("top1_delta_ci95_pts")
     gained, lost = p.get("flipped_to_correct"), p.get("flipped_to_wrong")
@@ -133,7 +132,7 @@ def paired_drop(row: Row) -> PairedDrop | None:
     if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts) or not n \
             or gained + lost > n:
         return None
-    if not _finite(delta) or not isinstance(ci, list) or len(ci) != 2 or not all(_finite(c) for c in ci):
+    if not _finite(delta) or not isinstance(ci, list | tuple) or len(ci) != 2 or not all(_finite(c) for c in ci):
         return None
     if not -100.0 <= ci[0] <= delta <= ci[1] <= 100.0:
         return None

@@ -6,12 +6,13 @@ fixed tables: machines, best p50 across machines, per-operator profiles, pruning
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edgebench.bench.report.analysis import Report, best_per_machine
 from edgebench.bench.report.columns import COLUMNS, Column, fmt
 from edgebench.bench.report.data import Machine, Row
+from edgebench.bench.result import Ratio, Scenario
 
 
 def machine_line(m: Machine, markdown: bool = True) -> str:
@@ -123,21 +124,21 @@ INTERLEAVE_NOTE = ("Each file of `bench A B --interleave` timed its models in on
 
 def interleave_rows(rep: Report) -> list[list[str]]:
     """One row per model after the first of every interleave file: its ratio to the first model with the CI."""
-    def ci(r: dict[str, Any] | None, invert: bool = False) -> str:
+    def ci(r: Ratio | None, invert: bool = False) -> str:
         if r is None:
             return "n/a"
-        m, c = r["median"], r["ci95"]
+        m, c = r.median, r.ci95
         if invert:
-            m, c = 1.0 / m, ([1.0 / c[1], 1.0 / c[0]] if c and c[0] > 0 else None)
+            m, c = 1.0 / m, ((1.0 / c[1], 1.0 / c[0]) if c[0] > 0 else None)
         return f"{m:.3f}" + (f" [{c[0]:.3f}-{c[1]:.3f}]" if c else "")
 
     rows = []
     for pair in rep.interleaved:
-        for m in pair["models"][1:]:
-            rounds = m["ratio"].get("rounds")
-            rows.append([pair["machine"].id, pair["runtime"], fmt(pair["batch"], None), fmt(pair["threads"], None),
-                         m["name"], pair["baseline"], fmt(m["p50_ms"], 3), ci(m["ratio"]), ci(m["ratio"], True),
-                         ci(m["cpu_ratio"]), fmt(rounds, None)])
+        res = pair.result
+        for m in res.models[1:]:
+            rows.append([pair.machine.id, res.runtime.name, fmt(res.options.batch, None),
+                         fmt(res.options.threads, None), m.name, res.baseline, fmt(m.p50_ms, 3), ci(m.ratio_vs_first),
+                         ci(m.ratio_vs_first, True), ci(m.cpu_ratio_vs_first), fmt(m.ratio_vs_first.rounds, None)])
     return rows
 
 
@@ -148,7 +149,7 @@ THROUGHPUT_COLUMNS = ["variant/runtime", "machine", "scenario", "batch", "stream
 
 def scenario_rows(rows: Sequence[Row]) -> list[Row]:
     """The results of `bench --scenario multi|offline|server` (those with a `throughput` block)."""
-    return [r for r in rows if r.kind == "bench" and isinstance(r.raw.get("throughput"), dict)]
+    return [r for r in rows if r.kind == "bench" and r.result.throughput is not None]
 
 
 def throughput_rows(rows: Sequence[Row]) -> list[list[str]]:
@@ -159,13 +160,16 @@ def throughput_rows(rows: Sequence[Row]) -> list[list[str]]:
     """
     out = []
     for r in scenario_rows(rows):
-        sc, tp = r.raw.get("scenario") or {}, r.raw["throughput"]
-        what = str(sc.get("name", "?"))
-        if sc.get("fps") is not None:  # plain str(): a hand-edited file cannot break the table
-            what += f" @ {sc['fps']} fps, p99 <= {sc.get('p99_budget_ms')} ms: {sc.get('max_streams_at_fps')} max"
-        p99s = [s["p99_ms"] for s in tp.get("streams") or [] if isinstance(s, dict)
+        sc, tp = r.result.scenario or Scenario(), r.result.throughput
+        extra = sc.rest  # what the Scenario record does not declare: the --fps search
+        what = str(sc.name if sc.name is not None else "?")
+        if extra.get("fps") is not None:  # plain str(): a hand-edited file cannot break the table
+            what += (f" @ {extra['fps']} fps, p99 <= {extra.get('p99_budget_ms')} ms: "
+                     f"{extra.get('max_streams_at_fps')} max")
+        p99s = [s["p99_ms"] for s in (tp.rest.get("streams") if tp else None) or [] if isinstance(s, Mapping)
                 and isinstance(s.get("p99_ms"), int | float)]
         out.append([r.label, r.machine_id, what, str(r.batch),
-                    f"{sc.get('streams', '?')} x {sc.get('threads_per_stream', '?')}",
+                    f"{'?' if sc.streams is None else sc.streams} x "
+                    f"{'?' if sc.threads_per_stream is None else sc.threads_per_stream}",
                     f"{r.throughput:.1f}", f"{r.p99_ms:.3f}", f"{max(p99s):.3f}" if p99s else "n/a"])
     return out

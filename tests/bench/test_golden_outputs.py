@@ -65,8 +65,10 @@ def test_result_file_is_byte_identical(workdir: Path, kind: str) -> None:
     _same_bytes(path, EXPECTED / f"result.{kind}.json")
 
 
-def _compare(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *flags: str) -> Path:
+def _compare(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *flags: str, extra: tuple[Path, ...] = ()) -> Path:
     shutil.copytree(GOLDEN / "results", tmp_path / "results")
+    for f in extra:
+        shutil.copyfile(f, tmp_path / "results" / f.name)
     monkeypatch.chdir(tmp_path)
     r = CliRunner().invoke(app, ["compare", "results", "-o", "rep", *flags])
     assert r.exit_code == 0, r.output
@@ -88,3 +90,32 @@ def test_report_with_plots_names_the_same_plots(tmp_path: Path, monkeypatch: pyt
         "latency.png", "pareto.png", "speedup.png", "throughput.png"]
     for name in ("report.md", "report.csv"):
         _same_bytes(rep / name, EXPECTED / "report-plots" / name)
+
+
+def _write_interleave(out: Path) -> Path:
+    """interleave_result + its atomic write, on the stored round timings (inputs/interleave.timings.json)."""
+    from edgebench.artifact import ModelArtifact
+    from edgebench.bench.interleave import interleave_result, write_interleave_result
+    from edgebench.runtimes import options_class
+
+    timings = json.loads((INPUTS / "interleave.timings.json").read_text(encoding="utf-8"))
+    machine = json.loads((INPUTS / "machine.json").read_text(encoding="utf-8"))
+    models = dict.fromkeys(timings, ModelArtifact(Path("m/model.fp32.onnx"), None))
+    result = interleave_result(models, timings, runtime="ort-cpu", runtime_version="1.31.1",
+                               options=options_class("ort-cpu")(intra_op_threads=1, inter_op_threads=1), batch=1,
+                               shape=None, rounds=5, iters=30, warmup=10, seed=0, machine=machine)
+    return write_interleave_result(result, out)
+
+
+def test_interleave_file_is_byte_identical(workdir: Path) -> None:
+    """What `bench A B --interleave` writes (kind interleave, its own schema_version), on fixed round timings."""
+    path = _write_interleave(Path("out"))
+    assert path.name == "interleave.tinynet-fp32.2models.b1.t1.20260102T030405.json"
+    _same_bytes(path, EXPECTED / "interleave.json")
+
+
+def test_report_with_an_interleave_file_is_byte_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """compare on the stored results plus the stored interleave file: its paired section, byte for byte."""
+    rep = _compare(tmp_path, monkeypatch, "--no-plots", extra=(EXPECTED / "interleave.json",))
+    for name in ("report.md", "report.csv", "report.html"):
+        _same_bytes(rep / name, EXPECTED / "report-interleave" / name)

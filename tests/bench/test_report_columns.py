@@ -32,7 +32,7 @@ def _csv(path: Path) -> list[dict[str, str]]:
 @pytest.fixture
 def p95_column() -> Iterator[Column]:
     """A column registered at run time (removed afterwards, whatever the test does)."""
-    col = COLUMNS.add(Column("p95_ms", lambda r: r.raw["latency"]["p95_ms"], header="p95 ms", unit="ms", digits=3),
+    col = COLUMNS.add(Column("p95_ms", lambda r: r.result.latency.p95_ms, header="p95 ms", unit="ms", digits=3),
                       after="p90_ms")
     try:
         yield col

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from edgebench.artifact import ModelArtifact
 from edgebench.bench.interleave import interleave_result, ratio_of_medians
 from edgebench.bench.report.analysis import build_report
 from edgebench.bench.report.data import load_results
@@ -139,11 +140,12 @@ def interleave_file(folder: Path, machine: dict[str, Any] | None = None) -> Path
     fp32, int8 = [2.0, 2.1, 1.9, 2.05, 2.0], [1.0, 1.0, 0.95, 1.02, 1.0]
     timings = {"resnet20-fp32": {"p50_ms": 2.0, "round_p50_ms": fp32, "ratio_vs_first": ratio_of_medians(fp32, fp32)},
                "resnet20-int8": {"p50_ms": 1.0, "round_p50_ms": int8, "ratio_vs_first": ratio_of_medians(fp32, int8)}}
-    res = interleave_result(models, timings, runtime="ort-cpu", runtime_version="1.31.1",
+    artifacts = {k: ModelArtifact(p, None) for k, p in models.items()}
+    res = interleave_result(artifacts, timings, runtime="ort-cpu", runtime_version="1.31.1",
                             options=options_class("ort-cpu")(intra_op_threads=1), batch=1, shape=None, rounds=5,
                             iters=30, warmup=10, seed=0, machine=machine or X86)
     path = folder / "interleave.resnet20-fp32.2models.b1.t1.json"
-    path.write_text(json.dumps(res), encoding="utf-8")
+    path.write_text(json.dumps(res.to_dict()), encoding="utf-8")
     return path
 
 
