@@ -37,8 +37,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of the
 
 
 def no_verify_option() -> Any:
-    """`--no-verify`, as a parameter default (`no_verify: bool = no_verify_option()`), so that `eval --on` forwards
-    it like any other option (cli/device.py `_forward` reads the defaults)."""
+    """`--no-verify`, as a parameter default (`no_verify: bool = no_verify_option()`)."""
     return typer.Option(False, "--no-verify", help="Use a model file whose sha256 differs from the one its "
                                                    "manifest records (refused by default; recorded in the result).")
 
