@@ -247,6 +247,7 @@ def evaluate(
     n_total = len(ds)
     out: dict[str, Any] = {
         "model": str(path),
+        "model_sha256": artifact.hashed().sha256 if path.is_file() else None,  # which file, wherever it ran
         "dataset": ds.name,
         "dataset_sha256": ds.fingerprint(),
         "n": n_total,
