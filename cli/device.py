@@ -153,8 +153,8 @@ def eval_on_devices(on: str, request: EvalRequest, *, as_json: bool = False) -> 
         typer.echo(json.dumps(out, indent=2))
         return
     for dev, r in out.items():
-        m = r.get("model", r)
-        if isinstance(m, dict) and "top1_pct" in m:
+        m = r["model"] if isinstance(r.get("model"), dict) else r  # paired: {"model": {...}, "baseline": ...}
+        if "top1_pct" in m:
             typer.echo(f"[{dev}] {Path(m['model']).name}: top-1 {m['top1_pct']:.2f} %  top-5 {m['top5_pct']:.2f} % "
                        f"on {m['n']} images of {m['dataset']} ({m['runtime']}, {m['threads']} threads)")
         else:
