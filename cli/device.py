@@ -1,5 +1,5 @@
 """`edgebench device add|list|remove|check|setup`, and the `--on` branch of `bench` (its Jobs) and `eval` (its
-`EvalRequest`, run there by the hidden `run-eval`); both devices/jobs.py."""
+`EvalRequest`, run there by the hidden `run-eval` of cli/evaluate.py); both devices/jobs.py."""
 
 from __future__ import annotations
 
@@ -160,14 +160,3 @@ def eval_on_devices(on: str, request: EvalRequest, *, as_json: bool = False) -> 
         else:
             typer.echo(f"[{dev}] {json.dumps(r)}")
 
-
-@app.command("run-eval", hidden=True)
-def run_eval_cmd(request_file: Path = typer.Argument(..., help="A JSON eval request (edgebench.eval) written by "
-                                                                  "`eval --on`.")) -> None:
-    """The device side of `eval --on`: evaluate the request in REQUEST_FILE here, as a local `eval`, and print
-    what `eval --json` prints."""
-    from edgebench.cli.evaluate import PRINTERS, evaluate_request
-    from edgebench.devices.jobs import read_eval_request
-
-    outcome = evaluate_request(read_eval_request(request_file))
-    PRINTERS[outcome.kind](outcome.result, True)

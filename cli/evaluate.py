@@ -240,3 +240,14 @@ def _print_detection_pair(r: dict[str, Any], as_json: bool) -> None:
 PRINTERS: dict[str, Callable[[dict[str, Any], bool], None]] = {
     "classification": _print_classification, "classification-paired": _print_classification_pair,
     "detection": _print_detection, "detection-paired": _print_detection_pair}
+
+
+@app.command("run-eval", hidden=True)
+def run_eval_cmd(request_file: Path = typer.Argument(..., help="A JSON eval request (edgebench.eval) written by "
+                                                                  "`eval --on`.")) -> None:
+    """The device side of `eval --on`: evaluate the request in REQUEST_FILE here, as a local `eval`, and print
+    what `eval --json` prints."""
+    from edgebench.devices.jobs import read_eval_request
+
+    outcome = evaluate_request(read_eval_request(request_file))
+    PRINTERS[outcome.kind](outcome.result, True)

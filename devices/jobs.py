@@ -12,7 +12,7 @@ The device runs it with `edgebench run-jobs JOBS.json -o DIR` (cli/bench.py), th
 
 An `EvalRequest` is the same for `eval --on`: the typed evaluation (bench/eval_run.py `EvalConfig`, the model,
 its baseline, --precision and the preprocessing options), sent as ``{"format": "edgebench.eval", "version": 1,
-...}`` and run there by `edgebench run-eval REQUEST.json` (cli/device.py), which evaluates it as a local `eval`
+...}`` and run there by `edgebench run-eval REQUEST.json` (cli/evaluate.py), which evaluates it as a local `eval`
 does (cli/evaluate.py `evaluate_request`). Both are `DeviceRequest`s: `devices.remote.run_jobs_on` pushes their
 `local_files`, maps them with `on_device` and runs their hidden `command` there.
 """
