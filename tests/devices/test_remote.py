@@ -76,7 +76,7 @@ def test_a_job_survives_the_trip_to_the_device(dev: Installed, tmp_path: Path, t
                             "-b", "3", "--inputs", str(npz), "--seed", "7"])
     assert r.exit_code == 0, r.output
     (f,) = (tmp_path / "r" / "dev").glob("*.json")
-    res = load_result(f)
+    res = load_result(f).to_dict()
     assert res["model"]["sha256"] == sha256_file(tiny_onnx)
     assert (res["options"]["threads"], res["options"]["batch"], res["options"]["seed"]) == (2, 3, 7)
     assert res["scenario"]["name"] == "single" and res["options"]["min_iters"] == 5
