@@ -354,17 +354,20 @@ class EvalRequest:
         fields this edgebench does not have."""
         d = unwrap(text, EVAL_FORMAT, EVAL_VERSION, {*_EVAL_TYPES, "config", "preprocessing"}, source,
                    "`eval --on`")
-        config, pre = d.pop("config", None), d.pop("preprocessing", None)
+        config, pre = d.pop("config", {}), d.pop("preprocessing", {})
         for name, part, known in (("config", config, _CONFIG_TYPES), ("preprocessing", pre, _PREPROCESSING_TYPES)):
-            if not isinstance(part, dict) or set(part) - set(known):
-                extra = sorted(set(part) - set(known)) if isinstance(part, dict) else []
+            if not isinstance(part, dict):
+                raise UserInputError(f"{source}: its {name} is {part!r:.40}, not an object; run the same edgebench "
+                                     "on both sides (edgebench device setup NAME)")
+            if extra := sorted(set(part) - set(known)):
                 raise UserInputError(f"{source}: its {name} is not this edgebench's (unknown fields "
                                      f"{', '.join(extra)!s:.80}); run the same edgebench on both sides (edgebench "
                                      "device setup NAME)")
-        assert isinstance(config, dict) and isinstance(pre, dict)
-        _check_types({**{k: None for k in _CONFIG_TYPES}, **config}, _CONFIG_TYPES, f"{source}: the config")
+            _check_types(part, {k: known[k] for k in part}, f"{source}: the {name}")  # what is absent: defaults
+        if "model" not in d:
+            raise UserInputError(f"{source} names no model; it is written by `eval --on`")
         config.update({name: Path(config[name]) for name in _CONFIG_PATHS if config.get(name) is not None})
-        _check_types({**{k: None for k in _EVAL_TYPES}, **d}, _EVAL_TYPES, source)
+        _check_types(d, {k: _EVAL_TYPES[k] for k in d}, f"{source}: the request")
         return cls(config=EvalConfig(**config), preprocessing=EvalPreprocessing(**pre), **d)
 
 

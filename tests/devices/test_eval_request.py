@@ -55,6 +55,10 @@ def test_an_eval_request_survives_the_json_trip(tmp_path: Path) -> None:
     text = req.to_json()
     assert (json.loads(text)["format"], json.loads(text)["version"]) == (EVAL_FORMAT, EVAL_VERSION)
     assert EvalRequest.from_json(text) == req
+    minimal = EvalRequest.from_json('{"format": "edgebench.eval", "version": 1, "model": "m.onnx"}')
+    assert minimal == EvalRequest("m.onnx")  # what a request leaves out takes eval's defaults
+    with pytest.raises(UserInputError, match="names no model"):
+        EvalRequest.from_json('{"format": "edgebench.eval", "version": 1}')
     with pytest.raises(UserInputError, match="runtime options come from its --precision"):
         EvalRequest("m.onnx", EvalConfig(runtime_options=object()))  # type: ignore[arg-type]
 
@@ -85,7 +89,9 @@ def test_its_paths_are_mapped_to_the_pushed_copies(tmp_path: Path) -> None:
     ({"config": {"data": "cifar10", "warp": 9}}, "its config is not this edgebench's (unknown fields warp)"),
     ({"preprocessing": {"preset": 3}}, "preset is 3; it must be str or null"),
     ({"no_verify": "yes"}, "no_verify is 'yes'; it must be bool"),
-    ({"config": {"data": "cifar10", "limit": True}}, "limit is True; it must be int or null")])
+    ({"config": {"data": "cifar10", "limit": True}}, "limit is True; it must be int or null"),
+    ({"config": []}, "its config is [], not an object"),
+    ({"model": 3}, "the request's model is 3; it must be str")])
 def test_an_eval_request_of_another_version_is_refused_in_one_line(tmp_path: Path, change: dict[str, Any],
                                                                    why: str) -> None:
     f = tmp_path / "eval.json"
