@@ -178,10 +178,8 @@ def evaluate(
     from edgebench.calibration.labels import check_labels_fit
     from edgebench.calibration.preprocess import preprocess
 
-    if batch_size < 1:
-        raise UserInputError(f"--batch-size {batch_size} must be >= 1")
-    if limit is not None and limit < 1:
-        raise UserInputError(f"--limit {limit} must be >= 1")
+    check_count("--batch-size", batch_size)
+    check_count("--limit", limit)
     artifact = ModelArtifact.resolve(model_path)
     path = artifact.path
     manifest = manifest if manifest is not None else artifact.manifest
@@ -270,6 +268,12 @@ def evaluate(
         out["warnings"].append(f"the model output {nonfinite} NaN/Inf logits (NaN weights?); its accuracy is "
                                "meaningless")
     return out
+
+
+def check_count(option: str, value: int | None) -> None:
+    """A count option (--limit, --batch-size) is >= 1 when given: one line naming it otherwise."""
+    if value is not None and value < 1:
+        raise UserInputError(f"{option} {value} must be >= 1")
 
 
 def load_eval_dataset(spec: str, manifest: Manifest | None, data_dir: Path | None = None, download: bool = True,

@@ -310,6 +310,12 @@ class EvalRequest:
         if self.config.runtime_options is not None:
             raise UserInputError("an eval request's runtime options come from its --precision where it runs; "
                                  "give --precision, not runtime options")
+        from edgebench.runtimes import options_class
+        from edgebench.runtimes.precisions import check_runtime_precision
+
+        options_class(self.config.runtime)  # a typo refused here, not by a device after the push
+        if self.precision is not None:
+            check_runtime_precision(self.config.runtime, self.precision)
 
     @property
     def runtime(self) -> str:

@@ -143,3 +143,21 @@ def test_eval_on_and_bench_on_take_the_one_path(tmp_path: Path, tiny: tuple[Path
     assert req.label == "-t 3" and req.command == "run-eval"
     bad = runner.invoke(app, ["eval", str(folder), "-d", str(data), "--arithmetic", "fast", "--on", "pi"])
     assert bad.exit_code == 2 and "--arithmetic 'fast'" in bad.output and len(sent) == 1, bad.output
+
+
+@pytest.mark.parametrize("args, why", [
+    (["-n", "0"], "--limit 0 must be >= 1"),
+    (["--batch-size", "0"], "--batch-size 0 must be >= 1"),
+    (["--precision", "int9"], "--precision 'int9' is not one of"),
+    (["-r", "ort-cpx"], "unknown runtime 'ort-cpx'"),
+    (["--as-target", "--arithmetic", "host"], "--as-target means --arithmetic qdq")])
+def test_eval_on_checks_its_options_before_anything_is_pushed(tiny: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch,
+                                                              args: list[str], why: str) -> None:
+    """Refused on the workstation in one line (they once reached the device, after the connection and the push)."""
+    import edgebench.devices.remote as remote
+
+    folder, data = tiny
+    monkeypatch.setattr(remote, "run_jobs_on", lambda *a, **k: pytest.fail("sent to the device"))
+    r = runner.invoke(app, ["eval", str(folder), "-d", str(data), *args, "--on", "pi"])
+    assert r.exit_code == 2 and r.output.startswith("edgebench: error: ") and why in r.output, r.output
+    assert r.output.count("\n") == 1, r.output
