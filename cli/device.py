@@ -159,4 +159,3 @@ def eval_on_devices(on: str, request: EvalRequest, *, as_json: bool = False) -> 
                        f"on {m['n']} images of {m['dataset']} ({m['runtime']}, {m['threads']} threads)")
         else:
             typer.echo(f"[{dev}] {json.dumps(r)}")
-
