@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from edgebench.bench.evaluate import ARITHMETIC_MODES, DEFAULT_BATCH_SIZE
+from edgebench.bench.evaluate import ARITHMETIC_MODES, DEFAULT_BATCH_SIZE, check_count
 from edgebench.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ class EvalConfig:
     runtime_options: RuntimeOptions | None = None
 
     def __post_init__(self) -> None:
+        check_count("--limit", self.limit)  # here too, so that `eval --on` refuses them before anything is pushed
+        check_count("--batch-size", self.batch_size)
         if self.arithmetic not in ARITHMETIC_MODES:
             raise UserInputError(f"--arithmetic '{self.arithmetic}' is not one of {', '.join(ARITHMETIC_MODES)}")
         if self.as_target and self.arithmetic not in ("auto", "qdq"):

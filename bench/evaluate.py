@@ -176,10 +176,8 @@ def evaluate(
     """
     from edgebench.artifact import ModelArtifact
 
-    if batch_size < 1:
-        raise UserInputError(f"--batch-size {batch_size} must be >= 1")
-    if limit is not None and limit < 1:
-        raise UserInputError(f"--limit {limit} must be >= 1")
+    check_count("--batch-size", batch_size)
+    check_count("--limit", limit)
     artifact = ModelArtifact.resolve(model_path)
     path = artifact.path
     manifest = manifest if manifest is not None else artifact.manifest
@@ -202,6 +200,7 @@ def evaluate(
     n_total = len(ds)
     out: dict[str, Any] = {
         "model": str(path),
+        "model_sha256": artifact.hashed().sha256 if path.is_file() else None,  # which file, wherever it ran
         "dataset": ds.name,
         "dataset_sha256": ds.fingerprint(),
         "n": n_total,
@@ -305,6 +304,12 @@ def _scored(sess: Any, ds: Dataset, info: InputInfo, path: Path, step: int, fixe
         top1 += int((preds[-1] == labels).sum())  # argmax, as the predictions: INT8 logits can tie
         top5 += int(topk_hits(logits, labels, 5).sum())
     return _Tally(preds, top1, top5, nonfinite, num_classes)
+
+
+def check_count(option: str, value: int | None) -> None:
+    """A count option (--limit, --batch-size) is >= 1 when given: one line naming it otherwise."""
+    if value is not None and value < 1:
+        raise UserInputError(f"{option} {value} must be >= 1")
 
 
 def load_eval_dataset(spec: str, manifest: Manifest | None, data_dir: Path | None = None, download: bool = True,

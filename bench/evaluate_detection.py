@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from edgebench.bench.evaluate import evaluation_session, plan_arithmetic
+from edgebench.bench.evaluate import check_count, evaluation_session, plan_arithmetic
 from edgebench.bench.tasks import decoder_of
 from edgebench.calibration.detection_data import DetectionDataset, stretched_images
 from edgebench.errors import CalibrationError, UserInputError
@@ -33,8 +33,7 @@ DETECTION_BATCH = 16  # images per run: they are decoded and resized in memory f
 def load_detection(data: str | Path | DetectionDataset, annotations: Path | None = None,
                    limit: int | None = None) -> DetectionDataset:
     """The detection dataset `data` (a folder, or already loaded), cut to its first `limit` images."""
-    if limit is not None and limit < 1:
-        raise UserInputError(f"--limit {limit} must be >= 1")
+    check_count("--limit", limit)
     ds = data if isinstance(data, DetectionDataset) else TASKS.get(DETECTION).load_data(str(data), annotations)
     return ds.subset(limit)
 
@@ -47,8 +46,7 @@ def evaluate_detection(model_path: Path, data: str | Path | DetectionDataset, *,
     image's `Detections` (for a paired comparison), the rest is JSON-ready."""
     from edgebench.artifact import ModelArtifact
 
-    if batch_size < 1:
-        raise UserInputError(f"--batch-size {batch_size} must be >= 1")
+    check_count("--batch-size", batch_size)
     artifact = ModelArtifact.resolve(model_path)
     path = artifact.path
     manifest = manifest if manifest is not None else artifact.manifest

@@ -39,8 +39,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of the
 
 
 def no_verify_option() -> Any:
-    """`--no-verify`, as a parameter default (`no_verify: bool = no_verify_option()`), so that `eval --on` forwards
-    it like any other option (cli/device.py `_forward` reads the defaults)."""
+    """`--no-verify`, as a parameter default (`no_verify: bool = no_verify_option()`)."""
     return typer.Option(False, "--no-verify", help="Use a model file whose sha256 differs from the one its "
                                                    "manifest records (refused by default; recorded in the result).")
 
@@ -126,7 +125,7 @@ Command = TypeVar("Command", bound=Callable[..., Any])
 def with_preprocessing_options(command: Command) -> Command:
     """Declare the preprocessing options (PREPROCESSING_OPTIONS, each default None) on a command that takes them
     as `**pp`, just before its `labels` parameter: describe, quantize and eval list them alike and pass them on as
-    `preprocessing_choice(**pp)`. Typer and `eval --on` (cli/device.py `_forward`) read the declared signature::
+    `preprocessing_choice(**pp)`. Typer reads the declared signature::
 
         @app.command()
         @with_preprocessing_options

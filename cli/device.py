@@ -1,23 +1,19 @@
-"""`edgebench device add|list|remove|check|setup`, and the `--on` branch of `bench` (its Jobs, devices/jobs.py) and
-`eval` (its options, forwarded)."""
+"""`edgebench device add|list|remove|check|setup`, and the `--on` branch of `bench` (its Jobs) and `eval` (its
+`EvalRequest`, run there by the hidden `run-eval` of cli/evaluate.py); both devices/jobs.py."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import sys
-import typing
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 from edgebench.cli.root import app
 from edgebench.units import format_mb, to_mb
-from typer.models import OptionInfo
 
 if TYPE_CHECKING:
-    from edgebench.devices.jobs import JobBatch
+    from edgebench.devices.jobs import EvalRequest, JobBatch
 
 device_app = typer.Typer(help="Boards reached over SSH: add, check and set them up, then `bench --on NAME`.",
                          no_args_is_help=True)
@@ -147,70 +143,18 @@ def bench_on_devices(on: str, request: JobBatch, output_dir: Path, *, as_json: b
     sys.stderr.flush()
 
 
-# Only `eval --on` forwards its options as a command line (`_forward`): an evaluation has no typed request yet.
-# options that stay on the workstation (or are rewritten per device)
-_LOCAL = {"on", "output_dir", "csv_path", "as_json"}
-# options whose value is a local file or folder: pushed, then passed as its path on the device
-_PATHS = {"data", "data_dir", "baseline", "labels_file"}
+def eval_on_devices(on: str, request: EvalRequest, *, as_json: bool = False) -> None:
+    """The `--on` branch of eval: send `request` to the devices (`devices.remote.run_jobs_on`, as bench's job
+    batches), show each's figures."""
+    from edgebench.devices.remote import run_jobs_on
 
-
-def _forward(command: Callable[..., Any], values: dict[str, Any]) -> tuple[list[str], list[tuple[str, Path]]]:
-    """The command's options as given (the non-default ones), and the local paths among them.
-
-    Read from the typer command's signature (`typer.Option` defaults and flag names) and the values
-    it was called with.
-    """
-    args: list[str] = []
-    paths: list[tuple[str, Path]] = []
-    hints = typing.get_type_hints(command, include_extras=True)
-    for name, param in inspect.signature(command).parameters.items():
-        info, default = param.default, getattr(param.default, "default", None)
-        annotated = [m for m in getattr(hints.get(name), "__metadata__", ()) if isinstance(m, OptionInfo)]
-        if annotated:  # an `Annotated[..., typer.Option(...)]` option (cli/common.py): its default is the parameter's
-            info, default = annotated[0], param.default
-        if not isinstance(info, OptionInfo) or name in _LOCAL or name == "threads" or name not in values:
-            continue
-        value = values[name]
-        if value is None or value == default or (isinstance(value, list) and not value):
-            continue
-        # an Annotated option's first argument is its flag (typer keeps it as the OptionInfo's default)
-        given = (*info.param_decls, *([info.default] if annotated and isinstance(info.default, str) else []))
-        decls = [d for decl in given for d in decl.split("/")]
-        flag = next(d for d in decls if d.startswith("--"))
-        if name in _PATHS and Path(str(value)).exists():
-            paths.append((flag, Path(str(value))))
-        elif isinstance(value, bool):
-            on_off = [d for decl in given if "/" in decl for d in decl.split("/")]
-            if value:
-                args.append(on_off[0] if on_off else flag)
-            elif on_off:
-                args.append(on_off[1])
-        elif isinstance(value, list):
-            for v in value:
-                args += [flag, str(v)]
-        else:
-            args += [flag, str(value)]
-    return args, paths
-
-
-def eval_on_devices(on: str, command: Callable[..., Any], values: dict[str, Any], model: Path, *, runtime: str,
-                    threads: str = "", as_json: bool = False) -> None:
-    """The `--on` branch of eval: forward its options (`_forward`), run it on the devices, show each's figures."""
-    from edgebench.devices.remote import RemoteCommand, run_on
-
-    args, paths = _forward(command, values)
-    args.append("--json")
-    if threads:
-        args += ["-t", threads]
-    cmd = RemoteCommand(kind="eval", models=(model,), args=tuple(args), paths=tuple(paths), runtime=runtime,
-                        collect="stdout")
-    out = {r.device.name: r.outputs[0] for r in run_on(on, cmd, None) if r.outputs}
+    out = {r.device.name: r.outputs[0] for r in run_jobs_on(on, [request], None) if r.outputs}
     if as_json:
         typer.echo(json.dumps(out, indent=2))
         return
     for dev, r in out.items():
-        m = r.get("model", r)
-        if isinstance(m, dict) and "top1_pct" in m:
+        m = r["model"] if isinstance(r.get("model"), dict) else r  # paired: {"model": {...}, "baseline": ...}
+        if "top1_pct" in m:
             typer.echo(f"[{dev}] {Path(m['model']).name}: top-1 {m['top1_pct']:.2f} %  top-5 {m['top5_pct']:.2f} % "
                        f"on {m['n']} images of {m['dataset']} ({m['runtime']}, {m['threads']} threads)")
         else:

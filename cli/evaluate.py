@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from edgebench.cli.common import (
@@ -20,6 +20,10 @@ from edgebench.cli.common import (
 )
 from edgebench.cli.options import existing_dir
 from edgebench.cli.root import app
+
+if TYPE_CHECKING:
+    from edgebench.bench.eval_run import EvalOutcome
+    from edgebench.devices.jobs import EvalRequest
 
 MEASURED = {"probabilities": "argmax/top-5 of the final Softmax's probabilities (same as on logits)",
             "log-probabilities": "argmax/top-5 of the log-probabilities (same as on logits)",
@@ -70,26 +74,45 @@ def eval_cmd(
 ) -> None:
     """Accuracy of a model on a labelled dataset, preprocessed as its manifest says (a model without one takes
     the preprocessing options, as `edgebench describe`)."""
-    if on is not None:  # the same eval on each device (edgebench.devices)
+    from edgebench.bench.eval_run import EvalConfig
+    from edgebench.devices.jobs import EvalPreprocessing, EvalRequest
+
+    request = EvalRequest(
+        model=str(model), precision=precision, baseline=str(baseline) if baseline is not None else None,
+        no_verify=no_verify, allow_oversubscribe=allow_oversubscribe,
+        config=EvalConfig(data=data, annotations=annotations, limit=limit, runtime=runtime, threads=threads,
+                          batch_size=batch_size, data_dir=data_dir, download=download, arithmetic=arithmetic,
+                          as_target=as_target, labels_file=labels_file),
+        preprocessing=EvalPreprocessing(preset=pp.get("preprocessing"), labels=labels,
+                                        **{k: v for k, v in pp.items() if k != "preprocessing"}))
+    if on is not None:  # the same request evaluated on each device (edgebench.devices)
         from edgebench.cli.device import eval_on_devices
 
-        eval_on_devices(on, eval_cmd, {**locals(), **pp}, model, runtime=runtime, threads=str(threads or ""),
-                        as_json=as_json)
+        eval_on_devices(on, request, as_json=as_json)
         return
-    from edgebench.bench.eval_run import EvalConfig, run_eval
+    outcome = evaluate_request(request)
+    PRINTERS[outcome.kind](outcome.result, as_json)
+
+
+def evaluate_request(request: EvalRequest) -> EvalOutcome:
+    """Evaluate `request` on this machine: a local `eval` and the device side of `eval --on` (`run-eval`)."""
+    from dataclasses import replace
+
+    from edgebench.bench.eval_run import run_eval
     from edgebench.cli.options import check_threads
     from edgebench.runtimes.artifacts import resolve_precision
 
-    model, options = resolve_precision(model, runtime, precision)  # bf16/fp16: the options that select them
-    cfg = EvalConfig(data=data, annotations=annotations, limit=limit, runtime=runtime, threads=threads,
-                     batch_size=batch_size, data_dir=data_dir, download=download, arithmetic=arithmetic,
-                     as_target=as_target, labels_file=labels_file, runtime_options=options)
-    if threads is not None:
-        check_threads([threads], allow_oversubscribe=allow_oversubscribe)
-    artifact, baseline, base_manifest = _models(model, baseline, runtime, preprocessing_choice(**pp), labels,
-                                                no_verify)
-    outcome = run_eval(cfg, artifact, baseline, base_manifest)
-    PRINTERS[outcome.kind](outcome.result, as_json)
+    cfg, pre = request.config, request.preprocessing
+    # bf16/fp16: the options that select them
+    model, options = resolve_precision(Path(request.model), cfg.runtime, request.precision)
+    cfg = replace(cfg, runtime_options=options)
+    if cfg.threads is not None:
+        check_threads([cfg.threads], allow_oversubscribe=request.allow_oversubscribe)
+    choice = preprocessing_choice(pre.preset, pre.input_like, pre.mean, pre.std, pre.scale, pre.size, pre.resize,
+                                  pre.layout, pre.channel_order)  # PREPROCESSING_OPTIONS' order
+    baseline = Path(request.baseline) if request.baseline is not None else None
+    artifact, baseline, base_manifest = _models(model, baseline, cfg.runtime, choice, pre.labels, request.no_verify)
+    return run_eval(cfg, artifact, baseline, base_manifest)
 
 
 def _models(model: Path, baseline: Path | None, runtime: str, choice: Any, labels: str | None,
@@ -207,3 +230,14 @@ PRINTERS: dict[str, Callable[[dict[str, Any], bool], None]] = {
                                      paired_line=_classification_paired),
     "detection": partial(_print_one, lines=_detection_lines),
     "detection-paired": partial(_print_pair, model_line=_detection_model, paired_line=_detection_paired)}
+
+
+@app.command("run-eval", hidden=True)
+def run_eval_cmd(request_file: Path = typer.Argument(..., help="A JSON eval request (edgebench.eval) written by "
+                                                                  "`eval --on`.")) -> None:
+    """The device side of `eval --on`: evaluate the request in REQUEST_FILE here, as a local `eval`, and print
+    what `eval --json` prints."""
+    from edgebench.devices.jobs import read_eval_request
+
+    outcome = evaluate_request(read_eval_request(request_file))
+    PRINTERS[outcome.kind](outcome.result, True)

@@ -7,23 +7,72 @@ paths to the pushed copies (`on_device`, the one place that does), and sends the
 
     {"format": "edgebench.jobs", "version": 1, "jobs": [<Job.to_json() objects>], "precision": null, ...}
 
-The device runs it with `edgebench run-jobs JOBS.json -o DIR` (cli/device.py), the same code as a local
+The device runs it with `edgebench run-jobs JOBS.json -o DIR` (cli/bench.py), the same code as a local
 `bench`. A file of another format or version (a newer or older workstation) is refused in one line.
+
+An `EvalRequest` is the same for `eval --on`: the typed evaluation (bench/eval_run.py `EvalConfig`, the model,
+its baseline, --precision and the preprocessing options), sent as ``{"format": "edgebench.eval", "version": 1,
+...}`` and run there by `edgebench run-eval REQUEST.json` (cli/evaluate.py), which evaluates it as a local `eval`
+does (cli/evaluate.py `evaluate_request`). Both are `DeviceRequest`s: `devices.remote.run_jobs_on` pushes their
+`local_files`, maps them with `on_device` and runs their hidden `command` there.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
+from edgebench.bench.eval_run import EvalConfig
 from edgebench.bench.runner import Job
 from edgebench.errors import UserInputError
 
 JOBS_FORMAT = "edgebench.jobs"
 JOBS_VERSION = 1
+EVAL_FORMAT = "edgebench.eval"
+EVAL_VERSION = 1
+
+LocalFiles = tuple[tuple[Path, ...], tuple[tuple[str, Path], ...]]
+
+
+class DeviceRequest(Protocol):
+    """What `devices.remote.run_jobs_on` sends to a device: a `JobBatch` or an `EvalRequest`."""
+
+    kind: ClassVar[str]     # "bench" | "eval": how progress and errors name it
+    command: ClassVar[str]  # the hidden edgebench command that runs it there
+    collect: ClassVar[str]  # "files": pull the result files it writes into -o DIR; "stdout": its printed JSON
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def runtime(self) -> str: ...
+
+    def local_files(self) -> LocalFiles: ...
+
+    def on_device(self, where: dict[str, str]) -> DeviceRequest: ...
+
+    def to_json(self) -> str: ...
+
+
+def _moved(where: dict[str, str], p: str | None) -> str | None:
+    """A pushed local path's path on the device (`where`: local path, as `str(Path(p))`, -> its path there)."""
+    if p is None:
+        return None
+    if str(Path(p)) not in where:
+        raise UserInputError(f"'{p}' was not pushed to the device; push it with the model")
+    return where[str(Path(p))]
+
+
+def _check_types(values: dict[str, Any], types: dict[str, tuple[type, ...]], what: str) -> None:
+    """Each of `values` of one of its `types` (a bool is no int): one line naming the field otherwise."""
+    for name, allowed in types.items():
+        value = values.get(name)
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise UserInputError(f"{what}'s {name} is {value!r:.40}; it must be "
+                                 + " or ".join("null" if t is type(None) else t.__name__ for t in allowed))
 
 
 @dataclass(frozen=True)
@@ -48,6 +97,10 @@ class JobBatch:
     eval_limit: int | None = None
     eval_arithmetic: str = "auto"
 
+    kind: ClassVar[str] = "bench"
+    command: ClassVar[str] = "run-jobs"
+    collect: ClassVar[str] = "files"
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "jobs", tuple(self.jobs))
         if not self.jobs or not all(isinstance(j, Job) for j in self.jobs):
@@ -58,11 +111,7 @@ class JobBatch:
             object.__setattr__(self, "cpus", tuple(self.cpus))
             if not self.cpus or not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in self.cpus):
                 raise UserInputError(f"a job batch's cpus must be CPU numbers >= 0, got {list(self.cpus)!r:.60}")
-        for name, types in _FIELD_TYPES.items():
-            value = getattr(self, name)
-            if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-                raise UserInputError(f"a job batch's {name} is {value!r:.40}; it must be "
-                                     + " or ".join("null" if t is type(None) else t.__name__ for t in types))
+        _check_types({name: getattr(self, name) for name in _FIELD_TYPES}, _FIELD_TYPES, "a job batch")
         for job in self.jobs:
             _check_job(job)
 
@@ -70,18 +119,26 @@ class JobBatch:
     def first(self) -> Job:
         return self.jobs[0]
 
+    @property
+    def runtime(self) -> str:
+        return self.first.runtime
+
+    @property
+    def label(self) -> str:
+        """`-t 1,2` for the threads the batch measures, `run` when the device picks them."""
+        threads = sorted({j.options.intra_op_threads for j in self.jobs})  # type: ignore[union-attr]
+        return "-t " + ",".join(map(str, threads)) if self.threads_given else "run"
+
+    def local_files(self) -> LocalFiles:
+        """The model (pushed with its manifest) and the --inputs file."""
+        inputs = self.first.inputs_npz
+        return (Path(self.first.model),), ((("--inputs", Path(inputs)),) if inputs else ())
+
     def on_device(self, where: dict[str, str]) -> JobBatch:
         """The batch with its workstation paths (model, inputs) replaced by their pushed copies (`where`: local
         path, as `str(Path(p))`, -> its path on the device)."""
-        def moved(p: str | None) -> str | None:
-            if p is None:
-                return None
-            if str(Path(p)) not in where:
-                raise UserInputError(f"'{p}' was not pushed to the device; push it with the model")
-            return where[str(Path(p))]
-
-        return replace(self, jobs=tuple(replace(j, model=moved(j.model), inputs_npz=moved(j.inputs_npz))
-                                        for j in self.jobs))
+        return replace(self, jobs=tuple(replace(j, model=_moved(where, j.model),
+                                                inputs_npz=_moved(where, j.inputs_npz)) for j in self.jobs))
 
     def per_threads(self) -> list[JobBatch]:
         """One batch per --threads value (a device's finished measurements are pulled before the next start);
@@ -95,11 +152,10 @@ class JobBatch:
                 for t in dict.fromkeys(map(threads, self.jobs))]
 
     def to_json(self) -> str:
-        d: dict[str, Any] = {"format": JOBS_FORMAT, "version": JOBS_VERSION,
-                             "jobs": [json.loads(j.to_json()) for j in self.jobs]}
+        d: dict[str, Any] = {"jobs": [json.loads(j.to_json()) for j in self.jobs]}
         d.update({f.name: getattr(self, f.name) for f in fields(self) if f.name != "jobs"})
         d["cpus"] = list(self.cpus) if self.cpus is not None else None
-        return json.dumps(d)
+        return wrap(JOBS_FORMAT, JOBS_VERSION, d)
 
     @classmethod
     def from_json(cls, text: str, source: str = "the jobs file") -> JobBatch:
@@ -107,30 +163,41 @@ class JobBatch:
 
         Relative paths (the device's pushed files, relative to its workdir) are made absolute here.
         """
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise UserInputError(f"{source} is not JSON ({e}); it is written by `bench --on`") from None
-        if not isinstance(d, dict) or d.get("format") != JOBS_FORMAT:
-            raise UserInputError(f"{source} is not an {JOBS_FORMAT} file (format "
-                                 f"{(d.get('format') if isinstance(d, dict) else None)!r:.40}); it is written by "
-                                 "`bench --on`")
-        if d.get("version") != JOBS_VERSION:
-            raise UserInputError(f"{source} is version {d.get('version')!r:.20} of {JOBS_FORMAT}; this edgebench "
-                                 f"reads version {JOBS_VERSION}: run the same edgebench on both sides (edgebench "
-                                 "device setup NAME)")
-        known = {f.name for f in fields(cls)}
-        extra = sorted(set(d) - known - {"format", "version"})
-        if extra or not isinstance(d.get("jobs"), list):
-            raise UserInputError(f"{source}: unknown fields {', '.join(extra)!s:.80} or no list of jobs; run the "
-                                 "same edgebench on both sides (edgebench device setup NAME)")
-        del d["format"], d["version"]
+        d = unwrap(text, JOBS_FORMAT, JOBS_VERSION, {f.name for f in fields(cls)}, source, "`bench --on`")
+        if not isinstance(d.get("jobs"), list):
+            raise UserInputError(f"{source} holds no list of jobs; run the same edgebench on both sides "
+                                 "(edgebench device setup NAME)")
         try:
             jobs = tuple(_absolute(Job.from_json(json.dumps(j))) for j in d.pop("jobs"))
             return cls(jobs=jobs, **d)
         except (TypeError, AttributeError) as e:  # a field of another edgebench's Job, or of the wrong type
             raise UserInputError(f"{source} holds a job this edgebench cannot read ({e}); run the same edgebench "
                                  "on both sides (edgebench device setup NAME)") from None
+
+
+def wrap(fmt: str, version: int, body: dict[str, Any]) -> str:
+    """A request as versioned JSON: `{"format": fmt, "version": version, **body}`."""
+    return json.dumps({"format": fmt, "version": version, **body})
+
+
+def unwrap(text: str, fmt: str, version: int, known: set[str], source: str, writer: str) -> dict[str, Any]:
+    """The fields of a request `wrap` wrote; refused in one line when `text` is not JSON, of another format or
+    version, or holds fields other than `known` (another edgebench wrote it)."""
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UserInputError(f"{source} is not JSON ({e}); it is written by {writer}") from None
+    if not isinstance(d, dict) or d.get("format") != fmt:
+        raise UserInputError(f"{source} is not an {fmt} file (format "
+                             f"{(d.get('format') if isinstance(d, dict) else None)!r:.40}); it is written by {writer}")
+    if d.get("version") != version:
+        raise UserInputError(f"{source} is version {d.get('version')!r:.20} of {fmt}; this edgebench reads version "
+                             f"{version}: run the same edgebench on both sides (edgebench device setup NAME)")
+    extra = sorted(set(d) - known - {"format", "version"})
+    if extra:
+        raise UserInputError(f"{source}: unknown fields {', '.join(extra)!s:.80}; run the same edgebench on both "
+                             "sides (edgebench device setup NAME)")
+    return {k: v for k, v in d.items() if k not in ("format", "version")}
 
 
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
@@ -170,10 +237,146 @@ def _absolute(job: Job) -> Job:
     return replace(job, model=os.path.abspath(job.model), inputs_npz=inputs)
 
 
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserInputError(f"{what} '{path}' cannot be read ({e.__class__.__name__}: {e})") from None
+
+
 def read_batch(path: Path) -> JobBatch:
     """`edgebench run-jobs FILE`: the batch in FILE (one line when it cannot be read)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserInputError(f"jobs file '{path}' cannot be read ({e.__class__.__name__}: {e})") from None
-    return JobBatch.from_json(text, f"jobs file '{path}'")
+    return JobBatch.from_json(_read_text(path, "jobs file"), f"jobs file '{path}'")
+
+
+# ------------------------------------------------------------------------------------------------- eval
+
+@dataclass(frozen=True)
+class EvalPreprocessing:
+    """`eval`'s preprocessing options as given (for a model without a manifest; cli/common.py
+    `preprocessing_choice` reads them where the evaluation runs) and --labels."""
+
+    preset: str | None = None
+    input_like: str | None = None
+    mean: str | None = None
+    std: str | None = None
+    scale: float | None = None
+    size: str | None = None
+    resize: int | None = None
+    layout: str | None = None
+    channel_order: str | None = None
+    labels: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_types({f.name: getattr(self, f.name) for f in fields(self)}, _PREPROCESSING_TYPES,
+                     "an eval request's preprocessing")
+
+
+_STR, _INT = (str, type(None)), (int, type(None))
+_PREPROCESSING_TYPES: dict[str, tuple[type, ...]] = {
+    "preset": _STR, "input_like": _STR, "mean": _STR, "std": _STR, "scale": (int, float, type(None)), "size": _STR,
+    "resize": _INT, "layout": _STR, "channel_order": _STR, "labels": _STR}
+# EvalConfig's fields in JSON (its Paths as strings; runtime_options come from --precision where it runs)
+_CONFIG_TYPES: dict[str, tuple[type, ...]] = {
+    "data": (str,), "annotations": _STR, "limit": _INT, "runtime": (str,), "threads": _INT, "batch_size": (int,),
+    "data_dir": _STR, "download": (bool,), "arithmetic": (str,), "as_target": (bool,), "labels_file": _STR}
+_CONFIG_PATHS = ("annotations", "data_dir", "labels_file")
+_EVAL_TYPES: dict[str, tuple[type, ...]] = {"model": (str,), "precision": _STR, "baseline": _STR,
+                                            "no_verify": (bool,), "allow_oversubscribe": (bool,)}
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    """One `edgebench eval`, on this machine or sent to a device: the model (a folder or an .onnx file), the
+    typed `EvalConfig`, and what the running machine resolves itself (--precision against the model folder
+    there, the --threads check against its cores, the preprocessing of a model without a manifest)."""
+
+    model: str
+    config: EvalConfig = field(default_factory=EvalConfig)
+    precision: str | None = None
+    baseline: str | None = None
+    no_verify: bool = False
+    allow_oversubscribe: bool = False
+    preprocessing: EvalPreprocessing = field(default_factory=EvalPreprocessing)
+
+    kind: ClassVar[str] = "eval"
+    command: ClassVar[str] = "run-eval"
+    collect: ClassVar[str] = "stdout"
+
+    def __post_init__(self) -> None:
+        _check_types({name: getattr(self, name) for name in _EVAL_TYPES}, _EVAL_TYPES, "an eval request")
+        if not isinstance(self.config, EvalConfig) or not isinstance(self.preprocessing, EvalPreprocessing):
+            raise UserInputError("an eval request needs an EvalConfig and an EvalPreprocessing")
+        if self.config.runtime_options is not None:
+            raise UserInputError("an eval request's runtime options come from its --precision where it runs; "
+                                 "give --precision, not runtime options")
+        from edgebench.runtimes import options_class
+        from edgebench.runtimes.precisions import check_runtime_precision
+
+        options_class(self.config.runtime)  # a typo refused here, not by a device after the push
+        if self.precision is not None:
+            check_runtime_precision(self.config.runtime, self.precision)
+
+    @property
+    def runtime(self) -> str:
+        return self.config.runtime
+
+    @property
+    def label(self) -> str:
+        return f"-t {self.config.threads}" if self.config.threads is not None else "run"
+
+    def local_files(self) -> LocalFiles:
+        """The model and --baseline (pushed with their manifests), and the local data files it reads: --data
+        when it is a file or folder here, --annotations, --data-dir, --labels-file."""
+        c = self.config
+        models = tuple(Path(m) for m in (self.model, self.baseline) if m is not None)
+        data = (("--data", Path(c.data)),) if Path(c.data).exists() else ()
+        given = (("--annotations", c.annotations), ("--data-dir", c.data_dir), ("--labels-file", c.labels_file))
+        return models, data + tuple((flag, Path(p)) for flag, p in given if p is not None)
+
+    def on_device(self, where: dict[str, str]) -> EvalRequest:
+        """The request with its workstation paths replaced by their pushed copies (`where` as in
+        `JobBatch.on_device`); --data stays as given when it names a dataset (cifar10), not a local path."""
+        c = self.config
+
+        def path(p: Path | None) -> Path | None:
+            return None if p is None else Path(str(_moved(where, str(p))))
+
+        config = replace(c, data=where.get(str(Path(c.data)), c.data), annotations=path(c.annotations),
+                         data_dir=path(c.data_dir), labels_file=path(c.labels_file))
+        return replace(self, model=str(_moved(where, self.model)), baseline=_moved(where, self.baseline),
+                       config=config)
+
+    def to_json(self) -> str:
+        config = {name: getattr(self.config, name) for name in _CONFIG_TYPES}
+        config.update({name: str(config[name]) for name in _CONFIG_PATHS if config[name] is not None})
+        body = {name: getattr(self, name) for name in _EVAL_TYPES}
+        pre = {f.name: getattr(self.preprocessing, f.name) for f in fields(self.preprocessing)}
+        return wrap(EVAL_FORMAT, EVAL_VERSION, {**body, "config": config, "preprocessing": pre})
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "the eval request") -> EvalRequest:
+        """Read a request; refused in one line when it is not JSON, not ours, of another version, or holds
+        fields this edgebench does not have."""
+        d = unwrap(text, EVAL_FORMAT, EVAL_VERSION, {*_EVAL_TYPES, "config", "preprocessing"}, source,
+                   "`eval --on`")
+        config, pre = d.pop("config", {}), d.pop("preprocessing", {})
+        for name, part, known in (("config", config, _CONFIG_TYPES), ("preprocessing", pre, _PREPROCESSING_TYPES)):
+            if not isinstance(part, dict):
+                raise UserInputError(f"{source}: its {name} is {part!r:.40}, not an object; run the same edgebench "
+                                     "on both sides (edgebench device setup NAME)")
+            if extra := sorted(set(part) - set(known)):
+                raise UserInputError(f"{source}: its {name} is not this edgebench's (unknown fields "
+                                     f"{', '.join(extra)!s:.80}); run the same edgebench on both sides (edgebench "
+                                     "device setup NAME)")
+            _check_types(part, {k: known[k] for k in part}, f"{source}: the {name}")  # what is absent: defaults
+        if "model" not in d:
+            raise UserInputError(f"{source} names no model; it is written by `eval --on`")
+        config.update({name: Path(config[name]) for name in _CONFIG_PATHS if config.get(name) is not None})
+        _check_types(d, {k: _EVAL_TYPES[k] for k in d}, f"{source}: the request")
+        return cls(config=EvalConfig(**config), preprocessing=EvalPreprocessing(**pre), **d)
+
+
+def read_eval_request(path: Path) -> EvalRequest:
+    """`edgebench run-eval FILE`: the request in FILE (one line when it cannot be read)."""
+    return EvalRequest.from_json(_read_text(path, "eval request"), f"eval request '{path}'")

@@ -4,8 +4,8 @@ Layout under a device's workdir (default ~/edgebench)::
 
     venv/                 the torch-free edgebench, installed by `device setup` from our wheel
     store/, models/       pushed files, content-addressed (push.py)
-    runs/<run id>/        jobs.<n>.json (a bench's job batches, devices/jobs.py) and out/, the result
-                          files, pulled then removed
+    runs/<run id>/        request.<n>.json (a bench's job batches or an eval request, devices/jobs.py) and
+                          out/, the result files, pulled then removed
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.devices.agent import build_id
-from edgebench.devices.jobs import JobBatch
+from edgebench.devices.jobs import DeviceRequest
 from edgebench.devices.push import PushResult, file_bundle, model_bundle, push
 from edgebench.devices.registry import Device, DeviceRegistry
 from edgebench.devices.transport import Ssh, classify, connect_timeout, last_line, remote_path
@@ -284,43 +284,47 @@ def setup(device: Device, *, wheel: Path | None = None, wheelhouse: Path | None 
 
 @dataclass(frozen=True)
 class RemoteCommand:
-    """One `bench` (serialized Jobs) or `eval` (its options) to repeat on each device.
+    """The requests to run, one after the other, on each device: a bench's job batches (one per --threads
+    value, so finished measurements are pulled before the next starts) or one eval request (devices/jobs.py).
 
-    bench: each entry of `batches` is one remote run (e.g. one per --threads value, so finished
-    measurements are pulled before the next starts); `models` and `paths` are pushed and the batch's
-    paths mapped to the pushed copies (`JobBatch.on_device`); the device runs `edgebench run-jobs`.
-    eval: `args` are forwarded as given (cli/device.py `_forward`); `paths` are local files or folders to
-    push, passed as `flag remote-path`; each entry of `splits` is one remote invocation.
+    Their local files (the model, its data) are pushed once, by content; each request is sent as JSON with its
+    paths mapped to the pushed copies (`on_device`) and run there by its hidden command (`run-jobs`, `run-eval`).
     """
 
-    kind: str
-    models: tuple[Path, ...]
-    args: tuple[str, ...] = ()
-    paths: tuple[tuple[str, Path], ...] = ()
-    runtime: str = "ort-cpu"
-    splits: tuple[tuple[str, ...], ...] = ((),)
-    collect: str = "files"  # "files": pull <out>/*.json; "stdout": keep the command's stdout (eval --json)
-    batches: tuple[JobBatch, ...] = ()
+    requests: tuple[DeviceRequest, ...]
 
     def __post_init__(self) -> None:
-        if self.kind not in ("bench", "eval"):
-            raise ValueError(f"kind {self.kind!r}")
-        if not self.models:
+        object.__setattr__(self, "requests", tuple(self.requests))
+        if not self.requests:
             raise UserInputError("give a model to run on the device")
-        if (self.kind == "bench") != bool(self.batches) or (self.kind == "bench" and self.args):
-            raise ValueError("a remote bench sends job batches (no forwarded options); an eval sends options")
+        first = self.requests[0]
+        if any(type(r) is not type(first) or r.local_files() != first.local_files() for r in self.requests):
+            raise UserInputError(f"a remote {first.kind} sends one model (and its data files) in one or more "
+                                 "requests of one kind")
+
+    @property
+    def kind(self) -> str:
+        return self.requests[0].kind
+
+    @property
+    def runtime(self) -> str:
+        return self.requests[0].runtime
+
+    @property
+    def collect(self) -> str:
+        return self.requests[0].collect
+
+    @property
+    def models(self) -> tuple[Path, ...]:
+        return self.requests[0].local_files()[0]
+
+    @property
+    def paths(self) -> tuple[tuple[str, Path], ...]:
+        return self.requests[0].local_files()[1]
 
     def labels(self) -> list[str]:
         """One name per remote run, as progress and `missing:` name them (`-t 2`)."""
-        if self.kind == "bench":
-            return [batch_label(b) for b in self.batches]
-        return [_label(s) for s in self.splits]
-
-
-def batch_label(batch: JobBatch) -> str:
-    """`-t 1,2` for the threads a batch measures, `run` when the device picks them."""
-    threads = sorted({j.options.intra_op_threads for j in batch.jobs})  # type: ignore[union-attr]
-    return "-t " + ",".join(map(str, threads)) if batch.threads_given else "run"
+        return [r.label for r in self.requests]
 
 
 @dataclass
@@ -338,10 +342,6 @@ class DeviceRun:
     proc: subprocess.Popen[bytes] | None = None
     run_dir: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-def _label(split: tuple[str, ...]) -> str:
-    return " ".join(split) or "run"
 
 
 def _remote_state(ssh: Ssh, runtime: str) -> dict[str, Any]:
@@ -431,25 +431,16 @@ def _push_inputs(run: DeviceRun, ssh: Ssh, cmd: RemoteCommand, echo: Echo) -> di
 
 def _scripts(cmd: RemoteCommand, where: dict[str, tuple[str, str]], workdir: str, run_dir: str
              ) -> list[tuple[str, str]]:
-    """(label, shell script) of each remote run of `cmd`, its paths those of the pushed copies.
-
-    bench: the batch, as JSON with workdir-relative paths, is written to the run folder and run by
-    `edgebench run-jobs` from the workdir; eval: the command line with the forwarded options.
-    """
+    """(label, shell script) of each remote run of `cmd`: the request, as JSON with workdir-relative paths, is
+    written to the run folder and run by its hidden command (`run-jobs`, `run-eval`) from the workdir."""
     exec_ = "exec \"$W/venv/bin/python\" -m edgebench.devices.agent exec \"$R/pid\" \"$W/venv/bin/edgebench\""
     head = f"W={remote_path(workdir)}; R={run_dir}; mkdir -p \"$R/out\" || exit 3; "
     out: list[tuple[str, str]] = []
-    if cmd.kind == "bench":
-        for i, batch in enumerate(cmd.batches):
-            text = batch.on_device({local: rel for local, (_, rel) in where.items()}).to_json()
-            out.append((batch_label(batch), f"{head}printf '%s' {shlex.quote(text)} > \"$R/jobs.{i}.json\" || exit 3; "
-                        f"cd \"$W\"; {exec_} run-jobs \"$R/jobs.{i}.json\" -o \"$R/out\""))
-        return out
-    models = " ".join(where[str(m)][0] for m in cmd.models)
-    extra = " ".join(f"{flag} {where[str(p)][0]}" for flag, p in cmd.paths)
-    for split in cmd.splits:
-        out.append((_label(split), f"{head}cd \"$R\"; {exec_} {cmd.kind} {models} {shlex.join(cmd.args)} {extra} "
-                                   f"{shlex.join(split)}"))
+    for i, request in enumerate(cmd.requests):
+        text = request.on_device({local: rel for local, (_, rel) in where.items()}).to_json()
+        output = " -o \"$R/out\"" if request.collect == "files" else ""
+        out.append((request.label, f"{head}printf '%s' {shlex.quote(text)} > \"$R/request.{i}.json\" || exit 3; "
+                                   f"cd \"$W\"; {exec_} {request.command} \"$R/request.{i}.json\"{output}"))
     return out
 
 
@@ -628,21 +619,18 @@ def run_on(names: str, cmd: RemoteCommand, output_dir: Path | None, *, registry:
     return runs
 
 
-def run_jobs_on(names: str, batches: Sequence[JobBatch], output_dir: Path, *, registry: DeviceRegistry | None = None,
-                echo: Echo = _stderr, cancel: threading.Event | None = None) -> list[DeviceRun]:
-    """Run job batches on devices: `bench --on` and a sweep's remote bench cells, the one path to a device.
+def run_jobs_on(names: str, requests: Sequence[DeviceRequest], output_dir: Path | None, *,
+                registry: DeviceRegistry | None = None, echo: Echo = _stderr, cancel: threading.Event | None = None
+                ) -> list[DeviceRun]:
+    """Run requests on devices: `bench --on` and a sweep's remote bench cells (job batches, their result files
+    landing in `output_dir/<device>/`) and `eval --on` (one eval request, its JSON in each run's `outputs`), the
+    one path to a device.
 
-    The batches' model (its folder, or the file with its manifest) and inputs file are pushed by content,
-    each batch is sent as JSON with its paths mapped to the pushed copies and run there by `edgebench
-    run-jobs`, one batch at a time; the result files land in `output_dir/<device>/` (`run_on` says the rest).
+    The requests' model (its folder, or the file with its manifest) and data files are pushed by content, each
+    request is sent as JSON with its paths mapped to the pushed copies and run there by its hidden command
+    (`edgebench run-jobs`, `edgebench run-eval`), one at a time (`run_on` says the rest).
     """
-    first = batches[0].first if batches else None
-    if first is None or any(b.first.model != first.model or b.first.inputs_npz != first.inputs_npz for b in batches):
-        raise UserInputError("a remote bench sends one model (and inputs file) in one or more job batches")
-    paths = (("--inputs", Path(first.inputs_npz)),) if first.inputs_npz else ()
-    cmd = RemoteCommand(kind="bench", models=(Path(first.model),), paths=paths, runtime=first.runtime,
-                        batches=tuple(batches))
-    return run_on(names, cmd, output_dir, registry=registry, echo=echo, cancel=cancel)
+    return run_on(names, RemoteCommand(tuple(requests)), output_dir, registry=registry, echo=echo, cancel=cancel)
 
 
 def host_summary(info: dict[str, Any]) -> str:

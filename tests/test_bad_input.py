@@ -202,6 +202,7 @@ ROWS = [
     Row("doctor-not-int8", ("doctor", "{model}"), 2, "has no quantized op (QuantizeLinear, QLinearConv"),
     Row("run-jobs-other-version", ("run-jobs", "{jobs_v99}", "-o", "{out}"), 2, "this edgebench reads version 1"),
     Row("bench-seed-negative", ("bench", "{model}", "--seed", "-1", "-o", "{out}"), 2, "seed (--seed) is -1"),
+    Row("run-eval-other-version", ("run-eval", "{eval_v99}"), 2, "of edgebench.eval; this edgebench reads version 1"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
@@ -267,6 +268,8 @@ def paths(tmp_path: Path) -> dict[str, str]:
     np.savez(tmp / "labels12.npz", images=np.zeros((4, 16, 16, 3), np.uint8), labels=np.array([0, 1, 2, 12]))
     out["jobs_v99"] = str(tmp / "jobs99.json")
     (tmp / "jobs99.json").write_text('{"format": "edgebench.jobs", "version": 99, "jobs": []}')
+    out["eval_v99"] = str(tmp / "eval99.json")
+    (tmp / "eval99.json").write_text('{"format": "edgebench.eval", "version": 99, "model": "m.onnx"}')
     return out
 
 

@@ -293,17 +293,25 @@ def test_bare_onnx_with_labels_imagenet_reads_wnid_folders(tmp_path: Path) -> No
 
 def test_eval_on_a_device_pushes_the_labels_file(tmp_path: Path) -> None:
     """`eval --on DEV --labels-file F`: F is a local file, pushed with the data (not passed as a path the device
-    does not have)."""
-    from edgebench.cli.device import _forward
-    from edgebench.cli.evaluate import eval_cmd
+    does not have), and the preprocessing options travel in the request."""
+    from edgebench.bench.eval_run import EvalConfig
+    from edgebench.devices.jobs import EvalPreprocessing, EvalRequest
 
     (tmp_path / "gt.txt").write_text("a.png 1\n")
     _img(tmp_path / "val" / "a.png")
-    args, paths = _forward(eval_cmd, {"data": str(tmp_path / "val"), "labels_file": tmp_path / "gt.txt",
-                                      "preprocessing": "tf-lite", "labels": "imagenet", "limit": 5})
-    assert ("--labels-file", tmp_path / "gt.txt") in paths and "--labels-file" not in args
-    # the Annotated options (cli/common.py) are forwarded too: before, --preprocessing/--labels were dropped
-    assert args == ["--limit", "5", "--preprocessing", "tf-lite", "--labels", "imagenet"]
+    req = EvalRequest(str(tmp_path / "m.onnx"), EvalConfig(data=str(tmp_path / "val"), labels_file=tmp_path / "gt.txt",
+                                                           limit=5),
+                      preprocessing=EvalPreprocessing(preset="tf-lite", labels="imagenet"))
+    models, paths = req.local_files()
+    assert models == (tmp_path / "m.onnx",)
+    assert paths == (("--data", tmp_path / "val"), ("--labels-file", tmp_path / "gt.txt"))
+    there = req.on_device({str(tmp_path / "m.onnx"): "models/a/m.onnx", str(tmp_path / "val"): "data/b",
+                           str(tmp_path / "gt.txt"): "data/c/gt.txt"})
+    assert (there.model, there.config.data, there.config.labels_file) == ("models/a/m.onnx", "data/b",
+                                                                          Path("data/c/gt.txt"))
+    # the Annotated options (cli/common.py) travel too: a forwarded command line once dropped --preprocessing/--labels
+    assert EvalRequest.from_json(there.to_json()).preprocessing == EvalPreprocessing(preset="tf-lite",
+                                                                                      labels="imagenet")
 
 
 def test_a_baseline_with_other_resizing_scores_as_on_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch

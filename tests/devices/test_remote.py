@@ -76,7 +76,7 @@ def test_a_job_survives_the_trip_to_the_device(dev: Installed, tmp_path: Path, t
                             "-b", "3", "--inputs", str(npz), "--seed", "7"])
     assert r.exit_code == 0, r.output
     (f,) = (tmp_path / "r" / "dev").glob("*.json")
-    res = load_result(f)
+    res = load_result(f).to_dict()
     assert res["model"]["sha256"] == sha256_file(tiny_onnx)
     assert (res["options"]["threads"], res["options"]["batch"], res["options"]["seed"]) == (2, 3, 7)
     assert res["scenario"]["name"] == "single" and res["options"]["min_iters"] == 5
@@ -113,24 +113,24 @@ def test_runtime_missing_on_the_device(dev: Installed, tmp_path: Path, tiny_onnx
 
 
 def test_eval_on_pushes_the_model_folder_and_data_and_agrees(dev: Installed, tmp_path: Path) -> None:
-    from edgebench.atomic import write_json
-    from edgebench.manifest import InputInfo, new_manifest
-    from edgebench.tools.synthetic import conv_net
+    """`eval --on` sends its EvalRequest (run-eval there): the device's result names the same model (sha256),
+    dataset, images, runtime and threads, and the same top-1, as a local eval of the same model and data."""
+    from tests.devices.test_eval_request import tiny_eval
 
-    folder = tmp_path / "m"
-    conv_net(folder / "model.fp32.onnx")
-    write_json(folder / "model.fp32.json",
-               new_manifest(name="tiny", precision="fp32", input=InputInfo("input", ("batch", 3, 16, 16)).to_dict()))
-    rng = np.random.default_rng(0)
-    data = tmp_path / "d.npz"
-    np.savez(data, images=rng.integers(0, 255, (40, 16, 16, 3), dtype=np.uint8), labels=rng.integers(0, 10, 40))
-    local = runner.invoke(app, ["eval", str(folder), "-d", str(data), "-t", "1", "--json"])
+    folder, data = tiny_eval(tmp_path)
+    args = ["eval", str(folder), "-d", str(data), "-t", "1", "-n", "30", "--json"]
+    local = runner.invoke(app, args)
     assert local.exit_code == 0, local.output
-    r = runner.invoke(app, ["eval", str(folder), "-d", str(data), "-t", "1", "--on", "dev", "--json"])
+    r = runner.invoke(app, [*args, "--on", "dev"])
     assert r.exit_code == 0, r.output
     there = json.loads(r.output[r.output.index("\n{") + 1:])["dev"]
     here = json.loads(local.output)
-    assert (there["top1_pct"], there["n"]) == (here["top1_pct"], here["n"]) == (here["top1_pct"], 40)
+    keys = ("model_sha256", "dataset_sha256", "n", "runtime", "threads", "top1_pct", "top5_pct")
+    assert {k: there[k] for k in keys} == {k: here[k] for k in keys}
+    assert here["n"] == 30 and here["model_sha256"] is not None and there["model"] != here["model"]
+    assert "run-eval" not in r.output and "[dev] eval -t 1" in r.output
+    text = runner.invoke(app, [*args[:-1], "--on", "dev"])  # the table: one line per device
+    assert text.exit_code == 0 and f"[dev] model.fp32.onnx: top-1 {here['top1_pct']:.2f} %" in text.output, text.output
 
 
 def test_ctrl_c_stops_the_remote_run_and_exits_130(dev: Installed, tmp_path: Path, tiny_onnx: Path) -> None:
