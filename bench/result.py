@@ -180,13 +180,15 @@ class Latency(Record):
     throughput_items_per_s: float = need(*_NUM, low=0)
 
     def __post_init__(self) -> None:
-        super().__post_init__()  # the types first: samples_ms is a list (or absent) before its items are checked
-        if not all(isinstance(x, _NUM) and not isinstance(x, bool) for x in self.samples_ms or []):
+        samples = self.samples_ms  # not a list: super() names the field and its type
+        if isinstance(samples, list | tuple) and not all(isinstance(x, _NUM) and not isinstance(x, bool)
+                                                         for x in samples):
             raise ResultSchemaError("latency.samples_ms must hold numbers only")
         ci = self.p50_ci95_ms
         if isinstance(ci, list | tuple) and (len(ci) != 2 or not all(isinstance(x, _NUM) and not isinstance(x, bool)
                                                                      for x in ci)):
             raise ResultSchemaError(f"latency.p50_ci95_ms must be two numbers [low, high]; got {list(ci)!r:.80}")
+        super().__post_init__()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -97,8 +97,11 @@ def test_thread_list_is_one_measurement_at_a_time(dev: Installed, tmp_path: Path
 
 
 def test_a_failing_device_keeps_the_others_results(dev: Installed, tmp_path: Path, tiny_onnx: Path,
-                                                   sshd: Sshd) -> None:
-    reg = DeviceRegistry(dev.devices)
+                                                   sshd: Sshd, monkeypatch: pytest.MonkeyPatch) -> None:
+    devices = tmp_path / "devices.toml"  # a copy: the session's registry is shared with tests/sweep (no 'gone' there)
+    devices.write_text(dev.devices.read_text())
+    monkeypatch.setenv("EDGEBENCH_DEVICES", str(devices))
+    reg = DeviceRegistry(devices)
     reg.add(Device("gone", f"ssh://127.0.0.1:{free_port()}", ssh_config=str(sshd.ssh_config)), force=True)
     r = runner.invoke(app, ["bench", str(tiny_onnx), "--on", "dev,gone", "-o", str(tmp_path), *QUICK])
     assert r.exit_code == 2, r.output
