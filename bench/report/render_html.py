@@ -11,6 +11,8 @@ from edgebench.bench.report.tables import (
     INTERLEAVE_TITLE,
     PROFILE_COLUMNS,
     PRUNE_COLUMNS,
+    THROUGHPUT_COLUMNS,
+    THROUGHPUT_TITLE,
     baseline_text,
     cross_machine_table,
     fastest_line,
@@ -20,6 +22,7 @@ from edgebench.bench.report.tables import (
     prune_rows,
     prune_title,
     row_table,
+    throughput_rows,
 )
 
 TEMPLATE = """<!DOCTYPE html>
@@ -70,6 +73,15 @@ code { background: #f3f3f3; padding: 0 3px; }
 <table>
 <tr>{% for h in cross_header %}<th>{{ h }}</th>{% endfor %}</tr>
 {% for r in cross_rows %}<tr>{% for c in r %}<td{% if loop.first %} class="l"{% endif %}>{{ c }}</td>{% endfor %}</tr>
+{% endfor %}
+</table>
+{% endif %}
+{% if throughput_rows %}
+<h2>{{ throughput_title }}</h2>
+<table>
+<tr>{% for h in throughput_columns %}<th{% if loop.index <= 3 %} class="l"{% endif %}>{{ h }}</th>{% endfor %}</tr>
+{% for r in throughput_rows %}<tr>{% for c in r %}<td{% if loop.index <= 3 %} class="l"{% endif %}>{{ c }}</td>
+{%- endfor %}</tr>
 {% endfor %}
 </table>
 {% endif %}
@@ -132,7 +144,8 @@ def render_html(rep: Report, images: dict[str, bytes]) -> str:
         recommendations=[{"head": r.lines()[0], "lines": r.lines()[1:], "header": r.front_header(),
                           "rows": r.front_rows()} for r in rep.recommendations],
         machines=[machine_line(m, markdown=False) for m in rep.machines.values()],
-        tables=tables, cross_header=cross_header, cross_rows=cross_rows,
+        tables=tables, cross_header=cross_header, cross_rows=cross_rows, throughput_title=THROUGHPUT_TITLE,
+        throughput_columns=THROUGHPUT_COLUMNS, throughput_rows=throughput_rows(rep.rows),
         profiles=[{"label": p["label"], "machine_id": p["machine_id"], "rows": profile_rows(p)} for p in rep.profiles],
         profile_columns=PROFILE_COLUMNS, notes=rep.notes, prune_columns=PRUNE_COLUMNS,
         prune_runs=[{"title": prune_title(r), "rows": prune_rows(r)} for r in rep.prune_runs],
