@@ -253,9 +253,9 @@ class BitsSweepOutcome:
 def run_bits_sweep(run: BitsSweepRun, log: Callable[[str], None] | None = None) -> BitsSweepOutcome:
     """The preset and every setting checked, the output folder checked, the data read, then `sweep_bits`."""
     from edgebench.atomic import check_writable_dir
-    from edgebench.bench.fingerprint import cpu_info
     from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.recipes import resolve_preset
+    from edgebench.cpu import cpu_info
 
     cpu = cpu_info()
     choice = resolve_preset(run.preset, run.target, None if run.target else cpu)

@@ -137,8 +137,8 @@ def _choice(preset: str, target: str | None, method: str | None, exclude_nodes: 
     """The preset for this host (or --target) with the recipe options applied (a bad width refused now)."""
     from dataclasses import replace
 
-    from edgebench.bench.fingerprint import cpu_info
     from edgebench.calibration.recipes import resolve_preset
+    from edgebench.cpu import cpu_info
 
     choice = resolve_preset(preset, target, None if target else cpu_info())
     recipe = choice.recipe.with_overrides(method=method, nodes_to_exclude=_split(exclude_nodes),

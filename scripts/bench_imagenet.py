@@ -183,7 +183,7 @@ def main() -> int:
         print(f"bench_imagenet: error: --models from {[f for _, f, _ in MODELS]}, --runtimes from openvino,litert,"
               "ncnn, --images 1..1300, --calib 1..1000", file=sys.stderr)
         return 2
-    from edgebench.bench.fingerprint import cpu_info
+    from edgebench.cpu import cpu_info
 
     t0 = time.time()
     a.output.mkdir(parents=True, exist_ok=True)

@@ -247,8 +247,8 @@ def test_host_kernels_on_this_cpu_match_or_saturate_as_host_arithmetic_says(satu
     reference; where it says not (x86 without VNNI, e.g. Zen3), class 0's pair sums saturate and the bright images
     flip to class 1."""
     from edgebench.bench.evaluate import evaluate
-    from edgebench.bench.fingerprint import cpu_info
     from edgebench.calibration.recipes import get_preset, host_arithmetic
+    from edgebench.cpu import cpu_info
 
     model, data = saturating
     images = np.load(data)["images"]
@@ -279,10 +279,10 @@ def test_eval_cli_arithmetic_options(saturating: tuple[Path, Path]) -> None:
 
 def _fake_zen3(monkeypatch: pytest.MonkeyPatch) -> None:
     """This host's fingerprint with a Zen3's arch, model and ISA flags (AVX2, no VNNI)."""
-    import edgebench.bench.fingerprint as fpmod
+    import edgebench.cpu as cpumod
 
-    real = fpmod.cpu_info
-    monkeypatch.setattr(fpmod, "cpu_info", lambda root=Path("/"), machine=None: {**real(root, machine), **ZEN3})
+    real = cpumod.cpu_info
+    monkeypatch.setattr(cpumod, "cpu_info", lambda root=Path("/"), machine=None: {**real(root, machine), **ZEN3})
 
 
 def test_eval_cli_prints_the_saturation_warning(saturating: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -177,7 +177,7 @@ def test_described_model_quantizes_and_evaluates(tmp_path: Path, layout: str, ba
     data = _labelled(tmp_path / "d.npz")
     ds = load_dataset(str(data), size=32, seed=0)
     said: list[str] = []
-    from edgebench.bench.fingerprint import cpu_info
+    from edgebench.cpu import cpu_info
 
     m = quantize_static_model(p, ds, resolve_preset("auto", None, cpu_info()), log=said.append)
     assert m.precision == "int8" and m.parent_file == "net.onnx" and m.parent_sha256 == fp32.onnx_sha256
