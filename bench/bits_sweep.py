@@ -117,9 +117,9 @@ def sweep_bits(model: Path | ModelArtifact, calib: Dataset, eval_data: Dataset, 
     `reuse`: keep a setting's model already in `out_dir` (its manifest must say the same widths and preset).
     """
     from edgebench.atomic import write_json
-    from edgebench.bench.evaluate import evaluate
     from edgebench.bench.interleave import interleaved_latency
     from edgebench.calibration.bits import gzip_size_mb
+    from edgebench.calibration.evaluate import evaluate
     from edgebench.calibration.metrics import paired_metrics
     from edgebench.calibration.quantize import as_artifact, quantize_static_model
     from edgebench.manifest import load_manifest, read_manifest

@@ -21,7 +21,7 @@ The manifest's `accuracy_aware` records the budget, the drop before and after, e
 float or went to 8 bits, and per node (`fell_back`) what it fell back to and why.
 
 Torch-free, and below `bench` in the layers: predictions come from a `predict(path) -> one prediction per
-image` callable that the caller builds (`bench.budget_eval.budget_evaluator`: `bench.evaluate.evaluate`, or
+image` callable that the caller builds (`bench.budget_eval.budget_evaluator`: `calibration.evaluate.evaluate`, or
 `evaluate_detection` for a detector; `calibration.entry.BudgetConfig` carries it). The metric is the task's
 (`edgebench.task.Task`, given by the caller from the registry): its headline (`metric_names[0]`: top-1, or
 mAP@0.5:0.95 for a detector) gives the drop, its paired comparison the agreement (`agreement_key`: top-1

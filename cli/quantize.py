@@ -184,7 +184,7 @@ def _static_config(choice: Any, data: str | None, settings: Any, data_dir: Path 
 
 def _budget_config(static: Any, budget: Any, eval_data: str, eval_size: int | None, data_dir: Path | None,
                    download: bool) -> Any:
-    """The accuracy-aware config: predictions from `bench.evaluate` (a detector: `bench.evaluate_detection`)."""
+    """The accuracy-aware config: predictions from `calibration.evaluate` (a detector: `evaluate_detection`)."""
     from edgebench.bench.budget_eval import budget_evaluator
     from edgebench.calibration.entry import BudgetConfig
 

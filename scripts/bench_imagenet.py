@@ -99,7 +99,7 @@ def prepare(name: str, folder: Path, a: argparse.Namespace, skipped: dict[str, s
 def accuracy(folder: Path, a: argparse.Namespace, skipped: dict[str, str]) -> dict[str, Any]:
     """Top-1 of each variant on the first --images val images, paired against ORT FP32."""
     from edgebench.artifact import ModelArtifact
-    from edgebench.bench.evaluate import evaluate, load_eval_dataset
+    from edgebench.calibration.evaluate import evaluate, load_eval_dataset
     from edgebench.calibration.metrics import paired_metrics
 
     base_path = folder / "model.fp32.onnx"

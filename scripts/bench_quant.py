@@ -23,12 +23,12 @@ from pathlib import Path
 
 from bench_bits import export, ort_runs, say
 from edgebench.atomic import write_json
-from edgebench.bench.evaluate import evaluate
 from edgebench.bench.fingerprint import host_isa_summary
 from edgebench.bench.interleave import interleaved_latency
 from edgebench.calibration.accuracy_aware import AccuracyBudget, accuracy_aware_quantize
 from edgebench.calibration.bits import gzip_size_mb, onnx_zero_fraction
 from edgebench.calibration.datasets import load_dataset
+from edgebench.calibration.evaluate import evaluate
 from edgebench.calibration.metrics import paired_metrics
 from edgebench.calibration.quantize import convert_fp16_model, quantize_dynamic_model, quantize_static_model
 from edgebench.calibration.recipes import resolve_preset
