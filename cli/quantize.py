@@ -103,7 +103,7 @@ def quantize(
         config = _static_config(choice, data, settings, data_dir, download, labels_file, preprocess_model, force,
                                 weight_bits, activation_bits)
         if budget is not None:
-            config = _budget_config(config, budget, eval_data, eval_size, data_dir, download)
+            config = _budget_config(config, budget, eval_data, eval_size)
     else:
         if data:
             typer.echo(f"note: --data is not used by --mode {mode}", err=True)
@@ -182,10 +182,8 @@ def _static_config(choice: Any, data: str | None, settings: Any, data_dir: Path 
     return BitsConfig(choice, data or "", **common, weight_bits=weight_bits, activation_bits=activation_bits)
 
 
-def _budget_config(static: Any, budget: Any, eval_data: str, eval_size: int | None, data_dir: Path | None,
-                   download: bool) -> Any:
-    """The accuracy-aware config: predictions from `calibration.evaluate` (a detector: `evaluate_detection`)."""
-    from edgebench.bench.budget_eval import budget_evaluator
+def _budget_config(static: Any, budget: Any, eval_data: str, eval_size: int | None) -> Any:
+    """The accuracy-aware config: the budget search evaluates `eval_data` through the model's task itself."""
     from edgebench.calibration.entry import BudgetConfig
 
-    return BudgetConfig(static, budget, eval_data, budget_evaluator(eval_data, eval_size, data_dir, download))
+    return BudgetConfig(static, budget, eval_data, eval_size)
