@@ -117,9 +117,9 @@ def sweep_bits(model: Path | ModelArtifact, calib: Dataset, eval_data: Dataset, 
     `reuse`: keep a setting's model already in `out_dir` (its manifest must say the same widths and preset).
     """
     from edgebench.atomic import write_json
-    from edgebench.bench.evaluate import evaluate
     from edgebench.bench.interleave import interleaved_latency
     from edgebench.calibration.bits import gzip_size_mb
+    from edgebench.calibration.evaluate import evaluate
     from edgebench.calibration.metrics import paired_metrics
     from edgebench.calibration.quantize import as_artifact, quantize_static_model
     from edgebench.manifest import load_manifest, read_manifest
@@ -253,9 +253,9 @@ class BitsSweepOutcome:
 def run_bits_sweep(run: BitsSweepRun, log: Callable[[str], None] | None = None) -> BitsSweepOutcome:
     """The preset and every setting checked, the output folder checked, the data read, then `sweep_bits`."""
     from edgebench.atomic import check_writable_dir
-    from edgebench.bench.fingerprint import cpu_info
     from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.recipes import resolve_preset
+    from edgebench.cpu import cpu_info
 
     cpu = cpu_info()
     choice = resolve_preset(run.preset, run.target, None if run.target else cpu)

@@ -308,8 +308,8 @@ def measure_speed(fp32: Path, model: Path, *, threads: int, rounds: int, iters: 
 
 
 def measure_accuracy(fp32: Path, model: Path, data: Any, threads: int) -> dict[str, Any]:
-    """Paired top-1 of `model` against `fp32` on the Dataset `data` (`bench.evaluate.evaluate_pair`)."""
-    from edgebench.bench.evaluate import evaluate_pair
+    """Paired top-1 of `model` against `fp32` on the Dataset `data` (`calibration.evaluate.evaluate_pair`)."""
+    from edgebench.calibration.evaluate import evaluate_pair
 
     return evaluate_pair(model, fp32, data, threads=threads)["paired"]
 
@@ -686,8 +686,8 @@ def run_doctor(cfg: DoctorConfig, int8: Path, fp32: Path, fp32_manifest: Any = N
     when asked and write the best to `cfg.output` with --apply; returns the record (`doctor --json`)."""
     import tempfile
 
-    from edgebench.bench.evaluate import load_eval_dataset
     from edgebench.bench.fingerprint import fingerprint
+    from edgebench.calibration.evaluate import load_eval_dataset
 
     ds = load_eval_dataset(cfg.data, fp32_manifest, size=cfg.limit).require_labels("the doctor") if cfg.data else None
     d = diagnose(int8, fp32, cpu=fingerprint()["cpu"], threads=cfg.threads, data=ds)

@@ -3,7 +3,7 @@
 `EndToEnd` wraps a runtime session so the harness (`bench.harness.measure`, `bench.interleave`) times the whole
 path a camera application runs per frame: the uint8 frame resized and normalised as the manifest says
 (`calibration.preprocess.preprocess`), the model, then the task's numpy decode and class-wise NMS
-(`bench.tasks.Detection`). The frame is fixed (`frame()`: 640x480, the usual camera/COCO size, seeded pixels),
+(`calibration.tasks.Detection`). The frame is fixed (`frame()`: 640x480, the usual camera/COCO size, seeded pixels),
 so every runtime and precision gets the same work. Example::
 
     sess = get_runtime("ort-cpu").load(path, opts)
@@ -36,7 +36,7 @@ class EndToEnd:
     """A detector session plus its pre- and post-processing; `run({"frame": uint8 [H, W, 3]})` -> [Detections]."""
 
     def __init__(self, session: Any, manifest: Manifest, score_threshold: float = E2E_SCORE) -> None:
-        from edgebench.bench.tasks import decoder_of
+        from edgebench.calibration.tasks import decoder_of
 
         if manifest.input is None:
             raise ValueError("an end-to-end timing needs the manifest's input (its preprocessing)")
@@ -51,8 +51,8 @@ class EndToEnd:
         return {FRAME_INPUT: frame(seed)}
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> list[Any]:
-        from edgebench.bench.tasks import decode_one
         from edgebench.calibration.preprocess import preprocess
+        from edgebench.calibration.tasks import decode_one
 
         img = feeds[FRAME_INPUT]
         x = preprocess(img[None], self.manifest.input.preprocessing, self.hw)  # type: ignore[union-attr]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from edgebench.bench.evaluate import ARITHMETIC_MODES, DEFAULT_BATCH_SIZE, check_count
+from edgebench.calibration.evaluate import ARITHMETIC_MODES, DEFAULT_BATCH_SIZE, check_count
 from edgebench.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -79,18 +79,18 @@ def run_eval(cfg: EvalConfig, model: ModelArtifact, baseline: Path | None = None
                                   arithmetic=cfg.arithmetic_mode, manifest=model.manifest,
                                   labels_file=cfg.labels_file, runtime_options=cfg.runtime_options)
     if baseline is not None:
-        from edgebench.bench.evaluate import evaluate_pair
+        from edgebench.calibration.evaluate import evaluate_pair
 
         return EvalOutcome("classification-paired", evaluate_pair(model.path, baseline, cfg.data,
                                                                   baseline_manifest=baseline_manifest, **common))
-    from edgebench.bench.evaluate import evaluate
+    from edgebench.calibration.evaluate import evaluate
 
     return EvalOutcome("classification", evaluate(model.path, cfg.data, **common))
 
 
 def _detection(cfg: EvalConfig, model: ModelArtifact, baseline: Path | None) -> EvalOutcome:
     """A detector: COCO mAP, and with a baseline the paired block (mAP delta, box agreement)."""
-    from edgebench.bench.evaluate_detection import evaluate_detection, evaluate_detection_pair
+    from edgebench.calibration.evaluate_detection import evaluate_detection, evaluate_detection_pair
 
     if cfg.data == "cifar10":
         raise UserInputError(f"'{model.path.name}' is a detector: give --data DIR (DIR/images with "

@@ -114,7 +114,7 @@ def _progress_printer(cfg: BenchConfig) -> Any:
 def choose_cpus(cpus: tuple[int, ...] | None, interleave: bool = False) -> tuple[tuple[int, ...] | None, str]:
     """The CPUs a bench pins to and why: `--cpus` (checked against this machine), else the big cores of a
     big.LITTLE CPU (the fingerprint's `big_cpus` this process may use), else none."""
-    from edgebench.bench.fingerprint import cpu_info
+    from edgebench.cpu import cpu_info
     from edgebench.system import allowed_cpus, check_cpus
 
     if cpus is not None:

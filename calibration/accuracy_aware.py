@@ -20,9 +20,10 @@ Nothing is written unless the budget holds, or `best_effort` (then the best sett
 The manifest's `accuracy_aware` records the budget, the drop before and after, every step, what stayed
 float or went to 8 bits, and per node (`fell_back`) what it fell back to and why.
 
-Torch-free, and below `bench` in the layers: predictions come from a `predict(path) -> one prediction per
-image` callable that the caller builds (`bench.budget_eval.budget_evaluator`: `bench.evaluate.evaluate`, or
-`evaluate_detection` for a detector; `calibration.entry.BudgetConfig` carries it). The metric is the task's
+Torch-free, and below `bench`: predictions come from a `predict(path) -> one prediction per image` callable;
+`calibration.entry` builds it for a `BudgetConfig` with `calibration.eval_set.eval_set`
+(`calibration.evaluate.evaluate`, or `evaluate_detection` for a detector), so no caller above calibration
+supplies one. The metric is the task's
 (`edgebench.task.Task`, given by the caller from the registry): its headline (`metric_names[0]`: top-1, or
 mAP@0.5:0.95 for a detector) gives the drop, its paired comparison the agreement (`agreement_key`: top-1
 agreement, or box agreement); without a task, top-1 against the labels.

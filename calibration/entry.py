@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from edgebench.artifact import ModelArtifact
-from edgebench.calibration.accuracy_aware import AccuracyBudget, Predict, resolve_fallback
+from edgebench.calibration.accuracy_aware import AccuracyBudget, resolve_fallback
 from edgebench.calibration.quantize import (
     CalibrationSettings,
     Log,
@@ -36,11 +36,6 @@ from edgebench.units import format_mb
 
 if TYPE_CHECKING:
     from edgebench.calibration.dataset import Dataset
-    from edgebench.task import Task
-
-# what a budget search evaluates on: (the labelled eval images, predictions of a model file, the task's metric)
-EvalSet = tuple[Any, Predict, "Task | None"]
-EvalLoader = Callable[[ModelArtifact], EvalSet]
 
 
 @dataclass(frozen=True)
@@ -78,13 +73,13 @@ class BitsConfig(StaticConfig):
 
 @dataclass(frozen=True)
 class BudgetConfig:
-    """Accuracy-aware static INT8: the static config, the budget, and the labelled eval images (`evaluator`
-    loads them for the model and predicts a model file; `eval_spec` names them in the manifest)."""
+    """Accuracy-aware static INT8: the static config, the budget, and the labelled eval images `eval_spec` (its
+    first `eval_size`), read (with the static config's data_dir/download) and predicted by the model's task."""
 
     static: StaticConfig
     budget: AccuracyBudget
     eval_spec: str
-    evaluator: EvalLoader
+    eval_size: int | None = None
     mode: ClassVar[Mode] = "static"
 
     def __post_init__(self) -> None:
@@ -217,12 +212,14 @@ def _static(artifact: ModelArtifact, output: Path | None, c: StaticConfig, log: 
 
 def _budget(artifact: ModelArtifact, output: Path | None, c: BudgetConfig, log: Log | None) -> Manifest:
     from edgebench.calibration.accuracy_aware import accuracy_aware_quantize
+    from edgebench.calibration.eval_set import eval_set
     from edgebench.task import DETECTION
 
     s = c.static
     check_output(artifact.path, output, "static", s.force)
     calib = calibration_data(artifact, s)
-    ev, predict, task = c.evaluator(artifact)
+    ev, predict, task = eval_set(artifact.manifest, c.eval_spec, c.eval_size, data_dir=s.data_dir,
+                                 download=s.download)
     say = log or (lambda _m: None)
     if str(Path(c.eval_spec)) == str(Path(s.data)) or str(Path(c.eval_spec) / "images") == str(Path(s.data)):
         say(f"note: --eval-data is the calibration data ({s.data}); the budget then holds on images the ranges "

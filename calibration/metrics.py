@@ -1,4 +1,4 @@
-"""Top-k and paired metrics of class predictions (numpy only): one implementation for `bench.evaluate`, the
+"""Top-k and paired metrics of class predictions (numpy only): one implementation for `calibration.evaluate`, the
 export's parity accuracy (`exporter.export`) and accuracy-aware PTQ (`calibration.accuracy_aware`)."""
 
 from __future__ import annotations

@@ -421,7 +421,7 @@ def _print_interleave(result: InterleaveResult, path: Path) -> None:
 
 
 def _accuracy(artifact: Any, req: BenchRequest, threads: int) -> dict[str, Any]:
-    """Top-1/top-5 of the model in the request's runtime on its --eval data (bench/evaluate.py), without
+    """Top-1/top-5 of the model in the request's runtime on its --eval data (calibration/evaluate.py), without
     per-image predictions; `arithmetic`/`arithmetic_reason` say which INT8 arithmetic was measured, `warnings` go
     to the result's. A reduced precision selected by options (bf16/fp16) is evaluated with those options."""
     from edgebench.runtimes.precisions import precision_way
@@ -432,13 +432,13 @@ def _accuracy(artifact: Any, req: BenchRequest, threads: int) -> dict[str, Any]:
     reduced = req.precision is not None and precision_way(runtime, req.precision) is not None
     options = req.base_options if reduced else None
     if manifest is not None and manifest.task == DETECTION:
-        from edgebench.bench.evaluate_detection import evaluate_detection
+        from edgebench.calibration.evaluate_detection import evaluate_detection
 
         det = evaluate_detection(model_path, data, runtime=runtime, limit=limit, threads=threads,
                                  arithmetic=arithmetic)
         return {k: det[k] for k in ("dataset", "dataset_sha256", "n", "map_pct", "map50_pct", "runtime", "threads",
                                     "arithmetic", "arithmetic_reason", "warnings")}
-    from edgebench.bench.evaluate import evaluate
+    from edgebench.calibration.evaluate import evaluate
 
     acc = evaluate(model_path, data, runtime=runtime, limit=limit, threads=threads,
                    arithmetic=arithmetic, runtime_options=options)  # type: ignore[arg-type]

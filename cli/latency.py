@@ -62,8 +62,8 @@ def latency_table(
 def _write_probe_pack(cfg: LatencyTableConfig, pack: Path, model: str | None, model_file: str | None,
                       input_like: str | None, weights: Path | None, data_dir: Path | None) -> None:
     """On the workstation: the model (torch) -> its probe pack in `pack`."""
-    from edgebench.bench.fingerprint import cpu_info
     from edgebench.cli.common import load, resolve_spec
+    from edgebench.cpu import cpu_info
     from edgebench.errors import UserInputError
     from edgebench.exporter.prune.prepare import probe_pack
 

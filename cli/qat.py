@@ -66,8 +66,8 @@ def qat(
 ) -> None:
     """Quantization-aware training: fine-tune with fake quantization mirroring the preset, export QDQ INT8."""
     import torch
-    from edgebench.bench.fingerprint import cpu_info
     from edgebench.calibration.recipes import resolve_preset
+    from edgebench.cpu import cpu_info
     from edgebench.exporter.train.distill import DistillConfig
     from edgebench.exporter.train.qat import QATConfig, QATJob, run_qat_job
 

@@ -103,7 +103,7 @@ def quantize(
         config = _static_config(choice, data, settings, data_dir, download, labels_file, preprocess_model, force,
                                 weight_bits, activation_bits)
         if budget is not None:
-            config = _budget_config(config, budget, eval_data, eval_size, data_dir, download)
+            config = _budget_config(config, budget, eval_data, eval_size)
     else:
         if data:
             typer.echo(f"note: --data is not used by --mode {mode}", err=True)
@@ -137,8 +137,8 @@ def _choice(preset: str, target: str | None, method: str | None, exclude_nodes: 
     """The preset for this host (or --target) with the recipe options applied (a bad width refused now)."""
     from dataclasses import replace
 
-    from edgebench.bench.fingerprint import cpu_info
     from edgebench.calibration.recipes import resolve_preset
+    from edgebench.cpu import cpu_info
 
     choice = resolve_preset(preset, target, None if target else cpu_info())
     recipe = choice.recipe.with_overrides(method=method, nodes_to_exclude=_split(exclude_nodes),
@@ -182,10 +182,8 @@ def _static_config(choice: Any, data: str | None, settings: Any, data_dir: Path 
     return BitsConfig(choice, data or "", **common, weight_bits=weight_bits, activation_bits=activation_bits)
 
 
-def _budget_config(static: Any, budget: Any, eval_data: str, eval_size: int | None, data_dir: Path | None,
-                   download: bool) -> Any:
-    """The accuracy-aware config: predictions from `bench.evaluate` (a detector: `bench.evaluate_detection`)."""
-    from edgebench.bench.budget_eval import budget_evaluator
+def _budget_config(static: Any, budget: Any, eval_data: str, eval_size: int | None) -> Any:
+    """The accuracy-aware config: the budget search evaluates `eval_data` through the model's task itself."""
     from edgebench.calibration.entry import BudgetConfig
 
-    return BudgetConfig(static, budget, eval_data, budget_evaluator(eval_data, eval_size, data_dir, download))
+    return BudgetConfig(static, budget, eval_data, eval_size)

@@ -2,11 +2,11 @@
 
 A `Task` knows how its dataset spec is read, how the model's raw outputs become predictions (numpy only, so it
 runs on the device install), which metric scores them and which paired comparison applies to two models on the
-same images. The concrete tasks live in the layers that own their data and maths (`edgebench.bench.tasks`
+same images. The concrete tasks live in the layers that own their data and maths (`edgebench.calibration.tasks`
 registers both); this module only holds the protocol and the registry, so lower layers can name a task without
 importing them. Example::
 
-    from edgebench.bench.tasks import task_of
+    from edgebench.calibration.tasks import task_of
     task = task_of(manifest)                       # TASKS.get(manifest.task or "classification")
     data = task.load_data("coco/val2017_first128", annotations=None)
     result = task.evaluate(session_outputs, data)  # e.g. {"map_pct": 19.1, "map50_pct": 35.7, ...}

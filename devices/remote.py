@@ -62,6 +62,10 @@ if not out["python_ok"]:  # an old Python: say its version, run nothing newer (t
     sys.exit(0)
 import subprocess
 try:
+    import types
+    cpu = types.ModuleType("edgebench.cpu")  # what fingerprint.py imports, without edgebench installed
+    exec(compile(CPU_SRC, "cpu.py", "exec"), cpu.__dict__)
+    sys.modules["edgebench.cpu"] = cpu
     ns = {"__name__": "edgebench_fingerprint"}
     exec(compile(FP_SRC, "fingerprint.py", "exec"), ns)
     out["fingerprint"] = ns["fingerprint"]()
@@ -78,11 +82,16 @@ print(json.dumps(out))
 
 
 def probe_source() -> str:
-    """A stdlib-only script the device's own Python runs: the remote fingerprint, Python, disk, install."""
+    """A stdlib-only script the device's own Python runs: the remote fingerprint, Python, disk, install.
+
+    It carries the sources of bench/fingerprint.py and of the edgebench.cpu it imports (core/cpu.py), the
+    latter installed as that module, so the board needs no edgebench."""
+    from edgebench import cpu
     from edgebench.bench import fingerprint
 
     fp_src = Path(fingerprint.__file__).read_text(encoding="utf-8")
-    return f"FP_SRC = {fp_src!r}\n" + _PROBE
+    cpu_src = Path(cpu.__file__).read_text(encoding="utf-8")
+    return f"CPU_SRC = {cpu_src!r}\nFP_SRC = {fp_src!r}\n" + _PROBE
 
 
 def probe(ssh: Ssh) -> dict[str, Any]:

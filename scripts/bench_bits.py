@@ -17,9 +17,10 @@ import sys
 from pathlib import Path
 
 from edgebench.bench.bits_sweep import BitsSweepConfig, format_table, ort_runs, sweep_bits
-from edgebench.bench.fingerprint import cpu_info, host_isa_summary
+from edgebench.bench.fingerprint import host_isa_summary
 from edgebench.calibration.datasets import load_dataset
 from edgebench.calibration.recipes import resolve_preset
+from edgebench.cpu import cpu_info
 
 REPO = Path(__file__).resolve().parent.parent
 EDGEBENCH = str(Path(sys.executable).parent / "edgebench")

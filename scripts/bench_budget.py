@@ -28,14 +28,16 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.atomic import write_json
-from edgebench.bench.evaluate import evaluate
-from edgebench.bench.fingerprint import cpu_info, host_isa_summary
+from edgebench.bench.fingerprint import host_isa_summary
 from edgebench.bench.interleave import interleaved_latency
-from edgebench.calibration.accuracy_aware import AccuracyBudget, accuracy_aware_quantize
+from edgebench.calibration.accuracy_aware import AccuracyBudget
 from edgebench.calibration.datasets import load_dataset
+from edgebench.calibration.entry import BudgetConfig, StaticConfig, quantize
+from edgebench.calibration.evaluate import evaluate
 from edgebench.calibration.metrics import paired_metrics
-from edgebench.calibration.quantize import quantize_static_model
+from edgebench.calibration.quantize import CalibrationSettings, quantize_static_model
 from edgebench.calibration.recipes import resolve_preset
+from edgebench.cpu import cpu_info
 
 REPO = Path(__file__).resolve().parent.parent
 EDGEBENCH = str(Path(sys.executable).parent / "edgebench")
@@ -127,15 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         auto_path = root / "auto" / "model.int8.onnx"
         quantize_static_model(fp32, calib, choice, output=auto_path, dataset_spec="cifar10:train", seed=0, force=True)
         base = evaluate(fp32, test, threads=1)
-
-        def predict(path: Path) -> list[int]:
-            return evaluate(path, test, threads=1)["predictions"]
-
         say(f"[bench-budget] {name}: accuracy-aware INT8, budget {a.budget} points")
         budget_path = root / "budget" / "model.int8.onnx"
-        m = accuracy_aware_quantize(fp32, calib, choice, test, predict, AccuracyBudget(a.budget, best_effort=True),
-                                    output=budget_path, dataset_spec="cifar10:train", eval_spec="cifar10:test",
-                                    seed=0, force=True, log=say).to_dict()
+        static = StaticConfig(choice, "cifar10:train", CalibrationSettings(size=a.calib_size, seed=0), force=True)
+        m = quantize(fp32, budget_path, BudgetConfig(static, AccuracyBudget(a.budget, best_effort=True),
+                                                     "cifar10:test", a.test_limit), log=say).manifest.to_dict()
         aa = m["accuracy_aware"]
         auto_ev, budget_ev = evaluate(auto_path, test, threads=1), evaluate(budget_path, test, threads=1)
         pa = paired_metrics(auto_ev["predictions"], base["predictions"], test.labels)

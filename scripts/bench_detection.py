@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.atomic import write_json
-from edgebench.bench.evaluate_detection import evaluate_detection, load_detection
 from edgebench.bench.interleave import interleaved_latency
-from edgebench.bench.tasks import TASKS
 from edgebench.calibration.datasets import default_data_dirs
 from edgebench.calibration.detection_data import COCO_SAMPLE
+from edgebench.calibration.evaluate_detection import evaluate_detection, load_detection
+from edgebench.calibration.tasks import TASKS
 from edgebench.manifest import Manifest, find_typed_manifest
 from edgebench.task import DETECTION
 from edgebench.units import to_mb

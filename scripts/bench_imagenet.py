@@ -99,7 +99,7 @@ def prepare(name: str, folder: Path, a: argparse.Namespace, skipped: dict[str, s
 def accuracy(folder: Path, a: argparse.Namespace, skipped: dict[str, str]) -> dict[str, Any]:
     """Top-1 of each variant on the first --images val images, paired against ORT FP32."""
     from edgebench.artifact import ModelArtifact
-    from edgebench.bench.evaluate import evaluate, load_eval_dataset
+    from edgebench.calibration.evaluate import evaluate, load_eval_dataset
     from edgebench.calibration.metrics import paired_metrics
 
     base_path = folder / "model.fp32.onnx"
@@ -183,7 +183,7 @@ def main() -> int:
         print(f"bench_imagenet: error: --models from {[f for _, f, _ in MODELS]}, --runtimes from openvino,litert,"
               "ncnn, --images 1..1300, --calib 1..1000", file=sys.stderr)
         return 2
-    from edgebench.bench.fingerprint import cpu_info
+    from edgebench.cpu import cpu_info
 
     t0 = time.time()
     a.output.mkdir(parents=True, exist_ok=True)

@@ -22,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.atomic import write_json
-from edgebench.bench.evaluate import evaluate
-from edgebench.bench.fingerprint import cpu_info, host_isa_summary
+from edgebench.bench.fingerprint import host_isa_summary
 from edgebench.bench.interleave import interleaved_latency
 from edgebench.calibration.datasets import load_dataset
+from edgebench.calibration.evaluate import evaluate
 from edgebench.calibration.metrics import paired_metrics
 from edgebench.calibration.quantize import quantize_static_model
 from edgebench.calibration.recipes import PRESETS, resolve_preset
+from edgebench.cpu import cpu_info
 
 REPO = Path(__file__).resolve().parent.parent
 EDGEBENCH = str(Path(sys.executable).parent / "edgebench")

@@ -45,12 +45,13 @@ def main() -> int:
     args = ap.parse_args()
 
     import torch
-    from edgebench.bench.evaluate import evaluate
-    from edgebench.bench.fingerprint import cpu_info, fingerprint
+    from edgebench.bench.fingerprint import fingerprint
     from edgebench.bench.latency_probe import measure_table
     from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.evaluate import evaluate
     from edgebench.calibration.quantize import quantize_static_model
     from edgebench.calibration.recipes import resolve_preset
+    from edgebench.cpu import cpu_info
     from edgebench.exporter.loading import WeightsRequest, load_model
     from edgebench.exporter.prune.config import RatioConfig
     from edgebench.exporter.prune.prepare import LatencyTarget, latency_plan, probe_pack

@@ -23,15 +23,22 @@ from pathlib import Path
 
 from bench_bits import export, ort_runs, say
 from edgebench.atomic import write_json
-from edgebench.bench.evaluate import evaluate
-from edgebench.bench.fingerprint import cpu_info, host_isa_summary
+from edgebench.bench.fingerprint import host_isa_summary
 from edgebench.bench.interleave import interleaved_latency
-from edgebench.calibration.accuracy_aware import AccuracyBudget, accuracy_aware_quantize
+from edgebench.calibration.accuracy_aware import AccuracyBudget
 from edgebench.calibration.bits import gzip_size_mb, onnx_zero_fraction
 from edgebench.calibration.datasets import load_dataset
+from edgebench.calibration.entry import BudgetConfig, StaticConfig, quantize
+from edgebench.calibration.evaluate import evaluate
 from edgebench.calibration.metrics import paired_metrics
-from edgebench.calibration.quantize import convert_fp16_model, quantize_dynamic_model, quantize_static_model
+from edgebench.calibration.quantize import (
+    CalibrationSettings,
+    convert_fp16_model,
+    quantize_dynamic_model,
+    quantize_static_model,
+)
 from edgebench.calibration.recipes import resolve_preset
+from edgebench.cpu import cpu_info
 from edgebench.manifest import load_manifest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,13 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     p = root / "accuracy-aware" / "model.int8.onnx"
     if not have(p):
         say(f"[bench-quant] accuracy-aware INT8, budget {a.budget} points on {len(test)} test images")
-
-        def predict(path: Path) -> list[int]:
-            return evaluate(path, test, threads=1)["predictions"]
-
-        accuracy_aware_quantize(fp32, calib, auto, test, predict, AccuracyBudget(a.budget, best_effort=True),
-                                output=p, dataset_spec="cifar10:train", eval_spec="cifar10:test", seed=0,
-                                force=True, log=say)
+        static = StaticConfig(auto, "cifar10:train", CalibrationSettings(size=a.calib_size, seed=0), force=True)
+        quantize(fp32, p, BudgetConfig(static, AccuracyBudget(a.budget, best_effort=True), "cifar10:test",
+                                       a.test_limit), log=say)
     models[f"accuracy-aware INT8 ({a.budget} pts)"] = p
     p = root / "w4a8" / "model.int8.onnx"
     if not have(p):

@@ -95,7 +95,7 @@ def _options(rt_name: str, precision: str | None, threads: int) -> Any:
 def top1(folder: Path, n: int, threads: int, labels: list[str]) -> tuple[dict[str, float], dict[str, Any]]:
     """Top-1 % of each variant on the first n CIFAR-10 test images (the same images for all), and each one's
     paired figures against ORT FP32 on those images (agreement, flips: `paired_metrics`, as eval --baseline)."""
-    from edgebench.bench.evaluate import evaluate, load_eval_dataset
+    from edgebench.calibration.evaluate import evaluate, load_eval_dataset
     from edgebench.calibration.metrics import paired_metrics
 
     ds = load_eval_dataset("cifar10:test", None, size=n).subset(n)

@@ -13,8 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from edgebench.bench.evaluate import evaluate_pair
 from edgebench.bench.interleave import interleaved_latency
+from edgebench.calibration.evaluate import evaluate_pair
 from edgebench.errors import EdgebenchError
 from edgebench.manifest import load_manifest
 

@@ -223,7 +223,7 @@ class EvalSettings:
     arithmetic: str = "auto"
 
     def __post_init__(self) -> None:
-        from edgebench.bench.evaluate import ARITHMETIC_MODES
+        from edgebench.calibration.evaluate import ARITHMETIC_MODES
 
         if self.limit is not None and self.limit < 1:
             raise _fail(f"[eval] limit {self.limit} must be >= 1")

@@ -89,7 +89,7 @@ def make_node(stage: str, label: str, settings: Mapping[str, Any], deps: tuple[s
 class Host:
     """What the plan needs to know about this workstation and the devices (read by the caller)."""
 
-    cpu: Mapping[str, Any]  # bench.fingerprint.cpu_info(): resolves the INT8 preset 'auto'
+    cpu: Mapping[str, Any]  # edgebench.cpu.cpu_info(): resolves the INT8 preset 'auto'
     machine_id: str  # bench.fingerprint.fingerprint()["id"] of the local device
     runtimes: tuple[str, ...]  # installed runtimes (for 'installed')
     # remote device -> its fingerprint id (probed once per run), or None when the probe failed (its cells fail)

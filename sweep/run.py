@@ -173,7 +173,8 @@ def preflight(cfg: SweepConfig, devices: Devices | None = None) -> Host:
 
     `devices`: the probed remote devices (`probe_devices`); their fingerprint ids key the bench cells.
     """
-    from edgebench.bench.fingerprint import cpu_info, fingerprint
+    from edgebench.bench.fingerprint import fingerprint
+    from edgebench.cpu import cpu_info
     from edgebench.runtimes import RUNTIMES, runtime_names
 
     installed = []

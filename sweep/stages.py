@@ -1,7 +1,7 @@
 """The stages: pure functions of (settings, input artifacts) -> artifacts in `out`, calling the library.
 
 They call what the CLI commands call (`exporter.export.export_model`, `exporter.prune_run.run_rounds`,
-`calibration.entry.quantize`, `calibration.convert.convert_model`, `bench.evaluate.evaluate`, `bench.runner`,
+`calibration.entry.quantize`, `calibration.convert.convert_model`, `calibration.evaluate.evaluate`, `bench.runner`,
 and `devices.remote.run_jobs_on` for a bench on a remote device), so a sweep cell and the commands agree.
 Each returns its `outputs` (paths relative to `out`, figures) for the done marker; the embedded
 executor and the Ray tasks run this same code.
@@ -178,8 +178,8 @@ def stage_evaluate(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dic
     The FP32 evaluation itself gets ``paired`` with ``is_baseline`` (its difference is 0 by construction).
     """
     from edgebench.atomic import write_json
-    from edgebench.bench.evaluate import evaluate
     from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.evaluate import evaluate
     from edgebench.calibration.metrics import paired_metrics
     from edgebench.runtimes import options_class
 

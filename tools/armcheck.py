@@ -265,7 +265,7 @@ def run_outputs(listing: Path, out_dir: Path, *extra: str) -> None:
 
 def host_cpu() -> dict[str, Any]:
     """The `cpu` section of this host's fingerprint (what decides whether its integer kernels are exact)."""
-    from edgebench.bench.fingerprint import cpu_info
+    from edgebench.cpu import cpu_info
 
     return cpu_info()
 

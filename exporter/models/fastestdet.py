@@ -7,7 +7,7 @@ average-pooled and the stride-32 map upsampled (nearest) to stride 16, the three
 and go through an SPP-like block (1x1 conv to 96, three branches of 1, 2 and 3 depthwise 5x5 convs, concat, 1x1,
 residual add, ReLU), then one head: a 1x1 conv and three branches (depthwise 5x5 + 1x1) for objectness
 (sigmoid), the 4 box values (raw) and the class scores (softmax). The output is [N, 1+4+C, H/16, W/16]: 22x22
-cells for the 352x352 input. Decoding and NMS are numpy (`edgebench.bench.detection`), not part of the graph.
+cells for the 352x352 input. Decoding and NMS are numpy (`edgebench.calibration.detection`), not part of the graph.
 """
 
 from __future__ import annotations

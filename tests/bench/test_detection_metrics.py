@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edgebench.bench.detection import Detections, box_agreement, coco_map, decode_fastestdet, nms
+from edgebench.calibration.detection import Detections, box_agreement, coco_map, decode_fastestdet, nms
 from edgebench.calibration.detection_data import DetectionDataset, DetectionImage
 from edgebench.cli import app
 from typer.testing import CliRunner
@@ -208,8 +208,8 @@ def test_box_agreement_uses_each_box_once() -> None:
 
 
 def test_detection_path_imports_no_torch() -> None:
-    code = ("import sys; import edgebench.bench.evaluate_detection, edgebench.bench.tasks, "
-            "edgebench.calibration.detection_data, edgebench.bench.detection; "
+    code = ("import sys; import edgebench.calibration.evaluate_detection, edgebench.calibration.tasks, "
+            "edgebench.calibration.detection_data, edgebench.calibration.detection; "
             "print([m for m in ('torch', 'torchvision', 'cv2', 'pycocotools') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -304,7 +304,7 @@ def test_numpy_map_matches_pycocotools_on_the_coco_sample(shared_data: Path, tmp
     """The authors' FastestDet.onnx on the 128 images: numpy mAP within 0.1 of pycocotools', and the figures the
     data README measured (19.1 / 35.7) within 0.3."""
     pytest.importorskip("pycocotools", reason="pycocotools (the `detection` extra) is the reference; not installed")
-    from edgebench.bench.evaluate_detection import evaluate_detection
+    from edgebench.calibration.evaluate_detection import evaluate_detection
     from edgebench.manifest import InputInfo, Manifest, Preprocessing
 
     pp = Preprocessing(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), channel_order="BGR", resize_mode="stretch")
@@ -323,7 +323,7 @@ def test_numpy_map_matches_pycocotools_on_the_coco_sample(shared_data: Path, tmp
 
 
 def test_task_registry_and_manifest_task() -> None:
-    from edgebench.bench.tasks import task_of
+    from edgebench.calibration.tasks import task_of
     from edgebench.errors import NotFoundError
     from edgebench.manifest import Manifest
     from edgebench.task import TASKS, Task

@@ -116,7 +116,7 @@ def test_cli_prints_the_verdict_first_and_applies_the_measured_fix(tmp_path: Pat
     case = next(c for c in CASES if c.cause == "dynamic-conv")
     fp32, int8 = case.build(tmp_path / "case")
     data = dataset(fp32, 100)
-    monkeypatch.setattr("edgebench.bench.evaluate.load_eval_dataset", lambda *a, **k: data)
+    monkeypatch.setattr("edgebench.calibration.evaluate.load_eval_dataset", lambda *a, **k: data)
     r = CliRunner().invoke(app, ["doctor", str(int8), "--data", "synthetic", "--apply", "-o", str(tmp_path / "fixed")])
     assert r.exit_code == 0, r.output
     assert r.output.startswith("INT8 is ")
@@ -192,7 +192,7 @@ def test_cli_refuses_images_of_another_size_before_timing(dyn_case, monkeypatch)
     from edgebench.calibration.dataset import Dataset
 
     small = Dataset(np.zeros((4, 8, 8, 3), np.uint8), np.zeros(4, np.int64), "small")
-    monkeypatch.setattr("edgebench.bench.evaluate.load_eval_dataset", lambda *a, **k: small)
+    monkeypatch.setattr("edgebench.calibration.evaluate.load_eval_dataset", lambda *a, **k: small)
     monkeypatch.setattr(doc, "measure_speed", lambda *a, **k: pytest.fail("timed before the check"))
     r = _doctor(str(dyn_case[1]), "--data", "small")
     assert r.exit_code == 2 and "images are 8x8 after preprocessing but the model wants 16x16" in r.output

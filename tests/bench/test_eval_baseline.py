@@ -108,7 +108,7 @@ def _int8_manifest(preset: str, **extra: Any) -> Manifest:
     (PI5, "arm64-neon", "host", "host-kernels", False),
 ])
 def test_plan_arithmetic_for_each_cpu_kind(cpu: dict, preset: str, mode: str, expected: str, warns: bool) -> None:
-    from edgebench.bench.evaluate import plan_arithmetic
+    from edgebench.calibration.evaluate import plan_arithmetic
 
     plan = plan_arithmetic(_int8_manifest(preset), "ort-cpu", mode, cpu)
     assert plan.arithmetic == expected and plan.qdq == (expected == "qdq-reference")
@@ -121,7 +121,7 @@ def test_plan_arithmetic_for_each_cpu_kind(cpu: dict, preset: str, mode: str, ex
 
 
 def test_plan_arithmetic_float_models_other_runtimes_and_bad_values() -> None:
-    from edgebench.bench.evaluate import plan_arithmetic
+    from edgebench.calibration.evaluate import plan_arithmetic
 
     for mode in ("auto", "host", "qdq"):  # a float model (e.g. the FP32 baseline of `eval --as-target -b`)
         plan = plan_arithmetic(Manifest(precision="fp32"), "ort-cpu", mode, ZEN3)
@@ -218,7 +218,7 @@ def saturating(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_qdq_arithmetic_is_the_unoptimized_session_and_matches_numpy(saturating: tuple[Path, Path]) -> None:
     import onnxruntime as ort
-    from edgebench.bench.evaluate import evaluate, evaluation_session, plan_arithmetic
+    from edgebench.calibration.evaluate import evaluate, evaluation_session, plan_arithmetic
     from edgebench.calibration.preprocess import preprocess
     from edgebench.manifest import Preprocessing
 
@@ -246,9 +246,9 @@ def test_host_kernels_on_this_cpu_match_or_saturate_as_host_arithmetic_says(satu
     """The real host: where `host_arithmetic` says exact (VNNI, ARM), the fused integer kernels give the numpy
     reference; where it says not (x86 without VNNI, e.g. Zen3), class 0's pair sums saturate and the bright images
     flip to class 1."""
-    from edgebench.bench.evaluate import evaluate
-    from edgebench.bench.fingerprint import cpu_info
+    from edgebench.calibration.evaluate import evaluate
     from edgebench.calibration.recipes import get_preset, host_arithmetic
+    from edgebench.cpu import cpu_info
 
     model, data = saturating
     images = np.load(data)["images"]
@@ -279,10 +279,10 @@ def test_eval_cli_arithmetic_options(saturating: tuple[Path, Path]) -> None:
 
 def _fake_zen3(monkeypatch: pytest.MonkeyPatch) -> None:
     """This host's fingerprint with a Zen3's arch, model and ISA flags (AVX2, no VNNI)."""
-    import edgebench.bench.fingerprint as fpmod
+    import edgebench.cpu as cpumod
 
-    real = fpmod.cpu_info
-    monkeypatch.setattr(fpmod, "cpu_info", lambda root=Path("/"), machine=None: {**real(root, machine), **ZEN3})
+    real = cpumod.cpu_info
+    monkeypatch.setattr(cpumod, "cpu_info", lambda root=Path("/"), machine=None: {**real(root, machine), **ZEN3})
 
 
 def test_eval_cli_prints_the_saturation_warning(saturating: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgebench.bench.fingerprint import cpu_info, decode_throttled, fingerprint, parse_cpuinfo
+from edgebench.bench.fingerprint import decode_throttled, fingerprint
+from edgebench.cpu import cpu_info, parse_cpuinfo
 
 X86_NO_VNNI = """processor\t: 0
 vendor_id\t: AuthenticAMD

@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from edgebench.bench import fingerprint as fpmod
-from edgebench.bench.fingerprint import big_cpus, cpu_info, dynamic_state
+from edgebench import cpu as cpumod
+from edgebench.bench.fingerprint import dynamic_state
 from edgebench.bench.harness import BenchConfig, measure
 from edgebench.bench.runner import Job, choose_cpus, run_job, run_job_isolated, throttle_warnings
+from edgebench.cpu import big_cpus, cpu_info
 from edgebench.errors import UserInputError
 from edgebench.system import format_cpus, parse_cpus
 
@@ -152,7 +153,7 @@ def test_default_pins_to_the_big_cores(tmp_path: Path, monkeypatch: pytest.Monke
     if ALLOWED[:2] != [0, 1]:
         pytest.skip("needs CPUs 0 and 1 in this process's affinity")
     root = rk3588_root(tmp_path, cpus=2)  # cpu0 a LITTLE A55, cpu1 a big A76
-    monkeypatch.setattr(fpmod, "cpu_info", lambda *a, **k: cpu_info(root, machine="aarch64"))
+    monkeypatch.setattr(cpumod, "cpu_info", lambda *a, **k: cpu_info(root, machine="aarch64"))
     cpus, how = choose_cpus(None)
     assert cpus == (1,) and "big cores 1" in how
     assert choose_cpus(None, interleave=True)[0] is None

@@ -39,7 +39,7 @@ def _labelled(path: Path, n: int = 16, size: int = 16) -> Path:
 @pytest.mark.parametrize("name", list(LAYOUTS))
 def test_layout_quantizes_evaluates_and_benches(tmp_path: Path, capfd: pytest.CaptureFixture[str], name: str
                                                 ) -> None:
-    from edgebench.bench.evaluate import evaluate
+    from edgebench.calibration.evaluate import evaluate
     from edgebench.cli import app
     from edgebench.runtimes.ort.session import OrtCpuRuntime
 

@@ -167,8 +167,8 @@ def _labelled(path: Path, n: int = 40, size: int = 16) -> Path:
 
 @pytest.mark.parametrize(("layout", "batch", "opset"), [("NHWC", 4, 9), ("NCHW", "N", 17)])
 def test_described_model_quantizes_and_evaluates(tmp_path: Path, layout: str, batch: int | str, opset: int) -> None:
-    from edgebench.bench.evaluate import evaluate
     from edgebench.calibration.datasets import load_dataset
+    from edgebench.calibration.evaluate import evaluate
     from edgebench.calibration.quantize import quantize_static_model
     from edgebench.calibration.recipes import resolve_preset
 
@@ -177,7 +177,7 @@ def test_described_model_quantizes_and_evaluates(tmp_path: Path, layout: str, ba
     data = _labelled(tmp_path / "d.npz")
     ds = load_dataset(str(data), size=32, seed=0)
     said: list[str] = []
-    from edgebench.bench.fingerprint import cpu_info
+    from edgebench.cpu import cpu_info
 
     m = quantize_static_model(p, ds, resolve_preset("auto", None, cpu_info()), log=said.append)
     assert m.precision == "int8" and m.parent_file == "net.onnx" and m.parent_sha256 == fp32.onnx_sha256
@@ -196,7 +196,7 @@ def test_described_model_quantizes_and_evaluates(tmp_path: Path, layout: str, ba
 
 
 def test_eval_refuses_a_non_classification_output(tmp_path: Path) -> None:
-    from edgebench.bench.evaluate import evaluate
+    from edgebench.calibration.evaluate import evaluate
 
     p = segmentation_net(tmp_path / "seg.onnx")
     describe(p, UNIT)
@@ -205,7 +205,7 @@ def test_eval_refuses_a_non_classification_output(tmp_path: Path) -> None:
 
 
 def test_eval_with_an_in_memory_manifest(tmp_path: Path) -> None:
-    from edgebench.bench.evaluate import evaluate
+    from edgebench.calibration.evaluate import evaluate
 
     p = image_net(tmp_path / "net.onnx")
     data = str(_labelled(tmp_path / "d.npz"))

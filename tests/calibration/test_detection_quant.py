@@ -84,6 +84,6 @@ def test_classification_search_unchanged_without_a_task() -> None:
     ds = Dataset(np.zeros((4, 2, 2, 3), np.uint8), np.array([0, 1, 1, 0]), "d")
     drop, agreement = _comparison(None, ds)([0, 1, 0, 1], [0, 1, 1, 0])
     assert (drop, agreement) == (50.0, 50.0)
-    from edgebench.bench.tasks import task_of
+    from edgebench.calibration.tasks import task_of
 
     assert _comparison(task_of(None), ds)([0, 1, 0, 1], [0, 1, 1, 0]) == (50.0, 50.0)

@@ -318,7 +318,7 @@ def test_a_baseline_with_other_resizing_scores_as_on_its_own(tmp_path: Path, mon
                                                                ) -> None:
     """`eval A --baseline B` where A resizes to 24 and B to 18: B's figures are its own (its images are not
     resized first to A's 24, then again to 18)."""
-    from edgebench.bench.evaluate import evaluate, evaluate_pair
+    from edgebench.calibration.evaluate import evaluate, evaluate_pair
 
     a, b = _imagenet_tiny(tmp_path, 24, "a"), _imagenet_tiny(tmp_path, 18, "b")
     rng = np.random.default_rng(0)
@@ -336,7 +336,7 @@ def test_a_baseline_with_other_resizing_scores_as_on_its_own(tmp_path: Path, mon
         seen.append(ds.images.shape)  # type: ignore[attr-defined]
         return evaluate(path, ds, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("edgebench.bench.evaluate.evaluate", spy)
+    monkeypatch.setattr("edgebench.calibration.evaluate.evaluate", spy)
     evaluate_pair(a, b, str(tmp_path / "val"), threads=1)
     evaluate_pair(a, _imagenet_tiny(tmp_path, 24, "a2"), str(tmp_path / "val"), threads=1)  # alike: resized once
     assert seen == [(6, 30, 40, 3)] * 2 + [(6, 24, 24, 3)] * 2

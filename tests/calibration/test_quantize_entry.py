@@ -85,16 +85,13 @@ def test_dynamic_and_fp16_configs(model: Path, tmp_path: Path) -> None:
 
 
 def test_budget_config(model: Path, calib: Path, tmp_path: Path) -> None:
-    from edgebench.bench.budget_eval import budget_evaluator
-
-    c = BudgetConfig(_static(calib), AccuracyBudget(10.0, max_steps=1, best_effort=True), str(calib),
-                     budget_evaluator(str(calib), 12))
+    c = BudgetConfig(_static(calib), AccuracyBudget(10.0, max_steps=1, best_effort=True), str(calib), 12)
     r = quantize(model, tmp_path / "out", c)
     a = r.manifest.accuracy_aware
     assert a is not None and a["eval_images"] == 12 and a["eval_data"] == str(calib) and a["budget_pts"] == 10.0
     assert any(line.startswith("budget   10.0 points on 12 images") for line in r.lines())
     with pytest.raises(UserInputError, match="--fallback int8"):  # 8-bit weights: refused when the config is built
-        BudgetConfig(_static(calib), AccuracyBudget(1.0, fallback="int8"), str(calib), budget_evaluator(str(calib)))
+        BudgetConfig(_static(calib), AccuracyBudget(1.0, fallback="int8"), str(calib))
 
 
 def test_static_config_needs_data() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from edgebench.bench.fingerprint import cpu_info
 from edgebench.calibration.recipes import (
     PRESETS,
     TARGETS,
@@ -15,6 +14,7 @@ from edgebench.calibration.recipes import (
     resolve_preset,
     select_preset,
 )
+from edgebench.cpu import cpu_info
 from edgebench.errors import NotFoundError, UserInputError
 from edgebench.manifest import Manifest
 

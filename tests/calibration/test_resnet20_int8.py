@@ -36,7 +36,7 @@ def quantize(model: Path, out: Path, shared_data: Path) -> dict:
 
 
 def test_int8_top1_within_half_a_point_of_fp32(resnet20: Path, shared_data: Path, tmp_path: Path) -> None:
-    from edgebench.bench.evaluate import evaluate_pair
+    from edgebench.calibration.evaluate import evaluate_pair
 
     m = quantize(resnet20, tmp_path, shared_data)
     assert m["nodes"]["int8"] >= 20  # every conv, add, pool and the fc

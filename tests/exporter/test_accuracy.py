@@ -12,8 +12,8 @@ pytestmark = [pytest.mark.torch, pytest.mark.data, pytest.mark.slow, pytest.mark
 @pytest.mark.parametrize(("name", "published"), [("resnet20", 91.73), ("resnet56", 93.39)])
 def test_exported_published_weights_reach_published_top1(name: str, published: float, shared_data: Path,
                                                           tmp_path: Path) -> None:
-    from edgebench.bench.evaluate import evaluate
     from edgebench.calibration.datasets import load_npz
+    from edgebench.calibration.evaluate import evaluate
     from edgebench.exporter.checkpoint import find_weights, load_weights
     from edgebench.exporter.export import export_model
     from edgebench.exporter.zoo import get_spec

@@ -72,10 +72,10 @@ def test_export_parity_and_map_on_the_coco_sample(shared_data: Path, tmp_path: P
     """Export with parity on the 128 real images; the exported ONNX and PyTorch both reproduce the measured
     19.1 mAP@0.5:0.95 / 35.7 mAP@0.5 within 0.3."""
     import torch
-    from edgebench.bench.detection import postprocess_fastestdet
-    from edgebench.bench.evaluate_detection import evaluate_detection
-    from edgebench.bench.tasks import task_of
+    from edgebench.calibration.detection import postprocess_fastestdet
     from edgebench.calibration.detection_data import load_detection_data, parity_images_for
+    from edgebench.calibration.evaluate_detection import evaluate_detection
+    from edgebench.calibration.tasks import task_of
     from edgebench.exporter.export import export_model
     from edgebench.exporter.loading import WeightsRequest, load_model
 

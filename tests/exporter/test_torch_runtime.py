@@ -179,10 +179,10 @@ def test_torch_int8_rebuilds_an_int8_folder_only_from_its_verified_parent(random
     measured as the INT8 model; the parent is now followed inside the folder and only with its sha256."""
     import shutil
 
-    from edgebench.bench.fingerprint import cpu_info
     from edgebench.calibration.datasets import Dataset
     from edgebench.calibration.quantize import quantize_static_model
     from edgebench.calibration.recipes import resolve_preset
+    from edgebench.cpu import cpu_info
     from edgebench.errors import ModelFileError
 
     folder = tmp_path / "r20"

@@ -55,10 +55,10 @@ def test_every_registered_runtime_follows_the_protocol() -> None:
 @pytest.fixture(scope="module")
 def resnet20_folder(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Path:
     pytest.importorskip("torch")
-    from edgebench.bench.fingerprint import cpu_info
     from edgebench.calibration.datasets import load_dataset
     from edgebench.calibration.quantize import convert_fp16_model, quantize_static_model
     from edgebench.calibration.recipes import resolve_preset
+    from edgebench.cpu import cpu_info
     from edgebench.exporter.checkpoint import find_weights, load_weights
     from edgebench.exporter.export import export_model
     from edgebench.exporter.zoo import get_spec

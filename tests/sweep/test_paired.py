@@ -19,7 +19,7 @@ def summary(out: Path) -> dict:
 
 @pytest.mark.slow
 def test_cells_are_paired_with_their_fp32_and_reruns_keep_their_records(tiny: Path) -> None:
-    from edgebench.bench.evaluate import evaluate_pair
+    from edgebench.calibration.evaluate import evaluate_pair
 
     (tiny / "sweep.toml").write_text(sweep_text(tiny, models=[str(tiny / "tiny")], threads="[1]"))
     out = tiny / "out"

@@ -75,8 +75,8 @@ def test_this_cpus_kernels_match_the_reference_where_host_arithmetic_says_exact(
                                                                                  shared_data: Path) -> None:
     """Zen4/ARM: the fused integer kernels stay within the INT8 tolerance of the reference. Zen3 (no VNNI): the
     issue's measurement, ~10 on logits spanning ~35, i.e. beyond it."""
-    from edgebench.bench.fingerprint import cpu_info
     from edgebench.calibration.recipes import get_preset, host_arithmetic
+    from edgebench.cpu import cpu_info
     from edgebench.tools.armcheck import TOL
 
     x = _inputs(resnet20_pi4, shared_data)

@@ -1,7 +1,7 @@
 """COCO mAP of a detection model (manifest `task: detection`) through any runtime, torch-free.
 
 Each image is read, resized as the manifest's preprocessing says, run through the runtime session, and its raw
-output decoded + NMS-ed by the task (`edgebench.bench.tasks.Detection`): the same numpy code after every
+output decoded + NMS-ed by the task (`edgebench.calibration.tasks.Detection`): the same numpy code after every
 runtime. Example::
 
     r = evaluate_detection(Path("artifacts/fastestdet/model.fp32.onnx"), "../shared/data/coco/val2017_first128")
@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from edgebench.bench.evaluate import check_count, evaluation_session, plan_arithmetic
-from edgebench.bench.tasks import decoder_of
 from edgebench.calibration.detection_data import DetectionDataset, stretched_images
+from edgebench.calibration.evaluate import check_count, evaluation_session, plan_arithmetic
+from edgebench.calibration.tasks import decoder_of
 from edgebench.errors import CalibrationError, UserInputError
 from edgebench.system import default_threads
 from edgebench.task import DETECTION, TASKS

@@ -86,7 +86,7 @@ def plan_arithmetic(manifest: Manifest | None, runtime: str = "ort-cpu", arithme
                                  "ONNX Runtime runs the QDQ graph unfused; drop the option for this runtime")
         return ArithmeticPlan(False, HOST_KERNELS, f"runtime {runtime} runs its own kernels")
     if cpu is None:
-        from edgebench.bench.fingerprint import cpu_info
+        from edgebench.cpu import cpu_info
 
         cpu = cpu_info()
     choice = model_arithmetic(manifest, cpu)

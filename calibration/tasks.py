@@ -1,8 +1,8 @@
 """The two registered tasks (`edgebench.task.TASKS`): classification and detection (numpy only, device-safe).
 
 `task_of(manifest)` picks one by the manifest's `task` (absent: classification). Classification's existing paths
-(`edgebench.bench.evaluate`) are unchanged and only registered here; detection's evaluation is
-`edgebench.bench.evaluate_detection`, which calls these methods.
+(`edgebench.calibration.evaluate`) are unchanged and only registered here; detection's evaluation is
+`edgebench.calibration.evaluate_detection`, which calls these methods.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edgebench.bench.detection import (
+from edgebench.calibration.dataset import Dataset
+from edgebench.calibration.detection import (
     SCORE_THRESHOLD_MAP,
     Detections,
     box_agreement,
     coco_map,
     postprocess,
 )
-from edgebench.calibration.dataset import Dataset
 from edgebench.calibration.detection_data import DetectionDataset
 from edgebench.errors import UserInputError
 from edgebench.manifest import Manifest
