@@ -4,26 +4,8 @@ from __future__ import annotations
 
 import base64
 
+from edgebench.bench.report import tables as t  # the table builders render_markdown uses too
 from edgebench.bench.report.analysis import Report
-from edgebench.bench.report.tables import (
-    INTERLEAVE_COLUMNS,
-    INTERLEAVE_NOTE,
-    INTERLEAVE_TITLE,
-    PROFILE_COLUMNS,
-    PRUNE_COLUMNS,
-    THROUGHPUT_COLUMNS,
-    THROUGHPUT_TITLE,
-    baseline_text,
-    cross_machine_table,
-    fastest_line,
-    interleave_rows,
-    machine_line,
-    profile_rows,
-    prune_rows,
-    prune_title,
-    row_table,
-    throughput_rows,
-)
 
 TEMPLATE = """<!DOCTYPE html>
 <html lang="en">
@@ -131,24 +113,25 @@ def render_html(rep: Report, images: dict[str, bytes]) -> str:
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     tables = []
     for mid, rows in rep.by_machine().items():
-        cols, cells = row_table(rows, "html")
+        cols, cells = t.row_table(rows, "html")
         tables.append({"title": f"{rep.machines[mid].label} ({mid})", "columns": cols,
-                       "fastest": fastest_line(rows).replace("`", ""),
+                       "fastest": t.fastest_line(rows).replace("`", ""),
                        "rows": [{"cells": list(zip(cols, cs, strict=True)), "base": r.label == r.baseline}
                                 for r, cs in zip(rows, cells, strict=True)]})
-    cross_header, cross_rows = cross_machine_table(rep)
+    cross_header, cross_rows = t.cross_machine_table(rep)
     return env.from_string(TEMPLATE).render(
-        title=rep.title, baseline_text=baseline_text(rep, markdown=False),
-        interleave_title=INTERLEAVE_TITLE, interleave_note=INTERLEAVE_NOTE.replace("`", ""),
-        interleave_columns=INTERLEAVE_COLUMNS, interleave_rows=interleave_rows(rep),
+        title=rep.title, baseline_text=t.baseline_text(rep, markdown=False),
+        interleave_title=t.INTERLEAVE_TITLE, interleave_note=t.INTERLEAVE_NOTE.replace("`", ""),
+        interleave_columns=t.INTERLEAVE_COLUMNS, interleave_rows=t.interleave_rows(rep),
         recommendations=[{"head": r.lines()[0], "lines": r.lines()[1:], "header": r.front_header(),
                           "rows": r.front_rows()} for r in rep.recommendations],
-        machines=[machine_line(m, markdown=False) for m in rep.machines.values()],
-        tables=tables, cross_header=cross_header, cross_rows=cross_rows, throughput_title=THROUGHPUT_TITLE,
-        throughput_columns=THROUGHPUT_COLUMNS, throughput_rows=throughput_rows(rep.rows),
-        profiles=[{"label": p["label"], "machine_id": p["machine_id"], "rows": profile_rows(p)} for p in rep.profiles],
-        profile_columns=PROFILE_COLUMNS, notes=rep.notes, prune_columns=PRUNE_COLUMNS,
-        prune_runs=[{"title": prune_title(r), "rows": prune_rows(r)} for r in rep.prune_runs],
+        machines=[t.machine_line(m, markdown=False) for m in rep.machines.values()],
+        tables=tables, cross_header=cross_header, cross_rows=cross_rows, throughput_title=t.THROUGHPUT_TITLE,
+        throughput_columns=t.THROUGHPUT_COLUMNS, throughput_rows=t.throughput_rows(rep.rows),
+        profiles=[{"label": p["label"], "machine_id": p["machine_id"], "rows": t.profile_rows(p)}
+                  for p in rep.profiles],
+        profile_columns=t.PROFILE_COLUMNS, notes=rep.notes, prune_columns=t.PRUNE_COLUMNS,
+        prune_runs=[{"title": t.prune_title(r), "rows": t.prune_rows(r)} for r in rep.prune_runs],
         images=[(name, "data:image/png;base64," + base64.b64encode(png).decode("ascii"))
                 for name, png in images.items()],
     )
