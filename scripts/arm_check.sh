@@ -236,7 +236,8 @@ ensure_runtimes() {
 install_edgebench() {
     local dist=$OUT/dist
     safe_rm "$dist"; mkdir -p "$dist"
-    "$PY" -m pip wheel -q --no-deps -w "$dist" "$REPO" >/dev/null
+    # the wheel `edgebench device setup` installs: built from a clean copy of the tree (a stale build/ adds moved modules)
+    cp "$("$PY" -c 'from edgebench.devices.remote import build_wheel; print(build_wheel(echo=lambda _m: None))')" "$dist/"
     local whl; whl=$(ls "$dist"/edgebench-*.whl)
     cp "$whl" "$ROOT/tmp/"
     in_root "$ROOT" max "$VENV/bin/pip" install -q --no-compile --no-index --no-deps --force-reinstall \
