@@ -70,9 +70,10 @@ class EdgebenchGroup(TyperGroup):
 
     def invoke(self, ctx: typer.Context) -> Any:
         from edgebench.atomic import forget_created, remove_created_if_empty
+        from edgebench.exporter import provide_torch_runtimes
 
         forget_created()
-        _provide_torch_runtimes()
+        provide_torch_runtimes()  # the top layer passes the exporter's model builder down (by name)
         try:
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
@@ -96,15 +97,6 @@ class EdgebenchGroup(TyperGroup):
             typer.echo(f"edgebench: internal error: {type(e).__name__}: {e} (re-run with --debug for the "
                        "traceback)", err=True)
             ctx.exit(1)
-
-
-def _provide_torch_runtimes() -> None:
-    """The torch runtimes rebuild the PyTorch model with the exporter's functions: the top layer passes them in
-    (by name: nothing is imported until a torch runtime loads)."""
-    from edgebench.exporter import TORCH_RUNTIME_NEEDS
-    from edgebench.runtimes.torch.session import provide
-
-    provide(**TORCH_RUNTIME_NEEDS)
 
 
 app = typer.Typer(

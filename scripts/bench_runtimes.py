@@ -177,6 +177,9 @@ def run(folder: Path, threads: int, batch: int, rounds: int, iters: int,
 
 
 def main() -> int:
+    from edgebench.exporter import provide_torch_runtimes
+
+    provide_torch_runtimes()  # the torch rows load in this process and in the measurement processes it starts
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder", type=Path, help="model folder with model.fp32.onnx (+ model.int8.onnx) and manifests")
     ap.add_argument("--threads", type=int, default=1)

@@ -74,10 +74,9 @@ def execute_node(node: Node, cache: str | Path, device: Device | None = None,
     `device`: the registry entry of a remote bench cell's device; `cancel`: stops its remote run from
     another thread. KeyboardInterrupt is not a failure: it propagates, and no done.json is written.
     """
-    from edgebench.exporter import TORCH_RUNTIME_NEEDS
-    from edgebench.runtimes.torch.session import provide
+    from edgebench.exporter import provide_torch_runtimes
 
-    provide(**TORCH_RUNTIME_NEEDS)  # a Ray worker is a process of its own: the torch runtimes get them here too
+    provide_torch_runtimes()  # a Ray worker is a process of its own: the torch runtimes get the builder here too
     cache = Path(cache)
     done, untrusted = verify_done(cache, node.key)
     if done is not None:
