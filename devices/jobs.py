@@ -209,23 +209,20 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
 def _check_job(job: Job) -> None:
     """A job of a batch (a device reads it from a file) checked as `bench` checks its options: one line, exit 2,
     instead of a failure inside the measurement process."""
-    from edgebench.bench.harness import BenchConfig
     from edgebench.bench.inputs import check_batch
-    from edgebench.bench.scenarios import ScenarioConfig
+    from edgebench.bench.measure import config_of
 
     if job.cpus is not None:
         raise UserInputError(f"a job of a batch names cpus {list(job.cpus)}; the batch's cpus say where its jobs run")
     counts = {"batch": job.batch, **{f"shape[{i}]": d for i, d in enumerate(job.shape or ())}}
-    for name, v in {**counts, "seed": job.seed}.items():
-        low = 0 if name == "seed" else 1
-        if (v is not None or name == "seed") and (not isinstance(v, int) or isinstance(v, bool) or v < low):
+    for name, v in counts.items():
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
             flag = "--" + name.split("[")[0]
-            raise UserInputError(f"a job's {name} ({flag}) is {v!r:.40}; it must be an integer >= {low}")
+            raise UserInputError(f"a job's {name} ({flag}) is {v!r:.40}; it must be an integer >= 1")
     if job.batch is not None:
         check_batch([job.batch])
     try:
-        BenchConfig(**job.bench)
-        ScenarioConfig(**job.scenario)
+        config_of(job)  # the seed, the timing settings and the scenario, by the rules a local bench applies
     except TypeError as e:
         raise UserInputError(f"a job's bench or scenario settings are not this edgebench's ({e}); run the same "
                              "edgebench on both sides (edgebench device setup NAME)") from None
