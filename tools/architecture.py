@@ -122,8 +122,8 @@ def _subpackages(repo: Path = REPO) -> list[tuple[str, str, Path]]:
     return out
 
 
-def layer_drawing() -> str:
-    """The layers, top to bottom, as a text drawing."""
+def layer_drawing(repo: Path = REPO) -> str:
+    """The layers, top to bottom, as a text drawing (from the table alone: `repo` is not read)."""
     rows = []
     for n in sorted({la.layer for la in LAYERS}, reverse=True):
         names = [f"{la.folder}/" for la in LAYERS if la.layer == n]
@@ -216,8 +216,7 @@ def render(text: str, repo: Path = REPO) -> str:
         name = m["name"]
         if name not in SECTIONS:
             raise KeyError(f"docs/architecture.md names an unknown generated block {name!r}; known: {sorted(SECTIONS)}")
-        args = () if name == "layers" else (repo,)
-        return m.group(1) + SECTIONS[name](*args) + "\n" + m.group(4)
+        return m.group(1) + SECTIONS[name](repo) + "\n" + m.group(4)
     return _BLOCK.sub(fill, text)
 
 
