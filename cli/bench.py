@@ -353,8 +353,6 @@ def run_batch(batch: JobBatch, output_dir: Path) -> list[tuple[BenchResult, Path
                      echo=lambda m: typer.echo(m, err=True))
 
 
-
-
 def _interleave(artifacts: list[Any], runtime: str, options: list[Any], batch_list: list[int],
                 shape: tuple[int, ...] | None, seed: int, warmup: int, rounds: int, iters: int, output_dir: Path,
                 as_json: bool) -> None:
