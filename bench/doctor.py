@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edgebench.errors import UserInputError
+from edgebench.errors import UserInputError, check_one_of
 from edgebench.manifest import RecipeRecord
 
 # cause kind -> (area, what it means)
@@ -61,8 +61,7 @@ class Cause:
     fix: str
 
     def __post_init__(self) -> None:
-        if self.kind not in CAUSE_KINDS:
-            raise ValueError(f"cause kind '{self.kind}' is not one of {', '.join(CAUSE_KINDS)}")
+        check_one_of("cause kind", self.kind, CAUSE_KINDS)
 
     @property
     def area(self) -> str:
