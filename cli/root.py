@@ -62,11 +62,33 @@ class EdgebenchGroup(TyperGroup):
         super().__init__(*args, **kwargs)
         _plain_flags(self)
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """As click's, except that a usage error (unknown option, a value of the wrong type, a missing argument)
+        is one line on stderr and exit 2, like every other bad input; no arguments still print the help."""
         from typer import rich_utils
 
+        errors = sys.modules[typer.BadParameter.__module__]  # click's exceptions (typer may vendor click)
+
         rich_utils.MAX_WIDTH = help_width(kwargs.get("terminal_width"))
-        return super().main(*args, **kwargs)
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **kwargs)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **kwargs)
+        except errors.NoArgsIsHelpError as e:
+            rich_utils.rich_format_error(e)
+            sys.exit(e.exit_code)
+        except errors.UsageError as e:
+            where = e.ctx.command_path if e.ctx is not None else "edgebench"
+            typer.echo(f"edgebench: error: {e.format_message()} (see '{where} -h')", err=True)
+            sys.exit(e.exit_code)
+        except errors.ClickException as e:
+            typer.echo(f"edgebench: error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            typer.echo("edgebench: aborted", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)  # an Exit's code comes back as rv
 
     def invoke(self, ctx: typer.Context) -> Any:
         from edgebench.atomic import forget_created, remove_created_if_empty

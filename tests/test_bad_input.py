@@ -203,6 +203,11 @@ ROWS = [
     Row("run-jobs-other-version", ("run-jobs", "{jobs_v99}", "-o", "{out}"), 2, "this edgebench reads version 1"),
     Row("bench-seed-negative", ("bench", "{model}", "--seed", "-1", "-o", "{out}"), 2, "seed (--seed) is -1"),
     Row("run-eval-other-version", ("run-eval", "{eval_v99}"), 2, "of edgebench.eval; this edgebench reads version 1"),
+    Row("option-not-a-number", ("describe", "{model}", "--scale", "abc"), 2,
+        "Invalid value for '--scale': Input should be a valid number"),
+    Row("unknown-option", ("bench", "{model}", "-x", "1"), 2, "No such option: -x"),
+    Row("missing-argument", ("bench",), 2, "Missing argument 'model'. (see 'edgebench bench -h')"),
+    Row("unknown-command", ("benchmark", "{model}"), 2, "No such command 'benchmark'."),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
