@@ -162,9 +162,16 @@ def check_threads(values: list[int], option: str = "--threads", *, allow_oversub
 
     >>> check_threads([1, 8], cores=2)
     [1, 8]
+    >>> check_threads([0])
+    Traceback (most recent call last):
+      ...
+    edgebench.errors.UserInputError: --threads 0 must be >= 1; leave --threads out for the default (the usable cores)
     """
     import os
 
+    if too_few := [t for t in values if t < 1]:  # ORT reads 0 as "its default": say so instead of doing it silently
+        raise UserInputError(f"{option} {too_few[0]} must be >= 1; leave {option} out for the default (the usable "
+                             "cores)")
     cores = cores or os.cpu_count() or 1
     limit = OVERSUBSCRIBE_FACTOR * cores
     too_many = [t for t in values if t > limit]

@@ -208,6 +208,7 @@ ROWS = [
     Row("unknown-option", ("bench", "{model}", "-x", "1"), 2, "No such option: -x"),
     Row("missing-argument", ("bench",), 2, "Missing argument 'model'. (see 'edgebench bench -h')"),
     Row("unknown-command", ("benchmark", "{model}"), 2, "No such command 'benchmark'."),
+    Row("eval-threads-zero", ("eval", "{model}", "-t", "0", "-n", "2"), 2, "--threads 0 must be >= 1"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
