@@ -65,8 +65,9 @@ class BudgetNotMet(EdgebenchError):
 class AccuracyBudget:
     """How far accuracy-aware PTQ may go.
 
-    budget_pts: the largest paired top-1 drop accepted (points, e.g. 0.3); max_steps: units (tensors or
-    weights) kept float at most; methods: calibration methods to try (the recipe's own when empty);
+    budget_pts: the largest paired drop accepted (points of top-1, or of the task's headline metric, e.g. 0.3);
+    max_steps: units (tensors or weights) kept float at most; methods: calibration methods to try (the recipe's
+    own when empty);
     probe_images: eval images used to rank tensors.
     """
 
@@ -80,10 +81,11 @@ class AccuracyBudget:
     def __post_init__(self) -> None:
         b = self.budget_pts
         if isinstance(b, bool) or not isinstance(b, int | float) or math.isnan(b):
-            raise UserInputError(f"--accuracy-budget {b!r} is not a number; give points of top-1, e.g. 0.3")
+            raise UserInputError(f"--accuracy-budget {b!r} is not a number; give points of top-1 (of mAP@0.5:0.95 "
+                                 "for a detector), e.g. 0.3")
         if b < 0:
-            raise UserInputError(f"--accuracy-budget {b} is negative; give the largest top-1 drop you accept in "
-                                 "points (>= 0, e.g. 0.3)")
+            raise UserInputError(f"--accuracy-budget {b} is negative; give the largest drop you accept in points "
+                                 "of top-1 (of mAP@0.5:0.95 for a detector), >= 0, e.g. 0.3")
         if b > MAX_BUDGET_PTS:
             raise UserInputError(f"--accuracy-budget {b} points is not a budget (a drop that large means a broken "
                                  f"model); give 0..{MAX_BUDGET_PTS:g} points, e.g. 0.3")
