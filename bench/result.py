@@ -46,10 +46,11 @@ def _check(path: str, value: Any, meta: Mapping[str, Any]) -> None:
     if meta["record"] is not None and isinstance(value, tuple) and not all(isinstance(v, Record) for v in value):
         raise ResultSchemaError(f"field '{path}' holds something other than {meta['record'].__name__} records")
     accepted = tuple(t for typ in types for t in _AS_READ.get(typ, (typ,)))
+    expected = "a number" if set(_NUM) <= set(types) else types[0].__name__  # (int, float): not "int"
     if isinstance(value, bool) and bool not in types and not meta["optional"]:
-        raise ResultSchemaError(f"field '{path}' is a bool; expected {types[0].__name__}")
+        raise ResultSchemaError(f"field '{path}' is a bool; expected {expected}")
     if not isinstance(value, accepted) or (isinstance(value, bool) and bool not in types):
-        raise ResultSchemaError(f"field '{path}' is {type(value).__name__}; expected {types[0].__name__}"
+        raise ResultSchemaError(f"field '{path}' is {type(value).__name__}; expected {expected}"
                                 + (" or null" if meta["optional"] else ""))
     low = meta["low"]
     for v in (value if meta["each"] else [value]) if low is not None else []:

@@ -88,7 +88,7 @@ _DROP = object()
     (_set("throughput", {"items_per_s": -1.0}), r"field 'throughput\.items_per_s' is -1\.0; it must be a finite"),
     (_set("accuracy.top1_pct", 101), r"field 'accuracy\.top1_pct' is 101; it must be a number in \[0, 100\]"),
     (_set("accuracy", [1]), r"field 'accuracy' is list; expected an object"),
-    (_set("cold_start", {"total_ms": "1 ms"}), r"field 'cold_start\.total_ms' is str; expected int or null"),
+    (_set("cold_start", {"total_ms": "1 ms"}), r"field 'cold_start\.total_ms' is str; expected a number or null"),
     (_set("latency", 3), r"field 'latency' is int; expected dict"),
     (_set("schema_version", 2), r"schema_version 2 is not 1"),
 ])
