@@ -22,17 +22,15 @@ concludes here with the same code.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+from edgebench.bench.doctor_measure import DoctorMeasure, TrialModel, measure, measure_model
 from edgebench.errors import EdgebenchError, UserInputError
 from edgebench.manifest import RecipeRecord
-
-if TYPE_CHECKING:
-    from edgebench.bench.doctor_measure import TrialModel
 
 # cause kind -> (area, what it means)
 CAUSE_KINDS: dict[str, tuple[str, str]] = {
@@ -466,7 +464,6 @@ def diagnose(int8: Path, fp32: Path, *, cpu: Mapping[str, Any], threads: int = 1
              rounds: int = 7, iters: int = 30, usable_cores: int | None = None, profile_runs: int = 30) -> Diagnosis:
     """Speed (and with `data`, a labelled Dataset, accuracy) diagnosis of `int8` against its parent `fp32` on this
     machine, as if its CPU were `cpu` (the fingerprint's `cpu` section) with `usable_cores`."""
-    from edgebench.bench.doctor_measure import DoctorMeasure, measure_model
     from edgebench.system import default_threads
 
     pair = read_pair(int8, fp32, data)
@@ -561,8 +558,6 @@ def plan_trials(d: Diagnosis, int8: Path, fp32: Path, data: Any, work_dir: Path,
     """Every candidate of `d` with the model to time for it: a re-quantized FP32 model (built here, in
     `work_dir`, calibrated on the first `calib_size` images of `data`), the INT8 model at another thread count,
     or None for keeping FP32 (FP32 itself: nothing to time)."""
-    from edgebench.bench.doctor_measure import TrialModel
-
     calib = data.subset(min(calib_size, len(data))) if data is not None else None
     planned: list[tuple[Candidate, TrialModel | None]] = []
     for i, cand in enumerate(d.candidates):
@@ -596,20 +591,20 @@ def trials_from(planned: Sequence[tuple[Candidate, TrialModel | None]], measured
 
 
 def try_fixes(d: Diagnosis, int8: Path, fp32: Path, data: Any, work_dir: Path, *, calib_size: int = 64,
-              rounds: int = 7, iters: int = 30) -> list[Trial]:
-    """Apply every candidate of `d` and measure it here: interleaved speed against FP32 and (with `data`) paired
-    top-1.
+              rounds: int = 7, iters: int = 30,
+              measure_trials: Callable[[DoctorMeasure], Sequence[Mapping[str, Any]]] | None = None) -> list[Trial]:
+    """Apply every candidate of `d` and measure it: interleaved speed against FP32 and (with `data`) paired top-1.
 
-    Calibration uses the first `calib_size` images of `data` (the same images the paired top-1 is measured on)."""
-    from edgebench.bench.doctor_measure import DoctorMeasure, measure
-
+    Calibration uses the first `calib_size` images of `data` (the same images the paired top-1 is measured on).
+    `measure_trials(spec)` times the fixes (`doctor_measure.measure_trial` records): by default here, on a device
+    for `doctor --on` (devices/doctor.py)."""
     planned = plan_trials(d, int8, fp32, data, work_dir, calib_size=calib_size)
     models = tuple(m for _, m in planned if m is not None)
-    measured: list[dict[str, Any]] = []
+    measured: Sequence[Mapping[str, Any]] = []
     if models:
         spec = DoctorMeasure(fp32=str(fp32), trials=models, threads=int(d.facts.get("threads", 1)), rounds=rounds,
                              iters=iters)
-        measured = measure(spec, data)["trials"]
+        measured = measure_trials(spec) if measure_trials is not None else measure(spec, data)["trials"]
     return trials_from(planned, measured, data is not None)
 
 
