@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from edgebench.bench.doctor_measure import DoctorMeasure, TrialModel, measure, measure_model
-from edgebench.errors import EdgebenchError, UserInputError
+from edgebench.errors import EdgebenchError, UserInputError, check_one_of
 from edgebench.manifest import RecipeRecord
 
 # cause kind -> (area, what it means)
@@ -67,8 +67,7 @@ class Cause:
     fix: str
 
     def __post_init__(self) -> None:
-        if self.kind not in CAUSE_KINDS:
-            raise ValueError(f"cause kind '{self.kind}' is not one of {', '.join(CAUSE_KINDS)}")
+        check_one_of("cause kind", self.kind, CAUSE_KINDS)
 
     @property
     def area(self) -> str:

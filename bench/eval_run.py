@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from edgebench.calibration.evaluate import ARITHMETIC_MODES, DEFAULT_BATCH_SIZE, check_count
-from edgebench.errors import UserInputError
+from edgebench.errors import UserInputError, check_one_of
 
 if TYPE_CHECKING:
     from edgebench.artifact import ModelArtifact
@@ -43,8 +43,7 @@ class EvalConfig:
     def __post_init__(self) -> None:
         check_count("--limit", self.limit)  # here too, so that `eval --on` refuses them before anything is pushed
         check_count("--batch-size", self.batch_size)
-        if self.arithmetic not in ARITHMETIC_MODES:
-            raise UserInputError(f"--arithmetic '{self.arithmetic}' is not one of {', '.join(ARITHMETIC_MODES)}")
+        check_one_of("--arithmetic", self.arithmetic, ARITHMETIC_MODES)
         if self.as_target and self.arithmetic not in ("auto", "qdq"):
             raise UserInputError(f"--as-target means --arithmetic qdq, not --arithmetic {self.arithmetic}; give "
                                  "one of them")

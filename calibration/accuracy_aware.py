@@ -42,7 +42,7 @@ import numpy as np
 from edgebench.artifact import ModelArtifact
 from edgebench.calibration.dataset import Dataset
 from edgebench.calibration.recipes import METHODS, PresetChoice, QuantRecipe
-from edgebench.errors import EdgebenchError, UserInputError
+from edgebench.errors import EdgebenchError, UserInputError, check_one_of
 from edgebench.manifest import InputInfo, Manifest
 from edgebench.task import Task
 
@@ -91,11 +91,10 @@ class AccuracyBudget:
             raise UserInputError(f"--max-float {self.max_steps} must be >= 0")
         if self.probe_images < 1:
             raise UserInputError(f"probe_images {self.probe_images} must be >= 1")
-        if self.fallback is not None and self.fallback not in FALLBACKS:
-            raise UserInputError(f"--fallback '{self.fallback}' is not one of {', '.join(FALLBACKS)}")
+        if self.fallback is not None:
+            check_one_of("--fallback", self.fallback, FALLBACKS)
         for m in self.methods:
-            if m not in METHODS:
-                raise UserInputError(f"calibration method '{m}' is not one of {', '.join(METHODS)}")
+            check_one_of("calibration method", m, METHODS)
 
 
 @dataclass(frozen=True)

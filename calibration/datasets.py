@@ -25,7 +25,7 @@ import numpy as np
 from edgebench.calibration.dataset import Dataset, subset_indices
 from edgebench.calibration.imagefolder import load_image_folder
 from edgebench.calibration.labels import ClassList
-from edgebench.errors import CalibrationError, DataError, UserInputError
+from edgebench.errors import CalibrationError, DataError, UserInputError, check_one_of
 from edgebench.manifest import Preprocessing
 from edgebench.readers import read_npz
 
@@ -150,8 +150,7 @@ def read_cifar10_archive(archive: Path, split: str) -> Dataset:
 
 def load_cifar10(split: str = "test", data_dir: Path | None = None, download: bool = False) -> Dataset:
     """CIFAR-10 `split` from the first folder holding the archive or the .npz subset."""
-    if split not in ("test", "train"):
-        raise UserInputError(f"CIFAR-10 split '{split}' is not one of test, train")
+    check_one_of("CIFAR-10 split", split, ("test", "train"))
     dirs = default_data_dirs(data_dir)
     for d in dirs:
         for cand in (d / CIFAR10_ARCHIVE, d / "cifar10" / CIFAR10_ARCHIVE):

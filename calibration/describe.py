@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edgebench.calibration.graph import MACS_COUNTER, TensorInfo, graph_inputs, inspect_graph, load_graph
-from edgebench.errors import OutputExistsError, UserInputError, suggest
+from edgebench.errors import OutputExistsError, UserInputError, check_one_of, suggest
 from edgebench.manifest import (
     IMAGENET_MEAN,
     IMAGENET_STD,
@@ -353,9 +353,7 @@ def describe_manifest(path: Path, choice: PreprocessingChoice, labels: str | Non
                       task: str = "classification") -> Manifest:
     """The manifest of the ONNX file `path` (in memory; `describe` writes it); `task` "detection": its output
     layout (`detection_layout`) becomes `output.decoder` and images are stretched to the input size."""
-    if task not in TASKS_DESCRIBED:
-        raise UserInputError(f"--task '{task}' is not one of {', '.join(TASKS_DESCRIBED)}."
-                             f"{suggest(task, TASKS_DESCRIBED)}")
+    check_one_of("--task", task, TASKS_DESCRIBED)
     path = Path(path)
     model = load_graph(path)
     t, layout = _pick_input(graph_inputs(model), path, choice.layout)

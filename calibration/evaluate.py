@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 from edgebench.calibration.metrics import paired_metrics, topk_hits
-from edgebench.errors import CalibrationError, UserInputError
+from edgebench.errors import CalibrationError, UserInputError, check_one_of
 from edgebench.manifest import image_hw
 from edgebench.system import default_threads
 
@@ -78,8 +78,7 @@ def plan_arithmetic(manifest: Manifest | None, runtime: str = "ort-cpu", arithme
     """
     from edgebench.calibration.recipes import model_arithmetic
 
-    if arithmetic not in ARITHMETIC_MODES:
-        raise UserInputError(f"--arithmetic '{arithmetic}' is not one of {', '.join(ARITHMETIC_MODES)}")
+    check_one_of("--arithmetic", arithmetic, ARITHMETIC_MODES)
     if runtime != "ort-cpu":
         if arithmetic == "qdq":
             raise UserInputError(f"--arithmetic qdq (--as-target) needs --runtime ort-cpu, not '{runtime}': only "

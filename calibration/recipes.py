@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
-from edgebench.errors import NotFoundError, UserInputError, suggest
+from edgebench.errors import NotFoundError, UserInputError, check_one_of, suggest
 from edgebench.manifest import Manifest, RecipeRecord
 from edgebench.registry import Registry
 
@@ -53,9 +53,7 @@ class QuantRecipe(RecipeRecord):
     def __post_init__(self) -> None:
         for attr, allowed in (("quant_format", FORMATS), ("activation_type", INT_TYPES),
                               ("weight_type", INT_TYPES), ("method", METHODS)):
-            v = getattr(self, attr)
-            if v not in allowed:
-                raise UserInputError(f"recipe {attr} '{v}' is not one of {', '.join(allowed)}")
+            check_one_of(f"recipe {attr}", getattr(self, attr), allowed)
         if not 0.0 < self.percentile <= 100.0:
             raise UserInputError(f"recipe percentile {self.percentile} must be in (0, 100], e.g. 99.999")
         for attr in ("nodes_to_exclude", "op_types_to_exclude", "int8_nodes"):

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import typer
-from edgebench.cli.common import DataDirOpt, DownloadOpt, ForceOpt, JsonOpt, ModelPathArg, say
+from edgebench.cli.common import DataDirOpt, DownloadOpt, ForceOpt, JsonOpt, ModelPathArg, PresetOpt, TargetOpt, say
 from edgebench.cli.root import app
 
 
@@ -23,9 +23,8 @@ def sweep_bits(
                                                            "4 (int4)."),
     activations: str = typer.Option("8,16", "--activations", help="Activation bit widths: 8, 16 (int16/uint16)."),
     threads: int = typer.Option(1, "--threads", "-t", help="ORT intra-op threads for accuracy and latency."),
-    preset: str = typer.Option("auto", "--preset", "-p", help="The recipe every setting starts from (auto, "
-                                                              "x86-vnni, ...)."),
-    target: str | None = typer.Option(None, "--target", help="With --preset auto: choose for this device."),
+    preset: PresetOpt = "auto",
+    target: TargetOpt = None,
     calib_size: int = typer.Option(1000, "--calib-size", "-n", help="Calibration images (a seeded subset)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the calibration subset draw."),
     eval_size: int | None = typer.Option(None, "--eval-size", help="Only the first N eval images."),

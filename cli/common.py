@@ -1,4 +1,4 @@
-"""Options shared by the workstation commands (export, models, train, sensitivity, prune, quantize), declared
+"""Options shared by the workstation commands (export, train, sensitivity, prune, qat, quantize, ...), declared
 once as `Annotated` aliases, and the small helpers those commands share.
 
     @app.command()
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -36,6 +37,12 @@ DownloadOpt = Annotated[bool, typer.Option("--download/--no-download",
 ForceOpt = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing outputs.")]
 OutputDirOpt = Annotated[Path, typer.Option("--output-dir", "-o", help="Output folder.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of the summary.")]
+PresetOpt = Annotated[str, typer.Option(
+    "--preset", "-p", help="The INT8 recipe: auto (from this CPU's ISA flags, or --target), x86-vnni, x86-avx2, "
+                           "arm64-dotprod, arm64-neon, qdq-s8s8-tensor, u8s8-reduce-range.")]
+TargetOpt = Annotated[str | None, typer.Option(
+    "--target", help="With --preset auto: choose for this device instead of the host (pi5, pi4, zen3, zen4, "
+                     "cortex-a76, ...).")]
 
 
 def no_verify_option() -> Any:
@@ -113,36 +120,82 @@ PpSizeOpt = Annotated[str | None, typer.Option("--size", help="Input HxW when th
 PpResizeOpt = Annotated[int | None, typer.Option("--resize", help="Resize the short side to R, then centre-crop.")]
 PpLayoutOpt = Annotated[str | None, typer.Option("--layout", help="NCHW or NHWC (default: read from the graph).")]
 PpChannelOrderOpt = Annotated[str | None, typer.Option("--channel-order", help="RGB (default) or BGR.")]
-# The preprocessing options, in the order --help lists them (`with_preprocessing_options` declares them)
-PREPROCESSING_OPTIONS: dict[str, Any] = {
-    "preprocessing": PpPresetOpt, "input_like": PpInputLikeOpt, "mean": PpMeanOpt, "std": PpStdOpt,
-    "scale": PpScaleOpt, "size": PpSizeOpt, "resize": PpResizeOpt, "layout": PpLayoutOpt,
-    "channel_order": PpChannelOrderOpt}
+@dataclass(frozen=True)
+class OptionGroup:
+    """Options several commands declare alike (name -> (Annotated type, default)), placed before the parameter
+    `at` (None: first). A command takes its groups' values in its last `**kw` (`with_options`) and reads a group's
+    with `take`."""
+
+    options: Mapping[str, tuple[Any, Any]]
+    at: str | None = None
+
+    def take(self, kw: Mapping[str, Any]) -> dict[str, Any]:
+        """This group's values out of a command's `**kw`."""
+        return {name: kw[name] for name in self.options}
+
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
 
+def with_options(*groups: OptionGroup) -> Callable[[Command], Command]:
+    """Declare the options of `groups` on a command that takes them as its last `**kw`. Typer reads the declared
+    signature; Python hands the values to the `**kw`::
+
+        @app.command()
+        @with_options(MODEL_SOURCE)
+        def export(opset: int = ..., **src: Any) -> None:
+            spec, weights = model_source(**src)
+    """
+    def declare(command: Command) -> Command:
+        sig = inspect.signature(command, eval_str=True)
+        names = list(sig.parameters)
+        missing = [g.at for g in groups if g.at is not None and g.at not in names]
+        if not names or sig.parameters[names[-1]].kind is not inspect.Parameter.VAR_KEYWORD or missing:
+            needs = "".join(f"a `{g.at}` parameter and " for g in groups if g.at is not None)
+            raise TypeError(f"{command.__name__} needs {needs}a last `**kw` (e.g. **pp, **src) to take the options")
+        keyword = inspect.Parameter.KEYWORD_ONLY  # any order: the declared order is the one --help shows
+        params = [p.replace(kind=keyword) for p in list(sig.parameters.values())[:-1]]
+        for g in groups:
+            i = [p.name for p in params].index(g.at) if g.at is not None else 0
+            params[i:i] = [inspect.Parameter(n, keyword, default=d, annotation=t) for n, (t, d) in g.options.items()]
+        command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        command.__annotations__ = {**command.__annotations__,
+                                   **{n: t for g in groups for n, (t, _) in g.options.items()}}
+        return command
+
+    return declare
+
+
+# The preprocessing options, in the order --help lists them, just before --labels (describe, quantize, eval)
+PREPROCESSING = OptionGroup({
+    "preprocessing": (PpPresetOpt, None), "input_like": (PpInputLikeOpt, None), "mean": (PpMeanOpt, None),
+    "std": (PpStdOpt, None), "scale": (PpScaleOpt, None), "size": (PpSizeOpt, None), "resize": (PpResizeOpt, None),
+    "layout": (PpLayoutOpt, None), "channel_order": (PpChannelOrderOpt, None)}, at="labels")
+PREPROCESSING_OPTIONS: tuple[str, ...] = tuple(PREPROCESSING.options)
+
+
 def with_preprocessing_options(command: Command) -> Command:
-    """Declare the preprocessing options (PREPROCESSING_OPTIONS, each default None) on a command that takes them
-    as `**pp`, just before its `labels` parameter: describe, quantize and eval list them alike and pass them on as
-    `preprocessing_choice(**pp)`. Typer reads the declared signature::
+    """Declare the preprocessing options (PREPROCESSING, each default None) on a command that takes them as `**pp`,
+    just before its `labels` parameter: describe, quantize and eval list them alike and pass them on as
+    `preprocessing_choice(**pp)`::
 
         @app.command()
         @with_preprocessing_options
         def describe(model: Path = ..., labels: LabelsOpt = None, ..., **pp: Any) -> None:
     """
-    sig = inspect.signature(command, eval_str=True)
-    names = list(sig.parameters)
-    if "labels" not in names or sig.parameters[names[-1]].kind is not inspect.Parameter.VAR_KEYWORD:
-        raise TypeError(f"{command.__name__} needs a `labels` parameter and a last `**pp` to take the options")
-    keyword = inspect.Parameter.KEYWORD_ONLY  # any order: the declared order is the one --help shows
-    params = [p.replace(kind=keyword) for p in list(sig.parameters.values())[:-1]]
-    at = names.index("labels")
-    params[at:at] = [inspect.Parameter(n, keyword, default=None, annotation=t)
-                     for n, t in PREPROCESSING_OPTIONS.items()]
-    command.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
-    command.__annotations__ = {**command.__annotations__, **PREPROCESSING_OPTIONS}
-    return command
+    return with_options(PREPROCESSING)(command)
+
+
+# The model a torch command works on: MODEL or --model-file (+ --input-like), and --weights (export, train,
+# sensitivity, prune, qat, sparsify)
+MODEL_SOURCE = OptionGroup({"model": (ModelArg, None), "model_file": (ModelFileOpt, None),
+                            "input_like": (InputLikeOpt, None), "weights": (WeightsOpt, None)})
+
+
+def model_source(model: str | None = None, model_file: str | None = None, input_like: str | None = None,
+                 weights: Path | None = None) -> tuple[ModelSpec, Path | None]:
+    """The MODEL_SOURCE options -> (the zoo spec, --weights)."""
+    return resolve_spec(model, model_file, input_like), weights
 
 
 LabelsFileOpt = Annotated[Path | None, typer.Option(

@@ -83,7 +83,7 @@ def eval_cmd(
         config=EvalConfig(data=data, annotations=annotations, limit=limit, runtime=runtime, threads=threads,
                           batch_size=batch_size, data_dir=data_dir, download=download, arithmetic=arithmetic,
                           as_target=as_target, labels_file=labels_file),
-        preprocessing=EvalPreprocessing(preset=pp.get("preprocessing"), labels=labels,
+        preprocessing=EvalPreprocessing.of(preset=pp.get("preprocessing"), labels=labels,
                                         **{k: v for k, v in pp.items() if k != "preprocessing"}))
     if on is not None:  # the same request evaluated on each device (edgebench.devices)
         from edgebench.cli.device import eval_on_devices
@@ -108,8 +108,7 @@ def evaluate_request(request: EvalRequest) -> EvalOutcome:
     cfg = replace(cfg, runtime_options=options)
     if cfg.threads is not None:
         check_threads([cfg.threads], allow_oversubscribe=request.allow_oversubscribe)
-    choice = preprocessing_choice(pre.preset, pre.input_like, pre.mean, pre.std, pre.scale, pre.size, pre.resize,
-                                  pre.layout, pre.channel_order)  # PREPROCESSING_OPTIONS' order
+    choice = preprocessing_choice(**pre.options())
     baseline = Path(request.baseline) if request.baseline is not None else None
     artifact, baseline, base_manifest = _models(model, baseline, cfg.runtime, choice, pre.labels, request.no_verify)
     return run_eval(cfg, artifact, baseline, base_manifest)

@@ -5,20 +5,18 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from edgebench.cli.common import (
+    MODEL_SOURCE,
     DataDirOpt,
     DownloadOpt,
     ForceOpt,
-    InputLikeOpt,
     JsonOpt,
-    ModelArg,
-    ModelFileOpt,
-    WeightsOpt,
-    resolve_spec,
+    model_source,
     say,
+    with_options,
 )
 from edgebench.cli.root import app
 from edgebench.units import format_mb
@@ -58,11 +56,8 @@ def summary_lines(manifest: Manifest, onnx_path: Path, seconds: float) -> list[s
 
 
 @app.command()
+@with_options(MODEL_SOURCE)
 def export(
-    model: ModelArg = None,
-    weights: WeightsOpt = None,
-    model_file: ModelFileOpt = None,
-    input_like: InputLikeOpt = None,
     num_classes: int | None = typer.Option(None, "--num-classes", help="Classifier size, if not the zoo's."),
     random_init: bool = typer.Option(False, "--random-init", help="Export random weights on purpose."),
     opset: int | None = typer.Option(None, "--opset",
@@ -81,6 +76,7 @@ def export(
     output_dir: Path | None = typer.Option(None, "--output-dir", "-o", help="Default: artifacts/<model>."),
     force: ForceOpt = False,
     as_json: JsonOpt = False,
+    **src: Any,
 ) -> None:
     """Export a PyTorch model to DIR/model.fp32.onnx with its manifest, after checker and parity checks."""
     from edgebench.exporter.export import ONNX_FILE
@@ -88,10 +84,11 @@ def export(
     from edgebench.exporter.loading import WeightsRequest
 
     t0 = time.perf_counter()
+    spec, weights = model_source(**src)
     job = ExportJob(options=ExportOptions(opset=opset, batch=batch, exporter=exporter, simplify=simplify,
                                           parity_data=parity_data, parity_images=parity_images,
                                           accuracy_images=accuracy_images, num_classes=num_classes),
-                    spec=resolve_spec(model, model_file, input_like), output_dir=output_dir, force=force,
+                    spec=spec, output_dir=output_dir, force=force,
                     weights=WeightsRequest(weights=weights, random_init=random_init, data_dir=data_dir,
                                            download=download))
     manifest = run_export(job, notes=say, progress=None if as_json else say)

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from edgebench.cli.common import (
+    MODEL_SOURCE,
     DataDirOpt,
-    InputLikeOpt,
-    ModelArg,
-    ModelFileOpt,
+    OptionGroup,
     OutputDirOpt,
-    WeightsOpt,
+    model_source,
     parse_floats,
-    resolve_spec,
     say,
+    with_options,
 )
 from edgebench.cli.options import NON_NEGATIVE, OPEN_FRACTION, POINTS, POSITIVE, UNIT
 from edgebench.cli.root import app
@@ -25,15 +24,30 @@ DistillAlphaOpt = Annotated[float, typer.Option("--distill-alpha", callback=UNIT
                                                 help="Weight of the soft targets (labels: 1-alpha).")]
 DistillTemperatureOpt = Annotated[float, typer.Option("--distill-temperature", callback=POSITIVE,
                                                       help="Softmax temperature.")]
+# the images train and prune (fine-)tune and evaluate on, before --data-dir
+TRAIN_DATA = OptionGroup({
+    "train_data": (Annotated[str, typer.Option("--train-data", help="Training images (dataset spec).")],
+                   "cifar10:train"),
+    "data": (Annotated[str, typer.Option("--data", help="Test images, evaluated after every epoch.")], "cifar10"),
+    "limit_train": (Annotated[int | None, typer.Option("--limit-train", help="Use only the first N training images.")],
+                    None),
+    "limit_test": (Annotated[int | None, typer.Option("--limit-test", help="Use only the first N test images.")],
+                   None)}, at="data_dir")
+
+
+def _data_request(kw: dict[str, Any], data_dir: Path | None) -> Any:
+    """The TRAIN_DATA options and --data-dir -> a `DataRequest`."""
+    from edgebench.exporter.loading import DataRequest
+
+    d = TRAIN_DATA.take(kw)
+    return DataRequest(test=d["data"], train=d["train_data"], data_dir=data_dir, limit_train=d["limit_train"],
+                       limit_test=d["limit_test"])
 
 
 @app.command("train")
+@with_options(MODEL_SOURCE, TRAIN_DATA)
 def train_cmd(
     output_dir: OutputDirOpt,
-    model: ModelArg = None,
-    model_file: ModelFileOpt = None,
-    input_like: InputLikeOpt = None,
-    weights: WeightsOpt = None,
     epochs: int = typer.Option(200, "--epochs", "-e", help="Epochs."),
     lr: float = typer.Option(0.1, "--lr", callback=POSITIVE, help="Initial learning rate (cosine decay to 0)."),
     batch_size: int = typer.Option(128, "--batch-size", help="Mini-batch size."),
@@ -41,10 +55,6 @@ def train_cmd(
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Random crop (pad 4) + horizontal flip."),
     seed: int = typer.Option(0, "--seed", help="Seed of shuffling, augmentation and init."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
-    train_data: str = typer.Option("cifar10:train", "--train-data", help="Training images (dataset spec)."),
-    data: str = typer.Option("cifar10", "--data", help="Test images evaluated after every epoch."),
-    limit_train: int | None = typer.Option(None, "--limit-train", help="Use only the first N training images."),
-    limit_test: int | None = typer.Option(None, "--limit-test", help="Use only the first N test images."),
     data_dir: DataDirOpt = None,
     resume: bool = typer.Option(False, "--resume", help="Continue the run in DIR from its last.pt."),
     force: bool = typer.Option(False, "--force", help="Start over even if DIR holds a run."),
@@ -53,21 +63,22 @@ def train_cmd(
                                        "checkpoint / pruned round of this model."),
     distill_alpha: DistillAlphaOpt = 0.9,
     distill_temperature: DistillTemperatureOpt = 4.0,
+    **kw: Any,
 ) -> None:
     """Train or fine-tune a model (SGD momentum 0.9, cosine lr, crop + flip), evaluating every epoch."""
-    from edgebench.exporter.loading import DataRequest, WeightsRequest
+    from edgebench.exporter.loading import WeightsRequest
     from edgebench.exporter.train.distill import DistillConfig, TeacherRequest
     from edgebench.exporter.train.loop import TrainConfig, TrainingRun, run_training
 
+    spec, weights = model_source(**MODEL_SOURCE.take(kw))
     run = TrainingRun(
         config=TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay, augment=augment,
                            seed=seed, device=device),
-        data=DataRequest(test=data, train=train_data, data_dir=data_dir, limit_train=limit_train,
-                         limit_test=limit_test),
+        data=_data_request(kw, data_dir),
         teacher=TeacherRequest(distill or teacher is not None, teacher, data_dir),
         distill=DistillConfig(distill_alpha, distill_temperature), resume=resume, force=force,
         out_dir=output_dir, weights=WeightsRequest(weights=weights, data_dir=data_dir),
-        spec=resolve_spec(model, model_file, input_like))
+        spec=spec)
     summary = run_training(run, log=say)
     if summary.get("epochs"):
         typer.echo(f"{summary['arch']}: best top-1 {summary['best_top1_pct']:.2f} % (epoch {summary['best_epoch']}), "
@@ -76,12 +87,9 @@ def train_cmd(
 
 
 @app.command()
+@with_options(MODEL_SOURCE)
 def sensitivity(
     output_dir: OutputDirOpt,
-    model: ModelArg = None,
-    model_file: ModelFileOpt = None,
-    input_like: InputLikeOpt = None,
-    weights: WeightsOpt = None,
     data: str = typer.Option("cifar10", "--data", help="Images the pruned copies are evaluated on."),
     limit: int | None = typer.Option(None, "--limit", help="Evaluate on the first N images only (faster)."),
     grid: str = typer.Option("0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", "--grid", help="Ratios tried per layer."),
@@ -95,17 +103,19 @@ def sensitivity(
                                            "re-evaluating (with --target-macs / --acc-budget)."),
     data_dir: DataDirOpt = None,
     force: bool = typer.Option(False, "--force", help="Overwrite an existing sensitivity.json."),
+    **src: Any,
 ) -> None:
     """Prune each layer alone at each ratio (no fine-tuning), evaluate: the table, plot and derived ratios."""
     from edgebench.exporter.loading import DataRequest, WeightsRequest
     from edgebench.exporter.prune.sensitivity import SensitivityRun, run_sensitivity
 
+    spec, weights = model_source(**src)
     run = SensitivityRun(
         grid=tuple(parse_floats(grid, "--grid")), scope=scope, importance=importance, target_macs=target_macs,
         acc_budget=acc_budget, from_table=from_table, force=force, out_dir=output_dir,
         data=DataRequest(test=data, data_dir=data_dir, limit_test=limit),
         weights=WeightsRequest(weights=weights, data_dir=data_dir, require_trained=True),
-        spec=resolve_spec(model, model_file, input_like))
+        spec=spec)
     result = run_sensitivity(run, log=say)
     if result.table_path is not None:
         skipped = result.table.get("skipped_layers") or []
@@ -120,12 +130,9 @@ def sensitivity(
 
 
 @app.command()
+@with_options(MODEL_SOURCE, TRAIN_DATA)
 def prune(
     output_dir: OutputDirOpt,
-    model: ModelArg = None,
-    model_file: ModelFileOpt = None,
-    input_like: InputLikeOpt = None,
-    weights: WeightsOpt = None,
     ratios: str | None = typer.Option(None, "--ratios", "-r",
                                help="0.3 (uniform), 0.1,0.1,0.2 (one per block), layer1=0.2,layer3.8.conv1=0.5 "
                                     "(by name; *=default), global:0.5, or a .json file (e.g. sensitivity's "
@@ -143,10 +150,6 @@ def prune(
                                  help="Keep a multiple of N filters per layer (8 suits INT8/SIMD kernels)."),
     seed: int = typer.Option(0, "--seed", help="Seed of random importance and fine-tuning."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto (fine-tuning)."),
-    train_data: str = typer.Option("cifar10:train", "--train-data", help="Fine-tuning images."),
-    data: str = typer.Option("cifar10", "--data", help="Test images."),
-    limit_train: int | None = typer.Option(None, "--limit-train", help="First N training images only."),
-    limit_test: int | None = typer.Option(None, "--limit-test", help="First N test images only."),
     onnx: bool = typer.Option(True, "--onnx/--no-onnx", help="Export each round to ONNX (size, edge benchmarks)."),
     data_dir: DataDirOpt = None,
     resume: bool = typer.Option(False, "--resume", help="Skip complete rounds, resume an interrupted fine-tune."),
@@ -164,15 +167,17 @@ def prune(
     precision: str | None = typer.Option(None, "--precision", help="Refuse a table of another precision (fp32/int8)."),
     threads: int | None = typer.Option(None, "--threads", help="Refuse a table measured at other threads."),
     no_remove: bool = typer.Option(False, "--no-remove-blocks", help="Latency-aware: widths only, no depth pruning."),
+    **kw: Any,
 ) -> None:
     """Structured filter pruning in rounds: prune -> fine-tune -> evaluate -> save, with per-round metrics."""
-    from edgebench.exporter.loading import DataRequest, WeightsRequest
+    from edgebench.exporter.loading import WeightsRequest
     from edgebench.exporter.prune.config import RatioConfig
     from edgebench.exporter.prune.prepare import LatencyTarget
     from edgebench.exporter.prune.run import PruneJob, PruneRunConfig, run_prune
     from edgebench.exporter.train.distill import DistillConfig, TeacherRequest
     from edgebench.exporter.train.loop import TrainConfig
 
+    spec, weights = model_source(**MODEL_SOURCE.take(kw))
     job = PruneJob(
         latency=LatencyTarget.from_options(latency_table, target_speedup, target_latency_ms, runtime=runtime,
                                            precision=precision, threads=threads, allow_remove=not no_remove),
@@ -181,12 +186,11 @@ def prune(
                            round_to=round_to),
         finetune=TrainConfig(epochs=finetune_epochs, lr=lr, batch_size=batch_size, weight_decay=weight_decay,
                              seed=seed, device=device),
-        data=DataRequest(test=data, train=train_data, data_dir=data_dir, limit_train=limit_train,
-                         limit_test=limit_test),
+        data=_data_request(kw, data_dir),
         teacher=TeacherRequest(distill or teacher is not None, teacher, data_dir),
         distill=DistillConfig(distill_alpha, distill_temperature), resume=resume, force=force, out_dir=output_dir,
         weights=WeightsRequest(weights=weights, data_dir=data_dir, require_trained=True),
-        spec=resolve_spec(model, model_file, input_like))
+        spec=spec)
     summary = run_prune(job, log=say)
     typer.echo(f"{'round':>5} {'MACs M':>8} {'params M':>9} {'top-1 pre-ft':>12} {'best':>6} {'mean':>6} "
                f"{'final':>6} {'onnx MB':>8}")

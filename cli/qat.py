@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from edgebench.cli.common import (
+    MODEL_SOURCE,
     DataDirOpt,
     DownloadOpt,
     ForceOpt,
-    InputLikeOpt,
     JsonOpt,
-    ModelArg,
-    ModelFileOpt,
-    WeightsOpt,
-    resolve_spec,
+    OptionGroup,
+    OutputDirOpt,
+    PresetOpt,
+    TargetOpt,
+    model_source,
     say,
+    with_options,
 )
 from edgebench.cli.options import FRACTION, POSITIVE, UNIT, float_option
 from edgebench.cli.root import app
@@ -28,24 +31,26 @@ if TYPE_CHECKING:
     from edgebench.exporter.loading import FinetuneRequest
     from edgebench.manifest import Manifest
 
+# the images qat and sparsify fine-tune on and evaluate, and where they write, before --json
+FINETUNE = OptionGroup({
+    "data": (Annotated[str, typer.Option("--data", "-d", help="Fine-tuning images (qat: calibration too).")],
+             "cifar10:train"),
+    "eval_data": (Annotated[str | None, typer.Option(
+        "--eval-data", help="Test images for top-1 before/after ('none' to skip).")], "cifar10"),
+    "data_dir": (DataDirOpt, None), "download": (DownloadOpt, True),
+    "output_dir": (OutputDirOpt, inspect.Parameter.empty), "force": (ForceOpt, False)}, at="as_json")
 DistillOpt = typer.Option(False, "--distill/--no-distill", help="Distil from the FP32 model (KD loss, alpha 0.5, T 4).")
 
 
 @app.command()
+@with_options(MODEL_SOURCE, FINETUNE)
 def qat(
-    model: ModelArg = None,
-    weights: WeightsOpt = None,
-    model_file: ModelFileOpt = None,
-    input_like: InputLikeOpt = None,
-    data: str = typer.Option("cifar10:train", "--data", "-d", help="Fine-tuning (and calibration) images."),
-    eval_data: str | None = typer.Option("cifar10", "--eval-data", help="Test images for top-1 before/after "
-                                                                       "('none' to skip)."),
     epochs: int = typer.Option(3, "--epochs", "-e", help="Fine-tuning epochs with fake quantization."),
     lr: float = typer.Option(5e-4, "--lr", callback=POSITIVE,
                              help="Learning rate (cosine to 0; the weights start trained)."),
     batch_size: int = typer.Option(64, "--batch-size"),
-    preset: str = typer.Option("auto", "--preset", "-p", help="The INT8 recipe to mirror: auto, x86-vnni, ..."),
-    target: str | None = typer.Option(None, "--target", help="With --preset auto: choose for this device."),
+    preset: PresetOpt = "auto",
+    target: TargetOpt = None,
     distill: bool = typer.Option(True, "--distill/--no-distill", help="Distil from the FP32 model (KD loss, "
                                  "alpha 0.5, T 4); on by default: it keeps the held-out curve closest to FP32."),
     distill_alpha: float = typer.Option(0.5, "--distill-alpha", callback=UNIT,
@@ -58,11 +63,8 @@ def qat(
                                   "calibrated start on validation, write ORT's PTQ model (the start itself)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the calibration draw, the validation split and the "
                              "batch order."),
-    data_dir: DataDirOpt = None,
-    download: DownloadOpt = True,
-    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Output folder (model.fp32 + model.int8)."),
-    force: ForceOpt = False,
     as_json: JsonOpt = False,
+    **kw: Any,
 ) -> None:
     """Quantization-aware training: fine-tune with fake quantization mirroring the preset, export QDQ INT8."""
     import torch
@@ -76,25 +78,24 @@ def qat(
                                   keep_ptq=keep_ptq),
                  distill=DistillConfig(distill_alpha, distill_temperature) if distill else None,
                  choice=resolve_preset(preset, target, None if target else cpu_info()),
-                 request=_finetune_request(model, model_file, input_like, weights, data, eval_data, data_dir, download,
-                                           output_dir, force))
+                 request=_finetune_request(kw))
     manifest = run_qat_job(job, log=say)
     if as_json:
         typer.echo(json.dumps(manifest.to_dict(), indent=2))
         return
-    _print_qat(manifest, job.choice, output_dir)
+    _print_qat(manifest, job.choice, job.request.out_dir)
 
 
-def _finetune_request(model: str | None, model_file: str | None, input_like: str | None, weights: Path | None,
-                      data: str, eval_data: str | None, data_dir: Path | None, download: bool, output_dir: Path,
-                      force: bool) -> FinetuneRequest:
-    """The options qat and sparsify share -> their `FinetuneRequest` (a trained model is required)."""
+def _finetune_request(kw: dict[str, Any]) -> FinetuneRequest:
+    """The options qat and sparsify share (MODEL_SOURCE, FINETUNE) -> their `FinetuneRequest` (a trained model is
+    required)."""
     from edgebench.exporter.loading import FinetuneRequest, WeightsRequest
 
-    return FinetuneRequest(out_dir=output_dir, data=data, eval_data=eval_data, force=force,
-                           spec=resolve_spec(model, model_file, input_like),
-                           weights=WeightsRequest(weights=weights, require_trained=True, data_dir=data_dir,
-                                                  download=download))
+    spec, weights = model_source(**MODEL_SOURCE.take(kw))
+    f = FINETUNE.take(kw)
+    return FinetuneRequest(out_dir=f["output_dir"], data=f["data"], eval_data=f["eval_data"], force=f["force"],
+                           spec=spec, weights=WeightsRequest(weights=weights, require_trained=True,
+                                                             data_dir=f["data_dir"], download=f["download"]))
 
 
 def _print_qat(manifest: Manifest, choice: PresetChoice, output_dir: Path) -> None:
@@ -125,16 +126,11 @@ def _print_qat(manifest: Manifest, choice: PresetChoice, output_dir: Path) -> No
 
 
 @app.command()
+@with_options(MODEL_SOURCE, FINETUNE)
 def sparsify(
-    model: ModelArg = None,
-    weights: WeightsOpt = None,
-    model_file: ModelFileOpt = None,
-    input_like: InputLikeOpt = None,
     sparsity: float = typer.Option(..., "--sparsity", "-s", callback=FRACTION,
                                    help="Fraction of Conv/Linear weights set to zero, in [0, 1), e.g. 0.5, 0.75, 0.9."),
     scope: str = typer.Option("global", "--scope", help="global (one |w| threshold) or layer (each layer alike)."),
-    data: str = typer.Option("cifar10:train", "--data", "-d", help="Fine-tuning images."),
-    eval_data: str | None = typer.Option("cifar10", "--eval-data", help="Test images for top-1 ('none' to skip)."),
     epochs: int = typer.Option(3, "--epochs", "-e", help="Fine-tuning epochs (masks kept)."),
     lr: float = typer.Option(0.01, "--lr", callback=POSITIVE),
     batch_size: int = typer.Option(64, "--batch-size"),
@@ -142,11 +138,8 @@ def sparsify(
     distill_alpha: float = typer.Option(0.5, "--distill-alpha", callback=UNIT),
     distill_temperature: float = typer.Option(4.0, "--distill-temperature", callback=POSITIVE),
     seed: int = typer.Option(0, "--seed"),
-    data_dir: DataDirOpt = None,
-    download: DownloadOpt = True,
-    output_dir: Path = typer.Option(..., "--output-dir", "-o", help="Output folder (model.fp32.onnx + manifest)."),
-    force: ForceOpt = False,
     as_json: JsonOpt = False,
+    **kw: Any,
 ) -> None:
     """Unstructured magnitude sparsity + fine-tuning -> a sparse FP32 ONNX model (then `quantize` it to INT8)."""
     import torch
@@ -156,8 +149,7 @@ def sparsify(
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     job = SparsifyJob(config=SparsityConfig(sparsity, scope, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed),
                       distill=DistillConfig(distill_alpha, distill_temperature) if distill else None,
-                      request=_finetune_request(model, model_file, input_like, weights, data, eval_data, data_dir,
-                                                download, output_dir, force))
+                      request=_finetune_request(kw))
     manifest = run_sparsify_job(job, log=say)
     if as_json:
         typer.echo(json.dumps(manifest.to_dict(), indent=2))
@@ -168,5 +160,5 @@ def sparsify(
     if sp.get("top1_pct_torch_finetuned") is not None:
         typer.echo(f"top-1    dense {sp['top1_pct_torch_dense']:.2f} % -> pruned {sp['top1_pct_torch_pruned']:.2f} % "
                    f"-> fine-tuned {sp['top1_pct_torch_finetuned']:.2f} %")
-    typer.echo(f"wrote    {output_dir / 'model.fp32.onnx'} ({format_mb(manifest.file_size_mb)}, gzip "
-               f"{format_mb(sp['gzip_mb'])}); next: edgebench quantize {output_dir} --data {data}")
+    typer.echo(f"wrote    {job.request.out_dir / 'model.fp32.onnx'} ({format_mb(manifest.file_size_mb)}, gzip "
+               f"{format_mb(sp['gzip_mb'])}); next: edgebench quantize {job.request.out_dir} --data {job.request.data}")

@@ -15,6 +15,8 @@ from edgebench.cli.common import (
     LabelsFileOpt,
     LabelsOpt,
     ModelPathArg,
+    PresetOpt,
+    TargetOpt,
     artifact_with_manifest,
     preprocessing_choice,
     say,
@@ -37,12 +39,8 @@ def quantize(
     data: str | None = typer.Option(None, "--data", "-d",
                                     help="Calibration data: cifar10[:train|:test], an .npz (images, labels) or "
                                          "an image folder. Required for --mode static."),
-    preset: str = typer.Option("auto", "--preset", "-p",
-                               help="auto (from this CPU's ISA flags, or --target), x86-vnni, x86-avx2, "
-                                    "arm64-dotprod, arm64-neon, qdq-s8s8-tensor, u8s8-reduce-range."),
-    target: str | None = typer.Option(None, "--target",
-                                      help="With --preset auto: choose for this device instead of the host "
-                                           "(pi5, pi4, zen3, zen4, cortex-a76, ...)."),
+    preset: PresetOpt = "auto",
+    target: TargetOpt = None,
     mode: str = typer.Option("static", "--mode", "-m", help="static (calibrated INT8), dynamic (INT8 weights), fp16."),
     calib_size: int = typer.Option(1000, "--calib-size", "-n", help="Calibration images (a deterministic subset)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the calibration subset draw."),
@@ -119,10 +117,9 @@ def quantize(
 def _check_mode(mode: str, given: dict[str, Any]) -> None:
     """--mode is known, and no option it does not use was given."""
     from edgebench.calibration.quantize import MODES
-    from edgebench.errors import UserInputError, suggest
+    from edgebench.errors import UserInputError, check_one_of
 
-    if mode not in MODES:
-        raise UserInputError(f"--mode '{mode}' is not one of {', '.join(MODES)}.{suggest(mode, MODES)}")
+    check_one_of("--mode", mode, MODES)
     ignored = [k for k, v in given.items()
                if v is not None and (mode == "fp16" or (mode == "dynamic" and k == "--method"))]
     if ignored:  # silently ignored before: --mode fp16 --weight-bits 4 wrote an fp16 model

@@ -8,7 +8,7 @@ exits with code 2. Anything else that reaches the CLI is an internal failure (ex
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 
 class EdgebenchError(Exception):
@@ -84,3 +84,22 @@ def suggest(name: str, choices: Iterable[str]) -> str:
         return (-difflib.SequenceMatcher(None, name, c).ratio(), -prefix, abs(len(c) - len(name)), c)
 
     return f" Did you mean '{min(close, key=rank)}'?"
+
+
+def check_one_of(what: str, value: object, allowed: Iterable[str], *, fix: str = "",
+                 error: Callable[[str], Exception] = UserInputError) -> str:
+    """`value` if it is one of `allowed`; else `error` (a UserInputError) naming it, what is allowed and the
+    closest name. `fix` is said after the list (a sentence of its own).
+
+    >>> check_one_of("--mode", "static", ("static", "dynamic"))
+    'static'
+    >>> check_one_of("--mode", "statik", ("static", "dynamic"))
+    Traceback (most recent call last):
+      ...
+    edgebench.errors.UserInputError: --mode 'statik' is not one of static, dynamic. Did you mean 'static'?
+    """
+    allowed = tuple(allowed)
+    if value in allowed:
+        return str(value)
+    tail = f" {fix}" if fix else ""
+    raise error(f"{what} '{value}' is not one of {', '.join(allowed)}.{suggest(str(value), allowed)}{tail}")

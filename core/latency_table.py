@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgebench.errors import UserInputError
+from edgebench.errors import UserInputError, check_one_of
 from edgebench.manifest import MAX_IMAGE_SIDE
 from edgebench.readers import read_json_file
 
@@ -47,8 +47,7 @@ def check_measure_options(runtime: str, precision: str, threads: int, rounds: in
     if runtime not in RUNTIMES:
         raise UserInputError(f"latency tables are measured with {', '.join(RUNTIMES)}, not '{runtime}'"
                              f"{suggest(runtime, RUNTIMES) or '; give -r ort-cpu'}")
-    if precision not in PRECISIONS:
-        raise UserInputError(f"--precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+    check_one_of("--precision", precision, PRECISIONS)
     if isinstance(threads, bool) or threads < 1:
         raise UserInputError(f"--threads {threads} must be >= 1")
     if isinstance(rounds, bool) or rounds < 1:

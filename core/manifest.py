@@ -25,7 +25,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal, Self
 
-from edgebench.errors import UserInputError
+from edgebench.errors import UserInputError, check_one_of
 from edgebench.readers import read_json_file
 
 MANIFEST_SCHEMA_VERSION = 1
@@ -157,8 +157,7 @@ class Preprocessing:
     resize_mode: Literal["short-side", "stretch"] = "short-side"
 
     def __post_init__(self) -> None:
-        if self.resize_mode not in RESIZE_MODES:
-            raise UserInputError(f"resize_mode '{self.resize_mode}' is not one of {', '.join(RESIZE_MODES)}")
+        check_one_of("resize_mode", self.resize_mode, RESIZE_MODES)
         for name in ("crop", "resize", "scale", "mean", "std", "layout", "channel_order", "interpolation"):
             v = getattr(self, name)
             if v is not None or name not in ("crop", "resize"):
@@ -544,8 +543,7 @@ class Manifest:
     kind: str = MANIFEST_KIND
 
     def __post_init__(self) -> None:
-        if self.precision not in PRECISIONS:
-            raise UserInputError(f"manifest precision '{self.precision}' is not one of {', '.join(PRECISIONS)}")
+        check_one_of("manifest precision", self.precision, PRECISIONS)
         for name in ("num_classes", "batch"):
             if getattr(self, name) is not None:
                 check_value(name, getattr(self, name), f"field '{name}'")

@@ -254,31 +254,50 @@ def read_batch(path: Path) -> JobBatch:
 
 # ------------------------------------------------------------------------------------------------- eval
 
-@dataclass(frozen=True)
-class EvalPreprocessing:
-    """`eval`'s preprocessing options as given (for a model without a manifest; cli/common.py
-    `preprocessing_choice` reads them where the evaluation runs) and --labels."""
-
-    preset: str | None = None
-    input_like: str | None = None
-    mean: str | None = None
-    std: str | None = None
-    scale: float | None = None
-    size: str | None = None
-    resize: int | None = None
-    layout: str | None = None
-    channel_order: str | None = None
-    labels: str | None = None
-
-    def __post_init__(self) -> None:
-        _check_types({f.name: getattr(self, f.name) for f in fields(self)}, _PREPROCESSING_TYPES,
-                     "an eval request's preprocessing")
-
-
 _STR, _INT = (str, type(None)), (int, type(None))
 _PREPROCESSING_TYPES: dict[str, tuple[type, ...]] = {
     "preset": _STR, "input_like": _STR, "mean": _STR, "std": _STR, "scale": (int, float, type(None)), "size": _STR,
     "resize": _INT, "layout": _STR, "channel_order": _STR, "labels": _STR}
+@dataclass(frozen=True)
+class EvalPreprocessing:
+    """`eval`'s preprocessing options as given (for a model without a manifest; cli/common.py
+    `preprocessing_choice` reads them where the evaluation runs) and --labels: `given` holds those given, by the
+    names of _PREPROCESSING_TYPES ('preset' is --preprocessing), in that order.
+
+    >>> EvalPreprocessing.of(labels="cifar10", preset="unit").given
+    (('preset', 'unit'), ('labels', 'cifar10'))
+    """
+
+    given: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, **options: Any) -> EvalPreprocessing:
+        """From keyword options (None: not given); a name that is not an option is refused."""
+        if extra := sorted(set(options) - set(_PREPROCESSING_TYPES)):
+            raise UserInputError(f"an eval request's preprocessing has unknown fields {', '.join(extra)!s:.80}; run "
+                                 "the same edgebench on both sides (edgebench device setup NAME)")
+        return cls(tuple((k, options[k]) for k in _PREPROCESSING_TYPES if options.get(k) is not None))
+
+    def __post_init__(self) -> None:
+        given = dict(self.given)
+        if list(given) != [k for k in _PREPROCESSING_TYPES if k in given]:
+            raise UserInputError("an eval request's preprocessing must be built with EvalPreprocessing.of(...)")
+        _check_types(given, {k: _PREPROCESSING_TYPES[k] for k in given}, "an eval request's preprocessing")
+
+    @property
+    def labels(self) -> str | None:
+        return dict(self.given).get("labels")
+
+    def options(self) -> dict[str, Any]:
+        """The preprocessing options given (not --labels), named as `preprocessing_choice` takes them."""
+        return {("preprocessing" if k == "preset" else k): v for k, v in self.given if k != "labels"}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, None where not given (the request's JSON)."""
+        given = dict(self.given)
+        return {k: given.get(k) for k in _PREPROCESSING_TYPES}
+
+
 # EvalConfig's fields in JSON (its Paths as strings; runtime_options come from --precision where it runs)
 _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "data": (str,), "annotations": _STR, "limit": _INT, "runtime": (str,), "threads": _INT, "batch_size": (int,),
@@ -354,7 +373,7 @@ class EvalRequest:
         config = {name: getattr(self.config, name) for name in _CONFIG_TYPES}
         config.update({name: str(config[name]) for name in _CONFIG_PATHS if config[name] is not None})
         body = {name: getattr(self, name) for name in _EVAL_TYPES}
-        pre = {f.name: getattr(self.preprocessing, f.name) for f in fields(self.preprocessing)}
+        pre = self.preprocessing.to_dict()
         return wrap(EVAL_FORMAT, EVAL_VERSION, {**body, "config": config, "preprocessing": pre})
 
     @classmethod
@@ -377,7 +396,7 @@ class EvalRequest:
             raise UserInputError(f"{source} names no model; it is written by `eval --on`")
         config.update({name: Path(config[name]) for name in _CONFIG_PATHS if config.get(name) is not None})
         _check_types(d, {k: _EVAL_TYPES[k] for k in d}, f"{source}: the request")
-        return cls(config=EvalConfig(**config), preprocessing=EvalPreprocessing(**pre), **d)
+        return cls(config=EvalConfig(**config), preprocessing=EvalPreprocessing.of(**pre), **d)
 
 
 def read_eval_request(path: Path) -> EvalRequest:

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
-from edgebench.errors import UserInputError, suggest
+from edgebench.errors import UserInputError, check_one_of, suggest
 
 OptionsT = TypeVar("OptionsT", bound="RuntimeOptions")
 # the deployment precisions (edgebench.runtimes.precisions says which runtime runs which)
@@ -41,9 +41,7 @@ def _check_int(owner: str, name: str, value: object, minimum: int) -> None:
 
 
 def _check_choice(owner: str, name: str, value: object, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        hint = suggest(str(value), allowed)
-        raise UserInputError(f"{owner} option {name} '{value}' is not one of {', '.join(allowed)}.{hint}")
+    check_one_of(f"{owner} option {name}", value, allowed)
 
 
 def _check_bool(owner: str, name: str, value: object) -> None:
@@ -218,5 +216,4 @@ class PrecisionWay:
     how: str  # one line for docs and messages, e.g. "INFERENCE_PRECISION_HINT=bf16"
 
     def __post_init__(self) -> None:
-        if self.file not in PRECISIONS:
-            raise UserInputError(f"PrecisionWay file precision '{self.file}' is not one of {', '.join(PRECISIONS)}")
+        check_one_of("PrecisionWay file precision", self.file, PRECISIONS)

@@ -27,7 +27,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Union
 
-from edgebench.errors import NotFoundError, UserInputError, suggest
+from edgebench.errors import NotFoundError, UserInputError, check_one_of, suggest
 from edgebench.parity import ConvertTolerance
 from edgebench.readers import parse_toml, read_text_file
 from edgebench.runtimes.precisions import REDUCED, precision_way
@@ -227,9 +227,7 @@ class EvalSettings:
 
         if self.limit is not None and self.limit < 1:
             raise _fail(f"[eval] limit {self.limit} must be >= 1")
-        if self.arithmetic not in ARITHMETIC_MODES:
-            raise _fail(f"[eval] arithmetic '{self.arithmetic}' is not one of {', '.join(ARITHMETIC_MODES)}."
-                        f"{suggest(self.arithmetic, ARITHMETIC_MODES)}")
+        check_one_of("[eval] arithmetic", self.arithmetic, ARITHMETIC_MODES, error=_fail)
 
 
 @dataclass(frozen=True)
@@ -321,9 +319,7 @@ class RecommendSettings:
     metric: str = "p50_ms"
 
     def __post_init__(self) -> None:
-        if self.metric not in METRICS:
-            raise _fail(f"[recommend] metric '{self.metric}' is not one of {', '.join(METRICS)}."
-                        f"{suggest(self.metric, METRICS)}")
+        check_one_of("[recommend] metric", self.metric, METRICS, error=_fail)
         for b in self.budgets:
             if isinstance(b, bool) or not isinstance(b, int | float) or b < 0:
                 raise _fail(f"[recommend] budgets holds {b!r}; a budget is accuracy points >= 0, e.g. 1.0")

@@ -75,8 +75,10 @@ WHERE_TO_PUT: tuple[tuple[str, tuple[str, ...], str, str], ...] = (
     ("a sweep stage", ("sweep/stages.py", "sweep/graph.py"), "the stage graph", "sweep/stages.py"),
     ("a command", ("cli/<group>.py", "cli/main.py"), "`@app.command()` in a module cli/main.py imports; "
      "parse -> typed config -> one call", "cli/report.py"),
-    ("a user-input error", ("core/errors.py", "docs/errors.md"), "a `UserInputError` subclass and its row",
-     "core/errors.py"),
+    ("an option several commands share", ("cli/common.py",), "an `Annotated` alias, or an `OptionGroup` declared "
+     "with `@with_options(...)` and read with `group.take(kw)` (as `MODEL_SOURCE`)", "cli/common.py"),
+    ("a user-input error", ("core/errors.py", "docs/errors.md"), "a `UserInputError` subclass and its row; a value "
+     "outside a fixed set: `check_one_of`", "core/errors.py"),
 )
 
 

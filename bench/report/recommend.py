@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgebench.bench.report.data import Machine, Row
-from edgebench.errors import NotFoundError, UserInputError, suggest
+from edgebench.errors import NotFoundError, UserInputError, check_one_of, suggest
 
 METRICS = {"p50_ms": "p50 ms", "peak_rss_mb": "peak RSS MB", "file_size_mb": "file MB"}
 
@@ -55,8 +55,7 @@ def metric_value(row: Row, metric: str) -> float:
 
 
 def check_metric(metric: str) -> str:
-    if metric not in METRICS:
-        raise UserInputError(f"--metric '{metric}' is not one of {', '.join(METRICS)}.{suggest(metric, METRICS)}")
+    check_one_of("--metric", metric, METRICS)
     return metric
 
 

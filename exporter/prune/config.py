@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from edgebench.errors import NotFoundError, UserInputError, suggest
+from edgebench.errors import NotFoundError, UserInputError, check_one_of, suggest
 from edgebench.readers import read_json_file
 
 Mode = Literal["uniform", "per_block", "by_name", "global"]
@@ -36,8 +36,7 @@ SCOPES: tuple[str, ...] = ("internal", "coupled")
 
 def check_scope(scope: str) -> str:
     """`scope` if it is one of SCOPES, else a UserInputError with the closest name."""
-    if scope not in SCOPES:
-        raise UserInputError(f"--scope '{scope}' is not one of {', '.join(SCOPES)}.{suggest(scope, SCOPES)}")
+    check_one_of("--scope", scope, SCOPES)
     return scope
 
 
@@ -87,8 +86,7 @@ class SkippedLayer:
     reason: str
 
     def __post_init__(self) -> None:
-        if self.kind not in SKIP_KINDS:
-            raise ValueError(f"skip kind '{self.kind}' is not one of {', '.join(SKIP_KINDS)}")
+        check_one_of("skip kind", self.kind, SKIP_KINDS)
 
     def to_dict(self) -> dict[str, str]:
         return {"name": self.name, "kind": self.kind, "reason": self.reason}

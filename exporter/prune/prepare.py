@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from edgebench.atomic import ensure_writable_dir, write_json
 from edgebench.calibration.dataset import Dataset
-from edgebench.errors import UserInputError
+from edgebench.errors import UserInputError, check_one_of
 from edgebench.exporter.prune.latency import (
     LatencyPlan,
     check_reachable,
@@ -53,8 +53,8 @@ class LatencyTarget:
             raise UserInputError(f"--target-speedup {self.speedup} must be > 1 (e.g. 2 for twice as fast)")
         if self.latency_ms is not None and not self.latency_ms > 0:
             raise UserInputError(f"--target-latency-ms {self.latency_ms} must be > 0")
-        if self.precision is not None and self.precision not in PRECISIONS:
-            raise UserInputError(f"--precision '{self.precision}' is not one of {', '.join(PRECISIONS)}")
+        if self.precision is not None:
+            check_one_of("--precision", self.precision, PRECISIONS)
         if self.sensitivity_images < 10:
             raise UserInputError(f"sensitivity_images {self.sensitivity_images} must be >= 10 (the latency plan's "
                                  "sensitivity needs at least 10 images)")
@@ -137,8 +137,7 @@ def probe_pack(model: nn.Module, spec: Any, out_dir: Path, *, precision: str, cp
     """
     from edgebench.exporter.export import export_model
 
-    if precision not in PRECISIONS:
-        raise UserInputError(f"--precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+    check_one_of("--precision", precision, PRECISIONS)
     out = ensure_writable_dir(out_dir)
     probes = latency_probes(model, example_input(spec), arch=spec.name, channel_block=channel_block)
     export_model(model, spec, out, parity_dataset=None, force=True, weights={"source": "latency-probe"})

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from edgebench.calibration.bits import gzip_size_mb, onnx_zero_fraction
-from edgebench.errors import UserInputError
+from edgebench.errors import UserInputError, check_one_of
 from torch import nn
 
 if TYPE_CHECKING:
@@ -48,8 +48,7 @@ class SparsityConfig:
         if isinstance(s, bool) or not isinstance(s, int | float) or not 0.0 <= s < 1.0:
             raise UserInputError(f"--sparsity {s!r} must be in [0, 1): the fraction of weights set to zero, e.g. "
                                  "0.5, 0.75 or 0.9 (1.0 would remove every weight)")
-        if self.scope not in SCOPES:
-            raise UserInputError(f"--scope '{self.scope}' is not one of {', '.join(SCOPES)}")
+        check_one_of("--scope", self.scope, SCOPES)
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 0:
             raise UserInputError(f"--epochs {self.epochs} must be an integer >= 0")
         if not self.lr > 0:

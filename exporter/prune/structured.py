@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 import torch_pruning as tp
-from edgebench.errors import ModelFileError, UserInputError, suggest
+from edgebench.errors import ModelFileError, UserInputError, check_one_of
 from edgebench.exporter.prune.config import (
     SCOPES,
     PrunableLayer,
@@ -231,8 +231,7 @@ def scan_layers(model: nn.Module, example: torch.Tensor, scope: str = "internal"
         scan = scan_layers(create_model("resnet20"), torch.zeros(1, 3, 32, 32))
         [(s.name, s.kind) for s in scan.skipped][:2]   # [('conv1', 'residual'), ('layer1.0.conv2', 'residual')]
     """
-    if scope not in SCOPES:
-        raise UserInputError(f"scope '{scope}' is not one of {', '.join(SCOPES)}.{suggest(scope, SCOPES)}")
+    check_one_of("scope", scope, SCOPES)
     dg = graph or build_graph(model, example)
     names = {m: n for n, m in model.named_modules()}
     hw_cache: dict[str, int] = {}

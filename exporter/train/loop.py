@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from edgebench.atomic import atomic_path, ensure_writable_dir
 from edgebench.calibration.datasets import Dataset
 from edgebench.calibration.preprocess import preprocess
-from edgebench.errors import BadCheckpoint, OutputExistsError, UserInputError
+from edgebench.errors import BadCheckpoint, OutputExistsError, UserInputError, check_one_of
 from edgebench.exporter.train.distill import DistillConfig, distill_loss
 from edgebench.manifest import Preprocessing
 from torch import nn
@@ -77,8 +77,7 @@ class TrainConfig:
             raise UserInputError(f"mean_last {self.mean_last} must be >= 1")
         if self.eval_batch_size < 1:
             raise UserInputError(f"eval batch size {self.eval_batch_size} must be >= 1")
-        if self.device not in DEVICES:
-            raise UserInputError(f"--device '{self.device}' is not one of {', '.join(DEVICES)}")
+        check_one_of("--device", self.device, DEVICES)
 
     @classmethod
     def cifar(cls, epochs: int = 200) -> TrainConfig:

@@ -301,7 +301,7 @@ def test_eval_on_a_device_pushes_the_labels_file(tmp_path: Path) -> None:
     _img(tmp_path / "val" / "a.png")
     req = EvalRequest(str(tmp_path / "m.onnx"), EvalConfig(data=str(tmp_path / "val"), labels_file=tmp_path / "gt.txt",
                                                            limit=5),
-                      preprocessing=EvalPreprocessing(preset="tf-lite", labels="imagenet"))
+                      preprocessing=EvalPreprocessing.of(preset="tf-lite", labels="imagenet"))
     models, paths = req.local_files()
     assert models == (tmp_path / "m.onnx",)
     assert paths == (("--data", tmp_path / "val"), ("--labels-file", tmp_path / "gt.txt"))
@@ -310,7 +310,7 @@ def test_eval_on_a_device_pushes_the_labels_file(tmp_path: Path) -> None:
     assert (there.model, there.config.data, there.config.labels_file) == ("models/a/m.onnx", "data/b",
                                                                           Path("data/c/gt.txt"))
     # the Annotated options (cli/common.py) travel too: a forwarded command line once dropped --preprocessing/--labels
-    assert EvalRequest.from_json(there.to_json()).preprocessing == EvalPreprocessing(preset="tf-lite",
+    assert EvalRequest.from_json(there.to_json()).preprocessing == EvalPreprocessing.of(preset="tf-lite",
                                                                                       labels="imagenet")
 
 

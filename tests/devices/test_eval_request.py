@@ -46,7 +46,7 @@ def _request(tmp_path: Path) -> EvalRequest:
                      batch_size=3, data_dir=tmp_path, download=False, arithmetic="qdq", as_target=False,
                      labels_file=tmp_path / "gt.txt")
     return EvalRequest(str(tmp_path / "m"), cfg, precision="int8", baseline=str(tmp_path / "b.onnx"), no_verify=True,
-                       allow_oversubscribe=True, preprocessing=EvalPreprocessing(preset="unit", size="16x16",
+                       allow_oversubscribe=True, preprocessing=EvalPreprocessing.of(preset="unit", size="16x16",
                                                                                  scale=0.5, resize=18, labels="x"))
 
 
@@ -139,7 +139,7 @@ def test_eval_on_and_bench_on_take_the_one_path(tmp_path: Path, tiny: tuple[Path
     assert (names, out, type(req)) == ("pi,pj", None, EvalRequest)
     assert (req.model, req.config.data, req.config.limit, req.config.threads, req.config.arithmetic) == (
         str(folder), str(data), 5, 3, "host")
-    assert (req.precision, req.no_verify, req.preprocessing.preset) == ("fp32", True, "unit")
+    assert (req.precision, req.no_verify, dict(req.preprocessing.given)["preset"]) == ("fp32", True, "unit")
     assert req.label == "-t 3" and req.command == "run-eval"
     bad = runner.invoke(app, ["eval", str(folder), "-d", str(data), "--arithmetic", "fast", "--on", "pi"])
     assert bad.exit_code == 2 and "--arithmetic 'fast'" in bad.output and len(sent) == 1, bad.output
@@ -161,3 +161,15 @@ def test_eval_on_checks_its_options_before_anything_is_pushed(tiny: tuple[Path, 
     r = runner.invoke(app, ["eval", str(folder), "-d", str(data), *args, "--on", "pi"])
     assert r.exit_code == 2 and r.output.startswith("edgebench: error: ") and why in r.output, r.output
     assert r.output.count("\n") == 1, r.output
+
+
+def test_eval_preprocessing_keeps_what_was_given_and_refuses_other_fields() -> None:
+    pre = EvalPreprocessing.of(labels="imagenet", scale=0.5, preset=None, mean="0.5,0.5,0.5")
+    assert pre.given == (("mean", "0.5,0.5,0.5"), ("scale", 0.5), ("labels", "imagenet"))  # declared order
+    assert pre.labels == "imagenet" and pre.options() == {"mean": "0.5,0.5,0.5", "scale": 0.5}
+    assert EvalPreprocessing.of(preset="unit").options() == {"preprocessing": "unit"}
+    assert EvalPreprocessing.of(**pre.to_dict()) == pre
+    with pytest.raises(UserInputError, match="unknown fields gamma"):
+        EvalPreprocessing.of(gamma="2.2")
+    with pytest.raises(UserInputError, match="scale"):
+        EvalPreprocessing.of(scale="big")
