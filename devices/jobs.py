@@ -382,21 +382,26 @@ class EvalRequest:
         fields this edgebench does not have."""
         d = unwrap(text, EVAL_FORMAT, EVAL_VERSION, {*_EVAL_TYPES, "config", "preprocessing"}, source,
                    "`eval --on`")
-        config, pre = d.pop("config", {}), d.pop("preprocessing", {})
-        for name, part, known in (("config", config, _CONFIG_TYPES), ("preprocessing", pre, _PREPROCESSING_TYPES)):
-            if not isinstance(part, dict):
-                raise UserInputError(f"{source}: its {name} is {part!r:.40}, not an object; run the same edgebench "
-                                     "on both sides (edgebench device setup NAME)")
-            if extra := sorted(set(part) - set(known)):
-                raise UserInputError(f"{source}: its {name} is not this edgebench's (unknown fields "
-                                     f"{', '.join(extra)!s:.80}); run the same edgebench on both sides (edgebench "
-                                     "device setup NAME)")
-            _check_types(part, {k: known[k] for k in part}, f"{source}: the {name}")  # what is absent: defaults
+        config = _check_part(d.pop("config", {}), _CONFIG_TYPES, source, "config")
+        pre = _check_part(d.pop("preprocessing", {}), _PREPROCESSING_TYPES, source, "preprocessing")
         if "model" not in d:
             raise UserInputError(f"{source} names no model; it is written by `eval --on`")
         config.update({name: Path(config[name]) for name in _CONFIG_PATHS if config.get(name) is not None})
         _check_types(d, {k: _EVAL_TYPES[k] for k in d}, f"{source}: the request")
         return cls(config=EvalConfig(**config), preprocessing=EvalPreprocessing.of(**pre), **d)
+
+
+def _check_part(part: Any, known: dict[str, tuple[type, ...]], source: str, name: str) -> dict[str, Any]:
+    """A request's nested object (its `name`): an object of `known` fields only, each of its type, else one line;
+    the fields it leaves out take their defaults."""
+    if not isinstance(part, dict):
+        raise UserInputError(f"{source}: its {name} is {part!r:.40}, not an object; run the same edgebench on both "
+                             "sides (edgebench device setup NAME)")
+    if extra := sorted(set(part) - set(known)):
+        raise UserInputError(f"{source}: its {name} is not this edgebench's (unknown fields {', '.join(extra)!s:.80}); "
+                             "run the same edgebench on both sides (edgebench device setup NAME)")
+    _check_types(part, {k: known[k] for k in part}, f"{source}: the {name}")
+    return part
 
 
 def read_eval_request(path: Path) -> EvalRequest:
@@ -470,15 +475,11 @@ class DoctorRequest:
         if "fp32" not in d:
             raise UserInputError(f"{source} names no FP32 model; it is written by `doctor --on`")
         _check_types(d, {k: _DOCTOR_TYPES[k] for k in d}, f"{source}: the request")
-        if not isinstance(trials, list) or not all(isinstance(t, dict) for t in trials):
-            raise UserInputError(f"{source}: its trials are {trials!r:.40}, not a list of objects; it is written by "
-                                 "`doctor --on`")
+        if not isinstance(trials, list):
+            raise UserInputError(f"{source}: its trials are {trials!r:.40}, not a list; it is written by `doctor --on`")
         for t in trials:
-            if extra := sorted(set(t) - set(_TRIAL_TYPES)):
-                raise UserInputError(f"{source}: a trial is not this edgebench's (unknown fields "
-                                     f"{', '.join(extra)!s:.80}); run the same edgebench on both sides (edgebench "
-                                     "device setup NAME)")
-            _check_types(t, _TRIAL_TYPES, f"{source}: a trial")
+            _check_part(t, _TRIAL_TYPES, source, "trial")
+            _check_types(t, {k: _TRIAL_TYPES[k] for k in ("label", "model")}, f"{source}: the trial")
         data = d.pop("data", None)
         return cls(DoctorMeasure(**d, trials=tuple(TrialModel(**t) for t in trials)), data)
 
