@@ -711,11 +711,9 @@ class DoctorConfig:
             raise UserInputError("--try/--apply re-quantize the FP32 model and measure top-1: give --data (e.g. "
                                  "cifar10)")
         object.__setattr__(self, "on", tuple(self.on))
-        for device in self.on:
-            if self.output is not None:
-                self._check_output(self.output / device)
-        if self.output is not None and not self.on:
-            self._check_output(self.output)
+        if self.output is not None:  # with --on: a folder per device below -o
+            for folder in [self.output / device for device in self.on] or [self.output]:
+                self._check_output(folder)
 
     def output_for(self, device: str | None = None) -> Path | None:
         """Where --apply writes (for `device` with --on: its folder below -o); None without --apply."""
