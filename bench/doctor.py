@@ -11,19 +11,25 @@ called a fix unless it was measured. Example::
 
     d = diagnose(int8_path, fp32_path, cpu=fingerprint()["cpu"], threads=1, data=dataset)
     d.verdict      # 'INT8 is 0.88x FP32 here: ...; fix: preset x86-avx2'
-    trials = try_fixes(d, fp32_path, dataset, work_dir)
+    trials = try_fixes(d, int8_path, fp32_path, dataset, work_dir)
+
+What only the CPU that runs the models can tell (timings, profiler, paired top-1) is measured by
+bench/doctor_measure.py, which needs no `onnx`; this module reads the graphs (`read_pair`, `graph_causes`, the
+per-tensor error) and `conclude`s from both, so `doctor --on DEVICE` (devices/doctor.py) measures there and
+concludes here with the same code.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from edgebench.errors import UserInputError, check_one_of
+from edgebench.bench.doctor_measure import DoctorMeasure, TrialModel, measure, measure_model
+from edgebench.errors import EdgebenchError, UserInputError, check_one_of
 from edgebench.manifest import RecipeRecord
 
 # cause kind -> (area, what it means)
@@ -123,6 +129,7 @@ class Diagnosis:
     causes: tuple[Cause, ...]
     candidates: tuple[Candidate, ...]
     facts: dict[str, Any] = field(default_factory=dict)
+    where: str = "here"  # where it was measured: "here", or "on pi4 (Cortex-A72)" for `doctor --on`
 
     @property
     def kinds(self) -> list[str]:
@@ -130,7 +137,7 @@ class Diagnosis:
 
     def verdict(self, fix: str | None = None) -> str:
         """'INT8 is 0.88x FP32 here: <first cause>; <float share>; fix: <fix>'."""
-        return verdict_line(self.speedup, self.drop_pts, self.causes, self.facts, fix)
+        return verdict_line(self.speedup, self.drop_pts, self.causes, self.facts, fix, where=self.where)
 
     def to_dict(self) -> dict[str, Any]:
         return {"verdict": self.verdict(), "speedup": round(self.speedup, 3),
@@ -140,17 +147,19 @@ class Diagnosis:
 
 
 def verdict_line(speedup: float, drop_pts: float | None, causes: Sequence[Cause], facts: Mapping[str, Any],
-                 fix: str | None = None) -> str:
-    """The one line the doctor (and the compare report) prints first.
+                 fix: str | None = None, where: str = "here") -> str:
+    """The one line the doctor (and the compare report) prints first; `where` the model ran.
 
     >>> verdict_line(2.0, 0.1, [], {})
     'INT8 is 2.00x FP32 here, top-1 -0.10 points: no problem found'
+    >>> verdict_line(2.0, None, [], {}, where="on pi4 (Cortex-A72)")
+    'INT8 is 2.00x FP32 on pi4 (Cortex-A72): no problem found'
     """
     acc = "" if drop_pts is None else f", top-1 {0.0 - drop_pts:+.2f} points"
     if not causes:
-        return f"INT8 is {speedup:.2f}x FP32 here{acc}: no problem found"
+        return f"INT8 is {speedup:.2f}x FP32 {where}{acc}: no problem found"
     if speedup >= REPORT_SPEEDUP and (drop_pts is None or drop_pts <= DROP_GOAL_PTS):
-        return (f"INT8 is {speedup:.2f}x FP32 here{acc}: healthy; noted: "
+        return (f"INT8 is {speedup:.2f}x FP32 {where}{acc}: healthy; noted: "
                 + "; ".join(c.detail for c in causes) + (f"; measured better: {fix}" if fix else ""))
     parts = [causes[0].detail]
     islands = facts.get("float_time_by_op") or {}
@@ -158,7 +167,7 @@ def verdict_line(speedup: float, drop_pts: float | None, causes: Sequence[Cause]
         op, pct = max(islands.items(), key=lambda kv: kv[1])
         parts.append(f"{pct:.0f} % of time in float {op}")
     parts.append(f"fix: {fix or causes[0].fix}")
-    return f"INT8 is {speedup:.2f}x FP32 here{acc}: " + "; ".join(parts)
+    return f"INT8 is {speedup:.2f}x FP32 {where}{acc}: " + "; ".join(parts)
 
 
 # ---- facts read from the graphs ------------------------------------------------------------------------------
@@ -288,44 +297,7 @@ def _host_preset(cpu: Mapping[str, Any]) -> str:
         return "u8s8-reduce-range"
 
 
-# ---- measurements ------------------------------------------------------------------------------------------
-
-
-def measure_speed(fp32: Path, model: Path, *, threads: int, rounds: int, iters: int,
-                  model_threads: int | None = None) -> tuple[float, float]:
-    """(FP32 latency / `model` latency, FP32 ms), interleaved in one process (CPU time with one thread).
-    `model_threads`: `model` runs with that many threads, FP32 with `threads` (a thread-count fix)."""
-    from edgebench.bench.interleave import interleaved_latency
-    from edgebench.runtimes.ort.options import OrtCpuOptions
-
-    per = None if model_threads in (None, threads) else {"model": OrtCpuOptions(intra_op_threads=model_threads)}
-    t = interleaved_latency({"fp32": fp32, "model": model}, threads=threads, rounds=rounds, iters=iters,
-                            warmup=3, same_inputs=True, model_options=per)
-    r = t["model"]
-    ratio = (r.get("cpu_ratio_vs_first") or r["ratio_vs_first"])["median"]
-    return 1.0 / ratio, float(t["fp32"].get("cpu_p50_ms") or t["fp32"]["p50_ms"])
-
-
-def measure_accuracy(fp32: Path, model: Path, data: Any, threads: int) -> dict[str, Any]:
-    """Paired top-1 of `model` against `fp32` on the Dataset `data` (`calibration.evaluate.evaluate_pair`)."""
-    from edgebench.calibration.evaluate import evaluate_pair
-
-    return evaluate_pair(model, fp32, data, threads=threads)["paired"]
-
-
-def profile_shares(model: Path, threads: int, runs: int = 30) -> dict[str, Any]:
-    """Share of kernel time in float nodes (by op type), in Q/DQ conversions and in INT8 kernels (ORT profiler)."""
-    from edgebench.bench.op_profile import profile_model
-    from edgebench.runtimes.ort.options import OrtCpuOptions
-
-    prof = profile_model(model, OrtCpuOptions(intra_op_threads=threads), batch=1, runs=runs, warmup=5, top_nodes=0)
-    by_op: dict[str, float] = {}
-    for n in prof["nodes"]:
-        if n["precision"] == "fp32":
-            by_op[n["op_type"]] = by_op.get(n["op_type"], 0.0) + n["pct"]
-    pct = {p: round(v["pct"], 1) for p, v in prof["precision"].items()}
-    return {"precision_pct": pct, "float_time_by_op": {k: round(v, 1) for k, v in by_op.items()},
-            "float_nodes": prof["float_nodes"]}
+# ---- the workstation's measurements: the graphs run with every tensor exposed (onnx) -------------------
 
 
 def node_errors(int8: Path, fp32: Path, x: np.ndarray, input_name: str, top: int = 5) -> list[dict[str, Any]]:
@@ -461,32 +433,65 @@ def candidates_for(causes: Sequence[Cause], current: Any, cpu: Mapping[str, Any]
     return out
 
 
-def diagnose(int8: Path, fp32: Path, *, cpu: Mapping[str, Any], threads: int = 1, data: Any = None,
-             rounds: int = 7, iters: int = 30, usable_cores: int | None = None, profile_runs: int = 30) -> Diagnosis:
-    """Speed (and with `data`, a labelled Dataset, accuracy) diagnosis of `int8` against its parent `fp32`."""
+@dataclass(frozen=True)
+class ModelPair:
+    """The INT8 model and its FP32 parent as read and checked (`read_pair`): paths, graphs, the INT8 manifest."""
+
+    int8: Path
+    fp32: Path
+    p8: Any
+    p32: Any
+    manifest: Any
+
+    @property
+    def recipe(self) -> RecipeRecord | None:
+        return getattr(self.manifest, "recipe", None) if self.manifest is not None else None
+
+
+def read_pair(int8: Path, fp32: Path, data: Any = None) -> ModelPair:
+    """Read both graphs and refuse a pair (or images) the doctor cannot diagnose (`check_pair`), before any timing."""
     from edgebench.artifact import ModelArtifact
     from edgebench.calibration.graph import load_graph
-    from edgebench.calibration.preprocess import preprocess
-    from edgebench.system import default_threads
 
-    cores = usable_cores if usable_cores is not None else default_threads()
     art = ModelArtifact.resolve(int8)
     p8, p32 = load_graph(Path(int8)), load_graph(Path(fp32))
     check_pair(int8, fp32, p8, p32, art.manifest, data)
-    recipe = getattr(art.manifest, "recipe", None) if art.manifest is not None else None
-    causes = graph_causes(p8, p32, recipe, cpu, threads, cores)
-    speedup, fp32_ms = measure_speed(fp32, int8, threads=threads, rounds=rounds, iters=iters)
-    shares = profile_shares(int8, threads, profile_runs)
-    facts: dict[str, Any] = {"threads": threads, "usable_cores": cores,
-                             "cpu": {k: cpu.get(k) for k in ("arch", "model")},
-                             "isa": sorted(k for k, v in (cpu.get("isa") or {}).items() if v), **shares,
-                             "weights": sorted(set(weight_granularity(p8).values()))}
+    return ModelPair(Path(int8), Path(fp32), p8, p32, art.manifest)
+
+
+def diagnose(int8: Path, fp32: Path, *, cpu: Mapping[str, Any], threads: int = 1, data: Any = None,
+             rounds: int = 7, iters: int = 30, usable_cores: int | None = None, profile_runs: int = 30) -> Diagnosis:
+    """Speed (and with `data`, a labelled Dataset, accuracy) diagnosis of `int8` against its parent `fp32` on this
+    machine, as if its CPU were `cpu` (the fingerprint's `cpu` section) with `usable_cores`."""
+    from edgebench.system import default_threads
+
+    pair = read_pair(int8, fp32, data)
+    spec = DoctorMeasure(fp32=str(fp32), model=str(int8), threads=threads, rounds=rounds, iters=iters,
+                         profile_runs=profile_runs)
+    cores = usable_cores if usable_cores is not None else default_threads()
+    return conclude(pair, measure_model(spec, data), cpu=cpu, threads=threads, usable_cores=cores, data=data)
+
+
+def conclude(pair: ModelPair, measured: Mapping[str, Any], *, cpu: Mapping[str, Any], threads: int,
+             usable_cores: int, data: Any = None, where: str = "here") -> Diagnosis:
+    """The diagnosis from the graphs of `pair` and what the CPU `cpu` measured (`doctor_measure.measure_model`:
+    here, or on a device for `doctor --on`); with `data` the per-tensor error is measured here (onnx)."""
+    from edgebench.bench.op_profile import float_nodes_why
     from edgebench.calibration.recipes import host_arithmetic
 
-    if recipe:
-        facts["arithmetic"] = host_arithmetic(recipe, cpu).reason
+    causes = graph_causes(pair.p8, pair.p32, pair.recipe, cpu, threads, usable_cores)
+    speedup, fp32_ms = float(measured["speedup"]), float(measured["fp32_ms"])
+    facts: dict[str, Any] = {"threads": threads, "usable_cores": usable_cores,
+                             "cpu": {k: cpu.get(k) for k in ("arch", "model")},
+                             "isa": sorted(k for k, v in (cpu.get("isa") or {}).items() if v),
+                             "precision_pct": measured["precision_pct"],
+                             "float_time_by_op": measured["float_time_by_op"],
+                             "float_nodes": float_nodes_why(pair.int8, list(measured["fp32_nodes"])),
+                             "weights": sorted(set(weight_granularity(pair.p8).values()))}
+    if pair.recipe:
+        facts["arithmetic"] = host_arithmetic(pair.recipe, cpu).reason
     facts["fp32_ms"] = round(fp32_ms, 4)
-    convert = shares["precision_pct"].get("convert", 0.0)
+    convert = measured["precision_pct"].get("convert", 0.0)
     explained = any(c.area == "speed" for c in causes)
     if (convert >= QDQ_SHARE_PCT and not explained) or (speedup < SPEED_GOAL and not explained
                                                          and fp32_ms < TINY_MODEL_MS):
@@ -495,22 +500,10 @@ def diagnose(int8: Path, fp32: Path, *, cpu: Mapping[str, Any], threads: int = 1
                             "keep FP32 (too little arithmetic for INT8 to pay off)"))
     drop = None
     errors: list[dict[str, Any]] = []
-    if data is not None:
-        paired = measure_accuracy(fp32, int8, data, threads)
-        drop = 0.0 - paired["top1_delta_pts"]
-        facts["paired"] = {k: paired[k] for k in ("n", "agreement_pct", "flipped_to_correct", "flipped_to_wrong",
-                                                  "top1_delta_pts", "top1_delta_ci95_pts")}
-        if art.manifest is not None and art.manifest.input is not None and "QuantizeLinear" in {
-                n.op_type for n in p8.graph.node}:
-            x = preprocess(data.images[:16], art.manifest.input.preprocessing)
-            errors = node_errors(int8, fp32, x, art.manifest.input.name)
-            facts["node_errors"] = errors
-            facts["activation_outliers"] = activation_outliers(p8, fp32, x, art.manifest.input.name)
-            for a in facts["activation_outliers"][:1]:  # keeping the worst one's producer and consumers float
-                around = sorted({n.name for n in p32.graph.node if n.name and (a["tensor"] in n.output
-                                                                               or a["tensor"] in n.input)})
-                errors.append({"nodes": around, "why": f"activation '{a['tensor']}' spans {a['ratio']}x its typical "
-                                                       "channel's 99.9th percentile", "activation_outlier": True})
+    if measured.get("paired") is not None:
+        facts["paired"] = dict(measured["paired"])
+        drop = 0.0 - facts["paired"]["top1_delta_pts"]
+        errors = _tensor_errors(pair, data, facts) if data is not None else []
         if drop > DROP_GOAL_PTS and errors and not any(c.kind == "outlier-channel" for c in causes):
             e = errors[0]
             wide = [x["why"] for x in errors if x.get("activation_outlier")]
@@ -520,8 +513,29 @@ def diagnose(int8: Path, fp32: Path, *, cpu: Mapping[str, Any], threads: int = 1
     order = {k: i for i, k in enumerate(CAUSE_KINDS)}
     lossy = drop is not None and drop > DROP_GOAL_PTS  # then the accuracy causes lead the verdict
     causes.sort(key=lambda c: (not (lossy and c.area == "accuracy"), order[c.kind]))
-    current = _recipe_of(art.manifest, cpu)
-    return Diagnosis(speedup, drop, tuple(causes), tuple(candidates_for(causes, current, cpu, cores, errors)), facts)
+    current = _recipe_of(pair.manifest, cpu)
+    return Diagnosis(speedup, drop, tuple(causes), tuple(candidates_for(causes, current, cpu, usable_cores, errors)),
+                     facts, where)
+
+
+def _tensor_errors(pair: ModelPair, data: Any, facts: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tensors quantization damages most and the widest activations on 16 images of `data` (both graphs run
+    here with every tensor exposed), recorded in `facts`; the ranked groups of nodes to keep float."""
+    from edgebench.calibration.preprocess import preprocess
+
+    man = pair.manifest
+    if man is None or man.input is None or "QuantizeLinear" not in {n.op_type for n in pair.p8.graph.node}:
+        return []
+    x = preprocess(data.images[:16], man.input.preprocessing)
+    errors = node_errors(pair.int8, pair.fp32, x, man.input.name)
+    facts["node_errors"] = errors
+    facts["activation_outliers"] = activation_outliers(pair.p8, pair.fp32, x, man.input.name)
+    for a in facts["activation_outliers"][:1]:  # keeping the worst one's producer and consumers float
+        around = sorted({n.name for n in pair.p32.graph.node if n.name and (a["tensor"] in n.output
+                                                                            or a["tensor"] in n.input)})
+        errors.append({"nodes": around, "why": f"activation '{a['tensor']}' spans {a['ratio']}x its typical "
+                                               "channel's 99.9th percentile", "activation_outlier": True})
+    return errors
 
 
 # ---- trying the fixes ----------------------------------------------------------------------------------------
@@ -538,31 +552,59 @@ def build_candidate(cand: Candidate, fp32: Path, calib: Any, out_dir: Path, extr
     return Path(out_dir) / str(man.onnx_file)
 
 
-def try_fixes(d: Diagnosis, int8: Path, fp32: Path, data: Any, work_dir: Path, *, calib_size: int = 64,
-              rounds: int = 7, iters: int = 30) -> list[Trial]:
-    """Apply every candidate of `d` and measure it: interleaved speed against FP32 and (with `data`) paired top-1.
-
-    Calibration uses the first `calib_size` images of `data` (the same images the paired top-1 is measured on)."""
+def plan_trials(d: Diagnosis, int8: Path, fp32: Path, data: Any, work_dir: Path, *, calib_size: int = 64
+                ) -> list[tuple[Candidate, TrialModel | None]]:
+    """Every candidate of `d` with the model to time for it: a re-quantized FP32 model (built here, in
+    `work_dir`, calibrated on the first `calib_size` images of `data`), the INT8 model at another thread count,
+    or None for keeping FP32 (FP32 itself: nothing to time)."""
     calib = data.subset(min(calib_size, len(data))) if data is not None else None
-    threads = int(d.facts.get("threads", 1))
-    trials = []
+    planned: list[tuple[Candidate, TrialModel | None]] = []
     for i, cand in enumerate(d.candidates):
         if cand.keep_fp32:
-            trials.append(Trial(cand, 1.0, 0.0 if data is not None else None, 100.0 if data is not None else None))
-            continue
-        if cand.threads is not None:  # the same INT8 model at another thread count, against FP32 as given
-            model, t = int8, cand.threads
+            planned.append((cand, None))
+        elif cand.threads is not None:  # the same INT8 model at another thread count, against FP32 as given
+            planned.append((cand, TrialModel(cand.label, str(int8), cand.threads)))
+        elif calib is None:
+            raise UserInputError(f"trying '{cand.label}' re-quantizes the FP32 model: give --data for calibration")
         else:
-            if calib is None:
-                raise UserInputError(f"trying '{cand.label}' re-quantizes the FP32 model: give --data for calibration")
-            model, t = build_candidate(cand, fp32, calib, Path(work_dir) / f"candidate{i}"), threads
-        speed, _ = measure_speed(fp32, model, threads=threads, rounds=rounds, iters=iters, model_threads=t)
-        drop = agree = None
-        if data is not None:
-            p = measure_accuracy(fp32, model, data, t)
-            drop, agree = 0.0 - p["top1_delta_pts"], p["agreement_pct"]
-        trials.append(Trial(cand, speed, drop, agree))
+            built = build_candidate(cand, fp32, calib, Path(work_dir) / f"candidate{i}")
+            planned.append((cand, TrialModel(cand.label, str(built))))
+    return planned
+
+
+def trials_from(planned: Sequence[tuple[Candidate, TrialModel | None]], measured: Sequence[Mapping[str, Any]],
+                scored: bool) -> list[Trial]:
+    """The `planned` candidates as measured (`doctor_measure.measure_trial`'s records, by label; here or on a
+    device); keeping FP32 is FP32 itself: 1.00x, and with `scored` (images given) no drop."""
+    by_label = {m["label"]: m for m in measured}
+    trials = []
+    for cand, model in planned:
+        if model is None:
+            trials.append(Trial(cand, 1.0, 0.0 if scored else None, 100.0 if scored else None))
+            continue
+        if cand.label not in by_label:
+            raise EdgebenchError(f"the measurements hold no trial '{cand.label}'")
+        m = by_label[cand.label]
+        trials.append(Trial(cand, float(m["speedup"]), m["drop_pts"], m["agreement_pct"]))
     return trials
+
+
+def try_fixes(d: Diagnosis, int8: Path, fp32: Path, data: Any, work_dir: Path, *, calib_size: int = 64,
+              rounds: int = 7, iters: int = 30,
+              measure_trials: Callable[[DoctorMeasure], Sequence[Mapping[str, Any]]] | None = None) -> list[Trial]:
+    """Apply every candidate of `d` and measure it: interleaved speed against FP32 and (with `data`) paired top-1.
+
+    Calibration uses the first `calib_size` images of `data` (the same images the paired top-1 is measured on).
+    `measure_trials(spec)` times the fixes (`doctor_measure.measure_trial` records): by default here, on a device
+    for `doctor --on` (devices/doctor.py)."""
+    planned = plan_trials(d, int8, fp32, data, work_dir, calib_size=calib_size)
+    models = tuple(m for _, m in planned if m is not None)
+    measured: Sequence[Mapping[str, Any]] = []
+    if models:
+        spec = DoctorMeasure(fp32=str(fp32), trials=models, threads=int(d.facts.get("threads", 1)), rounds=rounds,
+                             iters=iters)
+        measured = measure_trials(spec) if measure_trials is not None else measure(spec, data)["trials"]
+    return trials_from(planned, measured, data is not None)
 
 
 def best_trial(trials: Sequence[Trial], given: Diagnosis | None = None) -> Trial | None:
@@ -588,7 +630,7 @@ def decision_line(d: Diagnosis, best: Trial | None) -> str:
     if best is None:
         return "nothing tried (--try measures the fixes)"
     if best.candidate.keep_fp32:
-        return ("keep FP32: no INT8 variant tried reaches >= 1.00x FP32 speed within 0.5 points here (see the "
+        return (f"keep FP32: no INT8 variant tried reaches >= 1.00x FP32 speed within 0.5 points {d.where} (see the "
                 "table)")
     drop = "" if best.drop_pts is None else f", top-1 {0.0 - best.drop_pts:+.2f} points"
     return f"{best.candidate.label}: measured {best.speedup:.2f}x FP32{drop} (was {d.speedup:.2f}x)"
@@ -641,7 +683,8 @@ def report_verdict(speedup: float | None, drop_pts: float | None, arch: str | No
 class DoctorConfig:
     """`edgebench doctor`'s options, checked on construction (before any model is read): `data` labelled images
     (paired top-1, per-node error; --try calibrates on them), `limit` of them, `threads` of the timings,
-    `try_fixes` measures every candidate fix, `output` is where --apply writes the best one (given only with it)."""
+    `try_fixes` measures every candidate fix, `output` is where --apply writes the best one (given only with it;
+    with `on`, the devices measured on (`doctor --on`), one folder each below it)."""
 
     data: str | None = None
     limit: int = 500
@@ -650,6 +693,7 @@ class DoctorConfig:
     try_fixes: bool = False
     apply: bool = False
     output: Path | None = None
+    on: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.runtime != "ort-cpu":
@@ -666,8 +710,24 @@ class DoctorConfig:
         if (self.try_fixes or self.apply) and self.data is None:
             raise UserInputError("--try/--apply re-quantize the FP32 model and measure top-1: give --data (e.g. "
                                  "cifar10)")
-        if self.output is not None:
-            self._check_output(self.output)
+        object.__setattr__(self, "on", tuple(self.on))
+        if self.output is not None:  # with --on: a folder per device below -o
+            for folder in [self.output / device for device in self.on] or [self.output]:
+                self._check_output(folder)
+
+    def output_for(self, device: str | None = None) -> Path | None:
+        """Where --apply writes (for `device` with --on: its folder below -o); None without --apply."""
+        if not self.apply or self.output is None:
+            return None
+        return self.output / device if device is not None else self.output
+
+    def load_data(self, fp32_manifest: Any) -> Any:
+        """--data's first --limit labelled images, as the FP32 model's manifest loads them; None without --data."""
+        from edgebench.calibration.evaluate import load_eval_dataset
+
+        if self.data is None:
+            return None
+        return load_eval_dataset(self.data, fp32_manifest, size=self.limit).require_labels("the doctor")
 
     @staticmethod
     def _check_output(output: Path) -> None:
@@ -686,21 +746,27 @@ def run_doctor(cfg: DoctorConfig, int8: Path, fp32: Path, fp32_manifest: Any = N
     import tempfile
 
     from edgebench.bench.fingerprint import fingerprint
-    from edgebench.calibration.evaluate import load_eval_dataset
 
-    ds = load_eval_dataset(cfg.data, fp32_manifest, size=cfg.limit).require_labels("the doctor") if cfg.data else None
+    ds = cfg.load_data(fp32_manifest)
     d = diagnose(int8, fp32, cpu=fingerprint()["cpu"], threads=cfg.threads, data=ds)
     trials: list[Trial] = []
     if cfg.try_fixes or cfg.apply:
         with tempfile.TemporaryDirectory(prefix="edgebench-doctor-") as tmp:
             trials = try_fixes(d, int8, fp32, ds, Path(tmp))
+    return doctor_record(d, trials, int8, fp32, ds, cfg.output_for())
+
+
+def doctor_record(d: Diagnosis, trials: Sequence[Trial], int8: Path, fp32: Path, ds: Any, output: Path | None
+                  ) -> dict[str, Any]:
+    """The doctor's record (`doctor --json`): the diagnosis, the measured trials and the decision; with `output`
+    (--apply) the best trial is written there."""
     best = best_trial(trials, d)
     record = {**d.to_dict(), "trials": [t.to_dict() for t in trials], "decision": decision_line(d, best),
               "model": str(int8), "fp32": str(fp32)}
     if best is not None and not best.candidate.keep_fp32:
         record["verdict"] = d.verdict(best.candidate.label)
-    if cfg.apply and cfg.output is not None:
-        record["applied"] = _apply(best, fp32, ds, cfg.output, record)
+    if output is not None:
+        record["applied"] = _apply(best, fp32, ds, output, record)
     return record
 
 

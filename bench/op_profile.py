@@ -133,8 +133,11 @@ def float_nodes_why(model: Path, fp32_nodes: list[str]) -> dict[str, str]:
 def profile_model(model: Path, options: RuntimeOptions, *, batch: int | None = None,
                   shape: tuple[int, ...] | None = None, inputs_npz: Path | None = None, seed: int = 0,
                   runs: int = 100, warmup: int = 10, top_nodes: int = 20,
-                  keep_trace: Path | None = None) -> dict[str, Any]:
-    """Run `model` `warmup + runs` times in ort-cpu with the profiler on and summarize the timed runs."""
+                  keep_trace: Path | None = None, explain: bool = True) -> dict[str, Any]:
+    """Run `model` `warmup + runs` times in ort-cpu with the profiler on and summarize the timed runs.
+
+    `explain`: say why each float node ran in float (`float_nodes`, read from the graph); False leaves the
+    graph unread (the doctor's device side, which says why on the workstation)."""
     from edgebench.bench.inputs import npz_feeds, random_feeds
     from edgebench.runtimes.ort.session import OrtCpuRuntime
 
@@ -158,7 +161,8 @@ def profile_model(model: Path, options: RuntimeOptions, *, batch: int | None = N
 
         write_text(keep_trace, text)
     summary = summarize_trace(json.loads(text), warmup_runs=warmup, top_nodes=top_nodes)
-    summary["float_nodes"] = float_nodes_why(model, summary["fp32_nodes"])
+    if explain:
+        summary["float_nodes"] = float_nodes_why(model, summary["fp32_nodes"])
     summary["wall_s"] = wall
     summary["note"] = "profiling adds overhead; the result's latency block was measured without the profiler"
     return summary

@@ -1,5 +1,6 @@
-"""`edgebench doctor`: why this INT8 model is not faster or less accurate than FP32 here, and the measured fix
-(the work is in bench/doctor.py)."""
+"""`edgebench doctor`: why this INT8 model is not faster or less accurate than FP32 here (or `--on` a device), and
+the measured fix (the work is in bench/doctor.py; `--on` in devices/doctor.py, whose requests a device runs with
+the hidden `run-doctor`)."""
 
 from __future__ import annotations
 
@@ -28,21 +29,66 @@ def doctor(
     apply: bool = typer.Option(False, "--apply", help="Write the best measured model to -o DIR (implies --try)."),
     output: Path | None = typer.Option(None, "--output-dir", "-o", help="Folder for --apply's model + manifest."),
     as_json: bool = typer.Option(False, "--json", help="Print the diagnosis as JSON."),
+    on: str | None = typer.Option(None, "--on", metavar="DEVICE[,DEVICE...]",
+                                  help="Diagnose on these devices' CPUs over SSH (`edgebench device add`): they time, "
+                                       "profile and score; this machine reads the graphs and builds the fixes."),
     no_verify: bool = no_verify_option(),
 ) -> None:
     """Why INT8 is not faster (or is less accurate) than FP32 here: the verdict, the evidence, the measured fixes."""
     from edgebench.bench.doctor import DoctorConfig, run_doctor
     from edgebench.cli.options import check_threads
 
+    devices = _device_names(on)
     cfg = DoctorConfig(data=data, limit=limit, runtime=runtime, threads=threads, try_fixes=try_fixes_, apply=apply,
-                       output=output)
-    check_threads([threads])
+                       output=output, on=devices)
+    if not devices:  # with --on each device checks the threads against its own cores
+        check_threads([threads])
     int8, parent = _models(model, fp32, no_verify)
-    record = run_doctor(cfg, int8.path, parent.path, parent.manifest)
-    if as_json:
-        typer.echo(json.dumps(record, indent=2, default=str))
+    if on is None:
+        record = run_doctor(cfg, int8.path, parent.path, parent.manifest)
+        if as_json:
+            typer.echo(json.dumps(record, indent=2, default=str))
+        else:
+            _print(record)
         return
-    _print(record)
+    from edgebench.devices.doctor import doctor_on
+
+    records = doctor_on(on, cfg, int8.path, parent.path, parent.manifest)
+    if as_json:  # {device: record}, as `eval --on --json`
+        typer.echo(json.dumps(records, indent=2, default=str))
+        return
+    for name, record in records.items():
+        if len(records) > 1:
+            typer.echo(f"[{name}]")
+        _print(record)
+
+
+def _device_names(on: str | None) -> tuple[str, ...]:
+    """--on's devices, each checked in the devices file (the message bench --on gives), before anything is read."""
+    if on is None:
+        return ()
+    from edgebench.devices.remote import resolve_devices
+
+    return tuple(d.name for d in resolve_devices(on))
+
+
+@app.command("run-doctor", hidden=True)
+def run_doctor_cmd(request_file: Path = typer.Argument(..., help="A JSON doctor request (edgebench.doctor) written "
+                                                                    "by `doctor --on`."),
+                   output_dir: Path = typer.Option(Path("results"), "--output-dir", "-o",
+                                                   help="Folder for doctor.json.")) -> None:
+    """The device side of `doctor --on`: measure what REQUEST_FILE asks on this CPU (no onnx needed) and write the
+    measurements to DIR/doctor.json for the workstation to pull."""
+    from edgebench.atomic import ensure_writable_dir, write_json
+    from edgebench.bench.doctor_measure import measure_here
+    from edgebench.cli.options import check_threads
+    from edgebench.devices.jobs import read_doctor_request
+
+    request = read_doctor_request(request_file)
+    check_threads([request.measure.threads, *(t.threads for t in request.measure.trials if t.threads)])
+    ensure_writable_dir(output_dir)
+    data = Path(request.data) if request.data is not None else None
+    typer.echo(f"wrote {write_json(output_dir / 'doctor.json', measure_here(request.measure, data))}")
 
 
 def _models(model: Path, fp32: Path | None, no_verify: bool) -> tuple[Any, Any]:
@@ -70,6 +116,8 @@ def _print(r: dict[str, Any]) -> None:
 
     c = Console()
     c.print(r["verdict"], markup=False)
+    for where, what in (r.get("measured") or {}).items():  # --on: which figures came from where
+        c.print(f"measured on {where}: {', '.join(what)}", markup=False)
     f = r["facts"]
     c.print(f"CPU {f['cpu'].get('model') or f['cpu'].get('arch')}; ISA {', '.join(f['isa']) or 'unknown'}; "
             f"{f['threads']} thread(s) of {f['usable_cores']} usable cores; weights {', '.join(f['weights']) or '-'}",
@@ -109,16 +157,23 @@ def _print(r: dict[str, Any]) -> None:
                 "images): " + "; ".join(f"{a['tensor']} {a['ratio']}x" for a in f["activation_outliers"]),
                 markup=False)
     if r["trials"]:
-        t = Table(title="fixes, measured (before: INT8 as given)")
-        for col in ("fix", "for cause", "speed vs FP32", "top-1 vs FP32", "fixes cause", "good to apply"):
-            t.add_column(col, overflow="fold")
-        before = "-" if r["drop_pts"] is None else f"{0.0 - r['drop_pts']:+.2f}"
-        t.add_row("(before)", "", f"{r['speedup']:.2f}x", before, "", "")
-        for tr in r["trials"]:
-            drop = "-" if tr["drop_pts"] is None else f"{0.0 - tr['drop_pts']:+.2f}"
-            t.add_row(tr["fix"], tr["cause"], f"{tr['speedup']:.2f}x", drop, "yes" if tr["fixes_cause"] else "no",
-                      "yes" if tr["meets_goal"] else "no")
-        c.print(t)
+        c.print(_trials_table(r))
     c.print(f"decision: {r['decision']}", markup=False)
     if r.get("applied"):
         c.print(f"wrote {r['applied']}", markup=False)
+
+
+def _trials_table(r: dict[str, Any]) -> Any:
+    """The measured fixes, the INT8 model as given first."""
+    from rich.table import Table
+
+    t = Table(title="fixes, measured (before: INT8 as given)")
+    for col in ("fix", "for cause", "speed vs FP32", "top-1 vs FP32", "fixes cause", "good to apply"):
+        t.add_column(col, overflow="fold")
+    before = "-" if r["drop_pts"] is None else f"{0.0 - r['drop_pts']:+.2f}"
+    t.add_row("(before)", "", f"{r['speedup']:.2f}x", before, "", "")
+    for tr in r["trials"]:
+        drop = "-" if tr["drop_pts"] is None else f"{0.0 - tr['drop_pts']:+.2f}"
+        t.add_row(tr["fix"], tr["cause"], f"{tr['speedup']:.2f}x", drop, "yes" if tr["fixes_cause"] else "no",
+                  "yes" if tr["meets_goal"] else "no")
+    return t

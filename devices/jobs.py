@@ -13,8 +13,11 @@ The device runs it with `edgebench run-jobs JOBS.json -o DIR` (cli/bench.py), th
 An `EvalRequest` is the same for `eval --on`: the typed evaluation (bench/eval_run.py `EvalConfig`, the model,
 its baseline, --precision and the preprocessing options), sent as ``{"format": "edgebench.eval", "version": 1,
 ...}`` and run there by `edgebench run-eval REQUEST.json` (cli/evaluate.py), which evaluates it as a local `eval`
-does (cli/evaluate.py `evaluate_request`). Both are `DeviceRequest`s: `devices.remote.run_jobs_on` pushes their
-`local_files`, maps them with `on_device` and runs their hidden `command` there.
+does (cli/evaluate.py `evaluate_request`). A `DoctorRequest` is the device side of `doctor --on`: the doctor's
+measurements (bench/doctor_measure.py `DoctorMeasure`), sent as ``{"format": "edgebench.doctor", "version": 1,
+...}`` and run there by `edgebench run-doctor REQUEST.json -o DIR` (cli/doctor.py). All three are
+`DeviceRequest`s: `devices.remote.run_jobs_on` pushes their `local_files`, maps them with `on_device` and runs
+their hidden `command` there.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from edgebench.bench.doctor_measure import DoctorMeasure, TrialModel
 from edgebench.bench.eval_run import EvalConfig
 from edgebench.bench.runner import Job
 from edgebench.errors import UserInputError
@@ -33,14 +37,16 @@ JOBS_FORMAT = "edgebench.jobs"
 JOBS_VERSION = 1
 EVAL_FORMAT = "edgebench.eval"
 EVAL_VERSION = 1
+DOCTOR_FORMAT = "edgebench.doctor"
+DOCTOR_VERSION = 1
 
 LocalFiles = tuple[tuple[Path, ...], tuple[tuple[str, Path], ...]]
 
 
 class DeviceRequest(Protocol):
-    """What `devices.remote.run_jobs_on` sends to a device: a `JobBatch` or an `EvalRequest`."""
+    """What `devices.remote.run_jobs_on` sends to a device: a `JobBatch`, an `EvalRequest` or a `DoctorRequest`."""
 
-    kind: ClassVar[str]     # "bench" | "eval": how progress and errors name it
+    kind: ClassVar[str]     # "bench" | "eval" | "doctor": how progress and errors name it
     command: ClassVar[str]  # the hidden edgebench command that runs it there
     collect: ClassVar[str]  # "files": pull the result files it writes into -o DIR; "stdout": its printed JSON
 
@@ -376,16 +382,8 @@ class EvalRequest:
         fields this edgebench does not have."""
         d = unwrap(text, EVAL_FORMAT, EVAL_VERSION, {*_EVAL_TYPES, "config", "preprocessing"}, source,
                    "`eval --on`")
-        config, pre = d.pop("config", {}), d.pop("preprocessing", {})
-        for name, part, known in (("config", config, _CONFIG_TYPES), ("preprocessing", pre, _PREPROCESSING_TYPES)):
-            if not isinstance(part, dict):
-                raise UserInputError(f"{source}: its {name} is {part!r:.40}, not an object; run the same edgebench "
-                                     "on both sides (edgebench device setup NAME)")
-            if extra := sorted(set(part) - set(known)):
-                raise UserInputError(f"{source}: its {name} is not this edgebench's (unknown fields "
-                                     f"{', '.join(extra)!s:.80}); run the same edgebench on both sides (edgebench "
-                                     "device setup NAME)")
-            _check_types(part, {k: known[k] for k in part}, f"{source}: the {name}")  # what is absent: defaults
+        config = _check_part(d.pop("config", {}), _CONFIG_TYPES, source, "config")
+        pre = _check_part(d.pop("preprocessing", {}), _PREPROCESSING_TYPES, source, "preprocessing")
         if "model" not in d:
             raise UserInputError(f"{source} names no model; it is written by `eval --on`")
         config.update({name: Path(config[name]) for name in _CONFIG_PATHS if config.get(name) is not None})
@@ -393,6 +391,99 @@ class EvalRequest:
         return cls(config=EvalConfig(**config), preprocessing=EvalPreprocessing.of(**pre), **d)
 
 
+def _check_part(part: Any, known: dict[str, tuple[type, ...]], source: str, name: str) -> dict[str, Any]:
+    """A request's nested object (its `name`): an object of `known` fields only, each of its type, else one line;
+    the fields it leaves out take their defaults."""
+    if not isinstance(part, dict):
+        raise UserInputError(f"{source}: its {name} is {part!r:.40}, not an object; run the same edgebench on both "
+                             "sides (edgebench device setup NAME)")
+    if extra := sorted(set(part) - set(known)):
+        raise UserInputError(f"{source}: its {name} is not this edgebench's (unknown fields {', '.join(extra)!s:.80}); "
+                             "run the same edgebench on both sides (edgebench device setup NAME)")
+    _check_types(part, {k: known[k] for k in part}, f"{source}: the {name}")
+    return part
+
+
 def read_eval_request(path: Path) -> EvalRequest:
     """`edgebench run-eval FILE`: the request in FILE (one line when it cannot be read)."""
     return EvalRequest.from_json(_read_text(path, "eval request"), f"eval request '{path}'")
+
+
+# ------------------------------------------------------------------------------------------------- doctor
+
+_DOCTOR_TYPES: dict[str, tuple[type, ...]] = {
+    "fp32": (str,), "model": _STR, "threads": (int,), "rounds": (int,), "iters": (int,), "profile_runs": (int,),
+    "data": _STR}
+_TRIAL_TYPES: dict[str, tuple[type, ...]] = {"label": (str,), "model": (str,), "threads": _INT}
+
+
+@dataclass(frozen=True)
+class DoctorRequest:
+    """The device side of one `edgebench doctor --on`: what to measure there (bench/doctor_measure.py
+    `DoctorMeasure`: the INT8 model against FP32, or the candidate fixes built on the workstation) and `data`, an
+    .npz of the doctor's images written by the workstation (None without --data). The device runs it with
+    `edgebench run-doctor REQUEST.json -o DIR` and writes its measurements (`measure_here`) to DIR/doctor.json,
+    which the workstation pulls and concludes from (devices/doctor.py)."""
+
+    measure: DoctorMeasure
+    data: str | None = None
+
+    kind: ClassVar[str] = "doctor"
+    command: ClassVar[str] = "run-doctor"
+    collect: ClassVar[str] = "files"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.measure, DoctorMeasure):
+            raise UserInputError("a doctor request needs a DoctorMeasure")
+        _check_types({"data": self.data}, {"data": _STR}, "a doctor request")
+
+    @property
+    def runtime(self) -> str:
+        return "ort-cpu"
+
+    @property
+    def label(self) -> str:
+        """`diagnosis -t 1`, or `3 fix(es) -t 1` for the candidate fixes."""
+        m = self.measure
+        what = "diagnosis" if m.model is not None else f"{len(m.trials)} fix(es)"
+        return f"{what} -t {m.threads}"
+
+    def local_files(self) -> LocalFiles:
+        """The models (FP32, the INT8 model, the fixes' models; each with its manifest) and the images' .npz."""
+        return tuple(Path(m) for m in self.measure.models()), ((("--data", Path(self.data)),) if self.data else ())
+
+    def on_device(self, where: dict[str, str]) -> DoctorRequest:
+        """The request with its workstation paths replaced by their pushed copies (`where` as in
+        `JobBatch.on_device`)."""
+        m = self.measure
+        trials = tuple(replace(t, model=str(_moved(where, t.model))) for t in m.trials)
+        return DoctorRequest(replace(m, fp32=str(_moved(where, m.fp32)), model=_moved(where, m.model), trials=trials),
+                             _moved(where, self.data))
+
+    def to_json(self) -> str:
+        m = self.measure
+        body = {name: getattr(m, name) for name in _DOCTOR_TYPES if name != "data"}
+        trials = [{name: getattr(t, name) for name in _TRIAL_TYPES} for t in m.trials]
+        return wrap(DOCTOR_FORMAT, DOCTOR_VERSION, {**body, "data": self.data, "trials": trials})
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "the doctor request") -> DoctorRequest:
+        """Read a request; refused in one line when it is not JSON, not ours, of another version, or holds
+        fields this edgebench does not have."""
+        d = unwrap(text, DOCTOR_FORMAT, DOCTOR_VERSION, {*_DOCTOR_TYPES, "trials"}, source, "`doctor --on`")
+        trials = d.pop("trials", [])
+        if "fp32" not in d:
+            raise UserInputError(f"{source} names no FP32 model; it is written by `doctor --on`")
+        _check_types(d, {k: _DOCTOR_TYPES[k] for k in d}, f"{source}: the request")
+        if not isinstance(trials, list):
+            raise UserInputError(f"{source}: its trials are {trials!r:.40}, not a list; it is written by `doctor --on`")
+        for t in trials:
+            _check_part(t, _TRIAL_TYPES, source, "trial")
+            _check_types(t, {k: _TRIAL_TYPES[k] for k in ("label", "model")}, f"{source}: the trial")
+        data = d.pop("data", None)
+        return cls(DoctorMeasure(**d, trials=tuple(TrialModel(**t) for t in trials)), data)
+
+
+def read_doctor_request(path: Path) -> DoctorRequest:
+    """`edgebench run-doctor FILE`: the request in FILE (one line when it cannot be read)."""
+    return DoctorRequest.from_json(_read_text(path, "doctor request"), f"doctor request '{path}'")

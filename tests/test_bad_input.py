@@ -209,6 +209,8 @@ ROWS = [
     Row("missing-argument", ("bench",), 2, "Missing argument 'model'. (see 'edgebench bench -h')"),
     Row("unknown-command", ("benchmark", "{model}"), 2, "No such command 'benchmark'."),
     Row("eval-threads-zero", ("eval", "{model}", "-t", "0", "-n", "2"), 2, "--threads 0 must be >= 1"),
+    Row("run-doctor-other-version", ("run-doctor", "{doctor_v99}", "-o", "{out}"), 2,
+        "of edgebench.doctor; this edgebench reads version 1"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
@@ -276,6 +278,8 @@ def paths(tmp_path: Path) -> dict[str, str]:
     (tmp / "jobs99.json").write_text('{"format": "edgebench.jobs", "version": 99, "jobs": []}')
     out["eval_v99"] = str(tmp / "eval99.json")
     (tmp / "eval99.json").write_text('{"format": "edgebench.eval", "version": 99, "model": "m.onnx"}')
+    out["doctor_v99"] = str(tmp / "doctor99.json")
+    (tmp / "doctor99.json").write_text('{"format": "edgebench.doctor", "version": 99, "fp32": "m.onnx"}')
     return out
 
 

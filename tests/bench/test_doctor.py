@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from edgebench.bench import doctor as doc
+from edgebench.bench import doctor_measure as dm
 from edgebench.manifest import RecipeRecord
 from edgebench.tools.doctor_cases import ZEN3, ZEN4, cases, dataset
 
@@ -180,7 +181,7 @@ def _doctor(*args: str):
 def test_cli_refuses_a_parent_with_other_inputs_before_timing(dyn_case, tmp_path: Path, monkeypatch) -> None:
     from edgebench.tools.synthetic import conv_net
 
-    monkeypatch.setattr(doc, "measure_speed", lambda *a, **k: pytest.fail("timed before the check"))
+    monkeypatch.setattr(dm, "measure_speed", lambda *a, **k: pytest.fail("timed before the check"))
     other = conv_net(tmp_path / "other" / "m32.onnx", size=32)
     r = _doctor(str(dyn_case[1]), "--fp32", str(other))
     assert r.exit_code == 2 and "takes input [batch, 3, 32, 32] float32 but" in r.output
@@ -193,7 +194,7 @@ def test_cli_refuses_images_of_another_size_before_timing(dyn_case, monkeypatch)
 
     small = Dataset(np.zeros((4, 8, 8, 3), np.uint8), np.zeros(4, np.int64), "small")
     monkeypatch.setattr("edgebench.calibration.evaluate.load_eval_dataset", lambda *a, **k: small)
-    monkeypatch.setattr(doc, "measure_speed", lambda *a, **k: pytest.fail("timed before the check"))
+    monkeypatch.setattr(dm, "measure_speed", lambda *a, **k: pytest.fail("timed before the check"))
     r = _doctor(str(dyn_case[1]), "--data", "small")
     assert r.exit_code == 2 and "images are 8x8 after preprocessing but the model wants 16x16" in r.output
 
@@ -202,9 +203,9 @@ def test_cli_model_folder_means_its_int8_model_and_a_bare_file_needs_fp32(dyn_ca
                                                                           monkeypatch) -> None:
     import shutil
 
-    monkeypatch.setattr(doc, "measure_speed", lambda *a, **k: (1.0, 1.0))
-    monkeypatch.setattr(doc, "profile_shares", lambda *a, **k: {"precision_pct": {}, "float_time_by_op": {},
-                                                                 "float_nodes": {}})
+    monkeypatch.setattr(dm, "measure_speed", lambda *a, **k: (1.0, 1.0))
+    monkeypatch.setattr(dm, "profile_shares", lambda *a, **k: {"precision_pct": {}, "float_time_by_op": {},
+                                                                "fp32_nodes": []})
     r = _doctor(str(dyn_case[0].parent))  # the folder holds model.fp32 and model.int8-dynamic: no model.int8
     assert r.exit_code == 2 and "has no quantized op" in r.output
     (tmp_path / "bare").mkdir()
@@ -235,7 +236,7 @@ def test_doctor_quantize_and_profile_agree_on_the_float_islands(tmp_path: Path) 
 def test_cli_json_holds_the_verdict_and_the_evidence(dyn_case, monkeypatch) -> None:
     import json
 
-    monkeypatch.setattr(doc, "measure_speed", lambda *a, **k: (0.5, 0.03))
+    monkeypatch.setattr(dm, "measure_speed", lambda *a, **k: (0.5, 0.03))
     r = _doctor(str(dyn_case[1]), "--json")
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)

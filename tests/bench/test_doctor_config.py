@@ -28,3 +28,14 @@ def test_apply_refuses_an_output_folder_holding_a_model(tmp_path: Path) -> None:
         DoctorConfig(data="cifar10", apply=True, output=tmp_path)
     assert DoctorConfig(data="cifar10", apply=True, output=tmp_path / "new").output == tmp_path / "new"
     assert not (tmp_path / "new").exists()
+
+
+def test_apply_on_devices_writes_a_folder_per_device(tmp_path: Path) -> None:
+    """`doctor --on pi4,pi5 --apply -o DIR`: each device's decision goes to DIR/<device>/, each checked before any
+    model is read."""
+    (tmp_path / "pi5").mkdir()
+    (tmp_path / "pi5" / "model.int8.onnx").write_bytes(b"x")
+    with pytest.raises(OutputExistsError, match=r"pi5/model\.int8\.onnx' already exists"):
+        DoctorConfig(data="cifar10", apply=True, output=tmp_path, on=("pi4", "pi5"))
+    cfg = DoctorConfig(data="cifar10", apply=True, output=tmp_path, on=("pi4",))
+    assert cfg.output_for("pi4") == tmp_path / "pi4" and DoctorConfig(data="cifar10").output_for("pi4") is None

@@ -17,6 +17,8 @@ from edgebench.devices.jobs import EVAL_FORMAT, EVAL_VERSION, EvalPreprocessing,
 from edgebench.errors import UserInputError
 from typer.testing import CliRunner
 
+from tests.devices.conftest import refused_request
+
 runner = CliRunner()
 
 
@@ -94,13 +96,7 @@ def test_its_paths_are_mapped_to_the_pushed_copies(tmp_path: Path) -> None:
     ({"model": 3}, "the request's model is 3; it must be str")])
 def test_an_eval_request_of_another_version_is_refused_in_one_line(tmp_path: Path, change: dict[str, Any],
                                                                    why: str) -> None:
-    f = tmp_path / "eval.json"
-    f.write_text(json.dumps({**json.loads(EvalRequest("m.onnx").to_json()), **change}))
-    before = sorted(tmp_path.rglob("*"))
-    r = runner.invoke(app, ["run-eval", str(f)])
-    assert r.exit_code == 2, r.output
-    assert r.output.startswith("edgebench: error: ") and why in r.output and r.output.count("\n") == 1, r.output
-    assert sorted(tmp_path.rglob("*")) == before
+    refused_request(tmp_path, ["run-eval"], EvalRequest("m.onnx").to_json(), change, why)
 
 
 def test_run_eval_prints_what_eval_json_prints(tmp_path: Path, tiny: tuple[Path, Path]) -> None:

@@ -136,6 +136,39 @@ def test_eval_on_pushes_the_model_folder_and_data_and_agrees(dev: Installed, tmp
     assert text.exit_code == 0 and f"[dev] model.fp32.onnx: top-1 {here['top1_pct']:.2f} %" in text.output, text.output
 
 
+def test_doctor_on_measures_on_the_device_and_concludes_here(dev: Installed, tmp_path: Path, sshd: Sshd) -> None:
+    """`doctor --on dev --apply`: the device (no onnx there) times, profiles and scores the INT8 model, then the fix
+    built here for its CPU; the verdict names the device's CPU, and its paired figures and causes are those of a local
+    doctor of the same models on the same images (the device is this machine over loopback)."""
+    from edgebench.bench.fingerprint import fingerprint
+    from edgebench.tools.doctor_cases import cases, dataset
+
+    assert not (sshd.devsite / "onnx").exists() and not list((dev.workdir / "venv").rglob("onnx/__init__.py"))
+    fp32, int8 = next(c for c in cases() if c.cause == "dynamic-conv").build(tmp_path / "case")
+    ds = dataset(fp32, 60)
+    images = tmp_path / "images.npz"
+    np.savez(images, images=ds.images, labels=ds.labels)
+    args = ["doctor", str(int8), "--data", str(images), "--json"]
+    local = runner.invoke(app, args)
+    assert local.exit_code == 0, local.output
+    r = runner.invoke(app, [*args, "--on", "dev", "--apply", "-o", str(tmp_path / "fixed")])
+    assert r.exit_code == 0, r.output
+    there, here = json.loads(r.output[r.output.index("\n{") + 1:])["dev"], json.loads(local.output)
+    assert re.match(rf"INT8 is \d+\.\d\dx FP32 on dev \({re.escape(fingerprint()['cpu']['model'])}\)",
+                    there["verdict"]), there["verdict"]
+    assert [c["kind"] for c in there["causes"]] == [c["kind"] for c in here["causes"]] and there["causes"]
+    assert there["facts"]["paired"] == here["facts"]["paired"] and there["facts"]["paired"]["n"] == 60
+    assert there["facts"]["float_nodes"] == here["facts"]["float_nodes"]  # why: read from the graph here
+    assert there["facts"]["precision_pct"] and there["device"]["name"] == "dev"
+    assert [t["fix"] for t in there["trials"]][-1] == "keep FP32" and len(there["trials"]) >= 2
+    assert all(t["speedup"] > 0 and t["drop_pts"] is not None for t in there["trials"])
+    assert "paired top-1" in there["measured"]["dev"] and there["applied"].startswith(str(tmp_path / "fixed" / "dev"))
+    assert "[dev] doctor diagnosis -t 1" in r.output and "fix(es) -t 1" in r.output and "run-doctor" not in r.output
+    assert not list((dev.workdir / "runs").iterdir())  # remote run folders cleaned up
+    text = runner.invoke(app, ["doctor", str(int8), "--on", "dev"])
+    assert text.exit_code == 0 and "FP32 on dev (" in text.output and "\nmeasured on dev: " in text.output, text.output
+
+
 def test_ctrl_c_stops_the_remote_run_and_exits_130(dev: Installed, tmp_path: Path, tiny_onnx: Path) -> None:
     env = {**os.environ, "EDGEBENCH_DEVICES": str(dev.devices)}
     proc = subprocess.Popen([str(Path(sys.executable).parent / "edgebench"), "bench", str(tiny_onnx), "--on", "dev",
