@@ -44,6 +44,9 @@ CAUSE_KINDS: dict[str, tuple[str, str]] = {
     "float-islands": ("speed", "ops without an INT8 kernel between quantized ops run in float, with a "
                                "DequantizeLinear/QuantizeLinear pair around each"),
     "qdq-overhead": ("speed", "Quantize/Dequantize conversions take a large share of a tiny model's time"),
+    "slow-int8-kernels": ("speed", "the runtime's INT8 kernels for some of the graph's ops are slower than its FP32 "
+                                   "ones on this CPU (e.g. a 3-channel stem conv, depthwise convs, channel slices in "
+                                   "the INT8 NHWC layout)"),
     "oversubscribed-threads": ("speed", "more intra-op threads than usable cores: the threads wait on each other"),
     "outlier-channel": ("accuracy", "one weight channel's range sets a per-tensor scale that crushes the others"),
     "sensitive-nodes": ("accuracy", "a few tensors lose most of the accuracy under INT8"),
@@ -156,6 +159,9 @@ def verdict_line(speedup: float, drop_pts: float | None, causes: Sequence[Cause]
     'INT8 is 2.00x FP32 on pi4 (Cortex-A72): no problem found'
     """
     acc = "" if drop_pts is None else f", top-1 {0.0 - drop_pts:+.2f} points"
+    if not causes and speedup < SPEED_GOAL:
+        return (f"INT8 is {speedup:.2f}x FP32 {where}{acc}: slower, and no known cause found; compare "
+                "`edgebench profile` of both models")
     if not causes:
         return f"INT8 is {speedup:.2f}x FP32 {where}{acc}: no problem found"
     if speedup >= REPORT_SPEEDUP and (drop_pts is None or drop_pts <= DROP_GOAL_PTS):
@@ -472,6 +478,39 @@ def diagnose(int8: Path, fp32: Path, *, cpu: Mapping[str, Any], threads: int = 1
     return conclude(pair, measure_model(spec, data), cpu=cpu, threads=threads, usable_cores=cores, data=data)
 
 
+# an INT8 op type -> the FP32 op type it stands for ("layout": the layout conversions each graph gets)
+_FP32_OP = {"NhwcMaxPool": "MaxPool", "QGemm": "Gemm", "MatMulInteger": "MatMul", "ConvInteger": "Conv",
+            "Transpose": "layout", "ReorderInput": "layout", "ReorderOutput": "layout"}
+_CONVERSIONS = ("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear")
+SLOWER_SHARE = 0.05  # an op type whose INT8 kernels lose at least this share of INT8 time to FP32's is named
+
+
+def slower_kernels(int8_ms: Mapping[str, float], fp32_ms: Mapping[str, float],
+                   slowest: Mapping[str, Sequence[Any]] | None = None) -> list[dict[str, Any]]:
+    """The op types whose INT8 kernels take longer than the FP32 model's kernels for the same ops (ORT profiles of
+    both; QLinearConv counts as Conv, NhwcMaxPool as MaxPool, Transpose/Reorder* as layout), by the time lost,
+    those losing >= SLOWER_SHARE of INT8 kernel time; Quantize/Dequantize conversions are not counted here.
+
+    >>> [k["op"] for k in slower_kernels({"QLinearConv": 3.0, "Slice": 1.3, "QuantizeLinear": 0.2},
+    ...                                  {"Conv": 2.6, "Slice": 0.2, "ReorderOutput": 0.4})]
+    ['Slice', 'Conv']
+    """
+    def by_fp32_op(ms: Mapping[str, float]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for op, t in ms.items():
+            if op not in _CONVERSIONS:
+                base = _FP32_OP.get(op, op.removeprefix("QLinear"))
+                out[base] = out.get(base, 0.0) + float(t)
+        return out
+
+    a, b = by_fp32_op(int8_ms), by_fp32_op(fp32_ms)
+    total = sum(int8_ms.values()) or 1.0
+    slow_node = {_FP32_OP.get(op, op.removeprefix("QLinear")): v for op, v in (slowest or {}).items()}
+    out = [{"op": op, "int8_ms": t, "fp32_ms": b[op], "lost_ms": t - b[op], "slowest": slow_node.get(op)}
+           for op, t in a.items() if op in b and op != "layout" and t - b[op] >= SLOWER_SHARE * total]
+    return sorted(out, key=lambda k: -k["lost_ms"])
+
+
 def conclude(pair: ModelPair, measured: Mapping[str, Any], *, cpu: Mapping[str, Any], threads: int,
              usable_cores: int, data: Any = None, where: str = "here") -> Diagnosis:
     """The diagnosis from the graphs of `pair` and what the CPU `cpu` measured (`doctor_measure.measure_model`:
@@ -498,6 +537,14 @@ def conclude(pair: ModelPair, measured: Mapping[str, Any], *, cpu: Mapping[str, 
         causes.append(Cause("qdq-overhead", f"FP32 takes {fp32_ms:.3f} ms a run: per-op overhead (Quantize/Dequantize "
                                             f"{convert:.0f} % of INT8 kernel time) outweighs the arithmetic INT8 saves",
                             "keep FP32 (too little arithmetic for INT8 to pay off)"))
+    slower = slower_kernels(measured.get("op_ms") or {}, measured.get("fp32_op_ms") or {},
+                            measured.get("slowest_by_op") or {})
+    if speedup < SPEED_GOAL and slower and not any(c.area == "speed" for c in causes):
+        causes.append(Cause("slow-int8-kernels", "INT8 kernels slower than FP32's: " + ", ".join(
+            f"{k['op']} {k['int8_ms']:.2f} vs {k['fp32_ms']:.2f} ms"
+            + (f" (slowest: {k['slowest'][0]} {k['slowest'][1]:.2f} ms)" if k.get("slowest") else "")
+            for k in slower[:3]), "keep FP32 with this runtime on this CPU (no recipe changes these kernels); "
+                                  "time other runtimes (`edgebench bench FP32 INT8 --interleave -r RUNTIME`)"))
     drop = None
     errors: list[dict[str, Any]] = []
     if measured.get("paired") is not None:

@@ -1,7 +1,8 @@
 """The doctor's measurements: what only the CPU that runs the models can tell, with numpy and ONNX Runtime alone.
 
 `edgebench doctor` splits in two. This module measures: FP32 against INT8 interleaved (`bench.interleave`), ORT's
-profiler on the INT8 model (kernel time by precision, float time by op type, the float nodes slowest first), the
+profiler on both models (INT8: kernel time by precision, float time by op type, the float nodes slowest first;
+both: time per op type), the
 paired top-1 against FP32 on the images given, and each candidate fix timed (and scored) against FP32. It never
 imports `onnx` (the device install has none: `edgebench run-doctor` runs it there for `doctor --on`); the graph
 analysis that turns these figures into causes and fixes is bench/doctor.py's, on the workstation. Example::
@@ -13,6 +14,7 @@ analysis that turns these figures into causes and fixes is bench/doctor.py's, on
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,21 +92,35 @@ def measure_accuracy(fp32: Path, model: Path, data: Any, threads: int) -> dict[s
     return evaluate_pair(model, fp32, data, threads=threads)["paired"]
 
 
-def profile_shares(model: Path, threads: int, runs: int = 30) -> dict[str, Any]:
-    """Share of kernel time in float nodes (by op type), in Q/DQ conversions and in INT8 kernels (ORT profiler),
-    and the nodes that ran in float, slowest first (bench/doctor.py says why each did, from the graph)."""
+def _profile(model: Path, threads: int, runs: int) -> dict[str, Any]:
     from edgebench.bench.op_profile import profile_model
     from edgebench.runtimes.ort.options import OrtCpuOptions
 
-    prof = profile_model(model, OrtCpuOptions(intra_op_threads=threads), batch=1, runs=runs, warmup=5, top_nodes=0,
+    return profile_model(model, OrtCpuOptions(intra_op_threads=threads), batch=1, runs=runs, warmup=5, top_nodes=0,
                          explain=False)
+
+
+def op_times(prof: Mapping[str, Any]) -> dict[str, Any]:
+    """A profile's kernel time per op type (`op_ms`, ms a run) and each op type's slowest node (`slowest_by_op`:
+    [node, ms])."""
+    slowest: dict[str, list[Any]] = {}
+    for n in prof["nodes"]:  # slowest first
+        slowest.setdefault(n["op_type"], [n["node"], round(n["ms_per_run"], 4)])
+    return {"op_ms": {o["op_type"]: round(o["ms_per_run"], 4) for o in prof["op_types"]}, "slowest_by_op": slowest}
+
+
+def profile_shares(model: Path, threads: int, runs: int = 30) -> dict[str, Any]:
+    """Share of kernel time in float nodes (by op type), in Q/DQ conversions and in INT8 kernels (ORT profiler),
+    the nodes that ran in float, slowest first (bench/doctor.py says why each did, from the graph), and the time
+    per op type (`op_times`)."""
+    prof = _profile(model, threads, runs)
     by_op: dict[str, float] = {}
     for n in prof["nodes"]:
         if n["precision"] == "fp32":
             by_op[n["op_type"]] = by_op.get(n["op_type"], 0.0) + n["pct"]
     pct = {p: round(v["pct"], 1) for p, v in prof["precision"].items()}
     return {"precision_pct": pct, "float_time_by_op": {k: round(v, 1) for k, v in by_op.items()},
-            "fp32_nodes": prof["fp32_nodes"]}
+            "fp32_nodes": prof["fp32_nodes"], **op_times(prof)}
 
 
 def measure_model(spec: DoctorMeasure, data: Any = None) -> dict[str, Any]:
@@ -114,7 +130,8 @@ def measure_model(spec: DoctorMeasure, data: Any = None) -> dict[str, Any]:
     model, fp32 = Path(spec.model), Path(spec.fp32)
     speedup, fp32_ms = measure_speed(fp32, model, threads=spec.threads, rounds=spec.rounds, iters=spec.iters)
     out: dict[str, Any] = {"speedup": speedup, "fp32_ms": fp32_ms,
-                           **profile_shares(model, spec.threads, spec.profile_runs), "paired": None}
+                           **profile_shares(model, spec.threads, spec.profile_runs), "paired": None,
+                           "fp32_op_ms": op_times(_profile(fp32, spec.threads, spec.profile_runs))["op_ms"]}
     if data is not None:
         paired = measure_accuracy(fp32, model, data, spec.threads)
         out["paired"] = {k: paired[k] for k in PAIRED_KEYS}

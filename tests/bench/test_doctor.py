@@ -242,3 +242,32 @@ def test_cli_json_holds_the_verdict_and_the_evidence(dyn_case, monkeypatch) -> N
     out = json.loads(r.output)
     assert out["verdict"].startswith("INT8 is 0.50x FP32 here: dynamic INT8 of a conv net")
     assert out["causes"][0]["kind"] == "dynamic-conv" and out["facts"]["precision_pct"] and out["trials"] == []
+
+
+def test_int8_kernels_slower_than_fp32s_are_named_when_nothing_else_explains_it(tmp_path: Path) -> None:
+    """FastestDet on ORT (a 3-channel stem, stride-2 channel slices in the INT8 NHWC layout) was "0.73x FP32: no
+    problem found"; the per-op-type profiles of both models now name the kernels that lose the time."""
+    from edgebench.calibration.quantize import quantize_static_model
+    from edgebench.calibration.recipes import PresetChoice, get_preset
+    from edgebench.tools.doctor_cases import block_net
+
+    fp32 = block_net(tmp_path / "model.fp32.onnx")
+    r = get_preset("x86-vnni")
+    man = quantize_static_model(fp32, dataset(fp32, 32, seed=3), PresetChoice(r, r.name, "test", "test"))
+    pair = doc.read_pair(tmp_path / man.onnx_file, fp32)
+    measured = {"speedup": 0.73, "fp32_ms": 3.9, "precision_pct": {"int8": 98.0, "convert": 2.0},
+                "float_time_by_op": {}, "fp32_nodes": [], "paired": None,
+                "op_ms": {"QLinearConv": 2.95, "Slice": 1.34, "QuantizeLinear": 0.15, "Transpose": 0.11},
+                "slowest_by_op": {"QLinearConv": ["stem", 1.11], "Slice": ["s1", 0.11]},
+                "fp32_op_ms": {"Conv": 2.61, "Slice": 0.20, "ReorderOutput": 0.45}}
+    d = doc.conclude(pair, measured, cpu=ZEN4, threads=1, usable_cores=2)
+    assert d.kinds == ["slow-int8-kernels"], d.to_dict()
+    assert d.causes[0].detail == ("INT8 kernels slower than FP32's: Slice 1.34 vs 0.20 ms (slowest: s1 0.11 ms), "
+                                  "Conv 2.95 vs 2.61 ms (slowest: stem 1.11 ms)")
+    assert d.verdict().startswith("INT8 is 0.73x FP32 here: INT8 kernels slower than FP32's: Slice")
+    assert [c.label for c in d.candidates] == ["keep FP32"]
+    faster = doc.conclude(pair, {**measured, "speedup": 1.6}, cpu=ZEN4, threads=1, usable_cores=2)
+    assert "slow-int8-kernels" not in faster.kinds  # INT8 wins overall: a slower op type is no cause
+    old_device = {k: v for k, v in measured.items() if k not in ("op_ms", "fp32_op_ms", "slowest_by_op")}
+    unknown = doc.conclude(pair, old_device, cpu=ZEN4, threads=1, usable_cores=2)
+    assert unknown.kinds == [] and "slower, and no known cause found" in unknown.verdict()
