@@ -221,9 +221,12 @@ def run_streams(streams: StreamPool | Sequence[Any], feeds: Mapping[str, np.ndar
 
 
 def stream_summary(t: StreamsTiming) -> list[dict[str, Any]]:
-    """Per stream: queries, p50 and p99 (ms)."""
-    out = []
+    """Per stream: queries, p50 and p99 (ms; None for a server's stream that the others left no query)."""
+    out: list[dict[str, Any]] = []
     for s in t.samples_ns:
+        if not s.size:
+            out.append({"queries": 0, "p50_ms": None, "p99_ms": None})
+            continue
         p50, p99 = np.percentile(s / 1e6, [50, 99])
         out.append({"queries": int(s.size), "p50_ms": float(p50), "p99_ms": float(p99)})
     return out

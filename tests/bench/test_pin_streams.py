@@ -170,3 +170,12 @@ def test_a_runtime_whose_sessions_take_turns_refuses_concurrent_streams() -> Non
     check_supported(Serial(), "offline")  # offline then tries one stream only (bench/runner.py)
     with pytest.raises(UserInputError, match="--pin-streams is an option of --scenario multi"):
         ScenarioConfig(pin_streams=True)
+
+
+def test_a_server_stream_left_without_queries_is_reported_not_a_crash() -> None:
+    import numpy as np
+    from edgebench.bench.scenarios import StreamsTiming, throughput_block
+
+    t = StreamsTiming([np.array([2_000_000, 3_000_000], np.int64), np.array([], np.int64)], 1, 0.01)
+    streams = throughput_block(t)["streams"]  # was an IndexError (np.percentile of no samples)
+    assert streams[1] == {"queries": 0, "p50_ms": None, "p99_ms": None} and streams[0]["queries"] == 2
