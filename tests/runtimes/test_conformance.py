@@ -126,7 +126,7 @@ def _cases() -> list[Any]:
 @pytest.mark.slow
 @pytest.mark.parametrize(("runtime", "model_file"), _cases())
 def test_same_top1_as_reference(runtime: str, model_file: str, resnet20_folder: Path,
-                                images: tuple[np.ndarray, np.ndarray]) -> None:
+                                images: tuple[np.ndarray, np.ndarray], torch_provided: None) -> None:
     x, labels = images
     ref, _ = _predict("ort-cpu", resnet20_folder / "model.fp32.onnx", x)
     model_file, _, reduced = model_file.partition("@")
