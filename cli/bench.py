@@ -508,6 +508,13 @@ def _scenario_lines(r: dict[str, Any]) -> list[str]:
     elif sc["name"] == "offline":
         out.append(f"offline: best batch {sc['batch']} x {sc['streams']} stream(s) x {sc['threads_per_stream']} "
                    f"thread(s): {r['throughput']['items_per_s']:.1f} items/s (of {len(sc['configs'])} tried)")
+    pinned = [s for s in (r.get("placement") or {}).get("streams") or () if s.get("cpus")]
+    if pinned:
+        from edgebench.system import format_cpus
+
+        sets = " | ".join(format_cpus(s["cpus"]) for s in pinned)
+        seen = " | ".join(format_cpus(s["thread_allowed_cpus"] or ()) or "?" for s in pinned)
+        out.append(f"--pin-streams: the streams' CPUs {sets}; their threads' allowed CPUs, read inside them: {seen}")
     st = lat.get("stability")
     if st:
         cpu = st.get("cpu_share_cores")

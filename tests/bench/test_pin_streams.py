@@ -179,3 +179,14 @@ def test_a_server_stream_left_without_queries_is_reported_not_a_crash() -> None:
     t = StreamsTiming([np.array([2_000_000, 3_000_000], np.int64), np.array([], np.int64)], 1, 0.01)
     streams = throughput_block(t)["streams"]  # was an IndexError (np.percentile of no samples)
     assert streams[1] == {"queries": 0, "p50_ms": None, "p99_ms": None} and streams[0]["queries"] == 2
+
+
+@TWO_CPUS
+def test_the_table_says_where_the_streams_ran(model: Path, tmp_path: Path) -> None:
+    a, b = ALLOWED[:2]
+    res = CliRunner().invoke(app, ["bench", str(model), "-r", "timed", "--ro", "serial=false", "-o", str(tmp_path),
+                                   *[f for f in FAST if f != "--json"], "--scenario", "offline", "--pin-streams",
+                                   "--cpus", f"{a},{b}"])
+    assert res.exit_code == 0, res.output
+    line = next(ln for ln in res.stdout.splitlines() if ln.startswith("--pin-streams:"))
+    assert line.endswith(f"read inside them: {a} | {b}") or line.endswith(f"read inside them: {a}-{b}"), line
