@@ -203,7 +203,7 @@ def _measured(job: Job, spawned_ns: int | None = None) -> dict[str, Any]:
 
     from edgebench.bench.harness import timed_out
     from edgebench.bench.memory import peak_rss_hwm_mb, rss_mb
-    from edgebench.bench.scenarios import ScenarioConfig, check_supported
+    from edgebench.bench.scenarios import ScenarioConfig, check_pinning, check_supported
     from edgebench.runtimes import get_runtime
 
     cfg = BenchConfig(**job.bench)
@@ -211,7 +211,8 @@ def _measured(job: Job, spawned_ns: int | None = None) -> dict[str, Any]:
     deadline = time.perf_counter_ns() + int(cfg.timeout_s * 1e9) if cfg.timeout_s is not None else None
     opts: RuntimeOptions = job.options  # type: ignore[assignment]  # Job.__post_init__ always sets them
     rt = get_runtime(job.runtime)
-    check_supported(rt, sc.name)
+    check_supported(rt, sc.name, sc.streams)
+    check_pinning(sc, job.cpus)
     previous_cpus = pin_cpus(job.cpus)  # before the session exists: the runtime's threads inherit it
     rss0 = rss_mb()
     sess = rt.load(Path(job.model), opts)
@@ -227,7 +228,8 @@ def _measured(job: Job, spawned_ns: int | None = None) -> dict[str, Any]:
             out = _run_scenario(job, rt, sess, feeds, cfg, sc, deadline, rss0, rss1)
         finally:
             placement = placement_record(job.cpus, previous_cpus)  # restores the affinity (in-process runs)
-        return out | {"placement": placement}
+        streams = out.pop("stream_placement", None)
+        return out | {"placement": placement | ({"streams": streams} if streams is not None else {})}
     timing, sampler = _timed(sess, feeds, cfg, deadline, show_progress=job.progress)
     placement = placement_record(job.cpus, previous_cpus)
     nonfinite = _nonfinite_outputs(sess, feeds)  # one more run, after the timed ones: timings untouched
@@ -351,21 +353,33 @@ def _stability(lat: dict[str, Any], samples_ns: Any, cpu_share: float | None, lo
 
 def _run_scenario(job: Job, rt: Any, sess: Any, feeds: Any, cfg: BenchConfig, sc: Any, deadline: int | None,
                   rss0: float, rss1: float) -> dict[str, Any]:
-    """`--scenario multi|offline` (bench/scenarios.py): the measurement part of a result, as `_measured`'s."""
+    """`--scenario multi|offline|server` (bench/scenarios.py): the measurement part of a result, as `_measured`'s,
+    with `stream_placement` (where each stream ran: `StreamPool.placement`)."""
     import time
 
     from edgebench.bench.inputs import random_feeds
     from edgebench.bench.memory import RssSampler, peak_rss_hwm_mb, rss_mb
-    from edgebench.bench.scenarios import check_inputs, multi, offline, replace_threads, server, throughput_block
+    from edgebench.bench.scenarios import (
+        MAX_STREAMS,
+        check_inputs,
+        multi,
+        offline,
+        pin_base,
+        replace_threads,
+        server,
+        throughput_block,
+    )
     from edgebench.bench.stability import CpuWindow
     from edgebench.bench.stats import summarize
 
     opts = job.options
     threads = opts.intra_op_threads  # type: ignore[union-attr]
+    pin = pin_base(job.cpus)[0] if sc.pin_streams else None
+    stream_options = dict(getattr(rt, "stream_options", {}))  # e.g. openvino: its own CPU pinning off
+    serial = getattr(rt, "serial_sessions", "")  # sessions that run one at a time: offline tries one stream
 
-    def load(n: int, per_stream: int) -> list[Any]:
-        o = replace_threads(opts, per_stream)
-        return [rt.load(Path(job.model), o) for _ in range(n)]
+    def open_session(per_stream: int) -> Any:
+        return rt.load(Path(job.model), replace_threads(opts, per_stream, **stream_options))
 
     def feeds_for(b: int) -> Any:
         return random_feeds(sess.inputs, [s.resolve(b, None) for s in sess.inputs], job.seed)
@@ -377,12 +391,15 @@ def _run_scenario(job: Job, rt: Any, sess: Any, feeds: Any, cfg: BenchConfig, sc
     with RssSampler() as sampler:
         if sc.name in ("multi", "server"):
             run = multi if sc.name == "multi" else server
-            timing, block = run(load, feeds, cfg, sc, threads, deadline_ns=deadline)
+            timing, block = run(open_session, feeds, cfg, sc, threads, deadline_ns=deadline, pin=pin)
             batch = int(next(iter(feeds.values())).shape[0]) if feeds else 1
         else:
             check_inputs(sc.name, job.inputs_npz, job.shape)
-            timing, block, batch = offline(load, feeds_for, sc.batches or [job.batch or 1], cfg,
-                                           threads, deadline_ns=deadline)
+            timing, block, batch = offline(open_session, feeds_for, sc.batches or [job.batch or 1], cfg,
+                                           threads, deadline_ns=deadline, pin=pin,
+                                           max_streams=1 if serial else MAX_STREAMS)
+            if serial:
+                block["one_stream"] = serial
     share = window.share()
     pooled = timing.pooled()
     lat = summarize(pooled, items_per_run=batch)
@@ -391,7 +408,10 @@ def _run_scenario(job: Job, rt: Any, sess: Any, feeds: Any, cfg: BenchConfig, sc
                 "samples_ms": (pooled / 1e6).tolist()})
     if sc.name == "offline":
         feeds = feeds_for(batch)
+    if stream_options:
+        block["stream_options"] = stream_options
     return {
+        "stream_placement": timing.placement,
         "scenario": block,
         "throughput": throughput_block(timing),
         "inputs": [s.to_dict() | {"resolved_shape": list(feeds[s.name].shape)} for s in sess.inputs],
@@ -568,6 +588,11 @@ def _result_warnings(measured: dict[str, Any], machine: dict[str, Any], machine_
     if measured.get("nonfinite_outputs"):
         warnings.append(f"the model's outputs hold {measured['nonfinite_outputs']} NaN/Inf values on these inputs "
                         "(NaN weights?); its latency is not that of a working model")
+    sets = [len(s["cpus"]) for s in (measured.get("placement") or {}).get("streams") or () if s.get("cpus")]
+    per_stream = (measured.get("scenario") or {}).get("threads_per_stream") or 1
+    if sets and per_stream > min(sets):
+        warnings.append(f"--pin-streams: a stream runs {per_stream} intra-op threads on {min(sets)} CPU(s), so they "
+                        f"take turns; give --threads {len(sets) * min(sets)} or fewer (one thread per CPU)")
     if verification is not None and verification.get("matches") is False:
         warnings.append("the model file differs from the sha256 its manifest records (used with --no-verify); "
                         "its manifest's figures (MACs, accuracy) may not describe it")

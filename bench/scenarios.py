@@ -1,8 +1,9 @@
 """MLPerf-style scenarios: `single` (one request at a time: today's bench), `multi` (N concurrent streams),
-`offline` (the most items per second over batch sizes and streams).
+`offline` (the most items per second over batch sizes and streams), `server` (Poisson arrivals into a queue).
 
-A stream is a session of its own, run in its own thread (the runtimes release the GIL while they compute); the
-threads are split between the streams: each gets `max(1, threads // streams)` intra-op threads. `multi --fps F`
+A stream is a session of its own, created and run in a thread of its own (bench/streams.py; the runtimes release
+the GIL while they compute); the threads are split between the streams: each gets `max(1, threads // streams)`
+intra-op threads, and with `--pin-streams` CPUs of its own, split from the CPUs pinned to. `multi --fps F`
 paces each stream at F frames a second and times each frame from when it was due, so a stream that falls behind
 shows it in its p99; the search doubles N while the p99 of all frames stays within the budget (`--p99-ms`,
 default one frame interval), then bisects between the last N that met it and the first that did not.
@@ -19,18 +20,21 @@ from typing import Any
 
 import numpy as np
 from edgebench.bench.harness import BenchConfig, timed_out
+from edgebench.bench.streams import StreamPool, check_pin_streams, split_cpus
 from edgebench.errors import UserInputError
+from edgebench.system import allowed_cpus
 
 SCENARIOS = ("single", "multi", "offline", "server")
 # which scenario takes which option (the others are refused with it, never ignored)
 OPTION_SCENARIOS = {"--streams": ("multi", "server"), "--fps": ("multi",), "--p99-ms": ("multi", "server"),
-                    "--qps": ("server",)}
+                    "--qps": ("server",), "--pin-streams": ("multi", "offline", "server")}
 MAX_STREAMS = 256  # a stream is a loaded session and a thread: beyond this the machine runs out of memory first
 
 
 @dataclass(frozen=True)
 class ScenarioConfig:
-    """Which scenario, and its parameters (`--scenario`, `--streams`, `--fps`, `--p99-ms`, `--qps`)."""
+    """Which scenario, and its parameters (`--scenario`, `--streams`, `--fps`, `--p99-ms`, `--qps`,
+    `--pin-streams`)."""
 
     name: str = "single"
     streams: int | None = None  # multi: the number of streams (None with --fps: searched)
@@ -38,6 +42,7 @@ class ScenarioConfig:
     p99_ms: float | None = None  # multi --fps: the p99 budget (default: one frame interval, 1000 / fps)
     batches: tuple[int, ...] = ()  # offline: the batch sizes tried (empty: the job's batch)
     qps: float | None = None  # server: the mean rate of the Poisson arrivals (None with --p99-ms: searched)
+    pin_streams: bool = False  # each stream's thread on CPUs of its own (bench/streams.py)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "batches", tuple(self.batches))
@@ -50,7 +55,8 @@ class ScenarioConfig:
         for flag, v in (("--fps", self.fps), ("--p99-ms", self.p99_ms), ("--qps", self.qps)):
             if v is not None and not (math.isfinite(v) and v > 0):
                 raise UserInputError(f"{flag} {v:g} must be a finite number > 0 (e.g. {flag} 30)")
-        values = {"--streams": self.streams, "--fps": self.fps, "--p99-ms": self.p99_ms, "--qps": self.qps}
+        values = {"--streams": self.streams, "--fps": self.fps, "--p99-ms": self.p99_ms, "--qps": self.qps,
+                  "--pin-streams": True if self.pin_streams else None}
         for flag, v in values.items():
             if v is not None and self.name not in OPTION_SCENARIOS[flag]:
                 takes = " or ".join(OPTION_SCENARIOS[flag])
@@ -75,15 +81,44 @@ class ScenarioConfig:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "streams": self.streams, "fps": self.fps, "p99_budget_ms": self.budget_ms,
                 **({"batches": list(self.batches)} if self.batches else {}),
-                **({"qps": self.qps} if self.name == "server" else {})}
+                **({"qps": self.qps} if self.name == "server" else {}),
+                **({"pin_streams": True} if self.pin_streams else {})}
 
 
-def check_supported(runtime: Any, scenario: str) -> None:
-    """Refuse a scenario the runtime cannot run (its class's `scenario_refusals`: name -> reason)."""
+def check_supported(runtime: Any, scenario: str, streams: int | None = None) -> None:
+    """Refuse a scenario the runtime cannot run (its class's `scenario_refusals`: name -> reason), and several
+    concurrent sessions of a runtime whose sessions run one at a time in a process (its `serial_sessions`: the
+    reason): multi, and server with `streams` > 1 (offline then tries one stream only)."""
     reason = (getattr(runtime, "scenario_refusals", None) or {}).get(scenario)
     if reason:
         raise UserInputError(f"runtime '{runtime.name}' cannot run --scenario {scenario}: {reason}; "
                              "use --scenario single or another runtime")
+    serial = getattr(runtime, "serial_sessions", "")
+    if serial and scenario == "multi":
+        raise UserInputError(f"runtime '{runtime.name}' cannot run --scenario multi: {serial}; use --scenario "
+                             "single (one edgebench bench per stream measures N processes) or another runtime")
+    if serial and scenario == "server" and (streams or 1) > 1:
+        raise UserInputError(f"runtime '{runtime.name}' cannot serve --scenario server with --streams {streams}: "
+                             f"{serial}; drop --streams (one session) or use another runtime")
+
+
+def pin_base(cpus: Sequence[int] | None, source: str = "--cpus") -> tuple[tuple[int, ...], str]:
+    """The CPUs `--pin-streams` splits between the streams and where they come from: `cpus` (what the
+    measurement is pinned to, from `source`), else the CPUs this process may use."""
+    if cpus is not None:
+        return tuple(sorted(cpus)), source
+    allowed = allowed_cpus()
+    if allowed is None:
+        raise UserInputError("--pin-streams needs CPU affinity (os.sched_setaffinity), which this system does not "
+                             "offer; drop --pin-streams")
+    return tuple(sorted(allowed)), "the CPUs this process may use"
+
+
+def check_pinning(sc: ScenarioConfig, cpus: Sequence[int] | None, source: str = "--cpus") -> None:
+    """`--pin-streams` with fewer CPUs than `--streams`: refused in one line, before anything loads. (`multi
+    --fps` and `offline` choose their stream counts: they stop at one stream per CPU.)"""
+    if sc.pin_streams and sc.streams is not None:
+        check_pin_streams(sc.streams, *pin_base(cpus, source))
 
 
 def check_inputs(scenario: str, inputs: object, shape: object) -> None:
@@ -104,11 +139,13 @@ def threads_per_stream(threads: int, streams: int) -> int:
 
 @dataclass
 class StreamsTiming:
-    """What N concurrent streams measured: per-stream latencies (ns), items, and the wall time of them all."""
+    """What N concurrent streams measured: per-stream latencies (ns), items, the wall time of them all, and where
+    each stream ran (`StreamPool.placement`)."""
 
     samples_ns: list[np.ndarray]
     items_per_query: int
     wall_s: float
+    placement: list[dict[str, Any]] | None = None
 
     @property
     def items_per_s(self) -> float:
@@ -119,13 +156,27 @@ class StreamsTiming:
         return np.concatenate(self.samples_ns)
 
 
-def run_streams(sessions: Sequence[Any], feeds: Mapping[str, np.ndarray], config: BenchConfig, *,
+OpenFn = Callable[[int], Any]  # threads per stream -> a session (called in the stream's own thread)
+
+
+def open_streams(open_session: OpenFn, n: int, threads: int, pin: Sequence[int] | None = None) -> StreamPool:
+    """`n` streams, each a thread that creates its session of `threads_per_stream(threads, n)` intra-op threads;
+    with `pin`, stream i's thread first pins itself to the i-th of `split_cpus(pin, n)`."""
+    per = threads_per_stream(threads, n)
+    return StreamPool(lambda _i: open_session(per), n, split_cpus(pin, n) if pin is not None else None)
+
+
+def run_streams(streams: StreamPool | Sequence[Any], feeds: Mapping[str, np.ndarray], config: BenchConfig, *,
                 fps: float | None = None, deadline_ns: int | None = None) -> StreamsTiming:
-    """Run each session in a thread of its own, all at once; each stream stops once it has `config.min_iters`
-    queries and `config.min_seconds` have passed (or at `config.max_seconds`). With `fps`, frames are due every
-    1/fps s and a frame's latency runs from when it was due."""
+    """Run each stream (a `StreamPool`'s, or sessions made elsewhere, each then run in a thread of its own), all at
+    once; each stops once it has `config.min_iters` queries and `config.min_seconds` have passed (or at
+    `config.max_seconds`). With `fps`, frames are due every 1/fps s and a frame's latency runs from when it was
+    due."""
+    if not isinstance(streams, StreamPool):
+        with StreamPool.of(streams) as pool:
+            return run_streams(pool, feeds, config, fps=fps, deadline_ns=deadline_ns)
     clock = time.perf_counter_ns
-    n = len(sessions)
+    n = streams.n
     barrier = threading.Barrier(n)
     outs: list[list[int]] = [[] for _ in range(n)]
     spans: list[tuple[int, int]] = [(0, 0)] * n
@@ -133,8 +184,8 @@ def run_streams(sessions: Sequence[Any], feeds: Mapping[str, np.ndarray], config
     period = int(1e9 / fps) if fps else 0
     items = int(next(iter(feeds.values())).shape[0]) if feeds else 1
 
-    def stream(i: int) -> None:
-        run, out = sessions[i].run, outs[i]
+    def stream(i: int, session: Any) -> None:
+        run, out = session.run, outs[i]
         try:
             for _ in range(config.warmup_iters):
                 run(feeds)
@@ -159,62 +210,65 @@ def run_streams(sessions: Sequence[Any], feeds: Mapping[str, np.ndarray], config
                 if deadline_ns is not None and t1 >= deadline_ns:
                     raise timed_out(config.timeout_s, f"stream {i + 1} of {n}, after {len(out)} queries")
             spans[i] = (start, clock())
-        except BaseException as e:  # handed to the caller, which raises it: nothing is hidden
+        except BaseException as e:  # the pool hands it to the caller: nothing is hidden
             errors.append(e)
             barrier.abort()
+            raise
 
-    threads = [threading.Thread(target=stream, args=(i,), name=f"edgebench-stream-{i}") for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    real = [e for e in errors if not isinstance(e, threading.BrokenBarrierError)]
-    if real or errors:
-        raise (real or errors)[0]
+    streams.run(stream)
     wall = (max(e for _, e in spans) - min(s for s, _ in spans)) / 1e9
-    return StreamsTiming([np.asarray(o, dtype=np.int64) for o in outs], items, wall)
+    return StreamsTiming([np.asarray(o, dtype=np.int64) for o in outs], items, wall, streams.placement())
 
 
 def stream_summary(t: StreamsTiming) -> list[dict[str, Any]]:
-    """Per stream: queries, p50 and p99 (ms)."""
-    out = []
+    """Per stream: queries, p50 and p99 (ms; None for a server's stream that the others left no query)."""
+    out: list[dict[str, Any]] = []
     for s in t.samples_ns:
+        if not s.size:
+            out.append({"queries": 0, "p50_ms": None, "p99_ms": None})
+            continue
         p50, p99 = np.percentile(s / 1e6, [50, 99])
         out.append({"queries": int(s.size), "p50_ms": float(p50), "p99_ms": float(p99)})
     return out
 
 
-LoadFn = Callable[[int, int], list[Any]]  # (streams, threads per stream) -> that many sessions
-
-
-def multi(load: LoadFn, feeds: Mapping[str, np.ndarray], config: BenchConfig, sc: ScenarioConfig, threads: int,
-          deadline_ns: int | None = None) -> tuple[StreamsTiming, dict[str, Any]]:
+def multi(open_session: OpenFn, feeds: Mapping[str, np.ndarray], config: BenchConfig, sc: ScenarioConfig,
+          threads: int, deadline_ns: int | None = None,
+          pin: Sequence[int] | None = None) -> tuple[StreamsTiming, dict[str, Any]]:
     """`--scenario multi`: N streams (`--streams`), or the search for the most streams at `--fps` within the p99
-    budget. Returns the timing of the N reported and the scenario block of the result."""
+    budget (with `pin`: one stream per CPU at most). Returns the timing of the N reported and the scenario block
+    of the result."""
     block = sc.to_dict()
+
+    def trial_run(n: int, fps: float | None) -> StreamsTiming:
+        with open_streams(open_session, n, threads, pin) as pool:
+            return run_streams(pool, feeds, config, fps=fps, deadline_ns=deadline_ns)
+
     if sc.fps is None:
         n = sc.streams or 1
-        t = run_streams(load(n, threads_per_stream(threads, n)), feeds, config, deadline_ns=deadline_ns)
         block.update(streams=n, threads_per_stream=threads_per_stream(threads, n))
-        return t, block
+        return trial_run(n, None), block
     budget = sc.budget_ms
     assert budget is not None
+    limit = min(MAX_STREAMS, len(pin)) if pin is not None else MAX_STREAMS
     tried: dict[int, tuple[StreamsTiming, float]] = {}
 
     def trial(n: int) -> bool:
-        t = run_streams(load(n, threads_per_stream(threads, n)), feeds, config, fps=sc.fps, deadline_ns=deadline_ns)
+        t = trial_run(n, sc.fps)
         p99 = float(np.percentile(t.pooled() / 1e6, 99))
         tried[n] = (t, p99)
         return p99 <= budget
 
     good, bad = 0, None
     n = 1
-    while n <= MAX_STREAMS:
-        if trial(n):
-            good, n = n, n * 2
-        else:
+    while True:
+        if not trial(n):
             bad = n
             break
+        good = n
+        if n >= limit:
+            break
+        n = min(n * 2, limit)
     if bad is not None:
         while bad - good > 1:
             mid = (good + bad) // 2
@@ -223,21 +277,27 @@ def multi(load: LoadFn, feeds: Mapping[str, np.ndarray], config: BenchConfig, sc
     block.update(streams=shown, threads_per_stream=threads_per_stream(threads, shown), max_streams_at_fps=good,
                  search=[{"streams": k, "p99_ms": v[1], "meets_budget": v[1] <= budget}
                          for k, v in sorted(tried.items())])
+    if pin is not None:
+        block["streams_limit"] = limit  # --pin-streams: one CPU a stream at least
     return tried[shown][0], block
 
 
-def offline(load: LoadFn, feeds_for: Callable[[int], Mapping[str, np.ndarray]], batches: Sequence[int],
-            config: BenchConfig, threads: int,
-            deadline_ns: int | None = None) -> tuple[StreamsTiming, dict[str, Any], int]:
-    """`--scenario offline`: every batch size x stream count (1, 2, 4 ... up to the threads), unpaced; returns
-    the timing and batch of the configuration with the most items a second, and the scenario block."""
-    counts = sorted({1, *(2 ** k for k in range(1, threads.bit_length()) if 2 ** k <= threads), threads})
+def offline(open_session: OpenFn, feeds_for: Callable[[int], Mapping[str, np.ndarray]], batches: Sequence[int],
+            config: BenchConfig, threads: int, deadline_ns: int | None = None, pin: Sequence[int] | None = None,
+            max_streams: int = MAX_STREAMS) -> tuple[StreamsTiming, dict[str, Any], int]:
+    """`--scenario offline`: every batch size x stream count (1, 2, 4 ... up to the threads, at most `max_streams`
+    and, with `pin`, one stream per CPU), unpaced; returns the timing and batch of the configuration with the most
+    items a second, and the scenario block."""
+    cap = min(max_streams, len(pin)) if pin is not None else max_streams
+    counts = sorted(c for c in {1, *(2 ** k for k in range(1, threads.bit_length()) if 2 ** k <= threads), threads}
+                    if c <= max(cap, 1))
     configs: list[dict[str, Any]] = []
     best: tuple[float, StreamsTiming, int, int] | None = None
     for b in batches:
         feeds = feeds_for(b)
         for n in counts:
-            t = run_streams(load(n, threads_per_stream(threads, n)), feeds, config, deadline_ns=deadline_ns)
+            with open_streams(open_session, n, threads, pin) as pool:
+                t = run_streams(pool, feeds, config, deadline_ns=deadline_ns)
             configs.append({"batch": b, "streams": n, "threads_per_stream": threads_per_stream(threads, n),
                             "items_per_s": t.items_per_s})
             if best is None or t.items_per_s > best[0]:
@@ -257,30 +317,37 @@ def throughput_block(t: StreamsTiming) -> dict[str, Any]:
             "streams": stream_summary(t)}
 
 
-def replace_threads(opts: Any, n: int) -> Any:
-    """The runtime options with `n` intra-op threads."""
-    return replace(opts, intra_op_threads=n)
+def replace_threads(opts: Any, n: int, **fields: Any) -> Any:
+    """The runtime options with `n` intra-op threads (and these other fields)."""
+    return replace(opts, intra_op_threads=n, **fields)
 
 
-def run_server(sessions: Sequence[Any], feeds: Mapping[str, np.ndarray], config: BenchConfig, qps: float, *,
-               seed: int = 0, deadline_ns: int | None = None) -> StreamsTiming:
-    """`server`: queries arrive at Poisson times (mean rate `qps`, seeded) into one queue that the sessions, each in
-    a thread of its own, serve first come first served; a query's latency runs from its arrival to its result, so
-    the time it waited in the queue counts. Arrivals stop once `config.min_iters` have come and
-    `config.min_seconds` passed (or at `config.max_seconds`); the queue is then drained."""
+def run_server(streams: StreamPool | Sequence[Any], feeds: Mapping[str, np.ndarray], config: BenchConfig,
+               qps: float, *, seed: int = 0, deadline_ns: int | None = None) -> StreamsTiming:
+    """`server`: queries arrive at Poisson times (mean rate `qps`, seeded) into one queue that the streams (a
+    `StreamPool`'s, or sessions made elsewhere), each in its own thread, serve first come first served; a query's
+    latency runs from its arrival to its result, so the time it waited in the queue counts. Arrivals stop once
+    `config.min_iters` have come and `config.min_seconds` passed (or at `config.max_seconds`); the queue is then
+    drained."""
     import queue
 
+    if not isinstance(streams, StreamPool):
+        with StreamPool.of(streams) as pool:
+            return run_server(pool, feeds, config, qps, seed=seed, deadline_ns=deadline_ns)
     clock = time.perf_counter_ns
     q: queue.Queue[int | None] = queue.Queue()
-    outs: list[list[int]] = [[] for _ in sessions]
+    outs: list[list[int]] = [[] for _ in range(streams.n)]
     errors: list[BaseException] = []
     items = int(next(iter(feeds.values())).shape[0]) if feeds else 1
-    for s in sessions:
-        for _ in range(config.warmup_iters):
-            s.run(feeds)
 
-    def serve(i: int) -> None:
-        run, out = sessions[i].run, outs[i]
+    def warm_up(_i: int, session: Any) -> None:
+        for _ in range(config.warmup_iters):
+            session.run(feeds)
+
+    streams.run(warm_up)
+
+    def serve(i: int, session: Any) -> None:
+        run, out = session.run, outs[i]
         try:
             while (arrived := q.get()) is not None:
                 run(feeds)
@@ -288,9 +355,7 @@ def run_server(sessions: Sequence[Any], feeds: Mapping[str, np.ndarray], config:
         except BaseException as e:  # handed to the caller, which raises it: nothing is hidden
             errors.append(e)
 
-    threads = [threading.Thread(target=serve, args=(i,), name=f"edgebench-server-{i}") for i in range(len(sessions))]
-    for t in threads:
-        t.start()
+    streams.submit(serve)
     gaps = np.random.default_rng(seed)
     start = clock()
     min_end = start + int(config.min_seconds * 1e9)
@@ -309,35 +374,44 @@ def run_server(sessions: Sequence[Any], feeds: Mapping[str, np.ndarray], config:
             if deadline_ns is not None and clock() >= deadline_ns:
                 raise timed_out(config.timeout_s, f"the server scenario at {qps:g} queries/s, after {sent} queries")
     finally:
-        for _ in threads:
+        for _ in range(streams.n):
             q.put(None)
-        for t in threads:
-            t.join()
+        streams.wait()
     if errors:
         raise errors[0]
-    return StreamsTiming([np.asarray(o, dtype=np.int64) for o in outs], items, (clock() - start) / 1e9)
+    return StreamsTiming([np.asarray(o, dtype=np.int64) for o in outs], items, (clock() - start) / 1e9,
+                         streams.placement())
 
 
-def server(load: LoadFn, feeds: Mapping[str, np.ndarray], config: BenchConfig, sc: ScenarioConfig, threads: int,
-           seed: int = 0, deadline_ns: int | None = None) -> tuple[StreamsTiming, dict[str, Any]]:
+def server(open_session: OpenFn, feeds: Mapping[str, np.ndarray], config: BenchConfig, sc: ScenarioConfig,
+           threads: int, seed: int = 0, deadline_ns: int | None = None,
+           pin: Sequence[int] | None = None) -> tuple[StreamsTiming, dict[str, Any]]:
     """`--scenario server`: at `--qps`, or the highest rate whose p99 meets `--p99-ms`: the rate is doubled from a
-    tenth of what the sessions serve back to back while it meets the budget, then bisected (6 steps)."""
+    tenth of what the streams serve back to back while it meets the budget, then bisected (6 steps). The streams
+    (`--streams`, pinned with `pin`) are created once and serve every rate tried."""
     n = sc.streams or 1
-    sessions = load(n, threads_per_stream(threads, n))
     block = sc.to_dict() | {"streams": n, "threads_per_stream": threads_per_stream(threads, n)}
-    if sc.qps is not None:
-        return run_server(sessions, feeds, config, sc.qps, seed=seed, deadline_ns=deadline_ns), block
+    with open_streams(open_session, n, threads, pin) as pool:
+        if sc.qps is not None:
+            return run_server(pool, feeds, config, sc.qps, seed=seed, deadline_ns=deadline_ns), block
+        return _server_search(pool, feeds, config, sc, block, seed, deadline_ns)
+
+
+def _server_search(pool: StreamPool, feeds: Mapping[str, np.ndarray], config: BenchConfig, sc: ScenarioConfig,
+                   block: dict[str, Any], seed: int,
+                   deadline_ns: int | None) -> tuple[StreamsTiming, dict[str, Any]]:
+    """`server --p99-ms`: the search for the highest rate within the budget, on `pool`'s streams."""
     budget = sc.p99_ms
     assert budget is not None
     tried: dict[float, tuple[StreamsTiming, float]] = {}
 
     def trial(rate: float) -> bool:
-        t = run_server(sessions, feeds, config, rate, seed=seed, deadline_ns=deadline_ns)
+        t = run_server(pool, feeds, config, rate, seed=seed, deadline_ns=deadline_ns)
         p99 = float(np.percentile(t.pooled() / 1e6, 99))
         tried[rate] = (t, p99)
         return p99 <= budget
 
-    back_to_back = run_streams(sessions, feeds, config, deadline_ns=deadline_ns).items_per_s / max(1, next(
+    back_to_back = run_streams(pool, feeds, config, deadline_ns=deadline_ns).items_per_s / max(1, next(
         iter(feeds.values())).shape[0] if feeds else 1)
     good, bad = 0.0, None
     rate = max(back_to_back / 10, 1e-3)

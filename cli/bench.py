@@ -106,6 +106,11 @@ def bench(
     qps: float | None = typer.Option(None, "--qps", callback=POSITIVE,
                                      help="With --scenario server: the mean rate of Poisson arrivals, queries a "
                                           "second."),
+    pin_streams: bool = typer.Option(False, "--pin-streams",
+                                     help="With --scenario multi, offline or server: pin each stream's thread (its "
+                                          "session's threads inherit it) to CPUs of its own, split from --cpus "
+                                          "(else the CPUs this process may use); refused with fewer CPUs than "
+                                          "--streams."),
     until_stable: float | None = typer.Option(None, "--until-stable", metavar="WIDTH", callback=OPEN_FRACTION,
                                               help="Go on past the minimums until the p50's 95% CI is at most WIDTH "
                                                    "x p50 wide (e.g. 0.02), up to --max-seconds [default cap: 60]."),
@@ -179,7 +184,7 @@ def _request(a: dict[str, Any]) -> BenchRequest:
     _check_shape(shape, batches)
     if not a["interleave"] and len(a["model"]) > 1:
         raise UserInputError(f"{len(a['model'])} models given; bench takes one, or several with --interleave")
-    check_supported(get_runtime(a["runtime"]), sc.name)
+    check_supported(get_runtime(a["runtime"]), sc.name, sc.streams)
     check_inputs(sc.name, a["inputs"], shape)
     if a["csv_path"] is not None:
         check_csv(a["csv_path"])
@@ -217,7 +222,8 @@ def _bench_config(a: dict[str, Any]) -> tuple[Any, Any]:
     cfg = BenchConfig(warmup_iters=a["warmup_iters"], warmup_seconds=a["warmup_seconds"], min_iters=a["min_iters"],
                       min_seconds=a["min_seconds"], max_iters=a["max_iters"], max_seconds=max_seconds,
                       timeout_s=a["timeout"] or None, until_stable=a["until_stable"])
-    sc = ScenarioConfig(name=a["scenario"], streams=a["streams"], fps=a["fps"], p99_ms=a["p99_ms"], qps=a["qps"])
+    sc = ScenarioConfig(name=a["scenario"], streams=a["streams"], fps=a["fps"], p99_ms=a["p99_ms"], qps=a["qps"],
+                        pin_streams=a["pin_streams"])
     return cfg, sc
 
 
@@ -260,6 +266,7 @@ def _on_this_machine(req: BenchRequest) -> tuple[BenchRequest, Any]:
     """The checks against this machine (cores, CPUs), the model resolved and verified, the accuracy measured:
     the request to run and the model's artifact (with --interleave: a tuple of them, one per model), hashed once."""
     from edgebench.bench.runner import choose_cpus
+    from edgebench.bench.scenarios import check_pinning
     from edgebench.cli.options import check_threads
     from edgebench.runtimes import get_runtime
     from edgebench.runtimes.artifacts import resolve_precision
@@ -268,6 +275,7 @@ def _on_this_machine(req: BenchRequest) -> tuple[BenchRequest, Any]:
     check_threads([o.intra_op_threads for o in req.options], allow_oversubscribe=over)
     check_threads([req.base_options.inter_op_threads], "--inter-threads", allow_oversubscribe=over)
     pinned, pin_how = choose_cpus(req.cpus, req.interleave is not None)
+    check_pinning(req.config.scenario, pinned, "--cpus" if req.cpus is not None else "the big cores pinned to")
     eval_threads = req.options[0].intra_op_threads  # --eval: the first --threads value (or the default)
     if pinned is not None and not req.threads_given:  # one thread per CPU pinned to
         req = replace(req, options=(replace(req.base_options, intra_op_threads=len(pinned)),))
@@ -500,6 +508,13 @@ def _scenario_lines(r: dict[str, Any]) -> list[str]:
     elif sc["name"] == "offline":
         out.append(f"offline: best batch {sc['batch']} x {sc['streams']} stream(s) x {sc['threads_per_stream']} "
                    f"thread(s): {r['throughput']['items_per_s']:.1f} items/s (of {len(sc['configs'])} tried)")
+    pinned = [s for s in (r.get("placement") or {}).get("streams") or () if s.get("cpus")]
+    if pinned:
+        from edgebench.system import format_cpus
+
+        sets = " | ".join(format_cpus(s["cpus"]) for s in pinned)
+        seen = " | ".join(format_cpus(s["thread_allowed_cpus"] or ()) or "?" for s in pinned)
+        out.append(f"--pin-streams: the streams' CPUs {sets}; their threads' allowed CPUs, read inside them: {seen}")
     st = lat.get("stability")
     if st:
         cpu = st.get("cpu_share_cores")

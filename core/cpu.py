@@ -147,3 +147,15 @@ def big_cpus(clusters: list[dict[str, Any]]) -> list[int] | None:
         return None
     top = max(speeds)  # type: ignore[type-var]
     return sorted(n for c, s in zip(clusters, speeds, strict=True) if s >= 0.9 * top for n in c["cpus"])
+
+
+def core_of(cpu: int, root: Path = Path("/")) -> int:
+    """The physical core `cpu` belongs to, named by its lowest SMT sibling (sysfs `topology/thread_siblings_list`,
+    e.g. "2,6" or "2-3"); the CPU itself where that cannot be read.
+
+    >>> core_of(5, Path("/nonexistent"))
+    5
+    """
+    text = read_text(root / f"sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list") or ""
+    first = text.replace("-", ",").split(",")[0].strip()
+    return int(first) if first.isdigit() else cpu

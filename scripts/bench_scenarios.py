@@ -103,8 +103,8 @@ def throughput(model: Path, threads: int, rounds: int, seconds: float, batches: 
     path = _model_file(model)
     out: dict[str, Any] = {"model": str(path), "threads": threads}
     # offline: edgebench's search picks the configuration; the peer then runs that same configuration
-    eb_load = lambda n, k: _eb_sessions(path, n, k)  # noqa: E731
-    _, block, best_batch = offline(eb_load, lambda b: _feeds(path, b), batches,
+    eb_open = lambda k: _eb_sessions(path, 1, k)[0]  # noqa: E731  # called in each stream's thread
+    _, block, best_batch = offline(eb_open, lambda b: _feeds(path, b), batches,
                                    BenchConfig(warmup_iters=1, min_iters=1, min_seconds=seconds), threads)
     out["offline_search"] = block["configs"]
     patterns = {"single": (1, threads, 1), "multi": (threads, 1, 1),

@@ -97,6 +97,17 @@ def grid_detector(path: Path, grid: np.ndarray, *, size: int = 32, opset: int = 
     return path
 
 
+# what the `timed` sessions saw, by thread name: (the CPUs allowed to the thread that created the session, those
+# allowed to the thread that ran it, read inside `run`); tests of --pin-streams read it (`TIMED_AFFINITY.clear()`)
+TIMED_AFFINITY: dict[str, tuple[frozenset[int], frozenset[int]]] = {}
+
+
+def _affinity() -> frozenset[int]:
+    import os
+
+    return frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
+
+
 def register_timed_runtimes() -> None:
     """Register `timed` and `timed-single-only`: test runtimes whose run takes a known time (idempotent).
 
@@ -104,7 +115,8 @@ def register_timed_runtimes() -> None:
     default) the runs of all sessions share one lock, as if the machine had one core: N streams then get no more
     than 1 / run time queries a second between them: throughput, queueing and the --fps search are known ahead.
     Any model file is accepted: the input is 'input' [N,3,16,16] float32. `timed-single-only` refuses multi and
-    offline, as a runtime that cannot run concurrent sessions would.
+    offline, as a runtime that cannot run concurrent sessions would. Each run records the CPUs its thread may
+    use, and those of the thread that created its session, in `TIMED_AFFINITY`.
     """
     from edgebench.runtimes import RUNTIMES
     from edgebench.runtimes.base import TensorSpec
@@ -126,8 +138,10 @@ def register_timed_runtimes() -> None:
             self.opts = opts
             self.inputs = [TensorSpec("input", ("N", 3, 16, 16), "float32")]
             self.outputs = [TensorSpec("logits", ("N", 10), "float32")]
+            self.created_on = _affinity()
 
         def run(self, feeds: Any) -> dict[str, np.ndarray]:
+            TIMED_AFFINITY[threading.current_thread().name] = (self.created_on, _affinity())
             n = int(feeds["input"].shape[0])
             wait = (self.opts.base_us + self.opts.per_item_us * n) / 1e6
             if self.opts.serial:

@@ -81,6 +81,8 @@ def _spec(port: Any) -> TensorSpec:
 def core_config(options: OpenVinoOptions) -> dict[str, Any]:
     cfg: dict[str, Any] = {"INFERENCE_NUM_THREADS": options.intra_op_threads, "NUM_STREAMS": options.num_streams,
                            "PERFORMANCE_HINT": options.performance_hint.upper()}
+    if not options.cpu_pinning:  # on: the plugin's default where it pins at all (Linux), so left to it
+        cfg["ENABLE_CPU_PINNING"] = False
     if options.inference_precision != "default":
         cfg["INFERENCE_PRECISION_HINT"] = options.inference_precision
     return cfg
@@ -101,6 +103,10 @@ class OpenVinoRuntime(RunOnlyRuntime, engine="openvino", dist="openvino"):
     converter_packages: ClassVar[tuple[str, ...]] = ("openvino", "nncf")
     converts_from: ClassVar[str] = "onnx"  # OpenVINO + NNCF read the ONNX file
     reads_onnx: ClassVar[bool] = True
+    # the options of each stream's session in the multi/offline/server scenarios (bench/runner.py): with its own
+    # pinning on, the plugin runs every session of a process on the same core (2 one-thread streams on 2 cores
+    # served half of what they serve unpinned) and resets the affinity --pin-streams gave the stream's thread
+    stream_options: ClassVar[dict[str, Any]] = {"cpu_pinning": False}
 
     def load(self, model: Path, options: RuntimeOptions | None = None) -> OpenVinoSession:
         import openvino as ov
@@ -120,7 +126,8 @@ class OpenVinoRuntime(RunOnlyRuntime, engine="openvino", dist="openvino"):
             raise UserInputError(f"OpenVINO cannot compile '{model}' for the CPU: {' '.join(lines[-2:])[:300]}") from e
         info = artifact_info(model)
         effective = {k: str(compiled.get_property(k)) for k in
-                     ("INFERENCE_NUM_THREADS", "NUM_STREAMS", "INFERENCE_PRECISION_HINT", "PERFORMANCE_HINT")}
+                     ("INFERENCE_NUM_THREADS", "NUM_STREAMS", "INFERENCE_PRECISION_HINT", "PERFORMANCE_HINT",
+                      "ENABLE_CPU_PINNING")}
         info.update({"device": "CPU", "properties": effective})
         info.update(execution_precision(compiled))
         if info["precision"] == "fp32" and opts.inference_precision in ("bf16", "f16"):

@@ -224,6 +224,10 @@ class _TorchBase:
     """What the PyTorch runtimes share: availability, version and the install hint."""
 
     install_hint: ClassVar[str] = INSTALL_HINT
+    # bench/scenarios.py check_supported: multi and server --streams N are refused with it, offline runs one stream
+    serial_sessions: ClassVar[str] = (
+        "eager PyTorch runs each layer's Python code holding the GIL, so its sessions in one process take turns "
+        "(ResNet-20, 2 cores: 2 one-thread streams serve no more than one does)")
 
     def available(self) -> bool:
         return _torch_available()

@@ -126,7 +126,7 @@ def _cases() -> list[Any]:
 @pytest.mark.slow
 @pytest.mark.parametrize(("runtime", "model_file"), _cases())
 def test_same_top1_as_reference(runtime: str, model_file: str, resnet20_folder: Path,
-                                images: tuple[np.ndarray, np.ndarray]) -> None:
+                                images: tuple[np.ndarray, np.ndarray], torch_provided: None) -> None:
     x, labels = images
     ref, _ = _predict("ort-cpu", resnet20_folder / "model.fp32.onnx", x)
     model_file, _, reduced = model_file.partition("@")
@@ -263,3 +263,94 @@ def test_missing_packages_are_listed_with_the_extra(tmp_path: Path) -> None:
         assert "not installed: pip install 'edgebench[runtimes]'" in line, line
     assert "ort-cpu      available" in out
     assert "RuntimeUnavailable the ncnn converter needs pnnx" in out and "on the workstation" in out
+
+
+# --- scenarios: every runtime runs multi/offline/server, or refuses with its reason -----------------------------
+
+SCENARIOS = ("multi", "offline", "server")
+
+
+def scenario_support(runtime: str, scenario: str) -> str:
+    """What a runtime declares for a scenario: "yes", "one stream" (its sessions take turns: offline tries one
+    stream, server refuses --streams > 1) or "refused"."""
+    from edgebench.bench.scenarios import check_supported
+
+    rt = RUNTIMES.get(runtime)()
+    try:
+        check_supported(rt, scenario)
+    except UserInputError:
+        return "refused"
+    try:
+        check_supported(rt, scenario, 2)
+    except UserInputError:
+        return "one stream"
+    return "one stream" if scenario == "offline" and getattr(rt, "serial_sessions", "") else "yes"
+
+
+def test_docs_state_each_runtimes_scenarios() -> None:
+    """docs/bench.md's table has a row per registered runtime, each cell what the runtime declares."""
+    doc = (Path(__file__).parents[2] / "docs" / "bench.md").read_text(encoding="utf-8")
+    rows = {ln.split("|")[1].strip().strip("`"): [c.strip() for c in ln.split("|")[2:6]]
+            for ln in doc.splitlines() if ln.startswith("| `") and ln.count("|") >= 7}
+    for name in runtime_names():
+        assert name in rows, f"docs/bench.md: no scenario row for runtime {name}"
+        declared = ["yes"] + [scenario_support(name, s) for s in SCENARIOS]
+        shown = [c.split(":")[0].split(" (")[0] for c in rows[name]]
+        assert shown == declared, f"docs/bench.md row of {name}: {rows[name]}, declared {declared}"
+
+
+def _scenario_cases() -> list[Any]:
+    return [pytest.param(name, s, id=f"{name}:{s}", marks=[] if RUNTIMES.get(name)().available() else
+                         [pytest.mark.skip(reason=f"{name} not installed: {RUNTIMES.get(name).install_hint}")])
+            for name in runtime_names() for s in SCENARIOS]
+
+
+@pytest.mark.data
+@pytest.mark.torch
+@pytest.mark.slow
+@pytest.mark.parametrize(("runtime", "scenario"), _scenario_cases())
+def test_every_runtime_runs_each_scenario_or_says_why(runtime: str, scenario: str, resnet20_folder: Path,
+                                                      tmp_path: Path) -> None:
+    """ResNet-20 (FP32, or the runtime's converted FP32 artifact) through the scenario, 2 streams where it has
+    streams, each pinned to a CPU of its own when there are 2: the result must show every stream served and
+    every thread a stream's session started kept on the stream's CPUs. A scenario the runtime does not claim
+    must be refused (exit 2) with its reason."""
+    import json
+    import os
+
+    from edgebench.cli import app
+    from typer.testing import CliRunner
+
+    if "fp32" in getattr(RUNTIMES.get(runtime), "converts", ()):
+        converted(resnet20_folder, runtime, "fp32")  # DIR/<runtime>/fp32/: bench finds it from the folder
+    pin = ["--pin-streams"] if len(os.sched_getaffinity(0)) >= 2 else []
+    args = {"multi": ["--streams", "2", "-t", "4", *pin],  # 2 threads a stream: the runtime's own threads too
+            "offline": ["-t", "2", *pin], "server": ["--streams", "2", "--qps", "200", "-t", "2", *pin]}[scenario]
+    extra = ["--ro", "calibration_size=32"] if runtime == "torch-int8" else []
+    r = CliRunner().invoke(app, ["bench", str(resnet20_folder), "-r", runtime, "--scenario", scenario, *args,
+                                 *extra, "--in-process", "--warmup-iters", "1", "--min-iters", "3",
+                                 "--min-seconds", "0", "--json", "-o", str(tmp_path)])
+    support = scenario_support(runtime, scenario)
+    rt = RUNTIMES.get(runtime)
+    if support == "refused" or (support == "one stream" and scenario == "server"):
+        assert r.exit_code == 2, r.output
+        reason = (getattr(rt, "scenario_refusals", None) or {}).get(scenario) or rt.serial_sessions
+        assert f"runtime '{runtime}' cannot" in r.output and reason in r.output.replace("\n", " "), r.output
+        return
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert d["scenario"]["name"] == scenario and d["throughput"]["items_per_s"] > 0
+    streams = d["placement"]["streams"]
+    assert len(streams) == d["scenario"]["streams"] == len(d["throughput"]["streams"])
+    if scenario != "server":  # a server's queue may hand one stream fewer queries
+        assert all(s["queries"] >= 3 for s in d["throughput"]["streams"])
+    if support == "one stream":
+        assert {c["streams"] for c in d["scenario"]["configs"]} == {1}
+    if pin:
+        sets = [set(s["cpus"]) for s in streams]
+        assert all(len(a & b) == 0 for i, a in enumerate(sets) for b in sets[i + 1:])  # disjoint
+        for s in streams:
+            assert s["thread_allowed_cpus"] == s["cpus"], (runtime, s)
+            assert s["session_threads_outside_cpus"] == 0, (runtime, s)
+    if runtime == "openvino":
+        assert d["scenario"]["stream_options"] == {"cpu_pinning": False}

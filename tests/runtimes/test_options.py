@@ -22,7 +22,7 @@ NON_DEFAULT: dict[str, Any] = {
     "memory_arena": False, "enable_profiling": True, "spin_wait": False,
     "config_entries": (("session.intra_op.allow_spinning", "0"), ("session.use_env_allocators", "1")),
     "engine": "qnnpack", "calibration_data": "cifar10:train", "calibration_size": 64, "calibration_seed": 7,
-    "num_streams": 2, "performance_hint": "throughput", "inference_precision": "f16",  # openvino
+    "num_streams": 2, "performance_hint": "throughput", "inference_precision": "f16", "cpu_pinning": False,  # openvino
     "xnnpack": False,  # litert
     "fp16": True, "bf16": True, "winograd": False, "sgemm": False,  # ncnn
     "autocast": "bf16",  # torch
