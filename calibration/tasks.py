@@ -188,13 +188,14 @@ class Detection:
             real["reference_map_pct"] = coco_map(base, data)["map_pct"]
         bar = tolerance.min_box_agreement_fp32 if precision == "fp32" else tolerance.min_box_agreement_int8
         what = "box agreement" if precision == "fp32" else "box agreement with FP32"
+        pct = f"{100 * bar:.0f} %"
         reasons = []
         if real["box_agreement_pct"] < 100 * bar:
-            reasons.append(f"{what} {real['box_agreement_pct']:.1f} % < {bar:.0%} on {len(real_y)} real images (of "
-                           f"ORT FP32's {real['reference_boxes']} boxes with score >= {AGREEMENT_SCORE}, the share "
-                           "the model reproduces)")
+            reasons.append(f"{what} {real['box_agreement_pct']:.1f} % < {pct} on {len(real_y)} real images (of ORT "
+                           f"FP32's {real['reference_boxes']} boxes with score >= {AGREEMENT_SCORE}, the share the "
+                           "model reproduces)")
         if real["box_agreement_reverse_pct"] < 100 * bar:
-            reasons.append(f"reverse {what} {real['box_agreement_reverse_pct']:.1f} % < {bar:.0%} (of the model's "
+            reasons.append(f"reverse {what} {real['box_agreement_reverse_pct']:.1f} % < {pct} (of the model's "
                            f"{real['boxes']} boxes, the share ORT FP32 has)")
         return ParityFigures({}, real, tuple(reasons))
 
