@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,28 +27,40 @@ KNOWN_OPS = {"Conv", "Relu", "Add", "Pad", "MaxPool", "AveragePool", "GlobalAver
              "BatchNormalization", "Clip", "Concat", "Reshape", "MatMul", "Mul", "Sigmoid", "HardSigmoid",
              "HardSwish", "Softmax", "Transpose", "Identity", "Cast", "Shape", "Gather", "Unsqueeze", "Constant",
              "Resize"}
-INT64_MAX = 2**63 - 1
 
 
-def rewrite_strided_slices(model: Any) -> int:
-    """Replace Slice(starts 0, axes [2, 3], steps [2, 2]) by MaxPool(kernel 1x1, stride 2); returns how many."""
-    from onnx import helper, numpy_helper
+# a Slice node and its constant starts, ends, axes, steps -> the nodes that replace it (None: kept as it is)
+SliceRewrite = Callable[[Any, list[int], list[int], list[int], list[int]], list[Any] | None]
+
+
+def _rewrite_slices(model: Any, rewrite: SliceRewrite) -> int:
+    """Replace each Slice with constant starts/ends/axes/steps that `rewrite` maps to other nodes; returns how many."""
+    from onnx import numpy_helper
 
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     nodes, n = [], 0
     for node in model.graph.node:
-        if node.op_type == "Slice" and len(node.input) == 5:
-            starts, _ends, axes, steps = (inits.get(x) for x in node.input[1:])
-            if (starts is not None and axes is not None and steps is not None and list(axes) == [2, 3]
-                    and list(steps) == [2, 2] and list(starts) == [0, 0]):
-                nodes.append(helper.make_node("MaxPool", [node.input[0]], list(node.output), kernel_shape=[1, 1],
-                                              strides=[2, 2], name=f"{node.name}_as_pool"))
-                n += 1
-                continue
-        nodes.append(node)
+        consts = [inits.get(x) for x in node.input[1:]] if node.op_type == "Slice" and len(node.input) == 5 else []
+        new = rewrite(node, *([int(v) for v in c] for c in consts)) if consts and all(
+            c is not None for c in consts) else None
+        nodes += new if new is not None else [node]
+        n += new is not None
     del model.graph.node[:]
     model.graph.node.extend(nodes)
     return n
+
+
+def rewrite_strided_slices(model: Any) -> int:
+    """Replace Slice(starts 0, axes [2, 3], steps [2, 2]) by MaxPool(kernel 1x1, stride 2); returns how many."""
+    from onnx import helper
+
+    def pool(node: Any, starts: list[int], _ends: list[int], axes: list[int], steps: list[int]) -> list[Any] | None:
+        if (axes, steps, starts) != ([2, 3], [2, 2], [0, 0]):
+            return None
+        return [helper.make_node("MaxPool", [node.input[0]], list(node.output), kernel_shape=[1, 1], strides=[2, 2],
+                                 name=f"{node.name}_as_pool")]
+
+    return _rewrite_slices(model, pool)
 
 
 def static_shapes(model: Any, shape: list[int]) -> dict[str, list[int]]:
@@ -76,31 +89,23 @@ def rewrite_channel_slices(model: Any, shapes: dict[str, list[int]]) -> int:
     [1, C/2, 2, H*W] + Slice(row start..start+1 of axis 2) + Reshape [1, C/2, H, W]; returns how many."""
     from onnx import helper, numpy_helper
 
-    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
-    nodes, n = [], 0
-    for node in model.graph.node:
-        if node.op_type == "Slice" and len(node.input) == 5:
-            starts, ends, axes, steps = (inits.get(x) for x in node.input[1:])
-            dims = shapes.get(node.input[0], [])
-            if (starts is not None and ends is not None and axes is not None and steps is not None
-                    and list(axes) == [1] and list(steps) == [2] and int(starts[0]) in (0, 1) and len(dims) == 4
-                    and dims[0] == 1 and dims[1] % 2 == 0 and int(ends[0]) >= dims[1]):
-                _, c, h, w = dims
-                k = f"{node.name or node.output[0]}_split{n}"
-                consts = {f"{k}.shape": [1, c // 2, 2, h * w], f"{k}.start": [int(starts[0])],
-                          f"{k}.end": [int(starts[0]) + 1], f"{k}.axis": [2], f"{k}.back": [1, c // 2, h, w]}
-                model.graph.initializer.extend(numpy_helper.from_array(np.asarray(v, np.int64), name)
-                                               for name, v in consts.items())
-                nodes += [helper.make_node("Reshape", [node.input[0], f"{k}.shape"], [f"{k}.pairs"], name=f"{k}_r"),
-                          helper.make_node("Slice", [f"{k}.pairs", f"{k}.start", f"{k}.end", f"{k}.axis"],
-                                           [f"{k}.row"], name=f"{k}_s"),
-                          helper.make_node("Reshape", [f"{k}.row", f"{k}.back"], list(node.output), name=f"{k}_b")]
-                n += 1
-                continue
-        nodes.append(node)
-    del model.graph.node[:]
-    model.graph.node.extend(nodes)
-    return n
+    def split(node: Any, starts: list[int], ends: list[int], axes: list[int], steps: list[int]) -> list[Any] | None:
+        dims = shapes.get(node.input[0], [])
+        if not (axes == [1] and steps == [2] and starts[0] in (0, 1) and len(dims) == 4 and dims[0] == 1
+                and dims[1] % 2 == 0 and ends[0] >= dims[1]):
+            return None
+        _, c, h, w = dims
+        k = f"{node.name or node.output[0]}_split"
+        consts = {f"{k}.shape": [1, c // 2, 2, h * w], f"{k}.start": starts[:1], f"{k}.end": [starts[0] + 1],
+                  f"{k}.axis": [2], f"{k}.back": [1, c // 2, h, w]}
+        model.graph.initializer.extend(numpy_helper.from_array(np.asarray(v, np.int64), name)
+                                       for name, v in consts.items())
+        return [helper.make_node("Reshape", [node.input[0], f"{k}.shape"], [f"{k}.pairs"], name=f"{k}_r"),
+                helper.make_node("Slice", [f"{k}.pairs", f"{k}.start", f"{k}.end", f"{k}.axis"], [f"{k}.row"],
+                                 name=f"{k}_s"),
+                helper.make_node("Reshape", [f"{k}.row", f"{k}.back"], list(node.output), name=f"{k}_b")]
+
+    return _rewrite_slices(model, split)
 
 
 def strided_slices(model: Any) -> list[str]:
