@@ -145,13 +145,14 @@ def runtime_table(res: dict[str, Any]) -> str:
              "model p50 ms (wall) | x ORT FP32 | MB |", "|---|---|---|---|---|---|---|---|---|---|"]
     for label, r in res["rows"].items():
         p = r.get("paired")
-        pair = (f"{p['map_delta_pts']:+.2f} | {p['box_agreement_pct']:.1f} % | {r['box_agreement_reverse_pct']:.1f} %"
-                if p else "- | - | -")
+        pair = (f"{round(p['map_delta_pts'], 2) + 0.0:+.2f} | {p['box_agreement_pct']:.1f} % | "
+                f"{r['box_agreement_reverse_pct']:.1f} %" if p else "- | - | -")
         p50, x, mb = r["model_wall_p50_ms"], r["speedup_vs_ort_fp32"], r["file_size_mb"]
         lines.append(f"| {label} | {r['runtime']} | {r['map_pct']:.2f} | {r['map50_pct']:.2f} | {pair} | "
                      f"{'-' if p50 is None else f'{p50:.3f}'} | {'-' if x is None else f'{x:.2f}x'} | "
                      f"{'-' if mb is None else f'{mb:.3f}'} |")
-    lines += [f"| {label} | skipped: {why[:200]} | | | | | | | | |" for label, why in res["skipped"].items()]
+    lines += [f"| {label} | skipped: {why.removeprefix('edgebench: error: ')[:300]} | | | | | | | | |"
+              for label, why in res["skipped"].items()]
     return "\n".join(lines)
 
 
