@@ -17,8 +17,10 @@ the INT8 models are calibrated on the same images, which flatters them slightly)
 - model file sizes (MB = 10^6 bytes; an IR or ncnn model: both of its files).
 
 Goal of issue #27: INT8 within 1.0 mAP point of FP32 at >= 1.5x model-only speed-up; printed as met or not.
-About 6 min on an idle 2-core x86 machine for the ORT part (mostly the budget searches; `--budgets 1.0`
-halves it), plus about 2 min for the conversions and the runtime rows.
+About 10 min on a shared 2-core x86 VM (load 1.5-3.3): the budget searches, then the conversions (LiteRT's
+INT8 attempt, refused for FastestDet, alone takes 1-3 min). `--reuse` keeps the models already written and
+does not retry a conversion the last summary.json records as refused for the same FP32 file; `--budgets 1.0`
+halves the searches; `--runtimes ''` leaves the other runtimes out.
 
     .venv/bin/python scripts/bench_detection.py [--reuse] [--budgets 1.0,0.5] [--rounds 7] [--iters 30]
                                                 [--runtimes openvino,litert,ncnn]
@@ -84,16 +86,21 @@ RUNTIME_ROWS = (("openvino fp32", "openvino", "model.fp32.onnx"),
 
 def convert_all(fp32_dir: Path, runtimes: list[str], reuse: bool, skipped: dict[str, str]) -> dict[str, Path]:
     """The model of each runtime row (`edgebench convert` where it is converted, its parity on the COCO sample by
-    default); a runtime not installed or a refused conversion goes to `skipped` with its one line."""
+    default); a runtime not installed or a refused conversion goes to `skipped` with its one line (`reuse`: a
+    conversion refused in the previous run of this FP32 model is not tried again)."""
     from edgebench.runtimes import RUNTIMES, runtime_names
 
     runtime_names()
+    refused = previous_refusals(fp32_dir) if reuse else {}
     out: dict[str, Path] = {}
     for label, rt, rel in RUNTIME_ROWS:
         if rt not in runtimes:
             continue
         if not RUNTIMES.get(rt)().available():
             skipped[label] = f"{rt} is not installed here ({RUNTIMES.get(rt).install_hint})"
+            continue
+        if label in refused:
+            skipped[label] = refused[label]
             continue
         conversion = br.CONVERSIONS.get(rel)
         if conversion is not None and not (reuse and (fp32_dir / rel).is_file()):
@@ -107,6 +114,21 @@ def convert_all(fp32_dir: Path, runtimes: list[str], reuse: bool, skipped: dict[
     return out
 
 
+def previous_refusals(fp32_dir: Path) -> dict[str, str]:
+    """The conversions the last summary.json beside `fp32_dir` records as refused, when made from this FP32 file."""
+    import json
+
+    from edgebench.manifest import sha256_file
+
+    try:
+        last = json.loads((fp32_dir.parent / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    if last.get("runtimes", {}).get("fp32_sha256") != sha256_file(fp32_dir / "model.fp32.onnx"):
+        return {}
+    return {k: v for k, v in last["runtimes"].get("refused", {}).items() if isinstance(v, str)}
+
+
 def runtime_rows(fp32_dir: Path, models: dict[str, Path], ds: Any, evals: dict[str, Any], a: argparse.Namespace,
                  skipped: dict[str, str]) -> dict[str, Any]:
     """Every runtime's rows: mAP, paired against ORT FP32 (mAP delta, box agreement both ways), model-only wall p50
@@ -115,6 +137,7 @@ def runtime_rows(fp32_dir: Path, models: dict[str, Path], ds: Any, evals: dict[s
     from edgebench.calibration.tasks import AGREEMENT_SCORE
 
     converted = convert_all(fp32_dir, [x for x in a.runtimes.split(",") if x], a.reuse, skipped)
+    refused = {k: v for k, v in skipped.items() if "is not installed" not in v}
     runtime_of = {label: rt for label, rt, _ in RUNTIME_ROWS}
     variants = tuple((k, "ort-cpu", os.path.relpath(p, fp32_dir)) for k, p in models.items()) + tuple(
         (label, runtime_of[label], os.path.relpath(p, fp32_dir)) for label, p in converted.items())
@@ -137,7 +160,10 @@ def runtime_rows(fp32_dir: Path, models: dict[str, Path], ds: Any, evals: dict[s
         ratio = timing["ratios"].get(f"fp32 / {label}")
         r.update(model_wall_p50_ms=timing["p50_ms"].get(label), file_size_mb=size.get(label),
                  speedup_vs_ort_fp32=1.0 if label == "fp32" else (ratio["median"] if ratio else None))
-    return {"rows": rows, "timing": timing, "skipped": skipped}
+    from edgebench.manifest import sha256_file
+
+    return {"rows": rows, "timing": timing, "skipped": skipped, "refused": refused,
+            "fp32_sha256": sha256_file(fp32_dir / "model.fp32.onnx")}
 
 
 def runtime_table(res: dict[str, Any]) -> str:
@@ -163,7 +189,8 @@ def loadavg() -> float | None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=REPO / "artifacts" / "bench-detection")
-    ap.add_argument("--reuse", action="store_true", help="keep models already written under --out")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep models already written under --out (and conversions refused for the same FP32 file)")
     ap.add_argument("--budgets", default="1.0,0.5", help="mAP budgets of the accuracy-aware INT8 (comma list)")
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--iters", type=int, default=30)
