@@ -141,7 +141,7 @@ bench-budget: $(STAMP)  ## accuracy-aware PTQ (budget 0.3 points) on ResNet-20, 
 	$(PY) scripts/bench_budget.py
 
 .PHONY: bench-detection
-bench-detection: $(STAMP)  ## FastestDet FP32 vs INT8 (plain, mAP budgets 1.0/0.5): mAP, box agreement, model/e2e p50 interleaved
+bench-detection: $(STAMP)  ## FastestDet FP32 vs INT8 (plain, mAP budgets 1.0/0.5), and through OpenVINO/LiteRT/ncnn: mAP, box agreement, p50 interleaved
 	$(PY) scripts/bench_detection.py
 
 .PHONY: bench-imagenet

@@ -8,9 +8,13 @@ temporary folder; the artifact is then loaded by its runtime and compared with O
 inputs and on real images. Only when parity holds is the folder renamed to `DIR/<runtime>/<precision>/`:
 a converted model whose parity fails is never written (the reason is raised as a `ParityError`).
 
-Parity (vs ORT FP32 on the same inputs):
-- FP32: max|diff| <= 1e-4 + 1e-4 * max|ref| on random inputs and real images, top-1 agreement >= 99 %;
-- INT8: top-1 agreement >= 95 % on the real images and top-1 within 2 points of FP32 (labelled data).
+Parity (vs ORT FP32 on the same inputs), the agreement part by the manifest's task (`calibration.tasks`):
+- FP32: max|diff| <= 1e-4 + 1e-4 * max|ref| on random inputs and real images, and on the real images top-1
+  agreement >= 99 % (a classifier) or box agreement of the decoded boxes >= 99 % both ways (a detector);
+- INT8: a classifier's top-1 agreement >= 95 % on the real images and top-1 within 2 points of FP32 (labelled
+  data); a detector's box agreement >= 75 % both ways.
+The real images default to the task's (`--parity-data auto`): cifar10:test for a classifier, the COCO sample
+for a detector, which also calibrates a detector's INT8 when no --data is given.
 """
 
 from __future__ import annotations
@@ -35,14 +39,16 @@ from edgebench.errors import (
     RuntimeUnavailable,
     UserInputError,
 )
-from edgebench.parity import ConvertTolerance, ParityReference, compare_outputs, top1_agreement
+from edgebench.parity import ConvertTolerance, ParityReference, compare_outputs
 
 if TYPE_CHECKING:
     from edgebench.manifest import InputInfo, Manifest
     from edgebench.runtimes.converters import ModuleBuilder
+    from edgebench.task import Task
 
-DEFAULT_CALIBRATION = {"dataset": "cifar10:train", "size": 300, "seed": 0}  # 300: NNCF's default subset size
-DEFAULT_PARITY_DATA = "cifar10:test"
+# the dataset: the task's (cifar10:train for a classifier); 300: NNCF's default subset size
+DEFAULT_CALIBRATION = {"size": 300, "seed": 0}
+DEFAULT_PARITY_DATA = "auto"  # the task's real images: cifar10:test for a classifier, the COCO sample for a detector
 RANDOM_IMAGES = 8
 
 
@@ -132,7 +138,7 @@ def convert_model(model: Path, config: ConvertConfig, log: Callable[[str], None]
         say(f"parity: {config.runtime} {config.precision} against ONNX Runtime FP32")
         with contextlib.nullcontext() if config.verbose else captured_output(tmp / CONVERT_LOG):
             sess = runtime.load(tmp / out.model_file.name, runtime.Options(intra_op_threads=config.threads))
-            parity = _parity(sess, ref, config)
+            parity = _parity(sess, ref, config, manifest)
         write_json(tmp / ARTIFACT_MANIFEST, child.replace(parity=parity).to_dict())
         if not parity["passed"]:
             raise ParityError(f"{config.runtime} {config.precision} conversion of '{onnx_path}' refused, nothing "
@@ -218,7 +224,7 @@ def _calibration(onnx_path: Path, manifest: Manifest, config: ConvertConfig) -> 
     from edgebench.calibration.preprocess import preprocess
     from edgebench.manifest import find_typed_manifest
 
-    spec = dict(DEFAULT_CALIBRATION)
+    spec: dict[str, Any] = {"dataset": _task(manifest).default_data("calibration"), **DEFAULT_CALIBRATION}
     source = "default"
     sibling = find_typed_manifest(onnx_path.parent / "model.int8.onnx")
     cal = sibling.calibration if sibling is not None else None
@@ -230,6 +236,10 @@ def _calibration(onnx_path: Path, manifest: Manifest, config: ConvertConfig) -> 
     if config.calib_size is not None:
         spec["size"] = config.calib_size
     spec["seed"] = config.seed
+    if spec["dataset"] is None:
+        raise CalibrationError(f"no default calibration images for a {_task(manifest).name} model here (the COCO "
+                               "sample coco/val2017_first128 is not under $EDGEBENCH_DATA or ../shared/data); give "
+                               "--data IMAGES")
     info = _input(manifest)
     ds = load_dataset(str(spec["dataset"]), size=spec["size"], seed=spec["seed"], preprocessing=info.preprocessing)
     if len(ds) == 0:
@@ -244,14 +254,21 @@ def _input(manifest: Manifest) -> InputInfo:
     return manifest.input
 
 
+def _task(manifest: Manifest | None) -> Task:
+    """The manifest's task (none: classification)."""
+    from edgebench.calibration.tasks import task_of
+
+    return task_of(manifest)
+
+
 def _reference(onnx_path: Path, manifest: Manifest, config: ConvertConfig) -> ParityReference:
-    """ORT FP32 outputs on random inputs and on the first `parity_images` real images."""
-    from edgebench.calibration.datasets import load_dataset
-    from edgebench.calibration.preprocess import preprocess
+    """ORT FP32 outputs on random inputs and on the first `parity_images` real images (the task's images for
+    `auto`)."""
     from edgebench.errors import EdgebenchError
     from edgebench.runtimes import get_runtime
 
     info = _input(manifest)
+    task = _task(manifest)
     shape = [1 if not isinstance(d, int) else d for d in info.shape]
     rng = np.random.default_rng(config.seed)
     random_x = rng.standard_normal((RANDOM_IMAGES, *shape[1:]), dtype=np.float32)
@@ -259,24 +276,25 @@ def _reference(onnx_path: Path, manifest: Manifest, config: ConvertConfig) -> Pa
     sess = ort.load(onnx_path, ort.Options(intra_op_threads=config.threads, spin_wait=False))
     name = sess.inputs[0].name
     random_y = _run_each(sess, name, random_x)
-    real_x = real_y = labels = None
+    real_x = real_y = labels = data = None
     skipped = None
-    if config.parity_data:
+    spec = task.default_data("parity") if config.parity_data == DEFAULT_PARITY_DATA else config.parity_data
+    if spec:
         try:
-            ds = load_dataset(config.parity_data, size=config.parity_images, preprocessing=info.preprocessing)
+            real = task.parity_images(spec, manifest, config.parity_images)
         except EdgebenchError as e:
             skipped = f"real images not loaded ({e})"
         else:
-            real_x = preprocess(ds.images, info.preprocessing, info.image_hw())
+            real_x, labels, data = real.x, real.labels, real.data
             real_y = _run_each(sess, name, real_x)
-            same_classes = not (info.class_names and ds.class_names) or tuple(info.class_names) == tuple(ds.class_names)
-            labels = ds.labels if same_classes else None
+    elif config.parity_data:
+        skipped = f"no default real images for a {task.name} model here"
     else:
         skipped = "no parity data given"
     if real_x is None and config.precision == "int8":
-        raise CalibrationError(f"INT8 parity needs real images and {skipped}; give --parity-data (e.g. cifar10:test "
-                               "or an image folder)")
-    return ParityReference(random_x, random_y, real_x, real_y, labels, config.parity_data, skipped)
+        raise CalibrationError(f"INT8 parity needs real images and {skipped}; give --parity-data (e.g. "
+                               f"{task.parity_data_hint})")
+    return ParityReference(random_x, random_y, real_x, real_y, labels, spec, skipped, data)
 
 
 def _run_each(sess: Any, name: str, x: np.ndarray) -> np.ndarray:
@@ -284,44 +302,33 @@ def _run_each(sess: Any, name: str, x: np.ndarray) -> np.ndarray:
     return np.concatenate([next(iter(sess.run({name: x[i:i + 1]}).values())) for i in range(len(x))])
 
 
-def _parity(sess: Any, ref: ParityReference, config: ConvertConfig) -> dict[str, Any]:
+def _parity(sess: Any, ref: ParityReference, config: ConvertConfig, manifest: Manifest | None = None) -> dict[str, Any]:
+    """The parity record of `sess` against `ref`: max|diff| for every task (the FP32 bound), the agreement of
+    the manifest's task (`Task.convert_parity`; no manifest: classification)."""
     tol = config.tolerance
+    task = _task(manifest)
     name = sess.inputs[0].name
     y = _run_each(sess, name, ref.random_x)
     if y.shape != ref.random_y.shape:
         return {"passed": False, "reason": f"output shape {list(y.shape)} differs from ONNX Runtime's "
                                            f"{list(ref.random_y.shape)}"}
+    yr = _run_each(sess, name, ref.real_x) if ref.real_x is not None and ref.real_y is not None else None
+    figures = task.convert_parity(y, yr, ref, config.precision, tol, manifest)
     rnd = compare_outputs(y, ref.random_y, tol.atol, tol.rtol)
     del rnd["passed"]  # the verdict is `passed` of the whole record (an INT8 bound is agreement, not max|diff|)
     out: dict[str, Any] = {"reference": "onnxruntime FP32", "tolerance": asdict(tol),
-                           "random": {"n": len(y), **rnd,
-                                      "top1_agreement": top1_agreement(y, ref.random_y)}}
+                           "random": {"n": len(y), **rnd, **figures.random}}
     reasons = []
     if config.precision == "fp32" and rnd["max_abs_diff"] > rnd["bound"]:
         reasons.append(f"random inputs max|diff| {rnd['max_abs_diff']:.2e} > bound {rnd['bound']:.2e}")
-    if ref.real_x is not None and ref.real_y is not None:
-        yr = _run_each(sess, name, ref.real_x)
-        agree = top1_agreement(yr, ref.real_y)
+    if yr is not None and ref.real_y is not None:
         real: dict[str, Any] = {"dataset": ref.dataset, "n": len(yr),
-                                **compare_outputs(yr, ref.real_y, tol.atol, tol.rtol), "top1_agreement": agree}
+                                **compare_outputs(yr, ref.real_y, tol.atol, tol.rtol), **figures.real}
         del real["passed"]
-        dr = real["max_abs_diff"]
-        if ref.labels is not None and yr.shape[1] > int(ref.labels.max()):
-            real["top1_pct"] = 100 * float(np.mean(yr.argmax(1) == ref.labels))
-            real["reference_top1_pct"] = 100 * float(np.mean(ref.real_y.argmax(1) == ref.labels))
         out["real"] = real
-        if config.precision == "fp32":
-            if dr > real["bound"]:
-                reasons.append(f"real images max|diff| {dr:.2e} > bound {real['bound']:.2e}")
-            if agree < tol.min_agreement_fp32:
-                reasons.append(f"top-1 agreement {agree:.1%} < {tol.min_agreement_fp32:.0%}")
-        else:
-            if agree < tol.min_agreement_int8:
-                reasons.append(f"top-1 agreement with FP32 {agree:.1%} < {tol.min_agreement_int8:.0%} on {len(yr)} "
-                               "real images")
-            if "top1_pct" in real and real["reference_top1_pct"] - real["top1_pct"] > tol.max_top1_drop_int8:
-                reasons.append(f"top-1 {real['top1_pct']:.1f} % is more than {tol.max_top1_drop_int8} points below "
-                               f"FP32's {real['reference_top1_pct']:.1f} %")
+        if config.precision == "fp32" and real["max_abs_diff"] > real["bound"]:
+            reasons.append(f"real images max|diff| {real['max_abs_diff']:.2e} > bound {real['bound']:.2e}")
+        reasons += figures.reasons
     else:
         out["real"] = {"skipped": ref.skipped}
     out["passed"] = not reasons

@@ -147,17 +147,22 @@ def stretched_images(ds: DetectionDataset, info: InputInfo) -> np.ndarray:
     return np.stack([stretch_resize(ds.read_image(i), *hw, interpolation=pp.interpolation) for i in range(len(ds))])
 
 
+def find_coco_sample(data_dir: Path | None = None) -> Path | None:
+    """The COCO sample (`COCO_SAMPLE`) under --data-dir, $EDGEBENCH_DATA, ../shared/data or the cache; None if
+    none of them has it."""
+    from edgebench.calibration.datasets import default_data_dirs
+
+    return next((d / COCO_SAMPLE for d in default_data_dirs(data_dir) if (d / COCO_SAMPLE).is_dir()), None)
+
+
 def parity_images_for(info: InputInfo, data: Path | None, data_dir: Path | None = None,
                       limit: int | None = 256) -> Dataset | None:
     """Real images for a detector's export parity (unlabelled): detection data `data`, or (None) the COCO sample
     found under --data-dir / $EDGEBENCH_DATA / ../shared/data; None when there is none."""
     if data is None:
-        from edgebench.calibration.datasets import default_data_dirs
-
-        found = [d / COCO_SAMPLE for d in default_data_dirs(data_dir) if (d / COCO_SAMPLE).is_dir()]
-        if not found:
+        data = find_coco_sample(data_dir)
+        if data is None:
             return None
-        data = found[0]
     ds = load_detection_data(data).subset(limit)
     images = stretched_images(ds, info)
     return Dataset(images, np.full(len(images), -1, np.int64), ds.name)

@@ -15,10 +15,15 @@ importing them. Example::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from edgebench.registry import Registry
+
+if TYPE_CHECKING:
+    import numpy as np
+    from edgebench.parity import ConvertTolerance, ParityReference
 
 CLASSIFICATION = "classification"
 DETECTION = "detection"
@@ -34,6 +39,7 @@ class Task(Protocol):
     name: str
     metric_names: tuple[str, ...]  # the result keys `score` fills, headline first (e.g. ("map_pct", "map50_pct"))
     agreement_key: str  # the key of `paired` that says how often two models agree (e.g. "box_agreement_pct")
+    parity_data_hint: str  # what --parity-data takes for this task, in a message (e.g. "cifar10:test or ...")
 
     def load_data(self, spec: str, annotations: Path | None = None, data_dir: Path | None = None) -> Any:
         """The labelled dataset named by `spec` (and `annotations` where the task has them)."""
@@ -51,6 +57,40 @@ class Task(Protocol):
                scores: Mapping[str, Any], baseline_scores: Mapping[str, Any]) -> dict[str, Any]:
         """Two models' predictions on the same images compared (e.g. INT8 vs its FP32 parent)."""
         ...
+
+    def default_data(self, purpose: str) -> str | None:
+        """The dataset spec `edgebench convert` uses when none is given, for `purpose` "calibration" or "parity"
+        (None: the task has none here)."""
+        ...
+
+    def parity_images(self, spec: str, manifest: Any, size: int) -> ParityImages:
+        """The first `size` real images of `spec`, preprocessed as the model's input, for convert's parity."""
+        ...
+
+    def convert_parity(self, random_y: np.ndarray, real_y: np.ndarray | None, ref: ParityReference,
+                       precision: str, tolerance: ConvertTolerance, manifest: Any) -> ParityFigures:
+        """The task's figures of a converted model's outputs against ORT FP32's (`ref`) and why it fails, if it
+        does; the max|diff| bound of FP32 is checked by the caller for every task."""
+        ...
+
+
+@dataclass(frozen=True)
+class ParityImages:
+    """Real images for convert's parity: `x` preprocessed float32, `labels` (class indices, or None), `data` (what
+    the task scores them with beyond labels: a detector's `DetectionDataset`)."""
+
+    x: Any
+    labels: Any = None
+    data: Any = None
+
+
+@dataclass(frozen=True)
+class ParityFigures:
+    """A task's part of a parity record: figures added to the `random` and `real` blocks, failure reasons."""
+
+    random: dict[str, Any]
+    real: dict[str, Any]
+    reasons: tuple[str, ...] = ()
 
 
 TASKS: Registry[Task] = Registry("task")

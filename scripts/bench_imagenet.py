@@ -125,10 +125,10 @@ def accuracy_aware(folder: Path, a: argparse.Namespace) -> None:
               "-o", folder / "accuracy-aware")
 
 
-def sizes(folder: Path) -> dict[str, float]:
+def sizes(folder: Path, variants: tuple[tuple[str, ...], ...] = VARIANTS) -> dict[str, float]:
     """MB (10^6 bytes) of each variant's files (an OpenVINO IR or ncnn model: both of its files)."""
     out: dict[str, float] = {}
-    for label, _, rel in VARIANTS:
+    for label, _, rel, *_ in variants:
         p = folder / rel
         if p.is_file():
             companions = {".xml": ".bin", ".param": ".bin"}

@@ -297,6 +297,8 @@ class ConvertSettings:
     min_agreement_fp32: float = ConvertTolerance.min_agreement_fp32
     min_agreement_int8: float = ConvertTolerance.min_agreement_int8
     max_top1_drop_int8: float = ConvertTolerance.max_top1_drop_int8
+    min_box_agreement_fp32: float = ConvertTolerance.min_box_agreement_fp32
+    min_box_agreement_int8: float = ConvertTolerance.min_box_agreement_int8
 
     def __post_init__(self) -> None:
         if self.parity_images < 1:
@@ -306,7 +308,7 @@ class ConvertSettings:
     def tolerance(self) -> ConvertTolerance:
         try:
             return ConvertTolerance(self.atol, self.rtol, self.min_agreement_fp32, self.min_agreement_int8,
-                                    self.max_top1_drop_int8)
+                                    self.max_top1_drop_int8, self.min_box_agreement_fp32, self.min_box_agreement_int8)
         except UserInputError as e:
             raise _fail(f"[convert] {e}") from None
 

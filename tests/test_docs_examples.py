@@ -46,7 +46,8 @@ NOT_RUN: list[tuple[str, str]] = [
     (r"\byolo\.onnx\b", "a user's own YOLO-style detector (tests/calibration/test_describe_detection.py runs describe "
      "--task detection + eval on such graphs built in code)"),
     (r"artifacts/fastestdet\b", "the FastestDet detector with its published weights on COCO images "
-     "(tests/exporter/test_fastestdet.py runs export + eval on ../shared/data/coco)"),
+     "(tests/exporter/test_fastestdet.py runs export + eval on ../shared/data/coco, "
+     "tests/calibration/test_convert_detection.py convert + eval through ncnn and OpenVINO)"),
 ]
 
 

@@ -232,3 +232,25 @@ def constant_detector(path: Path, output: np.ndarray, *, size: int = 32, nms: bo
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))
     return path
+
+
+def coco_folder(path: Path, boxes: list[list[tuple[int, list[float]]]], *, width: int = 40, height: int = 20,
+                classes: tuple[str, ...] = ("a", "b", "c"), seed: int = 0) -> Path:
+    """Write a COCO-layout detection folder: `path`/images/{i}.png (random pixels, `width` x `height`) and
+    `path`/instances.json with, per image, `boxes[i]` = [(class index, [x, y, w, h] pixels), ...]."""
+    import json
+
+    from PIL import Image
+
+    (Path(path) / "images").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(len(boxes)):
+        Image.fromarray(rng.integers(0, 255, (height, width, 3), np.uint8)).save(Path(path) / "images" / f"{i}.png")
+    anns = [(i, c, box) for i, per in enumerate(boxes) for c, box in per]
+    doc = {"images": [{"id": i + 1, "file_name": f"{i}.png", "width": width, "height": height}
+                      for i in range(len(boxes))],
+           "categories": [{"id": k + 1, "name": c} for k, c in enumerate(classes)],
+           "annotations": [{"id": k + 1, "image_id": i + 1, "category_id": c + 1, "bbox": list(box)}
+                           for k, (i, c, box) in enumerate(anns)]}
+    (Path(path) / "instances.json").write_text(json.dumps(doc))
+    return Path(path)

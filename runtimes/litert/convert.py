@@ -17,6 +17,20 @@ from edgebench.runtimes.base import dist_version
 from edgebench.runtimes.converters import ConvertJob, ConvertOutput
 
 
+def _refused(name: str, error: str) -> Exception:
+    """One line for an INT8 graph TFLite's converter rejects (its error names the source line); the converter's
+    own error as it is otherwise."""
+    from edgebench.errors import ModelFileError
+
+    if "same scale constraint" not in error:
+        return ValueError(error)
+    where = error.split(": error:")[0].strip().rsplit("/", 1)[-1] or "?"
+    return ModelFileError(
+        f"LiteRT cannot take '{name}' as INT8: TFLite's int8 concatenation needs one scale for all its inputs and "
+        f"litert-torch's PT2E quantizer gave them different ones (the concatenation at {where}); convert it with "
+        "--precision fp32, or to INT8 with -r openvino (or edgebench quantize for ONNX Runtime)")
+
+
 def convert(job: ConvertJob) -> ConvertOutput:
     import numpy as np
     import torch
@@ -54,7 +68,10 @@ def convert(job: ConvertJob) -> ConvertOutput:
                 for i in range(len(x)):  # the exported graph is static: batch 1
                     prepared(torch.from_numpy(x[i:i + 1]))
             converted = quantize_pt2e.convert_pt2e(prepared, fold_quantize=False)
-            edge = litert_torch.convert(converted, example, quant_config=QuantConfig(pt2e_quantizer=quantizer))
+            try:
+                edge = litert_torch.convert(converted, example, quant_config=QuantConfig(pt2e_quantizer=quantizer))
+            except ValueError as e:
+                raise _refused(job.onnx_path.name, str(e)) from None
             details["quantizer"] = "PT2EQuantizer, symmetric, per-channel weights, static activations"
             details["calibrated_images"] = len(x)
         out = Path(job.out_dir) / "model.tflite"

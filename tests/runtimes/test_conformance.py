@@ -125,6 +125,7 @@ def _cases() -> list[Any]:
 @pytest.mark.torch
 @pytest.mark.slow
 @pytest.mark.parametrize(("runtime", "model_file"), _cases())
+@pytest.mark.usefixtures("torch_provided")  # the torch runtimes rebuild the module (as the command line gives them)
 def test_same_top1_as_reference(runtime: str, model_file: str, resnet20_folder: Path,
                                 images: tuple[np.ndarray, np.ndarray], torch_provided: None) -> None:
     x, labels = images
