@@ -495,17 +495,19 @@ def slower_kernels(int8_ms: Mapping[str, float], fp32_ms: Mapping[str, float],
     ...                                  {"Conv": 2.6, "Slice": 0.2, "ReorderOutput": 0.4})]
     ['Slice', 'Conv']
     """
+    def as_fp32(op: str) -> str:
+        return _FP32_OP.get(op, op.removeprefix("QLinear"))
+
     def by_fp32_op(ms: Mapping[str, float]) -> dict[str, float]:
         out: dict[str, float] = {}
         for op, t in ms.items():
             if op not in _CONVERSIONS:
-                base = _FP32_OP.get(op, op.removeprefix("QLinear"))
-                out[base] = out.get(base, 0.0) + float(t)
+                out[as_fp32(op)] = out.get(as_fp32(op), 0.0) + float(t)
         return out
 
     a, b = by_fp32_op(int8_ms), by_fp32_op(fp32_ms)
     total = sum(int8_ms.values()) or 1.0
-    slow_node = {_FP32_OP.get(op, op.removeprefix("QLinear")): v for op, v in (slowest or {}).items()}
+    slow_node = {as_fp32(op): v for op, v in (slowest or {}).items()}
     out = [{"op": op, "int8_ms": t, "fp32_ms": b[op], "lost_ms": t - b[op], "slowest": slow_node.get(op)}
            for op, t in a.items() if op in b and op != "layout" and t - b[op] >= SLOWER_SHARE * total]
     return sorted(out, key=lambda k: -k["lost_ms"])

@@ -146,11 +146,12 @@ def pin_cpus(cpus: tuple[int, ...] | None) -> set[int] | None:
 
 def _set_affinity_all_threads(cpus: set[int]) -> None:
     """Every thread of this process (numpy's BLAS pool started at import too), this one last."""
-    task_dir = Path("/proc/self/task")
-    for task in task_dir.iterdir() if task_dir.is_dir() else []:
+    from edgebench.system import thread_ids
+
+    for tid in thread_ids():
         try:
-            os.sched_setaffinity(int(task.name), cpus)
-        except (OSError, ValueError):  # the thread ended meanwhile
+            os.sched_setaffinity(tid, cpus)
+        except OSError:  # the thread ended meanwhile
             continue
     os.sched_setaffinity(0, cpus)
 
@@ -158,19 +159,10 @@ def _set_affinity_all_threads(cpus: set[int]) -> None:
 def placement_record(cpus: tuple[int, ...] | None, previous: set[int] | None) -> dict[str, Any]:
     """Where the measurement ran, read inside its process after the timed runs: the process's allowed CPUs and
     every thread's (the runtime's pools included); then the affinity before `pin_cpus` is restored."""
-    from edgebench.system import allowed_cpus, parse_cpus
+    from edgebench.system import allowed_cpus, thread_allowed_cpus, thread_ids
 
     allowed = allowed_cpus()
-    threads: list[tuple[int, ...]] = []
-    task_dir = Path("/proc/self/task")
-    for task in sorted(task_dir.iterdir()) if task_dir.is_dir() else []:
-        try:
-            status = (task / "status").read_text()
-        except OSError:  # the thread ended meanwhile
-            continue
-        line = next((ln for ln in status.splitlines() if ln.startswith("Cpus_allowed_list:")), None)
-        if line is not None:
-            threads.append(parse_cpus(line.split(":", 1)[1].strip(), "Cpus_allowed_list"))
+    threads = [c for c in map(thread_allowed_cpus, thread_ids()) if c is not None]  # an ended thread: None
     if previous is not None:
         _set_affinity_all_threads(previous)
     want = set(cpus) if cpus is not None else allowed

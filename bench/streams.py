@@ -26,7 +26,7 @@ from typing import Any
 
 from edgebench.cpu import core_of
 from edgebench.errors import UserInputError
-from edgebench.system import format_cpus
+from edgebench.system import format_cpus, thread_allowed_cpus, thread_ids
 
 Task = Callable[[int, Any], None]  # (stream index, its session) -> None, run in the stream's thread
 
@@ -57,20 +57,6 @@ def split_cpus(cpus: Sequence[int], streams: int, root: Path = Path("/")) -> lis
         out.append(tuple(sorted(ordered[start:end])))
         start = end
     return out
-
-
-def _thread_ids() -> set[int]:
-    """The kernel's ids of this process's threads (Linux; empty elsewhere)."""
-    task_dir = Path("/proc/self/task")
-    return {int(t.name) for t in task_dir.iterdir()} if task_dir.is_dir() else set()
-
-
-def _allowed(tid: int = 0) -> tuple[int, ...] | None:
-    """The CPUs thread `tid` (0: the calling thread) may run on; None where that cannot be read (ended, macOS)."""
-    try:
-        return tuple(sorted(os.sched_getaffinity(tid)))
-    except (AttributeError, OSError):
-        return None
 
 
 class StreamPool:
@@ -113,9 +99,9 @@ class StreamPool:
                 if self._failed:  # another stream's session failed: the pool is refused anyway
                     self._done.put(None)
                     return
-                before = _thread_ids()
+                before = set(thread_ids())
                 session = self._open(i)
-                self._created[i] = sorted(_thread_ids() - before)
+                self._created[i] = sorted(set(thread_ids()) - before)
         except BaseException as e:  # handed to the caller, which raises it: nothing is hidden
             self._failed = True
             self._done.put(e)
@@ -127,7 +113,7 @@ class StreamPool:
                 task(i, session)
             except BaseException as e:  # handed to the caller (`wait`)
                 error = e
-            self._seen[i] = _allowed()  # read inside the stream's thread, after its work
+            self._seen[i] = thread_allowed_cpus()  # read inside the stream's thread, after its work
             self._done.put(error)
 
     def submit(self, task: Task) -> None:
@@ -153,12 +139,12 @@ class StreamPool:
         session was created, still alive) and how many of those may run outside its set; with pinning also
         `threads_within_cpus`, the process's threads allowed only on its set (its thread, the runtime threads it
         started, at loading or at the first run)."""
-        everyone = [c for c in map(_allowed, sorted(_thread_ids())) if c is not None]
+        everyone = [c for c in map(thread_allowed_cpus, thread_ids()) if c is not None]
         out = []
         for i in range(self.n):
             want = set(self.cpu_sets[i]) if self.cpu_sets is not None else None
             # the other streams' threads start meanwhile: they are not this session's
-            started = [c for c in map(_allowed, set(self._created[i]) - set(self._ids)) if c is not None]
+            started = [c for c in map(thread_allowed_cpus, set(self._created[i]) - set(self._ids)) if c is not None]
             seen = self._seen[i]
             rec: dict[str, Any] = {
                 "stream": i, "cpus": sorted(want) if want is not None else None,

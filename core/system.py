@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 
 def default_threads() -> int:
@@ -36,6 +37,21 @@ def allowed_cpus() -> set[int] | None:
     try:
         return set(os.sched_getaffinity(0))
     except OSError:
+        return None
+
+
+def thread_ids() -> list[int]:
+    """The kernel's ids of this process's threads, sorted (Linux's /proc/self/task; empty elsewhere)."""
+    task_dir = Path("/proc/self/task")
+    return sorted(int(t.name) for t in task_dir.iterdir()) if task_dir.is_dir() else []
+
+
+def thread_allowed_cpus(tid: int = 0) -> tuple[int, ...] | None:
+    """The CPUs thread `tid` (0: the calling thread) may run on; None where that cannot be read (the thread
+    ended, or no `os.sched_getaffinity`: macOS)."""
+    try:
+        return tuple(sorted(os.sched_getaffinity(tid)))
+    except (AttributeError, OSError):
         return None
 
 
