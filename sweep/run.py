@@ -411,7 +411,7 @@ def recommend_results(results_dir: Path, budgets: tuple[float, ...], metric: str
     if not paths:
         return {}
     rows = load_results(paths).rows
-    if not any(r.top1_pct is not None for r in rows):
+    if not any(r.accuracy_pct is not None for r in rows):
         return {}
     return {b: recommend(rows, budget=b, metric=metric) for b in budgets}
 
