@@ -362,9 +362,9 @@ class Recommendation:
                 f"{accuracy(r):.2f} %{acc}, {text}")
 
     @property
-    def points_of(self) -> str:
-        """' of mAP@0.5:0.95' for a detector; '' for a classifier (whose texts predate other tasks)."""
-        return "" if self.headline == TOP1 else f" of {self.headline.name}"
+    def points(self) -> str:
+        """'mAP@0.5:0.95 points' for a detector; 'points' for a classifier (whose texts predate other tasks)."""
+        return "points" if self.headline == TOP1 else f"{self.headline.name} points"
 
     def lines(self) -> list[str]:
         """The recommendation as text (first line = the answer); the CLI and the report print these."""
@@ -376,9 +376,9 @@ class Recommendation:
             nothing = f"no deployment's paired drop is within {self.budget:g} points"
         else:
             head = (f"{self.machine.label} `{self.machine.id}`, batch {self.batch}{model}: budget {self.budget:g} "
-                    f"points{self.points_of} below {self.reference_top1:.2f} % ({self.reference}), ranked by "
+                    f"{self.points} below {self.reference_top1:.2f} % ({self.reference}), ranked by "
                     f"{self.metric}")
-            nothing = f"no deployment is within {self.budget:g} points{self.points_of} of {self.reference_top1:.2f} %"
+            nothing = f"no deployment is within {self.budget:g} {self.points} of {self.reference_top1:.2f} %"
         out = [head]
         if self.best is None:
             out.append(f"{nothing}; the most accurate is {self.describe(self.most_accurate)}; the fastest is "
