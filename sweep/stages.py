@@ -62,15 +62,14 @@ def _load(s: dict[str, Any], require_trained: bool) -> Any:
 
 
 def stage_export(s: dict[str, Any], _inputs: Sequence[Input], out: Path) -> dict[str, Any]:
-    """`edgebench export MODEL -o out` with the sweep's settings."""
+    """`edgebench export MODEL -o out` with the sweep's settings; [export] parity_data is read as `export
+    --parity-data` reads it (`export_run.parity_dataset`: a classifier's images in its class order, a detector's
+    detection folder)."""
     from edgebench.exporter.export import ONNX_FILE, export_model
+    from edgebench.exporter.export_run import parity_dataset
 
     loaded = _load(s, require_trained=False)
-    parity = None
-    if s["parity_data"] != "none":
-        from edgebench.calibration.datasets import load_dataset
-
-        parity = load_dataset(s["parity_data"], _data_dir(s))
+    parity = parity_dataset(loaded.spec, s["parity_data"], _data_dir(s), notes=lambda _m: None)
     m = export_model(loaded.model, loaded.spec, out, opset=s["opset"], batch=s["batch"], parity_dataset=parity,
                      accuracy_images=0, force=True, weights=loaded.weights, threads=1)
     return {"model": ONNX_FILE, "file_size_mb": m.file_size_mb, "params": m.params, "macs": m.macs}
