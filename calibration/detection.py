@@ -13,7 +13,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -49,6 +49,40 @@ class Detections:
 
     def take(self, keep: np.ndarray) -> Detections:
         return Detections(self.boxes[keep], self.scores[keep], self.labels[keep])
+
+
+def detections_arrays(predictions: Sequence[Detections]) -> dict[str, np.ndarray]:
+    """Every image's boxes as four arrays (an .npz's): `counts` [N] boxes per image, and the `boxes` [K, 4],
+    `scores` [K] and `labels` [K] of all images in order; `detections_from_arrays` reads them back exactly.
+
+    >>> d = Detections(np.array([[0., 0, 2, 2]]), np.array([0.9]), np.array([1]))
+    >>> [len(x) for x in detections_from_arrays(detections_arrays([d, d.take(np.array([], int))]))]
+    [1, 0]
+    """
+    return {"counts": np.array([len(p) for p in predictions], np.int64),
+            "boxes": np.concatenate([np.asarray(p.boxes, np.float64).reshape(-1, 4) for p in predictions])
+            if predictions else np.zeros((0, 4)),
+            "scores": np.concatenate([np.asarray(p.scores, np.float64) for p in predictions])
+            if predictions else np.zeros(0),
+            "labels": np.concatenate([np.asarray(p.labels, np.int64) for p in predictions])
+            if predictions else np.zeros(0, np.int64)}
+
+
+def detections_from_arrays(arrays: Mapping[str, np.ndarray]) -> list[Detections]:
+    """`detections_arrays` read back; a UserInputError when the arrays are missing or do not fit together."""
+    if not {"counts", "boxes", "scores", "labels"} <= set(arrays):
+        raise UserInputError(f"detections need the arrays counts, boxes, scores and labels; got {sorted(arrays)}")
+    counts, boxes = np.asarray(arrays["counts"]), np.asarray(arrays["boxes"])
+    scores, labels = np.asarray(arrays["scores"]), np.asarray(arrays["labels"])
+    k = len(scores)
+    if counts.ndim != 1 or counts.dtype.kind not in "iu" or (counts < 0).any() or int(counts.sum()) != k \
+            or boxes.shape != (k, 4) or labels.shape != (k,) or labels.dtype.kind not in "iu" \
+            or boxes.dtype.kind != "f" or scores.dtype.kind != "f":
+        raise UserInputError(f"detections arrays do not fit together: counts {list(counts.shape)} summing to "
+                             f"{int(counts.sum()) if counts.dtype.kind in 'iu' else '?'}, boxes "
+                             f"{list(boxes.shape)}, scores {list(scores.shape)}, labels {list(labels.shape)}")
+    ends = np.cumsum(counts)
+    return [Detections(boxes[e - c:e], scores[e - c:e], labels[e - c:e]) for c, e in zip(counts, ends, strict=True)]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -126,10 +126,13 @@ def evaluation_session(path: Path, runtime: str, threads: int, plan: ArithmeticP
                        options: RuntimeOptions | None = None) -> Any:
     """The runtime session an evaluation runs: optimized (host kernels), or unoptimized for the QDQ reference.
 
-    `options`: the runtime's own options (e.g. torch-int8's calibration set); threads, spin and graph
-    optimization (where the Options have them) are set here over them.
+    `options`: the runtime's own options (e.g. torch-int8's calibration set, openvino's bf16 hint); threads, spin
+    and graph optimization (where the Options have them) are set here over them.
     """
     from dataclasses import replace
+
+    if options is not None and options.runtime not in (runtime, None):
+        raise UserInputError(f"runtime options of '{options.runtime}' given to an evaluation on '{runtime}'")
 
     from edgebench.runtimes import get_runtime
     from edgebench.runtimes.ort.options import OrtCpuOptions
@@ -187,8 +190,6 @@ def evaluate(
                                                                          labels_file, size=limit)
     ds = _labelled_for(ds.require_labels("evaluation").subset(limit), manifest, info)
     threads = threads or _usable_cores()
-    if runtime_options is not None and runtime_options.runtime not in (runtime, None):
-        raise UserInputError(f"runtime options of '{runtime_options.runtime}' given to an evaluation on '{runtime}'")
     sess = evaluation_session(path, runtime, threads, plan, runtime_options)
     fixed = _fixed_batch(sess, path, ds)
     step = fixed or batch_size

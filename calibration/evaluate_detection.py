@@ -26,6 +26,7 @@ from edgebench.task import DETECTION, TASKS
 
 if TYPE_CHECKING:
     from edgebench.manifest import Manifest
+    from edgebench.runtimes.options import RuntimeOptions
 
 DETECTION_BATCH = 16  # images per run: they are decoded and resized in memory first
 
@@ -41,9 +42,11 @@ def load_detection(data: str | Path | DetectionDataset, annotations: Path | None
 def evaluate_detection(model_path: Path, data: str | Path | DetectionDataset, *, annotations: Path | None = None,
                        runtime: str = "ort-cpu", limit: int | None = None, threads: int | None = None,
                        batch_size: int = DETECTION_BATCH, arithmetic: str = "auto",
-                       cpu: Mapping[str, Any] | None = None, manifest: Manifest | None = None) -> dict[str, Any]:
+                       cpu: Mapping[str, Any] | None = None, manifest: Manifest | None = None,
+                       runtime_options: RuntimeOptions | None = None) -> dict[str, Any]:
     """mAP@0.5:0.95 / mAP@0.5 (percent) of the detector at `model_path` on `data`; `predictions` holds each
-    image's `Detections` (for a paired comparison), the rest is JSON-ready."""
+    image's `Detections` (for a paired comparison), the rest is JSON-ready. `runtime_options`: the runtime's own
+    Options (e.g. a sweep's bf16/fp16 cell), as `evaluate` takes them."""
     from edgebench.artifact import ModelArtifact
 
     check_count("--batch-size", batch_size)
@@ -62,7 +65,7 @@ def evaluate_detection(model_path: Path, data: str | Path | DetectionDataset, *,
                                f"{list(names)[:3]}...; evaluate on the classes the model was trained for")
     plan = plan_arithmetic(manifest, runtime, arithmetic, cpu)
     threads = threads or default_threads()
-    sess = evaluation_session(path, runtime, threads, plan)
+    sess = evaluation_session(path, runtime, threads, plan, runtime_options)
     if len(sess.inputs) != 1:
         raise CalibrationError(f"'{path}' has {len(sess.inputs)} inputs; detection evaluation handles one image input")
     spec = sess.inputs[0]

@@ -34,6 +34,7 @@ from edgebench.task import (
     ParityFigures,
     ParityImages,
     Task,
+    headline_of,
 )
 
 # box agreement counts the baseline's boxes at or above this score (the boxes a user would draw)
@@ -46,7 +47,8 @@ class Classification:
     """Top-1/top-5 over class scores [N, classes]; paired: agreement and flips (`paired_metrics`)."""
 
     name = CLASSIFICATION
-    metric_names = ("top1_pct", "top5_pct")
+    headline = headline_of(CLASSIFICATION)
+    metric_names = (headline.key, "top5_pct")
     agreement_key = "agreement_pct"
     parity_data_hint = "cifar10:test or an image folder"
 
@@ -116,7 +118,8 @@ class Detection:
     """COCO mAP@0.5:0.95 / mAP@0.5 over decoded, NMS-ed boxes; paired: mAP delta and box agreement."""
 
     name = DETECTION
-    metric_names = ("map_pct", "map50_pct")
+    headline = headline_of(DETECTION)
+    metric_names = (headline.key, "map50_pct")
     agreement_key = "box_agreement_pct"
     parity_data_hint = "a detection folder DIR with images/ and instances.json, or an image folder"
 

@@ -106,7 +106,9 @@ UNIT = float_option(0, 1)
 FRACTION = float_option(0, 1, high_open=True, what="a fraction")
 OPEN_FRACTION = float_option(0, 1, low_open=True, high_open=True, what="a fraction")
 POINTS = float_option(0, 100, what="a number of top-1 points")
-TOP1_PCT = float_option(0, 100, low_open=True, what="a top-1 %")
+# an accuracy budget or reference of `recommend`/`compare`: each model's headline accuracy (edgebench.task.Headline)
+ACCURACY_POINTS = float_option(0, 100, what="a number of accuracy points (top-1, or mAP@0.5:0.95 for a detector)")
+ACCURACY_PCT = float_option(0, 100, low_open=True, what="an accuracy % (top-1, or mAP@0.5:0.95 for a detector)")
 CELSIUS = float_option(0, MAX_BOUND_C, low_open=True, what="a temperature (Celsius)")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from edgebench.cli.options import POINTS
+from edgebench.cli.options import ACCURACY_POINTS
 from edgebench.cli.root import app
 
 
@@ -22,9 +22,10 @@ def compare(
     title: str = typer.Option("edgebench report", "--title", help="Title of the report."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Draw the plots (needs the report extra)."),
     force: bool = typer.Option(False, "--force", "-f", help="Overwrite an existing report in the folder."),
-    budget: float = typer.Option(1.0, "--budget", callback=POINTS,
+    budget: float = typer.Option(1.0, "--budget", callback=ACCURACY_POINTS,
                                  help="With accuracies in the results: the report opens with the "
-                                 "fastest deployment within this many top-1 points (edgebench recommend)."),
+                                 "fastest deployment within this many accuracy points (top-1; mAP@0.5:0.95 for a "
+                                 "detector) of its FP32 (edgebench recommend)."),
     metric: str = typer.Option("p50_ms", "--metric", help="What the recommendation ranks: p50_ms, peak_rss_mb, "
                                                           "file_size_mb."),
 ) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from edgebench.cli.common import say
-from edgebench.cli.options import POINTS, POSITIVE, TOP1_PCT, existing_file
+from edgebench.cli.options import ACCURACY_PCT, ACCURACY_POINTS, POSITIVE, existing_file
 from edgebench.cli.root import app
 
 if TYPE_CHECKING:
@@ -103,17 +103,20 @@ def recommend(
     results: list[Path] = typer.Argument(..., help="Result files or folders (a sweep folder, its results/ or "
                                                    "results/<device>).",
                                          show_default=False),
-    budget: float = typer.Option(1.0, "--budget", callback=POINTS,
-                                 help="Accuracy points a deployment may lose vs the reference."),
+    budget: float = typer.Option(1.0, "--budget", callback=ACCURACY_POINTS,
+                                 help="Accuracy points a deployment may lose vs its FP32 (or the reference): "
+                                      "top-1 for a classifier, mAP@0.5:0.95 for a detector."),
     device: str | None = typer.Option(None, "--device", help="Only this device: sweep device name, host or board "
                                                              "name, or fingerprint id."),
     metric: str = typer.Option("p50_ms", "--metric", help="p50_ms, peak_rss_mb or file_size_mb."),
-    reference: float | None = typer.Option(None, "--reference", callback=TOP1_PCT, metavar="TOP1_PCT",
-                                           help="Count the budget from this top-1 % (e.g. the published figure) "
-                                                "instead of the machine's unpruned FP32 result."),
+    reference: float | None = typer.Option(None, "--reference", callback=ACCURACY_PCT, metavar="PCT",
+                                           help="Count the budget from this accuracy % (top-1, or a detector's "
+                                                "mAP@0.5:0.95; e.g. the published figure) instead of the machine's "
+                                                "unpruned FP32 result; results of one task only."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Per device: the Pareto front (top-1 vs the metric) and the fastest deployment within the budget."""
+    """Per device and model: the Pareto front (accuracy vs the metric) and the fastest deployment within the budget
+    (accuracy: top-1 for a classifier, mAP@0.5:0.95 for a detector)."""
     from edgebench.bench.report.recommend import RecommendConfig, recommend_files
 
     notes, recs = recommend_files(results, RecommendConfig(budget=budget, metric=metric, device=device,

@@ -37,6 +37,7 @@ class Task(Protocol):
     """The per-task seam: data, post-processing, metric and paired comparison."""
 
     name: str
+    headline: Headline  # the figure accuracy budgets count in (`HEADLINES`), `metric_names[0]`
     metric_names: tuple[str, ...]  # the result keys `score` fills, headline first (e.g. ("map_pct", "map50_pct"))
     agreement_key: str  # the key of `paired` that says how often two models agree (e.g. "box_agreement_pct")
     parity_data_hint: str  # what --parity-data takes for this task, in a message (e.g. "cifar10:test or ...")
@@ -94,3 +95,32 @@ class ParityFigures:
 
 
 TASKS: Registry[Task] = Registry("task")
+
+
+@dataclass(frozen=True)
+class Headline:
+    """A task's headline accuracy, the figure accuracy budgets count in (`edgebench recommend`, sweeps).
+
+    `key`: its result key (`accuracy.<key>`, a report row's attribute); `name`: how text names it; `delta_key`: the
+    key of its paired difference to a baseline in points (`Task.paired`); `ci_key`: that difference's 95 % CI
+    (None: the task gives none); `proportion`: the figure is a share of images (one image is 100/N points)."""
+
+    key: str
+    name: str
+    delta_key: str
+    ci_key: str | None
+    proportion: bool
+
+
+HEADLINES: Registry[Headline] = Registry("task")
+HEADLINES.add(CLASSIFICATION, Headline("top1_pct", "top-1", "top1_delta_pts", "top1_delta_ci95_pts", True))
+HEADLINES.add(DETECTION, Headline("map_pct", "mAP@0.5:0.95", "map_delta_pts", None, False))
+
+
+def headline_of(task: str | None) -> Headline:
+    """The headline accuracy of a task name (None: classification, as results from before `task`).
+
+    >>> headline_of("detection").name, headline_of(None).key
+    ('mAP@0.5:0.95', 'top1_pct')
+    """
+    return HEADLINES.get(task or CLASSIFICATION)

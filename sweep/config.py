@@ -216,7 +216,8 @@ class QuantizeSettings:
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """[eval]: top-1 of every variant x runtime on the workstation (`edgebench eval`)."""
+    """[eval]: accuracy of every variant x runtime on the workstation (`edgebench eval`): a classifier's top-1 on
+    `data`, a detector's COCO mAP on the detection folder `data` (DIR/images + instances.json or labels/)."""
 
     data: str = "cifar10"
     limit: int | None = 1000
@@ -315,7 +316,8 @@ class ConvertSettings:
 
 @dataclass(frozen=True)
 class RecommendSettings:
-    """[recommend]: what the sweep's summary recommends (`edgebench recommend` takes the same)."""
+    """[recommend]: what the sweep's summary recommends (`edgebench recommend` takes the same); budgets in points of
+    each model's headline accuracy (top-1, a detector's mAP@0.5:0.95)."""
 
     budgets: tuple[float, ...] = (1.0,)
     metric: str = "p50_ms"

@@ -96,7 +96,8 @@ def _check_data(spec: str, data_dir: Path | None, what: str) -> None:
     if spec.startswith("cifar10"):
         load_dataset(spec, data_dir, download=False, size=1)
     elif not Path(spec).exists():
-        raise UserInputError(f"{what} '{spec}' does not exist; give cifar10[:train|:test], an .npz or an image folder")
+        raise UserInputError(f"{what} '{spec}' does not exist; give cifar10[:train|:test], an .npz or an image folder "
+                             "(a detector's [eval] data: a detection folder DIR with images/ and instances.json)")
 
 
 @dataclass(frozen=True)
@@ -411,7 +412,7 @@ def recommend_results(results_dir: Path, budgets: tuple[float, ...], metric: str
     if not paths:
         return {}
     rows = load_results(paths).rows
-    if not any(r.top1_pct is not None for r in rows):
+    if not any(r.accuracy_pct is not None for r in rows):
         return {}
     return {b: recommend(rows, budget=b, metric=metric) for b in budgets}
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgebench.errors import DeviceError, EdgebenchError, UserInputError
 from edgebench.sweep.graph import Node
+from edgebench.task import headline_of
 
 if TYPE_CHECKING:
     import threading
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 ACCURACY_FILE = "accuracy.json"
 PREDICTIONS_FILE = "predictions.json"  # per image, for the paired comparison with the FP32
+DETECTIONS_FILE = "predictions.npz"  # a detector's: every image's boxes (`calibration.detection.detections_arrays`)
 RESULT_FILE = "result.json"
 
 
@@ -60,15 +62,14 @@ def _load(s: dict[str, Any], require_trained: bool) -> Any:
 
 
 def stage_export(s: dict[str, Any], _inputs: Sequence[Input], out: Path) -> dict[str, Any]:
-    """`edgebench export MODEL -o out` with the sweep's settings."""
+    """`edgebench export MODEL -o out` with the sweep's settings; [export] parity_data is read as `export
+    --parity-data` reads it (`export_run.parity_dataset`: a classifier's images in its class order, a detector's
+    detection folder)."""
     from edgebench.exporter.export import ONNX_FILE, export_model
+    from edgebench.exporter.export_run import parity_dataset
 
     loaded = _load(s, require_trained=False)
-    parity = None
-    if s["parity_data"] != "none":
-        from edgebench.calibration.datasets import load_dataset
-
-        parity = load_dataset(s["parity_data"], _data_dir(s))
+    parity = parity_dataset(loaded.spec, s["parity_data"], _data_dir(s), notes=lambda _m: None)
     m = export_model(loaded.model, loaded.spec, out, opset=s["opset"], batch=s["batch"], parity_dataset=parity,
                      accuracy_images=0, force=True, weights=loaded.weights, threads=1)
     return {"model": ONNX_FILE, "file_size_mb": m.file_size_mb, "params": m.params, "macs": m.macs}
@@ -172,50 +173,85 @@ def stage_convert(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dict
 def stage_evaluate(s: dict[str, Any], inputs: Sequence[Input], out: Path) -> dict[str, Any]:
     """`edgebench eval MODEL -r RUNTIME --data D --limit N --arithmetic A --baseline FP32` on the workstation.
 
-    The per-image predictions are kept (``predictions.json``); the second input, when there is one, is the
-    evaluation of this lineage's FP32 (`s["paired_with"]`), and ``paired`` holds `paired_metrics` against it
-    on the same images (agreement, flips, the top-1 difference and its 95 % CI), as `eval --baseline` prints.
+    The model's task (its manifest's, `calibration.tasks.task_of`) says what is measured: a classifier's top-1/top-5
+    on D, a detector's COCO mAP on the detection folder D (DIR/images + instances.json or labels/). The per-image
+    predictions are kept (``predictions.json``; a detector's boxes ``predictions.npz``); the second input, when
+    there is one, is the evaluation of this lineage's FP32 (`s["paired_with"]`), and ``paired`` holds the task's
+    paired comparison against it on the same images (`Task.paired`: a classifier's agreement, flips, the top-1
+    difference and its 95 % CI; a detector's mAP differences and box agreement), as `eval --baseline` prints.
     The FP32 evaluation itself gets ``paired`` with ``is_baseline`` (its difference is 0 by construction).
     """
+    from edgebench.artifact import ModelArtifact
     from edgebench.atomic import write_json
-    from edgebench.calibration.datasets import load_dataset
-    from edgebench.calibration.evaluate import evaluate
-    from edgebench.calibration.metrics import paired_metrics
+    from edgebench.calibration.tasks import task_of
     from edgebench.runtimes import options_class
+    from edgebench.task import DETECTION
 
     opts = options_class(s["runtime"]).from_dict({**s["runtime_options"], "intra_op_threads": s["threads"]}) \
         if s["runtime_options"] else None
-    ds = load_dataset(s["data"], _data_dir(s)).subset(s["limit"])
-    acc = evaluate(inputs[0].model, ds, runtime=s["runtime"], threads=s["threads"], arithmetic=s["arithmetic"],
-                   runtime_options=opts)
-    keep = {k: acc[k] for k in ("dataset", "dataset_sha256", "n", "top1_pct", "top5_pct", "runtime", "threads",
+    task = task_of(ModelArtifact.resolve(inputs[0].model).manifest)
+    ds = task.load_data(s["data"], None, _data_dir(s)).subset(s["limit"])
+    if task.name == DETECTION:
+        from edgebench.calibration.evaluate_detection import evaluate_detection as run
+    else:
+        from edgebench.calibration.evaluate import evaluate as run
+    acc = run(inputs[0].model, ds, runtime=s["runtime"], threads=s["threads"], arithmetic=s["arithmetic"],
+              runtime_options=opts)
+    keep = {k: acc[k] for k in ("dataset", "dataset_sha256", "n", *task.metric_names, "runtime", "threads",
                                 "arithmetic", "arithmetic_reason", "warnings") if k in acc}
+    head = task.headline
     if len(inputs) > 1:
         base = read_predictions(inputs[1], keep["dataset_sha256"], keep["n"])
         keep["paired"] = {"baseline": s["paired_with"], "is_baseline": False,
-                          **paired_metrics(acc["predictions"], base, ds.labels)}
+                          **task.paired(acc["predictions"], base, ds, acc, read_accuracy(inputs[1]))}
     else:
         keep["paired"] = {"baseline": f"evaluate {s['variant']}/{s['runtime']}", "is_baseline": True,
-                          **paired_metrics(acc["predictions"], acc["predictions"], ds.labels),
-                          "top1_delta_ci95_pts": [0.0, 0.0]}
-    write_json(out / PREDICTIONS_FILE, {"dataset_sha256": keep["dataset_sha256"], "n": keep["n"],
-                                        "predictions": acc["predictions"]})
+                          **task.paired(acc["predictions"], acc["predictions"], ds, acc, acc),
+                          **({head.ci_key: [0.0, 0.0]} if head.ci_key else {})}
+    predictions = write_predictions(out, task.name, acc["predictions"], keep["dataset_sha256"], keep["n"])
     write_json(out / ACCURACY_FILE, keep)
-    return {"accuracy": ACCURACY_FILE, "predictions": PREDICTIONS_FILE, "top1_pct": keep["top1_pct"], "n": keep["n"]}
+    return {"accuracy": ACCURACY_FILE, "predictions": predictions, head.key: keep[head.key], "n": keep["n"]}
 
 
-def read_predictions(inp: Input, dataset_sha256: str, n: int) -> list[int]:
-    """The per-image predictions of a finished evaluation, checked to be of the same `n` images."""
+def write_predictions(out: Path, task: str, predictions: Sequence[Any], dataset_sha256: str, n: int) -> str:
+    """Keep an evaluation's per-image predictions in `out` for the paired comparisons against it: a classifier's
+    classes in ``predictions.json``, a detector's boxes (`Detections`) in ``predictions.npz``; returns the name."""
+    from edgebench.atomic import atomic_path, write_json
+    from edgebench.task import DETECTION
+
+    if task != DETECTION:
+        write_json(out / PREDICTIONS_FILE, {"dataset_sha256": dataset_sha256, "n": n, "predictions": predictions})
+        return PREDICTIONS_FILE
+    import numpy as np
+    from edgebench.calibration.detection import detections_arrays
+
+    with atomic_path(out / DETECTIONS_FILE) as tmp, tmp.open("wb") as f:
+        np.savez(f, dataset_sha256=np.array(dataset_sha256), **detections_arrays(predictions))
+    return DETECTIONS_FILE
+
+
+def read_accuracy(inp: Input) -> dict[str, Any]:
+    """A finished evaluation's accuracy record (its ``accuracy.json``)."""
+    return json.loads((inp.dir / inp.outputs["accuracy"]).read_text(encoding="utf-8"))
+
+
+def read_predictions(inp: Input, dataset_sha256: str, n: int) -> list[Any]:
+    """The per-image predictions of a finished evaluation (classes, or a detector's boxes), checked to be of the
+    same `n` images."""
     name = inp.outputs.get("predictions")
     path = inp.dir / str(name)
+    plain = isinstance(name, str) and Path(name).name == name and name not in ("", ".", "..")
     try:  # a plain file name in the evaluation's own folder, nothing else
-        data = json.loads(path.read_text(encoding="utf-8")) if isinstance(name, str) and Path(name).name == name \
-            and name not in ("", ".", "..") else None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        if plain and name == DETECTIONS_FILE:
+            data = _read_detections(path)
+        else:
+            data = json.loads(path.read_text(encoding="utf-8")) if plain else None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, UserInputError) as e:
         raise EdgebenchError(f"the baseline evaluation's predictions '{path}' cannot be read ({e}); run the "
                              "sweep again (delete that cache folder)") from None
     preds = data.get("predictions") if isinstance(data, dict) else None
-    if not isinstance(preds, list) or not all(isinstance(p, int) and not isinstance(p, bool) for p in preds):
+    if not isinstance(preds, list) or not (name == DETECTIONS_FILE or all(
+            isinstance(p, int) and not isinstance(p, bool) for p in preds)):
         raise EdgebenchError(f"the baseline evaluation in '{inp.dir}' has no list of per-image predictions; delete "
                              "that cache folder and run the sweep again")
     if data.get("dataset_sha256") != dataset_sha256 or len(preds) != n:
@@ -223,6 +259,17 @@ def read_predictions(inp: Input, dataset_sha256: str, n: int) -> list[int]:
                              f"dataset {str(data.get('dataset_sha256'))[:12]}) than this one ({n}, "
                              f"{dataset_sha256[:12]}): a paired comparison needs the same images")
     return preds
+
+
+def _read_detections(path: Path) -> dict[str, Any]:
+    """``predictions.npz`` (`write_predictions`) as the JSON file's fields: dataset_sha256 and predictions."""
+    from edgebench.calibration.detection import detections_from_arrays
+    from edgebench.readers import read_npz
+
+    arrays = read_npz(path, "the baseline's boxes")
+    sha = arrays.pop("dataset_sha256", None)
+    return {"dataset_sha256": str(sha) if sha is not None and sha.ndim == 0 else None,
+            "predictions": detections_from_arrays(arrays)}
 
 
 REMOTE_TIMEOUT_S = 1800.0  # a remote cell's --timeout: `bench`'s default, as when it ran `bench --on`
@@ -277,8 +324,7 @@ def stage_bench(s: dict[str, Any], inputs: Sequence[Input], out: Path, device: D
     after a finished measurement."""
     from edgebench.atomic import write_json
 
-    model, acc_in = inputs[0].model, inputs[1]
-    accuracy = json.loads((acc_in.dir / acc_in.outputs["accuracy"]).read_text(encoding="utf-8"))
+    model, accuracy = inputs[0].model, read_accuracy(inputs[1])
     if s["device"] == "local":
         from edgebench.artifact import ModelArtifact
         from edgebench.bench.measure import MeasureConfig, measure
@@ -301,9 +347,9 @@ def stage_bench(s: dict[str, Any], inputs: Sequence[Input], out: Path, device: D
     result = result.merged(sweep={k: s[k] for k in ("sweep", "variant", "model", "precision", "preset",
                                                     "prune_ratio", "device")})
     write_json(out / RESULT_FILE, result.to_dict())
-    lat = result.latency
+    lat, head = result.latency, headline_of(result.model.task)
     return {"result": RESULT_FILE, "p50_ms": lat.p50_ms, "p50_ci95_ms": list(lat.p50_ci95_ms),
-            "top1_pct": accuracy["top1_pct"]}
+            head.key: accuracy.get(head.key)}
 
 
 STAGE_FUNCTIONS: dict[str, Callable[[dict[str, Any], Sequence[Input], Path], dict[str, Any]]] = {

@@ -104,6 +104,8 @@ ROWS = [
     Row("recommend-reference-150", ("recommend", "{tmp}", "--reference", "150"), 2,
         "--reference 150 is out of range"),
     Row("recommend-negative-p50", ("recommend", "{bad_results}"), 2, "p50_ms' is -5.0"),
+    Row("recommend-reference-mixed-tasks", ("recommend", "{mixed_results}", "--reference", "30"), 2,
+        "--reference 30 is one accuracy figure, but the results hold classification (top-1) and detection"),
     Row("bench-min-seconds-nan", ("bench", "{model}", "--min-seconds", "nan", "-o", "{out}"), 2,
         "--min-seconds nan is not a finite number"),
     Row("quantize-fp16-weight-bits", ("quantize", "{tampered_ok}", "--mode", "fp16", "--weight-bits", "4"), 2,
@@ -265,6 +267,7 @@ def paths(tmp_path: Path) -> dict[str, str]:
     out["negative_labels"] = str(tmp / "neg.npz")
     np.savez(tmp / "neg.npz", images=np.zeros((4, 16, 16, 3), np.uint8), labels=np.array([-3, 0, 1, 2]))
     out["bad_results"] = str(_negative_p50_results(tmp / "results"))
+    out["mixed_results"] = str(_mixed_task_results(tmp / "mixed"))
     out["json_folder"] = str(tmp / "folder.json")  # a folder named like a file
     (tmp / "folder.json").mkdir()
     out["sweeps"] = str(_sweep_files(tmp / "sweeps", model.parent, images))
@@ -281,6 +284,14 @@ def paths(tmp_path: Path) -> dict[str, str]:
     out["doctor_v99"] = str(tmp / "doctor99.json")
     (tmp / "doctor99.json").write_text('{"format": "edgebench.doctor", "version": 99, "fp32": "m.onnx"}')
     return out
+
+
+def _mixed_task_results(d: Path) -> Path:
+    """A classifier's and a detector's bench results with their accuracies (top-1, mAP)."""
+    from tests.bench.result_factory import X86, detector_result, result, write
+
+    write(d, [result(X86, top1=91.5), detector_result(X86, map_pct=30.0)])
+    return d
 
 
 def _grid_detector(d: Path) -> Path:

@@ -1,9 +1,10 @@
 """Every ```bash example of README.md and docs/ runs here on a tiny model, or is listed in NOT_RUN with why.
 
 The tiny model stands in for `artifacts/resnet20` (a two-conv ONNX net with a manifest named resnet20), a
-24-image labelled .npz for `cifar10[:train|:test]` and an image folder for `my_images/`; bench examples get
-the quick timing flags. Each example runs in a fresh copy of one prepared workspace (the FP32 model, its INT8
-and pi4 INT8 children, two result folders), so an example that writes a file finds it free.
+24-image labelled .npz for `cifar10[:train|:test]`, an image folder for `my_images/` and hand-made `bench --eval`
+results of a detector for `det-results/`; bench examples get the quick timing flags. Each example runs in a fresh
+copy of one prepared workspace (the FP32 model, its INT8 and pi4 INT8 children, result folders), so an example
+that writes a file finds it free.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ NOT_RUN: list[tuple[str, str]] = [
     (r"scripts/", "a benchmark script: minutes of measurement on real data (docs/benchmarks.md)"),
     (r"^edgebench (export|train|prune|sensitivity|latency-table|qat|sparsify|sweep-bits)\b",
      "PyTorch export, training or pruning of zoo models: torch, published weights, minutes (tests/exporter)"),
-    (r"^edgebench (sweep|recommend) |sweeps/", "a sweep grid (export, prune, quantize, bench: minutes; tests/sweep)"),
+    (r"^edgebench sweep |sweeps/", "a sweep grid (export, prune, quantize, bench: minutes; tests/sweep)"),
+    (r"^edgebench recommend RESULTS\.\.\.", "the command's synopsis (tests/bench/test_recommend*.py)"),
     (r"--accuracy-budget", "the accuracy-aware search: many quantize + eval rounds on real data (tests/calibration)"),
     (r"artifacts/(resnet56|mynet|r56-s75)", "a model only a training example above makes"),
     (r"artifacts/(r18|efficientnet_lite0|tv_resnet18)\b", "an ImageNet model at 224 with real weights on ImageNet "
@@ -103,7 +105,17 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         r = run(app, args)
         assert r.exit_code == 0, (args, r.output)
     shutil.copytree(ws / "results", ws / "pi-results")
+    _detector_results(ws)
     return ws
+
+
+def _detector_results(ws: Path) -> None:
+    """det-results/: `bench --eval` results of FastestDet FP32 and INT8 with their mAP, as docs/detection.md makes
+    them (hand-made, tests/bench/result_factory.py: `recommend` reads results, no model)."""
+    from tests.bench.result_factory import X86, detector_result, write
+
+    write(ws / "det-results", [detector_result(X86, precision="fp32", p50=8.2, map_pct=19.05),
+                               detector_result(X86, precision="int8", p50=10.9, map_pct=17.62, sha="1" * 64)])
 
 
 def as_run_here(cmd: str, ws: Path) -> list[str]:

@@ -265,7 +265,7 @@ def difference_notes(by_machine: dict[str, list[Row]], machines: dict[str, Machi
     if noisy:
         notes.append(f"{len(noisy)} result(s) are marked noisy (wide spread or wide CI of the median): "
                      + ", ".join(f"{e.label} b{e.batch} t{e.threads} on {e.machine_id}" for e in noisy))
-    missing_acc = sorted({e.label for e in every if e.top1_pct is None})
+    missing_acc = sorted({e.label for e in every if e.accuracy_pct is None})
     if missing_acc:
         notes.append("No accuracy in: " + ", ".join(missing_acc) + " (edgebench bench MODEL --eval DATASET adds it).")
     above = [e for e in every if (e.fraction_of_peak or 0) > 1.0]

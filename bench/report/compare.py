@@ -83,7 +83,7 @@ def make_report(paths: Sequence[Path], out_dir: Path, *, baseline: str | None = 
     loaded = load_results(paths)
     rep = build_report(loaded.rows, loaded.machines, baseline=baseline, title=title, profiles=loaded.profiles,
                        prune_runs=loaded.prune_runs, interleaved=loaded.interleaved, notes=loaded.notes)
-    if budget is not None and any(r.top1_pct is not None and r.kind == "bench" for r in loaded.rows):
+    if budget is not None and any(r.accuracy_pct is not None and r.kind == "bench" for r in loaded.rows):
         rep = dataclasses.replace(rep, recommendations=tuple(recommend(loaded.rows, budget=budget, metric=metric)))
     return rep, write_report(rep, out_dir, force=force, plots=plots)
 

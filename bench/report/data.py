@@ -115,6 +115,14 @@ class Row:
         return f"{self.variant}/{self.runtime}"
 
     @property
+    def accuracy_pct(self) -> float | None:
+        """The headline accuracy of the row's task (`edgebench.task.headline_of`): top-1 %, a detector's
+        mAP@0.5:0.95 %; None when not measured or the task is not one edgebench knows."""
+        from edgebench.task import HEADLINES
+
+        return getattr(self, HEADLINES.get(self.task).key) if self.task in HEADLINES else None
+
+    @property
     def config(self) -> tuple[int, int]:
         return (self.batch, self.threads)
 

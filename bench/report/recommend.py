@@ -1,18 +1,23 @@
-"""Which deployment to pick: per machine, the Pareto front (top-1 vs a metric) and the best within a budget.
+"""Which deployment to pick: per machine, the Pareto front (accuracy vs a metric) and the best within a budget.
 
 Pure functions of report rows (`report.data.Row`): the report (`edgebench compare`), `edgebench recommend`
 and `edgebench sweep` share them. Rows are grouped by machine fingerprint id and batch: a latency is
-only ranked against others from the same machine at the same batch size; and by model lineage
+only ranked against others from the same machine at the same batch size; and by task and model lineage
 (`report.analysis.assign_lineages`): an accuracy budget counts from the FP32 model the deployments were
 made from, never from another model's. Only rows with an accuracy (bench --eval, or a sweep) take part.
 
-Budget: a deployment qualifies when its paired top-1 drop is at most `budget` points: the difference to
+Accuracy is the task's headline figure (`edgebench.task.headline_of`, `Row.accuracy_pct`): top-1 for a
+classifier, COCO mAP@0.5:0.95 for a detector; a budget is in points of it, and the texts name it.
+
+Budget: a deployment qualifies when its paired accuracy drop is at most `budget` points: the difference to
 its lineage's FP32 on the same images (``accuracy.paired``, written by `edgebench sweep`; see `paired_drop`).
-A result without a paired block (plain `bench --eval`, sweeps from before it) falls back to its top-1 below
+A result without a paired block (plain `bench --eval`, sweeps from before it) falls back to its accuracy below
 the reference, the most accurate unpruned FP32 result of that machine, with a warning; `reference_top1`
-(`--reference`) always counts from that number. When the paired CI's upper bound of the drop exceeds the
-budget the recommendation says so, and a sample too small to resolve the budget (one image = 100/N points
-above a third of the budget) gets a warning with the number of images it would take. The recommendation is
+(`--reference`, a top-1 % or a detector's mAP %) always counts from that number, and is refused when the
+results hold models of several tasks (one figure cannot be both). When the paired CI's upper bound of the drop
+exceeds the budget the recommendation says so, and a sample too small to resolve the budget (one image = 100/N
+points above a third of the budget) gets a warning with the number of images it would take (a detector's mAP
+delta has no CI: a warning says so). The recommendation is
 the qualifying deployment with the lowest metric; the margin to the runner-up is said to be inside the
 measurement noise when the two p50 95 % confidence intervals overlap OR, when the results carry the
 device's measured run-to-run drift (a sweep's ``sweep.drift``, sweep/drift.py), when the margin is at
@@ -37,8 +42,10 @@ from pathlib import Path
 
 from edgebench.bench.report.data import Machine, Row
 from edgebench.errors import NotFoundError, UserInputError, check_one_of, suggest
+from edgebench.task import Headline, headline_of
 
 METRICS = {"p50_ms": "p50 ms", "peak_rss_mb": "peak RSS MB", "file_size_mb": "file MB"}
+TOP1 = headline_of(None)  # a classifier's headline accuracy (results from before `task` are classifiers)
 
 
 def fig(v: float) -> str:
@@ -54,25 +61,30 @@ def metric_value(row: Row, metric: str) -> float:
     return float(getattr(row, metric))
 
 
+def accuracy(row: Row) -> float:
+    """The row's headline accuracy % (`Row.accuracy_pct`: top-1, a detector's mAP@0.5:0.95), 0 when absent."""
+    return float(row.accuracy_pct or 0.0)
+
+
 def check_metric(metric: str) -> str:
     check_one_of("--metric", metric, METRICS)
     return metric
 
 
 def pareto_rows(rows: Sequence[Row], metric: str) -> list[Row]:
-    """Rows no other row beats on both top-1 (higher) and `metric` (lower), sorted by the metric.
+    """Rows no other row beats on both accuracy (higher) and `metric` (lower), sorted by the metric.
 
     A row is dominated when another is at least as accurate and at least as fast, and better on one.
     """
     front = []
     for r in rows:
-        v, a = metric_value(r, metric), float(r.top1_pct or 0.0)
+        v, a = metric_value(r, metric), accuracy(r)
         dominated = any(
-            (float(o.top1_pct or 0.0) >= a and metric_value(o, metric) <= v)
-            and (float(o.top1_pct or 0.0) > a or metric_value(o, metric) < v) for o in rows if o is not r)
+            (accuracy(o) >= a and metric_value(o, metric) <= v)
+            and (accuracy(o) > a or metric_value(o, metric) < v) for o in rows if o is not r)
         if not dominated:
             front.append(r)
-    return sorted(front, key=lambda r: (metric_value(r, metric), -float(r.top1_pct or 0.0)))
+    return sorted(front, key=lambda r: (metric_value(r, metric), -accuracy(r)))
 
 
 def row_drift_pct(row: Row) -> float | None:
@@ -97,11 +109,11 @@ def device_name(row: Row) -> str:
 class PairedDrop:
     """A result's paired accuracy vs its lineage's FP32 on the same images (``accuracy.paired``), in points."""
 
-    delta_pts: float  # top-1 of this deployment minus its FP32's
-    ci_lo_pts: float  # 95 % CI of delta_pts
-    ci_hi_pts: float
+    delta_pts: float  # the headline accuracy of this deployment minus its FP32's
+    ci_lo_pts: float | None  # 95 % CI of delta_pts (None: the task gives none, a detector's mAP)
+    ci_hi_pts: float | None
     n: int
-    discordant: int  # images whose correctness changed (flips either way)
+    discordant: int | None  # images whose correctness changed (flips either way; None: not a classifier)
     baseline: str
     is_baseline: bool
 
@@ -110,9 +122,13 @@ class PairedDrop:
         return -self.delta_pts
 
     @property
-    def drop_ci_hi_pts(self) -> float:
-        """The largest drop the 95 % CI allows."""
-        return -self.ci_lo_pts
+    def drop_ci_hi_pts(self) -> float | None:
+        """The largest drop the 95 % CI allows (None without a CI)."""
+        return None if self.ci_lo_pts is None else -self.ci_lo_pts
+
+    @property
+    def ci_half_width_pts(self) -> float | None:
+        return None if self.ci_lo_pts is None or self.ci_hi_pts is None else (self.ci_hi_pts - self.ci_lo_pts) / 2
 
 
 def _finite(v: object) -> bool:
@@ -120,12 +136,22 @@ def _finite(v: object) -> bool:
 
 
 def paired_drop(row: Row) -> PairedDrop | None:
-    """The row's ``accuracy.paired`` block (`sweep.stages.stage_evaluate`), checked; None when absent or invalid."""
+    """The row's ``accuracy.paired`` block (`sweep.stages.stage_evaluate`), checked; None when absent or invalid.
+
+    A classifier's holds the top-1 delta with its CI and flips; a detector's the mAP@0.5:0.95 delta alone
+    (`map_delta_pts`; its box agreement is not a drop)."""
     acc = row.result.accuracy
     p = acc.rest.get("paired") if acc is not None else None  # not declared by the Accuracy record
-    if not isinstance(p, Mapping):
+    if not isinstance(p, Mapping) or row.accuracy_pct is None:
         return None
-    n, delta, ci = p.get("n"), p.get("top1_delta_pts"), p.get("top1_delta_ci95_pts")
+    head = headline_of(row.task)
+    if head.ci_key is None:
+        n, delta = p.get("n"), p.get(head.delta_key)
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1 or not _finite(delta) or not -100 <= delta <= 100:
+            return None
+        return PairedDrop(float(delta), None, None, n, None, str(p.get("baseline") or "FP32"),
+                          p.get("is_baseline") is True)
+    n, delta, ci = p.get("n"), p.get(head.delta_key), p.get(head.ci_key)
     gained, lost = p.get("flipped_to_correct"), p.get("flipped_to_wrong")
     counts = (n, gained, lost)
     if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts) or not n \
@@ -140,9 +166,10 @@ def paired_drop(row: Row) -> PairedDrop | None:
 
 
 def accuracy_drop(r: Row, reference_top1: float, paired: bool) -> float:
-    """Points `r` loses: its paired drop vs its FP32 (`paired` and it has one), else its top-1 below the reference."""
+    """Points `r` loses: its paired drop vs its FP32 (`paired` and it has one), else its accuracy below the
+    reference."""
     p = paired_drop(r) if paired else None
-    return p.drop_pts if p is not None else reference_top1 - float(r.top1_pct or 0.0)
+    return p.drop_pts if p is not None else reference_top1 - accuracy(r)
 
 
 def budget_warnings(cands: Sequence[Row], budget: float, paired: bool, reference: str | None,
@@ -150,27 +177,37 @@ def budget_warnings(cands: Sequence[Row], budget: float, paired: bool, reference
     """What the figures cannot tell at this budget: unpaired fallbacks, and a sample too small to resolve it.
 
     `reference`: how the unpaired reference (`reference_top1` %) was chosen (None: `--reference` was given,
-    unpaired on purpose).
+    unpaired on purpose). `cands` are of one task: a share of images (top-1) gets the binomial noise and the
+    image count a budget needs; a detector's mAP, which has no CI here, a warning that says so.
     """
     out = []
+    head = headline_of(cands[0].task)
     missing = [r for r in cands if paired_drop(r) is None]
     ns = [p.n if (p := paired_drop(r)) else r.accuracy_n for r in cands]
     n = min((x for x in ns if isinstance(x, int) and x > 0), default=None)
     if reference is not None and paired and missing:
         out.append(f"{len(missing)} result(s) have no paired accuracy (`bench --eval` results, or sweeps from before "
-                   f"paired evaluation): their drop is unpaired, top-1 below the {reference}; run the sweep again for "
-                   "paired figures")
+                   f"paired evaluation): their drop is unpaired, {head.name} below the {reference}; run the sweep "
+                   "again for paired figures")
     elif reference is not None and not paired:
         q = min(max(reference_top1 / 100.0, 0.0), 1.0)
-        noise = "" if n is None else (f", each top-1 with about +/-{196 * math.sqrt(q * (1 - q) / n):.1f} points of "
-                                      f"sampling error on {n} images")
+        noise = "" if n is None or not head.proportion else (
+            f", each {head.name} with about +/-{196 * math.sqrt(q * (1 - q) / n):.1f} points of sampling error on "
+            f"{n} images")
         out.append(f"no result has a paired accuracy (`bench --eval` results, or sweeps from before paired "
-                   f"evaluation): the budget is held against unpaired top-1 differences{noise}; run `edgebench sweep` "
-                   "for paired figures")
+                   f"evaluation): the budget is held against unpaired {head.name} differences{noise}; run "
+                   "`edgebench sweep` for paired figures")
+    if not head.proportion:
+        if paired:
+            out.append(f"the paired {head.name} deltas have no confidence interval: on {n} images mAP moves by "
+                       "sampling noise alone, so a drop near the budget may be noise; evaluate more images "
+                       "([eval] limit, eval --limit) before relying on it")
+        return out
     if n is None or not 0 < budget < math.inf:  # a zero (or non-finite) budget has no image count to reach
         return out
     bp = paired_drop(best) if (paired and best is not None) else None
-    wide = bp is not None and not bp.is_baseline and (bp.ci_hi_pts - bp.ci_lo_pts) / 2 > budget
+    half = bp.ci_half_width_pts if bp is not None else None
+    wide = bp is not None and not bp.is_baseline and half is not None and half > budget
     if 100.0 / n <= budget / 3 and not wide:
         return out
     text = (f"{n} images cannot resolve a {budget:g}-point budget: one image is {100.0 / n:.3g} points; "
@@ -212,7 +249,7 @@ class Recommendation:
     batch: int
     metric: str
     budget: float
-    reference_top1: float
+    reference_top1: float  # the accuracy % the unpaired budget counts from (top-1, or a detector's mAP)
     reference: str  # how the reference was chosen
     candidates: tuple[Row, ...]
     front: tuple[Row, ...]
@@ -224,6 +261,7 @@ class Recommendation:
     lineage: str = ""  # the model lineage, named in the head line when the rows hold several
     paired: bool = False  # the budget was held against paired drops (accuracy.paired)
     warnings: tuple[str, ...] = ()
+    headline: Headline = TOP1  # the accuracy the budget is in: top-1, a detector's mAP@0.5:0.95
 
     def drop(self, r: Row) -> float:
         """The accuracy points `r` loses: paired vs its FP32 when `paired` and it has one, else vs the reference."""
@@ -232,9 +270,10 @@ class Recommendation:
     def ci_note(self, r: Row) -> str:
         """'within budget on these images, but the CI reaches X points' when the paired CI exceeds the budget."""
         p = paired_drop(r) if self.paired else None
-        if p is None or p.drop_ci_hi_pts <= self.budget + 1e-9:
+        hi = p.drop_ci_hi_pts if p is not None else None
+        if hi is None or hi <= self.budget + 1e-9:
             return ""
-        return f"; within budget on these images, but the CI reaches {p.drop_ci_hi_pts:.2f} points"
+        return f"; within budget on these images, but the CI reaches {hi:.2f} points"
 
     @property
     def margin(self) -> float | None:
@@ -316,23 +355,30 @@ class Recommendation:
         if self.metric == "p50_ms":
             text += f" ({fig(r.ci_lo_ms)}-{fig(r.ci_hi_ms)})"
         p = paired_drop(r) if self.paired else None
-        acc = "" if p is None or p.is_baseline else \
-            f" (paired {p.delta_pts:+.2f} points vs FP32, 95 % CI {p.ci_lo_pts:+.2f} to {p.ci_hi_pts:+.2f})"
-        return (f"{r.variant}/{r.runtime} {r.precision or '?'} t{r.threads} b{r.batch}: top-1 "
-                f"{float(r.top1_pct or 0.0):.2f} %{acc}, {text}")
+        acc = "" if p is None or p.is_baseline else f" (paired {p.delta_pts:+.2f} points vs FP32" + (
+            ")" if p.ci_lo_pts is None or p.ci_hi_pts is None else
+            f", 95 % CI {p.ci_lo_pts:+.2f} to {p.ci_hi_pts:+.2f})")
+        return (f"{r.variant}/{r.runtime} {r.precision or '?'} t{r.threads} b{r.batch}: {self.headline.name} "
+                f"{accuracy(r):.2f} %{acc}, {text}")
+
+    @property
+    def points(self) -> str:
+        """'mAP@0.5:0.95 points' for a detector; 'points' for a classifier (whose texts predate other tasks)."""
+        return "points" if self.headline == TOP1 else f"{self.headline.name} points"
 
     def lines(self) -> list[str]:
         """The recommendation as text (first line = the answer); the CLI and the report print these."""
         model = f", model {self.lineage}" if self.lineage else ""
         if self.paired:
             head = (f"{self.machine.label} `{self.machine.id}`, batch {self.batch}{model}: budget {self.budget:g} "
-                    "points of paired top-1 drop vs each deployment's FP32 on the same images, ranked by "
-                    f"{self.metric}")
+                    f"points of paired {self.headline.name} drop vs each deployment's FP32 on the same images, "
+                    f"ranked by {self.metric}")
             nothing = f"no deployment's paired drop is within {self.budget:g} points"
         else:
             head = (f"{self.machine.label} `{self.machine.id}`, batch {self.batch}{model}: budget {self.budget:g} "
-                    f"points below {self.reference_top1:.2f} % ({self.reference}), ranked by {self.metric}")
-            nothing = f"no deployment is within {self.budget:g} points of {self.reference_top1:.2f} %"
+                    f"{self.points} below {self.reference_top1:.2f} % ({self.reference}), ranked by "
+                    f"{self.metric}")
+            nothing = f"no deployment is within {self.budget:g} {self.points} of {self.reference_top1:.2f} %"
         out = [head]
         if self.best is None:
             out.append(f"{nothing}; the most accurate is {self.describe(self.most_accurate)}; the fastest is "
@@ -356,11 +402,11 @@ class Recommendation:
             if self.metric == "p50_ms":
                 v += f" ({fig(r.ci_lo_ms)}-{fig(r.ci_hi_ms)})"
             rows.append([f"{r.variant}/{r.runtime}", r.precision or "?", str(r.threads), str(r.batch),
-                         f"{float(r.top1_pct or 0.0):.2f}", v, "yes" if r is self.best else ""])
+                         f"{accuracy(r):.2f}", v, "yes" if r is self.best else ""])
         return rows
 
     def front_header(self) -> list[str]:
-        return ["deployment", "precision", "threads", "batch", "top-1 %", METRICS[self.metric]
+        return ["deployment", "precision", "threads", "batch", f"{self.headline.name} %", METRICS[self.metric]
                 + (" (95% CI)" if self.metric == "p50_ms" else ""), "recommended"]
 
     def to_dict(self) -> dict[str, object]:
@@ -369,15 +415,16 @@ class Recommendation:
                 return None
             p = paired_drop(r) if self.paired else None
             return {"variant": r.variant, "runtime": r.runtime, "precision": r.precision, "threads": r.threads,
-                    "batch": r.batch, "top1_pct": r.top1_pct, "drop_pts": self.drop(r),
+                    "batch": r.batch, self.headline.key: r.accuracy_pct, "drop_pts": self.drop(r),
                     "paired_delta_pts": p.delta_pts if p else None,
-                    "paired_delta_ci95_pts": [p.ci_lo_pts, p.ci_hi_pts] if p else None,
+                    "paired_delta_ci95_pts": [p.ci_lo_pts, p.ci_hi_pts] if p and p.ci_lo_pts is not None else None,
                     self.metric: metric_value(r, self.metric), "p50_ci95_ms": [r.ci_lo_ms, r.ci_hi_ms],
                     "source": r.source}
 
         return {"machine_id": self.machine.id, "machine": self.machine.label, "batch": self.batch,
                 "lineage": self.lineage or None,
-                "metric": self.metric, "budget_points": self.budget, "reference_top1_pct": self.reference_top1,
+                "metric": self.metric, "budget_points": self.budget,
+                f"reference_{self.headline.key}": self.reference_top1,
                 "reference": self.reference, "recommended": d(self.best), "runner_up": d(self.runner_up),
                 "margin": self.margin, "margin_pct": self.margin_pct, "within_noise": self.within_noise,
                 "drift_pct": self.drift_pct, "noise_rule": self.noise_rule,
@@ -417,41 +464,54 @@ def select_device(rows: Sequence[Row], device: str) -> list[Row]:
 
 def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", device: str | None = None,
               reference_top1: float | None = None) -> list[Recommendation]:
-    """One `Recommendation` per machine x batch x model lineage (never ranked across machines or models)."""
+    """One `Recommendation` per machine x batch x task x model lineage (never ranked across machines, tasks or
+    models); each in points of its task's headline accuracy (top-1, a detector's mAP@0.5:0.95).
+
+    `reference_top1`: the accuracy % every budget counts from instead (refused when the rows hold several tasks).
+    """
     check_metric(metric)
     if not math.isfinite(budget) or budget < 0:
         raise UserInputError(f"--budget {budget:g} must be >= 0 accuracy points, a finite number (e.g. 1.0)")
     if reference_top1 is not None and not (math.isfinite(reference_top1) and 0 < reference_top1 <= 100):
-        raise UserInputError(f"--reference {reference_top1:g} must be a top-1 % in (0, 100] (e.g. 91.3)")
+        raise UserInputError(f"--reference {reference_top1:g} must be an accuracy % in (0, 100] (top-1, or a "
+                             "detector's mAP@0.5:0.95; e.g. 91.3)")
     bench_rows = [r for r in rows if r.kind == "bench"]
     if device is not None:
         bench_rows = select_device(bench_rows, device)
-    with_acc = [r for r in bench_rows if r.top1_pct is not None]
+    with_acc = [r for r in bench_rows if r.accuracy_pct is not None]
     if not with_acc:
-        raise UserInputError("no result carries an accuracy (top-1); bench with --eval DATASET or run "
-                             "`edgebench sweep`, which evaluates every deployment")
+        raise UserInputError("no result carries an accuracy (top-1, or a detector's mAP); bench with --eval DATASET "
+                             "or run `edgebench sweep`, which evaluates every deployment")
+    tasks = sorted({r.task for r in with_acc})
+    if reference_top1 is not None and len(tasks) > 1:
+        names = " and ".join(f"{t} ({headline_of(t).name})" for t in tasks)
+        raise UserInputError(f"--reference {reference_top1:g} is one accuracy figure, but the results hold {names} "
+                             "models; give the results of one task, or leave --reference out (each model's budget "
+                             "then counts from its own FP32)")
     from edgebench.bench.report.analysis import assign_lineages
 
     latest = assign_lineages(_latest(bench_rows), [])
     several = len({r.lineage for r in latest}) > 1
-    groups: dict[tuple[str, int, str], list[Row]] = defaultdict(list)
-    missing: dict[tuple[str, int, str], int] = defaultdict(int)
+    groups: dict[tuple[str, int, str, str], list[Row]] = defaultdict(list)
+    missing: dict[tuple[str, int, str, str], int] = defaultdict(int)
     for r in latest:
-        if r.top1_pct is None:
-            missing[(r.machine.id, r.batch, r.lineage)] += 1
+        key = (r.machine.id, r.batch, r.task, r.lineage)
+        if r.accuracy_pct is None:
+            missing[key] += 1
         else:
-            groups[(r.machine.id, r.batch, r.lineage)].append(r)
+            groups[key].append(r)
     out = []
-    for (mid, batch, lineage), cands in sorted(groups.items()):
+    for key, cands in sorted(groups.items()):
+        _mid, batch, task, lineage = key
         fp32 = [r for r in cands if r.precision == "fp32" and not r.prune_round]
         if reference_top1 is not None:
             ref, how = reference_top1, "given reference"
         elif fp32:
-            top = max(fp32, key=lambda r: float(r.top1_pct or 0.0))
-            ref, how = float(top.top1_pct or 0.0), f"unpruned FP32 {top.variant}/{top.runtime}"
+            top = max(fp32, key=accuracy)
+            ref, how = accuracy(top), f"unpruned FP32 {top.variant}/{top.runtime}"
         else:
-            top = max(cands, key=lambda r: float(r.top1_pct or 0.0))
-            ref, how = float(top.top1_pct or 0.0), f"most accurate result {top.label}; no unpruned FP32 result"
+            top = max(cands, key=accuracy)
+            ref, how = accuracy(top), f"most accurate result {top.label}; no unpruned FP32 result"
 
         # paired drops vs each lineage's FP32 where the results carry them (a sweep's), unless --reference
         paired = reference_top1 is None and any(paired_drop(r) is not None for r in cands)
@@ -467,17 +527,18 @@ def recommend(rows: Sequence[Row], *, budget: float, metric: str = "p50_ms", dev
             best=best, runner_up=ok[1] if len(ok) > 1 else None,
             most_accurate=min(cands, key=lambda r: (accuracy_drop(r, ref, paired),
                                                     metric_value(r, metric))),
-            fastest=min(cands, key=order), without_accuracy=missing.get((mid, batch, lineage), 0), paired=paired,
+            fastest=min(cands, key=order), without_accuracy=missing.get(key, 0), paired=paired,
             warnings=tuple(budget_warnings(cands, budget, paired, None if reference_top1 is not None else how,
                                            best, ref)),
-            lineage=lineage if several else ""))
+            lineage=lineage if several else "", headline=headline_of(task)))
     return out
 
 
 @dataclass(frozen=True)
 class RecommendConfig:
-    """`edgebench recommend`'s question: the budget in top-1 points, the metric ranked, one device (None: each),
-    the top-1 % the budget counts from (None: the machine's unpruned FP32 result). Checked on construction."""
+    """`edgebench recommend`'s question: the budget in points of each model's headline accuracy (top-1, a detector's
+    mAP@0.5:0.95), the metric ranked, one device (None: each), the accuracy % the budget counts from (None: the
+    machine's unpruned FP32 result). Checked on construction."""
 
     budget: float = 1.0
     metric: str = "p50_ms"
@@ -507,5 +568,6 @@ def recommendation_markdown(recs: Sequence[Recommendation]) -> list[str]:
     for rec in recs:
         lines = rec.lines()
         out += [f"### {md_text(lines[0])}", ""] + [f"- {md_text(ln)}" for ln in lines[1:]] + [""]
-        out += ["Pareto front (top-1 vs " + rec.metric + "):", "", md_table(rec.front_header(), rec.front_rows()), ""]
+        out += [f"Pareto front ({rec.headline.name} vs {rec.metric}):", "",
+                md_table(rec.front_header(), rec.front_rows()), ""]
     return out

@@ -68,6 +68,22 @@ def result(machine: dict[str, Any], *, name: str = "resnet20", precision: str | 
     return r
 
 
+def detector_result(machine: dict[str, Any], *, map_pct: float | None, map_delta: float | None = None,
+                    baseline: bool = False, n: int = 128, **kw: Any) -> dict[str, Any]:
+    """`result` of a detector (`model.task` detection, name fastestdet) with `accuracy.map_pct`; `map_delta`: the
+    paired block a sweep writes (sweep/stages.py stage_evaluate: mAP differences and box agreement, no CI)."""
+    r = result(machine, name="fastestdet", top1=None, **kw)
+    r["model"]["task"] = "detection"
+    if map_pct is not None:
+        r["accuracy"] = {"dataset": "val2017_first128", "n": n, "map_pct": map_pct, "map50_pct": map_pct + 16.0}
+    if map_delta is not None:
+        r["accuracy"]["paired"] = {"baseline": "evaluate fastestdet-fp32/ort-cpu", "is_baseline": baseline, "n": n,
+                                   "map_delta_pts": map_delta, "map50_delta_pts": map_delta * 1.5,
+                                   "baseline_boxes": 1916, "matched_boxes": 1587, "box_agreement_pct": 82.8,
+                                   "score_threshold": 0.3, "iou_threshold": 0.5}
+    return r
+
+
 def write(folder: Path, results: list[dict[str, Any]]) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

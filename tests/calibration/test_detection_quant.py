@@ -12,7 +12,7 @@ from edgebench.cli import app
 from typer.testing import CliRunner
 
 
-def _grid() -> np.ndarray:
+def lossy_grid() -> np.ndarray:
     """2x2 grid, 2 classes: one box [0, 0, 0.5, 0.5] of the image at cell (0, 0), class 0, objectness 1; and one
     huge value (a class score of an empty cell) that stretches the output's INT8 range so far that the box's
     offsets and objectness round to 0: plain INT8 loses every box, the Add kept float keeps them all."""
@@ -41,7 +41,7 @@ def det(tmp_path: Path) -> tuple[Path, Path]:
            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 20, 10]},
                            {"id": 2, "image_id": 2, "category_id": 1, "bbox": [0, 0, 20, 10]}]}
     (d / "instances.json").write_text(json.dumps(doc))
-    return grid_detector(tmp_path / "m" / "model.fp32.onnx", _grid(), size=32), d
+    return grid_detector(tmp_path / "m" / "model.fp32.onnx", lossy_grid(), size=32), d
 
 
 def _quantize(model: Path, data: Path, out: Path, *extra: str) -> object:
