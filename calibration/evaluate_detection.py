@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from edgebench.calibration.detection_data import DetectionDataset, stretched_images
+from edgebench.calibration.detection_data import DetectionDataset, fitted_images
 from edgebench.calibration.evaluate import check_count, evaluation_session, plan_arithmetic
 from edgebench.calibration.tasks import decoder_of
 from edgebench.errors import CalibrationError, UserInputError
@@ -75,7 +75,7 @@ def evaluate_detection(model_path: Path, data: str | Path | DetectionDataset, *,
     predictions: list[Any] = []
     for i in range(0, len(ds), step):
         chunk = replace(ds, images=ds.images[i:i + step])
-        x = preprocess(stretched_images(chunk, manifest.input), manifest.input.preprocessing, hw)
+        x = preprocess(fitted_images(chunk, manifest.input), manifest.input.preprocessing, hw)
         n = len(x)
         if fixed is not None and n < fixed:
             x = np.concatenate([x, np.repeat(x[-1:], fixed - n, axis=0)])

@@ -257,7 +257,7 @@ def read_batch(path: Path) -> JobBatch:
 _STR, _INT = (str, type(None)), (int, type(None))
 _PREPROCESSING_TYPES: dict[str, tuple[type, ...]] = {
     "preset": _STR, "input_like": _STR, "mean": _STR, "std": _STR, "scale": (int, float, type(None)), "size": _STR,
-    "resize": _INT, "layout": _STR, "channel_order": _STR, "labels": _STR}
+    "resize": _INT, "layout": _STR, "channel_order": _STR, "resize_mode": _STR, "labels": _STR}
 @dataclass(frozen=True)
 class EvalPreprocessing:
     """`eval`'s preprocessing options as given (for a model without a manifest; cli/common.py
