@@ -85,7 +85,8 @@ def evaluate_detection(model_path: Path, data: str | Path | DetectionDataset, *,
         predictions += task.postprocess([raw], ds, i, manifest)
     seconds = time.perf_counter() - t0
     scores = task.score(predictions, ds)
-    return {"model": str(path), "task": DETECTION, "dataset": ds.name, "dataset_sha256": ds.fingerprint(),
+    return {"model": str(path), "model_sha256": artifact.hashed().sha256 if path.is_file() else None,  # wherever it ran
+            "task": DETECTION, "dataset": ds.name, "dataset_sha256": ds.fingerprint(),
             "n": len(ds), **scores, "runtime": runtime, "threads": threads, "batch_size": step, "seconds": seconds,
             **plan.to_dict(), "predictions": predictions}
 
