@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +142,8 @@ def fitted_images(ds: DetectionDataset, info: InputInfo) -> np.ndarray:
     from edgebench.calibration.preprocess import fit_image
 
     pp = info.preprocessing
+    if not pp.fits_whole:  # a detector's manifest without resize_mode: stretched, as before letterbox existed
+        pp = replace(pp, resize_mode="stretch")
     if pp.fit_hw(info.image_hw()) is None:
         raise DataError(f"input '{info.name}' {list(info.shape)} has no fixed height and width to resize images to")
     return np.stack([fit_image(ds.read_image(i), pp, info.image_hw()) for i in range(len(ds))])

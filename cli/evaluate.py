@@ -235,7 +235,7 @@ PRINTERS: dict[str, Callable[[dict[str, Any], bool], None]] = {kind: partial(_pr
 
 def eval_on_devices(on: str, request: EvalRequest, *, as_json: bool = False) -> None:
     """The `--on` branch of eval: send `request` to the devices (`devices.remote.run_jobs_on`, as bench's job
-    batches), show each's figures as a local eval prints them (cli/evaluate.py `LINES`), each line after the
+    batches), show each's figures as a local eval prints them (`LINES`), each line after the
     device's name. A detector's data is read here first (its annotations checked before anything is pushed), and
     each device must have scored the same images and boxes (`dataset_sha256`)."""
     from edgebench.devices.remote import run_jobs_on
