@@ -268,7 +268,7 @@ def run_bits_sweep(run: BitsSweepRun, log: Callable[[str], None] | None = None) 
     check_writable_dir(out)  # before the data is read and the settings quantized
     info = artifact.manifest.input if artifact.manifest else None
     calib = load_dataset(run.data, run.data_dir, run.download, size=run.calib_size, seed=run.seed,
-                         preprocessing=info.preprocessing if info else None)
+                         preprocessing=info.preprocessing if info else None, input_hw=info.image_hw() if info else None)
     ev = load_dataset(run.eval_data, run.data_dir, run.download, labelled_for="sweep-bits").subset(run.eval_size)
     result = sweep_bits(artifact, calib, ev, choice, out, run.grid, dataset_spec=run.data, eval_spec=run.eval_data,
                         seed=run.seed, reuse=run.reuse, host=dict(cpu), log=log)

@@ -279,11 +279,11 @@ def _comparison(task: Task | None, eval_data: Dataset | DetectionDataset
 def probe_inputs(eval_data: Dataset | DetectionDataset, info: InputInfo, n: int) -> np.ndarray:
     """The first `n` eval images as the model's input (float32), to rank tensors on; a detection dataset's
     images are resized to the model's input first, as `eval` does."""
-    from edgebench.calibration.detection_data import DetectionDataset, stretched_images
+    from edgebench.calibration.detection_data import DetectionDataset, fitted_images
     from edgebench.calibration.preprocess import preprocess
 
     if isinstance(eval_data, DetectionDataset):
-        return preprocess(stretched_images(eval_data.subset(n), info), info.preprocessing, info.image_hw())
+        return preprocess(fitted_images(eval_data.subset(n), info), info.preprocessing, info.image_hw())
     return preprocess(eval_data.images[:n], info.preprocessing)
 
 

@@ -241,7 +241,8 @@ def _calibration(onnx_path: Path, manifest: Manifest, config: ConvertConfig) -> 
                                "sample coco/val2017_first128 is not under $EDGEBENCH_DATA or ../shared/data); give "
                                "--data IMAGES")
     info = _input(manifest)
-    ds = load_dataset(str(spec["dataset"]), size=spec["size"], seed=spec["seed"], preprocessing=info.preprocessing)
+    ds = load_dataset(str(spec["dataset"]), size=spec["size"], seed=spec["seed"], preprocessing=info.preprocessing,
+                      input_hw=info.image_hw())
     if len(ds) == 0:
         raise CalibrationError(f"calibration set '{spec['dataset']}' is empty")
     x = preprocess(ds.images, info.preprocessing, info.image_hw())

@@ -171,26 +171,27 @@ def load_cifar10(split: str = "test", data_dir: Path | None = None, download: bo
 def load_dataset(spec: str, data_dir: Path | None = None, download: bool = False, *, size: int | None = None,
                  seed: int | None = None, preprocessing: Preprocessing | None = None,
                  labelled_for: str | None = None, classes: ClassList | None = None,
-                 labels_file: Path | None = None) -> Dataset:
+                 labels_file: Path | None = None, input_hw: tuple[int, int] | None = None) -> Dataset:
     """Load a dataset from a spec string (see the module docstring).
 
     `size`/`seed` pick a deterministic subset (`subset_indices`); an image folder decodes only those
     files. `preprocessing` lets an image folder of mixed sizes be resized/cropped while loading.
     `labelled_for` (e.g. "evaluation"): the data measures an accuracy, so every image needs a label
     (`Dataset.require_labels`). `classes`: the model's class order, through which an image folder's class
-    names, wnids and labels-file entries are mapped; `labels_file`: the labels of a flat image folder.
+    names, wnids and labels-file entries are mapped; `labels_file`: the labels of a flat image folder;
+    `input_hw`: the model's input size, which a detector's images (stretch, letterbox) are fitted to.
     """
     if labels_file is not None and not Path(spec).is_dir():
         raise UserInputError(f"--labels-file applies to an image folder, not to dataset '{spec}' (its labels are "
                              "inside it)")
     ds = _load(spec, data_dir, download, size=size, seed=seed, preprocessing=preprocessing, classes=classes,
-               labels_file=labels_file)
+               labels_file=labels_file, input_hw=input_hw)
     return ds.require_labels(labelled_for) if labelled_for else ds
 
 
 def _load(spec: str, data_dir: Path | None, download: bool, *, size: int | None, seed: int | None,
           preprocessing: Preprocessing | None, classes: ClassList | None = None,
-          labels_file: Path | None = None) -> Dataset:
+          labels_file: Path | None = None, input_hw: tuple[int, int] | None = None) -> Dataset:
     if spec.startswith("cifar10"):
         _, _, split = spec.partition(":")
         return load_cifar10(split or "test", data_dir, download).subset(size, seed)
@@ -199,7 +200,7 @@ def _load(spec: str, data_dir: Path | None, download: bool, *, size: int | None,
         return load_npz(path).subset(size, seed)  # a missing file or a folder: one line from read_npz
     if path.is_dir():
         return load_image_folder(path, size=size, seed=seed, preprocessing=preprocessing, classes=classes,
-                                 labels_file=labels_file)
+                                 labels_file=labels_file, input_hw=input_hw)
     raise UserInputError(
         f"dataset '{spec}' is not cifar10[:test|:train], an existing .npz file or an image folder"
     )

@@ -92,7 +92,9 @@ for _p in (
 
 CHOICE_HELP = ("--preprocessing PRESET (" + ", ".join(PREPROCESSING_PRESETS.names()) + "), --input-like ZOO_NAME, "
                "or --mean a,b,c --std a,b,c [--scale S --size HxW --resize R --layout NCHW|NHWC "
-               "--channel-order RGB|BGR]")
+               "--channel-order RGB|BGR --resize-mode MODE]")
+# how a detector's images are fitted to its input (`--resize-mode`; the first is the default)
+DETECTOR_RESIZE_MODES = ("stretch", "letterbox")
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,7 @@ class PreprocessingChoice:
     channel_order: str | None = None
     like: InputInfo | None = None
     like_name: str | None = None
+    resize_mode: str | None = None
 
     def __post_init__(self) -> None:
         if self.preset is not None:
@@ -122,18 +125,22 @@ class PreprocessingChoice:
                 check_value(name, getattr(self, name), "--" + name.replace("_", "-"))
         if self.mean is not None and self.std is not None and len(self.mean) != len(self.std):
             raise UserInputError(f"--mean has {len(self.mean)} values but --std {len(self.std)}; give one per channel")
+        if self.resize_mode is not None:
+            check_one_of("--resize-mode", self.resize_mode, DETECTOR_RESIZE_MODES,
+                         fix="It says how a detector's images fit its input (a classifier's are resized and "
+                             "centre-cropped: --resize).")
 
     @property
     def given(self) -> bool:
         """Whether any option was given (quantize/eval use the options only then)."""
         return any(getattr(self, f) is not None for f in ("preset", "mean", "std", "scale", "size", "resize",
-                                                          "layout", "channel_order", "like"))
+                                                          "layout", "channel_order", "like", "resize_mode"))
 
     def source(self) -> str:
         """Where the preprocessing comes from, for the manifest ('preset imagenet', 'input-like resnet20', ...)."""
         base = (f"preset {self.preset}" if self.preset else f"input-like {self.like_name}" if self.like is not None
                 else "options")
-        given = [f for f in ("mean", "std", "scale", "size", "resize", "layout", "channel_order")
+        given = [f for f in ("mean", "std", "scale", "size", "resize", "layout", "channel_order", "resize_mode")
                  if getattr(self, f) is not None]
         return base + (f" + {', '.join('--' + g.replace('_', '-') for g in given)}" if given and base != "options"
                        else f" ({', '.join('--' + g.replace('_', '-') for g in given)})" if given else "")
@@ -349,11 +356,21 @@ def _versions() -> dict[str, str | None]:
     return out
 
 
+def check_task(task: str, choice: PreprocessingChoice) -> None:
+    """`--task` one of TASKS_DESCRIBED, and `--resize-mode` only with a detector's."""
+    check_one_of("--task", task, TASKS_DESCRIBED)
+    if task != "detection" and choice.resize_mode is not None:
+        raise UserInputError(f"--resize-mode {choice.resize_mode} is for detectors: describe the model with "
+                             f"`edgebench describe MODEL --task detection --resize-mode {choice.resize_mode}` (a "
+                             "classifier's images are resized and centre-cropped: --resize)")
+
+
 def describe_manifest(path: Path, choice: PreprocessingChoice, labels: str | None = None,
                       task: str = "classification") -> Manifest:
     """The manifest of the ONNX file `path` (in memory; `describe` writes it); `task` "detection": its output
-    layout (`detection_layout`) becomes `output.decoder` and images are stretched to the input size."""
-    check_one_of("--task", task, TASKS_DESCRIBED)
+    layout (`detection_layout`) becomes `output.decoder` and images are stretched to the input size (or
+    letterboxed: `choice.resize_mode`)."""
+    check_task(task, choice)
     path = Path(path)
     model = load_graph(path)
     t, layout = _pick_input(graph_inputs(model), path, choice.layout)
@@ -368,7 +385,7 @@ def describe_manifest(path: Path, choice: PreprocessingChoice, labels: str | Non
         decoder, n_out = detection_layout(model, out)
         kind = "detection-grid" if decoder == "fastestdet" else "detection-boxes" if decoder == "nms-boxes" \
             else "detection-anchors"
-        pp = replace(pp, resize_mode="stretch", resize=None, crop=None)
+        pp = replace(pp, resize_mode=choice.resize_mode or DETECTOR_RESIZE_MODES[0], resize=None, crop=None)
     else:
         kind = output_kind(model, out)
         n_out = int(out.shape[1]) if kind != "other" else None  # type: ignore[arg-type]
@@ -453,6 +470,7 @@ def describe(path: Path, choice: PreprocessingChoice, labels: str | None = None,
     is kept unless `force`."""
     from edgebench.atomic import write_json
 
+    check_task(task, choice)
     path = Path(path)
     target = describe_target(path, out)
     if target.resolve() == path.resolve():

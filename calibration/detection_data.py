@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -136,15 +136,17 @@ def load_detection_data(data: Path, annotations: Path | None = None) -> Detectio
     return load_coco(images, annotations, name)
 
 
-def stretched_images(ds: DetectionDataset, info: InputInfo) -> np.ndarray:
-    """Every image of `ds` resized to the model's input as its preprocessing says: uint8 [N, H, W, 3]."""
-    from edgebench.calibration.preprocess import stretch_resize
+def fitted_images(ds: DetectionDataset, info: InputInfo) -> np.ndarray:
+    """Every image of `ds` fitted to the model's input as its preprocessing says (stretched or letterboxed,
+    `preprocess.fit_image`): uint8 [N, H, W, 3]."""
+    from edgebench.calibration.preprocess import fit_image
 
     pp = info.preprocessing
-    hw = (pp.resize, pp.resize) if pp.resize_mode == "stretch" and pp.resize is not None else info.image_hw()
-    if hw is None:
+    if not pp.fits_whole:  # a detector's manifest without resize_mode: stretched, as before letterbox existed
+        pp = replace(pp, resize_mode="stretch")
+    if pp.fit_hw(info.image_hw()) is None:
         raise DataError(f"input '{info.name}' {list(info.shape)} has no fixed height and width to resize images to")
-    return np.stack([stretch_resize(ds.read_image(i), *hw, interpolation=pp.interpolation) for i in range(len(ds))])
+    return np.stack([fit_image(ds.read_image(i), pp, info.image_hw()) for i in range(len(ds))])
 
 
 def find_coco_sample(data_dir: Path | None = None) -> Path | None:
@@ -164,7 +166,7 @@ def parity_images_for(info: InputInfo, data: Path | None, data_dir: Path | None 
         if data is None:
             return None
     ds = load_detection_data(data).subset(limit)
-    images = stretched_images(ds, info)
+    images = fitted_images(ds, info)
     return Dataset(images, np.full(len(images), -1, np.int64), ds.name)
 
 

@@ -196,7 +196,7 @@ def calibration_data(artifact: ModelArtifact, config: StaticConfig) -> Dataset:
         if info and artifact.manifest else None
     return load_dataset(config.data, config.data_dir, config.download, size=config.calib.size,
                         seed=config.calib.seed, preprocessing=info.preprocessing if info else None, classes=classes,
-                        labels_file=config.labels_file)
+                        labels_file=config.labels_file, input_hw=info.image_hw() if info else None)
 
 
 def _static_kwargs(c: StaticConfig, output: Path | None, log: Log | None) -> dict[str, Any]:

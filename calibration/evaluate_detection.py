@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from edgebench.calibration.detection_data import DetectionDataset, stretched_images
+from edgebench.calibration.detection_data import DetectionDataset, fitted_images
 from edgebench.calibration.evaluate import check_count, evaluation_session, plan_arithmetic
 from edgebench.calibration.tasks import decoder_of
 from edgebench.errors import CalibrationError, UserInputError
@@ -78,7 +78,7 @@ def evaluate_detection(model_path: Path, data: str | Path | DetectionDataset, *,
     predictions: list[Any] = []
     for i in range(0, len(ds), step):
         chunk = replace(ds, images=ds.images[i:i + step])
-        x = preprocess(stretched_images(chunk, manifest.input), manifest.input.preprocessing, hw)
+        x = preprocess(fitted_images(chunk, manifest.input), manifest.input.preprocessing, hw)
         n = len(x)
         if fixed is not None and n < fixed:
             x = np.concatenate([x, np.repeat(x[-1:], fixed - n, axis=0)])
@@ -88,7 +88,8 @@ def evaluate_detection(model_path: Path, data: str | Path | DetectionDataset, *,
         predictions += task.postprocess([raw], ds, i, manifest)
     seconds = time.perf_counter() - t0
     scores = task.score(predictions, ds)
-    return {"model": str(path), "task": DETECTION, "dataset": ds.name, "dataset_sha256": ds.fingerprint(),
+    return {"model": str(path), "model_sha256": artifact.hashed().sha256 if path.is_file() else None,  # wherever it ran
+            "task": DETECTION, "dataset": ds.name, "dataset_sha256": ds.fingerprint(),
             "n": len(ds), **scores, "runtime": runtime, "threads": threads, "batch_size": step, "seconds": seconds,
             **plan.to_dict(), "predictions": predictions}
 

@@ -143,10 +143,11 @@ def _read_image(path: Path, mode: str) -> np.ndarray:
 
 def load_image_folder(path: Path, *, size: int | None = None, seed: int | None = None,
                       preprocessing: Preprocessing | None = None, classes: ClassList | None = None,
-                      labels_file: Path | None = None) -> Dataset:
+                      labels_file: Path | None = None, input_hw: tuple[int, int] | None = None) -> Dataset:
     """Decode the (optionally subset) images of an image folder into uint8 [N,H,W,C].
 
-    `classes`: the model's class order (labels mapped by name/wnid); `labels_file`: the labels of a flat folder.
+    `classes`: the model's class order (labels mapped by name/wnid); `labels_file`: the labels of a flat folder;
+    `input_hw`: the model's input size, which a detector's images (stretch, letterbox) are fitted to.
     """
     root = Path(path)
     files, labels, classes_found, lf = _list(root, classes, labels_file)
@@ -160,7 +161,7 @@ def load_image_folder(path: Path, *, size: int | None = None, seed: int | None =
             img = img[..., None]
         if preprocessing is not None:
             try:
-                img = fit_for_loading(img, preprocessing)
+                img = fit_for_loading(img, preprocessing, input_hw)
             except DataError as e:
                 raise DataError(f"image '{files[i]}': {e}") from None
         if first_shape is None:

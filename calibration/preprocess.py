@@ -6,9 +6,11 @@ raise `DataError` (the calibration reader turns it into a `CalibrationError`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from edgebench.errors import DataError
-from edgebench.manifest import Preprocessing
+from edgebench.manifest import LETTERBOX_GRAY, Preprocessing
 
 
 def resize_short_side(img: np.ndarray, size: int, interpolation: str) -> np.ndarray:
@@ -57,6 +59,62 @@ def stretch_resize(img: np.ndarray, height: int, width: int, interpolation: str 
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+@dataclass(frozen=True)
+class Letterbox:
+    """Where a `height` x `width` image lands in a letterboxed `input_hw` (ultralytics' LetterBox, centred, scale-up
+    allowed): resized by `scale` (the larger side fits) to `resized_hw`, padded `top` and `left` (the rest right
+    and below) with gray `LETTERBOX_GRAY`. `image` applies it; `boxes_to_image` maps boxes back (the one inverse,
+    as ultralytics' scale_boxes + clip_boxes).
+
+    >>> lb = Letterbox.of((480, 640), (320, 320))    # a landscape frame: pad above and below
+    >>> lb.scale, lb.resized_hw, (lb.top, lb.left)
+    (0.5, (240, 320), (40, 0))
+    >>> lb.boxes_to_image(np.array([[0., 40, 160, 160]])).tolist()
+    [[0.0, 0.0, 320.0, 240.0]]
+    """
+
+    image_hw: tuple[int, int]
+    input_hw: tuple[int, int]
+    scale: float
+    resized_hw: tuple[int, int]
+    top: int
+    left: int
+
+    @classmethod
+    def of(cls, image_hw: tuple[int, int], input_hw: tuple[int, int]) -> Letterbox:
+        (h, w), (ih, iw) = image_hw, input_hw
+        if min(h, w, ih, iw) < 1:
+            raise DataError(f"cannot letterbox a {h}x{w} image into {ih}x{iw}: both need sides >= 1")
+        scale = min(ih / h, iw / w)
+        rh, rw = min(ih, max(1, round(h * scale))), min(iw, max(1, round(w * scale)))
+        # ultralytics: top = round(dh - 0.1), bottom = round(dh + 0.1): an odd padding puts its extra pixel below
+        top, left = round((ih - rh) / 2 - 0.1), round((iw - rw) / 2 - 0.1)
+        return cls((int(h), int(w)), (int(ih), int(iw)), scale, (rh, rw), top, left)
+
+    def image(self, img: np.ndarray, interpolation: str = "bilinear") -> np.ndarray:
+        """The [H, W, C] uint8 image resized (as `stretch_resize`: OpenCV's INTER_LINEAR) and padded to `input_hw`."""
+        if tuple(img.shape[:2]) != self.image_hw:
+            raise DataError(f"a letterbox for {self.image_hw[0]}x{self.image_hw[1]} images got one of "
+                            f"{img.shape[0]}x{img.shape[1]}")
+        out = np.full((*self.input_hw, img.shape[2]), LETTERBOX_GRAY, np.uint8)
+        rh, rw = self.resized_hw
+        out[self.top:self.top + rh, self.left:self.left + rw] = stretch_resize(img, rh, rw, interpolation)
+        return out
+
+    def boxes_to_input(self, boxes: np.ndarray) -> np.ndarray:
+        """x1y1x2y2 boxes in image pixels -> pixels of the letterboxed input."""
+        pad = np.array([self.left, self.top, self.left, self.top], np.float64)
+        return np.asarray(boxes, np.float64).reshape(-1, 4) * self.scale + pad
+
+    def boxes_to_image(self, boxes: np.ndarray) -> np.ndarray:
+        """x1y1x2y2 boxes in pixels of the letterboxed input -> image pixels (the padding taken off, divided by
+        the scale), clipped to the image."""
+        pad = np.array([self.left, self.top, self.left, self.top], np.float64)
+        out = (np.asarray(boxes, np.float64).reshape(-1, 4) - pad) / self.scale
+        h, w = self.image_hw
+        return np.clip(out, 0.0, np.array([w, h, w, h], np.float64))
+
+
 def center_crop(img: np.ndarray, size: int) -> np.ndarray:
     h, w = img.shape[:2]
     if h < size or w < size:
@@ -68,12 +126,15 @@ def center_crop(img: np.ndarray, size: int) -> np.ndarray:
 def fit_image(img: np.ndarray, pp: Preprocessing, hw: tuple[int, int] | None = None) -> np.ndarray:
     """Resize the short side to `pp.resize` (if set), then centre-crop `pp.crop` (if set): the one geometric step
     of every path (eval, calibration, parity, every runtime). Grey [H,W,1] images stay [H,W,1]. With
-    `resize_mode` "stretch" (detectors): stretched to `resize` x `resize`, or to the model's `hw`."""
-    if pp.resize_mode == "stretch":
-        target = (pp.resize, pp.resize) if pp.resize is not None else hw
+    `resize_mode` "stretch" or "letterbox" (detectors): the whole image fitted to `resize` x `resize`, or to the
+    model's `hw` (stretched, or letterboxed: `Letterbox`)."""
+    if pp.fits_whole:
+        target = pp.fit_hw(hw)
         if target is None:
-            raise DataError("preprocessing resize_mode 'stretch' needs the model's input height and width (or "
-                            "resize); give a model with a fixed input size")
+            raise DataError(f"preprocessing resize_mode '{pp.resize_mode}' needs the model's input height and width "
+                            "(or resize); give a model with a fixed input size")
+        if pp.resize_mode == "letterbox":
+            return Letterbox.of(img.shape[:2], target).image(img, pp.interpolation)
         return stretch_resize(img, *target, interpolation=pp.interpolation)
     if pp.resize is not None:
         grey = img.ndim == 3 and img.shape[-1] == 1
@@ -82,14 +143,15 @@ def fit_image(img: np.ndarray, pp: Preprocessing, hw: tuple[int, int] | None = N
     return center_crop(img, pp.crop) if pp.crop is not None else img
 
 
-def fit_for_loading(img: np.ndarray, pp: Preprocessing) -> np.ndarray:
+def fit_for_loading(img: np.ndarray, pp: Preprocessing, hw: tuple[int, int] | None = None) -> np.ndarray:
     """What an image loader keeps of a decoded image so images of any size stack: resized to `pp.resize` and
     centre-cropped to a `resize` square (or to `crop` without resize). `preprocess` of the result equals
     `preprocess` of the original: the short side is already `resize`, and a centre crop of a centre crop is
     the centre crop (floor((W - R) / 2) + (R - C) // 2 == floor((W - C) / 2) when R - C is even; resize 256,
-    crop 224 and resize = crop + 32 all are)."""
-    if pp.resize_mode == "stretch":
-        return fit_image(img, pp) if pp.resize is not None else img
+    crop 224 and resize = crop + 32 all are). A detector's (stretch, letterbox): fitted whole to `resize` or the
+    model's input `hw` (fitting an image of that size again changes nothing); kept as it is when neither is known."""
+    if pp.fits_whole:
+        return fit_image(img, pp, hw) if pp.fit_hw(hw) is not None else img
     if pp.resize is not None:
         square = Preprocessing(resize=pp.resize, crop=pp.resize, interpolation=pp.interpolation)
         return fit_image(img, square)
@@ -116,7 +178,7 @@ def preprocess(images: np.ndarray, pp: Preprocessing, expected_hw: tuple[int, in
         )
     if images.dtype != np.uint8:
         raise DataError(f"images are {images.dtype}; expected uint8 pixels 0..255")
-    if pp.resize_mode == "stretch" or pp.resize is not None or pp.crop is not None:
+    if pp.fits_whole or pp.resize is not None or pp.crop is not None:
         images = np.stack([fit_image(img, pp, expected_hw) for img in images])
     if expected_hw is not None and tuple(images.shape[1:3]) != tuple(expected_hw):
         raise DataError(

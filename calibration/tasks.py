@@ -157,16 +157,17 @@ class Detection:
 
     def parity_images(self, spec: str, manifest: Manifest, size: int) -> ParityImages:
         """A detection folder (DIR/images + instances.json or labels/: its boxes give the mAP too) or unlabelled
-        images (an image folder, an .npz): the first `size`, stretched and normalised as the model's input."""
+        images (an image folder, an .npz): the first `size`, fitted (stretched or letterboxed) and normalised as the
+        model's input."""
         from edgebench.calibration.datasets import load_dataset
-        from edgebench.calibration.detection_data import load_detection_data, stretched_images
+        from edgebench.calibration.detection_data import fitted_images, load_detection_data
         from edgebench.calibration.preprocess import preprocess
 
         info = _input_of(manifest)
         if (Path(spec) / "images").is_dir():
             ds = load_detection_data(Path(spec)).subset(size)
-            return ParityImages(preprocess(stretched_images(ds, info), info.preprocessing, info.image_hw()), data=ds)
-        images = load_dataset(spec, size=size, preprocessing=info.preprocessing).images
+            return ParityImages(preprocess(fitted_images(ds, info), info.preprocessing, info.image_hw()), data=ds)
+        images = load_dataset(spec, size=size, preprocessing=info.preprocessing, input_hw=info.image_hw()).images
         return ParityImages(preprocess(images, info.preprocessing, info.image_hw()))
 
     def convert_parity(self, random_y: np.ndarray, real_y: np.ndarray | None, ref: ParityReference,
@@ -216,10 +217,21 @@ def decoder_of(manifest: Manifest | None) -> str:
 def decode_one(raw: np.ndarray, manifest: Manifest | None, width: int, height: int,
                score_threshold: float = SCORE_THRESHOLD_MAP) -> Detections:
     """One image's raw output (batch dim removed) -> its boxes in a `width` x `height` image, after NMS, by the
-    manifest's decoder."""
+    manifest's decoder. A letterboxed input (`resize_mode` letterbox): decoded and NMS-ed in input pixels, then
+    mapped back to the image (`Letterbox.boxes_to_image`: the padding off, divided by the scale, clipped)."""
     decoder = decoder_of(manifest)
-    hw = manifest.input.image_hw() if manifest is not None and manifest.input is not None else None
-    return postprocess(raw, decoder, width, height, hw, score_threshold)
+    info = manifest.input if manifest is not None else None
+    hw = info.image_hw() if info is not None else None
+    if info is None or info.preprocessing.resize_mode != "letterbox":
+        return postprocess(raw, decoder, width, height, hw, score_threshold)
+    from edgebench.calibration.preprocess import Letterbox
+
+    target = info.preprocessing.fit_hw(hw)
+    if target is None:
+        raise UserInputError(f"a letterboxed input needs its height and width; '{info.name}' {list(info.shape)} has "
+                             "none fixed: describe the model with --size HxW")
+    d = postprocess(raw, decoder, target[1], target[0], target, score_threshold)
+    return Detections(Letterbox.of((height, width), target).boxes_to_image(d.boxes), d.scores, d.labels)
 
 
 def _input_of(manifest: Manifest) -> Any:

@@ -120,6 +120,9 @@ PpSizeOpt = Annotated[str | None, typer.Option("--size", help="Input HxW when th
 PpResizeOpt = Annotated[int | None, typer.Option("--resize", help="Resize the short side to R, then centre-crop.")]
 PpLayoutOpt = Annotated[str | None, typer.Option("--layout", help="NCHW or NHWC (default: read from the graph).")]
 PpChannelOrderOpt = Annotated[str | None, typer.Option("--channel-order", help="RGB (default) or BGR.")]
+PpResizeModeOpt = Annotated[str | None, typer.Option(
+    "--resize-mode", help="A detector's (--task detection): stretch (default; aspect not kept) or letterbox (aspect "
+                          "kept, padded with gray 114, as YOLOv5/YOLOv8 are trained).")]
 @dataclass(frozen=True)
 class OptionGroup:
     """Options several commands declare alike (name -> (Annotated type, default)), placed before the parameter
@@ -170,7 +173,8 @@ def with_options(*groups: OptionGroup) -> Callable[[Command], Command]:
 PREPROCESSING = OptionGroup({
     "preprocessing": (PpPresetOpt, None), "input_like": (PpInputLikeOpt, None), "mean": (PpMeanOpt, None),
     "std": (PpStdOpt, None), "scale": (PpScaleOpt, None), "size": (PpSizeOpt, None), "resize": (PpResizeOpt, None),
-    "layout": (PpLayoutOpt, None), "channel_order": (PpChannelOrderOpt, None)}, at="labels")
+    "layout": (PpLayoutOpt, None), "channel_order": (PpChannelOrderOpt, None),
+    "resize_mode": (PpResizeModeOpt, None)}, at="labels")
 PREPROCESSING_OPTIONS: tuple[str, ...] = tuple(PREPROCESSING.options)
 
 
@@ -210,7 +214,7 @@ LabelsOpt = Annotated[str | None, typer.Option(
 def preprocessing_choice(preprocessing: str | None = None, input_like: str | None = None, mean: str | None = None,
                          std: str | None = None, scale: float | None = None, size: str | None = None,
                          resize: int | None = None, layout: str | None = None,
-                         channel_order: str | None = None) -> Any:
+                         channel_order: str | None = None, resize_mode: str | None = None) -> Any:
     """The shared preprocessing options (named as PREPROCESSING_OPTIONS; `preprocessing` is the preset) -> a
     `PreprocessingChoice` (--input-like resolved through the zoo)."""
     from edgebench.calibration.describe import PreprocessingChoice
@@ -226,7 +230,7 @@ def preprocessing_choice(preprocessing: str | None = None, input_like: str | Non
         std=tuple(parse_floats(std, "--std", 0, low_open=True)) if std else None, scale=scale,
         size=parse_size(size) if size else None, resize=resize,
         layout=layout.upper() if layout else None, channel_order=channel_order.upper() if channel_order else None,
-        like=like, like_name=input_like)
+        like=like, like_name=input_like, resize_mode=resize_mode)
 
 
 def artifact_with_manifest(model: Path, choice: Any, labels: str | None, why: str) -> Any:

@@ -50,7 +50,8 @@ def describe(
                f"sha256 {(m.onnx_sha256 or '')[:12]}")
     typer.echo(f"input    {i.name} {list(i.shape)} {pp.layout} {pp.channel_order}; scale {pp.scale:.6g}, "
                f"mean {list(pp.mean)}, std {list(pp.std)}"
-               + (f", resize {pp.resize} + crop {pp.crop}" if pp.resize else ""))
+               + (f", resize {pp.resize} + crop {pp.crop}" if pp.resize else "")
+               + (", letterboxed (aspect kept, gray 114 padding)" if pp.resize_mode == "letterbox" else ""))
     typer.echo(f"output   {o.get('name')} {list(o.get('shape') or [])}: {o.get('kind')} ({o.get('note')})")
     ops = ", ".join(f"{k} x{v}" for k, v in sorted((g.get("op_counts") or {}).items(), key=lambda kv: -kv[1])[:8])
     typer.echo(f"ops      {ops}")

@@ -1,5 +1,5 @@
-"""`edgebench device add|list|remove|check|setup`, and the `--on` branch of `bench` (its Jobs) and `eval` (its
-`EvalRequest`, run there by the hidden `run-eval` of cli/evaluate.py); both devices/jobs.py."""
+"""`edgebench device add|list|remove|check|setup`, and the `--on` branch of `bench` (its Jobs, devices/jobs.py;
+`eval`'s is `eval_on_devices` in cli/evaluate.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from edgebench.cli.root import app
 from edgebench.units import format_mb, to_mb
 
 if TYPE_CHECKING:
-    from edgebench.devices.jobs import EvalRequest, JobBatch
+    from edgebench.devices.jobs import JobBatch
 
 device_app = typer.Typer(help="Boards reached over SSH: add, check and set them up, then `bench --on NAME`.",
                          no_args_is_help=True)
@@ -141,21 +141,3 @@ def bench_on_devices(on: str, request: JobBatch, output_dir: Path, *, as_json: b
     if as_json:
         typer.echo(json.dumps(results, indent=2))
     sys.stderr.flush()
-
-
-def eval_on_devices(on: str, request: EvalRequest, *, as_json: bool = False) -> None:
-    """The `--on` branch of eval: send `request` to the devices (`devices.remote.run_jobs_on`, as bench's job
-    batches), show each's figures."""
-    from edgebench.devices.remote import run_jobs_on
-
-    out = {r.device.name: r.outputs[0] for r in run_jobs_on(on, [request], None) if r.outputs}
-    if as_json:
-        typer.echo(json.dumps(out, indent=2))
-        return
-    for dev, r in out.items():
-        m = r["model"] if isinstance(r.get("model"), dict) else r  # paired: {"model": {...}, "baseline": ...}
-        if "top1_pct" in m:
-            typer.echo(f"[{dev}] {Path(m['model']).name}: top-1 {m['top1_pct']:.2f} %  top-5 {m['top5_pct']:.2f} % "
-                       f"on {m['n']} images of {m['dataset']} ({m['runtime']}, {m['threads']} threads)")
-        else:
-            typer.echo(f"[{dev}] {json.dumps(r)}")

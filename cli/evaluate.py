@@ -86,8 +86,6 @@ def eval_cmd(
         preprocessing=EvalPreprocessing.of(preset=pp.get("preprocessing"), labels=labels,
                                         **{k: v for k, v in pp.items() if k != "preprocessing"}))
     if on is not None:  # the same request evaluated on each device (edgebench.devices)
-        from edgebench.cli.device import eval_on_devices
-
         eval_on_devices(on, request, as_json=as_json)
         return
     outcome = evaluate_request(request)
@@ -137,15 +135,6 @@ def _has_no_manifest(model: Path) -> bool:
     return ModelArtifact.resolve(model).manifest is None
 
 
-def _print_one(r: dict[str, Any], as_json: bool, lines: Callable[[dict[str, Any]], list[str]]) -> None:
-    """One model's evaluation: its warnings, then the JSON (--json) or its `lines`."""
-    _warn(r)
-    if _printed_json(r, as_json):
-        return
-    for line in lines(r):
-        typer.echo(line)
-
-
 def _classification_lines(r: dict[str, Any]) -> list[str]:
     head = (f"{Path(r['model']).name}: top-1 {r['top1_pct']:.2f} %  top-5 {r['top5_pct']:.2f} %  "
             f"on {r['n']} images of {r['dataset']} ({r['runtime']}{_ran(r)}, {r['threads']} threads, "
@@ -176,26 +165,13 @@ def _public(r: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in r.items() if k != "predictions"}
 
 
-def _printed_json(r: dict[str, Any], as_json: bool, paired: dict[str, Any] | None = None) -> bool:
-    """With --json print `r` (as "model" beside `paired` when given) and say so."""
-    if as_json:
-        typer.echo(json.dumps(_public(r) if paired is None else {"model": _public(r), **paired}, indent=2))
-    return as_json
-
-
-def _print_pair(r: dict[str, Any], as_json: bool, model_line: Callable[[dict[str, Any]], str],
-                paired_line: Callable[[dict[str, Any]], str]) -> None:
-    """`eval --baseline`: the warnings; the JSON, or the 'on N images' line, each model's `model_line` and the
-    `paired_line` of the comparison."""
+def _pair_lines(r: dict[str, Any], model_line: Callable[[dict[str, Any]], str],
+                paired_line: Callable[[dict[str, Any]], str]) -> list[str]:
+    """`eval --baseline`: the 'on N images' line, each model's `model_line` and the `paired_line` of the
+    comparison."""
     m, b, p = r["model"], r["baseline"], r["paired"]
-    _warn(m)
-    _warn(b)
-    if _printed_json(m, as_json, {"baseline": _public(b), "paired": p}):
-        return
-    typer.echo(f"on {p['n']} images of {m['dataset']} ({m['runtime']}, {m['threads']} threads)")
-    for tag, x in (("model", m), ("baseline", b)):
-        typer.echo(f"{tag:9s} {model_line(x)}")
-    typer.echo(paired_line(p))
+    return [f"on {p['n']} images of {m['dataset']} ({m['runtime']}, {m['threads']} threads)",
+            *(f"{tag:9s} {model_line(x)}" for tag, x in (("model", m), ("baseline", b))), paired_line(p)]
 
 
 def _classification_model(x: dict[str, Any]) -> str:
@@ -223,20 +199,85 @@ def _detection_paired(p: dict[str, Any]) -> str:
             f">= {p['score_threshold']}, same class at IoU >= {p['iou_threshold']})")
 
 
-PRINTERS: dict[str, Callable[[dict[str, Any], bool], None]] = {
-    "classification": partial(_print_one, lines=_classification_lines),
-    "classification-paired": partial(_print_pair, model_line=_classification_model,
+# what eval prints of each kind of evaluation (`EvalOutcome.kind`), here and for each device of `eval --on`
+LINES: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "classification": _classification_lines,
+    "classification-paired": partial(_pair_lines, model_line=_classification_model,
                                      paired_line=_classification_paired),
-    "detection": partial(_print_one, lines=_detection_lines),
-    "detection-paired": partial(_print_pair, model_line=_detection_model, paired_line=_detection_paired)}
+    "detection": _detection_lines,
+    "detection-paired": partial(_pair_lines, model_line=_detection_model, paired_line=_detection_paired)}
+
+
+def result_kind(r: dict[str, Any]) -> str:
+    """The kind (a key of LINES) of an evaluation as `eval --json` prints it (a device's `run-eval` output)."""
+    paired = isinstance(r.get("model"), dict)  # paired: {"model": {...}, "baseline": {...}, "paired": {...}}
+    task = (r["model"] if paired else r).get("task") or "classification"
+    return f"{task}-paired" if paired else str(task)
+
+
+def _print(r: dict[str, Any], as_json: bool, kind: str) -> None:
+    """One evaluation: each model's warnings, then the JSON (--json; without the per-image predictions) or its
+    LINES."""
+    paired = kind.endswith("-paired")
+    for x in (r["model"], r["baseline"]) if paired else (r,):
+        _warn(x)
+    if as_json:
+        shown = {"model": _public(r["model"]), "baseline": _public(r["baseline"]), "paired": r["paired"]} \
+            if paired else _public(r)
+        typer.echo(json.dumps(shown, indent=2))
+        return
+    for line in LINES[kind](r):
+        typer.echo(line)
+
+
+PRINTERS: dict[str, Callable[[dict[str, Any], bool], None]] = {kind: partial(_print, kind=kind) for kind in LINES}
+
+
+def eval_on_devices(on: str, request: EvalRequest, *, as_json: bool = False) -> None:
+    """The `--on` branch of eval: send `request` to the devices (`devices.remote.run_jobs_on`, as bench's job
+    batches), show each's figures as a local eval prints them (`LINES`), each line after the
+    device's name. A detector's data is read here first (its annotations checked before anything is pushed), and
+    each device must have scored the same images and boxes (`dataset_sha256`)."""
+    from edgebench.devices.remote import run_jobs_on
+    from edgebench.errors import DeviceError
+
+    here = _detection_data_here(request)
+    out = {r.device.name: r.outputs[0] for r in run_jobs_on(on, [request], None) if r.outputs}
+    for dev, r in out.items():
+        there = (r["model"] if isinstance(r.get("model"), dict) else r).get("dataset_sha256")
+        if here is not None and there != here:
+            raise DeviceError(f"device '{dev}' scored another dataset ({str(there)[:12]}...) than --data here "
+                              f"({here[:12]}...): run the same edgebench on both sides (edgebench device setup {dev})")
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+        return
+    for dev, r in out.items():
+        for line in LINES[result_kind(r)](r):
+            typer.echo(f"[{dev}] {line}")
+
+
+def _detection_data_here(request: EvalRequest) -> str | None:
+    """For a detector, its dataset read here as the device will (one line, exit 2, when it cannot be): the
+    fingerprint of its images and boxes; None for a classifier."""
+    from edgebench.artifact import ModelArtifact
+    from edgebench.calibration.evaluate_detection import load_detection
+    from edgebench.task import DETECTION
+
+    manifest = ModelArtifact.resolve(Path(request.model)).manifest
+    if manifest is None or manifest.task != DETECTION:
+        return None
+    c = request.config
+    return str(load_detection(c.data, c.annotations, c.limit).fingerprint())
 
 
 @app.command("run-eval", hidden=True)
 def run_eval_cmd(request_file: Path = typer.Argument(..., help="A JSON eval request (edgebench.eval) written by "
                                                                   "`eval --on`.")) -> None:
-    """The device side of `eval --on`: evaluate the request in REQUEST_FILE here, as a local `eval`, and print
-    what `eval --json` prints."""
+    """The device side of `eval --on`: check the pushed data against the request's hashes, evaluate the request
+    in REQUEST_FILE here, as a local `eval`, and print what `eval --json` prints."""
     from edgebench.devices.jobs import read_eval_request
 
-    outcome = evaluate_request(read_eval_request(request_file))
+    request = read_eval_request(request_file)
+    request.verify_data()  # the pushed data files hash to what the workstation sent, before they are read
+    outcome = evaluate_request(request)
     PRINTERS[outcome.kind](outcome.result, True)

@@ -33,7 +33,8 @@ MANIFEST_SCHEMA_VERSION = 1
 # Conventional channel statistics; each zoo entry names the ones it was trained with.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-RESIZE_MODES = ("short-side", "stretch")
+RESIZE_MODES = ("short-side", "stretch", "letterbox")
+LETTERBOX_GRAY = 114  # the padding of a letterboxed image, per channel (0..255): ultralytics' gray
 
 
 # --- the one validation of manifest values (the loader, `describe` and the CLI options that set them) ------
@@ -143,7 +144,9 @@ class Preprocessing:
     scale by `scale`, subtract `mean`, divide by `std`, transpose to `layout`. `resize_mode` "stretch"
     (detectors such as FastestDet) instead resizes every image to `resize` x `resize` (unset: the model's input
     height x width) without keeping its aspect (bilinear as OpenCV's INTER_LINEAR: half-pixel centres, no
-    antialiasing), and does not crop.
+    antialiasing), and does not crop; "letterbox" (YOLOv5/YOLOv8 as ultralytics trains them) resizes it keeping
+    its aspect so that it fits that size, centred, the rest padded with gray `LETTERBOX_GRAY`
+    (`calibration.preprocess.Letterbox`).
     """
 
     crop: int | None = None
@@ -154,7 +157,7 @@ class Preprocessing:
     layout: Literal["NCHW", "NHWC"] = "NCHW"
     channel_order: Literal["RGB", "BGR"] = "RGB"
     interpolation: Literal["bilinear", "nearest", "bicubic"] = "bilinear"
-    resize_mode: Literal["short-side", "stretch"] = "short-side"
+    resize_mode: Literal["short-side", "stretch", "letterbox"] = "short-side"
 
     def __post_init__(self) -> None:
         check_one_of("resize_mode", self.resize_mode, RESIZE_MODES)
@@ -167,6 +170,15 @@ class Preprocessing:
                                  "in length; give one value per channel in each")
         object.__setattr__(self, "mean", tuple(float(x) for x in self.mean))
         object.__setattr__(self, "std", tuple(float(x) for x in self.std))
+
+    @property
+    def fits_whole(self) -> bool:
+        """The whole image is fitted to the input (stretch, letterbox: detectors), not resized and cropped."""
+        return self.resize_mode != "short-side"
+
+    def fit_hw(self, hw: tuple[int, int] | None) -> tuple[int, int] | None:
+        """The size a whole image is fitted to: `resize` x `resize` when set, else the model's input `hw`."""
+        return (self.resize, self.resize) if self.resize is not None else hw
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -257,7 +257,7 @@ def read_batch(path: Path) -> JobBatch:
 _STR, _INT = (str, type(None)), (int, type(None))
 _PREPROCESSING_TYPES: dict[str, tuple[type, ...]] = {
     "preset": _STR, "input_like": _STR, "mean": _STR, "std": _STR, "scale": (int, float, type(None)), "size": _STR,
-    "resize": _INT, "layout": _STR, "channel_order": _STR, "labels": _STR}
+    "resize": _INT, "layout": _STR, "channel_order": _STR, "resize_mode": _STR, "labels": _STR}
 @dataclass(frozen=True)
 class EvalPreprocessing:
     """`eval`'s preprocessing options as given (for a model without a manifest; cli/common.py
@@ -303,6 +303,9 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     "data": (str,), "annotations": _STR, "limit": _INT, "runtime": (str,), "threads": _INT, "batch_size": (int,),
     "data_dir": _STR, "download": (bool,), "arithmetic": (str,), "as_target": (bool,), "labels_file": _STR}
 _CONFIG_PATHS = ("annotations", "data_dir", "labels_file")
+# the data options whose local file or folder travels with an eval request -> its EvalConfig field
+_DATA_FLAGS = {"--data": "data", "--annotations": "annotations", "--data-dir": "data_dir",
+               "--labels-file": "labels_file"}
 _EVAL_TYPES: dict[str, tuple[type, ...]] = {"model": (str,), "precision": _STR, "baseline": _STR,
                                             "no_verify": (bool,), "allow_oversubscribe": (bool,)}
 
@@ -311,7 +314,9 @@ _EVAL_TYPES: dict[str, tuple[type, ...]] = {"model": (str,), "precision": _STR, 
 class EvalRequest:
     """One `edgebench eval`, on this machine or sent to a device: the model (a folder or an .onnx file), the
     typed `EvalConfig`, and what the running machine resolves itself (--precision against the model folder
-    there, the --threads check against its cores, the preprocessing of a model without a manifest)."""
+    there, the --threads check against its cores, the preprocessing of a model without a manifest).
+    `data_sha256`: (flag, content digest) of each data file or folder pushed with it (`on_device` sets them), which
+    the device checks its copies against before it reads them (`verify_data`)."""
 
     model: str
     config: EvalConfig = field(default_factory=EvalConfig)
@@ -320,6 +325,7 @@ class EvalRequest:
     no_verify: bool = False
     allow_oversubscribe: bool = False
     preprocessing: EvalPreprocessing = field(default_factory=EvalPreprocessing)
+    data_sha256: tuple[tuple[str, str], ...] = ()
 
     kind: ClassVar[str] = "eval"
     command: ClassVar[str] = "run-eval"
@@ -335,6 +341,12 @@ class EvalRequest:
         from edgebench.runtimes import options_class
         from edgebench.runtimes.precisions import check_runtime_precision
 
+        object.__setattr__(self, "data_sha256", tuple(tuple(p) for p in self.data_sha256))
+        for flag, digest in self.data_sha256:
+            field_name = _DATA_FLAGS.get(flag)
+            if field_name is None or not isinstance(digest, str) or getattr(self.config, field_name) is None:
+                raise UserInputError(f"an eval request's data_sha256 names {flag!r:.40} ({digest!r:.20}), not a data "
+                                     "option it gives; it is written by `eval --on`")
         options_class(self.config.runtime)  # a typo refused here, not by a device after the push
         if self.precision is not None:
             check_runtime_precision(self.config.runtime, self.precision)
@@ -364,31 +376,45 @@ class EvalRequest:
         def path(p: Path | None) -> Path | None:
             return None if p is None else Path(str(_moved(where, str(p))))
 
+        from edgebench.devices.push import pushed_digest
+
         config = replace(c, data=where.get(str(Path(c.data)), c.data), annotations=path(c.annotations),
                          data_dir=path(c.data_dir), labels_file=path(c.labels_file))
+        digests = tuple((flag, pushed_digest(where[str(p)])) for flag, p in self.local_files()[1])
         return replace(self, model=str(_moved(where, self.model)), baseline=_moved(where, self.baseline),
-                       config=config)
+                       config=config, data_sha256=digests)
+
+    def verify_data(self) -> None:
+        """Where the request runs: each pushed data file or folder holds what the workstation sent (its content
+        digest is the one `data_sha256` names), else one DataError naming it."""
+        from edgebench.devices.push import verify_pushed
+
+        for flag, digest in self.data_sha256:
+            verify_pushed(Path(str(getattr(self.config, _DATA_FLAGS[flag]))), digest, flag)
 
     def to_json(self) -> str:
         config = {name: getattr(self.config, name) for name in _CONFIG_TYPES}
         config.update({name: str(config[name]) for name in _CONFIG_PATHS if config[name] is not None})
         body = {name: getattr(self, name) for name in _EVAL_TYPES}
         pre = self.preprocessing.to_dict()
-        return wrap(EVAL_FORMAT, EVAL_VERSION, {**body, "config": config, "preprocessing": pre})
+        return wrap(EVAL_FORMAT, EVAL_VERSION, {**body, "config": config, "preprocessing": pre,
+                                                "data_sha256": dict(self.data_sha256)})
 
     @classmethod
     def from_json(cls, text: str, source: str = "the eval request") -> EvalRequest:
         """Read a request; refused in one line when it is not JSON, not ours, of another version, or holds
         fields this edgebench does not have."""
-        d = unwrap(text, EVAL_FORMAT, EVAL_VERSION, {*_EVAL_TYPES, "config", "preprocessing"}, source,
+        d = unwrap(text, EVAL_FORMAT, EVAL_VERSION, {*_EVAL_TYPES, "config", "preprocessing", "data_sha256"}, source,
                    "`eval --on`")
         config = _check_part(d.pop("config", {}), _CONFIG_TYPES, source, "config")
         pre = _check_part(d.pop("preprocessing", {}), _PREPROCESSING_TYPES, source, "preprocessing")
+        digests = _check_part(d.pop("data_sha256", {}), dict.fromkeys(_DATA_FLAGS, (str,)), source, "data_sha256")
         if "model" not in d:
             raise UserInputError(f"{source} names no model; it is written by `eval --on`")
         config.update({name: Path(config[name]) for name in _CONFIG_PATHS if config.get(name) is not None})
         _check_types(d, {k: _EVAL_TYPES[k] for k in d}, f"{source}: the request")
-        return cls(config=EvalConfig(**config), preprocessing=EvalPreprocessing.of(**pre), **d)
+        return cls(config=EvalConfig(**config), preprocessing=EvalPreprocessing.of(**pre),
+                   data_sha256=tuple(digests.items()), **d)
 
 
 def _check_part(part: Any, known: dict[str, tuple[type, ...]], source: str, name: str) -> dict[str, Any]:

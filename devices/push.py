@@ -91,11 +91,54 @@ def model_bundle(model: Path) -> tuple[Bundle, str]:
 
 
 def file_bundle(path: Path) -> tuple[Bundle, str]:
-    """A data file or folder (e.g. --inputs x.npz, --data-dir DIR) and its path on the device."""
+    """A data file or folder (e.g. --inputs x.npz, --data DIR) and its path on the device, inside the pushed
+    folder: the file, or the folder under its own name (a dataset read there is named as it is here)."""
     path = Path(path)
     if path.is_dir():
-        return folder_bundle(path), ""
+        inner, name = folder_bundle(path), path.resolve().name
+        if not name or name.startswith("."):
+            return inner, ""
+        return Bundle(tuple((f"{name}/{rel}", p) for rel, p in inner.files)), name
     return Bundle(((path.name, path),)), path.name
+
+
+def pushed_digest(relative: str) -> str:
+    """The content digest (`Bundle.digest`) of what was pushed to `relative`, a workdir-relative path
+    `<area>/<digest>[/<path inside>]` as `push` lays it out (`PushResult.relative_dir`).
+
+    >>> pushed_digest("data/" + "ab" * 32 + "/val/instances.json") == "ab" * 32
+    True
+    """
+    parts = PurePosixPath(relative).parts
+    if len(parts) < 2 or not _is_digest(parts[1]):
+        raise UserInputError(f"'{relative}' is not a pushed path (<area>/<sha256>/...)")
+    return parts[1]
+
+
+def _is_digest(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)
+
+
+def verify_pushed(path: Path, digest: str, what: str) -> None:
+    """The device side: the pushed copy `path` (a file or folder inside `<area>/<digest>/`) holds what was sent,
+    i.e. its folder's files hash to `digest` again; one DataError naming the folder otherwise (a file changed,
+    added or lost after the push: nothing read back from the device's disk is trusted without its hash)."""
+    from edgebench.errors import DataError
+
+    full = Path(path).absolute()
+    root = next((p for p in (full, *full.parents) if p.name == digest), None)
+    if not _is_digest(digest) or root is None or not root.is_dir():
+        raise DataError(f"{what} '{path}' is not the pushed copy {digest[:12]}... this request names; it is written "
+                        "by `eval --on`")
+    try:
+        got = Bundle.digest(folder_bundle(root).hashes())
+    except UserInputError:  # no files left
+        got = "none"
+    if got != digest:
+        raise DataError(f"{what} '{root}' on this device does not hold what was pushed (its files hash to "
+                        f"{got[:12]}..., the push sent {digest[:12]}...): they changed after the push (its files are "
+                        f"links into the store); remove '{root}' and '{root.parent.parent / 'store'}' there and run "
+                        "again (the push then sends every file anew)")
 
 
 @dataclass(frozen=True)

@@ -422,19 +422,15 @@ def _pull(ssh: Ssh, run_dir: str, dest: Path, known: set[str]) -> list[Path]:
 def _push_inputs(run: DeviceRun, ssh: Ssh, cmd: RemoteCommand, echo: Echo) -> dict[str, tuple[str, str]]:
     """Push the models and data files of `cmd`; local path -> (its shell word there, its workdir-relative path)."""
     where: dict[str, tuple[str, str]] = {}
-    for m in cmd.models:
-        bundle, rel = model_bundle(m)
-        r = push(ssh, bundle)
+    pushes = [(str(m), str(m), *model_bundle(m), "models") for m in cmd.models]
+    pushes += [(str(p), f"{flag} {p}", *file_bundle(p), "data") for flag, p in cmd.paths]
+    for local, label, bundle, rel, area in pushes:
+        r = push(ssh, bundle, area=area)
         run.pushed.append(r)
-        where[str(m)] = (r.remote_dir + ("/" + shlex.quote(rel) if rel else ""),
-                         r.relative_dir + ("/" + rel if rel else ""))
-        echo(f"[{run.device.name}] {m}: {r.files} file(s), sent {r.sent_files} ({format_mb(to_mb(r.sent_bytes), 2)})")
-    for _, path in cmd.paths:
-        bundle, rel = file_bundle(path)
-        r = push(ssh, bundle, area="data")
-        run.pushed.append(r)
-        where[str(path)] = (r.remote_dir + ("/" + shlex.quote(rel) if rel else ""),
-                            r.relative_dir + ("/" + rel if rel else ""))
+        where[local] = (r.remote_dir + ("/" + shlex.quote(rel) if rel else ""),
+                        r.relative_dir + ("/" + rel if rel else ""))
+        echo(f"[{run.device.name}] {label}: {r.files} file(s), sent {r.sent_files} "
+             f"({format_mb(to_mb(r.sent_bytes), 2)})")
     return where
 
 

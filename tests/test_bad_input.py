@@ -213,6 +213,11 @@ ROWS = [
     Row("eval-threads-zero", ("eval", "{model}", "-t", "0", "-n", "2"), 2, "--threads 0 must be >= 1"),
     Row("run-doctor-other-version", ("run-doctor", "{doctor_v99}", "-o", "{out}"), 2,
         "of edgebench.doctor; this edgebench reads version 1"),
+    Row("describe-resize-mode-unknown", ("describe", "{model}", "--task", "detection", "--preprocessing", "unit",
+                                         "--resize-mode", "letterbx"), 2,
+        "--resize-mode 'letterbx' is not one of stretch, letterbox. Did you mean 'letterbox'?"),
+    Row("describe-resize-mode-classifier", ("describe", "{model}", "--preprocessing", "unit", "--resize-mode",
+                                            "letterbox"), 2, "--resize-mode letterbox is for detectors"),
 ]
 NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",

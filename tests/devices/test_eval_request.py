@@ -6,6 +6,7 @@ runs it over the loopback sshd)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -71,17 +72,19 @@ def test_its_paths_are_mapped_to_the_pushed_copies(tmp_path: Path) -> None:
     models, paths = req.local_files()
     assert models == (tmp_path / "m", tmp_path / "b.onnx")
     assert [flag for flag, _ in paths] == ["--data", "--data-dir", "--labels-file"]
-    where = {str(p): f"pushed/{i}" for i, p in enumerate([*models, *(p for _, p in paths)])}
+    where = {str(p): f"pushed/{i:064x}" for i, p in enumerate([*models, *(p for _, p in paths)])}
     there = EvalRequest.from_json(req.on_device(where).to_json())
     c = there.config
     assert (there.model, there.baseline, c.data, c.data_dir, c.labels_file) == (
-        "pushed/0", "pushed/1", "pushed/2", Path("pushed/3"), Path("pushed/4"))
+        f"pushed/{0:064x}", f"pushed/{1:064x}", f"pushed/{2:064x}", Path(f"pushed/{3:064x}"), Path(f"pushed/{4:064x}"))
+    # each data file's content digest (the pushed folder's name) travels with it, for the device to check
+    assert there.data_sha256 == (("--data", f"{2:064x}"), ("--data-dir", f"{3:064x}"), ("--labels-file", f"{4:064x}"))
     assert (c.limit, c.threads, c.runtime, c.arithmetic, there.precision) == (7, 2, "ort-cpu", "qdq", "int8")
     named = EvalRequest("m.onnx", EvalConfig(data="cifar10"))  # a dataset's name is no local path: sent as given
     assert named.local_files() == ((Path("m.onnx"),), ())
     assert named.on_device({"m.onnx": "pushed/m.onnx"}).config.data == "cifar10"
     with pytest.raises(UserInputError, match="was not pushed"):
-        req.on_device({str(tmp_path / "m"): "pushed/0"})
+        req.on_device({str(tmp_path / "m"): f"pushed/{0:064x}"})
 
 
 @pytest.mark.parametrize("change, why", [
@@ -93,7 +96,10 @@ def test_its_paths_are_mapped_to_the_pushed_copies(tmp_path: Path) -> None:
     ({"no_verify": "yes"}, "no_verify is 'yes'; it must be bool"),
     ({"config": {"data": "cifar10", "limit": True}}, "limit is True; it must be int or null"),
     ({"config": []}, "its config is [], not an object"),
-    ({"model": 3}, "the request's model is 3; it must be str")])
+    ({"model": 3}, "the request's model is 3; it must be str"),
+    ({"data_sha256": {"--nope": "ab"}}, "its data_sha256 is not this edgebench's (unknown fields --nope)"),
+    ({"data_sha256": {"--annotations": "ab" * 32}}, "data_sha256 names '--annotations'"),
+    ({"data_sha256": {"--data": "ab" * 32}}, "--data 'cifar10' is not the pushed copy abababababab")])
 def test_an_eval_request_of_another_version_is_refused_in_one_line(tmp_path: Path, change: dict[str, Any],
                                                                    why: str) -> None:
     refused_request(tmp_path, ["run-eval"], EvalRequest("m.onnx").to_json(), change, why)
@@ -169,3 +175,65 @@ def test_eval_preprocessing_keeps_what_was_given_and_refuses_other_fields() -> N
         EvalPreprocessing.of(gamma="2.2")
     with pytest.raises(UserInputError, match="scale"):
         EvalPreprocessing.of(scale="big")
+
+
+def test_run_eval_checks_the_pushed_data_against_its_hash(tmp_path: Path, tiny: tuple[Path, Path]) -> None:
+    """The device reads a pushed data file only when its folder's files hash to what the workstation sent
+    (`data_sha256`); one changed byte: one line, exit 2, naming the folder, nothing evaluated."""
+    import shutil
+
+    from edgebench.devices.push import Bundle, file_bundle
+
+    folder, data = tiny
+    bundle, rel = file_bundle(data)
+    digest = Bundle.digest(bundle.hashes())
+    pushed = tmp_path / "data" / digest / rel
+    pushed.parent.mkdir(parents=True)
+    shutil.copyfile(data, pushed)
+    f = tmp_path / "eval.json"
+    f.write_text(EvalRequest(str(folder), EvalConfig(data=str(pushed), limit=5, threads=1),
+                             data_sha256=(("--data", digest),)).to_json())
+    ok = runner.invoke(app, ["run-eval", str(f)])
+    assert ok.exit_code == 0 and json.loads(ok.stdout)["n"] == 5, ok.output
+    with open(pushed, "ab") as out:
+        out.write(b"\0")
+    r = runner.invoke(app, ["run-eval", str(f)])
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert f"--data '{pushed.parent}' on this device does not hold what was pushed" in r.output
+
+
+def test_eval_on_prints_each_device_as_a_local_eval_and_checks_its_dataset(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A detector's `eval --on`: each device's figures in the lines a local eval prints, after the device's name;
+    a device that scored other images or boxes (its dataset_sha256) is an error; the data is read here first, so
+    bad annotations are refused before anything is sent."""
+    import edgebench.devices.remote as remote
+    from edgebench.devices.registry import Device
+    from edgebench.devices.remote import DeviceRun
+    from edgebench.tools.synthetic import coco_folder, grid_detector
+
+    grid = np.zeros((7, 2, 2), np.float32)
+    grid[0, 0, 0] = grid[5, 0, 0] = 1.0
+    model = grid_detector(tmp_path / "det" / "model.fp32.onnx", grid)
+    data = coco_folder(tmp_path / "coco", [[(0, [0.0, 0.0, 20.0, 10.0])], []])
+    args = ["eval", str(model), "--data", str(data), "-t", "1"]
+    local = runner.invoke(app, args)
+    here = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    assert local.exit_code == 0 and "mAP@0.5:0.95" in local.stdout, local.output
+    here["seconds"] = float(re.search(r"(\d+\.\d) s\)$", local.stdout.strip()).group(1))  # type: ignore[union-attr]
+    answers: list[dict[str, Any]] = [here]
+
+    def run_jobs_on(names: str, requests: list[Any], output_dir: Path | None, **_kw: Any) -> list[DeviceRun]:
+        return [DeviceRun(Device(n, "ssh://x"), outputs=[answers[0]]) for n in names.split(",")]
+
+    monkeypatch.setattr(remote, "run_jobs_on", run_jobs_on)
+    r = runner.invoke(app, [*args, "--on", "pi,pj"])
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines() == [f"[{d}] {line}" for d in ("pi", "pj") for line in local.stdout.splitlines()]
+    answers[0] = {**here, "dataset_sha256": "0" * 64}
+    r = runner.invoke(app, [*args, "--on", "pi"])
+    assert r.exit_code == 2 and "device 'pi' scored another dataset (000000000000...)" in r.output, r.output
+    (data / "instances.json").write_text("{")
+    monkeypatch.setattr(remote, "run_jobs_on", lambda *a, **k: pytest.fail("sent to the device"))
+    r = runner.invoke(app, [*args, "--on", "pi"])
+    assert r.exit_code == 2 and "not valid JSON" in r.output and r.output.count("\n") == 1, r.output

@@ -136,6 +136,39 @@ def test_eval_on_pushes_the_model_folder_and_data_and_agrees(dev: Installed, tmp
     assert text.exit_code == 0 and f"[dev] model.fp32.onnx: top-1 {here['top1_pct']:.2f} %" in text.output, text.output
 
 
+def test_eval_on_a_detector_sends_its_images_and_boxes_and_agrees(dev: Installed, tmp_path: Path) -> None:
+    """`eval --on` of a detector (with --baseline): the COCO folder is pushed by content, checked there against its
+    hash (`run-eval` refuses changed files: tests/devices/test_eval_request.py), and the device (its numpy mAP: no
+    pycocotools in the device install) gives the local figures, paired block included. What it prints:
+    test_eval_request.py `test_eval_on_prints_each_device_as_a_local_eval_and_checks_its_dataset`."""
+    from edgebench.tools.synthetic import coco_folder, grid_detector
+
+    venv_python = dev.workdir / "venv" / "bin" / "python"
+    probe = "import importlib.util as u; print([m for m in ('pycocotools', 'torch', 'cv2') if u.find_spec(m)])"
+    assert subprocess.run([str(venv_python), "-c", probe], capture_output=True, text=True).stdout.strip() == "[]"
+    grid = np.zeros((7, 2, 2), np.float32)
+    grid[[0, 5], 0, 0] = 1.0  # one box of class 0 in the top-left cell; the baseline also sees one of class 1
+    model = grid_detector(tmp_path / "det" / "model.fp32.onnx", grid)
+    grid[[0, 6], 1, 1] = 1.0
+    base = grid_detector(tmp_path / "base" / "model.fp32.onnx", grid)
+    data = coco_folder(tmp_path / "coco", [[(0, [0.0, 0.0, 20.0, 10.0])], [(1, [20.0, 10.0, 20.0, 10.0])], []],
+                       seed=27)
+    args = ["eval", str(model), "--data", str(data), "-t", "1", "--baseline", str(base), "--json"]
+    local = runner.invoke(app, args)
+    assert local.exit_code == 0, local.output
+    r = runner.invoke(app, [*args, "--on", "dev"])
+    assert r.exit_code == 0, r.output
+    there, here = json.loads(r.stdout)["dev"], json.loads(local.stdout)
+    keys = ("model_sha256", "dataset", "dataset_sha256", "n", "gt_boxes", "detections", "map_pct", "map50_pct",
+            "runtime", "threads")
+    for part in ("model", "baseline"):
+        assert {k: there[part][k] for k in keys} == {k: here[part][k] for k in keys}
+        assert there[part]["model"] != here[part]["model"]  # the pushed copy was evaluated
+    assert there["paired"] == here["paired"] and here["paired"]["box_agreement_pct"] == 50.0
+    assert here["model"]["n"] == 3 and here["model"]["dataset"] == "coco"  # the folder keeps its name there
+    assert "[dev] eval -t 1" in r.stderr and f"[dev] --data {data}: 4 file(s), sent 4" in r.stderr
+
+
 def test_doctor_on_measures_on_the_device_and_concludes_here(dev: Installed, tmp_path: Path, sshd: Sshd) -> None:
     """`doctor --on dev --apply`: the device (no onnx there) times, profiles and scores the INT8 model, then the fix
     built here for its CPU; the verdict names the device's CPU, and its paired figures and causes are those of a local

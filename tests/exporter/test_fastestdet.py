@@ -41,12 +41,12 @@ def test_architecture_shapes(one_torch_thread: None) -> None:
 
 
 def _real_batch(shared: Path, n: int) -> np.ndarray:
-    from edgebench.calibration.detection_data import load_detection_data, stretched_images
+    from edgebench.calibration.detection_data import fitted_images, load_detection_data
     from edgebench.calibration.preprocess import preprocess
 
     info = get_spec("fastestdet").input
     ds = load_detection_data(shared / COCO).subset(n)
-    return preprocess(stretched_images(ds, info), info.preprocessing, info.image_hw())
+    return preprocess(fitted_images(ds, info), info.preprocessing, info.image_hw())
 
 
 @pytest.mark.data
