@@ -40,6 +40,30 @@ def test_architecture_shapes(one_torch_thread: None) -> None:
     torch.testing.assert_close(cls.sum(1), torch.ones(2, 22, 22))  # softmax over the classes
 
 
+def test_channel_split_is_the_even_and_odd_channels_without_a_strided_slice(tmp_path: Path) -> None:
+    """The shuffle's split gives x[:, 0::2] and x[:, 1::2], and its ONNX has no step-2 Slice (slow in ONNX Runtime's
+    INT8 NHWC layout: docs/detection.md, "INT8 speed")."""
+    import onnx
+    import torch
+    from edgebench.exporter.models.fastestdet import channel_split
+    from onnx import numpy_helper
+
+    x = torch.rand(2, 8, 3, 5)
+    even, odd = channel_split(x)
+    assert torch.equal(even, x[:, 0::2]) and torch.equal(odd, x[:, 1::2])
+
+    class Split(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return channel_split(x)
+
+    torch.onnx.export(Split(), (x,), str(tmp_path / "split.onnx"), dynamo=False)
+    g = onnx.load(str(tmp_path / "split.onnx")).graph
+    consts = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    consts |= {n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in g.node if n.op_type == "Constant"}
+    steps = [consts[n.input[4]].tolist() for n in g.node if n.op_type == "Slice" and len(n.input) == 5]
+    assert all(s == [1] for s in steps), steps
+
+
 def _real_batch(shared: Path, n: int) -> np.ndarray:
     from edgebench.calibration.detection_data import fitted_images, load_detection_data
     from edgebench.calibration.preprocess import preprocess
