@@ -305,10 +305,12 @@ def test_eval_on_a_device_pushes_the_labels_file(tmp_path: Path) -> None:
     models, paths = req.local_files()
     assert models == (tmp_path / "m.onnx",)
     assert paths == (("--data", tmp_path / "val"), ("--labels-file", tmp_path / "gt.txt"))
-    there = req.on_device({str(tmp_path / "m.onnx"): "models/a/m.onnx", str(tmp_path / "val"): "data/b",
-                           str(tmp_path / "gt.txt"): "data/c/gt.txt"})
-    assert (there.model, there.config.data, there.config.labels_file) == ("models/a/m.onnx", "data/b",
-                                                                          Path("data/c/gt.txt"))
+    b, c = "b" * 64, "c" * 64  # pushed folders are named by their content digest, which the request carries
+    there = req.on_device({str(tmp_path / "m.onnx"): "models/a/m.onnx", str(tmp_path / "val"): f"data/{b}/val",
+                           str(tmp_path / "gt.txt"): f"data/{c}/gt.txt"})
+    assert (there.model, there.config.data, there.config.labels_file) == ("models/a/m.onnx", f"data/{b}/val",
+                                                                          Path(f"data/{c}/gt.txt"))
+    assert there.data_sha256 == (("--data", b), ("--labels-file", c))
     # the Annotated options (cli/common.py) travel too: a forwarded command line once dropped --preprocessing/--labels
     assert EvalRequest.from_json(there.to_json()).preprocessing == EvalPreprocessing.of(preset="tf-lite",
                                                                                       labels="imagenet")
