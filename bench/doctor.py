@@ -513,6 +513,21 @@ def slower_kernels(int8_ms: Mapping[str, float], fp32_ms: Mapping[str, float],
     return sorted(out, key=lambda k: -k["lost_ms"])
 
 
+def _slow_kernels_fix(pair: ModelPair, slower: Sequence[Mapping[str, Any]]) -> str:
+    """What to change when INT8 kernels lose: the model's channel split when its strided Slices are among them,
+    else keep FP32."""
+    from edgebench.runtimes.onnx_layout import channel_split_slices
+
+    splits = channel_split_slices(pair.p32) if any(k["op"] == "Slice" for k in slower) else []
+    if splits:
+        return (f"write the model's channel split ({len(splits)} Slices take every other channel, e.g. "
+                f"'{splits[0]}': a strided copy in the INT8 NHWC layout) as a reshape to [N, C/2, 2, H*W] and a "
+                "unit-step slice of each row, the same values (docs/detection.md, 'INT8 speed'), then export and "
+                "quantize again")
+    return ("keep FP32 with this runtime on this CPU (no recipe changes these kernels); time other runtimes "
+            "(`edgebench bench FP32 INT8 --interleave -r RUNTIME`)")
+
+
 def conclude(pair: ModelPair, measured: Mapping[str, Any], *, cpu: Mapping[str, Any], threads: int,
              usable_cores: int, data: Any = None, where: str = "here") -> Diagnosis:
     """The diagnosis from the graphs of `pair` and what the CPU `cpu` measured (`doctor_measure.measure_model`:
@@ -545,8 +560,7 @@ def conclude(pair: ModelPair, measured: Mapping[str, Any], *, cpu: Mapping[str, 
         causes.append(Cause("slow-int8-kernels", "INT8 kernels slower than FP32's: " + ", ".join(
             f"{k['op']} {k['int8_ms']:.2f} vs {k['fp32_ms']:.2f} ms"
             + (f" (slowest: {k['slowest'][0]} {k['slowest'][1]:.2f} ms)" if k.get("slowest") else "")
-            for k in slower[:3]), "keep FP32 with this runtime on this CPU (no recipe changes these kernels); "
-                                  "time other runtimes (`edgebench bench FP32 INT8 --interleave -r RUNTIME`)"))
+            for k in slower[:3]), _slow_kernels_fix(pair, slower)))
     drop = None
     errors: list[dict[str, Any]] = []
     if measured.get("paired") is not None:

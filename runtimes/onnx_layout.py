@@ -52,6 +52,34 @@ def normalize_model(model: Any) -> list[str]:
     return changes
 
 
+def constant_slices(model: Any) -> dict[int, tuple[list[int], list[int], list[int], list[int]]]:
+    """The Slice nodes whose starts, ends, axes and steps are all initializers, by their index in the graph's node
+    list: (starts, ends, axes, steps)."""
+    from onnx import numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    out = {}
+    for k, node in enumerate(model.graph.node):
+        if node.op_type == "Slice" and len(node.input) == 5 and all(x in inits for x in node.input[1:]):
+            s, e, a, st = ([int(v) for v in numpy_helper.to_array(inits[x]).ravel()] for x in node.input[1:])
+            out[k] = (s, e, a, st)
+    return out
+
+
+def is_channel_split(starts: list[int], ends: list[int], axes: list[int], steps: list[int],
+                     channels: int | None = None) -> bool:
+    """Whether a Slice is ShuffleNetV2's `x[:, 0::2]` / `x[:, 1::2]`: every other channel (of all `channels`, when
+    the count is known)."""
+    return axes == [1] and steps == [2] and starts[0] in (0, 1) and (
+        channels is None or (channels % 2 == 0 and ends[0] >= channels))
+
+
+def channel_split_slices(model: Any) -> list[str]:
+    """Names of the stride-2 Slices over the channels (`x[:, 0::2]`) in `model`."""
+    return [model.graph.node[k].name or model.graph.node[k].output[0]
+            for k, params in constant_slices(model).items() if is_channel_split(*params)]
+
+
 @functools.cache
 def ort_reads_ir(ir_version: int) -> bool:
     """Whether the installed ONNX Runtime loads a model of `ir_version` (asked once with a one-node graph)."""

@@ -21,6 +21,7 @@ import numpy as np
 from edgebench.errors import ModelFileError
 from edgebench.runtimes.base import dist_version
 from edgebench.runtimes.converters import ConvertJob, ConvertOutput
+from edgebench.runtimes.onnx_layout import constant_slices, is_channel_split
 
 # ONNX ops pnnx -> ncnn handles for these models; anything else is named in the refusal
 KNOWN_OPS = {"Conv", "Relu", "Add", "Pad", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Gemm",
@@ -35,14 +36,10 @@ SliceRewrite = Callable[[Any, list[int], list[int], list[int], list[int]], list[
 
 def _rewrite_slices(model: Any, rewrite: SliceRewrite) -> int:
     """Replace each Slice with constant starts/ends/axes/steps that `rewrite` maps to other nodes; returns how many."""
-    from onnx import numpy_helper
-
-    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    consts = constant_slices(model)
     nodes, n = [], 0
-    for node in model.graph.node:
-        consts = [inits.get(x) for x in node.input[1:]] if node.op_type == "Slice" and len(node.input) == 5 else []
-        new = rewrite(node, *([int(v) for v in c] for c in consts)) if consts and all(
-            c is not None for c in consts) else None
+    for k, node in enumerate(model.graph.node):
+        new = rewrite(node, *consts[k]) if k in consts else None
         nodes += new if new is not None else [node]
         n += new is not None
     del model.graph.node[:]
@@ -91,8 +88,7 @@ def rewrite_channel_slices(model: Any, shapes: dict[str, list[int]]) -> int:
 
     def split(node: Any, starts: list[int], ends: list[int], axes: list[int], steps: list[int]) -> list[Any] | None:
         dims = shapes.get(node.input[0], [])
-        if not (axes == [1] and steps == [2] and starts[0] in (0, 1) and len(dims) == 4 and dims[0] == 1
-                and dims[1] % 2 == 0 and ends[0] >= dims[1]):
+        if not (len(dims) == 4 and dims[0] == 1 and is_channel_split(starts, ends, axes, steps, dims[1])):
             return None
         _, c, h, w = dims
         k = f"{node.name or node.output[0]}_split"

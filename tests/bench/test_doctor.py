@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from edgebench.bench import doctor as doc
 from edgebench.bench import doctor_measure as dm
@@ -271,3 +272,36 @@ def test_int8_kernels_slower_than_fp32s_are_named_when_nothing_else_explains_it(
     old_device = {k: v for k, v in measured.items() if k not in ("op_ms", "fp32_op_ms", "slowest_by_op")}
     unknown = doc.conclude(pair, old_device, cpu=ZEN4, threads=1, usable_cores=2)
     assert unknown.kinds == [] and "slower, and no known cause found" in unknown.verdict()
+    assert d.causes[0].fix.startswith("keep FP32")  # this graph has no channel split
+
+
+def test_slow_channel_slices_name_the_reshaped_split_as_the_fix(tmp_path: Path) -> None:
+    """An FP32 graph whose Slices take every other channel (`x[:, 0::2]`, FastestDet's first export): when Slice is
+    among the slower INT8 kernels the fix is the reshaped split, not "keep FP32"."""
+    from dataclasses import replace
+
+    from edgebench.calibration.quantize import quantize_static_model
+    from edgebench.calibration.recipes import PresetChoice, get_preset
+    from edgebench.tools.doctor_cases import block_net
+    from onnx import helper, numpy_helper
+
+    fp32 = block_net(tmp_path / "model.fp32.onnx")
+    r = get_preset("x86-vnni")
+    man = quantize_static_model(fp32, dataset(fp32, 32, seed=3), PresetChoice(r, r.name, "test", "test"))
+    pair = doc.read_pair(tmp_path / man.onnx_file, fp32)
+    p32 = type(pair.p32)()
+    p32.CopyFrom(pair.p32)
+    for name, v in (("s", 1), ("e", 1 << 30), ("a", 1), ("st", 2)):
+        p32.graph.initializer.append(numpy_helper.from_array(np.asarray([v], np.int64), name))
+    p32.graph.node.append(helper.make_node("Slice", [p32.graph.node[0].output[0], "s", "e", "a", "st"], ["odd"],
+                                           name="odd_channels"))
+    measured = {"speedup": 0.77, "fp32_ms": 3.9, "precision_pct": {"int8": 98.0, "convert": 2.0},
+                "float_time_by_op": {}, "fp32_nodes": [], "paired": None,
+                "op_ms": {"QLinearConv": 2.6, "Slice": 1.34}, "fp32_op_ms": {"Conv": 2.61, "Slice": 0.20}}
+    d = doc.conclude(replace(pair, p32=p32), measured, cpu=ZEN4, threads=1, usable_cores=2)
+    assert d.kinds == ["slow-int8-kernels"]
+    assert "1 Slices take every other channel, e.g. 'odd_channels'" in d.causes[0].fix
+    assert "reshape to [N, C/2, 2, H*W]" in d.causes[0].fix
+    no_slice = doc.conclude(replace(pair, p32=p32), {**measured, "op_ms": {"QLinearConv": 3.9, "Slice": 0.2}},
+                            cpu=ZEN4, threads=1, usable_cores=2)
+    assert no_slice.causes[0].fix.startswith("keep FP32")  # Slice is not what loses the time
