@@ -17,7 +17,7 @@
    disagrees. Prints the 2 x 2 table.
 
 Ratios and counts, not absolute speeds: the machine is shared. It prints the load (1-minute load average) before
-and after. About 8 minutes on an idle 2-core machine; `--reduced` (shorter runs, fewer rounds, ResNet-18 at
+and after. About 6 minutes on a 2-core machine at load 2.5; `--reduced` (shorter runs, fewer rounds, ResNet-18 at
 batch 1 and 4 only) for a loaded one.
 
     python scripts/bench_scenarios.py artifacts/resnet20 artifacts/resnet18-224 [--reduced] [-o out.json]
