@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from edgebench.bench.harness import BenchConfig, timed_out
+from edgebench.bench.harness import BenchConfig, bound_run, timed_out
 from edgebench.bench.streams import StreamPool, check_pin_streams, split_cpus
 from edgebench.errors import UserInputError
 from edgebench.system import allowed_cpus
@@ -169,9 +169,9 @@ def open_streams(open_session: OpenFn, n: int, threads: int, pin: Sequence[int] 
 def run_streams(streams: StreamPool | Sequence[Any], feeds: Mapping[str, np.ndarray], config: BenchConfig, *,
                 fps: float | None = None, deadline_ns: int | None = None) -> StreamsTiming:
     """Run each stream (a `StreamPool`'s, or sessions made elsewhere, each then run in a thread of its own), all at
-    once; each stops once it has `config.min_iters` queries and `config.min_seconds` have passed (or at
-    `config.max_seconds`). With `fps`, frames are due every 1/fps s and a frame's latency runs from when it was
-    due."""
+    once, its inputs bound once in its own thread (`harness.bound_run`, as `measure` does for `single`); each stops
+    once it has `config.min_iters` queries and `config.min_seconds` have passed (or at `config.max_seconds`). With
+    `fps`, frames are due every 1/fps s and a frame's latency runs from when it was due."""
     if not isinstance(streams, StreamPool):
         with StreamPool.of(streams) as pool:
             return run_streams(pool, feeds, config, fps=fps, deadline_ns=deadline_ns)
@@ -185,10 +185,11 @@ def run_streams(streams: StreamPool | Sequence[Any], feeds: Mapping[str, np.ndar
     items = int(next(iter(feeds.values())).shape[0]) if feeds else 1
 
     def stream(i: int, session: Any) -> None:
-        run, out = session.run, outs[i]
+        out = outs[i]
         try:
+            run = bound_run(session, feeds)  # inputs bound once, in the stream's thread, as `measure` does
             for _ in range(config.warmup_iters):
-                run(feeds)
+                run()
             barrier.wait()
             start = clock()
             min_end = start + int(config.min_seconds * 1e9)
@@ -202,7 +203,7 @@ def run_streams(streams: StreamPool | Sequence[Any], feeds: Mapping[str, np.ndar
                     sent, due = due, due + period
                 else:
                     sent = clock()
-                run(feeds)
+                run()
                 t1 = clock()
                 out.append(t1 - sent)
                 if (len(out) >= config.min_iters and t1 >= min_end) or t1 >= max_end or errors:
@@ -340,17 +341,20 @@ def run_server(streams: StreamPool | Sequence[Any], feeds: Mapping[str, np.ndarr
     errors: list[BaseException] = []
     items = int(next(iter(feeds.values())).shape[0]) if feeds else 1
 
-    def warm_up(_i: int, session: Any) -> None:
+    runs: list[Any] = [None] * streams.n  # each stream's bound call, made in its own thread
+
+    def warm_up(i: int, session: Any) -> None:
+        runs[i] = bound_run(session, feeds)
         for _ in range(config.warmup_iters):
-            session.run(feeds)
+            runs[i]()
 
     streams.run(warm_up)
 
     def serve(i: int, session: Any) -> None:
-        run, out = session.run, outs[i]
+        run, out = runs[i], outs[i]
         try:
             while (arrived := q.get()) is not None:
-                run(feeds)
+                run()
                 out.append(clock() - arrived)
         except BaseException as e:  # handed to the caller, which raises it: nothing is hidden
             errors.append(e)

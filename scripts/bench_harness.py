@@ -33,6 +33,7 @@ from edgebench.bench.harness import BenchConfig, measure
 from edgebench.bench.memory import RssSampler
 from edgebench.runtimes import get_runtime
 from edgebench.runtimes.ort.options import OrtCpuOptions
+from edgebench.tools.peers import bench_app_command, run_bench_app
 from edgebench.tools.synthetic import conv_net
 
 ROUNDS = 7
@@ -77,27 +78,21 @@ def _ratios(name: str, ours: list[float], peer: list[float]) -> None:
           "  target <= 1.05")
 
 
-def _bench_app() -> list[str] | None:
-    """benchmark_app beside this Python (.venv/bin), on PATH, or the openvino wheel's module; None without it."""
-    beside = Path(sys.executable).parent / "benchmark_app"
-    if beside.is_file():
-        return [str(beside)]
-    if shutil.which("benchmark_app"):
-        return ["benchmark_app"]
-    try:
-        import openvino.tools.benchmark.main  # noqa: F401
-    except ImportError:
-        return None
-    return [sys.executable, "-c", "import sys; from openvino.tools.benchmark.main import main; "
-            "sys.argv[0] = 'benchmark_app'; sys.exit(main())"]
-
-
 def _median_ms(cmd: list[str], pattern: str) -> float | None:
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     m = re.search(pattern, out.stdout + out.stderr)
     if m is None:
         print(f"  {Path(cmd[0]).name} failed (exit {out.returncode}): {(out.stdout + out.stderr).strip()[-300:]}")
     return float(m.group(1)) if m else None
+
+
+def _bench_app_median_ms(cmd: list[str]) -> float | None:
+    """benchmark_app's median latency (its own timing of each infer); None, with its last lines, where it failed."""
+    try:
+        return run_bench_app(cmd).report.median_ms
+    except ValueError as e:
+        print(f"  {e}")
+        return None
 
 
 def openvino_vs_peers(model: Path, rounds: int) -> None:
@@ -112,7 +107,7 @@ def openvino_vs_peers(model: Path, rounds: int) -> None:
     feeds = {sess.inputs[0].name: x}
     req = ov.Core().compile_model(str(model), "CPU", core_config(opts)).create_infer_request()
     req.set_input_tensor(0, ov.Tensor(x, shared_memory=True))
-    app = _bench_app()
+    app = bench_app_command()
     app_cmd = None if app is None else [*app, "-m", str(model), "-d", "CPU", "-hint", "none", "-nstreams", "1",
                                         "-nthreads", "1", "-infer_precision", "f32", "-api", "sync", "-t",
                                         str(BENCH_APP_S), "-data_shape", str(list(shape)).replace(" ", "")]
@@ -133,7 +128,7 @@ def openvino_vs_peers(model: Path, rounds: int) -> None:
                     t.append(time.perf_counter_ns() - t0)
                 bare.append(statistics.median(t) / 1e6)
             elif app_cmd is not None:
-                ms = _median_ms(app_cmd, r"Median:\s+([0-9.]+) ms")
+                ms = _bench_app_median_ms(app_cmd)
                 if ms is not None:
                     tool.append(ms)
     print(f"ResNet-20 FP32 on OpenVINO {ov.get_version()} CPU, f32, 1 thread, batch 1; {rounds} rounds x "

@@ -4,6 +4,12 @@
    same pattern written directly on `onnxruntime.InferenceSession` (the peer: one session with T threads; T
    sessions of one thread each in their own threads; the best offline batch x streams), ROUNDS rounds, the order
    alternating: the median of the per-round ratios edgebench / peer, with the min..max over rounds.
+1b. The same on OpenVINO: edgebench -r openvino `multi` (as many one-thread streams as benchmark_app's throughput
+   hint picks) and `offline` (its best batch x streams) vs `benchmark_app -hint throughput` (-infer_precision f32,
+   edgebench's default; f32 inputs) at batch 1 and offline's batch on the same model file, both the dynamic-batch
+   model as edgebench loads it (-data_shape, -inference_only) and reshaped static (-shape): the ratio to the best
+   benchmark_app figure of each round, and the same ratio per CPU-second (each side's items/s over the CPU cores
+   its process used in its timed loop: on a loaded machine the scheduler, not the loop, sets the cores).
 2. MLPerf's early-stopping p90 bound vs the plain p90 on 1,000 queries (ResNet-20) and 100,000 (a tiny synthetic
    model of a few microseconds a run).
 3. An A/A test: the same model measured PAIRS times twice in a row (A then B, alternating); a pair "disagrees"
@@ -11,7 +17,7 @@
    disagrees. Prints the 2 x 2 table.
 
 Ratios and counts, not absolute speeds: the machine is shared. It prints the load (1-minute load average) before
-and after. About 5 minutes on an idle 2-core machine; `--reduced` (shorter runs, fewer rounds, ResNet-18 at
+and after. About 6 minutes on a 2-core machine at load 2.5; `--reduced` (shorter runs, fewer rounds, ResNet-18 at
 batch 1 and 4 only) for a loaded one.
 
     python scripts/bench_scenarios.py artifacts/resnet20 artifacts/resnet18-224 [--reduced] [-o out.json]
@@ -132,6 +138,123 @@ def throughput(model: Path, threads: int, rounds: int, seconds: float, batches: 
     return out
 
 
+OV_PRECISION = "f32"  # edgebench's default inference precision for OpenVINO, passed to benchmark_app too
+
+
+def _ov_session(path: Path, threads: int) -> Any:
+    """An edgebench OpenVINO session as a stream of the multi/offline scenarios opens it (bench/runner.py)."""
+    rt = get_runtime("openvino")
+    return rt.load(path, rt.Options(intra_op_threads=threads, inference_precision=OV_PRECISION,
+                                    **rt.stream_options))
+
+
+def _bench_app_args(path: Path, shape: tuple[int, ...], static: bool, seconds: int) -> list[str]:
+    """benchmark_app -hint throughput on `path` at edgebench's precision, f32 inputs as edgebench feeds; `static`:
+    the model reshaped to `shape` (-shape), else the same dynamic-batch model fed `shape` (-data_shape, inputs set
+    once: -inference_only, as edgebench binds them)."""
+    dims = "[" + ",".join(str(d) for d in shape) + "]"
+    how = ["-shape", dims] if static else ["-data_shape", dims, "-inference_only"]
+    return ["-m", str(path), "-d", "CPU", "-hint", "throughput", "-infer_precision", OV_PRECISION, "-ip", "f32",
+            "-t", str(seconds), *how]
+
+
+class AsyncWait:
+    """An edgebench OpenVINO session whose bound call is `start_async(); wait()` (benchmark_app's async request, one
+    in flight a stream) instead of `infer()`: the inference then runs in the plugin's stream thread while the
+    stream's thread sleeps. A diagnostic (`multi_async_wait`) of the CPU share a loaded machine's scheduler grants
+    that pattern, not what edgebench runs."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    def bind(self, feeds: dict[str, np.ndarray]) -> Any:
+        self.session.bind(feeds)
+        request = self.session.request
+
+        def run() -> None:
+            request.start_async()
+            request.wait()
+
+        return run
+
+
+def _peer_label(batch: int, static: bool) -> str:
+    return f"batch {batch}, {'-shape (reshaped static)' if static else '-data_shape (same model)'}"
+
+
+def openvino_throughput(model: Path, app: list[str], threads: int, rounds: int, seconds: int,
+                        batches: list[int]) -> dict[str, Any]:
+    """edgebench -r openvino `multi` (benchmark_app's stream count, one session each) and `offline` (its best
+    batch x streams) vs `benchmark_app -hint throughput` at batch 1 and offline's batch, on the same model file,
+    interleaved, the order alternating: per round the ratio edgebench / the best benchmark_app figure of the round,
+    and the same ratio per CPU-second (the CPU cores each side's process used in its timed loop); and, as a
+    diagnostic, `multi` with each stream's call made `start_async(); wait()` (`AsyncWait`)."""
+    from edgebench.bench.scenarios import threads_per_stream
+    from edgebench.bench.stability import CpuWindow
+    from edgebench.tools.peers import run_bench_app
+
+    path = _model_file(model)
+    shape1 = next(iter(_feeds(path, 1).values())).shape
+    probe = run_bench_app([*app, *_bench_app_args(path, shape1, False, 1)]).report  # untimed: its choices
+    streams = probe.streams or threads
+    out: dict[str, Any] = {"model": str(path), "threads": threads, "inference_precision": OV_PRECISION,
+                           "bench_app_choice": probe.to_dict()}
+    cfg = BenchConfig(warmup_iters=1, min_iters=1, min_seconds=seconds)
+    _, block, best_batch = offline(lambda k: _ov_session(path, k), lambda b: _feeds(path, b), batches, cfg, threads)
+    out["offline_search"] = block["configs"]
+    patterns = {"multi": (streams, threads_per_stream(threads, streams), 1),
+                "offline": (block["streams"], block["threads_per_stream"], best_batch),
+                "multi_async_wait": (streams, threads_per_stream(threads, streams), 1)}
+    sessions = {name: [(AsyncWait if name == "multi_async_wait" else lambda x: x)(_ov_session(path, k))
+                       for _ in range(n)] for name, (n, k, _b) in patterns.items()}
+    feeds = {name: _feeds(path, b) for name, (_n, _k, b) in patterns.items()}
+    peers = [(b, static) for b in sorted({1, best_batch}) for static in (False, True)]
+    tasks = [("edgebench", name) for name in patterns] + [("benchmark_app", p) for p in peers]
+    got: list[dict[Any, tuple[float, float | None]]] = []  # per round: task -> (items/s, CPU cores)
+    for r in range(rounds):
+        row: dict[Any, tuple[float, float | None]] = {}
+        for who, what in (tasks if r % 2 == 0 else tasks[::-1]):
+            if who == "edgebench":
+                window = CpuWindow.start()
+                ips = run_streams(sessions[what], feeds[what], cfg).items_per_s
+                row[what] = (ips, window.share())
+            else:
+                b, static = what
+                shape = (b, *shape1[1:])
+                run = run_bench_app([*app, *_bench_app_args(path, shape, static, seconds)])
+                row[what] = (run.report.throughput_fps, run.cpu_cores)
+        got.append(row)
+    for name, (n, k, b) in patterns.items():
+        mine = [p for p in peers if name == "offline" or p[0] == 1]  # multi runs batch 1: its peers are batch 1's
+        ratios, cpu_ratios = [], []
+        for row in got:
+            best = max(mine, key=lambda p, row=row: row[p][0])
+            ratios.append(row[name][0] / row[best][0])
+            (eb_ips, eb_cpu), (ba_ips, ba_cpu) = row[name], row[best]
+            if eb_cpu and ba_cpu:
+                cpu_ratios.append((eb_ips / eb_cpu) / (ba_ips / ba_cpu))
+        rec: dict[str, Any] = {
+            "streams": n, "threads_per_stream": k, "batch": b,
+            "edgebench_items_per_s": statistics.median(row[name][0] for row in got),
+            "edgebench_cpu_cores": [row[name][1] for row in got],
+            "bench_app_items_per_s": {_peer_label(*p): statistics.median(row[p][0] for row in got) for p in mine},
+            "bench_app_cpu_cores": {_peer_label(*p): [row[p][1] for row in got] for p in mine},
+            "ratio_vs_best_bench_app_median": statistics.median(ratios), "ratio_min": min(ratios),
+            "ratio_max": max(ratios), "ratios": ratios,
+            "ratio_per_cpu_second_median": statistics.median(cpu_ratios) if cpu_ratios else None,
+            "ratios_per_cpu_second": cpu_ratios}
+        out[name] = rec
+        peers_txt = ", ".join(f"{lab} {v:.1f}" for lab, v in rec["bench_app_items_per_s"].items())
+        cpu_txt = (f"; per CPU-second {rec['ratio_per_cpu_second_median']:.3f} "
+                   f"({min(cpu_ratios):.3f}-{max(cpu_ratios):.3f})" if cpu_ratios else "")
+        what = " (diagnostic: start_async + wait, not what edgebench runs)" if name == "multi_async_wait" else ""
+        print(f"  {name:8s}{what} {n} stream(s) x {k} thread(s), batch {b}: edgebench "
+              f"{rec['edgebench_items_per_s']:.1f} items/s; benchmark_app {peers_txt}; ratio vs best "
+              f"{rec['ratio_vs_best_bench_app_median']:.3f} ({min(ratios):.3f}-{max(ratios):.3f}, {rounds} rounds)"
+              f"{cpu_txt}", flush=True)
+    return out
+
+
 def early_stopping(model: Path, queries: int, threads: int) -> dict[str, Any]:
     path = _model_file(model)
     sess = _eb_sessions(path, 1, threads)[0]
@@ -170,6 +293,36 @@ def aa_test(model: Path, pairs: int, seconds: float, threads: int) -> dict[str, 
     return {"pairs": pairs, "table": table, "runs": runs}
 
 
+def openvino_section(models: list[Path], threads: int, rounds: int, seconds: int, reduced: bool) -> dict[str, Any]:
+    """1b: every model on OpenVINO vs benchmark_app, and the verdict line."""
+    import openvino as ov
+    from edgebench.tools.peers import bench_app_command
+
+    app = bench_app_command()
+    print(f"1b. throughput, edgebench -r openvino vs benchmark_app -hint throughput (OpenVINO {ov.get_version()}, "
+          f"-infer_precision {OV_PRECISION}, {seconds} s a run; ratio > 1: edgebench faster)")
+    if app is None:
+        print("  benchmark_app: not installed here (skipped)")
+        return {"skipped": "benchmark_app is not installed"}
+    got = []
+    for i, m in enumerate(models):
+        print(f" {m}:", flush=True)
+        got.append(openvino_throughput(m, app, threads, rounds, seconds,
+                                       [1, 8] if i == 0 else ([1, 4] if reduced else [1, 8])))
+    verdicts = [f"{Path(g['model']).parent.name} {name} {g[name]['ratio_vs_best_bench_app_median']:.2f}"
+                for g in got for name in ("multi", "offline")]
+    ok = all(g[name]["ratio_vs_best_bench_app_median"] >= 0.9 for g in got for name in ("multi", "offline"))
+    print(f"  verdict: edgebench {'is' if ok else 'is NOT'} within 10 % of the best benchmark_app figure or better "
+          f"everywhere ({'; '.join(verdicts)})", flush=True)
+    per_cpu = [g[name]["ratio_per_cpu_second_median"] for g in got for name in ("multi", "offline")]
+    cpu_ok = None if None in per_cpu else all(r >= 0.9 for r in per_cpu)
+    if cpu_ok is not None:
+        print(f"  per CPU-second: {'within' if cpu_ok else 'NOT within'} 10 % of it or better everywhere "
+              f"({'; '.join(f'{r:.2f}' for r in per_cpu)})", flush=True)
+    return {"version": ov.get_version(), "inference_precision": OV_PRECISION, "seconds": seconds,
+            "within_10_pct_of_best": ok, "within_10_pct_of_best_per_cpu_second": cpu_ok, "models": got}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+", type=Path, help="model folders or .onnx files (ResNet-20 first)")
@@ -190,6 +343,7 @@ def main() -> int:
         batches = [1, 8] if i == 0 else ([1, 4] if a.reduced else [1, 8])
         print(f" {m}:", flush=True)
         out["throughput"].append(throughput(m, a.threads, rounds, seconds, batches))
+    out["openvino"] = openvino_section(a.models, a.threads, rounds, max(1, round(seconds)), a.reduced)
     print("2. MLPerf early-stopping p90 bound vs plain p90 (1 thread)")
     out["early_stopping"] = [early_stopping(a.models[0], 1000, 1)]
     with tempfile.TemporaryDirectory() as d:

@@ -211,6 +211,20 @@ def test_timing_loop_binds_once_and_never_calls_run() -> None:
     assert s.bound_runs == 1 + 4 + len(t.samples_ns)
 
 
+def test_streams_and_server_bind_once_per_stream_and_never_call_run() -> None:
+    from edgebench.bench.scenarios import run_server, run_streams
+
+    cfg = BenchConfig(warmup_iters=3, min_iters=10, min_seconds=0.0)
+    streams = [BindingSession(), BindingSession()]
+    t = run_streams(streams, {}, cfg)
+    for s, samples in zip(streams, t.samples_ns, strict=True):
+        assert (s.binds, s.runs, s.bound_runs) == (1, 0, 3 + samples.size)
+    served = [BindingSession(), BindingSession()]
+    t = run_server(served, {}, cfg, qps=2000.0)
+    for s, samples in zip(served, t.samples_ns, strict=True):
+        assert (s.binds, s.runs, s.bound_runs) == (1, 0, 3 + samples.size)
+
+
 class CountingOrt:
     """An onnxruntime InferenceSession seen through a proxy that counts run / run_with_iobinding."""
 
