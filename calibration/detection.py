@@ -13,7 +13,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -49,6 +49,36 @@ class Detections:
 
     def take(self, keep: np.ndarray) -> Detections:
         return Detections(self.boxes[keep], self.scores[keep], self.labels[keep])
+
+
+def pack_detections(dets: Sequence[Detections]) -> dict[str, np.ndarray]:
+    """Every image's boxes as flat arrays (one .npz): `boxes` [M, 4], `scores` [M], `labels` [M] of all images in
+    order and `counts` [N], each image's number of boxes; `unpack_detections` reverses it.
+
+    >>> d = [Detections(np.array([[0., 0, 2, 2]]), np.array([0.9]), np.array([3])), Detections(*_empty())]
+    >>> packed = pack_detections(d)
+    >>> packed["counts"].tolist(), [len(x) for x in unpack_detections(packed)], unpack_detections(packed)[0].labels
+    ([1, 0], [1, 0], array([3]))
+    """
+    empty = _empty()
+    return {"boxes": np.concatenate([empty[0], *(np.asarray(d.boxes, np.float64) for d in dets)]),
+            "scores": np.concatenate([empty[1], *(np.asarray(d.scores, np.float64) for d in dets)]),
+            "labels": np.concatenate([empty[2], *(np.asarray(d.labels, np.int64) for d in dets)]),
+            "counts": np.array([len(d) for d in dets], np.int64)}
+
+
+def unpack_detections(arrays: Mapping[str, np.ndarray]) -> list[Detections]:
+    """`pack_detections`' arrays (e.g. a loaded .npz) -> each image's `Detections`."""
+    counts = np.asarray(arrays["counts"], np.int64)
+    if int(counts.sum()) != len(arrays["scores"]):
+        raise UserInputError(f"packed detections count {int(counts.sum())} boxes but hold {len(arrays['scores'])}")
+    ends = np.cumsum(counts)
+    return [Detections(np.asarray(arrays["boxes"][e - c:e], np.float64), np.asarray(arrays["scores"][e - c:e]),
+                       np.asarray(arrays["labels"][e - c:e], np.int64)) for c, e in zip(counts, ends, strict=True)]
+
+
+def _empty() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return np.zeros((0, 4), np.float64), np.zeros(0, np.float64), np.zeros(0, np.int64)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -355,3 +385,23 @@ def box_agreement(predictions: Sequence[Detections], baseline: Sequence[Detectio
     return {"baseline_boxes": total, "matched_boxes": matched,
             "box_agreement_pct": 100.0 * matched / total if total else 100.0,
             "score_threshold": score_threshold, "iou_threshold": iou_threshold}
+
+
+def box_agreement_both_ways(predictions: Sequence[Detections], baseline: Sequence[Detections],
+                            score_threshold: float = 0.3, iou_threshold: float = 0.5) -> dict[str, float | int]:
+    """`box_agreement` taken both ways: the baseline's boxes the model reproduces (`box_agreement_pct`, of
+    `reference_boxes`) and the model's boxes the baseline has (`box_agreement_reverse_pct`, of `boxes`): a model
+    that adds boxes scores low on the second.
+
+    >>> a = Detections(np.array([[0., 0, 10, 10]]), np.array([0.9]), np.array([0]))
+    >>> b = Detections(np.array([[0., 0, 10, 10], [20, 20, 30, 30]]), np.array([0.9, 0.8]), np.array([0, 1]))
+    >>> r = box_agreement_both_ways([b], [a])
+    >>> r["box_agreement_pct"], r["box_agreement_reverse_pct"], r["reference_boxes"], r["boxes"]
+    (100.0, 50.0, 1, 2)
+    """
+    ahead = box_agreement(predictions, baseline, score_threshold, iou_threshold)
+    back = box_agreement(baseline, predictions, score_threshold, iou_threshold)
+    return {"box_agreement_pct": ahead["box_agreement_pct"], "box_agreement_reverse_pct": back["box_agreement_pct"],
+            "reference_boxes": ahead["baseline_boxes"], "boxes": back["baseline_boxes"],
+            "matched_boxes": ahead["matched_boxes"], "score_threshold": score_threshold,
+            "iou_threshold": iou_threshold}
