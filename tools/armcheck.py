@@ -29,6 +29,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from edgebench.parity import ConvertTolerance
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_TEST_NPZ = REPO.parent / "shared" / "data" / "cifar10" / "test_first1000.npz"
 # Packages that must never be in the device install.
@@ -381,7 +383,7 @@ def prepare_runtimes(work: Path, runtimes: list[str], folder: Path | None, input
 
 # ------------------------------------------------------------------ the detector (FastestDet)
 DETECTOR = "fastestdet"
-DETECTOR_N_DEFAULT = 16
+DETECTOR_N_DEFAULT = 32  # COCO images on the device: ~1-2 min per emulated board (outputs + two evals)
 
 
 def detector_sources() -> tuple[Path, Path] | str:
@@ -487,8 +489,8 @@ def prepare_detector(work: Path, n: int, cache: Path) -> list[str]:
         log(f"detector: {info['host']}")
         return []
     coco, _weights = found
-    t0 = time.monotonic()
     info: dict[str, Any] = {"host": "ok", "model": DETECTOR, **build_detector(cache, coco)}
+    t0 = time.monotonic()
     folder = work / "models" / DETECTOR
     while folder.exists():  # a --model-dirs folder of that name
         folder = folder.with_name(folder.name + "-2")
@@ -916,13 +918,16 @@ def verify_runtimes(work: Path, bdir: Path, results: list[dict[str, Any]]) -> tu
 # IoU >= 0.5), and the largest |device - reference| `edgebench eval` mAP@0.5:0.95 on the COCO images, in points.
 # FP32: `edgebench convert`'s FP32 box bar (ConvertTolerance.min_box_agreement_fp32, 99 %); the raw outputs within
 # TOL["fp32"]; mAP within 0.1 (a float-rounding difference can reorder two equal-scored boxes, no more).
-# INT8: the QDQ reference rounds differently from any integer kernels (requantization at every step, the head's
-# 0.058-wide output steps): this host's own exact kernels (avx512_vnni) reach 85-93 % box agreement both ways with it
-# on 16-image windows of the 128 COCO images (86-92 % on 32) and move mAP by up to 3.2 points (16 images) / 2.0 (32),
-# and their raw outputs differ by up to 4.7 (w/h logits, 61 % of the range): raw outputs are information, boxes and mAP
-# decide. The bars sit below those figures; a broken pipeline scores far lower (BGR fed as RGB: 55-61 %).
-DET_TOL: dict[str, dict[str, float]] = {"fp32": {"box_agreement_pct": 99.0, "map_gap_pts": 0.1},
-                                        "int8": {"box_agreement_pct": 80.0, "map_gap_pts": 4.0}}
+# INT8: the QDQ reference (float ops between exact Q/DQ steps) rounds differently from integer kernels (fused
+# requantization at every step; the head's output steps are 0.058 wide): this host's own exact kernels (avx512_vnni),
+# and the emulated Pi 4 / Pi 5 kernels (bit-identical to them), reach 86-92 % box agreement both ways with it on each
+# 32-image window of the 128 COCO images (85-93 % on 16-image windows), move mAP by up to 2.0 points on 32 images
+# (3.2 on 16) and differ in raw outputs by up to 4.7 (w/h logits, 61 % of the range): the raw outputs are
+# information, boxes and mAP decide. The bars sit below those figures; a broken pipeline scores far lower (BGR fed as
+# RGB: 55-61 %, per-tensor INT8 against FP32: 70 %; docs/detection.md).
+DET_TOL: dict[str, dict[str, float]] = {"fp32": {"box_agreement_pct": 100 * ConvertTolerance().min_box_agreement_fp32,
+                                                 "map_gap_pts": 0.1},
+                                        "int8": {"box_agreement_pct": 80.0, "map_gap_pts": 3.0}}
 
 
 def load_boxes(path: Path) -> list[Any]:
@@ -1012,7 +1017,8 @@ def verify_detector(work: Path, bdir: Path, cpu: dict[str, Any]) -> tuple[dict[s
         return {"status": info.get("host")}, []
     times = read_times(bdir / "times.txt")
     section: dict[str, Any] = {"status": "ok", "model": info["model"], "n": info["n"], "gt_boxes": info["gt_boxes"],
-                               "host_models": info["models"], "host_s": info["host_s"],
+                               "host_models": info["models"], "host_build_s": info.get("build_s"),
+                               "host_s": info["host_s"],
                                "outputs_s": next((t for fl, t in times if fl[:2] == ["outputs",
                                                                                     "outputs-detection.txt"]), None)}
     problems: list[str] = []
