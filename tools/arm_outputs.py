@@ -69,7 +69,7 @@ def decoded_boxes(model: Path, raw: np.ndarray, image_wh: np.ndarray | None) -> 
     from edgebench.task import DETECTION
 
     manifest = find_typed_manifest(model)
-    if task_of(manifest).name != DETECTION or manifest is None:
+    if manifest is None or task_of(manifest).name != DETECTION:
         return None
     hw = manifest.input.image_hw() if manifest.input is not None else None
     if image_wh is None:

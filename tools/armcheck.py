@@ -386,8 +386,9 @@ DETECTOR = "fastestdet"
 DETECTOR_N_DEFAULT = 32  # COCO images on the device: ~1-2 min per emulated board (outputs + two evals)
 
 
-def detector_sources() -> tuple[Path, Path] | str:
-    """(the COCO sample, FastestDet's published weights) found locally, or why the detector is not checked."""
+def detector_sources() -> Path | str:
+    """The COCO sample, when it and FastestDet's published weights are found locally; else why the detector is not
+    checked."""
     from edgebench.calibration.detection_data import find_coco_sample
 
     coco = find_coco_sample()
@@ -400,10 +401,10 @@ def detector_sources() -> tuple[Path, Path] | str:
     except ImportError as e:
         return f"the export extra is not installed here ({e}): pip install -e '.[export]'"
     try:
-        weights = find_weights(FASTESTDET_WEIGHTS, download=False)
+        find_weights(FASTESTDET_WEIGHTS, download=False)
     except EdgebenchError as e:
         return f"FastestDet's weights are missing: {e}"
-    return coco, weights
+    return coco
 
 
 def detector_reusable(folder: Path) -> str | None:
@@ -482,13 +483,12 @@ def prepare_detector(work: Path, n: int, cache: Path) -> list[str]:
     from edgebench.manifest import find_typed_manifest
     from edgebench.tools.arm_outputs import IMAGE_WH
 
-    found = detector_sources() if n > 0 else "--detector-n 0"
-    if isinstance(found, str):
-        info = {"host": f"not checked: {found}"}
-        (work / "detection.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        log(f"detector: {info['host']}")
+    coco = detector_sources() if n > 0 else "--detector-n 0 (EDGEBENCH_ARM_DETECTOR_N)"
+    if isinstance(coco, str):
+        skipped = {"host": f"not checked: {coco}"}
+        (work / "detection.json").write_text(json.dumps(skipped, indent=2) + "\n", encoding="utf-8")
+        log(f"detector: {skipped['host']}")
         return []
-    coco, _weights = found
     info: dict[str, Any] = {"host": "ok", "model": DETECTOR, **build_detector(cache, coco)}
     t0 = time.monotonic()
     folder = work / "models" / DETECTOR

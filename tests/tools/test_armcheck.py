@@ -637,7 +637,8 @@ def test_coco_subset_and_a_skipped_detector(ac: Any, tmp_path: Path, monkeypatch
     assert ac.verify_detector(work, work / "out" / "pi4", {}) == (
         {"status": "not checked: no COCO sample (coco/val2017_first128 under ...)"}, [])
     assert ac.prepare_detector(work, 0, tmp_path / "cache") == []
-    assert ac.verify_detector(work, work / "out" / "pi4", {})[0] == {"status": "not checked: --detector-n 0"}
+    assert ac.verify_detector(work, work / "out" / "pi4", {})[0] == {
+        "status": "not checked: --detector-n 0 (EDGEBENCH_ARM_DETECTOR_N)"}
 
 
 def test_verify_detector_reads_what_prepare_and_the_device_write(ac: Any, tmp_path: Path) -> None:
