@@ -389,3 +389,23 @@ def box_agreement(predictions: Sequence[Detections], baseline: Sequence[Detectio
     return {"baseline_boxes": total, "matched_boxes": matched,
             "box_agreement_pct": 100.0 * matched / total if total else 100.0,
             "score_threshold": score_threshold, "iou_threshold": iou_threshold}
+
+
+def box_agreement_both_ways(predictions: Sequence[Detections], baseline: Sequence[Detections],
+                            score_threshold: float = 0.3, iou_threshold: float = 0.5) -> dict[str, float | int]:
+    """`box_agreement` taken both ways: the baseline's boxes the model reproduces (`box_agreement_pct`, of
+    `reference_boxes`) and the model's boxes the baseline has (`box_agreement_reverse_pct`, of `boxes`): a model
+    that adds boxes scores low on the second.
+
+    >>> a = Detections(np.array([[0., 0, 10, 10]]), np.array([0.9]), np.array([0]))
+    >>> b = Detections(np.array([[0., 0, 10, 10], [20, 20, 30, 30]]), np.array([0.9, 0.8]), np.array([0, 1]))
+    >>> r = box_agreement_both_ways([b], [a])
+    >>> r["box_agreement_pct"], r["box_agreement_reverse_pct"], r["reference_boxes"], r["boxes"]
+    (100.0, 50.0, 1, 2)
+    """
+    ahead = box_agreement(predictions, baseline, score_threshold, iou_threshold)
+    back = box_agreement(baseline, predictions, score_threshold, iou_threshold)
+    return {"box_agreement_pct": ahead["box_agreement_pct"], "box_agreement_reverse_pct": back["box_agreement_pct"],
+            "reference_boxes": ahead["baseline_boxes"], "boxes": back["baseline_boxes"],
+            "matched_boxes": ahead["matched_boxes"], "score_threshold": score_threshold,
+            "iou_threshold": iou_threshold}

@@ -19,6 +19,7 @@ from edgebench.calibration.detection import (
     SCORE_THRESHOLD_MAP,
     Detections,
     box_agreement,
+    box_agreement_both_ways,
     coco_map,
     postprocess,
 )
@@ -181,12 +182,7 @@ class Detection:
         labelled = data is not None and data.num_boxes > 0
         threshold = SCORE_THRESHOLD_MAP if labelled else AGREEMENT_SCORE  # NMS keeps the same boxes above 0.3
         got, base = (_decoded(y, data, manifest, threshold) for y in (real_y, ref.real_y))
-        ahead, back = box_agreement(got, base, AGREEMENT_SCORE), box_agreement(base, got, AGREEMENT_SCORE)
-        real: dict[str, Any] = {"box_agreement_pct": ahead["box_agreement_pct"],
-                                "box_agreement_reverse_pct": back["box_agreement_pct"],
-                                "reference_boxes": ahead["baseline_boxes"], "boxes": back["baseline_boxes"],
-                                "matched_boxes": ahead["matched_boxes"], "score_threshold": AGREEMENT_SCORE,
-                                "iou_threshold": ahead["iou_threshold"]}
+        real: dict[str, Any] = dict(box_agreement_both_ways(got, base, AGREEMENT_SCORE))
         if labelled and data is not None:
             real["map_pct"] = coco_map(got, data)["map_pct"]
             real["reference_map_pct"] = coco_map(base, data)["map_pct"]

@@ -14,13 +14,15 @@
 #     runnable under emulation (runtimes-unavailable.txt), not failed.
 #  4. edgebench's wheel, built from the working tree on the host, installed in the root; `pip list` proves no torch.
 #  5. host side (edgebench.tools.armcheck (tools/armcheck.py) prepare): the models (a synthetic one, and those of `make export` when
-#     present), the host's own outputs and predictions, and for each INT8 model its reference: the QDQ graph run with
-#     graph optimizations disabled (the arithmetic the ONNX graph specifies; this host's integer kernels may saturate,
-#     e.g. U8S8 on x86 without VNNI: docs/int8-arithmetic.md); then per board the device commands
-#     (scripts/arm_device.sh) run in the root with that board's /proc/cpuinfo and /sys (tests/data/boards/) and qemu
-#     emulating its core: pi4 = Cortex-A72 (no dotprod), pi5 = Cortex-A76 (dotprod).
+#     present; the detector FastestDet FP32 + ORT INT8 on the first COCO images when ../shared/data has them),
+#     the host's own outputs and predictions (a detector's decoded boxes and mAP), and for each INT8 model its
+#     reference: the QDQ graph run with graph optimizations disabled (the arithmetic the ONNX graph specifies; this
+#     host's integer kernels may saturate, e.g. U8S8 on x86 without VNNI: docs/int8-arithmetic.md); then per board
+#     the device commands (scripts/arm_device.sh) run in the root with that board's /proc/cpuinfo and /sys
+#     (tests/data/boards/) and qemu emulating its core: pi4 = Cortex-A72 (no dotprod), pi5 = Cortex-A76 (dotprod).
 #  6. edgebench.tools.armcheck (tools/armcheck.py) verify: fingerprints, presets, schema, emulation flags, outputs and
-#     predictions vs the host (FP32) or the QDQ reference (INT8; the host kernels' difference is logged as information).
+#     predictions vs the host (FP32) or the QDQ reference (INT8; the host kernels' difference is logged as information);
+#     the detector's decoded boxes (box agreement both ways) and its `edgebench eval` mAP on the device.
 #
 # Runs as root. Every mount under the root is undone (reverse order) on exit, and nothing is ever deleted
 # while anything is still mounted under it. Stage timings: $OUT/timings.json.
@@ -300,10 +302,12 @@ WORK=$OUT/work
 stage_start prepare
 safe_rm "$WORK"; mkdir -p "$WORK"
 cp "$REPO/scripts/arm_device.sh" "$WORK/"
-# EDGEBENCH_ARM_MODEL_DIRS: more model folders (space-separated); EDGEBENCH_ARM_NO_PRUNED=1: skip the pruned model
+# EDGEBENCH_ARM_MODEL_DIRS: more model folders (space-separated); EDGEBENCH_ARM_NO_PRUNED=1: skip the pruned model;
+# EDGEBENCH_ARM_DETECTOR_N: COCO images the detector runs on (default 32; 0 leaves it out)
 # shellcheck disable=SC2086
 "$PY" -m edgebench.tools.armcheck prepare --work "$WORK" ${EDGEBENCH_ARM_MODEL_DIRS:+--model-dirs $EDGEBENCH_ARM_MODEL_DIRS} \
-    ${EDGEBENCH_ARM_NO_PRUNED:+--no-pruned} --runtimes "${RUNTIMES:-none}"
+    ${EDGEBENCH_ARM_NO_PRUNED:+--no-pruned} ${EDGEBENCH_ARM_DETECTOR_N:+--detector-n $EDGEBENCH_ARM_DETECTOR_N} \
+    --runtimes "${RUNTIMES:-none}"
 [ ! -s "$UNAVAILABLE" ] || cp "$UNAVAILABLE" "$WORK/runtimes-unavailable.txt"
 stage_end
 

@@ -2,7 +2,9 @@
 # The device side of `make arm-check`: what a Raspberry Pi runs (README, "Raspberry Pi"), run by
 # scripts/arm_check.sh inside the emulated aarch64 root. Usage: arm_device.sh BOARD WORK
 # WORK/plan.txt (written by `python -m edgebench.tools.armcheck prepare`) lists the commands, one per line:
-#   bench MODEL [RUNTIME PRECISION] | outputs LIST [RUNTIME] | eval MODEL N KEY | preset | probe RUNTIME MODULE
+#   bench MODEL [RUNTIME PRECISION] | outputs LIST [RUNTIME] | eval MODEL N KEY | eval-detection MODEL N KEY |
+#   preset | probe RUNTIME MODULE
+# (`eval` scores a classifier on data/test.npz, `eval-detection` a detector's COCO mAP on the folder data/coco)
 # `probe` imports a runtime's module (timed); one that does not install or import here is written to
 # out/BOARD/runtimes/RUNTIME.probe as `fail` with the reason, and its later lines are skipped (verify records it
 # as not runnable under emulation). Every line's time goes to out/BOARD/times.txt.
@@ -48,6 +50,11 @@ while read -r cmd model arg key; do
             echo "[$board] edgebench eval $model --limit $arg"
             # the device measures its own integer kernels (exact on ARM: NEON widens, SDOT accumulates in int32)
             edgebench eval "$model" --data data/test.npz --limit "$arg" --threads "$threads" --arithmetic host \
+                --json > "$out/eval/$key.json"
+            ;;
+        eval-detection)
+            echo "[$board] edgebench eval $model --data data/coco --limit $arg"
+            edgebench eval "$model" --data data/coco --limit "$arg" --threads "$threads" --arithmetic host \
                 --json > "$out/eval/$key.json"
             ;;
         preset)

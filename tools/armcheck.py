@@ -29,6 +29,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from edgebench.parity import ConvertTolerance
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED_TEST_NPZ = REPO.parent / "shared" / "data" / "cifar10" / "test_first1000.npz"
 # Packages that must never be in the device install.
@@ -379,6 +381,158 @@ def prepare_runtimes(work: Path, runtimes: list[str], folder: Path | None, input
     return probes + plan
 
 
+# ------------------------------------------------------------------ the detector (FastestDet)
+DETECTOR = "fastestdet"
+DETECTOR_N_DEFAULT = 32  # COCO images on the device: ~1-2 min per emulated board (outputs + two evals)
+
+
+def detector_sources() -> Path | str:
+    """The COCO sample, when it and FastestDet's published weights are found locally; else why the detector is not
+    checked."""
+    from edgebench.calibration.detection_data import find_coco_sample
+
+    coco = find_coco_sample()
+    if coco is None:
+        return "no COCO sample (coco/val2017_first128 under $EDGEBENCH_DATA or ../shared/data)"
+    try:
+        from edgebench.errors import EdgebenchError
+        from edgebench.exporter.checkpoint import find_weights
+        from edgebench.exporter.zoo import FASTESTDET_WEIGHTS
+    except ImportError as e:
+        return f"the export extra is not installed here ({e}): pip install -e '.[export]'"
+    try:
+        find_weights(FASTESTDET_WEIGHTS, download=False)
+    except EdgebenchError as e:
+        return f"FastestDet's weights are missing: {e}"
+    return coco
+
+
+def detector_reusable(folder: Path) -> str | None:
+    """None when `folder` holds a FastestDet FP32 of the published weights and an INT8 (QDQ) made from that very
+    file, each file matching the sha256 its manifest records; else what does not match."""
+    from edgebench.exporter.zoo import FASTESTDET_WEIGHTS
+    from edgebench.manifest import find_typed_manifest, sha256_file
+
+    fp32, int8 = folder / "model.fp32.onnx", folder / "model.int8.onnx"
+    if not (fp32.is_file() and int8.is_file()):
+        return "not built yet"
+    m32, m8 = find_typed_manifest(fp32), find_typed_manifest(int8)
+    if m32 is None or m8 is None:
+        return "a manifest is missing"
+    sha32 = sha256_file(fp32)
+    checks = [(m32.weights_sha256 == FASTESTDET_WEIGHTS.sha256, "FP32 not from the published weights"),
+              (m32.onnx_sha256 == sha32, "model.fp32.onnx differs from its manifest"),
+              (m8.onnx_sha256 == sha256_file(int8), "model.int8.onnx differs from its manifest"),
+              (m8.parent_sha256 == sha32, "the INT8 model was not made from this FP32 file"),
+              (has_qdq_reference(int8), "the INT8 model is not static QDQ")]
+    return next((why for ok, why in checks if not ok), None)
+
+
+def build_detector(folder: Path, coco: Path) -> dict[str, Any]:
+    """FastestDet FP32 (`edgebench export`) and its ORT INT8 (`edgebench quantize` on the COCO sample's images,
+    preset auto) in `folder`, kept between runs and reused while `detector_reusable` holds."""
+    import time
+
+    t0 = time.monotonic()
+    why = detector_reusable(folder)
+    if why is None:
+        return {"models": "reused", "build_s": round(time.monotonic() - t0, 1)}
+    for cmd in (["export", DETECTOR, "-o", str(folder), "--force"],
+                ["quantize", str(folder / "model.fp32.onnx"), "--data", str(coco / "images"), "-n", "128",
+                 "--force"]):
+        r = _edgebench(*cmd)
+        if r.returncode != 0:
+            raise CheckFailed(f"edgebench {' '.join(cmd[:2])} failed: {(r.stderr or r.stdout).strip()[-500:]}")
+    if (left := detector_reusable(folder)) is not None:
+        raise CheckFailed(f"the FastestDet models just built in {folder} do not check out: {left}")
+    return {"models": f"built ({why})", "build_s": round(time.monotonic() - t0, 1)}
+
+
+def write_coco_subset(src: Path, dst: Path, n: int) -> Any:
+    """The first `n` images of the COCO folder `src` (in the order edgebench loads them) with their boxes and all
+    categories, as the COCO folder `dst` (images/ + instances.json); returns the loaded subset."""
+    from edgebench.calibration.detection_data import COCO_FILE, load_detection_data
+
+    ds = load_detection_data(src).subset(n)
+    doc = json.loads((src / COCO_FILE).read_text(encoding="utf-8"))
+    ids = {im.image_id for im in ds.images}
+    (dst / "images").mkdir(parents=True, exist_ok=True)
+    for im in ds.images:
+        shutil.copy2(im.path, dst / "images" / im.path.name)
+    sub = {"images": [x for x in doc["images"] if x["id"] in ids], "categories": doc["categories"],
+           "annotations": [a for a in doc["annotations"] if a["image_id"] in ids]}
+    (dst / COCO_FILE).write_text(json.dumps(sub), encoding="utf-8")
+    copied = load_detection_data(dst)
+    if copied.fingerprint() != ds.fingerprint():
+        raise CheckFailed(f"the COCO subset in {dst} does not load as the first {n} images of {src}")
+    return copied
+
+
+def prepare_detector(work: Path, n: int, cache: Path) -> list[str]:
+    """FastestDet on the device: FP32 and ORT INT8 (built in `cache` or reused), the first `n` COCO images
+    (work/data/coco, and preprocessed with their sizes in work/inputs/fastestdet.npz), the host's raw outputs and
+    decoded boxes (host/outputs; the INT8 model's QDQ reference in host/reference) and `edgebench eval` mAP
+    (host/KEY.eval.json; INT8: the QDQ arithmetic, this host's kernels as information). Writes work/detection.json
+    (what is checked, or why not) and returns the device's plan lines: `outputs outputs-detection.txt` (raw
+    outputs and boxes) and `eval-detection MODEL N KEY` per model."""
+    import time
+
+    import numpy as np
+    from edgebench.calibration.detection_data import stretched_images
+    from edgebench.calibration.preprocess import preprocess
+    from edgebench.manifest import find_typed_manifest
+    from edgebench.tools.arm_outputs import IMAGE_WH
+
+    coco = detector_sources() if n > 0 else "--detector-n 0 (EDGEBENCH_ARM_DETECTOR_N)"
+    if isinstance(coco, str):
+        skipped = {"host": f"not checked: {coco}"}
+        (work / "detection.json").write_text(json.dumps(skipped, indent=2) + "\n", encoding="utf-8")
+        log(f"detector: {skipped['host']}")
+        return []
+    info: dict[str, Any] = {"host": "ok", "model": DETECTOR, **build_detector(cache, coco)}
+    t0 = time.monotonic()
+    folder = work / "models" / DETECTOR
+    while folder.exists():  # a --model-dirs folder of that name
+        folder = folder.with_name(folder.name + "-2")
+    folder.mkdir(parents=True)
+    for f in ("model.fp32.onnx", "model.fp32.json", "model.int8.onnx", "model.int8.json"):
+        shutil.copy2(cache / f, folder / f)
+    ds = write_coco_subset(coco, work / "data" / "coco", n)
+    man = find_typed_manifest(folder / "model.fp32.onnx")
+    if man is None or man.input is None:
+        raise CheckFailed(f"{folder / 'model.fp32.json'} has no input description")
+    x = preprocess(stretched_images(ds, man.input), man.input.preprocessing, man.input.image_hw())
+    inputs = work / "inputs" / f"{DETECTOR}.npz"
+    np.savez(inputs, **{man.input.name: x, IMAGE_WH: np.array([[im.width, im.height] for im in ds.images])})
+    keys: dict[str, str] = {}
+    listing = []
+    for prec in ("fp32", "int8"):
+        rel = (folder / f"model.{prec}.onnx").relative_to(work)
+        keys[prec] = model_key(rel)
+        listing.append(f"{rel} {inputs.relative_to(work)} {keys[prec]}")
+    (work / "outputs-detection.txt").write_text("\n".join(listing) + "\n", encoding="utf-8")
+    (work / "reference-detection.txt").write_text(listing[1] + "\n", encoding="utf-8")
+    run_outputs(work / "outputs-detection.txt", work / "host" / "outputs")
+    run_outputs(work / "reference-detection.txt", work / "host" / "reference", "--reference")
+    plan = ["outputs outputs-detection.txt"]
+    for prec, key in keys.items():
+        model = folder / f"model.{prec}.onnx"
+        runs = [("eval", "qdq"), ("eval-host-kernels", "host")] if prec == "int8" else [("eval", None)]
+        for name, arithmetic in runs:
+            r = _edgebench("eval", str(model), "--data", str(work / "data" / "coco"), "--json",
+                           *(["--arithmetic", arithmetic] if arithmetic else []))
+            if r.returncode != 0:
+                raise CheckFailed(f"host eval of {model.relative_to(work)} failed: {r.stderr.strip()[-500:]}")
+            (work / "host" / f"{key}.{name}.json").write_text(r.stdout, encoding="utf-8")
+        plan.append(f"eval-detection {model.relative_to(work)} {n} {key}")
+    info.update(n=n, dataset_sha256=ds.fingerprint(), gt_boxes=ds.num_boxes, keys=keys,
+                host_s=round(time.monotonic() - t0, 1))
+    (work / "detection.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    log(f"detector: {DETECTOR} FP32 + INT8 ({info['models']}, {info['build_s']} s), {n} COCO images "
+        f"({ds.num_boxes} boxes); host outputs, QDQ reference and eval {info['host_s']} s")
+    return plan
+
+
 def cmd_prepare(args: argparse.Namespace) -> int:
     import numpy as np
     from edgebench.tools.synthetic import conv_net
@@ -433,6 +587,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     default_inputs = None if default is None else work / "inputs" / f"{model_key(default.relative_to(work))}.npz"
     plan += prepare_runtimes(work, parse_runtimes(args.runtimes), None if default is None else default.parent,
                              default_inputs)
+    plan += prepare_detector(work, args.detector_n, Path(args.detector_cache or work.parent / DETECTOR))
 
     eval_ok = has_command("eval")
     if exported and not eval_ok:
@@ -758,6 +913,168 @@ def verify_runtimes(work: Path, bdir: Path, results: list[dict[str, Any]]) -> tu
     return section, problems
 
 
+# The detector on the device vs its reference (the host's FP32 run; an INT8 model's QDQ reference), by precision:
+# the least box agreement both ways of the decoded boxes with score >= 0.3 (`box_agreement_both_ways`: same class,
+# IoU >= 0.5), and the largest |device - reference| `edgebench eval` mAP@0.5:0.95 on the COCO images, in points.
+# FP32: `edgebench convert`'s FP32 box bar (ConvertTolerance.min_box_agreement_fp32, 99 %); the raw outputs within
+# TOL["fp32"]; mAP within 0.1 (a float-rounding difference can reorder two equal-scored boxes, no more).
+# INT8: the QDQ reference (float ops between exact Q/DQ steps) rounds differently from integer kernels (fused
+# requantization at every step; the head's output steps are 0.058 wide): this host's own exact kernels (avx512_vnni),
+# and the emulated Pi 4 / Pi 5 kernels (bit-identical to them), reach 86-92 % box agreement both ways with it on each
+# 32-image window of the 128 COCO images (85-93 % on 16-image windows), move mAP by up to 2.0 points on 32 images
+# (3.2 on 16) and differ in raw outputs by up to 4.7 (w/h logits, 61 % of the range): the raw outputs are
+# information, boxes and mAP decide. The bars sit below those figures; a broken pipeline scores far lower (BGR fed as
+# RGB: 55-61 %, per-tensor INT8 against FP32: 70 %; docs/detection.md).
+DET_TOL: dict[str, dict[str, float]] = {"fp32": {"box_agreement_pct": 100 * ConvertTolerance().min_box_agreement_fp32,
+                                                 "map_gap_pts": 0.1},
+                                        "int8": {"box_agreement_pct": 80.0, "map_gap_pts": 3.0}}
+
+
+def load_boxes(path: Path) -> list[Any]:
+    """A KEY.boxes.npz (tools/arm_outputs.py) -> each image's `Detections`."""
+    import numpy as np
+    from edgebench.calibration.detection import detections_from_arrays
+
+    return detections_from_arrays(dict(np.load(path)))
+
+
+def compare_detector(host: tuple[dict[str, Any], list[Any]], dev: tuple[dict[str, Any], list[Any]],
+                     precision: str, reference: tuple[dict[str, Any], list[Any]] | None = None,
+                     exact: Any = None) -> dict[str, Any]:
+    """The outputs check of a detector: (raw outputs, decoded boxes) of the device against the host (FP32) or the
+    QDQ reference (INT8). Box agreement both ways >= DET_TOL decides; FP32's raw outputs must also be within TOL,
+    INT8's are information (with the device's boxes against this host's kernels)."""
+    from edgebench.calibration.detection import box_agreement_both_ways
+    from edgebench.calibration.tasks import AGREEMENT_SCORE
+
+    raw = compare_model_outputs(host[0], dev[0], precision, None if reference is None else reference[0], exact)
+    # the classifier's saturation verdict compares raw outputs with TOL: for this head the figures are kept, the
+    # verdict is not (exact kernels differ from the QDQ reference by more, see DET_TOL)
+    raw.pop("host_kernels_saturate", None)
+    raw.pop("info", None)
+    base = host if reference is None else reference
+    out: dict[str, Any] = {"precision": precision, "reference": raw["reference"], "n": len(dev[1]),
+                           "bar_pct": DET_TOL[precision]["box_agreement_pct"]}
+    problems: list[str] = []
+    information = [f"raw outputs: {x}" for x in raw.pop("problems")] if reference is not None else []
+    problems += [f"raw outputs: {x}" for x in raw.pop("problems", [])]
+    out["raw"] = raw
+    what = "the host's" if reference is None else "the QDQ reference's"
+    if len(dev[1]) != len(base[1]):
+        out["problems"] = [*problems, f"boxes for {len(dev[1])} images on the device, {len(base[1])} in {what}"]
+        return out
+    out.update(box_agreement_both_ways(dev[1], base[1], AGREEMENT_SCORE))
+    bar = out["bar_pct"]
+    if out["box_agreement_pct"] < bar:
+        problems.append(f"box agreement {out['box_agreement_pct']:.1f} % < {bar:g} % ({precision}): the device "
+                        f"reproduces {out['matched_boxes']} of {what} {out['reference_boxes']} boxes with score >= "
+                        f"{AGREEMENT_SCORE} on {out['n']} images")
+    if out["box_agreement_reverse_pct"] < bar:
+        problems.append(f"reverse box agreement {out['box_agreement_reverse_pct']:.1f} % < {bar:g} % ({precision}): "
+                        f"of the device's {out['boxes']} boxes, the share {what} boxes have")
+    if reference is not None and len(host[1]) == len(dev[1]):
+        kernels = box_agreement_both_ways(dev[1], host[1], AGREEMENT_SCORE)
+        out["box_agreement_vs_host_kernels_pct"] = kernels["box_agreement_pct"]
+        out["box_agreement_reverse_vs_host_kernels_pct"] = kernels["box_agreement_reverse_pct"]
+    out["information"] = information
+    out["problems"] = problems
+    return out
+
+
+def compare_detector_eval(host: dict[str, Any], dev: dict[str, Any], precision: str) -> dict[str, Any]:
+    """`edgebench eval --json` of a detector on the device against the host's (INT8: its QDQ arithmetic): the same
+    images and boxes (n, dataset_sha256), mAP@0.5:0.95 within DET_TOL's gap; mAP@0.5 recorded."""
+    gap = DET_TOL[precision]["map_gap_pts"]
+    out: dict[str, Any] = {"n": dev.get("n"), "map_pct_host": host.get("map_pct"), "map_pct_device": dev.get("map_pct"),
+                           "map50_pct_host": host.get("map50_pct"), "map50_pct_device": dev.get("map50_pct"),
+                           "gap_pts": gap, "host_arithmetic": host.get("arithmetic"),
+                           "device_arithmetic": dev.get("arithmetic"), "device_s": dev.get("seconds")}
+    problems = []
+    if (host.get("n"), host.get("dataset_sha256")) != (dev.get("n"), dev.get("dataset_sha256")):
+        problems.append(f"the device evaluated {dev.get('n')} images (dataset {str(dev.get('dataset_sha256'))[:12]}), "
+                        f"the host {host.get('n')} ({str(host.get('dataset_sha256'))[:12]})")
+    diff = abs(_num(dev.get("map_pct")) - _num(host.get("map_pct")))
+    out["map_diff_pts"] = round(diff, 4)
+    if not diff <= gap:
+        problems.append(f"`edgebench eval` mAP {dev.get('map_pct')} on the device, {host.get('map_pct')} on the host "
+                        f"(|diff| {diff:.2f} > {gap:g} points, {precision})")
+    out["problems"] = problems
+    return out
+
+
+def verify_detector(work: Path, bdir: Path, cpu: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """The detector on one board (work/detection.json, written by `prepare_detector`): (summary's `detection`
+    section, problems). Per model: `compare_detector` on its raw outputs and boxes, `compare_detector_eval` on its
+    mAP, and the device's time for each step (times.txt)."""
+    import numpy as np
+    from edgebench.calibration.recipes import model_arithmetic
+    from edgebench.manifest import find_typed_manifest
+    from edgebench.tools.arm_outputs import boxes_file
+
+    f = work / "detection.json"
+    info: dict[str, Any] = json.loads(f.read_text(encoding="utf-8")) if f.exists() else {"host": "not prepared"}
+    if info.get("host") != "ok":
+        return {"status": info.get("host")}, []
+    times = read_times(bdir / "times.txt")
+    section: dict[str, Any] = {"status": "ok", "model": info["model"], "n": info["n"], "gt_boxes": info["gt_boxes"],
+                               "host_models": info["models"], "host_build_s": info.get("build_s"),
+                               "host_s": info["host_s"],
+                               "outputs_s": next((t for fl, t in times if fl[:2] == ["outputs",
+                                                                                    "outputs-detection.txt"]), None)}
+    problems: list[str] = []
+    for prec, key in info["keys"].items():
+        rel = f"models/{info['model']}/model.{prec}.onnx"
+        d: dict[str, Any] = {}
+        section[prec] = d
+        host_f, dev_f = work / "host" / "outputs" / f"{key}.npz", bdir / "outputs" / f"{key}.npz"
+        if not (dev_f.exists() and boxes_file(dev_f).exists()):
+            problems.append(f"{key}: the device wrote no outputs or boxes ({dev_f.name})")
+        else:
+            ref_f = work / "host" / "reference" / f"{key}.npz"
+            ref = (dict(np.load(ref_f)), load_boxes(boxes_file(ref_f))) if ref_f.exists() else None
+            exact = model_arithmetic(find_typed_manifest(work / rel), cpu) if ref is not None else None
+            cmp = compare_detector((dict(np.load(host_f)), load_boxes(boxes_file(host_f))),
+                                   (dict(np.load(dev_f)), load_boxes(boxes_file(dev_f))), prec, ref, exact)
+            d["outputs"] = cmp
+            problems += [f"{key}: {x}" for x in cmp.pop("problems")]
+        dev_eval = bdir / "eval" / f"{key}.json"
+        if not dev_eval.exists():
+            problems.append(f"{key}: the device wrote no `edgebench eval` result ({dev_eval.name})")
+            continue
+        e = compare_detector_eval(json.loads((work / "host" / f"{key}.eval.json").read_text(encoding="utf-8")),
+                                  json.loads(dev_eval.read_text(encoding="utf-8")), prec)
+        kernels = work / "host" / f"{key}.eval-host-kernels.json"
+        if kernels.exists():  # information: this host's own integer kernels
+            e["map_pct_host_kernels"] = json.loads(kernels.read_text(encoding="utf-8")).get("map_pct")
+        e["eval_s"] = next((t for fl, t in times if fl[0] == "eval-detection" and fl[3] == key), None)
+        d["eval"] = e
+        problems += [f"{key}: {x}" for x in e.pop("problems")]
+    section["device_s"] = round(sum(t for fl, t in times if fl[0] == "eval-detection"
+                                    or fl[:2] == ["outputs", "outputs-detection.txt"]), 1)
+    return section, problems
+
+
+def log_detection(det: dict[str, Any]) -> None:
+    """The log lines of one board's `detection` section (verify_detector)."""
+    if det.get("status") != "ok":
+        log(f"  detector: {det.get('status')}")
+        return
+    for prec in ("fp32", "int8"):
+        o, e = det[prec].get("outputs", {}), det[prec].get("eval", {})
+        ref = "QDQ reference" if o.get("reference") == "qdq" else "host"
+        log(f"  detector {det['model']} {prec}: box agreement with the {ref} {_num(o.get('box_agreement_pct')):.1f} % "
+            f"/ reverse {_num(o.get('box_agreement_reverse_pct')):.1f} % (bar {o.get('bar_pct')} %; "
+            f"{o.get('reference_boxes')} / {o.get('boxes')} boxes on {o.get('n')} images), raw max |diff| "
+            f"{_num(o.get('raw', {}).get('max_abs_diff')):.3g}; mAP {_num(e.get('map_pct_device')):.2f} (host "
+            f"{_num(e.get('map_pct_host')):.2f}, |diff| {e.get('map_diff_pts')} <= {e.get('gap_pts')})")
+        if "box_agreement_vs_host_kernels_pct" in o:
+            log(f"    information: box agreement with this host's kernels "
+                f"{o['box_agreement_vs_host_kernels_pct']:.1f} % / reverse "
+                f"{o['box_agreement_reverse_vs_host_kernels_pct']:.1f} %, their mAP "
+                f"{_num(e.get('map_pct_host_kernels')):.2f}")
+    log(f"  detector: {det['device_s']} s on the device (outputs {det['outputs_s']} s, the rest `edgebench eval`)")
+
+
 def _num(x: Any) -> float:
     """A figure for a log line: NaN where a comparison could not be made (e.g. different output names)."""
     return float("nan") if x is None else float(x)
@@ -845,6 +1162,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 p.append(f"the auto preset is {got!r}, expected {EXPECT[board]['preset']!r}")
         b["runtimes"] = runtimes
         p += rp
+        b["detection"], dp = verify_detector(work, bdir, cpu)
+        p += dp
         b["problems"] = p
         summary["boards"][board] = b
         problems += [f"{board}: {x}" for x in p]
@@ -880,6 +1199,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                     f"max |device - host {rt}| {_num(o.get('max_abs_diff')):.3g} "
                     f"({_num(o.get('max_rel_diff')):.2g} of the range), top-1 flips {o.get('top1_flips')}")
             log(f"  runtime {rt}: {r.get('device_s')} s on the device (probe, bench, outputs)")
+        log_detection(b["detection"])
         for key, e in b["eval"].items():
             log(f"  eval {key}: top-1 {e['top1_pct_device']} % (host {e['top1_pct_host']} %), top-5 "
                 f"{e['top5_pct_device']} % (host {e['top5_pct_host']} %) on {e['n']} images")
@@ -918,6 +1238,10 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--model-dirs", nargs="*", default=[], help="more model folders to check")
     s.add_argument("--no-pruned", dest="pruned", action="store_false", help="skip the pruned ResNet-20")
     s.add_argument("--runtimes", default="", help="ARM runtimes to check besides ONNX Runtime (comma-separated)")
+    s.add_argument("--detector-n", type=int, default=DETECTOR_N_DEFAULT,
+                   help="COCO images the detector (FastestDet FP32 + INT8) runs on; 0 leaves it out")
+    s.add_argument("--detector-cache", default=None,
+                   help="folder the host's FastestDet models are built in and reused from (default: beside --work)")
     s.set_defaults(fn=cmd_prepare)
     s = sub.add_parser("verify")
     s.add_argument("--work", required=True)

@@ -275,7 +275,7 @@ def test_prepare_and_verify_with_an_arm64_neon_model(ac: Any, tmp_path: Path, sh
     monkeypatch.setattr(ac, "REPO", tmp_path)  # no `make export` artifacts: only the given model folder
     work = tmp_path / "work"
     assert ac.main(["prepare", "--work", str(work), "--model-dirs", str(src), "--no-pruned", "--eval-n", "50",
-                    "--outputs-n", "50"]) == 0
+                    "--outputs-n", "50", "--detector-n", "0"]) == 0
     key = "neon.model.int8"
     assert (work / "reference.txt").read_text().split() == ["models/neon/model.int8.onnx", f"inputs/{key}.npz", key]
     assert not (work / "host" / "reference" / "neon.model.fp32.npz").exists()  # FP32: the host is the reference
@@ -498,3 +498,209 @@ def test_arm_outputs_runs_a_runtime_artifact_from_its_listing(tmp_path: Path) ->
     r = subprocess.run([sys.executable, "-m", "edgebench.tools.arm_outputs", str(tmp_path / "list.txt"),
                         str(tmp_path / "out")], capture_output=True, text=True, check=False)
     assert r.returncode != 0 and "MODEL INPUTS KEY [RUNTIME PRECISION]" in r.stderr
+
+
+# ---- the detector (FastestDet): raw outputs, decoded boxes and mAP of the device against the host --------------
+
+def _dets(n: int = 10, seed: int = 0, score: float = 0.8) -> list[Any]:
+    """Ten images with one box each (class 0..2), scored `score`."""
+    import numpy as np
+    from edgebench.calibration.detection import Detections
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(n):
+        x, y = rng.uniform(0, 50, 2)
+        out.append(Detections(np.array([[x, y, x + 20, y + 30]]), np.array([score]), np.array([k % 3])))
+    return out
+
+
+def _grid(seed: int = 0) -> dict[str, Any]:
+    import numpy as np
+
+    return {"logits": np.random.default_rng(seed).uniform(0, 1, (10, 7, 3, 3)).astype(np.float32)}
+
+
+def test_compare_detector_fp32_is_strict_on_raw_outputs_and_boxes(ac: Any) -> None:
+    import numpy as np
+    from edgebench.calibration.detection import Detections
+
+    raw, boxes = _grid(), _dets()
+    same = ac.compare_detector((raw, boxes), ({"logits": raw["logits"] + np.float32(1e-6)}, list(boxes)), "fp32")
+    assert same["problems"] == [] and same["reference"] == "host"
+    assert (same["box_agreement_pct"], same["box_agreement_reverse_pct"], same["reference_boxes"]) == (100.0, 100.0, 10)
+    far = ac.compare_detector((raw, boxes), ({"logits": raw["logits"] + np.float32(0.01)}, boxes), "fp32")
+    assert far["problems"] == ["raw outputs: output 'logits' differs from the host's by 0.01 (> 0.0001, fp32)"]
+    moved = list(boxes)
+    moved[0] = Detections(boxes[0].boxes + 15.0, boxes[0].scores, boxes[0].labels)  # IoU < 0.5: 9 of 10 boxes
+    extra = [Detections(np.vstack([b.boxes, [[0, 0, 5, 5]]]), np.append(b.scores, 0.5), np.append(b.labels, 1))
+             for b in boxes]  # every image gains a box the host does not have
+    bad = ac.compare_detector((raw, boxes), (raw, moved), "fp32")
+    assert [p[:38] for p in bad["problems"]] == ["box agreement 90.0 % < 99 % (fp32): th",
+                                                 "reverse box agreement 90.0 % < 99 % (f"]
+    added = ac.compare_detector((raw, boxes), (raw, extra), "fp32")
+    assert added["box_agreement_pct"] == 100.0 and added["box_agreement_reverse_pct"] == 50.0
+    assert len(added["problems"]) == 1 and added["problems"][0].startswith("reverse box agreement 50.0 %")
+    short = ac.compare_detector((raw, boxes), ({"logits": raw["logits"][:9]}, boxes[:9]), "fp32")
+    assert any("boxes for 9 images on the device, 10 in the host's" in p for p in short["problems"])
+
+
+def test_compare_detector_int8_is_held_to_the_qdq_reference_by_its_boxes(ac: Any) -> None:
+    """INT8: the raw outputs may differ from the QDQ reference by several quantization steps (information); the
+    boxes against the reference decide (>= 80 % both ways); the host kernels' boxes are information."""
+    import numpy as np
+    from edgebench.calibration.detection import Detections
+
+    ref_raw, ref = _grid(), _dets()
+    host = ({"logits": ref_raw["logits"] + np.float32(2.0)}, _dets(seed=1))  # host kernels: other boxes entirely
+    moved = [Detections(d.boxes + (15.0 if k < 1 else 0.0), d.scores, d.labels) for k, d in enumerate(ref)]
+    dev_raw = {"logits": ref_raw["logits"] + np.float32(0.5)}
+    ok = ac.compare_detector(host, (dev_raw, moved), "int8", (ref_raw, ref))
+    assert ok["problems"] == [] and ok["reference"] == "qdq" and ok["box_agreement_pct"] == 90.0
+    assert ok["information"] and "differs from the QDQ reference's" in ok["information"][0]
+    assert ok["raw"]["max_abs_diff_vs_reference"] == pytest.approx(0.5)
+    assert ok["box_agreement_vs_host_kernels_pct"] < 50.0 and "host_kernels_saturate" not in ok["raw"]
+    three_off = [Detections(d.boxes + (15.0 if k < 3 else 0.0), d.scores, d.labels) for k, d in enumerate(ref)]
+    bad = ac.compare_detector(host, (ref_raw, three_off), "int8", (ref_raw, ref))
+    assert len(bad["problems"]) == 2 and bad["problems"][0].startswith("box agreement 70.0 % < 80 % (int8)")
+    assert "of the QDQ reference's 10 boxes" in bad["problems"][0]
+
+
+def test_compare_detector_eval(ac: Any) -> None:
+    host = {"n": 16, "dataset_sha256": "ab" * 32, "map_pct": 24.14, "map50_pct": 44.4, "arithmetic": "host-kernels"}
+    assert ac.compare_detector_eval(host, dict(host), "fp32")["problems"] == []
+    off = ac.compare_detector_eval(host, {**host, "map_pct": 24.3}, "fp32")
+    assert off["problems"] == ["`edgebench eval` mAP 24.3 on the device, 24.14 on the host (|diff| 0.16 > 0.1 "
+                               "points, fp32)"]
+    assert ac.compare_detector_eval(host, {**host, "map_pct": 21.5}, "int8")["problems"] == []  # within 3 points
+    assert ac.compare_detector_eval(host, {**host, "map_pct": 21.0}, "int8")["problems"][0].endswith(
+        "(|diff| 3.14 > 3 points, int8)")
+    other = ac.compare_detector_eval(host, {**host, "n": 15, "dataset_sha256": "cd" * 32}, "int8")
+    assert other["problems"] == ["the device evaluated 15 images (dataset cdcdcdcdcdcd), the host 16 (abababababab)"]
+    assert ac.compare_detector_eval(host, {**host, "map_pct": None}, "int8")["problems"]  # no figure: fails
+
+
+def _fastestdet_like(folder: Path, precision: str = "fp32") -> Path:
+    """A FastestDet-layout 'detector' [1, 1+4+2, 3, 3] (constant output) with its detection manifest."""
+    import numpy as np
+    from edgebench.atomic import write_json
+    from edgebench.manifest import InputInfo, new_manifest
+    from edgebench.tools.synthetic import constant_detector
+
+    raw = np.zeros((1, 7, 3, 3), np.float32)
+    raw[0, 0, 1, 1] = raw[0, 5, 1, 1] = 0.9  # one confident box of class 0 in the centre cell
+    raw[0, 0, 0, 2] = raw[0, 6, 0, 2] = 0.2  # one below the agreement score
+    model = constant_detector(folder / f"model.{precision}.onnx", raw)
+    write_json(folder / f"model.{precision}.json", new_manifest(
+        name="det", precision=precision, task="detection", input=InputInfo("input", (1, 3, 32, 32)).to_dict(),
+        output={"name": "output0", "shape": [1, 7, 3, 3], "kind": "detection-grid", "decoder": "fastestdet"}))
+    return model
+
+
+def test_arm_outputs_decodes_a_detectors_boxes_in_each_images_frame(tmp_path: Path) -> None:
+    """tools/arm_outputs.py on a detector: raw outputs as for any model, and KEY.boxes.npz with the boxes of score
+    >= 0.3 decoded by the package's decoder in each image's size (`image_wh`, not fed to the model)."""
+    import numpy as np
+    from edgebench.calibration.detection import detections_from_arrays
+    from edgebench.tools import arm_outputs
+
+    pytest.importorskip("onnx")
+    model = _fastestdet_like(tmp_path / "det")
+    np.savez(tmp_path / "in.npz", input=np.zeros((2, 3, 32, 32), np.float32), image_wh=np.array([[90, 30], [9, 3]]))
+    arm_outputs.run(model, tmp_path / "in.npz", tmp_path / "det.npz")
+    assert np.load(tmp_path / "det.npz")["output0"].shape == (2, 7, 3, 3)
+    dets = detections_from_arrays(dict(np.load(tmp_path / "det.boxes.npz")))
+    assert [d.labels.tolist() for d in dets] == [[0], [0]]  # the 0.2-scored box is left out
+    assert dets[0].boxes[0] == pytest.approx(10 * dets[1].boxes[0])  # the images' own frames
+    assert dets[0].scores[0] == pytest.approx(0.9)
+    plain = tmp_path / "plain.onnx"
+    (tmp_path / "plain.onnx").write_bytes(model.read_bytes())  # no manifest: no boxes
+    np.savez(tmp_path / "in1.npz", input=np.zeros((1, 3, 32, 32), np.float32))
+    arm_outputs.run(plain, tmp_path / "in1.npz", tmp_path / "plain.npz")
+    assert not (tmp_path / "plain.boxes.npz").exists()
+
+
+def test_coco_subset_and_a_skipped_detector(ac: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`write_coco_subset` keeps the first n images with their boxes (the device's `eval --data data/coco`); without
+    the COCO sample or the weights `prepare_detector` writes why and plans nothing, and verify records that."""
+    from edgebench.calibration.detection_data import load_detection_data
+    from edgebench.tools.synthetic import coco_folder
+
+    src = coco_folder(tmp_path / "coco", [[(0, [1, 1, 5, 5])], [(1, [2, 2, 8, 8]), (2, [0, 0, 4, 4])], []])
+    ds = ac.write_coco_subset(src, tmp_path / "sub", 2)
+    assert len(ds) == 2 and ds.num_boxes == 3 and len(list((tmp_path / "sub" / "images").iterdir())) == 2
+    assert ds.fingerprint() == load_detection_data(src).subset(2).fingerprint()
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setattr(ac, "detector_sources", lambda: "no COCO sample (coco/val2017_first128 under ...)")
+    assert ac.prepare_detector(work, 16, tmp_path / "cache") == []
+    assert ac.verify_detector(work, work / "out" / "pi4", {}) == (
+        {"status": "not checked: no COCO sample (coco/val2017_first128 under ...)"}, [])
+    assert ac.prepare_detector(work, 0, tmp_path / "cache") == []
+    assert ac.verify_detector(work, work / "out" / "pi4", {})[0] == {
+        "status": "not checked: --detector-n 0 (EDGEBENCH_ARM_DETECTOR_N)"}
+
+
+def test_verify_detector_reads_what_prepare_and_the_device_write(ac: Any, tmp_path: Path) -> None:
+    """verify's detector section from a work folder laid out as `prepare_detector` and scripts/arm_device.sh leave
+    it: passes a device matching the host (FP32) and the QDQ reference (INT8), fails a wrong INT8 device."""
+    import numpy as np
+    from edgebench.calibration.detection import Detections, detections_arrays
+
+    work, bdir = tmp_path / "work", tmp_path / "work" / "out" / "pi5"
+    for d in ("host/outputs", "host/reference", "out/pi5/outputs", "out/pi5/eval"):
+        (work / d).mkdir(parents=True)
+    keys = {"fp32": "det.model.fp32", "int8": "det.model.int8"}
+    (work / "detection.json").write_text(json.dumps({"host": "ok", "model": "det", "models": "reused", "n": 10,
+                                                     "gt_boxes": 12, "host_s": 3.0, "keys": keys}))
+    ev = {"n": 10, "dataset_sha256": "ab" * 32, "map_pct": 20.0, "map50_pct": 40.0}
+    raw, boxes = _grid(), _dets()
+    for prec, key in keys.items():
+        for where in ("host/outputs", "out/pi5/outputs") + (("host/reference",) if prec == "int8" else ()):
+            np.savez(work / where / f"{key}.npz", **raw)
+            np.savez(work / where / f"{key}.boxes.npz", **detections_arrays(boxes))
+        (work / "host" / f"{key}.eval.json").write_text(json.dumps(ev))
+        (bdir / "eval" / f"{key}.json").write_text(json.dumps({**ev, "map_pct": 21.5 if prec == "int8" else 20.0}))
+    (bdir / "times.txt").write_text("outputs outputs-detection.txt - - 30.0\n"
+                                    "eval-detection models/det/model.fp32.onnx 10 det.model.fp32 20.0\n")
+    section, problems = ac.verify_detector(work, bdir, {})
+    assert problems == [] and section["device_s"] == 50.0 and section["outputs_s"] == 30.0
+    assert section["int8"]["outputs"]["reference"] == "qdq" and section["int8"]["eval"]["map_diff_pts"] == 1.5
+    assert section["fp32"]["eval"]["eval_s"] == 20.0 and section["fp32"]["outputs"]["box_agreement_pct"] == 100.0
+    wrong = [Detections(d.boxes, d.scores, (d.labels + 1) % 3) for d in boxes]  # every class wrong
+    np.savez(bdir / "outputs" / "det.model.int8.boxes.npz", **detections_arrays(wrong))
+    (bdir / "eval" / "det.model.fp32.json").unlink()
+    _, problems = ac.verify_detector(work, bdir, {})
+    assert problems[0] == ("det.model.fp32: the device wrote no `edgebench eval` result (det.model.fp32.json)")
+    assert problems[1].startswith("det.model.int8: box agreement 0.0 % < 80 % (int8)") and len(problems) == 3
+
+
+@pytest.mark.torch
+def test_detector_models_are_reused_only_while_their_hashes_match(ac: Any, tmp_path: Path) -> None:
+    from edgebench.atomic import write_json
+    from edgebench.exporter.zoo import FASTESTDET_WEIGHTS
+    from edgebench.manifest import new_manifest, sha256_file
+
+    folder = tmp_path / "fastestdet"
+    assert ac.detector_reusable(folder) == "not built yet"
+    folder.mkdir()
+    fp32, int8 = folder / "model.fp32.onnx", folder / "model.int8.onnx"
+    fp32.write_bytes(b"fp32 graph")
+    int8.write_bytes(b"int8 graph")
+
+    def manifests(weights: str = FASTESTDET_WEIGHTS.sha256, parent: str | None = None) -> None:
+        write_json(folder / "model.fp32.json", new_manifest(name="fastestdet", precision="fp32", task="detection",
+                                                            weights_sha256=weights, onnx_sha256=sha256_file(fp32)))
+        write_json(folder / "model.int8.json", new_manifest(
+            name="fastestdet", precision="int8", task="detection", onnx_sha256=sha256_file(int8),
+            parent_sha256=parent or sha256_file(fp32), quantization_mode="static"))
+
+    manifests()
+    assert ac.detector_reusable(folder) is None
+    manifests(weights="0" * 64)
+    assert ac.detector_reusable(folder) == "FP32 not from the published weights"
+    manifests(parent="1" * 64)
+    assert ac.detector_reusable(folder) == "the INT8 model was not made from this FP32 file"
+    manifests()
+    fp32.write_bytes(b"another fp32 graph")
+    assert ac.detector_reusable(folder) == "model.fp32.onnx differs from its manifest"
