@@ -478,7 +478,7 @@ def prepare_detector(work: Path, n: int, cache: Path) -> list[str]:
     import time
 
     import numpy as np
-    from edgebench.calibration.detection_data import stretched_images
+    from edgebench.calibration.detection_data import fitted_images
     from edgebench.calibration.preprocess import preprocess
     from edgebench.manifest import find_typed_manifest
     from edgebench.tools.arm_outputs import IMAGE_WH
@@ -501,7 +501,7 @@ def prepare_detector(work: Path, n: int, cache: Path) -> list[str]:
     man = find_typed_manifest(folder / "model.fp32.onnx")
     if man is None or man.input is None:
         raise CheckFailed(f"{folder / 'model.fp32.json'} has no input description")
-    x = preprocess(stretched_images(ds, man.input), man.input.preprocessing, man.input.image_hw())
+    x = preprocess(fitted_images(ds, man.input), man.input.preprocessing, man.input.image_hw())
     inputs = work / "inputs" / f"{DETECTOR}.npz"
     np.savez(inputs, **{man.input.name: x, IMAGE_WH: np.array([[im.width, im.height] for im in ds.images])})
     keys: dict[str, str] = {}
