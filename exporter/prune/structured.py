@@ -293,16 +293,9 @@ def count_macs_params(model: nn.Module, example: torch.Tensor) -> tuple[int, int
     MACs count convolutions, linear layers and matmuls (torch.utils.flop_counter, MAC = FLOP / 2), the
     convention of the papers and of the export manifest; BN, ReLU, pooling and additions are not counted.
     """
-    from torch.utils.flop_counter import FlopCounterMode
+    from edgebench.exporter.export import count_macs, count_params
 
-    was_training = model.training
-    model.eval()
-    try:
-        with FlopCounterMode(display=False) as fc, torch.inference_mode():
-            model(example[:1])
-    finally:
-        model.train(was_training)
-    return int(fc.get_total_flops() // 2), int(sum(p.numel() for p in model.parameters()))
+    return count_macs(model, tuple(example[:1].shape)), count_params(model)
 
 
 def conv_filters(model: nn.Module) -> dict[str, int]:
