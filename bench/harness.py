@@ -17,12 +17,13 @@ from functools import partial
 import numpy as np
 from edgebench.bench.memory import rss_mb
 from edgebench.bench.stability import CpuWindow
-from edgebench.bench.stats import median_ci
+from edgebench.bench.stats import SEGMENTS, p50_ci
 from edgebench.errors import EdgebenchError, UserInputError
 from edgebench.runtimes.base import Session
 
 CHUNK = 1 << 14  # samples added at once past the preallocated buffer (128 KiB)
 STABLE_CHECK_NS = 250_000_000  # --until-stable: the CI is looked at every 0.25 s past the minimums
+SEGMENT_MIN_RUNS = 5  # a segment has at least this many timed runs: its one untimed run costs at most a fifth
 PREALLOC_MAX = 1_000_000  # never preallocate more than 8 MB up front, whatever --max-iters says
 
 
@@ -105,6 +106,8 @@ class Timing:
     cpu_share: float | None = None  # process CPU seconds per wall second over the timed loop (1.0: one core)
     load1_before: float | None = None  # the 1-minute load average as the timed loop began
     stable: bool | None = None  # with --until-stable: whether the CI got narrow enough before the cap
+    # the index of each segment's first sample: the inputs are bound anew for each segment (`measure`)
+    segment_starts: list[int] = field(default_factory=list)
 
 
 def bound_run(session: Session, feeds: Mapping[str, np.ndarray]) -> Callable[[], object]:
@@ -134,6 +137,11 @@ def measure(
 ) -> Timing:
     """Time `session.run(feeds)` (inputs bound once where the session can: `bound_run`): a first run, the
     warm-up, then the timed loop.
+
+    The timed loop runs in segments of `min_seconds` / `SEGMENTS` (and at least `min_iters` / `SEGMENTS`
+    and `SEGMENT_MIN_RUNS` runs); each after the first binds the inputs anew and runs once untimed first.
+    Each binding has its own level (its buffers' addresses), so the segments sample that spread and the p50's
+    CI spans it (`stats.p50_ci`).
 
     `deadline_ns` (a `time.perf_counter_ns()` value; default: now + `config.timeout_s`) ends a run that is
     still short of its minimum then with `MeasurementTimeout`; it is checked between runs (a single run that
@@ -173,7 +181,16 @@ def measure(
     n = 0
     until = config.until_stable
     stable: bool | None = None
+    seg_ns = int(config.min_seconds * 1e9 / SEGMENTS)
+    seg_iters = max(SEGMENT_MIN_RUNS, min_iters // SEGMENTS)
+    starts = [0]
+    seg_end = start + seg_ns
     while True:
+        if n - starts[-1] >= seg_iters and clock() >= seg_end:  # the segment is done: the next binds anew
+            starts.append(n)
+            run = bound_run(session, feeds)
+            run()
+            seg_end = clock() + seg_ns
         t0 = clock()
         run()
         t1 = clock()
@@ -185,7 +202,7 @@ def measure(
         if (n >= min_iters and t1 >= min_end) or n == max_iters or t1 >= stop_end:
             if until is None or n == max_iters or t1 >= stop_end:
                 break
-            stable = _p50_ci_within(buf, n, until)
+            stable = _p50_ci_within(buf, n, until, starts)
             if stable:
                 break
             min_end = t1 + STABLE_CHECK_NS  # not yet: look again a little later
@@ -202,14 +219,15 @@ def measure(
     if progress is not None:
         progress(n, wall)
     if until is not None and not stable:
-        stable = _p50_ci_within(buf, n, until)
+        stable = _p50_ci_within(buf, n, until, starts)
     return Timing(first_run_ns=first, warmup_iters=warm, samples_ns=buf, wall_s=wall, rss_loop_start_mb=rss_start,
-                  rss_loop_end_mb=rss_end, cpu_share=share, load1_before=window.load1, stable=stable)
+                  rss_loop_end_mb=rss_end, cpu_share=share, load1_before=window.load1, stable=stable,
+                  segment_starts=starts)
 
 
-def _p50_ci_within(buf: array, n: int, width: float) -> bool:
-    """Whether the p50's 95 % CI of the first `n` samples is at most `width` x the p50 wide."""
-    xs = np.sort(np.frombuffer(buf, np.int64, count=n).astype(np.float64))
-    lo, hi = median_ci(xs, 0.95, is_sorted=True)
+def _p50_ci_within(buf: array, n: int, width: float, starts: list[int]) -> bool:
+    """Whether the p50's 95 % CI (`stats.p50_ci`) of the first `n` samples is at most `width` x the p50 wide."""
+    xs = np.frombuffer(buf, np.int64, count=n).astype(np.float64)
+    lo, hi, _ = p50_ci(xs, starts)
     med = float(np.median(xs))
     return med > 0 and (hi - lo) / med <= width

@@ -298,8 +298,8 @@ def _latency(timing: Any, batch: int) -> dict[str, Any]:
     import numpy as np
     from edgebench.bench.stats import summarize
 
-    lat = summarize(timing.samples_ns, items_per_run=batch)
-    _stability(lat, timing.samples_ns, timing.cpu_share, timing.load1_before, timing.stable)
+    lat = summarize(timing.samples_ns, items_per_run=batch, segment_starts=timing.segment_starts)
+    _stability(lat, timing.samples_ns, timing.cpu_share, timing.load1_before, timing.stable, timing.segment_starts)
     lat.update({
         "first_run_ms": timing.first_run_ns / 1e6,
         "warmup_iters": timing.warmup_iters,
@@ -332,11 +332,11 @@ SPAWNED_ENV = "EDGEBENCH_WORKER_SPAWNED_NS"
 
 
 def _stability(lat: dict[str, Any], samples_ns: Any, cpu_share: float | None, load1: float | None,
-               stable: bool | None) -> None:
+               stable: bool | None, segment_starts: list[int] | None = None) -> None:
     """Set `lat["noisy"]` from the stability checks (bench/stability.py), with the reasons and the checks."""
     from edgebench.bench.stability import check_stability
 
-    st = check_stability(samples_ns, cpu_share=cpu_share, load_before=load1)
+    st = check_stability(samples_ns, cpu_share=cpu_share, load_before=load1, segment_starts=segment_starts)
     st["until_stable_reached"] = stable
     lat["noisy"] = st["noisy"]
     lat["noisy_reasons"] = st["reasons"]

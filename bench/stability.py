@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from edgebench.bench.stats import NOISY_CI, NOISY_SPREAD, median_ci
+from edgebench.bench.stats import NOISY_CI, NOISY_SPREAD, p50_ci
 
 CV_MAX = 0.10  # pyperf: "the standard deviation is more than 10 % of the mean"
 MIN_BELOW_MEDIAN_MAX = 0.5  # pyperf: the minimum 50 % below the mean (here: the median)
@@ -63,18 +63,20 @@ def _load1() -> float | None:
 
 
 def check_stability(samples_ns: Any, *, cpu_share: float | None, load_before: float | None,
-                    logical_cores: int | None = None) -> dict[str, Any]:
-    """The checks of one run's samples (ns) and machine state; returns `{noisy, reasons, checks, load, cpu}`.
+                    logical_cores: int | None = None, segment_starts: list[int] | None = None) -> dict[str, Any]:
+    """The checks of one run's samples (ns, in time order; `segment_starts` as `stats.p50_ci`) and machine
+    state; returns `{noisy, reasons, checks, load, cpu}`.
 
     >>> r = check_stability([1_000_000] * 50, cpu_share=0.61, load_before=0.2, logical_cores=2)
     >>> r["noisy"], r["reasons"]
     (True, ['the run got 61% of a core (threshold 80%): other programs took the CPU'])
     """
-    ns = np.sort(np.asarray(samples_ns, dtype=np.float64))
+    timed = np.asarray(samples_ns, dtype=np.float64)
+    lo, hi, segments = p50_ci(timed, segment_starts)
+    ns = np.sort(timed)
     med = float(np.median(ns))
     mean = float(ns.mean())
     std = float(ns.std(ddof=1)) if ns.size > 1 else 0.0
-    lo, hi = median_ci(ns, 0.95, is_sorted=True)
     p10, p90 = np.percentile(ns, [10, 90])
     tick_ns = time.get_clock_info("perf_counter").resolution * 1e9
     sub = float(np.count_nonzero(ns < RESOLUTION_TICKS * tick_ns) / ns.size)
@@ -83,7 +85,9 @@ def check_stability(samples_ns: Any, *, cpu_share: float | None, load_before: fl
     cv = std / mean if mean > 0 else 0.0
     checks = [
         Check("p50_ci_width", rel(hi - lo), NOISY_CI, rel(hi - lo) <= NOISY_CI, True,
-              f"the p50's 95 % CI is {rel(hi - lo):.1%} of the p50 wide (threshold {NOISY_CI:.0%})"),
+              f"the p50's 95 % CI is {rel(hi - lo):.1%} of the p50 wide (threshold {NOISY_CI:.0%}"
+              + (f"; it spans the medians of {segments} segments, each with its inputs bound anew)" if segments
+                 else ")")),
         Check("sub_resolution", sub, SUB_RESOLUTION_MAX, sub <= SUB_RESOLUTION_MAX, True,
               f"{sub:.1%} of the samples are under {RESOLUTION_TICKS} clock ticks ({RESOLUTION_TICKS * tick_ns:g} ns; "
               f"threshold {SUB_RESOLUTION_MAX:.0%}): time batches, not single runs"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,12 @@ import numpy as np
 NOISY_SPREAD = 0.25
 # ... or when the 95 % CI of the median is wider than this fraction of the median.
 NOISY_CI = 0.05
+# The timed loop runs in this many segments, each with its inputs bound anew (bench/harness.py `measure`): two
+# bindings of one session differ by up to ~2 % in p50 (the buffers' addresses), which no CI of one binding's
+# samples can see; the p50's CI also spans the segments' medians (`p50_ci`).
+SEGMENTS = 10
+# ... and needs this many segments to use them (fewer: the order-statistic CI of the samples alone)
+MIN_SEGMENTS = 6
 # What `throughput_items_per_s` is (batch / mean latency, not 1/p50): the header of every table that shows it.
 THROUGHPUT_HEADER = "items/s (1/mean)"
 
@@ -113,8 +120,44 @@ def median_ci(x: np.ndarray, confidence: float = 0.95, *, is_sorted: bool = Fals
     return float(xs[lo]), float(xs[hi])
 
 
-def summarize(samples_ns: Sequence[int], items_per_run: int = 1) -> dict[str, Any]:
-    """Summarize raw per-run latencies (nanoseconds) into a dict of millisecond figures.
+def segment_medians(x: np.ndarray, segment_starts: Sequence[int]) -> np.ndarray:
+    """The median of each contiguous segment of `x` (in time order); `segment_starts` are the segments' first
+    indices, the first one 0.
+
+    >>> segment_medians(np.array([1.0, 2.0, 3.0, 10.0, 20.0]), [0, 3]).tolist()
+    [2.0, 15.0]
+    """
+    bounds = [*segment_starts, len(x)]
+    return np.array([np.median(x[a:b]) for a, b in pairwise(bounds) if b > a])
+
+
+def p50_ci(x: np.ndarray, segment_starts: Sequence[int] | None = None,
+           confidence: float = 0.95) -> tuple[float, float, int]:
+    """The p50's CI of the samples `x` (time order) as `(low, high, segments used)`.
+
+    The order-statistic CI (`median_ci`) assumes independent samples. Runs of one session are not: each binding
+    of its inputs has its own level (buffer addresses; up to ~2 % apart on a 0.65 ms model), so with at least
+    `MIN_SEGMENTS` segments (each bound anew) the CI is widened to span the same CI of the segments' medians
+    (batch medians: distribution-free, so one disturbed segment does not move it). Never narrower than
+    `median_ci`; 0 segments used when there are too few.
+
+    >>> p50_ci(np.array([1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 5.0, 5.0, 6.0, 6.0]), [0, 2, 4, 6, 8, 10])
+    (1.0, 6.0, 6)
+    """
+    xs = np.asarray(x, dtype=np.float64)
+    lo, hi = median_ci(xs, confidence)
+    starts = list(segment_starts or [])
+    if len(starts) < MIN_SEGMENTS:
+        return lo, hi, 0
+    meds = segment_medians(xs, starts)
+    slo, shi = median_ci(meds, confidence)
+    return min(lo, slo), max(hi, shi), int(meds.size)
+
+
+def summarize(samples_ns: Sequence[int], items_per_run: int = 1,
+              segment_starts: Sequence[int] | None = None) -> dict[str, Any]:
+    """Summarize raw per-run latencies (nanoseconds, in time order) into a dict of millisecond figures;
+    `segment_starts`: where each of the timed loop's segments began (`p50_ci`).
 
     >>> s = summarize([1_000_000, 2_000_000, 3_000_000])
     >>> s["p50_ms"], s["n"], s["p50_ci95_ms"]
@@ -122,11 +165,12 @@ def summarize(samples_ns: Sequence[int], items_per_run: int = 1) -> dict[str, An
     """
     if len(samples_ns) == 0:
         raise ValueError("no latency samples to summarize")
-    ms = np.sort(np.asarray(samples_ns, dtype=np.float64) / 1e6)
+    timed = np.asarray(samples_ns, dtype=np.float64) / 1e6
+    lo, hi, segments = p50_ci(timed, segment_starts)
+    ms = np.sort(timed)
     p10, p50, p90, p95, p99 = (float(v) for v in np.percentile(ms, [10, 50, 90, 95, 99]))
     mean = float(ms.mean())
     std = float(ms.std(ddof=1)) if ms.size > 1 else 0.0
-    lo, hi = median_ci(ms, 0.95, is_sorted=True)
     tails = {f"p{round(q * 100)}_ci95_ms": [float(ms[r]) for r in quantile_ci_ranks(ms.size, q)] for q in (0.9, 0.99)}
     spread = (p90 - p10) / p50 if p50 > 0 else 0.0
     ci_rel = (hi - lo) / p50 if p50 > 0 else 0.0
@@ -141,6 +185,7 @@ def summarize(samples_ns: Sequence[int], items_per_run: int = 1) -> dict[str, An
         "p95_ms": p95,
         "p99_ms": p99,
         "p50_ci95_ms": [lo, hi],
+        "p50_ci95_segments": segments,  # segment medians the CI spans (`p50_ci`); 0: the samples' CI alone
         **tails,  # the same binomial order-statistic CI as the median's, for p90 and p99
         "p90_early_stopping": early_stopping_bound(ms),
         "cv": std / mean if mean > 0 else 0.0,

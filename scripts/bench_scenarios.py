@@ -39,7 +39,7 @@ import numpy as np
 from edgebench.bench.harness import BenchConfig, measure
 from edgebench.bench.scenarios import offline, run_streams
 from edgebench.bench.stability import check_stability
-from edgebench.bench.stats import early_stopping_bound, median_ci
+from edgebench.bench.stats import early_stopping_bound, p50_ci
 from edgebench.runtimes import get_runtime
 from edgebench.runtimes.ort.options import OrtCpuOptions
 from edgebench.tools.synthetic import conv_net
@@ -268,29 +268,39 @@ def early_stopping(model: Path, queries: int, threads: int) -> dict[str, Any]:
     return {"model": str(path), "queries": queries, "p90_ms": p90, **es}
 
 
-def aa_test(model: Path, pairs: int, seconds: float, threads: int) -> dict[str, Any]:
-    """The same model twice per pair; noisy (either run) vs CIs that disagree."""
+def aa_test(model: Path, pairs: int, seconds: float, threads: int, sessions: int = 1) -> dict[str, Any]:
+    """The same model twice per pair (A then B), each pair on fresh sessions: `sessions` 1 (one session timed
+    twice: what a run's CI speaks to) or 2 (a session each: two `edgebench bench` runs); noisy (either run) vs
+    p50 CIs (`stats.p50_ci`, over the run's re-bound segments) that disagree."""
     path = _model_file(model)
-    sess = _eb_sessions(path, 1, threads)[0]
     feeds = _feeds(path, 1)
     cfg = BenchConfig(warmup_iters=10, min_iters=50, min_seconds=seconds)
     table = {"noisy_and_disagree": 0, "noisy_and_agree": 0, "quiet_and_disagree": 0, "quiet_and_agree": 0}
     runs = []
     for _ in range(pairs):
+        opened = _eb_sessions(path, sessions, threads)
         got = []
-        for _ab in "AB":
-            t = measure(sess, feeds, cfg)
-            st = check_stability(t.samples_ns, cpu_share=t.cpu_share, load_before=t.load1_before)
-            ms = np.sort(np.frombuffer(t.samples_ns, np.int64) / 1e6)
-            got.append((median_ci(ms, is_sorted=True), st))
-        (a_ci, a_st), (b_ci, b_st) = got
+        for ab in range(2):
+            t = measure(opened[ab % sessions], feeds, cfg)
+            st = check_stability(t.samples_ns, cpu_share=t.cpu_share, load_before=t.load1_before,
+                                 segment_starts=t.segment_starts)
+            ms = np.frombuffer(t.samples_ns, np.int64) / 1e6
+            lo, hi, _ = p50_ci(ms, t.segment_starts)
+            got.append(((lo, hi), float(np.median(ms)), st))
+        (a_ci, a_p50, a_st), (b_ci, b_p50, b_st) = got
         disagree = a_ci[1] < b_ci[0] or b_ci[1] < a_ci[0]
         noisy = a_st["noisy"] or b_st["noisy"]
         table[f"{'noisy' if noisy else 'quiet'}_and_{'disagree' if disagree else 'agree'}"] += 1
-        runs.append({"a_ci_ms": a_ci, "b_ci_ms": b_ci, "disagree": disagree, "noisy": noisy,
-                     "reasons": sorted(set(a_st["reasons"] + b_st["reasons"]))})
-    print(f"  {pairs} A/A pairs of {path.name}: {table}", flush=True)
-    return {"pairs": pairs, "table": table, "runs": runs}
+        runs.append({"a_ci_ms": a_ci, "b_ci_ms": b_ci, "a_p50_ms": a_p50, "b_p50_ms": b_p50, "disagree": disagree,
+                     "noisy": noisy, "reasons": sorted(set(a_st["reasons"] + b_st["reasons"]))})
+    diffs = [abs(r["a_p50_ms"] - r["b_p50_ms"]) / r["a_p50_ms"] for r in runs]
+    widths = [(r[k][1] - r[k][0]) / r[p] for r in runs for k, p in (("a_ci_ms", "a_p50_ms"), ("b_ci_ms", "b_p50_ms"))]
+    print(f"  {pairs} A/A pairs of {path.name}, {'one session' if sessions == 1 else 'two sessions'} a pair: "
+          f"{table}; |A - B| p50 median {statistics.median(diffs):.2%} max {max(diffs):.2%}; "
+          f"CI width median {statistics.median(widths):.2%}", flush=True)
+    return {"pairs": pairs, "sessions_per_pair": sessions, "table": table, "runs": runs,
+            "p50_diff_rel_median": statistics.median(diffs), "p50_diff_rel_max": max(diffs),
+            "ci_width_rel_median": statistics.median(widths)}
 
 
 def openvino_section(models: list[Path], threads: int, rounds: int, seconds: int, reduced: bool) -> dict[str, Any]:
@@ -351,6 +361,7 @@ def main() -> int:
         out["early_stopping"].append(early_stopping(tiny, 100_000, 1))
     print("3. A/A stability test (1 thread)")
     out["aa"] = aa_test(a.models[0], pairs, seconds / 2, 1)
+    out["aa_two_sessions"] = aa_test(a.models[0], pairs, seconds / 2, 1, sessions=2)
     out["load1_after"] = os.getloadavg()[0]
     print(f"load average after: {out['load1_after']:.2f} (1 min)")
     if a.output:

@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 from edgebench.bench.harness import BenchConfig, measure
 from edgebench.bench.stability import check_stability
-from edgebench.bench.stats import early_stopping_bound, median_ci, median_ci_ranks, quantile_ci_ranks, summarize
+from edgebench.bench.stats import (
+    MIN_SEGMENTS,
+    early_stopping_bound,
+    median_ci_ranks,
+    p50_ci,
+    quantile_ci_ranks,
+    summarize,
+)
 from edgebench.cli import app
 from edgebench.errors import UserInputError
 from edgebench.tools.synthetic import conv_net, timed_runtimes
@@ -165,11 +172,12 @@ def test_until_stable_goes_on_past_the_minimums_until_the_ci_is_narrow(monkeypat
     assert len(plain.samples_ns) == 3 and plain.stable is None
     stable = timed(BenchConfig(**base, until_stable=0.05))
     assert stable.stable is True and 3 < len(stable.samples_ns) < 5000  # went on, stopped before the cap
-    xs = np.sort(np.frombuffer(stable.samples_ns, np.int64).astype(float))
-    lo, hi = median_ci(xs, is_sorted=True)
-    assert (hi - lo) / np.median(xs) <= 0.05
+    xs = np.frombuffer(stable.samples_ns, np.int64).astype(float)
+    lo, hi, segments = p50_ci(xs, stable.segment_starts)
+    assert (hi - lo) / np.median(xs) <= 0.05 and segments == len(stable.segment_starts) >= MIN_SEGMENTS
     capped = timed(BenchConfig(**base, until_stable=0.0001))
-    assert capped.stable is False and len(capped.samples_ns) >= 4900  # 5 s of 1 ms runs: the cap
+    # 5 s of 1 ms runs: the cap (timed runs, and each new segment's untimed one)
+    assert capped.stable is False and len(capped.samples_ns) + len(capped.segment_starts) - 1 >= 4900
     with pytest.raises(UserInputError, match="needs a time cap"):
         BenchConfig(until_stable=0.02)
     with pytest.raises(UserInputError, match="in \\(0, 1\\)"):
