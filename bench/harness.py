@@ -105,6 +105,7 @@ class Timing:
     rss_loop_end_mb: float | None = None  # after the last timed run, before any statistics
     cpu_share: float | None = None  # process CPU seconds per wall second over the timed loop (1.0: one core)
     load1_before: float | None = None  # the 1-minute load average as the timed loop began
+    others_cores: float | None = None  # CPU cores other programs used over the timed loop (`CpuWindow.others`)
     stable: bool | None = None  # with --until-stable: whether the CI got narrow enough before the cap
     # the index of each segment's first sample: the inputs are bound anew for each segment (`measure`)
     segment_starts: list[int] = field(default_factory=list)
@@ -210,7 +211,7 @@ def measure(
             progress(n, (t1 - start) / 1e9)
             next_tick = t1 + step
     wall = (clock() - start) / 1e9
-    share = window.share()
+    share, others = window.share(), window.others()
     rss_end = rss_mb()
     if deadline and t1 >= deadline and not (n >= min_iters and t1 >= min_end) and n != max_iters \
             and not (max_end and t1 >= max_end):
@@ -222,7 +223,7 @@ def measure(
         stable = _p50_ci_within(buf, n, until, starts)
     return Timing(first_run_ns=first, warmup_iters=warm, samples_ns=buf, wall_s=wall, rss_loop_start_mb=rss_start,
                   rss_loop_end_mb=rss_end, cpu_share=share, load1_before=window.load1, stable=stable,
-                  segment_starts=starts)
+                  segment_starts=starts, others_cores=others)
 
 
 def _p50_ci_within(buf: array, n: int, width: float, starts: list[int]) -> bool:

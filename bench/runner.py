@@ -299,7 +299,8 @@ def _latency(timing: Any, batch: int) -> dict[str, Any]:
     from edgebench.bench.stats import summarize
 
     lat = summarize(timing.samples_ns, items_per_run=batch, segment_starts=timing.segment_starts)
-    _stability(lat, timing.samples_ns, timing.cpu_share, timing.load1_before, timing.stable, timing.segment_starts)
+    _stability(lat, timing.samples_ns, timing.cpu_share, timing.load1_before, timing.stable, timing.segment_starts,
+               timing.others_cores)
     lat.update({
         "first_run_ms": timing.first_run_ns / 1e6,
         "warmup_iters": timing.warmup_iters,
@@ -332,11 +333,13 @@ SPAWNED_ENV = "EDGEBENCH_WORKER_SPAWNED_NS"
 
 
 def _stability(lat: dict[str, Any], samples_ns: Any, cpu_share: float | None, load1: float | None,
-               stable: bool | None, segment_starts: list[int] | None = None) -> None:
+               stable: bool | None, segment_starts: list[int] | None = None,
+               others_cores: float | None = None) -> None:
     """Set `lat["noisy"]` from the stability checks (bench/stability.py), with the reasons and the checks."""
     from edgebench.bench.stability import check_stability
 
-    st = check_stability(samples_ns, cpu_share=cpu_share, load_before=load1, segment_starts=segment_starts)
+    st = check_stability(samples_ns, cpu_share=cpu_share, load_before=load1, segment_starts=segment_starts,
+                         others_cores=others_cores)
     st["until_stable_reached"] = stable
     lat["noisy"] = st["noisy"]
     lat["noisy_reasons"] = st["reasons"]
@@ -392,10 +395,10 @@ def _run_scenario(job: Job, rt: Any, sess: Any, feeds: Any, cfg: BenchConfig, sc
                                            max_streams=1 if serial else MAX_STREAMS)
             if serial:
                 block["one_stream"] = serial
-    share = window.share()
+    share, others = window.share(), window.others()
     pooled = timing.pooled()
     lat = summarize(pooled, items_per_run=batch)
-    _stability(lat, pooled, share, window.load1, None)
+    _stability(lat, pooled, share, window.load1, None, others_cores=others)
     lat.update({"first_run_ms": first_ms, "warmup_iters": cfg.warmup_iters, "wall_s": timing.wall_s,
                 "samples_ms": (pooled / 1e6).tolist()})
     if sc.name == "offline":

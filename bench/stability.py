@@ -1,7 +1,8 @@
 """Whether a run's figures can be trusted: pyperf-like checks, each with its threshold, and the machine's load.
 
 `noisy` is set by the checks marked `sets_noisy` (the p50 CI width, samples under the clock's resolution, the
-load before the run, the CPU share the run got); the others (CV, min/max distance from the median, the p90-p10
+CPU other programs used while the run timed, the CPU share the run got; where that CPU cannot be read, the load
+average before the run); the others (CV, min/max distance from the median, the p90-p10
 spread) are printed with their thresholds but only describe the distribution: one slow run in a thousand moves
 them without making the median wrong. The reasons go into the result (`latency.noisy_reasons`).
 """
@@ -23,6 +24,10 @@ RESOLUTION_TICKS = 100  # a sample shorter than 100 ticks of the clock is mostly
 SUB_RESOLUTION_MAX = 0.01  # ... and more than 1 % of such samples make the run noisy
 LOAD_PER_CORE_MAX = 1.0  # 1-minute load average per logical core before the run: the machine was already full
 CPU_SHARE_MIN = 0.8  # the run's process got less than 80 % of a core while it timed: something else ran
+# other programs (and the hypervisor's steal) used more than a quarter of a core while the run timed. Measured
+# from /proc/stat, minus this process: unlike the load average, it does not count this process's own recent work
+# (a 2-thread run just before keeps the 1-minute load near 2 for a minute, while the machine is idle).
+OTHERS_CORES_MAX = 0.25
 
 
 @dataclass(frozen=True)
@@ -39,20 +44,43 @@ class Check:
 
 @dataclass(frozen=True)
 class CpuWindow:
-    """Wall and process CPU time at the start of a timed loop, and the load average then."""
+    """Wall and process CPU time at the start of a timed loop, the machine's busy CPU time (/proc/stat) and the
+    load average then."""
 
     wall_s: float
     cpu_s: float
     load1: float | None
+    machine_busy_s: float | None = None
 
     @classmethod
     def start(cls) -> CpuWindow:
-        return cls(time.perf_counter(), time.process_time(), _load1())
+        return cls(time.perf_counter(), time.process_time(), _load1(), machine_busy_s())
 
     def share(self) -> float:
         """Process CPU seconds per wall second since the start: 1.0 is one core, all the time."""
         wall = time.perf_counter() - self.wall_s
         return (time.process_time() - self.cpu_s) / wall if wall > 0 else 0.0
+
+    def others(self) -> float | None:
+        """CPU cores other programs (and the hypervisor's steal) used since the start, on average: the machine's
+        busy CPU seconds less this process's, per wall second; None where /proc/stat cannot be read."""
+        busy = machine_busy_s()
+        wall = time.perf_counter() - self.wall_s
+        if busy is None or self.machine_busy_s is None or wall <= 0:
+            return None
+        return max(0.0, (busy - self.machine_busy_s - (time.process_time() - self.cpu_s)) / wall)
+
+
+def machine_busy_s(stat: str = "/proc/stat") -> float | None:
+    """Seconds every CPU of the machine spent busy since boot (user, nice, system, irq, softirq, steal: the first
+    line of /proc/stat; guest time is inside user); None where unreadable (not Linux)."""
+    try:
+        with open(stat, encoding="ascii") as f:
+            fields = f.readline().split()
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+        return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _load1() -> float | None:
@@ -63,13 +91,17 @@ def _load1() -> float | None:
 
 
 def check_stability(samples_ns: Any, *, cpu_share: float | None, load_before: float | None,
-                    logical_cores: int | None = None, segment_starts: list[int] | None = None) -> dict[str, Any]:
+                    logical_cores: int | None = None, segment_starts: list[int] | None = None,
+                    others_cores: float | None = None) -> dict[str, Any]:
     """The checks of one run's samples (ns, in time order; `segment_starts` as `stats.p50_ci`) and machine
     state; returns `{noisy, reasons, checks, load, cpu}`.
 
     >>> r = check_stability([1_000_000] * 50, cpu_share=0.61, load_before=0.2, logical_cores=2)
     >>> r["noisy"], r["reasons"]
     (True, ['the run got 61% of a core (threshold 80%): other programs took the CPU'])
+
+    `others_cores` (`CpuWindow.others`): the CPU other programs used while it timed; given, it sets `noisy` and
+    the load average before the run is only printed (it also counts this process's own recent work).
     """
     timed = np.asarray(samples_ns, dtype=np.float64)
     lo, hi, segments = p50_ci(timed, segment_starts)
@@ -90,7 +122,8 @@ def check_stability(samples_ns: Any, *, cpu_share: float | None, load_before: fl
                  else ")")),
         Check("sub_resolution", sub, SUB_RESOLUTION_MAX, sub <= SUB_RESOLUTION_MAX, True,
               f"{sub:.1%} of the samples are under {RESOLUTION_TICKS} clock ticks ({RESOLUTION_TICKS * tick_ns:g} ns; "
-              f"threshold {SUB_RESOLUTION_MAX:.0%}): time batches, not single runs"),
+              f"threshold {SUB_RESOLUTION_MAX:.0%})" + ("" if sub <= SUB_RESOLUTION_MAX else
+                                                         ": time batches, not single runs")),
         Check("cv", cv, CV_MAX, cv <= CV_MAX, False,
               f"the standard deviation is {cv:.1%} of the mean (threshold {CV_MAX:.0%})"),
         Check("min_below_median", rel(med - ns[0]), MIN_BELOW_MEDIAN_MAX, rel(med - ns[0]) <= MIN_BELOW_MEDIAN_MAX,
@@ -100,16 +133,25 @@ def check_stability(samples_ns: Any, *, cpu_share: float | None, load_before: fl
         Check("spread_p90_p10", rel(p90 - p10), NOISY_SPREAD, rel(p90 - p10) <= NOISY_SPREAD, False,
               f"p90 - p10 is {rel(p90 - p10):.1%} of the p50 (threshold {NOISY_SPREAD:.0%})"),
     ]
+    if others_cores is not None:
+        ok = others_cores <= OTHERS_CORES_MAX
+        checks.append(Check("others_cpu", others_cores, OTHERS_CORES_MAX, ok, True,
+                            f"other programs used {others_cores:.2f} cores while it ran (threshold "
+                            f"{OTHERS_CORES_MAX:g}, steal included)" + ("" if ok else ": the machine was busy")))
     if load_before is not None:
         per_core = load_before / cores
-        checks.append(Check("load_before_per_core", per_core, LOAD_PER_CORE_MAX, per_core <= LOAD_PER_CORE_MAX, True,
+        ok = per_core <= LOAD_PER_CORE_MAX
+        checks.append(Check("load_before_per_core", per_core, LOAD_PER_CORE_MAX, ok, others_cores is None,
                             f"the 1-minute load average was {load_before:.2f} on {cores} logical cores before the "
-                            f"run ({per_core:.2f} a core; threshold {LOAD_PER_CORE_MAX:g}): the machine was busy"))
+                            f"run ({per_core:.2f} a core; threshold {LOAD_PER_CORE_MAX:g}"
+                            + (", this process's own recent work included)" if others_cores is not None else ")")
+                            + ("" if ok else ": the machine was busy")))
     if cpu_share is not None:
-        checks.append(Check("cpu_share", cpu_share, CPU_SHARE_MIN, cpu_share >= CPU_SHARE_MIN, True,
-                            f"the run got {cpu_share:.0%} of a core (threshold {CPU_SHARE_MIN:.0%}): "
-                            "other programs took the CPU"))
+        ok = cpu_share >= CPU_SHARE_MIN
+        checks.append(Check("cpu_share", cpu_share, CPU_SHARE_MIN, ok, True,
+                            f"the run got {cpu_share:.0%} of a core (threshold {CPU_SHARE_MIN:.0%})"
+                            + ("" if ok else ": other programs took the CPU")))
     reasons = [c.text for c in checks if c.sets_noisy and not c.ok]
     rows = [asdict(c) | {"value": float(c.value), "ok": bool(c.ok)} for c in checks]  # no numpy scalars in JSON
-    return {"noisy": bool(reasons), "reasons": reasons, "checks": rows,
-            "load1_before": load_before, "load1_after": _load1(), "logical_cores": cores, "cpu_share_cores": cpu_share}
+    return {"noisy": bool(reasons), "reasons": reasons, "checks": rows, "load1_before": load_before,
+            "load1_after": _load1(), "logical_cores": cores, "cpu_share_cores": cpu_share, "others_cores": others_cores}

@@ -519,8 +519,10 @@ def _scenario_lines(r: dict[str, Any]) -> list[str]:
     if st:
         cpu = st.get("cpu_share_cores")
         load = " / ".join("n/a" if v is None else f"{v:.2f}" for v in (st["load1_before"], st["load1_after"]))
-        out.append(f"stability: the run got {cpu:.0%} of a core; 1-minute load average {load} before / after "
-                   f"({st['logical_cores']} logical cores)" if cpu is not None else "stability:")
+        others = st.get("others_cores")
+        others_text = "" if others is None else f", other programs {others:.2f} cores"
+        out.append(f"stability: the run got {cpu:.0%} of a core{others_text}; 1-minute load average {load} before / "
+                   f"after ({st['logical_cores']} logical cores)" if cpu is not None else "stability:")
         out += [f"  {'ok ' if c['ok'] else 'NOISY' if c['sets_noisy'] else 'note'} {c['text']}" for c in st["checks"]]
     return out
 

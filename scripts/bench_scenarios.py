@@ -101,7 +101,8 @@ def eb_items_per_s(pattern: str, sessions: list[Any], feeds: dict[str, np.ndarra
     batch = next(iter(feeds.values())).shape[0]
     if pattern == "single":
         t = measure(sessions[0], feeds, cfg)
-        return len(t.samples_ns) * batch / t.wall_s
+        # every inference the loop ran: the timed ones and each new segment's untimed first run
+        return (len(t.samples_ns) + len(t.segment_starts) - 1) * batch / t.wall_s
     return run_streams(sessions, feeds, cfg).items_per_s
 
 
@@ -283,7 +284,7 @@ def aa_test(model: Path, pairs: int, seconds: float, threads: int, sessions: int
         for ab in range(2):
             t = measure(opened[ab % sessions], feeds, cfg)
             st = check_stability(t.samples_ns, cpu_share=t.cpu_share, load_before=t.load1_before,
-                                 segment_starts=t.segment_starts)
+                                 segment_starts=t.segment_starts, others_cores=t.others_cores)
             ms = np.frombuffer(t.samples_ns, np.int64) / 1e6
             lo, hi, _ = p50_ci(ms, t.segment_starts)
             got.append(((lo, hi), float(np.median(ms)), st))

@@ -260,3 +260,60 @@ def test_summarize_and_the_stability_check_use_the_segments() -> None:
     st = check_stability(ns, cpu_share=1.0, load_before=0.0, logical_cores=2, segment_starts=starts)
     assert st["noisy"] and "medians of 10 segments" in st["reasons"][0]
     assert not check_stability(ns, cpu_share=1.0, load_before=0.0, logical_cores=2)["noisy"]
+
+
+def test_machine_busy_seconds_read_from_proc_stat(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+
+    from edgebench.bench.stability import machine_busy_s
+
+    stat = tmp_path / "stat"
+    # user nice system idle iowait irq softirq steal guest guest_nice: busy = all but idle and iowait
+    stat.write_text("cpu  100 20 30 5000 70 4 6 40 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n")
+    assert machine_busy_s(str(stat)) == pytest.approx(200 / os.sysconf("SC_CLK_TCK"))
+    assert machine_busy_s(str(tmp_path / "absent")) is None
+    stat.write_text("garbage\n")
+    assert machine_busy_s(str(stat)) is None
+
+
+def test_others_cpu_counts_another_process_and_not_this_one() -> None:
+    import subprocess
+    import sys
+    import time
+
+    from edgebench.bench.stability import CpuWindow
+
+    if CpuWindow.start().machine_busy_s is None:
+        pytest.skip("no /proc/stat on this OS: the load average check is used instead")
+    spin = "import time\nt = time.perf_counter() + 0.8\nwhile time.perf_counter() < t: pass\n"
+    child = subprocess.Popen([sys.executable, "-c", spin])
+    time.sleep(0.1)  # the child is spinning
+    w = CpuWindow.start()
+    time.sleep(0.5)  # this process idles: a core of the spin is someone else's
+    busy_other = w.others()
+    child.wait()
+    assert busy_other is not None and busy_other >= 0.6
+    w = CpuWindow.start()
+    t = time.perf_counter() + 0.5
+    while time.perf_counter() < t:  # this process spins: its own CPU is not "other programs"
+        pass
+    own = w.others()
+    assert own is not None and w.share() > 0.8 and own <= busy_other - 0.4
+
+
+def test_others_cpu_sets_noisy_and_the_load_average_is_then_only_printed() -> None:
+    from edgebench.bench.stability import check_stability
+
+    steady = np.full(200, 1_000_000, np.int64) + np.arange(200)
+    busy = check_stability(steady, cpu_share=0.99, load_before=0.1, logical_cores=2, others_cores=0.9)
+    assert busy["noisy"] and busy["reasons"] == [
+        "other programs used 0.90 cores while it ran (threshold 0.25, steal included): the machine was busy"]
+    # a 1-minute load of 5 left by this process's own earlier runs: printed, not noisy, when others is measured
+    quiet = check_stability(steady, cpu_share=0.99, load_before=5.0, logical_cores=2, others_cores=0.02)
+    checks = {c["name"]: c for c in quiet["checks"]}
+    assert not quiet["noisy"] and not checks["load_before_per_core"]["ok"]
+    assert not checks["load_before_per_core"]["sets_noisy"] and quiet["others_cores"] == 0.02
+    assert checks["cpu_share"]["text"] == "the run got 99% of a core (threshold 80%)"  # no failure wording when ok
+    assert checks["others_cpu"]["ok"] and "busy" not in checks["others_cpu"]["text"]
+    legacy = check_stability(steady, cpu_share=0.99, load_before=5.0, logical_cores=2)  # no /proc/stat
+    assert legacy["noisy"] and "load average was 5.00" in legacy["reasons"][0]
