@@ -23,7 +23,7 @@ from edgebench.runtimes.base import Session
 
 CHUNK = 1 << 14  # samples added at once past the preallocated buffer (128 KiB)
 STABLE_CHECK_NS = 250_000_000  # --until-stable: the CI is looked at every 0.25 s past the minimums
-SEGMENT_MIN_RUNS = 5  # a segment has at least this many timed runs: its one untimed run costs at most a fifth
+SEGMENT_MIN_RUNS = 5  # a segment has at least this many timed runs (its median is a median)
 PREALLOC_MAX = 1_000_000  # never preallocate more than 8 MB up front, whatever --max-iters says
 
 
@@ -107,7 +107,7 @@ class Timing:
     load1_before: float | None = None  # the 1-minute load average as the timed loop began
     others_cores: float | None = None  # CPU cores other programs used over the timed loop (`CpuWindow.others`)
     stable: bool | None = None  # with --until-stable: whether the CI got narrow enough before the cap
-    # the index of each segment's first sample: the inputs are bound anew for each segment (`measure`)
+    # the index of each segment's first sample (`measure`; `stats.p50_ci`)
     segment_starts: list[int] = field(default_factory=list)
 
 
@@ -139,10 +139,9 @@ def measure(
     """Time `session.run(feeds)` (inputs bound once where the session can: `bound_run`): a first run, the
     warm-up, then the timed loop.
 
-    The timed loop runs in segments of `min_seconds` / `SEGMENTS` (and at least `min_iters` / `SEGMENTS`
-    and `SEGMENT_MIN_RUNS` runs); each after the first binds the inputs anew and runs once untimed first.
-    Each binding has its own level (its buffers' addresses), so the segments sample that spread and the p50's
-    CI spans it (`stats.p50_ci`).
+    The timed runs are cut into segments of `min_seconds` / `SEGMENTS` (and at least `min_iters` / `SEGMENTS`
+    and `SEGMENT_MIN_RUNS` runs), `Timing.segment_starts`: a shared machine's speed drifts during a run, so
+    its samples are not independent, and the p50's CI spans the segments' medians (`stats.p50_ci`).
 
     `deadline_ns` (a `time.perf_counter_ns()` value; default: now + `config.timeout_s`) ends a run that is
     still short of its minimum then with `MeasurementTimeout`; it is checked between runs (a single run that
@@ -187,10 +186,8 @@ def measure(
     starts = [0]
     seg_end = start + seg_ns
     while True:
-        if n - starts[-1] >= seg_iters and clock() >= seg_end:  # the segment is done: the next binds anew
+        if n - starts[-1] >= seg_iters and clock() >= seg_end:  # the segment is done: the next one starts
             starts.append(n)
-            run = bound_run(session, feeds)
-            run()
             seg_end = clock() + seg_ns
         t0 = clock()
         run()

@@ -13,9 +13,9 @@ import numpy as np
 NOISY_SPREAD = 0.25
 # ... or when the 95 % CI of the median is wider than this fraction of the median.
 NOISY_CI = 0.05
-# The timed loop runs in this many segments, each with its inputs bound anew (bench/harness.py `measure`): two
-# bindings of one session differ by up to ~2 % in p50 (the buffers' addresses), which no CI of one binding's
-# samples can see; the p50's CI also spans the segments' medians (`p50_ci`).
+# The timed loop's samples are cut into this many contiguous segments (bench/harness.py `measure`): a shared
+# machine's speed drifts during a run (ResNet-20 went from 0.65 to 0.50 ms within two minutes on a 2-core VM),
+# so one run's samples are not independent, and the p50's CI also spans the segments' medians (`p50_ci`).
 SEGMENTS = 10
 # ... and needs this many segments to use them (fewer: the order-statistic CI of the samples alone)
 MIN_SEGMENTS = 6
@@ -135,11 +135,11 @@ def p50_ci(x: np.ndarray, segment_starts: Sequence[int] | None = None,
            confidence: float = 0.95) -> tuple[float, float, int]:
     """The p50's CI of the samples `x` (time order) as `(low, high, segments used)`.
 
-    The order-statistic CI (`median_ci`) assumes independent samples. Runs of one session are not: each binding
-    of its inputs has its own level (buffer addresses; up to ~2 % apart on a 0.65 ms model), so with at least
-    `MIN_SEGMENTS` segments (each bound anew) the CI is widened to span the same CI of the segments' medians
-    (batch medians: distribution-free, so one disturbed segment does not move it). Never narrower than
-    `median_ci`; 0 segments used when there are too few.
+    The order-statistic CI (`median_ci`) assumes independent samples; a drifting machine makes neighbouring
+    samples alike, and that CI too narrow (in A/A pairs measured back to back, 7 of 10 disagreed). With at
+    least `MIN_SEGMENTS` contiguous segments, the CI is widened to span the same CI of the segments' medians
+    (batch medians, as batch means in simulation output analysis; distribution-free, so one disturbed segment
+    does not move it). Never narrower than `median_ci`; 0 segments used when there are too few.
 
     >>> p50_ci(np.array([1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 4.0, 4.0, 5.0, 5.0, 6.0, 6.0]), [0, 2, 4, 6, 8, 10])
     (1.0, 6.0, 6)

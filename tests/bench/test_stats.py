@@ -207,25 +207,26 @@ def test_ci_rule_threshold_is_strict() -> None:
     assert summarize(wider)["noisy"] is True
 
 
-def _runs_with_binding_levels(rng: np.random.Generator, level_sd: float, segments: int = 10,
+def _runs_with_drifting_speed(rng: np.random.Generator, level_sd: float, segments: int = 10,
                               per_segment: int = 100) -> tuple[np.ndarray, list[int]]:
-    """One run's samples (ms): each segment's binding has its own level (x N(1, level_sd)), gamma noise within."""
+    """One run's samples (ms) on a drifting machine: each segment runs at its own speed (x N(1, level_sd)), gamma
+    noise within."""
     levels = rng.normal(1.0, level_sd, size=segments)
     x = np.concatenate([lv * (1.0 + rng.gamma(2.0, 0.01, size=per_segment)) for lv in levels])
     return x, list(range(0, segments * per_segment, per_segment))
 
 
-def test_p50_ci_covers_the_spread_between_bindings_that_the_samples_ci_misses() -> None:
+def test_p50_ci_covers_a_drift_that_the_samples_ci_misses() -> None:
     from edgebench.bench.stats import p50_ci
 
     rng = np.random.default_rng(3)
-    # the median over many bindings (what another run would see): 2,000 segments
-    pop, _ = _runs_with_binding_levels(rng, 0.005, segments=2000)
+    # the median over a long stretch of the drift (what another run would see): 2,000 segments
+    pop, _ = _runs_with_drifting_speed(rng, 0.005, segments=2000)
     truth = float(np.median(pop))
     hits_seg = hits_iid = 0
     trials = 300
     for _ in range(trials):
-        x, starts = _runs_with_binding_levels(rng, 0.005)
+        x, starts = _runs_with_drifting_speed(rng, 0.005)
         lo, hi, used = p50_ci(x, starts)
         assert used == 10
         hits_seg += lo <= truth <= hi
@@ -235,11 +236,11 @@ def test_p50_ci_covers_the_spread_between_bindings_that_the_samples_ci_misses() 
     assert hits_iid / trials < 0.6  # the samples' CI alone, as before segments: too narrow
 
 
-def test_p50_ci_is_the_samples_ci_without_segments_and_not_much_wider_with_no_binding_levels() -> None:
+def test_p50_ci_is_the_samples_ci_without_segments_and_not_much_wider_without_drift() -> None:
     from edgebench.bench.stats import MIN_SEGMENTS, p50_ci
 
     rng = np.random.default_rng(4)
-    x, starts = _runs_with_binding_levels(rng, 0.0)
+    x, starts = _runs_with_drifting_speed(rng, 0.0)
     assert p50_ci(x) == (*median_ci(x), 0)
     assert p50_ci(x, starts[:MIN_SEGMENTS - 1]) == (*median_ci(x), 0)  # too few segments: ignored
     lo, hi, used = p50_ci(x, starts)
@@ -251,7 +252,7 @@ def test_summarize_and_the_stability_check_use_the_segments() -> None:
     from edgebench.bench.stability import check_stability
     from edgebench.bench.stats import p50_ci
 
-    x, starts = _runs_with_binding_levels(np.random.default_rng(5), 0.05)  # bindings 5 % apart: a wide CI
+    x, starts = _runs_with_drifting_speed(np.random.default_rng(5), 0.05)  # speeds 5 % apart: a wide CI
     ns = (x * 1e6).astype(np.int64)
     s = summarize(ns.tolist(), segment_starts=starts)
     lo, hi, used = p50_ci(ns / 1e6, starts)
