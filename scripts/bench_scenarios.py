@@ -39,7 +39,7 @@ import numpy as np
 from edgebench.bench.harness import BenchConfig, measure
 from edgebench.bench.scenarios import offline, run_streams
 from edgebench.bench.stability import check_stability
-from edgebench.bench.stats import early_stopping_bound, p50_ci
+from edgebench.bench.stats import early_stopping_bound, median_ci, p50_ci
 from edgebench.runtimes import get_runtime
 from edgebench.runtimes.ort.options import OrtCpuOptions
 from edgebench.tools.synthetic import conv_net
@@ -277,6 +277,7 @@ def aa_test(model: Path, pairs: int, seconds: float, threads: int, sessions: int
     cfg = BenchConfig(warmup_iters=10, min_iters=50, min_seconds=seconds)
     table = {"noisy_and_disagree": 0, "noisy_and_agree": 0, "quiet_and_disagree": 0, "quiet_and_agree": 0}
     runs = []
+    old_disagree = 0
     for _ in range(pairs):
         opened = _eb_sessions(path, sessions, threads)
         got = []
@@ -286,9 +287,10 @@ def aa_test(model: Path, pairs: int, seconds: float, threads: int, sessions: int
                                  segment_starts=t.segment_starts, others_cores=t.others_cores)
             ms = np.frombuffer(t.samples_ns, np.int64) / 1e6
             lo, hi, _ = p50_ci(ms, t.segment_starts)
-            got.append(((lo, hi), float(np.median(ms)), st))
-        (a_ci, a_p50, a_st), (b_ci, b_p50, b_st) = got
+            got.append(((lo, hi), float(np.median(ms)), st, median_ci(ms)))
+        (a_ci, a_p50, a_st, a_old), (b_ci, b_p50, b_st, b_old) = got
         disagree = a_ci[1] < b_ci[0] or b_ci[1] < a_ci[0]
+        old_disagree += a_old[1] < b_old[0] or b_old[1] < a_old[0]  # the samples' CI alone (before segments)
         noisy = a_st["noisy"] or b_st["noisy"]
         table[f"{'noisy' if noisy else 'quiet'}_and_{'disagree' if disagree else 'agree'}"] += 1
         runs.append({"a_ci_ms": a_ci, "b_ci_ms": b_ci, "a_p50_ms": a_p50, "b_p50_ms": b_p50, "disagree": disagree,
@@ -297,8 +299,10 @@ def aa_test(model: Path, pairs: int, seconds: float, threads: int, sessions: int
     widths = [(r[k][1] - r[k][0]) / r[p] for r in runs for k, p in (("a_ci_ms", "a_p50_ms"), ("b_ci_ms", "b_p50_ms"))]
     print(f"  {pairs} A/A pairs of {path.name}, {'one session' if sessions == 1 else 'two sessions'} a pair: "
           f"{table}; |A - B| p50 median {statistics.median(diffs):.2%} max {max(diffs):.2%}; "
-          f"CI width median {statistics.median(widths):.2%}", flush=True)
+          f"CI width median {statistics.median(widths):.2%}; with the samples' CI alone {old_disagree} would disagree",
+          flush=True)
     return {"pairs": pairs, "sessions_per_pair": sessions, "table": table, "runs": runs,
+            "disagree_with_the_samples_ci_alone": old_disagree,
             "p50_diff_rel_median": statistics.median(diffs), "p50_diff_rel_max": max(diffs),
             "ci_width_rel_median": statistics.median(widths)}
 

@@ -76,6 +76,25 @@ def torch_provided() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
+def fastestdet_export(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """FastestDet exported once for the run with its published weights from ../shared/data, export parity on the
+    128 COCO images (tests/exporter/test_fastestdet.py checks that export; tests/calibration converts it).
+    Tests using it carry @pytest.mark.data and @pytest.mark.torch."""
+    pytest.importorskip("torch")
+    from edgebench.calibration.detection_data import parity_images_for
+    from edgebench.exporter.export import export_model
+    from edgebench.exporter.loading import WeightsRequest, load_model
+    from edgebench.exporter.zoo import get_spec
+
+    spec = get_spec("fastestdet")
+    loaded = load_model(spec, WeightsRequest(data_dir=shared_data, download=False))
+    out = tmp_path_factory.mktemp("fastestdet") / "fd"
+    export_model(loaded.model, spec, out, parity_dataset=parity_images_for(spec.input, None, shared_data),
+                 weights=loaded.weights, threads=1)
+    return out
+
+
+@pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
     """The real OpenSSH server on loopback (edgebench.tools.sshd), one for the run (tests/devices, tests/sweep)."""
     from edgebench.tools.sshd import SSHD, loopback_sshd

@@ -24,7 +24,7 @@ from tests.conftest import Installed
 from tests.sweep.tiny_sweep import sweep_text
 
 EDGEBENCH = str(Path(sys.executable).parent / "edgebench")
-LONG = "min_seconds = 8"  # a bench long enough to be interrupted, short enough to finish on the re-run
+LONG = "min_seconds = 3"  # a bench long enough to be interrupted (1 s after its worker starts), short to re-run
 
 
 def test_sigterm_becomes_keyboard_interrupt_in_the_main_thread() -> None:
