@@ -201,21 +201,25 @@ def test_qat_cli_on_resnet20_writes_a_derived_int8_model(shared_data: Path, tmp_
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_torch_thread")
 def test_qat_cli_keeps_ptq_when_fine_tuning_loses_on_validation(shared_data: Path, tmp_path: Path) -> None:
-    """A 10x lr loses on the held-out images (99.75 -> 95.5 %): epoch 0 is kept, ORT's PTQ model written."""
+    """A 20x lr loses on the held-out images (120 -> 69 of 120 right): epoch 0 is kept, ORT's PTQ model written.
+    On the first 1,200 training images (1,080 to fine-tune, 120 held out): a third of the time all 4,000 take."""
     from edgebench.cli import app
     from edgebench.manifest import load_manifest
     from typer.testing import CliRunner
 
+    with np.load(shared_data / "cifar10" / "train_first4000.npz") as z:
+        subset = tmp_path / "train_first1200.npz"
+        np.savez(subset, images=z["images"][:1200], labels=z["labels"][:1200])
     out = tmp_path / "qat"
-    r = CliRunner().invoke(app, ["qat", "resnet20", "--epochs", "1", "--lr", "0.005", "--no-distill", "--eval-data",
-                                 "none", "--data-dir", str(shared_data), "--no-download", "--preset", "x86-vnni",
-                                 "-o", str(out)])
+    r = CliRunner().invoke(app, ["qat", "resnet20", "--epochs", "1", "--lr", "0.01", "--no-distill", "--eval-data",
+                                 "none", "--data", str(subset), "--data-dir", str(shared_data), "--no-download",
+                                 "--preset", "x86-vnni", "-o", str(out)])
     assert r.exit_code == 0, r.stderr
     q = load_manifest(out / "model.int8.json")["qat"]
     curve = q["validation"]["curve"]
-    assert [c["epoch"] for c in curve] == [0, 1] and curve[1]["val_correct"] < curve[0]["val_correct"]
+    assert [c["epoch"] for c in curve] == [0, 1] and curve[1]["val_correct"] < curve[0]["val_correct"], curve
     assert q["selected_epoch"] == 0 and q["exported"].startswith("ptq")
-    assert q["validation"]["images"] == 400 and q["train_images"] == 3600
+    assert q["validation"]["images"] == 120 and q["train_images"] == 1080
     assert q["parity_vs_fake_quant"]["top1_agreement"] >= 0.98
     m = load_manifest(out / "model.int8.json")
     assert m["quantization_mode"] == "static" and m["nodes"]["ort_cpu"]["all_integer"]
