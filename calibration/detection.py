@@ -155,16 +155,22 @@ def nms(dets: Detections, iou_threshold: float = NMS_IOU) -> Detections:
         return dets
     # offset each class far apart so one pass handles every class (boxes of different classes never overlap)
     span = float(np.abs(dets.boxes).max()) + 1.0
-    shifted = dets.boxes + (dets.labels.astype(np.float64) * 2.0 * span)[:, None]
+    shifted = np.asarray(dets.boxes, np.float64) + (dets.labels.astype(np.float64) * 2.0 * span)[:, None]
+    x1, y1, x2, y2 = (np.ascontiguousarray(shifted[:, k]) for k in range(4))
+    area = np.clip(x2 - x1, 0.0, None) * np.clip(y2 - y1, 0.0, None)
     order = np.argsort(-dets.scores, kind="stable")
     keep: list[int] = []
-    while len(order):
+    while len(order):  # box_iou's arithmetic, with the areas computed once
         i = int(order[0])
         keep.append(i)
         rest = order[1:]
         if not len(rest):
             break
-        iou = box_iou(shifted[i:i + 1], shifted[rest])[0]
+        w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0.0, None)
+        h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0.0, None)
+        inter = w * h
+        union = area[i] + area[rest] - inter
+        iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
         order = rest[iou <= iou_threshold]
     return dets.take(np.asarray(keep, np.int64))
 

@@ -53,9 +53,10 @@ def stretch_resize(img: np.ndarray, height: int, width: int, interpolation: str 
     x0, x1, fx = taps(width, w)
     src = img.astype(np.float64)
     fx3 = fx[None, :, None]
-    top = src[y0][:, x0] * (1 - fx3) + src[y0][:, x1] * fx3
-    bottom = src[y1][:, x0] * (1 - fx3) + src[y1][:, x1] * fx3
-    out = top * (1 - fy)[:, None, None] + bottom * fy[:, None, None]
+    rows = np.unique(np.concatenate([y0, y1]))  # the input rows any output row reads, each blended along x once
+    across = np.empty((h, width) + src.shape[2:], np.float64)
+    across[rows] = src[rows][:, x0] * (1 - fx3) + src[rows][:, x1] * fx3
+    out = across[y0] * (1 - fy)[:, None, None] + across[y1] * fy[:, None, None]
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
