@@ -54,7 +54,7 @@ def stretch_resize(img: np.ndarray, height: int, width: int, interpolation: str 
     src = img.astype(np.float64)
     fx3 = fx[None, :, None]
     rows = np.unique(np.concatenate([y0, y1]))  # the input rows any output row reads, each blended along x once
-    across = np.empty((h, width) + src.shape[2:], np.float64)
+    across = np.empty((h, width, *src.shape[2:]), np.float64)
     across[rows] = src[rows][:, x0] * (1 - fx3) + src[rows][:, x1] * fx3
     out = across[y0] * (1 - fy)[:, None, None] + across[y1] * fy[:, None, None]
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
