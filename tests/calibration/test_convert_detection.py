@@ -216,7 +216,8 @@ def test_fastestdet_openvino_fp32_and_int8(fastestdet: Path, shared_data: Path, 
     assert p["real"]["box_agreement_pct"] >= 99.0 and p["real"]["box_agreement_reverse_pct"] >= 99.0
     assert _map(onnx, "openvino", shared_data) == pytest.approx(fp32_map, abs=0.05)
 
-    path = convert_model(fastestdet, ConvertConfig(runtime="openvino", precision="int8", calib_size=64, parity_images=64))
+    cfg8 = ConvertConfig(runtime="openvino", precision="int8", calib_size=64, parity_images=64)
+    path = convert_model(fastestdet, cfg8)
     m = find_typed_manifest(path)
     assert m is not None and m.calibration is not None and m.calibration.dataset == str(find_coco_sample() / "images")
     real = m.to_dict()["parity"]["real"]

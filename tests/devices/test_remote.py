@@ -255,7 +255,7 @@ def test_a_dropped_connection_keeps_the_finished_results(installed: Installed, t
                                            ssh_config=str(own.ssh_config)))
         env = {**os.environ, "EDGEBENCH_DEVICES": str(devices)}
         proc = subprocess.Popen([str(Path(sys.executable).parent / "edgebench"), "bench", str(tiny_onnx), "--on",
-                                 "flaky", "-o", str(out), "-t", "1,2", "--min-seconds", "6", "--warmup-iters", "1"],
+                                 "flaky", "-o", str(out), "-t", "1,2", "--min-seconds", "3", "--warmup-iters", "1"],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 120
         while not list((out / "flaky").glob("*.json")) and proc.poll() is None and time.monotonic() < deadline:

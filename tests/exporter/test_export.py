@@ -44,8 +44,9 @@ def _ort_logits(path: Path, x: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("batch", ["dynamic", 1])
-@pytest.mark.parametrize("name", ZOO)
+@pytest.mark.parametrize(("name", "batch"), [(name, "dynamic") for name in ZOO]
+                         # a fixed batch is the same export path for every model: the two smallest show it
+                         + [("resnet20", 1), ("mobilenetv2_cifar", 1)])
 def test_every_zoo_entry_exports_with_parity(name: str, batch: str | int, tmp_path: Path) -> None:
     import torch
     from edgebench.exporter.export import export_model
