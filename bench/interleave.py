@@ -35,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgebench.bench.harness import bound_run
 from edgebench.bench.result import INTERLEAVE_SCHEMA_VERSION, InterleaveResult
 from edgebench.errors import UserInputError
 
@@ -46,13 +47,12 @@ Wrap = Callable[[str, Any, dict[str, Any]], tuple[Any, dict[str, Any]]]
 BOOTSTRAP_RESAMPLES = 2000
 
 
-def _time_runs(session: Any, feeds: Mapping[str, Any], iters: int) -> tuple[float, float]:
-    """Median wall ms and median calling-thread CPU ms of `iters` runs."""
+def _time_runs(run: Callable[[], object], iters: int) -> tuple[float, float]:
+    """Median wall ms and median calling-thread CPU ms of `iters` calls of `run` (a bound run: `bound_run`)."""
     wall, cpu = [], []
-    run = session.run
     for _ in range(iters):
         c0, t0 = time.thread_time_ns(), time.perf_counter_ns()
-        run(feeds)
+        run()
         t1, c1 = time.perf_counter_ns(), time.thread_time_ns()
         wall.append(t1 - t0)
         cpu.append(c1 - c0)
@@ -154,17 +154,19 @@ def interleaved_latency(models: Mapping[str, Path], *, threads: int = 1, batch: 
     if wrap is not None:
         for k in list(sessions):
             sessions[k], feeds[k] = wrap(k, sessions[k], feeds[k])
-    for k, sess in sessions.items():
+    # each session's inputs bound once, as `measure` times a model (a session without `bind` runs `run(feeds)`)
+    runs = {k: bound_run(sess, feeds[k]) for k, sess in sessions.items()}
+    for run in runs.values():
         for _ in range(warmup):
-            sess.run(feeds[k])
+            run()
     names = list(sessions)
     wall: dict[str, list[float]] = {k: [] for k in names}
     cpu: dict[str, list[float]] = {k: [] for k in names}
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     for r in range(rounds):
         for k in names[r % len(names):] + names[:r % len(names)]:
-            sessions[k].run(feeds[k])  # one untimed run after switching models
-            w, c = _time_runs(sessions[k], feeds[k], iters)
+            runs[k]()  # one untimed run after switching models
+            w, c = _time_runs(runs[k], iters)
             wall[k].append(w)
             cpu[k].append(c)
     first = names[0]

@@ -26,7 +26,14 @@ from edgebench.calibration.dataset import Dataset
 from edgebench.calibration.graph import INTEGER_OPS, QDQ_OPS, classify_nodes
 from edgebench.calibration.reader import ImageCalibrationReader
 from edgebench.calibration.recipes import PresetChoice
-from edgebench.errors import CalibrationError, ModelFileError, OutputExistsError, RuntimeUnavailable, UserInputError
+from edgebench.errors import (
+    CalibrationError,
+    EdgebenchError,
+    ModelFileError,
+    OutputExistsError,
+    RuntimeUnavailable,
+    UserInputError,
+)
 from edgebench.manifest import InputInfo, Manifest, manifest_path
 
 Mode = Literal["static", "dynamic", "fp16"]
@@ -249,6 +256,22 @@ def _spatial(info: InputInfo, dims: list[int | str | None]) -> tuple[int, int] |
         return None
     hw = shape[2:4] if info.preprocessing.layout == "NCHW" else shape[1:3]
     return (hw[0], hw[1]) if all(isinstance(d, int) and d > 0 for d in hw) else None
+
+
+def _calibrate_with_ort(call: Callable[[], object], model: Path | ModelArtifact) -> None:
+    """Run ORT's quantizer (`call`), which runs the model on the calibration data: ORT failing to run it is the
+    model's fault, one line (exit 2), not an internal error; our own errors (the data reader's) pass through."""
+    try:
+        call()
+    except EdgebenchError:
+        raise
+    except Exception as e:
+        if not type(e).__module__.startswith("onnxruntime"):
+            raise
+        first = (str(e).splitlines() or [type(e).__name__])[0][:300]
+        raise ModelFileError(f"ONNX Runtime cannot run '{getattr(model, 'path', model)}' on the calibration data "
+                             f"({first}); check it with `edgebench bench MODEL` first: a quantizable model must run "
+                             "in ONNX Runtime's CPU provider") from e
 
 
 def _smoke_run(path: Path, input_name: str, x: np.ndarray) -> None:
@@ -494,7 +517,7 @@ def quantize_static_model(model: Path | ModelArtifact, dataset: Dataset, choice:
                 extra = {**kwargs["extra_options"], "TensorQuantOverrides": recipe.int8_weight_overrides(weights)}
                 args = {**kwargs, "extra_options": extra}
             with _quiet():
-                quantize_static(str(src), str(tmp), reader, **args)
+                _calibrate_with_ort(lambda: quantize_static(str(src), str(tmp), reader, **args), model)
         if recipe.weight_bits not in (8, 4):  # no ONNX type for it: int8 storage, narrowed values
             from edgebench.calibration.bits import narrow_weights
 

@@ -51,6 +51,8 @@ ROWS = [
     Row("crafted-cifar10-archive", ("eval", "{model}", "--data", "cifar10", "--data-dir", "{archive_dir}"), 2,
         "not the published CIFAR-10"),
     Row("quantize-nan-weights", ("quantize", "{nan}", "--mode", "dynamic"), 2, "NaN/Inf weights"),
+    Row("quantize-model-ort-cannot-run", ("quantize", "{unrunnable}", "--data", "{images}", "-o", "{tmp}/q8.onnx"), 2,
+        "ONNX Runtime cannot run"),
     Row("quantize-unknown-exclude-node", ("quantize", "{tampered_ok}", "--mode", "dynamic", "--exclude-nodes",
                                           "conv9"), 2, "no node named 'conv9'"),
     Row("sensitivity-target-macs", ("sensitivity", "resnet20", "-o", "{out}", "--target-macs", "1.5"), 2,
@@ -219,7 +221,8 @@ ROWS = [
     Row("describe-resize-mode-classifier", ("describe", "{model}", "--preprocessing", "unit", "--resize-mode",
                                             "letterbox"), 2, "--resize-mode letterbox is for detectors"),
 ]
-NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-unknown-exclude-node", "sensitivity-target-macs",
+NEEDS_EXPORT_EXTRA = {"quantize-nan-weights", "quantize-model-ort-cannot-run", "quantize-unknown-exclude-node",
+                      "sensitivity-target-macs",
                       "model-typo", "prune-latency-rounds", "prune-latency-no-onnx", "export-output-cannot-be-made",
                       "qat-empty-data", "qat-unlabelled-data", "sparsify-batch-size-zero",
                       "quantize-output-cannot-be-made", "train-output-cannot-be-made",
@@ -257,6 +260,7 @@ def paths(tmp_path: Path) -> dict[str, str]:
     out = {"tmp": str(tmp), "model": str(model), "tampered": str(tmp / "tampered"),
            "tampered_ok": str(tmp / "tampered_ok"), "out": str(tmp_path / "out" / "deeper"), "images": str(images),
            "archive_dir": str(archive_dir), "nan": str(_nan_model(tmp / "nan")),
+           "unrunnable": str(_unrunnable_model(tmp / "unrunnable")),
            "flat": str(_flat_folder(tmp / "flat")),
            "r20": str(_resnet20_weights(tmp / "r20.pt")),
            "pk_npz": str(bad.not_a_zip_npz(tmp)),
@@ -371,6 +375,30 @@ def _crafted_archive(path: Path, payload: bytes) -> Path:
         info.size = len(payload)
         tar.addfile(info, io.BytesIO(payload))
     return path
+
+
+def _unrunnable_model(d: Path) -> Path:
+    """A model folder whose output is reshaped to [5, 7]: ORT loads it (the batch is dynamic) but no batch of
+    [N, 10] logits has 35 values, so running it fails; needs `onnx` (else a placeholder)."""
+    from edgebench.manifest import InputInfo, Manifest
+    from edgebench.tools.synthetic import conv_net
+
+    path = conv_net(d / "model.fp32.onnx")
+    try:
+        import onnx
+        from onnx import helper, numpy_helper
+    except ImportError:
+        return d
+    proto = onnx.load(path)
+    out = proto.graph.output[0]
+    proto.graph.initializer.append(numpy_helper.from_array(np.array([5, 7], np.int64), "bad_shape"))
+    proto.graph.node.append(helper.make_node("Reshape", [out.name, "bad_shape"], ["reshaped"]))
+    proto.graph.output.pop()
+    proto.graph.output.append(helper.make_tensor_value_info("reshaped", onnx.TensorProto.FLOAT, [5, 7]))
+    onnx.save(proto, path)
+    m = Manifest(name="unrunnable", input=InputInfo("input", ("batch", 3, 16, 16))).with_file(path)
+    (d / "model.fp32.json").write_text(json.dumps(m.to_dict()), encoding="utf-8")
+    return d
 
 
 def _nan_model(d: Path) -> Path:

@@ -211,6 +211,22 @@ def test_timing_loop_binds_once_and_never_calls_run() -> None:
     assert s.bound_runs == 1 + 4 + len(t.samples_ns)
 
 
+def test_interleaved_rounds_bind_once_per_model_and_never_call_run(tiny_onnx: Path) -> None:
+    """`bench A B --interleave` times the bound call, as `measure` does, not `session.run`."""
+    from edgebench.bench.interleave import interleaved_latency
+
+    seen: dict[str, BindingSession] = {}
+
+    def wrap(key: str, sess: Any, feeds: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        seen[key] = BindingSession()
+        return seen[key], feeds
+
+    r = interleaved_latency({"a": tiny_onnx, "b": tiny_onnx}, rounds=3, iters=4, warmup=2, wrap=wrap)
+    assert set(r) == {"a", "b"}
+    for s in seen.values():  # warm-up 2, then per round one untimed run and 4 timed
+        assert (s.binds, s.runs, s.bound_runs) == (1, 0, 2 + 3 * (1 + 4))
+
+
 def test_streams_and_server_bind_once_per_stream_and_never_call_run() -> None:
     from edgebench.bench.scenarios import run_server, run_streams
 
