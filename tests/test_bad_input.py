@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -377,41 +378,53 @@ def _crafted_archive(path: Path, payload: bytes) -> Path:
     return path
 
 
-def _unrunnable_model(d: Path) -> Path:
-    """A model folder whose output is reshaped to [5, 7]: ORT loads it (the batch is dynamic) but no batch of
-    [N, 10] logits has 35 values, so running it fails; needs `onnx` (else a placeholder)."""
+def _edited_model(d: Path, edit: Callable[[Any], None]) -> Path:
+    """A model folder (onnx + manifest) of the tiny conv net with `edit(proto)` applied to its graph; needs `onnx`
+    (else a placeholder)."""
     from edgebench.manifest import InputInfo, Manifest
     from edgebench.tools.synthetic import conv_net
 
     path = conv_net(d / "model.fp32.onnx")
     try:
         import onnx
-        from onnx import helper, numpy_helper
     except ImportError:
         return d
     proto = onnx.load(path)
-    out = proto.graph.output[0]
-    proto.graph.initializer.append(numpy_helper.from_array(np.array([5, 7], np.int64), "bad_shape"))
-    proto.graph.node.append(helper.make_node("Reshape", [out.name, "bad_shape"], ["reshaped"]))
-    proto.graph.output.pop()
-    proto.graph.output.append(helper.make_tensor_value_info("reshaped", onnx.TensorProto.FLOAT, [5, 7]))
+    edit(proto)
     onnx.save(proto, path)
-    m = Manifest(name="unrunnable", input=InputInfo("input", ("batch", 3, 16, 16))).with_file(path)
+    m = Manifest(name=d.name, input=InputInfo("input", ("batch", 3, 16, 16))).with_file(path)
     (d / "model.fp32.json").write_text(json.dumps(m.to_dict()), encoding="utf-8")
     return d
 
 
-def _nan_model(d: Path) -> Path:
-    """A model folder (onnx + manifest) whose first conv weight is NaN; needs `onnx` (else a placeholder)."""
-    from edgebench.manifest import InputInfo, Manifest
-    from edgebench.tools.synthetic import conv_net
+def _unrunnable_model(d: Path) -> Path:
+    """Its output reshaped to [5, 7]: ORT loads it (the batch is dynamic) but no batch of [N, 10] logits has 35
+    values, so running it fails."""
 
-    path = conv_net(d / "model.fp32.onnx")
-    try:
-        import onnx
+    def edit(proto: Any) -> None:
+        from onnx import TensorProto, helper, numpy_helper
+
+        out = proto.graph.output[0]
+        proto.graph.initializer.append(numpy_helper.from_array(np.array([5, 7], np.int64), "bad_shape"))
+        proto.graph.node.append(helper.make_node("Reshape", [out.name, "bad_shape"], ["reshaped"]))
+        proto.graph.output.pop()
+        proto.graph.output.append(helper.make_tensor_value_info("reshaped", TensorProto.FLOAT, [5, 7]))
+
+    return _edited_model(d, edit)
+
+
+def _nan_model(d: Path) -> Path:
+    """Its first conv weight is NaN."""
+
+    def edit(proto: Any) -> None:
         from onnx import numpy_helper
-    except ImportError:
-        return d
+
+        w = proto.graph.initializer[0]
+        arr = numpy_helper.to_array(w).copy()
+        arr[0, 0, 0, 0] = np.nan
+        w.CopyFrom(numpy_helper.from_array(arr, w.name))
+
+    return _edited_model(d, edit)
     proto = onnx.load(path)
     w = proto.graph.initializer[0]
     arr = numpy_helper.to_array(w).copy()
