@@ -425,15 +425,6 @@ def _nan_model(d: Path) -> Path:
         w.CopyFrom(numpy_helper.from_array(arr, w.name))
 
     return _edited_model(d, edit)
-    proto = onnx.load(path)
-    w = proto.graph.initializer[0]
-    arr = numpy_helper.to_array(w).copy()
-    arr[0, 0, 0, 0] = np.nan
-    w.CopyFrom(numpy_helper.from_array(arr, w.name))
-    onnx.save(proto, path)
-    m = Manifest(name="nan", input=InputInfo("input", ("batch", 3, 16, 16))).with_file(path)
-    (d / "model.fp32.json").write_text(json.dumps(m.to_dict()), encoding="utf-8")
-    return d
 
 
 def _sweep_files(d: Path, model: Path, images: Path) -> Path:
