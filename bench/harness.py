@@ -186,9 +186,6 @@ def measure(
     starts = [0]
     seg_end = start + seg_ns
     while True:
-        if n - starts[-1] >= seg_iters and clock() >= seg_end:  # the segment is done: the next one starts
-            starts.append(n)
-            seg_end = clock() + seg_ns
         t0 = clock()
         run()
         t1 = clock()
@@ -207,6 +204,9 @@ def measure(
         if progress is not None and t1 >= next_tick:
             progress(n, (t1 - start) / 1e9)
             next_tick = t1 + step
+        if n - starts[-1] >= seg_iters and t1 >= seg_end:  # the segment is done: the next run starts another
+            starts.append(n)
+            seg_end = t1 + seg_ns
     wall = (clock() - start) / 1e9
     share, others = window.share(), window.others()
     rss_end = rss_mb()
