@@ -118,7 +118,7 @@ def check_stability(samples_ns: Any, *, cpu_share: float | None, load_before: fl
     checks = [
         Check("p50_ci_width", rel(hi - lo), NOISY_CI, rel(hi - lo) <= NOISY_CI, True,
               f"the p50's 95 % CI is {rel(hi - lo):.1%} of the p50 wide (threshold {NOISY_CI:.0%}"
-              + (f"; it spans the medians of {segments} segments, each with its inputs bound anew)" if segments
+              + (f"; it spans the medians of {segments} contiguous segments of the run)" if segments
                  else ")")),
         Check("sub_resolution", sub, SUB_RESOLUTION_MAX, sub <= SUB_RESOLUTION_MAX, True,
               f"{sub:.1%} of the samples are under {RESOLUTION_TICKS} clock ticks ({RESOLUTION_TICKS * tick_ns:g} ns; "

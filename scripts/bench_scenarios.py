@@ -271,7 +271,7 @@ def early_stopping(model: Path, queries: int, threads: int) -> dict[str, Any]:
 def aa_test(model: Path, pairs: int, seconds: float, threads: int, sessions: int = 1) -> dict[str, Any]:
     """The same model twice per pair (A then B), each pair on fresh sessions: `sessions` 1 (one session timed
     twice: what a run's CI speaks to) or 2 (a session each: two `edgebench bench` runs); noisy (either run) vs
-    p50 CIs (`stats.p50_ci`, over the run's re-bound segments) that disagree."""
+    p50 CIs (`stats.p50_ci`, over the run's contiguous segments) that disagree."""
     path = _model_file(model)
     feeds = _feeds(path, 1)
     cfg = BenchConfig(warmup_iters=10, min_iters=50, min_seconds=seconds)

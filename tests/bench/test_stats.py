@@ -259,7 +259,7 @@ def test_summarize_and_the_stability_check_use_the_segments() -> None:
     assert s["p50_ci95_ms"] == pytest.approx([lo, hi]) and s["p50_ci95_segments"] == used == 10
     assert summarize(ns.tolist())["p50_ci95_segments"] == 0
     st = check_stability(ns, cpu_share=1.0, load_before=0.0, logical_cores=2, segment_starts=starts)
-    assert st["noisy"] and "medians of 10 segments" in st["reasons"][0]
+    assert st["noisy"] and "medians of 10 contiguous segments" in st["reasons"][0]
     assert not check_stability(ns, cpu_share=1.0, load_before=0.0, logical_cores=2)["noisy"]
 
 
