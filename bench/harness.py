@@ -51,6 +51,8 @@ class BenchConfig:
     # --until-stable: past the minimums, go on until the p50's 95 % CI is at most this fraction of the p50 wide,
     # or until max_seconds (which then must be set: the time cap)
     until_stable: float | None = None
+    # --sessions: the timed runs spread over this many sessions of the model, loaded one after another (`measure`)
+    sessions: int = 1
 
     def __post_init__(self) -> None:
         for name in ("warmup_seconds", "min_seconds", "max_seconds", "timeout_s"):
@@ -75,6 +77,9 @@ class BenchConfig:
                                      "of the p50 in (0, 1), e.g. --until-stable 0.02 for 2 %")
             if self.max_seconds is None:
                 raise UserInputError("--until-stable needs a time cap: give --max-seconds too (e.g. --max-seconds 60)")
+        if not isinstance(self.sessions, int) or not 1 <= self.sessions <= SEGMENTS:
+            raise UserInputError(f"--sessions is {self.sessions}; give 1 to {SEGMENTS} (e.g. --sessions 5: a p50 CI "
+                                 "that covers how sessions of the model differ)")
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise UserInputError(f"--max-seconds is {self.max_seconds}; it must be > 0")
         if self.timeout_s is not None:
@@ -109,6 +114,8 @@ class Timing:
     stable: bool | None = None  # with --until-stable: whether the CI got narrow enough before the cap
     # the index of each segment's first sample (`measure`; `stats.p50_ci`)
     segment_starts: list[int] = field(default_factory=list)
+    # with --sessions: the index of the first sample of each session (the first at 0)
+    session_starts: list[int] = field(default_factory=lambda: [0])
 
 
 def bound_run(session: Session, feeds: Mapping[str, np.ndarray]) -> Callable[[], object]:
@@ -135,6 +142,7 @@ def measure(
     progress: ProgressFn | None = None,
     progress_every_s: float = 0.1,
     deadline_ns: int | None = None,
+    reload: Callable[[], Session] | None = None,
 ) -> Timing:
     """Time `session.run(feeds)` (inputs bound once where the session can: `bound_run`): a first run, the
     warm-up, then the timed loop.
@@ -142,6 +150,11 @@ def measure(
     The timed runs are cut into segments of `min_seconds` / `SEGMENTS` (and at least `min_iters` / `SEGMENTS`
     and `SEGMENT_MIN_RUNS` runs), `Timing.segment_starts`: a shared machine's speed drifts during a run, so
     its samples are not independent, and the p50's CI spans the segments' medians (`stats.p50_ci`).
+
+    With `config.sessions` = K > 1, `reload()` (a new session of the same model) is called at every
+    `SEGMENTS` / K-th segment boundary until K sessions have run; each new session is bound and warmed up like
+    the first, outside the timed runs. One session has a level of its own (~0.1-0.2 % on a 0.5 ms model), which
+    the segments of one session cannot show; spread over K sessions they do.
 
     `deadline_ns` (a `time.perf_counter_ns()` value; default: now + `config.timeout_s`) ends a run that is
     still short of its minimum then with `MeasurementTimeout`; it is checked between runs (a single run that
@@ -152,18 +165,25 @@ def measure(
         deadline_ns = clock() + int(config.timeout_s * 1e9)
     deadline = deadline_ns or 0
 
+    if config.sessions > 1 and reload is None:
+        raise ValueError("measure: config.sessions > 1 needs `reload`, which loads another session")
+
     t0 = clock()
     run = bound_run(session, feeds)
     run()
     first = clock() - t0  # the first run includes binding the inputs
 
-    warm = 0
-    w_end = clock() + int(config.warmup_seconds * 1e9)
-    while warm < config.warmup_iters or clock() < w_end:
-        run()
-        warm += 1
-        if deadline and clock() >= deadline:
-            raise timed_out(config.timeout_s, f"during the warm-up, after {warm} runs")
+    def warm_up(run: Callable[[], object]) -> int:
+        warm = 0
+        w_end = clock() + int(config.warmup_seconds * 1e9)
+        while warm < config.warmup_iters or clock() < w_end:
+            run()
+            warm += 1
+            if deadline and clock() >= deadline:
+                raise timed_out(config.timeout_s, f"during the warm-up, after {warm} runs")
+        return warm
+
+    warm = warm_up(run)
 
     min_iters = config.min_iters
     max_iters = config.max_iters or 0
@@ -185,6 +205,8 @@ def measure(
     seg_iters = max(SEGMENT_MIN_RUNS, min_iters // SEGMENTS)
     starts = [0]
     seg_end = start + seg_ns
+    per_session = max(1, SEGMENTS // config.sessions)
+    sessions = [0]
     while True:
         t0 = clock()
         run()
@@ -206,7 +228,13 @@ def measure(
             next_tick = t1 + step
         if n - starts[-1] >= seg_iters and t1 >= seg_end:  # the segment is done: the next run starts another
             starts.append(n)
-            seg_end = t1 + seg_ns
+            if (len(starts) - 1) % per_session == 0 and len(sessions) < config.sessions:
+                run = None  # type: ignore[assignment]  # the previous session goes before the next is loaded
+                run = bound_run(reload(), feeds)  # type: ignore[misc]
+                run()
+                warm_up(run)
+                sessions.append(n)
+            seg_end = clock() + seg_ns
     wall = (clock() - start) / 1e9
     share, others = window.share(), window.others()
     rss_end = rss_mb()
@@ -220,7 +248,7 @@ def measure(
         stable = _p50_ci_within(buf, n, until, starts)
     return Timing(first_run_ns=first, warmup_iters=warm, samples_ns=buf, wall_s=wall, rss_loop_start_mb=rss_start,
                   rss_loop_end_mb=rss_end, cpu_share=share, load1_before=window.load1, stable=stable,
-                  segment_starts=starts, others_cores=others)
+                  segment_starts=starts, others_cores=others, session_starts=sessions)
 
 
 def _p50_ci_within(buf: array, n: int, width: float, starts: list[int]) -> bool:

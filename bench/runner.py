@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import InitVar, dataclass, field, fields
+from dataclasses import InitVar, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -222,7 +222,8 @@ def _measured(job: Job, spawned_ns: int | None = None) -> dict[str, Any]:
             placement = placement_record(job.cpus, previous_cpus)  # restores the affinity (in-process runs)
         streams = out.pop("stream_placement", None)
         return out | {"placement": placement | ({"streams": streams} if streams is not None else {})}
-    timing, sampler = _timed(sess, feeds, cfg, deadline, show_progress=job.progress)
+    reload = (lambda: rt.load(Path(job.model), opts)) if cfg.sessions > 1 else None
+    timing, sampler = _timed(sess, feeds, cfg, deadline, show_progress=job.progress, reload=reload)
     placement = placement_record(job.cpus, previous_cpus)
     nonfinite = _nonfinite_outputs(sess, feeds)  # one more run, after the timed ones: timings untouched
     cold = None if spawned_ns is None else _cold_start((session_ns - spawned_ns) / 1e6, timing, load_peak)
@@ -263,7 +264,7 @@ def _feeds(job: Job, sess: Any) -> tuple[dict[str, Any], int]:
 
 
 def _timed(sess: Any, feeds: dict[str, Any], cfg: BenchConfig, deadline: int | None, *,
-           show_progress: bool) -> tuple[Any, Any]:
+           show_progress: bool, reload: Any = None) -> tuple[Any, Any]:
     """The timed runs (`measure`), with the RSS sampled meanwhile and, when asked, a progress bar on stderr:
     (timing, sampler)."""
     from edgebench.bench.memory import RssSampler
@@ -280,7 +281,7 @@ def _timed(sess: Any, feeds: dict[str, Any], cfg: BenchConfig, deadline: int | N
 
     try:
         with RssSampler() as sampler:
-            timing = measure(sess, feeds, cfg, progress=progress, deadline_ns=deadline)
+            timing = measure(sess, feeds, cfg, progress=progress, deadline_ns=deadline, reload=reload)
     finally:
         if prog is not None:
             prog.stop()
@@ -302,6 +303,8 @@ def _latency(timing: Any, batch: int) -> dict[str, Any]:
     _stability(lat, timing.samples_ns, timing.cpu_share, timing.load1_before, timing.stable, timing.segment_starts,
                timing.others_cores)
     lat.update({
+        "sessions": len(timing.session_starts),  # --sessions: the sessions the timed runs were spread over
+        "session_starts": list(timing.session_starts),
         "first_run_ms": timing.first_run_ns / 1e6,
         "warmup_iters": timing.warmup_iters,
         "wall_s": timing.wall_s,
@@ -325,6 +328,8 @@ def _memory(rss0: float, rss1: float, sampler: Any, timing: Any, opts: RuntimeOp
         "rss_samples": sampler.n_samples,
         "arena": getattr(opts, "memory_arena", None),
         "isolated_process": False,
+        # --sessions > 1: the first session stays loaded while each next one runs, so the peak holds two
+        "sessions_loaded_at_once": 2 if len(timing.session_starts) > 1 else 1,
     }
 
 
@@ -437,7 +442,8 @@ def _end_to_end(model: Path, sess: Any, cfg: BenchConfig, deadline: int | None) 
     from edgebench.bench.end_to_end import EndToEnd, end_to_end_block
 
     e2e = EndToEnd(sess, manifest)
-    return end_to_end_block(measure(e2e, e2e.feeds(), cfg, deadline_ns=deadline).samples_ns)
+    once = replace(cfg, sessions=1)  # the pipeline around the model's one session
+    return end_to_end_block(measure(e2e, e2e.feeds(), once, deadline_ns=deadline).samples_ns)
 
 
 # seconds the parent waits past --timeout (interpreter start, imports) before it kills the worker

@@ -114,6 +114,10 @@ def bench(
     until_stable: float | None = typer.Option(None, "--until-stable", metavar="WIDTH", callback=OPEN_FRACTION,
                                               help="Go on past the minimums until the p50's 95% CI is at most WIDTH "
                                                    "x p50 wide (e.g. 0.02), up to --max-seconds [default cap: 60]."),
+    sessions: int = typer.Option(1, "--sessions",
+                                 help="Spread the timed runs over this many sessions of the model, loaded one "
+                                      "after another (--scenario single): the p50's CI then covers how sessions "
+                                      "differ, as two separate runs would (e.g. 5)."),
 ) -> None:
     """Measure latency and memory of a model (one result file per threads x batch combination).
 
@@ -178,6 +182,10 @@ def _request(a: dict[str, Any]) -> BenchRequest:
     bench_cfg, sc = _bench_config(a)
     if a["interleave"] and sc.name != "single":
         raise UserInputError(f"--interleave times one request at a time; drop --scenario {sc.name} or --interleave")
+    if bench_cfg.sessions > 1 and (sc.name != "single" or a["interleave"]):
+        what = "--interleave" if a["interleave"] else f"--scenario {sc.name}"
+        raise UserInputError(f"--sessions {bench_cfg.sessions} spreads one stream's timed runs over sessions; "
+                             f"{what} does not: drop --sessions or {what}")
     batches = parse_int_list(a["batch"], "--batch")
     check_batch(batches)
     shape = parse_shape(a["shape"])
@@ -221,7 +229,7 @@ def _bench_config(a: dict[str, Any]) -> tuple[Any, Any]:
         max_seconds = UNTIL_STABLE_CAP_S
     cfg = BenchConfig(warmup_iters=a["warmup_iters"], warmup_seconds=a["warmup_seconds"], min_iters=a["min_iters"],
                       min_seconds=a["min_seconds"], max_iters=a["max_iters"], max_seconds=max_seconds,
-                      timeout_s=a["timeout"] or None, until_stable=a["until_stable"])
+                      timeout_s=a["timeout"] or None, until_stable=a["until_stable"], sessions=a["sessions"])
     sc = ScenarioConfig(name=a["scenario"], streams=a["streams"], fps=a["fps"], p99_ms=a["p99_ms"], qps=a["qps"],
                         pin_streams=a["pin_streams"])
     return cfg, sc

@@ -268,13 +268,16 @@ def early_stopping(model: Path, queries: int, threads: int) -> dict[str, Any]:
     return {"model": str(path), "queries": queries, "p90_ms": p90, **es}
 
 
-def aa_test(model: Path, pairs: int, seconds: float, threads: int, sessions: int = 1) -> dict[str, Any]:
+def aa_test(model: Path, pairs: int, seconds: float, threads: int, sessions: int = 1,
+            per_run: int = 1) -> dict[str, Any]:
     """The same model twice per pair (A then B), each pair on fresh sessions: `sessions` 1 (one session timed
-    twice: what a run's CI speaks to) or 2 (a session each: two `edgebench bench` runs); noisy (either run) vs
-    p50 CIs (`stats.p50_ci`, over the run's contiguous segments) that disagree."""
+    twice: what a run's CI speaks to) or 2 (a session each: two `edgebench bench` runs); `per_run` > 1: each run
+    spread over that many sessions (`bench --sessions`). Noisy (either run) vs p50 CIs (`stats.p50_ci`, over the
+    run's contiguous segments) that disagree."""
     path = _model_file(model)
     feeds = _feeds(path, 1)
-    cfg = BenchConfig(warmup_iters=10, min_iters=50, min_seconds=seconds)
+    cfg = BenchConfig(warmup_iters=10, min_iters=50, min_seconds=seconds, sessions=per_run)
+    reload = (lambda: _eb_sessions(path, 1, threads)[0]) if per_run > 1 else None
     table = {"noisy_and_disagree": 0, "noisy_and_agree": 0, "quiet_and_disagree": 0, "quiet_and_agree": 0}
     runs = []
     old_disagree = 0
@@ -282,7 +285,7 @@ def aa_test(model: Path, pairs: int, seconds: float, threads: int, sessions: int
         opened = _eb_sessions(path, sessions, threads)
         got = []
         for ab in range(2):
-            t = measure(opened[ab % sessions], feeds, cfg)
+            t = measure(opened[ab % sessions], feeds, cfg, reload=reload)
             st = check_stability(t.samples_ns, cpu_share=t.cpu_share, load_before=t.load1_before,
                                  segment_starts=t.segment_starts, others_cores=t.others_cores)
             ms = np.frombuffer(t.samples_ns, np.int64) / 1e6
@@ -297,11 +300,13 @@ def aa_test(model: Path, pairs: int, seconds: float, threads: int, sessions: int
                      "noisy": noisy, "reasons": sorted(set(a_st["reasons"] + b_st["reasons"]))})
     diffs = [abs(r["a_p50_ms"] - r["b_p50_ms"]) / r["a_p50_ms"] for r in runs]
     widths = [(r[k][1] - r[k][0]) / r[p] for r in runs for k, p in (("a_ci_ms", "a_p50_ms"), ("b_ci_ms", "b_p50_ms"))]
-    print(f"  {pairs} A/A pairs of {path.name}, {'one session' if sessions == 1 else 'two sessions'} a pair: "
+    how = (f"each run over {per_run} sessions" if per_run > 1 else
+           "one session a pair" if sessions == 1 else "two sessions a pair")
+    print(f"  {pairs} A/A pairs of {path.name}, {how}: "
           f"{table}; |A - B| p50 median {statistics.median(diffs):.2%} max {max(diffs):.2%}; "
           f"CI width median {statistics.median(widths):.2%}; with the samples' CI alone {old_disagree} would disagree",
           flush=True)
-    return {"pairs": pairs, "sessions_per_pair": sessions, "table": table, "runs": runs,
+    return {"pairs": pairs, "sessions_per_pair": sessions, "sessions_per_run": per_run, "table": table, "runs": runs,
             "disagree_with_the_samples_ci_alone": old_disagree,
             "p50_diff_rel_median": statistics.median(diffs), "p50_diff_rel_max": max(diffs),
             "ci_width_rel_median": statistics.median(widths)}
@@ -366,6 +371,7 @@ def main() -> int:
     print("3. A/A stability test (1 thread)")
     out["aa"] = aa_test(a.models[0], pairs, seconds / 2, 1)
     out["aa_two_sessions"] = aa_test(a.models[0], pairs, seconds / 2, 1, sessions=2)
+    out["aa_sessions_5"] = aa_test(a.models[0], pairs, seconds / 2, 1, sessions=2, per_run=5)
     out["load1_after"] = os.getloadavg()[0]
     print(f"load average after: {out['load1_after']:.2f} (1 min)")
     if a.output:

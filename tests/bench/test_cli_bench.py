@@ -49,6 +49,19 @@ def test_bench_isolated_subprocess_json(tiny_onnx: Path, tmp_path: Path) -> None
     assert data["machine"]["cpu"]["arch"]
 
 
+def test_bench_sessions_spread_the_timed_runs_over_sessions(tiny_onnx: Path, tmp_path: Path) -> None:
+    r = invoke("bench", tiny_onnx, "-o", tmp_path, "--threads", "1", "--json", "--in-process", "--sessions", "3",
+               "--min-seconds", "0.3", "--warmup-iters", "2")
+    assert r.exit_code == 0, r.stderr
+    lat = json.loads(r.stdout)["latency"]
+    assert lat["sessions"] == 3 and len(lat["session_starts"]) == 3 and lat["session_starts"][0] == 0
+    assert lat["p50_ci95_segments"] >= 6  # the CI spans segments of all three sessions
+    assert json.loads(r.stdout)["memory"]["sessions_loaded_at_once"] == 2
+    one = json.loads(invoke("bench", tiny_onnx, "-o", tmp_path / "one", "--threads", "1", "--json", "--in-process",
+                            *QUICK).stdout)
+    assert one["latency"]["sessions"] == 1 and one["memory"]["sessions_loaded_at_once"] == 1
+
+
 def test_bench_with_npz_inputs(tiny_onnx: Path, tmp_path: Path) -> None:
     import numpy as np
 

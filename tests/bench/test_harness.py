@@ -109,3 +109,23 @@ def test_samples_grow_past_the_preallocation_in_chunks() -> None:
     # cut into about SEGMENTS segments of 0.05 s (`stats.p50_ci`), in order
     assert 9 <= len(t.segment_starts) <= 11 and t.segment_starts == sorted(set(t.segment_starts))
     assert min(t.samples_ns) > 0
+
+
+def test_sessions_reload_at_segment_boundaries_and_warm_each_up() -> None:
+    loaded: list[FakeSession] = []
+
+    def reload() -> FakeSession:
+        loaded.append(FakeSession(delay_s=0.0005))
+        return loaded[-1]
+
+    first = FakeSession(delay_s=0.0005)
+    t = measure(first, {}, BenchConfig(warmup_iters=3, min_iters=10, min_seconds=0.3, sessions=5), reload=reload)
+    assert len(loaded) == 4 and t.session_starts[0] == 0 and len(t.session_starts) == 5
+    assert set(t.session_starts) <= set(t.segment_starts)  # a session starts with a segment
+    for s, (a, b) in zip(loaded, zip(t.session_starts[1:], [*t.session_starts[2:], len(t.samples_ns)],
+                                     strict=True), strict=True):
+        assert s.calls == 1 + 3 + (b - a)  # bound and run once, warmed up, then its timed runs
+    with pytest.raises(ValueError, match="needs `reload`"):
+        measure(FakeSession(), {}, BenchConfig(sessions=2, min_seconds=0.0))
+    with pytest.raises(UserInputError, match="--sessions is 0"):
+        BenchConfig(sessions=0)
