@@ -67,7 +67,7 @@ bench-runtimes: export resnet18-224  ## every runtime x precision vs ORT FP32 (R
 	  -o $(ART)/bench-runtimes/resnet18-224.json
 
 .PHONY: bench-scenarios
-bench-scenarios: export resnet18-224  ## single/multi/offline vs ORT's Python API and benchmark_app, early-stopping p90, A/A (~6 min)
+bench-scenarios: export resnet18-224  ## single/multi/offline vs ORT's Python API and benchmark_app, early-stopping p90, A/A (~7 min)
 	$(PY) scripts/bench_scenarios.py $(ART)/resnet20 $(ART)/resnet18-224 $(SCENARIOS_ARGS) \
 	  -o $(ART)/bench-scenarios/scenarios.json
 
