@@ -401,9 +401,9 @@ def _run_scenario(job: Job, rt: Any, sess: Any, feeds: Any, cfg: BenchConfig, sc
             if serial:
                 block["one_stream"] = serial
     share, others = window.share(), window.others()
-    pooled = timing.pooled()
-    lat = summarize(pooled, items_per_run=batch)
-    _stability(lat, pooled, share, window.load1, None, others_cores=others)
+    pooled, starts = timing.pooled(), timing.segment_starts()
+    lat = summarize(pooled, items_per_run=batch, segment_starts=starts)
+    _stability(lat, pooled, share, window.load1, None, starts, others)
     lat.update({"first_run_ms": first_ms, "warmup_iters": cfg.warmup_iters, "wall_s": timing.wall_s,
                 "samples_ms": (pooled / 1e6).tolist()})
     if sc.name == "offline":

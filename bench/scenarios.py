@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from edgebench.bench.harness import BenchConfig, bound_run, timed_out
+from edgebench.bench.harness import SEGMENT_MIN_RUNS, BenchConfig, bound_run, timed_out
+from edgebench.bench.stats import SEGMENTS
 from edgebench.bench.streams import StreamPool, check_pin_streams, split_cpus
 from edgebench.errors import UserInputError
 from edgebench.system import allowed_cpus
@@ -154,6 +155,25 @@ class StreamsTiming:
 
     def pooled(self) -> np.ndarray:
         return np.concatenate(self.samples_ns)
+
+    def segment_starts(self) -> list[int]:
+        """Where `pooled()`'s segments start, for `stats.p50_ci`: each stream's samples (in its time order) cut
+        into `SEGMENTS` // streams parts of equal count, of at least `SEGMENT_MIN_RUNS` samples (one part where a
+        stream has fewer).
+
+        >>> StreamsTiming([np.arange(100), np.arange(100)], 1, 1.0).segment_starts()
+        [0, 20, 40, 60, 80, 100, 120, 140, 160, 180]
+        >>> StreamsTiming([np.arange(12), np.arange(4)], 1, 1.0).segment_starts()
+        [0, 6, 12]
+        """
+        most = max(1, SEGMENTS // max(1, len(self.samples_ns)))
+        starts: list[int] = []
+        offset = 0
+        for s in self.samples_ns:
+            parts = max(1, min(most, s.size // SEGMENT_MIN_RUNS))
+            starts += sorted({offset + int(i) for i in np.linspace(0, s.size, parts, endpoint=False)} if s.size else ())
+            offset += s.size
+        return starts
 
 
 OpenFn = Callable[[int], Any]  # threads per stream -> a session (called in the stream's own thread)

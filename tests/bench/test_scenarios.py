@@ -232,3 +232,21 @@ def _timed_runtimes() -> Iterator[None]:
     """The sleep-based test runtimes (tools/synthetic.py) of these tests, registered for this module only."""
     with timed_runtimes():
         yield
+
+
+def test_pooled_streams_ci_spans_the_streams_levels() -> None:
+    """Two streams 3 % apart (1.0 and 1.03 ms x 1-5 % noise): the pooled p50's CI spans both streams' medians
+    (it spans each stream's segments' medians), where the samples' CI alone sits between them."""
+    from edgebench.bench.scenarios import StreamsTiming
+    from edgebench.bench.stats import median_ci
+
+    rng = np.random.default_rng(0)
+    t = StreamsTiming([(lv * 1e6 * (1 + rng.gamma(2.0, 0.01, 200))).astype(np.int64) for lv in (1.0, 1.03)], 1, 1.0)
+    starts = t.segment_starts()
+    assert starts == list(range(0, 400, 40))
+    s = summarize(t.pooled(), segment_starts=starts)
+    lo, hi = s["p50_ci95_ms"]
+    stream_p50 = [float(np.median(x)) / 1e6 for x in t.samples_ns]
+    assert s["p50_ci95_segments"] == 10 and lo <= min(stream_p50) and hi >= max(stream_p50)
+    ilo, ihi = median_ci(t.pooled() / 1e6)
+    assert ilo > min(stream_p50) and ihi < max(stream_p50)  # the samples' CI alone (before): between the two
