@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from edgebench.errors import UserInputError
@@ -124,20 +124,32 @@ def decode_fastestdet(raw: np.ndarray, width: int, height: int,
     return Detections(boxes[keep], score.ravel()[keep], label.ravel()[keep].astype(np.int64))
 
 
+def _iou(ax1: Any, ay1: Any, ax2: Any, ay2: Any, area_a: Any, bx1: Any, by1: Any, bx2: Any, by2: Any,
+         area_b: Any) -> np.ndarray:
+    """IoU of boxes given by their corners and areas (broadcast against each other): one arithmetic for
+    `box_iou` and `nms`."""
+    w = np.clip(np.minimum(ax2, bx2) - np.maximum(ax1, bx1), 0.0, None)
+    h = np.clip(np.minimum(ay2, by2) - np.maximum(ay1, by1), 0.0, None)
+    inter = w * h
+    union = area_a + area_b - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def _corners(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """x1, y1, x2, y2 (float64, contiguous) and the area of each box of [N, 4]."""
+    x1, y1, x2, y2 = (np.ascontiguousarray(boxes[:, k], np.float64) for k in range(4))
+    return x1, y1, x2, y2, np.clip(x2 - x1, 0.0, None) * np.clip(y2 - y1, 0.0, None)
+
+
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of every box in `a` [M, 4] with every box in `b` [N, 4] (x1, y1, x2, y2) -> [M, N].
 
     >>> box_iou(np.array([[0, 0, 2, 2]]), np.array([[1, 1, 3, 3], [0, 0, 2, 2]])).round(4).tolist()
     [[0.1429, 1.0]]
     """
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0.0, None), axis=-1)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0.0, None), axis=-1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0.0, None), axis=-1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+    ca = [v[:, None] for v in _corners(np.asarray(a, np.float64).reshape(-1, 4))]
+    cb = [v[None, :] for v in _corners(np.asarray(b, np.float64).reshape(-1, 4))]
+    return _iou(*ca, *cb)
 
 
 def nms(dets: Detections, iou_threshold: float = NMS_IOU) -> Detections:
@@ -156,21 +168,16 @@ def nms(dets: Detections, iou_threshold: float = NMS_IOU) -> Detections:
     # offset each class far apart so one pass handles every class (boxes of different classes never overlap)
     span = float(np.abs(dets.boxes).max()) + 1.0
     shifted = np.asarray(dets.boxes, np.float64) + (dets.labels.astype(np.float64) * 2.0 * span)[:, None]
-    x1, y1, x2, y2 = (np.ascontiguousarray(shifted[:, k]) for k in range(4))
-    area = np.clip(x2 - x1, 0.0, None) * np.clip(y2 - y1, 0.0, None)
+    c = _corners(shifted)  # the areas once, not at every step
     order = np.argsort(-dets.scores, kind="stable")
     keep: list[int] = []
-    while len(order):  # box_iou's arithmetic, with the areas computed once
+    while len(order):
         i = int(order[0])
         keep.append(i)
         rest = order[1:]
         if not len(rest):
             break
-        w = np.clip(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0.0, None)
-        h = np.clip(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0.0, None)
-        inter = w * h
-        union = area[i] + area[rest] - inter
-        iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+        iou = _iou(*(v[i] for v in c), *(v[rest] for v in c))
         order = rest[iou <= iou_threshold]
     return dets.take(np.asarray(keep, np.int64))
 

@@ -26,14 +26,7 @@ from edgebench.calibration.dataset import Dataset
 from edgebench.calibration.graph import INTEGER_OPS, QDQ_OPS, classify_nodes
 from edgebench.calibration.reader import ImageCalibrationReader
 from edgebench.calibration.recipes import PresetChoice
-from edgebench.errors import (
-    CalibrationError,
-    EdgebenchError,
-    ModelFileError,
-    OutputExistsError,
-    RuntimeUnavailable,
-    UserInputError,
-)
+from edgebench.errors import CalibrationError, ModelFileError, OutputExistsError, RuntimeUnavailable, UserInputError
 from edgebench.manifest import InputInfo, Manifest, manifest_path
 
 Mode = Literal["static", "dynamic", "fp16"]
@@ -260,14 +253,12 @@ def _spatial(info: InputInfo, dims: list[int | str | None]) -> tuple[int, int] |
 
 def _calibrate_with_ort(call: Callable[[], object], model: Path | ModelArtifact) -> None:
     """Run ORT's quantizer (`call`), which runs the model on the calibration data: ORT failing to run it is the
-    model's fault, one line (exit 2), not an internal error; our own errors (the data reader's) pass through."""
+    model's fault, one line (exit 2), not an internal error; any other error passes through."""
+    from edgebench.runtimes.ort.options import ort_errors
+
     try:
         call()
-    except EdgebenchError:
-        raise
-    except Exception as e:
-        if not type(e).__module__.startswith("onnxruntime"):
-            raise
+    except ort_errors() as e:
         first = (str(e).splitlines() or [type(e).__name__])[0][:300]
         raise ModelFileError(f"ONNX Runtime cannot run '{getattr(model, 'path', model)}' on the calibration data "
                              f"({first}); check it with `edgebench bench MODEL` first: a quantizable model must run "

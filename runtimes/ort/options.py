@@ -113,3 +113,11 @@ def cpu_session(model: str | bytes | Path, so: Any = None, **options: Any) -> An
     so = so if so is not None else session_options(**options)
     src = str(model) if isinstance(model, Path) else model
     return ort.InferenceSession(src, sess_options=so, providers=["CPUExecutionProvider"])
+
+
+def ort_errors() -> tuple[type[BaseException], ...]:
+    """The exception classes ONNX Runtime raises (pybind11 classes with no common base: Fail, InvalidArgument,
+    RuntimeException, ...), for an `except` that catches ORT's failures and nothing else."""
+    from onnxruntime.capi import onnxruntime_pybind11_state as state
+
+    return tuple(v for v in vars(state).values() if isinstance(v, type) and issubclass(v, Exception))
